@@ -1,0 +1,72 @@
+/*
+ * bk_int.h: declarations shared between the core's own files. Never
+ * included from protocols/ (they see broker.h only).
+ *
+ * Two halves meet here:
+ *   routing  (bk_broker.c bk_vhost.c bk_exchange.c bk_binding.c bk_xtype_*.c
+ *             bk_topic.c bk_msg.c): vhosts, exchanges, bindings, bk_publish.
+ *   queueing (bk_queue.c bk_consumer.c bk_qargs.c bk_dlx.c bk_expiry.c):
+ *             queues, consumers, deliveries, TTL, overflow, dead-lettering.
+ * Routing calls queueing through the functions marked [Q]; queueing calls
+ * routing through those marked [R].
+ */
+#ifndef SLUICE_BK_INT_H
+#define SLUICE_BK_INT_H
+
+#include "broker.h"
+
+#include <uthash.h>
+
+struct bk_broker {
+	struct event_base *base;        /* borrowed */
+	struct bk_limits limits;
+	struct bk_vhost *vhosts;        /* uthash by name, owned */
+	uint64_t next_msg_id;
+	uint64_t next_queue_seq;        /* for amq.gen- names */
+	void *queue_state;              /* owned by the queueing half (timers, free lists) */
+};
+
+struct bk_vhost {
+	char *name;                     /* owned; uthash key */
+	struct bk_broker *broker;       /* borrowed */
+	struct bk_exchange *exchanges;  /* uthash by name, owned */
+	struct bk_queue *queues;        /* uthash by name, owned by the queueing half */
+	void *replies;                  /* direct reply-to consumers, queueing half */
+	UT_hash_handle hh;              /* in broker->vhosts */
+};
+
+/* [R] bk_vhost.c: create a vhost with its default exchanges. */
+struct bk_vhost *bk_vhost_new(struct bk_broker *b, const char *name);
+void bk_vhost_free(struct bk_vhost *vh);
+
+/*
+ * [R] Remove every binding whose destination is q (queue deletion). May
+ * delete auto-delete exchanges left without bindings.
+ */
+void bk_bindings_remove_queue(struct bk_vhost *vh, struct bk_queue *q);
+
+/*
+ * [Q] Enqueue one message on q for routing. Takes its own reference on m.
+ * 0 = enqueued; -ENOSPC = refused by x-overflow reject-publish(-dlx).
+ * May deliver to a consumer synchronously.
+ */
+int bk_queue_enqueue(struct bk_queue *q, struct bk_msg *m);
+
+/*
+ * [Q] Dedupe during one routing pass: true the first time q is marked for
+ * route_id, false when it was already reached by another path.
+ */
+bool bk_queue_mark(struct bk_queue *q, uint64_t route_id);
+
+/* [Q] Direct reply-to: deliver to the consumer registered under key
+ * (the full "amq.rabbitmq.reply-to.<token>" routing key). true if one was
+ * found and took the message. */
+bool bk_direct_reply_route(struct bk_vhost *vh, struct bk_str key, struct bk_msg *m);
+
+/* [Q] Lifecycle hooks of the queueing half, called by bk_broker.c. */
+void bk_queueing_init(struct bk_broker *b);
+void bk_queueing_fini(struct bk_broker *b);
+/* [Q] Delete every queue of vh (vhost teardown); no client notifications. */
+void bk_queues_free_all(struct bk_vhost *vh);
+
+#endif
