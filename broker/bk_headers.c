@@ -1,1 +1,171 @@
-/* placeholder: being written */
+/*
+ * bk_headers.c: headers exchange matching and table value comparison.
+ *
+ * A binding's arguments are its pattern. x-match (a longstr) chooses:
+ *   all (default)  every pattern entry must match a message header;
+ *   any            at least one must;
+ *   all-with-x / any-with-x   the same, but pattern keys starting "x-"
+ *                  take part (otherwise they are ignored).
+ * "x-match" itself is never a pattern entry. A pattern entry of type void
+ * matches on presence alone; otherwise values must be equal within a type
+ * class, as RabbitMQ compares them: every integer width is one class
+ * compared by value, float and double are one class, any other type only
+ * equals itself. So "all" with no pattern entries matches every message
+ * and "any" with none matches nothing.
+ *
+ * The cost is O(pattern entries x headers) per binding; headers exchanges
+ * cannot be indexed by key, so the exchange scans its bindings.
+ */
+#include "bk_routing.h"
+
+#include <string.h>
+
+const char *
+bk_vtype_name(enum bk_vtype t)
+{
+	switch (t) {
+	case BK_V_VOID: return "void";
+	case BK_V_BOOL: return "bool";
+	case BK_V_I8: return "byte";
+	case BK_V_U8: return "unsignedbyte";
+	case BK_V_I16: return "short";
+	case BK_V_U16: return "unsignedshort";
+	case BK_V_I32: return "signedint";
+	case BK_V_U32: return "unsignedint";
+	case BK_V_I64: return "long";
+	case BK_V_FLOAT: return "float";
+	case BK_V_DOUBLE: return "double";
+	case BK_V_DECIMAL: return "decimal";
+	case BK_V_LSTR: return "longstr";
+	case BK_V_BYTES: return "binary";
+	case BK_V_ARRAY: return "array";
+	case BK_V_TIMESTAMP: return "timestamp";
+	case BK_V_TABLE: return "table";
+	}
+	return "unknown";
+}
+
+enum vclass { C_INT, C_FLOAT, C_STR, C_OTHER };
+
+static enum vclass
+vclass(enum bk_vtype t)
+{
+	switch (t) {
+	case BK_V_I8: case BK_V_U8: case BK_V_I16: case BK_V_U16:
+	case BK_V_I32: case BK_V_U32: case BK_V_I64:
+		return C_INT;
+	case BK_V_FLOAT: case BK_V_DOUBLE:
+		return C_FLOAT;
+	case BK_V_LSTR:
+		return C_STR;
+	default:
+		return C_OTHER;
+	}
+}
+
+static double
+as_double(const struct bk_value *v)
+{
+	return v->type == BK_V_FLOAT ? (double)v->u.f : v->u.d;
+}
+
+static bool
+bytes_eq(const void *a, uint32_t alen, const void *b, uint32_t blen)
+{
+	return alen == blen && (alen == 0 || memcmp(a, b, alen) == 0);
+}
+
+bool
+bk_value_equal(const struct bk_value *a, const struct bk_value *b)
+{
+	enum vclass c = vclass(a->type);
+
+	if (c != vclass(b->type) || (c == C_OTHER && a->type != b->type))
+		return false;
+	switch (c) {
+	case C_INT: return a->u.i == b->u.i;
+	case C_FLOAT: return as_double(a) == as_double(b);
+	case C_STR: return bk_str_eq(a->u.s, b->u.s);
+	case C_OTHER: break;
+	}
+	switch (a->type) {
+	case BK_V_VOID: return true;
+	case BK_V_BOOL: return a->u.b == b->u.b;
+	case BK_V_DECIMAL:
+		return a->u.dec.scale == b->u.dec.scale &&
+		       a->u.dec.value == b->u.dec.value;
+	case BK_V_BYTES: return bk_str_eq(a->u.s, b->u.s);
+	case BK_V_TIMESTAMP: return a->u.ts == b->u.ts;
+	case BK_V_TABLE:
+		return bytes_eq(a->u.t.p, a->u.t.len, b->u.t.p, b->u.t.len);
+	case BK_V_ARRAY:
+		return bytes_eq(a->u.a.p, a->u.a.len, b->u.a.p, b->u.a.len);
+	default: return false;
+	}
+}
+
+enum bk_status
+bk_headers_parse_xmatch(struct bk_table args, uint8_t *mode, struct bk_err *err)
+{
+	static const char *const names[] = {
+		[BK_XM_ALL] = "all", [BK_XM_ANY] = "any",
+		[BK_XM_ALL_WITH_X] = "all-with-x", [BK_XM_ANY_WITH_X] = "any-with-x",
+	};
+	struct bk_value v;
+	uint8_t i;
+
+	*mode = BK_XM_ALL;
+	if (!bk_table_get(args, "x-match", &v))
+		return BK_OK;
+	if (v.type != BK_V_LSTR)
+		return bk_err_set(err, BK_PRECONDITION_FAILED,
+				  "Invalid x-match field type %s; expected longstr",
+				  bk_vtype_name(v.type));
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (bk_str_eq_c(v.u.s, names[i])) {
+			*mode = i;
+			return BK_OK;
+		}
+	}
+	return bk_err_set(err, BK_PRECONDITION_FAILED,
+			  "Invalid x-match field value <<\"%.*s\">>; expected all, "
+			  "any, all-with-x, or any-with-x", (int)v.u.s.len, v.u.s.p);
+}
+
+/* Does one pattern entry match the message headers? */
+static bool
+entry_matches(struct bk_str name, const struct bk_value *pv,
+	      struct bk_table headers)
+{
+	struct bk_value hv;
+	struct bk_str hname;
+	uint32_t pos = 0;
+
+	while (bk_table_next(headers, &pos, &hname, &hv) == 1) {
+		if (!bk_str_eq(hname, name))
+			continue;
+		return pv->type == BK_V_VOID || bk_value_equal(pv, &hv);
+	}
+	return false;
+}
+
+bool
+bk_headers_match(uint8_t mode, struct bk_table binding_args,
+		 struct bk_table headers)
+{
+	bool all = mode == BK_XM_ALL || mode == BK_XM_ALL_WITH_X;
+	bool with_x = mode == BK_XM_ALL_WITH_X || mode == BK_XM_ANY_WITH_X;
+	struct bk_value pv;
+	struct bk_str name;
+	uint32_t pos = 0;
+
+	while (bk_table_next(binding_args, &pos, &name, &pv) == 1) {
+		if (bk_str_eq_c(name, "x-match"))
+			continue;
+		if (!with_x && name.len >= 2 && memcmp(name.p, "x-", 2) == 0)
+			continue;
+		if (entry_matches(name, &pv, headers) != all)
+			return !all;    /* all: one miss fails; any: one hit wins */
+	}
+	return all;
+}

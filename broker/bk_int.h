@@ -24,6 +24,7 @@ struct bk_broker {
 	uint64_t next_msg_id;
 	uint64_t next_queue_seq;        /* for amq.gen- names */
 	void *queue_state;              /* owned by the queueing half (timers, free lists) */
+	struct bk_user *users;          /* uthash by name, owned (bk_user.c) */
 };
 
 struct bk_vhost {
@@ -32,6 +33,7 @@ struct bk_vhost {
 	struct bk_exchange *exchanges;  /* uthash by name, owned */
 	struct bk_queue *queues;        /* uthash by name, owned by the queueing half */
 	void *replies;                  /* direct reply-to consumers, queueing half */
+	struct bk_routing *routing;     /* owned by the routing half (bk_routing.h) */
 	UT_hash_handle hh;              /* in broker->vhosts */
 };
 

@@ -1,1 +1,205 @@
-/* placeholder: being written */
+/*
+ * bk_route.c: bk_publish, the routing pass.
+ *
+ * A publish runs in two phases:
+ *  1. collect: starting at the target exchange, each exchange's type
+ *     index yields bindings; queue destinations are pushed on the vhost's
+ *     destination stack once each (bk_queue_mark with this pass's id),
+ *     exchange destinations join a work list once each (exchange->visit).
+ *     An exchange whose own bindings matched nothing hands the message to
+ *     its alternate exchange, which is visited like any other (so chains
+ *     of alternates work and loops end). Nothing calls out of the routing
+ *     half in this phase.
+ *  2. deliver: bk_queue_enqueue for each collected queue. This may
+ *     re-enter bk_publish (dead-lettering on overflow), which pushes its
+ *     own destinations above ours and pops them before returning; we read
+ *     our part by index since the array may move.
+ *
+ * Steady state allocates nothing: the stack and work list grow once and
+ * are kept in the vhost's routing state. Pass ids come from a process-wide
+ * counter, so a queue's mark from an earlier (or nested) pass never
+ * equals the current one.
+ */
+#include "bk_routing.h"
+
+#include <errno.h>
+#include <string.h>
+
+#define REPLY_PREFIX "amq.rabbitmq.reply-to."
+
+static uint64_t route_seq;
+
+struct pass {
+	struct bk_routing *r;
+	struct bk_msg *msg;
+	uint64_t id;
+	uint32_t matched;               /* destinations of the current exchange */
+};
+
+static void
+push_queue(struct pass *p, struct bk_queue *q)
+{
+	struct bk_routing *r = p->r;
+
+	if (!bk_queue_mark(q, p->id))
+		return;
+	if (r->ndests == r->dcap) {
+		r->dcap = r->dcap ? r->dcap * 2 : 16;
+		r->dests = bk_realloc(r->dests, r->dcap * sizeof(*r->dests));
+	}
+	r->dests[r->ndests++] = q;
+}
+
+static void
+push_exchange(struct pass *p, struct bk_exchange *x)
+{
+	struct bk_routing *r = p->r;
+
+	if (x->visit == p->id)
+		return;
+	x->visit = p->id;
+	if (r->nwork == r->wcap) {
+		r->wcap = r->wcap ? r->wcap * 2 : 8;
+		r->work = bk_realloc(r->work, r->wcap * sizeof(*r->work));
+	}
+	r->work[r->nwork++] = x;
+}
+
+static void
+take(struct pass *p, struct bk_binding *b)
+{
+	p->matched++;
+	if (b->dest_is_queue)
+		push_queue(p, b->dest.q);
+	else
+		push_exchange(p, b->dest.x);
+}
+
+static void
+topic_hit(void *val, void *ctx)
+{
+	take(ctx, val);
+}
+
+static struct bk_table
+msg_headers(const struct bk_msg *m)
+{
+	if (m->props.present & BK_P_HEADERS)
+		return m->props.headers;
+	return (struct bk_table){ NULL, 0 };
+}
+
+/* Feed every binding of x that matches the message to take(). */
+static void
+match_exchange(struct pass *p, struct bk_exchange *x)
+{
+	struct bk_str key = p->msg->routing_key;
+	struct bk_dkey *k = NULL;
+	struct bk_binding *b;
+
+	switch (x->type) {
+	case BK_X_DIRECT:
+		HASH_FIND(hh, x->direct, key.len ? key.p : "", key.len, k);
+		for (b = k ? k->head : NULL; b != NULL; b = b->idx_next)
+			take(p, b);
+		break;
+	case BK_X_FANOUT:
+		for (b = x->src_head; b != NULL; b = b->src_next)
+			take(p, b);
+		break;
+	case BK_X_TOPIC:
+		bk_topic_match(x->topic, key.p, key.len, topic_hit, p);
+		break;
+	case BK_X_HEADERS:
+		for (b = x->src_head; b != NULL; b = b->src_next) {
+			if (bk_headers_match(b->xmatch, b->args, msg_headers(p->msg)))
+				take(p, b);
+		}
+		break;
+	}
+}
+
+static void
+collect(struct pass *p, struct bk_exchange *start)
+{
+	struct bk_routing *r = p->r;
+	struct bk_exchange *x, *ae;
+
+	r->nwork = 0;
+	push_exchange(p, start);
+	while (r->nwork > 0) {
+		x = r->work[--r->nwork];
+		p->matched = 0;
+		if (!x->is_default)
+			match_exchange(p, x);
+		if (p->matched == 0 && x->alt != NULL &&
+		    (ae = bk_exchange_find(x->vhost, x->alt, x->alt_len)) != NULL)
+			push_exchange(p, ae);
+	}
+}
+
+static void
+deliver(struct bk_routing *r, uint32_t base, struct bk_msg *msg,
+	struct bk_route_result *res)
+{
+	uint32_t i;
+	int rc;
+
+	for (i = base; i < r->ndests; i++) {
+		rc = bk_queue_enqueue(r->dests[i], msg);
+		if (rc == 0)
+			res->queues++;
+		else if (rc == -ENOSPC)
+			res->refused++;
+	}
+	r->ndests = base;
+}
+
+/* Default exchange: the routing key names a queue (or a reply-to). */
+static void
+publish_default(struct bk_vhost *vh, struct bk_msg *msg,
+		struct bk_route_result *res)
+{
+	struct bk_str key = msg->routing_key;
+	struct bk_queue *q;
+	int rc;
+
+	if (key.len > sizeof(REPLY_PREFIX) - 1 &&
+	    memcmp(key.p, REPLY_PREFIX, sizeof(REPLY_PREFIX) - 1) == 0) {
+		res->direct_reply = bk_direct_reply_route(vh, key, msg);
+		return;
+	}
+	if ((q = bk_queue_get(vh, key)) == NULL)
+		return;
+	rc = bk_queue_enqueue(q, msg);
+	if (rc == 0)
+		res->queues++;
+	else if (rc == -ENOSPC)
+		res->refused++;
+}
+
+enum bk_status
+bk_publish(struct bk_vhost *vh, struct bk_str exchange, struct bk_msg *msg,
+	   struct bk_route_result *res, struct bk_err *err)
+{
+	struct pass p = { vh->routing, msg, ++route_seq, 0 };
+	struct bk_exchange *x;
+	uint32_t base = p.r->ndests;
+
+	memset(res, 0, sizeof(*res));
+	if (exchange.len == 0) {
+		publish_default(vh, msg, res);
+		return BK_OK;
+	}
+	if ((x = bk_exchange_get(vh, exchange)) == NULL)
+		return bk_err_set(err, BK_NOT_FOUND,
+				  "no exchange '%.*s' in vhost '%s'",
+				  (int)exchange.len, exchange.p, vh->name);
+	if (x->internal)
+		return bk_err_set(err, BK_ACCESS_REFUSED,
+				  "cannot publish to internal exchange '%s' in "
+				  "vhost '%s'", x->name, vh->name);
+	collect(&p, x);
+	deliver(p.r, base, msg, res);
+	return BK_OK;
+}

@@ -118,7 +118,6 @@ enum bk_vtype {
 	BK_V_FLOAT     = 'f',
 	BK_V_DOUBLE    = 'd',
 	BK_V_DECIMAL   = 'D',
-	BK_V_SSTR      = 's' + 0x100, /* short string: input only, never emitted */
 	BK_V_LSTR      = 'S',
 	BK_V_BYTES     = 'x',
 	BK_V_ARRAY     = 'A',
@@ -142,9 +141,16 @@ struct bk_value {
 };
 
 /*
- * Validate a whole encoded table (recursively, nesting depth <= 16).
- * 0 if well formed, -EPROTO otherwise. Every reader below assumes a
- * validated table, so adapters validate at the wire boundary.
+ * Validate a whole encoded table (recursively: at most 16 levels of tables
+ * and arrays nested below the top). 0 if well formed, -EPROTO otherwise.
+ * Every reader below assumes a validated table, so adapters validate at
+ * the wire boundary.
+ *
+ * Value types follow RabbitMQ's dialect, not the 0-9-1 grammar: 's' is a
+ * signed 16-bit integer (so tables hold no short strings), 'l' a signed
+ * 64-bit integer; the grammar's 'U' and 'L' are read as BK_V_I16 and
+ * BK_V_I64. Decimals are scale (u8) + value (32 bits). Writers emit
+ * RabbitMQ's letters.
  */
 int bk_table_validate(struct bk_table t);
 int bk_array_validate(struct bk_table a);
@@ -171,6 +177,7 @@ struct bk_table_builder {
 };
 void bk_tb_init(struct bk_table_builder *b);
 void bk_tb_fini(struct bk_table_builder *b);
+/* A name longer than 255 octets (a shortstr's limit) is cut to 255. */
 void bk_tb_put(struct bk_table_builder *b, const char *name, uint32_t name_len,
 	       const struct bk_value *v);          /* one table entry */
 void bk_tb_put_value(struct bk_table_builder *b, const struct bk_value *v); /* one array element */

@@ -22,6 +22,25 @@
  *   shortstr and longstr struct bk_str, table struct bk_table.
  * After decode, bk_str / bk_table fields point into the decoded payload,
  * which must outlive the struct. Tables are validated during decode.
+ *
+ * Example (names as generated into <builddir>/protocols/amqp091/amqp_methods.h):
+ *
+ *   struct amqp_method m;
+ *   if (amqp_method_decode(payload, size, &m) == 1 && m.id == AMQP_BASIC_PUBLISH)
+ *           route(m.u.basic_publish.exchange, m.u.basic_publish.routing_key,
+ *                 m.u.basic_publish.mandatory);
+ *
+ *   struct amqp_method ok = { .id = AMQP_QUEUE_DECLARE_OK };
+ *   ok.u.queue_declare_ok.queue = bk_str_c(name);
+ *   ok.u.queue_declare_ok.message_count = n;
+ *   uint8_t buf[512];
+ *   int len = amqp_method_frame_encode(buf, sizeof(buf), channel, &ok);
+ *
+ * Ids: AMQP_<CLASS>_<METHOD> (AMQP_CONNECTION_START_OK, AMQP_EXCHANGE_UNBIND_OK,
+ * AMQP_CONFIRM_SELECT, ...), AMQP_ID(class, method), AMQP_ID_CLASS(id),
+ * AMQP_ID_METHOD(id). Union members are <class>_<method> (basic_ack,
+ * connection_tune_ok); reserved arguments are reserved_1, reserved_2.
+ * Methods without arguments have a single `uint8_t unused_` member.
  */
 #ifndef SLUICE_AMQP_CODEC_H
 #define SLUICE_AMQP_CODEC_H
@@ -89,7 +108,9 @@ int amqp_method_decode(const uint8_t *p, size_t len, struct amqp_method *m);
 /*
  * Encode a whole method frame (header, payload, 0xCE) into buf.
  * Returns the bytes written, or -ENOSPC if cap is too small (use
- * amqp_method_frame_size() for the exact size).
+ * amqp_method_frame_size() for the exact size), or -EINVAL if a shortstr
+ * argument is longer than 255 octets (frame_size then returns SIZE_MAX).
+ * m->id must be a known method (asserted). Tables are copied as they are.
  */
 int amqp_method_frame_encode(uint8_t *buf, size_t cap, uint16_t channel,
 			     const struct amqp_method *m);
@@ -107,11 +128,18 @@ bool amqp_method_is_client_to_server(uint32_t id);
  * must be 0), body size (u64), property flags (u16 words, bit 0 = more),
  * then the present properties in flag order. props point into p. Headers
  * tables are validated. 1 = ok; -EPROTO = malformed.
+ * Properties are read in the basic class's layout whatever *class_id says;
+ * the caller checks *class_id against its method's class. A second flags
+ * word (bit 0) or flag bit 1 is refused: basic has 14 properties.
  */
 int amqp_content_header_decode(const uint8_t *p, size_t len, uint16_t *class_id,
 			       uint64_t *body_size, struct bk_props *props);
 
-/* Whole content-header frame (header, payload, end) for class basic. */
+/*
+ * Whole content-header frame (header, payload, end) for class basic.
+ * encode returns the bytes written or -ENOSPC. A short-string property
+ * longer than 255 octets (possible from MQTT) is left out, in size too.
+ */
 size_t amqp_content_header_frame_size(const struct bk_props *props);
 int amqp_content_header_frame_encode(uint8_t *buf, size_t cap, uint16_t channel,
 				     uint64_t body_size, const struct bk_props *props);

@@ -50,6 +50,9 @@ struct amqp_conn {
 	bool cap_connection_blocked;
 	bool cap_auth_failure_close;
 	bool cap_basic_nack;
+	/* largest publish body accepted (amqp_config.max_message_size); 0
+	 * means the broker's bk_limits.max_message_size */
+	uint64_t max_message_size;
 	/* the connection sits in its listener's list */
 	struct amqp_conn *next, *prev;
 };

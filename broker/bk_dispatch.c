@@ -1,0 +1,271 @@
+/*
+ * bk_dispatch.c: moving ready messages to consumers, settling deliveries,
+ * and basic.get.
+ *
+ * Dispatch is synchronous (from enqueue, settle, consume, wake, credit
+ * changes) but never nests on one queue: a call that finds the queue
+ * already dispatching sets dispatch_again and returns, and the running
+ * loop goes round once more. Recursion across queues is bounded by what
+ * can re-enter: an adapter's deliver() only appends output (broker.h), and
+ * dead-letter publishes are depth-limited (bk_dlx.c).
+ *
+ * Consumer choice: the first consumer in the queue's list (priority
+ * order) that can take a message: not parked after -EAGAIN, within its
+ * prefetch and its shared credit (no-ack consumers have no credit limit).
+ * Served consumers move behind their equals: round-robin within a
+ * priority. Single active consumer: only the list head is ever served.
+ *
+ * Safety during ops->deliver: the loop holds a ref on the queue and on the
+ * consumer, and re-checks q->deleted and c->cancelled afterwards.
+ */
+#include "bk_queueing.h"
+
+#include <errno.h>
+
+static bool
+can_take(const struct bk_consumer *c)
+{
+	const struct bk_credit *cr = c->credit;
+
+	if (c->parked || c->cancelled)
+		return false;
+	if (c->no_ack)
+		return true;
+	if (c->prefetch != 0 && c->unacked >= c->prefetch)
+		return false;
+	return cr == NULL || cr->limit == 0 || cr->used < cr->limit;
+}
+
+static struct bk_consumer *
+pick(struct bk_queue *q)
+{
+	struct bk_consumer *c;
+
+	if (q->args.single_active)
+		return q->cons_head && can_take(q->cons_head) ? q->cons_head : NULL;
+	for (c = q->cons_head; c != NULL; c = c->next)
+		if (can_take(c))
+			return c;
+	return NULL;
+}
+
+/* Move c behind the last consumer of its priority. */
+static void
+rotate(struct bk_queue *q, struct bk_consumer *c)
+{
+	struct bk_consumer *last = c;
+
+	if (q->args.single_active || c->cancelled || c->queue != q)
+		return;
+	while (last->next != NULL && last->next->priority == c->priority)
+		last = last->next;
+	if (last == c)
+		return;
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		q->cons_head = c->next;
+	c->next->prev = c->prev;
+	c->prev = last;
+	c->next = last->next;
+	if (last->next)
+		last->next->prev = c;
+	else
+		q->cons_tail = c;
+	last->next = c;
+}
+
+static struct bk_delivery *
+delivery_new(struct bk_queue *q, struct bk_consumer *c, const struct bk_entry *e,
+	     bool no_ack)
+{
+	struct bk_delivery *d = bk_delivery_alloc();
+
+	d->msg = e->msg;                        /* the entry's ref moves */
+	d->queue = q;
+	bk_queue_ref(q);
+	d->consumer = c;
+	d->delivery_count = e->delivery_count;
+	d->redelivered = (e->flags & BK_E_REDELIVERED) != 0;
+	d->no_ack = no_ack;
+	d->seq = e->seq;
+	q->unacked++;
+	if (c != NULL) {
+		c->refs++;
+		if (!no_ack) {
+			c->unacked++;
+			if (c->credit)
+				c->credit->used++;
+		}
+	}
+	return d;
+}
+
+static void
+requeue_entry(struct bk_queue *q, struct bk_msg *m, uint64_t seq,
+	      uint32_t count, bool redelivered)
+{
+	struct bk_entry e = { m, bk_msgq_expiry(q, m), seq, count,
+			      redelivered ? BK_E_REDELIVERED : 0 };
+
+	bk_msgq_add(q, &e, true);
+}
+
+/* The adapter refused (-EAGAIN): undo as if nothing was taken. */
+static void
+undo_delivery(struct bk_queue *q, struct bk_consumer *c, struct bk_delivery *d)
+{
+	q->unacked--;
+	if (!d->no_ack) {
+		c->unacked--;
+		if (c->credit && c->credit->used > 0)
+			c->credit->used--;
+	}
+	if (!q->deleted)
+		requeue_entry(q, d->msg, d->seq, d->delivery_count, d->redelivered);
+	else
+		bk_msg_unref(d->msg);
+	c->refs--;                      /* the caller still holds one */
+	bk_queue_unref(q);
+	bk_delivery_release(d);
+}
+
+/* One message to one consumer; false when the loop should stop. */
+static bool
+dispatch_one(struct bk_queue *q, struct bk_consumer *c)
+{
+	struct bk_entry e;
+	struct bk_delivery *d;
+
+	if (!bk_msgq_take(q, &e))
+		return false;
+	if (e.expires_at != 0 && e.seq != q->fresh_seq &&
+	    e.expires_at <= (int64_t)bk_now_ms()) {
+		bk_dlx_dead_letter(q, e.msg, "expired");
+		bk_msg_unref(e.msg);
+		return true;
+	}
+	d = delivery_new(q, c, &e, c->no_ack);
+	c->refs++;
+	if (c->ops->deliver(c->ctx, d) == -EAGAIN) {
+		c->parked = true;
+		undo_delivery(q, c, d);
+	} else {
+		rotate(q, c);
+	}
+	bk_consumer_unref(c);
+	return true;
+}
+
+void
+bk_queue_dispatch(struct bk_queue *q)
+{
+	struct bk_consumer *c;
+
+	if (q->dispatching) {
+		q->dispatch_again = true;
+		return;
+	}
+	if (q->deleted || q->ready == 0 || q->cons_head == NULL)
+		return;
+	q->dispatching = true;
+	bk_queue_ref(q);
+	do {
+		q->dispatch_again = false;
+		while (!q->deleted && q->ready > 0 && (c = pick(q)) != NULL)
+			if (!dispatch_one(q, c))
+				break;
+	} while (q->dispatch_again && !q->deleted);
+	q->dispatching = false;
+	bk_queue_unref(q);
+}
+
+/* Requeue, or dead-letter once x-delivery-limit is exceeded. */
+static void
+settle_requeue(struct bk_queue *q, struct bk_delivery *d)
+{
+	uint32_t count = d->delivery_count + 1;
+
+	if (q->args.delivery_limit >= 0 && count > (uint64_t)q->args.delivery_limit) {
+		bk_dlx_dead_letter(q, d->msg, "delivery_limit");
+		bk_msg_unref(d->msg);
+		return;
+	}
+	requeue_entry(q, d->msg, d->seq, count, true);
+}
+
+static void
+settle_message(struct bk_queue *q, struct bk_delivery *d, enum bk_settle how)
+{
+	if (q == NULL || q->deleted)
+		how = BK_SETTLE_ACK;            /* settles into nothing */
+	switch (how) {
+	case BK_SETTLE_REQUEUE:
+		settle_requeue(q, d);
+		break;
+	case BK_SETTLE_REJECT:
+		bk_dlx_dead_letter(q, d->msg, "rejected");
+		bk_msg_unref(d->msg);
+		break;
+	default:
+		bk_msg_unref(d->msg);
+		break;
+	}
+	d->msg = NULL;
+}
+
+void
+bk_delivery_settle(struct bk_delivery *d, enum bk_settle how)
+{
+	struct bk_queue *q = d->queue;
+	struct bk_consumer *c = d->consumer;
+	struct bk_credit *cr = c ? c->credit : NULL;
+	bool credit_was_full = false;
+
+	if (q != NULL)
+		q->unacked--;
+	if (c != NULL && !d->no_ack) {
+		c->unacked--;
+		if (cr != NULL) {
+			credit_was_full = cr->limit != 0 && cr->used >= cr->limit;
+			if (cr->used > 0)
+				cr->used--;
+		}
+	}
+	settle_message(q, d, how);
+	bk_delivery_release(d);
+	if (q != NULL && !q->deleted)
+		bk_queue_dispatch(q);
+	if (credit_was_full && c->credit == cr)
+		bk_credit_wake(cr);
+	bk_consumer_unref(c);
+	bk_queue_unref(q);
+}
+
+enum bk_status
+bk_queue_get_one(struct bk_queue *q, bool no_ack, struct bk_delivery **out,
+		 uint32_t *message_count)
+{
+	struct bk_entry e;
+
+	*out = NULL;
+	if (q->deleted) {
+		if (message_count)
+			*message_count = 0;
+		return BK_NOT_FOUND;
+	}
+	bk_queue_ref(q);
+	bk_expiry_idle_arm(q);                  /* basic.get is a use */
+	while (*out == NULL && !q->deleted && bk_msgq_take(q, &e)) {
+		if (e.expires_at != 0 && e.expires_at <= (int64_t)bk_now_ms()) {
+			bk_dlx_dead_letter(q, e.msg, "expired");
+			bk_msg_unref(e.msg);
+			continue;
+		}
+		*out = delivery_new(q, NULL, &e, no_ack);
+	}
+	if (message_count)
+		*message_count = q->ready;
+	bk_queue_unref(q);
+	return BK_OK;
+}

@@ -1,0 +1,228 @@
+/*
+ * bk_queueing.h: private declarations of the queueing half (queues,
+ * consumers, deliveries, TTL, overflow, dead-lettering). Only the files of
+ * that half include it; the routing half sees bk_int.h.
+ *
+ * Lifetimes, in one place:
+ *
+ *   queue     refs = 1 while it is in vh->queues, + 1 per unsettled
+ *             delivery, + 1 while a dispatch or expiry pass runs on it.
+ *             Deletion (queue_delete) marks it deleted, unhashes it, drops
+ *             its ready messages and consumers and its own ref; the struct
+ *             goes when the last delivery settles ("settles into nothing").
+ *   consumer  refs = 1 while registered, + 1 per unsettled delivery, + 1
+ *             around each ops->deliver call. Cancel unlinks it at once; the
+ *             struct lives on for its deliveries' d->consumer pointers.
+ *   credit    owned by the adapter; consumers are linked to it while they
+ *             are registered and unlinked (their in-flight count given
+ *             back) when cancelled, so settling later never touches a freed
+ *             credit.
+ *   message   one ref per ready entry and per delivery.
+ */
+#ifndef SLUICE_BK_QUEUEING_H
+#define SLUICE_BK_QUEUEING_H
+
+#include "bk_int.h"
+
+struct event;
+
+/* ------------------------------------------------------------------ */
+/* Typed x-arguments (bk_qargs.c)                                      */
+/* ------------------------------------------------------------------ */
+
+enum bk_qtype { BK_QTYPE_CLASSIC, BK_QTYPE_QUORUM };
+
+struct bk_qargs {
+	int64_t message_ttl;            /* ms; -1 = none */
+	int64_t expires;                /* ms; 0 = none */
+	int64_t max_length;             /* messages; -1 = none */
+	int64_t max_length_bytes;       /* body bytes; -1 = none */
+	int64_t delivery_limit;         /* -1 = none */
+	enum bk_overflow overflow;
+	bool has_dlx;                   /* "" (default exchange) is a valid DLX */
+	char *dlx;                      /* owned; NULL unless has_dlx */
+	char *dlrk;                     /* owned; NULL = keep the routing key */
+	uint8_t max_priority;           /* 0 = not a priority queue */
+	bool single_active;
+	enum bk_qtype type;
+};
+
+/* Parse and validate; on error fills err with RabbitMQ's "invalid arg"
+ * text (qname names the queue) and returns its status. a is filled and
+ * owns its strings on success only. */
+enum bk_status bk_qargs_parse(struct bk_qargs *a, struct bk_table t,
+			      const char *qname, const char *vhname,
+			      struct bk_err *err);
+void bk_qargs_fini(struct bk_qargs *a);
+/* Redeclare check of the x-arguments RabbitMQ compares. */
+enum bk_status bk_qargs_equivalent(struct bk_table cur, struct bk_table got,
+				   const char *qname, const char *vhname,
+				   struct bk_err *err);
+
+/* ------------------------------------------------------------------ */
+/* Ready entries (bk_msgq.c)                                           */
+/* ------------------------------------------------------------------ */
+
+enum { BK_E_REDELIVERED = 1u << 0, BK_E_HEAP = 1u << 1 };
+
+/* One ready message: 32 bytes, stored by value in a ring. */
+struct bk_entry {
+	struct bk_msg *msg;             /* ref; NULL = tombstone (expired in place) */
+	int64_t expires_at;             /* absolute ms; 0 = never */
+	uint64_t seq;                   /* queue order; rings stay sorted by it */
+	uint32_t delivery_count;
+	uint32_t flags;                 /* BK_E_* */
+};
+
+/* Power-of-two ring of entries, sorted by seq; tombstones keep their seq. */
+struct bk_ring {
+	struct bk_entry *e;             /* owned */
+	uint32_t head, count, mask;     /* count includes tombstones */
+};
+
+void bk_ring_fini(struct bk_ring *r);
+void bk_ring_push_tail(struct bk_ring *r, const struct bk_entry *e);
+/* Insert at its seq position (requeue). */
+void bk_ring_insert(struct bk_ring *r, const struct bk_entry *e);
+/* Pop the first live entry; false if none. Drops leading tombstones. */
+bool bk_ring_pop(struct bk_ring *r, struct bk_entry *out);
+/* First live entry (borrowed) or NULL. */
+struct bk_entry *bk_ring_first(struct bk_ring *r);
+/* Entry with this seq (live or tombstone) or NULL. */
+struct bk_entry *bk_ring_find(struct bk_ring *r, uint64_t seq);
+/* Entry i (0 = head). */
+struct bk_entry *bk_ring_at(struct bk_ring *r, uint32_t i);
+
+/* Min-heap of per-message expiries, validated lazily against the rings. */
+struct bk_ttl_item {
+	int64_t at;
+	uint64_t seq;
+	uint32_t level;
+};
+struct bk_ttl_heap {
+	struct bk_ttl_item *v;          /* owned */
+	uint32_t n, cap;
+};
+void bk_heap_push(struct bk_ttl_heap *h, struct bk_ttl_item it);
+void bk_heap_pop(struct bk_ttl_heap *h);
+void bk_heap_fini(struct bk_ttl_heap *h);
+
+/* ------------------------------------------------------------------ */
+/* Queues, consumers, credit                                           */
+/* ------------------------------------------------------------------ */
+
+struct bk_queue {
+	char *name;                     /* owned; uthash key in vh->queues */
+	struct bk_vhost *vhost;         /* borrowed; meaningless once deleted */
+	struct bk_broker *broker;       /* borrowed */
+	uint32_t refs;
+	bool deleted, durable, exclusive, auto_delete;
+	bool had_consumer;              /* auto-delete arms after the first one */
+	bool exclusive_consumer;
+	bool dispatching, dispatch_again;
+	bk_owner owner;                 /* exclusive queues only */
+	struct bk_qargs args;
+	uint8_t *args_blob;             /* owned copy of the declared arguments */
+	uint32_t args_len;
+	struct bk_ring *levels;         /* owned; 1 + max_priority rings */
+	uint32_t nlevels;
+	uint32_t ready;                 /* live entries in all rings */
+	uint32_t unacked;               /* unsettled deliveries */
+	uint64_t ready_bytes;           /* body bytes of live entries */
+	uint64_t next_seq;
+	uint64_t fresh_seq;             /* being enqueued: exempt from TTL at dispatch */
+	uint32_t gen;                   /* bumped by every bk_msgq_add */
+	uint64_t mark_id;               /* bk_queue_mark */
+	struct bk_ttl_heap heap;        /* per-message expiries */
+	struct event *ttl_ev;           /* owned; earliest expiry */
+	int64_t ttl_at;                 /* when ttl_ev fires; 0 = not armed */
+	struct event *idle_ev;          /* owned; x-expires */
+	struct bk_consumer *cons_head, *cons_tail;  /* by priority, desc */
+	uint32_t ncons;
+	struct bk_queue *excl_prev, *excl_next;     /* in the exclusive list */
+	UT_hash_handle hh;              /* in vh->queues */
+};
+
+struct bk_consumer {
+	struct bk_queue *queue;         /* borrowed; NULL once cancelled or direct reply */
+	const struct bk_consumer_ops *ops;  /* borrowed */
+	void *ctx;                      /* borrowed */
+	struct bk_credit *credit;       /* borrowed; NULL when none or detached */
+	uint32_t refs;
+	uint32_t prefetch, unacked;
+	int32_t priority;
+	bool no_ack, exclusive, parked, cancelled;
+	struct bk_consumer *prev, *next;    /* in queue's list */
+	struct bk_consumer *cprev, *cnext;  /* in credit's list */
+	/* direct reply-to pseudo consumers */
+	char *reply_name;               /* owned; "amq.rabbitmq.reply-to.<token>" */
+	struct bk_vhost *vhost;         /* borrowed */
+	UT_hash_handle hh;              /* in vh->replies, keyed by reply_name */
+};
+
+struct bk_credit {
+	uint32_t limit, used;
+	struct bk_consumer *cons;       /* linked consumers (not owned) */
+};
+
+/* Broker-wide queueing state (broker->queue_state). */
+struct bk_qstate {
+	struct bk_queue *exclusive;     /* list of exclusive queues */
+	uint32_t nqueues;
+	struct bk_msg *dl_msg;          /* dead-letter copy being routed */
+	uint32_t dl_depth;              /* nested dead-letter publishes */
+	uint64_t rng[2];                /* xorshift128+ for names and tokens */
+};
+
+static inline struct bk_qstate *
+bk_qs(struct bk_broker *b)
+{
+	return b->queue_state;
+}
+
+/* bk_queue.c */
+void bk_queue_ref(struct bk_queue *q);
+void bk_queue_unref(struct bk_queue *q);
+/* Delete q: unbind, cancel consumers (notify: call ops->cancelled),
+ * drop ready messages. Returns the number of ready messages dropped. */
+uint32_t bk_queue_destroy(struct bk_queue *q, bool notify);
+void bk_queue_random_token(struct bk_broker *b, char *out, size_t nchars);
+
+/* bk_msgq.c: ready-message bookkeeping of one queue */
+uint32_t bk_msgq_level(const struct bk_queue *q, const struct bk_msg *m);
+int64_t bk_msgq_expiry(const struct bk_queue *q, const struct bk_msg *m);
+/* Add an entry (ref moves in); requeue inserts by seq. */
+void bk_msgq_add(struct bk_queue *q, const struct bk_entry *e, bool requeue);
+/* Take the next ready entry in priority then seq order. */
+bool bk_msgq_take(struct bk_queue *q, struct bk_entry *out);
+/* Drop every ready message (no dead-lettering); returns how many. */
+uint32_t bk_msgq_clear(struct bk_queue *q);
+/* Drop-head overflow after an enqueue. */
+void bk_msgq_trim(struct bk_queue *q);
+bool bk_msgq_would_overflow(const struct bk_queue *q, const struct bk_msg *m);
+
+/* bk_consumer.c / bk_dispatch.c */
+void bk_queue_dispatch(struct bk_queue *q);
+struct bk_delivery *bk_delivery_alloc(void);
+void bk_delivery_release(struct bk_delivery *d);
+void bk_consumer_unref(struct bk_consumer *c);
+/* Unlink c from its queue and credit; no callbacks. */
+void bk_consumer_detach(struct bk_consumer *c);
+void bk_credit_wake(struct bk_credit *cr);
+void bk_deliveries_fini(void);
+
+/* bk_expiry.c */
+void bk_expiry_track(struct bk_queue *q, struct bk_entry *e, uint32_t level);
+/* Expire every ready entry due at now (dead-lettering them). */
+void bk_expiry_run(struct bk_queue *q);
+void bk_expiry_idle_arm(struct bk_queue *q);    /* x-expires: (re)start */
+void bk_expiry_idle_stop(struct bk_queue *q);
+void bk_expiry_queue_init(struct bk_queue *q);
+void bk_expiry_queue_fini(struct bk_queue *q);
+
+/* bk_dlx.c: dead-letter a copy of m (borrowed) from q, or drop it. */
+void bk_dlx_dead_letter(struct bk_queue *q, struct bk_msg *m, const char *reason);
+/* The dead-letter copy being routed would die in q again: drop it. */
+bool bk_dlx_is_cycle(const struct bk_msg *m, const char *qname);
+
+#endif

@@ -1,0 +1,55 @@
+/*
+ * bk_str.c: small helpers every core file uses: error filling, counted
+ * strings and the clock. Kept apart from bk_broker.c so that modules like
+ * the headers matcher link without the whole broker.
+ */
+#include "bk_int.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+enum bk_status
+bk_err_set(struct bk_err *err, enum bk_status status, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL)
+		return status;
+	err->status = status;
+	va_start(ap, fmt);
+	vsnprintf(err->text, sizeof(err->text), fmt, ap);
+	va_end(ap);
+	return status;
+}
+
+struct bk_str
+bk_str_c(const char *s)
+{
+	if (s == NULL)
+		return (struct bk_str){ NULL, 0 };
+	return (struct bk_str){ s, (uint32_t)strlen(s) };
+}
+
+bool
+bk_str_eq(struct bk_str a, struct bk_str b)
+{
+	return a.len == b.len && (a.len == 0 || memcmp(a.p, b.p, a.len) == 0);
+}
+
+bool
+bk_str_eq_c(struct bk_str a, const char *c)
+{
+	return bk_str_eq(a, bk_str_c(c));
+}
+
+/* TODO(core): cache per loop iteration once the daemon drives a hook. */
+uint64_t
+bk_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}

@@ -1,0 +1,63 @@
+/*
+ * sl_config.h: sluiced's configuration, read from sluice.conf and --set.
+ *
+ * The file is sectioned "key = value" text (libinih). Every key has a
+ * built-in default; a key that is not known, a section that is not known
+ * and a value that does not parse all stop the start, with "FILE:LINE:
+ * reason" (or "--set ARG: reason") in err. Nothing is logged here: the
+ * daemon prints the error once.
+ */
+#ifndef SL_CONFIG_H
+#define SL_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "broker.h"
+#include "amqp.h"
+
+/* One [user NAME] section. */
+struct sl_user {
+	char *name;                     /* owned */
+	char *password;                 /* owned; NULL until set */
+	char *tags;                     /* owned; "" by default */
+	int loopback_only;              /* -1 unset: yes for guest, no for others */
+	char where[320];                /* "FILE:LINE" of the section, for late errors */
+};
+
+struct sl_config {
+	char *data_dir;                 /* owned; "./var" */
+	enum bk_log_level log_level;    /* info */
+	struct bk_limits limits;        /* max_message_size */
+	struct amqp_config amqp;        /* [amqp]; max_message_size copied from limits */
+	struct sl_user *users;          /* owned array of n_users */
+	size_t n_users;
+};
+
+/* Fill every field with its built-in default. */
+void sl_config_init(struct sl_config *c);
+/* Free what init/load/set allocated. Accepts a half-filled config. */
+void sl_config_fini(struct sl_config *c);
+
+/*
+ * Read a config file on top of what c holds. 0 on success; -EINVAL (bad
+ * content) or -errno (cannot open) with the reason in err, which then
+ * starts with "PATH:LINE: " or "PATH: ".
+ */
+int sl_config_load(struct sl_config *c, const char *path, char *err, size_t errlen);
+
+/*
+ * Apply one "SECTION.KEY=VALUE" override with the same checks as the file.
+ * A user key is "user.NAME.KEY=VALUE". 0 or -EINVAL, with err starting
+ * "--set ARG: ".
+ */
+int sl_config_set(struct sl_config *c, const char *arg, char *err, size_t errlen);
+
+/*
+ * Final checks and derived values once every source is read: each user
+ * has a password; loopback_only defaults; guest/guest (administrator,
+ * loopback only) when no user is configured. 0 or -EINVAL with err.
+ */
+int sl_config_finish(struct sl_config *c, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,202 @@
+/*
+ * amqp_channel_int.h: private to the channel layer (amqp_channel*.c).
+ *
+ * One struct amqp_channel per open AMQP channel. The files split by method
+ * family:
+ *   amqp_channel.c           lifecycle, dispatch, channel.*, channel errors
+ *   amqp_channel_topology.c  exchange.* and queue.*
+ *   amqp_channel_publish.c   basic.publish, content assembly, confirms,
+ *                            mandatory returns, direct reply-to addresses
+ *   amqp_channel_tx.c        tx.* and confirm.select
+ *   amqp_channel_consume.c   basic.qos/consume/cancel, delivery to the client
+ *   amqp_channel_ack.c       unacked bookkeeping, basic.ack/nack/reject/
+ *                            recover/get
+ *
+ * Re-entrancy: bk_publish() and bk_delivery_settle() may call our
+ * consumers' deliver() synchronously, and deliver() appends to the unacked
+ * list. Every loop that settles deliveries therefore detaches them from the
+ * list first and never holds an iterator across a core call.
+ */
+#ifndef SLUICE_AMQP_CHANNEL_INT_H
+#define SLUICE_AMQP_CHANNEL_INT_H
+
+#include <uthash.h>
+
+#include "amqp_int.h"
+
+#define AMQP_SHORTSTR_MAX 255
+
+/* A length-counted copy of a shortstr, kept inside the channel. */
+struct amqp_sstr {
+	uint8_t len;
+	char p[AMQP_SHORTSTR_MAX + 1];
+};
+
+/* Where the channel is in the publish content sequence [§4.2.6]. */
+enum amqp_content_state {
+	AMQP_CONTENT_IDLE,              /* expecting a method */
+	AMQP_CONTENT_HEADER,            /* basic.publish seen, expecting its header */
+	AMQP_CONTENT_BODY,              /* header seen, expecting body frames */
+};
+
+/* One basic.consume on this channel. */
+struct amqp_consumer {
+	struct amqp_channel *ch;        /* borrowed; the channel outlives it */
+	struct bk_consumer *bc;         /* the core's consumer; cancelled before free */
+	bool no_ack;
+	bool ok_pending;                /* consume-ok not yet written: park deliveries */
+	struct amqp_sstr tag;           /* tag.p is the uthash key (tag.len bytes) */
+	UT_hash_handle hh;              /* in ch->consumers */
+};
+
+/* A publish held back by tx.select until tx.commit. */
+struct amqp_tx_pub {
+	struct bk_msg *msg;             /* ref */
+	bool mandatory;
+};
+
+struct amqp_channel {
+	struct amqp_conn *conn;         /* borrowed; owns this channel */
+	uint16_t id;
+	bool closing;                   /* channel.close sent, waiting for close-ok */
+	bool released;                  /* consumers and deliveries already given back */
+
+	/* publish assembly */
+	enum amqp_content_state cstate;
+	struct amqp_sstr pub_exchange;
+	struct amqp_sstr pub_rkey;
+	bool pub_mandatory;
+	struct bk_msg *pub_msg;         /* owned while its body arrives */
+	size_t pub_off;                 /* body bytes received so far */
+
+	/* publisher confirms: routing is synchronous, so confirms are always
+	 * decided in sequence order and one "acked up to" mark suffices */
+	bool confirm;
+	uint64_t pub_seq;               /* last sequence number given out */
+	uint64_t confirm_upto;          /* decided, waiting for the flush */
+	uint64_t confirm_sent;          /* acked or nacked on the wire */
+	struct event *confirm_ev;       /* owned; deferred flush */
+	bool confirm_ev_armed;
+
+	/* transactions */
+	bool tx;
+	struct amqp_tx_pub *tx_pubs;    /* owned array */
+	uint32_t tx_npubs, tx_cap;
+	struct bk_delivery *tx_head, *tx_tail; /* acked/rejected in the tx;
+						  adapter_data = enum bk_settle */
+
+	/* consumers */
+	struct amqp_consumer *consumers; /* uthash by tag, owned entries */
+	uint32_t prefetch;              /* basic.qos global=false, for new consumers */
+	struct bk_credit *credit;       /* owned; basic.qos global=true, shared */
+	struct bk_consumer *reply_bc;   /* direct reply-to pseudo consumer or NULL */
+	const char *reply_name;         /* borrowed from reply_bc */
+	struct amqp_sstr reply_tag;
+
+	/* unacked deliveries, in delivery-tag order, linked through
+	 * d->link_prev/link_next; each is also found by tag in ring[] */
+	struct bk_delivery *ua_head, *ua_tail;
+	uint32_t ua_count;
+	uint64_t next_tag;              /* last delivery tag given out */
+	uint64_t ring_base;             /* lowest tag the ring may hold */
+	struct bk_delivery **ring;      /* owned; slot = tag & ring_mask, NULL if settled */
+	uint64_t ring_mask;
+
+	/* queue.declare's name, for the empty-name shortcut */
+	bool has_last_queue;
+	struct amqp_sstr last_queue;
+};
+
+/* ---- amqp_channel.c ------------------------------------------------- */
+
+/*
+ * Fail the method that is being handled. Channel-level codes (3xx/4xx):
+ * channel.close(code, "NAME - text", class, method) and the channel gives
+ * back its consumers and deliveries. Connection-level codes (5xx):
+ * amqp_conn_close_or. Either way the caller returns right after.
+ */
+void amqp_channel_fail(struct amqp_channel *ch, uint16_t code, uint32_t method_id,
+		       const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* The same for a core outcome: code from the status, text from err. */
+void amqp_channel_fail_err(struct amqp_channel *ch, uint32_t method_id,
+			   const struct bk_err *err);
+/* Send a method that has no arguments. */
+void amqp_channel_send_simple(struct amqp_channel *ch, uint32_t method_id);
+/* Cancel consumers, requeue unacked and tx-held deliveries, drop pending
+ * publishes. Idempotent. */
+void amqp_channel_release(struct amqp_channel *ch);
+
+static inline struct bk_str
+amqp_sstr_get(const struct amqp_sstr *s)
+{
+	return (struct bk_str){ s->p, s->len };
+}
+
+/* Copy a shortstr (the codec guarantees <= 255 bytes). */
+void amqp_sstr_set(struct amqp_sstr *dst, struct bk_str src);
+
+/* ---- amqp_channel_topology.c ---------------------------------------- */
+
+void amqp_ch_exchange_declare(struct amqp_channel *ch, const struct amqp_method *m);
+void amqp_ch_exchange_delete(struct amqp_channel *ch, const struct amqp_method *m);
+void amqp_ch_exchange_bind(struct amqp_channel *ch, const struct amqp_method *m);
+void amqp_ch_queue_declare(struct amqp_channel *ch, const struct amqp_method *m);
+void amqp_ch_queue_bind(struct amqp_channel *ch, const struct amqp_method *m);
+void amqp_ch_queue_purge(struct amqp_channel *ch, const struct amqp_method *m);
+void amqp_ch_queue_delete(struct amqp_channel *ch, const struct amqp_method *m);
+/*
+ * The "last declared queue" shortcut: an empty name means the queue this
+ * channel declared last. false (and the channel failed with 404) if none.
+ */
+bool amqp_ch_queue_name(struct amqp_channel *ch, uint32_t method_id,
+			struct bk_str *name);
+
+/* ---- amqp_channel_publish.c ----------------------------------------- */
+
+void amqp_ch_basic_publish(struct amqp_channel *ch, const struct amqp_method *m);
+/* Route one complete message (takes over the caller's reference). Sends
+ * basic.return and confirms. false if the channel failed. */
+bool amqp_ch_route(struct amqp_channel *ch, struct bk_msg *msg, bool mandatory);
+/* Write out the coalesced basic.ack now (before other replies that must
+ * not overtake it, e.g. channel.close-ok). */
+void amqp_ch_confirm_flush(struct amqp_channel *ch);
+/* Drop a half-assembled publish. */
+void amqp_ch_publish_reset(struct amqp_channel *ch);
+
+/* ---- amqp_channel_tx.c ---------------------------------------------- */
+
+void amqp_ch_tx_select(struct amqp_channel *ch);
+void amqp_ch_tx_commit(struct amqp_channel *ch);
+void amqp_ch_tx_rollback(struct amqp_channel *ch);
+void amqp_ch_confirm_select(struct amqp_channel *ch, const struct amqp_method *m);
+/* Hold a publish until commit (takes the caller's reference). */
+void amqp_ch_tx_add_publish(struct amqp_channel *ch, struct bk_msg *msg, bool mandatory);
+/* Drop held publishes; requeue held acks (channel release). */
+void amqp_ch_tx_discard(struct amqp_channel *ch);
+
+/* ---- amqp_channel_consume.c ----------------------------------------- */
+
+void amqp_ch_basic_qos(struct amqp_channel *ch, const struct amqp_method *m);
+void amqp_ch_basic_consume(struct amqp_channel *ch, const struct amqp_method *m);
+void amqp_ch_basic_cancel(struct amqp_channel *ch, const struct amqp_method *m);
+/* Cancel every consumer (and the reply consumer) without telling the client. */
+void amqp_ch_consumers_cancel_all(struct amqp_channel *ch);
+
+/* ---- amqp_channel_ack.c --------------------------------------------- */
+
+/* Give d the next delivery tag; track it unless it is no-ack. */
+uint64_t amqp_ch_unacked_add(struct amqp_channel *ch, struct bk_delivery *d);
+/* Insert d (already tagged) back in tag order (tx.rollback). */
+void amqp_ch_unacked_restore(struct amqp_channel *ch, struct bk_delivery *d);
+/* Requeue every unacked delivery, in tag order. */
+void amqp_ch_unacked_requeue_all(struct amqp_channel *ch);
+void amqp_ch_unacked_fini(struct amqp_channel *ch);
+void amqp_ch_basic_ack(struct amqp_channel *ch, const struct amqp_method *m);
+void amqp_ch_basic_reject(struct amqp_channel *ch, const struct amqp_method *m);
+void amqp_ch_basic_nack(struct amqp_channel *ch, const struct amqp_method *m);
+void amqp_ch_basic_recover(struct amqp_channel *ch, const struct amqp_method *m);
+void amqp_ch_basic_get(struct amqp_channel *ch, const struct amqp_method *m);
+/* Settle a list detached from the channel (linked by link_next). */
+void amqp_ch_settle_list(struct bk_delivery *head, enum bk_settle how);
+
+#endif

@@ -1,0 +1,312 @@
+/*
+ * amqp_channel_publish.c: basic.publish, content assembly, mandatory
+ * returns, publisher confirms and direct reply-to addresses.
+ *
+ * A publish arrives as three kinds of frames [§4.2.6]:
+ *
+ *   method basic.publish -> content header -> body frame * N
+ *
+ * The method's exchange and routing key are copied into the channel (the
+ * decoded frame does not outlive the call). The header gives the body size
+ * and properties; the message is allocated then, with room for the whole
+ * body, and body frames are copied straight from the connection's input
+ * buffer into msg->body: one copy, no intermediate buffer. A frame out of
+ * sequence is a 505 UNEXPECTED_FRAME connection error with RabbitMQ's
+ * command-assembler texts; a body frame longer than what is left is 501.
+ *
+ * Confirms: routing is synchronous, so each publish is decided (ack, or
+ * nack when a queue refused it) before the next one. Acks are coalesced:
+ * we keep the highest ackable sequence number and a deferred event writes
+ * one basic.ack(multiple) after the current read batch. A nack flushes the
+ * pending ack first, so the client sees decisions in order. A mandatory
+ * return goes out before the ack of the same message, as RabbitMQ does.
+ */
+#include <string.h>
+
+#include "amqp_channel_int.h"
+
+#define REPLY_TO_PSEUDO "amq.rabbitmq.reply-to"
+
+void
+amqp_ch_publish_reset(struct amqp_channel *ch)
+{
+	bk_msg_unref(ch->pub_msg);
+	ch->pub_msg = NULL;
+	ch->pub_off = 0;
+	ch->cstate = AMQP_CONTENT_IDLE;
+}
+
+void
+amqp_ch_basic_publish(struct amqp_channel *ch, const struct amqp_method *m)
+{
+	const struct amqp_basic_publish *a = &m->u.basic_publish;
+
+	if (a->immediate) {
+		amqp_channel_fail(ch, AMQP_NOT_IMPLEMENTED, m->id, "immediate=true");
+		return;
+	}
+	amqp_sstr_set(&ch->pub_exchange, a->exchange);
+	amqp_sstr_set(&ch->pub_rkey, a->routing_key);
+	ch->pub_mandatory = a->mandatory;
+	ch->cstate = AMQP_CONTENT_HEADER;
+}
+
+/* ---- confirms ------------------------------------------------------- */
+
+static void
+send_confirm(struct amqp_channel *ch, uint32_t id, uint64_t tag, bool multiple)
+{
+	struct amqp_method m;
+
+	memset(&m, 0, sizeof(m));
+	m.id = id;
+	if (id == AMQP_BASIC_ACK) {
+		m.u.basic_ack.delivery_tag = tag;
+		m.u.basic_ack.multiple = multiple;
+	} else {
+		m.u.basic_nack.delivery_tag = tag;
+		m.u.basic_nack.multiple = multiple;
+		m.u.basic_nack.requeue = false;
+	}
+	amqp_conn_send_method(ch->conn, ch->id, &m);
+}
+
+void
+amqp_ch_confirm_flush(struct amqp_channel *ch)
+{
+	if (ch->confirm_upto <= ch->confirm_sent)
+		return;
+	send_confirm(ch, AMQP_BASIC_ACK, ch->confirm_upto,
+		     ch->confirm_upto - ch->confirm_sent > 1);
+	ch->confirm_sent = ch->confirm_upto;
+}
+
+static void
+confirm_decided(struct amqp_channel *ch, uint64_t seq, bool ok)
+{
+	if (!ok) {
+		amqp_ch_confirm_flush(ch);
+		send_confirm(ch, AMQP_BASIC_NACK, seq, false);
+		ch->confirm_sent = ch->confirm_upto = seq;
+		return;
+	}
+	ch->confirm_upto = seq;
+	if (!ch->confirm_ev_armed) {
+		ch->confirm_ev_armed = true;
+		event_active(ch->confirm_ev, 0, 0);
+	}
+}
+
+/* ---- routing -------------------------------------------------------- */
+
+static void
+send_return(struct amqp_channel *ch, struct bk_msg *msg)
+{
+	struct amqp_method m;
+
+	memset(&m, 0, sizeof(m));
+	m.id = AMQP_BASIC_RETURN;
+	m.u.basic_return.reply_code = AMQP_NO_ROUTE;
+	m.u.basic_return.reply_text = BK_STR_LIT("NO_ROUTE");
+	m.u.basic_return.exchange = msg->exchange;
+	m.u.basic_return.routing_key = msg->routing_key;
+	amqp_conn_send_content(ch->conn, ch->id, &m, msg);
+}
+
+bool
+amqp_ch_route(struct amqp_channel *ch, struct bk_msg *msg, bool mandatory)
+{
+	struct bk_route_result res;
+	struct bk_err err;
+	uint64_t seq = 0;
+
+	if (ch->confirm)
+		seq = ++ch->pub_seq;
+	memset(&res, 0, sizeof(res));
+	if (bk_publish(ch->conn->vhost, msg->exchange, msg, &res, &err) != BK_OK) {
+		bk_msg_unref(msg);
+		amqp_channel_fail_err(ch, AMQP_BASIC_PUBLISH, &err);
+		return false;
+	}
+	if (mandatory && res.queues == 0 && !res.direct_reply)
+		send_return(ch, msg);
+	if (seq)
+		confirm_decided(ch, seq, res.refused == 0);
+	bk_msg_unref(msg);
+	return true;
+}
+
+/* ---- content -------------------------------------------------------- */
+
+/*
+ * RabbitMQ's reason for a bad expiration, as rabbit_basic:parse_expiration
+ * reports it after "invalid expiration '...': ".
+ */
+static void
+expiration_reason(struct bk_str s, char *buf, size_t cap)
+{
+	uint32_t i = 0;
+	bool neg = false;
+
+	if (i < s.len && (s.p[i] == '-' || s.p[i] == '+'))
+		neg = s.p[i++] == '-';
+	if (i >= s.len || s.p[i] < '0' || s.p[i] > '9') {
+		snprintf(buf, cap, "no_integer");
+		return;
+	}
+	while (i < s.len && s.p[i] >= '0' && s.p[i] <= '9')
+		i++;
+	if (i < s.len)
+		snprintf(buf, cap, "{leftover_string,\"%.*s\"}",
+			 (int)(s.len - i), s.p + i);
+	else if (neg)
+		snprintf(buf, cap, "{value_negative,%.*s}", (int)s.len, s.p);
+	else
+		snprintf(buf, cap, "{value_too_large,%.*s}", (int)s.len, s.p);
+}
+
+/* Checks that need the properties; false when the channel failed. */
+static bool
+check_props(struct amqp_channel *ch, struct bk_props *props)
+{
+	uint64_t ms;
+	char why[128];
+
+	if ((props->present & BK_P_EXPIRATION) &&
+	    bk_expiration_parse(props->expiration, &ms) < 0) {
+		expiration_reason(props->expiration, why, sizeof(why));
+		amqp_channel_fail(ch, AMQP_PRECONDITION_FAILED, AMQP_BASIC_PUBLISH,
+				  "invalid expiration '%.*s': %s",
+				  (int)props->expiration.len, props->expiration.p, why);
+		return false;
+	}
+	if ((props->present & BK_P_REPLY_TO) &&
+	    bk_str_eq_c(props->reply_to, REPLY_TO_PSEUDO)) {
+		if (!ch->reply_bc) {
+			amqp_channel_fail(ch, AMQP_PRECONDITION_FAILED,
+					  AMQP_BASIC_PUBLISH,
+					  "fast reply consumer does not exist");
+			return false;
+		}
+		/* bk_msg_new copies it: borrowing the consumer's name is fine */
+		props->reply_to = bk_str_c(ch->reply_name);
+	}
+	return true;
+}
+
+static uint64_t
+max_message_size(const struct amqp_channel *ch)
+{
+	const struct bk_limits *lim;
+
+	if (ch->conn->max_message_size)
+		return ch->conn->max_message_size;
+	lim = bk_broker_limits(ch->conn->broker);
+	if (lim && lim->max_message_size)
+		return lim->max_message_size;
+	return 16u << 20;
+}
+
+/* The message is complete: route it now, or hold it for tx.commit. */
+static void
+publish_complete(struct amqp_channel *ch)
+{
+	struct bk_msg *msg = ch->pub_msg;
+
+	ch->pub_msg = NULL;
+	ch->pub_off = 0;
+	ch->cstate = AMQP_CONTENT_IDLE;
+	if (ch->tx)
+		amqp_ch_tx_add_publish(ch, msg, ch->pub_mandatory);
+	else
+		amqp_ch_route(ch, msg, ch->pub_mandatory);
+}
+
+static bool
+header_in_sequence(struct amqp_channel *ch, const uint8_t *p, size_t n)
+{
+	if (ch->cstate == AMQP_CONTENT_HEADER)
+		return true;
+	if (ch->cstate == AMQP_CONTENT_IDLE)
+		amqp_channel_fail(ch, AMQP_UNEXPECTED_FRAME, 0,
+				  "expected method frame, got non method frame instead");
+	else
+		amqp_channel_fail(ch, AMQP_UNEXPECTED_FRAME, AMQP_BASIC_PUBLISH,
+				  "expected content body, got non content body frame instead");
+	return false;
+}
+
+void
+amqp_channel_on_header(struct amqp_channel *ch, const uint8_t *p, size_t n)
+{
+	struct bk_props props;
+	uint16_t class_id = 0;
+	uint64_t size = 0, max;
+
+	if (ch->closing || !header_in_sequence(ch, p, n))
+		return;
+	memset(&props, 0, sizeof(props));
+	if (amqp_content_header_decode(p, n, &class_id, &size, &props) < 0) {
+		amqp_channel_fail(ch, AMQP_SYNTAX_ERROR, AMQP_BASIC_PUBLISH,
+				  "malformed content header");
+		return;
+	}
+	if (class_id != 60) {
+		amqp_channel_fail(ch, AMQP_UNEXPECTED_FRAME, AMQP_BASIC_PUBLISH,
+				  "expected content header for class 60, "
+				  "got one for class %u instead", class_id);
+		return;
+	}
+	max = max_message_size(ch);
+	if (size > max) {
+		amqp_channel_fail(ch, AMQP_PRECONDITION_FAILED, AMQP_BASIC_PUBLISH,
+				  "message size %llu is larger than configured max size %llu",
+				  (unsigned long long)size, (unsigned long long)max);
+		return;
+	}
+	if (!check_props(ch, &props))
+		return;
+	ch->pub_msg = bk_msg_new(amqp_sstr_get(&ch->pub_exchange),
+				 amqp_sstr_get(&ch->pub_rkey), &props, (size_t)size);
+	ch->pub_off = 0;
+	ch->cstate = AMQP_CONTENT_BODY;
+	if (size == 0)
+		publish_complete(ch);
+}
+
+void
+amqp_channel_on_body(struct amqp_channel *ch, struct evbuffer *in, size_t n)
+{
+	size_t left;
+
+	if (ch->closing) {
+		evbuffer_drain(in, n);
+		return;
+	}
+	if (ch->cstate != AMQP_CONTENT_BODY) {
+		evbuffer_drain(in, n);
+		if (ch->cstate == AMQP_CONTENT_HEADER)
+			amqp_channel_fail(ch, AMQP_UNEXPECTED_FRAME, AMQP_BASIC_PUBLISH,
+					  "expected content header for class 60, "
+					  "got non content header frame instead");
+		else
+			amqp_channel_fail(ch, AMQP_UNEXPECTED_FRAME, 0,
+					  "expected method frame, got non method frame instead");
+		return;
+	}
+	left = ch->pub_msg->body_len - ch->pub_off;
+	if (n > left) {
+		evbuffer_drain(in, n);
+		amqp_channel_fail(ch, AMQP_FRAME_ERROR, AMQP_BASIC_PUBLISH,
+				  "content body frame exceeds remaining content size");
+		return;
+	}
+	if (n && evbuffer_remove(in, ch->pub_msg->body + ch->pub_off, n) != (int)n) {
+		amqp_channel_fail(ch, AMQP_INTERNAL_ERROR, AMQP_BASIC_PUBLISH,
+				  "short body frame");
+		return;
+	}
+	ch->pub_off += n;
+	if (ch->pub_off == ch->pub_msg->body_len)
+		publish_complete(ch);
+}

@@ -1,0 +1,241 @@
+/*
+ * amqp_channel_topology.c: exchange.* and queue.* methods.
+ *
+ * Each handler turns the method into the core's declaration struct, calls
+ * the core with the connection as owner (exclusive queues belong to the
+ * connection, not the channel), and answers with the -ok method unless
+ * nowait is set. The core writes RabbitMQ's error texts; we only add the
+ * code name in front (amqp_channel_fail_err).
+ *
+ * The channel remembers the queue it declared last: RabbitMQ lets an empty
+ * queue name in queue.bind/unbind/purge/delete and basic.consume/get stand
+ * for it, and an empty routing key in queue.bind/unbind with an empty queue
+ * name stand for that queue's name too.
+ */
+#include <string.h>
+
+#include "amqp_channel_int.h"
+
+static bk_owner
+owner_of(const struct amqp_channel *ch)
+{
+	return ch->conn;
+}
+
+static void
+reply_ok(struct amqp_channel *ch, uint32_t id, bool nowait)
+{
+	if (!nowait)
+		amqp_channel_send_simple(ch, id);
+}
+
+bool
+amqp_ch_queue_name(struct amqp_channel *ch, uint32_t method_id, struct bk_str *name)
+{
+	if (name->len)
+		return true;
+	if (!ch->has_last_queue) {
+		amqp_channel_fail(ch, AMQP_NOT_FOUND, method_id,
+				  "no previously declared queue");
+		return false;
+	}
+	*name = amqp_sstr_get(&ch->last_queue);
+	return true;
+}
+
+void
+amqp_ch_exchange_declare(struct amqp_channel *ch, const struct amqp_method *m)
+{
+	const struct amqp_exchange_declare *a = &m->u.exchange_declare;
+	struct bk_exchange_decl d;
+	struct bk_err err;
+
+	memset(&d, 0, sizeof(d));
+	d.name = a->exchange;
+	d.type = a->type;
+	d.passive = a->passive;
+	d.durable = a->durable;
+	d.auto_delete = a->auto_delete;
+	d.internal = a->internal;
+	d.arguments = a->arguments;
+	if (bk_exchange_declare(ch->conn->vhost, &d, &err) != BK_OK) {
+		amqp_channel_fail_err(ch, m->id, &err);
+		return;
+	}
+	reply_ok(ch, AMQP_EXCHANGE_DECLARE_OK, a->nowait);
+}
+
+void
+amqp_ch_exchange_delete(struct amqp_channel *ch, const struct amqp_method *m)
+{
+	const struct amqp_exchange_delete *a = &m->u.exchange_delete;
+	struct bk_err err;
+
+	if (bk_exchange_delete(ch->conn->vhost, a->exchange, a->if_unused,
+			       &err) != BK_OK) {
+		amqp_channel_fail_err(ch, m->id, &err);
+		return;
+	}
+	reply_ok(ch, AMQP_EXCHANGE_DELETE_OK, a->nowait);
+}
+
+/* exchange.bind and exchange.unbind share their arguments. */
+void
+amqp_ch_exchange_bind(struct amqp_channel *ch, const struct amqp_method *m)
+{
+	bool bind = m->id == AMQP_EXCHANGE_BIND;
+	const struct amqp_exchange_bind *a = &m->u.exchange_bind;
+	const struct amqp_exchange_unbind *u = &m->u.exchange_unbind;
+	struct bk_binding_decl d;
+	struct bk_err err;
+	enum bk_status st;
+	bool nowait;
+
+	memset(&d, 0, sizeof(d));
+	d.dest_is_queue = false;
+	if (bind) {
+		d.source = a->source;
+		d.dest = a->destination;
+		d.routing_key = a->routing_key;
+		d.arguments = a->arguments;
+		nowait = a->nowait;
+		st = bk_bind(ch->conn->vhost, &d, owner_of(ch), &err);
+	} else {
+		d.source = u->source;
+		d.dest = u->destination;
+		d.routing_key = u->routing_key;
+		d.arguments = u->arguments;
+		nowait = u->nowait;
+		st = bk_unbind(ch->conn->vhost, &d, owner_of(ch), &err);
+	}
+	if (st != BK_OK) {
+		amqp_channel_fail_err(ch, m->id, &err);
+		return;
+	}
+	reply_ok(ch, bind ? AMQP_EXCHANGE_BIND_OK : AMQP_EXCHANGE_UNBIND_OK, nowait);
+}
+
+void
+amqp_ch_queue_declare(struct amqp_channel *ch, const struct amqp_method *m)
+{
+	const struct amqp_queue_declare *a = &m->u.queue_declare;
+	struct bk_queue_decl d;
+	struct amqp_method ok;
+	struct bk_err err;
+	const char *name = NULL;
+	uint32_t msgs = 0, consumers = 0;
+
+	memset(&d, 0, sizeof(d));
+	d.name = a->queue;
+	d.passive = a->passive;
+	d.durable = a->durable;
+	d.exclusive = a->exclusive;
+	d.auto_delete = a->auto_delete;
+	d.owner = owner_of(ch);
+	d.arguments = a->arguments;
+	if (bk_queue_declare(ch->conn->vhost, &d, &name, &msgs, &consumers,
+			     &err) != BK_OK) {
+		amqp_channel_fail_err(ch, m->id, &err);
+		return;
+	}
+	amqp_sstr_set(&ch->last_queue, bk_str_c(name));
+	ch->has_last_queue = true;
+	if (a->nowait)
+		return;
+	memset(&ok, 0, sizeof(ok));
+	ok.id = AMQP_QUEUE_DECLARE_OK;
+	ok.u.queue_declare_ok.queue = amqp_sstr_get(&ch->last_queue);
+	ok.u.queue_declare_ok.message_count = msgs;
+	ok.u.queue_declare_ok.consumer_count = consumers;
+	amqp_conn_send_method(ch->conn, ch->id, &ok);
+}
+
+/* queue.bind and queue.unbind (which has no nowait). */
+void
+amqp_ch_queue_bind(struct amqp_channel *ch, const struct amqp_method *m)
+{
+	bool bind = m->id == AMQP_QUEUE_BIND;
+	struct bk_binding_decl d;
+	struct bk_err err;
+	enum bk_status st;
+	bool nowait = false;
+
+	memset(&d, 0, sizeof(d));
+	d.dest_is_queue = true;
+	if (bind) {
+		d.source = m->u.queue_bind.exchange;
+		d.dest = m->u.queue_bind.queue;
+		d.routing_key = m->u.queue_bind.routing_key;
+		d.arguments = m->u.queue_bind.arguments;
+		nowait = m->u.queue_bind.nowait;
+	} else {
+		d.source = m->u.queue_unbind.exchange;
+		d.dest = m->u.queue_unbind.queue;
+		d.routing_key = m->u.queue_unbind.routing_key;
+		d.arguments = m->u.queue_unbind.arguments;
+	}
+	if (d.dest.len == 0 && d.routing_key.len == 0 && ch->has_last_queue)
+		d.routing_key = amqp_sstr_get(&ch->last_queue);
+	if (!amqp_ch_queue_name(ch, m->id, &d.dest))
+		return;
+	if (bind)
+		st = bk_bind(ch->conn->vhost, &d, owner_of(ch), &err);
+	else
+		st = bk_unbind(ch->conn->vhost, &d, owner_of(ch), &err);
+	if (st != BK_OK) {
+		amqp_channel_fail_err(ch, m->id, &err);
+		return;
+	}
+	reply_ok(ch, bind ? AMQP_QUEUE_BIND_OK : AMQP_QUEUE_UNBIND_OK, nowait);
+}
+
+static void
+reply_count(struct amqp_channel *ch, uint32_t id, uint32_t count, bool nowait)
+{
+	struct amqp_method ok;
+
+	if (nowait)
+		return;
+	memset(&ok, 0, sizeof(ok));
+	ok.id = id;
+	if (id == AMQP_QUEUE_PURGE_OK)
+		ok.u.queue_purge_ok.message_count = count;
+	else
+		ok.u.queue_delete_ok.message_count = count;
+	amqp_conn_send_method(ch->conn, ch->id, &ok);
+}
+
+void
+amqp_ch_queue_purge(struct amqp_channel *ch, const struct amqp_method *m)
+{
+	struct bk_str name = m->u.queue_purge.queue;
+	struct bk_err err;
+	uint32_t count = 0;
+
+	if (!amqp_ch_queue_name(ch, m->id, &name))
+		return;
+	if (bk_queue_purge(ch->conn->vhost, name, owner_of(ch), &count,
+			   &err) != BK_OK) {
+		amqp_channel_fail_err(ch, m->id, &err);
+		return;
+	}
+	reply_count(ch, AMQP_QUEUE_PURGE_OK, count, m->u.queue_purge.nowait);
+}
+
+void
+amqp_ch_queue_delete(struct amqp_channel *ch, const struct amqp_method *m)
+{
+	const struct amqp_queue_delete *a = &m->u.queue_delete;
+	struct bk_str name = a->queue;
+	struct bk_err err;
+	uint32_t count = 0;
+
+	if (!amqp_ch_queue_name(ch, m->id, &name))
+		return;
+	if (bk_queue_delete(ch->conn->vhost, name, owner_of(ch), a->if_unused,
+			    a->if_empty, &count, &err) != BK_OK) {
+		amqp_channel_fail_err(ch, m->id, &err);
+		return;
+	}
+	reply_count(ch, AMQP_QUEUE_DELETE_OK, count, a->nowait);
+}

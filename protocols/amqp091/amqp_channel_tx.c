@@ -1,0 +1,129 @@
+/*
+ * amqp_channel_tx.c: tx.select/commit/rollback and confirm.select.
+ *
+ * A transactional channel holds back two things until tx.commit:
+ *   publishes -> tx_pubs[] (one message reference each, in arrival order)
+ *   settlements (ack/reject/nack) -> the tx list: the deliveries leave the
+ *     unacked list (so a second ack of the same tag fails as in RabbitMQ)
+ *     and wait here with the settle kind in d->adapter_data.
+ * tx.commit routes the publishes in order (returns go out as usual), then
+ * settles the deliveries in the order the client settled them (the core
+ * restores queue order for requeues), then replies commit-ok. tx.rollback
+ * drops the publishes and puts the deliveries back among the unacked ones,
+ * in tag order, as RabbitMQ does. A channel is never both transactional
+ * and in confirm mode (406 either way).
+ */
+#include <stdint.h>
+#include <string.h>
+
+#include "amqp_channel_int.h"
+
+void
+amqp_ch_confirm_select(struct amqp_channel *ch, const struct amqp_method *m)
+{
+	if (ch->tx) {
+		amqp_channel_fail(ch, AMQP_PRECONDITION_FAILED, m->id,
+				  "cannot switch from tx to confirm mode");
+		return;
+	}
+	ch->confirm = true;
+	if (!m->u.confirm_select.nowait)
+		amqp_channel_send_simple(ch, AMQP_CONFIRM_SELECT_OK);
+}
+
+void
+amqp_ch_tx_select(struct amqp_channel *ch)
+{
+	if (ch->confirm) {
+		amqp_channel_fail(ch, AMQP_PRECONDITION_FAILED, AMQP_TX_SELECT,
+				  "cannot switch from confirm to tx mode");
+		return;
+	}
+	ch->tx = true;
+	amqp_channel_send_simple(ch, AMQP_TX_SELECT_OK);
+}
+
+void
+amqp_ch_tx_add_publish(struct amqp_channel *ch, struct bk_msg *msg, bool mandatory)
+{
+	if (ch->tx_npubs == ch->tx_cap) {
+		ch->tx_cap = ch->tx_cap ? ch->tx_cap * 2 : 16;
+		ch->tx_pubs = bk_realloc(ch->tx_pubs, ch->tx_cap * sizeof(*ch->tx_pubs));
+	}
+	ch->tx_pubs[ch->tx_npubs].msg = msg;
+	ch->tx_pubs[ch->tx_npubs].mandatory = mandatory;
+	ch->tx_npubs++;
+}
+
+static void
+drop_pubs(struct amqp_channel *ch, uint32_t from)
+{
+	for (uint32_t i = from; i < ch->tx_npubs; i++)
+		bk_msg_unref(ch->tx_pubs[i].msg);
+	ch->tx_npubs = 0;
+}
+
+/* Detach the tx-held deliveries (linked by link_next, in tag order). */
+static struct bk_delivery *
+take_held(struct amqp_channel *ch)
+{
+	struct bk_delivery *head = ch->tx_head;
+
+	ch->tx_head = ch->tx_tail = NULL;
+	return head;
+}
+
+void
+amqp_ch_tx_commit(struct amqp_channel *ch)
+{
+	struct bk_delivery *d, *next;
+	uint32_t i;
+
+	if (!ch->tx) {
+		amqp_channel_fail(ch, AMQP_PRECONDITION_FAILED, AMQP_TX_COMMIT,
+				  "channel is not transactional");
+		return;
+	}
+	for (i = 0; i < ch->tx_npubs; i++) {
+		struct amqp_tx_pub p = ch->tx_pubs[i];
+
+		ch->tx_pubs[i].msg = NULL;
+		if (!amqp_ch_route(ch, p.msg, p.mandatory)) {
+			drop_pubs(ch, i + 1);
+			return;                 /* the channel failed */
+		}
+	}
+	ch->tx_npubs = 0;
+	for (d = take_held(ch); d; d = next) {
+		next = d->link_next;
+		d->link_next = d->link_prev = NULL;
+		bk_delivery_settle(d, (enum bk_settle)(uintptr_t)d->adapter_data);
+	}
+	amqp_channel_send_simple(ch, AMQP_TX_COMMIT_OK);
+}
+
+void
+amqp_ch_tx_rollback(struct amqp_channel *ch)
+{
+	struct bk_delivery *d, *next;
+
+	if (!ch->tx) {
+		amqp_channel_fail(ch, AMQP_PRECONDITION_FAILED, AMQP_TX_ROLLBACK,
+				  "channel is not transactional");
+		return;
+	}
+	drop_pubs(ch, 0);
+	for (d = take_held(ch); d; d = next) {
+		next = d->link_next;
+		d->adapter_data = NULL;
+		amqp_ch_unacked_restore(ch, d);
+	}
+	amqp_channel_send_simple(ch, AMQP_TX_ROLLBACK_OK);
+}
+
+void
+amqp_ch_tx_discard(struct amqp_channel *ch)
+{
+	drop_pubs(ch, 0);
+	amqp_ch_settle_list(take_held(ch), BK_SETTLE_REQUEUE);
+}

@@ -1,0 +1,278 @@
+/*
+ * amqp_handshake.c: channel 0. The connection handshake [AMQP 0-9-1
+ * §2.2.4] and the connection class afterwards:
+ *
+ *   client                      server
+ *   "AMQP\0\0\x09\x01"   ->
+ *                        <-     connection.start
+ *   connection.start-ok  ->     (authenticate: PLAIN or AMQPLAIN)
+ *                        <-     connection.tune
+ *   connection.tune-ok   ->     (negotiate frame_max, channel_max, heartbeat)
+ *   connection.open      ->
+ *                        <-     connection.open-ok       state RUNNING
+ *   ...
+ *   connection.close     ->     (free channels, exclusive queues)
+ *                        <-     connection.close-ok      flush, free
+ *
+ * Wording and codes of refusals are RabbitMQ's (rabbit_reader.erl).
+ * Nothing here re-enters channel code except through the channel frees.
+ */
+#include "amqp_conn_int.h"
+
+#include <stdio.h>
+#include <string.h>
+
+void
+amqp_conn_send_start(struct amqp_conn *c)
+{
+	struct amqp_method m = { .id = AMQP_CONNECTION_START };
+
+	m.u.connection_start.version_major = 0;
+	m.u.connection_start.version_minor = 9;
+	m.u.connection_start.server_properties = c->listener->server_props;
+	m.u.connection_start.mechanisms = BK_STR_LIT("PLAIN AMQPLAIN");
+	m.u.connection_start.locales = BK_STR_LIT("en_US");
+	amqp_conn_send_method(c, 0, &m);
+	c->state = AMQP_CONN_START_OK;
+}
+
+static bool
+cap_true(struct bk_table caps, const char *name)
+{
+	struct bk_value v;
+
+	return bk_table_get(caps, name, &v) && v.type == BK_V_BOOL && v.u.b;
+}
+
+/* client-properties.capabilities: the extensions this client handles. */
+static void
+read_capabilities(struct amqp_conn *c, struct bk_table props)
+{
+	struct bk_value v;
+
+	if (!bk_table_get(props, "capabilities", &v) || v.type != BK_V_TABLE)
+		return;
+	c->cap_consumer_cancel_notify = cap_true(v.u.t, "consumer_cancel_notify");
+	c->cap_connection_blocked = cap_true(v.u.t, "connection.blocked");
+	c->cap_auth_failure_close = cap_true(v.u.t, "authentication_failure_close");
+	c->cap_basic_nack = cap_true(v.u.t, "basic.nack");
+}
+
+/* PLAIN [RFC 4616]: [authzid] NUL authcid NUL passwd. */
+static bool
+parse_plain(struct bk_str r, struct bk_str *user, struct bk_str *pass)
+{
+	const char *nul1 = r.len ? memchr(r.p, 0, r.len) : NULL, *nul2;
+
+	if (!nul1)
+		return false;
+	nul2 = memchr(nul1 + 1, 0, (size_t)(r.p + r.len - (nul1 + 1)));
+	if (!nul2)
+		return false;
+	user->p = nul1 + 1;
+	user->len = (uint32_t)(nul2 - user->p);
+	pass->p = nul2 + 1;
+	pass->len = (uint32_t)(r.p + r.len - pass->p);
+	return memchr(pass->p, 0, pass->len) == NULL;
+}
+
+/* AMQPLAIN: a field table without its length prefix, LOGIN and PASSWORD. */
+static bool
+parse_amqplain(struct bk_str r, struct bk_str *user, struct bk_str *pass)
+{
+	struct bk_table t = { (const uint8_t *)r.p, r.len };
+	struct bk_value u, pw;
+
+	if (bk_table_validate(t) < 0 || !bk_table_get(t, "LOGIN", &u) ||
+	    !bk_table_get(t, "PASSWORD", &pw))
+		return false;
+	if (u.type != BK_V_LSTR || pw.type != BK_V_LSTR)
+		return false;
+	*user = u.u.s;
+	*pass = pw.u.s;
+	return true;
+}
+
+static void
+send_tune(struct amqp_conn *c)
+{
+	const struct amqp_config *cfg = conn_priv(c)->cfg;
+	struct amqp_method m = { .id = AMQP_CONNECTION_TUNE };
+
+	m.u.connection_tune.channel_max = cfg->channel_max;
+	m.u.connection_tune.frame_max = cfg->frame_max;
+	m.u.connection_tune.heartbeat = cfg->heartbeat;
+	amqp_conn_send_method(c, 0, &m);
+	c->state = AMQP_CONN_TUNE_OK;
+}
+
+static void
+on_start_ok(struct amqp_conn *c, const struct amqp_method *m)
+{
+	const struct amqp_connection_start_ok *so = &m->u.connection_start_ok;
+	const char *mech;
+	struct bk_str user, pass;
+	struct bk_err err = { 0 };
+	bool ok;
+
+	read_capabilities(c, so->client_properties);
+	if (bk_str_eq_c(so->mechanism, "PLAIN")) {
+		mech = "PLAIN";
+		ok = parse_plain(so->response, &user, &pass);
+	} else if (bk_str_eq_c(so->mechanism, "AMQPLAIN")) {
+		mech = "AMQPLAIN";
+		ok = parse_amqplain(so->response, &user, &pass);
+	} else {
+		amqp_conn_close_or(c, AMQP_COMMAND_INVALID, m->id,
+				   "unknown authentication mechanism '%.*s'",
+				   (int)so->mechanism.len, so->mechanism.p);
+		return;
+	}
+	if (!ok) {
+		amqp_conn_close_or(c, AMQP_SYNTAX_ERROR, m->id,
+				   "%s response is malformed", mech);
+		return;
+	}
+	if (bk_user_check(c->broker, user, pass, c->peer_is_loopback, &err) != BK_OK) {
+		amqp_conn_log(c, BK_LOG_INFO, "%s login refused: %s", mech, err.text);
+		amqp_conn_close_or(c, AMQP_ACCESS_REFUSED, 0,
+				   "Login was refused using authentication mechanism %s. "
+				   "For details see the broker logfile.", mech);
+		return;
+	}
+	c->user = bk_strndup(user.p, user.len);
+	send_tune(c);
+}
+
+/*
+ * RabbitMQ's rule for each negotiated limit: the client's value may not
+ * be below the minimum, nor 0 ("no limit") or above the server's value
+ * when the server has a limit. 530 NOT_ALLOWED otherwise.
+ */
+static bool
+negotiate(struct amqp_conn *c, const char *field, uint32_t min, uint32_t server,
+	  uint32_t client)
+{
+	if (client != 0 && client < min) {
+		amqp_conn_close_or(c, AMQP_NOT_ALLOWED, AMQP_CONNECTION_TUNE,
+				   "negotiated %s = %u is lower than the minimum allowed value (%u)",
+				   field, client, min);
+		return false;
+	}
+	if (server != 0 && (client == 0 || client > server)) {
+		amqp_conn_close_or(c, AMQP_NOT_ALLOWED, AMQP_CONNECTION_TUNE,
+				   "negotiated %s = %u%s is higher than the maximum allowed value (%u)",
+				   field, client,
+				   client == 0 && strcmp(field, "channel_max") == 0 ? " (no limit)" : "",
+				   server);
+		return false;
+	}
+	return true;
+}
+
+static void
+on_tune_ok(struct amqp_conn *c, const struct amqp_method *m)
+{
+	const struct amqp_connection_tune_ok *t = &m->u.connection_tune_ok;
+	const struct amqp_config *cfg = conn_priv(c)->cfg;
+
+	if (!negotiate(c, "frame_max", AMQP_FRAME_MIN_SIZE, cfg->frame_max, t->frame_max) ||
+	    !negotiate(c, "channel_max", 1, cfg->channel_max, t->channel_max))
+		return;
+	c->frame_max = t->frame_max;
+	c->channel_max = t->channel_max ? t->channel_max : UINT16_MAX;
+	c->heartbeat = t->heartbeat;
+	c->channels = bk_calloc((size_t)c->channel_max + 1, sizeof(*c->channels));
+	c->state = AMQP_CONN_OPEN;
+}
+
+static void
+on_open(struct amqp_conn *c, const struct amqp_method *m)
+{
+	const struct bk_str vh = m->u.connection_open.virtual_host;
+	struct amqp_method ok = { .id = AMQP_CONNECTION_OPEN_OK };
+	char name[256];
+
+	snprintf(name, sizeof(name), "%.*s", (int)vh.len, vh.p);
+	if ((vh.len && memchr(vh.p, 0, vh.len)) || !(c->vhost = bk_vhost_get(c->broker, name))) {
+		amqp_conn_close_or(c, AMQP_NOT_ALLOWED, m->id, "vhost %s not found", name);
+		return;
+	}
+	amqp_conn_send_method(c, 0, &ok);
+	c->state = AMQP_CONN_RUNNING;
+	amqp_conn_log(c, BK_LOG_INFO,
+		      "user '%s' authenticated and granted access to vhost '%s'",
+		      c->user, name);
+	if (c->heartbeat)
+		amqp_conn_timer_set(c, AMQP_TIMER_HEARTBEAT, c->heartbeat * 500u);
+	else
+		amqp_conn_timer_set(c, AMQP_TIMER_OFF, 0);
+}
+
+/* The client closes: requeue and free everything, then close-ok. */
+static void
+on_close(struct amqp_conn *c, const struct amqp_method *m)
+{
+	struct amqp_method ok = { .id = AMQP_CONNECTION_CLOSE_OK };
+
+	if (c->state == AMQP_CONN_RUNNING) {
+		const struct amqp_connection_close *cl = &m->u.connection_close;
+
+		amqp_conn_log(c, BK_LOG_INFO, "client closed the connection: %u %.*s",
+			      cl->reply_code, (int)cl->reply_text.len, cl->reply_text.p);
+		amqp_conn_free_channels(c);
+		amqp_conn_release_owner(c);
+	}
+	amqp_conn_send_method(c, 0, &ok);
+	amqp_conn_flush_then_free(c);
+}
+
+/* Does method m belong to channel 0 in state st? */
+static bool
+expected_in(const struct amqp_conn *c, uint32_t id)
+{
+	switch (id) {
+	case AMQP_CONNECTION_START_OK:  return c->state == AMQP_CONN_START_OK;
+	case AMQP_CONNECTION_TUNE_OK:   return c->state == AMQP_CONN_TUNE_OK;
+	case AMQP_CONNECTION_OPEN:      return c->state == AMQP_CONN_OPEN;
+	case AMQP_CONNECTION_CLOSE:     return c->state == AMQP_CONN_RUNNING ||
+					       c->state == AMQP_CONN_CLOSING;
+	case AMQP_CONNECTION_CLOSE_OK:  return c->state == AMQP_CONN_CLOSING;
+	case AMQP_CONNECTION_UPDATE_SECRET: return c->state == AMQP_CONN_RUNNING;
+	default:                        return false;
+	}
+}
+
+void
+amqp_conn_on_method0(struct amqp_conn *c, const struct amqp_method *m)
+{
+	if (!expected_in(c, m->id)) {
+		/* Closing: RabbitMQ ignores everything but close and close-ok. */
+		if (c->state < AMQP_CONN_CLOSING)
+			amqp_conn_close_or(c, AMQP_CHANNEL_ERROR, m->id,
+					   "unexpected method in connection state %s",
+					   amqp_conn_state_name(c->state));
+		return;
+	}
+	switch (m->id) {
+	case AMQP_CONNECTION_START_OK:
+		on_start_ok(c, m);
+		break;
+	case AMQP_CONNECTION_TUNE_OK:
+		on_tune_ok(c, m);
+		break;
+	case AMQP_CONNECTION_OPEN:
+		on_open(c, m);
+		break;
+	case AMQP_CONNECTION_CLOSE:
+		on_close(c, m);
+		break;
+	case AMQP_CONNECTION_CLOSE_OK:
+		amqp_conn_free_later(c);
+		break;
+	case AMQP_CONNECTION_UPDATE_SECRET:
+		amqp_conn_close_or(c, AMQP_NOT_IMPLEMENTED, m->id,
+				   "connection.update-secret is not supported");
+		break;
+	}
+}

@@ -1,0 +1,180 @@
+/*
+ * amqp_output.c: frames appended to a connection's output buffer, and the
+ * output backpressure that parks and wakes consumers.
+ *
+ * Nothing here writes to the socket: libevent writes each connection's
+ * output once per loop iteration, so a burst of deliveries leaves in one
+ * writev. Method and content-header frames are encoded straight into
+ * reserved output space; message bodies above BODY_COPY_MAX are added by
+ * reference, one bk_msg reference per chunk, released by libevent once
+ * the chunk is written (or the buffer freed).
+ *
+ * Frames for channels are dropped once the connection is closing: after
+ * connection.close only close / close-ok may be sent [AMQP 0-9-1 §4.2.2].
+ */
+#include "amqp_conn_int.h"
+
+#include <string.h>
+
+/* Bodies up to this size are copied: cheaper than a reference chain. */
+#define BODY_COPY_MAX 4096
+
+static bool
+output_closed(const struct amqp_conn *c, uint16_t channel)
+{
+	const struct amqp_conn_priv *p = conn_priv(c);
+
+	return p->free_pending || c->state == AMQP_CONN_CLOSED ||
+	       (c->state == AMQP_CONN_CLOSING && channel != 0);
+}
+
+void
+amqp_conn_send_method(struct amqp_conn *c, uint16_t channel,
+		      const struct amqp_method *m)
+{
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	size_t n = amqp_method_frame_size(m);
+	struct evbuffer_iovec v;
+	int rc;
+
+	if (output_closed(c, channel))
+		return;
+	if (evbuffer_reserve_space(out, n, &v, 1) < 1)
+		return;
+	rc = amqp_method_frame_encode(v.iov_base, v.iov_len, channel, m);
+	BK_ASSERT(rc == (int)n);
+	v.iov_len = n;
+	evbuffer_commit_space(out, &v, 1);
+	conn_priv(c)->tx_seen = true;
+}
+
+void
+amqp_conn_send_heartbeat(struct amqp_conn *c)
+{
+	uint8_t f[AMQP_FRAME_OVERHEAD];
+
+	amqp_frame_hdr_put(f, AMQP_FRAME_HEARTBEAT, 0, 0);
+	f[AMQP_FRAME_HDR_SIZE] = AMQP_FRAME_END;
+	evbuffer_add(bufferevent_get_output(c->bev), f, sizeof(f));
+}
+
+static void
+send_header(struct amqp_conn *c, struct evbuffer *out, uint16_t channel,
+	    const struct bk_msg *msg)
+{
+	size_t n = amqp_content_header_frame_size(&msg->props);
+	struct evbuffer_iovec v;
+	int rc;
+
+	if (evbuffer_reserve_space(out, n, &v, 1) < 1)
+		return;
+	rc = amqp_content_header_frame_encode(v.iov_base, v.iov_len, channel,
+					      msg->body_len, &msg->props);
+	BK_ASSERT(rc == (int)n);
+	v.iov_len = n;
+	evbuffer_commit_space(out, &v, 1);
+}
+
+/* A small body: one body frame copied into the output. */
+static void
+send_body_copy(struct evbuffer *out, uint16_t channel, const struct bk_msg *msg)
+{
+	size_t n = msg->body_len + AMQP_FRAME_OVERHEAD;
+	struct evbuffer_iovec v;
+	uint8_t *w;
+
+	if (evbuffer_reserve_space(out, n, &v, 1) < 1)
+		return;
+	w = v.iov_base;
+	amqp_frame_hdr_put(w, AMQP_FRAME_BODY, channel, (uint32_t)msg->body_len);
+	memcpy(w + AMQP_FRAME_HDR_SIZE, msg->body, msg->body_len);
+	w[n - 1] = AMQP_FRAME_END;
+	v.iov_len = n;
+	evbuffer_commit_space(out, &v, 1);
+}
+
+static void
+unref_chunk(const void *data, size_t len, void *arg)
+{
+	bk_msg_unref(arg);
+}
+
+/* A large body: frames of at most frame_max - 8 payload octets whose
+ * payload is the message's own memory. */
+static void
+send_body_ref(struct amqp_conn *c, struct evbuffer *out, uint16_t channel,
+	      struct bk_msg *msg)
+{
+	size_t chunk = (c->frame_max ? c->frame_max : 131072) - AMQP_FRAME_OVERHEAD;
+	uint8_t hdr[AMQP_FRAME_HDR_SIZE], end = AMQP_FRAME_END;
+
+	for (size_t off = 0; off < msg->body_len; off += chunk) {
+		size_t n = msg->body_len - off < chunk ? msg->body_len - off : chunk;
+
+		amqp_frame_hdr_put(hdr, AMQP_FRAME_BODY, channel, (uint32_t)n);
+		evbuffer_add(out, hdr, sizeof(hdr));
+		bk_msg_ref(msg);
+		if (evbuffer_add_reference(out, msg->body + off, n, unref_chunk, msg) != 0) {
+			/* libevent does not call the cleanup on failure. */
+			bk_msg_unref(msg);
+			evbuffer_add(out, msg->body + off, n);
+		}
+		evbuffer_add(out, &end, 1);
+	}
+}
+
+void
+amqp_conn_send_content(struct amqp_conn *c, uint16_t channel,
+		       const struct amqp_method *m, struct bk_msg *msg)
+{
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+
+	if (output_closed(c, channel))
+		return;
+	amqp_conn_send_method(c, channel, m);
+	send_header(c, out, channel, msg);
+	if (msg->body_len == 0)
+		return;
+	if (msg->body_len <= BODY_COPY_MAX)
+		send_body_copy(out, channel, msg);
+	else
+		send_body_ref(c, out, channel, msg);
+}
+
+bool
+amqp_conn_output_full(const struct amqp_conn *c)
+{
+	struct amqp_conn_priv *p = conn_priv(c);
+
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) <=
+	    p->cfg->output_high_watermark)
+		return false;
+	/* The consumer parks now; the write callback wakes it below half. */
+	p->wake_wanted = true;
+	return true;
+}
+
+/*
+ * Called by libevent when the output drops to the low watermark (half the
+ * high one), or to empty while flushing before a free.
+ */
+void
+amqp_conn_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct amqp_conn *c = arg;
+	struct amqp_conn_priv *p = conn_priv(c);
+
+	if (p->free_pending)
+		return;
+	if (p->flush_then_free) {
+		if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+			amqp_conn_free_later(c);
+		return;
+	}
+	if (!p->wake_wanted || !c->channels)
+		return;
+	p->wake_wanted = false;
+	for (uint32_t i = 1; i <= c->channel_max; i++)
+		if (c->channels[i])
+			amqp_channel_wake(c->channels[i]);
+}

@@ -1,0 +1,247 @@
+"""Consumers: round robin, prefetch (per consumer and global), basic.get,
+consumer priorities, single active consumer, exclusive consumers, cancel
+and cancel notifications, and direct reply-to."""
+from amqp_helpers import *  # noqa: F401,F403
+from pika import spec
+
+
+def _collector(sink, tag_key=None):
+    def on_msg(c, m, p, b):
+        sink.append((m.consumer_tag, b, m.delivery_tag))
+    return on_msg
+
+
+def test_round_robin_between_consumers(conn, ch):
+    q = ch.queue_declare(uname("q")).method.queue
+    got = []
+    ta = ch.basic_consume(q, _collector(got), auto_ack=True)
+    tb = ch.basic_consume(q, _collector(got), auto_ack=True)
+    for i in range(6):
+        ch.basic_publish("", q, b"m%d" % i)
+    assert pump(conn, lambda: len(got) == 6)
+    tags = [t for t, _, _ in got]
+    assert tags.count(ta) == 3 and tags.count(tb) == 3
+    assert all(tags[i] != tags[i + 1] for i in range(5)), tags
+    assert [b for _, b, _ in got] == [b"m%d" % i for i in range(6)]
+
+
+def test_prefetch_limits_unacked_per_consumer(conn, ch):
+    q = ch.queue_declare(uname("q")).method.queue
+    for i in range(5):
+        ch.basic_publish("", q, b"m%d" % i)
+    ch.basic_qos(prefetch_count=2)
+    got = []
+    ch.basic_consume(q, _collector(got))
+    assert pump(conn, lambda: len(got) == 2)
+    conn.process_data_events(time_limit=0.2)
+    assert len(got) == 2
+    assert ready_count(ch, q) == 3
+    ch.basic_ack(got[0][2])
+    assert pump(conn, lambda: len(got) == 3)
+    ch.basic_ack(got[2][2], multiple=True)
+    assert pump(conn, lambda: len(got) == 5)
+    assert [b for _, b, _ in got] == [b"m%d" % i for i in range(5)]
+
+
+def test_prefetch_applies_to_each_consumer(conn, ch):
+    q = ch.queue_declare(uname("q")).method.queue
+    for i in range(10):
+        ch.basic_publish("", q, b"m%d" % i)
+    ch.basic_qos(prefetch_count=2)
+    got = []
+    ch.basic_consume(q, _collector(got))
+    ch.basic_consume(q, _collector(got))
+    assert pump(conn, lambda: len(got) == 4)
+    conn.process_data_events(time_limit=0.2)
+    assert len(got) == 4
+
+
+def test_global_prefetch_shared_by_channel(conn, ch):
+    q1 = ch.queue_declare(uname("q1")).method.queue
+    q2 = ch.queue_declare(uname("q2")).method.queue
+    for i in range(5):
+        ch.basic_publish("", q1, b"a")
+        ch.basic_publish("", q2, b"b")
+    ch.basic_qos(prefetch_count=3, global_qos=True)
+    got = []
+    ch.basic_consume(q1, _collector(got))
+    ch.basic_consume(q2, _collector(got))
+    assert pump(conn, lambda: len(got) == 3)
+    conn.process_data_events(time_limit=0.2)
+    assert len(got) == 3
+    assert ready_count(ch, q1) + ready_count(ch, q2) == 7
+    ch.basic_ack(0, multiple=True)
+    assert pump(conn, lambda: len(got) == 6)
+
+
+def test_prefetch_zero_is_unlimited(conn, ch):
+    q = ch.queue_declare(uname("q")).method.queue
+    for i in range(50):
+        ch.basic_publish("", q, b"m")
+    ch.basic_qos(prefetch_count=0)
+    got = []
+    ch.basic_consume(q, _collector(got))
+    assert pump(conn, lambda: len(got) == 50)
+
+
+def test_basic_get_ok_and_empty(ch):
+    q = ch.queue_declare(uname("q")).method.queue
+    assert ch.basic_get(q) == (None, None, None)
+    for i in range(3):
+        ch.basic_publish("", q, b"m%d" % i)
+    m, p, b = ch.basic_get(q, auto_ack=True)
+    assert (b, m.message_count, m.redelivered, m.exchange, m.routing_key) == \
+        (b"m0", 2, False, "", q)
+    m, p, b = ch.basic_get(q, auto_ack=False)
+    assert (b, m.message_count) == (b"m1", 1)
+    ch.basic_ack(m.delivery_tag)
+    m, p, b = ch.basic_get(q, auto_ack=True)
+    assert (b, m.message_count) == (b"m2", 0)
+    assert ch.basic_get(q) == (None, None, None)
+
+
+def test_consumer_priorities(broker, conn, ch):
+    q = ch.queue_declare(uname("q")).method.queue
+    high_ch = conn.channel()
+    high_ch.basic_qos(prefetch_count=2)
+    low, high = [], []
+    ch.basic_consume(q, _collector(low), auto_ack=True, arguments={"x-priority": 1})
+    high_ch.basic_consume(q, _collector(high), arguments={"x-priority": 10})
+    for i in range(5):
+        ch.basic_publish("", q, b"m%d" % i)
+    # the high priority consumer gets all it can take, the rest go lower
+    assert pump(conn, lambda: len(high) == 2 and len(low) == 3)
+    assert [b for _, b, _ in high] == [b"m0", b"m1"]
+    high_ch.basic_ack(0, multiple=True)
+    ch.basic_publish("", q, b"m5")
+    assert pump(conn, lambda: len(high) == 3)
+    assert len(low) == 3
+
+
+def test_single_active_consumer(conn, ch):
+    q = ch.queue_declare(uname("sac"), arguments={"x-single-active-consumer": True}).method.queue
+    a, b = [], []
+    ta = ch.basic_consume(q, _collector(a), auto_ack=True)
+    ch.basic_consume(q, _collector(b), auto_ack=True)
+    for i in range(4):
+        ch.basic_publish("", q, b"m%d" % i)
+    assert pump(conn, lambda: len(a) == 4)
+    conn.process_data_events(time_limit=0.1)
+    assert b == []
+    ch.basic_cancel(ta)
+    for i in range(4, 6):
+        ch.basic_publish("", q, b"m%d" % i)
+    assert pump(conn, lambda: len(b) == 2)
+    assert [x for _, x, _ in b] == [b"m4", b"m5"]
+    assert len(a) == 4
+
+
+def test_single_active_consumer_hands_over_unacked(broker, conn, ch):
+    q = ch.queue_declare(uname("sac"), arguments={"x-single-active-consumer": True}).method.queue
+    first = connect(broker)
+    fch = first.channel()
+    fa = []
+    fch.basic_consume(q, _collector(fa))
+    later = []
+    ch.basic_consume(q, _collector(later))
+    ch.basic_publish("", q, b"x")
+    assert pump(first, lambda: len(fa) == 1)
+    first.close()                                      # unacked goes back
+    assert pump(conn, lambda: len(later) == 1)
+    assert later[0][1] == b"x"
+
+
+def test_cancel_stops_deliveries(conn, ch):
+    q = ch.queue_declare(uname("q")).method.queue
+    got = []
+    tag = ch.basic_consume(q, _collector(got), auto_ack=True)
+    ch.basic_publish("", q, b"1")
+    assert pump(conn, lambda: len(got) == 1)
+    ch.basic_cancel(tag)
+    ch.basic_publish("", q, b"2")
+    conn.process_data_events(time_limit=0.1)
+    assert len(got) == 1
+    assert drain(ch, q) == [b"2"]
+
+
+def test_cancel_notification_when_queue_deleted(conn, ch):
+    q = ch.queue_declare(uname("q")).method.queue
+    cancelled = []
+    ch.add_on_cancel_callback(lambda frame: cancelled.append(frame.method.consumer_tag))
+    tag = ch.basic_consume(q, lambda *a: None)
+    conn.channel().queue_delete(q)
+    assert pump(conn, lambda: cancelled == [tag])
+    assert ch.is_open
+
+
+def test_consume_missing_queue(ch):
+    q = uname("missing")
+    with channel_error(404, "NOT_FOUND - no queue '%s' in vhost '/'" % q):
+        ch.basic_consume(q, lambda *a: None)
+
+
+def test_exclusive_consumer_refuses_others(conn, ch):
+    q = ch.queue_declare(uname("q")).method.queue
+    ch.basic_consume(q, lambda *a: None, exclusive=True)
+    with channel_error(403, "ACCESS_REFUSED - queue '%s' in vhost '/' in exclusive use" % q):
+        conn.channel().basic_consume(q, lambda *a: None)
+
+
+def test_exclusive_consume_refused_when_consumers_exist(conn, ch):
+    q = ch.queue_declare(uname("q")).method.queue
+    ch.basic_consume(q, lambda *a: None)
+    with channel_error(403, "ACCESS_REFUSED - queue '%s' in vhost '/' in exclusive use" % q):
+        conn.channel().basic_consume(q, lambda *a: None, exclusive=True)
+
+
+def test_consumer_tag_reuse_closes_connection(conn, ch):
+    q = ch.queue_declare(uname("q")).method.queue
+    ch.basic_consume(q, lambda *a: None, consumer_tag="dup")
+    # pika refuses a duplicate tag itself; send the method directly
+    ch._impl._send_method(spec.Basic.Consume(queue=q, consumer_tag="dup"))
+    with connection_error(530, "NOT_ALLOWED - attempt to reuse consumer tag 'dup'"):
+        pump(conn, lambda: False, timeout=2)
+
+
+def test_same_tag_on_two_channels_is_fine(conn, ch):
+    q = ch.queue_declare(uname("q")).method.queue
+    got = []
+    ch.basic_consume(q, _collector(got), consumer_tag="same", auto_ack=True)
+    conn.channel().basic_consume(q, _collector(got), consumer_tag="same", auto_ack=True)
+    ch.basic_publish("", q, b"a")
+    ch.basic_publish("", q, b"b")
+    assert pump(conn, lambda: len(got) == 2)
+
+
+def test_direct_reply_to_rpc(conn, ch):
+    server_q = ch.queue_declare(uname("rpc")).method.queue
+    server = conn.channel()
+
+    def serve(c, m, p, b):
+        assert p.reply_to.startswith("amq.rabbitmq.reply-to.")
+        c.basic_publish("", p.reply_to, b"re:" + b,
+                        props(correlation_id=p.correlation_id))
+        c.basic_ack(m.delivery_tag)
+    server.basic_consume(server_q, serve)
+    replies = []
+    ch.basic_consume("amq.rabbitmq.reply-to",
+                     lambda c, m, p, b: replies.append((p.correlation_id, b)),
+                     auto_ack=True)
+    ch.basic_publish("", server_q, b"ping",
+                     props(reply_to="amq.rabbitmq.reply-to", correlation_id="c1"))
+    ch.basic_publish("", server_q, b"pong",
+                     props(reply_to="amq.rabbitmq.reply-to", correlation_id="c2"))
+    assert pump(conn, lambda: len(replies) == 2)
+    assert replies == [("c1", b"re:ping"), ("c2", b"re:pong")]
+
+
+def test_direct_reply_to_requires_consumer(conn, ch):
+    q = ch.queue_declare(uname("rpc")).method.queue
+    with channel_error(406, "PRECONDITION_FAILED - fast reply consumer does not exist"):
+        ch.basic_publish("", q, b"m", props(reply_to="amq.rabbitmq.reply-to"))
+        ch.queue_declare(q, passive=True)
+
+
+def test_direct_reply_to_needs_auto_ack(ch):
+    with channel_error(406, "PRECONDITION_FAILED - reply consumer cannot acknowledge"):
+        ch.basic_consume("amq.rabbitmq.reply-to", lambda *a: None, auto_ack=False)

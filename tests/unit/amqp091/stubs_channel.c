@@ -1,0 +1,356 @@
+/*
+ * stubs_channel.c: a fake connection and a fake core for test_channel.c.
+ *
+ * The connection records every method the channel writes (sent[]) and
+ * frees the channel on amqp_conn_channel_closed(). The core routes by
+ * routing key ("none": unroutable, "refuse": refused by a queue, anything
+ * else: one queue), refuses exchange "missing", and records settlements
+ * (settled[]). Consumers are plain records the test drives by calling
+ * ops->deliver itself.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "stubs_channel.h"
+
+struct sent_rec sent[MAX_REC];
+int nsent;
+struct settle_rec settled[MAX_REC];
+int nsettled;
+struct fake_consumer consumers_made[16];
+int nconsumers;
+int closed_code;
+bool channel_freed;
+bool output_full;
+int published;
+
+/* ---- connection ----------------------------------------------------- */
+
+static void
+record(const struct amqp_method *m, struct bk_msg *msg)
+{
+	struct sent_rec *r;
+
+	if (nsent >= MAX_REC)
+		return;
+	r = &sent[nsent++];
+	memset(r, 0, sizeof(*r));
+	r->id = m->id;
+	r->msg = msg;
+	switch (m->id) {
+	case AMQP_BASIC_ACK:
+		r->tag = m->u.basic_ack.delivery_tag;
+		r->flag = m->u.basic_ack.multiple;
+		break;
+	case AMQP_BASIC_NACK:
+		r->tag = m->u.basic_nack.delivery_tag;
+		r->flag = m->u.basic_nack.multiple;
+		break;
+	case AMQP_BASIC_DELIVER:
+		r->tag = m->u.basic_deliver.delivery_tag;
+		snprintf(r->text, sizeof(r->text), "%.*s",
+			 (int)m->u.basic_deliver.consumer_tag.len,
+			 m->u.basic_deliver.consumer_tag.p);
+		break;
+	case AMQP_BASIC_GET_OK:
+		r->tag = m->u.basic_get_ok.delivery_tag;
+		break;
+	case AMQP_BASIC_RETURN:
+		r->code = m->u.basic_return.reply_code;
+		break;
+	case AMQP_CHANNEL_CLOSE:
+		r->code = m->u.channel_close.reply_code;
+		snprintf(r->text, sizeof(r->text), "%.*s",
+			 (int)m->u.channel_close.reply_text.len,
+			 m->u.channel_close.reply_text.p);
+		break;
+	case AMQP_BASIC_CONSUME_OK:
+		snprintf(r->text, sizeof(r->text), "%.*s",
+			 (int)m->u.basic_consume_ok.consumer_tag.len,
+			 m->u.basic_consume_ok.consumer_tag.p);
+		break;
+	case AMQP_QUEUE_DECLARE_OK:
+		snprintf(r->text, sizeof(r->text), "%.*s",
+			 (int)m->u.queue_declare_ok.queue.len,
+			 m->u.queue_declare_ok.queue.p);
+		break;
+	}
+}
+
+void
+amqp_conn_send_method(struct amqp_conn *c, uint16_t channel,
+		      const struct amqp_method *m)
+{
+	record(m, NULL);
+}
+
+void
+amqp_conn_send_content(struct amqp_conn *c, uint16_t channel,
+		       const struct amqp_method *m, struct bk_msg *msg)
+{
+	record(m, msg);
+}
+
+bool
+amqp_conn_output_full(const struct amqp_conn *c)
+{
+	return output_full;
+}
+
+void
+amqp_conn_close_or(struct amqp_conn *c, uint16_t code, uint32_t method_id,
+		   const char *fmt, ...)
+{
+	va_list ap;
+
+	closed_code = code;
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, " (conn close %u)\n", code);
+}
+
+void
+amqp_conn_channel_closed(struct amqp_conn *c, uint16_t channel)
+{
+	amqp_channel_free(c->channels[channel]);
+	c->channels[channel] = NULL;
+	channel_freed = true;
+}
+
+void
+amqp_conn_log(const struct amqp_conn *c, enum bk_log_level lvl, const char *fmt, ...)
+{
+}
+
+/* ---- allocation, strings, tables ------------------------------------ */
+
+void *bk_malloc(size_t n) { void *p = malloc(n); if (!p) abort(); return p; }
+void *bk_calloc(size_t a, size_t b) { void *p = calloc(a, b ? b : 1); if (!p) abort(); return p; }
+void *bk_realloc(void *p, size_t n) { p = realloc(p, n); if (!p) abort(); return p; }
+void bk_free(void *p) { free(p); }
+void
+bk_assert_fail(const char *expr, const char *file, int line)
+{
+	fprintf(stderr, "%s:%d: assertion failed: %s\n", file, line, expr);
+	abort();
+}
+
+struct bk_str
+bk_str_c(const char *s)
+{
+	return (struct bk_str){ s, s ? (uint32_t)strlen(s) : 0 };
+}
+
+bool
+bk_str_eq(struct bk_str a, struct bk_str b)
+{
+	return a.len == b.len && (a.len == 0 || memcmp(a.p, b.p, a.len) == 0);
+}
+
+bool
+bk_str_eq_c(struct bk_str a, const char *c)
+{
+	return bk_str_eq(a, bk_str_c(c));
+}
+
+int bk_table_validate(struct bk_table t) { return 0; }
+bool bk_table_get(struct bk_table t, const char *name, struct bk_value *v) { return false; }
+bool bk_value_int(const struct bk_value *v, int64_t *out) { return false; }
+uint64_t bk_now_ms(void) { return 1; }
+
+int
+bk_expiration_parse(struct bk_str s, uint64_t *ms)
+{
+	uint64_t v = 0;
+
+	if (!s.len)
+		return -EINVAL;
+	for (uint32_t i = 0; i < s.len; i++) {
+		if (s.p[i] < '0' || s.p[i] > '9')
+			return -EINVAL;
+		v = v * 10 + (uint64_t)(s.p[i] - '0');
+	}
+	*ms = v;
+	return 0;
+}
+
+/* ---- messages ------------------------------------------------------- */
+
+struct bk_msg *
+bk_msg_new(struct bk_str exchange, struct bk_str routing_key,
+	   const struct bk_props *props, size_t body_len)
+{
+	struct bk_msg *m = calloc(1, sizeof(*m) + body_len + 512);
+	char *p = (char *)(m + 1) + body_len;
+
+	m->refs = 1;
+	m->body = (uint8_t *)(m + 1);
+	m->body_len = body_len;
+	memcpy(p, exchange.p, exchange.len);
+	m->exchange = (struct bk_str){ p, exchange.len };
+	p += exchange.len;
+	memcpy(p, routing_key.p, routing_key.len);
+	m->routing_key = (struct bk_str){ p, routing_key.len };
+	p += routing_key.len;
+	m->props.present = props->present;
+	if (props->present & BK_P_REPLY_TO) {
+		memcpy(p, props->reply_to.p, props->reply_to.len);
+		m->props.reply_to = (struct bk_str){ p, props->reply_to.len };
+	}
+	return m;
+}
+
+struct bk_msg *bk_msg_ref(struct bk_msg *m) { m->refs++; return m; }
+
+void
+bk_msg_unref(struct bk_msg *m)
+{
+	if (m && --m->refs == 0)
+		free(m);
+}
+
+/* ---- core ----------------------------------------------------------- */
+
+const struct bk_limits *
+bk_broker_limits(const struct bk_broker *b)
+{
+	static const struct bk_limits lim = { .max_message_size = 1000 };
+
+	return &lim;
+}
+
+enum bk_status
+bk_err_set(struct bk_err *err, enum bk_status status, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err->text, sizeof(err->text), fmt, ap);
+	va_end(ap);
+	return err->status = status;
+}
+
+enum bk_status
+bk_publish(struct bk_vhost *vh, struct bk_str exchange, struct bk_msg *msg,
+	   struct bk_route_result *res, struct bk_err *err)
+{
+	if (bk_str_eq_c(exchange, "missing"))
+		return bk_err_set(err, BK_NOT_FOUND, "no exchange 'missing' in vhost '/'");
+	published++;
+	memset(res, 0, sizeof(*res));
+	if (bk_str_eq_c(msg->routing_key, "refuse"))
+		res->refused = 1;
+	else if (!bk_str_eq_c(msg->routing_key, "none"))
+		res->queues = 1;
+	return BK_OK;
+}
+
+void
+bk_delivery_settle(struct bk_delivery *d, enum bk_settle how)
+{
+	if (nsettled < MAX_REC) {
+		settled[nsettled].tag = d->tag;
+		settled[nsettled].how = how;
+		nsettled++;
+	}
+	bk_msg_unref(d->msg);
+	free(d);
+}
+
+struct bk_credit { uint32_t limit; };
+struct bk_credit *bk_credit_new(uint32_t limit) { struct bk_credit *c = calloc(1, sizeof(*c)); c->limit = limit; return c; }
+void bk_credit_set_limit(struct bk_credit *c, uint32_t limit) { c->limit = limit; }
+void bk_credit_free(struct bk_credit *c) { free(c); }
+
+enum bk_status
+bk_consume(const struct bk_consume_decl *d, struct bk_consumer **out, struct bk_err *err)
+{
+	struct fake_consumer *c = &consumers_made[nconsumers++ % 16];
+	struct bk_delivery *early;
+
+	c->ops = d->ops;
+	c->ctx = d->ctx;
+	c->live = true;
+	*out = (struct bk_consumer *)c;
+	/* the core may try to deliver right away: the consumer must park */
+	early = fake_delivery("early");
+	c->first_deliver_rc = c->ops->deliver(c->ctx, early);
+	if (c->first_deliver_rc != 0) {
+		bk_msg_unref(early->msg);
+		free(early);
+	}
+	return BK_OK;
+}
+
+void bk_consumer_cancel(struct bk_consumer *c) { ((struct fake_consumer *)c)->live = false; }
+void bk_consumer_wake(struct bk_consumer *c) { ((struct fake_consumer *)c)->woken++; }
+void bk_consumer_set_prefetch(struct bk_consumer *c, uint32_t prefetch) {}
+
+enum bk_status
+bk_queue_lookup(struct bk_vhost *vh, struct bk_str name, bk_owner owner,
+		struct bk_queue **out, struct bk_err *err)
+{
+	if (bk_str_eq_c(name, "nosuch"))
+		return bk_err_set(err, BK_NOT_FOUND, "no queue 'nosuch' in vhost '/'");
+	*out = (struct bk_queue *)1;
+	return BK_OK;
+}
+
+enum bk_status
+bk_queue_get_one(struct bk_queue *q, bool no_ack, struct bk_delivery **out,
+		 uint32_t *message_count)
+{
+	*out = fake_delivery("got");
+	(*out)->no_ack = no_ack;
+	*message_count = 7;
+	return BK_OK;
+}
+
+enum bk_status
+bk_queue_declare(struct bk_vhost *vh, const struct bk_queue_decl *d,
+		 const char **name_out, uint32_t *mc, uint32_t *cc, struct bk_err *err)
+{
+	*name_out = d->name.len ? "given" : "amq.gen-test";
+	*mc = *cc = 0;
+	return BK_OK;
+}
+
+enum bk_status bk_exchange_declare(struct bk_vhost *vh, const struct bk_exchange_decl *d, struct bk_err *err) { return BK_OK; }
+enum bk_status bk_exchange_delete(struct bk_vhost *vh, struct bk_str name, bool if_unused, struct bk_err *err) { return BK_OK; }
+enum bk_status bk_bind(struct bk_vhost *vh, const struct bk_binding_decl *d, bk_owner owner, struct bk_err *err) { return BK_OK; }
+enum bk_status bk_unbind(struct bk_vhost *vh, const struct bk_binding_decl *d, bk_owner owner, struct bk_err *err) { return BK_OK; }
+enum bk_status bk_queue_delete(struct bk_vhost *vh, struct bk_str name, bk_owner owner, bool if_unused, bool if_empty, uint32_t *mc, struct bk_err *err) { *mc = 0; return BK_OK; }
+enum bk_status bk_queue_purge(struct bk_vhost *vh, struct bk_str name, bk_owner owner, uint32_t *mc, struct bk_err *err) { *mc = 0; return BK_OK; }
+
+struct bk_consumer *
+bk_direct_reply_consumer_new(struct bk_vhost *vh, const struct bk_consumer_ops *ops,
+			     void *ctx, const char **name_out)
+{
+	struct fake_consumer *c = &consumers_made[nconsumers++ % 16];
+
+	c->ops = ops;
+	c->ctx = ctx;
+	c->live = true;
+	*name_out = "amq.rabbitmq.reply-to.TOKEN";
+	return (struct bk_consumer *)c;
+}
+
+struct bk_delivery *
+fake_delivery(const char *rk)
+{
+	struct bk_delivery *d = calloc(1, sizeof(*d));
+
+	d->msg = bk_msg_new(BK_STR_LIT(""), bk_str_c(rk), &(struct bk_props){ 0 }, 3);
+	return d;
+}
+
+void
+reset_records(void)
+{
+	nsent = 0;
+	nsettled = 0;
+}

@@ -1,0 +1,45 @@
+/* stubs_channel.h: what test_channel.c sees of its fake conn and core. */
+#ifndef SLUICE_STUBS_CHANNEL_H
+#define SLUICE_STUBS_CHANNEL_H
+
+#include "amqp_int.h"
+
+#define MAX_REC 256
+
+struct sent_rec {
+	uint32_t id;
+	uint64_t tag;
+	bool flag;
+	uint16_t code;
+	char text[256];
+	struct bk_msg *msg;             /* borrowed, for content methods */
+};
+
+struct settle_rec {
+	uint64_t tag;
+	enum bk_settle how;
+};
+
+struct fake_consumer {
+	const struct bk_consumer_ops *ops;
+	void *ctx;
+	bool live;
+	int woken;
+	int first_deliver_rc;
+};
+
+extern struct sent_rec sent[MAX_REC];
+extern int nsent;
+extern struct settle_rec settled[MAX_REC];
+extern int nsettled;
+extern struct fake_consumer consumers_made[16];
+extern int nconsumers;
+extern int closed_code;
+extern bool channel_freed;
+extern bool output_full;
+extern int published;
+
+struct bk_delivery *fake_delivery(const char *rk);
+void reset_records(void);
+
+#endif

@@ -1,0 +1,242 @@
+/*
+ * sl_config: defaults, every key, value syntax, users and error texts.
+ * The AMQP adapter is not linked: amqp_config_defaults() below stands in
+ * for it with the contract's documented defaults.
+ */
+#include "testlib.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "sl_config.h"
+
+void
+amqp_config_defaults(struct amqp_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	snprintf(c->bind, sizeof(c->bind), "127.0.0.1");
+	c->port = 5672;
+	c->frame_max = 131072;
+	c->channel_max = 2047;
+	c->heartbeat = 60;
+	c->max_message_size = 16u << 20;
+	c->output_high_watermark = 1u << 20;
+	c->handshake_timeout_ms = 10000;
+}
+
+static char path[] = "/tmp/sluice-test-config-XXXXXX";
+
+/* Write text to the temp file and load it into a fresh config. */
+static int
+load(struct sl_config *c, const char *text, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "w");
+
+	fputs(text, f);
+	fclose(f);
+	sl_config_init(c);
+	return sl_config_load(c, path, err, errlen);
+}
+
+/* Expect text to fail at line with reason. */
+static void
+check_error(const char *text, int line, const char *reason)
+{
+	struct sl_config c;
+	char err[512], want[512];
+
+	CHECK_EQ_INT(load(&c, text, err, sizeof(err)), -EINVAL);
+	snprintf(want, sizeof(want), "%s:%d: %s", path, line, reason);
+	CHECK_STR(err, want);
+	sl_config_fini(&c);
+}
+
+static void
+test_defaults(void)
+{
+	struct sl_config c;
+	char err[256];
+
+	sl_config_init(&c);
+	CHECK_STR(c.data_dir, "./var");
+	CHECK_EQ_INT(c.log_level, BK_LOG_INFO);
+	CHECK_EQ_INT(c.limits.max_message_size, 16u << 20);
+	CHECK_EQ_INT(c.amqp.max_message_size, 16u << 20);
+	CHECK_EQ_INT(c.amqp.port, 5672);
+	CHECK_EQ_INT(sl_config_finish(&c, err, sizeof(err)), 0);
+	CHECK_EQ_INT(c.n_users, 1);
+	CHECK_STR(c.users[0].name, "guest");
+	CHECK_STR(c.users[0].password, "guest");
+	CHECK_STR(c.users[0].tags, "administrator");
+	CHECK_EQ_INT(c.users[0].loopback_only, 1);
+	sl_config_fini(&c);
+}
+
+static void
+test_every_key(void)
+{
+	struct sl_config c;
+	char err[256];
+
+	CHECK_EQ_INT(load(&c,
+		"\xEF\xBB\xBF# all keys\n"
+		"[broker]\n"
+		"data_dir = /srv/sluice\n"
+		"log_level = WARNING\n"
+		"max_message_size = 2M\n"
+		"  ; indented comment\n"
+		"[amqp]\n"
+		"bind = ::1\n"
+		"port = 0\n"
+		"frame_max = 4k\n"
+		"channel_max = 1\n"
+		"heartbeat = 0\n"
+		"handshake_timeout = 250\n"
+		"output_high_watermark = 65536\n"
+		"[user guest]\n"
+		"password = p;w#1 x\n"
+		"[user  bob]\n"
+		"password = b\n"
+		"tags = management monitoring\n"
+		"loopback_only = On\n"
+		"[user carol]\n"
+		"password = c\n", err, sizeof(err)), 0);
+	CHECK_STR(c.data_dir, "/srv/sluice");
+	CHECK_EQ_INT(c.log_level, BK_LOG_WARNING);
+	CHECK_EQ_INT(c.limits.max_message_size, 2u << 20);
+	CHECK_EQ_INT(c.amqp.max_message_size, 2u << 20);
+	CHECK_STR(c.amqp.bind, "::1");
+	CHECK_EQ_INT(c.amqp.port, 0);
+	CHECK_EQ_INT(c.amqp.frame_max, 4096);
+	CHECK_EQ_INT(c.amqp.channel_max, 1);
+	CHECK_EQ_INT(c.amqp.heartbeat, 0);
+	CHECK_EQ_INT(c.amqp.handshake_timeout_ms, 250);
+	CHECK_EQ_INT(c.amqp.output_high_watermark, 65536);
+	CHECK_EQ_INT(sl_config_finish(&c, err, sizeof(err)), 0);
+	CHECK_EQ_INT(c.n_users, 3);
+	CHECK_STR(c.users[0].password, "p;w#1 x");
+	CHECK_EQ_INT(c.users[0].loopback_only, 1);      /* guest */
+	CHECK_STR(c.users[1].name, "bob");
+	CHECK_STR(c.users[1].tags, "management monitoring");
+	CHECK_EQ_INT(c.users[1].loopback_only, 1);
+	CHECK_STR(c.users[2].tags, "");
+	CHECK_EQ_INT(c.users[2].loopback_only, 0);      /* not guest */
+	sl_config_fini(&c);
+}
+
+static void
+test_file_errors(void)
+{
+	check_error("[amqp]\nprot = 1\n", 2, "unknown key 'prot' in section [amqp]");
+	check_error("[a]\n", 1, "unknown section [a]");
+	check_error("[amqp]\n\n[a]\nx=1\n", 3, "unknown section [a]");
+	check_error("[amqp]\nport = abc\n", 2,
+		    "invalid value 'abc' for amqp.port: expected an integer 0..65535");
+	check_error("[amqp]\nport = -1\n", 2,
+		    "invalid value '-1' for amqp.port: expected an integer 0..65535");
+	check_error("[amqp]\nport = 99999999999999999999999\n", 2,
+		    "invalid value '99999999999999999999999' for amqp.port: expected an integer 0..65535");
+	check_error("[amqp]\nport = 5672x\n", 2,
+		    "invalid value '5672x' for amqp.port: expected an integer 0..65535");
+	check_error("[amqp]\nheartbeat = 65536\n", 2,
+		    "invalid value '65536' for amqp.heartbeat: expected an integer 0..65535");
+	check_error("[amqp]\nframe_max = 4095\n", 2,
+		    "invalid value '4095' for amqp.frame_max: expected a size in bytes "
+		    "4096..1073741824 (suffix k, M or G allowed)");
+	check_error("[broker]\nmax_message_size = 1kB\n", 2,
+		    "invalid value '1kB' for broker.max_message_size: expected a size in "
+		    "bytes 1..536870912 (suffix k, M or G allowed)");
+	check_error("[broker]\nmax_message_size = 99999999999G\n", 2,
+		    "invalid value '99999999999G' for broker.max_message_size: expected a size in "
+		    "bytes 1..536870912 (suffix k, M or G allowed)");
+	check_error("[broker]\ndata_dir =\n", 2,
+		    "invalid value '' for broker.data_dir: expected a path");
+	check_error("[broker]\nlog_level = trace\n", 2,
+		    "invalid value 'trace' for broker.log_level: expected debug, info, warning or error");
+	check_error("[amqp]\nbind = 1.2.3\n", 2,
+		    "invalid value '1.2.3' for amqp.bind: expected an IPv4 or IPv6 address");
+	check_error("[user x]\npassword =\n", 2,
+		    "invalid value '' for user.x.password: expected a non-empty password");
+	check_error("[user x]\nloopback_only = 2\n", 2,
+		    "invalid value '2' for user.x.loopback_only: expected yes or no");
+	check_error("[user x]\nsecret = 2\n", 2, "unknown key 'secret' in section [user x]");
+	check_error("[user]\n", 1, "section [user] needs a name: [user NAME]");
+	check_error("a = 1\n", 1, "key 'a' is outside any section");
+	check_error("[amqp]\nport\n", 2, "syntax error: expected 'key = value' or '[section]'");
+	check_error("[amqp\n", 1, "syntax error: expected 'key = value' or '[section]'");
+	check_error("[user aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa]\n", 1,
+		    "section name too long (at most 49 characters)");
+}
+
+static void
+test_long_line(void)
+{
+	char text[400];
+
+	snprintf(text, sizeof(text), "[broker]\ndata_dir = /%0250d\nx\n", 0);
+	check_error(text, 2, "line too long (at most 197 characters)");
+}
+
+static void
+test_missing_password(void)
+{
+	struct sl_config c;
+	char err[512], want[512];
+
+	CHECK_EQ_INT(load(&c, "[amqp]\n[user bob]\ntags = x\n", err, sizeof(err)), 0);
+	CHECK_EQ_INT(sl_config_finish(&c, err, sizeof(err)), -EINVAL);
+	snprintf(want, sizeof(want), "%s:2: user 'bob' has no password", path);
+	CHECK_STR(err, want);
+	sl_config_fini(&c);
+}
+
+static void
+test_set(void)
+{
+	struct sl_config c;
+	char err[512];
+
+	sl_config_init(&c);
+	CHECK_EQ_INT(sl_config_set(&c, "amqp.port=5673", err, sizeof(err)), 0);
+	CHECK_EQ_INT(c.amqp.port, 5673);
+	CHECK_EQ_INT(sl_config_set(&c, "broker.data_dir=/a.b/c", err, sizeof(err)), 0);
+	CHECK_STR(c.data_dir, "/a.b/c");
+	CHECK_EQ_INT(sl_config_set(&c, "user.dave.password=x=y", err, sizeof(err)), 0);
+	CHECK_EQ_INT(sl_config_set(&c, "user.a.b.tags=t", err, sizeof(err)), 0);
+	CHECK_EQ_INT(sl_config_set(&c, "user.a.b.password=p", err, sizeof(err)), 0);
+	CHECK_EQ_INT(sl_config_set(&c, "amqp.port=abc", err, sizeof(err)), -EINVAL);
+	CHECK_STR(err, "--set amqp.port=abc: invalid value 'abc' for amqp.port: "
+		  "expected an integer 0..65535");
+	CHECK_EQ_INT(sl_config_set(&c, "amqp=1", err, sizeof(err)), -EINVAL);
+	CHECK_STR(err, "--set amqp=1: expected SECTION.KEY=VALUE");
+	CHECK_EQ_INT(sl_config_set(&c, ".port=1", err, sizeof(err)), -EINVAL);
+	CHECK_EQ_INT(sl_config_set(&c, "amqp.=1", err, sizeof(err)), -EINVAL);
+	CHECK_EQ_INT(sl_config_set(&c, "amqp.port", err, sizeof(err)), -EINVAL);
+	CHECK_EQ_INT(sl_config_set(&c, "x.y=1", err, sizeof(err)), -EINVAL);
+	CHECK_STR(err, "--set x.y=1: unknown section [x]");
+	CHECK_EQ_INT(sl_config_finish(&c, err, sizeof(err)), 0);
+	CHECK_EQ_INT(c.n_users, 2);                     /* no guest added */
+	CHECK_STR(c.users[0].name, "dave");
+	CHECK_STR(c.users[0].password, "x=y");
+	CHECK_STR(c.users[1].name, "a.b");
+	sl_config_fini(&c);
+}
+
+int
+main(void)
+{
+	int fd = mkstemp(path);
+
+	if (fd < 0)
+		return 1;
+	close(fd);
+	RUN(test_defaults);
+	RUN(test_every_key);
+	RUN(test_file_errors);
+	RUN(test_long_line);
+	RUN(test_missing_password);
+	RUN(test_set);
+	unlink(path);
+	TEST_DONE();
+}

@@ -1,0 +1,235 @@
+#!/usr/bin/env bash
+# Developer entry point: the two commands the README starts with.
+#
+#   tools/dev.sh run [ARGS...]  build ./build, then run sluiced -c etc/sluice.conf
+#   tools/dev.sh test           build and run every test suite; the last line
+#                               is "N passed, N failed"
+#   tools/dev.sh build          configure and build ./build only
+#
+# On a fresh Debian 12 machine it installs the packages it needs first
+# (as root; otherwise it prints the apt-get line to run).
+#
+# Environment: FUZZ_SECONDS (default 30) per fuzz target; SKIP_ASAN=1 and
+# SKIP_FUZZ=1 leave those stages out.
+set -uo pipefail
+
+cd "$(dirname "$0")/.." || exit 1
+ROOT=$PWD
+PYTHON=/usr/bin/python3
+FUZZ_SECONDS=${FUZZ_SECONDS:-30}
+
+PACKAGES=(
+	meson ninja-build gcc clang pkg-config
+	libevent-dev libssl-dev uthash-dev libinih-dev libcjson-dev
+	librabbitmq-dev amqp-tools
+	python3 python3-pika python3-pytest python3-paho-mqtt
+	libmosquitto-dev mosquitto-clients
+	libclang-rt-14-dev
+)
+
+say() { printf '==> %s\n' "$*"; }
+
+ensure_packages() {
+	local missing=() p
+	for p in "${PACKAGES[@]}"; do
+		if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+			missing+=("$p")
+		fi
+	done
+	[ ${#missing[@]} -eq 0 ] && return 0
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "Missing Debian packages. Install them with:" >&2
+		echo "  sudo apt-get update && sudo apt-get install -y ${missing[*]}" >&2
+		exit 1
+	fi
+	say "installing ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update && apt-get install -y "${missing[@]}" || {
+		echo "dev.sh: apt-get failed" >&2
+		exit 1
+	}
+}
+
+# configure DIR [meson options...]: meson setup only when DIR is not set up.
+configure() {
+	local dir=$1 log rc
+	shift
+	[ -f "$dir/build.ninja" ] && return 0
+	log=$(mktemp)
+	meson setup "$dir" "$@" >"$log" 2>&1
+	rc=$?
+	[ $rc -ne 0 ] && cat "$log" >&2
+	rm -f "$log"
+	return $rc
+}
+
+# build DIR [meson options...]
+build() {
+	local dir=$1
+	configure "$@" || return 1
+	ninja -C "$dir" || return 1
+}
+
+# up_to_date DIR TARGET: TARGET exists and the last build left it current,
+# so a failed build elsewhere in the tree does not leave us testing a stale
+# binary.
+up_to_date() {
+	[ -x "$1/$2" ] && ninja -C "$1" -n "$2" 2>/dev/null | grep -q 'no work to do'
+}
+
+# test_tree LABEL DIR [meson options...]: build (keeping going past
+# failures, which count as one failed test), then run what did build.
+test_tree() {
+	local label=$1 dir=$2
+	shift 2
+	say "build ($dir)"
+	if ! configure "$dir" "$@"; then
+		count "build$label" 0 1
+		return
+	fi
+	if ! ninja -C "$dir" -k 0; then
+		count "build$label" 0 1
+	fi
+	unit_suite "unit$label" "$dir"
+	if up_to_date "$dir" broker/daemon/sluiced; then
+		integration_suite "integration$label" "$dir/broker/daemon/sluiced"
+	else
+		echo "sluiced did not build: integration suite not run" >&2
+		count "integration$label" 0 1
+	fi
+}
+
+# ------------------------------------------------------------------
+# Counting. Each suite adds to TOTAL_PASS / TOTAL_FAIL and prints its line.
+
+TOTAL_PASS=0
+TOTAL_FAIL=0
+SUMMARY=()
+
+count() {               # count LABEL PASSED FAILED
+	TOTAL_PASS=$((TOTAL_PASS + $2))
+	TOTAL_FAIL=$((TOTAL_FAIL + $3))
+	SUMMARY+=("$(printf '%-22s %d passed, %d failed' "$1:" "$2" "$3")")
+	say "$1: $2 passed, $3 failed"
+}
+
+# unit_suite LABEL DIR: meson's unit suite, counted from its summary.
+unit_suite() {
+	local label=$1 dir=$2 log ok fail rc
+	log=$(mktemp)
+	meson test -C "$dir" --no-rebuild --suite unit --print-errorlogs 2>&1 | tee "$log"
+	rc=${PIPESTATUS[0]}
+	ok=$(awk '/^Ok:/ {print $2}' "$log")
+	fail=$(awk '/^(Fail|Unexpected Pass|Timeout):/ {n += $NF} END {print n + 0}' "$log")
+	if [ -z "$ok" ]; then
+		ok=0
+		# "No suitable tests defined." exits 0: an empty suite.
+		[ "$rc" -ne 0 ] && fail=$((fail > 0 ? fail : 1))
+	fi
+	rm -f "$log"
+	count "$label" "$ok" "$fail"
+}
+
+# integration_suite LABEL SLUICED: pytest, counted from its last line.
+integration_suite() {
+	local label=$1 bin=$2 log rc passed failed line
+	log=$(mktemp)
+	SLUICED=$ROOT/$bin timeout -k 10 900 \
+		"$PYTHON" -m pytest -q -p no:cacheprovider tests/integration 2>&1 | tee "$log"
+	rc=${PIPESTATUS[0]}
+	# e.g. "3 failed, 40 passed, 2 skipped, 1 error in 12.3s"
+	line=$(grep -E '[0-9]+ (passed|failed|errors?|xpassed|xfailed|skipped)|no tests ran' "$log" | tail -n 1)
+	passed=$(grep -oE '[0-9]+ (passed|xfailed)' <<<"$line" | awk '{n += $1} END {print n + 0}')
+	failed=$(grep -oE '[0-9]+ (failed|errors?|xpassed)' <<<"$line" | awk '{n += $1} END {print n + 0}')
+	rm -f "$log"
+	# 5 = no tests collected; anything else unexplained by the counts
+	# (interrupted, internal error, timeout) is one failure.
+	if [ "$rc" -ne 0 ] && [ "$rc" -ne 5 ] && [ "$failed" -eq 0 ]; then
+		echo "pytest exited with status $rc" >&2
+		failed=1
+	fi
+	count "$label" "$passed" "$failed"
+}
+
+# fuzz_suite DIR: every fuzz_* executable, FUZZ_SECONDS each, on a copy of
+# its seed corpus (fuzzers add files to the corpus they are given).
+fuzz_suite() {
+	local dir=$1 passed=0 failed=0 t name seeds work log
+	work=$ROOT/tests/fuzz/corpus-run
+	rm -rf "$work"
+	mkdir -p "$work"
+	while IFS= read -r t; do
+		name=$(basename "$t")
+		if ! up_to_date "$dir" "tests/fuzz/$name"; then
+			echo "$name did not build" >&2
+			failed=$((failed + 1))
+			continue
+		fi
+		name=${name#fuzz_}
+		seeds=$ROOT/tests/fuzz/corpus/$name
+		mkdir -p "$work/$name"
+		[ -d "$seeds" ] && cp -r "$seeds/." "$work/$name/"
+		log=$work/$name.log
+		say "fuzz $name for ${FUZZ_SECONDS}s"
+		if (cd "$work" && "$t" -max_total_time="$FUZZ_SECONDS" -timeout=10 \
+			-rss_limit_mb=2048 -print_final_stats=1 "$work/$name") >"$log" 2>&1; then
+			passed=$((passed + 1))
+			tail -n 3 "$log"
+		else
+			failed=$((failed + 1))
+			tail -n 40 "$log"
+		fi
+	done < <(find "$ROOT/$dir/tests/fuzz" -maxdepth 1 -type f -name 'fuzz_*' -perm -u+x 2>/dev/null | sort)
+	count "fuzz" "$passed" "$failed"
+}
+
+cmd_test() {
+	test_tree "" build
+
+	if [ "${SKIP_ASAN:-0}" != 1 ]; then
+		export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+		export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+		test_tree " (asan)" build-asan -Db_sanitize=address,undefined -Db_lundef=false
+		unset ASAN_OPTIONS UBSAN_OPTIONS
+	fi
+
+	if [ "${SKIP_FUZZ:-0}" != 1 ] && command -v clang >/dev/null; then
+		say "build (build-fuzz, clang, libFuzzer)"
+		if CC=clang configure build-fuzz -Dfuzz=true -Dtests=disabled -Db_lundef=false; then
+			ninja -C build-fuzz -k 0 || count "build (fuzz)" 0 1
+			fuzz_suite build-fuzz
+		else
+			count "build (fuzz)" 0 1
+		fi
+	fi
+
+	echo
+	printf '%s\n' "${SUMMARY[@]}"
+	echo "$TOTAL_PASS passed, $TOTAL_FAIL failed"
+	[ "$TOTAL_FAIL" -eq 0 ]
+}
+
+cmd_run() {
+	build build || exit 1
+	exec build/broker/daemon/sluiced -c etc/sluice.conf "$@"
+}
+
+case "${1:-}" in
+run)
+	shift
+	ensure_packages
+	cmd_run "$@"
+	;;
+test)
+	ensure_packages
+	cmd_test
+	;;
+build)
+	ensure_packages
+	build build
+	;;
+*)
+	echo "usage: tools/dev.sh run [SLUICED ARGS...] | test | build" >&2
+	exit 2
+	;;
+esac
