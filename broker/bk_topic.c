@@ -10,10 +10,11 @@
  * Matching walks the key once per live branch: at each node it follows the
  * literal child for the next word, the '*' child, and the '#' child with
  * every possible number of consumed words. Consecutive '#' words are
- * collapsed when a pattern is stored ("#.#" means the same as "#"), which
- * keeps the walk polynomial in the key's words. A node reached at the end
- * of the key by several paths emits its values once per match, thanks to a
- * per-match generation stamp.
+ * collapsed when a pattern is stored ("#.#" means the same as "#"), and a
+ * '#' node remembers how far it was walked in the current match, which
+ * keeps the walk polynomial in the key's words whatever the patterns. A
+ * node reached at the end of the key by several paths emits its values
+ * once per match, thanks to a per-match generation stamp.
  *
  * Invariants: every non-root node has a value, a child, or a wildcard
  * child (empty nodes are pruned on removal); a node's word is the uthash
@@ -38,6 +39,8 @@ struct node {
 	void **vals;                    /* owned array of borrowed values */
 	uint32_t nvals, cap;
 	uint64_t emitted;               /* generation of the last emission */
+	uint64_t hash_gen;              /* '#' node: generation of hash_min */
+	uint32_t hash_min;              /* '#' node: lowest position walked */
 	enum kind kind;
 	uint32_t wlen;
 	UT_hash_handle hh;              /* in parent->children (LITERAL only) */
@@ -243,7 +246,7 @@ struct walk {
 	void *ctx;
 };
 
-static void walk(const struct walk *w, const struct node *n, uint32_t pos);
+static void walk(const struct walk *w, struct node *n, uint32_t pos);
 
 static void
 emit(const struct walk *w, struct node *n)
@@ -257,11 +260,26 @@ emit(const struct walk *w, struct node *n)
 		w->fn(n->vals[i], w->ctx);
 }
 
-/* h is a '#' node: let it consume zero, one, ... all remaining words. */
+/*
+ * h is a '#' node: let it consume zero, one, ... all remaining words.
+ * Walking h from pos covers every later position too, so a second arrival
+ * at h in the same match only walks the positions before the first one.
+ * This bounds the work per '#' node by the key's words and stops patterns
+ * such as "#.a.#.a.#.a" from multiplying the cost.
+ */
 static void
-walk_hash(const struct walk *w, const struct node *h, uint32_t pos)
+walk_hash(const struct walk *w, struct node *h, uint32_t pos)
 {
-	for (;;) {
+	uint32_t stop = UINT32_MAX;
+
+	if (h->hash_gen == w->t->gen) {
+		if (h->hash_min <= pos)
+			return;
+		stop = h->hash_min;
+	}
+	h->hash_gen = w->t->gen;
+	h->hash_min = pos;
+	while (pos < stop) {
 		walk(w, h, pos);
 		if (pos > w->len)
 			break;
@@ -270,7 +288,7 @@ walk_hash(const struct walk *w, const struct node *h, uint32_t pos)
 }
 
 static void
-walk(const struct walk *w, const struct node *n, uint32_t pos)
+walk(const struct walk *w, struct node *n, uint32_t pos)
 {
 	struct node *c = NULL;
 	uint32_t end;
@@ -278,7 +296,7 @@ walk(const struct walk *w, const struct node *n, uint32_t pos)
 	if (n->hash != NULL)
 		walk_hash(w, n->hash, pos);
 	if (pos > w->len) {
-		emit(w, (struct node *)n);
+		emit(w, n);
 		return;
 	}
 	end = word_end(w->key, w->len, pos);

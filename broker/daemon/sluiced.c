@@ -245,8 +245,9 @@ start(struct daemon *d)
 	err[0] = '\0';
 	d->amqp = amqp_listener_new(d->base, d->broker, &d->cfg.amqp, err, sizeof(err));
 	if (d->amqp == NULL) {
-		bk_error("cannot start the AMQP listener on %s port %d: %s",
-			 d->cfg.amqp.bind, d->cfg.amqp.port, err[0] ? err : "unknown error");
+		/* The adapter's reason names the address and port. */
+		bk_error("cannot start the AMQP listener: %s",
+			 err[0] ? err : "unknown error");
 		return EXIT_RUNTIME;
 	}
 	return 0;

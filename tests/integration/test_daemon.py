@@ -151,7 +151,7 @@ def test_set_after_file_is_validated(tmp_path):
 def test_shipped_config_starts(make_broker):
     with open(os.path.join(ROOT, "etc", "sluice.conf")) as f:
         b = make_broker(config_text=f.read())
-    assert re.search(r"sluiced \S+ started", b.log()), b.log()
+    assert wait_for(lambda: re.search(r"sluiced \S+ started", b.log())), b.log()
     assert b.stop() == 0
 
 
@@ -187,6 +187,7 @@ def test_default_user_is_guest(make_broker):
     conn = connect(b)
     assert conn.is_open
     conn.close()
+    assert b.stop() == 0, b.log()
 
 
 def test_configured_users_replace_guest(make_broker):
@@ -197,11 +198,13 @@ def test_configured_users_replace_guest(make_broker):
     conn.close()
     with pytest.raises(pika.exceptions.AMQPConnectionError):
         connect(b)
+    assert b.stop() == 0, b.log()
 
 
 def test_user_from_set(make_broker):
     b = make_broker("--set", "user.carol.password=pw")
     connect(b, "carol", "pw").close()
+    assert b.stop() == 0, b.log()
 
 
 # ------------------------------------------------------------------

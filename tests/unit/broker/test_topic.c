@@ -272,6 +272,29 @@ test_many_bindings(void)
 	bk_topic_free(t);
 }
 
+/* Many '#' separated by literals against a long key stays fast. */
+static void
+test_pathological(void)
+{
+	struct bk_topic *t = bk_topic_new();
+	const char *pat = "#.a.#.a.#.a.#.a.#.a.#.a.#.b";
+	char key[256];
+	int i;
+
+	for (i = 0; i < 120; i++)
+		memcpy(key + 2 * i, "a.", 2);
+	key[239] = '\0';                     /* 120 words of "a", no "b" */
+	bk_topic_add(t, pat, (uint32_t)strlen(pat), (void *)1);
+	bk_topic_add(t, "#.a.#.a.#.a.#.a.#", 17, (void *)2);
+	for (i = 0; i < 100; i++)
+		CHECK_EQ_INT(match1(t, key, 1), 0);
+	CHECK_EQ_INT(hits[2], 1);
+	key[238] = 'b';
+	CHECK_EQ_INT(match1(t, key, 1), 1);
+	CHECK_EQ_INT(hits[2], 1);
+	bk_topic_free(t);
+}
+
 int
 main(void)
 {
@@ -282,5 +305,6 @@ main(void)
 	RUN(test_dedupe_and_multi);
 	RUN(test_remove);
 	RUN(test_many_bindings);
+	RUN(test_pathological);
 	TEST_DONE();
 }
