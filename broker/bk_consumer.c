@@ -75,20 +75,24 @@ bk_credit_new(uint32_t limit)
 	return c;
 }
 
-/* Dispatch every queue a consumer of cr reads from. */
+/*
+ * Dispatch every queue a consumer of cr reads from. A deliver() may cancel
+ * consumers of cr (unlinking them); the walk holds a ref on the current
+ * one and starts over from the head when it was unlinked, which ends
+ * because each start-over follows an unlink.
+ */
 void
 bk_credit_wake(struct bk_credit *cr)
 {
-	struct bk_consumer *c = cr->cons;
+	struct bk_consumer *c = cr->cons, *next;
 
 	while (c != NULL) {
-		struct bk_consumer *next = c->cnext;
-
+		c->refs++;
 		if (c->queue != NULL)
 			bk_queue_dispatch(c->queue);
-		c = next;   /* dispatch never unlinks other consumers of cr
-			     * except by cancel, which the adapter does from a
-			     * deferred event */
+		next = c->credit == cr ? c->cnext : cr->cons;
+		bk_consumer_unref(c);
+		c = next;
 	}
 }
 

@@ -306,3 +306,95 @@ def test_one_copy_per_queue_over_several_paths(ch):
     ch.queue_bind(q, x2, "")
     ch.basic_publish(x1, "", b"once")
     assert drain(ch, q) == [b"once"]
+
+
+def test_topic_unbind_keeps_other_patterns(ch):
+    x = uname("topic")
+    ch.exchange_declare(x, "topic")
+    q1, q2 = _queue(ch), _queue(ch)
+    ch.queue_bind(q1, x, "a.*")
+    ch.queue_bind(q1, x, "a.#")
+    ch.queue_bind(q2, x, "a.*")
+    ch.queue_unbind(q1, x, "a.*")
+    ch.basic_publish(x, "a.b", b"1")
+    ch.basic_publish(x, "a", b"2")
+    assert drain(ch, q1) == [b"1", b"2"]
+    assert drain(ch, q2) == [b"1"]
+    ch.queue_unbind(q1, x, "a.#")
+    ch.basic_publish(x, "a.b", b"3")
+    assert drain(ch, q1) == []
+    assert drain(ch, q2) == [b"3"]
+
+
+def test_direct_same_key_several_queues(ch):
+    x = uname("direct")
+    ch.exchange_declare(x, "direct")
+    qs = [_queue(ch) for _ in range(3)]
+    for q in qs:
+        ch.queue_bind(q, x, "k")
+    ch.queue_unbind(qs[1], x, "k")
+    ch.basic_publish(x, "k", b"m")
+    assert [drain(ch, q) for q in qs] == [[b"m"], [], [b"m"]]
+
+
+def test_same_binding_twice_is_one_binding(ch):
+    x = uname("direct")
+    ch.exchange_declare(x, "direct")
+    q = _queue(ch)
+    ch.queue_bind(q, x, "k")
+    ch.queue_bind(q, x, "k")
+    ch.basic_publish(x, "k", b"m1")
+    ch.queue_unbind(q, x, "k")             # one unbind removes it
+    ch.basic_publish(x, "k", b"m2")
+    assert drain(ch, q) == [b"m1"]
+
+
+def test_headers_bindings_differ_by_arguments(ch):
+    x = uname("headers")
+    ch.exchange_declare(x, "headers")
+    q = _queue(ch)
+    ch.queue_bind(q, x, "", arguments={"a": "1"})
+    ch.queue_bind(q, x, "", arguments={"b": "2"})
+    ch.queue_unbind(q, x, "", arguments={"a": "1"})
+    ch.basic_publish(x, "", b"a", props(headers={"a": "1"}))
+    ch.basic_publish(x, "", b"b", props(headers={"b": "2"}))
+    assert drain(ch, q) == [b"b"]
+
+
+def test_invalid_x_match_refused(ch):
+    x = uname("headers")
+    ch.exchange_declare(x, "headers")
+    q = _queue(ch)
+    with channel_error(406, "PRECONDITION_FAILED - Invalid x-match field value"):
+        ch.queue_bind(q, x, "", arguments={"x-match": "some"})
+
+
+def test_deleted_queue_bindings_go_too(conn, ch):
+    x = uname("fan")
+    ch.exchange_declare(x, "fanout")
+    q = ch.queue_declare(uname("q")).method.queue
+    ch.queue_bind(q, x)
+    ch.queue_delete(q)
+    ch.confirm_delivery()
+    with pytest.raises(pika.exceptions.UnroutableError):
+        ch.basic_publish(x, "", b"m", mandatory=True)
+    ch.queue_declare(q)                  # same name, fresh: not bound
+    ch.basic_publish(x, "", b"m2")
+    assert drain(ch, q) == []
+
+
+def test_alternate_exchange_that_cannot_route_returns(ch):
+    ae, x = uname("ae"), uname("x")
+    ch.exchange_declare(ae, "direct")          # no bindings
+    ch.exchange_declare(x, "direct", arguments={"alternate-exchange": ae})
+    ch.confirm_delivery()
+    with pytest.raises(pika.exceptions.UnroutableError):
+        ch.basic_publish(x, "k", b"m", mandatory=True)
+
+
+def test_fanout_without_bindings_returns_mandatory(ch):
+    x = uname("fan")
+    ch.exchange_declare(x, "fanout")
+    ch.confirm_delivery()
+    with pytest.raises(pika.exceptions.UnroutableError):
+        ch.basic_publish(x, "", b"m", mandatory=True)

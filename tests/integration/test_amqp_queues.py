@@ -25,8 +25,10 @@ def test_declare_ok_counts(conn, ch):
     assert (ok.queue, ok.message_count, ok.consumer_count) == (q, 0, 0)
     for i in range(3):
         ch.basic_publish("", q, b"m%d" % i)
-    ok = ch.queue_declare(q).method               # redeclare reports counts too
-    assert (ok.message_count, ok.consumer_count) == (3, 0)
+    # a redeclare reports counts too (polled: RabbitMQ may answer before the
+    # publishes land)
+    assert wait_for(lambda: ch.queue_declare(q).method.message_count == 3)
+    assert ch.queue_declare(q).method.consumer_count == 0
     cch = conn.channel()
     cch.basic_qos(prefetch_count=1)
     cch.basic_consume(q, lambda *a: None)
@@ -235,3 +237,39 @@ def test_queue_without_priority_is_fifo(ch):
     for prio in (1, 9, 5):
         ch.basic_publish("", q, b"m%d" % prio, props(priority=prio))
     assert drain(ch, q) == [b"m1", b"m9", b"m5"]
+
+
+def test_auto_delete_when_consumer_channel_closes(conn, ch):
+    q = uname("autodel")
+    ch.queue_declare(q, auto_delete=True)
+    cch = conn.channel()
+    cch.basic_consume(q, lambda *a: None)
+    cch.close()
+
+    def gone():
+        c = conn.channel()
+        try:
+            c.queue_declare(q, passive=True)
+            c.close()
+            return False
+        except ChannelClosedByBroker as e:
+            return e.reply_code == 404
+    assert wait_for(gone)
+
+
+def test_exclusive_queue_usable_from_other_channel_of_owner(conn, ch):
+    q = ch.queue_declare(uname("excl"), exclusive=True).method.queue
+    other = conn.channel()
+    other.queue_declare(q, exclusive=True)
+    other.basic_publish("", q, b"m")
+    assert drain(other, q) == [b"m"]
+
+
+def test_ack_after_queue_deleted_is_harmless(conn, ch):
+    q = ch.queue_declare(uname("q")).method.queue
+    ch.basic_publish("", q, b"m")
+    m, _, _ = ch.basic_get(q, auto_ack=False)
+    conn.channel().queue_delete(q)
+    ch.basic_ack(m.delivery_tag)
+    ch.queue_declare("", exclusive=True)       # sync: the channel is fine
+    assert ch.is_open

@@ -142,3 +142,25 @@ def test_invalid_ttl_arguments_refused(ch, arg, value):
     q = uname("q")
     with channel_error(406, "PRECONDITION_FAILED - invalid arg '%s' for queue '%s'" % (arg, q)):
         ch.queue_declare(q, arguments={arg: value})
+
+
+def test_requeued_message_keeps_its_expiry(ch):
+    q, dlq, _ = declare_dlx(ch, message_ttl=150)
+    ch.basic_publish("", q, b"m")
+    m, _, _ = ch.basic_get(q, auto_ack=False)
+    time.sleep(0.3)                            # past its TTL while unacked
+    ch.basic_nack(m.delivery_tag, requeue=True)
+    m, p, b = wait_get(ch, dlq, timeout=2)
+    assert b == b"m"
+    x_death(p, q, "expired")
+    assert ready_count(ch, q) == 0
+
+
+def test_queue_expiry_counts_from_last_consumer(conn, ch):
+    q = ch.queue_declare(uname("exp"), arguments={"x-expires": 200}).method.queue
+    tag = ch.basic_consume(q, lambda *a: None)
+    conn.process_data_events(time_limit=0.3)
+    ch.queue_declare(q, passive=True)            # held by the consumer
+    ch.basic_cancel(tag)
+    ch.confirm_delivery()
+    assert wait_for(lambda: not _exists_by_publish(ch, q), timeout=4)
