@@ -180,6 +180,15 @@ check_props(struct amqp_channel *ch, struct bk_props *props)
 				  (int)props->expiration.len, props->expiration.p, why);
 		return false;
 	}
+	/* RabbitMQ validates user_id against the login (no impersonators) */
+	if ((props->present & BK_P_USER_ID) && ch->conn->user &&
+	    !bk_str_eq_c(props->user_id, ch->conn->user)) {
+		amqp_channel_fail(ch, AMQP_PRECONDITION_FAILED, AMQP_BASIC_PUBLISH,
+				  "user_id property set to '%.*s' but authenticated "
+				  "user was '%s'", (int)props->user_id.len,
+				  props->user_id.p, ch->conn->user);
+		return false;
+	}
 	if ((props->present & BK_P_REPLY_TO) &&
 	    bk_str_eq_c(props->reply_to, REPLY_TO_PSEUDO)) {
 		if (!ch->reply_bc) {
@@ -194,16 +203,18 @@ check_props(struct amqp_channel *ch, struct bk_props *props)
 	return true;
 }
 
+/* The smaller of the listener's and the broker's limits (0 = unset). */
 static uint64_t
 max_message_size(const struct amqp_channel *ch)
 {
-	const struct bk_limits *lim;
+	const struct bk_limits *lim = bk_broker_limits(ch->conn->broker);
+	uint64_t a = ch->conn->max_message_size;
+	uint64_t b = lim ? lim->max_message_size : 0;
 
-	if (ch->conn->max_message_size)
-		return ch->conn->max_message_size;
-	lim = bk_broker_limits(ch->conn->broker);
-	if (lim && lim->max_message_size)
-		return lim->max_message_size;
+	if (a && b)
+		return a < b ? a : b;
+	if (a || b)
+		return a ? a : b;
 	return 16u << 20;
 }
 

@@ -125,6 +125,12 @@ amqp_ch_queue_declare(struct amqp_channel *ch, const struct amqp_method *m)
 	const char *name = NULL;
 	uint32_t msgs = 0, consumers = 0;
 
+	/* RabbitMQ: the direct reply-to pseudo queue passively "exists" */
+	if (a->passive && bk_str_eq_c(a->queue, "amq.rabbitmq.reply-to")) {
+		name = "amq.rabbitmq.reply-to";
+		consumers = 1;
+		goto reply;
+	}
 	memset(&d, 0, sizeof(d));
 	d.name = a->queue;
 	d.passive = a->passive;
@@ -138,6 +144,7 @@ amqp_ch_queue_declare(struct amqp_channel *ch, const struct amqp_method *m)
 		amqp_channel_fail_err(ch, m->id, &err);
 		return;
 	}
+reply:
 	amqp_sstr_set(&ch->last_queue, bk_str_c(name));
 	ch->has_last_queue = true;
 	if (a->nowait)

@@ -178,7 +178,9 @@ event_cb(struct bufferevent *bev, short what, void *arg)
 	if (conn_priv(c)->free_pending)
 		return;
 	if (what & BEV_EVENT_EOF)
-		amqp_conn_log(c, BK_LOG_INFO, "connection closed by peer in state %s",
+		/* Expected while closing: many clients skip close-ok. */
+		amqp_conn_log(c, c->state >= AMQP_CONN_CLOSING ? BK_LOG_DEBUG : BK_LOG_INFO,
+			      "connection closed by peer in state %s",
 			      amqp_conn_state_name(c->state));
 	else
 		amqp_conn_log(c, BK_LOG_INFO, "socket error in state %s: %s",

@@ -50,8 +50,8 @@ struct amqp_conn {
 	bool cap_connection_blocked;
 	bool cap_auth_failure_close;
 	bool cap_basic_nack;
-	/* largest publish body accepted (amqp_config.max_message_size); 0
-	 * means the broker's bk_limits.max_message_size */
+	/* largest publish body accepted (amqp_config.max_message_size); the
+	 * channel applies the smaller of this and bk_limits'; 0 = unset */
 	uint64_t max_message_size;
 	/* the connection sits in its listener's list */
 	struct amqp_conn *next, *prev;

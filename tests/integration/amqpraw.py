@@ -72,8 +72,10 @@ def publish_args(exchange="", routing_key="", mandatory=False, immediate=False):
     return struct.pack("!H", 0) + shortstr(exchange) + shortstr(routing_key) + bytes([bits])
 
 
-def queue_declare_args(name="", durable=False, exclusive=False, auto_delete=False):
-    bits = (2 if durable else 0) | (4 if exclusive else 0) | (8 if auto_delete else 0)
+def queue_declare_args(name="", durable=False, exclusive=False, auto_delete=False,
+                       passive=False):
+    bits = ((1 if passive else 0) | (2 if durable else 0) | (4 if exclusive else 0)
+            | (8 if auto_delete else 0))
     return struct.pack("!H", 0) + shortstr(name) + bytes([bits]) + table({})
 
 
@@ -239,10 +241,12 @@ class RawConn:
             "expected %d.%d, got %d.%d" % (class_id, method_id, cid, mid)
         return ch, payload
 
-    def wait_close(self, timeout=5.0):
+    def wait_close(self, timeout=5.0, allow_timeout=False):
         """Read until connection.close; answer close-ok; return Close.
 
-        Returns None if the socket closed without a connection.close.
+        Returns None if the socket closed without a connection.close. If
+        nothing happens within timeout, that fails the test unless
+        allow_timeout (then None too).
         """
         try:
             while True:
@@ -251,6 +255,10 @@ class RawConn:
                     c = Close(ch, payload)
                     self.send_quietly(method_frame(0, CONNECTION, 51))
                     return c
+        except socket.timeout:
+            if allow_timeout:
+                return None
+            raise AssertionError("broker neither closed nor answered in %.1f s" % timeout)
         except (EOFError, OSError):
             return None
 

@@ -206,3 +206,38 @@ def test_auto_ack_consumer_leaves_nothing_unacked(conn, ch):
     cch.close()
     time.sleep(0.1)
     assert ready_count(ch, q) == 0
+
+
+def test_requeued_messages_return_to_their_position(ch):
+    q = _fill(ch, 4)
+    m0, m1 = _take(ch, q, 2)
+    ch.basic_nack(m1.delivery_tag, requeue=True)    # m1 first, then m0:
+    ch.basic_nack(m0.delivery_tag, requeue=True)    # still m0 m1 m2 m3
+    assert drain(ch, q) == [b"m0", b"m1", b"m2", b"m3"]
+
+
+def test_recover_without_requeue_not_implemented(ch):
+    with connection_error(540, "NOT_IMPLEMENTED - requeue=false"):
+        ch.basic_recover(requeue=False)
+
+
+def test_channel_flow_off_not_implemented(ch):
+    with connection_error(540, "NOT_IMPLEMENTED - active=false"):
+        ch.flow(False)
+
+
+def test_bulk_publish_and_consume_in_order(conn, ch):
+    q = ch.queue_declare(uname("bulk")).method.queue
+    n = 5000
+    for i in range(n):
+        ch.basic_publish("", q, b"%d" % i)
+    got = []
+    ch.basic_qos(prefetch_count=200)
+
+    def on_msg(c, m, p, b):
+        got.append(int(b))
+        if len(got) % 50 == 0:
+            c.basic_ack(m.delivery_tag, multiple=True)
+    ch.basic_consume(q, on_msg)
+    assert pump(conn, lambda: len(got) == n, timeout=20)
+    assert got == list(range(n))

@@ -245,3 +245,60 @@ def test_direct_reply_to_requires_consumer(conn, ch):
 def test_direct_reply_to_needs_auto_ack(ch):
     with channel_error(406, "PRECONDITION_FAILED - reply consumer cannot acknowledge"):
         ch.basic_consume("amq.rabbitmq.reply-to", lambda *a: None, auto_ack=False)
+
+
+def test_dead_lettered_message_reaches_waiting_consumer(conn, ch):
+    q, dlq, _ = declare_dlx(ch, message_ttl=50)
+    got = []
+    ch.basic_consume(dlq, lambda c, m, p, b: got.append(b), auto_ack=True)
+    ch.basic_publish("", q, b"late")
+    assert pump(conn, lambda: got == [b"late"], timeout=2)
+
+
+def test_priority_order_while_consumer_busy(conn, ch):
+    q = ch.queue_declare(uname("prio"), arguments={"x-max-priority": 9}).method.queue
+    ch.basic_qos(prefetch_count=1)
+    got = []
+    ch.basic_consume(q, lambda c, m, p, b: got.append((b, m.delivery_tag)))
+    ch.basic_publish("", q, b"first", props(priority=1))
+    assert pump(conn, lambda: len(got) == 1)
+    for body, prio in ((b"low", 1), (b"high", 9), (b"mid", 5)):
+        ch.basic_publish("", q, body, props(priority=prio))
+    ch.queue_declare(q, passive=True)
+    for i in range(3):
+        ch.basic_ack(got[-1][1])
+        assert pump(conn, lambda: len(got) == i + 2)
+    assert [b for b, _ in got] == [b"first", b"high", b"mid", b"low"]
+
+
+def test_cancel_notification_with_unacked_then_ack(conn, ch):
+    q = ch.queue_declare(uname("q")).method.queue
+    cancelled, got = [], []
+    ch.add_on_cancel_callback(lambda frame: cancelled.append(1))
+    ch.basic_consume(q, lambda c, m, p, b: got.append(m.delivery_tag))
+    ch.basic_publish("", q, b"m")
+    assert pump(conn, lambda: got)
+    conn.channel().queue_delete(q)
+    assert pump(conn, lambda: cancelled)
+    ch.basic_ack(got[0])
+    ch.queue_declare("", exclusive=True)
+    assert ch.is_open
+
+
+def test_consumers_on_two_connections_share_queue(broker, conn, ch):
+    q = ch.queue_declare(uname("q")).method.queue
+    other = connect(broker)
+    try:
+        a, b = [], []
+        ch.basic_consume(q, lambda c, m, p, body: a.append(body), auto_ack=True)
+        other.channel().basic_consume(q, lambda c, m, p, body: b.append(body), auto_ack=True)
+        for i in range(10):
+            ch.basic_publish("", q, b"%d" % i)
+        end = time.time() + 3
+        while len(a) + len(b) < 10 and time.time() < end:
+            conn.process_data_events(time_limit=0.01)
+            other.process_data_events(time_limit=0.01)
+        assert len(a) + len(b) == 10 and a and b
+        assert sorted(a + b, key=int) == [b"%d" % i for i in range(10)]
+    finally:
+        other.close()

@@ -242,3 +242,36 @@ def test_x_death_not_added_by_ack(ch):
     ch.basic_ack(m.delivery_tag)
     time.sleep(0.1)
     assert drain(ch, dlq) == []
+
+
+def test_nack_multiple_dead_letters_in_order(ch):
+    q, dlq, _ = declare_dlx(ch)
+    for i in range(4):
+        ch.basic_publish("", q, b"m%d" % i)
+    last = None
+    for _ in range(3):
+        last, _, _ = ch.basic_get(q, auto_ack=False)
+    ch.basic_nack(last.delivery_tag, multiple=True, requeue=False)
+    assert wait_for(lambda: ready_count(ch, dlq) == 3)
+    assert drain(ch, dlq) == [b"m0", b"m1", b"m2"]
+    assert drain(ch, q) == [b"m3"]
+
+
+def test_x_death_newest_first_across_queues(ch):
+    # q1 -reject-> q2 -reject-> q3: q2's death is listed first
+    q3 = ch.queue_declare(uname("q3")).method.queue
+    q2 = ch.queue_declare(uname("q2"), arguments={
+        "x-dead-letter-exchange": "", "x-dead-letter-routing-key": q3}).method.queue
+    q1 = ch.queue_declare(uname("q1"), arguments={
+        "x-dead-letter-exchange": "", "x-dead-letter-routing-key": q2}).method.queue
+    ch.basic_publish("", q1, b"m")
+    m, _, _ = wait_get(ch, q1, auto_ack=False)
+    ch.basic_reject(m.delivery_tag, requeue=False)
+    m, _, _ = wait_get(ch, q2, auto_ack=False)
+    ch.basic_reject(m.delivery_tag, requeue=False)
+    m, p, b = wait_get(ch, q3)
+    deaths = x_death(p)
+    assert [(d["queue"], d["reason"], d["count"]) for d in deaths] == \
+        [(q2, "rejected", 1), (q1, "rejected", 1)]
+    assert deaths[0]["routing-keys"] == [q2]
+    assert p.headers["x-first-death-queue"] == q1

@@ -2,7 +2,6 @@
 other channels survive a channel error, and argument validation, with
 RabbitMQ's reply codes and texts."""
 from amqp_helpers import *  # noqa: F401,F403
-from pika import spec
 
 
 def test_channel_error_leaves_other_channels_working(conn):

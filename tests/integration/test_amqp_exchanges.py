@@ -398,3 +398,53 @@ def test_fanout_without_bindings_returns_mandatory(ch):
     ch.confirm_delivery()
     with pytest.raises(pika.exceptions.UnroutableError):
         ch.basic_publish(x, "", b"m", mandatory=True)
+
+
+def test_many_topic_bindings(ch):
+    x = uname("topic")
+    ch.exchange_declare(x, "topic")
+    qs = [_queue(ch) for _ in range(4)]
+    for i in range(300):
+        ch.queue_bind(qs[i % 4], x, "s.%d.*" % i)
+    ch.queue_bind(qs[0], x, "s.#")
+    ch.basic_publish(x, "s.7.x", b"m")          # qs[3] by s.7.*, qs[0] by s.#
+    ch.basic_publish(x, "s.8", b"n")            # only s.#
+    assert [drain(ch, q) for q in qs] == [[b"m", b"n"], [], [], [b"m"]]
+
+
+def test_deleting_e2e_destination_removes_binding(ch):
+    src, dst = uname("src"), uname("dst")
+    ch.exchange_declare(src, "fanout")
+    ch.exchange_declare(dst, "fanout")
+    ch.exchange_bind(dst, src)
+    q = _queue(ch)
+    ch.queue_bind(q, dst)
+    ch.exchange_delete(dst)
+    ch.exchange_declare(dst, "fanout")          # same name, no bindings
+    ch.queue_bind(q, dst)
+    ch.basic_publish(src, "", b"m")
+    assert drain(ch, q) == []
+
+
+def test_auto_delete_exchange_goes_with_last_e2e_binding(conn, ch):
+    src, dst = uname("src"), uname("dst")
+    ch.exchange_declare(src, "fanout", auto_delete=True)
+    ch.exchange_declare(dst, "fanout")
+    ch.exchange_bind(dst, src)
+    ch.exchange_unbind(dst, src)
+    with channel_error(404):
+        conn.channel().exchange_declare(src, "fanout", passive=True)
+    conn.channel().exchange_declare(dst, "fanout", passive=True)
+
+
+def test_headers_exchange_behind_e2e(ch):
+    src, hx = uname("src"), uname("hx")
+    ch.exchange_declare(src, "topic")
+    ch.exchange_declare(hx, "headers")
+    ch.exchange_bind(hx, src, "orders.#")
+    q = _queue(ch)
+    ch.queue_bind(q, hx, "", arguments={"x-match": "any", "region": "eu"})
+    ch.basic_publish(src, "orders.new", b"eu", props(headers={"region": "eu"}))
+    ch.basic_publish(src, "orders.new", b"us", props(headers={"region": "us"}))
+    ch.basic_publish(src, "other", b"other", props(headers={"region": "eu"}))
+    assert drain(ch, q) == [b"eu"]

@@ -313,3 +313,30 @@ def test_heartbeat_zero_disables(make_broker):
     assert not conn.wait_eof(timeout=3.5)
     conn.open_channel(1)
     conn.close()
+
+
+# ---- configured users (sluiced only) --------------------------------------------
+
+USERS_CONF = """
+[user alice]
+password = s3cr#t;x
+tags = administrator
+"""
+
+
+def test_configured_user_replaces_guest(make_broker):
+    broker = make_broker(config_text=USERS_CONF)
+    if broker.external:
+        pytest.skip("needs a broker configured with user alice")
+    conn = pika_connect(broker, credentials=pika.PlainCredentials("alice", "s3cr#t;x"))
+    ch = conn.channel()
+    q = ch.queue_declare("", exclusive=True).method.queue
+    ch.basic_publish("", q, b"from alice")
+    assert conn.is_open
+    conn.close()
+    with pytest.raises((pe.ProbableAuthenticationError, pe.ConnectionClosedByBroker)) as ei:
+        pika_connect(broker)                      # guest/guest
+    assert refused_code(ei.value) == 403, repr(ei.value)
+    raw = RawConn(broker.host, broker.port)
+    raw.handshake(user="alice", password="s3cr#t;x", mechanism="AMQPLAIN")
+    raw.close()

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Start a release build of sluiced for ../shared/bench/compare.sh:
+#   EXTRA_LABEL=sluice EXTRA_START=/path/to/tools/bench/start-sluice.sh \
+#   EXTRA_STOP=/path/to/tools/bench/stop-sluice.sh EXTRA_AMQP=5680 EXTRA_MQTT=1890 ./compare.sh
+# Prints "PID <pid>" as compare.sh expects. State lives in $SLUICE_BENCH_DIR.
+set -eu
+root=$(cd "$(dirname "$0")/../.." && pwd)
+dir=${SLUICE_BENCH_DIR:-/tmp/bench-sluice}
+build=${SLUICE_BENCH_BUILD:-$root/build-release}
+if [ ! -x "$build/broker/daemon/sluiced" ]; then
+  meson setup "$build" "$root" --buildtype=release -Dtests=disabled >/dev/null
+fi
+ninja -C "$build" broker/daemon/sluiced >/dev/null
+rm -rf "$dir" && mkdir -p "$dir"
+setsid nice -n "${BENCH_NICE:--5}" "$build/broker/daemon/sluiced" \
+  --set amqp.port="${SLUICE_AMQP_PORT:-5680}" \
+  --set broker.data_dir="$dir/data" --set broker.log_level=warning \
+  "$@" > "$dir/log" 2>&1 < /dev/null &
+echo $! > "$dir/pid"
+for _ in $(seq 50); do
+  (exec 3<>/dev/tcp/127.0.0.1/"${SLUICE_AMQP_PORT:-5680}") 2>/dev/null && break
+  sleep 0.1
+done
+echo "PID $(cat "$dir/pid")"
