@@ -92,11 +92,16 @@ expiry_arg(const struct bk_value *v, int64_t *out, bool zero_ok, char *why, size
 	return false;
 }
 
+/* RabbitMQ words a non-string where a name is expected differently from
+ * other bad values ("invalid type 'signedint' for arg ..."): the leading
+ * TYPE_MARK tells bk_qargs_parse to use that form. */
+#define TYPE_MARK '\x01'
+
 static bool
 str_arg(const struct bk_value *v, char **out, char *why, size_t n)
 {
 	if (!is_str(v)) {
-		snprintf(why, n, "{unacceptable_type,%s}", type_name(v->type));
+		snprintf(why, n, "%c%s", TYPE_MARK, type_name(v->type));
 		return false;
 	}
 	*out = bk_strndup(v->u.s.p ? v->u.s.p : "", v->u.s.len);
@@ -223,6 +228,10 @@ bk_qargs_parse(struct bk_qargs *a, struct bk_table t, const char *qname,
 			continue;
 		if (!parse_one(a, t, known[k], &v, why, sizeof(why))) {
 			bk_qargs_fini(a);
+			if (why[0] == TYPE_MARK)
+				return bk_err_set(err, BK_PRECONDITION_FAILED,
+						  "invalid type '%s' for arg '%s' in queue '%s' in vhost '%s'",
+						  why + 1, known[k], qname, vhname);
 			return bk_err_set(err, BK_PRECONDITION_FAILED,
 					  "invalid arg '%s' for queue '%s' in vhost '%s': %s",
 					  known[k], qname, vhname, why);

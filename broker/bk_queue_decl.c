@@ -172,7 +172,7 @@ bk_queue_delete(struct bk_vhost *vh, struct bk_str name, bk_owner owner,
 				  "queue '%s' in vhost '%s' in use", q->name, vh->name);
 	if (if_empty && q->ready > 0)
 		return bk_err_set(err, BK_PRECONDITION_FAILED,
-				  "queue '%s' in vhost '%s' is not empty", q->name, vh->name);
+				  "queue '%s' in vhost '%s' not empty", q->name, vh->name);
 	n = bk_queue_destroy(q, true);
 	if (message_count)
 		*message_count = n;

@@ -18,6 +18,9 @@
 
 #include <event2/event.h>
 
+/* Benchmarks open hundreds of connections at once. */
+#define LISTEN_BACKLOG 1024
+
 #ifndef SLUICE_VERSION
 #define SLUICE_VERSION "0.1.0"
 #endif
@@ -157,7 +160,7 @@ bind_listener(struct amqp_listener *l, char *err, size_t errlen)
 	}
 	l->lev = evconnlistener_new_bind(l->base, accept_cb, l,
 					 LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE |
-					 LEV_OPT_CLOSE_ON_EXEC, -1,
+					 LEV_OPT_CLOSE_ON_EXEC, LISTEN_BACKLOG,
 					 ai->ai_addr, (int)ai->ai_addrlen);
 	freeaddrinfo(ai);
 	if (!l->lev) {

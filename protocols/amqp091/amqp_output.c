@@ -135,7 +135,8 @@ amqp_conn_send_content(struct amqp_conn *c, uint16_t channel,
 	send_header(c, out, channel, msg);
 	if (msg->body_len == 0)
 		return;
-	if (msg->body_len <= BODY_COPY_MAX)
+	if (msg->body_len <= BODY_COPY_MAX &&
+	    msg->body_len <= (size_t)(c->frame_max ? c->frame_max : 131072) - AMQP_FRAME_OVERHEAD)
 		send_body_copy(out, channel, msg);
 	else
 		send_body_ref(c, out, channel, msg);
@@ -174,7 +175,12 @@ amqp_conn_write_cb(struct bufferevent *bev, void *arg)
 	if (!p->wake_wanted || !c->channels)
 		return;
 	p->wake_wanted = false;
-	for (uint32_t i = 1; i <= c->channel_max; i++)
-		if (c->channels[i])
-			amqp_channel_wake(c->channels[i]);
+	/* A wake may deliver, fill the output again and close nothing: the
+	 * slots stay put, so the walk stays valid. */
+	for (uint32_t i = 1, seen = 0; i <= c->channel_max && seen < p->nchannels; i++) {
+		if (!c->channels[i])
+			continue;
+		seen++;
+		amqp_channel_wake(c->channels[i]);
+	}
 }

@@ -103,7 +103,7 @@ route_channel_open(struct amqp_conn *c, uint16_t id, const struct amqp_method *m
 	struct amqp_conn_priv *p = conn_priv(c);
 	struct amqp_method ok = { .id = AMQP_CHANNEL_OPEN_OK };
 
-	if (id > c->channel_max || p->nchannels >= c->channel_max) {
+	if (id > c->channel_max) {
 		amqp_conn_close_or(c, AMQP_NOT_ALLOWED, m->id,
 				   "channel %u is above the negotiated channel_max (%u)",
 				   id, c->channel_max);
