@@ -103,8 +103,15 @@ route_channel_open(struct amqp_conn *c, uint16_t id, const struct amqp_method *m
 	struct amqp_conn_priv *p = conn_priv(c);
 	struct amqp_method ok = { .id = AMQP_CHANNEL_OPEN_OK };
 
+	/* RabbitMQ counts channels; our table also bounds their numbers. */
+	if (p->nchannels >= c->channel_max) {
+		amqp_conn_close_or(c, AMQP_NOT_ALLOWED, 0, "number of channels opened (%u) "
+				   "has reached the negotiated channel_max (%u)",
+				   p->nchannels, c->channel_max);
+		return;
+	}
 	if (id > c->channel_max) {
-		amqp_conn_close_or(c, AMQP_NOT_ALLOWED, m->id,
+		amqp_conn_close_or(c, AMQP_NOT_ALLOWED, 0,
 				   "channel %u is above the negotiated channel_max (%u)",
 				   id, c->channel_max);
 		return;

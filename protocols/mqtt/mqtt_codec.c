@@ -76,9 +76,6 @@ mqtt_fixed_parse(const uint8_t *p, size_t len, uint8_t level, uint32_t max_packe
 
 /* ---- reason codes ---------------------------------------------------- */
 
-/* A 256-bit set of the codes a packet may carry. */
-struct rcset { uint64_t w[4]; };
-
 static bool
 rc_in(const uint8_t *codes, size_t n, uint8_t rc)
 {
@@ -102,6 +99,14 @@ static const uint8_t rc_v3_suback[] = { 0x00, 0x01, 0x02, 0x80 };
 
 /* ---- per packet ------------------------------------------------------ */
 
+static bool
+str_is(struct bk_str s, const char *lit)
+{
+	size_t n = strlen(lit);
+
+	return s.len == n && memcmp(s.p, lit, n) == 0;
+}
+
 static int
 decode_connect(struct mqtt_rd *r, struct mqtt_connect *c)
 {
@@ -112,10 +117,10 @@ decode_connect(struct mqtt_rd *r, struct mqtt_connect *c)
 	memset(c, 0, sizeof(*c));
 	if ((res = rd_str(r, &c->protocol_name)) < 0 || (res = rd_u8(r, &c->level)) < 0)
 		return res;
-	if (bk_str_eq(c->protocol_name, BK_STR_LIT("MQTT"))) {
+	if (str_is(c->protocol_name, "MQTT")) {
 		if (c->level != MQTT_V311 && c->level != MQTT_V5)
 			return -ENOTSUP;                /* [MQTT-3.1.2-2] */
-	} else if (bk_str_eq(c->protocol_name, BK_STR_LIT("MQIsdp"))) {
+	} else if (str_is(c->protocol_name, "MQIsdp")) {
 		if (c->level != MQTT_V31)
 			return -ENOTSUP;
 	} else {
@@ -234,7 +239,6 @@ decode_ack(struct mqtt_rd *r, uint8_t type, uint8_t level, struct mqtt_ack *a)
 static int
 decode_subscribe(struct mqtt_rd *r, uint8_t type, uint8_t level, struct mqtt_subscribe *s)
 {
-	struct mqtt_sub_entry e;
 	uint32_t pos = 0;
 	int res;
 
@@ -277,7 +281,6 @@ decode_subscribe(struct mqtt_rd *r, uint8_t type, uint8_t level, struct mqtt_sub
 		pos = (uint32_t)lr.pos;
 		s->count++;
 	}
-	(void)e;
 	/* At least one entry [MQTT-3.8.3-2 / 3.1.1 MQTT-3.8.3-3], [MQTT-3.10.3-2]. */
 	return s->count ? 0 : -EPROTO;
 }

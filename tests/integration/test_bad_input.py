@@ -10,12 +10,13 @@ import socket
 import struct
 import time
 
+import pika
 import pytest
 
 from amqpraw import (BASIC, CHANNEL, CONNECTION, QUEUE, FRAME_BODY, FRAME_HEADER,
                      FRAME_METHOD, PROTOCOL_HEADER, RawConn, assert_serves, body_frame,
                      connect, frame, header_frame, method_frame, publish_args,
-                     queue_declare_args, shortstr)
+                     pika_params, queue_declare_args, shortstr)
 
 
 def expect_close(conn, code, text_prefix, class_id=None, method_id=None):
@@ -626,8 +627,6 @@ def test_frame_one_over_frame_max_refused(broker):
 
 
 def test_garbage_from_many_clients_while_one_works(broker):
-    import pika
-    from amqpraw import pika_params
     good = pika.BlockingConnection(pika_params(broker))
     ch = good.channel()
     q = ch.queue_declare("", exclusive=True).method.queue

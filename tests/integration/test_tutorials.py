@@ -495,3 +495,29 @@ def test_direct_reply_to_requires_no_ack(broker):
         ch.basic_consume("amq.rabbitmq.reply-to", lambda *a: None, auto_ack=False)
     assert ei.value.reply_code == 406
     conn.close()
+
+
+def test_direct_reply_to_reply_after_requester_left_is_dropped(broker):
+    # The RPC server answers after the client went away: the reply vanishes,
+    # the server's channel stays usable.
+    rpc_q = uniq("rpc_queue")
+    server = connect(broker)
+    sch = server.channel()
+    sch.queue_declare(rpc_q, auto_delete=True)
+    client = connect(broker)
+    cch = client.channel()
+    cch.basic_consume("amq.rabbitmq.reply-to", lambda *a: None, auto_ack=True)
+    cch.basic_publish("", rpc_q, b"5", pika.BasicProperties(reply_to="amq.rabbitmq.reply-to"))
+    method, props = None, None
+    for _ in range(100):
+        method, props, _ = sch.basic_get(rpc_q, auto_ack=True)
+        if method:
+            break
+        time.sleep(0.02)
+    assert props.reply_to.startswith("amq.rabbitmq.reply-to.")
+    client.close()
+    sch.basic_publish("", props.reply_to, b"5")
+    sch.queue_declare(rpc_q, passive=True)            # round trip: channel still open
+    assert sch.is_open
+    sch.queue_delete(rpc_q)
+    server.close()
