@@ -248,6 +248,14 @@ struct bk_msg {
 	uint8_t *body;                  /* points into this allocation */
 	size_t body_len;
 	size_t size;                    /* bytes accounted for this message */
+	/*
+	 * Set by the publishing adapter after bk_msg_new() and before
+	 * routing; zero otherwise. The core only carries them (a
+	 * dead-lettered copy starts with zeroes). MQTT uses origin for
+	 * no-local and origin_flags for the publish QoS and retain flag.
+	 */
+	const void *origin;             /* adapter-defined publisher identity, may be NULL */
+	uint32_t origin_flags;          /* adapter-defined bits */
 };
 
 enum {

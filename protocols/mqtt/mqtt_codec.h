@@ -252,7 +252,7 @@ struct mqtt_props {
 };
 
 /*
- * Walk the user properties in wire order: 1 = *key/*value set, 0 = no more.
+ * Walk the user properties in wire order: 1 = key and value set, 0 = no more.
  * Start with *pos = 0. Only on a decoded struct (raw set); the block was
  * validated by decode, so the walk cannot fail.
  */

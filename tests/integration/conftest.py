@@ -5,6 +5,13 @@ data directory (``--set amqp.port=0``; the broker logs the port it bound).
 Set SLUICED to the binary (tools/dev.sh and meson do). Set
 EXTERNAL_AMQP=host:port to point the same tests at another broker, for
 example RabbitMQ, to check what a test expects.
+
+MQTT: the broker also gets ``--set mqtt.bind=127.0.0.1 --set mqtt.port=0``
+and ``mqtt_port`` comes from its "listening mqtt HOST:PORT" line (None
+while the daemon has no MQTT listener: such a build refuses the [mqtt]
+keys, and the broker is then started without them). Set
+EXTERNAL_MQTT=host:port to point the MQTT tests at another broker, for
+example Mosquitto.
 """
 import os
 import re
@@ -19,6 +26,9 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SLUICED = os.environ.get("SLUICED", os.path.join(ROOT, "build", "broker", "daemon", "sluiced"))
 LISTEN_RE = re.compile(r"listening (\w+) (\S+):(\d+)")
+MQTT_ARGS = ["--set", "mqtt.bind=127.0.0.1", "--set", "mqtt.port=0"]
+# Set once a sluiced refuses the [mqtt] section (a build without MQTT yet).
+_mqtt_unsupported = []
 
 
 class Broker:
@@ -29,6 +39,11 @@ class Broker:
         self.ports = {}
         self.lines = []
         self.external = os.environ.get("EXTERNAL_AMQP")
+        self.external_mqtt = os.environ.get("EXTERNAL_MQTT")
+        self.mqtt_host, self.mqtt_port = None, None
+        if self.external_mqtt:
+            mhost, mport = self.external_mqtt.rsplit(":", 1)
+            self.mqtt_host, self.mqtt_port = mhost, int(mport)
         if self.external:
             host, port = self.external.rsplit(":", 1)
             self.host, self.port, self.proc = host, int(port), None
@@ -43,18 +58,36 @@ class Broker:
         args += ["--set", "amqp.bind=127.0.0.1", "--set", "amqp.port=0",
                  "--set", "broker.data_dir=" + os.path.join(self.tmp.name, "data"),
                  "--set", "broker.log_level=info"]
+        self.want_mqtt = not _mqtt_unsupported
+        if self.want_mqtt:
+            args += MQTT_ARGS
         args += list(extra_args)
+        self._spawn(args)
+        if (self.want_mqtt and "amqp" not in self.ports
+                and "unknown section [mqtt]" in self.log()):
+            # A daemon without MQTT yet: run it (and the rest) without it.
+            _mqtt_unsupported.append(True)
+            self.proc.wait()
+            self._reader.join(2)
+            self.lines, self.ports = [], {}
+            self.want_mqtt = False
+            self._spawn(_without_mqtt_args(args))
+        if "amqp" not in self.ports:
+            self.stop()
+            raise RuntimeError("sluiced did not start:\n" + self.log())
+        self.host = "127.0.0.1"
+        self.port = self.ports["amqp"]
+        if "mqtt" in self.ports and not self.external_mqtt:
+            self.mqtt_host, self.mqtt_port = "127.0.0.1", self.ports["mqtt"]
+
+    def _spawn(self, args):
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                      text=True)
         self._ready = threading.Event()
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
-        if not self._ready.wait(10):
-            self.stop()
-            raise RuntimeError("sluiced did not start:\n" + self.log())
-        self.host = "127.0.0.1"
-        self.port = self.ports["amqp"]
+        self._ready.wait(10)
 
     def _read(self):
         for line in self.proc.stderr:
@@ -62,7 +95,8 @@ class Broker:
             m = LISTEN_RE.search(line)
             if m:
                 self.ports[m.group(1)] = int(m.group(3))
-                if m.group(1) == "amqp":
+                if "amqp" in self.ports and (
+                        "mqtt" in self.ports or not self.want_mqtt):
                     self._ready.set()
         self._ready.set()
 
@@ -86,6 +120,17 @@ class Broker:
         self._reader.join(2)
         self.tmp.cleanup()
         return self.proc.returncode
+
+
+def _without_mqtt_args(args):
+    out, i = [], 0
+    while i < len(args):
+        if args[i] == "--set" and i + 1 < len(args) and args[i + 1] in MQTT_ARGS:
+            i += 2
+            continue
+        out.append(args[i])
+        i += 1
+    return out
 
 
 @pytest.fixture

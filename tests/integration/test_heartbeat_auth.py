@@ -45,7 +45,9 @@ def test_server_offers_plain_and_amqplain(broker):
     caps = conn.server_properties.get("capabilities", {})
     # pika and other clients rely on these being advertised
     for cap in ("publisher_confirms", "basic.nack", "consumer_cancel_notify",
-                "exchange_exchange_bindings", "authentication_failure_close"):
+                "exchange_exchange_bindings", "authentication_failure_close",
+                "connection.blocked", "consumer_priorities", "per_consumer_qos",
+                "direct_reply_to"):
         assert caps.get(cap) is True, (cap, caps)
     assert "product" in conn.server_properties
     conn.close()

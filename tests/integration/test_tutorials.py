@@ -521,3 +521,95 @@ def test_direct_reply_to_reply_after_requester_left_is_dropped(broker):
     assert sch.is_open
     sch.queue_delete(rpc_q)
     server.close()
+
+
+# ---- the same patterns under some load ------------------------------------------
+
+def test_work_queues_many_tasks_exactly_once(broker):
+    q = uniq("task_queue")
+    prod = connect(broker)
+    pch = prod.channel()
+    pch.queue_declare(q, durable=True)
+    workers = [Consumer(broker, lambda ch: ch.queue_declare(q, durable=True).method.queue,
+                        prefetch=10).start_and_wait() for _ in range(3)]
+    try:
+        n = 1500
+        for i in range(n):
+            pch.basic_publish("", q, b"t%d" % i, pika.BasicProperties(delivery_mode=2))
+        assert wait_for(lambda: sum(len(w.got) for w in workers) >= n, timeout=30)
+        time.sleep(0.2)
+        got = [b for w in workers for b in w.bodies()]
+        assert len(got) == n and set(got) == {b"t%d" % i for i in range(n)}
+        assert all(len(w.got) > 0 for w in workers), [len(w.got) for w in workers]
+        for w in workers:                  # each worker sees its share in order
+            nums = [int(b[1:]) for b in w.bodies()]
+            assert nums == sorted(nums)
+        assert all(not props.headers for _, _, props in workers[0].got)
+    finally:
+        for w in workers:
+            w.stop()
+        pch.queue_delete(q)
+        prod.close()
+
+
+def test_fanout_many_subscribers_keep_order(broker):
+    ex = uniq("logs")
+    prod = connect(broker)
+    pch = prod.channel()
+    pch.exchange_declare(ex, exchange_type="fanout", auto_delete=True)
+
+    def setup(ch):
+        name = ch.queue_declare("", exclusive=True).method.queue
+        ch.queue_bind(name, ex)
+        return name
+
+    subs = [Consumer(broker, setup, auto_ack=True).start_and_wait() for _ in range(8)]
+    try:
+        logs = [b"line %d" % i for i in range(300)]
+        for line in logs:
+            pch.basic_publish(ex, "", line)
+        assert wait_for(lambda: all(len(s.got) >= len(logs) for s in subs), timeout=20)
+        for s in subs:
+            assert s.bodies() == logs
+    finally:
+        for s in subs:
+            s.stop()
+        prod.close()
+
+
+def test_rpc_direct_reply_to_concurrent_clients(broker):
+    rpc_q = uniq("rpc_queue")
+    server = RpcServer(broker, rpc_q).start_and_wait()
+    results, errors = {}, []
+
+    def client(cid):
+        try:
+            conn = connect(broker)
+            ch = conn.channel()
+            got = []
+            ch.basic_consume("amq.rabbitmq.reply-to",
+                             lambda c, m, p, b: got.append((p.correlation_id, int(b))),
+                             auto_ack=True)
+            for i in range(15):
+                n = (cid * 7 + i) % 25
+                ch.basic_publish("", rpc_q, str(n).encode(),
+                                 pika.BasicProperties(reply_to="amq.rabbitmq.reply-to",
+                                                      correlation_id="%d-%d" % (cid, i)))
+            end = time.time() + 15
+            while len(got) < 15 and time.time() < end:
+                conn.process_data_events(time_limit=0.05)
+            results[cid] = got
+            conn.close()
+        except Exception as e:
+            errors.append(e)
+
+    threads = [threading.Thread(target=client, args=(c,)) for c in range(5)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    server.stop()
+    assert not errors, errors
+    for cid in range(5):
+        want = [("%d-%d" % (cid, i), fib((cid * 7 + i) % 25)) for i in range(15)]
+        assert sorted(results[cid]) == sorted(want), cid

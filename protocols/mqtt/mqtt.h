@@ -1,0 +1,57 @@
+/*
+ * mqtt.h: what the daemon sees of the MQTT 3.1 / 3.1.1 / 5.0 adapter.
+ */
+#ifndef SLUICE_MQTT_H
+#define SLUICE_MQTT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct event_base;
+struct bk_broker;
+struct mqtt_listener;
+
+struct mqtt_config {
+	bool enabled;                   /* yes: listen like Mosquitto on 1883 */
+	char bind[64];                  /* "127.0.0.1"; "::" or "0.0.0.0" for all */
+	int port;                       /* 1883; 0 = any free port */
+	uint32_t max_packet_size;       /* largest packet accepted, 268435460 (the protocol's) */
+	char exchange[256];             /* topic exchange MQTT maps onto: "amq.topic" */
+	char vhost[256];                /* vhost when the user name does not name one: "/" */
+	bool allow_anonymous;           /* no: a CONNECT without user name is refused */
+	char anonymous_user[256];       /* anonymous clients log in as this user: "guest" */
+	char anonymous_password[256];   /* ... with this password: "guest" */
+	uint16_t max_inflight;          /* outbound QoS 1/2 window for v3 clients: 20 */
+	uint16_t receive_maximum;       /* inbound QoS 2 window announced to v5 clients: 20 */
+	uint16_t topic_alias_maximum;   /* inbound aliases announced to v5 clients: 10 */
+	uint16_t max_keepalive;         /* seconds; a larger client keepalive is lowered (v5), 0 = none */
+	uint32_t connect_timeout_ms;    /* CONNECT must arrive within: 10000 */
+	size_t output_high_watermark;   /* bytes buffered per connection before deliveries park */
+};
+
+void mqtt_config_defaults(struct mqtt_config *c);
+
+/*
+ * Bind and listen. On success logs "listening mqtt HOST:PORT" (the real
+ * port when cfg->port is 0; tests read that line) and returns the
+ * listener; on failure returns NULL and writes the reason to err.
+ */
+struct mqtt_listener *mqtt_listener_new(struct event_base *base, struct bk_broker *b,
+					const struct mqtt_config *cfg,
+					char *err, size_t errlen);
+/* The port actually bound. */
+int mqtt_listener_port(const struct mqtt_listener *l);
+
+/*
+ * Stop accepting, send v5 clients DISCONNECT 0x8B (server shutting down),
+ * close every connection (v3 clients just see the close; wills of
+ * connections still open are not published, as at a clean stop), and
+ * call done(arg) from a deferred event once all are gone.
+ */
+void mqtt_listener_shutdown(struct mqtt_listener *l, void (*done)(void *arg), void *arg);
+/* Free connections, sessions (their queues stay in the core, which is
+ * freed after), retained messages. Accepts NULL. */
+void mqtt_listener_free(struct mqtt_listener *l);
+
+#endif

@@ -1,0 +1,335 @@
+/*
+ * mqtt_int.h: shared between the MQTT adapter's files. Layers, as in the
+ * AMQP adapter:
+ *   codec    mqtt_codec.c mqtt_encode.c mqtt_props.c mqtt_utf8.c: bytes only
+ *   reader   mqtt_reader.c: bufferevent input, framing, packet dispatch
+ *   conn     mqtt_listener.c mqtt_conn.c mqtt_output.c: sockets, timers,
+ *            output, errors, deferred frees
+ *   session  mqtt_connect.c mqtt_session.c mqtt_subscribe.c mqtt_deliver.c
+ *            mqtt_publish.c mqtt_will.c mqtt_retain.c: the protocol state
+ *            machine and the glue to broker.h
+ *   mapping  mqtt_topic.c (topics <-> routing keys), mqtt_msgprops.c
+ *            (MQTT 5 properties <-> bk_props), mqtt_status.c (bk_status ->
+ *            reason codes)
+ *
+ * Object graph (all on the main thread):
+ *
+ *   mqtt_listener --owns--> mqtt_conn list, mqtt_session hash (by vhost +
+ *                           client id), retained hash, shared-group hash
+ *   mqtt_conn  <--conn/session--> mqtt_session   (while connected)
+ *   mqtt_session --owns--> mqtt_sub hash, outbound slots (in-flight
+ *                          deliveries), pending local messages, a delayed will
+ */
+#ifndef SLUICE_MQTT_INT_H
+#define SLUICE_MQTT_INT_H
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <event2/util.h>
+#include <uthash.h>
+
+#include "broker.h"
+#include "mqtt.h"
+#include "mqtt_codec.h"
+
+#define MQTT_SESSION_NEVER      UINT32_MAX   /* v3 persistent sessions */
+#define MQTT_FLUSH_WAIT_MS      2000         /* closing: output left after this is dropped */
+#define MQTT_KEY_MAX            65536        /* routing key / topic buffer */
+
+/*
+ * bk_msg.origin_flags of messages published over MQTT. A message without
+ * MQTT_OF_MQTT came from another protocol: its QoS is 1 if persistent,
+ * else 0, and it is never retained.
+ */
+enum {
+	MQTT_OF_QOS_MASK = 3u,
+	MQTT_OF_RETAIN   = 1u << 2,
+	MQTT_OF_MQTT     = 1u << 8,
+};
+
+enum mqtt_conn_state {
+	MQTT_CONN_NEW,                  /* waiting for CONNECT */
+	MQTT_CONN_RUNNING,              /* CONNACK 0 sent */
+	MQTT_CONN_CLOSING,              /* output flushing, input ignored */
+};
+
+struct mqtt_session;
+struct mqtt_will;
+
+struct mqtt_listener {
+	struct event_base *base;        /* borrowed */
+	struct bk_broker *broker;       /* borrowed */
+	struct mqtt_config cfg;         /* copy */
+	struct evconnlistener *lev;     /* owned */
+	int port;
+	uint64_t next_id;               /* connection ids */
+	uint64_t next_session_id;       /* no-local origin tokens, never reused */
+	struct mqtt_conn *conns;        /* owned list (next/prev) */
+	uint32_t nconns;
+	struct mqtt_session *sessions;  /* owned uthash (hh) by vhost + client id */
+	struct mqtt_retained *retained; /* owned uthash by vhost + topic */
+	struct mqtt_shared *shared;     /* owned uthash by vhost + queue name */
+	bool shutting_down;
+	void (*done)(void *arg);
+	void *done_arg;
+	struct event *done_ev;          /* owned */
+};
+
+struct mqtt_alias {                     /* one outbound topic alias */
+	char *topic;                    /* owned; uthash key */
+	uint16_t alias;
+	UT_hash_handle hh;              /* in conn->out_alias */
+};
+
+struct mqtt_conn {
+	uint64_t id;
+	struct mqtt_listener *l;        /* borrowed */
+	struct bufferevent *bev;        /* owned (CLOSE_ON_FREE) */
+	char peer[64];
+	bool peer_is_loopback;
+	enum mqtt_conn_state state;
+	uint8_t level;                  /* from CONNECT; 0 before */
+	struct bk_vhost *vhost;         /* borrowed, set by CONNECT */
+	char *user;                     /* owned */
+	struct mqtt_session *session;   /* borrowed; session->conn == this */
+	uint16_t keepalive;             /* seconds in effect, 0 = none */
+	uint64_t last_rx_ms;
+	struct event *timer;            /* owned: connect timeout, then keepalive */
+	struct event *reaper;           /* owned: deferred free */
+	uint32_t client_max_packet;     /* v5 Maximum Packet Size; 0 = none */
+	uint16_t client_alias_max;      /* v5 Topic Alias Maximum of the client */
+	bool request_problem_info;      /* v5, default true */
+	char **in_alias;                /* owned [topic_alias_maximum + 1] topics */
+	struct mqtt_alias *out_alias;   /* owned uthash by topic */
+	uint16_t out_alias_used;
+	struct mqtt_will *will;         /* owned until the connection ends */
+	bool will_suppressed;           /* DISCONNECT 0x00 or shutdown */
+	bool free_pending;
+	bool flush_then_free;
+	bool wake_wanted;               /* a delivery saw a full output */
+	struct mqtt_conn *next, *prev;  /* in l->conns */
+};
+
+/* One subscription of a session. */
+struct mqtt_sub {
+	char *filter;                   /* owned, as subscribed ($share/... too); uthash key */
+	struct bk_str match;            /* the topic filter part, into filter */
+	uint8_t qos;                    /* granted */
+	bool no_local, rap;             /* v5 options */
+	uint32_t sub_id;                /* v5 subscription identifier, 0 = none */
+	struct mqtt_shared *shared;     /* ref; NULL: bound to the session's queue */
+	struct bk_consumer *consumer;   /* shared only, while connected */
+	struct mqtt_session *s;         /* borrowed back pointer */
+	UT_hash_handle hh;              /* in s->subs */
+};
+
+/* A shared subscription's queue: one per vhost + group + filter. */
+struct mqtt_shared {
+	char *key;                      /* owned: vhost \0 queue; uthash key */
+	uint32_t key_len;
+	const char *queue;              /* into key */
+	struct bk_vhost *vhost;         /* borrowed */
+	uint32_t refs;                  /* subscriptions using it */
+	UT_hash_handle hh;              /* in l->shared */
+};
+
+enum mqtt_out_state { MQTT_OUT_FREE, MQTT_OUT_SENT, MQTT_OUT_RELEASED };
+
+/* One outbound QoS 1/2 message in flight. Its packet id is index + 1. */
+struct mqtt_out {
+	struct bk_delivery *d;          /* owned until settled; NULL for local messages */
+	struct bk_msg *msg;             /* ref (also when d is set) */
+	uint8_t state;                  /* enum mqtt_out_state */
+	uint8_t qos;
+	bool retain;
+	uint32_t sub_id;
+	uint16_t next_free;             /* free list: index + 1, 0 = end */
+};
+
+/* A local message (retained, on subscribe) waiting for an outbound slot. */
+struct mqtt_pend {
+	struct bk_msg *msg;             /* ref */
+	uint8_t qos;
+	uint32_t sub_id;
+	struct mqtt_pend *next;
+};
+
+struct mqtt_session {
+	char *key;                      /* owned: vhost \0 client id; uthash key */
+	uint32_t key_len;
+	const char *client_id;          /* into key */
+	uint64_t id;                    /* origin token for no-local */
+	struct mqtt_listener *l;        /* borrowed */
+	struct bk_vhost *vhost;         /* borrowed */
+	char *queue;                    /* owned; own queue name, NULL until needed */
+	struct bk_consumer *consumer;   /* on own queue while connected */
+	struct mqtt_sub *subs;          /* owned uthash by filter */
+	uint32_t nsubs, nlocal;         /* all / bound to the own queue */
+	struct mqtt_conn *conn;         /* borrowed, NULL while offline */
+	uint32_t expiry;                /* seconds after disconnect; 0 = ends with it */
+	struct event *expiry_ev;        /* owned */
+	struct mqtt_out *out;           /* owned [out_cap] */
+	uint32_t out_cap;
+	uint16_t out_limit;             /* window in effect */
+	uint16_t out_used;
+	uint16_t out_free;              /* free list head: index + 1 */
+	struct mqtt_pend *pend_head, *pend_tail;
+	uint8_t *qos2_in;               /* owned bitmap of 65536 packet ids, or NULL */
+	uint32_t qos2_in_count;
+	struct mqtt_will *will;         /* owned: delayed will waiting */
+	UT_hash_handle hh;              /* in l->sessions */
+};
+
+/* A retained message. */
+struct mqtt_retained {
+	char *key;                      /* owned: vhost \0 topic; uthash key */
+	uint32_t key_len;
+	struct bk_str topic;            /* into key */
+	struct bk_vhost *vhost;         /* borrowed */
+	struct bk_msg *msg;             /* ref */
+	UT_hash_handle hh;              /* in l->retained */
+};
+
+/* ---- mqtt_listener.c ---- */
+void mqtt_listener_conn_gone(struct mqtt_listener *l, struct mqtt_conn *c);
+
+/* ---- mqtt_conn.c ---- */
+struct mqtt_conn *mqtt_conn_new(struct mqtt_listener *l, evutil_socket_t fd,
+				const struct sockaddr *sa);
+/* Free now (session detached, will handled). Only from the reaper, a
+ * timer or mqtt_listener_free(). */
+void mqtt_conn_free(struct mqtt_conn *c);
+void mqtt_conn_free_later(struct mqtt_conn *c);
+/* Stop reading; free once the output has gone (or after a short wait). */
+void mqtt_conn_flush_then_free(struct mqtt_conn *c);
+/*
+ * Protocol error or refusal: log one info line, v5 (running, or CONNECT
+ * seen) gets DISCONNECT rc with the text as reason string, then close.
+ * The will is published (abnormal end). rc 0 = no DISCONNECT.
+ */
+void mqtt_conn_close_or(struct mqtt_conn *c, uint8_t rc, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+void mqtt_conn_log(const struct mqtt_conn *c, enum bk_log_level lvl, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Keepalive (re)arm after CONNECT. */
+void mqtt_conn_keepalive_start(struct mqtt_conn *c);
+void mqtt_conn_shutdown(struct mqtt_conn *c);
+
+/* ---- mqtt_output.c ---- */
+/* Encode pkt into the output; false if it could not be (too big). */
+bool mqtt_send(struct mqtt_conn *c, const struct mqtt_packet *pkt);
+void mqtt_send_ack(struct mqtt_conn *c, uint8_t type, uint16_t pid, uint8_t rc);
+void mqtt_send_disconnect(struct mqtt_conn *c, uint8_t rc, const char *reason);
+/* Output over the high watermark: deliveries should park. */
+bool mqtt_output_full(struct mqtt_conn *c);
+void mqtt_conn_write_cb(struct bufferevent *bev, void *arg);
+/* PUBLISH head + body (copied when small, by reference otherwise). */
+void mqtt_send_publish(struct mqtt_conn *c, const struct mqtt_publish *pub,
+		       struct bk_msg *msg);
+
+/* ---- mqtt_reader.c ---- */
+void mqtt_conn_read_cb(struct bufferevent *bev, void *arg);
+
+/* ---- mqtt_connect.c ---- */
+void mqtt_on_connect(struct mqtt_conn *c, const struct mqtt_packet *pkt);
+void mqtt_on_disconnect(struct mqtt_conn *c, const struct mqtt_packet *pkt);
+
+/* ---- mqtt_session.c ---- */
+struct mqtt_session *mqtt_session_find(struct mqtt_listener *l, struct bk_vhost *vh,
+				       struct bk_str client_id);
+struct mqtt_session *mqtt_session_new(struct mqtt_listener *l, struct bk_vhost *vh,
+				      struct bk_str client_id);
+/* Attach to c: resend in-flight messages, start consuming. */
+void mqtt_session_attach(struct mqtt_session *s, struct mqtt_conn *c, uint16_t window);
+/* The connection is gone: stop consuming; end the session now (expiry
+ * 0) or arm its expiry timer. will (taken) is published now or when the
+ * will delay or the session ends. */
+void mqtt_session_detach(struct mqtt_session *s, struct mqtt_will *will);
+/* End: delete the queue, settle, publish a delayed will, free. */
+void mqtt_session_destroy(struct mqtt_session *s);
+/* The queue of s, declared on first use; NULL on failure (err set). */
+const char *mqtt_session_queue(struct mqtt_session *s, struct bk_err *err);
+/* Start (or restart) consuming the own queue. */
+void mqtt_session_consume(struct mqtt_session *s);
+
+/* ---- mqtt_subscribe.c ---- */
+void mqtt_on_subscribe(struct mqtt_conn *c, const struct mqtt_packet *pkt);
+void mqtt_on_unsubscribe(struct mqtt_conn *c, const struct mqtt_packet *pkt);
+void mqtt_sub_free(struct mqtt_session *s, struct mqtt_sub *sub, bool unbind);
+void mqtt_sub_consume(struct mqtt_sub *sub);
+void mqtt_shared_unref(struct mqtt_listener *l, struct mqtt_shared *sh);
+
+/* ---- mqtt_deliver.c ---- */
+extern const struct bk_consumer_ops mqtt_session_consumer_ops;   /* ctx: session */
+extern const struct bk_consumer_ops mqtt_shared_consumer_ops;    /* ctx: mqtt_sub */
+/* Deliver a local (retained) message: now if a slot is free, else later. */
+void mqtt_deliver_local(struct mqtt_session *s, struct bk_msg *msg, uint8_t qos,
+			uint32_t sub_id);
+void mqtt_on_puback(struct mqtt_conn *c, const struct mqtt_packet *pkt);
+/* Resend in-flight messages with DUP after a reconnect. */
+void mqtt_deliver_resend(struct mqtt_session *s);
+/* Set the window; grows the slot array. */
+void mqtt_out_window(struct mqtt_session *s, uint16_t limit);
+/* Settle every in-flight delivery (how), drop local ones and pending. */
+void mqtt_out_clear(struct mqtt_session *s, enum bk_settle how);
+/* Requeue in-flight deliveries that came from shared queues. */
+void mqtt_out_release_shared(struct mqtt_session *s);
+/* Output drained or slots freed: deliver more. */
+void mqtt_deliver_wake(struct mqtt_session *s);
+
+/* ---- mqtt_publish.c ---- */
+void mqtt_on_publish(struct mqtt_conn *c, const struct mqtt_packet *pkt);
+void mqtt_on_pubrel(struct mqtt_conn *c, const struct mqtt_packet *pkt);
+/* Route msg (retain store first when retain). BK_OK or the failure. */
+enum bk_status mqtt_route(struct mqtt_listener *l, struct bk_vhost *vh,
+			  struct bk_msg *msg, bool retain, struct bk_route_result *res,
+			  struct bk_err *err);
+
+/* ---- mqtt_msgprops.c ---- */
+/* MQTT 5 publish properties -> bk_props; headers built in hb (caller
+ * finishes it). false: a property cannot be carried. */
+void mqtt_props_to_bk(const struct mqtt_props *mp, uint8_t qos,
+		      struct bk_table_builder *hb, char *expbuf, size_t expcap,
+		      struct bk_props *out);
+/* bk_props -> MQTT 5 publish properties; users[] gets up to cap entries. */
+void mqtt_props_from_bk(const struct bk_msg *msg, struct mqtt_props *mp,
+			struct mqtt_user_prop *users, uint32_t cap);
+
+/* ---- mqtt_retain.c ---- */
+void mqtt_retain_store(struct mqtt_listener *l, struct bk_vhost *vh, struct bk_msg *msg);
+/* Deliver retained messages matching filter to s at most qos. */
+void mqtt_retain_deliver(struct mqtt_session *s, struct bk_str filter, uint8_t qos,
+			 uint32_t sub_id);
+void mqtt_retain_free_all(struct mqtt_listener *l);
+
+/* ---- mqtt_will.c ---- */
+/* From a decoded CONNECT (will flag set); NULL with *rc on refusal. */
+struct mqtt_will *mqtt_will_new(struct mqtt_conn *c, const struct mqtt_connect *cn,
+				uint8_t *rc);
+uint32_t mqtt_will_delay(const struct mqtt_will *w);
+/* Publish and free. Accepts NULL. */
+void mqtt_will_publish(struct mqtt_listener *l, struct mqtt_will *w);
+void mqtt_will_free(struct mqtt_will *w);
+/* Publish after its delay unless freed first. */
+void mqtt_will_arm(struct mqtt_session *s, struct mqtt_will *w);
+
+/* ---- mqtt_topic.c ---- */
+/* MQTT topic / filter <-> routing key / binding key, into buf (cap
+ * >= len + 1). Returns the length. */
+uint32_t mqtt_topic_to_key(struct bk_str topic, char *buf);
+uint32_t mqtt_filter_to_key(struct bk_str filter, char *buf);
+uint32_t mqtt_key_to_topic(struct bk_str key, char *buf);
+/* Does MQTT filter match MQTT topic ([MQTT-4.7.2-1]: leading wildcards
+ * skip "$" topics)? */
+bool mqtt_topic_match(struct bk_str filter, struct bk_str topic);
+/* Does the topic a routing key maps to start with '$'? */
+bool mqtt_key_is_dollar(struct bk_str key);
+
+/* ---- mqtt_status.c ---- */
+uint8_t mqtt_status_rc(enum bk_status st);
+/* v5 CONNACK reason -> v3 return code. */
+uint8_t mqtt_connack_v3(uint8_t rc5);
+
+#endif

@@ -1,0 +1,211 @@
+/*
+ * mqtt_listener.c: the MQTT listening socket, its connections, and the
+ * broker-wide MQTT state that outlives connections: sessions, retained
+ * messages and shared-subscription queues.
+ *
+ * Shutdown stops accepting, tells v5 clients DISCONNECT 0x8B, closes
+ * every connection and calls the daemon's done() from a deferred event
+ * once the list is empty. Sessions stay until mqtt_listener_free(), which
+ * settles their deliveries before the daemon frees the core.
+ */
+#include "mqtt_int.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <string.h>
+
+#define LISTEN_BACKLOG 1024
+
+void
+mqtt_config_defaults(struct mqtt_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->enabled = true;
+	snprintf(c->bind, sizeof(c->bind), "%s", "127.0.0.1");
+	c->port = 1883;
+	c->max_packet_size = MQTT_MAX_REMAINING + MQTT_MAX_FIXED;
+	snprintf(c->exchange, sizeof(c->exchange), "%s", "amq.topic");
+	snprintf(c->vhost, sizeof(c->vhost), "%s", "/");
+	c->allow_anonymous = false;
+	snprintf(c->anonymous_user, sizeof(c->anonymous_user), "%s", "guest");
+	snprintf(c->anonymous_password, sizeof(c->anonymous_password), "%s", "guest");
+	c->max_inflight = 20;           /* Mosquitto's max_inflight_messages */
+	c->receive_maximum = 20;
+	c->topic_alias_maximum = 10;    /* Mosquitto's max_topic_alias */
+	c->max_keepalive = 0;
+	c->connect_timeout_ms = 10000;
+	c->output_high_watermark = 1u << 20;
+}
+
+static void
+accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa,
+	  int salen, void *arg)
+{
+	struct mqtt_listener *l = arg;
+	struct mqtt_conn *c;
+
+	if (l->shutting_down) {
+		evutil_closesocket(fd);
+		return;
+	}
+	c = mqtt_conn_new(l, fd, sa);
+	c->next = l->conns;
+	if (l->conns)
+		l->conns->prev = c;
+	l->conns = c;
+	l->nconns++;
+}
+
+static void
+accept_error_cb(struct evconnlistener *lev, void *arg)
+{
+	bk_warn("mqtt accept failed: %s",
+		evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+}
+
+static void
+done_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct mqtt_listener *l = arg;
+	void (*done)(void *) = l->done;
+
+	l->done = NULL;
+	if (done)
+		done(l->done_arg);
+}
+
+void
+mqtt_listener_conn_gone(struct mqtt_listener *l, struct mqtt_conn *c)
+{
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		l->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	c->next = c->prev = NULL;
+	l->nconns--;
+	if (l->shutting_down && l->nconns == 0 && l->done)
+		event_active(l->done_ev, 0, 0);
+}
+
+static int
+bind_listener(struct mqtt_listener *l, char *err, size_t errlen)
+{
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+				  .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
+	struct addrinfo *ai = NULL;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	char port[16];
+	int rc;
+
+	snprintf(port, sizeof(port), "%d", l->cfg.port);
+	rc = getaddrinfo(l->cfg.bind[0] ? l->cfg.bind : NULL, port, &hints, &ai);
+	if (rc != 0) {
+		snprintf(err, errlen, "mqtt bind %s: %s", l->cfg.bind, gai_strerror(rc));
+		return -EINVAL;
+	}
+	l->lev = evconnlistener_new_bind(l->base, accept_cb, l,
+					 LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE |
+					 LEV_OPT_CLOSE_ON_EXEC, LISTEN_BACKLOG,
+					 ai->ai_addr, (int)ai->ai_addrlen);
+	freeaddrinfo(ai);
+	if (!l->lev) {
+		snprintf(err, errlen, "mqtt listen on %s:%d: %s", l->cfg.bind,
+			 l->cfg.port, strerror(errno));
+		return -EADDRINUSE;
+	}
+	evconnlistener_set_error_cb(l->lev, accept_error_cb);
+	if (getsockname(evconnlistener_get_fd(l->lev), (struct sockaddr *)&ss, &sl) != 0)
+		l->port = l->cfg.port;
+	else if (ss.ss_family == AF_INET6)
+		l->port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+	else
+		l->port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	return 0;
+}
+
+struct mqtt_listener *
+mqtt_listener_new(struct event_base *base, struct bk_broker *b,
+		  const struct mqtt_config *cfg, char *err, size_t errlen)
+{
+	struct mqtt_listener *l = bk_calloc(1, sizeof(*l));
+
+	l->base = base;
+	l->broker = b;
+	l->cfg = *cfg;
+	l->cfg.bind[sizeof(l->cfg.bind) - 1] = '\0';
+	if (l->cfg.max_inflight == 0)
+		l->cfg.max_inflight = 20;
+	if (l->cfg.receive_maximum == 0)
+		l->cfg.receive_maximum = 20;
+	l->next_id = 1;
+	l->next_session_id = 1;
+	l->done_ev = event_new(base, -1, 0, done_cb, l);
+	if (bind_listener(l, err, errlen) < 0) {
+		mqtt_listener_free(l);
+		return NULL;
+	}
+	bk_info("listening mqtt %s:%d", l->cfg.bind, l->port);
+	return l;
+}
+
+int
+mqtt_listener_port(const struct mqtt_listener *l)
+{
+	return l->port;
+}
+
+void
+mqtt_listener_shutdown(struct mqtt_listener *l, void (*done)(void *arg), void *arg)
+{
+	struct mqtt_conn *c, *next;
+
+	l->shutting_down = true;
+	l->done = done;
+	l->done_arg = arg;
+	if (l->lev)
+		evconnlistener_disable(l->lev);
+	for (c = l->conns; c; c = next) {
+		next = c->next;
+		mqtt_conn_shutdown(c);
+	}
+	if (l->nconns == 0 && l->done)
+		event_active(l->done_ev, 0, 0);
+}
+
+static void
+free_sessions(struct mqtt_listener *l)
+{
+	struct mqtt_session *s, *tmp;
+
+	HASH_ITER(hh, l->sessions, s, tmp) {
+		/* the core goes next: settle, but leave its queues to it */
+		mqtt_will_free(s->will);
+		s->will = NULL;
+		mqtt_session_destroy(s);
+	}
+}
+
+void
+mqtt_listener_free(struct mqtt_listener *l)
+{
+	if (!l)
+		return;
+	l->done = NULL;
+	l->shutting_down = true;
+	while (l->conns) {
+		l->conns->will_suppressed = true;
+		mqtt_conn_free(l->conns);
+	}
+	free_sessions(l);
+	mqtt_retain_free_all(l);
+	BK_ASSERT(l->shared == NULL);
+	if (l->lev)
+		evconnlistener_free(l->lev);
+	if (l->done_ev)
+		event_free(l->done_ev);
+	bk_free(l);
+}

@@ -1,0 +1,183 @@
+/*
+ * mqtt_output.c: packets appended to a connection's output buffer, and
+ * the output backpressure that parks and wakes deliveries.
+ *
+ * Nothing here writes to the socket: libevent writes each connection's
+ * output once per loop iteration, so a burst of deliveries leaves in one
+ * writev. Packets are encoded straight into reserved output space;
+ * PUBLISH bodies above BODY_COPY_MAX are added by reference, holding one
+ * bk_msg reference that libevent drops once the bytes are written.
+ *
+ * The client's Maximum Packet Size (v5) is honoured here for everything
+ * but PUBLISH (which mqtt_deliver.c drops before it gets here): a packet
+ * that would be too large loses its reason string and user properties
+ * first [MQTT-3.1.2-25, MQTT-3.4.2-2].
+ */
+#include "mqtt_int.h"
+
+#include <string.h>
+
+#define BODY_COPY_MAX 2048
+
+static bool
+output_closed(const struct mqtt_conn *c)
+{
+	return c->free_pending || c->state == MQTT_CONN_CLOSING;
+}
+
+static bool
+encode_into(struct mqtt_conn *c, const struct mqtt_packet *pkt, size_t n)
+{
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	struct evbuffer_iovec v;
+	int rc;
+
+	if (evbuffer_reserve_space(out, n, &v, 1) < 1)
+		return false;
+	rc = mqtt_packet_encode(v.iov_base, v.iov_len, c->level, pkt);
+	BK_ASSERT(rc == (int)n);
+	v.iov_len = n;
+	evbuffer_commit_space(out, &v, 1);
+	return true;
+}
+
+bool
+mqtt_send(struct mqtt_conn *c, const struct mqtt_packet *pkt)
+{
+	size_t n;
+
+	if (output_closed(c))
+		return false;
+	n = mqtt_packet_size(c->level, pkt);
+	if (n != SIZE_MAX && c->client_max_packet && n > c->client_max_packet &&
+	    c->level == MQTT_V5) {
+		struct mqtt_packet p2 = *pkt;
+		struct mqtt_props *pp = NULL;
+
+		switch (p2.type) {
+		case MQTT_CONNACK: pp = &p2.u.connack.props; break;
+		case MQTT_PUBACK: case MQTT_PUBREC: case MQTT_PUBREL: case MQTT_PUBCOMP:
+			pp = &p2.u.ack.props; break;
+		case MQTT_SUBACK: case MQTT_UNSUBACK: pp = &p2.u.suback.props; break;
+		case MQTT_DISCONNECT: case MQTT_AUTH: pp = &p2.u.reason.props; break;
+		default: break;
+		}
+		if (pp) {
+			pp->present &= ~MQTT_PBIT(MQTT_PROP_REASON_STRING);
+			pp->users = NULL;
+			pp->n_users = 0;
+			pp->raw = NULL;
+			pp->raw_len = 0;
+		}
+		n = mqtt_packet_size(c->level, &p2);
+		if (n == SIZE_MAX || n > c->client_max_packet)
+			return false;
+		return encode_into(c, &p2, n);
+	}
+	if (n == SIZE_MAX)
+		return false;
+	return encode_into(c, pkt, n);
+}
+
+void
+mqtt_send_ack(struct mqtt_conn *c, uint8_t type, uint16_t pid, uint8_t rc)
+{
+	struct mqtt_packet p;
+
+	memset(&p, 0, sizeof(p));
+	p.type = type;
+	p.u.ack.packet_id = pid;
+	p.u.ack.code = rc;
+	mqtt_send(c, &p);
+}
+
+void
+mqtt_send_disconnect(struct mqtt_conn *c, uint8_t rc, const char *reason)
+{
+	struct mqtt_packet p;
+
+	if (c->level != MQTT_V5)
+		return;     /* only v5 servers send DISCONNECT */
+	memset(&p, 0, sizeof(p));
+	p.type = MQTT_DISCONNECT;
+	p.u.reason.code = rc;
+	if (reason && *reason && c->request_problem_info) {
+		size_t n = strlen(reason);
+
+		p.u.reason.props.present |= MQTT_PBIT(MQTT_PROP_REASON_STRING);
+		p.u.reason.props.reason_string.p = reason;
+		p.u.reason.props.reason_string.len = (uint32_t)(n > 1024 ? 1024 : n);
+	}
+	mqtt_send(c, &p);
+}
+
+static void
+unref_chunk(const void *data, size_t len, void *arg)
+{
+	bk_msg_unref(arg);
+}
+
+void
+mqtt_send_publish(struct mqtt_conn *c, const struct mqtt_publish *pub, struct bk_msg *msg)
+{
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	size_t head = mqtt_publish_head_size(c->level, pub);
+	size_t body = msg->body_len;
+	struct evbuffer_iovec v;
+	int rc;
+
+	if (output_closed(c) || head == SIZE_MAX)
+		return;
+	if (body <= BODY_COPY_MAX) {
+		if (evbuffer_reserve_space(out, head + body, &v, 1) < 1)
+			return;
+		rc = mqtt_publish_encode_head(v.iov_base, v.iov_len, c->level, pub);
+		BK_ASSERT(rc == (int)head);
+		if (body)
+			memcpy((uint8_t *)v.iov_base + head, msg->body, body);
+		v.iov_len = head + body;
+		evbuffer_commit_space(out, &v, 1);
+		return;
+	}
+	if (evbuffer_reserve_space(out, head, &v, 1) < 1)
+		return;
+	rc = mqtt_publish_encode_head(v.iov_base, v.iov_len, c->level, pub);
+	BK_ASSERT(rc == (int)head);
+	v.iov_len = head;
+	evbuffer_commit_space(out, &v, 1);
+	bk_msg_ref(msg);
+	if (evbuffer_add_reference(out, msg->body, body, unref_chunk, msg) != 0) {
+		/* libevent does not call the cleanup on failure */
+		bk_msg_unref(msg);
+		evbuffer_add(out, msg->body, body);
+	}
+}
+
+bool
+mqtt_output_full(struct mqtt_conn *c)
+{
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) <=
+	    c->l->cfg.output_high_watermark)
+		return false;
+	c->wake_wanted = true;
+	return true;
+}
+
+/* The output dropped to the low watermark, or to empty while flushing. */
+void
+mqtt_conn_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct mqtt_conn *c = arg;
+
+	if (c->free_pending)
+		return;
+	if (c->flush_then_free) {
+		if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+			mqtt_conn_free_later(c);
+		return;
+	}
+	if (!c->wake_wanted || !c->session)
+		return;
+	c->wake_wanted = false;
+	mqtt_deliver_wake(c->session);
+}
