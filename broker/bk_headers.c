@@ -20,31 +20,6 @@
 
 #include <string.h>
 
-const char *
-bk_vtype_name(enum bk_vtype t)
-{
-	switch (t) {
-	case BK_V_VOID: return "void";
-	case BK_V_BOOL: return "bool";
-	case BK_V_I8: return "byte";
-	case BK_V_U8: return "unsignedbyte";
-	case BK_V_I16: return "short";
-	case BK_V_U16: return "unsignedshort";
-	case BK_V_I32: return "signedint";
-	case BK_V_U32: return "unsignedint";
-	case BK_V_I64: return "long";
-	case BK_V_FLOAT: return "float";
-	case BK_V_DOUBLE: return "double";
-	case BK_V_DECIMAL: return "decimal";
-	case BK_V_LSTR: return "longstr";
-	case BK_V_BYTES: return "binary";
-	case BK_V_ARRAY: return "array";
-	case BK_V_TIMESTAMP: return "timestamp";
-	case BK_V_TABLE: return "table";
-	}
-	return "unknown";
-}
-
 enum vclass { C_INT, C_FLOAT, C_STR, C_OTHER };
 
 static enum vclass

@@ -22,31 +22,6 @@
 
 #define MAX_EXPIRY_MS 315360000000LL    /* ten years, RabbitMQ's bound */
 
-static const char *
-type_name(enum bk_vtype t)
-{
-	switch (t) {
-	case BK_V_VOID: return "void";
-	case BK_V_BOOL: return "bool";
-	case BK_V_I8: return "byte";
-	case BK_V_U8: return "unsignedbyte";
-	case BK_V_I16: return "short";
-	case BK_V_U16: return "unsignedshort";
-	case BK_V_I32: return "signedint";
-	case BK_V_U32: return "unsignedint";
-	case BK_V_I64: return "long";
-	case BK_V_FLOAT: return "float";
-	case BK_V_DOUBLE: return "double";
-	case BK_V_DECIMAL: return "decimal";
-	case BK_V_LSTR: return "longstr";
-	case BK_V_BYTES: return "binary";
-	case BK_V_ARRAY: return "array";
-	case BK_V_TIMESTAMP: return "timestamp";
-	case BK_V_TABLE: return "table";
-	}
-	return "unknown";
-}
-
 static bool
 is_str(const struct bk_value *v)
 {
@@ -58,7 +33,7 @@ static bool
 int_arg(const struct bk_value *v, int64_t *out, char *why, size_t n)
 {
 	if (v->type == BK_V_TIMESTAMP || !bk_value_int(v, out)) {
-		snprintf(why, n, "{unacceptable_type,%s}", type_name(v->type));
+		snprintf(why, n, "{unacceptable_type,%s}", bk_vtype_name(v->type));
 		return false;
 	}
 	return true;
@@ -101,7 +76,7 @@ static bool
 str_arg(const struct bk_value *v, char **out, char *why, size_t n)
 {
 	if (!is_str(v)) {
-		snprintf(why, n, "%c%s", TYPE_MARK, type_name(v->type));
+		snprintf(why, n, "%c%s", TYPE_MARK, bk_vtype_name(v->type));
 		return false;
 	}
 	*out = bk_strndup(v->u.s.p ? v->u.s.p : "", v->u.s.len);
@@ -112,7 +87,7 @@ static bool
 overflow_arg(const struct bk_value *v, enum bk_overflow *out, char *why, size_t n)
 {
 	if (!is_str(v)) {
-		snprintf(why, n, "{unacceptable_type,%s}", type_name(v->type));
+		snprintf(why, n, "{unacceptable_type,%s}", bk_vtype_name(v->type));
 		return false;
 	}
 	if (bk_str_eq_c(v->u.s, "drop-head"))
@@ -132,7 +107,7 @@ static bool
 qtype_arg(const struct bk_value *v, enum bk_qtype *out, char *why, size_t n)
 {
 	if (!is_str(v)) {
-		snprintf(why, n, "{unacceptable_type,%s}", type_name(v->type));
+		snprintf(why, n, "{unacceptable_type,%s}", bk_vtype_name(v->type));
 		return false;
 	}
 	if (bk_str_eq_c(v->u.s, "classic"))
@@ -192,7 +167,7 @@ parse_one(struct bk_qargs *a, struct bk_table t, const char *key,
 		return overflow_arg(v, &a->overflow, why, n);
 	if (!strcmp(key, "x-single-active-consumer")) {
 		if (v->type != BK_V_BOOL) {
-			snprintf(why, n, "{unacceptable_type,%s}", type_name(v->type));
+			snprintf(why, n, "{unacceptable_type,%s}", bk_vtype_name(v->type));
 			return false;
 		}
 		a->single_active = v->u.b;
@@ -274,15 +249,15 @@ describe(const struct bk_value *v, bool found, char *out, size_t n)
 		snprintf(out, n, "none");
 	else if (v->type != BK_V_TIMESTAMP && bk_value_int(v, &i))
 		snprintf(out, n, "the value '%lld' of type '%s'", (long long)i,
-			 type_name(v->type));
+			 bk_vtype_name(v->type));
 	else if (is_str(v))
 		snprintf(out, n, "the value '%.*s' of type '%s'",
 			 (int)(v->u.s.len > 64 ? 64 : v->u.s.len), v->u.s.p,
-			 type_name(v->type));
+			 bk_vtype_name(v->type));
 	else if (v->type == BK_V_BOOL)
 		snprintf(out, n, "the value '%s' of type 'bool'", v->u.b ? "true" : "false");
 	else
-		snprintf(out, n, "a value of type '%s'", type_name(v->type));
+		snprintf(out, n, "a value of type '%s'", bk_vtype_name(v->type));
 }
 
 enum bk_status

@@ -122,7 +122,6 @@ enum bk_status bk_headers_parse_xmatch(struct bk_table args, uint8_t *mode,
 				       struct bk_err *err);
 bool bk_headers_match(uint8_t mode, struct bk_table binding_args,
 		      struct bk_table headers);
-const char *bk_vtype_name(enum bk_vtype t);
 bool bk_value_equal(const struct bk_value *a, const struct bk_value *b);
 
 #endif

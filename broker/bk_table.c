@@ -21,26 +21,9 @@
 #include <string.h>
 
 #include "broker.h"
+#include "base/bk_bytes.h"
 
 enum { MAX_DEPTH = 16 };
-
-static inline uint16_t
-ld16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static inline uint32_t
-ld32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static inline uint64_t
-ld64(const uint8_t *p)
-{
-	return (uint64_t)ld32(p) << 32 | ld32(p + 4);
-}
 
 /*
  * Read one value of wire type `type` at p[*pos]. 0 and *pos past it, or
@@ -72,13 +55,13 @@ read_value(const uint8_t *p, uint32_t len, uint32_t *pos, uint8_t type,
 		if (left < 2)
 			return -EPROTO;
 		v->type = type == 'u' ? BK_V_U16 : BK_V_I16;
-		v->u.i = type == 'u' ? ld16(p + at) : (int16_t)ld16(p + at);
+		v->u.i = type == 'u' ? bk_ld16(p + at) : (int16_t)bk_ld16(p + at);
 		*pos = at + 2;
 		return 0;
 	case 'I': case 'i': case 'f':
 		if (left < 4)
 			return -EPROTO;
-		u32 = ld32(p + at);
+		u32 = bk_ld32(p + at);
 		v->type = (enum bk_vtype)type;
 		if (type == 'f')
 			memcpy(&v->u.f, &u32, sizeof(u32));
@@ -91,7 +74,7 @@ read_value(const uint8_t *p, uint32_t len, uint32_t *pos, uint8_t type,
 	case 'l': case 'L': case 'd': case 'T':
 		if (left < 8)
 			return -EPROTO;
-		u64 = ld64(p + at);
+		u64 = bk_ld64(p + at);
 		if (type == 'd') {
 			v->type = BK_V_DOUBLE;
 			memcpy(&v->u.d, &u64, sizeof(u64));
@@ -109,13 +92,13 @@ read_value(const uint8_t *p, uint32_t len, uint32_t *pos, uint8_t type,
 			return -EPROTO;
 		v->type = BK_V_DECIMAL;
 		v->u.dec.scale = p[at];
-		v->u.dec.value = (int32_t)ld32(p + at + 1);
+		v->u.dec.value = (int32_t)bk_ld32(p + at + 1);
 		*pos = at + 5;
 		return 0;
 	case 'S': case 'x': case 'F': case 'A':
 		if (left < 4)
 			return -EPROTO;
-		n = ld32(p + at);
+		n = bk_ld32(p + at);
 		if (left - 4 < n)
 			return -EPROTO;
 		v->type = (enum bk_vtype)type;
@@ -396,4 +379,30 @@ bk_tb_take(struct bk_table_builder *b, uint32_t *len)
 	*len = b->len;
 	bk_tb_init(b);
 	return buf;
+}
+
+/* RabbitMQ's (Erlang) name of a table value type, used in error texts. */
+const char *
+bk_vtype_name(enum bk_vtype t)
+{
+	switch (t) {
+	case BK_V_VOID: return "void";
+	case BK_V_BOOL: return "bool";
+	case BK_V_I8: return "byte";
+	case BK_V_U8: return "unsignedbyte";
+	case BK_V_I16: return "short";
+	case BK_V_U16: return "unsignedshort";
+	case BK_V_I32: return "signedint";
+	case BK_V_U32: return "unsignedint";
+	case BK_V_I64: return "long";
+	case BK_V_FLOAT: return "float";
+	case BK_V_DOUBLE: return "double";
+	case BK_V_DECIMAL: return "decimal";
+	case BK_V_LSTR: return "longstr";
+	case BK_V_BYTES: return "binary";
+	case BK_V_ARRAY: return "array";
+	case BK_V_TIMESTAMP: return "timestamp";
+	case BK_V_TABLE: return "table";
+	}
+	return "unknown";
 }

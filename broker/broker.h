@@ -163,6 +163,9 @@ int bk_array_next(struct bk_table a, uint32_t *pos, struct bk_value *v);
 /* Find a key (first match). true if found. */
 bool bk_table_get(struct bk_table t, const char *name, struct bk_value *v);
 
+/* RabbitMQ's name of a value type ("longstr", "signedint", ...) for error texts. */
+const char *bk_vtype_name(enum bk_vtype t);
+
 /* Integer value of any integer type; false for other types. */
 bool bk_value_int(const struct bk_value *v, int64_t *out);
 

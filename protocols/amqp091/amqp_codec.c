@@ -23,55 +23,14 @@
 #include <string.h>
 
 #include "amqp_codec.h"
-
-static inline uint16_t
-ld16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static inline uint32_t
-ld32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static inline uint64_t
-ld64(const uint8_t *p)
-{
-	return (uint64_t)ld32(p) << 32 | ld32(p + 4);
-}
-
-static inline uint8_t *
-st16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-	return p + 2;
-}
-
-static inline uint8_t *
-st32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-	return p + 4;
-}
-
-static inline uint8_t *
-st64(uint8_t *p, uint64_t v)
-{
-	return st32(st32(p, (uint32_t)(v >> 32)), (uint32_t)v);
-}
+#include "base/bk_bytes.h"
 
 void
 amqp_frame_hdr_parse(const uint8_t p[AMQP_FRAME_HDR_SIZE], struct amqp_frame_hdr *h)
 {
 	h->type = p[0];
-	h->channel = ld16(p + 1);
-	h->size = ld32(p + 3);
+	h->channel = bk_ld16(p + 1);
+	h->size = bk_ld32(p + 3);
 }
 
 void
@@ -79,8 +38,8 @@ amqp_frame_hdr_put(uint8_t p[AMQP_FRAME_HDR_SIZE], uint8_t type, uint16_t channe
 		   uint32_t size)
 {
 	p[0] = type;
-	st16(p + 1, channel);
-	st32(p + 3, size);
+	bk_st16(p + 1, channel);
+	bk_st32(p + 3, size);
 }
 
 /* ---- decode ---------------------------------------------------------- */
@@ -104,20 +63,20 @@ decode_field(uint8_t type, const uint8_t *p, size_t len, size_t *pos, void *dst)
 	case AMQP_F_SHORT:
 		if (left < 2)
 			return -EPROTO;
-		*(uint16_t *)dst = ld16(p + at);
+		*(uint16_t *)dst = bk_ld16(p + at);
 		*pos = at + 2;
 		return 0;
 	case AMQP_F_LONG:
 		if (left < 4)
 			return -EPROTO;
-		*(uint32_t *)dst = ld32(p + at);
+		*(uint32_t *)dst = bk_ld32(p + at);
 		*pos = at + 4;
 		return 0;
 	case AMQP_F_LONGLONG:
 	case AMQP_F_TIMESTAMP:
 		if (left < 8)
 			return -EPROTO;
-		*(uint64_t *)dst = ld64(p + at);
+		*(uint64_t *)dst = bk_ld64(p + at);
 		*pos = at + 8;
 		return 0;
 	case AMQP_F_SHORTSTR:
@@ -131,7 +90,7 @@ decode_field(uint8_t type, const uint8_t *p, size_t len, size_t *pos, void *dst)
 	case AMQP_F_TABLE:
 		if (left < 4)
 			return -EPROTO;
-		n = ld32(p + at);
+		n = bk_ld32(p + at);
 		if (left - 4 < n)
 			return -EPROTO;
 		*pos = at + 4 + n;
@@ -159,7 +118,7 @@ amqp_method_decode(const uint8_t *p, size_t len, struct amqp_method *m)
 
 	if (len < 4)
 		return -EPROTO;
-	id = ld32(p);
+	id = bk_ld32(p);
 	if ((d = amqp_method_desc_find(id)) == NULL)
 		return -ENOENT;
 	m->id = id;
@@ -265,7 +224,7 @@ amqp_method_frame_encode(uint8_t *buf, size_t cap, uint16_t channel,
 	if (cap < n + AMQP_FRAME_OVERHEAD)
 		return -ENOSPC;
 	amqp_frame_hdr_put(buf, AMQP_FRAME_METHOD, channel, (uint32_t)n);
-	w = st32(buf + AMQP_FRAME_HDR_SIZE, m->id);
+	w = bk_st32(buf + AMQP_FRAME_HDR_SIZE, m->id);
 	for (unsigned i = 0; i < d->nfields; i++) {
 		const struct amqp_field_desc *f = &d->fields[i];
 		const void *src = base + f->offset;
@@ -289,24 +248,24 @@ amqp_method_frame_encode(uint8_t *buf, size_t cap, uint16_t channel,
 			*w++ = *(const uint8_t *)src;
 			break;
 		case AMQP_F_SHORT:
-			w = st16(w, *(const uint16_t *)src);
+			w = bk_st16(w, *(const uint16_t *)src);
 			break;
 		case AMQP_F_LONG:
-			w = st32(w, *(const uint32_t *)src);
+			w = bk_st32(w, *(const uint32_t *)src);
 			break;
 		case AMQP_F_LONGLONG:
 		case AMQP_F_TIMESTAMP:
-			w = st64(w, *(const uint64_t *)src);
+			w = bk_st64(w, *(const uint64_t *)src);
 			break;
 		case AMQP_F_SHORTSTR:
 			*w++ = (uint8_t)s->len;
 			w = put_bytes(w, s->p, s->len);
 			break;
 		case AMQP_F_LONGSTR:
-			w = put_bytes(st32(w, s->len), s->p, s->len);
+			w = put_bytes(bk_st32(w, s->len), s->p, s->len);
 			break;
 		case AMQP_F_TABLE:
-			w = put_bytes(st32(w, t->len), t->p, t->len);
+			w = put_bytes(bk_st32(w, t->len), t->p, t->len);
 			break;
 		}
 	}

@@ -58,39 +58,46 @@ amqp_conn_send_heartbeat(struct amqp_conn *c)
 	evbuffer_add(bufferevent_get_output(c->bev), f, sizeof(f));
 }
 
-static void
-send_header(struct amqp_conn *c, struct evbuffer *out, uint16_t channel,
-	    const struct bk_msg *msg)
+/* Payload octets per body frame. */
+static size_t
+body_chunk(const struct amqp_conn *c)
 {
-	size_t n = amqp_content_header_frame_size(&msg->props);
-	struct evbuffer_iovec v;
-	int rc;
-
-	if (evbuffer_reserve_space(out, n, &v, 1) < 1)
-		return;
-	rc = amqp_content_header_frame_encode(v.iov_base, v.iov_len, channel,
-					      msg->body_len, &msg->props);
-	BK_ASSERT(rc == (int)n);
-	v.iov_len = n;
-	evbuffer_commit_space(out, &v, 1);
+	return (size_t)(c->frame_max ? c->frame_max : 131072) - AMQP_FRAME_OVERHEAD;
 }
 
-/* A small body: one body frame copied into the output. */
+/*
+ * Method, content header and (when with_body) the whole body as one frame,
+ * encoded into a single reservation: one evbuffer operation per delivery
+ * for small messages.
+ */
 static void
-send_body_copy(struct evbuffer *out, uint16_t channel, const struct bk_msg *msg)
+send_frames(struct amqp_conn *c, struct evbuffer *out, uint16_t channel,
+	    const struct amqp_method *m, const struct bk_msg *msg, bool with_body)
 {
-	size_t n = msg->body_len + AMQP_FRAME_OVERHEAD;
+	size_t mn = amqp_method_frame_size(m);
+	size_t hn = amqp_content_header_frame_size(&msg->props);
+	size_t bn = with_body ? msg->body_len + AMQP_FRAME_OVERHEAD : 0;
 	struct evbuffer_iovec v;
 	uint8_t *w;
+	int rc;
 
-	if (evbuffer_reserve_space(out, n, &v, 1) < 1)
+	if (evbuffer_reserve_space(out, mn + hn + bn, &v, 1) < 1)
 		return;
 	w = v.iov_base;
-	amqp_frame_hdr_put(w, AMQP_FRAME_BODY, channel, (uint32_t)msg->body_len);
-	memcpy(w + AMQP_FRAME_HDR_SIZE, msg->body, msg->body_len);
-	w[n - 1] = AMQP_FRAME_END;
-	v.iov_len = n;
+	rc = amqp_method_frame_encode(w, mn, channel, m);
+	BK_ASSERT(rc == (int)mn);
+	rc = amqp_content_header_frame_encode(w + mn, hn, channel, msg->body_len,
+					      &msg->props);
+	BK_ASSERT(rc == (int)hn);
+	if (with_body) {
+		w += mn + hn;
+		amqp_frame_hdr_put(w, AMQP_FRAME_BODY, channel, (uint32_t)msg->body_len);
+		memcpy(w + AMQP_FRAME_HDR_SIZE, msg->body, msg->body_len);
+		w[bn - 1] = AMQP_FRAME_END;
+	}
+	v.iov_len = mn + hn + bn;
 	evbuffer_commit_space(out, &v, 1);
+	conn_priv(c)->tx_seen = true;
 }
 
 static void
@@ -105,7 +112,7 @@ static void
 send_body_ref(struct amqp_conn *c, struct evbuffer *out, uint16_t channel,
 	      struct bk_msg *msg)
 {
-	size_t chunk = (c->frame_max ? c->frame_max : 131072) - AMQP_FRAME_OVERHEAD;
+	size_t chunk = body_chunk(c);
 	uint8_t hdr[AMQP_FRAME_HDR_SIZE], end = AMQP_FRAME_END;
 
 	for (size_t off = 0; off < msg->body_len; off += chunk) {
@@ -128,17 +135,14 @@ amqp_conn_send_content(struct amqp_conn *c, uint16_t channel,
 		       const struct amqp_method *m, struct bk_msg *msg)
 {
 	struct evbuffer *out = bufferevent_get_output(c->bev);
+	bool copy;
 
 	if (output_closed(c, channel))
 		return;
-	amqp_conn_send_method(c, channel, m);
-	send_header(c, out, channel, msg);
-	if (msg->body_len == 0)
-		return;
-	if (msg->body_len <= BODY_COPY_MAX &&
-	    msg->body_len <= (size_t)(c->frame_max ? c->frame_max : 131072) - AMQP_FRAME_OVERHEAD)
-		send_body_copy(out, channel, msg);
-	else
+	copy = msg->body_len > 0 && msg->body_len <= BODY_COPY_MAX &&
+	       msg->body_len <= body_chunk(c);
+	send_frames(c, out, channel, m, msg, copy);
+	if (!copy && msg->body_len > 0)
 		send_body_ref(c, out, channel, msg);
 }
 

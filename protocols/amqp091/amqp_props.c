@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "amqp_codec.h"
+#include "base/bk_bytes.h"
 
 enum ptype { P_SSTR, P_TABLE, P_OCTET, P_TIMESTAMP };
 
@@ -46,24 +47,6 @@ static const struct {
 };
 
 enum { HDR_FIXED = 14 };                /* class, weight, body size, flags */
-
-static inline uint16_t
-ld16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static inline uint32_t
-ld32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static inline uint64_t
-ld64(const uint8_t *p)
-{
-	return (uint64_t)ld32(p) << 32 | ld32(p + 4);
-}
 
 static uint8_t *
 st_be(uint8_t *w, uint64_t v, unsigned octets)
@@ -90,9 +73,9 @@ decode_prop(uint8_t type, const uint8_t *p, size_t len, size_t *pos, void *dst)
 		*pos = at + 1 + s->len;
 		return 0;
 	case P_TABLE:
-		if (left < 4 || left - 4 < ld32(p + at))
+		if (left < 4 || left - 4 < bk_ld32(p + at))
 			return -EPROTO;
-		t->len = ld32(p + at);
+		t->len = bk_ld32(p + at);
 		t->p = p + at + 4;
 		*pos = at + 4 + t->len;
 		return bk_table_validate(*t) < 0 ? -EPROTO : 0;
@@ -105,7 +88,7 @@ decode_prop(uint8_t type, const uint8_t *p, size_t len, size_t *pos, void *dst)
 	case P_TIMESTAMP:
 		if (left < 8)
 			return -EPROTO;
-		*(uint64_t *)dst = ld64(p + at);
+		*(uint64_t *)dst = bk_ld64(p + at);
 		*pos = at + 8;
 		return 0;
 	}
@@ -122,11 +105,11 @@ amqp_content_header_decode(const uint8_t *p, size_t len, uint16_t *class_id,
 	memset(props, 0, sizeof(*props));
 	if (len < HDR_FIXED)
 		return -EPROTO;
-	*class_id = ld16(p);
-	if (ld16(p + 2) != 0)                   /* weight [§4.2.6.1] */
+	*class_id = bk_ld16(p);
+	if (bk_ld16(p + 2) != 0)                   /* weight [§4.2.6.1] */
 		return -EPROTO;
-	*body_size = ld64(p + 4);
-	flags = ld16(p + 12);
+	*body_size = bk_ld64(p + 4);
+	flags = bk_ld16(p + 12);
 	if (flags & 0x3)                        /* continuation, unused bit */
 		return -EPROTO;
 	for (unsigned k = 0; k < 14; k++) {

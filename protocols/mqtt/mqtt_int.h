@@ -144,7 +144,9 @@ struct mqtt_out {
 	uint8_t state;                  /* enum mqtt_out_state */
 	uint8_t qos;
 	bool retain;
+	bool shared;                    /* d came from a shared-subscription queue */
 	uint32_t sub_id;
+	uint64_t seq;                   /* send order, for resends */
 	uint16_t next_free;             /* free list: index + 1, 0 = end */
 };
 
@@ -178,6 +180,8 @@ struct mqtt_session {
 	struct mqtt_pend *pend_head, *pend_tail;
 	uint8_t *qos2_in;               /* owned bitmap of 65536 packet ids, or NULL */
 	uint32_t qos2_in_count;
+	uint64_t out_seq;
+	bool parked;                    /* a consumer got -EAGAIN for want of a slot */
 	struct mqtt_will *will;         /* owned: delayed will waiting */
 	UT_hash_handle hh;              /* in l->sessions */
 };
@@ -288,12 +292,17 @@ enum bk_status mqtt_route(struct mqtt_listener *l, struct bk_vhost *vh,
 			  struct bk_err *err);
 
 /* ---- mqtt_msgprops.c ---- */
-/* MQTT 5 publish properties -> bk_props; headers built in hb (caller
- * finishes it). false: a property cannot be carried. */
+/*
+ * A PUBLISH's QoS and MQTT 5 properties -> bk_props. Strings borrow from
+ * mp, from hb (headers: user properties, payload format indicator, long
+ * correlation data) and from buf (expiration text, mapped response
+ * topic; cap >= MQTT_KEY_MAX + 32); all must live until bk_msg_new().
+ */
 void mqtt_props_to_bk(const struct mqtt_props *mp, uint8_t qos,
-		      struct bk_table_builder *hb, char *expbuf, size_t expcap,
+		      struct bk_table_builder *hb, char *buf, size_t cap,
 		      struct bk_props *out);
-/* bk_props -> MQTT 5 publish properties; users[] gets up to cap entries. */
+/* A message's bk_props -> MQTT 5 PUBLISH properties (strings borrowed
+ * from msg and a static buffer); users[] gets up to cap entries. */
 void mqtt_props_from_bk(const struct bk_msg *msg, struct mqtt_props *mp,
 			struct mqtt_user_prop *users, uint32_t cap);
 

@@ -132,7 +132,7 @@ test_delete_purge(void)
 	th_publish("q", "2");
 	CHECK_EQ_INT(bk_queue_delete(th_vh, bk_str_c("q"), NULL, false, true, &n, &err),
 		     BK_PRECONDITION_FAILED);
-	CHECK_STR(err.text, "queue 'q' in vhost '/' is not empty");
+	CHECK_STR(err.text, "queue 'q' in vhost '/' not empty");
 	th_consume(q, &a, 1, 0, NULL);
 	CHECK_EQ_INT(bk_queue_delete(th_vh, bk_str_c("q"), NULL, true, false, &n, &err),
 		     BK_PRECONDITION_FAILED);

@@ -1,0 +1,312 @@
+/*
+ * mqtt_connect.c: CONNECT and DISCONNECT: authentication, vhost choice,
+ * client identifiers, session takeover, clean start, session expiry and
+ * the CONNACK with the server's limits.
+ *
+ * Authentication uses the broker's users, as AMQP does. A user name of
+ * the form "vhost:user" selects the vhost (RabbitMQ's MQTT plugin rule);
+ * otherwise [mqtt] vhost is used. Without a user name the client is
+ * refused unless [mqtt] allow_anonymous is on, in which case it logs in
+ * as [mqtt] anonymous_user / anonymous_password (guest/guest by default,
+ * which, being loopback-only, admits local clients only).
+ *
+ * Refusals get a CONNACK with the version's code and then the socket is
+ * closed [MQTT-3.2.2-5/-6]: bad credentials 4 / 0x86, not authorized
+ * (anonymous refused, unknown vhost, loopback-only user) 5 / 0x87,
+ * empty client id where not allowed 2 / 0x85.
+ */
+#include "mqtt_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+
+struct connect_ctx {
+	uint8_t rc;                     /* v5 reason, 0 = accepted */
+	char why[160];
+	char client_id[40];             /* assigned, if any */
+	bool assigned;
+	uint16_t server_keepalive;      /* 0 = not announced */
+};
+
+static void
+refuse(struct mqtt_conn *c, uint8_t rc5, const char *why)
+{
+	struct mqtt_packet ack;
+
+	memset(&ack, 0, sizeof(ack));
+	ack.type = MQTT_CONNACK;
+	ack.u.connack.code = c->level == MQTT_V5 ? rc5 : mqtt_connack_v3(rc5);
+	if (c->level == MQTT_V5 && c->request_problem_info) {
+		ack.u.connack.props.present |= MQTT_PBIT(MQTT_PROP_REASON_STRING);
+		ack.u.connack.props.reason_string = bk_str_c(why);
+	}
+	mqtt_send(c, &ack);
+	mqtt_conn_close_or(c, 0, "CONNECT refused (0x%02x): %s", ack.u.connack.code, why);
+}
+
+/* "vhost:user" or "user"; vhost falls back to [mqtt] vhost. */
+static bool
+split_user(struct mqtt_conn *c, struct bk_str u, struct bk_str *user, char *vhost, size_t cap)
+{
+	const char *colon = u.len ? memchr(u.p, ':', u.len) : NULL;
+
+	if (colon) {
+		size_t vn = (size_t)(colon - u.p);
+
+		if (vn + 1 > cap)
+			return false;
+		memcpy(vhost, u.p, vn);
+		vhost[vn] = '\0';
+		user->p = colon + 1;
+		user->len = u.len - (uint32_t)vn - 1;
+		return true;
+	}
+	snprintf(vhost, cap, "%s", c->l->cfg.vhost);
+	*user = u;
+	return true;
+}
+
+static bool
+authenticate(struct mqtt_conn *c, const struct mqtt_connect *cn, struct connect_ctx *x)
+{
+	const struct mqtt_config *cfg = &c->l->cfg;
+	struct bk_str user, pass;
+	char vhost[256];
+	struct bk_err err;
+
+	if (!cn->has_username) {
+		if (!cfg->allow_anonymous) {
+			x->rc = MQTT_RC_NOT_AUTHORIZED;
+			snprintf(x->why, sizeof(x->why), "anonymous access is not allowed");
+			return false;
+		}
+		snprintf(vhost, sizeof(vhost), "%s", cfg->vhost);
+		user = bk_str_c(cfg->anonymous_user);
+		pass = bk_str_c(cfg->anonymous_password);
+	} else {
+		if (!split_user(c, cn->username, &user, vhost, sizeof(vhost))) {
+			x->rc = MQTT_RC_NOT_AUTHORIZED;
+			snprintf(x->why, sizeof(x->why), "vhost name too long");
+			return false;
+		}
+		pass = cn->has_password ? cn->password : (struct bk_str){ "", 0 };
+	}
+	if (bk_user_check(c->l->broker, user, pass, c->peer_is_loopback, &err) != BK_OK) {
+		/* anonymous login failing is an authorisation matter, not a
+		 * credential the client could fix */
+		x->rc = cn->has_username ? MQTT_RC_BAD_USER_OR_PASS : MQTT_RC_NOT_AUTHORIZED;
+		snprintf(x->why, sizeof(x->why), "%s", err.text);
+		return false;
+	}
+	if (!(c->vhost = bk_vhost_get(c->l->broker, vhost))) {
+		x->rc = MQTT_RC_NOT_AUTHORIZED;
+		snprintf(x->why, sizeof(x->why), "vhost '%s' does not exist", vhost);
+		return false;
+	}
+	c->user = bk_calloc(1, user.len + 1);
+	memcpy(c->user, user.p, user.len);
+	return true;
+}
+
+/* A server-assigned identifier, as Mosquitto shapes them: "auto-" + UUID. */
+static void
+assign_client_id(struct connect_ctx *x)
+{
+	uint8_t r[16];
+
+	if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r)) {
+		uint64_t t = bk_now_ms() ^ (uint64_t)(uintptr_t)x;
+
+		memcpy(r, &t, 8);
+		memcpy(r + 8, &t, 8);
+	}
+	snprintf(x->client_id, sizeof(x->client_id),
+		 "auto-%02X%02X%02X%02X-%02X%02X-%02X%02X-%02X%02X-%02X%02X%02X%02X%02X%02X",
+		 r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10],
+		 r[11], r[12], r[13], r[14], r[15]);
+	x->assigned = true;
+}
+
+static bool
+check_client_id(struct mqtt_conn *c, const struct mqtt_connect *cn, struct connect_ctx *x)
+{
+	if (cn->client_id.len > 0)
+		return true;
+	/* 3.1 requires 1..23 characters; 3.1.1 allows empty only with a
+	 * clean session [MQTT-3.1.3-8]; v5 always assigns [MQTT-3.1.3-6]. */
+	if (c->level == MQTT_V31 || (c->level == MQTT_V311 && !cn->clean)) {
+		x->rc = MQTT_RC_CLIENT_ID_INVALID;
+		snprintf(x->why, sizeof(x->why), "empty client identifier%s",
+			 c->level == MQTT_V311 ? " without clean session" : "");
+		return false;
+	}
+	assign_client_id(x);
+	return true;
+}
+
+/* Another connection holds the session: it goes [MQTT-3.1.4-3]. */
+static void
+take_over(struct mqtt_conn *old, struct mqtt_conn *c)
+{
+	struct mqtt_session *s = old->session;
+	struct mqtt_will *will = old->will;
+
+	mqtt_send_disconnect(old, MQTT_RC_SESSION_TAKEN_OVER, "session taken over");
+	mqtt_conn_log(old, BK_LOG_INFO, "closing: session taken over by conn=%llu",
+		      (unsigned long long)c->id);
+	old->will = NULL;
+	old->session = NULL;
+	old->will_suppressed = true;
+	mqtt_session_detach(s, will);
+	mqtt_conn_flush_then_free(old);
+}
+
+static void
+send_connack(struct mqtt_conn *c, bool present, const struct connect_ctx *x)
+{
+	const struct mqtt_config *cfg = &c->l->cfg;
+	struct mqtt_packet ack;
+	struct mqtt_props *p = &ack.u.connack.props;
+
+	memset(&ack, 0, sizeof(ack));
+	ack.type = MQTT_CONNACK;
+	ack.u.connack.session_present = present;
+	if (c->level == MQTT_V5) {
+		/* Maximum QoS is left out: its absence means 2 [MQTT-3.2.2-9]. */
+		p->present |= MQTT_PBIT(MQTT_PROP_RECEIVE_MAX) |
+			      MQTT_PBIT(MQTT_PROP_TOPIC_ALIAS_MAX) |
+			      MQTT_PBIT(MQTT_PROP_RETAIN_AVAILABLE) |
+			      MQTT_PBIT(MQTT_PROP_WILDCARD_SUB_AVAILABLE) |
+			      MQTT_PBIT(MQTT_PROP_SUB_ID_AVAILABLE) |
+			      MQTT_PBIT(MQTT_PROP_SHARED_SUB_AVAILABLE);
+		p->receive_max = cfg->receive_maximum;
+		p->topic_alias_max = cfg->topic_alias_maximum;
+		p->retain_available = 1;
+		p->wildcard_sub_available = 1;
+		p->sub_id_available = 1;
+		p->shared_sub_available = 1;
+		if (cfg->max_packet_size < MQTT_MAX_REMAINING + MQTT_MAX_FIXED) {
+			p->present |= MQTT_PBIT(MQTT_PROP_MAX_PACKET_SIZE);
+			p->max_packet_size = cfg->max_packet_size;
+		}
+		if (x->assigned) {
+			p->present |= MQTT_PBIT(MQTT_PROP_ASSIGNED_CLIENT_ID);
+			p->assigned_client_id = bk_str_c(x->client_id);
+		}
+		if (x->server_keepalive) {
+			p->present |= MQTT_PBIT(MQTT_PROP_SERVER_KEEP_ALIVE);
+			p->server_keep_alive = x->server_keepalive;
+		}
+	}
+	mqtt_send(c, &ack);
+}
+
+static void
+read_v5_props(struct mqtt_conn *c, const struct mqtt_props *p)
+{
+	if (MQTT_HAS(p, MQTT_PROP_MAX_PACKET_SIZE))
+		c->client_max_packet = p->max_packet_size;
+	if (MQTT_HAS(p, MQTT_PROP_TOPIC_ALIAS_MAX))
+		c->client_alias_max = p->topic_alias_max;
+	if (MQTT_HAS(p, MQTT_PROP_REQUEST_PROBLEM_INFO))
+		c->request_problem_info = p->request_problem_info != 0;
+}
+
+static void
+set_keepalive(struct mqtt_conn *c, const struct mqtt_connect *cn, struct connect_ctx *x)
+{
+	uint16_t max = c->l->cfg.max_keepalive;
+
+	c->keepalive = cn->keepalive;
+	if (max && (cn->keepalive > max || cn->keepalive == 0)) {
+		c->keepalive = max;
+		if (c->level == MQTT_V5)
+			x->server_keepalive = max;
+	}
+	mqtt_conn_keepalive_start(c);
+}
+
+void
+mqtt_on_connect(struct mqtt_conn *c, const struct mqtt_packet *pkt)
+{
+	const struct mqtt_connect *cn = &pkt->u.connect;
+	struct mqtt_listener *l = c->l;
+	struct connect_ctx x;
+	struct mqtt_session *s;
+	struct bk_str cid;
+	uint16_t window;
+	uint8_t rc = 0;
+	bool present = false;
+
+	memset(&x, 0, sizeof(x));
+	c->level = cn->level;
+	if (c->level == MQTT_V5)
+		read_v5_props(c, &cn->props);
+	if (!authenticate(c, cn, &x) || !check_client_id(c, cn, &x)) {
+		refuse(c, x.rc, x.why);
+		return;
+	}
+	if (cn->will && !(c->will = mqtt_will_new(c, cn, &rc))) {
+		refuse(c, rc, "invalid will");
+		return;
+	}
+	cid = x.assigned ? bk_str_c(x.client_id) : cn->client_id;
+	s = mqtt_session_find(l, c->vhost, cid);
+	if (s && s->conn) {
+		take_over(s->conn, c);
+		s = mqtt_session_find(l, c->vhost, cid);
+	}
+	if (s && cn->clean) {
+		mqtt_session_destroy(s);
+		s = NULL;
+	}
+	if (s) {
+		present = true;
+		/* back before the will delay ran out: no will [MQTT-3.1.3-9] */
+		mqtt_will_free(s->will);
+		s->will = NULL;
+	} else {
+		s = mqtt_session_new(l, c->vhost, cid);
+	}
+	if (c->level == MQTT_V5)
+		s->expiry = MQTT_HAS(&cn->props, MQTT_PROP_SESSION_EXPIRY) ?
+			    cn->props.session_expiry : 0;
+	else
+		s->expiry = cn->clean ? 0 : MQTT_SESSION_NEVER;
+	if (s->expiry_ev)
+		event_del(s->expiry_ev);
+	set_keepalive(c, cn, &x);
+	send_connack(c, present, &x);
+	c->state = MQTT_CONN_RUNNING;
+	window = l->cfg.max_inflight;
+	if (c->level == MQTT_V5)
+		window = MQTT_HAS(&cn->props, MQTT_PROP_RECEIVE_MAX) ?
+			 cn->props.receive_max : 65535;
+	mqtt_conn_log(c, BK_LOG_DEBUG, "client '%.*s' connected, level %u, user '%s'%s",
+		      (int)(cid.len > 200 ? 200 : cid.len), cid.p, c->level, c->user,
+		      present ? ", session resumed" : "");
+	mqtt_session_attach(s, c, window);
+}
+
+void
+mqtt_on_disconnect(struct mqtt_conn *c, const struct mqtt_packet *pkt)
+{
+	const struct mqtt_reason *r = &pkt->u.reason;
+	struct mqtt_session *s = c->session;
+
+	if (c->level == MQTT_V5 && MQTT_HAS(&r->props, MQTT_PROP_SESSION_EXPIRY) && s) {
+		/* 0 at CONNECT cannot become non-zero here [MQTT-3.14.2-2] */
+		if (s->expiry == 0 && r->props.session_expiry != 0) {
+			mqtt_conn_close_or(c, MQTT_RC_PROTOCOL_ERROR,
+					   "session expiry set on DISCONNECT after 0 on CONNECT");
+			return;
+		}
+		s->expiry = r->props.session_expiry;
+	}
+	/* v5 0x04 asks for the will; every other DISCONNECT discards it */
+	c->will_suppressed = !(c->level == MQTT_V5 && r->code == MQTT_RC_DISCONNECT_WITH_WILL);
+	mqtt_conn_log(c, BK_LOG_DEBUG, "DISCONNECT (0x%02x)", r->code);
+	mqtt_conn_flush_then_free(c);
+}

@@ -1,0 +1,509 @@
+/*
+ * mqtt_deliver.c: messages from the core to MQTT subscribers: the
+ * consumer ops, outbound QoS 0/1/2, the in-flight window and re-sends.
+ *
+ * In-flight slots: a session has out_cap slots; slot i is packet id
+ * i + 1, so an acknowledgement finds its message in O(1) and ids are
+ * reused only once free [MQTT-2.2.1-3]. At most out_limit slots are used:
+ * the client's Receive Maximum (v5) or [mqtt] max_inflight (v3). The
+ * core's consumer prefetch is set to the same number, and deliver()
+ * also parks the consumer (-EAGAIN) when retained messages hold slots.
+ *
+ * Which QoS: a delivery is matched again against the session's own
+ * filters (the core only knows bindings): the highest granted QoS among
+ * matching subscriptions, capped by the message's QoS (its MQTT publish
+ * QoS, or for other protocols 1 if persistent else 0, as RabbitMQ does).
+ * The same walk applies [MQTT-4.7.2-1] ('$' topics and leading
+ * wildcards), no-local, retain-as-published and collects subscription
+ * identifiers. A delivery no filter wants any more is acknowledged and
+ * dropped.
+ *
+ * QoS 0 deliveries are settled as soon as they are written. QoS 1 waits
+ * for PUBACK; QoS 2 for PUBREC (the core delivery is settled then), then
+ * PUBREL/PUBCOMP on the slot alone.
+ *
+ * deliver() runs inside core calls, possibly for a publish of this very
+ * connection: it only appends to the output and updates slots.
+ */
+#include "mqtt_int.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_SUB_IDS   16
+#define MAX_USER_PROPS 64
+
+static char topic_buf[MQTT_KEY_MAX + 1];        /* main thread only */
+
+/* ---- slots ------------------------------------------------------------ */
+
+void
+mqtt_out_window(struct mqtt_session *s, uint16_t limit)
+{
+	if (limit == 0)
+		limit = 1;
+	if (s->out_cap < limit) {
+		uint32_t old = s->out_cap;
+
+		s->out = bk_realloc(s->out, limit * sizeof(*s->out));
+		memset(s->out + old, 0, (limit - old) * sizeof(*s->out));
+		/* lowest ids first */
+		for (uint32_t i = limit; i > old; i--) {
+			s->out[i - 1].next_free = s->out_free;
+			s->out_free = (uint16_t)i;
+		}
+		s->out_cap = limit;
+	}
+	s->out_limit = limit;
+	if (s->consumer)
+		bk_consumer_set_prefetch(s->consumer, limit);
+}
+
+static struct mqtt_out *
+slot_take(struct mqtt_session *s)
+{
+	struct mqtt_out *o;
+
+	if (s->out_used >= s->out_limit || s->out_free == 0)
+		return NULL;
+	o = &s->out[s->out_free - 1];
+	s->out_free = o->next_free;
+	s->out_used++;
+	o->next_free = 0;
+	o->seq = ++s->out_seq;
+	return o;
+}
+
+static uint16_t
+slot_pid(const struct mqtt_session *s, const struct mqtt_out *o)
+{
+	return (uint16_t)(o - s->out + 1);
+}
+
+/* Drop what the slot holds (settling with how) and free it. */
+static void
+slot_release(struct mqtt_session *s, struct mqtt_out *o, enum bk_settle how)
+{
+	struct bk_delivery *d = o->d;
+	struct bk_msg *msg = o->msg;
+
+	o->d = NULL;
+	o->msg = NULL;
+	o->state = MQTT_OUT_FREE;
+	o->next_free = s->out_free;
+	s->out_free = slot_pid(s, o);
+	s->out_used--;
+	bk_msg_unref(msg);
+	if (d)
+		bk_delivery_settle(d, how);     /* may deliver again, synchronously */
+}
+
+/* ---- building a PUBLISH ------------------------------------------------ */
+
+struct out_pub {
+	uint8_t qos;
+	bool retain;
+	bool dup;
+	bool alias_ok;                  /* a topic alias may stand for the topic */
+	uint16_t pid;
+	uint32_t sub_ids[MAX_SUB_IDS];
+	uint32_t n_sub_ids;
+};
+
+static uint8_t
+msg_qos(const struct bk_msg *m)
+{
+	if (m->origin_flags & MQTT_OF_MQTT)
+		return m->origin_flags & MQTT_OF_QOS_MASK;
+	return (m->flags & BK_MSG_PERSISTENT) ? 1 : 0;
+}
+
+/* Outbound topic alias [MQTT-3.3.2-... 4.9]: first topics get one. */
+static void
+apply_alias(struct mqtt_conn *c, struct mqtt_publish *pub)
+{
+	struct mqtt_alias *a = NULL;
+
+	HASH_FIND(hh, c->out_alias, pub->topic.p, pub->topic.len, a);
+	if (a) {
+		pub->props.present |= MQTT_PBIT(MQTT_PROP_TOPIC_ALIAS);
+		pub->props.topic_alias = a->alias;
+		pub->topic.len = 0;
+		return;
+	}
+	if (c->out_alias_used >= c->client_alias_max)
+		return;
+	a = bk_calloc(1, sizeof(*a));
+	a->topic = bk_malloc(pub->topic.len + 1);
+	memcpy(a->topic, pub->topic.p, pub->topic.len);
+	a->topic[pub->topic.len] = '\0';
+	a->alias = ++c->out_alias_used;
+	HASH_ADD_KEYPTR(hh, c->out_alias, a->topic, pub->topic.len, a);
+	pub->props.present |= MQTT_PBIT(MQTT_PROP_TOPIC_ALIAS);
+	pub->props.topic_alias = a->alias;
+}
+
+/*
+ * Write one PUBLISH of msg. false when the client's Maximum Packet Size
+ * forbids it: the message is then dropped as if sent [MQTT-3.1.2-25].
+ */
+static bool
+write_publish(struct mqtt_conn *c, struct bk_msg *msg, const struct out_pub *op)
+{
+	struct mqtt_user_prop users[MAX_USER_PROPS];
+	struct mqtt_publish pub;
+	size_t head;
+	uint32_t tlen;
+
+	memset(&pub, 0, sizeof(pub));
+	tlen = mqtt_key_to_topic(msg->routing_key, topic_buf);
+	pub.topic = (struct bk_str){ topic_buf, tlen };
+	pub.qos = op->qos;
+	pub.retain = op->retain;
+	pub.dup = op->dup;
+	pub.packet_id = op->qos ? op->pid : 0;
+	pub.payload_len = (uint32_t)msg->body_len;
+	if (c->level == MQTT_V5) {
+		mqtt_props_from_bk(msg, &pub.props, users, MAX_USER_PROPS);
+		if (op->n_sub_ids) {
+			pub.props.sub_ids = op->sub_ids;
+			pub.props.n_sub_ids = op->n_sub_ids;
+		}
+	}
+	if (c->client_max_packet) {
+		head = mqtt_publish_head_size(c->level, &pub);
+		if (head == SIZE_MAX || head + msg->body_len > c->client_max_packet)
+			return false;
+	}
+	if (c->level == MQTT_V5 && c->client_alias_max && op->alias_ok)
+		apply_alias(c, &pub);
+	mqtt_send_publish(c, &pub, msg);
+	return true;
+}
+
+/*
+ * Match the delivery's topic against the session's filters. Returns the
+ * granted QoS (capped by the message's), or -1 when nothing matches.
+ */
+static int
+match_subs(struct mqtt_session *s, struct mqtt_sub *only, const struct bk_msg *msg,
+	   struct out_pub *op)
+{
+	struct mqtt_sub *sub, *tmp;
+	struct bk_str topic;
+	bool own = msg->origin == (const void *)(uintptr_t)s->id &&
+		   (msg->origin_flags & MQTT_OF_MQTT);
+	bool retained = (msg->origin_flags & MQTT_OF_RETAIN) != 0;
+	int best = -1;
+
+	topic.len = mqtt_key_to_topic(msg->routing_key, topic_buf);
+	topic.p = topic_buf;
+	op->n_sub_ids = 0;
+	op->retain = false;
+	HASH_ITER(hh, s->subs, sub, tmp) {
+		if (only ? sub != only : sub->shared != NULL)
+			continue;
+		if ((sub->no_local && own) || !mqtt_topic_match(sub->match, topic))
+			continue;
+		if (sub->qos > best)
+			best = sub->qos;
+		if (sub->rap && retained)
+			op->retain = true;
+		if (sub->sub_id && op->n_sub_ids < MAX_SUB_IDS)
+			op->sub_ids[op->n_sub_ids++] = sub->sub_id;
+	}
+	if (best < 0)
+		return -1;
+	return best < msg_qos(msg) ? best : msg_qos(msg);
+}
+
+static bool
+expired(const struct bk_msg *m)
+{
+	return m->expires_ms > 0 && (uint64_t)m->expires_ms <= bk_now_ms();
+}
+
+static int
+deliver(struct mqtt_session *s, struct mqtt_sub *only, struct bk_delivery *d)
+{
+	struct mqtt_conn *c = s->conn;
+	struct mqtt_out *o = NULL;
+	struct out_pub op;
+	int qos;
+
+	if (!c || c->state != MQTT_CONN_RUNNING || mqtt_output_full(c))
+		return -EAGAIN;
+	qos = match_subs(s, only, d->msg, &op);
+	if (qos < 0 || expired(d->msg)) {
+		bk_delivery_settle(d, BK_SETTLE_ACK);
+		return 0;
+	}
+	if (qos > 0 && !(o = slot_take(s))) {
+		s->parked = true;
+		return -EAGAIN;
+	}
+	op.qos = (uint8_t)qos;
+	op.dup = false;
+	op.alias_ok = true;
+	op.pid = o ? slot_pid(s, o) : 0;
+	if (!write_publish(c, d->msg, &op) || !o) {
+		if (o)
+			slot_release(s, o, BK_SETTLE_ACK);
+		bk_delivery_settle(d, BK_SETTLE_ACK);
+		return 0;
+	}
+	o->d = d;
+	o->msg = bk_msg_ref(d->msg);
+	o->state = MQTT_OUT_SENT;
+	o->qos = op.qos;
+	o->retain = op.retain;
+	o->shared = only != NULL;
+	o->sub_id = op.n_sub_ids ? op.sub_ids[0] : 0;
+	return 0;
+}
+
+static int
+session_deliver(void *ctx, struct bk_delivery *d)
+{
+	return deliver(ctx, NULL, d);
+}
+
+static void
+session_cancelled(void *ctx, enum bk_cancel_reason why)
+{
+	struct mqtt_session *s = ctx;
+
+	/* the queue was deleted under us (by an AMQP client, say) */
+	s->consumer = NULL;
+	BK_FREE(s->queue);
+}
+
+static int
+shared_deliver(void *ctx, struct bk_delivery *d)
+{
+	struct mqtt_sub *sub = ctx;
+
+	return deliver(sub->s, sub, d);
+}
+
+static void
+shared_cancelled(void *ctx, enum bk_cancel_reason why)
+{
+	struct mqtt_sub *sub = ctx;
+
+	sub->consumer = NULL;
+}
+
+const struct bk_consumer_ops mqtt_session_consumer_ops = {
+	.version = BK_CONSUMER_OPS_V1,
+	.deliver = session_deliver,
+	.cancelled = session_cancelled,
+};
+
+const struct bk_consumer_ops mqtt_shared_consumer_ops = {
+	.version = BK_CONSUMER_OPS_V1,
+	.deliver = shared_deliver,
+	.cancelled = shared_cancelled,
+};
+
+/* ---- local messages (retained, on subscribe) --------------------------- */
+
+/* false: no slot, keep it pending */
+static bool
+send_local(struct mqtt_session *s, struct bk_msg *msg, uint8_t qos, uint32_t sub_id)
+{
+	struct mqtt_out *o = NULL;
+	struct out_pub op;
+
+	if (expired(msg))
+		return true;
+	if (qos > 0 && !(o = slot_take(s)))
+		return false;
+	memset(&op, 0, sizeof(op));
+	op.qos = qos;
+	op.retain = true;       /* retained on subscribe [MQTT-3.3.1-8] */
+	op.alias_ok = true;
+	op.pid = o ? slot_pid(s, o) : 0;
+	if (sub_id)
+		op.sub_ids[op.n_sub_ids++] = sub_id;
+	if (!write_publish(s->conn, msg, &op)) {
+		if (o)
+			slot_release(s, o, BK_SETTLE_ACK);
+		return true;
+	}
+	if (o) {
+		o->msg = bk_msg_ref(msg);
+		o->state = MQTT_OUT_SENT;
+		o->qos = qos;
+		o->retain = true;
+		o->sub_id = sub_id;
+	}
+	return true;
+}
+
+void
+mqtt_deliver_local(struct mqtt_session *s, struct bk_msg *msg, uint8_t qos,
+		   uint32_t sub_id)
+{
+	struct mqtt_pend *p;
+
+	if (!s->conn)
+		return;
+	if (!s->pend_head && send_local(s, msg, qos, sub_id))
+		return;
+	p = bk_calloc(1, sizeof(*p));
+	p->msg = bk_msg_ref(msg);
+	p->qos = qos;
+	p->sub_id = sub_id;
+	if (s->pend_tail)
+		s->pend_tail->next = p;
+	else
+		s->pend_head = p;
+	s->pend_tail = p;
+}
+
+void
+mqtt_deliver_wake(struct mqtt_session *s)
+{
+	struct mqtt_pend *p;
+	struct mqtt_sub *sub, *tmp;
+
+	while (s->conn && (p = s->pend_head) && send_local(s, p->msg, p->qos, p->sub_id)) {
+		s->pend_head = p->next;
+		if (!s->pend_head)
+			s->pend_tail = NULL;
+		bk_msg_unref(p->msg);
+		bk_free(p);
+	}
+	if (!s->conn)
+		return;
+	s->parked = false;
+	if (s->consumer)
+		bk_consumer_wake(s->consumer);
+	HASH_ITER(hh, s->subs, sub, tmp)
+		if (sub->consumer)
+			bk_consumer_wake(sub->consumer);
+}
+
+/* ---- acknowledgements -------------------------------------------------- */
+
+static struct mqtt_out *
+slot_get(struct mqtt_session *s, uint16_t pid)
+{
+	if (pid == 0 || pid > s->out_cap || s->out[pid - 1].state == MQTT_OUT_FREE)
+		return NULL;
+	return &s->out[pid - 1];
+}
+
+void
+mqtt_on_puback(struct mqtt_conn *c, const struct mqtt_packet *pkt)
+{
+	struct mqtt_session *s = c->session;
+	const struct mqtt_ack *a = &pkt->u.ack;
+	struct mqtt_out *o = s ? slot_get(s, a->packet_id) : NULL;
+
+	switch (pkt->type) {
+	case MQTT_PUBACK:
+		if (o && o->state == MQTT_OUT_SENT && o->qos == 1)
+			slot_release(s, o, BK_SETTLE_ACK);
+		break;
+	case MQTT_PUBREC:
+		if (!o || o->state != MQTT_OUT_SENT || o->qos != 2) {
+			mqtt_send_ack(c, MQTT_PUBREL, a->packet_id,
+				      MQTT_RC_PACKET_ID_NOT_FOUND);
+			return;
+		}
+		if (a->code >= 0x80) {  /* the client refused it: done */
+			slot_release(s, o, BK_SETTLE_ACK);
+			break;
+		}
+		o->state = MQTT_OUT_RELEASED;
+		mqtt_send_ack(c, MQTT_PUBREL, a->packet_id, 0);
+		/* received by the client: the core is done with it */
+		if (o->d) {
+			struct bk_delivery *d = o->d;
+
+			o->d = NULL;
+			bk_msg_unref(o->msg);
+			o->msg = NULL;
+			bk_delivery_settle(d, BK_SETTLE_ACK);
+		}
+		return;
+	case MQTT_PUBCOMP:
+		if (o && o->state == MQTT_OUT_RELEASED)
+			slot_release(s, o, BK_SETTLE_ACK);
+		break;
+	}
+	if (s && s->conn && (s->parked || s->pend_head))
+		mqtt_deliver_wake(s);
+}
+
+/* ---- reconnect, end ---------------------------------------------------- */
+
+static int
+by_seq(const void *a, const void *b)
+{
+	const struct mqtt_out *x = *(struct mqtt_out *const *)a;
+	const struct mqtt_out *y = *(struct mqtt_out *const *)b;
+
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+void
+mqtt_deliver_resend(struct mqtt_session *s)
+{
+	struct mqtt_out **v;
+	uint32_t n = 0;
+	struct out_pub op;
+
+	if (s->out_used == 0 || !s->conn)
+		return;
+	v = bk_malloc(s->out_used * sizeof(*v));
+	for (uint32_t i = 0; i < s->out_cap && n < s->out_used; i++)
+		if (s->out[i].state != MQTT_OUT_FREE)
+			v[n++] = &s->out[i];
+	qsort(v, n, sizeof(*v), by_seq);
+	for (uint32_t i = 0; i < n; i++) {
+		struct mqtt_out *o = v[i];
+
+		if (o->state == MQTT_OUT_RELEASED) {
+			mqtt_send_ack(s->conn, MQTT_PUBREL, slot_pid(s, o), 0);
+			continue;
+		}
+		memset(&op, 0, sizeof(op));
+		op.qos = o->qos;
+		op.retain = o->retain;
+		op.dup = true;          /* [MQTT-3.3.1-1] */
+		op.pid = slot_pid(s, o);
+		if (o->sub_id)
+			op.sub_ids[op.n_sub_ids++] = o->sub_id;
+		if (!write_publish(s->conn, o->msg, &op))
+			slot_release(s, o, BK_SETTLE_ACK);
+	}
+	bk_free(v);
+}
+
+void
+mqtt_out_release_shared(struct mqtt_session *s)
+{
+	for (uint32_t i = 0; i < s->out_cap; i++)
+		if (s->out[i].state == MQTT_OUT_SENT && s->out[i].shared && s->out[i].d)
+			slot_release(s, &s->out[i], BK_SETTLE_REQUEUE);
+}
+
+void
+mqtt_out_clear(struct mqtt_session *s, enum bk_settle how)
+{
+	struct mqtt_pend *p;
+
+	for (uint32_t i = 0; i < s->out_cap; i++)
+		if (s->out[i].state != MQTT_OUT_FREE)
+			slot_release(s, &s->out[i], how);
+	while ((p = s->pend_head)) {
+		s->pend_head = p->next;
+		bk_msg_unref(p->msg);
+		bk_free(p);
+	}
+	s->pend_tail = NULL;
+}

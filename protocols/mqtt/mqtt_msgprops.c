@@ -1,0 +1,185 @@
+/*
+ * mqtt_msgprops.c: MQTT 5 PUBLISH properties <-> the core's neutral
+ * bk_props, both ways, so AMQP consumers see MQTT publishes with useful
+ * properties and MQTT subscribers see AMQP publishes:
+ *
+ *   MQTT 5                      bk_props (AMQP 0-9-1 basic properties)
+ *   QoS 0 / QoS 1, 2            delivery_mode 1 / 2 (persistent)
+ *   Content Type                content_type
+ *   Response Topic  a/b         reply_to  a.b  (mapped like a topic)
+ *   Correlation Data            correlation_id (longer than 255 octets:
+ *                               header "x-correlation-id", bytes)
+ *   Message Expiry Interval s   expiration "s*1000" (ms as text); on the
+ *                               way out the time left, rounded up
+ *   Payload Format Indicator    header "x-mqtt-payload-format-indicator" (u8)
+ *   User Property k=v           header k (long string v), in order
+ *
+ * Outbound, headers that are not strings (numbers, booleans) become user
+ * properties in decimal; tables, arrays, binaries and names or values
+ * that are not UTF-8 are left out. Headers under "x-mqtt-" and
+ * "x-correlation-id" are ours and not repeated as user properties.
+ */
+#include "mqtt_int.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#define PFI_HEADER  "x-mqtt-payload-format-indicator"
+#define CORR_HEADER "x-correlation-id"
+#define AMQP_SHORTSTR_MAX 255
+
+static char rt_buf[MQTT_KEY_MAX + 1];           /* outbound response topic */
+static char num_buf[64][24];                    /* outbound numeric user values */
+
+void
+mqtt_props_to_bk(const struct mqtt_props *mp, uint8_t qos, struct bk_table_builder *hb,
+		 char *buf, size_t cap, struct bk_props *out)
+{
+	struct bk_str k, v;
+	struct bk_value val;
+	uint32_t pos = 0;
+	size_t used = 0;
+
+	memset(out, 0, sizeof(*out));
+	out->present = BK_P_DELIVERY_MODE;
+	out->delivery_mode = qos > 0 ? 2 : 1;
+	if (!mp)
+		return;
+	if (MQTT_HAS(mp, MQTT_PROP_CONTENT_TYPE) && mp->content_type.len <= AMQP_SHORTSTR_MAX) {
+		out->present |= BK_P_CONTENT_TYPE;
+		out->content_type = mp->content_type;
+	}
+	if (MQTT_HAS(mp, MQTT_PROP_RESPONSE_TOPIC) &&
+	    mp->response_topic.len <= AMQP_SHORTSTR_MAX && mp->response_topic.len + 1 < cap) {
+		out->present |= BK_P_REPLY_TO;
+		out->reply_to.len = mqtt_topic_to_key(mp->response_topic, buf);
+		out->reply_to.p = buf;
+		used = out->reply_to.len + 1;
+	}
+	if (MQTT_HAS(mp, MQTT_PROP_CORRELATION_DATA)) {
+		if (mp->correlation_data.len <= AMQP_SHORTSTR_MAX) {
+			out->present |= BK_P_CORRELATION_ID;
+			out->correlation_id = mp->correlation_data;
+		} else {
+			val = (struct bk_value){ .type = BK_V_BYTES, .u.s = mp->correlation_data };
+			bk_tb_put(hb, CORR_HEADER, sizeof(CORR_HEADER) - 1, &val);
+		}
+	}
+	if (MQTT_HAS(mp, MQTT_PROP_MESSAGE_EXPIRY) && cap - used > 24) {
+		int n = snprintf(buf + used, cap - used, "%" PRIu64,
+				 (uint64_t)mp->message_expiry * 1000);
+
+		out->present |= BK_P_EXPIRATION;
+		out->expiration = (struct bk_str){ buf + used, (uint32_t)n };
+	}
+	if (MQTT_HAS(mp, MQTT_PROP_PAYLOAD_FORMAT)) {
+		val = (struct bk_value){ .type = BK_V_U8, .u.i = mp->payload_format };
+		bk_tb_put(hb, PFI_HEADER, sizeof(PFI_HEADER) - 1, &val);
+	}
+	while (mp->raw && mqtt_props_user_next(mp, &pos, &k, &v) == 1) {
+		val = (struct bk_value){ .type = BK_V_LSTR, .u.s = v };
+		bk_tb_put(hb, k.p, k.len, &val);
+	}
+	if (hb->len > 0) {
+		out->present |= BK_P_HEADERS;
+		out->headers = bk_tb_view(hb);
+	}
+}
+
+static bool
+utf8_ok(struct bk_str s)
+{
+	return s.len <= 65535 && mqtt_utf8_check((const uint8_t *)s.p, s.len) >= 0;
+}
+
+static bool
+is_ours(struct bk_str name)
+{
+	return (name.len >= 7 && memcmp(name.p, "x-mqtt-", 7) == 0) ||
+	       bk_str_eq_c(name, CORR_HEADER);
+}
+
+static void
+headers_out(struct bk_table t, struct mqtt_props *mp, struct mqtt_user_prop *users,
+	    uint32_t cap)
+{
+	struct bk_str name;
+	struct bk_value v;
+	uint32_t pos = 0, n = 0;
+	int64_t i;
+
+	while (n < cap && bk_table_next(t, &pos, &name, &v) == 1) {
+		if (bk_str_eq_c(name, PFI_HEADER)) {
+			if (bk_value_int(&v, &i) && (i == 0 || i == 1)) {
+				mp->present |= MQTT_PBIT(MQTT_PROP_PAYLOAD_FORMAT);
+				mp->payload_format = (uint8_t)i;
+			}
+			continue;
+		}
+		if (bk_str_eq_c(name, CORR_HEADER) && v.type == BK_V_BYTES &&
+		    !MQTT_HAS(mp, MQTT_PROP_CORRELATION_DATA)) {
+			mp->present |= MQTT_PBIT(MQTT_PROP_CORRELATION_DATA);
+			mp->correlation_data = v.u.s;
+			continue;
+		}
+		if (is_ours(name) || !utf8_ok(name))
+			continue;
+		users[n].key = name;
+		if (v.type == BK_V_LSTR) {
+			if (!utf8_ok(v.u.s))
+				continue;
+			users[n].value = v.u.s;
+		} else if (v.type == BK_V_BOOL) {
+			users[n].value = v.u.b ? BK_STR_LIT("true") : BK_STR_LIT("false");
+		} else if (bk_value_int(&v, &i)) {
+			int k = snprintf(num_buf[n], sizeof(num_buf[n]), "%" PRId64, i);
+
+			users[n].value = (struct bk_str){ num_buf[n], (uint32_t)k };
+		} else {
+			continue;
+		}
+		n++;
+	}
+	if (n) {
+		mp->users = users;
+		mp->n_users = n;
+	}
+}
+
+void
+mqtt_props_from_bk(const struct bk_msg *msg, struct mqtt_props *mp,
+		   struct mqtt_user_prop *users, uint32_t cap)
+{
+	const struct bk_props *p = &msg->props;
+
+	if (cap > 64)
+		cap = 64;
+	if ((p->present & BK_P_CONTENT_TYPE) && utf8_ok(p->content_type)) {
+		mp->present |= MQTT_PBIT(MQTT_PROP_CONTENT_TYPE);
+		mp->content_type = p->content_type;
+	}
+	if ((p->present & BK_P_REPLY_TO) && p->reply_to.len > 0 && utf8_ok(p->reply_to)) {
+		struct bk_str t;
+
+		t.len = mqtt_key_to_topic(p->reply_to, rt_buf);
+		t.p = rt_buf;
+		if (mqtt_topic_name_check(t) == 0) {
+			mp->present |= MQTT_PBIT(MQTT_PROP_RESPONSE_TOPIC);
+			mp->response_topic = t;
+		}
+	}
+	if (p->present & BK_P_CORRELATION_ID) {
+		mp->present |= MQTT_PBIT(MQTT_PROP_CORRELATION_DATA);
+		mp->correlation_data = p->correlation_id;
+	}
+	if (msg->expires_ms > 0) {
+		uint64_t now = bk_now_ms(), left;
+
+		left = (uint64_t)msg->expires_ms > now ? (uint64_t)msg->expires_ms - now : 0;
+		mp->present |= MQTT_PBIT(MQTT_PROP_MESSAGE_EXPIRY);
+		mp->message_expiry = (uint32_t)((left + 999) / 1000);
+	}
+	if ((p->present & BK_P_HEADERS) && p->headers.len)
+		headers_out(p->headers, mp, users, cap);
+}

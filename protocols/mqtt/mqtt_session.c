@@ -1,0 +1,224 @@
+/*
+ * mqtt_session.c: MQTT sessions: the table by vhost + client id, the
+ * session's queue, attach / detach around connections, and expiry.
+ *
+ * A session owns one queue, "mqtt-subscription-<client id>qos1" (the
+ * name RabbitMQ's MQTT plugin gives it), declared on its first
+ * non-shared subscription and bound to the exchange with every mapped
+ * filter. While the client is connected one consumer reads it; while it
+ * is away the queue keeps collecting (the durable subscription), and the
+ * in-flight slots keep the deliveries the client has not acknowledged so
+ * they are re-sent with DUP on reconnect [MQTT-4.4.0-1].
+ *
+ * Sessions live in memory: a v3 persistent session never expires; a v5
+ * one ends Session Expiry Interval seconds after its connection ends. At
+ * the end the queue is deleted, shared-queue deliveries are requeued for
+ * the other members of the group, and a delayed will is published.
+ */
+#include "mqtt_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+static void
+make_key(struct bk_vhost *vh, struct bk_str cid, char **key, uint32_t *len)
+{
+	const char *vn = bk_vhost_name(vh);
+	size_t n = strlen(vn);
+
+	*len = (uint32_t)(n + 1 + cid.len);
+	*key = bk_malloc(*len + 1);
+	memcpy(*key, vn, n + 1);
+	memcpy(*key + n + 1, cid.p, cid.len);
+	(*key)[*len] = '\0';
+}
+
+struct mqtt_session *
+mqtt_session_find(struct mqtt_listener *l, struct bk_vhost *vh, struct bk_str cid)
+{
+	struct mqtt_session *s = NULL;
+	char *key;
+	uint32_t len;
+
+	make_key(vh, cid, &key, &len);
+	HASH_FIND(hh, l->sessions, key, len, s);
+	bk_free(key);
+	return s;
+}
+
+struct mqtt_session *
+mqtt_session_new(struct mqtt_listener *l, struct bk_vhost *vh, struct bk_str cid)
+{
+	struct mqtt_session *s = bk_calloc(1, sizeof(*s));
+
+	make_key(vh, cid, &s->key, &s->key_len);
+	s->client_id = s->key + strlen(bk_vhost_name(vh)) + 1;
+	s->id = l->next_session_id++;
+	s->l = l;
+	s->vhost = vh;
+	HASH_ADD_KEYPTR(hh, l->sessions, s->key, s->key_len, s);
+	return s;
+}
+
+const char *
+mqtt_session_queue(struct mqtt_session *s, struct bk_err *err)
+{
+	struct bk_queue_decl d;
+	const char *name;
+	char *want;
+	size_t n;
+
+	if (s->queue)
+		return s->queue;
+	n = strlen(s->client_id) + 32;
+	want = bk_malloc(n);
+	snprintf(want, n, "mqtt-subscription-%sqos1", s->client_id);
+	memset(&d, 0, sizeof(d));
+	d.name = bk_str_c(want);
+	d.durable = s->expiry != 0;
+	if (bk_queue_declare(s->vhost, &d, &name, NULL, NULL, err) != BK_OK) {
+		/* a queue of that name with other flags: use it as it is */
+		d.passive = true;
+		if (bk_queue_declare(s->vhost, &d, &name, NULL, NULL, err) != BK_OK) {
+			bk_free(want);
+			return NULL;
+		}
+	}
+	s->queue = want;
+	return s->queue;
+}
+
+void
+mqtt_session_consume(struct mqtt_session *s)
+{
+	struct bk_consume_decl d;
+	struct bk_queue *q;
+	struct bk_err err;
+
+	if (!s->conn || !s->queue || s->consumer)
+		return;
+	if (bk_queue_lookup(s->vhost, bk_str_c(s->queue), NULL, &q, &err) != BK_OK) {
+		mqtt_conn_log(s->conn, BK_LOG_WARNING, "cannot consume '%s': %s",
+			      s->queue, err.text);
+		return;
+	}
+	memset(&d, 0, sizeof(d));
+	d.queue = q;
+	d.prefetch = s->out_limit;
+	d.ops = &mqtt_session_consumer_ops;
+	d.ctx = s;
+	if (bk_consume(&d, &s->consumer, &err) != BK_OK) {
+		s->consumer = NULL;
+		mqtt_conn_log(s->conn, BK_LOG_WARNING, "cannot consume '%s': %s",
+			      s->queue, err.text);
+	}
+}
+
+void
+mqtt_session_attach(struct mqtt_session *s, struct mqtt_conn *c, uint16_t window)
+{
+	struct mqtt_sub *sub, *tmp;
+
+	s->conn = c;
+	c->session = s;
+	mqtt_out_window(s, window);
+	mqtt_deliver_resend(s);
+	mqtt_session_consume(s);
+	HASH_ITER(hh, s->subs, sub, tmp)
+		if (sub->shared)
+			mqtt_sub_consume(sub);
+	mqtt_deliver_wake(s);
+}
+
+static void
+stop_consuming(struct mqtt_session *s)
+{
+	struct mqtt_sub *sub, *tmp;
+
+	if (s->consumer) {
+		struct bk_consumer *bc = s->consumer;
+
+		s->consumer = NULL;
+		bk_consumer_cancel(bc);
+	}
+	HASH_ITER(hh, s->subs, sub, tmp) {
+		if (sub->consumer) {
+			struct bk_consumer *bc = sub->consumer;
+
+			sub->consumer = NULL;
+			bk_consumer_cancel(bc);
+		}
+	}
+}
+
+static void
+expiry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct mqtt_session *s = arg;
+
+	if (!s->conn)
+		mqtt_session_destroy(s);
+}
+
+void
+mqtt_session_detach(struct mqtt_session *s, struct mqtt_will *will)
+{
+	struct timeval tv;
+
+	if (s->conn)
+		s->conn->session = NULL;
+	s->conn = NULL;
+	stop_consuming(s);
+	/* another member of the group can take these now */
+	mqtt_out_release_shared(s);
+	if (s->expiry == 0) {
+		mqtt_will_publish(s->l, will);
+		mqtt_session_destroy(s);
+		return;
+	}
+	if (will && mqtt_will_delay(will) > 0 && !s->l->shutting_down)
+		mqtt_will_arm(s, will);
+	else
+		mqtt_will_publish(s->l, will);
+	if (s->expiry != MQTT_SESSION_NEVER) {
+		if (!s->expiry_ev)
+			s->expiry_ev = event_new(s->l->base, -1, 0, expiry_cb, s);
+		tv.tv_sec = s->expiry;
+		tv.tv_usec = 0;
+		event_add(s->expiry_ev, &tv);
+	}
+}
+
+void
+mqtt_session_destroy(struct mqtt_session *s)
+{
+	struct mqtt_listener *l = s->l;
+	struct mqtt_sub *sub, *tmp;
+	struct mqtt_will *will = s->will;
+	struct bk_err err;
+	uint32_t count;
+
+	if (s->conn) {
+		s->conn->session = NULL;
+		s->conn = NULL;
+	}
+	HASH_DEL(l->sessions, s);
+	stop_consuming(s);
+	mqtt_out_clear(s, BK_SETTLE_REQUEUE);
+	HASH_ITER(hh, s->subs, sub, tmp)
+		mqtt_sub_free(s, sub, false);
+	if (s->queue)
+		bk_queue_delete(s->vhost, bk_str_c(s->queue), NULL, false, false,
+				&count, &err);
+	s->will = NULL;
+	/* the session ended before the will delay did [MQTT-3.1.3-9] */
+	mqtt_will_publish(l, will);
+	if (s->expiry_ev)
+		event_free(s->expiry_ev);
+	bk_free(s->queue);
+	bk_free(s->out);
+	bk_free(s->qos2_in);
+	bk_free(s->key);
+	bk_free(s);
+}

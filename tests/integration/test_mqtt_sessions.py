@@ -1,0 +1,301 @@
+"""MQTT sessions: clean session / clean start, persistent sessions that
+collect while the client is away, takeover, v5 session expiry and
+server-assigned client identifiers."""
+from mqtt_helpers import *  # noqa: F401,F403
+
+
+def persistent(version, expiry=60):
+    """CONNECT arguments for a session that outlives the connection."""
+    return {"clean": False,
+            "props": {P.SESSION_EXPIRY: expiry} if version == V5 else None}
+
+
+def drop_session(b, version, cid):
+    c = Raw(b, version)
+    c.connect(client_id=cid, clean=True)
+    c.disconnect()
+    c.close()
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_clean_session_forgets(mb, version):
+    t = utopic()
+    cid = uid()
+    c = Raw(mb, version)
+    ack = c.connect(client_id=cid, clean=True)
+    assert not ack.session_present
+    c.subscribe([(t, 1)])
+    c.disconnect()
+    c.close()
+    pub = Raw(mb, version)
+    pub.connect()
+    pub.publish(t, b"while away", qos=1, pid=1)
+    pub.recv_type(PUBACK)
+    c = Raw(mb, version)
+    ack = c.connect(client_id=cid, clean=True)
+    assert not ack.session_present
+    assert c.publishes(0.4) == []
+    pub.publish(t, b"after", qos=1, pid=2)      # the subscription is gone too
+    assert c.publishes(0.4) == []
+    c.close()
+    pub.close()
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_persistent_session_collects_while_offline(mb, version):
+    t = utopic()
+    cid = uid()
+    c = Raw(mb, version)
+    ack = c.connect(client_id=cid, **persistent(version))
+    assert not ack.session_present
+    c.subscribe([(t + "/#", 1)])
+    c.disconnect()
+    c.close()
+    pub = Raw(mb, version)
+    pub.connect()
+    for i in range(5):
+        pub.publish(t + "/x", "m%d" % i, qos=1, pid=i + 1)
+        pub.recv_type(PUBACK)
+    c = Raw(mb, version)
+    ack = c.connect(client_id=cid, **persistent(version))
+    assert ack.session_present
+    got = [c.recv_publish() for _ in range(5)]
+    assert [(p.payload, p.qos) for p in got] == [(b"m%d" % i, 1) for i in range(5)]
+    pub.publish(t + "/y", b"live", qos=1, pid=9)     # subscription kept
+    assert c.recv_publish().payload == b"live"
+    c.disconnect()
+    c.close()
+    drop_session(mb, version, cid)
+    pub.close()
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_persistent_session_with_paho(mb, version):
+    t = utopic()
+    cid = uid()
+    props = None
+    if version == V5:
+        props = props5(PacketTypes.CONNECT, SessionExpiryInterval=60)
+    c = Paho(mb, version, client_id=cid, clean=False, props=props)
+    assert c.connect()[1] is False
+    c.subscribe(t, 1)
+    c.disconnect()
+    pub = Paho(mb, version)
+    pub.connect()
+    pub.publish(t, b"offline", qos=1)
+    c = Paho(mb, version, client_id=cid, clean=False, props=props)
+    rc, present, _ = c.connect()
+    assert present
+    msgs = c.wait(1)
+    assert [m.payload for m in msgs] == [b"offline"]
+    c.disconnect()
+    pub.disconnect()
+    drop_session(mb, version, cid)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_clean_start_discards_persistent_session(mb, version):
+    t = utopic()
+    cid = uid()
+    c = Raw(mb, version)
+    c.connect(client_id=cid, **persistent(version))
+    c.subscribe([(t, 1)])
+    c.close()
+    pub = Raw(mb, version)
+    pub.connect()
+    pub.publish(t, b"lost", qos=1, pid=1)
+    pub.recv_type(PUBACK)
+    c = Raw(mb, version)
+    assert not c.connect(client_id=cid, clean=True).session_present
+    assert c.publishes(0.4) == []
+    c.disconnect()
+    c.close()
+    c = Raw(mb, version)
+    assert not c.connect(client_id=cid, **persistent(version)).session_present
+    c.close()
+    drop_session(mb, version, cid)
+    pub.close()
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_takeover_closes_first_connection(mb, version):
+    cid = uid()
+    t = utopic()
+    a = Raw(mb, version)
+    assert a.connect(client_id=cid).rc == 0
+    a.subscribe([(t, 0)])
+    b = Raw(mb, version)
+    assert b.connect(client_id=cid).rc == 0
+    # v5: DISCONNECT 0x8E Session taken over [MQTT-3.1.4-3]
+    a.expect_close(0x8E)
+    b.subscribe([(t, 0)])
+    b.publish(t, b"to b")
+    assert b.recv_publish().payload == b"to b"
+    b.close()
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_takeover_keeps_persistent_session(mb, version):
+    cid = uid()
+    t = utopic()
+    a = Raw(mb, version)
+    a.connect(client_id=cid, **persistent(version))
+    a.subscribe([(t, 1)])
+    b = Raw(mb, version)
+    ack = b.connect(client_id=cid, **persistent(version))
+    assert ack.session_present
+    a.closed()
+    pub = Raw(mb, version)
+    pub.connect()
+    pub.publish(t, b"after takeover", qos=1, pid=1)
+    p = b.recv_publish()
+    assert p.payload == b"after takeover" and p.qos == 1
+    b.close()
+    pub.close()
+    drop_session(mb, version, cid)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_takeover_by_paho_while_other_active(mb, version):
+    cid = uid()
+    first = Paho(mb, version, client_id=cid)
+    first.connect()
+    second = Paho(mb, version, client_id=cid)
+    second.connect()
+    assert first.disconnected.wait(3)
+    if version == V5:
+        assert wait_for(lambda: 0x8E in first.disconnect_rcs, 2), first.disconnect_rcs
+    assert second.c.is_connected()
+    second.disconnect()
+    first.c.loop_stop()
+
+
+def test_v5_session_expiry_elapses(mb):
+    t = utopic()
+    cid = uid()
+    c = Raw(mb, V5)
+    c.connect(client_id=cid, **persistent(V5, expiry=1))
+    c.subscribe([(t, 1)])
+    c.disconnect()
+    c.close()
+    time.sleep(2.2)
+    pub = Raw(mb, V5)
+    pub.connect()
+    pub.publish(t, b"too late", qos=1, pid=1)
+    pub.recv_type(PUBACK)
+    c = Raw(mb, V5)
+    ack = c.connect(client_id=cid, **persistent(V5, expiry=1))
+    assert not ack.session_present
+    assert c.publishes(0.4) == []
+    c.close()
+    pub.close()
+
+
+def test_v5_session_expiry_within_interval(mb):
+    t = utopic()
+    cid = uid()
+    c = Raw(mb, V5)
+    c.connect(client_id=cid, **persistent(V5, expiry=3))
+    c.subscribe([(t, 1)])
+    c.abort()
+    pub = Raw(mb, V5)
+    pub.connect()
+    pub.publish(t, b"in time", qos=1, pid=1)
+    pub.recv_type(PUBACK)
+    time.sleep(0.5)
+    c = Raw(mb, V5)
+    assert c.connect(client_id=cid, **persistent(V5, expiry=0)).session_present
+    assert c.recv_publish().payload == b"in time"
+    c.disconnect()
+    c.close()
+    pub.close()
+
+
+def test_v5_session_expiry_zero_ends_with_connection(mb):
+    """clean start 0 with no Session Expiry Interval: the session ends
+    when the network connection closes [MQTT-3.1.2-23 note]."""
+    cid = uid()
+    t = utopic()
+    c = Raw(mb, V5)
+    c.connect(client_id=cid, clean=False)
+    c.subscribe([(t, 1)])
+    c.disconnect()
+    c.close()
+    time.sleep(0.2)
+    c = Raw(mb, V5)
+    assert not c.connect(client_id=cid, clean=False).session_present
+    c.close()
+
+
+def test_v5_disconnect_can_set_session_expiry(mb):
+    """A DISCONNECT may raise a non-zero expiry set at CONNECT; the session
+    then survives the disconnect."""
+    cid = uid()
+    t = utopic()
+    c = Raw(mb, V5)
+    c.connect(client_id=cid, **persistent(V5, expiry=1))
+    c.subscribe([(t, 1)])
+    c.disconnect(rc=0, props={P.SESSION_EXPIRY: 60})
+    c.closed()
+    time.sleep(1.6)
+    c = Raw(mb, V5)
+    assert c.connect(client_id=cid, **persistent(V5)).session_present
+    c.close()
+    drop_session(mb, V5, cid)
+
+
+def test_v5_disconnect_expiry_from_zero_is_protocol_error(mb):
+    """[MQTT-3.14.2-2] expiry 0 at CONNECT, non-zero at DISCONNECT:
+    Protocol Error (0x82)."""
+    c = Raw(mb, V5)
+    c.connect(clean=False)
+    c.disconnect(rc=0, props={P.SESSION_EXPIRY: 30})
+    c.expect_close(0x82, strict=False)
+
+
+def test_v5_assigned_client_identifier(mb):
+    c = Raw(mb, V5)
+    ack = c.connect(client_id="")
+    assert ack.rc == 0
+    assigned = ack.props.get(P.ASSIGNED_CLIENT_ID)
+    assert assigned, ack.props
+    c2 = Raw(mb, V5)
+    ack2 = c2.connect(client_id="")
+    assert ack2.props.get(P.ASSIGNED_CLIENT_ID) not in (None, assigned)
+    # the assigned id is a real client id: reusing it takes the session over
+    c3 = Raw(mb, V5)
+    assert c3.connect(client_id=assigned).rc == 0
+    c.expect_close(0x8E)
+    assert c2.is_open(0.2)
+    c2.close()
+    c3.close()
+
+
+def test_v311_empty_client_id_with_clean_session(mb):
+    c = Raw(mb, V311)
+    ack = c.connect(client_id="", clean=True)
+    assert ack.rc == 0 and not ack.session_present
+    t = utopic()
+    c.subscribe([(t, 0)])
+    c.publish(t, b"anon id")
+    assert c.recv_publish().payload == b"anon id"
+    c.close()
+
+
+def test_v311_empty_client_id_without_clean_session_refused(mb):
+    """[MQTT-3.1.3-8] CONNACK return code 2 (identifier rejected), close."""
+    c = Raw(mb, V311)
+    ack = c.connect(client_id="", clean=False)
+    assert ack.rc == 2 and not ack.session_present
+    c.closed()
+    assert_mqtt_serves(mb)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_long_client_id(mb, version):
+    """Ids longer than 23 characters may be accepted; if refused, then with
+    the right code (v3 2, v5 0x85)."""
+    c = Raw(mb, version)
+    ack = c.connect(client_id="x" * 100 + uid())
+    assert ack.rc in (0, 2 if version == V311 else 0x85)
+    c.close()
