@@ -25,6 +25,30 @@
 /* Main thread only, like everything in the core. */
 static struct bk_delivery *free_deliveries;
 static uint32_t free_count;
+/* Unsettled deliveries, so that tearing the broker down releases what an
+ * adapter still held (their messages, queues and consumers). */
+static struct bk_delivery *live_deliveries;
+
+static void
+live_link(struct bk_delivery *d)
+{
+	d->live_prev = NULL;
+	d->live_next = live_deliveries;
+	if (live_deliveries != NULL)
+		live_deliveries->live_prev = d;
+	live_deliveries = d;
+}
+
+static void
+live_unlink(struct bk_delivery *d)
+{
+	if (d->live_prev != NULL)
+		d->live_prev->live_next = d->live_next;
+	else
+		live_deliveries = d->live_next;
+	if (d->live_next != NULL)
+		d->live_next->live_prev = d->live_prev;
+}
 
 struct bk_delivery *
 bk_delivery_alloc(void)
@@ -35,14 +59,17 @@ bk_delivery_alloc(void)
 		free_deliveries = d->free_next;
 		free_count--;
 		memset(d, 0, sizeof(*d));
-		return d;
+	} else {
+		d = bk_calloc(1, sizeof(*d));
 	}
-	return bk_calloc(1, sizeof(*d));
+	live_link(d);
+	return d;
 }
 
 void
 bk_delivery_release(struct bk_delivery *d)
 {
+	live_unlink(d);
 	if (free_count >= DELIVERY_CACHE_MAX) {
 		bk_free(d);
 		return;
@@ -55,6 +82,9 @@ bk_delivery_release(struct bk_delivery *d)
 void
 bk_deliveries_fini(void)
 {
+	/* Every queue is deleted by now, so settling dispatches nothing. */
+	while (live_deliveries != NULL)
+		bk_delivery_settle(live_deliveries, BK_SETTLE_ACK);
 	while (free_deliveries != NULL) {
 		struct bk_delivery *d = free_deliveries;
 

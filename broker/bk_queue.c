@@ -67,8 +67,8 @@ bk_queueing_init(struct bk_broker *b)
 void
 bk_queueing_fini(struct bk_broker *b)
 {
+	bk_deliveries_fini();           /* settling may still look at queue state */
 	BK_FREE(b->queue_state);
-	bk_deliveries_fini();
 }
 
 void

@@ -470,6 +470,7 @@ struct bk_delivery {
 	/* core's fields */
 	uint64_t seq;                   /* position in the queue, for ordered requeue */
 	struct bk_delivery *free_next;
+	struct bk_delivery *live_prev, *live_next; /* every unsettled delivery */
 };
 
 enum bk_settle {

@@ -4,8 +4,9 @@
  *
  * Nothing here writes to the socket: libevent writes each connection's
  * output once per loop iteration, so a burst of deliveries leaves in one
- * writev. Method and content-header frames are encoded straight into
- * reserved output space; message bodies above BODY_COPY_MAX are added by
+ * writev. Frames are encoded straight into reserved output space (a small
+ * delivery's method, header and body in one reservation); message bodies
+ * above BODY_COPY_MAX, or above one frame, are added by
  * reference, one bk_msg reference per chunk, released by libevent once
  * the chunk is written (or the buffer freed).
  *
@@ -18,6 +19,17 @@
 
 /* Bodies up to this size are copied: cheaper than a reference chain. */
 #define BODY_COPY_MAX 4096
+
+/* SIZE_MAX from the codec: a short string over 255 octets, our bug. */
+static bool
+encodable(const struct amqp_conn *c, const struct amqp_method *m, size_t n)
+{
+	if (n != SIZE_MAX)
+		return true;
+	amqp_conn_log(c, BK_LOG_ERROR, "not sent: %s with a short string over 255 octets",
+		      amqp_method_name(m->id));
+	return false;
+}
 
 static bool
 output_closed(const struct amqp_conn *c, uint16_t channel)
@@ -37,7 +49,7 @@ amqp_conn_send_method(struct amqp_conn *c, uint16_t channel,
 	struct evbuffer_iovec v;
 	int rc;
 
-	if (output_closed(c, channel))
+	if (output_closed(c, channel) || !encodable(c, m, n))
 		return;
 	if (evbuffer_reserve_space(out, n, &v, 1) < 1)
 		return;
@@ -70,7 +82,7 @@ body_chunk(const struct amqp_conn *c)
  * encoded into a single reservation: one evbuffer operation per delivery
  * for small messages.
  */
-static void
+static bool
 send_frames(struct amqp_conn *c, struct evbuffer *out, uint16_t channel,
 	    const struct amqp_method *m, const struct bk_msg *msg, bool with_body)
 {
@@ -81,8 +93,8 @@ send_frames(struct amqp_conn *c, struct evbuffer *out, uint16_t channel,
 	uint8_t *w;
 	int rc;
 
-	if (evbuffer_reserve_space(out, mn + hn + bn, &v, 1) < 1)
-		return;
+	if (!encodable(c, m, mn) || evbuffer_reserve_space(out, mn + hn + bn, &v, 1) < 1)
+		return false;
 	w = v.iov_base;
 	rc = amqp_method_frame_encode(w, mn, channel, m);
 	BK_ASSERT(rc == (int)mn);
@@ -98,6 +110,7 @@ send_frames(struct amqp_conn *c, struct evbuffer *out, uint16_t channel,
 	v.iov_len = mn + hn + bn;
 	evbuffer_commit_space(out, &v, 1);
 	conn_priv(c)->tx_seen = true;
+	return true;
 }
 
 static void
@@ -141,8 +154,7 @@ amqp_conn_send_content(struct amqp_conn *c, uint16_t channel,
 		return;
 	copy = msg->body_len > 0 && msg->body_len <= BODY_COPY_MAX &&
 	       msg->body_len <= body_chunk(c);
-	send_frames(c, out, channel, m, msg, copy);
-	if (!copy && msg->body_len > 0)
+	if (send_frames(c, out, channel, m, msg, copy) && !copy && msg->body_len > 0)
 		send_body_ref(c, out, channel, msg);
 }
 

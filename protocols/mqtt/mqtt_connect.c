@@ -24,8 +24,8 @@
 
 struct connect_ctx {
 	uint8_t rc;                     /* v5 reason, 0 = accepted */
-	char why[160];
-	char client_id[40];             /* assigned, if any */
+	char why[320];
+	char client_id[48];             /* assigned, if any */
 	bool assigned;
 	uint16_t server_keepalive;      /* 0 = not announced */
 };

@@ -1,0 +1,183 @@
+/*
+ * mqtt_publish.c: PUBLISH from clients (and wills) into the core: topic
+ * aliases, QoS 0/1/2 acknowledgements, exactly-once inbound QoS 2 and
+ * the retained store.
+ *
+ * A publish becomes one bk_msg: the routing key is the mapped topic
+ * (mqtt_topic.c), the body is copied once from the input buffer, the
+ * properties are mapped by mqtt_msgprops.c, and origin / origin_flags
+ * carry the publishing session, the QoS and the retain flag (for
+ * no-local, the delivered QoS and retain-as-published). Routing is
+ * synchronous, so the PUBACK / PUBREC follows at once; v5 acks say
+ * 0x10 when no queue took the message and 0x97 when a queue refused it.
+ *
+ * Exactly once [MQTT-4.3.3]: the packet id of a QoS 2 publish is kept in
+ * the session from PUBREC until PUBREL. A PUBLISH arriving again with
+ * that id (DUP, after a lost PUBREC) is answered but not routed again.
+ * At most [mqtt] receive_maximum such ids are open at once (v5: more is
+ * a 0x93 disconnect [MQTT-3.3.4-9]).
+ */
+#include "mqtt_int.h"
+
+#include <string.h>
+
+static char key_buf[MQTT_KEY_MAX + 1];
+static char prop_buf[MQTT_KEY_MAX + 64];
+
+static bool
+qos2_has(const struct mqtt_session *s, uint16_t pid)
+{
+	return s->qos2_in && (s->qos2_in[pid >> 3] & (1u << (pid & 7)));
+}
+
+static void
+qos2_set(struct mqtt_session *s, uint16_t pid, bool on)
+{
+	if (!s->qos2_in) {
+		if (!on)
+			return;
+		s->qos2_in = bk_calloc(1, 65536 / 8);
+	}
+	if (on && !qos2_has(s, pid)) {
+		s->qos2_in[pid >> 3] |= (uint8_t)(1u << (pid & 7));
+		s->qos2_in_count++;
+	} else if (!on && qos2_has(s, pid)) {
+		s->qos2_in[pid >> 3] &= (uint8_t)~(1u << (pid & 7));
+		s->qos2_in_count--;
+	}
+}
+
+enum bk_status
+mqtt_route(struct mqtt_listener *l, struct bk_vhost *vh, struct bk_msg *msg,
+	   bool retain, struct bk_route_result *res, struct bk_err *err)
+{
+	if (retain)
+		mqtt_retain_store(l, vh, msg);
+	memset(res, 0, sizeof(*res));
+	return bk_publish(vh, bk_str_c(l->cfg.exchange), msg, res, err);
+}
+
+/* The topic, after topic aliases [MQTT-3.3.2-7..12]; false = closed. */
+static bool
+resolve_topic(struct mqtt_conn *c, const struct mqtt_publish *pub, struct bk_str *topic)
+{
+	uint16_t max = c->l->cfg.topic_alias_maximum, a;
+
+	*topic = pub->topic;
+	if (c->level != MQTT_V5 || !MQTT_HAS(&pub->props, MQTT_PROP_TOPIC_ALIAS)) {
+		if (topic->len == 0) {
+			mqtt_conn_close_or(c, MQTT_RC_PROTOCOL_ERROR, "empty topic name");
+			return false;
+		}
+		return true;
+	}
+	a = pub->props.topic_alias;
+	if (a == 0 || a > max) {
+		mqtt_conn_close_or(c, MQTT_RC_TOPIC_ALIAS_INVALID,
+				   "topic alias %u outside 1..%u", a, max);
+		return false;
+	}
+	if (!c->in_alias)
+		c->in_alias = bk_calloc((size_t)max + 1, sizeof(*c->in_alias));
+	if (topic->len > 0) {
+		bk_free(c->in_alias[a]);
+		c->in_alias[a] = bk_malloc(topic->len + 1);
+		memcpy(c->in_alias[a], topic->p, topic->len);
+		c->in_alias[a][topic->len] = '\0';
+		return true;
+	}
+	if (!c->in_alias[a]) {
+		mqtt_conn_close_or(c, MQTT_RC_PROTOCOL_ERROR, "unknown topic alias %u", a);
+		return false;
+	}
+	*topic = bk_str_c(c->in_alias[a]);
+	return true;
+}
+
+static uint8_t
+ack_code(const struct mqtt_conn *c, enum bk_status st, const struct bk_route_result *res)
+{
+	if (c->level != MQTT_V5)
+		return 0;
+	if (st != BK_OK)
+		return mqtt_status_rc(st);
+	if (res->refused)
+		return MQTT_RC_QUOTA_EXCEEDED;
+	return res->queues == 0 && !res->direct_reply ? MQTT_RC_NO_MATCHING_SUBSCRIBERS : 0;
+}
+
+void
+mqtt_on_publish(struct mqtt_conn *c, const struct mqtt_packet *pkt)
+{
+	const struct mqtt_publish *pub = &pkt->u.publish;
+	struct mqtt_session *s = c->session;
+	const struct bk_limits *lim = bk_broker_limits(c->l->broker);
+	struct bk_table_builder hb;
+	struct bk_route_result res;
+	struct bk_props props;
+	struct bk_str topic, key;
+	struct bk_msg *msg;
+	struct bk_err err;
+	enum bk_status st;
+	uint8_t rc;
+
+	if (!resolve_topic(c, pub, &topic))
+		return;
+	if (pub->qos == 2 && qos2_has(s, pub->packet_id)) {
+		/* a re-sent PUBLISH whose PUBREC got lost: not routed again */
+		mqtt_send_ack(c, MQTT_PUBREC, pub->packet_id, 0);
+		return;
+	}
+	if (pub->qos == 2 && s->qos2_in_count >= c->l->cfg.receive_maximum &&
+	    c->level == MQTT_V5) {
+		mqtt_conn_close_or(c, MQTT_RC_RECEIVE_MAX_EXCEEDED,
+				   "more than %u QoS 2 publishes unacknowledged",
+				   c->l->cfg.receive_maximum);
+		return;
+	}
+	if (lim && lim->max_message_size && pub->payload_len > lim->max_message_size) {
+		mqtt_conn_close_or(c, MQTT_RC_PACKET_TOO_LARGE,
+				   "message size %u is larger than max size %llu",
+				   pub->payload_len, (unsigned long long)lim->max_message_size);
+		return;
+	}
+	key.len = mqtt_topic_to_key(topic, key_buf);
+	key.p = key_buf;
+	bk_tb_init(&hb);
+	mqtt_props_to_bk(c->level == MQTT_V5 ? &pub->props : NULL, pub->qos, &hb,
+			 prop_buf, sizeof(prop_buf), &props);
+	msg = bk_msg_new(bk_str_c(c->l->cfg.exchange), key, &props, pub->payload_len);
+	bk_tb_fini(&hb);
+	if (pub->payload_len)
+		memcpy(msg->body, pub->payload, pub->payload_len);
+	msg->origin = (const void *)(uintptr_t)s->id;
+	msg->origin_flags = MQTT_OF_MQTT | pub->qos | (pub->retain ? MQTT_OF_RETAIN : 0);
+	st = mqtt_route(c->l, c->vhost, msg, pub->retain, &res, &err);
+	bk_msg_unref(msg);
+	if (st != BK_OK && c->level != MQTT_V5) {
+		mqtt_conn_close_or(c, 0, "publish refused: %s", err.text);
+		return;
+	}
+	rc = ack_code(c, st, &res);
+	if (pub->qos == 1) {
+		mqtt_send_ack(c, MQTT_PUBACK, pub->packet_id, rc);
+	} else if (pub->qos == 2) {
+		if (rc < 0x80)
+			qos2_set(s, pub->packet_id, true);
+		mqtt_send_ack(c, MQTT_PUBREC, pub->packet_id, rc);
+	}
+}
+
+void
+mqtt_on_pubrel(struct mqtt_conn *c, const struct mqtt_packet *pkt)
+{
+	struct mqtt_session *s = c->session;
+	uint16_t pid = pkt->u.ack.packet_id;
+	uint8_t rc = 0;
+
+	if (qos2_has(s, pid))
+		qos2_set(s, pid, false);
+	else
+		rc = MQTT_RC_PACKET_ID_NOT_FOUND;
+	mqtt_send_ack(c, MQTT_PUBCOMP, pid, c->level == MQTT_V5 ? rc : 0);
+}

@@ -1,0 +1,264 @@
+/*
+ * mqtt_subscribe.c: SUBSCRIBE and UNSUBSCRIBE: subscriptions as bindings
+ * of the session's queue, shared subscriptions, per-filter SUBACK codes
+ * and retained messages on subscribe.
+ *
+ * A plain filter is bound to the session's queue with the mapped key
+ * (mqtt_topic.c). A shared filter "$share/group/f" [MQTT-4.8.2] uses one
+ * queue per vhost + group + filter, "mqtt-shared-<group>-<f>", bound once
+ * and consumed by every member session: the core serves its consumers
+ * round-robin, which is the load balancing MQTT asks for. The queue goes
+ * when its last subscription does.
+ *
+ * Subscribing again to the same filter replaces the options and keeps
+ * the binding [MQTT-3.8.4-3]; retained messages are sent again only
+ * under retain handling 0 [MQTT-3.3.1-9..11], never for shared filters
+ * (MQTT 5 §4.8.2), and only after the SUBACK.
+ */
+#include "mqtt_int.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static char bkey[MQTT_KEY_MAX + 1];
+
+static enum bk_status
+bind_key(struct mqtt_session *s, const char *queue, struct bk_str filter, bool bind,
+	 struct bk_err *err)
+{
+	struct bk_binding_decl d;
+
+	memset(&d, 0, sizeof(d));
+	d.source = bk_str_c(s->l->cfg.exchange);
+	d.dest = bk_str_c(queue);
+	d.dest_is_queue = true;
+	d.routing_key.len = mqtt_filter_to_key(filter, bkey);
+	d.routing_key.p = bkey;
+	return bind ? bk_bind(s->vhost, &d, NULL, err) : bk_unbind(s->vhost, &d, NULL, err);
+}
+
+static struct mqtt_shared *
+shared_get(struct mqtt_session *s, struct bk_str group, struct bk_str filter,
+	   struct bk_err *err)
+{
+	struct mqtt_listener *l = s->l;
+	struct mqtt_shared *sh = NULL;
+	struct bk_queue_decl d;
+	const char *vn = bk_vhost_name(s->vhost);
+	size_t vlen = strlen(vn), n = vlen + 1 + 13 + group.len + 1 + filter.len + 1;
+	char *key = bk_malloc(n);
+	int qn;
+
+	memcpy(key, vn, vlen + 1);
+	qn = snprintf(key + vlen + 1, n - vlen - 1, "mqtt-shared-%.*s-%.*s",
+		      (int)group.len, group.p, (int)filter.len, filter.p);
+	HASH_FIND(hh, l->shared, key, vlen + 1 + (size_t)qn, sh);
+	if (sh) {
+		bk_free(key);
+		sh->refs++;
+		return sh;
+	}
+	memset(&d, 0, sizeof(d));
+	d.name = bk_str_c(key + vlen + 1);
+	if (bk_queue_declare(s->vhost, &d, NULL, NULL, NULL, err) != BK_OK ||
+	    bind_key(s, key + vlen + 1, filter, true, err) != BK_OK) {
+		bk_free(key);
+		return NULL;
+	}
+	sh = bk_calloc(1, sizeof(*sh));
+	sh->key = key;
+	sh->key_len = (uint32_t)(vlen + 1 + (size_t)qn);
+	sh->queue = key + vlen + 1;
+	sh->vhost = s->vhost;
+	sh->refs = 1;
+	HASH_ADD_KEYPTR(hh, l->shared, sh->key, sh->key_len, sh);
+	return sh;
+}
+
+void
+mqtt_shared_unref(struct mqtt_listener *l, struct mqtt_shared *sh)
+{
+	struct bk_err err;
+	uint32_t count;
+
+	if (!sh || --sh->refs > 0)
+		return;
+	HASH_DEL(l->shared, sh);
+	bk_queue_delete(sh->vhost, bk_str_c(sh->queue), NULL, false, false, &count, &err);
+	bk_free(sh->key);
+	bk_free(sh);
+}
+
+void
+mqtt_sub_consume(struct mqtt_sub *sub)
+{
+	struct mqtt_session *s = sub->s;
+	struct bk_consume_decl d;
+	struct bk_queue *q;
+	struct bk_err err;
+
+	if (!s->conn || !sub->shared || sub->consumer)
+		return;
+	if (bk_queue_lookup(s->vhost, bk_str_c(sub->shared->queue), NULL, &q, &err) != BK_OK)
+		return;
+	memset(&d, 0, sizeof(d));
+	d.queue = q;
+	d.prefetch = s->out_limit;
+	d.ops = &mqtt_shared_consumer_ops;
+	d.ctx = sub;
+	if (bk_consume(&d, &sub->consumer, &err) != BK_OK)
+		sub->consumer = NULL;
+}
+
+void
+mqtt_sub_free(struct mqtt_session *s, struct mqtt_sub *sub, bool unbind)
+{
+	struct bk_err err;
+
+	HASH_DEL(s->subs, sub);
+	s->nsubs--;
+	if (sub->consumer) {
+		struct bk_consumer *bc = sub->consumer;
+
+		sub->consumer = NULL;
+		bk_consumer_cancel(bc);
+	}
+	if (sub->shared) {
+		mqtt_shared_unref(s->l, sub->shared);
+	} else {
+		s->nlocal--;
+		if (unbind && s->queue)
+			bind_key(s, s->queue, sub->match, false, &err);
+	}
+	bk_free(sub->filter);
+	bk_free(sub);
+}
+
+/* Add or replace one subscription: the SUBACK code. *retained: send
+ * retained messages for it after the SUBACK. */
+static uint8_t
+add_sub(struct mqtt_session *s, const struct mqtt_sub_entry *e, uint32_t sub_id,
+	struct mqtt_sub **retained)
+{
+	struct mqtt_sub *sub = NULL;
+	struct bk_str group, filter;
+	struct bk_err err;
+	bool is_new;
+	int shared = mqtt_share_parse(e->filter, &group, &filter);
+
+	*retained = NULL;
+	if (shared < 0)
+		return MQTT_RC_TOPIC_FILTER_INVALID;
+	HASH_FIND(hh, s->subs, e->filter.p, e->filter.len, sub);
+	is_new = sub == NULL;
+	if (is_new) {
+		sub = bk_calloc(1, sizeof(*sub));
+		sub->filter = bk_malloc(e->filter.len + 1);
+		memcpy(sub->filter, e->filter.p, e->filter.len);
+		sub->filter[e->filter.len] = '\0';
+		sub->match.p = sub->filter + (filter.p - e->filter.p);
+		sub->match.len = filter.len;
+		sub->s = s;
+		if (shared) {
+			sub->shared = shared_get(s, group, filter, &err);
+			if (!sub->shared)
+				goto fail;
+		} else if (!mqtt_session_queue(s, &err) ||
+			   bind_key(s, s->queue, filter, true, &err) != BK_OK) {
+			goto fail;
+		}
+		HASH_ADD_KEYPTR(hh, s->subs, sub->filter, e->filter.len, sub);
+		s->nsubs++;
+		if (shared) {
+			mqtt_sub_consume(sub);
+		} else {
+			s->nlocal++;
+			mqtt_session_consume(s);
+		}
+	}
+	sub->qos = e->qos > 2 ? 2 : e->qos;
+	sub->no_local = e->no_local;
+	sub->rap = e->retain_as_published;
+	sub->sub_id = sub_id;
+	if (!shared && (e->retain_handling == 0 || (e->retain_handling == 1 && is_new)))
+		*retained = sub;
+	return sub->qos;
+fail:
+	if (s->conn)
+		mqtt_conn_log(s->conn, BK_LOG_WARNING, "subscribe '%s' failed: %s",
+			      sub->filter, err.text);
+	bk_free(sub->filter);
+	bk_free(sub);
+	return s->conn && s->conn->level == MQTT_V5 ? mqtt_status_rc(err.status)
+						    : MQTT_RC_UNSPECIFIED;
+}
+
+void
+mqtt_on_subscribe(struct mqtt_conn *c, const struct mqtt_packet *pkt)
+{
+	const struct mqtt_subscribe *sp = &pkt->u.subscribe;
+	struct mqtt_session *s = c->session;
+	struct mqtt_sub_entry e;
+	struct mqtt_sub **todo;
+	struct mqtt_packet ack;
+	uint8_t *codes;
+	uint32_t pos = 0, n = 0, sub_id = 0;
+
+	if (c->level == MQTT_V5 && sp->props.n_sub_ids)
+		sub_id = sp->props.sub_id;
+	codes = bk_malloc(sp->count ? sp->count : 1);
+	todo = bk_calloc(sp->count ? sp->count : 1, sizeof(*todo));
+	while (n < sp->count && mqtt_sub_next(sp, MQTT_SUBSCRIBE, c->level, &pos, &e) == 1) {
+		if (!e.filter_ok)
+			codes[n] = c->level == MQTT_V5 ? MQTT_RC_TOPIC_FILTER_INVALID
+						       : MQTT_RC_UNSPECIFIED;
+		else
+			codes[n] = add_sub(s, &e, sub_id, &todo[n]);
+		if (c->level != MQTT_V5 && codes[n] >= 0x80)
+			codes[n] = MQTT_RC_UNSPECIFIED;
+		n++;
+	}
+	memset(&ack, 0, sizeof(ack));
+	ack.type = MQTT_SUBACK;
+	ack.u.suback.packet_id = sp->packet_id;
+	ack.u.suback.codes = codes;
+	ack.u.suback.count = n;
+	mqtt_send(c, &ack);
+	for (uint32_t i = 0; i < n; i++)
+		if (todo[i])
+			mqtt_retain_deliver(s, todo[i]->match, todo[i]->qos, todo[i]->sub_id);
+	bk_free(todo);
+	bk_free(codes);
+}
+
+void
+mqtt_on_unsubscribe(struct mqtt_conn *c, const struct mqtt_packet *pkt)
+{
+	const struct mqtt_subscribe *sp = &pkt->u.subscribe;
+	struct mqtt_session *s = c->session;
+	struct mqtt_sub_entry e;
+	struct mqtt_sub *sub;
+	struct mqtt_packet ack;
+	uint8_t *codes;
+	uint32_t pos = 0, n = 0;
+
+	codes = bk_malloc(sp->count ? sp->count : 1);
+	while (n < sp->count && mqtt_sub_next(sp, MQTT_UNSUBSCRIBE, c->level, &pos, &e) == 1) {
+		sub = NULL;
+		HASH_FIND(hh, s->subs, e.filter.p, e.filter.len, sub);
+		if (sub) {
+			mqtt_sub_free(s, sub, true);
+			codes[n] = MQTT_RC_SUCCESS;
+		} else {
+			codes[n] = MQTT_RC_NO_SUBSCRIPTION_EXISTED;
+		}
+		n++;
+	}
+	memset(&ack, 0, sizeof(ack));
+	ack.type = MQTT_UNSUBACK;
+	ack.u.suback.packet_id = sp->packet_id;
+	ack.u.suback.codes = codes;
+	ack.u.suback.count = c->level == MQTT_V5 ? n : 0;
+	mqtt_send(c, &ack);
+	bk_free(codes);
+}
