@@ -39,6 +39,7 @@ enum kind {
 	K_ADDR,         /* numeric IPv4 or IPv6 address */
 	K_TEXT,         /* any text, may be empty */
 	K_SECRET,       /* non-empty text, never echoed in errors */
+	K_NAME,         /* non-empty text of at most 255 octets */
 };
 
 enum key_id {
@@ -46,6 +47,10 @@ enum key_id {
 	AMQP_BIND, AMQP_PORT, AMQP_FRAME_MAX, AMQP_CHANNEL_MAX, AMQP_HEARTBEAT,
 	AMQP_HANDSHAKE_TIMEOUT, AMQP_OUTPUT_HIGH_WATERMARK,
 	USER_PASSWORD, USER_TAGS, USER_LOOPBACK_ONLY,
+	MQTT_ENABLED, MQTT_BIND, MQTT_PORT, MQTT_MAX_PACKET_SIZE, MQTT_EXCHANGE,
+	MQTT_VHOST, MQTT_ALLOW_ANONYMOUS, MQTT_ANONYMOUS_USER, MQTT_ANONYMOUS_PASSWORD,
+	MQTT_MAX_INFLIGHT, MQTT_RECEIVE_MAXIMUM, MQTT_TOPIC_ALIAS_MAXIMUM,
+	MQTT_MAX_KEEPALIVE, MQTT_CONNECT_TIMEOUT, MQTT_OUTPUT_HIGH_WATERMARK,
 };
 
 struct key {
@@ -73,6 +78,22 @@ static const struct key keys[] = {
 	{ "amqp",   "heartbeat",             K_UINT,  0, 65535, AMQP_HEARTBEAT },
 	{ "amqp",   "handshake_timeout",     K_UINT,  1, 86400000, AMQP_HANDSHAKE_TIMEOUT },
 	{ "amqp",   "output_high_watermark", K_SIZE,  4096, GIB, AMQP_OUTPUT_HIGH_WATERMARK },
+	{ "mqtt",   "enabled",               K_BOOL,  0, 0, MQTT_ENABLED },
+	{ "mqtt",   "bind",                  K_ADDR,  0, 0, MQTT_BIND },
+	{ "mqtt",   "port",                  K_UINT,  0, 65535, MQTT_PORT },
+	/* the protocol's own limit: 4 length octets plus the fixed header */
+	{ "mqtt",   "max_packet_size",       K_SIZE,  64, 268435460, MQTT_MAX_PACKET_SIZE },
+	{ "mqtt",   "exchange",              K_NAME,  0, 0, MQTT_EXCHANGE },
+	{ "mqtt",   "vhost",                 K_NAME,  0, 0, MQTT_VHOST },
+	{ "mqtt",   "allow_anonymous",       K_BOOL,  0, 0, MQTT_ALLOW_ANONYMOUS },
+	{ "mqtt",   "anonymous_user",        K_NAME,  0, 0, MQTT_ANONYMOUS_USER },
+	{ "mqtt",   "anonymous_password",    K_SECRET, 0, 0, MQTT_ANONYMOUS_PASSWORD },
+	{ "mqtt",   "max_inflight",          K_UINT,  1, 65535, MQTT_MAX_INFLIGHT },
+	{ "mqtt",   "receive_maximum",       K_UINT,  1, 65535, MQTT_RECEIVE_MAXIMUM },
+	{ "mqtt",   "topic_alias_maximum",   K_UINT,  0, 65535, MQTT_TOPIC_ALIAS_MAXIMUM },
+	{ "mqtt",   "max_keepalive",         K_UINT,  0, 65535, MQTT_MAX_KEEPALIVE },
+	{ "mqtt",   "connect_timeout",       K_UINT,  1, 86400000, MQTT_CONNECT_TIMEOUT },
+	{ "mqtt",   "output_high_watermark", K_SIZE,  4096, GIB, MQTT_OUTPUT_HIGH_WATERMARK },
 	{ "user",   "password",              K_SECRET, 0, 0, USER_PASSWORD },
 	{ "user",   "tags",                  K_TEXT,  0, 0, USER_TAGS },
 	{ "user",   "loopback_only",         K_BOOL,  0, 0, USER_LOOPBACK_ONLY },
@@ -120,6 +141,7 @@ sl_config_init(struct sl_config *c)
 	c->limits.max_queues = 0;
 	amqp_config_defaults(&c->amqp);
 	c->amqp.max_message_size = c->limits.max_message_size;
+	mqtt_config_defaults(&c->mqtt);
 }
 
 void
@@ -147,7 +169,8 @@ static const char *
 classify_section(const char *section, const char **user)
 {
 	*user = NULL;
-	if (strcmp(section, "broker") == 0 || strcmp(section, "amqp") == 0)
+	if (strcmp(section, "broker") == 0 || strcmp(section, "amqp") == 0 ||
+	    strcmp(section, "mqtt") == 0)
 		return section;
 	if (strncmp(section, "user", 4) == 0 && (section[4] == ' ' || section[4] == '\t')) {
 		const char *name = section + 4;
@@ -288,6 +311,11 @@ parse_value(const struct key *k, const char *v, struct value *out,
 			return true;
 		set_err(why, whylen, "expected a non-empty password");
 		return false;
+	case K_NAME:
+		if (*v != '\0' && strlen(v) <= 255)
+			return true;
+		set_err(why, whylen, "expected a name of 1..255 characters");
+		return false;
 	}
 	return false;
 }
@@ -327,6 +355,52 @@ store(struct sl_config *c, struct sl_user *u, enum key_id id, const struct value
 		break;
 	case AMQP_OUTPUT_HIGH_WATERMARK:
 		c->amqp.output_high_watermark = (size_t)v->u;
+		break;
+	case MQTT_ENABLED:
+		c->mqtt.enabled = v->u != 0;
+		break;
+	case MQTT_BIND:
+		snprintf(c->mqtt.bind, sizeof(c->mqtt.bind), "%s", v->s);
+		break;
+	case MQTT_PORT:
+		c->mqtt.port = (int)v->u;
+		break;
+	case MQTT_MAX_PACKET_SIZE:
+		c->mqtt.max_packet_size = (uint32_t)v->u;
+		break;
+	case MQTT_EXCHANGE:
+		snprintf(c->mqtt.exchange, sizeof(c->mqtt.exchange), "%s", v->s);
+		break;
+	case MQTT_VHOST:
+		snprintf(c->mqtt.vhost, sizeof(c->mqtt.vhost), "%s", v->s);
+		break;
+	case MQTT_ALLOW_ANONYMOUS:
+		c->mqtt.allow_anonymous = v->u != 0;
+		break;
+	case MQTT_ANONYMOUS_USER:
+		snprintf(c->mqtt.anonymous_user, sizeof(c->mqtt.anonymous_user), "%s", v->s);
+		break;
+	case MQTT_ANONYMOUS_PASSWORD:
+		snprintf(c->mqtt.anonymous_password, sizeof(c->mqtt.anonymous_password),
+			 "%s", v->s);
+		break;
+	case MQTT_MAX_INFLIGHT:
+		c->mqtt.max_inflight = (uint16_t)v->u;
+		break;
+	case MQTT_RECEIVE_MAXIMUM:
+		c->mqtt.receive_maximum = (uint16_t)v->u;
+		break;
+	case MQTT_TOPIC_ALIAS_MAXIMUM:
+		c->mqtt.topic_alias_maximum = (uint16_t)v->u;
+		break;
+	case MQTT_MAX_KEEPALIVE:
+		c->mqtt.max_keepalive = (uint16_t)v->u;
+		break;
+	case MQTT_CONNECT_TIMEOUT:
+		c->mqtt.connect_timeout_ms = (uint32_t)v->u;
+		break;
+	case MQTT_OUTPUT_HIGH_WATERMARK:
+		c->mqtt.output_high_watermark = (size_t)v->u;
 		break;
 	case USER_PASSWORD:
 		bk_free(u->password);

@@ -15,6 +15,7 @@
 
 #include "broker.h"
 #include "amqp.h"
+#include "mqtt.h"
 
 /* One [user NAME] section. */
 struct sl_user {
@@ -30,6 +31,7 @@ struct sl_config {
 	enum bk_log_level log_level;    /* info */
 	struct bk_limits limits;        /* max_message_size */
 	struct amqp_config amqp;        /* [amqp]; max_message_size copied from limits */
+	struct mqtt_config mqtt;        /* [mqtt] */
 	struct sl_user *users;          /* owned array of n_users */
 	size_t n_users;
 };

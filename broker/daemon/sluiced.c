@@ -2,13 +2,14 @@
  * sluiced.c: the broker daemon, and the composition root.
  *
  * This is the only file that sees both the core (broker.h) and the
- * protocol adapters (amqp.h). It reads the configuration, builds the
+ * protocol adapters (amqp.h, mqtt.h). It reads the configuration, builds the
  * broker, registers users, starts the listeners and runs the event loop
  * on the main thread until SIGTERM or SIGINT.
  *
  * Shutdown: the first signal stops the listeners gracefully (every AMQP
  * client gets connection.close 320 CONNECTION_FORCED, as RabbitMQ sends
- * on shutdown) and the loop ends once they are gone; a second signal
+ * on shutdown; MQTT 5 clients get DISCONNECT 0x8B) and the loop ends once
+ * both listeners have no connections left; a second signal
  * ends the loop at once. Everything is freed before exit so leak checkers
  * see a clean run.
  *
@@ -27,6 +28,7 @@
 
 #include "broker.h"
 #include "amqp.h"
+#include "mqtt.h"
 #include "sl_config.h"
 
 #ifndef SLUICE_VERSION
@@ -40,6 +42,8 @@ struct daemon {
 	struct event_base *base;        /* owned */
 	struct bk_broker *broker;       /* owned */
 	struct amqp_listener *amqp;     /* owned */
+	struct mqtt_listener *mqtt;     /* owned; NULL when [mqtt] enabled = no */
+	int listeners_open;             /* shutting down: listeners not done yet */
 	struct event *sig_term;         /* owned */
 	struct event *sig_int;          /* owned */
 	bool stopping;
@@ -62,7 +66,8 @@ usage(FILE *out)
 		"  -V, --version              print the version and exit\n"
 		"\n"
 		"Logs go to standard error. SIGTERM or SIGINT stops the broker: clients are\n"
-		"told the broker is shutting down (AMQP reply code 320) before it exits.\n"
+		"told the broker is shutting down (AMQP reply code 320, MQTT 5 reason 0x8B)\n"
+		"before it exits.\n"
 		"Exit status: 0 clean stop, 1 runtime failure, 2 usage or configuration error.\n");
 }
 
@@ -97,11 +102,12 @@ make_dirs(const char *path)
 }
 
 static void
-on_amqp_closed(void *arg)
+on_listener_closed(void *arg)
 {
 	struct daemon *d = arg;
 
-	event_base_loopexit(d->base, NULL);
+	if (--d->listeners_open <= 0)
+		event_base_loopexit(d->base, NULL);
 }
 
 static void
@@ -117,7 +123,10 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 	}
 	d->stopping = true;
 	bk_info("%s received: closing connections and stopping", name);
-	amqp_listener_shutdown(d->amqp, on_amqp_closed, d);
+	d->listeners_open = d->mqtt ? 2 : 1;
+	amqp_listener_shutdown(d->amqp, on_listener_closed, d);
+	if (d->mqtt)
+		mqtt_listener_shutdown(d->mqtt, on_listener_closed, d);
 }
 
 static void
@@ -126,6 +135,9 @@ daemon_fini(struct daemon *d)
 	if (d->amqp != NULL)
 		amqp_listener_free(d->amqp);
 	d->amqp = NULL;
+	/* before the core: sessions settle their deliveries */
+	mqtt_listener_free(d->mqtt);
+	d->mqtt = NULL;
 	if (d->broker != NULL)
 		bk_broker_free(d->broker);
 	d->broker = NULL;
@@ -247,6 +259,15 @@ start(struct daemon *d)
 	if (d->amqp == NULL) {
 		/* The adapter's reason names the address and port. */
 		bk_error("cannot start the AMQP listener: %s",
+			 err[0] ? err : "unknown error");
+		return EXIT_RUNTIME;
+	}
+	if (!d->cfg.mqtt.enabled)
+		return 0;
+	err[0] = '\0';
+	d->mqtt = mqtt_listener_new(d->base, d->broker, &d->cfg.mqtt, err, sizeof(err));
+	if (d->mqtt == NULL) {
+		bk_error("cannot start the MQTT listener: %s",
 			 err[0] ? err : "unknown error");
 		return EXIT_RUNTIME;
 	}

@@ -661,3 +661,44 @@ def test_garbage_from_many_clients_while_one_works(broker):
     assert got == [b"%d" % i for i in range(20)]
     good.close()
     assert_serves(broker)
+
+
+@pytest.mark.parametrize("flags,props", [
+    (0x8000, b""),                       # content-type flagged, no bytes
+    (0x8000, b"\x10ab"),                 # shortstr longer than the frame
+    (0x2000, b"\x00\x00\x00\x20abc"),    # headers table longer than the frame
+])
+def test_malformed_content_properties(broker, flags, props):
+    # RabbitMQ 3.10 fails to decode and closes with 541 INTERNAL_ERROR; a
+    # 501/502 naming the bad frame is better. Any hard-error close will do.
+    conn = connect(broker)
+    conn.open_channel(1)
+    q = conn.declare_queue(1, "", exclusive=True)
+    conn.send(method_frame(1, BASIC, 40, publish_args("", q)))
+    conn.send(header_frame(1, 3, flags=flags, props=props))
+    conn.send(body_frame(1, b"abc"))
+    conn.send(method_frame(1, BASIC, 70, b"\x00\x00" + shortstr(q) + b"\x01"))
+    c = conn.wait_close()
+    assert c is not None and c.code in (501, 502, 541), c
+    conn.close()
+    assert_serves(broker)
+
+
+def test_peer_strings_cannot_forge_log_lines(broker):
+    # Names come from the peer; logging them raw would let a client write
+    # its own log lines (and control characters) into the broker's log.
+    fake = "FORGED-LOG-LINE error everything is on fire"
+    name = "q\n" + fake + "\r\x1b[31m"
+    conn = pika.BlockingConnection(pika_params(broker))
+    ch = conn.channel()
+    with pytest.raises(pika.exceptions.ChannelClosedByBroker) as ei:
+        ch.basic_get(name)
+    assert ei.value.reply_code == 404
+    conn.close()
+    assert_serves(broker)
+    if broker.external:
+        return
+    time.sleep(0.2)
+    for line in broker.log().splitlines():
+        assert not line.startswith(fake), "peer text became its own log line"
+        assert "\x1b" not in line and "\r" not in line, repr(line)

@@ -1,7 +1,8 @@
 /*
  * sl_config: defaults, every key, value syntax, users and error texts.
- * The AMQP adapter is not linked: amqp_config_defaults() below stands in
- * for it with the contract's documented defaults.
+ * The AMQP and MQTT adapters are not linked: amqp_config_defaults() and
+ * mqtt_config_defaults() below stand in for them with the contracts'
+ * documented defaults.
  */
 #include "testlib.h"
 
@@ -23,6 +24,25 @@ amqp_config_defaults(struct amqp_config *c)
 	c->max_message_size = 16u << 20;
 	c->output_high_watermark = 1u << 20;
 	c->handshake_timeout_ms = 10000;
+}
+
+void
+mqtt_config_defaults(struct mqtt_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->enabled = true;
+	snprintf(c->bind, sizeof(c->bind), "127.0.0.1");
+	c->port = 1883;
+	c->max_packet_size = 268435460;
+	snprintf(c->exchange, sizeof(c->exchange), "amq.topic");
+	snprintf(c->vhost, sizeof(c->vhost), "/");
+	snprintf(c->anonymous_user, sizeof(c->anonymous_user), "guest");
+	snprintf(c->anonymous_password, sizeof(c->anonymous_password), "guest");
+	c->max_inflight = 20;
+	c->receive_maximum = 20;
+	c->topic_alias_maximum = 10;
+	c->connect_timeout_ms = 10000;
+	c->output_high_watermark = 1u << 20;
 }
 
 static char path[] = "/tmp/sluice-test-config-XXXXXX";
@@ -64,6 +84,10 @@ test_defaults(void)
 	CHECK_EQ_INT(c.limits.max_message_size, 16u << 20);
 	CHECK_EQ_INT(c.amqp.max_message_size, 16u << 20);
 	CHECK_EQ_INT(c.amqp.port, 5672);
+	CHECK_EQ_INT(c.mqtt.enabled, 1);
+	CHECK_EQ_INT(c.mqtt.port, 1883);
+	CHECK_STR(c.mqtt.exchange, "amq.topic");
+	CHECK_EQ_INT(c.mqtt.allow_anonymous, 0);
 	CHECK_EQ_INT(sl_config_finish(&c, err, sizeof(err)), 0);
 	CHECK_EQ_INT(c.n_users, 1);
 	CHECK_STR(c.users[0].name, "guest");
@@ -94,6 +118,22 @@ test_every_key(void)
 		"heartbeat = 0\n"
 		"handshake_timeout = 250\n"
 		"output_high_watermark = 65536\n"
+		"[mqtt]\n"
+		"enabled = no\n"
+		"bind = 0.0.0.0\n"
+		"port = 1884\n"
+		"max_packet_size = 1M\n"
+		"exchange = mqtt.x\n"
+		"vhost = iot\n"
+		"allow_anonymous = yes\n"
+		"anonymous_user = anon\n"
+		"anonymous_password = pw\n"
+		"max_inflight = 5\n"
+		"receive_maximum = 7\n"
+		"topic_alias_maximum = 0\n"
+		"max_keepalive = 120\n"
+		"connect_timeout = 500\n"
+		"output_high_watermark = 8k\n"
 		"[user guest]\n"
 		"password = p;w#1 x\n"
 		"[user  bob]\n"
@@ -108,6 +148,21 @@ test_every_key(void)
 	CHECK_EQ_INT(c.amqp.max_message_size, 2u << 20);
 	CHECK_STR(c.amqp.bind, "::1");
 	CHECK_EQ_INT(c.amqp.port, 0);
+	CHECK_EQ_INT(c.mqtt.enabled, 0);
+	CHECK_STR(c.mqtt.bind, "0.0.0.0");
+	CHECK_EQ_INT(c.mqtt.port, 1884);
+	CHECK_EQ_INT(c.mqtt.max_packet_size, 1u << 20);
+	CHECK_STR(c.mqtt.exchange, "mqtt.x");
+	CHECK_STR(c.mqtt.vhost, "iot");
+	CHECK_EQ_INT(c.mqtt.allow_anonymous, 1);
+	CHECK_STR(c.mqtt.anonymous_user, "anon");
+	CHECK_STR(c.mqtt.anonymous_password, "pw");
+	CHECK_EQ_INT(c.mqtt.max_inflight, 5);
+	CHECK_EQ_INT(c.mqtt.receive_maximum, 7);
+	CHECK_EQ_INT(c.mqtt.topic_alias_maximum, 0);
+	CHECK_EQ_INT(c.mqtt.max_keepalive, 120);
+	CHECK_EQ_INT(c.mqtt.connect_timeout_ms, 500);
+	CHECK_EQ_INT(c.mqtt.output_high_watermark, 8192);
 	CHECK_EQ_INT(c.amqp.frame_max, 4096);
 	CHECK_EQ_INT(c.amqp.channel_max, 1);
 	CHECK_EQ_INT(c.amqp.heartbeat, 0);

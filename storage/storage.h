@@ -1,0 +1,279 @@
+/*
+ * storage.h: the store-and-forward journal, the only storage header the
+ * core includes.
+ *
+ * The journal keeps persistent messages of durable queues (and small
+ * opaque key/value records such as MQTT sessions and retained messages)
+ * in numbered segment files under <data_dir>/journal/. It stores records,
+ * not queues: a message is written ONCE with the queues it entered, and
+ * everything that happens to it afterwards is a small record (ack, new
+ * delivery count, queue deleted). The journal understands payloads only
+ * as far as liveness needs: message id -> queues still holding it.
+ *
+ * Threads. Every function here runs on the main thread (the thread of the
+ * event_base given to st_journal_open), and every callback is called on
+ * it, from the event loop, never from inside an st_* call. A private
+ * journal thread does the write() + fdatasync() work.
+ *
+ * Group commit. Appends only copy the encoded record into the open batch
+ * (memory, no syscall). The first append of a loop iteration activates a
+ * sealing event (event_active on a preallocated event, at the base's
+ * lowest priority if the core set priorities up); when it runs, at the end
+ * of the iteration's active callbacks, the batch is sealed and handed to
+ * the journal thread, which writes it, fdatasyncs it, and wakes the main
+ * loop through an eventfd; the completions registered in that batch then
+ * run in registration order. One fdatasync covers every publish of the
+ * iteration: that is what makes "fsync before every confirm" affordable.
+ *
+ * Failure. If a write or fdatasync fails (ENOSPC, EIO, ...), every
+ * completion of that batch and of every batch sealed after it gets the
+ * negative errno, nothing in them is reported durable, and the journal
+ * enters the failed state: appends fail fast with the error until a retry
+ * succeeds. Retry: every retry_ms the journal asks the thread to open a
+ * fresh segment (create, write header, fdatasync file and directory); the
+ * failed segment is never written again (after a failed fsync the page
+ * cache no longer says what is on disk). When the probe succeeds, appends
+ * resume into the new segment. Records of failed batches stay in the
+ * liveness index (the core may keep the messages as unconfirmed and settle
+ * them normally later), but their bodies cannot be read back.
+ *
+ * Numbers: ids are 64-bit and never reused. The core must give queues ids
+ * that are never reused while the journal may hold records naming them
+ * (a QUEUE-DROP settles every earlier record of that id).
+ */
+#ifndef SLUICE_STORAGE_H
+#define SLUICE_STORAGE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct event_base;
+struct st_journal;
+
+/* ------------------------------------------------------------------ */
+/* Configuration ([journal] section)                                   */
+/* ------------------------------------------------------------------ */
+
+enum st_sync {
+	ST_SYNC_BATCH = 0,   /* fdatasync every batch before its completions (default) */
+	ST_SYNC_NONE  = 1,   /* write only: UNSAFE, a crash or power loss loses
+				confirmed messages; for benchmarks only */
+};
+
+#define ST_SEGMENT_SIZE_DEFAULT   (64u << 20)
+#define ST_SEGMENT_SIZE_MIN       (64u << 10)
+#define ST_SEGMENT_SIZE_MAX       (1u << 30)
+#define ST_MEM_BUDGET_DEFAULT     (256ull << 20)
+#define ST_RECORD_MAX             (128u << 20)   /* largest encoded record */
+
+struct st_journal_config {
+	const char  *data_dir;        /* borrowed during open; segments go in data_dir/journal */
+	enum st_sync sync;            /* `sync = batch | none` */
+	uint32_t     segment_size;    /* `segment_size`, bytes; a new segment starts once
+				         the active one would exceed it */
+	uint64_t     mem_budget;      /* `memory_budget`: bytes of persistent bodies the
+				         CORE keeps in RAM; the journal only carries the
+				         value (policy is the core's, see st_journal_read_body) */
+	uint32_t     compact_live_pct;/* compact an old segment whose live bytes are
+				         below this percentage of its size (default 25) */
+	uint32_t     retry_ms;        /* failed state: probe a new segment this often (1000) */
+};
+
+/* Fill in the defaults; data_dir is set to NULL. */
+void st_journal_config_init(struct st_journal_config *cfg);
+
+/* ------------------------------------------------------------------ */
+/* Records the core writes                                             */
+/* ------------------------------------------------------------------ */
+
+/* One queue a message entered, with its delivery count there. */
+struct st_msg_queue {
+	uint64_t queue_id;
+	uint32_t delivery_count;
+};
+
+/*
+ * A persistent message as the journal stores it. All pointers are
+ * borrowed: on append they are copied into the batch before the call
+ * returns; in a replay callback they point into a read buffer that is
+ * valid only during the callback.
+ */
+struct st_msg {
+	uint64_t id;                 /* broker-wide, increasing, never reused */
+	uint64_t published_ms;
+	int64_t  expires_ms;         /* absolute; 0 = none */
+	uint32_t flags;              /* the core's bits, opaque here */
+	const void *exchange;        uint16_t exchange_len;
+	const void *routing_key;     uint16_t routing_key_len;  /* MQTT topics reach 65535 */
+	const void *props;           uint32_t props_len;   /* the core's encoded properties */
+	const void *body;            uint32_t body_len;
+	const struct st_msg_queue *queues;   /* durable queues it entered (or, on replay,
+						still holds), each once */
+	uint16_t nqueues;            /* >= 1 */
+};
+
+/*
+ * Where a record lies on disk. Positions move when compaction copies a
+ * record, so the core should hold message ids and read bodies through
+ * st_journal_read_body(); st_journal_msg_loc() is for diagnostics.
+ */
+struct st_loc {
+	uint64_t segment;            /* segment number (file name) */
+	uint32_t offset;             /* of the record header in the file */
+	uint32_t length;             /* whole record, header included */
+};
+
+/*
+ * Append a message (MSG record) entering msg->queues. Refuses with
+ * -EINVAL (nqueues 0, or a queue listed twice), -EEXIST (id already live),
+ * -EMSGSIZE (record > ST_RECORD_MAX), -EBUSY (during replay), or the
+ * failed state's negative errno. Nothing is durable until a completion
+ * registered after it reports 0.
+ */
+int st_journal_append_msg(struct st_journal *j, const struct st_msg *msg);
+
+/*
+ * Settle (ack, reject, drop, expire, dead-letter out of) msg_id in
+ * queue_id. When the last queue holding a message is settled the journal
+ * forgets it. -ENOENT (nothing written) if the journal has no live
+ * (queue, msg) pair: the core may call this for every settlement.
+ */
+int st_journal_append_ack(struct st_journal *j, uint64_t queue_id, uint64_t msg_id);
+
+/*
+ * Record msg_id's new delivery count in queue_id (requeue, redelivery:
+ * for x-delivery-limit and the redelivered flag). -ENOENT as above.
+ */
+int st_journal_append_count(struct st_journal *j, uint64_t queue_id,
+			    uint64_t msg_id, uint32_t delivery_count);
+
+/*
+ * Queue queue_id was deleted (or purged): every message it holds is
+ * settled there. Costs one pass over the live messages (queue deletes are
+ * rare). Always written.
+ */
+int st_journal_append_queue_drop(struct st_journal *j, uint64_t queue_id);
+
+/*
+ * Opaque key/value records for the core's other durable state (MQTT
+ * sessions, retained messages, ...). ns is the core's namespace number.
+ * A later put of the same (ns, key) replaces the earlier; del removes it
+ * (-ENOENT, nothing written, if absent). key_len <= 65535.
+ */
+int st_journal_put_kv(struct st_journal *j, uint16_t ns, const void *key,
+		      uint32_t key_len, const void *val, uint32_t val_len);
+int st_journal_del_kv(struct st_journal *j, uint16_t ns, const void *key,
+		      uint32_t key_len);
+
+/*
+ * Completion. fn(arg, status) runs on the main thread once every record
+ * appended BEFORE this call is durable (status 0) or could not be made
+ * durable (negative errno). Completions run in registration order. Never
+ * called from inside this call. While failed, returns the error and does
+ * not register fn. A completion may append and register more.
+ */
+typedef void (*st_done_fn)(void *arg, int status);
+int st_journal_when_durable(struct st_journal *j, st_done_fn fn, void *arg);
+
+/* ------------------------------------------------------------------ */
+/* Open, recovery, close                                               */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Open (creating data_dir/journal if missing) and scan every segment:
+ * every CRC is checked, a torn tail in the last segment is truncated
+ * (warning), a corrupt record elsewhere is reported and skipped (the scan
+ * resynchronises on the next valid record). The liveness index is rebuilt
+ * here. Refuses with -EPROTO (a file that is not a segment: bad magic) or
+ * -EPROTONOSUPPORT (segment of another format version), leaving the files
+ * untouched; other negative errno for I/O errors. Starts the journal
+ * thread. *out is owned by the caller (st_journal_close).
+ */
+int st_journal_open(const struct st_journal_config *cfg, struct event_base *base,
+		    struct st_journal **out);
+
+/*
+ * Replay what survived, once, after open and before the first append
+ * (afterwards -EALREADY). kv(): the latest value of every live key, in log
+ * order. msg(): every message some queue still holds, in ascending id
+ * order (publish order, even for records compaction has moved), with
+ * only the queues still holding it and their latest delivery counts. The
+ * pointers are valid during the callback only. A callback returns 0 to go
+ * on or a negative errno to stop the replay with it; it must not call any
+ * st_journal_append_* (they return -EBUSY). Synchronous.
+ */
+struct st_replay_ops {
+	int (*kv)(void *arg, uint16_t ns, const void *key, uint32_t key_len,
+		  const void *val, uint32_t val_len);            /* may be NULL */
+	int (*msg)(void *arg, const struct st_msg *msg);         /* may be NULL */
+};
+int st_journal_replay(struct st_journal *j, const struct st_replay_ops *ops, void *arg);
+
+/* Highest message id the scan saw (0 if none): start the core's ids above it. */
+uint64_t st_journal_max_msg_id(const struct st_journal *j);
+
+/*
+ * Seal the open batch, wait for the thread to finish every batch, run the
+ * outstanding completions (0 or the error), stop the thread and free.
+ * Blocks. Accepts NULL. Not from inside a journal callback.
+ */
+void st_journal_close(struct st_journal *j);
+
+/* ------------------------------------------------------------------ */
+/* Backlogs bigger than memory                                         */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Copy msg_id's body into buf (the core knows body_len). The read is a
+ * pread() on the main thread: a page-cache hit costs a few microseconds,
+ * less than a round trip to the journal thread, and keeps the body path
+ * synchronous; a miss blocks the loop for one disk read, so the core
+ * should page bodies back in ahead of consumers, a batch at a time. The
+ * whole record's CRC is checked. Records not yet written (open or
+ * in-flight batch) are served from memory. Returns the body length, or
+ * -ENOENT (not live), -EMSGSIZE (buf too small), -EIO (CRC mismatch, or
+ * the record was in a failed batch), or a pread errno.
+ */
+long st_journal_read_body(struct st_journal *j, uint64_t msg_id, void *buf, size_t len);
+
+/* Where msg_id's record currently is: 0 or -ENOENT. */
+int st_journal_msg_loc(const struct st_journal *j, uint64_t msg_id, struct st_loc *loc);
+
+/* ------------------------------------------------------------------ */
+/* Observability, disk                                                 */
+/* ------------------------------------------------------------------ */
+
+struct st_journal_stats {
+	uint64_t segments;          /* files in the journal */
+	uint64_t disk_bytes;        /* their total size */
+	uint64_t live_bytes;        /* bytes of records still needed */
+	uint64_t live_msgs;
+	uint64_t live_kvs;
+	uint64_t records;           /* appended since open */
+	uint64_t batches;           /* written since open */
+	uint64_t syncs;             /* fdatasync calls since open */
+	uint64_t compacted_records; /* copied by compaction since open */
+	uint64_t deleted_segments;  /* since open */
+	int      failed;            /* 0, or the negative errno of the failed state */
+};
+void st_journal_stats_get(const struct st_journal *j, struct st_journal_stats *s);
+
+/*
+ * Free and total bytes of the file system holding path (statvfs; free is
+ * what an unprivileged process may use). 0 or negative errno. For the
+ * core's disk alarm.
+ */
+int st_disk_space(const char *path, uint64_t *free_bytes, uint64_t *total_bytes);
+
+/* ------------------------------------------------------------------ */
+/* Testing                                                             */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Make the journal thread fail the next n batch writes (or segment
+ * probes) with err (a negative errno) as if write() had; n = 0 clears.
+ */
+void st_journal_inject_failure(struct st_journal *j, int err, int n);
+
+#endif
