@@ -37,6 +37,7 @@ bk_broker_free(struct bk_broker *b)
 		bk_vhost_free(vh);
 	}
 	bk_queueing_fini(b);
+	bk_flow_fini(b);
 	bk_users_free(b);
 	bk_free(b);
 }

@@ -25,6 +25,8 @@ struct bk_broker {
 	uint64_t next_queue_seq;        /* for amq.gen- names */
 	void *queue_state;              /* owned by the queueing half (timers, free lists) */
 	struct bk_user *users;          /* uthash by name, owned (bk_user.c) */
+	struct bk_flow *flow;           /* owned by bk_flow.c; NULL until first used */
+	struct bk_persist *persist;     /* owned by bk_persist.c; NULL = nothing durable */
 };
 
 struct bk_vhost {
@@ -64,6 +66,41 @@ bool bk_queue_mark(struct bk_queue *q, uint64_t route_id);
  * (the full "amq.rabbitmq.reply-to.<token>" routing key). true if one was
  * found and took the message. */
 bool bk_direct_reply_route(struct bk_vhost *vh, struct bk_str key, struct bk_msg *m);
+
+/*
+ * Persistence (bk_persist.c, bk_defs.c; see bk_persist.h).
+ *
+ * bk_defs_changed: a durable exchange, queue or binding was added or
+ * removed; the definitions file is rewritten once at the end of this loop
+ * iteration. Cheap; a no-op without persistence.
+ */
+void bk_defs_changed(struct bk_broker *b);
+/*
+ * [Q] Before msg (routed by a publish) is enqueued on the n queues qs:
+ * write one MSG record naming those that are durable (and would accept
+ * it), flag the message BK_MSG_JOURNALED and set res->pending; register
+ * token with c (may be NULL) for the completion. 0, or a negative errno
+ * when the journal refused: the caller then skips the durable queues
+ * (bk_queue_journaled) and counts them as refused.
+ */
+int bk_persist_publish(struct bk_broker *b, struct bk_msg *msg,
+		       struct bk_queue *const *qs, uint32_t n,
+		       struct bk_confirm *c, uint64_t token,
+		       struct bk_route_result *res);
+/* [Q] A persistent message on q would be journaled. */
+bool bk_queue_journaled(const struct bk_queue *q, const struct bk_msg *m);
+/* [Q] bk_queue_enqueue(q, m) would store m (not deleted, no overflow
+ * refusal, no dead-letter cycle) as things stand now. */
+bool bk_queue_would_accept(struct bk_queue *q, struct bk_msg *m);
+/* Teardown, called by bk_broker_free: stop (close the journal, write
+ * nothing more) before the vhosts go, free after. Accept no persistence. */
+void bk_persist_stop(struct bk_broker *b);
+void bk_persist_free(struct bk_broker *b);
+/* bk_msg.c: later messages get ids above id (after recovery). */
+void bk_msg_id_floor(uint64_t id);
+
+/* bk_flow.c: free the alarm state (timer, watchers). Accepts none. */
+void bk_flow_fini(struct bk_broker *b);
 
 /* [Q] Lifecycle hooks of the queueing half, called by bk_broker.c. */
 void bk_queueing_init(struct bk_broker *b);

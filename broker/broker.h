@@ -299,6 +299,28 @@ struct bk_limits {
  */
 struct bk_broker *bk_broker_new(struct event_base *base, const struct bk_limits *lim);
 void bk_broker_free(struct bk_broker *b);
+
+/*
+ * Persistence (bk_persist.c). Give the broker its opened journal (storage.h;
+ * the broker owns it from here on, even on failure, and closes it in
+ * bk_broker_free) and load what survived: the definitions file
+ * <data_dir>/definitions.json (durable exchanges, queues, bindings), then
+ * every message the journal still holds, back into its durable queues in
+ * publish order, marked redelivered, with its delivery count and original
+ * publish time; messages whose TTL ran out while the broker was down are
+ * dead-lettered or dropped right away. Call once, before listeners open.
+ * disk_free_limit: raise BK_ALARM_DISK while the file system of data_dir
+ * has fewer free bytes (checked every second); 0 = no check.
+ * 0, or a negative errno with the reason in err.
+ */
+struct st_journal;
+struct bk_persist_config {
+	const char *data_dir;           /* borrowed */
+	uint64_t disk_free_limit;       /* bytes */
+};
+int bk_broker_persist_start(struct bk_broker *b, struct st_journal *j,
+			    const struct bk_persist_config *cfg,
+			    char *err, size_t errlen);
 const struct bk_limits *bk_broker_limits(const struct bk_broker *b);
 
 /*
@@ -380,8 +402,11 @@ enum bk_status bk_unbind(struct bk_vhost *vh, const struct bk_binding_decl *d,
 
 struct bk_route_result {
 	uint32_t queues;          /* queues the message was enqueued on */
-	uint32_t refused;         /* queues that refused it (x-overflow reject-publish*) */
+	uint32_t refused;         /* queues that refused it (x-overflow reject-publish*,
+				     or the journal could not take it: disk full, I/O error) */
 	bool direct_reply;        /* delivered to a direct reply-to consumer */
+	bool pending;             /* written to the journal: durable only once the
+				     tracker's fn reports it (bk_publish_confirm) */
 };
 
 /*
@@ -400,6 +425,43 @@ struct bk_route_result {
 enum bk_status bk_publish(struct bk_vhost *vh, struct bk_str exchange,
 			  struct bk_msg *msg, struct bk_route_result *res,
 			  struct bk_err *err);
+
+/*
+ * Publisher durability (publisher confirms, tx.commit-ok, MQTT PUBACK and
+ * PUBREC): "confirmed" must mean "on disk" for a persistent message
+ * (delivery mode 2) that reached a durable queue.
+ *
+ * Each publisher (an AMQP channel, an MQTT session) owns one tracker and
+ * gives every publish a token (increasing, e.g. the confirm sequence
+ * number or the packet id's own counter). bk_publish_confirm() routes like
+ * bk_publish() and, when the message was written to the journal, sets
+ * res->pending: the tracker's fn(ctx, token, status) is then called once,
+ * later, from the event loop (never from inside a core call), with status
+ * 0 when the journal batch holding it is fsynced, or a negative errno
+ * (-ENOSPC, -EIO, ...) when it could not be made durable (nack it then:
+ * AMQP basic.nack, MQTT 5 reason 0x80). Calls come in token order per
+ * tracker. When res->pending is false the outcome is final at return
+ * (res->refused > 0 = nack, else ack), so an adapter acks or nacks at once.
+ *
+ * Ordering is the adapter's job: a later publish that is decided at once
+ * must not be acknowledged (AMQP multiple=true) before an earlier pending
+ * one; keep the lowest unconfirmed token and hold later decisions behind
+ * it (amqp_channel_publish.c shows one way: a FIFO of decisions drained
+ * from its head). An MQTT session sends PUBACK/PUBREC for a pending
+ * publish from fn, and for the others at once.
+ *
+ * bk_confirm_free() ends the tracker: fn is never called after it (pending
+ * publishes stay journaled; their outcome is just not reported). Accepts
+ * NULL. Without persistence configured nothing is ever pending.
+ */
+struct bk_confirm;
+typedef void (*bk_confirm_fn)(void *ctx, uint64_t token, int status);
+struct bk_confirm *bk_confirm_new(struct bk_broker *b, bk_confirm_fn fn, void *ctx);
+void bk_confirm_free(struct bk_confirm *c);
+enum bk_status bk_publish_confirm(struct bk_vhost *vh, struct bk_str exchange,
+				  struct bk_msg *msg, struct bk_confirm *c,
+				  uint64_t token, struct bk_route_result *res,
+				  struct bk_err *err);
 
 /* ------------------------------------------------------------------ */
 /* Queues                                                              */
@@ -561,5 +623,45 @@ enum bk_status bk_queue_get_one(struct bk_queue *q, bool no_ack,
 struct bk_consumer *bk_direct_reply_consumer_new(struct bk_vhost *vh,
 						 const struct bk_consumer_ops *ops,
 						 void *ctx, const char **name_out);
+
+/* ------------------------------------------------------------------ */
+/* Flow control: resource alarms (bk_flow.c)                          */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Broker-wide resource alarms, as RabbitMQ's: while any is raised,
+ * adapters stop reading from publishing connections (AMQP also sends
+ * connection.blocked), and consumers keep going so queues can drain.
+ * Each source is raised and cleared on its own; the mask is their union.
+ */
+enum bk_alarm {
+	BK_ALARM_MEMORY = 1u << 0,      /* bk_alloc_used() above the watermark */
+	BK_ALARM_DISK   = 1u << 1,      /* raised by the storage layer */
+};
+
+/*
+ * Raise (on) or clear one alarm source. Logs a warning when the source
+ * changes state and, when the mask changes, calls every watcher with the
+ * new mask. Watchers run synchronously: like consumer deliver(), they may
+ * only change their own bookkeeping and schedule work, never free a
+ * connection inline.
+ */
+void bk_alarm_set(struct bk_broker *b, unsigned alarm, bool on);
+/* The raised alarms (BK_ALARM_* bits); 0 = none. */
+unsigned bk_alarms(const struct bk_broker *b);
+
+typedef void (*bk_alarm_fn)(void *arg, unsigned alarms);
+/* Call fn(arg, mask) on every change of the mask. A watcher may unwatch
+ * itself (or another) from inside the call. */
+void bk_alarm_watch(struct bk_broker *b, bk_alarm_fn fn, void *arg);
+void bk_alarm_unwatch(struct bk_broker *b, bk_alarm_fn fn, void *arg);
+
+/*
+ * Memory watermark in bytes of bk_alloc_used(); 0 turns the check off
+ * (and clears the memory alarm). The core checks every 100 ms on the
+ * broker's event_base: BK_ALARM_MEMORY is raised above high_bytes and
+ * cleared below 90% of it, so usage hovering at the line does not flap.
+ */
+void bk_memory_watermark_set(struct bk_broker *b, uint64_t high_bytes);
 
 #endif

@@ -40,10 +40,66 @@ bk_log_enabled(enum bk_log_level lvl)
 	return lvl >= min_level;
 }
 
+/* Length of the valid UTF-8 sequence at p (at most n bytes), 0 if invalid. */
+static size_t
+utf8_len(const unsigned char *p, size_t n)
+{
+	size_t len, i;
+	unsigned cp;
+
+	if (p[0] < 0x80)
+		return 1;
+	if (p[0] >= 0xC2 && p[0] <= 0xDF)
+		len = 2, cp = p[0] & 0x1F;
+	else if (p[0] >= 0xE0 && p[0] <= 0xEF)
+		len = 3, cp = p[0] & 0x0F;
+	else if (p[0] >= 0xF0 && p[0] <= 0xF4)
+		len = 4, cp = p[0] & 0x07;
+	else
+		return 0;
+	if (len > n)
+		return 0;
+	for (i = 1; i < len; i++) {
+		if ((p[i] & 0xC0) != 0x80)
+			return 0;
+		cp = cp << 6 | (p[i] & 0x3F);
+	}
+	if ((len == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
+	    (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
+		return 0;
+	return len;
+}
+
+/*
+ * Log text often carries names a client chose (queues, exchanges, client
+ * ids). Escape control characters and invalid UTF-8 as \xNN so a peer can
+ * neither forge log lines nor break a reader expecting UTF-8.
+ */
+static size_t
+sanitize(char *out, size_t cap, const char *in, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)in;
+	size_t o = 0, i = 0, k;
+
+	while (i < n && o + 4 < cap) {
+		k = utf8_len(p + i, n - i);
+		if (k == 1 && p[i] >= 0x20 && p[i] != 0x7F) {
+			out[o++] = (char)p[i++];
+		} else if (k > 1) {
+			memcpy(out + o, p + i, k);
+			o += k;
+			i += k;
+		} else {
+			o += (size_t)snprintf(out + o, cap - o, "\\x%02X", p[i++]);
+		}
+	}
+	return o;
+}
+
 void
 bk_logv(enum bk_log_level lvl, const char *fmt, va_list ap)
 {
-	char line[2048];
+	char line[2048], text[1536];
 	struct timeval tv;
 	struct tm tm;
 	size_t n;
@@ -57,10 +113,12 @@ bk_logv(enum bk_log_level lvl, const char *fmt, va_list ap)
 	k = snprintf(line + n, sizeof(line) - n, ".%03ldZ %-7s ",
 		     (long)(tv.tv_usec / 1000), names[lvl]);
 	n += k > 0 ? (size_t)k : 0;
-	k = vsnprintf(line + n, sizeof(line) - n - 1, fmt, ap);
+	k = vsnprintf(text, sizeof(text), fmt, ap);
 	if (k < 0)
 		k = 0;
-	n += (size_t)k < sizeof(line) - n - 1 ? (size_t)k : sizeof(line) - n - 2;
+	if ((size_t)k >= sizeof(text))
+		k = sizeof(text) - 1;
+	n += sanitize(line + n, sizeof(line) - n - 1, text, (size_t)k);
 	line[n++] = '\n';
 	if (write(STDERR_FILENO, line, n) < 0) {
 		/* nowhere left to report it */

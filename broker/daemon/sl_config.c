@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 enum kind {
 	K_PATH,         /* non-empty text */
@@ -40,10 +41,12 @@ enum kind {
 	K_TEXT,         /* any text, may be empty */
 	K_SECRET,       /* non-empty text, never echoed in errors */
 	K_NAME,         /* non-empty text of at most 255 octets */
+	K_WATERMARK,    /* a fraction of RAM ("0.4", "40%") or a K_SIZE */
 };
 
 enum key_id {
 	BROKER_DATA_DIR, BROKER_LOG_LEVEL, BROKER_MAX_MESSAGE_SIZE,
+	BROKER_MEMORY_HIGH_WATERMARK,
 	AMQP_BIND, AMQP_PORT, AMQP_FRAME_MAX, AMQP_CHANNEL_MAX, AMQP_HEARTBEAT,
 	AMQP_HANDSHAKE_TIMEOUT, AMQP_OUTPUT_HIGH_WATERMARK,
 	USER_PASSWORD, USER_TAGS, USER_LOOPBACK_ONLY,
@@ -70,6 +73,9 @@ static const struct key keys[] = {
 	{ "broker", "log_level",             K_LEVEL, 0, 0, BROKER_LOG_LEVEL },
 	/* RabbitMQ caps max_message_size at 512 MiB. */
 	{ "broker", "max_message_size",      K_SIZE,  1, 512 * MIB, BROKER_MAX_MESSAGE_SIZE },
+	/* RabbitMQ's vm_memory_high_watermark, relative or absolute */
+	{ "broker", "memory_high_watermark", K_WATERMARK, 0, UINT64_MAX,
+	  BROKER_MEMORY_HIGH_WATERMARK },
 	{ "amqp",   "bind",                  K_ADDR,  0, 0, AMQP_BIND },
 	{ "amqp",   "port",                  K_UINT,  0, 65535, AMQP_PORT },
 	/* 4096 is the 0-9-1 floor (frame-min-size) [AMQP 0-9-1 §4.2.1]. */
@@ -102,6 +108,7 @@ static const struct key keys[] = {
 /* A parsed value, by kind. */
 struct value {
 	uint64_t u;                     /* K_UINT, K_SIZE, K_BOOL, K_LEVEL */
+	double frac;                    /* K_WATERMARK: fraction of RAM, 0 = bytes in u */
 	const char *s;                  /* text kinds: borrowed from the input */
 };
 
@@ -139,6 +146,7 @@ sl_config_init(struct sl_config *c)
 	c->log_level = BK_LOG_INFO;
 	c->limits.max_message_size = 16 * MIB;
 	c->limits.max_queues = 0;
+	c->memory_relative = 0.4;       /* RabbitMQ's default */
 	amqp_config_defaults(&c->amqp);
 	c->amqp.max_message_size = c->limits.max_message_size;
 	mqtt_config_defaults(&c->mqtt);
@@ -258,6 +266,36 @@ parse_bool(const char *s, uint64_t *out)
 	return false;
 }
 
+/*
+ * "40%" or "0.4": a fraction of physical RAM in (0, 1]; otherwise a size
+ * with an optional k/M/G suffix. Fractions use '.' whatever the locale
+ * (the daemon never calls setlocale).
+ */
+static bool
+parse_watermark(const char *s, struct value *out)
+{
+	size_t n = strlen(s);
+	bool pct = n > 0 && s[n - 1] == '%';
+	char *end;
+	double d;
+
+	out->frac = 0;
+	if (!pct && strchr(s, '.') == NULL)
+		return parse_u64(s, 2, &out->u);
+	if (!isdigit((unsigned char)*s))
+		return false;
+	errno = 0;
+	d = strtod(s, &end);
+	if (errno != 0 || end != s + n - (pct ? 1 : 0))
+		return false;
+	if (pct)
+		d /= 100;
+	if (!(d > 0 && d <= 1))
+		return false;
+	out->frac = d;
+	return true;
+}
+
 /* Parse v for k. false with the expectation in why. */
 static bool
 parse_value(const struct key *k, const char *v, struct value *out,
@@ -316,6 +354,12 @@ parse_value(const struct key *k, const char *v, struct value *out,
 			return true;
 		set_err(why, whylen, "expected a name of 1..255 characters");
 		return false;
+	case K_WATERMARK:
+		if (parse_watermark(v, out))
+			return true;
+		set_err(why, whylen, "expected a fraction of RAM (0.4 or 40%%) or a size "
+			"in bytes (suffix k, M or G allowed; 0 = off)");
+		return false;
 	}
 	return false;
 }
@@ -334,6 +378,10 @@ store(struct sl_config *c, struct sl_user *u, enum key_id id, const struct value
 	case BROKER_MAX_MESSAGE_SIZE:
 		c->limits.max_message_size = v->u;
 		c->amqp.max_message_size = v->u;
+		break;
+	case BROKER_MEMORY_HIGH_WATERMARK:
+		c->memory_relative = v->frac;
+		c->memory_absolute = v->frac > 0 ? 0 : v->u;
 		break;
 	case AMQP_BIND:
 		snprintf(c->amqp.bind, sizeof(c->amqp.bind), "%s", v->s);
@@ -427,7 +475,7 @@ apply(struct sl_config *c, const char *section, const char *name,
 	const char *kind, *user_name;
 	const struct key *k = NULL;
 	struct sl_user *u = NULL;
-	struct value v = { 0, NULL };
+	struct value v = { 0, 0, NULL };
 	char expect[128];
 
 	if (*section == '\0') {
@@ -640,4 +688,18 @@ sl_config_finish(struct sl_config *c, char *err, size_t errlen)
 		u->loopback_only = 1;
 	}
 	return 0;
+}
+
+uint64_t
+sl_config_memory_watermark(const struct sl_config *c)
+{
+	long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+	double ram;
+
+	if (c->memory_relative <= 0)
+		return c->memory_absolute;
+	if (pages <= 0 || page <= 0)
+		return 0;               /* RAM unknown: no relative check */
+	ram = (double)pages * (double)page;
+	return (uint64_t)(ram * c->memory_relative);
 }

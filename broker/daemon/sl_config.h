@@ -30,6 +30,11 @@ struct sl_config {
 	char *data_dir;                 /* owned; "./var" */
 	enum bk_log_level log_level;    /* info */
 	struct bk_limits limits;        /* max_message_size */
+	/* memory_high_watermark: a fraction of physical RAM when
+	 * memory_relative > 0 (default 0.4), else memory_absolute bytes
+	 * (0 = no memory alarm) */
+	double memory_relative;
+	uint64_t memory_absolute;
 	struct amqp_config amqp;        /* [amqp]; max_message_size copied from limits */
 	struct mqtt_config mqtt;        /* [mqtt] */
 	struct sl_user *users;          /* owned array of n_users */
@@ -54,6 +59,10 @@ int sl_config_load(struct sl_config *c, const char *path, char *err, size_t errl
  * "--set ARG: ".
  */
 int sl_config_set(struct sl_config *c, const char *arg, char *err, size_t errlen);
+
+/* The memory high watermark in bytes (relative values resolved against
+ * physical RAM); 0 = off. */
+uint64_t sl_config_memory_watermark(const struct sl_config *c);
 
 /*
  * Final checks and derived values once every source is read: each user

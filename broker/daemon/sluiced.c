@@ -249,6 +249,7 @@ start(struct daemon *d)
 		bk_error("cannot create the broker");
 		return EXIT_RUNTIME;
 	}
+	bk_memory_watermark_set(d->broker, sl_config_memory_watermark(&d->cfg));
 	for (size_t i = 0; i < d->cfg.n_users; i++) {
 		const struct sl_user *u = &d->cfg.users[i];
 

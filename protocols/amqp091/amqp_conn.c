@@ -142,7 +142,8 @@ heartbeat_tick(struct amqp_conn *c)
 	if (!p->tx_seen)
 		amqp_conn_send_heartbeat(c);
 	p->tx_seen = false;
-	if (p->rx_seen) {
+	/* Silence while we do not read is ours, not the peer's. */
+	if (p->rx_seen || p->flow_blocked) {
 		p->rx_seen = false;
 		p->rx_idle_ticks = 0;
 		return;
@@ -348,6 +349,8 @@ send_close(struct amqp_conn *c, uint16_t code, uint32_t method_id,
 	m.u.connection_close.method_id = AMQP_ID_METHOD(method_id);
 	amqp_conn_send_method(c, 0, &m);
 	c->state = AMQP_CONN_CLOSING;
+	/* Read the close-ok even when a resource alarm stopped reading. */
+	amqp_conn_flow_resume_reading(c);
 	drop_channels(c);
 	amqp_conn_timer_set(c, AMQP_TIMER_FREE, wait_ms);
 }

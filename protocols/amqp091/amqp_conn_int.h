@@ -41,6 +41,7 @@ struct amqp_listener {
 	uint32_t nconns;
 	struct bk_table server_props;       /* owned blob (bk_tb_take) */
 	bool shutting_down;
+	bool watching;                      /* registered with bk_alarm_watch */
 	void (*done)(void *arg);
 	void *done_arg;
 	struct event *done_ev;              /* owned; calls done once conns is empty */
@@ -70,6 +71,10 @@ struct amqp_conn_priv {
 	bool flush_then_free;               /* CLOSED: free once output is empty */
 	bool free_pending;
 	bool owner_released;                /* bk_owner_gone() done */
+	/* resource alarms (amqp_flow.c) */
+	bool published;                     /* has sent basic.publish */
+	bool flow_blocked;                  /* EV_READ off until alarms clear */
+	bool blocked_sent;                  /* connection.blocked sent, unblocked owed */
 };
 
 static inline struct amqp_conn_priv *
@@ -98,6 +103,13 @@ void amqp_conn_timer_set(struct amqp_conn *c, enum amqp_timer_mode mode, uint32_
 /* Input lost its framing: ignore and drain everything that follows. */
 void amqp_conn_stop_reading(struct amqp_conn *c);
 const char *amqp_conn_state_name(enum amqp_conn_state st);
+
+/* amqp_flow.c: resource alarms. The listener's alarm watcher. */
+void amqp_listener_on_alarm(void *arg, unsigned alarms);
+/* A basic.publish was handled: stop reading if an alarm is raised. */
+void amqp_conn_flow_on_publish(struct amqp_conn *c);
+/* Read again (no connection.unblocked): alarms cleared, or closing. */
+void amqp_conn_flow_resume_reading(struct amqp_conn *c);
 
 /* amqp_reader.c: the bufferevent read callback. */
 void amqp_conn_read_cb(struct bufferevent *bev, void *arg);

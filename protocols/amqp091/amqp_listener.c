@@ -195,6 +195,8 @@ amqp_listener_new(struct event_base *base, struct bk_broker *b,
 		amqp_listener_free(l);
 		return NULL;
 	}
+	bk_alarm_watch(b, amqp_listener_on_alarm, l);
+	l->watching = true;
 	bk_info("listening amqp %s:%d", l->cfg.bind, l->port);
 	return l;
 }
@@ -229,6 +231,8 @@ amqp_listener_free(struct amqp_listener *l)
 	if (!l)
 		return;
 	l->done = NULL;
+	if (l->watching)
+		bk_alarm_unwatch(l->broker, amqp_listener_on_alarm, l);
 	while (l->conns)
 		amqp_conn_free(l->conns);
 	if (l->lev)

@@ -148,6 +148,8 @@ route_method(struct amqp_conn *c, uint16_t id, const struct amqp_method *m)
 		return;
 	}
 	amqp_channel_on_method(ch, m);
+	if (m->id == AMQP_BASIC_PUBLISH)
+		amqp_conn_flow_on_publish(c);
 }
 
 static void
@@ -307,9 +309,13 @@ amqp_conn_read_cb(struct bufferevent *bev, void *arg)
 	struct evbuffer *in = bufferevent_get_input(bev);
 
 	p->rx_seen = true;
+	/* Blocked by a resource alarm: the input waits where it is. */
+	if (p->flow_blocked && !p->free_pending && !p->reading_stopped)
+		return;
 	if (!p->free_pending && !p->reading_stopped &&
 	    (c->state != AMQP_CONN_HEADER || read_protocol_header(c, in) > 0))
-		while (!p->free_pending && !p->reading_stopped && read_frame(c, in) > 0)
+		while (!p->free_pending && !p->reading_stopped && !p->flow_blocked &&
+		       read_frame(c, in) > 0)
 			;
 	/* Drained only here: a decoded method may still point into it above. */
 	if (p->free_pending || p->reading_stopped)

@@ -113,6 +113,76 @@ refuse_level(struct mqtt_conn *c, const struct mqtt_packet *pkt)
 	mqtt_conn_close_or(c, 0, "unsupported protocol level %u", level);
 }
 
+/*
+ * The codec reports a v5 PUBLISH with Topic Alias 0 as a protocol error;
+ * the spec wants 0x94 Topic Alias invalid for it [MQTT-3.3.2-8]. Walk
+ * the (already rejected) property block for that one case.
+ */
+static bool
+publish_alias_zero(const uint8_t *p, const struct mqtt_fixed *fh)
+{
+	size_t i = fh->hdr_len, end = fh->total, plen;
+	uint32_t v = 0;
+	unsigned shift = 0;
+
+	if (i + 2 > end)
+		return false;
+	i += 2 + ((size_t)p[i] << 8 | p[i + 1]);
+	if (((fh->flags >> 1) & 3) != 0)
+		i += 2;
+	do {
+		if (i >= end || shift > 21)
+			return false;
+		v |= (uint32_t)(p[i] & 127) << shift;
+		shift += 7;
+	} while (p[i++] & 128);
+	plen = v;
+	if (plen > end - i)
+		return false;
+	end = i + plen;
+	while (i < end) {
+		uint8_t id = p[i++];
+		size_t n;
+
+		switch (id) {
+		case 0x01: case 0x17: case 0x19: case 0x24: case 0x25: case 0x28:
+		case 0x29: case 0x2A:
+			n = 1;
+			break;
+		case 0x13: case 0x21: case 0x22: case 0x23:
+			if (id == 0x23 && i + 2 <= end && p[i] == 0 && p[i + 1] == 0)
+				return true;
+			n = 2;
+			break;
+		case 0x02: case 0x11: case 0x18: case 0x27:
+			n = 4;
+			break;
+		case 0x0B:
+			for (n = 0; i + n < end && (p[i + n] & 128); n++)
+				;
+			n++;
+			break;
+		case 0x26:
+			if (i + 2 > end)
+				return false;
+			n = 2 + ((size_t)p[i] << 8 | p[i + 1]);
+			if (i + n + 2 > end)
+				return false;
+			n += 2 + ((size_t)p[i + n] << 8 | p[i + n + 1]);
+			break;
+		default:        /* strings and binaries */
+			if (i + 2 > end)
+				return false;
+			n = 2 + ((size_t)p[i] << 8 | p[i + 1]);
+			break;
+		}
+		if (n > end - i)
+			return false;
+		i += n;
+	}
+	return false;
+}
+
 /* 1 = one packet handled, 0 = need more bytes, -1 = stop. */
 static int
 read_packet(struct mqtt_conn *c, struct evbuffer *in)
@@ -150,6 +220,9 @@ read_packet(struct mqtt_conn *c, struct evbuffer *in)
 		if (c->state == MQTT_CONN_NEW && fh.type != MQTT_CONNECT)
 			mqtt_conn_close_or(c, 0, "first packet is %s, not CONNECT",
 					   mqtt_type_name(fh.type));
+		else if (rc == -EBADMSG && fh.type == MQTT_PUBLISH && c->level == MQTT_V5 &&
+			 publish_alias_zero(p, &fh))
+			mqtt_conn_close_or(c, MQTT_RC_TOPIC_ALIAS_INVALID, "topic alias 0");
 		else
 			mqtt_conn_close_or(c, error_rc(rc), "%s in %s", error_text(rc),
 					   mqtt_type_name(fh.type));

@@ -340,6 +340,20 @@ class RawConn:
         return Reader(payload[4:]).shortstr()
 
 
+def expect_close(conn, code, text_prefix, class_id=None, method_id=None):
+    c = conn.wait_close()
+    assert c is not None, "socket closed without connection.close"
+    assert c.channel == 0
+    assert c.code == code, c
+    assert c.text.startswith(text_prefix), c
+    if class_id is not None:
+        assert (c.class_id, c.method_id) == (class_id, method_id), c
+    # after close-ok the broker closes the socket
+    assert conn.wait_eof(5), "socket still open after close-ok"
+    conn.close()
+    return c
+
+
 def connect(broker, **kw):
     """A RawConn after a full PLAIN guest/guest handshake."""
     return RawConn(broker.host, broker.port).handshake(**kw)

@@ -634,6 +634,9 @@ class _External:
 
 
 def _check_stopped(b):
+    if getattr(b, "stopped_by_test", False):
+        b.stop()
+        return
     alive = b.alive()
     code = b.stop()
     assert alive, "broker died during the test:\n" + b.log()

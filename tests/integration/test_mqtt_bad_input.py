@@ -269,3 +269,39 @@ def test_slowloris_byte_by_byte(mb, version):
     assert s.recv_publish().payload == b"slow"
     c.close()
     s.close()
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize("flags", [0x18, 0x08, 0x20, 0x10 | 0x04 | 0x18],
+                         ids=["will-qos3", "qos-without-will", "retain-without-will",
+                              "will-qos3-with-will"])
+def test_connect_bad_will_flags(mb, version, flags):
+    """[MQTT-3.1.2-11/13/15] will QoS/retain without the will flag, or will
+    QoS 3: malformed CONNECT, refused and closed."""
+    c = Raw(mb, version)
+    will = None
+    if flags & 0x04:
+        will = {"topic": "w", "payload": b"x"}
+        flags &= ~0x04
+    c.send(c.connect_packet(flags_extra=flags, will=will))
+    seen = c.closed()
+    assert all(p.type == CONNACK and p.body[1] != 0 for p in seen), seen
+    assert_mqtt_serves(mb, version)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_unsubscribe_without_filters(mb, version):
+    """[MQTT-3.10.3-2] an UNSUBSCRIBE must hold at least one filter."""
+    c = session(mb, version)
+    c.send(packet(UNSUBSCRIBE, 2, b"\x00\x01" + (b"\x00" if version == V5 else b"")))
+    check(mb, c, (MALFORMED, PROTOCOL_ERROR), version)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_will_topic_with_wildcard(mb, version):
+    """A will topic must be a valid topic name: CONNECT refused."""
+    c = Raw(mb, version)
+    c.send(c.connect_packet(will={"topic": "w/#", "payload": b"x"}))
+    seen = c.closed()
+    assert all(p.type == CONNACK and p.body[1] != 0 for p in seen), seen
+    assert_mqtt_serves(mb, version)

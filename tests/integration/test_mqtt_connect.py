@@ -213,3 +213,82 @@ def test_password_without_username_refused(mb):
     c.send(c.connect_packet(username=None, password="guest"))
     seen = c.closed()
     assert all(p.type == CONNACK and p.body[1] != 0 for p in seen), seen
+
+
+# ---- Sluice configuration keys -------------------------------------------------
+
+@sluice_only
+def test_connect_timeout(make_mqtt_broker):
+    """A connection that never sends CONNECT is closed after
+    mqtt.connect_timeout milliseconds."""
+    b = make_mqtt_broker("--set", "mqtt.connect_timeout=500")
+    c = Raw(b, V311)
+    t0 = time.time()
+    assert c.closed(timeout=3) == []
+    assert 0.3 <= time.time() - t0 <= 2.0
+    assert_mqtt_serves(b)
+
+
+@sluice_only
+def test_max_keepalive_v5_server_keep_alive(make_mqtt_broker):
+    b = make_mqtt_broker("--set", "mqtt.max_keepalive=5")
+    c = Raw(b, V5)
+    ack = c.connect(keepalive=60)
+    assert ack.rc == 0 and ack.props.get(P.SERVER_KEEP_ALIVE) == 5, ack.props
+    c.close()
+    c = Raw(b, V5)
+    ack = c.connect(keepalive=3)
+    assert ack.props.get(P.SERVER_KEEP_ALIVE, 3) == 3, ack.props
+    c.close()
+
+
+@sluice_only
+def test_receive_and_alias_maximum_configurable(make_mqtt_broker):
+    b = make_mqtt_broker("--set", "mqtt.receive_maximum=3",
+                         "--set", "mqtt.topic_alias_maximum=0")
+    c = Raw(b, V5)
+    ack = c.connect()
+    assert ack.props.get(P.RECEIVE_MAXIMUM) == 3, ack.props
+    assert ack.props.get(P.TOPIC_ALIAS_MAXIMUM, 0) == 0, ack.props
+    c.publish(utopic(), b"x", props=[(P.TOPIC_ALIAS, 1)])
+    c.expect_close(0x94)
+
+
+@sluice_only
+@pytest.mark.parametrize("version", VERSIONS)
+def test_publish_over_max_message_size(make_mqtt_broker, version):
+    """broker.max_message_size applies to MQTT too: the message is not
+    delivered, and the publisher is told (v5 PUBACK >= 0x80 or DISCONNECT
+    0x95; v3 has no negative ack, so the connection closes)."""
+    b = make_mqtt_broker("--set", "broker.max_message_size=1000")
+    t = utopic()
+    s = Raw(b, version)
+    s.connect()
+    s.subscribe([(t, 1)])
+    c = Raw(b, version)
+    c.connect()
+    c.publish(t, b"y" * 2000, qos=1, pid=1)
+    try:
+        p = c.recv()
+    except Exception:
+        p = None                                  # closed
+    if p is not None:
+        assert version == V5 and (
+            (p.type == PUBACK and p.rc >= 0x80) or
+            (p.type == DISCONNECT and p.rc == 0x95)), p
+    assert s.publishes(0.4) == []
+    c.close()
+    assert_mqtt_serves(b, version)
+
+
+@sluice_only
+def test_mqtt_disabled(make_mqtt_broker):
+    if EXTERNAL:
+        pytest.skip("Sluice-specific")
+    from conftest import Broker
+    b = Broker(("--set", "mqtt.enabled=no"))
+    try:
+        assert b.mqtt_port is None
+        assert "listening mqtt" not in b.log()
+    finally:
+        b.stop()

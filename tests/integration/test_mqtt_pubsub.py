@@ -240,3 +240,90 @@ def test_binary_and_empty_payloads(mb, version):
     msgs = c.wait(3)
     assert [m.payload for m in msgs] == [blob, b"", big]
     c.disconnect()
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_literal_star_is_not_a_wildcard(mb, version):
+    """"*" is an ordinary character in MQTT: a filter "t/*" matches only
+    the topic "t/*" (even though AMQP topic bindings treat "*" as a word
+    wildcard)."""
+    t = utopic()
+    c = Raw(mb, version)
+    c.connect()
+    c.subscribe([(t + "/*", 0)])
+    pub = Raw(mb, version)
+    pub.connect()
+    pub.publish(t + "/x", b"x")
+    pub.publish(t + "/*", b"star")
+    assert [p.payload for p in c.publishes(0.5)] == [b"star"]
+    c.close()
+    pub.close()
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_leading_and_trailing_slash_levels(mb, version):
+    """"/x" has an empty first level: "+/x" matches it, "x" does not; "x/"
+    has an empty last level: "x/+" matches it [MQTT-4.7.1-3]."""
+    tag = uid("l").replace("-", "")
+    c = Raw(mb, version)
+    c.connect()
+    c.subscribe([("+/" + tag, 0), (tag + "/+", 0)])
+    pub = Raw(mb, version)
+    pub.connect()
+    pub.publish("/" + tag, b"lead")
+    pub.publish(tag, b"bare")
+    pub.publish(tag + "/", b"trail")
+    assert sorted(p.payload for p in c.publishes(0.5)) == [b"lead", b"trail"]
+    c.close()
+    pub.close()
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_overlapping_subscriptions_max_qos(mb, version):
+    """Overlapping filters at QoS 0 and 2: a single copy must come at the
+    highest QoS of the matching subscriptions [MQTT-3.3.5-1 / 3.3.4-2];
+    one copy per subscription is also allowed."""
+    t = utopic()
+    c = Raw(mb, version)
+    c.connect()
+    c.subscribe([(t + "/+", 0), (t + "/a", 2)])
+    pub = Raw(mb, version)
+    pub.connect()
+    pub.publish(t + "/a", b"both", qos=2, pid=1)
+    pub.recv_type(PUBREC)
+    pub.ack(PUBREL, 1)
+    pub.recv_type(PUBCOMP)
+    got = c.publishes(0.6)
+    qos = sorted(p.qos for p in got)
+    assert qos in ([2], [0, 2]), qos
+    c.close()
+    pub.close()
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_unsubscribe_one_of_overlapping(mb, version):
+    t = utopic()
+    c = Raw(mb, version)
+    c.connect()
+    c.subscribe([(t + "/#", 0), (t + "/+", 0)])
+    c.unsubscribe(t + "/#")
+    pub = Raw(mb, version)
+    pub.connect()
+    pub.publish(t + "/a/b", b"deep")         # only "#" matched this
+    pub.publish(t + "/a", b"one level")      # "+" still does
+    assert [p.payload for p in c.publishes(0.5)] == [b"one level"]
+    c.close()
+    pub.close()
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_many_filters_in_one_subscribe(mb, version):
+    t = utopic()
+    c = Raw(mb, version)
+    c.connect()
+    filters = [(t + "/%d" % i, i % 3) for i in range(100)]
+    ack = c.subscribe(filters)
+    assert ack.codes == [i % 3 for i in range(100)]
+    c.publish(t + "/99", b"last")
+    assert c.recv_publish().payload == b"last"
+    c.close()

@@ -286,3 +286,90 @@ def test_order_preserved_qos1(mb, version):
     assert [m.payload for m in msgs] == [str(i).encode() for i in range(200)]
     sub.disconnect()
     pub.close()
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_unreceived_qos2_publish_resent_with_dup(mb, version):
+    """A QoS 2 PUBLISH not yet PUBREC'd is re-sent (DUP, same id) on resume."""
+    t = utopic()
+    cid = uid()
+    props = {P.SESSION_EXPIRY: 60} if version == V5 else None
+    sub = Raw(mb, version)
+    sub.connect(client_id=cid, clean=False, props=props)
+    sub.subscribe([(t, 2)])
+    pub = Paho(mb, version)
+    pub.connect()
+    pub.publish(t, b"q2 again", qos=2)
+    first = sub.recv_type(PUBLISH)
+    sub.abort()
+    sub = Raw(mb, version)
+    assert sub.connect(client_id=cid, clean=False, props=props).session_present
+    again = sub.recv_type(PUBLISH)
+    assert (again.dup, again.pid, again.qos, again.payload) == \
+        (True, first.pid, 2, b"q2 again")
+    sub.ack(PUBREC, again.pid)
+    assert sub.recv_type(PUBREL).pid == again.pid
+    sub.ack(PUBCOMP, again.pid)
+    assert sub.publishes(0.4) == []
+    sub.close()
+    pub.disconnect()
+    Raw(mb, version).connect(client_id=cid, clean=True)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_puback_for_unknown_id_ignored(mb, version):
+    c = Raw(mb, version)
+    c.connect()
+    c.ack(PUBACK, 999)
+    c.ack(PUBCOMP, 998)
+    assert c.is_open(0.4)
+    assert_mqtt_serves(mb, version)
+    c.close()
+
+
+def test_receive_maximum_on_resume(mb):
+    """Messages queued for an offline session are sent within the receive
+    maximum given on the new CONNECT."""
+    t = utopic()
+    cid = uid()
+    sub = Raw(mb, V5)
+    sub.connect(client_id=cid, clean=False, props={P.SESSION_EXPIRY: 60})
+    sub.subscribe([(t, 1)])
+    sub.disconnect()
+    sub.close()
+    pub = Raw(mb, V5)
+    pub.connect()
+    for i in range(5):
+        pub.publish(t, str(i), qos=1, pid=i + 1)
+        pub.recv_type(PUBACK)
+    sub = Raw(mb, V5)
+    sub.connect(client_id=cid, clean=False,
+                props={P.SESSION_EXPIRY: 0, P.RECEIVE_MAXIMUM: 2})
+    first = sub.publishes(0.5, ack=False)
+    assert [p.payload for p in first] == [b"0", b"1"]
+    for p in first:
+        sub.ack(PUBACK, p.pid)
+    assert [p.payload for p in sub.publishes(0.5)] == [b"2", b"3", b"4"]
+    sub.close()
+    pub.close()
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_many_qos1_pipelined(mb, version):
+    """2000 QoS 1 publishes sent back to back: every one acknowledged and
+    delivered once, in order."""
+    t = utopic()
+    sub = Raw(mb, version)
+    sub.connect()
+    sub.subscribe([(t, 1)])
+    pub = Raw(mb, version)
+    pub.connect()
+    n = 2000
+    pub.send(b"".join(pub.publish(t, str(i), qos=1, pid=i % 60000 + 1, send=False)
+                      for i in range(n)))
+    acks = [pub.recv_type(PUBACK, 5).pid for _ in range(n)]
+    assert acks == [i % 60000 + 1 for i in range(n)]
+    got = [sub.recv_publish(5).payload for _ in range(n)]
+    assert got == [str(i).encode() for i in range(n)]
+    sub.close()
+    pub.close()

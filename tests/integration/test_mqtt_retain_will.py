@@ -339,3 +339,86 @@ def test_v5_will_sent_at_session_end_if_sooner(mb):
     p = w.recv_publish(timeout=4)
     assert p.payload == b"session over"
     w.close()
+
+
+def test_v5_retained_message_expiry(mb, clean_retained):
+    """A retained message with Message Expiry 1 is gone after 2 s."""
+    t = utopic()
+    clean_retained.append(t)
+    pub = Raw(mb, V5)
+    pub.connect()
+    pub.publish(t, b"short-lived", qos=1, pid=1, retain=True,
+                props=[(P.MESSAGE_EXPIRY, 1)])
+    pub.recv_type(PUBACK)
+    s = subscriber(mb, V5, [(t, 1)])
+    assert s.recv_publish().payload == b"short-lived"
+    s.close()
+    time.sleep(2.1)
+    s = subscriber(mb, V5, [(t, 1)])
+    assert s.publishes(0.4) == []
+    s.close()
+    pub.close()
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_retained_topic_with_dots(mb, version, clean_retained):
+    base = utopic()
+    t = base + "/a.b/c"
+    clean_retained.append(t)
+    pub = Raw(mb, version)
+    pub.connect()
+    pub.publish(t, b"dotted", qos=1, pid=1, retain=True)
+    pub.recv_type(PUBACK)
+    s = subscriber(mb, version, [(base + "/a.b/+", 1)])
+    p = s.recv_publish()
+    assert (p.topic, p.payload, p.retain) == (t, b"dotted", True)
+    s.close()
+    s = subscriber(mb, version, [(base + "/a/b/+", 1)])
+    assert s.publishes(0.4) == []
+    s.close()
+    pub.close()
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_many_retained_on_wildcard_subscribe(mb, version, clean_retained):
+    base = utopic()
+    pub = Raw(mb, version)
+    pub.connect()
+    for i in range(50):
+        clean_retained.append(base + "/%d" % i)
+        pub.publish(base + "/%d" % i, str(i), retain=True)
+    pub.send(packet(PINGREQ, 0, b""))
+    pub.recv_type(PINGRESP)
+    s = subscriber(mb, version, [(base + "/+", 0)])
+    got = sorted(int(p.payload) for p in s.publishes(0.8))
+    assert got == list(range(50))
+    s.close()
+    pub.close()
+
+
+def test_v5_will_on_takeover(mb):
+    """A taken-over connection's will (no delay) is published [MQTT-3.1.4-3
+    with 3.1.3.2.2]."""
+    t = utopic() + "/will"
+    w = will_watch(mb, V5, t)
+    cid = uid()
+    a = Raw(mb, V5)
+    a.connect(client_id=cid, will={"topic": t, "payload": b"taken"})
+    b = Raw(mb, V5)
+    b.connect(client_id=cid)
+    assert w.recv_publish().payload == b"taken"
+    b.close()
+    w.close()
+
+
+@mosquitto_differs("waits for the will delay although the session has ended")
+def test_v5_will_delay_without_session_expiry(mb):
+    """Will delay 5 with session expiry 0: the session ends at the close,
+    so the will goes at once."""
+    t = utopic() + "/will"
+    w = will_watch(mb, V5, t)
+    c = Raw(mb, V5)
+    c.connect(will={"topic": t, "payload": b"now", "props": [(P.WILL_DELAY, 5)]})
+    c.abort()
+    assert w.recv_publish(timeout=1.5).payload == b"now"
+    w.close()

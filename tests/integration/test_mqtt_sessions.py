@@ -300,3 +300,60 @@ def test_long_client_id(mb, version):
     ack = c.connect(client_id="x" * 100 + uid())
     assert ack.rc in (0, 2 if version == V311 else 0x85)
     c.close()
+
+
+def restart(make_mqtt_broker, b, data):
+    b.stopped_by_test = True
+    assert b.stop() == 0, b.log()
+    return make_mqtt_broker("--set", data)
+
+
+@sluice_only
+@pytest.mark.parametrize("version", VERSIONS)
+def test_persistent_session_survives_restart(make_mqtt_broker, tmp_path, version):
+    """The durable subscription and its queued QoS 1 messages outlive a
+    broker restart on the same data directory."""
+    data = "broker.data_dir=" + str(tmp_path / "data")
+    b = make_mqtt_broker("--set", data)
+    t = utopic()
+    cid = uid()
+    c = Raw(b, version)
+    c.connect(client_id=cid, **persistent(version, expiry=3600))
+    c.subscribe([(t + "/+", 1)])
+    c.disconnect()
+    c.close()
+    pub = Raw(b, version)
+    pub.connect()
+    pub.publish(t + "/q", b"queued", qos=1, pid=1)
+    pub.recv_type(PUBACK)
+    pub.close()
+    b2 = restart(make_mqtt_broker, b, data)
+    c = Raw(b2, version)
+    ack = c.connect(client_id=cid, **persistent(version, expiry=3600))
+    assert ack.session_present
+    assert [p.payload for p in c.publishes(0.8)] == [b"queued"]
+    pub = Raw(b2, version)
+    pub.connect()
+    pub.publish(t + "/after", b"still subscribed")
+    assert c.recv_publish().payload == b"still subscribed"
+    c.close()
+
+
+@sluice_only
+@pytest.mark.parametrize("version", VERSIONS)
+def test_retained_survives_restart(make_mqtt_broker, tmp_path, version):
+    data = "broker.data_dir=" + str(tmp_path / "data")
+    b = make_mqtt_broker("--set", data)
+    t = utopic()
+    pub = Raw(b, version)
+    pub.connect()
+    pub.publish(t, b"retained", qos=1, pid=2, retain=True)
+    pub.recv_type(PUBACK)
+    pub.close()
+    b2 = restart(make_mqtt_broker, b, data)
+    s = Raw(b2, version)
+    s.connect()
+    s.subscribe([(t, 1)])
+    p = s.recv_publish()
+    assert (p.payload, p.retain) == (b"retained", True)
+    s.close()

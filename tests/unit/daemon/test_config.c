@@ -109,6 +109,7 @@ test_every_key(void)
 		"data_dir = /srv/sluice\n"
 		"log_level = WARNING\n"
 		"max_message_size = 2M\n"
+		"memory_high_watermark = 512M\n"
 		"  ; indented comment\n"
 		"[amqp]\n"
 		"bind = ::1\n"
@@ -146,6 +147,8 @@ test_every_key(void)
 	CHECK_EQ_INT(c.log_level, BK_LOG_WARNING);
 	CHECK_EQ_INT(c.limits.max_message_size, 2u << 20);
 	CHECK_EQ_INT(c.amqp.max_message_size, 2u << 20);
+	CHECK_EQ_INT(c.memory_absolute, 512u << 20);
+	CHECK(c.memory_relative == 0);
 	CHECK_STR(c.amqp.bind, "::1");
 	CHECK_EQ_INT(c.amqp.port, 0);
 	CHECK_EQ_INT(c.mqtt.enabled, 0);
@@ -177,6 +180,43 @@ test_every_key(void)
 	CHECK_EQ_INT(c.users[1].loopback_only, 1);
 	CHECK_STR(c.users[2].tags, "");
 	CHECK_EQ_INT(c.users[2].loopback_only, 0);      /* not guest */
+	sl_config_fini(&c);
+}
+
+/* Relative (fraction or percent of RAM) or absolute; 0 = off. */
+static void
+test_memory_watermark(void)
+{
+	struct sl_config c;
+	char err[512];
+	uint64_t ram = (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE);
+
+	sl_config_init(&c);
+	CHECK(c.memory_relative == 0.4);
+	CHECK_EQ_INT(sl_config_memory_watermark(&c), (uint64_t)((double)ram * 0.4));
+	CHECK_EQ_INT(sl_config_set(&c, "broker.memory_high_watermark=25%", err, sizeof(err)), 0);
+	CHECK(c.memory_relative == 0.25);
+	CHECK_EQ_INT(sl_config_memory_watermark(&c), (uint64_t)((double)ram * 0.25));
+	CHECK_EQ_INT(sl_config_set(&c, "broker.memory_high_watermark=0.5", err, sizeof(err)), 0);
+	CHECK(c.memory_relative == 0.5);
+	CHECK_EQ_INT(sl_config_set(&c, "broker.memory_high_watermark=2M", err, sizeof(err)), 0);
+	CHECK(c.memory_relative == 0);
+	CHECK_EQ_INT(sl_config_memory_watermark(&c), 2u << 20);
+	CHECK_EQ_INT(sl_config_set(&c, "broker.memory_high_watermark=0", err, sizeof(err)), 0);
+	CHECK_EQ_INT(sl_config_memory_watermark(&c), 0);
+	CHECK_EQ_INT(sl_config_set(&c, "broker.memory_high_watermark=1.5", err, sizeof(err)),
+		     -EINVAL);
+	CHECK_STR(err, "--set broker.memory_high_watermark=1.5: invalid value '1.5' for "
+		  "broker.memory_high_watermark: expected a fraction of RAM (0.4 or 40%) "
+		  "or a size in bytes (suffix k, M or G allowed; 0 = off)");
+	CHECK_EQ_INT(sl_config_set(&c, "broker.memory_high_watermark=0%", err, sizeof(err)),
+		     -EINVAL);
+	CHECK_EQ_INT(sl_config_set(&c, "broker.memory_high_watermark=40 %", err, sizeof(err)),
+		     -EINVAL);
+	CHECK_EQ_INT(sl_config_set(&c, "broker.memory_high_watermark=.4", err, sizeof(err)),
+		     -EINVAL);
+	CHECK_EQ_INT(sl_config_set(&c, "broker.memory_high_watermark=2MB", err, sizeof(err)),
+		     -EINVAL);
 	sl_config_fini(&c);
 }
 
@@ -288,6 +328,7 @@ main(void)
 	close(fd);
 	RUN(test_defaults);
 	RUN(test_every_key);
+	RUN(test_memory_watermark);
 	RUN(test_file_errors);
 	RUN(test_long_line);
 	RUN(test_missing_password);

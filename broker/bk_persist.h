@@ -1,0 +1,106 @@
+/*
+ * bk_persist.h: private to the core's persistence files (bk_persist.c,
+ * bk_persist_props.c, bk_recover.c, bk_defs.c, bk_defs_table.c) and to the
+ * queueing files that report settlements.
+ *
+ * What is durable:
+ *   - durable exchanges, durable non-exclusive queues, and bindings whose
+ *     both ends are durable: one definitions file, rewritten (at most once
+ *     per loop iteration) when one of them changes (bk_defs.c);
+ *   - persistent messages (BK_MSG_PERSISTENT) in durable queues: one MSG
+ *     record per publish listing every durable queue it entered, then small
+ *     records as it leaves them (bk_persist.c). A message that has a MSG
+ *     record carries BK_MSG_JOURNALED; a queue that keeps journal records
+ *     has a non-zero jid.
+ *
+ * Queue ids (jid) are a 64-bit hash of vhost and queue name, so the
+ * definitions file needs no id of its own and a queue keeps its id across
+ * restarts. Reusing an id after a delete is safe because the delete writes
+ * a QUEUE-DROP first, which settles every earlier record of that id.
+ *
+ * Settlement hooks must run AFTER any dead-lettering of the message: the
+ * copy's MSG record then precedes the original's ACK in the log, so a crash
+ * between them duplicates rather than loses.
+ */
+#ifndef SLUICE_BK_PERSIST_H
+#define SLUICE_BK_PERSIST_H
+
+#include "bk_queueing.h"
+
+struct st_journal;
+struct event;
+struct bk_pnode;
+
+struct bk_persist {
+	struct st_journal *j;           /* owned; NULL when not persistent */
+	struct bk_broker *broker;       /* borrowed */
+	char *data_dir;                 /* owned */
+	bool stopping;                  /* teardown: write nothing that settles */
+	bool loading;                   /* definitions being applied: no rewrite */
+	/* publish scratch */
+	uint8_t *props_buf;             /* owned; encoded properties of one publish */
+	size_t props_cap;
+	void *qv;                       /* owned array of struct st_msg_queue */
+	uint32_t qcap;
+	struct bk_pnode *free_nodes;    /* completion nodes, free list */
+	/* definitions */
+	struct event *defs_ev;          /* owned; coalesced rewrite */
+	bool defs_dirty;
+	/* disk alarm */
+	struct event *disk_ev;          /* owned; 1 s timer */
+	uint64_t disk_free_limit;
+	bool disk_low;
+	uint64_t write_errors;          /* appends refused, for rate-limited logs */
+};
+
+static inline struct bk_persist *
+bk_persist_get(struct bk_broker *b)
+{
+	return b->persist;
+}
+
+/* Flag of a message that has a MSG record (core-private bit). */
+#define BK_MSG_JOURNALED (1u << 8)
+
+/* bk_persist.c: settlement records, cheap no-ops when nothing is journaled. */
+void bk_persist_ack_slow(struct bk_queue *q, struct bk_msg *m);
+void bk_persist_count_slow(struct bk_queue *q, struct bk_msg *m, uint32_t count);
+
+/* m left q for good (ack, reject, expiry, dead-letter, maxlen, ...). */
+static inline void
+bk_persist_ack(struct bk_queue *q, struct bk_msg *m)
+{
+	if ((m->flags & BK_MSG_JOURNALED) && q != NULL && q->jid != 0)
+		bk_persist_ack_slow(q, m);
+}
+
+/* m went back to q with a new delivery count. */
+static inline void
+bk_persist_count(struct bk_queue *q, struct bk_msg *m, uint32_t count)
+{
+	if ((m->flags & BK_MSG_JOURNALED) && q != NULL && q->jid != 0)
+		bk_persist_count_slow(q, m, count);
+}
+
+/* Queue deleted (or purged with nothing unacked): one QUEUE-DROP. */
+void bk_persist_queue_drop(struct bk_queue *q);
+/* Purge with deliveries outstanding: one ACK per ready message. */
+void bk_persist_ack_ready(struct bk_queue *q);
+
+/* The journal id for a durable queue name (never 0). */
+uint64_t bk_persist_queue_id(const char *vhost, const char *name);
+
+/* bk_persist_props.c: the core's encoding of bk_props in MSG records. */
+size_t bk_props_encoded_size(const struct bk_props *p);
+void bk_props_encode(const struct bk_props *p, uint8_t *out);
+/* Pointers of *p borrow from buf. 0 or -EPROTO. */
+int bk_props_decode(const uint8_t *buf, size_t len, struct bk_props *p);
+
+/* bk_recover.c: replay the journal into the durable queues. */
+int bk_recover_messages(struct bk_broker *b, char *err, size_t errlen);
+
+/* bk_defs.c: the definitions file. */
+int bk_defs_load(struct bk_broker *b, char *err, size_t errlen);
+int bk_defs_save(struct bk_broker *b);
+
+#endif

@@ -1,0 +1,197 @@
+/*
+ * Record codec: CRC-32C, encode/decode of every record type, the parser's
+ * three outcomes, and the scanner's torn-tail and resync rules.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../testlib.h"
+#include "jnl_int.h"
+
+uint32_t st_crc32c_sw(uint32_t crc, const void *buf, size_t n);
+
+static void
+test_crc(void)
+{
+	uint8_t buf[1000];
+
+	CHECK_EQ_INT(st_crc32c(0, "123456789", 9), 0xE3069283u);
+	CHECK_EQ_INT(st_crc32c_sw(0, "123456789", 9), 0xE3069283u);
+	CHECK_EQ_INT(st_crc32c(st_crc32c(0, "1234", 4), "56789", 5), 0xE3069283u);
+	for (size_t i = 0; i < sizeof(buf); i++)
+		buf[i] = (uint8_t)(i * 131 + 7);
+	for (size_t n = 0; n < sizeof(buf); n += 37)
+		CHECK_EQ_INT(st_crc32c(0, buf + 3, n - (n ? 3 : 0)), st_crc32c_sw(0, buf + 3, n - (n ? 3 : 0)));
+}
+
+static size_t
+make_msg(uint8_t *out, uint64_t id)
+{
+	struct st_msg_queue q[2] = { { 7, 0 }, { 9, 3 } };
+	struct st_msg m = {
+		.id = id, .published_ms = 1700000000000ull, .expires_ms = -5, .flags = 1,
+		.exchange = "amq.topic", .exchange_len = 9,
+		.routing_key = "a.b.c", .routing_key_len = 5,
+		.props = "\x01\x02", .props_len = 2,
+		.body = "hello body", .body_len = 10,
+		.queues = q, .nqueues = 2,
+	};
+	size_t n = jnl_msg_size(&m);
+
+	jnl_encode_msg(out, &m);
+	return n;
+}
+
+static void
+test_msg_roundtrip(void)
+{
+	uint8_t buf[256];
+	size_t n = make_msg(buf, 42);
+	struct jnl_msg_view v;
+	struct st_msg_queue q;
+	struct jnl_rec r;
+
+	CHECK_EQ_INT(n, JNL_REC_HDR + JNL_MSG_FIXED + 2 * JNL_MSG_QSIZE + 9 + 5 + 2 + 10);
+	CHECK_EQ_INT(jnl_rec_parse(buf, n, &r), 1);
+	CHECK_EQ_INT(r.type, JNL_T_MSG);
+	CHECK_EQ_INT(jnl_decode_msg(&r, &v), 0);
+	CHECK_EQ_INT(v.m.id, 42);
+	CHECK_EQ_INT(v.m.expires_ms, -5);
+	CHECK_EQ_INT(v.m.nqueues, 2);
+	jnl_msg_queue_at(&v, 1, &q);
+	CHECK_EQ_INT(q.queue_id, 9);
+	CHECK_EQ_INT(q.delivery_count, 3);
+	CHECK(memcmp(v.m.routing_key, "a.b.c", 5) == 0);
+	CHECK(memcmp(v.m.body, "hello body", 10) == 0);
+	/* body is the record's last bytes */
+	CHECK((const uint8_t *)v.m.body + 10 == buf + n);
+	/* parse outcomes */
+	CHECK_EQ_INT(jnl_rec_parse(buf, n - 1, &r), 0);
+	CHECK_EQ_INT(jnl_rec_parse(buf, 5, &r), 0);
+	buf[n - 1] ^= 1;
+	CHECK_EQ_INT(jnl_rec_parse(buf, n, &r), -EBADMSG);
+	buf[n - 1] ^= 1;
+	buf[8] = 99;
+	CHECK_EQ_INT(jnl_rec_parse(buf, n, &r), -EPROTO);
+}
+
+static void
+test_refs_kv(void)
+{
+	uint8_t buf[128];
+	struct jnl_ref in = { 5, 6, 7 }, out;
+	struct jnl_kv_view kv;
+	struct jnl_rec r;
+	size_t n;
+
+	n = jnl_encode_ref(buf, JNL_T_COUNT, &in);
+	CHECK_EQ_INT(n, JNL_REC_HDR + 20);
+	CHECK_EQ_INT(jnl_rec_parse(buf, n, &r), 1);
+	CHECK_EQ_INT(jnl_decode_ref(&r, &out), 0);
+	CHECK(out.queue_id == 5 && out.msg_id == 6 && out.count == 7);
+	n = jnl_encode_ref(buf, JNL_T_QDROP, &in);
+	CHECK_EQ_INT(n, JNL_REC_HDR + 8);
+	CHECK_EQ_INT(jnl_rec_parse(buf, n, &r), 1);
+	CHECK_EQ_INT(jnl_decode_ref(&r, &out), 0);
+	CHECK(out.queue_id == 5 && out.msg_id == 0);
+
+	jnl_encode_kv(buf, 3, "key", 3, "value", 5, false);
+	n = jnl_kv_size(3, 5);
+	CHECK_EQ_INT(jnl_rec_parse(buf, n, &r), 1);
+	CHECK_EQ_INT(jnl_decode_kv(&r, &kv), 0);
+	CHECK(kv.ns == 3 && kv.key_len == 3 && kv.val_len == 5 && memcmp(kv.val, "value", 5) == 0);
+	jnl_encode_kv(buf, 3, "key", 3, NULL, 0, true);
+	CHECK_EQ_INT(jnl_rec_parse(buf, jnl_kv_size(3, 0), &r), 1);
+	CHECK_EQ_INT(r.type, JNL_T_KVDEL);
+	CHECK_EQ_INT(jnl_kv_size(70000, 0), 0);
+}
+
+static void
+test_header(void)
+{
+	uint8_t h[JNL_SEG_HDR];
+	uint64_t no = 0;
+
+	jnl_seg_header_encode(h, 17);
+	CHECK_EQ_INT(jnl_seg_header_check(h, sizeof(h), &no), 0);
+	CHECK_EQ_INT(no, 17);
+	CHECK_EQ_INT(jnl_seg_header_check(h, 31, &no), -EPROTO);
+	h[8] = 2;
+	CHECK_EQ_INT(jnl_seg_header_check(h, sizeof(h), &no), -EPROTONOSUPPORT);
+	h[8] = 1;
+	h[0] = 'X';
+	CHECK_EQ_INT(jnl_seg_header_check(h, sizeof(h), &no), -EPROTO);
+}
+
+struct seen {
+	size_t off[16];
+	int n;
+};
+
+static int
+collect(void *arg, size_t off, const struct jnl_rec *r)
+{
+	struct seen *s = arg;
+
+	if (s->n < 16)
+		s->off[s->n] = off;
+	s->n++;
+	return 0;
+}
+
+static void
+test_scan(void)
+{
+	uint8_t buf[1024];
+	size_t a, b, c;
+	struct jnl_scan_res res;
+	struct seen s = { 0 };
+
+	a = make_msg(buf, 1);
+	b = make_msg(buf + a, 2);
+	c = make_msg(buf + a + b, 3);
+
+	CHECK_EQ_INT(jnl_scan(buf, a + b + c, collect, &s, &res), 0);
+	CHECK_EQ_INT(s.n, 3);
+	CHECK(!res.torn && res.bad_regions == 0 && res.valid_end == a + b + c);
+
+	/* torn tail: the third record cut short */
+	memset(&s, 0, sizeof(s));
+	jnl_scan(buf, a + b + c - 4, collect, &s, &res);
+	CHECK_EQ_INT(s.n, 2);
+	CHECK(res.torn);
+	CHECK_EQ_INT(res.valid_end, a + b);
+
+	/* corrupt middle record: skipped, the third found again */
+	memset(&s, 0, sizeof(s));
+	buf[a + 20] ^= 0xff;
+	jnl_scan(buf, a + b + c, collect, &s, &res);
+	CHECK_EQ_INT(s.n, 2);
+	CHECK_EQ_INT(s.off[1], a + b);
+	CHECK_EQ_INT(res.bad_regions, 1);
+	CHECK_EQ_INT(res.first_bad, a);
+	CHECK(!res.torn);
+
+	/* garbage only */
+	memset(&s, 0, sizeof(s));
+	memset(buf, 0xab, sizeof(buf));
+	jnl_scan(buf, sizeof(buf), collect, &s, &res);
+	CHECK_EQ_INT(s.n, 0);
+	CHECK(res.torn);
+	/* zeros (preallocated tail) */
+	memset(buf, 0, sizeof(buf));
+	jnl_scan(buf, sizeof(buf), collect, &s, &res);
+	CHECK(res.torn && res.valid_end == 0);
+}
+
+int
+main(void)
+{
+	RUN(test_crc);
+	RUN(test_msg_roundtrip);
+	RUN(test_refs_kv);
+	RUN(test_header);
+	RUN(test_scan);
+	TEST_DONE();
+}
