@@ -56,6 +56,15 @@ binding_alloc(struct bk_exchange *src, void *dest, bool is_queue,
 	return b;
 }
 
+/* Both ends survive a restart: the binding is in the definitions file. */
+static bool
+binding_persists(const struct bk_binding *b)
+{
+	if (!b->source->durable || b->source->is_default)
+		return false;
+	return b->dest_is_queue ? bk_queue_persists(b->dest.q) : b->dest.x->durable;
+}
+
 static void
 direct_link(struct bk_exchange *x, struct bk_binding *b)
 {
@@ -173,6 +182,8 @@ bk_binding_remove(struct bk_binding *b, bool cascade)
 	else
 		x->src_tail = b->src_prev;
 	x->nsrc--;
+	if (binding_persists(b))
+		bk_defs_changed(x->vhost->broker);
 	dest_unlink(r, b);
 	if (x->type == BK_X_DIRECT)
 		direct_unlink(x, b);
@@ -248,6 +259,8 @@ bk_bind(struct bk_vhost *vh, const struct bk_binding_decl *d, bk_owner owner,
 	}
 	b->xmatch = xmatch;
 	binding_link(vh->routing, b);
+	if (binding_persists(b))
+		bk_defs_changed(vh->broker);
 	return BK_OK;
 }
 

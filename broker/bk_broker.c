@@ -33,12 +33,14 @@ bk_broker_free(struct bk_broker *b)
 
 	if (b == NULL)
 		return;
+	bk_persist_stop(b);             /* journal closed: teardown keeps every message */
 	HASH_ITER(hh, b->vhosts, vh, tmp) {
 		bk_vhost_free(vh);
 	}
 	bk_queueing_fini(b);
 	bk_flow_fini(b);
 	bk_users_free(b);
+	bk_persist_free(b);
 	bk_free(b);
 }
 

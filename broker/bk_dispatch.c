@@ -18,7 +18,7 @@
  * Safety during ops->deliver: the loop holds a ref on the queue and on the
  * consumer, and re-checks q->deleted and c->cancelled afterwards.
  */
-#include "bk_queueing.h"
+#include "bk_persist.h"
 
 #include <errno.h>
 
@@ -142,6 +142,7 @@ dispatch_one(struct bk_queue *q, struct bk_consumer *c)
 	if (e.expires_at != 0 && e.seq != q->fresh_seq &&
 	    e.expires_at <= (int64_t)bk_now_ms()) {
 		bk_dlx_dead_letter(q, e.msg, "expired");
+		bk_persist_ack(q, e.msg);
 		bk_msg_unref(e.msg);
 		return true;
 	}
@@ -188,9 +189,11 @@ settle_requeue(struct bk_queue *q, struct bk_delivery *d)
 
 	if (q->args.delivery_limit >= 0 && count > (uint64_t)q->args.delivery_limit) {
 		bk_dlx_dead_letter(q, d->msg, "delivery_limit");
+		bk_persist_ack(q, d->msg);
 		bk_msg_unref(d->msg);
 		return;
 	}
+	bk_persist_count(q, d->msg, count);
 	requeue_entry(q, d->msg, d->seq, count, true);
 }
 
@@ -205,9 +208,12 @@ settle_message(struct bk_queue *q, struct bk_delivery *d, enum bk_settle how)
 		break;
 	case BK_SETTLE_REJECT:
 		bk_dlx_dead_letter(q, d->msg, "rejected");
+		bk_persist_ack(q, d->msg);
 		bk_msg_unref(d->msg);
 		break;
 	default:
+		if (q != NULL && !q->deleted)
+			bk_persist_ack(q, d->msg);
 		bk_msg_unref(d->msg);
 		break;
 	}
@@ -259,6 +265,7 @@ bk_queue_get_one(struct bk_queue *q, bool no_ack, struct bk_delivery **out,
 	while (*out == NULL && !q->deleted && bk_msgq_take(q, &e)) {
 		if (e.expires_at != 0 && e.expires_at <= (int64_t)bk_now_ms()) {
 			bk_dlx_dead_letter(q, e.msg, "expired");
+			bk_persist_ack(q, e.msg);
 			bk_msg_unref(e.msg);
 			continue;
 		}

@@ -251,6 +251,8 @@ bk_exchange_declare(struct bk_vhost *vh, const struct bk_exchange_decl *d,
 	if ((st = check_new(vh, d, err)) != BK_OK)
 		return st;
 	exchange_new(vh, d->name, (enum bk_xtype)type, d);
+	if (d->durable)
+		bk_defs_changed(vh->broker);
 	return BK_OK;
 }
 
@@ -266,6 +268,8 @@ bk_exchange_destroy(struct bk_exchange *x)
 	while (x->dst_head != NULL)
 		bk_binding_remove(x->dst_head, true);
 	HASH_DEL(x->vhost->exchanges, x);
+	if (x->durable)
+		bk_defs_changed(x->vhost->broker);
 	exchange_free(x);
 }
 

@@ -23,7 +23,7 @@
  * even deliver; every pass holds a queue reference, stops when the queue
  * is deleted, and restarts a ring walk when the ring changed (q->gen).
  */
-#include "bk_queueing.h"
+#include "bk_persist.h"
 
 #include <event2/event.h>
 
@@ -67,6 +67,7 @@ expire_entry(struct bk_queue *q, struct bk_entry *e)
 	q->ready--;
 	q->ready_bytes -= m->body_len;
 	bk_dlx_dead_letter(q, m, "expired");
+	bk_persist_ack(q, m);
 	bk_msg_unref(m);
 }
 

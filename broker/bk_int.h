@@ -87,6 +87,8 @@ int bk_persist_publish(struct bk_broker *b, struct bk_msg *msg,
 		       struct bk_queue *const *qs, uint32_t n,
 		       struct bk_confirm *c, uint64_t token,
 		       struct bk_route_result *res);
+/* [Q] q is durable and outlives a restart (defs and journal). */
+bool bk_queue_persists(const struct bk_queue *q);
 /* [Q] A persistent message on q would be journaled. */
 bool bk_queue_journaled(const struct bk_queue *q, const struct bk_msg *m);
 /* [Q] bk_queue_enqueue(q, m) would store m (not deleted, no overflow

@@ -132,6 +132,13 @@ bk_msg_new(struct bk_str exchange, struct bk_str routing_key,
 	return m;
 }
 
+void
+bk_msg_id_floor(uint64_t id)
+{
+	if (next_msg_id <= id)
+		next_msg_id = id + 1;
+}
+
 struct bk_msg *
 bk_msg_ref(struct bk_msg *m)
 {

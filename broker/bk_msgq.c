@@ -17,7 +17,7 @@
  * Never calls out of the queueing half, except bk_dlx_dead_letter from the
  * drop-head trim.
  */
-#include "bk_queueing.h"
+#include "bk_persist.h"
 
 #include <string.h>
 
@@ -306,6 +306,7 @@ bk_msgq_trim(struct bk_queue *q)
 
 	while (!q->deleted && over_limit(q) && bk_msgq_take(q, &e)) {
 		bk_dlx_dead_letter(q, e.msg, "maxlen");
+		bk_persist_ack(q, e.msg);
 		bk_msg_unref(e.msg);
 	}
 }

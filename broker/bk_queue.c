@@ -17,7 +17,7 @@
  *
  * Re-enters routing through bk_bindings_remove_queue() on deletion.
  */
-#include "bk_queueing.h"
+#include "bk_persist.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -115,6 +115,9 @@ bk_queue_destroy(struct bk_queue *q, bool notify)
 		return 0;
 	bk_queue_ref(q);
 	bk_bindings_remove_queue(q->vhost, q);
+	bk_persist_queue_drop(q);       /* no-op while the broker shuts down */
+	if (q->jid != 0)
+		bk_defs_changed(q->broker);
 	q->deleted = true;
 	HASH_DEL(q->vhost->queues, q);
 	excl_unlink(q);
@@ -227,6 +230,23 @@ bk_queue_consumer_count(const struct bk_queue *q)
 }
 
 bool
+bk_queue_persists(const struct bk_queue *q)
+{
+	return q->jid != 0;
+}
+
+bool
+bk_queue_would_accept(struct bk_queue *q, struct bk_msg *m)
+{
+	struct bk_qstate *qs = bk_qs(q->broker);
+
+	if (q->deleted || (qs->dl_msg == m && bk_dlx_is_cycle(m, q->name)))
+		return false;
+	return q->args.overflow == BK_OVERFLOW_DROP_HEAD ||
+	       !bk_msgq_would_overflow(q, m);
+}
+
+bool
 bk_queue_mark(struct bk_queue *q, uint64_t route_id)
 {
 	if (q->mark_id == route_id)
@@ -247,13 +267,18 @@ bk_queue_enqueue(struct bk_queue *q, struct bk_msg *m)
 	struct bk_qstate *qs = bk_qs(q->broker);
 	struct bk_entry e;
 
+	/* The journal may have listed q for m (bk_persist_publish): every
+	 * way out without storing settles it there. */
 	if (q->deleted)
 		return 0;
-	if (qs->dl_msg == m && bk_dlx_is_cycle(m, q->name))
+	if (qs->dl_msg == m && bk_dlx_is_cycle(m, q->name)) {
+		bk_persist_ack(q, m);
 		return 0;                       /* dead-letter cycle: dropped */
+	}
 	if (q->args.overflow != BK_OVERFLOW_DROP_HEAD && bk_msgq_would_overflow(q, m)) {
 		if (q->args.overflow == BK_OVERFLOW_REJECT_PUBLISH_DLX)
 			bk_dlx_dead_letter(q, m, "maxlen");
+		bk_persist_ack(q, m);
 		return -ENOSPC;
 	}
 	e.msg = bk_msg_ref(m);

@@ -9,7 +9,7 @@
  * x-expires. New queues keep a copy of their argument table for later
  * equivalence checks and for the management API.
  */
-#include "bk_queueing.h"
+#include "bk_persist.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -69,6 +69,8 @@ queue_new(struct bk_vhost *vh, const struct bk_queue_decl *d, char *name,
 	q->levels = bk_calloc(q->nlevels, sizeof(*q->levels));
 	q->mark_id = UINT64_MAX;
 	q->fresh_seq = UINT64_MAX;
+	if (q->durable && !q->exclusive)
+		q->jid = bk_persist_queue_id(vh->name, q->name);
 	HASH_ADD_KEYPTR(hh, vh->queues, q->name, strlen(q->name), q);
 	if (q->exclusive) {
 		q->excl_next = qs->exclusive;
@@ -78,6 +80,8 @@ queue_new(struct bk_vhost *vh, const struct bk_queue_decl *d, char *name,
 	}
 	qs->nqueues++;
 	bk_expiry_queue_init(q);
+	if (q->jid != 0)
+		bk_defs_changed(vh->broker);
 	return q;
 }
 
@@ -189,6 +193,12 @@ bk_queue_purge(struct bk_vhost *vh, struct bk_str name, bk_owner owner,
 
 	if ((st = bk_queue_lookup(vh, name, owner, &q, err)) != BK_OK)
 		return st;
+	/* Unacked deliveries may still come back (requeue) and must stay
+	 * live in the journal: then settle the ready ones one by one. */
+	if (q->unacked == 0)
+		bk_persist_queue_drop(q);
+	else
+		bk_persist_ack_ready(q);
 	n = bk_msgq_clear(q);
 	if (message_count)
 		*message_count = n;

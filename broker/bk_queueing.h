@@ -121,6 +121,7 @@ struct bk_queue {
 	bool exclusive_consumer;
 	bool dispatching, dispatch_again;
 	bk_owner owner;                 /* exclusive queues only */
+	uint64_t jid;                   /* journal id (bk_persist.h); 0 = not durable */
 	struct bk_qargs args;
 	uint8_t *args_blob;             /* owned copy of the declared arguments */
 	uint32_t args_len;

@@ -34,6 +34,8 @@ struct pass {
 	struct bk_msg *msg;
 	uint64_t id;
 	uint32_t matched;               /* destinations of the current exchange */
+	struct bk_confirm *confirm;     /* borrowed; may be NULL */
+	uint64_t token;
 };
 
 static void
@@ -138,15 +140,32 @@ collect(struct pass *p, struct bk_exchange *start)
 	}
 }
 
+/*
+ * The journal's MSG record goes first (bk_persist_publish), naming the
+ * durable queues; then the enqueues. If the journal refused (disk full,
+ * I/O error), the durable queues do not take the message: they count as
+ * refused, so the publisher gets a nack rather than a confirm for
+ * something that is not on disk.
+ */
 static void
-deliver(struct bk_routing *r, uint32_t base, struct bk_msg *msg,
+deliver(struct pass *p, struct bk_vhost *vh, uint32_t base,
 	struct bk_route_result *res)
 {
+	struct bk_routing *r = p->r;
+	bool failed;
 	uint32_t i;
 	int rc;
 
+	if (r->ndests == base)
+		return;
+	failed = bk_persist_publish(vh->broker, p->msg, &r->dests[base],
+				    r->ndests - base, p->confirm, p->token, res) < 0;
 	for (i = base; i < r->ndests; i++) {
-		rc = bk_queue_enqueue(r->dests[i], msg);
+		if (failed && bk_queue_journaled(r->dests[i], p->msg)) {
+			res->refused++;
+			continue;
+		}
+		rc = bk_queue_enqueue(r->dests[i], p->msg);
 		if (rc == 0)
 			res->queues++;
 		else if (rc == -ENOSPC)
@@ -157,9 +176,9 @@ deliver(struct bk_routing *r, uint32_t base, struct bk_msg *msg,
 
 /* Default exchange: the routing key names a queue (or a reply-to). */
 static void
-publish_default(struct bk_vhost *vh, struct bk_msg *msg,
-		struct bk_route_result *res)
+publish_default(struct pass *p, struct bk_vhost *vh, struct bk_route_result *res)
 {
+	struct bk_msg *msg = p->msg;
 	struct bk_str key = msg->routing_key;
 	struct bk_queue *q;
 	int rc;
@@ -171,6 +190,11 @@ publish_default(struct bk_vhost *vh, struct bk_msg *msg,
 	}
 	if ((q = bk_queue_get(vh, key)) == NULL)
 		return;
+	if (bk_persist_publish(vh->broker, msg, &q, 1, p->confirm, p->token, res) < 0 &&
+	    bk_queue_journaled(q, msg)) {
+		res->refused++;
+		return;
+	}
 	rc = bk_queue_enqueue(q, msg);
 	if (rc == 0)
 		res->queues++;
@@ -182,13 +206,21 @@ enum bk_status
 bk_publish(struct bk_vhost *vh, struct bk_str exchange, struct bk_msg *msg,
 	   struct bk_route_result *res, struct bk_err *err)
 {
-	struct pass p = { vh->routing, msg, ++route_seq, 0 };
+	return bk_publish_confirm(vh, exchange, msg, NULL, 0, res, err);
+}
+
+enum bk_status
+bk_publish_confirm(struct bk_vhost *vh, struct bk_str exchange, struct bk_msg *msg,
+		   struct bk_confirm *c, uint64_t token, struct bk_route_result *res,
+		   struct bk_err *err)
+{
+	struct pass p = { vh->routing, msg, ++route_seq, 0, c, token };
 	struct bk_exchange *x;
 	uint32_t base = p.r->ndests;
 
 	memset(res, 0, sizeof(*res));
 	if (exchange.len == 0) {
-		publish_default(vh, msg, res);
+		publish_default(&p, vh, res);
 		return BK_OK;
 	}
 	if ((x = bk_exchange_get(vh, exchange)) == NULL)
@@ -200,6 +232,6 @@ bk_publish(struct bk_vhost *vh, struct bk_str exchange, struct bk_msg *msg,
 				  "cannot publish to internal exchange '%s' in "
 				  "vhost '%s'", x->name, vh->name);
 	collect(&p, x);
-	deliver(p.r, base, msg, res);
+	deliver(&p, vh, base, res);
 	return BK_OK;
 }

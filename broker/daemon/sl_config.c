@@ -42,6 +42,7 @@ enum kind {
 	K_SECRET,       /* non-empty text, never echoed in errors */
 	K_NAME,         /* non-empty text of at most 255 octets */
 	K_WATERMARK,    /* a fraction of RAM ("0.4", "40%") or a K_SIZE */
+	K_SYNC,         /* batch|none */
 };
 
 enum key_id {
@@ -54,6 +55,8 @@ enum key_id {
 	MQTT_VHOST, MQTT_ALLOW_ANONYMOUS, MQTT_ANONYMOUS_USER, MQTT_ANONYMOUS_PASSWORD,
 	MQTT_MAX_INFLIGHT, MQTT_RECEIVE_MAXIMUM, MQTT_TOPIC_ALIAS_MAXIMUM,
 	MQTT_MAX_KEEPALIVE, MQTT_CONNECT_TIMEOUT, MQTT_OUTPUT_HIGH_WATERMARK,
+	JOURNAL_SYNC, JOURNAL_SEGMENT_SIZE, JOURNAL_MEMORY_BUDGET,
+	JOURNAL_DISK_FREE_LIMIT,
 };
 
 struct key {
@@ -100,6 +103,10 @@ static const struct key keys[] = {
 	{ "mqtt",   "max_keepalive",         K_UINT,  0, 65535, MQTT_MAX_KEEPALIVE },
 	{ "mqtt",   "connect_timeout",       K_UINT,  1, 86400000, MQTT_CONNECT_TIMEOUT },
 	{ "mqtt",   "output_high_watermark", K_SIZE,  4096, GIB, MQTT_OUTPUT_HIGH_WATERMARK },
+	{ "journal", "sync",                 K_SYNC,  0, 0, JOURNAL_SYNC },
+	{ "journal", "segment_size",         K_SIZE,  64 * KIB, GIB, JOURNAL_SEGMENT_SIZE },
+	{ "journal", "memory_budget",        K_SIZE,  64 * KIB, 1024 * GIB, JOURNAL_MEMORY_BUDGET },
+	{ "journal", "disk_free_limit",      K_SIZE,  0, 1024 * 1024 * GIB, JOURNAL_DISK_FREE_LIMIT },
 	{ "user",   "password",              K_SECRET, 0, 0, USER_PASSWORD },
 	{ "user",   "tags",                  K_TEXT,  0, 0, USER_TAGS },
 	{ "user",   "loopback_only",         K_BOOL,  0, 0, USER_LOOPBACK_ONLY },
@@ -147,6 +154,9 @@ sl_config_init(struct sl_config *c)
 	c->limits.max_message_size = 16 * MIB;
 	c->limits.max_queues = 0;
 	c->memory_relative = 0.4;       /* RabbitMQ's default */
+	c->journal.segment_size = 64 * MIB;
+	c->journal.memory_budget = 256 * MIB;
+	c->journal.disk_free_limit = 50000000;  /* RabbitMQ's 50MB */
 	amqp_config_defaults(&c->amqp);
 	c->amqp.max_message_size = c->limits.max_message_size;
 	mqtt_config_defaults(&c->mqtt);
@@ -178,7 +188,7 @@ classify_section(const char *section, const char **user)
 {
 	*user = NULL;
 	if (strcmp(section, "broker") == 0 || strcmp(section, "amqp") == 0 ||
-	    strcmp(section, "mqtt") == 0)
+	    strcmp(section, "mqtt") == 0 || strcmp(section, "journal") == 0)
 		return section;
 	if (strncmp(section, "user", 4) == 0 && (section[4] == ' ' || section[4] == '\t')) {
 		const char *name = section + 4;
@@ -354,6 +364,13 @@ parse_value(const struct key *k, const char *v, struct value *out,
 			return true;
 		set_err(why, whylen, "expected a name of 1..255 characters");
 		return false;
+	case K_SYNC:
+		if (strcmp(v, "batch") == 0 || strcmp(v, "none") == 0) {
+			out->u = strcmp(v, "none") == 0;
+			return true;
+		}
+		set_err(why, whylen, "expected batch or none");
+		return false;
 	case K_WATERMARK:
 		if (parse_watermark(v, out))
 			return true;
@@ -449,6 +466,18 @@ store(struct sl_config *c, struct sl_user *u, enum key_id id, const struct value
 		break;
 	case MQTT_OUTPUT_HIGH_WATERMARK:
 		c->mqtt.output_high_watermark = (size_t)v->u;
+		break;
+	case JOURNAL_SYNC:
+		c->journal.sync_none = v->u != 0;
+		break;
+	case JOURNAL_SEGMENT_SIZE:
+		c->journal.segment_size = (uint32_t)v->u;
+		break;
+	case JOURNAL_MEMORY_BUDGET:
+		c->journal.memory_budget = v->u;
+		break;
+	case JOURNAL_DISK_FREE_LIMIT:
+		c->journal.disk_free_limit = v->u;
 		break;
 	case USER_PASSWORD:
 		bk_free(u->password);

@@ -37,6 +37,12 @@ struct sl_config {
 	uint64_t memory_absolute;
 	struct amqp_config amqp;        /* [amqp]; max_message_size copied from limits */
 	struct mqtt_config mqtt;        /* [mqtt] */
+	struct {                        /* [journal] */
+		bool sync_none;         /* sync = none (UNSAFE); default batch */
+		uint32_t segment_size;  /* bytes, default 64M */
+		uint64_t memory_budget; /* bytes of persistent bodies in RAM, 256M */
+		uint64_t disk_free_limit; /* disk alarm below this, 50000000 */
+	} journal;
 	struct sl_user *users;          /* owned array of n_users */
 	size_t n_users;
 };
