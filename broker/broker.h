@@ -586,6 +586,10 @@ struct bk_consume_decl {
 	struct bk_credit *credit;       /* shared limit or NULL */
 	const struct bk_consumer_ops *ops;
 	void *ctx;
+	/* For management listings only (may be NULL / 0): the adapter's
+	 * consumer tag (copied) and the bk_chan_id() of its channel. */
+	const char *tag;
+	uint64_t channel_id;
 };
 
 /*
@@ -663,5 +667,563 @@ void bk_alarm_unwatch(struct bk_broker *b, bk_alarm_fn fn, void *arg);
  * cleared below 90% of it, so usage hovering at the line does not flap.
  */
 void bk_memory_watermark_set(struct bk_broker *b, uint64_t high_bytes);
+
+/* ================================================================== */
+/* Management (bk_stats.c, bk_registry.c, bk_introspect.c,            */
+/* bk_access.c, bk_mgmt.c)                                            */
+/* ================================================================== */
+
+/*
+ * Everything the HTTP management API, Prometheus /metrics, sluicectl and
+ * MQTT $SYS topics read and change. Same thread rules as the rest of
+ * broker.h: main thread only, no locks.
+ *
+ * Reading is by snapshot or by iteration with a callback. Views are
+ * filled by the core; every pointer in a view is borrowed and valid only
+ * until the callback returns (copy what you keep). A callback returns 0
+ * to go on or non-zero to stop the walk (the walk then returns that
+ * value). Callbacks must not change the broker (no declare, delete,
+ * publish, settle, close) while a walk runs: collect names, walk, then
+ * act.
+ */
+
+/* ------------------------------------------------------------------ */
+/* Message counters and rates                                          */
+/* ------------------------------------------------------------------ */
+
+/*
+ * RabbitMQ's message_stats keys. Counters only grow (since start); the
+ * core counts them on the hot path as plain adds. Which object counts
+ * which:
+ *   broker/vhost: all of them
+ *   queue:        PUBLISH (messages enqueued), DELIVER, DELIVER_NO_ACK,
+ *                 GET, GET_NO_ACK, ACK, REDELIVER
+ *   exchange:     PUBLISH_IN (messages published to it), PUBLISH_OUT
+ *                 (of those, routed to at least one queue)
+ *   channel:      what the adapter counts in its bk_chan_counters
+ * deliver_get (RabbitMQ's sum of deliver, deliver_no_ack, get and
+ * get_no_ack) is derived: bk_msg_stats_deliver_get().
+ */
+enum bk_mstat {
+	BK_MS_PUBLISH,
+	BK_MS_PUBLISH_IN,
+	BK_MS_PUBLISH_OUT,
+	BK_MS_CONFIRM,                  /* counted by adapters (bk_stats_count) */
+	BK_MS_DELIVER,                  /* to a consumer, ack required */
+	BK_MS_DELIVER_NO_ACK,
+	BK_MS_GET,                      /* basic.get, ack required */
+	BK_MS_GET_NO_ACK,
+	BK_MS_ACK,
+	BK_MS_REDELIVER,                /* deliveries/gets with redelivered set */
+	BK_MS_RETURN_UNROUTABLE,        /* counted by adapters (bk_stats_count) */
+	BK_MS_DROP_UNROUTABLE,
+	BK_MS__COUNT
+};
+
+struct bk_msg_stats {
+	uint64_t n[BK_MS__COUNT];
+};
+
+/* Per-second rates over the last sample interval (RabbitMQ {"rate": x}). */
+struct bk_msg_rates {
+	double r[BK_MS__COUNT];
+};
+
+/* RabbitMQ's JSON key for a counter: "publish", "deliver_no_ack", ... */
+const char *bk_mstat_name(enum bk_mstat s);
+uint64_t bk_msg_stats_deliver_get(const struct bk_msg_stats *s);
+double bk_msg_rates_deliver_get(const struct bk_msg_rates *r);
+
+/*
+ * Adapter-side events the core cannot see: a publisher confirm sent
+ * (BK_MS_CONFIRM, n = messages confirmed) and a mandatory message
+ * returned (BK_MS_RETURN_UNROUTABLE). The core counts every unroutable
+ * message as DROP_UNROUTABLE; counting a RETURN_UNROUTABLE moves n of
+ * them from drop to return. Other values are ignored. O(1).
+ */
+void bk_stats_count(struct bk_vhost *vh, enum bk_mstat which, uint64_t n);
+
+/* ------------------------------------------------------------------ */
+/* Overview and samples                                                */
+/* ------------------------------------------------------------------ */
+
+/*
+ * The sampler: a timer on the broker's event_base (started by
+ * bk_broker_new when it has a base; default every 5000 ms) that computes
+ * rates for the broker, each vhost, queue and exchange, and appends one
+ * bk_sample to a ring of the last BK_SAMPLES_MAX. Rates are 0 until two
+ * samples exist.
+ */
+#define BK_SAMPLES_MAX 60
+#define BK_PROTO_MAX 8                  /* protocols counted separately */
+
+struct bk_sample {
+	uint64_t at_ms;                 /* wall clock */
+	struct bk_msg_stats ms;         /* broker-wide counters at at_ms */
+	uint64_t messages, messages_ready, messages_unacknowledged;
+	uint64_t message_bytes;
+	uint32_t connections, channels, queues, consumers;
+	uint64_t mem_used;              /* bk_alloc_used() */
+};
+
+struct bk_object_totals {
+	uint32_t connections, channels, exchanges, queues, consumers, vhosts;
+};
+
+struct bk_queue_totals {
+	uint64_t messages;              /* ready + unacknowledged */
+	uint64_t messages_ready;
+	uint64_t messages_unacknowledged;
+	uint64_t message_bytes;         /* bytes of ready messages */
+};
+
+struct bk_overview {
+	struct bk_msg_stats ms;         /* broker-wide, since start */
+	struct bk_msg_rates rates;
+	struct bk_object_totals object_totals;
+	struct bk_queue_totals queue_totals;
+	/* connections and channels per protocol, as registered */
+	struct {
+		const char *protocol;       /* "AMQP 0-9-1", "MQTT 3.1.1", ... */
+		uint32_t connections, channels;
+	} proto[BK_PROTO_MAX];
+	uint32_t nproto;
+	uint64_t started_ms;            /* wall clock of bk_broker_new */
+	uint64_t uptime_ms;
+	uint64_t mem_used;              /* bk_alloc_used() */
+	uint64_t mem_high_watermark;    /* bytes; 0 = none */
+	unsigned alarms;                /* bk_alarms() */
+	uint32_t sample_interval_ms;
+};
+
+/* Fill out (O(queues): queue totals are summed now). Never fails. */
+void bk_overview_get(struct bk_broker *b, struct bk_overview *out);
+
+/*
+ * Copy up to max of the most recent samples into out, oldest first;
+ * returns how many were copied (0 before the first tick).
+ */
+uint32_t bk_stats_samples(struct bk_broker *b, struct bk_sample *out, uint32_t max);
+
+/* Change the interval (ms >= 100; tests use short ones) and restart the
+ * timer. Take a sample now, outside the timer (tests, or a dashboard that
+ * wants fresh rates). */
+void bk_stats_set_interval(struct bk_broker *b, uint32_t ms);
+void bk_stats_sample_now(struct bk_broker *b);
+
+/* ------------------------------------------------------------------ */
+/* Connection and channel registry (bk_registry.c)                     */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Each adapter registers every client connection once the socket is
+ * accepted and unregisters it when the connection is freed; channels
+ * (AMQP channels; an MQTT adapter may register one per session or none)
+ * likewise. The registry gives each a broker-wide id and RabbitMQ's
+ * connection name "PEERHOST:PEERPORT -> LOCALHOST:LOCALPORT", e.g.
+ * "127.0.0.1:54321 -> 127.0.0.1:5672" (IPv6 hosts unbracketed, as
+ * RabbitMQ prints them), and a channel name "<conn name> (<number>)".
+ *
+ * Counters the adapter updates are in a struct it gets a pointer to
+ * (stable until unregister): plain integer adds, no call per frame.
+ * Values the adapter already keeps (channel count, unacked, prefetch)
+ * are read through ops->describe when a snapshot is taken instead.
+ */
+struct bk_conn;
+struct bk_chan;
+
+struct bk_conn_counters {
+	uint64_t recv_oct, recv_cnt;    /* bytes and frames/packets read */
+	uint64_t send_oct, send_cnt;    /* bytes and frames/packets written */
+};
+
+/* Filled by describe(): the live part of a connection. */
+struct bk_conn_state {
+	const char *state;              /* RabbitMQ's: "starting", "tuning",
+					   "opening", "running", "blocking",
+					   "blocked", "closing", "closed" */
+	uint32_t channels;              /* open channels */
+	uint32_t channel_max;
+	uint32_t frame_max;
+	uint32_t timeout;               /* heartbeat / keepalive, seconds */
+	uint64_t send_pend;             /* bytes waiting in the output */
+};
+
+#define BK_CONN_OPS_V1 1
+
+struct bk_conn_ops {
+	uint32_t version;               /* BK_CONN_OPS_V1 */
+	/* Fill st (zeroed by the caller). Must not change anything. */
+	void (*describe)(void *ctx, struct bk_conn_state *st);
+	/*
+	 * An operator closes the connection (sluicectl close_connection,
+	 * DELETE /api/connections/NAME, vhost deletion, user deletion).
+	 * reason is free text, e.g. "Closed via management plugin"; AMQP
+	 * sends connection.close 320 "CONNECTION_FORCED - <reason>", MQTT
+	 * just closes (v5: DISCONNECT 0x98 administrative action).
+	 * Called from outside the adapter's own callbacks (an HTTP handler,
+	 * a timer), so the adapter may release inline; before returning it
+	 * must give back every core object it holds: cancel its consumers,
+	 * settle or requeue its deliveries, bk_owner_gone() its exclusive
+	 * queues, and never touch its bk_vhost again (bk_vhost_delete frees
+	 * the vhost right after). The connection itself is freed later from
+	 * a deferred event; it stays registered until then. May be called
+	 * more than once.
+	 */
+	void (*close)(void *ctx, const char *reason);
+};
+
+/* Static facts of a connection, copied at registration. */
+struct bk_conn_info {
+	const char *protocol;           /* "AMQP 0-9-1", "MQTT 3.1.1", "MQTT 5.0" */
+	const char *peer_host;          /* numeric: "127.0.0.1", "::1" */
+	uint16_t peer_port;
+	const char *host;               /* local address, numeric */
+	uint16_t port;                  /* local (listener) port */
+	bool ssl;
+	const struct bk_conn_ops *ops;  /* borrowed; outlives the registration */
+	void *ctx;
+};
+
+/* Register; never fails. connected_at is now. */
+struct bk_conn *bk_conn_register(struct bk_broker *b, const struct bk_conn_info *info);
+/* Accepts NULL. Unregisters its remaining channels too. */
+void bk_conn_unregister(struct bk_conn *rc);
+uint64_t bk_conn_id(const struct bk_conn *rc);
+const char *bk_conn_name(const struct bk_conn *rc);   /* borrowed */
+/* Stable until bk_conn_unregister(); the adapter adds to it. */
+struct bk_conn_counters *bk_conn_counters(struct bk_conn *rc);
+
+/*
+ * After login: user name and vhost (copied; vhost NULL before
+ * connection.open / for a protocol without vhosts). Sets which
+ * connections bk_vhost_delete and bk_user_delete close.
+ */
+void bk_conn_set_user(struct bk_conn *rc, struct bk_str user);
+void bk_conn_set_vhost(struct bk_conn *rc, const char *vhost);
+/* AMQP client-properties (validated table, copied) or, for MQTT, the
+ * client id (client_id non-NULL, copied). Either may be set. */
+void bk_conn_set_client_properties(struct bk_conn *rc, struct bk_table props);
+void bk_conn_set_client_id(struct bk_conn *rc, struct bk_str client_id);
+
+/*
+ * Close by name (RabbitMQ's connection name) with reason (NULL:
+ * "Closed via management plugin"). NOT_FOUND "connection 'NAME' not
+ * found" if absent. Calls ops->close synchronously.
+ */
+enum bk_status bk_conn_close_by_name(struct bk_broker *b, const char *name,
+				     const char *reason, struct bk_err *err);
+
+/* Channels. */
+struct bk_chan_counters {
+	struct bk_msg_stats ms;         /* PUBLISH, CONFIRM, DELIVER, DELIVER_NO_ACK,
+					   GET, GET_NO_ACK, ACK, REDELIVER,
+					   RETURN_UNROUTABLE as the adapter sees them */
+};
+
+struct bk_chan_state {
+	const char *state;              /* "running", "flow", "closing" */
+	uint32_t prefetch_count;        /* per consumer (basic.qos global=false) */
+	uint32_t global_prefetch_count; /* shared (global=true); 0 = none */
+	uint32_t consumer_count;
+	uint32_t messages_unacknowledged;
+	uint32_t messages_unconfirmed;
+	uint32_t messages_uncommitted;  /* publishes held by tx */
+	uint32_t acks_uncommitted;
+	bool confirm;                   /* confirm.select */
+	bool transactional;             /* tx.select */
+};
+
+#define BK_CHAN_OPS_V1 1
+struct bk_chan_ops {
+	uint32_t version;               /* BK_CHAN_OPS_V1 */
+	void (*describe)(void *ctx, struct bk_chan_state *st);   /* must not change anything */
+};
+
+/* Register channel number on rc. ops borrowed; never fails. */
+struct bk_chan *bk_chan_register(struct bk_conn *rc, uint32_t number,
+				 const struct bk_chan_ops *ops, void *ctx);
+void bk_chan_unregister(struct bk_chan *ch);        /* accepts NULL */
+/* Broker-wide id (for bk_consume_decl.channel_id); 0 for NULL. */
+uint64_t bk_chan_id(const struct bk_chan *ch);
+struct bk_chan_counters *bk_chan_counters(struct bk_chan *ch);
+
+/* Snapshot views. */
+struct bk_conn_view {
+	uint64_t id;
+	const char *name;               /* "127.0.0.1:54321 -> 127.0.0.1:5672" */
+	const char *protocol;
+	const char *peer_host, *host;
+	uint16_t peer_port, port;
+	bool ssl;
+	const char *user;               /* "" before login */
+	const char *vhost;              /* NULL before open */
+	uint64_t connected_at;          /* wall clock ms */
+	struct bk_table client_properties;   /* len 0 if none */
+	const char *client_id;          /* NULL if none */
+	struct bk_conn_counters ctr;
+	struct bk_conn_state st;        /* from describe() */
+};
+
+struct bk_chan_view {
+	uint64_t id;
+	uint32_t number;
+	const char *name;               /* "<conn name> (<number>)" */
+	uint64_t conn_id;
+	const char *conn_name;
+	const char *user, *vhost;       /* the connection's */
+	struct bk_msg_stats ms;         /* from bk_chan_counters */
+	struct bk_msg_rates rates;      /* sampler */
+	struct bk_chan_state st;        /* from describe() */
+};
+
+typedef int (*bk_conn_each_fn)(void *arg, const struct bk_conn_view *v);
+typedef int (*bk_chan_each_fn)(void *arg, const struct bk_chan_view *v);
+/* vhost NULL: all. In registration order. */
+int bk_conns_each(struct bk_broker *b, const char *vhost, bk_conn_each_fn fn, void *arg);
+/* conn_id 0: every channel (of vhost unless NULL). */
+int bk_chans_each(struct bk_broker *b, const char *vhost, uint64_t conn_id,
+		  bk_chan_each_fn fn, void *arg);
+/* One object: BK_OK and fn called once, or NOT_FOUND. */
+enum bk_status bk_conn_inspect(struct bk_broker *b, const char *name,
+			       bk_conn_each_fn fn, void *arg);
+enum bk_status bk_chan_inspect(struct bk_broker *b, uint64_t chan_id,
+			       bk_chan_each_fn fn, void *arg);
+
+/* ------------------------------------------------------------------ */
+/* Introspection of topology (bk_introspect.c)                         */
+/* ------------------------------------------------------------------ */
+
+struct bk_vhost_view {
+	const char *name;
+	struct bk_msg_stats ms;
+	struct bk_msg_rates rates;
+	struct bk_queue_totals queue_totals;
+	uint32_t queues, exchanges, connections;
+};
+
+struct bk_exchange_view {
+	const char *vhost;
+	const char *name;               /* "" for the default exchange */
+	const char *type;               /* "direct", "fanout", "topic", "headers" */
+	bool durable, auto_delete, internal;
+	struct bk_table arguments;      /* as declared */
+	uint64_t publish_in, publish_out;
+	double publish_in_rate, publish_out_rate;
+};
+
+struct bk_queue_view {
+	const char *vhost;
+	const char *name;
+	bool durable, exclusive, auto_delete;
+	struct bk_table arguments;      /* as declared */
+	uint64_t owner_conn_id;         /* exclusive: bk_conn_id of the owner
+					   connection if registered, else 0 */
+	const char *state;              /* "running" */
+	const char *type;               /* "classic", "quorum" (as declared) */
+	uint64_t messages_ready, messages_unacknowledged, messages;
+	uint64_t message_bytes, message_bytes_ready;
+	uint32_t consumers;
+	uint64_t memory;                /* approximate bytes held by the queue */
+	struct bk_msg_stats ms;
+	struct bk_msg_rates rates;
+};
+
+/*
+ * A binding. The default exchange's implicit bindings (source "", every
+ * queue, routing key = queue name) are listed first for each vhost, as
+ * RabbitMQ lists them.
+ */
+struct bk_binding_view {
+	const char *vhost;
+	const char *source;
+	struct bk_str destination;
+	const char *destination_type;   /* "queue" or "exchange" */
+	struct bk_str routing_key;
+	struct bk_table arguments;
+	const char *properties_key;     /* RabbitMQ's: bk_binding_props_key() */
+};
+
+struct bk_consumer_view {
+	const char *vhost;
+	const char *queue;
+	const char *consumer_tag;       /* "" if the adapter gave none */
+	uint64_t channel_id;            /* from bk_consume_decl; 0 if none */
+	bool ack_required;              /* !no_ack */
+	bool exclusive;
+	bool active;                    /* false while parked (output full) */
+	uint32_t prefetch_count;        /* per consumer; 0 = unlimited */
+	int32_t priority;               /* x-priority */
+	uint32_t unacked;
+};
+
+typedef int (*bk_vhost_each_fn)(void *arg, const struct bk_vhost_view *v);
+typedef int (*bk_exchange_each_fn)(void *arg, const struct bk_exchange_view *v);
+typedef int (*bk_queue_each_fn)(void *arg, const struct bk_queue_view *v);
+typedef int (*bk_binding_each_fn)(void *arg, const struct bk_binding_view *v);
+typedef int (*bk_consumer_each_fn)(void *arg, const struct bk_consumer_view *v);
+
+/* All walks: vh NULL = every vhost (sorted by name), else that vhost.
+ * Objects within a vhost come in no particular order (sort in the
+ * caller if the API promises an order). */
+int bk_vhosts_each(struct bk_broker *b, bk_vhost_each_fn fn, void *arg);
+int bk_exchanges_each(struct bk_broker *b, struct bk_vhost *vh,
+		      bk_exchange_each_fn fn, void *arg);
+int bk_queues_each(struct bk_broker *b, struct bk_vhost *vh,
+		   bk_queue_each_fn fn, void *arg);
+int bk_bindings_each(struct bk_broker *b, struct bk_vhost *vh,
+		     bk_binding_each_fn fn, void *arg);
+int bk_consumers_each(struct bk_broker *b, struct bk_vhost *vh,
+		      bk_consumer_each_fn fn, void *arg);
+
+/* One object by name: BK_OK with fn called once, or NOT_FOUND with
+ * RabbitMQ's text ("no queue 'q' in vhost '/'"). */
+enum bk_status bk_exchange_inspect(struct bk_vhost *vh, struct bk_str name,
+				   bk_exchange_each_fn fn, void *arg, struct bk_err *err);
+enum bk_status bk_queue_inspect(struct bk_vhost *vh, struct bk_str name,
+				bk_queue_each_fn fn, void *arg, struct bk_err *err);
+
+/*
+ * RabbitMQ's binding "properties_key" (the last segment of
+ * /api/bindings/.../props/KEY): "~" for an empty routing key without
+ * arguments; else the routing key form-escaped (bytes other than
+ * A-Z a-z 0-9 - . _ as %XX, space as "+": "a b/c" -> "a+b%2Fc"); with
+ * arguments, "~" and 6 base64url characters hashing the arguments follow
+ * ("kk~ZMA7qQ"). The hash is stable for equal arguments but not
+ * RabbitMQ's own (Erlang phash2), so clients must take keys from
+ * listings, as rabbitmqadmin does. Writes a NUL-terminated string
+ * (truncated to cap); returns out.
+ */
+char *bk_binding_props_key(struct bk_str routing_key, struct bk_table args,
+			   char *out, size_t cap);
+
+/* ------------------------------------------------------------------ */
+/* Management writes (bk_mgmt.c, bk_access.c)                          */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Vhosts. bk_vhost_add creates name with its default exchanges (BK_OK
+ * also if it exists: PUT semantics). bk_vhost_delete closes every
+ * registered connection on it (ops->close, "vhost 'x' is deleted"),
+ * deletes its queues (dropping their messages), exchanges, bindings and
+ * permissions, then the vhost; NOT_FOUND "no vhost 'x'" if absent. The
+ * vhost pointer is invalid afterwards. Both update the definitions file
+ * when persistence is on.
+ */
+enum bk_status bk_vhost_add(struct bk_broker *b, const char *name, struct bk_err *err);
+enum bk_status bk_vhost_delete(struct bk_broker *b, const char *name, struct bk_err *err);
+
+/*
+ * Users. Passwords are stored only as a RabbitMQ password hash:
+ * base64(salt(4 bytes) ++ H(salt ++ utf8 password)) with H = SHA-256
+ * (rabbit_password_hashing_sha256, the default) or SHA-512
+ * (rabbit_password_hashing_sha512). tags: space- or comma-separated
+ * ("administrator management"); kept as given, normalised to commas in
+ * views. An empty password (NULL or "") means the user cannot log in
+ * with a password (RabbitMQ's passwordless user).
+ *
+ * bk_user_add adds or replaces (PUT semantics; a replaced user keeps its
+ * permissions). bk_user_add_hash takes an existing hash (definitions
+ * import): PRECONDITION_FAILED if it does not decode to more than 4
+ * bytes or the algorithm is unknown. bk_user_delete removes the user,
+ * its permissions, and closes its registered connections; NOT_FOUND
+ * "no user 'u'" if absent.
+ *
+ * bk_user_set (above, the configuration file's path) is bk_user_add plus
+ * full permissions (".*" ".*" ".*") on vhost "/" unless the user already
+ * has permissions there; the default guest user gets the same.
+ */
+enum bk_hash_algo { BK_HASH_SHA256, BK_HASH_SHA512 };
+const char *bk_hash_algo_name(enum bk_hash_algo a);  /* "rabbit_password_hashing_sha256" */
+/* Parse RabbitMQ's name (also "sha256"/"sha512"); false if unknown. */
+bool bk_hash_algo_parse(const char *name, enum bk_hash_algo *out);
+
+enum bk_status bk_user_add(struct bk_broker *b, const char *name,
+			   const char *password, const char *tags,
+			   struct bk_err *err);
+enum bk_status bk_user_add_hash(struct bk_broker *b, const char *name,
+				const char *password_hash, enum bk_hash_algo algo,
+				const char *tags, struct bk_err *err);
+enum bk_status bk_user_set_password(struct bk_broker *b, const char *name,
+				    const char *password, struct bk_err *err);
+enum bk_status bk_user_set_tags(struct bk_broker *b, const char *name,
+				const char *tags, struct bk_err *err);
+enum bk_status bk_user_delete(struct bk_broker *b, const char *name,
+			      struct bk_err *err);
+/* Has the user tag (e.g. "administrator") — for the HTTP API's basic
+ * auth; false if no such user. */
+bool bk_user_has_tag(struct bk_broker *b, const char *name, const char *tag);
+
+/*
+ * Compute a RabbitMQ password hash of password with a random 4-byte salt
+ * (or the given salt when salt is non-NULL, for tests) into out as
+ * base64, NUL-terminated. 0, or -ENOSPC if cap is too small (>= 93 is
+ * always enough). Check a password against a stored hash: true on match
+ * (constant time in the password's content).
+ */
+int bk_password_hash(enum bk_hash_algo algo, const char *password,
+		     const uint8_t *salt4, char *out, size_t cap);
+bool bk_password_verify(enum bk_hash_algo algo, const char *password_hash,
+			struct bk_str password);
+
+struct bk_user_view {
+	const char *name;
+	const char *password_hash;      /* base64; "" for a passwordless user */
+	const char *hashing_algorithm;  /* "rabbit_password_hashing_sha256" */
+	const char *tags;               /* comma-separated: "administrator,management" */
+	bool loopback_only;
+};
+typedef int (*bk_user_each_fn)(void *arg, const struct bk_user_view *v);
+/* Sorted by name. */
+int bk_users_each(struct bk_broker *b, bk_user_each_fn fn, void *arg);
+enum bk_status bk_user_inspect(struct bk_broker *b, const char *name,
+			       bk_user_each_fn fn, void *arg, struct bk_err *err);
+
+/*
+ * Permissions per user and vhost: three regular expressions (POSIX
+ * extended). As RabbitMQ's, a regex is searched, not anchored: ".*"
+ * grants everything, "^amq\\.gen" a prefix, "" nothing. NOT_FOUND
+ * "no user 'u'" / "no vhost 'v'"; PRECONDITION_FAILED for a regex that
+ * does not compile. Setting replaces the user's entry on that vhost.
+ */
+enum bk_status bk_permission_set(struct bk_broker *b, const char *user,
+				 const char *vhost, const char *configure,
+				 const char *write, const char *read,
+				 struct bk_err *err);
+enum bk_status bk_permission_clear(struct bk_broker *b, const char *user,
+				   const char *vhost, struct bk_err *err);
+
+struct bk_permission_view {
+	const char *user, *vhost;
+	const char *configure, *write, *read;
+};
+typedef int (*bk_permission_each_fn)(void *arg, const struct bk_permission_view *v);
+/* user and/or vhost NULL: any. Sorted by user, then vhost. */
+int bk_permissions_each(struct bk_broker *b, const char *user, const char *vhost,
+			bk_permission_each_fn fn, void *arg);
+
+/*
+ * Enforcement, called by adapters.
+ *
+ * bk_vhost_access at connection.open (after bk_user_check): BK_OK when
+ * the user has any permissions entry on vhost, else NOT_ALLOWED "access
+ * to vhost 'v' refused for user 'u'" (also when the vhost is absent:
+ * NOT_ALLOWED "vhost v not found", RabbitMQ's text).
+ *
+ * bk_access_check before an operation on a resource: what = CONFIGURE
+ * (declare, delete), WRITE (publish to an exchange, bind: write on the
+ * destination queue/exchange), READ (consume, get, purge... and bind:
+ * read on the source exchange). ACCESS_REFUSED with RabbitMQ's text
+ * "access to queue 'q' in vhost '/' refused for user 'u'" (kind
+ * "queue" or "exchange"; the default exchange is named "amq.default").
+ * O(1) lookup plus one regexec; results for the last name checked are
+ * not cached.
+ */
+enum bk_perm { BK_PERM_CONFIGURE, BK_PERM_WRITE, BK_PERM_READ };
+enum bk_status bk_vhost_access(struct bk_broker *b, struct bk_str user,
+			       const char *vhost, struct bk_err *err);
+enum bk_status bk_access_check(struct bk_vhost *vh, struct bk_str user,
+			       enum bk_perm what, const char *kind,
+			       struct bk_str name, struct bk_err *err);
 
 #endif

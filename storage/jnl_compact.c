@@ -9,7 +9,8 @@
  * what lets its dependants go in a later batch.
  *
  * Compaction. The oldest non-active segment whose live bytes are below
- * compact_live_pct of its size has its live records copied to the head:
+ * compact_live_pct of its size (and at least two segments behind the
+ * active one) has its live records copied to the head:
  * a MSG is re-encoded with only the queues still holding it and their
  * latest delivery counts (a new record of the same id, which recovery
  * takes as superseding the older one); a KV record is copied as is. The
@@ -55,6 +56,10 @@ pick(struct st_journal *j)
 
 		if (s == NULL || s == j->active || s->failed || s->deleting ||
 		    s->inflight || s->head == NULL || s->head->pend)
+			continue;
+		/* The newest closed segments hold what consumers are still
+		 * working on; moving it would mostly copy soon-dead records. */
+		if (j->active && s->no + 2 >= j->active->no)
 			continue;
 		if (s->live_bytes * 100 < pct * s->size)
 			return s;

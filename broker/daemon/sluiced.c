@@ -30,6 +30,7 @@
 #include "amqp.h"
 #include "mqtt.h"
 #include "sl_config.h"
+#include "storage.h"
 
 #ifndef SLUICE_VERSION
 #define SLUICE_VERSION "unknown"
@@ -223,6 +224,41 @@ out:
 	return res;
 }
 
+/*
+ * Open the journal and hand it to the broker, which loads the definitions
+ * and the surviving messages: all before any listener opens, so no client
+ * sees a half-recovered broker. 0 or -1 after logging why.
+ */
+static int
+open_storage(struct daemon *d)
+{
+	struct st_journal_config jc;
+	struct bk_persist_config pc = { d->cfg.data_dir, d->cfg.journal.disk_free_limit };
+	struct st_journal *j = NULL;
+	char err[512] = "";
+	int res;
+
+	st_journal_config_init(&jc);
+	jc.data_dir = d->cfg.data_dir;
+	jc.sync = d->cfg.journal.sync_none ? ST_SYNC_NONE : ST_SYNC_BATCH;
+	jc.segment_size = d->cfg.journal.segment_size;
+	jc.mem_budget = d->cfg.journal.memory_budget;
+	if (jc.sync == ST_SYNC_NONE)
+		bk_warn("journal: sync = none: confirmed messages can be lost on a "
+			"crash (for benchmarks only)");
+	if ((res = st_journal_open(&jc, d->base, &j)) < 0) {
+		bk_error("cannot open the journal in '%s/journal': %s",
+			 d->cfg.data_dir, strerror(-res));
+		return -1;
+	}
+	if ((res = bk_broker_persist_start(d->broker, j, &pc, err, sizeof(err))) < 0) {
+		bk_error("cannot recover from '%s': %s", d->cfg.data_dir,
+			 err[0] ? err : strerror(-res));
+		return -1;
+	}
+	return 0;
+}
+
 /* Build everything and listen. 0, or EXIT_RUNTIME after logging why. */
 static int
 start(struct daemon *d)
@@ -255,6 +291,8 @@ start(struct daemon *d)
 
 		bk_user_set(d->broker, u->name, u->password, u->tags, u->loopback_only > 0);
 	}
+	if (open_storage(d) < 0)
+		return EXIT_RUNTIME;
 	err[0] = '\0';
 	d->amqp = amqp_listener_new(d->base, d->broker, &d->cfg.amqp, err, sizeof(err));
 	if (d->amqp == NULL) {

@@ -73,6 +73,7 @@ amqp_channel_free(struct amqp_channel *ch)
 		return;
 	amqp_channel_release(ch);
 	amqp_ch_unacked_fini(ch);
+	amqp_ch_durable_fini(ch);
 	bk_credit_free(ch->credit);     /* after its consumers */
 	if (ch->confirm_ev)
 		event_free(ch->confirm_ev);

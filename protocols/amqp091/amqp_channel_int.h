@@ -49,6 +49,18 @@ struct amqp_consumer {
 	UT_hash_handle hh;              /* in ch->consumers */
 };
 
+/*
+ * A decision held back behind a publish that waits for the journal (see
+ * amqp_channel_publish.c, "durability").
+ */
+enum { AMQP_CF_PUB, AMQP_CF_COMMIT };
+enum { AMQP_CF_PENDING, AMQP_CF_OK, AMQP_CF_FAIL };
+struct amqp_cf {
+	uint64_t seq;                   /* publish sequence number; 0 for a commit */
+	uint8_t kind;                   /* AMQP_CF_* */
+	uint8_t state;                  /* AMQP_CF_PENDING/OK/FAIL */
+};
+
 /* A publish held back by tx.select until tx.commit. */
 struct amqp_tx_pub {
 	struct bk_msg *msg;             /* ref */
@@ -77,6 +89,14 @@ struct amqp_channel {
 	uint64_t confirm_sent;          /* acked or nacked on the wire */
 	struct event *confirm_ev;       /* owned; deferred flush */
 	bool confirm_ev_armed;
+
+	/* durability: the core's tracker (created on the first confirm or tx
+	 * publish) and, while some publish waits for the journal's fsync,
+	 * every later decision in order (ring of cf_mask + 1 slots) */
+	struct bk_confirm *durable;     /* owned */
+	struct amqp_cf *cf;             /* owned ring */
+	uint32_t cf_head, cf_count, cf_mask;
+	bool tx_failed;                 /* a tx publish could not be made durable */
 
 	/* transactions */
 	bool tx;
@@ -162,6 +182,10 @@ bool amqp_ch_route(struct amqp_channel *ch, struct bk_msg *msg, bool mandatory);
 void amqp_ch_confirm_flush(struct amqp_channel *ch);
 /* Drop a half-assembled publish. */
 void amqp_ch_publish_reset(struct amqp_channel *ch);
+/* tx.commit-ok now, or once the publishes before it are durable. */
+void amqp_ch_commit_ok(struct amqp_channel *ch);
+/* Free the tracker and the held decisions (channel free). */
+void amqp_ch_durable_fini(struct amqp_channel *ch);
 
 /* ---- amqp_channel_tx.c ---------------------------------------------- */
 

@@ -20,6 +20,15 @@
  * one basic.ack(multiple) after the current read batch. A nack flushes the
  * pending ack first, so the client sees decisions in order. A mandatory
  * return goes out before the ack of the same message, as RabbitMQ does.
+ *
+ * Durability: a persistent publish that reached a durable queue is only
+ * acked once the journal has fsynced it (the core reports it later through
+ * the channel's bk_confirm tracker, in publish order). While such a
+ * publish is pending, every later decision (an immediate ack or nack, a
+ * tx.commit-ok) waits behind it in the cf ring, so basic.ack(multiple)
+ * never covers a publish that is not on disk; the ring drains from its
+ * head as the journal reports. A journal failure nacks the publish (in tx
+ * mode it fails the commit: 541, nothing half-committed is reported ok).
  */
 #include <string.h>
 
@@ -97,6 +106,109 @@ confirm_decided(struct amqp_channel *ch, uint64_t seq, bool ok)
 	}
 }
 
+/* ---- durability ----------------------------------------------------- */
+
+static void
+cf_push(struct amqp_channel *ch, uint64_t seq, uint8_t kind, uint8_t state)
+{
+	if (ch->cf == NULL || ch->cf_count == ch->cf_mask + 1) {
+		uint32_t cap = ch->cf ? (ch->cf_mask + 1) * 2 : 64, i;
+		struct amqp_cf *n = bk_malloc(cap * sizeof(*n));
+
+		for (i = 0; i < ch->cf_count; i++)
+			n[i] = ch->cf[(ch->cf_head + i) & ch->cf_mask];
+		bk_free(ch->cf);
+		ch->cf = n;
+		ch->cf_head = 0;
+		ch->cf_mask = cap - 1;
+	}
+	ch->cf[(ch->cf_head + ch->cf_count) & ch->cf_mask] =
+		(struct amqp_cf){ seq, kind, state };
+	ch->cf_count++;
+}
+
+/* Pop every decided entry at the head and act on it, in order. */
+static void
+cf_drain(struct amqp_channel *ch)
+{
+	while (ch->cf_count > 0) {
+		struct amqp_cf e = ch->cf[ch->cf_head];
+
+		if (e.state == AMQP_CF_PENDING)
+			return;
+		ch->cf_head = (ch->cf_head + 1) & ch->cf_mask;
+		ch->cf_count--;
+		if (ch->closing)
+			continue;
+		if (e.kind == AMQP_CF_COMMIT) {
+			if (ch->tx_failed) {
+				ch->tx_failed = false;
+				amqp_channel_fail(ch, AMQP_INTERNAL_ERROR, AMQP_TX_COMMIT,
+						  "a message could not be written to disk");
+				return;
+			}
+			amqp_channel_send_simple(ch, AMQP_TX_COMMIT_OK);
+		} else if (ch->confirm) {
+			confirm_decided(ch, e.seq, e.state == AMQP_CF_OK);
+		} else if (e.state == AMQP_CF_FAIL) {
+			ch->tx_failed = true;
+		}
+	}
+}
+
+/* The journal's report for publish seq (pending entries complete in order). */
+static void
+on_durable(void *ctx, uint64_t seq, int status)
+{
+	struct amqp_channel *ch = ctx;
+	uint32_t i;
+
+	for (i = 0; i < ch->cf_count; i++) {
+		struct amqp_cf *e = &ch->cf[(ch->cf_head + i) & ch->cf_mask];
+
+		if (e->kind == AMQP_CF_PUB && e->seq == seq && e->state == AMQP_CF_PENDING) {
+			e->state = status == 0 ? AMQP_CF_OK : AMQP_CF_FAIL;
+			break;
+		}
+	}
+	cf_drain(ch);
+}
+
+void
+amqp_ch_commit_ok(struct amqp_channel *ch)
+{
+	if (ch->cf_count == 0)
+		amqp_channel_send_simple(ch, AMQP_TX_COMMIT_OK);
+	else
+		cf_push(ch, 0, AMQP_CF_COMMIT, AMQP_CF_OK);
+}
+
+void
+amqp_ch_durable_fini(struct amqp_channel *ch)
+{
+	bk_confirm_free(ch->durable);
+	ch->durable = NULL;
+	BK_FREE(ch->cf);
+	ch->cf_count = ch->cf_head = ch->cf_mask = 0;
+}
+
+/* Record one routed publish's outcome. */
+static void
+publish_decided(struct amqp_channel *ch, uint64_t seq, const struct bk_route_result *res)
+{
+	if (!ch->confirm) {
+		if (res->pending)               /* tx: commit-ok waits for it */
+			cf_push(ch, seq, AMQP_CF_PUB, AMQP_CF_PENDING);
+		return;
+	}
+	if (res->pending)
+		cf_push(ch, seq, AMQP_CF_PUB, AMQP_CF_PENDING);
+	else if (ch->cf_count > 0)
+		cf_push(ch, seq, AMQP_CF_PUB, res->refused == 0 ? AMQP_CF_OK : AMQP_CF_FAIL);
+	else
+		confirm_decided(ch, seq, res->refused == 0);
+}
+
 /* ---- routing -------------------------------------------------------- */
 
 static void
@@ -120,10 +232,14 @@ amqp_ch_route(struct amqp_channel *ch, struct bk_msg *msg, bool mandatory)
 	struct bk_err err;
 	uint64_t seq = 0;
 
-	if (ch->confirm)
+	if (ch->confirm || ch->tx) {
 		seq = ++ch->pub_seq;
+		if (ch->durable == NULL)
+			ch->durable = bk_confirm_new(ch->conn->broker, on_durable, ch);
+	}
 	memset(&res, 0, sizeof(res));
-	if (bk_publish(ch->conn->vhost, msg->exchange, msg, &res, &err) != BK_OK) {
+	if (bk_publish_confirm(ch->conn->vhost, msg->exchange, msg, ch->durable, seq,
+			       &res, &err) != BK_OK) {
 		bk_msg_unref(msg);
 		amqp_channel_fail_err(ch, AMQP_BASIC_PUBLISH, &err);
 		return false;
@@ -131,7 +247,7 @@ amqp_ch_route(struct amqp_channel *ch, struct bk_msg *msg, bool mandatory)
 	if (mandatory && res.queues == 0 && !res.direct_reply)
 		send_return(ch, msg);
 	if (seq)
-		confirm_decided(ch, seq, res.refused == 0);
+		publish_decided(ch, seq, &res);
 	bk_msg_unref(msg);
 	return true;
 }

@@ -8,7 +8,9 @@
  *     and wait here with the settle kind in d->adapter_data.
  * tx.commit routes the publishes in order (returns go out as usual), then
  * settles the deliveries in the order the client settled them (the core
- * restores queue order for requeues), then replies commit-ok. tx.rollback
+ * restores queue order for requeues), then replies commit-ok, once every
+ * persistent publish of the commit that went to the journal is on disk
+ * (amqp_ch_commit_ok). tx.rollback
  * drops the publishes and puts the deliveries back among the unacked ones,
  * in tag order, as RabbitMQ does. A channel is never both transactional
  * and in confirm mode (406 either way).
@@ -99,7 +101,7 @@ amqp_ch_tx_commit(struct amqp_channel *ch)
 		d->link_next = d->link_prev = NULL;
 		bk_delivery_settle(d, (enum bk_settle)(uintptr_t)d->adapter_data);
 	}
-	amqp_channel_send_simple(ch, AMQP_TX_COMMIT_OK);
+	amqp_ch_commit_ok(ch);
 }
 
 void
