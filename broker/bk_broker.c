@@ -22,6 +22,7 @@ bk_broker_new(struct event_base *base, const struct bk_limits *lim)
 	b->next_msg_id = 1;
 	b->next_queue_seq = 1;
 	bk_queueing_init(b);
+	bk_mgmt_init(b);
 	bk_vhost_new(b, "/");
 	return b;
 }
@@ -39,6 +40,7 @@ bk_broker_free(struct bk_broker *b)
 	}
 	bk_queueing_fini(b);
 	bk_flow_fini(b);
+	bk_mgmt_fini(b);
 	bk_users_free(b);
 	bk_persist_free(b);
 	bk_free(b);

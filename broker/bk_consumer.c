@@ -173,6 +173,7 @@ bk_consumer_unref(struct bk_consumer *c)
 	if (c == NULL || --c->refs > 0)
 		return;
 	bk_free(c->reply_name);
+	bk_free(c->tag);
 	bk_free(c);
 }
 
@@ -247,6 +248,8 @@ bk_consume(const struct bk_consume_decl *d, struct bk_consumer **out,
 	c->priority = d->priority;
 	c->no_ack = d->no_ack;
 	c->exclusive = d->exclusive;
+	c->tag = d->tag ? bk_strdup(d->tag) : NULL;
+	c->channel_id = d->channel_id;
 	list_insert(q, c);
 	if (d->credit != NULL) {
 		c->credit = d->credit;

@@ -296,6 +296,59 @@ load_vhost(struct bk_broker *b, const cJSON *o)
 		bk_vhost_new(b, name);
 }
 
+/* RabbitMQ writes tags as a list (3.13+) or a comma-separated string. */
+static void
+user_tags(const cJSON *o, char *buf, size_t cap)
+{
+	const cJSON *t = cJSON_GetObjectItemCaseSensitive(o, "tags"), *it;
+	size_t n = 0;
+
+	buf[0] = '\0';
+	if (cJSON_IsString(t)) {
+		snprintf(buf, cap, "%s", t->valuestring);
+		return;
+	}
+	if (!cJSON_IsArray(t))
+		return;
+	cJSON_ArrayForEach(it, t)
+		if (cJSON_IsString(it) && n < cap)
+			n += (size_t)snprintf(buf + n, cap - n, "%s%s", n ? "," : "",
+					      it->valuestring);
+}
+
+static void
+load_user(struct bk_broker *b, const cJSON *o)
+{
+	const char *name = jstr(o, "name", NULL);
+	const char *alg = jstr(o, "hashing_algorithm", NULL);
+	enum bk_hash_algo algo;
+	struct bk_err err;
+	char tags[512];
+
+	if (name == NULL)
+		return;
+	user_tags(o, tags, sizeof(tags));
+	if (!bk_hash_algo_parse(alg, &algo) ||
+	    bk_user_add_hash(b, name, jstr(o, "password_hash", ""), algo, tags,
+			     &err) != BK_OK)
+		bk_warn("definitions: user '%s' skipped: bad password hash or algorithm",
+			name);
+}
+
+static void
+load_permission(struct bk_broker *b, const cJSON *o)
+{
+	const char *user = jstr(o, "user", NULL), *vhost = jstr(o, "vhost", NULL);
+	struct bk_err err;
+
+	if (user == NULL || vhost == NULL)
+		return;
+	if (bk_permission_set(b, user, vhost, jstr(o, "configure", ""),
+			      jstr(o, "write", ""), jstr(o, "read", ""), &err) != BK_OK)
+		bk_warn("definitions: permissions of '%s' on '%s' skipped: %s",
+			user, vhost, err.text);
+}
+
 int
 bk_defs_load(struct bk_broker *b, char *err, size_t errlen)
 {
@@ -316,6 +369,8 @@ bk_defs_load(struct bk_broker *b, char *err, size_t errlen)
 		return rc;
 	}
 	load_list(b, doc, "vhosts", load_vhost);
+	load_list(b, doc, "users", load_user);
+	load_list(b, doc, "permissions", load_permission);
 	load_list(b, doc, "exchanges", load_exchange);
 	load_list(b, doc, "queues", load_queue);
 	load_list(b, doc, "bindings", load_binding);

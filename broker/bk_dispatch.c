@@ -75,6 +75,23 @@ rotate(struct bk_queue *q, struct bk_consumer *c)
 	last->next = c;
 }
 
+/* message_stats of a delivery or get (n = 1, or -1 to undo): plain adds
+ * on the queue and its vhost. */
+static inline void
+count_delivery(struct bk_queue *q, bool get, bool no_ack, bool redelivered,
+	       int n)
+{
+	enum bk_mstat k = get ? (no_ack ? BK_MS_GET_NO_ACK : BK_MS_GET)
+			      : (no_ack ? BK_MS_DELIVER_NO_ACK : BK_MS_DELIVER);
+
+	q->ms.n[k] += (uint64_t)(int64_t)n;
+	q->vhost->ms.n[k] += (uint64_t)(int64_t)n;
+	if (redelivered) {
+		q->ms.n[BK_MS_REDELIVER] += (uint64_t)(int64_t)n;
+		q->vhost->ms.n[BK_MS_REDELIVER] += (uint64_t)(int64_t)n;
+	}
+}
+
 static struct bk_delivery *
 delivery_new(struct bk_queue *q, struct bk_consumer *c, const struct bk_entry *e,
 	     bool no_ack)
@@ -90,6 +107,7 @@ delivery_new(struct bk_queue *q, struct bk_consumer *c, const struct bk_entry *e
 	d->no_ack = no_ack;
 	d->seq = e->seq;
 	q->unacked++;
+	count_delivery(q, c == NULL, no_ack, d->redelivered, 1);
 	if (c != NULL) {
 		c->refs++;
 		if (!no_ack) {
@@ -116,6 +134,7 @@ static void
 undo_delivery(struct bk_queue *q, struct bk_consumer *c, struct bk_delivery *d)
 {
 	q->unacked--;
+	count_delivery(q, false, d->no_ack, d->redelivered, -1);
 	if (!d->no_ack) {
 		c->unacked--;
 		if (c->credit && c->credit->used > 0)
@@ -228,8 +247,14 @@ bk_delivery_settle(struct bk_delivery *d, enum bk_settle how)
 	struct bk_credit *cr = c ? c->credit : NULL;
 	bool credit_was_full = false;
 
-	if (q != NULL)
+	if (q != NULL) {
 		q->unacked--;
+		if (how == BK_SETTLE_ACK && !d->no_ack) {
+			q->ms.n[BK_MS_ACK]++;
+			if (!q->deleted)
+				q->vhost->ms.n[BK_MS_ACK]++;
+		}
+	}
 	if (c != NULL && !d->no_ack) {
 		c->unacked--;
 		if (cr != NULL) {

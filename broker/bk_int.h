@@ -27,6 +27,8 @@ struct bk_broker {
 	struct bk_user *users;          /* uthash by name, owned (bk_user.c) */
 	struct bk_flow *flow;           /* owned by bk_flow.c; NULL until first used */
 	struct bk_persist *persist;     /* owned by bk_persist.c; NULL = nothing durable */
+	struct bk_mgmt *mgmt;           /* owned by bk_stats.c (bk_mgmt.h): sampler,
+					   registry, permissions */
 };
 
 struct bk_vhost {
@@ -36,6 +38,9 @@ struct bk_vhost {
 	struct bk_queue *queues;        /* uthash by name, owned by the queueing half */
 	void *replies;                  /* direct reply-to consumers, queueing half */
 	struct bk_routing *routing;     /* owned by the routing half (bk_routing.h) */
+	struct bk_msg_stats ms;         /* counted on the hot path (plain adds) */
+	struct bk_msg_stats ms_last;    /* at the previous sample (bk_stats.c) */
+	struct bk_msg_rates rates;
 	UT_hash_handle hh;              /* in broker->vhosts */
 };
 
@@ -100,6 +105,11 @@ void bk_persist_stop(struct bk_broker *b);
 void bk_persist_free(struct bk_broker *b);
 /* bk_msg.c: later messages get ids above id (after recovery). */
 void bk_msg_id_floor(uint64_t id);
+
+/* bk_stats.c: management state (sampler, registry, permissions);
+ * started by bk_broker_new, freed by bk_broker_free after the vhosts. */
+void bk_mgmt_init(struct bk_broker *b);
+void bk_mgmt_fini(struct bk_broker *b);
 
 /* bk_flow.c: free the alarm state (timer, watchers). Accepts none. */
 void bk_flow_fini(struct bk_broker *b);

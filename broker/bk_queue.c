@@ -288,6 +288,7 @@ bk_queue_enqueue(struct bk_queue *q, struct bk_msg *m)
 	e.flags = 0;
 	bk_queue_ref(q);
 	bk_msgq_add(q, &e, false);
+	q->ms.n[BK_MS_PUBLISH]++;
 	q->fresh_seq = e.seq;
 	bk_queue_dispatch(q);
 	q->fresh_seq = UINT64_MAX;

@@ -141,6 +141,9 @@ struct bk_queue {
 	struct bk_consumer *cons_head, *cons_tail;  /* by priority, desc */
 	uint32_t ncons;
 	struct bk_queue *excl_prev, *excl_next;     /* in the exclusive list */
+	struct bk_msg_stats ms;         /* message_stats, plain adds */
+	struct bk_msg_stats ms_last;    /* at the previous sample (bk_stats.c) */
+	struct bk_msg_rates rates;
 	UT_hash_handle hh;              /* in vh->queues */
 };
 
@@ -159,6 +162,8 @@ struct bk_consumer {
 	char *reply_name;               /* owned; "amq.rabbitmq.reply-to.<token>" */
 	struct bk_vhost *vhost;         /* borrowed */
 	UT_hash_handle hh;              /* in vh->replies, keyed by reply_name */
+	char *tag;                      /* owned; adapter's consumer tag or NULL */
+	uint64_t channel_id;            /* bk_chan_id of the adapter's channel */
 };
 
 struct bk_credit {

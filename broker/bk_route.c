@@ -202,6 +202,27 @@ publish_default(struct pass *p, struct bk_vhost *vh, struct bk_route_result *res
 		res->refused++;
 }
 
+/* message_stats: plain adds, nothing else on the hot path. The default
+ * exchange (x NULL) is not counted per exchange: finding it would cost a
+ * hash lookup per publish. */
+static inline void
+count_publish(struct bk_vhost *vh, struct bk_exchange *x,
+	      const struct bk_route_result *res)
+{
+	bool routed = res->queues > 0 || res->direct_reply || res->refused > 0;
+
+	vh->ms.n[BK_MS_PUBLISH]++;
+	vh->ms.n[BK_MS_PUBLISH_IN]++;
+	if (routed)
+		vh->ms.n[BK_MS_PUBLISH_OUT]++;
+	else
+		vh->ms.n[BK_MS_DROP_UNROUTABLE]++;
+	if (x != NULL) {
+		x->publish_in++;
+		x->publish_out += routed;
+	}
+}
+
 enum bk_status
 bk_publish(struct bk_vhost *vh, struct bk_str exchange, struct bk_msg *msg,
 	   struct bk_route_result *res, struct bk_err *err)
@@ -221,6 +242,7 @@ bk_publish_confirm(struct bk_vhost *vh, struct bk_str exchange, struct bk_msg *m
 	memset(res, 0, sizeof(*res));
 	if (exchange.len == 0) {
 		publish_default(&p, vh, res);
+		count_publish(vh, NULL, res);
 		return BK_OK;
 	}
 	if ((x = bk_exchange_get(vh, exchange)) == NULL)
@@ -233,5 +255,6 @@ bk_publish_confirm(struct bk_vhost *vh, struct bk_str exchange, struct bk_msg *m
 				  "vhost '%s'", x->name, vh->name);
 	collect(&p, x);
 	deliver(&p, vh, base, res);
+	count_publish(vh, x, res);
 	return BK_OK;
 }

@@ -51,6 +51,9 @@ struct bk_exchange {
 	struct bk_binding *dst_head;    /* e2e bindings with this destination */
 	struct bk_dkey *direct;         /* direct: owned buckets */
 	struct bk_topic *topic;         /* topic: owned trie */
+	uint64_t publish_in, publish_out;   /* message_stats (bk_route.c) */
+	uint64_t last_in, last_out;     /* at the previous sample */
+	float rate_in, rate_out;
 	UT_hash_handle hh;              /* in vhost->exchanges */
 };
 

@@ -905,6 +905,9 @@ void bk_conn_set_vhost(struct bk_conn *rc, const char *vhost);
  * client id (client_id non-NULL, copied). Either may be set. */
 void bk_conn_set_client_properties(struct bk_conn *rc, struct bk_table props);
 void bk_conn_set_client_id(struct bk_conn *rc, struct bk_str client_id);
+/* The bk_owner token the adapter uses for exclusive queues, so queue
+ * views can name the owning connection (owner_conn_id). */
+void bk_conn_set_owner(struct bk_conn *rc, bk_owner owner);
 
 /*
  * Close by name (RabbitMQ's connection name) with reason (NULL:
@@ -1225,5 +1228,26 @@ enum bk_status bk_vhost_access(struct bk_broker *b, struct bk_str user,
 enum bk_status bk_access_check(struct bk_vhost *vh, struct bk_str user,
 			       enum bk_perm what, const char *kind,
 			       struct bk_str name, struct bk_err *err);
+/*
+ * Changes whenever a user, permission or vhost changes. An adapter may
+ * cache a granted check (e.g. write access to the exchange it published
+ * to last) while this value stays the same, so the publish path does not
+ * pay for a lookup and a regexec per message.
+ */
+uint64_t bk_access_generation(struct bk_broker *b);
+
+/* ------------------------------------------------------------------ */
+/* Journal figures for /metrics (bk_mgmt_extra.c)                      */
+/* ------------------------------------------------------------------ */
+
+/* A copy of the journal's counters (storage.h's st_journal_stats). */
+struct bk_journal_stats {
+	uint64_t segments, disk_bytes, live_bytes, live_msgs;
+	uint64_t records, batches, syncs;   /* since open */
+	uint64_t compacted_records, deleted_segments;
+	int failed;                         /* 0, or the failed state's -errno */
+};
+/* false (out zeroed) when the broker has no journal. */
+bool bk_journal_stats_get(struct bk_broker *b, struct bk_journal_stats *out);
 
 #endif

@@ -57,6 +57,7 @@ enum key_id {
 	MQTT_MAX_KEEPALIVE, MQTT_CONNECT_TIMEOUT, MQTT_OUTPUT_HIGH_WATERMARK,
 	JOURNAL_SYNC, JOURNAL_SEGMENT_SIZE, JOURNAL_MEMORY_BUDGET,
 	JOURNAL_DISK_FREE_LIMIT,
+	HTTP_ENABLED, HTTP_BIND, HTTP_PORT, HTTP_MAX_BODY_SIZE,
 };
 
 struct key {
@@ -107,6 +108,10 @@ static const struct key keys[] = {
 	{ "journal", "segment_size",         K_SIZE,  64 * KIB, GIB, JOURNAL_SEGMENT_SIZE },
 	{ "journal", "memory_budget",        K_SIZE,  64 * KIB, 1024 * GIB, JOURNAL_MEMORY_BUDGET },
 	{ "journal", "disk_free_limit",      K_SIZE,  0, 1024 * 1024 * GIB, JOURNAL_DISK_FREE_LIMIT },
+	{ "http",   "enabled",               K_BOOL,  0, 0, HTTP_ENABLED },
+	{ "http",   "bind",                  K_ADDR,  0, 0, HTTP_BIND },
+	{ "http",   "port",                  K_UINT,  0, 65535, HTTP_PORT },
+	{ "http",   "max_body_size",         K_SIZE,  4096, GIB, HTTP_MAX_BODY_SIZE },
 	{ "user",   "password",              K_SECRET, 0, 0, USER_PASSWORD },
 	{ "user",   "tags",                  K_TEXT,  0, 0, USER_TAGS },
 	{ "user",   "loopback_only",         K_BOOL,  0, 0, USER_LOOPBACK_ONLY },
@@ -160,6 +165,7 @@ sl_config_init(struct sl_config *c)
 	amqp_config_defaults(&c->amqp);
 	c->amqp.max_message_size = c->limits.max_message_size;
 	mqtt_config_defaults(&c->mqtt);
+	http_config_defaults(&c->http);
 }
 
 void
@@ -188,7 +194,8 @@ classify_section(const char *section, const char **user)
 {
 	*user = NULL;
 	if (strcmp(section, "broker") == 0 || strcmp(section, "amqp") == 0 ||
-	    strcmp(section, "mqtt") == 0 || strcmp(section, "journal") == 0)
+	    strcmp(section, "mqtt") == 0 || strcmp(section, "journal") == 0 ||
+	    strcmp(section, "http") == 0)
 		return section;
 	if (strncmp(section, "user", 4) == 0 && (section[4] == ' ' || section[4] == '\t')) {
 		const char *name = section + 4;
@@ -478,6 +485,18 @@ store(struct sl_config *c, struct sl_user *u, enum key_id id, const struct value
 		break;
 	case JOURNAL_DISK_FREE_LIMIT:
 		c->journal.disk_free_limit = v->u;
+		break;
+	case HTTP_ENABLED:
+		c->http.enabled = v->u != 0;
+		break;
+	case HTTP_BIND:
+		snprintf(c->http.bind, sizeof(c->http.bind), "%s", v->s);
+		break;
+	case HTTP_PORT:
+		c->http.port = (int)v->u;
+		break;
+	case HTTP_MAX_BODY_SIZE:
+		c->http.max_body_size = (uint32_t)v->u;
 		break;
 	case USER_PASSWORD:
 		bk_free(u->password);

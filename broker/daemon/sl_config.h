@@ -16,6 +16,7 @@
 #include "broker.h"
 #include "amqp.h"
 #include "mqtt.h"
+#include "http.h"
 
 /* One [user NAME] section. */
 struct sl_user {
@@ -37,6 +38,7 @@ struct sl_config {
 	uint64_t memory_absolute;
 	struct amqp_config amqp;        /* [amqp]; max_message_size copied from limits */
 	struct mqtt_config mqtt;        /* [mqtt] */
+	struct http_config http;        /* [http] */
 	struct {                        /* [journal] */
 		bool sync_none;         /* sync = none (UNSAFE); default batch */
 		uint32_t segment_size;  /* bytes, default 64M */

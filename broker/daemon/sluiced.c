@@ -29,6 +29,7 @@
 #include "broker.h"
 #include "amqp.h"
 #include "mqtt.h"
+#include "http.h"
 #include "sl_config.h"
 #include "storage.h"
 
@@ -44,6 +45,7 @@ struct daemon {
 	struct bk_broker *broker;       /* owned */
 	struct amqp_listener *amqp;     /* owned */
 	struct mqtt_listener *mqtt;     /* owned; NULL when [mqtt] enabled = no */
+	struct http_listener *http;     /* owned; NULL when [http] enabled = no */
 	int listeners_open;             /* shutting down: listeners not done yet */
 	struct event *sig_term;         /* owned */
 	struct event *sig_int;          /* owned */
@@ -136,6 +138,8 @@ daemon_fini(struct daemon *d)
 	if (d->amqp != NULL)
 		amqp_listener_free(d->amqp);
 	d->amqp = NULL;
+	http_listener_free(d->http);
+	d->http = NULL;
 	/* before the core: sessions settle their deliveries */
 	mqtt_listener_free(d->mqtt);
 	d->mqtt = NULL;
@@ -313,6 +317,30 @@ start(struct daemon *d)
 	return 0;
 }
 
+/*
+ * The HTTP management listener, once the others are up so /api/overview
+ * can list them. 0, or EXIT_RUNTIME after logging why.
+ */
+static int
+start_http(struct daemon *d)
+{
+	char err[512] = "";
+
+	if (!d->cfg.http.enabled)
+		return 0;
+	d->http = http_listener_new(d->base, d->broker, &d->cfg.http, err, sizeof(err));
+	if (d->http == NULL) {
+		bk_error("cannot start the HTTP listener: %s", err[0] ? err : "unknown error");
+		return EXIT_RUNTIME;
+	}
+	http_listener_announce(d->http, "amqp", d->cfg.amqp.bind,
+			       amqp_listener_port(d->amqp));
+	if (d->mqtt != NULL)
+		http_listener_announce(d->http, "mqtt", d->cfg.mqtt.bind,
+				       mqtt_listener_port(d->mqtt));
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -326,7 +354,7 @@ main(int argc, char **argv)
 	if ((res = configure(&d, argc, argv, &done)) != 0 || done)
 		goto out;
 	bk_log_set_level(d.cfg.log_level);
-	if ((res = start(&d)) != 0)
+	if ((res = start(&d)) != 0 || (res = start_http(&d)) != 0)
 		goto out;
 	bk_info("sluiced %s started", SLUICE_VERSION);
 	if (event_base_dispatch(d.base) < 0) {

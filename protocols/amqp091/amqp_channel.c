@@ -51,6 +51,7 @@ amqp_channel_new(struct amqp_conn *c, uint16_t id)
 	ch->ring_mask = 63;
 	ch->ring = bk_calloc(ch->ring_mask + 1, sizeof(*ch->ring));
 	ch->ring_base = 1;
+	amqp_ch_mgmt_register(ch);
 	return ch;
 }
 
@@ -75,6 +76,7 @@ amqp_channel_free(struct amqp_channel *ch)
 	amqp_ch_unacked_fini(ch);
 	amqp_ch_durable_fini(ch);
 	bk_credit_free(ch->credit);     /* after its consumers */
+	amqp_ch_mgmt_unregister(ch);
 	if (ch->confirm_ev)
 		event_free(ch->confirm_ev);
 	bk_free(ch->tx_pubs);

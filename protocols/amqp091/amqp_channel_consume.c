@@ -59,6 +59,10 @@ consumer_deliver(void *ctx, struct bk_delivery *d)
 	if (c->ok_pending || ch->closing || amqp_conn_output_full(ch->conn))
 		return -EAGAIN;
 	d->no_ack = d->no_ack || c->no_ack;
+	if (ch->ctr) {
+		ch->ctr->ms.n[d->no_ack ? BK_MS_DELIVER_NO_ACK : BK_MS_DELIVER]++;
+		ch->ctr->ms.n[BK_MS_REDELIVER] += d->redelivered;
+	}
 	write_delivery(ch, amqp_sstr_get(&c->tag), d);
 	return 0;
 }
@@ -235,10 +239,13 @@ consume_queue(struct amqp_channel *ch, const struct amqp_method *m,
 	      struct amqp_sstr *tag, struct bk_queue *q)
 {
 	const struct amqp_basic_consume *a = &m->u.basic_consume;
-	struct amqp_consumer *c = bk_calloc(1, sizeof(*c));
+	struct amqp_consumer *c;
 	struct bk_consume_decl d;
 	struct bk_err err;
 
+	if (!amqp_ch_allowed(ch, m->id, BK_PERM_READ, "queue", bk_str_c(bk_queue_name(q))))
+		return;
+	c = bk_calloc(1, sizeof(*c));
 	c->ch = ch;
 	c->no_ack = a->no_ack;
 	c->ok_pending = true;
@@ -252,6 +259,8 @@ consume_queue(struct amqp_channel *ch, const struct amqp_method *m,
 	d.credit = ch->credit;
 	d.ops = &consumer_ops;
 	d.ctx = c;
+	d.tag = c->tag.p;
+	d.channel_id = bk_chan_id(ch->mgmt);
 	if (bk_consume(&d, &c->bc, &err) != BK_OK) {
 		bk_free(c);
 		amqp_channel_fail_err(ch, m->id, &err);

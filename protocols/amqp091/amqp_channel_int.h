@@ -122,6 +122,15 @@ struct amqp_channel {
 	struct bk_delivery **ring;      /* owned; slot = tag & ring_mask, NULL if settled */
 	uint64_t ring_mask;
 
+	/* management registry (amqp_channel_mgmt.c); NULL when the
+	 * connection is not registered */
+	struct bk_chan *mgmt;
+	struct bk_chan_counters *ctr;   /* in mgmt; plain adds */
+	/* write access to the exchange published to last, granted at
+	 * access generation perm_gen (0 = nothing cached) */
+	uint64_t perm_gen;
+	struct amqp_sstr perm_exchange;
+
 	/* queue.declare's name, for the empty-name shortcut */
 	bool has_last_queue;
 	struct amqp_sstr last_queue;
@@ -154,6 +163,22 @@ amqp_sstr_get(const struct amqp_sstr *s)
 
 /* Copy a shortstr (the codec guarantees <= 255 bytes). */
 void amqp_sstr_set(struct amqp_sstr *dst, struct bk_str src);
+
+/* ---- amqp_channel_mgmt.c -------------------------------------------- */
+
+/* Register with / leave the broker's channel registry. */
+void amqp_ch_mgmt_register(struct amqp_channel *ch);
+void amqp_ch_mgmt_unregister(struct amqp_channel *ch);
+/*
+ * Permission checks (bk_access_check) with the channel failed on refusal
+ * (403 ACCESS_REFUSED): true if allowed. kind is "queue" or "exchange".
+ * Write access to the exchange of the last publish is cached until the
+ * broker's access generation changes.
+ */
+bool amqp_ch_allowed(struct amqp_channel *ch, uint32_t method_id, enum bk_perm what,
+		     const char *kind, struct bk_str name);
+bool amqp_ch_publish_allowed(struct amqp_channel *ch, uint32_t method_id,
+			     struct bk_str exchange);
 
 /* ---- amqp_channel_topology.c ---------------------------------------- */
 

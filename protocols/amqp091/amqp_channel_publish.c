@@ -54,6 +54,8 @@ amqp_ch_basic_publish(struct amqp_channel *ch, const struct amqp_method *m)
 		amqp_channel_fail(ch, AMQP_NOT_IMPLEMENTED, m->id, "immediate=true");
 		return;
 	}
+	if (!amqp_ch_publish_allowed(ch, m->id, a->exchange))
+		return;
 	amqp_sstr_set(&ch->pub_exchange, a->exchange);
 	amqp_sstr_set(&ch->pub_rkey, a->routing_key);
 	ch->pub_mandatory = a->mandatory;
@@ -244,8 +246,14 @@ amqp_ch_route(struct amqp_channel *ch, struct bk_msg *msg, bool mandatory)
 		amqp_channel_fail_err(ch, AMQP_BASIC_PUBLISH, &err);
 		return false;
 	}
-	if (mandatory && res.queues == 0 && !res.direct_reply)
+	if (ch->ctr)
+		ch->ctr->ms.n[BK_MS_PUBLISH]++;
+	if (mandatory && res.queues == 0 && !res.direct_reply) {
 		send_return(ch, msg);
+		bk_stats_count(ch->conn->vhost, BK_MS_RETURN_UNROUTABLE, 1);
+		if (ch->ctr)
+			ch->ctr->ms.n[BK_MS_RETURN_UNROUTABLE]++;
+	}
 	if (seq)
 		publish_decided(ch, seq, &res);
 	bk_msg_unref(msg);

@@ -58,6 +58,9 @@ amqp_ch_exchange_declare(struct amqp_channel *ch, const struct amqp_method *m)
 	d.auto_delete = a->auto_delete;
 	d.internal = a->internal;
 	d.arguments = a->arguments;
+	if (!a->passive &&
+	    !amqp_ch_allowed(ch, m->id, BK_PERM_CONFIGURE, "exchange", a->exchange))
+		return;
 	if (bk_exchange_declare(ch->conn->vhost, &d, &err) != BK_OK) {
 		amqp_channel_fail_err(ch, m->id, &err);
 		return;
@@ -139,6 +142,9 @@ amqp_ch_queue_declare(struct amqp_channel *ch, const struct amqp_method *m)
 	d.auto_delete = a->auto_delete;
 	d.owner = owner_of(ch);
 	d.arguments = a->arguments;
+	if (!a->passive && a->queue.len > 0 &&
+	    !amqp_ch_allowed(ch, m->id, BK_PERM_CONFIGURE, "queue", a->queue))
+		return;
 	if (bk_queue_declare(ch->conn->vhost, &d, &name, &msgs, &consumers,
 			     &err) != BK_OK) {
 		amqp_channel_fail_err(ch, m->id, &err);

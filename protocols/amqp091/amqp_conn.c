@@ -85,6 +85,7 @@ amqp_conn_new(struct amqp_listener *l, evutil_socket_t fd,
 	c->frame_max = AMQP_INITIAL_FRAME_MAX;
 	p->cfg = &l->cfg;
 	format_peer(c, sa);
+	amqp_conn_mgmt_register(c, fd, sa);
 	evutil_make_socket_nonblocking(fd);
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	c->bev = bufferevent_socket_new(l->base, fd,
@@ -322,6 +323,7 @@ amqp_conn_free(struct amqp_conn *c)
 	amqp_conn_free_channels(c);
 	amqp_conn_release_owner(c);
 	amqp_listener_conn_gone(c->listener, c);
+	amqp_conn_mgmt_unregister(c);
 	if (p->timer)
 		event_free(p->timer);
 	if (p->reaper)

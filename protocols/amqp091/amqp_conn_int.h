@@ -104,6 +104,11 @@ void amqp_conn_timer_set(struct amqp_conn *c, enum amqp_timer_mode mode, uint32_
 void amqp_conn_stop_reading(struct amqp_conn *c);
 const char *amqp_conn_state_name(enum amqp_conn_state st);
 
+/* amqp_mgmt.c: the broker's connection registry (c->mgmt). */
+void amqp_conn_mgmt_register(struct amqp_conn *c, evutil_socket_t fd,
+			     const struct sockaddr *sa);
+void amqp_conn_mgmt_unregister(struct amqp_conn *c);
+
 /* amqp_flow.c: resource alarms. The listener's alarm watcher. */
 void amqp_listener_on_alarm(void *arg, unsigned alarms);
 /* A basic.publish was handled: stop reading if an alarm is raised. */

@@ -141,6 +141,10 @@ on_start_ok(struct amqp_conn *c, const struct amqp_method *m)
 		return;
 	}
 	c->user = bk_strndup(user.p, user.len);
+	if (c->mgmt) {
+		bk_conn_set_user(c->mgmt, user);
+		bk_conn_set_client_properties(c->mgmt, so->client_properties);
+	}
 	send_tune(c);
 }
 
@@ -192,12 +196,21 @@ on_open(struct amqp_conn *c, const struct amqp_method *m)
 	const struct bk_str vh = m->u.connection_open.virtual_host;
 	struct amqp_method ok = { .id = AMQP_CONNECTION_OPEN_OK };
 	char name[256];
+	struct bk_err err = { 0 };
 
 	snprintf(name, sizeof(name), "%.*s", (int)vh.len, vh.p);
 	if ((vh.len && memchr(vh.p, 0, vh.len)) || !(c->vhost = bk_vhost_get(c->broker, name))) {
 		amqp_conn_close_or(c, AMQP_NOT_ALLOWED, m->id, "vhost %s not found", name);
 		return;
 	}
+	/* Any vhost may be opened; the user needs permissions on it. */
+	if (bk_vhost_access(c->broker, bk_str_c(c->user), name, &err) != BK_OK) {
+		c->vhost = NULL;
+		amqp_conn_close_or(c, AMQP_NOT_ALLOWED, m->id, "%s", err.text);
+		return;
+	}
+	if (c->mgmt)
+		bk_conn_set_vhost(c->mgmt, name);
 	amqp_conn_send_method(c, 0, &ok);
 	c->state = AMQP_CONN_RUNNING;
 	amqp_conn_log(c, BK_LOG_INFO,

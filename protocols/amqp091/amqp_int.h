@@ -55,6 +55,9 @@ struct amqp_conn {
 	uint64_t max_message_size;
 	/* the connection sits in its listener's list */
 	struct amqp_conn *next, *prev;
+	/* management registry (amqp_mgmt.c); NULL when not registered */
+	struct bk_conn *mgmt;
+	struct bk_conn_counters *ctr;       /* in mgmt; plain adds */
 };
 
 /* ---- conn -> used by channel ---------------------------------------- */

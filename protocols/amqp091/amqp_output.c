@@ -58,6 +58,10 @@ amqp_conn_send_method(struct amqp_conn *c, uint16_t channel,
 	v.iov_len = n;
 	evbuffer_commit_space(out, &v, 1);
 	conn_priv(c)->tx_seen = true;
+	if (c->ctr) {
+		c->ctr->send_cnt++;
+		c->ctr->send_oct += n;
+	}
 }
 
 void
@@ -110,6 +114,10 @@ send_frames(struct amqp_conn *c, struct evbuffer *out, uint16_t channel,
 	v.iov_len = mn + hn + bn;
 	evbuffer_commit_space(out, &v, 1);
 	conn_priv(c)->tx_seen = true;
+	if (c->ctr) {
+		c->ctr->send_cnt += 2 + with_body;
+		c->ctr->send_oct += mn + hn + bn;
+	}
 	return true;
 }
 
@@ -140,6 +148,10 @@ send_body_ref(struct amqp_conn *c, struct evbuffer *out, uint16_t channel,
 			evbuffer_add(out, msg->body + off, n);
 		}
 		evbuffer_add(out, &end, 1);
+		if (c->ctr) {
+			c->ctr->send_cnt++;
+			c->ctr->send_oct += AMQP_FRAME_OVERHEAD + n;
+		}
 	}
 }
 

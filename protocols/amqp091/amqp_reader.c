@@ -297,6 +297,10 @@ read_frame(struct amqp_conn *c, struct evbuffer *in)
 		fatal_frame_error(c, &h, why);
 		return -1;
 	}
+	if (c->ctr) {
+		c->ctr->recv_cnt++;
+		c->ctr->recv_oct += AMQP_FRAME_OVERHEAD + (uint64_t)h.size;
+	}
 	dispatch(c, in, &h);
 	return 1;
 }

@@ -29,6 +29,10 @@ LISTEN_RE = re.compile(r"listening (\w+) (\S+):(\d+)")
 MQTT_ARGS = ["--set", "mqtt.bind=127.0.0.1", "--set", "mqtt.port=0"]
 # Set once a sluiced refuses the [mqtt] section (a build without MQTT yet).
 _mqtt_unsupported = []
+# HTTP (management API, /metrics, dashboard): ``b.ports["http"]``, from the
+# "listening http HOST:PORT" line; left out for a daemon without [http].
+HTTP_ARGS = ["--set", "http.bind=127.0.0.1", "--set", "http.port=0"]
+_http_unsupported = []
 
 
 class Broker:
@@ -61,6 +65,9 @@ class Broker:
         self.want_mqtt = not _mqtt_unsupported
         if self.want_mqtt:
             args += MQTT_ARGS
+        self.want_http = not _http_unsupported
+        if self.want_http:
+            args += HTTP_ARGS
         args += list(extra_args)
         self._spawn(args)
         if (self.want_mqtt and "amqp" not in self.ports
@@ -72,6 +79,14 @@ class Broker:
             self.lines, self.ports = [], {}
             self.want_mqtt = False
             self._spawn(_without_mqtt_args(args))
+        if (self.want_http and "amqp" not in self.ports
+                and "unknown section [http]" in self.log()):
+            _http_unsupported.append(True)
+            self.proc.wait()
+            self._reader.join(2)
+            self.lines, self.ports = [], {}
+            self.want_http = False
+            self._spawn(_without_args(args, HTTP_ARGS))
         if "amqp" not in self.ports:
             self.stop()
             raise RuntimeError("sluiced did not start:\n" + self.log())
@@ -96,7 +111,8 @@ class Broker:
             if m:
                 self.ports[m.group(1)] = int(m.group(3))
                 if "amqp" in self.ports and (
-                        "mqtt" in self.ports or not self.want_mqtt):
+                        "mqtt" in self.ports or not self.want_mqtt) and (
+                        "http" in self.ports or not self.want_http):
                     self._ready.set()
         self._ready.set()
 
@@ -123,9 +139,13 @@ class Broker:
 
 
 def _without_mqtt_args(args):
+    return _without_args(args, MQTT_ARGS)
+
+
+def _without_args(args, drop):
     out, i = [], 0
     while i < len(args):
-        if args[i] == "--set" and i + 1 < len(args) and args[i + 1] in MQTT_ARGS:
+        if args[i] == "--set" and i + 1 < len(args) and args[i + 1] in drop:
             i += 2
             continue
         out.append(args[i])

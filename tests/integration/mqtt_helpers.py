@@ -603,10 +603,10 @@ class Paho:
     def kill(self):
         """Drop the TCP connection without DISCONNECT."""
         s = self.c.socket()
+        self.c.loop_stop()              # paho's thread must not see the close
         if s is not None:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             s.close()
-        self.c.loop_stop()
 
 
 # ---- fixtures and small helpers ---------------------------------------------

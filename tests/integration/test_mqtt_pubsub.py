@@ -32,7 +32,7 @@ def test_exact_topic_and_levels(mb, version):
     for topic in ("/a/b", "/a", "/a/b/c", "/A/b", "/a/b/"):
         pub.publish(t + topic, topic.encode())
     pub.publish(t + "/a/b", b"last")
-    msgs = sub.wait(2)
+    sub.wait(2)
     time.sleep(0.2)
     assert [(m.topic, m.payload) for m in sub.messages] == [
         (t + "/a/b", b"/a/b"), (t + "/a/b", b"last")]
@@ -55,7 +55,7 @@ def test_topic_with_dots_and_spaces(mb, version):
     pub.connect()
     for x in topics:
         pub.publish(x, x.encode(), qos=1)
-    msgs = sub.wait(3)
+    sub.wait(3)
     time.sleep(0.2)
     assert sorted((m.topic, m.payload.decode()) for m in sub.messages) == \
         sorted((x, x) for x in topics)

@@ -357,3 +357,38 @@ def test_retained_survives_restart(make_mqtt_broker, tmp_path, version):
     p = s.recv_publish()
     assert (p.payload, p.retain) == (b"retained", True)
     s.close()
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_takeover_storm_keeps_qos1_messages(mb, version):
+    """Twenty rapid takeovers of one persistent session while messages
+    flow: no QoS 1 message is lost (duplicates are allowed), and the
+    broker stays healthy."""
+    t = utopic()
+    cid = uid()
+    args = persistent(version)
+    c = Raw(mb, version)
+    c.connect(client_id=cid, **args)
+    c.subscribe([(t, 1)])
+    pub = Raw(mb, version)
+    pub.connect()
+    seen = set()
+    clients = [c]
+    for i in range(20):
+        pub.publish(t, str(i), qos=1, pid=i + 1)
+        pub.recv_type(PUBACK)
+        n = Raw(mb, version)
+        assert n.connect(client_id=cid, **args).session_present
+        clients.append(n)
+        # read what the newest connection gets, without acking some
+        for p in n.publishes(0.05, ack=bool(i % 3)):
+            seen.add(p.payload)
+    last = Raw(mb, version)
+    assert last.connect(client_id=cid, **args).session_present
+    for p in last.publishes(1.0):
+        seen.add(p.payload)
+    assert {str(i).encode() for i in range(20)} <= seen
+    for x in clients + [last, pub]:
+        x.close()
+    drop_session(mb, version, cid)
+    assert_mqtt_serves(mb, version)

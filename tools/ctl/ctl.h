@@ -34,6 +34,8 @@ struct ctl_opts {
 	enum ctl_format format;
 	bool quiet;              /* no info lines */
 	bool silent;             /* no info lines, no table header */
+	bool no_headers;         /* --no-table-headers */
+	bool help;               /* --help/-h */
 	/* command-specific flags */
 	bool durable, auto_delete, internal, if_empty, if_unused, ack;
 	const char *arguments;   /* JSON object text, or NULL */
@@ -105,6 +107,7 @@ enum {
 	CTL_COL_TAGS,            /* array of strings or "a,b" string: [a, b] */
 	CTL_COL_ARGS,            /* AMQP table: [{"k",v}] / [["k","type",v]] */
 	CTL_COL_CONST_EXCHANGE,  /* always "exchange" (binding source kind) */
+	CTL_COL_COUNT,           /* a counter: 0 while the API has no sample yet */
 };
 
 /* Prints <rows> (an array of API objects) with the columns named in
@@ -132,5 +135,6 @@ struct ctl_cmd {
 extern const struct ctl_cmd ctl_cmds_list[];
 extern const struct ctl_cmd ctl_cmds_admin[];
 extern const struct ctl_cmd ctl_cmds_queue[];
+extern const struct ctl_cmd ctl_cmds_defs[];
 
 #endif

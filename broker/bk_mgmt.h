@@ -1,0 +1,126 @@
+/*
+ * bk_mgmt.h: private to the management files of the core (bk_stats.c,
+ * bk_registry.c, bk_introspect.c, bk_access.c, bk_user.c, bk_mgmt.c).
+ *
+ * One struct bk_mgmt per broker (broker->mgmt), created by bk_broker_new
+ * and freed after the vhosts. It holds the sampler, the connection and
+ * channel registry and the permission table. Nothing in it is touched on
+ * the message hot path: counters live in the objects they count (vhost,
+ * queue, exchange; connection and channel records here, incremented
+ * through pointers the adapters keep).
+ */
+#ifndef SLUICE_BK_MGMT_H
+#define SLUICE_BK_MGMT_H
+
+#include "bk_int.h"
+
+#include <regex.h>
+
+struct event;
+
+/* One registered client connection. */
+struct bk_conn {
+	uint64_t id;
+	struct bk_broker *broker;       /* borrowed */
+	char *name;                     /* owned: "peer:port -> host:port" */
+	char *protocol;                 /* owned */
+	char *peer_host, *host;         /* owned */
+	uint16_t peer_port, port;
+	bool ssl;
+	char *user;                     /* owned; "" before login */
+	char *vhost;                    /* owned; NULL before open */
+	uint8_t *props;                 /* owned client-properties blob */
+	uint32_t props_len;
+	char *client_id;                /* owned or NULL */
+	bk_owner owner;                 /* exclusive-queue owner token or NULL */
+	uint64_t connected_at;
+	const struct bk_conn_ops *ops;  /* borrowed */
+	void *ctx;                      /* borrowed */
+	struct bk_conn_counters ctr;
+	struct bk_chan *chans;          /* its channels, via cnext */
+	struct bk_conn *prev, *next;    /* in mgmt->conns, registration order */
+};
+
+struct bk_chan {
+	uint64_t id;                    /* uthash key in mgmt->chans */
+	uint32_t number;
+	struct bk_conn *conn;           /* borrowed; outlives its channels */
+	char *name;                     /* owned: "<conn name> (<number>)" */
+	const struct bk_chan_ops *ops;  /* borrowed */
+	void *ctx;
+	struct bk_chan_counters ctr;
+	struct bk_msg_stats ms_last;    /* at the previous sample */
+	struct bk_msg_rates rates;
+	struct bk_chan *cprev, *cnext;  /* in conn->chans */
+	UT_hash_handle hh;              /* in mgmt->chans */
+};
+
+/* Permissions of one user on one vhost; key = "user\0vhost". */
+struct bk_perm_entry {
+	char *user, *vhost;             /* owned; point into key */
+	char *re_src[3];                /* owned; BK_PERM_* order */
+	regex_t re[3];
+	bool all[3];                    /* ".*": skip the regex */
+	bool none[3];                   /* "": nothing matches */
+	UT_hash_handle hh;              /* in mgmt->perms; key = key[0..keylen) */
+	uint32_t keylen;
+	char *key;                      /* owned */
+};
+
+struct bk_mgmt {
+	uint64_t started_ms;
+	/* sampler */
+	struct event *timer;            /* owned; NULL without an event_base */
+	uint32_t interval_ms;
+	uint64_t last_sample_ms;        /* 0 before the first sample */
+	struct bk_sample ring[BK_SAMPLES_MAX];
+	uint32_t ring_head, ring_count;
+	struct bk_msg_stats ms_gone;    /* counters of deleted vhosts */
+	struct bk_msg_stats ms_last;    /* broker-wide, at the previous sample */
+	struct bk_msg_rates rates;
+	/* registry */
+	struct bk_conn *conns_head, *conns_tail;
+	uint32_t nconns, nchans;
+	uint64_t next_conn_id, next_chan_id;
+	struct bk_chan *chans;          /* uthash by id */
+	/* access */
+	struct bk_perm_entry *perms;    /* uthash, owned */
+	uint64_t access_gen;
+};
+
+static inline struct bk_mgmt *
+bk_mgmt(struct bk_broker *b)
+{
+	return b->mgmt;
+}
+
+/* bk_registry.c */
+void bk_registry_fini(struct bk_broker *b);
+/* Sampler pass over channels (rates). */
+void bk_registry_sample(struct bk_broker *b, double secs);
+/* Connection id of the registered connection owning token, or 0. */
+uint64_t bk_registry_owner_id(struct bk_broker *b, bk_owner owner);
+/* Count connections on vhost (NULL: all). */
+uint32_t bk_registry_count(struct bk_broker *b, const char *vhost);
+/* Close every connection matching vhost or user (either NULL = any). */
+void bk_registry_close_matching(struct bk_broker *b, const char *vhost,
+				const char *user, const char *reason);
+
+/* bk_access.c */
+void bk_perms_fini(struct bk_broker *b);
+/* Drop every entry for vhost or user (either NULL = any). */
+void bk_perms_drop(struct bk_broker *b, const char *user, const char *vhost);
+bool bk_perms_any(struct bk_broker *b, const char *user, const char *vhost);
+/* The base64 decodes to salt + a digest of algo's size. */
+bool bk_password_hash_valid(const char *hash, enum bk_hash_algo algo);
+/* bk_user.c */
+bool bk_user_exists(struct bk_broker *b, const char *name);
+
+/* bk_stats.c: sum the queue totals of vh. */
+void bk_stats_queue_totals(struct bk_vhost *vh, struct bk_queue_totals *t,
+			   uint32_t *nqueues, uint32_t *nconsumers);
+/* Rate helper: (cur - last) / secs, then last = cur. */
+void bk_stats_rates_step(struct bk_msg_stats *last, const struct bk_msg_stats *cur,
+			 struct bk_msg_rates *rates, double secs);
+
+#endif

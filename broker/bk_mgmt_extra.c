@@ -1,0 +1,32 @@
+/*
+ * bk_mgmt_extra.c: journal figures for /metrics, read through the core
+ * because the broker owns the journal once persistence has started
+ * (protocols never include storage.h).
+ */
+#include "bk_persist.h"
+#include "storage.h"
+
+#include <string.h>
+
+bool
+bk_journal_stats_get(struct bk_broker *b, struct bk_journal_stats *out)
+{
+	struct bk_persist *p = bk_persist_get(b);
+	struct st_journal_stats s;
+
+	memset(out, 0, sizeof(*out));
+	if (p == NULL || p->j == NULL)
+		return false;
+	st_journal_stats_get(p->j, &s);
+	out->segments = s.segments;
+	out->disk_bytes = s.disk_bytes;
+	out->live_bytes = s.live_bytes;
+	out->live_msgs = s.live_msgs;
+	out->records = s.records;
+	out->batches = s.batches;
+	out->syncs = s.syncs;
+	out->compacted_records = s.compacted_records;
+	out->deleted_segments = s.deleted_segments;
+	out->failed = s.failed;
+	return true;
+}

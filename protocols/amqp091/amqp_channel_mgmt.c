@@ -1,0 +1,83 @@
+/*
+ * amqp_channel_mgmt.c: the channel's side of management: registration in
+ * the broker's channel registry (what /api/channels lists) and permission
+ * checks before declare, bind, publish and consume.
+ *
+ * The publish check runs per message, so a granted write to the exchange
+ * published to last is remembered until the broker's access generation
+ * moves (any user, permission or vhost change): the steady state is one
+ * integer compare and one short memcmp.
+ */
+#include "amqp_channel_int.h"
+
+#include <string.h>
+
+static void
+describe(void *ctx, struct bk_chan_state *st)
+{
+	const struct amqp_channel *ch = ctx;
+
+	st->state = ch->closing ? "closing" : "running";
+	st->prefetch_count = ch->prefetch;
+	st->consumer_count = HASH_COUNT(ch->consumers);
+	st->messages_unacknowledged = ch->ua_count;
+	st->messages_unconfirmed = (uint32_t)(ch->pub_seq - ch->confirm_sent);
+	st->messages_uncommitted = ch->tx_npubs;
+	st->confirm = ch->confirm;
+	st->transactional = ch->tx;
+}
+
+static const struct bk_chan_ops chan_ops = {
+	.version = BK_CHAN_OPS_V1,
+	.describe = describe,
+};
+
+void
+amqp_ch_mgmt_register(struct amqp_channel *ch)
+{
+	if (ch->conn->mgmt == NULL)
+		return;
+	ch->mgmt = bk_chan_register(ch->conn->mgmt, ch->id, &chan_ops, ch);
+	ch->ctr = bk_chan_counters(ch->mgmt);
+}
+
+void
+amqp_ch_mgmt_unregister(struct amqp_channel *ch)
+{
+	bk_chan_unregister(ch->mgmt);
+	ch->mgmt = NULL;
+	ch->ctr = NULL;
+}
+
+static struct bk_str
+user_of(const struct amqp_channel *ch)
+{
+	return bk_str_c(ch->conn->user ? ch->conn->user : "");
+}
+
+bool
+amqp_ch_allowed(struct amqp_channel *ch, uint32_t method_id, enum bk_perm what,
+		const char *kind, struct bk_str name)
+{
+	struct bk_err err = { 0 };
+
+	if (bk_access_check(ch->conn->vhost, user_of(ch), what, kind, name, &err) == BK_OK)
+		return true;
+	amqp_channel_fail_err(ch, method_id, &err);
+	return false;
+}
+
+bool
+amqp_ch_publish_allowed(struct amqp_channel *ch, uint32_t method_id,
+			struct bk_str exchange)
+{
+	uint64_t gen = bk_access_generation(ch->conn->broker);
+
+	if (ch->perm_gen == gen && bk_str_eq(amqp_sstr_get(&ch->perm_exchange), exchange))
+		return true;
+	if (!amqp_ch_allowed(ch, method_id, BK_PERM_WRITE, "exchange", exchange))
+		return false;
+	ch->perm_gen = gen;
+	amqp_sstr_set(&ch->perm_exchange, exchange);
+	return true;
+}

@@ -1,0 +1,112 @@
+/*
+ * http_auth.c: HTTP basic auth against the broker's users.
+ *
+ * As RabbitMQ's management plugin: the user must log in (password, and
+ * loopback-only users such as guest only from 127.0.0.0/8 or ::1) and
+ * carry a management tag. "administrator" may do everything; "management",
+ * "policymaker" and "monitoring" may read. Every refusal is 401 with
+ * RabbitMQ's JSON body and a WWW-Authenticate challenge, so browsers and
+ * curl know to send credentials.
+ */
+#include "http_int.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+static int
+b64_val(unsigned char c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '+')
+		return 62;
+	if (c == '/')
+		return 63;
+	return -1;
+}
+
+/* Decode standard base64 into out (NUL-terminated). Length or -1. */
+static int
+b64_decode(const char *s, char *out, size_t cap)
+{
+	size_t o = 0;
+	unsigned acc = 0;
+	int bits = 0, v;
+
+	for (; *s != '\0' && *s != '='; s++) {
+		if ((v = b64_val((unsigned char)*s)) < 0)
+			return -1;
+		acc = (acc << 6) | (unsigned)v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			if (o + 1 >= cap)
+				return -1;
+			out[o++] = (char)((acc >> bits) & 0xff);
+		}
+	}
+	out[o] = '\0';
+	return (int)o;
+}
+
+static bool
+peer_is_loopback(struct evhttp_request *req)
+{
+	struct evhttp_connection *c = evhttp_request_get_connection(req);
+	const char *addr = NULL;
+	uint16_t port = 0;
+
+	if (c == NULL)
+		return false;
+	evhttp_connection_get_peer(c, (char **)&addr, &port);
+	if (addr == NULL)
+		return false;
+	return strncmp(addr, "127.", 4) == 0 || strcmp(addr, "::1") == 0 ||
+	       strncmp(addr, "::ffff:127.", 11) == 0;
+}
+
+bool
+http_auth_check(struct http_req *r)
+{
+	const char *h = evhttp_find_header(evhttp_request_get_input_headers(r->req),
+					   "Authorization");
+	struct bk_broker *b = r->l->broker;
+	char cred[1024], *colon;
+	struct bk_err err;
+	int n;
+
+	if (h == NULL || strncasecmp(h, "Basic ", 6) != 0) {
+		http_reply_error(r, 401, "not_authorized", "Not_Authorized");
+		return false;
+	}
+	h += 6;
+	while (*h == ' ')
+		h++;
+	n = b64_decode(h, cred, sizeof(cred));
+	if (n < 0 || (size_t)n != strlen(cred) || (colon = strchr(cred, ':')) == NULL ||
+	    (size_t)(colon - cred) >= sizeof(r->user)) {
+		http_reply_error(r, 401, "not_authorized", "Login failed");
+		return false;
+	}
+	*colon = '\0';
+	memset(&err, 0, sizeof(err));
+	if (bk_user_check(b, bk_str_c(cred), bk_str_c(colon + 1),
+			  peer_is_loopback(r->req), &err) != BK_OK) {
+		http_reply_error(r, 401, "not_authorized", "Login failed");
+		return false;
+	}
+	snprintf(r->user, sizeof(r->user), "%s", cred);
+	r->admin = bk_user_has_tag(b, cred, "administrator");
+	if (!r->admin && !bk_user_has_tag(b, cred, "management") &&
+	    !bk_user_has_tag(b, cred, "policymaker") &&
+	    !bk_user_has_tag(b, cred, "monitoring")) {
+		http_reply_error(r, 401, "not_authorized", "Not management user");
+		return false;
+	}
+	return true;
+}

@@ -1,0 +1,156 @@
+/*
+ * http_int.h: the contract between the HTTP server (http_server.c), its
+ * helpers (http_reply.c, http_json.c, http_auth.c) and the resource
+ * handlers (http_api_*.c, http_metrics.c, http_dashboard.c).
+ *
+ * A request is parsed once into struct http_req: the method, the path
+ * split at '/' and percent-decoded segment by segment (so "%2F" is the
+ * vhost "/", never a separator), the query, and the authenticated user.
+ * A handler answers exactly once through one of the http_reply_*()
+ * functions; every error body is RabbitMQ's {"error": ..., "reason": ...}.
+ */
+#ifndef SLUICE_HTTP_INT_H
+#define SLUICE_HTTP_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+
+#include "broker.h"
+#include "http.h"
+
+#define HTTP_MAX_SEGS 12
+#define HTTP_MAX_ANNOUNCED 8
+#define HTTP_JSON_DEPTH 16              /* nesting accepted in request bodies */
+
+struct http_announced {
+	char protocol[16];
+	char ip[64];
+	int port;
+};
+
+struct http_listener {
+	struct event_base *base;        /* borrowed */
+	struct bk_broker *broker;       /* borrowed; outlives the listener */
+	struct evhttp *http;            /* owned */
+	struct http_config cfg;
+	int port;                       /* bound */
+	char node[128];                 /* "sluice@HOST": RabbitMQ's node name */
+	struct http_announced ann[HTTP_MAX_ANNOUNCED];
+	int nann;
+};
+
+struct http_req {
+	struct http_listener *l;        /* borrowed */
+	struct evhttp_request *req;     /* borrowed; answered once */
+	enum evhttp_cmd_type method;
+	char *seg[HTTP_MAX_SEGS];       /* owned, decoded; seg[0] is after "/api/" */
+	int nseg;
+	struct evkeyvalq query;         /* owned (evhttp_clear_headers) */
+	char user[256];                 /* authenticated user */
+	bool admin;                     /* has the administrator tag */
+	bool answered;
+};
+
+/* The owner token the API declares, binds and deletes with: exclusive
+ * queues of client connections stay theirs. */
+extern const char http_owner[];
+
+/* ---- http_auth.c ---- */
+/* Check basic auth. true when the request may go on; otherwise a 401 has
+ * been sent. */
+bool http_auth_check(struct http_req *r);
+
+/* ---- http_reply.c ---- */
+/* Send doc (taken: freed here) with code and application/json. */
+void http_reply_json(struct http_req *r, int code, cJSON *doc);
+void http_reply_text(struct http_req *r, int code, const char *content_type,
+		     const char *body, size_t len);
+void http_reply_empty(struct http_req *r, int code);
+void http_reply_error(struct http_req *r, int code, const char *error,
+		      const char *reason);
+void http_reply_bad_request(struct http_req *r, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void http_reply_not_found(struct http_req *r);
+void http_reply_method_not_allowed(struct http_req *r);
+/* A core outcome as RabbitMQ's management plugin answers it. */
+void http_reply_status(struct http_req *r, const struct bk_err *err);
+/* A list after the query's sort=, sort_reverse=, columns=, page= ... */
+void http_reply_list(struct http_req *r, cJSON *arr, const char *key1,
+		     const char *key2);
+/* One object after columns=. */
+void http_reply_object(struct http_req *r, cJSON *obj);
+
+/* ---- http_req helpers (http_server.c) ---- */
+const char *http_query(struct http_req *r, const char *key);
+bool http_query_true(struct http_req *r, const char *key);
+/* Parse the JSON body; an empty body is {}. NULL after a 400. */
+cJSON *http_body_json(struct http_req *r);
+/* The vhost named by seg[i], or NULL after a 404. */
+struct bk_vhost *http_vhost_arg(struct http_req *r, int i);
+/* An exchange name from a URL: "amq.default" is the default exchange. */
+struct bk_str http_exchange_arg(const char *s);
+/* Non-GET requests need the administrator tag: false after a 401. */
+bool http_require_admin(struct http_req *r);
+
+/* ---- http_json.c ---- */
+cJSON *http_json_table(struct bk_table t);
+/* Build an AMQP table from a JSON object (or null). 0, or -EINVAL with
+ * the reason in why. */
+int http_json_to_table(const cJSON *obj, struct bk_table_builder *b,
+		       char *why, size_t whylen);
+/* obj[name] = n, obj[name_details] = {"rate": rate} */
+void http_json_count(cJSON *obj, const char *name, double n, double rate);
+/* RabbitMQ's message_stats object with the counters in mask (1u << BK_MS_*);
+ * deliver_get added when with_deliver_get. */
+cJSON *http_json_msg_stats(const struct bk_msg_stats *ms, const struct bk_msg_rates *r,
+			   uint32_t mask, bool with_deliver_get);
+/* tags "a,b" -> ["a","b"] */
+cJSON *http_json_tags(const char *tags);
+/* Typed getters for bodies: false after a 400 for a present field of
+ * the wrong type; absent fields keep *out. */
+bool http_json_bool(struct http_req *r, const cJSON *o, const char *k, bool *out);
+bool http_json_string(struct http_req *r, const cJSON *o, const char *k, const char **out);
+bool http_json_object(struct http_req *r, const cJSON *o, const char *k, const cJSON **out);
+/* Percent-encode for URLs (Location headers) into out. */
+void http_url_encode(const char *s, char *out, size_t cap);
+
+/* ---- resource handlers: route on r->seg[1..] and r->method ---- */
+void http_api_overview(struct http_req *r);
+void http_api_nodes(struct http_req *r);
+void http_api_whoami(struct http_req *r);
+void http_api_health(struct http_req *r);
+void http_api_aliveness(struct http_req *r);
+void http_api_queues(struct http_req *r);
+void http_api_exchanges(struct http_req *r);
+void http_api_bindings(struct http_req *r);
+void http_api_connections(struct http_req *r);
+void http_api_channels(struct http_req *r);
+void http_api_consumers(struct http_req *r);
+void http_api_users(struct http_req *r);
+void http_api_vhosts(struct http_req *r);
+void http_api_permissions(struct http_req *r);
+void http_api_definitions(struct http_req *r);
+void http_metrics(struct http_req *r);
+void http_dashboard(struct http_req *r);
+
+/* Shared by the listing handlers. */
+cJSON *http_queue_json(struct http_req *r, const struct bk_queue_view *v);
+cJSON *http_binding_json(const struct bk_binding_view *v);
+/* Bindings of vh, filtered (NULL = any), as a JSON array. */
+cJSON *http_bindings_list(struct http_req *r, struct bk_vhost *vh, const char *source,
+			  const char *dest, const char *dest_type);
+/* /api/permissions filtered (NULL = any). */
+void http_permissions_list(struct http_req *r, const char *user, const char *vhost);
+/* /api/vhosts/VHOST/connections */
+void http_connections_of_vhost(struct http_req *r, const char *vhost);
+/* POST .../get and .../publish (http_api_message.c) */
+void http_api_queue_get(struct http_req *r, struct bk_vhost *vh);
+void http_api_exchange_publish(struct http_req *r, struct bk_vhost *vh);
+/* Definitions document of the whole broker (http_api_defs.c). */
+cJSON *http_defs_export(struct http_req *r);
+
+#endif

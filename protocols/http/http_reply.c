@@ -1,0 +1,273 @@
+/*
+ * http_reply.c: answering a request, and RabbitMQ's error bodies.
+ *
+ * Lists go through the query options RabbitMQ's management API reads
+ * (columns=, sort=, sort_reverse=, page= and page_size=); a paged answer
+ * is RabbitMQ's {"items": [...], "page": ..., ...} envelope.
+ */
+#include "http_int.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+
+static void
+reply_send(struct http_req *r, int code, const char *ctype, const char *body, size_t len)
+{
+	struct evkeyvalq *h = evhttp_request_get_output_headers(r->req);
+	struct evbuffer *out = evhttp_request_get_output_buffer(r->req);
+
+	if (r->answered)
+		return;
+	r->answered = true;
+	if (ctype != NULL)
+		evhttp_add_header(h, "Content-Type", ctype);
+	evhttp_add_header(h, "Cache-Control", "no-cache");
+	if (len > 0 && r->method != EVHTTP_REQ_HEAD)
+		evbuffer_add(out, body, len);
+	evhttp_send_reply(r->req, code, NULL, NULL);
+}
+
+void
+http_reply_text(struct http_req *r, int code, const char *content_type,
+		const char *body, size_t len)
+{
+	reply_send(r, code, content_type, body, len);
+}
+
+void
+http_reply_json(struct http_req *r, int code, cJSON *doc)
+{
+	char *s = cJSON_PrintUnformatted(doc);
+
+	cJSON_Delete(doc);
+	if (s == NULL) {
+		reply_send(r, 500, "application/json",
+		     "{\"error\":\"internal_error\",\"reason\":\"out of memory\"}", 52);
+		return;
+	}
+	reply_send(r, code, "application/json", s, strlen(s));
+	cJSON_free(s);
+}
+
+void
+http_reply_empty(struct http_req *r, int code)
+{
+	reply_send(r, code, NULL, NULL, 0);
+}
+
+void
+http_reply_error(struct http_req *r, int code, const char *error, const char *reason)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(o, "error", error);
+	cJSON_AddStringToObject(o, "reason", reason);
+	if (code == 401)
+		evhttp_add_header(evhttp_request_get_output_headers(r->req),
+				  "WWW-Authenticate", "Basic realm=\"RabbitMQ Management\"");
+	http_reply_json(r, code, o);
+}
+
+void
+http_reply_bad_request(struct http_req *r, const char *fmt, ...)
+{
+	char reason[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(reason, sizeof(reason), fmt, ap);
+	va_end(ap);
+	http_reply_error(r, 400, "bad_request", reason);
+}
+
+void
+http_reply_not_found(struct http_req *r)
+{
+	http_reply_error(r, 404, "Object Not Found", "Not Found");
+}
+
+void
+http_reply_method_not_allowed(struct http_req *r)
+{
+	http_reply_error(r, 405, "method_not_allowed", "Method Not Allowed");
+}
+
+void
+http_reply_status(struct http_req *r, const struct bk_err *err)
+{
+	switch (err->status) {
+	case BK_OK:
+		http_reply_empty(r, 204);
+		break;
+	case BK_NOT_FOUND:
+		http_reply_not_found(r);
+		break;
+	case BK_ACCESS_REFUSED:
+		/* RabbitMQ: declaring "amq.*" over HTTP */
+		http_reply_error(r, 401, "not_authorised", "Access refused.");
+		break;
+	case BK_INTERNAL_ERROR:
+		http_reply_error(r, 500, "internal_error", err->text);
+		break;
+	default:
+		http_reply_error(r, 400, "bad_request", err->text);
+		break;
+	}
+}
+
+/* ---------------------------------------------------------------- */
+/* columns, sort, pagination                                         */
+/* ---------------------------------------------------------------- */
+
+/* obj reduced to the comma-separated columns ("a,b.c"). */
+static cJSON *
+project(cJSON *obj, const char *columns)
+{
+	cJSON *out = cJSON_CreateObject();
+	char *cols = bk_strdup(columns), *save = NULL, *c;
+
+	for (c = strtok_r(cols, ",", &save); c; c = strtok_r(NULL, ",", &save)) {
+		char *dot = strchr(c, '.');
+		cJSON *v;
+
+		if (dot == NULL) {
+			if ((v = cJSON_GetObjectItemCaseSensitive(obj, c)) != NULL &&
+			    !cJSON_HasObjectItem(out, c))
+				cJSON_AddItemToObject(out, c, cJSON_Duplicate(v, true));
+			continue;
+		}
+		*dot = '\0';
+		cJSON *parent = cJSON_GetObjectItemCaseSensitive(obj, c);
+
+		if (!cJSON_IsObject(parent) ||
+		    (v = cJSON_GetObjectItemCaseSensitive(parent, dot + 1)) == NULL)
+			continue;
+		cJSON *dst = cJSON_GetObjectItemCaseSensitive(out, c);
+
+		if (dst == NULL)
+			dst = cJSON_AddObjectToObject(out, c);
+		if (cJSON_IsObject(dst) && !cJSON_HasObjectItem(dst, dot + 1))
+			cJSON_AddItemToObject(dst, dot + 1, cJSON_Duplicate(v, true));
+	}
+	bk_free(cols);
+	cJSON_Delete(obj);
+	return out;
+}
+
+static const char *sort_k1, *sort_k2;
+static bool sort_rev;
+
+static const cJSON *
+sort_field(const cJSON *o, const char *k)
+{
+	const char *dot = k ? strchr(k, '.') : NULL;
+	char head[128];
+
+	if (k == NULL)
+		return NULL;
+	if (dot == NULL || (size_t)(dot - k) >= sizeof(head))
+		return cJSON_GetObjectItemCaseSensitive(o, k);
+	memcpy(head, k, (size_t)(dot - k));
+	head[dot - k] = '\0';
+	o = cJSON_GetObjectItemCaseSensitive(o, head);
+	return o ? cJSON_GetObjectItemCaseSensitive(o, dot + 1) : NULL;
+}
+
+static int
+cmp_field(const cJSON *a, const cJSON *b)
+{
+	if (cJSON_IsNumber(a) && cJSON_IsNumber(b))
+		return a->valuedouble < b->valuedouble ? -1 : a->valuedouble > b->valuedouble;
+	if (cJSON_IsString(a) && cJSON_IsString(b))
+		return strcmp(a->valuestring, b->valuestring);
+	return (a != NULL) - (b != NULL);
+}
+
+static int
+cmp_items(const void *pa, const void *pb)
+{
+	const cJSON *a = *(const cJSON *const *)pa, *b = *(const cJSON *const *)pb;
+	int c = cmp_field(sort_field(a, sort_k1), sort_field(b, sort_k1));
+
+	if (c == 0)
+		c = cmp_field(sort_field(a, sort_k2), sort_field(b, sort_k2));
+	return sort_rev ? -c : c;
+}
+
+void
+http_reply_list(struct http_req *r, cJSON *arr, const char *key1, const char *key2)
+{
+	const char *columns = http_query(r, "columns");
+	const char *sort = http_query(r, "sort");
+	const char *page_s = http_query(r, "page");
+	int n = cJSON_GetArraySize(arr), i = 0;
+	cJSON **items, *it, *out;
+	long page = 1, page_size = 100;
+
+	items = bk_calloc((size_t)n + 1, sizeof(*items));
+	while ((it = cJSON_DetachItemFromArray(arr, 0)) != NULL)
+		items[i++] = it;
+	sort_k1 = key1;
+	sort_k2 = key2;
+	sort_rev = http_query_true(r, "sort_reverse");
+	if (sort != NULL && *sort != '\0') {
+		sort_k1 = sort;
+		sort_k2 = NULL;
+	}
+	if (sort_k1 != NULL)
+		qsort(items, (size_t)n, sizeof(*items), cmp_items);
+	if (page_s != NULL) {
+		const char *ps = http_query(r, "page_size");
+
+		page = strtol(page_s, NULL, 10);
+		if (ps != NULL)
+			page_size = strtol(ps, NULL, 10);
+		if (page < 1 || page_size < 1 || page_size > 500) {
+			for (i = 0; i < n; i++)
+				cJSON_Delete(items[i]);
+			bk_free(items);
+			cJSON_Delete(arr);
+			http_reply_bad_request(r, "page and page_size must be positive "
+					       "(page_size at most 500)");
+			return;
+		}
+	}
+	for (i = 0; i < n; i++) {
+		bool keep = page_s == NULL ||
+			    (i >= (page - 1) * page_size && i < page * page_size);
+
+		if (!keep) {
+			cJSON_Delete(items[i]);
+			continue;
+		}
+		it = columns ? project(items[i], columns) : items[i];
+		cJSON_AddItemToArray(arr, it);
+	}
+	bk_free(items);
+	if (page_s == NULL) {
+		http_reply_json(r, 200, arr);
+		return;
+	}
+	out = cJSON_CreateObject();
+	cJSON_AddNumberToObject(out, "filtered_count", n);
+	cJSON_AddNumberToObject(out, "item_count", cJSON_GetArraySize(arr));
+	cJSON_AddItemToObject(out, "items", arr);
+	cJSON_AddNumberToObject(out, "page", (double)page);
+	cJSON_AddNumberToObject(out, "page_count",
+				(double)(n == 0 ? 1 : (n + page_size - 1) / page_size));
+	cJSON_AddNumberToObject(out, "page_size", (double)page_size);
+	cJSON_AddNumberToObject(out, "total_count", n);
+	http_reply_json(r, 200, out);
+}
+
+void
+http_reply_object(struct http_req *r, cJSON *obj)
+{
+	const char *columns = http_query(r, "columns");
+
+	http_reply_json(r, 200, columns ? project(obj, columns) : obj);
+}

@@ -1,0 +1,306 @@
+/*
+ * http_server.c: the HTTP listener (libevent's evhttp on the broker's
+ * event_base) and the request dispatcher.
+ *
+ * Every request goes through one generic callback: the path is split at
+ * '/' BEFORE percent-decoding (so "/api/queues/%2F/q" names vhost "/"),
+ * each segment is decoded on its own and refused if it decodes to a NUL,
+ * the query is parsed, basic auth is checked (everything but the
+ * dashboard page itself), and the first segment after "/api/" picks the
+ * resource handler. Limits: evhttp refuses bodies over max_body_size
+ * (413) and header blocks over 64 KiB before any handler runs.
+ *
+ * Handlers run on the main thread between other events, so they may call
+ * the core directly; none of them blocks.
+ */
+#include "http_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/keyvalq_struct.h>
+
+const char http_owner[] = "http";
+
+const char *
+http_query(struct http_req *r, const char *key)
+{
+	return evhttp_find_header(&r->query, key);
+}
+
+bool
+http_query_true(struct http_req *r, const char *key)
+{
+	const char *v = http_query(r, key);
+
+	return v != NULL && strcmp(v, "true") == 0;
+}
+
+struct bk_str
+http_exchange_arg(const char *s)
+{
+	if (strcmp(s, "amq.default") == 0)
+		return BK_STR_LIT("");
+	return bk_str_c(s);
+}
+
+struct bk_vhost *
+http_vhost_arg(struct http_req *r, int i)
+{
+	struct bk_vhost *vh = i < r->nseg ? bk_vhost_get(r->l->broker, r->seg[i]) : NULL;
+
+	if (vh == NULL)
+		http_reply_not_found(r);
+	return vh;
+}
+
+bool
+http_require_admin(struct http_req *r)
+{
+	if (r->admin)
+		return true;
+	http_reply_error(r, 401, "not_authorized", "Not administrator user");
+	return false;
+}
+
+cJSON *
+http_body_json(struct http_req *r)
+{
+	struct evbuffer *in = evhttp_request_get_input_buffer(r->req);
+	size_t len = evbuffer_get_length(in);
+	const char *p, *end = NULL;
+	cJSON *doc;
+
+	if (len == 0)
+		return cJSON_CreateObject();
+	/* bounded by evhttp_set_max_body_size */
+	p = (const char *)evbuffer_pullup(in, -1);
+	doc = cJSON_ParseWithLengthOpts(p, len, &end, false);
+	if (doc != NULL && end != NULL) {
+		while (end < p + len && (*end == ' ' || *end == '\t' ||
+					 *end == '\r' || *end == '\n'))
+			end++;
+		if (end != p + len) {
+			cJSON_Delete(doc);
+			doc = NULL;
+		}
+	}
+	if (doc == NULL || !cJSON_IsObject(doc)) {
+		cJSON_Delete(doc);
+		http_reply_bad_request(r, "not_json");
+		return NULL;
+	}
+	return doc;
+}
+
+/* Split the raw path into decoded segments. false on a bad path. */
+static bool
+split_path(struct http_req *r, const char *path)
+{
+	const char *p = path, *slash;
+	size_t n, dlen;
+
+	while (*p == '/')
+		p++;
+	while (*p != '\0') {
+		slash = strchr(p, '/');
+		n = slash ? (size_t)(slash - p) : strlen(p);
+		if (r->nseg == HTTP_MAX_SEGS)
+			return false;
+		char *raw = bk_malloc(n + 1);
+
+		memcpy(raw, p, n);
+		raw[n] = '\0';
+		char *dec = evhttp_uridecode(raw, 0, &dlen);
+
+		bk_free(raw);
+		if (dec == NULL)
+			return false;
+		if (strlen(dec) != dlen) {          /* %00 */
+			free(dec);
+			return false;
+		}
+		r->seg[r->nseg] = bk_strdup(dec);
+		free(dec);
+		r->nseg++;
+		if (slash == NULL)
+			break;
+		p = slash + 1;
+		/* a trailing '/' ends the path */
+	}
+	return true;
+}
+
+static const struct {
+	const char *name;
+	void (*fn)(struct http_req *r);
+} routes[] = {
+	{ "overview",    http_api_overview },
+	{ "nodes",       http_api_nodes },
+	{ "whoami",      http_api_whoami },
+	{ "health",      http_api_health },
+	{ "aliveness-test", http_api_aliveness },
+	{ "queues",      http_api_queues },
+	{ "exchanges",   http_api_exchanges },
+	{ "bindings",    http_api_bindings },
+	{ "connections", http_api_connections },
+	{ "channels",    http_api_channels },
+	{ "consumers",   http_api_consumers },
+	{ "users",       http_api_users },
+	{ "vhosts",      http_api_vhosts },
+	{ "permissions", http_api_permissions },
+	{ "definitions", http_api_definitions },
+};
+
+static void
+dispatch(struct http_req *r)
+{
+	if (r->nseg == 0 || (r->nseg == 1 && strcmp(r->seg[0], "index.html") == 0)) {
+		http_dashboard(r);             /* the page asks for credentials itself */
+		return;
+	}
+	if (!http_auth_check(r))
+		return;
+	if (strcmp(r->seg[0], "metrics") == 0 && r->nseg == 1) {
+		http_metrics(r);
+		return;
+	}
+	if (strcmp(r->seg[0], "api") != 0 || r->nseg < 2) {
+		http_reply_not_found(r);
+		return;
+	}
+	/* handlers see seg[0] as the resource */
+	bk_free(r->seg[0]);
+	memmove(r->seg, r->seg + 1, (size_t)(r->nseg - 1) * sizeof(r->seg[0]));
+	r->nseg--;
+	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+		if (strcmp(routes[i].name, r->seg[0]) != 0)
+			continue;
+		if (r->method != EVHTTP_REQ_GET && r->method != EVHTTP_REQ_HEAD &&
+		    !http_require_admin(r))
+			return;
+		routes[i].fn(r);
+		return;
+	}
+	http_reply_not_found(r);
+}
+
+static void
+on_request(struct evhttp_request *req, void *arg)
+{
+	struct http_listener *l = arg;
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+	const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+	const char *query = uri ? evhttp_uri_get_query(uri) : NULL;
+	struct http_req r;
+
+	memset(&r, 0, sizeof(r));
+	r.l = l;
+	r.req = req;
+	r.method = evhttp_request_get_command(req);
+	TAILQ_INIT(&r.query);
+	if (path == NULL || !split_path(&r, path) ||
+	    (query != NULL && evhttp_parse_query_str(query, &r.query) < 0)) {
+		http_reply_bad_request(&r, "bad request path");
+		goto out;
+	}
+	dispatch(&r);
+	if (!r.answered) {                      /* a handler forgot: our bug */
+		bk_error("http: no reply for %s", path);
+		http_reply_error(&r, 500, "internal_error", "no reply");
+	}
+out:
+	for (int i = 0; i < r.nseg; i++)
+		bk_free(r.seg[i]);
+	evhttp_clear_headers(&r.query);
+}
+
+struct http_listener *
+http_listener_new(struct event_base *base, struct bk_broker *b,
+		  const struct http_config *cfg, char *err, size_t errlen)
+{
+	struct http_listener *l = bk_calloc(1, sizeof(*l));
+	struct evhttp_bound_socket *sock;
+	char host[64] = "localhost";
+
+	l->base = base;
+	l->broker = b;
+	l->cfg = *cfg;
+	gethostname(host, sizeof(host) - 1);
+	host[sizeof(host) - 1] = '\0';
+	snprintf(l->node, sizeof(l->node), "sluice@%s", host);
+	if ((l->http = evhttp_new(base)) == NULL) {
+		snprintf(err, errlen, "cannot create the HTTP server");
+		goto fail;
+	}
+	evhttp_set_max_body_size(l->http, cfg->max_body_size);
+	evhttp_set_max_headers_size(l->http, 64 * 1024);
+	evhttp_set_timeout(l->http, 60);
+	evhttp_set_allowed_methods(l->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD |
+				   EVHTTP_REQ_PUT | EVHTTP_REQ_POST |
+				   EVHTTP_REQ_DELETE);
+	evhttp_set_gencb(l->http, on_request, l);
+	sock = evhttp_bind_socket_with_handle(l->http, cfg->bind, (uint16_t)cfg->port);
+	if (sock == NULL) {
+		snprintf(err, errlen, "cannot listen on %s:%d: %s", cfg->bind, cfg->port,
+			 strerror(errno));
+		goto fail;
+	}
+	{
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		evutil_socket_t fd = evhttp_bound_socket_get_fd(sock);
+
+		l->port = cfg->port;
+		if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0) {
+			if (ss.ss_family == AF_INET)
+				l->port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+			else if (ss.ss_family == AF_INET6)
+				l->port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+		}
+	}
+	bk_info("listening http %s:%d", cfg->bind, l->port);
+	return l;
+fail:
+	http_listener_free(l);
+	return NULL;
+}
+
+int
+http_listener_port(const struct http_listener *l)
+{
+	return l->port;
+}
+
+void
+http_listener_announce(struct http_listener *l, const char *protocol,
+		       const char *ip, int port)
+{
+	struct http_announced *a;
+
+	if (l == NULL || l->nann == HTTP_MAX_ANNOUNCED)
+		return;
+	a = &l->ann[l->nann++];
+	snprintf(a->protocol, sizeof(a->protocol), "%s", protocol);
+	snprintf(a->ip, sizeof(a->ip), "%s", ip);
+	a->port = port;
+}
+
+void
+http_listener_free(struct http_listener *l)
+{
+	if (l == NULL)
+		return;
+	if (l->http != NULL)
+		evhttp_free(l->http);
+	bk_free(l);
+}

@@ -1,0 +1,80 @@
+"""Prometheus /metrics: text format 0.0.4, RabbitMQ's metric names where
+RabbitMQ's prometheus plugin has one, sluice_* otherwise."""
+import re
+
+import pika
+
+from http_helpers import api
+
+LINE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (\S+)$')
+
+
+def scrape(b):
+    st, text, h = api(b, "GET", "/metrics")
+    assert st == 200
+    assert h["content-type"].startswith("text/plain; version=0.0.4")
+    samples, types = {}, {}
+    for line in text.splitlines():
+        if line.startswith("# TYPE "):
+            _, _, name, t = line.split(" ", 3)
+            types[name] = t
+            continue
+        if not line or line.startswith("#"):
+            continue
+        m = LINE.match(line)
+        assert m, "bad line: %r" % line
+        float(m.group(4))
+        samples[(m.group(1), m.group(3) or "")] = float(m.group(4))
+    return samples, types
+
+
+def test_metrics_requires_auth(broker):
+    assert api(broker, "GET", "/metrics", auth=None)[0] == 401
+
+
+def test_queue_and_global_metrics(broker):
+    c = pika.BlockingConnection(pika.ConnectionParameters("127.0.0.1", broker.port))
+    ch = c.channel()
+    ch.queue_declare('m"q')
+    for _ in range(4):
+        ch.basic_publish("", 'm"q', b"abc")
+    ch.basic_qos(prefetch_count=1)
+    ch.basic_consume('m"q', lambda *a: None)
+    c.process_data_events(0.3)
+    s, types = scrape(broker)
+    lbl = 'vhost="/",queue="m\\"q"'
+    assert s[("rabbitmq_queue_messages_ready", lbl)] == 3
+    assert s[("rabbitmq_queue_messages_unacked", lbl)] == 1
+    assert s[("rabbitmq_queue_messages", lbl)] == 4
+    assert s[("rabbitmq_queue_consumers", lbl)] == 1
+    assert s[("sluice_queue_messages_published_total", lbl)] == 4
+    assert types["rabbitmq_queue_messages_ready"] == "gauge"
+    assert types["rabbitmq_global_messages_routed_total"] == "counter"
+    assert s[("rabbitmq_global_messages_routed_total", "")] >= 4
+    assert s[("rabbitmq_global_messages_delivered_total", "")] >= 1
+    assert s[("rabbitmq_connections", "")] == 1
+    assert s[("rabbitmq_channels", "")] == 1
+    assert any(k[0] == "sluice_connections" and "AMQP" in k[1] and v == 1
+               for k, v in s.items())
+    assert s[("rabbitmq_process_resident_memory_bytes", "")] > 0
+    assert s[("sluice_memory_allocated_bytes", "")] > 0
+    assert ("rabbitmq_alarms_memory_used_watermark", "") in s
+    c.close()
+
+
+def test_journal_metrics(broker):
+    c = pika.BlockingConnection(pika.ConnectionParameters("127.0.0.1", broker.port))
+    ch = c.channel()
+    ch.queue_declare("durable-q", durable=True)
+    ch.confirm_delivery()
+    ch.basic_publish("", "durable-q", b"x" * 100,
+                     pika.BasicProperties(delivery_mode=2))
+    c.close()
+    s, types = scrape(broker)
+    if ("sluice_journal_segments", "") not in s:
+        import pytest
+        pytest.skip("broker runs without a journal")
+    assert s[("sluice_journal_segments", "")] >= 1
+    assert s[("sluice_journal_disk_bytes", "")] > 100
+    assert s[("sluice_journal_fsyncs_total", "")] >= 1
+    assert types["sluice_journal_records_total"] == "counter"

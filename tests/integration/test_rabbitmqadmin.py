@@ -1,0 +1,98 @@
+"""RabbitMQ's own rabbitmqadmin (Debian's rabbitmq-server ships it)
+against Sluice's management API: list, declare, delete, publish, get,
+export and import."""
+import glob
+import json
+import os
+import subprocess
+
+import pytest
+
+from http_helpers import http_port
+
+
+def find_rabbitmqadmin():
+    cands = ["/usr/bin/rabbitmqadmin"] + sorted(glob.glob(
+        "/usr/lib/rabbitmq/lib/rabbitmq_server-*/plugins/rabbitmq_management-*"
+        "/priv/www/cli/rabbitmqadmin"))
+    for c in cands:
+        if os.path.exists(c):
+            return c
+    return None
+
+
+ADMIN = find_rabbitmqadmin()
+pytestmark = pytest.mark.skipif(ADMIN is None, reason="rabbitmqadmin not installed "
+                                "(Debian package rabbitmq-server)")
+
+
+def admin(b, *args, check=True):
+    cmd = ["/usr/bin/python3", ADMIN, "-H", "127.0.0.1", "-P", str(http_port(b)),
+           "-u", "guest", "-p", "guest"] + list(args)
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+    if check:
+        assert r.returncode == 0, r.stdout + r.stderr
+    return r.stdout
+
+
+def rows(b, *args):
+    return json.loads(admin(b, "-f", "raw_json", *args))
+
+
+def test_declare_list_publish_get_delete(broker):
+    assert "queue declared" in admin(broker, "declare", "queue", "name=aq", "durable=true")
+    assert "exchange declared" in admin(broker, "declare", "exchange", "name=ax", "type=topic")
+    assert "binding declared" in admin(broker, "declare", "binding", "source=ax",
+                                       "destination=aq", "routing_key=a.#")
+    assert "Message published" in admin(broker, "publish", "exchange=ax",
+                                        "routing_key=a.b", "payload=hello")
+    qs = rows(broker, "list", "queues", "name", "messages", "durable")
+    assert qs == [{"name": "aq", "messages": 1, "durable": True}]
+    xs = [x["name"] for x in rows(broker, "list", "exchanges", "name")]
+    assert "ax" in xs and "amq.topic" in xs
+    bs = rows(broker, "list", "bindings", "source", "destination", "routing_key")
+    assert {"source": "ax", "destination": "aq", "routing_key": "a.#"} in bs
+    got = rows(broker, "get", "queue=aq", "ackmode=ack_requeue_false")
+    assert got[0]["payload"] == "hello" and got[0]["routing_key"] == "a.b"
+    assert rows(broker, "list", "queues", "messages") == [{"messages": 0}]
+    for what in ("users", "vhosts", "permissions", "connections", "channels",
+                 "consumers", "nodes"):
+        admin(broker, "list", what)
+    assert "Object" not in admin(broker, "show", "overview")
+    admin(broker, "delete", "binding", "source=ax", "destination=aq",
+          "destination_type=queue", "properties_key=a.%23")
+    assert {"source": "ax", "destination": "aq", "routing_key": "a.#"} not in rows(
+        broker, "list", "bindings", "source", "destination", "routing_key")
+    assert "queue deleted" in admin(broker, "delete", "queue", "name=aq")
+    assert "exchange deleted" in admin(broker, "delete", "exchange", "name=ax")
+    assert rows(broker, "list", "queues") == []
+
+
+def test_users_vhosts_permissions(broker):
+    admin(broker, "declare", "vhost", "name=av")
+    admin(broker, "declare", "user", "name=au", "password=pw", "tags=management")
+    admin(broker, "declare", "permission", "vhost=av", "user=au",
+          "configure=.*", "write=.*", "read=.*")
+    assert {"name": "av"} in rows(broker, "list", "vhosts", "name")
+    assert {"user": "au", "vhost": "av"} in rows(broker, "list", "permissions", "user", "vhost")
+    admin(broker, "delete", "user", "name=au")
+    admin(broker, "delete", "vhost", "name=av")
+    assert {"name": "av"} not in rows(broker, "list", "vhosts", "name")
+
+
+def test_export_import(broker, make_broker, tmp_path):
+    admin(broker, "declare", "queue", "name=eq", "durable=true",
+          'arguments={"x-max-length": 5}')
+    admin(broker, "declare", "exchange", "name=ex", "type=fanout")
+    admin(broker, "declare", "binding", "source=ex", "destination=eq")
+    path = str(tmp_path / "defs.json")
+    admin(broker, "export", path)
+    d = json.load(open(path))
+    assert {"name": "eq", "vhost": "/", "durable": True, "auto_delete": False,
+            "arguments": {"x-max-length": 5}} in d["queues"]
+    b2 = make_broker()
+    admin(b2, "import", path)
+    assert rows(b2, "list", "queues", "name", "arguments") == [
+        {"name": "eq", "arguments": {"x-max-length": 5}}]
+    assert {"source": "ex", "destination": "eq"} in rows(
+        b2, "list", "bindings", "source", "destination")
