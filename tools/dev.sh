@@ -25,6 +25,7 @@ PACKAGES=(
 	python3 python3-pika python3-pytest python3-paho-mqtt
 	libmosquitto-dev mosquitto-clients
 	libclang-rt-14-dev
+	chromium rabbitmq-server
 )
 
 say() { printf '==> %s\n' "$*"; }
