@@ -47,10 +47,11 @@ enum kind {
 
 enum key_id {
 	BROKER_DATA_DIR, BROKER_LOG_LEVEL, BROKER_MAX_MESSAGE_SIZE,
-	BROKER_MEMORY_HIGH_WATERMARK,
+	BROKER_MEMORY_HIGH_WATERMARK, BROKER_LOAD_DEFINITIONS,
 	AMQP_BIND, AMQP_PORT, AMQP_FRAME_MAX, AMQP_CHANNEL_MAX, AMQP_HEARTBEAT,
 	AMQP_HANDSHAKE_TIMEOUT, AMQP_OUTPUT_HIGH_WATERMARK,
-	USER_PASSWORD, USER_TAGS, USER_LOOPBACK_ONLY,
+	USER_PASSWORD, USER_TAGS, USER_LOOPBACK_ONLY, USER_PASSWORD_HASH,
+	USER_HASHING_ALGORITHM,
 	MQTT_ENABLED, MQTT_BIND, MQTT_PORT, MQTT_MAX_PACKET_SIZE, MQTT_EXCHANGE,
 	MQTT_VHOST, MQTT_ALLOW_ANONYMOUS, MQTT_ANONYMOUS_USER, MQTT_ANONYMOUS_PASSWORD,
 	MQTT_MAX_INFLIGHT, MQTT_RECEIVE_MAXIMUM, MQTT_TOPIC_ALIAS_MAXIMUM,
@@ -80,6 +81,8 @@ static const struct key keys[] = {
 	/* RabbitMQ's vm_memory_high_watermark, relative or absolute */
 	{ "broker", "memory_high_watermark", K_WATERMARK, 0, UINT64_MAX,
 	  BROKER_MEMORY_HIGH_WATERMARK },
+	/* a RabbitMQ definitions document applied at start (sl_defs_load.c) */
+	{ "broker", "load_definitions",      K_PATH,  0, 0, BROKER_LOAD_DEFINITIONS },
 	{ "amqp",   "bind",                  K_ADDR,  0, 0, AMQP_BIND },
 	{ "amqp",   "port",                  K_UINT,  0, 65535, AMQP_PORT },
 	/* 4096 is the 0-9-1 floor (frame-min-size) [AMQP 0-9-1 §4.2.1]. */
@@ -115,6 +118,8 @@ static const struct key keys[] = {
 	{ "user",   "password",              K_SECRET, 0, 0, USER_PASSWORD },
 	{ "user",   "tags",                  K_TEXT,  0, 0, USER_TAGS },
 	{ "user",   "loopback_only",         K_BOOL,  0, 0, USER_LOOPBACK_ONLY },
+	{ "user",   "password_hash",         K_SECRET, 0, 0, USER_PASSWORD_HASH },
+	{ "user",   "hashing_algorithm",     K_NAME,  0, 0, USER_HASHING_ALGORITHM },
 };
 
 /* A parsed value, by kind. */
@@ -166,6 +171,7 @@ sl_config_init(struct sl_config *c)
 	c->amqp.max_message_size = c->limits.max_message_size;
 	mqtt_config_defaults(&c->mqtt);
 	http_config_defaults(&c->http);
+	sl_topo_init(&c->topo);
 }
 
 void
@@ -175,10 +181,14 @@ sl_config_fini(struct sl_config *c)
 		bk_free(c->users[i].name);
 		bk_free(c->users[i].password);
 		bk_free(c->users[i].tags);
+		bk_free(c->users[i].password_hash);
+		bk_free(c->users[i].hashing_algorithm);
 	}
 	BK_FREE(c->users);
 	c->n_users = 0;
 	BK_FREE(c->data_dir);
+	BK_FREE(c->load_definitions);
+	sl_topo_fini(&c->topo);
 }
 
 /* ---------------------------------------------------------------- */
@@ -509,6 +519,18 @@ store(struct sl_config *c, struct sl_user *u, enum key_id id, const struct value
 	case USER_LOOPBACK_ONLY:
 		u->loopback_only = (int)v->u;
 		break;
+	case USER_PASSWORD_HASH:
+		bk_free(u->password_hash);
+		u->password_hash = bk_strdup(v->s);
+		break;
+	case USER_HASHING_ALGORITHM:
+		bk_free(u->hashing_algorithm);
+		u->hashing_algorithm = bk_strdup(v->s);
+		break;
+	case BROKER_LOAD_DEFINITIONS:
+		bk_free(c->load_definitions);
+		c->load_definitions = bk_strdup(v->s);
+		break;
 	}
 }
 
@@ -588,6 +610,13 @@ check_header(struct parse *p, const char *s)
 	}
 	memcpy(section, s + 1, n);
 	section[n] = '\0';
+	snprintf(where, sizeof(where), "%s:%d", p->path, p->line);
+	if (sl_topo_section_kind(section) != SL_T_NONE) {
+		/* [vhost], [permission], [exchange], [queue], [binding] */
+		if (sl_topo_begin(&p->c->topo, section, where, why, sizeof(why)) < 0)
+			parse_fail(p, p->line, why);
+		return;
+	}
 	if (classify_section(section, &user) == NULL) {
 		if (strcmp(section, "user") == 0)
 			snprintf(why, sizeof(why), "section [user] needs a name: [user NAME]");
@@ -596,10 +625,8 @@ check_header(struct parse *p, const char *s)
 		parse_fail(p, p->line, why);
 		return;
 	}
-	if (user != NULL) {
-		snprintf(where, sizeof(where), "%s:%d", p->path, p->line);
+	if (user != NULL)
 		user_get(p->c, user, where);
-	}
 }
 
 /* fgets for inih that counts lines, refuses long ones and checks headers. */
@@ -640,6 +667,13 @@ handler(void *arg, const char *section, const char *name, const char *value)
 	if (p->failed)
 		return 0;
 	snprintf(where, sizeof(where), "%s:%d", p->path, p->line);
+	if (sl_topo_section_kind(section) != SL_T_NONE) {
+		if (sl_topo_key(&p->c->topo, section, name, value, why, sizeof(why)) < 0) {
+			parse_fail(p, p->line, why);
+			return 0;
+		}
+		return 1;
+	}
 	if (apply(p->c, section, name, value, where, why, sizeof(why)) < 0) {
 		parse_fail(p, p->line, why);
 		return 0;
@@ -719,16 +753,32 @@ sl_config_finish(struct sl_config *c, char *err, size_t errlen)
 
 	for (size_t i = 0; i < c->n_users; i++) {
 		u = &c->users[i];
-		if (u->password == NULL) {
-			set_err(err, errlen, "%s: user '%s' has no password",
-				u->where, u->name);
+		if (u->password == NULL && u->password_hash == NULL) {
+			set_err(err, errlen, "%s: user '%s' has no password "
+				"(set password or password_hash)", u->where, u->name);
+			return -EINVAL;
+		}
+		if (u->password != NULL && u->password_hash != NULL) {
+			set_err(err, errlen, "%s: user '%s' has both password and "
+				"password_hash: set one", u->where, u->name);
+			return -EINVAL;
+		}
+		if (u->hashing_algorithm != NULL && u->password_hash == NULL) {
+			set_err(err, errlen, "%s: user '%s': hashing_algorithm needs "
+				"password_hash", u->where, u->name);
 			return -EINVAL;
 		}
 		if (u->loopback_only < 0)
 			u->loopback_only = strcmp(u->name, "guest") == 0;
 	}
-	if (c->n_users == 0) {
-		/* RabbitMQ's default user; loopback_users = guest. */
+	if (sl_topo_finish(&c->topo, err, errlen) < 0)
+		return -EINVAL;
+	if (c->load_definitions != NULL &&
+	    sl_defs_load(&c->topo, c->load_definitions, err, errlen) < 0)
+		return -EINVAL;
+	if (c->n_users == 0 && sl_topo_user_count(&c->topo) == 0) {
+		/* RabbitMQ's default user; loopback_users = guest. As in
+		 * RabbitMQ, definitions that bring users replace it. */
 		u = user_get(c, "guest", "built-in default");
 		u->password = bk_strdup("guest");
 		bk_free(u->tags);

@@ -17,11 +17,14 @@
 #include "amqp.h"
 #include "mqtt.h"
 #include "http.h"
+#include "sl_topology.h"
 
 /* One [user NAME] section. */
 struct sl_user {
 	char *name;                     /* owned */
 	char *password;                 /* owned; NULL until set */
+	char *password_hash;            /* owned; RabbitMQ base64 hash, or NULL */
+	char *hashing_algorithm;        /* owned; NULL = rabbit_password_hashing_sha256 */
 	char *tags;                     /* owned; "" by default */
 	int loopback_only;              /* -1 unset: yes for guest, no for others */
 	char where[320];                /* "FILE:LINE" of the section, for late errors */
@@ -47,6 +50,9 @@ struct sl_config {
 	} journal;
 	struct sl_user *users;          /* owned array of n_users */
 	size_t n_users;
+	char *load_definitions;         /* owned; [broker] load_definitions, or NULL */
+	struct sl_topo topo;            /* [vhost], [exchange], ... and the
+					   definitions document (sl_topology.h) */
 };
 
 /* Fill every field with its built-in default. */
@@ -74,8 +80,10 @@ uint64_t sl_config_memory_watermark(const struct sl_config *c);
 
 /*
  * Final checks and derived values once every source is read: each user
- * has a password; loopback_only defaults; guest/guest (administrator,
- * loopback only) when no user is configured. 0 or -EINVAL with err.
+ * has a password or a password_hash; loopback_only defaults; topology
+ * sections complete and not duplicated; load_definitions read into topo;
+ * guest/guest (administrator, loopback only) when no user is configured
+ * here or in the definitions. 0 or -EINVAL with err.
  */
 int sl_config_finish(struct sl_config *c, char *err, size_t errlen);
 

@@ -263,6 +263,26 @@ open_storage(struct daemon *d)
 	return 0;
 }
 
+/*
+ * The event loop. With epoll's changelist, a write event that a
+ * connection drops after flushing and adds back when the next read
+ * produces output (the steady state of every busy connection) cancels out
+ * within one loop iteration instead of costing two epoll_ctl calls.
+ */
+static struct event_base *
+new_base(void)
+{
+	struct event_config *cfg = event_config_new();
+	struct event_base *base;
+
+	if (cfg == NULL)
+		return NULL;
+	event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+	base = event_base_new_with_config(cfg);
+	event_config_free(cfg);
+	return base;
+}
+
 /* Build everything and listen. 0, or EXIT_RUNTIME after logging why. */
 static int
 start(struct daemon *d)
@@ -270,7 +290,7 @@ start(struct daemon *d)
 	char err[512];
 	int res;
 
-	if ((d->base = event_base_new()) == NULL) {
+	if ((d->base = new_base()) == NULL) {
 		bk_error("cannot create the event loop");
 		return EXIT_RUNTIME;
 	}

@@ -66,7 +66,10 @@ http_reply_error(struct http_req *r, int code, const char *error, const char *re
 
 	cJSON_AddStringToObject(o, "error", error);
 	cJSON_AddStringToObject(o, "reason", reason);
-	if (code == 401)
+	/* A script (the dashboard's fetch) marks itself so: a challenge would
+	 * make the browser pop up its own login dialog over the page's form. */
+	if (code == 401 && evhttp_find_header(evhttp_request_get_input_headers(r->req),
+					      "X-Requested-With") == NULL)
 		evhttp_add_header(evhttp_request_get_output_headers(r->req),
 				  "WWW-Authenticate", "Basic realm=\"RabbitMQ Management\"");
 	http_reply_json(r, code, o);

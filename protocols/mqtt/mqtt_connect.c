@@ -12,7 +12,8 @@
  *
  * Refusals get a CONNACK with the version's code and then the socket is
  * closed [MQTT-3.2.2-5/-6]: bad credentials 4 / 0x86, not authorized
- * (anonymous refused, unknown vhost, loopback-only user) 5 / 0x87,
+ * (anonymous refused, unknown vhost, no permissions on the vhost,
+ * loopback-only user) 5 / 0x87,
  * empty client id where not allowed 2 / 0x85.
  */
 #include "mqtt_int.h"
@@ -100,9 +101,11 @@ authenticate(struct mqtt_conn *c, const struct mqtt_connect *cn, struct connect_
 		snprintf(x->why, sizeof(x->why), "%s", err.text);
 		return false;
 	}
-	if (!(c->vhost = bk_vhost_get(c->l->broker, vhost))) {
+	/* RabbitMQ's rule: any permission entry on the vhost admits */
+	if (bk_vhost_access(c->l->broker, user, vhost, &err) != BK_OK ||
+	    !(c->vhost = bk_vhost_get(c->l->broker, vhost))) {
 		x->rc = MQTT_RC_NOT_AUTHORIZED;
-		snprintf(x->why, sizeof(x->why), "vhost '%s' does not exist", vhost);
+		snprintf(x->why, sizeof(x->why), "%s", err.text);
 		return false;
 	}
 	c->user = bk_calloc(1, user.len + 1);

@@ -106,6 +106,8 @@ struct mqtt_conn {
 	uint16_t out_alias_used;
 	struct mqtt_will *will;         /* owned until the connection ends */
 	bool will_suppressed;           /* DISCONNECT 0x00 or shutdown */
+	uint64_t pub_gen;               /* access generation when publishing was allowed; 0 = unchecked */
+	uint64_t sub_gen;               /* same for subscribing */
 	bool free_pending;
 	bool flush_then_free;
 	bool wake_wanted;               /* a delivery saw a full output */

@@ -94,6 +94,22 @@ resolve_topic(struct mqtt_conn *c, const struct mqtt_publish *pub, struct bk_str
 	return true;
 }
 
+/* Write permission on the exchange, checked again only when users or
+ * permissions changed (bk_access_generation). */
+static bool
+may_publish(struct mqtt_conn *c, struct bk_err *err)
+{
+	uint64_t gen = bk_access_generation(c->l->broker);
+
+	if (c->pub_gen == gen)
+		return true;
+	if (bk_access_check(c->vhost, bk_str_c(c->user), BK_PERM_WRITE, "exchange",
+			    bk_str_c(c->l->cfg.exchange), err) != BK_OK)
+		return false;
+	c->pub_gen = gen;
+	return true;
+}
+
 static uint8_t
 ack_code(const struct mqtt_conn *c, enum bk_status st, const struct bk_route_result *res)
 {
@@ -139,6 +155,15 @@ mqtt_on_publish(struct mqtt_conn *c, const struct mqtt_packet *pkt)
 		mqtt_conn_close_or(c, MQTT_RC_PACKET_TOO_LARGE,
 				   "message size %u is larger than max size %llu",
 				   pub->payload_len, (unsigned long long)lim->max_message_size);
+		return;
+	}
+	if (!may_publish(c, &err)) {
+		if (c->level != MQTT_V5) {
+			mqtt_conn_close_or(c, 0, "publish refused: %s", err.text);
+		} else if (pub->qos > 0) {
+			mqtt_send_ack(c, pub->qos == 1 ? MQTT_PUBACK : MQTT_PUBREC,
+				      pub->packet_id, MQTT_RC_NOT_AUTHORIZED);
+		}
 		return;
 	}
 	key.len = mqtt_topic_to_key(topic, key_buf);

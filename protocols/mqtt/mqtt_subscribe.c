@@ -37,6 +37,20 @@ bind_key(struct mqtt_session *s, const char *queue, struct bk_str filter, bool b
 	return bind ? bk_bind(s->vhost, &d, NULL, err) : bk_unbind(s->vhost, &d, NULL, err);
 }
 
+static bool may_subscribe(struct mqtt_session *s, const char *queue, struct bk_err *err);
+
+/* The own queue's name (for the permission check before it exists). */
+static const char *
+own_queue_name(struct mqtt_session *s)
+{
+	static char buf[MQTT_KEY_MAX + 32];
+
+	if (s->queue)
+		return s->queue;
+	snprintf(buf, sizeof(buf), "mqtt-subscription-%sqos1", s->client_id);
+	return buf;
+}
+
 static struct mqtt_shared *
 shared_get(struct mqtt_session *s, struct bk_str group, struct bk_str filter,
 	   struct bk_err *err)
@@ -57,6 +71,10 @@ shared_get(struct mqtt_session *s, struct bk_str group, struct bk_str filter,
 		bk_free(key);
 		sh->refs++;
 		return sh;
+	}
+	if (!may_subscribe(s, key + vlen + 1, err)) {
+		bk_free(key);
+		return NULL;
 	}
 	memset(&d, 0, sizeof(d));
 	d.name = bk_str_c(key + vlen + 1);
@@ -134,6 +152,33 @@ mqtt_sub_free(struct mqtt_session *s, struct mqtt_sub *sub, bool unbind)
 	bk_free(sub);
 }
 
+/*
+ * As RabbitMQ's MQTT plugin asks: configure, write and read on the
+ * session's queue (declare, bind, consume) and read on the exchange
+ * (bind). Cached per connection until permissions change.
+ */
+static bool
+may_subscribe(struct mqtt_session *s, const char *queue, struct bk_err *err)
+{
+	struct mqtt_conn *c = s->conn;
+	uint64_t gen = bk_access_generation(s->l->broker);
+	bool shared = strncmp(queue, "mqtt-shared-", 12) == 0;
+	struct bk_str user, q = bk_str_c(queue);
+
+	if (!c || (!shared && c->sub_gen == gen))
+		return true;
+	user = bk_str_c(c->user);
+	if (bk_access_check(s->vhost, user, BK_PERM_CONFIGURE, "queue", q, err) != BK_OK ||
+	    bk_access_check(s->vhost, user, BK_PERM_WRITE, "queue", q, err) != BK_OK ||
+	    bk_access_check(s->vhost, user, BK_PERM_READ, "queue", q, err) != BK_OK ||
+	    bk_access_check(s->vhost, user, BK_PERM_READ, "exchange",
+			    bk_str_c(s->l->cfg.exchange), err) != BK_OK)
+		return false;
+	if (!shared)
+		c->sub_gen = gen;
+	return true;
+}
+
 /* Add or replace one subscription: the SUBACK code. *retained: send
  * retained messages for it after the SUBACK. */
 static uint8_t
@@ -163,7 +208,8 @@ add_sub(struct mqtt_session *s, const struct mqtt_sub_entry *e, uint32_t sub_id,
 			sub->shared = shared_get(s, group, filter, &err);
 			if (!sub->shared)
 				goto fail;
-		} else if (!mqtt_session_queue(s, &err) ||
+		} else if (!may_subscribe(s, own_queue_name(s), &err) ||
+			   !mqtt_session_queue(s, &err) ||
 			   bind_key(s, s->queue, filter, true, &err) != BK_OK) {
 			goto fail;
 		}

@@ -13,7 +13,8 @@ P = pika.BasicProperties(delivery_mode=2)
 
 
 def connect(node):
-    return pika.BlockingConnection(pika.ConnectionParameters("127.0.0.1", node.port))
+    return pika.BlockingConnection(pika.ConnectionParameters(
+        "127.0.0.1", node.port, socket_timeout=10, stack_timeout=20))
 
 
 def publish_confirmed(node, queue, bodies, props=P, **declare):

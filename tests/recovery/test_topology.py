@@ -10,7 +10,8 @@ from recovery_helpers import Node, drain
 
 
 def connect(node):
-    return pika.BlockingConnection(pika.ConnectionParameters("127.0.0.1", node.port))
+    return pika.BlockingConnection(pika.ConnectionParameters(
+        "127.0.0.1", node.port, socket_timeout=10, stack_timeout=20))
 
 
 def build_topology(ch):

@@ -1,0 +1,244 @@
+/*
+ * sl_topology_apply.c: the collected topology (sl_topology.h) into the
+ * broker, at every start, after the durable definitions are loaded and
+ * before the listeners open.
+ *
+ * Order: vhosts, users, permissions, exchanges, queues, bindings, so a
+ * section may name what a later section declares. Within one kind, the
+ * definitions document comes first and the file's sections after it, so
+ * the file has the last word on a user's password.
+ *
+ * Idempotence: every object goes through the core's ordinary declare, which
+ * accepts an equivalent existing object and refuses an inequivalent one
+ * (PRECONDITION_FAILED "inequivalent arg 'durable' for queue 'q' ..."). We
+ * stop at that refusal rather than skip it as RabbitMQ's definitions import
+ * does for existing queues: the file says one thing and the broker holds
+ * another, and the operator should decide which is right (delete the
+ * object, or change the file). Bindings are set-like: binding twice is a
+ * no-op, and a binding the file no longer lists is left alone.
+ *
+ * Users. A [user] section keeps its long-standing meaning (bk_user_set: full
+ * permissions on "/" unless the user has some there already), except that
+ * a user named in any [permission] section (or the document's permissions)
+ * gets exactly the permissions listed. Users from the document are not
+ * loopback-only, except guest, as RabbitMQ's default loopback_users.
+ */
+#include "sl_topology.h"
+#include "sl_config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+struct apply {
+	const struct sl_topo *t;
+	struct bk_broker *b;
+	char *err;
+	size_t errlen;
+	unsigned counts[SL_T_BINDING + 1];
+};
+
+static int
+refuse(struct apply *a, const char *where, const char *header, const char *why)
+{
+	snprintf(a->err, a->errlen, "%s: %s%s%s", where, header ? header : "",
+		 header ? ": " : "", why);
+	return -EINVAL;
+}
+
+static int
+refuse_obj(struct apply *a, const struct sl_topo_obj *o, const struct bk_err *e)
+{
+	return refuse(a, o->where, o->header, e->text);
+}
+
+static const char *
+vhost_name(const struct sl_topo_obj *o)
+{
+	return o->vhost != NULL ? o->vhost : "/";
+}
+
+static int
+count_one(void *arg, const struct bk_permission_view *v)
+{
+	(void)v;
+	return 1;
+}
+
+static bool
+has_root_permission(struct bk_broker *b, const char *user)
+{
+	return bk_permissions_each(b, user, "/", count_one, NULL) != 0;
+}
+
+/*
+ * bk_user_set with its loopback flag, then take back the permissions on
+ * "/" it grants by default when keep_default is false and the user had
+ * none there before.
+ */
+static void
+user_base(struct bk_broker *b, const char *name, const char *password,
+	  const char *tags, bool loopback, bool keep_default)
+{
+	bool had_root = has_root_permission(b, name);
+
+	bk_user_set(b, name, password, tags, loopback);
+	if (!keep_default && !had_root)
+		bk_permission_clear(b, name, "/", NULL);
+}
+
+/* Replace the user's password by a RabbitMQ hash. */
+static int
+user_hash(struct apply *a, const char *where, const char *header, const char *name,
+	  const char *hash, const char *algo_name, const char *tags)
+{
+	enum bk_hash_algo algo = BK_HASH_SHA256;
+	struct bk_err e = { 0 };
+	char why[300];
+
+	if (algo_name != NULL && !bk_hash_algo_parse(algo_name, &algo)) {
+		snprintf(why, sizeof(why), "unknown hashing_algorithm '%s': expected "
+			 "rabbit_password_hashing_sha256 or rabbit_password_hashing_sha512",
+			 algo_name);
+		return refuse(a, where, header, why);
+	}
+	if (bk_user_add_hash(a->b, name, hash, algo, tags, &e) != BK_OK) {
+		snprintf(why, sizeof(why), "%s (expected base64 of a 4-byte salt and "
+			 "the %s digest)", e.text, bk_hash_algo_name(algo));
+		return refuse(a, where, header, why);
+	}
+	return 0;
+}
+
+static int
+conf_user(struct apply *a, const struct sl_user *u)
+{
+	char header[300];
+
+	snprintf(header, sizeof(header), "[user %s]", u->name);
+	user_base(a->b, u->name, u->password, u->tags, u->loopback_only > 0,
+		  !sl_topo_has_permissions(a->t, u->name));
+	a->counts[SL_T_USER]++;
+	if (u->password_hash == NULL)
+		return 0;
+	return user_hash(a, u->where, header, u->name, u->password_hash,
+			 u->hashing_algorithm, u->tags);
+}
+
+static int
+json_user(struct apply *a, const struct sl_topo_obj *o)
+{
+	struct bk_err e = { 0 };
+	bool guest = strcmp(o->name, "guest") == 0;
+
+	if (guest)
+		user_base(a->b, o->name, NULL, o->tags, true, false);
+	a->counts[SL_T_USER]++;
+	if (o->password == NULL && o->password_hash != NULL && o->password_hash[0])
+		return user_hash(a, o->where, NULL, o->name, o->password_hash,
+				 o->hashing_algorithm, o->tags);
+	if (bk_user_add(a->b, o->name, o->password, o->tags, &e) != BK_OK)
+		return refuse_obj(a, o, &e);
+	return 0;
+}
+
+static struct bk_vhost *
+vhost_or_refuse(struct apply *a, const struct sl_topo_obj *o)
+{
+	struct bk_vhost *vh = bk_vhost_get(a->b, vhost_name(o));
+	char why[320];
+
+	if (vh == NULL) {
+		snprintf(why, sizeof(why), "no vhost '%s'", vhost_name(o));
+		refuse(a, o->where, o->header, why);
+	}
+	return vh;
+}
+
+static int
+apply_one(struct apply *a, const struct sl_topo_obj *o)
+{
+	struct bk_err e = { 0 };
+	struct bk_vhost *vh;
+	enum bk_status st;
+
+	if (o->kind == SL_T_USER)
+		return json_user(a, o);
+	if (o->kind == SL_T_VHOST) {
+		st = bk_vhost_add(a->b, o->name, &e);
+	} else if (o->kind == SL_T_PERMISSION) {
+		st = bk_permission_set(a->b, o->name, vhost_name(o), o->configure,
+				       o->write, o->read, &e);
+	} else if ((vh = vhost_or_refuse(a, o)) == NULL) {
+		return -EINVAL;
+	} else if (o->kind == SL_T_EXCHANGE) {
+		struct bk_exchange_decl d = {
+			.name = bk_str_c(o->name),
+			.type = bk_str_c(o->type != NULL ? o->type : "direct"),
+			.durable = o->durable, .auto_delete = o->auto_delete,
+			.internal = o->internal, .arguments = bk_tb_view(&o->args),
+		};
+
+		st = bk_exchange_declare(vh, &d, &e);
+	} else if (o->kind == SL_T_QUEUE) {
+		struct bk_queue_decl d = {
+			.name = bk_str_c(o->name), .durable = o->durable,
+			.auto_delete = o->auto_delete, .arguments = bk_tb_view(&o->args),
+		};
+		const char *qn;
+		uint32_t n, c;
+
+		st = bk_queue_declare(vh, &d, &qn, &n, &c, &e);
+	} else {
+		struct bk_binding_decl d = {
+			.source = bk_str_c(o->source), .dest = bk_str_c(o->destination),
+			.dest_is_queue = !o->dest_is_exchange,
+			.routing_key = bk_str_c(o->routing_key != NULL ? o->routing_key : ""),
+			.arguments = bk_tb_view(&o->args),
+		};
+
+		st = bk_bind(vh, &d, NULL, &e);
+	}
+	if (st != BK_OK)
+		return refuse_obj(a, o, &e);
+	a->counts[o->kind]++;
+	return 0;
+}
+
+int
+sl_topo_apply(const struct sl_topo *t, struct bk_broker *b,
+	      const struct sl_user *users, size_t n_users, char *err, size_t errlen)
+{
+	static const enum sl_topo_kind order[] = {
+		SL_T_VHOST, SL_T_USER, SL_T_PERMISSION, SL_T_EXCHANGE, SL_T_QUEUE,
+		SL_T_BINDING,
+	};
+	struct apply a = { .t = t, .b = b, .err = err, .errlen = errlen };
+
+	for (size_t i = 0; i < t->n_notes; i++)
+		bk_warn("%s", t->notes[i]);
+	for (size_t k = 0; k < sizeof(order) / sizeof(order[0]); k++) {
+		/* the document's entries were appended after the file's
+		 * sections: apply them first, so the file wins */
+		for (int pass = 0; pass < 2; pass++)
+			for (size_t i = 0; i < t->n; i++) {
+				const struct sl_topo_obj *o = t->objs[i];
+
+				if (o->kind == order[k] && o->from_json == (pass == 0) &&
+				    apply_one(&a, o) < 0)
+					return -EINVAL;
+			}
+		if (order[k] != SL_T_USER)
+			continue;
+		for (size_t i = 0; i < n_users; i++)
+			if (conf_user(&a, &users[i]) < 0)
+				return -EINVAL;
+	}
+	if (t->n > 0)
+		bk_info("topology applied: %u vhosts, %u users, %u permissions, "
+			"%u exchanges, %u queues, %u bindings",
+			a.counts[SL_T_VHOST], a.counts[SL_T_USER],
+			a.counts[SL_T_PERMISSION], a.counts[SL_T_EXCHANGE],
+			a.counts[SL_T_QUEUE], a.counts[SL_T_BINDING]);
+	return 0;
+}
