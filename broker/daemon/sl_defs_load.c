@@ -468,10 +468,12 @@ sl_defs_load(struct sl_topo *t, const char *path, char *err, size_t errlen)
 	int rc, line = 1, col = 1;
 
 	if ((rc = read_all(path, &buf, &len)) < 0) {
-		snprintf(err, errlen, "%s: %s", path, strerror(-rc));
+		snprintf(err, errlen, "%s: cannot read definitions: %s", path,
+			 strerror(-rc));
 		return rc;
 	}
-	doc = cJSON_ParseWithLengthOpts(buf, len, &end, true);
+	/* len + 1: cJSON wants to see the NUL to accept the end */
+	doc = cJSON_ParseWithLengthOpts(buf, len + 1, &end, true);
 	if (doc == NULL) {
 		if (end == NULL || end < buf || end > buf + len)
 			end = buf + len;

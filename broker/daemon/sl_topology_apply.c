@@ -94,7 +94,7 @@ user_hash(struct apply *a, const char *where, const char *header, const char *na
 {
 	enum bk_hash_algo algo = BK_HASH_SHA256;
 	struct bk_err e = { 0 };
-	char why[300];
+	char why[400];
 
 	if (algo_name != NULL && !bk_hash_algo_parse(algo_name, &algo)) {
 		snprintf(why, sizeof(why), "unknown hashing_algorithm '%s': expected "

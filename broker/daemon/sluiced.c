@@ -287,7 +287,7 @@ new_base(void)
 static int
 start(struct daemon *d)
 {
-	char err[512];
+	char err[1024];
 	int res;
 
 	if ((d->base = new_base()) == NULL) {
@@ -310,13 +310,15 @@ start(struct daemon *d)
 		return EXIT_RUNTIME;
 	}
 	bk_memory_watermark_set(d->broker, sl_config_memory_watermark(&d->cfg));
-	for (size_t i = 0; i < d->cfg.n_users; i++) {
-		const struct sl_user *u = &d->cfg.users[i];
-
-		bk_user_set(d->broker, u->name, u->password, u->tags, u->loopback_only > 0);
-	}
 	if (open_storage(d) < 0)
 		return EXIT_RUNTIME;
+	/* Users and the configured topology, over what the durable
+	 * definitions brought back; a refusal is a configuration error. */
+	if (sl_topo_apply(&d->cfg.topo, d->broker, d->cfg.users, d->cfg.n_users,
+			  err, sizeof(err)) < 0) {
+		fprintf(stderr, "sluiced: %s\n", err);
+		return EXIT_USAGE;
+	}
 	err[0] = '\0';
 	d->amqp = amqp_listener_new(d->base, d->broker, &d->cfg.amqp, err, sizeof(err));
 	if (d->amqp == NULL) {

@@ -134,6 +134,8 @@ timer_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	limit = (uint64_t)c->keepalive * 1500;
+	if (c->blocked)
+		c->last_rx_ms = now;    /* we are the ones not reading */
 	idle = now > c->last_rx_ms ? now - c->last_rx_ms : 0;
 	if (idle + 20 < limit) {
 		timer_set(c, limit - idle);
@@ -213,6 +215,23 @@ mqtt_conn_close_or(struct mqtt_conn *c, uint8_t rc, const char *fmt, ...)
 	if (rc != 0 && c->level == MQTT_V5 && c->state == MQTT_CONN_RUNNING)
 		mqtt_send_disconnect(c, rc, text);
 	mqtt_conn_flush_then_free(c);
+}
+
+void
+mqtt_conn_flow(struct mqtt_conn *c)
+{
+	bool block = c->l->alarms != 0 && c->published && c->state == MQTT_CONN_RUNNING;
+
+	if (c->free_pending || c->flush_then_free || block == c->blocked)
+		return;
+	c->blocked = block;
+	if (block) {
+		bufferevent_disable(c->bev, EV_READ);
+		mqtt_conn_log(c, BK_LOG_DEBUG, "blocked: resource alarm");
+	} else {
+		bufferevent_enable(c->bev, EV_READ);
+		c->last_rx_ms = bk_now_ms();
+	}
 }
 
 void

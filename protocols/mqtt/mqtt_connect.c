@@ -261,6 +261,8 @@ mqtt_on_connect(struct mqtt_conn *c, const struct mqtt_packet *pkt)
 		take_over(s->conn, c);
 		s = mqtt_session_find(l, c->vhost, cid);
 	}
+	if (!s)
+		s = mqtt_session_recover(l, c->vhost, cid);
 	if (s && cn->clean) {
 		mqtt_session_destroy(s);
 		s = NULL;

@@ -71,6 +71,8 @@ struct mqtt_listener {
 	struct mqtt_session *sessions;  /* owned uthash (hh) by vhost + client id */
 	struct mqtt_retained *retained; /* owned uthash by vhost + topic */
 	struct mqtt_shared *shared;     /* owned uthash by vhost + queue name */
+	unsigned alarms;                /* bk_alarms() as last reported */
+	bool alarm_watched;
 	bool shutting_down;
 	void (*done)(void *arg);
 	void *done_arg;
@@ -108,6 +110,8 @@ struct mqtt_conn {
 	bool will_suppressed;           /* DISCONNECT 0x00 or shutdown */
 	uint64_t pub_gen;               /* access generation when publishing was allowed; 0 = unchecked */
 	uint64_t sub_gen;               /* same for subscribing */
+	bool published;                 /* has sent a PUBLISH: blocked by alarms */
+	bool blocked;                   /* not reading: a resource alarm is up */
 	bool free_pending;
 	bool flush_then_free;
 	bool wake_wanted;               /* a delivery saw a full output */
@@ -222,6 +226,8 @@ void mqtt_conn_log(const struct mqtt_conn *c, enum bk_log_level lvl, const char 
 /* Keepalive (re)arm after CONNECT. */
 void mqtt_conn_keepalive_start(struct mqtt_conn *c);
 void mqtt_conn_shutdown(struct mqtt_conn *c);
+/* Stop or resume reading for the broker's resource alarms. */
+void mqtt_conn_flow(struct mqtt_conn *c);
 
 /* ---- mqtt_output.c ---- */
 /* Encode pkt into the output; false if it could not be (too big). */
@@ -247,6 +253,13 @@ struct mqtt_session *mqtt_session_find(struct mqtt_listener *l, struct bk_vhost 
 				       struct bk_str client_id);
 struct mqtt_session *mqtt_session_new(struct mqtt_listener *l, struct bk_vhost *vh,
 				      struct bk_str client_id);
+/*
+ * No session in memory, but the core holds its queue (recovered from the
+ * journal after a restart): rebuild the session from the queue's
+ * bindings, each a QoS 1 subscription. NULL when there is no such queue.
+ */
+struct mqtt_session *mqtt_session_recover(struct mqtt_listener *l, struct bk_vhost *vh,
+					  struct bk_str client_id);
 /* Attach to c: resend in-flight messages, start consuming. */
 void mqtt_session_attach(struct mqtt_session *s, struct mqtt_conn *c, uint16_t window);
 /* The connection is gone: stop consuming; end the session now (expiry
@@ -255,6 +268,9 @@ void mqtt_session_attach(struct mqtt_session *s, struct mqtt_conn *c, uint16_t w
 void mqtt_session_detach(struct mqtt_session *s, struct mqtt_will *will);
 /* End: delete the queue, settle, publish a delayed will, free. */
 void mqtt_session_destroy(struct mqtt_session *s);
+/* Broker stopping: settle and free; the queue stays in the core (and in
+ * the journal when durable) unless the session had no expiry. */
+void mqtt_session_free(struct mqtt_session *s);
 /* The queue of s, declared on first use; NULL on failure (err set). */
 const char *mqtt_session_queue(struct mqtt_session *s, struct bk_err *err);
 /* Start (or restart) consuming the own queue. */
@@ -332,6 +348,7 @@ void mqtt_will_arm(struct mqtt_session *s, struct mqtt_will *w);
 uint32_t mqtt_topic_to_key(struct bk_str topic, char *buf);
 uint32_t mqtt_filter_to_key(struct bk_str filter, char *buf);
 uint32_t mqtt_key_to_topic(struct bk_str key, char *buf);
+uint32_t mqtt_key_to_filter(struct bk_str key, char *buf);
 /* Does MQTT filter match MQTT topic ([MQTT-4.7.2-1]: leading wildcards
  * skip "$" topics)? */
 bool mqtt_topic_match(struct bk_str filter, struct bk_str topic);

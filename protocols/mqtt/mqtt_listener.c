@@ -3,10 +3,15 @@
  * broker-wide MQTT state that outlives connections: sessions, retained
  * messages and shared-subscription queues.
  *
+ * Resource alarms (memory, disk): like RabbitMQ's MQTT plugin, the broker
+ * stops reading from connections that have published, which throttles
+ * them through TCP; subscribers keep reading so queues drain.
+ *
  * Shutdown stops accepting, tells v5 clients DISCONNECT 0x8B, closes
  * every connection and calls the daemon's done() from a deferred event
  * once the list is empty. Sessions stay until mqtt_listener_free(), which
- * settles their deliveries before the daemon frees the core.
+ * settles their deliveries before the daemon frees the core and leaves
+ * persistent sessions' durable queues to it (and to the journal).
  */
 #include "mqtt_int.h"
 
@@ -90,6 +95,16 @@ mqtt_listener_conn_gone(struct mqtt_listener *l, struct mqtt_conn *c)
 		event_active(l->done_ev, 0, 0);
 }
 
+static void
+alarm_cb(void *arg, unsigned alarms)
+{
+	struct mqtt_listener *l = arg;
+
+	l->alarms = alarms;
+	for (struct mqtt_conn *c = l->conns; c; c = c->next)
+		mqtt_conn_flow(c);
+}
+
 static int
 bind_listener(struct mqtt_listener *l, char *err, size_t errlen)
 {
@@ -149,6 +164,9 @@ mqtt_listener_new(struct event_base *base, struct bk_broker *b,
 		return NULL;
 	}
 	bk_info("listening mqtt %s:%d", l->cfg.bind, l->port);
+	l->alarms = bk_alarms(b);
+	bk_alarm_watch(b, alarm_cb, l);
+	l->alarm_watched = true;
 	return l;
 }
 
@@ -181,12 +199,8 @@ free_sessions(struct mqtt_listener *l)
 {
 	struct mqtt_session *s, *tmp;
 
-	HASH_ITER(hh, l->sessions, s, tmp) {
-		/* the core goes next: settle, but leave its queues to it */
-		mqtt_will_free(s->will);
-		s->will = NULL;
-		mqtt_session_destroy(s);
-	}
+	HASH_ITER(hh, l->sessions, s, tmp)
+		mqtt_session_free(s);
 }
 
 void
@@ -196,6 +210,8 @@ mqtt_listener_free(struct mqtt_listener *l)
 		return;
 	l->done = NULL;
 	l->shutting_down = true;
+	if (l->alarm_watched)
+		bk_alarm_unwatch(l->broker, alarm_cb, l);
 	while (l->conns) {
 		l->conns->will_suppressed = true;
 		mqtt_conn_free(l->conns);

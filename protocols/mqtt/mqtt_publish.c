@@ -139,6 +139,11 @@ mqtt_on_publish(struct mqtt_conn *c, const struct mqtt_packet *pkt)
 
 	if (!resolve_topic(c, pub, &topic))
 		return;
+	if (!c->published) {
+		c->published = true;
+		if (c->l->alarms)
+			mqtt_conn_flow(c);      /* takes effect after this read batch */
+	}
 	if (pub->qos == 2 && qos2_has(s, pub->packet_id)) {
 		/* a re-sent PUBLISH whose PUBREC got lost: not routed again */
 		mqtt_send_ack(c, MQTT_PUBREC, pub->packet_id, 0);

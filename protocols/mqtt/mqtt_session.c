@@ -10,7 +10,11 @@
  * in-flight slots keep the deliveries the client has not acknowledged so
  * they are re-sent with DUP on reconnect [MQTT-4.4.0-1].
  *
- * Sessions live in memory: a v3 persistent session never expires; a v5
+ * Sessions live in memory; what survives a restart is the queue (durable
+ * for persistent sessions) with its bindings and persistent messages, and
+ * mqtt_session_recover() rebuilds a session from it, as RabbitMQ's MQTT
+ * plugin keeps subscriptions as bindings. A v3 persistent session never
+ * expires; a v5
  * one ends Session Expiry Interval seconds after its connection ends. At
  * the end the queue is deleted, shared-queue deliveries are requeued for
  * the other members of the group, and a delayed will is published.
@@ -61,19 +65,79 @@ mqtt_session_new(struct mqtt_listener *l, struct bk_vhost *vh, struct bk_str cid
 	return s;
 }
 
+static char *
+queue_name_for(const char *client_id)
+{
+	size_t n = strlen(client_id) + 32;
+	char *name = bk_malloc(n);
+
+	snprintf(name, n, "mqtt-subscription-%sqos1", client_id);
+	return name;
+}
+
+struct recover_walk {
+	struct mqtt_session *s;
+	const char *exchange;
+};
+
+static int
+recover_binding(void *arg, const struct bk_binding_view *v)
+{
+	struct recover_walk *w = arg;
+	struct mqtt_session *s = w->s;
+	struct mqtt_sub *sub;
+	uint32_t n;
+
+	if (strcmp(v->destination_type, "queue") != 0 || strcmp(v->source, w->exchange) != 0 ||
+	    !bk_str_eq_c(v->destination, s->queue))
+		return 0;
+	/* bindings are unique per key, so filters come out unique too */
+	sub = bk_calloc(1, sizeof(*sub));
+	sub->filter = bk_malloc(v->routing_key.len + 1);
+	n = mqtt_key_to_filter(v->routing_key, sub->filter);
+	sub->match = (struct bk_str){ sub->filter, n };
+	sub->qos = 1;
+	sub->s = s;
+	HASH_ADD_KEYPTR(hh, s->subs, sub->filter, n, sub);
+	s->nsubs++;
+	s->nlocal++;
+	return 0;
+}
+
+struct mqtt_session *
+mqtt_session_recover(struct mqtt_listener *l, struct bk_vhost *vh, struct bk_str cid)
+{
+	struct recover_walk w;
+	struct mqtt_session *s;
+	char *cstr = bk_malloc(cid.len + 1), *name;
+
+	memcpy(cstr, cid.p, cid.len);
+	cstr[cid.len] = '\0';
+	name = queue_name_for(cstr);
+	bk_free(cstr);
+	if (strlen(name) != cid.len + 22 || !bk_queue_get(vh, bk_str_c(name))) {
+		bk_free(name);
+		return NULL;
+	}
+	s = mqtt_session_new(l, vh, cid);
+	s->queue = name;
+	s->expiry = MQTT_SESSION_NEVER;
+	w.s = s;
+	w.exchange = l->cfg.exchange;
+	bk_bindings_each(l->broker, vh, recover_binding, &w);
+	return s;
+}
+
 const char *
 mqtt_session_queue(struct mqtt_session *s, struct bk_err *err)
 {
 	struct bk_queue_decl d;
 	const char *name;
 	char *want;
-	size_t n;
 
 	if (s->queue)
 		return s->queue;
-	n = strlen(s->client_id) + 32;
-	want = bk_malloc(n);
-	snprintf(want, n, "mqtt-subscription-%sqos1", s->client_id);
+	want = queue_name_for(s->client_id);
 	memset(&d, 0, sizeof(d));
 	d.name = bk_str_c(want);
 	d.durable = s->expiry != 0;
@@ -190,8 +254,8 @@ mqtt_session_detach(struct mqtt_session *s, struct mqtt_will *will)
 	}
 }
 
-void
-mqtt_session_destroy(struct mqtt_session *s)
+static void
+session_free(struct mqtt_session *s, bool end)
 {
 	struct mqtt_listener *l = s->l;
 	struct mqtt_sub *sub, *tmp;
@@ -208,12 +272,15 @@ mqtt_session_destroy(struct mqtt_session *s)
 	mqtt_out_clear(s, BK_SETTLE_REQUEUE);
 	HASH_ITER(hh, s->subs, sub, tmp)
 		mqtt_sub_free(s, sub, false);
-	if (s->queue)
+	if (s->queue && end)
 		bk_queue_delete(s->vhost, bk_str_c(s->queue), NULL, false, false,
 				&count, &err);
 	s->will = NULL;
 	/* the session ended before the will delay did [MQTT-3.1.3-9] */
-	mqtt_will_publish(l, will);
+	if (end)
+		mqtt_will_publish(l, will);
+	else
+		mqtt_will_free(will);
 	if (s->expiry_ev)
 		event_free(s->expiry_ev);
 	bk_free(s->queue);
@@ -221,4 +288,18 @@ mqtt_session_destroy(struct mqtt_session *s)
 	bk_free(s->qos2_in);
 	bk_free(s->key);
 	bk_free(s);
+}
+
+void
+mqtt_session_destroy(struct mqtt_session *s)
+{
+	session_free(s, true);
+}
+
+void
+mqtt_session_free(struct mqtt_session *s)
+{
+	/* a session that would end with its connection ends now; the
+	 * others keep their durable queue for mqtt_session_recover() */
+	session_free(s, s->expiry == 0);
 }

@@ -53,6 +53,15 @@ mqtt_key_to_topic(struct bk_str k, char *buf)
 	return mqtt_topic_to_key(k, buf);   /* the swap is its own inverse */
 }
 
+uint32_t
+mqtt_key_to_filter(struct bk_str k, char *buf)
+{
+	for (uint32_t i = 0; i < k.len; i++)
+		buf[i] = k.p[i] == '*' ? '+' : swap(k.p[i]);
+	buf[k.len] = '\0';
+	return k.len;
+}
+
 bool
 mqtt_key_is_dollar(struct bk_str key)
 {

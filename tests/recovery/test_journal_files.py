@@ -156,7 +156,7 @@ def test_disk_alarm_blocks_publishers(tmp_path):
         assert "disk" in node.log().lower(), node.log()
         if not blocked:
             pytest.skip("the AMQP adapter does not send connection.blocked yet")
-        conn.close()
+        # a blocked connection is not read from, not even its close: leave it
     finally:
         node.kill()
 

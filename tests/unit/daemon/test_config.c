@@ -281,7 +281,7 @@ test_missing_password(void)
 
 	CHECK_EQ_INT(load(&c, "[amqp]\n[user bob]\ntags = x\n", err, sizeof(err)), 0);
 	CHECK_EQ_INT(sl_config_finish(&c, err, sizeof(err)), -EINVAL);
-	snprintf(want, sizeof(want), "%s:2: user 'bob' has no password", path);
+	snprintf(want, sizeof(want), "%s:2: user 'bob' has no password (set password or password_hash)", path);
 	CHECK_STR(err, want);
 	sl_config_fini(&c);
 }
