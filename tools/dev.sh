@@ -45,10 +45,21 @@ ensure_packages() {
 	fi
 	say "installing ${missing[*]}"
 	export DEBIAN_FRONTEND=noninteractive
-	apt-get update && apt-get install -y "${missing[@]}" || {
+	# rabbitmq-server is installed for its rabbitmqadmin client only: keep
+	# apt from starting a system RabbitMQ listening on every interface.
+	local guard=
+	if [ ! -e /usr/sbin/policy-rc.d ]; then
+		printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+		chmod +x /usr/sbin/policy-rc.d
+		guard=1
+	fi
+	local rc=0
+	apt-get update && apt-get install -y "${missing[@]}" || rc=1
+	[ -n "$guard" ] && rm -f /usr/sbin/policy-rc.d
+	if [ $rc -ne 0 ]; then
 		echo "dev.sh: apt-get failed" >&2
 		exit 1
-	}
+	fi
 }
 
 # configure DIR [meson options...]: meson setup only when DIR is not set up.
