@@ -129,6 +129,26 @@ requeue_entry(struct bk_queue *q, struct bk_msg *m, uint64_t seq,
 	bk_msgq_add(q, &e, true);
 }
 
+/*
+ * A stub taken for delivery gets its body back from the journal. A body
+ * that cannot be read (failed batch, bad CRC) is dropped: it cannot be
+ * delivered, and keeping it would block the queue. false then.
+ */
+static bool
+page_in(struct bk_queue *q, struct bk_entry *e)
+{
+	struct bk_msg *m = bk_persist_page_in(q->broker, e->msg);
+
+	if (m == NULL) {
+		bk_persist_ack(q, e->msg);
+		bk_msg_unref(e->msg);
+		return false;
+	}
+	bk_msg_unref(e->msg);
+	e->msg = m;
+	return true;
+}
+
 /* The adapter refused (-EAGAIN): undo as if nothing was taken. */
 static void
 undo_delivery(struct bk_queue *q, struct bk_consumer *c, struct bk_delivery *d)
@@ -165,6 +185,8 @@ dispatch_one(struct bk_queue *q, struct bk_consumer *c)
 		bk_msg_unref(e.msg);
 		return true;
 	}
+	if ((e.msg->flags & BK_MSG_PAGED) && !page_in(q, &e))
+		return true;
 	d = delivery_new(q, c, &e, c->no_ack);
 	c->refs++;
 	if (c->ops->deliver(c->ctx, d) == -EAGAIN) {
@@ -294,6 +316,8 @@ bk_queue_get_one(struct bk_queue *q, bool no_ack, struct bk_delivery **out,
 			bk_msg_unref(e.msg);
 			continue;
 		}
+		if ((e.msg->flags & BK_MSG_PAGED) && !page_in(q, &e))
+			continue;
 		*out = delivery_new(q, NULL, &e, no_ack);
 	}
 	if (message_count)

@@ -28,7 +28,7 @@
  * The body is copied once here: a bk_msg is one allocation, and this path
  * is not the hot one.
  */
-#include "bk_queueing.h"
+#include "bk_persist.h"
 
 #include <string.h>
 
@@ -245,7 +245,12 @@ bk_dlx_dead_letter(struct bk_queue *q, struct bk_msg *m, const char *reason)
 	struct bk_err err;
 	struct bk_msg *nm, *saved;
 
+	struct bk_msg *full = NULL;
+
 	if (!q->args.has_dlx || q->deleted || qs->dl_depth >= MAX_DEPTH)
+		return;
+	/* a paged-out original: the copy needs its body */
+	if ((m->flags & BK_MSG_PAGED) && (m = full = bk_persist_page_in(q->broker, m)) == NULL)
 		return;
 	bk_tb_init(&hb);
 	nm = dead_copy(q, m, reason, &hb);
@@ -257,6 +262,7 @@ bk_dlx_dead_letter(struct bk_queue *q, struct bk_msg *m, const char *reason)
 	qs->dl_depth--;
 	qs->dl_msg = saved;
 	bk_msg_unref(nm);
+	bk_msg_unref(full);
 }
 
 /*

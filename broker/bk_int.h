@@ -103,6 +103,15 @@ bool bk_queue_would_accept(struct bk_queue *q, struct bk_msg *m);
  * nothing more) before the vhosts go, free after. Accept no persistence. */
 void bk_persist_stop(struct bk_broker *b);
 void bk_persist_free(struct bk_broker *b);
+/*
+ * Persistent bodies in RAM (bk_persist.c, bk_msg.c). A message with a MSG
+ * record is BK_MSG_JOURNALED; a PAGED one is a stub whose body (body NULL,
+ * body_len kept) is read back from the journal before delivery. Bytes of
+ * resident journaled bodies are counted in bk_persist_resident.
+ */
+#define BK_MSG_JOURNALED (1u << 8)
+#define BK_MSG_PAGED     (1u << 9)
+extern uint64_t bk_persist_resident;
 /* bk_msg.c: later messages get ids above id (after recovery). */
 void bk_msg_id_floor(uint64_t id);
 

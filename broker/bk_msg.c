@@ -21,6 +21,7 @@
 #include <string.h>
 
 static uint64_t next_msg_id = 1;
+uint64_t bk_persist_resident;
 
 /* The string properties in one table so copy and sizing share a loop. */
 static struct bk_str *
@@ -152,8 +153,11 @@ bk_msg_unref(struct bk_msg *m)
 	if (m == NULL)
 		return;
 	BK_ASSERT(m->refs > 0);
-	if (--m->refs == 0)
-		bk_free(m);
+	if (--m->refs > 0)
+		return;
+	if ((m->flags & (BK_MSG_JOURNALED | BK_MSG_PAGED)) == BK_MSG_JOURNALED)
+		bk_persist_resident -= m->body_len;
+	bk_free(m);
 }
 
 /*

@@ -204,6 +204,7 @@ bk_persist_publish(struct bk_broker *b, struct bk_msg *m, struct bk_queue *const
 		return rc;
 	}
 	m->flags |= BK_MSG_JOURNALED;
+	bk_persist_resident += m->body_len;
 	/* No completion (the journal failed right after taking the record):
 	 * the publisher hears "not durable" now rather than never. */
 	if (c != NULL && !c->freed && track(p, c, token) < 0)
@@ -265,6 +266,76 @@ bk_persist_ack_ready(struct bk_queue *q)
 			if (e->msg != NULL)
 				bk_persist_ack(q, e->msg);
 		}
+}
+
+/* ---- paging ------------------------------------------------------------- */
+
+struct bk_msg *
+bk_persist_stub(const struct bk_msg *m, size_t body_len)
+{
+	struct bk_msg *s = bk_msg_new(m->exchange, m->routing_key, &m->props, 0);
+
+	s->id = m->id;
+	s->published_ms = m->published_ms;
+	s->expires_ms = m->expires_ms;
+	s->flags = m->flags | BK_MSG_JOURNALED | BK_MSG_PAGED;
+	s->origin = m->origin;
+	s->origin_flags = m->origin_flags;
+	s->body = NULL;
+	s->body_len = body_len;
+	return s;
+}
+
+/*
+ * The newest entry goes out: it is the one consumers reach last, and the
+ * choice costs O(1) per publish. Its message is freed once the publisher
+ * (and any other queue holding it) lets go.
+ */
+void
+bk_persist_page_out(struct bk_queue *q, uint64_t seq, uint32_t level)
+{
+	struct bk_persist *p = q->broker->persist;
+	struct bk_entry *e;
+	struct bk_msg *m;
+
+	if (!writable(p) || level >= q->nlevels ||
+	    (e = bk_ring_find(&q->levels[level], seq)) == NULL || (m = e->msg) == NULL ||
+	    (m->flags & (BK_MSG_JOURNALED | BK_MSG_PAGED)) != BK_MSG_JOURNALED ||
+	    m->body_len == 0)
+		return;
+	e->msg = bk_persist_stub(m, m->body_len);
+	bk_msg_unref(m);
+	p->paged_out++;
+}
+
+struct bk_msg *
+bk_persist_page_in(struct bk_broker *b, struct bk_msg *s)
+{
+	struct bk_persist *p = b->persist;
+	struct bk_msg *m;
+	long n;
+
+	if (p == NULL || p->j == NULL)
+		return NULL;
+	m = bk_msg_new(s->exchange, s->routing_key, &s->props, s->body_len);
+	n = st_journal_read_body(p->j, s->id, m->body, s->body_len);
+	if (n != (long)s->body_len) {
+		if (p->write_errors++ % 1000 == 0)
+			bk_warn("journal: cannot read back message %llu: %s",
+				(unsigned long long)s->id,
+				n < 0 ? strerror((int)-n) : "short body");
+		bk_msg_unref(m);
+		return NULL;
+	}
+	m->id = s->id;
+	m->published_ms = s->published_ms;
+	m->expires_ms = s->expires_ms;
+	m->flags = s->flags & ~(uint32_t)BK_MSG_PAGED;
+	m->origin = s->origin;
+	m->origin_flags = s->origin_flags;
+	bk_persist_resident += m->body_len;
+	p->paged_in++;
+	return m;
 }
 
 /* ---- disk alarm --------------------------------------------------------- */
@@ -334,6 +405,7 @@ bk_broker_persist_start(struct bk_broker *b, struct st_journal *j,
 
 	p->j = j;
 	p->broker = b;
+	p->mem_budget = cfg->mem_budget;
 	p->data_dir = bk_strdup(cfg->data_dir);
 	b->persist = p;
 	if (b->base != NULL)

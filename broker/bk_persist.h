@@ -51,6 +51,8 @@ struct bk_persist {
 	uint64_t disk_free_limit;
 	bool disk_low;
 	uint64_t write_errors;          /* appends refused, for rate-limited logs */
+	uint64_t mem_budget;            /* resident journaled body bytes; 0 = no limit */
+	uint64_t paged_out, paged_in;   /* stats */
 };
 
 static inline struct bk_persist *
@@ -59,8 +61,6 @@ bk_persist_get(struct bk_broker *b)
 	return b->persist;
 }
 
-/* Flag of a message that has a MSG record (core-private bit). */
-#define BK_MSG_JOURNALED (1u << 8)
 
 /* bk_persist.c: settlement records, cheap no-ops when nothing is journaled. */
 void bk_persist_ack_slow(struct bk_queue *q, struct bk_msg *m);
@@ -89,6 +89,24 @@ void bk_persist_ack_ready(struct bk_queue *q);
 
 /* The journal id for a durable queue name (never 0). */
 uint64_t bk_persist_queue_id(const char *vhost, const char *name);
+
+/*
+ * Backlogs bigger than memory. After an enqueue, while the resident bodies
+ * exceed the budget, the entry just stored (seq at level) becomes a stub.
+ * Before a stub is delivered or dead-lettered, page_in returns the full
+ * message (a new ref; NULL if the journal cannot give the body back).
+ */
+void bk_persist_page_out(struct bk_queue *q, uint64_t seq, uint32_t level);
+struct bk_msg *bk_persist_page_in(struct bk_broker *b, struct bk_msg *stub);
+static inline bool
+bk_persist_over_budget(const struct bk_broker *b)
+{
+	const struct bk_persist *p = b->persist;
+
+	return p != NULL && p->mem_budget != 0 && bk_persist_resident > p->mem_budget;
+}
+/* A stub for m (bk_recover.c builds stubs directly). */
+struct bk_msg *bk_persist_stub(const struct bk_msg *m, size_t body_len);
 
 /* bk_persist_props.c: the core's encoding of bk_props in MSG records. */
 size_t bk_props_encoded_size(const struct bk_props *p);

@@ -292,6 +292,8 @@ bk_queue_enqueue(struct bk_queue *q, struct bk_msg *m)
 	q->fresh_seq = e.seq;
 	bk_queue_dispatch(q);
 	q->fresh_seq = UINT64_MAX;
+	if (!q->deleted && bk_persist_over_budget(q->broker))
+		bk_persist_page_out(q, e.seq, bk_msgq_level(q, m));
 	if (!q->deleted)
 		bk_msgq_trim(q);
 	if (!q->deleted && e.expires_at != 0 && e.expires_at <= (int64_t)bk_now_ms())

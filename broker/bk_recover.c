@@ -58,9 +58,11 @@ orphan_add(struct replay *r, uint64_t jid)
 	HASH_ADD(hh, r->orphans, jid, sizeof(o->jid), o);
 }
 
+/* The message, or past the memory budget a stub (bodies stay on disk). */
 static struct bk_msg *
-rebuild(const struct st_msg *sm)
+rebuild(struct bk_broker *b, const struct st_msg *sm)
 {
+	bool stub = bk_persist_over_budget(b) && sm->body_len > 0;
 	struct bk_props props;
 	struct bk_msg *m;
 
@@ -68,13 +70,20 @@ rebuild(const struct st_msg *sm)
 		return NULL;
 	m = bk_msg_new((struct bk_str){ sm->exchange, sm->exchange_len },
 		       (struct bk_str){ sm->routing_key, sm->routing_key_len },
-		       &props, sm->body_len);
-	if (sm->body_len > 0)
+		       &props, stub ? 0 : sm->body_len);
+	if (!stub && sm->body_len > 0)
 		memcpy(m->body, sm->body, sm->body_len);
 	m->id = sm->id;
 	m->published_ms = sm->published_ms;
 	m->expires_ms = sm->expires_ms;
 	m->flags |= BK_MSG_PERSISTENT | BK_MSG_JOURNALED;
+	if (stub) {
+		m->flags |= BK_MSG_PAGED;
+		m->body = NULL;
+		m->body_len = sm->body_len;
+	} else {
+		bk_persist_resident += m->body_len;
+	}
 	return m;
 }
 
@@ -82,7 +91,7 @@ static int
 on_msg(void *arg, const struct st_msg *sm)
 {
 	struct replay *r = arg;
-	struct bk_msg *m = rebuild(sm);
+	struct bk_msg *m = rebuild(r->b, sm);
 	uint16_t i;
 
 	if (m == NULL) {

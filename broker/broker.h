@@ -317,6 +317,9 @@ struct st_journal;
 struct bk_persist_config {
 	const char *data_dir;           /* borrowed */
 	uint64_t disk_free_limit;       /* bytes */
+	uint64_t mem_budget;            /* bytes of persistent bodies kept in RAM; past
+					   it bodies stay only in the journal and are
+					   read back on delivery. 0 = no limit */
 };
 int bk_broker_persist_start(struct bk_broker *b, struct st_journal *j,
 			    const struct bk_persist_config *cfg,

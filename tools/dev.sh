@@ -104,9 +104,11 @@ test_tree() {
 	unit_suite "unit$label" "$dir"
 	if up_to_date "$dir" broker/daemon/sluiced; then
 		integration_suite "integration$label" "$dir/broker/daemon/sluiced"
+		integration_suite "recovery$label" "$dir/broker/daemon/sluiced" tests/recovery
 	else
 		echo "sluiced did not build: integration suite not run" >&2
 		count "integration$label" 0 1
+		count "recovery$label" 0 1
 	fi
 }
 
@@ -141,12 +143,13 @@ unit_suite() {
 	count "$label" "$ok" "$fail"
 }
 
-# integration_suite LABEL SLUICED: pytest, counted from its last line.
+# integration_suite LABEL SLUICED [DIR]: pytest on DIR (default
+# tests/integration), counted from its last line.
 integration_suite() {
-	local label=$1 bin=$2 log rc passed failed line
+	local label=$1 bin=$2 dir=${3:-tests/integration} log rc passed failed line
 	log=$(mktemp)
 	SLUICED=$ROOT/$bin timeout -k 10 900 \
-		"$PYTHON" -m pytest -q -p no:cacheprovider tests/integration 2>&1 | tee "$log"
+		"$PYTHON" -m pytest -q -p no:cacheprovider "$dir" 2>&1 | tee "$log"
 	rc=${PIPESTATUS[0]}
 	# e.g. "3 failed, 40 passed, 2 skipped, 1 error in 12.3s"
 	line=$(grep -E '[0-9]+ (passed|failed|errors?|xpassed|xfailed|skipped)|no tests ran' "$log" | tail -n 1)

@@ -237,7 +237,8 @@ static int
 open_storage(struct daemon *d)
 {
 	struct st_journal_config jc;
-	struct bk_persist_config pc = { d->cfg.data_dir, d->cfg.journal.disk_free_limit };
+	struct bk_persist_config pc = { d->cfg.data_dir, d->cfg.journal.disk_free_limit,
+					d->cfg.journal.memory_budget };
 	struct st_journal *j = NULL;
 	char err[512] = "";
 	int res;

@@ -269,6 +269,7 @@ mqtt_conn_free(struct mqtt_conn *c)
 	} else {
 		mqtt_will_publish(c->l, will);
 	}
+	mqtt_publish_fini(c);
 	mqtt_listener_conn_gone(c->l, c);
 	if (c->timer)
 		event_free(c->timer);

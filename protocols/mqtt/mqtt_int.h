@@ -109,6 +109,10 @@ struct mqtt_conn {
 	struct mqtt_will *will;         /* owned until the connection ends */
 	bool will_suppressed;           /* DISCONNECT 0x00 or shutdown */
 	uint64_t pub_gen;               /* access generation when publishing was allowed; 0 = unchecked */
+	struct bk_confirm *confirm;     /* owned: durability of QoS 1/2 publishes */
+	uint64_t confirm_token;         /* last token given */
+	struct mqtt_ackq *ackq;         /* owned ring of acks held for order */
+	uint32_t ackq_head, ackq_len, ackq_cap;
 	uint64_t sub_gen;               /* same for subscribing */
 	bool published;                 /* has sent a PUBLISH: blocked by alarms */
 	bool blocked;                   /* not reading: a resource alarm is up */
@@ -116,6 +120,15 @@ struct mqtt_conn {
 	bool flush_then_free;
 	bool wake_wanted;               /* a delivery saw a full output */
 	struct mqtt_conn *next, *prev;  /* in l->conns */
+};
+
+/* An inbound acknowledgement waiting for its turn [MQTT-4.6.0-2]. */
+struct mqtt_ackq {
+	uint64_t token;                 /* 0: decided when queued */
+	uint16_t pid;
+	uint8_t type;                   /* MQTT_PUBACK or MQTT_PUBREC */
+	uint8_t rc;
+	bool done;
 };
 
 /* One subscription of a session. */
@@ -304,6 +317,8 @@ void mqtt_deliver_wake(struct mqtt_session *s);
 /* ---- mqtt_publish.c ---- */
 void mqtt_on_publish(struct mqtt_conn *c, const struct mqtt_packet *pkt);
 void mqtt_on_pubrel(struct mqtt_conn *c, const struct mqtt_packet *pkt);
+/* Drop the durability tracker and held acks (connection ending). */
+void mqtt_publish_fini(struct mqtt_conn *c);
 /* Route msg (retain store first when retain). BK_OK or the failure. */
 enum bk_status mqtt_route(struct mqtt_listener *l, struct bk_vhost *vh,
 			  struct bk_msg *msg, bool retain, struct bk_route_result *res,

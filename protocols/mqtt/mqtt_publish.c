@@ -11,6 +11,12 @@
  * synchronous, so the PUBACK / PUBREC follows at once; v5 acks say
  * 0x10 when no queue took the message and 0x97 when a queue refused it.
  *
+ * Durability: a QoS 1/2 publish goes through bk_publish_confirm(). When
+ * the journal holds it (persistent message, durable queue), its PUBACK /
+ * PUBREC waits for the fsync; acks are sent in the order the PUBLISHes
+ * arrived [MQTT-4.6.0-2], so later ones decided at once queue behind a
+ * pending one (ackq, a ring). A failed write answers 0x80 (v5).
+ *
  * Exactly once [MQTT-4.3.3]: the packet id of a QoS 2 publish is kept in
  * the session from PUBREC until PUBREL. A PUBLISH arriving again with
  * that id (DUP, after a lost PUBREC) is answered but not routed again.
@@ -45,6 +51,75 @@ qos2_set(struct mqtt_session *s, uint16_t pid, bool on)
 		s->qos2_in[pid >> 3] &= (uint8_t)~(1u << (pid & 7));
 		s->qos2_in_count--;
 	}
+}
+
+/* ---- acknowledgements in order ------------------------------------------ */
+
+static void
+ackq_drain(struct mqtt_conn *c)
+{
+	while (c->ackq_len > 0) {
+		struct mqtt_ackq *a = &c->ackq[c->ackq_head];
+
+		if (!a->done)
+			return;
+		mqtt_send_ack(c, a->type, a->pid, c->level == MQTT_V5 ? a->rc : 0);
+		c->ackq_head = (c->ackq_head + 1) % c->ackq_cap;
+		c->ackq_len--;
+	}
+}
+
+static void
+ackq_push(struct mqtt_conn *c, uint8_t type, uint16_t pid, uint8_t rc, uint64_t token)
+{
+	struct mqtt_ackq *a;
+
+	if (token == 0 && c->ackq_len == 0) {
+		mqtt_send_ack(c, type, pid, rc);        /* the common case */
+		return;
+	}
+	if (c->ackq_len == c->ackq_cap) {
+		uint32_t cap = c->ackq_cap ? c->ackq_cap * 2 : 64;
+		struct mqtt_ackq *n = bk_malloc(cap * sizeof(*n));
+
+		for (uint32_t i = 0; i < c->ackq_len; i++)
+			n[i] = c->ackq[(c->ackq_head + i) % c->ackq_cap];
+		bk_free(c->ackq);
+		c->ackq = n;
+		c->ackq_cap = cap;
+		c->ackq_head = 0;
+	}
+	a = &c->ackq[(c->ackq_head + c->ackq_len++) % c->ackq_cap];
+	*a = (struct mqtt_ackq){ .token = token, .pid = pid, .type = type, .rc = rc,
+				 .done = token == 0 };
+}
+
+/* The journal's verdict on a pending publish (from the event loop). */
+static void
+confirm_cb(void *ctx, uint64_t token, int status)
+{
+	struct mqtt_conn *c = ctx;
+
+	for (uint32_t i = 0; i < c->ackq_len; i++) {
+		struct mqtt_ackq *a = &c->ackq[(c->ackq_head + i) % c->ackq_cap];
+
+		if (a->token != token)
+			continue;
+		a->done = true;
+		if (status < 0)
+			a->rc = MQTT_RC_UNSPECIFIED;
+		break;
+	}
+	ackq_drain(c);
+}
+
+void
+mqtt_publish_fini(struct mqtt_conn *c)
+{
+	bk_confirm_free(c->confirm);
+	c->confirm = NULL;
+	BK_FREE(c->ackq);
+	c->ackq_len = c->ackq_cap = c->ackq_head = 0;
 }
 
 enum bk_status
@@ -146,7 +221,7 @@ mqtt_on_publish(struct mqtt_conn *c, const struct mqtt_packet *pkt)
 	}
 	if (pub->qos == 2 && qos2_has(s, pub->packet_id)) {
 		/* a re-sent PUBLISH whose PUBREC got lost: not routed again */
-		mqtt_send_ack(c, MQTT_PUBREC, pub->packet_id, 0);
+		ackq_push(c, MQTT_PUBREC, pub->packet_id, 0, 0);
 		return;
 	}
 	if (pub->qos == 2 && s->qos2_in_count >= c->l->cfg.receive_maximum &&
@@ -182,20 +257,28 @@ mqtt_on_publish(struct mqtt_conn *c, const struct mqtt_packet *pkt)
 		memcpy(msg->body, pub->payload, pub->payload_len);
 	msg->origin = (const void *)(uintptr_t)s->id;
 	msg->origin_flags = MQTT_OF_MQTT | pub->qos | (pub->retain ? MQTT_OF_RETAIN : 0);
-	st = mqtt_route(c->l, c->vhost, msg, pub->retain, &res, &err);
+	if (pub->qos == 0) {
+		mqtt_route(c->l, c->vhost, msg, pub->retain, &res, &err);
+		bk_msg_unref(msg);
+		return;
+	}
+	if (pub->retain)
+		mqtt_retain_store(c->l, c->vhost, msg);
+	if (!c->confirm)
+		c->confirm = bk_confirm_new(c->l->broker, confirm_cb, c);
+	memset(&res, 0, sizeof(res));
+	st = bk_publish_confirm(c->vhost, bk_str_c(c->l->cfg.exchange), msg, c->confirm,
+				++c->confirm_token, &res, &err);
 	bk_msg_unref(msg);
 	if (st != BK_OK && c->level != MQTT_V5) {
 		mqtt_conn_close_or(c, 0, "publish refused: %s", err.text);
 		return;
 	}
 	rc = ack_code(c, st, &res);
-	if (pub->qos == 1) {
-		mqtt_send_ack(c, MQTT_PUBACK, pub->packet_id, rc);
-	} else if (pub->qos == 2) {
-		if (rc < 0x80)
-			qos2_set(s, pub->packet_id, true);
-		mqtt_send_ack(c, MQTT_PUBREC, pub->packet_id, rc);
-	}
+	if (pub->qos == 2 && rc < 0x80)
+		qos2_set(s, pub->packet_id, true);
+	ackq_push(c, pub->qos == 1 ? MQTT_PUBACK : MQTT_PUBREC, pub->packet_id, rc,
+		  st == BK_OK && res.pending ? c->confirm_token : 0);
 }
 
 void
