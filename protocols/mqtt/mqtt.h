@@ -50,8 +50,9 @@ int mqtt_listener_port(const struct mqtt_listener *l);
  * call done(arg) from a deferred event once all are gone.
  */
 void mqtt_listener_shutdown(struct mqtt_listener *l, void (*done)(void *arg), void *arg);
-/* Free connections, sessions (their queues stay in the core, which is
- * freed after), retained messages. Accepts NULL. */
+/* Free connections, sessions and the retained store. Persistent
+ * sessions' queues and the retained log stay in the core (and its
+ * journal), which the daemon frees after. Accepts NULL. */
 void mqtt_listener_free(struct mqtt_listener *l);
 
 #endif

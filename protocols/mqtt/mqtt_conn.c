@@ -270,6 +270,7 @@ mqtt_conn_free(struct mqtt_conn *c)
 		mqtt_will_publish(c->l, will);
 	}
 	mqtt_publish_fini(c);
+	mqtt_mgmt_unregister(c);
 	mqtt_listener_conn_gone(c->l, c);
 	if (c->timer)
 		event_free(c->timer);

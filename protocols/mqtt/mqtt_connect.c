@@ -285,6 +285,7 @@ mqtt_on_connect(struct mqtt_conn *c, const struct mqtt_packet *pkt)
 	set_keepalive(c, cn, &x);
 	send_connack(c, present, &x);
 	c->state = MQTT_CONN_RUNNING;
+	mqtt_mgmt_register(c, cid);
 	window = l->cfg.max_inflight;
 	if (c->level == MQTT_V5)
 		window = MQTT_HAS(&cn->props, MQTT_PROP_RECEIVE_MAX) ?

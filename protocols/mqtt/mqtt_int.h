@@ -109,6 +109,8 @@ struct mqtt_conn {
 	struct mqtt_will *will;         /* owned until the connection ends */
 	bool will_suppressed;           /* DISCONNECT 0x00 or shutdown */
 	uint64_t pub_gen;               /* access generation when publishing was allowed; 0 = unchecked */
+	struct bk_conn *mgmt;           /* registration, NULL before CONNECT */
+	struct bk_conn_counters *ctr;   /* into mgmt, or NULL */
 	struct bk_confirm *confirm;     /* owned: durability of QoS 1/2 publishes */
 	uint64_t confirm_token;         /* last token given */
 	struct mqtt_ackq *ackq;         /* owned ring of acks held for order */
@@ -218,6 +220,10 @@ struct mqtt_retained {
 /* ---- mqtt_listener.c ---- */
 void mqtt_listener_conn_gone(struct mqtt_listener *l, struct mqtt_conn *c);
 
+/* ---- mqtt_mgmt.c ---- */
+void mqtt_mgmt_register(struct mqtt_conn *c, struct bk_str client_id);
+void mqtt_mgmt_unregister(struct mqtt_conn *c);
+
 /* ---- mqtt_conn.c ---- */
 struct mqtt_conn *mqtt_conn_new(struct mqtt_listener *l, evutil_socket_t fd,
 				const struct sockaddr *sa);
@@ -279,6 +285,8 @@ void mqtt_session_attach(struct mqtt_session *s, struct mqtt_conn *c, uint16_t w
  * 0) or arm its expiry timer. will (taken) is published now or when the
  * will delay or the session ends. */
 void mqtt_session_detach(struct mqtt_session *s, struct mqtt_will *will);
+/* Is s still in the table (not freed by a detach)? */
+bool mqtt_session_exists(struct mqtt_listener *l, const struct mqtt_session *s);
 /* End: delete the queue, settle, publish a delayed will, free. */
 void mqtt_session_destroy(struct mqtt_session *s);
 /* Broker stopping: settle and free; the queue stays in the core (and in
@@ -340,11 +348,20 @@ void mqtt_props_from_bk(const struct bk_msg *msg, struct mqtt_props *mp,
 			struct mqtt_user_prop *users, uint32_t cap);
 
 /* ---- mqtt_retain.c ---- */
+/* Set, replace or (empty body) clear; logged for restarts. */
 void mqtt_retain_store(struct mqtt_listener *l, struct bk_vhost *vh, struct bk_msg *msg);
+/* The same in memory only (replaying the log). */
+void mqtt_retain_put(struct mqtt_listener *l, struct bk_vhost *vh, struct bk_msg *msg);
 /* Deliver retained messages matching filter to s at most qos. */
 void mqtt_retain_deliver(struct mqtt_session *s, struct bk_str filter, uint8_t qos,
 			 uint32_t sub_id);
 void mqtt_retain_free_all(struct mqtt_listener *l);
+
+/* ---- mqtt_retain_log.c ---- */
+void mqtt_retain_log_append(struct mqtt_listener *l, struct bk_vhost *vh,
+			    const struct bk_msg *msg);
+/* At start: rebuild the store from every vhost's log. */
+void mqtt_retain_log_recover(struct mqtt_listener *l);
 
 /* ---- mqtt_will.c ---- */
 /* From a decoded CONNECT (will flag set); NULL with *rc on refusal. */

@@ -163,6 +163,7 @@ mqtt_listener_new(struct event_base *base, struct bk_broker *b,
 		mqtt_listener_free(l);
 		return NULL;
 	}
+	mqtt_retain_log_recover(l);
 	bk_info("listening mqtt %s:%d", l->cfg.bind, l->port);
 	l->alarms = bk_alarms(b);
 	bk_alarm_watch(b, alarm_cb, l);

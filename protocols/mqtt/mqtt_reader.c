@@ -228,6 +228,10 @@ read_packet(struct mqtt_conn *c, struct evbuffer *in)
 					   mqtt_type_name(fh.type));
 		return -1;
 	}
+	if (c->ctr) {
+		c->ctr->recv_oct += fh.total;
+		c->ctr->recv_cnt++;
+	}
 	dispatch(c, &pkt);
 	evbuffer_drain(in, fh.total);
 	return 1;

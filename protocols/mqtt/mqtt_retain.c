@@ -11,7 +11,7 @@
  * The walk is linear in the number of retained topics; a topic trie
  * like the core's would make it proportional to the matches.
  * TODO(mqtt): index retained topics by level when stores grow large.
- * Persistence across restarts comes with the journal (storage/).
+ * Restarts: mqtt_retain_log.c keeps the store in a durable queue.
  */
 #include "mqtt_int.h"
 
@@ -42,6 +42,13 @@ entry_free(struct mqtt_listener *l, struct mqtt_retained *r)
 
 void
 mqtt_retain_store(struct mqtt_listener *l, struct bk_vhost *vh, struct bk_msg *msg)
+{
+	mqtt_retain_put(l, vh, msg);
+	mqtt_retain_log_append(l, vh, msg);
+}
+
+void
+mqtt_retain_put(struct mqtt_listener *l, struct bk_vhost *vh, struct bk_msg *msg)
 {
 	struct mqtt_retained *r = NULL;
 	char topic[MQTT_KEY_MAX + 1];

@@ -51,6 +51,17 @@ mqtt_session_find(struct mqtt_listener *l, struct bk_vhost *vh, struct bk_str ci
 	return s;
 }
 
+bool
+mqtt_session_exists(struct mqtt_listener *l, const struct mqtt_session *s)
+{
+	struct mqtt_session *it, *tmp;
+
+	HASH_ITER(hh, l->sessions, it, tmp)
+		if (it == s)
+			return true;
+	return false;
+}
+
 struct mqtt_session *
 mqtt_session_new(struct mqtt_listener *l, struct bk_vhost *vh, struct bk_str cid)
 {

@@ -249,6 +249,68 @@ bk_publish(struct bk_vhost *vh, struct bk_str exchange, struct bk_msg *msg,
 	return BK_OK;
 }
 
+/* Durability: routing key "pending" makes a publish wait for the journal;
+ * stub_durable_fire() reports the oldest waiting one. */
+struct bk_confirm {
+	bk_confirm_fn fn;
+	void *ctx;
+};
+static struct { struct bk_confirm *c; uint64_t token; } waiting[64];
+static unsigned nwaiting;
+
+struct bk_confirm *
+bk_confirm_new(struct bk_broker *b, bk_confirm_fn fn, void *ctx)
+{
+	struct bk_confirm *c = calloc(1, sizeof(*c));
+
+	c->fn = fn;
+	c->ctx = ctx;
+	return c;
+}
+
+void
+bk_confirm_free(struct bk_confirm *c)
+{
+	for (unsigned i = 0; i < nwaiting; i++)
+		if (waiting[i].c == c)
+			waiting[i].c = NULL;
+	free(c);
+}
+
+enum bk_status
+bk_publish_confirm(struct bk_vhost *vh, struct bk_str exchange, struct bk_msg *msg,
+		   struct bk_confirm *c, uint64_t token, struct bk_route_result *res,
+		   struct bk_err *err)
+{
+	enum bk_status st = bk_publish(vh, exchange, msg, res, err);
+
+	if (st == BK_OK && bk_str_eq_c(msg->routing_key, "pending") && c != NULL &&
+	    nwaiting < 64) {
+		res->pending = true;
+		waiting[nwaiting].c = c;
+		waiting[nwaiting++].token = token;
+	}
+	return st;
+}
+
+/* Report the oldest waiting publish with status; false if none. */
+bool stub_durable_fire(int status);
+bool
+stub_durable_fire(int status)
+{
+	struct bk_confirm *c;
+	uint64_t token;
+
+	if (nwaiting == 0)
+		return false;
+	c = waiting[0].c;
+	token = waiting[0].token;
+	memmove(waiting, waiting + 1, --nwaiting * sizeof(waiting[0]));
+	if (c != NULL)
+		c->fn(c->ctx, token, status);
+	return true;
+}
+
 void
 bk_delivery_settle(struct bk_delivery *d, enum bk_settle how)
 {

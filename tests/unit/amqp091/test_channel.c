@@ -117,6 +117,56 @@ test_confirms_coalesce(void)
 	published = 0;
 }
 
+bool stub_durable_fire(int status);
+
+/* A publish waiting for the journal holds every later decision back. */
+static void
+test_confirms_wait_for_durability(void)
+{
+	struct amqp_channel *ch = open_ch();
+
+	simple(ch, AMQP_CONFIRM_SELECT);
+	reset_records();
+	publish(ch, "q", false, "a");           /* 1: decided at once */
+	publish(ch, "pending", false, "b");     /* 2: waits for the journal */
+	publish(ch, "q", false, "c");           /* 3: decided, held behind 2 */
+	publish(ch, "refuse", false, "d");      /* 4: nack, held behind 2 */
+	publish(ch, "pending", false, "e");     /* 5: waits */
+	event_base_loop(base, EVLOOP_NONBLOCK);
+	CHECK_EQ_INT(nsent, 1);
+	CHECK_EQ_INT(sent[0].id, AMQP_BASIC_ACK);
+	CHECK_EQ_INT(sent[0].tag, 1);
+	CHECK(stub_durable_fire(0));            /* 2 durable: 2, 3 acked, 4 nacked */
+	event_base_loop(base, EVLOOP_NONBLOCK);
+	CHECK_EQ_INT(nsent, 3);
+	CHECK_EQ_INT(sent[1].id, AMQP_BASIC_ACK);
+	CHECK_EQ_INT(sent[1].tag, 3);
+	CHECK(sent[1].flag);
+	CHECK_EQ_INT(sent[2].id, AMQP_BASIC_NACK);
+	CHECK_EQ_INT(sent[2].tag, 4);
+	CHECK(stub_durable_fire(-ENOSPC));      /* 5 could not be written */
+	event_base_loop(base, EVLOOP_NONBLOCK);
+	CHECK_EQ_INT(nsent, 4);
+	CHECK_EQ_INT(sent[3].id, AMQP_BASIC_NACK);
+	CHECK_EQ_INT(sent[3].tag, 5);
+	publish(ch, "pending", false, "f");     /* 6: freed before it is durable */
+	close_ch();
+	CHECK(stub_durable_fire(0));            /* no call into the freed channel */
+	published = 0;
+
+	ch = open_ch();                         /* tx: commit-ok waits too */
+	simple(ch, AMQP_TX_SELECT);
+	reset_records();
+	publish(ch, "pending", false, "t1");
+	publish(ch, "q", false, "t2");
+	simple(ch, AMQP_TX_COMMIT);
+	CHECK_EQ_INT(count_sent(AMQP_TX_COMMIT_OK), 0);
+	CHECK(stub_durable_fire(0));
+	CHECK_EQ_INT(count_sent(AMQP_TX_COMMIT_OK), 1);
+	close_ch();
+	published = 0;
+}
+
 static void
 test_body_frames(void)
 {
@@ -360,6 +410,7 @@ main(void)
 {
 	base = event_base_new();
 	RUN(test_confirms_coalesce);
+	RUN(test_confirms_wait_for_durability);
 	RUN(test_body_frames);
 	RUN(test_consume_and_ack);
 	RUN(test_wrap_and_close_requeue);

@@ -1,0 +1,112 @@
+/*
+ * mqtt_mgmt.c: the MQTT connection's side of management. A connection is
+ * registered with the broker's registry once its CONNECT is accepted
+ * (the protocol level is known then: "MQTT 3.1", "MQTT 3.1.1",
+ * "MQTT 5.0"), with its user, vhost and client id, so /api/connections
+ * lists it and sluicectl close_connection, user and vhost deletion can
+ * close it.
+ *
+ * close() comes from outside our callbacks and must hand back every core
+ * object before it returns (the caller may free the vhost next): v5
+ * clients get DISCONNECT 0x98 (administrative action), the session's
+ * consumers are cancelled and its in-flight deliveries requeued. A
+ * persistent session stays (its queue keeps collecting) unless the close
+ * is for the deletion of its vhost, which ends it.
+ */
+#include "mqtt_int.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/socket.h>
+
+static void
+describe(void *ctx, struct bk_conn_state *st)
+{
+	const struct mqtt_conn *c = ctx;
+
+	st->state = c->state == MQTT_CONN_RUNNING ? (c->blocked ? "blocked" : "running")
+						  : "closing";
+	st->timeout = c->keepalive;
+	st->send_pend = evbuffer_get_length(bufferevent_get_output(c->bev));
+}
+
+static void
+mgmt_close(void *ctx, const char *reason)
+{
+	struct mqtt_conn *c = ctx;
+	struct mqtt_session *s = c->session;
+
+	mqtt_conn_close_or(c, MQTT_RC_ADMIN_ACTION, "%s", reason ? reason : "closed");
+	if (!s)
+		return;
+	c->session = NULL;
+	s->conn = NULL;
+	if (reason && strstr(reason, "vhost") && strstr(reason, "deleted")) {
+		mqtt_session_destroy(s);
+		return;
+	}
+	mqtt_session_detach(s, NULL);
+	if (mqtt_session_exists(c->l, s))
+		mqtt_out_clear(s, BK_SETTLE_REQUEUE);
+}
+
+static const struct bk_conn_ops conn_ops = {
+	.version = BK_CONN_OPS_V1,
+	.describe = describe,
+	.close = mgmt_close,
+};
+
+static uint16_t
+sa_host(const struct sockaddr *sa, char *host, size_t cap)
+{
+	if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const void *)sa;
+
+		if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
+			inet_ntop(AF_INET, &s6->sin6_addr.s6_addr[12], host, (socklen_t)cap);
+		else
+			inet_ntop(AF_INET6, &s6->sin6_addr, host, (socklen_t)cap);
+		return ntohs(s6->sin6_port);
+	}
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const void *)sa;
+
+		inet_ntop(AF_INET, &s4->sin_addr, host, (socklen_t)cap);
+		return ntohs(s4->sin_port);
+	}
+	strncpy(host, "local", cap);
+	return 0;
+}
+
+void
+mqtt_mgmt_register(struct mqtt_conn *c, struct bk_str client_id)
+{
+	struct sockaddr_storage peer_sa, local_sa;
+	socklen_t pl = sizeof(peer_sa), ll = sizeof(local_sa);
+	char peer[INET6_ADDRSTRLEN] = "?", host[INET6_ADDRSTRLEN] = "?";
+	evutil_socket_t fd = bufferevent_getfd(c->bev);
+	struct bk_conn_info info = {
+		.protocol = c->level == MQTT_V5 ? "MQTT 5.0" :
+			    c->level == MQTT_V311 ? "MQTT 3.1.1" : "MQTT 3.1",
+		.peer_host = peer, .host = host, .ops = &conn_ops, .ctx = c,
+	};
+
+	if (getpeername(fd, (struct sockaddr *)&peer_sa, &pl) == 0)
+		info.peer_port = sa_host((struct sockaddr *)&peer_sa, peer, sizeof(peer));
+	if (getsockname(fd, (struct sockaddr *)&local_sa, &ll) == 0)
+		info.port = sa_host((struct sockaddr *)&local_sa, host, sizeof(host));
+	c->mgmt = bk_conn_register(c->l->broker, &info);
+	bk_conn_set_user(c->mgmt, bk_str_c(c->user));
+	bk_conn_set_vhost(c->mgmt, bk_vhost_name(c->vhost));
+	bk_conn_set_client_id(c->mgmt, client_id);
+	c->ctr = bk_conn_counters(c->mgmt);
+}
+
+void
+mqtt_mgmt_unregister(struct mqtt_conn *c)
+{
+	bk_conn_unregister(c->mgmt);
+	c->mgmt = NULL;
+	c->ctr = NULL;
+}
