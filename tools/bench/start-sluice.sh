@@ -3,6 +3,8 @@
 #   EXTRA_LABEL=sluice EXTRA_START=/path/to/tools/bench/start-sluice.sh \
 #   EXTRA_STOP=/path/to/tools/bench/stop-sluice.sh EXTRA_AMQP=5680 EXTRA_MQTT=1890 ./compare.sh
 # Prints "PID <pid>" as compare.sh expects. State lives in $SLUICE_BENCH_DIR.
+# MQTT allows anonymous clients here, as the RabbitMQ and Mosquitto anchors
+# do, because the load generator connects without credentials.
 set -eu
 root=$(cd "$(dirname "$0")/../.." && pwd)
 dir=${SLUICE_BENCH_DIR:-/tmp/bench-sluice}
@@ -14,6 +16,8 @@ ninja -C "$build" broker/daemon/sluiced >/dev/null
 rm -rf "$dir" && mkdir -p "$dir"
 setsid nice -n "${BENCH_NICE:--5}" "$build/broker/daemon/sluiced" \
   --set amqp.port="${SLUICE_AMQP_PORT:-5680}" \
+  --set mqtt.port="${SLUICE_MQTT_PORT:-1890}" --set mqtt.allow_anonymous=yes \
+  --set http.port=0 \
   --set broker.data_dir="$dir/data" --set broker.log_level=warning \
   "$@" > "$dir/log" 2>&1 < /dev/null &
 echo $! > "$dir/pid"
