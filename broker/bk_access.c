@@ -192,7 +192,7 @@ bk_permission_set(struct bk_broker *b, const char *user, const char *vhost,
 		perm_free(old);
 	}
 	HASH_ADD_KEYPTR(hh, bk_mgmt(b)->perms, e->key, e->keylen, e);
-	bk_mgmt(b)->access_gen++;
+	bk_access_changed(b);
 	return BK_OK;
 }
 
@@ -210,7 +210,7 @@ bk_permission_clear(struct bk_broker *b, const char *user, const char *vhost,
 		HASH_DEL(bk_mgmt(b)->perms, e);
 		perm_free(e);
 	}
-	bk_mgmt(b)->access_gen++;
+	bk_access_changed(b);
 	return BK_OK;
 }
 
@@ -232,7 +232,7 @@ bk_perms_drop(struct bk_broker *b, const char *user, const char *vhost)
 		HASH_DEL(bk_mgmt(b)->perms, e);
 		perm_free(e);
 	}
-	bk_mgmt(b)->access_gen++;
+	bk_access_changed(b);
 }
 
 void

@@ -1,8 +1,8 @@
 /*
- * bk_defs_table.c: field tables (x-arguments, binding arguments) to JSON
- * and back, for the definitions file.
- *
- * RabbitMQ writes arguments as plain JSON values; we do the same:
+ * bk_defs_table.c: field tables (x-arguments, binding arguments, message
+ * headers) to JSON and back: the one place that maps the core's table
+ * encoding onto JSON, for the definitions file, the definitions import
+ * and export, and every JSON body and answer of the management API.
  *
  *   bool            <-> true/false
  *   any integer,    ->  number (integral)
@@ -21,20 +21,24 @@
  * after a restart has the same encoded arguments, i.e. the same identity.
  * Other numbers become doubles. The core compares x-arguments by value,
  * so the exact integer width does not matter for queue equivalence.
+ *
+ * Pure: no broker state; linked by the daemon's config tests too.
  */
-#include "bk_persist.h"
+#include "broker.h"
 
+#include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cjson/cJSON.h>
 
+/* Levels of tables and arrays below the top, as bk_table_validate. */
 #define MAX_DEPTH 16
 
-static cJSON *value_to_json(const struct bk_value *v, int depth);
-
-cJSON *bk_defs_table_to_json(struct bk_table t, int depth);
-int bk_defs_table_from_json(const cJSON *obj, struct bk_table_builder *b, int depth);
+static cJSON *table_json(struct bk_table t, int depth);
+static int put_json(struct bk_table_builder *b, const char *name, const cJSON *j,
+		    int depth, char *path, size_t plen, char *why, size_t whylen);
 
 static cJSON *
 str_json(struct bk_str s)
@@ -47,24 +51,17 @@ str_json(struct bk_str s)
 }
 
 static cJSON *
-array_to_json(struct bk_table a, int depth)
+value_json(const struct bk_value *v, int depth)
 {
-	cJSON *arr = cJSON_CreateArray();
-	struct bk_value v;
+	struct bk_value e;
 	uint32_t pos = 0;
-
-	while (bk_array_next(a, &pos, &v))
-		cJSON_AddItemToArray(arr, value_to_json(&v, depth + 1));
-	return arr;
-}
-
-static cJSON *
-value_to_json(const struct bk_value *v, int depth)
-{
+	cJSON *arr;
 	int64_t i;
 
 	if (depth > MAX_DEPTH)
 		return cJSON_CreateNull();
+	if (bk_value_int(v, &i))
+		return cJSON_CreateNumber((double)i);
 	switch (v->type) {
 	case BK_V_BOOL:
 		return cJSON_CreateBool(v->u.b);
@@ -81,113 +78,134 @@ value_to_json(const struct bk_value *v, int depth)
 	case BK_V_TIMESTAMP:
 		return cJSON_CreateNumber((double)v->u.ts);
 	case BK_V_TABLE:
-		return bk_defs_table_to_json(v->u.t, depth + 1);
+		return table_json(v->u.t, depth + 1);
 	case BK_V_ARRAY:
-		return array_to_json(v->u.a, depth);
-	case BK_V_VOID:
-		return cJSON_CreateNull();
+		arr = cJSON_CreateArray();
+		while (bk_array_next(v->u.a, &pos, &e) == 1)
+			cJSON_AddItemToArray(arr, value_json(&e, depth + 1));
+		return arr;
 	default:
-		if (bk_value_int(v, &i))
-			return cJSON_CreateNumber((double)i);
 		return cJSON_CreateNull();
 	}
 }
 
-cJSON *
-bk_defs_table_to_json(struct bk_table t, int depth)
+static cJSON *
+table_json(struct bk_table t, int depth)
 {
 	cJSON *obj = cJSON_CreateObject();
 	struct bk_str name;
 	struct bk_value v;
 	uint32_t pos = 0;
 
-	while (bk_table_next(t, &pos, &name, &v)) {
+	while (bk_table_next(t, &pos, &name, &v) == 1) {
 		char *key = bk_strndup(name.len ? name.p : "", name.len);
 
-		cJSON_AddItemToObject(obj, key, value_to_json(&v, depth));
+		cJSON_AddItemToObject(obj, key, value_json(&v, depth));
 		bk_free(key);
 	}
 	return obj;
 }
 
-/* One JSON value as a bk_value; nested ones are built in *tmp (owned by
- * the caller, freed after the value was put). 0 or -1. */
-static int
-json_to_value(const cJSON *j, struct bk_value *v, struct bk_table_builder *tmp,
-	      int depth)
+cJSON *
+bk_table_to_json(struct bk_table t)
 {
+	return table_json(t, 0);
+}
+
+/* ---- JSON -> table ------------------------------------------------------- */
+
+static int
+fail(char *path, char *why, size_t whylen, const char *reason)
+{
+	snprintf(why, whylen, "%s: %s", path, reason);
+	return -EINVAL;
+}
+
+/* The members of an object or elements of an array into sub. */
+static int
+put_children(struct bk_table_builder *sub, const cJSON *j, int depth,
+	     char *path, size_t plen, char *why, size_t whylen)
+{
+	size_t at = strlen(path);
 	const cJSON *it;
-	double d;
+	int i = 0, rc;
 
-	memset(v, 0, sizeof(*v));
-	if (depth > MAX_DEPTH)
-		return -1;
-	if (cJSON_IsBool(j)) {
-		v->type = BK_V_BOOL;
-		v->u.b = cJSON_IsTrue(j);
-	} else if (cJSON_IsNumber(j)) {
-		d = j->valuedouble;
-		if (d == floor(d) && fabs(d) < 9.2e18) {
-			v->u.i = (int64_t)d;
-			v->type = v->u.i >= INT32_MIN && v->u.i <= INT32_MAX ?
-				  BK_V_I32 : BK_V_I64;
-		} else {
-			v->type = BK_V_DOUBLE;
-			v->u.d = d;
-		}
-	} else if (cJSON_IsString(j)) {
-		v->type = BK_V_LSTR;
-		v->u.s = bk_str_c(j->valuestring);
-	} else if (cJSON_IsNull(j)) {
-		v->type = BK_V_VOID;
-	} else if (cJSON_IsObject(j)) {
-		if (bk_defs_table_from_json(j, tmp, depth + 1) < 0)
-			return -1;
-		v->type = BK_V_TABLE;
-		v->u.t = bk_tb_view(tmp);
-	} else if (cJSON_IsArray(j)) {
-		cJSON_ArrayForEach(it, j) {
-			struct bk_table_builder sub;
-			struct bk_value ev;
-			int rc;
-
-			bk_tb_init(&sub);
-			rc = json_to_value(it, &ev, &sub, depth + 1);
-			if (rc == 0)
-				bk_tb_put_value(tmp, &ev);
-			bk_tb_fini(&sub);
-			if (rc < 0)
-				return -1;
-		}
-		v->type = BK_V_ARRAY;
-		v->u.a = bk_tb_view(tmp);
-	} else {
-		return -1;
+	cJSON_ArrayForEach(it, j) {
+		if (cJSON_IsObject(j))
+			snprintf(path + at, plen - at, ".%s", it->string);
+		else
+			snprintf(path + at, plen - at, "[%d]", i++);
+		rc = put_json(sub, cJSON_IsObject(j) ? it->string : NULL, it, depth,
+			      path, plen, why, whylen);
+		if (rc < 0)
+			return rc;
+		path[at] = '\0';
 	}
 	return 0;
 }
 
-int
-bk_defs_table_from_json(const cJSON *obj, struct bk_table_builder *b, int depth)
+/* One JSON value into b, as entry name (or array element if name NULL). */
+static int
+put_json(struct bk_table_builder *b, const char *name, const cJSON *j, int depth,
+	 char *path, size_t plen, char *why, size_t whylen)
 {
-	const cJSON *it;
+	struct bk_value v = { .type = BK_V_VOID };
+	struct bk_table_builder sub;
+	double d;
+	int rc = 0;
+
+	if (name != NULL && strlen(name) > 255)
+		return fail(path, why, whylen, "argument name longer than 255 bytes");
+	bk_tb_init(&sub);
+	if (cJSON_IsBool(j)) {
+		v.type = BK_V_BOOL;
+		v.u.b = cJSON_IsTrue(j);
+	} else if (cJSON_IsNumber(j)) {
+		d = j->valuedouble;
+		if (d == floor(d) && fabs(d) < 9.2e18) {
+			v.u.i = (int64_t)d;
+			v.type = v.u.i >= INT32_MIN && v.u.i <= INT32_MAX ? BK_V_I32 : BK_V_I64;
+		} else {
+			v.type = BK_V_DOUBLE;
+			v.u.d = d;
+		}
+	} else if (cJSON_IsString(j)) {
+		v.type = BK_V_LSTR;
+		v.u.s = (struct bk_str){ j->valuestring, (uint32_t)strlen(j->valuestring) };
+	} else if (cJSON_IsObject(j) || cJSON_IsArray(j)) {
+		if (depth >= MAX_DEPTH)
+			rc = fail(path, why, whylen, "nested too deeply");
+		else
+			rc = put_children(&sub, j, depth + 1, path, plen, why, whylen);
+		v.type = cJSON_IsObject(j) ? BK_V_TABLE : BK_V_ARRAY;
+		v.u.t = bk_tb_view(&sub);       /* u.t and u.a: one layout */
+		if (v.type == BK_V_ARRAY)
+			v.u.a = bk_tb_view(&sub);
+	} else if (!cJSON_IsNull(j)) {
+		rc = fail(path, why, whylen, "unsupported JSON value");
+	}
+	if (rc == 0 && name != NULL)
+		bk_tb_put(b, name, (uint32_t)strlen(name), &v);
+	else if (rc == 0)
+		bk_tb_put_value(b, &v);
+	bk_tb_fini(&sub);
+	return rc;
+}
+
+int
+bk_table_from_json(const cJSON *obj, struct bk_table_builder *b, char *why,
+		   size_t whylen)
+{
+	char path[512] = "";
+	int rc;
 
 	if (obj == NULL || cJSON_IsNull(obj))
 		return 0;
-	if (!cJSON_IsObject(obj) || depth > MAX_DEPTH)
-		return -1;
-	cJSON_ArrayForEach(it, obj) {
-		struct bk_table_builder sub;
-		struct bk_value v;
-		int rc;
-
-		bk_tb_init(&sub);
-		rc = json_to_value(it, &v, &sub, depth);
-		if (rc == 0)
-			bk_tb_put(b, it->string, (uint32_t)strlen(it->string), &v);
-		bk_tb_fini(&sub);
-		if (rc < 0)
-			return -1;
-	}
+	if (!cJSON_IsObject(obj))
+		return fail(path, why, whylen, "expected an object");
+	if ((rc = put_children(b, obj, 0, path, sizeof(path), why, whylen)) < 0)
+		return rc;
+	if (bk_table_validate(bk_tb_view(b)) < 0)
+		return fail(path, why, whylen, "too large or nested too deeply");
 	return 0;
 }

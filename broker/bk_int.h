@@ -75,9 +75,10 @@ bool bk_direct_reply_route(struct bk_vhost *vh, struct bk_str key, struct bk_msg
 /*
  * Persistence (bk_persist.c, bk_defs.c; see bk_persist.h).
  *
- * bk_defs_changed: a durable exchange, queue or binding was added or
- * removed; the definitions file is rewritten once at the end of this loop
- * iteration. Cheap; a no-op without persistence.
+ * bk_defs_changed: a vhost, user, permission, or a durable exchange,
+ * queue or binding was added, changed or removed; the definitions file is
+ * rewritten once at the end of this loop iteration (or by bk_defs_commit).
+ * Cheap; a no-op without persistence.
  */
 void bk_defs_changed(struct bk_broker *b);
 /*

@@ -86,6 +86,14 @@ struct bk_mgmt {
 	/* access */
 	struct bk_perm_entry *perms;    /* uthash, owned */
 	uint64_t access_gen;
+	/* vhost deletion watchers (bk_vhost_watch) */
+	struct bk_vhost_watcher *vwatch; /* owned list, registration order */
+};
+
+struct bk_vhost_watcher {
+	bk_vhost_gone_fn fn;
+	void *arg;
+	struct bk_vhost_watcher *next;
 };
 
 static inline struct bk_mgmt *
@@ -106,11 +114,25 @@ uint32_t bk_registry_count(struct bk_broker *b, const char *vhost);
 void bk_registry_close_matching(struct bk_broker *b, const char *vhost,
 				const char *user, const char *reason);
 
+/* bk_mgmt.c */
+void bk_vhost_watchers_fini(struct bk_broker *b);
+
 /* bk_access.c */
 void bk_perms_fini(struct bk_broker *b);
 /* Drop every entry for vhost or user (either NULL = any). */
 void bk_perms_drop(struct bk_broker *b, const char *user, const char *vhost);
 bool bk_perms_any(struct bk_broker *b, const char *user, const char *vhost);
+/* bk_user.c: make an existing user loopback-only (definitions import of
+ * guest, RabbitMQ's default loopback_users). No-op if absent. */
+void bk_user_loopback_set(struct bk_broker *b, const char *name, bool loopback_only);
+/* A user or permission changed: new access generation, and the durable
+ * definitions file is rewritten (users and permissions are durable). */
+static inline void
+bk_access_changed(struct bk_broker *b)
+{
+	bk_mgmt(b)->access_gen++;
+	bk_defs_changed(b);
+}
 /* The base64 decodes to salt + a digest of algo's size. */
 bool bk_password_hash_valid(const char *hash, enum bk_hash_algo algo);
 /* bk_user.c */

@@ -28,5 +28,12 @@ bk_journal_stats_get(struct bk_broker *b, struct bk_journal_stats *out)
 	out->compacted_records = s.compacted_records;
 	out->deleted_segments = s.deleted_segments;
 	out->failed = s.failed;
+	_Static_assert(BK_FSYNC_BUCKETS == ST_FSYNC_BUCKETS, "one histogram layout");
+	for (int i = 0; i < BK_FSYNC_BUCKETS; i++) {
+		out->fsync_le[i] = st_fsync_bounds_us[i] / 1e6;
+		out->fsync_bucket[i] = s.fsync_bucket[i];
+	}
+	out->fsync_count = s.fsync_count;
+	out->fsync_sum = (double)s.fsync_ns / 1e9;
 	return true;
 }

@@ -1,12 +1,13 @@
 /*
  * bk_persist.h: private to the core's persistence files (bk_persist.c,
- * bk_persist_props.c, bk_recover.c, bk_defs.c, bk_defs_table.c) and to the
+ * bk_persist_props.c, bk_recover.c, bk_defs.c) and to the
  * queueing files that report settlements.
  *
  * What is durable:
- *   - durable exchanges, durable non-exclusive queues, and bindings whose
- *     both ends are durable: one definitions file, rewritten (at most once
- *     per loop iteration) when one of them changes (bk_defs.c);
+ *   - vhosts, users, permissions, durable exchanges, durable
+ *     non-exclusive queues, and bindings whose both ends are durable: one
+ *     definitions file, rewritten (at most once per loop iteration, or at
+ *     once on bk_defs_commit) when one of them changes (bk_defs.c);
  *   - persistent messages (BK_MSG_PERSISTENT) in durable queues: one MSG
  *     record per publish listing every durable queue it entered, then small
  *     records as it leaves them (bk_persist.c). A message that has a MSG

@@ -278,5 +278,6 @@ bk_mgmt_fini(struct bk_broker *b)
 		event_free(m->timer);
 	bk_registry_fini(b);
 	bk_perms_fini(b);
+	bk_vhost_watchers_fini(b);
 	BK_FREE(b->mgmt);
 }

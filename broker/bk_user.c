@@ -80,7 +80,7 @@ user_put(struct bk_broker *b, const char *name)
 		u->tags = bk_strdup("");
 		HASH_ADD_KEYPTR(hh, b->users, u->name, strlen(u->name), u);
 	}
-	bk_mgmt(b)->access_gen++;
+	bk_access_changed(b);
 	return u;
 }
 
@@ -156,7 +156,7 @@ bk_user_set_password(struct bk_broker *b, const char *name, const char *password
 	if (u == NULL)
 		return bk_err_set(err, BK_NOT_FOUND, "no user '%s'", name);
 	user_set_password(u, password);
-	bk_mgmt(b)->access_gen++;
+	bk_access_changed(b);
 	return BK_OK;
 }
 
@@ -170,7 +170,19 @@ bk_user_set_tags(struct bk_broker *b, const char *name, const char *tags,
 		return bk_err_set(err, BK_NOT_FOUND, "no user '%s'", name);
 	bk_free(u->tags);
 	u->tags = tags_normalise(tags);
+	bk_access_changed(b);
 	return BK_OK;
+}
+
+void
+bk_user_loopback_set(struct bk_broker *b, const char *name, bool loopback_only)
+{
+	struct bk_user *u = user_find(b, name);
+
+	if (u != NULL && u->loopback_only != loopback_only) {
+		u->loopback_only = loopback_only;
+		bk_access_changed(b);
+	}
 }
 
 enum bk_status
@@ -184,7 +196,7 @@ bk_user_delete(struct bk_broker *b, const char *name, struct bk_err *err)
 	bk_perms_drop(b, u->name, NULL);
 	bk_registry_close_matching(b, NULL, u->name, "user deleted");
 	user_free(u);
-	bk_mgmt(b)->access_gen++;
+	bk_access_changed(b);
 	return BK_OK;
 }
 

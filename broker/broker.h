@@ -1111,13 +1111,30 @@ char *bk_binding_props_key(struct bk_str routing_key, struct bk_table args,
  * Vhosts. bk_vhost_add creates name with its default exchanges (BK_OK
  * also if it exists: PUT semantics). bk_vhost_delete closes every
  * registered connection on it (ops->close, "vhost 'x' is deleted"),
- * deletes its queues (dropping their messages), exchanges, bindings and
+ * tells the vhost watchers (bk_vhost_watch below), deletes its queues (dropping their messages), exchanges, bindings and
  * permissions, then the vhost; NOT_FOUND "no vhost 'x'" if absent. The
  * vhost pointer is invalid afterwards. Both update the definitions file
  * when persistence is on.
  */
 enum bk_status bk_vhost_add(struct bk_broker *b, const char *name, struct bk_err *err);
 enum bk_status bk_vhost_delete(struct bk_broker *b, const char *name, struct bk_err *err);
+
+/*
+ * Vhost deletion watchers, for adapters that keep per-vhost state of
+ * their own outside registered connections (MQTT sessions whose client
+ * is away, retained messages, wills). bk_vhost_delete calls every
+ * watcher with the vhost after closing its registered connections
+ * (ops->close) and before deleting its queues, exchanges, bindings and
+ * permissions: the vhost and everything in it is still valid during the
+ * call, and the watcher may cancel consumers, settle deliveries and
+ * delete queues there, but must not delete vhosts or watch / unwatch.
+ * Once the call returns the adapter holds no pointer into the vhost.
+ * Watchers run in registration order; unwatch removes the first entry
+ * with the same fn and arg (nothing if none). Main thread only.
+ */
+typedef void (*bk_vhost_gone_fn)(void *arg, struct bk_vhost *vh);
+void bk_vhost_watch(struct bk_broker *b, bk_vhost_gone_fn fn, void *arg);
+void bk_vhost_unwatch(struct bk_broker *b, bk_vhost_gone_fn fn, void *arg);
 
 /*
  * Users. Passwords are stored only as a RabbitMQ password hash:
@@ -1240,6 +1257,123 @@ enum bk_status bk_access_check(struct bk_vhost *vh, struct bk_str user,
 uint64_t bk_access_generation(struct bk_broker *b);
 
 /* ------------------------------------------------------------------ */
+/* Definitions documents: RabbitMQ's definitions JSON (bk_defs_*.c)     */
+/* ------------------------------------------------------------------ */
+
+/*
+ * One codec for the format `rabbitmqctl export_definitions` writes, used
+ * by the durable definitions file, GET/POST /api/definitions and the
+ * daemon's load_definitions. Documents are cJSON trees (<cjson/cJSON.h>).
+ */
+struct cJSON;
+
+/*
+ * Tables as JSON values, as RabbitMQ writes arguments: integers and
+ * floats as numbers, strings as strings, tables as objects, arrays as
+ * arrays, void as null, timestamps as numbers. bk_table_to_json returns
+ * a new object (the caller's).
+ *
+ * bk_table_from_json appends obj's members to b: an integral number
+ * becomes a signed 32-bit integer when it fits and a signed 64-bit one
+ * otherwise (the types client libraries send), other numbers doubles,
+ * strings long strings. NULL or null adds nothing. 0, or -EINVAL with
+ * why = "SUFFIX: reason" where SUFFIX is the path below obj (".a.b[2]",
+ * "" for obj itself): ": expected an object", ".k: nested too deeply".
+ */
+struct cJSON *bk_table_to_json(struct bk_table t);
+int bk_table_from_json(const struct cJSON *obj, struct bk_table_builder *b,
+		       char *why, size_t whylen);
+
+/*
+ * The JSON type RabbitMQ expects for a well-known x-argument: 'i' integer
+ * (x-message-ttl, x-expires, x-max-length, x-max-length-bytes,
+ * x-max-priority, x-delivery-limit), 'b' boolean
+ * (x-single-active-consumer), 's' string (x-dead-letter-*, x-overflow,
+ * x-queue-type, x-queue-mode, x-match, alternate-exchange), 0 for any
+ * other key.
+ */
+char bk_defs_arg_type(const char *key);
+
+/* The kinds of a document, in the order an import applies them. */
+enum bk_defs_kind {
+	BK_DEFS_VHOSTS, BK_DEFS_USERS, BK_DEFS_PERMISSIONS, BK_DEFS_EXCHANGES,
+	BK_DEFS_QUEUES, BK_DEFS_BINDINGS, BK_DEFS__COUNT
+};
+#define BK_DEFS_ALL ((1u << BK_DEFS__COUNT) - 1)
+
+/*
+ * Export (bk_defs_json.c): a new document (the caller's). vh NULL: the
+ * whole broker (vhosts, users with password_hash, hashing_algorithm and
+ * tags, permissions, then the objects of every vhost); vh set: that
+ * vhost's exchanges, queues and bindings only, without "vhost" members
+ * (RabbitMQ's per-vhost export).
+ *
+ * Objects: as RabbitMQ's export, every queue but exclusive ones, every
+ * exchange but the built-in ones ("" and amq.*), every binding whose
+ * source is not the default exchange; durable or not. With
+ * BK_DEFS_DURABLE only what a restart keeps: durable exchanges, durable
+ * non-exclusive queues, bindings from a durable exchange to a durable
+ * destination.
+ */
+#define BK_DEFS_DURABLE 1u
+struct cJSON *bk_defs_export(struct bk_broker *b, struct bk_vhost *vh,
+			     unsigned flags);
+/* One user as the document (and GET /api/users) writes it: name,
+ * password_hash, hashing_algorithm, tags as a list, limits. New object. */
+struct cJSON *bk_defs_user_json(const struct bk_user_view *v);
+/* One permission entry: user, vhost, configure, write, read. New object. */
+struct cJSON *bk_defs_permission_json(const struct bk_permission_view *v);
+/* Tags "a,b" (or "a b") as a JSON list ["a","b"]. New array. */
+struct cJSON *bk_defs_tags_json(const char *tags);
+
+/*
+ * Import in two steps. bk_defs_parse checks a whole document before
+ * anything is applied and keeps it as a plan (the caller's; free with
+ * bk_defs_free): NULL with err naming the JSON path,
+ * "queues[3].arguments.x-max-length: expected an integer". With
+ * one_vhost only exchanges, queues and bindings are read and their
+ * "vhost" members are ignored (POST /api/definitions/VHOST). Built-in
+ * exchanges and bindings from the default exchange are left out.
+ *
+ * bk_defs_apply applies the kinds in the mask (1u << BK_DEFS_*) in
+ * dependency order: vhosts, users, permissions, exchanges, queues,
+ * bindings. vhost non-NULL replaces every entry's vhost. Each entry goes
+ * through the ordinary core call (declare, bind, bk_user_add...), so
+ * applying what exists and is equivalent changes nothing. A refusal
+ * stops the apply with -EINVAL and err = "queues[3]: <the core's text>"
+ * (what was applied before stays), unless BK_DEFS_KEEP_GOING: then it is
+ * logged and skipped. A user named guest is loopback-only, as RabbitMQ's
+ * default loopback_users.
+ *
+ * bk_defs_import: parse, then apply everything.
+ */
+struct bk_defs;
+#define BK_DEFS_KEEP_GOING 2u
+struct bk_defs *bk_defs_parse(const struct cJSON *doc, bool one_vhost,
+			      char *err, size_t errlen);
+int bk_defs_apply(struct bk_broker *b, const struct bk_defs *d, const char *vhost,
+		  unsigned kinds, unsigned flags, char *err, size_t errlen);
+void bk_defs_free(struct bk_defs *d);         /* accepts NULL */
+int bk_defs_import(struct bk_broker *b, const struct cJSON *doc, const char *vhost,
+		   unsigned flags, char *err, size_t errlen);
+/* Entries of kind k in a plan, and the name of entry i (the user of a
+ * permission, the destination of a binding). */
+size_t bk_defs_count(const struct bk_defs *d, enum bk_defs_kind k);
+const char *bk_defs_name(const struct bk_defs *d, enum bk_defs_kind k, size_t i);
+/* "3 policies ignored (not supported)" when the document held lists the
+ * broker does not apply; NULL otherwise. Borrowed from d. */
+const char *bk_defs_note(const struct bk_defs *d);
+
+/*
+ * Commit: write the durable definitions file now if anything durable
+ * changed since it was last written (otherwise it is written once at the
+ * end of the loop iteration). The management API calls it before a 2xx
+ * so that the answer means the change is on disk. 0, or a negative errno
+ * (the file could not be written); 0 without persistence.
+ */
+int bk_defs_commit(struct bk_broker *b);
+
+/* ------------------------------------------------------------------ */
 /* Journal figures for /metrics (bk_mgmt_extra.c)                      */
 /* ------------------------------------------------------------------ */
 
@@ -1249,6 +1383,12 @@ struct bk_journal_stats {
 	uint64_t records, batches, syncs;   /* since open */
 	uint64_t compacted_records, deleted_segments;
 	int failed;                         /* 0, or the failed state's -errno */
+	/* fdatasync latency histogram (journal thread), since open */
+#define BK_FSYNC_BUCKETS 14
+	double fsync_le[BK_FSYNC_BUCKETS];  /* bucket upper bounds, seconds */
+	uint64_t fsync_bucket[BK_FSYNC_BUCKETS];  /* cumulative: took <= fsync_le[i] */
+	uint64_t fsync_count;               /* every measured fdatasync (le="+Inf") */
+	double fsync_sum;                   /* seconds */
 };
 /* false (out zeroed) when the broker has no journal. */
 bool bk_journal_stats_get(struct bk_broker *b, struct bk_journal_stats *out);

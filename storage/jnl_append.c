@@ -188,4 +188,5 @@ st_journal_stats_get(const struct st_journal *j, struct st_journal_stats *s)
 	s->live_msgs = j->live_msgs;
 	s->live_kvs = j->live_kvs;
 	s->failed = j->failed;
+	jnl_fsync_read(&j->fsync, s);
 }

@@ -211,6 +211,14 @@ struct jnl_seg {
 
 struct jnl_batch;
 
+/* jnl_fsync.c: fdatasync latency. Buckets per bound (not cumulative),
+ * the last one past every bound; updated with relaxed atomics by the
+ * journal thread, read by the main thread. */
+struct jnl_fsync_hist {
+	uint64_t bucket[ST_FSYNC_BUCKETS + 1];
+	uint64_t ns;
+};
+
 struct st_journal {
 	struct st_journal_config cfg;
 	char    *dir;              /* owned: data_dir/journal */
@@ -245,9 +253,15 @@ struct st_journal {
 	size_t   scratch_cap;
 
 	struct st_journal_stats st;
+	struct jnl_fsync_hist fsync;   /* written by the journal thread */
 };
 
 enum { JNL_S_OPENED, JNL_S_REPLAYING, JNL_S_READY };
+
+/* jnl_fsync.c: fdatasync(fd) timed into h: 0 or -errno. No allocation, no lock. */
+int  jnl_fsync_timed(struct jnl_fsync_hist *h, int fd);
+/* h into s's cumulative fsync_* fields. */
+void jnl_fsync_read(const struct jnl_fsync_hist *h, struct st_journal_stats *s);
 
 /* jnl_segment.c */
 struct jnl_seg *jnl_seg_get(const struct st_journal *j, uint64_t no);

@@ -78,6 +78,7 @@ struct jnl_writer {
 	uint64_t fd_seg;                      /* [thread] */
 	int      err;                         /* [thread] latched failure */
 	int      inj_err, inj_n;              /* atomics: injected failures */
+	struct jnl_fsync_hist *hist;          /* borrowed from the journal; atomics */
 	size_t   nspare;                      /* main thread */
 	bool     started;                     /* main thread: th is running */
 };
@@ -143,8 +144,8 @@ open_seg(struct jnl_writer *w, uint64_t no, bool create)
 	rc = pwrite_all(w->fd, hdr, sizeof(hdr), 0);
 	/* The file and its directory entry must be durable before any record
 	 * in it is reported durable. */
-	if (rc == 0 && w->sync == ST_SYNC_BATCH && fdatasync(w->fd) < 0)
-		rc = -errno;
+	if (rc == 0 && w->sync == ST_SYNC_BATCH)
+		rc = jnl_fsync_timed(w->hist, w->fd);
 	if (rc == 0 && w->sync == ST_SYNC_BATCH && fsync(w->dirfd) < 0)
 		rc = -errno;
 	if (rc)
@@ -164,8 +165,7 @@ sync_written(struct jnl_writer *w, struct jnl_batch **first, struct jnl_batch *s
 	if (!any)
 		return;
 	if (w->sync == ST_SYNC_BATCH && w->fd >= 0) {
-		if (fdatasync(w->fd) < 0)
-			rc = -errno;
+		rc = jnl_fsync_timed(w->hist, w->fd);
 		if (rc == 0)
 			(*first)->synced = true;
 	}
@@ -603,6 +603,7 @@ jnl_writer_start(struct st_journal *j)
 	w->fd = -1;
 	w->dirfd = j->dirfd;
 	w->sync = j->cfg.sync;
+	w->hist = &j->fsync;
 	pthread_mutex_init(&w->lock, NULL);
 	pthread_cond_init(&w->cond, NULL);
 	j->w = w;
@@ -678,3 +679,4 @@ st_journal_inject_failure(struct st_journal *j, int err, int n)
 	__atomic_store_n(&j->w->inj_err, err, __ATOMIC_RELEASE);
 	__atomic_store_n(&j->w->inj_n, n, __ATOMIC_RELEASE);
 }
+

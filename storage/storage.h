@@ -244,6 +244,13 @@ int st_journal_msg_loc(const struct st_journal *j, uint64_t msg_id, struct st_lo
 /* Observability, disk                                                 */
 /* ------------------------------------------------------------------ */
 
+/*
+ * fdatasync latency histogram: upper bounds of its buckets in
+ * microseconds (Prometheus' le, ascending; +Inf is the count).
+ */
+#define ST_FSYNC_BUCKETS 14
+extern const uint32_t st_fsync_bounds_us[ST_FSYNC_BUCKETS];
+
 struct st_journal_stats {
 	uint64_t segments;          /* files in the journal */
 	uint64_t disk_bytes;        /* their total size */
@@ -256,6 +263,11 @@ struct st_journal_stats {
 	uint64_t compacted_records; /* copied by compaction since open */
 	uint64_t deleted_segments;  /* since open */
 	int      failed;            /* 0, or the negative errno of the failed state */
+	/* fdatasync latency, measured on the journal thread (every segment
+	 * and batch sync since open) */
+	uint64_t fsync_bucket[ST_FSYNC_BUCKETS];   /* cumulative: took <= bound */
+	uint64_t fsync_count;
+	uint64_t fsync_ns;          /* total time */
 };
 void st_journal_stats_get(const struct st_journal *j, struct st_journal_stats *s);
 

@@ -17,7 +17,7 @@
  * because inih hands over a section's keys before the next header.
  *
  * argument.KEY values are typed: the x-arguments RabbitMQ wants as
- * integers or booleans get that type (sl_topo_arg_type), any other key is
+ * integers or booleans get that type (bk_defs_arg_type), any other key is
  * a string, and a prefix int:, bool: or str: chooses explicitly.
  */
 #include "sl_topology.h"
@@ -100,8 +100,7 @@ obj_free(struct sl_topo_obj *o)
 {
 	char **strs[] = { &o->header, &o->name, &o->vhost, &o->type, &o->source,
 			  &o->destination, &o->routing_key, &o->configure, &o->write,
-			  &o->read, &o->password, &o->password_hash,
-			  &o->hashing_algorithm, &o->tags };
+			  &o->read };
 
 	if (o == NULL)
 		return;
@@ -118,13 +117,15 @@ sl_topo_fini(struct sl_topo *t)
 		obj_free(t->objs[i]);
 	for (size_t i = 0; i < t->n_notes; i++)
 		bk_free(t->notes[i]);
+	bk_defs_free(t->defs);
+	bk_free(t->defs_path);
 	bk_free(t->objs);
 	bk_free(t->notes);
 	memset(t, 0, sizeof(*t));
 }
 
-struct sl_topo_obj *
-sl_topo_add(struct sl_topo *t, enum sl_topo_kind kind, const char *where)
+static struct sl_topo_obj *
+topo_add(struct sl_topo *t, enum sl_topo_kind kind, const char *where)
 {
 	struct sl_topo_obj *o = bk_calloc(1, sizeof(*o));
 
@@ -156,27 +157,6 @@ sl_topo_note(struct sl_topo *t, const char *fmt, ...)
 /* ---------------------------------------------------------------- */
 /* Arguments                                                         */
 /* ---------------------------------------------------------------- */
-
-char
-sl_topo_arg_type(const char *key)
-{
-	static const char *const ints[] = {
-		"x-message-ttl", "x-expires", "x-max-length", "x-max-length-bytes",
-		"x-max-priority", "x-delivery-limit",
-	};
-	static const char *const strs[] = {
-		"x-dead-letter-exchange", "x-dead-letter-routing-key", "x-overflow",
-		"x-queue-type", "x-queue-mode", "x-match", "alternate-exchange",
-	};
-
-	for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++)
-		if (strcmp(key, ints[i]) == 0)
-			return 'i';
-	for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
-		if (strcmp(key, strs[i]) == 0)
-			return 's';
-	return strcmp(key, "x-single-active-consumer") == 0 ? 'b' : 0;
-}
 
 void
 sl_topo_put_int(struct bk_table_builder *b, const char *key, int64_t v)
@@ -246,7 +226,7 @@ put_arg(struct sl_topo_obj *o, const char *key, const char *value, char *why,
 	size_t whylen)
 {
 	struct bk_value old;
-	char type = sl_topo_arg_type(key);
+	char type = bk_defs_arg_type(key);
 	int64_t i;
 	bool b;
 
@@ -336,7 +316,7 @@ sl_topo_begin(struct sl_topo *t, const char *section, const char *where,
 			"section [%s] needs a name: [%s NAME]", section, section);
 		return -EINVAL;
 	}
-	o = sl_topo_add(t, kind, where);
+	o = topo_add(t, kind, where);
 	t->cur = o;
 	n = strlen(section) + 3;
 	o->header = bk_malloc(n);
@@ -510,13 +490,11 @@ sl_topo_finish(struct sl_topo *t, char *err, size_t errlen)
 	t->cur = NULL;
 	for (size_t i = 0; i < t->n; i++) {
 		a = t->objs[i];
-		if (a->from_json)
-			continue;
 		if (check_required(a, err, errlen) < 0)
 			return -EINVAL;
 		for (size_t j = 0; j < i; j++) {
 			b = t->objs[j];
-			if (b->from_json || !same_object(a, b))
+			if (!same_object(a, b))
 				continue;
 			if (a->kind == SL_T_VHOST || a->kind == SL_T_BINDING)
 				snprintf(err, errlen, "%s: duplicate section %s "
@@ -538,15 +516,14 @@ sl_topo_has_permissions(const struct sl_topo *t, const char *user)
 		if (t->objs[i]->kind == SL_T_PERMISSION &&
 		    strcmp(t->objs[i]->name, user) == 0)
 			return true;
+	for (size_t i = 0; i < bk_defs_count(t->defs, BK_DEFS_PERMISSIONS); i++)
+		if (strcmp(bk_defs_name(t->defs, BK_DEFS_PERMISSIONS, i), user) == 0)
+			return true;
 	return false;
 }
 
 size_t
 sl_topo_user_count(const struct sl_topo *t)
 {
-	size_t n = 0;
-
-	for (size_t i = 0; i < t->n; i++)
-		n += t->objs[i]->kind == SL_T_USER;
-	return n;
+	return bk_defs_count(t->defs, BK_DEFS_USERS);
 }

@@ -5,17 +5,20 @@
  *
  * Two steps, so that nothing half-applies because of a typo:
  *
- *   1. Collect (sl_config.c's reader, sl_defs_load.c): every section or
- *      JSON entry becomes one struct sl_topo_obj carrying its origin
- *      ("FILE:LINE" of the section header, or "FILE: queues[3]"). Syntax,
+ *   1. Collect (sl_config.c's reader, sl_defs_load.c): every section
+ *      becomes one struct sl_topo_obj carrying its origin ("FILE:LINE" of
+ *      the section header); a definitions document becomes the core's
+ *      checked plan (bk_defs_parse: errors name "FILE: queues[3]..."). Syntax,
  *      unknown keys, value types, required keys and duplicate sections are
  *      refused here, before the broker exists. This half calls nothing in
- *      the core but the table builder, so the config unit test can link it.
+ *      the core but the pure table and definitions codecs, so the config
+ *      unit test can link it.
  *
  *   2. Apply (sl_topology_apply.c), once the durable definitions are loaded
  *      and before any listener opens: vhosts, users, permissions,
  *      exchanges, queues, bindings, in that order whatever the order in the
- *      file, through the same core calls a client's declare goes through.
+ *      file, the document's entries of a kind (bk_defs_apply) before the
+ *      file's, through the same core calls a client's declare goes through.
  *      Declaring what exists and is equivalent is a no-op, so a restart
  *      with the same file changes nothing; an inequivalent existing object
  *      or a binding to a missing queue is refused with the object's origin
@@ -32,8 +35,8 @@
 enum sl_topo_kind {
 	SL_T_NONE,
 	SL_T_VHOST,
-	SL_T_USER,                      /* definitions documents only; the file's
-					   [user] sections live in sl_config */
+	SL_T_USER,                      /* counted only: [user] sections live in
+					   sl_config, a document's users in defs */
 	SL_T_PERMISSION,
 	SL_T_EXCHANGE,
 	SL_T_QUEUE,
@@ -44,8 +47,7 @@ enum sl_topo_kind {
 struct sl_topo_obj {
 	enum sl_topo_kind kind;
 	char where[320];                /* "FILE:LINE" or "FILE: queues[3]" */
-	char *header;                   /* "[queue q1]": for messages; NULL from JSON */
-	bool from_json;
+	char *header;                   /* "[queue q1]": for messages */
 	char *name;                     /* vhost, exchange, queue or user name;
 					   binding label; permission user */
 	char *vhost;                    /* NULL = "/" */
@@ -57,8 +59,6 @@ struct sl_topo_obj {
 	bool dest_is_exchange;
 	/* permission */
 	char *configure, *write, *read;
-	/* user (JSON) */
-	char *password, *password_hash, *hashing_algorithm, *tags;
 	/* x-arguments (exchange, queue, binding): encoded table, owned */
 	struct bk_table_builder args;
 	unsigned seen;                  /* keys given, one bit per key (sl_topology.c) */
@@ -70,6 +70,8 @@ struct sl_topo {
 	struct sl_topo_obj *cur;        /* borrowed: the section being read */
 	char **notes;                   /* owned: warnings to log at apply */
 	size_t n_notes;
+	struct bk_defs *defs;           /* owned: load_definitions, or NULL */
+	char *defs_path;                /* owned: its file, for messages */
 };
 
 void sl_topo_init(struct sl_topo *t);
@@ -102,22 +104,9 @@ bool sl_topo_has_permissions(const struct sl_topo *t, const char *user);
 /* How many user entries came from a definitions document. */
 size_t sl_topo_user_count(const struct sl_topo *t);
 
-/* Append a new object (used by sl_defs_load.c). */
-struct sl_topo_obj *sl_topo_add(struct sl_topo *t, enum sl_topo_kind kind,
-				const char *where);
 /* Keep a warning to log when the topology is applied. */
 void sl_topo_note(struct sl_topo *t, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
-
-/*
- * Argument typing shared by the file and JSON: what type RabbitMQ expects
- * for a well-known x-argument. 'i' integer (x-message-ttl, x-expires,
- * x-max-length, x-max-length-bytes, x-max-priority, x-delivery-limit),
- * 'b' boolean (x-single-active-consumer), 's' string (x-dead-letter-*,
- * x-overflow, x-queue-type, x-queue-mode, x-match, alternate-exchange),
- * 0 for any other key.
- */
-char sl_topo_arg_type(const char *key);
 
 /* Put one integer, boolean or string argument into b. */
 void sl_topo_put_int(struct bk_table_builder *b, const char *key, int64_t v);
@@ -125,8 +114,8 @@ void sl_topo_put_bool(struct bk_table_builder *b, const char *key, bool v);
 void sl_topo_put_str(struct bk_table_builder *b, const char *key, const char *v);
 
 /*
- * Read a RabbitMQ definitions document (JSON) at path into t, after the
- * file's own sections. Errors name the file and the JSON path
+ * Read a RabbitMQ definitions document (JSON) at path into t->defs (the
+ * core's checked plan, bk_defs_parse). Errors name the file and the JSON path
  * ("defs.json: queues[3].arguments.x-max-length: expected an integer"),
  * or the line and column of malformed JSON. 0, or -EINVAL / -errno with
  * err set.

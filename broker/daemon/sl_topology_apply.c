@@ -21,7 +21,8 @@
  * permissions on "/" unless the user has some there already), except that
  * a user named in any [permission] section (or the document's permissions)
  * gets exactly the permissions listed. Users from the document are not
- * loopback-only, except guest, as RabbitMQ's default loopback_users.
+ * loopback-only, except guest, as RabbitMQ's default loopback_users
+ * (bk_defs_apply).
  */
 #include "sl_topology.h"
 #include "sl_config.h"
@@ -125,23 +126,6 @@ conf_user(struct apply *a, const struct sl_user *u)
 			 u->hashing_algorithm, u->tags);
 }
 
-static int
-json_user(struct apply *a, const struct sl_topo_obj *o)
-{
-	struct bk_err e = { 0 };
-	bool guest = strcmp(o->name, "guest") == 0;
-
-	if (guest)
-		user_base(a->b, o->name, NULL, o->tags, true, false);
-	a->counts[SL_T_USER]++;
-	if (o->password == NULL && o->password_hash != NULL && o->password_hash[0])
-		return user_hash(a, o->where, NULL, o->name, o->password_hash,
-				 o->hashing_algorithm, o->tags);
-	if (bk_user_add(a->b, o->name, o->password, o->tags, &e) != BK_OK)
-		return refuse_obj(a, o, &e);
-	return 0;
-}
-
 static struct bk_vhost *
 vhost_or_refuse(struct apply *a, const struct sl_topo_obj *o)
 {
@@ -162,8 +146,6 @@ apply_one(struct apply *a, const struct sl_topo_obj *o)
 	struct bk_vhost *vh;
 	enum bk_status st;
 
-	if (o->kind == SL_T_USER)
-		return json_user(a, o);
 	if (o->kind == SL_T_VHOST) {
 		st = bk_vhost_add(a->b, o->name, &e);
 	} else if (o->kind == SL_T_PERMISSION) {
@@ -205,36 +187,51 @@ apply_one(struct apply *a, const struct sl_topo_obj *o)
 	return 0;
 }
 
+/* The document's entries of one kind (the core's importer). */
+static int
+apply_defs(struct apply *a, enum sl_topo_kind kind, enum bk_defs_kind dk)
+{
+	char why[600];
+
+	if (a->t->defs == NULL)
+		return 0;
+	if (bk_defs_apply(a->b, a->t->defs, NULL, 1u << dk, 0, why, sizeof(why)) < 0)
+		return refuse(a, a->t->defs_path, NULL, why);
+	a->counts[kind] += (unsigned)bk_defs_count(a->t->defs, dk);
+	return 0;
+}
+
 int
 sl_topo_apply(const struct sl_topo *t, struct bk_broker *b,
 	      const struct sl_user *users, size_t n_users, char *err, size_t errlen)
 {
-	static const enum sl_topo_kind order[] = {
-		SL_T_VHOST, SL_T_USER, SL_T_PERMISSION, SL_T_EXCHANGE, SL_T_QUEUE,
-		SL_T_BINDING,
+	static const struct {
+		enum sl_topo_kind kind;
+		enum bk_defs_kind dk;
+	} order[] = {
+		{ SL_T_VHOST, BK_DEFS_VHOSTS }, { SL_T_USER, BK_DEFS_USERS },
+		{ SL_T_PERMISSION, BK_DEFS_PERMISSIONS },
+		{ SL_T_EXCHANGE, BK_DEFS_EXCHANGES }, { SL_T_QUEUE, BK_DEFS_QUEUES },
+		{ SL_T_BINDING, BK_DEFS_BINDINGS },
 	};
 	struct apply a = { .t = t, .b = b, .err = err, .errlen = errlen };
 
 	for (size_t i = 0; i < t->n_notes; i++)
 		bk_warn("%s", t->notes[i]);
 	for (size_t k = 0; k < sizeof(order) / sizeof(order[0]); k++) {
-		/* the document's entries were appended after the file's
-		 * sections: apply them first, so the file wins */
-		for (int pass = 0; pass < 2; pass++)
-			for (size_t i = 0; i < t->n; i++) {
-				const struct sl_topo_obj *o = t->objs[i];
-
-				if (o->kind == order[k] && o->from_json == (pass == 0) &&
-				    apply_one(&a, o) < 0)
-					return -EINVAL;
-			}
-		if (order[k] != SL_T_USER)
+		/* the document first, then the file's sections: the file wins */
+		if (apply_defs(&a, order[k].kind, order[k].dk) < 0)
+			return -EINVAL;
+		for (size_t i = 0; i < t->n; i++)
+			if (t->objs[i]->kind == order[k].kind && apply_one(&a, t->objs[i]) < 0)
+				return -EINVAL;
+		if (order[k].kind != SL_T_USER)
 			continue;
 		for (size_t i = 0; i < n_users; i++)
 			if (conf_user(&a, &users[i]) < 0)
 				return -EINVAL;
 	}
-	if (t->n > 0)
+	if (t->n > 0 || t->defs != NULL)
 		bk_info("topology applied: %u vhosts, %u users, %u permissions, "
 			"%u exchanges, %u queues, %u bindings",
 			a.counts[SL_T_VHOST], a.counts[SL_T_USER],

@@ -35,14 +35,8 @@ static int
 each_user(void *arg, const struct bk_user_view *v)
 {
 	struct walk *w = arg;
-	cJSON *o = cJSON_CreateObject();
 
-	cJSON_AddStringToObject(o, "name", v->name);
-	cJSON_AddStringToObject(o, "password_hash", v->password_hash ? v->password_hash : "");
-	cJSON_AddStringToObject(o, "hashing_algorithm", v->hashing_algorithm);
-	cJSON_AddItemToObject(o, "tags", http_json_tags(v->tags));
-	cJSON_AddItemToObject(o, "limits", cJSON_CreateObject());
-	cJSON_AddItemToArray(w->arr, o);
+	cJSON_AddItemToArray(w->arr, bk_defs_user_json(v));
 	return 0;
 }
 
@@ -166,14 +160,8 @@ static int
 each_perm(void *arg, const struct bk_permission_view *v)
 {
 	struct walk *w = arg;
-	cJSON *o = cJSON_CreateObject();
 
-	cJSON_AddStringToObject(o, "user", v->user);
-	cJSON_AddStringToObject(o, "vhost", v->vhost);
-	cJSON_AddStringToObject(o, "configure", v->configure);
-	cJSON_AddStringToObject(o, "write", v->write);
-	cJSON_AddStringToObject(o, "read", v->read);
-	cJSON_AddItemToArray(w->arr, o);
+	cJSON_AddItemToArray(w->arr, bk_defs_permission_json(v));
 	return 0;
 }
 

@@ -130,6 +130,22 @@ global_counters(struct evbuffer *out, const struct bk_overview *ov)
 	       (double)bk_msg_stats_deliver_get(&ov->ms));
 }
 
+/* The fdatasync latency histogram: _bucket{le} (cumulative), _sum, _count. */
+static void
+fsync_histogram(struct evbuffer *out, const struct bk_journal_stats *js)
+{
+	static const char name[] = "sluice_journal_fsync_seconds";
+
+	head(out, name, "histogram", "Time the journal's fdatasync calls took");
+	for (int i = 0; i < BK_FSYNC_BUCKETS; i++)
+		evbuffer_add_printf(out, "%s_bucket{le=\"%g\"} %llu\n", name, js->fsync_le[i],
+				    (unsigned long long)js->fsync_bucket[i]);
+	evbuffer_add_printf(out, "%s_bucket{le=\"+Inf\"} %llu\n", name,
+			    (unsigned long long)js->fsync_count);
+	evbuffer_add_printf(out, "%s_sum %.9g\n", name, js->fsync_sum);
+	evbuffer_add_printf(out, "%s_count %llu\n", name, (unsigned long long)js->fsync_count);
+}
+
 static void
 journal(struct evbuffer *out, struct bk_broker *b)
 {
@@ -157,6 +173,7 @@ journal(struct evbuffer *out, struct bk_broker *b)
 	metric(out, "sluice_journal_deleted_segments_total", (double)js.deleted_segments);
 	head(out, "sluice_journal_failed", "gauge", "1 while the journal is in the failed state");
 	metric(out, "sluice_journal_failed", js.failed != 0);
+	fsync_histogram(out, &js);
 }
 
 void

@@ -20,9 +20,22 @@ reply_send(struct http_req *r, int code, const char *ctype, const char *body, si
 	struct evkeyvalq *h = evhttp_request_get_output_headers(r->req);
 	struct evbuffer *out = evhttp_request_get_output_buffer(r->req);
 
+	static const char fail[] = "{\"error\":\"internal_error\",\"reason\":"
+				   "\"cannot write the definitions file\"}";
+
 	if (r->answered)
 		return;
 	r->answered = true;
+	/* A 2xx to a change means the change is on disk, as RabbitMQ's does:
+	 * the definitions file is written (and fsynced) now instead of at
+	 * the end of the loop iteration (bk_defs_commit). */
+	if (code >= 200 && code < 300 && r->method != EVHTTP_REQ_GET &&
+	    r->method != EVHTTP_REQ_HEAD && bk_defs_commit(r->l->broker) < 0) {
+		code = 500;
+		ctype = "application/json";
+		body = fail;
+		len = sizeof(fail) - 1;
+	}
 	if (ctype != NULL)
 		evhttp_add_header(h, "Content-Type", ctype);
 	evhttp_add_header(h, "Cache-Control", "no-cache");

@@ -28,6 +28,7 @@ struct mqtt_config {
 	uint16_t max_keepalive;         /* seconds; a larger client keepalive is lowered (v5), 0 = none */
 	uint32_t connect_timeout_ms;    /* CONNECT must arrive within: 10000 */
 	size_t output_high_watermark;   /* bytes buffered per connection before deliveries park */
+	uint32_t sys_interval;          /* seconds between $SYS updates: 10; 0 = none */
 };
 
 void mqtt_config_defaults(struct mqtt_config *c);

@@ -33,9 +33,11 @@
  *                                                     0x90 for a topic name)
  *   -EBADMSG   protocol error: well formed, but      0x82 Protocol Error
  *              data not allowed (duplicate or misplaced property, property
- *              value out of range, subscription identifier 0, topic alias 0,
- *              empty topic without an alias, retain handling 3, no-local on
- *              a shared subscription, unknown reason code)
+ *              value out of range, subscription identifier 0, empty topic
+ *              without an alias, retain handling 3, no-local on a shared
+ *              subscription, unknown reason code)
+ *   -ERANGE    PUBLISH with Topic Alias 0            0x94 Topic Alias invalid
+ *              [MQTT-3.3.2-8]
  *   -EINVAL    PUBLISH topic name holds a wildcard    0x90 Topic Name invalid
  *              [MQTT-3.3.2-2]
  *   -EMSGSIZE  the packet exceeds the maximum        0x95 Packet too large

@@ -307,6 +307,22 @@ const struct bk_consumer_ops mqtt_shared_consumer_ops = {
 	.cancelled = shared_cancelled,
 };
 
+void
+mqtt_deliver_direct(struct mqtt_session *s, struct bk_msg *msg)
+{
+	struct mqtt_conn *c = s->conn;
+	struct out_pub op;
+
+	if (!c || c->state != MQTT_CONN_RUNNING || mqtt_output_full(c) ||
+	    match_subs(s, NULL, msg, &op) < 0)
+		return;
+	op.qos = 0;
+	op.dup = false;
+	op.alias_ok = true;
+	op.pid = 0;
+	write_publish(c, msg, &op);
+}
+
 /* ---- local messages (retained, on subscribe) --------------------------- */
 
 /* false: no slot, keep it pending */

@@ -57,6 +57,19 @@ enum mqtt_conn_state {
 
 struct mqtt_session;
 struct mqtt_will;
+struct mqtt_rstore;
+
+/* Adapter-wide counters since start, for the $SYS topics (plain adds). */
+struct mqtt_counters {
+	uint64_t pkts_in, pkts_out;     /* control packets */
+	uint64_t bytes_in, bytes_out;
+	uint64_t pub_in, pub_out;       /* PUBLISH packets */
+	uint64_t sessions_expired;
+	uint64_t conns_total;           /* connections accepted */
+	uint32_t conns_max;             /* most connections open at once */
+};
+
+struct mqtt_sys;
 
 struct mqtt_listener {
 	struct event_base *base;        /* borrowed */
@@ -69,8 +82,10 @@ struct mqtt_listener {
 	struct mqtt_conn *conns;        /* owned list (next/prev) */
 	uint32_t nconns;
 	struct mqtt_session *sessions;  /* owned uthash (hh) by vhost + client id */
-	struct mqtt_retained *retained; /* owned uthash by vhost + topic */
+	struct mqtt_rstore *retained;   /* owned uthash by vhost: topic trees (mqtt_retain.c) */
 	struct mqtt_shared *shared;     /* owned uthash by vhost + queue name */
+	struct mqtt_counters ctr;
+	struct mqtt_sys *sys;           /* owned: $SYS publisher, NULL when off */
 	unsigned alarms;                /* bk_alarms() as last reported */
 	bool alarm_watched;
 	bool shutting_down;
@@ -139,7 +154,10 @@ struct mqtt_sub {
 	struct bk_str match;            /* the topic filter part, into filter */
 	uint8_t qos;                    /* granted */
 	bool no_local, rap;             /* v5 options */
+	uint8_t rh;                     /* v5 retain handling, as subscribed */
 	uint32_t sub_id;                /* v5 subscription identifier, 0 = none */
+	uint8_t *bargs;                 /* owned: the binding's arguments (own queue only) */
+	uint32_t bargs_len;
 	struct mqtt_shared *shared;     /* ref; NULL: bound to the session's queue */
 	struct bk_consumer *consumer;   /* shared only, while connected */
 	struct mqtt_session *s;         /* borrowed back pointer */
@@ -207,15 +225,6 @@ struct mqtt_session {
 	UT_hash_handle hh;              /* in l->sessions */
 };
 
-/* A retained message. */
-struct mqtt_retained {
-	char *key;                      /* owned: vhost \0 topic; uthash key */
-	uint32_t key_len;
-	struct bk_str topic;            /* into key */
-	struct bk_vhost *vhost;         /* borrowed */
-	struct bk_msg *msg;             /* ref */
-	UT_hash_handle hh;              /* in l->retained */
-};
 
 /* ---- mqtt_listener.c ---- */
 void mqtt_listener_conn_gone(struct mqtt_listener *l, struct mqtt_conn *c);
@@ -223,6 +232,8 @@ void mqtt_listener_conn_gone(struct mqtt_listener *l, struct mqtt_conn *c);
 /* ---- mqtt_mgmt.c ---- */
 void mqtt_mgmt_register(struct mqtt_conn *c, struct bk_str client_id);
 void mqtt_mgmt_unregister(struct mqtt_conn *c);
+/* bk_vhost_watch watcher (arg: the listener): drop all state of vh. */
+void mqtt_mgmt_vhost_gone(void *arg, struct bk_vhost *vh);
 
 /* ---- mqtt_conn.c ---- */
 struct mqtt_conn *mqtt_conn_new(struct mqtt_listener *l, evutil_socket_t fd,
@@ -275,7 +286,8 @@ struct mqtt_session *mqtt_session_new(struct mqtt_listener *l, struct bk_vhost *
 /*
  * No session in memory, but the core holds its queue (recovered from the
  * journal after a restart): rebuild the session from the queue's
- * bindings, each a QoS 1 subscription. NULL when there is no such queue.
+ * bindings, each with the options its arguments keep. NULL when there is
+ * no such queue.
  */
 struct mqtt_session *mqtt_session_recover(struct mqtt_listener *l, struct bk_vhost *vh,
 					  struct bk_str client_id);
@@ -301,6 +313,10 @@ void mqtt_session_consume(struct mqtt_session *s);
 void mqtt_on_subscribe(struct mqtt_conn *c, const struct mqtt_packet *pkt);
 void mqtt_on_unsubscribe(struct mqtt_conn *c, const struct mqtt_packet *pkt);
 void mqtt_sub_free(struct mqtt_session *s, struct mqtt_sub *sub, bool unbind);
+/* Options back from a binding's arguments (a recovered subscription);
+ * keeps a copy of args, the binding's identity. Without our entry
+ * (bound by an older version) the subscription is QoS 1. */
+void mqtt_sub_opts_from_args(struct mqtt_sub *sub, struct bk_table args);
 void mqtt_sub_consume(struct mqtt_sub *sub);
 void mqtt_shared_unref(struct mqtt_listener *l, struct mqtt_shared *sh);
 
@@ -310,6 +326,10 @@ extern const struct bk_consumer_ops mqtt_shared_consumer_ops;    /* ctx: mqtt_su
 /* Deliver a local (retained) message: now if a slot is free, else later. */
 void mqtt_deliver_local(struct mqtt_session *s, struct bk_msg *msg, uint8_t qos,
 			uint32_t sub_id);
+/* A QoS 0 message the broker makes itself ($SYS) to a connected session,
+ * matched against its plain subscriptions like a routed one; dropped when
+ * nothing matches or the output is full. */
+void mqtt_deliver_direct(struct mqtt_session *s, struct bk_msg *msg);
 void mqtt_on_puback(struct mqtt_conn *c, const struct mqtt_packet *pkt);
 /* Resend in-flight messages with DUP after a reconnect. */
 void mqtt_deliver_resend(struct mqtt_session *s);
@@ -355,6 +375,15 @@ void mqtt_retain_put(struct mqtt_listener *l, struct bk_vhost *vh, struct bk_msg
 /* Deliver retained messages matching filter to s at most qos. */
 void mqtt_retain_deliver(struct mqtt_session *s, struct bk_str filter, uint8_t qos,
 			 uint32_t sub_id);
+typedef void (*mqtt_retain_fn)(void *arg, struct bk_msg *msg);
+/* Every retained message of vh, in no particular order; fn must not
+ * change the store. */
+void mqtt_retain_each(struct mqtt_listener *l, struct bk_vhost *vh, mqtt_retain_fn fn,
+		      void *arg);
+uint32_t mqtt_retain_count(struct mqtt_listener *l, struct bk_vhost *vh);
+uint64_t mqtt_retain_total(struct mqtt_listener *l);
+/* The vhost is being deleted: forget its messages (memory only). */
+void mqtt_retain_drop_vhost(struct mqtt_listener *l, struct bk_vhost *vh);
 void mqtt_retain_free_all(struct mqtt_listener *l);
 
 /* ---- mqtt_retain_log.c ---- */
@@ -362,6 +391,14 @@ void mqtt_retain_log_append(struct mqtt_listener *l, struct bk_vhost *vh,
 			    const struct bk_msg *msg);
 /* At start: rebuild the store from every vhost's log. */
 void mqtt_retain_log_recover(struct mqtt_listener *l);
+
+/* ---- mqtt_sys.c ---- */
+/* Start publishing $SYS every cfg.sys_interval seconds (0: never). */
+void mqtt_sys_start(struct mqtt_listener *l);
+void mqtt_sys_stop(struct mqtt_listener *l);
+/* vh is being deleted: if it is the [mqtt] vhost, publish everything
+ * afresh should it come back. */
+void mqtt_sys_vhost_gone(struct mqtt_listener *l, struct bk_vhost *vh);
 
 /* ---- mqtt_will.c ---- */
 /* From a decoded CONNECT (will flag set); NULL with *rc on refusal. */

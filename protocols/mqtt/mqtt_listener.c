@@ -41,6 +41,7 @@ mqtt_config_defaults(struct mqtt_config *c)
 	c->max_keepalive = 0;
 	c->connect_timeout_ms = 10000;
 	c->output_high_watermark = 1u << 20;
+	c->sys_interval = 10;           /* Mosquitto's sys_interval */
 }
 
 static void
@@ -60,6 +61,9 @@ accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa,
 		l->conns->prev = c;
 	l->conns = c;
 	l->nconns++;
+	l->ctr.conns_total++;
+	if (l->nconns > l->ctr.conns_max)
+		l->ctr.conns_max = l->nconns;
 }
 
 static void
@@ -167,7 +171,9 @@ mqtt_listener_new(struct event_base *base, struct bk_broker *b,
 	bk_info("listening mqtt %s:%d", l->cfg.bind, l->port);
 	l->alarms = bk_alarms(b);
 	bk_alarm_watch(b, alarm_cb, l);
+	bk_vhost_watch(b, mqtt_mgmt_vhost_gone, l);
 	l->alarm_watched = true;
+	mqtt_sys_start(l);
 	return l;
 }
 
@@ -211,8 +217,11 @@ mqtt_listener_free(struct mqtt_listener *l)
 		return;
 	l->done = NULL;
 	l->shutting_down = true;
-	if (l->alarm_watched)
+	mqtt_sys_stop(l);
+	if (l->alarm_watched) {
 		bk_alarm_unwatch(l->broker, alarm_cb, l);
+		bk_vhost_unwatch(l->broker, mqtt_mgmt_vhost_gone, l);
+	}
 	while (l->conns) {
 		l->conns->will_suppressed = true;
 		mqtt_conn_free(l->conns);

@@ -7,11 +7,18 @@
  * close it.
  *
  * close() comes from outside our callbacks and must hand back every core
- * object before it returns (the caller may free the vhost next): v5
- * clients get DISCONNECT 0x98 (administrative action), the session's
- * consumers are cancelled and its in-flight deliveries requeued. A
- * persistent session stays (its queue keeps collecting) unless the close
- * is for the deletion of its vhost, which ends it.
+ * object before it returns: v5 clients get DISCONNECT 0x98
+ * (administrative action), the session's consumers are cancelled and its
+ * in-flight deliveries requeued. A persistent session stays (its queue
+ * keeps collecting).
+ *
+ * Deleting a vhost closes its connections that way first, then calls
+ * mqtt_mgmt_vhost_gone() (a bk_vhost_watch watcher) while the vhost still
+ * exists: every session of the vhost ends (connected or not, its queue
+ * deleted), pending wills of the vhost are dropped rather than published
+ * into it, connections that still name it (closing, or refused after
+ * login) forget it, and its retained messages go. Nothing of the adapter
+ * points into the vhost afterwards.
  */
 #include "mqtt_int.h"
 
@@ -42,13 +49,43 @@ mgmt_close(void *ctx, const char *reason)
 		return;
 	c->session = NULL;
 	s->conn = NULL;
-	if (reason && strstr(reason, "vhost") && strstr(reason, "deleted")) {
-		mqtt_session_destroy(s);
-		return;
-	}
 	mqtt_session_detach(s, NULL);
 	if (mqtt_session_exists(c->l, s))
 		mqtt_out_clear(s, BK_SETTLE_REQUEUE);
+}
+
+void
+mqtt_mgmt_vhost_gone(void *arg, struct bk_vhost *vh)
+{
+	struct mqtt_listener *l = arg;
+	struct mqtt_session *s, *tmp;
+	struct mqtt_shared *sh, *shtmp;
+
+	for (struct mqtt_conn *c = l->conns; c; c = c->next) {
+		if (c->vhost != vh)
+			continue;
+		mqtt_will_free(c->will);
+		c->will = NULL;
+		if (c->session) {
+			s = c->session;
+			c->session = NULL;
+			s->conn = NULL;
+		}
+		mqtt_conn_close_or(c, MQTT_RC_ADMIN_ACTION, "vhost '%s' is deleted",
+				   bk_vhost_name(vh));
+		c->vhost = NULL;
+	}
+	HASH_ITER(hh, l->sessions, s, tmp) {
+		if (s->vhost != vh)
+			continue;
+		mqtt_will_free(s->will);
+		s->conn = NULL;
+		mqtt_session_destroy(s);
+	}
+	HASH_ITER(hh, l->shared, sh, shtmp)
+		BK_ASSERT(sh->vhost != vh);
+	mqtt_retain_drop_vhost(l, vh);
+	mqtt_sys_vhost_gone(l, vh);
 }
 
 static const struct bk_conn_ops conn_ops = {

@@ -25,6 +25,19 @@ output_closed(const struct mqtt_conn *c)
 	return c->free_pending || c->state == MQTT_CONN_CLOSING;
 }
 
+/* One packet of n bytes written: the connection's and the listener's
+ * counters (plain adds). */
+static void
+count_out(struct mqtt_conn *c, size_t n)
+{
+	if (c->ctr) {
+		c->ctr->send_oct += n;
+		c->ctr->send_cnt++;
+	}
+	c->l->ctr.bytes_out += n;
+	c->l->ctr.pkts_out++;
+}
+
 static bool
 encode_into(struct mqtt_conn *c, const struct mqtt_packet *pkt, size_t n)
 {
@@ -38,6 +51,7 @@ encode_into(struct mqtt_conn *c, const struct mqtt_packet *pkt, size_t n)
 	BK_ASSERT(rc == (int)n);
 	v.iov_len = n;
 	evbuffer_commit_space(out, &v, 1);
+	count_out(c, n);
 	return true;
 }
 
@@ -128,6 +142,8 @@ mqtt_send_publish(struct mqtt_conn *c, const struct mqtt_publish *pub, struct bk
 
 	if (output_closed(c) || head == SIZE_MAX)
 		return;
+	count_out(c, head + body);
+	c->l->ctr.pub_out++;
 	if (body <= BODY_COPY_MAX) {
 		if (evbuffer_reserve_space(out, head + body, &v, 1) < 1)
 			return;

@@ -16,9 +16,10 @@
  *     Identifier in PUBLISH): protocol error (-EBADMSG);
  *   - a property not listed for that packet: protocol error;
  *   - values out of range: receive maximum 0, maximum packet size 0,
- *     topic alias 0, subscription identifier 0 [§3.8.2.1.2], byte
- *     flags other than 0/1, response topic with wildcards
- *     [MQTT-3.3.2-14]: protocol error;
+ *     subscription identifier 0 [§3.8.2.1.2], byte flags other than
+ *     0/1, response topic with wildcards [MQTT-3.3.2-14]: protocol
+ *     error; topic alias 0: -ERANGE, which has a reason code of its own
+ *     (0x94) [MQTT-3.3.2-8];
  *   - strings: ill-formed UTF-8: -EILSEQ.
  * The repeatable properties stay in the raw block; iterators walk it.
  */
@@ -108,7 +109,7 @@ read_value(struct mqtt_rd *r, const struct pdesc *d, struct mqtt_props *out)
 		if (rd_u16(r, &s) < 0)
 			return -EPROTO;
 		if (d->nonzero && s == 0)
-			return -EBADMSG;
+			return d == &pdesc[MQTT_PROP_TOPIC_ALIAS] ? -ERANGE : -EBADMSG;
 		memcpy(field, &s, sizeof(s));
 		return 0;
 	case PT_U32:

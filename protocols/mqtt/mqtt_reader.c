@@ -11,8 +11,8 @@
  *
  * Bad input closes the connection [MQTT-4.8.0-1]: v5 clients get a
  * DISCONNECT with the reason code of the codec's error table first
- * (0x81 malformed, 0x82 protocol error, 0x90 topic name invalid, 0x95
- * packet too large); one info line is logged.
+ * (0x81 malformed, 0x82 protocol error, 0x90 topic name invalid, 0x94
+ * topic alias invalid, 0x95 packet too large); one info line is logged.
  */
 #include "mqtt_int.h"
 
@@ -27,6 +27,7 @@ error_rc(int err)
 	case -EBADMSG:  return MQTT_RC_PROTOCOL_ERROR;
 	case -EINVAL:   return MQTT_RC_TOPIC_NAME_INVALID;
 	case -EMSGSIZE: return MQTT_RC_PACKET_TOO_LARGE;
+	case -ERANGE:   return MQTT_RC_TOPIC_ALIAS_INVALID;
 	default:        return MQTT_RC_MALFORMED;
 	}
 }
@@ -38,6 +39,7 @@ error_text(int err)
 	case -EBADMSG:  return "protocol error";
 	case -EINVAL:   return "topic name invalid";
 	case -EMSGSIZE: return "packet too large";
+	case -ERANGE:   return "topic alias 0";
 	case -EILSEQ:   return "malformed UTF-8 string";
 	default:        return "malformed packet";
 	}
@@ -113,76 +115,6 @@ refuse_level(struct mqtt_conn *c, const struct mqtt_packet *pkt)
 	mqtt_conn_close_or(c, 0, "unsupported protocol level %u", level);
 }
 
-/*
- * The codec reports a v5 PUBLISH with Topic Alias 0 as a protocol error;
- * the spec wants 0x94 Topic Alias invalid for it [MQTT-3.3.2-8]. Walk
- * the (already rejected) property block for that one case.
- */
-static bool
-publish_alias_zero(const uint8_t *p, const struct mqtt_fixed *fh)
-{
-	size_t i = fh->hdr_len, end = fh->total, plen;
-	uint32_t v = 0;
-	unsigned shift = 0;
-
-	if (i + 2 > end)
-		return false;
-	i += 2 + ((size_t)p[i] << 8 | p[i + 1]);
-	if (((fh->flags >> 1) & 3) != 0)
-		i += 2;
-	do {
-		if (i >= end || shift > 21)
-			return false;
-		v |= (uint32_t)(p[i] & 127) << shift;
-		shift += 7;
-	} while (p[i++] & 128);
-	plen = v;
-	if (plen > end - i)
-		return false;
-	end = i + plen;
-	while (i < end) {
-		uint8_t id = p[i++];
-		size_t n;
-
-		switch (id) {
-		case 0x01: case 0x17: case 0x19: case 0x24: case 0x25: case 0x28:
-		case 0x29: case 0x2A:
-			n = 1;
-			break;
-		case 0x13: case 0x21: case 0x22: case 0x23:
-			if (id == 0x23 && i + 2 <= end && p[i] == 0 && p[i + 1] == 0)
-				return true;
-			n = 2;
-			break;
-		case 0x02: case 0x11: case 0x18: case 0x27:
-			n = 4;
-			break;
-		case 0x0B:
-			for (n = 0; i + n < end && (p[i + n] & 128); n++)
-				;
-			n++;
-			break;
-		case 0x26:
-			if (i + 2 > end)
-				return false;
-			n = 2 + ((size_t)p[i] << 8 | p[i + 1]);
-			if (i + n + 2 > end)
-				return false;
-			n += 2 + ((size_t)p[i + n] << 8 | p[i + n + 1]);
-			break;
-		default:        /* strings and binaries */
-			if (i + 2 > end)
-				return false;
-			n = 2 + ((size_t)p[i] << 8 | p[i + 1]);
-			break;
-		}
-		if (n > end - i)
-			return false;
-		i += n;
-	}
-	return false;
-}
-
 /* 1 = one packet handled, 0 = need more bytes, -1 = stop. */
 static int
 read_packet(struct mqtt_conn *c, struct evbuffer *in)
@@ -220,9 +152,6 @@ read_packet(struct mqtt_conn *c, struct evbuffer *in)
 		if (c->state == MQTT_CONN_NEW && fh.type != MQTT_CONNECT)
 			mqtt_conn_close_or(c, 0, "first packet is %s, not CONNECT",
 					   mqtt_type_name(fh.type));
-		else if (rc == -EBADMSG && fh.type == MQTT_PUBLISH && c->level == MQTT_V5 &&
-			 publish_alias_zero(p, &fh))
-			mqtt_conn_close_or(c, MQTT_RC_TOPIC_ALIAS_INVALID, "topic alias 0");
 		else
 			mqtt_conn_close_or(c, error_rc(rc), "%s in %s", error_text(rc),
 					   mqtt_type_name(fh.type));
@@ -232,6 +161,10 @@ read_packet(struct mqtt_conn *c, struct evbuffer *in)
 		c->ctr->recv_oct += fh.total;
 		c->ctr->recv_cnt++;
 	}
+	c->l->ctr.bytes_in += fh.total;
+	c->l->ctr.pkts_in++;
+	if (pkt.type == MQTT_PUBLISH)
+		c->l->ctr.pub_in++;
 	dispatch(c, &pkt);
 	evbuffer_drain(in, fh.total);
 	return 1;

@@ -92,35 +92,32 @@ qos_of(const struct bk_msg *m)
 	return (uint8_t)(m->origin_flags & MQTT_OF_QOS_MASK);
 }
 
+static void
+append_one(void *arg, struct bk_msg *msg)
+{
+	append(arg, msg, qos_of(msg));
+}
+
 /* Purge the log and write the vhost's store back. */
 static void
 rewrite(struct mqtt_listener *l, struct bk_vhost *vh)
 {
-	struct mqtt_retained *r, *tmp;
 	struct bk_err err;
 	uint32_t count;
 
 	bk_queue_purge(vh, BK_STR_LIT(LOG_QUEUE), NULL, &count, &err);
-	HASH_ITER(hh, l->retained, r, tmp)
-		if (r->vhost == vh)
-			append(vh, r->msg, qos_of(r->msg));
+	mqtt_retain_each(l, vh, append_one, vh);
 }
 
 void
 mqtt_retain_log_append(struct mqtt_listener *l, struct bk_vhost *vh, const struct bk_msg *msg)
 {
 	struct bk_queue *q = log_queue(vh, true);
-	struct mqtt_retained *r, *tmp;
-	uint32_t live = 0;
 
 	if (!q)
 		return;
 	append(vh, msg, qos_of(msg));
-	if (bk_queue_message_count(q) <= 2 * HASH_COUNT(l->retained) + SLACK)
-		return;
-	HASH_ITER(hh, l->retained, r, tmp)
-		live += r->vhost == vh;
-	if (bk_queue_message_count(q) > 2 * live + SLACK)
+	if (bk_queue_message_count(q) > 2 * (uint64_t)mqtt_retain_count(l, vh) + SLACK)
 		rewrite(l, vh);
 }
 

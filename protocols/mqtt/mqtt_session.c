@@ -13,7 +13,8 @@
  * Sessions live in memory; what survives a restart is the queue (durable
  * for persistent sessions) with its bindings and persistent messages, and
  * mqtt_session_recover() rebuilds a session from it, as RabbitMQ's MQTT
- * plugin keeps subscriptions as bindings. A v3 persistent session never
+ * plugin keeps subscriptions as bindings (with their options in the
+ * binding arguments, mqtt_subscribe.c). A v3 persistent session never
  * expires; a v5
  * one ends Session Expiry Interval seconds after its connection ends. At
  * the end the queue is deleted, shared-queue deliveries are requeued for
@@ -107,7 +108,7 @@ recover_binding(void *arg, const struct bk_binding_view *v)
 	sub->filter = bk_malloc(v->routing_key.len + 1);
 	n = mqtt_key_to_filter(v->routing_key, sub->filter);
 	sub->match = (struct bk_str){ sub->filter, n };
-	sub->qos = 1;
+	mqtt_sub_opts_from_args(sub, v->arguments);
 	sub->s = s;
 	HASH_ADD_KEYPTR(hh, s->subs, sub->filter, n, sub);
 	s->nsubs++;
@@ -232,8 +233,10 @@ expiry_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct mqtt_session *s = arg;
 
-	if (!s->conn)
+	if (!s->conn) {
+		s->l->ctr.sessions_expired++;
 		mqtt_session_destroy(s);
+	}
 }
 
 void

@@ -10,8 +10,22 @@
  * round-robin, which is the load balancing MQTT asks for. The queue goes
  * when its last subscription does.
  *
- * Subscribing again to the same filter replaces the options and keeps
- * the binding [MQTT-3.8.4-3]; retained messages are sent again only
+ * The options of a plain subscription live in its binding's arguments,
+ * as RabbitMQ's MQTT plugin keeps them, so a persistent session gets
+ * them back after a restart (mqtt_session_recover):
+ *
+ *   "x-mqtt-subscription-opts" (F) {
+ *       "id" (i)                    subscription identifier, when set
+ *       "no-local" (t), "qos" (B), "retain-as-published" (t),
+ *       "retain-handling" (B) }
+ *
+ * Subscribing again to the same filter replaces the options
+ * [MQTT-3.8.4-3]: when they change, the binding with the new arguments
+ * is added before the old one goes, so no message falls between them
+ * (a message reaching the queue through both is enqueued once). The
+ * arguments a subscription is bound with are kept byte for byte
+ * (recovered ones may be encoded differently from ours), so the unbind
+ * always names the binding that exists. Retained messages are sent again only
  * under retain handling 0 [MQTT-3.3.1-9..11], never for shared filters
  * (MQTT 5 §4.8.2), and only after the SUBACK.
  */
@@ -22,9 +36,11 @@
 
 static char bkey[MQTT_KEY_MAX + 1];
 
+#define OPTS_ARG "x-mqtt-subscription-opts"
+
 static enum bk_status
-bind_key(struct mqtt_session *s, const char *queue, struct bk_str filter, bool bind,
-	 struct bk_err *err)
+bind_key(struct mqtt_session *s, const char *queue, struct bk_str filter,
+	 struct bk_table args, bool bind, struct bk_err *err)
 {
 	struct bk_binding_decl d;
 
@@ -34,7 +50,111 @@ bind_key(struct mqtt_session *s, const char *queue, struct bk_str filter, bool b
 	d.dest_is_queue = true;
 	d.routing_key.len = mqtt_filter_to_key(filter, bkey);
 	d.routing_key.p = bkey;
+	d.arguments = args;
 	return bind ? bk_bind(s->vhost, &d, NULL, err) : bk_unbind(s->vhost, &d, NULL, err);
+}
+
+static struct bk_table
+sub_args(const struct mqtt_sub *sub)
+{
+	return (struct bk_table){ sub->bargs, sub->bargs_len };
+}
+
+static void
+put(struct bk_table_builder *b, const char *name, enum bk_vtype type, int64_t i)
+{
+	struct bk_value v = { .type = type };
+
+	if (type == BK_V_BOOL)
+		v.u.b = i != 0;
+	else
+		v.u.i = i;
+	bk_tb_put(b, name, (uint32_t)strlen(name), &v);
+}
+
+/* The arguments for sub's options (owned by the caller), keys sorted. */
+static uint8_t *
+opts_args(const struct mqtt_sub *sub, uint32_t *len)
+{
+	struct bk_table_builder t, b;
+	struct bk_value v;
+	uint8_t *out;
+
+	bk_tb_init(&t);
+	if (sub->sub_id)
+		put(&t, "id", BK_V_U32, sub->sub_id);
+	put(&t, "no-local", BK_V_BOOL, sub->no_local);
+	put(&t, "qos", BK_V_U8, sub->qos);
+	put(&t, "retain-as-published", BK_V_BOOL, sub->rap);
+	put(&t, "retain-handling", BK_V_U8, sub->rh);
+	bk_tb_init(&b);
+	v = (struct bk_value){ .type = BK_V_TABLE, .u.t = bk_tb_view(&t) };
+	bk_tb_put(&b, OPTS_ARG, sizeof(OPTS_ARG) - 1, &v);
+	out = bk_tb_take(&b, len);
+	bk_tb_fini(&b);
+	bk_tb_fini(&t);
+	return out;
+}
+
+static int64_t
+opt_int(struct bk_table t, const char *name, int64_t dflt)
+{
+	struct bk_value v;
+	int64_t i;
+
+	if (!bk_table_get(t, name, &v))
+		return dflt;
+	if (v.type == BK_V_BOOL)
+		return v.u.b;
+	return bk_value_int(&v, &i) ? i : dflt;
+}
+
+void
+mqtt_sub_opts_from_args(struct mqtt_sub *sub, struct bk_table args)
+{
+	struct bk_value v;
+	int64_t qos, id;
+
+	sub->qos = 1;
+	if (args.len) {
+		sub->bargs = bk_malloc(args.len);
+		memcpy(sub->bargs, args.p, args.len);
+		sub->bargs_len = args.len;
+	}
+	if (!bk_table_get(args, OPTS_ARG, &v) || v.type != BK_V_TABLE)
+		return;
+	qos = opt_int(v.u.t, "qos", 1);
+	id = opt_int(v.u.t, "id", 0);
+	sub->qos = qos >= 0 && qos <= 2 ? (uint8_t)qos : 1;
+	sub->no_local = opt_int(v.u.t, "no-local", 0) != 0;
+	sub->rap = opt_int(v.u.t, "retain-as-published", 0) != 0;
+	sub->rh = (uint8_t)(opt_int(v.u.t, "retain-handling", 0) & 3);
+	sub->sub_id = id > 0 && id <= MQTT_MAX_SUB_ID ? (uint32_t)id : 0;
+}
+
+/* Bind sub (own queue) with arguments for its current options, then,
+ * when it was bound already, drop the binding with the old ones. */
+static enum bk_status
+rebind(struct mqtt_session *s, struct mqtt_sub *sub, bool bound, struct bk_err *err)
+{
+	uint32_t len;
+	uint8_t *args = opts_args(sub, &len);
+	struct bk_table nt = { args, len };
+
+	if (bound && len == sub->bargs_len && memcmp(args, sub->bargs, len) == 0) {
+		bk_free(args);
+		return BK_OK;
+	}
+	if (bind_key(s, s->queue, sub->match, nt, true, err) != BK_OK) {
+		bk_free(args);
+		return err->status;
+	}
+	if (bound)
+		bind_key(s, s->queue, sub->match, sub_args(sub), false, err);
+	bk_free(sub->bargs);
+	sub->bargs = args;
+	sub->bargs_len = len;
+	return BK_OK;
 }
 
 static bool may_subscribe(struct mqtt_session *s, const char *queue, struct bk_err *err);
@@ -79,7 +199,8 @@ shared_get(struct mqtt_session *s, struct bk_str group, struct bk_str filter,
 	memset(&d, 0, sizeof(d));
 	d.name = bk_str_c(key + vlen + 1);
 	if (bk_queue_declare(s->vhost, &d, NULL, NULL, NULL, err) != BK_OK ||
-	    bind_key(s, key + vlen + 1, filter, true, err) != BK_OK) {
+	    bind_key(s, key + vlen + 1, filter, (struct bk_table){ NULL, 0 }, true,
+		     err) != BK_OK) {
 		bk_free(key);
 		return NULL;
 	}
@@ -146,8 +267,9 @@ mqtt_sub_free(struct mqtt_session *s, struct mqtt_sub *sub, bool unbind)
 	} else {
 		s->nlocal--;
 		if (unbind && s->queue)
-			bind_key(s, s->queue, sub->match, false, &err);
+			bind_key(s, s->queue, sub->match, sub_args(sub), false, &err);
 	}
+	bk_free(sub->bargs);
 	bk_free(sub->filter);
 	bk_free(sub);
 }
@@ -185,7 +307,7 @@ static uint8_t
 add_sub(struct mqtt_session *s, const struct mqtt_sub_entry *e, uint32_t sub_id,
 	struct mqtt_sub **retained)
 {
-	struct mqtt_sub *sub = NULL;
+	struct mqtt_sub *sub = NULL, old = { 0 };
 	struct bk_str group, filter;
 	struct bk_err err;
 	bool is_new;
@@ -204,13 +326,33 @@ add_sub(struct mqtt_session *s, const struct mqtt_sub_entry *e, uint32_t sub_id,
 		sub->match.p = sub->filter + (filter.p - e->filter.p);
 		sub->match.len = filter.len;
 		sub->s = s;
+	} else {
+		old = *sub;
+	}
+	sub->qos = e->qos > 2 ? 2 : e->qos;
+	sub->no_local = e->no_local;
+	sub->rap = e->retain_as_published;
+	sub->rh = e->retain_handling;
+	sub->sub_id = sub_id;
+	if (!is_new) {
+		if (!sub->shared && s->queue && rebind(s, sub, true, &err) != BK_OK) {
+			/* keep the subscription as it was */
+			sub->qos = old.qos;
+			sub->no_local = old.no_local;
+			sub->rap = old.rap;
+			sub->rh = old.rh;
+			sub->sub_id = old.sub_id;
+			return s->conn && s->conn->level == MQTT_V5 ?
+			       mqtt_status_rc(err.status) : MQTT_RC_UNSPECIFIED;
+		}
+	} else {
 		if (shared) {
 			sub->shared = shared_get(s, group, filter, &err);
 			if (!sub->shared)
 				goto fail;
 		} else if (!may_subscribe(s, own_queue_name(s), &err) ||
 			   !mqtt_session_queue(s, &err) ||
-			   bind_key(s, s->queue, filter, true, &err) != BK_OK) {
+			   rebind(s, sub, false, &err) != BK_OK) {
 			goto fail;
 		}
 		HASH_ADD_KEYPTR(hh, s->subs, sub->filter, e->filter.len, sub);
@@ -222,10 +364,6 @@ add_sub(struct mqtt_session *s, const struct mqtt_sub_entry *e, uint32_t sub_id,
 			mqtt_session_consume(s);
 		}
 	}
-	sub->qos = e->qos > 2 ? 2 : e->qos;
-	sub->no_local = e->no_local;
-	sub->rap = e->retain_as_published;
-	sub->sub_id = sub_id;
 	if (!shared && (e->retain_handling == 0 || (e->retain_handling == 1 && is_new)))
 		*retained = sub;
 	return sub->qos;

@@ -78,3 +78,32 @@ def test_journal_metrics(broker):
     assert s[("sluice_journal_disk_bytes", "")] > 100
     assert s[("sluice_journal_fsyncs_total", "")] >= 1
     assert types["sluice_journal_records_total"] == "counter"
+
+
+def test_journal_fsync_histogram(broker):
+    """sluice_journal_fsync_seconds: a Prometheus histogram of the journal
+    thread's fdatasync times (cumulative buckets, +Inf = _count)."""
+    c = pika.BlockingConnection(pika.ConnectionParameters("127.0.0.1", broker.port))
+    ch = c.channel()
+    ch.queue_declare("fsync-q", durable=True)
+    ch.confirm_delivery()
+    for _ in range(3):
+        ch.basic_publish("", "fsync-q", b"y" * 50, pika.BasicProperties(delivery_mode=2))
+    c.close()
+    s, types = scrape(broker)
+    if ("sluice_journal_segments", "") not in s:
+        import pytest
+        pytest.skip("broker runs without a journal")
+    name = "sluice_journal_fsync_seconds"
+    assert types[name] == "histogram"
+    buckets = sorted((float(lbl.split('"')[1]), v) for (n, lbl), v in s.items()
+                     if n == name + "_bucket" and "+Inf" not in lbl)
+    assert len(buckets) >= 10
+    counts = [v for _, v in buckets]
+    assert counts == sorted(counts), "buckets must be cumulative"
+    count = s[(name + "_count", "")]
+    assert s[(name + "_bucket", 'le="+Inf"')] == count
+    assert count >= 1 and counts[-1] <= count
+    # every batch sync is measured (segment creation adds more)
+    assert count >= s[("sluice_journal_fsyncs_total", "")]
+    assert 0 < s[(name + "_sum", "")] < 60 * count

@@ -341,6 +341,55 @@ def test_persistent_session_survives_restart(make_mqtt_broker, tmp_path, version
 
 @sluice_only
 @pytest.mark.parametrize("version", VERSIONS)
+def test_subscription_options_survive_restart(make_mqtt_broker, tmp_path, version):
+    """Each subscription keeps its granted QoS (and v5 subscription
+    identifier) across a restart: the options live in the binding's
+    arguments. Changing them replaces the binding instead of adding one."""
+    from http_helpers import api
+    data = "broker.data_dir=" + str(tmp_path / "data")
+    b = make_mqtt_broker("--set", data)
+    t = utopic()
+    cid = uid()
+    c = Raw(b, version)
+    c.connect(client_id=cid, **persistent(version, expiry=3600))
+    c.subscribe([(t + "/zero", 2)])
+    c.subscribe([(t + "/zero", 0)], pid=2)      # replaces: QoS 0 now
+    props = {P.SUBSCRIPTION_ID: 7} if version == V5 else None
+    c.subscribe([(t + "/two", 2)], pid=3, props=props)
+    c.disconnect()
+    c.close()
+    queue = "mqtt-subscription-%sqos1" % cid
+    k = t.replace("/", ".")
+    st, binds, _ = api(b, "GET", "/api/bindings")
+    mine = [x for x in binds if x["destination"] == queue and x["source"]]
+    assert sorted(x["routing_key"] for x in mine) == sorted([k + ".zero", k + ".two"])
+    assert {x["routing_key"]: x["arguments"]["x-mqtt-subscription-opts"]["qos"]
+            for x in mine} == {k + ".zero": 0, k + ".two": 2}
+    b2 = restart(make_mqtt_broker, b, data)
+    c = Raw(b2, version)
+    ack = c.connect(client_id=cid, **persistent(version, expiry=3600))
+    assert ack.session_present
+    pub = Raw(b2, version)
+    pub.connect()
+    for pid, topic in enumerate((t + "/zero", t + "/two"), 1):
+        pub.publish(topic, b"x", qos=2, pid=pid)
+        pub.recv_type(PUBREC)
+        pub.ack(PUBREL, pid)
+        pub.recv_type(PUBCOMP)
+    got = {p.topic: p for p in c.publishes(0.8)}
+    assert {k: p.qos for k, p in got.items()} == {t + "/zero": 0, t + "/two": 2}
+    if version == V5:
+        assert got[t + "/two"].props.get(P.SUBSCRIPTION_ID) in (7, [7])
+    # unsubscribing a recovered subscription removes its binding
+    c.unsubscribe([t + "/two"], pid=4)
+    st, binds, _ = api(b2, "GET", "/api/bindings")
+    assert [x["routing_key"] for x in binds
+            if x["destination"] == queue and x["source"]] == [k + ".zero"]
+    c.close()
+
+
+@sluice_only
+@pytest.mark.parametrize("version", VERSIONS)
 def test_retained_survives_restart(make_mqtt_broker, tmp_path, version):
     data = "broker.data_dir=" + str(tmp_path / "data")
     b = make_mqtt_broker("--set", data)

@@ -16,8 +16,6 @@
 #include "bk_persist.h"
 #include "storage.h"
 
-cJSON *bk_defs_table_to_json(struct bk_table t, int depth);
-int bk_defs_table_from_json(const cJSON *obj, struct bk_table_builder *b, int depth);
 
 static char dir[64];
 static struct event_base *base;
@@ -60,6 +58,7 @@ test_table_json(void)
 	struct bk_table_builder b, inner, back;
 	struct bk_value v = { .type = BK_V_I64 }, got;
 	cJSON *j;
+	char why[256];
 
 	bk_tb_init(&b);
 	bk_tb_init(&inner);
@@ -78,8 +77,8 @@ test_table_json(void)
 	v.type = BK_V_BOOL;
 	v.u.b = true;
 	bk_tb_put(&b, "flag", 4, &v);
-	j = bk_defs_table_to_json(bk_tb_view(&b), 0);
-	CHECK_EQ_INT(bk_defs_table_from_json(j, &back, 0), 0);
+	j = bk_table_to_json(bk_tb_view(&b));
+	CHECK_EQ_INT(bk_table_from_json(j, &back, why, sizeof(why)), 0);
 	CHECK(bk_table_get(bk_tb_view(&back), "big", &got) && got.type == BK_V_I64 &&
 	      got.u.i == 5000000000LL);
 	CHECK(bk_table_get(bk_tb_view(&back), "small", &got) && got.type == BK_V_I32 &&

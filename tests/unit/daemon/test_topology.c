@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "sl_config.h"
+#include "bk_defs.h"          /* the plan a document becomes */
 
 /* The adapters are not linked: their defaults, as far as this test cares. */
 void
@@ -85,6 +86,18 @@ find(const struct sl_config *c, enum sl_topo_kind kind, const char *name)
 	for (size_t i = 0; i < c->topo.n; i++)
 		if (c->topo.objs[i]->kind == kind && strcmp(c->topo.objs[i]->name, name) == 0)
 			return c->topo.objs[i];
+	return NULL;
+}
+
+/* The document's entry of kind k named name, or NULL. */
+static const struct bk_defs_entry *
+find_def(const struct sl_config *c, enum bk_defs_kind k, const char *name)
+{
+	const struct bk_defs *d = c->topo.defs;
+
+	for (size_t i = 0; d != NULL && i < d->n[k]; i++)
+		if (strcmp(d->e[k][i].name, name) == 0)
+			return &d->e[k][i];
 	return NULL;
 }
 
@@ -212,7 +225,7 @@ static void
 test_definitions(void)
 {
 	struct sl_config c;
-	const struct sl_topo_obj *o;
+	const struct bk_defs_entry *e;
 	struct bk_value v;
 	char conf[200], err[512];
 
@@ -238,18 +251,22 @@ test_definitions(void)
 	CHECK_EQ_INT(c.n_users, 0);                     /* the document's users
 							   replace guest */
 	CHECK_EQ_INT(sl_topo_user_count(&c.topo), 1);
-	CHECK_EQ_INT(c.topo.n, 6);                      /* amq.topic skipped */
+	CHECK_EQ_INT(c.topo.n, 0);                      /* no sections */
+	CHECK_EQ_INT(bk_defs_count(c.topo.defs, BK_DEFS_EXCHANGES), 1);  /* amq.topic
+									   left out */
+	CHECK_EQ_INT(bk_defs_count(c.topo.defs, BK_DEFS_BINDINGS), 1);
 	CHECK_EQ_INT(c.topo.n_notes, 1);
-	o = find(&c, SL_T_USER, "u");
-	CHECK(o != NULL && strcmp(o->tags, "administrator,management") == 0);
-	o = find(&c, SL_T_EXCHANGE, "x");
-	CHECK(o != NULL && !o->durable && o->from_json);
-	o = find(&c, SL_T_QUEUE, "q");
-	CHECK(o != NULL && strcmp(o->vhost, "v") == 0);
-	CHECK(bk_table_get(bk_tb_view(&o->args), "x-max-length", &v) &&
+	e = find_def(&c, BK_DEFS_USERS, "u");
+	CHECK(e != NULL && strcmp(e->tags, "administrator,management") == 0);
+	e = find_def(&c, BK_DEFS_EXCHANGES, "x");
+	CHECK(e != NULL && !e->durable && strcmp(e->type, "headers") == 0);
+	e = find_def(&c, BK_DEFS_QUEUES, "q");
+	CHECK(e != NULL && strcmp(e->vhost, "v") == 0);
+	CHECK(bk_table_get(bk_tb_view(&e->args), "x-max-length", &v) &&
 	      v.type == BK_V_I32 && v.u.i == 5);
-	CHECK(bk_table_get(bk_tb_view(&o->args), "n", &v) && v.type == BK_V_TABLE);
-	CHECK(find(&c, SL_T_BINDING, "bindings[0]") != NULL);
+	CHECK(bk_table_get(bk_tb_view(&e->args), "n", &v) && v.type == BK_V_TABLE);
+	e = find_def(&c, BK_DEFS_BINDINGS, "q");
+	CHECK(e != NULL && strcmp(e->at, "bindings[0]") == 0 && e->dest_is_queue);
 	sl_config_fini(&c);
 
 	write_file(jpath, "{\"queues\": [{\"name\": \"a\"}, {\"name\": \"b\","
