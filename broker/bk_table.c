@@ -25,6 +25,53 @@
 
 enum { MAX_DEPTH = 16 };
 
+/* One of the 8-octet types l, L, d, T from q (8 readable octets). */
+static void
+load_wide(const uint8_t *q, uint8_t type, struct bk_value *v)
+{
+	uint64_t u64 = bk_ld64(q);
+
+	if (type == 'd') {
+		v->type = BK_V_DOUBLE;
+		memcpy(&v->u.d, &u64, sizeof(u64));
+	} else if (type == 'T') {
+		v->type = BK_V_TIMESTAMP;
+		v->u.ts = u64;
+	} else {
+		v->type = BK_V_I64;
+		v->u.i = (int64_t)u64;
+	}
+}
+
+/*
+ * One of the counted types S, x, F, A (u32 length + octets) at p[*pos]:
+ * 0 and *pos past it, or -EPROTO if it runs past len. The value points
+ * into p.
+ */
+static int
+read_counted(const uint8_t *p, uint32_t len, uint32_t *pos, uint8_t type,
+	     struct bk_value *v)
+{
+	uint32_t at = *pos, left = len - at, n;
+
+	if (left < 4)
+		return -EPROTO;
+	n = bk_ld32(p + at);
+	if (left - 4 < n)
+		return -EPROTO;
+	v->type = (enum bk_vtype)type;
+	if (type == 'S' || type == 'x') {
+		v->u.s.p = (const char *)p + at + 4;
+		v->u.s.len = n;
+	} else {
+		/* t and a share their layout in the union */
+		v->u.t.p = p + at + 4;
+		v->u.t.len = n;
+	}
+	*pos = at + 4 + n;
+	return 0;
+}
+
 /*
  * Read one value of wire type `type` at p[*pos]. 0 and *pos past it, or
  * -EPROTO if it runs past len or the type is unknown. Containers are not
@@ -34,8 +81,7 @@ static int
 read_value(const uint8_t *p, uint32_t len, uint32_t *pos, uint8_t type,
 	   struct bk_value *v)
 {
-	uint32_t at = *pos, left = len - at, n, u32;
-	uint64_t u64;
+	uint32_t at = *pos, left = len - at, u32;
 
 	switch (type) {
 	case 'V':
@@ -74,17 +120,7 @@ read_value(const uint8_t *p, uint32_t len, uint32_t *pos, uint8_t type,
 	case 'l': case 'L': case 'd': case 'T':
 		if (left < 8)
 			return -EPROTO;
-		u64 = bk_ld64(p + at);
-		if (type == 'd') {
-			v->type = BK_V_DOUBLE;
-			memcpy(&v->u.d, &u64, sizeof(u64));
-		} else if (type == 'T') {
-			v->type = BK_V_TIMESTAMP;
-			v->u.ts = u64;
-		} else {
-			v->type = BK_V_I64;
-			v->u.i = (int64_t)u64;
-		}
+		load_wide(p + at, type, v);
 		*pos = at + 8;
 		return 0;
 	case 'D':
@@ -96,22 +132,7 @@ read_value(const uint8_t *p, uint32_t len, uint32_t *pos, uint8_t type,
 		*pos = at + 5;
 		return 0;
 	case 'S': case 'x': case 'F': case 'A':
-		if (left < 4)
-			return -EPROTO;
-		n = bk_ld32(p + at);
-		if (left - 4 < n)
-			return -EPROTO;
-		v->type = (enum bk_vtype)type;
-		if (type == 'S' || type == 'x') {
-			v->u.s.p = (const char *)p + at + 4;
-			v->u.s.len = n;
-		} else {
-			/* t and a share their layout in the union */
-			v->u.t.p = p + at + 4;
-			v->u.t.len = n;
-		}
-		*pos = at + 4 + n;
-		return 0;
+		return read_counted(p, len, pos, type, v);
 	}
 	return -EPROTO;
 }

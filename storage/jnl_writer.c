@@ -1,5 +1,7 @@
 /*
- * Group commit: the open batch, the journal thread, and completions.
+ * jnl_writer.c: group commit on the main thread: the open batch, sealing,
+ * completions, and the journal thread's start and stop (the thread itself
+ * is jnl_thread.c).
  *
  * Main thread                              journal thread
  *   append -> copy into j->open              wait for todo
@@ -29,7 +31,6 @@
  */
 #include <errno.h>
 #include <event2/event.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,243 +40,7 @@
 #include "base/bk_alloc.h"
 #include "base/bk_assert.h"
 #include "base/bk_log.h"
-#include "jnl_int.h"
-
-struct jnl_done_ent {
-	st_done_fn fn;
-	void *arg;
-};
-
-struct jnl_batch {
-	struct jnl_batch *next;        /* [lock] todo or done list */
-	struct jnl_batch *mnext;       /* main thread: in-flight or spare list */
-	uint8_t *buf;                  /* owned */
-	size_t   len, cap;
-	uint64_t seg, seg_off;         /* buf[0] goes to seg at seg_off */
-	bool     new_seg;              /* create the file (header) first */
-	bool     probe;                /* failed-state probe: clears the latch */
-	uint64_t *dels;                /* owned: segments to unlink once durable */
-	size_t   ndel, delcap;
-	struct jnl_done_ent *done;     /* owned */
-	size_t   ndone, donecap;
-	struct jnl_live **copies;      /* owned array of borrowed entries */
-	size_t   ncopy, copycap;
-	int      status, del_status;   /* set by the thread */
-	bool     synced;
-};
-
-struct jnl_writer {
-	pthread_t th;
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	struct jnl_batch *todo, *todo_tail;   /* [lock] */
-	struct jnl_batch *done, *done_tail;   /* [lock] */
-	bool     stop;                        /* [lock] */
-	int      efd;
-	int      dirfd;                       /* borrowed from the journal */
-	enum st_sync sync;
-	int      fd;                          /* [thread] segment being written */
-	uint64_t fd_seg;                      /* [thread] */
-	int      err;                         /* [thread] latched failure */
-	int      inj_err, inj_n;              /* atomics: injected failures */
-	struct jnl_fsync_hist *hist;          /* borrowed from the journal; atomics */
-	size_t   nspare;                      /* main thread */
-	bool     started;                     /* main thread: th is running */
-};
-
-/* ---------------- journal thread ---------------- */
-
-static int
-injected(struct jnl_writer *w)
-{
-	int n = __atomic_load_n(&w->inj_n, __ATOMIC_ACQUIRE);
-
-	while (n > 0)
-		if (__atomic_compare_exchange_n(&w->inj_n, &n, n - 1, false,
-						__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
-			return __atomic_load_n(&w->inj_err, __ATOMIC_ACQUIRE);
-	return 0;
-}
-
-static int
-pwrite_all(int fd, const uint8_t *p, size_t n, uint64_t off)
-{
-	while (n) {
-		ssize_t r = pwrite(fd, p, n, (off_t)off);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return -errno;
-		if (r == 0)
-			return -EIO;
-		p += r;
-		n -= (size_t)r;
-		off += (uint64_t)r;
-	}
-	return 0;
-}
-
-static void
-close_fd(struct jnl_writer *w)
-{
-	if (w->fd >= 0)
-		close(w->fd);
-	w->fd = -1;
-	w->fd_seg = 0;
-}
-
-static int
-open_seg(struct jnl_writer *w, uint64_t no, bool create)
-{
-	uint8_t hdr[JNL_SEG_HDR];
-	char name[32];
-	int rc = 0;
-
-	close_fd(w);
-	jnl_seg_name(name, no);
-	w->fd = openat(w->dirfd, name, O_WRONLY | O_CLOEXEC | (create ? O_CREAT | O_TRUNC : 0), 0600);
-	if (w->fd < 0)
-		return -errno;
-	w->fd_seg = no;
-	if (!create)
-		return 0;
-	jnl_seg_header_encode(hdr, no);
-	rc = pwrite_all(w->fd, hdr, sizeof(hdr), 0);
-	/* The file and its directory entry must be durable before any record
-	 * in it is reported durable. */
-	if (rc == 0 && w->sync == ST_SYNC_BATCH)
-		rc = jnl_fsync_timed(w->hist, w->fd);
-	if (rc == 0 && w->sync == ST_SYNC_BATCH && fsync(w->dirfd) < 0)
-		rc = -errno;
-	if (rc)
-		close_fd(w);
-	return rc;
-}
-
-/* fdatasync for the written batches from *first up to (not including) stop. */
-static void
-sync_written(struct jnl_writer *w, struct jnl_batch **first, struct jnl_batch *stop)
-{
-	int rc = 0;
-	bool any = false;
-
-	for (struct jnl_batch *b = *first; b != stop; b = b->next)
-		any = true;
-	if (!any)
-		return;
-	if (w->sync == ST_SYNC_BATCH && w->fd >= 0) {
-		rc = jnl_fsync_timed(w->hist, w->fd);
-		if (rc == 0)
-			(*first)->synced = true;
-	}
-	if (rc) {
-		w->err = rc;
-		close_fd(w);
-	}
-	for (struct jnl_batch *b = *first; b != stop; b = b->next)
-		b->status = rc;
-	*first = stop;
-}
-
-static void
-process(struct jnl_writer *w, struct jnl_batch *list)
-{
-	struct jnl_batch *unsynced = NULL, *b;
-	bool unlinked = false;
-
-	for (b = list; b; b = b->next) {
-		int rc;
-
-		if (unsynced == NULL)
-			unsynced = b;
-		if (b->probe) {
-			sync_written(w, &unsynced, b);
-			if ((rc = injected(w)) == 0)
-				rc = open_seg(w, b->seg, true);
-			w->err = rc;
-			b->status = rc;
-			unsynced = b->next;
-			continue;
-		}
-		rc = w->err ? w->err : injected(w);
-		if (rc == 0 && b->seg != w->fd_seg && (b->len || b->new_seg)) {
-			sync_written(w, &unsynced, b);
-			rc = w->err ? w->err : open_seg(w, b->seg, b->new_seg);
-		}
-		if (rc == 0 && b->len)
-			rc = pwrite_all(w->fd, b->buf, b->len, b->seg_off);
-		if (rc) {
-			sync_written(w, &unsynced, b);
-			if (w->err == 0) {
-				w->err = rc;
-				close_fd(w);
-			}
-			b->status = rc;
-			unsynced = b->next;
-		}
-	}
-	sync_written(w, &unsynced, NULL);
-	/* Unlink only after the batch (whose records made the segment dead)
-	 * is durable; fsync the directory so the order survives a crash. */
-	for (b = list; b; b = b->next) {
-		b->del_status = 0;
-		if (b->status != 0)
-			continue;
-		for (size_t i = 0; i < b->ndel; i++) {
-			char name[32];
-
-			jnl_seg_name(name, b->dels[i]);
-			if (unlinkat(w->dirfd, name, 0) < 0 && errno != ENOENT)
-				b->del_status = -errno;
-			else
-				unlinked = true;
-		}
-	}
-	if (unlinked && w->sync == ST_SYNC_BATCH && fsync(w->dirfd) < 0)
-		for (b = list; b; b = b->next)
-			if (b->ndel && b->del_status == 0)
-				b->del_status = -errno;
-}
-
-static void *
-thread_main(void *arg)
-{
-	struct jnl_writer *w = arg;
-	uint64_t one = 1;
-
-	pthread_mutex_lock(&w->lock);
-	for (;;) {
-		struct jnl_batch *list, *tail;
-
-		while (w->todo == NULL && !w->stop)
-			pthread_cond_wait(&w->cond, &w->lock);
-		if (w->todo == NULL)
-			break;
-		list = w->todo;
-		tail = w->todo_tail;
-		w->todo = w->todo_tail = NULL;
-		pthread_mutex_unlock(&w->lock);
-
-		process(w, list);
-
-		pthread_mutex_lock(&w->lock);
-		if (w->done_tail)
-			w->done_tail->next = list;
-		else
-			w->done = list;
-		w->done_tail = tail;
-		pthread_mutex_unlock(&w->lock);
-		while (write(w->efd, &one, sizeof(one)) < 0 && errno == EINTR)
-			;
-		pthread_mutex_lock(&w->lock);
-	}
-	pthread_mutex_unlock(&w->lock);
-	close_fd(w);
-	return NULL;
-}
-
-/* ---------------- main thread ---------------- */
+#include "jnl_writer_int.h"
 
 static struct jnl_batch *
 batch_get(struct st_journal *j)
@@ -474,11 +239,18 @@ jnl_batch_lookup(const struct st_journal *j, uint64_t seg, uint32_t off, uint32_
 	}
 }
 
+/* Try the failed-state probe again in cfg.retry_ms. */
 static void
-enter_failed(struct st_journal *j, int err)
+retry_later(struct st_journal *j)
 {
 	struct timeval tv = { j->cfg.retry_ms / 1000, (j->cfg.retry_ms % 1000) * 1000 };
 
+	evtimer_add(j->retry_ev, &tv);
+}
+
+static void
+enter_failed(struct st_journal *j, int err)
+{
 	j->failed = err;
 	bk_warn("journal: write to %s failed: %s; persistent appends refused until a new segment can be written",
 		j->dir, strerror(-err));
@@ -488,18 +260,17 @@ enter_failed(struct st_journal *j, int err)
 	/* Records appended before we knew: the thread fails them in order. */
 	seal_now(j);
 	j->open->seg = 0;
-	evtimer_add(j->retry_ev, &tv);
+	retry_later(j);
 }
 
 static void
 retry_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct st_journal *j = arg;
-	struct timeval tv = { j->cfg.retry_ms / 1000, (j->cfg.retry_ms % 1000) * 1000 };
 	struct jnl_seg *s;
 
 	if (j->inflight_head != NULL || !batch_is_empty(j->open)) {
-		evtimer_add(j->retry_ev, &tv);
+		retry_later(j);
 		return;
 	}
 	s = jnl_seg_add(j, j->next_seg++);
@@ -537,11 +308,8 @@ complete(struct st_journal *j, struct jnl_batch *b)
 			s->failed = true;
 		if (!j->failed)
 			enter_failed(j, status);
-		else if (b->probe) {
-			struct timeval tv = { j->cfg.retry_ms / 1000, (j->cfg.retry_ms % 1000) * 1000 };
-
-			evtimer_add(j->retry_ev, &tv);
-		}
+		else if (b->probe)
+			retry_later(j);
 	}
 	for (size_t i = 0; i < b->ncopy; i++)
 		jnl_copy_done(j, b->copies[i], status);
@@ -617,7 +385,7 @@ jnl_writer_start(struct st_journal *j)
 	if ((prio = event_base_get_npriorities(j->base)) > 1)
 		event_priority_set(j->seal_ev, prio - 1);
 	j->open = batch_get(j);
-	if ((rc = pthread_create(&w->th, NULL, thread_main, w)) != 0)
+	if ((rc = pthread_create(&w->th, NULL, jnl_writer_thread_main, w)) != 0)
 		return -rc;
 	w->started = true;
 	return 0;

@@ -11,7 +11,7 @@
  *   [binding LABEL]              vhost, source, destination,
  *                                destination_type, routing_key, argument.KEY
  *
- * sl_config.c's reader calls sl_topo_begin() for each such header as it
+ * sl_config_file.c's reader calls sl_topo_begin() for each such header as it
  * passes (so a section with no keys still counts) and sl_topo_key() for
  * each of its keys; the object being filled is always the last one begun,
  * because inih hands over a section's keys before the next header.
@@ -21,13 +21,13 @@
  * a string, and a prefix int:, bool: or str: chooses explicitly.
  */
 #include "sl_topology.h"
+#include "sl_text.h"
 
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 enum tkey {
 	TK_NAME, TK_VHOST, TK_TYPE, TK_DURABLE, TK_AUTO_DELETE, TK_INTERNAL,
@@ -67,20 +67,6 @@ static const struct {
 	{ "exchange", SL_T_EXCHANGE }, { "queue", SL_T_QUEUE },
 	{ "binding", SL_T_BINDING },
 };
-
-static void
-set_why(char *why, size_t whylen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void
-set_why(char *why, size_t whylen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(why, whylen, fmt, ap);
-	va_end(ap);
-}
 
 static void
 replace(char **slot, const char *v)
@@ -190,21 +176,6 @@ sl_topo_put_str(struct bk_table_builder *b, const char *key, const char *v)
 }
 
 static bool
-parse_bool(const char *s, bool *out)
-{
-	static const char *const yes[] = { "yes", "true", "on", "1" };
-	static const char *const no[] = { "no", "false", "off", "0" };
-
-	for (size_t i = 0; i < 4; i++) {
-		if (strcasecmp(s, yes[i]) == 0 || strcasecmp(s, no[i]) == 0) {
-			*out = strcasecmp(s, yes[i]) == 0;
-			return true;
-		}
-	}
-	return false;
-}
-
-static bool
 parse_int(const char *s, int64_t *out)
 {
 	long long v;
@@ -231,11 +202,11 @@ put_arg(struct sl_topo_obj *o, const char *key, const char *value, char *why,
 	bool b;
 
 	if (*key == '\0' || strlen(key) > 255) {
-		set_why(why, whylen, "argument name must be 1..255 characters");
+		sl_errf(why, whylen, "argument name must be 1..255 characters");
 		return -EINVAL;
 	}
 	if (bk_table_get(bk_tb_view(&o->args), key, &old)) {
-		set_why(why, whylen, "argument '%s' given twice", key);
+		sl_errf(why, whylen, "argument '%s' given twice", key);
 		return -EINVAL;
 	}
 	if (strncmp(value, "int:", 4) == 0 || strncmp(value, "str:", 4) == 0) {
@@ -247,14 +218,14 @@ put_arg(struct sl_topo_obj *o, const char *key, const char *value, char *why,
 	}
 	if (type == 'i') {
 		if (!parse_int(value, &i)) {
-			set_why(why, whylen, "invalid value '%s' for argument %s: "
+			sl_errf(why, whylen, "invalid value '%s' for argument %s: "
 				"expected an integer", value, key);
 			return -EINVAL;
 		}
 		sl_topo_put_int(&o->args, key, i);
 	} else if (type == 'b') {
-		if (!parse_bool(value, &b)) {
-			set_why(why, whylen, "invalid value '%s' for argument %s: "
+		if (!sl_parse_bool(value, &b)) {
+			sl_errf(why, whylen, "invalid value '%s' for argument %s: "
 				"expected true or false", value, key);
 			return -EINVAL;
 		}
@@ -310,7 +281,7 @@ sl_topo_begin(struct sl_topo *t, const char *section, const char *where,
 	if (kind == SL_T_NONE)
 		return -EINVAL;
 	if (rest == NULL) {
-		set_why(why, whylen, kind == SL_T_PERMISSION ?
+		sl_errf(why, whylen, kind == SL_T_PERMISSION ?
 			"section [permission] needs a user and a vhost: "
 			"[permission USER VHOST]" :
 			"section [%s] needs a name: [%s NAME]", section, section);
@@ -331,7 +302,7 @@ sl_topo_begin(struct sl_topo *t, const char *section, const char *where,
 	while (*sp == ' ' || *sp == '\t')
 		sp++;
 	if (*sp == '\0') {
-		set_why(why, whylen, "section %s needs a user and a vhost: "
+		sl_errf(why, whylen, "section %s needs a user and a vhost: "
 			"[permission USER VHOST]", o->header);
 		return -EINVAL;
 	}
@@ -350,8 +321,8 @@ store_key(struct sl_topo_obj *o, enum tkey id, const char *key, const char *v,
 
 	switch (id) {
 	case TK_DURABLE: case TK_AUTO_DELETE: case TK_INTERNAL: case TK_EXCLUSIVE:
-		if (!parse_bool(v, &b)) {
-			set_why(why, whylen, "invalid value '%s' for %s in %s: "
+		if (!sl_parse_bool(v, &b)) {
+			sl_errf(why, whylen, "invalid value '%s' for %s in %s: "
 				"expected yes or no", v, key, o->header);
 			return -EINVAL;
 		}
@@ -362,7 +333,7 @@ store_key(struct sl_topo_obj *o, enum tkey id, const char *key, const char *v,
 		else if (id == TK_INTERNAL)
 			o->internal = b;
 		else if (b) {
-			set_why(why, whylen, "%s: exclusive queues cannot be declared "
+			sl_errf(why, whylen, "%s: exclusive queues cannot be declared "
 				"in the configuration (an exclusive queue belongs to the "
 				"connection that declares it)", o->header);
 			return -EINVAL;
@@ -372,7 +343,7 @@ store_key(struct sl_topo_obj *o, enum tkey id, const char *key, const char *v,
 		for (i = 0; i < 4 && strcmp(v, xtypes[i]) != 0; i++)
 			;
 		if (i == 4) {
-			set_why(why, whylen, "unknown exchange type '%s' in %s: expected "
+			sl_errf(why, whylen, "unknown exchange type '%s' in %s: expected "
 				"direct, fanout, topic or headers", v, o->header);
 			return -EINVAL;
 		}
@@ -380,7 +351,7 @@ store_key(struct sl_topo_obj *o, enum tkey id, const char *key, const char *v,
 		return 0;
 	case TK_DESTINATION_TYPE:
 		if (strcmp(v, "queue") != 0 && strcmp(v, "exchange") != 0) {
-			set_why(why, whylen, "invalid value '%s' for destination_type in "
+			sl_errf(why, whylen, "invalid value '%s' for destination_type in "
 				"%s: expected queue or exchange", v, o->header);
 			return -EINVAL;
 		}
@@ -405,7 +376,7 @@ store_key(struct sl_topo_obj *o, enum tkey id, const char *key, const char *v,
 	}
 	/* the rest are names: not empty, at most 255 octets (shortstr) */
 	if (*v == '\0' || strlen(v) > 255) {
-		set_why(why, whylen, "invalid value '%s' for %s in %s: expected a name "
+		sl_errf(why, whylen, "invalid value '%s' for %s in %s: expected a name "
 			"of 1..255 characters", v, key, o->header);
 		return -EINVAL;
 	}
@@ -421,7 +392,7 @@ sl_topo_key(struct sl_topo *t, const char *section, const char *key,
 	struct sl_topo_obj *o = t->cur;
 
 	if (o == NULL) {                /* the reader begins every section */
-		set_why(why, whylen, "key '%s' outside a section", key);
+		sl_errf(why, whylen, "key '%s' outside a section", key);
 		return -EINVAL;
 	}
 	if (strncmp(key, "argument.", 9) == 0 && (o->kind == SL_T_EXCHANGE ||
@@ -431,14 +402,14 @@ sl_topo_key(struct sl_topo *t, const char *section, const char *key,
 		if (strcmp(tkeys[i].name, key) != 0 || !(tkeys[i].kinds & K(o->kind)))
 			continue;
 		if (o->seen & (1u << tkeys[i].id)) {
-			set_why(why, whylen, "key '%s' given twice in section [%s]",
+			sl_errf(why, whylen, "key '%s' given twice in section [%s]",
 				key, section);
 			return -EINVAL;
 		}
 		o->seen |= 1u << tkeys[i].id;
 		return store_key(o, tkeys[i].id, key, value, why, whylen);
 	}
-	set_why(why, whylen, "unknown key '%s' in section [%s]", key, section);
+	sl_errf(why, whylen, "unknown key '%s' in section [%s]", key, section);
 	return -EINVAL;
 }
 

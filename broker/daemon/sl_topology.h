@@ -5,7 +5,7 @@
  *
  * Two steps, so that nothing half-applies because of a typo:
  *
- *   1. Collect (sl_config.c's reader, sl_defs_load.c): every section
+ *   1. Collect (sl_config_file.c's reader, sl_defs_load.c): every section
  *      becomes one struct sl_topo_obj carrying its origin ("FILE:LINE" of
  *      the section header); a definitions document becomes the core's
  *      checked plan (bk_defs_parse: errors name "FILE: queues[3]..."). Syntax,

@@ -18,16 +18,11 @@
  * and a NOT_ALLOWED while tuning, which get a connection.close.
  */
 #include "amqp_conn_int.h"
+#include "base/bk_net.h"
 
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <arpa/inet.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-
-#define MAX_SINGLE_READ  (256 * 1024)
-#define MAX_SINGLE_WRITE (1024 * 1024)
 
 static void reaper_cb(evutil_socket_t fd, short what, void *arg);
 static void timer_cb(evutil_socket_t fd, short what, void *arg);
@@ -46,29 +41,6 @@ amqp_conn_state_name(enum amqp_conn_state st)
 	return st <= AMQP_CONN_CLOSED ? state_names[st] : "unknown";
 }
 
-static void
-format_peer(struct amqp_conn *c, const struct sockaddr *sa)
-{
-	char host[INET6_ADDRSTRLEN] = "?";
-
-	if (sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *s6 = (const void *)sa;
-
-		inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof(host));
-		snprintf(c->peer, sizeof(c->peer), "[%s]:%u", host, ntohs(s6->sin6_port));
-		c->peer_is_loopback = IN6_IS_ADDR_LOOPBACK(&s6->sin6_addr) ||
-			(IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr) && s6->sin6_addr.s6_addr[12] == 127);
-	} else if (sa->sa_family == AF_INET) {
-		const struct sockaddr_in *s4 = (const void *)sa;
-
-		inet_ntop(AF_INET, &s4->sin_addr, host, sizeof(host));
-		snprintf(c->peer, sizeof(c->peer), "%s:%u", host, ntohs(s4->sin_port));
-		c->peer_is_loopback = (ntohl(s4->sin_addr.s_addr) >> 24) == 127;
-	} else {
-		snprintf(c->peer, sizeof(c->peer), "unix");
-		c->peer_is_loopback = true;
-	}
-}
 
 struct amqp_conn *
 amqp_conn_new(struct amqp_listener *l, evutil_socket_t fd,
@@ -76,7 +48,6 @@ amqp_conn_new(struct amqp_listener *l, evutil_socket_t fd,
 {
 	struct amqp_conn_priv *p = bk_calloc(1, sizeof(*p));
 	struct amqp_conn *c = &p->c;
-	int one = 1;
 
 	c->id = l->next_id++;
 	c->listener = l;
@@ -84,19 +55,11 @@ amqp_conn_new(struct amqp_listener *l, evutil_socket_t fd,
 	c->state = AMQP_CONN_HEADER;
 	c->frame_max = AMQP_INITIAL_FRAME_MAX;
 	p->cfg = &l->cfg;
-	format_peer(c, sa);
+	bk_net_peer_format(sa, c->peer, sizeof(c->peer), &c->peer_is_loopback);
 	amqp_conn_mgmt_register(c, fd, sa);
-	evutil_make_socket_nonblocking(fd);
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	c->bev = bufferevent_socket_new(l->base, fd,
-					BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
-	bufferevent_setcb(c->bev, amqp_conn_read_cb, amqp_conn_write_cb, event_cb, c);
-	/* libevent's 16 KiB per read / write would cost a syscall per few
-	 * messages; larger slices keep it near one per loop iteration. */
-	bufferevent_set_max_single_read(c->bev, MAX_SINGLE_READ);
-	bufferevent_set_max_single_write(c->bev, MAX_SINGLE_WRITE);
-	bufferevent_setwatermark(c->bev, EV_WRITE, p->cfg->output_high_watermark / 2, 0);
-	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	bk_net_accepted(fd);
+	c->bev = bk_net_bev_new(l->base, fd, amqp_conn_read_cb, amqp_conn_write_cb, event_cb,
+				c, p->cfg->output_high_watermark);
 	p->timer = event_new(l->base, -1, 0, timer_cb, c);
 	p->reaper = event_new(l->base, -1, 0, reaper_cb, c);
 	amqp_conn_timer_set(c, AMQP_TIMER_HANDSHAKE, p->cfg->handshake_timeout_ms);

@@ -9,17 +9,13 @@
  * daemon's done() from a deferred event once the list is empty.
  */
 #include "amqp_conn_int.h"
+#include "base/bk_net.h"
 
-#include <errno.h>
-#include <netdb.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 #include <event2/event.h>
-
-/* Benchmarks open hundreds of connections at once. */
-#define LISTEN_BACKLOG 1024
 
 #ifndef SLUICE_VERSION
 #define SLUICE_VERSION "0.1.0"
@@ -107,15 +103,6 @@ accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa,
 }
 
 static void
-accept_error_cb(struct evconnlistener *lev, void *arg)
-{
-	int err = EVUTIL_SOCKET_ERROR();
-
-	/* EMFILE and friends: resource pressure, keep listening. */
-	bk_warn("amqp accept failed: %s", evutil_socket_error_to_string(err));
-}
-
-static void
 done_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct amqp_listener *l = arg;
@@ -141,43 +128,6 @@ amqp_listener_conn_gone(struct amqp_listener *l, struct amqp_conn *c)
 		event_active(l->done_ev, 0, 0);
 }
 
-static int
-bind_listener(struct amqp_listener *l, char *err, size_t errlen)
-{
-	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-				  .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
-	struct addrinfo *ai = NULL;
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
-	char port[16];
-	int rc;
-
-	snprintf(port, sizeof(port), "%d", l->cfg.port);
-	rc = getaddrinfo(l->cfg.bind[0] ? l->cfg.bind : NULL, port, &hints, &ai);
-	if (rc != 0) {
-		snprintf(err, errlen, "amqp bind %s: %s", l->cfg.bind, gai_strerror(rc));
-		return -EINVAL;
-	}
-	l->lev = evconnlistener_new_bind(l->base, accept_cb, l,
-					 LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE |
-					 LEV_OPT_CLOSE_ON_EXEC, LISTEN_BACKLOG,
-					 ai->ai_addr, (int)ai->ai_addrlen);
-	freeaddrinfo(ai);
-	if (!l->lev) {
-		snprintf(err, errlen, "amqp listen on %s:%d: %s", l->cfg.bind,
-			 l->cfg.port, strerror(errno));
-		return -EADDRINUSE;
-	}
-	evconnlistener_set_error_cb(l->lev, accept_error_cb);
-	if (getsockname(evconnlistener_get_fd(l->lev), (struct sockaddr *)&ss, &sl) != 0)
-		l->port = l->cfg.port;
-	else if (ss.ss_family == AF_INET6)
-		l->port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-	else
-		l->port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-	return 0;
-}
-
 struct amqp_listener *
 amqp_listener_new(struct event_base *base, struct bk_broker *b,
 		  const struct amqp_config *cfg, char *err, size_t errlen)
@@ -191,13 +141,14 @@ amqp_listener_new(struct event_base *base, struct bk_broker *b,
 	l->next_id = 1;
 	l->done_ev = event_new(base, -1, 0, done_cb, l);
 	build_server_props(l);
-	if (bind_listener(l, err, errlen) < 0) {
+	l->lev = bk_net_listen(base, "amqp", l->cfg.bind, l->cfg.port, accept_cb, l,
+			       &l->port, err, errlen);
+	if (!l->lev) {
 		amqp_listener_free(l);
 		return NULL;
 	}
 	bk_alarm_watch(b, amqp_listener_on_alarm, l);
 	l->watching = true;
-	bk_info("listening amqp %s:%d", l->cfg.bind, l->port);
 	return l;
 }
 

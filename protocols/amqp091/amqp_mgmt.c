@@ -11,11 +11,9 @@
  * vhost right after. The connection itself goes later, as always.
  */
 #include "amqp_conn_int.h"
+#include "base/bk_net.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <string.h>
-#include <sys/socket.h>
 
 static const char *
 rabbit_state(const struct amqp_conn *c)
@@ -66,45 +64,19 @@ static const struct bk_conn_ops conn_ops = {
 	.close = mgmt_close,
 };
 
-/* Numeric host and port of a socket address; IPv4-mapped shown as IPv4. */
-static uint16_t
-sa_host(const struct sockaddr *sa, char *host, size_t cap)
-{
-	if (sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *s6 = (const void *)sa;
-
-		if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
-			inet_ntop(AF_INET, &s6->sin6_addr.s6_addr[12], host, (socklen_t)cap);
-		else
-			inet_ntop(AF_INET6, &s6->sin6_addr, host, (socklen_t)cap);
-		return ntohs(s6->sin6_port);
-	}
-	if (sa->sa_family == AF_INET) {
-		const struct sockaddr_in *s4 = (const void *)sa;
-
-		inet_ntop(AF_INET, &s4->sin_addr, host, (socklen_t)cap);
-		return ntohs(s4->sin_port);
-	}
-	strncpy(host, "local", cap);
-	return 0;
-}
-
 void
 amqp_conn_mgmt_register(struct amqp_conn *c, evutil_socket_t fd,
 			const struct sockaddr *sa)
 {
-	struct sockaddr_storage local;
-	socklen_t len = sizeof(local);
-	char peer[INET6_ADDRSTRLEN] = "?", host[INET6_ADDRSTRLEN] = "?";
+	char peer[64] = "?", host[64] = "?";
 	struct bk_conn_info info = {
 		.protocol = "AMQP 0-9-1", .peer_host = peer, .host = host,
 		.ops = &conn_ops, .ctx = c,
 	};
 
-	info.peer_port = sa_host(sa, peer, sizeof(peer));
 	/* Once per connection, not per message. */
-	if (getsockname(fd, (struct sockaddr *)&local, &len) == 0)
-		info.port = sa_host((struct sockaddr *)&local, host, sizeof(host));
+	bk_net_endpoints(fd, sa, peer, sizeof(peer), &info.peer_port, host, sizeof(host),
+			 &info.port);
 	c->mgmt = bk_conn_register(c->broker, &info);
 	c->ctr = bk_conn_counters(c->mgmt);
 	bk_conn_set_owner(c->mgmt, (bk_owner)c);

@@ -223,11 +223,7 @@ http_api_permissions(struct http_req *r)
 	case EVHTTP_REQ_HEAD:
 		w.arr = cJSON_CreateArray();
 		bk_permissions_each(r->l->broker, r->seg[2], r->seg[1], each_perm, &w);
-		if (cJSON_GetArraySize(w.arr) == 0)
-			http_reply_not_found(r);
-		else
-			http_reply_object(r, cJSON_DetachItemFromArray(w.arr, 0));
-		cJSON_Delete(w.arr);
+		http_reply_first(r, w.arr);
 		return;
 	case EVHTTP_REQ_PUT:
 		permission_put(r, r->seg[1], r->seg[2]);
@@ -312,11 +308,7 @@ http_api_vhosts(struct http_req *r)
 		w.arr = cJSON_CreateArray();
 		w.name = r->seg[1];
 		bk_vhosts_each(r->l->broker, each_vhost, &w);
-		if (cJSON_GetArraySize(w.arr) == 0)
-			http_reply_not_found(r);
-		else
-			http_reply_object(r, cJSON_DetachItemFromArray(w.arr, 0));
-		cJSON_Delete(w.arr);
+		http_reply_first(r, w.arr);
 		return;
 	case EVHTTP_REQ_PUT:
 		if (strlen(r->seg[1]) == 0 || strlen(r->seg[1]) > 255) {

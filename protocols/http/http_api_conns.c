@@ -186,7 +186,6 @@ void
 http_api_channels(struct http_req *r)
 {
 	struct walk w = { r, cJSON_CreateArray(), NULL };
-	cJSON *one;
 
 	if (r->nseg > 2) {
 		cJSON_Delete(w.arr);
@@ -199,12 +198,7 @@ http_api_channels(struct http_req *r)
 		http_reply_list(r, w.arr, "name", NULL);
 		return;
 	}
-	one = cJSON_DetachItemFromArray(w.arr, 0);
-	cJSON_Delete(w.arr);
-	if (one == NULL)
-		http_reply_not_found(r);
-	else
-		http_reply_object(r, one);
+	http_reply_first(r, w.arr);
 }
 
 /* ---------------------------------------------------------------- */

@@ -176,6 +176,57 @@ message_json(const struct bk_delivery *d, uint32_t left, bool base64, long trunc
 	return o;
 }
 
+/* "count" (1..GET_COUNT_MAX, default 1) and "truncate" (-1 = none) of a
+ * /get body. false after a 400. */
+static bool
+get_limits(struct http_req *r, const cJSON *body, long *count, long *truncate)
+{
+	const cJSON *c = cJSON_GetObjectItemCaseSensitive(body, "count");
+	const cJSON *t = cJSON_GetObjectItemCaseSensitive(body, "truncate");
+
+	if (c != NULL && !cJSON_IsNumber(c) && !cJSON_IsString(c)) {
+		http_reply_bad_request(r, "'count' must be an integer");
+		return false;
+	}
+	if (c != NULL)
+		*count = cJSON_IsNumber(c) ? (long)c->valuedouble : strtol(c->valuestring, NULL, 10);
+	if (t != NULL && cJSON_IsNumber(t))
+		*truncate = (long)t->valuedouble;
+	else if (t != NULL && cJSON_IsString(t) && *t->valuestring != '\0')
+		*truncate = strtol(t->valuestring, NULL, 10);
+	if (*count < 1 || *count > GET_COUNT_MAX) {
+		http_reply_bad_request(r, "'count' must be 1..%d", GET_COUNT_MAX);
+		return false;
+	}
+	return true;
+}
+
+/* How a /get settles what it fetched: "ackmode", or the older "requeue"
+ * when ackmode is NULL. false after a 400. */
+static bool
+get_settle(struct http_req *r, const cJSON *body, const char *ackmode, enum bk_settle *how)
+{
+	if (ackmode == NULL) {
+		/* older clients send "requeue": true|false */
+		bool requeue = true;
+
+		if (!http_json_bool(r, body, "requeue", &requeue))
+			return false;
+		*how = requeue ? BK_SETTLE_REQUEUE : BK_SETTLE_ACK;
+	} else if (strcmp(ackmode, "ack_requeue_true") == 0 ||
+		   strcmp(ackmode, "reject_requeue_true") == 0) {
+		*how = BK_SETTLE_REQUEUE;
+	} else if (strcmp(ackmode, "ack_requeue_false") == 0) {
+		*how = BK_SETTLE_ACK;
+	} else if (strcmp(ackmode, "reject_requeue_false") == 0) {
+		*how = BK_SETTLE_REJECT;
+	} else {
+		http_reply_bad_request(r, "invalid ackmode '%s'", ackmode);
+		return false;
+	}
+	return true;
+}
+
 void
 http_api_queue_get(struct http_req *r, struct bk_vhost *vh)
 {
@@ -184,49 +235,17 @@ http_api_queue_get(struct http_req *r, struct bk_vhost *vh)
 	enum bk_settle how;
 	struct bk_queue *q;
 	struct bk_err err;
-	cJSON *body, *arr, *c, *t;
+	cJSON *body, *arr;
 	long count = 1, truncate = -1, got = 0;
 	uint32_t left = 0;
 
 	if ((body = http_body_json(r)) == NULL)
 		return;
 	if (!http_json_string(r, body, "ackmode", &ackmode) ||
-	    !http_json_string(r, body, "encoding", &encoding))
+	    !http_json_string(r, body, "encoding", &encoding) ||
+	    !get_limits(r, body, &count, &truncate) ||
+	    !get_settle(r, body, ackmode, &how))
 		goto out;
-	c = cJSON_GetObjectItemCaseSensitive(body, "count");
-	t = cJSON_GetObjectItemCaseSensitive(body, "truncate");
-	if (c != NULL && !cJSON_IsNumber(c) && !cJSON_IsString(c)) {
-		http_reply_bad_request(r, "'count' must be an integer");
-		goto out;
-	}
-	if (c != NULL)
-		count = cJSON_IsNumber(c) ? (long)c->valuedouble : strtol(c->valuestring, NULL, 10);
-	if (t != NULL && cJSON_IsNumber(t))
-		truncate = (long)t->valuedouble;
-	else if (t != NULL && cJSON_IsString(t) && *t->valuestring != '\0')
-		truncate = strtol(t->valuestring, NULL, 10);
-	if (count < 1 || count > GET_COUNT_MAX) {
-		http_reply_bad_request(r, "'count' must be 1..%d", GET_COUNT_MAX);
-		goto out;
-	}
-	if (ackmode == NULL) {
-		/* older clients send "requeue": true|false */
-		bool requeue = true;
-
-		if (!http_json_bool(r, body, "requeue", &requeue))
-			goto out;
-		how = requeue ? BK_SETTLE_REQUEUE : BK_SETTLE_ACK;
-	} else if (strcmp(ackmode, "ack_requeue_true") == 0 ||
-		   strcmp(ackmode, "reject_requeue_true") == 0) {
-		how = BK_SETTLE_REQUEUE;
-	} else if (strcmp(ackmode, "ack_requeue_false") == 0) {
-		how = BK_SETTLE_ACK;
-	} else if (strcmp(ackmode, "reject_requeue_false") == 0) {
-		how = BK_SETTLE_REJECT;
-	} else {
-		http_reply_bad_request(r, "invalid ackmode '%s'", ackmode);
-		goto out;
-	}
 	if (strcmp(encoding, "auto") != 0 && strcmp(encoding, "base64") != 0) {
 		http_reply_bad_request(r, "invalid encoding '%s'", encoding);
 		goto out;

@@ -83,6 +83,9 @@ void http_reply_list(struct http_req *r, cJSON *arr, const char *key1,
 		     const char *key2);
 /* One object after columns=. */
 void http_reply_object(struct http_req *r, cJSON *obj);
+/* arr's first element as one object (http_reply_object), or 404 when arr
+ * is empty. Takes arr. */
+void http_reply_first(struct http_req *r, cJSON *arr);
 
 /* ---- http_req helpers (http_server.c) ---- */
 const char *http_query(struct http_req *r, const char *key);

@@ -287,3 +287,15 @@ http_reply_object(struct http_req *r, cJSON *obj)
 
 	http_reply_json(r, 200, columns ? project(obj, columns) : obj);
 }
+
+void
+http_reply_first(struct http_req *r, cJSON *arr)
+{
+	cJSON *one = cJSON_DetachItemFromArray(arr, 0);
+
+	cJSON_Delete(arr);
+	if (one == NULL)
+		http_reply_not_found(r);
+	else
+		http_reply_object(r, one);
+}

@@ -14,6 +14,7 @@
  * the core directly; none of them blocks.
  */
 #include "http_int.h"
+#include "base/bk_net.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -21,9 +22,6 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/queue.h>
-#include <sys/socket.h>
-#include <netinet/in.h>
-#include <arpa/inet.h>
 
 #include <event2/buffer.h>
 #include <event2/event.h>
@@ -255,19 +253,7 @@ http_listener_new(struct event_base *base, struct bk_broker *b,
 			 strerror(errno));
 		goto fail;
 	}
-	{
-		struct sockaddr_storage ss;
-		socklen_t sl = sizeof(ss);
-		evutil_socket_t fd = evhttp_bound_socket_get_fd(sock);
-
-		l->port = cfg->port;
-		if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0) {
-			if (ss.ss_family == AF_INET)
-				l->port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-			else if (ss.ss_family == AF_INET6)
-				l->port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-		}
-	}
+	l->port = bk_net_local_port(evhttp_bound_socket_get_fd(sock), cfg->port);
 	bk_info("listening http %s:%d", cfg->bind, l->port);
 	return l;
 fail:

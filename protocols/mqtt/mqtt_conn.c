@@ -17,44 +17,16 @@
  * time left instead of on every packet.
  */
 #include "mqtt_int.h"
+#include "base/bk_net.h"
 
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <arpa/inet.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-
-#define MAX_SINGLE_READ  (256 * 1024)
-#define MAX_SINGLE_WRITE (1024 * 1024)
 
 static void reaper_cb(evutil_socket_t fd, short what, void *arg);
 static void timer_cb(evutil_socket_t fd, short what, void *arg);
 static void event_cb(struct bufferevent *bev, short what, void *arg);
 
-static void
-format_peer(struct mqtt_conn *c, const struct sockaddr *sa)
-{
-	char host[INET6_ADDRSTRLEN] = "?";
-
-	if (sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *s6 = (const void *)sa;
-
-		inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof(host));
-		snprintf(c->peer, sizeof(c->peer), "[%s]:%u", host, ntohs(s6->sin6_port));
-		c->peer_is_loopback = IN6_IS_ADDR_LOOPBACK(&s6->sin6_addr) ||
-			(IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr) && s6->sin6_addr.s6_addr[12] == 127);
-	} else if (sa->sa_family == AF_INET) {
-		const struct sockaddr_in *s4 = (const void *)sa;
-
-		inet_ntop(AF_INET, &s4->sin_addr, host, sizeof(host));
-		snprintf(c->peer, sizeof(c->peer), "%s:%u", host, ntohs(s4->sin_port));
-		c->peer_is_loopback = (ntohl(s4->sin_addr.s_addr) >> 24) == 127;
-	} else {
-		snprintf(c->peer, sizeof(c->peer), "unix");
-		c->peer_is_loopback = true;
-	}
-}
 
 static void
 timer_set(struct mqtt_conn *c, uint64_t ms)
@@ -68,22 +40,15 @@ struct mqtt_conn *
 mqtt_conn_new(struct mqtt_listener *l, evutil_socket_t fd, const struct sockaddr *sa)
 {
 	struct mqtt_conn *c = bk_calloc(1, sizeof(*c));
-	int one = 1;
 
 	c->id = l->next_id++;
 	c->l = l;
 	c->state = MQTT_CONN_NEW;
 	c->request_problem_info = true;
-	format_peer(c, sa);
-	evutil_make_socket_nonblocking(fd);
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	c->bev = bufferevent_socket_new(l->base, fd,
-					BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
-	bufferevent_setcb(c->bev, mqtt_conn_read_cb, mqtt_conn_write_cb, event_cb, c);
-	bufferevent_set_max_single_read(c->bev, MAX_SINGLE_READ);
-	bufferevent_set_max_single_write(c->bev, MAX_SINGLE_WRITE);
-	bufferevent_setwatermark(c->bev, EV_WRITE, l->cfg.output_high_watermark / 2, 0);
-	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	bk_net_peer_format(sa, c->peer, sizeof(c->peer), &c->peer_is_loopback);
+	bk_net_accepted(fd);
+	c->bev = bk_net_bev_new(l->base, fd, mqtt_conn_read_cb, mqtt_conn_write_cb, event_cb,
+				c, l->cfg.output_high_watermark);
 	c->timer = event_new(l->base, -1, 0, timer_cb, c);
 	c->reaper = event_new(l->base, -1, 0, reaper_cb, c);
 	timer_set(c, l->cfg.connect_timeout_ms);

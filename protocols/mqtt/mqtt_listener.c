@@ -14,13 +14,10 @@
  * persistent sessions' durable queues to it (and to the journal).
  */
 #include "mqtt_int.h"
+#include "base/bk_net.h"
 
-#include <errno.h>
-#include <netdb.h>
 #include <stdio.h>
 #include <string.h>
-
-#define LISTEN_BACKLOG 1024
 
 void
 mqtt_config_defaults(struct mqtt_config *c)
@@ -67,13 +64,6 @@ accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa,
 }
 
 static void
-accept_error_cb(struct evconnlistener *lev, void *arg)
-{
-	bk_warn("mqtt accept failed: %s",
-		evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
-}
-
-static void
 done_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct mqtt_listener *l = arg;
@@ -109,43 +99,6 @@ alarm_cb(void *arg, unsigned alarms)
 		mqtt_conn_flow(c);
 }
 
-static int
-bind_listener(struct mqtt_listener *l, char *err, size_t errlen)
-{
-	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-				  .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
-	struct addrinfo *ai = NULL;
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
-	char port[16];
-	int rc;
-
-	snprintf(port, sizeof(port), "%d", l->cfg.port);
-	rc = getaddrinfo(l->cfg.bind[0] ? l->cfg.bind : NULL, port, &hints, &ai);
-	if (rc != 0) {
-		snprintf(err, errlen, "mqtt bind %s: %s", l->cfg.bind, gai_strerror(rc));
-		return -EINVAL;
-	}
-	l->lev = evconnlistener_new_bind(l->base, accept_cb, l,
-					 LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE |
-					 LEV_OPT_CLOSE_ON_EXEC, LISTEN_BACKLOG,
-					 ai->ai_addr, (int)ai->ai_addrlen);
-	freeaddrinfo(ai);
-	if (!l->lev) {
-		snprintf(err, errlen, "mqtt listen on %s:%d: %s", l->cfg.bind,
-			 l->cfg.port, strerror(errno));
-		return -EADDRINUSE;
-	}
-	evconnlistener_set_error_cb(l->lev, accept_error_cb);
-	if (getsockname(evconnlistener_get_fd(l->lev), (struct sockaddr *)&ss, &sl) != 0)
-		l->port = l->cfg.port;
-	else if (ss.ss_family == AF_INET6)
-		l->port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-	else
-		l->port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-	return 0;
-}
-
 struct mqtt_listener *
 mqtt_listener_new(struct event_base *base, struct bk_broker *b,
 		  const struct mqtt_config *cfg, char *err, size_t errlen)
@@ -163,12 +116,13 @@ mqtt_listener_new(struct event_base *base, struct bk_broker *b,
 	l->next_id = 1;
 	l->next_session_id = 1;
 	l->done_ev = event_new(base, -1, 0, done_cb, l);
-	if (bind_listener(l, err, errlen) < 0) {
+	mqtt_retain_log_recover(l);
+	l->lev = bk_net_listen(base, "mqtt", l->cfg.bind, l->cfg.port, accept_cb, l,
+			       &l->port, err, errlen);
+	if (!l->lev) {
 		mqtt_listener_free(l);
 		return NULL;
 	}
-	mqtt_retain_log_recover(l);
-	bk_info("listening mqtt %s:%d", l->cfg.bind, l->port);
 	l->alarms = bk_alarms(b);
 	bk_alarm_watch(b, alarm_cb, l);
 	bk_vhost_watch(b, mqtt_mgmt_vhost_gone, l);

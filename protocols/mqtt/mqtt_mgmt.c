@@ -21,11 +21,9 @@
  * points into the vhost afterwards.
  */
 #include "mqtt_int.h"
+#include "base/bk_net.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <string.h>
-#include <sys/socket.h>
 
 static void
 describe(void *ctx, struct bk_conn_state *st)
@@ -94,34 +92,10 @@ static const struct bk_conn_ops conn_ops = {
 	.close = mgmt_close,
 };
 
-static uint16_t
-sa_host(const struct sockaddr *sa, char *host, size_t cap)
-{
-	if (sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *s6 = (const void *)sa;
-
-		if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
-			inet_ntop(AF_INET, &s6->sin6_addr.s6_addr[12], host, (socklen_t)cap);
-		else
-			inet_ntop(AF_INET6, &s6->sin6_addr, host, (socklen_t)cap);
-		return ntohs(s6->sin6_port);
-	}
-	if (sa->sa_family == AF_INET) {
-		const struct sockaddr_in *s4 = (const void *)sa;
-
-		inet_ntop(AF_INET, &s4->sin_addr, host, (socklen_t)cap);
-		return ntohs(s4->sin_port);
-	}
-	strncpy(host, "local", cap);
-	return 0;
-}
-
 void
 mqtt_mgmt_register(struct mqtt_conn *c, struct bk_str client_id)
 {
-	struct sockaddr_storage peer_sa, local_sa;
-	socklen_t pl = sizeof(peer_sa), ll = sizeof(local_sa);
-	char peer[INET6_ADDRSTRLEN] = "?", host[INET6_ADDRSTRLEN] = "?";
+	char peer[64] = "?", host[64] = "?";
 	evutil_socket_t fd = bufferevent_getfd(c->bev);
 	struct bk_conn_info info = {
 		.protocol = c->level == MQTT_V5 ? "MQTT 5.0" :
@@ -129,10 +103,8 @@ mqtt_mgmt_register(struct mqtt_conn *c, struct bk_str client_id)
 		.peer_host = peer, .host = host, .ops = &conn_ops, .ctx = c,
 	};
 
-	if (getpeername(fd, (struct sockaddr *)&peer_sa, &pl) == 0)
-		info.peer_port = sa_host((struct sockaddr *)&peer_sa, peer, sizeof(peer));
-	if (getsockname(fd, (struct sockaddr *)&local_sa, &ll) == 0)
-		info.port = sa_host((struct sockaddr *)&local_sa, host, sizeof(host));
+	bk_net_endpoints(fd, NULL, peer, sizeof(peer), &info.peer_port, host, sizeof(host),
+			 &info.port);
 	c->mgmt = bk_conn_register(c->l->broker, &info);
 	bk_conn_set_user(c->mgmt, bk_str_c(c->user));
 	bk_conn_set_vhost(c->mgmt, bk_vhost_name(c->vhost));

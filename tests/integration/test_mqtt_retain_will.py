@@ -422,3 +422,36 @@ def test_v5_will_delay_without_session_expiry(mb):
     c.abort()
     assert w.recv_publish(timeout=1.5).payload == b"now"
     w.close()
+
+
+@sluice_only
+@pytest.mark.parametrize("version", VERSIONS)
+def test_retained_tree_edges(mb, version, clean_retained):
+    """The retained store's topic tree: "a/#" also matches "a", empty
+    levels are levels, a cleared topic leaves its neighbours, and only
+    filters that name the '$' see '$' topics [MQTT-4.7.2-1]."""
+    base = utopic()
+    topics = {base: b"root", base + "/a": b"a", base + "//e": b"empty",
+              base + "/a/b/c": b"abc", "$" + base[2:] + "/d": b"dollar"}
+    clean_retained.extend(topics)
+    pub = Raw(mb, version)
+    pub.connect()
+    for t, body in topics.items():
+        pub.publish(t, body, retain=True)
+    pub.publish(base + "/a/b/c", b"", retain=True)      # cleared
+    pub.send(packet(PINGREQ, 0, b""))
+    pub.recv_type(PINGRESP)
+
+    def seen(filt):
+        s = subscriber(mb, version, [(filt, 0)])
+        got = sorted(p.payload for p in s.publishes(0.4))
+        s.close()
+        return got
+
+    assert seen(base + "/#") == sorted([b"root", b"a", b"empty"])
+    assert seen(base + "/+/e") == [b"empty"]
+    assert seen(base + "/+") == [b"a"]
+    assert seen(base + "/a/b/c") == []
+    assert b"dollar" not in seen("#") and b"dollar" not in seen("+/d")
+    assert seen("$" + base[2:] + "/#") == [b"dollar"]
+    pub.close()

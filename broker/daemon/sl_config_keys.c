@@ -1,0 +1,518 @@
+/*
+ * sl_config_keys.c: every key sluice.conf and --set know, how each value
+ * parses, and which field of struct sl_config it lands in.
+ *
+ * One table (keys[] below) names every key, its section, how its value
+ * parses and its bounds. sl_config_apply() is the single way in: the file
+ * reader (sl_config_file.c) and --set (sl_config.c) both call it, so both
+ * accept and refuse exactly the same things. Parsing never modifies the
+ * config; only a value that parsed is stored. Re-enters nothing but the
+ * log-level parser of base/ and sl_config_user_get().
+ */
+#include "sl_config_int.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum kind {
+	K_PATH,         /* non-empty text */
+	K_LEVEL,        /* debug|info|warning|error */
+	K_UINT,         /* decimal integer in [min, max] */
+	K_SIZE,         /* K_UINT with an optional k/M/G suffix (powers of 1024) */
+	K_BOOL,         /* yes/no/true/false/on/off/1/0 */
+	K_ADDR,         /* numeric IPv4 or IPv6 address */
+	K_TEXT,         /* any text, may be empty */
+	K_SECRET,       /* non-empty text, never echoed in errors */
+	K_NAME,         /* non-empty text of at most 255 octets */
+	K_WATERMARK,    /* a fraction of RAM ("0.4", "40%") or a K_SIZE */
+	K_SYNC,         /* batch|none */
+};
+
+enum key_id {
+	BROKER_DATA_DIR, BROKER_LOG_LEVEL, BROKER_MAX_MESSAGE_SIZE,
+	BROKER_MEMORY_HIGH_WATERMARK, BROKER_LOAD_DEFINITIONS,
+	AMQP_BIND, AMQP_PORT, AMQP_FRAME_MAX, AMQP_CHANNEL_MAX, AMQP_HEARTBEAT,
+	AMQP_HANDSHAKE_TIMEOUT, AMQP_OUTPUT_HIGH_WATERMARK,
+	USER_PASSWORD, USER_TAGS, USER_LOOPBACK_ONLY, USER_PASSWORD_HASH,
+	USER_HASHING_ALGORITHM,
+	MQTT_ENABLED, MQTT_BIND, MQTT_PORT, MQTT_MAX_PACKET_SIZE, MQTT_EXCHANGE,
+	MQTT_VHOST, MQTT_ALLOW_ANONYMOUS, MQTT_ANONYMOUS_USER, MQTT_ANONYMOUS_PASSWORD,
+	MQTT_MAX_INFLIGHT, MQTT_RECEIVE_MAXIMUM, MQTT_TOPIC_ALIAS_MAXIMUM,
+	MQTT_MAX_KEEPALIVE, MQTT_CONNECT_TIMEOUT, MQTT_OUTPUT_HIGH_WATERMARK,
+	MQTT_SYS_INTERVAL,
+	JOURNAL_SYNC, JOURNAL_SEGMENT_SIZE, JOURNAL_MEMORY_BUDGET,
+	JOURNAL_DISK_FREE_LIMIT,
+	HTTP_ENABLED, HTTP_BIND, HTTP_PORT, HTTP_MAX_BODY_SIZE,
+};
+
+struct key {
+	const char *section;            /* "user" stands for every [user NAME] */
+	const char *name;
+	enum kind kind;
+	uint64_t min, max;              /* K_UINT, K_SIZE */
+	enum key_id id;
+};
+
+static const struct key keys[] = {
+	{ "broker", "data_dir",              K_PATH,  0, 0, BROKER_DATA_DIR },
+	{ "broker", "log_level",             K_LEVEL, 0, 0, BROKER_LOG_LEVEL },
+	/* RabbitMQ caps max_message_size at 512 MiB. */
+	{ "broker", "max_message_size",      K_SIZE,  1, 512 * MIB, BROKER_MAX_MESSAGE_SIZE },
+	/* RabbitMQ's vm_memory_high_watermark, relative or absolute */
+	{ "broker", "memory_high_watermark", K_WATERMARK, 0, UINT64_MAX,
+	  BROKER_MEMORY_HIGH_WATERMARK },
+	/* a RabbitMQ definitions document applied at start (sl_defs_load.c) */
+	{ "broker", "load_definitions",      K_PATH,  0, 0, BROKER_LOAD_DEFINITIONS },
+	{ "amqp",   "bind",                  K_ADDR,  0, 0, AMQP_BIND },
+	{ "amqp",   "port",                  K_UINT,  0, 65535, AMQP_PORT },
+	/* 4096 is the 0-9-1 floor (frame-min-size) [AMQP 0-9-1 §4.2.1]. */
+	{ "amqp",   "frame_max",             K_SIZE,  4096, GIB, AMQP_FRAME_MAX },
+	{ "amqp",   "channel_max",           K_UINT,  1, 65535, AMQP_CHANNEL_MAX },
+	{ "amqp",   "heartbeat",             K_UINT,  0, 65535, AMQP_HEARTBEAT },
+	{ "amqp",   "handshake_timeout",     K_UINT,  1, 86400000, AMQP_HANDSHAKE_TIMEOUT },
+	{ "amqp",   "output_high_watermark", K_SIZE,  4096, GIB, AMQP_OUTPUT_HIGH_WATERMARK },
+	{ "mqtt",   "enabled",               K_BOOL,  0, 0, MQTT_ENABLED },
+	{ "mqtt",   "bind",                  K_ADDR,  0, 0, MQTT_BIND },
+	{ "mqtt",   "port",                  K_UINT,  0, 65535, MQTT_PORT },
+	/* the protocol's own limit: 4 length octets plus the fixed header */
+	{ "mqtt",   "max_packet_size",       K_SIZE,  64, 268435460, MQTT_MAX_PACKET_SIZE },
+	{ "mqtt",   "exchange",              K_NAME,  0, 0, MQTT_EXCHANGE },
+	{ "mqtt",   "vhost",                 K_NAME,  0, 0, MQTT_VHOST },
+	{ "mqtt",   "allow_anonymous",       K_BOOL,  0, 0, MQTT_ALLOW_ANONYMOUS },
+	{ "mqtt",   "anonymous_user",        K_NAME,  0, 0, MQTT_ANONYMOUS_USER },
+	{ "mqtt",   "anonymous_password",    K_SECRET, 0, 0, MQTT_ANONYMOUS_PASSWORD },
+	{ "mqtt",   "max_inflight",          K_UINT,  1, 65535, MQTT_MAX_INFLIGHT },
+	{ "mqtt",   "receive_maximum",       K_UINT,  1, 65535, MQTT_RECEIVE_MAXIMUM },
+	{ "mqtt",   "topic_alias_maximum",   K_UINT,  0, 65535, MQTT_TOPIC_ALIAS_MAXIMUM },
+	{ "mqtt",   "max_keepalive",         K_UINT,  0, 65535, MQTT_MAX_KEEPALIVE },
+	{ "mqtt",   "connect_timeout",       K_UINT,  1, 86400000, MQTT_CONNECT_TIMEOUT },
+	{ "mqtt",   "output_high_watermark", K_SIZE,  4096, GIB, MQTT_OUTPUT_HIGH_WATERMARK },
+	{ "mqtt",   "sys_interval",          K_UINT,  0, 86400, MQTT_SYS_INTERVAL },
+	{ "journal", "sync",                 K_SYNC,  0, 0, JOURNAL_SYNC },
+	{ "journal", "segment_size",         K_SIZE,  64 * KIB, GIB, JOURNAL_SEGMENT_SIZE },
+	{ "journal", "memory_budget",        K_SIZE,  64 * KIB, 1024 * GIB, JOURNAL_MEMORY_BUDGET },
+	{ "journal", "disk_free_limit",      K_SIZE,  0, 1024 * 1024 * GIB, JOURNAL_DISK_FREE_LIMIT },
+	{ "http",   "enabled",               K_BOOL,  0, 0, HTTP_ENABLED },
+	{ "http",   "bind",                  K_ADDR,  0, 0, HTTP_BIND },
+	{ "http",   "port",                  K_UINT,  0, 65535, HTTP_PORT },
+	{ "http",   "max_body_size",         K_SIZE,  4096, GIB, HTTP_MAX_BODY_SIZE },
+	{ "user",   "password",              K_SECRET, 0, 0, USER_PASSWORD },
+	{ "user",   "tags",                  K_TEXT,  0, 0, USER_TAGS },
+	{ "user",   "loopback_only",         K_BOOL,  0, 0, USER_LOOPBACK_ONLY },
+	{ "user",   "password_hash",         K_SECRET, 0, 0, USER_PASSWORD_HASH },
+	{ "user",   "hashing_algorithm",     K_NAME,  0, 0, USER_HASHING_ALGORITHM },
+};
+
+/* A parsed value, by kind. */
+struct value {
+	uint64_t u;                     /* K_UINT, K_SIZE, K_BOOL, K_LEVEL */
+	double frac;                    /* K_WATERMARK: fraction of RAM, 0 = bytes in u */
+	const char *s;                  /* text kinds: borrowed from the input */
+};
+
+const char *
+sl_config_section_classify(const char *section, const char **user)
+{
+	*user = NULL;
+	if (strcmp(section, "broker") == 0 || strcmp(section, "amqp") == 0 ||
+	    strcmp(section, "mqtt") == 0 || strcmp(section, "journal") == 0 ||
+	    strcmp(section, "http") == 0)
+		return section;
+	if (strncmp(section, "user", 4) == 0 && (section[4] == ' ' || section[4] == '\t')) {
+		const char *name = section + 4;
+
+		while (*name == ' ' || *name == '\t')
+			name++;
+		if (*name == '\0')
+			return NULL;
+		*user = name;
+		return "user";
+	}
+	return NULL;
+}
+
+/* ---------------------------------------------------------------- */
+/* Values                                                            */
+/* ---------------------------------------------------------------- */
+
+static bool
+parse_u64(const char *s, uint64_t mult, uint64_t *out)
+{
+	unsigned long long v;
+	char *end;
+
+	if (!isdigit((unsigned char)*s))
+		return false;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0)
+		return false;
+	if (mult > 1) {
+		if (strcmp(end, "k") == 0 || strcmp(end, "K") == 0)
+			mult = KIB;
+		else if (strcmp(end, "m") == 0 || strcmp(end, "M") == 0)
+			mult = MIB;
+		else if (strcmp(end, "g") == 0 || strcmp(end, "G") == 0)
+			mult = GIB;
+		else if (*end == '\0')
+			mult = 1;
+		else
+			return false;
+	} else if (*end != '\0') {
+		return false;
+	}
+	if (v > UINT64_MAX / mult)
+		return false;
+	*out = (uint64_t)v * mult;
+	return true;
+}
+
+/*
+ * "40%" or "0.4": a fraction of physical RAM in (0, 1]; otherwise a size
+ * with an optional k/M/G suffix. Fractions use '.' whatever the locale
+ * (the daemon never calls setlocale).
+ */
+static bool
+parse_watermark(const char *s, struct value *out)
+{
+	size_t n = strlen(s);
+	bool pct = n > 0 && s[n - 1] == '%';
+	char *end;
+	double d;
+
+	out->frac = 0;
+	if (!pct && strchr(s, '.') == NULL)
+		return parse_u64(s, 2, &out->u);
+	if (!isdigit((unsigned char)*s))
+		return false;
+	errno = 0;
+	d = strtod(s, &end);
+	if (errno != 0 || end != s + n - (pct ? 1 : 0))
+		return false;
+	if (pct)
+		d /= 100;
+	if (!(d > 0 && d <= 1))
+		return false;
+	out->frac = d;
+	return true;
+}
+
+/* Parse v for k. false with the expectation in why. */
+static bool
+parse_value(const struct key *k, const char *v, struct value *out,
+	    char *why, size_t whylen)
+{
+	unsigned char addr[16];
+	bool b;
+	int lvl;
+
+	out->s = v;
+	switch (k->kind) {
+	case K_PATH:
+		if (*v != '\0')
+			return true;
+		sl_errf(why, whylen, "expected a path");
+		return false;
+	case K_LEVEL:
+		if ((lvl = bk_log_level_parse(v)) >= 0) {
+			out->u = (uint64_t)lvl;
+			return true;
+		}
+		sl_errf(why, whylen, "expected debug, info, warning or error");
+		return false;
+	case K_UINT:
+	case K_SIZE:
+		if (parse_u64(v, k->kind == K_SIZE ? 2 : 1, &out->u) &&
+		    out->u >= k->min && out->u <= k->max)
+			return true;
+		if (k->kind == K_SIZE)
+			sl_errf(why, whylen, "expected a size in bytes %llu..%llu "
+				"(suffix k, M or G allowed)",
+				(unsigned long long)k->min, (unsigned long long)k->max);
+		else
+			sl_errf(why, whylen, "expected an integer %llu..%llu",
+				(unsigned long long)k->min, (unsigned long long)k->max);
+		return false;
+	case K_BOOL:
+		if (sl_parse_bool(v, &b)) {
+			out->u = b;
+			return true;
+		}
+		sl_errf(why, whylen, "expected yes or no");
+		return false;
+	case K_ADDR:
+		if (strlen(v) < sizeof(((struct amqp_config *)0)->bind) &&
+		    (inet_pton(AF_INET, v, addr) == 1 || inet_pton(AF_INET6, v, addr) == 1))
+			return true;
+		sl_errf(why, whylen, "expected an IPv4 or IPv6 address");
+		return false;
+	case K_TEXT:
+		return true;
+	case K_SECRET:
+		if (*v != '\0')
+			return true;
+		sl_errf(why, whylen, "expected a non-empty password");
+		return false;
+	case K_NAME:
+		if (*v != '\0' && strlen(v) <= 255)
+			return true;
+		sl_errf(why, whylen, "expected a name of 1..255 characters");
+		return false;
+	case K_SYNC:
+		if (strcmp(v, "batch") == 0 || strcmp(v, "none") == 0) {
+			out->u = strcmp(v, "none") == 0;
+			return true;
+		}
+		sl_errf(why, whylen, "expected batch or none");
+		return false;
+	case K_WATERMARK:
+		if (parse_watermark(v, out))
+			return true;
+		sl_errf(why, whylen, "expected a fraction of RAM (0.4 or 40%%) or a size "
+			"in bytes (suffix k, M or G allowed; 0 = off)");
+		return false;
+	}
+	return false;
+}
+
+/* [broker]: true if id was one of its keys. */
+static bool
+store_broker(struct sl_config *c, enum key_id id, const struct value *v)
+{
+	switch (id) {
+	case BROKER_DATA_DIR:
+		bk_free(c->data_dir);
+		c->data_dir = bk_strdup(v->s);
+		break;
+	case BROKER_LOG_LEVEL:
+		c->log_level = (enum bk_log_level)v->u;
+		break;
+	case BROKER_MAX_MESSAGE_SIZE:
+		c->limits.max_message_size = v->u;
+		c->amqp.max_message_size = v->u;
+		break;
+	case BROKER_MEMORY_HIGH_WATERMARK:
+		c->memory_relative = v->frac;
+		c->memory_absolute = v->frac > 0 ? 0 : v->u;
+		break;
+	case BROKER_LOAD_DEFINITIONS:
+		bk_free(c->load_definitions);
+		c->load_definitions = bk_strdup(v->s);
+		break;
+	default:
+		return false;
+	}
+	return true;
+}
+
+/* [amqp]: true if id was one of its keys. */
+static bool
+store_amqp(struct sl_config *c, enum key_id id, const struct value *v)
+{
+	switch (id) {
+	case AMQP_BIND:
+		snprintf(c->amqp.bind, sizeof(c->amqp.bind), "%s", v->s);
+		break;
+	case AMQP_PORT:
+		c->amqp.port = (int)v->u;
+		break;
+	case AMQP_FRAME_MAX:
+		c->amqp.frame_max = (uint32_t)v->u;
+		break;
+	case AMQP_CHANNEL_MAX:
+		c->amqp.channel_max = (uint16_t)v->u;
+		break;
+	case AMQP_HEARTBEAT:
+		c->amqp.heartbeat = (uint16_t)v->u;
+		break;
+	case AMQP_HANDSHAKE_TIMEOUT:
+		c->amqp.handshake_timeout_ms = (uint32_t)v->u;
+		break;
+	case AMQP_OUTPUT_HIGH_WATERMARK:
+		c->amqp.output_high_watermark = (size_t)v->u;
+		break;
+	default:
+		return false;
+	}
+	return true;
+}
+
+/* [mqtt]: true if id was one of its keys. */
+static bool
+store_mqtt(struct sl_config *c, enum key_id id, const struct value *v)
+{
+	switch (id) {
+	case MQTT_ENABLED:
+		c->mqtt.enabled = v->u != 0;
+		break;
+	case MQTT_BIND:
+		snprintf(c->mqtt.bind, sizeof(c->mqtt.bind), "%s", v->s);
+		break;
+	case MQTT_PORT:
+		c->mqtt.port = (int)v->u;
+		break;
+	case MQTT_MAX_PACKET_SIZE:
+		c->mqtt.max_packet_size = (uint32_t)v->u;
+		break;
+	case MQTT_EXCHANGE:
+		snprintf(c->mqtt.exchange, sizeof(c->mqtt.exchange), "%s", v->s);
+		break;
+	case MQTT_VHOST:
+		snprintf(c->mqtt.vhost, sizeof(c->mqtt.vhost), "%s", v->s);
+		break;
+	case MQTT_ALLOW_ANONYMOUS:
+		c->mqtt.allow_anonymous = v->u != 0;
+		break;
+	case MQTT_ANONYMOUS_USER:
+		snprintf(c->mqtt.anonymous_user, sizeof(c->mqtt.anonymous_user), "%s", v->s);
+		break;
+	case MQTT_ANONYMOUS_PASSWORD:
+		snprintf(c->mqtt.anonymous_password, sizeof(c->mqtt.anonymous_password),
+			 "%s", v->s);
+		break;
+	case MQTT_MAX_INFLIGHT:
+		c->mqtt.max_inflight = (uint16_t)v->u;
+		break;
+	case MQTT_RECEIVE_MAXIMUM:
+		c->mqtt.receive_maximum = (uint16_t)v->u;
+		break;
+	case MQTT_TOPIC_ALIAS_MAXIMUM:
+		c->mqtt.topic_alias_maximum = (uint16_t)v->u;
+		break;
+	case MQTT_MAX_KEEPALIVE:
+		c->mqtt.max_keepalive = (uint16_t)v->u;
+		break;
+	case MQTT_CONNECT_TIMEOUT:
+		c->mqtt.connect_timeout_ms = (uint32_t)v->u;
+		break;
+	case MQTT_OUTPUT_HIGH_WATERMARK:
+		c->mqtt.output_high_watermark = (size_t)v->u;
+		break;
+	case MQTT_SYS_INTERVAL:
+		c->mqtt.sys_interval = (uint32_t)v->u;
+		break;
+	default:
+		return false;
+	}
+	return true;
+}
+
+/* [journal] and [http]: true if id was one of their keys. */
+static bool
+store_journal_http(struct sl_config *c, enum key_id id, const struct value *v)
+{
+	switch (id) {
+	case JOURNAL_SYNC:
+		c->journal.sync_none = v->u != 0;
+		break;
+	case JOURNAL_SEGMENT_SIZE:
+		c->journal.segment_size = (uint32_t)v->u;
+		break;
+	case JOURNAL_MEMORY_BUDGET:
+		c->journal.memory_budget = v->u;
+		break;
+	case JOURNAL_DISK_FREE_LIMIT:
+		c->journal.disk_free_limit = v->u;
+		break;
+	case HTTP_ENABLED:
+		c->http.enabled = v->u != 0;
+		break;
+	case HTTP_BIND:
+		snprintf(c->http.bind, sizeof(c->http.bind), "%s", v->s);
+		break;
+	case HTTP_PORT:
+		c->http.port = (int)v->u;
+		break;
+	case HTTP_MAX_BODY_SIZE:
+		c->http.max_body_size = (uint32_t)v->u;
+		break;
+	default:
+		return false;
+	}
+	return true;
+}
+
+/* [user NAME]: true if id was one of its keys. */
+static bool
+store_user(struct sl_user *u, enum key_id id, const struct value *v)
+{
+	switch (id) {
+	case USER_PASSWORD:
+		bk_free(u->password);
+		u->password = bk_strdup(v->s);
+		break;
+	case USER_TAGS:
+		bk_free(u->tags);
+		u->tags = bk_strdup(v->s);
+		break;
+	case USER_LOOPBACK_ONLY:
+		u->loopback_only = (int)v->u;
+		break;
+	case USER_PASSWORD_HASH:
+		bk_free(u->password_hash);
+		u->password_hash = bk_strdup(v->s);
+		break;
+	case USER_HASHING_ALGORITHM:
+		bk_free(u->hashing_algorithm);
+		u->hashing_algorithm = bk_strdup(v->s);
+		break;
+	default:
+		return false;
+	}
+	return true;
+}
+
+/* Store a parsed value; u is the [user NAME] entry for a user key. */
+static void
+store(struct sl_config *c, struct sl_user *u, enum key_id id, const struct value *v)
+{
+	if (store_broker(c, id, v) || store_amqp(c, id, v) || store_mqtt(c, id, v) ||
+	    store_journal_http(c, id, v))
+		return;
+	store_user(u, id, v);
+}
+
+int
+sl_config_apply(struct sl_config *c, const char *section, const char *name,
+		const char *value, const char *where, char *why, size_t whylen)
+{
+	const char *kind, *user_name;
+	const struct key *k = NULL;
+	struct sl_user *u = NULL;
+	struct value v = { 0, 0, NULL };
+	char expect[128];
+
+	if (*section == '\0') {
+		sl_errf(why, whylen, "key '%s' is outside any section", name);
+		return -EINVAL;
+	}
+	if ((kind = sl_config_section_classify(section, &user_name)) == NULL) {
+		sl_errf(why, whylen, "unknown section [%s]", section);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (strcmp(keys[i].section, kind) == 0 && strcmp(keys[i].name, name) == 0)
+			k = &keys[i];
+	if (k == NULL) {
+		sl_errf(why, whylen, "unknown key '%s' in section [%s]", name, section);
+		return -EINVAL;
+	}
+	if (!parse_value(k, value, &v, expect, sizeof(expect))) {
+		if (user_name != NULL)
+			sl_errf(why, whylen, "invalid value '%s' for user.%s.%s: %s",
+				k->kind == K_SECRET ? "" : value, user_name, name, expect);
+		else
+			sl_errf(why, whylen, "invalid value '%s' for %s.%s: %s",
+				value, section, name, expect);
+		return -EINVAL;
+	}
+	if (user_name != NULL)
+		u = sl_config_user_get(c, user_name, where);
+	store(c, u, k->id, &v);
+	return 0;
+}

@@ -1,0 +1,70 @@
+/*
+ * jnl_writer_int.h: the group-commit batch and the writer shared by the
+ * two sides of the journal writer (jnl_writer.c, main thread;
+ * jnl_thread.c, journal thread). Nothing else includes it.
+ *
+ * Field marks: [lock] guarded by jnl_writer.lock, [thread] journal thread
+ * only, "main thread" main thread only. The rules for who may touch a
+ * batch when are at the top of jnl_writer.c.
+ */
+#ifndef SLUICE_JNL_WRITER_INT_H
+#define SLUICE_JNL_WRITER_INT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "jnl_int.h"
+
+struct jnl_done_ent {
+	st_done_fn fn;
+	void *arg;
+};
+
+struct jnl_batch {
+	struct jnl_batch *next;        /* [lock] todo or done list */
+	struct jnl_batch *mnext;       /* main thread: in-flight or spare list */
+	uint8_t *buf;                  /* owned */
+	size_t   len, cap;
+	uint64_t seg, seg_off;         /* buf[0] goes to seg at seg_off */
+	bool     new_seg;              /* create the file (header) first */
+	bool     probe;                /* failed-state probe: clears the latch */
+	uint64_t *dels;                /* owned: segments to unlink once durable */
+	size_t   ndel, delcap;
+	struct jnl_done_ent *done;     /* owned */
+	size_t   ndone, donecap;
+	struct jnl_live **copies;      /* owned array of borrowed entries */
+	size_t   ncopy, copycap;
+	int      status, del_status;   /* set by the thread */
+	bool     synced;
+};
+
+struct jnl_writer {
+	pthread_t th;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct jnl_batch *todo, *todo_tail;   /* [lock] */
+	struct jnl_batch *done, *done_tail;   /* [lock] */
+	bool     stop;                        /* [lock] */
+	int      efd;
+	int      dirfd;                       /* borrowed from the journal */
+	enum st_sync sync;
+	int      fd;                          /* [thread] segment being written */
+	uint64_t fd_seg;                      /* [thread] */
+	int      err;                         /* [thread] latched failure */
+	int      inj_err, inj_n;              /* atomics: injected failures */
+	struct jnl_fsync_hist *hist;          /* borrowed from the journal; atomics */
+	size_t   nspare;                      /* main thread */
+	bool     started;                     /* main thread: th is running */
+};
+
+/*
+ * The journal thread's body (pthread_create's start routine; arg is the
+ * struct jnl_writer). Takes batches from todo, writes and syncs them, posts
+ * them to done and writes the eventfd; returns once stop is set and todo
+ * is empty. Touches no main-thread state.
+ */
+void *jnl_writer_thread_main(void *arg);
+
+#endif
