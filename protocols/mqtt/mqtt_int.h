@@ -146,6 +146,7 @@ struct mqtt_ackq {
 	uint8_t type;                   /* MQTT_PUBACK or MQTT_PUBREC */
 	uint8_t rc;
 	bool done;
+	bool write_failed;              /* the journal could not make it durable */
 };
 
 /* One subscription of a session. */

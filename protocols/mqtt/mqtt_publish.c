@@ -15,7 +15,9 @@
  * the journal holds it (persistent message, durable queue), its PUBACK /
  * PUBREC waits for the fsync; acks are sent in the order the PUBLISHes
  * arrived [MQTT-4.6.0-2], so later ones decided at once queue behind a
- * pending one (ackq, a ring). A failed write answers 0x80 (v5).
+ * pending one (ackq, a ring). A failed write answers 0x80 (v5); MQTT 3
+ * has no negative PUBACK, so there the connection is closed instead and
+ * nothing that is not on disk is ever acknowledged.
  *
  * Exactly once [MQTT-4.3.3]: the packet id of a QoS 2 publish is kept in
  * the session from PUBREC until PUBREL. A PUBLISH arriving again with
@@ -63,6 +65,12 @@ ackq_drain(struct mqtt_conn *c)
 
 		if (!a->done)
 			return;
+		if (a->write_failed && c->level != MQTT_V5) {
+			c->ackq_len = 0;
+			mqtt_conn_close_or(c, 0, "journal write failed: message %u not acknowledged",
+					   a->pid);
+			return;
+		}
 		mqtt_send_ack(c, a->type, a->pid, c->level == MQTT_V5 ? a->rc : 0);
 		c->ackq_head = (c->ackq_head + 1) % c->ackq_cap;
 		c->ackq_len--;
@@ -106,8 +114,10 @@ confirm_cb(void *ctx, uint64_t token, int status)
 		if (a->token != token)
 			continue;
 		a->done = true;
-		if (status < 0)
+		if (status < 0) {
 			a->rc = MQTT_RC_UNSPECIFIED;
+			a->write_failed = true;
+		}
 		break;
 	}
 	ackq_drain(c);
