@@ -259,7 +259,8 @@ amqp_ch_basic_get(struct amqp_channel *ch, const struct amqp_method *m)
 	uint32_t count = 0;
 	enum bk_status st;
 
-	if (!amqp_ch_queue_name(ch, m->id, &name))
+	if (!amqp_ch_queue_name(ch, m->id, &name) ||
+	    !amqp_ch_allowed(ch, m->id, BK_PERM_READ, "queue", name))
 		return;
 	if (bk_queue_lookup(ch->conn->vhost, name, ch->conn, &q, &err) != BK_OK) {
 		amqp_channel_fail_err(ch, m->id, &err);

@@ -29,6 +29,22 @@ reply_ok(struct amqp_channel *ch, uint32_t id, bool nowait)
 		amqp_channel_send_simple(ch, id);
 }
 
+/*
+ * RabbitMQ's order for bindings: write on the destination, then the
+ * default-exchange refusal (left to the core), then read on the source.
+ */
+static bool
+bind_allowed(struct amqp_channel *ch, uint32_t method_id,
+	     const struct bk_binding_decl *d)
+{
+	if (!amqp_ch_allowed(ch, method_id, BK_PERM_WRITE,
+			     d->dest_is_queue ? "queue" : "exchange", d->dest))
+		return false;
+	if (d->source.len == 0 || (!d->dest_is_queue && d->dest.len == 0))
+		return true;
+	return amqp_ch_allowed(ch, method_id, BK_PERM_READ, "exchange", d->source);
+}
+
 bool
 amqp_ch_queue_name(struct amqp_channel *ch, uint32_t method_id, struct bk_str *name)
 {
@@ -74,6 +90,11 @@ amqp_ch_exchange_delete(struct amqp_channel *ch, const struct amqp_method *m)
 	const struct amqp_exchange_delete *a = &m->u.exchange_delete;
 	struct bk_err err;
 
+	/* the core refuses the default and amq.* exchanges before this */
+	if (a->exchange.len > 0 &&
+	    !(a->exchange.len >= 4 && memcmp(a->exchange.p, "amq.", 4) == 0) &&
+	    !amqp_ch_allowed(ch, m->id, BK_PERM_CONFIGURE, "exchange", a->exchange))
+		return;
 	if (bk_exchange_delete(ch->conn->vhost, a->exchange, a->if_unused,
 			       &err) != BK_OK) {
 		amqp_channel_fail_err(ch, m->id, &err);
@@ -102,6 +123,8 @@ amqp_ch_exchange_bind(struct amqp_channel *ch, const struct amqp_method *m)
 		d.routing_key = a->routing_key;
 		d.arguments = a->arguments;
 		nowait = a->nowait;
+		if (!bind_allowed(ch, m->id, &d))
+			return;
 		st = bk_bind(ch->conn->vhost, &d, owner_of(ch), &err);
 	} else {
 		d.source = u->source;
@@ -109,6 +132,8 @@ amqp_ch_exchange_bind(struct amqp_channel *ch, const struct amqp_method *m)
 		d.routing_key = u->routing_key;
 		d.arguments = u->arguments;
 		nowait = u->nowait;
+		if (!bind_allowed(ch, m->id, &d))
+			return;
 		st = bk_unbind(ch->conn->vhost, &d, owner_of(ch), &err);
 	}
 	if (st != BK_OK) {
@@ -189,7 +214,7 @@ amqp_ch_queue_bind(struct amqp_channel *ch, const struct amqp_method *m)
 	}
 	if (d.dest.len == 0 && d.routing_key.len == 0 && ch->has_last_queue)
 		d.routing_key = amqp_sstr_get(&ch->last_queue);
-	if (!amqp_ch_queue_name(ch, m->id, &d.dest))
+	if (!amqp_ch_queue_name(ch, m->id, &d.dest) || !bind_allowed(ch, m->id, &d))
 		return;
 	if (bind)
 		st = bk_bind(ch->conn->vhost, &d, owner_of(ch), &err);
@@ -225,7 +250,8 @@ amqp_ch_queue_purge(struct amqp_channel *ch, const struct amqp_method *m)
 	struct bk_err err;
 	uint32_t count = 0;
 
-	if (!amqp_ch_queue_name(ch, m->id, &name))
+	if (!amqp_ch_queue_name(ch, m->id, &name) ||
+	    !amqp_ch_allowed(ch, m->id, BK_PERM_READ, "queue", name))
 		return;
 	if (bk_queue_purge(ch->conn->vhost, name, owner_of(ch), &count,
 			   &err) != BK_OK) {
@@ -243,7 +269,8 @@ amqp_ch_queue_delete(struct amqp_channel *ch, const struct amqp_method *m)
 	struct bk_err err;
 	uint32_t count = 0;
 
-	if (!amqp_ch_queue_name(ch, m->id, &name))
+	if (!amqp_ch_queue_name(ch, m->id, &name) ||
+	    !amqp_ch_allowed(ch, m->id, BK_PERM_CONFIGURE, "queue", name))
 		return;
 	if (bk_queue_delete(ch->conn->vhost, name, owner_of(ch), a->if_unused,
 			    a->if_empty, &count, &err) != BK_OK) {

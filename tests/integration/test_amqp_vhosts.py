@@ -151,3 +151,95 @@ def test_permissions_granted(vbroker):
     with pytest.raises(pe.ChannelClosedByBroker):
         ch.basic_publish("cx", "", b"x")     # write needs ^w
     c.close()
+
+
+def setup_objects(b):
+    """As alice (full rights): objects named for bob's ^c / ^w / ^r rights."""
+    c = connect(b, "alice", "apw", "v1")
+    ch = c.channel()
+    for x in ("rx", "cx", "wx"):
+        ch.exchange_declare(x, "direct")
+    for q in ("rq", "cq", "wq"):
+        ch.queue_declare(q)
+    ch.confirm_delivery()
+    ch.basic_publish("", "rq", b"m")
+    ch.basic_publish("", "rq", b"m2")
+    c.close()
+
+
+@pytest.mark.parametrize("op,text", [
+    # bindings: write on the destination first, then read on the source
+    ("qbind-dest", "access to queue 'cq' in vhost 'v1' refused for user 'bob'"),
+    ("qbind-src", "access to exchange 'cx' in vhost 'v1' refused for user 'bob'"),
+    ("qunbind-dest", "access to queue 'cq' in vhost 'v1' refused for user 'bob'"),
+    ("qunbind-src", "access to exchange 'cx' in vhost 'v1' refused for user 'bob'"),
+    ("xbind-dest", "access to exchange 'cx' in vhost 'v1' refused for user 'bob'"),
+    ("xbind-src", "access to exchange 'cx' in vhost 'v1' refused for user 'bob'"),
+    ("xunbind-dest", "access to exchange 'cx' in vhost 'v1' refused for user 'bob'"),
+    ("xunbind-src", "access to exchange 'cx' in vhost 'v1' refused for user 'bob'"),
+    ("get", "access to queue 'wq' in vhost 'v1' refused for user 'bob'"),
+    ("purge", "access to queue 'wq' in vhost 'v1' refused for user 'bob'"),
+    ("qdelete", "access to queue 'wq' in vhost 'v1' refused for user 'bob'"),
+    ("xdelete", "access to exchange 'wx' in vhost 'v1' refused for user 'bob'"),
+    # RabbitMQ refuses the default and system exchanges before reading rights
+    ("qbind-default", "operation not permitted on the default exchange"),
+    ("xdelete-system", "deletion of system exchange 'amq.direct' in vhost 'v1' not allowed"),
+])
+def test_permissions_refused_more(vbroker, op, text):
+    setup_objects(vbroker)
+    c = connect(vbroker, "bob", "bpw", "v1")
+    ch = c.channel()
+    with pytest.raises(pe.ChannelClosedByBroker) as ei:
+        if op == "qbind-dest":
+            ch.queue_bind("cq", "rx", "k")
+        elif op == "qbind-src":
+            ch.queue_bind("wq", "cx", "k")
+        elif op == "qunbind-dest":
+            ch.queue_unbind("cq", "rx", "k")
+        elif op == "qunbind-src":
+            ch.queue_unbind("wq", "cx", "k")
+        elif op == "xbind-dest":
+            ch.exchange_bind("cx", "rx", "k")
+        elif op == "xbind-src":
+            ch.exchange_bind("wx", "cx", "k")
+        elif op == "xunbind-dest":
+            ch.exchange_unbind("cx", "rx", "k")
+        elif op == "xunbind-src":
+            ch.exchange_unbind("wx", "cx", "k")
+        elif op == "get":
+            ch.basic_get("wq")
+        elif op == "purge":
+            ch.queue_purge("wq")
+        elif op == "qdelete":
+            ch.queue_delete("wq")
+        elif op == "xdelete":
+            ch.exchange_delete("wx")
+        elif op == "qbind-default":
+            ch.queue_bind("wq", "", "k")
+        elif op == "xdelete-system":
+            ch.exchange_delete("amq.direct")
+    assert ei.value.reply_code == 403
+    assert ei.value.reply_text == "ACCESS_REFUSED - " + text
+    c.close()
+
+
+def test_permissions_granted_more(vbroker):
+    setup_objects(vbroker)
+    c = connect(vbroker, "bob", "bpw", "v1")
+    ch = c.channel()
+    ch.queue_bind("wq", "rx", "k")           # write ^w on wq, read ^r on rx
+    ch.queue_unbind("wq", "rx", "k")
+    ch.exchange_bind("wx", "rx", "k")
+    ch.exchange_unbind("wx", "rx", "k")
+    m, _, body = ch.basic_get("rq", auto_ack=True)
+    assert body == b"m"
+    assert ch.queue_purge("rq").method.message_count == 1
+    assert ch.queue_delete("cq").method.message_count == 0
+    ch.exchange_delete("cx")
+    c.close()
+    a = connect(vbroker, "alice", "apw", "v1")
+    ach = a.channel()
+    with pytest.raises(pe.ChannelClosedByBroker) as ei:
+        ach.queue_declare("cq", passive=True)
+    assert ei.value.reply_code == 404
+    a.close()
