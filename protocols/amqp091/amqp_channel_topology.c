@@ -22,10 +22,28 @@ owner_of(const struct amqp_channel *ch)
 	return ch->conn;
 }
 
+/*
+ * A declare-ok, bind-ok or delete-ok for a durable object promises the
+ * change survives a crash: write the definitions file now (a no-op when
+ * nothing durable changed) before the reply can leave. false = it could
+ * not be written and the connection is being closed with 541.
+ */
+static bool
+committed(struct amqp_channel *ch)
+{
+	int res = bk_defs_commit(ch->conn->broker);
+
+	if (res == 0)
+		return true;
+	amqp_conn_close_or(ch->conn, AMQP_INTERNAL_ERROR, 0,
+			   "cannot write the definitions file: %s", strerror(-res));
+	return false;
+}
+
 static void
 reply_ok(struct amqp_channel *ch, uint32_t id, bool nowait)
 {
-	if (!nowait)
+	if (committed(ch) && !nowait)
 		amqp_channel_send_simple(ch, id);
 }
 
@@ -178,7 +196,7 @@ amqp_ch_queue_declare(struct amqp_channel *ch, const struct amqp_method *m)
 reply:
 	amqp_sstr_set(&ch->last_queue, bk_str_c(name));
 	ch->has_last_queue = true;
-	if (a->nowait)
+	if (!committed(ch) || a->nowait)
 		return;
 	memset(&ok, 0, sizeof(ok));
 	ok.id = AMQP_QUEUE_DECLARE_OK;
@@ -232,7 +250,7 @@ reply_count(struct amqp_channel *ch, uint32_t id, uint32_t count, bool nowait)
 {
 	struct amqp_method ok;
 
-	if (nowait)
+	if (!committed(ch) || nowait)
 		return;
 	memset(&ok, 0, sizeof(ok));
 	ok.id = id;

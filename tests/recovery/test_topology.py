@@ -138,3 +138,32 @@ def test_deleted_topology_stays_deleted(tmp_path):
         conn.close()
     finally:
         node.kill()
+
+
+def test_declare_ok_means_on_disk(tmp_path):
+    """kill -9 right after the -ok replies: a durable declare, bind or
+    delete that was answered is in the definitions file."""
+    node = Node(str(tmp_path / "data")).start()
+    try:
+        conn = connect(node)
+        ch = conn.channel()
+        ch.exchange_declare("okx", "direct", durable=True)
+        ch.queue_declare("okq", durable=True)
+        ch.queue_bind("okq", "okx", "k")
+        ch.queue_declare("gone", durable=True)
+        ch.queue_delete("gone")
+        node.kill()                      # no loop iteration after the replies
+        node.start()
+        conn = connect(node)
+        ch = conn.channel()
+        ch.exchange_declare("okx", "direct", durable=True, passive=True)
+        ch.queue_declare("okq", durable=True, passive=True)
+        ch.basic_publish("okx", "k", b"routed")
+        method, _, body = ch.basic_get("okq", auto_ack=True)
+        assert body == b"routed", "the binding was lost"
+        with pytest.raises(pika.exceptions.ChannelClosedByBroker) as e:
+            ch.queue_declare("gone", passive=True)
+        assert e.value.reply_code == 404
+        conn.close()
+    finally:
+        node.kill()
