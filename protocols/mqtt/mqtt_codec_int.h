@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "mqtt_codec.h"
+#include "base/bk_bytes.h"
 
 struct mqtt_rd {
 	const uint8_t *p;
@@ -111,24 +112,6 @@ varint_size(uint32_t v)
 	return v < 128 ? 1 : v < 16384 ? 2 : v < 2097152 ? 3 : 4;
 }
 
-static inline uint8_t *
-wr_u16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-	return p + 2;
-}
-
-static inline uint8_t *
-wr_u32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-	return p + 4;
-}
-
 /* Shortest form; v <= MQTT_MAX_REMAINING (checked by the size functions). */
 static inline uint8_t *
 wr_varint(uint8_t *p, uint32_t v)
@@ -145,7 +128,7 @@ wr_varint(uint8_t *p, uint32_t v)
 static inline uint8_t *
 wr_bin(uint8_t *p, struct bk_str s)
 {
-	p = wr_u16(p, (uint16_t)s.len);
+	p = bk_st16(p, (uint16_t)s.len);
 	if (s.len)
 		memcpy(p, s.p, s.len);
 	return p + s.len;

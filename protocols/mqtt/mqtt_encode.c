@@ -175,7 +175,7 @@ write_connect(uint8_t *p, uint8_t level, const struct mqtt_connect *c)
 	p = wr_bin(p, level == MQTT_V31 ? BK_STR_LIT("MQIsdp") : BK_STR_LIT("MQTT"));
 	*p++ = level;
 	*p++ = flags;
-	p = wr_u16(p, c->keepalive);
+	p = bk_st16(p, c->keepalive);
 	if (level == MQTT_V5)
 		p = write_props(p, &c->props);
 	p = wr_bin(p, c->client_id);
@@ -197,7 +197,7 @@ write_publish_head(uint8_t *p, uint8_t level, const struct mqtt_publish *pub)
 {
 	p = wr_bin(p, pub->topic);
 	if (pub->qos > 0)
-		p = wr_u16(p, pub->packet_id);
+		p = bk_st16(p, pub->packet_id);
 	if (level == MQTT_V5)
 		p = write_props(p, &pub->props);
 	return p;
@@ -206,7 +206,7 @@ write_publish_head(uint8_t *p, uint8_t level, const struct mqtt_publish *pub)
 static uint8_t *
 write_subscribe(uint8_t *p, uint8_t type, uint8_t level, const struct mqtt_subscribe *s)
 {
-	p = wr_u16(p, s->packet_id);
+	p = bk_st16(p, s->packet_id);
 	if (level == MQTT_V5)
 		p = write_props(p, &s->props);
 	if (s->entries == NULL) {
@@ -261,12 +261,12 @@ write_body(uint8_t *p, uint8_t level, const struct mqtt_packet *pkt)
 			memcpy(p, pub->payload, pub->payload_len);
 		return p + pub->payload_len;
 	case MQTT_PUBACK: case MQTT_PUBREC: case MQTT_PUBREL: case MQTT_PUBCOMP:
-		p = wr_u16(p, pkt->u.ack.packet_id);
+		p = bk_st16(p, pkt->u.ack.packet_id);
 		return write_reason_tail(p, level, pkt->u.ack.code, &pkt->u.ack.props);
 	case MQTT_SUBSCRIBE: case MQTT_UNSUBSCRIBE:
 		return write_subscribe(p, pkt->type, level, &pkt->u.subscribe);
 	case MQTT_SUBACK: case MQTT_UNSUBACK:
-		p = wr_u16(p, pkt->u.suback.packet_id);
+		p = bk_st16(p, pkt->u.suback.packet_id);
 		if (level == MQTT_V5)
 			p = write_props(p, &pkt->u.suback.props);
 		if (pkt->type == MQTT_UNSUBACK && level < MQTT_V5)

@@ -335,10 +335,10 @@ write_value(uint8_t *p, const struct pdesc *d, const struct mqtt_props *props)
 		return p;
 	case PT_U16:
 		memcpy(&h, field, sizeof(h));
-		return wr_u16(p, h);
+		return bk_st16(p, h);
 	case PT_U32:
 		memcpy(&n, field, sizeof(n));
-		return wr_u32(p, n);
+		return bk_st32(p, n);
 	case PT_VARINT:
 		memcpy(&n, field, sizeof(n));
 		return wr_varint(p, n);
