@@ -6,7 +6,7 @@
 #ifndef SLUICE_BK_DEFS_H
 #define SLUICE_BK_DEFS_H
 
-#include "broker.h"
+#include "bk_admin.h"
 
 /* One entry of the document. Strings are owned (bk_strdup); NULL when
  * the member was absent and optional. */

@@ -13,7 +13,7 @@
 #ifndef SLUICE_BK_INT_H
 #define SLUICE_BK_INT_H
 
-#include "broker.h"
+#include "bk_admin.h"
 
 #include <uthash.h>
 

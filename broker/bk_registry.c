@@ -110,7 +110,6 @@ bk_conn_unregister(struct bk_conn *c)
 }
 
 uint64_t bk_conn_id(const struct bk_conn *c) { return c ? c->id : 0; }
-const char *bk_conn_name(const struct bk_conn *c) { return c->name; }
 struct bk_conn_counters *bk_conn_counters(struct bk_conn *c) { return &c->ctr; }
 
 void

@@ -43,13 +43,3 @@ bk_str_eq_c(struct bk_str a, const char *c)
 {
 	return bk_str_eq(a, bk_str_c(c));
 }
-
-/* TODO(core): cache per loop iteration once the daemon drives a hook. */
-uint64_t
-bk_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}

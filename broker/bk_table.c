@@ -21,7 +21,7 @@
 #include <string.h>
 
 #include "broker.h"
-#include "base/bk_bytes.h"
+#include "bk_bytes.h"
 
 enum { MAX_DEPTH = 16 };
 

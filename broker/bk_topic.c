@@ -22,8 +22,8 @@
  */
 #include "bk_topic.h"
 
-#include "base/bk_alloc.h"
-#include "base/bk_assert.h"
+#include "bk_alloc.h"
+#include "bk_assert.h"
 
 #include <errno.h>
 #include <stdbool.h>

@@ -7,7 +7,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "base/bk_assert.h"
+#include "bk_assert.h"
 #include "jnl_int.h"
 
 static int

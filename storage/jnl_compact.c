@@ -27,8 +27,8 @@
 #include <errno.h>
 #include <string.h>
 
-#include "base/bk_alloc.h"
-#include "base/bk_log.h"
+#include "bk_alloc.h"
+#include "bk_log.h"
 #include "jnl_int.h"
 
 #define COMPACT_STEP (4u << 20)

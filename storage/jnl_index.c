@@ -17,8 +17,8 @@
 #include <errno.h>
 #include <string.h>
 
-#include "base/bk_alloc.h"
-#include "base/bk_assert.h"
+#include "bk_alloc.h"
+#include "bk_assert.h"
 #include "jnl_int.h"
 
 static uint64_t

@@ -28,8 +28,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "base/bk_alloc.h"
-#include "base/bk_log.h"
+#include "bk_alloc.h"
+#include "bk_log.h"
 #include "jnl_int.h"
 
 void

@@ -23,8 +23,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "base/bk_alloc.h"
-#include "base/bk_assert.h"
+#include "bk_alloc.h"
+#include "bk_assert.h"
 #include "jnl_int.h"
 
 struct jnl_seg *

@@ -37,9 +37,9 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include "base/bk_alloc.h"
-#include "base/bk_assert.h"
-#include "base/bk_log.h"
+#include "bk_alloc.h"
+#include "bk_assert.h"
+#include "bk_log.h"
 #include "jnl_writer_int.h"
 
 static struct jnl_batch *

@@ -102,9 +102,9 @@ test_tree() {
 		count "build$label" 0 1
 	fi
 	unit_suite "unit$label" "$dir"
-	if up_to_date "$dir" broker/daemon/sluiced; then
-		integration_suite "integration$label" "$dir/broker/daemon/sluiced"
-		integration_suite "recovery$label" "$dir/broker/daemon/sluiced" tests/recovery
+	if up_to_date "$dir" daemon/sluiced; then
+		integration_suite "integration$label" "$dir/daemon/sluiced"
+		integration_suite "recovery$label" "$dir/daemon/sluiced" tests/recovery
 	else
 		echo "sluiced did not build: integration suite not run" >&2
 		count "integration$label" 0 1
@@ -225,7 +225,7 @@ cmd_test() {
 
 cmd_run() {
 	build build || exit 1
-	exec build/broker/daemon/sluiced -c etc/sluice.conf "$@"
+	exec build/daemon/sluiced -c etc/sluice.conf "$@"
 }
 
 case "${1:-}" in

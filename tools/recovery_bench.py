@@ -4,7 +4,7 @@
 report how long it takes until it listens, and the broker's own
 "recovered N messages in S s" line.
 
-  SLUICED=build-rel/broker/daemon/sluiced tools/recovery_bench.py [N] [BODY_BYTES]
+  SLUICED=build-rel/daemon/sluiced tools/recovery_bench.py [N] [BODY_BYTES]
 
 Defaults: N = 1000000, BODY_BYTES = 16. Uses a fresh temporary data_dir.
 """

@@ -23,7 +23,7 @@
 #include <string.h>
 
 #include "amqp_codec.h"
-#include "base/bk_bytes.h"
+#include "bk_bytes.h"
 
 void
 amqp_frame_hdr_parse(const uint8_t p[AMQP_FRAME_HDR_SIZE], struct amqp_frame_hdr *h)

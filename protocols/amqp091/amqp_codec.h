@@ -49,7 +49,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "broker.h"
+#include "bk_types.h"
 #include "amqp_methods.h"   /* generated */
 
 enum {

@@ -18,7 +18,7 @@
  * and a NOT_ALLOWED while tuning, which get a connection.close.
  */
 #include "amqp_conn_int.h"
-#include "base/bk_net.h"
+#include "net_sock.h"
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -15,7 +15,7 @@
 #include <event2/event.h>
 
 #include "broker.h"
-#include "amqp.h"
+#include "amqp091.h"
 #include "amqp_codec.h"
 
 struct amqp_channel;

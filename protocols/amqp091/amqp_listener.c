@@ -9,7 +9,7 @@
  * daemon's done() from a deferred event once the list is empty.
  */
 #include "amqp_conn_int.h"
-#include "base/bk_net.h"
+#include "net_sock.h"
 
 #include <stdio.h>
 #include <string.h>

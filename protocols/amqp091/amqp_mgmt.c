@@ -11,7 +11,7 @@
  * vhost right after. The connection itself goes later, as always.
  */
 #include "amqp_conn_int.h"
-#include "base/bk_net.h"
+#include "net_sock.h"
 
 #include <string.h>
 

@@ -22,7 +22,7 @@
 #include <string.h>
 
 #include "amqp_codec.h"
-#include "base/bk_bytes.h"
+#include "bk_bytes.h"
 
 enum ptype { P_SSTR, P_TABLE, P_OCTET, P_TIMESTAMP };
 

@@ -99,7 +99,7 @@ def gen_header(classes, out):
     w('#include <stddef.h>')
     w('#include <stdint.h>')
     w('')
-    w('#include "broker.h"')
+    w('#include "bk_types.h"')
     w('')
     w('#define AMQP_ID(c, m) (((uint32_t)(c) << 16) | (m))')
     w('#define AMQP_ID_CLASS(id) ((uint16_t)((id) >> 16))')

@@ -31,12 +31,6 @@ defs_export(struct http_req *r, struct bk_vhost *vh)
 	return doc;
 }
 
-cJSON *
-http_defs_export(struct http_req *r)
-{
-	return defs_export(r, NULL);
-}
-
 static void
 defs_import(struct http_req *r, struct bk_vhost *vh)
 {

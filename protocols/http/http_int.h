@@ -19,7 +19,7 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
-#include "broker.h"
+#include "bk_admin.h"
 #include "http.h"
 
 #define HTTP_MAX_SEGS 12
@@ -153,7 +153,5 @@ void http_connections_of_vhost(struct http_req *r, const char *vhost);
 /* POST .../get and .../publish (http_api_message.c) */
 void http_api_queue_get(struct http_req *r, struct bk_vhost *vh);
 void http_api_exchange_publish(struct http_req *r, struct bk_vhost *vh);
-/* Definitions document of the whole broker (http_api_defs.c). */
-cJSON *http_defs_export(struct http_req *r);
 
 #endif

@@ -14,7 +14,7 @@
  * the core directly; none of them blocks.
  */
 #include "http_int.h"
-#include "base/bk_net.h"
+#include "net_sock.h"
 
 #include <errno.h>
 #include <stdio.h>

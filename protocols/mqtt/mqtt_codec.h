@@ -71,7 +71,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "broker.h"         /* struct bk_str only; the codec calls no core function */
+#include "bk_types.h"       /* struct bk_str only; the codec calls no core function */
 
 /* Protocol levels (CONNECT "protocol level" octet). */
 enum {

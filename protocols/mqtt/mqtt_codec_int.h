@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "mqtt_codec.h"
-#include "base/bk_bytes.h"
+#include "bk_bytes.h"
 
 struct mqtt_rd {
 	const uint8_t *p;

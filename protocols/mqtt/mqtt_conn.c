@@ -17,7 +17,7 @@
  * time left instead of on every packet.
  */
 #include "mqtt_int.h"
-#include "base/bk_net.h"
+#include "net_sock.h"
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -422,8 +422,6 @@ uint32_t mqtt_key_to_filter(struct bk_str key, char *buf);
 /* Does MQTT filter match MQTT topic ([MQTT-4.7.2-1]: leading wildcards
  * skip "$" topics)? */
 bool mqtt_topic_match(struct bk_str filter, struct bk_str topic);
-/* Does the topic a routing key maps to start with '$'? */
-bool mqtt_key_is_dollar(struct bk_str key);
 
 /* ---- mqtt_status.c ---- */
 uint8_t mqtt_status_rc(enum bk_status st);

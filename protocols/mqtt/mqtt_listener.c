@@ -14,7 +14,7 @@
  * persistent sessions' durable queues to it (and to the journal).
  */
 #include "mqtt_int.h"
-#include "base/bk_net.h"
+#include "net_sock.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -21,7 +21,7 @@
  * points into the vhost afterwards.
  */
 #include "mqtt_int.h"
-#include "base/bk_net.h"
+#include "net_sock.h"
 
 #include <string.h>
 

@@ -20,6 +20,7 @@
  * O(1) amortised.
  */
 #include "mqtt_int.h"
+#include "bk_admin.h"
 
 #include <string.h>
 

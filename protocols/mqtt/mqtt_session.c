@@ -21,6 +21,7 @@
  * the other members of the group, and a delayed will is published.
  */
 #include "mqtt_int.h"
+#include "bk_admin.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -32,6 +32,7 @@
  * persistent sessions that are away do not collect them.
  */
 #include "mqtt_int.h"
+#include "bk_admin.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -62,12 +62,6 @@ mqtt_key_to_filter(struct bk_str k, char *buf)
 	return k.len;
 }
 
-bool
-mqtt_key_is_dollar(struct bk_str key)
-{
-	return key.len > 0 && key.p[0] == '$';
-}
-
 /*
  * Level by level: '+' eats one level, '#' (last, syntax checked on
  * subscribe) eats the rest including none: "a/#" matches "a".

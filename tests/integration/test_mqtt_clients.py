@@ -18,7 +18,7 @@ CLI_VERSIONS = [pytest.param("mqttv311", id="v311"), pytest.param("mqttv5", id="
 
 
 def _default_dir():
-    build = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(SLUICED))))
+    build = os.path.dirname(os.path.dirname(os.path.abspath(SLUICED)))
     beside = os.path.join(build, "tests", "integration", "c_mqtt")
     if os.path.isdir(beside):
         return beside

@@ -14,8 +14,8 @@ from conftest import ROOT, SLUICED
 
 
 def _default_dir():
-    # Next to the sluiced under test (<build>/broker/daemon/sluiced), else ./build.
-    build = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(SLUICED))))
+    # Next to the sluiced under test (<build>/daemon/sluiced), else ./build.
+    build = os.path.dirname(os.path.dirname(os.path.abspath(SLUICED)))
     beside = os.path.join(build, "tests", "integration", "c")
     if os.path.isdir(beside):
         return beside

@@ -32,7 +32,7 @@ _http_unsupported = []
 def _sluicectl_path():
     if os.environ.get("SLUICECTL"):
         return os.environ["SLUICECTL"]
-    build = os.path.dirname(os.path.dirname(os.path.dirname(SLUICED)))
+    build = os.path.dirname(os.path.dirname(SLUICED))
     for cand in (os.path.join(build, "tools", "sluicectl"),
                  os.path.join(ROOT, "build", "tools", "sluicectl")):
         if os.path.exists(cand):

@@ -112,7 +112,7 @@ def test_changes_and_deletes_survive_kill(tmp_path):
 
 
 def test_sluicectl_changes_survive_kill(tmp_path):
-    ctl = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(SLUICED))),
+    ctl = os.path.join(os.path.dirname(os.path.dirname(SLUICED)),
                        "tools", "sluicectl")
     if not os.path.exists(ctl):
         pytest.skip("no sluicectl next to sluiced")

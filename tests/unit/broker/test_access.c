@@ -4,7 +4,7 @@
  * and resource checks with RabbitMQ's texts, and vhost deletion closing
  * registered connections.
  */
-#include "broker.h"
+#include "bk_admin.h"
 #include "testlib.h"
 
 #include <errno.h>

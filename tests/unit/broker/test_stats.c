@@ -3,7 +3,7 @@
  * get, ack, redeliver, unroutable), queue/exchange/binding/consumer views,
  * the sampler's rates and ring, and RabbitMQ's binding properties_key.
  */
-#include "broker.h"
+#include "bk_admin.h"
 #include "testlib.h"
 
 #include <stdbool.h>

@@ -26,8 +26,8 @@
 
 #include <event2/event.h>
 
-#include "broker.h"
-#include "amqp.h"
+#include "bk_admin.h"
+#include "amqp091.h"
 #include "mqtt.h"
 #include "http.h"
 #include "sl_config.h"
@@ -150,6 +150,7 @@ daemon_fini(struct daemon *d)
 		event_free(d->sig_term);
 	if (d->sig_int != NULL)
 		event_free(d->sig_int);
+	bk_time_attach(NULL);
 	if (d->base != NULL)
 		event_base_free(d->base);
 	d->base = NULL;
@@ -295,6 +296,7 @@ start(struct daemon *d)
 		bk_error("cannot create the event loop");
 		return EXIT_RUNTIME;
 	}
+	bk_time_attach(d->base);
 	d->sig_term = evsignal_new(d->base, SIGTERM, on_signal, d);
 	d->sig_int = evsignal_new(d->base, SIGINT, on_signal, d);
 	if (d->sig_term == NULL || d->sig_int == NULL ||

@@ -3,7 +3,7 @@
  * bk_net.h). Called at startup and once per accepted connection, never
  * per message.
  */
-#include "bk_net.h"
+#include "net_sock.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

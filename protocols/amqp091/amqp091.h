@@ -1,8 +1,8 @@
 /*
- * amqp.h: what the daemon sees of the AMQP 0-9-1 adapter.
+ * amqp091.h: what the daemon sees of the AMQP 0-9-1 adapter.
  */
-#ifndef SLUICE_AMQP_H
-#define SLUICE_AMQP_H
+#ifndef SLUICE_AMQP091_H
+#define SLUICE_AMQP091_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -13,8 +13,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "broker.h"
-#include "amqp.h"
+#include "bk_admin.h"
+#include "amqp091.h"
 #include "mqtt.h"
 #include "http.h"
 #include "sl_topology.h"

@@ -30,7 +30,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "broker.h"
+#include "bk_admin.h"
 
 enum sl_topo_kind {
 	SL_T_NONE,

@@ -1,0 +1,277 @@
+/*
+ * bk_types.h: the core's value types: outcomes a peer can see, strings,
+ * field tables, message properties and messages. This is all a codec
+ * needs (the AMQP and MQTT codecs include this header and nothing else of
+ * the core), and what every other core header builds on.
+ *
+ * Tables. Header tables and x-argument tables are held as an encoded blob
+ * (struct bk_table) in the AMQP 0-9-1 field-table wire format, which is the
+ * core's table serialisation: an AMQP adapter passes headers through with
+ * no decode and no re-encode, and the core reads them with the iterator
+ * below only where it needs to (headers exchange, x-arguments, x-death).
+ * MQTT builds such a table from user properties with bk_table_builder.
+ */
+#ifndef SLUICE_BK_TYPES_H
+#define SLUICE_BK_TYPES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bk_alloc.h"
+#include "bk_assert.h"
+#include "bk_log.h"
+#include "bk_time.h"
+
+struct event_base;
+
+struct bk_broker;
+struct bk_vhost;
+struct bk_exchange;
+struct bk_queue;
+struct bk_msg;
+struct bk_consumer;
+struct bk_credit;
+
+
+/* ------------------------------------------------------------------ */
+/* Outcomes a peer can see                                             */
+/* ------------------------------------------------------------------ */
+
+/* Not C errors: what the client did wrong, mapped by each adapter. */
+enum bk_status {
+	BK_OK = 0,
+	BK_NOT_FOUND,             /* AMQP 404 */
+	BK_ACCESS_REFUSED,        /* AMQP 403 */
+	BK_RESOURCE_LOCKED,       /* AMQP 405: exclusive queue of another connection */
+	BK_PRECONDITION_FAILED,   /* AMQP 406: inequivalent args, if-unused, bad x-arg */
+	BK_NOT_ALLOWED,           /* AMQP 530 (connection level) */
+	BK_COMMAND_INVALID,       /* AMQP 503 (connection level), e.g. unknown exchange type on old brokers */
+	BK_NOT_IMPLEMENTED,       /* AMQP 540 */
+	BK_RESOURCE_ERROR,        /* AMQP 506 */
+	BK_INTERNAL_ERROR,        /* AMQP 541 */
+};
+
+/*
+ * Filled by every core call that can fail. text is RabbitMQ's wording after
+ * the code name, e.g. "no queue 'q1' in vhost '/'"; the adapter adds
+ * "NOT_FOUND - " in front.
+ */
+struct bk_err {
+	enum bk_status status;
+	char text[256];
+};
+
+/* Printf into err->text and return status (for one-line error exits). */
+enum bk_status bk_err_set(struct bk_err *err, enum bk_status status,
+			  const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* ------------------------------------------------------------------ */
+/* Byte strings                                                        */
+/* ------------------------------------------------------------------ */
+
+/* A borrowed, length-counted string; p need not be NUL-terminated. */
+struct bk_str {
+	const char *p;
+	uint32_t len;
+};
+
+#define BK_STR_LIT(s) ((struct bk_str){ (s), (uint32_t)(sizeof(s) - 1) })
+struct bk_str bk_str_c(const char *s);   /* from a C string; NULL gives {NULL,0} */
+bool bk_str_eq(struct bk_str a, struct bk_str b);
+bool bk_str_eq_c(struct bk_str a, const char *c);
+
+/* ------------------------------------------------------------------ */
+/* Tables: AMQP field-table encoding, owned by the core (bk_table.c)   */
+/* ------------------------------------------------------------------ */
+
+/*
+ * An encoded table: the bytes AFTER the 4-byte length prefix of an AMQP
+ * field table, i.e. a sequence of  name(shortstr) type(octet) value.
+ * Borrowed unless a function says otherwise.
+ */
+struct bk_table {
+	const uint8_t *p;
+	uint32_t len;
+};
+
+enum bk_vtype {
+	BK_V_VOID      = 'V',
+	BK_V_BOOL      = 't',
+	BK_V_I8        = 'b',
+	BK_V_U8        = 'B',
+	BK_V_I16       = 's',   /* RabbitMQ's letter; the 0-9-1 spec's 'U' is accepted on input */
+	BK_V_U16       = 'u',
+	BK_V_I32       = 'I',
+	BK_V_U32       = 'i',
+	BK_V_I64       = 'l',   /* 'L' accepted on input */
+	BK_V_FLOAT     = 'f',
+	BK_V_DOUBLE    = 'd',
+	BK_V_DECIMAL   = 'D',
+	BK_V_LSTR      = 'S',
+	BK_V_BYTES     = 'x',
+	BK_V_ARRAY     = 'A',
+	BK_V_TIMESTAMP = 'T',
+	BK_V_TABLE     = 'F',
+};
+
+struct bk_value {
+	enum bk_vtype type;
+	union {
+		bool b;
+		int64_t i;          /* every integer type, sign-extended or zero-extended */
+		float f;
+		double d;
+		struct { uint8_t scale; int32_t value; } dec;
+		struct bk_str s;    /* LSTR, BYTES (borrowed from the blob) */
+		uint64_t ts;        /* TIMESTAMP, seconds */
+		struct bk_table t;  /* TABLE */
+		struct bk_table a;  /* ARRAY: encoded values without names, after the length */
+	} u;
+};
+
+/*
+ * Validate a whole encoded table (recursively: at most 16 levels of tables
+ * and arrays nested below the top). 0 if well formed, -EPROTO otherwise.
+ * Every reader below assumes a validated table, so adapters validate at
+ * the wire boundary.
+ *
+ * Value types follow RabbitMQ's dialect, not the 0-9-1 grammar: 's' is a
+ * signed 16-bit integer (so tables hold no short strings), 'l' a signed
+ * 64-bit integer; the grammar's 'U' and 'L' are read as BK_V_I16 and
+ * BK_V_I64. Decimals are scale (u8) + value (32 bits). Writers emit
+ * RabbitMQ's letters.
+ */
+int bk_table_validate(struct bk_table t);
+int bk_array_validate(struct bk_table a);
+
+/* Iterate: pos starts at 0. 1 = one entry returned, 0 = end. */
+int bk_table_next(struct bk_table t, uint32_t *pos, struct bk_str *name,
+		  struct bk_value *v);
+int bk_array_next(struct bk_table a, uint32_t *pos, struct bk_value *v);
+
+/* Find a key (first match). true if found. */
+bool bk_table_get(struct bk_table t, const char *name, struct bk_value *v);
+
+/* RabbitMQ's name of a value type ("longstr", "signedint", ...) for error texts. */
+const char *bk_vtype_name(enum bk_vtype t);
+
+/* Integer value of any integer type; false for other types. */
+bool bk_value_int(const struct bk_value *v, int64_t *out);
+
+/*
+ * Builder for new tables (x-death, MQTT user properties, tests).
+ * Owns a growing buffer. bk_table_builder_take() hands the buffer to the
+ * caller (free with bk_free) and resets the builder.
+ */
+struct bk_table_builder {
+	uint8_t *buf;    /* owned */
+	uint32_t len, cap;
+};
+void bk_tb_init(struct bk_table_builder *b);
+void bk_tb_fini(struct bk_table_builder *b);
+/* A name longer than 255 octets (a shortstr's limit) is cut to 255. */
+void bk_tb_put(struct bk_table_builder *b, const char *name, uint32_t name_len,
+	       const struct bk_value *v);          /* one table entry */
+void bk_tb_put_value(struct bk_table_builder *b, const struct bk_value *v); /* one array element */
+void bk_tb_put_raw(struct bk_table_builder *b, const void *p, uint32_t n);
+struct bk_table bk_tb_view(const struct bk_table_builder *b);
+uint8_t *bk_tb_take(struct bk_table_builder *b, uint32_t *len);
+
+/* ------------------------------------------------------------------ */
+/* Messages                                                            */
+/* ------------------------------------------------------------------ */
+
+/* Which properties are present: AMQP basic property flag order. */
+enum {
+	BK_P_CONTENT_TYPE     = 1u << 0,
+	BK_P_CONTENT_ENCODING = 1u << 1,
+	BK_P_HEADERS          = 1u << 2,
+	BK_P_DELIVERY_MODE    = 1u << 3,
+	BK_P_PRIORITY         = 1u << 4,
+	BK_P_CORRELATION_ID   = 1u << 5,
+	BK_P_REPLY_TO         = 1u << 6,
+	BK_P_EXPIRATION       = 1u << 7,
+	BK_P_MESSAGE_ID       = 1u << 8,
+	BK_P_TIMESTAMP        = 1u << 9,
+	BK_P_TYPE             = 1u << 10,
+	BK_P_USER_ID          = 1u << 11,
+	BK_P_APP_ID           = 1u << 12,
+	BK_P_CLUSTER_ID       = 1u << 13,
+};
+
+/*
+ * Neutral properties. In a routed message every pointer points into the
+ * message's own allocation; in a bk_props handed to bk_msg_new() they are
+ * borrowed and copied.
+ */
+struct bk_props {
+	uint32_t present;               /* BK_P_* */
+	struct bk_str content_type;
+	struct bk_str content_encoding;
+	struct bk_table headers;
+	uint8_t delivery_mode;          /* 1 transient, 2 persistent */
+	uint8_t priority;
+	struct bk_str correlation_id;   /* may be binary (MQTT correlation data) */
+	struct bk_str reply_to;
+	struct bk_str expiration;       /* AMQP: decimal milliseconds as text */
+	struct bk_str message_id;
+	uint64_t timestamp;             /* seconds */
+	struct bk_str type;
+	struct bk_str user_id;
+	struct bk_str app_id;
+	struct bk_str cluster_id;
+};
+
+/*
+ * A message: refcounted, immutable once routed. One allocation holds the
+ * struct, the copied property strings, exchange, routing key and the body.
+ * Each holder keeps one reference: a queue entry, an unacked delivery, an
+ * evbuffer reference to the body, a pending journal write.
+ */
+struct bk_msg {
+	uint32_t refs;
+	uint32_t flags;                 /* BK_MSG_* */
+	uint64_t id;                    /* broker-wide, increasing */
+	uint64_t published_ms;          /* wall clock ms at publish */
+	int64_t  expires_ms;            /* absolute ms from the expiration property; 0 = none */
+	struct bk_str exchange;         /* exchange it was published to */
+	struct bk_str routing_key;
+	struct bk_props props;
+	uint8_t *body;                  /* points into this allocation */
+	size_t body_len;
+	size_t size;                    /* bytes accounted for this message */
+	/*
+	 * Set by the publishing adapter after bk_msg_new() and before
+	 * routing; zero otherwise. The core only carries them (a
+	 * dead-lettered copy starts with zeroes). MQTT uses origin for
+	 * no-local and origin_flags for the publish QoS and retain flag.
+	 */
+	const void *origin;             /* adapter-defined publisher identity, may be NULL */
+	uint32_t origin_flags;          /* adapter-defined bits */
+};
+
+enum {
+	BK_MSG_PERSISTENT = 1u << 0,    /* delivery_mode 2 */
+};
+
+/*
+ * Allocate a message with room for body_len bytes, copying exchange,
+ * routing key and every present property. The body is uninitialised and
+ * writable through msg->body until the message is routed. Refcount 1,
+ * owned by the caller. An expiration that is not a non-negative decimal
+ * integer is the caller's to refuse first (bk_expiration_parse).
+ */
+struct bk_msg *bk_msg_new(struct bk_str exchange, struct bk_str routing_key,
+			  const struct bk_props *props, size_t body_len);
+struct bk_msg *bk_msg_ref(struct bk_msg *m);
+void bk_msg_unref(struct bk_msg *m);     /* accepts NULL */
+
+/* Parse an AMQP expiration string: 0 ok (*ms set), -EINVAL otherwise. */
+int bk_expiration_parse(struct bk_str s, uint64_t *ms);
+
+/* bk_now_ms(): bk_time.h */
+
+
+#endif
