@@ -118,7 +118,7 @@ binding_create(struct http_req *r, struct bk_vhost *vh, struct bk_binding_decl *
 	bk_binding_props_key(d->routing_key, d->arguments, key, sizeof(key));
 	http_url_encode(r->seg[5], dst, sizeof(dst));
 	snprintf(loc, sizeof(loc), "%s/%s", dst, key);
-	evhttp_add_header(evhttp_request_get_output_headers(r->req), "Location", loc);
+	http_reply_header(r, "Location", loc);
 	http_reply_empty(r, 201);
 out:
 	bk_tb_fini(&tb);

@@ -144,7 +144,7 @@ http_api_connections(struct http_req *r)
 		return;
 	}
 	if (r->nseg == 2 && r->method == EVHTTP_REQ_DELETE) {
-		reason = evhttp_find_header(evhttp_request_get_input_headers(r->req),
+		reason = http_req_header(r,
 					    "X-Reason");
 		if (bk_conn_close_by_name(r->l->broker, r->seg[1], reason, &err) != BK_OK)
 			http_reply_status(r, &err);

@@ -65,8 +65,7 @@ http_api_definitions(struct http_req *r)
 			char disp[300];
 
 			snprintf(disp, sizeof(disp), "attachment; filename=\"%s\"", fn);
-			evhttp_add_header(evhttp_request_get_output_headers(r->req),
-					  "Content-Disposition", disp);
+			http_reply_header(r, "Content-Disposition", disp);
 		}
 		http_reply_json(r, 200, defs_export(r, vh));
 	} else if (r->method == EVHTTP_REQ_POST) {

@@ -73,8 +73,7 @@ peer_is_loopback(struct evhttp_request *req)
 bool
 http_auth_check(struct http_req *r)
 {
-	const char *h = evhttp_find_header(evhttp_request_get_input_headers(r->req),
-					   "Authorization");
+	const char *h = http_req_header(r, "Authorization");
 	struct bk_broker *b = r->l->broker;
 	char cred[1024], *colon;
 	struct bk_err err;

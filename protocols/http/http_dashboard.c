@@ -15,16 +15,14 @@ extern const size_t http_dashboard_html_len;
 void
 http_dashboard(struct http_req *r)
 {
-	struct evkeyvalq *h = evhttp_request_get_output_headers(r->req);
-
 	if (r->method != EVHTTP_REQ_GET && r->method != EVHTTP_REQ_HEAD) {
 		http_reply_method_not_allowed(r);
 		return;
 	}
-	evhttp_add_header(h, "Content-Security-Policy",
+	http_reply_header(r, "Content-Security-Policy",
 			  "default-src 'self'; script-src 'unsafe-inline'; "
 			  "style-src 'unsafe-inline'");
-	evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
+	http_reply_header(r, "X-Content-Type-Options", "nosniff");
 	http_reply_text(r, 200, "text/html; charset=utf-8",
 			(const char *)http_dashboard_html, http_dashboard_html_len);
 }

@@ -88,6 +88,12 @@ void http_reply_object(struct http_req *r, cJSON *obj);
 void http_reply_first(struct http_req *r, cJSON *arr);
 
 /* ---- http_req helpers (http_server.c) ---- */
+/* A request header (case-insensitive name), or NULL. Borrowed. */
+const char *http_req_header(struct http_req *r, const char *name);
+/* Add a header to the reply (copied). Before the reply is sent. */
+void http_reply_header(struct http_req *r, const char *name, const char *value);
+/* The request body (bounded by max_body_size). Borrowed. */
+struct evbuffer *http_req_body(struct http_req *r);
 const char *http_query(struct http_req *r, const char *key);
 bool http_query_true(struct http_req *r, const char *key);
 /* Parse the JSON body; an empty body is {}. NULL after a 400. */

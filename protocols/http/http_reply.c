@@ -17,7 +17,6 @@
 static void
 reply_send(struct http_req *r, int code, const char *ctype, const char *body, size_t len)
 {
-	struct evkeyvalq *h = evhttp_request_get_output_headers(r->req);
 	struct evbuffer *out = evhttp_request_get_output_buffer(r->req);
 
 	static const char fail[] = "{\"error\":\"internal_error\",\"reason\":"
@@ -37,8 +36,8 @@ reply_send(struct http_req *r, int code, const char *ctype, const char *body, si
 		len = sizeof(fail) - 1;
 	}
 	if (ctype != NULL)
-		evhttp_add_header(h, "Content-Type", ctype);
-	evhttp_add_header(h, "Cache-Control", "no-cache");
+		http_reply_header(r, "Content-Type", ctype);
+	http_reply_header(r, "Cache-Control", "no-cache");
 	if (len > 0 && r->method != EVHTTP_REQ_HEAD)
 		evbuffer_add(out, body, len);
 	evhttp_send_reply(r->req, code, NULL, NULL);
@@ -81,10 +80,8 @@ http_reply_error(struct http_req *r, int code, const char *error, const char *re
 	cJSON_AddStringToObject(o, "reason", reason);
 	/* A script (the dashboard's fetch) marks itself so: a challenge would
 	 * make the browser pop up its own login dialog over the page's form. */
-	if (code == 401 && evhttp_find_header(evhttp_request_get_input_headers(r->req),
-					      "X-Requested-With") == NULL)
-		evhttp_add_header(evhttp_request_get_output_headers(r->req),
-				  "WWW-Authenticate", "Basic realm=\"RabbitMQ Management\"");
+	if (code == 401 && http_req_header(r, "X-Requested-With") == NULL)
+		http_reply_header(r, "WWW-Authenticate", "Basic realm=\"RabbitMQ Management\"");
 	http_reply_json(r, code, o);
 }
 

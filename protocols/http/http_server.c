@@ -35,6 +35,24 @@ http_query(struct http_req *r, const char *key)
 	return evhttp_find_header(&r->query, key);
 }
 
+const char *
+http_req_header(struct http_req *r, const char *name)
+{
+	return evhttp_find_header(evhttp_request_get_input_headers(r->req), name);
+}
+
+void
+http_reply_header(struct http_req *r, const char *name, const char *value)
+{
+	evhttp_add_header(evhttp_request_get_output_headers(r->req), name, value);
+}
+
+struct evbuffer *
+http_req_body(struct http_req *r)
+{
+	return evhttp_request_get_input_buffer(r->req);
+}
+
 bool
 http_query_true(struct http_req *r, const char *key)
 {
@@ -73,7 +91,7 @@ http_require_admin(struct http_req *r)
 cJSON *
 http_body_json(struct http_req *r)
 {
-	struct evbuffer *in = evhttp_request_get_input_buffer(r->req);
+	struct evbuffer *in = http_req_body(r);
 	size_t len = evbuffer_get_length(in);
 	const char *p, *end = NULL;
 	cJSON *doc;
