@@ -29,6 +29,7 @@ struct mqtt_config {
 	uint32_t connect_timeout_ms;    /* CONNECT must arrive within: 10000 */
 	size_t output_high_watermark;   /* bytes buffered per connection before deliveries park */
 	uint32_t sys_interval;          /* seconds between $SYS updates: 10; 0 = none */
+	bool reason_strings;            /* v5 Reason String on refusals: no, as Mosquitto */
 };
 
 void mqtt_config_defaults(struct mqtt_config *c);

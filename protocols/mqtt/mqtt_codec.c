@@ -10,7 +10,8 @@
  *   - v5 property blocks go through mqtt_props_decode() with the packet's
  *     context, so a misplaced property is a protocol error (-EBADMSG);
  *   - reason codes received are checked against the packet's list
- *     [MQTT-3.4.2-1 ... MQTT-3.15.2-1] (-EBADMSG).
+ *     [MQTT-3.4.2-1 ... MQTT-3.15.2-1] (-EBADMSG), except DISCONNECT's,
+ *     where an unknown code reads as a plain disconnection.
  * See mqtt_codec.h for the error-to-reason-code table.
  */
 #include "mqtt_codec_int.h"
@@ -36,7 +37,12 @@ static int
 flags_ok(uint8_t type, uint8_t flags, uint8_t level)
 {
 	if (type == MQTT_PUBLISH)
-		return (flags & 0x6) != 0x6;            /* QoS 3 [MQTT-3.3.1-4] */
+		/* QoS 3 [MQTT-3.3.1-4]; DUP on QoS 0 [MQTT-3.3.1-2] */
+		return (flags & 0x6) != 0x6 && (flags & 0xE) != 0x8;
+	/* CONNECT: its level is in its body, and 3.1 did not reserve the
+	 * flags (decode_connect checks them for 3.1.1 and 5.0) */
+	if (type == MQTT_CONNECT)
+		return true;
 	/* 3.1 sets DUP (and QoS 1) on retried PUBREL, SUBSCRIBE, UNSUBSCRIBE. */
 	if (level == MQTT_V31 && fixed_flags[type] == 0x2)
 		return (flags & 0x7) == 0x2;
@@ -89,9 +95,6 @@ static const uint8_t rc_pubrel[] = { 0x00, 0x92 };
 static const uint8_t rc_suback[] = { 0x00, 0x01, 0x02, 0x80, 0x83, 0x87, 0x8F, 0x91,
 	0x97, 0x9E, 0xA1, 0xA2 };
 static const uint8_t rc_unsuback[] = { 0x00, 0x11, 0x80, 0x83, 0x87, 0x8F, 0x91 };
-static const uint8_t rc_disconnect[] = { 0x00, 0x04, 0x80, 0x81, 0x82, 0x83, 0x87, 0x89,
-	0x8B, 0x8D, 0x8E, 0x8F, 0x90, 0x93, 0x94, 0x95, 0x96, 0x97, 0x98, 0x99, 0x9A,
-	0x9B, 0x9C, 0x9D, 0x9E, 0x9F, 0xA0, 0xA1, 0xA2 };
 static const uint8_t rc_auth[] = { 0x00, 0x18, 0x19 };
 static const uint8_t rc_v3_suback[] = { 0x00, 0x01, 0x02, 0x80 };
 
@@ -108,7 +111,7 @@ str_is(struct bk_str s, const char *lit)
 }
 
 static int
-decode_connect(struct mqtt_rd *r, struct mqtt_connect *c)
+decode_connect(struct mqtt_rd *r, uint8_t fixed_flags, struct mqtt_connect *c)
 {
 	uint8_t flags;
 	bool v5;
@@ -129,8 +132,10 @@ decode_connect(struct mqtt_rd *r, struct mqtt_connect *c)
 	v5 = c->level == MQTT_V5;
 	if (rd_u8(r, &flags) < 0 || rd_u16(r, &c->keepalive) < 0)
 		return -EPROTO;
-	if (flags & 0x01)
-		return -EPROTO;                         /* reserved [MQTT-3.1.2-3] */
+	/* Reserved bits [MQTT-2.1.3-1], [MQTT-3.1.2-3]; MQTT 3.1 reserved
+	 * neither, and its clients are let set them. */
+	if (c->level != MQTT_V31 && (fixed_flags || (flags & 0x01)))
+		return -EPROTO;
 	c->clean = flags & 0x02;
 	c->will = flags & 0x04;
 	c->will_qos = (flags >> 3) & 0x3;
@@ -203,11 +208,13 @@ decode_publish(struct mqtt_rd *r, uint8_t flags, uint8_t level, struct mqtt_publ
 	}
 	if (level == MQTT_V5 && (res = mqtt_props_decode(r, MQTT_PCTX_PUBLISH, &pub->props)) < 0)
 		return res;
+	/* A wildcard in a topic name [MQTT-3.3.2-2], or an empty one
+	 * without a topic alias (v5 §3.3.2.3.4) [MQTT-4.7.3-1]: the packet
+	 * is malformed, as Mosquitto judges it. */
 	if (memchr(pub->topic.p, '+', pub->topic.len) || memchr(pub->topic.p, '#', pub->topic.len))
-		return -EINVAL;                         /* [MQTT-3.3.2-2] */
-	/* Empty topic: only with a topic alias (v5 §3.3.2.3.4) [MQTT-4.7.3-1]. */
+		return -EPROTO;
 	if (pub->topic.len == 0 && !MQTT_HAS(&pub->props, MQTT_PROP_TOPIC_ALIAS))
-		return level == MQTT_V5 ? -EBADMSG : -EINVAL;
+		return -EPROTO;
 	pub->payload = r->p + r->pos;
 	pub->payload_len = (uint32_t)rd_left(r);
 	r->pos = r->len;
@@ -236,6 +243,8 @@ decode_ack(struct mqtt_rd *r, uint8_t type, uint8_t level, struct mqtt_ack *a)
 	return mqtt_props_decode(r, MQTT_PCTX_PUBACK, &a->props);
 }
 
+static bool share_has_filter(struct bk_str f);
+
 static int
 decode_subscribe(struct mqtt_rd *r, uint8_t type, uint8_t level, struct mqtt_subscribe *s)
 {
@@ -263,6 +272,9 @@ decode_subscribe(struct mqtt_rd *r, uint8_t type, uint8_t level, struct mqtt_sub
 
 		if ((res = rd_str(&lr, &f)) < 0)
 			return res;                     /* [MQTT-3.8.3-1], [MQTT-3.10.3-1] */
+		if (f.len == 0)
+			return -EPROTO;                 /* [MQTT-4.7.3-1] */
+		shared = f.len >= 7 && memcmp(f.p, "$share/", 7) == 0;
 		if (type == MQTT_SUBSCRIBE) {
 			if (rd_u8(&lr, &o) < 0)
 				return -EPROTO;
@@ -273,16 +285,28 @@ decode_subscribe(struct mqtt_rd *r, uint8_t type, uint8_t level, struct mqtt_sub
 			if ((o & 0x3) == 3)
 				return -EPROTO;
 			if (((o >> 4) & 0x3) == 3)
-				return -EBADMSG;        /* retain handling 3 (§3.8.3.1) */
-			shared = f.len >= 7 && memcmp(f.p, "$share/", 7) == 0;
+				return -EPROTO;         /* retain handling 3 (§3.8.3.1) */
 			if (level == MQTT_V5 && shared && (o & 0x4))
 				return -EBADMSG;        /* [MQTT-3.8.3-4] */
 		}
+		/* "$share/group/" with no filter after the group [MQTT-4.8.2-2] */
+		if (level == MQTT_V5 && shared && !share_has_filter(f))
+			return -EBADMSG;
 		pos = (uint32_t)lr.pos;
 		s->count++;
 	}
 	/* At least one entry [MQTT-3.8.3-2 / 3.1.1 MQTT-3.8.3-3], [MQTT-3.10.3-2]. */
 	return s->count ? 0 : -EPROTO;
+}
+
+/* "$share/{group}/{filter}" names a filter: a '/' after a non-empty
+ * group, and something after it. */
+static bool
+share_has_filter(struct bk_str f)
+{
+	const char *g = f.p + 7, *slash = memchr(g, '/', f.len - 7);
+
+	return slash && slash > g && slash + 1 < f.p + f.len;
 }
 
 int
@@ -351,8 +375,10 @@ decode_reason(struct mqtt_rd *r, uint8_t type, uint8_t level, struct mqtt_reason
 	if (level < MQTT_V5 || rd_left(r) == 0)
 		return 0;
 	(void)rd_u8(r, &d->code);
-	if (!(type == MQTT_AUTH ? RC_OK(rc_auth, d->code) : RC_OK(rc_disconnect, d->code)))
-		return -EBADMSG;                        /* [MQTT-3.14.2-1], [MQTT-3.15.2-1] */
+	/* A DISCONNECT code we do not know is an ordinary disconnection for
+	 * the receiver (Mosquitto reads it so); only 0x04 asks for the will. */
+	if (type == MQTT_AUTH && !RC_OK(rc_auth, d->code))
+		return -EBADMSG;                        /* [MQTT-3.15.2-1] */
 	if (rd_left(r) == 0)
 		return 0;
 	return mqtt_props_decode(r, type == MQTT_AUTH ? MQTT_PCTX_AUTH : MQTT_PCTX_DISCONNECT,
@@ -376,7 +402,7 @@ mqtt_packet_decode(const uint8_t *p, size_t len, uint8_t level, struct mqtt_pack
 	r = (struct mqtt_rd){ p + h.hdr_len, h.rem_len, 0 };
 	switch (h.type) {
 	case MQTT_CONNECT:
-		res = decode_connect(&r, &pkt->u.connect);
+		res = decode_connect(&r, h.flags, &pkt->u.connect);
 		break;
 	case MQTT_CONNACK:
 		res = decode_connack(&r, level, &pkt->u.connack);

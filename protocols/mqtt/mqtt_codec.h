@@ -25,26 +25,31 @@
  *
  * Errors (decode, fixed header, property decode), and what a server
  * answers (v5 reason code in CONNACK before the session is up, DISCONNECT
- * after; v3 just closes the connection):
+ * after; v3 just closes the connection). The split between malformed and
+ * protocol error is the one Mosquitto 2.0 makes, so that conversations
+ * recorded against it replay byte for byte:
  *
- *   -EPROTO    malformed packet                      0x81 Malformed Packet
+ *   -EPROTO    malformed packet: truncated or        0x81 Malformed Packet
+ *              trailing bytes, reserved flags, an
+ *              unknown property, a wildcard in or an
+ *              empty topic name, an empty filter,
+ *              QoS or retain handling 3, DUP on QoS 0,
+ *              misplaced properties in (UN)SUBSCRIBE,
+ *              subscription identifier 0
  *   -EILSEQ    a UTF-8 string is ill formed or       0x81 Malformed Packet
- *              holds U+0000 [MQTT-1.5.4-1/2]          (the caller may choose
- *                                                     0x90 for a topic name)
+ *              holds U+0000, a control character
+ *              or a non-character [MQTT-1.5.4]
  *   -EBADMSG   protocol error: well formed, but      0x82 Protocol Error
  *              data not allowed (duplicate or misplaced property, property
- *              value out of range, subscription identifier 0, empty topic
- *              without an alias, retain handling 3, no-local on a shared
- *              subscription, unknown reason code)
+ *              value out of range, packet id 0, no-local on a shared
+ *              subscription, a share without a filter, unknown reason code)
  *   -ERANGE    PUBLISH with Topic Alias 0            0x94 Topic Alias invalid
  *              [MQTT-3.3.2-8]
- *   -EINVAL    PUBLISH topic name holds a wildcard    0x90 Topic Name invalid
- *              [MQTT-3.3.2-2]
  *   -EMSGSIZE  the packet exceeds the maximum        0x95 Packet too large
  *              packet size (fixed header alone)
- *   -ENOTSUP   CONNECT with a protocol name we know  v5: CONNACK 0x84;
- *              but a level we do not (p->u.connect    v3: CONNACK return
- *              .level and .protocol_name are set)     code 1 [MQTT-3.1.2-2]
+ *   -ENOTSUP   CONNECT with a protocol name we know  CONNACK return code 1
+ *              but a level we do not (p->u.connect    in the 3.1.1 form
+ *              .level and .protocol_name are set)     [MQTT-3.1.2-2]
  *
  * Decoding is version aware: pass the level from the connection's CONNECT
  * (MQTT_V31, MQTT_V311, MQTT_V5); CONNECT itself carries its level. Before
@@ -215,7 +220,10 @@ struct mqtt_user_prop {
  * come from `users[0..n_users)` if users is set, else from the 0x26
  * entries of raw (so a decoded struct re-encodes its user properties
  * unaltered, [MQTT-3.3.2-17/18]); subscription identifiers likewise from
- * `sub_ids[0..n_sub_ids)` or raw. Properties are written in id order.
+ * `sub_ids[0..n_sub_ids)` or raw. Single-valued properties are written
+ * in the order `order` lists them (a 0-terminated list of ids, to write
+ * what a reference implementation writes byte for byte), then the rest
+ * in id order; repeatable ones come last.
  */
 struct mqtt_props {
 	uint64_t present;               /* MQTT_PBIT(id) for each single-valued property */
@@ -251,6 +259,7 @@ struct mqtt_props {
 	const uint32_t *sub_ids;        /* borrowed; encode only, or NULL */
 	const uint8_t *raw;             /* borrowed property block, or NULL */
 	uint32_t raw_len;
+	const uint8_t *order;           /* borrowed; encode only: ids first, 0-terminated, or NULL */
 };
 
 /*

@@ -97,13 +97,20 @@ rd_bin(struct mqtt_rd *r, struct bk_str *s)
 	return 0;
 }
 
-/* A UTF-8 string: as rd_bin, then -EILSEQ if not well formed. */
+/*
+ * A UTF-8 string: as rd_bin, then -EILSEQ if it is not well formed or
+ * holds a code point the specification lets a receiver refuse: control
+ * characters U+0001..U+001F, U+007F..U+009F and non-characters
+ * [MQTT-1.5.4]. Mosquitto refuses them in every string it reads (client
+ * ids, user names, topics, filters, properties), and so do we: the
+ * connection closes as for a malformed packet.
+ */
 static inline int
 rd_str(struct mqtt_rd *r, struct bk_str *s)
 {
 	if (rd_bin(r, s) < 0)
 		return -EPROTO;
-	return mqtt_utf8_check((const uint8_t *)s->p, s->len) < 0 ? -EILSEQ : 0;
+	return mqtt_utf8_check((const uint8_t *)s->p, s->len) != 0 ? -EILSEQ : 0;
 }
 
 static inline size_t

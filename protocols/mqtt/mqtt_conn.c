@@ -72,6 +72,12 @@ mqtt_conn_log(const struct mqtt_conn *c, enum bk_log_level lvl, const char *fmt,
 	       (unsigned long long)c->id, c->peer, msg);
 }
 
+bool
+mqtt_conn_reason_ok(const struct mqtt_conn *c)
+{
+	return c->l->cfg.reason_strings && c->request_problem_info;
+}
+
 void
 mqtt_conn_keepalive_start(struct mqtt_conn *c)
 {

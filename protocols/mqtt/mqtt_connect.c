@@ -39,7 +39,7 @@ refuse(struct mqtt_conn *c, uint8_t rc5, const char *why)
 	memset(&ack, 0, sizeof(ack));
 	ack.type = MQTT_CONNACK;
 	ack.u.connack.code = c->level == MQTT_V5 ? rc5 : mqtt_connack_v3(rc5);
-	if (c->level == MQTT_V5 && c->request_problem_info) {
+	if (c->level == MQTT_V5 && mqtt_conn_reason_ok(c)) {
 		ack.u.connack.props.present |= MQTT_PBIT(MQTT_PROP_REASON_STRING);
 		ack.u.connack.props.reason_string = bk_str_c(why);
 	}
@@ -47,11 +47,16 @@ refuse(struct mqtt_conn *c, uint8_t rc5, const char *why)
 	mqtt_conn_close_or(c, 0, "CONNECT refused (0x%02x): %s", ack.u.connack.code, why);
 }
 
-/* "vhost:user" or "user"; vhost falls back to [mqtt] vhost. */
+/*
+ * "vhost:user" or "user"; vhost falls back to [mqtt] vhost. The split is
+ * at the LAST colon, as RabbitMQ's MQTT plugin splits it, so a vhost
+ * name may hold colons ("a:b:alice" is user alice in vhost "a:b") and a
+ * user name may not.
+ */
 static bool
 split_user(struct mqtt_conn *c, struct bk_str u, struct bk_str *user, char *vhost, size_t cap)
 {
-	const char *colon = u.len ? memchr(u.p, ':', u.len) : NULL;
+	const char *colon = u.len ? memrchr(u.p, ':', u.len) : NULL;
 
 	if (colon) {
 		size_t vn = (size_t)(colon - u.p);
@@ -166,44 +171,58 @@ take_over(struct mqtt_conn *old, struct mqtt_conn *c)
 	mqtt_conn_flush_then_free(old);
 }
 
+/*
+ * The v5 CONNACK carries only what differs from the specification's
+ * defaults [MQTT-3.2.2.3], in the order Mosquitto writes them, so
+ * captures taken against it match byte for byte:
+ *
+ *   0x22 Topic Alias Maximum   (default 0)       when > 0
+ *   0x13 Server Keep Alive                       when the keepalive was lowered
+ *   0x12 Assigned Client Id                      when the client sent none
+ *   0x25 Retain Available      (default 1)       never: retain is available
+ *   0x27 Maximum Packet Size   (default none)    when limited
+ *   0x21 Receive Maximum       (default 65535)   when < 65535
+ *
+ * Maximum QoS (2), Wildcard, Subscription Identifier and Shared
+ * Subscription Available (1) are at their defaults and left out.
+ */
+static const uint8_t connack_order[] = {
+	MQTT_PROP_TOPIC_ALIAS_MAX, MQTT_PROP_SERVER_KEEP_ALIVE, MQTT_PROP_ASSIGNED_CLIENT_ID,
+	MQTT_PROP_RETAIN_AVAILABLE, MQTT_PROP_MAX_PACKET_SIZE, MQTT_PROP_RECEIVE_MAX, 0,
+};
+
+/* The accepting CONNACK, session present still 0; strings borrow from x. */
 static void
-send_connack(struct mqtt_conn *c, bool present, const struct connect_ctx *x)
+connack_build(struct mqtt_conn *c, const struct connect_ctx *x, struct mqtt_packet *ack)
 {
 	const struct mqtt_config *cfg = &c->l->cfg;
-	struct mqtt_packet ack;
-	struct mqtt_props *p = &ack.u.connack.props;
+	struct mqtt_props *p = &ack->u.connack.props;
 
-	memset(&ack, 0, sizeof(ack));
-	ack.type = MQTT_CONNACK;
-	ack.u.connack.session_present = present;
+	memset(ack, 0, sizeof(*ack));
+	ack->type = MQTT_CONNACK;
 	if (c->level == MQTT_V5) {
-		/* Maximum QoS is left out: its absence means 2 [MQTT-3.2.2-9]. */
-		p->present |= MQTT_PBIT(MQTT_PROP_RECEIVE_MAX) |
-			      MQTT_PBIT(MQTT_PROP_TOPIC_ALIAS_MAX) |
-			      MQTT_PBIT(MQTT_PROP_RETAIN_AVAILABLE) |
-			      MQTT_PBIT(MQTT_PROP_WILDCARD_SUB_AVAILABLE) |
-			      MQTT_PBIT(MQTT_PROP_SUB_ID_AVAILABLE) |
-			      MQTT_PBIT(MQTT_PROP_SHARED_SUB_AVAILABLE);
-		p->receive_max = cfg->receive_maximum;
-		p->topic_alias_max = cfg->topic_alias_maximum;
-		p->retain_available = 1;
-		p->wildcard_sub_available = 1;
-		p->sub_id_available = 1;
-		p->shared_sub_available = 1;
-		if (cfg->max_packet_size < MQTT_MAX_REMAINING + MQTT_MAX_FIXED) {
-			p->present |= MQTT_PBIT(MQTT_PROP_MAX_PACKET_SIZE);
-			p->max_packet_size = cfg->max_packet_size;
-		}
-		if (x->assigned) {
-			p->present |= MQTT_PBIT(MQTT_PROP_ASSIGNED_CLIENT_ID);
-			p->assigned_client_id = bk_str_c(x->client_id);
+		p->order = connack_order;
+		if (cfg->topic_alias_maximum) {
+			p->present |= MQTT_PBIT(MQTT_PROP_TOPIC_ALIAS_MAX);
+			p->topic_alias_max = cfg->topic_alias_maximum;
 		}
 		if (x->server_keepalive) {
 			p->present |= MQTT_PBIT(MQTT_PROP_SERVER_KEEP_ALIVE);
 			p->server_keep_alive = x->server_keepalive;
 		}
+		if (x->assigned) {
+			p->present |= MQTT_PBIT(MQTT_PROP_ASSIGNED_CLIENT_ID);
+			p->assigned_client_id = bk_str_c(x->client_id);
+		}
+		if (cfg->max_packet_size < MQTT_MAX_REMAINING + MQTT_MAX_FIXED) {
+			p->present |= MQTT_PBIT(MQTT_PROP_MAX_PACKET_SIZE);
+			p->max_packet_size = cfg->max_packet_size;
+		}
+		if (cfg->receive_maximum < 65535) {
+			p->present |= MQTT_PBIT(MQTT_PROP_RECEIVE_MAX);
+			p->receive_max = cfg->receive_maximum;
+		}
 	}
-	mqtt_send(c, &ack);
 }
 
 static void
@@ -231,30 +250,59 @@ set_keepalive(struct mqtt_conn *c, const struct mqtt_connect *cn, struct connect
 	mqtt_conn_keepalive_start(c);
 }
 
+/*
+ * Everything decided before a session is touched: enhanced
+ * authentication (refused), credentials, client id, keepalive, the
+ * CONNACK (built now: a client that could not read it is closed at once
+ * [MQTT-3.1.2-24]) and the will. false = refused and closing.
+ */
+static bool
+admit(struct mqtt_conn *c, const struct mqtt_connect *cn, struct connect_ctx *x,
+      struct mqtt_packet *ack)
+{
+	uint8_t rc = 0;
+
+	if (c->level == MQTT_V5 && MQTT_HAS(&cn->props, MQTT_PROP_AUTH_METHOD)) {
+		/* no enhanced authentication method is supported [MQTT-4.12.0-1] */
+		refuse(c, MQTT_RC_BAD_AUTH_METHOD, "authentication method not supported");
+		return false;
+	}
+	if (!authenticate(c, cn, x) || !check_client_id(c, cn, x)) {
+		refuse(c, x->rc, x->why);
+		return false;
+	}
+	set_keepalive(c, cn, x);
+	connack_build(c, x, ack);
+	if (c->client_max_packet && mqtt_packet_size(c->level, ack) > c->client_max_packet) {
+		mqtt_conn_close_or(c, 0, "CONNACK larger than the client's maximum packet size %u",
+				   c->client_max_packet);
+		return false;
+	}
+	if (cn->will && !(c->will = mqtt_will_new(c, cn, &rc))) {
+		refuse(c, rc, "invalid will");
+		return false;
+	}
+	return true;
+}
+
 void
 mqtt_on_connect(struct mqtt_conn *c, const struct mqtt_packet *pkt)
 {
 	const struct mqtt_connect *cn = &pkt->u.connect;
 	struct mqtt_listener *l = c->l;
 	struct connect_ctx x;
+	struct mqtt_packet ack;
 	struct mqtt_session *s;
 	struct bk_str cid;
 	uint16_t window;
-	uint8_t rc = 0;
 	bool present = false;
 
 	memset(&x, 0, sizeof(x));
 	c->level = cn->level;
 	if (c->level == MQTT_V5)
 		read_v5_props(c, &cn->props);
-	if (!authenticate(c, cn, &x) || !check_client_id(c, cn, &x)) {
-		refuse(c, x.rc, x.why);
+	if (!admit(c, cn, &x, &ack))
 		return;
-	}
-	if (cn->will && !(c->will = mqtt_will_new(c, cn, &rc))) {
-		refuse(c, rc, "invalid will");
-		return;
-	}
 	cid = x.assigned ? bk_str_c(x.client_id) : cn->client_id;
 	s = mqtt_session_find(l, c->vhost, cid);
 	if (s && s->conn) {
@@ -282,8 +330,8 @@ mqtt_on_connect(struct mqtt_conn *c, const struct mqtt_packet *pkt)
 		s->expiry = cn->clean ? 0 : MQTT_SESSION_NEVER;
 	if (s->expiry_ev)
 		event_del(s->expiry_ev);
-	set_keepalive(c, cn, &x);
-	send_connack(c, present, &x);
+	ack.u.connack.session_present = present;
+	mqtt_send(c, &ack);
 	c->state = MQTT_CONN_RUNNING;
 	mqtt_mgmt_register(c, cid);
 	window = l->cfg.max_inflight;

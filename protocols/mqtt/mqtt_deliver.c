@@ -412,6 +412,24 @@ slot_get(struct mqtt_session *s, uint16_t pid)
 	return &s->out[pid - 1];
 }
 
+/*
+ * An acknowledgement of the wrong kind for a message in flight (PUBREC
+ * or PUBCOMP for QoS 1, PUBACK for QoS 2, PUBCOMP before PUBREC) is a
+ * protocol error. One for a packet id with nothing in flight is let go
+ * (it may answer a message settled before a reconnect), and an
+ * unsolicited PUBREC is released anyway so the client can finish:
+ * Mosquitto answers both so.
+ */
+static bool
+ack_fits(const struct mqtt_out *o, uint8_t type)
+{
+	switch (type) {
+	case MQTT_PUBACK:  return o->state == MQTT_OUT_SENT && o->qos == 1;
+	case MQTT_PUBREC:  return o->qos == 2;  /* again after PUBREL: re-release */
+	default:           return o->state == MQTT_OUT_RELEASED;
+	}
+}
+
 void
 mqtt_on_puback(struct mqtt_conn *c, const struct mqtt_packet *pkt)
 {
@@ -419,23 +437,26 @@ mqtt_on_puback(struct mqtt_conn *c, const struct mqtt_packet *pkt)
 	const struct mqtt_ack *a = &pkt->u.ack;
 	struct mqtt_out *o = s ? slot_get(s, a->packet_id) : NULL;
 
+	if (o && !ack_fits(o, pkt->type)) {
+		mqtt_conn_close_or(c, MQTT_RC_PROTOCOL_ERROR, "%s for packet %u sent at QoS %u",
+				   mqtt_type_name(pkt->type), a->packet_id, o->qos);
+		return;
+	}
 	switch (pkt->type) {
 	case MQTT_PUBACK:
-		if (o && o->state == MQTT_OUT_SENT && o->qos == 1)
+		if (o)
 			slot_release(s, o, BK_SETTLE_ACK);
 		break;
 	case MQTT_PUBREC:
-		if (!o || o->state != MQTT_OUT_SENT || o->qos != 2) {
-			mqtt_send_ack(c, MQTT_PUBREL, a->packet_id,
-				      MQTT_RC_PACKET_ID_NOT_FOUND);
-			return;
-		}
 		if (a->code >= 0x80) {  /* the client refused it: done */
-			slot_release(s, o, BK_SETTLE_ACK);
+			if (o)
+				slot_release(s, o, BK_SETTLE_ACK);
 			break;
 		}
-		o->state = MQTT_OUT_RELEASED;
 		mqtt_send_ack(c, MQTT_PUBREL, a->packet_id, 0);
+		if (!o || o->state == MQTT_OUT_RELEASED)
+			return;
+		o->state = MQTT_OUT_RELEASED;
 		/* received by the client: the core is done with it */
 		if (o->d) {
 			struct bk_delivery *d = o->d;
@@ -447,7 +468,7 @@ mqtt_on_puback(struct mqtt_conn *c, const struct mqtt_packet *pkt)
 		}
 		return;
 	case MQTT_PUBCOMP:
-		if (o && o->state == MQTT_OUT_RELEASED)
+		if (o)
 			slot_release(s, o, BK_SETTLE_ACK);
 		break;
 	}

@@ -254,6 +254,10 @@ void mqtt_conn_close_or(struct mqtt_conn *c, uint8_t rc, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 void mqtt_conn_log(const struct mqtt_conn *c, enum bk_log_level lvl, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/* May a v5 packet to c carry a Reason String? Only with [mqtt]
+ * reason_strings on and the client's Request Problem Information not 0
+ * [MQTT-3.1.2-29]. */
+bool mqtt_conn_reason_ok(const struct mqtt_conn *c);
 /* Keepalive (re)arm after CONNECT. */
 void mqtt_conn_keepalive_start(struct mqtt_conn *c);
 void mqtt_conn_shutdown(struct mqtt_conn *c);

@@ -115,7 +115,7 @@ mqtt_send_disconnect(struct mqtt_conn *c, uint8_t rc, const char *reason)
 	memset(&p, 0, sizeof(p));
 	p.type = MQTT_DISCONNECT;
 	p.u.reason.code = rc;
-	if (reason && *reason && c->request_problem_info) {
+	if (reason && *reason && mqtt_conn_reason_ok(c)) {
 		size_t n = strlen(reason);
 
 		p.u.reason.props.present |= MQTT_PBIT(MQTT_PROP_REASON_STRING);

@@ -10,17 +10,23 @@
  *   |  varint         | varint (all ids < 128: one octet)
  *   +-----------------+----+-------+----+-------+-----
  *
- * Rules enforced on decode (the session sees only valid blocks):
- *   - unknown id or truncated value: malformed (-EPROTO);
- *   - a property twice, other than User Property (and Subscription
- *     Identifier in PUBLISH): protocol error (-EBADMSG);
- *   - a property not listed for that packet: protocol error;
- *   - values out of range: receive maximum 0, maximum packet size 0,
- *     subscription identifier 0 [§3.8.2.1.2], byte flags other than
- *     0/1, response topic with wildcards [MQTT-3.3.2-14]: protocol
- *     error; topic alias 0: -ERANGE, which has a reason code of its own
- *     (0x94) [MQTT-3.3.2-8];
- *   - strings: ill-formed UTF-8: -EILSEQ.
+ * Rules enforced on decode (the session sees only valid blocks), in two
+ * passes so that a block that cannot be read at all is malformed even
+ * when an earlier property is also misplaced:
+ *   1. unknown id, id not in its shortest varint form, truncated value:
+ *      malformed (-EPROTO); ill-formed UTF-8: -EILSEQ;
+ *   2. a property not listed for that packet: protocol error (-EBADMSG),
+ *      except in SUBSCRIBE and UNSUBSCRIBE, which may carry nothing but
+ *      identifiers and user properties and are malformed otherwise;
+ *      a property twice, other than User Property (and Subscription
+ *      Identifier in PUBLISH): protocol error; values out of range:
+ *      receive maximum 0, maximum packet size 0, byte flags other than
+ *      0/1, response topic with wildcards [MQTT-3.3.2-14]: protocol
+ *      error; subscription identifier 0 [§3.8.2.1.2]: malformed; topic
+ *      alias 0: -ERANGE, which has a reason code of its own (0x94)
+ *      [MQTT-3.3.2-8].
+ * These are the codes Mosquitto 2.0 answers with, so byte-exact
+ * conversations recorded against it replay unchanged.
  * The repeatable properties stay in the raw block; iterators walk it.
  */
 #include <stddef.h>
@@ -118,7 +124,8 @@ read_value(struct mqtt_rd *r, const struct pdesc *d, struct mqtt_props *out)
 		if (res < 0)
 			return -EPROTO;
 		if (d->nonzero && n == 0)
-			return -EBADMSG;
+			/* a subscription identifier of 0 cannot be one [MQTT-3.8.2.1.2] */
+			return d->type == PT_VARINT ? -EPROTO : -EBADMSG;
 		memcpy(field, &n, sizeof(n));
 		return 0;
 	case PT_STR:
@@ -139,6 +146,41 @@ read_value(struct mqtt_rd *r, const struct pdesc *d, struct mqtt_props *out)
 	return -EPROTO;
 }
 
+/*
+ * Pass 1, the block's structure: every id known and every value whole
+ * and well formed. A fault here is malformed (-EPROTO, -EILSEQ) even
+ * when a property before it is also misplaced: the packet as a whole
+ * cannot be read, which outranks what it says (Mosquitto answers so).
+ */
+static int
+check_structure(struct mqtt_rd b)
+{
+	struct mqtt_props scratch;
+	int res;
+
+	while (rd_left(&b) > 0) {
+		const struct pdesc *d;
+		uint32_t id;
+
+		/* The id is a varint [§2.2.2.2]; every defined id fits in one octet. */
+		if (rd_varint(&b, &id, true) < 0 || (d = desc_of(id)) == NULL)
+			return -EPROTO;
+		memset(&scratch, 0, sizeof(scratch));
+		if ((res = read_value(&b, d, &scratch)) < 0 && res != -EBADMSG && res != -ERANGE)
+			return res;
+	}
+	return 0;
+}
+
+/* A property not allowed where it stands. SUBSCRIBE and UNSUBSCRIBE
+ * carry only identifiers and user properties, and anything else makes
+ * the packet malformed; elsewhere it is a protocol error. */
+static int
+misplaced(enum mqtt_pctx ctx)
+{
+	return ctx == MQTT_PCTX_SUBSCRIBE || ctx == MQTT_PCTX_UNSUBSCRIBE ? -EPROTO : -EBADMSG;
+}
+
 int
 mqtt_props_decode(struct mqtt_rd *r, enum mqtt_pctx ctx, struct mqtt_props *out)
 {
@@ -153,16 +195,18 @@ mqtt_props_decode(struct mqtt_rd *r, enum mqtt_pctx ctx, struct mqtt_props *out)
 	r->pos += len;
 	out->raw = b.p;
 	out->raw_len = len;
+	if ((res = check_structure(b)) < 0)
+		return res;
+	/* Pass 2: place, repetition and values. */
 	while (rd_left(&b) > 0) {
 		const struct pdesc *d;
-		uint32_t id;
+		uint32_t id = 0;
 		uint32_t sub_id = out->sub_id;
 
-		/* The id is a varint [§2.2.2.2]; every defined id fits in one octet. */
-		if (rd_varint(&b, &id, true) < 0 || (d = desc_of(id)) == NULL)
-			return -EPROTO;
+		(void)rd_varint(&b, &id, true);
+		d = desc_of(id);
 		if (!(d->ctx & (1u << ctx)))
-			return -EBADMSG;
+			return misplaced(ctx);
 		if ((res = read_value(&b, d, out)) < 0)
 			return res;
 		if (id == MQTT_PROP_USER) {
@@ -363,13 +407,32 @@ copy_raw(uint8_t *p, const struct mqtt_props *props, uint32_t want)
 	return p;
 }
 
+/* A single-valued property that is present and encodable by the table. */
+static bool
+single_present(const struct mqtt_props *props, uint32_t id)
+{
+	return id < NPROPS && pdesc[id].type != PT_NONE && pdesc[id].type != PT_PAIR &&
+	       id != MQTT_PROP_SUBSCRIPTION_ID && (props->present & MQTT_PBIT(id));
+}
+
+static bool
+listed(const uint8_t *order, uint32_t id)
+{
+	return order && memchr(order, (int)id, strlen((const char *)order)) != NULL;
+}
+
 uint8_t *
 mqtt_props_write(uint8_t *p, const struct mqtt_props *props, size_t size)
 {
 	p = wr_varint(p, (uint32_t)size);
+	for (const uint8_t *o = props->order; o && *o; o++) {
+		if (!single_present(props, *o))
+			continue;
+		*p++ = *o;
+		p = write_value(p, &pdesc[*o], props);
+	}
 	for (uint32_t id = 1; id < NPROPS; id++) {
-		if (pdesc[id].type == PT_NONE || pdesc[id].type == PT_PAIR ||
-		    id == MQTT_PROP_SUBSCRIPTION_ID || !(props->present & MQTT_PBIT(id)))
+		if (!single_present(props, id) || listed(props->order, id))
 			continue;
 		*p++ = (uint8_t)id;
 		p = write_value(p, &pdesc[id], props);

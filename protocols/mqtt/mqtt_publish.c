@@ -222,6 +222,11 @@ mqtt_on_publish(struct mqtt_conn *c, const struct mqtt_packet *pkt)
 	enum bk_status st;
 	uint8_t rc;
 
+	if (c->level == MQTT_V5 && pub->props.n_sub_ids > 1) {
+		mqtt_conn_close_or(c, MQTT_RC_PROTOCOL_ERROR,
+				   "PUBLISH with more than one subscription identifier");
+		return;
+	}
 	if (!resolve_topic(c, pub, &topic))
 		return;
 	if (!c->published) {
@@ -285,6 +290,11 @@ mqtt_on_publish(struct mqtt_conn *c, const struct mqtt_packet *pkt)
 		return;
 	}
 	rc = ack_code(c, st, &res);
+	/* PUBREC does not report "no matching subscribers": the message
+	 * counts as received once PUBREC leaves, routed or not (Mosquitto
+	 * routes QoS 2 at PUBREL and cannot know it then). */
+	if (pub->qos == 2 && rc == MQTT_RC_NO_MATCHING_SUBSCRIBERS)
+		rc = 0;
 	if (pub->qos == 2 && rc < 0x80)
 		qos2_set(s, pub->packet_id, true);
 	ackq_push(c, pub->qos == 1 ? MQTT_PUBACK : MQTT_PUBREC, pub->packet_id, rc,
@@ -296,11 +306,9 @@ mqtt_on_pubrel(struct mqtt_conn *c, const struct mqtt_packet *pkt)
 {
 	struct mqtt_session *s = c->session;
 	uint16_t pid = pkt->u.ack.packet_id;
-	uint8_t rc = 0;
 
-	if (qos2_has(s, pid))
-		qos2_set(s, pid, false);
-	else
-		rc = MQTT_RC_PACKET_ID_NOT_FOUND;
-	mqtt_send_ack(c, MQTT_PUBCOMP, pid, c->level == MQTT_V5 ? rc : 0);
+	/* An unknown id is completed too, without 0x92: a client that
+	 * resends PUBREL after a reconnect gets its PUBCOMP (Mosquitto). */
+	qos2_set(s, pid, false);
+	mqtt_send_ack(c, MQTT_PUBCOMP, pid, 0);
 }

@@ -11,8 +11,11 @@
  *
  * Bad input closes the connection [MQTT-4.8.0-1]: v5 clients get a
  * DISCONNECT with the reason code of the codec's error table first
- * (0x81 malformed, 0x82 protocol error, 0x90 topic name invalid, 0x94
- * topic alias invalid, 0x95 packet too large); one info line is logged.
+ * (0x81 malformed, 0x82 protocol error, 0x94 topic alias invalid, 0x95
+ * packet too large), in the 2-octet form (no Reason String unless [mqtt]
+ * reason_strings is on); one info line is logged. Which code, and the
+ * few cases closed without a DISCONNECT, follow Mosquitto 2.0 so that
+ * byte-exact conversations recorded against it replay unchanged.
  */
 #include "mqtt_int.h"
 
@@ -25,7 +28,6 @@ error_rc(int err)
 {
 	switch (err) {
 	case -EBADMSG:  return MQTT_RC_PROTOCOL_ERROR;
-	case -EINVAL:   return MQTT_RC_TOPIC_NAME_INVALID;
 	case -EMSGSIZE: return MQTT_RC_PACKET_TOO_LARGE;
 	case -ERANGE:   return MQTT_RC_TOPIC_ALIAS_INVALID;
 	default:        return MQTT_RC_MALFORMED;
@@ -37,7 +39,6 @@ error_text(int err)
 {
 	switch (err) {
 	case -EBADMSG:  return "protocol error";
-	case -EINVAL:   return "topic name invalid";
 	case -EMSGSIZE: return "packet too large";
 	case -ERANGE:   return "topic alias 0";
 	case -EILSEQ:   return "malformed UTF-8 string";
@@ -98,7 +99,12 @@ dispatch(struct mqtt_conn *c, const struct mqtt_packet *pkt)
 	}
 }
 
-/* A CONNECT that names a level we do not speak [MQTT-3.1.2-2]. */
+/*
+ * A CONNECT that names a level we do not speak [MQTT-3.1.2-2]: the 3.1.1
+ * CONNACK "unacceptable protocol version" (20 02 00 01), whatever the
+ * level, as Mosquitto answers. A client of a newer protocol cannot be
+ * assumed to read v5 reason codes, while every client can read this.
+ */
 static void
 refuse_level(struct mqtt_conn *c, const struct mqtt_packet *pkt)
 {
@@ -107,12 +113,36 @@ refuse_level(struct mqtt_conn *c, const struct mqtt_packet *pkt)
 
 	memset(&ack, 0, sizeof(ack));
 	ack.type = MQTT_CONNACK;
-	/* answer in the form the client can read: v5 codes to a v5-ish level */
-	c->level = level >= MQTT_V5 ? MQTT_V5 : MQTT_V311;
-	ack.u.connack.code = c->level == MQTT_V5 ? MQTT_RC_UNSUPPORTED_VERSION
-						 : MQTT_V3_BAD_PROTOCOL;
+	c->level = MQTT_V311;
+	ack.u.connack.code = MQTT_V3_BAD_PROTOCOL;
 	mqtt_send(c, &ack);
 	mqtt_conn_close_or(c, 0, "unsupported protocol level %u", level);
+}
+
+/*
+ * Packet types a client never sends once connected: the reserved type 0,
+ * the server's CONNACK, SUBACK, UNSUBACK and PINGRESP, and AUTH (no
+ * enhanced authentication method is ever agreed). Decided from the
+ * first octets, whatever follows, with Mosquitto's answers: a protocol
+ * error, except SUBACK and UNSUBACK with reserved flags set (malformed)
+ * and a PINGRESP with a body (closed without a DISCONNECT). Returns the
+ * reason code, 0 for a plain close, or -1 when the type is a client's.
+ */
+static int
+never_from_client(const uint8_t *hdr, size_t n)
+{
+	uint8_t type = hdr[0] >> 4, flags = hdr[0] & 15u;
+
+	switch (type) {
+	case MQTT_SUBACK: case MQTT_UNSUBACK:
+		return flags ? MQTT_RC_MALFORMED : MQTT_RC_PROTOCOL_ERROR;
+	case MQTT_PINGRESP:
+		return n > 1 && hdr[1] != 0 ? 0 : MQTT_RC_PROTOCOL_ERROR;
+	case 0: case MQTT_CONNACK: case MQTT_AUTH:
+		return MQTT_RC_PROTOCOL_ERROR;
+	default:
+		return -1;
+	}
 }
 
 /* 1 = one packet handled, 0 = need more bytes, -1 = stop. */
@@ -129,6 +159,10 @@ read_packet(struct mqtt_conn *c, struct evbuffer *in)
 	n = evbuffer_copyout(in, hdr, sizeof(hdr));
 	if (n <= 0)
 		return 0;
+	if (c->state == MQTT_CONN_RUNNING && (rc = never_from_client(hdr, (size_t)n)) >= 0) {
+		mqtt_conn_close_or(c, (uint8_t)rc, "%s from a client", mqtt_type_name(hdr[0] >> 4));
+		return -1;
+	}
 	rc = mqtt_fixed_parse(hdr, (size_t)n, c->level, c->l->cfg.max_packet_size, &fh);
 	if (rc == 0)
 		return 0;
@@ -152,6 +186,9 @@ read_packet(struct mqtt_conn *c, struct evbuffer *in)
 		if (c->state == MQTT_CONN_NEW && fh.type != MQTT_CONNECT)
 			mqtt_conn_close_or(c, 0, "first packet is %s, not CONNECT",
 					   mqtt_type_name(fh.type));
+		else if (fh.type == MQTT_PINGREQ)
+			/* dropped without a DISCONNECT, as Mosquitto does */
+			mqtt_conn_close_or(c, 0, "PINGREQ with a body");
 		else
 			mqtt_conn_close_or(c, error_rc(rc), "%s in %s", error_text(rc),
 					   mqtt_type_name(fh.type));

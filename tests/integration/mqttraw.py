@@ -391,6 +391,27 @@ class Raw:
                 raise AssertionError("connection still open after %.1f s; got %r"
                                      % (timeout, seen))
 
+    def read_bytes(self, n, timeout=3.0):
+        """The next n octets the broker sends, as they are."""
+        deadline = time.time() + timeout
+        while len(self.buf) < n:
+            self._fill(deadline)
+        out, self.buf = self.buf[:n], self.buf[n:]
+        return out
+
+    def read_raw_until_close(self, timeout=3.0):
+        """Every byte the broker sends until it closes (for byte-exact checks)."""
+        deadline = time.time() + timeout
+        while True:
+            try:
+                self._fill(deadline)
+            except Closed:
+                out, self.buf = self.buf, b""
+                return out
+            except socket.timeout:
+                raise AssertionError("connection still open after %.1f s; got %r"
+                                     % (timeout, self.buf))
+
     def expect_close(self, v5_codes, timeout=3.0, strict=None):
         """The broker closes the connection; a v5 client must see a DISCONNECT
         with a reason code in ``v5_codes`` first (against Sluice; an external

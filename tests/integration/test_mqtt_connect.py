@@ -183,6 +183,43 @@ def test_vhost_colon_username(make_mqtt_broker, version):
 
 @sluice_only
 @pytest.mark.parametrize("version", VERSIONS)
+def test_vhost_colon_username_splits_at_last_colon(make_mqtt_broker, version):
+    """As RabbitMQ splits it: "a:b:alice" is alice in vhost "a:b"; a
+    colon belongs to the vhost name, never to the user name."""
+    b = make_mqtt_broker(config_text=USERS_CONF + """
+[vhost a:b]
+
+[permission alice a:b]
+configure = .*
+write = .*
+read = .*
+
+[permission alice /]
+configure = .*
+write = .*
+read = .*
+""")
+    c, ack = _connect_user(b, version, "a:b:alice", "wonderland")
+    assert ack.rc == 0, hex(ack.rc)
+    t = utopic()
+    c.subscribe([(t, 1)])
+    other, ack2 = _connect_user(b, version, "a:b:alice", "wonderland")
+    other.publish(t, b"in a:b", qos=1, pid=1)
+    assert c.recv_publish().payload == b"in a:b"
+    # the same topic in vhost "/" is another world
+    root, ack3 = _connect_user(b, version, "alice", "wonderland")
+    assert ack3.rc == 0
+    root.publish(t, b"in /", qos=1, pid=1)
+    assert c.publishes(0.3) == []
+    # "a:b" is not a user of vhost "a"
+    c4, ack4 = _connect_user(b, version, "a:b:alice", "wrong")
+    assert ack4.rc == (4 if version == V311 else 0x86)
+    for x in (c, other, root, c4):
+        x.close()
+
+
+@sluice_only
+@pytest.mark.parametrize("version", VERSIONS)
 def test_anonymous_refused_by_default(mb, version):
     c = Raw(mb, version)
     ack = c.connect(username=None, password=None)

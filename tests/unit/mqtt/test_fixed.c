@@ -74,7 +74,10 @@ test_flags(void)
 			if (type == 0)
 				want = -EPROTO;
 			else if (type == MQTT_PUBLISH)
-				want = (flags & 6) == 6 ? -EPROTO : 1;          /* [MQTT-3.3.1-4] */
+				/* QoS 3 [MQTT-3.3.1-4]; DUP on QoS 0 [MQTT-3.3.1-2] */
+				want = (flags & 6) == 6 || (flags & 0xE) == 8 ? -EPROTO : 1;
+			else if (type == MQTT_CONNECT)
+				want = 1;       /* checked with the level, in the body */
 			else if (type == MQTT_PUBREL || type == MQTT_SUBSCRIBE ||
 				 type == MQTT_UNSUBSCRIBE)
 				want = flags == 2 ? 1 : -EPROTO;                /* [MQTT-3.6.1-1] ... */

@@ -354,6 +354,22 @@ test_exact_bytes(void)
 	check_bytes(MQTT_V5, &p, BYTES(0x20, 0x03, 0x00, 0x00, 0x00));
 	p.u.connack.code = MQTT_V3_BAD_PROTOCOL;
 	check_bytes(MQTT_V311, &p, BYTES(0x20, 0x02, 0x00, 0x01));
+	/* properties in the order asked for, the rest in id order: the
+	 * CONNACK Mosquitto writes, Topic Alias Maximum first */
+	{
+		static const uint8_t order[] = { MQTT_PROP_TOPIC_ALIAS_MAX, 0 };
+
+		p = (struct mqtt_packet){ .type = MQTT_CONNACK };
+		p.u.connack.props.present = MQTT_PBIT(MQTT_PROP_RECEIVE_MAX) |
+					    MQTT_PBIT(MQTT_PROP_TOPIC_ALIAS_MAX);
+		p.u.connack.props.receive_max = 20;
+		p.u.connack.props.topic_alias_max = 10;
+		check_bytes(MQTT_V5, &p, BYTES(0x20, 0x09, 0x00, 0x00, 0x06, 0x21, 0x00, 0x14,
+					       0x22, 0x00, 0x0A));
+		p.u.connack.props.order = order;
+		check_bytes(MQTT_V5, &p, BYTES(0x20, 0x09, 0x00, 0x00, 0x06, 0x22, 0x00, 0x0A,
+					       0x21, 0x00, 0x14));
+	}
 
 	/* PUBLISH QoS 1 "a/b" id 10 "hi" */
 	p = (struct mqtt_packet){ .type = MQTT_PUBLISH };

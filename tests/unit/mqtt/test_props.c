@@ -141,7 +141,7 @@ test_values(void)
 	CHECK_EQ_INT(dec_rc(MQTT_V5, BYTES(0x82, 0x08, 0, 1, 2, 0x0B, 0x00, 0, 1, 'a', 0)),
 		     -EPROTO);   /* remaining length off by one: trailing */
 	CHECK_EQ_INT(dec_rc(MQTT_V5, BYTES(0x82, 0x09, 0, 1, 2, 0x0B, 0x00, 0, 1, 'a', 0)),
-		     -EBADMSG);
+		     -EPROTO);
 	CHECK_EQ_INT(dec_rc(MQTT_V5, BYTES(0x82, 0x09, 0, 1, 2, 0x0B, 0x05, 0, 1, 'a', 0)), 1);
 	/* two subscription identifiers in SUBSCRIBE: protocol error */
 	CHECK_EQ_INT(dec_rc(MQTT_V5, BYTES(0x82, 0x0B, 0, 1, 4, 0x0B, 1, 0x0B, 2, 0, 1, 'a', 0)),
