@@ -256,6 +256,11 @@ rd_binding(struct rd *r, const cJSON *o, struct bk_defs_entry *e)
 		goto out;
 	}
 	e->dest_is_queue = strcmp(dtype, "queue") == 0;
+	/* a short string in AMQP 0-9-1: queue.bind could never carry more */
+	if (e->routing_key != NULL && strlen(e->routing_key) > BK_SHORTSTR_MAX) {
+		rc = fail(r, ".routing_key: longer than %d bytes", BK_SHORTSTR_MAX);
+		goto out;
+	}
 	/* the default exchange's bindings are implicit */
 	rc = e->source[0] == '\0' ? 1 : get_args(r, o, e);
 out:

@@ -213,13 +213,21 @@ check_new(struct bk_vhost *vh, const struct bk_exchange_decl *d,
 		return bk_err_set(err, BK_ACCESS_REFUSED,
 				  "exchange name '%.*s' contains reserved prefix "
 				  "'amq.*'", (int)d->name.len, d->name.p);
-	if (bk_table_get(d->arguments, AE_KEY, &ae) &&
-	    ae.type != BK_V_LSTR)
+	if (bk_name_check("exchange", d->name, vh->name, err) != BK_OK)
+		return BK_PRECONDITION_FAILED;
+	if (!bk_table_get(d->arguments, AE_KEY, &ae))
+		return BK_OK;
+	if (ae.type != BK_V_LSTR)
 		return bk_err_set(err, BK_PRECONDITION_FAILED,
 				  "invalid type '%s' for arg '" AE_KEY "' in "
 				  "exchange '%.*s' in vhost '%s'",
 				  bk_vtype_name(ae.type), (int)d->name.len,
 				  d->name.p, vh->name);
+	if (!bk_str_is_short(ae.u.s))
+		return bk_err_set(err, BK_PRECONDITION_FAILED,
+				  "invalid arg '" AE_KEY "' for exchange '%.*s' in "
+				  "vhost '%s': {value_too_long,%u}", (int)d->name.len,
+				  d->name.p, vh->name, ae.u.s.len);
 	return BK_OK;
 }
 

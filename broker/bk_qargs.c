@@ -72,11 +72,21 @@ expiry_arg(const struct bk_value *v, int64_t *out, bool zero_ok, char *why, size
  * TYPE_MARK tells bk_qargs_parse to use that form. */
 #define TYPE_MARK '\x01'
 
+/*
+ * A name or key: a string of at most BK_SHORTSTR_MAX octets, since it
+ * becomes an exchange name or routing key that AMQP 0-9-1 clients receive
+ * as a short string (a longer dead-letter routing key could never be
+ * delivered to them). The length is RabbitMQ-style {value_too_long,N}.
+ */
 static bool
 str_arg(const struct bk_value *v, char **out, char *why, size_t n)
 {
 	if (!is_str(v)) {
 		snprintf(why, n, "%c%s", TYPE_MARK, bk_vtype_name(v->type));
+		return false;
+	}
+	if (!bk_str_is_short(v->u.s)) {
+		snprintf(why, n, "{value_too_long,%u}", v->u.s.len);
 		return false;
 	}
 	*out = bk_strndup(v->u.s.p ? v->u.s.p : "", v->u.s.len);

@@ -106,6 +106,8 @@ create(struct bk_vhost *vh, const struct bk_queue_decl *d, struct bk_queue **out
 	char *name;
 	uint32_t max = vh->broker->limits.max_queues;
 
+	if (bk_name_check("queue", d->name, vh->name, err) != BK_OK)
+		return BK_PRECONDITION_FAILED;
 	name = d->name.len == 0 ? server_name(vh) : bk_strndup(d->name.p, d->name.len);
 	if (max != 0 && bk_qs(vh->broker)->nqueues >= max) {
 		st = bk_err_set(err, BK_PRECONDITION_FAILED,

@@ -43,3 +43,19 @@ bk_str_eq_c(struct bk_str a, const char *c)
 {
 	return bk_str_eq(a, bk_str_c(c));
 }
+
+enum bk_status
+bk_name_check(const char *kind, struct bk_str name, const char *vhost,
+	      struct bk_err *err)
+{
+	if (!bk_str_is_short(name))
+		return bk_err_set(err, BK_PRECONDITION_FAILED,
+				  "%s name '%.64s...' in vhost '%s' is %u bytes long; "
+				  "the limit is %d", kind, name.p, vhost, name.len,
+				  BK_SHORTSTR_MAX);
+	if (name.len > 0 && memchr(name.p, '\0', name.len) != NULL)
+		return bk_err_set(err, BK_PRECONDITION_FAILED,
+				  "%s name '%.*s' in vhost '%s' contains a NUL byte",
+				  kind, (int)strnlen(name.p, name.len), name.p, vhost);
+	return BK_OK;
+}

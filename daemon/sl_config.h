@@ -1,7 +1,7 @@
 /*
  * sl_config.h: sluiced's configuration, read from sluice.conf and --set.
  *
- * The file is sectioned "key = value" text (libinih). Every key has a
+ * The file is sectioned "key = value" text (sl_ini.h). Every key has a
  * built-in default; a key that is not known, a section that is not known
  * and a value that does not parse all stop the start, with "FILE:LINE:
  * reason" (or "--set ARG: reason") in err. Nothing is logged here: the
@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "bk_admin.h"
 #include "amqp091.h"
@@ -66,6 +67,9 @@ void sl_config_fini(struct sl_config *c);
  * starts with "PATH:LINE: " or "PATH: ".
  */
 int sl_config_load(struct sl_config *c, const char *path, char *err, size_t errlen);
+/* The same from an open stream; path only names it in errors. */
+int sl_config_load_stream(struct sl_config *c, FILE *f, const char *path,
+			  char *err, size_t errlen);
 
 /*
  * Apply one "SECTION.KEY=VALUE" override with the same checks as the file.

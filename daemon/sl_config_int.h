@@ -3,7 +3,7 @@
  *
  *   sl_config.c       the struct's lifecycle, users, --set, final checks
  *   sl_config_keys.c  the key table, value parsers and where values land
- *   sl_config_file.c  sluice.conf through libinih, with line numbers
+ *   sl_config_file.c  sluice.conf, line by line (syntax in sl_ini.c)
  *
  * The file and --set both end in sl_config_apply(), so they accept and
  * refuse exactly the same things.

@@ -14,7 +14,7 @@
  * sl_config_file.c's reader calls sl_topo_begin() for each such header as it
  * passes (so a section with no keys still counts) and sl_topo_key() for
  * each of its keys; the object being filled is always the last one begun,
- * because inih hands over a section's keys before the next header.
+ * because a section's keys come before the next header.
  *
  * argument.KEY values are typed: the x-arguments RabbitMQ wants as
  * integers or booleans get that type (bk_defs_arg_type), any other key is
@@ -360,6 +360,11 @@ store_key(struct sl_topo_obj *o, enum tkey id, const char *key, const char *v,
 	case TK_ALTERNATE_EXCHANGE:
 		return put_arg(o, "alternate-exchange", v, why, whylen);
 	case TK_ROUTING_KEY:
+		if (strlen(v) > BK_SHORTSTR_MAX) {
+			sl_errf(why, whylen, "invalid value for %s in %s: a routing key "
+				"is at most %d bytes", key, o->header, BK_SHORTSTR_MAX);
+			return -EINVAL;
+		}
 		replace(&o->routing_key, v);
 		return 0;
 	case TK_CONFIGURE:

@@ -32,11 +32,51 @@
 
 /* ---- delivery to the client ------------------------------------------ */
 
-static void
+bool
+amqp_ch_content_fits(struct amqp_channel *ch, const struct bk_msg *msg)
+{
+	struct amqp_conn *c = ch->conn;
+	uint32_t frame_max = c->frame_max ? c->frame_max : 131072;
+	size_t hn;
+	uint64_t now;
+
+	if (bk_str_is_short(msg->exchange) && bk_str_is_short(msg->routing_key) &&
+	    (hn = amqp_content_header_frame_size(&msg->props)) <= frame_max)
+		return true;
+	/* Once a second per channel at most: a stream of such messages must
+	 * not become a stream of log lines. */
+	ch->skipped++;
+	now = bk_now_ms();
+	if (now - ch->skip_logged_ms >= 1000) {
+		ch->skip_logged_ms = now;
+		if (!bk_str_is_short(msg->exchange) || !bk_str_is_short(msg->routing_key))
+			amqp_conn_log(c, BK_LOG_WARNING, "channel %u: %llu message(s) "
+				      "dropped: routing key of %u bytes (exchange %u) does not "
+				      "fit an AMQP 0-9-1 short string", ch->id,
+				      (unsigned long long)ch->skipped, msg->routing_key.len,
+				      msg->exchange.len);
+		else
+			amqp_conn_log(c, BK_LOG_WARNING, "channel %u: %llu message(s) "
+				      "dropped: content header of %zu bytes exceeds the "
+				      "client's frame_max %u", ch->id,
+				      (unsigned long long)ch->skipped,
+				      amqp_content_header_frame_size(&msg->props), frame_max);
+		ch->skipped = 0;
+	}
+	return false;
+}
+
+/* Write d out (false: dropped, see amqp_ch_content_fits); settles no-ack
+ * deliveries, so d may be gone on return. */
+static bool
 write_delivery(struct amqp_channel *ch, struct bk_str ctag, struct bk_delivery *d)
 {
 	struct amqp_method m;
 
+	if (!amqp_ch_content_fits(ch, d->msg)) {
+		bk_delivery_settle(d, BK_SETTLE_ACK);
+		return false;
+	}
 	memset(&m, 0, sizeof(m));
 	m.id = AMQP_BASIC_DELIVER;
 	m.u.basic_deliver.consumer_tag = ctag;
@@ -48,6 +88,7 @@ write_delivery(struct amqp_channel *ch, struct bk_str ctag, struct bk_delivery *
 	/* the output holds its own references to the body by now */
 	if (d->no_ack)
 		bk_delivery_settle(d, BK_SETTLE_ACK);
+	return true;
 }
 
 static int
@@ -55,15 +96,16 @@ consumer_deliver(void *ctx, struct bk_delivery *d)
 {
 	struct amqp_consumer *c = ctx;
 	struct amqp_channel *ch = c->ch;
+	bool redelivered = d->redelivered, no_ack;
 
 	if (c->ok_pending || ch->closing || amqp_conn_output_full(ch->conn))
 		return -EAGAIN;
-	d->no_ack = d->no_ack || c->no_ack;
-	if (ch->ctr) {
-		ch->ctr->ms.n[d->no_ack ? BK_MS_DELIVER_NO_ACK : BK_MS_DELIVER]++;
-		ch->ctr->ms.n[BK_MS_REDELIVER] += d->redelivered;
+	no_ack = d->no_ack = d->no_ack || c->no_ack;
+	/* d may be settled and gone once written */
+	if (write_delivery(ch, amqp_sstr_get(&c->tag), d) && ch->ctr) {
+		ch->ctr->ms.n[no_ack ? BK_MS_DELIVER_NO_ACK : BK_MS_DELIVER]++;
+		ch->ctr->ms.n[BK_MS_REDELIVER] += redelivered;
 	}
-	write_delivery(ch, amqp_sstr_get(&c->tag), d);
 	return 0;
 }
 

@@ -131,6 +131,11 @@ struct amqp_channel {
 	uint64_t perm_gen;
 	struct amqp_sstr perm_exchange;
 
+	/* deliveries dropped because AMQP 0-9-1 cannot carry them to this
+	 * client (amqp_ch_content_fits), counted between two log lines */
+	uint64_t skipped;
+	uint64_t skip_logged_ms;
+
 	/* queue.declare's name, for the empty-name shortcut */
 	bool has_last_queue;
 	struct amqp_sstr last_queue;
@@ -230,6 +235,16 @@ void amqp_ch_basic_consume(struct amqp_channel *ch, const struct amqp_method *m)
 void amqp_ch_basic_cancel(struct amqp_channel *ch, const struct amqp_method *m);
 /* Cancel every consumer (and the reply consumer) without telling the client. */
 void amqp_ch_consumers_cancel_all(struct amqp_channel *ch);
+/*
+ * Whether msg can be written to this channel's client: its exchange and
+ * routing key fit AMQP 0-9-1 short strings (an MQTT topic may not) and its
+ * content header fits one frame of the client's frame_max (a large
+ * headers table from MQTT user properties, HTTP or another client's
+ * frame_max may not). false: the caller drops the delivery (settles it
+ * as acked, so it cannot come back to the same dead end) and a warning
+ * is logged, at most once a second per channel.
+ */
+bool amqp_ch_content_fits(struct amqp_channel *ch, const struct bk_msg *msg);
 
 /* ---- amqp_channel_ack.c --------------------------------------------- */
 

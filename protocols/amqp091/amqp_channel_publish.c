@@ -248,7 +248,8 @@ amqp_ch_route(struct amqp_channel *ch, struct bk_msg *msg, bool mandatory)
 	}
 	if (ch->ctr)
 		ch->ctr->ms.n[BK_MS_PUBLISH]++;
-	if (mandatory && res.queues == 0 && !res.direct_reply) {
+	if (mandatory && res.queues == 0 && !res.direct_reply &&
+	    amqp_ch_content_fits(ch, msg)) {
 		send_return(ch, msg);
 		bk_stats_count(ch->conn->vhost, BK_MS_RETURN_UNROUTABLE, 1);
 		if (ch->ctr)

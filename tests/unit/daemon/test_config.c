@@ -260,17 +260,64 @@ test_file_errors(void)
 	check_error("a = 1\n", 1, "key 'a' is outside any section");
 	check_error("[amqp]\nport\n", 2, "syntax error: expected 'key = value' or '[section]'");
 	check_error("[amqp\n", 1, "syntax error: expected 'key = value' or '[section]'");
-	check_error("[user aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa]\n", 1,
-		    "section name too long (at most 49 characters)");
+	check_error("[amqp] x\n", 1, "syntax error: text after the section header");
+	check_error("[ ]\n", 1, "syntax error: empty section name");
+	check_error("[amqp]\n = 1\n", 2, "syntax error: a key needs a name");
+	check_error("[amqp]\nport = 1\n\n[nope] ; trailing comment\n", 4,
+		    "unknown section [nope]");
 }
 
+/* Long lines are read whole (inih cut them at 200 bytes); only a line
+ * past 64 KiB, or a section name past 511 characters, is refused. */
 static void
 test_long_line(void)
 {
-	char text[400];
+	static char text[70000];
+	struct sl_config c;
+	char err[512];
 
-	snprintf(text, sizeof(text), "[broker]\ndata_dir = /%0250d\nx\n", 0);
-	check_error(text, 2, "line too long (at most 197 characters)");
+	snprintf(text, sizeof(text), "[broker]\ndata_dir = /%0250d\n", 0);
+	CHECK_EQ_INT(load(&c, text, err, sizeof(err)), 0);
+	CHECK_EQ_INT(strlen(c.data_dir), 251);
+	sl_config_fini(&c);
+	memset(text, 'a', sizeof(text) - 1);
+	memcpy(text, "[broker]\ndata_dir = ", 20);
+	check_error(text, 2, "line too long (at most 65535 characters)");
+	snprintf(text, sizeof(text), "[user %0600d]\n", 0);
+	check_error(text, 1, "section name too long (at most 511 characters)");
+}
+
+/*
+ * Values are taken whole: ';' and '#' inside a value (a password) are
+ * not comments, with or without blanks before them; only a line that
+ * starts with one is a comment. A key may also be set with ':'.
+ */
+static void
+test_inline_comment_characters(void)
+{
+	struct sl_config c;
+	char err[512];
+
+	CHECK_EQ_INT(load(&c,
+		"; comment\n"
+		"  # indented comment\n"
+		"[user alice] ; her section\n"
+		"password = s3cret ;not a comment # nor this\n"
+		"tags = administrator\n"
+		"[user bob]\n"
+		"password: a:b=c #1\n"
+		"[user carol]\n"
+		"password =   ;\t\r\n", err, sizeof(err)), 0);
+	CHECK_EQ_INT(sl_config_finish(&c, err, sizeof(err)), 0);
+	CHECK_EQ_INT(c.n_users, 3);
+	CHECK_STR(c.users[0].password, "s3cret ;not a comment # nor this");
+	CHECK_STR(c.users[0].tags, "administrator");
+	CHECK_STR(c.users[1].password, "a:b=c #1");
+	CHECK_STR(c.users[2].password, ";");
+	sl_config_fini(&c);
+	check_error("[amqp]\nport = 5672 ; the default\n", 2,
+		    "invalid value '5672 ; the default' for amqp.port: expected an "
+		    "integer 0..65535");
 }
 
 static void
@@ -331,6 +378,7 @@ main(void)
 	RUN(test_memory_watermark);
 	RUN(test_file_errors);
 	RUN(test_long_line);
+	RUN(test_inline_comment_characters);
 	RUN(test_missing_password);
 	RUN(test_set);
 	unlink(path);
