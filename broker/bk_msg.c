@@ -133,6 +133,49 @@ bk_msg_new(struct bk_str exchange, struct bk_str routing_key,
 	return m;
 }
 
+/* The pointers of m that point into its own allocation, for relocation. */
+static void
+inner_ptrs(struct bk_msg *m, const char ***out, size_t *n)
+{
+	struct bk_str *str;
+	uint32_t flag;
+	size_t k = 0;
+
+	for (unsigned i = 0; (str = str_prop(&m->props, i, &flag)) != NULL; i++)
+		if (m->props.present & flag)
+			out[k++] = &str->p;
+	if (m->props.present & BK_P_HEADERS)
+		out[k++] = (const char **)(void *)&m->props.headers.p;
+	out[k++] = &m->exchange.p;
+	out[k++] = &m->routing_key.p;
+	*n = k;
+}
+
+struct bk_msg *
+bk_msg_body_resize(struct bk_msg *m, size_t body_len)
+{
+	const char **ptrs[16];
+	uintptr_t offs[16];
+	size_t head, n, i;
+	struct bk_msg *r;
+
+	BK_ASSERT(m->refs == 1 && m->flags == (m->flags & BK_MSG_PERSISTENT));
+	head = (size_t)(m->body - (uint8_t *)m);
+	/* offsets now, while the old block is valid: a pointer into a block
+	 * that realloc freed may not even be compared */
+	inner_ptrs(m, ptrs, &n);
+	for (i = 0; i < n; i++)
+		offs[i] = (uintptr_t)*ptrs[i] - (uintptr_t)m;
+	r = bk_realloc(m, head + body_len);
+	inner_ptrs(r, ptrs, &n);
+	for (i = 0; i < n; i++)
+		*ptrs[i] = (const char *)((uint8_t *)r + offs[i]);
+	r->body = (uint8_t *)r + head;
+	r->body_len = body_len;
+	r->size = head + body_len;
+	return r;
+}
+
 void
 bk_msg_id_floor(uint64_t id)
 {

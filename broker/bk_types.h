@@ -289,6 +289,15 @@ enum {
  */
 struct bk_msg *bk_msg_new(struct bk_str exchange, struct bk_str routing_key,
 			  const struct bk_props *props, size_t body_len);
+/*
+ * Give a message that is being filled (refcount 1, not yet routed) room
+ * for exactly body_len body bytes, keeping the first min(old, new) bytes
+ * of the body. The message may move: the old pointer is invalid and the
+ * returned one replaces it. Used by adapters that receive a body in
+ * pieces, so memory follows the bytes that arrived, not the size a peer
+ * announced.
+ */
+struct bk_msg *bk_msg_body_resize(struct bk_msg *m, size_t body_len);
 struct bk_msg *bk_msg_ref(struct bk_msg *m);
 void bk_msg_unref(struct bk_msg *m);     /* accepts NULL */
 

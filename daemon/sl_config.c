@@ -109,6 +109,14 @@ sl_config_finish(struct sl_config *c, char *err, size_t errlen)
 {
 	struct sl_user *u;
 
+	/* one message of the largest size must be able to arrive */
+	if (c->amqp.max_inflight_content < c->limits.max_message_size) {
+		sl_errf(err, errlen, "amqp.max_inflight_content (%llu) is smaller than "
+			"broker.max_message_size (%llu)",
+			(unsigned long long)c->amqp.max_inflight_content,
+			(unsigned long long)c->limits.max_message_size);
+		return -EINVAL;
+	}
 	for (size_t i = 0; i < c->n_users; i++) {
 		u = &c->users[i];
 		if (u->password == NULL && u->password_hash == NULL) {

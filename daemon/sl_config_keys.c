@@ -37,7 +37,8 @@ enum key_id {
 	BROKER_DATA_DIR, BROKER_LOG_LEVEL, BROKER_MAX_MESSAGE_SIZE,
 	BROKER_MEMORY_HIGH_WATERMARK, BROKER_LOAD_DEFINITIONS,
 	AMQP_BIND, AMQP_PORT, AMQP_FRAME_MAX, AMQP_CHANNEL_MAX, AMQP_HEARTBEAT,
-	AMQP_HANDSHAKE_TIMEOUT, AMQP_OUTPUT_HIGH_WATERMARK,
+	AMQP_HANDSHAKE_TIMEOUT, AMQP_OUTPUT_HIGH_WATERMARK, AMQP_MAX_INFLIGHT_CONTENT,
+	AMQP_CONTENT_TIMEOUT,
 	USER_PASSWORD, USER_TAGS, USER_LOOPBACK_ONLY, USER_PASSWORD_HASH,
 	USER_HASHING_ALGORITHM,
 	MQTT_ENABLED, MQTT_BIND, MQTT_PORT, MQTT_MAX_PACKET_SIZE, MQTT_EXCHANGE,
@@ -76,6 +77,8 @@ static const struct key keys[] = {
 	{ "amqp",   "heartbeat",             K_UINT,  0, 65535, AMQP_HEARTBEAT },
 	{ "amqp",   "handshake_timeout",     K_UINT,  1, 86400000, AMQP_HANDSHAKE_TIMEOUT },
 	{ "amqp",   "output_high_watermark", K_SIZE,  4096, GIB, AMQP_OUTPUT_HIGH_WATERMARK },
+	{ "amqp",   "max_inflight_content",  K_SIZE,  4096, 64 * GIB, AMQP_MAX_INFLIGHT_CONTENT },
+	{ "amqp",   "content_timeout",       K_UINT,  0, 86400000, AMQP_CONTENT_TIMEOUT },
 	{ "mqtt",   "enabled",               K_BOOL,  0, 0, MQTT_ENABLED },
 	{ "mqtt",   "bind",                  K_ADDR,  0, 0, MQTT_BIND },
 	{ "mqtt",   "port",                  K_UINT,  0, 65535, MQTT_PORT },
@@ -336,6 +339,12 @@ store_amqp(struct sl_config *c, enum key_id id, const struct value *v)
 		break;
 	case AMQP_OUTPUT_HIGH_WATERMARK:
 		c->amqp.output_high_watermark = (size_t)v->u;
+		break;
+	case AMQP_MAX_INFLIGHT_CONTENT:
+		c->amqp.max_inflight_content = v->u;
+		break;
+	case AMQP_CONTENT_TIMEOUT:
+		c->amqp.content_timeout_ms = (uint32_t)v->u;
 		break;
 	default:
 		return false;

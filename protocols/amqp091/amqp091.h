@@ -21,6 +21,12 @@ struct amqp_config {
 	uint64_t max_message_size;      /* 16 MiB */
 	size_t output_high_watermark;   /* bytes buffered per connection before consumers park */
 	uint32_t handshake_timeout_ms;  /* 10000 */
+	/* body bytes a connection may hold for publishes not yet complete
+	 * (every channel together); more closes it with 506 RESOURCE_ERROR */
+	uint64_t max_inflight_content;  /* 32 MiB */
+	/* an incomplete publish whose next body frame does not arrive within
+	 * this long closes the connection (0 = never) */
+	uint32_t content_timeout_ms;    /* 60000 */
 };
 
 void amqp_config_defaults(struct amqp_config *c);

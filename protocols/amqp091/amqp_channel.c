@@ -48,9 +48,6 @@ amqp_channel_new(struct amqp_conn *c, uint16_t id)
 	ch->credit = bk_credit_new(0);
 	ch->confirm_ev = event_new(base, -1, 0, confirm_event_cb, ch);
 	BK_ASSERT(ch->confirm_ev != NULL);
-	ch->ring_mask = 63;
-	ch->ring = bk_calloc(ch->ring_mask + 1, sizeof(*ch->ring));
-	ch->ring_base = 1;
 	amqp_ch_mgmt_register(ch);
 	return ch;
 }
@@ -74,6 +71,7 @@ amqp_channel_free(struct amqp_channel *ch)
 		return;
 	amqp_channel_release(ch);
 	amqp_ch_unacked_fini(ch);
+	amqp_ch_publish_fini(ch);
 	amqp_ch_durable_fini(ch);
 	bk_credit_free(ch->credit);     /* after its consumers */
 	amqp_ch_mgmt_unregister(ch);

@@ -7,14 +7,16 @@
  * twice, with no allocation per message:
  *
  *   list   ua_head <-> ... <-> ua_tail   (d->link_prev/link_next, tag order)
- *   ring   ring[tag & ring_mask] = d     (O(1) lookup by tag)
+ *   map    tags[slot] = d                (open addressing by tag)
  *
- * Invariant: every unacked delivery's tag lies in [ring_base, next_tag] and
- * its slot holds it; every other slot is NULL. ring_base is the oldest
- * unacked tag (or next_tag + 1 when none), so the ring spans only the
- * window between the oldest unacked delivery and the newest tag; it doubles
- * when that window outgrows it. Acks mostly arrive in order, so the common
- * case touches the list head only.
+ * The map is sized by the number of unacked deliveries (at most half
+ * full; it halves when an eighth full), never by the distance between the
+ * oldest unacked tag and the newest: one delivery left unacked while
+ * millions of no-ack deliveries go by costs one slot, not a window of
+ * millions. Slots are found by a multiplicative hash of the tag with
+ * linear probing, and a removal shifts the probe run back (no tombstones),
+ * so lookups stay O(1) whatever tags a client leaves unacked. Acks mostly
+ * arrive in order, so the common case touches the list head only.
  *
  * Settling may call deliver() on this channel synchronously (credit freed),
  * which appends to the list: deliveries are always unlinked before
@@ -25,37 +27,104 @@
 
 #include "amqp_channel_int.h"
 
-static void
-ring_grow(struct amqp_channel *ch, uint64_t lo, uint64_t hi)
-{
-	uint64_t cap = ch->ring_mask + 1;
-	struct bk_delivery **ring;
+#define TAGS_MIN 16u
 
-	while (hi - lo + 1 > cap)
-		cap *= 2;
-	if (cap == ch->ring_mask + 1)
-		return;
-	ring = bk_calloc(cap, sizeof(*ring));
-	for (struct bk_delivery *d = ch->ua_head; d; d = d->link_next)
-		ring[d->tag & (cap - 1)] = d;
-	bk_free(ch->ring);
-	ch->ring = ring;
-	ch->ring_mask = cap - 1;
+static uint32_t
+slot_of(const struct amqp_channel *ch, uint64_t tag)
+{
+	return (uint32_t)((tag * 0x9E3779B97F4A7C15ull) >> 32) & ch->tags_mask;
+}
+
+static void
+tags_put(struct amqp_channel *ch, struct bk_delivery *d)
+{
+	uint32_t i = slot_of(ch, d->tag);
+
+	while (ch->tags[i] != NULL)
+		i = (i + 1) & ch->tags_mask;
+	ch->tags[i] = d;
+}
+
+/* Rebuild the map with cap slots (a power of two above ua_count). */
+static void
+tags_resize(struct amqp_channel *ch, uint32_t cap)
+{
+	struct bk_delivery **old = ch->tags;
+	uint32_t n = old ? ch->tags_mask + 1 : 0;
+
+	ch->tags = bk_calloc(cap, sizeof(*ch->tags));
+	ch->tags_mask = cap - 1;
+	for (uint32_t i = 0; i < n; i++)
+		if (old[i] != NULL)
+			tags_put(ch, old[i]);
+	bk_free(old);
+}
+
+/* Room for one more entry, keeping the map at most half full. */
+static void
+tags_reserve(struct amqp_channel *ch)
+{
+	uint32_t cap = ch->tags ? ch->tags_mask + 1 : 0;
+
+	if (cap == 0)
+		tags_resize(ch, TAGS_MIN);
+	else if ((ch->ua_count + 1) * 2 > cap)
+		tags_resize(ch, cap * 2);
 }
 
 static struct bk_delivery *
-ring_get(const struct amqp_channel *ch, uint64_t tag)
+tags_get(const struct amqp_channel *ch, uint64_t tag)
 {
-	struct bk_delivery *d;
+	uint32_t i;
 
-	if (tag < ch->ring_base || tag > ch->next_tag)
+	if (ch->tags == NULL || tag == 0 || tag > ch->next_tag)
 		return NULL;
-	/* a no-ack tag's slot may hold an older delivery's that wrapped */
-	d = ch->ring[tag & ch->ring_mask];
-	return d && d->tag == tag ? d : NULL;
+	for (i = slot_of(ch, tag); ch->tags[i] != NULL; i = (i + 1) & ch->tags_mask)
+		if (ch->tags[i]->tag == tag)
+			return ch->tags[i];
+	return NULL;
 }
 
-/* Unlink d from the list and the ring. */
+/* Remove d (present) and shift the rest of its probe run back. */
+static void
+tags_del(struct amqp_channel *ch, struct bk_delivery *d)
+{
+	uint32_t i = slot_of(ch, d->tag), j, home;
+
+	while (ch->tags[i] != d)
+		i = (i + 1) & ch->tags_mask;
+	ch->tags[i] = NULL;
+	for (j = (i + 1) & ch->tags_mask; ch->tags[j] != NULL; j = (j + 1) & ch->tags_mask) {
+		home = slot_of(ch, ch->tags[j]->tag);
+		/* move j's entry into the hole unless its home lies in (i, j] */
+		if (((j - home) & ch->tags_mask) >= ((j - i) & ch->tags_mask)) {
+			ch->tags[i] = ch->tags[j];
+			ch->tags[j] = NULL;
+			i = j;
+		}
+	}
+}
+
+/* After removals: give memory back once the map is an eighth full. */
+static void
+tags_shrink(struct amqp_channel *ch)
+{
+	uint32_t cap = ch->tags_mask + 1, want = cap;
+
+	if (ch->tags == NULL)
+		return;
+	if (ch->ua_count == 0) {
+		BK_FREE(ch->tags);
+		ch->tags_mask = 0;
+		return;
+	}
+	while (want > TAGS_MIN && ch->ua_count * 8 < want)
+		want /= 2;
+	if (want < cap)
+		tags_resize(ch, want);
+}
+
+/* Unlink d from the list and the map. */
 static void
 unacked_remove(struct amqp_channel *ch, struct bk_delivery *d)
 {
@@ -68,9 +137,8 @@ unacked_remove(struct amqp_channel *ch, struct bk_delivery *d)
 	else
 		ch->ua_tail = d->link_prev;
 	d->link_prev = d->link_next = NULL;
-	ch->ring[d->tag & ch->ring_mask] = NULL;
+	tags_del(ch, d);
 	ch->ua_count--;
-	ch->ring_base = ch->ua_head ? ch->ua_head->tag : ch->next_tag + 1;
 }
 
 uint64_t
@@ -79,15 +147,10 @@ amqp_ch_unacked_add(struct amqp_channel *ch, struct bk_delivery *d)
 	uint64_t tag = ++ch->next_tag;
 
 	d->tag = tag;
-	if (d->no_ack) {
-		if (!ch->ua_head)
-			ch->ring_base = tag + 1;
+	if (d->no_ack)
 		return tag;
-	}
-	if (!ch->ua_head)
-		ch->ring_base = tag;
-	ring_grow(ch, ch->ring_base, tag);
-	ch->ring[tag & ch->ring_mask] = d;
+	tags_reserve(ch);
+	tags_put(ch, d);
 	d->link_next = NULL;
 	d->link_prev = ch->ua_tail;
 	if (ch->ua_tail)
@@ -116,10 +179,9 @@ amqp_ch_unacked_restore(struct amqp_channel *ch, struct bk_delivery *d)
 		at->link_next = d;
 	else
 		ch->ua_head = d;
+	tags_reserve(ch);
+	tags_put(ch, d);
 	ch->ua_count++;
-	ch->ring_base = ch->ua_head->tag;
-	ring_grow(ch, ch->ring_base, ch->next_tag);
-	ch->ring[d->tag & ch->ring_mask] = d;
 }
 
 void
@@ -138,13 +200,12 @@ amqp_ch_settle_list(struct bk_delivery *head, enum bk_settle how)
 void
 amqp_ch_unacked_requeue_all(struct amqp_channel *ch)
 {
-	struct bk_delivery *head = ch->ua_head, *d;
+	struct bk_delivery *head = ch->ua_head;
 
-	for (d = head; d; d = d->link_next)
-		ch->ring[d->tag & ch->ring_mask] = NULL;
 	ch->ua_head = ch->ua_tail = NULL;
 	ch->ua_count = 0;
-	ch->ring_base = ch->next_tag + 1;
+	BK_FREE(ch->tags);
+	ch->tags_mask = 0;
 	amqp_ch_settle_list(head, BK_SETTLE_REQUEUE);
 }
 
@@ -152,7 +213,7 @@ void
 amqp_ch_unacked_fini(struct amqp_channel *ch)
 {
 	BK_ASSERT(ch->ua_head == NULL);
-	BK_FREE(ch->ring);
+	BK_FREE(ch->tags);
 }
 
 /*
@@ -187,13 +248,14 @@ settle(struct amqp_channel *ch, uint32_t method_id, uint64_t tag,
 	struct bk_delivery *d = NULL;
 	uint64_t upto;
 
-	if (!(multiple && tag == 0) && !(d = ring_get(ch, tag))) {
+	if (!(multiple && tag == 0) && !(d = tags_get(ch, tag))) {
 		amqp_channel_fail(ch, AMQP_PRECONDITION_FAILED, method_id,
 				  "unknown delivery tag %llu", (unsigned long long)tag);
 		return;
 	}
 	if (!multiple) {
 		unacked_remove(ch, d);
+		tags_shrink(ch);
 		settle_one(ch, d, how);
 		return;
 	}
@@ -203,6 +265,7 @@ settle(struct amqp_channel *ch, uint32_t method_id, uint64_t tag,
 		unacked_remove(ch, d);
 		settle_one(ch, d, how);
 	}
+	tags_shrink(ch);
 }
 
 void

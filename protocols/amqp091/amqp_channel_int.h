@@ -78,8 +78,12 @@ struct amqp_channel {
 	struct amqp_sstr pub_exchange;
 	struct amqp_sstr pub_rkey;
 	bool pub_mandatory;
-	struct bk_msg *pub_msg;         /* owned while its body arrives */
+	struct bk_msg *pub_msg;         /* owned while its body arrives; its
+					   body_len is the room so far */
+	uint64_t pub_size;              /* body size the header announced */
 	size_t pub_off;                 /* body bytes received so far */
+	uint64_t pub_last_ms;           /* when the header or last body frame came */
+	struct event *content_ev;       /* owned; the stalled-content timer */
 
 	/* publisher confirms: routing is synchronous, so confirms are always
 	 * decided in sequence order and one "acked up to" mark suffices */
@@ -114,13 +118,13 @@ struct amqp_channel {
 	struct amqp_sstr reply_tag;
 
 	/* unacked deliveries, in delivery-tag order, linked through
-	 * d->link_prev/link_next; each is also found by tag in ring[] */
+	 * d->link_prev/link_next; each is also found by tag in tags[]
+	 * (amqp_channel_ack.c: open addressing, sized by ua_count) */
 	struct bk_delivery *ua_head, *ua_tail;
 	uint32_t ua_count;
 	uint64_t next_tag;              /* last delivery tag given out */
-	uint64_t ring_base;             /* lowest tag the ring may hold */
-	struct bk_delivery **ring;      /* owned; slot = tag & ring_mask, NULL if settled */
-	uint64_t ring_mask;
+	struct bk_delivery **tags;      /* owned map, tags_mask + 1 slots; NULL when empty */
+	uint32_t tags_mask;
 
 	/* management registry (amqp_channel_mgmt.c); NULL when the
 	 * connection is not registered */
@@ -212,6 +216,8 @@ bool amqp_ch_route(struct amqp_channel *ch, struct bk_msg *msg, bool mandatory);
 void amqp_ch_confirm_flush(struct amqp_channel *ch);
 /* Drop a half-assembled publish. */
 void amqp_ch_publish_reset(struct amqp_channel *ch);
+/* The same, and free the stalled-content timer (channel free). */
+void amqp_ch_publish_fini(struct amqp_channel *ch);
 /* tx.commit-ok now, or once the publishes before it are durable. */
 void amqp_ch_commit_ok(struct amqp_channel *ch);
 /* Free the tracker and the held decisions (channel free). */

@@ -8,11 +8,22 @@
  *
  * The method's exchange and routing key are copied into the channel (the
  * decoded frame does not outlive the call). The header gives the body size
- * and properties; the message is allocated then, with room for the whole
- * body, and body frames are copied straight from the connection's input
- * buffer into msg->body: one copy, no intermediate buffer. A frame out of
- * sequence is a 505 UNEXPECTED_FRAME connection error with RabbitMQ's
- * command-assembler texts; a body frame longer than what is left is 501.
+ * and properties; the message is allocated then, and body frames are
+ * copied straight from the connection's input buffer into msg->body: one
+ * copy, no intermediate buffer. A frame out of sequence is a 505
+ * UNEXPECTED_FRAME connection error with RabbitMQ's command-assembler
+ * texts; a body frame longer than what is left is 501.
+ *
+ * Memory follows the bytes that arrived, never the size a header
+ * announces (a peer may announce 16 MB on every channel and send
+ * nothing): a body of up to BODY_PREALLOC bytes gets its room with the
+ * header (the common small message costs one allocation), a larger one
+ * grows as frames arrive, doubling up to the announced size. The room held
+ * by a connection's incomplete publishes (conn->inflight_content, every
+ * channel together) is capped by amqp.max_inflight_content: more is 506
+ * RESOURCE_ERROR. A publish whose next body frame does not come within
+ * amqp.content_timeout also closes the connection with 506, except while
+ * a resource alarm keeps us from reading (then the wait is ours).
  *
  * Confirms: routing is synchronous, so each publish is decided (ack, or
  * nack when a queue refused it) before the next one. Acks are coalesced:
@@ -36,13 +47,39 @@
 
 #define REPLY_TO_PSEUDO "amq.rabbitmq.reply-to"
 
+static void content_progress(struct amqp_channel *ch);
+
+/* Bodies up to this size get all their room with the header. */
+#define BODY_PREALLOC 4096
+
+/* The message being received leaves the channel: stop counting its room. */
+static struct bk_msg *
+content_take(struct amqp_channel *ch)
+{
+	struct bk_msg *msg = ch->pub_msg;
+
+	if (msg != NULL)
+		ch->conn->inflight_content -= msg->body_len;
+	ch->pub_msg = NULL;
+	ch->pub_off = 0;
+	ch->pub_size = 0;
+	ch->cstate = AMQP_CONTENT_IDLE;
+	return msg;
+}
+
 void
 amqp_ch_publish_reset(struct amqp_channel *ch)
 {
-	bk_msg_unref(ch->pub_msg);
-	ch->pub_msg = NULL;
-	ch->pub_off = 0;
-	ch->cstate = AMQP_CONTENT_IDLE;
+	bk_msg_unref(content_take(ch));
+}
+
+void
+amqp_ch_publish_fini(struct amqp_channel *ch)
+{
+	amqp_ch_publish_reset(ch);
+	if (ch->content_ev != NULL)
+		event_free(ch->content_ev);
+	ch->content_ev = NULL;
 }
 
 void
@@ -60,6 +97,7 @@ amqp_ch_basic_publish(struct amqp_channel *ch, const struct amqp_method *m)
 	amqp_sstr_set(&ch->pub_rkey, a->routing_key);
 	ch->pub_mandatory = a->mandatory;
 	ch->cstate = AMQP_CONTENT_HEADER;
+	content_progress(ch);
 }
 
 /* ---- confirms ------------------------------------------------------- */
@@ -347,11 +385,8 @@ max_message_size(const struct amqp_channel *ch)
 static void
 publish_complete(struct amqp_channel *ch)
 {
-	struct bk_msg *msg = ch->pub_msg;
+	struct bk_msg *msg = content_take(ch);
 
-	ch->pub_msg = NULL;
-	ch->pub_off = 0;
-	ch->cstate = AMQP_CONTENT_IDLE;
 	if (ch->tx)
 		amqp_ch_tx_add_publish(ch, msg, ch->pub_mandatory);
 	else
@@ -372,12 +407,105 @@ header_in_sequence(struct amqp_channel *ch, const uint8_t *p, size_t n)
 	return false;
 }
 
+/* ---- the incomplete-content limits ---------------------------------- */
+
+static void content_timer_cb(evutil_socket_t fd, short what, void *arg);
+
+/* room more body bytes for this connection, or close it with 506 */
+static bool
+inflight_allow(struct amqp_channel *ch, size_t more)
+{
+	struct amqp_conn *c = ch->conn;
+	uint64_t max = amqp_conn_config(c)->max_inflight_content;
+
+	if (max == 0 || c->inflight_content + more <= max)
+		return true;
+	amqp_conn_close_or(c, AMQP_RESOURCE_ERROR, AMQP_BASIC_PUBLISH,
+			   "incomplete messages on this connection would hold %llu "
+			   "bytes, more than amqp.max_inflight_content (%llu)",
+			   (unsigned long long)(c->inflight_content + more),
+			   (unsigned long long)max);
+	return false;
+}
+
+static void
+content_timer_arm(struct amqp_channel *ch, uint64_t ms)
+{
+	struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
+
+	if (ch->content_ev == NULL) {
+		ch->content_ev = evtimer_new(bufferevent_get_base(ch->conn->bev),
+					     content_timer_cb, ch);
+		BK_ASSERT(ch->content_ev != NULL);
+	}
+	evtimer_add(ch->content_ev, &tv);
+}
+
+/*
+ * Fires at most once per timeout while a body is awaited, not once per
+ * frame: progress only moves pub_last_ms, and the timer re-arms itself
+ * for what is left of the wait.
+ */
+static void
+content_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct amqp_channel *ch = arg;
+	uint32_t limit = amqp_conn_config(ch->conn)->content_timeout_ms;
+	uint64_t now = bk_now_ms(), idle;
+
+	if (ch->cstate == AMQP_CONTENT_IDLE || ch->closing || limit == 0)
+		return;
+	if (amqp_conn_reading_paused(ch->conn))
+		ch->pub_last_ms = now;          /* we are not reading: not its delay */
+	idle = now - ch->pub_last_ms;
+	if (idle < limit) {
+		content_timer_arm(ch, limit - idle);
+		return;
+	}
+	amqp_conn_close_or(ch->conn, AMQP_RESOURCE_ERROR, AMQP_BASIC_PUBLISH,
+			   "channel %u: no content %s for %llu ms (amqp.content_timeout)",
+			   ch->id, ch->cstate == AMQP_CONTENT_HEADER ? "header" : "body frame",
+			   (unsigned long long)idle);
+}
+
+/* A publish method or content frame arrived: the wait starts (again). */
+static void
+content_progress(struct amqp_channel *ch)
+{
+	uint32_t limit = amqp_conn_config(ch->conn)->content_timeout_ms;
+
+	ch->pub_last_ms = bk_now_ms();
+	if (limit != 0 && (ch->content_ev == NULL ||
+			   !evtimer_pending(ch->content_ev, NULL)))
+		content_timer_arm(ch, limit);
+}
+
+/* Room in the body for need bytes: grow (doubling, up to the announced
+ * size) within the connection's limit. false = connection closed. */
+static bool
+content_room(struct amqp_channel *ch, size_t need)
+{
+	size_t cap = ch->pub_msg->body_len, want;
+
+	if (need <= cap)
+		return true;
+	want = cap * 2 > need ? cap * 2 : need;
+	if (want > ch->pub_size)
+		want = (size_t)ch->pub_size;
+	if (!inflight_allow(ch, want - cap))
+		return false;
+	ch->pub_msg = bk_msg_body_resize(ch->pub_msg, want);
+	ch->conn->inflight_content += want - cap;
+	return true;
+}
+
 void
 amqp_channel_on_header(struct amqp_channel *ch, const uint8_t *p, size_t n)
 {
 	struct bk_props props;
 	uint16_t class_id = 0;
 	uint64_t size = 0, max;
+	size_t room;
 
 	if (ch->closing || !header_in_sequence(ch, p, n))
 		return;
@@ -402,12 +530,19 @@ amqp_channel_on_header(struct amqp_channel *ch, const uint8_t *p, size_t n)
 	}
 	if (!check_props(ch, &props))
 		return;
+	room = size <= BODY_PREALLOC ? (size_t)size : 0;
+	if (!inflight_allow(ch, room))
+		return;
 	ch->pub_msg = bk_msg_new(amqp_sstr_get(&ch->pub_exchange),
-				 amqp_sstr_get(&ch->pub_rkey), &props, (size_t)size);
+				 amqp_sstr_get(&ch->pub_rkey), &props, room);
+	ch->conn->inflight_content += room;
+	ch->pub_size = size;
 	ch->pub_off = 0;
 	ch->cstate = AMQP_CONTENT_BODY;
 	if (size == 0)
 		publish_complete(ch);
+	else
+		content_progress(ch);
 }
 
 void
@@ -430,11 +565,15 @@ amqp_channel_on_body(struct amqp_channel *ch, struct evbuffer *in, size_t n)
 					  "expected method frame, got non method frame instead");
 		return;
 	}
-	left = ch->pub_msg->body_len - ch->pub_off;
+	left = (size_t)(ch->pub_size - ch->pub_off);
 	if (n > left) {
 		evbuffer_drain(in, n);
 		amqp_channel_fail(ch, AMQP_FRAME_ERROR, AMQP_BASIC_PUBLISH,
 				  "content body frame exceeds remaining content size");
+		return;
+	}
+	if (!content_room(ch, ch->pub_off + n)) {
+		evbuffer_drain(in, n);
 		return;
 	}
 	if (n && evbuffer_remove(in, ch->pub_msg->body + ch->pub_off, n) != (int)n) {
@@ -443,6 +582,8 @@ amqp_channel_on_body(struct amqp_channel *ch, struct evbuffer *in, size_t n)
 		return;
 	}
 	ch->pub_off += n;
-	if (ch->pub_off == ch->pub_msg->body_len)
+	if (ch->pub_off == ch->pub_size)
 		publish_complete(ch);
+	else
+		content_progress(ch);
 }

@@ -55,6 +55,9 @@ struct amqp_conn {
 	uint64_t max_message_size;
 	/* the connection sits in its listener's list */
 	struct amqp_conn *next, *prev;
+	/* body bytes held by publishes still being received on all channels
+	 * (amqp_channel_publish.c), capped by amqp_config.max_inflight_content */
+	uint64_t inflight_content;
 	/* management registry (amqp_mgmt.c); NULL when not registered */
 	struct bk_conn *mgmt;
 	struct bk_conn_counters *ctr;       /* in mgmt; plain adds */
@@ -74,6 +77,13 @@ void amqp_conn_send_method(struct amqp_conn *c, uint16_t channel,
  */
 void amqp_conn_send_content(struct amqp_conn *c, uint16_t channel,
 			    const struct amqp_method *m, struct bk_msg *msg);
+
+/* The listener's configuration: the limits the channel layer applies
+ * (amqp_conn_query.c). */
+const struct amqp_config *amqp_conn_config(const struct amqp_conn *c);
+/* Reading is paused (a resource alarm): the peer's frames wait unread, so
+ * time spent now is not the peer's delay. */
+bool amqp_conn_reading_paused(const struct amqp_conn *c);
 
 /* Output above the high watermark: consumers should return -EAGAIN. */
 bool amqp_conn_output_full(const struct amqp_conn *c);

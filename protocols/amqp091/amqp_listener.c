@@ -33,6 +33,8 @@ amqp_config_defaults(struct amqp_config *c)
 	c->max_message_size = 16u << 20;
 	c->output_high_watermark = 1u << 20;
 	c->handshake_timeout_ms = 10000;
+	c->max_inflight_content = 32u << 20;
+	c->content_timeout_ms = 60000;
 }
 
 static void

@@ -126,12 +126,26 @@ amqp_conn_log(const struct amqp_conn *c, enum bk_log_level lvl, const char *fmt,
 {
 }
 
-/* ---- allocation, strings, tables ------------------------------------ */
+struct amqp_config stub_cfg = {
+	.max_inflight_content = 32u << 20,
+	.content_timeout_ms = 60000,
+};
+bool stub_reading_paused;
 
-void *bk_malloc(size_t n) { void *p = malloc(n); if (!p) abort(); return p; }
-void *bk_calloc(size_t a, size_t b) { void *p = calloc(a, b ? b : 1); if (!p) abort(); return p; }
-void *bk_realloc(void *p, size_t n) { p = realloc(p, n); if (!p) abort(); return p; }
-void bk_free(void *p) { free(p); }
+const struct amqp_config *
+amqp_conn_config(const struct amqp_conn *c)
+{
+	return &stub_cfg;
+}
+
+bool
+amqp_conn_reading_paused(const struct amqp_conn *c)
+{
+	return stub_reading_paused;
+}
+
+/* ---- strings, tables (allocation is base/'s counting bk_alloc) ------ */
+
 void
 bk_assert_fail(const char *expr, const char *file, int line)
 {
@@ -202,6 +216,16 @@ bk_msg_new(struct bk_str exchange, struct bk_str routing_key,
 		m->props.reply_to = (struct bk_str){ p, props->reply_to.len };
 	}
 	return m;
+}
+
+struct bk_msg *
+bk_msg_body_resize(struct bk_msg *m, size_t body_len)
+{
+	struct bk_msg *r = bk_msg_new(m->exchange, m->routing_key, &m->props, body_len);
+
+	memcpy(r->body, m->body, m->body_len < body_len ? m->body_len : body_len);
+	free(m);
+	return r;
 }
 
 struct bk_msg *bk_msg_ref(struct bk_msg *m) { m->refs++; return m; }

@@ -38,6 +38,8 @@ extern int closed_code;
 extern bool channel_freed;
 extern bool output_full;
 extern int published;
+extern struct amqp_config stub_cfg;     /* what amqp_conn_config() returns */
+extern bool stub_reading_paused;
 
 struct bk_delivery *fake_delivery(const char *rk);
 void reset_records(void);

@@ -1,8 +1,8 @@
 /*
  * test_channel.c: the AMQP channel layer against a fake connection and a
  * fake core (stubs_channel.c): content assembly and its frame errors,
- * confirms coalescing, mandatory returns, the unacked ring (in-order,
- * out-of-order, multiple, unknown tags, wrap-around), tx commit/rollback,
+ * confirms coalescing, mandatory returns, the unacked map (in-order,
+ * out-of-order, multiple, unknown tags, sparse tags), tx commit/rollback,
  * consume-ok before the first delivery, channel close.
  */
 #include <stdlib.h>
@@ -258,7 +258,7 @@ test_consume_and_ack(void)
 	CHECK(strncmp(sent[0].text, "amq.ctag-", 9) == 0);
 	CHECK_EQ_INT(strlen(sent[0].text), 31);
 	CHECK(c->woken >= 1);
-	for (i = 0; i < 200; i++)               /* forces ring growth */
+	for (i = 0; i < 200; i++)               /* forces map growth */
 		CHECK_EQ_INT(c->ops->deliver(c->ctx, fake_delivery("k")), 0);
 	CHECK_EQ_INT(sent[200].id, AMQP_BASIC_DELIVER);
 	CHECK_EQ_INT(sent[200].tag, 200);
@@ -302,12 +302,76 @@ test_wrap_and_close_requeue(void)
 	CHECK_EQ_INT(nsettled, 100);
 	c->ops->deliver(c->ctx, fake_delivery("k"));    /* tag 102 */
 	reset_records();
-	ack(ch, AMQP_BASIC_ACK, 65, false, false);      /* no-ack tag; slot of 1 */
+	ack(ch, AMQP_BASIC_ACK, 65, false, false);      /* a no-ack tag */
 	CHECK_EQ_INT(sent[0].id, AMQP_CHANNEL_CLOSE);
 	CHECK_EQ_INT(nsettled, 2);              /* the error requeued 1 and 102 */
 	CHECK_EQ_INT(settled[0].tag, 1);
 	CHECK_EQ_INT(settled[1].tag, 102);
 	CHECK_EQ_INT(settled[0].how, BK_SETTLE_REQUEUE);
+	close_ch();
+}
+
+/*
+ * The map is sized by the unacked count: one delivery left unacked while
+ * millions of no-ack ones pass, then one more ack-mode delivery, costs a
+ * few slots (a window between the oldest and newest tag would be 32 MB).
+ */
+static void
+test_sparse_tags_cost_no_window(void)
+{
+	struct amqp_channel *ch = open_ch();
+	struct fake_consumer *c = consume(ch, "ack", false);
+	struct fake_consumer *na = consume(ch, "noack", true);
+	size_t before;
+	int i;
+
+	CHECK_EQ_INT(c->ops->deliver(c->ctx, fake_delivery("k")), 0);  /* tag 1 */
+	before = bk_alloc_used();
+	for (i = 0; i < 3000000; i++)
+		na->ops->deliver(na->ctx, fake_delivery("k"));
+	CHECK_EQ_INT(c->ops->deliver(c->ctx, fake_delivery("k")), 0);  /* tag 3000002 */
+	CHECK(bk_alloc_used() - before < 4096);
+	reset_records();
+	ack(ch, AMQP_BASIC_ACK, 3000002, false, false);
+	ack(ch, AMQP_BASIC_ACK, 1, false, false);
+	CHECK_EQ_INT(nsettled, 2);
+	CHECK_EQ_INT(settled[0].tag, 3000002);
+	CHECK_EQ_INT(settled[1].tag, 1);
+	CHECK_EQ_INT(nsent, 0);
+	close_ch();
+}
+
+/*
+ * Tags left unacked in a pattern a client chooses (every 64th, acked
+ * last and out of order) are all still found, and the map shrinks again.
+ */
+static void
+test_sparse_tags_lookup(void)
+{
+	struct amqp_channel *ch = open_ch();
+	struct fake_consumer *c = consume(ch, "ack", false);
+	size_t start = bk_alloc_used();
+	int i, n = 20000;
+
+	for (i = 0; i < n; i++)
+		c->ops->deliver(c->ctx, fake_delivery("k"));
+	reset_records();
+	for (i = n; i >= 1; i--)
+		if (i % 64 != 0)
+			ack(ch, AMQP_BASIC_ACK, (uint64_t)i, false, false);
+	CHECK_EQ_INT(nsent, 0);
+	/* a map of at most 8 slots per unacked delivery (messages here are
+	 * the stub's, not counted) */
+	CHECK(bk_alloc_used() - start <= 8 * (n / 64) * sizeof(void *));
+	for (i = 64; i <= n; i += 128)
+		ack(ch, AMQP_BASIC_ACK, (uint64_t)i, false, false);
+	for (i = 128; i <= n; i += 128)
+		ack(ch, AMQP_BASIC_ACK, (uint64_t)i, false, false);
+	CHECK_EQ_INT(nsent, 0);
+	CHECK_EQ_INT(bk_alloc_used(), start);   /* every message settled, map freed */
+	ack(ch, AMQP_BASIC_ACK, 64, false, false);
+	CHECK_EQ_INT(sent[0].id, AMQP_CHANNEL_CLOSE);
+	CHECK_STR(sent[0].text, "PRECONDITION_FAILED - unknown delivery tag 64");
 	close_ch();
 }
 
@@ -414,6 +478,8 @@ main(void)
 	RUN(test_body_frames);
 	RUN(test_consume_and_ack);
 	RUN(test_wrap_and_close_requeue);
+	RUN(test_sparse_tags_cost_no_window);
+	RUN(test_sparse_tags_lookup);
 	RUN(test_tx);
 	RUN(test_get_recover_close);
 	RUN(test_reply_to);

@@ -24,6 +24,8 @@ amqp_config_defaults(struct amqp_config *c)
 	c->max_message_size = 16u << 20;
 	c->output_high_watermark = 1u << 20;
 	c->handshake_timeout_ms = 10000;
+	c->max_inflight_content = 32u << 20;
+	c->content_timeout_ms = 60000;
 }
 
 void
@@ -119,6 +121,8 @@ test_every_key(void)
 		"heartbeat = 0\n"
 		"handshake_timeout = 250\n"
 		"output_high_watermark = 65536\n"
+		"max_inflight_content = 4M\n"
+		"content_timeout = 0\n"
 		"[mqtt]\n"
 		"enabled = no\n"
 		"bind = 0.0.0.0\n"
@@ -171,6 +175,8 @@ test_every_key(void)
 	CHECK_EQ_INT(c.amqp.heartbeat, 0);
 	CHECK_EQ_INT(c.amqp.handshake_timeout_ms, 250);
 	CHECK_EQ_INT(c.amqp.output_high_watermark, 65536);
+	CHECK_EQ_INT(c.amqp.max_inflight_content, 4u << 20);
+	CHECK_EQ_INT(c.amqp.content_timeout_ms, 0);
 	CHECK_EQ_INT(sl_config_finish(&c, err, sizeof(err)), 0);
 	CHECK_EQ_INT(c.n_users, 3);
 	CHECK_STR(c.users[0].password, "p;w#1 x");
@@ -320,6 +326,24 @@ test_inline_comment_characters(void)
 		    "integer 0..65535");
 }
 
+/* A cap on incomplete bodies below the largest message could never let
+ * such a message arrive. */
+static void
+test_inflight_below_max_message_size(void)
+{
+	struct sl_config c;
+	char err[512];
+
+	sl_config_init(&c);
+	CHECK_EQ_INT(c.amqp.max_inflight_content, 32u << 20);
+	CHECK_EQ_INT(c.amqp.content_timeout_ms, 60000);
+	CHECK_EQ_INT(sl_config_set(&c, "amqp.max_inflight_content=8M", err, sizeof(err)), 0);
+	CHECK_EQ_INT(sl_config_finish(&c, err, sizeof(err)), -EINVAL);
+	CHECK_STR(err, "amqp.max_inflight_content (8388608) is smaller than "
+		  "broker.max_message_size (16777216)");
+	sl_config_fini(&c);
+}
+
 static void
 test_missing_password(void)
 {
@@ -379,6 +403,7 @@ main(void)
 	RUN(test_file_errors);
 	RUN(test_long_line);
 	RUN(test_inline_comment_characters);
+	RUN(test_inflight_below_max_message_size);
 	RUN(test_missing_password);
 	RUN(test_set);
 	unlink(path);

@@ -18,6 +18,7 @@ void
 amqp_config_defaults(struct amqp_config *c)
 {
 	memset(c, 0, sizeof(*c));
+	c->max_inflight_content = 32u << 20;
 }
 
 void
