@@ -26,6 +26,7 @@ PACKAGES=(
 	libmosquitto-dev mosquitto-clients
 	libclang-rt-14-dev
 	chromium rabbitmq-server
+	nodejs npm
 )
 
 say() { printf '==> %s\n' "$*"; }
@@ -59,6 +60,18 @@ ensure_packages() {
 	if [ $rc -ne 0 ]; then
 		echo "dev.sh: apt-get failed" >&2
 		exit 1
+	fi
+}
+
+# Node clients the integration tests drive (amqplib), pinned by
+# tests/integration/node/package-lock.json, installed next to the tests.
+ensure_node_modules() {
+	local dir=$ROOT/tests/integration/node
+	[ -d "$dir/node_modules/amqplib" ] && return 0
+	say "npm ci (tests/integration/node)"
+	if ! (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error); then
+		echo "dev.sh: npm ci failed; the amqplib tests skip" >&2
+		count "npm ci" 0 1
 	fi
 }
 
@@ -236,6 +249,7 @@ run)
 	;;
 test)
 	ensure_packages
+	ensure_node_modules
 	cmd_test
 	;;
 build)

@@ -240,6 +240,35 @@ on_close(struct amqp_conn *c, const struct amqp_method *m)
 	amqp_conn_flush_then_free(c);
 }
 
+/*
+ * connection.update-secret (RabbitMQ 3.13/4.x; OAuth 2 clients refresh
+ * their token with it): the new secret is checked for the connection's
+ * user exactly as a login would check it (bk_user_check, loopback rule
+ * included). Accepted: update-secret-ok and the connection goes on.
+ * Refused: 530 NOT_ALLOWED with RabbitMQ's text, and the connection
+ * closes. (RabbitMQ's internal backend accepts any secret here, as it
+ * does not expire; we hold the secret to the login's standard.)
+ */
+static void
+on_update_secret(struct amqp_conn *c, const struct amqp_method *m)
+{
+	const struct amqp_connection_update_secret *us = &m->u.connection_update_secret;
+	struct amqp_method ok = { .id = AMQP_CONNECTION_UPDATE_SECRET_OK };
+	struct bk_err err = { 0 };
+
+	if (bk_user_check(c->broker, bk_str_c(c->user), us->new_secret, c->peer_is_loopback,
+			  &err) != BK_OK) {
+		amqp_conn_log(c, BK_LOG_INFO, "secret update was refused for user '%s': %s",
+			      c->user, err.text);
+		amqp_conn_close_or(c, AMQP_NOT_ALLOWED, m->id,
+				   "New secret was refused by one of the backends");
+		return;
+	}
+	amqp_conn_send_method(c, 0, &ok);
+	amqp_conn_log(c, BK_LOG_INFO, "user '%s' updated secret, reason: %.*s", c->user,
+		      (int)us->reason.len, us->reason.p);
+}
+
 /* Does method m belong to channel 0 in state st? */
 static bool
 expected_in(const struct amqp_conn *c, uint32_t id)
@@ -284,8 +313,7 @@ amqp_conn_on_method0(struct amqp_conn *c, const struct amqp_method *m)
 		amqp_conn_free_later(c);
 		break;
 	case AMQP_CONNECTION_UPDATE_SECRET:
-		amqp_conn_close_or(c, AMQP_NOT_IMPLEMENTED, m->id,
-				   "connection.update-secret is not supported");
+		on_update_secret(c, m);
 		break;
 	}
 }
