@@ -259,6 +259,8 @@ mqtt_conn_free(struct mqtt_conn *c)
 		bk_free(a->topic);
 		bk_free(a);
 	}
+	mqtt_buf_fini(&c->tbuf);
+	mqtt_buf_fini(&c->pbuf);
 	bk_free(c->user);
 	bk_free(c);
 }

@@ -34,8 +34,6 @@
 #define MAX_SUB_IDS   16
 #define MAX_USER_PROPS 64
 
-static char topic_buf[MQTT_KEY_MAX + 1];        /* main thread only */
-
 /* ---- slots ------------------------------------------------------------ */
 
 void
@@ -145,41 +143,72 @@ apply_alias(struct mqtt_conn *c, struct mqtt_publish *pub)
 }
 
 /*
- * Write one PUBLISH of msg. false when the client's Maximum Packet Size
- * forbids it: the message is then dropped as if sent [MQTT-3.1.2-25].
+ * A message this subscriber cannot be sent: a topic longer than an MQTT
+ * string, a property that does not fit one (correlation data from an
+ * AMQP header, say), or a packet over the client's Maximum Packet Size
+ * [MQTT-3.1.2-25]. It is dropped for this subscriber as if sent, so no
+ * in-flight slot waits for an acknowledgement that cannot come. Logged
+ * once a second at most, with the count.
  */
+static void
+skipped(struct mqtt_conn *c, const struct bk_msg *msg, const char *why)
+{
+	uint64_t now = bk_now_ms();
+
+	c->skipped++;
+	if (now - c->skip_logged_ms < 1000)
+		return;
+	c->skip_logged_ms = now;
+	mqtt_conn_log(c, BK_LOG_INFO, "%llu message(s) not sent: %s (routing key of %u bytes)",
+		      (unsigned long long)c->skipped, why, msg->routing_key.len);
+	c->skipped = 0;
+}
+
+/* Write one PUBLISH of msg on topic; false when it could not be (skipped). */
 static bool
-write_publish(struct mqtt_conn *c, struct bk_msg *msg, const struct out_pub *op)
+write_publish(struct mqtt_conn *c, struct bk_msg *msg, struct bk_str topic,
+	      const struct out_pub *op)
 {
 	struct mqtt_user_prop users[MAX_USER_PROPS];
 	struct mqtt_publish pub;
 	size_t head;
-	uint32_t tlen;
 
 	memset(&pub, 0, sizeof(pub));
-	tlen = mqtt_key_to_topic(msg->routing_key, topic_buf);
-	pub.topic = (struct bk_str){ topic_buf, tlen };
+	pub.topic = topic;
 	pub.qos = op->qos;
 	pub.retain = op->retain;
 	pub.dup = op->dup;
 	pub.packet_id = op->qos ? op->pid : 0;
 	pub.payload_len = (uint32_t)msg->body_len;
 	if (c->level == MQTT_V5) {
-		mqtt_props_from_bk(msg, &pub.props, users, MAX_USER_PROPS);
+		mqtt_props_from_bk(msg, &pub.props, users, MAX_USER_PROPS, &c->pbuf);
 		if (op->n_sub_ids) {
 			pub.props.sub_ids = op->sub_ids;
 			pub.props.n_sub_ids = op->n_sub_ids;
 		}
 	}
-	if (c->client_max_packet) {
-		head = mqtt_publish_head_size(c->level, &pub);
-		if (head == SIZE_MAX || head + msg->body_len > c->client_max_packet)
-			return false;
+	head = mqtt_publish_head_size(c->level, &pub);
+	if (head == SIZE_MAX || msg->body_len > MQTT_MAX_REMAINING) {
+		skipped(c, msg, "a property or the payload does not fit an MQTT packet");
+		return false;
+	}
+	if (c->client_max_packet && head + msg->body_len > c->client_max_packet) {
+		skipped(c, msg, "larger than the client's maximum packet size");
+		return false;
 	}
 	if (c->level == MQTT_V5 && c->client_alias_max && op->alias_ok)
 		apply_alias(c, &pub);
-	mqtt_send_publish(c, &pub, msg);
-	return true;
+	return mqtt_send_publish(c, &pub, msg);
+}
+
+/* The MQTT topic of msg for c (in c->tbuf); false = none (skipped). */
+static bool
+topic_of(struct mqtt_conn *c, const struct bk_msg *msg, struct bk_str *topic)
+{
+	if (mqtt_key_to_topic(msg->routing_key, &c->tbuf, topic) == 0)
+		return true;
+	skipped(c, msg, "routing key longer than an MQTT topic");
+	return false;
 }
 
 /*
@@ -188,17 +217,14 @@ write_publish(struct mqtt_conn *c, struct bk_msg *msg, const struct out_pub *op)
  */
 static int
 match_subs(struct mqtt_session *s, struct mqtt_sub *only, const struct bk_msg *msg,
-	   struct out_pub *op)
+	   struct bk_str topic, struct out_pub *op)
 {
 	struct mqtt_sub *sub, *tmp;
-	struct bk_str topic;
 	bool own = msg->origin == (const void *)(uintptr_t)s->id &&
 		   (msg->origin_flags & MQTT_OF_MQTT);
 	bool retained = (msg->origin_flags & MQTT_OF_RETAIN) != 0;
 	int best = -1;
 
-	topic.len = mqtt_key_to_topic(msg->routing_key, topic_buf);
-	topic.p = topic_buf;
 	op->n_sub_ids = 0;
 	op->retain = false;
 	HASH_ITER(hh, s->subs, sub, tmp) {
@@ -229,13 +255,14 @@ deliver(struct mqtt_session *s, struct mqtt_sub *only, struct bk_delivery *d)
 {
 	struct mqtt_conn *c = s->conn;
 	struct mqtt_out *o = NULL;
+	struct bk_str topic;
 	struct out_pub op;
 	int qos;
 
 	if (!c || c->state != MQTT_CONN_RUNNING || mqtt_output_full(c))
 		return -EAGAIN;
-	qos = match_subs(s, only, d->msg, &op);
-	if (qos < 0 || expired(d->msg)) {
+	if (!topic_of(c, d->msg, &topic) ||
+	    (qos = match_subs(s, only, d->msg, topic, &op)) < 0 || expired(d->msg)) {
 		bk_delivery_settle(d, BK_SETTLE_ACK);
 		return 0;
 	}
@@ -247,7 +274,7 @@ deliver(struct mqtt_session *s, struct mqtt_sub *only, struct bk_delivery *d)
 	op.dup = false;
 	op.alias_ok = true;
 	op.pid = o ? slot_pid(s, o) : 0;
-	if (!write_publish(c, d->msg, &op) || !o) {
+	if (!write_publish(c, d->msg, topic, &op) || !o) {
 		if (o)
 			slot_release(s, o, BK_SETTLE_ACK);
 		bk_delivery_settle(d, BK_SETTLE_ACK);
@@ -311,16 +338,17 @@ void
 mqtt_deliver_direct(struct mqtt_session *s, struct bk_msg *msg)
 {
 	struct mqtt_conn *c = s->conn;
+	struct bk_str topic;
 	struct out_pub op;
 
 	if (!c || c->state != MQTT_CONN_RUNNING || mqtt_output_full(c) ||
-	    match_subs(s, NULL, msg, &op) < 0)
+	    !topic_of(c, msg, &topic) || match_subs(s, NULL, msg, topic, &op) < 0)
 		return;
 	op.qos = 0;
 	op.dup = false;
 	op.alias_ok = true;
 	op.pid = 0;
-	write_publish(c, msg, &op);
+	write_publish(c, msg, topic, &op);
 }
 
 /* ---- local messages (retained, on subscribe) --------------------------- */
@@ -330,9 +358,10 @@ static bool
 send_local(struct mqtt_session *s, struct bk_msg *msg, uint8_t qos, uint32_t sub_id)
 {
 	struct mqtt_out *o = NULL;
+	struct bk_str topic;
 	struct out_pub op;
 
-	if (expired(msg))
+	if (expired(msg) || !topic_of(s->conn, msg, &topic))
 		return true;
 	if (qos > 0 && !(o = slot_take(s)))
 		return false;
@@ -343,7 +372,7 @@ send_local(struct mqtt_session *s, struct bk_msg *msg, uint8_t qos, uint32_t sub
 	op.pid = o ? slot_pid(s, o) : 0;
 	if (sub_id)
 		op.sub_ids[op.n_sub_ids++] = sub_id;
-	if (!write_publish(s->conn, msg, &op)) {
+	if (!write_publish(s->conn, msg, topic, &op)) {
 		if (o)
 			slot_release(s, o, BK_SETTLE_ACK);
 		return true;
@@ -492,6 +521,7 @@ mqtt_deliver_resend(struct mqtt_session *s)
 {
 	struct mqtt_out **v;
 	uint32_t n = 0;
+	struct bk_str topic;
 	struct out_pub op;
 
 	if (s->out_used == 0 || !s->conn)
@@ -515,7 +545,8 @@ mqtt_deliver_resend(struct mqtt_session *s)
 		op.pid = slot_pid(s, o);
 		if (o->sub_id)
 			op.sub_ids[op.n_sub_ids++] = o->sub_id;
-		if (!write_publish(s->conn, o->msg, &op))
+		if (!topic_of(s->conn, o->msg, &topic) ||
+		    !write_publish(s->conn, o->msg, topic, &op))
 			slot_release(s, o, BK_SETTLE_ACK);
 	}
 	bk_free(v);

@@ -36,7 +36,7 @@
 
 #define MQTT_SESSION_NEVER      UINT32_MAX   /* v3 persistent sessions */
 #define MQTT_FLUSH_WAIT_MS      2000         /* closing: output left after this is dropped */
-#define MQTT_KEY_MAX            65536        /* routing key / topic buffer */
+#define MQTT_TOPIC_MAX          65535        /* an MQTT string's longest [MQTT-1.5.4] */
 
 /*
  * bk_msg.origin_flags of messages published over MQTT. A message without
@@ -47,6 +47,17 @@ enum {
 	MQTT_OF_QOS_MASK = 3u,
 	MQTT_OF_RETAIN   = 1u << 2,
 	MQTT_OF_MQTT     = 1u << 8,
+};
+
+/*
+ * A growable scratch buffer for topic, key and property conversions. It
+ * belongs to the object whose work it serves (a connection, the $SYS
+ * publisher), never to the process: I/O threads may run connections in
+ * parallel. What it holds is valid until its owner's next conversion.
+ */
+struct mqtt_buf {
+	char *p;                        /* owned */
+	size_t cap;
 };
 
 enum mqtt_conn_state {
@@ -136,6 +147,10 @@ struct mqtt_conn {
 	bool free_pending;
 	bool flush_then_free;
 	bool wake_wanted;               /* a delivery saw a full output */
+	struct mqtt_buf tbuf;           /* owned: topic <-> key of one packet */
+	struct mqtt_buf pbuf;           /* owned: property conversions of one packet */
+	uint64_t skipped;               /* deliveries that could not be encoded, unlogged */
+	uint64_t skip_logged_ms;        /* last log line about them */
 	struct mqtt_conn *next, *prev;  /* in l->conns */
 };
 
@@ -223,6 +238,8 @@ struct mqtt_session {
 	uint64_t out_seq;
 	bool parked;                    /* a consumer got -EAGAIN for want of a slot */
 	struct mqtt_will *will;         /* owned: delayed will waiting */
+	struct mqtt_buf kbuf;           /* owned: binding keys of (un)subscribes */
+	struct mqtt_buf nbuf;           /* owned: the own queue's name before it exists */
 	UT_hash_handle hh;              /* in l->sessions */
 };
 
@@ -272,8 +289,9 @@ void mqtt_send_disconnect(struct mqtt_conn *c, uint8_t rc, const char *reason);
 /* Output over the high watermark: deliveries should park. */
 bool mqtt_output_full(struct mqtt_conn *c);
 void mqtt_conn_write_cb(struct bufferevent *bev, void *arg);
-/* PUBLISH head + body (copied when small, by reference otherwise). */
-void mqtt_send_publish(struct mqtt_conn *c, const struct mqtt_publish *pub,
+/* PUBLISH head + body (copied when small, by reference otherwise);
+ * false when it cannot be encoded or the connection is closing. */
+bool mqtt_send_publish(struct mqtt_conn *c, const struct mqtt_publish *pub,
 		       struct bk_msg *msg);
 
 /* ---- mqtt_reader.c ---- */
@@ -361,16 +379,16 @@ enum bk_status mqtt_route(struct mqtt_listener *l, struct bk_vhost *vh,
 /*
  * A PUBLISH's QoS and MQTT 5 properties -> bk_props. Strings borrow from
  * mp, from hb (headers: user properties, payload format indicator, long
- * correlation data) and from buf (expiration text, mapped response
- * topic; cap >= MQTT_KEY_MAX + 32); all must live until bk_msg_new().
+ * correlation data) and from b (expiration text, mapped response topic);
+ * all must live until bk_msg_new().
  */
 void mqtt_props_to_bk(const struct mqtt_props *mp, uint8_t qos,
-		      struct bk_table_builder *hb, char *buf, size_t cap,
+		      struct bk_table_builder *hb, struct mqtt_buf *b,
 		      struct bk_props *out);
 /* A message's bk_props -> MQTT 5 PUBLISH properties (strings borrowed
- * from msg and a static buffer); users[] gets up to cap entries. */
+ * from msg and from b); users[] gets up to cap (<= 64) entries. */
 void mqtt_props_from_bk(const struct bk_msg *msg, struct mqtt_props *mp,
-			struct mqtt_user_prop *users, uint32_t cap);
+			struct mqtt_user_prop *users, uint32_t cap, struct mqtt_buf *b);
 
 /* ---- mqtt_retain.c ---- */
 /* Set, replace or (empty body) clear; logged for restarts. */
@@ -417,12 +435,19 @@ void mqtt_will_free(struct mqtt_will *w);
 void mqtt_will_arm(struct mqtt_session *s, struct mqtt_will *w);
 
 /* ---- mqtt_topic.c ---- */
-/* MQTT topic / filter <-> routing key / binding key, into buf (cap
- * >= len + 1). Returns the length. */
-uint32_t mqtt_topic_to_key(struct bk_str topic, char *buf);
-uint32_t mqtt_filter_to_key(struct bk_str filter, char *buf);
-uint32_t mqtt_key_to_topic(struct bk_str key, char *buf);
-uint32_t mqtt_key_to_filter(struct bk_str key, char *buf);
+/* At least n bytes at b->p (grown as needed; what was there is lost). */
+char *mqtt_buf_get(struct mqtt_buf *b, size_t n);
+void mqtt_buf_fini(struct mqtt_buf *b);
+/* The '/' <-> '.' swap of s into out (s.len bytes, no NUL). */
+void mqtt_topic_swap_into(char *out, struct bk_str s);
+/* MQTT topic / filter -> routing key / binding key, into b (the result
+ * borrows b until its next use). */
+struct bk_str mqtt_topic_to_key(struct bk_str topic, struct mqtt_buf *b);
+struct bk_str mqtt_filter_to_key(struct bk_str filter, struct mqtt_buf *b);
+/* Routing / binding key -> MQTT topic / filter, into b; -EMSGSIZE (and
+ * nothing written) when the key is longer than an MQTT topic can be. */
+int mqtt_key_to_topic(struct bk_str key, struct mqtt_buf *b, struct bk_str *topic);
+int mqtt_key_to_filter(struct bk_str key, struct mqtt_buf *b, struct bk_str *filter);
 /* Does MQTT filter match MQTT topic ([MQTT-4.7.2-1]: leading wildcards
  * skip "$" topics)? */
 bool mqtt_topic_match(struct bk_str filter, struct bk_str topic);

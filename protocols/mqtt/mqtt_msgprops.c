@@ -29,32 +29,35 @@
 #define CORR_HEADER "x-correlation-id"
 #define AMQP_SHORTSTR_MAX 255
 
-static char rt_buf[MQTT_KEY_MAX + 1];           /* outbound response topic */
-static char num_buf[64][24];                    /* outbound numeric user values */
+#define MAX_USERS   64                  /* outbound user properties */
+#define NUM_TEXT    24                  /* a decimal int64 and its NUL */
 
 void
 mqtt_props_to_bk(const struct mqtt_props *mp, uint8_t qos, struct bk_table_builder *hb,
-		 char *buf, size_t cap, struct bk_props *out)
+		 struct mqtt_buf *b, struct bk_props *out)
 {
 	struct bk_str k, v;
 	struct bk_value val;
 	uint32_t pos = 0;
-	size_t used = 0;
+	size_t used = 0, cap;
+	char *buf;
 
 	memset(out, 0, sizeof(*out));
 	out->present = BK_P_DELIVERY_MODE;
 	out->delivery_mode = qos > 0 ? 2 : 1;
 	if (!mp)
 		return;
+	cap = (size_t)mp->response_topic.len + 1 + NUM_TEXT;
+	buf = mqtt_buf_get(b, cap);
 	if (MQTT_HAS(mp, MQTT_PROP_CONTENT_TYPE) && mp->content_type.len <= AMQP_SHORTSTR_MAX) {
 		out->present |= BK_P_CONTENT_TYPE;
 		out->content_type = mp->content_type;
 	}
-	if (MQTT_HAS(mp, MQTT_PROP_RESPONSE_TOPIC) &&
-	    mp->response_topic.len <= AMQP_SHORTSTR_MAX && mp->response_topic.len + 1 < cap) {
+	if (MQTT_HAS(mp, MQTT_PROP_RESPONSE_TOPIC) && mp->response_topic.len <= AMQP_SHORTSTR_MAX) {
+		/* mapped like a topic, at the start of buf */
+		mqtt_topic_swap_into(buf, mp->response_topic);
 		out->present |= BK_P_REPLY_TO;
-		out->reply_to.len = mqtt_topic_to_key(mp->response_topic, buf);
-		out->reply_to.p = buf;
+		out->reply_to = (struct bk_str){ buf, mp->response_topic.len };
 		used = out->reply_to.len + 1;
 	}
 	if (MQTT_HAS(mp, MQTT_PROP_CORRELATION_DATA)) {
@@ -66,7 +69,7 @@ mqtt_props_to_bk(const struct mqtt_props *mp, uint8_t qos, struct bk_table_build
 			bk_tb_put(hb, CORR_HEADER, sizeof(CORR_HEADER) - 1, &val);
 		}
 	}
-	if (MQTT_HAS(mp, MQTT_PROP_MESSAGE_EXPIRY) && cap - used > 24) {
+	if (MQTT_HAS(mp, MQTT_PROP_MESSAGE_EXPIRY)) {
 		int n = snprintf(buf + used, cap - used, "%" PRIu64,
 				 (uint64_t)mp->message_expiry * 1000);
 
@@ -102,7 +105,7 @@ is_ours(struct bk_str name)
 
 static void
 headers_out(struct bk_table t, struct mqtt_props *mp, struct mqtt_user_prop *users,
-	    uint32_t cap)
+	    uint32_t cap, char (*num)[NUM_TEXT])
 {
 	struct bk_str name;
 	struct bk_value v;
@@ -133,9 +136,9 @@ headers_out(struct bk_table t, struct mqtt_props *mp, struct mqtt_user_prop *use
 		} else if (v.type == BK_V_BOOL) {
 			users[n].value = v.u.b ? BK_STR_LIT("true") : BK_STR_LIT("false");
 		} else if (bk_value_int(&v, &i)) {
-			int k = snprintf(num_buf[n], sizeof(num_buf[n]), "%" PRId64, i);
+			int k = snprintf(num[n], NUM_TEXT, "%" PRId64, i);
 
-			users[n].value = (struct bk_str){ num_buf[n], (uint32_t)k };
+			users[n].value = (struct bk_str){ num[n], (uint32_t)k };
 		} else {
 			continue;
 		}
@@ -149,21 +152,24 @@ headers_out(struct bk_table t, struct mqtt_props *mp, struct mqtt_user_prop *use
 
 void
 mqtt_props_from_bk(const struct bk_msg *msg, struct mqtt_props *mp,
-		   struct mqtt_user_prop *users, uint32_t cap)
+		   struct mqtt_user_prop *users, uint32_t cap, struct mqtt_buf *b)
 {
 	const struct bk_props *p = &msg->props;
+	size_t rt = (p->present & BK_P_REPLY_TO) ? p->reply_to.len : 0;
+	char *buf;
 
-	if (cap > 64)
-		cap = 64;
+	if (cap > MAX_USERS)
+		cap = MAX_USERS;
+	/* the response topic, then the numeric user property values */
+	buf = mqtt_buf_get(b, rt + 1 + (size_t)MAX_USERS * NUM_TEXT);
 	if ((p->present & BK_P_CONTENT_TYPE) && utf8_ok(p->content_type)) {
 		mp->present |= MQTT_PBIT(MQTT_PROP_CONTENT_TYPE);
 		mp->content_type = p->content_type;
 	}
-	if ((p->present & BK_P_REPLY_TO) && p->reply_to.len > 0 && utf8_ok(p->reply_to)) {
-		struct bk_str t;
+	if (rt > 0 && rt <= MQTT_TOPIC_MAX && utf8_ok(p->reply_to)) {
+		struct bk_str t = { buf, (uint32_t)rt };
 
-		t.len = mqtt_key_to_topic(p->reply_to, rt_buf);
-		t.p = rt_buf;
+		mqtt_topic_swap_into(buf, p->reply_to);
 		if (mqtt_topic_name_check(t) == 0) {
 			mp->present |= MQTT_PBIT(MQTT_PROP_RESPONSE_TOPIC);
 			mp->response_topic = t;
@@ -181,5 +187,5 @@ mqtt_props_from_bk(const struct bk_msg *msg, struct mqtt_props *mp,
 		mp->message_expiry = (uint32_t)((left + 999) / 1000);
 	}
 	if ((p->present & BK_P_HEADERS) && p->headers.len)
-		headers_out(p->headers, mp, users, cap);
+		headers_out(p->headers, mp, users, cap, (char (*)[NUM_TEXT])(buf + rt + 1));
 }

@@ -131,7 +131,7 @@ unref_chunk(const void *data, size_t len, void *arg)
 	bk_msg_unref(arg);
 }
 
-void
+bool
 mqtt_send_publish(struct mqtt_conn *c, const struct mqtt_publish *pub, struct bk_msg *msg)
 {
 	struct evbuffer *out = bufferevent_get_output(c->bev);
@@ -141,32 +141,33 @@ mqtt_send_publish(struct mqtt_conn *c, const struct mqtt_publish *pub, struct bk
 	int rc;
 
 	if (output_closed(c) || head == SIZE_MAX)
-		return;
-	count_out(c, head + body);
-	c->l->ctr.pub_out++;
+		return false;
 	if (body <= BODY_COPY_MAX) {
 		if (evbuffer_reserve_space(out, head + body, &v, 1) < 1)
-			return;
+			return false;
 		rc = mqtt_publish_encode_head(v.iov_base, v.iov_len, c->level, pub);
 		BK_ASSERT(rc == (int)head);
 		if (body)
 			memcpy((uint8_t *)v.iov_base + head, msg->body, body);
 		v.iov_len = head + body;
 		evbuffer_commit_space(out, &v, 1);
-		return;
+	} else {
+		if (evbuffer_reserve_space(out, head, &v, 1) < 1)
+			return false;
+		rc = mqtt_publish_encode_head(v.iov_base, v.iov_len, c->level, pub);
+		BK_ASSERT(rc == (int)head);
+		v.iov_len = head;
+		evbuffer_commit_space(out, &v, 1);
+		bk_msg_ref(msg);
+		if (evbuffer_add_reference(out, msg->body, body, unref_chunk, msg) != 0) {
+			/* libevent does not call the cleanup on failure */
+			bk_msg_unref(msg);
+			evbuffer_add(out, msg->body, body);
+		}
 	}
-	if (evbuffer_reserve_space(out, head, &v, 1) < 1)
-		return;
-	rc = mqtt_publish_encode_head(v.iov_base, v.iov_len, c->level, pub);
-	BK_ASSERT(rc == (int)head);
-	v.iov_len = head;
-	evbuffer_commit_space(out, &v, 1);
-	bk_msg_ref(msg);
-	if (evbuffer_add_reference(out, msg->body, body, unref_chunk, msg) != 0) {
-		/* libevent does not call the cleanup on failure */
-		bk_msg_unref(msg);
-		evbuffer_add(out, msg->body, body);
-	}
+	count_out(c, head + body);
+	c->l->ctr.pub_out++;
+	return true;
 }
 
 bool

@@ -29,9 +29,6 @@
 
 #include <string.h>
 
-static char key_buf[MQTT_KEY_MAX + 1];
-static char prop_buf[MQTT_KEY_MAX + 64];
-
 static bool
 qos2_has(const struct mqtt_session *s, uint16_t pid)
 {
@@ -261,11 +258,10 @@ mqtt_on_publish(struct mqtt_conn *c, const struct mqtt_packet *pkt)
 		}
 		return;
 	}
-	key.len = mqtt_topic_to_key(topic, key_buf);
-	key.p = key_buf;
+	key = mqtt_topic_to_key(topic, &c->tbuf);
 	bk_tb_init(&hb);
 	mqtt_props_to_bk(c->level == MQTT_V5 ? &pub->props : NULL, pub->qos, &hb,
-			 prop_buf, sizeof(prop_buf), &props);
+			 &c->pbuf, &props);
 	msg = bk_msg_new(bk_str_c(c->l->cfg.exchange), key, &props, pub->payload_len);
 	bk_tb_fini(&hb);
 	if (pub->payload_len)

@@ -172,25 +172,25 @@ mqtt_retain_store(struct mqtt_listener *l, struct bk_vhost *vh, struct bk_msg *m
 void
 mqtt_retain_put(struct mqtt_listener *l, struct bk_vhost *vh, struct bk_msg *msg)
 {
-	static char topic[MQTT_KEY_MAX + 1];
 	struct mqtt_rstore *st = store_get(l, vh, msg->body_len > 0);
+	struct mqtt_buf buf = { NULL, 0 };
 	struct mqtt_rnode *n;
 	struct bk_str t;
 
-	if (!st)
-		return;
-	t.len = mqtt_key_to_topic(msg->routing_key, topic);
-	t.p = topic;
+	if (!st || mqtt_key_to_topic(msg->routing_key, &buf, &t) < 0)
+		goto out;
 	n = find(st, t, msg->body_len > 0);
 	if (msg->body_len == 0) {
 		if (n)
 			clear(st, n);
-		return;
+		goto out;
 	}
 	if (!n->msg)
 		st->count++;
 	bk_msg_unref(n->msg);
 	n->msg = bk_msg_ref(msg);
+out:
+	mqtt_buf_fini(&buf);
 }
 
 /* A level of n that a leading wildcard may match ([MQTT-4.7.2-1]). */

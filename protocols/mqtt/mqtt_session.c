@@ -91,6 +91,7 @@ queue_name_for(const char *client_id)
 struct recover_walk {
 	struct mqtt_session *s;
 	const char *exchange;
+	struct mqtt_buf buf;            /* owned: filter conversions */
 };
 
 static int
@@ -99,19 +100,22 @@ recover_binding(void *arg, const struct bk_binding_view *v)
 	struct recover_walk *w = arg;
 	struct mqtt_session *s = w->s;
 	struct mqtt_sub *sub;
-	uint32_t n;
+	struct bk_str f;
 
 	if (strcmp(v->destination_type, "queue") != 0 || strcmp(v->source, w->exchange) != 0 ||
 	    !bk_str_eq_c(v->destination, s->queue))
 		return 0;
+	/* bound by someone else with a key no MQTT filter can be: not ours */
+	if (mqtt_key_to_filter(v->routing_key, &w->buf, &f) < 0)
+		return 0;
 	/* bindings are unique per key, so filters come out unique too */
 	sub = bk_calloc(1, sizeof(*sub));
-	sub->filter = bk_malloc(v->routing_key.len + 1);
-	n = mqtt_key_to_filter(v->routing_key, sub->filter);
-	sub->match = (struct bk_str){ sub->filter, n };
+	sub->filter = bk_malloc(f.len + 1);
+	memcpy(sub->filter, f.p, f.len + 1);
+	sub->match = (struct bk_str){ sub->filter, f.len };
 	mqtt_sub_opts_from_args(sub, v->arguments);
 	sub->s = s;
-	HASH_ADD_KEYPTR(hh, s->subs, sub->filter, n, sub);
+	HASH_ADD_KEYPTR(hh, s->subs, sub->filter, f.len, sub);
 	s->nsubs++;
 	s->nlocal++;
 	return 0;
@@ -135,9 +139,11 @@ mqtt_session_recover(struct mqtt_listener *l, struct bk_vhost *vh, struct bk_str
 	s = mqtt_session_new(l, vh, cid);
 	s->queue = name;
 	s->expiry = MQTT_SESSION_NEVER;
+	memset(&w, 0, sizeof(w));
 	w.s = s;
 	w.exchange = l->cfg.exchange;
 	bk_bindings_each(l->broker, vh, recover_binding, &w);
+	mqtt_buf_fini(&w.buf);
 	return s;
 }
 
@@ -299,6 +305,8 @@ session_free(struct mqtt_session *s, bool end)
 	if (s->expiry_ev)
 		event_free(s->expiry_ev);
 	bk_free(s->queue);
+	mqtt_buf_fini(&s->kbuf);
+	mqtt_buf_fini(&s->nbuf);
 	bk_free(s->out);
 	bk_free(s->qos2_in);
 	bk_free(s->key);

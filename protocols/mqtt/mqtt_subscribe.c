@@ -34,8 +34,6 @@
 #include <stdio.h>
 #include <string.h>
 
-static char bkey[MQTT_KEY_MAX + 1];
-
 #define OPTS_ARG "x-mqtt-subscription-opts"
 
 static enum bk_status
@@ -48,8 +46,7 @@ bind_key(struct mqtt_session *s, const char *queue, struct bk_str filter,
 	d.source = bk_str_c(s->l->cfg.exchange);
 	d.dest = bk_str_c(queue);
 	d.dest_is_queue = true;
-	d.routing_key.len = mqtt_filter_to_key(filter, bkey);
-	d.routing_key.p = bkey;
+	d.routing_key = mqtt_filter_to_key(filter, &s->kbuf);
 	d.arguments = args;
 	return bind ? bk_bind(s->vhost, &d, NULL, err) : bk_unbind(s->vhost, &d, NULL, err);
 }
@@ -163,11 +160,13 @@ static bool may_subscribe(struct mqtt_session *s, const char *queue, struct bk_e
 static const char *
 own_queue_name(struct mqtt_session *s)
 {
-	static char buf[MQTT_KEY_MAX + 32];
+	size_t n = strlen(s->client_id) + 32;
+	char *buf;
 
 	if (s->queue)
 		return s->queue;
-	snprintf(buf, sizeof(buf), "mqtt-subscription-%sqos1", s->client_id);
+	buf = mqtt_buf_get(&s->nbuf, n);
+	snprintf(buf, n, "mqtt-subscription-%sqos1", s->client_id);
 	return buf;
 }
 

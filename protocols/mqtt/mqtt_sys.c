@@ -57,6 +57,7 @@ struct mqtt_sys {
 	uint64_t prev[NLOADS];          /* counter values at the previous tick */
 	double load[NLOADS][3];         /* 1, 5, 15 minutes */
 	uint64_t heap_max;
+	struct mqtt_buf kbuf;           /* owned: routing keys of the values */
 };
 
 static const char *const load_names[NLOADS] = {
@@ -68,7 +69,6 @@ static const char *const load_names[NLOADS] = {
 static void
 publish(struct mqtt_listener *l, struct bk_vhost *vh, const char *topic, const char *text)
 {
-	static char key[MQTT_KEY_MAX + 1];
 	struct mqtt_sys *sys = l->sys;
 	struct sys_value *v = NULL;
 	struct mqtt_session *s, *tmp;
@@ -87,8 +87,7 @@ publish(struct mqtt_listener *l, struct bk_vhost *vh, const char *topic, const c
 	}
 	bk_free(v->text);
 	v->text = bk_strdup(text);
-	k.len = mqtt_topic_to_key(bk_str_c(topic), key);
-	k.p = key;
+	k = mqtt_topic_to_key(bk_str_c(topic), &sys->kbuf);
 	memset(&props, 0, sizeof(props));
 	msg = bk_msg_new(bk_str_c(l->cfg.exchange), k, &props, n);
 	memcpy(msg->body, text, n);
@@ -249,6 +248,7 @@ mqtt_sys_stop(struct mqtt_listener *l)
 		return;
 	event_free(sys->timer);
 	forget(sys);
+	mqtt_buf_fini(&sys->kbuf);
 	bk_free(sys);
 	l->sys = NULL;
 }

@@ -16,6 +16,12 @@
  * bijection, a routing key maps back to exactly one topic for delivery,
  * and AMQP publishes to the exchange reach MQTT subscribers.
  *
+ * A key longer than an MQTT string can hold (65535 octets) has no topic:
+ * mqtt_key_to_topic() says so and the message is skipped for MQTT
+ * subscribers. Conversions write into a growable struct mqtt_buf owned
+ * by the caller's object (a connection, the $SYS publisher), never into
+ * process-wide storage.
+ *
  * The core's topic matcher does not know MQTT's rule that a filter
  * starting with a wildcard does not match a topic starting with '$'
  * [MQTT-4.7.2-1], nor per-subscription options, so deliveries are checked
@@ -23,43 +29,83 @@
  */
 #include "mqtt_int.h"
 
+#include <errno.h>
+
 static inline char
 swap(char ch)
 {
 	return ch == '/' ? '.' : ch == '.' ? '/' : ch;
 }
 
-uint32_t
-mqtt_topic_to_key(struct bk_str t, char *buf)
+void
+mqtt_topic_swap_into(char *out, struct bk_str s)
 {
-	for (uint32_t i = 0; i < t.len; i++)
-		buf[i] = swap(t.p[i]);
-	buf[t.len] = '\0';
-	return t.len;
+	for (uint32_t i = 0; i < s.len; i++)
+		out[i] = swap(s.p[i]);
 }
 
-uint32_t
-mqtt_filter_to_key(struct bk_str f, char *buf)
+char *
+mqtt_buf_get(struct mqtt_buf *b, size_t n)
 {
-	for (uint32_t i = 0; i < f.len; i++)
-		buf[i] = f.p[i] == '+' ? '*' : swap(f.p[i]);
-	buf[f.len] = '\0';
-	return f.len;
+	if (b->cap < n) {
+		size_t cap = b->cap ? b->cap : 256;
+
+		while (cap < n)
+			cap *= 2;
+		bk_free(b->p);          /* nothing in it is kept */
+		b->p = bk_malloc(cap);
+		b->cap = cap;
+	}
+	return b->p;
 }
 
-uint32_t
-mqtt_key_to_topic(struct bk_str k, char *buf)
+void
+mqtt_buf_fini(struct mqtt_buf *b)
 {
-	return mqtt_topic_to_key(k, buf);   /* the swap is its own inverse */
+	BK_FREE(b->p);
+	b->cap = 0;
 }
 
-uint32_t
-mqtt_key_to_filter(struct bk_str k, char *buf)
+/* Map s into b: '/' and '.' swap, and wildcards as asked. */
+static struct bk_str
+map(struct bk_str s, struct mqtt_buf *b, char from_wild, char to_wild)
 {
-	for (uint32_t i = 0; i < k.len; i++)
-		buf[i] = k.p[i] == '*' ? '+' : swap(k.p[i]);
-	buf[k.len] = '\0';
-	return k.len;
+	char *out = mqtt_buf_get(b, (size_t)s.len + 1);
+
+	for (uint32_t i = 0; i < s.len; i++)
+		out[i] = from_wild && s.p[i] == from_wild ? to_wild : swap(s.p[i]);
+	out[s.len] = '\0';
+	return (struct bk_str){ out, s.len };
+}
+
+struct bk_str
+mqtt_topic_to_key(struct bk_str topic, struct mqtt_buf *b)
+{
+	return map(topic, b, 0, 0);
+}
+
+struct bk_str
+mqtt_filter_to_key(struct bk_str filter, struct mqtt_buf *b)
+{
+	return map(filter, b, '+', '*');
+}
+
+int
+mqtt_key_to_topic(struct bk_str key, struct mqtt_buf *b, struct bk_str *topic)
+{
+	if (key.len > MQTT_TOPIC_MAX)
+		return -EMSGSIZE;
+	*topic = map(key, b, 0, 0);     /* the swap is its own inverse */
+	return 0;
+}
+
+int
+mqtt_key_to_filter(struct bk_str key, struct mqtt_buf *b, struct bk_str *filter)
+{
+	if (key.len > MQTT_TOPIC_MAX)
+		return -EMSGSIZE;
+	*filter = map(key, b, '*', '+');
+	return 0;
 }
 
 /*

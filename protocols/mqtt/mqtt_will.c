@@ -31,8 +31,6 @@ struct mqtt_will {
 struct mqtt_will *
 mqtt_will_new(struct mqtt_conn *c, const struct mqtt_connect *cn, uint8_t *rc)
 {
-	static char key[MQTT_KEY_MAX + 1];
-	static char buf[MQTT_KEY_MAX + 64];
 	const struct mqtt_props *mp = c->level == MQTT_V5 ? &cn->will_props : NULL;
 	struct bk_table_builder hb;
 	struct bk_props props;
@@ -43,10 +41,9 @@ mqtt_will_new(struct mqtt_conn *c, const struct mqtt_connect *cn, uint8_t *rc)
 		*rc = MQTT_RC_TOPIC_NAME_INVALID;
 		return NULL;
 	}
-	k.len = mqtt_topic_to_key(cn->will_topic, key);
-	k.p = key;
+	k = mqtt_topic_to_key(cn->will_topic, &c->tbuf);
 	bk_tb_init(&hb);
-	mqtt_props_to_bk(mp, cn->will_qos, &hb, buf, sizeof(buf), &props);
+	mqtt_props_to_bk(mp, cn->will_qos, &hb, &c->pbuf, &props);
 	w = bk_calloc(1, sizeof(*w));
 	w->msg = bk_msg_new(bk_str_c(c->l->cfg.exchange), k, &props, cn->will_payload.len);
 	bk_tb_fini(&hb);
