@@ -10,6 +10,8 @@
 
 #include "broker.h"
 
+struct cJSON;                           /* <cjson/cJSON.h> */
+
 /* ================================================================== */
 /* Management (bk_stats.c, bk_registry.c, bk_introspect.c,            */
 /* bk_access.c, bk_mgmt.c)                                            */
@@ -115,6 +117,8 @@ struct bk_exchange_view {
 	const char *type;               /* "direct", "fanout", "topic", "headers" */
 	bool durable, auto_delete, internal;
 	struct bk_table arguments;      /* as declared */
+	const char *policy;             /* the policy that applies, or NULL */
+	const char *operator_policy;    /* the operator policy, or NULL */
 	uint64_t publish_in, publish_out;
 	double publish_in_rate, publish_out_rate;
 };
@@ -128,6 +132,10 @@ struct bk_queue_view {
 					   connection if registered, else 0 */
 	const char *state;              /* "running" */
 	const char *type;               /* "classic", "quorum" (as declared) */
+	const char *policy;             /* the policy that applies, or NULL */
+	const char *operator_policy;    /* the operator policy, or NULL */
+	const struct cJSON *policy_definition;    /* of policy, or NULL */
+	const struct cJSON *operator_definition;  /* of operator_policy, or NULL */
 	uint64_t messages_ready, messages_unacknowledged, messages;
 	uint64_t message_bytes, message_bytes_ready;
 	uint32_t consumers;
@@ -310,6 +318,68 @@ int bk_permissions_each(struct bk_broker *b, const char *user, const char *vhost
 			bk_permission_each_fn fn, void *arg);
 
 /* ------------------------------------------------------------------ */
+/* Policies and operator policies (bk_policy.c, bk_policy_def.c)        */
+/* ------------------------------------------------------------------ */
+
+/*
+ * RabbitMQ's policies: per vhost, by name, a pattern (a regular
+ * expression searched in queue and exchange names), apply-to, priority
+ * and a definition of queue and exchange settings. A change applies at
+ * once to every matching object and is durable. See bk_policy.c for
+ * matching and bk_queue_policy.c for how a definition combines with a
+ * queue's own x-arguments.
+ */
+enum bk_policy_kind { BK_POLICY_USER, BK_POLICY_OPERATOR, BK_POLICY__COUNT };
+
+/*
+ * What a policy is set from: the values as the JSON the API received (so
+ * a wrong type is reported as RabbitMQ reports it). pattern a string and
+ * definition an object (both required), priority a number or NULL/null
+ * (0), apply_to a string or NULL/null ("all").
+ */
+struct bk_policy_args {
+	const struct cJSON *pattern, *definition, *priority, *apply_to;
+};
+
+/*
+ * Add or replace policy name of vhost. BK_OK; NOT_FOUND with "no vhost
+ * 'v'" in why; PRECONDITION_FAILED with RabbitMQ's text in why:
+ * "Validation failed\n\n<reason>\n" with one line per bad value, e.g.
+ * "<<\"x\">> is not a valid message TTL" (truncated to whylen). Nothing
+ * is kept of a refused policy. Re-applies the vhost's objects before
+ * returning.
+ */
+enum bk_status bk_policy_set(struct bk_broker *b, enum bk_policy_kind k,
+			     const char *vhost, const char *name,
+			     const struct bk_policy_args *a, char *why, size_t whylen);
+/* Remove one: NOT_FOUND "no vhost 'v'" or "Parameter does not exist"
+ * (RabbitMQ's text). */
+enum bk_status bk_policy_clear(struct bk_broker *b, enum bk_policy_kind k,
+			       const char *vhost, const char *name, struct bk_err *err);
+
+struct bk_policy_view {
+	const char *vhost, *name, *pattern;
+	const char *apply_to;           /* "all", "queues", "classic_queues", ... */
+	double priority;
+	const struct cJSON *definition; /* keys sorted */
+};
+typedef int (*bk_policy_each_fn)(void *arg, const struct bk_policy_view *v);
+/* vhost NULL: every vhost, sorted by vhost then name. */
+int bk_policies_each(struct bk_broker *b, enum bk_policy_kind k, const char *vhost,
+		     bk_policy_each_fn fn, void *arg);
+/* One policy: BK_OK with fn called once, or NOT_FOUND. */
+enum bk_status bk_policy_inspect(struct bk_broker *b, enum bk_policy_kind k,
+				 const char *vhost, const char *name,
+				 bk_policy_each_fn fn, void *arg, struct bk_err *err);
+/*
+ * RabbitMQ's effective_policy_definition of an object: the union of its
+ * policy's and operator policy's definitions (either may be NULL), the
+ * lower value where both set a key. A new object, keys sorted.
+ */
+struct cJSON *bk_policy_effective_json(const struct cJSON *def,
+				       const struct cJSON *op_def);
+
+/* ------------------------------------------------------------------ */
 /* Definitions documents: RabbitMQ's definitions JSON (bk_defs_*.c)     */
 /* ------------------------------------------------------------------ */
 
@@ -350,16 +420,20 @@ char bk_defs_arg_type(const char *key);
 /* The kinds of a document, in the order an import applies them. */
 enum bk_defs_kind {
 	BK_DEFS_VHOSTS, BK_DEFS_USERS, BK_DEFS_PERMISSIONS, BK_DEFS_EXCHANGES,
-	BK_DEFS_QUEUES, BK_DEFS_BINDINGS, BK_DEFS__COUNT
+	BK_DEFS_POLICIES, BK_DEFS_OPERATOR_POLICIES, BK_DEFS_QUEUES,
+	BK_DEFS_BINDINGS, BK_DEFS__COUNT
 };
 #define BK_DEFS_ALL ((1u << BK_DEFS__COUNT) - 1)
 
 /*
  * Export (bk_defs_json.c): a new document (the caller's). vh NULL: the
  * whole broker (vhosts, users with password_hash, hashing_algorithm and
- * tags, permissions, then the objects of every vhost); vh set: that
- * vhost's exchanges, queues and bindings only, without "vhost" members
- * (RabbitMQ's per-vhost export).
+ * tags, permissions, policies, then the objects of every vhost); vh set:
+ * that vhost's policies, exchanges, queues and bindings only, without
+ * "vhost" members (RabbitMQ's per-vhost export). Operator policies are
+ * written ("operator_policies", a list like "policies") with
+ * BK_DEFS_DURABLE only: RabbitMQ's exports leave them out, but the
+ * durable file must keep them; an import reads them when present.
  *
  * Objects: as RabbitMQ's export, every queue but exclusive ones, every
  * exchange but the built-in ones ("" and amq.*), every binding whose
@@ -374,6 +448,9 @@ struct cJSON *bk_defs_export(struct bk_broker *b, struct bk_vhost *vh,
 /* One user as the document (and GET /api/users) writes it: name,
  * password_hash, hashing_algorithm, tags as a list, limits. New object. */
 struct cJSON *bk_defs_user_json(const struct bk_user_view *v);
+/* One policy as exports and GET /api/policies write it: vhost (unless
+ * !with_vhost), name, pattern, apply-to, definition, priority. New object. */
+struct cJSON *bk_defs_policy_json(const struct bk_policy_view *v, bool with_vhost);
 /* One permission entry: user, vhost, configure, write, read. New object. */
 struct cJSON *bk_defs_permission_json(const struct bk_permission_view *v);
 /* Tags "a,b" (or "a b") as a JSON list ["a","b"]. New array. */

@@ -28,6 +28,8 @@ struct bk_defs_entry {
 	char *password, *password_hash, *algo;
 	char *tags;                     /* "a,b" */
 	struct bk_table_builder args;   /* exchange, queue, binding */
+	struct cJSON *policy;           /* policy: the entry as read (owned
+					   copy); the core checks it at apply */
 };
 
 struct bk_defs {

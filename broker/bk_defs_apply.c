@@ -2,7 +2,8 @@
  * bk_defs_apply.c: a checked definitions document (bk_defs_parse.c) into
  * the broker.
  *
- * Order: vhosts, users, permissions, exchanges, queues, bindings, whatever
+ * Order: vhosts, users, permissions, exchanges, policies, operator
+ * policies, queues, bindings, whatever
  * the order in the document, so an entry may name what a later list
  * declares. Each entry goes through the same core call as a client or the
  * management API (bk_vhost_add, bk_user_add, bk_permission_set,
@@ -102,6 +103,26 @@ object_apply(struct ap *a, enum bk_defs_kind k, const struct bk_defs_entry *e,
 }
 
 static enum bk_status
+policy_apply(struct ap *a, enum bk_defs_kind k, const struct bk_defs_entry *e,
+	     struct bk_err *err)
+{
+	const cJSON *p = e->policy;
+	struct bk_policy_args pa = {
+		cJSON_GetObjectItemCaseSensitive(p, "pattern"),
+		cJSON_GetObjectItemCaseSensitive(p, "definition"),
+		cJSON_GetObjectItemCaseSensitive(p, "priority"),
+		cJSON_GetObjectItemCaseSensitive(p, "apply-to"),
+	};
+	char why[sizeof(err->text)];
+	enum bk_status st;
+
+	st = bk_policy_set(a->b, k == BK_DEFS_OPERATOR_POLICIES ? BK_POLICY_OPERATOR
+								: BK_POLICY_USER,
+			   vhost_of(a, e), e->name, &pa, why, sizeof(why));
+	return st == BK_OK ? BK_OK : bk_err_set(err, st, "%s", why);
+}
+
+static enum bk_status
 entry_apply(struct ap *a, enum bk_defs_kind k, const struct bk_defs_entry *e,
 	    struct bk_err *err)
 {
@@ -113,6 +134,9 @@ entry_apply(struct ap *a, enum bk_defs_kind k, const struct bk_defs_entry *e,
 	case BK_DEFS_PERMISSIONS:
 		return bk_permission_set(a->b, e->name, e->vhost, e->configure, e->write,
 					 e->read, err);
+	case BK_DEFS_POLICIES:
+	case BK_DEFS_OPERATOR_POLICIES:
+		return policy_apply(a, k, e, err);
 	default:
 		return object_apply(a, k, e, err);
 	}

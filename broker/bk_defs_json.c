@@ -8,7 +8,8 @@
  *     "users": [{name, password_hash, hashing_algorithm, tags[], limits}],
  *     "vhosts": [{name}], "permissions": [{user, vhost, configure, write, read}],
  *     "topic_permissions": [], "parameters": [], "global_parameters": [],
- *     "policies": [],
+ *     "policies": [{vhost, name, pattern, apply-to, definition, priority}],
+ *     "operator_policies": [...]   (the durable file only),
  *     "queues": [{name, vhost, durable, auto_delete, arguments}],
  *     "exchanges": [{name, vhost, type, durable, auto_delete, internal, arguments}],
  *     "bindings": [{source, vhost, destination, destination_type,
@@ -219,6 +220,47 @@ ex_perm(void *arg, const struct bk_permission_view *v)
 }
 
 cJSON *
+bk_defs_policy_json(const struct bk_policy_view *v, bool with_vhost)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	if (with_vhost)
+		cJSON_AddStringToObject(o, "vhost", v->vhost);
+	cJSON_AddStringToObject(o, "name", v->name);
+	cJSON_AddStringToObject(o, "pattern", v->pattern);
+	cJSON_AddStringToObject(o, "apply-to", v->apply_to);
+	cJSON_AddItemToObject(o, "definition", cJSON_Duplicate(v->definition, true));
+	cJSON_AddNumberToObject(o, "priority", v->priority);
+	return o;
+}
+
+struct ex_pol {
+	cJSON *arr;
+	bool with_vhost;
+};
+
+static int
+ex_policy(void *arg, const struct bk_policy_view *v)
+{
+	struct ex_pol *p = arg;
+
+	cJSON_AddItemToArray(p->arr, bk_defs_policy_json(v, p->with_vhost));
+	return 0;
+}
+
+static void
+add_policies(cJSON *doc, struct bk_broker *b, struct bk_vhost *vh, unsigned flags)
+{
+	struct ex_pol p = { cJSON_AddArrayToObject(doc, "policies"), vh == NULL };
+
+	bk_policies_each(b, BK_POLICY_USER, vh ? vh->name : NULL, ex_policy, &p);
+	if (!(flags & BK_DEFS_DURABLE))
+		return;
+	p.arr = cJSON_AddArrayToObject(doc, "operator_policies");
+	bk_policies_each(b, BK_POLICY_OPERATOR, vh ? vh->name : NULL, ex_policy, &p);
+}
+
+cJSON *
 bk_defs_export(struct bk_broker *b, struct bk_vhost *vh, unsigned flags)
 {
 	cJSON *doc = cJSON_CreateObject();
@@ -235,7 +277,7 @@ bk_defs_export(struct bk_broker *b, struct bk_vhost *vh, unsigned flags)
 		cJSON_AddArrayToObject(doc, "parameters");
 		cJSON_AddArrayToObject(doc, "global_parameters");
 	}
-	cJSON_AddArrayToObject(doc, "policies");
+	add_policies(doc, b, vh, flags);
 	e.queues = cJSON_AddArrayToObject(doc, "queues");
 	e.exchanges = cJSON_AddArrayToObject(doc, "exchanges");
 	e.bindings = cJSON_AddArrayToObject(doc, "bindings");

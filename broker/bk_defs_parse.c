@@ -4,8 +4,10 @@
  *
  * Read: vhosts, users (password_hash with hashing_algorithm, or a plain
  * password; tags as a list, RabbitMQ 3.13+, or "a,b"), permissions,
- * exchanges, queues, bindings. Counted in the plan's note and otherwise
- * ignored: parameters, global_parameters, policies, topic_permissions.
+ * exchanges, queues, bindings, policies and operator_policies (the
+ * latter only Sluice's durable file writes; a policy's values are checked
+ * by the core when it is applied). Counted in the plan's note and
+ * otherwise ignored: parameters, global_parameters, topic_permissions.
  * Unknown members (rabbit_version, limits, metadata, ...) are skipped, as
  * RabbitMQ's newer exports carry many. Built-in exchanges ("" and amq.*)
  * and bindings from the default exchange are left out: every vhost has
@@ -268,6 +270,21 @@ out:
 	return rc;
 }
 
+/* A policy: name and the two required members here; the rest is the
+ * core's to check when it is set (bk_policy_set). */
+static int
+rd_policy(struct rd *r, const cJSON *o, struct bk_defs_entry *e)
+{
+	if (get_str(r, o, "name", true, &e->name) < 0 || get_vhost(r, o, e) < 0)
+		return -EINVAL;
+	if (!cJSON_HasObjectItem(o, "pattern"))
+		return fail(r, ": missing 'pattern'");
+	if (!cJSON_HasObjectItem(o, "definition"))
+		return fail(r, ": missing 'definition'");
+	e->policy = cJSON_Duplicate(o, true);
+	return 0;
+}
+
 static const struct {
 	const char *key;
 	int (*fn)(struct rd *r, const cJSON *o, struct bk_defs_entry *e);
@@ -277,12 +294,14 @@ static const struct {
 	[BK_DEFS_USERS] = { "users", rd_user, false },
 	[BK_DEFS_PERMISSIONS] = { "permissions", rd_permission, false },
 	[BK_DEFS_EXCHANGES] = { "exchanges", rd_exchange, true },
+	[BK_DEFS_POLICIES] = { "policies", rd_policy, true },
+	[BK_DEFS_OPERATOR_POLICIES] = { "operator_policies", rd_policy, true },
 	[BK_DEFS_QUEUES] = { "queues", rd_queue, true },
 	[BK_DEFS_BINDINGS] = { "bindings", rd_binding, true },
 };
 
 static const char *const ignored[] = {
-	"parameters", "global_parameters", "policies", "topic_permissions",
+	"parameters", "global_parameters", "topic_permissions",
 };
 
 static void
@@ -295,6 +314,8 @@ entry_fini(struct bk_defs_entry *e)
 	for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
 		BK_FREE(*strs[i]);
 	bk_tb_fini(&e->args);
+	cJSON_Delete(e->policy);
+	e->policy = NULL;
 }
 
 static int

@@ -20,6 +20,7 @@
  * goes, which may in turn remove e2e bindings into it and cascade. The
  * "deleting" flag keeps an exchange being torn down from re-entering.
  */
+#include "bk_policy.h"
 #include "bk_routing.h"
 
 #include <stdio.h>
@@ -70,7 +71,6 @@ exchange_new(struct bk_vhost *vh, struct bk_str name, enum bk_xtype type,
 	     const struct bk_exchange_decl *d)
 {
 	struct bk_exchange *x = bk_calloc(1, sizeof(*x));
-	struct bk_value ae;
 
 	x->name = bk_strndup(name.len ? name.p : "", name.len);
 	x->name_len = name.len;
@@ -86,15 +86,49 @@ exchange_new(struct bk_vhost *vh, struct bk_str name, enum bk_xtype type,
 			x->args_len = d->arguments.len;
 		}
 	}
-	if (bk_table_get((struct bk_table){ x->args, x->args_len }, AE_KEY, &ae) &&
-	    (ae.type == BK_V_LSTR)) {
-		x->alt = bk_strndup(ae.u.s.len ? ae.u.s.p : "", ae.u.s.len);
-		x->alt_len = ae.u.s.len;
-	}
 	if (type == BK_X_TOPIC)
 		x->topic = bk_topic_new();
 	HASH_ADD_KEYPTR(hh, vh->exchanges, x->name, x->name_len, x);
+	bk_exchange_policy_refresh(x);
 	return x;
+}
+
+/*
+ * The alternate exchange: the argument's when declared with one, else the
+ * policy's (rabbit_policy:get_arg: the argument wins). Nothing else of a
+ * policy acts on exchanges.
+ */
+void
+bk_exchange_policy_refresh(struct bk_exchange *x)
+{
+	struct bk_vhost *vh = x->vhost;
+	struct bk_value ae;
+	const char *alt = NULL;
+	uint32_t len = 0;
+
+	x->policy = bk_policy_match_exchange(vh, BK_POLICY_USER, x->name);
+	x->op_policy = bk_policy_match_exchange(vh, BK_POLICY_OPERATOR, x->name);
+	if (bk_table_get((struct bk_table){ x->args, x->args_len }, AE_KEY, &ae) &&
+	    ae.type == BK_V_LSTR) {
+		alt = ae.u.s.len ? ae.u.s.p : "";
+		len = ae.u.s.len;
+	} else if (x->policy != NULL && (x->policy->def.has & BK_PD_AE)) {
+		alt = x->policy->def.ae;
+		len = (uint32_t)strlen(alt);
+	}
+	BK_FREE(x->alt);
+	x->alt_len = len;
+	if (alt != NULL)
+		x->alt = bk_strndup(alt, len);
+}
+
+void
+bk_exchanges_policy_refresh(struct bk_vhost *vh)
+{
+	struct bk_exchange *x, *tmp;
+
+	HASH_ITER(hh, vh->exchanges, x, tmp)
+		bk_exchange_policy_refresh(x);
 }
 
 static void

@@ -187,6 +187,30 @@ ttl_fire(evutil_socket_t fd, short what, void *arg)
 	run(q, now);
 }
 
+/*
+ * The queue's x-message-ttl changed (a policy). Entries it timed keep
+ * their expiry (RabbitMQ stamps a message's expiry when it is queued) but
+ * would no longer be in expiry order with the entries timed by the new
+ * value: move them onto the heap, which needs no order.
+ */
+void
+bk_expiry_ttl_changed(struct bk_queue *q)
+{
+	for (uint32_t l = 0; l < q->nlevels; l++) {
+		struct bk_ring *r = &q->levels[l];
+
+		for (uint32_t i = 0; i < r->count; i++) {
+			struct bk_entry *e = bk_ring_at(r, i);
+
+			if (e->msg == NULL || (e->flags & BK_E_HEAP) || e->expires_at == 0)
+				continue;
+			e->flags |= BK_E_HEAP;
+			bk_heap_push(&q->heap, (struct bk_ttl_item){ e->expires_at, e->seq, l });
+		}
+	}
+	bk_expiry_run(q);
+}
+
 /* ---- x-expires ---- */
 
 static void

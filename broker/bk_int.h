@@ -38,6 +38,8 @@ struct bk_vhost {
 	struct bk_queue *queues;        /* uthash by name, owned by the queueing half */
 	void *replies;                  /* direct reply-to consumers, queueing half */
 	struct bk_routing *routing;     /* owned by the routing half (bk_routing.h) */
+	struct bk_policy *policies[BK_POLICY__COUNT];  /* uthash by name, owned
+					   (bk_policy.c) */
 	struct bk_msg_stats ms;         /* counted on the hot path (plain adds) */
 	struct bk_msg_stats ms_last;    /* at the previous sample (bk_stats.c) */
 	struct bk_msg_rates rates;

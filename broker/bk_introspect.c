@@ -8,6 +8,7 @@
  * so hash iteration here never meets a deletion.
  */
 #include "bk_mgmt.h"
+#include "bk_policy.h"
 #include "bk_queueing.h"
 #include "bk_routing.h"
 
@@ -83,6 +84,8 @@ exchange_view(struct bk_exchange *x, struct bk_exchange_view *v)
 	v->auto_delete = x->auto_delete;
 	v->internal = x->internal;
 	v->arguments = (struct bk_table){ x->args, x->args_len };
+	v->policy = bk_policy_name(x->policy);
+	v->operator_policy = bk_policy_name(x->op_policy);
 	v->publish_in = x->publish_in;
 	v->publish_out = x->publish_out;
 	v->publish_in_rate = x->rate_in;
@@ -154,6 +157,10 @@ queue_view(struct bk_queue *q, struct bk_queue_view *v)
 		v->owner_conn_id = bk_registry_owner_id(q->broker, q->owner);
 	v->state = "running";
 	v->type = q->args.type == BK_QTYPE_QUORUM ? "quorum" : "classic";
+	v->policy = bk_policy_name(q->policy);
+	v->operator_policy = bk_policy_name(q->op_policy);
+	v->policy_definition = bk_policy_definition(q->policy);
+	v->operator_definition = bk_policy_definition(q->op_policy);
 	v->messages_ready = q->ready;
 	v->messages_unacknowledged = q->unacked;
 	v->messages = (uint64_t)q->ready + q->unacked;

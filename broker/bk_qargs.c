@@ -174,7 +174,7 @@ parse_one(struct bk_qargs *a, struct bk_table t, const char *key,
 		return true;
 	}
 	if (!strcmp(key, "x-overflow"))
-		return overflow_arg(v, &a->overflow, why, n);
+		return (a->has_overflow = overflow_arg(v, &a->overflow, why, n));
 	if (!strcmp(key, "x-single-active-consumer")) {
 		if (v->type != BK_V_BOOL) {
 			snprintf(why, n, "{unacceptable_type,%s}", bk_vtype_name(v->type));

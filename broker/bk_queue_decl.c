@@ -10,6 +10,7 @@
  * equivalence checks and for the management API.
  */
 #include "bk_persist.h"
+#include "bk_policy.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -80,6 +81,8 @@ queue_new(struct bk_vhost *vh, const struct bk_queue_decl *d, char *name,
 	}
 	qs->nqueues++;
 	bk_expiry_queue_init(q);
+	if (vh->policies[BK_POLICY_USER] != NULL || vh->policies[BK_POLICY_OPERATOR] != NULL)
+		bk_queue_policy_refresh(q);
 	if (q->jid != 0)
 		bk_defs_changed(vh->broker);
 	return q;

@@ -39,6 +39,7 @@ struct bk_qargs {
 	int64_t max_length_bytes;       /* body bytes; -1 = none */
 	int64_t delivery_limit;         /* -1 = none */
 	enum bk_overflow overflow;
+	bool has_overflow;              /* x-overflow given */
 	bool has_dlx;                   /* "" (default exchange) is a valid DLX */
 	char *dlx;                      /* owned; NULL unless has_dlx */
 	char *dlrk;                     /* owned; NULL = keep the routing key */
@@ -122,7 +123,10 @@ struct bk_queue {
 	bool dispatching, dispatch_again;
 	bk_owner owner;                 /* exclusive queues only */
 	uint64_t jid;                   /* journal id (bk_persist.h); 0 = not durable */
-	struct bk_qargs args;
+	struct bk_qargs args;           /* effective: declared + policies
+					   (bk_queue_policy.c) */
+	const struct bk_policy *policy; /* borrowed; the vhost's, or NULL */
+	const struct bk_policy *op_policy;  /* borrowed operator policy, or NULL */
 	uint8_t *args_blob;             /* owned copy of the declared arguments */
 	uint32_t args_len;
 	struct bk_ring *levels;         /* owned; 1 + max_priority rings */
@@ -224,6 +228,9 @@ void bk_expiry_run(struct bk_queue *q);
 void bk_expiry_idle_arm(struct bk_queue *q);    /* x-expires: (re)start */
 void bk_expiry_idle_stop(struct bk_queue *q);
 void bk_expiry_queue_init(struct bk_queue *q);
+/* x-message-ttl changed (policy): entries already queued keep their
+ * expiry, now tracked one by one, and whatever is due expires. */
+void bk_expiry_ttl_changed(struct bk_queue *q);
 void bk_expiry_queue_fini(struct bk_queue *q);
 
 /* bk_dlx.c: dead-letter a copy of m (borrowed) from q, or drop it. */

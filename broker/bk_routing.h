@@ -42,8 +42,11 @@ struct bk_exchange {
 	bool deleting;                  /* being deleted: no auto-delete recursion */
 	uint8_t *args;                  /* owned copy of the declare arguments */
 	uint32_t args_len;
-	char *alt;                      /* owned alternate-exchange name or NULL */
+	char *alt;                      /* owned alternate-exchange name or NULL:
+					   the argument's, else the policy's */
 	uint32_t alt_len;
+	const struct bk_policy *policy; /* borrowed; the vhost's, or NULL */
+	const struct bk_policy *op_policy;  /* borrowed operator policy, or NULL */
 	uint64_t visit;                 /* route pass that last visited it */
 	struct bk_binding *src_head;    /* bindings with this source (owned by routing) */
 	struct bk_binding *src_tail;

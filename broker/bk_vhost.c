@@ -9,6 +9,7 @@
  * bk_bindings_remove_queue, which needs the routing state), then the
  * exchanges with their remaining bindings, then the routing state.
  */
+#include "bk_policy.h"
 #include "bk_routing.h"
 
 struct bk_vhost *
@@ -37,6 +38,7 @@ bk_vhost_free(struct bk_vhost *vh)
 	bk_queues_free_all(vh);
 	bk_exchanges_free_all(vh);
 	bk_routing_free(vh->routing);
+	bk_policies_free_vhost(vh);
 	bk_free(vh->name);
 	bk_free(vh);
 }

@@ -6,8 +6,11 @@
  */
 #include "sl_text.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <strings.h>
 
 void
@@ -37,4 +40,33 @@ sl_parse_bool(const char *s, bool *out)
 		}
 	}
 	return false;
+}
+
+bool
+sl_parse_int(const char *s, int64_t *out)
+{
+	long long v;
+	char *end;
+
+	if (*s == '\0' || (*s != '-' && (*s < '0' || *s > '9')))
+		return false;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno != 0 || *end != '\0')
+		return false;
+	*out = v;
+	return true;
+}
+
+char
+sl_type_prefix(const char **value, char dflt)
+{
+	if (strncmp(*value, "int:", 4) == 0 || strncmp(*value, "str:", 4) == 0) {
+		dflt = (*value)[0];
+		*value += 4;
+	} else if (strncmp(*value, "bool:", 5) == 0) {
+		dflt = 'b';
+		*value += 5;
+	}
+	return dflt;
 }

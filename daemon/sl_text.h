@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* vsnprintf into err (errlen > 0): err always ends up NUL-terminated. */
 void sl_errf(char *err, size_t errlen, const char *fmt, ...)
@@ -17,5 +18,15 @@ void sl_errf(char *err, size_t errlen, const char *fmt, ...)
  * (and *out untouched) for any other word.
  */
 bool sl_parse_bool(const char *s, bool *out);
+
+/* A signed decimal integer, nothing else. true with *out set. */
+bool sl_parse_int(const char *s, int64_t *out);
+
+/*
+ * A typed value's prefix: "int:5", "bool:true", "str:0042". Returns 'i',
+ * 'b' or 's' and moves *value past the prefix, or returns dflt and leaves
+ * *value alone when there is none.
+ */
+char sl_type_prefix(const char **value, char dflt);
 
 #endif

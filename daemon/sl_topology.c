@@ -10,6 +10,8 @@
  *                                exclusive (= no only), argument.KEY
  *   [binding LABEL]              vhost, source, destination,
  *                                destination_type, routing_key, argument.KEY
+ *   [policy NAME]                name, vhost, pattern, apply_to, priority,
+ *   [operator_policy NAME]       definition.KEY or definition (JSON)
  *
  * sl_config_file.c's reader calls sl_topo_begin() for each such header as it
  * passes (so a section with no keys still counts) and sl_topo_key() for
@@ -29,6 +31,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
+#define K_POLICIES (K(SL_T_POLICY) | K(SL_T_OPERATOR_POLICY))
+
 enum tkey {
 	TK_NAME, TK_VHOST, TK_TYPE, TK_DURABLE, TK_AUTO_DELETE, TK_INTERNAL,
 	TK_ALTERNATE_EXCHANGE, TK_EXCLUSIVE, TK_SOURCE, TK_DESTINATION,
@@ -42,8 +48,10 @@ static const struct {
 	unsigned kinds;                 /* K(SL_T_...) bits */
 	enum tkey id;
 } tkeys[] = {
-	{ "name",               K(SL_T_VHOST) | K(SL_T_EXCHANGE) | K(SL_T_QUEUE), TK_NAME },
-	{ "vhost",              K(SL_T_EXCHANGE) | K(SL_T_QUEUE) | K(SL_T_BINDING), TK_VHOST },
+	{ "name",               K(SL_T_VHOST) | K(SL_T_EXCHANGE) | K(SL_T_QUEUE) |
+				K_POLICIES, TK_NAME },
+	{ "vhost",              K(SL_T_EXCHANGE) | K(SL_T_QUEUE) | K(SL_T_BINDING) |
+				K_POLICIES, TK_VHOST },
 	{ "type",               K(SL_T_EXCHANGE), TK_TYPE },
 	{ "durable",            K(SL_T_EXCHANGE) | K(SL_T_QUEUE), TK_DURABLE },
 	{ "auto_delete",        K(SL_T_EXCHANGE) | K(SL_T_QUEUE), TK_AUTO_DELETE },
@@ -65,7 +73,8 @@ static const struct {
 } section_words[] = {
 	{ "vhost", SL_T_VHOST }, { "permission", SL_T_PERMISSION },
 	{ "exchange", SL_T_EXCHANGE }, { "queue", SL_T_QUEUE },
-	{ "binding", SL_T_BINDING },
+	{ "binding", SL_T_BINDING }, { "policy", SL_T_POLICY },
+	{ "operator_policy", SL_T_OPERATOR_POLICY },
 };
 
 static void
@@ -86,13 +95,14 @@ obj_free(struct sl_topo_obj *o)
 {
 	char **strs[] = { &o->header, &o->name, &o->vhost, &o->type, &o->source,
 			  &o->destination, &o->routing_key, &o->configure, &o->write,
-			  &o->read };
+			  &o->read, &o->pattern, &o->apply_to };
 
 	if (o == NULL)
 		return;
 	for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
 		BK_FREE(*strs[i]);
 	bk_tb_fini(&o->args);
+	cJSON_Delete(o->definition);
 	bk_free(o);
 }
 
@@ -175,29 +185,13 @@ sl_topo_put_str(struct bk_table_builder *b, const char *key, const char *v)
 	bk_tb_put(b, key, (uint32_t)strlen(key), &val);
 }
 
-static bool
-parse_int(const char *s, int64_t *out)
-{
-	long long v;
-	char *end;
-
-	if (*s == '\0' || (*s != '-' && (*s < '0' || *s > '9')))
-		return false;
-	errno = 0;
-	v = strtoll(s, &end, 10);
-	if (errno != 0 || *end != '\0')
-		return false;
-	*out = v;
-	return true;
-}
-
 /* argument.KEY = [int:|bool:|str:]VALUE */
 static int
 put_arg(struct sl_topo_obj *o, const char *key, const char *value, char *why,
 	size_t whylen)
 {
 	struct bk_value old;
-	char type = bk_defs_arg_type(key);
+	char type;
 	int64_t i;
 	bool b;
 
@@ -209,15 +203,9 @@ put_arg(struct sl_topo_obj *o, const char *key, const char *value, char *why,
 		sl_errf(why, whylen, "argument '%s' given twice", key);
 		return -EINVAL;
 	}
-	if (strncmp(value, "int:", 4) == 0 || strncmp(value, "str:", 4) == 0) {
-		type = value[0];
-		value += 4;
-	} else if (strncmp(value, "bool:", 5) == 0) {
-		type = 'b';
-		value += 5;
-	}
+	type = sl_type_prefix(&value, bk_defs_arg_type(key));
 	if (type == 'i') {
-		if (!parse_int(value, &i)) {
+		if (!sl_parse_int(value, &i)) {
 			sl_errf(why, whylen, "invalid value '%s' for argument %s: "
 				"expected an integer", value, key);
 			return -EINVAL;
@@ -403,6 +391,12 @@ sl_topo_key(struct sl_topo *t, const char *section, const char *key,
 	if (strncmp(key, "argument.", 9) == 0 && (o->kind == SL_T_EXCHANGE ||
 	    o->kind == SL_T_QUEUE || o->kind == SL_T_BINDING))
 		return put_arg(o, key + 9, value, why, whylen);
+	if (K(o->kind) & K_POLICIES) {
+		int rc = sl_topo_policy_key(o, key, value, why, whylen);
+
+		if (rc <= 0)
+			return rc;
+	}
 	for (size_t i = 0; i < sizeof(tkeys) / sizeof(tkeys[0]); i++) {
 		if (strcmp(tkeys[i].name, key) != 0 || !(tkeys[i].kinds & K(o->kind)))
 			continue;
@@ -452,6 +446,9 @@ check_required(const struct sl_topo_obj *o, char *err, size_t errlen)
 	else if (o->kind == SL_T_BINDING)
 		missing = o->source == NULL ? "source" :
 			  o->destination == NULL ? "destination" : NULL;
+	else if (K(o->kind) & K_POLICIES)
+		missing = o->pattern == NULL ? "pattern" :
+			  o->definition == NULL ? "definition" : NULL;
 	if (missing == NULL)
 		return 0;
 	snprintf(err, errlen, "%s: section %s needs '%s'", o->where, o->header, missing);

@@ -1,6 +1,7 @@
 /*
  * sl_topology.h: topology declared in sluice.conf ([vhost], [permission],
- * [exchange], [queue], [binding] sections) and in a RabbitMQ definitions
+ * [exchange], [queue], [binding], [policy] and [operator_policy]
+ * sections) and in a RabbitMQ definitions
  * document (load_definitions = FILE), applied to the broker at every start.
  *
  * Two steps, so that nothing half-applies because of a typo:
@@ -41,6 +42,9 @@ enum sl_topo_kind {
 	SL_T_EXCHANGE,
 	SL_T_QUEUE,
 	SL_T_BINDING,
+	SL_T_POLICY,
+	SL_T_OPERATOR_POLICY,
+	SL_T__COUNT
 };
 
 /* One declared object. Strings are owned; NULL where unset. */
@@ -59,6 +63,10 @@ struct sl_topo_obj {
 	bool dest_is_exchange;
 	/* permission */
 	char *configure, *write, *read;
+	/* policy (sl_topology_policy.c) */
+	char *pattern, *apply_to;
+	struct cJSON *definition;       /* owned object, or NULL */
+	int64_t priority;
 	/* x-arguments (exchange, queue, binding): encoded table, owned */
 	struct bk_table_builder args;
 	unsigned seen;                  /* keys given, one bit per key (sl_topology.c) */
@@ -98,6 +106,19 @@ int sl_topo_key(struct sl_topo *t, const char *section, const char *key,
  * -EINVAL with "FILE:LINE: reason" in err.
  */
 int sl_topo_finish(struct sl_topo *t, char *err, size_t errlen);
+
+/*
+ * sl_topology_policy.c: one key of a [policy NAME] or [operator_policy
+ * NAME] section (pattern, apply_to, priority, definition = {JSON} or
+ * definition.KEY = VALUE). 0 stored, 1 not a policy key (the caller
+ * tries the common ones: name, vhost), -EINVAL with why.
+ */
+int sl_topo_policy_key(struct sl_topo_obj *o, const char *key, const char *value,
+		       char *why, size_t whylen);
+/* sl_topology_apply.c: apply one policy section; 0, or -EINVAL with
+ * "ORIGIN: [policy p]: reason" in err. */
+int sl_topo_policy_apply(const struct sl_topo_obj *o, struct bk_broker *b,
+			 char *err, size_t errlen);
 
 /* Does any permission entry (file or JSON) name this user? */
 bool sl_topo_has_permissions(const struct sl_topo *t, const char *user);

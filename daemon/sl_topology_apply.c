@@ -3,8 +3,9 @@
  * broker, at every start, after the durable definitions are loaded and
  * before the listeners open.
  *
- * Order: vhosts, users, permissions, exchanges, queues, bindings, so a
- * section may name what a later section declares. Within one kind, the
+ * Order: vhosts, users, permissions, exchanges, policies, operator
+ * policies, queues, bindings, so a section may name what a later section
+ * declares. Within one kind, the
  * definitions document comes first and the file's sections after it, so
  * the file has the last word on a user's password.
  *
@@ -31,12 +32,14 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
 struct apply {
 	const struct sl_topo *t;
 	struct bk_broker *b;
 	char *err;
 	size_t errlen;
-	unsigned counts[SL_T_BINDING + 1];
+	unsigned counts[SL_T__COUNT];
 };
 
 static int
@@ -139,6 +142,40 @@ vhost_or_refuse(struct apply *a, const struct sl_topo_obj *o)
 	return vh;
 }
 
+int
+sl_topo_policy_apply(const struct sl_topo_obj *o, struct bk_broker *b,
+		     char *err, size_t errlen)
+{
+	cJSON *pattern = cJSON_CreateString(o->pattern);
+	cJSON *prio = cJSON_CreateNumber((double)o->priority);
+	cJSON *at = o->apply_to ? cJSON_CreateString(o->apply_to) : NULL;
+	struct bk_policy_args pa = { pattern, o->definition, prio, at };
+	enum bk_status st;
+	char why[1024], *nl;
+
+	st = bk_policy_set(b, o->kind == SL_T_OPERATOR_POLICY ? BK_POLICY_OPERATOR
+							      : BK_POLICY_USER,
+			   o->vhost ? o->vhost : "/", o->name, &pa, why, sizeof(why));
+	cJSON_Delete(pattern);
+	cJSON_Delete(prio);
+	cJSON_Delete(at);
+	if (st == BK_OK)
+		return 0;
+	/* "Validation failed\n\nreason\n" as "Validation failed: reason" */
+	if ((nl = strstr(why, "\n\n")) != NULL) {
+		nl[0] = ':';
+		nl[1] = ' ';
+	}
+	while ((nl = strchr(why, '\n')) != NULL) {
+		if (nl[1] == '\0')
+			*nl = '\0';
+		else
+			*nl = ';';
+	}
+	snprintf(err, errlen, "%s: %s: %s", o->where, o->header, why);
+	return -EINVAL;
+}
+
 static int
 apply_one(struct apply *a, const struct sl_topo_obj *o)
 {
@@ -146,7 +183,11 @@ apply_one(struct apply *a, const struct sl_topo_obj *o)
 	struct bk_vhost *vh;
 	enum bk_status st;
 
-	if (o->kind == SL_T_VHOST) {
+	if (o->kind == SL_T_POLICY || o->kind == SL_T_OPERATOR_POLICY) {
+		if (sl_topo_policy_apply(o, a->b, a->err, a->errlen) < 0)
+			return -EINVAL;
+		st = BK_OK;
+	} else if (o->kind == SL_T_VHOST) {
 		st = bk_vhost_add(a->b, o->name, &e);
 	} else if (o->kind == SL_T_PERMISSION) {
 		st = bk_permission_set(a->b, o->name, vhost_name(o), o->configure,
@@ -211,7 +252,9 @@ sl_topo_apply(const struct sl_topo *t, struct bk_broker *b,
 	} order[] = {
 		{ SL_T_VHOST, BK_DEFS_VHOSTS }, { SL_T_USER, BK_DEFS_USERS },
 		{ SL_T_PERMISSION, BK_DEFS_PERMISSIONS },
-		{ SL_T_EXCHANGE, BK_DEFS_EXCHANGES }, { SL_T_QUEUE, BK_DEFS_QUEUES },
+		{ SL_T_EXCHANGE, BK_DEFS_EXCHANGES }, { SL_T_POLICY, BK_DEFS_POLICIES },
+		{ SL_T_OPERATOR_POLICY, BK_DEFS_OPERATOR_POLICIES },
+		{ SL_T_QUEUE, BK_DEFS_QUEUES },
 		{ SL_T_BINDING, BK_DEFS_BINDINGS },
 	};
 	struct apply a = { .t = t, .b = b, .err = err, .errlen = errlen };
@@ -233,9 +276,11 @@ sl_topo_apply(const struct sl_topo *t, struct bk_broker *b,
 	}
 	if (t->n > 0 || t->defs != NULL)
 		bk_info("topology applied: %u vhosts, %u users, %u permissions, "
-			"%u exchanges, %u queues, %u bindings",
+			"%u exchanges, %u policies, %u operator policies, %u queues, "
+			"%u bindings",
 			a.counts[SL_T_VHOST], a.counts[SL_T_USER],
 			a.counts[SL_T_PERMISSION], a.counts[SL_T_EXCHANGE],
+			a.counts[SL_T_POLICY], a.counts[SL_T_OPERATOR_POLICY],
 			a.counts[SL_T_QUEUE], a.counts[SL_T_BINDING]);
 	return 0;
 }

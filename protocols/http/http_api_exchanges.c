@@ -27,6 +27,8 @@ exchange_json(const struct bk_exchange_view *v)
 	http_json_count(ms, "publish_in", (double)v->publish_in, v->publish_in_rate);
 	http_json_count(ms, "publish_out", (double)v->publish_out, v->publish_out_rate);
 	cJSON_AddStringToObject(o, "name", v->name);
+	if (v->policy != NULL)          /* RabbitMQ leaves it out when none */
+		cJSON_AddStringToObject(o, "policy", v->policy);
 	cJSON_AddStringToObject(o, "type", v->type);
 	cJSON_AddStringToObject(o, "user_who_performed_action", "rmq-internal");
 	cJSON_AddStringToObject(o, "vhost", v->vhost);

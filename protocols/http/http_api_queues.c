@@ -40,8 +40,17 @@ http_queue_json(struct http_req *r, const struct bk_queue_view *v)
 	http_json_count(o, "messages_unacknowledged", (double)v->messages_unacknowledged, 0);
 	cJSON_AddStringToObject(o, "name", v->name);
 	cJSON_AddStringToObject(o, "node", r->l->node);
-	cJSON_AddNullToObject(o, "policy");
-	cJSON_AddItemToObject(o, "effective_policy_definition", cJSON_CreateObject());
+	if (v->operator_policy != NULL)
+		cJSON_AddStringToObject(o, "operator_policy", v->operator_policy);
+	else
+		cJSON_AddNullToObject(o, "operator_policy");
+	if (v->policy != NULL)
+		cJSON_AddStringToObject(o, "policy", v->policy);
+	else
+		cJSON_AddNullToObject(o, "policy");
+	cJSON_AddItemToObject(o, "effective_policy_definition",
+			      bk_policy_effective_json(v->policy_definition,
+						       v->operator_definition));
 	cJSON_AddStringToObject(o, "state", v->state ? v->state : "running");
 	cJSON_AddStringToObject(o, "type", v->type ? v->type : "classic");
 	cJSON_AddStringToObject(o, "vhost", v->vhost);

@@ -101,6 +101,7 @@ http_auth_check(struct http_req *r)
 	}
 	snprintf(r->user, sizeof(r->user), "%s", cred);
 	r->admin = bk_user_has_tag(b, cred, "administrator");
+	r->policymaker = bk_user_has_tag(b, cred, "policymaker");
 	if (!r->admin && !bk_user_has_tag(b, cred, "management") &&
 	    !bk_user_has_tag(b, cred, "policymaker") &&
 	    !bk_user_has_tag(b, cred, "monitoring")) {

@@ -52,6 +52,7 @@ struct http_req {
 	struct evkeyvalq query;         /* owned (evhttp_clear_headers) */
 	char user[256];                 /* authenticated user */
 	bool admin;                     /* has the administrator tag */
+	bool policymaker;               /* has the policymaker tag */
 	bool answered;
 };
 
@@ -143,6 +144,8 @@ void http_api_users(struct http_req *r);
 void http_api_vhosts(struct http_req *r);
 void http_api_permissions(struct http_req *r);
 void http_api_definitions(struct http_req *r);
+void http_api_policies(struct http_req *r);
+void http_api_operator_policies(struct http_req *r);
 void http_metrics(struct http_req *r);
 void http_dashboard(struct http_req *r);
 

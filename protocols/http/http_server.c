@@ -156,26 +156,52 @@ split_path(struct http_req *r, const char *path)
 	return true;
 }
 
+/* Who may use a resource beyond reading it (RabbitMQ's is_authorized_*). */
+enum need {
+	NEED_ADMIN_WRITES,              /* read: any management user; write: admin */
+	NEED_POLICYMAKER,               /* read and write: policymaker or admin */
+	NEED_ADMIN,                     /* read and write: admin */
+};
+
 static const struct {
 	const char *name;
 	void (*fn)(struct http_req *r);
+	enum need need;
 } routes[] = {
-	{ "overview",    http_api_overview },
-	{ "nodes",       http_api_nodes },
-	{ "whoami",      http_api_whoami },
-	{ "health",      http_api_health },
-	{ "aliveness-test", http_api_aliveness },
-	{ "queues",      http_api_queues },
-	{ "exchanges",   http_api_exchanges },
-	{ "bindings",    http_api_bindings },
-	{ "connections", http_api_connections },
-	{ "channels",    http_api_channels },
-	{ "consumers",   http_api_consumers },
-	{ "users",       http_api_users },
-	{ "vhosts",      http_api_vhosts },
-	{ "permissions", http_api_permissions },
-	{ "definitions", http_api_definitions },
+	{ "overview",    http_api_overview, NEED_ADMIN_WRITES },
+	{ "nodes",       http_api_nodes, NEED_ADMIN_WRITES },
+	{ "whoami",      http_api_whoami, NEED_ADMIN_WRITES },
+	{ "health",      http_api_health, NEED_ADMIN_WRITES },
+	{ "aliveness-test", http_api_aliveness, NEED_ADMIN_WRITES },
+	{ "queues",      http_api_queues, NEED_ADMIN_WRITES },
+	{ "exchanges",   http_api_exchanges, NEED_ADMIN_WRITES },
+	{ "bindings",    http_api_bindings, NEED_ADMIN_WRITES },
+	{ "connections", http_api_connections, NEED_ADMIN_WRITES },
+	{ "channels",    http_api_channels, NEED_ADMIN_WRITES },
+	{ "consumers",   http_api_consumers, NEED_ADMIN_WRITES },
+	{ "users",       http_api_users, NEED_ADMIN_WRITES },
+	{ "vhosts",      http_api_vhosts, NEED_ADMIN_WRITES },
+	{ "permissions", http_api_permissions, NEED_ADMIN_WRITES },
+	{ "definitions", http_api_definitions, NEED_ADMIN_WRITES },
+	{ "policies",    http_api_policies, NEED_POLICYMAKER },
+	{ "operator-policies", http_api_operator_policies, NEED_ADMIN },
 };
+
+/* false after a 401 when r's user may not use a resource needing need. */
+static bool
+allowed(struct http_req *r, enum need need)
+{
+	bool read = r->method == EVHTTP_REQ_GET || r->method == EVHTTP_REQ_HEAD;
+
+	if (need == NEED_POLICYMAKER && !r->admin && !r->policymaker) {
+		http_reply_error(r, 401, "not_authorized",
+				 "User not authorised to access object");
+		return false;
+	}
+	if (need == NEED_ADMIN || (need == NEED_ADMIN_WRITES && !read))
+		return http_require_admin(r);
+	return true;
+}
 
 static void
 dispatch(struct http_req *r)
@@ -201,10 +227,8 @@ dispatch(struct http_req *r)
 	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
 		if (strcmp(routes[i].name, r->seg[0]) != 0)
 			continue;
-		if (r->method != EVHTTP_REQ_GET && r->method != EVHTTP_REQ_HEAD &&
-		    !http_require_admin(r))
-			return;
-		routes[i].fn(r);
+		if (allowed(r, routes[i].need))
+			routes[i].fn(r);
 		return;
 	}
 	http_reply_not_found(r);

@@ -14,6 +14,7 @@ import pytest
 from pika.exceptions import ChannelClosedByBroker, ProbableAuthenticationError
 
 from conftest import SLUICED
+from http_helpers import api
 
 pytestmark = pytest.mark.skipif(
     bool(os.environ.get("EXTERNAL_AMQP")), reason="tests sluiced's configuration")
@@ -132,7 +133,7 @@ def test_declared_topology(make_broker):
     b = make_broker(config_text=topology_text())
     check_topology(b)
     assert "topology applied: 1 vhosts, 4 users, 1 permissions, 2 exchanges, " \
-           "3 queues, 3 bindings" in b.log()
+           "0 policies, 0 operator policies, 3 queues, 3 bindings" in b.log()
     # password_hash users log in with their password; explicit permissions
     # replace the default full access to "/".
     conn = connect(b, "hashed", "hashed-pw", vhost="/staging")
@@ -247,13 +248,16 @@ def test_load_definitions(make_broker, tmp_path):
     defs = tmp_path / "definitions.json"
     defs.write_text(json.dumps(DEFINITIONS))
     b = make_broker(config_text="[broker]\nload_definitions = %s\n" % defs)
-    assert "1 policies ignored" in b.log()
+    assert "ignored" not in b.log()
     conn = connect(b, "ops", "ops-pw", vhost="prod")
     ch = conn.channel()
     ch.queue_declare("invoices", passive=True)
     ch.basic_publish("billing", "invoice", b"i1")
     assert get_body(ch, "invoices") == b"i1"
     conn.close()
+    # the document's policy applies to the queue it declares
+    s, info, _ = api(b, "GET", "/api/queues/prod/invoices", auth=("ops", "ops-pw"))
+    assert s == 200 and info["policy"] == "ttl"
     # the document's users replace the default guest
     with pytest.raises(ProbableAuthenticationError):
         connect(b, "guest", "guest")

@@ -239,7 +239,9 @@ test_definitions(void)
 		" \"vhosts\": [{\"name\": \"v\"}],\n"
 		" \"permissions\": [{\"user\": \"u\", \"vhost\": \"v\", \"configure\": \".*\","
 		"   \"write\": \".*\", \"read\": \".*\"}],\n"
-		" \"policies\": [{\"name\": \"p\"}],\n"
+		" \"policies\": [{\"name\": \"p\", \"vhost\": \"v\", \"pattern\": \"^q$\","
+		"   \"definition\": {\"max-length\": 3}}],\n"
+		" \"parameters\": [{\"name\": \"x\"}],\n"
 		" \"exchanges\": [{\"name\": \"amq.topic\", \"vhost\": \"/\", \"type\": \"topic\"},"
 		"   {\"name\": \"x\", \"vhost\": \"v\", \"type\": \"headers\", \"durable\": false}],\n"
 		" \"queues\": [{\"name\": \"q\", \"vhost\": \"v\", \"durable\": true,"
@@ -256,7 +258,8 @@ test_definitions(void)
 	CHECK_EQ_INT(bk_defs_count(c.topo.defs, BK_DEFS_EXCHANGES), 1);  /* amq.topic
 									   left out */
 	CHECK_EQ_INT(bk_defs_count(c.topo.defs, BK_DEFS_BINDINGS), 1);
-	CHECK_EQ_INT(c.topo.n_notes, 1);
+	CHECK_EQ_INT(bk_defs_count(c.topo.defs, BK_DEFS_POLICIES), 1);
+	CHECK_EQ_INT(c.topo.n_notes, 1);                /* "1 parameters ignored" */
 	e = find_def(&c, BK_DEFS_USERS, "u");
 	CHECK(e != NULL && strcmp(e->tags, "administrator,management") == 0);
 	e = find_def(&c, BK_DEFS_EXCHANGES, "x");
@@ -270,6 +273,8 @@ test_definitions(void)
 	CHECK(e != NULL && strcmp(e->at, "bindings[0]") == 0 && e->dest_is_queue);
 	sl_config_fini(&c);
 
+	write_file(jpath, "{\"policies\": [{\"name\": \"p\", \"definition\": {}}]}");
+	CHECK_STR(fails(conf), "J: policies[0]: missing 'pattern'");
 	write_file(jpath, "{\"queues\": [{\"name\": \"a\"}, {\"name\": \"b\","
 		   " \"arguments\": {\"x-max-length\": \"10\"}}]}");
 	CHECK_STR(fails(conf), "J: queues[1].arguments.x-max-length: expected an integer");
