@@ -45,6 +45,55 @@ struct cJSON;                           /* <cjson/cJSON.h> */
 #define BK_SAMPLES_MAX 60
 #define BK_PROTO_MAX 8                  /* protocols counted separately */
 
+/* Connection, channel and queue churn since start (RabbitMQ's
+ * connection_churn_metrics). */
+struct bk_churn {
+	uint64_t conn_created, conn_closed;
+	uint64_t chan_created, chan_closed;
+	uint64_t queue_declared;        /* every successful queue.declare */
+	uint64_t queue_created, queue_deleted;
+};
+
+/*
+ * Histories (bk_hist.c): the values some figures of an object had at
+ * each of the sampler's last ticks, for RabbitMQ's sample windows. The
+ * fields, and which objects keep which:
+ *   queue     READY, UNACKED and the message counters
+ *   vhost     READY, UNACKED (summed over its queues) and the counters
+ *   exchange  MS + PUBLISH_IN, MS + PUBLISH_OUT
+ *   channel   the message counters
+ *   connection RECV_OCT, SEND_OCT
+ *   broker    all of them (overview, node and churn figures)
+ * Objects keep BK_HIST_OBJECT ticks (one minute and more at the default
+ * interval), vhosts BK_HIST_VHOST, the broker BK_HIST_BROKER.
+ */
+enum bk_hfield {
+	BK_HF_READY, BK_HF_UNACKED,
+	BK_HF_MS,                       /* + enum bk_mstat */
+	BK_HF_RECV_OCT = BK_HF_MS + BK_MS__COUNT, BK_HF_SEND_OCT,
+	BK_HF_MEM_USED, BK_HF_FD_USED, BK_HF_SOCKETS_USED, BK_HF_DISK_FREE,
+	BK_HF_CONN_CREATED, BK_HF_CONN_CLOSED, BK_HF_CHAN_CREATED, BK_HF_CHAN_CLOSED,
+	BK_HF_QUEUE_DECLARED, BK_HF_QUEUE_CREATED, BK_HF_QUEUE_DELETED,
+	BK_HF__COUNT
+};
+#define BK_HIST_OBJECT 16
+#define BK_HIST_VHOST 121
+#define BK_HIST_BROKER 721
+#define BK_TICKS_KEPT 1024              /* >= every history's length */
+
+struct bk_hist;                         /* opaque */
+struct bk_hist_point {
+	uint64_t at_ms;                 /* wall clock of the tick */
+	uint64_t v;                     /* counter or length at that tick */
+};
+/*
+ * The last (at most max) values of field f that h holds, oldest first;
+ * returns how many. 0 when h is NULL (not sampled yet) or does not keep
+ * f.
+ */
+uint32_t bk_hist_series(struct bk_broker *b, const struct bk_hist *h,
+			enum bk_hfield f, struct bk_hist_point *out, uint32_t max);
+
 struct bk_sample {
 	uint64_t at_ms;                 /* wall clock */
 	struct bk_msg_stats ms;         /* broker-wide counters at at_ms */
@@ -82,6 +131,11 @@ struct bk_overview {
 	uint64_t mem_high_watermark;    /* bytes; 0 = none */
 	unsigned alarms;                /* bk_alarms() */
 	uint32_t sample_interval_ms;
+	struct bk_churn churn;
+	/* AMQP channel counters of every channel since start, open or
+	 * closed: monotonic, for Prometheus counters */
+	struct bk_msg_stats chan_ms;
+	const struct bk_hist *hist;     /* the broker's history */
 };
 
 /* Fill out (O(queues): queue totals are summed now). Never fails. */
@@ -92,6 +146,18 @@ void bk_overview_get(struct bk_broker *b, struct bk_overview *out);
  * returns how many were copied (0 before the first tick).
  */
 uint32_t bk_stats_samples(struct bk_broker *b, struct bk_sample *out, uint32_t max);
+
+/*
+ * Bytes and frames read and written per protocol since start, by open
+ * and closed connections ("AMQP 0-9-1", "MQTT 3.1.1", ...), with the
+ * open connections counted. Fills at most max; returns how many.
+ */
+struct bk_traffic {
+	const char *protocol;           /* borrowed until the next change */
+	struct bk_conn_counters ctr;
+	uint32_t connections;           /* open now */
+};
+uint32_t bk_traffic_get(struct bk_broker *b, struct bk_traffic *out, uint32_t max);
 
 /* Change the interval (ms >= 100; tests use short ones) and restart the
  * timer. Take a sample now, outside the timer (tests, or a dashboard that
@@ -109,6 +175,7 @@ struct bk_vhost_view {
 	struct bk_msg_rates rates;
 	struct bk_queue_totals queue_totals;
 	uint32_t queues, exchanges, connections;
+	const struct bk_hist *hist;
 };
 
 struct bk_exchange_view {
@@ -121,6 +188,7 @@ struct bk_exchange_view {
 	const char *operator_policy;    /* the operator policy, or NULL */
 	uint64_t publish_in, publish_out;
 	double publish_in_rate, publish_out_rate;
+	const struct bk_hist *hist;
 };
 
 struct bk_queue_view {
@@ -142,6 +210,7 @@ struct bk_queue_view {
 	uint64_t memory;                /* approximate bytes held by the queue */
 	struct bk_msg_stats ms;
 	struct bk_msg_rates rates;
+	const struct bk_hist *hist;
 };
 
 /*
@@ -513,6 +582,9 @@ struct bk_journal_stats {
 };
 /* false (out zeroed) when the broker has no journal. */
 bool bk_journal_stats_get(struct bk_broker *b, struct bk_journal_stats *out);
+/* Free bytes on data_dir's file system now, and the disk alarm's limit
+ * (journal.disk_free_limit). false (both 0) without persistence. */
+bool bk_disk_space(struct bk_broker *b, uint64_t *free_bytes, uint64_t *limit);
 
 #endif
 

@@ -320,6 +320,10 @@ bk_queue_get_one(struct bk_queue *q, bool no_ack, struct bk_delivery **out,
 			continue;
 		*out = delivery_new(q, NULL, &e, no_ack);
 	}
+	if (*out == NULL && !q->deleted) {
+		q->ms.n[BK_MS_GET_EMPTY]++;
+		q->vhost->ms.n[BK_MS_GET_EMPTY]++;
+	}
 	if (message_count)
 		*message_count = q->ready;
 	bk_queue_unref(q);

@@ -144,6 +144,7 @@ exchange_free(struct bk_exchange *x)
 	bk_free(x->name);
 	bk_free(x->args);
 	bk_free(x->alt);
+	bk_hist_free(x->hist);
 	bk_free(x);
 }
 

@@ -29,6 +29,7 @@ struct bk_broker {
 	struct bk_persist *persist;     /* owned by bk_persist.c; NULL = nothing durable */
 	struct bk_mgmt *mgmt;           /* owned by bk_stats.c (bk_mgmt.h): sampler,
 					   registry, permissions */
+	struct bk_churn churn;          /* counted where it happens */
 };
 
 struct bk_vhost {
@@ -43,6 +44,7 @@ struct bk_vhost {
 	struct bk_msg_stats ms;         /* counted on the hot path (plain adds) */
 	struct bk_msg_stats ms_last;    /* at the previous sample (bk_stats.c) */
 	struct bk_msg_rates rates;
+	struct bk_hist *hist;           /* owned (bk_hist.c); NULL before a tick */
 	UT_hash_handle hh;              /* in broker->vhosts */
 };
 
@@ -117,6 +119,15 @@ void bk_persist_free(struct bk_broker *b);
 extern uint64_t bk_persist_resident;
 /* bk_msg.c: later messages get ids above id (after recovery). */
 void bk_msg_id_floor(uint64_t id);
+
+/*
+ * bk_hist.c: record vals (fields [lo, hi) of enum bk_hfield) at the
+ * current tick into *hp, creating it (cap ticks; 64-bit slots when wide)
+ * on first use. Free accepts NULL.
+ */
+void bk_hist_record(struct bk_broker *b, struct bk_hist **hp, unsigned lo,
+		    unsigned hi, uint32_t cap, bool wide, const uint64_t *vals);
+void bk_hist_free(struct bk_hist *h);
 
 /* bk_stats.c: management state (sampler, registry, permissions);
  * started by bk_broker_new, freed by bk_broker_free after the vhosts. */

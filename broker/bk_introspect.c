@@ -65,6 +65,7 @@ bk_vhosts_each(struct bk_broker *b, bk_vhost_each_fn fn, void *arg)
 		bk_stats_queue_totals(v[i], &view.queue_totals, &view.queues, NULL);
 		view.exchanges = HASH_COUNT(v[i]->exchanges);
 		view.connections = bk_registry_count(b, v[i]->name);
+		view.hist = v[i]->hist;
 		rc = fn(arg, &view);
 	}
 	bk_free(v);
@@ -90,6 +91,7 @@ exchange_view(struct bk_exchange *x, struct bk_exchange_view *v)
 	v->publish_out = x->publish_out;
 	v->publish_in_rate = x->rate_in;
 	v->publish_out_rate = x->rate_out;
+	v->hist = x->hist;
 }
 
 int
@@ -170,6 +172,7 @@ queue_view(struct bk_queue *q, struct bk_queue_view *v)
 	v->memory = queue_memory(q);
 	v->ms = q->ms;
 	v->rates = q->rates;
+	v->hist = q->hist;
 }
 
 int

@@ -37,6 +37,7 @@ struct bk_conn {
 	const struct bk_conn_ops *ops;  /* borrowed */
 	void *ctx;                      /* borrowed */
 	struct bk_conn_counters ctr;
+	struct bk_hist *hist;           /* owned */
 	struct bk_chan *chans;          /* its channels, via cnext */
 	struct bk_conn *prev, *next;    /* in mgmt->conns, registration order */
 };
@@ -51,8 +52,15 @@ struct bk_chan {
 	struct bk_chan_counters ctr;
 	struct bk_msg_stats ms_last;    /* at the previous sample */
 	struct bk_msg_rates rates;
+	struct bk_hist *hist;           /* owned */
 	struct bk_chan *cprev, *cnext;  /* in conn->chans */
 	UT_hash_handle hh;              /* in mgmt->chans */
+};
+
+/* Byte and frame counters of the closed connections of one protocol. */
+struct bk_proto_traffic {
+	char protocol[32];              /* "" = unused slot */
+	struct bk_conn_counters ctr;
 };
 
 /* Permissions of one user on one vhost; key = "user\0vhost". */
@@ -78,6 +86,11 @@ struct bk_mgmt {
 	struct bk_msg_stats ms_gone;    /* counters of deleted vhosts */
 	struct bk_msg_stats ms_last;    /* broker-wide, at the previous sample */
 	struct bk_msg_rates rates;
+	uint64_t tick;                  /* samples taken */
+	uint64_t tick_at[BK_TICKS_KEPT];    /* wall clock of tick t at t % KEPT */
+	struct bk_hist *hist;           /* owned: the broker's history */
+	struct bk_msg_stats chan_gone;  /* counters of closed channels */
+	struct bk_proto_traffic traffic[BK_PROTO_MAX];  /* closed connections' */
 	/* registry */
 	struct bk_conn *conns_head, *conns_tail;
 	uint32_t nconns, nchans;

@@ -1,5 +1,6 @@
 /*
- * bk_mgmt_extra.c: journal figures for /metrics, read through the core
+ * bk_mgmt_extra.c: journal and disk figures for /metrics and /api/nodes,
+ * read through the core
  * because the broker owns the journal once persistence has started
  * (protocols never include storage.h).
  */
@@ -36,4 +37,17 @@ bk_journal_stats_get(struct bk_broker *b, struct bk_journal_stats *out)
 	out->fsync_count = s.fsync_count;
 	out->fsync_sum = (double)s.fsync_ns / 1e9;
 	return true;
+}
+
+bool
+bk_disk_space(struct bk_broker *b, uint64_t *free_bytes, uint64_t *limit)
+{
+	struct bk_persist *p = bk_persist_get(b);
+	uint64_t total = 0;
+
+	*free_bytes = *limit = 0;
+	if (p == NULL || p->data_dir == NULL)
+		return false;
+	*limit = p->disk_free_limit;
+	return st_disk_space(p->data_dir, free_bytes, &total) == 0;
 }

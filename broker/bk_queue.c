@@ -83,6 +83,7 @@ bk_queue_unref(struct bk_queue *q)
 	if (q == NULL || --q->refs > 0)
 		return;
 	BK_ASSERT(q->deleted);
+	bk_hist_free(q->hist);
 	bk_free(q->levels);
 	bk_free(q->args_blob);
 	bk_qargs_fini(&q->args);
@@ -119,6 +120,7 @@ bk_queue_destroy(struct bk_queue *q, bool notify)
 	if (q->jid != 0)
 		bk_defs_changed(q->broker);
 	q->deleted = true;
+	q->broker->churn.queue_deleted++;
 	HASH_DEL(q->vhost->queues, q);
 	excl_unlink(q);
 	bk_qs(q->broker)->nqueues--;

@@ -80,6 +80,7 @@ queue_new(struct bk_vhost *vh, const struct bk_queue_decl *d, char *name,
 		qs->exclusive = q;
 	}
 	qs->nqueues++;
+	vh->broker->churn.queue_created++;
 	bk_expiry_queue_init(q);
 	if (vh->policies[BK_POLICY_USER] != NULL || vh->policies[BK_POLICY_OPERATOR] != NULL)
 		bk_queue_policy_refresh(q);
@@ -152,6 +153,8 @@ bk_queue_declare(struct bk_vhost *vh, const struct bk_queue_decl *d,
 	} else if ((st = create(vh, d, &q, err)) != BK_OK) {
 		return st;
 	}
+	if (!d->passive)
+		vh->broker->churn.queue_declared++;
 	if (name_out)
 		*name_out = q->name;
 	if (message_count)

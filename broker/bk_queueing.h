@@ -148,6 +148,7 @@ struct bk_queue {
 	struct bk_msg_stats ms;         /* message_stats, plain adds */
 	struct bk_msg_stats ms_last;    /* at the previous sample (bk_stats.c) */
 	struct bk_msg_rates rates;
+	struct bk_hist *hist;           /* owned (bk_hist.c) */
 	UT_hash_handle hh;              /* in vh->queues */
 };
 

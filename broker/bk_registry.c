@@ -50,6 +50,7 @@ bk_conn_register(struct bk_broker *b, const struct bk_conn_info *info)
 		m->conns_head = c;
 	m->conns_tail = c;
 	m->nconns++;
+	b->churn.conn_created++;
 	return c;
 }
 
@@ -69,8 +70,31 @@ bk_chan_unregister(struct bk_chan *ch)
 	if (ch->cnext)
 		ch->cnext->cprev = ch->cprev;
 	m->nchans--;
+	ch->conn->broker->churn.chan_closed++;
+	for (int i = 0; i < BK_MS__COUNT; i++)
+		m->chan_gone.n[i] += ch->ctr.ms.n[i];
+	bk_hist_free(ch->hist);
 	bk_free(ch->name);
 	bk_free(ch);
+}
+
+/* Keep a closing connection's traffic in its protocol's totals. */
+static void
+traffic_keep(struct bk_mgmt *m, const struct bk_conn *c)
+{
+	struct bk_proto_traffic *t = NULL;
+
+	for (int i = 0; i < BK_PROTO_MAX && t == NULL; i++)
+		if (m->traffic[i].protocol[0] == '\0' ||
+		    strcmp(m->traffic[i].protocol, c->protocol) == 0)
+			t = &m->traffic[i];
+	if (t == NULL)
+		return;                 /* more protocols than slots: not kept */
+	snprintf(t->protocol, sizeof(t->protocol), "%s", c->protocol);
+	t->ctr.recv_oct += c->ctr.recv_oct;
+	t->ctr.recv_cnt += c->ctr.recv_cnt;
+	t->ctr.send_oct += c->ctr.send_oct;
+	t->ctr.send_cnt += c->ctr.send_cnt;
 }
 
 static void
@@ -84,6 +108,7 @@ conn_free(struct bk_conn *c)
 	bk_free(c->vhost);
 	bk_free(c->props);
 	bk_free(c->client_id);
+	bk_hist_free(c->hist);
 	bk_free(c);
 }
 
@@ -106,6 +131,8 @@ bk_conn_unregister(struct bk_conn *c)
 	else
 		m->conns_tail = c->prev;
 	m->nconns--;
+	c->broker->churn.conn_closed++;
+	traffic_keep(m, c);
 	conn_free(c);
 }
 
@@ -246,6 +273,7 @@ bk_chan_register(struct bk_conn *c, uint32_t number, const struct bk_chan_ops *o
 	c->chans = ch;
 	HASH_ADD(hh, m->chans, id, sizeof(ch->id), ch);
 	m->nchans++;
+	c->broker->churn.chan_created++;
 	return ch;
 }
 
@@ -256,9 +284,48 @@ void
 bk_registry_sample(struct bk_broker *b, double secs)
 {
 	struct bk_chan *ch, *tmp;
+	uint64_t oct[2];
 
-	HASH_ITER(hh, bk_mgmt(b)->chans, ch, tmp)
+	HASH_ITER(hh, bk_mgmt(b)->chans, ch, tmp) {
 		bk_stats_rates_step(&ch->ms_last, &ch->ctr.ms, &ch->rates, secs);
+		bk_hist_record(b, &ch->hist, BK_HF_MS, BK_HF_MS + BK_MS__COUNT,
+			       BK_HIST_OBJECT, false, ch->ctr.ms.n);
+	}
+	for (struct bk_conn *c = bk_mgmt(b)->conns_head; c != NULL; c = c->next) {
+		oct[0] = c->ctr.recv_oct;
+		oct[1] = c->ctr.send_oct;
+		bk_hist_record(b, &c->hist, BK_HF_RECV_OCT, BK_HF_SEND_OCT + 1,
+			       BK_HIST_OBJECT, false, oct);
+	}
+}
+
+uint32_t
+bk_traffic_get(struct bk_broker *b, struct bk_traffic *out, uint32_t max)
+{
+	struct bk_mgmt *m = bk_mgmt(b);
+	uint32_t n = 0, i;
+
+	for (int k = 0; k < BK_PROTO_MAX && m->traffic[k].protocol[0] && n < max; k++) {
+		out[n].protocol = m->traffic[k].protocol;
+		out[n].ctr = m->traffic[k].ctr;
+		out[n++].connections = 0;
+	}
+	for (struct bk_conn *c = m->conns_head; c != NULL; c = c->next) {
+		for (i = 0; i < n && strcmp(out[i].protocol, c->protocol) != 0; i++)
+			;
+		if (i == n) {
+			if (n == max)
+				continue;
+			memset(&out[n], 0, sizeof(out[n]));
+			out[n++].protocol = c->protocol;
+		}
+		out[i].ctr.recv_oct += c->ctr.recv_oct;
+		out[i].ctr.recv_cnt += c->ctr.recv_cnt;
+		out[i].ctr.send_oct += c->ctr.send_oct;
+		out[i].ctr.send_cnt += c->ctr.send_cnt;
+		out[i].connections++;
+	}
+	return n;
 }
 
 void
@@ -292,6 +359,7 @@ conn_view(const struct bk_conn *c, struct bk_conn_view *v)
 	v->client_properties = (struct bk_table){ c->props, c->props_len };
 	v->client_id = c->client_id;
 	v->ctr = c->ctr;
+	v->hist = c->hist;
 	v->st.state = "running";
 	if (c->ops && c->ops->describe)
 		c->ops->describe(c->ctx, &v->st);
@@ -310,6 +378,7 @@ chan_view(const struct bk_chan *ch, struct bk_chan_view *v)
 	v->vhost = ch->conn->vhost;
 	v->ms = ch->ctr.ms;
 	v->rates = ch->rates;
+	v->hist = ch->hist;
 	v->st.state = "running";
 	if (ch->ops && ch->ops->describe)
 		ch->ops->describe(ch->ctx, &v->st);

@@ -57,6 +57,7 @@ struct bk_exchange {
 	uint64_t publish_in, publish_out;   /* message_stats (bk_route.c) */
 	uint64_t last_in, last_out;     /* at the previous sample */
 	float rate_in, rate_out;
+	struct bk_hist *hist;           /* owned (bk_hist.c) */
 	UT_hash_handle hh;              /* in vhost->exchanges */
 };
 

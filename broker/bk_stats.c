@@ -6,8 +6,9 @@
  * deliveries, gets and acks; adapters for confirms and returns). This
  * file only reads them: every interval_ms a timer walks vhosts, queues,
  * exchanges and channels, turns counter deltas into per-second rates
- * (RabbitMQ's {"rate": x} over the last interval) and appends one
- * broker-wide bk_sample to a fixed ring for the dashboard.
+ * (RabbitMQ's {"rate": x} over the last interval), records each object's
+ * history (bk_hist.c: what the API's sample windows read) and appends
+ * one broker-wide bk_sample to a fixed ring for the dashboard.
  *
  * The walk is O(objects) every 5 s by default; nothing here runs per
  * message. It re-enters nothing: it calls no adapter code except the
@@ -16,6 +17,7 @@
 #include "bk_mgmt.h"
 #include "bk_queueing.h"
 #include "bk_routing.h"
+#include "bk_proc.h"
 
 #include <event2/event.h>
 #include <string.h>
@@ -35,6 +37,7 @@ static const char *const mstat_names[BK_MS__COUNT] = {
 	[BK_MS_REDELIVER] = "redeliver",
 	[BK_MS_RETURN_UNROUTABLE] = "return_unroutable",
 	[BK_MS_DROP_UNROUTABLE] = "drop_unroutable",
+	[BK_MS_GET_EMPTY] = "get_empty",
 };
 
 const char *
@@ -119,21 +122,80 @@ sum_counters(struct bk_broker *b, struct bk_msg_stats *out)
 			out->n[i] += vh->ms.n[i];
 }
 
+/* vals = { ready, unacked, the counters }: the layout of queue and vhost
+ * histories (BK_HF_READY .. BK_HF_MS + BK_MS__COUNT). */
+static void
+lengths_and_counters(uint64_t *vals, uint64_t ready, uint64_t unacked,
+		     const struct bk_msg_stats *ms)
+{
+	vals[BK_HF_READY] = ready;
+	vals[BK_HF_UNACKED] = unacked;
+	memcpy(vals + BK_HF_MS, ms->n, sizeof(ms->n));
+}
+
+static void
+sample_exchange(struct bk_broker *b, struct bk_exchange *x, double secs)
+{
+	uint64_t io[2] = { x->publish_in, x->publish_out };
+
+	x->rate_in = secs > 0 ? (float)((double)(x->publish_in - x->last_in) / secs) : 0;
+	x->rate_out = secs > 0 ? (float)((double)(x->publish_out - x->last_out) / secs) : 0;
+	x->last_in = x->publish_in;
+	x->last_out = x->publish_out;
+	bk_hist_record(b, &x->hist, BK_HF_MS + BK_MS_PUBLISH_IN,
+		       BK_HF_MS + BK_MS_PUBLISH_OUT + 1, BK_HIST_OBJECT, false, io);
+}
+
 static void
 sample_vhost(struct bk_vhost *vh, double secs)
 {
+	struct bk_broker *b = vh->broker;
+	uint64_t vals[BK_HF_MS + BK_MS__COUNT];
+	struct bk_queue_totals t = { 0 };
 	struct bk_queue *q, *qt;
 	struct bk_exchange *x, *xt;
 
 	bk_stats_rates_step(&vh->ms_last, &vh->ms, &vh->rates, secs);
-	HASH_ITER(hh, vh->queues, q, qt)
+	HASH_ITER(hh, vh->queues, q, qt) {
 		bk_stats_rates_step(&q->ms_last, &q->ms, &q->rates, secs);
-	HASH_ITER(hh, vh->exchanges, x, xt) {
-		x->rate_in = secs > 0 ? (float)((double)(x->publish_in - x->last_in) / secs) : 0;
-		x->rate_out = secs > 0 ? (float)((double)(x->publish_out - x->last_out) / secs) : 0;
-		x->last_in = x->publish_in;
-		x->last_out = x->publish_out;
+		lengths_and_counters(vals, q->ready, q->unacked, &q->ms);
+		bk_hist_record(b, &q->hist, BK_HF_READY, BK_HF_MS + BK_MS__COUNT,
+			       BK_HIST_OBJECT, false, vals);
+		t.messages_ready += q->ready;
+		t.messages_unacknowledged += q->unacked;
 	}
+	HASH_ITER(hh, vh->exchanges, x, xt)
+		sample_exchange(b, x, secs);
+	lengths_and_counters(vals, t.messages_ready, t.messages_unacknowledged, &vh->ms);
+	bk_hist_record(b, &vh->hist, BK_HF_READY, BK_HF_MS + BK_MS__COUNT,
+		       BK_HIST_VHOST, false, vals);
+}
+
+/* The broker's own history: overview, node and churn figures. */
+static void
+sample_broker(struct bk_broker *b, const struct bk_msg_stats *ms,
+	      const struct bk_queue_totals *qt)
+{
+	struct bk_mgmt *m = bk_mgmt(b);
+	uint64_t vals[BK_HF__COUNT], limit;
+	struct bk_proc_stats ps;
+	const struct bk_churn *c = &b->churn;
+
+	bk_proc_stats_get(&ps);
+	memset(vals, 0, sizeof(vals));
+	lengths_and_counters(vals, qt->messages_ready, qt->messages_unacknowledged, ms);
+	vals[BK_HF_MEM_USED] = bk_alloc_used();
+	vals[BK_HF_FD_USED] = ps.fds_open;
+	vals[BK_HF_SOCKETS_USED] = ps.sockets_open;
+	bk_disk_space(b, &vals[BK_HF_DISK_FREE], &limit);
+	vals[BK_HF_CONN_CREATED] = c->conn_created;
+	vals[BK_HF_CONN_CLOSED] = c->conn_closed;
+	vals[BK_HF_CHAN_CREATED] = c->chan_created;
+	vals[BK_HF_CHAN_CLOSED] = c->chan_closed;
+	vals[BK_HF_QUEUE_DECLARED] = c->queue_declared;
+	vals[BK_HF_QUEUE_CREATED] = c->queue_created;
+	vals[BK_HF_QUEUE_DELETED] = c->queue_deleted;
+	bk_hist_record(b, &m->hist, 0, BK_HF__COUNT, BK_HIST_BROKER, true, vals);
 }
 
 void
@@ -149,6 +211,8 @@ bk_stats_sample_now(struct bk_broker *b)
 
 	if (m->last_sample_ms && now <= m->last_sample_ms)
 		secs = m->interval_ms / 1000.0;  /* clock did not move: assume one tick */
+	m->tick++;
+	m->tick_at[m->tick % BK_TICKS_KEPT] = now;
 	HASH_ITER(hh, b->vhosts, vh, tmp)
 		sample_vhost(vh, secs);
 	bk_registry_sample(b, secs);
@@ -173,6 +237,7 @@ bk_stats_sample_now(struct bk_broker *b)
 	s->connections = m->nconns;
 	s->channels = m->nchans;
 	s->mem_used = bk_alloc_used();
+	sample_broker(b, &cur, &qt);
 }
 
 uint32_t
@@ -252,6 +317,12 @@ bk_overview_get(struct bk_broker *b, struct bk_overview *out)
 	out->mem_used = bk_alloc_used();
 	out->alarms = bk_alarms(b);
 	out->sample_interval_ms = m->interval_ms;
+	out->churn = b->churn;
+	out->chan_ms = m->chan_gone;
+	for (struct bk_chan *ch = m->chans; ch != NULL; ch = ch->hh.next)
+		for (int i = 0; i < BK_MS__COUNT; i++)
+			out->chan_ms.n[i] += ch->ctr.ms.n[i];
+	out->hist = m->hist;
 }
 
 void
@@ -276,6 +347,7 @@ bk_mgmt_fini(struct bk_broker *b)
 		return;
 	if (m->timer)
 		event_free(m->timer);
+	bk_hist_free(m->hist);
 	bk_registry_fini(b);
 	bk_perms_fini(b);
 	bk_vhost_watchers_fini(b);

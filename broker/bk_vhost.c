@@ -39,6 +39,7 @@ bk_vhost_free(struct bk_vhost *vh)
 	bk_exchanges_free_all(vh);
 	bk_routing_free(vh->routing);
 	bk_policies_free_vhost(vh);
+	bk_hist_free(vh->hist);
 	bk_free(vh->name);
 	bk_free(vh);
 }

@@ -423,10 +423,12 @@ void bk_memory_watermark_set(struct bk_broker *b, uint64_t high_bytes);
  * which:
  *   broker/vhost: all of them
  *   queue:        PUBLISH (messages enqueued), DELIVER, DELIVER_NO_ACK,
- *                 GET, GET_NO_ACK, ACK, REDELIVER
+ *                 GET, GET_NO_ACK, ACK, REDELIVER, GET_EMPTY
  *   exchange:     PUBLISH_IN (messages published to it), PUBLISH_OUT
  *                 (of those, routed to at least one queue)
- *   channel:      what the adapter counts in its bk_chan_counters
+ *   channel:      what the adapter counts in its bk_chan_counters (AMQP
+ *                 also counts PUBLISH_OUT for routed and DROP_UNROUTABLE
+ *                 for dropped publishes)
  * deliver_get (RabbitMQ's sum of deliver, deliver_no_ack, get and
  * get_no_ack) is derived: bk_msg_stats_deliver_get().
  */
@@ -443,6 +445,7 @@ enum bk_mstat {
 	BK_MS_REDELIVER,                /* deliveries/gets with redelivered set */
 	BK_MS_RETURN_UNROUTABLE,        /* counted by adapters (bk_stats_count) */
 	BK_MS_DROP_UNROUTABLE,
+	BK_MS_GET_EMPTY,                /* basic.get that found nothing */
 	BK_MS__COUNT
 };
 
@@ -624,6 +627,7 @@ struct bk_conn_view {
 	const char *client_id;          /* NULL if none */
 	struct bk_conn_counters ctr;
 	struct bk_conn_state st;        /* from describe() */
+	const struct bk_hist *hist;     /* RECV_OCT, SEND_OCT (bk_admin.h) */
 };
 
 struct bk_chan_view {
@@ -636,6 +640,7 @@ struct bk_chan_view {
 	struct bk_msg_stats ms;         /* from bk_chan_counters */
 	struct bk_msg_rates rates;      /* sampler */
 	struct bk_chan_state st;        /* from describe() */
+	const struct bk_hist *hist;     /* the counters (bk_admin.h) */
 };
 
 typedef int (*bk_conn_each_fn)(void *arg, const struct bk_conn_view *v);

@@ -24,6 +24,7 @@ sl_config_init(struct sl_config *c)
 	c->limits.max_message_size = 16 * MIB;
 	c->limits.max_queues = 0;
 	c->memory_relative = 0.4;       /* RabbitMQ's default */
+	c->stats_interval_ms = 5000;    /* RabbitMQ's collect_statistics_interval */
 	c->journal.segment_size = 64 * MIB;
 	c->journal.memory_budget = 256 * MIB;
 	c->journal.disk_free_limit = 50000000;  /* RabbitMQ's 50MB */

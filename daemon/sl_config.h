@@ -40,6 +40,7 @@ struct sl_config {
 	 * (0 = no memory alarm) */
 	double memory_relative;
 	uint64_t memory_absolute;
+	uint32_t stats_interval_ms;     /* collect_statistics_interval: 5000 */
 	struct amqp_config amqp;        /* [amqp]; max_message_size copied from limits */
 	struct mqtt_config mqtt;        /* [mqtt] */
 	struct http_config http;        /* [http] */

@@ -36,6 +36,7 @@ enum kind {
 enum key_id {
 	BROKER_DATA_DIR, BROKER_LOG_LEVEL, BROKER_MAX_MESSAGE_SIZE,
 	BROKER_MEMORY_HIGH_WATERMARK, BROKER_LOAD_DEFINITIONS,
+	BROKER_COLLECT_STATISTICS_INTERVAL,
 	AMQP_BIND, AMQP_PORT, AMQP_FRAME_MAX, AMQP_CHANNEL_MAX, AMQP_HEARTBEAT,
 	AMQP_HANDSHAKE_TIMEOUT, AMQP_OUTPUT_HIGH_WATERMARK, AMQP_MAX_INFLIGHT_CONTENT,
 	AMQP_CONTENT_TIMEOUT,
@@ -69,6 +70,9 @@ static const struct key keys[] = {
 	  BROKER_MEMORY_HIGH_WATERMARK },
 	/* a RabbitMQ definitions document applied at start (sl_defs_load.c) */
 	{ "broker", "load_definitions",      K_PATH,  0, 0, BROKER_LOAD_DEFINITIONS },
+	/* RabbitMQ's collect_statistics_interval: how often rates are sampled */
+	{ "broker", "collect_statistics_interval", K_UINT, 100, 3600000,
+	  BROKER_COLLECT_STATISTICS_INTERVAL },
 	{ "amqp",   "bind",                  K_ADDR,  0, 0, AMQP_BIND },
 	{ "amqp",   "port",                  K_UINT,  0, 65535, AMQP_PORT },
 	/* 4096 is the 0-9-1 floor (frame-min-size) [AMQP 0-9-1 §4.2.1]. */
@@ -307,6 +311,9 @@ store_broker(struct sl_config *c, enum key_id id, const struct value *v)
 	case BROKER_LOAD_DEFINITIONS:
 		bk_free(c->load_definitions);
 		c->load_definitions = bk_strdup(v->s);
+		break;
+	case BROKER_COLLECT_STATISTICS_INTERVAL:
+		c->stats_interval_ms = (uint32_t)v->u;
 		break;
 	default:
 		return false;

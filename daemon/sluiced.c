@@ -313,6 +313,7 @@ start(struct daemon *d)
 		return EXIT_RUNTIME;
 	}
 	bk_memory_watermark_set(d->broker, sl_config_memory_watermark(&d->cfg));
+	bk_stats_set_interval(d->broker, d->cfg.stats_interval_ms);
 	if (open_storage(d) < 0)
 		return EXIT_RUNTIME;
 	/* Users and the configured topology, over what the durable

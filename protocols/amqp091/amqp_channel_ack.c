@@ -223,6 +223,8 @@ amqp_ch_unacked_fini(struct amqp_channel *ch)
 static void
 settle_one(struct amqp_channel *ch, struct bk_delivery *d, enum bk_settle how)
 {
+	if (how == BK_SETTLE_ACK && ch->ctr)
+		ch->ctr->ms.n[BK_MS_ACK]++;
 	if (!ch->tx) {
 		bk_delivery_settle(d, how);
 		return;
@@ -353,6 +355,11 @@ amqp_ch_basic_get(struct amqp_channel *ch, const struct amqp_method *m)
 		return;
 	}
 	memset(&ok, 0, sizeof(ok));
+	if (ch->ctr) {
+		ch->ctr->ms.n[!d ? BK_MS_GET_EMPTY : a->no_ack || d->no_ack ?
+			      BK_MS_GET_NO_ACK : BK_MS_GET]++;
+		ch->ctr->ms.n[BK_MS_REDELIVER] += d && d->redelivered;
+	}
 	if (!d) {
 		ok.id = AMQP_BASIC_GET_EMPTY;
 		amqp_conn_send_method(ch->conn, ch->id, &ok);

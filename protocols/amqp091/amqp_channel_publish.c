@@ -139,6 +139,9 @@ confirm_decided(struct amqp_channel *ch, uint64_t seq, bool ok)
 		ch->confirm_sent = ch->confirm_upto = seq;
 		return;
 	}
+	bk_stats_count(ch->conn->vhost, BK_MS_CONFIRM, 1);
+	if (ch->ctr)
+		ch->ctr->ms.n[BK_MS_CONFIRM]++;
 	ch->confirm_upto = seq;
 	if (!ch->confirm_ev_armed) {
 		ch->confirm_ev_armed = true;
@@ -284,8 +287,13 @@ amqp_ch_route(struct amqp_channel *ch, struct bk_msg *msg, bool mandatory)
 		amqp_channel_fail_err(ch, AMQP_BASIC_PUBLISH, &err);
 		return false;
 	}
-	if (ch->ctr)
+	if (ch->ctr) {
 		ch->ctr->ms.n[BK_MS_PUBLISH]++;
+		if (res.queues > 0 || res.direct_reply)
+			ch->ctr->ms.n[BK_MS_PUBLISH_OUT]++;
+		else if (!mandatory)
+			ch->ctr->ms.n[BK_MS_DROP_UNROUTABLE]++;
+	}
 	if (mandatory && res.queues == 0 && !res.direct_reply &&
 	    amqp_ch_content_fits(ch, msg)) {
 		send_return(ch, msg);

@@ -13,7 +13,8 @@
 #define VHOST_STATS ((1u << BK_MS_PUBLISH) | (1u << BK_MS_CONFIRM) | \
 	(1u << BK_MS_DELIVER) | (1u << BK_MS_DELIVER_NO_ACK) | (1u << BK_MS_GET) | \
 	(1u << BK_MS_GET_NO_ACK) | (1u << BK_MS_ACK) | (1u << BK_MS_REDELIVER) | \
-	(1u << BK_MS_RETURN_UNROUTABLE) | (1u << BK_MS_DROP_UNROUTABLE))
+	(1u << BK_MS_RETURN_UNROUTABLE) | (1u << BK_MS_DROP_UNROUTABLE) | \
+	(1u << BK_MS_GET_EMPTY))
 
 struct walk {
 	struct http_req *r;
@@ -259,11 +260,9 @@ each_vhost(void *arg, const struct bk_vhost_view *v)
 	cJSON_AddStringToObject(o, "default_queue_type", "classic");
 	cJSON_AddStringToObject(o, "description", desc);
 	cJSON_AddItemToObject(o, "message_stats",
-			      http_json_msg_stats(&v->ms, &v->rates, VHOST_STATS, true));
-	http_json_count(o, "messages", (double)v->queue_totals.messages, 0);
-	http_json_count(o, "messages_ready", (double)v->queue_totals.messages_ready, 0);
-	http_json_count(o, "messages_unacknowledged",
-			(double)v->queue_totals.messages_unacknowledged, 0);
+			      http_json_msg_stats(w->r, &v->ms, v->hist, VHOST_STATS, true));
+	http_json_lengths(w->r, o, v->queue_totals.messages_ready,
+			  v->queue_totals.messages_unacknowledged, v->hist);
 	x = cJSON_AddObjectToObject(o, "metadata");
 	cJSON_AddStringToObject(x, "description", desc);
 	cJSON_AddItemToObject(x, "tags", cJSON_CreateArray());

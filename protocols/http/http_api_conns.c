@@ -15,7 +15,7 @@
 #define CHAN_STATS ((1u << BK_MS_PUBLISH) | (1u << BK_MS_CONFIRM) | \
 	(1u << BK_MS_DELIVER) | (1u << BK_MS_DELIVER_NO_ACK) | (1u << BK_MS_GET) | \
 	(1u << BK_MS_GET_NO_ACK) | (1u << BK_MS_ACK) | (1u << BK_MS_REDELIVER) | \
-	(1u << BK_MS_RETURN_UNROUTABLE))
+	(1u << BK_MS_RETURN_UNROUTABLE) | (1u << BK_MS_GET_EMPTY))
 
 struct walk {
 	struct http_req *r;
@@ -46,10 +46,12 @@ conn_json(struct http_req *r, const struct bk_conn_view *v)
 	cJSON_AddNumberToObject(o, "peer_port", v->peer_port);
 	cJSON_AddNumberToObject(o, "port", v->port);
 	cJSON_AddStringToObject(o, "protocol", v->protocol);
-	http_json_count(o, "recv_cnt", (double)v->ctr.recv_cnt, 0);
-	http_json_count(o, "recv_oct", (double)v->ctr.recv_oct, 0);
-	http_json_count(o, "send_cnt", (double)v->ctr.send_cnt, 0);
-	http_json_count(o, "send_oct", (double)v->ctr.send_oct, 0);
+	cJSON_AddNumberToObject(o, "recv_cnt", (double)v->ctr.recv_cnt);
+	http_json_stat1(r, o, "recv_oct", (double)v->ctr.recv_oct, v->hist, BK_HF_RECV_OCT,
+			HTTP_WIN_DATA_RATES);
+	cJSON_AddNumberToObject(o, "send_cnt", (double)v->ctr.send_cnt);
+	http_json_stat1(r, o, "send_oct", (double)v->ctr.send_oct, v->hist, BK_HF_SEND_OCT,
+			HTTP_WIN_DATA_RATES);
 	cJSON_AddNumberToObject(o, "send_pend", (double)v->st.send_pend);
 	cJSON_AddBoolToObject(o, "ssl", v->ssl);
 	cJSON_AddStringToObject(o, "state", v->st.state ? v->st.state : "running");
@@ -94,7 +96,7 @@ chan_json(struct http_req *r, const struct bk_chan_view *v)
 	cJSON_AddNumberToObject(o, "consumer_count", v->st.consumer_count);
 	cJSON_AddNumberToObject(o, "global_prefetch_count", v->st.global_prefetch_count);
 	cJSON_AddItemToObject(o, "message_stats",
-			      http_json_msg_stats(&v->ms, &v->rates, CHAN_STATS, true));
+			      http_json_msg_stats(r, &v->ms, v->hist, CHAN_STATS, true));
 	cJSON_AddNumberToObject(o, "messages_unacknowledged", v->st.messages_unacknowledged);
 	cJSON_AddNumberToObject(o, "messages_uncommitted", v->st.messages_uncommitted);
 	cJSON_AddNumberToObject(o, "messages_unconfirmed", v->st.messages_unconfirmed);

@@ -15,7 +15,7 @@ struct walk {
 };
 
 static cJSON *
-exchange_json(const struct bk_exchange_view *v)
+exchange_json(struct http_req *r, const struct bk_exchange_view *v)
 {
 	cJSON *o = cJSON_CreateObject(), *ms;
 
@@ -24,8 +24,10 @@ exchange_json(const struct bk_exchange_view *v)
 	cJSON_AddBoolToObject(o, "durable", v->durable);
 	cJSON_AddBoolToObject(o, "internal", v->internal);
 	ms = cJSON_AddObjectToObject(o, "message_stats");
-	http_json_count(ms, "publish_in", (double)v->publish_in, v->publish_in_rate);
-	http_json_count(ms, "publish_out", (double)v->publish_out, v->publish_out_rate);
+	http_json_stat1(r, ms, "publish_in", (double)v->publish_in, v->hist,
+			BK_HF_MS + BK_MS_PUBLISH_IN, HTTP_WIN_MSG_RATES);
+	http_json_stat1(r, ms, "publish_out", (double)v->publish_out, v->hist,
+			BK_HF_MS + BK_MS_PUBLISH_OUT, HTTP_WIN_MSG_RATES);
 	cJSON_AddStringToObject(o, "name", v->name);
 	if (v->policy != NULL)          /* RabbitMQ leaves it out when none */
 		cJSON_AddStringToObject(o, "policy", v->policy);
@@ -40,7 +42,7 @@ each_exchange(void *arg, const struct bk_exchange_view *v)
 {
 	struct walk *w = arg;
 
-	cJSON_AddItemToArray(w->arr, exchange_json(v));
+	cJSON_AddItemToArray(w->arr, exchange_json(w->r, v));
 	return 0;
 }
 
@@ -49,7 +51,7 @@ one_exchange(void *arg, const struct bk_exchange_view *v)
 {
 	struct walk *w = arg;
 
-	w->arr = exchange_json(v);
+	w->arr = exchange_json(w->r, v);
 	return 0;
 }
 

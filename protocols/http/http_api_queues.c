@@ -14,7 +14,7 @@
 
 #define QUEUE_STATS ((1u << BK_MS_PUBLISH) | (1u << BK_MS_DELIVER) | \
 	(1u << BK_MS_DELIVER_NO_ACK) | (1u << BK_MS_GET) | (1u << BK_MS_GET_NO_ACK) | \
-	(1u << BK_MS_ACK) | (1u << BK_MS_REDELIVER))
+	(1u << BK_MS_ACK) | (1u << BK_MS_REDELIVER) | (1u << BK_MS_GET_EMPTY))
 
 cJSON *
 http_queue_json(struct http_req *r, const struct bk_queue_view *v)
@@ -34,10 +34,8 @@ http_queue_json(struct http_req *r, const struct bk_queue_view *v)
 				(double)(v->message_bytes > v->message_bytes_ready ?
 					 v->message_bytes - v->message_bytes_ready : 0));
 	cJSON_AddItemToObject(o, "message_stats",
-			      http_json_msg_stats(&v->ms, &v->rates, QUEUE_STATS, true));
-	http_json_count(o, "messages", (double)v->messages, 0);
-	http_json_count(o, "messages_ready", (double)v->messages_ready, 0);
-	http_json_count(o, "messages_unacknowledged", (double)v->messages_unacknowledged, 0);
+			      http_json_msg_stats(r, &v->ms, v->hist, QUEUE_STATS, true));
+	http_json_lengths(r, o, v->messages_ready, v->messages_unacknowledged, v->hist);
 	cJSON_AddStringToObject(o, "name", v->name);
 	cJSON_AddStringToObject(o, "node", r->l->node);
 	if (v->operator_policy != NULL)

@@ -32,6 +32,17 @@ struct http_announced {
 	int port;
 };
 
+/* RabbitMQ's sample windows (http_stats.c): ?lengths_age=&lengths_incr=, ... */
+enum http_win {
+	HTTP_WIN_LENGTHS, HTTP_WIN_MSG_RATES, HTTP_WIN_DATA_RATES, HTTP_WIN_NODE_STATS,
+	HTTP_WIN__COUNT
+};
+
+struct http_range {
+	bool set;
+	uint64_t first, last, incr;     /* wall-clock ms */
+};
+
 struct http_listener {
 	struct event_base *base;        /* borrowed */
 	struct bk_broker *broker;       /* borrowed; outlives the listener */
@@ -41,6 +52,8 @@ struct http_listener {
 	char node[128];                 /* "sluice@HOST": RabbitMQ's node name */
 	struct http_announced ann[HTTP_MAX_ANNOUNCED];
 	int nann;
+	/* scratch for one request's sample series (http_stats.c) */
+	struct bk_hist_point pts[BK_HIST_BROKER], pts_tmp[BK_HIST_BROKER];
 };
 
 struct http_req {
@@ -54,6 +67,7 @@ struct http_req {
 	bool admin;                     /* has the administrator tag */
 	bool policymaker;               /* has the policymaker tag */
 	bool answered;
+	struct http_range range[HTTP_WIN__COUNT];   /* asked-for sample windows */
 };
 
 /* The owner token the API declares, binds and deletes with: exclusive
@@ -112,12 +126,26 @@ cJSON *http_json_table(struct bk_table t);
  * the reason in why. */
 int http_json_to_table(const cJSON *obj, struct bk_table_builder *b,
 		       char *why, size_t whylen);
-/* obj[name] = n, obj[name_details] = {"rate": rate} */
-void http_json_count(cJSON *obj, const char *name, double n, double rate);
+/* ---- http_stats.c ---- */
+/* Read the request's sample windows; false after a 400. */
+bool http_ranges_parse(struct http_req *r);
+/*
+ * obj[name] = value and obj[name_details] = {"rate", and with window w
+ * asked for "samples", "avg_rate", "avg"}, from the sum of the nf fields
+ * f of h (NULL: rate 0, no samples).
+ */
+void http_json_stat(struct http_req *r, cJSON *obj, const char *name, double value,
+		    const struct bk_hist *h, const enum bk_hfield *f, int nf,
+		    enum http_win w);
+void http_json_stat1(struct http_req *r, cJSON *obj, const char *name, double value,
+		     const struct bk_hist *h, enum bk_hfield f, enum http_win w);
 /* RabbitMQ's message_stats object with the counters in mask (1u << BK_MS_*);
- * deliver_get added when with_deliver_get. */
-cJSON *http_json_msg_stats(const struct bk_msg_stats *ms, const struct bk_msg_rates *r,
-			   uint32_t mask, bool with_deliver_get);
+ * deliver_get added when with_deliver_get. h: the object's history. */
+cJSON *http_json_msg_stats(struct http_req *r, const struct bk_msg_stats *ms,
+			   const struct bk_hist *h, uint32_t mask, bool with_deliver_get);
+/* messages, messages_ready, messages_unacknowledged with details. */
+void http_json_lengths(struct http_req *r, cJSON *o, uint64_t ready, uint64_t unacked,
+		       const struct bk_hist *h);
 /* tags "a,b" -> ["a","b"] */
 cJSON *http_json_tags(const char *tags);
 /* Typed getters for bodies: false after a 400 for a present field of
@@ -134,6 +162,7 @@ void http_api_nodes(struct http_req *r);
 void http_api_whoami(struct http_req *r);
 void http_api_health(struct http_req *r);
 void http_api_aliveness(struct http_req *r);
+void http_api_extensions(struct http_req *r);
 void http_api_queues(struct http_req *r);
 void http_api_exchanges(struct http_req *r);
 void http_api_bindings(struct http_req *r);
@@ -148,6 +177,11 @@ void http_api_policies(struct http_req *r);
 void http_api_operator_policies(struct http_req *r);
 void http_metrics(struct http_req *r);
 void http_dashboard(struct http_req *r);
+
+/* http_api_overview.c: lists /api/overview and /api/nodes share. */
+cJSON *http_exchange_types_json(void);
+cJSON *http_listeners_json(struct http_listener *l);
+cJSON *http_contexts_json(struct http_listener *l);
 
 /* Shared by the listing handlers. */
 cJSON *http_queue_json(struct http_req *r, const struct bk_queue_view *v);

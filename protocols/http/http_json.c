@@ -28,34 +28,6 @@ http_json_to_table(const cJSON *obj, struct bk_table_builder *b, char *why, size
 	return -EINVAL;
 }
 
-void
-http_json_count(cJSON *obj, const char *name, double n, double rate)
-{
-	char details[96];
-
-	cJSON_AddNumberToObject(obj, name, n);
-	snprintf(details, sizeof(details), "%s_details", name);
-	cJSON_AddNumberToObject(cJSON_AddObjectToObject(obj, details), "rate", rate);
-}
-
-cJSON *
-http_json_msg_stats(const struct bk_msg_stats *ms, const struct bk_msg_rates *r,
-		    uint32_t mask, bool with_deliver_get)
-{
-	cJSON *o = cJSON_CreateObject();
-
-	for (int i = 0; i < BK_MS__COUNT; i++) {
-		if (!(mask & (1u << i)))
-			continue;
-		http_json_count(o, bk_mstat_name((enum bk_mstat)i), (double)ms->n[i],
-				r ? r->r[i] : 0.0);
-	}
-	if (with_deliver_get)
-		http_json_count(o, "deliver_get", (double)bk_msg_stats_deliver_get(ms),
-				r ? bk_msg_rates_deliver_get(r) : 0.0);
-	return o;
-}
-
 cJSON *
 http_json_tags(const char *tags)
 {

@@ -8,6 +8,7 @@
  * \n), since queue and vhost names are client-chosen.
  */
 #include "http_int.h"
+#include "bk_proc.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -86,21 +87,6 @@ each_queue(void *arg, const struct bk_queue_view *v)
 	esc(w->out, v->name);
 	evbuffer_add_printf(w->out, "\"} %.17g\n", x);
 	return 0;
-}
-
-static uint64_t
-rss_bytes(void)
-{
-	unsigned long size = 0, resident = 0;
-	FILE *f = fopen("/proc/self/statm", "r");
-	long page = sysconf(_SC_PAGESIZE);
-
-	if (f == NULL)
-		return 0;
-	if (fscanf(f, "%lu %lu", &size, &resident) != 2)
-		resident = 0;
-	fclose(f);
-	return (uint64_t)resident * (uint64_t)(page > 0 ? page : 4096);
 }
 
 static void
@@ -217,7 +203,12 @@ http_metrics(struct http_req *r)
 		evbuffer_add_printf(out, "\"} %u\n", ov.proto[i].channels);
 	}
 	head(out, "rabbitmq_process_resident_memory_bytes", "gauge", "Resident memory of the broker process");
-	metric(out, "rabbitmq_process_resident_memory_bytes", (double)rss_bytes());
+	{
+		struct bk_proc_stats ps;
+
+		bk_proc_stats_get(&ps);
+		metric(out, "rabbitmq_process_resident_memory_bytes", (double)ps.rss);
+	}
 	head(out, "rabbitmq_resident_memory_limit_bytes", "gauge", "Memory high watermark (0 = none)");
 	metric(out, "rabbitmq_resident_memory_limit_bytes", (double)ov.mem_high_watermark);
 	head(out, "sluice_memory_allocated_bytes", "gauge", "Bytes allocated by the broker (the memory alarm's measure)");

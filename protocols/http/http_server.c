@@ -183,6 +183,7 @@ static const struct {
 	{ "vhosts",      http_api_vhosts, NEED_ADMIN_WRITES },
 	{ "permissions", http_api_permissions, NEED_ADMIN_WRITES },
 	{ "definitions", http_api_definitions, NEED_ADMIN_WRITES },
+	{ "extensions",  http_api_extensions, NEED_ADMIN_WRITES },
 	{ "policies",    http_api_policies, NEED_POLICYMAKER },
 	{ "operator-policies", http_api_operator_policies, NEED_ADMIN },
 };
@@ -203,6 +204,16 @@ allowed(struct http_req *r, enum need need)
 	return true;
 }
 
+/* Everything but RabbitMQ's is-in-service probe (for load balancers)
+ * needs credentials. */
+static bool
+needs_auth(const struct http_req *r)
+{
+	return !(r->nseg == 4 && strcmp(r->seg[0], "api") == 0 &&
+		 strcmp(r->seg[1], "health") == 0 && strcmp(r->seg[2], "checks") == 0 &&
+		 strcmp(r->seg[3], "is-in-service") == 0);
+}
+
 static void
 dispatch(struct http_req *r)
 {
@@ -210,7 +221,7 @@ dispatch(struct http_req *r)
 		http_dashboard(r);             /* the page asks for credentials itself */
 		return;
 	}
-	if (!http_auth_check(r))
+	if ((needs_auth(r) && !http_auth_check(r)) || !http_ranges_parse(r))
 		return;
 	if (strcmp(r->seg[0], "metrics") == 0 && r->nseg == 1) {
 		http_metrics(r);

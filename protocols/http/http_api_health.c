@@ -1,0 +1,277 @@
+/*
+ * http_api_health.c: /api/health/checks/... and /api/aliveness-test/VHOST,
+ * the HTTP counterparts of `rabbitmq-diagnostics check_*` that load
+ * balancers and Kubernetes probes call, with RabbitMQ's bodies:
+ *
+ *   alarms, local-alarms        200 {"status":"ok"}, or 503 with "reason"
+ *                               and "alarms": [{"node", "resource"}]
+ *                               ("memory", "disk space")
+ *   port-listener/PORT          {"status":"ok","port":N}; 503 "missing",
+ *                               "ports"; 400 "Invalid port"
+ *   protocol-listener/PROTO     {"status":"ok","protocol":"amqp"} (RabbitMQ's
+ *                               aliases: amqp091, mqtt311, http_api, ...);
+ *                               503 "missing", "protocols"
+ *   virtual-hosts               every vhost is up: {"status":"ok"}
+ *   certificate-expiration/N/U  checks N and U (days, weeks, months,
+ *                               years) as RabbitMQ; with no TLS listener
+ *                               no certificate expires: {"status":"ok"}
+ *   is-in-service               {"status":"ok"}, without authentication
+ *                               (the dispatcher lets it through), as
+ *                               RabbitMQ
+ *   node-is-quorum-critical     {"status":"ok"}: a single node holds no
+ *                               quorum a restart could lose
+ */
+#include "http_int.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void
+reply_ok(struct http_req *r, const char *key, cJSON *val)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(o, "status", "ok");
+	if (key != NULL)
+		cJSON_AddItemToObject(o, key, val);
+	http_reply_json(r, 200, o);
+}
+
+/* 503 {"status":"failed","reason":reason} plus o's members (taken). */
+static void
+reply_failed(struct http_req *r, const char *reason, cJSON *more)
+{
+	cJSON *o = cJSON_CreateObject(), *it;
+
+	cJSON_AddStringToObject(o, "status", "failed");
+	cJSON_AddStringToObject(o, "reason", reason);
+	while (more != NULL && (it = more->child) != NULL) {
+		cJSON_DetachItemViaPointer(more, it);
+		cJSON_AddItemToObject(o, it->string, it);
+	}
+	cJSON_Delete(more);
+	http_reply_json(r, 503, o);
+}
+
+static void
+check_alarms(struct http_req *r, bool local)
+{
+	unsigned alarms = bk_alarms(r->l->broker);
+	cJSON *more, *arr;
+
+	if (alarms == 0) {
+		reply_ok(r, NULL, NULL);
+		return;
+	}
+	more = cJSON_CreateObject();
+	arr = cJSON_AddArrayToObject(more, "alarms");
+	for (int i = 0; i < 2; i++) {
+		unsigned bit = i == 0 ? BK_ALARM_MEMORY : BK_ALARM_DISK;
+		cJSON *a;
+
+		if (!(alarms & bit))
+			continue;
+		a = cJSON_CreateObject();
+		cJSON_AddStringToObject(a, "node", r->l->node);
+		cJSON_AddStringToObject(a, "resource", i == 0 ? "memory" : "disk space");
+		cJSON_AddItemToArray(arr, a);
+	}
+	reply_failed(r, local ? "There are alarms in effect on the node"
+			      : "There are alarms in effect in the cluster", more);
+}
+
+/* Every listener the node has: the announced ones, then this one. */
+static int
+listeners(struct http_req *r, const char **proto, int *port, int max)
+{
+	int n = 0;
+
+	for (int i = 0; i < r->l->nann && n < max; i++, n++) {
+		proto[n] = r->l->ann[i].protocol;
+		port[n] = r->l->ann[i].port;
+	}
+	if (n < max) {
+		proto[n] = "http";
+		port[n++] = r->l->port;
+	}
+	return n;
+}
+
+static void
+check_port(struct http_req *r, const char *arg)
+{
+	const char *proto[HTTP_MAX_ANNOUNCED + 1];
+	int port[HTTP_MAX_ANNOUNCED + 1], n, want;
+	cJSON *more, *ports;
+	char *end;
+	long v = strtol(arg, &end, 10);
+
+	if (*arg == '\0' || *end != '\0' || v < 0 || v > 65535) {
+		http_reply_bad_request(r, "Invalid port");
+		return;
+	}
+	want = (int)v;
+	n = listeners(r, proto, port, HTTP_MAX_ANNOUNCED + 1);
+	for (int i = 0; i < n; i++)
+		if (port[i] == want) {
+			reply_ok(r, "port", cJSON_CreateNumber(want));
+			return;
+		}
+	more = cJSON_CreateObject();
+	cJSON_AddNumberToObject(more, "missing", want);
+	ports = cJSON_AddArrayToObject(more, "ports");
+	for (int i = 0; i < n; i++)
+		cJSON_AddItemToArray(ports, cJSON_CreateNumber(port[i]));
+	reply_failed(r, "No active listener", more);
+}
+
+/* RabbitMQ's protocol aliases (normalize_protocol), lower-cased in buf. */
+static const char *
+normalize_protocol(const char *in, char *buf, size_t cap)
+{
+	static const struct { const char *alias, *proto; } a[] = {
+		{ "amqp091", "amqp" }, { "amqp0.9.1", "amqp" }, { "amqp0-9-1", "amqp" },
+		{ "amqp0_9_1", "amqp" }, { "amqp10", "amqp" }, { "amqp1.0", "amqp" },
+		{ "amqp1-0", "amqp" }, { "amqp1_0", "amqp" }, { "amqps", "amqp/ssl" },
+		{ "mqtt3.1", "mqtt" }, { "mqtt3.1.1", "mqtt" }, { "mqtt31", "mqtt" },
+		{ "mqtt311", "mqtt" }, { "mqtt3_1", "mqtt" }, { "mqtt3_1_1", "mqtt" },
+		{ "mqtts", "mqtt/ssl" }, { "mqtt+tls", "mqtt/ssl" }, { "mqtt+ssl", "mqtt/ssl" },
+		{ "http1", "http" }, { "http1.1", "http" }, { "http_api", "http" },
+		{ "management", "http" }, { "management_ui", "http" }, { "ui", "http" },
+		{ "prometheus", "http/prometheus" },
+	};
+	size_t i;
+
+	for (i = 0; in[i] != '\0' && i + 1 < cap; i++)
+		buf[i] = (char)tolower((unsigned char)in[i]);
+	buf[i] = '\0';
+	for (i = 0; i < sizeof(a) / sizeof(a[0]); i++)
+		if (strcmp(buf, a[i].alias) == 0)
+			return a[i].proto;
+	return buf;
+}
+
+static void
+check_protocol(struct http_req *r, const char *arg)
+{
+	const char *proto[HTTP_MAX_ANNOUNCED + 1], *want;
+	int port[HTTP_MAX_ANNOUNCED + 1], n;
+	char buf[64];
+	cJSON *more, *protos;
+
+	want = normalize_protocol(arg, buf, sizeof(buf));
+	n = listeners(r, proto, port, HTTP_MAX_ANNOUNCED + 1);
+	for (int i = 0; i < n; i++)
+		if (strcmp(proto[i], want) == 0) {
+			reply_ok(r, "protocol", cJSON_CreateString(want));
+			return;
+		}
+	more = cJSON_CreateObject();
+	cJSON_AddStringToObject(more, "missing", want);
+	protos = cJSON_AddArrayToObject(more, "protocols");
+	for (int i = 0; i < n; i++)
+		cJSON_AddItemToArray(protos, cJSON_CreateString(proto[i]));
+	reply_failed(r, "No active listener", more);
+}
+
+static void
+check_certificates(struct http_req *r, const char *within, const char *unit)
+{
+	static const char *const units[] = { "days", "weeks", "months", "years" };
+	char u[16], *end;
+	size_t i;
+
+	strtoll(within, &end, 10);
+	if (*within == '\0' || *end != '\0') {
+		http_reply_bad_request(r, "Invalid expiration value.");
+		return;
+	}
+	for (i = 0; unit[i] != '\0' && i + 1 < sizeof(u); i++)
+		u[i] = (char)tolower((unsigned char)unit[i]);
+	u[i] = '\0';
+	for (i = 0; i < 4 && strcmp(u, units[i]) != 0; i++)
+		;
+	if (i == 4 || strlen(unit) >= sizeof(u)) {
+		http_reply_bad_request(r, "Time unit not recognised. Supported units: "
+				       "days, weeks, months, years.");
+		return;
+	}
+	/* no TLS listener: no certificate to expire */
+	reply_ok(r, NULL, NULL);
+}
+
+void
+http_api_health(struct http_req *r)
+{
+	const char *c = r->nseg >= 3 && strcmp(r->seg[1], "checks") == 0 ? r->seg[2] : "";
+
+	if (r->method != EVHTTP_REQ_GET && r->method != EVHTTP_REQ_HEAD)
+		http_reply_method_not_allowed(r);
+	else if (r->nseg == 3 && (!strcmp(c, "alarms") || !strcmp(c, "local-alarms")))
+		check_alarms(r, strcmp(c, "local-alarms") == 0);
+	else if (r->nseg == 4 && strcmp(c, "port-listener") == 0)
+		check_port(r, r->seg[3]);
+	else if (r->nseg == 4 && strcmp(c, "protocol-listener") == 0)
+		check_protocol(r, r->seg[3]);
+	else if (r->nseg == 5 && strcmp(c, "certificate-expiration") == 0)
+		check_certificates(r, r->seg[3], r->seg[4]);
+	else if (r->nseg == 3 && (!strcmp(c, "virtual-hosts") || !strcmp(c, "is-in-service") ||
+				  !strcmp(c, "node-is-quorum-critical")))
+		reply_ok(r, NULL, NULL);
+	else
+		http_reply_not_found(r);
+}
+
+/*
+ * /api/aliveness-test/VHOST: declare "aliveness-test", publish one
+ * message to it and get it back, as RabbitMQ does.
+ */
+void
+http_api_aliveness(struct http_req *r)
+{
+	struct bk_queue_decl qd = { .name = BK_STR_LIT("aliveness-test"),
+				    .owner = http_owner };
+	struct bk_props props = { 0 };
+	struct bk_route_result res;
+	struct bk_delivery *d = NULL;
+	struct bk_queue *q;
+	struct bk_vhost *vh;
+	struct bk_msg *m;
+	struct bk_err err;
+	const char *name;
+	uint32_t n, c;
+	cJSON *o;
+
+	if (r->nseg != 2) {
+		http_reply_not_found(r);
+		return;
+	}
+	if ((vh = http_vhost_arg(r, 1)) == NULL)
+		return;
+	if (bk_queue_declare(vh, &qd, &name, &n, &c, &err) != BK_OK) {
+		http_reply_status(r, &err);
+		return;
+	}
+	m = bk_msg_new(BK_STR_LIT(""), qd.name, &props, 12);
+	memcpy(m->body, "test_message", 12);
+	if (bk_publish(vh, BK_STR_LIT(""), m, &res, &err) != BK_OK) {
+		bk_msg_unref(m);
+		http_reply_status(r, &err);
+		return;
+	}
+	bk_msg_unref(m);
+	if ((q = bk_queue_get(vh, qd.name)) != NULL &&
+	    bk_queue_get_one(q, true, &d, &n) == BK_OK && d != NULL)
+		bk_delivery_settle(d, BK_SETTLE_ACK);
+	o = cJSON_CreateObject();
+	if (d != NULL) {
+		cJSON_AddStringToObject(o, "status", "ok");
+		http_reply_json(r, 200, o);
+	} else {
+		cJSON_AddStringToObject(o, "status", "failed");
+		cJSON_AddStringToObject(o, "reason", "aliveness test message not received");
+		http_reply_json(r, 503, o);
+	}
+}

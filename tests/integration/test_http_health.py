@@ -1,0 +1,122 @@
+"""Health checks and the rest of the API tools use: RabbitMQ's
+/api/health/checks/* bodies and codes, /api/extensions, /api/nodes
+figures, permissions and bindings sub-resources."""
+import pika
+
+from amqp_helpers import connect
+from conftest import wait_for
+from http_helpers import api, http_port, q
+
+FAILED_503 = lambda r: r if r[0] == 503 else None  # noqa: E731
+
+
+def check(b, path, auth=("guest", "guest")):
+    st, body, _ = api(b, "GET", "/api/health/checks/" + path, auth=auth)
+    return st, body
+
+
+def test_alarms_ok_and_failing(make_broker):
+    b = make_broker()
+    assert check(b, "alarms") == (200, {"status": "ok"})
+    assert check(b, "local-alarms") == (200, {"status": "ok"})
+    b2 = make_broker("--set", "broker.memory_high_watermark=1")
+    st, body, _ = wait_for(lambda: FAILED_503(api(b2, "GET", "/api/health/checks/alarms")),
+                           timeout=5)
+    node = api(b2, "GET", "/api/overview")[1]["node"]
+    assert body == {"status": "failed",
+                    "reason": "There are alarms in effect in the cluster",
+                    "alarms": [{"node": node, "resource": "memory"}]}
+    st, body = check(b2, "local-alarms")
+    assert st == 503 and body["reason"] == "There are alarms in effect on the node"
+
+
+def test_port_listener(broker):
+    assert check(broker, "port-listener/%d" % broker.port) == (
+        200, {"status": "ok", "port": broker.port})
+    assert check(broker, "port-listener/%d" % http_port(broker))[0] == 200
+    st, body = check(broker, "port-listener/1")
+    assert st == 503
+    assert body["status"] == "failed" and body["reason"] == "No active listener"
+    assert body["missing"] == 1
+    assert sorted(body["ports"]) == sorted(p for p in (broker.port, broker.mqtt_port,
+                                                       http_port(broker)) if p)
+    assert check(broker, "port-listener/amqp") == (
+        400, {"error": "bad_request", "reason": "Invalid port"})
+
+
+def test_protocol_listener(broker):
+    for proto, norm in (("amqp", "amqp"), ("AMQP091", "amqp"), ("amqp0-9-1", "amqp"),
+                        ("mqtt", "mqtt"), ("mqtt311", "mqtt"), ("http", "http"),
+                        ("management", "http")):
+        assert check(broker, "protocol-listener/" + proto) == (
+            200, {"status": "ok", "protocol": norm}), proto
+    st, body = check(broker, "protocol-listener/stomp")
+    assert st == 503 and body["missing"] == "stomp"
+    assert body["reason"] == "No active listener"
+    assert set(body["protocols"]) == {"amqp", "mqtt", "http"}
+
+
+def test_other_checks(broker):
+    assert check(broker, "virtual-hosts") == (200, {"status": "ok"})
+    assert check(broker, "node-is-quorum-critical") == (200, {"status": "ok"})
+    # is-in-service answers load balancers without credentials
+    assert check(broker, "is-in-service", auth=None) == (200, {"status": "ok"})
+    assert check(broker, "alarms", auth=None)[0] == 401
+    assert check(broker, "certificate-expiration/1/weeks") == (200, {"status": "ok"})
+    assert check(broker, "certificate-expiration/3/MONTHS")[0] == 200
+    assert check(broker, "certificate-expiration/x/days") == (
+        400, {"error": "bad_request", "reason": "Invalid expiration value."})
+    assert check(broker, "certificate-expiration/1/fortnights") == (
+        400, {"error": "bad_request", "reason": "Time unit not recognised. "
+              "Supported units: days, weeks, months, years."})
+    assert check(broker, "no-such-check")[0] == 404
+
+
+def test_nodes_extensions_whoami(broker):
+    st, nodes, _ = api(broker, "GET", "/api/nodes")
+    n = nodes[0]
+    for k in ("fd_used", "fd_total", "sockets_used", "sockets_total", "mem_used",
+              "mem_limit", "disk_free", "disk_free_limit", "uptime", "listeners"):
+        assert k in n, k
+    assert 0 < n["fd_used"] < n["fd_total"]
+    assert 0 < n["sockets_used"] <= n["sockets_total"]
+    assert n["disk_free"] > n["disk_free_limit"] > 0
+    for k in ("fd_used", "sockets_used", "mem_used", "disk_free"):
+        assert "rate" in n[k + "_details"]
+    assert [m["name"] for m in n["auth_mechanisms"]] == ["AMQPLAIN", "PLAIN"]
+    assert api(broker, "GET", "/api/nodes/" + q(n["name"]))[1]["name"] == n["name"]
+    assert api(broker, "GET", "/api/nodes/rabbit@elsewhere")[0] == 404
+    assert api(broker, "GET", "/api/extensions")[:2] == (200, [])
+    assert api(broker, "GET", "/api/whoami")[1] == {"name": "guest",
+                                                    "tags": ["administrator"]}
+
+
+def test_permissions_and_bindings_subresources(broker):
+    api(broker, "PUT", "/api/vhosts/v2")
+    api(broker, "PUT", "/api/users/u1", {"password": "pw", "tags": ""})
+    perm = {"configure": "^u1", "write": ".*", "read": ""}
+    assert api(broker, "PUT", "/api/permissions/v2/u1", perm)[0] == 201
+    one = api(broker, "GET", "/api/permissions/v2/u1")[1]
+    assert one == dict(perm, user="u1", vhost="v2")
+    assert api(broker, "GET", "/api/permissions/v2/guest")[0] == 404
+    assert api(broker, "GET", "/api/vhosts/v2/permissions")[1] == [one]
+    assert api(broker, "GET", "/api/users/u1/permissions")[1] == [one]
+    assert api(broker, "GET", "/api/users/nobody/permissions")[0] == 404
+    assert api(broker, "GET", "/api/vhosts/nope/permissions")[0] == 404
+    conn = connect(broker)
+    ch = conn.channel()
+    ch.exchange_declare("src", "topic")
+    ch.exchange_declare("dst", "fanout")
+    ch.queue_declare("bq")
+    ch.queue_bind("bq", "src", "a.#")
+    ch.exchange_bind("dst", "src", "b.*")
+    conn.close()
+    qb = api(broker, "GET", "/api/queues/%2F/bq/bindings")[1]
+    assert [(b["source"], b["routing_key"]) for b in qb] == [("", "bq"), ("src", "a.#")]
+    src = api(broker, "GET", "/api/exchanges/%2F/src/bindings/source")[1]
+    assert sorted((b["destination"], b["destination_type"]) for b in src) == [
+        ("bq", "queue"), ("dst", "exchange")]
+    dst = api(broker, "GET", "/api/exchanges/%2F/dst/bindings/destination")[1]
+    assert [(b["source"], b["routing_key"]) for b in dst] == [("src", "b.*")]
+    assert api(broker, "GET", "/api/queues/%2F/nope/bindings")[0] == 404
+    assert api(broker, "GET", "/api/exchanges/%2F/nope/bindings/source")[0] == 404
