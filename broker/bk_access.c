@@ -282,6 +282,8 @@ bk_permissions_each(struct bk_broker *b, const char *user, const char *vhost,
 
 /* ---- enforcement ---- */
 
+static const char *const perm_names[3] = { "configure", "write", "read" };
+
 uint64_t
 bk_access_generation(struct bk_broker *b)
 {
@@ -330,6 +332,7 @@ bk_access_check(struct bk_vhost *vh, struct bk_str user, enum bk_perm what,
 	if (ok)
 		return BK_OK;
 	return bk_err_set(err, BK_ACCESS_REFUSED,
-			  "access to %s '%.*s' in vhost '%s' refused for user '%.*s'",
-			  kind, (int)name.len, name.p, vh->name, (int)user.len, user.p);
+			  "%s access to %s '%.*s' in vhost '%s' refused for user '%.*s'",
+			  perm_names[(unsigned)what < 3 ? what : 0], kind, (int)name.len,
+			  name.p, vh->name, (int)user.len, user.p);
 }

@@ -386,6 +386,32 @@ typedef int (*bk_permission_each_fn)(void *arg, const struct bk_permission_view 
 int bk_permissions_each(struct bk_broker *b, const char *user, const char *vhost,
 			bk_permission_each_fn fn, void *arg);
 
+/*
+ * Topic permissions per user, vhost and exchange (bk_topic_perm.c; the
+ * check is in broker.h): write and read regexes, POSIX extended, with
+ * {username}, {vhost} and {client_id} variables. NOT_FOUND "no user 'u'"
+ * / "no vhost 'v'"; PRECONDITION_FAILED "invalid regular expression
+ * '...'". Setting replaces the entry for that exchange; clearing with
+ * exchange NULL drops all of the user's entries on the vhost.
+ */
+enum bk_status bk_topic_permission_set(struct bk_broker *b, const char *user,
+				       const char *vhost, const char *exchange,
+				       const char *write, const char *read,
+				       struct bk_err *err);
+enum bk_status bk_topic_permission_clear(struct bk_broker *b, const char *user,
+					 const char *vhost, const char *exchange,
+					 struct bk_err *err);
+
+struct bk_topic_permission_view {
+	const char *user, *vhost, *exchange;
+	const char *write, *read;
+};
+typedef int (*bk_topic_permission_each_fn)(void *arg,
+					   const struct bk_topic_permission_view *v);
+/* user and/or vhost NULL: any. Sorted by user, vhost, exchange. */
+int bk_topic_permissions_each(struct bk_broker *b, const char *user, const char *vhost,
+			      bk_topic_permission_each_fn fn, void *arg);
+
 /* ------------------------------------------------------------------ */
 /* Policies and operator policies (bk_policy.c, bk_policy_def.c)        */
 /* ------------------------------------------------------------------ */
@@ -488,8 +514,8 @@ char bk_defs_arg_type(const char *key);
 
 /* The kinds of a document, in the order an import applies them. */
 enum bk_defs_kind {
-	BK_DEFS_VHOSTS, BK_DEFS_USERS, BK_DEFS_PERMISSIONS, BK_DEFS_EXCHANGES,
-	BK_DEFS_POLICIES, BK_DEFS_OPERATOR_POLICIES, BK_DEFS_QUEUES,
+	BK_DEFS_VHOSTS, BK_DEFS_USERS, BK_DEFS_PERMISSIONS, BK_DEFS_TOPIC_PERMISSIONS,
+	BK_DEFS_EXCHANGES, BK_DEFS_POLICIES, BK_DEFS_OPERATOR_POLICIES, BK_DEFS_QUEUES,
 	BK_DEFS_BINDINGS, BK_DEFS__COUNT
 };
 #define BK_DEFS_ALL ((1u << BK_DEFS__COUNT) - 1)
@@ -522,6 +548,8 @@ struct cJSON *bk_defs_user_json(const struct bk_user_view *v);
 struct cJSON *bk_defs_policy_json(const struct bk_policy_view *v, bool with_vhost);
 /* One permission entry: user, vhost, configure, write, read. New object. */
 struct cJSON *bk_defs_permission_json(const struct bk_permission_view *v);
+/* One topic permission: user, vhost, exchange, write, read. New object. */
+struct cJSON *bk_defs_topic_permission_json(const struct bk_topic_permission_view *v);
 /* Tags "a,b" (or "a b") as a JSON list ["a","b"]. New array. */
 struct cJSON *bk_defs_tags_json(const char *tags);
 
@@ -535,8 +563,8 @@ struct cJSON *bk_defs_tags_json(const char *tags);
  * exchanges and bindings from the default exchange are left out.
  *
  * bk_defs_apply applies the kinds in the mask (1u << BK_DEFS_*) in
- * dependency order: vhosts, users, permissions, exchanges, queues,
- * bindings. vhost non-NULL replaces every entry's vhost. Each entry goes
+ * dependency order: vhosts, users, permissions, topic permissions,
+ * exchanges, queues, bindings. vhost non-NULL replaces every entry's vhost. Each entry goes
  * through the ordinary core call (declare, bind, bk_user_add...), so
  * applying what exists and is equivalent changes nothing. A refusal
  * stops the apply with -EINVAL and err = "queues[3]: <the core's text>"

@@ -22,8 +22,9 @@ struct bk_defs_entry {
 	/* binding */
 	char *source, *routing_key;
 	bool dest_is_queue;
-	/* permission */
+	/* permission; topic permission (exchange, write, read) */
 	char *configure, *write, *read;
+	char *exchange;
 	/* user */
 	char *password, *password_hash, *algo;
 	char *tags;                     /* "a,b" */

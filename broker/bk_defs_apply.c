@@ -2,11 +2,11 @@
  * bk_defs_apply.c: a checked definitions document (bk_defs_parse.c) into
  * the broker.
  *
- * Order: vhosts, users, permissions, exchanges, policies, operator
- * policies, queues, bindings, whatever
- * the order in the document, so an entry may name what a later list
- * declares. Each entry goes through the same core call as a client or the
- * management API (bk_vhost_add, bk_user_add, bk_permission_set,
+ * Order: vhosts, users, permissions, topic permissions, exchanges,
+ * policies, operator policies, queues, bindings, whatever the order in the
+ * document, so an entry may name what a later list declares. Each entry
+ * goes through the same core call as a client or the management API
+ * (bk_vhost_add, bk_user_add, bk_permission_set, bk_topic_permission_set,
  * bk_exchange_declare, bk_queue_declare, bk_bind), so the checks are the
  * same and applying an equivalent existing object is a no-op.
  *
@@ -137,6 +137,9 @@ entry_apply(struct ap *a, enum bk_defs_kind k, const struct bk_defs_entry *e,
 	case BK_DEFS_POLICIES:
 	case BK_DEFS_OPERATOR_POLICIES:
 		return policy_apply(a, k, e, err);
+	case BK_DEFS_TOPIC_PERMISSIONS:
+		return bk_topic_permission_set(a->b, e->name, e->vhost, e->exchange,
+					       e->write, e->read, err);
 	default:
 		return object_apply(a, k, e, err);
 	}

@@ -7,7 +7,8 @@
  *   { "rabbit_version", "rabbitmq_version", "product_name",
  *     "users": [{name, password_hash, hashing_algorithm, tags[], limits}],
  *     "vhosts": [{name}], "permissions": [{user, vhost, configure, write, read}],
- *     "topic_permissions": [], "parameters": [], "global_parameters": [],
+ *     "topic_permissions": [{user, vhost, exchange, write, read}],
+ *     "parameters": [], "global_parameters": [],
  *     "policies": [{vhost, name, pattern, apply-to, definition, priority}],
  *     "operator_policies": [...]   (the durable file only),
  *     "queues": [{name, vhost, durable, auto_delete, arguments}],
@@ -32,7 +33,7 @@ struct ex {
 	struct bk_broker *b;
 	unsigned flags;
 	bool with_vhost;                /* "vhost" members (whole-broker export) */
-	cJSON *users, *vhosts, *perms, *queues, *exchanges, *bindings;
+	cJSON *users, *vhosts, *perms, *tperms, *queues, *exchanges, *bindings;
 };
 
 static const char *const xtype_names[] = {
@@ -261,6 +262,28 @@ add_policies(cJSON *doc, struct bk_broker *b, struct bk_vhost *vh, unsigned flag
 }
 
 cJSON *
+bk_defs_topic_permission_json(const struct bk_topic_permission_view *v)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(o, "user", v->user);
+	cJSON_AddStringToObject(o, "vhost", v->vhost);
+	cJSON_AddStringToObject(o, "exchange", v->exchange);
+	cJSON_AddStringToObject(o, "write", v->write);
+	cJSON_AddStringToObject(o, "read", v->read);
+	return o;
+}
+
+static int
+ex_tperm(void *arg, const struct bk_topic_permission_view *v)
+{
+	struct ex *e = arg;
+
+	cJSON_AddItemToArray(e->tperms, bk_defs_topic_permission_json(v));
+	return 0;
+}
+
+cJSON *
 bk_defs_export(struct bk_broker *b, struct bk_vhost *vh, unsigned flags)
 {
 	cJSON *doc = cJSON_CreateObject();
@@ -273,7 +296,7 @@ bk_defs_export(struct bk_broker *b, struct bk_vhost *vh, unsigned flags)
 		e.users = cJSON_AddArrayToObject(doc, "users");
 		e.vhosts = cJSON_AddArrayToObject(doc, "vhosts");
 		e.perms = cJSON_AddArrayToObject(doc, "permissions");
-		cJSON_AddArrayToObject(doc, "topic_permissions");
+		e.tperms = cJSON_AddArrayToObject(doc, "topic_permissions");
 		cJSON_AddArrayToObject(doc, "parameters");
 		cJSON_AddArrayToObject(doc, "global_parameters");
 	}
@@ -288,5 +311,6 @@ bk_defs_export(struct bk_broker *b, struct bk_vhost *vh, unsigned flags)
 	bk_users_each(b, ex_user, &e);
 	bk_vhosts_each(b, ex_vhost, &e);
 	bk_permissions_each(b, NULL, NULL, ex_perm, &e);
+	bk_topic_permissions_each(b, NULL, NULL, ex_tperm, &e);
 	return doc;
 }

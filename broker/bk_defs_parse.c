@@ -4,10 +4,10 @@
  *
  * Read: vhosts, users (password_hash with hashing_algorithm, or a plain
  * password; tags as a list, RabbitMQ 3.13+, or "a,b"), permissions,
- * exchanges, queues, bindings, policies and operator_policies (the
- * latter only Sluice's durable file writes; a policy's values are checked
- * by the core when it is applied). Counted in the plan's note and
- * otherwise ignored: parameters, global_parameters, topic_permissions.
+ * topic_permissions, exchanges, queues, bindings, policies and
+ * operator_policies (the latter only Sluice's durable file writes; a
+ * policy's values are checked by the core when it is applied). Counted in
+ * the plan's note and otherwise ignored: parameters, global_parameters.
  * Unknown members (rabbit_version, limits, metadata, ...) are skipped, as
  * RabbitMQ's newer exports carry many. Built-in exchanges ("" and amq.*)
  * and bindings from the default exchange are left out: every vhost has
@@ -201,6 +201,18 @@ rd_permission(struct rd *r, const cJSON *o, struct bk_defs_entry *e)
 	return 0;
 }
 
+static int
+rd_topic_permission(struct rd *r, const cJSON *o, struct bk_defs_entry *e)
+{
+	if (get_str(r, o, "user", true, &e->name) < 0 ||
+	    get_str(r, o, "vhost", true, &e->vhost) < 0 ||
+	    get_str(r, o, "exchange", true, &e->exchange) < 0 ||
+	    get_str(r, o, "write", true, &e->write) < 0 ||
+	    get_str(r, o, "read", true, &e->read) < 0)
+		return -EINVAL;
+	return 0;
+}
+
 /* The entry's vhost, unless the whole import targets one. */
 static int
 get_vhost(struct rd *r, const cJSON *o, struct bk_defs_entry *e)
@@ -293,6 +305,7 @@ static const struct {
 	[BK_DEFS_VHOSTS] = { "vhosts", rd_vhost, false },
 	[BK_DEFS_USERS] = { "users", rd_user, false },
 	[BK_DEFS_PERMISSIONS] = { "permissions", rd_permission, false },
+	[BK_DEFS_TOPIC_PERMISSIONS] = { "topic_permissions", rd_topic_permission, false },
 	[BK_DEFS_EXCHANGES] = { "exchanges", rd_exchange, true },
 	[BK_DEFS_POLICIES] = { "policies", rd_policy, true },
 	[BK_DEFS_OPERATOR_POLICIES] = { "operator_policies", rd_policy, true },
@@ -301,7 +314,7 @@ static const struct {
 };
 
 static const char *const ignored[] = {
-	"parameters", "global_parameters", "topic_permissions",
+	"parameters", "global_parameters",
 };
 
 static void
@@ -309,7 +322,7 @@ entry_fini(struct bk_defs_entry *e)
 {
 	char **strs[] = { &e->name, &e->vhost, &e->type, &e->source, &e->routing_key,
 			  &e->configure, &e->write, &e->read, &e->password,
-			  &e->password_hash, &e->algo, &e->tags };
+			  &e->password_hash, &e->algo, &e->tags, &e->exchange };
 
 	for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
 		BK_FREE(*strs[i]);

@@ -12,7 +12,9 @@
  *    default exchange, then checks equivalence against an existing
  *    exchange (type, durable, auto_delete, internal, alternate-exchange;
  *    other arguments are not compared), and only then refuses "amq." names
- *    for new exchanges, so redeclaring amq.direct as it is succeeds;
+ *    for new exchanges, so redeclaring amq.direct as it is succeeds; with
+ *    a who, configure permission comes after the default-exchange refusal
+ *    and the alternate exchange's permissions (bk_authz.c) last;
  *  - delete of an absent exchange succeeds; the default and amq.*
  *    exchanges cannot be deleted; if_unused looks at bindings from it.
  *
@@ -263,7 +265,7 @@ check_new(struct bk_vhost *vh, const struct bk_exchange_decl *d,
 				  "invalid arg '" AE_KEY "' for exchange '%.*s' in "
 				  "vhost '%s': {value_too_long,%u}", (int)d->name.len,
 				  d->name.p, vh->name, ae.u.s.len);
-	return BK_OK;
+	return bk_authz_exchange_new(vh, d->who, d->name, d->arguments, err);
 }
 
 enum bk_status
@@ -289,6 +291,9 @@ bk_exchange_declare(struct bk_vhost *vh, const struct bk_exchange_decl *d,
 				  (int)d->type.len, d->type.p);
 	if (d->name.len == 0)
 		return refuse_default(err);
+	if (d->who != NULL && (st = bk_access_check(vh, d->who->user, BK_PERM_CONFIGURE,
+						    "exchange", d->name, err)) != BK_OK)
+		return st;
 	if ((x = bk_exchange_get(vh, d->name)) != NULL)
 		return check_equivalent(x, (enum bk_xtype)type, d, err);
 	if ((st = check_new(vh, d, err)) != BK_OK)

@@ -129,6 +129,20 @@ void bk_hist_record(struct bk_broker *b, struct bk_hist **hp, unsigned lo,
 		    unsigned hi, uint32_t cap, bool wide, const uint64_t *vals);
 void bk_hist_free(struct bk_hist *h);
 
+/*
+ * bk_authz.c: the extra permissions a new queue or exchange needs when
+ * who is set (NULL: BK_OK): x-dead-letter-exchange asks read on the
+ * queue and write on the DLX, alternate-exchange read on the exchange
+ * and write on the alternate. Configure on the name is checked by the
+ * declare itself.
+ */
+enum bk_status bk_authz_queue_new(struct bk_vhost *vh, const struct bk_who *who,
+				  const char *name, struct bk_table args,
+				  struct bk_err *err);
+enum bk_status bk_authz_exchange_new(struct bk_vhost *vh, const struct bk_who *who,
+				     struct bk_str name, struct bk_table args,
+				     struct bk_err *err);
+
 /* bk_stats.c: management state (sampler, registry, permissions);
  * started by bk_broker_new, freed by bk_broker_free after the vhosts. */
 void bk_mgmt_init(struct bk_broker *b);

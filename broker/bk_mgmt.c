@@ -47,6 +47,7 @@ bk_vhost_delete(struct bk_broker *b, const char *name, struct bk_err *err)
 	for (int i = 0; i < BK_MS__COUNT; i++)
 		m->ms_gone.n[i] += vh->ms.n[i];
 	bk_perms_drop(b, NULL, name);
+	bk_tperms_drop(b, NULL, name, NULL);
 	bk_vhost_free(vh);
 	m->access_gen++;
 	bk_defs_changed(b);

@@ -98,6 +98,7 @@ struct bk_mgmt {
 	struct bk_chan *chans;          /* uthash by id */
 	/* access */
 	struct bk_perm_entry *perms;    /* uthash, owned */
+	struct bk_tperm *tperms;        /* uthash, owned (bk_topic_perm.c) */
 	uint64_t access_gen;
 	/* vhost deletion watchers (bk_vhost_watch) */
 	struct bk_vhost_watcher *vwatch; /* owned list, registration order */
@@ -135,6 +136,11 @@ void bk_perms_fini(struct bk_broker *b);
 /* Drop every entry for vhost or user (either NULL = any). */
 void bk_perms_drop(struct bk_broker *b, const char *user, const char *vhost);
 bool bk_perms_any(struct bk_broker *b, const char *user, const char *vhost);
+/* bk_topic_perm.c: drop topic permissions matching user, vhost and
+ * exchange (each NULL = any); free them all at teardown. */
+void bk_tperms_drop(struct bk_broker *b, const char *user, const char *vhost,
+		    const char *exchange);
+void bk_tperms_fini(struct bk_broker *b);
 /* bk_user.c: make an existing user loopback-only (definitions import of
  * guest, RabbitMQ's default loopback_users). No-op if absent. */
 void bk_user_loopback_set(struct bk_broker *b, const char *name, bool loopback_only);

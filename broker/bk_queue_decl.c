@@ -3,9 +3,12 @@
  * RabbitMQ's checks and reply texts.
  *
  * Check order on declare follows RabbitMQ: reserved "amq." prefix (not for
- * passive declares), existence, exclusive owner (RESOURCE_LOCKED, which is
- * also what a mismatched exclusive flag gets), durable, auto_delete, then
- * the x-arguments RabbitMQ compares. A redeclare counts as a use for
+ * passive declares), configure permission when the declaration acts for a
+ * user (on the generated name of a server-named queue), existence,
+ * exclusive owner (RESOURCE_LOCKED, which is also what a mismatched
+ * exclusive flag gets), durable, auto_delete, then the x-arguments
+ * RabbitMQ compares; a new queue checks the queue limit, then the
+ * dead-letter exchange's permissions (bk_authz.c), then its arguments. A redeclare counts as a use for
  * x-expires. New queues keep a copy of their argument table for later
  * equivalence checks and for the management API.
  */
@@ -101,18 +104,15 @@ server_name(struct bk_vhost *vh)
 	return bk_strdup(buf);
 }
 
+/* name is the new queue's (owned; freed on refusal). */
 static enum bk_status
-create(struct bk_vhost *vh, const struct bk_queue_decl *d, struct bk_queue **out,
-       struct bk_err *err)
+create(struct bk_vhost *vh, const struct bk_queue_decl *d, char *name,
+       struct bk_queue **out, struct bk_err *err)
 {
 	struct bk_qargs args;
 	enum bk_status st;
-	char *name;
 	uint32_t max = vh->broker->limits.max_queues;
 
-	if (bk_name_check("queue", d->name, vh->name, err) != BK_OK)
-		return BK_PRECONDITION_FAILED;
-	name = d->name.len == 0 ? server_name(vh) : bk_strndup(d->name.p, d->name.len);
 	if (max != 0 && bk_qs(vh->broker)->nqueues >= max) {
 		st = bk_err_set(err, BK_PRECONDITION_FAILED,
 				"cannot declare queue '%s': queue limit in vhost '%s' (%u) is reached",
@@ -120,13 +120,26 @@ create(struct bk_vhost *vh, const struct bk_queue_decl *d, struct bk_queue **out
 		bk_free(name);
 		return st;
 	}
-	st = bk_qargs_parse(&args, d->arguments, name, vh->name, err);
+	st = bk_authz_queue_new(vh, d->who, name, d->arguments, err);
+	if (st == BK_OK)
+		st = bk_qargs_parse(&args, d->arguments, name, vh->name, err);
 	if (st != BK_OK) {
 		bk_free(name);
 		return st;
 	}
 	*out = queue_new(vh, d, name, &args);
 	return BK_OK;
+}
+
+/* Configure permission on name when the declaration acts for someone. */
+static enum bk_status
+configure_allowed(struct bk_vhost *vh, const struct bk_queue_decl *d, const char *name,
+		  struct bk_err *err)
+{
+	if (d->who == NULL || d->passive)
+		return BK_OK;
+	return bk_access_check(vh, d->who->user, BK_PERM_CONFIGURE, "queue",
+			       bk_str_c(name), err);
 }
 
 enum bk_status
@@ -136,6 +149,7 @@ bk_queue_declare(struct bk_vhost *vh, const struct bk_queue_decl *d,
 {
 	struct bk_queue *q = NULL;
 	enum bk_status st;
+	char *name;
 
 	if (!d->passive && d->name.len >= 4 && memcmp(d->name.p, "amq.", 4) == 0)
 		return bk_err_set(err, BK_ACCESS_REFUSED,
@@ -147,11 +161,21 @@ bk_queue_declare(struct bk_vhost *vh, const struct bk_queue_decl *d,
 		return bk_err_set(err, BK_NOT_FOUND, "no queue '%.*s' in vhost '%s'",
 				  (int)d->name.len, d->name.p ? d->name.p : "", vh->name);
 	if (q != NULL) {
-		if ((st = check_existing(q, d, err)) != BK_OK)
+		if ((st = configure_allowed(vh, d, q->name, err)) != BK_OK ||
+		    (st = check_existing(q, d, err)) != BK_OK)
 			return st;
 		bk_expiry_idle_arm(q);                  /* a redeclare is a use */
-	} else if ((st = create(vh, d, &q, err)) != BK_OK) {
-		return st;
+	} else {
+		if (bk_name_check("queue", d->name, vh->name, err) != BK_OK)
+			return BK_PRECONDITION_FAILED;
+		/* a server-named queue is checked under the name it is to get */
+		name = d->name.len == 0 ? server_name(vh) : bk_strndup(d->name.p, d->name.len);
+		if ((st = configure_allowed(vh, d, name, err)) != BK_OK) {
+			bk_free(name);
+			return st;
+		}
+		if ((st = create(vh, d, name, &q, err)) != BK_OK)
+			return st;
 	}
 	if (!d->passive)
 		vh->broker->churn.queue_declared++;

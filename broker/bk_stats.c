@@ -350,6 +350,7 @@ bk_mgmt_fini(struct bk_broker *b)
 	bk_hist_free(m->hist);
 	bk_registry_fini(b);
 	bk_perms_fini(b);
+	bk_tperms_fini(b);
 	bk_vhost_watchers_fini(b);
 	BK_FREE(b->mgmt);
 }

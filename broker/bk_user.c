@@ -4,7 +4,8 @@
  * Users live in broker->users (uthash by name). A password is kept only
  * as RabbitMQ's salted hash (bk_access.c computes and checks it), so the
  * same hashes go in and out of definitions files unchanged. Checking is
- * constant time with respect to the password's content. Refusal texts
+ * constant time with respect to the password's content, and an unknown
+ * or passwordless user costs the same hash as a wrong password. Refusal texts
  * stay neutral: the adapter knows the mechanism and words the reply
  * (RabbitMQ names the mechanism in its own text).
  */
@@ -13,6 +14,10 @@
 
 #include <stdlib.h>
 #include <string.h>
+
+/* A well-formed SHA-256 hash nobody's password produces in practice,
+ * checked against when the user does not exist. */
+#define NO_USER_HASH "AAAAAH9jzDJqUxRbPuW/wL2Z3hBn8GKSJ1Xy9oK9vvlZ/CYw"
 
 struct bk_user {
 	char *name;                     /* owned; uthash key */
@@ -194,6 +199,7 @@ bk_user_delete(struct bk_broker *b, const char *name, struct bk_err *err)
 		return bk_err_set(err, BK_NOT_FOUND, "no user '%s'", name);
 	HASH_DEL(b->users, u);
 	bk_perms_drop(b, u->name, NULL);
+	bk_tperms_drop(b, u->name, NULL, NULL);
 	bk_registry_close_matching(b, NULL, u->name, "user deleted");
 	user_free(u);
 	bk_access_changed(b);
@@ -285,8 +291,13 @@ bk_user_check(struct bk_broker *b, struct bk_str user, struct bk_str password,
 
 	if (user.len > 0)
 		HASH_FIND(hh, b->users, user.p, user.len, u);
-	if (u == NULL || u->hash[0] == '\0' ||
-	    !bk_password_verify(u->algo, u->hash, password))
+	if (u == NULL || u->hash[0] == '\0') {
+		/* the same hash as a wrong password costs: timing must not
+		 * tell which user names exist */
+		bk_password_verify(BK_HASH_SHA256, NO_USER_HASH, password);
+		return bk_err_set(err, BK_ACCESS_REFUSED, "invalid credentials");
+	}
+	if (!bk_password_verify(u->algo, u->hash, password))
 		return bk_err_set(err, BK_ACCESS_REFUSED, "invalid credentials");
 	if (u->loopback_only && !peer_is_loopback)
 		return bk_err_set(err, BK_ACCESS_REFUSED,

@@ -86,6 +86,20 @@ struct bk_vhost *bk_vhost_get(struct bk_broker *b, const char *name);
 const char *bk_vhost_name(const struct bk_vhost *vh);
 
 /*
+ * Who an operation acts for: the user whose permissions the core checks
+ * when a declaration carries one (bk_queue_decl.who, bk_exchange_decl.who)
+ * and in the bk_access_* calls below. A declaration without one comes
+ * from a trusted caller (configuration, definitions import, an
+ * administrator over HTTP) and is not checked. client_id is the MQTT
+ * client identifier, the value of "{client_id}" in topic permissions
+ * (p NULL: the connection has none).
+ */
+struct bk_who {
+	struct bk_str user;
+	struct bk_str client_id;
+};
+
+/*
  * Owners: an opaque, non-NULL token per client connection. Exclusive
  * queues belong to their owner; bk_owner_gone() deletes them (and cancels
  * their consumers) when the connection ends.
@@ -104,6 +118,7 @@ struct bk_exchange_decl {
 	struct bk_str type;             /* "direct", "fanout", "topic", "headers" */
 	bool passive, durable, auto_delete, internal;
 	struct bk_table arguments;      /* alternate-exchange, ... */
+	const struct bk_who *who;       /* NULL: trusted, no permission checks */
 };
 
 /*
@@ -220,6 +235,7 @@ struct bk_queue_decl {
 	bool passive, durable, exclusive, auto_delete;
 	bk_owner owner;                 /* the declaring connection */
 	struct bk_table arguments;      /* x-message-ttl, x-expires, ... */
+	const struct bk_who *who;       /* NULL: trusted, no permission checks */
 };
 
 /*
@@ -227,6 +243,10 @@ struct bk_queue_decl {
  * (PRECONDITION_FAILED "invalid arg 'x-max-length' for queue 'q' in vhost
  * '/': ..."), checks equivalence on redeclare, RESOURCE_LOCKED for another
  * owner's exclusive queue, ACCESS_REFUSED for "amq."-prefixed names.
+ * With d->who (not passive), RabbitMQ's permissions: configure on the
+ * queue's name (the generated "amq.gen-..." one for a server-named
+ * queue), and for a new queue with x-dead-letter-exchange read on the
+ * queue and write on that exchange (ACCESS_REFUSED).
  * On success *name_out (borrowed, lives as long as the queue) holds the
  * queue name, and the counts are filled.
  */
@@ -690,10 +710,10 @@ void bk_vhost_unwatch(struct bk_broker *b, bk_vhost_gone_fn fn, void *arg);
  * (declare, delete), WRITE (publish to an exchange, bind: write on the
  * destination queue/exchange), READ (consume, get, purge... and bind:
  * read on the source exchange). ACCESS_REFUSED with RabbitMQ's text
- * "access to queue 'q' in vhost '/' refused for user 'u'" (kind
- * "queue" or "exchange"; the default exchange is named "amq.default").
- * O(1) lookup plus one regexec; results for the last name checked are
- * not cached.
+ * "configure access to queue 'q' in vhost '/' refused for user 'u'"
+ * (kind "queue" or "exchange"; the default exchange is named
+ * "amq.default"). O(1) lookup plus one regexec; results for the last
+ * name checked are not cached.
  */
 enum bk_perm { BK_PERM_CONFIGURE, BK_PERM_WRITE, BK_PERM_READ };
 enum bk_status bk_vhost_access(struct bk_broker *b, struct bk_str user,
@@ -701,6 +721,46 @@ enum bk_status bk_vhost_access(struct bk_broker *b, struct bk_str user,
 enum bk_status bk_access_check(struct bk_vhost *vh, struct bk_str user,
 			       enum bk_perm what, const char *kind,
 			       struct bk_str name, struct bk_err *err);
+/*
+ * Topic permissions (bk_topic_perm.c), RabbitMQ's: what = WRITE (publish)
+ * or READ (bind, subscribe) on routing_key through exchange. Allowed when
+ * the user has no topic permission for the exchange in vh; otherwise the
+ * regex must match the key ("" matches only the empty key; {username},
+ * {vhost} and {client_id} are replaced by who's values, escaped; a
+ * variable without a value matches nothing). ACCESS_REFUSED "write
+ * access to topic 'a.b' in exchange topic 'amq.topic' in vhost '/'
+ * refused for user 'u'". The exchange's type is not looked at: MQTT
+ * checks its exchange whatever it is (bk_access_publish and
+ * bk_access_bind below check topic exchanges only, as RabbitMQ's AMQP
+ * does). bk_topic_perms_apply: whether who has an entry for exchange in
+ * vh at all (when false, every key is allowed: adapters cache that).
+ */
+enum bk_status bk_topic_access_check(struct bk_vhost *vh, const struct bk_who *who,
+				     enum bk_perm what, struct bk_str exchange,
+				     struct bk_str routing_key, struct bk_err *err);
+bool bk_topic_perms_apply(struct bk_vhost *vh, const struct bk_who *who,
+			  struct bk_str exchange);
+
+/*
+ * The permissions of whole operations, RabbitMQ's rules in one place
+ * (bk_authz.c), for every adapter:
+ *
+ * bk_access_publish: write on the exchange, then, when it exists, is a
+ * topic exchange and who has a topic permission for it, write on the
+ * routing key. *keyed (may be NULL) is set when the outcome depended on
+ * the key, i.e. a later publish with another key must be checked again.
+ *
+ * bk_access_bind (queue.bind/unbind, exchange.bind/unbind): write on the
+ * destination, then (unless the source or destination is the default
+ * exchange, which the bind itself refuses) read on the source and, for a
+ * topic source, read on the binding key.
+ */
+enum bk_status bk_access_publish(struct bk_vhost *vh, const struct bk_who *who,
+				 struct bk_str exchange, struct bk_str routing_key,
+				 bool *keyed, struct bk_err *err);
+enum bk_status bk_access_bind(struct bk_vhost *vh, const struct bk_who *who,
+			      const struct bk_binding_decl *d, struct bk_err *err);
+
 /*
  * Changes whenever a user, permission or vhost changes. An adapter may
  * cache a granted check (e.g. write access to the exchange it published

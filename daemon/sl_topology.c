@@ -4,6 +4,7 @@
  *
  *   [vhost NAME]                 name
  *   [permission USER VHOST]      configure, write, read (all required)
+ *   [topic_permission USER VHOST] exchange, write, read (all required)
  *   [exchange NAME]              name, vhost, type, durable, auto_delete,
  *                                internal, alternate_exchange, argument.KEY
  *   [queue NAME]                 name, vhost, durable, auto_delete,
@@ -39,6 +40,7 @@ enum tkey {
 	TK_NAME, TK_VHOST, TK_TYPE, TK_DURABLE, TK_AUTO_DELETE, TK_INTERNAL,
 	TK_ALTERNATE_EXCHANGE, TK_EXCLUSIVE, TK_SOURCE, TK_DESTINATION,
 	TK_DESTINATION_TYPE, TK_ROUTING_KEY, TK_CONFIGURE, TK_WRITE, TK_READ,
+	TK_EXCHANGE,
 };
 
 #define K(kind) (1u << (kind))
@@ -63,8 +65,9 @@ static const struct {
 	{ "destination_type",   K(SL_T_BINDING), TK_DESTINATION_TYPE },
 	{ "routing_key",        K(SL_T_BINDING), TK_ROUTING_KEY },
 	{ "configure",          K(SL_T_PERMISSION), TK_CONFIGURE },
-	{ "write",              K(SL_T_PERMISSION), TK_WRITE },
-	{ "read",               K(SL_T_PERMISSION), TK_READ },
+	{ "write",              K(SL_T_PERMISSION) | K(SL_T_TOPIC_PERMISSION), TK_WRITE },
+	{ "read",               K(SL_T_PERMISSION) | K(SL_T_TOPIC_PERMISSION), TK_READ },
+	{ "exchange",           K(SL_T_TOPIC_PERMISSION), TK_EXCHANGE },
 };
 
 static const struct {
@@ -72,6 +75,7 @@ static const struct {
 	enum sl_topo_kind kind;
 } section_words[] = {
 	{ "vhost", SL_T_VHOST }, { "permission", SL_T_PERMISSION },
+	{ "topic_permission", SL_T_TOPIC_PERMISSION },
 	{ "exchange", SL_T_EXCHANGE }, { "queue", SL_T_QUEUE },
 	{ "binding", SL_T_BINDING }, { "policy", SL_T_POLICY },
 	{ "operator_policy", SL_T_OPERATOR_POLICY },
@@ -95,7 +99,7 @@ obj_free(struct sl_topo_obj *o)
 {
 	char **strs[] = { &o->header, &o->name, &o->vhost, &o->type, &o->source,
 			  &o->destination, &o->routing_key, &o->configure, &o->write,
-			  &o->read, &o->pattern, &o->apply_to };
+			  &o->read, &o->pattern, &o->apply_to, &o->exchange };
 
 	if (o == NULL)
 		return;
@@ -249,6 +253,13 @@ split_section(const char *section, const char **rest)
 	return SL_T_NONE;
 }
 
+/* Sections named by a user and a vhost. */
+static bool
+two_names(enum sl_topo_kind kind)
+{
+	return kind == SL_T_PERMISSION || kind == SL_T_TOPIC_PERMISSION;
+}
+
 enum sl_topo_kind
 sl_topo_section_kind(const char *section)
 {
@@ -268,11 +279,13 @@ sl_topo_begin(struct sl_topo *t, const char *section, const char *where,
 
 	if (kind == SL_T_NONE)
 		return -EINVAL;
+	if (rest == NULL && two_names(kind)) {
+		sl_errf(why, whylen, "section [%s] needs a user and a vhost: "
+			"[%s USER VHOST]", section, section);
+		return -EINVAL;
+	}
 	if (rest == NULL) {
-		sl_errf(why, whylen, kind == SL_T_PERMISSION ?
-			"section [permission] needs a user and a vhost: "
-			"[permission USER VHOST]" :
-			"section [%s] needs a name: [%s NAME]", section, section);
+		sl_errf(why, whylen, "section [%s] needs a name: [%s NAME]", section, section);
 		return -EINVAL;
 	}
 	o = topo_add(t, kind, where);
@@ -280,7 +293,7 @@ sl_topo_begin(struct sl_topo *t, const char *section, const char *where,
 	n = strlen(section) + 3;
 	o->header = bk_malloc(n);
 	snprintf(o->header, n, "[%s]", section);
-	if (kind != SL_T_PERMISSION) {
+	if (!two_names(kind)) {
 		o->name = bk_strdup(rest);
 		return 0;
 	}
@@ -291,7 +304,8 @@ sl_topo_begin(struct sl_topo *t, const char *section, const char *where,
 		sp++;
 	if (*sp == '\0') {
 		sl_errf(why, whylen, "section %s needs a user and a vhost: "
-			"[permission USER VHOST]", o->header);
+			"[%s USER VHOST]", o->header,
+			kind == SL_T_PERMISSION ? "permission" : "topic_permission");
 		return -EINVAL;
 	}
 	o->vhost = bk_strdup(sp);
@@ -364,6 +378,9 @@ store_key(struct sl_topo_obj *o, enum tkey id, const char *key, const char *v,
 	case TK_READ:
 		replace(&o->read, v);
 		return 0;
+	case TK_EXCHANGE:
+		replace(&o->exchange, v);
+		return 0;
 	default:
 		break;
 	}
@@ -432,6 +449,9 @@ same_object(const struct sl_topo_obj *a, const struct sl_topo_obj *b)
 		return true;
 	if (a->kind == SL_T_BINDING)    /* the label names the section */
 		return strcmp(a->header, b->header) == 0;
+	if (a->kind == SL_T_TOPIC_PERMISSION && (a->exchange == NULL || b->exchange == NULL ||
+						 strcmp(a->exchange, b->exchange) != 0))
+		return false;
 	return strcmp(vhost_of(a), vhost_of(b)) == 0;
 }
 
@@ -442,6 +462,9 @@ check_required(const struct sl_topo_obj *o, char *err, size_t errlen)
 
 	if (o->kind == SL_T_PERMISSION)
 		missing = o->configure == NULL ? "configure" : o->write == NULL ? "write" :
+			  o->read == NULL ? "read" : NULL;
+	else if (o->kind == SL_T_TOPIC_PERMISSION)
+		missing = o->exchange == NULL ? "exchange" : o->write == NULL ? "write" :
 			  o->read == NULL ? "read" : NULL;
 	else if (o->kind == SL_T_BINDING)
 		missing = o->source == NULL ? "source" :

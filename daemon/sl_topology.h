@@ -1,7 +1,7 @@
 /*
  * sl_topology.h: topology declared in sluice.conf ([vhost], [permission],
- * [exchange], [queue], [binding], [policy] and [operator_policy]
- * sections) and in a RabbitMQ definitions
+ * [topic_permission], [exchange], [queue], [binding], [policy] and
+ * [operator_policy] sections) and in a RabbitMQ definitions
  * document (load_definitions = FILE), applied to the broker at every start.
  *
  * Two steps, so that nothing half-applies because of a typo:
@@ -16,8 +16,8 @@
  *      unit test can link it.
  *
  *   2. Apply (sl_topology_apply.c), once the durable definitions are loaded
- *      and before any listener opens: vhosts, users, permissions,
- *      exchanges, queues, bindings, in that order whatever the order in the
+ *      and before any listener opens: vhosts, users, permissions, topic
+ *      permissions, exchanges, queues, bindings, in that order whatever the order in the
  *      file, the document's entries of a kind (bk_defs_apply) before the
  *      file's, through the same core calls a client's declare goes through.
  *      Declaring what exists and is equivalent is a no-op, so a restart
@@ -44,6 +44,7 @@ enum sl_topo_kind {
 	SL_T_BINDING,
 	SL_T_POLICY,
 	SL_T_OPERATOR_POLICY,
+	SL_T_TOPIC_PERMISSION,
 	SL_T__COUNT
 };
 
@@ -53,7 +54,7 @@ struct sl_topo_obj {
 	char where[320];                /* "FILE:LINE" or "FILE: queues[3]" */
 	char *header;                   /* "[queue q1]": for messages */
 	char *name;                     /* vhost, exchange, queue or user name;
-					   binding label; permission user */
+					   binding label; (topic) permission user */
 	char *vhost;                    /* NULL = "/" */
 	/* exchange */
 	char *type;                     /* NULL = "direct" */
@@ -61,12 +62,13 @@ struct sl_topo_obj {
 	/* binding */
 	char *source, *destination, *routing_key;
 	bool dest_is_exchange;
-	/* permission */
+	/* permission; topic permission (exchange, write, read) */
 	char *configure, *write, *read;
 	/* policy (sl_topology_policy.c) */
 	char *pattern, *apply_to;
 	struct cJSON *definition;       /* owned object, or NULL */
 	int64_t priority;
+	char *exchange;
 	/* x-arguments (exchange, queue, binding): encoded table, owned */
 	struct bk_table_builder args;
 	unsigned seen;                  /* keys given, one bit per key (sl_topology.c) */

@@ -3,9 +3,9 @@
  * broker, at every start, after the durable definitions are loaded and
  * before the listeners open.
  *
- * Order: vhosts, users, permissions, exchanges, policies, operator
- * policies, queues, bindings, so a section may name what a later section
- * declares. Within one kind, the
+ * Order: vhosts, users, permissions, topic permissions, exchanges,
+ * policies, operator policies, queues, bindings, so a section may name
+ * what a later section declares. Within one kind, the
  * definitions document comes first and the file's sections after it, so
  * the file has the last word on a user's password.
  *
@@ -192,6 +192,9 @@ apply_one(struct apply *a, const struct sl_topo_obj *o)
 	} else if (o->kind == SL_T_PERMISSION) {
 		st = bk_permission_set(a->b, o->name, vhost_name(o), o->configure,
 				       o->write, o->read, &e);
+	} else if (o->kind == SL_T_TOPIC_PERMISSION) {
+		st = bk_topic_permission_set(a->b, o->name, vhost_name(o), o->exchange,
+					     o->write, o->read, &e);
 	} else if ((vh = vhost_or_refuse(a, o)) == NULL) {
 		return -EINVAL;
 	} else if (o->kind == SL_T_EXCHANGE) {
@@ -252,6 +255,7 @@ sl_topo_apply(const struct sl_topo *t, struct bk_broker *b,
 	} order[] = {
 		{ SL_T_VHOST, BK_DEFS_VHOSTS }, { SL_T_USER, BK_DEFS_USERS },
 		{ SL_T_PERMISSION, BK_DEFS_PERMISSIONS },
+		{ SL_T_TOPIC_PERMISSION, BK_DEFS_TOPIC_PERMISSIONS },
 		{ SL_T_EXCHANGE, BK_DEFS_EXCHANGES }, { SL_T_POLICY, BK_DEFS_POLICIES },
 		{ SL_T_OPERATOR_POLICY, BK_DEFS_OPERATOR_POLICIES },
 		{ SL_T_QUEUE, BK_DEFS_QUEUES },
@@ -276,10 +280,11 @@ sl_topo_apply(const struct sl_topo *t, struct bk_broker *b,
 	}
 	if (t->n > 0 || t->defs != NULL)
 		bk_info("topology applied: %u vhosts, %u users, %u permissions, "
-			"%u exchanges, %u policies, %u operator policies, %u queues, "
-			"%u bindings",
+			"%u topic permissions, %u exchanges, %u policies, "
+			"%u operator policies, %u queues, %u bindings",
 			a.counts[SL_T_VHOST], a.counts[SL_T_USER],
-			a.counts[SL_T_PERMISSION], a.counts[SL_T_EXCHANGE],
+			a.counts[SL_T_PERMISSION], a.counts[SL_T_TOPIC_PERMISSION],
+			a.counts[SL_T_EXCHANGE],
 			a.counts[SL_T_POLICY], a.counts[SL_T_OPERATOR_POLICY],
 			a.counts[SL_T_QUEUE], a.counts[SL_T_BINDING]);
 	return 0;

@@ -133,6 +133,7 @@ struct amqp_channel {
 	/* write access to the exchange published to last, granted at
 	 * access generation perm_gen (0 = nothing cached) */
 	uint64_t perm_gen;
+	bool perm_keyed;                /* a topic permission applies: check each key */
 	struct amqp_sstr perm_exchange;
 
 	/* deliveries dropped because AMQP 0-9-1 cannot carry them to this
@@ -186,8 +187,11 @@ void amqp_ch_mgmt_unregister(struct amqp_channel *ch);
  */
 bool amqp_ch_allowed(struct amqp_channel *ch, uint32_t method_id, enum bk_perm what,
 		     const char *kind, struct bk_str name);
+/* basic.publish: write on the exchange and topic permissions on the key. */
 bool amqp_ch_publish_allowed(struct amqp_channel *ch, uint32_t method_id,
-			     struct bk_str exchange);
+			     struct bk_str exchange, struct bk_str routing_key);
+/* The connection's user, for declarations and bk_access_* calls. */
+struct bk_who amqp_ch_who(const struct amqp_channel *ch);
 
 /* ---- amqp_channel_topology.c ---------------------------------------- */
 

@@ -6,7 +6,9 @@
  * The publish check runs per message, so a granted write to the exchange
  * published to last is remembered until the broker's access generation
  * moves (any user, permission or vhost change): the steady state is one
- * integer compare and one short memcmp.
+ * integer compare and one short memcmp. When a topic permission applies
+ * to that exchange the grant depends on the routing key, and every
+ * publish is checked (bk_access_publish).
  */
 #include "amqp_channel_int.h"
 
@@ -49,10 +51,11 @@ amqp_ch_mgmt_unregister(struct amqp_channel *ch)
 	ch->ctr = NULL;
 }
 
-static struct bk_str
-user_of(const struct amqp_channel *ch)
+struct bk_who
+amqp_ch_who(const struct amqp_channel *ch)
 {
-	return bk_str_c(ch->conn->user ? ch->conn->user : "");
+	/* AMQP 0-9-1 has no client id: {client_id} matches nothing */
+	return (struct bk_who){ bk_str_c(ch->conn->user ? ch->conn->user : ""), { NULL, 0 } };
 }
 
 bool
@@ -61,7 +64,8 @@ amqp_ch_allowed(struct amqp_channel *ch, uint32_t method_id, enum bk_perm what,
 {
 	struct bk_err err = { 0 };
 
-	if (bk_access_check(ch->conn->vhost, user_of(ch), what, kind, name, &err) == BK_OK)
+	if (bk_access_check(ch->conn->vhost, amqp_ch_who(ch).user, what, kind, name,
+			    &err) == BK_OK)
 		return true;
 	amqp_channel_fail_err(ch, method_id, &err);
 	return false;
@@ -69,15 +73,23 @@ amqp_ch_allowed(struct amqp_channel *ch, uint32_t method_id, enum bk_perm what,
 
 bool
 amqp_ch_publish_allowed(struct amqp_channel *ch, uint32_t method_id,
-			struct bk_str exchange)
+			struct bk_str exchange, struct bk_str routing_key)
 {
 	uint64_t gen = bk_access_generation(ch->conn->broker);
+	struct bk_who who = amqp_ch_who(ch);
+	struct bk_err err = { 0 };
+	bool keyed;
 
-	if (ch->perm_gen == gen && bk_str_eq(amqp_sstr_get(&ch->perm_exchange), exchange))
+	if (ch->perm_gen == gen && !ch->perm_keyed &&
+	    bk_str_eq(amqp_sstr_get(&ch->perm_exchange), exchange))
 		return true;
-	if (!amqp_ch_allowed(ch, method_id, BK_PERM_WRITE, "exchange", exchange))
+	if (bk_access_publish(ch->conn->vhost, &who, exchange, routing_key, &keyed,
+			      &err) != BK_OK) {
+		amqp_channel_fail_err(ch, method_id, &err);
 		return false;
+	}
 	ch->perm_gen = gen;
+	ch->perm_keyed = keyed;
 	amqp_sstr_set(&ch->perm_exchange, exchange);
 	return true;
 }

@@ -91,7 +91,7 @@ amqp_ch_basic_publish(struct amqp_channel *ch, const struct amqp_method *m)
 		amqp_channel_fail(ch, AMQP_NOT_IMPLEMENTED, m->id, "immediate=true");
 		return;
 	}
-	if (!amqp_ch_publish_allowed(ch, m->id, a->exchange))
+	if (!amqp_ch_publish_allowed(ch, m->id, a->exchange, a->routing_key))
 		return;
 	amqp_sstr_set(&ch->pub_exchange, a->exchange);
 	amqp_sstr_set(&ch->pub_rkey, a->routing_key);

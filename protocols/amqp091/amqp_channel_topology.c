@@ -47,20 +47,18 @@ reply_ok(struct amqp_channel *ch, uint32_t id, bool nowait)
 		amqp_channel_send_simple(ch, id);
 }
 
-/*
- * RabbitMQ's order for bindings: write on the destination, then the
- * default-exchange refusal (left to the core), then read on the source.
- */
+/* RabbitMQ's order for bindings is in bk_access_bind. */
 static bool
 bind_allowed(struct amqp_channel *ch, uint32_t method_id,
 	     const struct bk_binding_decl *d)
 {
-	if (!amqp_ch_allowed(ch, method_id, BK_PERM_WRITE,
-			     d->dest_is_queue ? "queue" : "exchange", d->dest))
-		return false;
-	if (d->source.len == 0 || (!d->dest_is_queue && d->dest.len == 0))
+	struct bk_who who = amqp_ch_who(ch);
+	struct bk_err err = { 0 };
+
+	if (bk_access_bind(ch->conn->vhost, &who, d, &err) == BK_OK)
 		return true;
-	return amqp_ch_allowed(ch, method_id, BK_PERM_READ, "exchange", d->source);
+	amqp_channel_fail_err(ch, method_id, &err);
+	return false;
 }
 
 bool
@@ -81,6 +79,7 @@ void
 amqp_ch_exchange_declare(struct amqp_channel *ch, const struct amqp_method *m)
 {
 	const struct amqp_exchange_declare *a = &m->u.exchange_declare;
+	struct bk_who who = amqp_ch_who(ch);
 	struct bk_exchange_decl d;
 	struct bk_err err;
 
@@ -92,9 +91,7 @@ amqp_ch_exchange_declare(struct amqp_channel *ch, const struct amqp_method *m)
 	d.auto_delete = a->auto_delete;
 	d.internal = a->internal;
 	d.arguments = a->arguments;
-	if (!a->passive &&
-	    !amqp_ch_allowed(ch, m->id, BK_PERM_CONFIGURE, "exchange", a->exchange))
-		return;
+	d.who = &who;
 	if (bk_exchange_declare(ch->conn->vhost, &d, &err) != BK_OK) {
 		amqp_channel_fail_err(ch, m->id, &err);
 		return;
@@ -165,6 +162,7 @@ void
 amqp_ch_queue_declare(struct amqp_channel *ch, const struct amqp_method *m)
 {
 	const struct amqp_queue_declare *a = &m->u.queue_declare;
+	struct bk_who who = amqp_ch_who(ch);
 	struct bk_queue_decl d;
 	struct amqp_method ok;
 	struct bk_err err;
@@ -185,9 +183,7 @@ amqp_ch_queue_declare(struct amqp_channel *ch, const struct amqp_method *m)
 	d.auto_delete = a->auto_delete;
 	d.owner = owner_of(ch);
 	d.arguments = a->arguments;
-	if (!a->passive && a->queue.len > 0 &&
-	    !amqp_ch_allowed(ch, m->id, BK_PERM_CONFIGURE, "queue", a->queue))
-		return;
+	d.who = &who;
 	if (bk_queue_declare(ch->conn->vhost, &d, &name, &msgs, &consumers,
 			     &err) != BK_OK) {
 		amqp_channel_fail_err(ch, m->id, &err);

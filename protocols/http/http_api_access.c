@@ -1,7 +1,8 @@
 /*
  * http_api_access.c: /api/users, /api/vhosts, /api/permissions (and
  * /api/users/NAME/permissions, /api/vhosts/NAME/permissions,
- * /api/vhosts/NAME/connections).
+ * /api/vhosts/NAME/connections; the topic-permissions lists of a user or
+ * vhost are http_api_tperms.c's).
  *
  * PUT creates (201) or updates (204), DELETE answers 204, as RabbitMQ.
  */
@@ -138,14 +139,18 @@ http_api_users(struct http_req *r)
 			http_reply_status(r, &err);
 		else
 			http_reply_empty(r, 204);
-	} else if (r->nseg == 3 && strcmp(r->seg[2], "permissions") == 0) {
+	} else if (r->nseg == 3 && (strcmp(r->seg[2], "permissions") == 0 ||
+				    strcmp(r->seg[2], "topic-permissions") == 0)) {
 		cJSON_Delete(w.arr);
 		w.arr = NULL;
 		if (bk_user_inspect(r->l->broker, r->seg[1], noop_user, NULL, &err) != BK_OK) {
 			http_reply_not_found(r);
 			return;
 		}
-		http_permissions_list(r, r->seg[1], NULL);
+		if (r->seg[2][0] == 'p')
+			http_permissions_list(r, r->seg[1], NULL);
+		else
+			http_topic_permissions_list(r, r->seg[1], NULL);
 		return;
 	} else {
 		http_reply_not_found(r);
@@ -289,6 +294,11 @@ http_api_vhosts(struct http_req *r)
 	if (r->nseg == 3 && strcmp(r->seg[2], "permissions") == 0) {
 		if (http_vhost_arg(r, 1) != NULL)
 			http_permissions_list(r, NULL, r->seg[1]);
+		return;
+	}
+	if (r->nseg == 3 && strcmp(r->seg[2], "topic-permissions") == 0) {
+		if (http_vhost_arg(r, 1) != NULL)
+			http_topic_permissions_list(r, NULL, r->seg[1]);
 		return;
 	}
 	if (r->nseg == 3 && strcmp(r->seg[2], "connections") == 0) {

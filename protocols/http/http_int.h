@@ -172,6 +172,7 @@ void http_api_consumers(struct http_req *r);
 void http_api_users(struct http_req *r);
 void http_api_vhosts(struct http_req *r);
 void http_api_permissions(struct http_req *r);
+void http_api_topic_permissions(struct http_req *r);
 void http_api_definitions(struct http_req *r);
 void http_api_policies(struct http_req *r);
 void http_api_operator_policies(struct http_req *r);
@@ -191,6 +192,8 @@ cJSON *http_bindings_list(struct http_req *r, struct bk_vhost *vh, const char *s
 			  const char *dest, const char *dest_type);
 /* /api/permissions filtered (NULL = any). */
 void http_permissions_list(struct http_req *r, const char *user, const char *vhost);
+/* /api/topic-permissions filtered (NULL = any; http_api_tperms.c). */
+void http_topic_permissions_list(struct http_req *r, const char *user, const char *vhost);
 /* /api/vhosts/VHOST/connections */
 void http_connections_of_vhost(struct http_req *r, const char *vhost);
 /* POST .../get and .../publish (http_api_message.c) */

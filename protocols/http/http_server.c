@@ -182,6 +182,7 @@ static const struct {
 	{ "users",       http_api_users, NEED_ADMIN_WRITES },
 	{ "vhosts",      http_api_vhosts, NEED_ADMIN_WRITES },
 	{ "permissions", http_api_permissions, NEED_ADMIN_WRITES },
+	{ "topic-permissions", http_api_topic_permissions, NEED_ADMIN },
 	{ "definitions", http_api_definitions, NEED_ADMIN_WRITES },
 	{ "extensions",  http_api_extensions, NEED_ADMIN_WRITES },
 	{ "policies",    http_api_policies, NEED_POLICYMAKER },

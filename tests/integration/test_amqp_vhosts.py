@@ -117,11 +117,11 @@ def test_guest_keeps_default_vhost(vbroker):
 
 
 @pytest.mark.parametrize("op,text", [
-    ("qdecl", "access to queue 'zz' in vhost 'v1' refused for user 'bob'"),
-    ("xdecl", "access to exchange 'zz' in vhost 'v1' refused for user 'bob'"),
-    ("pub", "access to exchange 'zz' in vhost 'v1' refused for user 'bob'"),
-    ("pubdef", "access to exchange 'amq.default' in vhost 'v1' refused for user 'bob'"),
-    ("consume", "access to queue 'cq' in vhost 'v1' refused for user 'bob'"),
+    ("qdecl", "configure access to queue 'zz' in vhost 'v1' refused for user 'bob'"),
+    ("xdecl", "configure access to exchange 'zz' in vhost 'v1' refused for user 'bob'"),
+    ("pub", "write access to exchange 'zz' in vhost 'v1' refused for user 'bob'"),
+    ("pubdef", "write access to exchange 'amq.default' in vhost 'v1' refused for user 'bob'"),
+    ("consume", "read access to queue 'cq' in vhost 'v1' refused for user 'bob'"),
 ])
 def test_permissions_refused(vbroker, op, text):
     c = connect(vbroker, "bob", "bpw", "v1")
@@ -169,18 +169,18 @@ def setup_objects(b):
 
 @pytest.mark.parametrize("op,text", [
     # bindings: write on the destination first, then read on the source
-    ("qbind-dest", "access to queue 'cq' in vhost 'v1' refused for user 'bob'"),
-    ("qbind-src", "access to exchange 'cx' in vhost 'v1' refused for user 'bob'"),
-    ("qunbind-dest", "access to queue 'cq' in vhost 'v1' refused for user 'bob'"),
-    ("qunbind-src", "access to exchange 'cx' in vhost 'v1' refused for user 'bob'"),
-    ("xbind-dest", "access to exchange 'cx' in vhost 'v1' refused for user 'bob'"),
-    ("xbind-src", "access to exchange 'cx' in vhost 'v1' refused for user 'bob'"),
-    ("xunbind-dest", "access to exchange 'cx' in vhost 'v1' refused for user 'bob'"),
-    ("xunbind-src", "access to exchange 'cx' in vhost 'v1' refused for user 'bob'"),
-    ("get", "access to queue 'wq' in vhost 'v1' refused for user 'bob'"),
-    ("purge", "access to queue 'wq' in vhost 'v1' refused for user 'bob'"),
-    ("qdelete", "access to queue 'wq' in vhost 'v1' refused for user 'bob'"),
-    ("xdelete", "access to exchange 'wx' in vhost 'v1' refused for user 'bob'"),
+    ("qbind-dest", "write access to queue 'cq' in vhost 'v1' refused for user 'bob'"),
+    ("qbind-src", "read access to exchange 'cx' in vhost 'v1' refused for user 'bob'"),
+    ("qunbind-dest", "write access to queue 'cq' in vhost 'v1' refused for user 'bob'"),
+    ("qunbind-src", "read access to exchange 'cx' in vhost 'v1' refused for user 'bob'"),
+    ("xbind-dest", "write access to exchange 'cx' in vhost 'v1' refused for user 'bob'"),
+    ("xbind-src", "read access to exchange 'cx' in vhost 'v1' refused for user 'bob'"),
+    ("xunbind-dest", "write access to exchange 'cx' in vhost 'v1' refused for user 'bob'"),
+    ("xunbind-src", "read access to exchange 'cx' in vhost 'v1' refused for user 'bob'"),
+    ("get", "read access to queue 'wq' in vhost 'v1' refused for user 'bob'"),
+    ("purge", "read access to queue 'wq' in vhost 'v1' refused for user 'bob'"),
+    ("qdelete", "configure access to queue 'wq' in vhost 'v1' refused for user 'bob'"),
+    ("xdelete", "configure access to exchange 'wx' in vhost 'v1' refused for user 'bob'"),
     # RabbitMQ refuses the default and system exchanges before reading rights
     ("qbind-default", "operation not permitted on the default exchange"),
     ("xdelete-system", "deletion of system exchange 'amq.direct' in vhost 'v1' not allowed"),

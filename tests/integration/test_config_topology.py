@@ -132,8 +132,8 @@ def check_topology(b):
 def test_declared_topology(make_broker):
     b = make_broker(config_text=topology_text())
     check_topology(b)
-    assert "topology applied: 1 vhosts, 4 users, 1 permissions, 2 exchanges, " \
-           "0 policies, 0 operator policies, 3 queues, 3 bindings" in b.log()
+    assert "topology applied: 1 vhosts, 4 users, 1 permissions, 0 topic permissions, " \
+           "2 exchanges, 0 policies, 0 operator policies, 3 queues, 3 bindings" in b.log()
     # password_hash users log in with their password; explicit permissions
     # replace the default full access to "/".
     conn = connect(b, "hashed", "hashed-pw", vhost="/staging")

@@ -136,5 +136,6 @@ extern const struct ctl_cmd ctl_cmds_list[];
 extern const struct ctl_cmd ctl_cmds_admin[];
 extern const struct ctl_cmd ctl_cmds_queue[];
 extern const struct ctl_cmd ctl_cmds_defs[];
+extern const struct ctl_cmd ctl_cmds_access[];
 
 #endif

@@ -15,7 +15,7 @@
 #define SLUICECTL_VERSION "0.1.0"
 
 static const struct ctl_cmd *const tables[] = {
-	ctl_cmds_list, ctl_cmds_admin, ctl_cmds_queue, ctl_cmds_defs, NULL
+	ctl_cmds_list, ctl_cmds_admin, ctl_cmds_queue, ctl_cmds_defs, ctl_cmds_access, NULL
 };
 static const struct ctl_cmd *current;   /* for usage errors */
 

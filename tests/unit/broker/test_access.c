@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 
 /* `rabbitmqctl hash_password pw` / PUT /api/users on RabbitMQ 3.10.8. */
 #define RMQ_HASH_PW "CodEd+OM7G5n2EQi65IfO2kcC6PIUb7byDe+joYeT96MlKSF"
@@ -122,13 +123,14 @@ test_permissions(void)
 				     BK_STR_LIT("cq"), &err), BK_OK);
 	CHECK_EQ_INT(bk_access_check(vh, BK_STR_LIT("guest"), BK_PERM_CONFIGURE, "queue",
 				     BK_STR_LIT("xq"), &err), BK_ACCESS_REFUSED);
-	CHECK_STR(err.text, "access to queue 'xq' in vhost 'v' refused for user 'guest'");
+	CHECK_STR(err.text, "configure access to queue 'xq' in vhost 'v' refused for user 'guest'");
 	/* unanchored, as RabbitMQ: "^w" matches "wx", and "c" alone would match "xc" */
 	CHECK_EQ_INT(bk_access_check(vh, BK_STR_LIT("guest"), BK_PERM_WRITE, "exchange",
 				     BK_STR_LIT("wx"), &err), BK_OK);
 	CHECK_EQ_INT(bk_access_check(vh, BK_STR_LIT("guest"), BK_PERM_WRITE, "exchange",
 				     BK_STR_LIT(""), &err), BK_ACCESS_REFUSED);
-	CHECK_STR(err.text, "access to exchange 'amq.default' in vhost 'v' refused for user 'guest'");
+	CHECK_STR(err.text, "write access to exchange 'amq.default' in vhost 'v' refused "
+		  "for user 'guest'");
 	CHECK_EQ_INT(bk_access_check(vh, BK_STR_LIT("guest"), BK_PERM_READ, "queue",
 				     BK_STR_LIT("anything"), &err), BK_ACCESS_REFUSED);
 	CHECK_EQ_INT(bk_permission_clear(b, "guest", "v", &err), BK_OK);
@@ -200,6 +202,52 @@ test_vhost_delete(void)
 	bk_broker_free(b);
 }
 
+static double
+cpu_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Time of n logins of user with a wrong password. */
+static double
+login_cost(struct bk_broker *b, const char *user, int n)
+{
+	struct bk_err err;
+	double t0 = cpu_now();
+
+	for (int i = 0; i < n; i++)
+		bk_user_check(b, bk_str_c(user), BK_STR_LIT("wrong"), true, &err);
+	return cpu_now() - t0;
+}
+
+/*
+ * An unknown user name costs the same hash as a wrong password, so the
+ * answer's timing does not tell which names exist. Compared as a ratio
+ * of CPU time over interleaved batches, never against a clock.
+ */
+static void
+test_login_timing(void)
+{
+	struct bk_broker *b = bk_broker_new(NULL, NULL);
+	double known = 0, unknown = 0, ratio;
+	struct bk_err err;
+
+	bk_user_set(b, "real", "right", "", false);
+	CHECK_EQ_INT(bk_user_add(b, "nopw", NULL, "", &err), BK_OK);
+	for (int round = 0; round < 10; round++) {
+		known += login_cost(b, "real", 2000);
+		unknown += login_cost(b, "ghost", 2000);
+	}
+	ratio = unknown / known;
+	CHECK(ratio > 0.5 && ratio < 2.0);
+	ratio = login_cost(b, "nopw", 10000) / login_cost(b, "real", 10000);
+	CHECK(ratio > 0.5 && ratio < 2.0);
+	bk_broker_free(b);
+}
+
 int
 main(void)
 {
@@ -207,5 +255,6 @@ main(void)
 	RUN(test_users);
 	RUN(test_permissions);
 	RUN(test_vhost_delete);
+	RUN(test_login_timing);
 	TEST_DONE();
 }
