@@ -13,8 +13,13 @@
  * Refusals get a CONNACK with the version's code and then the socket is
  * closed [MQTT-3.2.2-5/-6]: bad credentials 4 / 0x86, not authorized
  * (anonymous refused, unknown vhost, no permissions on the vhost,
- * loopback-only user) 5 / 0x87,
+ * loopback-only user, a client id whose session belongs to another user,
+ * a session resumed without the rights its subscriptions need) 5 / 0x87,
  * empty client id where not allowed 2 / 0x85.
+ *
+ * Sessions belong to users: the checks (session_usable) come before the
+ * takeover, so a refused CONNECT leaves the session and its connection
+ * as they were.
  */
 #include "mqtt_int.h"
 
@@ -154,6 +159,36 @@ check_client_id(struct mqtt_conn *c, const struct mqtt_connect *cn, struct conne
 	return true;
 }
 
+/*
+ * May c take the existing session s? A session belongs to the user that
+ * created it: another user presenting its client id is refused (not
+ * authorized), so it can neither receive, take over nor (clean start)
+ * delete the session's queued and in-flight messages, nor disconnect its
+ * owner. A session resumed (not clean) must still be allowed every
+ * subscription it holds.
+ */
+static bool
+session_usable(struct mqtt_conn *c, struct mqtt_session *s, bool clean, struct bk_str cid,
+	       struct connect_ctx *x)
+{
+	struct bk_who who = { bk_str_c(c->user), cid };
+	struct bk_err err;
+
+	if (s->owner != NULL && strcmp(s->owner, c->user) != 0) {
+		x->rc = MQTT_RC_NOT_AUTHORIZED;
+		snprintf(x->why, sizeof(x->why), "client id in use by another user");
+		return false;
+	}
+	if (!clean && mqtt_subs_recheck(s, &who, &err) != BK_OK) {
+		x->rc = MQTT_RC_NOT_AUTHORIZED;
+		snprintf(x->why, sizeof(x->why), "session not resumed: %s", err.text);
+		return false;
+	}
+	if (s->owner == NULL)           /* recovered from an older queue */
+		s->owner = bk_strdup(c->user);
+	return true;
+}
+
 /* Another connection holds the session: it goes [MQTT-3.1.4-3]. */
 static void
 take_over(struct mqtt_conn *old, struct mqtt_conn *c)
@@ -278,7 +313,8 @@ admit(struct mqtt_conn *c, const struct mqtt_connect *cn, struct connect_ctx *x,
 				   c->client_max_packet);
 		return false;
 	}
-	if (cn->will && !(c->will = mqtt_will_new(c, cn, &rc))) {
+	if (cn->will && !(c->will = mqtt_will_new(c, cn, x->assigned ? bk_str_c(x->client_id)
+							       : cn->client_id, &rc))) {
 		refuse(c, rc, "invalid will");
 		return false;
 	}
@@ -305,12 +341,16 @@ mqtt_on_connect(struct mqtt_conn *c, const struct mqtt_packet *pkt)
 		return;
 	cid = x.assigned ? bk_str_c(x.client_id) : cn->client_id;
 	s = mqtt_session_find(l, c->vhost, cid);
+	if (!s)
+		s = mqtt_session_recover(l, c->vhost, cid);
+	if (s && !session_usable(c, s, cn->clean, cid, &x)) {
+		refuse(c, x.rc, x.why);
+		return;
+	}
 	if (s && s->conn) {
 		take_over(s->conn, c);
 		s = mqtt_session_find(l, c->vhost, cid);
 	}
-	if (!s)
-		s = mqtt_session_recover(l, c->vhost, cid);
 	if (s && cn->clean) {
 		mqtt_session_destroy(s);
 		s = NULL;
@@ -321,7 +361,7 @@ mqtt_on_connect(struct mqtt_conn *c, const struct mqtt_packet *pkt)
 		mqtt_will_free(s->will);
 		s->will = NULL;
 	} else {
-		s = mqtt_session_new(l, c->vhost, cid);
+		s = mqtt_session_new(l, c->vhost, cid, c->user);
 	}
 	if (c->level == MQTT_V5)
 		s->expiry = MQTT_HAS(&cn->props, MQTT_PROP_SESSION_EXPIRY) ?

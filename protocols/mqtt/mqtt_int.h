@@ -135,13 +135,13 @@ struct mqtt_conn {
 	struct mqtt_will *will;         /* owned until the connection ends */
 	bool will_suppressed;           /* DISCONNECT 0x00 or shutdown */
 	uint64_t pub_gen;               /* access generation when publishing was allowed; 0 = unchecked */
+	bool pub_keyed;                 /* a topic permission applies: check every topic */
 	struct bk_conn *mgmt;           /* registration, NULL before CONNECT */
 	struct bk_conn_counters *ctr;   /* into mgmt, or NULL */
 	struct bk_confirm *confirm;     /* owned: durability of QoS 1/2 publishes */
 	uint64_t confirm_token;         /* last token given */
 	struct mqtt_ackq *ackq;         /* owned ring of acks held for order */
 	uint32_t ackq_head, ackq_len, ackq_cap;
-	uint64_t sub_gen;               /* same for subscribing */
 	bool published;                 /* has sent a PUBLISH: blocked by alarms */
 	bool blocked;                   /* not reading: a resource alarm is up */
 	bool free_pending;
@@ -240,6 +240,9 @@ struct mqtt_session {
 	struct mqtt_will *will;         /* owned: delayed will waiting */
 	struct mqtt_buf kbuf;           /* owned: binding keys of (un)subscribes */
 	struct mqtt_buf nbuf;           /* owned: the own queue's name before it exists */
+	char *owner;                    /* owned: the user it belongs to; NULL: not
+					   known (recovered from a queue without
+					   x-mqtt-owner): the next user to resume it */
 	UT_hash_handle hh;              /* in l->sessions */
 };
 
@@ -299,13 +302,15 @@ void mqtt_conn_read_cb(struct bufferevent *bev, void *arg);
 
 /* ---- mqtt_connect.c ---- */
 void mqtt_on_connect(struct mqtt_conn *c, const struct mqtt_packet *pkt);
+
 void mqtt_on_disconnect(struct mqtt_conn *c, const struct mqtt_packet *pkt);
 
 /* ---- mqtt_session.c ---- */
 struct mqtt_session *mqtt_session_find(struct mqtt_listener *l, struct bk_vhost *vh,
 				       struct bk_str client_id);
+/* owner: the user creating it (copied). */
 struct mqtt_session *mqtt_session_new(struct mqtt_listener *l, struct bk_vhost *vh,
-				      struct bk_str client_id);
+				      struct bk_str client_id, const char *owner);
 /*
  * No session in memory, but the core holds its queue (recovered from the
  * journal after a restart): rebuild the session from the queue's
@@ -334,8 +339,10 @@ void mqtt_session_consume(struct mqtt_session *s);
 
 /* ---- mqtt_subscribe.c ---- */
 void mqtt_on_subscribe(struct mqtt_conn *c, const struct mqtt_packet *pkt);
+
 void mqtt_on_unsubscribe(struct mqtt_conn *c, const struct mqtt_packet *pkt);
 void mqtt_sub_free(struct mqtt_session *s, struct mqtt_sub *sub, bool unbind);
+
 /* Options back from a binding's arguments (a recovered subscription);
  * keeps a copy of args, the binding's identity. Without our entry
  * (bound by an older version) the subscription is QoS 1. */
@@ -367,6 +374,7 @@ void mqtt_deliver_wake(struct mqtt_session *s);
 
 /* ---- mqtt_publish.c ---- */
 void mqtt_on_publish(struct mqtt_conn *c, const struct mqtt_packet *pkt);
+
 void mqtt_on_pubrel(struct mqtt_conn *c, const struct mqtt_packet *pkt);
 /* Drop the durability tracker and held acks (connection ending). */
 void mqtt_publish_fini(struct mqtt_conn *c);
@@ -424,15 +432,52 @@ void mqtt_sys_stop(struct mqtt_listener *l);
 void mqtt_sys_vhost_gone(struct mqtt_listener *l, struct bk_vhost *vh);
 
 /* ---- mqtt_will.c ---- */
-/* From a decoded CONNECT (will flag set); NULL with *rc on refusal. */
+/* From a decoded CONNECT (will flag set) of c (logged in) with client
+ * id cid; NULL with *rc on refusal. */
 struct mqtt_will *mqtt_will_new(struct mqtt_conn *c, const struct mqtt_connect *cn,
-				uint8_t *rc);
+				struct bk_str cid, uint8_t *rc);
 uint32_t mqtt_will_delay(const struct mqtt_will *w);
 /* Publish and free. Accepts NULL. */
 void mqtt_will_publish(struct mqtt_listener *l, struct mqtt_will *w);
 void mqtt_will_free(struct mqtt_will *w);
 /* Publish after its delay unless freed first. */
 void mqtt_will_arm(struct mqtt_session *s, struct mqtt_will *w);
+
+/* ---- mqtt_authz.c ---- */
+/* Who c acts for: its user and its session's client id. */
+struct bk_who mqtt_conn_who(const struct mqtt_conn *c);
+/*
+ * May who publish key (mapped topic) through the MQTT exchange of vh:
+ * write on the exchange and topic write on the key, the checks a PUBLISH
+ * and a will share. *keyed (may be NULL): a topic permission applies, so
+ * another key needs another check. BK_OK or ACCESS_REFUSED with err.
+ */
+enum bk_status mqtt_publish_allowed(struct mqtt_listener *l, struct bk_vhost *vh,
+				    const struct bk_who *who, struct bk_str key,
+				    bool retain, bool *keyed, struct bk_err *err);
+/*
+ * The permissions of a subscription, as RabbitMQ's MQTT plugin asks them:
+ * on_queue's rights (1u << BK_PERM_*) on queue (NULL: none), read on the
+ * exchange and topic read on the filter (mapped to a binding key). A new
+ * subscription declares, binds and consumes; a resumed one binds and
+ * consumes; an unsubscribe unbinds. BK_OK or ACCESS_REFUSED with err.
+ */
+#define MQTT_SUB_DECLARE ((1u << BK_PERM_CONFIGURE) | (1u << BK_PERM_WRITE) | \
+			  (1u << BK_PERM_READ))
+#define MQTT_SUB_RESUME  ((1u << BK_PERM_WRITE) | (1u << BK_PERM_READ))
+#define MQTT_SUB_UNBIND  (1u << BK_PERM_WRITE)
+enum bk_status mqtt_sub_check(struct mqtt_session *s, const struct bk_who *who,
+			      const char *queue, unsigned on_queue, struct bk_str filter,
+			      struct bk_err *err);
+/* Every subscription of s (and its queue) re-checked for who resuming it:
+ * BK_OK, or the first refusal. */
+enum bk_status mqtt_subs_recheck(struct mqtt_session *s, const struct bk_who *who,
+				 struct bk_err *err);
+/* mqtt_sub_check for a SUBSCRIBE (MQTT_SUB_DECLARE) or an UNSUBSCRIBE
+ * (MQTT_SUB_UNBIND, logged when refused) by s's connection. */
+bool mqtt_may_subscribe(struct mqtt_session *s, const char *queue, struct bk_str filter,
+			struct bk_err *err);
+bool mqtt_may_unsubscribe(struct mqtt_session *s, struct mqtt_sub *sub, struct bk_err *err);
 
 /* ---- mqtt_topic.c ---- */
 /* At least n bytes at b->p (grown as needed; what was there is lost). */

@@ -176,19 +176,22 @@ resolve_topic(struct mqtt_conn *c, const struct mqtt_publish *pub, struct bk_str
 	return true;
 }
 
-/* Write permission on the exchange, checked again only when users or
- * permissions changed (bk_access_generation). */
+/* mqtt_publish_allowed for this connection; a grant that does not depend
+ * on the topic is remembered until users or permissions change
+ * (bk_access_generation). */
 static bool
-may_publish(struct mqtt_conn *c, struct bk_err *err)
+may_publish(struct mqtt_conn *c, struct bk_str key, bool retain, struct bk_err *err)
 {
 	uint64_t gen = bk_access_generation(c->l->broker);
+	struct bk_who who = mqtt_conn_who(c);
+	bool keyed;
 
-	if (c->pub_gen == gen)
+	if (c->pub_gen == gen && !c->pub_keyed)
 		return true;
-	if (bk_access_check(c->vhost, bk_str_c(c->user), BK_PERM_WRITE, "exchange",
-			    bk_str_c(c->l->cfg.exchange), err) != BK_OK)
+	if (mqtt_publish_allowed(c->l, c->vhost, &who, key, retain, &keyed, err) != BK_OK)
 		return false;
 	c->pub_gen = gen;
+	c->pub_keyed = keyed;
 	return true;
 }
 
@@ -249,16 +252,17 @@ mqtt_on_publish(struct mqtt_conn *c, const struct mqtt_packet *pkt)
 				   pub->payload_len, (unsigned long long)lim->max_message_size);
 		return;
 	}
-	if (!may_publish(c, &err)) {
+	key = mqtt_topic_to_key(topic, &c->tbuf);
+	if (!may_publish(c, key, pub->retain, &err)) {
 		if (c->level != MQTT_V5) {
 			mqtt_conn_close_or(c, 0, "publish refused: %s", err.text);
 		} else if (pub->qos > 0) {
-			mqtt_send_ack(c, pub->qos == 1 ? MQTT_PUBACK : MQTT_PUBREC,
-				      pub->packet_id, MQTT_RC_NOT_AUTHORIZED);
+			/* behind any ack still waiting for the journal [MQTT-4.6.0-2] */
+			ackq_push(c, pub->qos == 1 ? MQTT_PUBACK : MQTT_PUBREC,
+				  pub->packet_id, MQTT_RC_NOT_AUTHORIZED, 0);
 		}
 		return;
 	}
-	key = mqtt_topic_to_key(topic, &c->tbuf);
 	bk_tb_init(&hb);
 	mqtt_props_to_bk(c->level == MQTT_V5 ? &pub->props : NULL, pub->qos, &hb,
 			 &c->pbuf, &props);

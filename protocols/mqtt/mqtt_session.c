@@ -19,6 +19,12 @@
  * one ends Session Expiry Interval seconds after its connection ends. At
  * the end the queue is deleted, shared-queue deliveries are requeued for
  * the other members of the group, and a delayed will is published.
+ *
+ * A session belongs to the user that created it (mqtt_connect.c refuses
+ * anyone else). The owner is kept in the queue's arguments,
+ * "x-mqtt-owner" (S), so it survives restarts with the queue; a queue
+ * without it (made by an older version) is owned by whoever resumes it
+ * first, subject to the queue's permissions.
  */
 #include "mqtt_int.h"
 #include "bk_admin.h"
@@ -26,6 +32,9 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+
+/* The session queue's argument naming the user the session belongs to. */
+#define OWNER_ARG "x-mqtt-owner"
 
 static void
 make_key(struct bk_vhost *vh, struct bk_str cid, char **key, uint32_t *len)
@@ -65,10 +74,12 @@ mqtt_session_exists(struct mqtt_listener *l, const struct mqtt_session *s)
 }
 
 struct mqtt_session *
-mqtt_session_new(struct mqtt_listener *l, struct bk_vhost *vh, struct bk_str cid)
+mqtt_session_new(struct mqtt_listener *l, struct bk_vhost *vh, struct bk_str cid,
+		 const char *owner)
 {
 	struct mqtt_session *s = bk_calloc(1, sizeof(*s));
 
+	s->owner = owner != NULL ? bk_strdup(owner) : NULL;
 	make_key(vh, cid, &s->key, &s->key_len);
 	s->client_id = s->key + strlen(bk_vhost_name(vh)) + 1;
 	s->id = l->next_session_id++;
@@ -121,6 +132,19 @@ recover_binding(void *arg, const struct bk_binding_view *v)
 	return 0;
 }
 
+/* The owner kept in the session queue's arguments. */
+static int
+owner_of_queue(void *arg, const struct bk_queue_view *v)
+{
+	struct mqtt_session *s = arg;
+	struct bk_value val;
+
+	if (bk_table_get(v->arguments, OWNER_ARG, &val) && val.type == BK_V_LSTR &&
+	    memchr(val.u.s.p, '\0', val.u.s.len) == NULL)
+		s->owner = bk_strndup(val.u.s.p, val.u.s.len);
+	return 0;
+}
+
 struct mqtt_session *
 mqtt_session_recover(struct mqtt_listener *l, struct bk_vhost *vh, struct bk_str cid)
 {
@@ -136,8 +160,9 @@ mqtt_session_recover(struct mqtt_listener *l, struct bk_vhost *vh, struct bk_str
 		bk_free(name);
 		return NULL;
 	}
-	s = mqtt_session_new(l, vh, cid);
+	s = mqtt_session_new(l, vh, cid, NULL);
 	s->queue = name;
+	bk_queue_inspect(vh, bk_str_c(name), owner_of_queue, s, NULL);
 	s->expiry = MQTT_SESSION_NEVER;
 	memset(&w, 0, sizeof(w));
 	w.s = s;
@@ -150,7 +175,10 @@ mqtt_session_recover(struct mqtt_listener *l, struct bk_vhost *vh, struct bk_str
 const char *
 mqtt_session_queue(struct mqtt_session *s, struct bk_err *err)
 {
+	struct bk_value v = { .type = BK_V_LSTR };
+	struct bk_table_builder tb;
 	struct bk_queue_decl d;
+	enum bk_status st;
 	const char *name;
 	char *want;
 
@@ -160,7 +188,15 @@ mqtt_session_queue(struct mqtt_session *s, struct bk_err *err)
 	memset(&d, 0, sizeof(d));
 	d.name = bk_str_c(want);
 	d.durable = s->expiry != 0;
-	if (bk_queue_declare(s->vhost, &d, &name, NULL, NULL, err) != BK_OK) {
+	bk_tb_init(&tb);
+	if (s->owner != NULL) {
+		v.u.s = bk_str_c(s->owner);
+		bk_tb_put(&tb, OWNER_ARG, sizeof(OWNER_ARG) - 1, &v);
+	}
+	d.arguments = bk_tb_view(&tb);
+	st = bk_queue_declare(s->vhost, &d, &name, NULL, NULL, err);
+	bk_tb_fini(&tb);
+	if (st != BK_OK) {
 		/* a queue of that name with other flags: use it as it is */
 		d.passive = true;
 		if (bk_queue_declare(s->vhost, &d, &name, NULL, NULL, err) != BK_OK) {
@@ -310,6 +346,7 @@ session_free(struct mqtt_session *s, bool end)
 	bk_free(s->out);
 	bk_free(s->qos2_in);
 	bk_free(s->key);
+	bk_free(s->owner);
 	bk_free(s);
 }
 

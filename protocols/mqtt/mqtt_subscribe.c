@@ -154,8 +154,6 @@ rebind(struct mqtt_session *s, struct mqtt_sub *sub, bool bound, struct bk_err *
 	return BK_OK;
 }
 
-static bool may_subscribe(struct mqtt_session *s, const char *queue, struct bk_err *err);
-
 /* The own queue's name (for the permission check before it exists). */
 static const char *
 own_queue_name(struct mqtt_session *s)
@@ -185,15 +183,16 @@ shared_get(struct mqtt_session *s, struct bk_str group, struct bk_str filter,
 	memcpy(key, vn, vlen + 1);
 	qn = snprintf(key + vlen + 1, n - vlen - 1, "mqtt-shared-%.*s-%.*s",
 		      (int)group.len, group.p, (int)filter.len, filter.p);
+	/* joining an existing group asks the same as starting one */
+	if (!mqtt_may_subscribe(s, key + vlen + 1, filter, err)) {
+		bk_free(key);
+		return NULL;
+	}
 	HASH_FIND(hh, l->shared, key, vlen + 1 + (size_t)qn, sh);
 	if (sh) {
 		bk_free(key);
 		sh->refs++;
 		return sh;
-	}
-	if (!may_subscribe(s, key + vlen + 1, err)) {
-		bk_free(key);
-		return NULL;
 	}
 	memset(&d, 0, sizeof(d));
 	d.name = bk_str_c(key + vlen + 1);
@@ -273,31 +272,15 @@ mqtt_sub_free(struct mqtt_session *s, struct mqtt_sub *sub, bool unbind)
 	bk_free(sub);
 }
 
-/*
- * As RabbitMQ's MQTT plugin asks: configure, write and read on the
- * session's queue (declare, bind, consume) and read on the exchange
- * (bind). Cached per connection until permissions change.
- */
-static bool
-may_subscribe(struct mqtt_session *s, const char *queue, struct bk_err *err)
+/* A subscription refused: logged, and the SUBACK code for it. */
+static uint8_t
+refused(struct mqtt_session *s, const char *filter, const struct bk_err *err)
 {
-	struct mqtt_conn *c = s->conn;
-	uint64_t gen = bk_access_generation(s->l->broker);
-	bool shared = strncmp(queue, "mqtt-shared-", 12) == 0;
-	struct bk_str user, q = bk_str_c(queue);
-
-	if (!c || (!shared && c->sub_gen == gen))
-		return true;
-	user = bk_str_c(c->user);
-	if (bk_access_check(s->vhost, user, BK_PERM_CONFIGURE, "queue", q, err) != BK_OK ||
-	    bk_access_check(s->vhost, user, BK_PERM_WRITE, "queue", q, err) != BK_OK ||
-	    bk_access_check(s->vhost, user, BK_PERM_READ, "queue", q, err) != BK_OK ||
-	    bk_access_check(s->vhost, user, BK_PERM_READ, "exchange",
-			    bk_str_c(s->l->cfg.exchange), err) != BK_OK)
-		return false;
-	if (!shared)
-		c->sub_gen = gen;
-	return true;
+	if (s->conn)
+		mqtt_conn_log(s->conn, err->status == BK_ACCESS_REFUSED ? BK_LOG_INFO :
+			      BK_LOG_WARNING, "subscribe '%s' failed: %s", filter, err->text);
+	return s->conn && s->conn->level == MQTT_V5 ? mqtt_status_rc(err->status)
+						    : MQTT_RC_UNSPECIFIED;
 }
 
 /* Add or replace one subscription: the SUBACK code. *retained: send
@@ -310,6 +293,7 @@ add_sub(struct mqtt_session *s, const struct mqtt_sub_entry *e, uint32_t sub_id,
 	struct bk_str group, filter;
 	struct bk_err err;
 	bool is_new;
+	uint8_t rc;
 	int shared = mqtt_share_parse(e->filter, &group, &filter);
 
 	*retained = NULL;
@@ -317,6 +301,10 @@ add_sub(struct mqtt_session *s, const struct mqtt_sub_entry *e, uint32_t sub_id,
 		return MQTT_RC_TOPIC_FILTER_INVALID;
 	HASH_FIND(hh, s->subs, e->filter.p, e->filter.len, sub);
 	is_new = sub == NULL;
+	/* subscribing again (new options) asks what the first time did */
+	if (!is_new && !mqtt_may_subscribe(s, sub->shared ? sub->shared->queue : own_queue_name(s),
+				      filter, &err))
+		return refused(s, sub->filter, &err);
 	if (is_new) {
 		sub = bk_calloc(1, sizeof(*sub));
 		sub->filter = bk_malloc(e->filter.len + 1);
@@ -349,7 +337,7 @@ add_sub(struct mqtt_session *s, const struct mqtt_sub_entry *e, uint32_t sub_id,
 			sub->shared = shared_get(s, group, filter, &err);
 			if (!sub->shared)
 				goto fail;
-		} else if (!may_subscribe(s, own_queue_name(s), &err) ||
+		} else if (!mqtt_may_subscribe(s, own_queue_name(s), filter, &err) ||
 			   !mqtt_session_queue(s, &err) ||
 			   rebind(s, sub, false, &err) != BK_OK) {
 			goto fail;
@@ -367,13 +355,10 @@ add_sub(struct mqtt_session *s, const struct mqtt_sub_entry *e, uint32_t sub_id,
 		*retained = sub;
 	return sub->qos;
 fail:
-	if (s->conn)
-		mqtt_conn_log(s->conn, BK_LOG_WARNING, "subscribe '%s' failed: %s",
-			      sub->filter, err.text);
+	rc = refused(s, sub->filter, &err);
 	bk_free(sub->filter);
 	bk_free(sub);
-	return s->conn && s->conn->level == MQTT_V5 ? mqtt_status_rc(err.status)
-						    : MQTT_RC_UNSPECIFIED;
+	return rc;
 }
 
 void
@@ -422,6 +407,7 @@ mqtt_on_unsubscribe(struct mqtt_conn *c, const struct mqtt_packet *pkt)
 	struct mqtt_sub_entry e;
 	struct mqtt_sub *sub;
 	struct mqtt_packet ack;
+	struct bk_err err;
 	uint8_t *codes;
 	uint32_t pos = 0, n = 0;
 
@@ -429,7 +415,9 @@ mqtt_on_unsubscribe(struct mqtt_conn *c, const struct mqtt_packet *pkt)
 	while (n < sp->count && mqtt_sub_next(sp, MQTT_UNSUBSCRIBE, c->level, &pos, &e) == 1) {
 		sub = NULL;
 		HASH_FIND(hh, s->subs, e.filter.p, e.filter.len, sub);
-		if (sub) {
+		if (sub && !mqtt_may_unsubscribe(s, sub, &err)) {
+			codes[n] = MQTT_RC_NOT_AUTHORIZED;
+		} else if (sub) {
 			mqtt_sub_free(s, sub, true);
 			codes[n] = MQTT_RC_SUCCESS;
 		} else {

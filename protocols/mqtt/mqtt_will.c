@@ -12,6 +12,11 @@
  *
  * A message expiry interval counts from the publication, not from the
  * CONNECT, so the expiry is set again when the will goes out.
+ *
+ * A will is published with its user's rights at the time it goes out
+ * (mqtt_publish_allowed: write on the exchange, topic write on the will
+ * topic), as a PUBLISH with the same topic and retain flag would be; a
+ * refused will is dropped with an info line.
  */
 #include "mqtt_int.h"
 
@@ -21,6 +26,8 @@ struct mqtt_will {
 	struct bk_msg *msg;             /* ref, not routed yet */
 	struct mqtt_listener *l;        /* borrowed */
 	struct bk_vhost *vhost;         /* borrowed */
+	char *user;                     /* owned: whose rights it is published with */
+	char *client_id;                /* owned: for {client_id} */
 	bool retain;
 	uint32_t delay;                 /* seconds */
 	uint64_t expiry_ms;             /* 0 = none */
@@ -29,7 +36,8 @@ struct mqtt_will {
 };
 
 struct mqtt_will *
-mqtt_will_new(struct mqtt_conn *c, const struct mqtt_connect *cn, uint8_t *rc)
+mqtt_will_new(struct mqtt_conn *c, const struct mqtt_connect *cn, struct bk_str cid,
+	      uint8_t *rc)
 {
 	const struct mqtt_props *mp = c->level == MQTT_V5 ? &cn->will_props : NULL;
 	struct bk_table_builder hb;
@@ -53,6 +61,8 @@ mqtt_will_new(struct mqtt_conn *c, const struct mqtt_connect *cn, uint8_t *rc)
 			       (cn->will_retain ? MQTT_OF_RETAIN : 0);
 	w->l = c->l;
 	w->vhost = c->vhost;
+	w->user = bk_strdup(c->user);
+	w->client_id = bk_strndup(cid.p, cid.len);
 	w->retain = cn->will_retain;
 	if (mp && MQTT_HAS(mp, MQTT_PROP_WILL_DELAY))
 		w->delay = mp->will_delay;
@@ -77,6 +87,8 @@ mqtt_will_free(struct mqtt_will *w)
 	if (w->s && w->s->will == w)
 		w->s->will = NULL;
 	bk_msg_unref(w->msg);
+	bk_free(w->user);
+	bk_free(w->client_id);
 	bk_free(w);
 }
 
@@ -84,10 +96,19 @@ void
 mqtt_will_publish(struct mqtt_listener *l, struct mqtt_will *w)
 {
 	struct bk_route_result res;
+	struct bk_who who;
 	struct bk_err err;
 
 	if (!w)
 		return;
+	/* rights as they are now: the will may go out long after CONNECT */
+	who = (struct bk_who){ bk_str_c(w->user), bk_str_c(w->client_id) };
+	if (mqtt_publish_allowed(l, w->vhost, &who, w->msg->routing_key, w->retain, NULL,
+				 &err) != BK_OK) {
+		bk_info("mqtt will of client '%s' not published: %s", w->client_id, err.text);
+		mqtt_will_free(w);
+		return;
+	}
 	w->msg->published_ms = bk_now_ms();
 	if (w->expiry_ms)
 		w->msg->expires_ms = (int64_t)(w->msg->published_ms + w->expiry_ms);
