@@ -1,5 +1,5 @@
 /*
- * http_api_queues.c: /api/queues[/VHOST[/NAME[/contents|/get|/bindings]]].
+ * http_api_queues.c: /api/queues[/VHOST[/NAME[/contents|/get|/bindings|/move]]].
  *
  * Listing walks the core's snapshot views into RabbitMQ's queue objects;
  * writes go through the same core calls an AMQP channel uses (so
@@ -205,6 +205,10 @@ http_api_queues(struct http_req *r)
 	}
 	if (r->nseg == 4 && strcmp(r->seg[3], "get") == 0 && r->method == EVHTTP_REQ_POST) {
 		http_api_queue_get(r, vh);
+		return;
+	}
+	if (r->nseg == 4 && strcmp(r->seg[3], "move") == 0 && r->method == EVHTTP_REQ_POST) {
+		http_api_queue_move(r, vh);
 		return;
 	}
 	if (r->nseg == 4 && strcmp(r->seg[3], "bindings") == 0) {

@@ -1,7 +1,7 @@
 /*
  * http_int.h: the contract between the HTTP server (http_server.c), its
  * helpers (http_reply.c, http_json.c, http_auth.c) and the resource
- * handlers (http_api_*.c, http_metrics.c, http_dashboard.c).
+ * handlers (http_api_*.c, http_metrics.c, http_ui.c).
  *
  * A request is parsed once into struct http_req: the method, the path
  * split at '/' and percent-decoded segment by segment (so "%2F" is the
@@ -54,6 +54,7 @@ struct http_listener {
 	int nann;
 	/* scratch for one request's sample series (http_stats.c) */
 	struct bk_hist_point pts[BK_HIST_BROKER], pts_tmp[BK_HIST_BROKER];
+	struct http_move *moves;        /* owned; moves waiting for confirms */
 };
 
 struct http_req {
@@ -177,7 +178,9 @@ void http_api_definitions(struct http_req *r);
 void http_api_policies(struct http_req *r);
 void http_api_operator_policies(struct http_req *r);
 void http_metrics(struct http_req *r);
-void http_dashboard(struct http_req *r);
+/* The management UI's files (http_ui.c): true when the path named one
+ * and it was answered. */
+bool http_ui_serve(struct http_req *r);
 
 /* http_api_overview.c: lists /api/overview and /api/nodes share. */
 cJSON *http_exchange_types_json(void);
@@ -199,5 +202,9 @@ void http_connections_of_vhost(struct http_req *r, const char *vhost);
 /* POST .../get and .../publish (http_api_message.c) */
 void http_api_queue_get(struct http_req *r, struct bk_vhost *vh);
 void http_api_exchange_publish(struct http_req *r, struct bk_vhost *vh);
+/* POST .../move (http_api_move.c), and the listener's end: moves still
+ * waiting for their confirms give their messages back to the source. */
+void http_api_queue_move(struct http_req *r, struct bk_vhost *vh);
+void http_moves_free(struct http_listener *l);
 
 #endif

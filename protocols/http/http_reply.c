@@ -2,11 +2,13 @@
  * http_reply.c: answering a request, and RabbitMQ's error bodies.
  *
  * Lists go through the query options RabbitMQ's management API reads
- * (columns=, sort=, sort_reverse=, page= and page_size=); a paged answer
- * is RabbitMQ's {"items": [...], "page": ..., ...} envelope.
+ * (name= with use_regex=, columns=, sort=, sort_reverse=, page= and
+ * page_size=); a paged answer is RabbitMQ's {"items": [...], "page": ...,
+ * "filtered_count": ..., "total_count": ...} envelope.
  */
 #include "http_int.h"
 
+#include <regex.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -174,20 +176,26 @@ project(cJSON *obj, const char *columns)
 static const char *sort_k1, *sort_k2;
 static bool sort_rev;
 
+/* o's field at the dotted path k ("message_stats.publish_details.rate"). */
 static const cJSON *
 sort_field(const cJSON *o, const char *k)
 {
-	const char *dot = k ? strchr(k, '.') : NULL;
 	char head[128];
+	const char *dot;
+	size_t n;
 
 	if (k == NULL)
 		return NULL;
-	if (dot == NULL || (size_t)(dot - k) >= sizeof(head))
-		return cJSON_GetObjectItemCaseSensitive(o, k);
-	memcpy(head, k, (size_t)(dot - k));
-	head[dot - k] = '\0';
-	o = cJSON_GetObjectItemCaseSensitive(o, head);
-	return o ? cJSON_GetObjectItemCaseSensitive(o, dot + 1) : NULL;
+	while ((dot = strchr(k, '.')) != NULL && o != NULL) {
+		n = (size_t)(dot - k);
+		if (n >= sizeof(head))
+			return NULL;
+		memcpy(head, k, n);
+		head[n] = '\0';
+		o = cJSON_GetObjectItemCaseSensitive(o, head);
+		k = dot + 1;
+	}
+	return o ? cJSON_GetObjectItemCaseSensitive(o, k) : NULL;
 }
 
 static int
@@ -211,19 +219,134 @@ cmp_items(const void *pa, const void *pb)
 	return sort_rev ? -c : c;
 }
 
+#define NAME_FILTER_MAX 256
+
+struct name_filter {
+	const char *text;               /* NULL: no filter */
+	bool use_regex;
+	regex_t re;
+};
+
+/* name= and use_regex=: a case-insensitive substring, or a POSIX
+ * extended regex (no match anchors implied), of each item's "name".
+ * false after a 400 for a filter too long or a regex that does not
+ * compile. */
+static bool
+name_filter_init(struct http_req *r, struct name_filter *f)
+{
+	f->text = http_query(r, "name");
+	f->use_regex = http_query_true(r, "use_regex");
+	if (f->text != NULL && *f->text == '\0')
+		f->text = NULL;
+	if (f->text == NULL)
+		return true;
+	if (strlen(f->text) > NAME_FILTER_MAX) {
+		http_reply_bad_request(r, "name filter longer than %d bytes", NAME_FILTER_MAX);
+		return false;
+	}
+	/* Back-references make glibc's matcher exponential: an
+	 * authenticated reader could stall the loop with one request. */
+	for (const char *c = f->text; f->use_regex && *c != '\0'; c++) {
+		if (c[0] == '\\' && c[1] >= '1' && c[1] <= '9') {
+			http_reply_bad_request(r, "back-references are not allowed "
+					       "in the name filter");
+			f->text = NULL;
+			return false;
+		}
+		if (c[0] == '\\' && c[1] != '\0')
+			c++;
+	}
+	if (f->use_regex &&
+	    regcomp(&f->re, f->text, REG_EXTENDED | REG_ICASE | REG_NOSUB) != 0) {
+		http_reply_bad_request(r, "invalid regular expression in name filter");
+		f->text = NULL;
+		return false;
+	}
+	return true;
+}
+
+static void
+name_filter_fini(struct name_filter *f)
+{
+	if (f->text != NULL && f->use_regex)
+		regfree(&f->re);
+}
+
+static bool
+name_filter_match(const struct name_filter *f, const cJSON *item)
+{
+	const cJSON *n = cJSON_GetObjectItemCaseSensitive(item, "name");
+
+	if (f->text == NULL)
+		return true;
+	if (!cJSON_IsString(n))
+		return false;
+	if (f->use_regex)
+		return regexec(&f->re, n->valuestring, 0, NULL, 0) == 0;
+	return strcasestr(n->valuestring, f->text) != NULL;
+}
+
+/* page= and page_size=: false after a 400. *paged false without page=. */
+static bool
+page_args(struct http_req *r, bool *paged, long *page, long *page_size)
+{
+	const char *page_s = http_query(r, "page"), *ps = http_query(r, "page_size");
+
+	*paged = page_s != NULL;
+	*page = 1;
+	*page_size = 100;
+	if (!*paged)
+		return true;
+	*page = strtol(page_s, NULL, 10);
+	if (ps != NULL)
+		*page_size = strtol(ps, NULL, 10);
+	if (*page < 1 || *page_size < 1 || *page_size > 500) {
+		http_reply_bad_request(r, "page and page_size must be positive "
+				       "(page_size at most 500)");
+		return false;
+	}
+	return true;
+}
+
+static cJSON *
+page_envelope(cJSON *arr, long page, long page_size, int filtered, int total)
+{
+	cJSON *out = cJSON_CreateObject();
+
+	cJSON_AddNumberToObject(out, "filtered_count", filtered);
+	cJSON_AddNumberToObject(out, "item_count", cJSON_GetArraySize(arr));
+	cJSON_AddItemToObject(out, "items", arr);
+	cJSON_AddNumberToObject(out, "page", (double)page);
+	cJSON_AddNumberToObject(out, "page_count", (double)(filtered == 0 ? 1 :
+				(filtered + page_size - 1) / page_size));
+	cJSON_AddNumberToObject(out, "page_size", (double)page_size);
+	cJSON_AddNumberToObject(out, "total_count", total);
+	return out;
+}
+
 void
 http_reply_list(struct http_req *r, cJSON *arr, const char *key1, const char *key2)
 {
 	const char *columns = http_query(r, "columns");
 	const char *sort = http_query(r, "sort");
-	const char *page_s = http_query(r, "page");
-	int n = cJSON_GetArraySize(arr), i = 0;
-	cJSON **items, *it, *out;
-	long page = 1, page_size = 100;
+	int total = cJSON_GetArraySize(arr), n = 0, i;
+	struct name_filter nf;
+	cJSON **items, *it;
+	long page, page_size;
+	bool paged;
 
-	items = bk_calloc((size_t)n + 1, sizeof(*items));
-	while ((it = cJSON_DetachItemFromArray(arr, 0)) != NULL)
-		items[i++] = it;
+	if (!page_args(r, &paged, &page, &page_size) || !name_filter_init(r, &nf)) {
+		cJSON_Delete(arr);
+		return;
+	}
+	items = bk_calloc((size_t)total + 1, sizeof(*items));
+	while ((it = cJSON_DetachItemFromArray(arr, 0)) != NULL) {
+		if (name_filter_match(&nf, it))
+			items[n++] = it;
+		else
+			cJSON_Delete(it);
+	}
+	name_filter_fini(&nf);
 	sort_k1 = key1;
 	sort_k2 = key2;
 	sort_rev = http_query_true(r, "sort_reverse");
@@ -233,27 +356,8 @@ http_reply_list(struct http_req *r, cJSON *arr, const char *key1, const char *ke
 	}
 	if (sort_k1 != NULL)
 		qsort(items, (size_t)n, sizeof(*items), cmp_items);
-	if (page_s != NULL) {
-		const char *ps = http_query(r, "page_size");
-
-		page = strtol(page_s, NULL, 10);
-		if (ps != NULL)
-			page_size = strtol(ps, NULL, 10);
-		if (page < 1 || page_size < 1 || page_size > 500) {
-			for (i = 0; i < n; i++)
-				cJSON_Delete(items[i]);
-			bk_free(items);
-			cJSON_Delete(arr);
-			http_reply_bad_request(r, "page and page_size must be positive "
-					       "(page_size at most 500)");
-			return;
-		}
-	}
 	for (i = 0; i < n; i++) {
-		bool keep = page_s == NULL ||
-			    (i >= (page - 1) * page_size && i < page * page_size);
-
-		if (!keep) {
+		if (paged && (i < (page - 1) * page_size || i >= page * page_size)) {
 			cJSON_Delete(items[i]);
 			continue;
 		}
@@ -261,20 +365,9 @@ http_reply_list(struct http_req *r, cJSON *arr, const char *key1, const char *ke
 		cJSON_AddItemToArray(arr, it);
 	}
 	bk_free(items);
-	if (page_s == NULL) {
-		http_reply_json(r, 200, arr);
-		return;
-	}
-	out = cJSON_CreateObject();
-	cJSON_AddNumberToObject(out, "filtered_count", n);
-	cJSON_AddNumberToObject(out, "item_count", cJSON_GetArraySize(arr));
-	cJSON_AddItemToObject(out, "items", arr);
-	cJSON_AddNumberToObject(out, "page", (double)page);
-	cJSON_AddNumberToObject(out, "page_count",
-				(double)(n == 0 ? 1 : (n + page_size - 1) / page_size));
-	cJSON_AddNumberToObject(out, "page_size", (double)page_size);
-	cJSON_AddNumberToObject(out, "total_count", n);
-	http_reply_json(r, 200, out);
+	if (paged)
+		arr = page_envelope(arr, page, page_size, n, total);
+	http_reply_json(r, 200, arr);
 }
 
 void

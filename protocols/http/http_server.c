@@ -6,7 +6,7 @@
  * '/' BEFORE percent-decoding (so "/api/queues/%2F/q" names vhost "/"),
  * each segment is decoded on its own and refused if it decodes to a NUL,
  * the query is parsed, basic auth is checked (everything but the
- * dashboard page itself), and the first segment after "/api/" picks the
+ * management UI's own files), and the first segment after "/api/" picks the
  * resource handler. Limits: evhttp refuses bodies over max_body_size
  * (413) and header blocks over 64 KiB before any handler runs.
  *
@@ -218,10 +218,8 @@ needs_auth(const struct http_req *r)
 static void
 dispatch(struct http_req *r)
 {
-	if (r->nseg == 0 || (r->nseg == 1 && strcmp(r->seg[0], "index.html") == 0)) {
-		http_dashboard(r);             /* the page asks for credentials itself */
+	if (http_ui_serve(r))                   /* the UI logs in by itself */
 		return;
-	}
 	if ((needs_auth(r) && !http_auth_check(r)) || !http_ranges_parse(r))
 		return;
 	if (strcmp(r->seg[0], "metrics") == 0 && r->nseg == 1) {
@@ -342,5 +340,6 @@ http_listener_free(struct http_listener *l)
 		return;
 	if (l->http != NULL)
 		evhttp_free(l->http);
+	http_moves_free(l);
 	bk_free(l);
 }
