@@ -63,14 +63,19 @@ ensure_packages() {
 	fi
 }
 
-# Node clients the integration tests drive (amqplib), pinned by
-# tests/integration/node/package-lock.json, installed next to the tests.
+# Node packages the integration tests use, pinned by
+# tests/integration/node/package-lock.json and installed next to the tests
+# (node_modules is not committed): amqplib (a Node AMQP client) and
+# playwright-core, which drives Debian's chromium for the UI tests. npm ci
+# runs again whenever the lock file is newer than what was installed.
 ensure_node_modules() {
 	local dir=$ROOT/tests/integration/node
-	[ -d "$dir/node_modules/amqplib" ] && return 0
+	[ -f "$dir/node_modules/.package-lock.json" ] &&
+		[ ! "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ] &&
+		return 0
 	say "npm ci (tests/integration/node)"
 	if ! (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error); then
-		echo "dev.sh: npm ci failed; the amqplib tests skip" >&2
+		echo "dev.sh: npm ci failed; the amqplib and UI tests skip" >&2
 		count "npm ci" 0 1
 	fi
 }

@@ -3,12 +3,11 @@ and the list filter name= / use_regex= of RabbitMQ's paged lists.
 
 Counts are checked through pika as well as the API; persistent messages
 moved between durable queues are where they should be after kill -9."""
-import os
+import shutil
 import signal
 import tempfile
 
 import pika
-import pytest
 
 from conftest import Broker, wait_for
 from http_helpers import api, q
@@ -128,7 +127,6 @@ def test_persistent_move_survives_kill_9():
             b2.stop()
     finally:
         b.stop()
-        import shutil
         shutil.rmtree(data, ignore_errors=True)
 
 

@@ -31,7 +31,8 @@
       ctx.moveTo(pad, y);
       ctx.lineTo(w, y);
       ctx.stroke();
-      ctx.fillText(S.num(max * i / 4), 2, y + 4);
+      var v = max * i / 4;
+      ctx.fillText(max < 10 ? v.toFixed(1) : S.num(v), 2, y + 4);
     }
     SERIES.forEach(function (s) {
       ctx.strokeStyle = s.color;
