@@ -4,7 +4,8 @@
  * This is the only file that sees both the core (broker.h) and the
  * protocol adapters (amqp.h, mqtt.h). It reads the configuration, builds the
  * broker, registers users, starts the listeners and runs the event loop
- * on the main thread until SIGTERM or SIGINT.
+ * on the main thread until SIGTERM or SIGINT. Under systemd it reports
+ * readiness, reloads and shutdown through sd_notify (sl_notify.c).
  *
  * Shutdown: the first signal stops the listeners gracefully (every AMQP
  * client gets connection.close 320 CONNECTION_FORCED, as RabbitMQ sends
@@ -31,6 +32,7 @@
 #include "mqtt.h"
 #include "http.h"
 #include "sl_config.h"
+#include "sl_notify.h"
 #include "storage.h"
 
 #ifndef SLUICE_VERSION
@@ -49,6 +51,7 @@ struct daemon {
 	int listeners_open;             /* shutting down: listeners not done yet */
 	struct event *sig_term;         /* owned */
 	struct event *sig_int;          /* owned */
+	struct event *sig_hup;          /* owned */
 	bool stopping;
 };
 
@@ -70,7 +73,8 @@ usage(FILE *out)
 		"\n"
 		"Logs go to standard error. SIGTERM or SIGINT stops the broker: clients are\n"
 		"told the broker is shutting down (AMQP reply code 320, MQTT 5 reason 0x8B)\n"
-		"before it exits.\n"
+		"before it exits. SIGHUP is accepted (systemctl reload) and logged.\n"
+		"Under systemd (Type=notify) it reports READY=1 once every listener is up.\n"
 		"Exit status: 0 clean stop, 1 runtime failure, 2 usage or configuration error.\n");
 }
 
@@ -125,11 +129,25 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 		return;
 	}
 	d->stopping = true;
+	sl_notify_stopping();
 	bk_info("%s received: closing connections and stopping", name);
 	d->listeners_open = d->mqtt ? 2 : 1;
 	amqp_listener_shutdown(d->amqp, on_listener_closed, d);
 	if (d->mqtt)
 		mqtt_listener_shutdown(d->mqtt, on_listener_closed, d);
+}
+
+/*
+ * SIGHUP: systemctl reload (ExecReload sends it). Nothing the running
+ * broker reads from files can change under it yet, so a reload only tells
+ * the service manager it happened; a SIGHUP no longer ends the process.
+ */
+static void
+on_sighup(evutil_socket_t sig, short what, void *arg)
+{
+	sl_notify_reloading();
+	bk_info("SIGHUP received: nothing to reload");
+	sl_notify_ready("running");
 }
 
 static void
@@ -150,6 +168,8 @@ daemon_fini(struct daemon *d)
 		event_free(d->sig_term);
 	if (d->sig_int != NULL)
 		event_free(d->sig_int);
+	if (d->sig_hup != NULL)
+		event_free(d->sig_hup);
 	bk_time_attach(NULL);
 	if (d->base != NULL)
 		event_base_free(d->base);
@@ -299,8 +319,10 @@ start(struct daemon *d)
 	bk_time_attach(d->base);
 	d->sig_term = evsignal_new(d->base, SIGTERM, on_signal, d);
 	d->sig_int = evsignal_new(d->base, SIGINT, on_signal, d);
-	if (d->sig_term == NULL || d->sig_int == NULL ||
-	    evsignal_add(d->sig_term, NULL) < 0 || evsignal_add(d->sig_int, NULL) < 0) {
+	d->sig_hup = evsignal_new(d->base, SIGHUP, on_sighup, d);
+	if (d->sig_term == NULL || d->sig_int == NULL || d->sig_hup == NULL ||
+	    evsignal_add(d->sig_term, NULL) < 0 || evsignal_add(d->sig_int, NULL) < 0 ||
+	    evsignal_add(d->sig_hup, NULL) < 0) {
 		bk_error("cannot install signal handlers");
 		return EXIT_RUNTIME;
 	}
@@ -383,6 +405,7 @@ main(int argc, char **argv)
 	if ((res = start(&d)) != 0 || (res = start_http(&d)) != 0)
 		goto out;
 	bk_info("sluiced %s started", SLUICE_VERSION);
+	sl_notify_ready("accepting connections");
 	if (event_base_dispatch(d.base) < 0) {
 		bk_error("event loop failed");
 		res = EXIT_RUNTIME;

@@ -9,8 +9,8 @@
 # On a fresh Debian 12 machine it installs the packages it needs first
 # (as root; otherwise it prints the apt-get line to run).
 #
-# Environment: FUZZ_SECONDS (default 30) per fuzz target; SKIP_ASAN=1 and
-# SKIP_FUZZ=1 leave those stages out.
+# Environment: FUZZ_SECONDS (default 30) per fuzz target; SKIP_ASAN=1,
+# SKIP_FUZZ=1 and SKIP_PACKAGE=1 leave those stages out.
 set -uo pipefail
 
 cd "$(dirname "$0")/.." || exit 1
@@ -27,6 +27,8 @@ PACKAGES=(
 	libclang-rt-14-dev
 	chromium rabbitmq-server
 	nodejs npm
+	libsystemd-dev systemd
+	dpkg-dev debhelper debootstrap
 )
 
 say() { printf '==> %s\n' "$*"; }
@@ -215,6 +217,18 @@ fuzz_suite() {
 	count "fuzz" "$passed" "$failed"
 }
 
+# package_suite: build the .deb (tools/package.sh), then install it into
+# a clean Debian 12 root and run the broker from it (tests/package).
+package_suite() {
+	local deb
+	say "package (tools/package.sh)"
+	if ! deb=$(DEB_BUILD_OPTIONS="nocheck parallel=$(nproc)" tools/package.sh build/package | tail -n 1); then
+		count "package" 0 1
+		return
+	fi
+	SLUICE_DEB=$deb integration_suite "package" build/daemon/sluiced tests/package
+}
+
 cmd_test() {
 	test_tree "" build
 
@@ -223,6 +237,10 @@ cmd_test() {
 		export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 		test_tree " (asan)" build-asan -Db_sanitize=address,undefined -Db_lundef=false
 		unset ASAN_OPTIONS UBSAN_OPTIONS
+	fi
+
+	if [ "${SKIP_PACKAGE:-0}" != 1 ]; then
+		package_suite
 	fi
 
 	if [ "${SKIP_FUZZ:-0}" != 1 ] && command -v clang >/dev/null; then
