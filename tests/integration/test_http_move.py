@@ -124,7 +124,8 @@ def test_persistent_move_survives_kill_9():
             assert got == [("m%d" % i).encode() for i in range(30)]
             conn.close()
         finally:
-            b2.stop()
+            code = b2.stop()
+        assert code == 0 and "AddressSanitizer" not in b2.log(), b2.log()
     finally:
         b.stop()
         shutil.rmtree(data, ignore_errors=True)
