@@ -36,6 +36,10 @@ say() { printf '==> %s\n' "$*"; }
 ensure_packages() {
 	local missing=() p
 	for p in "${PACKAGES[@]}"; do
+		# NodeSource's nodejs ships npm and conflicts with Debian's npm
+		if [ "$p" = npm ] && command -v npm >/dev/null; then
+			continue
+		fi
 		if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
 			missing+=("$p")
 		fi

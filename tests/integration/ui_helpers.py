@@ -1,8 +1,8 @@
 """Drive the management UI in headless Chromium from pytest.
 
-``Browser`` runs tests/integration/ui/driver.js (playwright-core from npm,
-installed by tools/dev.sh into tests/integration/ui/node_modules, with
-Debian's /usr/bin/chromium) and sends it one command at a time, so a test
+``Browser`` runs tests/integration/node/ui_driver.js (playwright-core from
+npm, installed by tools/dev.sh into tests/integration/node/node_modules,
+with Debian's /usr/bin/chromium) and sends it one command at a time, so a test
 can click in the page, then check the result through the API or a real
 client (pika, paho), then click again.
 
@@ -25,8 +25,8 @@ from conftest import SLUICED, Broker
 from http_helpers import api, http_port
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-DRIVER = os.path.join(HERE, "ui", "driver.js")
-NODE_MODULES = os.path.join(HERE, "ui", "node_modules", "playwright-core")
+DRIVER = os.path.join(HERE, "node", "ui_driver.js")
+NODE_MODULES = os.path.join(HERE, "node", "node_modules", "playwright-core")
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 
 
@@ -37,7 +37,7 @@ def missing():
     if not os.path.exists(CHROMIUM):
         return "chromium is not installed (Debian package chromium)"
     if not os.path.isdir(NODE_MODULES):
-        return "playwright-core is not installed: run tools/dev.sh (npm ci in tests/integration/ui)"
+        return "playwright-core is not installed: run tools/dev.sh (npm ci in tests/integration/node)"
     return None
 
 

@@ -1,10 +1,10 @@
 /*
- * driver.js: headless Chromium for the UI tests, driven over stdin and
+ * ui_driver.js: headless Chromium for the UI tests, driven over stdin and
  * stdout so that pytest can interleave browser steps with API and client
  * checks (Python's playwright is not packaged for Debian; playwright-core
  * from npm is, with Debian's own chromium binary).
  *
- * Start: node driver.js USER_DATA_DIR SCREENSHOT_DIR
+ * Start: node ui_driver.js USER_DATA_DIR SCREENSHOT_DIR
  * Then one JSON request per line on stdin, one JSON answer per line on
  * stdout: {"ok": true, "value": ...} or {"ok": false, "error": "..."}.
  *
