@@ -102,6 +102,15 @@ def test_topic_permissions(ui):
     br.wait_text("#topic-permissions", "^sensors\\.")
     st, tp, _ = api(b, "GET", "/api/topic-permissions/%2F/bob")
     assert st == 200 and [(x["exchange"], x["write"]) for x in tp] == [("amq.topic", "^sensors\\.")]
+    # a second exchange: clearing one entry leaves the other
+    api(b, "PUT", "/api/topic-permissions/%2F/bob", {"exchange": "x2", "write": "w2", "read": "r2"})
+    br.page("user/bob", '#topic-permissions td')
+    br.wait_text("#topic-permissions", "x2")
+    br.click('#topic-permissions tr:has(td:text-is("amq.topic")) .clear-perm')
+    br.wait_text("#flash", "cleared")
+    st, tp, _ = api(b, "GET", "/api/topic-permissions/%2F/bob")
+    assert [x["exchange"] for x in tp] == ["x2"]
+    br.wait("#topic-permissions tr:has(td:text-is(\"amq.topic\"))", state="detached")
     br.click("#topic-permissions .clear-perm")
     br.wait_text("#topic-permissions", "None.")
     st, tp, _ = api(b, "GET", "/api/topic-permissions/%2F/bob")

@@ -74,7 +74,7 @@ class Browser:
         if not r["ok"]:
             self.shot("failed-" + op)
             raise UIError("%s %s: %s" % (op, kw.get("sel", kw.get("url", "")), r["error"]))
-        return r["value"]
+        return r.get("value")
 
     # ---- the commands, by name ----
     def goto(self, frag=""):
@@ -135,8 +135,10 @@ class Browser:
         self.click("#login-submit")
 
     def page(self, frag, ready):
-        """Open #/frag and wait for the selector that shows it loaded."""
-        self.call("goto", url=self.base + "/#/" + frag)
+        """Open #/frag (rendered afresh, also when it is the page shown)
+        and wait for the selector that shows it loaded."""
+        self.call("eval", js="(h => { if (location.hash === h) S.navigate(); "
+                  "else location.hash = h; })(%s)" % json.dumps("#/" + frag))
         self.wait(ready)
 
     def row_cells(self, table_sel, name):

@@ -56,9 +56,11 @@
     if (topic) cols.push({ label: "Exchange", key: "exchange" });
     else cols.push({ label: "Configure", key: "configure" });
     cols.push({ label: "Write", key: "write" }, { label: "Read", key: "read" }, { label: "", id: "clear", cell: function (p) {
-      var path = "/api/" + (topic ? "topic-permissions/" : "permissions/") + S.path(p.vhost, p.user);
+      /* a topic permission is cleared per exchange */
+      var path = topic ? "/api/topic-permissions/" + S.path(p.vhost, p.user, p.exchange)
+        : "/api/permissions/" + S.path(p.vhost, p.user);
       return h("button", { type: "button", class: "clear-perm", onclick: function () {
-        S.api("DELETE", path, topic ? { exchange: p.exchange } : undefined).then(function () {
+        S.api("DELETE", path).then(function () {
           S.flash("Permission cleared.");
           reload();
         }, function (e) { S.flash(e.message, "error"); });

@@ -86,7 +86,8 @@ async function main() {
     const fn = ops[cmd.op];
     if (!fn) { reply({ ok: false, error: "unknown op " + cmd.op }); continue; }
     try {
-      reply({ ok: true, value: await fn(cmd) });
+      const v = await fn(cmd);
+      reply({ ok: true, value: v === undefined ? null : v });
     } catch (e) {
       reply({ ok: false, error: String(e && e.message || e).split("\n").slice(0, 6).join("\n") });
     }
