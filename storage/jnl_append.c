@@ -26,7 +26,7 @@ st_journal_append_msg(struct st_journal *j, const struct st_msg *m)
 {
 	struct jnl_msg_view v = { .qraw = NULL };
 	uint64_t seg;
-	uint32_t off;
+	uint32_t off, key;
 	size_t n;
 	uint8_t *p;
 	int rc;
@@ -43,8 +43,8 @@ st_journal_append_msg(struct st_journal *j, const struct st_msg *m)
 		return -EMSGSIZE;
 	if (jnl_msg_find(j, m->id))
 		return -EEXIST;
-	p = jnl_reserve(j, n, &seg, &off);
-	jnl_encode_msg(p, m);
+	p = jnl_reserve(j, n, &seg, &off, &key);
+	jnl_encode_msg(p, m, key);
 	v.m = *m;
 	rc = jnl_index_msg(j, &v, seg, off, (uint32_t)n, false);
 	BK_ASSERT(rc == 0);
@@ -57,7 +57,7 @@ append_ref(struct st_journal *j, enum jnl_type t, uint64_t qid, uint64_t mid, ui
 	struct jnl_ref r = { qid, mid, count };
 	uint8_t *p;
 	uint64_t seg;
-	uint32_t off;
+	uint32_t off, key;
 	size_t n = JNL_REC_HDR + (t == JNL_T_ACK ? 16 : t == JNL_T_COUNT ? 20 : 8);
 	int rc;
 
@@ -68,8 +68,8 @@ append_ref(struct st_journal *j, enum jnl_type t, uint64_t qid, uint64_t mid, ui
 		return -ENOENT;
 	if (t == JNL_T_COUNT && jnl_index_count(j, NULL, qid, mid, count) < 0)
 		return -ENOENT;
-	p = jnl_reserve(j, n, &seg, &off);
-	jnl_encode_ref(p, t, &r);
+	p = jnl_reserve(j, n, &seg, &off, &key);
+	jnl_encode_ref(p, t, &r, key);
 	if (t == JNL_T_ACK)
 		jnl_index_ack(j, jnl_seg_get(j, seg), qid, mid);
 	else if (t == JNL_T_COUNT)
@@ -104,7 +104,7 @@ append_kv(struct st_journal *j, uint16_t ns, const void *key, uint32_t key_len,
 {
 	struct jnl_kv_view v;
 	uint64_t seg;
-	uint32_t off;
+	uint32_t off, skey;
 	size_t n;
 	uint8_t *p;
 	int rc;
@@ -115,8 +115,8 @@ append_kv(struct st_journal *j, uint16_t ns, const void *key, uint32_t key_len,
 		return -EMSGSIZE;
 	if (del && jnl_kv_find(j, ns, key, (uint16_t)key_len) == NULL)
 		return -ENOENT;
-	p = jnl_reserve(j, n, &seg, &off);
-	jnl_encode_kv(p, ns, key, (uint16_t)key_len, val, val_len, del);
+	p = jnl_reserve(j, n, &seg, &off, &skey);
+	jnl_encode_kv(p, ns, key, (uint16_t)key_len, val, val_len, del, skey);
 	v.ns = ns;
 	v.key_len = (uint16_t)key_len;
 	v.key = p + JNL_REC_HDR + 4;

@@ -84,8 +84,9 @@ copy_one(struct st_journal *j, struct jnl_live *e)
 	struct st_msg_queue qs[64], *q = qs;
 	struct jnl_msg_view v;
 	struct jnl_rec r;
+	struct jnl_kv_view kv;
 	uint64_t seg;
-	uint32_t off;
+	uint32_t off, key;
 	size_t n;
 	uint8_t *p;
 	int rc;
@@ -93,8 +94,12 @@ copy_one(struct st_journal *j, struct jnl_live *e)
 	if ((rc = jnl_read_record(j, e->seg, e->off, e->len, &r)) < 0)
 		return rc;
 	if (e->kind == JNL_LIVE_KV) {
-		p = jnl_reserve(j, e->len, &seg, &off);
-		memcpy(p, r.payload - JNL_REC_HDR, e->len);
+		/* re-encoded, not copied: the new segment has its own key */
+		if (jnl_decode_kv(&r, &kv) < 0)
+			return -EIO;
+		p = jnl_reserve(j, e->len, &seg, &off, &key);
+		jnl_encode_kv(p, kv.ns, kv.key, kv.key_len, kv.val, kv.val_len,
+			      r.type == JNL_T_KVDEL, key);
 		n = e->len;
 	} else {
 		struct jnl_msg *m = (struct jnl_msg *)e;
@@ -111,8 +116,8 @@ copy_one(struct st_journal *j, struct jnl_live *e)
 		v.m.nqueues = k;
 		n = jnl_msg_size(&v.m);
 		/* The record is in j->scratch, which jnl_reserve leaves alone. */
-		p = jnl_reserve(j, n, &seg, &off);
-		jnl_encode_msg(p, &v.m);
+		p = jnl_reserve(j, n, &seg, &off, &key);
+		jnl_encode_msg(p, &v.m, key);
 		if (q != qs)
 			bk_free(q);
 	}

@@ -27,18 +27,49 @@
  *   +---------------------------------------------------------------+
  *   | magic "SLUICEJL" (8)                                          |
  *   +---------------+---------------+-------------------------------+
- *   | version u32=1 | hdr_len u32=32| segment number u64            |
+ *   | version u32=2 | hdr_len u32=32| segment number u64            |
  *   +---------------+---------------+-------------------------------+
- *   | crc32c u32 of bytes 0..23     | reserved u32 = 0              |
+ *   | key u32 (random, per segment) | crc32c u32 of bytes 0..27     |
  *   +---------------------------------------------------------------+
  *   | record | record | ...                                         |
  *
  * Record (no padding, records follow each other):
  *
- *   +-------------+-------------+---------+-------------------------+
- *   | length u32  | crc32c u32  | type u8 | payload (length bytes)  |
- *   +-------------+-------------+---------+-------------------------+
- *                  crc32c covers type + payload
+ *   +------------+------------+---------+------------+--------------------+
+ *   | length u32 | crc32c u32 | type u8 | hcrc u32   | payload (length)   |
+ *   +------------+------------+---------+------------+--------------------+
+ *     crc32c: CRC-32C over type + payload, started from the segment key
+ *     hcrc:   CRC-32C over the 9 octets before it, started from the key
+ *
+ * Why the key. Message bodies are written into the log as they came from
+ * clients, so a body can hold bytes laid out exactly like a record. Were
+ * the CRCs plain, a client could plant a record (a message for another
+ * queue, a key/value) that recovery would read as genuine once it scans
+ * past a damaged record. The key is drawn from getrandom() for each new
+ * segment and never leaves the file, so bytes a client wrote check with
+ * probability 2^-32. hcrc lets a scan test a candidate header in O(1),
+ * so resynchronisation is linear in the segment and never gives up.
+ *
+ * Recovery, case by case (jnl_scan, jnl_recover.c):
+ *
+ *   good record            hcrc and crc32c match: applied, scan goes on
+ *   damaged payload        hcrc matches, crc32c does not: the header is
+ *   [hdr ok|xxxxxxxx]      genuine, so its length is too: that one record
+ *                          is skipped (counted, logged) and the scan goes
+ *                          on right after it
+ *   damaged header         hcrc does not match: the scan moves one octet
+ *   [xxx|.........][hdr]   at a time, testing hcrc at each offset, until
+ *                          a whole record checks; everything between is
+ *                          a corrupt stretch (counted, logged, left in the
+ *                          file). Bytes inside a message body are passed
+ *                          over like any others: they cannot check.
+ *   no record follows      a torn tail (a write cut short): in the last
+ *   [good][good][xxxx]EOF  segment it is truncated after the last good
+ *                          record; in an older segment it is skipped.
+ *                          Only then is anything cut, and nothing found
+ *                          valid after a damaged region is ever dropped:
+ *                          there is no scan budget that could run out.
+ *   other format version   the journal refuses to open (nothing touched)
  *
  * MSG payload (44 fixed bytes, then the variable parts in this order, the
  * body last so it is one contiguous range of the file):
@@ -58,9 +89,9 @@
  * KVDEL payload: ns u16, key_len u16, key
  */
 #define JNL_MAGIC          "SLUICEJL"
-#define JNL_VERSION        1u
+#define JNL_VERSION        2u
 #define JNL_SEG_HDR        32u
-#define JNL_REC_HDR        9u
+#define JNL_REC_HDR        13u
 #define JNL_MSG_FIXED      44u
 #define JNL_MSG_QSIZE      12u
 
@@ -107,26 +138,32 @@ static inline void st32(uint8_t *p, uint32_t v)
 { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); p[2] = (uint8_t)(v >> 16); p[3] = (uint8_t)(v >> 24); }
 static inline void st64(uint8_t *p, uint64_t v) { st32(p, (uint32_t)v); st32(p + 4, (uint32_t)(v >> 32)); }
 
-void jnl_seg_header_encode(uint8_t out[JNL_SEG_HDR], uint64_t segno);
+void jnl_seg_header_encode(uint8_t out[JNL_SEG_HDR], uint64_t segno, uint32_t key);
 /* 0, -EPROTO (not a segment), -EPROTONOSUPPORT (other version). */
-int  jnl_seg_header_check(const uint8_t *p, size_t len, uint64_t *segno);
+int  jnl_seg_header_check(const uint8_t *p, size_t len, uint64_t *segno, uint32_t *key);
+/* A fresh segment key from getrandom() (never 0). */
+uint32_t jnl_seg_key_new(void);
 
 /* Encoded sizes (header included); 0 if it would exceed ST_RECORD_MAX. */
 size_t jnl_msg_size(const struct st_msg *m);
 size_t jnl_kv_size(uint32_t key_len, uint32_t val_len);
-/* Encoders write a whole record (header + payload) at out. */
-void jnl_encode_msg(uint8_t *out, const struct st_msg *m);
-size_t jnl_encode_ref(uint8_t *out, enum jnl_type t, const struct jnl_ref *r);
-void jnl_encode_kv(uint8_t *out, uint16_t ns, const void *key, uint16_t key_len,
-		   const void *val, uint32_t val_len, bool del);
+/* Encoders write a whole record (header + payload) at out, checked with
+ * the key of the segment it goes to. */
+void jnl_encode_msg(uint8_t *out, const struct st_msg *m, uint32_t key);
+size_t jnl_encode_ref(uint8_t *out, enum jnl_type t, const struct jnl_ref *r,
+		      uint32_t key);
+void jnl_encode_kv(uint8_t *out, uint16_t ns, const void *k, uint16_t k_len,
+		   const void *val, uint32_t val_len, bool del, uint32_t key);
 
 /*
- * One record at p: 1 = whole record with a valid CRC (r filled, it takes
- * JNL_REC_HDR + r->len bytes), 0 = truncated (header or payload runs past
- * avail), <0 = not a record here (-EBADMSG bad CRC, -EPROTO bad type or
- * length). Never reads past avail.
+ * One record at p, checked with the segment key: 1 = whole record, both
+ * CRCs good (r filled, it takes JNL_REC_HDR + r->len bytes); 0 =
+ * truncated (a genuine header whose payload runs past avail, or fewer than
+ * JNL_REC_HDR bytes); -EBADMSG = genuine header (hcrc, type and length
+ * good; r->len set) but damaged payload; -EPROTO = no record header here.
+ * Never reads past avail.
  */
-int jnl_rec_parse(const uint8_t *p, size_t avail, struct jnl_rec *r);
+int jnl_rec_parse(const uint8_t *p, size_t avail, uint32_t key, struct jnl_rec *r);
 
 /* Payload decoders: 0 or -EPROTO when the payload is inconsistent. */
 int jnl_decode_msg(const struct jnl_rec *r, struct jnl_msg_view *v);
@@ -135,21 +172,24 @@ int jnl_decode_ref(const struct jnl_rec *r, struct jnl_ref *out);
 int jnl_decode_kv(const struct jnl_rec *r, struct jnl_kv_view *v);
 
 /*
- * Scan a segment body: fn(arg, offset, rec) for every valid record in
- * order (offset relative to p). A record that fails is skipped by
- * resynchronising on the next offset holding a valid record. fn returns 0
- * or a negative errno that stops the scan (returned). Pure over bytes.
+ * Scan a segment body checked with key: fn(arg, offset, rec) for every
+ * valid record in order (offset relative to p). Damage is handled as the
+ * drawing above says: a record with a genuine header and a bad payload is
+ * skipped by its length, anything else by resynchronising on the next
+ * offset where a whole record checks. fn returns 0 or a negative errno
+ * that stops the scan (returned). Pure over bytes; linear in len.
  */
 struct jnl_scan_res {
 	size_t   valid_end;     /* end of the last valid record */
 	uint32_t records;
+	uint32_t bad_records;   /* genuine headers with a damaged payload */
 	uint32_t bad_regions;   /* corrupt stretches followed by a valid record */
-	size_t   first_bad;     /* offset of the first such stretch */
-	size_t   skipped;       /* bytes in those stretches */
+	size_t   first_bad;     /* offset of the first damage of either kind */
+	size_t   skipped;       /* bytes in those records and stretches */
 	bool     torn;          /* bytes after valid_end that hold no record */
 };
 typedef int (*jnl_scan_fn)(void *arg, size_t off, const struct jnl_rec *r);
-int jnl_scan(const uint8_t *p, size_t len, jnl_scan_fn fn, void *arg,
+int jnl_scan(const uint8_t *p, size_t len, uint32_t key, jnl_scan_fn fn, void *arg,
 	     struct jnl_scan_res *res);
 
 /* ------------------------------------------------------------------ */
@@ -197,6 +237,7 @@ struct jnl_tab {
 
 struct jnl_seg {
 	uint64_t no;
+	uint32_t key;              /* the header's key: every record checks with it */
 	uint64_t size;             /* bytes appended (header included) */
 	uint64_t live_bytes;
 	uint32_t nlive;
@@ -296,8 +337,10 @@ void jnl_index_fini(struct st_journal *j);
 int  jnl_writer_start(struct st_journal *j);
 void jnl_writer_stop(struct st_journal *j);
 /* Room for n record bytes in the open batch (rolling the segment over
- * when needed): the pointer to write at and the record's position. */
-uint8_t *jnl_reserve(struct st_journal *j, size_t n, uint64_t *seg, uint32_t *off);
+ * when needed): the pointer to write at, the record's position and the
+ * key of the segment it goes to. */
+uint8_t *jnl_reserve(struct st_journal *j, size_t n, uint64_t *seg, uint32_t *off,
+		     uint32_t *key);
 void jnl_batch_add_copy(struct st_journal *j, struct jnl_live *e);
 void jnl_batch_add_delete(struct st_journal *j, struct jnl_seg *s);
 const uint8_t *jnl_batch_lookup(const struct st_journal *j, uint64_t seg, uint32_t off, uint32_t len);

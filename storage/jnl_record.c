@@ -9,35 +9,50 @@
  */
 #include <errno.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include "jnl_int.h"
 
 _Static_assert(JNL_SEG_HDR == 32, "segment header is 32 bytes");
-_Static_assert(JNL_REC_HDR == 4 + 4 + 1, "record header is len, crc, type");
+_Static_assert(JNL_REC_HDR == 4 + 4 + 1 + 4, "record header is len, crc, type, hcrc");
 _Static_assert(JNL_MSG_FIXED == 8 + 8 + 8 + 4 + 2 + 2 + 2 + 2 + 4 + 4, "MSG fixed part");
 
 void
-jnl_seg_header_encode(uint8_t out[JNL_SEG_HDR], uint64_t segno)
+jnl_seg_header_encode(uint8_t out[JNL_SEG_HDR], uint64_t segno, uint32_t key)
 {
 	memcpy(out, JNL_MAGIC, 8);
 	st32(out + 8, JNL_VERSION);
 	st32(out + 12, JNL_SEG_HDR);
 	st64(out + 16, segno);
-	st32(out + 24, st_crc32c(0, out, 24));
-	st32(out + 28, 0);
+	st32(out + 24, key);
+	st32(out + 28, st_crc32c(0, out, 28));
 }
 
 int
-jnl_seg_header_check(const uint8_t *p, size_t len, uint64_t *segno)
+jnl_seg_header_check(const uint8_t *p, size_t len, uint64_t *segno, uint32_t *key)
 {
 	if (len < JNL_SEG_HDR || memcmp(p, JNL_MAGIC, 8) != 0)
 		return -EPROTO;
 	if (ld32(p + 8) != JNL_VERSION)
 		return -EPROTONOSUPPORT;
-	if (ld32(p + 12) != JNL_SEG_HDR || ld32(p + 24) != st_crc32c(0, p, 24))
+	if (ld32(p + 12) != JNL_SEG_HDR || ld32(p + 28) != st_crc32c(0, p, 28))
 		return -EPROTO;
 	*segno = ld64(p + 16);
+	*key = ld32(p + 24);
 	return 0;
+}
+
+uint32_t
+jnl_seg_key_new(void)
+{
+	uint32_t key = 0;
+
+	/* getrandom() on a few bytes does not block once the pool is up,
+	 * which it is long before a broker runs */
+	while (key == 0)
+		if (getrandom(&key, sizeof(key), 0) != (ssize_t)sizeof(key))
+			key = 0;
+	return key;
 }
 
 size_t
@@ -57,13 +72,23 @@ jnl_kv_size(uint32_t key_len, uint32_t val_len)
 	return key_len > 0xffff || n > ST_RECORD_MAX ? 0 : (size_t)n;
 }
 
-/* Fill in length and CRC once the payload is in place. */
+/* The header check: the 9 octets of length, crc32c and type. */
+static uint32_t
+hcrc(const uint8_t *rec, uint32_t key)
+{
+	return st_crc32c(key, rec, 9);
+}
+
+/* Fill in length, type and both CRCs once the payload is in place. The
+ * payload CRC covers type + payload, which are not contiguous on disk
+ * (hcrc sits between them): two calls, the second continuing the first. */
 static void
-seal(uint8_t *out, uint8_t type, uint32_t len)
+seal(uint8_t *out, uint8_t type, uint32_t len, uint32_t key)
 {
 	st32(out, len);
 	out[8] = type;
-	st32(out + 4, st_crc32c(0, out + 8, (size_t)len + 1));
+	st32(out + 4, st_crc32c(st_crc32c(key, out + 8, 1), out + JNL_REC_HDR, len));
+	st32(out + 9, hcrc(out, key));
 }
 
 static uint8_t *
@@ -75,7 +100,7 @@ put(uint8_t *p, const void *src, size_t n)
 }
 
 void
-jnl_encode_msg(uint8_t *out, const struct st_msg *m)
+jnl_encode_msg(uint8_t *out, const struct st_msg *m, uint32_t key)
 {
 	uint8_t *p = out + JNL_REC_HDR;
 
@@ -98,11 +123,11 @@ jnl_encode_msg(uint8_t *out, const struct st_msg *m)
 	p = put(p, m->routing_key, m->routing_key_len);
 	p = put(p, m->props, m->props_len);
 	p = put(p, m->body, m->body_len);
-	seal(out, JNL_T_MSG, (uint32_t)(p - out - JNL_REC_HDR));
+	seal(out, JNL_T_MSG, (uint32_t)(p - out - JNL_REC_HDR), key);
 }
 
 size_t
-jnl_encode_ref(uint8_t *out, enum jnl_type t, const struct jnl_ref *r)
+jnl_encode_ref(uint8_t *out, enum jnl_type t, const struct jnl_ref *r, uint32_t key)
 {
 	uint8_t *p = out + JNL_REC_HDR;
 	uint32_t len = 8;
@@ -116,22 +141,22 @@ jnl_encode_ref(uint8_t *out, enum jnl_type t, const struct jnl_ref *r)
 		st32(p + 16, r->count);
 		len = 20;
 	}
-	seal(out, (uint8_t)t, len);
+	seal(out, (uint8_t)t, len, key);
 	return JNL_REC_HDR + len;
 }
 
 void
-jnl_encode_kv(uint8_t *out, uint16_t ns, const void *key, uint16_t key_len,
-	      const void *val, uint32_t val_len, bool del)
+jnl_encode_kv(uint8_t *out, uint16_t ns, const void *k, uint16_t k_len,
+	      const void *val, uint32_t val_len, bool del, uint32_t key)
 {
 	uint8_t *p = out + JNL_REC_HDR;
 
 	st16(p, ns);
-	st16(p + 2, key_len);
-	p = put(p + 4, key, key_len);
+	st16(p + 2, k_len);
+	p = put(p + 4, k, k_len);
 	if (!del)
 		p = put(p, val, val_len);
-	seal(out, del ? JNL_T_KVDEL : JNL_T_KV, (uint32_t)(p - out - JNL_REC_HDR));
+	seal(out, del ? JNL_T_KVDEL : JNL_T_KV, (uint32_t)(p - out - JNL_REC_HDR), key);
 }
 
 /* Smallest payload each type can have; fixed-size types must match it. */
@@ -150,22 +175,24 @@ len_ok(uint8_t type, uint32_t len)
 }
 
 int
-jnl_rec_parse(const uint8_t *p, size_t avail, struct jnl_rec *r)
+jnl_rec_parse(const uint8_t *p, size_t avail, uint32_t key, struct jnl_rec *r)
 {
 	uint32_t len;
 
 	if (avail < JNL_REC_HDR)
 		return 0;
+	if (ld32(p + 9) != hcrc(p, key))
+		return -EPROTO;
 	len = ld32(p);
 	if (len > ST_RECORD_MAX - JNL_REC_HDR || !len_ok(p[8], len))
 		return -EPROTO;
-	if (avail - JNL_REC_HDR < len)
-		return 0;
-	if (st_crc32c(0, p + 8, (size_t)len + 1) != ld32(p + 4))
-		return -EBADMSG;
 	r->type = p[8];
 	r->len = len;
 	r->payload = p + JNL_REC_HDR;
+	if (avail - JNL_REC_HDR < len)
+		return 0;
+	if (st_crc32c(st_crc32c(key, p + 8, 1), p + JNL_REC_HDR, len) != ld32(p + 4))
+		return -EBADMSG;
 	return 1;
 }
 
@@ -247,34 +274,35 @@ jnl_decode_kv(const struct jnl_rec *r, struct jnl_kv_view *v)
 }
 
 /*
- * Resynchronisation looks for the next offset where a whole record with a
- * good CRC starts. Each candidate costs a CRC over its claimed length, so
- * garbage could make this quadratic; the work is capped at a generous
- * multiple of the buffer, after which the rest counts as lost.
+ * The next offset at or after from where a whole record checks, or len.
+ * Each offset costs one CRC over 9 octets (the header check), and only a
+ * header that passes it (by chance: 2^-32 per offset) costs a payload
+ * CRC, so the scan is linear and needs no budget.
  */
 static size_t
-resync(const uint8_t *p, size_t len, size_t from, uint64_t *budget)
+resync(const uint8_t *p, size_t len, size_t from, uint32_t key)
 {
 	struct jnl_rec r;
 
-	for (size_t o = from; o + JNL_REC_HDR <= len; o++) {
-		uint32_t l = ld32(p + o);
-
-		if (!len_ok(p[o + 8], l) || l > len - o - JNL_REC_HDR)
-			continue;
-		if (*budget < l)
-			return len;
-		*budget -= l;
-		if (jnl_rec_parse(p + o, len - o, &r) == 1)
+	for (size_t o = from; o + JNL_REC_HDR <= len; o++)
+		if (ld32(p + o + 9) == hcrc(p + o, key) &&
+		    jnl_rec_parse(p + o, len - o, key, &r) == 1)
 			return o;
-	}
 	return len;
 }
 
-int
-jnl_scan(const uint8_t *p, size_t len, jnl_scan_fn fn, void *arg, struct jnl_scan_res *res)
+static void
+note_damage(struct jnl_scan_res *res, size_t off, size_t n)
 {
-	uint64_t budget = (uint64_t)len * 16 + (64u << 20);
+	if (res->bad_records + res->bad_regions == 0)
+		res->first_bad = off;
+	res->skipped += n;
+}
+
+int
+jnl_scan(const uint8_t *p, size_t len, uint32_t key, jnl_scan_fn fn, void *arg,
+	 struct jnl_scan_res *res)
+{
 	size_t off = 0;
 	int rc;
 
@@ -283,7 +311,7 @@ jnl_scan(const uint8_t *p, size_t len, jnl_scan_fn fn, void *arg, struct jnl_sca
 		struct jnl_rec r;
 		size_t next;
 
-		rc = jnl_rec_parse(p + off, len - off, &r);
+		rc = jnl_rec_parse(p + off, len - off, key, &r);
 		if (rc == 1) {
 			if ((rc = fn(arg, off, &r)) < 0)
 				return rc;
@@ -292,14 +320,24 @@ jnl_scan(const uint8_t *p, size_t len, jnl_scan_fn fn, void *arg, struct jnl_sca
 			res->valid_end = off;
 			continue;
 		}
-		next = resync(p, len, off + 1, &budget);
+		if (rc == -EBADMSG && off + JNL_REC_HDR + r.len == len) {
+			res->torn = true;   /* the last record, cut short on disk */
+			break;
+		}
+		if (rc == -EBADMSG) {
+			/* genuine header, damaged payload: skip just this record */
+			note_damage(res, off, JNL_REC_HDR + (size_t)r.len);
+			res->bad_records++;
+			off += JNL_REC_HDR + r.len;
+			continue;
+		}
+		next = resync(p, len, off + 1, key);
 		if (next >= len) {
 			res->torn = true;   /* nothing valid follows: a torn tail */
 			break;
 		}
-		if (res->bad_regions++ == 0)
-			res->first_bad = off;
-		res->skipped += next - off;
+		note_damage(res, off, next - off);
+		res->bad_regions++;
 		off = next;
 	}
 	return 0;

@@ -4,13 +4,16 @@
  * The scan reads each segment whole, oldest first, and feeds every record
  * with a good CRC to the same index functions the append path uses, so
  * the liveness index (and the segment dependencies) come out as they were
- * before the crash. Damage handling follows the recovery fixtures:
+ * before the crash. Damage handling follows the recovery fixtures and the
+ * drawing in jnl_int.h:
  *   - torn tail: the last segment ends in bytes that hold no valid record
  *     (a write cut short). It is truncated after its last good record, with
  *     a warning; nothing confirmed is lost, since a batch is only reported
- *     durable after its fdatasync.
- *   - corruption inside a segment: reported, and the scan resynchronises on
- *     the next valid record (jnl_scan); the bad bytes are left in place.
+ *     durable after its fdatasync, and nothing valid follows the cut.
+ *   - corruption inside a segment: reported; a record whose header checks
+ *     but whose payload does not is skipped by its length, other damage by
+ *     resynchronising on the next offset where a whole record checks with
+ *     the segment's key (jnl_scan); the bad bytes are left in place.
  *   - a file with another magic or format version: open refuses, touching
  *     nothing, so an operator can run the right version or move it away.
  * Appends never go into a recovered segment: the first batch starts a new
@@ -114,6 +117,7 @@ recover_one(struct st_journal *j, uint64_t no, bool last)
 	struct scan_ctx c = { j, NULL, 0 };
 	struct jnl_scan_res res;
 	uint64_t hdr_no;
+	uint32_t key;
 	char name[32];
 	uint8_t *buf = NULL;
 	size_t len = 0;
@@ -133,7 +137,7 @@ recover_one(struct st_journal *j, uint64_t no, bool last)
 			rc = -errno;
 		goto out;
 	}
-	if ((rc = jnl_seg_header_check(buf, len, &hdr_no)) < 0 || hdr_no != no) {
+	if ((rc = jnl_seg_header_check(buf, len, &hdr_no, &key)) < 0 || hdr_no != no) {
 		bk_error("journal: %s/%s: %s", j->dir, name,
 			 rc == -EPROTONOSUPPORT ? "segment of an unsupported format version" :
 			 "not a journal segment (bad header)");
@@ -141,14 +145,17 @@ recover_one(struct st_journal *j, uint64_t no, bool last)
 		goto out;
 	}
 	c.s = jnl_seg_add(j, no);
+	c.s->key = key;
 	c.s->size = len;
 	j->st.disk_bytes += len;
-	if ((rc = jnl_scan(buf + JNL_SEG_HDR, len - JNL_SEG_HDR, apply, &c, &res)) < 0)
+	if ((rc = jnl_scan(buf + JNL_SEG_HDR, len - JNL_SEG_HDR, key, apply, &c, &res)) < 0)
 		goto out;
-	if (res.bad_regions || c.bad_payloads)
-		bk_warn("journal: segment %s/%s: %u corrupt stretch(es) skipped (first at offset %zu, %zu bytes), %u bad record(s)",
-			j->dir, name, res.bad_regions, JNL_SEG_HDR + res.first_bad, res.skipped,
-			c.bad_payloads);
+	if (res.bad_regions || res.bad_records || c.bad_payloads)
+		bk_warn("journal: segment %s/%s: %u corrupt record(s) and %u corrupt stretch(es) "
+			"skipped (first at offset %zu, %zu bytes), %u inconsistent record(s); "
+			"%u good record(s) read",
+			j->dir, name, res.bad_records, res.bad_regions, JNL_SEG_HDR + res.first_bad,
+			res.skipped, c.bad_payloads, res.records);
 	if (res.torn && last) {
 		uint64_t end = JNL_SEG_HDR + res.valid_end;
 
@@ -192,12 +199,12 @@ jnl_read_record(struct st_journal *j, uint64_t seg, uint32_t off, uint32_t len,
 		struct jnl_rec *r)
 {
 	const uint8_t *p = jnl_batch_lookup(j, seg, off, len);
-	struct jnl_seg *s;
+	struct jnl_seg *s = jnl_seg_get(j, seg);
 	int rc;
 
+	if (s == NULL)
+		return -ENOENT;
 	if (p == NULL) {
-		if ((s = jnl_seg_get(j, seg)) == NULL)
-			return -ENOENT;
 		if ((rc = jnl_seg_read_fd(j, s)) < 0)
 			return rc;
 		if (j->scratch_cap < len) {
@@ -209,7 +216,7 @@ jnl_read_record(struct st_journal *j, uint64_t seg, uint32_t off, uint32_t len,
 			return rc;
 		p = j->scratch;
 	}
-	if (jnl_rec_parse(p, len, r) != 1 || JNL_REC_HDR + r->len != len)
+	if (jnl_rec_parse(p, len, s->key, r) != 1 || JNL_REC_HDR + r->len != len)
 		return -EIO;
 	return 0;
 }
@@ -255,7 +262,8 @@ win_read(struct st_journal *j, struct win *w, const struct jnl_live *e, struct j
 			x->len += (size_t)n;
 		}
 	}
-	if (jnl_rec_parse(x->buf + (e->off - x->off), e->len, r) != 1 || JNL_REC_HDR + r->len != e->len)
+	if (s == NULL || jnl_rec_parse(x->buf + (e->off - x->off), e->len, s->key, r) != 1 ||
+	    JNL_REC_HDR + r->len != e->len)
 		return -EIO;
 	return 0;
 }

@@ -61,7 +61,7 @@ close_fd(struct jnl_writer *w)
 }
 
 static int
-open_seg(struct jnl_writer *w, uint64_t no, bool create)
+open_seg(struct jnl_writer *w, uint64_t no, bool create, uint32_t key)
 {
 	uint8_t hdr[JNL_SEG_HDR];
 	char name[32];
@@ -75,7 +75,7 @@ open_seg(struct jnl_writer *w, uint64_t no, bool create)
 	w->fd_seg = no;
 	if (!create)
 		return 0;
-	jnl_seg_header_encode(hdr, no);
+	jnl_seg_header_encode(hdr, no, key);
 	rc = pwrite_all(w->fd, hdr, sizeof(hdr), 0);
 	/* The file and its directory entry must be durable before any record
 	 * in it is reported durable. */
@@ -127,7 +127,7 @@ process(struct jnl_writer *w, struct jnl_batch *list)
 		if (b->probe) {
 			sync_written(w, &unsynced, b);
 			if ((rc = injected(w)) == 0)
-				rc = open_seg(w, b->seg, true);
+				rc = open_seg(w, b->seg, true, b->seg_key);
 			w->err = rc;
 			b->status = rc;
 			unsynced = b->next;
@@ -136,7 +136,7 @@ process(struct jnl_writer *w, struct jnl_batch *list)
 		rc = w->err ? w->err : injected(w);
 		if (rc == 0 && b->seg != w->fd_seg && (b->len || b->new_seg)) {
 			sync_written(w, &unsynced, b);
-			rc = w->err ? w->err : open_seg(w, b->seg, b->new_seg);
+			rc = w->err ? w->err : open_seg(w, b->seg, b->new_seg, b->seg_key);
 		}
 		if (rc == 0 && b->len)
 			rc = pwrite_all(w->fd, b->buf, b->len, b->seg_off);

@@ -151,16 +151,18 @@ roll(struct st_journal *j)
 	if (j->active)
 		j->gc_dirty = true;
 	s = jnl_seg_add(j, j->next_seg++);
+	s->key = jnl_seg_key_new();
 	s->size = JNL_SEG_HDR;
 	j->st.disk_bytes += JNL_SEG_HDR;
 	j->active = s;
 	j->open->seg = s->no;
 	j->open->seg_off = JNL_SEG_HDR;
 	j->open->new_seg = true;
+	j->open->seg_key = s->key;
 }
 
 uint8_t *
-jnl_reserve(struct st_journal *j, size_t n, uint64_t *seg, uint32_t *off)
+jnl_reserve(struct st_journal *j, size_t n, uint64_t *seg, uint32_t *off, uint32_t *key)
 {
 	struct jnl_batch *b;
 	uint8_t *p;
@@ -180,6 +182,7 @@ jnl_reserve(struct st_journal *j, size_t n, uint64_t *seg, uint32_t *off)
 	p = b->buf + b->len;
 	*seg = j->active->no;
 	*off = (uint32_t)j->active->size;
+	*key = j->active->key;
 	b->len += n;
 	j->active->size += n;
 	j->st.disk_bytes += n;
@@ -274,10 +277,12 @@ retry_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	s = jnl_seg_add(j, j->next_seg++);
+	s->key = jnl_seg_key_new();
 	s->size = JNL_SEG_HDR;
 	j->open->seg = s->no;
 	j->open->seg_off = JNL_SEG_HDR;
 	j->open->new_seg = true;
+	j->open->seg_key = s->key;
 	j->open->probe = true;
 	seal_now(j);
 }

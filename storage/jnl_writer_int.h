@@ -29,6 +29,7 @@ struct jnl_batch {
 	size_t   len, cap;
 	uint64_t seg, seg_off;         /* buf[0] goes to seg at seg_off */
 	bool     new_seg;              /* create the file (header) first */
+	uint32_t seg_key;              /* with new_seg: the key its header carries */
 	bool     probe;                /* failed-state probe: clears the latch */
 	uint64_t *dels;                /* owned: segments to unlink once durable */
 	size_t   ndel, delcap;

@@ -78,22 +78,36 @@ open_replay(struct got *g)
 	return j;
 }
 
+/*
+ * name recovers to MSG 1 and 3 and nkv key/values, and the file is left
+ * as it was (nothing truncated).
+ */
 static void
-test_good(void)
+expect_1_and_3(const char *name, int nkv)
 {
 	struct st_journal *j;
 	struct got g;
+	long len;
 
 	tmpdir_new();
-	CHECK(install("good.seg") > 0);
+	len = install(name);
+	CHECK(len > 0);
 	j = open_replay(&g);
 	CHECK(j != NULL);
 	CHECK_EQ_INT(g.n, 2);
 	CHECK_EQ_INT(g.ids[0], 1);
 	CHECK_EQ_INT(g.ids[1], 3);
-	CHECK_EQ_INT(g.nkv, 1);
+	CHECK_EQ_INT(g.nkv, nkv);
+	CHECK_EQ_INT(seg1_size(), len);
 	st_journal_close(j);
 	tmpdir_free();
+}
+
+/* MSG 2 acked, one key/value. */
+static void
+test_good(void)
+{
+	expect_1_and_3("good.seg", 1);
 }
 
 static void
@@ -116,23 +130,30 @@ test_truncated(void)
 	tmpdir_free();
 }
 
+/* A damaged payload: MSG 2 is skipped by its length. */
 static void
 test_bad_crc(void)
 {
-	struct st_journal *j;
-	struct got g;
-	long len;
+	expect_1_and_3("bad-crc.seg", 0);
+}
 
-	tmpdir_new();
-	len = install("bad-crc.seg");
-	j = open_replay(&g);
-	CHECK(j != NULL);
-	CHECK_EQ_INT(g.n, 2);
-	CHECK_EQ_INT(g.ids[0], 1);
-	CHECK_EQ_INT(g.ids[1], 3);
-	CHECK_EQ_INT(seg1_size(), len);          /* skipped, not truncated */
-	st_journal_close(j);
-	tmpdir_free();
+/* A damaged length: resync finds MSG 3 right after MSG 2. */
+static void
+test_bad_header(void)
+{
+	expect_1_and_3("bad-header.seg", 0);
+}
+
+/*
+ * Records a client planted in a body (made without the segment's key) are
+ * not read when the scan resynchronises through that body: only MSG 1 and
+ * 3 come back, no MSG 9, no key/value, and MSG 1 is not acked by the
+ * planted ACK.
+ */
+static void
+test_planted(void)
+{
+	expect_1_and_3("planted.seg", 0);
 }
 
 static void
@@ -159,6 +180,8 @@ main(void)
 	RUN(test_good);
 	RUN(test_truncated);
 	RUN(test_bad_crc);
+	RUN(test_bad_header);
+	RUN(test_planted);
 	RUN(test_wrong_version);
 	event_base_free(base);
 	TEST_DONE();
