@@ -4,15 +4,23 @@
  * durable exchanges, queues and bindings (bk_defs_export with
  * BK_DEFS_DURABLE), in RabbitMQ's definitions format.
  *
- * When it is written. A change marks the file dirty (bk_defs_changed,
- * bk_persist.c) and it is rewritten once at the end of the loop
- * iteration, so a burst of declares costs one write. The management API
- * does not wait for that: it calls bk_defs_commit before its 2xx, which
- * writes (temp file, fsync, rename, fsync of the directory: st_defs.c)
- * right away, so a 2xx means the change survives kill -9 and power loss,
- * as RabbitMQ's answer means the change is committed. Management writes
- * are rare; the few milliseconds of fsync are paid by the request that
- * made the change, not by the message path.
+ * When it is written. A change counts one more generation
+ * (bk_defs_changed, bk_persist.c) and marks the file dirty; at the end of
+ * the loop iteration the document is rendered once and handed to the
+ * journal (st_journal_put_file), whose thread writes it with the batch
+ * (temp file, fsync, rename, fsync of the directory) after the batch's
+ * records, off the event loop. So a burst of declares from any number of
+ * clients costs one write, and no client waits on the loop for a disk.
+ *
+ * Answers wait for the disk. An adapter about to confirm a change (AMQP
+ * declare-ok, bind-ok, delete-ok; an HTTP 2xx) calls
+ * bk_defs_commit_track: 0 when everything changed so far is already on
+ * disk; otherwise its tracker hears once the write that covers its change
+ * has completed. A commit made before the end-of-iteration flush joins
+ * the waiters of that flush; one made while a write is in flight but
+ * nothing newer is dirty waits on the journal's open batch, which
+ * completes after it. Without a journal (tests, tools) the file is
+ * written synchronously, as before.
  *
  * Loaded (bk_defs_load, before listeners open) through the shared
  * importer (bk_defs_apply.c) with BK_DEFS_KEEP_GOING: an entry the core
@@ -23,6 +31,7 @@
  */
 #include "bk_persist.h"
 #include "st_defs.h"
+#include "storage.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -59,7 +68,159 @@ bk_defs_commit(struct bk_broker *b)
 	p->defs_dirty = false;
 	if ((rc = bk_defs_save(b)) < 0)
 		bk_defs_changed(b);     /* try again at the end of the iteration */
+	else
+		p->defs_durable_gen = p->defs_gen;
 	return rc;
+}
+
+/* A commit waiting for the next write to be queued. */
+struct bk_defs_waiter {
+	struct bk_confirm *c;           /* ref */
+	uint64_t token;
+	struct bk_defs_waiter *next;
+};
+
+/* A queued write of generation gen completed. */
+struct defs_write {
+	struct bk_persist *p;           /* borrowed */
+	uint64_t gen;
+};
+
+static void
+defs_written(void *arg, int status)
+{
+	struct defs_write *w = arg;
+	struct bk_persist *p = w->p;
+
+	if (status == 0 && w->gen > p->defs_durable_gen)
+		p->defs_durable_gen = w->gen;
+	else if (status != 0 && !p->stopping) {
+		bk_error("cannot write %s/%s: %s", p->data_dir, ST_DEFS_FILE,
+			 strerror(-status));
+		p->defs_dirty = true;   /* the next change or commit tries again */
+	}
+	bk_free(w);
+}
+
+void
+bk_defs_waiters_drop(struct bk_persist *p)
+{
+	while (p->defs_waiters != NULL) {
+		struct bk_defs_waiter *w = p->defs_waiters;
+
+		p->defs_waiters = w->next;
+		bk_confirm_unref(w->c);
+		bk_free(w);
+	}
+	p->defs_waiters_tail = NULL;
+}
+
+/* Tell every waiter status now (the write could not be queued). */
+static void
+waiters_report(struct bk_persist *p, int status)
+{
+	struct bk_defs_waiter *list = p->defs_waiters;
+
+	p->defs_waiters = p->defs_waiters_tail = NULL;
+	while (list != NULL) {
+		struct bk_defs_waiter *w = list;
+
+		list = w->next;
+		bk_confirm_report(w->c, w->token, status);
+		bk_confirm_unref(w->c);
+		bk_free(w);
+	}
+}
+
+/* Render the document and queue it with the journal's open batch. */
+static int
+defs_queue(struct bk_persist *p)
+{
+	struct defs_write *w;
+	cJSON *doc = bk_defs_export(p->broker, NULL, BK_DEFS_DURABLE);
+	char *text = NULL;
+	size_t len = 0;
+	int rc;
+
+	rc = st_defs_render(doc, &text, &len);
+	cJSON_Delete(doc);
+	if (rc < 0 || (rc = st_journal_put_file(p->j, ST_DEFS_FILE, text, len)) < 0)
+		return rc;
+	w = bk_malloc(sizeof(*w));
+	w->p = p;
+	w->gen = p->defs_gen;
+	if ((rc = st_journal_when_durable(p->j, defs_written, w)) < 0)
+		bk_free(w);
+	return rc;
+}
+
+void
+bk_defs_flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct bk_persist *p = arg;
+	int rc;
+
+	if (!p->defs_dirty || p->stopping)
+		return;
+	p->defs_dirty = false;
+	if (p->j == NULL) {
+		if ((rc = bk_defs_save(p->broker)) == 0)
+			p->defs_durable_gen = p->defs_gen;
+		waiters_report(p, rc);
+		return;
+	}
+	if ((rc = defs_queue(p)) < 0) {
+		/* the journal is failed: nothing can be made durable now */
+		p->defs_dirty = true;
+		waiters_report(p, rc);
+		return;
+	}
+	while (p->defs_waiters != NULL) {
+		struct bk_defs_waiter *w = p->defs_waiters;
+
+		p->defs_waiters = w->next;
+		if ((rc = bk_persist_track(p, w->c, w->token)) < 0)
+			bk_confirm_report(w->c, w->token, rc);
+		bk_confirm_unref(w->c);
+		bk_free(w);
+	}
+	p->defs_waiters_tail = NULL;
+}
+
+uint64_t
+bk_defs_generation(const struct bk_broker *b)
+{
+	return b->persist ? b->persist->defs_gen : 0;
+}
+
+int
+bk_defs_commit_track(struct bk_broker *b, struct bk_confirm *c, uint64_t token)
+{
+	struct bk_persist *p = b->persist;
+	struct bk_defs_waiter *w;
+	int rc;
+
+	if (p == NULL || p->stopping || p->defs_durable_gen >= p->defs_gen)
+		return 0;
+	if (p->defs_ev == NULL)         /* no event loop: write it now */
+		return bk_defs_commit(b);
+	if (!p->defs_dirty) {
+		/* queued, not yet on disk: the open batch completes after it */
+		if (p->j == NULL)
+			return 0;
+		return (rc = bk_persist_track(p, c, token)) < 0 ? rc : 1;
+	}
+	w = bk_malloc(sizeof(*w));
+	w->c = c;
+	w->token = token;
+	w->next = NULL;
+	bk_confirm_ref(c);
+	if (p->defs_waiters_tail != NULL)
+		p->defs_waiters_tail->next = w;
+	else
+		p->defs_waiters = w;
+	p->defs_waiters_tail = w;
+	return 1;
 }
 
 int

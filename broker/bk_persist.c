@@ -59,11 +59,24 @@ bk_confirm_new(struct bk_broker *b, bk_confirm_fn fn, void *ctx)
 	return c;
 }
 
-static void
-confirm_unref(struct bk_confirm *c)
+void
+bk_confirm_ref(struct bk_confirm *c)
+{
+	c->refs++;
+}
+
+void
+bk_confirm_unref(struct bk_confirm *c)
 {
 	if (--c->refs == 0)
 		bk_free(c);
+}
+
+void
+bk_confirm_report(struct bk_confirm *c, uint64_t token, int status)
+{
+	if (!c->freed && c->fn != NULL)
+		c->fn(c->ctx, token, status);
 }
 
 void
@@ -73,7 +86,7 @@ bk_confirm_free(struct bk_confirm *c)
 		return;
 	c->freed = true;
 	c->fn = NULL;
-	confirm_unref(c);
+	bk_confirm_unref(c);
 }
 
 static void
@@ -84,14 +97,14 @@ node_done(void *arg, int status)
 
 	if (!c->freed && c->fn != NULL)
 		c->fn(c->ctx, n->token, status);
-	confirm_unref(c);
+	bk_confirm_unref(c);
 	n->c = NULL;
 	n->next = n->p->free_nodes;
 	n->p->free_nodes = n;
 }
 
-static int
-track(struct bk_persist *p, struct bk_confirm *c, uint64_t token)
+int
+bk_persist_track(struct bk_persist *p, struct bk_confirm *c, uint64_t token)
 {
 	struct bk_pnode *n = p->free_nodes;
 	int rc;
@@ -207,7 +220,7 @@ bk_persist_publish(struct bk_broker *b, struct bk_msg *m, struct bk_queue *const
 	bk_persist_resident += m->body_len;
 	/* No completion (the journal failed right after taking the record):
 	 * the publisher hears "not durable" now rather than never. */
-	if (c != NULL && !c->freed && track(p, c, token) < 0)
+	if (c != NULL && !c->freed && bk_persist_track(p, c, token) < 0)
 		res->refused++;
 	else
 		res->pending = true;
@@ -373,23 +386,15 @@ disk_start(struct bk_persist *p, uint64_t limit)
 
 /* ---- lifecycle ---------------------------------------------------------- */
 
-static void
-defs_flush_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct bk_persist *p = arg;
-
-	if (!p->defs_dirty)
-		return;
-	p->defs_dirty = false;
-	bk_defs_save(p->broker);
-}
-
 void
 bk_defs_changed(struct bk_broker *b)
 {
 	struct bk_persist *p = b->persist;
 
-	if (p == NULL || p->loading || p->stopping || p->defs_dirty)
+	if (p == NULL || p->loading || p->stopping)
+		return;
+	p->defs_gen++;
+	if (p->defs_dirty)
 		return;
 	p->defs_dirty = true;
 	if (p->defs_ev != NULL)
@@ -409,7 +414,7 @@ bk_broker_persist_start(struct bk_broker *b, struct st_journal *j,
 	p->data_dir = bk_strdup(cfg->data_dir);
 	b->persist = p;
 	if (b->base != NULL)
-		p->defs_ev = event_new(b->base, -1, 0, defs_flush_cb, p);
+		p->defs_ev = event_new(b->base, -1, 0, bk_defs_flush_cb, p);
 	p->loading = true;
 	rc = bk_defs_load(b, err, errlen);
 	p->loading = false;
@@ -428,13 +433,17 @@ bk_persist_stop(struct bk_broker *b)
 
 	if (p == NULL)
 		return;
+	bk_defs_waiters_drop(p);
+	p->stopping = true;
+	/* Outstanding completions and queued file writes run now, before
+	 * the last definitions are written here, so an older queued copy
+	 * cannot land over them. */
+	st_journal_close(p->j);
+	p->j = NULL;
 	if (p->defs_dirty) {
 		p->defs_dirty = false;
 		bk_defs_save(b);
 	}
-	p->stopping = true;
-	st_journal_close(p->j);         /* outstanding completions run now */
-	p->j = NULL;
 }
 
 void

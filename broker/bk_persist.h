@@ -26,6 +26,8 @@
 #ifndef SLUICE_BK_PERSIST_H
 #define SLUICE_BK_PERSIST_H
 
+#include <event2/util.h>
+
 #include "bk_queueing.h"
 
 struct st_journal;
@@ -44,9 +46,15 @@ struct bk_persist {
 	void *qv;                       /* owned array of struct st_msg_queue */
 	uint32_t qcap;
 	struct bk_pnode *free_nodes;    /* completion nodes, free list */
-	/* definitions */
+	/* definitions (bk_defs.c): changes are counted; the file holding
+	 * change defs_gen is queued to the journal at the end of the loop
+	 * iteration, and each commit waits for the write that covers it */
 	struct event *defs_ev;          /* owned; coalesced rewrite */
-	bool defs_dirty;
+	bool defs_dirty;                /* changed since the last write was queued */
+	uint64_t defs_gen;              /* changes so far */
+	uint64_t defs_durable_gen;      /* changes on disk */
+	struct bk_defs_waiter *defs_waiters, *defs_waiters_tail; /* owned list:
+					   commits waiting for the next write */
 	/* disk alarm */
 	struct event *disk_ev;          /* owned; 1 s timer */
 	uint64_t disk_free_limit;
@@ -121,5 +129,16 @@ int bk_recover_messages(struct bk_broker *b, char *err, size_t errlen);
 /* bk_defs.c: the definitions file. */
 int bk_defs_load(struct bk_broker *b, char *err, size_t errlen);
 int bk_defs_save(struct bk_broker *b);
+/* The end-of-iteration write (defs_ev) and dropping the waiters (stop). */
+void bk_defs_flush_cb(evutil_socket_t fd, short what, void *arg);
+void bk_defs_waiters_drop(struct bk_persist *p);
+/* bk_persist.c: register tracker c's token on the journal's open batch. */
+int bk_persist_track(struct bk_persist *p, struct bk_confirm *c, uint64_t token);
+/* bk_persist.c: one more reference on c (a waiter holds one). */
+void bk_confirm_ref(struct bk_confirm *c);
+void bk_confirm_unref(struct bk_confirm *c);
+/* Call c's fn now (unless its adapter let go): only from an event
+ * callback, never from inside a call the adapter made. */
+void bk_confirm_report(struct bk_confirm *c, uint64_t token, int status);
 
 #endif

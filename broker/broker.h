@@ -771,11 +771,30 @@ uint64_t bk_access_generation(struct bk_broker *b);
 
 /* Durable definitions (bk_defs.c) */
 /*
- * Commit: write the durable definitions file now if anything durable
- * changed since it was last written (otherwise it is written once at the
- * end of the loop iteration). The management API calls it before a 2xx
- * so that the answer means the change is on disk. 0, or a negative errno
- * (the file could not be written); 0 without persistence.
+ * Before confirming a change of durable state (AMQP declare-ok, bind-ok,
+ * delete-ok of a durable object; an HTTP 2xx), make sure the definitions
+ * file holding it is on disk. Returns 0 when every change so far is
+ * already durable (answer now); 1 when the file goes to disk with the
+ * journal's next batch, off the event loop: the tracker's fn(ctx, token,
+ * status) is then called once, later, from the event loop (status 0 = on
+ * disk, negative errno = it could not be written), and never after
+ * bk_confirm_free(c). A negative errno at once if nothing can be made
+ * durable (a failed journal). Many commits in one loop iteration share
+ * one write. 0 without persistence.
+ */
+int bk_defs_commit_track(struct bk_broker *b, struct bk_confirm *c, uint64_t token);
+/*
+ * Counts changes of durable state (one per change; it never goes back).
+ * An adapter that reads it before and after an operation knows whether
+ * that operation changed anything durable, and so whether its answer
+ * needs bk_defs_commit_track at all (a passive declare, a redeclare or a
+ * transient object need not wait for anyone's write).
+ */
+uint64_t bk_defs_generation(const struct bk_broker *b);
+/*
+ * The same, synchronously: write the file now if anything changed, on the
+ * event loop. Only where waiting is acceptable (tools, tests, no loop).
+ * 0, or a negative errno.
  */
 int bk_defs_commit(struct bk_broker *b);
 

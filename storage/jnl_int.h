@@ -264,6 +264,7 @@ struct st_journal {
 	struct st_journal_config cfg;
 	char    *dir;              /* owned: data_dir/journal */
 	int      dirfd;
+	int      ddirfd;           /* data_dir itself (st_journal_put_file) */
 	struct event_base *base;   /* borrowed */
 
 	/* index */

@@ -375,6 +375,8 @@ free_all(struct st_journal *j)
 	bk_free(j->scratch);
 	if (j->dirfd >= 0)
 		close(j->dirfd);
+	if (j->ddirfd >= 0)
+		close(j->ddirfd);
 	bk_free(j->dir);
 	bk_free(j);
 }
@@ -394,6 +396,7 @@ st_journal_open(const struct st_journal_config *cfg, struct event_base *base,
 	j->cfg = *cfg;
 	j->cfg.data_dir = NULL;
 	j->dirfd = -1;
+	j->ddirfd = -1;
 	j->base = base;
 	if (j->cfg.segment_size == 0)
 		j->cfg.segment_size = ST_SEGMENT_SIZE_DEFAULT;
@@ -415,7 +418,8 @@ st_journal_open(const struct st_journal_config *cfg, struct event_base *base,
 		rc = -errno;
 		goto err;
 	}
-	if ((j->dirfd = open(j->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+	if ((j->dirfd = open(j->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 ||
+	    (j->ddirfd = open(cfg->data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
 		rc = -errno;
 		goto err;
 	}

@@ -4,18 +4,23 @@
  * The thread takes sealed batches off w->todo in order, pwrites each at
  * its segment offset (creating a segment file, header first, when the
  * batch asks), fdatasyncs once per segment touched, unlinks the segments
- * the batches made dead once those batches are durable, then posts the
- * list to w->done and writes the eventfd (jnl_writer.c completes them on
- * the main thread).
+ * the batches made dead once those batches are durable, replaces the
+ * whole files the batches carry (the definitions file: st_journal_put_file)
+ * once their records are durable, then posts the list to w->done and
+ * writes the eventfd (jnl_writer.c completes them on the main thread).
+ * Whatever the main thread changed in one loop iteration, messages and
+ * definitions alike, costs one pass here, off the event loop.
  *
- * It reads batch buffers and writes only b->status, b->del_status and
- * b->synced; it never allocates or frees (bk_malloc is main-thread only).
+ * It reads batch buffers and writes only b->status, b->del_status,
+ * b->file_status and b->synced; it never allocates or frees (bk_malloc is
+ * main-thread only).
  *
  * Failure: the first error is latched in w->err; every later batch fails
  * without being written until a probe batch creates a fresh segment.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <unistd.h>
 
 #include "jnl_writer_int.h"
@@ -113,6 +118,36 @@ sync_written(struct jnl_writer *w, struct jnl_batch **first, struct jnl_batch *s
 	*first = stop;
 }
 
+/*
+ * Replace ddir/name atomically: a temporary file, synced, renamed over
+ * the name, then the directory synced, so the name never points at a
+ * file whose bytes are not on disk.
+ */
+static int
+replace_file(struct jnl_writer *w, const struct jnl_file *f)
+{
+	char tmp[300];
+	int fd, rc = 0;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp", f->name) >= (int)sizeof(tmp))
+		return -ENAMETOOLONG;
+	fd = openat(w->ddirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	rc = pwrite_all(fd, f->data, f->len, 0);
+	if (rc == 0 && w->sync == ST_SYNC_BATCH && fsync(fd) < 0)
+		rc = -errno;
+	if (close(fd) < 0 && rc == 0)
+		rc = -errno;
+	if (rc == 0 && renameat(w->ddirfd, tmp, w->ddirfd, f->name) < 0)
+		rc = -errno;
+	if (rc == 0 && w->sync == ST_SYNC_BATCH && fsync(w->ddirfd) < 0)
+		rc = -errno;
+	if (rc != 0)
+		unlinkat(w->ddirfd, tmp, 0);
+	return rc;
+}
+
 static void
 process(struct jnl_writer *w, struct jnl_batch *list)
 {
@@ -171,6 +206,14 @@ process(struct jnl_writer *w, struct jnl_batch *list)
 		for (b = list; b; b = b->next)
 			if (b->ndel && b->del_status == 0)
 				b->del_status = -errno;
+	/* Files last, in batch order: a later batch's copy wins. */
+	for (b = list; b; b = b->next)
+		for (size_t i = 0; i < b->nfile && b->status == 0; i++) {
+			int rc = replace_file(w, &b->files[i]);
+
+			if (rc != 0 && b->file_status == 0)
+				b->file_status = rc;
+		}
 }
 
 

@@ -62,8 +62,20 @@ batch_get(struct st_journal *j)
 }
 
 static void
+files_clear(struct jnl_batch *b)
+{
+	for (size_t i = 0; i < b->nfile; i++) {
+		bk_free(b->files[i].name);
+		bk_free(b->files[i].data);
+	}
+	b->nfile = 0;
+}
+
+static void
 batch_free(struct jnl_batch *b)
 {
+	files_clear(b);
+	bk_free(b->files);
 	bk_free(b->buf);
 	bk_free(b->dels);
 	bk_free(b->done);
@@ -78,10 +90,11 @@ batch_put(struct st_journal *j, struct jnl_batch *b)
 		batch_free(b);
 		return;
 	}
+	files_clear(b);
 	b->len = b->ndel = b->ndone = b->ncopy = 0;
 	b->seg = b->seg_off = 0;
 	b->new_seg = b->probe = b->synced = false;
-	b->status = b->del_status = 0;
+	b->status = b->del_status = b->file_status = 0;
 	b->mnext = j->spare;
 	j->spare = b;
 	j->w->nspare++;
@@ -90,7 +103,8 @@ batch_put(struct st_journal *j, struct jnl_batch *b)
 static bool
 batch_is_empty(const struct jnl_batch *b)
 {
-	return b->len == 0 && b->ndel == 0 && b->ndone == 0 && b->ncopy == 0 && !b->probe;
+	return b->len == 0 && b->ndel == 0 && b->ndone == 0 && b->ncopy == 0 &&
+	       b->nfile == 0 && !b->probe;
 }
 
 static void
@@ -226,6 +240,31 @@ st_journal_when_durable(struct st_journal *j, st_done_fn fn, void *arg)
 	return 0;
 }
 
+int
+st_journal_put_file(struct st_journal *j, const char *name, void *data, size_t len)
+{
+	struct jnl_batch *b = j->open;
+	struct jnl_file f;
+
+	if (j->failed) {
+		bk_free(data);
+		return j->failed;
+	}
+	for (size_t i = 0; i < b->nfile; i++)
+		if (strcmp(b->files[i].name, name) == 0) {
+			bk_free(b->files[i].data);
+			b->files[i].data = data;
+			b->files[i].len = len;
+			return 0;
+		}
+	f.name = bk_strdup(name);
+	f.data = data;
+	f.len = len;
+	PUSH(b->files, b->nfile, b->filecap, f);
+	arm(j);
+	return 0;
+}
+
 const uint8_t *
 jnl_batch_lookup(const struct st_journal *j, uint64_t seg, uint32_t off, uint32_t len)
 {
@@ -334,6 +373,11 @@ complete(struct st_journal *j, struct jnl_batch *b)
 					(unsigned long long)b->dels[i], strerror(-b->del_status));
 		}
 	}
+	if (status == 0 && b->file_status != 0) {
+		bk_warn("journal: cannot replace a file in the data directory: %s",
+			strerror(-b->file_status));
+		status = b->file_status;
+	}
 	for (size_t i = 0; i < b->ndone; i++)
 		b->done[i].fn(b->done[i].arg, status);
 	batch_put(j, b);
@@ -375,6 +419,7 @@ jnl_writer_start(struct st_journal *j)
 
 	w->fd = -1;
 	w->dirfd = j->dirfd;
+	w->ddirfd = j->ddirfd;
 	w->sync = j->cfg.sync;
 	w->hist = &j->fsync;
 	pthread_mutex_init(&w->lock, NULL);

@@ -22,6 +22,13 @@ struct jnl_done_ent {
 	void *arg;
 };
 
+/* A whole file to replace in data_dir (st_journal_put_file). */
+struct jnl_file {
+	char    *name;                 /* owned */
+	uint8_t *data;                 /* owned */
+	size_t   len;
+};
+
 struct jnl_batch {
 	struct jnl_batch *next;        /* [lock] todo or done list */
 	struct jnl_batch *mnext;       /* main thread: in-flight or spare list */
@@ -37,7 +44,10 @@ struct jnl_batch {
 	size_t   ndone, donecap;
 	struct jnl_live **copies;      /* owned array of borrowed entries */
 	size_t   ncopy, copycap;
+	struct jnl_file *files;        /* owned array */
+	size_t   nfile, filecap;
 	int      status, del_status;   /* set by the thread */
+	int      file_status;          /* set by the thread: first file write error */
 	bool     synced;
 };
 
@@ -50,6 +60,7 @@ struct jnl_writer {
 	bool     stop;                        /* [lock] */
 	int      efd;
 	int      dirfd;                       /* borrowed from the journal */
+	int      ddirfd;                      /* borrowed: data_dir, for files */
 	enum st_sync sync;
 	int      fd;                          /* [thread] segment being written */
 	uint64_t fd_seg;                      /* [thread] */

@@ -19,6 +19,8 @@
 
 #include <cjson/cJSON.h>
 
+#include "bk_alloc.h"
+
 #define MAX_DEFS (64u << 20)
 
 static int
@@ -53,14 +55,32 @@ sync_dir(const char *dir)
 }
 
 int
+st_defs_render(const struct cJSON *doc, char **text, size_t *len)
+{
+	char *s = cJSON_Print(doc);
+	size_t n;
+
+	if (s == NULL)
+		return -ENOMEM;
+	n = strlen(s);
+	*text = bk_malloc(n + 1);
+	memcpy(*text, s, n);
+	(*text)[n] = '\n';
+	*len = n + 1;
+	free(s);
+	return 0;
+}
+
+int
 st_defs_write(const char *data_dir, const struct cJSON *doc)
 {
 	char path[4096], tmp[4096];
-	char *text = cJSON_Print(doc);
+	char *text = NULL;
+	size_t len = 0;
 	int fd = -1, res;
 
-	if (text == NULL)
-		return -ENOMEM;
+	if ((res = st_defs_render(doc, &text, &len)) < 0)
+		return res;
 	if (snprintf(path, sizeof(path), "%s/%s", data_dir, ST_DEFS_FILE) >= (int)sizeof(path) ||
 	    snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp)) {
 		res = -ENAMETOOLONG;
@@ -71,8 +91,7 @@ st_defs_write(const char *data_dir, const struct cJSON *doc)
 		res = -errno;
 		goto out;
 	}
-	if ((res = write_all(fd, text, strlen(text))) < 0 ||
-	    (res = write_all(fd, "\n", 1)) < 0)
+	if ((res = write_all(fd, text, len)) < 0)
 		goto err_unlink;
 	if (fsync(fd) < 0) {
 		res = -errno;
@@ -95,7 +114,7 @@ err_unlink:
 		close(fd);
 	unlink(tmp);
 out:
-	free(text);
+	bk_free(text);
 	return res;
 }
 

@@ -20,10 +20,16 @@ struct cJSON;
 /*
  * Replace data_dir/definitions.json by doc: write a temporary file in the
  * same directory, fsync it, rename it over the old one, fsync the
- * directory. Blocks for those syncs (definitions change rarely). 0 or a
- * negative errno; on error the old file is untouched.
+ * directory. Blocks for those syncs: only where the event loop may wait
+ * (shutdown, a broker without a journal); otherwise the core hands the
+ * text from st_defs_render to the journal thread (st_journal_put_file).
+ * 0 or a negative errno; on error the old file is untouched.
  */
 int st_defs_write(const char *data_dir, const struct cJSON *doc);
+
+/* The file's bytes for doc: *text (bk_malloc'd, the caller's) of *len
+ * bytes. 0 or -ENOMEM. */
+int st_defs_render(const struct cJSON *doc, char **text, size_t *len);
 
 /*
  * Read and parse data_dir/definitions.json. *doc is the caller's

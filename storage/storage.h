@@ -176,6 +176,19 @@ int st_journal_del_kv(struct st_journal *j, uint16_t ns, const void *key,
 typedef void (*st_done_fn)(void *arg, int status);
 int st_journal_when_durable(struct st_journal *j, st_done_fn fn, void *arg);
 
+/*
+ * Replace the file data_dir/name by data[0..len) with the open batch: the
+ * journal thread writes it after the batch's records (a temporary file,
+ * fsync, rename over name, fsync of the directory, so a crash leaves the
+ * old or the new contents, never a mix) and before the batch's
+ * completions run, so a completion registered after this call reports the
+ * file written too (or, if that failed, its negative errno; the journal
+ * itself stays writable). A second put of the same name into the same
+ * batch replaces the first (one write). Takes data (bk_malloc'd) even on
+ * failure. name is a plain file name. 0, or the error while failed.
+ */
+int st_journal_put_file(struct st_journal *j, const char *name, void *data, size_t len);
+
 /* ------------------------------------------------------------------ */
 /* Open, recovery, close                                               */
 /* ------------------------------------------------------------------ */

@@ -23,7 +23,7 @@ PACKAGES=(
 	libevent-dev libssl-dev uthash-dev libcjson-dev
 	librabbitmq-dev amqp-tools
 	python3 python3-pika python3-pytest python3-paho-mqtt
-	libmosquitto-dev mosquitto-clients
+	libmosquitto-dev mosquitto-clients strace
 	libclang-rt-14-dev
 	chromium rabbitmq-server
 	nodejs npm

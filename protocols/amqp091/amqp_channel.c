@@ -72,6 +72,7 @@ amqp_channel_free(struct amqp_channel *ch)
 	amqp_channel_release(ch);
 	amqp_ch_unacked_fini(ch);
 	amqp_ch_publish_fini(ch);
+	amqp_ch_topology_fini(ch);
 	amqp_ch_durable_fini(ch);
 	bk_credit_free(ch->credit);     /* after its consumers */
 	amqp_ch_mgmt_unregister(ch);
@@ -306,6 +307,8 @@ amqp_channel_on_method(struct amqp_channel *ch, const struct amqp_method *m)
 		unexpected_method(ch);
 		return;
 	}
+	/* a -ok waits for the disk only if its method changed durable state */
+	ch->defs_gen0 = bk_defs_generation(ch->conn->broker);
 	if (dispatch_basic(ch, m) || dispatch_channel(ch, m))
 		return;
 	/* close-ok without our close, server-only methods: RabbitMQ's

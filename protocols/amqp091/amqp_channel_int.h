@@ -141,6 +141,14 @@ struct amqp_channel {
 	uint64_t skipped;
 	uint64_t skip_logged_ms;
 
+	/* a -ok kept until the durable change it confirms is on disk
+	 * (amqp_channel_topology.c); the connection's input is held */
+	struct bk_confirm *defs_wait;   /* owned; created on first use */
+	uint64_t defs_gen0;             /* bk_defs_generation() before the method */
+	bool ok_waiting;
+	struct amqp_method pending_ok;
+	struct amqp_sstr pending_name;  /* pending_ok's queue name */
+
 	/* queue.declare's name, for the empty-name shortcut */
 	bool has_last_queue;
 	struct amqp_sstr last_queue;
@@ -208,6 +216,8 @@ void amqp_ch_queue_delete(struct amqp_channel *ch, const struct amqp_method *m);
  */
 bool amqp_ch_queue_name(struct amqp_channel *ch, uint32_t method_id,
 			struct bk_str *name);
+/* Drop a -ok still waiting for the disk and release the input (free). */
+void amqp_ch_topology_fini(struct amqp_channel *ch);
 
 /* ---- amqp_channel_publish.c ----------------------------------------- */
 

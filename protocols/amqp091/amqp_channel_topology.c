@@ -7,6 +7,17 @@
  * nowait is set. The core writes RabbitMQ's error texts; we only add the
  * code name in front (amqp_channel_fail_err).
  *
+ * A -ok for a durable change (declare, bind, unbind, delete) promises the
+ * change survives a crash: it leaves once the definitions file holding it
+ * is on disk (bk_defs_commit_track). The file is written by the journal
+ * thread with the loop iteration's batch, so the event loop never waits
+ * on a disk; this connection's input is held meanwhile, so no later reply
+ * on the channel can overtake the -ok (amqp_conn_hold_input). A nowait
+ * method has no -ok and holds nothing; its change is on disk with the
+ * same batch. A method that changed nothing durable (passive, a
+ * redeclare, a transient object) answers at once: it waits for nobody's
+ * write.
+ *
  * The channel remembers the queue it declared last: RabbitMQ lets an empty
  * queue name in queue.bind/unbind/purge/delete and basic.consume/get stand
  * for it, and an empty routing key in queue.bind/unbind with an empty queue
@@ -22,29 +33,78 @@ owner_of(const struct amqp_channel *ch)
 	return ch->conn;
 }
 
-/*
- * A declare-ok, bind-ok or delete-ok for a durable object promises the
- * change survives a crash: write the definitions file now (a no-op when
- * nothing durable changed) before the reply can leave. false = it could
- * not be written and the connection is being closed with 541.
- */
-static bool
-committed(struct amqp_channel *ch)
+/* The definitions file is on disk (or could not be written). */
+static void
+on_defs_durable(void *ctx, uint64_t token, int status)
 {
-	int res = bk_defs_commit(ch->conn->broker);
+	struct amqp_channel *ch = ctx;
+	struct amqp_method ok = ch->pending_ok;
 
-	if (res == 0)
-		return true;
-	amqp_conn_close_or(ch->conn, AMQP_INTERNAL_ERROR, 0,
-			   "cannot write the definitions file: %s", strerror(-res));
-	return false;
+	ch->ok_waiting = false;
+	amqp_conn_hold_input(ch->conn, false);
+	if (status < 0) {
+		amqp_conn_close_or(ch->conn, AMQP_INTERNAL_ERROR, 0,
+				   "cannot write the definitions file: %s", strerror(-status));
+		return;
+	}
+	if (ok.id == AMQP_QUEUE_DECLARE_OK)
+		ok.u.queue_declare_ok.queue = amqp_sstr_get(&ch->pending_name);
+	if (!ch->closing)
+		amqp_conn_send_method(ch->conn, ch->id, &ok);
+}
+
+/*
+ * Send ok once every durable change so far is on disk: now, or from
+ * on_defs_durable with the input held until then. nowait: nothing to send.
+ */
+static void
+send_ok(struct amqp_channel *ch, const struct amqp_method *ok, bool nowait)
+{
+	int rc;
+
+	if (nowait)
+		return;
+	if (bk_defs_generation(ch->conn->broker) == ch->defs_gen0) {
+		amqp_conn_send_method(ch->conn, ch->id, ok);    /* nothing durable changed */
+		return;
+	}
+	if (ch->defs_wait == NULL)
+		ch->defs_wait = bk_confirm_new(ch->conn->broker, on_defs_durable, ch);
+	rc = bk_defs_commit_track(ch->conn->broker, ch->defs_wait, ok->id);
+	if (rc == 0) {
+		amqp_conn_send_method(ch->conn, ch->id, ok);
+		return;
+	}
+	if (rc < 0) {
+		amqp_conn_close_or(ch->conn, AMQP_INTERNAL_ERROR, 0,
+				   "cannot write the definitions file: %s", strerror(-rc));
+		return;
+	}
+	ch->pending_ok = *ok;
+	if (ok->id == AMQP_QUEUE_DECLARE_OK)
+		amqp_sstr_set(&ch->pending_name, ok->u.queue_declare_ok.queue);
+	ch->ok_waiting = true;
+	amqp_conn_hold_input(ch->conn, true);
 }
 
 static void
 reply_ok(struct amqp_channel *ch, uint32_t id, bool nowait)
 {
-	if (committed(ch) && !nowait)
-		amqp_channel_send_simple(ch, id);
+	struct amqp_method ok;
+
+	memset(&ok, 0, sizeof(ok));
+	ok.id = id;
+	send_ok(ch, &ok, nowait);
+}
+
+void
+amqp_ch_topology_fini(struct amqp_channel *ch)
+{
+	if (ch->ok_waiting)
+		amqp_conn_hold_input(ch->conn, false);
+	ch->ok_waiting = false;
+	bk_confirm_free(ch->defs_wait);
+	ch->defs_wait = NULL;
 }
 
 /* RabbitMQ's order for bindings is in bk_access_bind. */
@@ -192,14 +252,12 @@ amqp_ch_queue_declare(struct amqp_channel *ch, const struct amqp_method *m)
 reply:
 	amqp_sstr_set(&ch->last_queue, bk_str_c(name));
 	ch->has_last_queue = true;
-	if (!committed(ch) || a->nowait)
-		return;
 	memset(&ok, 0, sizeof(ok));
 	ok.id = AMQP_QUEUE_DECLARE_OK;
 	ok.u.queue_declare_ok.queue = amqp_sstr_get(&ch->last_queue);
 	ok.u.queue_declare_ok.message_count = msgs;
 	ok.u.queue_declare_ok.consumer_count = consumers;
-	amqp_conn_send_method(ch->conn, ch->id, &ok);
+	send_ok(ch, &ok, a->nowait);
 }
 
 /* queue.bind and queue.unbind (which has no nowait). */
@@ -246,15 +304,13 @@ reply_count(struct amqp_channel *ch, uint32_t id, uint32_t count, bool nowait)
 {
 	struct amqp_method ok;
 
-	if (!committed(ch) || nowait)
-		return;
 	memset(&ok, 0, sizeof(ok));
 	ok.id = id;
 	if (id == AMQP_QUEUE_PURGE_OK)
 		ok.u.queue_purge_ok.message_count = count;
 	else
 		ok.u.queue_delete_ok.message_count = count;
-	amqp_conn_send_method(ch->conn, ch->id, &ok);
+	send_ok(ch, &ok, nowait);
 }
 
 void

@@ -58,6 +58,9 @@ struct amqp_conn {
 	/* body bytes held by publishes still being received on all channels
 	 * (amqp_channel_publish.c), capped by amqp_config.max_inflight_content */
 	uint64_t inflight_content;
+	/* a channel waits for a durable change before its -ok: no frame is
+	 * handled until then (amqp_conn_hold_input) */
+	bool input_held;
 	/* management registry (amqp_mgmt.c); NULL when not registered */
 	struct bk_conn *mgmt;
 	struct bk_conn_counters *ctr;       /* in mgmt; plain adds */
@@ -81,9 +84,17 @@ void amqp_conn_send_content(struct amqp_conn *c, uint16_t channel,
 /* The listener's configuration: the limits the channel layer applies
  * (amqp_conn_query.c). */
 const struct amqp_config *amqp_conn_config(const struct amqp_conn *c);
-/* Reading is paused (a resource alarm): the peer's frames wait unread, so
- * time spent now is not the peer's delay. */
+/* Reading is paused (a resource alarm, or input held): the peer's frames
+ * wait unread, so time spent now is not the peer's delay. */
 bool amqp_conn_reading_paused(const struct amqp_conn *c);
+/*
+ * Hold (true) or release the connection's input: while held no frame is
+ * handled, so a channel can keep its -ok until a durable change is on
+ * disk without any later reply of the same channel overtaking it.
+ * Releasing handles the frames already buffered from a deferred callback,
+ * never inside the caller.
+ */
+void amqp_conn_hold_input(struct amqp_conn *c, bool hold);
 
 /* Output above the high watermark: consumers should return -EAGAIN. */
 bool amqp_conn_output_full(const struct amqp_conn *c);

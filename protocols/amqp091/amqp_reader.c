@@ -319,7 +319,7 @@ amqp_conn_read_cb(struct bufferevent *bev, void *arg)
 	if (!p->free_pending && !p->reading_stopped &&
 	    (c->state != AMQP_CONN_HEADER || read_protocol_header(c, in) > 0))
 		while (!p->free_pending && !p->reading_stopped && !p->flow_blocked &&
-		       read_frame(c, in) > 0)
+		       !c->input_held && read_frame(c, in) > 0)
 			;
 	/* Drained only here: a decoded method may still point into it above. */
 	if (p->free_pending || p->reading_stopped)

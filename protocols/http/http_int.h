@@ -55,6 +55,8 @@ struct http_listener {
 	/* scratch for one request's sample series (http_stats.c) */
 	struct bk_hist_point pts[BK_HIST_BROKER], pts_tmp[BK_HIST_BROKER];
 	struct http_move *moves;        /* owned; moves waiting for confirms */
+	struct http_pending *pending;   /* owned list: answers waiting for the
+					   definitions file (http_commit.c) */
 };
 
 struct http_req {
@@ -80,7 +82,26 @@ extern const char http_owner[];
  * been sent. */
 bool http_auth_check(struct http_req *r);
 
+/* ---- http_commit.c ---- */
+/* The body of a 500 for a change the definitions file could not keep. */
+#define HTTP_DEFS_FAILED \
+	"{\"error\":\"internal_error\",\"reason\":\"cannot write the definitions file\"}"
+/*
+ * Keep the answer (code, ctype, body: copied) to a change until the
+ * definitions file holding it is on disk, then send it (or a 500 if it
+ * could not be written). 1 = kept, 0 = nothing waits for the disk (send
+ * now), <0 = nothing can be made durable (send a 500).
+ */
+int http_commit_defer(struct http_req *r, int code, const char *ctype,
+		      const char *body, size_t len);
+/* Listener teardown: drop the kept answers, their trackers silenced. */
+void http_commit_cancel_all(struct http_listener *l);
+
 /* ---- http_reply.c ---- */
+/* Add Content-Type (unless NULL), Cache-Control and the body (unless
+ * head) to req's answer and send it. */
+void http_reply_write(struct evhttp_request *req, int code, const char *ctype,
+		      const char *body, size_t len, bool head);
 /* Send doc (taken: freed here) with code and application/json. */
 void http_reply_json(struct http_req *r, int code, cJSON *doc);
 void http_reply_text(struct http_req *r, int code, const char *content_type,

@@ -16,33 +16,43 @@
 
 #include <event2/buffer.h>
 
+void
+http_reply_write(struct evhttp_request *req, int code, const char *ctype,
+		 const char *body, size_t len, bool head)
+{
+	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+
+	if (ctype != NULL)
+		evhttp_add_header(h, "Content-Type", ctype);
+	evhttp_add_header(h, "Cache-Control", "no-cache");
+	if (len > 0 && !head)
+		evbuffer_add(evhttp_request_get_output_buffer(req), body, len);
+	evhttp_send_reply(req, code, NULL, NULL);
+}
+
 static void
 reply_send(struct http_req *r, int code, const char *ctype, const char *body, size_t len)
 {
-	struct evbuffer *out = evhttp_request_get_output_buffer(r->req);
-
-	static const char fail[] = "{\"error\":\"internal_error\",\"reason\":"
-				   "\"cannot write the definitions file\"}";
+	int rc;
 
 	if (r->answered)
 		return;
 	r->answered = true;
 	/* A 2xx to a change means the change is on disk, as RabbitMQ's does:
-	 * the definitions file is written (and fsynced) now instead of at
-	 * the end of the loop iteration (bk_defs_commit). */
+	 * the answer waits for the journal thread's write of the definitions
+	 * file (http_commit.c), with nothing waiting on the event loop. */
 	if (code >= 200 && code < 300 && r->method != EVHTTP_REQ_GET &&
-	    r->method != EVHTTP_REQ_HEAD && bk_defs_commit(r->l->broker) < 0) {
-		code = 500;
-		ctype = "application/json";
-		body = fail;
-		len = sizeof(fail) - 1;
+	    r->method != EVHTTP_REQ_HEAD) {
+		if ((rc = http_commit_defer(r, code, ctype, body, len)) > 0)
+			return;
+		if (rc < 0) {
+			code = 500;
+			ctype = "application/json";
+			body = HTTP_DEFS_FAILED;
+			len = strlen(HTTP_DEFS_FAILED);
+		}
 	}
-	if (ctype != NULL)
-		http_reply_header(r, "Content-Type", ctype);
-	http_reply_header(r, "Cache-Control", "no-cache");
-	if (len > 0 && r->method != EVHTTP_REQ_HEAD)
-		evbuffer_add(out, body, len);
-	evhttp_send_reply(r->req, code, NULL, NULL);
+	http_reply_write(r->req, code, ctype, body, len, r->method == EVHTTP_REQ_HEAD);
 }
 
 void

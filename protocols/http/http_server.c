@@ -338,6 +338,7 @@ http_listener_free(struct http_listener *l)
 {
 	if (l == NULL)
 		return;
+	http_commit_cancel_all(l);
 	if (l->http != NULL)
 		evhttp_free(l->http);
 	http_moves_free(l);

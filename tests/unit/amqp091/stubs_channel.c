@@ -317,6 +317,33 @@ bk_publish_confirm(struct bk_vhost *vh, struct bk_str exchange, struct bk_msg *m
 	return st;
 }
 
+/* With stub_defs_pending set, a durable change's -ok waits like a
+ * pending publish (stub_durable_fire reports it). */
+bool stub_defs_pending;
+static uint64_t stub_defs_gen;
+
+uint64_t
+bk_defs_generation(const struct bk_broker *b)
+{
+	return stub_defs_pending ? ++stub_defs_gen : 0;        /* every read: a change */
+}
+
+int
+bk_defs_commit_track(struct bk_broker *b, struct bk_confirm *c, uint64_t token)
+{
+	if (!stub_defs_pending || nwaiting == 64)
+		return 0;
+	waiting[nwaiting].c = c;
+	waiting[nwaiting++].token = token;
+	return 1;
+}
+
+void
+amqp_conn_hold_input(struct amqp_conn *c, bool hold)
+{
+	c->input_held = hold;
+}
+
 /* Report the oldest waiting publish with status; false if none. */
 bool stub_durable_fire(int status);
 bool

@@ -40,6 +40,8 @@ extern bool output_full;
 extern int published;
 extern struct amqp_config stub_cfg;     /* what amqp_conn_config() returns */
 extern bool stub_reading_paused;
+extern bool stub_defs_pending;          /* durable -oks wait for stub_durable_fire */
+bool stub_durable_fire(int status);
 
 struct bk_delivery *fake_delivery(const char *rk);
 void reset_records(void);

@@ -375,6 +375,52 @@ test_sparse_tags_lookup(void)
 	close_ch();
 }
 
+/*
+ * A durable change's -ok waits for the definitions file: the connection's
+ * input is held meanwhile, the -ok (with the queue name) leaves once the
+ * write completes, a nowait method holds nothing, and a write that fails
+ * closes the connection with 541.
+ */
+static void
+test_durable_ok_waits(void)
+{
+	struct amqp_channel *ch = open_ch();
+	struct amqp_method m = { .id = AMQP_QUEUE_DECLARE };
+
+	stub_defs_pending = true;
+	m.u.queue_declare.queue = bk_str_c("dq");
+	m.u.queue_declare.durable = true;
+	method(ch, &m);
+	CHECK_EQ_INT(nsent, 0);
+	CHECK(conn.input_held);
+	CHECK(stub_durable_fire(0));
+	CHECK(!conn.input_held);
+	CHECK_EQ_INT(nsent, 1);
+	CHECK_EQ_INT(sent[0].id, AMQP_QUEUE_DECLARE_OK);
+	CHECK_STR(sent[0].text, "given");
+	reset_records();
+	m.u.queue_declare.nowait = true;
+	method(ch, &m);
+	CHECK(!conn.input_held);
+	CHECK_EQ_INT(nsent, 0);
+	CHECK(stub_durable_fire(0) == false);
+	simple(ch, AMQP_EXCHANGE_DELETE);
+	CHECK(conn.input_held);
+	CHECK(stub_durable_fire(-EIO));
+	CHECK(!conn.input_held);
+	CHECK_EQ_INT(closed_code, 541);
+	CHECK_EQ_INT(nsent, 0);
+	/* a channel freed while its -ok waits lets the input go */
+	closed_code = 0;
+	simple(ch, AMQP_EXCHANGE_DELETE);
+	CHECK(conn.input_held);
+	stub_defs_pending = false;
+	close_ch();
+	CHECK(!conn.input_held);
+	CHECK(stub_durable_fire(0));            /* the tracker was freed: silent */
+	CHECK_EQ_INT(closed_code, 0);
+}
+
 static void
 test_tx(void)
 {
@@ -480,6 +526,7 @@ main(void)
 	RUN(test_wrap_and_close_requeue);
 	RUN(test_sparse_tags_cost_no_window);
 	RUN(test_sparse_tags_lookup);
+	RUN(test_durable_ok_waits);
 	RUN(test_tx);
 	RUN(test_get_recover_close);
 	RUN(test_reply_to);
