@@ -290,7 +290,8 @@ value_ok(const struct pkey *k, const cJSON *v, int64_t *num)
 {
 	switch (k->kind) {
 	case V_BIN:
-		return cJSON_IsString(v);
+		/* names and routing keys: AMQP 0-9-1 short strings */
+		return cJSON_IsString(v) && strlen(v->valuestring) <= BK_SHORTSTR_MAX;
 	case V_INT0:
 		return is_int(v, num) && *num >= 0;
 	case V_INT1:

@@ -165,3 +165,16 @@ def test_content_header_larger_than_the_consumers_frame_max(broker, ch):
     finally:
         small.close()
     assert "exceeds the client's frame_max 4096" in broker.log()
+
+
+def test_policy_refuses_long_dead_letter_routing_key(broker):
+    st, body, _ = api(broker, "PUT", "/api/policies/%2F/" + q(uname("p")),
+                      {"pattern": "^dl", "apply-to": "queues",
+                       "definition": {"dead-letter-exchange": "amq.topic",
+                                      "dead-letter-routing-key": LONG}})
+    assert st == 400 and "dead letter routing key" in body["reason"], (st, body)
+    st, body, _ = api(broker, "PUT", "/api/policies/%2F/" + q(uname("p")),
+                      {"pattern": "^dl", "apply-to": "queues",
+                       "definition": {"dead-letter-exchange": "amq.topic",
+                                      "dead-letter-routing-key": "k" * 255}})
+    assert st in (201, 204), (st, body)
