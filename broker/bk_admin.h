@@ -45,6 +45,11 @@ struct cJSON;                           /* <cjson/cJSON.h> */
 #define BK_SAMPLES_MAX 60
 #define BK_PROTO_MAX 8                  /* protocols counted separately */
 
+/* Logins since start, every protocol (RabbitMQ's auth_attempt_metrics). */
+struct bk_auth_counters {
+	uint64_t attempts, succeeded, failed;
+};
+
 /* Connection, channel and queue churn since start (RabbitMQ's
  * connection_churn_metrics). */
 struct bk_churn {
@@ -132,9 +137,13 @@ struct bk_overview {
 	unsigned alarms;                /* bk_alarms() */
 	uint32_t sample_interval_ms;
 	struct bk_churn churn;
+	struct bk_auth_counters auth;
 	/* AMQP channel counters of every channel since start, open or
 	 * closed: monotonic, for Prometheus counters */
 	struct bk_msg_stats chan_ms;
+	/* queue counters (PUBLISH: messages enqueued, ...) of every queue
+	 * since start, deleted ones too */
+	struct bk_msg_stats queue_ms;
 	const struct bk_hist *hist;     /* the broker's history */
 };
 

@@ -215,6 +215,12 @@ bk_memory_watermark_set(struct bk_broker *b, uint64_t high_bytes)
 	memory_check(b);
 }
 
+uint64_t
+bk_memory_watermark(struct bk_broker *b)
+{
+	return b->flow != NULL ? b->flow->mem_high : 0;
+}
+
 void
 bk_flow_fini(struct bk_broker *b)
 {

@@ -30,6 +30,8 @@ struct bk_broker {
 	struct bk_mgmt *mgmt;           /* owned by bk_stats.c (bk_mgmt.h): sampler,
 					   registry, permissions */
 	struct bk_churn churn;          /* counted where it happens */
+	struct bk_auth_counters auth;   /* bk_user_check */
+	struct bk_msg_stats queues_gone;    /* counters of deleted queues */
 };
 
 struct bk_vhost {

@@ -121,6 +121,8 @@ bk_queue_destroy(struct bk_queue *q, bool notify)
 		bk_defs_changed(q->broker);
 	q->deleted = true;
 	q->broker->churn.queue_deleted++;
+	for (int i = 0; i < BK_MS__COUNT; i++)
+		q->broker->queues_gone.n[i] += q->ms.n[i];
 	HASH_DEL(q->vhost->queues, q);
 	excl_unlink(q);
 	bk_qs(q->broker)->nqueues--;

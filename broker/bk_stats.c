@@ -315,9 +315,19 @@ bk_overview_get(struct bk_broker *b, struct bk_overview *out)
 	out->started_ms = m->started_ms;
 	out->uptime_ms = now > m->started_ms ? now - m->started_ms : 0;
 	out->mem_used = bk_alloc_used();
+	out->mem_high_watermark = bk_memory_watermark(b);
 	out->alarms = bk_alarms(b);
 	out->sample_interval_ms = m->interval_ms;
 	out->churn = b->churn;
+	out->auth = b->auth;
+	out->queue_ms = b->queues_gone;
+	HASH_ITER(hh, b->vhosts, vh, tmp) {
+		struct bk_queue *q, *qt;
+
+		HASH_ITER(hh, vh->queues, q, qt)
+			for (int i = 0; i < BK_MS__COUNT; i++)
+				out->queue_ms.n[i] += q->ms.n[i];
+	}
 	out->chan_ms = m->chan_gone;
 	for (struct bk_chan *ch = m->chans; ch != NULL; ch = ch->hh.next)
 		for (int i = 0; i < BK_MS__COUNT; i++)

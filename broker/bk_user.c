@@ -289,6 +289,8 @@ bk_user_check(struct bk_broker *b, struct bk_str user, struct bk_str password,
 {
 	struct bk_user *u = NULL;
 
+	b->auth.attempts++;
+	b->auth.failed++;               /* until it succeeds */
 	if (user.len > 0)
 		HASH_FIND(hh, b->users, user.p, user.len, u);
 	if (u == NULL || u->hash[0] == '\0') {
@@ -303,5 +305,7 @@ bk_user_check(struct bk_broker *b, struct bk_str user, struct bk_str password,
 		return bk_err_set(err, BK_ACCESS_REFUSED,
 				  "user '%s' can only connect via localhost",
 				  u->name);
+	b->auth.failed--;
+	b->auth.succeeded++;
 	return BK_OK;
 }

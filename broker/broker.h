@@ -432,6 +432,8 @@ void bk_alarm_unwatch(struct bk_broker *b, bk_alarm_fn fn, void *arg);
  * cleared below 90% of it, so usage hovering at the line does not flap.
  */
 void bk_memory_watermark_set(struct bk_broker *b, uint64_t high_bytes);
+/* The watermark set (bytes); 0 = none. */
+uint64_t bk_memory_watermark(struct bk_broker *b);
 
 /* ------------------------------------------------------------------ */
 /* Message counters and rates                                          */

@@ -32,6 +32,7 @@ sl_config_init(struct sl_config *c)
 	c->amqp.max_message_size = c->limits.max_message_size;
 	mqtt_config_defaults(&c->mqtt);
 	http_config_defaults(&c->http);
+	prometheus_config_defaults(&c->prometheus);
 	sl_topo_init(&c->topo);
 }
 

@@ -44,6 +44,7 @@ struct sl_config {
 	struct amqp_config amqp;        /* [amqp]; max_message_size copied from limits */
 	struct mqtt_config mqtt;        /* [mqtt] */
 	struct http_config http;        /* [http] */
+	struct prometheus_config prometheus;    /* [prometheus] */
 	struct {                        /* [journal] */
 		bool sync_none;         /* sync = none (UNSAFE); default batch */
 		uint32_t segment_size;  /* bytes, default 64M */

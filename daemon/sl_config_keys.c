@@ -26,6 +26,7 @@ enum kind {
 	K_SIZE,         /* K_UINT with an optional k/M/G suffix (powers of 1024) */
 	K_BOOL,         /* yes/no/true/false/on/off/1/0 */
 	K_ADDR,         /* numeric IPv4 or IPv6 address */
+	K_ADDRS,        /* K_ADDR list, separated by commas or blanks */
 	K_TEXT,         /* any text, may be empty */
 	K_SECRET,       /* non-empty text, never echoed in errors */
 	K_NAME,         /* non-empty text of at most 255 octets */
@@ -50,6 +51,8 @@ enum key_id {
 	JOURNAL_SYNC, JOURNAL_SEGMENT_SIZE, JOURNAL_MEMORY_BUDGET,
 	JOURNAL_DISK_FREE_LIMIT,
 	HTTP_ENABLED, HTTP_BIND, HTTP_PORT, HTTP_MAX_BODY_SIZE,
+	PROMETHEUS_ENABLED, PROMETHEUS_BIND, PROMETHEUS_PORT, PROMETHEUS_AUTHENTICATION,
+	PROMETHEUS_PER_OBJECT,
 };
 
 struct key {
@@ -109,6 +112,11 @@ static const struct key keys[] = {
 	{ "http",   "bind",                  K_ADDR,  0, 0, HTTP_BIND },
 	{ "http",   "port",                  K_UINT,  0, 65535, HTTP_PORT },
 	{ "http",   "max_body_size",         K_SIZE,  4096, GIB, HTTP_MAX_BODY_SIZE },
+	{ "prometheus", "enabled",           K_BOOL,  0, 0, PROMETHEUS_ENABLED },
+	{ "prometheus", "bind",              K_ADDRS, 0, 0, PROMETHEUS_BIND },
+	{ "prometheus", "port",              K_UINT,  0, 65535, PROMETHEUS_PORT },
+	{ "prometheus", "authentication",    K_BOOL,  0, 0, PROMETHEUS_AUTHENTICATION },
+	{ "prometheus", "return_per_object_metrics", K_BOOL, 0, 0, PROMETHEUS_PER_OBJECT },
 	{ "user",   "password",              K_SECRET, 0, 0, USER_PASSWORD },
 	{ "user",   "tags",                  K_TEXT,  0, 0, USER_TAGS },
 	{ "user",   "loopback_only",         K_BOOL,  0, 0, USER_LOOPBACK_ONLY },
@@ -129,7 +137,7 @@ sl_config_section_classify(const char *section, const char **user)
 	*user = NULL;
 	if (strcmp(section, "broker") == 0 || strcmp(section, "amqp") == 0 ||
 	    strcmp(section, "mqtt") == 0 || strcmp(section, "journal") == 0 ||
-	    strcmp(section, "http") == 0)
+	    strcmp(section, "http") == 0 || strcmp(section, "prometheus") == 0)
 		return section;
 	if (strncmp(section, "user", 4) == 0 && (section[4] == ' ' || section[4] == '\t')) {
 		const char *name = section + 4;
@@ -210,6 +218,32 @@ parse_watermark(const char *s, struct value *out)
 	return true;
 }
 
+/* "127.0.0.1, ::1": numeric addresses separated by commas or blanks,
+ * at least one, the whole fitting a listener's bind field. */
+static bool
+addr_list_ok(const char *v)
+{
+	unsigned char bin[16];
+	char one[64];
+	int n = 0;
+
+	if (strlen(v) >= sizeof(((struct prometheus_config *)0)->bind))
+		return false;
+	while (*(v += strspn(v, ", \t")) != '\0') {
+		size_t len = strcspn(v, ", \t");
+
+		if (len >= sizeof(one))
+			return false;
+		memcpy(one, v, len);
+		one[len] = '\0';
+		if (inet_pton(AF_INET, one, bin) != 1 && inet_pton(AF_INET6, one, bin) != 1)
+			return false;
+		v += len;
+		n++;
+	}
+	return n > 0;
+}
+
 /* Parse v for k. false with the expectation in why. */
 static bool
 parse_value(const struct key *k, const char *v, struct value *out,
@@ -258,6 +292,11 @@ parse_value(const struct key *k, const char *v, struct value *out,
 		    (inet_pton(AF_INET, v, addr) == 1 || inet_pton(AF_INET6, v, addr) == 1))
 			return true;
 		sl_errf(why, whylen, "expected an IPv4 or IPv6 address");
+		return false;
+	case K_ADDRS:
+		if (addr_list_ok(v))
+			return true;
+		sl_errf(why, whylen, "expected IPv4 or IPv6 addresses separated by commas");
 		return false;
 	case K_TEXT:
 		return true;
@@ -450,6 +489,21 @@ store_journal_http(struct sl_config *c, enum key_id id, const struct value *v)
 		break;
 	case HTTP_MAX_BODY_SIZE:
 		c->http.max_body_size = (uint32_t)v->u;
+		break;
+	case PROMETHEUS_ENABLED:
+		c->prometheus.enabled = v->u != 0;
+		break;
+	case PROMETHEUS_BIND:
+		snprintf(c->prometheus.bind, sizeof(c->prometheus.bind), "%s", v->s);
+		break;
+	case PROMETHEUS_PORT:
+		c->prometheus.port = (int)v->u;
+		break;
+	case PROMETHEUS_AUTHENTICATION:
+		c->prometheus.authentication = v->u != 0;
+		break;
+	case PROMETHEUS_PER_OBJECT:
+		c->prometheus.per_object = v->u != 0;
 		break;
 	default:
 		return false;

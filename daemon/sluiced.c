@@ -48,6 +48,7 @@ struct daemon {
 	struct amqp_listener *amqp;     /* owned */
 	struct mqtt_listener *mqtt;     /* owned; NULL when [mqtt] enabled = no */
 	struct http_listener *http;     /* owned; NULL when [http] enabled = no */
+	struct http_listener *prom;     /* owned; NULL when [prometheus] enabled = no */
 	int listeners_open;             /* shutting down: listeners not done yet */
 	struct event *sig_term;         /* owned */
 	struct event *sig_int;          /* owned */
@@ -158,6 +159,8 @@ daemon_fini(struct daemon *d)
 	d->amqp = NULL;
 	http_listener_free(d->http);
 	d->http = NULL;
+	http_listener_free(d->prom);
+	d->prom = NULL;
 	/* before the core: sessions settle their deliveries */
 	mqtt_listener_free(d->mqtt);
 	d->mqtt = NULL;
@@ -389,6 +392,29 @@ start_http(struct daemon *d)
 	return 0;
 }
 
+/* The Prometheus listener, announced to the management API as
+ * "http/prometheus" (RabbitMQ's name). 0, or EXIT_RUNTIME. */
+static int
+start_prometheus(struct daemon *d)
+{
+	char err[512] = "", first[64];
+
+	if (!d->cfg.prometheus.enabled)
+		return 0;
+	d->prom = http_prometheus_new(d->base, d->broker, &d->cfg.prometheus, err,
+				      sizeof(err));
+	if (d->prom == NULL) {
+		bk_error("cannot start the Prometheus listener: %s",
+			 err[0] ? err : "unknown error");
+		return EXIT_RUNTIME;
+	}
+	snprintf(first, sizeof(first), "%.*s",
+		 (int)strcspn(d->cfg.prometheus.bind, ", \t"), d->cfg.prometheus.bind);
+	http_listener_announce(d->http, "http/prometheus", first,
+			       http_listener_port(d->prom));
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -402,7 +428,8 @@ main(int argc, char **argv)
 	if ((res = configure(&d, argc, argv, &done)) != 0 || done)
 		goto out;
 	bk_log_set_level(d.cfg.log_level);
-	if ((res = start(&d)) != 0 || (res = start_http(&d)) != 0)
+	if ((res = start(&d)) != 0 || (res = start_http(&d)) != 0 ||
+	    (res = start_prometheus(&d)) != 0)
 		goto out;
 	bk_info("sluiced %s started", SLUICE_VERSION);
 	sl_notify_ready("accepting connections");

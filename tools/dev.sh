@@ -25,7 +25,7 @@ PACKAGES=(
 	python3 python3-pika python3-pytest python3-paho-mqtt
 	libmosquitto-dev mosquitto-clients strace
 	libclang-rt-14-dev
-	chromium rabbitmq-server
+	chromium rabbitmq-server prometheus
 	nodejs npm
 	libsystemd-dev systemd
 	dpkg-dev debhelper debootstrap

@@ -17,7 +17,7 @@ struct http_listener;
 
 struct http_config {
 	bool enabled;                   /* yes */
-	char bind[64];                  /* "127.0.0.1"; "::" or "0.0.0.0" for all */
+	char bind[256];                 /* "127.0.0.1"; "::" or "0.0.0.0" for all */
 	int port;                       /* 15672 (RabbitMQ's management port); 0 = any */
 	uint32_t max_body_size;         /* largest request body: 16 MiB */
 };
@@ -34,6 +34,24 @@ http_config_defaults(struct http_config *c)
 	c->max_body_size = 16u << 20;
 }
 
+/* [prometheus]: RabbitMQ's rabbitmq_prometheus listener. */
+struct prometheus_config {
+	bool enabled;                   /* yes */
+	char bind[256];                 /* "127.0.0.1, ::1": addresses, one port */
+	int port;                       /* 15692, RabbitMQ's; 0 = any */
+	bool authentication;            /* no: scrapes need no credentials */
+	bool per_object;                /* return_per_object_metrics: no */
+};
+
+static inline void
+prometheus_config_defaults(struct prometheus_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->enabled = true;
+	snprintf(c->bind, sizeof(c->bind), "%s", "127.0.0.1, ::1");
+	c->port = 15692;
+}
+
 /*
  * Bind and listen on base. On success logs "listening http HOST:PORT"
  * (the real port when cfg->port is 0; tests read that line) and returns
@@ -44,6 +62,16 @@ struct http_listener *http_listener_new(struct event_base *base, struct bk_broke
 					char *err, size_t errlen);
 /* The port actually bound. */
 int http_listener_port(const struct http_listener *l);
+
+/*
+ * The Prometheus listener: /metrics, /metrics/per-object and
+ * /metrics/detailed on every address of cfg->bind, one port; logs
+ * "listening prometheus ADDR:PORT" for each. NULL with the reason in err.
+ * Free with http_listener_free.
+ */
+struct http_listener *http_prometheus_new(struct event_base *base, struct bk_broker *b,
+					  const struct prometheus_config *cfg,
+					  char *err, size_t errlen);
 
 /*
  * Tell the API about another listener of the daemon, for the

@@ -16,8 +16,6 @@
 #define SLUICE_VERSION "0.1.0"
 #endif
 
-/* What RabbitMQ 3.13 announces; clients compare against it. */
-#define HTTP_RABBITMQ_VERSION "3.13.0"
 
 /* Counters the broker-wide and vhost message_stats carry. */
 #define OVERVIEW_STATS ((1u << BK_MS_PUBLISH) | (1u << BK_MS_CONFIRM) | \

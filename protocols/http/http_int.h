@@ -1,7 +1,7 @@
 /*
  * http_int.h: the contract between the HTTP server (http_server.c), its
  * helpers (http_reply.c, http_json.c, http_auth.c) and the resource
- * handlers (http_api_*.c, http_metrics.c, http_ui.c).
+ * handlers (http_api_*.c, http_prom*.c, http_ui.c).
  *
  * A request is parsed once into struct http_req: the method, the path
  * split at '/' and percent-decoded segment by segment (so "%2F" is the
@@ -25,6 +25,8 @@
 #define HTTP_MAX_SEGS 12
 #define HTTP_MAX_ANNOUNCED 8
 #define HTTP_JSON_DEPTH 16              /* nesting accepted in request bodies */
+/* What RabbitMQ 3.13 announces; clients compare against it. */
+#define HTTP_RABBITMQ_VERSION "3.13.0"
 
 struct http_announced {
 	char protocol[16];
@@ -52,6 +54,9 @@ struct http_listener {
 	char node[128];                 /* "sluice@HOST": RabbitMQ's node name */
 	struct http_announced ann[HTTP_MAX_ANNOUNCED];
 	int nann;
+	bool prometheus;                /* the [prometheus] listener: /metrics only */
+	bool prom_auth;                 /* prometheus.authentication */
+	bool prom_per_object;           /* prometheus.return_per_object_metrics */
 	/* scratch for one request's sample series (http_stats.c) */
 	struct bk_hist_point pts[BK_HIST_BROKER], pts_tmp[BK_HIST_BROKER];
 	struct http_move *moves;        /* owned; moves waiting for confirms */
@@ -198,7 +203,8 @@ void http_api_topic_permissions(struct http_req *r);
 void http_api_definitions(struct http_req *r);
 void http_api_policies(struct http_req *r);
 void http_api_operator_policies(struct http_req *r);
-void http_metrics(struct http_req *r);
+/* http_prom.c: /metrics, /metrics/per-object, /metrics/detailed */
+void http_prometheus(struct http_req *r);
 /* The management UI's files (http_ui.c): true when the path named one
  * and it was answered. */
 bool http_ui_serve(struct http_req *r);

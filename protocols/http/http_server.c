@@ -215,6 +215,20 @@ needs_auth(const struct http_req *r)
 		 strcmp(r->seg[3], "is-in-service") == 0);
 }
 
+/* The Prometheus listener serves /metrics[/per-object|/detailed] only,
+ * with credentials only when prometheus.authentication says so. */
+static void
+dispatch_prometheus(struct http_req *r)
+{
+	if (r->nseg == 0 || strcmp(r->seg[0], "metrics") != 0) {
+		http_reply_not_found(r);
+		return;
+	}
+	if (r->l->prom_auth && !http_auth_check(r))
+		return;
+	http_prometheus(r);
+}
+
 static void
 dispatch(struct http_req *r)
 {
@@ -222,8 +236,8 @@ dispatch(struct http_req *r)
 		return;
 	if ((needs_auth(r) && !http_auth_check(r)) || !http_ranges_parse(r))
 		return;
-	if (strcmp(r->seg[0], "metrics") == 0 && r->nseg == 1) {
-		http_metrics(r);
+	if (strcmp(r->seg[0], "metrics") == 0 && r->nseg <= 2) {
+		http_prometheus(r);
 		return;
 	}
 	if (strcmp(r->seg[0], "api") != 0 || r->nseg < 2) {
@@ -263,7 +277,10 @@ on_request(struct evhttp_request *req, void *arg)
 		http_reply_bad_request(&r, "bad request path");
 		goto out;
 	}
-	dispatch(&r);
+	if (l->prometheus)
+		dispatch_prometheus(&r);
+	else
+		dispatch(&r);
 	if (!r.answered) {                      /* a handler forgot: our bug */
 		bk_error("http: no reply for %s", path);
 		http_reply_error(&r, 500, "internal_error", "no reply");
@@ -274,43 +291,100 @@ out:
 	evhttp_clear_headers(&r.query);
 }
 
-struct http_listener *
-http_listener_new(struct event_base *base, struct bk_broker *b,
-		  const struct http_config *cfg, char *err, size_t errlen)
+/* A listener with its evhttp, not yet bound. */
+static struct http_listener *
+listener_new(struct event_base *base, struct bk_broker *b, uint32_t max_body,
+	     char *err, size_t errlen)
 {
 	struct http_listener *l = bk_calloc(1, sizeof(*l));
-	struct evhttp_bound_socket *sock;
 	char host[64] = "localhost";
 
 	l->base = base;
 	l->broker = b;
-	l->cfg = *cfg;
 	gethostname(host, sizeof(host) - 1);
 	host[sizeof(host) - 1] = '\0';
 	snprintf(l->node, sizeof(l->node), "sluice@%s", host);
 	if ((l->http = evhttp_new(base)) == NULL) {
 		snprintf(err, errlen, "cannot create the HTTP server");
-		goto fail;
+		http_listener_free(l);
+		return NULL;
 	}
-	evhttp_set_max_body_size(l->http, cfg->max_body_size);
+	evhttp_set_max_body_size(l->http, max_body);
 	evhttp_set_max_headers_size(l->http, 64 * 1024);
 	evhttp_set_timeout(l->http, 60);
 	evhttp_set_allowed_methods(l->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD |
 				   EVHTTP_REQ_PUT | EVHTTP_REQ_POST |
 				   EVHTTP_REQ_DELETE);
 	evhttp_set_gencb(l->http, on_request, l);
-	sock = evhttp_bind_socket_with_handle(l->http, cfg->bind, (uint16_t)cfg->port);
-	if (sock == NULL) {
-		snprintf(err, errlen, "cannot listen on %s:%d: %s", cfg->bind, cfg->port,
-			 strerror(errno));
-		goto fail;
-	}
-	l->port = bk_net_local_port(evhttp_bound_socket_get_fd(sock), cfg->port);
-	bk_info("listening http %s:%d", cfg->bind, l->port);
 	return l;
-fail:
-	http_listener_free(l);
-	return NULL;
+}
+
+/*
+ * Listen on every address of list (separated by commas or blanks), all
+ * on one port: port, or the one the first bind picked when port is 0.
+ * Logs "listening NAME ADDR:PORT" for each. 0, or -1 with err.
+ */
+static int
+bind_all(struct http_listener *l, const char *list, int port, const char *name,
+	 char *err, size_t errlen)
+{
+	const char *p = list;
+	char addr[64];
+	size_t n;
+
+	l->port = port;
+	while (*(p += strspn(p, ", \t")) != '\0') {
+		struct evhttp_bound_socket *sock;
+
+		n = strcspn(p, ", \t");
+		snprintf(addr, sizeof(addr), "%.*s", (int)(n < sizeof(addr) ? n : 0), p);
+		p += n;
+		sock = evhttp_bind_socket_with_handle(l->http, addr, (uint16_t)l->port);
+		if (sock == NULL) {
+			snprintf(err, errlen, "cannot listen on %s:%d: %s", addr, l->port,
+				 strerror(errno));
+			return -1;
+		}
+		l->port = bk_net_local_port(evhttp_bound_socket_get_fd(sock), l->port);
+		bk_info("listening %s %s:%d", name, addr, l->port);
+	}
+	return 0;
+}
+
+struct http_listener *
+http_listener_new(struct event_base *base, struct bk_broker *b,
+		  const struct http_config *cfg, char *err, size_t errlen)
+{
+	struct http_listener *l = listener_new(base, b, cfg->max_body_size, err, errlen);
+
+	if (l == NULL)
+		return NULL;
+	l->cfg = *cfg;
+	if (bind_all(l, cfg->bind, cfg->port, "http", err, errlen) < 0) {
+		http_listener_free(l);
+		return NULL;
+	}
+	return l;
+}
+
+struct http_listener *
+http_prometheus_new(struct event_base *base, struct bk_broker *b,
+		    const struct prometheus_config *cfg, char *err, size_t errlen)
+{
+	/* scrapes send no body */
+	struct http_listener *l = listener_new(base, b, 4096, err, errlen);
+
+	if (l == NULL)
+		return NULL;
+	l->prometheus = true;
+	l->prom_auth = cfg->authentication;
+	l->prom_per_object = cfg->per_object;
+	snprintf(l->cfg.bind, sizeof(l->cfg.bind), "%s", cfg->bind);
+	if (bind_all(l, cfg->bind, cfg->port, "prometheus", err, errlen) < 0) {
+		http_listener_free(l);
+		return NULL;
+	}
+	return l;
 }
 
 int

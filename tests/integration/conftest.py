@@ -33,6 +33,9 @@ _mqtt_unsupported = []
 # "listening http HOST:PORT" line; left out for a daemon without [http].
 HTTP_ARGS = ["--set", "http.bind=127.0.0.1", "--set", "http.port=0"]
 _http_unsupported = []
+# Prometheus (/metrics on its own listener): ``b.ports["prometheus"]``.
+PROM_ARGS = ["--set", "prometheus.bind=127.0.0.1", "--set", "prometheus.port=0"]
+_prom_unsupported = []
 
 
 class Broker:
@@ -68,6 +71,9 @@ class Broker:
         self.want_http = not _http_unsupported
         if self.want_http:
             args += HTTP_ARGS
+        self.want_prom = not _prom_unsupported
+        if self.want_prom:
+            args += PROM_ARGS
         args += list(extra_args)
         self._spawn(args)
         if (self.want_mqtt and "amqp" not in self.ports
@@ -87,6 +93,14 @@ class Broker:
             self.lines, self.ports = [], {}
             self.want_http = False
             self._spawn(_without_args(args, HTTP_ARGS))
+        if (self.want_prom and "amqp" not in self.ports
+                and "unknown section [prometheus]" in self.log()):
+            _prom_unsupported.append(True)
+            self.proc.wait()
+            self._reader.join(2)
+            self.lines, self.ports = [], {}
+            self.want_prom = False
+            self._spawn(_without_args(args, PROM_ARGS))
         if "amqp" not in self.ports:
             self.stop()
             raise RuntimeError("sluiced did not start:\n" + self.log())
@@ -112,7 +126,8 @@ class Broker:
                 self.ports[m.group(1)] = int(m.group(3))
                 if "amqp" in self.ports and (
                         "mqtt" in self.ports or not self.want_mqtt) and (
-                        "http" in self.ports or not self.want_http):
+                        "http" in self.ports or not self.want_http) and (
+                        "prometheus" in self.ports or not getattr(self, "want_prom", False)):
                     self._ready.set()
         self._ready.set()
 

@@ -169,7 +169,8 @@ def run_config(tmp_path, text, *extra):
     path.write_text(text)
     res = subprocess.run(
         [SLUICED, "-c", str(path), "--set", "amqp.port=0", "--set", "mqtt.port=0",
-         "--set", "http.port=0", "--set", "broker.data_dir=" + str(tmp_path / "data"),
+         "--set", "http.port=0", "--set", "prometheus.port=0",
+         "--set", "broker.data_dir=" + str(tmp_path / "data"),
          *extra],
         stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=10)
     return str(path), res

@@ -39,7 +39,8 @@ def test_port_listener(broker):
     assert body["status"] == "failed" and body["reason"] == "No active listener"
     assert body["missing"] == 1
     assert sorted(body["ports"]) == sorted(p for p in (broker.port, broker.mqtt_port,
-                                                       http_port(broker)) if p)
+                                                       http_port(broker),
+                                                       broker.ports.get("prometheus")) if p)
     assert check(broker, "port-listener/amqp") == (
         400, {"error": "bad_request", "reason": "Invalid port"})
 
@@ -53,7 +54,11 @@ def test_protocol_listener(broker):
     st, body = check(broker, "protocol-listener/stomp")
     assert st == 503 and body["missing"] == "stomp"
     assert body["reason"] == "No active listener"
-    assert set(body["protocols"]) == {"amqp", "mqtt", "http"}
+    assert set(body["protocols"]) == {"amqp", "mqtt", "http"} | (
+        {"http/prometheus"} if "prometheus" in broker.ports else set())
+    if "prometheus" in broker.ports:
+        assert check(broker, "protocol-listener/prometheus") == (
+            200, {"status": "ok", "protocol": "http/prometheus"})
 
 
 def test_other_checks(broker):

@@ -82,7 +82,7 @@ def run_config(tmp_path, text):
     p = subprocess.run([SLUICED, "-c", str(conf), "--set",
                         "broker.data_dir=" + str(tmp_path / "data"),
                         "--set", "amqp.port=0", "--set", "mqtt.port=0",
-                        "--set", "http.port=0"],
+                        "--set", "http.port=0", "--set", "prometheus.port=0"],
                        capture_output=True, text=True, timeout=20, input="")
     return p
 

@@ -1,5 +1,6 @@
-"""Prometheus /metrics: text format 0.0.4, RabbitMQ's metric names where
-RabbitMQ's prometheus plugin has one, sluice_* otherwise."""
+"""Prometheus /metrics on the management port (authenticated): text format
+0.0.4, RabbitMQ's metric names where RabbitMQ's prometheus plugin has one,
+sluice_* otherwise. test_prometheus.py covers the [prometheus] listener."""
 import re
 
 import pika
@@ -9,8 +10,8 @@ from http_helpers import api
 LINE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (\S+)$')
 
 
-def scrape(b):
-    st, text, h = api(b, "GET", "/metrics")
+def scrape(b, path="/metrics"):
+    st, text, h = api(b, "GET", path)
     assert st == 200
     assert h["content-type"].startswith("text/plain; version=0.0.4")
     samples, types = {}, {}
@@ -41,17 +42,20 @@ def test_queue_and_global_metrics(broker):
     ch.basic_qos(prefetch_count=1)
     ch.basic_consume('m"q', lambda *a: None)
     c.process_data_events(0.3)
-    s, types = scrape(broker)
+    s, types = scrape(broker, "/metrics/per-object")
     lbl = 'vhost="/",queue="m\\"q"'
     assert s[("rabbitmq_queue_messages_ready", lbl)] == 3
     assert s[("rabbitmq_queue_messages_unacked", lbl)] == 1
     assert s[("rabbitmq_queue_messages", lbl)] == 4
     assert s[("rabbitmq_queue_consumers", lbl)] == 1
-    assert s[("sluice_queue_messages_published_total", lbl)] == 4
+    assert s[("rabbitmq_queue_messages_published_total", 'queue_vhost="/",queue="m\\"q"')] == 4
     assert types["rabbitmq_queue_messages_ready"] == "gauge"
     assert types["rabbitmq_global_messages_routed_total"] == "counter"
-    assert s[("rabbitmq_global_messages_routed_total", "")] >= 4
-    assert s[("rabbitmq_global_messages_delivered_total", "")] >= 1
+    amqp = 'protocol="amqp091"'
+    assert s[("rabbitmq_global_messages_routed_total", amqp)] == 4
+    assert s[("rabbitmq_global_messages_delivered_total",
+              amqp + ',queue_type="rabbit_classic_queue"')] == 1
+    assert s[("sluice_messages_delivered_total", "")] == 1
     assert s[("rabbitmq_connections", "")] == 1
     assert s[("rabbitmq_channels", "")] == 1
     assert any(k[0] == "sluice_connections" and "AMQP" in k[1] and v == 1

@@ -28,7 +28,7 @@ LISTEN_RE = re.compile(r"listening amqp (\S+):(\d+)")
 
 # basic properties: delivery-mode is flag bit 12
 PERSISTENT_FLAGS, PERSISTENT_PROPS = 0x1000, b"\x02"
-OPTIONAL_OFF = ["mqtt.enabled=no", "http.enabled=no"]
+OPTIONAL_OFF = ["mqtt.enabled=no", "http.enabled=no", "prometheus.enabled=no"]
 
 
 class Node:

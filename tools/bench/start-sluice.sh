@@ -17,7 +17,7 @@ rm -rf "$dir" && mkdir -p "$dir"
 setsid nice -n "${BENCH_NICE:--5}" "$build/daemon/sluiced" \
   --set amqp.port="${SLUICE_AMQP_PORT:-5680}" \
   --set mqtt.port="${SLUICE_MQTT_PORT:-1890}" --set mqtt.allow_anonymous=yes \
-  --set http.port=0 \
+  --set http.port=0 --set prometheus.port=0 \
   --set broker.data_dir="$dir/data" --set broker.log_level=warning \
   "$@" > "$dir/log" 2>&1 < /dev/null &
 echo $! > "$dir/pid"
