@@ -5,6 +5,9 @@
 #   tools/dev.sh test           build and run every test suite; the last line
 #                               is "N passed, N failed"
 #   tools/dev.sh build          configure and build ./build only
+#   tools/dev.sh fuzz [SECONDS] build ./build-fuzz (clang, libFuzzer) and run
+#                               every fuzz target for SECONDS (default
+#                               FUZZ_SECONDS) on a copy of its corpus
 #
 # On a fresh Debian 12 machine it installs the packages it needs first
 # (as root; otherwise it prints the apt-get line to run).
@@ -209,7 +212,7 @@ fuzz_suite() {
 		[ -d "$seeds" ] && cp -r "$seeds/." "$work/$name/"
 		log=$work/$name.log
 		say "fuzz $name for ${FUZZ_SECONDS}s"
-		if (cd "$work" && "$t" -max_total_time="$FUZZ_SECONDS" -timeout=10 \
+		if (cd "$work" && "$t" -max_total_time="$FUZZ_SECONDS" -timeout=30 \
 			-rss_limit_mb=2048 -print_final_stats=1 "$work/$name") >"$log" 2>&1; then
 			passed=$((passed + 1))
 			tail -n 3 "$log"
@@ -248,15 +251,37 @@ cmd_test() {
 	fi
 
 	if [ "${SKIP_FUZZ:-0}" != 1 ] && command -v clang >/dev/null; then
-		say "build (build-fuzz, clang, libFuzzer)"
-		if CC=clang configure build-fuzz -Dfuzz=true -Dtests=disabled -Db_lundef=false; then
-			ninja -C build-fuzz -k 0 || count "build (fuzz)" 0 1
+		if fuzz_build; then
 			fuzz_suite build-fuzz
 		else
 			count "build (fuzz)" 0 1
 		fi
 	fi
 
+	echo
+	printf '%s\n' "${SUMMARY[@]}"
+	echo "$TOTAL_PASS passed, $TOTAL_FAIL failed"
+	[ "$TOTAL_FAIL" -eq 0 ]
+}
+
+# fuzz_build: configure and build ./build-fuzz; false if it cannot.
+fuzz_build() {
+	say "build (build-fuzz, clang, libFuzzer)"
+	if ! command -v clang >/dev/null; then
+		echo "clang is needed for the fuzz targets" >&2
+		return 1
+	fi
+	CC=clang configure build-fuzz -Dfuzz=true -Dtests=disabled -Db_lundef=false &&
+		ninja -C build-fuzz -k 0
+}
+
+cmd_fuzz() {
+	FUZZ_SECONDS=${1:-$FUZZ_SECONDS}
+	if ! fuzz_build; then
+		count "build (fuzz)" 0 1
+	else
+		fuzz_suite build-fuzz
+	fi
 	echo
 	printf '%s\n' "${SUMMARY[@]}"
 	echo "$TOTAL_PASS passed, $TOTAL_FAIL failed"
@@ -283,8 +308,12 @@ build)
 	ensure_packages
 	build build
 	;;
+fuzz)
+	ensure_packages
+	cmd_fuzz "${2:-}"
+	;;
 *)
-	echo "usage: tools/dev.sh run [SLUICED ARGS...] | test | build" >&2
+	echo "usage: tools/dev.sh run [SLUICED ARGS...] | test | build | fuzz [SECONDS]" >&2
 	exit 2
 	;;
 esac
