@@ -48,7 +48,7 @@ enum bk_status
 bk_name_check(const char *kind, struct bk_str name, const char *vhost,
 	      struct bk_err *err)
 {
-	if (!bk_str_is_short(name))
+	if (strcmp(kind, "exchange") == 0 && !bk_str_is_short(name))
 		return bk_err_set(err, BK_PRECONDITION_FAILED,
 				  "%s name '%.64s...' in vhost '%s' is %u bytes long; "
 				  "the limit is %d", kind, name.p, vhost, name.len,

@@ -83,12 +83,15 @@ bool bk_str_eq(struct bk_str a, struct bk_str b);
 bool bk_str_eq_c(struct bk_str a, const char *c);
 
 /*
- * Names and keys AMQP 0-9-1 carries as short strings (exchange and queue
- * names, routing and binding keys) are at most this many octets. Every
- * name the core creates is checked against it (bk_name_check), so each
- * can be written back to an AMQP client; routing keys are checked where
- * they enter from AMQP, HTTP, definitions and the configuration (MQTT
- * topics may be longer: those messages are skipped for AMQP consumers).
+ * Names and keys AMQP 0-9-1 carries as short strings (exchange names and
+ * routing keys in every delivery) are at most this many octets. Every
+ * exchange the core creates is checked against it (bk_name_check), so its
+ * name can be written in a basic.deliver; routing keys are checked where
+ * they enter from AMQP, HTTP, definitions, policies and the configuration
+ * (MQTT topics may be longer: those messages are skipped for AMQP
+ * consumers). Queue names are not sent in deliveries and may be longer
+ * (an MQTT session's queue carries its client id); AMQP clients only ever
+ * name queues of at most 255 octets.
  */
 #define BK_SHORTSTR_MAX 255
 /* Whether s fits a short string: at most BK_SHORTSTR_MAX octets. */
@@ -98,9 +101,9 @@ bk_str_is_short(struct bk_str s)
 	return s.len <= BK_SHORTSTR_MAX;
 }
 /*
- * An exchange or queue name the core may create: at most
- * BK_SHORTSTR_MAX octets and no NUL octet (names are C strings inside the
- * core, so "a\0b" would silently become "a"). PRECONDITION_FAILED with
+ * An exchange or queue name the core may create: no NUL octet (names are
+ * C strings inside the core, so "a\0b" would silently become "a"), and
+ * for an exchange at most BK_SHORTSTR_MAX octets. PRECONDITION_FAILED with
  * the reason otherwise; kind is "exchange" or "queue".
  */
 enum bk_status bk_name_check(const char *kind, struct bk_str name,

@@ -48,20 +48,18 @@ def test_http_refuses_long_names_and_keys(broker):
                           "x-dead-letter-exchange": "amq.topic",
                           "x-dead-letter-routing-key": LONG}})
     assert st == 400 and "x-dead-letter-routing-key" in body["reason"], (st, body)
-    st, body, _ = api(broker, "PUT", "/api/queues/%2F/" + q("n" * 256), {"durable": False})
-    assert st == 400 and "longer" in body["reason"] or "limit" in body["reason"], (st, body)
     st, body, _ = api(broker, "PUT", "/api/exchanges/%2F/" + q("n" * 256),
                       {"type": "direct"})
-    assert st == 400, (st, body)
+    assert st == 400 and "the limit is 255" in body["reason"], (st, body)
     st, body, _ = api(broker, "POST", "/api/exchanges/%2F/amq.topic/publish",
                       {"routing_key": LONG, "payload": "x", "payload_encoding": "string",
                        "properties": {}})
     assert st == 400, (st, body)
-    st, _, _ = api(broker, "GET", "/api/queues/%2F/" + q("n" * 256))
+    st, _, _ = api(broker, "GET", "/api/exchanges/%2F/" + q("n" * 256))
     assert st == 404
 
 
-def test_definitions_refuse_long_binding_key_and_queue_name(broker):
+def test_definitions_refuse_long_binding_key_and_exchange_name(broker):
     qn = uname("q")
     doc = {"queues": [{"name": qn, "vhost": "/", "durable": True,
                        "auto_delete": False, "arguments": {}}],
@@ -70,8 +68,8 @@ def test_definitions_refuse_long_binding_key_and_queue_name(broker):
                          "arguments": {}}]}
     st, body, _ = api(broker, "POST", "/api/definitions", doc)
     assert st == 400 and "routing_key" in json.dumps(body), (st, body)
-    doc = {"queues": [{"name": "n" * 256, "vhost": "/", "durable": True,
-                       "auto_delete": False, "arguments": {}}]}
+    doc = {"exchanges": [{"name": "n" * 256, "vhost": "/", "type": "topic", "durable": True,
+                          "auto_delete": False, "internal": False, "arguments": {}}]}
     st, body, _ = api(broker, "POST", "/api/definitions", doc)
     assert st == 400, (st, body)
 
@@ -178,3 +176,22 @@ def test_policy_refuses_long_dead_letter_routing_key(broker):
                        "definition": {"dead-letter-exchange": "amq.topic",
                                       "dead-letter-routing-key": "k" * 255}})
     assert st in (201, 204), (st, body)
+
+
+def test_mqtt_client_id_longer_than_255_bytes_keeps_its_session(broker):
+    """Queue names are not limited like exchange names: an MQTT session's
+    queue carries its client id, which MQTT allows up to 65535 bytes."""
+    if broker.mqtt_port is None:
+        pytest.skip("no MQTT listener")
+    got = []
+    c = mqtt.Client("c" * 300, protocol=mqtt.MQTTv311, clean_session=False)
+    c.username_pw_set("guest", "guest")
+    c.on_message = lambda cl, u, m: got.append(m.payload)
+    c.connect(broker.mqtt_host, broker.mqtt_port, 30)
+    c.loop_start()
+    c.subscribe("long/id", 1)
+    time.sleep(0.3)
+    mqtt_publish(broker, "long/id", b"hello")
+    assert wait_for(lambda: got == [b"hello"])
+    c.disconnect()
+    c.loop_stop()
