@@ -183,14 +183,15 @@ def test_mqtt_client_id_longer_than_255_bytes_keeps_its_session(broker):
     queue carries its client id, which MQTT allows up to 65535 bytes."""
     if broker.mqtt_port is None:
         pytest.skip("no MQTT listener")
-    got = []
+    got, subacks = [], []
     c = mqtt.Client("c" * 300, protocol=mqtt.MQTTv311, clean_session=False)
     c.username_pw_set("guest", "guest")
     c.on_message = lambda cl, u, m: got.append(m.payload)
+    c.on_subscribe = lambda cl, u, mid, granted: subacks.append(granted)
     c.connect(broker.mqtt_host, broker.mqtt_port, 30)
     c.loop_start()
     c.subscribe("long/id", 1)
-    time.sleep(0.3)
+    assert wait_for(lambda: subacks == [(1,)]), subacks
     mqtt_publish(broker, "long/id", b"hello")
     assert wait_for(lambda: got == [b"hello"])
     c.disconnect()
