@@ -145,6 +145,7 @@ struct bk_overview {
 	 * since start, deleted ones too */
 	struct bk_msg_stats queue_ms;
 	const struct bk_hist *hist;     /* the broker's history */
+	struct bk_retained_stats retained;      /* every vhost's retained messages */
 };
 
 /* Fill out (O(queues): queue totals are summed now). Never fails. */

@@ -47,6 +47,7 @@ struct bk_vhost {
 	struct bk_msg_stats ms_last;    /* at the previous sample (bk_stats.c) */
 	struct bk_msg_rates rates;
 	struct bk_hist *hist;           /* owned (bk_hist.c); NULL before a tick */
+	struct bk_rstore *retained;     /* owned by bk_retained.c; NULL until the first */
 	UT_hash_handle hh;              /* in broker->vhosts */
 };
 

@@ -11,6 +11,7 @@
  * broker-wide totals so /api/overview never goes backwards.
  */
 #include "bk_mgmt.h"
+#include "bk_retained.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -48,6 +49,7 @@ bk_vhost_delete(struct bk_broker *b, const char *name, struct bk_err *err)
 		m->ms_gone.n[i] += vh->ms.n[i];
 	bk_perms_drop(b, NULL, name);
 	bk_tperms_drop(b, NULL, name, NULL);
+	bk_retained_drop(vh, true);     /* and their journal records */
 	bk_vhost_free(vh);
 	m->access_gen++;
 	bk_defs_changed(b);

@@ -23,6 +23,7 @@
  * everything.
  */
 #include "bk_persist.h"
+#include "bk_retained.h"
 #include "storage.h"
 
 #include <errno.h>
@@ -124,6 +125,15 @@ bk_persist_track(struct bk_persist *p, struct bk_confirm *c, uint64_t token)
 	}
 	c->refs++;
 	return 0;
+}
+
+bool
+bk_confirm_track(struct bk_confirm *c, uint64_t token)
+{
+	struct bk_persist *p = c->broker->persist;
+
+	return p != NULL && p->j != NULL && !p->stopping && !c->freed &&
+	       bk_persist_track(p, c, token) == 0;
 }
 
 /* ---- records ----------------------------------------------------------- */
@@ -463,6 +473,7 @@ bk_persist_free(struct bk_broker *b)
 		event_free(p->defs_ev);
 	if (p->disk_ev != NULL)
 		event_free(p->disk_ev);
+	bk_retained_persist_fini(b);
 	bk_free(p->props_buf);
 	bk_free(p->qv);
 	bk_free(p->data_dir);

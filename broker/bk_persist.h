@@ -62,6 +62,12 @@ struct bk_persist {
 	uint64_t write_errors;          /* appends refused, for rate-limited logs */
 	uint64_t mem_budget;            /* resident journaled body bytes; 0 = no limit */
 	uint64_t paged_out, paged_in;   /* stats */
+	/* retained messages (bk_retained_persist.c) */
+	uint8_t *rkey;                  /* owned: record key scratch */
+	size_t rkey_cap;
+	struct bk_retained_orphan *retained_orphans;    /* owned: to delete after replay */
+	uint64_t retained_bad;          /* records that did not decode */
+	bool retained_marked;           /* the store's mark was replayed or written */
 };
 
 static inline struct bk_persist *

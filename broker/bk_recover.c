@@ -10,6 +10,10 @@
  * message is marked redelivered: the journal does not record deliveries,
  * and AMQP allows the flag on a message that may have been delivered.
  *
+ * Retained messages come back first, from the journal's key/value
+ * records (bk_retained_persist.c); records of vhosts that are gone are
+ * deleted after the replay.
+ *
  * Nothing is dispatched or expired during the replay (no consumer exists
  * yet, and the journal refuses appends while replaying). Afterwards:
  *   - ids that name no durable queue any more get a QUEUE-DROP (the queue
@@ -19,6 +23,7 @@
  *     dead-lettered or dropped now, which writes ACKs as usual.
  */
 #include "bk_persist.h"
+#include "bk_retained.h"
 #include "storage.h"
 
 #include <errno.h>
@@ -85,6 +90,16 @@ rebuild(struct bk_broker *b, const struct st_msg *sm)
 		bk_persist_resident += m->body_len;
 	}
 	return m;
+}
+
+/* Key/value records: the retained store's (the only ones written). */
+static int
+on_kv(void *arg, uint16_t ns, const void *key, uint32_t klen, const void *val,
+      uint32_t vlen)
+{
+	struct replay *r = arg;
+
+	return bk_retained_replay(r->b, ns, key, klen, val, vlen);
 }
 
 static int
@@ -165,7 +180,7 @@ mono_s(void)
 int
 bk_recover_messages(struct bk_broker *b, char *err, size_t errlen)
 {
-	static const struct st_replay_ops ops = { NULL, on_msg };
+	static const struct st_replay_ops ops = { on_kv, on_msg };
 	struct bk_persist *p = b->persist;
 	struct replay r = { .b = b };
 	struct jq *e, *etmp;
@@ -176,6 +191,7 @@ bk_recover_messages(struct bk_broker *b, char *err, size_t errlen)
 	index_queues(&r);
 	rc = st_journal_replay(p->j, &ops, &r);
 	bk_msg_id_floor(st_journal_max_msg_id(p->j));
+	bk_retained_replay_done(b);
 	if (rc < 0)
 		snprintf(err, errlen, "journal replay failed: %s", strerror(-rc));
 	HASH_ITER(hh, r.orphans, o, otmp) {

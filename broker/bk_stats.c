@@ -333,6 +333,7 @@ bk_overview_get(struct bk_broker *b, struct bk_overview *out)
 		for (int i = 0; i < BK_MS__COUNT; i++)
 			out->chan_ms.n[i] += ch->ctr.ms.n[i];
 	out->hist = m->hist;
+	bk_retained_stats(b, NULL, &out->retained);
 }
 
 void

@@ -11,6 +11,7 @@
  */
 #include "bk_policy.h"
 #include "bk_routing.h"
+#include "bk_retained.h"
 
 struct bk_vhost *
 bk_vhost_new(struct bk_broker *b, const char *name)
@@ -35,6 +36,7 @@ bk_vhost_free(struct bk_vhost *vh)
 		return;
 	if (vh->broker != NULL)
 		HASH_DEL(vh->broker->vhosts, vh);
+	bk_retained_drop(vh, false);
 	bk_queues_free_all(vh);
 	bk_exchanges_free_all(vh);
 	bk_routing_free(vh->routing);

@@ -223,6 +223,90 @@ enum bk_status bk_publish_confirm(struct bk_vhost *vh, struct bk_str exchange,
 				  uint64_t token, struct bk_route_result *res,
 				  struct bk_err *err);
 
+/*
+ * Track token like a journaled publish: fn(ctx, token, status) runs once
+ * every record appended to the journal so far is durable (status 0) or
+ * could not be made so. For an outcome that depends on records written
+ * outside bk_publish_confirm (a retained message, bk_retained_set). false
+ * when nothing is tracked (no journal, or it failed): decide at once.
+ */
+bool bk_confirm_track(struct bk_confirm *c, uint64_t token);
+
+/* ------------------------------------------------------------------ */
+/* Retained messages (bk_retained.c)                                   */
+/* ------------------------------------------------------------------ */
+
+/*
+ * At most one message per (vhost, routing key), kept for protocols that
+ * hand a new subscriber the last message of a topic (MQTT's retain). The
+ * core holds them apart from queues, exchanges and bindings: AMQP cannot
+ * see, declare or publish into them. With persistence each is one
+ * key/value record of the journal (bk_retained_persist.c), replaced and
+ * deleted in place, compacted with the journal and recovered at start.
+ * They stay in memory: a retained message goes to every new subscriber.
+ */
+enum {
+	BK_RETAINED_TRANSIENT = 1u << 0,   /* set: memory only (never journaled) */
+	BK_RETAINED_NO_DOLLAR = 1u << 1,   /* walk: see bk_retained_walk_new */
+};
+
+/*
+ * msg (a reference is taken) becomes the retained message of its routing
+ * key in vh, replacing any; an empty body deletes it [MQTT-3.3.1-6]. The
+ * message's origin_flags are kept (the adapter's QoS and retain bits) and
+ * come back after a restart. *journaled (may be NULL) tells whether a
+ * journal record (the message's, or its deletion) was written: the
+ * caller's acknowledgement then waits for it (bk_confirm_track). RESOURCE_ERROR when vh's name and the key do not
+ * fit one record (65535 octets together). Never delivers anything.
+ */
+enum bk_status bk_retained_set(struct bk_vhost *vh, struct bk_msg *msg, unsigned flags,
+			       bool *journaled, struct bk_err *err);
+/* The retained message of key in vh (borrowed), or NULL. Expired ones
+ * count as absent. */
+struct bk_msg *bk_retained_get(struct bk_vhost *vh, struct bk_str key);
+
+struct bk_retained_stats {
+	uint64_t messages;
+	uint64_t bytes;                 /* of their bodies */
+	uint64_t transient;             /* of those, set BK_RETAINED_TRANSIENT */
+	uint64_t transient_bytes;
+};
+/* Totals of vh, or of every vhost when vh is NULL. O(vhosts). */
+void bk_retained_stats(struct bk_broker *b, struct bk_vhost *vh,
+		       struct bk_retained_stats *out);
+
+/*
+ * A walk over the retained messages of vh whose keys match pattern (a
+ * topic-exchange binding key: words separated by '.', '*' exactly one
+ * word, '#' zero or more), as they were when the walk began: messages set
+ * afterwards are left out (subscribers get those by routing). With
+ * BK_RETAINED_NO_DOLLAR a pattern starting with a wildcard does not match
+ * keys starting with '$' [MQTT-4.7.2-1]. The walk keeps copies of the
+ * pattern and of the last key it returned, never a pointer the store can
+ * pull away, so the store may change freely between steps and a paused
+ * walk costs O(pattern + key) memory. Keys are visited in byte order;
+ * expired messages are dropped as they are met.
+ *
+ * bk_retained_walk_next: the next match (borrowed: take a reference to
+ * keep it past the next call into the core), NULL when the walk is over.
+ * The walk borrows vh: free it before the vhost goes (bk_vhost_watch).
+ */
+struct bk_retained_walk;
+struct bk_retained_walk *bk_retained_walk_new(struct bk_vhost *vh, struct bk_str pattern,
+					      unsigned flags);
+struct bk_msg *bk_retained_walk_next(struct bk_retained_walk *w);
+void bk_retained_walk_free(struct bk_retained_walk *w);        /* accepts NULL */
+
+/*
+ * Retained messages of an older format to import once: true from a start
+ * whose journal holds no record that the retained store was set up (a
+ * data directory from before it, or a new one) until
+ * bk_retained_upgrade_done() writes that record. Without persistence,
+ * always false.
+ */
+bool bk_retained_upgrade_pending(struct bk_broker *b);
+void bk_retained_upgrade_done(struct bk_broker *b);
+
 /* ------------------------------------------------------------------ */
 /* Queues                                                              */
 /* ------------------------------------------------------------------ */

@@ -47,7 +47,8 @@ enum key_id {
 	MQTT_VHOST, MQTT_ALLOW_ANONYMOUS, MQTT_ANONYMOUS_USER, MQTT_ANONYMOUS_PASSWORD,
 	MQTT_MAX_INFLIGHT, MQTT_RECEIVE_MAXIMUM, MQTT_TOPIC_ALIAS_MAXIMUM,
 	MQTT_MAX_KEEPALIVE, MQTT_CONNECT_TIMEOUT, MQTT_OUTPUT_HIGH_WATERMARK,
-	MQTT_SYS_INTERVAL, MQTT_REASON_STRINGS,
+	MQTT_SYS_INTERVAL, MQTT_REASON_STRINGS, MQTT_RETAIN_AVAILABLE,
+	MQTT_MAX_RETAINED_MESSAGES, MQTT_MAX_RETAINED_BYTES,
 	JOURNAL_SYNC, JOURNAL_SEGMENT_SIZE, JOURNAL_MEMORY_BUDGET,
 	JOURNAL_DISK_FREE_LIMIT,
 	HTTP_ENABLED, HTTP_BIND, HTTP_PORT, HTTP_MAX_BODY_SIZE,
@@ -104,6 +105,9 @@ static const struct key keys[] = {
 	{ "mqtt",   "output_high_watermark", K_SIZE,  4096, GIB, MQTT_OUTPUT_HIGH_WATERMARK },
 	{ "mqtt",   "sys_interval",          K_UINT,  0, 86400, MQTT_SYS_INTERVAL },
 	{ "mqtt",   "reason_strings",        K_BOOL,  0, 0, MQTT_REASON_STRINGS },
+	{ "mqtt",   "retain_available",      K_BOOL,  0, 0, MQTT_RETAIN_AVAILABLE },
+	{ "mqtt",   "max_retained_messages", K_UINT,  0, UINT32_MAX, MQTT_MAX_RETAINED_MESSAGES },
+	{ "mqtt",   "max_retained_bytes",    K_SIZE,  0, 1024 * GIB, MQTT_MAX_RETAINED_BYTES },
 	{ "journal", "sync",                 K_SYNC,  0, 0, JOURNAL_SYNC },
 	{ "journal", "segment_size",         K_SIZE,  64 * KIB, GIB, JOURNAL_SEGMENT_SIZE },
 	{ "journal", "memory_budget",        K_SIZE,  64 * KIB, 1024 * GIB, JOURNAL_MEMORY_BUDGET },
@@ -454,6 +458,15 @@ store_mqtt(struct sl_config *c, enum key_id id, const struct value *v)
 		break;
 	case MQTT_REASON_STRINGS:
 		c->mqtt.reason_strings = v->u != 0;
+		break;
+	case MQTT_RETAIN_AVAILABLE:
+		c->mqtt.retain_available = v->u != 0;
+		break;
+	case MQTT_MAX_RETAINED_MESSAGES:
+		c->mqtt.max_retained_messages = v->u;
+		break;
+	case MQTT_MAX_RETAINED_BYTES:
+		c->mqtt.max_retained_bytes = v->u;
 		break;
 	default:
 		return false;

@@ -2,9 +2,10 @@
  * storage.h: the store-and-forward journal, the only storage header the
  * core includes.
  *
- * The journal keeps persistent messages of durable queues (and small
- * opaque key/value records such as MQTT sessions and retained messages)
- * in numbered segment files under <data_dir>/journal/. It stores records,
+ * The journal keeps persistent messages of durable queues (and opaque
+ * key/value records: the core's retained messages, one record per vhost
+ * and routing key, and its one-time marks) in numbered segment files
+ * under <data_dir>/journal/. It stores records,
  * not queues: a message is written ONCE with the queues it entered, and
  * everything that happens to it afterwards is a small record (ack, new
  * delivery count, queue deleted). The journal understands payloads only
@@ -156,10 +157,16 @@ int st_journal_append_count(struct st_journal *j, uint64_t queue_id,
 int st_journal_append_queue_drop(struct st_journal *j, uint64_t queue_id);
 
 /*
- * Opaque key/value records for the core's other durable state (MQTT
- * sessions, retained messages, ...). ns is the core's namespace number.
- * A later put of the same (ns, key) replaces the earlier; del removes it
- * (-ENOENT, nothing written, if absent). key_len <= 65535.
+ * Opaque key/value records for the core's durable state outside queues:
+ * today its retained messages (namespace 1, key "vhost\0routing key",
+ * value drawn in broker/bk_retained_persist.c) and one-time marks
+ * (namespace 2). ns is the core's namespace number. A later put of the
+ * same (ns, key) replaces the earlier in place: the earlier record is
+ * dead at once, its segment goes when nothing in it lives, and
+ * compaction copies a live record forward out of a mostly dead segment.
+ * del removes the key (-ENOENT, nothing written, if absent); replay hands
+ * back the latest value of every live key. key_len <= 65535; the value
+ * may be up to ST_RECORD_MAX with the key.
  */
 int st_journal_put_kv(struct st_journal *j, uint16_t ns, const void *key,
 		      uint32_t key_len, const void *val, uint32_t val_len);

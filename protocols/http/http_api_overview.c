@@ -153,5 +153,8 @@ http_api_overview(struct http_req *r)
 	cJSON_AddNumberToObject(o, "uptime", (double)ov.uptime_ms);
 	cJSON_AddNumberToObject(o, "mem_used", (double)ov.mem_used);
 	cJSON_AddNumberToObject(o, "sample_interval", ov.sample_interval_ms);
+	/* retained messages (MQTT's), kept by the core outside any queue */
+	cJSON_AddNumberToObject(o, "retained_messages", (double)ov.retained.messages);
+	cJSON_AddNumberToObject(o, "retained_message_bytes", (double)ov.retained.bytes);
 	http_reply_object(r, o);
 }

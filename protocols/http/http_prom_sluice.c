@@ -3,7 +3,8 @@
  * RabbitMQ's families do not say: traffic per protocol (AMQP and each
  * MQTT version: connections, channels, bytes and frames, closed
  * connections' counted in), message counters over every protocol, the
- * allocator's figure the memory alarm watches, and the journal: its
+ * allocator's figure the memory alarm watches, retained messages, and
+ * the journal: its
  * segments, records, group commits, compaction, failed state and the
  * fdatasync latency histogram.
  */
@@ -129,6 +130,10 @@ prom_sluice_families(struct prom *p)
 	single(p, "memory_allocated_bytes", "gauge",
 	       "Bytes allocated by the broker (what the memory alarm measures)",
 	       (double)p->ov.mem_used);
+	single(p, "retained_messages", "gauge", "Retained messages (MQTT's), every vhost",
+	       (double)p->ov.retained.messages);
+	single(p, "retained_message_bytes", "gauge", "Bytes of the retained messages' bodies",
+	       (double)p->ov.retained.bytes);
 	journal(p);
 	p->prefix = saved;
 }

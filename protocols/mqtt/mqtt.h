@@ -30,6 +30,9 @@ struct mqtt_config {
 	size_t output_high_watermark;   /* bytes buffered per connection before deliveries park */
 	uint32_t sys_interval;          /* seconds between $SYS updates: 10; 0 = none */
 	bool reason_strings;            /* v5 Reason String on refusals: no, as Mosquitto */
+	bool retain_available;          /* yes; no: retained publishes and wills refused */
+	uint64_t max_retained_messages; /* in the store, every vhost: 1000000; 0 = no limit */
+	uint64_t max_retained_bytes;    /* of their bodies: 256 MiB; 0 = no limit */
 };
 
 void mqtt_config_defaults(struct mqtt_config *c);

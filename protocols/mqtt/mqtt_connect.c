@@ -214,7 +214,7 @@ take_over(struct mqtt_conn *old, struct mqtt_conn *c)
  *   0x22 Topic Alias Maximum   (default 0)       when > 0
  *   0x13 Server Keep Alive                       when the keepalive was lowered
  *   0x12 Assigned Client Id                      when the client sent none
- *   0x25 Retain Available      (default 1)       never: retain is available
+ *   0x25 Retain Available      (default 1)       0 when [mqtt] retain_available = no
  *   0x27 Maximum Packet Size   (default none)    when limited
  *   0x21 Receive Maximum       (default 65535)   when < 65535
  *
@@ -248,6 +248,10 @@ connack_build(struct mqtt_conn *c, const struct connect_ctx *x, struct mqtt_pack
 		if (x->assigned) {
 			p->present |= MQTT_PBIT(MQTT_PROP_ASSIGNED_CLIENT_ID);
 			p->assigned_client_id = bk_str_c(x->client_id);
+		}
+		if (!cfg->retain_available) {
+			p->present |= MQTT_PBIT(MQTT_PROP_RETAIN_AVAILABLE);
+			p->retain_available = 0;
 		}
 		if (cfg->max_packet_size < MQTT_MAX_REMAINING + MQTT_MAX_FIXED) {
 			p->present |= MQTT_PBIT(MQTT_PROP_MAX_PACKET_SIZE);
@@ -311,6 +315,15 @@ admit(struct mqtt_conn *c, const struct mqtt_connect *cn, struct connect_ctx *x,
 	if (c->client_max_packet && mqtt_packet_size(c->level, ack) > c->client_max_packet) {
 		mqtt_conn_close_or(c, 0, "CONNACK larger than the client's maximum packet size %u",
 				   c->client_max_packet);
+		return false;
+	}
+	if (cn->will && cn->will_retain && !c->l->cfg.retain_available) {
+		/* [MQTT-3.2.2-12]; an MQTT 3 client just sees the close, as
+		 * Mosquitto does it */
+		if (c->level == MQTT_V5)
+			refuse(c, MQTT_RC_RETAIN_NOT_SUPPORTED, "retain is not available");
+		else
+			mqtt_conn_close_or(c, 0, "will with retain: retain is not available");
 		return false;
 	}
 	if (cn->will && !(c->will = mqtt_will_new(c, cn, x->assigned ? bk_str_c(x->client_id)

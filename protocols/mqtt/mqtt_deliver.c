@@ -109,8 +109,8 @@ struct out_pub {
 	uint32_t n_sub_ids;
 };
 
-static uint8_t
-msg_qos(const struct bk_msg *m)
+uint8_t
+mqtt_msg_qos(const struct bk_msg *m)
 {
 	if (m->origin_flags & MQTT_OF_MQTT)
 		return m->origin_flags & MQTT_OF_QOS_MASK;
@@ -241,7 +241,7 @@ match_subs(struct mqtt_session *s, struct mqtt_sub *only, const struct bk_msg *m
 	}
 	if (best < 0)
 		return -1;
-	return best < msg_qos(msg) ? best : msg_qos(msg);
+	return best < mqtt_msg_qos(msg) ? best : mqtt_msg_qos(msg);
 }
 
 static bool
@@ -351,11 +351,11 @@ mqtt_deliver_direct(struct mqtt_session *s, struct bk_msg *msg)
 	write_publish(c, msg, topic, &op);
 }
 
-/* ---- local messages (retained, on subscribe) --------------------------- */
+/* ---- retained messages, on subscribe ----------------------------------- */
 
-/* false: no slot, keep it pending */
-static bool
-send_local(struct mqtt_session *s, struct bk_msg *msg, uint8_t qos, uint32_t sub_id)
+bool
+mqtt_deliver_retained(struct mqtt_session *s, struct bk_msg *msg, uint8_t qos,
+		      uint32_t sub_id)
 {
 	struct mqtt_out *o = NULL;
 	struct bk_str topic;
@@ -388,39 +388,14 @@ send_local(struct mqtt_session *s, struct bk_msg *msg, uint8_t qos, uint32_t sub
 }
 
 void
-mqtt_deliver_local(struct mqtt_session *s, struct bk_msg *msg, uint8_t qos,
-		   uint32_t sub_id)
+mqtt_deliver_wake(struct mqtt_session *s)
 {
-	struct mqtt_pend *p;
+	struct mqtt_sub *sub, *tmp;
 
 	if (!s->conn)
 		return;
-	if (!s->pend_head && send_local(s, msg, qos, sub_id))
-		return;
-	p = bk_calloc(1, sizeof(*p));
-	p->msg = bk_msg_ref(msg);
-	p->qos = qos;
-	p->sub_id = sub_id;
-	if (s->pend_tail)
-		s->pend_tail->next = p;
-	else
-		s->pend_head = p;
-	s->pend_tail = p;
-}
-
-void
-mqtt_deliver_wake(struct mqtt_session *s)
-{
-	struct mqtt_pend *p;
-	struct mqtt_sub *sub, *tmp;
-
-	while (s->conn && (p = s->pend_head) && send_local(s, p->msg, p->qos, p->sub_id)) {
-		s->pend_head = p->next;
-		if (!s->pend_head)
-			s->pend_tail = NULL;
-		bk_msg_unref(p->msg);
-		bk_free(p);
-	}
+	/* owed retained messages first: they were due at the SUBACK */
+	mqtt_retain_send(s);
 	if (!s->conn)
 		return;
 	s->parked = false;
@@ -501,7 +476,7 @@ mqtt_on_puback(struct mqtt_conn *c, const struct mqtt_packet *pkt)
 			slot_release(s, o, BK_SETTLE_ACK);
 		break;
 	}
-	if (s && s->conn && (s->parked || s->pend_head))
+	if (s && s->conn && (s->parked || s->rw_head))
 		mqtt_deliver_wake(s);
 }
 
@@ -563,15 +538,7 @@ mqtt_out_release_shared(struct mqtt_session *s)
 void
 mqtt_out_clear(struct mqtt_session *s, enum bk_settle how)
 {
-	struct mqtt_pend *p;
-
 	for (uint32_t i = 0; i < s->out_cap; i++)
 		if (s->out[i].state != MQTT_OUT_FREE)
 			slot_release(s, &s->out[i], how);
-	while ((p = s->pend_head)) {
-		s->pend_head = p->next;
-		bk_msg_unref(p->msg);
-		bk_free(p);
-	}
-	s->pend_tail = NULL;
 }

@@ -15,10 +15,11 @@
  * Object graph (all on the main thread):
  *
  *   mqtt_listener --owns--> mqtt_conn list, mqtt_session hash (by vhost +
- *                           client id), retained hash, shared-group hash
+ *                           client id), shared-group hash
  *   mqtt_conn  <--conn/session--> mqtt_session   (while connected)
- *   mqtt_session --owns--> mqtt_sub hash, outbound slots (in-flight
- *                          deliveries), pending local messages, a delayed will
+ *   mqtt_session --owns--> mqtt_sub hash (each with the walk over the
+ *                          retained messages it is still owed), outbound
+ *                          slots (in-flight deliveries), a delayed will
  */
 #ifndef SLUICE_MQTT_INT_H
 #define SLUICE_MQTT_INT_H
@@ -68,7 +69,6 @@ enum mqtt_conn_state {
 
 struct mqtt_session;
 struct mqtt_will;
-struct mqtt_rstore;
 
 /* Adapter-wide counters since start, for the $SYS topics (plain adds). */
 struct mqtt_counters {
@@ -93,7 +93,6 @@ struct mqtt_listener {
 	struct mqtt_conn *conns;        /* owned list (next/prev) */
 	uint32_t nconns;
 	struct mqtt_session *sessions;  /* owned uthash (hh) by vhost + client id */
-	struct mqtt_rstore *retained;   /* owned uthash by vhost: topic trees (mqtt_retain.c) */
 	struct mqtt_shared *shared;     /* owned uthash by vhost + queue name */
 	struct mqtt_counters ctr;
 	struct mqtt_sys *sys;           /* owned: $SYS publisher, NULL when off */
@@ -177,6 +176,12 @@ struct mqtt_sub {
 	struct mqtt_shared *shared;     /* ref; NULL: bound to the session's queue */
 	struct bk_consumer *consumer;   /* shared only, while connected */
 	struct mqtt_session *s;         /* borrowed back pointer */
+	/* retained messages owed since the SUBACK (mqtt_retain.c) */
+	struct bk_retained_walk *rwalk; /* owned, or NULL */
+	struct bk_msg *rheld;           /* ref: the match that waits for room */
+	uint8_t rqos;                   /* granted QoS at that SUBSCRIBE */
+	uint32_t rsub_id;               /* and subscription identifier */
+	struct mqtt_sub *rw_next;       /* in s->rw_head while rwalk */
 	UT_hash_handle hh;              /* in s->subs */
 };
 
@@ -205,14 +210,6 @@ struct mqtt_out {
 	uint16_t next_free;             /* free list: index + 1, 0 = end */
 };
 
-/* A local message (retained, on subscribe) waiting for an outbound slot. */
-struct mqtt_pend {
-	struct bk_msg *msg;             /* ref */
-	uint8_t qos;
-	uint32_t sub_id;
-	struct mqtt_pend *next;
-};
-
 struct mqtt_session {
 	char *key;                      /* owned: vhost \0 client id; uthash key */
 	uint32_t key_len;
@@ -232,7 +229,7 @@ struct mqtt_session {
 	uint16_t out_limit;             /* window in effect */
 	uint16_t out_used;
 	uint16_t out_free;              /* free list head: index + 1 */
-	struct mqtt_pend *pend_head, *pend_tail;
+	struct mqtt_sub *rw_head, *rw_tail;     /* borrowed: subs with retained walks, FIFO */
 	uint8_t *qos2_in;               /* owned bitmap of 65536 packet ids, or NULL */
 	uint32_t qos2_in_count;
 	uint64_t out_seq;
@@ -353,9 +350,14 @@ void mqtt_shared_unref(struct mqtt_listener *l, struct mqtt_shared *sh);
 /* ---- mqtt_deliver.c ---- */
 extern const struct bk_consumer_ops mqtt_session_consumer_ops;   /* ctx: session */
 extern const struct bk_consumer_ops mqtt_shared_consumer_ops;    /* ctx: mqtt_sub */
-/* Deliver a local (retained) message: now if a slot is free, else later. */
-void mqtt_deliver_local(struct mqtt_session *s, struct bk_msg *msg, uint8_t qos,
-			uint32_t sub_id);
+/* Send a retained message (retain flag set) at qos to the connected s:
+ * true when done (written, or dropped as unsendable or expired), false
+ * when no in-flight slot is free (nothing written). */
+bool mqtt_deliver_retained(struct mqtt_session *s, struct bk_msg *msg, uint8_t qos,
+			   uint32_t sub_id);
+/* The QoS a message was published with: its MQTT QoS, or for other
+ * protocols 1 if persistent, else 0 (RabbitMQ's rule). */
+uint8_t mqtt_msg_qos(const struct bk_msg *m);
 /* A QoS 0 message the broker makes itself ($SYS) to a connected session,
  * matched against its plain subscriptions like a routed one; dropped when
  * nothing matches or the output is full. */
@@ -365,7 +367,7 @@ void mqtt_on_puback(struct mqtt_conn *c, const struct mqtt_packet *pkt);
 void mqtt_deliver_resend(struct mqtt_session *s);
 /* Set the window; grows the slot array. */
 void mqtt_out_window(struct mqtt_session *s, uint16_t limit);
-/* Settle every in-flight delivery (how), drop local ones and pending. */
+/* Settle every in-flight delivery (how) and drop local ones. */
 void mqtt_out_clear(struct mqtt_session *s, enum bk_settle how);
 /* Requeue in-flight deliveries that came from shared queues. */
 void mqtt_out_release_shared(struct mqtt_session *s);
@@ -399,29 +401,25 @@ void mqtt_props_from_bk(const struct bk_msg *msg, struct mqtt_props *mp,
 			struct mqtt_user_prop *users, uint32_t cap, struct mqtt_buf *b);
 
 /* ---- mqtt_retain.c ---- */
-/* Set, replace or (empty body) clear; logged for restarts. */
-void mqtt_retain_store(struct mqtt_listener *l, struct bk_vhost *vh, struct bk_msg *msg);
-/* The same in memory only (replaying the log). */
-void mqtt_retain_put(struct mqtt_listener *l, struct bk_vhost *vh, struct bk_msg *msg);
-/* Deliver retained messages matching filter to s at most qos. */
-void mqtt_retain_deliver(struct mqtt_session *s, struct bk_str filter, uint8_t qos,
-			 uint32_t sub_id);
-typedef void (*mqtt_retain_fn)(void *arg, struct bk_msg *msg);
-/* Every retained message of vh, in no particular order; fn must not
- * change the store. */
-void mqtt_retain_each(struct mqtt_listener *l, struct bk_vhost *vh, mqtt_retain_fn fn,
-		      void *arg);
-uint32_t mqtt_retain_count(struct mqtt_listener *l, struct bk_vhost *vh);
-uint64_t mqtt_retain_total(struct mqtt_listener *l);
-/* The vhost is being deleted: forget its messages (memory only). */
-void mqtt_retain_drop_vhost(struct mqtt_listener *l, struct bk_vhost *vh);
-void mqtt_retain_free_all(struct mqtt_listener *l);
+/* Keep msg (routed, with a body) or clear its topic (empty body) in the
+ * core's store, within [mqtt] max_retained_*: RESOURCE_ERROR past them.
+ * *journaled as bk_retained_set. */
+enum bk_status mqtt_retain_store(struct mqtt_listener *l, struct bk_vhost *vh,
+				 struct bk_msg *msg, bool *journaled, struct bk_err *err);
+/* Owe sub the retained messages its filter matches now (after its
+ * SUBACK); replaces a walk sub already had. mqtt_retain_send() sends. */
+void mqtt_retain_start(struct mqtt_session *s, struct mqtt_sub *sub);
+/* sub ends or resubscribes: drop what it was still owed. */
+void mqtt_retain_stop(struct mqtt_session *s, struct mqtt_sub *sub);
+/* Send owed retained messages while there is room: true when none is
+ * left, false when waiting for the output or a slot. */
+bool mqtt_retain_send(struct mqtt_session *s);
 
-/* ---- mqtt_retain_log.c ---- */
-void mqtt_retain_log_append(struct mqtt_listener *l, struct bk_vhost *vh,
-			    const struct bk_msg *msg);
-/* At start: rebuild the store from every vhost's log. */
-void mqtt_retain_log_recover(struct mqtt_listener *l);
+/* ---- mqtt_retain_upgrade.c ---- */
+/* At start, once per data directory: move the retained messages of the
+ * old per-vhost queue "mqtt-retained" into the core's store, then
+ * delete the queue. */
+void mqtt_retain_upgrade(struct mqtt_listener *l);
 
 /* ---- mqtt_sys.c ---- */
 /* Start publishing $SYS every cfg.sys_interval seconds (0: never). */

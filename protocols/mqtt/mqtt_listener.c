@@ -1,7 +1,7 @@
 /*
  * mqtt_listener.c: the MQTT listening socket, its connections, and the
- * broker-wide MQTT state that outlives connections: sessions, retained
- * messages and shared-subscription queues.
+ * broker-wide MQTT state that outlives connections: sessions and
+ * shared-subscription queues (retained messages are the core's).
  *
  * Resource alarms (memory, disk): like RabbitMQ's MQTT plugin, the broker
  * stops reading from connections that have published, which throttles
@@ -39,6 +39,9 @@ mqtt_config_defaults(struct mqtt_config *c)
 	c->connect_timeout_ms = 10000;
 	c->output_high_watermark = 1u << 20;
 	c->sys_interval = 10;           /* Mosquitto's sys_interval */
+	c->retain_available = true;
+	c->max_retained_messages = 1000000;
+	c->max_retained_bytes = 256u << 20;
 }
 
 static void
@@ -116,7 +119,7 @@ mqtt_listener_new(struct event_base *base, struct bk_broker *b,
 	l->next_id = 1;
 	l->next_session_id = 1;
 	l->done_ev = event_new(base, -1, 0, done_cb, l);
-	mqtt_retain_log_recover(l);
+	mqtt_retain_upgrade(l);
 	l->lev = bk_net_listen(base, "mqtt", l->cfg.bind, l->cfg.port, accept_cb, l,
 			       &l->port, err, errlen);
 	if (!l->lev) {
@@ -181,7 +184,6 @@ mqtt_listener_free(struct mqtt_listener *l)
 		mqtt_conn_free(l->conns);
 	}
 	free_sessions(l);
-	mqtt_retain_free_all(l);
 	BK_ASSERT(l->shared == NULL);
 	if (l->lev)
 		evconnlistener_free(l->lev);

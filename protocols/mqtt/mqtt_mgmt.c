@@ -17,8 +17,8 @@
  * exists: every session of the vhost ends (connected or not, its queue
  * deleted), pending wills of the vhost are dropped rather than published
  * into it, connections that still name it (closing, or refused after
- * login) forget it, and its retained messages go. Nothing of the adapter
- * points into the vhost afterwards.
+ * login) forget it (the core drops the vhost's retained messages). Nothing
+ * of the adapter points into the vhost afterwards.
  */
 #include "mqtt_int.h"
 #include "net_sock.h"
@@ -82,7 +82,6 @@ mqtt_mgmt_vhost_gone(void *arg, struct bk_vhost *vh)
 	}
 	HASH_ITER(hh, l->shared, sh, shtmp)
 		BK_ASSERT(sh->vhost != vh);
-	mqtt_retain_drop_vhost(l, vh);
 	mqtt_sys_vhost_gone(l, vh);
 }
 

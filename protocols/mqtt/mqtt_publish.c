@@ -133,10 +133,25 @@ enum bk_status
 mqtt_route(struct mqtt_listener *l, struct bk_vhost *vh, struct bk_msg *msg,
 	   bool retain, struct bk_route_result *res, struct bk_err *err)
 {
-	if (retain)
-		mqtt_retain_store(l, vh, msg);
+	enum bk_status st;
+
 	memset(res, 0, sizeof(*res));
+	if (retain && (st = mqtt_retain_store(l, vh, msg, NULL, err)) != BK_OK)
+		return st;
 	return bk_publish(vh, bk_str_c(l->cfg.exchange), msg, res, err);
+}
+
+/* A refused PUBLISH: v5 QoS 1/2 get the reason code; MQTT 3 has no
+ * negative acknowledgement, so its connection is closed instead. */
+static void
+refused(struct mqtt_conn *c, const struct mqtt_publish *pub, enum bk_status st,
+	const char *why)
+{
+	if (c->level != MQTT_V5)
+		mqtt_conn_close_or(c, 0, "publish refused: %s", why);
+	else if (pub->qos > 0)
+		ackq_push(c, pub->qos == 1 ? MQTT_PUBACK : MQTT_PUBREC, pub->packet_id,
+			  mqtt_status_rc(st), 0);
 }
 
 /* The topic, after topic aliases [MQTT-3.3.2-7..12]; false = closed. */
@@ -207,28 +222,30 @@ ack_code(const struct mqtt_conn *c, enum bk_status st, const struct bk_route_res
 	return res->queues == 0 && !res->direct_reply ? MQTT_RC_NO_MATCHING_SUBSCRIBERS : 0;
 }
 
-void
-mqtt_on_publish(struct mqtt_conn *c, const struct mqtt_packet *pkt)
+/*
+ * Everything that can refuse a PUBLISH before it becomes a message:
+ * false = answered or closing already. *key is the routing key of the
+ * topic after aliases (in c->tbuf).
+ */
+static bool
+admit(struct mqtt_conn *c, const struct mqtt_publish *pub, struct bk_str *key)
 {
-	const struct mqtt_publish *pub = &pkt->u.publish;
-	struct mqtt_session *s = c->session;
 	const struct bk_limits *lim = bk_broker_limits(c->l->broker);
-	struct bk_table_builder hb;
-	struct bk_route_result res;
-	struct bk_props props;
-	struct bk_str topic, key;
-	struct bk_msg *msg;
+	struct mqtt_session *s = c->session;
+	struct bk_str topic;
 	struct bk_err err;
-	enum bk_status st;
-	uint8_t rc;
 
 	if (c->level == MQTT_V5 && pub->props.n_sub_ids > 1) {
 		mqtt_conn_close_or(c, MQTT_RC_PROTOCOL_ERROR,
 				   "PUBLISH with more than one subscription identifier");
-		return;
+		return false;
 	}
 	if (!resolve_topic(c, pub, &topic))
-		return;
+		return false;
+	if (pub->retain && !c->l->cfg.retain_available) {
+		mqtt_conn_close_or(c, MQTT_RC_RETAIN_NOT_SUPPORTED, "retain is not available");
+		return false;
+	}
 	if (!c->published) {
 		c->published = true;
 		if (c->l->alarms)
@@ -237,32 +254,39 @@ mqtt_on_publish(struct mqtt_conn *c, const struct mqtt_packet *pkt)
 	if (pub->qos == 2 && qos2_has(s, pub->packet_id)) {
 		/* a re-sent PUBLISH whose PUBREC got lost: not routed again */
 		ackq_push(c, MQTT_PUBREC, pub->packet_id, 0, 0);
-		return;
+		return false;
 	}
 	if (pub->qos == 2 && s->qos2_in_count >= c->l->cfg.receive_maximum &&
 	    c->level == MQTT_V5) {
 		mqtt_conn_close_or(c, MQTT_RC_RECEIVE_MAX_EXCEEDED,
 				   "more than %u QoS 2 publishes unacknowledged",
 				   c->l->cfg.receive_maximum);
-		return;
+		return false;
 	}
 	if (lim && lim->max_message_size && pub->payload_len > lim->max_message_size) {
 		mqtt_conn_close_or(c, MQTT_RC_PACKET_TOO_LARGE,
 				   "message size %u is larger than max size %llu",
 				   pub->payload_len, (unsigned long long)lim->max_message_size);
-		return;
+		return false;
 	}
-	key = mqtt_topic_to_key(topic, &c->tbuf);
-	if (!may_publish(c, key, pub->retain, &err)) {
-		if (c->level != MQTT_V5) {
-			mqtt_conn_close_or(c, 0, "publish refused: %s", err.text);
-		} else if (pub->qos > 0) {
-			/* behind any ack still waiting for the journal [MQTT-4.6.0-2] */
-			ackq_push(c, pub->qos == 1 ? MQTT_PUBACK : MQTT_PUBREC,
-				  pub->packet_id, MQTT_RC_NOT_AUTHORIZED, 0);
-		}
-		return;
+	*key = mqtt_topic_to_key(topic, &c->tbuf);
+	if (!may_publish(c, *key, pub->retain, &err)) {
+		/* behind any ack still waiting for the journal [MQTT-4.6.0-2] */
+		refused(c, pub, BK_ACCESS_REFUSED, err.text);
+		return false;
 	}
+	return true;
+}
+
+/* The message of pub with routing key key (borrowed from c->tbuf), with
+ * its origin (owned by the caller). */
+static struct bk_msg *
+make_msg(struct mqtt_conn *c, const struct mqtt_publish *pub, struct bk_str key)
+{
+	struct bk_table_builder hb;
+	struct bk_props props;
+	struct bk_msg *msg;
+
 	bk_tb_init(&hb);
 	mqtt_props_to_bk(c->level == MQTT_V5 ? &pub->props : NULL, pub->qos, &hb,
 			 &c->pbuf, &props);
@@ -270,25 +294,44 @@ mqtt_on_publish(struct mqtt_conn *c, const struct mqtt_packet *pkt)
 	bk_tb_fini(&hb);
 	if (pub->payload_len)
 		memcpy(msg->body, pub->payload, pub->payload_len);
-	msg->origin = (const void *)(uintptr_t)s->id;
+	msg->origin = (const void *)(uintptr_t)c->session->id;
 	msg->origin_flags = MQTT_OF_MQTT | pub->qos | (pub->retain ? MQTT_OF_RETAIN : 0);
-	if (pub->qos == 0) {
-		mqtt_route(c->l, c->vhost, msg, pub->retain, &res, &err);
-		bk_msg_unref(msg);
+	return msg;
+}
+
+/*
+ * QoS 1/2: route with the durability tracker. A retained message's
+ * journal record is written before the message's own, so the PUBACK /
+ * PUBREC waits for whichever was written last; when only the retained
+ * record was, the tracker follows it alone (bk_confirm_track).
+ */
+static void
+publish_acked(struct mqtt_conn *c, const struct mqtt_publish *pub, struct bk_msg *msg)
+{
+	struct bk_route_result res;
+	struct bk_err err;
+	enum bk_status st = BK_OK;
+	bool journaled = false, pending;
+	uint8_t rc;
+
+	if (pub->retain &&
+	    (st = mqtt_retain_store(c->l, c->vhost, msg, &journaled, &err)) != BK_OK) {
+		refused(c, pub, st, err.text);
 		return;
 	}
-	if (pub->retain)
-		mqtt_retain_store(c->l, c->vhost, msg);
 	if (!c->confirm)
 		c->confirm = bk_confirm_new(c->l->broker, confirm_cb, c);
 	memset(&res, 0, sizeof(res));
 	st = bk_publish_confirm(c->vhost, bk_str_c(c->l->cfg.exchange), msg, c->confirm,
 				++c->confirm_token, &res, &err);
-	bk_msg_unref(msg);
 	if (st != BK_OK && c->level != MQTT_V5) {
 		mqtt_conn_close_or(c, 0, "publish refused: %s", err.text);
 		return;
 	}
+	pending = st == BK_OK && res.pending;
+	if (st == BK_OK && !pending && journaled &&
+	    bk_confirm_track(c->confirm, c->confirm_token))
+		pending = true;
 	rc = ack_code(c, st, &res);
 	/* PUBREC does not report "no matching subscribers": the message
 	 * counts as received once PUBREC leaves, routed or not (Mosquitto
@@ -296,9 +339,29 @@ mqtt_on_publish(struct mqtt_conn *c, const struct mqtt_packet *pkt)
 	if (pub->qos == 2 && rc == MQTT_RC_NO_MATCHING_SUBSCRIBERS)
 		rc = 0;
 	if (pub->qos == 2 && rc < 0x80)
-		qos2_set(s, pub->packet_id, true);
+		qos2_set(c->session, pub->packet_id, true);
 	ackq_push(c, pub->qos == 1 ? MQTT_PUBACK : MQTT_PUBREC, pub->packet_id, rc,
-		  st == BK_OK && res.pending ? c->confirm_token : 0);
+		  pending ? c->confirm_token : 0);
+}
+
+void
+mqtt_on_publish(struct mqtt_conn *c, const struct mqtt_packet *pkt)
+{
+	const struct mqtt_publish *pub = &pkt->u.publish;
+	struct bk_route_result res;
+	struct bk_str key;
+	struct bk_msg *msg;
+	struct bk_err err;
+
+	if (!admit(c, pub, &key))
+		return;
+	msg = make_msg(c, pub, key);
+	if (pub->qos == 0)
+		/* nothing to tell the client if it is refused */
+		mqtt_route(c->l, c->vhost, msg, pub->retain, &res, &err);
+	else
+		publish_acked(c, pub, msg);
+	bk_msg_unref(msg);
 }
 
 void

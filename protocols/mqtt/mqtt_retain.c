@@ -1,323 +1,150 @@
 /*
- * mqtt_retain.c: retained messages, in memory, per vhost and topic.
+ * mqtt_retain.c: MQTT's retained messages, kept by the core
+ * (broker.h bk_retained_*: one message per vhost and routing key,
+ * durable as journal records, invisible to AMQP).
  *
- * The store keeps a reference to the routed bk_msg itself (one body,
- * shared with the queues that took it). A retained publish with an
- * empty payload clears the topic [MQTT-3.3.1-6/7] and is not stored.
- * On subscribe every stored topic the filter matches (wildcards
- * included, '$' topics only for filters that name the '$'
- * [MQTT-4.7.2-1]) is sent with the retain flag at min(granted QoS,
- * message QoS).
+ * Setting: a retained PUBLISH (or will) stores the routed message itself
+ * (one body, shared with the queues that took it); an empty payload
+ * clears the topic [MQTT-3.3.1-6/7]. [mqtt] retain_available = no refuses
+ * retained publishes (v5: DISCONNECT 0x9A, mqtt_publish.c), and
+ * max_retained_messages / max_retained_bytes bound what the store may
+ * hold: a publish that would pass them is refused (v5 0x97 Quota
+ * exceeded), as one that cannot be kept.
  *
- * Each vhost has a tree of topic levels: "a/b" and "a/c" share the
- * node "a", whose children are hashed by level. This is the inverse of
- * the core's topic trie (bk_topic.c), which holds patterns and is
- * walked by a key: here the tree holds topics and is walked by a
- * pattern, so a filter costs one hash lookup per level of a plain
- * level, the children of the nodes it reaches for "+", and the subtree
- * for "#": proportional to what matches, not to the store. Walks use
- * an explicit stack, so a topic of 30000 levels cannot exhaust the C
- * stack. A node without a message and without children is pruned.
- *
- * Restarts: mqtt_retain_log.c keeps the store in a durable queue.
+ * Sending on SUBSCRIBE [MQTT-3.3.1-9..11]: each new subscription that
+ * wants them gets a core walk over the messages its filter matches, as
+ * they were at the SUBACK. The session works through its walks when the
+ * subscriber has room, the way queued deliveries wait: a message goes
+ * only while the connection's output is under its high watermark and,
+ * at QoS 1/2, only into a free in-flight slot (the client's Receive
+ * Maximum); otherwise the walk holds that one message and waits for the
+ * output to drain or an acknowledgement. A subscriber that never reads
+ * therefore costs one paused walk per subscription, however many
+ * messages match and however often it subscribes again (a new SUBSCRIBE
+ * to the same filter replaces its walk). Walks survive a reconnect of a
+ * persistent session and end with their subscription.
  */
 #include "mqtt_int.h"
 
 #include <string.h>
 
-struct mqtt_rnode {
-	char *level;                    /* owned; uthash key in parent->kids */
-	uint32_t len;
-	struct mqtt_rnode *parent;      /* borrowed; NULL for the root */
-	struct mqtt_rnode *kids;        /* owned uthash by level */
-	struct bk_msg *msg;             /* ref; NULL: no message on this topic */
-	UT_hash_handle hh;              /* in parent->kids */
-};
+enum bk_status
+mqtt_retain_store(struct mqtt_listener *l, struct bk_vhost *vh, struct bk_msg *msg,
+		  bool *journaled, struct bk_err *err)
+{
+	const struct mqtt_config *cfg = &l->cfg;
+	struct bk_retained_stats st;
+	struct bk_msg *old;
+	uint64_t msgs, bytes;
 
-/* One vhost's retained messages. */
-struct mqtt_rstore {
-	struct bk_vhost *vhost;         /* borrowed; uthash key (the pointer) */
-	struct mqtt_rnode root;         /* level "" above the first level */
-	uint32_t count;                 /* messages stored */
-	UT_hash_handle hh;              /* in l->retained */
-};
+	if (journaled)
+		*journaled = false;
+	if (msg->body_len > 0 && (cfg->max_retained_messages || cfg->max_retained_bytes)) {
+		/* $SYS values (transient) do not count against the limits */
+		bk_retained_stats(l->broker, NULL, &st);
+		old = bk_retained_get(vh, msg->routing_key);
+		msgs = st.messages - st.transient + (old ? 0 : 1);
+		bytes = st.bytes - st.transient_bytes - (old ? old->body_len : 0) + msg->body_len;
+		if (cfg->max_retained_messages && msgs > cfg->max_retained_messages)
+			return bk_err_set(err, BK_RESOURCE_ERROR,
+					  "retained message limit (%llu) reached",
+					  (unsigned long long)cfg->max_retained_messages);
+		if (cfg->max_retained_bytes && bytes > cfg->max_retained_bytes)
+			return bk_err_set(err, BK_RESOURCE_ERROR,
+					  "retained message bytes limit (%llu) reached",
+					  (unsigned long long)cfg->max_retained_bytes);
+	}
+	return bk_retained_set(vh, msg, 0, journaled, err);
+}
 
-/* A walk frame: a node and where its level ends in the filter; ALL
- * stands for "this node and every node below it". */
-#define ALL UINT32_MAX
-struct frame {
-	struct mqtt_rnode *n;
-	uint32_t pos;
-};
-
-struct walk {
-	struct frame *v;                /* owned */
-	uint32_t len, cap;
-};
+/* ---- walks ------------------------------------------------------------- */
 
 static void
-push(struct walk *w, struct mqtt_rnode *n, uint32_t pos)
+unlist(struct mqtt_session *s, struct mqtt_sub *sub)
 {
-	if (w->len == w->cap) {
-		w->cap = w->cap ? w->cap * 2 : 32;
-		w->v = bk_realloc(w->v, w->cap * sizeof(*w->v));
-	}
-	w->v[w->len++] = (struct frame){ n, pos };
-}
+	struct mqtt_sub **pp;
 
-static struct mqtt_rstore *
-store_get(struct mqtt_listener *l, struct bk_vhost *vh, bool create)
-{
-	struct mqtt_rstore *st = NULL;
-
-	HASH_FIND_PTR(l->retained, &vh, st);
-	if (st || !create)
-		return st;
-	st = bk_calloc(1, sizeof(*st));
-	st->vhost = vh;
-	HASH_ADD_PTR(l->retained, vhost, st);
-	return st;
-}
-
-/* Level [p, p + len) of a topic: the child of n, created if asked. */
-static struct mqtt_rnode *
-child(struct mqtt_rnode *n, const char *p, uint32_t len, bool create)
-{
-	struct mqtt_rnode *k = NULL;
-
-	HASH_FIND(hh, n->kids, p, len, k);
-	if (k || !create)
-		return k;
-	k = bk_calloc(1, sizeof(*k));
-	k->level = bk_malloc(len + 1);
-	memcpy(k->level, p, len);
-	k->level[len] = '\0';
-	k->len = len;
-	k->parent = n;
-	HASH_ADD_KEYPTR(hh, n->kids, k->level, k->len, k);
-	return k;
-}
-
-/* The node of topic t (every level, empty ones too). */
-static struct mqtt_rnode *
-find(struct mqtt_rstore *st, struct bk_str t, bool create)
-{
-	struct mqtt_rnode *n = &st->root;
-	uint32_t i = 0;
-
-	for (;;) {
-		const char *slash = memchr(t.p + i, '/', t.len - i);
-		uint32_t end = slash ? (uint32_t)(slash - t.p) : t.len;
-
-		if (!(n = child(n, t.p + i, end - i, create)))
-			return NULL;
-		if (!slash)
-			return n;
-		i = end + 1;
-	}
-}
-
-/* Drop n's message and the nodes left empty above it. */
-static void
-clear(struct mqtt_rstore *st, struct mqtt_rnode *n)
-{
-	if (n->msg) {
-		bk_msg_unref(n->msg);
-		n->msg = NULL;
-		st->count--;
-	}
-	while (n != &st->root && !n->msg && !n->kids) {
-		struct mqtt_rnode *up = n->parent;
-
-		HASH_DEL(up->kids, n);
-		bk_free(n->level);
-		bk_free(n);
-		n = up;
-	}
-}
-
-/* Free the whole tree, bottom-up without recursion, then the store. */
-static void
-store_free(struct mqtt_listener *l, struct mqtt_rstore *st)
-{
-	struct mqtt_rnode *n = &st->root;
-
-	while (n) {
-		struct mqtt_rnode *up;
-
-		if (n->kids) {
-			n = n->kids;
+	for (pp = &s->rw_head; *pp; pp = &(*pp)->rw_next) {
+		if (*pp != sub)
 			continue;
+		*pp = sub->rw_next;
+		if (s->rw_tail == sub) {
+			s->rw_tail = NULL;
+			for (struct mqtt_sub *x = s->rw_head; x; x = x->rw_next)
+				s->rw_tail = x;
 		}
-		bk_msg_unref(n->msg);
-		if (n == &st->root)
-			break;
-		up = n->parent;
-		HASH_DEL(up->kids, n);
-		bk_free(n->level);
-		bk_free(n);
-		n = up;
+		sub->rw_next = NULL;
+		return;
 	}
-	HASH_DEL(l->retained, st);
-	bk_free(st);
 }
 
 void
-mqtt_retain_store(struct mqtt_listener *l, struct bk_vhost *vh, struct bk_msg *msg)
+mqtt_retain_stop(struct mqtt_session *s, struct mqtt_sub *sub)
 {
-	mqtt_retain_put(l, vh, msg);
-	mqtt_retain_log_append(l, vh, msg);
+	if (!sub->rwalk)
+		return;
+	unlist(s, sub);
+	bk_retained_walk_free(sub->rwalk);
+	sub->rwalk = NULL;
+	bk_msg_unref(sub->rheld);
+	sub->rheld = NULL;
 }
 
 void
-mqtt_retain_put(struct mqtt_listener *l, struct bk_vhost *vh, struct bk_msg *msg)
+mqtt_retain_start(struct mqtt_session *s, struct mqtt_sub *sub)
 {
-	struct mqtt_rstore *st = store_get(l, vh, msg->body_len > 0);
-	struct mqtt_buf buf = { NULL, 0 };
-	struct mqtt_rnode *n;
-	struct bk_str t;
+	struct bk_str pattern;
 
-	if (!st || mqtt_key_to_topic(msg->routing_key, &buf, &t) < 0)
-		goto out;
-	n = find(st, t, msg->body_len > 0);
-	if (msg->body_len == 0) {
-		if (n)
-			clear(st, n);
-		goto out;
-	}
-	if (!n->msg)
-		st->count++;
-	bk_msg_unref(n->msg);
-	n->msg = bk_msg_ref(msg);
-out:
-	mqtt_buf_fini(&buf);
+	mqtt_retain_stop(s, sub);
+	pattern = mqtt_filter_to_key(sub->match, &s->kbuf);
+	sub->rwalk = bk_retained_walk_new(s->vhost, pattern, BK_RETAINED_NO_DOLLAR);
+	sub->rqos = sub->qos;
+	sub->rsub_id = sub->sub_id;
+	if (s->rw_tail)
+		s->rw_tail->rw_next = sub;
+	else
+		s->rw_head = sub;
+	s->rw_tail = sub;
 }
 
-/* A level of n that a leading wildcard may match ([MQTT-4.7.2-1]). */
+/*
+ * One walk as far as the subscriber has room: true when it is over,
+ * false when it waits (the message it stopped at is held).
+ */
 static bool
-wild_ok(const struct mqtt_rstore *st, const struct mqtt_rnode *n, const struct mqtt_rnode *k)
+walk(struct mqtt_session *s, struct mqtt_sub *sub)
 {
-	return n != &st->root || k->len == 0 || k->level[0] != '$';
-}
+	for (;;) {
+		struct bk_msg *m = sub->rheld;
+		uint8_t qos;
 
-void
-mqtt_retain_deliver(struct mqtt_session *s, struct bk_str filter, uint8_t qos,
-		    uint32_t sub_id)
-{
-	struct mqtt_rstore *st = store_get(s->l, s->vhost, false);
-	struct walk w = { 0 }, expired = { 0 };
-	uint64_t now = bk_now_ms();
-
-	if (!st || filter.len == 0)
-		return;
-	push(&w, &st->root, 0);
-	while (w.len) {
-		struct frame f = w.v[--w.len];
-		struct mqtt_rnode *n = f.n, *k, *tmp;
-		struct bk_msg *m = NULL;
-
-		if (f.pos == ALL || f.pos > filter.len) {
-			/* the filter is used up here (or "#" reached it) */
-			m = n->msg;
-			if (f.pos == ALL)
-				HASH_ITER(hh, n->kids, k, tmp)
-					push(&w, k, ALL);
-		} else {
-			const char *lv = filter.p + f.pos;
-			const char *slash = memchr(lv, '/', filter.len - f.pos);
-			uint32_t end = slash ? (uint32_t)(slash - filter.p) : filter.len;
-			uint32_t len = end - f.pos, next = end + 1;
-
-			if (len == 1 && lv[0] == '#') {
-				/* "a/#" also matches "a" [MQTT-4.7.1-2] */
-				m = n->msg;
-				HASH_ITER(hh, n->kids, k, tmp)
-					if (wild_ok(st, n, k))
-						push(&w, k, ALL);
-			} else if (len == 1 && lv[0] == '+') {
-				HASH_ITER(hh, n->kids, k, tmp)
-					if (wild_ok(st, n, k))
-						push(&w, k, next);
-			} else if ((k = child(n, lv, len, false)) != NULL) {
-				push(&w, k, next);
-			}
+		if (!m) {
+			m = bk_retained_walk_next(sub->rwalk);
+			if (!m)
+				return true;
+			bk_msg_ref(m);
 		}
-		if (!m)
-			continue;
-		if (m->expires_ms > 0 && (uint64_t)m->expires_ms <= now) {
-			push(&expired, n, 0);           /* [MQTT-3.3.2-5] */
-			continue;
+		sub->rheld = NULL;
+		qos = mqtt_msg_qos(m);
+		if (sub->rqos < qos)
+			qos = sub->rqos;
+		if (mqtt_output_full(s->conn) || !mqtt_deliver_retained(s, m, qos, sub->rsub_id)) {
+			sub->rheld = m;         /* no room: resume here */
+			return false;
 		}
-		{
-			uint8_t mq = m->origin_flags & MQTT_OF_MQTT ?
-				     (uint8_t)(m->origin_flags & MQTT_OF_QOS_MASK) :
-				     (m->flags & BK_MSG_PERSISTENT ? 1 : 0);
-
-			mqtt_deliver_local(s, m, mq < qos ? mq : qos, sub_id);
-		}
+		bk_msg_unref(m);
 	}
-	/* after the walk: clearing prunes nodes a frame could still name */
-	for (uint32_t i = 0; i < expired.len; i++)
-		clear(st, expired.v[i].n);
-	bk_free(w.v);
-	bk_free(expired.v);
-	if (st->count == 0)
-		store_free(s->l, st);
 }
 
-void
-mqtt_retain_each(struct mqtt_listener *l, struct bk_vhost *vh, mqtt_retain_fn fn, void *arg)
+bool
+mqtt_retain_send(struct mqtt_session *s)
 {
-	struct mqtt_rstore *st = store_get(l, vh, false);
-	struct walk w = { 0 };
+	struct mqtt_sub *sub;
 
-	if (!st)
-		return;
-	push(&w, &st->root, ALL);
-	while (w.len) {
-		struct mqtt_rnode *n = w.v[--w.len].n, *k, *tmp;
-
-		if (n->msg)
-			fn(arg, n->msg);
-		HASH_ITER(hh, n->kids, k, tmp)
-			push(&w, k, ALL);
+	while (s->conn && s->conn->state == MQTT_CONN_RUNNING && (sub = s->rw_head)) {
+		if (!walk(s, sub))
+			return false;
+		mqtt_retain_stop(s, sub);
 	}
-	bk_free(w.v);
-}
-
-uint32_t
-mqtt_retain_count(struct mqtt_listener *l, struct bk_vhost *vh)
-{
-	struct mqtt_rstore *st = store_get(l, vh, false);
-
-	return st ? st->count : 0;
-}
-
-uint64_t
-mqtt_retain_total(struct mqtt_listener *l)
-{
-	struct mqtt_rstore *st, *tmp;
-	uint64_t n = 0;
-
-	HASH_ITER(hh, l->retained, st, tmp)
-		n += st->count;
-	return n;
-}
-
-void
-mqtt_retain_drop_vhost(struct mqtt_listener *l, struct bk_vhost *vh)
-{
-	struct mqtt_rstore *st = store_get(l, vh, false);
-
-	if (st)
-		store_free(l, st);
-}
-
-void
-mqtt_retain_free_all(struct mqtt_listener *l)
-{
-	struct mqtt_rstore *st, *tmp;
-
-	HASH_ITER(hh, l->retained, st, tmp)
-		store_free(l, st);
+	return s->rw_head == NULL;
 }

@@ -252,6 +252,7 @@ mqtt_sub_free(struct mqtt_session *s, struct mqtt_sub *sub, bool unbind)
 {
 	struct bk_err err;
 
+	mqtt_retain_stop(s, sub);
 	HASH_DEL(s->subs, sub);
 	s->nsubs--;
 	if (sub->consumer) {
@@ -394,8 +395,9 @@ mqtt_on_subscribe(struct mqtt_conn *c, const struct mqtt_packet *pkt)
 	mqtt_send(c, &ack);
 	for (uint32_t i = 0; i < n; i++)
 		if (todo[i])
-			mqtt_retain_deliver(s, todo[i]->match, todo[i]->qos, todo[i]->sub_id);
+			mqtt_retain_start(s, todo[i]);
 	bk_free(todo);
+	mqtt_retain_send(s);
 	bk_free(codes);
 }
 

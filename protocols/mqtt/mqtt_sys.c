@@ -27,8 +27,9 @@
  * only when it changed. It is not routed through the exchange: the
  * topics are MQTT's own, so they go straight to the connected sessions
  * of that vhost whose subscriptions match (a filter starting with a
- * wildcard never matches them [MQTT-4.7.2-1]) and into the retained
- * store, in memory only, for later subscribers. AMQP clients and
+ * wildcard never matches them [MQTT-4.7.2-1]) and into the core's
+ * retained store, in memory only (never journaled), for later
+ * subscribers. AMQP clients and
  * persistent sessions that are away do not collect them.
  */
 #include "mqtt_int.h"
@@ -74,6 +75,7 @@ publish(struct mqtt_listener *l, struct bk_vhost *vh, const char *topic, const c
 	struct mqtt_session *s, *tmp;
 	struct bk_props props;
 	struct bk_msg *msg;
+	struct bk_err err;
 	size_t n = strlen(text);
 	struct bk_str k;
 
@@ -93,7 +95,8 @@ publish(struct mqtt_listener *l, struct bk_vhost *vh, const char *topic, const c
 	memcpy(msg->body, text, n);
 	msg->published_ms = bk_now_ms();
 	msg->origin_flags = MQTT_OF_MQTT | MQTT_OF_RETAIN;
-	mqtt_retain_put(l, vh, msg);
+	/* retained in memory only: $SYS values are rebuilt after a restart */
+	bk_retained_set(vh, msg, BK_RETAINED_TRANSIENT, NULL, &err);
 	HASH_ITER(hh, l->sessions, s, tmp)
 		if (s->vhost == vh && s->conn)
 			mqtt_deliver_direct(s, msg);
@@ -186,7 +189,7 @@ tick(struct mqtt_listener *l)
 	publish_u64(l, vh, "$SYS/broker/messages/received", ct->pkts_in);
 	publish_u64(l, vh, "$SYS/broker/messages/sent", ct->pkts_out);
 	publish_u64(l, vh, "$SYS/broker/messages/stored",
-		    ov.queue_totals.messages + mqtt_retain_total(l));
+		    ov.queue_totals.messages + ov.retained.messages);
 	publish_u64(l, vh, "$SYS/broker/publish/messages/received", ct->pub_in);
 	publish_u64(l, vh, "$SYS/broker/publish/messages/sent", ct->pub_out);
 	publish_u64(l, vh, "$SYS/broker/publish/messages/dropped",
@@ -194,7 +197,7 @@ tick(struct mqtt_listener *l)
 	publish_u64(l, vh, "$SYS/broker/bytes/received", ct->bytes_in);
 	publish_u64(l, vh, "$SYS/broker/bytes/sent", ct->bytes_out);
 	publish_u64(l, vh, "$SYS/broker/subscriptions/count", subs);
-	publish_u64(l, vh, "$SYS/broker/retained messages/count", mqtt_retain_total(l));
+	publish_u64(l, vh, "$SYS/broker/retained messages/count", ov.retained.messages);
 	publish_u64(l, vh, "$SYS/broker/heap/current", ov.mem_used);
 	publish_u64(l, vh, "$SYS/broker/heap/maximum", sys->heap_max);
 	publish_loads(l, vh);

@@ -15,6 +15,7 @@
 #include "testlib.h"
 #include "bk_persist.h"
 #include "storage.h"
+#include "persist_start.h"
 
 
 static char dir[64];
@@ -105,17 +106,7 @@ on_durable(void *ctx, uint64_t token, int status)
 static struct bk_broker *
 start(uint64_t budget)
 {
-	struct bk_persist_config pc = { dir, 0, budget };
-	struct st_journal_config jc;
-	struct st_journal *j;
-	struct bk_broker *b = bk_broker_new(base, NULL);
-	char err[256];
-
-	st_journal_config_init(&jc);
-	jc.data_dir = dir;
-	CHECK_EQ_INT(st_journal_open(&jc, base, &j), 0);
-	CHECK_EQ_INT(bk_broker_persist_start(b, j, &pc, err, sizeof(err)), 0);
-	return b;
+	return persist_broker_start(dir, base, budget);
 }
 
 static void
