@@ -248,3 +248,28 @@ def test_definitions_export_and_import(ui):
     br.click("#import-button")
     br.wait_text("#import-error", "must be a JSON object")
     br.shot("definitions")
+
+
+def test_overview_shows_a_resource_alarm(request):
+    """A memory alarm (a watermark below what the broker uses) is on the
+    overview, as /api/nodes and the health check report it."""
+    why = missing()
+    if why:
+        pytest.skip(why)
+    b = Broker(["--set", "broker.memory_high_watermark=64k"])
+    br = Browser("http://127.0.0.1:%d" % http_port(b), artifacts_dir(request.node.name))
+    try:
+        assert wait_for(lambda: api(b, "GET", "/api/nodes")[1][0]["mem_alarm"], timeout=20)
+        assert api(b, "GET", "/api/health/checks/alarms")[0] == 503
+        assert api(b, "GET", "/api/nodes")[1][0]["mem_limit"] == 64 * 1024
+        br.login()
+        br.wait("#overview #totals")
+        br.wait_text("#alarms", "Memory alarm")
+        assert "limit 64.0 KiB" in br.text("#alarms")
+        assert br.attr("#alarms", "data-alarms") == "1"
+        assert "Disk alarm" not in br.text("#alarms")
+        br.shot("alarm")
+        assert br.errors() == []
+    finally:
+        br.close()
+        b.stop()
