@@ -614,7 +614,14 @@ struct bk_conn_state {
 	uint32_t channel_max;
 	uint32_t frame_max;
 	uint32_t timeout;               /* heartbeat / keepalive, seconds */
+	/* The transport's half (net_conn_describe): */
 	uint64_t send_pend;             /* bytes waiting in the output */
+	uint64_t recv_oct, send_oct;    /* bytes on the wire (TLS included); 0 = unknown */
+	const char *ssl_protocol;       /* "tlsv1.3"; NULL without TLS */
+	const char *ssl_cipher;         /* OpenSSL's name of the cipher suite */
+	const char *peer_cert_subject;  /* RFC 4514 DN; NULL without a peer certificate */
+	const char *peer_cert_issuer;
+	const char *peer_cert_validity; /* "2026-01-01T00:00:00Z - 2027-01-01T00:00:00Z" */
 };
 
 #define BK_CONN_OPS_V1 1

@@ -33,6 +33,7 @@ sl_config_init(struct sl_config *c)
 	mqtt_config_defaults(&c->mqtt);
 	http_config_defaults(&c->http);
 	prometheus_config_defaults(&c->prometheus);
+	c->tls.min_version = 12;
 	sl_topo_init(&c->topo);
 }
 
@@ -50,6 +51,11 @@ sl_config_fini(struct sl_config *c)
 	c->n_users = 0;
 	BK_FREE(c->data_dir);
 	BK_FREE(c->load_definitions);
+	BK_FREE(c->tls.cert_file);
+	BK_FREE(c->tls.key_file);
+	BK_FREE(c->tls.ca_file);
+	BK_FREE(c->tls.ciphers);
+	BK_FREE(c->tls.ciphersuites);
 	sl_topo_fini(&c->topo);
 }
 
@@ -106,6 +112,36 @@ sl_config_set(struct sl_config *c, const char *arg, char *err, size_t errlen)
 	return 0;
 }
 
+/* A TLS listener needs the [tls] certificate; [tls] options need a
+ * listener to mean anything only in that they are checked at start. */
+static int
+check_tls(const struct sl_config *c, char *err, size_t errlen)
+{
+	static const char *const names[] = {
+		"amqp.tls_port", "mqtt.tls_port", "mqtt.wss_port", "http.tls_port",
+		"prometheus.tls_port",
+	};
+	const int ports[] = { c->amqp.tls_port, c->mqtt.tls_port, c->mqtt.wss_port,
+			      c->http.tls_port, c->prometheus.tls_port };
+
+	for (size_t i = 0; i < sizeof(ports) / sizeof(ports[0]); i++) {
+		if (ports[i] == 0 || (c->tls.cert_file && c->tls.key_file))
+			continue;
+		sl_errf(err, errlen, "%s is set: the [tls] section needs cert_file and "
+			"key_file", names[i]);
+		return -EINVAL;
+	}
+	if (c->tls.verify_peer && c->tls.ca_file == NULL) {
+		sl_errf(err, errlen, "tls.verify = peer needs tls.ca_file");
+		return -EINVAL;
+	}
+	if (c->mqtt.use_identity_as_username && !c->tls.verify_peer) {
+		sl_errf(err, errlen, "mqtt.use_identity_as_username needs tls.verify = peer");
+		return -EINVAL;
+	}
+	return 0;
+}
+
 int
 sl_config_finish(struct sl_config *c, char *err, size_t errlen)
 {
@@ -139,6 +175,8 @@ sl_config_finish(struct sl_config *c, char *err, size_t errlen)
 		if (u->loopback_only < 0)
 			u->loopback_only = strcmp(u->name, "guest") == 0;
 	}
+	if (check_tls(c, err, errlen) < 0)
+		return -EINVAL;
 	if (sl_topo_finish(&c->topo, err, errlen) < 0)
 		return -EINVAL;
 	if (c->load_definitions != NULL &&

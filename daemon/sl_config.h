@@ -31,8 +31,20 @@ struct sl_user {
 	char where[320];                /* "FILE:LINE" of the section, for late errors */
 };
 
+/* [tls]: the certificate every TLS listener serves (net_tls_config). */
+struct sl_tls {
+	char *cert_file, *key_file;     /* owned; both needed by a TLS listener */
+	char *ca_file;                  /* owned; CAs of client certificates */
+	char *ciphers, *ciphersuites;   /* owned; NULL = OpenSSL's defaults */
+	bool verify_peer;               /* verify = peer (default none) */
+	bool fail_if_no_peer_cert;
+	int min_version;                /* 12 (default) or 13 */
+	bool cert_login_dn;             /* cert_login_from = distinguished_name */
+};
+
 struct sl_config {
 	char *data_dir;                 /* owned; "./var" */
+	uint32_t max_connections;       /* broker-wide; 0 = none */
 	enum bk_log_level log_level;    /* info */
 	struct bk_limits limits;        /* max_message_size */
 	/* memory_high_watermark: a fraction of physical RAM when
@@ -45,6 +57,7 @@ struct sl_config {
 	struct mqtt_config mqtt;        /* [mqtt] */
 	struct http_config http;        /* [http] */
 	struct prometheus_config prometheus;    /* [prometheus] */
+	struct sl_tls tls;              /* [tls] */
 	struct {                        /* [journal] */
 		bool sync_none;         /* sync = none (UNSAFE); default batch */
 		uint32_t segment_size;  /* bytes, default 64M */

@@ -27,6 +27,9 @@ enum kind {
 	K_BOOL,         /* yes/no/true/false/on/off/1/0 */
 	K_ADDR,         /* numeric IPv4 or IPv6 address */
 	K_ADDRS,        /* K_ADDR list, separated by commas or blanks */
+	K_VERIFY,       /* none|peer; u = the index of the word */
+	K_TLS_VERSION,  /* 1.2|1.3 */
+	K_LOGIN_FROM,   /* common_name|distinguished_name */
 	K_TEXT,         /* any text, may be empty */
 	K_SECRET,       /* non-empty text, never echoed in errors */
 	K_NAME,         /* non-empty text of at most 255 octets */
@@ -53,7 +56,16 @@ enum key_id {
 	JOURNAL_DISK_FREE_LIMIT,
 	HTTP_ENABLED, HTTP_BIND, HTTP_PORT, HTTP_MAX_BODY_SIZE,
 	PROMETHEUS_ENABLED, PROMETHEUS_BIND, PROMETHEUS_PORT, PROMETHEUS_AUTHENTICATION,
-	PROMETHEUS_PER_OBJECT,
+	PROMETHEUS_PER_OBJECT, PROMETHEUS_TLS_BIND, PROMETHEUS_TLS_PORT,
+	BROKER_MAX_CONNECTIONS,
+	AMQP_TLS_PORT, AMQP_TLS_BIND, AMQP_MAX_CONNECTIONS,
+	MQTT_TLS_PORT, MQTT_TLS_BIND, MQTT_WS_PORT, MQTT_WS_BIND, MQTT_WSS_PORT,
+	MQTT_WSS_BIND, MQTT_WS_PATH, MQTT_MAX_CONNECTIONS, MQTT_MAX_CONNECT_SIZE,
+	MQTT_USE_IDENTITY_AS_USERNAME,
+	HTTP_TLS_PORT, HTTP_TLS_BIND, HTTP_MAX_CONNECTIONS, HTTP_MAX_HEADER_SIZE,
+	HTTP_REQUEST_TIMEOUT,
+	TLS_CERT_FILE, TLS_KEY_FILE, TLS_CA_FILE, TLS_VERIFY, TLS_FAIL_IF_NO_PEER_CERT,
+	TLS_MIN_VERSION, TLS_CIPHERS, TLS_CIPHERSUITES, TLS_CERT_LOGIN_FROM,
 };
 
 struct key {
@@ -77,8 +89,12 @@ static const struct key keys[] = {
 	/* RabbitMQ's collect_statistics_interval: how often rates are sampled */
 	{ "broker", "collect_statistics_interval", K_UINT, 100, 3600000,
 	  BROKER_COLLECT_STATISTICS_INTERVAL },
-	{ "amqp",   "bind",                  K_ADDR,  0, 0, AMQP_BIND },
+	{ "broker", "max_connections",       K_UINT,  0, 10000000, BROKER_MAX_CONNECTIONS },
+	{ "amqp",   "bind",                  K_ADDRS, 0, 0, AMQP_BIND },
 	{ "amqp",   "port",                  K_UINT,  0, 65535, AMQP_PORT },
+	{ "amqp",   "tls_bind",              K_ADDRS, 0, 0, AMQP_TLS_BIND },
+	{ "amqp",   "tls_port",              K_UINT,  0, 65535, AMQP_TLS_PORT },
+	{ "amqp",   "max_connections",       K_UINT,  0, 10000000, AMQP_MAX_CONNECTIONS },
 	/* 4096 is the 0-9-1 floor (frame-min-size) [AMQP 0-9-1 §4.2.1]. */
 	{ "amqp",   "frame_max",             K_SIZE,  4096, GIB, AMQP_FRAME_MAX },
 	{ "amqp",   "channel_max",           K_UINT,  1, 65535, AMQP_CHANNEL_MAX },
@@ -88,8 +104,18 @@ static const struct key keys[] = {
 	{ "amqp",   "max_inflight_content",  K_SIZE,  4096, 64 * GIB, AMQP_MAX_INFLIGHT_CONTENT },
 	{ "amqp",   "content_timeout",       K_UINT,  0, 86400000, AMQP_CONTENT_TIMEOUT },
 	{ "mqtt",   "enabled",               K_BOOL,  0, 0, MQTT_ENABLED },
-	{ "mqtt",   "bind",                  K_ADDR,  0, 0, MQTT_BIND },
+	{ "mqtt",   "bind",                  K_ADDRS, 0, 0, MQTT_BIND },
 	{ "mqtt",   "port",                  K_UINT,  0, 65535, MQTT_PORT },
+	{ "mqtt",   "tls_bind",              K_ADDRS, 0, 0, MQTT_TLS_BIND },
+	{ "mqtt",   "tls_port",              K_UINT,  0, 65535, MQTT_TLS_PORT },
+	{ "mqtt",   "ws_bind",               K_ADDRS, 0, 0, MQTT_WS_BIND },
+	{ "mqtt",   "ws_port",               K_UINT,  0, 65535, MQTT_WS_PORT },
+	{ "mqtt",   "wss_bind",              K_ADDRS, 0, 0, MQTT_WSS_BIND },
+	{ "mqtt",   "wss_port",              K_UINT,  0, 65535, MQTT_WSS_PORT },
+	{ "mqtt",   "ws_path",               K_PATH,  0, 0, MQTT_WS_PATH },
+	{ "mqtt",   "max_connections",       K_UINT,  0, 10000000, MQTT_MAX_CONNECTIONS },
+	{ "mqtt",   "max_connect_size",      K_SIZE,  64, 268435460, MQTT_MAX_CONNECT_SIZE },
+	{ "mqtt",   "use_identity_as_username", K_BOOL, 0, 0, MQTT_USE_IDENTITY_AS_USERNAME },
 	/* the protocol's own limit: 4 length octets plus the fixed header */
 	{ "mqtt",   "max_packet_size",       K_SIZE,  64, 268435460, MQTT_MAX_PACKET_SIZE },
 	{ "mqtt",   "exchange",              K_NAME,  0, 0, MQTT_EXCHANGE },
@@ -113,12 +139,28 @@ static const struct key keys[] = {
 	{ "journal", "memory_budget",        K_SIZE,  64 * KIB, 1024 * GIB, JOURNAL_MEMORY_BUDGET },
 	{ "journal", "disk_free_limit",      K_SIZE,  0, 1024 * 1024 * GIB, JOURNAL_DISK_FREE_LIMIT },
 	{ "http",   "enabled",               K_BOOL,  0, 0, HTTP_ENABLED },
-	{ "http",   "bind",                  K_ADDR,  0, 0, HTTP_BIND },
+	{ "http",   "bind",                  K_ADDRS, 0, 0, HTTP_BIND },
 	{ "http",   "port",                  K_UINT,  0, 65535, HTTP_PORT },
+	{ "http",   "tls_bind",              K_ADDRS, 0, 0, HTTP_TLS_BIND },
+	{ "http",   "tls_port",              K_UINT,  0, 65535, HTTP_TLS_PORT },
+	{ "http",   "max_connections",       K_UINT,  0, 10000000, HTTP_MAX_CONNECTIONS },
+	{ "http",   "max_header_size",       K_SIZE,  1024, MIB, HTTP_MAX_HEADER_SIZE },
+	{ "http",   "request_timeout",       K_UINT,  100, 3600000, HTTP_REQUEST_TIMEOUT },
+	{ "tls",    "cert_file",             K_PATH,  0, 0, TLS_CERT_FILE },
+	{ "tls",    "key_file",              K_PATH,  0, 0, TLS_KEY_FILE },
+	{ "tls",    "ca_file",               K_PATH,  0, 0, TLS_CA_FILE },
+	{ "tls",    "verify",                K_VERIFY, 0, 0, TLS_VERIFY },
+	{ "tls",    "fail_if_no_peer_cert",  K_BOOL,  0, 0, TLS_FAIL_IF_NO_PEER_CERT },
+	{ "tls",    "min_version",           K_TLS_VERSION, 0, 0, TLS_MIN_VERSION },
+	{ "tls",    "ciphers",               K_TEXT,  0, 0, TLS_CIPHERS },
+	{ "tls",    "ciphersuites",          K_TEXT,  0, 0, TLS_CIPHERSUITES },
+	{ "tls",    "cert_login_from",       K_LOGIN_FROM, 0, 0, TLS_CERT_LOGIN_FROM },
 	{ "http",   "max_body_size",         K_SIZE,  4096, GIB, HTTP_MAX_BODY_SIZE },
 	{ "prometheus", "enabled",           K_BOOL,  0, 0, PROMETHEUS_ENABLED },
 	{ "prometheus", "bind",              K_ADDRS, 0, 0, PROMETHEUS_BIND },
 	{ "prometheus", "port",              K_UINT,  0, 65535, PROMETHEUS_PORT },
+	{ "prometheus", "tls_bind",          K_ADDRS, 0, 0, PROMETHEUS_TLS_BIND },
+	{ "prometheus", "tls_port",          K_UINT,  0, 65535, PROMETHEUS_TLS_PORT },
 	{ "prometheus", "authentication",    K_BOOL,  0, 0, PROMETHEUS_AUTHENTICATION },
 	{ "prometheus", "return_per_object_metrics", K_BOOL, 0, 0, PROMETHEUS_PER_OBJECT },
 	{ "user",   "password",              K_SECRET, 0, 0, USER_PASSWORD },
@@ -141,7 +183,8 @@ sl_config_section_classify(const char *section, const char **user)
 	*user = NULL;
 	if (strcmp(section, "broker") == 0 || strcmp(section, "amqp") == 0 ||
 	    strcmp(section, "mqtt") == 0 || strcmp(section, "journal") == 0 ||
-	    strcmp(section, "http") == 0 || strcmp(section, "prometheus") == 0)
+	    strcmp(section, "http") == 0 || strcmp(section, "prometheus") == 0 ||
+	    strcmp(section, "tls") == 0)
 		return section;
 	if (strncmp(section, "user", 4) == 0 && (section[4] == ' ' || section[4] == '\t')) {
 		const char *name = section + 4;
@@ -222,30 +265,60 @@ parse_watermark(const char *s, struct value *out)
 	return true;
 }
 
-/* "127.0.0.1, ::1": numeric addresses separated by commas or blanks,
- * at least one, the whole fitting a listener's bind field. */
+/* "127.0.0.1, ::1": at most 8 numeric addresses, 255 octets in all. */
 static bool
-addr_list_ok(const char *v)
+parse_addrs(const char *v, char *why, size_t whylen)
 {
-	unsigned char bin[16];
-	char one[64];
+	unsigned char addr[16];
+	char buf[256], *tok, *save = NULL;
 	int n = 0;
 
-	if (strlen(v) >= sizeof(((struct prometheus_config *)0)->bind))
+	if (strlen(v) >= sizeof(buf)) {
+		sl_errf(why, whylen, "expected at most 255 characters of addresses");
 		return false;
-	while (*(v += strspn(v, ", \t")) != '\0') {
-		size_t len = strcspn(v, ", \t");
-
-		if (len >= sizeof(one))
-			return false;
-		memcpy(one, v, len);
-		one[len] = '\0';
-		if (inet_pton(AF_INET, one, bin) != 1 && inet_pton(AF_INET6, one, bin) != 1)
-			return false;
-		v += len;
-		n++;
 	}
-	return n > 0;
+	snprintf(buf, sizeof(buf), "%s", v);
+	for (tok = strtok_r(buf, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save)) {
+		if (++n > 8 || (inet_pton(AF_INET, tok, addr) != 1 &&
+				inet_pton(AF_INET6, tok, addr) != 1)) {
+			sl_errf(why, whylen, n > 8 ? "expected at most 8 addresses" :
+				"expected IPv4 or IPv6 addresses separated by commas");
+			return false;
+		}
+	}
+	if (n == 0) {
+		sl_errf(why, whylen, "expected IPv4 or IPv6 addresses separated by commas");
+		return false;
+	}
+	return true;
+}
+
+/* One of "a|b|c": out->u = its index. */
+static bool
+parse_choice(const char *choices, const char *v, struct value *out, char *why,
+	     size_t whylen)
+{
+	size_t vlen = strlen(v);
+	uint64_t i = 0;
+	char list[128];
+
+	for (const char *p = choices; ; i++) {
+		size_t n = strcspn(p, "|");
+
+		if (n == vlen && strncmp(p, v, n) == 0) {
+			out->u = i;
+			return true;
+		}
+		if (p[n] == '\0')
+			break;
+		p += n + 1;
+	}
+	snprintf(list, sizeof(list), "%s", choices);
+	for (char *p = list; *p; p++)
+		if (*p == '|')
+			*p = '/';
+	sl_errf(why, whylen, "expected one of %s", list);
+	return false;
 }
 
 /* Parse v for k. false with the expectation in why. */
@@ -292,16 +365,19 @@ parse_value(const struct key *k, const char *v, struct value *out,
 		sl_errf(why, whylen, "expected yes or no");
 		return false;
 	case K_ADDR:
-		if (strlen(v) < sizeof(((struct amqp_config *)0)->bind) &&
+		if (strlen(v) < 64 &&
 		    (inet_pton(AF_INET, v, addr) == 1 || inet_pton(AF_INET6, v, addr) == 1))
 			return true;
 		sl_errf(why, whylen, "expected an IPv4 or IPv6 address");
 		return false;
 	case K_ADDRS:
-		if (addr_list_ok(v))
-			return true;
-		sl_errf(why, whylen, "expected IPv4 or IPv6 addresses separated by commas");
-		return false;
+		return parse_addrs(v, why, whylen);
+	case K_VERIFY:
+		return parse_choice("none|peer", v, out, why, whylen);
+	case K_TLS_VERSION:
+		return parse_choice("1.2|1.3", v, out, why, whylen);
+	case K_LOGIN_FROM:
+		return parse_choice("common_name|distinguished_name", v, out, why, whylen);
 	case K_TEXT:
 		return true;
 	case K_SECRET:
@@ -524,6 +600,60 @@ store_journal_http(struct sl_config *c, enum key_id id, const struct value *v)
 	return true;
 }
 
+static void
+set_text(char **dst, const char *s)
+{
+	bk_free(*dst);
+	*dst = *s ? bk_strdup(s) : NULL;
+}
+
+/* Listener keys of every protocol, [tls] and broker.max_connections:
+ * true if id was one of them. */
+static bool
+store_net(struct sl_config *c, enum key_id id, const struct value *v)
+{
+	switch (id) {
+	case BROKER_MAX_CONNECTIONS: c->max_connections = (uint32_t)v->u; break;
+	case AMQP_TLS_PORT: c->amqp.tls_port = (int)v->u; break;
+	case AMQP_TLS_BIND: snprintf(c->amqp.tls_bind, sizeof(c->amqp.tls_bind), "%s", v->s); break;
+	case AMQP_MAX_CONNECTIONS: c->amqp.max_connections = (uint32_t)v->u; break;
+	case MQTT_TLS_PORT: c->mqtt.tls_port = (int)v->u; break;
+	case MQTT_TLS_BIND: snprintf(c->mqtt.tls_bind, sizeof(c->mqtt.tls_bind), "%s", v->s); break;
+	case MQTT_WS_PORT: c->mqtt.ws_port = (int)v->u; break;
+	case MQTT_WS_BIND: snprintf(c->mqtt.ws_bind, sizeof(c->mqtt.ws_bind), "%s", v->s); break;
+	case MQTT_WSS_PORT: c->mqtt.wss_port = (int)v->u; break;
+	case MQTT_WSS_BIND: snprintf(c->mqtt.wss_bind, sizeof(c->mqtt.wss_bind), "%s", v->s); break;
+	case MQTT_WS_PATH: snprintf(c->mqtt.ws_path, sizeof(c->mqtt.ws_path), "%s", v->s); break;
+	case MQTT_MAX_CONNECTIONS: c->mqtt.max_connections = (uint32_t)v->u; break;
+	case MQTT_MAX_CONNECT_SIZE: c->mqtt.max_connect_size = (uint32_t)v->u; break;
+	case MQTT_USE_IDENTITY_AS_USERNAME: c->mqtt.use_identity_as_username = v->u != 0; break;
+	case HTTP_TLS_PORT: c->http.tls_port = (int)v->u; break;
+	case HTTP_TLS_BIND: snprintf(c->http.tls_bind, sizeof(c->http.tls_bind), "%s", v->s); break;
+	case HTTP_MAX_CONNECTIONS: c->http.max_connections = (uint32_t)v->u; break;
+	case HTTP_MAX_HEADER_SIZE: c->http.max_header_size = (uint32_t)v->u; break;
+	case HTTP_REQUEST_TIMEOUT: c->http.request_timeout_ms = (uint32_t)v->u; break;
+	case PROMETHEUS_TLS_BIND:
+		snprintf(c->prometheus.tls_bind, sizeof(c->prometheus.tls_bind), "%s", v->s);
+		break;
+	case PROMETHEUS_TLS_PORT: c->prometheus.tls_port = (int)v->u; break;
+	case TLS_CERT_FILE: set_text(&c->tls.cert_file, v->s); break;
+	case TLS_KEY_FILE: set_text(&c->tls.key_file, v->s); break;
+	case TLS_CA_FILE: set_text(&c->tls.ca_file, v->s); break;
+	case TLS_CIPHERS: set_text(&c->tls.ciphers, v->s); break;
+	case TLS_CIPHERSUITES: set_text(&c->tls.ciphersuites, v->s); break;
+	case TLS_VERIFY: c->tls.verify_peer = v->u == 1; break;
+	case TLS_FAIL_IF_NO_PEER_CERT: c->tls.fail_if_no_peer_cert = v->u != 0; break;
+	case TLS_MIN_VERSION: c->tls.min_version = v->u == 1 ? 13 : 12; break;
+	case TLS_CERT_LOGIN_FROM:
+		c->tls.cert_login_dn = v->u == 1;
+		c->amqp.cert_login_dn = v->u == 1;
+		break;
+	default:
+		return false;
+	}
+	return true;
+}
+
 /* [user NAME]: true if id was one of its keys. */
 static bool
 store_user(struct sl_user *u, enum key_id id, const struct value *v)
@@ -559,7 +689,7 @@ static void
 store(struct sl_config *c, struct sl_user *u, enum key_id id, const struct value *v)
 {
 	if (store_broker(c, id, v) || store_amqp(c, id, v) || store_mqtt(c, id, v) ||
-	    store_journal_http(c, id, v))
+	    store_journal_http(c, id, v) || store_net(c, id, v))
 		return;
 	store_user(u, id, v);
 }

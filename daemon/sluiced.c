@@ -1,18 +1,22 @@
 /*
  * sluiced.c: the broker daemon, and the composition root.
  *
- * This is the only file that sees both the core (broker.h) and the
- * protocol adapters (amqp.h, mqtt.h). It reads the configuration, builds the
- * broker, registers users, starts the listeners and runs the event loop
- * on the main thread until SIGTERM or SIGINT. Under systemd it reports
- * readiness, reloads and shutdown through sd_notify (sl_notify.c).
+ * The daemon is the only layer that sees every other one: it reads the
+ * configuration, opens storage, builds the core, applies the configured
+ * topology, makes the protocol adapters (amqp091.h, mqtt.h, http.h) and
+ * the transport's listeners for them (net.h: plain, TLS and WebSocket),
+ * and runs the event loop on the main thread until SIGTERM or SIGINT.
+ * Under systemd it reports readiness, reloads and shutdown through
+ * sd_notify (sl_notify.c).
  *
- * Shutdown: the first signal stops the listeners gracefully (every AMQP
- * client gets connection.close 320 CONNECTION_FORCED, as RabbitMQ sends
- * on shutdown; MQTT 5 clients get DISCONNECT 0x8B) and the loop ends once
- * both listeners have no connections left; a second signal
- * ends the loop at once. Everything is freed before exit so leak checkers
- * see a clean run.
+ * Signals: SIGTERM or SIGINT stops gracefully. The transport stops
+ * accepting and asks every connection of every listener to close the
+ * way its protocol expects (AMQP connection.close 320
+ * CONNECTION_FORCED, as RabbitMQ sends on shutdown; MQTT 5 DISCONNECT
+ * 0x8B; HTTP connections close), and the loop ends once none is left; a
+ * second signal ends the loop at once. SIGHUP reloads the TLS
+ * certificate and key for new connections. Everything is freed before
+ * exit so leak checkers see a clean run.
  *
  * Exit codes: 0 clean stop, 1 runtime failure (cannot listen, cannot
  * create data_dir), 2 usage or configuration error.
@@ -28,6 +32,7 @@
 #include <event2/event.h>
 
 #include "bk_admin.h"
+#include "net.h"
 #include "amqp091.h"
 #include "mqtt.h"
 #include "http.h"
@@ -45,11 +50,12 @@ struct daemon {
 	struct sl_config cfg;
 	struct event_base *base;        /* owned */
 	struct bk_broker *broker;       /* owned */
+	struct net *net;                /* owned: listeners and connections */
+	struct net_tls *tls;            /* owned; NULL without [tls] */
 	struct amqp_listener *amqp;     /* owned */
 	struct mqtt_listener *mqtt;     /* owned; NULL when [mqtt] enabled = no */
 	struct http_listener *http;     /* owned; NULL when [http] enabled = no */
 	struct http_listener *prom;     /* owned; NULL when [prometheus] enabled = no */
-	int listeners_open;             /* shutting down: listeners not done yet */
 	struct event *sig_term;         /* owned */
 	struct event *sig_int;          /* owned */
 	struct event *sig_hup;          /* owned */
@@ -109,14 +115,18 @@ make_dirs(const char *path)
 	return res;
 }
 
+/* Every connection is gone: the loop may end. */
 static void
-on_listener_closed(void *arg)
+on_net_closed(void *arg)
 {
 	struct daemon *d = arg;
 
-	if (--d->listeners_open <= 0)
-		event_base_loopexit(d->base, NULL);
+	event_base_loopexit(d->base, NULL);
 }
+
+/* Longest a stopping broker waits for its connections (AMQP waits 2 s
+ * for close-ok, MQTT up to 2 s for its output to leave). */
+#define SHUTDOWN_LINGER_MS 6000
 
 static void
 on_signal(evutil_socket_t sig, short what, void *arg)
@@ -132,30 +142,38 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 	d->stopping = true;
 	sl_notify_stopping();
 	bk_info("%s received: closing connections and stopping", name);
-	d->listeners_open = d->mqtt ? 2 : 1;
-	amqp_listener_shutdown(d->amqp, on_listener_closed, d);
-	if (d->mqtt)
-		mqtt_listener_shutdown(d->mqtt, on_listener_closed, d);
+	net_shutdown(d->net, SHUTDOWN_LINGER_MS, on_net_closed, d);
 }
 
 /*
- * SIGHUP: systemctl reload (ExecReload sends it). Nothing the running
- * broker reads from files can change under it yet, so a reload only tells
- * the service manager it happened; a SIGHUP no longer ends the process.
+ * SIGHUP (systemctl reload sends it): the TLS certificate and key are read
+ * again for new connections; the service manager hears RELOADING=1, then
+ * READY=1 again.
  */
 static void
-on_sighup(evutil_socket_t sig, short what, void *arg)
+on_hup(evutil_socket_t sig, short what, void *arg)
 {
+	struct daemon *d = arg;
+	char err[512];
+
 	sl_notify_reloading();
-	bk_info("SIGHUP received: nothing to reload");
+	if (d->tls == NULL)
+		bk_info("SIGHUP received: no [tls] section, nothing to reload");
+	else if (net_tls_reload(d->tls, err, sizeof(err)) < 0)
+		bk_warn("SIGHUP: keeping the current certificate: %s", err);
+	else
+		bk_info("SIGHUP: reloaded tls.cert_file and tls.key_file for new connections");
 	sl_notify_ready("running");
 }
 
 static void
 daemon_fini(struct daemon *d)
 {
-	if (d->amqp != NULL)
-		amqp_listener_free(d->amqp);
+	/* The transport first: it frees every connection through its
+	 * adapter, which must still exist. */
+	net_free(d->net);
+	d->net = NULL;
+	amqp_listener_free(d->amqp);
 	d->amqp = NULL;
 	http_listener_free(d->http);
 	d->http = NULL;
@@ -167,6 +185,8 @@ daemon_fini(struct daemon *d)
 	if (d->broker != NULL)
 		bk_broker_free(d->broker);
 	d->broker = NULL;
+	net_tls_free(d->tls);
+	d->tls = NULL;
 	if (d->sig_term != NULL)
 		event_free(d->sig_term);
 	if (d->sig_int != NULL)
@@ -308,7 +328,138 @@ new_base(void)
 	return base;
 }
 
-/* Build everything and listen. 0, or EXIT_RUNTIME after logging why. */
+/* One listener of the transport; 0 or -1 after logging why. */
+static int
+listen_one(struct daemon *d, const struct net_listen_config *lc)
+{
+	char err[512] = "";
+
+	if (net_listen(d->net, lc, err, sizeof(err)) != NULL)
+		return 0;
+	bk_error("cannot start the %s listener: %s", lc->name, err[0] ? err : "unknown error");
+	return -1;
+}
+
+/* The plain listener of lc, then (tls_port != 0) its TLS twin. */
+static int
+listen_plain_and_tls(struct daemon *d, struct net_listen_config *lc, const char *tls_name,
+		     const char *tls_protocol, const char *tls_bind, int tls_port)
+{
+	if (listen_one(d, lc) < 0)
+		return -1;
+	if (tls_port == 0)
+		return 0;
+	lc->name = tls_name;
+	lc->protocol = tls_protocol;
+	lc->bind = tls_bind;
+	lc->port = tls_port;
+	lc->transport = NET_TLS;
+	lc->tls = d->tls;
+	return listen_one(d, lc);
+}
+
+static int
+listen_amqp(struct daemon *d)
+{
+	const struct amqp_config *c = &d->cfg.amqp;
+	struct net_listen_config lc = {
+		.name = "amqp", .protocol = "amqp", .bind = c->bind, .port = c->port,
+		.transport = NET_TCP, .max_connections = c->max_connections,
+		.handshake_ms = c->handshake_timeout_ms, .output_high = c->output_high_watermark,
+		.ops = &amqp_net_ops, .arg = d->amqp,
+	};
+
+	return listen_plain_and_tls(d, &lc, "amqps", "amqp/ssl", c->tls_bind, c->tls_port);
+}
+
+static int
+listen_mqtt(struct daemon *d)
+{
+	const struct mqtt_config *c = &d->cfg.mqtt;
+	struct net_listen_config lc = {
+		.max_connections = c->max_connections, .handshake_ms = c->connect_timeout_ms,
+		.output_high = c->output_high_watermark, .ops = &mqtt_net_ops, .arg = d->mqtt,
+		.tls = d->tls, .ws_path = c->ws_path, .ws_protocol = "mqtt",
+	};
+	const struct {
+		const char *name, *protocol, *bind;
+		int port;
+		enum net_transport t;
+	} each[] = {
+		{ "mqtt", "mqtt", c->bind, c->port, NET_TCP },
+		{ "mqtts", "mqtt/ssl", c->tls_bind, c->tls_port, NET_TLS },
+		{ "ws", "http/web-mqtt", c->ws_bind, c->ws_port, NET_WS },
+		{ "wss", "https/web-mqtt", c->wss_bind, c->wss_port, NET_WSS },
+	};
+
+	for (size_t i = 0; i < sizeof(each) / sizeof(each[0]); i++) {
+		if (i > 0 && each[i].port == 0)
+			continue;
+		lc.name = each[i].name;
+		lc.protocol = each[i].protocol;
+		lc.bind = each[i].bind;
+		lc.port = each[i].port;
+		lc.transport = each[i].t;
+		if (listen_one(d, &lc) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int
+listen_http(struct daemon *d)
+{
+	const struct http_config *c = &d->cfg.http;
+	struct net_listen_config lc = {
+		.name = "http", .protocol = "http", .bind = c->bind, .port = c->port,
+		.transport = NET_TCP, .max_connections = c->max_connections,
+		.handshake_ms = c->request_timeout_ms, .output_high = 1u << 20,
+		.ops = &http_net_ops, .arg = d->http,
+	};
+
+	return listen_plain_and_tls(d, &lc, "https", "https", c->tls_bind, c->tls_port);
+}
+
+/* RabbitMQ's Prometheus listener (port 15692): /metrics only, RabbitMQ's
+ * protocol name "http/prometheus". */
+static int
+listen_prometheus(struct daemon *d)
+{
+	const struct prometheus_config *c = &d->cfg.prometheus;
+	struct net_listen_config lc = {
+		.name = "prometheus", .protocol = "http/prometheus", .bind = c->bind,
+		.port = c->port, .transport = NET_TCP, .max_connections = 64,
+		.handshake_ms = d->cfg.http.request_timeout_ms, .output_high = 1u << 20,
+		.ops = &http_net_ops, .arg = d->prom,
+	};
+
+	return listen_plain_and_tls(d, &lc, "prometheus_tls", "https/prometheus",
+				    c->tls_bind, c->tls_port);
+}
+
+/* The [tls] context, when a certificate is configured. 0 or -1. */
+static int
+make_tls(struct daemon *d)
+{
+	const struct sl_tls *t = &d->cfg.tls;
+	struct net_tls_config tc = {
+		.cert_file = t->cert_file, .key_file = t->key_file, .ca_file = t->ca_file,
+		.verify = t->verify_peer ? NET_VERIFY_PEER : NET_VERIFY_NONE,
+		.fail_if_no_peer_cert = t->fail_if_no_peer_cert, .min_version = t->min_version,
+		.ciphers = t->ciphers, .ciphersuites = t->ciphersuites,
+	};
+	char err[512] = "";
+
+	if (t->cert_file == NULL)
+		return 0;
+	if ((d->tls = net_tls_new(&tc, err, sizeof(err))) == NULL) {
+		fprintf(stderr, "sluiced: %s\n", err);
+		return -1;
+	}
+	return 0;
+}
+
+/* Build everything and listen. 0, or an exit code after logging why. */
 static int
 start(struct daemon *d)
 {
@@ -322,13 +473,16 @@ start(struct daemon *d)
 	bk_time_attach(d->base);
 	d->sig_term = evsignal_new(d->base, SIGTERM, on_signal, d);
 	d->sig_int = evsignal_new(d->base, SIGINT, on_signal, d);
-	d->sig_hup = evsignal_new(d->base, SIGHUP, on_sighup, d);
+	d->sig_hup = evsignal_new(d->base, SIGHUP, on_hup, d);
 	if (d->sig_term == NULL || d->sig_int == NULL || d->sig_hup == NULL ||
 	    evsignal_add(d->sig_term, NULL) < 0 || evsignal_add(d->sig_int, NULL) < 0 ||
 	    evsignal_add(d->sig_hup, NULL) < 0) {
 		bk_error("cannot install signal handlers");
 		return EXIT_RUNTIME;
 	}
+	/* A certificate that cannot be used is a configuration error. */
+	if (make_tls(d) < 0)
+		return EXIT_USAGE;
 	if ((res = make_dirs(d->cfg.data_dir)) < 0) {
 		bk_error("cannot create data_dir '%s': %s", d->cfg.data_dir, strerror(-res));
 		return EXIT_RUNTIME;
@@ -348,72 +502,21 @@ start(struct daemon *d)
 		fprintf(stderr, "sluiced: %s\n", err);
 		return EXIT_USAGE;
 	}
-	err[0] = '\0';
-	d->amqp = amqp_listener_new(d->base, d->broker, &d->cfg.amqp, err, sizeof(err));
-	if (d->amqp == NULL) {
-		/* The adapter's reason names the address and port. */
-		bk_error("cannot start the AMQP listener: %s",
-			 err[0] ? err : "unknown error");
+	d->net = net_new(d->base, d->broker, &(struct net_config){ d->cfg.max_connections });
+	d->amqp = amqp_listener_new(d->base, d->broker, &d->cfg.amqp);
+	if (d->cfg.mqtt.enabled)
+		d->mqtt = mqtt_listener_new(d->base, d->broker, &d->cfg.mqtt);
+	if (d->cfg.http.enabled)
+		d->http = http_listener_new(d->base, d->broker, d->net, &d->cfg.http);
+	if (d->cfg.prometheus.enabled)
+		d->prom = http_prometheus_new(d->base, d->broker, d->net, &d->cfg.http,
+					      &d->cfg.prometheus);
+	if (listen_amqp(d) < 0 || (d->mqtt && listen_mqtt(d) < 0) ||
+	    (d->http && listen_http(d) < 0) || (d->prom && listen_prometheus(d) < 0))
 		return EXIT_RUNTIME;
-	}
-	if (!d->cfg.mqtt.enabled)
-		return 0;
-	err[0] = '\0';
-	d->mqtt = mqtt_listener_new(d->base, d->broker, &d->cfg.mqtt, err, sizeof(err));
-	if (d->mqtt == NULL) {
-		bk_error("cannot start the MQTT listener: %s",
-			 err[0] ? err : "unknown error");
-		return EXIT_RUNTIME;
-	}
 	return 0;
 }
 
-/*
- * The HTTP management listener, once the others are up so /api/overview
- * can list them. 0, or EXIT_RUNTIME after logging why.
- */
-static int
-start_http(struct daemon *d)
-{
-	char err[512] = "";
-
-	if (!d->cfg.http.enabled)
-		return 0;
-	d->http = http_listener_new(d->base, d->broker, &d->cfg.http, err, sizeof(err));
-	if (d->http == NULL) {
-		bk_error("cannot start the HTTP listener: %s", err[0] ? err : "unknown error");
-		return EXIT_RUNTIME;
-	}
-	http_listener_announce(d->http, "amqp", d->cfg.amqp.bind,
-			       amqp_listener_port(d->amqp));
-	if (d->mqtt != NULL)
-		http_listener_announce(d->http, "mqtt", d->cfg.mqtt.bind,
-				       mqtt_listener_port(d->mqtt));
-	return 0;
-}
-
-/* The Prometheus listener, announced to the management API as
- * "http/prometheus" (RabbitMQ's name). 0, or EXIT_RUNTIME. */
-static int
-start_prometheus(struct daemon *d)
-{
-	char err[512] = "", first[64];
-
-	if (!d->cfg.prometheus.enabled)
-		return 0;
-	d->prom = http_prometheus_new(d->base, d->broker, &d->cfg.prometheus, err,
-				      sizeof(err));
-	if (d->prom == NULL) {
-		bk_error("cannot start the Prometheus listener: %s",
-			 err[0] ? err : "unknown error");
-		return EXIT_RUNTIME;
-	}
-	snprintf(first, sizeof(first), "%.*s",
-		 (int)strcspn(d->cfg.prometheus.bind, ", \t"), d->cfg.prometheus.bind);
-	http_listener_announce(d->http, "http/prometheus", first,
-			       http_listener_port(d->prom));
-	return 0;
-}
 
 int
 main(int argc, char **argv)
@@ -422,14 +525,15 @@ main(int argc, char **argv)
 	bool done;
 	int res;
 
+	/* Before anything else touches libevent or OpenSSL. */
+	net_global_init();
 	memset(&d, 0, sizeof(d));
 	signal(SIGPIPE, SIG_IGN);
 	sl_config_init(&d.cfg);
 	if ((res = configure(&d, argc, argv, &done)) != 0 || done)
 		goto out;
 	bk_log_set_level(d.cfg.log_level);
-	if ((res = start(&d)) != 0 || (res = start_http(&d)) != 0 ||
-	    (res = start_prometheus(&d)) != 0)
+	if ((res = start(&d)) != 0)
 		goto out;
 	bk_info("sluiced %s started", SLUICE_VERSION);
 	sl_notify_ready("accepting connections");

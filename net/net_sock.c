@@ -1,27 +1,22 @@
 /*
- * bk_net.c: the socket work every listener does the same way (see
- * bk_net.h). Called at startup and once per accepted connection, never
- * per message.
+ * net_sock.c: the socket work every listener does the same way (see
+ * net_sock.h).
  */
 #include "net_sock.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "bk_log.h"
 
 /* Benchmarks open hundreds of connections at once. */
 #define LISTEN_BACKLOG 1024
-/* libevent's 16 KiB per read / write would cost a syscall per few
- * messages; larger slices keep it near one per loop iteration. */
-#define MAX_SINGLE_READ  (256 * 1024)
-#define MAX_SINGLE_WRITE (1024 * 1024)
 
 static void
 accept_error_cb(struct evconnlistener *lev, void *arg)
@@ -30,12 +25,12 @@ accept_error_cb(struct evconnlistener *lev, void *arg)
 
 	/* EMFILE and friends: resource pressure, keep listening. */
 	bk_warn("accept failed on port %d: %s",
-		bk_net_local_port(evconnlistener_get_fd(lev), 0),
+		net_sock_local_port(evconnlistener_get_fd(lev), 0),
 		evutil_socket_error_to_string(err));
 }
 
 int
-bk_net_local_port(evutil_socket_t fd, int fallback)
+net_sock_local_port(evutil_socket_t fd, int fallback)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
@@ -49,41 +44,64 @@ bk_net_local_port(evutil_socket_t fd, int fallback)
 	return fallback;
 }
 
-struct evconnlistener *
-bk_net_listen(struct event_base *base, const char *proto, const char *bind, int port,
-	      evconnlistener_cb cb, void *arg, int *bound_port, char *err, size_t errlen)
+/* host:port as a socket address; false (errno EINVAL) if host is not numeric. */
+static bool
+make_addr(const char *host, int port, struct sockaddr_storage *ss, socklen_t *len)
 {
-	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-				  .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
-	struct addrinfo *ai = NULL;
-	struct evconnlistener *lev;
-	char service[16];
-	int rc;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+	struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
 
-	snprintf(service, sizeof(service), "%d", port);
-	rc = getaddrinfo(bind[0] ? bind : NULL, service, &hints, &ai);
-	if (rc != 0) {
-		snprintf(err, errlen, "%s bind %s: %s", proto, bind, gai_strerror(rc));
-		return NULL;
+	memset(ss, 0, sizeof(*ss));
+	if (inet_pton(AF_INET, host, &s4->sin_addr) == 1) {
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons((uint16_t)port);
+		*len = sizeof(*s4);
+		return true;
 	}
-	lev = evconnlistener_new_bind(base, cb, arg,
-				      LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE |
-				      LEV_OPT_CLOSE_ON_EXEC, LISTEN_BACKLOG,
-				      ai->ai_addr, (int)ai->ai_addrlen);
-	freeaddrinfo(ai);
-	if (!lev) {
-		snprintf(err, errlen, "%s listen on %s:%d: %s", proto, bind, port,
-			 strerror(errno));
-		return NULL;
+	if (inet_pton(AF_INET6, host, &s6->sin6_addr) == 1) {
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons((uint16_t)port);
+		*len = sizeof(*s6);
+		return true;
 	}
+	errno = EINVAL;
+	return false;
+}
+
+struct evconnlistener *
+net_sock_listen(struct event_base *base, const char *host, int port, bool v6only,
+		evconnlistener_cb cb, void *arg)
+{
+	struct sockaddr_storage ss;
+	struct evconnlistener *lev;
+	socklen_t len;
+	int fd, one = 1, saved;
+
+	if (!make_addr(host, port, &ss, &len))
+		return NULL;
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return NULL;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (ss.ss_family == AF_INET6 && v6only)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, LISTEN_BACKLOG) < 0)
+		goto fail;
+	lev = evconnlistener_new(base, cb, arg, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
+				 -1, fd);
+	if (lev == NULL)
+		goto fail;
 	evconnlistener_set_error_cb(lev, accept_error_cb);
-	*bound_port = bk_net_local_port(evconnlistener_get_fd(lev), port);
-	bk_info("listening %s %s:%d", proto, bind, *bound_port);
 	return lev;
+fail:
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return NULL;
 }
 
 void
-bk_net_peer_format(const struct sockaddr *sa, char *buf, size_t cap, bool *loopback)
+net_sock_peer_format(const struct sockaddr *sa, char *buf, size_t cap, bool *loopback)
 {
 	char host[INET6_ADDRSTRLEN] = "?";
 
@@ -107,7 +125,7 @@ bk_net_peer_format(const struct sockaddr *sa, char *buf, size_t cap, bool *loopb
 }
 
 uint16_t
-bk_net_host(const struct sockaddr *sa, char *host, size_t cap)
+net_sock_host(const struct sockaddr *sa, char *host, size_t cap)
 {
 	if (sa->sa_family == AF_INET6) {
 		const struct sockaddr_in6 *s6 = (const void *)sa;
@@ -129,7 +147,7 @@ bk_net_host(const struct sockaddr *sa, char *host, size_t cap)
 }
 
 void
-bk_net_accepted(evutil_socket_t fd)
+net_sock_accepted(evutil_socket_t fd)
 {
 	int one = 1;
 
@@ -137,35 +155,14 @@ bk_net_accepted(evutil_socket_t fd)
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
-struct bufferevent *
-bk_net_bev_new(struct event_base *base, evutil_socket_t fd, bufferevent_data_cb readcb,
-	       bufferevent_data_cb writecb, bufferevent_event_cb eventcb, void *arg,
-	       size_t high_watermark)
+uint16_t
+net_sock_local(evutil_socket_t fd, char *host, size_t cap)
 {
-	struct bufferevent *bev;
+	struct sockaddr_storage ls;
+	socklen_t ll = sizeof(ls);
 
-	bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
-	bufferevent_setcb(bev, readcb, writecb, eventcb, arg);
-	bufferevent_set_max_single_read(bev, MAX_SINGLE_READ);
-	bufferevent_set_max_single_write(bev, MAX_SINGLE_WRITE);
-	bufferevent_setwatermark(bev, EV_WRITE, high_watermark / 2, 0);
-	bufferevent_enable(bev, EV_READ | EV_WRITE);
-	return bev;
-}
-
-void
-bk_net_endpoints(evutil_socket_t fd, const struct sockaddr *peer_sa,
-		 char *peer, size_t peer_cap, uint16_t *peer_port,
-		 char *host, size_t host_cap, uint16_t *port)
-{
-	struct sockaddr_storage ps, ls;
-	socklen_t pl = sizeof(ps), ll = sizeof(ls);
-
-	*peer_port = *port = 0;
-	if (peer_sa)
-		*peer_port = bk_net_host(peer_sa, peer, peer_cap);
-	else if (getpeername(fd, (struct sockaddr *)&ps, &pl) == 0)
-		*peer_port = bk_net_host((struct sockaddr *)&ps, peer, peer_cap);
-	if (getsockname(fd, (struct sockaddr *)&ls, &ll) == 0)
-		*port = bk_net_host((struct sockaddr *)&ls, host, host_cap);
+	snprintf(host, cap, "?");
+	if (getsockname(fd, (struct sockaddr *)&ls, &ll) != 0)
+		return 0;
+	return net_sock_host((struct sockaddr *)&ls, host, cap);
 }

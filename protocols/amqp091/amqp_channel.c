@@ -41,7 +41,7 @@ struct amqp_channel *
 amqp_channel_new(struct amqp_conn *c, uint16_t id)
 {
 	struct amqp_channel *ch = bk_calloc(1, sizeof(*ch));
-	struct event_base *base = bufferevent_get_base(c->bev);
+	struct event_base *base = c->base;
 
 	ch->conn = c;
 	ch->id = id;

@@ -442,7 +442,7 @@ content_timer_arm(struct amqp_channel *ch, uint64_t ms)
 	struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
 
 	if (ch->content_ev == NULL) {
-		ch->content_ev = evtimer_new(bufferevent_get_base(ch->conn->bev),
+		ch->content_ev = evtimer_new(ch->conn->base,
 					     content_timer_cb, ch);
 		BK_ASSERT(ch->content_ev != NULL);
 	}

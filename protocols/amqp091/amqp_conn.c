@@ -1,14 +1,17 @@
 /*
- * amqp_conn.c: one AMQP 0-9-1 connection's lifetime: accept, timers
- * (handshake timeout, heartbeats, close waits), connection errors, the
- * channel table, and the deferred free.
+ * amqp_conn.c: one AMQP 0-9-1 connection's lifetime on the transport
+ * (net/): the ops the transport calls (open, read, writable, shutdown,
+ * deferred work, free), heartbeats, connection errors and the channel
+ * table.
  *
  * Invariants:
  *  - Nothing here frees inline from a callback that came from the core or
  *    from channel code. Closed channels go to the dead list and the
- *    connection to free_pending; the reaper event frees both later in the
- *    same loop iteration (Redis freeClientAsync).
- *  - One timer per connection; timer_mode says what it is for.
+ *    transport's reaper runs conn_deferred() to free them later in the
+ *    same loop iteration; the connection itself is freed only by the
+ *    transport (conn_free) after net_conn_close*().
+ *  - The handshake deadline and the waits before a forced free (close-ok,
+ *    silent close) are the transport's one timer; heartbeats are ours.
  *  - Once state >= CLOSING the channel slots are empty: consumers are gone
  *    and only connection.close / close-ok are read.
  *
@@ -18,15 +21,10 @@
  * and a NOT_ALLOWED while tuning, which get a connection.close.
  */
 #include "amqp_conn_int.h"
-#include "net_sock.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-
-static void reaper_cb(evutil_socket_t fd, short what, void *arg);
-static void timer_cb(evutil_socket_t fd, short what, void *arg);
-static void event_cb(struct bufferevent *bev, short what, void *arg);
 
 static const char *const state_names[] = {
 	[AMQP_CONN_HEADER] = "pre_init", [AMQP_CONN_START_OK] = "starting",
@@ -41,68 +39,33 @@ amqp_conn_state_name(enum amqp_conn_state st)
 	return st <= AMQP_CONN_CLOSED ? state_names[st] : "unknown";
 }
 
-
-struct amqp_conn *
-amqp_conn_new(struct amqp_listener *l, evutil_socket_t fd,
-	      const struct sockaddr *sa, int salen)
-{
-	struct amqp_conn_priv *p = bk_calloc(1, sizeof(*p));
-	struct amqp_conn *c = &p->c;
-
-	c->id = l->next_id++;
-	c->listener = l;
-	c->broker = l->broker;
-	c->state = AMQP_CONN_HEADER;
-	c->frame_max = AMQP_INITIAL_FRAME_MAX;
-	p->cfg = &l->cfg;
-	bk_net_peer_format(sa, c->peer, sizeof(c->peer), &c->peer_is_loopback);
-	amqp_conn_mgmt_register(c, fd, sa);
-	bk_net_accepted(fd);
-	c->bev = bk_net_bev_new(l->base, fd, amqp_conn_read_cb, amqp_conn_write_cb, event_cb,
-				c, p->cfg->output_high_watermark);
-	p->timer = event_new(l->base, -1, 0, timer_cb, c);
-	p->reaper = event_new(l->base, -1, 0, reaper_cb, c);
-	amqp_conn_timer_set(c, AMQP_TIMER_HANDSHAKE, p->cfg->handshake_timeout_ms);
-	amqp_conn_log(c, BK_LOG_INFO, "accepted connection");
-	return c;
-}
-
 void
 amqp_conn_log(const struct amqp_conn *c, enum bk_log_level lvl, const char *fmt, ...)
 {
-	char msg[1024];
 	va_list ap;
 
-	if (!bk_log_enabled(lvl))
-		return;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	net_conn_logv(c->nc, lvl, fmt, ap);
 	va_end(ap);
-	bk_log(lvl, "conn=%llu peer=%s proto=amqp: %s",
-	       (unsigned long long)c->id, c->peer, msg);
 }
 
-void
-amqp_conn_timer_set(struct amqp_conn *c, enum amqp_timer_mode mode, uint32_t ms)
+bool
+amqp_conn_gone(const struct amqp_conn *c)
 {
-	struct amqp_conn_priv *p = conn_priv(c);
-	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
-
-	event_del(p->timer);
-	p->timer_mode = mode;
-	if (mode != AMQP_TIMER_OFF)
-		event_add(p->timer, &tv);
+	return net_conn_closing(c->nc);
 }
 
 /* Heartbeat tick, every heartbeat/2 seconds as RabbitMQ's heartbeater:
  * send one if nothing went out since the last tick; drop the peer after
  * two whole heartbeat intervals of silence. */
 static void
-heartbeat_tick(struct amqp_conn *c)
+heartbeat_cb(evutil_socket_t fd, short what, void *arg)
 {
+	struct amqp_conn *c = arg;
 	struct amqp_conn_priv *p = conn_priv(c);
 
-	amqp_conn_timer_set(c, AMQP_TIMER_HEARTBEAT, c->heartbeat * 500u);
+	if (amqp_conn_gone(c) || c->state != AMQP_CONN_RUNNING)
+		return;
 	if (!p->tx_seen)
 		amqp_conn_send_heartbeat(c);
 	p->tx_seen = false;
@@ -119,58 +82,22 @@ heartbeat_tick(struct amqp_conn *c)
 	}
 }
 
-static void
-timer_cb(evutil_socket_t fd, short what, void *arg)
+void
+amqp_conn_heartbeat_start(struct amqp_conn *c)
 {
-	struct amqp_conn *c = arg;
 	struct amqp_conn_priv *p = conn_priv(c);
+	struct timeval tv = { c->heartbeat / 2, (c->heartbeat % 2) * 500000 };
 
-	switch (p->timer_mode) {
-	case AMQP_TIMER_HANDSHAKE:
-		amqp_conn_log(c, BK_LOG_INFO, "handshake timeout in state %s",
-			      amqp_conn_state_name(c->state));
-		amqp_conn_free(c);
-		break;
-	case AMQP_TIMER_HEARTBEAT:
-		heartbeat_tick(c);
-		break;
-	case AMQP_TIMER_FREE:
-		amqp_conn_free(c);
-		break;
-	case AMQP_TIMER_OFF:
-		break;
-	}
-}
-
-static void
-event_cb(struct bufferevent *bev, short what, void *arg)
-{
-	struct amqp_conn *c = arg;
-
-	if (conn_priv(c)->free_pending)
+	if (c->heartbeat == 0 || p->heartbeat)
 		return;
-	if (what & BEV_EVENT_EOF)
-		/* Expected while closing: many clients skip close-ok. */
-		amqp_conn_log(c, c->state >= AMQP_CONN_CLOSING ? BK_LOG_DEBUG : BK_LOG_INFO,
-			      "connection closed by peer in state %s",
-			      amqp_conn_state_name(c->state));
-	else
-		amqp_conn_log(c, BK_LOG_INFO, "socket error in state %s: %s",
-			      amqp_conn_state_name(c->state),
-			      evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
-	amqp_conn_free_later(c);
+	p->heartbeat = event_new(c->base, -1, EV_PERSIST, heartbeat_cb, c);
+	event_add(p->heartbeat, &tv);
 }
 
 void
 amqp_conn_free_later(struct amqp_conn *c)
 {
-	struct amqp_conn_priv *p = conn_priv(c);
-
-	if (p->free_pending)
-		return;
-	p->free_pending = true;
-	bufferevent_disable(c->bev, EV_READ | EV_WRITE);
-	event_active(p->reaper, 0, 0);
+	net_conn_close(c->nc);
 }
 
 void
@@ -183,18 +110,9 @@ amqp_conn_stop_reading(struct amqp_conn *c)
 void
 amqp_conn_flush_then_free(struct amqp_conn *c)
 {
-	struct amqp_conn_priv *p = conn_priv(c);
-
 	c->state = AMQP_CONN_CLOSED;
 	amqp_conn_stop_reading(c);
-	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
-		amqp_conn_free_later(c);
-		return;
-	}
-	p->flush_then_free = true;
-	/* The write callback fires once the output is empty. */
-	bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
-	amqp_conn_timer_set(c, AMQP_TIMER_FREE, AMQP_FLUSH_WAIT_MS);
+	net_conn_close_after_flush(c->nc, AMQP_FLUSH_WAIT_MS);
 }
 
 /* Move every open channel to the dead list; the reaper frees them. Safe
@@ -209,7 +127,7 @@ drop_channels(struct amqp_conn *c)
 	for (uint32_t i = 1; i <= c->channel_max && p->nchannels > 0; i++)
 		if (c->channels[i])
 			amqp_conn_channel_closed(c, (uint16_t)i);
-	event_active(p->reaper, 0, 0);
+	net_conn_defer(c->nc);
 }
 
 void
@@ -228,7 +146,7 @@ amqp_conn_channel_closed(struct amqp_conn *c, uint16_t channel)
 		p->dead = bk_realloc(p->dead, p->dead_cap * sizeof(*p->dead));
 	}
 	p->dead[p->ndead++] = ch;
-	event_active(p->reaper, 0, 0);
+	net_conn_defer(c->nc);
 }
 
 static void
@@ -258,41 +176,75 @@ amqp_conn_release_owner(struct amqp_conn *c)
 	bk_owner_gone(c->broker, (bk_owner)c);
 }
 
+/* net ops: the reaper runs what was deferred. */
 static void
-reaper_cb(evutil_socket_t fd, short what, void *arg)
+conn_deferred(void *ctx)
 {
-	struct amqp_conn *c = arg;
-	struct amqp_conn_priv *p = conn_priv(c);
+	struct amqp_conn *c = ctx;
 
-	free_dead_channels(p);
-	if (p->free_pending) {
-		amqp_conn_free(c);
-		return;
-	}
+	free_dead_channels(conn_priv(c));
 	/* A server-side close drops exclusive queues now, as RabbitMQ does,
 	 * not when close-ok arrives. */
 	if (c->state >= AMQP_CONN_CLOSING)
 		amqp_conn_release_owner(c);
 }
 
-void
-amqp_conn_free(struct amqp_conn *c)
+/* net ops: the transport accepted a connection (TLS is up). */
+static void *
+conn_open(void *arg, struct net_conn *nc)
 {
-	struct amqp_conn_priv *p = conn_priv(c);
+	struct amqp_listener *l = arg;
+	struct amqp_conn_priv *p = bk_calloc(1, sizeof(*p));
+	struct amqp_conn *c = &p->c;
 
-	if (!c)
-		return;
-	p->free_pending = true;
+	c->id = net_conn_id(nc);
+	c->listener = l;
+	c->broker = l->broker;
+	c->nc = nc;
+	c->base = l->base;
+	c->peer = net_conn_peer(nc);
+	c->peer_is_loopback = net_conn_peer_is_loopback(nc);
+	c->state = AMQP_CONN_HEADER;
+	c->frame_max = AMQP_INITIAL_FRAME_MAX;
+	p->cfg = &l->cfg;
+	c->next = l->conns;
+	if (l->conns)
+		l->conns->prev = c;
+	l->conns = c;
+	l->nconns++;
+	amqp_conn_mgmt_register(c);
+	amqp_conn_log(c, BK_LOG_INFO, "accepted connection");
+	return c;
+}
+
+/* net ops: last call. */
+static void
+conn_free(void *ctx, enum net_end why)
+{
+	struct amqp_conn *c = ctx;
+	struct amqp_conn_priv *p = conn_priv(c);
+	struct amqp_listener *l = c->listener;
+
+	if (why == NET_END_PEER)
+		/* Expected while closing: many clients skip close-ok. */
+		amqp_conn_log(c, c->state >= AMQP_CONN_CLOSING ? BK_LOG_DEBUG : BK_LOG_INFO,
+			      "connection closed by peer in state %s",
+			      amqp_conn_state_name(c->state));
+	else if (why == NET_END_DEADLINE)
+		amqp_conn_log(c, BK_LOG_INFO, "handshake timeout in state %s",
+			      amqp_conn_state_name(c->state));
 	amqp_conn_free_channels(c);
 	amqp_conn_release_owner(c);
-	amqp_listener_conn_gone(c->listener, c);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		l->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	l->nconns--;
 	amqp_conn_mgmt_unregister(c);
-	if (p->timer)
-		event_free(p->timer);
-	if (p->reaper)
-		event_free(p->reaper);
-	if (c->bev)
-		bufferevent_free(c->bev);
+	if (p->heartbeat)
+		event_free(p->heartbeat);
 	bk_free(c->channels);
 	bk_free(c->user);
 	bk_free(p->dead);
@@ -317,7 +269,7 @@ send_close(struct amqp_conn *c, uint16_t code, uint32_t method_id,
 	/* Read the close-ok even when a resource alarm stopped reading. */
 	amqp_conn_flow_resume_reading(c);
 	drop_channels(c);
-	amqp_conn_timer_set(c, AMQP_TIMER_FREE, wait_ms);
+	net_conn_close_in(c->nc, wait_ms);
 }
 
 /* Before running, RabbitMQ tells only some failures to the client. */
@@ -342,11 +294,10 @@ void
 amqp_conn_close_or(struct amqp_conn *c, uint16_t code, uint32_t method_id,
 		   const char *fmt, ...)
 {
-	struct amqp_conn_priv *p = conn_priv(c);
 	char text[512], detail[400];
 	va_list ap;
 
-	if (p->free_pending || c->state >= AMQP_CONN_CLOSING)
+	if (amqp_conn_gone(c) || c->state >= AMQP_CONN_CLOSING)
 		return;
 	va_start(ap, fmt);
 	vsnprintf(detail, sizeof(detail), fmt, ap);
@@ -363,15 +314,16 @@ amqp_conn_close_or(struct amqp_conn *c, uint16_t code, uint32_t method_id,
 	c->state = AMQP_CONN_CLOSED;
 	amqp_conn_stop_reading(c);
 	drop_channels(c);
-	amqp_conn_timer_set(c, AMQP_TIMER_FREE, AMQP_SILENT_CLOSE_MS);
+	net_conn_close_in(c->nc, AMQP_SILENT_CLOSE_MS);
 }
 
-void
-amqp_conn_shutdown(struct amqp_conn *c)
+/* net ops: the broker is stopping. */
+static void
+conn_shutdown(void *ctx)
 {
-	struct amqp_conn_priv *p = conn_priv(c);
+	struct amqp_conn *c = ctx;
 
-	if (p->free_pending)
+	if (amqp_conn_gone(c))
 		return;
 	if (c->state == AMQP_CONN_RUNNING) {
 		amqp_conn_log(c, BK_LOG_INFO, "closing: broker shutdown");
@@ -380,7 +332,18 @@ amqp_conn_shutdown(struct amqp_conn *c)
 			   "with reason 'shutdown'", AMQP_SHUTDOWN_WAIT_MS);
 		return;
 	}
-	if (c->state == AMQP_CONN_CLOSING || p->flush_then_free)
-		return;     /* already finishing within its own short timer */
+	if (c->state >= AMQP_CONN_CLOSING)
+		return;     /* already finishing within its own short wait */
 	amqp_conn_free_later(c);
 }
+
+const struct net_proto_ops amqp_net_ops = {
+	.version = NET_PROTO_OPS_V1,
+	.name = "amqp",
+	.open = conn_open,
+	.read = amqp_conn_read,
+	.writable = amqp_conn_writable,
+	.shutdown = conn_shutdown,
+	.deferred = conn_deferred,
+	.free = conn_free,
+};

@@ -7,14 +7,14 @@
  * member is the struct amqp_conn the channel layer knows, so a
  * struct amqp_conn * converts back with conn_priv().
  *
- * Lifetime: nothing frees a connection inline. Every path ends in
- * amqp_conn_free_later() (a per-connection event made active), in a
- * timer that does the same, or in amqp_listener_free() for the whole set.
+ * Lifetime: the transport (net/) owns the socket and frees a connection
+ * only from its reaper event: every path ends in amqp_conn_free_later(),
+ * amqp_conn_flush_then_free() or a net_conn_close_in() linger, and the
+ * transport then calls amqp_net_ops.free.
  */
 #ifndef SLUICE_AMQP_CONN_INT_H
 #define SLUICE_AMQP_CONN_INT_H
 
-#include <event2/listener.h>
 #include <event2/util.h>
 
 #include "amqp_int.h"
@@ -30,37 +30,27 @@
 /* Frame size limit until tune-ok [AMQP 0-9-1 §4.2.1, RabbitMQ initial_frame_max]. */
 #define AMQP_INITIAL_FRAME_MAX  4096
 
+/*
+ * The adapter's broker-wide state: its configuration, the list of its
+ * connections, and the server-properties table sent in every
+ * connection.start (encoded once, borrowed by each connection). The
+ * sockets themselves are the transport's (net/): every AMQP listener,
+ * plain or TLS, hands its connections to amqp_net_ops with this as arg.
+ */
 struct amqp_listener {
 	struct event_base *base;            /* borrowed */
 	struct bk_broker *broker;           /* borrowed */
 	struct amqp_config cfg;             /* copy */
-	struct evconnlistener *lev;         /* owned */
-	int port;                           /* actually bound */
-	uint64_t next_id;
-	struct amqp_conn *conns;            /* owned list, linked by next/prev */
+	struct amqp_conn *conns;            /* list of live connections, by next/prev */
 	uint32_t nconns;
 	struct bk_table server_props;       /* owned blob (bk_tb_take) */
-	bool shutting_down;
 	bool watching;                      /* registered with bk_alarm_watch */
-	void (*done)(void *arg);
-	void *done_arg;
-	struct event *done_ev;              /* owned; calls done once conns is empty */
-};
-
-/* What the one per-connection timer does when it fires. */
-enum amqp_timer_mode {
-	AMQP_TIMER_OFF,
-	AMQP_TIMER_HANDSHAKE,               /* handshake_timeout_ms: drop the peer */
-	AMQP_TIMER_HEARTBEAT,               /* every heartbeat/2 s: send / check */
-	AMQP_TIMER_FREE,                    /* close wait, silent close, flush: free */
 };
 
 struct amqp_conn_priv {
 	struct amqp_conn c;                 /* first: what the channel layer sees */
 	const struct amqp_config *cfg;      /* borrowed from the listener */
-	struct event *timer;                /* owned */
-	enum amqp_timer_mode timer_mode;
-	struct event *reaper;               /* owned; deferred frees run here */
+	struct event *heartbeat;            /* owned; every heartbeat/2 s once running */
 	struct amqp_channel **dead;         /* owned array: closed channels to free */
 	uint32_t ndead, dead_cap;
 	uint32_t nchannels;                 /* open channels in c.channels */
@@ -68,12 +58,10 @@ struct amqp_conn_priv {
 	bool rx_seen, tx_seen;              /* activity since the last tick */
 	bool wake_wanted;                   /* a consumer saw output_full() */
 	bool reading_stopped;               /* input is drained and ignored */
-	bool flush_then_free;               /* CLOSED: free once output is empty */
-	bool free_pending;
 	bool owner_released;                /* bk_owner_gone() done */
 	/* resource alarms (amqp_flow.c) */
 	bool published;                     /* has sent basic.publish */
-	bool flow_blocked;                  /* EV_READ off until alarms clear */
+	bool flow_blocked;                  /* reading paused until alarms clear */
 	bool blocked_sent;                  /* connection.blocked sent, unblocked owed */
 };
 
@@ -83,12 +71,8 @@ conn_priv(const struct amqp_conn *c)
 	return (struct amqp_conn_priv *)c;
 }
 
-/* amqp_conn.c */
-struct amqp_conn *amqp_conn_new(struct amqp_listener *l, evutil_socket_t fd,
-				const struct sockaddr *sa, int salen);
-/* Free now: channels, exclusive queues, socket. Only from the reaper,
- * a timer, or amqp_listener_free(). */
-void amqp_conn_free(struct amqp_conn *c);
+/* amqp_conn.c: the transport's ops (amqp_net_ops) and the lifetime. */
+/* Free soon, from the transport's reaper. */
 void amqp_conn_free_later(struct amqp_conn *c);
 /* Stop reading, then free once the output has gone (close-ok sent, or
  * the protocol header refused). */
@@ -97,16 +81,16 @@ void amqp_conn_flush_then_free(struct amqp_conn *c);
 void amqp_conn_free_channels(struct amqp_conn *c);
 /* Drop exclusive queues once (connection.close, close-ok, free). */
 void amqp_conn_release_owner(struct amqp_conn *c);
-/* connection.close 320 to a running peer, or free a handshaking one. */
-void amqp_conn_shutdown(struct amqp_conn *c);
-void amqp_conn_timer_set(struct amqp_conn *c, enum amqp_timer_mode mode, uint32_t ms);
+/* Start the heartbeat ticks (connection.open-ok sent). */
+void amqp_conn_heartbeat_start(struct amqp_conn *c);
 /* Input lost its framing: ignore and drain everything that follows. */
 void amqp_conn_stop_reading(struct amqp_conn *c);
+/* Freeing or flushing before the free: nothing more is read or sent. */
+bool amqp_conn_gone(const struct amqp_conn *c);
 const char *amqp_conn_state_name(enum amqp_conn_state st);
 
 /* amqp_mgmt.c: the broker's connection registry (c->mgmt). */
-void amqp_conn_mgmt_register(struct amqp_conn *c, evutil_socket_t fd,
-			     const struct sockaddr *sa);
+void amqp_conn_mgmt_register(struct amqp_conn *c);
 void amqp_conn_mgmt_unregister(struct amqp_conn *c);
 
 /* amqp_flow.c: resource alarms. The listener's alarm watcher. */
@@ -116,19 +100,17 @@ void amqp_conn_flow_on_publish(struct amqp_conn *c);
 /* Read again (no connection.unblocked): alarms cleared, or closing. */
 void amqp_conn_flow_resume_reading(struct amqp_conn *c);
 
-/* amqp_reader.c: the bufferevent read callback. */
-void amqp_conn_read_cb(struct bufferevent *bev, void *arg);
+/* amqp_reader.c: bytes wait in the transport's input. */
+void amqp_conn_read(void *ctx);
 
 /* amqp_output.c */
-void amqp_conn_write_cb(struct bufferevent *bev, void *arg);
+/* The output drained to the low watermark: wake parked consumers. */
+void amqp_conn_writable(void *ctx);
 void amqp_conn_send_heartbeat(struct amqp_conn *c);
 
 /* amqp_handshake.c */
 void amqp_conn_send_start(struct amqp_conn *c);
 /* A decoded method on channel 0. */
 void amqp_conn_on_method0(struct amqp_conn *c, const struct amqp_method *m);
-
-/* amqp_listener.c: the connection left the listener's list. */
-void amqp_listener_conn_gone(struct amqp_listener *l, struct amqp_conn *c);
 
 #endif

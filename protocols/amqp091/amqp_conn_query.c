@@ -26,15 +26,9 @@ amqp_conn_hold_input(struct amqp_conn *c, bool hold)
 	if (c->input_held == hold)
 		return;
 	c->input_held = hold;
-	if (p->free_pending || p->reading_stopped)
+	if (amqp_conn_gone(c) || p->reading_stopped)
 		return;
-	if (hold) {
-		bufferevent_disable(c->bev, EV_READ);
-		return;
-	}
-	if (!p->flow_blocked)
-		bufferevent_enable(c->bev, EV_READ);
-	if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
-		bufferevent_trigger(c->bev, EV_READ,
-				    BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+	/* Released: what waits in the input is read from a deferred
+	 * callback, never inside the caller (the journal's completion). */
+	net_conn_pause(c->nc, NET_PAUSE_PROTO, hold);
 }

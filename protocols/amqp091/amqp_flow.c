@@ -8,8 +8,8 @@
  *   alarm raised   a connection that has published gets connection.blocked
  *                  (if it announced the capability). Nothing stops yet.
  *   basic.publish  while any alarm is raised: the method is handled, then
- *                  the connection stops reading (EV_READ off; what is
- *                  already buffered stays buffered). A connection that
+ *                  the connection stops reading (the transport pauses
+ *                  it; what is already buffered stays buffered). A connection that
  *                  never published before gets connection.blocked now.
  *   all cleared    connection.unblocked to those that got blocked; reading
  *                  resumes and the buffered input is handled from a
@@ -56,14 +56,9 @@ amqp_conn_flow_resume_reading(struct amqp_conn *c)
 	if (!p->flow_blocked)
 		return;
 	p->flow_blocked = false;
-	if (p->free_pending)
-		return;
-	bufferevent_enable(c->bev, EV_READ);
-	/* Frames left in the input when reading stopped: handle them from a
-	 * deferred callback, never inside the caller (the core). */
-	if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
-		bufferevent_trigger(c->bev, EV_READ,
-				    BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+	/* Frames left in the input when reading stopped are handled from a
+	 * deferred read callback, never inside the caller (the core). */
+	net_conn_pause(c->nc, NET_PAUSE_FLOW, false);
 }
 
 void
@@ -73,12 +68,12 @@ amqp_conn_flow_on_publish(struct amqp_conn *c)
 	unsigned alarms = bk_alarms(c->broker);
 
 	p->published = true;
-	if (alarms == 0 || p->flow_blocked || p->free_pending ||
+	if (alarms == 0 || p->flow_blocked || amqp_conn_gone(c) ||
 	    c->state != AMQP_CONN_RUNNING)
 		return;
 	send_blocked(c, alarms);
 	p->flow_blocked = true;
-	bufferevent_disable(c->bev, EV_READ);
+	net_conn_pause(c->nc, NET_PAUSE_FLOW, true);
 	amqp_conn_log(c, BK_LOG_INFO, "blocked: publishing while a resource alarm is raised");
 }
 
@@ -89,7 +84,7 @@ conn_on_alarm(struct amqp_conn *c, unsigned alarms)
 	struct amqp_conn_priv *p = conn_priv(c);
 	struct amqp_method m = { .id = AMQP_CONNECTION_UNBLOCKED };
 
-	if (p->free_pending)
+	if (amqp_conn_gone(c))
 		return;
 	if (alarms != 0) {
 		if (p->published)

@@ -216,10 +216,8 @@ on_open(struct amqp_conn *c, const struct amqp_method *m)
 	amqp_conn_log(c, BK_LOG_INFO,
 		      "user '%s' authenticated and granted access to vhost '%s'",
 		      c->user, name);
-	if (c->heartbeat)
-		amqp_conn_timer_set(c, AMQP_TIMER_HEARTBEAT, c->heartbeat * 500u);
-	else
-		amqp_conn_timer_set(c, AMQP_TIMER_OFF, 0);
+	net_conn_ready(c->nc);
+	amqp_conn_heartbeat_start(c);
 }
 
 /* The client closes: requeue and free everything, then close-ok. */

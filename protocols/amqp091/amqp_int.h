@@ -2,8 +2,9 @@
  * amqp_int.h: shared between the adapter's files (amqp_listener.c,
  * amqp_conn.c, amqp_channel*.c, amqp_status.c). Layers:
  *   codec   amqp_codec.c amqp_methods.c(generated) amqp_props.c: bytes only
- *   conn    amqp_listener.c amqp_conn.c: sockets, framing, handshake,
- *           heartbeats, channel table, output, connection errors
+ *   conn    amqp_listener.c amqp_conn.c amqp_reader.c amqp_handshake.c
+ *           amqp_output.c: framing, handshake, heartbeats, channel table,
+ *           output, connection errors, on the transport's net_conn
  *   channel amqp_channel.c amqp_channel_*.c: channel state, publishing,
  *           consuming, confirms, tx; calls broker.h
  */
@@ -15,6 +16,7 @@
 #include <event2/event.h>
 
 #include "broker.h"
+#include "net.h"
 #include "amqp091.h"
 #include "amqp_codec.h"
 
@@ -36,8 +38,9 @@ struct amqp_conn {
 	struct amqp_listener *listener;     /* borrowed */
 	struct bk_broker *broker;           /* borrowed */
 	struct bk_vhost *vhost;             /* borrowed, set by connection.open */
-	struct bufferevent *bev;            /* owned (CLOSE_ON_FREE) */
-	char peer[64];                      /* "127.0.0.1:5555" */
+	struct net_conn *nc;                /* borrowed: the transport owns us */
+	struct event_base *base;            /* borrowed */
+	const char *peer;                   /* borrowed from nc: "127.0.0.1:5555" */
 	bool peer_is_loopback;
 	enum amqp_conn_state state;
 	uint32_t frame_max;                 /* negotiated */

@@ -1,15 +1,11 @@
 /*
- * amqp_listener.c: the AMQP 0-9-1 listening socket and the set of its
- * connections.
- *
- * Owns the evconnlistener, the list of live connections and the
- * server-properties table sent in every connection.start (encoded once
- * here, borrowed by each connection). Shutdown stops accepting, asks
- * every connection to close (320 CONNECTION_FORCED) and calls the
- * daemon's done() from a deferred event once the list is empty.
+ * amqp_listener.c: the AMQP 0-9-1 adapter's broker-wide state: its
+ * configuration, the list of live connections (for resource alarms) and
+ * the server-properties table sent in every connection.start (encoded
+ * once here, borrowed by each connection). Sockets, accepting and
+ * shutdown are the transport's (net/).
  */
 #include "amqp_conn_int.h"
-#include "net_sock.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -25,7 +21,8 @@ void
 amqp_config_defaults(struct amqp_config *c)
 {
 	memset(c, 0, sizeof(*c));
-	snprintf(c->bind, sizeof(c->bind), "%s", "127.0.0.1");
+	snprintf(c->bind, sizeof(c->bind), "%s", "127.0.0.1, ::1");
+	snprintf(c->tls_bind, sizeof(c->tls_bind), "%s", "127.0.0.1, ::1");
 	c->port = 5672;
 	c->frame_max = 131072;
 	c->channel_max = 2047;
@@ -85,97 +82,19 @@ build_server_props(struct amqp_listener *l)
 	bk_tb_fini(&cb);
 }
 
-static void
-accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa,
-	  int salen, void *arg)
-{
-	struct amqp_listener *l = arg;
-	struct amqp_conn *c;
-
-	if (l->shutting_down) {
-		evutil_closesocket(fd);
-		return;
-	}
-	c = amqp_conn_new(l, fd, sa, salen);
-	c->next = l->conns;
-	if (l->conns)
-		l->conns->prev = c;
-	l->conns = c;
-	l->nconns++;
-}
-
-static void
-done_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct amqp_listener *l = arg;
-	void (*done)(void *) = l->done;
-
-	l->done = NULL;
-	if (done)
-		done(l->done_arg);
-}
-
-void
-amqp_listener_conn_gone(struct amqp_listener *l, struct amqp_conn *c)
-{
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		l->conns = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	c->next = c->prev = NULL;
-	l->nconns--;
-	if (l->shutting_down && l->nconns == 0 && l->done)
-		event_active(l->done_ev, 0, 0);
-}
-
 struct amqp_listener *
 amqp_listener_new(struct event_base *base, struct bk_broker *b,
-		  const struct amqp_config *cfg, char *err, size_t errlen)
+		  const struct amqp_config *cfg)
 {
 	struct amqp_listener *l = bk_calloc(1, sizeof(*l));
 
 	l->base = base;
 	l->broker = b;
 	l->cfg = *cfg;
-	l->cfg.bind[sizeof(l->cfg.bind) - 1] = '\0';
-	l->next_id = 1;
-	l->done_ev = event_new(base, -1, 0, done_cb, l);
 	build_server_props(l);
-	l->lev = bk_net_listen(base, "amqp", l->cfg.bind, l->cfg.port, accept_cb, l,
-			       &l->port, err, errlen);
-	if (!l->lev) {
-		amqp_listener_free(l);
-		return NULL;
-	}
 	bk_alarm_watch(b, amqp_listener_on_alarm, l);
 	l->watching = true;
 	return l;
-}
-
-int
-amqp_listener_port(const struct amqp_listener *l)
-{
-	return l->port;
-}
-
-void
-amqp_listener_shutdown(struct amqp_listener *l, void (*done)(void *arg), void *arg)
-{
-	struct amqp_conn *c, *next;
-
-	l->shutting_down = true;
-	l->done = done;
-	l->done_arg = arg;
-	if (l->lev)
-		evconnlistener_disable(l->lev);
-	for (c = l->conns; c; c = next) {
-		next = c->next;
-		amqp_conn_shutdown(c);
-	}
-	if (l->nconns == 0 && l->done)
-		event_active(l->done_ev, 0, 0);
 }
 
 void
@@ -183,15 +102,9 @@ amqp_listener_free(struct amqp_listener *l)
 {
 	if (!l)
 		return;
-	l->done = NULL;
+	BK_ASSERT(l->conns == NULL);
 	if (l->watching)
 		bk_alarm_unwatch(l->broker, amqp_listener_on_alarm, l);
-	while (l->conns)
-		amqp_conn_free(l->conns);
-	if (l->lev)
-		evconnlistener_free(l->lev);
-	if (l->done_ev)
-		event_free(l->done_ev);
 	bk_free((void *)l->server_props.p);
 	bk_free(l);
 }

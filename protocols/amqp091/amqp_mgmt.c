@@ -11,7 +11,6 @@
  * vhost right after. The connection itself goes later, as always.
  */
 #include "amqp_conn_int.h"
-#include "net_sock.h"
 
 #include <string.h>
 
@@ -45,7 +44,7 @@ describe(void *ctx, struct bk_conn_state *st)
 	st->channel_max = c->channels ? c->channel_max : 0;
 	st->frame_max = c->frame_max;
 	st->timeout = c->heartbeat;
-	st->send_pend = evbuffer_get_length(bufferevent_get_output(c->bev));
+	net_conn_describe(c->nc, st);
 }
 
 static void
@@ -65,18 +64,13 @@ static const struct bk_conn_ops conn_ops = {
 };
 
 void
-amqp_conn_mgmt_register(struct amqp_conn *c, evutil_socket_t fd,
-			const struct sockaddr *sa)
+amqp_conn_mgmt_register(struct amqp_conn *c)
 {
-	char peer[64] = "?", host[64] = "?";
 	struct bk_conn_info info = {
-		.protocol = "AMQP 0-9-1", .peer_host = peer, .host = host,
-		.ops = &conn_ops, .ctx = c,
+		.protocol = "AMQP 0-9-1", .ops = &conn_ops, .ctx = c,
 	};
 
-	/* Once per connection, not per message. */
-	bk_net_endpoints(fd, sa, peer, sizeof(peer), &info.peer_port, host, sizeof(host),
-			 &info.port);
+	net_conn_fill_info(c->nc, &info);
 	c->mgmt = bk_conn_register(c->broker, &info);
 	c->ctr = bk_conn_counters(c->mgmt);
 	bk_conn_set_owner(c->mgmt, (bk_owner)c);

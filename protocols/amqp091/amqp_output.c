@@ -34,9 +34,7 @@ encodable(const struct amqp_conn *c, const struct amqp_method *m, size_t n)
 static bool
 output_closed(const struct amqp_conn *c, uint16_t channel)
 {
-	const struct amqp_conn_priv *p = conn_priv(c);
-
-	return p->free_pending || c->state == AMQP_CONN_CLOSED ||
+	return amqp_conn_gone(c) || c->state == AMQP_CONN_CLOSED ||
 	       (c->state == AMQP_CONN_CLOSING && channel != 0);
 }
 
@@ -44,7 +42,7 @@ void
 amqp_conn_send_method(struct amqp_conn *c, uint16_t channel,
 		      const struct amqp_method *m)
 {
-	struct evbuffer *out = bufferevent_get_output(c->bev);
+	struct evbuffer *out = net_conn_output(c->nc);
 	size_t n = amqp_method_frame_size(m);
 	struct evbuffer_iovec v;
 	int rc;
@@ -71,7 +69,7 @@ amqp_conn_send_heartbeat(struct amqp_conn *c)
 
 	amqp_frame_hdr_put(f, AMQP_FRAME_HEARTBEAT, 0, 0);
 	f[AMQP_FRAME_HDR_SIZE] = AMQP_FRAME_END;
-	evbuffer_add(bufferevent_get_output(c->bev), f, sizeof(f));
+	evbuffer_add(net_conn_output(c->nc), f, sizeof(f));
 }
 
 /* Payload octets per body frame. */
@@ -159,7 +157,7 @@ void
 amqp_conn_send_content(struct amqp_conn *c, uint16_t channel,
 		       const struct amqp_method *m, struct bk_msg *msg)
 {
-	struct evbuffer *out = bufferevent_get_output(c->bev);
+	struct evbuffer *out = net_conn_output(c->nc);
 	bool copy;
 
 	if (output_closed(c, channel))
@@ -175,32 +173,21 @@ amqp_conn_output_full(const struct amqp_conn *c)
 {
 	struct amqp_conn_priv *p = conn_priv(c);
 
-	if (evbuffer_get_length(bufferevent_get_output(c->bev)) <=
-	    p->cfg->output_high_watermark)
+	if (!net_conn_output_full(c->nc))
 		return false;
 	/* The consumer parks now; the write callback wakes it below half. */
 	p->wake_wanted = true;
 	return true;
 }
 
-/*
- * Called by libevent when the output drops to the low watermark (half the
- * high one), or to empty while flushing before a free.
- */
+/* The transport's output drained to the low watermark (half the high one). */
 void
-amqp_conn_write_cb(struct bufferevent *bev, void *arg)
+amqp_conn_writable(void *ctx)
 {
-	struct amqp_conn *c = arg;
+	struct amqp_conn *c = ctx;
 	struct amqp_conn_priv *p = conn_priv(c);
 
-	if (p->free_pending)
-		return;
-	if (p->flush_then_free) {
-		if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
-			amqp_conn_free_later(c);
-		return;
-	}
-	if (!p->wake_wanted || !c->channels)
+	if (amqp_conn_gone(c) || !p->wake_wanted || !c->channels)
 		return;
 	p->wake_wanted = false;
 	/* A wake may deliver, fill the output again and close nothing: the

@@ -92,7 +92,7 @@ read_protocol_header(struct amqp_conn *c, struct evbuffer *in)
 	}
 	amqp_conn_log(c, BK_LOG_INFO, "bad protocol header %s, offering AMQP 0-9-1",
 		      snippet(s, sizeof(s), h, n));
-	bufferevent_write(c->bev, proto_header, sizeof(proto_header));
+	evbuffer_add(net_conn_output(c->nc), proto_header, sizeof(proto_header));
 	amqp_conn_flush_then_free(c);
 	return -1;
 }
@@ -306,22 +306,22 @@ read_frame(struct amqp_conn *c, struct evbuffer *in)
 }
 
 void
-amqp_conn_read_cb(struct bufferevent *bev, void *arg)
+amqp_conn_read(void *ctx)
 {
-	struct amqp_conn *c = arg;
+	struct amqp_conn *c = ctx;
 	struct amqp_conn_priv *p = conn_priv(c);
-	struct evbuffer *in = bufferevent_get_input(bev);
+	struct evbuffer *in = net_conn_input(c->nc);
 
 	p->rx_seen = true;
 	/* Blocked by a resource alarm: the input waits where it is. */
-	if (p->flow_blocked && !p->free_pending && !p->reading_stopped)
+	if (p->flow_blocked && !amqp_conn_gone(c) && !p->reading_stopped)
 		return;
-	if (!p->free_pending && !p->reading_stopped &&
+	if (!amqp_conn_gone(c) && !p->reading_stopped &&
 	    (c->state != AMQP_CONN_HEADER || read_protocol_header(c, in) > 0))
-		while (!p->free_pending && !p->reading_stopped && !p->flow_blocked &&
+		while (!amqp_conn_gone(c) && !p->reading_stopped && !p->flow_blocked &&
 		       !c->input_held && read_frame(c, in) > 0)
 			;
 	/* Drained only here: a decoded method may still point into it above. */
-	if (p->free_pending || p->reading_stopped)
+	if (amqp_conn_gone(c) || p->reading_stopped)
 		evbuffer_drain(in, evbuffer_get_length(in));
 }

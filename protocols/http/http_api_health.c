@@ -82,28 +82,40 @@ check_alarms(struct http_req *r, bool local)
 			      : "There are alarms in effect in the cluster", more);
 }
 
-/* Every listener the node has: the announced ones, then this one. */
+/* Every listener the node has (the transport's), at most max. */
+struct listener_list {
+	const char **proto;
+	int *port;
+	int n, max;
+};
+
+static int
+add_listener(void *arg, const struct net_listener_view *v)
+{
+	struct listener_list *ll = arg;
+
+	if (ll->n == ll->max)
+		return 1;
+	ll->proto[ll->n] = v->protocol;
+	ll->port[ll->n++] = v->port;
+	return 0;
+}
+
 static int
 listeners(struct http_req *r, const char **proto, int *port, int max)
 {
-	int n = 0;
+	struct listener_list ll = { proto, port, 0, max };
 
-	for (int i = 0; i < r->l->nann && n < max; i++, n++) {
-		proto[n] = r->l->ann[i].protocol;
-		port[n] = r->l->ann[i].port;
-	}
-	if (n < max) {
-		proto[n] = "http";
-		port[n++] = r->l->port;
-	}
-	return n;
+	if (r->l->net)
+		net_listeners_each(r->l->net, add_listener, &ll);
+	return ll.n;
 }
 
 static void
 check_port(struct http_req *r, const char *arg)
 {
-	const char *proto[HTTP_MAX_ANNOUNCED + 1];
-	int port[HTTP_MAX_ANNOUNCED + 1], n, want;
+	const char *proto[HTTP_MAX_LISTENERS];
+	int port[HTTP_MAX_LISTENERS], n, want;
 	cJSON *more, *ports;
 	char *end;
 	long v = strtol(arg, &end, 10);
@@ -113,7 +125,7 @@ check_port(struct http_req *r, const char *arg)
 		return;
 	}
 	want = (int)v;
-	n = listeners(r, proto, port, HTTP_MAX_ANNOUNCED + 1);
+	n = listeners(r, proto, port, HTTP_MAX_LISTENERS);
 	for (int i = 0; i < n; i++)
 		if (port[i] == want) {
 			reply_ok(r, "port", cJSON_CreateNumber(want));
@@ -156,13 +168,13 @@ normalize_protocol(const char *in, char *buf, size_t cap)
 static void
 check_protocol(struct http_req *r, const char *arg)
 {
-	const char *proto[HTTP_MAX_ANNOUNCED + 1], *want;
-	int port[HTTP_MAX_ANNOUNCED + 1], n;
+	const char *proto[HTTP_MAX_LISTENERS], *want;
+	int port[HTTP_MAX_LISTENERS], n;
 	char buf[64];
 	cJSON *more, *protos;
 
 	want = normalize_protocol(arg, buf, sizeof(buf));
-	n = listeners(r, proto, port, HTTP_MAX_ANNOUNCED + 1);
+	n = listeners(r, proto, port, HTTP_MAX_LISTENERS);
 	for (int i = 0; i < n; i++)
 		if (strcmp(proto[i], want) == 0) {
 			reply_ok(r, "protocol", cJSON_CreateString(want));

@@ -43,45 +43,64 @@ http_exchange_types_json(void)
 	return arr;
 }
 
+struct listeners_walk {
+	struct http_listener *l;
+	cJSON *arr;
+	bool contexts;                  /* the HTTP listeners as "contexts" */
+};
+
+/* One entry per bound address, as RabbitMQ lists "::" and "0.0.0.0". */
+static int
+add_listener(void *arg, const struct net_listener_view *v)
+{
+	struct listeners_walk *w = arg;
+	char buf[256], *tok, *save = NULL, port[16];
+	bool http = strncmp(v->protocol, "http", 4) == 0 && strstr(v->protocol, "mqtt") == NULL;
+
+	if (w->contexts && !http)
+		return 0;
+	snprintf(buf, sizeof(buf), "%s", v->bind);
+	snprintf(port, sizeof(port), "%d", v->port);
+	for (tok = strtok_r(buf, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save)) {
+		cJSON *o = cJSON_CreateObject();
+
+		cJSON_AddStringToObject(o, "node", w->l->node);
+		if (w->contexts) {
+			cJSON_AddItemToObject(o, "ssl_opts", cJSON_CreateArray());
+			cJSON_AddStringToObject(o, "description", "Sluice Management");
+			cJSON_AddStringToObject(o, "path", "/");
+			cJSON_AddStringToObject(o, "ip", tok);
+			cJSON_AddStringToObject(o, "port", port);
+			cJSON_AddBoolToObject(o, "ssl", v->tls);
+		} else {
+			cJSON_AddStringToObject(o, "protocol", v->protocol);
+			cJSON_AddStringToObject(o, "ip_address", tok);
+			cJSON_AddNumberToObject(o, "port", v->port);
+			cJSON_AddItemToObject(o, "socket_opts", cJSON_CreateObject());
+		}
+		cJSON_AddItemToArray(w->arr, o);
+	}
+	return 0;
+}
+
 cJSON *
 http_listeners_json(struct http_listener *l)
 {
-	cJSON *arr = cJSON_CreateArray(), *o;
+	struct listeners_walk w = { l, cJSON_CreateArray(), false };
 
-	for (int i = 0; i < l->nann; i++) {
-		o = cJSON_CreateObject();
-		cJSON_AddStringToObject(o, "node", l->node);
-		cJSON_AddStringToObject(o, "protocol", l->ann[i].protocol);
-		cJSON_AddStringToObject(o, "ip_address", l->ann[i].ip);
-		cJSON_AddNumberToObject(o, "port", l->ann[i].port);
-		cJSON_AddItemToObject(o, "socket_opts", cJSON_CreateObject());
-		cJSON_AddItemToArray(arr, o);
-	}
-	o = cJSON_CreateObject();
-	cJSON_AddStringToObject(o, "node", l->node);
-	cJSON_AddStringToObject(o, "protocol", "http");
-	cJSON_AddStringToObject(o, "ip_address", l->cfg.bind);
-	cJSON_AddNumberToObject(o, "port", l->port);
-	cJSON_AddItemToObject(o, "socket_opts", cJSON_CreateObject());
-	cJSON_AddItemToArray(arr, o);
-	return arr;
+	if (l->net)
+		net_listeners_each(l->net, add_listener, &w);
+	return w.arr;
 }
 
 cJSON *
 http_contexts_json(struct http_listener *l)
 {
-	cJSON *arr = cJSON_CreateArray(), *o = cJSON_CreateObject();
-	char port[16];
+	struct listeners_walk w = { l, cJSON_CreateArray(), true };
 
-	snprintf(port, sizeof(port), "%d", l->port);
-	cJSON_AddItemToObject(o, "ssl_opts", cJSON_CreateArray());
-	cJSON_AddStringToObject(o, "node", l->node);
-	cJSON_AddStringToObject(o, "description", "Sluice Management");
-	cJSON_AddStringToObject(o, "path", "/");
-	cJSON_AddStringToObject(o, "ip", l->cfg.bind);
-	cJSON_AddStringToObject(o, "port", port);
-	cJSON_AddItemToArray(arr, o);
-	return arr;
+	if (l->net)
+		net_listeners_each(l->net, add_listener, &w);
+	return w.arr;
 }
 
 /* RabbitMQ 3.13's churn_rates: connections, channels and queues. */

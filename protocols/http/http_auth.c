@@ -54,22 +54,6 @@ b64_decode(const char *s, char *out, size_t cap)
 	return (int)o;
 }
 
-static bool
-peer_is_loopback(struct evhttp_request *req)
-{
-	struct evhttp_connection *c = evhttp_request_get_connection(req);
-	const char *addr = NULL;
-	uint16_t port = 0;
-
-	if (c == NULL)
-		return false;
-	evhttp_connection_get_peer(c, (char **)&addr, &port);
-	if (addr == NULL)
-		return false;
-	return strncmp(addr, "127.", 4) == 0 || strcmp(addr, "::1") == 0 ||
-	       strncmp(addr, "::ffff:127.", 11) == 0;
-}
-
 bool
 http_auth_check(struct http_req *r)
 {
@@ -95,7 +79,7 @@ http_auth_check(struct http_req *r)
 	*colon = '\0';
 	memset(&err, 0, sizeof(err));
 	if (bk_user_check(b, bk_str_c(cred), bk_str_c(colon + 1),
-			  peer_is_loopback(r->req), &err) != BK_OK) {
+			  r->peer_loopback, &err) != BK_OK) {
 		http_reply_error(r, 401, "not_authorized", "Login failed");
 		return false;
 	}

@@ -5,11 +5,11 @@
  * durable definitions file is written by the journal thread with the loop
  * iteration's batch (bk_defs_commit_track), so the answer is kept until
  * that write completes and the event loop never waits on the disk. A kept
- * answer holds its evhttp request, the status, content type and body; a
- * client that goes away meanwhile is fine (libevent detaches a request
- * still being answered from its dead connection, and frees it when the
- * answer is sent). The listener lists the kept answers, so freeing it
- * silences their trackers first.
+ * answer holds the status, content type and body; its connection holds
+ * the request (with the answer's headers) and reads no further request
+ * meanwhile (http_conn_hold). A client that goes away first detaches the
+ * answer (http_commit_detach), which is then dropped. The listener lists
+ * the kept answers, so freeing it silences their trackers first.
  */
 #include "http_int.h"
 
@@ -18,7 +18,7 @@
 
 struct http_pending {
 	struct http_listener *l;        /* borrowed */
-	struct evhttp_request *req;     /* borrowed until answered */
+	struct http_conn *hc;           /* borrowed; NULL once the client left */
 	struct bk_confirm *c;           /* owned */
 	int code;
 	bool head;
@@ -48,11 +48,13 @@ on_durable(void *ctx, uint64_t token, int status)
 {
 	struct http_pending *p = ctx;
 
-	if (status < 0)
-		http_reply_write(p->req, 500, "application/json", HTTP_DEFS_FAILED,
-				 strlen(HTTP_DEFS_FAILED), p->head);
+	if (p->hc == NULL)
+		;                       /* the client left */
+	else if (status < 0)
+		http_conn_release(p->hc, 500, "application/json", HTTP_DEFS_FAILED,
+				  strlen(HTTP_DEFS_FAILED));
 	else
-		http_reply_write(p->req, p->code, p->ctype, p->body, p->len, p->head);
+		http_conn_release(p->hc, p->code, p->ctype, p->body, p->len);
 	pending_free(p);
 }
 
@@ -71,7 +73,8 @@ http_commit_defer(struct http_req *r, int code, const char *ctype,
 		bk_free(p);
 		return rc;
 	}
-	p->req = r->req;
+	p->hc = r->conn;
+	http_conn_hold(r->conn, p);
 	p->code = code;
 	p->head = r->method == EVHTTP_REQ_HEAD;
 	p->ctype = ctype ? bk_strdup(ctype) : NULL;
@@ -86,8 +89,14 @@ http_commit_defer(struct http_req *r, int code, const char *ctype,
 	return 1;
 }
 
-/* The broker stops before the write completed: answer 503 (which also
- * frees a request whose client already left). */
+void
+http_commit_detach(struct http_pending *p)
+{
+	p->hc = NULL;
+}
+
+/* The broker stops before the write completed: answer 503 to clients
+ * still there. */
 void
 http_commit_cancel_all(struct http_listener *l)
 {
@@ -96,7 +105,8 @@ http_commit_cancel_all(struct http_listener *l)
 	while (l->pending != NULL) {
 		struct http_pending *p = l->pending;
 
-		http_reply_write(p->req, 503, "application/json", body, sizeof(body) - 1, p->head);
+		if (p->hc)
+			http_conn_release(p->hc, 503, "application/json", body, sizeof(body) - 1);
 		pending_free(p);
 	}
 }

@@ -20,19 +20,17 @@
 #include <event2/keyvalq_struct.h>
 
 #include "bk_admin.h"
+#include "net.h"
 #include "http.h"
 
 #define HTTP_MAX_SEGS 12
-#define HTTP_MAX_ANNOUNCED 8
 #define HTTP_JSON_DEPTH 16              /* nesting accepted in request bodies */
 /* What RabbitMQ 3.13 announces; clients compare against it. */
 #define HTTP_RABBITMQ_VERSION "3.13.0"
 
-struct http_announced {
-	char protocol[16];
-	char ip[64];
-	int port;
-};
+struct net;
+struct http_conn;
+struct http_head;
 
 /* RabbitMQ's sample windows (http_stats.c): ?lengths_age=&lengths_incr=, ... */
 enum http_win {
@@ -45,15 +43,18 @@ struct http_range {
 	uint64_t first, last, incr;     /* wall-clock ms */
 };
 
+/* Listeners a health check looks at, at most. */
+#define HTTP_MAX_LISTENERS 16
+
+/* The HTTP adapter's broker-wide state; the sockets are the transport's
+ * (every HTTP listener, plain or TLS, hands connections to http_net_ops
+ * with this as arg). */
 struct http_listener {
 	struct event_base *base;        /* borrowed */
 	struct bk_broker *broker;       /* borrowed; outlives the listener */
-	struct evhttp *http;            /* owned */
+	struct net *net;                /* borrowed: every listener, for /api/overview */
 	struct http_config cfg;
-	int port;                       /* bound */
 	char node[128];                 /* "sluice@HOST": RabbitMQ's node name */
-	struct http_announced ann[HTTP_MAX_ANNOUNCED];
-	int nann;
 	bool prometheus;                /* the [prometheus] listener: /metrics only */
 	bool prom_auth;                 /* prometheus.authentication */
 	bool prom_per_object;           /* prometheus.return_per_object_metrics */
@@ -66,11 +67,15 @@ struct http_listener {
 
 struct http_req {
 	struct http_listener *l;        /* borrowed */
-	struct evhttp_request *req;     /* borrowed; answered once */
+	struct http_conn *conn;         /* borrowed; answered once */
 	enum evhttp_cmd_type method;
 	char *seg[HTTP_MAX_SEGS];       /* owned, decoded; seg[0] is after "/api/" */
 	int nseg;
 	struct evkeyvalq query;         /* owned (evhttp_clear_headers) */
+	struct evkeyvalq *in_headers;   /* borrowed from the request head */
+	struct evkeyvalq out_headers;   /* owned: headers of the answer */
+	struct evbuffer *body;          /* borrowed: the whole body, once read */
+	bool peer_loopback;             /* the client is on this machine */
 	char user[256];                 /* authenticated user */
 	bool admin;                     /* has the administrator tag */
 	bool policymaker;               /* has the policymaker tag */
@@ -99,14 +104,22 @@ bool http_auth_check(struct http_req *r);
  */
 int http_commit_defer(struct http_req *r, int code, const char *ctype,
 		      const char *body, size_t len);
-/* Listener teardown: drop the kept answers, their trackers silenced. */
+/* Listener teardown: answer 503 to what is kept, trackers silenced. */
 void http_commit_cancel_all(struct http_listener *l);
+/* The kept answer's connection is gone: drop the answer when it comes. */
+struct http_pending;
+void http_commit_detach(struct http_pending *p);
+/* http_conn.c: the current request's answer waits for p (the connection
+ * reads nothing more meanwhile); release writes it and goes on. */
+void http_conn_hold(struct http_conn *hc, struct http_pending *p);
+void http_conn_release(struct http_conn *hc, int code, const char *ctype,
+		       const char *body, size_t len);
 
 /* ---- http_reply.c ---- */
 /* Add Content-Type (unless NULL), Cache-Control and the body (unless
  * head) to req's answer and send it. */
-void http_reply_write(struct evhttp_request *req, int code, const char *ctype,
-		      const char *body, size_t len, bool head);
+void http_reply_write(struct http_req *r, int code, const char *ctype, const char *body,
+		      size_t len);
 /* Send doc (taken: freed here) with code and application/json. */
 void http_reply_json(struct http_req *r, int code, cJSON *doc);
 void http_reply_text(struct http_req *r, int code, const char *content_type,
@@ -128,6 +141,22 @@ void http_reply_object(struct http_req *r, cJSON *obj);
 /* arr's first element as one object (http_reply_object), or 404 when arr
  * is empty. Takes arr. */
 void http_reply_first(struct http_req *r, cJSON *arr);
+
+/* ---- requests (http_server.c), on connections (http_conn.c) ---- */
+/* Fill r from a parsed head: path split and decoded, query parsed. On a
+ * bad path r->answered is set (400 sent). */
+void http_req_init(struct http_req *r, struct http_listener *l, struct http_conn *conn,
+		   struct http_head *h, bool peer_loopback);
+/* Does the path need no credentials (the UI's page)? */
+bool http_req_public(const struct http_req *r);
+/* Route to the resource handler; credentials were checked already. */
+void http_req_dispatch(struct http_req *r);
+void http_req_fini(struct http_req *r);
+/* Write the answer: status line, headers, Content-Length, body (left
+ * out for HEAD). The connection closes after it when the request asked
+ * for that (HTTP/1.0, Connection: close) or a refusal ended it. */
+void http_conn_respond(struct http_conn *hc, int code, struct evkeyvalq *headers,
+		       const void *body, size_t len, bool head_only);
 
 /* ---- http_req helpers (http_server.c) ---- */
 /* A request header (case-insensitive name), or NULL. Borrowed. */

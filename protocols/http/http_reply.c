@@ -17,17 +17,14 @@
 #include <event2/buffer.h>
 
 void
-http_reply_write(struct evhttp_request *req, int code, const char *ctype,
-		 const char *body, size_t len, bool head)
+http_reply_write(struct http_req *r, int code, const char *ctype, const char *body,
+		 size_t len)
 {
-	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
-
 	if (ctype != NULL)
-		evhttp_add_header(h, "Content-Type", ctype);
-	evhttp_add_header(h, "Cache-Control", "no-cache");
-	if (len > 0 && !head)
-		evbuffer_add(evhttp_request_get_output_buffer(req), body, len);
-	evhttp_send_reply(req, code, NULL, NULL);
+		http_reply_header(r, "Content-Type", ctype);
+	http_reply_header(r, "Cache-Control", "no-cache");
+	http_conn_respond(r->conn, code, &r->out_headers, body, len,
+			  r->method == EVHTTP_REQ_HEAD);
 }
 
 static void
@@ -52,7 +49,7 @@ reply_send(struct http_req *r, int code, const char *ctype, const char *body, si
 			len = strlen(HTTP_DEFS_FAILED);
 		}
 	}
-	http_reply_write(r->req, code, ctype, body, len, r->method == EVHTTP_REQ_HEAD);
+	http_reply_write(r, code, ctype, body, len);
 }
 
 void

@@ -1,20 +1,19 @@
 /*
- * http_server.c: the HTTP listener (libevent's evhttp on the broker's
- * event_base) and the request dispatcher.
+ * http_server.c: the management API's request dispatcher and the request
+ * helpers handlers share. Connections and limits are http_conn.c's.
  *
- * Every request goes through one generic callback: the path is split at
- * '/' BEFORE percent-decoding (so "/api/queues/%2F/q" names vhost "/"),
- * each segment is decoded on its own and refused if it decodes to a NUL,
- * the query is parsed, basic auth is checked (everything but the
- * management UI's own files), and the first segment after "/api/" picks the
- * resource handler. Limits: evhttp refuses bodies over max_body_size
- * (413) and header blocks over 64 KiB before any handler runs.
+ * Every request goes the same way: the path is split at '/' BEFORE
+ * percent-decoding (so "/api/queues/%2F/q" names vhost "/"), each segment
+ * is decoded on its own and refused if it decodes to a NUL, the query is
+ * parsed, basic auth is checked (everything but the management UI's own
+ * files and the is-in-service probe; by http_conn.c, before the body is
+ * read), and the first segment after "/api/" picks the resource handler.
  *
- * Handlers run on the main thread between other events, so they may call
- * the core directly; none of them blocks.
+ * Handlers run on the core's thread between other events, so they may
+ * call the core directly; none of them blocks.
  */
 #include "http_int.h"
-#include "net_sock.h"
+#include "http_parse.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -38,19 +37,19 @@ http_query(struct http_req *r, const char *key)
 const char *
 http_req_header(struct http_req *r, const char *name)
 {
-	return evhttp_find_header(evhttp_request_get_input_headers(r->req), name);
+	return evhttp_find_header(r->in_headers, name);
 }
 
 void
 http_reply_header(struct http_req *r, const char *name, const char *value)
 {
-	evhttp_add_header(evhttp_request_get_output_headers(r->req), name, value);
+	evhttp_add_header(&r->out_headers, name, value);
 }
 
 struct evbuffer *
 http_req_body(struct http_req *r)
 {
-	return evhttp_request_get_input_buffer(r->req);
+	return r->body;
 }
 
 bool
@@ -98,7 +97,7 @@ http_body_json(struct http_req *r)
 
 	if (len == 0)
 		return cJSON_CreateObject();
-	/* bounded by evhttp_set_max_body_size */
+	/* bounded by http.max_body_size (http_conn.c) */
 	p = (const char *)evbuffer_pullup(in, -1);
 	doc = cJSON_ParseWithLengthOpts(p, len, &end, false);
 	if (doc != NULL && end != NULL) {
@@ -118,12 +117,51 @@ http_body_json(struct http_req *r)
 	return doc;
 }
 
+static int
+hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Percent-decode p[0..n) into a new string; NULL if it decodes to a NUL
+ * ("%00"). A '%' not followed by two hex digits stays as it is. '+' is
+ * not a space in a path. */
+static char *
+path_decode(const char *p, size_t n)
+{
+	char *out = bk_malloc(n + 1);
+	size_t o = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		int hi, lo;
+
+		if (p[i] == '%' && i + 2 < n && (hi = hexval(p[i + 1])) >= 0 && (lo = hexval(p[i + 2])) >= 0) {
+			out[o] = (char)(hi << 4 | lo);
+			i += 2;
+		} else {
+			out[o] = p[i];
+		}
+		if (out[o++] == '\0') {
+			bk_free(out);
+			return NULL;
+		}
+	}
+	out[o] = '\0';
+	return out;
+}
+
 /* Split the raw path into decoded segments. false on a bad path. */
 static bool
 split_path(struct http_req *r, const char *path)
 {
 	const char *p = path, *slash;
-	size_t n, dlen;
+	size_t n;
 
 	while (*p == '/')
 		p++;
@@ -132,21 +170,8 @@ split_path(struct http_req *r, const char *path)
 		n = slash ? (size_t)(slash - p) : strlen(p);
 		if (r->nseg == HTTP_MAX_SEGS)
 			return false;
-		char *raw = bk_malloc(n + 1);
-
-		memcpy(raw, p, n);
-		raw[n] = '\0';
-		char *dec = evhttp_uridecode(raw, 0, &dlen);
-
-		bk_free(raw);
-		if (dec == NULL)
+		if ((r->seg[r->nseg] = path_decode(p, n)) == NULL)
 			return false;
-		if (strlen(dec) != dlen) {          /* %00 */
-			free(dec);
-			return false;
-		}
-		r->seg[r->nseg] = bk_strdup(dec);
-		free(dec);
 		r->nseg++;
 		if (slash == NULL)
 			break;
@@ -205,44 +230,53 @@ allowed(struct http_req *r, enum need need)
 	return true;
 }
 
-/* Everything but RabbitMQ's is-in-service probe (for load balancers)
- * needs credentials. */
-static bool
-needs_auth(const struct http_req *r)
+/* The management UI's own files, and RabbitMQ's is-in-service probe (for
+ * load balancers), need no credentials; everything else does. */
+bool
+http_req_public(const struct http_req *r)
 {
-	return !(r->nseg == 4 && strcmp(r->seg[0], "api") == 0 &&
-		 strcmp(r->seg[1], "health") == 0 && strcmp(r->seg[2], "checks") == 0 &&
-		 strcmp(r->seg[3], "is-in-service") == 0);
+	if (r->l->prometheus)
+		return !r->l->prom_auth;
+	if (r->nseg == 0 || (r->nseg == 1 && strcmp(r->seg[0], "index.html") == 0) ||
+	    (r->nseg >= 1 && strcmp(r->seg[0], "ui") == 0))
+		return true;
+	return r->nseg == 4 && strcmp(r->seg[0], "api") == 0 &&
+	       strcmp(r->seg[1], "health") == 0 && strcmp(r->seg[2], "checks") == 0 &&
+	       strcmp(r->seg[3], "is-in-service") == 0;
 }
 
-/* The Prometheus listener serves /metrics[/per-object|/detailed] only,
- * with credentials only when prometheus.authentication says so. */
+/* The Prometheus listener serves /metrics[/per-object|/detailed] only;
+ * credentials, when prometheus.authentication asks for them, were
+ * checked with the head (http_req_public). */
 static void
 dispatch_prometheus(struct http_req *r)
 {
-	if (r->nseg == 0 || strcmp(r->seg[0], "metrics") != 0) {
+	if (r->nseg == 0 || strcmp(r->seg[0], "metrics") != 0)
 		http_reply_not_found(r);
-		return;
-	}
-	if (r->l->prom_auth && !http_auth_check(r))
-		return;
-	http_prometheus(r);
+	else
+		http_prometheus(r);
 }
 
-static void
-dispatch(struct http_req *r)
+void
+http_req_dispatch(struct http_req *r)
 {
+	if (r->answered)
+		return;
 	if (http_ui_serve(r))                   /* the UI logs in by itself */
-		return;
-	if ((needs_auth(r) && !http_auth_check(r)) || !http_ranges_parse(r))
-		return;
+		goto out;
+	if (r->l->prometheus) {
+		dispatch_prometheus(r);
+		goto out;
+	}
+	if (!http_ranges_parse(r))
+		goto out;
 	if (strcmp(r->seg[0], "metrics") == 0 && r->nseg <= 2) {
 		http_prometheus(r);
-		return;
+		goto out;
 	}
 	if (strcmp(r->seg[0], "api") != 0 || r->nseg < 2) {
 		http_reply_not_found(r);
-		return;
+		goto out;
 	}
 	/* handlers see seg[0] as the resource */
 	bk_free(r->seg[0]);
@@ -253,158 +287,84 @@ dispatch(struct http_req *r)
 			continue;
 		if (allowed(r, routes[i].need))
 			routes[i].fn(r);
-		return;
-	}
-	http_reply_not_found(r);
-}
-
-static void
-on_request(struct evhttp_request *req, void *arg)
-{
-	struct http_listener *l = arg;
-	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
-	const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
-	const char *query = uri ? evhttp_uri_get_query(uri) : NULL;
-	struct http_req r;
-
-	memset(&r, 0, sizeof(r));
-	r.l = l;
-	r.req = req;
-	r.method = evhttp_request_get_command(req);
-	TAILQ_INIT(&r.query);
-	if (path == NULL || !split_path(&r, path) ||
-	    (query != NULL && evhttp_parse_query_str(query, &r.query) < 0)) {
-		http_reply_bad_request(&r, "bad request path");
 		goto out;
 	}
-	if (l->prometheus)
-		dispatch_prometheus(&r);
-	else
-		dispatch(&r);
-	if (!r.answered) {                      /* a handler forgot: our bug */
-		bk_error("http: no reply for %s", path);
-		http_reply_error(&r, 500, "internal_error", "no reply");
-	}
+	http_reply_not_found(r);
 out:
-	for (int i = 0; i < r.nseg; i++)
-		bk_free(r.seg[i]);
-	evhttp_clear_headers(&r.query);
+	if (!r->answered) {                     /* a handler forgot: our bug */
+		bk_error("http: no reply for /%s", r->nseg > 0 ? r->seg[0] : "");
+		http_reply_error(r, 500, "internal_error", "no reply");
+	}
 }
 
-/* A listener with its evhttp, not yet bound. */
+void
+http_req_init(struct http_req *r, struct http_listener *l, struct http_conn *conn,
+	      struct http_head *h, bool peer_loopback)
+{
+	char *q;
+
+	memset(r, 0, sizeof(*r));
+	r->l = l;
+	r->conn = conn;
+	r->method = h->method;
+	r->in_headers = &h->headers;
+	r->peer_loopback = peer_loopback;
+	TAILQ_INIT(&r->query);
+	TAILQ_INIT(&r->out_headers);
+	q = strchr(h->target, '?');
+	if (q)
+		*q++ = '\0';
+	if (h->target[0] != '/' || !split_path(r, h->target) ||
+	    (q != NULL && evhttp_parse_query_str(q, &r->query) < 0))
+		http_reply_bad_request(r, "bad request path");
+}
+
+void
+http_req_fini(struct http_req *r)
+{
+	for (int i = 0; i < r->nseg; i++)
+		bk_free(r->seg[i]);
+	r->nseg = 0;
+	evhttp_clear_headers(&r->query);
+	evhttp_clear_headers(&r->out_headers);
+}
+
+/* The listener state both kinds share. */
 static struct http_listener *
-listener_new(struct event_base *base, struct bk_broker *b, uint32_t max_body,
-	     char *err, size_t errlen)
+listener_new(struct event_base *base, struct bk_broker *b, struct net *net,
+	     const struct http_config *cfg)
 {
 	struct http_listener *l = bk_calloc(1, sizeof(*l));
 	char host[64] = "localhost";
 
 	l->base = base;
 	l->broker = b;
+	l->net = net;
+	l->cfg = *cfg;
 	gethostname(host, sizeof(host) - 1);
 	host[sizeof(host) - 1] = '\0';
 	snprintf(l->node, sizeof(l->node), "sluice@%s", host);
-	if ((l->http = evhttp_new(base)) == NULL) {
-		snprintf(err, errlen, "cannot create the HTTP server");
-		http_listener_free(l);
-		return NULL;
-	}
-	evhttp_set_max_body_size(l->http, max_body);
-	evhttp_set_max_headers_size(l->http, 64 * 1024);
-	evhttp_set_timeout(l->http, 60);
-	evhttp_set_allowed_methods(l->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD |
-				   EVHTTP_REQ_PUT | EVHTTP_REQ_POST |
-				   EVHTTP_REQ_DELETE);
-	evhttp_set_gencb(l->http, on_request, l);
-	return l;
-}
-
-/*
- * Listen on every address of list (separated by commas or blanks), all
- * on one port: port, or the one the first bind picked when port is 0.
- * Logs "listening NAME ADDR:PORT" for each. 0, or -1 with err.
- */
-static int
-bind_all(struct http_listener *l, const char *list, int port, const char *name,
-	 char *err, size_t errlen)
-{
-	const char *p = list;
-	char addr[64];
-	size_t n;
-
-	l->port = port;
-	while (*(p += strspn(p, ", \t")) != '\0') {
-		struct evhttp_bound_socket *sock;
-
-		n = strcspn(p, ", \t");
-		snprintf(addr, sizeof(addr), "%.*s", (int)(n < sizeof(addr) ? n : 0), p);
-		p += n;
-		sock = evhttp_bind_socket_with_handle(l->http, addr, (uint16_t)l->port);
-		if (sock == NULL) {
-			snprintf(err, errlen, "cannot listen on %s:%d: %s", addr, l->port,
-				 strerror(errno));
-			return -1;
-		}
-		l->port = bk_net_local_port(evhttp_bound_socket_get_fd(sock), l->port);
-		bk_info("listening %s %s:%d", name, addr, l->port);
-	}
-	return 0;
-}
-
-struct http_listener *
-http_listener_new(struct event_base *base, struct bk_broker *b,
-		  const struct http_config *cfg, char *err, size_t errlen)
-{
-	struct http_listener *l = listener_new(base, b, cfg->max_body_size, err, errlen);
-
-	if (l == NULL)
-		return NULL;
-	l->cfg = *cfg;
-	if (bind_all(l, cfg->bind, cfg->port, "http", err, errlen) < 0) {
-		http_listener_free(l);
-		return NULL;
-	}
 	return l;
 }
 
 struct http_listener *
-http_prometheus_new(struct event_base *base, struct bk_broker *b,
-		    const struct prometheus_config *cfg, char *err, size_t errlen)
+http_listener_new(struct event_base *base, struct bk_broker *b, struct net *net,
+		  const struct http_config *cfg)
 {
-	/* scrapes send no body */
-	struct http_listener *l = listener_new(base, b, 4096, err, errlen);
+	return listener_new(base, b, net, cfg);
+}
 
-	if (l == NULL)
-		return NULL;
+struct http_listener *
+http_prometheus_new(struct event_base *base, struct bk_broker *b, struct net *net,
+		    const struct http_config *http, const struct prometheus_config *cfg)
+{
+	struct http_listener *l = listener_new(base, b, net, http);
+
 	l->prometheus = true;
 	l->prom_auth = cfg->authentication;
 	l->prom_per_object = cfg->per_object;
-	snprintf(l->cfg.bind, sizeof(l->cfg.bind), "%s", cfg->bind);
-	if (bind_all(l, cfg->bind, cfg->port, "prometheus", err, errlen) < 0) {
-		http_listener_free(l);
-		return NULL;
-	}
+	l->cfg.max_body_size = 4096;            /* scrapes send no body */
 	return l;
-}
-
-int
-http_listener_port(const struct http_listener *l)
-{
-	return l->port;
-}
-
-void
-http_listener_announce(struct http_listener *l, const char *protocol,
-		       const char *ip, int port)
-{
-	struct http_announced *a;
-
-	if (l == NULL || l->nann == HTTP_MAX_ANNOUNCED)
-		return;
-	a = &l->ann[l->nann++];
-	snprintf(a->protocol, sizeof(a->protocol), "%s", protocol);
-	snprintf(a->ip, sizeof(a->ip), "%s", ip);
-	a->port = port;
 }
 
 void
@@ -413,8 +373,6 @@ http_listener_free(struct http_listener *l)
 	if (l == NULL)
 		return;
 	http_commit_cancel_all(l);
-	if (l->http != NULL)
-		evhttp_free(l->http);
 	http_moves_free(l);
 	bk_free(l);
 }

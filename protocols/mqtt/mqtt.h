@@ -11,11 +11,24 @@
 struct event_base;
 struct bk_broker;
 struct mqtt_listener;
+struct net_proto_ops;
 
 struct mqtt_config {
 	bool enabled;                   /* yes: listen like Mosquitto on 1883 */
-	char bind[64];                  /* "127.0.0.1"; "::" or "0.0.0.0" for all */
+	/* where it listens (the daemon makes the transport's listeners) */
+	char bind[256];                 /* "127.0.0.1, ::1"; "0.0.0.0, ::" for all */
 	int port;                       /* 1883; 0 = any free port */
+	char tls_bind[256];             /* MQTT over TLS */
+	int tls_port;                   /* 8883 by convention; 0 (default) = none */
+	char ws_bind[256];              /* MQTT over WebSockets */
+	int ws_port;                    /* 15675 in RabbitMQ's Web MQTT; 0 (default) = none */
+	char wss_bind[256];             /* MQTT over WebSockets over TLS */
+	int wss_port;                   /* 0 (default) = none */
+	char ws_path[128];              /* "/ws" */
+	uint32_t max_connections;       /* per listener; 0 = broker-wide limit only */
+	uint32_t max_connect_size;      /* largest CONNECT from an unauthenticated client: 64 KiB */
+	bool use_identity_as_username;  /* TLS: a client without a user name logs in as its
+					   certificate's CN (Mosquitto's option) */
 	uint32_t max_packet_size;       /* largest packet accepted, 268435460 (the protocol's) */
 	char exchange[256];             /* topic exchange MQTT maps onto: "amq.topic" */
 	char vhost[256];                /* vhost when the user name does not name one: "/" */
@@ -43,19 +56,18 @@ void mqtt_config_defaults(struct mqtt_config *c);
  * listener; on failure returns NULL and writes the reason to err.
  */
 struct mqtt_listener *mqtt_listener_new(struct event_base *base, struct bk_broker *b,
-					const struct mqtt_config *cfg,
-					char *err, size_t errlen);
-/* The port actually bound. */
-int mqtt_listener_port(const struct mqtt_listener *l);
+					const struct mqtt_config *cfg);
 
 /*
- * Stop accepting, send v5 clients DISCONNECT 0x8B (server shutting down),
- * close every connection (v3 clients just see the close; wills of
- * connections still open are not published, as at a clean stop), and
- * call done(arg) from a deferred event once all are gone.
+ * The transport's ops for MQTT connections. Shutdown sends v5 clients
+ * DISCONNECT 0x8B (server shutting down) and closes every connection
+ * (v3 clients just see the close; wills of connections still open are not
+ * published, as at a clean stop).
  */
-void mqtt_listener_shutdown(struct mqtt_listener *l, void (*done)(void *arg), void *arg);
-/* Free connections, sessions and the retained store. Persistent
+extern const struct net_proto_ops mqtt_net_ops;
+
+/* After the transport freed every connection (net_free): free sessions
+ * and the retained store. Persistent
  * sessions' queues and the retained log stay in the core (and its
  * journal), which the daemon frees after. Accepts NULL. */
 void mqtt_listener_free(struct mqtt_listener *l);

@@ -1,32 +1,35 @@
 /*
- * mqtt_conn.c: one MQTT connection's lifetime: accept, the connect
- * timeout and keepalive timer, connection errors, and the deferred free.
+ * mqtt_conn.c: one MQTT connection's lifetime on the transport (net/):
+ * the ops the transport calls (open, read, writable, shutdown, free), the
+ * keepalive timer, connection errors and resource-alarm flow.
  *
  * Invariants:
  *  - Nothing frees a connection inline from a core callback or from
- *    packet handling: every path ends in mqtt_conn_free_later() (the
- *    reaper event) or a timer, or mqtt_listener_free().
+ *    packet handling: every path ends in mqtt_conn_free_later() or
+ *    mqtt_conn_flush_then_free(), and the transport's reaper then calls
+ *    conn_free().
  *  - Once state is CLOSING, input is ignored and drained; only what is
  *    already in the output (e.g. a DISCONNECT) still leaves.
- *  - The will is handled once, in mqtt_conn_free(): published (or handed
- *    to the session for its delay) unless the client ended with a normal
+ *  - The will is handled once, in conn_free(): published (or handed to
+ *    the session for its delay) unless the client ended with a normal
  *    DISCONNECT or the broker is stopping.
+ *  - The CONNECT deadline is the transport's handshake deadline
+ *    (connect_timeout); a valid CONNECT ends it (net_conn_ready).
  *
  * Keepalive [MQTT-3.1.2-24]: the connection is dropped when nothing
  * arrived for 1.5 times the keepalive; the timer is re-armed for the
  * time left instead of on every packet.
  */
 #include "mqtt_int.h"
-#include "net_sock.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
-static void reaper_cb(evutil_socket_t fd, short what, void *arg);
-static void timer_cb(evutil_socket_t fd, short what, void *arg);
-static void event_cb(struct bufferevent *bev, short what, void *arg);
-
+/* Output left unsent this long after a close: give up on the peer. */
+#ifndef MQTT_FLUSH_WAIT_MS
+#define MQTT_FLUSH_WAIT_MS 5000
+#endif
 
 static void
 timer_set(struct mqtt_conn *c, uint64_t ms)
@@ -36,40 +39,20 @@ timer_set(struct mqtt_conn *c, uint64_t ms)
 	event_add(c->timer, &tv);
 }
 
-struct mqtt_conn *
-mqtt_conn_new(struct mqtt_listener *l, evutil_socket_t fd, const struct sockaddr *sa)
-{
-	struct mqtt_conn *c = bk_calloc(1, sizeof(*c));
-
-	c->id = l->next_id++;
-	c->l = l;
-	c->state = MQTT_CONN_NEW;
-	c->request_problem_info = true;
-	bk_net_peer_format(sa, c->peer, sizeof(c->peer), &c->peer_is_loopback);
-	bk_net_accepted(fd);
-	c->bev = bk_net_bev_new(l->base, fd, mqtt_conn_read_cb, mqtt_conn_write_cb, event_cb,
-				c, l->cfg.output_high_watermark);
-	c->timer = event_new(l->base, -1, 0, timer_cb, c);
-	c->reaper = event_new(l->base, -1, 0, reaper_cb, c);
-	timer_set(c, l->cfg.connect_timeout_ms);
-	c->last_rx_ms = bk_now_ms();
-	mqtt_conn_log(c, BK_LOG_DEBUG, "accepted connection");
-	return c;
-}
-
 void
 mqtt_conn_log(const struct mqtt_conn *c, enum bk_log_level lvl, const char *fmt, ...)
 {
-	char msg[1024];
 	va_list ap;
 
-	if (!bk_log_enabled(lvl))
-		return;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	net_conn_logv(c->nc, lvl, fmt, ap);
 	va_end(ap);
-	bk_log(lvl, "conn=%llu peer=%s proto=mqtt: %s",
-	       (unsigned long long)c->id, c->peer, msg);
+}
+
+bool
+mqtt_conn_gone(const struct mqtt_conn *c)
+{
+	return net_conn_closing(c->nc);
 }
 
 bool
@@ -92,18 +75,8 @@ timer_cb(evutil_socket_t fd, short what, void *arg)
 	struct mqtt_conn *c = arg;
 	uint64_t now = bk_now_ms(), limit, idle;
 
-	if (c->free_pending)
+	if (mqtt_conn_gone(c) || c->state != MQTT_CONN_RUNNING)
 		return;
-	if (c->state == MQTT_CONN_NEW) {
-		mqtt_conn_log(c, BK_LOG_INFO, "no CONNECT within %u ms",
-			      c->l->cfg.connect_timeout_ms);
-		mqtt_conn_free_later(c);
-		return;
-	}
-	if (c->flush_then_free || c->state == MQTT_CONN_CLOSING) {
-		mqtt_conn_free_later(c);
-		return;
-	}
 	limit = (uint64_t)c->keepalive * 1500;
 	if (c->blocked)
 		c->last_rx_ms = now;    /* we are the ones not reading */
@@ -117,58 +90,20 @@ timer_cb(evutil_socket_t fd, short what, void *arg)
 			   (unsigned)(idle / 1000), (unsigned)(idle % 1000));
 }
 
-static void
-event_cb(struct bufferevent *bev, short what, void *arg)
-{
-	struct mqtt_conn *c = arg;
-
-	if (c->free_pending)
-		return;
-	if (what & BEV_EVENT_EOF)
-		mqtt_conn_log(c, c->state == MQTT_CONN_CLOSING ? BK_LOG_DEBUG : BK_LOG_INFO,
-			      "connection closed by peer%s",
-			      c->state == MQTT_CONN_RUNNING && !c->will_suppressed ?
-			      " without DISCONNECT" : "");
-	else
-		mqtt_conn_log(c, BK_LOG_INFO, "socket error: %s",
-			      evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
-	mqtt_conn_free_later(c);
-}
-
 void
 mqtt_conn_free_later(struct mqtt_conn *c)
 {
-	if (c->free_pending)
-		return;
-	c->free_pending = true;
-	bufferevent_disable(c->bev, EV_READ | EV_WRITE);
-	event_active(c->reaper, 0, 0);
-}
-
-static void
-reaper_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct mqtt_conn *c = arg;
-
-	if (c->free_pending)
-		mqtt_conn_free(c);
+	net_conn_close(c->nc);
 }
 
 void
 mqtt_conn_flush_then_free(struct mqtt_conn *c)
 {
-	if (c->free_pending)
+	if (mqtt_conn_gone(c))
 		return;
 	c->state = MQTT_CONN_CLOSING;
-	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
-		mqtt_conn_free_later(c);
-		return;
-	}
-	c->flush_then_free = true;
-	bufferevent_disable(c->bev, EV_READ);
-	bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
 	event_del(c->timer);
-	timer_set(c, MQTT_FLUSH_WAIT_MS);
+	net_conn_close_after_flush(c->nc, MQTT_FLUSH_WAIT_MS);
 }
 
 void
@@ -177,7 +112,7 @@ mqtt_conn_close_or(struct mqtt_conn *c, uint8_t rc, const char *fmt, ...)
 	char text[400];
 	va_list ap;
 
-	if (c->free_pending || c->state == MQTT_CONN_CLOSING)
+	if (mqtt_conn_gone(c) || c->state == MQTT_CONN_CLOSING)
 		return;
 	va_start(ap, fmt);
 	vsnprintf(text, sizeof(text), fmt, ap);
@@ -193,22 +128,53 @@ mqtt_conn_flow(struct mqtt_conn *c)
 {
 	bool block = c->l->alarms != 0 && c->published && c->state == MQTT_CONN_RUNNING;
 
-	if (c->free_pending || c->flush_then_free || block == c->blocked)
+	if (mqtt_conn_gone(c) || block == c->blocked)
 		return;
 	c->blocked = block;
+	net_conn_pause(c->nc, NET_PAUSE_FLOW, block);
 	if (block) {
-		bufferevent_disable(c->bev, EV_READ);
 		mqtt_conn_log(c, BK_LOG_DEBUG, "blocked: resource alarm");
 	} else {
-		bufferevent_enable(c->bev, EV_READ);
 		c->last_rx_ms = bk_now_ms();
 	}
 }
 
-void
-mqtt_conn_shutdown(struct mqtt_conn *c)
+/* net ops: the transport is up (TLS handshake, WebSocket upgrade done). */
+static void *
+conn_open(void *arg, struct net_conn *nc)
 {
-	if (c->free_pending || c->state == MQTT_CONN_CLOSING)
+	struct mqtt_listener *l = arg;
+	struct mqtt_conn *c = bk_calloc(1, sizeof(*c));
+
+	c->id = net_conn_id(nc);
+	c->l = l;
+	c->nc = nc;
+	c->peer = net_conn_peer(nc);
+	c->peer_is_loopback = net_conn_peer_is_loopback(nc);
+	c->state = MQTT_CONN_NEW;
+	c->request_problem_info = true;
+	c->timer = event_new(l->base, -1, 0, timer_cb, c);
+	c->last_rx_ms = bk_now_ms();
+	c->next = l->conns;
+	if (l->conns)
+		l->conns->prev = c;
+	l->conns = c;
+	l->nconns++;
+	l->ctr.conns_total++;
+	if (l->nconns > l->ctr.conns_max)
+		l->ctr.conns_max = l->nconns;
+	mqtt_conn_log(c, BK_LOG_DEBUG, "accepted connection");
+	return c;
+}
+
+/* net ops: the broker is stopping. */
+static void
+conn_shutdown(void *ctx)
+{
+	struct mqtt_conn *c = ctx;
+
+	c->l->shutting_down = true;
+	if (mqtt_conn_gone(c) || c->state == MQTT_CONN_CLOSING)
 		return;
 	c->will_suppressed = true;
 	if (c->state == MQTT_CONN_RUNNING && c->level == MQTT_V5)
@@ -217,15 +183,45 @@ mqtt_conn_shutdown(struct mqtt_conn *c)
 	mqtt_conn_flush_then_free(c);
 }
 
-void
-mqtt_conn_free(struct mqtt_conn *c)
+static void
+log_end(struct mqtt_conn *c, enum net_end why)
 {
+	if (why == NET_END_PEER)
+		mqtt_conn_log(c, c->state == MQTT_CONN_CLOSING ? BK_LOG_DEBUG : BK_LOG_INFO,
+			      "connection closed by peer%s",
+			      c->state == MQTT_CONN_RUNNING && !c->will_suppressed ?
+			      " without DISCONNECT" : "");
+	else if (why == NET_END_DEADLINE && c->state == MQTT_CONN_NEW)
+		mqtt_conn_log(c, BK_LOG_INFO, "no CONNECT within %u ms",
+			      c->l->cfg.connect_timeout_ms);
+}
+
+static void
+unlink_conn(struct mqtt_conn *c)
+{
+	struct mqtt_listener *l = c->l;
+
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		l->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	c->next = c->prev = NULL;
+	l->nconns--;
+}
+
+/* net ops: last call. */
+static void
+conn_free(void *ctx, enum net_end why)
+{
+	struct mqtt_conn *c = ctx;
 	struct mqtt_alias *a, *tmp;
 	struct mqtt_will *will;
 
-	if (!c)
-		return;
-	c->free_pending = true;
+	log_end(c, why);
+	if (why == NET_END_SHUTDOWN)
+		c->will_suppressed = true;
 	will = c->will;
 	c->will = NULL;
 	if (c->will_suppressed) {
@@ -242,13 +238,9 @@ mqtt_conn_free(struct mqtt_conn *c)
 	}
 	mqtt_publish_fini(c);
 	mqtt_mgmt_unregister(c);
-	mqtt_listener_conn_gone(c->l, c);
+	unlink_conn(c);
 	if (c->timer)
 		event_free(c->timer);
-	if (c->reaper)
-		event_free(c->reaper);
-	if (c->bev)
-		bufferevent_free(c->bev);
 	if (c->in_alias) {
 		for (uint32_t i = 0; i <= c->l->cfg.topic_alias_maximum; i++)
 			bk_free(c->in_alias[i]);
@@ -264,3 +256,13 @@ mqtt_conn_free(struct mqtt_conn *c)
 	bk_free(c->user);
 	bk_free(c);
 }
+
+const struct net_proto_ops mqtt_net_ops = {
+	.version = NET_PROTO_OPS_V1,
+	.name = "mqtt",
+	.open = conn_open,
+	.read = mqtt_conn_read,
+	.writable = mqtt_conn_writable,
+	.shutdown = conn_shutdown,
+	.free = conn_free,
+};

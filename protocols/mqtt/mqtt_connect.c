@@ -386,6 +386,7 @@ mqtt_on_connect(struct mqtt_conn *c, const struct mqtt_packet *pkt)
 	ack.u.connack.session_present = present;
 	mqtt_send(c, &ack);
 	c->state = MQTT_CONN_RUNNING;
+	net_conn_ready(c->nc);
 	mqtt_mgmt_register(c, cid);
 	window = l->cfg.max_inflight;
 	if (c->level == MQTT_V5)

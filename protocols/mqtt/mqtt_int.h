@@ -2,9 +2,10 @@
  * mqtt_int.h: shared between the MQTT adapter's files. Layers, as in the
  * AMQP adapter:
  *   codec    mqtt_codec.c mqtt_encode.c mqtt_props.c mqtt_utf8.c: bytes only
- *   reader   mqtt_reader.c: bufferevent input, framing, packet dispatch
- *   conn     mqtt_listener.c mqtt_conn.c mqtt_output.c: sockets, timers,
- *            output, errors, deferred frees
+ *   reader   mqtt_reader.c: the transport's input, framing, packet dispatch
+ *   conn     mqtt_listener.c mqtt_conn.c mqtt_output.c: the transport's
+ *            ops, keepalive, output, errors (sockets, TLS, WebSockets and
+ *            deferred frees are net/'s)
  *   session  mqtt_connect.c mqtt_session.c mqtt_subscribe.c mqtt_deliver.c
  *            mqtt_publish.c mqtt_will.c mqtt_retain.c: the protocol state
  *            machine and the glue to broker.h
@@ -14,7 +15,8 @@
  *
  * Object graph (all on the main thread):
  *
- *   mqtt_listener --owns--> mqtt_conn list, mqtt_session hash (by vhost +
+ *   net_conn --owns--> mqtt_conn (freed by mqtt_net_ops.free)
+ *   mqtt_listener --lists-> mqtt_conn list, mqtt_session hash (by vhost +
  *                           client id), shared-group hash
  *   mqtt_conn  <--conn/session--> mqtt_session   (while connected)
  *   mqtt_session --owns--> mqtt_sub hash (each with the walk over the
@@ -27,11 +29,11 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
-#include <event2/listener.h>
 #include <event2/util.h>
 #include <uthash.h>
 
 #include "broker.h"
+#include "net.h"
 #include "mqtt.h"
 #include "mqtt_codec.h"
 
@@ -86,9 +88,6 @@ struct mqtt_listener {
 	struct event_base *base;        /* borrowed */
 	struct bk_broker *broker;       /* borrowed */
 	struct mqtt_config cfg;         /* copy */
-	struct evconnlistener *lev;     /* owned */
-	int port;
-	uint64_t next_id;               /* connection ids */
 	uint64_t next_session_id;       /* no-local origin tokens, never reused */
 	struct mqtt_conn *conns;        /* owned list (next/prev) */
 	uint32_t nconns;
@@ -98,10 +97,7 @@ struct mqtt_listener {
 	struct mqtt_sys *sys;           /* owned: $SYS publisher, NULL when off */
 	unsigned alarms;                /* bk_alarms() as last reported */
 	bool alarm_watched;
-	bool shutting_down;
-	void (*done)(void *arg);
-	void *done_arg;
-	struct event *done_ev;          /* owned */
+	bool shutting_down;             /* the broker is stopping: no wills */
 };
 
 struct mqtt_alias {                     /* one outbound topic alias */
@@ -113,8 +109,8 @@ struct mqtt_alias {                     /* one outbound topic alias */
 struct mqtt_conn {
 	uint64_t id;
 	struct mqtt_listener *l;        /* borrowed */
-	struct bufferevent *bev;        /* owned (CLOSE_ON_FREE) */
-	char peer[64];
+	struct net_conn *nc;            /* borrowed: the transport owns us */
+	const char *peer;               /* borrowed from nc: "HOST:PORT" */
 	bool peer_is_loopback;
 	enum mqtt_conn_state state;
 	uint8_t level;                  /* from CONNECT; 0 before */
@@ -123,8 +119,8 @@ struct mqtt_conn {
 	struct mqtt_session *session;   /* borrowed; session->conn == this */
 	uint16_t keepalive;             /* seconds in effect, 0 = none */
 	uint64_t last_rx_ms;
-	struct event *timer;            /* owned: connect timeout, then keepalive */
-	struct event *reaper;           /* owned: deferred free */
+	struct event *timer;            /* owned: keepalive (the transport keeps the
+					   CONNECT deadline) */
 	uint32_t client_max_packet;     /* v5 Maximum Packet Size; 0 = none */
 	uint16_t client_alias_max;      /* v5 Topic Alias Maximum of the client */
 	bool request_problem_info;      /* v5, default true */
@@ -143,8 +139,6 @@ struct mqtt_conn {
 	uint32_t ackq_head, ackq_len, ackq_cap;
 	bool published;                 /* has sent a PUBLISH: blocked by alarms */
 	bool blocked;                   /* not reading: a resource alarm is up */
-	bool free_pending;
-	bool flush_then_free;
 	bool wake_wanted;               /* a delivery saw a full output */
 	struct mqtt_buf tbuf;           /* owned: topic <-> key of one packet */
 	struct mqtt_buf pbuf;           /* owned: property conversions of one packet */
@@ -244,22 +238,18 @@ struct mqtt_session {
 };
 
 
-/* ---- mqtt_listener.c ---- */
-void mqtt_listener_conn_gone(struct mqtt_listener *l, struct mqtt_conn *c);
-
 /* ---- mqtt_mgmt.c ---- */
 void mqtt_mgmt_register(struct mqtt_conn *c, struct bk_str client_id);
 void mqtt_mgmt_unregister(struct mqtt_conn *c);
 /* bk_vhost_watch watcher (arg: the listener): drop all state of vh. */
 void mqtt_mgmt_vhost_gone(void *arg, struct bk_vhost *vh);
 
-/* ---- mqtt_conn.c ---- */
-struct mqtt_conn *mqtt_conn_new(struct mqtt_listener *l, evutil_socket_t fd,
-				const struct sockaddr *sa);
-/* Free now (session detached, will handled). Only from the reaper, a
- * timer or mqtt_listener_free(). */
-void mqtt_conn_free(struct mqtt_conn *c);
+/* ---- mqtt_conn.c: the transport's ops (mqtt_net_ops) and the lifetime ---- */
+/* Free soon, from the transport's reaper (session detached, will
+ * handled then). */
 void mqtt_conn_free_later(struct mqtt_conn *c);
+/* Freeing, or flushing before the free: nothing more is read. */
+bool mqtt_conn_gone(const struct mqtt_conn *c);
 /* Stop reading; free once the output has gone (or after a short wait). */
 void mqtt_conn_flush_then_free(struct mqtt_conn *c);
 /*
@@ -277,7 +267,6 @@ void mqtt_conn_log(const struct mqtt_conn *c, enum bk_log_level lvl, const char 
 bool mqtt_conn_reason_ok(const struct mqtt_conn *c);
 /* Keepalive (re)arm after CONNECT. */
 void mqtt_conn_keepalive_start(struct mqtt_conn *c);
-void mqtt_conn_shutdown(struct mqtt_conn *c);
 /* Stop or resume reading for the broker's resource alarms. */
 void mqtt_conn_flow(struct mqtt_conn *c);
 
@@ -288,14 +277,16 @@ void mqtt_send_ack(struct mqtt_conn *c, uint8_t type, uint16_t pid, uint8_t rc);
 void mqtt_send_disconnect(struct mqtt_conn *c, uint8_t rc, const char *reason);
 /* Output over the high watermark: deliveries should park. */
 bool mqtt_output_full(struct mqtt_conn *c);
-void mqtt_conn_write_cb(struct bufferevent *bev, void *arg);
+/* The transport's output drained to the low watermark: wake deliveries. */
+void mqtt_conn_writable(void *ctx);
 /* PUBLISH head + body (copied when small, by reference otherwise);
  * false when it cannot be encoded or the connection is closing. */
 bool mqtt_send_publish(struct mqtt_conn *c, const struct mqtt_publish *pub,
 		       struct bk_msg *msg);
 
 /* ---- mqtt_reader.c ---- */
-void mqtt_conn_read_cb(struct bufferevent *bev, void *arg);
+/* Bytes wait in the transport's input. */
+void mqtt_conn_read(void *ctx);
 
 /* ---- mqtt_connect.c ---- */
 void mqtt_on_connect(struct mqtt_conn *c, const struct mqtt_packet *pkt);

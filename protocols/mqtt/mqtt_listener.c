@@ -1,20 +1,22 @@
 /*
- * mqtt_listener.c: the MQTT listening socket, its connections, and the
- * broker-wide MQTT state that outlives connections: sessions and
- * shared-subscription queues (retained messages are the core's).
+ * mqtt_listener.c: the MQTT adapter's broker-wide state: its
+ * configuration, the list of live connections, and what outlives
+ * connections: sessions and shared-subscription queues (retained messages
+ * are the core's). Sockets, accepting and the connections' lives are the
+ * transport's (net/): every MQTT listener (plain, TLS, WebSocket) hands
+ * its connections to mqtt_net_ops with this as arg.
  *
  * Resource alarms (memory, disk): like RabbitMQ's MQTT plugin, the broker
  * stops reading from connections that have published, which throttles
  * them through TCP; subscribers keep reading so queues drain.
  *
- * Shutdown stops accepting, tells v5 clients DISCONNECT 0x8B, closes
- * every connection and calls the daemon's done() from a deferred event
- * once the list is empty. Sessions stay until mqtt_listener_free(), which
- * settles their deliveries before the daemon frees the core and leaves
- * persistent sessions' durable queues to it (and to the journal).
+ * At shutdown the transport tells v5 clients DISCONNECT 0x8B and closes
+ * every connection (mqtt_conn.c). Sessions stay until
+ * mqtt_listener_free(), which settles their deliveries before the daemon
+ * frees the core and leaves persistent sessions' durable queues to it
+ * (and to the journal).
  */
 #include "mqtt_int.h"
-#include "net_sock.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -24,8 +26,13 @@ mqtt_config_defaults(struct mqtt_config *c)
 {
 	memset(c, 0, sizeof(*c));
 	c->enabled = true;
-	snprintf(c->bind, sizeof(c->bind), "%s", "127.0.0.1");
+	snprintf(c->bind, sizeof(c->bind), "%s", "127.0.0.1, ::1");
+	snprintf(c->tls_bind, sizeof(c->tls_bind), "%s", "127.0.0.1, ::1");
+	snprintf(c->ws_bind, sizeof(c->ws_bind), "%s", "127.0.0.1, ::1");
+	snprintf(c->wss_bind, sizeof(c->wss_bind), "%s", "127.0.0.1, ::1");
+	snprintf(c->ws_path, sizeof(c->ws_path), "%s", "/ws");
 	c->port = 1883;
+	c->max_connect_size = 64 * 1024;
 	c->max_packet_size = MQTT_MAX_REMAINING + MQTT_MAX_FIXED;
 	snprintf(c->exchange, sizeof(c->exchange), "%s", "amq.topic");
 	snprintf(c->vhost, sizeof(c->vhost), "%s", "/");
@@ -45,54 +52,6 @@ mqtt_config_defaults(struct mqtt_config *c)
 }
 
 static void
-accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa,
-	  int salen, void *arg)
-{
-	struct mqtt_listener *l = arg;
-	struct mqtt_conn *c;
-
-	if (l->shutting_down) {
-		evutil_closesocket(fd);
-		return;
-	}
-	c = mqtt_conn_new(l, fd, sa);
-	c->next = l->conns;
-	if (l->conns)
-		l->conns->prev = c;
-	l->conns = c;
-	l->nconns++;
-	l->ctr.conns_total++;
-	if (l->nconns > l->ctr.conns_max)
-		l->ctr.conns_max = l->nconns;
-}
-
-static void
-done_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct mqtt_listener *l = arg;
-	void (*done)(void *) = l->done;
-
-	l->done = NULL;
-	if (done)
-		done(l->done_arg);
-}
-
-void
-mqtt_listener_conn_gone(struct mqtt_listener *l, struct mqtt_conn *c)
-{
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		l->conns = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	c->next = c->prev = NULL;
-	l->nconns--;
-	if (l->shutting_down && l->nconns == 0 && l->done)
-		event_active(l->done_ev, 0, 0);
-}
-
-static void
 alarm_cb(void *arg, unsigned alarms)
 {
 	struct mqtt_listener *l = arg;
@@ -103,59 +62,25 @@ alarm_cb(void *arg, unsigned alarms)
 }
 
 struct mqtt_listener *
-mqtt_listener_new(struct event_base *base, struct bk_broker *b,
-		  const struct mqtt_config *cfg, char *err, size_t errlen)
+mqtt_listener_new(struct event_base *base, struct bk_broker *b, const struct mqtt_config *cfg)
 {
 	struct mqtt_listener *l = bk_calloc(1, sizeof(*l));
 
 	l->base = base;
 	l->broker = b;
 	l->cfg = *cfg;
-	l->cfg.bind[sizeof(l->cfg.bind) - 1] = '\0';
 	if (l->cfg.max_inflight == 0)
 		l->cfg.max_inflight = 20;
 	if (l->cfg.receive_maximum == 0)
 		l->cfg.receive_maximum = 20;
-	l->next_id = 1;
 	l->next_session_id = 1;
-	l->done_ev = event_new(base, -1, 0, done_cb, l);
 	mqtt_retain_upgrade(l);
-	l->lev = bk_net_listen(base, "mqtt", l->cfg.bind, l->cfg.port, accept_cb, l,
-			       &l->port, err, errlen);
-	if (!l->lev) {
-		mqtt_listener_free(l);
-		return NULL;
-	}
 	l->alarms = bk_alarms(b);
 	bk_alarm_watch(b, alarm_cb, l);
 	bk_vhost_watch(b, mqtt_mgmt_vhost_gone, l);
 	l->alarm_watched = true;
 	mqtt_sys_start(l);
 	return l;
-}
-
-int
-mqtt_listener_port(const struct mqtt_listener *l)
-{
-	return l->port;
-}
-
-void
-mqtt_listener_shutdown(struct mqtt_listener *l, void (*done)(void *arg), void *arg)
-{
-	struct mqtt_conn *c, *next;
-
-	l->shutting_down = true;
-	l->done = done;
-	l->done_arg = arg;
-	if (l->lev)
-		evconnlistener_disable(l->lev);
-	for (c = l->conns; c; c = next) {
-		next = c->next;
-		mqtt_conn_shutdown(c);
-	}
-	if (l->nconns == 0 && l->done)
-		event_active(l->done_ev, 0, 0);
 }
 
 static void
@@ -172,22 +97,14 @@ mqtt_listener_free(struct mqtt_listener *l)
 {
 	if (!l)
 		return;
-	l->done = NULL;
 	l->shutting_down = true;
 	mqtt_sys_stop(l);
 	if (l->alarm_watched) {
 		bk_alarm_unwatch(l->broker, alarm_cb, l);
 		bk_vhost_unwatch(l->broker, mqtt_mgmt_vhost_gone, l);
 	}
-	while (l->conns) {
-		l->conns->will_suppressed = true;
-		mqtt_conn_free(l->conns);
-	}
+	BK_ASSERT(l->conns == NULL);   /* the transport freed them (net_free) */
 	free_sessions(l);
 	BK_ASSERT(l->shared == NULL);
-	if (l->lev)
-		evconnlistener_free(l->lev);
-	if (l->done_ev)
-		event_free(l->done_ev);
 	bk_free(l);
 }

@@ -21,7 +21,6 @@
  * of the adapter points into the vhost afterwards.
  */
 #include "mqtt_int.h"
-#include "net_sock.h"
 
 #include <string.h>
 
@@ -33,7 +32,7 @@ describe(void *ctx, struct bk_conn_state *st)
 	st->state = c->state == MQTT_CONN_RUNNING ? (c->blocked ? "blocked" : "running")
 						  : "closing";
 	st->timeout = c->keepalive;
-	st->send_pend = evbuffer_get_length(bufferevent_get_output(c->bev));
+	net_conn_describe(c->nc, st);
 }
 
 static void
@@ -94,16 +93,13 @@ static const struct bk_conn_ops conn_ops = {
 void
 mqtt_mgmt_register(struct mqtt_conn *c, struct bk_str client_id)
 {
-	char peer[64] = "?", host[64] = "?";
-	evutil_socket_t fd = bufferevent_getfd(c->bev);
 	struct bk_conn_info info = {
 		.protocol = c->level == MQTT_V5 ? "MQTT 5.0" :
 			    c->level == MQTT_V311 ? "MQTT 3.1.1" : "MQTT 3.1",
-		.peer_host = peer, .host = host, .ops = &conn_ops, .ctx = c,
+		.ops = &conn_ops, .ctx = c,
 	};
 
-	bk_net_endpoints(fd, NULL, peer, sizeof(peer), &info.peer_port, host, sizeof(host),
-			 &info.port);
+	net_conn_fill_info(c->nc, &info);
 	c->mgmt = bk_conn_register(c->l->broker, &info);
 	bk_conn_set_user(c->mgmt, bk_str_c(c->user));
 	bk_conn_set_vhost(c->mgmt, bk_vhost_name(c->vhost));

@@ -22,7 +22,7 @@
 static bool
 output_closed(const struct mqtt_conn *c)
 {
-	return c->free_pending || c->state == MQTT_CONN_CLOSING;
+	return mqtt_conn_gone(c) || c->state == MQTT_CONN_CLOSING;
 }
 
 /* One packet of n bytes written: the connection's and the listener's
@@ -41,7 +41,7 @@ count_out(struct mqtt_conn *c, size_t n)
 static bool
 encode_into(struct mqtt_conn *c, const struct mqtt_packet *pkt, size_t n)
 {
-	struct evbuffer *out = bufferevent_get_output(c->bev);
+	struct evbuffer *out = net_conn_output(c->nc);
 	struct evbuffer_iovec v;
 	int rc;
 
@@ -134,7 +134,7 @@ unref_chunk(const void *data, size_t len, void *arg)
 bool
 mqtt_send_publish(struct mqtt_conn *c, const struct mqtt_publish *pub, struct bk_msg *msg)
 {
-	struct evbuffer *out = bufferevent_get_output(c->bev);
+	struct evbuffer *out = net_conn_output(c->nc);
 	size_t head = mqtt_publish_head_size(c->level, pub);
 	size_t body = msg->body_len;
 	struct evbuffer_iovec v;
@@ -173,27 +173,17 @@ mqtt_send_publish(struct mqtt_conn *c, const struct mqtt_publish *pub, struct bk
 bool
 mqtt_output_full(struct mqtt_conn *c)
 {
-	if (evbuffer_get_length(bufferevent_get_output(c->bev)) <=
-	    c->l->cfg.output_high_watermark)
+	if (!net_conn_output_full(c->nc))
 		return false;
 	c->wake_wanted = true;
 	return true;
 }
 
-/* The output dropped to the low watermark, or to empty while flushing. */
 void
-mqtt_conn_write_cb(struct bufferevent *bev, void *arg)
+mqtt_conn_writable(void *ctx)
 {
-	struct mqtt_conn *c = arg;
-
-	if (c->free_pending)
-		return;
-	if (c->flush_then_free) {
-		if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
-			mqtt_conn_free_later(c);
-		return;
-	}
-	if (!c->wake_wanted || !c->session)
+	struct mqtt_conn *c = ctx;
+	if (mqtt_conn_gone(c) || !c->wake_wanted || !c->session)
 		return;
 	c->wake_wanted = false;
 	mqtt_deliver_wake(c->session);

@@ -153,6 +153,7 @@ read_packet(struct mqtt_conn *c, struct evbuffer *in)
 	struct mqtt_fixed fh;
 	struct mqtt_packet pkt;
 	const uint8_t *p;
+	uint32_t limit;
 	ev_ssize_t n;
 	int rc;
 
@@ -163,7 +164,13 @@ read_packet(struct mqtt_conn *c, struct evbuffer *in)
 		mqtt_conn_close_or(c, (uint8_t)rc, "%s from a client", mqtt_type_name(hdr[0] >> 4));
 		return -1;
 	}
-	rc = mqtt_fixed_parse(hdr, (size_t)n, c->level, c->l->cfg.max_packet_size, &fh);
+	/* Before login a client may not make us buffer more than a CONNECT
+	 * needs (mqtt.max_connect_size), whatever the packet size limit. */
+	limit = c->l->cfg.max_packet_size;
+	if (c->state == MQTT_CONN_NEW && c->l->cfg.max_connect_size &&
+	    c->l->cfg.max_connect_size < limit)
+		limit = c->l->cfg.max_connect_size;
+	rc = mqtt_fixed_parse(hdr, (size_t)n, c->level, limit, &fh);
 	if (rc == 0)
 		return 0;
 	if (rc < 0) {
@@ -208,15 +215,15 @@ read_packet(struct mqtt_conn *c, struct evbuffer *in)
 }
 
 void
-mqtt_conn_read_cb(struct bufferevent *bev, void *arg)
+mqtt_conn_read(void *ctx)
 {
-	struct mqtt_conn *c = arg;
-	struct evbuffer *in = bufferevent_get_input(bev);
+	struct mqtt_conn *c = ctx;
+	struct evbuffer *in = net_conn_input(c->nc);
 
 	c->last_rx_ms = bk_now_ms();
-	while (!c->free_pending && c->state != MQTT_CONN_CLOSING && read_packet(c, in) > 0)
+	while (!mqtt_conn_gone(c) && c->state != MQTT_CONN_CLOSING && read_packet(c, in) > 0)
 		;
 	/* Drained only here: a decoded packet may still point into it above. */
-	if (c->free_pending || c->state == MQTT_CONN_CLOSING)
+	if (mqtt_conn_gone(c) || c->state == MQTT_CONN_CLOSING)
 		evbuffer_drain(in, evbuffer_get_length(in));
 }

@@ -97,7 +97,7 @@ BAD_CONFIGS = [
     ("[amqp]\nchannel_max = 0\n", 2,
      "invalid value '0' for amqp.channel_max: expected an integer 1..65535"),
     ("[amqp]\nbind = localhost\n", 2,
-     "invalid value 'localhost' for amqp.bind: expected an IPv4 or IPv6 address"),
+     "invalid value 'localhost' for amqp.bind: expected IPv4 or IPv6 addresses separated by commas"),
     ("[broker]\nlog_level = loud\n", 2,
      "invalid value 'loud' for broker.log_level: expected debug, info, warning or error"),
     ("[broker]\nmax_message_size = 12X\n", 2,

@@ -18,7 +18,7 @@ static struct amqp_channel *
 open_ch(void)
 {
 	memset(&conn, 0, sizeof(conn));
-	conn.bev = bufferevent_socket_new(base, -1, 0);
+	conn.base = base;
 	conn.channels = channels;
 	conn.vhost = (struct bk_vhost *)1;
 	conn.cap_consumer_cancel_notify = true;
@@ -34,7 +34,6 @@ close_ch(void)
 {
 	amqp_channel_free(channels[1]);
 	channels[1] = NULL;
-	bufferevent_free(conn.bev);
 }
 
 static void
@@ -210,7 +209,6 @@ test_body_frames(void)
 	CHECK(amqp_channel_is_closing(ch));
 	simple(ch, AMQP_CHANNEL_CLOSE_OK);
 	CHECK(channel_freed);
-	bufferevent_free(conn.bev);
 	evbuffer_free(in);
 }
 
@@ -481,7 +479,6 @@ test_get_recover_close(void)
 	CHECK_EQ_INT(nsettled, 3);
 	CHECK_EQ_INT(sent[4].id, AMQP_CHANNEL_CLOSE_OK);
 	CHECK(channel_freed);
-	bufferevent_free(conn.bev);
 }
 
 static void

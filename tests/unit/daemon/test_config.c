@@ -256,7 +256,7 @@ test_file_errors(void)
 	check_error("[broker]\nlog_level = trace\n", 2,
 		    "invalid value 'trace' for broker.log_level: expected debug, info, warning or error");
 	check_error("[amqp]\nbind = 1.2.3\n", 2,
-		    "invalid value '1.2.3' for amqp.bind: expected an IPv4 or IPv6 address");
+		    "invalid value '1.2.3' for amqp.bind: expected IPv4 or IPv6 addresses separated by commas");
 	check_error("[user x]\npassword =\n", 2,
 		    "invalid value '' for user.x.password: expected a non-empty password");
 	check_error("[user x]\nloopback_only = 2\n", 2,

@@ -1,0 +1,318 @@
+/*
+ * net_listener.c: the transport set (struct net), its listeners, and the
+ * list of every connection they accepted.
+ *
+ * A listener binds each address of its bind list to one port: with port
+ * 0 the first address picks a free port and the others bind that same
+ * one, so a client resolving "localhost" to either 127.0.0.1 or ::1
+ * reaches the same listener. IPv6 sockets are IPV6_V6ONLY when the list
+ * also holds an IPv4 address (so "0.0.0.0, ::" binds both), and dual
+ * stack when "::" stands alone.
+ *
+ * Limits: a connection over its listener's max_connections or the
+ * broker-wide one is accepted and closed at once (the client sees a
+ * reset, not a hang in the backlog), with a warning at most every 10 s
+ * per listener.
+ *
+ * Shutdown stops accepting, hands every connection to its protocol's
+ * shutdown op and calls done() from a deferred event once the list is
+ * empty; whatever is left after the linger time is freed.
+ */
+#include "net_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "bk_time.h"
+
+#define LIMIT_LOG_EVERY_MS 10000
+/* A random free port may be free on 127.0.0.1 and taken on ::1. */
+#define PORT_TRIES 8
+
+static void
+done_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct net *n = arg;
+	void (*done)(void *) = n->done;
+
+	n->done = NULL;
+	if (n->linger_ev)
+		event_del(n->linger_ev);
+	if (done)
+		done(n->done_arg);
+}
+
+static void
+linger_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct net *n = arg;
+
+	if (n->nconns > 0)
+		bk_warn("shutdown: freeing %u connections that did not close in time",
+			n->nconns);
+	while (n->conns)
+		net_conn_free(n->conns, NET_END_SHUTDOWN);
+}
+
+struct net *
+net_new(struct event_base *base, struct bk_broker *broker, const struct net_config *cfg)
+{
+	struct net *n = bk_calloc(1, sizeof(*n));
+
+	n->base = base;
+	n->broker = broker;
+	if (cfg)
+		n->cfg = *cfg;
+	n->ltail = &n->listeners;
+	n->next_id = 1;
+	n->done_ev = event_new(base, -1, 0, done_cb, n);
+	n->linger_ev = event_new(base, -1, 0, linger_cb, n);
+	return n;
+}
+
+static bool
+over_limit(struct net_listener *l)
+{
+	struct net *n = l->net;
+	uint64_t now;
+	const char *which;
+
+	if (l->cfg.max_connections && l->nconns >= l->cfg.max_connections)
+		which = "the listener's max_connections";
+	else if (n->cfg.max_connections && n->nconns >= n->cfg.max_connections)
+		which = "broker.max_connections";
+	else
+		return false;
+	now = bk_now_ms();
+	if (now - l->refused_logged_ms >= LIMIT_LOG_EVERY_MS) {
+		l->refused_logged_ms = now;
+		bk_warn("%s: connection refused: %s (%u) reached", l->name, which,
+			which[0] == 't' ? l->cfg.max_connections : n->cfg.max_connections);
+	}
+	return true;
+}
+
+static void
+accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa,
+	  int salen, void *arg)
+{
+	struct net_listener *l = arg;
+
+	if (l->net->shutting_down || over_limit(l)) {
+		evutil_closesocket(fd);
+		return;
+	}
+	net_conn_accept(l, fd, sa, salen);
+}
+
+void
+net_conn_gone(struct net_conn *nc)
+{
+	struct net *n = nc->net;
+
+	if (nc->prev)
+		nc->prev->next = nc->next;
+	else
+		n->conns = nc->next;
+	if (nc->next)
+		nc->next->prev = nc->prev;
+	nc->next = nc->prev = NULL;
+	n->nconns--;
+	nc->l->nconns--;
+	if (n->shutting_down && n->nconns == 0 && n->done)
+		event_active(n->done_ev, 0, 0);
+}
+
+/* Split "a, b ,c" into at most NET_MAX_BINDS trimmed words in buf. */
+static int
+split_binds(char *buf, char **out)
+{
+	int k = 0;
+
+	for (char *tok = strtok(buf, ", \t"); tok && k < NET_MAX_BINDS;
+	     tok = strtok(NULL, ", \t"))
+		out[k++] = tok;
+	return k;
+}
+
+static void
+close_all(struct net_listener *l)
+{
+	for (int i = 0; i < l->nlev; i++)
+		evconnlistener_free(l->lev[i]);
+	l->nlev = 0;
+}
+
+/* Bind every address to one port. 0, or -errno with the reason in err. */
+static int
+bind_all(struct net_listener *l, char **addrs, int naddrs, char *err, size_t errlen)
+{
+	bool has4 = false;
+	int port = l->cfg.port;
+
+	for (int i = 0; i < naddrs; i++)
+		has4 |= strchr(addrs[i], ':') == NULL;
+	for (int i = 0; i < naddrs; i++) {
+		struct evconnlistener *lev;
+
+		lev = net_sock_listen(l->net->base, addrs[i], port, has4, accept_cb, l);
+		if (lev == NULL) {
+			int e = errno;
+
+			if ((e == EAFNOSUPPORT || e == EADDRNOTAVAIL) && naddrs > 1) {
+				bk_warn("%s: not listening on %s: %s", l->name, addrs[i], strerror(e));
+				continue;
+			}
+			snprintf(err, errlen, "%s listen on %s:%d: %s", l->name, addrs[i], port,
+				 e == EINVAL ? "not a numeric address" : strerror(e));
+			close_all(l);
+			return -e;
+		}
+		if (port == 0)
+			port = net_sock_local_port(evconnlistener_get_fd(lev), 0);
+		l->lev[l->nlev++] = lev;
+	}
+	if (l->nlev == 0) {
+		snprintf(err, errlen, "%s: no address to listen on", l->name);
+		return -EADDRNOTAVAIL;
+	}
+	l->port = port;
+	return 0;
+}
+
+static void
+listener_free(struct net_listener *l)
+{
+	close_all(l);
+	bk_free(l->name);
+	bk_free(l->protocol);
+	bk_free(l->bind);
+	bk_free(l->ws_path);
+	bk_free(l->ws_protocol);
+	bk_free(l);
+}
+
+static char *
+dup_or_null(const char *s)
+{
+	return s ? bk_strdup(s) : NULL;
+}
+
+struct net_listener *
+net_listen(struct net *n, const struct net_listen_config *cfg, char *err, size_t errlen)
+{
+	struct net_listener *l = bk_calloc(1, sizeof(*l));
+	char *addrs[NET_MAX_BINDS], *copy = bk_strdup(cfg->bind ? cfg->bind : "");
+	int naddrs = split_binds(copy, addrs), res = 0;
+
+	l->net = n;
+	l->cfg = *cfg;
+	l->name = bk_strdup(cfg->name);
+	l->protocol = bk_strdup(cfg->protocol ? cfg->protocol : cfg->name);
+	l->bind = bk_strdup(cfg->bind ? cfg->bind : "");
+	l->ws_path = dup_or_null(cfg->ws_path ? cfg->ws_path : "/ws");
+	l->ws_protocol = dup_or_null(cfg->ws_protocol);
+	if (naddrs == 0) {
+		snprintf(err, errlen, "%s: empty bind list", l->name);
+		goto fail;
+	}
+	if ((cfg->transport == NET_TLS || cfg->transport == NET_WSS) && cfg->tls == NULL) {
+		snprintf(err, errlen, "%s: TLS listener without a [tls] section", l->name);
+		goto fail;
+	}
+	for (int tries = 0; tries < PORT_TRIES; tries++) {
+		res = bind_all(l, addrs, naddrs, err, errlen);
+		if (res != -EADDRINUSE || cfg->port != 0)
+			break;
+	}
+	if (res < 0)
+		goto fail;
+	for (int i = 0; i < naddrs; i++) {
+		if (strchr(addrs[i], ':'))
+			bk_info("listening %s [%s]:%d", l->name, addrs[i], l->port);
+		else
+			bk_info("listening %s %s:%d", l->name, addrs[i], l->port);
+	}
+	bk_free(copy);
+	*n->ltail = l;
+	n->ltail = &l->next;
+	return l;
+fail:
+	bk_free(copy);
+	listener_free(l);
+	return NULL;
+}
+
+int
+net_listener_port(const struct net_listener *l)
+{
+	return l->port;
+}
+
+int
+net_listeners_each(struct net *n, net_listener_each_fn fn, void *arg)
+{
+	int rc;
+
+	for (struct net_listener *l = n->listeners; l; l = l->next) {
+		struct net_listener_view v = {
+			.name = l->name, .protocol = l->protocol, .bind = l->bind,
+			.port = l->port, .tls = l->cfg.transport == NET_TLS ||
+						l->cfg.transport == NET_WSS,
+			.ctx = l->cfg.tls, .connections = l->nconns,
+		};
+
+		if ((rc = fn(arg, &v)) != 0)
+			return rc;
+	}
+	return 0;
+}
+
+void
+net_shutdown(struct net *n, uint32_t linger_ms, void (*done)(void *arg), void *arg)
+{
+	struct net_conn *nc, *next;
+	struct timeval tv = { linger_ms / 1000, (linger_ms % 1000) * 1000 };
+
+	n->shutting_down = true;
+	n->done = done;
+	n->done_arg = arg;
+	for (struct net_listener *l = n->listeners; l; l = l->next)
+		for (int i = 0; i < l->nlev; i++)
+			evconnlistener_disable(l->lev[i]);
+	for (nc = n->conns; nc; nc = next) {
+		next = nc->next;
+		if (nc->free_pending || nc->flush_then_free)
+			continue;
+		if (nc->opened && nc->l->cfg.ops->shutdown)
+			nc->l->cfg.ops->shutdown(nc->ctx);
+		else
+			net_conn_close(nc);
+	}
+	event_add(n->linger_ev, &tv);
+	if (n->nconns == 0 && n->done)
+		event_active(n->done_ev, 0, 0);
+}
+
+void
+net_free(struct net *n)
+{
+	struct net_listener *l, *next;
+
+	if (!n)
+		return;
+	n->done = NULL;
+	n->shutting_down = true;
+	while (n->conns)
+		net_conn_free(n->conns, NET_END_SHUTDOWN);
+	for (l = n->listeners; l; l = next) {
+		next = l->next;
+		listener_free(l);
+	}
+	if (n->done_ev)
+		event_free(n->done_ev);
+	if (n->linger_ev)
+		event_free(n->linger_ev);
+	bk_free(n);
+}

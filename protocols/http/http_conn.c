@@ -1,0 +1,309 @@
+/*
+ * http_conn.c: HTTP/1.1 connections on the transport (net/): reading
+ * requests, answering them, keep-alive, and the limits that keep an
+ * unauthenticated client from making the broker buffer anything.
+ *
+ *   HEAD ---head complete, parsed, credentials checked---> BODY
+ *    ^                                                      |
+ *    +------- answered (keep-alive), next request <---------+ dispatch
+ *
+ * Limits, all before a handler runs:
+ *  - the request head is at most http.max_header_size (8 KiB): 431;
+ *  - credentials are checked as soon as the head is in, BEFORE any body
+ *    byte is read: an unauthenticated request is answered 401 and the
+ *    connection closed, so its body is never buffered;
+ *  - the body is at most http.max_body_size: 413, before it is read;
+ *  - a request must arrive whole within http.request_timeout of the
+ *    previous answer (or of accept), which traffic does not extend, so a
+ *    client sending one byte a second is dropped; the body gets that
+ *    plus one second per 64 KiB;
+ *  - no Transfer-Encoding (501): every client we serve sends
+ *    Content-Length.
+ * Requests are answered in order; a pipelined request waits in the input
+ * until the previous one is answered, and the transport stops reading
+ * while the output is over its watermark.
+ */
+#include "http_int.h"
+#include "http_parse.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <sys/queue.h>
+
+#include <event2/buffer.h>
+
+#define BODY_BYTES_PER_S (64 * 1024)
+
+enum http_conn_state {
+	HTTP_HEAD,                      /* reading a request head */
+	HTTP_BODY,                      /* reading its body */
+	HTTP_HELD,                      /* its answer waits for the disk (http_commit.c) */
+	HTTP_CLOSING,                   /* answered the last request */
+};
+
+struct http_conn {
+	struct http_listener *l;        /* borrowed */
+	struct net_conn *nc;            /* borrowed: the transport owns us */
+	enum http_conn_state state;
+	struct http_head head;          /* the request being read */
+	struct http_req req;            /* valid from head to answer */
+	bool req_live;
+	struct evbuffer *body;          /* owned */
+	struct http_pending *held;      /* the kept answer, while HTTP_HELD */
+};
+
+static void conn_read(void *ctx);
+
+static void
+conn_log(const struct http_conn *hc, enum bk_log_level lvl, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void
+conn_log(const struct http_conn *hc, enum bk_log_level lvl, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	net_conn_logv(hc->nc, lvl, fmt, ap);
+	va_end(ap);
+}
+
+static void
+end_request(struct http_conn *hc)
+{
+	if (hc->req_live) {
+		http_req_fini(&hc->req);
+		hc->req_live = false;
+	}
+	http_head_fini(&hc->head);
+	http_head_init(&hc->head);
+	evbuffer_drain(hc->body, evbuffer_get_length(hc->body));
+}
+
+void
+http_conn_respond(struct http_conn *hc, int code, struct evkeyvalq *headers,
+		  const void *body, size_t len, bool head_only)
+{
+	struct evbuffer *out = net_conn_output(hc->nc);
+	struct evkeyval *h;
+	bool keep = hc->head.keep_alive && hc->state != HTTP_CLOSING;
+
+	evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\n", code, http_status_text(code));
+	TAILQ_FOREACH(h, headers, next)
+		evbuffer_add_printf(out, "%s: %s\r\n", h->key, h->value);
+	evbuffer_add_printf(out, "Content-Length: %zu\r\n%s\r\n", len,
+			    keep ? "" : "Connection: close\r\n");
+	if (len > 0 && !head_only)
+		evbuffer_add(out, body, len);
+	if (!keep)
+		hc->state = HTTP_CLOSING;
+}
+
+/* An answer without a request object (the head did not parse). */
+static void
+refuse(struct http_conn *hc, int code, const char *why)
+{
+	struct evkeyvalq h;
+	char body[320];
+	int n;
+
+	conn_log(hc, BK_LOG_INFO, "bad request (%d): %s", code, why);
+	TAILQ_INIT(&h);
+	evhttp_add_header(&h, "Content-Type", "application/json");
+	n = snprintf(body, sizeof(body), "{\"error\":\"%s\",\"reason\":\"%s\"}",
+		     code == 431 || code == 413 ? "too_large" : "bad_request", why);
+	hc->state = HTTP_CLOSING;
+	http_conn_respond(hc, code, &h, body, (size_t)n, false);
+	evhttp_clear_headers(&h);
+}
+
+/* The request is answered: next one, or close. */
+static void
+answered(struct http_conn *hc)
+{
+	end_request(hc);
+	if (hc->state == HTTP_CLOSING) {
+		net_conn_close_after_flush(hc->nc, 5000);
+		return;
+	}
+	hc->state = HTTP_HEAD;
+	net_conn_deadline(hc->nc, hc->l->cfg.request_timeout_ms);
+}
+
+static void
+dispatch(struct http_conn *hc)
+{
+	hc->req.body = hc->body;
+	http_req_dispatch(&hc->req);
+	if (hc->state != HTTP_HELD)
+		answered(hc);
+}
+
+void
+http_conn_hold(struct http_conn *hc, struct http_pending *p)
+{
+	hc->state = HTTP_HELD;
+	hc->held = p;
+}
+
+void
+http_conn_release(struct http_conn *hc, int code, const char *ctype, const char *body,
+		  size_t len)
+{
+	hc->held = NULL;
+	hc->state = HTTP_HEAD;
+	http_reply_write(&hc->req, code, ctype, body, len);
+	answered(hc);
+	/* A pipelined request waits in the input; nothing else announces it. */
+	if (!net_conn_closing(hc->nc) && hc->state == HTTP_HEAD &&
+	    evbuffer_get_length(net_conn_input(hc->nc)) > 0)
+		conn_read(hc);
+}
+
+/* The head is parsed: check who asks before reading a body byte. */
+static void
+on_head(struct http_conn *hc)
+{
+	struct http_req *r = &hc->req;
+
+	http_req_init(r, hc->l, hc, &hc->head, net_conn_peer_is_loopback(hc->nc));
+	hc->req_live = true;
+	if (r->answered || (!http_req_public(r) && !http_auth_check(r))) {
+		/* Refused: the body (if any) is not read; the connection ends. */
+		hc->state = HTTP_CLOSING;
+		end_request(hc);
+		net_conn_close_after_flush(hc->nc, 5000);
+		return;
+	}
+	if (hc->head.content_length > hc->l->cfg.max_body_size) {
+		end_request(hc);
+		refuse(hc, 413, "request body over http.max_body_size");
+		net_conn_close_after_flush(hc->nc, 5000);
+		return;
+	}
+	if (hc->head.content_length == 0) {
+		dispatch(hc);
+		return;
+	}
+	if (hc->head.expect_continue)
+		evbuffer_add_printf(net_conn_output(hc->nc), "HTTP/1.1 100 Continue\r\n\r\n");
+	net_conn_deadline(hc->nc, hc->l->cfg.request_timeout_ms +
+			  (uint32_t)(hc->head.content_length / BODY_BYTES_PER_S) * 1000);
+	hc->state = HTTP_BODY;
+}
+
+/* 1 = a head was taken, 0 = need more bytes, -1 = refused. */
+static int
+read_head(struct http_conn *hc, struct evbuffer *in)
+{
+	size_t max = hc->l->cfg.max_header_size, n;
+	ev_ssize_t crlf = evbuffer_search(in, "\r\n\r\n", 4, NULL).pos;
+	ev_ssize_t lflf = evbuffer_search(in, "\n\n", 2, NULL).pos;
+	const char *why;
+	char *p;
+	int rc;
+
+	/* The head ends at the first blank line, CRLF or (leniently) bare LF. */
+	if (crlf >= 0 && (lflf < 0 || crlf + 4 <= lflf + 2))
+		n = (size_t)crlf + 4;
+	else if (lflf >= 0)
+		n = (size_t)lflf + 2;
+	else if (evbuffer_get_length(in) > max)
+		n = max + 1;
+	else
+		return 0;
+	if (n > max) {
+		refuse(hc, 431, "request head over http.max_header_size");
+		return -1;
+	}
+	p = (char *)evbuffer_pullup(in, (ev_ssize_t)n);
+	rc = http_head_parse(p, n, &hc->head, &why);
+	evbuffer_drain(in, n);
+	if (rc != 0) {
+		refuse(hc, rc, why);
+		return -1;
+	}
+	on_head(hc);
+	return 1;
+}
+
+/* net ops: bytes wait in the input. */
+static void
+conn_read(void *ctx)
+{
+	struct http_conn *hc = ctx;
+	struct evbuffer *in = net_conn_input(hc->nc);
+
+	while (!net_conn_closing(hc->nc) && hc->state != HTTP_CLOSING &&
+	       hc->state != HTTP_HELD) {
+		if (hc->state == HTTP_HEAD) {
+			if (read_head(hc, in) <= 0)
+				break;
+			continue;
+		}
+		uint64_t want = hc->head.content_length - evbuffer_get_length(hc->body);
+		size_t have = evbuffer_get_length(in);
+
+		if (have == 0)
+			break;
+		evbuffer_remove_buffer(in, hc->body, have < want ? have : (size_t)want);
+		if (evbuffer_get_length(hc->body) < hc->head.content_length)
+			break;
+		dispatch(hc);
+	}
+	if (net_conn_closing(hc->nc) || hc->state == HTTP_CLOSING) {
+		evbuffer_drain(in, evbuffer_get_length(in));
+		if (!net_conn_closing(hc->nc))
+			net_conn_close_after_flush(hc->nc, 5000);
+	}
+}
+
+static void *
+conn_open(void *arg, struct net_conn *nc)
+{
+	struct http_conn *hc = bk_calloc(1, sizeof(*hc));
+
+	hc->l = arg;
+	hc->nc = nc;
+	hc->body = evbuffer_new();
+	http_head_init(&hc->head);
+	return hc;
+}
+
+/* net ops: the broker is stopping. Requests are answered within the
+ * callback that completes them, so nothing is half-answered here. */
+static void
+conn_shutdown(void *ctx)
+{
+	struct http_conn *hc = ctx;
+
+	hc->state = HTTP_CLOSING;
+	net_conn_close_after_flush(hc->nc, 1000);
+}
+
+static void
+conn_free(void *ctx, enum net_end why)
+{
+	struct http_conn *hc = ctx;
+
+	if (why == NET_END_DEADLINE)
+		conn_log(hc, BK_LOG_INFO, "request not received within %u ms",
+			 hc->l->cfg.request_timeout_ms);
+	if (hc->held)
+		http_commit_detach(hc->held);
+	end_request(hc);
+	http_head_fini(&hc->head);
+	evbuffer_free(hc->body);
+	bk_free(hc);
+}
+
+const struct net_proto_ops http_net_ops = {
+	.version = NET_PROTO_OPS_V1,
+	.name = "http",
+	.open = conn_open,
+	.read = conn_read,
+	.shutdown = conn_shutdown,
+	.free = conn_free,
+};
