@@ -132,6 +132,23 @@ bk_user_add(struct bk_broker *b, const char *name, const char *password,
 }
 
 enum bk_status
+bk_user_check_identity(struct bk_broker *b, struct bk_str user, bool peer_is_loopback,
+		       struct bk_err *err)
+{
+	struct bk_user *u = NULL;
+
+	if (user.len > 0)
+		HASH_FIND(hh, b->users, user.p, user.len, u);
+	if (u == NULL)
+		return bk_err_set(err, BK_ACCESS_REFUSED, "user '%.*s' does not exist",
+				  (int)(user.len > 255 ? 255 : user.len), user.p);
+	if (u->loopback_only && !peer_is_loopback)
+		return bk_err_set(err, BK_ACCESS_REFUSED,
+				  "user '%s' can only connect via localhost", u->name);
+	return BK_OK;
+}
+
+enum bk_status
 bk_user_add_hash(struct bk_broker *b, const char *name, const char *password_hash,
 		 enum bk_hash_algo algo, const char *tags, struct bk_err *err)
 {

@@ -80,6 +80,11 @@ void bk_user_set(struct bk_broker *b, const char *name, const char *password,
 enum bk_status bk_user_check(struct bk_broker *b, struct bk_str user,
 			     struct bk_str password, bool peer_is_loopback,
 			     struct bk_err *err);
+/* A login whose identity something else proved (a verified TLS client
+ * certificate): the user must exist, and loopback_only applies; no
+ * password is checked. ACCESS_REFUSED otherwise. */
+enum bk_status bk_user_check_identity(struct bk_broker *b, struct bk_str user,
+				      bool peer_is_loopback, struct bk_err *err);
 
 /* Borrowed vhost by name; NULL if absent. */
 struct bk_vhost *bk_vhost_get(struct bk_broker *b, const char *name);

@@ -41,6 +41,7 @@ static void write_cb(struct bufferevent *bev, void *arg);
 static void event_cb(struct bufferevent *bev, short what, void *arg);
 static void timer_cb(evutil_socket_t fd, short what, void *arg);
 static void reaper_cb(evutil_socket_t fd, short what, void *arg);
+static size_t unwritten(struct net_conn *nc);
 
 void
 net_conn_logv(const struct net_conn *nc, enum bk_log_level lvl, const char *fmt, va_list ap)
@@ -235,7 +236,7 @@ write_cb(struct bufferevent *bev, void *arg)
 	if (nc->free_pending)
 		return;
 	if (nc->flush_then_free) {
-		if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+		if (unwritten(nc) == 0)
 			net_conn_close(nc);
 		return;
 	}
@@ -343,20 +344,45 @@ net_conn_close(struct net_conn *nc)
 	event_active(nc->reaper, 0, 0);
 }
 
+/* Bytes not yet written: the protocol's output and, under a WebSocket
+ * filter, what the filter already framed into the raw output. */
+static size_t
+unwritten(struct net_conn *nc)
+{
+	size_t n = evbuffer_get_length(bufferevent_get_output(nc->bev));
+
+	if (nc->raw != nc->bev)
+		n += evbuffer_get_length(bufferevent_get_output(nc->raw));
+	return n;
+}
+
+/* The raw output under a filter changed while flushing before a close. */
+static void
+raw_out_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+	struct net_conn *nc = arg;
+
+	if (nc->flush_then_free && !nc->free_pending && info->n_deleted && unwritten(nc) == 0)
+		net_conn_close(nc);
+}
+
 void
 net_conn_close_after_flush(struct net_conn *nc, uint32_t ms)
 {
 	if (nc->free_pending || nc->flush_then_free)
 		return;
-	if (evbuffer_get_length(bufferevent_get_output(nc->bev)) == 0) {
+	if (unwritten(nc) == 0) {
 		net_conn_close(nc);
 		return;
 	}
 	nc->flush_then_free = true;
 	bufferevent_disable(nc->bev, EV_READ);
-	/* The write callback fires once the output is empty. */
+	/* The write callback fires once the output is empty; under a filter
+	 * the raw output tells when the framed bytes have left too. */
 	bufferevent_setwatermark(nc->bev, EV_WRITE, 0, 0);
 	bufferevent_enable(nc->bev, EV_WRITE);
+	if (nc->raw != nc->bev)
+		evbuffer_add_cb(bufferevent_get_output(nc->raw), raw_out_cb, nc);
 	timer_arm(nc, NET_TIMER_LINGER, ms);
 }
 

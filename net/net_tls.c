@@ -93,13 +93,15 @@ ctx_build(const struct net_tls_config *c, char *err, size_t errlen)
 	}
 	if (!readable("key_file", c->key_file, err, errlen))
 		goto fail;
-	if (SSL_CTX_use_PrivateKey_file(ctx, c->key_file, SSL_FILETYPE_PEM) != 1) {
-		snprintf(err, errlen, "tls.key_file %s: %s", c->key_file, ssl_reason(why, sizeof(why)));
-		goto fail;
-	}
-	if (SSL_CTX_check_private_key(ctx) != 1) {
+	if (SSL_CTX_use_PrivateKey_file(ctx, c->key_file, SSL_FILETYPE_PEM) != 1 ||
+	    SSL_CTX_check_private_key(ctx) != 1) {
+		ssl_reason(why, sizeof(why));
+		if (strstr(why, "mismatch") == NULL) {
+			snprintf(err, errlen, "tls.key_file %s: %s", c->key_file, why);
+			goto fail;
+		}
 		snprintf(err, errlen, "tls.key_file %s does not match tls.cert_file %s: %s",
-			 c->key_file, c->cert_file, ssl_reason(why, sizeof(why)));
+			 c->key_file, c->cert_file, why);
 		goto fail;
 	}
 	if (c->ca_file) {
@@ -214,8 +216,11 @@ net_tls_error(struct bufferevent *bev, char *buf, size_t cap)
 	unsigned long e, last = 0;
 	const char *r;
 
+	/* libevent queues libssl's error codes, and SSL_get_error()'s small
+	 * result (lib 0) beside them: keep OpenSSL's own reason. */
 	while ((e = bufferevent_get_openssl_error(bev)) != 0)
-		last = e;
+		if (last == 0 && ERR_GET_LIB(e) != 0)
+			last = e;
 	if (last == 0) {
 		int se = EVUTIL_SOCKET_ERROR();
 

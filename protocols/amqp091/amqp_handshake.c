@@ -22,6 +22,20 @@
 #include <stdio.h>
 #include <string.h>
 
+/* The user a verified client certificate names: its CN, or its whole DN
+ * with tls.cert_login_from = distinguished_name. 0, or -ENOENT. */
+static int
+cert_identity(struct amqp_conn *c, char *buf, size_t cap)
+{
+	char tmp[512];
+
+	if (buf == NULL) {
+		buf = tmp;
+		cap = sizeof(tmp);
+	}
+	return net_conn_peer_identity(c->nc, conn_priv(c)->cfg->cert_login_dn, buf, cap);
+}
+
 void
 amqp_conn_send_start(struct amqp_conn *c)
 {
@@ -30,7 +44,10 @@ amqp_conn_send_start(struct amqp_conn *c)
 	m.u.connection_start.version_major = 0;
 	m.u.connection_start.version_minor = 9;
 	m.u.connection_start.server_properties = c->listener->server_props;
-	m.u.connection_start.mechanisms = BK_STR_LIT("PLAIN AMQPLAIN");
+	/* EXTERNAL only where a verified client certificate can name the
+	 * user (RabbitMQ's rabbitmq_auth_mechanism_ssl). */
+	m.u.connection_start.mechanisms = cert_identity(c, NULL, 0) == 0 ?
+		BK_STR_LIT("PLAIN AMQPLAIN EXTERNAL") : BK_STR_LIT("PLAIN AMQPLAIN");
 	m.u.connection_start.locales = BK_STR_LIT("en_US");
 	amqp_conn_send_method(c, 0, &m);
 	c->state = AMQP_CONN_START_OK;
@@ -107,15 +124,56 @@ send_tune(struct amqp_conn *c)
 }
 
 static void
+login_done(struct amqp_conn *c, struct bk_str user, struct bk_table client_properties)
+{
+	c->user = bk_strndup(user.p, user.len);
+	if (c->mgmt) {
+		bk_conn_set_user(c->mgmt, user);
+		bk_conn_set_client_properties(c->mgmt, client_properties);
+	}
+	send_tune(c);
+}
+
+/* SASL EXTERNAL [RFC 4422 App. A]: the user is who the verified client
+ * certificate says; the response (an authorization identity) is ignored,
+ * as RabbitMQ does. */
+static void
+on_start_ok_external(struct amqp_conn *c, const struct amqp_connection_start_ok *so,
+		     char *ident, size_t cap)
+{
+	struct bk_err err = { 0 };
+
+	if (cert_identity(c, ident, cap) < 0) {
+		amqp_conn_close_or(c, AMQP_COMMAND_INVALID, AMQP_CONNECTION_START_OK,
+				   "unknown authentication mechanism 'EXTERNAL'");
+		return;
+	}
+	if (bk_user_check_identity(c->broker, bk_str_c(ident), c->peer_is_loopback,
+				   &err) != BK_OK) {
+		amqp_conn_log(c, BK_LOG_INFO, "EXTERNAL login refused: %s", err.text);
+		amqp_conn_close_or(c, AMQP_ACCESS_REFUSED, 0,
+				   "Login was refused using authentication mechanism EXTERNAL. "
+				   "For details see the broker logfile.");
+		return;
+	}
+	login_done(c, bk_str_c(ident), so->client_properties);
+}
+
+static void
 on_start_ok(struct amqp_conn *c, const struct amqp_method *m)
 {
 	const struct amqp_connection_start_ok *so = &m->u.connection_start_ok;
 	const char *mech;
 	struct bk_str user, pass;
 	struct bk_err err = { 0 };
+	char ident[512];
 	bool ok;
 
 	read_capabilities(c, so->client_properties);
+	if (bk_str_eq_c(so->mechanism, "EXTERNAL")) {
+		on_start_ok_external(c, so, ident, sizeof(ident));
+		return;
+	}
 	if (bk_str_eq_c(so->mechanism, "PLAIN")) {
 		mech = "PLAIN";
 		ok = parse_plain(so->response, &user, &pass);
@@ -140,12 +198,7 @@ on_start_ok(struct amqp_conn *c, const struct amqp_method *m)
 				   "For details see the broker logfile.", mech);
 		return;
 	}
-	c->user = bk_strndup(user.p, user.len);
-	if (c->mgmt) {
-		bk_conn_set_user(c->mgmt, user);
-		bk_conn_set_client_properties(c->mgmt, so->client_properties);
-	}
-	send_tune(c);
+	login_done(c, user, so->client_properties);
 }
 
 /*

@@ -23,6 +23,28 @@ struct walk {
 	const char *name;               /* channel lookup by name */
 };
 
+static void
+add_nullable(cJSON *o, const char *key, const char *s)
+{
+	if (s)
+		cJSON_AddStringToObject(o, key, s);
+	else
+		cJSON_AddNullToObject(o, key);
+}
+
+/* RabbitMQ's TLS fields: null without TLS, or without a peer certificate. */
+static void
+add_ssl(cJSON *o, const struct bk_conn_state *st)
+{
+	add_nullable(o, "ssl_protocol", st->ssl_protocol);
+	add_nullable(o, "ssl_cipher", st->ssl_cipher);
+	add_nullable(o, "ssl_key_exchange", NULL);
+	add_nullable(o, "ssl_hash", NULL);
+	add_nullable(o, "peer_cert_subject", st->peer_cert_subject);
+	add_nullable(o, "peer_cert_issuer", st->peer_cert_issuer);
+	add_nullable(o, "peer_cert_validity", st->peer_cert_validity);
+}
+
 static cJSON *
 conn_json(struct http_req *r, const struct bk_conn_view *v)
 {
@@ -46,14 +68,16 @@ conn_json(struct http_req *r, const struct bk_conn_view *v)
 	cJSON_AddNumberToObject(o, "peer_port", v->peer_port);
 	cJSON_AddNumberToObject(o, "port", v->port);
 	cJSON_AddStringToObject(o, "protocol", v->protocol);
+	/* Bytes on the wire from the kernel when it tells (TLS included). */
 	cJSON_AddNumberToObject(o, "recv_cnt", (double)v->ctr.recv_cnt);
-	http_json_stat1(r, o, "recv_oct", (double)v->ctr.recv_oct, v->hist, BK_HF_RECV_OCT,
-			HTTP_WIN_DATA_RATES);
+	http_json_stat1(r, o, "recv_oct", (double)(v->st.recv_oct ? v->st.recv_oct :
+			v->ctr.recv_oct), v->hist, BK_HF_RECV_OCT, HTTP_WIN_DATA_RATES);
 	cJSON_AddNumberToObject(o, "send_cnt", (double)v->ctr.send_cnt);
-	http_json_stat1(r, o, "send_oct", (double)v->ctr.send_oct, v->hist, BK_HF_SEND_OCT,
-			HTTP_WIN_DATA_RATES);
+	http_json_stat1(r, o, "send_oct", (double)(v->st.send_oct ? v->st.send_oct :
+			v->ctr.send_oct), v->hist, BK_HF_SEND_OCT, HTTP_WIN_DATA_RATES);
 	cJSON_AddNumberToObject(o, "send_pend", (double)v->st.send_pend);
 	cJSON_AddBoolToObject(o, "ssl", v->ssl);
+	add_ssl(o, &v->st);
 	cJSON_AddStringToObject(o, "state", v->st.state ? v->st.state : "running");
 	cJSON_AddNumberToObject(o, "timeout", v->st.timeout);
 	cJSON_AddStringToObject(o, "type", "network");

@@ -79,15 +79,44 @@ split_user(struct mqtt_conn *c, struct bk_str u, struct bk_str *user, char *vhos
 	return true;
 }
 
+/*
+ * mqtt.use_identity_as_username (Mosquitto's option): a client without a
+ * password on a TLS connection with a verified certificate is the user
+ * its certificate's CN names; the user name it sent, if any, is ignored.
+ * 1 = decided (ok or refused, x says), 0 = not such a login.
+ */
+static int
+certificate_login(struct mqtt_conn *c, const struct mqtt_connect *cn,
+		  struct connect_ctx *x, char *ident, size_t cap)
+{
+	struct bk_err err;
+
+	if (!c->l->cfg.use_identity_as_username || cn->has_password ||
+	    net_conn_peer_identity(c->nc, false, ident, cap) < 0)
+		return 0;
+	if (bk_user_check_identity(c->l->broker, bk_str_c(ident), c->peer_is_loopback,
+				   &err) != BK_OK) {
+		x->rc = MQTT_RC_NOT_AUTHORIZED;
+		snprintf(x->why, sizeof(x->why), "certificate login: %s", err.text);
+		return 1;
+	}
+	return 1;
+}
+
 static bool
 authenticate(struct mqtt_conn *c, const struct mqtt_connect *cn, struct connect_ctx *x)
 {
 	const struct mqtt_config *cfg = &c->l->cfg;
 	struct bk_str user, pass;
-	char vhost[256];
+	char vhost[256], ident[256] = "";
 	struct bk_err err;
 
-	if (!cn->has_username) {
+	if (certificate_login(c, cn, x, ident, sizeof(ident))) {
+		if (x->rc)
+			return false;
+		user = bk_str_c(ident);
+		snprintf(vhost, sizeof(vhost), "%s", cfg->vhost);
+	} else if (!cn->has_username) {
 		if (!cfg->allow_anonymous) {
 			x->rc = MQTT_RC_NOT_AUTHORIZED;
 			snprintf(x->why, sizeof(x->why), "anonymous access is not allowed");
@@ -104,7 +133,8 @@ authenticate(struct mqtt_conn *c, const struct mqtt_connect *cn, struct connect_
 		}
 		pass = cn->has_password ? cn->password : (struct bk_str){ "", 0 };
 	}
-	if (bk_user_check(c->l->broker, user, pass, c->peer_is_loopback, &err) != BK_OK) {
+	if (ident[0] == '\0' &&
+	    bk_user_check(c->l->broker, user, pass, c->peer_is_loopback, &err) != BK_OK) {
 		/* anonymous login failing is an authorisation matter, not a
 		 * credential the client could fix */
 		x->rc = cn->has_username ? MQTT_RC_BAD_USER_OR_PASS : MQTT_RC_NOT_AUTHORIZED;

@@ -24,8 +24,9 @@ import time
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-SLUICED = os.environ.get("SLUICED", os.path.join(ROOT, "build", "broker", "daemon", "sluiced"))
+SLUICED = os.environ.get("SLUICED", os.path.join(ROOT, "build", "daemon", "sluiced"))
 LISTEN_RE = re.compile(r"listening (\w+) (\S+):(\d+)")
+STARTED_RE = re.compile(r"sluiced \S+ started")
 MQTT_ARGS = ["--set", "mqtt.bind=127.0.0.1", "--set", "mqtt.port=0"]
 # Set once a sluiced refuses the [mqtt] section (a build without MQTT yet).
 _mqtt_unsupported = []
@@ -124,11 +125,9 @@ class Broker:
             m = LISTEN_RE.search(line)
             if m:
                 self.ports[m.group(1)] = int(m.group(3))
-                if "amqp" in self.ports and (
-                        "mqtt" in self.ports or not self.want_mqtt) and (
-                        "http" in self.ports or not self.want_http) and (
-                        "prometheus" in self.ports or not getattr(self, "want_prom", False)):
-                    self._ready.set()
+            # Every listener is up once the daemon says it started.
+            if STARTED_RE.search(line):
+                self._ready.set()
         self._ready.set()
 
     def log(self):

@@ -1,0 +1,338 @@
+"""The transport layer under every protocol: bind lists, MQTT over
+WebSockets (paho, MQTT.js), connection limits, handshake deadlines against
+slow clients, what an unauthenticated or non-reading client can make the
+broker buffer, and a shutdown that closes every kind of connection.
+"""
+import json
+import os
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import time
+
+import paho.mqtt.client as mqtt
+import pika
+import pytest
+
+from conftest import ROOT, wait_for
+from tls_helpers import free_port, pki, tls_config  # noqa: F401 (fixture)
+
+NODE_DIR = os.path.join(ROOT, "tests", "integration", "node")
+
+
+def rss_kb(b):
+    with open("/proc/%d/status" % b.proc.pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def mqtt_ws_roundtrip(port, path="/ws", tls=None, client_id="ws-client"):
+    got = []
+    c = mqtt.Client(client_id=client_id, transport="websockets")
+    c.ws_set_options(path=path)
+    if tls:
+        c.tls_set(ca_certs=tls)
+    c.username_pw_set("guest", "guest")
+    c.on_message = lambda cl, u, m: got.append((m.topic, m.payload))
+    c.connect("localhost", port)
+    c.loop_start()
+    try:
+        c.subscribe("ws/#", qos=1)
+        time.sleep(0.2)
+        c.publish("ws/a", b"x" * 100000, qos=1).wait_for_publish(5)
+        c.publish("ws/b", b"small", qos=0)
+        assert wait_for(lambda: len(got) == 2, timeout=5), got
+    finally:
+        c.loop_stop()
+        c.disconnect()
+    return got
+
+
+def test_default_bind_is_both_loopbacks(make_broker):
+    b = make_broker("--set", "amqp.bind=127.0.0.1, ::1")
+    assert "listening amqp [::1]:%d" % b.port in b.log()
+    for host in ("127.0.0.1", "::1", "localhost"):
+        conn = pika.BlockingConnection(pika.ConnectionParameters(host, b.port))
+        conn.close()
+
+
+def test_mqtt_over_websockets_paho_and_amqp_interop(make_broker):
+    port = free_port()
+    b = make_broker("--set", "mqtt.ws_port=%d" % port, "--set", "mqtt.ws_bind=127.0.0.1")
+    got = mqtt_ws_roundtrip(port)
+    assert got == [("ws/a", b"x" * 100000), ("ws/b", b"small")]
+    # The same topics on amq.topic: an AMQP publish reaches a WS subscriber.
+    seen = []
+    c = mqtt.Client(client_id="ws-interop", transport="websockets")
+    c.ws_set_options(path="/ws")
+    c.username_pw_set("guest", "guest")
+    c.on_message = lambda cl, u, m: seen.append(m.payload)
+    c.connect("127.0.0.1", port)
+    c.loop_start()
+    try:
+        c.subscribe("from/amqp", qos=0)
+        time.sleep(0.3)
+        conn = pika.BlockingConnection(pika.ConnectionParameters("127.0.0.1", b.port))
+        conn.channel().basic_publish("amq.topic", "from.amqp", b"hello ws")
+        conn.close()
+        assert wait_for(lambda: seen == [b"hello ws"])
+    finally:
+        c.loop_stop()
+        c.disconnect()
+
+
+def test_websocket_over_tls(make_broker, pki):
+    port = free_port()
+    b = make_broker(config_text="[mqtt]\nwss_port = %d\n%s" % (port, tls_config(pki)))
+    assert b.ports["wss"] == port
+    assert len(mqtt_ws_roundtrip(port, tls=pki.p("ca.crt"))) == 2
+
+
+def raw_upgrade(port, request):
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(request)
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+    return data
+
+
+def test_websocket_upgrade_refusals(make_broker):
+    port = free_port()
+    b = make_broker("--set", "mqtt.ws_port=%d" % port, "--set", "mqtt.ws_bind=127.0.0.1")
+    key = b"dGhlIHNhbXBsZSBub25jZQ=="
+    good = (b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Key: " + key + b"\r\nSec-WebSocket-Version: 13\r\n"
+            b"Sec-WebSocket-Protocol: mqtt\r\n\r\n")
+    r = raw_upgrade(port, good)
+    assert r.startswith(b"HTTP/1.1 101 ")
+    # RFC 6455's example key and answer.
+    assert b"Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n" in r
+    assert b"Sec-WebSocket-Protocol: mqtt\r\n" in r
+    assert raw_upgrade(port, good.replace(b"/ws", b"/other")).startswith(b"HTTP/1.1 404")
+    assert raw_upgrade(port, good.replace(b"Upgrade: websocket\r\n", b"")).startswith(
+        b"HTTP/1.1 426")
+    assert raw_upgrade(port, good.replace(b"mqtt\r\n", b"chat\r\n")).startswith(
+        b"HTTP/1.1 400")
+    assert raw_upgrade(port, good.replace(b"GET", b"POST")).startswith(b"HTTP/1.1 405")
+    assert raw_upgrade(port, b"GET /ws HTTP/1.1\r\n" + b"X: " + b"y" * 9000 + b"\r\n\r\n"
+                       ).startswith(b"HTTP/1.1 431")
+    assert "WebSocket upgrade refused (404)" in b.log()
+
+
+def test_websocket_text_frame_is_refused(make_broker):
+    port = free_port()
+    make_broker("--set", "mqtt.ws_port=%d" % port, "--set", "mqtt.ws_bind=127.0.0.1")
+    req = (b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+           b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(req)
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += s.recv(4096)
+        assert head.startswith(b"HTTP/1.1 101")
+        payload, mask = b"hello", b"\x01\x02\x03\x04"
+        masked = bytes(c ^ mask[i % 4] for i, c in enumerate(payload))
+        s.sendall(bytes([0x81, 0x80 | len(payload)]) + mask + masked)   # text frame
+        frame = s.recv(64)
+        # A close frame with 1003 (unsupported data), then the socket closes.
+        assert frame[0] == 0x88 and struct.unpack("!H", frame[2:4])[0] == 1003
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node not installed")
+def test_mqtt_js_over_websockets(make_broker, pki):
+    if not os.path.isdir(os.path.join(NODE_DIR, "node_modules", "mqtt")):
+        pytest.skip("MQTT.js not installed (tools/dev.sh installs it)")
+    ws, wss = free_port(), free_port()
+    make_broker(config_text="[mqtt]\nws_port = %d\nwss_port = %d\n%s"
+                % (ws, wss, tls_config(pki)))
+    for url in ("ws://localhost:%d/ws" % ws, "wss://localhost:%d/ws" % wss):
+        for version in ("4", "5"):
+            r = subprocess.run(["node", os.path.join(NODE_DIR, "mqtt_ws.js"), url, version,
+                                pki.p("ca.crt")], capture_output=True, text=True, timeout=30,
+                               cwd=NODE_DIR)
+            assert r.returncode == 0, r.stdout + r.stderr
+            assert r.stdout.strip() == "ok mqtt.js/%s js/t hello from mqtt.js" % version
+
+
+def test_connection_limits(make_broker):
+    b = make_broker("--set", "amqp.max_connections=2", "--set", "broker.max_connections=4")
+    conns = [pika.BlockingConnection(pika.ConnectionParameters("127.0.0.1", b.port))
+             for _ in range(2)]
+    with pytest.raises(pika.exceptions.AMQPConnectionError):
+        pika.BlockingConnection(pika.ConnectionParameters("127.0.0.1", b.port,
+                                                          connection_attempts=1))
+    assert wait_for(lambda: "amqp: connection refused: the listener's max_connections (2)"
+                    in b.log())
+    # Broker-wide: 2 AMQP + 2 MQTT fill the 4.
+    m = [mqtt.Client(client_id="lim%d" % i) for i in range(3)]
+    rcs = []
+    for c in m:
+        c.username_pw_set("guest", "guest")
+        try:
+            c.connect("127.0.0.1", b.mqtt_port)
+            c.loop_start()
+            rcs.append("ok")
+        except (ConnectionError, OSError):
+            rcs.append("refused")
+    time.sleep(0.5)
+    assert sum(1 for c in m if c.is_connected()) == 2
+    assert wait_for(lambda: "broker.max_connections (4) reached" in b.log())
+    for c in m:
+        c.loop_stop()
+        c.disconnect()
+    conns[0].close()
+    conns[1].close()
+
+
+def slow_client(port, data, interval=0.2, limit=20):
+    """Send data one byte at a time; return seconds until the broker closed."""
+    start = time.time()
+    with socket.create_connection(("127.0.0.1", port), timeout=limit) as s:
+        for byte in data:
+            try:
+                s.sendall(bytes([byte]))
+            except OSError:
+                return time.time() - start
+            time.sleep(interval)
+            if time.time() - start > limit:
+                return None
+        s.settimeout(limit)
+        try:
+            while s.recv(4096):
+                pass
+        except OSError:
+            pass
+    return time.time() - start
+
+
+def test_slow_loris_dropped_on_every_listener(make_broker):
+    b = make_broker("--set", "amqp.handshake_timeout=1000", "--set", "mqtt.connect_timeout=1000",
+                    "--set", "http.request_timeout=1000")
+    mqtt_connect = bytes([0x10, 100]) + b"\x00\x04MQTT\x04\x02\x00\x3c" + b"\x00\x58" + b"c" * 88
+    cases = [
+        (b.port, b"AMQP\x00\x00\x09\x01" + b"\x01" * 200),
+        (b.mqtt_port, mqtt_connect),
+        (b.ports["http"], b"GET /api/overview HTTP/1.1\r\nHost: x\r\n" + b"X: y\r\n" * 40),
+    ]
+    for port, data in cases:
+        took = slow_client(port, data)
+        # Dropped near the 1 s deadline, long before the slow send ends.
+        assert took is not None and took < len(data) * 0.2 / 2, (port, took)
+    assert wait_for(lambda: "handshake timeout in state" in b.log())
+    assert wait_for(lambda: "no CONNECT within 1000 ms" in b.log())
+    assert wait_for(lambda: "request not received within 1000 ms" in b.log())
+
+
+def test_huge_mqtt_connect_from_unauthenticated_client(make_broker):
+    b = make_broker()
+    before = rss_kb(b)
+    # Fixed header announcing a 100 MB CONNECT, then data that never ends.
+    remaining = 100 * 1000 * 1000
+    hdr = bytearray([0x10])
+    while True:
+        byte = remaining % 128
+        remaining //= 128
+        hdr.append(byte | (0x80 if remaining else 0))
+        if not remaining:
+            break
+    with socket.create_connection(("127.0.0.1", b.mqtt_port), timeout=5) as s:
+        s.sendall(bytes(hdr) + b"\x00\x04MQTT\x04\x02\x00\x3c")
+        sent = 0
+        try:
+            for _ in range(2000):                 # up to 100 MB, if it reads that long
+                s.sendall(b"z" * 50000)
+                sent += 50000
+        except OSError:
+            pass
+    assert sent < 10 * 1000 * 1000, sent
+    assert rss_kb(b) - before < 8 * 1024
+    assert "packet too large" in b.log() or "malformed" in b.log(), b.log()
+
+
+def test_http_refuses_bodies_before_credentials(make_broker):
+    b = make_broker()
+    before = rss_kb(b)
+    with socket.create_connection(("127.0.0.1", b.ports["http"]), timeout=5) as s:
+        s.sendall(b"POST /api/definitions HTTP/1.1\r\nHost: x\r\n"
+                  b"Content-Type: application/json\r\nContent-Length: 10000000\r\n\r\n")
+        head = s.recv(4096)
+        assert head.startswith(b"HTTP/1.1 401"), head
+        sent = 0
+        try:
+            for _ in range(200):
+                s.sendall(b"{" * 50000)
+                sent += 50000
+        except OSError:
+            pass
+    assert sent < 10000000
+    assert rss_kb(b) - before < 4 * 1024
+    # Over the header limit: 431.
+    with socket.create_connection(("127.0.0.1", b.ports["http"]), timeout=5) as s:
+        s.sendall(b"GET / HTTP/1.1\r\n" + b"X-Long: " + b"a" * 9000 + b"\r\n\r\n")
+        assert s.recv(4096).startswith(b"HTTP/1.1 431")
+
+
+def test_client_that_never_reads_is_bounded(make_broker):
+    """Requests whose answers are never read stop being read: the broker
+    holds at most its output watermark plus the kernel's socket buffers."""
+    from amqpraw import QUEUE, RawConn, method_frame, queue_declare_args
+    b = make_broker("--set", "amqp.output_high_watermark=64k")
+    r = RawConn("127.0.0.1", b.port)
+    r.handshake()
+    r.open_channel(1)
+    q = r.declare_queue(1, "never-read", exclusive=True)
+    before = rss_kb(b)
+    passive = method_frame(1, QUEUE, 10, queue_declare_args(q, passive=True))
+    burst = passive * 1000                       # 1000 requests, ~40 KB of answers
+    r.sock.setblocking(False)
+    sent, deadline = 0, time.time() + 5
+    while time.time() < deadline and sent < 2000:
+        try:
+            r.sock.send(burst)                   # partial sends just drop a burst
+            sent += 1
+        except BlockingIOError:
+            time.sleep(0.05)
+        except OSError:
+            break
+    # Up to 2 million requests offered; the broker stopped reading long before.
+    assert sent < 2000, "the broker kept reading a client that never reads"
+    grown = rss_kb(b) - before
+    assert grown < 24 * 1024, grown
+    assert b.alive()
+    r.close()
+
+
+def test_sigterm_closes_every_connection_and_exits_0(make_broker):
+    b = make_broker()
+    http = socket.create_connection(("127.0.0.1", b.ports["http"]), timeout=5)
+    http.sendall(b"GET /api/overview HTTP/1.1\r\nHost: x\r\n"
+                 b"Authorization: Basic Z3Vlc3Q6Z3Vlc3Q=\r\n\r\n")
+    assert http.recv(65536).startswith(b"HTTP/1.1 200")      # keep-alive, left open
+    amqp = pika.BlockingConnection(pika.ConnectionParameters("127.0.0.1", b.port))
+    closed = []
+    m = mqtt.Client(client_id="stop", protocol=mqtt.MQTTv5)
+    m.username_pw_set("guest", "guest")
+    m.on_disconnect = lambda c, u, rc, props=None: closed.append(rc)
+    m.connect("127.0.0.1", b.mqtt_port)
+    m.loop_start()
+    time.sleep(0.3)
+    start = time.time()
+    b.proc.send_signal(signal.SIGTERM)
+    assert b.proc.wait(10) == 0
+    assert time.time() - start < 6
+    http.settimeout(5)
+    assert http.recv(100) == b""                               # the server closed it
+    with pytest.raises(pika.exceptions.ConnectionClosedByBroker) as e:
+        amqp.channel()
+        amqp.process_data_events(1)
+    assert e.value.reply_code == 320
+    assert wait_for(lambda: closed)
+    m.loop_stop()
