@@ -124,7 +124,7 @@ def test_websocket_upgrade_refusals(make_broker):
     assert raw_upgrade(port, good.replace(b"GET", b"POST")).startswith(b"HTTP/1.1 405")
     assert raw_upgrade(port, b"GET /ws HTTP/1.1\r\n" + b"X: " + b"y" * 9000 + b"\r\n\r\n"
                        ).startswith(b"HTTP/1.1 431")
-    assert "WebSocket upgrade refused (404)" in b.log()
+    assert wait_for(lambda: "WebSocket upgrade refused (404)" in b.log())
 
 
 def test_websocket_text_frame_is_refused(make_broker):
