@@ -16,7 +16,7 @@
  * struct stays until its unsettled deliveries are settled (refcount), so
  * their d->consumer stays readable. May delete an auto-delete queue.
  */
-#include "bk_queueing.h"
+#include "bk_stream.h"
 
 #include <string.h>
 
@@ -207,6 +207,7 @@ bk_consumer_detach(struct bk_consumer *c)
 
 	credit_unlink(c);
 	c->cancelled = true;
+	bk_sconsumer_free(c);
 	if (q == NULL)
 		return;
 	if (c->prev)
@@ -239,6 +240,8 @@ bk_consume(const struct bk_consume_decl *d, struct bk_consumer **out,
 		return bk_err_set(err, BK_ACCESS_REFUSED,
 				  "queue '%s' in vhost '%s' in exclusive use",
 				  q->name, q->vhost->name);
+	if (q->stream != NULL)
+		return bk_stream_consume(d, out, err);
 	c = bk_calloc(1, sizeof(*c));
 	c->queue = q;
 	c->ops = d->ops;
@@ -287,7 +290,7 @@ bk_consumer_cancel(struct bk_consumer *c)
 		bk_queue_destroy(q, true);
 	else if (q->ncons == 0)
 		bk_expiry_idle_arm(q);
-	else if (q->args.single_active)
+	else if (q->args.single_active || q->stream != NULL)
 		bk_queue_dispatch(q);           /* the next one takes over */
 }
 

@@ -19,6 +19,7 @@
  * consumer, and re-checks q->deleted and c->cancelled afterwards.
  */
 #include "bk_persist.h"
+#include "bk_stream.h"
 
 #include <errno.h>
 
@@ -204,6 +205,10 @@ bk_queue_dispatch(struct bk_queue *q)
 {
 	struct bk_consumer *c;
 
+	if (q->stream != NULL) {
+		bk_stream_dispatch(q);
+		return;
+	}
 	if (q->dispatching) {
 		q->dispatch_again = true;
 		return;
@@ -241,6 +246,10 @@ settle_requeue(struct bk_queue *q, struct bk_delivery *d)
 static void
 settle_message(struct bk_queue *q, struct bk_delivery *d, enum bk_settle how)
 {
+	if (q != NULL && q->stream != NULL) {
+		bk_stream_settled(q, d);        /* every settlement is an ack */
+		how = BK_SETTLE_ACK;
+	}
 	if (q == NULL || q->deleted)
 		how = BK_SETTLE_ACK;            /* settles into nothing */
 	switch (how) {

@@ -24,6 +24,7 @@
  */
 #include "bk_persist.h"
 #include "bk_retained.h"
+#include "bk_stream.h"
 #include "storage.h"
 
 #include <errno.h>
@@ -170,8 +171,23 @@ write_failed(struct bk_persist *p, const char *what, int rc)
 bool
 bk_queue_journaled(const struct bk_queue *q, const struct bk_msg *m)
 {
+	if (q->stream != NULL)
+		return writable(q->broker->persist);
 	return q->jid != 0 && (m->flags & BK_MSG_PERSISTENT) &&
 	       writable(q->broker->persist);
+}
+
+/* Only streams take the message: its confirm waits for their chunks,
+ * which join the batch this completion is registered in. */
+static int
+track_streams(struct bk_persist *p, struct bk_confirm *c, uint64_t token,
+	      struct bk_route_result *res)
+{
+	if (c != NULL && !c->freed && bk_persist_track(p, c, token) < 0)
+		res->refused++;
+	else
+		res->pending = true;
+	return 0;
 }
 
 int
@@ -182,22 +198,27 @@ bk_persist_publish(struct bk_broker *b, struct bk_msg *m, struct bk_queue *const
 	struct bk_persist *p = b->persist;
 	struct st_msg_queue *qv;
 	struct st_msg sm;
-	uint32_t i, nq = 0;
+	uint32_t i, nq = 0, ns = 0;
 	size_t plen;
 	int rc;
 
-	if (!(m->flags & BK_MSG_PERSISTENT) || !writable(p))
+	if (!writable(p))
 		return 0;
+	/* every message a stream takes is written: its confirm waits too */
+	for (i = 0; i < n; i++)
+		ns += qs[i]->stream != NULL && !qs[i]->deleted;
+	if (!(m->flags & BK_MSG_PERSISTENT))
+		return ns ? track_streams(p, c, token, res) : 0;
 	if (p->qcap < n) {
 		p->qcap = n < 16 ? 16 : n;
 		p->qv = bk_realloc(p->qv, p->qcap * sizeof(struct st_msg_queue));
 	}
 	qv = p->qv;
 	for (i = 0; i < n; i++)
-		if (qs[i]->jid != 0 && bk_queue_would_accept(qs[i], m))
+		if (qs[i]->jid != 0 && qs[i]->stream == NULL && bk_queue_would_accept(qs[i], m))
 			qv[nq++] = (struct st_msg_queue){ qs[i]->jid, 0 };
 	if (nq == 0)
-		return 0;
+		return ns ? track_streams(p, c, token, res) : 0;
 	if (nq > UINT16_MAX)
 		return -E2BIG;
 	plen = bk_props_encoded_size(&m->props);
@@ -444,6 +465,7 @@ bk_persist_stop(struct bk_broker *b)
 	if (p == NULL)
 		return;
 	bk_defs_waiters_drop(p);
+	bk_soffsets_flush(b);           /* stored stream offsets ride the last batch */
 	p->stopping = true;
 	/* Outstanding completions and queued file writes run now, before
 	 * the last definitions are written here, so an older queued copy

@@ -10,8 +10,8 @@
  * x-queue-type: "classic" and "quorum" are accepted; a quorum queue here is
  * a classic queue (same semantics for every feature this broker supports,
  * x-delivery-limit included), which lets clients that declare quorum
- * queues run unchanged. "stream" is refused: stream semantics (offsets,
- * non-destructive reads) are not implemented.
+ * queues run unchanged. "stream" makes a stream queue: its own arguments
+ * and refusals are in bk_stream_args.c.
  *
  * Pure: no calls out of this file except the table reader.
  */
@@ -124,6 +124,8 @@ qtype_arg(const struct bk_value *v, enum bk_qtype *out, char *why, size_t n)
 		*out = BK_QTYPE_CLASSIC;
 	else if (bk_str_eq_c(v->u.s, "quorum"))
 		*out = BK_QTYPE_QUORUM;
+	else if (bk_str_eq_c(v->u.s, "stream"))
+		*out = BK_QTYPE_STREAM;
 	else {
 		snprintf(why, n, "{unsupported_queue_type,<<\"%.*s\">>}",
 			 (int)(v->u.s.len > 64 ? 64 : v->u.s.len), v->u.s.p);
@@ -185,7 +187,7 @@ parse_one(struct bk_qargs *a, struct bk_table t, const char *key,
 	}
 	if (!strcmp(key, "x-queue-type"))
 		return qtype_arg(v, &a->type, why, n);
-	return true;
+	return bk_stream_arg(a, key, v, why, n);
 }
 
 /* RabbitMQ's check order; also the keys compared on redeclare. */
@@ -193,7 +195,8 @@ static const char *const known[] = {
 	"x-expires", "x-message-ttl", "x-dead-letter-exchange",
 	"x-dead-letter-routing-key", "x-max-length", "x-max-length-bytes",
 	"x-max-priority", "x-overflow", "x-single-active-consumer",
-	"x-queue-type", "x-delivery-limit",
+	"x-queue-type", "x-delivery-limit", "x-max-age",
+	"x-stream-max-segment-size-bytes", "x-stream-filter-size-bytes",
 };
 
 enum bk_status

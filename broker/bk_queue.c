@@ -18,6 +18,7 @@
  * Re-enters routing through bk_bindings_remove_queue() on deletion.
  */
 #include "bk_persist.h"
+#include "bk_stream.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -68,6 +69,7 @@ void
 bk_queueing_fini(struct bk_broker *b)
 {
 	bk_deliveries_fini();           /* settling may still look at queue state */
+	bk_soffsets_fini(b);
 	BK_FREE(b->queue_state);
 }
 
@@ -138,6 +140,7 @@ bk_queue_destroy(struct bk_queue *q, bool notify)
 	n = bk_msgq_clear(q);
 	for (l = 0; l < q->nlevels; l++)
 		bk_ring_fini(&q->levels[l]);
+	bk_stream_detach(q);            /* after its consumers' cursors went */
 	bk_queue_unref(q);              /* the vhost's reference */
 	bk_queue_unref(q);
 	return n;
@@ -246,6 +249,8 @@ bk_queue_would_accept(struct bk_queue *q, struct bk_msg *m)
 
 	if (q->deleted || (qs->dl_msg == m && bk_dlx_is_cycle(m, q->name)))
 		return false;
+	if (q->stream != NULL)
+		return true;
 	return q->args.overflow == BK_OVERFLOW_DROP_HEAD ||
 	       !bk_msgq_would_overflow(q, m);
 }
@@ -275,6 +280,8 @@ bk_queue_enqueue(struct bk_queue *q, struct bk_msg *m)
 	 * way out without storing settles it there. */
 	if (q->deleted)
 		return 0;
+	if (q->stream != NULL)
+		return bk_stream_enqueue(q, m);
 	if (qs->dl_msg == m && bk_dlx_is_cycle(m, q->name)) {
 		bk_persist_ack(q, m);
 		return 0;                       /* dead-letter cycle: dropped */

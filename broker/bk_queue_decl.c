@@ -14,6 +14,7 @@
  */
 #include "bk_persist.h"
 #include "bk_policy.h"
+#include "bk_stream.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -122,12 +123,20 @@ create(struct bk_vhost *vh, const struct bk_queue_decl *d, char *name,
 	}
 	st = bk_authz_queue_new(vh, d->who, name, d->arguments, err);
 	if (st == BK_OK)
+		st = bk_stream_decl_check(d, name, vh->name, err);
+	if (st == BK_OK)
 		st = bk_qargs_parse(&args, d->arguments, name, vh->name, err);
 	if (st != BK_OK) {
 		bk_free(name);
 		return st;
 	}
 	*out = queue_new(vh, d, name, &args);
+	if ((*out)->args.type == BK_QTYPE_STREAM &&
+	    (st = bk_stream_attach(*out, err)) != BK_OK) {
+		bk_queue_destroy(*out, false);
+		*out = NULL;
+		return st;
+	}
 	return BK_OK;
 }
 
@@ -225,6 +234,10 @@ bk_queue_purge(struct bk_vhost *vh, struct bk_str name, bk_owner owner,
 
 	if ((st = bk_queue_lookup(vh, name, owner, &q, err)) != BK_OK)
 		return st;
+	if (q->stream != NULL)
+		return bk_err_set(err, BK_NOT_IMPLEMENTED,
+				  "queue.purge not supported by stream queues queue '%s' in vhost '%s'",
+				  q->name, vh->name);
 	/* Unacked deliveries may still come back (requeue) and must stay
 	 * live in the journal: then settle the ready ones one by one. */
 	if (q->unacked == 0)

@@ -30,7 +30,7 @@ struct event;
 /* Typed x-arguments (bk_qargs.c)                                      */
 /* ------------------------------------------------------------------ */
 
-enum bk_qtype { BK_QTYPE_CLASSIC, BK_QTYPE_QUORUM };
+enum bk_qtype { BK_QTYPE_CLASSIC, BK_QTYPE_QUORUM, BK_QTYPE_STREAM };
 
 struct bk_qargs {
 	int64_t message_ttl;            /* ms; -1 = none */
@@ -46,6 +46,10 @@ struct bk_qargs {
 	uint8_t max_priority;           /* 0 = not a priority queue */
 	bool single_active;
 	enum bk_qtype type;
+	/* streams (bk_stream_args.c) */
+	int64_t max_age_ms;             /* x-max-age; 0 = none */
+	int64_t max_segment_bytes;      /* x-stream-max-segment-size-bytes; 0 = default */
+	int64_t filter_size;            /* x-stream-filter-size-bytes; 0 = default (16) */
 };
 
 /* Parse and validate; on error fills err with RabbitMQ's "invalid arg"
@@ -55,6 +59,13 @@ enum bk_status bk_qargs_parse(struct bk_qargs *a, struct bk_table t,
 			      const char *qname, const char *vhname,
 			      struct bk_err *err);
 void bk_qargs_fini(struct bk_qargs *a);
+/* bk_stream_args.c: a stream argument (x-max-age, x-stream-*) into a;
+ * true for keys that are not stream arguments. */
+bool bk_stream_arg(struct bk_qargs *a, const char *key, const struct bk_value *v,
+		   char *why, size_t n);
+/* A new stream's flags and arguments, RabbitMQ's refusals. */
+enum bk_status bk_stream_decl_check(const struct bk_queue_decl *d, const char *qname,
+				    const char *vhname, struct bk_err *err);
 /* Redeclare check of the x-arguments RabbitMQ compares. */
 enum bk_status bk_qargs_equivalent(struct bk_table cur, struct bk_table got,
 				   const char *qname, const char *vhname,
@@ -149,6 +160,7 @@ struct bk_queue {
 	struct bk_msg_stats ms_last;    /* at the previous sample (bk_stats.c) */
 	struct bk_msg_rates rates;
 	struct bk_hist *hist;           /* owned (bk_hist.c) */
+	struct bk_stream *stream;       /* owned; non-NULL: a stream queue (bk_stream.h) */
 	UT_hash_handle hh;              /* in vh->queues */
 };
 
@@ -169,6 +181,7 @@ struct bk_consumer {
 	UT_hash_handle hh;              /* in vh->replies, keyed by reply_name */
 	char *tag;                      /* owned; adapter's consumer tag or NULL */
 	uint64_t channel_id;            /* bk_chan_id of the adapter's channel */
+	struct bk_sconsumer *sc;        /* owned; stream consumers only (bk_stream.h) */
 };
 
 struct bk_credit {
@@ -183,6 +196,7 @@ struct bk_qstate {
 	struct bk_msg *dl_msg;          /* dead-letter copy being routed */
 	uint32_t dl_depth;              /* nested dead-letter publishes */
 	uint64_t rng[2];                /* xorshift128+ for names and tokens */
+	struct bk_soffsets *soffsets;   /* owned (bk_stream_offsets.c); NULL until used */
 };
 
 static inline struct bk_qstate *

@@ -24,6 +24,7 @@
  */
 #include "bk_persist.h"
 #include "bk_retained.h"
+#include "bk_stream.h"
 #include "storage.h"
 
 #include <errno.h>
@@ -92,13 +93,15 @@ rebuild(struct bk_broker *b, const struct st_msg *sm)
 	return m;
 }
 
-/* Key/value records: the retained store's (the only ones written). */
+/* Key/value records: stored stream offsets, the retained store's. */
 static int
 on_kv(void *arg, uint16_t ns, const void *key, uint32_t klen, const void *val,
       uint32_t vlen)
 {
 	struct replay *r = arg;
 
+	if (ns == BK_NS_STREAM_OFFSET)
+		return bk_soffset_load(r->b, key, klen, val, vlen);
 	return bk_retained_replay(r->b, ns, key, klen, val, vlen);
 }
 

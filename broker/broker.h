@@ -431,6 +431,28 @@ struct bk_credit *bk_credit_new(uint32_t limit);
 void bk_credit_set_limit(struct bk_credit *c, uint32_t limit);  /* may deliver */
 void bk_credit_free(struct bk_credit *c);
 
+/*
+ * Where a consumer of a stream queue starts and what it reads (AMQP:
+ * x-stream-offset, x-stream-filter, x-stream-match-unfiltered,
+ * x-stream-consumer-name, x-single-active-consumer). Ignored for other
+ * queues. DEFAULT: a named consumer resumes after the last offset it
+ * acked (stored durably, in batches), else NEXT.
+ */
+enum bk_stream_from {
+	BK_SFROM_DEFAULT, BK_SFROM_FIRST, BK_SFROM_LAST, BK_SFROM_NEXT,
+	BK_SFROM_OFFSET,                /* value: the offset */
+	BK_SFROM_TIME,                  /* value: wall clock ms */
+};
+struct bk_consume_stream {
+	enum bk_stream_from from;
+	uint64_t value;
+	const struct bk_str *filters;   /* borrowed; copied by bk_consume */
+	uint32_t nfilters;              /* 0 = no filtering */
+	bool match_unfiltered;          /* also messages without a filter value */
+	struct bk_str name;             /* len 0 = anonymous */
+	bool single_active;             /* with a name: one of the group reads */
+};
+
 struct bk_consume_decl {
 	struct bk_queue *queue;         /* from bk_queue_lookup */
 	bool no_ack;
@@ -444,6 +466,7 @@ struct bk_consume_decl {
 	 * consumer tag (copied) and the bk_chan_id() of its channel. */
 	const char *tag;
 	uint64_t channel_id;
+	const struct bk_consume_stream *stream;    /* NULL: defaults */
 };
 
 /*
@@ -451,6 +474,12 @@ struct bk_consume_decl {
  * use" if the queue has an exclusive consumer (or this one asks for
  * exclusivity and others exist). Delivery of ready messages may start
  * synchronously, but only after *out is set.
+ * A stream queue, as RabbitMQ: no_ack NOT_IMPLEMENTED "automatic
+ * acknowledgement not supported by stream queues queue 's' in vhost
+ * '/'"; prefetch 0 PRECONDITION_FAILED "consumer prefetch count is not
+ * set for 'queue 's' in vhost '/''". Each delivery carries its offset in
+ * the message's x-stream-offset header; settling it in any way only
+ * gives the credit back (and, for a named consumer, stores the offset).
  */
 enum bk_status bk_consume(const struct bk_consume_decl *d,
 			  struct bk_consumer **out, struct bk_err *err);
@@ -463,6 +492,13 @@ void bk_consumer_cancel(struct bk_consumer *c);
 void bk_consumer_wake(struct bk_consumer *c);
 /* Per-consumer prefetch change (basic.qos global=false applies to new consumers only in AMQP; provided for completeness). */
 void bk_consumer_set_prefetch(struct bk_consumer *c, uint32_t prefetch);
+
+/*
+ * Whether q can serve basic.get / queue.purge: a stream cannot
+ * (NOT_IMPLEMENTED "basic.get not supported by stream queues queue 's' in
+ * vhost '/'", as RabbitMQ words it).
+ */
+enum bk_status bk_queue_get_check(struct bk_queue *q, struct bk_err *err);
 
 /*
  * basic.get: take one ready message. NOT_FOUND/RESOURCE_LOCKED as lookup.

@@ -296,6 +296,11 @@ struct st_journal {
 
 	struct st_journal_stats st;
 	struct jnl_fsync_hist fsync;   /* written by the journal thread */
+
+	/* streams (strm_*.c): those with an open chunk, flushed into the
+	 * batch at seal; ids for the files they create */
+	struct st_stream *streams_dirty;   /* borrowed list via seal_next */
+	uint64_t next_file_id;
 };
 
 enum { JNL_S_OPENED, JNL_S_REPLAYING, JNL_S_READY };
@@ -345,6 +350,11 @@ uint8_t *jnl_reserve(struct st_journal *j, size_t n, uint64_t *seg, uint32_t *of
 void jnl_batch_add_copy(struct st_journal *j, struct jnl_live *e);
 void jnl_batch_add_delete(struct st_journal *j, struct jnl_seg *s);
 const uint8_t *jnl_batch_lookup(const struct st_journal *j, uint64_t seg, uint32_t off, uint32_t len);
+
+/* jnl_writer.c: make sure the open batch gets sealed this iteration. */
+void jnl_arm(struct st_journal *j);
+/* jnl_fwrite.c: hand every stream's open chunk to the open batch. */
+void jnl_streams_flush(struct st_journal *j);
 
 /* jnl_compact.c */
 void jnl_gc(struct st_journal *j);            /* schedule deletions, run a compaction step */

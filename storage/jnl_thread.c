@@ -206,6 +206,10 @@ process(struct jnl_writer *w, struct jnl_batch *list)
 		for (b = list; b; b = b->next)
 			if (b->ndel && b->del_status == 0)
 				b->del_status = -errno;
+	/* Stream chunks and indexes, once the journal's records are durable. */
+	for (b = list; b; b = b->next)
+		if (b->status == 0)
+			jnl_fwrite_process(w, b);
 	/* Files last, in batch order: a later batch's copy wins. */
 	for (b = list; b; b = b->next)
 		for (size_t i = 0; i < b->nfile && b->status == 0; i++) {
@@ -251,5 +255,6 @@ jnl_writer_thread_main(void *arg)
 	}
 	pthread_mutex_unlock(&w->lock);
 	close_fd(w);
+	jnl_fwrite_close_all(w);
 	return NULL;
 }

@@ -75,6 +75,7 @@ static void
 batch_free(struct jnl_batch *b)
 {
 	files_clear(b);
+	jnl_fwrite_free(b);
 	bk_free(b->files);
 	bk_free(b->buf);
 	bk_free(b->dels);
@@ -91,10 +92,11 @@ batch_put(struct st_journal *j, struct jnl_batch *b)
 		return;
 	}
 	files_clear(b);
+	jnl_fwrite_clear(b);
 	b->len = b->ndel = b->ndone = b->ncopy = 0;
 	b->seg = b->seg_off = 0;
 	b->new_seg = b->probe = b->synced = false;
-	b->status = b->del_status = b->file_status = 0;
+	b->status = b->del_status = b->file_status = b->fw_status = 0;
 	b->mnext = j->spare;
 	j->spare = b;
 	j->w->nspare++;
@@ -104,7 +106,7 @@ static bool
 batch_is_empty(const struct jnl_batch *b)
 {
 	return b->len == 0 && b->ndel == 0 && b->ndone == 0 && b->ncopy == 0 &&
-	       b->nfile == 0 && !b->probe;
+	       b->nfile == 0 && b->nfw == 0 && b->nforget == 0 && !b->probe;
 }
 
 static void
@@ -123,6 +125,8 @@ seal_now(struct st_journal *j)
 	struct jnl_writer *w = j->w;
 	struct jnl_seg *s;
 
+	jnl_streams_flush(j);           /* open stream chunks join this batch */
+	b = j->open;
 	if (batch_is_empty(b))
 		return;
 	if ((s = jnl_seg_get(j, b->seg)) != NULL)
@@ -225,6 +229,12 @@ jnl_batch_add_delete(struct st_journal *j, struct jnl_seg *s)
 {
 	s->deleting = true;
 	PUSH(j->open->dels, j->open->ndel, j->open->delcap, s->no);
+	arm(j);
+}
+
+void
+jnl_arm(struct st_journal *j)
+{
 	arm(j);
 }
 
@@ -372,6 +382,10 @@ complete(struct st_journal *j, struct jnl_batch *b)
 				bk_warn("journal: cannot delete segment %llu: %s",
 					(unsigned long long)b->dels[i], strerror(-b->del_status));
 		}
+	}
+	if (status == 0 && b->fw_status != 0) {
+		bk_warn("journal: cannot write a stream file: %s", strerror(-b->fw_status));
+		status = b->fw_status;
 	}
 	if (status == 0 && b->file_status != 0) {
 		bk_warn("journal: cannot replace a file in the data directory: %s",

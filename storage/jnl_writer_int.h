@@ -29,6 +29,30 @@ struct jnl_file {
 	size_t   len;
 };
 
+/*
+ * Bytes for a file outside the journal (a stream segment or index,
+ * jnl_fwrite.c): written at off after the batch's records, fdatasynced
+ * (sync) before the batch's completions. A batch may also ask the thread
+ * to close its cached descriptor of a file (forget).
+ */
+struct jnl_fwrite {
+	char    *path;                 /* owned: relative to data_dir */
+	uint64_t file_id;              /* unique per created file */
+	uint64_t off;
+	uint8_t *data;                 /* owned */
+	size_t   len, cap;
+	bool     create, sync;
+};
+
+/* The journal thread's descriptors of stream files, by file id. */
+#define JNL_FD_CACHE 16
+struct jnl_fdc {
+	uint64_t file_id;              /* 0 = free slot */
+	int      fd;
+	bool     dirty;                /* written since the last fdatasync */
+	uint64_t used;                 /* for eviction */
+};
+
 struct jnl_batch {
 	struct jnl_batch *next;        /* [lock] todo or done list */
 	struct jnl_batch *mnext;       /* main thread: in-flight or spare list */
@@ -46,6 +70,11 @@ struct jnl_batch {
 	size_t   ncopy, copycap;
 	struct jnl_file *files;        /* owned array */
 	size_t   nfile, filecap;
+	struct jnl_fwrite *fws;        /* owned array */
+	size_t   nfw, fwcap;
+	uint64_t *forget;              /* owned: file ids whose descriptor to close */
+	size_t   nforget, forgetcap;
+	int      fw_status;            /* set by the thread: first stream write error */
 	int      status, del_status;   /* set by the thread */
 	int      file_status;          /* set by the thread: first file write error */
 	bool     synced;
@@ -67,6 +96,8 @@ struct jnl_writer {
 	int      err;                         /* [thread] latched failure */
 	int      inj_err, inj_n;              /* atomics: injected failures */
 	struct jnl_fsync_hist *hist;          /* borrowed from the journal; atomics */
+	struct jnl_fdc fdc[JNL_FD_CACHE];     /* [thread] stream file descriptors */
+	uint64_t fdc_clock;                   /* [thread] */
 	size_t   nspare;                      /* main thread */
 	bool     started;                     /* main thread: th is running */
 };
@@ -78,5 +109,13 @@ struct jnl_writer {
  * is empty. Touches no main-thread state.
  */
 void *jnl_writer_thread_main(void *arg);
+
+/* jnl_fwrite.c, journal thread: the batch's stream writes and forgets;
+ * sets b->fw_status. Close every cached descriptor (thread exit). */
+void jnl_fwrite_process(struct jnl_writer *w, struct jnl_batch *b);
+void jnl_fwrite_close_all(struct jnl_writer *w);
+/* main thread: release a batch's stream writes (reuse or free). */
+void jnl_fwrite_clear(struct jnl_batch *b);
+void jnl_fwrite_free(struct jnl_batch *b);
 
 #endif

@@ -261,6 +261,112 @@ long st_journal_read_body(struct st_journal *j, uint64_t msg_id, void *buf, size
 int st_journal_msg_loc(const struct st_journal *j, uint64_t msg_id, struct st_loc *loc);
 
 /* ------------------------------------------------------------------ */
+/* Streams: append-only logs with offsets (strm_*.c)                   */
+/* ------------------------------------------------------------------ */
+
+/*
+ * A stream is an append-only log in its own segment files under
+ * <data_dir>/streams/<id>/ (formats drawn in strm_int.h). Records get
+ * consecutive offsets from 0; reading never removes anything; retention
+ * deletes whole segments, oldest first. Appends are copied into the
+ * stream's open chunk (memory); the chunk is written with the journal's
+ * batch of the same loop iteration, so a completion registered with
+ * st_journal_when_durable after an append reports that append durable too.
+ * Same threading rules as the journal: main thread only.
+ */
+struct st_stream;
+struct st_sreader;
+
+struct st_stream_config {
+	uint64_t max_segment_bytes;  /* a new segment starts past this; 0 = 500 MB */
+	uint16_t filter_bytes;       /* Bloom filter per chunk, 16..255; 0 = 16 */
+};
+
+/* The stream's committed offset grew (status 0: st_stream_info's
+ * committed tells how far) or a chunk could not be written (status < 0:
+ * the stream refuses appends from now on, until a restart recovers it). */
+typedef void (*st_stream_fn)(void *arg, int status);
+
+/*
+ * Open (creating it if absent) stream id of journal j and recover it:
+ * every segment's index is checked against the segment, missing index
+ * entries are rebuilt, a torn last chunk is cut off. fn(arg, status) is
+ * called from the event loop whenever committed grows. 0 or a negative
+ * errno (-EPROTO: a file in the directory is not a stream segment).
+ */
+int st_stream_open(struct st_journal *j, uint64_t id, const struct st_stream_config *cfg,
+		   st_stream_fn fn, void *arg, struct st_stream **out);
+/* Forget s (the files stay). Accepts NULL. No more fn calls. */
+void st_stream_close(struct st_stream *s);
+/* Delete s and its files (once its in-flight chunks completed). No more
+ * fn calls. Accepts NULL. */
+void st_stream_destroy(struct st_stream *s);
+
+struct st_stream_rec {
+	const void *payload;         /* opaque to storage */
+	uint32_t len;
+	uint64_t ts_ms;              /* wall clock; a chunk keeps its first one */
+	const void *filter;          /* filter value for the chunk's Bloom filter */
+	uint16_t filter_len;
+	bool has_filter;
+	const void *key;             /* compaction key, may be NULL */
+	uint16_t klen;
+	bool tombstone;              /* deletes key on compaction */
+};
+
+/* Append one record: *offset is its offset. -EMSGSIZE (too big), or the
+ * stream's or journal's failure errno. */
+int st_stream_append(struct st_stream *s, const struct st_stream_rec *r, uint64_t *offset);
+
+struct st_stream_info {
+	uint64_t first;              /* oldest offset still kept */
+	uint64_t next;               /* offset the next append gets */
+	uint64_t committed;          /* offsets below are durable and readable */
+	uint64_t bytes;              /* on disk */
+	uint64_t segments;
+	uint64_t first_ts;           /* ms of the oldest chunk; 0 if empty */
+	uint64_t compactions;        /* segments compacted since open */
+	uint64_t compacted_records;  /* records removed by compaction */
+	int failed;
+};
+void st_stream_info_get(const struct st_stream *s, struct st_stream_info *i);
+
+/*
+ * Retention: delete the oldest segments (never the one being written)
+ * while the stream is bigger than max_bytes (0 = no limit) or a
+ * segment's newest chunk is older than max_age_ms (0 = no limit) at
+ * now_ms. Returns the segments deleted.
+ */
+int st_stream_retain(struct st_stream *s, uint64_t max_bytes, uint64_t max_age_ms,
+		     uint64_t now_ms);
+
+/* Readers: one cursor per consumer. */
+enum st_seek { ST_SEEK_FIRST, ST_SEEK_LAST, ST_SEEK_NEXT, ST_SEEK_OFFSET, ST_SEEK_TIME };
+/* value: the offset (OFFSET, clamped to what is kept) or ms (TIME: the
+ * first chunk stamped at or after it). Never NULL. */
+struct st_sreader *st_sreader_new(struct st_stream *s, enum st_seek how, uint64_t value);
+void st_sreader_free(struct st_sreader *r);
+/* Skip chunks whose Bloom filter rules out every hash (strm_filter_hash
+ * of the values wanted), unless match_unfiltered and the chunk holds a
+ * record without a filter value. n = 0: no filtering. Copies hashes. */
+void st_sreader_filter(struct st_sreader *r, const uint64_t *hashes, size_t n,
+		       bool match_unfiltered);
+uint64_t st_stream_filter_hash(const void *v, size_t n);
+
+struct st_stream_view {
+	uint64_t offset;
+	uint64_t ts_ms;              /* the chunk's */
+	const void *payload;         /* valid until the next call on r */
+	uint32_t len;
+	bool tombstone;
+};
+/* 1 = next committed record in v, 0 = none yet, negative errno = read
+ * error (-EIO: a chunk failed its CRC). */
+int st_sreader_next(struct st_sreader *r, struct st_stream_view *v);
+/* The offset the next record read will have at least. */
+uint64_t st_sreader_offset(const struct st_sreader *r);
+
+/* ------------------------------------------------------------------ */
 /* Observability, disk                                                 */
 /* ------------------------------------------------------------------ */
 

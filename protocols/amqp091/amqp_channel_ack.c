@@ -334,7 +334,8 @@ amqp_ch_basic_get(struct amqp_channel *ch, const struct amqp_method *m)
 	if (!amqp_ch_queue_name(ch, m->id, &name) ||
 	    !amqp_ch_allowed(ch, m->id, BK_PERM_READ, "queue", name))
 		return;
-	if (bk_queue_lookup(ch->conn->vhost, name, ch->conn, &q, &err) != BK_OK) {
+	if (bk_queue_lookup(ch->conn->vhost, name, ch->conn, &q, &err) != BK_OK ||
+	    bk_queue_get_check(q, &err) != BK_OK) {
 		amqp_channel_fail_err(ch, m->id, &err);
 		return;
 	}

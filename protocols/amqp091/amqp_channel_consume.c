@@ -283,10 +283,19 @@ consume_queue(struct amqp_channel *ch, const struct amqp_method *m,
 	const struct amqp_basic_consume *a = &m->u.basic_consume;
 	struct amqp_consumer *c;
 	struct bk_consume_decl d;
+	struct bk_consume_stream so;
+	struct bk_str filters[64];
+	const char *bad;
 	struct bk_err err;
 
 	if (!amqp_ch_allowed(ch, m->id, BK_PERM_READ, "queue", bk_str_c(bk_queue_name(q))))
 		return;
+	if ((bad = amqp_stream_args_parse(a->arguments, &so, filters, 64)) != NULL) {
+		amqp_channel_fail(ch, AMQP_PRECONDITION_FAILED, m->id,
+				  "invalid arg '%s' for queue '%s' in vhost '%s'", bad,
+				  bk_queue_name(q), bk_vhost_name(ch->conn->vhost));
+		return;
+	}
 	c = bk_calloc(1, sizeof(*c));
 	c->ch = ch;
 	c->no_ack = a->no_ack;
@@ -303,6 +312,7 @@ consume_queue(struct amqp_channel *ch, const struct amqp_method *m,
 	d.ctx = c;
 	d.tag = c->tag.p;
 	d.channel_id = bk_chan_id(ch->mgmt);
+	d.stream = &so;
 	if (bk_consume(&d, &c->bc, &err) != BK_OK) {
 		bk_free(c);
 		amqp_channel_fail_err(ch, m->id, &err);

@@ -252,6 +252,11 @@ void amqp_ch_tx_discard(struct amqp_channel *ch);
 
 void amqp_ch_basic_qos(struct amqp_channel *ch, const struct amqp_method *m);
 void amqp_ch_basic_consume(struct amqp_channel *ch, const struct amqp_method *m);
+/* amqp_stream_args.c: basic.consume's x-stream-* arguments into o
+ * (strings borrowed from args, filters into the caller's array). NULL,
+ * or the name of the argument whose value is not acceptable. */
+const char *amqp_stream_args_parse(struct bk_table args, struct bk_consume_stream *o,
+				   struct bk_str *filters, uint32_t max_filters);
 void amqp_ch_basic_cancel(struct amqp_channel *ch, const struct amqp_method *m);
 /* Cancel every consumer (and the reply consumer) without telling the client. */
 void amqp_ch_consumers_cancel_all(struct amqp_channel *ch);

@@ -174,6 +174,9 @@ bk_str_eq_c(struct bk_str a, const char *c)
 int bk_table_validate(struct bk_table t) { return 0; }
 bool bk_table_get(struct bk_table t, const char *name, struct bk_value *v) { return false; }
 bool bk_value_int(const struct bk_value *v, int64_t *out) { return false; }
+int bk_array_next(struct bk_table a, uint32_t *pos, struct bk_value *v) { return 0; }
+const char *bk_vhost_name(const struct bk_vhost *vh) { return "/"; }
+enum bk_status bk_queue_get_check(struct bk_queue *q, struct bk_err *err) { return BK_OK; }
 uint64_t bk_now_ms(void) { return 1; }
 
 int
