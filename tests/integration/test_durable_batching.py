@@ -145,3 +145,17 @@ def test_a_thousand_nowait_declares_share_writes(slow_disk_broker):
     print("one declare %.1f ms, 1,001 declares %.1f ms" % (one * 1000, total * 1000))
     assert total < 50 * one, (total, one)
     assert_defined(b, ["%s-%d" % (prefix, i) for i in range(1000)] + [prefix + "-last"])
+
+
+def test_http_2xx_leaves_once_the_change_is_on_disk(slow_disk_broker):
+    from http_helpers import api, q
+    b = slow_disk_broker
+    names = [uname("http") for _ in range(5)]
+    for n in names:
+        st, body, _ = api(b, "PUT", "/api/queues/%2F/" + q(n), {"durable": True})
+        assert st in (201, 204), (st, body)
+        assert_defined(b, [n])          # on disk before the answer came
+    # a transient queue changes nothing durable: answered without a write
+    st, body, _ = api(b, "PUT", "/api/queues/%2F/" + q(uname("t")),
+                      {"durable": False, "auto_delete": True})
+    assert st in (201, 204), (st, body)
