@@ -21,7 +21,7 @@ enum {
 	CTL_EX_NOPERM = 77,      /* credentials refused (HTTP 401/403) */
 };
 
-enum ctl_format { CTL_FMT_TSV, CTL_FMT_JSON };
+enum ctl_format { CTL_FMT_TSV, CTL_FMT_JSON, CTL_FMT_PRETTY };
 
 /* Everything the command line and the environment decided. */
 struct ctl_opts {
@@ -31,6 +31,12 @@ struct ctl_opts {
 	const char *password;
 	const char *vhost;
 	int timeout_ms;
+	const char *path_prefix; /* --path-prefix: the API behind a proxy */
+	bool ssl;                /* --ssl: https */
+	const char *cacert;      /* --cacert: CA bundle (PEM) for the server */
+	const char *cert, *key;  /* --cert/--key: client certificate (PEM) */
+	bool no_verify_host;     /* --ssl-disable-hostname-verification */
+	bool insecure;           /* --insecure: no verification at all */
 	enum ctl_format format;
 	bool quiet;              /* no info lines */
 	bool silent;             /* no info lines, no table header */
@@ -42,6 +48,12 @@ struct ctl_opts {
 	const char *properties;  /* JSON object text, or NULL */
 	const char *dest_type;   /* "queue" (default) or "exchange" */
 	const char *ackmode;     /* overrides --ack */
+	const char *apply_to;    /* set_policy --apply-to */
+	const char *priority;    /* set_policy --priority (validated text) */
+	const char *unit;        /* check_certificate_expiration --unit */
+	const char *within;      /* check_certificate_expiration --within */
+	const char *node;        /* --node: the name banners use */
+	int bad_request_code;    /* exit code for HTTP 400 (0: CTL_EX_DATAERR) */
 	const char **args;       /* positional arguments after the command name */
 	int nargs;
 };
@@ -52,16 +64,23 @@ struct ctl_http_resp {
 	size_t len;
 };
 
-/* Performs one request; <body> (JSON text or NULL) is sent with
- * Content-Type application/json, <extra_hdr> (one "Name: value" line without
- * CRLF, or NULL) is added as is. 0 with <resp> filled (free it with
- * ctl_http_resp_fini), or a negative errno: -ECONNREFUSED, -ETIMEDOUT,
- * -EHOSTUNREACH/-ENOENT (name lookup), -EPROTO (malformed response),
- * -EMSGSIZE (response over the size limit). */
+/* Once per process, before and after every request. */
+int ctl_http_global_init(void);
+void ctl_http_global_fini(void);
+
+/* Performs one request (redirects followed); <body> (JSON text or NULL) is
+ * sent with Content-Type application/json, <extra_hdr> (one "Name: value"
+ * line without CRLF, or NULL) is added as is. 0 with <resp> filled (free it
+ * with ctl_http_resp_fini), or a negative errno: -ECONNREFUSED, -ETIMEDOUT,
+ * -EHOSTUNREACH (name lookup), -EKEYREJECTED (TLS handshake or certificate),
+ * -ELOOP (too many redirects), -ECONNRESET, -ENOMEM, -EPROTO (malformed
+ * response), -EMSGSIZE (response over the size limit); ctl_http_error()
+ * then says what went wrong in libcurl's words. */
 int ctl_http_request(const struct ctl_opts *o, const char *method,
                      const char *path, const char *body,
                      const char *extra_hdr, struct ctl_http_resp *resp);
 void ctl_http_resp_fini(struct ctl_http_resp *resp);
+const char *ctl_http_error(void);
 
 /* Percent-encodes <s> for one path segment ("/" -> "%2F"). Returns a static
  * rotating buffer (four slots) so one printf may use several; NULL-safe. */
@@ -81,6 +100,12 @@ int ctl_api(const struct ctl_opts *o, const char *method, const char *path,
 int ctl_api_status(const struct ctl_opts *o, const char *method,
                    const char *path, const cJSON *body, const char *extra_hdr,
                    cJSON **out, int *status);
+
+/* GET <path> of a health check: 0 with *<passed> (2xx: true, 503: false)
+ * and *<out> the parsed body (owned by the caller), or the exit code of any
+ * other outcome (message printed). */
+int ctl_api_check(const struct ctl_opts *o, const char *path, cJSON **out,
+                  bool *passed);
 
 /* Prints an info line ("Listing queues ...") unless quiet, silent or JSON. */
 void ctl_info(const struct ctl_opts *o, const char *fmt, ...)
@@ -108,6 +133,8 @@ enum {
 	CTL_COL_ARGS,            /* AMQP table: [{"k",v}] / [["k","type",v]] */
 	CTL_COL_CONST_EXCHANGE,  /* always "exchange" (binding source kind) */
 	CTL_COL_COUNT,           /* a counter: 0 while the API has no sample yet */
+	CTL_COL_JSON_TEXT,       /* a JSON value shown as its one-line text (a
+	                          * string in JSON output, as rabbitmqctl does) */
 };
 
 /* Prints <rows> (an array of API objects) with the columns named in
@@ -123,6 +150,15 @@ const struct ctl_column *ctl_column_find(const struct ctl_column *cols,
 /* Prints one value as rabbitmqctl's TSV would. */
 void ctl_print_value(const cJSON *v, int kind);
 
+/* The TSV text of column <c> of <row>; owned by the caller (NULL: no
+ * memory). */
+char *ctl_cell_dup(const cJSON *row, const struct ctl_column *c);
+
+/* Draws <rows> as rabbitmqctl's pretty_table: a box around every cell, the
+ * column names on top (bold on a terminal); nothing when there are no rows. */
+void ctl_print_pretty(const struct ctl_column *cols, const char **names,
+                      int nnames, const cJSON *rows);
+
 /* Command handlers: argument count was checked by the table in sluicectl.c;
  * return an exit code. */
 struct ctl_cmd {
@@ -137,5 +173,7 @@ extern const struct ctl_cmd ctl_cmds_admin[];
 extern const struct ctl_cmd ctl_cmds_queue[];
 extern const struct ctl_cmd ctl_cmds_defs[];
 extern const struct ctl_cmd ctl_cmds_access[];
+extern const struct ctl_cmd ctl_cmds_policy[];
+extern const struct ctl_cmd ctl_cmds_health[];
 
 #endif

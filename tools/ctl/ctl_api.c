@@ -1,14 +1,15 @@
 /* One place that turns HTTP outcomes into rabbitmqctl's exit codes and
  * "Error:" messages, so every command fails the same way:
  *
- *   cannot connect / name lookup      69 EX_UNAVAILABLE
+ *   cannot connect / name lookup / TLS  69 EX_UNAVAILABLE
  *   timeout                           75 EX_TEMPFAIL
  *   401, 403                          77 EX_NOPERM
  *   404                               the command's choice (65 by default)
  *   400                               65 EX_DATAERR (RabbitMQ's bad_argument)
  *   other non-2xx, malformed answer   70 EX_SOFTWARE
  *
- * The message is the API's JSON "reason" (RabbitMQ's text) when it has one. */
+ * The message is the API's JSON "reason" (RabbitMQ's text) when it has one.
+ * A command may ask for another code on 400 (o->bad_request_code). */
 #include "ctl.h"
 
 #include <errno.h>
@@ -19,18 +20,58 @@
 static int
 transport_error(const struct ctl_opts *o, int rc)
 {
-	if (rc == -ETIMEDOUT)
+	const char *why = ctl_http_error();
+
+	switch (rc) {
+	case -ETIMEDOUT:
 		return ctl_fail(CTL_EX_TEMPFAIL, "timed out after %d ms waiting for "
 		                "the management API at %s:%d", o->timeout_ms,
 		                o->host, o->port);
-	if (rc == -EPROTO || rc == -EMSGSIZE)
+	case -EPROTO:
+	case -EMSGSIZE:
 		return ctl_fail(CTL_EX_SOFTWARE, "malformed or oversized HTTP response "
-		                "from %s:%d", o->host, o->port);
-	if (rc == -EHOSTUNREACH && strspn(o->host, "0123456789.:") != strlen(o->host))
-		return ctl_fail(CTL_EX_UNAVAILABLE, "unable to resolve host '%s'",
-		                o->host);
-	return ctl_fail(CTL_EX_UNAVAILABLE, "unable to connect to the management "
-	                "API at %s:%d: %s", o->host, o->port, strerror(-rc));
+		                "from %s:%d: %s", o->host, o->port, why);
+	case -ELOOP:
+		return ctl_fail(CTL_EX_SOFTWARE, "too many redirects from %s:%d: %s",
+		                o->host, o->port, why);
+	case -ENOMEM:
+		return ctl_fail(CTL_EX_SOFTWARE, "%s", why);
+	case -EKEYREJECTED:
+		return ctl_fail(CTL_EX_UNAVAILABLE, "TLS connection to the management "
+		                "API at %s:%d failed: %s", o->host, o->port, why);
+	case -EHOSTUNREACH:
+		return ctl_fail(CTL_EX_UNAVAILABLE, "unable to resolve host: %s", why);
+	default:
+		return ctl_fail(CTL_EX_UNAVAILABLE, "unable to connect to the management "
+		                "API at %s:%d: %s", o->host, o->port, why);
+	}
+}
+
+/* Undoes the HTML escaping the API applies to some reasons (RabbitMQ
+ * escapes a refused policy's text), in place: the terminal is no browser. */
+static void
+unescape_html(char *s)
+{
+	static const struct { const char *ent; char c; } ents[] = {
+		{ "&lt;", '<' }, { "&gt;", '>' }, { "&quot;", '"' }, { "&#39;", '\'' },
+		{ "&amp;", '&' },
+	};
+	char *out = s;
+
+	while (*s) {
+		size_t k, n = 0;
+
+		for (k = 0; *s == '&' && k < sizeof(ents) / sizeof(ents[0]); k++)
+			if (!strncmp(s, ents[k].ent, n = strlen(ents[k].ent)))
+				break;
+		if (*s == '&' && k < sizeof(ents) / sizeof(ents[0])) {
+			*out++ = ents[k].c;
+			s += n;
+		} else {
+			*out++ = *s++;
+		}
+	}
+	*out = '\0';
 }
 
 /* The "reason" of an error answer; falls back to the raw body. */
@@ -43,8 +84,8 @@ reason_of(const struct ctl_http_resp *r)
 
 	if (!v)
 		v = cJSON_GetObjectItemCaseSensitive(j, "error");
-	if (cJSON_IsString(v))
-		out = strdup(v->valuestring);
+	if (cJSON_IsString(v) && (out = strdup(v->valuestring)))
+		unescape_html(out);
 	else if (v)
 		out = cJSON_PrintUnformatted(v);
 	else if (r->len > 0)
@@ -65,6 +106,7 @@ static bool
 is_generic_not_found(const char *reason)
 {
 	return strcmp(reason, "Not Found") == 0 ||
+	       strcmp(reason, "vhost_not_found") == 0 ||
 	       strcmp(reason, "Object Not Found") == 0 ||
 	       strncmp(reason, "HTTP status", 11) == 0;
 }
@@ -85,8 +127,8 @@ parse_body(const struct ctl_http_resp *r, cJSON **out)
 }
 
 static int
-status_error(const struct ctl_http_resp *r, const char *notfound_msg,
-             int notfound_code)
+status_error(const struct ctl_opts *o, const struct ctl_http_resp *r,
+             const char *notfound_msg, int notfound_code)
 {
 	char *reason = reason_of(r);
 	int code;
@@ -103,7 +145,8 @@ status_error(const struct ctl_http_resp *r, const char *notfound_msg,
 		                ? notfound_msg : reason);
 		break;
 	case 400:
-		code = ctl_fail(CTL_EX_DATAERR, "%s", reason);
+		code = ctl_fail(o->bad_request_code ? o->bad_request_code
+		                                    : CTL_EX_DATAERR, "%s", reason);
 		break;
 	default:
 		code = ctl_fail(CTL_EX_SOFTWARE, "%s (HTTP %d)", reason, r->status);
@@ -139,7 +182,7 @@ ctl_api(const struct ctl_opts *o, const char *method, const char *path,
 	if (r.status >= 200 && r.status < 300)
 		code = parse_body(&r, out);
 	else
-		code = status_error(&r, notfound_msg, notfound_code);
+		code = status_error(o, &r, notfound_msg, notfound_code);
 	ctl_http_resp_fini(&r);
 	return code;
 }
@@ -160,7 +203,26 @@ ctl_api_status(const struct ctl_opts *o, const char *method,
 	if (r.status >= 200 && r.status < 300)
 		code = parse_body(&r, out);
 	else if (r.status != 404)
-		code = status_error(&r, NULL, 0);
+		code = status_error(o, &r, NULL, 0);
+	ctl_http_resp_fini(&r);
+	return code;
+}
+
+int
+ctl_api_check(const struct ctl_opts *o, const char *path, cJSON **out,
+              bool *passed)
+{
+	struct ctl_http_resp r;
+	int code;
+
+	*out = NULL;
+	if ((code = call(o, "GET", path, NULL, NULL, &r)) != 0)
+		return code;
+	*passed = r.status >= 200 && r.status < 300;
+	if (*passed || r.status == 503)
+		code = parse_body(&r, out);
+	else
+		code = status_error(o, &r, NULL, 0);
 	ctl_http_resp_fini(&r);
 	return code;
 }

@@ -9,7 +9,10 @@
  * JSON (--formatter json): no info lines; one JSON array, one object per
  * line, rows after the first led by a comma, exactly like rabbitmqctl. The
  * objects carry the requested columns in order; argument tables become
- * rabbitmqctl's [["key","type",value]] triples. */
+ * rabbitmqctl's [["key","type",value]] triples.
+ *
+ * Pretty tables (--formatter pretty_table) are drawn in ctl_pretty.c from
+ * the same cell texts as TSV. */
 #include "ctl.h"
 
 #include <math.h>
@@ -75,43 +78,45 @@ lookup(const cJSON *obj, const char *path)
 }
 
 static void
-print_number(double d)
+print_number(FILE *f, double d)
 {
 	if (isfinite(d) && d == floor(d) && fabs(d) < 9e15)
-		printf("%.0f", d);
+		fprintf(f, "%.0f", d);
 	else
-		printf("%g", d);
+		fprintf(f, "%g", d);
 }
 
 /* rabbitmqctl shows argument tables as Erlang-ish tuples: [{"k",v}]. */
+static void value_to(FILE *f, const cJSON *v, int kind);
+
 static void
-print_args(const cJSON *v)
+print_args(FILE *f, const cJSON *v)
 {
 	const cJSON *it;
 	bool first = true;
 
 	if (cJSON_IsObject(v)) {
-		putchar('[');
+		fputc('[', f);
 		cJSON_ArrayForEach(it, v) {
-			printf("%s{\"%s\",", first ? "" : ",", it->string);
-			print_args(it);
-			putchar('}');
+			fprintf(f, "%s{\"%s\",", first ? "" : ",", it->string);
+			print_args(f, it);
+			fputc('}', f);
 			first = false;
 		}
-		putchar(']');
+		fputc(']', f);
 	} else if (cJSON_IsArray(v)) {
-		putchar('[');
+		fputc('[', f);
 		cJSON_ArrayForEach(it, v) {
 			if (!first)
-				putchar(',');
-			print_args(it);
+				fputc(',', f);
+			print_args(f, it);
 			first = false;
 		}
-		putchar(']');
+		fputc(']', f);
 	} else if (cJSON_IsString(v)) {
-		printf("\"%s\"", v->valuestring);
+		fprintf(f, "\"%s\"", v->valuestring);
 	} else {
-		ctl_print_value(v, CTL_COL_PLAIN);
+		value_to(f, v, CTL_COL_PLAIN);
 	}
 }
 
@@ -142,48 +147,71 @@ tags_array(const cJSON *v)
 	return arr;
 }
 
-void
-ctl_print_value(const cJSON *v, int kind)
+static void
+value_to(FILE *f, const cJSON *v, int kind)
 {
 	if (kind == CTL_COL_TAGS) {
 		cJSON *arr = tags_array(v);
 		const cJSON *it;
 		bool first = true;
 
-		putchar('[');
+		fputc('[', f);
 		cJSON_ArrayForEach(it, arr) {
-			printf("%s%s", first ? "" : ", ", it->valuestring);
+			fprintf(f, "%s%s", first ? "" : ", ", it->valuestring);
 			first = false;
 		}
-		putchar(']');
+		fputc(']', f);
 		cJSON_Delete(arr);
 		return;
 	}
 	if (kind == CTL_COL_ARGS) {
 		if (!v || cJSON_IsNull(v))
-			fputs("[]", stdout);
+			fputs("[]", f);
 		else
-			print_args(v);
+			print_args(f, v);
 		return;
 	}
 	if (!v || cJSON_IsNull(v)) {
 		if (kind == CTL_COL_COUNT)
-			putchar('0');
+			fputc('0', f);
 		return;
 	}
 	if (cJSON_IsString(v)) {
-		fputs(v->valuestring, stdout);
+		fputs(v->valuestring, f);
 	} else if (cJSON_IsBool(v)) {
-		fputs(cJSON_IsTrue(v) ? "true" : "false", stdout);
+		fputs(cJSON_IsTrue(v) ? "true" : "false", f);
 	} else if (cJSON_IsNumber(v)) {
-		print_number(v->valuedouble);
+		print_number(f, v->valuedouble);
 	} else {
 		char *s = cJSON_PrintUnformatted(v);
 
 		if (s)
-			fputs(s, stdout);
+			fputs(s, f);
 		free(s);
 	}
+}
+
+void
+ctl_print_value(const cJSON *v, int kind)
+{
+	value_to(stdout, v, kind);
+}
+
+char *
+ctl_cell_dup(const cJSON *row, const struct ctl_column *c)
+{
+	char *out = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&out, &len);
+
+	if (!f)
+		return NULL;
+	if (c->kind == CTL_COL_CONST_EXCHANGE)
+		fputs("exchange", f);
+	else
+		value_to(f, lookup(row, c->path ? c->path : c->name), c->kind);
+	fclose(f);
+	return out;
 }
 
 static const char *
@@ -237,6 +265,13 @@ json_value(const cJSON *row, const struct ctl_column *c)
 		return args_triples(v);
 	if (c->kind == CTL_COL_COUNT && (!v || cJSON_IsNull(v)))
 		return cJSON_CreateNumber(0);
+	if (c->kind == CTL_COL_JSON_TEXT && v && !cJSON_IsString(v)) {
+		char *s = cJSON_PrintUnformatted(v);
+		cJSON *str = cJSON_CreateString(s ? s : "");
+
+		free(s);
+		return str;
+	}
 	return v ? cJSON_Duplicate(v, 1) : cJSON_CreateNull();
 }
 
@@ -274,6 +309,10 @@ ctl_print_table(const struct ctl_opts *o, const struct ctl_column *cols,
 
 	if (o->format == CTL_FMT_JSON) {
 		print_json(cols, names, nnames, rows);
+		return;
+	}
+	if (o->format == CTL_FMT_PRETTY) {
+		ctl_print_pretty(cols, names, nnames, rows);
 		return;
 	}
 	if (!o->silent && !o->no_headers && cJSON_GetArraySize(rows) > 0)
