@@ -5,7 +5,9 @@
  * family:
  *   amqp_channel.c           lifecycle, dispatch, channel.*, channel errors
  *   amqp_channel_topology.c  exchange.* and queue.*
- *   amqp_channel_publish.c   basic.publish, content assembly, confirms,
+ *   amqp_channel_content.c   basic.publish and content assembly (limits,
+ *                            stalled-content timer)
+ *   amqp_channel_publish.c   routing a complete publish, confirms,
  *                            mandatory returns, direct reply-to addresses
  *   amqp_channel_tx.c        tx.* and confirm.select
  *   amqp_channel_consume.c   basic.qos/consume/cancel, delivery to the client
@@ -219,19 +221,22 @@ bool amqp_ch_queue_name(struct amqp_channel *ch, uint32_t method_id,
 /* Drop a -ok still waiting for the disk and release the input (free). */
 void amqp_ch_topology_fini(struct amqp_channel *ch);
 
-/* ---- amqp_channel_publish.c ----------------------------------------- */
+/* ---- amqp_channel_content.c ----------------------------------------- */
 
 void amqp_ch_basic_publish(struct amqp_channel *ch, const struct amqp_method *m);
+/* Drop a half-assembled publish. */
+void amqp_ch_publish_reset(struct amqp_channel *ch);
+/* The same, and free the stalled-content timer (channel free). */
+void amqp_ch_publish_fini(struct amqp_channel *ch);
+
+/* ---- amqp_channel_publish.c ----------------------------------------- */
+
 /* Route one complete message (takes over the caller's reference). Sends
  * basic.return and confirms. false if the channel failed. */
 bool amqp_ch_route(struct amqp_channel *ch, struct bk_msg *msg, bool mandatory);
 /* Write out the coalesced basic.ack now (before other replies that must
  * not overtake it, e.g. channel.close-ok). */
 void amqp_ch_confirm_flush(struct amqp_channel *ch);
-/* Drop a half-assembled publish. */
-void amqp_ch_publish_reset(struct amqp_channel *ch);
-/* The same, and free the stalled-content timer (channel free). */
-void amqp_ch_publish_fini(struct amqp_channel *ch);
 /* tx.commit-ok now, or once the publishes before it are durable. */
 void amqp_ch_commit_ok(struct amqp_channel *ch);
 /* Free the tracker and the held decisions (channel free). */
