@@ -20,6 +20,7 @@
 #include "amqp091.h"
 #include "bk_admin.h"
 #include "fuzz_net.h"
+#include "net.h"
 
 static size_t
 frame(uint8_t *p, uint8_t type, uint16_t ch, const void *payload, uint32_t n)
@@ -72,7 +73,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct bk_broker *b = fuzz_net_broker();
 	struct amqp_listener *l;
 	struct amqp_config cfg;
-	char err[256];
+	struct net *n;
+	int port;
 
 	if (hlen == 0)
 		hlen = handshake(head);
@@ -83,11 +85,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	cfg.max_inflight_content = 1u << 20;
 	cfg.content_timeout_ms = 0;
 	cfg.heartbeat = 0;
-	l = amqp_listener_new(fuzz_net_base(), b, &cfg, err, sizeof(err));
-	if (l != NULL) {
-		fuzz_net_exchange(amqp_listener_port(l), head, hlen, data, size);
-		amqp_listener_free(l);
-	}
+	l = amqp_listener_new(fuzz_net_base(), b, &cfg);
+	n = fuzz_net_new(b);
+	if ((port = fuzz_net_listen(n, "amqp", &amqp_net_ops, l)) > 0)
+		fuzz_net_exchange(port, head, hlen, data, size);
+	net_free(n);
+	amqp_listener_free(l);
 	fuzz_net_broker_free(b);
 	return 0;
 }

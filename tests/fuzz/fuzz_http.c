@@ -22,6 +22,7 @@
 #include "bk_admin.h"
 #include "fuzz_net.h"
 #include "http.h"
+#include "net.h"
 
 #define MAX_REQUESTS 6
 
@@ -82,8 +83,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct bk_broker *b;
 	struct http_listener *l;
 	struct http_config cfg;
+	struct net *net;
 	size_t cap = size * 2 + 512 * MAX_REQUESTS, n = 0;
-	char err[256], *req = malloc(cap);
+	char *req = malloc(cap);
+	int port;
 	const uint8_t *p = data, *end = data + size;
 
 	for (int i = 0; i < MAX_REQUESTS && p <= end; i++) {
@@ -104,11 +107,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	b = fuzz_net_broker();
 	http_config_defaults(&cfg);
 	cfg.port = 0;
-	l = http_listener_new(fuzz_net_base(), b, &cfg, err, sizeof(err));
-	if (l != NULL) {
-		fuzz_net_exchange(http_listener_port(l), NULL, 0, (const uint8_t *)req, n);
-		http_listener_free(l);
-	}
+	net = fuzz_net_new(b);
+	l = http_listener_new(fuzz_net_base(), b, net, &cfg);
+	if ((port = fuzz_net_listen(net, "http", &http_net_ops, l)) > 0)
+		fuzz_net_exchange(port, NULL, 0, (const uint8_t *)req, n);
+	net_free(net);
+	http_listener_free(l);
 	fuzz_net_broker_free(b);
 	free(req);
 	return 0;

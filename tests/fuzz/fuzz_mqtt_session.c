@@ -18,6 +18,7 @@
 #include "bk_admin.h"
 #include "fuzz_net.h"
 #include "mqtt.h"
+#include "net.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -27,18 +28,20 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct bk_broker *b = fuzz_net_broker();
 	struct mqtt_listener *l;
 	struct mqtt_config cfg;
-	char err[256];
+	struct net *n;
+	int port;
 
 	mqtt_config_defaults(&cfg);
 	cfg.port = 0;
 	cfg.allow_anonymous = true;
 	cfg.max_packet_size = 1u << 20;
 	cfg.sys_interval = 0;
-	l = mqtt_listener_new(fuzz_net_base(), b, &cfg, err, sizeof(err));
-	if (l != NULL) {
-		fuzz_net_exchange(mqtt_listener_port(l), NULL, 0, data, size);
-		mqtt_listener_free(l);
-	}
+	l = mqtt_listener_new(fuzz_net_base(), b, &cfg);
+	n = fuzz_net_new(b);
+	if ((port = fuzz_net_listen(n, "mqtt", &mqtt_net_ops, l)) > 0)
+		fuzz_net_exchange(port, NULL, 0, data, size);
+	net_free(n);
+	mqtt_listener_free(l);
 	fuzz_net_broker_free(b);
 	return 0;
 }

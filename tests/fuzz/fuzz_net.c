@@ -19,6 +19,7 @@
 #include "bk_admin.h"
 #include "bk_log.h"
 #include "bk_time.h"
+#include "net.h"
 
 /* Loop turns without any progress before the input is given up on. */
 #define IDLE_TURNS 64
@@ -55,6 +56,30 @@ fuzz_net_broker_free(struct bk_broker *b)
 	bk_broker_free(b);
 	/* deferred frees and timers the teardown scheduled */
 	event_base_loop(fuzz_net_base(), EVLOOP_NONBLOCK);
+}
+
+struct net *
+fuzz_net_new(struct bk_broker *b)
+{
+	struct net_config nc = { 0 };
+
+	return net_new(fuzz_net_base(), b, &nc);
+}
+
+int
+fuzz_net_listen(struct net *n, const char *name, const struct net_proto_ops *ops, void *arg)
+{
+	struct net_listen_config lc = {
+		.name = name, .protocol = name, .bind = "127.0.0.1", .port = 0,
+		.transport = NET_TCP, .handshake_ms = 10000, .output_high = 1u << 20,
+		.ops = ops, .arg = arg,
+	};
+	struct net_listener *l;
+	char err[256];
+
+	if ((l = net_listen(n, &lc, err, sizeof(err))) == NULL)
+		return -1;
+	return net_listener_port(l);
 }
 
 static int

@@ -18,12 +18,20 @@
 
 struct event_base;
 struct bk_broker;
+struct net;
+struct net_proto_ops;
 
 /* The loop and clock every input shares (created once, logging off). */
 struct event_base *fuzz_net_base(void);
 /* A broker with user guest/guest (administrator, all permissions on "/"). */
 struct bk_broker *fuzz_net_broker(void);
 void fuzz_net_broker_free(struct bk_broker *b);
+/* The transport for one input (net_free() it before the protocol's state). */
+struct net *fuzz_net_new(struct bk_broker *b);
+/* One TCP listener of n on 127.0.0.1 whose connections ops serve with arg:
+ * the free port it got, or -1. */
+int fuzz_net_listen(struct net *n, const char *name, const struct net_proto_ops *ops,
+		    void *arg);
 /*
  * Connect to 127.0.0.1:port, send head (may be NULL) then data, shut the
  * writing side and run the loop until the peer closes or nothing happens

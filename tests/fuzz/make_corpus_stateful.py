@@ -4,7 +4,7 @@
   corpus/http/          requests in fuzz_http's format
   corpus/defs/          definitions documents
   corpus/config/        sluice.conf files
-(corpus/mqtt_session/ is corpus/mqtt/'s sessions.)
+  corpus/mqtt_session/  whole MQTT 3.1, 3.1.1 and 5.0 sessions
 
 usage: make_corpus_stateful.py <tests/fuzz/corpus>
 """
@@ -16,8 +16,11 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 from amqpraw import (BASIC, CHANNEL, CONFIRM, EXCHANGE, QUEUE, TX,  # noqa: E402
-                     body_frame, header_frame, longstr, method_frame, publish_args,
+                     body_frame, header_frame, method_frame, publish_args,
                      queue_declare_args, shortstr, table)
+import mqttraw  # noqa: E402
+from mqttraw import (DISCONNECT, PINGREQ, PUBREL, SUBSCRIBE, UNSUBSCRIBE,  # noqa: E402
+                     V3, V311, V5, P, encode_props, mstr, packet)
 
 
 def m(ch, cid, mid, args=b""):
@@ -68,6 +71,42 @@ def amqp_seeds():
                        + m(1, EXCHANGE, 20, struct.pack("!H", 0) + shortstr("x1") + b"\x00"))
     yield "close_reopen", m(1, CHANNEL, 40, struct.pack("!H", 200) + shortstr("bye")
                             + struct.pack("!HH", 0, 0)) + m(1, CHANNEL, 41)
+
+
+def mqtt_session(version, anonymous=False):
+    raw = mqttraw.Raw.__new__(mqttraw.Raw)         # its builders, no socket
+    raw.version = version
+    user = None if anonymous else "guest"
+    pw = None if anonymous else "guest"
+    props = {P.SESSION_EXPIRY: 60, P.RECEIVE_MAXIMUM: 5, P.TOPIC_ALIAS_MAXIMUM: 4} \
+        if version == V5 else None
+    out = raw.connect_packet(client_id="fz-%d" % version, clean=(version != V311),
+                             keepalive=30, username=user, password=pw, props=props,
+                             will={"topic": "will/t", "payload": b"gone", "qos": 1})
+    sub_body = struct.pack("!H", 1) + (encode_props(None) if version == V5 else b"")
+    for f, o in (("#", 1), ("a/+/c", 2), ("$share/g/s/#", 0) if version == V5 else ("s/#", 0)):
+        sub_body += mstr(f) + bytes([o])
+    out += packet(SUBSCRIBE, 2, sub_body)
+    out += raw.publish("a/b/c", b"q0", send=False)
+    out += raw.publish("a/b/c", b"q1", qos=1, pid=2, send=False)
+    out += raw.publish("a/x/c", b"q2", qos=2, pid=3, retain=True, send=False)
+    out += packet(PUBREL, 2, struct.pack("!H", 3) + (b"\x00" if version == V5 else b""))
+    if version == V5:
+        out += raw.publish("t/alias", b"al", qos=1, pid=4,
+                           props=[(P.TOPIC_ALIAS, 1), (P.USER_PROPERTY, ("k", "v")),
+                                  (P.CORRELATION_DATA, b"c" * 300)], send=False)
+    unsub = struct.pack("!H", 5) + (encode_props(None) if version == V5 else b"") + mstr("#")
+    out += packet(UNSUBSCRIBE, 2, unsub)
+    out += packet(PINGREQ, 0, b"")
+    out += packet(DISCONNECT, 0, b"")
+    return out
+
+
+def mqtt_seeds():
+    yield "v31", mqtt_session(V3)
+    yield "v311", mqtt_session(V311)
+    yield "v311_anonymous", mqtt_session(V311, anonymous=True)
+    yield "v5", mqtt_session(V5)
 
 
 def http_seeds():
@@ -144,10 +183,8 @@ def main(root):
         write(os.path.join(root, "config"), name + ".conf", data)
     with open(os.path.join(HERE, "..", "..", "etc", "sluice.conf"), "rb") as f:
         write(os.path.join(root, "config"), "sluice.conf", f.read())
-    src = os.path.join(root, "mqtt")
-    for n in os.listdir(src):
-        with open(os.path.join(src, n), "rb") as f:
-            write(os.path.join(root, "mqtt_session"), n, f.read())
+    for name, data in mqtt_seeds():
+        write(os.path.join(root, "mqtt_session"), name, data)
 
 
 if __name__ == "__main__":
