@@ -15,7 +15,10 @@ amqp_conn_config(const struct amqp_conn *c)
 bool
 amqp_conn_reading_paused(const struct amqp_conn *c)
 {
-	return conn_priv(c)->flow_blocked || c->input_held;
+	/* a resource alarm, a held input, or our own output over its
+	 * watermark (the transport stops reading then) */
+	return conn_priv(c)->flow_blocked || c->input_held ||
+	       (c->nc != NULL && net_conn_output_full(c->nc));
 }
 
 void

@@ -87,8 +87,9 @@ void amqp_conn_send_content(struct amqp_conn *c, uint16_t channel,
 /* The listener's configuration: the limits the channel layer applies
  * (amqp_conn_query.c). */
 const struct amqp_config *amqp_conn_config(const struct amqp_conn *c);
-/* Reading is paused (a resource alarm, or input held): the peer's frames
- * wait unread, so time spent now is not the peer's delay. */
+/* Reading is paused (a resource alarm, input held, output over its
+ * watermark): the peer's frames wait unread, so time spent now is not
+ * the peer's delay. */
 bool amqp_conn_reading_paused(const struct amqp_conn *c);
 /*
  * Hold (true) or release the connection's input: while held no frame is
