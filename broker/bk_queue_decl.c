@@ -74,6 +74,7 @@ queue_new(struct bk_vhost *vh, const struct bk_queue_decl *d, char *name,
 	q->levels = bk_calloc(q->nlevels, sizeof(*q->levels));
 	q->mark_id = UINT64_MAX;
 	q->fresh_seq = UINT64_MAX;
+	q->cap_length = q->cap_bytes = -1;
 	if (q->durable && !q->exclusive)
 		q->jid = bk_persist_queue_id(vh->name, q->name);
 	HASH_ADD_KEYPTR(hh, vh->queues, q->name, strlen(q->name), q);

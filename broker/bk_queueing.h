@@ -138,6 +138,7 @@ struct bk_queue {
 					   (bk_queue_policy.c) */
 	const struct bk_policy *policy; /* borrowed; the vhost's, or NULL */
 	const struct bk_policy *op_policy;  /* borrowed operator policy, or NULL */
+	int64_t cap_length, cap_bytes;  /* the owning adapter's cap (bk_queue_set_cap); -1 = none */
 	uint8_t *args_blob;             /* owned copy of the declared arguments */
 	uint32_t args_len;
 	struct bk_ring *levels;         /* owned; 1 + max_priority rings */

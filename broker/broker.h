@@ -355,6 +355,15 @@ enum bk_status bk_queue_lookup(struct bk_vhost *vh, struct bk_str name,
 			       bk_owner owner, struct bk_queue **out,
 			       struct bk_err *err);
 const char *bk_queue_name(const struct bk_queue *q);
+/*
+ * A cap the adapter that owns q puts on its length (ready messages, their
+ * body bytes; -1 = none), on top of its arguments and policies: the
+ * lowest limit wins, as with an operator policy, and it applies at once
+ * (with drop-head, the oldest ready messages go now, dead-lettered as any
+ * trimmed message). In memory only: set it again after a restart. MQTT
+ * caps a session's queue while its client is away.
+ */
+void bk_queue_set_cap(struct bk_queue *q, int64_t max_length, int64_t max_length_bytes);
 uint32_t bk_queue_message_count(const struct bk_queue *q);   /* ready */
 uint32_t bk_queue_consumer_count(const struct bk_queue *q);
 

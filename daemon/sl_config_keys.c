@@ -34,6 +34,8 @@ enum kind {
 	K_SECRET,       /* non-empty text, never echoed in errors */
 	K_NAME,         /* non-empty text of at most 255 octets */
 	K_WATERMARK,    /* a fraction of RAM ("0.4", "40%") or a K_SIZE */
+	K_DURATION,     /* Mosquitto's: an integer and h, d, w, m (30 d) or y (365 d);
+			   a bare integer is seconds; stored in seconds <= max */
 	K_SYNC,         /* batch|none */
 };
 
@@ -51,7 +53,8 @@ enum key_id {
 	MQTT_MAX_INFLIGHT, MQTT_RECEIVE_MAXIMUM, MQTT_TOPIC_ALIAS_MAXIMUM,
 	MQTT_MAX_KEEPALIVE, MQTT_CONNECT_TIMEOUT, MQTT_OUTPUT_HIGH_WATERMARK,
 	MQTT_SYS_INTERVAL, MQTT_REASON_STRINGS, MQTT_RETAIN_AVAILABLE,
-	MQTT_MAX_RETAINED_MESSAGES, MQTT_MAX_RETAINED_BYTES,
+	MQTT_MAX_RETAINED_MESSAGES, MQTT_MAX_RETAINED_BYTES, MQTT_MAX_QUEUED_MESSAGES,
+	MQTT_MAX_QUEUED_BYTES, MQTT_PERSISTENT_CLIENT_EXPIRATION,
 	JOURNAL_SYNC, JOURNAL_SEGMENT_SIZE, JOURNAL_MEMORY_BUDGET,
 	JOURNAL_DISK_FREE_LIMIT,
 	HTTP_ENABLED, HTTP_BIND, HTTP_PORT, HTTP_MAX_BODY_SIZE,
@@ -134,6 +137,10 @@ static const struct key keys[] = {
 	{ "mqtt",   "retain_available",      K_BOOL,  0, 0, MQTT_RETAIN_AVAILABLE },
 	{ "mqtt",   "max_retained_messages", K_UINT,  0, UINT32_MAX, MQTT_MAX_RETAINED_MESSAGES },
 	{ "mqtt",   "max_retained_bytes",    K_SIZE,  0, 1024 * GIB, MQTT_MAX_RETAINED_BYTES },
+	{ "mqtt",   "max_queued_messages",   K_UINT,  0, INT32_MAX, MQTT_MAX_QUEUED_MESSAGES },
+	{ "mqtt",   "max_queued_bytes",      K_SIZE,  0, 1024 * GIB, MQTT_MAX_QUEUED_BYTES },
+	{ "mqtt",   "persistent_client_expiration", K_DURATION, 0, UINT32_MAX - 1,
+	  MQTT_PERSISTENT_CLIENT_EXPIRATION },
 	{ "journal", "sync",                 K_SYNC,  0, 0, JOURNAL_SYNC },
 	{ "journal", "segment_size",         K_SIZE,  64 * KIB, GIB, JOURNAL_SEGMENT_SIZE },
 	{ "journal", "memory_budget",        K_SIZE,  64 * KIB, 1024 * GIB, JOURNAL_MEMORY_BUDGET },
@@ -263,6 +270,38 @@ parse_watermark(const char *s, struct value *out)
 		return false;
 	out->frac = d;
 	return true;
+}
+
+/*
+ * Mosquitto's duration: "14d", "2m" (months), "1y"; units h, d, w, m
+ * (30 days) and y (365 days), as its persistent_client_expiration reads
+ * them. A bare integer is seconds. Into seconds.
+ */
+static bool
+parse_duration(const char *s, uint64_t *out)
+{
+	static const struct { char unit; uint64_t secs; } units[] = {
+		{ 'h', 3600 }, { 'd', 86400 }, { 'w', 7 * 86400 },
+		{ 'm', 30 * 86400 }, { 'y', 365 * 86400 },
+	};
+	size_t n = strlen(s);
+	char num[24];
+
+	if (n == 0 || n >= sizeof(num))
+		return false;
+	if (isdigit((unsigned char)s[n - 1]))
+		return parse_u64(s, 1, out);
+	memcpy(num, s, n - 1);
+	num[n - 1] = '\0';
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (s[n - 1] != units[i].unit)
+			continue;
+		if (!parse_u64(num, 1, out) || *out > UINT64_MAX / units[i].secs)
+			return false;
+		*out *= units[i].secs;
+		return true;
+	}
+	return false;
 }
 
 /* "127.0.0.1, ::1": at most 8 numeric addresses, 255 octets in all. */
@@ -396,6 +435,12 @@ parse_value(const struct key *k, const char *v, struct value *out,
 			return true;
 		}
 		sl_errf(why, whylen, "expected batch or none");
+		return false;
+	case K_DURATION:
+		if (parse_duration(v, &out->u) && out->u <= k->max)
+			return true;
+		sl_errf(why, whylen, "expected a duration: an integer followed by h, d, w, "
+			"m (months) or y, or seconds alone");
 		return false;
 	case K_WATERMARK:
 		if (parse_watermark(v, out))
@@ -543,6 +588,15 @@ store_mqtt(struct sl_config *c, enum key_id id, const struct value *v)
 		break;
 	case MQTT_MAX_RETAINED_BYTES:
 		c->mqtt.max_retained_bytes = v->u;
+		break;
+	case MQTT_MAX_QUEUED_MESSAGES:
+		c->mqtt.max_queued_messages = (uint32_t)v->u;
+		break;
+	case MQTT_MAX_QUEUED_BYTES:
+		c->mqtt.max_queued_bytes = v->u;
+		break;
+	case MQTT_PERSISTENT_CLIENT_EXPIRATION:
+		c->mqtt.persistent_client_expiration = (uint32_t)v->u;
 		break;
 	default:
 		return false;

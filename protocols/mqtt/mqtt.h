@@ -46,6 +46,9 @@ struct mqtt_config {
 	bool retain_available;          /* yes; no: retained publishes and wills refused */
 	uint64_t max_retained_messages; /* in the store, every vhost: 1000000; 0 = no limit */
 	uint64_t max_retained_bytes;    /* of their bodies: 256 MiB; 0 = no limit */
+	uint32_t max_queued_messages;   /* per session queue, beyond in flight: 1000; 0 = none */
+	uint64_t max_queued_bytes;      /* the same in bytes: 0 = no limit */
+	uint32_t persistent_client_expiration;  /* seconds; 0 = never (Mosquitto's default) */
 };
 
 void mqtt_config_defaults(struct mqtt_config *c);

@@ -313,6 +313,13 @@ void mqtt_session_attach(struct mqtt_session *s, struct mqtt_conn *c, uint16_t w
  * 0) or arm its expiry timer. will (taken) is published now or when the
  * will delay or the session ends. */
 void mqtt_session_detach(struct mqtt_session *s, struct mqtt_will *will);
+/* A session without a connection: end it after its expiry (or [mqtt]
+ * persistent_client_expiration for one that would never expire). */
+void mqtt_session_arm_expiry(struct mqtt_session *s);
+/* At start: cap every session queue left from before the restart
+ * (max_queued_*) and, with persistent_client_expiration, give it its
+ * session back, offline, so the expiry applies. */
+void mqtt_session_recover_all(struct mqtt_listener *l);
 /* Is s still in the table (not freed by a detach)? */
 bool mqtt_session_exists(struct mqtt_listener *l, const struct mqtt_session *s);
 /* End: delete the queue, settle, publish a delayed will, free. */

@@ -49,6 +49,7 @@ mqtt_config_defaults(struct mqtt_config *c)
 	c->retain_available = true;
 	c->max_retained_messages = 1000000;
 	c->max_retained_bytes = 256u << 20;
+	c->max_queued_messages = 1000;  /* Mosquitto's max_queued_messages */
 }
 
 static void
@@ -75,6 +76,7 @@ mqtt_listener_new(struct event_base *base, struct bk_broker *b, const struct mqt
 		l->cfg.receive_maximum = 20;
 	l->next_session_id = 1;
 	mqtt_retain_upgrade(l);
+	mqtt_session_recover_all(l);
 	l->alarms = bk_alarms(b);
 	bk_alarm_watch(b, alarm_cb, l);
 	bk_vhost_watch(b, mqtt_mgmt_vhost_gone, l);

@@ -14,11 +14,15 @@
  * for persistent sessions) with its bindings and persistent messages, and
  * mqtt_session_recover() rebuilds a session from it, as RabbitMQ's MQTT
  * plugin keeps subscriptions as bindings (with their options in the
- * binding arguments, mqtt_subscribe.c). A v3 persistent session never
- * expires; a v5
- * one ends Session Expiry Interval seconds after its connection ends. At
- * the end the queue is deleted, shared-queue deliveries are requeued for
- * the other members of the group, and a delayed will is published.
+ * binding arguments, mqtt_subscribe.c). A v5 session ends Session Expiry
+ * Interval seconds after its connection ends; one that would never end
+ * (MQTT 3 with clean session 0, v5 with 0xFFFFFFFF, or recovered after a
+ * restart) ends after [mqtt] persistent_client_expiration if that is set
+ * (Mosquitto's option; off by default). At the end the queue is deleted,
+ * shared-queue deliveries are requeued for the other members of the
+ * group, and a delayed will is published. While no client reads it, the
+ * queue holds at most [mqtt] max_queued_messages / max_queued_bytes ready
+ * messages.
  *
  * A session belongs to the user that created it (mqtt_connect.c refuses
  * anyone else). The owner is kept in the queue's arguments,
@@ -172,6 +176,92 @@ mqtt_session_recover(struct mqtt_listener *l, struct bk_vhost *vh, struct bk_str
 	return s;
 }
 
+/*
+ * [mqtt] max_queued_messages / max_queued_bytes, Mosquitto's limits for a
+ * client that is away: while no client reads the session's queue, the
+ * core caps it (bk_queue_set_cap) at that many ready messages (bytes);
+ * past them the oldest go (drop-head), so a publisher is never refused
+ * for an absent subscriber and the client that comes back finds the
+ * newest ones (Mosquitto keeps the oldest instead). Lifted while a client
+ * is connected. The cap lives in memory: mqtt_session_recover_all() sets
+ * it again at start.
+ */
+static void
+cap_queue(const struct mqtt_listener *l, struct bk_vhost *vh, const char *queue, bool away)
+{
+	struct bk_queue *q = queue ? bk_queue_get(vh, bk_str_c(queue)) : NULL;
+	const struct mqtt_config *cfg = &l->cfg;
+
+	if (q == NULL)
+		return;
+	if (away)
+		bk_queue_set_cap(q, cfg->max_queued_messages ? (int64_t)cfg->max_queued_messages : -1,
+				 cfg->max_queued_bytes ? (int64_t)cfg->max_queued_bytes : -1);
+	else
+		bk_queue_set_cap(q, -1, -1);
+}
+
+/* Session queues without a consumer, collected to be recovered. */
+struct recover_all {
+	struct mqtt_listener *l;
+	char **vhost, **cid;            /* owned arrays of owned strings */
+	size_t n, cap;
+};
+
+#define QPREFIX "mqtt-subscription-"
+#define QSUFFIX "qos1"
+
+static int
+collect_session_queue(void *arg, const struct bk_queue_view *v)
+{
+	struct recover_all *ra = arg;
+	size_t n = strlen(v->name), pn = sizeof(QPREFIX) - 1, sn = sizeof(QSUFFIX) - 1;
+
+	if (!v->durable || v->consumers || n <= pn + sn || strncmp(v->name, QPREFIX, pn) != 0 ||
+	    strcmp(v->name + n - sn, QSUFFIX) != 0)
+		return 0;
+	if (ra->n == ra->cap) {
+		ra->cap = ra->cap ? ra->cap * 2 : 16;
+		ra->vhost = bk_realloc(ra->vhost, ra->cap * sizeof(*ra->vhost));
+		ra->cid = bk_realloc(ra->cid, ra->cap * sizeof(*ra->cid));
+	}
+	ra->vhost[ra->n] = bk_strdup(v->vhost);
+	ra->cid[ra->n] = bk_strndup(v->name + pn, n - pn - sn);
+	ra->n++;
+	return 0;
+}
+
+void
+mqtt_session_recover_all(struct mqtt_listener *l)
+{
+	struct recover_all ra = { .l = l };
+	struct mqtt_session *s;
+	struct bk_vhost *vh;
+	char *q;
+
+	bk_queues_each(l->broker, NULL, collect_session_queue, &ra);
+	for (size_t i = 0; i < ra.n; i++) {
+		struct bk_str cid = bk_str_c(ra.cid[i]);
+
+		if ((vh = bk_vhost_get(l->broker, ra.vhost[i])) != NULL) {
+			q = queue_name_for(ra.cid[i]);
+			cap_queue(l, vh, q, true);      /* nobody reads it yet */
+			bk_free(q);
+			if (l->cfg.persistent_client_expiration && !mqtt_session_find(l, vh, cid) &&
+			    (s = mqtt_session_recover(l, vh, cid)))
+				mqtt_session_arm_expiry(s);
+		}
+		bk_free(ra.vhost[i]);
+		bk_free(ra.cid[i]);
+	}
+	if (ra.n && l->cfg.persistent_client_expiration)
+		bk_info("mqtt: %zu persistent sessions from before the restart end unless "
+			"their clients come back within %u s", ra.n,
+			l->cfg.persistent_client_expiration);
+	bk_free(ra.vhost);
+	bk_free(ra.cid);
+}
+
 const char *
 mqtt_session_queue(struct mqtt_session *s, struct bk_err *err)
 {
@@ -242,6 +332,7 @@ mqtt_session_attach(struct mqtt_session *s, struct mqtt_conn *c, uint16_t window
 	s->conn = c;
 	c->session = s;
 	mqtt_out_window(s, window);
+	cap_queue(s->l, s->vhost, s->queue, false);
 	mqtt_deliver_resend(s);
 	mqtt_session_consume(s);
 	HASH_ITER(hh, s->subs, sub, tmp)
@@ -285,8 +376,6 @@ expiry_cb(evutil_socket_t fd, short what, void *arg)
 void
 mqtt_session_detach(struct mqtt_session *s, struct mqtt_will *will)
 {
-	struct timeval tv;
-
 	if (s->conn)
 		s->conn->session = NULL;
 	s->conn = NULL;
@@ -302,13 +391,27 @@ mqtt_session_detach(struct mqtt_session *s, struct mqtt_will *will)
 		mqtt_will_arm(s, will);
 	else
 		mqtt_will_publish(s->l, will);
-	if (s->expiry != MQTT_SESSION_NEVER) {
-		if (!s->expiry_ev)
-			s->expiry_ev = event_new(s->l->base, -1, 0, expiry_cb, s);
-		tv.tv_sec = s->expiry;
-		tv.tv_usec = 0;
-		event_add(s->expiry_ev, &tv);
-	}
+	if (!s->l->shutting_down)
+		cap_queue(s->l, s->vhost, s->queue, true);
+	mqtt_session_arm_expiry(s);
+}
+
+void
+mqtt_session_arm_expiry(struct mqtt_session *s)
+{
+	uint32_t secs = s->expiry;
+	struct timeval tv;
+
+	/* a session that would never end: [mqtt] persistent_client_expiration */
+	if (secs == MQTT_SESSION_NEVER)
+		secs = s->l->cfg.persistent_client_expiration;
+	if (secs == 0)
+		return;
+	if (!s->expiry_ev)
+		s->expiry_ev = event_new(s->l->base, -1, 0, expiry_cb, s);
+	tv.tv_sec = secs;
+	tv.tv_usec = 0;
+	event_add(s->expiry_ev, &tv);
 }
 
 static void
