@@ -49,34 +49,36 @@ better(const struct bk_policy *a, const struct bk_policy *b)
 }
 
 static bool
-queue_applies(const struct bk_policy *p, bool quorum)
+queue_applies(const struct bk_policy *p, enum bk_qtype t)
 {
 	switch (p->apply_to) {
 	case BK_AT_ALL:
 	case BK_AT_QUEUES:
 		break;
 	case BK_AT_CLASSIC:
-		if (quorum)
-			return false;
-		break;
 	case BK_AT_QUORUM:
-		if (!quorum)
+	case BK_AT_STREAMS:
+		if (t != (p->apply_to == BK_AT_CLASSIC ? BK_QTYPE_CLASSIC :
+			  p->apply_to == BK_AT_QUORUM ? BK_QTYPE_QUORUM : BK_QTYPE_STREAM))
 			return false;
 		break;
 	default:
 		return false;
 	}
-	return !quorum || p->def.quorum_ok;
+	if (t == BK_QTYPE_QUORUM)
+		return p->def.quorum_ok;
+	return t != BK_QTYPE_STREAM || p->def.stream_ok;
 }
 
 static const struct bk_policy *
-match(struct bk_vhost *vh, enum bk_policy_kind k, const char *name, int queue, bool quorum)
+match(struct bk_vhost *vh, enum bk_policy_kind k, const char *name, int queue,
+      enum bk_qtype t)
 {
 	const struct bk_policy *best = NULL;
 	struct bk_policy *p, *tmp;
 
 	HASH_ITER(hh, vh->policies[k], p, tmp) {
-		bool kind_ok = queue ? queue_applies(p, quorum)
+		bool kind_ok = queue ? queue_applies(p, t)
 				     : (p->apply_to == BK_AT_ALL || p->apply_to == BK_AT_EXCHANGES);
 
 		if (kind_ok && better(p, best) && regexec(&p->re, name, 0, NULL, 0) == 0)
@@ -87,15 +89,15 @@ match(struct bk_vhost *vh, enum bk_policy_kind k, const char *name, int queue, b
 
 const struct bk_policy *
 bk_policy_match_queue(struct bk_vhost *vh, enum bk_policy_kind k, const char *name,
-		      bool quorum)
+		      enum bk_qtype t)
 {
-	return match(vh, k, name, 1, quorum);
+	return match(vh, k, name, 1, t);
 }
 
 const struct bk_policy *
 bk_policy_match_exchange(struct bk_vhost *vh, enum bk_policy_kind k, const char *name)
 {
-	return match(vh, k, name, 0, false);
+	return match(vh, k, name, 0, BK_QTYPE_CLASSIC);
 }
 
 /* ---------------------------------------------------------------- */

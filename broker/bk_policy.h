@@ -13,7 +13,7 @@
 #ifndef SLUICE_BK_POLICY_H
 #define SLUICE_BK_POLICY_H
 
-#include "bk_int.h"
+#include "bk_queueing.h"
 
 #include <regex.h>
 
@@ -26,6 +26,8 @@ enum bk_pnum {
 	BK_PN_MAX_LENGTH,               /* messages, >= 0 */
 	BK_PN_MAX_LENGTH_BYTES,         /* body bytes, >= 0 */
 	BK_PN_DELIVERY_LIMIT,           /* >= 0 */
+	BK_PN_MAX_AGE,                  /* ms (streams), from "7D" and friends */
+	BK_PN_SEGMENT_BYTES,            /* stream-max-segment-size-bytes */
 	BK_PN__COUNT
 };
 
@@ -36,7 +38,7 @@ enum bk_pnum {
 #define BK_PD_AE        (1u << 11)
 
 /* A policy definition, typed: what the broker acts on. Keys RabbitMQ
- * accepts that have no effect here (queue-mode, stream keys, ...) are
+ * accepts that have no effect here (queue-mode, cluster keys, ...) are
  * checked and kept in the JSON only. */
 struct bk_pdef {
 	unsigned has;                   /* 1u << BK_PN_* | BK_PD_* */
@@ -44,6 +46,7 @@ struct bk_pdef {
 	enum bk_overflow overflow;
 	char *dlx, *dlrk, *ae;          /* owned or NULL */
 	bool quorum_ok;                 /* every key applies to quorum queues */
+	bool stream_ok;                 /* every key applies to streams */
 };
 
 enum bk_apply_to {
@@ -85,12 +88,14 @@ void bk_pdef_term(const struct cJSON *v, char *out, size_t cap);
 
 /* ---- bk_policy.c ---- */
 
-/* The policy of kind k that applies to queue name (quorum: its type) or
- * to exchange name in vh: the matching one of highest priority, the
- * first by name among equals. NULL if none. */
+/* The policy of kind k that applies to queue name (of type t) or to
+ * exchange name in vh: the matching one of highest priority, the first by
+ * name among equals. A policy applies to a quorum queue or a stream only
+ * when each of its keys does, as RabbitMQ's queue types decide. NULL if
+ * none. */
 const struct bk_policy *bk_policy_match_queue(struct bk_vhost *vh,
 					      enum bk_policy_kind k,
-					      const char *name, bool quorum);
+					      const char *name, enum bk_qtype t);
 const struct bk_policy *bk_policy_match_exchange(struct bk_vhost *vh,
 						 enum bk_policy_kind k,
 						 const char *name);

@@ -15,11 +15,11 @@
  *
  * Keys accepted with no effect here, as RabbitMQ accepts them for queue
  * types they do not apply to: queue-mode (RabbitMQ 3.12+ ignores it too),
- * queue-version, max-in-memory-length/-bytes, max-age,
- * stream-max-segment-size-bytes, queue-leader-locator and
- * initial-cluster-size (there are no streams and no cluster).
+ * queue-version, max-in-memory-length/-bytes, queue-leader-locator and
+ * initial-cluster-size (there is no cluster). max-age and
+ * stream-max-segment-size-bytes act on streams.
  *
- * Pure: cJSON and base/ only.
+ * Pure: cJSON, base/ and the stream age parser.
  */
 #include "bk_policy.h"
 
@@ -48,7 +48,9 @@ static const char *const locators[] = {
 	"client-local", "random", "least-leaders", "balanced", NULL
 };
 
-/* Sorted by key. what: "~tp is not a valid <what>". */
+/* Sorted by key. what: "~tp is not a valid <what>". quorum and stream:
+ * the key is not on that queue type's list of unsupported policy keys
+ * (rabbit_quorum_queue's and rabbit_stream_queue's capabilities). */
 static const struct pkey {
 	const char *key;
 	enum vkind kind;
@@ -58,24 +60,25 @@ static const struct pkey {
 	unsigned bit;                   /* BK_PD_*, or 0 */
 	bool op;                        /* allowed in operator policies */
 	bool quorum;                    /* applies to quorum queues */
+	bool stream;                    /* applies to streams */
 } pkeys[] = {
-	{ "alternate-exchange", V_BIN, "alternate exchange name", NULL, -1, BK_PD_AE, false, false },
-	{ "dead-letter-exchange", V_BIN, "dead letter exchange name", NULL, -1, BK_PD_DLX, false, true },
-	{ "dead-letter-routing-key", V_BIN, "dead letter routing key", NULL, -1, BK_PD_DLRK, false, true },
-	{ "delivery-limit", V_INT0, "delivery limit", NULL, BK_PN_DELIVERY_LIMIT, 0, true, true },
-	{ "expires", V_INT1, "queue expiry", NULL, BK_PN_EXPIRES, 0, true, true },
-	{ "initial-cluster-size", V_INT0, "cluster size", NULL, -1, 0, false, false },
-	{ "max-age", V_MAXAGE, "max age", NULL, -1, 0, false, false },
-	{ "max-in-memory-bytes", V_INT0, "maximum memory in bytes", NULL, -1, 0, true, true },
-	{ "max-in-memory-length", V_INT0, "maximum memory in bytes", NULL, -1, 0, true, true },
-	{ "max-length", V_INT0, "maximum length", NULL, BK_PN_MAX_LENGTH, 0, true, true },
-	{ "max-length-bytes", V_INT0, "maximum length in bytes", NULL, BK_PN_MAX_LENGTH_BYTES, 0, true, true },
-	{ "message-ttl", V_INT0, "message TTL", NULL, BK_PN_MESSAGE_TTL, 0, true, true },
-	{ "overflow", V_ENUM, "overflow value", overflows, -1, BK_PD_OVERFLOW, false, true },
-	{ "queue-leader-locator", V_ENUM, "queue leader locator value", locators, -1, 0, false, true },
-	{ "queue-mode", V_ENUM, "queue-mode value", modes, -1, 0, false, false },
-	{ "queue-version", V_QVERSION, "queue-version value", NULL, -1, 0, false, false },
-	{ "stream-max-segment-size-bytes", V_INT0, "segment size", NULL, -1, 0, false, false },
+	{ "alternate-exchange", V_BIN, "alternate exchange name", NULL, -1, BK_PD_AE, false, false, true },
+	{ "dead-letter-exchange", V_BIN, "dead letter exchange name", NULL, -1, BK_PD_DLX, false, true, false },
+	{ "dead-letter-routing-key", V_BIN, "dead letter routing key", NULL, -1, BK_PD_DLRK, false, true, false },
+	{ "delivery-limit", V_INT0, "delivery limit", NULL, BK_PN_DELIVERY_LIMIT, 0, true, true, false },
+	{ "expires", V_INT1, "queue expiry", NULL, BK_PN_EXPIRES, 0, true, true, false },
+	{ "initial-cluster-size", V_INT0, "cluster size", NULL, -1, 0, false, false, true },
+	{ "max-age", V_MAXAGE, "max age", NULL, BK_PN_MAX_AGE, 0, false, false, true },
+	{ "max-in-memory-bytes", V_INT0, "maximum memory in bytes", NULL, -1, 0, true, true, false },
+	{ "max-in-memory-length", V_INT0, "maximum memory in bytes", NULL, -1, 0, true, true, false },
+	{ "max-length", V_INT0, "maximum length", NULL, BK_PN_MAX_LENGTH, 0, true, true, false },
+	{ "max-length-bytes", V_INT0, "maximum length in bytes", NULL, BK_PN_MAX_LENGTH_BYTES, 0, true, true, true },
+	{ "message-ttl", V_INT0, "message TTL", NULL, BK_PN_MESSAGE_TTL, 0, true, true, false },
+	{ "overflow", V_ENUM, "overflow value", overflows, -1, BK_PD_OVERFLOW, false, true, false },
+	{ "queue-leader-locator", V_ENUM, "queue leader locator value", locators, -1, 0, false, true, true },
+	{ "queue-mode", V_ENUM, "queue-mode value", modes, -1, 0, false, false, false },
+	{ "queue-version", V_QVERSION, "queue-version value", NULL, -1, 0, false, false, true },
+	{ "stream-max-segment-size-bytes", V_INT0, "segment size", NULL, BK_PN_SEGMENT_BYTES, 0, false, false, true },
 };
 
 #define NKEYS (sizeof(pkeys) / sizeof(pkeys[0]))
@@ -276,15 +279,6 @@ in_list(const char *s, const char *const *list)
 	return false;
 }
 
-/* RabbitMQ's check_max_age: digits then one of Y M D h m s. */
-static bool
-max_age_ok(const char *s)
-{
-	size_t n = strspn(s, "0123456789");
-
-	return n > 0 && s[n] != '\0' && s[n + 1] == '\0' && strchr("YMDhms", s[n]) != NULL;
-}
-
 static bool
 value_ok(const struct pkey *k, const cJSON *v, int64_t *num)
 {
@@ -301,7 +295,8 @@ value_ok(const struct pkey *k, const cJSON *v, int64_t *num)
 	case V_QVERSION:
 		return is_int(v, num) && (*num == 1 || *num == 2);
 	case V_MAXAGE:
-		return cJSON_IsString(v) && max_age_ok(v->valuestring);
+		/* RabbitMQ's check_max_age: a positive integer and one unit */
+		return cJSON_IsString(v) && bk_stream_age_parse(bk_str_c(v->valuestring), num);
 	}
 	return false;
 }
@@ -343,6 +338,8 @@ store(const struct pkey *k, const cJSON *v, int64_t num, struct bk_pdef *out)
 	out->has |= k->bit;
 	if (!k->quorum)
 		out->quorum_ok = false;
+	if (!k->stream)
+		out->stream_ok = false;
 }
 
 /* "[{<<"k">>,V},...] are not recognised policy settings" */
@@ -379,7 +376,7 @@ bk_pdef_parse(const cJSON *def, bool op, struct bk_pdef *out, char *why, size_t 
 	int64_t num = 0;
 
 	memset(out, 0, sizeof(*out));
-	out->quorum_ok = true;
+	out->quorum_ok = out->stream_ok = true;
 	if (!cJSON_IsObject(def)) {
 		snprintf(why, whylen, "definition must be a dictionary: ");
 		bk_pdef_term(def, why, whylen);

@@ -20,6 +20,11 @@
  * client is away). max-priority, single-active-consumer and the
  * queue type come from the arguments only, as in RabbitMQ.
  *
+ * Streams follow rabbit_stream_queue instead: max-length-bytes, max-age
+ * and stream-max-segment-size-bytes of the policy win over the arguments.
+ * Retention acts at once; a segment size applies when the stream's log is
+ * opened (declaration, start).
+ *
  * Applying a change acts at once, as RabbitMQ's queue process does when
  * its policy changes: a lower max-length with drop-head trims the queue
  * now (dead-lettering what leaves), a new message-ttl applies to messages
@@ -28,6 +33,7 @@
  */
 #include "bk_policy.h"
 #include "bk_queueing.h"
+#include "bk_stream.h"
 
 #include <string.h>
 
@@ -59,6 +65,25 @@ resolve(int64_t decl, int64_t none, const struct bk_pdef *p, const struct bk_pde
 	return decl == none || v < decl ? v : decl;
 }
 
+/* A stream's retention and segment size: the policy's value wins over the
+ * argument (rabbit_stream_queue's policy_precedence); an operator policy's
+ * max-length-bytes caps whichever applies. */
+static void
+stream_effective(struct bk_qargs *eff, const struct bk_pdef *p, const struct bk_pdef *o)
+{
+	int64_t v;
+
+	if (policy_num(p, NULL, BK_PN_MAX_LENGTH_BYTES, &v))
+		eff->max_length_bytes = v;
+	if (policy_num(NULL, o, BK_PN_MAX_LENGTH_BYTES, &v) &&
+	    (eff->max_length_bytes < 0 || v < eff->max_length_bytes))
+		eff->max_length_bytes = v;
+	if (policy_num(p, NULL, BK_PN_MAX_AGE, &v))
+		eff->max_age_ms = v;
+	if (policy_num(p, NULL, BK_PN_SEGMENT_BYTES, &v))
+		eff->max_segment_bytes = v;
+}
+
 /* Effective arguments: eff gets its own copies of every string. */
 static void
 effective(struct bk_qargs *eff, const struct bk_qargs *d, const struct bk_pdef *p,
@@ -73,6 +98,10 @@ effective(struct bk_qargs *eff, const struct bk_qargs *d, const struct bk_pdef *
 	eff->delivery_limit = resolve(d->delivery_limit, -1, p, o, BK_PN_DELIVERY_LIMIT);
 	eff->dlx = d->dlx != NULL ? bk_strdup(d->dlx) : NULL;
 	eff->dlrk = d->dlrk != NULL ? bk_strdup(d->dlrk) : NULL;
+	if (d->type == BK_QTYPE_STREAM) {
+		stream_effective(eff, p, o);
+		return;
+	}
 	if (p == NULL)
 		return;
 	if (!d->has_overflow && (p->has & BK_PD_OVERFLOW))
@@ -91,6 +120,12 @@ take_effect(struct bk_queue *q, const struct bk_qargs *old)
 {
 	const struct bk_qargs *n = &q->args;
 
+	if (n->type == BK_QTYPE_STREAM) {
+		if (old->max_length_bytes != n->max_length_bytes ||
+		    old->max_age_ms != n->max_age_ms)
+			bk_stream_retain_now(q);
+		return;
+	}
 	if (old->expires != n->expires) {
 		bk_expiry_idle_stop(q);
 		bk_expiry_idle_arm(q);
@@ -116,15 +151,15 @@ bk_queue_set_cap(struct bk_queue *q, int64_t max_length, int64_t max_length_byte
 void
 bk_queue_policy_refresh(struct bk_queue *q)
 {
-	bool quorum = q->args.type == BK_QTYPE_QUORUM;
+	enum bk_qtype t = q->args.type;
 	const struct bk_policy *p, *o;
 	struct bk_qargs decl, old;
 	struct bk_err err;
 
 	if (q->deleted)
 		return;
-	p = bk_policy_match_queue(q->vhost, BK_POLICY_USER, q->name, quorum);
-	o = bk_policy_match_queue(q->vhost, BK_POLICY_OPERATOR, q->name, quorum);
+	p = bk_policy_match_queue(q->vhost, BK_POLICY_USER, q->name, t);
+	o = bk_policy_match_queue(q->vhost, BK_POLICY_OPERATOR, q->name, t);
 	q->policy = p;
 	q->op_policy = o;
 	/* the declared arguments parsed when the queue was made: cannot fail */

@@ -63,6 +63,9 @@ void bk_qargs_fini(struct bk_qargs *a);
  * true for keys that are not stream arguments. */
 bool bk_stream_arg(struct bk_qargs *a, const char *key, const struct bk_value *v,
 		   char *why, size_t n);
+/* "7D", "12h", ... (a positive integer and one of Y M D h m s) in ms;
+ * false if s is not one. */
+bool bk_stream_age_parse(struct bk_str s, int64_t *ms);
 /* A new stream's flags and arguments, RabbitMQ's refusals. */
 enum bk_status bk_stream_decl_check(const struct bk_queue_decl *d, const char *qname,
 				    const char *vhname, struct bk_err *err);

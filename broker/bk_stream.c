@@ -40,6 +40,16 @@ get32(const uint8_t *p) { return get16(p) | (uint32_t)get16(p + 2) << 16; }
 static inline uint64_t
 get64(const uint8_t *p) { return get32(p) | (uint64_t)get32(p + 4) << 32; }
 
+void
+bk_stream_retain_now(struct bk_queue *q)
+{
+	if (q->deleted || q->stream == NULL)
+		return;
+	st_stream_retain(q->stream->log, q->args.max_length_bytes > 0 ?
+			 (uint64_t)q->args.max_length_bytes : 0,
+			 (uint64_t)q->args.max_age_ms, bk_now_ms());
+}
+
 static void
 notify(void *arg, int status)
 {
@@ -48,9 +58,7 @@ notify(void *arg, int status)
 
 	if (q->deleted || q->stream == NULL)
 		return;
-	st_stream_retain(q->stream->log, q->args.max_length_bytes > 0 ?
-			 (uint64_t)q->args.max_length_bytes : 0,
-			 (uint64_t)q->args.max_age_ms, bk_now_ms());
+	bk_stream_retain_now(q);
 	st_stream_info_get(q->stream->log, &i);
 	q->stream->last_ts = bk_now_ms();
 	(void)status;

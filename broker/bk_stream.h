@@ -60,6 +60,9 @@ struct bk_sconsumer {
 /* bk_stream.c: a stream queue's log */
 enum bk_status bk_stream_attach(struct bk_queue *q, struct bk_err *err);
 void bk_stream_detach(struct bk_queue *q);      /* close (shutdown) or delete */
+/* Apply q->args' retention (max-length-bytes, max-age) now: a policy
+ * changed them. */
+void bk_stream_retain_now(struct bk_queue *q);
 int bk_stream_enqueue(struct bk_queue *q, struct bk_msg *m);
 /* The message of a stream record (a new ref) with its x-stream-offset
  * header; NULL if the record does not decode. */

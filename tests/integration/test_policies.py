@@ -211,6 +211,57 @@ def test_priority_apply_to_and_quorum(broker):
     conn.close()
 
 
+def test_streams(broker):
+    """Streams take a policy only when each key applies to streams; its
+    max-length-bytes, max-age and segment size win over the arguments
+    (RabbitMQ's stream rule), an operator policy caps max-length-bytes, and
+    retention acts as soon as the policy changes."""
+    import time
+    from test_streams import consume, publish as spublish, stream
+    conn = connect(broker)
+    ch = conn.channel()
+    seg = {"stream-max-segment-size-bytes": 4000}
+    put_policy(broker, "st", "^st-", seg, apply_to="streams")
+    put_policy(broker, "classic", ".*", {"max-length": 5}, apply_to="classic_queues",
+               priority=9)
+    put_policy(broker, "ttl", ".*", {"message-ttl": 5}, apply_to="queues", priority=8)
+    s = stream(ch, "st-size", **{"x-max-length-bytes": 10 ** 9})
+    assert queue_info(broker, s)["policy"] == "st"
+    ch.queue_declare("cq-beside")
+    assert queue_info(broker, "cq-beside")["policy"] == "classic"
+    for i in range(100):
+        spublish(ch, s, [b"r%03d" % i + b"." * 400])
+
+    def offsets():
+        got = consume(conn, conn.channel(), s, 100, timeout=1, **{"x-stream-offset": "first"})
+        return [g[0] for g in got]
+    assert offsets() == list(range(100))
+    # the policy's max-length-bytes wins over the argument, at once
+    put_policy(broker, "st", "^st-", dict(seg, **{"max-length-bytes": 20000}),
+               apply_to="streams")
+    info = queue_info(broker, s)
+    assert info["effective_policy_definition"] == dict(seg, **{"max-length-bytes": 20000})
+    offs = offsets()
+    assert offs[0] > 0 and offs == list(range(offs[0], 100))
+    assert len(offs) >= (20000 - 4000) // 600, "the segment size came from the policy"
+    # an operator policy caps it
+    put_policy(broker, "cap", ".*", {"max-length-bytes": 8000}, kind="operator-policies")
+    assert queue_info(broker, s)["operator_policy"] == "cap"
+    offs2 = offsets()
+    assert offs2[0] > offs[0] and offs2[-1] == 99
+    # max-age from a policy: what is older goes when the policy arrives
+    a = stream(ch, "st-age")
+    for i in range(20):
+        spublish(ch, a, [b"o%02d" % i + b"." * 400])
+    time.sleep(1.5)                      # every message is now older than 1s
+    put_policy(broker, "st", "^st-", dict(seg, **{"max-age": "1s"}), apply_to="streams")
+    got = consume(conn, conn.channel(), a, 20, timeout=1, **{"x-stream-offset": "first"})
+    assert not got or got[0][0] > 0
+    s2, body, _ = put_policy(broker, "bad-age", "^st-", {"max-age": "0D"})
+    assert s2 == 400 and "is not a valid max age" in body["reason"]
+    conn.close()
+
+
 def test_message_ttl_and_expires(broker):
     conn = connect(broker)
     ch = conn.channel()
