@@ -88,6 +88,9 @@ int net_tls_reload(struct net_tls *t, char *err, size_t errlen);
 /* Seconds until the earliest notAfter of the served chain (negative when
  * expired); for health checks. */
 int64_t net_tls_expires_in(const struct net_tls *t);
+/* The files t serves from: the certificate chain, and the CAs that sign
+ * client certificates (NULL when none); for health checks. Borrowed. */
+void net_tls_files(const struct net_tls *t, const char **cert_file, const char **ca_file);
 void net_tls_free(struct net_tls *t);   /* accepts NULL */
 
 /* ------------------------------------------------------------------ */

@@ -210,6 +210,13 @@ net_tls_expires_in(const struct net_tls *t)
 	return (int64_t)days * 86400 + secs;
 }
 
+void
+net_tls_files(const struct net_tls *t, const char **cert_file, const char **ca_file)
+{
+	*cert_file = t->cfg.cert_file;
+	*ca_file = t->cfg.ca_file;
+}
+
 const char *
 net_tls_error(struct bufferevent *bev, char *buf, size_t cap)
 {

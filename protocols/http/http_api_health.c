@@ -13,8 +13,11 @@
  *                               503 "missing", "protocols"
  *   virtual-hosts               every vhost is up: {"status":"ok"}
  *   certificate-expiration/N/U  checks N and U (days, weeks, months,
- *                               years) as RabbitMQ; with no TLS listener
- *                               no certificate expires: {"status":"ok"}
+ *                               years) as RabbitMQ; 503 "Certificates
+ *                               expiring" with "expired": the TLS
+ *                               listeners whose certificate or CA file
+ *                               has a certificate that expires within
+ *                               the period (http_certs.c)
  *   is-in-service               {"status":"ok"}, without authentication
  *                               (the dispatcher lets it through), as
  *                               RabbitMQ
@@ -24,6 +27,7 @@
 #include "http_int.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -192,11 +196,16 @@ static void
 check_certificates(struct http_req *r, const char *within, const char *unit)
 {
 	static const char *const units[] = { "days", "weeks", "months", "years" };
+	static const double secs[] = { 86400.0, 7 * 86400.0, 86400.0 * 365 / 12,
+				       365 * 86400.0 };
 	char u[16], *end;
+	long long n;
 	size_t i;
+	cJSON *expiring, *more;
 
-	strtoll(within, &end, 10);
-	if (*within == '\0' || *end != '\0') {
+	errno = 0;
+	n = strtoll(within, &end, 10);
+	if (*within == '\0' || *end != '\0' || errno == ERANGE) {
 		http_reply_bad_request(r, "Invalid expiration value.");
 		return;
 	}
@@ -210,8 +219,15 @@ check_certificates(struct http_req *r, const char *within, const char *unit)
 				       "days, weeks, months, years.");
 		return;
 	}
-	/* no TLS listener: no certificate to expire */
-	reply_ok(r, NULL, NULL);
+	expiring = http_certs_expiring(r, (double)n * secs[i]);
+	if (cJSON_GetArraySize(expiring) == 0) {
+		cJSON_Delete(expiring);
+		reply_ok(r, NULL, NULL);
+		return;
+	}
+	more = cJSON_CreateObject();
+	cJSON_AddItemToObject(more, "expired", expiring);
+	reply_failed(r, "Certificates expiring", more);
 }
 
 void

@@ -232,6 +232,10 @@ void http_api_topic_permissions(struct http_req *r);
 void http_api_definitions(struct http_req *r);
 void http_api_policies(struct http_req *r);
 void http_api_operator_policies(struct http_req *r);
+/* http_certs.c: the TLS listeners with a certificate expiring within
+ * seconds from now (RabbitMQ's "expired" list; empty: none). Owned by the
+ * caller. */
+cJSON *http_certs_expiring(struct http_req *r, double seconds);
 /* http_prom.c: /metrics, /metrics/per-object, /metrics/detailed */
 void http_prometheus(struct http_req *r);
 /* The management UI's files (http_ui.c): true when the path named one

@@ -334,6 +334,64 @@ static int cmd_check_local_alarms(struct ctl_opts *o) { return fixed_check(o, CH
 static int cmd_check_virtual_hosts(struct ctl_opts *o) { return fixed_check(o, CHECK_VHOSTS); }
 static int cmd_check_quorum_critical(struct ctl_opts *o) { return fixed_check(o, CHECK_QUORUM); }
 
+static const char *
+text_of(const cJSON *v)
+{
+	return cJSON_IsString(v) ? v->valuestring : "?";
+}
+
+/* ", "-joined dates (or reasons) of one file's list, or its "error". */
+static void
+expiry_text(const cJSON *v, char *buf, size_t cap)
+{
+	const cJSON *it, *err = get(v, "error");
+	size_t len = 0;
+
+	buf[0] = '\0';
+	if (cJSON_IsString(err)) {
+		snprintf(buf, cap, "%s", err->valuestring);
+		return;
+	}
+	cJSON_ArrayForEach(it, v)
+		if (cJSON_IsString(it) && len < cap)
+			len += (size_t)snprintf(buf + len, cap - len, "%s%s", len ? ", " : "",
+			                        it->valuestring);
+}
+
+/* One line per file with something expiring: "<protocol> listener on
+ * <interface> port <port>: <file>: <dates>". */
+static int
+fail_certs(struct ctl_opts *o, const char *node, cJSON *body)
+{
+	static const char *const files[][2] = {
+		{ "certfile", "certfile_expires_on" }, { "cacertfile", "cacertfile_expires_on" },
+	};
+	cJSON *expired = cJSON_DetachItemFromObject(body, "expired"), *json;
+	char msg[4096] = "", dates[1024];
+	size_t len = 0;
+	const cJSON *l;
+
+	cJSON_ArrayForEach(l, expired)
+		for (int f = 0; f < 2; f++) {
+			const cJSON *file = get(l, files[f][0]);
+
+			expiry_text(get(l, files[f][1]), dates, sizeof(dates));
+			if (!dates[0] || len >= sizeof(msg))
+				continue;
+			len += (size_t)snprintf(msg + len, sizeof(msg) - len,
+			                        "%s%s listener on %s port %d: %s: %s",
+			                        len ? "\n" : "", text_of(get(l, "protocol")),
+			                        text_of(get(l, "interface")),
+			                        (int)cJSON_GetNumberValue(get(l, "port")),
+			                        text_of(file), dates);
+		}
+	cJSON_Delete(body);
+	json = cJSON_CreateObject();
+	cJSON_AddItemToObject(json, "expired", expired ? expired : cJSON_CreateArray());
+	(void)node;
+	return failed(o, json, msg);
+}
+
 static int
 cmd_check_certificate_expiration(struct ctl_opts *o)
 {
@@ -356,7 +414,7 @@ cmd_check_certificate_expiration(struct ctl_opts *o)
 	         within, (int)strlen(unit) - (within == 1), unit);
 	snprintf(path, sizeof(path), "/api/health/checks/certificate-expiration/%ld/%s",
 	         within, unit);
-	return run_check(o, path, fail_reason, node, ok);
+	return run_check(o, path, fail_certs, node, ok);
 }
 
 /* Reachability only: is-in-service needs no credentials. */
