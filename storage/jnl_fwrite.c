@@ -222,23 +222,6 @@ fdc_get(struct jnl_writer *w, const struct jnl_fwrite *f, int *rc)
 }
 
 static int
-write_at(int fd, const uint8_t *p, size_t n, uint64_t off)
-{
-	while (n) {
-		ssize_t r = pwrite(fd, p, n, (off_t)off);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return r < 0 ? -errno : -EIO;
-		p += r;
-		n -= (size_t)r;
-		off += (uint64_t)r;
-	}
-	return 0;
-}
-
-static int
 write_one(struct jnl_writer *w, const struct jnl_fwrite *f)
 {
 	struct jnl_fdc *c;
@@ -246,7 +229,7 @@ write_one(struct jnl_writer *w, const struct jnl_fwrite *f)
 
 	if ((c = fdc_get(w, f, &rc)) == NULL || rc != 0)
 		return rc ? rc : -EIO;
-	if ((rc = write_at(c->fd, f->data, f->len, f->off)) != 0)
+	if ((rc = jnl_write_full(c->fd, f->data, f->len, f->off)) != 0)
 		return rc;
 	if (w->sync != ST_SYNC_BATCH)
 		return 0;

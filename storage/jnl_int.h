@@ -301,6 +301,17 @@ struct st_journal {
 	 * batch at seal; ids for the files they create */
 	struct st_stream *streams_dirty;   /* borrowed list via seal_next */
 	uint64_t next_file_id;
+
+	/* replication (jnl_repl.c): repl NULL = one node, nothing held */
+	const struct st_repl_ops *repl;    /* borrowed */
+	void *repl_arg;
+	uint64_t repl_seq;         /* seq of the last sealed batch */
+	uint64_t repl_released;    /* batches up to here may complete */
+	struct event *release_ev;  /* owned: completes what a release freed */
+	struct st_repl_op *rops;   /* owned scratch: one seal's operations */
+	size_t rcap;
+	char (*rpaths)[40];        /* owned scratch: their segment paths */
+	size_t rpcap;
 };
 
 enum { JNL_S_OPENED, JNL_S_REPLAYING, JNL_S_READY };
@@ -320,6 +331,7 @@ void jnl_seg_name(char out[32], uint64_t no);
 int  jnl_seg_list(int dirfd, uint64_t **nos, size_t *n);
 int  jnl_seg_read_fd(struct st_journal *j, struct jnl_seg *s);
 int  jnl_read_full(int fd, uint8_t *buf, size_t len, uint64_t off);
+int  jnl_write_full(int fd, const void *buf, size_t len, uint64_t off);
 
 /* jnl_index.c: the liveness index; `cur` is the segment the record that
  * causes the change lives in (its dependencies are recorded there). */
@@ -353,12 +365,23 @@ const uint8_t *jnl_batch_lookup(const struct st_journal *j, uint64_t seg, uint32
 
 /* jnl_writer.c: make sure the open batch gets sealed this iteration. */
 void jnl_arm(struct st_journal *j);
+/* jnl_writer.c: complete the written batches at the head of the
+ * in-flight list that replication does not hold back. */
+void jnl_complete_ready(struct st_journal *j);
 /* jnl_fwrite.c: hand every stream's open chunk to the open batch. */
 void jnl_streams_flush(struct st_journal *j);
 
 /* jnl_compact.c */
 void jnl_gc(struct st_journal *j);            /* schedule deletions, run a compaction step */
 void jnl_copy_done(struct st_journal *j, struct jnl_live *e, int status);
+
+/* jnl_repl.c: a change to a file under data_dir made outside the
+ * journal thread (a stream segment unlinked on the main thread) joins
+ * the open batch's operations for followers; nothing when not
+ * replicating. path is relative to data_dir. */
+void jnl_repl_note(struct st_journal *j, enum st_repl_kind kind, const char *path);
+/* Free the scratch and the release event (journal close). */
+void jnl_repl_fini(struct st_journal *j);
 
 /* jnl_recover.c */
 int  jnl_recover(struct st_journal *j);

@@ -363,6 +363,7 @@ static void
 free_all(struct st_journal *j)
 {
 	jnl_writer_stop(j);
+	jnl_repl_fini(j);
 	jnl_index_fini(j);
 	for (size_t i = 0; i < j->nsegs; i++)
 		if (j->segs[i]) {

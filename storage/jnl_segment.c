@@ -198,3 +198,23 @@ jnl_read_full(int fd, uint8_t *buf, size_t len, uint64_t off)
 	}
 	return 0;
 }
+
+/* pwrite exactly n bytes: 0, or -errno (-EIO for a write of nothing). */
+int
+jnl_write_full(int fd, const void *buf, size_t n, uint64_t off)
+{
+	const uint8_t *p = buf;
+
+	while (n) {
+		ssize_t r = pwrite(fd, p, n, (off_t)off);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return r < 0 ? -errno : -EIO;
+		p += r;
+		n -= (size_t)r;
+		off += (uint64_t)r;
+	}
+	return 0;
+}

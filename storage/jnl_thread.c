@@ -37,25 +37,6 @@ injected(struct jnl_writer *w)
 	return 0;
 }
 
-static int
-pwrite_all(int fd, const uint8_t *p, size_t n, uint64_t off)
-{
-	while (n) {
-		ssize_t r = pwrite(fd, p, n, (off_t)off);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return -errno;
-		if (r == 0)
-			return -EIO;
-		p += r;
-		n -= (size_t)r;
-		off += (uint64_t)r;
-	}
-	return 0;
-}
-
 static void
 close_fd(struct jnl_writer *w)
 {
@@ -81,7 +62,7 @@ open_seg(struct jnl_writer *w, uint64_t no, bool create, uint32_t key)
 	if (!create)
 		return 0;
 	jnl_seg_header_encode(hdr, no, key);
-	rc = pwrite_all(w->fd, hdr, sizeof(hdr), 0);
+	rc = jnl_write_full(w->fd, hdr, sizeof(hdr), 0);
 	/* The file and its directory entry must be durable before any record
 	 * in it is reported durable. */
 	if (rc == 0 && w->sync == ST_SYNC_BATCH)
@@ -134,7 +115,7 @@ replace_file(struct jnl_writer *w, const struct jnl_file *f)
 	fd = openat(w->ddirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -errno;
-	rc = pwrite_all(fd, f->data, f->len, 0);
+	rc = jnl_write_full(fd, f->data, f->len, 0);
 	if (rc == 0 && w->sync == ST_SYNC_BATCH && fsync(fd) < 0)
 		rc = -errno;
 	if (close(fd) < 0 && rc == 0)
@@ -174,7 +155,7 @@ process(struct jnl_writer *w, struct jnl_batch *list)
 			rc = w->err ? w->err : open_seg(w, b->seg, b->new_seg, b->seg_key);
 		}
 		if (rc == 0 && b->len)
-			rc = pwrite_all(w->fd, b->buf, b->len, b->seg_off);
+			rc = jnl_write_full(w->fd, b->buf, b->len, b->seg_off);
 		if (rc) {
 			sync_written(w, &unsynced, b);
 			if (w->err == 0) {

@@ -76,6 +76,8 @@ batch_free(struct jnl_batch *b)
 {
 	files_clear(b);
 	jnl_fwrite_free(b);
+	jnl_repl_notes_clear(b);
+	bk_free(b->notes);
 	bk_free(b->files);
 	bk_free(b->buf);
 	bk_free(b->dels);
@@ -93,6 +95,10 @@ batch_put(struct st_journal *j, struct jnl_batch *b)
 	}
 	files_clear(b);
 	jnl_fwrite_clear(b);
+	jnl_repl_notes_clear(b);
+	b->seq = 0;
+	b->nrec = 0;
+	b->written = false;
 	b->len = b->ndel = b->ndone = b->ncopy = 0;
 	b->seg = b->seg_off = 0;
 	b->new_seg = b->probe = b->synced = false;
@@ -106,7 +112,8 @@ static bool
 batch_is_empty(const struct jnl_batch *b)
 {
 	return b->len == 0 && b->ndel == 0 && b->ndone == 0 && b->ncopy == 0 &&
-	       b->nfile == 0 && b->nfw == 0 && b->nforget == 0 && !b->probe;
+	       b->nfile == 0 && b->nfw == 0 && b->nforget == 0 && b->nnote == 0 &&
+	       !b->probe;
 }
 
 static void
@@ -131,6 +138,8 @@ seal_now(struct st_journal *j)
 		return;
 	if ((s = jnl_seg_get(j, b->seg)) != NULL)
 		s->inflight++;
+	if (j->repl)
+		jnl_repl_seal(j, b);
 	if (j->inflight_tail)
 		j->inflight_tail->mnext = b;
 	else
@@ -202,6 +211,7 @@ jnl_reserve(struct st_journal *j, size_t n, uint64_t *seg, uint32_t *off, uint32
 	*off = (uint32_t)j->active->size;
 	*key = j->active->key;
 	b->len += n;
+	b->nrec++;
 	j->active->size += n;
 	j->st.disk_bytes += n;
 	j->st.records++;
@@ -397,6 +407,16 @@ complete(struct st_journal *j, struct jnl_batch *b)
 	batch_put(j, b);
 }
 
+/* Complete, in sealing order, every written batch nothing holds back. */
+void
+jnl_complete_ready(struct st_journal *j)
+{
+	struct jnl_batch *b;
+
+	while ((b = j->inflight_head) != NULL && b->written && jnl_repl_may_complete(j, b))
+		complete(j, b);
+}
+
 static void
 drain_done(struct st_journal *j)
 {
@@ -406,10 +426,16 @@ drain_done(struct st_journal *j)
 	list = j->w->done;
 	j->w->done = j->w->done_tail = NULL;
 	pthread_mutex_unlock(&j->w->lock);
+	/* The thread hands batches back in sealing order, the order of the
+	 * in-flight list. With replication a written batch may still wait
+	 * for its release. */
 	for (; list; list = next) {
 		next = list->next;
-		complete(j, list);
+		list->written = true;
+		if (j->repl && list->seq)
+			j->repl->written(j->repl_arg, list->seq, list->status);
 	}
+	jnl_complete_ready(j);
 }
 
 static void
@@ -463,8 +489,11 @@ jnl_writer_stop(struct st_journal *j)
 
 	if (w == NULL)
 		return;
+	/* Closing: whatever replication still holds completes now. */
+	j->repl = NULL;
 	if (j->open && w->started) {
 		/* Finish everything in flight; completions may append more. */
+		jnl_complete_ready(j);
 		seal_now(j);
 		while (j->inflight_head) {
 			struct pollfd pfd = { .fd = w->efd, .events = POLLIN };

@@ -78,6 +78,18 @@ struct jnl_batch {
 	int      status, del_status;   /* set by the thread */
 	int      file_status;          /* set by the thread: first file write error */
 	bool     synced;
+	/* replication (jnl_repl.c) */
+	uint64_t seq;                  /* sealing order while replicating, else 0 */
+	uint32_t nrec;                 /* records reserved in it */
+	bool     written;              /* back from the thread, completion pending */
+	struct jnl_note *notes;        /* owned: changes made outside the thread */
+	size_t   nnote, notecap;
+};
+
+/* A change to data_dir made on the main thread, for followers. */
+struct jnl_note {
+	uint8_t kind;                  /* enum st_repl_kind */
+	char   *path;                  /* owned */
 };
 
 struct jnl_writer {
@@ -101,6 +113,12 @@ struct jnl_writer {
 	size_t   nspare;                      /* main thread */
 	bool     started;                     /* main thread: th is running */
 };
+
+/* jnl_repl.c, main thread: hand a batch being sealed to the replication
+ * hook (gives it its seq); may it complete now? Drop its notes. */
+void jnl_repl_seal(struct st_journal *j, struct jnl_batch *b);
+bool jnl_repl_may_complete(const struct st_journal *j, const struct jnl_batch *b);
+void jnl_repl_notes_clear(struct jnl_batch *b);
 
 /*
  * The journal thread's body (pthread_create's start routine; arg is the

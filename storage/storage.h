@@ -367,6 +367,118 @@ int st_sreader_next(struct st_sreader *r, struct st_stream_view *v);
 uint64_t st_sreader_offset(const struct st_sreader *r);
 
 /* ------------------------------------------------------------------ */
+/* Replication (cluster/): the journal's batches leave for followers   */
+/* ------------------------------------------------------------------ */
+
+/*
+ * A follower's data directory is a byte-for-byte copy of the leader's,
+ * kept by replaying, in the leader's order, every change the journal
+ * makes to a file there. Those changes are few and physical, whatever
+ * the records mean (messages, acks, queue drops, retained messages, stream
+ * chunks, the definitions file), so a record kind added later rides along
+ * without a change here:
+ *
+ *   WRITE    data at off of path; the file (and its directories) is
+ *            created when missing; with trunc it is emptied first
+ *   REPLACE  path becomes data, atomically (temporary file, rename)
+ *   UNLINK   path goes (already gone is fine)
+ *   RMDIR    the empty directory path goes
+ *   TRUNCATE path is cut (or grown with zeros) to off bytes
+ *
+ * Paths are relative to data_dir ("journal/00000000000000000007.seg",
+ * "definitions.json", "streams/<id>/<first>.seg"). Every file under
+ * data_dir belongs to the copy except *.tmp and ST_REPL_LOCAL (the node's
+ * own cluster identity). Anything that changes a file under data_dir
+ * outside the journal thread's batches must say so with the journal's
+ * note function (jnl_repl_note, storage-internal), or followers drift.
+ */
+enum st_repl_kind {
+	ST_REPL_WRITE = 1,
+	ST_REPL_REPLACE = 2,
+	ST_REPL_UNLINK = 3,
+	ST_REPL_RMDIR = 4,
+	ST_REPL_TRUNCATE = 5,
+};
+
+#define ST_REPL_LOCAL "cluster.node"
+
+struct st_repl_op {
+	uint8_t kind;                /* enum st_repl_kind */
+	bool trunc;                  /* WRITE: empty the file first */
+	const char *path;            /* relative to data_dir, checked by st_repl_path_ok */
+	uint64_t off;                /* WRITE: where; TRUNCATE: the new size */
+	const void *data;            /* WRITE, REPLACE */
+	size_t len;
+};
+
+/* One sealed batch: its operations in the order the journal thread
+ * performs them. */
+struct st_repl_batch {
+	uint64_t seq;                /* 1, 2, ... in sealing order, per open */
+	uint32_t records;            /* journal records in it */
+	uint64_t bytes;              /* data bytes of its operations */
+	const struct st_repl_op *ops;
+	size_t nops;
+};
+
+struct st_repl_ops {
+	/* A batch was sealed (end of a loop iteration), before the journal
+	 * thread writes it. Everything in b is borrowed for the call. */
+	void (*sealed)(void *arg, const struct st_repl_batch *b);
+	/* The journal thread is done with batch seq (status 0: written, and
+	 * fdatasynced unless sync = none; else the negative errno). In seq
+	 * order, from the event loop. */
+	void (*written)(void *arg, uint64_t seq, int status);
+};
+
+/*
+ * Replicate from now on: every sealed batch goes to ops->sealed, and a
+ * batch completes (its st_journal_when_durable callbacks: confirms,
+ * -oks, HTTP 2xx) only once it is written here AND released with
+ * st_journal_repl_release. Without attach (a single node) nothing of
+ * this runs. ops and arg are borrowed until the journal closes.
+ * Closing the journal releases whatever is held.
+ */
+void st_journal_repl_attach(struct st_journal *j, const struct st_repl_ops *ops, void *arg);
+/* Batches up to seq may complete; they do from the event loop, soon
+ * (never inside this call). */
+void st_journal_repl_release(struct st_journal *j, uint64_t seq);
+/* seq of the last sealed batch (0 before the first). */
+uint64_t st_journal_repl_sealed(const struct st_journal *j);
+
+/* path is relative, has no "." or ".." component, no empty component, no
+ * control character, and is at most ST_REPL_PATH_MAX bytes. Pure. */
+#define ST_REPL_PATH_MAX 255
+bool st_repl_path_ok(const char *path, size_t len);
+
+/*
+ * Every file of data_dir that belongs to the copy (see above), with its
+ * size: fn(arg, path, size) for each, in no particular order; fn returns
+ * 0 to go on or a negative errno to stop (returned). Subdirectories are
+ * walked to a depth of 3. Uses malloc, not bk_malloc: any thread.
+ */
+typedef int (*st_repl_file_fn)(void *arg, const char *path, uint64_t size);
+int st_repl_files(const char *data_dir, st_repl_file_fn fn, void *arg);
+
+/*
+ * The follower's side: apply operations to a data directory. Everything
+ * here runs on ONE thread of the caller's choosing (not necessarily the
+ * main thread: it allocates with malloc and calls no bk_* function but
+ * logging). Writes are not durable until st_mirror_sync.
+ */
+struct st_mirror;
+/* data_dir must exist. sync false: st_mirror_sync writes nothing out
+ * (journal.sync = none). 0 or negative errno. */
+int st_mirror_open(const char *data_dir, bool sync, struct st_mirror **out);
+/* 0, -EINVAL (a path st_repl_path_ok refuses, an unknown kind) or the
+ * file system's negative errno. */
+int st_mirror_apply(struct st_mirror *m, const struct st_repl_op *op);
+/* fdatasync every file written since the last sync and fsync every
+ * directory whose entries changed. 0 or the first negative errno. */
+int st_mirror_sync(struct st_mirror *m);
+void st_mirror_close(struct st_mirror *m);     /* accepts NULL; closes, no sync */
+
+/* ------------------------------------------------------------------ */
 /* Observability, disk                                                 */
 /* ------------------------------------------------------------------ */
 

@@ -234,6 +234,19 @@ st_stream_info_get(const struct st_stream *s, struct st_stream_info *i)
 	i->failed = s->failed;
 }
 
+/* Followers remove the file too (the journal may be gone on close, when
+ * nothing is deleted and nothing noted). */
+static void
+note_gone(struct st_stream *s, const char *name)
+{
+	char path[96];
+
+	if (s->j == NULL || s->rel == NULL || (s->closing && !s->destroying))
+		return;
+	snprintf(path, sizeof(path), "%s/%s", s->rel, name);
+	jnl_repl_note(s->j, ST_REPL_UNLINK, path);
+}
+
 static void
 seg_unlink(struct st_stream *s, struct strm_seg *g)
 {
@@ -246,8 +259,10 @@ seg_unlink(struct st_stream *s, struct strm_seg *g)
 	g->rfd = g->ifd = -1;
 	strm_seg_name(name, g->first, "seg");
 	unlinkat(s->dirfd, name, 0);
+	note_gone(s, name);
 	strm_seg_name(name, g->first, "idx");
 	unlinkat(s->dirfd, name, 0);
+	note_gone(s, name);
 	/* a closed stream's journal may be gone already; a deleted one's is not */
 	if (!g->forgotten && (!s->closing || s->destroying)) {
 		jnl_batch_forget_file(s->j, g->file_id);
@@ -295,6 +310,7 @@ strm_free(struct st_stream *s)
 
 			if (pfd >= 0) {
 				unlinkat(pfd, dir, AT_REMOVEDIR);
+				jnl_repl_note(s->j, ST_REPL_RMDIR, s->rel);
 				fsync(pfd);
 				close(pfd);
 			}

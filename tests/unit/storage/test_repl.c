@@ -1,0 +1,349 @@
+/*
+ * The journal's replication hook and the follower's mirror (jnl_repl.c,
+ * st_mirror.c): every sealed batch described as file operations, applied
+ * to a second directory, gives byte-for-byte the same files (segments
+ * rolled and deleted, key/values, the definitions file, stream chunks and
+ * retention); a journal opened on the copy replays the same messages;
+ * completions wait for their release; paths from the wire stay inside
+ * the data directory.
+ */
+#include <fcntl.h>
+
+#include "bk_alloc.h"
+#include "journal_helpers.h"
+#include "testlib.h"
+
+static char mdir[256];
+static struct st_mirror *mirror;
+static uint64_t sealed_seq, written_seq;
+static int apply_errors, batches;
+static uint64_t records_seen;
+
+static void
+on_sealed(void *arg, const struct st_repl_batch *b)
+{
+	CHECK_EQ_INT(b->seq, sealed_seq + 1);
+	sealed_seq = b->seq;
+	records_seen += b->records;
+	batches++;
+	for (size_t i = 0; i < b->nops; i++)
+		if (st_mirror_apply(mirror, &b->ops[i]) != 0)
+			apply_errors++;
+}
+
+static void
+on_written(void *arg, uint64_t seq, int status)
+{
+	CHECK_EQ_INT(status, 0);
+	CHECK(seq > written_seq);
+	written_seq = seq;
+}
+
+static const struct st_repl_ops hook = { on_sealed, on_written };
+
+/* Read a whole file (malloc'd) or NULL. */
+static uint8_t *
+slurp(const char *root, const char *rel, size_t *len)
+{
+	char p[600];
+	FILE *f;
+	uint8_t *buf;
+	long n;
+
+	snprintf(p, sizeof(p), "%s/%s", root, rel);
+	if ((f = fopen(p, "rb")) == NULL)
+		return NULL;
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	buf = malloc((size_t)n + 1);
+	*len = fread(buf, 1, (size_t)n, f);
+	fclose(f);
+	return buf;
+}
+
+struct cmp {
+	const char *other;
+	int files, diffs;
+};
+
+static int
+cmp_one(void *arg, const char *path, uint64_t size)
+{
+	struct cmp *c = arg;
+	size_t la = 0, lb = 0;
+	uint8_t *a = slurp(dir, path, &la), *b = slurp(c->other, path, &lb);
+
+	c->files++;
+	if (a == NULL || b == NULL || la != lb || memcmp(a, b, la) != 0) {
+		fprintf(stderr, "differs: %s (%zu vs %zu)\n", path, la, lb);
+		c->diffs++;
+	}
+	free(a);
+	free(b);
+	return 0;
+}
+
+static int
+count_one(void *arg, const char *path, uint64_t size)
+{
+	(*(int *)arg)++;
+	return 0;
+}
+
+/* Both trees hold the same files with the same bytes. */
+static void
+check_identical(void)
+{
+	struct cmp c = { mdir, 0, 0 };
+	int n = 0;
+
+	CHECK_EQ_INT(st_repl_files(dir, cmp_one, &c), 0);
+	CHECK_EQ_INT(st_repl_files(mdir, count_one, &n), 0);
+	CHECK_EQ_INT(c.diffs, 0);
+	CHECK_EQ_INT(n, c.files);
+	CHECK(c.files > 3);
+}
+
+static int
+on_msg(void *arg, const struct st_msg *m)
+{
+	(*(int *)arg)++;
+	return 0;
+}
+
+static void
+stream_append(struct st_stream *s, int i)
+{
+	char body[600];
+	struct st_stream_rec r = { 0 };
+	uint64_t off;
+
+	memset(body, 'a' + i % 26, sizeof(body));
+	r.payload = body;
+	r.len = sizeof(body);
+	r.ts_ms = 1000 + (uint64_t)i;
+	CHECK_EQ_INT(st_stream_append(s, &r, &off), 0);
+}
+
+static void
+stream_done(void *arg, int status)
+{
+}
+
+static void
+test_copy(void)
+{
+	const uint64_t q1 = 7, q2 = 8;
+	struct st_stream_config scfg = { 4096, 16 };
+	struct st_stream *s = NULL;
+	struct st_journal *j;
+	struct waiter w = { 0, 0 };
+	int live = 0, replayed = 0;
+	uint64_t mark;
+
+	tmpdir_new();
+	snprintf(mdir, sizeof(mdir), "%.200s-mirror", dir);
+	CHECK_EQ_INT(mkdir(mdir, 0700), 0);
+	CHECK_EQ_INT(st_mirror_open(mdir, true, &mirror), 0);
+	j = jopen_cfg(64 << 10, ST_SYNC_BATCH);
+	CHECK(j != NULL);
+	CHECK_EQ_INT(st_journal_replay(j, NULL, NULL), 0);
+	st_journal_repl_attach(j, &hook, NULL);
+	CHECK_EQ_INT(st_stream_open(j, 0x99, &scfg, stream_done, NULL, &s), 0);
+
+	/* Enough to roll segments; half acked so old segments die. */
+	for (int round = 0; round < 20; round++) {
+		for (int i = 0; i < 20; i++) {
+			uint64_t id = (uint64_t)round * 100 + (uint64_t)i + 1;
+			uint64_t qs[2] = { q1, q2 };
+
+			CHECK_EQ_INT(append_msg(j, id, qs, 1 + (i % 2), 700), 0);
+			if (round > 0 && i % 3 != 0) {
+				uint64_t old = id - 100;
+
+				st_journal_append_ack(j, q1, old);
+				st_journal_append_ack(j, q2, old);
+			}
+		}
+		CHECK_EQ_INT(st_journal_put_kv(j, 1, "k", 1, &round, sizeof(round)), 0);
+		stream_append(s, round);
+		CHECK_EQ_INT(st_journal_put_file(j, "definitions.json",
+						 bk_strdup("{\"v\":1}"), 7), 0);
+		/* a completion waits for its release */
+		w.done = 0;
+		CHECK_EQ_INT(st_journal_when_durable(j, on_done, &w), 0);
+		mark = sealed_seq;
+		while (sealed_seq == mark || written_seq < sealed_seq)
+			event_base_loop(base, EVLOOP_ONCE);
+		event_base_loop(base, EVLOOP_NONBLOCK);
+		CHECK_EQ_INT(w.done, 0);
+		st_journal_repl_release(j, st_journal_repl_sealed(j));
+		CHECK_EQ_INT(w.done, 0);        /* never inside the call */
+		while (!w.done)
+			event_base_loop(base, EVLOOP_ONCE);
+		CHECK_EQ_INT(w.status, 0);
+		st_stream_retain(s, 12000, 0, 0);
+	}
+	/* one more batch so the last retention's unlinks leave */
+	CHECK_EQ_INT(st_journal_put_kv(j, 1, "k2", 2, "x", 1), 0);
+	w.done = 0;
+	CHECK_EQ_INT(st_journal_when_durable(j, on_done, &w), 0);
+	mark = sealed_seq;
+	st_journal_repl_release(j, UINT64_MAX);    /* not ahead of sealing */
+	while (sealed_seq == mark || written_seq < sealed_seq)
+		event_base_loop(base, EVLOOP_ONCE);
+	CHECK_EQ_INT(w.done, 0);
+	st_journal_repl_release(j, UINT64_MAX);
+	while (!w.done)
+		event_base_loop(base, EVLOOP_ONCE);
+	CHECK_EQ_INT(st_mirror_sync(mirror), 0);
+	CHECK_EQ_INT(apply_errors, 0);
+	CHECK(batches >= 20);
+	CHECK(records_seen > 400);
+	CHECK(count_segments() > 1);
+	check_identical();
+
+	st_stream_close(s);
+	st_journal_close(j);
+	st_mirror_close(mirror);
+	mirror = NULL;
+	/* the copy is a journal of its own */
+	{
+		char keep[256];
+		struct st_replay_ops ops = { NULL, on_msg };
+
+		memcpy(keep, dir, sizeof(keep));
+		j = jopen_cfg(64 << 10, ST_SYNC_BATCH);
+		CHECK_EQ_INT(st_journal_replay(j, &ops, &live), 0);
+		st_journal_close(j);
+		snprintf(dir, sizeof(dir), "%s", mdir);
+		j = jopen_cfg(64 << 10, ST_SYNC_BATCH);
+		CHECK(j != NULL);
+		CHECK_EQ_INT(st_journal_replay(j, &ops, &replayed), 0);
+		st_journal_close(j);
+		CHECK(live > 0);
+		CHECK_EQ_INT(replayed, live);
+		tmpdir_free();
+		memcpy(dir, keep, sizeof(dir));
+	}
+	tmpdir_free();
+}
+
+/* Without a hook, a completion does not wait for any release. */
+static void
+test_no_hook(void)
+{
+	struct st_journal *j;
+	uint64_t q = 1;
+
+	tmpdir_new();
+	j = jopen_cfg(64 << 10, ST_SYNC_BATCH);
+	CHECK_EQ_INT(st_journal_replay(j, NULL, NULL), 0);
+	CHECK_EQ_INT(append_msg(j, 1, &q, 1, 10), 0);
+	CHECK_EQ_INT(flush(j), 0);
+	CHECK_EQ_INT(st_journal_repl_sealed(j), 0);
+	st_journal_close(j);
+	tmpdir_free();
+}
+
+/* Closing releases what the gate holds: completions run, with 0. */
+static void
+test_close_releases(void)
+{
+	struct st_journal *j;
+	struct waiter w = { 0, 0 };
+	uint64_t q = 1;
+
+	tmpdir_new();
+	snprintf(mdir, sizeof(mdir), "%.200s-mirror", dir);
+	CHECK_EQ_INT(mkdir(mdir, 0700), 0);
+	CHECK_EQ_INT(st_mirror_open(mdir, false, &mirror), 0);
+	sealed_seq = written_seq = 0;
+	j = jopen_cfg(64 << 10, ST_SYNC_BATCH);
+	CHECK_EQ_INT(st_journal_replay(j, NULL, NULL), 0);
+	st_journal_repl_attach(j, &hook, NULL);
+	CHECK_EQ_INT(append_msg(j, 1, &q, 1, 10), 0);
+	CHECK_EQ_INT(st_journal_when_durable(j, on_done, &w), 0);
+	while (written_seq == 0)
+		event_base_loop(base, EVLOOP_ONCE);
+	CHECK_EQ_INT(w.done, 0);
+	st_journal_close(j);
+	CHECK_EQ_INT(w.done, 1);
+	CHECK_EQ_INT(w.status, 0);
+	st_mirror_close(mirror);
+	mirror = NULL;
+	{
+		char keep[256];
+
+		memcpy(keep, dir, sizeof(keep));
+		snprintf(dir, sizeof(dir), "%s", mdir);
+		tmpdir_free();
+		memcpy(dir, keep, sizeof(dir));
+	}
+	tmpdir_free();
+}
+
+static void
+test_paths(void)
+{
+	static const char *good[] = { "definitions.json", "journal/00000000000000000001.seg",
+				      "streams/0000000000000042/0.seg", "a..b", ".hidden" };
+	static const char *bad[] = { "", "/etc/passwd", "../x", "journal/../../x", "a//b",
+				     "a/", "./a", "a/.", "a\nb", "a\x7f" };
+	struct st_repl_op op = { .kind = ST_REPL_WRITE, .data = "x", .len = 1 };
+
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		CHECK(st_repl_path_ok(good[i], strlen(good[i])));
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		CHECK(!st_repl_path_ok(bad[i], strlen(bad[i])));
+
+	tmpdir_new();
+	CHECK_EQ_INT(st_mirror_open(dir, true, &mirror), 0);
+	op.path = "../escape";
+	CHECK_EQ_INT(st_mirror_apply(mirror, &op), -EINVAL);
+	op.path = ST_REPL_LOCAL;
+	CHECK_EQ_INT(st_mirror_apply(mirror, &op), -EINVAL);
+	op.path = "definitions.json.tmp";
+	CHECK_EQ_INT(st_mirror_apply(mirror, &op), -EINVAL);
+	op.path = "a/b/c";
+	CHECK_EQ_INT(st_mirror_apply(mirror, &op), 0);
+	op.kind = 99;
+	CHECK_EQ_INT(st_mirror_apply(mirror, &op), -EINVAL);
+	/* a symlink planted in the copy is not followed */
+	{
+		char p[400];
+
+		snprintf(p, sizeof(p), "%s/link", dir);
+		CHECK_EQ_INT(symlink("/tmp", p), 0);
+		op.kind = ST_REPL_WRITE;
+		op.path = "link";
+		CHECK(st_mirror_apply(mirror, &op) < 0);
+	}
+	op.kind = ST_REPL_TRUNCATE;
+	op.path = "a/b/c";
+	op.off = 10;
+	CHECK_EQ_INT(st_mirror_apply(mirror, &op), 0);
+	op.kind = ST_REPL_UNLINK;
+	CHECK_EQ_INT(st_mirror_apply(mirror, &op), 0);
+	CHECK_EQ_INT(st_mirror_apply(mirror, &op), 0);      /* gone already */
+	op.kind = ST_REPL_RMDIR;
+	op.path = "a/b";
+	CHECK_EQ_INT(st_mirror_apply(mirror, &op), 0);
+	CHECK_EQ_INT(st_mirror_sync(mirror), 0);
+	st_mirror_close(mirror);
+	mirror = NULL;
+	tmpdir_free();
+}
+
+int
+main(void)
+{
+	base = event_base_new();
+	RUN(test_paths);
+	RUN(test_no_hook);
+	RUN(test_copy);
+	RUN(test_close_releases);
+	event_base_free(base);
+	TEST_DONE();
+}
