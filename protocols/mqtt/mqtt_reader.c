@@ -145,6 +145,22 @@ never_from_client(const uint8_t *hdr, size_t n)
 	}
 }
 
+/* A whole packet that did not decode (err): refuse and close. */
+static void
+decode_failed(struct mqtt_conn *c, const struct mqtt_packet *pkt, uint8_t type, int err)
+{
+	if (err == -ENOTSUP && type == MQTT_CONNECT && c->state == MQTT_CONN_NEW)
+		refuse_level(c, pkt);
+	else if (c->state == MQTT_CONN_NEW && type != MQTT_CONNECT)
+		mqtt_conn_close_or(c, 0, "first packet is %s, not CONNECT", mqtt_type_name(type));
+	else if (type == MQTT_PINGREQ)
+		/* dropped without a DISCONNECT, as Mosquitto does */
+		mqtt_conn_close_or(c, 0, "PINGREQ with a body");
+	else
+		mqtt_conn_close_or(c, error_rc(err), "%s in %s", error_text(err),
+				   mqtt_type_name(type));
+}
+
 /* 1 = one packet handled, 0 = need more bytes, -1 = stop. */
 static int
 read_packet(struct mqtt_conn *c, struct evbuffer *in)
@@ -184,21 +200,8 @@ read_packet(struct mqtt_conn *c, struct evbuffer *in)
 		return 0;
 	p = evbuffer_pullup(in, (ev_ssize_t)fh.total);
 	memset(&pkt, 0, sizeof(pkt));
-	rc = mqtt_packet_decode(p, fh.total, c->level, &pkt);
-	if (rc == -ENOTSUP && fh.type == MQTT_CONNECT && c->state == MQTT_CONN_NEW) {
-		refuse_level(c, &pkt);
-		return -1;
-	}
-	if (rc < 0) {
-		if (c->state == MQTT_CONN_NEW && fh.type != MQTT_CONNECT)
-			mqtt_conn_close_or(c, 0, "first packet is %s, not CONNECT",
-					   mqtt_type_name(fh.type));
-		else if (fh.type == MQTT_PINGREQ)
-			/* dropped without a DISCONNECT, as Mosquitto does */
-			mqtt_conn_close_or(c, 0, "PINGREQ with a body");
-		else
-			mqtt_conn_close_or(c, error_rc(rc), "%s in %s", error_text(rc),
-					   mqtt_type_name(fh.type));
+	if ((rc = mqtt_packet_decode(p, fh.total, c->level, &pkt)) < 0) {
+		decode_failed(c, &pkt, fh.type, rc);
 		return -1;
 	}
 	if (c->ctr) {
