@@ -24,24 +24,29 @@ static uint64_t next_msg_id = 1;
 uint64_t bk_persist_resident;
 
 /* The string properties in one table so copy and sizing share a loop. */
+static const struct {
+	uint32_t flag;
+	uint16_t offset;                /* of its struct bk_str in struct bk_props */
+} str_props[] = {
+	{ BK_P_CONTENT_TYPE, offsetof(struct bk_props, content_type) },
+	{ BK_P_CONTENT_ENCODING, offsetof(struct bk_props, content_encoding) },
+	{ BK_P_CORRELATION_ID, offsetof(struct bk_props, correlation_id) },
+	{ BK_P_REPLY_TO, offsetof(struct bk_props, reply_to) },
+	{ BK_P_EXPIRATION, offsetof(struct bk_props, expiration) },
+	{ BK_P_MESSAGE_ID, offsetof(struct bk_props, message_id) },
+	{ BK_P_TYPE, offsetof(struct bk_props, type) },
+	{ BK_P_USER_ID, offsetof(struct bk_props, user_id) },
+	{ BK_P_APP_ID, offsetof(struct bk_props, app_id) },
+	{ BK_P_CLUSTER_ID, offsetof(struct bk_props, cluster_id) },
+};
+
 static struct bk_str *
 str_prop(struct bk_props *p, unsigned i, uint32_t *flag)
 {
-	static const uint32_t flags[] = {
-		BK_P_CONTENT_TYPE, BK_P_CONTENT_ENCODING, BK_P_CORRELATION_ID,
-		BK_P_REPLY_TO, BK_P_EXPIRATION, BK_P_MESSAGE_ID, BK_P_TYPE,
-		BK_P_USER_ID, BK_P_APP_ID, BK_P_CLUSTER_ID,
-	};
-	struct bk_str *fields[] = {
-		&p->content_type, &p->content_encoding, &p->correlation_id,
-		&p->reply_to, &p->expiration, &p->message_id, &p->type,
-		&p->user_id, &p->app_id, &p->cluster_id,
-	};
-
-	if (i >= sizeof(flags) / sizeof(flags[0]))
+	if (i >= sizeof(str_props) / sizeof(str_props[0]))
 		return NULL;
-	*flag = flags[i];
-	return fields[i];
+	*flag = str_props[i].flag;
+	return (struct bk_str *)(void *)((uint8_t *)p + str_props[i].offset);
 }
 
 static uint8_t *
@@ -57,18 +62,16 @@ copy_str(uint8_t *dst, struct bk_str *s)
 static size_t
 props_size(const struct bk_props *in)
 {
-	struct bk_props tmp = *in;
-	struct bk_str *s;
-	uint32_t flag;
 	size_t n = 0;
-	unsigned i;
 
-	for (i = 0; (s = str_prop(&tmp, i, &flag)) != NULL; i++) {
-		if (tmp.present & flag)
-			n += s->len;
-	}
-	if (tmp.present & BK_P_HEADERS)
-		n += tmp.headers.len;
+	if (in->present == 0)
+		return 0;
+	for (unsigned i = 0; i < sizeof(str_props) / sizeof(str_props[0]); i++)
+		if (in->present & str_props[i].flag)
+			n += ((const struct bk_str *)(const void *)
+			      ((const uint8_t *)in + str_props[i].offset))->len;
+	if (in->present & BK_P_HEADERS)
+		n += in->headers.len;
 	return n;
 }
 
@@ -80,6 +83,10 @@ props_copy(struct bk_props *p, uint8_t *dst)
 	uint32_t flag;
 	unsigned i;
 
+	if (p->present == 0) {
+		memset(p, 0, sizeof(*p));
+		return dst;
+	}
 	for (i = 0; (s = str_prop(p, i, &flag)) != NULL; i++) {
 		if (p->present & flag)
 			dst = copy_str(dst, s);

@@ -67,6 +67,7 @@ amqp_ch_publish_fini(struct amqp_channel *ch)
 	if (ch->content_ev != NULL)
 		event_free(ch->content_ev);
 	ch->content_ev = NULL;
+	ch->content_armed = false;
 }
 
 void
@@ -227,6 +228,7 @@ content_timer_arm(struct amqp_channel *ch, uint64_t ms)
 		BK_ASSERT(ch->content_ev != NULL);
 	}
 	evtimer_add(ch->content_ev, &tv);
+	ch->content_armed = true;
 }
 
 /*
@@ -241,6 +243,7 @@ content_timer_cb(evutil_socket_t fd, short what, void *arg)
 	uint32_t limit = amqp_conn_config(ch->conn)->content_timeout_ms;
 	uint64_t now = bk_now_ms(), idle;
 
+	ch->content_armed = false;
 	if (ch->cstate == AMQP_CONTENT_IDLE || ch->closing || limit == 0)
 		return;
 	if (amqp_conn_reading_paused(ch->conn))
@@ -256,15 +259,16 @@ content_timer_cb(evutil_socket_t fd, short what, void *arg)
 			   (unsigned long long)idle);
 }
 
-/* A publish method or content frame arrived: the wait starts (again). */
+/* A publish method or content frame arrived: the wait starts (again).
+ * Per frame this is a store: the time is the input batch's, and a timer
+ * already pending re-arms itself for what is left of the wait. */
 static void
 content_progress(struct amqp_channel *ch)
 {
 	uint32_t limit = amqp_conn_config(ch->conn)->content_timeout_ms;
 
-	ch->pub_last_ms = bk_now_ms();
-	if (limit != 0 && (ch->content_ev == NULL ||
-			   !evtimer_pending(ch->content_ev, NULL)))
+	ch->pub_last_ms = ch->conn->now_ms ? ch->conn->now_ms : bk_now_ms();
+	if (limit != 0 && !ch->content_armed)
 		content_timer_arm(ch, limit);
 }
 
@@ -333,17 +337,19 @@ amqp_channel_on_header(struct amqp_channel *ch, const uint8_t *p, size_t n)
 		content_progress(ch);
 }
 
-void
-amqp_channel_on_body(struct amqp_channel *ch, struct evbuffer *in, size_t n)
+/*
+ * Where the next n body octets go: a pointer into the message's body, or
+ * NULL when the frame is dropped (the channel or connection failed, or
+ * the channel is closing).
+ */
+static uint8_t *
+body_dest(struct amqp_channel *ch, size_t n)
 {
 	size_t left;
 
-	if (ch->closing) {
-		evbuffer_drain(in, n);
-		return;
-	}
+	if (ch->closing)
+		return NULL;
 	if (ch->cstate != AMQP_CONTENT_BODY) {
-		evbuffer_drain(in, n);
 		if (ch->cstate == AMQP_CONTENT_HEADER)
 			amqp_channel_fail(ch, AMQP_UNEXPECTED_FRAME, AMQP_BASIC_PUBLISH,
 					  "expected content header for class 60, "
@@ -351,27 +357,55 @@ amqp_channel_on_body(struct amqp_channel *ch, struct evbuffer *in, size_t n)
 		else
 			amqp_channel_fail(ch, AMQP_UNEXPECTED_FRAME, 0,
 					  "expected method frame, got non method frame instead");
-		return;
+		return NULL;
 	}
 	left = (size_t)(ch->pub_size - ch->pub_off);
 	if (n > left) {
-		evbuffer_drain(in, n);
 		amqp_channel_fail(ch, AMQP_FRAME_ERROR, AMQP_BASIC_PUBLISH,
 				  "content body frame exceeds remaining content size");
-		return;
+		return NULL;
 	}
-	if (!content_room(ch, ch->pub_off + n)) {
-		evbuffer_drain(in, n);
-		return;
-	}
-	if (n && evbuffer_remove(in, ch->pub_msg->body + ch->pub_off, n) != (int)n) {
-		amqp_channel_fail(ch, AMQP_INTERNAL_ERROR, AMQP_BASIC_PUBLISH,
-				  "short body frame");
-		return;
-	}
+	if (!content_room(ch, ch->pub_off + n))
+		return NULL;
+	return ch->pub_msg->body + ch->pub_off;
+}
+
+/* n body octets are in place. */
+static void
+body_arrived(struct amqp_channel *ch, size_t n)
+{
 	ch->pub_off += n;
 	if (ch->pub_off == ch->pub_size)
 		publish_complete(ch);
 	else
 		content_progress(ch);
+}
+
+void
+amqp_channel_on_body(struct amqp_channel *ch, struct evbuffer *in, size_t n)
+{
+	uint8_t *dst = body_dest(ch, n);
+
+	if (dst == NULL) {
+		evbuffer_drain(in, n);
+		return;
+	}
+	if (n && evbuffer_remove(in, dst, n) != (int)n) {
+		amqp_channel_fail(ch, AMQP_INTERNAL_ERROR, AMQP_BASIC_PUBLISH,
+				  "short body frame");
+		return;
+	}
+	body_arrived(ch, n);
+}
+
+void
+amqp_channel_on_body_mem(struct amqp_channel *ch, const uint8_t *p, size_t n)
+{
+	uint8_t *dst = body_dest(ch, n);
+
+	if (dst == NULL)
+		return;
+	if (n)
+		memcpy(dst, p, n);
+	body_arrived(ch, n);
 }

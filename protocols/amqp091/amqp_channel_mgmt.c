@@ -71,18 +71,15 @@ amqp_ch_allowed(struct amqp_channel *ch, uint32_t method_id, enum bk_perm what,
 	return false;
 }
 
-bool
-amqp_ch_publish_allowed(struct amqp_channel *ch, uint32_t method_id,
-			struct bk_str exchange, struct bk_str routing_key)
+/* The publish permission check itself, cached for the exchange. */
+static bool
+publish_check(struct amqp_channel *ch, uint32_t method_id, uint64_t gen,
+	      struct bk_str exchange, struct bk_str routing_key)
 {
-	uint64_t gen = bk_access_generation(ch->conn->broker);
 	struct bk_who who = amqp_ch_who(ch);
 	struct bk_err err = { 0 };
 	bool keyed;
 
-	if (ch->perm_gen == gen && !ch->perm_keyed &&
-	    bk_str_eq(amqp_sstr_get(&ch->perm_exchange), exchange))
-		return true;
 	if (bk_access_publish(ch->conn->vhost, &who, exchange, routing_key, &keyed,
 			      &err) != BK_OK) {
 		amqp_channel_fail_err(ch, method_id, &err);
@@ -92,4 +89,16 @@ amqp_ch_publish_allowed(struct amqp_channel *ch, uint32_t method_id,
 	ch->perm_keyed = keyed;
 	amqp_sstr_set(&ch->perm_exchange, exchange);
 	return true;
+}
+
+bool
+amqp_ch_publish_allowed(struct amqp_channel *ch, uint32_t method_id,
+			struct bk_str exchange, struct bk_str routing_key)
+{
+	uint64_t gen = bk_access_generation(ch->conn->broker);
+
+	if (ch->perm_gen == gen && !ch->perm_keyed &&
+	    bk_str_eq(amqp_sstr_get(&ch->perm_exchange), exchange))
+		return true;
+	return publish_check(ch, method_id, gen, exchange, routing_key);
 }

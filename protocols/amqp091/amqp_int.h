@@ -67,6 +67,9 @@ struct amqp_conn {
 	/* management registry (amqp_mgmt.c); NULL when not registered */
 	struct bk_conn *mgmt;
 	struct bk_conn_counters *ctr;       /* in mgmt; plain adds */
+	/* bk_now_ms() when the current batch of input began (0 = none yet):
+	 * what frames handled in that batch count as their arrival time */
+	uint64_t now_ms;
 };
 
 /* ---- conn -> used by channel ---------------------------------------- */
@@ -133,6 +136,8 @@ void amqp_channel_on_method(struct amqp_channel *ch, const struct amqp_method *m
 void amqp_channel_on_header(struct amqp_channel *ch, const uint8_t *p, size_t n);
 /* A body frame: consume exactly n bytes from in. */
 void amqp_channel_on_body(struct amqp_channel *ch, struct evbuffer *in, size_t n);
+/* A body frame whose n payload octets lie at p (the caller drains them). */
+void amqp_channel_on_body_mem(struct amqp_channel *ch, const uint8_t *p, size_t n);
 /* Output drained below the low watermark: wake parked consumers. */
 void amqp_channel_wake(struct amqp_channel *ch);
 /* The channel is waiting for a channel.close-ok (ignore other frames). */

@@ -4,11 +4,14 @@
  *
  * Nothing here writes to the socket: libevent writes each connection's
  * output once per loop iteration, so a burst of deliveries leaves in one
- * writev. Frames are encoded straight into reserved output space (a small
- * delivery's method, header and body in one reservation); message bodies
- * above BODY_COPY_MAX, or above one frame, are added by
- * reference, one bk_msg reference per chunk, released by libevent once
- * the chunk is written (or the buffer freed).
+ * writev. Frames are encoded straight into reserved output space (a
+ * delivery's method, header and small body in one reservation), and
+ * that space comes in OUT_CHUNK pieces: a burst of small deliveries is a
+ * few large chunks of the output (a few iovecs, a few TLS records), not
+ * one allocation each. Message bodies above BODY_COPY_MAX, or above one
+ * frame, are not copied: they are added by reference, one bk_msg
+ * reference per chunk, released by libevent once the chunk is written
+ * (or the buffer freed).
  *
  * Frames for channels are dropped once the connection is closing: after
  * connection.close only close / close-ok may be sent [AMQP 0-9-1 §4.2.2].
@@ -19,6 +22,34 @@
 
 /* Bodies up to this size are copied: cheaper than a reference chain. */
 #define BODY_COPY_MAX 4096
+/* Output space is taken this much at a time (with libevent's chunk
+ * header, one 16 KiB allocation: at most one TLS record). */
+#define OUT_CHUNK (16384 - 128)
+
+/*
+ * n contiguous bytes at the end of out, from the last chunk when it has
+ * them, else from a fresh OUT_CHUNK: libevent on its own would give each
+ * small reservation its own chunk, or copy the last chunk into a larger
+ * one. NULL if libevent cannot allocate.
+ */
+static uint8_t *
+out_reserve(struct evbuffer *out, size_t n, struct evbuffer_iovec *v)
+{
+	if (evbuffer_reserve_space(out, 1, v, 1) == 1 && v->iov_len >= n)
+		return v->iov_base;
+	if (n < OUT_CHUNK && evbuffer_expand(out, OUT_CHUNK) != 0)
+		return NULL;
+	if (evbuffer_reserve_space(out, (ev_ssize_t)n, v, 1) < 1)
+		return NULL;
+	return v->iov_base;
+}
+
+static void
+out_commit(struct evbuffer *out, struct evbuffer_iovec *v, size_t n)
+{
+	v->iov_len = n;
+	evbuffer_commit_space(out, v, 1);
+}
 
 /* SIZE_MAX from the codec: a short string over 255 octets, our bug. */
 static bool
@@ -49,12 +80,11 @@ amqp_conn_send_method(struct amqp_conn *c, uint16_t channel,
 
 	if (output_closed(c, channel) || !encodable(c, m, n))
 		return;
-	if (evbuffer_reserve_space(out, n, &v, 1) < 1)
+	if (out_reserve(out, n, &v) == NULL)
 		return;
 	rc = amqp_method_frame_encode(v.iov_base, v.iov_len, channel, m);
 	BK_ASSERT(rc == (int)n);
-	v.iov_len = n;
-	evbuffer_commit_space(out, &v, 1);
+	out_commit(out, &v, n);
 	conn_priv(c)->tx_seen = true;
 	if (c->ctr) {
 		c->ctr->send_cnt++;
@@ -80,41 +110,43 @@ body_chunk(const struct amqp_conn *c)
 }
 
 /*
- * Method, content header and (when with_body) the whole body as one frame,
- * encoded into a single reservation: one evbuffer operation per delivery
- * for small messages.
+ * Method and content header frames, then the body: copied into the same
+ * reservation as one frame when copy_body, else only the body frame's
+ * header (ref_body: the caller adds the body by reference and the end
+ * octet). One evbuffer reservation per delivery.
  */
 static bool
 send_frames(struct amqp_conn *c, struct evbuffer *out, uint16_t channel,
-	    const struct amqp_method *m, const struct bk_msg *msg, bool with_body)
+	    const struct amqp_method *m, const struct bk_msg *msg, bool copy_body,
+	    bool ref_body)
 {
 	size_t mn = amqp_method_frame_size(m);
 	size_t hn = amqp_content_header_frame_size(&msg->props);
-	size_t bn = with_body ? msg->body_len + AMQP_FRAME_OVERHEAD : 0;
+	size_t bn = copy_body ? msg->body_len + AMQP_FRAME_OVERHEAD :
+		    ref_body ? AMQP_FRAME_HDR_SIZE : 0;
 	struct evbuffer_iovec v;
 	uint8_t *w;
 	int rc;
 
-	if (!encodable(c, m, mn) || evbuffer_reserve_space(out, mn + hn + bn, &v, 1) < 1)
+	if (!encodable(c, m, mn) || (w = out_reserve(out, mn + hn + bn, &v)) == NULL)
 		return false;
-	w = v.iov_base;
 	rc = amqp_method_frame_encode(w, mn, channel, m);
 	BK_ASSERT(rc == (int)mn);
 	rc = amqp_content_header_frame_encode(w + mn, hn, channel, msg->body_len,
 					      &msg->props);
 	BK_ASSERT(rc == (int)hn);
-	if (with_body) {
-		w += mn + hn;
+	w += mn + hn;
+	if (copy_body || ref_body)
 		amqp_frame_hdr_put(w, AMQP_FRAME_BODY, channel, (uint32_t)msg->body_len);
+	if (copy_body) {
 		memcpy(w + AMQP_FRAME_HDR_SIZE, msg->body, msg->body_len);
 		w[bn - 1] = AMQP_FRAME_END;
 	}
-	v.iov_len = mn + hn + bn;
-	evbuffer_commit_space(out, &v, 1);
+	out_commit(out, &v, mn + hn + bn);
 	conn_priv(c)->tx_seen = true;
 	if (c->ctr) {
-		c->ctr->send_cnt += 2 + with_body;
-		c->ctr->send_oct += mn + hn + bn;
+		c->ctr->send_cnt += 2 + (copy_body || ref_body);
+		c->ctr->send_oct += mn + hn + (copy_body ? bn : 0);
 	}
 	return true;
 }
@@ -125,31 +157,42 @@ unref_chunk(const void *data, size_t len, void *arg)
 	bk_msg_unref(arg);
 }
 
-/* A large body: frames of at most frame_max - 8 payload octets whose
- * payload is the message's own memory. */
+/* n body octets at p as the payload of a frame whose header is already
+ * out: by reference, then the end octet. */
 static void
-send_body_ref(struct amqp_conn *c, struct evbuffer *out, uint16_t channel,
-	      struct bk_msg *msg)
+add_body_ref(struct amqp_conn *c, struct evbuffer *out, struct bk_msg *msg,
+	     const uint8_t *p, size_t n)
+{
+	static const uint8_t end = AMQP_FRAME_END;
+
+	bk_msg_ref(msg);
+	if (evbuffer_add_reference(out, p, n, unref_chunk, msg) != 0) {
+		/* libevent does not call the cleanup on failure. */
+		bk_msg_unref(msg);
+		evbuffer_add(out, p, n);
+	}
+	evbuffer_add(out, &end, 1);
+	if (c->ctr)
+		c->ctr->send_oct += AMQP_FRAME_OVERHEAD + n;
+}
+
+/* A body larger than one frame: frames of at most frame_max - 8 payload
+ * octets whose payload is the message's own memory. */
+static void
+send_body_frames(struct amqp_conn *c, struct evbuffer *out, uint16_t channel,
+		 struct bk_msg *msg)
 {
 	size_t chunk = body_chunk(c);
-	uint8_t hdr[AMQP_FRAME_HDR_SIZE], end = AMQP_FRAME_END;
+	uint8_t hdr[AMQP_FRAME_HDR_SIZE];
 
 	for (size_t off = 0; off < msg->body_len; off += chunk) {
 		size_t n = msg->body_len - off < chunk ? msg->body_len - off : chunk;
 
 		amqp_frame_hdr_put(hdr, AMQP_FRAME_BODY, channel, (uint32_t)n);
 		evbuffer_add(out, hdr, sizeof(hdr));
-		bk_msg_ref(msg);
-		if (evbuffer_add_reference(out, msg->body + off, n, unref_chunk, msg) != 0) {
-			/* libevent does not call the cleanup on failure. */
-			bk_msg_unref(msg);
-			evbuffer_add(out, msg->body + off, n);
-		}
-		evbuffer_add(out, &end, 1);
-		if (c->ctr) {
+		add_body_ref(c, out, msg, msg->body + off, n);
+		if (c->ctr)
 			c->ctr->send_cnt++;
-			c->ctr->send_oct += AMQP_FRAME_OVERHEAD + n;
-		}
 	}
 }
 
@@ -158,14 +201,19 @@ amqp_conn_send_content(struct amqp_conn *c, uint16_t channel,
 		       const struct amqp_method *m, struct bk_msg *msg)
 {
 	struct evbuffer *out = net_conn_output(c->nc);
-	bool copy;
+	bool one_frame, copy;
 
 	if (output_closed(c, channel))
 		return;
-	copy = msg->body_len > 0 && msg->body_len <= BODY_COPY_MAX &&
-	       msg->body_len <= body_chunk(c);
-	if (send_frames(c, out, channel, m, msg, copy) && !copy && msg->body_len > 0)
-		send_body_ref(c, out, channel, msg);
+	one_frame = msg->body_len > 0 && msg->body_len <= body_chunk(c);
+	copy = one_frame && msg->body_len <= BODY_COPY_MAX;
+	if (!send_frames(c, out, channel, m, msg, copy, one_frame && !copy) ||
+	    msg->body_len == 0 || copy)
+		return;
+	if (one_frame)
+		add_body_ref(c, out, msg, msg->body, msg->body_len);
+	else
+		send_body_frames(c, out, channel, msg);
 }
 
 bool

@@ -112,9 +112,9 @@ amqp_content_header_decode(const uint8_t *p, size_t len, uint16_t *class_id,
 	flags = bk_ld16(p + 12);
 	if (flags & 0x3)                        /* continuation, unused bit */
 		return -EPROTO;
-	for (unsigned k = 0; k < 14; k++) {
-		if (!(flags & (0x8000u >> k)))
-			continue;
+	/* present properties only, in flag order (wire bit 15 - k) */
+	for (unsigned f = flags, k; f != 0; f &= ~(0x8000u >> k)) {
+		k = (unsigned)__builtin_clz(f) - (sizeof(unsigned) * 8 - 16);
 		if (decode_prop(props_desc[k].type, p, len, &pos,
 				(uint8_t *)props + props_desc[k].offset) < 0)
 			return -EPROTO;
@@ -138,12 +138,17 @@ prop_encodable(const struct bk_props *props, unsigned k)
 	return props_desc[k].type != P_SSTR || ((const struct bk_str *)src)->len <= 255;
 }
 
+/* BK_P_* bits k of the 14 basic properties present, lowest first. */
+#define FOR_EACH_PRESENT(props, k) \
+	for (uint32_t b_ = (props)->present & 0x3fffu, k; \
+	     b_ != 0 && ((k = (uint32_t)__builtin_ctz(b_)), 1); b_ &= b_ - 1)
+
 static size_t
 payload_size(const struct bk_props *props)
 {
 	size_t n = HDR_FIXED;
 
-	for (unsigned k = 0; k < 14; k++) {
+	FOR_EACH_PRESENT(props, k) {
 		const void *src = (const uint8_t *)props + props_desc[k].offset;
 
 		if (!prop_encodable(props, k))
@@ -182,7 +187,7 @@ amqp_content_header_frame_encode(uint8_t *buf, size_t cap, uint16_t channel,
 	w = st_be(w, body_size, 8);
 	flags_at = w;
 	w += 2;
-	for (unsigned k = 0; k < 14; k++) {
+	FOR_EACH_PRESENT(props, k) {
 		const void *src = (const uint8_t *)props + props_desc[k].offset;
 		const struct bk_str *s = src;
 		const struct bk_table *t = src;

@@ -103,6 +103,76 @@ test_queue_declare_bytes(void)
 	CHECK_EQ_INT(d.u.queue_declare.arguments.len, 0);
 }
 
+/* The per-message methods have their own encoders and decoders: their
+ * exact bytes, as the spec lays them out. */
+static void
+test_hot_method_bytes(void)
+{
+	static const uint8_t deliver[] = {
+		1, 0, 2, 0, 0, 0, 21,           /* method frame, channel 2 */
+		0, 60, 0, 60,                   /* basic.deliver */
+		2, 'c', 't',                    /* consumer-tag */
+		0, 0, 0, 0, 0, 0, 1, 0x2c,      /* delivery-tag 300 */
+		1,                              /* redelivered */
+		1, 'x',                         /* exchange */
+		2, 'r', 'k',                    /* routing-key */
+		0xce,
+	};
+	static const uint8_t ack[] = {
+		1, 0, 2, 0, 0, 0, 13, 0, 60, 0, 80,
+		0x80, 0, 0, 0, 0, 0, 0, 7,      /* delivery-tag */
+		1,                              /* multiple */
+		0xce,
+	};
+	/* reserved-1, exchange "x", routing-key "rk", mandatory */
+	static const uint8_t publish[] = {
+		0, 60, 0, 40, 0, 0, 1, 'x', 2, 'r', 'k', 0x01,
+	};
+	struct amqp_method m = { .id = AMQP_BASIC_DELIVER }, d;
+	struct amqp_basic_deliver *dv = &m.u.basic_deliver;
+	uint8_t buf[64];
+
+	dv->consumer_tag = BK_STR_LIT("ct");
+	dv->delivery_tag = 300;
+	dv->redelivered = true;
+	dv->exchange = BK_STR_LIT("x");
+	dv->routing_key = BK_STR_LIT("rk");
+	CHECK_EQ_INT(amqp_method_frame_size(&m), sizeof(deliver));
+	CHECK_EQ_INT(amqp_method_frame_encode(buf, sizeof(buf), 2, &m), sizeof(deliver));
+	CHECK(memcmp(buf, deliver, sizeof(deliver)) == 0);
+	CHECK_EQ_INT(amqp_method_frame_encode(buf, sizeof(deliver) - 1, 2, &m), -ENOSPC);
+
+	m = (struct amqp_method){ .id = AMQP_BASIC_ACK };
+	m.u.basic_ack.delivery_tag = 0x8000000000000007ull;
+	m.u.basic_ack.multiple = true;
+	CHECK_EQ_INT(amqp_method_frame_encode(buf, sizeof(buf), 2, &m), sizeof(ack));
+	CHECK(memcmp(buf, ack, sizeof(ack)) == 0);
+	CHECK_EQ_INT(amqp_method_decode(ack + 7, sizeof(ack) - 8, &d), 1);
+	CHECK(d.id == AMQP_BASIC_ACK && d.u.basic_ack.multiple);
+	CHECK(d.u.basic_ack.delivery_tag == 0x8000000000000007ull);
+
+	CHECK_EQ_INT(amqp_method_decode(publish, sizeof(publish), &d), 1);
+	CHECK_EQ_INT(d.id, AMQP_BASIC_PUBLISH);
+	CHECK_EQ_INT(d.u.basic_publish.reserved_1, 0);
+	CHECK(d.u.basic_publish.exchange.len == 1 && d.u.basic_publish.exchange.p[0] == 'x');
+	CHECK(d.u.basic_publish.routing_key.len == 2 &&
+	      memcmp(d.u.basic_publish.routing_key.p, "rk", 2) == 0);
+	CHECK(d.u.basic_publish.mandatory && !d.u.basic_publish.immediate);
+
+	/* a routing-key length running past the end */
+	uint8_t bad[sizeof(publish)];
+	memcpy(bad, publish, sizeof(publish));
+	bad[8] = 3;
+	CHECK_EQ_INT(amqp_method_decode(bad, sizeof(bad), &d), -EPROTO);
+	/* a 256-octet consumer tag is not encodable */
+	char big[256];
+	memset(big, 'x', sizeof(big));
+	m = (struct amqp_method){ .id = AMQP_BASIC_DELIVER };
+	m.u.basic_deliver.consumer_tag = (struct bk_str){ big, 256 };
+	CHECK(amqp_method_frame_size(&m) == SIZE_MAX);
+	CHECK_EQ_INT(amqp_method_frame_encode(buf, sizeof(buf), 2, &m), -EINVAL);
+}
+
 static void
 test_basic_consume_bits(void)
 {
@@ -248,6 +318,7 @@ main(void)
 {
 	RUN(test_frame_header);
 	RUN(test_queue_declare_bytes);
+	RUN(test_hot_method_bytes);
 	RUN(test_basic_consume_bits);
 	RUN(test_many_bits);
 	RUN(test_every_method);
