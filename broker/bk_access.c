@@ -331,8 +331,11 @@ bk_access_check(struct bk_vhost *vh, struct bk_str user, enum bk_perm what,
 	}
 	if (ok)
 		return BK_OK;
-	return bk_err_set(err, BK_ACCESS_REFUSED,
-			  "%s access to %s '%.*s' in vhost '%s' refused for user '%.*s'",
-			  perm_names[(unsigned)what < 3 ? what : 0], kind, (int)name.len,
-			  name.p, vh->name, (int)user.len, user.p);
+	bk_err_set(err, BK_ACCESS_REFUSED,
+		   "%s access to %s '%.*s' in vhost '%s' refused for user '%.*s'",
+		   perm_names[(unsigned)what < 3 ? what : 0], kind, (int)name.len,
+		   name.p, vh->name, (int)user.len, user.p);
+	if (err != NULL)
+		err->permission = true;
+	return BK_ACCESS_REFUSED;
 }

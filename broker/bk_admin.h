@@ -31,6 +31,16 @@ struct cJSON;                           /* <cjson/cJSON.h> */
  * act.
  */
 
+/* Limit values of a user or vhost (see "Limits" below). */
+enum bk_limit {
+	BK_LIMIT_MAX_CONNECTIONS, BK_LIMIT_MAX_CHANNELS, BK_LIMIT_MAX_QUEUES,
+	BK_LIMIT__COUNT
+};
+struct bk_limit_values {
+	int64_t v[BK_LIMIT__COUNT];
+	unsigned set;                   /* 1u << BK_LIMIT_*: which are set */
+};
+
 /* ------------------------------------------------------------------ */
 /* Overview and samples                                                */
 /* ------------------------------------------------------------------ */
@@ -181,6 +191,7 @@ void bk_stats_sample_now(struct bk_broker *b);
 
 struct bk_vhost_view {
 	const char *name;
+	struct bk_limit_values limits;  /* max-connections, max-queues */
 	struct bk_msg_stats ms;
 	struct bk_msg_rates rates;
 	struct bk_queue_totals queue_totals;
@@ -366,6 +377,7 @@ struct bk_user_view {
 	const char *hashing_algorithm;  /* "rabbit_password_hashing_sha256" */
 	const char *tags;               /* comma-separated: "administrator,management" */
 	bool loopback_only;
+	struct bk_limit_values limits;  /* max-connections, max-channels */
 };
 typedef int (*bk_user_each_fn)(void *arg, const struct bk_user_view *v);
 /* Sorted by name. */
@@ -421,6 +433,29 @@ typedef int (*bk_topic_permission_each_fn)(void *arg,
 /* user and/or vhost NULL: any. Sorted by user, vhost, exchange. */
 int bk_topic_permissions_each(struct bk_broker *b, const char *user, const char *vhost,
 			      bk_topic_permission_each_fn fn, void *arg);
+
+/*
+ * Limits (bk_limits.c, bk_user.c), RabbitMQ's: a user's max-connections
+ * and max-channels, a vhost's max-connections and max-queues. A negative
+ * value means no limit, 0 allows none; an unset limit is no limit. The
+ * broker.h checks enforce them. Set/clear: NOT_FOUND "no user 'u'" / "no
+ * vhost 'v'"; a limit of the other kind is PRECONDITION_FAILED
+ * ("Unrecognised terms ... in user-limits"). clear with l < 0: every limit.
+ */
+const char *bk_limit_name(enum bk_limit l);          /* "max-connections" */
+bool bk_limit_parse(const char *name, enum bk_limit *out);
+enum bk_status bk_user_limit_set(struct bk_broker *b, const char *user, enum bk_limit l,
+				 int64_t value, struct bk_err *err);
+enum bk_status bk_user_limit_clear(struct bk_broker *b, const char *user, int l,
+				   struct bk_err *err);
+/* false when there is no such user. */
+bool bk_user_limits_get(struct bk_broker *b, struct bk_str user,
+			struct bk_limit_values *out);
+enum bk_status bk_vhost_limit_set(struct bk_broker *b, const char *vhost, enum bk_limit l,
+				  int64_t value, struct bk_err *err);
+enum bk_status bk_vhost_limit_clear(struct bk_broker *b, const char *vhost, int l,
+				    struct bk_err *err);
+void bk_vhost_limits_get(const struct bk_vhost *vh, struct bk_limit_values *out);
 
 /* ------------------------------------------------------------------ */
 /* Policies and operator policies (bk_policy.c, bk_policy_def.c)        */
@@ -526,7 +561,10 @@ char bk_defs_arg_type(const char *key);
 enum bk_defs_kind {
 	BK_DEFS_VHOSTS, BK_DEFS_USERS, BK_DEFS_PERMISSIONS, BK_DEFS_TOPIC_PERMISSIONS,
 	BK_DEFS_EXCHANGES, BK_DEFS_POLICIES, BK_DEFS_OPERATOR_POLICIES, BK_DEFS_QUEUES,
-	BK_DEFS_BINDINGS, BK_DEFS__COUNT
+	BK_DEFS_BINDINGS,
+	BK_DEFS_VHOST_LIMITS,           /* "parameters" of component "vhost-limits";
+					   last, so a restart restores every queue */
+	BK_DEFS__COUNT
 };
 #define BK_DEFS_ALL ((1u << BK_DEFS__COUNT) - 1)
 
@@ -558,6 +596,8 @@ struct cJSON *bk_defs_user_json(const struct bk_user_view *v);
 struct cJSON *bk_defs_policy_json(const struct bk_policy_view *v, bool with_vhost);
 /* One permission entry: user, vhost, configure, write, read. New object. */
 struct cJSON *bk_defs_permission_json(const struct bk_permission_view *v);
+/* Limits as RabbitMQ writes them: {"max-connections": 10}. New object. */
+struct cJSON *bk_defs_limits_json(const struct bk_limit_values *l);
 /* One topic permission: user, vhost, exchange, write, read. New object. */
 struct cJSON *bk_defs_topic_permission_json(const struct bk_topic_permission_view *v);
 /* Tags "a,b" (or "a b") as a JSON list ["a","b"]. New array. */
@@ -573,8 +613,8 @@ struct cJSON *bk_defs_tags_json(const char *tags);
  * exchanges and bindings from the default exchange are left out.
  *
  * bk_defs_apply applies the kinds in the mask (1u << BK_DEFS_*) in
- * dependency order: vhosts, users, permissions, topic permissions,
- * exchanges, queues, bindings. vhost non-NULL replaces every entry's vhost. Each entry goes
+ * dependency order: vhosts, users (with their limits), permissions, topic
+ * permissions, exchanges, queues, bindings, vhost limits. vhost non-NULL replaces every entry's vhost. Each entry goes
  * through the ordinary core call (declare, bind, bk_user_add...), so
  * applying what exists and is equivalent changes nothing. A refusal
  * stops the apply with -EINVAL and err = "queues[3]: <the core's text>"

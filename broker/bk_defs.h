@@ -28,6 +28,8 @@ struct bk_defs_entry {
 	/* user */
 	char *password, *password_hash, *algo;
 	char *tags;                     /* "a,b" */
+	struct bk_limit_values limits;  /* user "limits"; vhost-limits parameter */
+	bool limits_given;              /* the document had them (else leave alone) */
 	struct bk_table_builder args;   /* exchange, queue, binding */
 	struct cJSON *policy;           /* policy: the entry as read (owned
 					   copy); the core checks it at apply */

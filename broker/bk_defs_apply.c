@@ -3,10 +3,12 @@
  * the broker.
  *
  * Order: vhosts, users, permissions, topic permissions, exchanges,
- * policies, operator policies, queues, bindings, whatever the order in the
- * document, so an entry may name what a later list declares. Each entry
- * goes through the same core call as a client or the management API
- * (bk_vhost_add, bk_user_add, bk_permission_set, bk_topic_permission_set,
+ * policies, operator policies, queues, bindings, vhost limits (last, so
+ * that a restart brings back every queue even above a max-queues set
+ * later), whatever the order in the document, so an entry may name what a
+ * later list declares. Each entry goes through the same core call as a
+ * client or the management API (bk_vhost_add, bk_user_add,
+ * bk_permission_set, bk_topic_permission_set,
  * bk_exchange_declare, bk_queue_declare, bk_bind), so the checks are the
  * same and applying an equivalent existing object is a no-op.
  *
@@ -38,6 +40,26 @@ vhost_of(const struct ap *a, const struct bk_defs_entry *e)
 	return a->vhost != NULL ? a->vhost : e->vhost != NULL ? e->vhost : "/";
 }
 
+/* The entry's limits onto its user or vhost (replacing what was set). */
+static enum bk_status
+limits_apply(struct ap *a, const struct bk_defs_entry *e, bool user, struct bk_err *err)
+{
+	const char *name = user ? e->name : vhost_of(a, e);
+	enum bk_status st;
+
+	if (!e->limits_given)
+		return BK_OK;
+	st = user ? bk_user_limit_clear(a->b, name, -1, err)
+		  : bk_vhost_limit_clear(a->b, name, -1, err);
+	for (int l = 0; l < BK_LIMIT__COUNT && st == BK_OK; l++) {
+		if (!(e->limits.set & (1u << l)))
+			continue;
+		st = user ? bk_user_limit_set(a->b, name, (enum bk_limit)l, e->limits.v[l], err)
+			  : bk_vhost_limit_set(a->b, name, (enum bk_limit)l, e->limits.v[l], err);
+	}
+	return st;
+}
+
 static enum bk_status
 user_apply(struct ap *a, const struct bk_defs_entry *e, struct bk_err *err)
 {
@@ -62,7 +84,7 @@ user_apply(struct ap *a, const struct bk_defs_entry *e, struct bk_err *err)
 	}
 	if (strcmp(e->name, "guest") == 0)
 		bk_user_loopback_set(a->b, e->name, true);
-	return BK_OK;
+	return limits_apply(a, e, true, err);
 }
 
 static enum bk_status
@@ -140,6 +162,8 @@ entry_apply(struct ap *a, enum bk_defs_kind k, const struct bk_defs_entry *e,
 	case BK_DEFS_TOPIC_PERMISSIONS:
 		return bk_topic_permission_set(a->b, e->name, e->vhost, e->exchange,
 					       e->write, e->read, err);
+	case BK_DEFS_VHOST_LIMITS:
+		return limits_apply(a, e, false, err);
 	default:
 		return object_apply(a, k, e, err);
 	}

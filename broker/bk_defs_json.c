@@ -8,7 +8,9 @@
  *     "users": [{name, password_hash, hashing_algorithm, tags[], limits}],
  *     "vhosts": [{name}], "permissions": [{user, vhost, configure, write, read}],
  *     "topic_permissions": [{user, vhost, exchange, write, read}],
- *     "parameters": [], "global_parameters": [],
+ *     "parameters": [{value: {max-connections, max-queues}, vhost,
+ *                     component: "vhost-limits", name: "limits"}],
+ *     "global_parameters": [],
  *     "policies": [{vhost, name, pattern, apply-to, definition, priority}],
  *     "operator_policies": [...]   (the durable file only),
  *     "queues": [{name, vhost, durable, auto_delete, arguments}],
@@ -33,7 +35,7 @@ struct ex {
 	struct bk_broker *b;
 	unsigned flags;
 	bool with_vhost;                /* "vhost" members (whole-broker export) */
-	cJSON *users, *vhosts, *perms, *tperms, *queues, *exchanges, *bindings;
+	cJSON *users, *vhosts, *perms, *tperms, *params, *queues, *exchanges, *bindings;
 };
 
 static const char *const xtype_names[] = {
@@ -150,6 +152,14 @@ ex_vhost(void *arg, const struct bk_vhost_view *v)
 
 	cJSON_AddStringToObject(o, "name", v->name);
 	cJSON_AddItemToArray(e->vhosts, o);
+	if (v->limits.set != 0) {       /* RabbitMQ keeps them as a parameter */
+		o = cJSON_CreateObject();
+		cJSON_AddItemToObject(o, "value", bk_defs_limits_json(&v->limits));
+		cJSON_AddStringToObject(o, "vhost", v->name);
+		cJSON_AddStringToObject(o, "component", "vhost-limits");
+		cJSON_AddStringToObject(o, "name", "limits");
+		cJSON_AddItemToArray(e->params, o);
+	}
 	add_objects(e, bk_vhost_get(e->b, v->name));
 	return 0;
 }
@@ -185,7 +195,19 @@ bk_defs_user_json(const struct bk_user_view *v)
 	cJSON_AddStringToObject(o, "password_hash", v->password_hash ? v->password_hash : "");
 	cJSON_AddStringToObject(o, "hashing_algorithm", v->hashing_algorithm);
 	cJSON_AddItemToObject(o, "tags", bk_defs_tags_json(v->tags));
-	cJSON_AddItemToObject(o, "limits", cJSON_CreateObject());
+	cJSON_AddItemToObject(o, "limits", bk_defs_limits_json(&v->limits));
+	return o;
+}
+
+cJSON *
+bk_defs_limits_json(const struct bk_limit_values *l)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	for (int i = 0; i < BK_LIMIT__COUNT; i++)
+		if (l->set & (1u << i))
+			cJSON_AddNumberToObject(o, bk_limit_name((enum bk_limit)i),
+						(double)l->v[i]);
 	return o;
 }
 
@@ -297,7 +319,7 @@ bk_defs_export(struct bk_broker *b, struct bk_vhost *vh, unsigned flags)
 		e.vhosts = cJSON_AddArrayToObject(doc, "vhosts");
 		e.perms = cJSON_AddArrayToObject(doc, "permissions");
 		e.tperms = cJSON_AddArrayToObject(doc, "topic_permissions");
-		cJSON_AddArrayToObject(doc, "parameters");
+		e.params = cJSON_AddArrayToObject(doc, "parameters");
 		cJSON_AddArrayToObject(doc, "global_parameters");
 	}
 	add_policies(doc, b, vh, flags);

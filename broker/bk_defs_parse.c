@@ -6,8 +6,9 @@
  * password; tags as a list, RabbitMQ 3.13+, or "a,b"), permissions,
  * topic_permissions, exchanges, queues, bindings, policies and
  * operator_policies (the latter only Sluice's durable file writes; a
- * policy's values are checked by the core when it is applied). Counted in
- * the plan's note and otherwise ignored: parameters, global_parameters.
+ * policy's values are checked by the core when it is applied), users'
+ * limits and the vhost-limits entries of parameters. Counted in the
+ * plan's note and otherwise ignored: other parameters, global_parameters.
  * Unknown members (rabbit_version, limits, metadata, ...) are skipped, as
  * RabbitMQ's newer exports carry many. Built-in exchanges ("" and amq.*)
  * and bindings from the default exchange are left out: every vhost has
@@ -178,15 +179,63 @@ rd_vhost(struct rd *r, const cJSON *o, struct bk_defs_entry *e)
 	return get_str(r, o, "name", true, &e->name);
 }
 
+/* {"max-connections": 10, ...} at o.key into e->limits; kind "user" or
+ * "vhost" names the limits that are allowed. */
+static int
+get_limits(struct rd *r, const cJSON *o, const char *key, const char *kind,
+	   struct bk_defs_entry *e)
+{
+	const cJSON *l = cJSON_GetObjectItemCaseSensitive(o, key), *it;
+	enum bk_limit which;
+
+	if (l == NULL || cJSON_IsNull(l))
+		return 0;
+	if (cJSON_IsArray(l) && cJSON_GetArraySize(l) == 0) {
+		e->limits_given = true;         /* older exports write [] for none */
+		return 0;
+	}
+	if (!cJSON_IsObject(l))
+		return fail(r, ".%s: expected an object", key);
+	e->limits_given = true;
+	cJSON_ArrayForEach(it, l) {
+		if (!bk_limit_parse(it->string, &which) ||
+		    which == (strcmp(kind, "user") == 0 ? BK_LIMIT_MAX_QUEUES
+							 : BK_LIMIT_MAX_CHANNELS))
+			return fail(r, ".%s.%s: not a %s limit", key, it->string, kind);
+		if (!json_int(it))
+			return fail(r, ".%s.%s: expected an integer", key, it->string);
+		e->limits.v[which] = (int64_t)it->valuedouble;
+		e->limits.set |= 1u << which;
+	}
+	return 0;
+}
+
 static int
 rd_user(struct rd *r, const cJSON *o, struct bk_defs_entry *e)
 {
 	if (get_str(r, o, "name", true, &e->name) < 0 ||
 	    get_str(r, o, "password_hash", false, &e->password_hash) < 0 ||
 	    get_str(r, o, "hashing_algorithm", false, &e->algo) < 0 ||
-	    get_str(r, o, "password", false, &e->password) < 0)
+	    get_str(r, o, "password", false, &e->password) < 0 ||
+	    get_limits(r, o, "limits", "user", e) < 0)
 		return -EINVAL;
 	return get_tags(r, o, e);
+}
+
+/* RabbitMQ's vhost limits: {"component": "vhost-limits", "name":
+ * "limits", "vhost": V, "value": {...}}; other parameters are left out. */
+static int
+rd_vhost_limits(struct rd *r, const cJSON *o, struct bk_defs_entry *e)
+{
+	const cJSON *c = cJSON_GetObjectItemCaseSensitive(o, "component");
+
+	if (!cJSON_IsString(c) || strcmp(c->valuestring, "vhost-limits") != 0)
+		return 1;
+	if (get_str(r, o, "vhost", true, &e->vhost) < 0 ||
+	    get_limits(r, o, "value", "vhost", e) < 0)
+		return -EINVAL;
+	e->name = bk_strdup(e->vhost);
+	return 0;
 }
 
 static int
@@ -311,6 +360,7 @@ static const struct {
 	[BK_DEFS_OPERATOR_POLICIES] = { "operator_policies", rd_policy, true },
 	[BK_DEFS_QUEUES] = { "queues", rd_queue, true },
 	[BK_DEFS_BINDINGS] = { "bindings", rd_binding, true },
+	[BK_DEFS_VHOST_LIMITS] = { "parameters", rd_vhost_limits, false },
 };
 
 static const char *const ignored[] = {
@@ -371,6 +421,9 @@ make_note(struct bk_defs *d, const cJSON *doc)
 
 	for (size_t i = 0; i < sizeof(ignored) / sizeof(ignored[0]); i++) {
 		int c = cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(doc, ignored[i]));
+
+		if (strcmp(ignored[i], "parameters") == 0)      /* but vhost limits */
+			c -= (int)d->n[BK_DEFS_VHOST_LIMITS];
 
 		if (c > 0 && n < sizeof(buf))
 			n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s%d %s",

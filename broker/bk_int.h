@@ -48,6 +48,7 @@ struct bk_vhost {
 	struct bk_msg_rates rates;
 	struct bk_hist *hist;           /* owned (bk_hist.c); NULL before a tick */
 	struct bk_rstore *retained;     /* owned by bk_retained.c; NULL until the first */
+	struct bk_limit_values limits;  /* max-connections, max-queues (bk_limits.c) */
 	UT_hash_handle hh;              /* in broker->vhosts */
 };
 

@@ -62,6 +62,7 @@ bk_vhosts_each(struct bk_broker *b, bk_vhost_each_fn fn, void *arg)
 		view.name = v[i]->name;
 		view.ms = v[i]->ms;
 		view.rates = v[i]->rates;
+		view.limits = v[i]->limits;
 		bk_stats_queue_totals(v[i], &view.queue_totals, &view.queues, NULL);
 		view.exchanges = HASH_COUNT(v[i]->exchanges);
 		view.connections = bk_registry_count(b, v[i]->name);

@@ -106,6 +106,29 @@ server_name(struct bk_vhost *vh)
 	return bk_strdup(buf);
 }
 
+/*
+ * Room for one more queue: the broker's max_queues (configuration) and
+ * the vhost's max-queues limit (RabbitMQ's vhost limit; negative = none).
+ */
+static enum bk_status
+queue_limits(struct bk_vhost *vh, const char *name, struct bk_err *err)
+{
+	uint32_t bmax = vh->broker->limits.max_queues;
+	int64_t max = -1;
+
+	if (vh->limits.set & (1u << BK_LIMIT_MAX_QUEUES))
+		max = vh->limits.v[BK_LIMIT_MAX_QUEUES];
+	if (bmax != 0 && bk_qs(vh->broker)->nqueues >= bmax)
+		max = bmax;
+	else if (max < 0 || (int64_t)HASH_COUNT(vh->queues) < max)
+		return BK_OK;
+	bk_err_set(err, BK_PRECONDITION_FAILED, "cannot declare queue '%s': queue limit "
+		   "in vhost '%s' (%lld) is reached", name, vh->name, (long long)max);
+	if (err != NULL)
+		err->quota = true;
+	return BK_PRECONDITION_FAILED;
+}
+
 /* name is the new queue's (owned; freed on refusal). */
 static enum bk_status
 create(struct bk_vhost *vh, const struct bk_queue_decl *d, char *name,
@@ -113,16 +136,10 @@ create(struct bk_vhost *vh, const struct bk_queue_decl *d, char *name,
 {
 	struct bk_qargs args;
 	enum bk_status st;
-	uint32_t max = vh->broker->limits.max_queues;
 
-	if (max != 0 && bk_qs(vh->broker)->nqueues >= max) {
-		st = bk_err_set(err, BK_PRECONDITION_FAILED,
-				"cannot declare queue '%s': queue limit in vhost '%s' (%u) is reached",
-				name, vh->name, max);
-		bk_free(name);
-		return st;
-	}
-	st = bk_authz_queue_new(vh, d->who, name, d->arguments, err);
+	st = queue_limits(vh, name, err);
+	if (st == BK_OK)
+		st = bk_authz_queue_new(vh, d->who, name, d->arguments, err);
 	if (st == BK_OK)
 		st = bk_stream_decl_check(d, name, vh->name, err);
 	if (st == BK_OK)

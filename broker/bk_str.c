@@ -18,6 +18,8 @@ bk_err_set(struct bk_err *err, enum bk_status status, const char *fmt, ...)
 	if (err == NULL)
 		return status;
 	err->status = status;
+	err->permission = false;
+	err->quota = false;
 	va_start(ap, fmt);
 	vsnprintf(err->text, sizeof(err->text), fmt, ap);
 	va_end(ap);

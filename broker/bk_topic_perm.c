@@ -361,11 +361,14 @@ bk_topic_access_check(struct bk_vhost *vh, const struct bk_who *who, enum bk_per
 	t = tperm_find(b, who->user, vh->name, exchange);
 	if (t == NULL || key_matches(t, slot(what), who, routing_key))
 		return BK_OK;
-	return bk_err_set(err, BK_ACCESS_REFUSED,
-			  "%s access to topic '%.*s' in exchange topic '%.*s' in vhost "
-			  "'%s' refused for user '%.*s'",
-			  what == BK_PERM_WRITE ? "write" : "read",
-			  (int)routing_key.len, routing_key.p ? routing_key.p : "",
-			  (int)exchange.len, exchange.p ? exchange.p : "", vh->name,
-			  (int)who->user.len, who->user.p ? who->user.p : "");
+	bk_err_set(err, BK_ACCESS_REFUSED,
+		   "%s access to topic '%.*s' in exchange topic '%.*s' in vhost "
+		   "'%s' refused for user '%.*s'",
+		   what == BK_PERM_WRITE ? "write" : "read",
+		   (int)routing_key.len, routing_key.p ? routing_key.p : "",
+		   (int)exchange.len, exchange.p ? exchange.p : "", vh->name,
+		   (int)who->user.len, who->user.p ? who->user.p : "");
+	if (err != NULL)
+		err->permission = true;
+	return BK_ACCESS_REFUSED;
 }

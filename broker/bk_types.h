@@ -59,10 +59,14 @@ enum bk_status {
  */
 struct bk_err {
 	enum bk_status status;
+	bool permission;          /* ACCESS_REFUSED by a permission (bk_access_check and
+				     kin), not by a rule such as reserved names */
+	bool quota;               /* refused by a limit (MQTT says 0x97) */
 	char text[256];
 };
 
-/* Printf into err->text and return status (for one-line error exits). */
+/* Printf into err->text and return status (for one-line error exits);
+ * clears err->permission and err->quota. */
 enum bk_status bk_err_set(struct bk_err *err, enum bk_status status,
 			  const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

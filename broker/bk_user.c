@@ -25,6 +25,7 @@ struct bk_user {
 	enum bk_hash_algo algo;
 	char *tags;                     /* owned; comma-separated */
 	bool loopback_only;
+	struct bk_limit_values limits;  /* max-connections, max-channels (bk_limits.c) */
 	UT_hash_handle hh;              /* in broker->users */
 };
 
@@ -257,6 +258,52 @@ user_view(const struct bk_user *u, struct bk_user_view *v)
 	v->hashing_algorithm = bk_hash_algo_name(u->algo);
 	v->tags = u->tags;
 	v->loopback_only = u->loopback_only;
+	v->limits = u->limits;
+}
+
+/* ---- limits (their rules: bk_limits.c) ---- */
+
+enum bk_status
+bk_user_limit_set(struct bk_broker *b, const char *name, enum bk_limit l, int64_t value,
+		  struct bk_err *err)
+{
+	struct bk_user *u = user_find(b, name);
+
+	if (u == NULL)
+		return bk_err_set(err, BK_NOT_FOUND, "no user '%s'", name);
+	if (l == BK_LIMIT_MAX_QUEUES)
+		return bk_err_set(err, BK_PRECONDITION_FAILED,
+				  "Unrecognised terms [{<<\"%s\">>}] in user-limits",
+				  bk_limit_name(l));
+	u->limits.v[l] = value;
+	u->limits.set |= 1u << l;
+	bk_access_changed(b);
+	return BK_OK;
+}
+
+enum bk_status
+bk_user_limit_clear(struct bk_broker *b, const char *name, int l, struct bk_err *err)
+{
+	struct bk_user *u = user_find(b, name);
+
+	if (u == NULL)
+		return bk_err_set(err, BK_NOT_FOUND, "no user '%s'", name);
+	u->limits.set &= l < 0 ? 0u : ~(1u << l);
+	bk_access_changed(b);
+	return BK_OK;
+}
+
+bool
+bk_user_limits_get(struct bk_broker *b, struct bk_str name, struct bk_limit_values *out)
+{
+	struct bk_user *u = NULL;
+
+	if (name.len > 0)
+		HASH_FIND(hh, b->users, name.p, name.len, u);
+	if (u == NULL)
+		return false;
+	*out = u->limits;
+	return true;
 }
 
 static int

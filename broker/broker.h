@@ -905,6 +905,32 @@ enum bk_status bk_access_bind(struct bk_vhost *vh, const struct bk_who *who,
 			      const struct bk_binding_decl *d, struct bk_err *err);
 
 /*
+ * Limits (bk_limits.c; set through bk_admin.h), RabbitMQ's texts:
+ *
+ * bk_conn_limits_check when a client connection is accepted for user on
+ * vhost (AMQP connection.open, MQTT CONNECT), before bk_vhost_access:
+ * the vhost's max-connections, then the user's, counting the registered
+ * connections other than self (NULL: none). NOT_ALLOWED "access to vhost
+ * 'v' refused for user 'u': connection limit (N) is reached" / "Connection
+ * refused for user 'u': user connection limit (N) is reached". An absent
+ * vhost is left to bk_vhost_access.
+ *
+ * bk_chan_limit_check before a channel opens: the user's max-channels
+ * over all its registered channels. NOT_ALLOWED "number of channels
+ * opened for user 'u' has reached the maximum allowed user limit of (N)".
+ *
+ * The vhost's max-queues is checked by bk_queue_declare (PRECONDITION_FAILED
+ * "cannot declare queue 'q': queue limit in vhost 'v' (N) is reached",
+ * with err->quota set).
+ */
+struct bk_conn;
+enum bk_status bk_conn_limits_check(struct bk_broker *b, const struct bk_conn *self,
+				    struct bk_str user, const char *vhost,
+				    struct bk_err *err);
+enum bk_status bk_chan_limit_check(struct bk_broker *b, struct bk_str user,
+				   struct bk_err *err);
+
+/*
  * Changes whenever a user, permission or vhost changes. An adapter may
  * cache a granted check (e.g. write access to the exchange it published
  * to last) while this value stays the same, so the publish path does not

@@ -260,6 +260,7 @@ sl_topo_apply(const struct sl_topo *t, struct bk_broker *b,
 		{ SL_T_OPERATOR_POLICY, BK_DEFS_OPERATOR_POLICIES },
 		{ SL_T_QUEUE, BK_DEFS_QUEUES },
 		{ SL_T_BINDING, BK_DEFS_BINDINGS },
+		{ SL_T_NONE, BK_DEFS_VHOST_LIMITS },    /* the document's only */
 	};
 	struct apply a = { .t = t, .b = b, .err = err, .errlen = errlen };
 

@@ -256,8 +256,10 @@ on_open(struct amqp_conn *c, const struct amqp_method *m)
 		amqp_conn_close_or(c, AMQP_NOT_ALLOWED, m->id, "vhost %s not found", name);
 		return;
 	}
-	/* Any vhost may be opened; the user needs permissions on it. */
-	if (bk_vhost_access(c->broker, bk_str_c(c->user), name, &err) != BK_OK) {
+	/* Any vhost may be opened; the user needs permissions on it. The
+	 * limits come first, as RabbitMQ checks them. */
+	if (bk_conn_limits_check(c->broker, c->mgmt, bk_str_c(c->user), name, &err) != BK_OK ||
+	    bk_vhost_access(c->broker, bk_str_c(c->user), name, &err) != BK_OK) {
 		c->vhost = NULL;
 		amqp_conn_close_or(c, AMQP_NOT_ALLOWED, m->id, "%s", err.text);
 		return;

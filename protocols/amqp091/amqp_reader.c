@@ -106,6 +106,7 @@ route_channel_open(struct amqp_conn *c, uint16_t id, const struct amqp_method *m
 {
 	struct amqp_conn_priv *p = conn_priv(c);
 	struct amqp_method ok = { .id = AMQP_CHANNEL_OPEN_OK };
+	struct bk_err err;
 
 	/* RabbitMQ counts channels; our table also bounds their numbers. */
 	if (p->nchannels >= c->channel_max) {
@@ -122,6 +123,11 @@ route_channel_open(struct amqp_conn *c, uint16_t id, const struct amqp_method *m
 	}
 	if (c->channels[id]) {
 		amqp_conn_close_or(c, AMQP_CHANNEL_ERROR, m->id, "second 'channel.open' seen");
+		return;
+	}
+	/* the user's max-channels limit, over all its connections */
+	if (bk_chan_limit_check(c->broker, bk_str_c(c->user), &err) != BK_OK) {
+		amqp_conn_close_or(c, AMQP_NOT_ALLOWED, 0, "%s", err.text);
 		return;
 	}
 	c->channels[id] = amqp_channel_new(c, id);

@@ -84,6 +84,15 @@ http_bindings_list(struct http_req *r, struct bk_vhost *vh, const char *source,
 	return f.arr;
 }
 
+/* A non-administrator binds with its AMQP permissions (bk_access_bind). */
+static bool
+bind_allowed(struct http_req *r, struct bk_vhost *vh, const struct bk_binding_decl *d)
+{
+	struct bk_err err;
+
+	return r->who == NULL || http_permitted(r, bk_access_bind(vh, r->who, d, &err), &err);
+}
+
 /* POST .../e/SRC/(q|e)/DST: bind with {"routing_key", "arguments"}. */
 static void
 binding_create(struct http_req *r, struct bk_vhost *vh, struct bk_binding_decl *d)
@@ -111,10 +120,9 @@ binding_create(struct http_req *r, struct bk_vhost *vh, struct bk_binding_decl *
 	}
 	d->routing_key = bk_str_c(rk);
 	d->arguments = bk_tb_view(&tb);
-	if (bk_bind(vh, d, http_owner, &err) != BK_OK) {
-		http_reply_status(r, &err);
+	if (!bind_allowed(r, vh, d) ||
+	    !http_permitted(r, bk_bind(vh, d, http_owner, &err), &err))
 		goto out;
-	}
 	bk_binding_props_key(d->routing_key, d->arguments, key, sizeof(key));
 	http_url_encode(r->seg[5], dst, sizeof(dst));
 	snprintf(loc, sizeof(loc), "%s/%s", dst, key);
@@ -189,9 +197,8 @@ http_api_bindings(struct http_req *r)
 	} else if (r->method == EVHTTP_REQ_DELETE) {
 		d.routing_key = (struct bk_str){ f.rk, f.rk_len };
 		d.arguments = (struct bk_table){ f.args, f.args_len };
-		if (bk_unbind(vh, &d, http_owner, &err) != BK_OK)
-			http_reply_status(r, &err);
-		else
+		if (bind_allowed(r, vh, &d) &&
+		    http_permitted(r, bk_unbind(vh, &d, http_owner, &err), &err))
 			http_reply_empty(r, 204);
 	} else {
 		http_reply_method_not_allowed(r);

@@ -91,10 +91,9 @@ exchange_put(struct http_req *r, struct bk_vhost *vh)
 	}
 	d.type = bk_str_c(type);
 	d.arguments = bk_tb_view(&tb);
+	d.who = r->who;
 	existed = bk_exchange_get(vh, d.name) != NULL;
-	if (bk_exchange_declare(vh, &d, &err) != BK_OK)
-		http_reply_status(r, &err);
-	else
+	if (http_permitted(r, bk_exchange_declare(vh, &d, &err), &err))
 		http_reply_empty(r, existed ? 204 : 201);
 out:
 	bk_tb_fini(&tb);
@@ -128,6 +127,8 @@ exchange_one(struct http_req *r, struct bk_vhost *vh)
 			http_reply_not_found(r);
 			return;
 		}
+		if (!http_may(r, vh, BK_PERM_CONFIGURE, "exchange", name))
+			return;
 		if (bk_exchange_delete(vh, name, http_query_true(r, "if-unused"), &err) != BK_OK)
 			http_reply_status(r, &err);
 		else

@@ -371,6 +371,27 @@ parse_props(struct http_req *r, const cJSON *p, struct bk_props *props,
 	return true;
 }
 
+/*
+ * As a channel of the caller's would: write on the exchange and topic
+ * permissions (non-administrators), and for everyone a user_id property
+ * that names the caller (RabbitMQ refuses impersonation with 406).
+ */
+static bool
+publish_allowed(struct http_req *r, struct bk_vhost *vh, struct bk_str x,
+		const struct bk_props *props, struct bk_str rk)
+{
+	struct bk_err err;
+
+	if ((props->present & BK_P_USER_ID) && !bk_str_eq_c(props->user_id, r->user)) {
+		http_reply_bad_request(r, "user_id property set to '%.*s' but authenticated "
+				       "user was '%s'", (int)props->user_id.len,
+				       props->user_id.p, r->user);
+		return false;
+	}
+	return r->who == NULL ||
+	       http_permitted(r, bk_access_publish(vh, r->who, x, rk, NULL, &err), &err);
+}
+
 void
 http_api_exchange_publish(struct http_req *r, struct bk_vhost *vh)
 {
@@ -427,6 +448,8 @@ http_api_exchange_publish(struct http_req *r, struct bk_vhost *vh)
 	}
 	if (props.delivery_mode == 2)
 		m->flags |= BK_MSG_PERSISTENT;
+	if (!publish_allowed(r, vh, xname, &props, bk_str_c(rk)))
+		goto out;
 	if (bk_publish(vh, xname, m, &res, &err) != BK_OK) {
 		http_reply_status(r, &err);
 		goto out;

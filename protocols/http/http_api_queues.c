@@ -4,7 +4,9 @@
  * Listing walks the core's snapshot views into RabbitMQ's queue objects;
  * writes go through the same core calls an AMQP channel uses (so
  * equivalence checks and x-argument validation are the core's), with
- * the API's own owner token. The /get endpoint (http_api_get.c) fetches
+ * the API's own owner token and, for a non-administrator, the caller's
+ * AMQP permissions (r->who), as RabbitMQ's API acts through a channel of
+ * the caller's. The /get endpoint (http_api_get.c) fetches
  * messages for inspection.
  */
 #include "http_int.h"
@@ -117,10 +119,9 @@ queue_put(struct http_req *r, struct bk_vhost *vh)
 		bk_tb_put(&tb, "x-queue-type", 12, &tv);
 	}
 	d.arguments = bk_tb_view(&tb);
+	d.who = r->who;
 	existed = bk_queue_get(vh, d.name) != NULL;
-	if (bk_queue_declare(vh, &d, &name, &n, &c, &err) != BK_OK)
-		http_reply_status(r, &err);
-	else
+	if (http_permitted(r, bk_queue_declare(vh, &d, &name, &n, &c, &err), &err))
 		http_reply_empty(r, existed ? 204 : 201);
 out:
 	bk_tb_fini(&tb);
@@ -138,6 +139,8 @@ queue_delete(struct http_req *r, struct bk_vhost *vh)
 		http_reply_not_found(r);
 		return;
 	}
+	if (!http_may(r, vh, BK_PERM_CONFIGURE, "queue", bk_str_c(r->seg[2])))
+		return;
 	if (bk_queue_delete(vh, bk_str_c(r->seg[2]), http_owner,
 			    http_query_true(r, "if-unused"), http_query_true(r, "if-empty"),
 			    &n, &err) != BK_OK)
@@ -197,6 +200,8 @@ http_api_queues(struct http_req *r)
 	}
 	if (r->nseg == 4 && strcmp(r->seg[3], "contents") == 0 &&
 	    r->method == EVHTTP_REQ_DELETE) {
+		if (!http_may(r, vh, BK_PERM_READ, "queue", bk_str_c(r->seg[2])))
+			return;
 		if (bk_queue_purge(vh, bk_str_c(r->seg[2]), http_owner, &n, &err) != BK_OK)
 			http_reply_status(r, &err);
 		else
@@ -204,7 +209,8 @@ http_api_queues(struct http_req *r)
 		return;
 	}
 	if (r->nseg == 4 && strcmp(r->seg[3], "get") == 0 && r->method == EVHTTP_REQ_POST) {
-		http_api_queue_get(r, vh);
+		if (http_may(r, vh, BK_PERM_READ, "queue", bk_str_c(r->seg[2])))
+			http_api_queue_get(r, vh);
 		return;
 	}
 	if (r->nseg == 4 && strcmp(r->seg[3], "move") == 0 && r->method == EVHTTP_REQ_POST) {

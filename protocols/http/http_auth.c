@@ -3,8 +3,8 @@
  *
  * As RabbitMQ's management plugin: the user must log in (password, and
  * loopback-only users such as guest only from 127.0.0.0/8 or ::1) and
- * carry a management tag. "administrator" may do everything; "management",
- * "policymaker" and "monitoring" may read. Every refusal is 401 with
+ * carry a management tag ("administrator", "monitoring", "management" or
+ * "policymaker"; what each may do is http_authz.c's). Every refusal is 401 with
  * RabbitMQ's JSON body and a WWW-Authenticate challenge, so browsers and
  * curl know to send credentials.
  */
@@ -85,10 +85,10 @@ http_auth_check(struct http_req *r)
 	}
 	snprintf(r->user, sizeof(r->user), "%s", cred);
 	r->admin = bk_user_has_tag(b, cred, "administrator");
-	r->policymaker = bk_user_has_tag(b, cred, "policymaker");
-	if (!r->admin && !bk_user_has_tag(b, cred, "management") &&
-	    !bk_user_has_tag(b, cred, "policymaker") &&
-	    !bk_user_has_tag(b, cred, "monitoring")) {
+	r->monitor = r->admin || bk_user_has_tag(b, cred, "monitoring");
+	r->policymaker = r->admin || bk_user_has_tag(b, cred, "policymaker");
+	r->writer = r->policymaker || bk_user_has_tag(b, cred, "management");
+	if (!r->writer && !r->monitor) {
 		http_reply_error(r, 401, "not_authorized", "Not management user");
 		return false;
 	}

@@ -65,6 +65,14 @@ struct http_listener {
 					   definitions file (http_commit.c) */
 };
 
+/* Which items of a list the caller may see (http_authz.c). */
+enum http_filter {
+	HTTP_FILTER_NONE,
+	HTTP_FILTER_VHOST,              /* "vhost" (or "queue"."vhost") it has permissions on */
+	HTTP_FILTER_VHOST_NAME,         /* "name" is such a vhost (/api/vhosts) */
+	HTTP_FILTER_USER,               /* "user" is the caller (connections, channels) */
+};
+
 struct http_req {
 	struct http_listener *l;        /* borrowed */
 	struct http_conn *conn;         /* borrowed; answered once */
@@ -78,7 +86,15 @@ struct http_req {
 	bool peer_loopback;             /* the client is on this machine */
 	char user[256];                 /* authenticated user */
 	bool admin;                     /* has the administrator tag */
-	bool policymaker;               /* has the policymaker tag */
+	bool monitor;                   /* administrator or monitoring: sees every vhost */
+	bool policymaker;               /* administrator or policymaker */
+	bool writer;                    /* administrator, management or policymaker:
+					   may change objects in its vhosts */
+	/* whose permissions data-plane operations (declare, bind, publish,
+	 * get, purge, delete) check: &who_buf, or NULL for administrators */
+	const struct bk_who *who;
+	struct bk_who who_buf;
+	enum http_filter filter;        /* how http_reply_list narrows lists */
 	bool answered;
 	struct http_range range[HTTP_WIN__COUNT];   /* asked-for sample windows */
 };
@@ -115,9 +131,32 @@ void http_conn_hold(struct http_conn *hc, struct http_pending *p);
 void http_conn_release(struct http_conn *hc, int code, const char *ctype,
 		       const char *body, size_t len);
 
+/* ---- http_authz.c ---- */
+/*
+ * After authentication: may the caller make this request (r->seg[0] is
+ * the resource under /api)? Sets r->who and r->filter. false after a 403
+ * (or 415 for a state-changing request that is not JSON).
+ */
+bool http_authz_request(struct http_req *r);
+/* /metrics: administrators and monitoring users. false after a 403. */
+bool http_authz_metrics(struct http_req *r);
+/* May the caller see this list item (r->filter)? */
+bool http_authz_keep(struct http_req *r, const cJSON *item);
+/*
+ * The outcome of a core call made for r->who: true for BK_OK; a refused
+ * permission answers 403 with the core's text, anything else
+ * http_reply_status.
+ */
+bool http_permitted(struct http_req *r, enum bk_status st, const struct bk_err *err);
+/* One permission of r->who on a resource (always true for
+ * administrators); false after a 403 with RabbitMQ's text. */
+bool http_may(struct http_req *r, struct bk_vhost *vh, enum bk_perm what, const char *kind,
+	      struct bk_str name);
+
 /* ---- http_reply.c ---- */
-/* Add Content-Type (unless NULL), Cache-Control and the body (unless
- * head) to req's answer and send it. */
+/* Add Content-Type (unless NULL), Cache-Control, the anti-framing headers
+ * (unless the handler set its own) and the body (unless head) to r's
+ * answer and send it. */
 void http_reply_write(struct http_req *r, int code, const char *ctype, const char *body,
 		      size_t len);
 /* Send doc (taken: freed here) with code and application/json. */
@@ -173,8 +212,6 @@ cJSON *http_body_json(struct http_req *r);
 struct bk_vhost *http_vhost_arg(struct http_req *r, int i);
 /* An exchange name from a URL: "amq.default" is the default exchange. */
 struct bk_str http_exchange_arg(const char *s);
-/* Non-GET requests need the administrator tag: false after a 401. */
-bool http_require_admin(struct http_req *r);
 
 /* ---- http_json.c ---- */
 cJSON *http_json_table(struct bk_table t);
@@ -229,6 +266,8 @@ void http_api_users(struct http_req *r);
 void http_api_vhosts(struct http_req *r);
 void http_api_permissions(struct http_req *r);
 void http_api_topic_permissions(struct http_req *r);
+void http_api_user_limits(struct http_req *r);
+void http_api_vhost_limits(struct http_req *r);
 void http_api_definitions(struct http_req *r);
 void http_api_policies(struct http_req *r);
 void http_api_operator_policies(struct http_req *r);

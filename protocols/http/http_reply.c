@@ -5,6 +5,9 @@
  * (name= with use_regex=, columns=, sort=, sort_reverse=, page= and
  * page_size=); a paged answer is RabbitMQ's {"items": [...], "page": ...,
  * "filtered_count": ..., "total_count": ...} envelope.
+ * Lists are narrowed to what the caller may see (http_authz_keep) before
+ * any of it. Every reply forbids framing (X-Frame-Options, CSP
+ * frame-ancestors).
  */
 #include "http_int.h"
 
@@ -23,6 +26,14 @@ http_reply_write(struct http_req *r, int code, const char *ctype, const char *bo
 	if (ctype != NULL)
 		http_reply_header(r, "Content-Type", ctype);
 	http_reply_header(r, "Cache-Control", "no-cache");
+	/* no page of another site may frame ours (clickjacking); a handler
+	 * with a fuller policy of its own (the UI's) keeps it */
+	if (evhttp_find_header(&r->out_headers, "X-Frame-Options") == NULL)
+		http_reply_header(r, "X-Frame-Options", "DENY");
+	if (evhttp_find_header(&r->out_headers, "Content-Security-Policy") == NULL)
+		http_reply_header(r, "Content-Security-Policy", "frame-ancestors 'none'");
+	if (evhttp_find_header(&r->out_headers, "X-Content-Type-Options") == NULL)
+		http_reply_header(r, "X-Content-Type-Options", "nosniff");
 	http_conn_respond(r->conn, code, &r->out_headers, body, len,
 			  r->method == EVHTTP_REQ_HEAD);
 }
@@ -347,8 +358,12 @@ http_reply_list(struct http_req *r, cJSON *arr, const char *key1, const char *ke
 		return;
 	}
 	items = bk_calloc((size_t)total + 1, sizeof(*items));
+	total = 0;                      /* what the caller may see at all */
 	while ((it = cJSON_DetachItemFromArray(arr, 0)) != NULL) {
-		if (name_filter_match(&nf, it))
+		bool visible = http_authz_keep(r, it);
+
+		total += visible;
+		if (visible && name_filter_match(&nf, it))
 			items[n++] = it;
 		else
 			cJSON_Delete(it);

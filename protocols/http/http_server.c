@@ -7,7 +7,8 @@
  * is decoded on its own and refused if it decodes to a NUL, the query is
  * parsed, basic auth is checked (everything but the management UI's own
  * files and the is-in-service probe; by http_conn.c, before the body is
- * read), and the first segment after "/api/" picks the resource handler.
+ * read), and the first segment after "/api/" picks the resource handler
+ * once http_authz.c has allowed the request.
  *
  * Handlers run on the core's thread between other events, so they may
  * call the core directly; none of them blocks.
@@ -76,15 +77,6 @@ http_vhost_arg(struct http_req *r, int i)
 	if (vh == NULL)
 		http_reply_not_found(r);
 	return vh;
-}
-
-bool
-http_require_admin(struct http_req *r)
-{
-	if (r->admin)
-		return true;
-	http_reply_error(r, 401, "not_authorized", "Not administrator user");
-	return false;
 }
 
 cJSON *
@@ -181,54 +173,32 @@ split_path(struct http_req *r, const char *path)
 	return true;
 }
 
-/* Who may use a resource beyond reading it (RabbitMQ's is_authorized_*). */
-enum need {
-	NEED_ADMIN_WRITES,              /* read: any management user; write: admin */
-	NEED_POLICYMAKER,               /* read and write: policymaker or admin */
-	NEED_ADMIN,                     /* read and write: admin */
-};
-
 static const struct {
 	const char *name;
 	void (*fn)(struct http_req *r);
-	enum need need;
 } routes[] = {
-	{ "overview",    http_api_overview, NEED_ADMIN_WRITES },
-	{ "nodes",       http_api_nodes, NEED_ADMIN_WRITES },
-	{ "whoami",      http_api_whoami, NEED_ADMIN_WRITES },
-	{ "health",      http_api_health, NEED_ADMIN_WRITES },
-	{ "aliveness-test", http_api_aliveness, NEED_ADMIN_WRITES },
-	{ "queues",      http_api_queues, NEED_ADMIN_WRITES },
-	{ "exchanges",   http_api_exchanges, NEED_ADMIN_WRITES },
-	{ "bindings",    http_api_bindings, NEED_ADMIN_WRITES },
-	{ "connections", http_api_connections, NEED_ADMIN_WRITES },
-	{ "channels",    http_api_channels, NEED_ADMIN_WRITES },
-	{ "consumers",   http_api_consumers, NEED_ADMIN_WRITES },
-	{ "users",       http_api_users, NEED_ADMIN_WRITES },
-	{ "vhosts",      http_api_vhosts, NEED_ADMIN_WRITES },
-	{ "permissions", http_api_permissions, NEED_ADMIN_WRITES },
-	{ "topic-permissions", http_api_topic_permissions, NEED_ADMIN },
-	{ "definitions", http_api_definitions, NEED_ADMIN_WRITES },
-	{ "extensions",  http_api_extensions, NEED_ADMIN_WRITES },
-	{ "policies",    http_api_policies, NEED_POLICYMAKER },
-	{ "operator-policies", http_api_operator_policies, NEED_ADMIN },
+	{ "overview",    http_api_overview },
+	{ "nodes",       http_api_nodes },
+	{ "whoami",      http_api_whoami },
+	{ "health",      http_api_health },
+	{ "aliveness-test", http_api_aliveness },
+	{ "queues",      http_api_queues },
+	{ "exchanges",   http_api_exchanges },
+	{ "bindings",    http_api_bindings },
+	{ "connections", http_api_connections },
+	{ "channels",    http_api_channels },
+	{ "consumers",   http_api_consumers },
+	{ "users",       http_api_users },
+	{ "vhosts",      http_api_vhosts },
+	{ "permissions", http_api_permissions },
+	{ "topic-permissions", http_api_topic_permissions },
+	{ "user-limits", http_api_user_limits },
+	{ "vhost-limits", http_api_vhost_limits },
+	{ "definitions", http_api_definitions },
+	{ "extensions",  http_api_extensions },
+	{ "policies",    http_api_policies },
+	{ "operator-policies", http_api_operator_policies },
 };
-
-/* false after a 401 when r's user may not use a resource needing need. */
-static bool
-allowed(struct http_req *r, enum need need)
-{
-	bool read = r->method == EVHTTP_REQ_GET || r->method == EVHTTP_REQ_HEAD;
-
-	if (need == NEED_POLICYMAKER && !r->admin && !r->policymaker) {
-		http_reply_error(r, 401, "not_authorized",
-				 "User not authorised to access object");
-		return false;
-	}
-	if (need == NEED_ADMIN || (need == NEED_ADMIN_WRITES && !read))
-		return http_require_admin(r);
-	return true;
-}
 
 /* The management UI's own files, and RabbitMQ's is-in-service probe (for
  * load balancers), need no credentials; everything else does. */
@@ -271,7 +241,8 @@ http_req_dispatch(struct http_req *r)
 	if (!http_ranges_parse(r))
 		goto out;
 	if (strcmp(r->seg[0], "metrics") == 0 && r->nseg <= 2) {
-		http_prometheus(r);
+		if (http_authz_metrics(r))
+			http_prometheus(r);
 		goto out;
 	}
 	if (strcmp(r->seg[0], "api") != 0 || r->nseg < 2) {
@@ -285,7 +256,7 @@ http_req_dispatch(struct http_req *r)
 	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
 		if (strcmp(routes[i].name, r->seg[0]) != 0)
 			continue;
-		if (allowed(r, routes[i].need))
+		if (http_authz_request(r))
 			routes[i].fn(r);
 		goto out;
 	}

@@ -15,6 +15,7 @@
  * (anonymous refused, unknown vhost, no permissions on the vhost,
  * loopback-only user, a client id whose session belongs to another user,
  * a session resumed without the rights its subscriptions need) 5 / 0x87,
+ * the vhost's or the user's max-connections limit reached 5 / 0x97,
  * empty client id where not allowed 2 / 0x85.
  *
  * Sessions belong to users: the checks (session_usable) come before the
@@ -138,6 +139,13 @@ authenticate(struct mqtt_conn *c, const struct mqtt_connect *cn, struct connect_
 		/* anonymous login failing is an authorisation matter, not a
 		 * credential the client could fix */
 		x->rc = cn->has_username ? MQTT_RC_BAD_USER_OR_PASS : MQTT_RC_NOT_AUTHORIZED;
+		snprintf(x->why, sizeof(x->why), "%s", err.text);
+		return false;
+	}
+	/* the vhost's and the user's max-connections, as RabbitMQ's MQTT
+	 * plugin answers them: quota exceeded (v3: not authorized) */
+	if (bk_conn_limits_check(c->l->broker, NULL, user, vhost, &err) != BK_OK) {
+		x->rc = MQTT_RC_QUOTA_EXCEEDED;
 		snprintf(x->why, sizeof(x->why), "%s", err.text);
 		return false;
 	}

@@ -287,9 +287,12 @@ mqtt_session_queue(struct mqtt_session *s, struct bk_err *err)
 	st = bk_queue_declare(s->vhost, &d, &name, NULL, NULL, err);
 	bk_tb_fini(&tb);
 	if (st != BK_OK) {
-		/* a queue of that name with other flags: use it as it is */
+		/* a queue of that name with other flags: use it as it is; if
+		 * there is none, the first refusal (a queue limit) is the answer */
+		struct bk_err none;
+
 		d.passive = true;
-		if (bk_queue_declare(s->vhost, &d, &name, NULL, NULL, err) != BK_OK) {
+		if (bk_queue_declare(s->vhost, &d, &name, NULL, NULL, &none) != BK_OK) {
 			bk_free(want);
 			return NULL;
 		}

@@ -32,6 +32,7 @@ mqtt_connack_v3(uint8_t rc5)
 	case MQTT_RC_CLIENT_ID_INVALID:   return MQTT_V3_ID_REJECTED;
 	case MQTT_RC_BAD_USER_OR_PASS:    return MQTT_V3_BAD_USER_OR_PASS;
 	case MQTT_RC_NOT_AUTHORIZED:
+	case MQTT_RC_QUOTA_EXCEEDED:      /* a connection limit, as RabbitMQ says it */
 	case MQTT_RC_BANNED:              return MQTT_V3_NOT_AUTHORIZED;
 	default:                          return MQTT_V3_SERVER_UNAVAILABLE;
 	}

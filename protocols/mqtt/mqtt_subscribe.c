@@ -280,8 +280,10 @@ refused(struct mqtt_session *s, const char *filter, const struct bk_err *err)
 	if (s->conn)
 		mqtt_conn_log(s->conn, err->status == BK_ACCESS_REFUSED ? BK_LOG_INFO :
 			      BK_LOG_WARNING, "subscribe '%s' failed: %s", filter, err->text);
-	return s->conn && s->conn->level == MQTT_V5 ? mqtt_status_rc(err->status)
-						    : MQTT_RC_UNSPECIFIED;
+	if (!s->conn || s->conn->level != MQTT_V5)
+		return MQTT_RC_UNSPECIFIED;
+	/* a vhost's max-queues limit, as RabbitMQ's MQTT plugin says it */
+	return err->quota ? MQTT_RC_QUOTA_EXCEEDED : mqtt_status_rc(err->status);
 }
 
 /* Add or replace one subscription: the SUBACK code. *retained: send

@@ -116,14 +116,19 @@ def test_who_may(broker):
         api(broker, "PUT", "/api/users/" + user, {"password": "pw", "tags": tags})
     pm, mon = ("pm", "pw"), ("mon", "pw")
     body = {"pattern": ".*", "definition": {"max-length": 1}}
+    # a policymaker works in the vhosts it has permissions on, as RabbitMQ's
+    assert api(broker, "PUT", "/api/policies/%2F/a", body, auth=pm)[0] == 403
+    api(broker, "PUT", "/api/permissions/%2F/pm",
+        {"configure": ".*", "write": ".*", "read": ".*"})
     assert api(broker, "PUT", "/api/policies/%2F/a", body, auth=pm)[0] == 201
     assert api(broker, "GET", "/api/policies", auth=pm)[0] == 200
+    # refusals of a logged-in user are 403 (RabbitMQ: 401)
     s, got, _ = api(broker, "GET", "/api/policies", auth=mon)
-    assert s == 401 and got["reason"] == "User not authorised to access object"
-    assert api(broker, "PUT", "/api/policies/%2F/b", body, auth=mon)[0] == 401
+    assert s == 403 and got["reason"] == "User not authorised to access object"
+    assert api(broker, "PUT", "/api/policies/%2F/b", body, auth=mon)[0] == 403
     # operator policies are the administrator's
-    assert api(broker, "PUT", "/api/operator-policies/%2F/o", body, auth=pm)[0] == 401
-    assert api(broker, "GET", "/api/operator-policies", auth=pm)[0] == 401
+    assert api(broker, "PUT", "/api/operator-policies/%2F/o", body, auth=pm)[0] == 403
+    assert api(broker, "GET", "/api/operator-policies", auth=pm)[0] == 403
 
 
 # ---------------------------------------------------------------- effect

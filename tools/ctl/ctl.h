@@ -44,6 +44,7 @@ struct ctl_opts {
 	bool help;               /* --help/-h */
 	/* command-specific flags */
 	bool durable, auto_delete, internal, if_empty, if_unused, ack;
+	bool global;             /* list_user_limits / list_vhost_limits --global */
 	const char *arguments;   /* JSON object text, or NULL */
 	const char *properties;  /* JSON object text, or NULL */
 	const char *dest_type;   /* "queue" (default) or "exchange" */

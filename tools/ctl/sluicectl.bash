@@ -98,6 +98,7 @@ _sluicectl()
 		declare_exchange) words+=" --durable --auto-delete --internal --arguments" ;;
 		delete_queue) words+=" --if-empty --if-unused" ;;
 		delete_exchange) words+=" --if-unused" ;;
+		list_user_limits|list_vhost_limits) words+=" --global" ;;
 		esac
 		mapfile -t COMPREPLY < <(compgen -W "$words" -- "$cur")
 		return
@@ -116,7 +117,8 @@ _sluicectl()
 	delete_queue|purge_queue|get)
 		_sluicectl_names < <(_sluicectl_ask -p "$(_sluicectl_vhost)" list_queues name) ;;
 	delete_user|change_password|set_user_tags|set_permissions|clear_permissions|\
-	list_user_permissions)
+	list_user_permissions|set_topic_permissions|clear_topic_permissions|\
+	list_user_topic_permissions|set_user_limits|clear_user_limits|list_user_limits)
 		_sluicectl_names < <(_sluicectl_ask list_users name) ;;
 	delete_vhost)
 		_sluicectl_names < <(_sluicectl_ask list_vhosts name) ;;

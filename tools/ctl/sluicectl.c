@@ -150,6 +150,7 @@ static const struct {
 	{ "--if-empty", offsetof(struct ctl_opts, if_empty) },
 	{ "--if-unused", offsetof(struct ctl_opts, if_unused) },
 	{ "--ack", offsetof(struct ctl_opts, ack) },
+	{ "--global", offsetof(struct ctl_opts, global) },
 	{ "--ssl", offsetof(struct ctl_opts, ssl) },
 	{ "--ssl-disable-hostname-verification",
 	  offsetof(struct ctl_opts, no_verify_host) },
