@@ -31,9 +31,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_SUB_IDS   16
-#define MAX_USER_PROPS 64
-
 /* ---- slots ------------------------------------------------------------ */
 
 void
@@ -97,127 +94,13 @@ slot_release(struct mqtt_session *s, struct mqtt_out *o, enum bk_settle how)
 		bk_delivery_settle(d, how);     /* may deliver again, synchronously */
 }
 
-/* ---- building a PUBLISH ------------------------------------------------ */
-
-struct out_pub {
-	uint8_t qos;
-	bool retain;
-	bool dup;
-	bool alias_ok;                  /* a topic alias may stand for the topic */
-	uint16_t pid;
-	uint32_t sub_ids[MAX_SUB_IDS];
-	uint32_t n_sub_ids;
-};
-
-uint8_t
-mqtt_msg_qos(const struct bk_msg *m)
-{
-	if (m->origin_flags & MQTT_OF_MQTT)
-		return m->origin_flags & MQTT_OF_QOS_MASK;
-	return (m->flags & BK_MSG_PERSISTENT) ? 1 : 0;
-}
-
-/* Outbound topic alias [MQTT-3.3.2-... 4.9]: first topics get one. */
-static void
-apply_alias(struct mqtt_conn *c, struct mqtt_publish *pub)
-{
-	struct mqtt_alias *a = NULL;
-
-	HASH_FIND(hh, c->out_alias, pub->topic.p, pub->topic.len, a);
-	if (a) {
-		pub->props.present |= MQTT_PBIT(MQTT_PROP_TOPIC_ALIAS);
-		pub->props.topic_alias = a->alias;
-		pub->topic.len = 0;
-		return;
-	}
-	if (c->out_alias_used >= c->client_alias_max)
-		return;
-	a = bk_calloc(1, sizeof(*a));
-	a->topic = bk_malloc(pub->topic.len + 1);
-	memcpy(a->topic, pub->topic.p, pub->topic.len);
-	a->topic[pub->topic.len] = '\0';
-	a->alias = ++c->out_alias_used;
-	HASH_ADD_KEYPTR(hh, c->out_alias, a->topic, pub->topic.len, a);
-	pub->props.present |= MQTT_PBIT(MQTT_PROP_TOPIC_ALIAS);
-	pub->props.topic_alias = a->alias;
-}
-
-/*
- * A message this subscriber cannot be sent: a topic longer than an MQTT
- * string, a property that does not fit one (correlation data from an
- * AMQP header, say), or a packet over the client's Maximum Packet Size
- * [MQTT-3.1.2-25]. It is dropped for this subscriber as if sent, so no
- * in-flight slot waits for an acknowledgement that cannot come. Logged
- * once a second at most, with the count.
- */
-static void
-skipped(struct mqtt_conn *c, const struct bk_msg *msg, const char *why)
-{
-	uint64_t now = bk_now_ms();
-
-	c->skipped++;
-	if (now - c->skip_logged_ms < 1000)
-		return;
-	c->skip_logged_ms = now;
-	mqtt_conn_log(c, BK_LOG_INFO, "%llu message(s) not sent: %s (routing key of %u bytes)",
-		      (unsigned long long)c->skipped, why, msg->routing_key.len);
-	c->skipped = 0;
-}
-
-/* Write one PUBLISH of msg on topic; false when it could not be (skipped). */
-static bool
-write_publish(struct mqtt_conn *c, struct bk_msg *msg, struct bk_str topic,
-	      const struct out_pub *op)
-{
-	struct mqtt_user_prop users[MAX_USER_PROPS];
-	struct mqtt_publish pub;
-	size_t head;
-
-	memset(&pub, 0, sizeof(pub));
-	pub.topic = topic;
-	pub.qos = op->qos;
-	pub.retain = op->retain;
-	pub.dup = op->dup;
-	pub.packet_id = op->qos ? op->pid : 0;
-	pub.payload_len = (uint32_t)msg->body_len;
-	if (c->level == MQTT_V5) {
-		mqtt_props_from_bk(msg, &pub.props, users, MAX_USER_PROPS, &c->pbuf);
-		if (op->n_sub_ids) {
-			pub.props.sub_ids = op->sub_ids;
-			pub.props.n_sub_ids = op->n_sub_ids;
-		}
-	}
-	head = mqtt_publish_head_size(c->level, &pub);
-	if (head == SIZE_MAX || msg->body_len > MQTT_MAX_REMAINING) {
-		skipped(c, msg, "a property or the payload does not fit an MQTT packet");
-		return false;
-	}
-	if (c->client_max_packet && head + msg->body_len > c->client_max_packet) {
-		skipped(c, msg, "larger than the client's maximum packet size");
-		return false;
-	}
-	if (c->level == MQTT_V5 && c->client_alias_max && op->alias_ok)
-		apply_alias(c, &pub);
-	return mqtt_send_publish(c, &pub, msg);
-}
-
-/* The MQTT topic of msg for c (in c->tbuf); false = none (skipped). */
-static bool
-topic_of(struct mqtt_conn *c, const struct bk_msg *msg, struct bk_str *topic)
-{
-	if (mqtt_key_to_topic(msg->routing_key, &c->tbuf, topic) == 0)
-		return true;
-	skipped(c, msg, "routing key longer than an MQTT topic");
-	return false;
-}
-
 /*
  * Match the delivery's topic against the session's filters. Returns the
  * granted QoS (capped by the message's), or -1 when nothing matches.
  */
 static int
 match_subs(struct mqtt_session *s, struct mqtt_sub *only, const struct bk_msg *msg,
-	   struct bk_str topic, struct out_pub *op)
+	   struct bk_str topic, struct mqtt_out_pub *op)
 {
 	struct mqtt_sub *sub, *tmp;
 	bool own = msg->origin == (const void *)(uintptr_t)s->id &&
@@ -236,7 +119,7 @@ match_subs(struct mqtt_session *s, struct mqtt_sub *only, const struct bk_msg *m
 			best = sub->qos;
 		if (sub->rap && retained)
 			op->retain = true;
-		if (sub->sub_id && op->n_sub_ids < MAX_SUB_IDS)
+		if (sub->sub_id && op->n_sub_ids < MQTT_MAX_SUB_IDS)
 			op->sub_ids[op->n_sub_ids++] = sub->sub_id;
 	}
 	if (best < 0)
@@ -256,12 +139,12 @@ deliver(struct mqtt_session *s, struct mqtt_sub *only, struct bk_delivery *d)
 	struct mqtt_conn *c = s->conn;
 	struct mqtt_out *o = NULL;
 	struct bk_str topic;
-	struct out_pub op;
+	struct mqtt_out_pub op;
 	int qos;
 
 	if (!c || c->state != MQTT_CONN_RUNNING || mqtt_output_full(c))
 		return -EAGAIN;
-	if (!topic_of(c, d->msg, &topic) ||
+	if (!mqtt_topic_of(c, d->msg, &topic) ||
 	    (qos = match_subs(s, only, d->msg, topic, &op)) < 0 || expired(d->msg)) {
 		bk_delivery_settle(d, BK_SETTLE_ACK);
 		return 0;
@@ -274,7 +157,7 @@ deliver(struct mqtt_session *s, struct mqtt_sub *only, struct bk_delivery *d)
 	op.dup = false;
 	op.alias_ok = true;
 	op.pid = o ? slot_pid(s, o) : 0;
-	if (!write_publish(c, d->msg, topic, &op) || !o) {
+	if (!mqtt_write_publish(c, d->msg, topic, &op) || !o) {
 		if (o)
 			slot_release(s, o, BK_SETTLE_ACK);
 		bk_delivery_settle(d, BK_SETTLE_ACK);
@@ -339,16 +222,16 @@ mqtt_deliver_direct(struct mqtt_session *s, struct bk_msg *msg)
 {
 	struct mqtt_conn *c = s->conn;
 	struct bk_str topic;
-	struct out_pub op;
+	struct mqtt_out_pub op;
 
 	if (!c || c->state != MQTT_CONN_RUNNING || mqtt_output_full(c) ||
-	    !topic_of(c, msg, &topic) || match_subs(s, NULL, msg, topic, &op) < 0)
+	    !mqtt_topic_of(c, msg, &topic) || match_subs(s, NULL, msg, topic, &op) < 0)
 		return;
 	op.qos = 0;
 	op.dup = false;
 	op.alias_ok = true;
 	op.pid = 0;
-	write_publish(c, msg, topic, &op);
+	mqtt_write_publish(c, msg, topic, &op);
 }
 
 /* ---- retained messages, on subscribe ----------------------------------- */
@@ -359,9 +242,9 @@ mqtt_deliver_retained(struct mqtt_session *s, struct bk_msg *msg, uint8_t qos,
 {
 	struct mqtt_out *o = NULL;
 	struct bk_str topic;
-	struct out_pub op;
+	struct mqtt_out_pub op;
 
-	if (expired(msg) || !topic_of(s->conn, msg, &topic))
+	if (expired(msg) || !mqtt_topic_of(s->conn, msg, &topic))
 		return true;
 	if (qos > 0 && !(o = slot_take(s)))
 		return false;
@@ -372,7 +255,7 @@ mqtt_deliver_retained(struct mqtt_session *s, struct bk_msg *msg, uint8_t qos,
 	op.pid = o ? slot_pid(s, o) : 0;
 	if (sub_id)
 		op.sub_ids[op.n_sub_ids++] = sub_id;
-	if (!write_publish(s->conn, msg, topic, &op)) {
+	if (!mqtt_write_publish(s->conn, msg, topic, &op)) {
 		if (o)
 			slot_release(s, o, BK_SETTLE_ACK);
 		return true;
@@ -497,7 +380,7 @@ mqtt_deliver_resend(struct mqtt_session *s)
 	struct mqtt_out **v;
 	uint32_t n = 0;
 	struct bk_str topic;
-	struct out_pub op;
+	struct mqtt_out_pub op;
 
 	if (s->out_used == 0 || !s->conn)
 		return;
@@ -520,8 +403,8 @@ mqtt_deliver_resend(struct mqtt_session *s)
 		op.pid = slot_pid(s, o);
 		if (o->sub_id)
 			op.sub_ids[op.n_sub_ids++] = o->sub_id;
-		if (!topic_of(s->conn, o->msg, &topic) ||
-		    !write_publish(s->conn, o->msg, topic, &op))
+		if (!mqtt_topic_of(s->conn, o->msg, &topic) ||
+		    !mqtt_write_publish(s->conn, o->msg, topic, &op))
 			slot_release(s, o, BK_SETTLE_ACK);
 	}
 	bk_free(v);

@@ -353,9 +353,6 @@ extern const struct bk_consumer_ops mqtt_shared_consumer_ops;    /* ctx: mqtt_su
  * when no in-flight slot is free (nothing written). */
 bool mqtt_deliver_retained(struct mqtt_session *s, struct bk_msg *msg, uint8_t qos,
 			   uint32_t sub_id);
-/* The QoS a message was published with: its MQTT QoS, or for other
- * protocols 1 if persistent, else 0 (RabbitMQ's rule). */
-uint8_t mqtt_msg_qos(const struct bk_msg *m);
 /* A QoS 0 message the broker makes itself ($SYS) to a connected session,
  * matched against its plain subscriptions like a routed one; dropped when
  * nothing matches or the output is full. */
@@ -371,6 +368,32 @@ void mqtt_out_clear(struct mqtt_session *s, enum bk_settle how);
 void mqtt_out_release_shared(struct mqtt_session *s);
 /* Output drained or slots freed: deliver more. */
 void mqtt_deliver_wake(struct mqtt_session *s);
+
+/* ---- mqtt_pubout.c ---- */
+#define MQTT_MAX_SUB_IDS 16
+/* How one PUBLISH of a message goes to one subscriber. */
+struct mqtt_out_pub {
+	uint8_t qos;
+	bool retain;
+	bool dup;
+	bool alias_ok;                  /* a topic alias may stand for the topic */
+	uint16_t pid;
+	uint32_t sub_ids[MQTT_MAX_SUB_IDS];
+	uint32_t n_sub_ids;
+};
+/* The QoS a message was published with: its MQTT QoS, or for other
+ * protocols 1 if persistent, else 0 (RabbitMQ's rule). */
+uint8_t mqtt_msg_qos(const struct bk_msg *m);
+/* The MQTT topic of msg's routing key for c (in c->tbuf); false when it
+ * has none (longer than an MQTT string: skipped and logged). */
+bool mqtt_topic_of(struct mqtt_conn *c, const struct bk_msg *msg, struct bk_str *topic);
+/* Append one PUBLISH of msg on topic as op says; false when it cannot be
+ * encoded for c (a property or the payload does not fit, or the packet
+ * passes the client's Maximum Packet Size [MQTT-3.1.2-25]): nothing was
+ * written, the message is logged as skipped and the caller releases
+ * whatever it reserved (its in-flight slot). */
+bool mqtt_write_publish(struct mqtt_conn *c, struct bk_msg *msg, struct bk_str topic,
+			const struct mqtt_out_pub *op);
 
 /* ---- mqtt_publish.c ---- */
 void mqtt_on_publish(struct mqtt_conn *c, const struct mqtt_packet *pkt);

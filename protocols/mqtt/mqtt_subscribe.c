@@ -286,15 +286,91 @@ refused(struct mqtt_session *s, const char *filter, const struct bk_err *err)
 	return err->quota ? MQTT_RC_QUOTA_EXCEEDED : mqtt_status_rc(err->status);
 }
 
+static void
+set_options(struct mqtt_sub *sub, const struct mqtt_sub_entry *e, uint32_t sub_id)
+{
+	sub->qos = e->qos > 2 ? 2 : e->qos;
+	sub->no_local = e->no_local;
+	sub->rap = e->retain_as_published;
+	sub->rh = e->retain_handling;
+	sub->sub_id = sub_id;
+}
+
+/* SUBSCRIBE again to a filter sub has: the same read check as the first
+ * time, new options, bindings again; refused, sub stays as it was.
+ * Returns the SUBACK code. */
+static uint8_t
+resubscribe(struct mqtt_session *s, struct mqtt_sub *sub, const struct mqtt_sub_entry *e,
+	    uint32_t sub_id, struct bk_str filter)
+{
+	struct mqtt_sub old = *sub;
+	struct bk_err err;
+
+	if (!mqtt_may_subscribe(s, sub->shared ? sub->shared->queue : own_queue_name(s),
+				filter, &err))
+		return refused(s, sub->filter, &err);
+	set_options(sub, e, sub_id);
+	if (!sub->shared && s->queue && rebind(s, sub, true, &err) != BK_OK) {
+		sub->qos = old.qos;
+		sub->no_local = old.no_local;
+		sub->rap = old.rap;
+		sub->rh = old.rh;
+		sub->sub_id = old.sub_id;
+		return refused(s, sub->filter, &err);
+	}
+	return sub->qos;
+}
+
+/* A new subscription (shared when group is set): checked, bound and
+ * consuming in *out; the SUBACK code. */
+static uint8_t
+subscribe_new(struct mqtt_session *s, const struct mqtt_sub_entry *e, uint32_t sub_id,
+	      bool shared, struct bk_str group, struct bk_str filter, struct mqtt_sub **out)
+{
+	struct mqtt_sub *sub = bk_calloc(1, sizeof(*sub));
+	struct bk_err err;
+	uint8_t rc;
+
+	sub->filter = bk_malloc(e->filter.len + 1);
+	memcpy(sub->filter, e->filter.p, e->filter.len);
+	sub->filter[e->filter.len] = '\0';
+	sub->match.p = sub->filter + (filter.p - e->filter.p);
+	sub->match.len = filter.len;
+	sub->s = s;
+	set_options(sub, e, sub_id);
+	if (shared) {
+		sub->shared = shared_get(s, group, filter, &err);
+		if (!sub->shared)
+			goto fail;
+	} else if (!mqtt_may_subscribe(s, own_queue_name(s), filter, &err) ||
+		   !mqtt_session_queue(s, &err) || rebind(s, sub, false, &err) != BK_OK) {
+		goto fail;
+	}
+	HASH_ADD_KEYPTR(hh, s->subs, sub->filter, e->filter.len, sub);
+	s->nsubs++;
+	if (shared) {
+		mqtt_sub_consume(sub);
+	} else {
+		s->nlocal++;
+		mqtt_session_consume(s);
+	}
+	*out = sub;
+	return sub->qos;
+fail:
+	rc = refused(s, sub->filter, &err);
+	bk_free(sub->filter);
+	bk_free(sub);
+	return rc;
+}
+
 /* Add or replace one subscription: the SUBACK code. *retained: send
- * retained messages for it after the SUBACK. */
+ * retained messages for it after the SUBACK (never for a shared one). */
 static uint8_t
 add_sub(struct mqtt_session *s, const struct mqtt_sub_entry *e, uint32_t sub_id,
 	struct mqtt_sub **retained)
 {
-	struct mqtt_sub *sub = NULL, old = { 0 };
+	struct mqtt_sub *sub = NULL;
 	struct bk_str group, filter;
-	struct bk_err err;
 	bool is_new;
 	uint8_t rc;
 	int shared = mqtt_share_parse(e->filter, &group, &filter);
@@ -304,63 +380,14 @@ add_sub(struct mqtt_session *s, const struct mqtt_sub_entry *e, uint32_t sub_id,
 		return MQTT_RC_TOPIC_FILTER_INVALID;
 	HASH_FIND(hh, s->subs, e->filter.p, e->filter.len, sub);
 	is_new = sub == NULL;
-	/* subscribing again (new options) asks what the first time did */
-	if (!is_new && !mqtt_may_subscribe(s, sub->shared ? sub->shared->queue : own_queue_name(s),
-				      filter, &err))
-		return refused(s, sub->filter, &err);
-	if (is_new) {
-		sub = bk_calloc(1, sizeof(*sub));
-		sub->filter = bk_malloc(e->filter.len + 1);
-		memcpy(sub->filter, e->filter.p, e->filter.len);
-		sub->filter[e->filter.len] = '\0';
-		sub->match.p = sub->filter + (filter.p - e->filter.p);
-		sub->match.len = filter.len;
-		sub->s = s;
-	} else {
-		old = *sub;
-	}
-	sub->qos = e->qos > 2 ? 2 : e->qos;
-	sub->no_local = e->no_local;
-	sub->rap = e->retain_as_published;
-	sub->rh = e->retain_handling;
-	sub->sub_id = sub_id;
-	if (!is_new) {
-		if (!sub->shared && s->queue && rebind(s, sub, true, &err) != BK_OK) {
-			/* keep the subscription as it was */
-			sub->qos = old.qos;
-			sub->no_local = old.no_local;
-			sub->rap = old.rap;
-			sub->rh = old.rh;
-			sub->sub_id = old.sub_id;
-			return s->conn && s->conn->level == MQTT_V5 ?
-			       mqtt_status_rc(err.status) : MQTT_RC_UNSPECIFIED;
-		}
-	} else {
-		if (shared) {
-			sub->shared = shared_get(s, group, filter, &err);
-			if (!sub->shared)
-				goto fail;
-		} else if (!mqtt_may_subscribe(s, own_queue_name(s), filter, &err) ||
-			   !mqtt_session_queue(s, &err) ||
-			   rebind(s, sub, false, &err) != BK_OK) {
-			goto fail;
-		}
-		HASH_ADD_KEYPTR(hh, s->subs, sub->filter, e->filter.len, sub);
-		s->nsubs++;
-		if (shared) {
-			mqtt_sub_consume(sub);
-		} else {
-			s->nlocal++;
-			mqtt_session_consume(s);
-		}
-	}
+	if (is_new)
+		rc = subscribe_new(s, e, sub_id, shared, group, filter, &sub);
+	else
+		rc = resubscribe(s, sub, e, sub_id, filter);
+	if (rc >= 0x80)
+		return rc;
 	if (!shared && (e->retain_handling == 0 || (e->retain_handling == 1 && is_new)))
 		*retained = sub;
-	return sub->qos;
-fail:
-	rc = refused(s, sub->filter, &err);
-	bk_free(sub->filter);
-	bk_free(sub);
 	return rc;
 }
 

@@ -1,0 +1,113 @@
+/*
+ * mqtt_pubout.c: one outbound PUBLISH for a subscriber, built from a core
+ * message: the QoS it was published with, the MQTT topic of its routing
+ * key, v5 properties from the message, subscription identifiers and the
+ * outbound topic alias. A message that cannot be encoded for this
+ * subscriber is skipped (logged, counted) and the caller frees whatever
+ * it reserved for it (mqtt_deliver.c).
+ */
+#include "mqtt_int.h"
+
+#include <string.h>
+
+#define MAX_USER_PROPS 64
+
+uint8_t
+mqtt_msg_qos(const struct bk_msg *m)
+{
+	if (m->origin_flags & MQTT_OF_MQTT)
+		return m->origin_flags & MQTT_OF_QOS_MASK;
+	return (m->flags & BK_MSG_PERSISTENT) ? 1 : 0;
+}
+
+/* Outbound topic alias [MQTT-3.3.2-... 4.9]: first topics get one. */
+static void
+apply_alias(struct mqtt_conn *c, struct mqtt_publish *pub)
+{
+	struct mqtt_alias *a = NULL;
+
+	HASH_FIND(hh, c->out_alias, pub->topic.p, pub->topic.len, a);
+	if (a) {
+		pub->props.present |= MQTT_PBIT(MQTT_PROP_TOPIC_ALIAS);
+		pub->props.topic_alias = a->alias;
+		pub->topic.len = 0;
+		return;
+	}
+	if (c->out_alias_used >= c->client_alias_max)
+		return;
+	a = bk_calloc(1, sizeof(*a));
+	a->topic = bk_malloc(pub->topic.len + 1);
+	memcpy(a->topic, pub->topic.p, pub->topic.len);
+	a->topic[pub->topic.len] = '\0';
+	a->alias = ++c->out_alias_used;
+	HASH_ADD_KEYPTR(hh, c->out_alias, a->topic, pub->topic.len, a);
+	pub->props.present |= MQTT_PBIT(MQTT_PROP_TOPIC_ALIAS);
+	pub->props.topic_alias = a->alias;
+}
+
+/*
+ * A message this subscriber cannot be sent: a topic longer than an MQTT
+ * string, a property that does not fit one (correlation data from an
+ * AMQP header, say), or a packet over the client's Maximum Packet Size
+ * [MQTT-3.1.2-25]. It is dropped for this subscriber as if sent, so no
+ * in-flight slot waits for an acknowledgement that cannot come. Logged
+ * once a second at most, with the count.
+ */
+static void
+skipped(struct mqtt_conn *c, const struct bk_msg *msg, const char *why)
+{
+	uint64_t now = bk_now_ms();
+
+	c->skipped++;
+	if (now - c->skip_logged_ms < 1000)
+		return;
+	c->skip_logged_ms = now;
+	mqtt_conn_log(c, BK_LOG_INFO, "%llu message(s) not sent: %s (routing key of %u bytes)",
+		      (unsigned long long)c->skipped, why, msg->routing_key.len);
+	c->skipped = 0;
+}
+
+bool
+mqtt_write_publish(struct mqtt_conn *c, struct bk_msg *msg, struct bk_str topic,
+	      const struct mqtt_out_pub *op)
+{
+	struct mqtt_user_prop users[MAX_USER_PROPS];
+	struct mqtt_publish pub;
+	size_t head;
+
+	memset(&pub, 0, sizeof(pub));
+	pub.topic = topic;
+	pub.qos = op->qos;
+	pub.retain = op->retain;
+	pub.dup = op->dup;
+	pub.packet_id = op->qos ? op->pid : 0;
+	pub.payload_len = (uint32_t)msg->body_len;
+	if (c->level == MQTT_V5) {
+		mqtt_props_from_bk(msg, &pub.props, users, MAX_USER_PROPS, &c->pbuf);
+		if (op->n_sub_ids) {
+			pub.props.sub_ids = op->sub_ids;
+			pub.props.n_sub_ids = op->n_sub_ids;
+		}
+	}
+	head = mqtt_publish_head_size(c->level, &pub);
+	if (head == SIZE_MAX || msg->body_len > MQTT_MAX_REMAINING) {
+		skipped(c, msg, "a property or the payload does not fit an MQTT packet");
+		return false;
+	}
+	if (c->client_max_packet && head + msg->body_len > c->client_max_packet) {
+		skipped(c, msg, "larger than the client's maximum packet size");
+		return false;
+	}
+	if (c->level == MQTT_V5 && c->client_alias_max && op->alias_ok)
+		apply_alias(c, &pub);
+	return mqtt_send_publish(c, &pub, msg);
+}
+
+bool
+mqtt_topic_of(struct mqtt_conn *c, const struct bk_msg *msg, struct bk_str *topic)
+{
+	if (mqtt_key_to_topic(msg->routing_key, &c->tbuf, topic) == 0)
+		return true;
+	skipped(c, msg, "routing key longer than an MQTT topic");
+	return false;
+}
