@@ -254,7 +254,9 @@ http_api_health(struct http_req *r)
 
 /*
  * /api/aliveness-test/VHOST: declare "aliveness-test", publish one
- * message to it and get it back, as RabbitMQ does.
+ * message to it and get it back, as RabbitMQ does, with the caller's
+ * permissions (configure and read on the queue, write on the default
+ * exchange) as RabbitMQ's channel for it has.
  */
 void
 http_api_aliveness(struct http_req *r)
@@ -278,10 +280,12 @@ http_api_aliveness(struct http_req *r)
 	}
 	if ((vh = http_vhost_arg(r, 1)) == NULL)
 		return;
-	if (bk_queue_declare(vh, &qd, &name, &n, &c, &err) != BK_OK) {
-		http_reply_status(r, &err);
+	qd.who = r->who;
+	if (!http_permitted(r, bk_queue_declare(vh, &qd, &name, &n, &c, &err), &err) ||
+	    !http_may(r, vh, BK_PERM_READ, "queue", qd.name) ||
+	    (r->who != NULL && !http_permitted(r, bk_access_publish(vh, r->who, BK_STR_LIT(""),
+								  qd.name, NULL, &err), &err)))
 		return;
-	}
 	m = bk_msg_new(BK_STR_LIT(""), qd.name, &props, 12);
 	memcpy(m->body, "test_message", 12);
 	if (bk_publish(vh, BK_STR_LIT(""), m, &res, &err) != BK_OK) {

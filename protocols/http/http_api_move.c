@@ -2,7 +2,8 @@
  * http_api_move.c: POST /api/queues/VHOST/NAME/move, a Sluice extension
  * that does what RabbitMQ's UI does with a dynamic shovel ("Move
  * messages"): take ready messages from one queue and put them into
- * another queue of the same vhost.
+ * another queue of the same vhost. A non-administrator needs read on the
+ * source and write on the default exchange, as a client doing it would.
  *
  *   request  {"destination": "other-queue", "count": 100}
  *            count is optional: every message ready at the time of the
@@ -124,6 +125,23 @@ move_one(struct http_move *m, struct bk_vhost *vh, const char *dest,
 	return true;
 }
 
+/*
+ * What a client doing the move itself would need: read on the source
+ * (basic.get) and write on the default exchange towards the destination
+ * (basic.publish); false after the 403.
+ */
+static bool
+move_allowed(struct http_req *r, struct bk_vhost *vh, const char *dest)
+{
+	struct bk_err err;
+
+	if (!http_may(r, vh, BK_PERM_READ, "queue", bk_str_c(r->seg[2])))
+		return false;
+	return r->who == NULL ||
+	       http_permitted(r, bk_access_publish(vh, r->who, BK_STR_LIT(""), bk_str_c(dest),
+						   NULL, &err), &err);
+}
+
 /* destination and count from the body; false after a 400 or 404. */
 static bool
 move_args(struct http_req *r, struct bk_vhost *vh, const cJSON *body,
@@ -168,7 +186,7 @@ http_api_queue_move(struct http_req *r, struct bk_vhost *vh)
 
 	if ((body = http_body_json(r)) == NULL)
 		return;
-	if (!move_args(r, vh, body, &dest, &count))
+	if (!move_args(r, vh, body, &dest, &count) || !move_allowed(r, vh, dest))
 		goto out;
 	if (bk_queue_lookup(vh, bk_str_c(r->seg[2]), http_owner, &src, &err) != BK_OK ||
 	    bk_queue_lookup(vh, bk_str_c(dest), http_owner, &dst, &err) != BK_OK) {

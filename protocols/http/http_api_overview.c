@@ -5,6 +5,13 @@
  * Field names are RabbitMQ's (management 3.10+); values Sluice has no
  * counterpart for (Erlang process counts, GC) are left out rather than
  * invented, except where rabbitmqadmin reads them.
+ *
+ * As RabbitMQ's, the overview of a user without the monitoring (or
+ * administrator) tag counts only what it may see: message stats, queue
+ * totals, queues and exchanges of the vhosts it has permissions on, its
+ * own connections and channels, and no listeners or contexts. Rates and
+ * samples come with it when it sees one vhost (its history); summed over
+ * several vhosts, the counts come without rates.
  */
 #include "http_int.h"
 
@@ -129,6 +136,78 @@ churn_rates(struct http_req *r, const struct bk_overview *ov)
 	return o;
 }
 
+struct user_walk {
+	struct http_req *r;
+	struct bk_overview *ov;
+	uint32_t nvhosts;
+};
+
+static int
+user_chan(void *arg, const struct bk_chan_view *v)
+{
+	struct user_walk *w = arg;
+
+	w->ov->object_totals.channels += v->user != NULL && strcmp(v->user, w->r->user) == 0;
+	return 0;
+}
+
+static int
+user_conn(void *arg, const struct bk_conn_view *v)
+{
+	struct user_walk *w = arg;
+
+	w->ov->object_totals.connections += v->user != NULL && strcmp(v->user, w->r->user) == 0;
+	return 0;
+}
+
+static int
+user_consumer(void *arg, const struct bk_consumer_view *v)
+{
+	(void)v;
+	((struct user_walk *)arg)->ov->object_totals.consumers++;
+	return 0;
+}
+
+static int
+user_vhost(void *arg, const struct bk_vhost_view *v)
+{
+	struct user_walk *w = arg;
+	struct bk_overview *ov = w->ov;
+	struct bk_vhost *vh = bk_vhost_get(w->r->l->broker, v->name);
+
+	if (vh == NULL ||
+	    bk_vhost_access(w->r->l->broker, bk_str_c(w->r->user), v->name, NULL) != BK_OK)
+		return 0;
+	for (int i = 0; i < BK_MS__COUNT; i++)
+		ov->ms.n[i] += v->ms.n[i];
+	ov->queue_totals.messages += v->queue_totals.messages;
+	ov->queue_totals.messages_ready += v->queue_totals.messages_ready;
+	ov->queue_totals.messages_unacknowledged += v->queue_totals.messages_unacknowledged;
+	ov->queue_totals.message_bytes += v->queue_totals.message_bytes;
+	ov->object_totals.queues += v->queues;
+	ov->object_totals.exchanges += v->exchanges;
+	ov->object_totals.vhosts++;
+	bk_consumers_each(w->r->l->broker, vh, user_consumer, w);
+	ov->hist = w->nvhosts++ == 0 ? v->hist : NULL;
+	return 0;
+}
+
+/* The broker-wide figures narrowed to what a non-monitoring user sees. */
+static void
+user_overview(struct http_req *r, struct bk_overview *ov)
+{
+	struct user_walk w = { r, ov, 0 };
+
+	memset(&ov->ms, 0, sizeof(ov->ms));
+	memset(&ov->queue_totals, 0, sizeof(ov->queue_totals));
+	memset(&ov->object_totals, 0, sizeof(ov->object_totals));
+	memset(&ov->churn, 0, sizeof(ov->churn));
+	ov->hist = NULL;
+	bk_vhosts_each(r->l->broker, user_vhost, &w);
+	bk_conns_each(r->l->broker, NULL, user_conn, &w);
+	bk_chans_each(r->l->broker, NULL, 0, user_chan, &w);
+}
+
 void
 http_api_overview(struct http_req *r)
 {
@@ -140,6 +219,8 @@ http_api_overview(struct http_req *r)
 		return;
 	}
 	bk_overview_get(r->l->broker, &ov);
+	if (!r->monitor)
+		user_overview(r, &ov);
 	o = cJSON_CreateObject();
 	cJSON_AddStringToObject(o, "management_version", HTTP_RABBITMQ_VERSION);
 	cJSON_AddStringToObject(o, "rates_mode", "basic");
@@ -166,8 +247,10 @@ http_api_overview(struct http_req *r)
 	cJSON_AddNumberToObject(t, "vhosts", ov.object_totals.vhosts);
 	cJSON_AddNumberToObject(o, "statistics_db_event_queue", 0);
 	cJSON_AddStringToObject(o, "node", r->l->node);
-	cJSON_AddItemToObject(o, "listeners", http_listeners_json(r->l));
-	cJSON_AddItemToObject(o, "contexts", http_contexts_json(r->l));
+	if (r->monitor) {
+		cJSON_AddItemToObject(o, "listeners", http_listeners_json(r->l));
+		cJSON_AddItemToObject(o, "contexts", http_contexts_json(r->l));
+	}
 	/* Sluice's own: what the dashboard draws */
 	cJSON_AddNumberToObject(o, "uptime", (double)ov.uptime_ms);
 	cJSON_AddNumberToObject(o, "mem_used", (double)ov.mem_used);

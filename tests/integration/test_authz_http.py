@@ -261,3 +261,54 @@ def test_amqp_login_still_works_for_tagged_users(world):
     c = pika.BlockingConnection(pika.ConnectionParameters(
         "127.0.0.1", world.port, "v1", pika.PlainCredentials("mona", "pw")))
     c.close()
+
+
+def test_queue_move_needs_read_and_write(world):
+    """Moving messages is a basic.get from the source and a publish through
+    the default exchange: a user without read on a queue cannot drain it
+    into one of its own."""
+    set_perms(world, "alice", "v1", configure="^my-", write="^my-", read="^my-")
+    for name in ("my-src", "my-dst"):
+        assert api(world, "PUT", "/api/queues/v1/" + name, {}, auth=MGMT)[0] == 201
+    pub = {"routing_key": "k", "payload": "secret", "properties": {}}
+    assert api(world, "POST", "/api/exchanges/v1/x-v1/publish", pub)[1] == {"routed": True}
+    move = {"destination": "my-dst"}
+    st, body, _ = api(world, "POST", "/api/queues/v1/q-v1/move", move, auth=MGMT)
+    assert (st, body["reason"]) == (403, "read access to queue 'q-v1' in vhost 'v1' "
+                                         "refused for user 'alice'")
+    assert api(world, "GET", "/api/queues/v1/q-v1")[1]["messages"] == 1
+    st, body, _ = api(world, "POST", "/api/queues/v1/my-src/move", move, auth=MGMT)
+    assert (st, body["reason"]) == (403, "write access to exchange 'amq.default' in vhost "
+                                         "'v1' refused for user 'alice'")
+    set_perms(world, "alice", "v1", configure="^my-", write=".*", read="^my-")
+    assert api(world, "POST", "/api/queues/v1/my-src/move", move, auth=MGMT)[:2] == \
+        (200, {"moved": 0, "destination": "my-dst"})
+    assert api(world, "POST", "/api/queues/v1/q-v1/move", move)[1]["moved"] == 1
+
+
+def test_aliveness_test_runs_with_the_callers_permissions(world):
+    set_perms(world, "alice", "v1", configure="^my-", write=".*", read=".*")
+    st, body, _ = api(world, "GET", "/api/aliveness-test/v1", auth=MGMT)
+    assert (st, body["reason"]) == (403, "configure access to queue 'aliveness-test' in "
+                                         "vhost 'v1' refused for user 'alice'")
+    assert api(world, "GET", "/api/aliveness-test/v2", auth=MON)[0] == 403
+    set_perms(world, "alice", "v1")
+    assert api(world, "GET", "/api/aliveness-test/v1", auth=MGMT)[:2] == \
+        (200, {"status": "ok"})
+
+
+def test_overview_counts_only_what_the_user_sees(world):
+    g = amqp(world, "guest", "guest", vhost="v2")
+    g.channel().basic_consume("q-v2", lambda *a: None)
+    a = amqp(world, "alice", vhost="v1")
+    a.channel()
+    ov = api(world, "GET", "/api/overview", auth=MGMT)[1]
+    assert ov["object_totals"] == {
+        "vhosts": 1, "queues": 1, "connections": 1, "channels": 1, "consumers": 0,
+        "exchanges": len(api(world, "GET", "/api/exchanges/v1")[1])}
+    assert "listeners" not in ov and "contexts" not in ov
+    full = api(world, "GET", "/api/overview", auth=MON)[1]
+    assert full["object_totals"]["vhosts"] == 3 and full["object_totals"]["consumers"] == 1
+    assert full["object_totals"]["connections"] == 2 and full["listeners"]
+    g.close()
+    a.close()

@@ -12,8 +12,8 @@ eve's rights.
 """
 import pytest
 
-from authz_helpers import amqp, refused, set_tperm, user
-from mqtt_helpers import PUBACK, V5, Raw
+from authz_helpers import add_vhost, amqp, refused, set_perms, set_tperm, user
+from mqtt_helpers import PUBACK, V5, V311, Paho, Raw
 
 NOT_AUTHORIZED = 0x87
 
@@ -134,6 +134,48 @@ def test_amqp_server_named_queue(world):
     t = refused(lambda: e.channel().queue_declare("", exclusive=True))
     assert t.startswith("ACCESS_REFUSED - configure access to queue 'amq.gen-")
     e.close()
+
+
+def test_amqp_read_on_the_declared_object(world):
+    """alternate-exchange and x-dead-letter-exchange also need read on the
+    exchange or queue being declared (it is the one messages leave)."""
+    user(world, "rex", perms=(".*", ".*", "^ok-"))
+    r = amqp(world, "rex")
+    ae = {"alternate-exchange": "ok-x"}
+    dlx = {"x-dead-letter-exchange": "ok-x"}
+    r.channel().exchange_declare("ok-ae", "direct", arguments=ae)
+    assert refused(lambda: r.channel().exchange_declare("no-ae", "direct", arguments=ae)) \
+        == text("read", "exchange", "no-ae", "rex")
+    r.channel().queue_declare("ok-dlq", arguments=dlx)
+    assert refused(lambda: r.channel().queue_declare("no-dlq", arguments=dlx)) == \
+        text("read", "queue", "no-dlq", "rex")
+    r.close()
+
+
+def test_connection_open_matrix(world):
+    """connection.open and MQTT CONNECT: any permission entry on the vhost
+    admits, none refuses (AMQP 530, MQTT 3.1.1 rc 5, MQTT 5 0x87)."""
+    add_vhost(world, "v")
+    set_perms(world, "ada", "v")
+    amqp(world, "ada", vhost="v").close()
+    with pytest.raises(Exception) as ei:
+        amqp(world, "eve", vhost="v")
+    assert "NOT_ALLOWED - access to vhost 'v' refused for user 'eve'" in str(ei.value)
+    for ver, no in ((V311, 5), (V5, NOT_AUTHORIZED)):
+        for u, rc in (("ada", 0), ("eve", no)):
+            p = Paho(world, ver, username="v:" + u, password="pw")
+            assert p.connect(expect_ok=False)[0] == rc, (ver, u)
+            p.disconnect()
+
+
+@pytest.mark.parametrize("ver,no", [(V311, 0x80), (V5, NOT_AUTHORIZED)], ids=["3.1.1", "5"])
+def test_mqtt_subscribe_matrix_paho(world, ver, no):
+    """The same SUBSCRIBE refusals as paho sees them (3.1.1: 0x80)."""
+    for u, flt, code in (("ada", "deny/#", 1), ("eve", "ok/#", 1), ("eve", "deny/#", no)):
+        p = Paho(world, ver, username=u, password="pw")
+        p.connect()
+        assert p.subscribe(flt, qos=1) == [code], (u, flt)
+        p.disconnect()
 
 
 def test_amqp_unchecked_methods(world):
