@@ -12,6 +12,7 @@
 #ifndef SLUICE_HTTP_INT_H
 #define SLUICE_HTTP_INT_H
 
+#include <regex.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -172,9 +173,57 @@ void http_reply_not_found(struct http_req *r);
 void http_reply_method_not_allowed(struct http_req *r);
 /* A core outcome as RabbitMQ's management plugin answers it. */
 void http_reply_status(struct http_req *r, const struct bk_err *err);
-/* A list after the query's sort=, sort_reverse=, columns=, page= ... */
+/* obj (taken) reduced to the comma-separated columns= ("a,b.c"). */
+cJSON *http_json_project(cJSON *obj, const char *columns);
+
+/* ---- http_list.c ---- */
+/* A list (arr, taken) after the query's name=, sort= (else key1 then
+ * key2, either NULL), sort_reverse=, page=, page_size= and columns=. */
 void http_reply_list(struct http_req *r, cJSON *arr, const char *key1,
 		     const char *key2);
+
+/* The same, for a list that builds only its page's objects:
+ *     http_listing_init (false: a 400 was sent; still call _fini)
+ *     for each object: row = http_listing_admit(ls, item or a stub of it
+ *         holding at least "vhost" and "name", for http_authz_keep and
+ *         the name filter); when not NULL, set the
+ *         row's item or vhost/name and its key[0..1] for ls->key[0..1]
+ *     http_listing_sort -> [lo, hi) of ls->rows is the page
+ *     http_listing_reply(ls, the page's built objects in order)
+ *     http_listing_fini */
+struct http_sortval {
+	enum { HTTP_SV_NONE, HTTP_SV_NUM, HTTP_SV_STR } kind;
+	double num;
+	char *str;                      /* owned */
+};
+struct http_row {
+	cJSON *item;                    /* built, or NULL */
+	char *vhost, *name;             /* owned; for building it later */
+	struct http_sortval key[2];
+};
+struct http_listing {
+	struct http_req *r;
+	const char *key[2];             /* sort keys (dotted paths) or NULL */
+	bool reverse, paged, use_regex;
+	long page, page_size;
+	const char *filter;             /* name=, or NULL */
+	regex_t re;
+	struct http_row *rows;
+	size_t n, cap;                  /* rows admitted: filtered_count */
+	size_t total;                   /* objects offered: total_count */
+};
+bool http_listing_init(struct http_listing *ls, struct http_req *r, const char *key1,
+		       const char *key2);
+struct http_row *http_listing_admit(struct http_listing *ls, const cJSON *item);
+void http_listing_sort(struct http_listing *ls, size_t *lo, size_t *hi);
+void http_listing_reply(struct http_listing *ls, cJSON *arr);
+void http_listing_fini(struct http_listing *ls);
+/* A sort value from a JSON value (copied), a string (copied) or a number. */
+void http_sortval_set(struct http_sortval *sv, const cJSON *v);
+void http_sortval_str(struct http_sortval *sv, const char *s);
+void http_sortval_num(struct http_sortval *sv, double n);
+/* o's member at the dotted path k ("message_stats.ack_details.rate"). */
+const cJSON *http_json_path(const cJSON *o, const char *k);
 /* One object after columns=. */
 void http_reply_object(struct http_req *r, cJSON *obj);
 /* arr's first element as one object (http_reply_object), or 404 when arr

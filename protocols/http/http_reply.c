@@ -1,17 +1,10 @@
 /*
  * http_reply.c: answering a request, and RabbitMQ's error bodies.
- *
- * Lists go through the query options RabbitMQ's management API reads
- * (name= with use_regex=, columns=, sort=, sort_reverse=, page= and
- * page_size=); a paged answer is RabbitMQ's {"items": [...], "page": ...,
- * "filtered_count": ..., "total_count": ...} envelope.
- * Lists are narrowed to what the caller may see (http_authz_keep) before
- * any of it. Every reply forbids framing (X-Frame-Options, CSP
- * frame-ancestors).
+ * Lists and their query options are http_list.c's. Every reply forbids
+ * framing (X-Frame-Options, CSP frame-ancestors).
  */
 #include "http_int.h"
 
-#include <regex.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -153,12 +146,12 @@ http_reply_status(struct http_req *r, const struct bk_err *err)
 }
 
 /* ---------------------------------------------------------------- */
-/* columns, sort, pagination                                         */
+/* columns                                                           */
 /* ---------------------------------------------------------------- */
 
 /* obj reduced to the comma-separated columns ("a,b.c"). */
-static cJSON *
-project(cJSON *obj, const char *columns)
+cJSON *
+http_json_project(cJSON *obj, const char *columns)
 {
 	cJSON *out = cJSON_CreateObject();
 	char *cols = bk_strdup(columns), *save = NULL, *c;
@@ -191,213 +184,12 @@ project(cJSON *obj, const char *columns)
 	return out;
 }
 
-static const char *sort_k1, *sort_k2;
-static bool sort_rev;
-
-/* o's field at the dotted path k ("message_stats.publish_details.rate"). */
-static const cJSON *
-sort_field(const cJSON *o, const char *k)
-{
-	char head[128];
-	const char *dot;
-	size_t n;
-
-	if (k == NULL)
-		return NULL;
-	while ((dot = strchr(k, '.')) != NULL && o != NULL) {
-		n = (size_t)(dot - k);
-		if (n >= sizeof(head))
-			return NULL;
-		memcpy(head, k, n);
-		head[n] = '\0';
-		o = cJSON_GetObjectItemCaseSensitive(o, head);
-		k = dot + 1;
-	}
-	return o ? cJSON_GetObjectItemCaseSensitive(o, k) : NULL;
-}
-
-static int
-cmp_field(const cJSON *a, const cJSON *b)
-{
-	if (cJSON_IsNumber(a) && cJSON_IsNumber(b))
-		return a->valuedouble < b->valuedouble ? -1 : a->valuedouble > b->valuedouble;
-	if (cJSON_IsString(a) && cJSON_IsString(b))
-		return strcmp(a->valuestring, b->valuestring);
-	return (a != NULL) - (b != NULL);
-}
-
-static int
-cmp_items(const void *pa, const void *pb)
-{
-	const cJSON *a = *(const cJSON *const *)pa, *b = *(const cJSON *const *)pb;
-	int c = cmp_field(sort_field(a, sort_k1), sort_field(b, sort_k1));
-
-	if (c == 0)
-		c = cmp_field(sort_field(a, sort_k2), sort_field(b, sort_k2));
-	return sort_rev ? -c : c;
-}
-
-#define NAME_FILTER_MAX 256
-
-struct name_filter {
-	const char *text;               /* NULL: no filter */
-	bool use_regex;
-	regex_t re;
-};
-
-/* name= and use_regex=: a case-insensitive substring, or a POSIX
- * extended regex (no match anchors implied), of each item's "name".
- * false after a 400 for a filter too long or a regex that does not
- * compile. */
-static bool
-name_filter_init(struct http_req *r, struct name_filter *f)
-{
-	f->text = http_query(r, "name");
-	f->use_regex = http_query_true(r, "use_regex");
-	if (f->text != NULL && *f->text == '\0')
-		f->text = NULL;
-	if (f->text == NULL)
-		return true;
-	if (strlen(f->text) > NAME_FILTER_MAX) {
-		http_reply_bad_request(r, "name filter longer than %d bytes", NAME_FILTER_MAX);
-		return false;
-	}
-	/* Back-references make glibc's matcher exponential: an
-	 * authenticated reader could stall the loop with one request. */
-	for (const char *c = f->text; f->use_regex && *c != '\0'; c++) {
-		if (c[0] == '\\' && c[1] >= '1' && c[1] <= '9') {
-			http_reply_bad_request(r, "back-references are not allowed "
-					       "in the name filter");
-			f->text = NULL;
-			return false;
-		}
-		if (c[0] == '\\' && c[1] != '\0')
-			c++;
-	}
-	if (f->use_regex &&
-	    regcomp(&f->re, f->text, REG_EXTENDED | REG_ICASE | REG_NOSUB) != 0) {
-		http_reply_bad_request(r, "invalid regular expression in name filter");
-		f->text = NULL;
-		return false;
-	}
-	return true;
-}
-
-static void
-name_filter_fini(struct name_filter *f)
-{
-	if (f->text != NULL && f->use_regex)
-		regfree(&f->re);
-}
-
-static bool
-name_filter_match(const struct name_filter *f, const cJSON *item)
-{
-	const cJSON *n = cJSON_GetObjectItemCaseSensitive(item, "name");
-
-	if (f->text == NULL)
-		return true;
-	if (!cJSON_IsString(n))
-		return false;
-	if (f->use_regex)
-		return regexec(&f->re, n->valuestring, 0, NULL, 0) == 0;
-	return strcasestr(n->valuestring, f->text) != NULL;
-}
-
-/* page= and page_size=: false after a 400. *paged false without page=. */
-static bool
-page_args(struct http_req *r, bool *paged, long *page, long *page_size)
-{
-	const char *page_s = http_query(r, "page"), *ps = http_query(r, "page_size");
-
-	*paged = page_s != NULL;
-	*page = 1;
-	*page_size = 100;
-	if (!*paged)
-		return true;
-	*page = strtol(page_s, NULL, 10);
-	if (ps != NULL)
-		*page_size = strtol(ps, NULL, 10);
-	if (*page < 1 || *page_size < 1 || *page_size > 500) {
-		http_reply_bad_request(r, "page and page_size must be positive "
-				       "(page_size at most 500)");
-		return false;
-	}
-	return true;
-}
-
-static cJSON *
-page_envelope(cJSON *arr, long page, long page_size, int filtered, int total)
-{
-	cJSON *out = cJSON_CreateObject();
-
-	cJSON_AddNumberToObject(out, "filtered_count", filtered);
-	cJSON_AddNumberToObject(out, "item_count", cJSON_GetArraySize(arr));
-	cJSON_AddItemToObject(out, "items", arr);
-	cJSON_AddNumberToObject(out, "page", (double)page);
-	cJSON_AddNumberToObject(out, "page_count", (double)(filtered == 0 ? 1 :
-				(filtered + page_size - 1) / page_size));
-	cJSON_AddNumberToObject(out, "page_size", (double)page_size);
-	cJSON_AddNumberToObject(out, "total_count", total);
-	return out;
-}
-
-void
-http_reply_list(struct http_req *r, cJSON *arr, const char *key1, const char *key2)
-{
-	const char *columns = http_query(r, "columns");
-	const char *sort = http_query(r, "sort");
-	int total = cJSON_GetArraySize(arr), n = 0, i;
-	struct name_filter nf;
-	cJSON **items, *it;
-	long page, page_size;
-	bool paged;
-
-	if (!page_args(r, &paged, &page, &page_size) || !name_filter_init(r, &nf)) {
-		cJSON_Delete(arr);
-		return;
-	}
-	items = bk_calloc((size_t)total + 1, sizeof(*items));
-	total = 0;                      /* what the caller may see at all */
-	while ((it = cJSON_DetachItemFromArray(arr, 0)) != NULL) {
-		bool visible = http_authz_keep(r, it);
-
-		total += visible;
-		if (visible && name_filter_match(&nf, it))
-			items[n++] = it;
-		else
-			cJSON_Delete(it);
-	}
-	name_filter_fini(&nf);
-	sort_k1 = key1;
-	sort_k2 = key2;
-	sort_rev = http_query_true(r, "sort_reverse");
-	if (sort != NULL && *sort != '\0') {
-		sort_k1 = sort;
-		sort_k2 = NULL;
-	}
-	if (sort_k1 != NULL)
-		qsort(items, (size_t)n, sizeof(*items), cmp_items);
-	for (i = 0; i < n; i++) {
-		if (paged && (i < (page - 1) * page_size || i >= page * page_size)) {
-			cJSON_Delete(items[i]);
-			continue;
-		}
-		it = columns ? project(items[i], columns) : items[i];
-		cJSON_AddItemToArray(arr, it);
-	}
-	bk_free(items);
-	if (paged)
-		arr = page_envelope(arr, page, page_size, n, total);
-	http_reply_json(r, 200, arr);
-}
-
 void
 http_reply_object(struct http_req *r, cJSON *obj)
 {
 	const char *columns = http_query(r, "columns");
 
-	http_reply_json(r, 200, columns ? project(obj, columns) : obj);
+	http_reply_json(r, 200, columns ? http_json_project(obj, columns) : obj);
 }
 
 void

@@ -1,0 +1,107 @@
+"""Paged queue lists against the whole list: a page of /api/queues is built
+from small rows (only the page's queues become JSON), the unpaged list
+from every queue; both must agree for every kind of sort key (a field of
+the queue, a message_stats counter or rate, any other path), with filters,
+reversal and columns. Queues get distinct values so that ties cannot hide
+a wrong order."""
+import pika
+
+from http_helpers import api
+
+N = 23
+
+
+def names(items):
+    return [x["name"] for x in items]
+
+
+def pages(b, query, size=5):
+    """Every page of /api/queues?query, concatenated, and the envelopes."""
+    out, envs, page = [], [], 1
+    while True:
+        st, env, _ = api(b, "GET", "/api/queues?page=%d&page_size=%d&%s" % (page, size, query))
+        assert st == 200, env
+        envs.append(env)
+        out += env["items"]
+        if page >= env["page_count"]:
+            return out, envs
+        page += 1
+
+
+def setup_queues(b):
+    api(b, "PUT", "/api/vhosts/other", {})
+    api(b, "PUT", "/api/permissions/other/guest",
+        {"configure": ".*", "write": ".*", "read": ".*"})
+    conn = pika.BlockingConnection(pika.ConnectionParameters(b.host, b.port))
+    ch = conn.channel()
+    for i in range(N):
+        # names and counts in different orders; x-max-length a third order
+        name = "lq-%02d" % ((i * 7) % N)
+        ch.queue_declare(name, arguments={"x-max-length": 1000 - (i * 5) % N})
+        for _ in range(i):
+            ch.basic_publish("", name, b"m")
+    conn2 = pika.BlockingConnection(pika.ConnectionParameters(
+        b.host, b.port, virtual_host="other"))
+    ch2 = conn2.channel()
+    ch2.queue_declare("lq-other")
+    conn2.close()
+    return conn
+
+
+def test_pages_agree_with_the_whole_list_for_every_kind_of_key(broker):
+    conn = setup_queues(broker)
+    for query, key in [("sort=name", "name"),
+                       ("", None),                         # vhost, then name
+                       ("sort=messages_ready&sort_reverse=true", "messages_ready"),
+                       ("sort=messages", "messages"),
+                       ("sort=message_stats.publish", None),
+                       ("sort=arguments.x-max-length", None),
+                       ("sort=vhost&sort_reverse=true", None)]:
+        st, whole, _ = api(broker, "GET", "/api/queues?" + query)
+        assert st == 200
+        paged, envs = pages(broker, query)
+        assert names(paged) == names(whole), query
+        assert all(e["total_count"] == N + 1 and e["filtered_count"] == N + 1
+                   for e in envs)
+        assert [len(e["items"]) for e in envs] == [5] * 4 + [4]
+        if key:
+            vals = [x[key] for x in whole]
+            assert vals == sorted(vals, reverse="reverse" in query), query
+    # the default order is vhost, then name
+    whole = api(broker, "GET", "/api/queues")[1]
+    assert [(x["vhost"], x["name"]) for x in whole] == sorted(
+        (x["vhost"], x["name"]) for x in whole)
+    # a counter of message_stats and a path into the arguments sort as numbers
+    paged, _ = pages(broker, "sort=message_stats.publish&sort_reverse=true")
+    counts = [x.get("message_stats", {}).get("publish", 0) for x in paged]
+    assert counts == sorted(counts, reverse=True) and counts[0] == N - 1
+    paged, _ = pages(broker, "sort=arguments.x-max-length")
+    # a queue without the argument sorts first, as a missing value does
+    lens = [x["arguments"].get("x-max-length", -1) for x in paged]
+    assert lens == sorted(lens) and lens[0] == -1 and len(set(lens)) == N + 1
+    conn.close()
+
+
+def test_filters_columns_and_pages_past_the_end(broker):
+    conn = setup_queues(broker)
+    st, env, _ = api(broker, "GET", "/api/queues?page=1&page_size=3&name=LQ-1&sort=name"
+                     "&columns=name,messages_ready,message_stats.publish")
+    assert st == 200
+    assert env["filtered_count"] == 10 and env["total_count"] == N + 1
+    assert env["page_count"] == 4
+    assert names(env["items"]) == ["lq-10", "lq-11", "lq-12"]
+    assert all(set(x) <= {"name", "messages_ready", "message_stats"} for x in env["items"])
+    # regex, within one vhost
+    st, env, _ = api(broker, "GET", "/api/queues/%2F?page=1&page_size=50"
+                     "&name=%5Elq-0%5B0-2%5D%24&use_regex=true")
+    assert names(env["items"]) == ["lq-00", "lq-01", "lq-02"]
+    assert env["total_count"] == N
+    # a page past the end is empty, its envelope still right
+    st, env, _ = api(broker, "GET", "/api/queues?page=99&page_size=10")
+    assert st == 200 and env["items"] == [] and env["page_count"] == 3
+    st, env, _ = api(broker, "GET", "/api/queues?page=9223372036854775807&page_size=500")
+    assert st == 200 and env["items"] == []
+    for bad in ("page=0", "page=1&page_size=501", "page=1&name=%28&use_regex=true"):
+        st, body, _ = api(broker, "GET", "/api/queues?" + bad)
+        assert st == 400, bad
+    conn.close()
