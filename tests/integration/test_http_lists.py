@@ -105,3 +105,19 @@ def test_filters_columns_and_pages_past_the_end(broker):
         st, body, _ = api(broker, "GET", "/api/queues?" + bad)
         assert st == 400, bad
     conn.close()
+
+
+def test_a_page_holds_only_what_the_caller_may_see(broker):
+    conn = setup_queues(broker)
+    api(broker, "PUT", "/api/users/mgr", {"password": "pw", "tags": "management"})
+    api(broker, "PUT", "/api/permissions/other/mgr",
+        {"configure": ".*", "write": ".*", "read": ".*"})
+    for query in ("page=1&page_size=10", "page=1&page_size=10&sort=messages_ready",
+                  "page=1&page_size=10&name=lq"):
+        st, env, _ = api(broker, "GET", "/api/queues?" + query, auth=("mgr", "pw"))
+        assert st == 200, env
+        assert names(env["items"]) == ["lq-other"], query
+        assert env["total_count"] == 1 and env["filtered_count"] == 1
+    st, env, _ = api(broker, "GET", "/api/queues/%2F?page=1", auth=("mgr", "pw"))
+    assert st in (401, 403)
+    conn.close()
