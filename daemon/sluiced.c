@@ -506,6 +506,8 @@ start(struct daemon *d)
 	d->amqp = amqp_listener_new(d->base, d->broker, &d->cfg.amqp);
 	if (d->cfg.mqtt.enabled)
 		d->mqtt = mqtt_listener_new(d->base, d->broker, &d->cfg.mqtt);
+	d->cfg.http.node_max_connections = d->cfg.max_connections;
+	d->cfg.http.amqp_max_connections = d->cfg.amqp.max_connections;
 	if (d->cfg.http.enabled)
 		d->http = http_listener_new(d->base, d->broker, d->net, &d->cfg.http);
 	if (d->cfg.prometheus.enabled)

@@ -29,6 +29,10 @@ struct http_config {
 	uint32_t max_body_size;         /* largest request body: 16 MiB */
 	uint32_t max_header_size;       /* largest request head: 8 KiB */
 	uint32_t request_timeout_ms;    /* a request arrives whole within: 10000 */
+	/* the limits the below-node-connection-limit check reads (the
+	 * daemon's broker.max_connections and amqp.max_connections; 0 =
+	 * none): not [http] keys */
+	uint32_t node_max_connections, amqp_max_connections;
 };
 
 /* Inline so the daemon's config code (and its unit test) need not link

@@ -10,7 +10,13 @@
  *                               "ports"; 400 "Invalid port"
  *   protocol-listener/PROTO     {"status":"ok","protocol":"amqp"} (RabbitMQ's
  *                               aliases: amqp091, mqtt311, http_api, ...);
- *                               503 "missing", "protocols"
+ *                               503 "missing", "protocols"; a list
+ *                               "amqp,mqtt" as RabbitMQ 4.1: "protocols"
+ *                               (active), "missing" a list
+ *   below-node-connection-limit an AMQP client could connect now (4.1)
+ *   ready-to-serve-clients      that, and an AMQP listener is up (4.1)
+ *   metadata-store/initialized[/with-data]
+ *                               definitions loaded (and a vhost exists)
  *   virtual-hosts               every vhost is up: {"status":"ok"}
  *   certificate-expiration/N/U  checks N and U (days, weeks, months,
  *                               years) as RabbitMQ; 503 "Certificates
@@ -86,40 +92,40 @@ check_alarms(struct http_req *r, bool local)
 			      : "There are alarms in effect in the cluster", more);
 }
 
-/* Every listener the node has (the transport's), at most max. */
-struct listener_list {
-	const char **proto;
-	int *port;
-	int n, max;
+/* Every listener the node has (the transport's), at most
+ * HTTP_MAX_LISTENERS. */
+struct listeners {
+	const char *proto[HTTP_MAX_LISTENERS];
+	int port[HTTP_MAX_LISTENERS];
+	uint32_t conns[HTTP_MAX_LISTENERS];
+	int n;
 };
 
 static int
 add_listener(void *arg, const struct net_listener_view *v)
 {
-	struct listener_list *ll = arg;
+	struct listeners *ls = arg;
 
-	if (ll->n == ll->max)
+	if (ls->n == HTTP_MAX_LISTENERS)
 		return 1;
-	ll->proto[ll->n] = v->protocol;
-	ll->port[ll->n++] = v->port;
+	ls->proto[ls->n] = v->protocol;
+	ls->conns[ls->n] = v->connections;
+	ls->port[ls->n++] = v->port;
 	return 0;
 }
 
-static int
-listeners(struct http_req *r, const char **proto, int *port, int max)
+static void
+listeners(struct http_req *r, struct listeners *ls)
 {
-	struct listener_list ll = { proto, port, 0, max };
-
+	ls->n = 0;
 	if (r->l->net)
-		net_listeners_each(r->l->net, add_listener, &ll);
-	return ll.n;
+		net_listeners_each(r->l->net, add_listener, ls);
 }
 
 static void
 check_port(struct http_req *r, const char *arg)
 {
-	const char *proto[HTTP_MAX_LISTENERS];
-	int port[HTTP_MAX_LISTENERS], n, want;
+	struct listeners ls;
 	cJSON *more, *ports;
 	char *end;
 	long v = strtol(arg, &end, 10);
@@ -128,24 +134,23 @@ check_port(struct http_req *r, const char *arg)
 		http_reply_bad_request(r, "Invalid port");
 		return;
 	}
-	want = (int)v;
-	n = listeners(r, proto, port, HTTP_MAX_LISTENERS);
-	for (int i = 0; i < n; i++)
-		if (port[i] == want) {
-			reply_ok(r, "port", cJSON_CreateNumber(want));
+	listeners(r, &ls);
+	for (int i = 0; i < ls.n; i++)
+		if (ls.port[i] == (int)v) {
+			reply_ok(r, "port", cJSON_CreateNumber((double)v));
 			return;
 		}
 	more = cJSON_CreateObject();
-	cJSON_AddNumberToObject(more, "missing", want);
+	cJSON_AddNumberToObject(more, "missing", (double)v);
 	ports = cJSON_AddArrayToObject(more, "ports");
-	for (int i = 0; i < n; i++)
-		cJSON_AddItemToArray(ports, cJSON_CreateNumber(port[i]));
+	for (int i = 0; i < ls.n; i++)
+		cJSON_AddItemToArray(ports, cJSON_CreateNumber(ls.port[i]));
 	reply_failed(r, "No active listener", more);
 }
 
 /* RabbitMQ's protocol aliases (normalize_protocol), lower-cased in buf. */
 static const char *
-normalize_protocol(const char *in, char *buf, size_t cap)
+normalize_protocol(const char *in, size_t len, char *buf, size_t cap)
 {
 	static const struct { const char *alias, *proto; } a[] = {
 		{ "amqp091", "amqp" }, { "amqp0.9.1", "amqp" }, { "amqp0-9-1", "amqp" },
@@ -157,10 +162,16 @@ normalize_protocol(const char *in, char *buf, size_t cap)
 		{ "http1", "http" }, { "http1.1", "http" }, { "http_api", "http" },
 		{ "management", "http" }, { "management_ui", "http" }, { "ui", "http" },
 		{ "prometheus", "http/prometheus" },
+		{ "webmqtt", "http/web-mqtt" }, { "web-mqtt", "http/web-mqtt" },
+		{ "web_mqtt", "http/web-mqtt" }, { "webmqtt/tls", "https/web-mqtt" },
+		{ "web-mqtt/tls", "https/web-mqtt" }, { "webmqtt/ssl", "https/web-mqtt" },
+		{ "web-mqtt/ssl", "https/web-mqtt" }, { "webmqtt+tls", "https/web-mqtt" },
+		{ "web-mqtt+tls", "https/web-mqtt" }, { "webmqtt+ssl", "https/web-mqtt" },
+		{ "web-mqtt+ssl", "https/web-mqtt" },
 	};
 	size_t i;
 
-	for (i = 0; in[i] != '\0' && i + 1 < cap; i++)
+	for (i = 0; i < len && i + 1 < cap; i++)
 		buf[i] = (char)tolower((unsigned char)in[i]);
 	buf[i] = '\0';
 	for (i = 0; i < sizeof(a) / sizeof(a[0]); i++)
@@ -169,27 +180,143 @@ normalize_protocol(const char *in, char *buf, size_t cap)
 	return buf;
 }
 
+/* Whether one of the first n listeners speaks proto. */
+static bool
+has_protocol_n(const struct listeners *ls, int n, const char *proto)
+{
+	for (int i = 0; i < n; i++)
+		if (strcmp(ls->proto[i], proto) == 0)
+			return true;
+	return false;
+}
+
+static bool
+has_protocol(const struct listeners *ls, const char *proto)
+{
+	return has_protocol_n(ls, ls->n, proto);
+}
+
+/* protocol-listener/PROTO, or (RabbitMQ 4.1) a comma-separated list,
+ * answered as 4.1 does: "protocols" the active ones, "missing" a list. */
 static void
 check_protocol(struct http_req *r, const char *arg)
 {
-	const char *proto[HTTP_MAX_LISTENERS], *want;
-	int port[HTTP_MAX_LISTENERS], n;
+	bool list = strchr(arg, ',') != NULL;
+	cJSON *more = cJSON_CreateObject(), *missing = cJSON_CreateArray(), *protos;
+	struct listeners ls;
+	const char *want = NULL, *p = arg;
 	char buf[64];
-	cJSON *more, *protos;
 
-	want = normalize_protocol(arg, buf, sizeof(buf));
-	n = listeners(r, proto, port, HTTP_MAX_LISTENERS);
-	for (int i = 0; i < n; i++)
-		if (strcmp(proto[i], want) == 0) {
-			reply_ok(r, "protocol", cJSON_CreateString(want));
-			return;
-		}
-	more = cJSON_CreateObject();
-	cJSON_AddStringToObject(more, "missing", want);
-	protos = cJSON_AddArrayToObject(more, "protocols");
-	for (int i = 0; i < n; i++)
-		cJSON_AddItemToArray(protos, cJSON_CreateString(proto[i]));
+	listeners(r, &ls);
+	do {
+		size_t len = strcspn(p, ",");
+
+		want = normalize_protocol(p, len, buf, sizeof(buf));
+		if (!has_protocol(&ls, want))
+			cJSON_AddItemToArray(missing, cJSON_CreateString(want));
+		p += len + (p[len] == ',');
+	} while (list && *p != '\0');
+	if (cJSON_GetArraySize(missing) == 0 && !list) {
+		cJSON_Delete(more);
+		cJSON_Delete(missing);
+		reply_ok(r, "protocol", cJSON_CreateString(want));
+		return;
+	}
+	protos = cJSON_CreateArray();
+	for (int i = 0; i < ls.n; i++)
+		if (!has_protocol_n(&ls, i, ls.proto[i]))    /* each once */
+			cJSON_AddItemToArray(protos, cJSON_CreateString(ls.proto[i]));
+	if (cJSON_GetArraySize(missing) == 0) {
+		cJSON_Delete(more);
+		cJSON_Delete(missing);
+		reply_ok(r, "protocols", protos);
+		return;
+	}
+	if (list) {
+		cJSON_AddItemToObject(more, "missing", missing);
+	} else {
+		cJSON_AddItemToObject(more, "missing", cJSON_DetachItemFromArray(missing, 0));
+		cJSON_Delete(missing);
+	}
+	cJSON_AddItemToObject(more, "protocols", protos);
 	reply_failed(r, "No active listener", more);
+}
+
+/* below-node-connection-limit (RabbitMQ 4.1): the AMQP listeners' open
+ * connections against the node's limit. Here a connection is refused
+ * when all listeners together hold broker.max_connections, or an AMQP
+ * listener holds amqp.max_connections: the check fails when an AMQP
+ * client could not connect. */
+static bool
+below_limit(struct http_req *r, const struct listeners *ls, uint32_t *amqp_conns)
+{
+	uint32_t node_max = r->l->cfg.node_max_connections;
+	uint32_t amqp_max = r->l->cfg.amqp_max_connections;
+	uint64_t all = 0;
+	bool room = false;
+
+	*amqp_conns = 0;
+	for (int i = 0; i < ls->n; i++) {
+		bool amqp = !strcmp(ls->proto[i], "amqp") || !strcmp(ls->proto[i], "amqp/ssl");
+
+		all += ls->conns[i];
+		if (!amqp)
+			continue;
+		*amqp_conns += ls->conns[i];
+		if (amqp_max == 0 || ls->conns[i] < amqp_max)
+			room = true;
+	}
+	return room && (node_max == 0 || all < node_max);
+}
+
+/* below-node-connection-limit and ready-to-serve-clients (RabbitMQ
+ * 4.1, for probes: the node serves, an AMQP listener is up, and a
+ * client may connect), with RabbitMQ's bodies. */
+static void
+check_clients(struct http_req *r, bool ready)
+{
+	struct listeners ls;
+	uint32_t conns;
+	cJSON *more;
+
+	listeners(r, &ls);
+	if (ready && !has_protocol(&ls, "amqp") && !has_protocol(&ls, "amqp/ssl")) {
+		reply_failed(r, "no active listeners for AMQP/AMQPS", NULL);
+		return;
+	}
+	if (below_limit(r, &ls, &conns)) {
+		reply_ok(r, NULL, NULL);
+		return;
+	}
+	more = cJSON_CreateObject();
+	if (ready)
+		cJSON_AddNumberToObject(more, "connections", conns);
+	reply_failed(r, "node connection limit is reached", more);
+}
+
+/* metadata-store/initialized[/with-data] (RabbitMQ 4.x): the
+ * definitions are loaded before any listener opens, so the store is
+ * ready whenever this answers; "with data" asks for a vhost too. */
+static int
+count_vhost(void *arg, const struct bk_vhost_view *v)
+{
+	(void)v;
+	++*(int *)arg;
+	return 0;
+}
+
+static void
+check_metadata(struct http_req *r, bool with_data)
+{
+	int n = 0;
+
+	if (with_data)
+		bk_vhosts_each(r->l->broker, count_vhost, &n);
+	if (with_data && n == 0)
+		reply_failed(r, "Metadata store has not yet been initialized: "
+			     "it reports to have no virtual hosts", NULL);
+	else
+		reply_ok(r, NULL, NULL);
 }
 
 static void
@@ -243,6 +370,13 @@ http_api_health(struct http_req *r)
 		check_port(r, r->seg[3]);
 	else if (r->nseg == 4 && strcmp(c, "protocol-listener") == 0)
 		check_protocol(r, r->seg[3]);
+	else if (r->nseg == 3 && (!strcmp(c, "below-node-connection-limit") ||
+				  !strcmp(c, "ready-to-serve-clients")))
+		check_clients(r, strcmp(c, "ready-to-serve-clients") == 0);
+	else if (strcmp(c, "metadata-store") == 0 && r->nseg >= 4 &&
+		 strcmp(r->seg[3], "initialized") == 0 &&
+		 (r->nseg == 4 || (r->nseg == 5 && strcmp(r->seg[4], "with-data") == 0)))
+		check_metadata(r, r->nseg == 5);
 	else if (r->nseg == 5 && strcmp(c, "certificate-expiration") == 0)
 		check_certificates(r, r->seg[3], r->seg[4]);
 	else if (r->nseg == 3 && (!strcmp(c, "virtual-hosts") || !strcmp(c, "is-in-service") ||

@@ -61,6 +61,48 @@ def test_protocol_listener(broker):
             200, {"status": "ok", "protocol": "http/prometheus"})
 
 
+def test_protocol_listener_lists(broker):
+    """RabbitMQ 4.1: a comma-separated list; every one must listen."""
+    st, body = check(broker, "protocol-listener/amqp091,MQTT,management")
+    assert st == 200 and body["status"] == "ok"
+    assert {"amqp", "mqtt", "http"} <= set(body["protocols"])
+    assert len(body["protocols"]) == len(set(body["protocols"]))
+    st, body = check(broker, "protocol-listener/amqp,stomp,amqps")
+    assert st == 503 and body["reason"] == "No active listener"
+    assert sorted(body["missing"]) == ["amqp/ssl", "stomp"]
+    assert "amqp" in body["protocols"]
+
+
+def test_client_readiness_and_metadata_store(make_broker):
+    b = make_broker("--set", "amqp.max_connections=1")
+    for path in ("below-node-connection-limit", "ready-to-serve-clients",
+                 "metadata-store/initialized", "metadata-store/initialized/with-data"):
+        assert check(b, path) == (200, {"status": "ok"}), path
+    assert check(b, "metadata-store/initialized/without-data")[0] == 404
+    # the one AMQP connection the listener takes is open: a probe must fail
+    c = connect(b)
+    assert check(b, "below-node-connection-limit") == (
+        503, {"status": "failed", "reason": "node connection limit is reached"})
+    assert check(b, "ready-to-serve-clients") == (
+        503, {"status": "failed", "reason": "node connection limit is reached",
+              "connections": 1})
+    c.close()
+    wait_for(lambda: check(b, "ready-to-serve-clients")[0] == 200)
+    # the broker-wide limit counts every protocol's connections
+    b2 = make_broker("--set", "broker.max_connections=2")
+    assert check(b2, "below-node-connection-limit")[0] == 200
+    c = connect(b2)
+    # this request's own HTTP connection is the second
+    assert check(b2, "below-node-connection-limit")[0] == 503
+    c.close()
+    # without an AMQP listener nothing can serve AMQP clients
+    api(b, "DELETE", "/api/vhosts/%2F")
+    assert check(b, "metadata-store/initialized") == (200, {"status": "ok"})
+    assert check(b, "metadata-store/initialized/with-data") == (
+        503, {"status": "failed", "reason": "Metadata store has not yet been "
+              "initialized: it reports to have no virtual hosts"})
+
+
 def test_other_checks(broker):
     assert check(broker, "virtual-hosts") == (200, {"status": "ok"})
     assert check(broker, "node-is-quorum-critical") == (200, {"status": "ok"})

@@ -152,6 +152,18 @@ def test_health_checks_pass(ctl):
         (["check_if_node_is_quorum_critical"],
          "Checking if node %s is critical for quorum of any quorum queues ..." % node,
          "Node %s reported no quorum queues with minimum quorum" % node),
+        (["check_if_metadata_store_is_initialized"],
+         "Checking if the metadata store on node %s is initialized ..." % node,
+         "Metadata store on node %s is initialized" % node),
+        (["check_if_metadata_store_is_initialized_with_data"],
+         "Checking if the metadata store on node %s is initialized with data ..." % node,
+         "Metadata store on node %s is initialized and has data" % node),
+        (["check_if_node_is_below_connection_limit"],
+         "Checking if node %s is below its connection limit ..." % node,
+         "Node %s is below its connection limit" % node),
+        (["check_if_node_is_ready_to_serve_clients"],
+         "Checking if node %s is ready to serve clients ..." % node,
+         "Node %s is ready to serve clients" % node),
     ]
     for args, banner, answer in cases:
         assert lines(ctl.ok(*args)) == [banner, answer], args
@@ -191,6 +203,10 @@ def test_health_checks_fail(ctl):
                  ["check_alarms", "extra"]):
         r = ctl.run(*args)
         assert r.returncode == 64, (args, r.stderr)
+    r = ctl.run("check_protocol_listener", "amqp,stomp")
+    assert r.returncode == 69 and '["stomp"]' in r.stderr
+    assert ctl.ok("-q", "check_protocol_listener", "amqp,http") == (
+        "A listener for protocol amqp,http is running on node %s.\n" % node)
     r = ctl.run("check_certificate_expiration", "--unit", "fortnights")
     assert ("unit 'fortnights' is not supported. Please use one of: days, weeks, "
             "months, years") in r.stderr

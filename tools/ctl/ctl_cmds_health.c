@@ -9,6 +9,12 @@
  *   check_virtual_hosts                .../virtual-hosts
  *   check_certificate_expiration       .../certificate-expiration/<n>/<unit>
  *   check_if_node_is_quorum_critical   .../node-is-quorum-critical
+ *   check_if_metadata_store_is_initialized[_with_data]
+ *                                      .../metadata-store/initialized[/with-data]
+ *   check_if_node_is_below_connection_limit
+ *                                      .../below-node-connection-limit
+ *   check_if_node_is_ready_to_serve_clients
+ *                                      .../ready-to-serve-clients
  *   ping                               /api/overview answers
  *
  * A passed check prints its sentence (nothing with --silent; {"result":"ok"}
@@ -312,6 +318,22 @@ static const struct fixed_check fixed[] = {
 	{ "/api/health/checks/node-is-quorum-critical",
 	  "Checking if node %s is critical for quorum of any quorum queues ...",
 	  "Node %s reported no quorum queues with minimum quorum", fail_reason },
+#define CHECK_MDS 5
+	{ "/api/health/checks/metadata-store/initialized",
+	  "Checking if the metadata store on node %s is initialized ...",
+	  "Metadata store on node %s is initialized", fail_reason },
+#define CHECK_MDS_DATA 6
+	{ "/api/health/checks/metadata-store/initialized/with-data",
+	  "Checking if the metadata store on node %s is initialized with data ...",
+	  "Metadata store on node %s is initialized and has data", fail_reason },
+#define CHECK_CONN_LIMIT 7
+	{ "/api/health/checks/below-node-connection-limit",
+	  "Checking if node %s is below its connection limit ...",
+	  "Node %s is below its connection limit", fail_reason },
+#define CHECK_READY 8
+	{ "/api/health/checks/ready-to-serve-clients",
+	  "Checking if node %s is ready to serve clients ...",
+	  "Node %s is ready to serve clients", fail_reason },
 };
 
 static int
@@ -333,6 +355,10 @@ static int cmd_check_alarms(struct ctl_opts *o) { return fixed_check(o, CHECK_AL
 static int cmd_check_local_alarms(struct ctl_opts *o) { return fixed_check(o, CHECK_LOCAL_ALARMS); }
 static int cmd_check_virtual_hosts(struct ctl_opts *o) { return fixed_check(o, CHECK_VHOSTS); }
 static int cmd_check_quorum_critical(struct ctl_opts *o) { return fixed_check(o, CHECK_QUORUM); }
+static int cmd_check_mds(struct ctl_opts *o) { return fixed_check(o, CHECK_MDS); }
+static int cmd_check_mds_data(struct ctl_opts *o) { return fixed_check(o, CHECK_MDS_DATA); }
+static int cmd_check_conn_limit(struct ctl_opts *o) { return fixed_check(o, CHECK_CONN_LIMIT); }
+static int cmd_check_ready(struct ctl_opts *o) { return fixed_check(o, CHECK_READY); }
 
 static const char *
 text_of(const cJSON *v)
@@ -453,6 +479,10 @@ const struct ctl_cmd ctl_cmds_health[] = {
 	{ "check_certificate_expiration", cmd_check_certificate_expiration, 0, 0,
 	  "[--within <period>] [--unit <unit>]" },
 	{ "check_if_node_is_quorum_critical", cmd_check_quorum_critical, 0, 0, "" },
+	{ "check_if_metadata_store_is_initialized", cmd_check_mds, 0, 0, "" },
+	{ "check_if_metadata_store_is_initialized_with_data", cmd_check_mds_data, 0, 0, "" },
+	{ "check_if_node_is_below_connection_limit", cmd_check_conn_limit, 0, 0, "" },
+	{ "check_if_node_is_ready_to_serve_clients", cmd_check_ready, 0, 0, "" },
 	{ "ping", cmd_ping, 0, 0, "" },
 	{ NULL, NULL, 0, 0, NULL }
 };
