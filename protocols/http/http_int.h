@@ -305,6 +305,10 @@ void http_api_whoami(struct http_req *r);
 void http_api_health(struct http_req *r);
 void http_api_aliveness(struct http_req *r);
 void http_api_extensions(struct http_req *r);
+/* http_api_params.c */
+void http_api_parameters(struct http_req *r);
+void http_api_global_parameters(struct http_req *r);
+void http_api_cluster_name(struct http_req *r);
 void http_api_queues(struct http_req *r);
 void http_api_exchanges(struct http_req *r);
 void http_api_bindings(struct http_req *r);

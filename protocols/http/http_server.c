@@ -198,6 +198,9 @@ static const struct {
 	{ "extensions",  http_api_extensions },
 	{ "policies",    http_api_policies },
 	{ "operator-policies", http_api_operator_policies },
+	{ "parameters",  http_api_parameters },
+	{ "global-parameters", http_api_global_parameters },
+	{ "cluster-name", http_api_cluster_name },
 };
 
 /* The management UI's own files, and RabbitMQ's is-in-service probe (for

@@ -1,6 +1,9 @@
 """Health checks and the rest of the API tools use: RabbitMQ's
 /api/health/checks/* bodies and codes, /api/extensions, /api/nodes
 figures, permissions and bindings sub-resources."""
+import shutil
+import subprocess
+
 import pika
 
 from amqp_helpers import connect
@@ -167,3 +170,39 @@ def test_permissions_and_bindings_subresources(broker):
     assert [(b["source"], b["routing_key"]) for b in dst] == [("src", "b.*")]
     assert api(broker, "GET", "/api/queues/%2F/nope/bindings")[0] == 404
     assert api(broker, "GET", "/api/exchanges/%2F/nope/bindings/source")[0] == 404
+
+
+def test_parameters_as_a_node_without_their_plugins(broker):
+    for path in ("/api/parameters", "/api/parameters/federation-upstream",
+                 "/api/parameters/federation-upstream/%2F"):
+        assert api(broker, "GET", path)[:2] == (200, []), path
+    assert api(broker, "GET", "/api/parameters/shovel/nope")[0] == 404
+    assert api(broker, "GET", "/api/parameters/shovel/%2F/s1")[0] == 404
+    st, body, _ = api(broker, "PUT", "/api/parameters/federation-upstream/%2F/up",
+                      {"value": {"uri": "amqp://elsewhere"}})
+    assert (st, body) == (400, {"error": "bad_request", "reason": "Validation failed\n\n"
+                                "component federation-upstream not found\n"})
+    assert api(broker, "DELETE", "/api/parameters/shovel/%2F/s1")[0] == 404
+    # rabbitmqadmin lists them as RabbitMQ's empty list
+    if shutil.which("rabbitmqadmin"):
+        out = subprocess.run(["rabbitmqadmin", "-P", str(http_port(broker)), "-f",
+                              "raw_json", "list", "parameters"],
+                             capture_output=True, text=True, timeout=20)
+        assert out.returncode == 0 and out.stdout.strip() == "[]", out
+
+
+def test_cluster_name_and_global_parameters(broker):
+    node = api(broker, "GET", "/api/overview")[1]["cluster_name"]
+    assert api(broker, "GET", "/api/cluster-name")[:2] == (200, {"name": node})
+    assert api(broker, "GET", "/api/global-parameters")[:2] == (
+        200, [{"name": "cluster_name", "value": node}])
+    assert api(broker, "GET", "/api/global-parameters/cluster_name")[:2] == (
+        200, {"name": "cluster_name", "value": node})
+    assert api(broker, "GET", "/api/global-parameters/nope")[0] == 404
+    assert api(broker, "PUT", "/api/cluster-name", {"name": "x"})[0] == 405
+    assert api(broker, "PUT", "/api/global-parameters/cluster_name", {"value": "x"})[0] == 405
+    assert api(broker, "GET", "/api/cluster-name")[1] == {"name": node}
+    # a management user may read the cluster name, not the global parameters
+    api(broker, "PUT", "/api/users/mon", {"password": "pw", "tags": "management"})
+    assert api(broker, "GET", "/api/cluster-name", auth=("mon", "pw"))[0] == 200
+    assert api(broker, "GET", "/api/global-parameters", auth=("mon", "pw"))[0] in (401, 403)
