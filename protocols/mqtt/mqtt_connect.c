@@ -372,6 +372,20 @@ admit(struct mqtt_conn *c, const struct mqtt_connect *cn, struct connect_ctx *x,
 	return true;
 }
 
+/* The session's expiry as this CONNECT asks (v5 Session Expiry Interval,
+ * v3 clean session 0 = never); a pending expiry is called off. */
+static void
+set_expiry(const struct mqtt_conn *c, struct mqtt_session *s, const struct mqtt_connect *cn)
+{
+	if (c->level == MQTT_V5)
+		s->expiry = MQTT_HAS(&cn->props, MQTT_PROP_SESSION_EXPIRY) ?
+			    cn->props.session_expiry : 0;
+	else
+		s->expiry = cn->clean ? 0 : MQTT_SESSION_NEVER;
+	if (s->expiry_ev)
+		event_del(s->expiry_ev);
+}
+
 void
 mqtt_on_connect(struct mqtt_conn *c, const struct mqtt_packet *pkt)
 {
@@ -414,13 +428,7 @@ mqtt_on_connect(struct mqtt_conn *c, const struct mqtt_packet *pkt)
 	} else {
 		s = mqtt_session_new(l, c->vhost, cid, c->user);
 	}
-	if (c->level == MQTT_V5)
-		s->expiry = MQTT_HAS(&cn->props, MQTT_PROP_SESSION_EXPIRY) ?
-			    cn->props.session_expiry : 0;
-	else
-		s->expiry = cn->clean ? 0 : MQTT_SESSION_NEVER;
-	if (s->expiry_ev)
-		event_del(s->expiry_ev);
+	set_expiry(c, s, cn);
 	ack.u.connack.session_present = present;
 	mqtt_send(c, &ack);
 	c->state = MQTT_CONN_RUNNING;
