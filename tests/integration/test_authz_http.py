@@ -9,12 +9,13 @@ password_hash. State-changing requests must be JSON and same-origin; every
 answer forbids framing.
 """
 import json
+import subprocess
 
 import pika
 import pytest
 
 from authz_helpers import add_user, add_vhost, amqp, set_perms, set_tperm, user
-from http_helpers import api, q
+from http_helpers import api, http_port, q
 
 MGMT = ("alice", "pw")
 MON = ("mona", "pw")
@@ -312,3 +313,27 @@ def test_overview_counts_only_what_the_user_sees(world):
     assert full["object_totals"]["connections"] == 2 and full["listeners"]
     g.close()
     a.close()
+
+
+def curl(b, method, path, *args, auth="alice:pw"):
+    r = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-u", auth,
+                        "-X", method, "http://127.0.0.1:%d%s" % (http_port(b), path)] +
+                       list(args), capture_output=True, text=True, timeout=30)
+    return int(r.stdout)
+
+
+def test_curl_as_operators_use_it(world):
+    """curl's habits: PUT and DELETE without a body (no type, or libcurl's
+    form type for an empty -d), JSON bodies with -H; a form POST is refused."""
+    set_perms(world, "alice", "v1")
+    assert curl(world, "PUT", "/api/queues/v1/c-q") == 201
+    assert curl(world, "DELETE", "/api/queues/v1/c-q") == 204
+    assert curl(world, "PUT", "/api/queues/v1/c-q", "-d", "") == 201
+    assert curl(world, "DELETE", "/api/queues/v1/c-q", "-d", "") == 204
+    assert curl(world, "PUT", "/api/queues/v1/c-q", "-H", "content-type: application/json",
+                "-d", '{"durable": true}') == 201
+    assert curl(world, "POST", "/api/queues/v1/c-q/get",
+                "-d", '{"count": 1, "ackmode": "ack_requeue_true", "encoding": "auto"}') == 415
+    assert curl(world, "DELETE", "/api/queues/v2/q-v2") == 403
+    assert curl(world, "GET", "/api/users") == 403
+    assert curl(world, "GET", "/api/users", auth="alice:wrong") == 401

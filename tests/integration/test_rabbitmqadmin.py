@@ -26,10 +26,14 @@ pytestmark = pytest.mark.skipif(ADMIN is None, reason="rabbitmqadmin not install
                                 "(Debian package rabbitmq-server)")
 
 
-def admin(b, *args, check=True):
+def run(b, user, *args):
     cmd = ["/usr/bin/python3", ADMIN, "-H", "127.0.0.1", "-P", str(http_port(b)),
-           "-u", "guest", "-p", "guest"] + list(args)
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+           "-u", user[0], "-p", user[1]] + list(args)
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+
+
+def admin(b, *args, check=True, user=("guest", "guest")):
+    r = run(b, user, *args)
     if check:
         assert r.returncode == 0, r.stdout + r.stderr
     return r.stdout
@@ -96,3 +100,25 @@ def test_export_import(broker, make_broker, tmp_path):
         {"name": "eq", "arguments": {"x-max-length": 5}}]
     assert {"source": "ex", "destination": "eq"} in rows(
         b2, "list", "bindings", "source", "destination")
+
+
+def test_management_user_works_in_its_vhost_only(broker):
+    """A user tagged management, with permissions on v1 only: rabbitmqadmin
+    declares, lists and deletes there (DELETE without a body), and the
+    administrators' lists and other vhosts answer 403."""
+    from authz_helpers import add_vhost, user
+    add_vhost(broker, "v1")
+    user(broker, "alice", tags="management", vhost="v1")
+    admin(broker, "declare", "queue", "name=root-q")
+    alice = ("alice", "pw")
+    assert "queue declared" in admin(broker, "-V", "v1", "declare", "queue", "name=aq",
+                                     user=alice)
+    assert json.loads(admin(broker, "-f", "raw_json", "list", "queues", "name", "vhost",
+                            user=alice)) == [{"name": "aq", "vhost": "v1"}]
+    assert "queue deleted" in admin(broker, "-V", "v1", "delete", "queue", "name=aq",
+                                    user=alice)
+    for args in (("list", "users"), ("export", "/dev/null"),
+                 ("-V", "/", "delete", "queue", "name=root-q")):
+        r = run(broker, alice, *args)
+        assert r.returncode != 0 and "403" in r.stdout + r.stderr, args
+    assert [q["name"] for q in rows(broker, "list", "queues", "name")] == ["root-q"]

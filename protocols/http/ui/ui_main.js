@@ -19,10 +19,23 @@
     document.getElementById("login-user").focus();
   }
 
+  /* Pages whose API answers only some tags (403 to the others, which is
+   * what the page shows if opened by its address anyway). */
+  var NAV_TAGS = {
+    "users": ["administrator"], "operator-policies": ["administrator"],
+    "definitions": ["administrator"], "policies": ["administrator", "policymaker"]
+  };
+  var tags = [];
+
+  function allowed(page) {
+    var need = NAV_TAGS[page];
+    return !need || need.some(function (t) { return tags.indexOf(t) >= 0; });
+  }
+
   function buildNav(streams) {
     var nav = S.clear(document.getElementById("nav"));
     NAV.forEach(function (n) {
-      if (n[0] === "streams" && !streams) return;
+      if ((n[0] === "streams" && !streams) || !allowed(n[0])) return;
       nav.appendChild(S.h("a", { href: "#/" + (n[2] === undefined ? n[0] : n[2]), "data-nav": n[0], text: n[1] }));
     });
   }
@@ -30,8 +43,9 @@
   function showApp(who) {
     document.getElementById("login").hidden = true;
     document.getElementById("app").hidden = false;
-    document.getElementById("whoami").textContent = who.name + (who.tags && who.tags.length ? " (" +
-      (Array.isArray(who.tags) ? who.tags.join(", ") : who.tags) + ")" : "");
+    tags = Array.isArray(who.tags) ? who.tags : String(who.tags || "").split(/\s*,\s*/);
+    document.getElementById("whoami").textContent = who.name + (tags.length && tags[0] ? " (" +
+      tags.join(", ") + ")" : "");
     buildNav(false);
     S.navigate();
     S.hasStreams().then(function (yes) {

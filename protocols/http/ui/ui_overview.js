@@ -94,23 +94,29 @@
     var alive = S.current();
 
     function load() {
-      return Promise.all([S.api("GET", "/api/overview"), S.api("GET", "/api/nodes")]).then(function (r) {
+      /* /api/nodes is for monitoring users and administrators (403 to
+       * others, as RabbitMQ's): without it, no alarms and node figures */
+      var nodes = S.api("GET", "/api/nodes").catch(function (e) {
+        if (e.status === 403) return null;
+        throw e;
+      });
+      return Promise.all([S.api("GET", "/api/overview"), nodes]).then(function (r) {
         if (!alive()) return;
-        var ov = r[0], node = r[1][0] || {}, ms = ov.message_stats || {};
+        var ov = r[0], node = r[1] ? r[1][0] || {} : null, ms = ov.message_stats || {};
         history.push({ t: Date.now(), publish: rate(ms, "publish"), deliver_get: rate(ms, "deliver_get"), ack: rate(ms, "ack") });
         if (history.length > MAX_POINTS) history.shift();
         S.append(S.clear(box),
-          S.section("Alarms", "alarms-section", alarms(node)),
+          node && S.section("Alarms", "alarms-section", alarms(node)),
           S.section("Totals", "totals-section", totals(ov)),
           S.section("Rates now", "rates-section", rates(ms)),
-          S.section("Node", "node-section", S.kv([
+          node && S.section("Node", "node-section", S.kv([
             ["Name", ov.node, "node"], ["Version", ov.product_name + " " + ov.product_version, "version"],
             ["Uptime", S.duration(node.uptime || 0), "uptime"],
             ["Memory", S.bytes(node.mem_used) + (node.mem_limit ? " of " + S.bytes(node.mem_limit) + " limit" : ""), "memory"]
           ])),
-          S.section("Listeners", "listeners-section", S.table([
+          ov.listeners && S.section("Listeners", "listeners-section", S.table([
             { label: "Protocol", key: "protocol" }, { label: "Bound to", key: "ip_address" }, { label: "Port", key: "port", num: true }
-          ], ov.listeners || [], { id: "listeners" })));
+          ], ov.listeners, { id: "listeners" })));
         drawChart(canvas);
       }, function (e) {
         if (alive()) S.append(S.clear(box), h("p", { class: "error", text: e.message }));
