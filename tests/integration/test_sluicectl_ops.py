@@ -212,6 +212,45 @@ def test_health_checks_fail(ctl):
             "months, years") in r.stderr
 
 
+def http_get(ctl, path):
+    conn = http.client.HTTPConnection(ctl.host, ctl.port, timeout=10)
+    conn.request("GET", path, headers={"Authorization": "Basic Z3Vlc3Q6Z3Vlc3Q="})
+    body = conn.getresponse().read()
+    conn.close()
+    return body
+
+
+def test_cluster_status(ctl):
+    """A single broker is a cluster of one disc node, as RabbitMQ reports
+    a node that joined none; listeners and cores are the API's."""
+    nodes = json.loads(http_get(ctl, "/api/nodes"))
+    node = nodes[0]["name"]
+    rep = ctl.json("cluster_status")
+    assert rep["cluster_name"] == node
+    assert rep["disk_nodes"] == [node] and rep["running_nodes"] == [node]
+    assert rep["ram_nodes"] == [] and rep["alarms"] == [] and rep["partitions"] == {}
+    assert rep["cpu_cores"] == {node: nodes[0]["processors"]}
+    assert rep["maintenance_status"] == {node: "not under maintenance"}
+    assert rep["versions"][node]["rabbitmq_name"] == "Sluice"
+    amqp = [x for x in rep["listeners"][node] if x["port"] == ctl.amqp_port]
+    assert amqp and amqp[0]["protocol"] == "amqp"
+    assert amqp[0]["purpose"] == "AMQP 0-9-1 and AMQP 1.0"
+    http = [x for x in rep["listeners"][node] if x["port"] == ctl.port]
+    assert http[0]["purpose"] == "HTTP API"
+    out = ctl.ok("cluster_status").split("\n")
+    assert out[0] == "Cluster status of node %s ..." % node
+    assert out[1:5] == ["Basics", "", "Cluster name: %s" % node,
+                        "Total CPU cores available cluster-wide: %d" % nodes[0]["processors"]]
+    for title in ("Disk Nodes", "Running Nodes", "Versions", "CPU Cores",
+                  "Maintenance status", "Alarms", "Network Partitions", "Listeners",
+                  "Feature flags"):
+        assert out[out.index(title) + 1] == "", title
+    assert out[out.index("Disk Nodes") + 2] == node
+    assert ("Node: %s, interface: 127.0.0.1, port: %d, protocol: amqp, purpose: AMQP "
+            "0-9-1 and AMQP 1.0" % (node, ctl.amqp_port)) in out
+    assert out[out.index("Alarms") + 2] == "(none)"
+
+
 def test_ping_needs_no_credentials(ctl):
     out = ctl.ok("--password", "wrong", "ping")
     assert lines(out)[-1] == "Ping succeeded"

@@ -176,5 +176,6 @@ extern const struct ctl_cmd ctl_cmds_defs[];
 extern const struct ctl_cmd ctl_cmds_access[];
 extern const struct ctl_cmd ctl_cmds_policy[];
 extern const struct ctl_cmd ctl_cmds_health[];
+extern const struct ctl_cmd ctl_cmds_cluster[];
 
 #endif

@@ -18,7 +18,7 @@
 
 static const struct ctl_cmd *const tables[] = {
 	ctl_cmds_list, ctl_cmds_admin, ctl_cmds_queue, ctl_cmds_defs, ctl_cmds_access,
-	ctl_cmds_policy, ctl_cmds_health, NULL
+	ctl_cmds_policy, ctl_cmds_health, ctl_cmds_cluster, NULL
 };
 static const struct ctl_cmd *current;   /* for usage errors */
 
