@@ -220,13 +220,15 @@ http_req_public(const struct http_req *r)
 
 /* The Prometheus listener serves /metrics[/per-object|/detailed] only;
  * credentials, when prometheus.authentication asks for them, were
- * checked with the head (http_req_public). */
+ * checked with the head (http_req_public), and then the user must be
+ * one who may read /metrics on the management port: every vhost's
+ * objects are in it. */
 static void
 dispatch_prometheus(struct http_req *r)
 {
 	if (r->nseg == 0 || strcmp(r->seg[0], "metrics") != 0)
 		http_reply_not_found(r);
-	else
+	else if (!r->l->prom_auth || http_authz_metrics(r))
 		http_prometheus(r);
 }
 

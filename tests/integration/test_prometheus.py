@@ -183,6 +183,10 @@ def test_authentication_and_listener(make_broker):
     assert scrape(b)[0] == 401
     assert scrape(b, auth=("guest", "guest"))[0] == 200
     assert scrape(b, auth=("guest", "wrong"))[0] == 401
+    # the metrics name every vhost's objects: monitoring users only
+    for name, tags, st in (("mgmt", "management", 403), ("mon", "monitoring", 200)):
+        assert api(b, "PUT", "/api/users/" + name, {"password": "pw", "tags": tags})[0] == 201
+        assert scrape(b, auth=(name, "pw"))[0] == st, tags
     b2 = make_broker()
     assert scrape(b2)[0] == 200
     st, body, _ = api(b2, "GET", "/api/health/checks/protocol-listener/prometheus")
