@@ -37,6 +37,28 @@ amqp_sstr_set(struct amqp_sstr *dst, struct bk_str src)
 	dst->len = (uint8_t)n;
 }
 
+void
+amqp_cstr_set(struct amqp_cstr *dst, struct bk_str src)
+{
+	uint16_t n = src.len > AMQP_SHORTSTR_MAX ? AMQP_SHORTSTR_MAX : (uint16_t)src.len;
+
+	if (dst->p == NULL || n > dst->cap) {
+		dst->cap = (uint16_t)((n | 31u) > AMQP_SHORTSTR_MAX ? AMQP_SHORTSTR_MAX : (n | 31u));
+		dst->p = bk_realloc(dst->p, (size_t)dst->cap + 1);
+	}
+	if (n)
+		memcpy(dst->p, src.p, n);
+	dst->p[n] = '\0';
+	dst->len = n;
+}
+
+void
+amqp_cstr_fini(struct amqp_cstr *s)
+{
+	BK_FREE(s->p);
+	s->len = s->cap = 0;
+}
+
 struct amqp_channel *
 amqp_channel_new(struct amqp_conn *c, uint16_t id)
 {
@@ -79,6 +101,12 @@ amqp_channel_free(struct amqp_channel *ch)
 	if (ch->confirm_ev)
 		event_free(ch->confirm_ev);
 	bk_free(ch->tx_pubs);
+	amqp_cstr_fini(&ch->pub_exchange);
+	amqp_cstr_fini(&ch->pub_rkey);
+	amqp_cstr_fini(&ch->reply_tag);
+	amqp_cstr_fini(&ch->perm_exchange);
+	amqp_cstr_fini(&ch->pending_name);
+	amqp_cstr_fini(&ch->last_queue);
 	bk_free(ch);
 }
 

@@ -143,7 +143,7 @@ reply_deliver(void *ctx, struct bk_delivery *d)
 	if (ch->closing || amqp_conn_output_full(ch->conn))
 		return -EAGAIN;
 	d->no_ack = true;
-	write_delivery(ch, amqp_sstr_get(&ch->reply_tag), d);
+	write_delivery(ch, amqp_cstr_get(&ch->reply_tag), d);
 	return 0;
 }
 
@@ -225,7 +225,7 @@ static bool
 tag_in_use(struct amqp_channel *ch, struct bk_str tag)
 {
 	return consumer_find(ch, tag) ||
-	       (ch->reply_bc && bk_str_eq(tag, amqp_sstr_get(&ch->reply_tag)));
+	       (ch->reply_bc && bk_str_eq(tag, amqp_cstr_get(&ch->reply_tag)));
 }
 
 static void
@@ -255,11 +255,11 @@ consume_reply_to(struct amqp_channel *ch, const struct amqp_method *m,
 				  "reply consumer already set");
 		return;
 	}
-	ch->reply_tag = *tag;
+	amqp_cstr_set(&ch->reply_tag, amqp_sstr_get(tag));
 	ch->reply_bc = bk_direct_reply_consumer_new(ch->conn->vhost, &reply_ops,
 						    ch, &ch->reply_name);
 	if (!a->nowait)
-		send_consume_ok(ch, amqp_sstr_get(&ch->reply_tag));
+		send_consume_ok(ch, amqp_cstr_get(&ch->reply_tag));
 }
 
 static int32_t
@@ -371,7 +371,7 @@ amqp_ch_basic_cancel(struct amqp_channel *ch, const struct amqp_method *m)
 		bk_consumer_cancel(c->bc);
 		bk_free(c);
 	} else if (ch->reply_bc &&
-		   bk_str_eq(a->consumer_tag, amqp_sstr_get(&ch->reply_tag))) {
+		   bk_str_eq(a->consumer_tag, amqp_cstr_get(&ch->reply_tag))) {
 		bk_consumer_cancel(ch->reply_bc);
 		ch->reply_bc = NULL;
 		ch->reply_name = NULL;

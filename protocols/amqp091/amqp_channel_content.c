@@ -81,8 +81,8 @@ amqp_ch_basic_publish(struct amqp_channel *ch, const struct amqp_method *m)
 	}
 	if (!amqp_ch_publish_allowed(ch, m->id, a->exchange, a->routing_key))
 		return;
-	amqp_sstr_set(&ch->pub_exchange, a->exchange);
-	amqp_sstr_set(&ch->pub_rkey, a->routing_key);
+	amqp_cstr_set(&ch->pub_exchange, a->exchange);
+	amqp_cstr_set(&ch->pub_rkey, a->routing_key);
 	ch->pub_mandatory = a->mandatory;
 	ch->cstate = AMQP_CONTENT_HEADER;
 	content_progress(ch);
@@ -325,8 +325,8 @@ amqp_channel_on_header(struct amqp_channel *ch, const uint8_t *p, size_t n)
 	room = size <= BODY_PREALLOC ? (size_t)size : 0;
 	if (!inflight_allow(ch, room))
 		return;
-	ch->pub_msg = bk_msg_new(amqp_sstr_get(&ch->pub_exchange),
-				 amqp_sstr_get(&ch->pub_rkey), &props, room);
+	ch->pub_msg = bk_msg_new(amqp_cstr_get(&ch->pub_exchange),
+				 amqp_cstr_get(&ch->pub_rkey), &props, room);
 	ch->conn->inflight_content += room;
 	ch->pub_size = size;
 	ch->pub_off = 0;

@@ -28,10 +28,19 @@
 
 #define AMQP_SHORTSTR_MAX 255
 
-/* A length-counted copy of a shortstr, kept inside the channel. */
+/* A length-counted copy of a shortstr, kept inside a consumer. */
 struct amqp_sstr {
 	uint8_t len;
 	char p[AMQP_SHORTSTR_MAX + 1];
+};
+
+/* A shortstr the channel remembers (the exchange last published to, a
+ * queue name): on the heap, grown to the longest value seen, none until
+ * the first set, so an idle channel holds a few words, not 256 octets
+ * per name. p is NUL-terminated when set; NULL before. */
+struct amqp_cstr {
+	char *p;                        /* owned */
+	uint16_t len, cap;              /* cap: room for cap octets + NUL */
 };
 
 /* Where the channel is in the publish content sequence [§4.2.6]. */
@@ -77,8 +86,8 @@ struct amqp_channel {
 
 	/* publish assembly */
 	enum amqp_content_state cstate;
-	struct amqp_sstr pub_exchange;
-	struct amqp_sstr pub_rkey;
+	struct amqp_cstr pub_exchange;
+	struct amqp_cstr pub_rkey;
 	bool pub_mandatory;
 	struct bk_msg *pub_msg;         /* owned while its body arrives; its
 					   body_len is the room so far */
@@ -118,7 +127,7 @@ struct amqp_channel {
 	struct bk_credit *credit;       /* owned; basic.qos global=true, shared */
 	struct bk_consumer *reply_bc;   /* direct reply-to pseudo consumer or NULL */
 	const char *reply_name;         /* borrowed from reply_bc */
-	struct amqp_sstr reply_tag;
+	struct amqp_cstr reply_tag;
 
 	/* unacked deliveries, in delivery-tag order, linked through
 	 * d->link_prev/link_next; each is also found by tag in tags[]
@@ -137,7 +146,7 @@ struct amqp_channel {
 	 * access generation perm_gen (0 = nothing cached) */
 	uint64_t perm_gen;
 	bool perm_keyed;                /* a topic permission applies: check each key */
-	struct amqp_sstr perm_exchange;
+	struct amqp_cstr perm_exchange;
 
 	/* deliveries dropped because AMQP 0-9-1 cannot carry them to this
 	 * client (amqp_ch_content_fits), counted between two log lines */
@@ -150,11 +159,11 @@ struct amqp_channel {
 	uint64_t defs_gen0;             /* bk_defs_generation() before the method */
 	bool ok_waiting;
 	struct amqp_method pending_ok;
-	struct amqp_sstr pending_name;  /* pending_ok's queue name */
+	struct amqp_cstr pending_name;  /* pending_ok's queue name */
 
 	/* queue.declare's name, for the empty-name shortcut */
 	bool has_last_queue;
-	struct amqp_sstr last_queue;
+	struct amqp_cstr last_queue;
 };
 
 /* ---- amqp_channel.c ------------------------------------------------- */
@@ -184,6 +193,16 @@ amqp_sstr_get(const struct amqp_sstr *s)
 
 /* Copy a shortstr (the codec guarantees <= 255 bytes). */
 void amqp_sstr_set(struct amqp_sstr *dst, struct bk_str src);
+
+static inline struct bk_str
+amqp_cstr_get(const struct amqp_cstr *s)
+{
+	return (struct bk_str){ s->p ? s->p : "", s->len };
+}
+
+/* Copy a shortstr (at most 255 octets kept); allocates only to grow. */
+void amqp_cstr_set(struct amqp_cstr *dst, struct bk_str src);
+void amqp_cstr_fini(struct amqp_cstr *s);
 
 /* ---- amqp_channel_mgmt.c -------------------------------------------- */
 

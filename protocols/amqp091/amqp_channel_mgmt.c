@@ -87,7 +87,7 @@ publish_check(struct amqp_channel *ch, uint32_t method_id, uint64_t gen,
 	}
 	ch->perm_gen = gen;
 	ch->perm_keyed = keyed;
-	amqp_sstr_set(&ch->perm_exchange, exchange);
+	amqp_cstr_set(&ch->perm_exchange, exchange);
 	return true;
 }
 
@@ -98,7 +98,7 @@ amqp_ch_publish_allowed(struct amqp_channel *ch, uint32_t method_id,
 	uint64_t gen = bk_access_generation(ch->conn->broker);
 
 	if (ch->perm_gen == gen && !ch->perm_keyed &&
-	    bk_str_eq(amqp_sstr_get(&ch->perm_exchange), exchange))
+	    bk_str_eq(amqp_cstr_get(&ch->perm_exchange), exchange))
 		return true;
 	return publish_check(ch, method_id, gen, exchange, routing_key);
 }

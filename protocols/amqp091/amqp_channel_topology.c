@@ -48,7 +48,7 @@ on_defs_durable(void *ctx, uint64_t token, int status)
 		return;
 	}
 	if (ok.id == AMQP_QUEUE_DECLARE_OK)
-		ok.u.queue_declare_ok.queue = amqp_sstr_get(&ch->pending_name);
+		ok.u.queue_declare_ok.queue = amqp_cstr_get(&ch->pending_name);
 	if (!ch->closing)
 		amqp_conn_send_method(ch->conn, ch->id, &ok);
 }
@@ -82,7 +82,7 @@ send_ok(struct amqp_channel *ch, const struct amqp_method *ok, bool nowait)
 	}
 	ch->pending_ok = *ok;
 	if (ok->id == AMQP_QUEUE_DECLARE_OK)
-		amqp_sstr_set(&ch->pending_name, ok->u.queue_declare_ok.queue);
+		amqp_cstr_set(&ch->pending_name, ok->u.queue_declare_ok.queue);
 	ch->ok_waiting = true;
 	amqp_conn_hold_input(ch->conn, true);
 }
@@ -131,7 +131,7 @@ amqp_ch_queue_name(struct amqp_channel *ch, uint32_t method_id, struct bk_str *n
 				  "no previously declared queue");
 		return false;
 	}
-	*name = amqp_sstr_get(&ch->last_queue);
+	*name = amqp_cstr_get(&ch->last_queue);
 	return true;
 }
 
@@ -250,11 +250,11 @@ amqp_ch_queue_declare(struct amqp_channel *ch, const struct amqp_method *m)
 		return;
 	}
 reply:
-	amqp_sstr_set(&ch->last_queue, bk_str_c(name));
+	amqp_cstr_set(&ch->last_queue, bk_str_c(name));
 	ch->has_last_queue = true;
 	memset(&ok, 0, sizeof(ok));
 	ok.id = AMQP_QUEUE_DECLARE_OK;
-	ok.u.queue_declare_ok.queue = amqp_sstr_get(&ch->last_queue);
+	ok.u.queue_declare_ok.queue = amqp_cstr_get(&ch->last_queue);
 	ok.u.queue_declare_ok.message_count = msgs;
 	ok.u.queue_declare_ok.consumer_count = consumers;
 	send_ok(ch, &ok, a->nowait);
@@ -285,7 +285,7 @@ amqp_ch_queue_bind(struct amqp_channel *ch, const struct amqp_method *m)
 		d.arguments = m->u.queue_unbind.arguments;
 	}
 	if (d.dest.len == 0 && d.routing_key.len == 0 && ch->has_last_queue)
-		d.routing_key = amqp_sstr_get(&ch->last_queue);
+		d.routing_key = amqp_cstr_get(&ch->last_queue);
 	if (!amqp_ch_queue_name(ch, m->id, &d.dest) || !bind_allowed(ch, m->id, &d))
 		return;
 	if (bind)

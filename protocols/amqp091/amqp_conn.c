@@ -122,9 +122,7 @@ drop_channels(struct amqp_conn *c)
 {
 	struct amqp_conn_priv *p = conn_priv(c);
 
-	if (!c->channels)
-		return;
-	for (uint32_t i = 1; i <= c->channel_max && p->nchannels > 0; i++)
+	for (uint32_t i = 1; i < c->chan_cap && p->nchannels > 0; i++)
 		if (c->channels[i])
 			amqp_conn_channel_closed(c, (uint16_t)i);
 	net_conn_defer(c->nc);
@@ -136,8 +134,7 @@ amqp_conn_channel_closed(struct amqp_conn *c, uint16_t channel)
 	struct amqp_conn_priv *p = conn_priv(c);
 	struct amqp_channel *ch;
 
-	if (!c->channels || channel == 0 || channel > c->channel_max ||
-	    !(ch = c->channels[channel]))
+	if (channel == 0 || !(ch = amqp_conn_channel(c, channel)))
 		return;
 	c->channels[channel] = NULL;
 	p->nchannels--;

@@ -239,7 +239,7 @@ on_tune_ok(struct amqp_conn *c, const struct amqp_method *m)
 	c->frame_max = t->frame_max;
 	c->channel_max = t->channel_max ? t->channel_max : UINT16_MAX;
 	c->heartbeat = t->heartbeat;
-	c->channels = bk_calloc((size_t)c->channel_max + 1, sizeof(*c->channels));
+	c->tuned = true;
 	c->state = AMQP_CONN_OPEN;
 }
 

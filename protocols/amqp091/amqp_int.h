@@ -42,11 +42,16 @@ struct amqp_conn {
 	struct event_base *base;            /* borrowed */
 	const char *peer;                   /* borrowed from nc: "127.0.0.1:5555" */
 	bool peer_is_loopback;
+	bool tuned;                         /* connection.tune-ok accepted */
 	enum amqp_conn_state state;
 	uint32_t frame_max;                 /* negotiated */
 	uint16_t channel_max;               /* negotiated */
 	uint16_t heartbeat;                 /* negotiated, seconds */
-	struct amqp_channel **channels;     /* owned array of channel_max + 1 */
+	/* owned: open channels by id, chan_cap slots (ids 0 .. chan_cap - 1),
+	 * grown on channel.open: an idle connection with channel 1 holds a
+	 * few slots, not one per channel_max */
+	struct amqp_channel **channels;
+	uint32_t chan_cap;
 	char *user;                         /* owned */
 	/* client capabilities from connection.start-ok client-properties */
 	bool cap_consumer_cancel_notify;
@@ -71,6 +76,13 @@ struct amqp_conn {
 	 * what frames handled in that batch count as their arrival time */
 	uint64_t now_ms;
 };
+
+/* Open channel id of c, or NULL. */
+static inline struct amqp_channel *
+amqp_conn_channel(const struct amqp_conn *c, uint32_t id)
+{
+	return id < c->chan_cap ? c->channels[id] : NULL;
+}
 
 /* ---- conn -> used by channel ---------------------------------------- */
 

@@ -41,7 +41,7 @@ describe(void *ctx, struct bk_conn_state *st)
 
 	st->state = rabbit_state(c);
 	st->channels = conn_priv(c)->nchannels;
-	st->channel_max = c->channels ? c->channel_max : 0;
+	st->channel_max = c->tuned ? c->channel_max : 0;
 	st->frame_max = c->frame_max;
 	st->timeout = c->heartbeat;
 	net_conn_describe(c->nc, st);

@@ -235,12 +235,12 @@ amqp_conn_writable(void *ctx)
 	struct amqp_conn *c = ctx;
 	struct amqp_conn_priv *p = conn_priv(c);
 
-	if (amqp_conn_gone(c) || !p->wake_wanted || !c->channels)
+	if (amqp_conn_gone(c) || !p->wake_wanted)
 		return;
 	p->wake_wanted = false;
 	/* A wake may deliver, fill the output again and close nothing: the
 	 * slots stay put, so the walk stays valid. */
-	for (uint32_t i = 1, seen = 0; i <= c->channel_max && seen < p->nchannels; i++) {
+	for (uint32_t i = 1, seen = 0; i < c->chan_cap && seen < p->nchannels; i++) {
 		if (!c->channels[i])
 			continue;
 		seen++;

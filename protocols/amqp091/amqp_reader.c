@@ -101,6 +101,24 @@ read_protocol_header(struct amqp_conn *c, struct evbuffer *in)
 	return -1;
 }
 
+/* Make slot id of c->channels exist (id <= channel_max): the table grows
+ * by doubling from 8 slots, never past channel_max + 1. */
+static void
+channel_slot_make(struct amqp_conn *c, uint16_t id)
+{
+	uint32_t cap = c->chan_cap ? c->chan_cap : 8;
+
+	if (id < c->chan_cap)
+		return;
+	while (cap <= id)
+		cap *= 2;
+	if (cap > (uint32_t)c->channel_max + 1)
+		cap = (uint32_t)c->channel_max + 1;
+	c->channels = bk_realloc(c->channels, cap * sizeof(*c->channels));
+	memset(c->channels + c->chan_cap, 0, (cap - c->chan_cap) * sizeof(*c->channels));
+	c->chan_cap = cap;
+}
+
 static void
 route_channel_open(struct amqp_conn *c, uint16_t id, const struct amqp_method *m)
 {
@@ -121,7 +139,7 @@ route_channel_open(struct amqp_conn *c, uint16_t id, const struct amqp_method *m
 				   id, c->channel_max);
 		return;
 	}
-	if (c->channels[id]) {
+	if (amqp_conn_channel(c, id)) {
 		amqp_conn_close_or(c, AMQP_CHANNEL_ERROR, m->id, "second 'channel.open' seen");
 		return;
 	}
@@ -130,6 +148,7 @@ route_channel_open(struct amqp_conn *c, uint16_t id, const struct amqp_method *m
 		amqp_conn_close_or(c, AMQP_NOT_ALLOWED, 0, "%s", err.text);
 		return;
 	}
+	channel_slot_make(c, id);
 	c->channels[id] = amqp_channel_new(c, id);
 	p->nchannels++;
 	amqp_conn_send_method(c, id, &ok);
@@ -145,7 +164,7 @@ route_method(struct amqp_conn *c, uint16_t id, const struct amqp_method *m)
 		route_channel_open(c, id, m);
 		return;
 	}
-	if (id > c->channel_max || !(ch = c->channels[id])) {
+	if (!(ch = amqp_conn_channel(c, id))) {
 		amqp_conn_close_or(c, AMQP_CHANNEL_ERROR, m->id, "expected 'channel.open'");
 		return;
 	}
@@ -212,7 +231,7 @@ content_channel(struct amqp_conn *c, const struct amqp_frame_hdr *h, const uint8
 		unexpected_frame(c, h->type, p, p ? h->size : 0);
 		return NULL;
 	}
-	if (h->channel > c->channel_max || !(ch = c->channels[h->channel])) {
+	if (!(ch = amqp_conn_channel(c, h->channel))) {
 		amqp_conn_close_or(c, AMQP_UNEXPECTED_FRAME, 0,
 				   "expected method frame, got non method frame instead");
 		return NULL;

@@ -20,6 +20,7 @@ open_ch(void)
 	memset(&conn, 0, sizeof(conn));
 	conn.base = base;
 	conn.channels = channels;
+	conn.chan_cap = 4;
 	conn.vhost = (struct bk_vhost *)1;
 	conn.cap_consumer_cancel_notify = true;
 	channels[1] = amqp_channel_new(&conn, 1);

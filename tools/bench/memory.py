@@ -1,0 +1,238 @@
+#!/usr/bin/python3
+"""Memory per object and topology speed of sluiced, each on a fresh broker.
+
+    /usr/bin/python3 tools/bench/memory.py [--sluiced PATH] CASE...
+
+Cases (each starts its own sluiced on free ports with a temporary data
+directory, measures, stops it):
+
+  queued N SIZE   N transient messages of SIZE octets in one queue, nobody
+                  consuming: RSS growth per message, and that minus SIZE
+  durable Q       Q durable queues with no messages: RSS growth per queue
+  topology Q      Q queues declared and bound to a direct exchange, each
+                  awaiting nothing (pipelined, as a deploy script's client
+                  library does with nowait off): wall time to the last
+                  bind-ok, and RSS per queue; "topology-durable Q" the same
+                  with durable queues
+  idle-amqp C     C idle AMQP connections with one open channel each
+  idle-mqtt C     C idle MQTT 3.1.1 connections (clean session)
+
+RSS is read from /proc/PID/status (VmRSS) after the broker has answered the
+last request, so what it holds is counted, not what it will allocate.
+Prints one line per case. Default PATH: build-release/daemon/sluiced.
+"""
+import argparse
+import os
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+import amqpraw as raw  # noqa: E402
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def rss(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmRSS")
+
+
+class Broker:
+    def __init__(self, sluiced):
+        self.dir = tempfile.mkdtemp(prefix="sluice-mem.")
+        self.amqp, self.mqtt = free_port(), free_port()
+        self.proc = subprocess.Popen(
+            [sluiced, "--set", "amqp.port=%d" % self.amqp,
+             "--set", "mqtt.port=%d" % self.mqtt, "--set", "mqtt.allow_anonymous=yes",
+             "--set", "http.port=0", "--set", "prometheus.port=0",
+             "--set", "broker.data_dir=%s/data" % self.dir,
+             "--set", "broker.log_level=warning"],
+            stdin=subprocess.DEVNULL, stdout=open(self.dir + "/log", "w"),
+            stderr=subprocess.STDOUT)
+        for _ in range(300):
+            try:
+                socket.create_connection(("127.0.0.1", self.amqp), 0.2).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("sluiced did not listen")
+
+    def rss(self):
+        return rss(self.proc.pid)
+
+    def conn(self):
+        c = raw.RawConn("127.0.0.1", self.amqp, timeout=60)
+        c.handshake()
+        c.open_channel(1)
+        return c
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(30)
+        subprocess.run(["rm", "-rf", self.dir])
+
+
+def drain_methods(c, class_id, method_id, n):
+    """Read n replies class_id.method_id (pipelined requests)."""
+    for _ in range(n):
+        c.expect_method(class_id, method_id, timeout=120)
+
+
+def case_queued(b, n, size):
+    c = b.conn()
+    c.declare_queue(1, "mem")
+    body = b"x" * size
+    one = (raw.method_frame(1, raw.BASIC, 40, raw.publish_args("", "mem"))
+           + raw.header_frame(1, size) + raw.body_frame(1, body))
+    before = b.rss()
+    batch = one * 1000
+    for _ in range(n // 1000):
+        c.send(batch)
+    c.send(one * (n % 1000))
+    while True:
+        c.send(raw.method_frame(1, raw.QUEUE, 10,
+                                raw.queue_declare_args("mem", passive=True)))
+        _, payload = c.expect_method(raw.QUEUE, 11, timeout=120)
+        r = raw.Reader(payload[4:])
+        r.shortstr()
+        if r.long() >= n:
+            break
+        time.sleep(0.2)
+    per = (b.rss() - before) / n
+    return "queued %d x %d B: %.1f B RSS per message, %.1f B beyond the body" % (
+        n, size, per, per - size)
+
+
+def declare_all(c, q, durable, bind):
+    """Declare q queues (and bind each to exchange "mem.x"), pipelined."""
+    window = 500
+    for i in range(0, q, window):
+        k = min(window, q - i)
+        out = b""
+        for j in range(i, i + k):
+            name = "mem.q.%d" % j
+            out += raw.method_frame(1, raw.QUEUE, 10,
+                                    raw.queue_declare_args(name, durable=durable))
+            if bind:
+                out += raw.method_frame(1, raw.QUEUE, 20, struct.pack("!H", 0)
+                                        + raw.shortstr(name) + raw.shortstr("mem.x")
+                                        + raw.shortstr(name) + b"\x00" + raw.table({}))
+        c.send(out)
+        for _ in range(k):
+            c.expect_method(raw.QUEUE, 11, timeout=120)
+            if bind:
+                c.expect_method(raw.QUEUE, 21, timeout=120)
+
+
+def case_durable(b, q):
+    c = b.conn()
+    before = b.rss()
+    declare_all(c, q, True, False)
+    return "durable queues %d: %.0f B RSS per empty durable queue" % (
+        q, (b.rss() - before) / q)
+
+
+def case_topology(b, q, durable):
+    c = b.conn()
+    c.send(raw.method_frame(1, raw.EXCHANGE, 10, struct.pack("!H", 0)
+                            + raw.shortstr("mem.x") + raw.shortstr("direct")
+                            + bytes([2 if durable else 0]) + raw.table({})))
+    c.expect_method(raw.EXCHANGE, 11)
+    before = b.rss()
+    t0 = time.monotonic()
+    declare_all(c, q, durable, True)
+    wall = time.monotonic() - t0
+    return "%s queues %d declared and bound: %.2f s, %.0f B RSS per queue" % (
+        "durable" if durable else "transient", q, wall, (b.rss() - before) / q)
+
+
+def settle(b):
+    """RSS once it stops moving (the broker finished its replies)."""
+    last = -1
+    while True:
+        time.sleep(0.5)
+        now = b.rss()
+        if now == last:
+            return now
+        last = now
+
+
+def case_idle_amqp(b, n):
+    keep = []
+    before = settle(b)
+    for _ in range(n):
+        keep.append(b.conn())
+    per = (settle(b) - before) / n
+    return "idle AMQP connections %d (one channel each): %.0f B RSS per connection" % (n, per)
+
+
+def mqtt_connect(port, i):
+    s = socket.create_connection(("127.0.0.1", port), timeout=30)
+    cid = ("mem-%d" % i).encode()
+    var = b"\x00\x04MQTT\x04\x02" + struct.pack("!H", 300)
+    payload = struct.pack("!H", len(cid)) + cid
+    rest = var + payload
+    s.sendall(bytes([0x10, len(rest)]) + rest)
+    ack = s.recv(4)
+    if ack[:2] != b"\x20\x02" or ack[3] != 0:
+        raise RuntimeError("CONNACK %r" % ack)
+    return s
+
+
+def case_idle_mqtt(b, n):
+    keep = []
+    before = settle(b)
+    for i in range(n):
+        keep.append(mqtt_connect(b.mqtt, i))
+    per = (settle(b) - before) / n
+    return "idle MQTT connections %d: %.0f B RSS per connection" % (n, per)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--sluiced", default=os.path.join(ROOT, "build-release/daemon/sluiced"))
+    ap.add_argument("case", nargs="+")
+    a = ap.parse_args()
+    args = a.case
+    i = 0
+    while i < len(args):
+        name = args[i]
+        b = Broker(a.sluiced)
+        try:
+            if name == "queued":
+                print(case_queued(b, int(args[i + 1]), int(args[i + 2])), flush=True)
+                i += 3
+                continue
+            n = int(args[i + 1])
+            i += 2
+            if name == "durable":
+                print(case_durable(b, n), flush=True)
+            elif name in ("topology", "topology-durable"):
+                print(case_topology(b, n, name == "topology-durable"), flush=True)
+            elif name == "idle-amqp":
+                print(case_idle_amqp(b, n), flush=True)
+            elif name == "idle-mqtt":
+                print(case_idle_mqtt(b, n), flush=True)
+            else:
+                sys.exit("unknown case %s" % name)
+        finally:
+            b.stop()
+
+
+if __name__ == "__main__":
+    main()
