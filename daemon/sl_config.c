@@ -34,6 +34,10 @@ sl_config_init(struct sl_config *c)
 	http_config_defaults(&c->http);
 	prometheus_config_defaults(&c->prometheus);
 	c->tls.min_version = 12;
+	snprintf(c->cluster.replication_bind, sizeof(c->cluster.replication_bind), "127.0.0.1");
+	c->cluster.replication_port = 5679;
+	c->cluster.min_in_sync = 1;
+	c->cluster.lease_ttl = 5;
 	sl_topo_init(&c->topo);
 }
 
@@ -56,6 +60,11 @@ sl_config_fini(struct sl_config *c)
 	BK_FREE(c->tls.ca_file);
 	BK_FREE(c->tls.ciphers);
 	BK_FREE(c->tls.ciphersuites);
+	BK_FREE(c->cluster.etcd_endpoints);
+	BK_FREE(c->cluster.etcd_prefix);
+	BK_FREE(c->cluster.node_name);
+	BK_FREE(c->cluster.advertised_host);
+	BK_FREE(c->cluster.secret);
 	sl_topo_fini(&c->topo);
 }
 
@@ -142,6 +151,29 @@ check_tls(const struct sl_config *c, char *err, size_t errlen)
 	return 0;
 }
 
+/* [cluster] keys mean something only with etcd_endpoints, which needs
+ * a node name and the shared secret. */
+static int
+check_cluster(const struct sl_config *c, char *err, size_t errlen)
+{
+	if (c->cluster.seen && c->cluster.etcd_endpoints == NULL) {
+		sl_errf(err, errlen, "the [cluster] section needs etcd_endpoints");
+		return -EINVAL;
+	}
+	if (c->cluster.etcd_endpoints == NULL)
+		return 0;
+	if (c->cluster.node_name == NULL || c->cluster.secret == NULL) {
+		sl_errf(err, errlen, "cluster.etcd_endpoints is set: the [cluster] section "
+			"needs node_name and secret");
+		return -EINVAL;
+	}
+	if (strlen(c->cluster.node_name) >= 64 || strpbrk(c->cluster.node_name, " \t")) {
+		sl_errf(err, errlen, "cluster.node_name: at most 63 characters, no blanks");
+		return -EINVAL;
+	}
+	return 0;
+}
+
 int
 sl_config_finish(struct sl_config *c, char *err, size_t errlen)
 {
@@ -175,7 +207,7 @@ sl_config_finish(struct sl_config *c, char *err, size_t errlen)
 		if (u->loopback_only < 0)
 			u->loopback_only = strcmp(u->name, "guest") == 0;
 	}
-	if (check_tls(c, err, errlen) < 0)
+	if (check_tls(c, err, errlen) < 0 || check_cluster(c, err, errlen) < 0)
 		return -EINVAL;
 	if (sl_topo_finish(&c->topo, err, errlen) < 0)
 		return -EINVAL;

@@ -64,6 +64,18 @@ struct sl_config {
 		uint64_t memory_budget; /* bytes of persistent bodies in RAM, 256M */
 		uint64_t disk_free_limit; /* disk alarm below this, 50000000 */
 	} journal;
+	struct {                        /* [cluster]: on when etcd_endpoints is set */
+		bool seen;              /* some key of the section was given */
+		char *etcd_endpoints;   /* owned; NULL = a single node */
+		char *etcd_prefix;      /* owned; NULL = "sluice" */
+		char *node_name;        /* owned; required with etcd_endpoints */
+		char *advertised_host;  /* owned; NULL = "127.0.0.1" */
+		char *secret;           /* owned; required with etcd_endpoints */
+		char replication_bind[256];     /* "127.0.0.1" */
+		int replication_port;   /* 5679 */
+		uint32_t min_in_sync;   /* min_in_sync_followers, 1 */
+		uint32_t lease_ttl;     /* seconds, 5 */
+	} cluster;
 	struct sl_user *users;          /* owned array of n_users */
 	size_t n_users;
 	char *load_definitions;         /* owned; [broker] load_definitions, or NULL */

@@ -69,6 +69,9 @@ enum key_id {
 	HTTP_REQUEST_TIMEOUT,
 	TLS_CERT_FILE, TLS_KEY_FILE, TLS_CA_FILE, TLS_VERIFY, TLS_FAIL_IF_NO_PEER_CERT,
 	TLS_MIN_VERSION, TLS_CIPHERS, TLS_CIPHERSUITES, TLS_CERT_LOGIN_FROM,
+	CLUSTER_ETCD_ENDPOINTS, CLUSTER_ETCD_PREFIX, CLUSTER_NODE_NAME,
+	CLUSTER_ADVERTISED_HOST, CLUSTER_REPLICATION_BIND, CLUSTER_REPLICATION_PORT,
+	CLUSTER_SECRET, CLUSTER_MIN_IN_SYNC, CLUSTER_LEASE_TTL,
 };
 
 struct key {
@@ -170,6 +173,16 @@ static const struct key keys[] = {
 	{ "prometheus", "tls_port",          K_UINT,  0, 65535, PROMETHEUS_TLS_PORT },
 	{ "prometheus", "authentication",    K_BOOL,  0, 0, PROMETHEUS_AUTHENTICATION },
 	{ "prometheus", "return_per_object_metrics", K_BOOL, 0, 0, PROMETHEUS_PER_OBJECT },
+	/* a replicated cluster coordinated by etcd (cluster/) */
+	{ "cluster", "etcd_endpoints",       K_TEXT,  0, 0, CLUSTER_ETCD_ENDPOINTS },
+	{ "cluster", "etcd_prefix",          K_NAME,  0, 0, CLUSTER_ETCD_PREFIX },
+	{ "cluster", "node_name",            K_NAME,  0, 0, CLUSTER_NODE_NAME },
+	{ "cluster", "advertised_host",      K_NAME,  0, 0, CLUSTER_ADVERTISED_HOST },
+	{ "cluster", "replication_bind",     K_ADDRS, 0, 0, CLUSTER_REPLICATION_BIND },
+	{ "cluster", "replication_port",     K_UINT,  1, 65535, CLUSTER_REPLICATION_PORT },
+	{ "cluster", "secret",               K_SECRET, 0, 0, CLUSTER_SECRET },
+	{ "cluster", "min_in_sync_followers", K_UINT, 0, 15, CLUSTER_MIN_IN_SYNC },
+	{ "cluster", "lease_ttl",            K_UINT,  2, 300, CLUSTER_LEASE_TTL },
 	{ "user",   "password",              K_SECRET, 0, 0, USER_PASSWORD },
 	{ "user",   "tags",                  K_TEXT,  0, 0, USER_TAGS },
 	{ "user",   "loopback_only",         K_BOOL,  0, 0, USER_LOOPBACK_ONLY },
@@ -191,7 +204,7 @@ sl_config_section_classify(const char *section, const char **user)
 	if (strcmp(section, "broker") == 0 || strcmp(section, "amqp") == 0 ||
 	    strcmp(section, "mqtt") == 0 || strcmp(section, "journal") == 0 ||
 	    strcmp(section, "http") == 0 || strcmp(section, "prometheus") == 0 ||
-	    strcmp(section, "tls") == 0)
+	    strcmp(section, "tls") == 0 || strcmp(section, "cluster") == 0)
 		return section;
 	if (strncmp(section, "user", 4) == 0 && (section[4] == ' ' || section[4] == '\t')) {
 		const char *name = section + 4;
@@ -708,6 +721,30 @@ store_net(struct sl_config *c, enum key_id id, const struct value *v)
 	return true;
 }
 
+/* [cluster]: true if id was one of its keys. */
+static bool
+store_cluster(struct sl_config *c, enum key_id id, const struct value *v)
+{
+	switch (id) {
+	case CLUSTER_ETCD_ENDPOINTS: set_text(&c->cluster.etcd_endpoints, v->s); break;
+	case CLUSTER_ETCD_PREFIX: set_text(&c->cluster.etcd_prefix, v->s); break;
+	case CLUSTER_NODE_NAME: set_text(&c->cluster.node_name, v->s); break;
+	case CLUSTER_ADVERTISED_HOST: set_text(&c->cluster.advertised_host, v->s); break;
+	case CLUSTER_SECRET: set_text(&c->cluster.secret, v->s); break;
+	case CLUSTER_REPLICATION_BIND:
+		snprintf(c->cluster.replication_bind, sizeof(c->cluster.replication_bind),
+			 "%s", v->s);
+		break;
+	case CLUSTER_REPLICATION_PORT: c->cluster.replication_port = (int)v->u; break;
+	case CLUSTER_MIN_IN_SYNC: c->cluster.min_in_sync = (uint32_t)v->u; break;
+	case CLUSTER_LEASE_TTL: c->cluster.lease_ttl = (uint32_t)v->u; break;
+	default:
+		return false;
+	}
+	c->cluster.seen = true;
+	return true;
+}
+
 /* [user NAME]: true if id was one of its keys. */
 static bool
 store_user(struct sl_user *u, enum key_id id, const struct value *v)
@@ -743,7 +780,7 @@ static void
 store(struct sl_config *c, struct sl_user *u, enum key_id id, const struct value *v)
 {
 	if (store_broker(c, id, v) || store_amqp(c, id, v) || store_mqtt(c, id, v) ||
-	    store_journal_http(c, id, v) || store_net(c, id, v))
+	    store_journal_http(c, id, v) || store_net(c, id, v) || store_cluster(c, id, v))
 		return;
 	store_user(u, id, v);
 }

@@ -32,6 +32,7 @@
 #include <event2/event.h>
 
 #include "bk_admin.h"
+#include "cluster.h"
 #include "net.h"
 #include "amqp091.h"
 #include "mqtt.h"
@@ -59,6 +60,9 @@ struct daemon {
 	struct event *sig_term;         /* owned */
 	struct event *sig_int;          /* owned */
 	struct event *sig_hup;          /* owned */
+	struct cluster *cluster;        /* owned; NULL without [cluster] */
+	struct st_journal *journal;     /* borrowed from the broker */
+	int exit_code;                  /* set when the loop ends on a failure */
 	bool stopping;
 };
 
@@ -142,6 +146,10 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 	d->stopping = true;
 	sl_notify_stopping();
 	bk_info("%s received: closing connections and stopping", name);
+	if (d->net == NULL) {           /* a cluster follower serves nobody */
+		event_base_loopexit(d->base, NULL);
+		return;
+	}
 	net_shutdown(d->net, SHUTDOWN_LINGER_MS, on_net_closed, d);
 }
 
@@ -185,6 +193,9 @@ daemon_fini(struct daemon *d)
 	if (d->broker != NULL)
 		bk_broker_free(d->broker);
 	d->broker = NULL;
+	/* after the journal: its replication hook is the cluster's */
+	cluster_free(d->cluster);
+	d->cluster = NULL;
 	net_tls_free(d->tls);
 	d->tls = NULL;
 	if (d->sig_term != NULL)
@@ -305,6 +316,7 @@ open_storage(struct daemon *d)
 			 err[0] ? err : strerror(-res));
 		return -1;
 	}
+	d->journal = j;
 	return 0;
 }
 
@@ -459,11 +471,14 @@ make_tls(struct daemon *d)
 	return 0;
 }
 
-/* Build everything and listen. 0, or an exit code after logging why. */
+static int serve(struct daemon *d);
+static int start_cluster(struct daemon *d);
+
+/* Build everything and listen (a cluster follower: once elected). 0, or
+ * an exit code after logging why. */
 static int
 start(struct daemon *d)
 {
-	char err[1024];
 	int res;
 
 	if ((d->base = new_base()) == NULL) {
@@ -487,6 +502,17 @@ start(struct daemon *d)
 		bk_error("cannot create data_dir '%s': %s", d->cfg.data_dir, strerror(-res));
 		return EXIT_RUNTIME;
 	}
+	if (d->cfg.cluster.etcd_endpoints != NULL)
+		return start_cluster(d);
+	return serve(d);
+}
+
+/* Storage, the core, the topology and every listener. 0 or an exit code. */
+static int
+serve(struct daemon *d)
+{
+	char err[1024];
+
 	if ((d->broker = bk_broker_new(d->base, &d->cfg.limits)) == NULL) {
 		bk_error("cannot create the broker");
 		return EXIT_RUNTIME;
@@ -519,6 +545,44 @@ start(struct daemon *d)
 	return 0;
 }
 
+/* The cluster elected this node: serve, and replicate to followers. */
+static int
+on_cluster_lead(void *arg)
+{
+	struct daemon *d = arg;
+	int res = serve(d);
+
+	if (res == 0 && cluster_lead(d->cluster, d->net, d->journal) < 0)
+		res = EXIT_RUNTIME;
+	if (res == 0)
+		sl_notify_ready("leading the cluster");
+	d->exit_code = res;
+	return res;
+}
+
+static const struct cluster_ops cluster_ops = { on_cluster_lead };
+
+/* [cluster]: follow until etcd elects this node (sluice.conf(5)). */
+static int
+start_cluster(struct daemon *d)
+{
+	const typeof(d->cfg.cluster) *k = &d->cfg.cluster;
+	struct cluster_config cc = {
+		.etcd_endpoints = k->etcd_endpoints, .etcd_prefix = k->etcd_prefix,
+		.node_name = k->node_name, .advertised_host = k->advertised_host,
+		.replication_bind = k->replication_bind, .replication_port = k->replication_port,
+		.secret = k->secret, .min_in_sync = k->min_in_sync, .lease_ttl = k->lease_ttl,
+		.data_dir = d->cfg.data_dir, .sync = !d->cfg.journal.sync_none,
+	};
+	char err[512] = "";
+
+	if ((d->cluster = cluster_new(d->base, &cc, &cluster_ops, d, err, sizeof(err))) == NULL) {
+		fprintf(stderr, "sluiced: %s\n", err);
+		return EXIT_USAGE;
+	}
+	return 0;
+}
+
 
 int
 main(int argc, char **argv)
@@ -544,6 +608,8 @@ main(int argc, char **argv)
 		res = EXIT_RUNTIME;
 		goto out;
 	}
+	if ((res = d.exit_code) != 0)
+		goto out;
 	bk_info("sluiced stopped");
 out:
 	daemon_fini(&d);

@@ -127,8 +127,6 @@ struct jnl_kv_view {
 	const uint8_t *val;
 };
 
-uint32_t st_crc32c(uint32_t crc, const void *p, size_t n);
-
 static inline uint16_t ld16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
 static inline uint32_t ld32(const uint8_t *p)
 { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }

@@ -446,6 +446,10 @@ void st_journal_repl_release(struct st_journal *j, uint64_t seq);
 /* seq of the last sealed batch (0 before the first). */
 uint64_t st_journal_repl_sealed(const struct st_journal *j);
 
+/* CRC-32C (Castagnoli) of p[0..n), continuing from crc (0 to start): the
+ * journal's record checksum, and the full copy's file checksum. Pure. */
+uint32_t st_crc32c(uint32_t crc, const void *p, size_t n);
+
 /* path is relative, has no "." or ".." component, no empty component, no
  * control character, and is at most ST_REPL_PATH_MAX bytes. Pure. */
 #define ST_REPL_PATH_MAX 255

@@ -1,0 +1,212 @@
+/*
+ * cl_copy.c: the full copy a follower gets when it connects: every file
+ * of the leader's data_dir it does not already hold byte for byte (same
+ * size and CRC-32C as its hello said), in 1 MiB writes, then an unlink
+ * of every file it holds that the leader does not, then the batches
+ * queued meanwhile, then 'E'. A follower restarted mid-stream thus gets
+ * only the segments that changed. The output is kept under COPY_HIGH
+ * and refilled from the transport's writable callback, so a large
+ * journal never sits in memory.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "bk_alloc.h"
+#include "bk_log.h"
+#include "cl_leader_int.h"
+#include "net.h"
+
+#define CHUNK (1u << 20)
+#define COPY_HIGH (4u << 20)
+
+int
+cl_copy_theirs(struct cl_fconn *c, const uint8_t *p, size_t len)
+{
+	uint32_t n;
+
+	if (len < 4)
+		return -EPROTO;
+	n = cl_get_u32(p);
+	p += 4;
+	len -= 4;
+	if (n > len / 14)
+		return -EPROTO;
+	c->theirs = bk_calloc(n ? n : 1, sizeof(*c->theirs));
+	for (uint32_t i = 0; i < n; i++) {
+		size_t pl;
+
+		if (len < 14 || (pl = cl_get_u16(p)) > len - 14 || pl > ST_REPL_PATH_MAX)
+			return -EPROTO;
+		c->theirs[i].path = bk_malloc(pl + 1);
+		memcpy(c->theirs[i].path, p + 2, pl);
+		c->theirs[i].path[pl] = '\0';
+		c->theirs[i].size = cl_get_u64(p + 2 + pl);
+		c->theirs[i].crc = cl_get_u32(p + 10 + pl);
+		c->ntheirs++;
+		if (!st_repl_path_ok(c->theirs[i].path, pl) || memchr(p + 2, 0, pl))
+			return -EPROTO;
+		p += 14 + pl;
+		len -= 14 + pl;
+	}
+	return len == 0 ? 0 : -EPROTO;
+}
+
+static int
+add_file(void *arg, const char *path, uint64_t size)
+{
+	struct cl_fconn *c = arg;
+
+	if (c->nfiles == c->fcap) {
+		c->fcap = c->fcap ? c->fcap * 2 : 64;
+		c->files = bk_realloc(c->files, c->fcap * sizeof(*c->files));
+	}
+	c->files[c->nfiles++] = bk_strdup(path);
+	return 0;
+}
+
+static bool
+ours_has(const struct cl_fconn *c, const char *path)
+{
+	for (size_t i = 0; i < c->nfiles; i++)
+		if (strcmp(c->files[i], path) == 0)
+			return true;
+	return false;
+}
+
+static const struct cl_theirs *
+theirs_find(const struct cl_fconn *c, const char *path)
+{
+	for (size_t i = 0; i < c->ntheirs; i++)
+		if (strcmp(c->theirs[i].path, path) == 0)
+			return &c->theirs[i];
+	return NULL;
+}
+
+/* One 'O' frame of one operation. */
+static void
+send_op(struct cl_fconn *c, const struct st_repl_op *op)
+{
+	struct evbuffer *out = net_conn_output(c->nc);
+	uint8_t n[4];
+
+	cl_frame_begin(out, 'O', 4 + cl_op_size(op));
+	cl_put_u32(n, 1);
+	evbuffer_add(out, n, 4);
+	cl_op_put(out, op);
+	c->sent_bytes += op->len;
+}
+
+void
+cl_copy_begin(struct cl_fconn *c)
+{
+	int rc;
+
+	c->state = CL_F_COPY;
+	if ((rc = st_repl_files(c->l->cfg->data_dir, add_file, c)) < 0) {
+		bk_error("cluster: cannot list '%s': %s", c->l->cfg->data_dir, strerror(-rc));
+		net_conn_close(c->nc);
+		return;
+	}
+	for (size_t i = 0; i < c->ntheirs; i++) {
+		struct st_repl_op op = { .kind = ST_REPL_UNLINK, .path = c->theirs[i].path };
+
+		if (!ours_has(c, op.path))
+			send_op(c, &op);
+	}
+	cl_copy_pump(c);
+}
+
+static void
+finish(struct cl_fconn *c)
+{
+	struct evbuffer *out = net_conn_output(c->nc);
+	uint64_t seq = st_journal_repl_sealed(c->l->j);
+	uint8_t b[8];
+
+	evbuffer_add_buffer(out, c->pending);
+	cl_frame_begin(out, 'E', 8);
+	cl_put_u64(b, seq);
+	evbuffer_add(out, b, 8);
+	c->state = CL_F_LIVE;
+	c->mb->live_from = seq;
+	bk_info("cluster: follower %s: %llu bytes of files sent, live from batch %llu",
+		c->mb->name, (unsigned long long)c->sent_bytes, (unsigned long long)seq);
+	cl_copy_end(c);
+}
+
+/* Open the next file that differs from the follower's; false at the end. */
+static bool
+next_file(struct cl_fconn *c)
+{
+	while (c->fi < c->nfiles) {
+		const char *path = c->files[c->fi++];
+		const struct cl_theirs *t = theirs_find(c, path);
+		struct stat st;
+		uint32_t crc;
+
+		if ((c->fd = openat(c->l->dfd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0)
+			continue;       /* gone since the listing: a batch unlinks it */
+		c->off = 0;
+		if (t == NULL || fstat(c->fd, &st) < 0 || (uint64_t)st.st_size != t->size ||
+		    cl_file_crc(c->l->dfd, path, t->size, &crc) < 0 || crc != t->crc)
+			return true;
+		close(c->fd);
+		c->fd = -1;
+	}
+	return false;
+}
+
+void
+cl_copy_pump(struct cl_fconn *c)
+{
+	static uint8_t buf[CHUNK];
+
+	while (c->state == CL_F_COPY && !net_conn_closing(c->nc) &&
+	       net_conn_output_len(c->nc) < COPY_HIGH) {
+		struct st_repl_op op = { .kind = ST_REPL_WRITE };
+		ssize_t n;
+
+		if (c->fd < 0 && !next_file(c)) {
+			finish(c);
+			return;
+		}
+		op.path = c->files[c->fi - 1];
+		if ((n = pread(c->fd, buf, CHUNK, (off_t)c->off)) < 0) {
+			bk_error("cluster: cannot read '%s': %s", op.path, strerror(errno));
+			net_conn_close(c->nc);
+			return;
+		}
+		if (n > 0 || c->off == 0) {
+			op.off = c->off;
+			op.trunc = c->off == 0;
+			op.data = buf;
+			op.len = (size_t)n;
+			send_op(c, &op);
+		}
+		c->off += (uint64_t)n;
+		if (n == 0) {
+			close(c->fd);
+			c->fd = -1;
+		}
+	}
+}
+
+void
+cl_copy_end(struct cl_fconn *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	for (size_t i = 0; i < c->nfiles; i++)
+		bk_free(c->files[i]);
+	BK_FREE(c->files);
+	c->nfiles = c->fi = c->fcap = 0;
+	for (size_t i = 0; i < c->ntheirs; i++)
+		bk_free(c->theirs[i].path);
+	BK_FREE(c->theirs);
+	c->ntheirs = 0;
+}

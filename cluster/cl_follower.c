@@ -1,0 +1,303 @@
+/*
+ * cl_follower.c: a follower's connection to its leader, on the loop's
+ * thread. It answers the leader's nonce with the HMAC of the cluster's
+ * secret and the list of the files it already holds (path, size,
+ * CRC-32C), applies what comes back (the missing or different files,
+ * then the journal's batches) to data_dir through st_mirror, and after
+ * every read that applied something fsyncs and acknowledges the last
+ * batch. A lost connection is retried every second.
+ *
+ * While a copy is being rewritten the node may not become leader: the
+ * first file operation of a full copy marks the node's own file
+ * ST_REPL_LOCAL "syncing" (and withdraws the node from elections) before
+ * anything changes; the leader's 'E' frame, once applied and fsynced,
+ * marks it "synced" again.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "bk_alloc.h"
+#include "bk_log.h"
+#include "cl_int.h"
+
+#define RETRY_MS 1000
+
+struct cl_follower {
+	struct event_base *base;
+	const struct cluster_config *cfg;      /* borrowed from the cluster */
+	struct cl_coord *coord;
+	struct bufferevent *bev;
+	struct st_mirror *m;
+	struct event *retry;
+	char host[256];
+	int port;
+	bool syncing;                           /* a full copy is being applied */
+	uint64_t applied;                       /* last batch applied */
+};
+
+static void connect_now(struct cl_follower *f);
+
+static void
+drop(struct cl_follower *f, const char *why)
+{
+	struct timeval tv = { RETRY_MS / 1000, (RETRY_MS % 1000) * 1000 };
+
+	if (f->bev) {
+		bk_warn("cluster: replication from %s:%d: %s", f->host, f->port, why);
+		bufferevent_free(f->bev);
+		f->bev = NULL;
+	}
+	evtimer_add(f->retry, &tv);
+}
+
+struct hello {
+	int dfd;
+	struct evbuffer *out;
+	uint32_t n;
+};
+
+static int
+add_file(void *arg, const char *path, uint64_t size)
+{
+	struct hello *h = arg;
+	uint8_t b[14];
+	uint32_t crc;
+
+	if (cl_file_crc(h->dfd, path, size, &crc) < 0)
+		return 0;       /* gone or short: the leader sends it whole */
+	cl_put_u16(b, (uint16_t)strlen(path));
+	evbuffer_add(h->out, b, 2);
+	evbuffer_add(h->out, path, strlen(path));
+	cl_put_u64(b, size);
+	cl_put_u32(b + 8, crc);
+	evbuffer_add(h->out, b, 12);
+	h->n++;
+	return 0;
+}
+
+static int
+send_hello(struct cl_follower *f, const uint8_t *p, size_t len)
+{
+	struct hello h = { -1, evbuffer_new(), 0 };
+	uint8_t mac[CL_MAC], n[4], nl = (uint8_t)strlen(f->cfg->node_name);
+	struct evbuffer *out = bufferevent_get_output(f->bev);
+	int rc = 0;
+
+	if (len != 1 + CL_NONCE || p[0] != CL_VERSION)
+		return -EPROTO;
+	if ((h.dfd = open(f->cfg->data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 ||
+	    st_repl_files(f->cfg->data_dir, add_file, &h) < 0)
+		rc = -EIO;
+	if (rc == 0 && evbuffer_get_length(h.out) + CL_MAC + 5 + nl > CL_HELLO_MAX)
+		rc = -E2BIG;
+	if (rc == 0) {
+		cl_mac(f->cfg->secret, p + 1, f->cfg->node_name, mac);
+		cl_frame_begin(out, 'H', CL_MAC + 1 + nl + 4 + evbuffer_get_length(h.out));
+		evbuffer_add(out, mac, CL_MAC);
+		evbuffer_add(out, &nl, 1);
+		evbuffer_add(out, f->cfg->node_name, nl);
+		cl_put_u32(n, h.n);
+		evbuffer_add(out, n, 4);
+		evbuffer_add_buffer(out, h.out);
+		bk_info("cluster: following %s:%d with %u files of our own", f->host, f->port,
+			h.n);
+	}
+	if (h.dfd >= 0)
+		close(h.dfd);
+	evbuffer_free(h.out);
+	return rc;
+}
+
+static int
+apply_ops(struct cl_follower *f, const uint8_t *p, size_t len)
+{
+	char path[ST_REPL_PATH_MAX + 1];
+	struct st_repl_op op;
+	uint32_t nops;
+	int rc;
+
+	if (len < 4)
+		return -EPROTO;
+	nops = cl_get_u32(p);
+	p += 4;
+	len -= 4;
+	for (uint32_t i = 0; i < nops; i++) {
+		long used = cl_op_get(p, len, &op, path);
+
+		if (used < 0)
+			return -EPROTO;
+		if ((rc = st_mirror_apply(f->m, &op)) < 0) {
+			bk_error("cluster: cannot apply %s to '%s': %s", "a file operation", path,
+				 strerror(-rc));
+			return rc;
+		}
+		p += used;
+		len -= (size_t)used;
+	}
+	return len == 0 ? 0 : -EPROTO;
+}
+
+/* The full copy begins to change files: not eligible until 'E'. */
+static int
+begin_copy(struct cl_follower *f)
+{
+	if (f->syncing)
+		return 0;
+	f->syncing = true;
+	cl_coord_eligible(f->coord, false);
+	bk_info("cluster: copying the leader's files");
+	return cl_local_set(f->cfg->data_dir, false);
+}
+
+/* One frame; *acked set when it moved what to acknowledge. */
+static int
+frame(struct cl_follower *f, uint8_t type, const uint8_t *p, size_t len, bool *synced)
+{
+	int rc;
+
+	switch (type) {
+	case 'N':
+		return send_hello(f, p, len);
+	case 'O':
+		if ((rc = begin_copy(f)) < 0)
+			return rc;
+		return apply_ops(f, p, len);
+	case 'B':
+		if (len < 8)
+			return -EPROTO;
+		if ((rc = apply_ops(f, p + 8, len - 8)) < 0)
+			return rc;
+		f->applied = cl_get_u64(p);
+		return 0;
+	case 'E':
+		if (len != 8)
+			return -EPROTO;
+		f->applied = cl_get_u64(p);
+		*synced = true;
+		return 0;
+	default:
+		return -EPROTO;
+	}
+}
+
+static void
+on_read(struct bufferevent *bev, void *arg)
+{
+	struct cl_follower *f = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	uint64_t before = f->applied;
+	bool synced = false;
+	uint8_t h[CL_HDR], a[8];
+	int rc = 0;
+
+	while (rc == 0 && evbuffer_copyout(in, h, CL_HDR) == CL_HDR) {
+		uint32_t len = cl_get_u32(h);
+		uint8_t *p;
+
+		if (len < 1 || len > CL_FRAME_MAX) {
+			rc = -EPROTO;
+			break;
+		}
+		if (evbuffer_get_length(in) < CL_HDR - 1 + (size_t)len)
+			break;
+		p = evbuffer_pullup(in, CL_HDR - 1 + (ssize_t)len);
+		rc = frame(f, h[4], p + CL_HDR, len - 1, &synced);
+		evbuffer_drain(in, CL_HDR - 1 + (size_t)len);
+	}
+	if (rc == 0 && (f->applied != before || synced) && (rc = st_mirror_sync(f->m)) == 0) {
+		if (synced && (rc = cl_local_set(f->cfg->data_dir, true)) == 0) {
+			if (f->syncing)
+				bk_info("cluster: the copy of the leader's files is whole");
+			f->syncing = false;
+			cl_coord_eligible(f->coord, true);
+		}
+		cl_put_u64(a, f->applied);
+		cl_frame_begin(bufferevent_get_output(bev), 'A', 8);
+		evbuffer_add(bufferevent_get_output(bev), a, 8);
+	}
+	if (rc < 0)
+		drop(f, rc == -EPROTO ? "protocol error" : strerror(-rc));
+}
+
+static void
+on_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct cl_follower *f = arg;
+
+	if (what & BEV_EVENT_CONNECTED)
+		return;
+	drop(f, what & BEV_EVENT_EOF ? "the leader closed the connection"
+				       : evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+}
+
+static void
+connect_now(struct cl_follower *f)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *ai = NULL;
+	char port[16];
+
+	snprintf(port, sizeof(port), "%d", f->port);
+	if (getaddrinfo(f->host, port, &hints, &ai) != 0 || ai == NULL) {
+		drop(f, "cannot resolve the leader's address");
+		return;
+	}
+	f->bev = bufferevent_socket_new(f->base, -1, BEV_OPT_CLOSE_ON_FREE);
+	bufferevent_setcb(f->bev, on_read, NULL, on_event, f);
+	bufferevent_enable(f->bev, EV_READ);
+	if (bufferevent_socket_connect(f->bev, ai->ai_addr, (int)ai->ai_addrlen) < 0)
+		drop(f, "cannot connect");
+	freeaddrinfo(ai);
+}
+
+static void
+on_retry(evutil_socket_t fd, short what, void *arg)
+{
+	connect_now(arg);
+}
+
+struct cl_follower *
+cl_follower_new(struct event_base *base, const struct cluster_config *cfg,
+		struct cl_coord *coord, const char *host, int port)
+{
+	struct cl_follower *f = bk_calloc(1, sizeof(*f));
+	int rc;
+
+	f->base = base;
+	f->cfg = cfg;
+	f->coord = coord;
+	snprintf(f->host, sizeof(f->host), "%s", host);
+	f->port = port;
+	f->retry = evtimer_new(base, on_retry, f);
+	if ((rc = st_mirror_open(cfg->data_dir, cfg->sync, &f->m)) < 0) {
+		bk_error("cluster: cannot open '%s': %s", cfg->data_dir, strerror(-rc));
+		cl_follower_free(f);
+		return NULL;
+	}
+	bk_info("cluster: the leader is %s:%d", host, port);
+	connect_now(f);
+	return f;
+}
+
+void
+cl_follower_free(struct cl_follower *f)
+{
+	if (f == NULL)
+		return;
+	if (f->bev)
+		bufferevent_free(f->bev);
+	if (f->retry)
+		event_free(f->retry);
+	if (f->m) {
+		st_mirror_sync(f->m);
+		st_mirror_close(f->m);
+	}
+	bk_free(f);
+}

@@ -1,0 +1,157 @@
+/*
+ * cl_int.h: what the files of cluster/ share.
+ *
+ *   cluster.c      the object, the role changes, fencing's timer
+ *   cl_etcd.c      etcd's v3 JSON gateway over libcurl (blocking)
+ *   cl_coord.c     the etcd thread: lease, election, the in-sync set
+ *   cl_wire.c      replication frames and the handshake's HMAC
+ *   cl_leader.c    the replication listener: full copy, then batches
+ *   cl_follower.c  the follower's connection: apply, fsync, acknowledge
+ */
+#ifndef CL_INT_H
+#define CL_INT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <event2/buffer.h>
+
+#include "cluster.h"
+#include "storage.h"
+
+#define CL_NAME_MAX 64
+#define CL_VALUE_MAX 320                /* the leader key's value */
+#define CL_MAX_FOLLOWERS 16
+
+/* CLOCK_MONOTONIC in milliseconds: the etcd thread and the loop's
+ * fencing check read the same clock. */
+uint64_t cl_mono_ms(void);
+
+/* ---- etcd (cl_etcd.c), any one thread ------------------------------ */
+
+struct cl_etcd;
+/* endpoints: "http://h:p" list (commas or blanks). NULL on a bad list. */
+struct cl_etcd *cl_etcd_new(const char *endpoints, const char *prefix, uint32_t timeout_ms);
+void cl_etcd_free(struct cl_etcd *e);
+int cl_etcd_grant(struct cl_etcd *e, uint32_t ttl, int64_t *id);
+/* 0 with the lease's TTL renewed; -ENOENT: the lease is gone; -EIO. */
+int cl_etcd_keepalive(struct cl_etcd *e, int64_t id);
+int cl_etcd_revoke(struct cl_etcd *e, int64_t id);
+/* The leader key: 1 with its value and lease, 0 when nobody leads, -EIO. */
+int cl_etcd_leader(struct cl_etcd *e, char *val, size_t vlen, int64_t *lease);
+/*
+ * Take the leader key with lease, value val, if nobody holds it and
+ * <prefix>/insync/<name> exists (then every other node's in-sync entry
+ * goes: they copy from this node before they count again) or, when
+ * bootstrap, if the cluster has no identity yet (founding it). 1 won,
+ * 0 lost, -EIO.
+ */
+int cl_etcd_campaign(struct cl_etcd *e, const char *name, const char *val, int64_t lease,
+		     bool bootstrap);
+/* Add or remove name from the in-sync set, only while the leader key
+ * still holds leader_val. 1 done, 0 not the leader any more, -EIO. */
+int cl_etcd_insync(struct cl_etcd *e, const char *name, bool on, const char *leader_val);
+
+/* ---- the etcd thread (cl_coord.c) ---------------------------------- */
+
+enum cl_event { CL_EV_LEAD = 1, CL_EV_FOLLOW, CL_EV_FENCED, CL_EV_INSYNC };
+
+struct cl_coord;
+/* Starts the thread; events arrive as bytes on the returned pipe's read
+ * end (*event_fd), read them with cl_coord_event. */
+struct cl_coord *cl_coord_new(const struct cluster_config *cfg, const char *value,
+			      int *event_fd);
+/* The next event (-EAGAIN: none). FOLLOW gives the leader's host and port. */
+int cl_coord_event(struct cl_coord *c, char *host, size_t hlen, int *port);
+/* Whether this node may campaign (its copy is whole). */
+void cl_coord_eligible(struct cl_coord *c, bool on);
+/* Until when (cl_mono_ms) the leader may complete batches. */
+uint64_t cl_coord_fence(struct cl_coord *c);
+/* Ask for name to be in (or out of) etcd's in-sync set; an INSYNC event
+ * follows each change recorded. */
+void cl_coord_want_insync(struct cl_coord *c, const char *name, bool on);
+/* Is name recorded in the set as on? */
+bool cl_coord_insync(struct cl_coord *c, const char *name, bool *recorded_on);
+/* Stop the thread; a leader revokes its lease first. */
+void cl_coord_free(struct cl_coord *c);
+
+/* ---- frames (cl_wire.c) --------------------------------------------- */
+
+/*
+ * Every frame, both ways:
+ *
+ *   +-----------+------+----------------------+
+ *   | len u32BE | type | payload (len-1 bytes) |
+ *   +-----------+------+----------------------+
+ *
+ *   leader -> follower
+ *     'N' nonce        version u8, nonce[32]
+ *     'O' ops          nops u32, ops (the full copy; no acknowledgement)
+ *     'B' batch        seq u64, nops u32, ops (a journal batch)
+ *     'E' synced       seq u64: the copy is whole once everything up to
+ *                      here is applied
+ *   follower -> leader
+ *     'H' hello        hmac[32], name_len u8, name, nfiles u32,
+ *                      files (path_len u16, path, size u64, crc u32)
+ *     'A' ack          seq u64: applied and fsynced up to seq
+ *
+ *   op: kind u8, flags u8 (1 = trunc), path_len u16, path, off u64,
+ *       len u32, data[len]
+ *
+ * The hmac is HMAC-SHA256(secret, nonce || name): a node without the
+ * cluster's secret gets nothing.
+ */
+#define CL_VERSION 1
+#define CL_NONCE 32
+#define CL_MAC 32
+#define CL_HDR 5
+#define CL_HELLO_MAX (8u << 20)
+#define CL_FRAME_MAX (1u << 30)
+
+void cl_put_u16(uint8_t *p, uint16_t v);
+void cl_put_u32(uint8_t *p, uint32_t v);
+void cl_put_u64(uint8_t *p, uint64_t v);
+uint16_t cl_get_u16(const uint8_t *p);
+uint32_t cl_get_u32(const uint8_t *p);
+uint64_t cl_get_u64(const uint8_t *p);
+
+/* Append a frame header for a payload of len bytes. */
+void cl_frame_begin(struct evbuffer *out, uint8_t type, size_t len);
+/* Bytes one op takes on the wire; append it. */
+size_t cl_op_size(const struct st_repl_op *op);
+void cl_op_put(struct evbuffer *out, const struct st_repl_op *op);
+/* Decode the op at p[0..len): bytes used, or -EINVAL. op->path points
+ * into path (NUL-terminated copy), data into p. */
+long cl_op_get(const uint8_t *p, size_t len, struct st_repl_op *op,
+	       char path[ST_REPL_PATH_MAX + 1]);
+void cl_mac(const char *secret, const uint8_t nonce[CL_NONCE], const char *name,
+	    uint8_t mac[CL_MAC]);
+/* CRC-32C of the first size bytes of data_dir/path; -errno. */
+int cl_file_crc(int dfd, const char *path, uint64_t size, uint32_t *crc);
+
+/* ---- the two sides --------------------------------------------------- */
+
+struct cl_leader;
+struct cl_leader *cl_leader_new(struct cluster *c, const struct cluster_config *cfg,
+				struct event_base *base, struct net *n, struct st_journal *j);
+void cl_leader_free(struct cl_leader *l);
+/* etcd recorded a change of the in-sync set. */
+void cl_leader_insync_changed(struct cl_leader *l);
+/* etcd took the leader key away: exit at once. */
+void cl_leader_fenced(void);
+
+struct cl_follower;
+struct cl_follower *cl_follower_new(struct event_base *base, const struct cluster_config *cfg,
+				    struct cl_coord *coord, const char *host, int port);
+void cl_follower_free(struct cl_follower *f);   /* accepts NULL */
+
+/* The node's own file, ST_REPL_LOCAL: "synced" once a copy is whole. */
+bool cl_local_synced(const char *data_dir);
+int cl_local_set(const char *data_dir, bool synced);
+
+/* The cluster object's pieces the leader needs. */
+struct cl_coord *cluster_coord(struct cluster *c);
+
+#endif

@@ -1,0 +1,381 @@
+/*
+ * cl_leader.c: the leader's replication listener. Each follower
+ * connection goes
+ *
+ *   AUTH --hello ok--> WAIT --batches < S written--> COPY --files sent--> LIVE
+ *
+ * where S is the first batch sealed after the hello: from then on every
+ * sealed batch is queued for the follower (cl_copy.c sends the files,
+ * then the queue, then 'E'), and in LIVE goes straight to it. Replaying
+ * batches >= S over files read while those batches were being written
+ * is safe because every operation is a positional write, a rename or an
+ * unlink: the last one wins, in order.
+ *
+ * Completions. A batch completes (st_journal_repl_release) once every
+ * follower that counts has acknowledged it and at least min_in_sync of
+ * them are recorded in etcd's in-sync set; a follower counts from its
+ * first acknowledgement at or past its 'E' until its connection ends,
+ * and still holds completions back after that until etcd has recorded
+ * it out of the set (the node could otherwise win an election without
+ * a batch the leader confirmed). Nothing is released once the lease may
+ * have run out (cl_coord_fence): a fenced leader exits at once.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
+#include "bk_alloc.h"
+#include "bk_log.h"
+#include "cl_leader_int.h"
+#include "net.h"
+
+#define FENCE_CHECK_MS 50
+
+static void
+fence_exit(const char *why)
+{
+	bk_error("cluster: %s: this node stops leading now (fenced)", why);
+	_exit(1);
+}
+
+static void
+on_fence_check(evutil_socket_t fd, short what, void *arg)
+{
+	struct cl_leader *l = arg;
+
+	if (cl_mono_ms() >= cl_coord_fence(l->coord))
+		fence_exit("the etcd lease could not be renewed in time");
+}
+
+void
+cl_leader_recompute(struct cl_leader *l)
+{
+	uint64_t rel = st_journal_repl_sealed(l->j);
+	uint32_t n = 0;
+
+	if (cl_mono_ms() >= cl_coord_fence(l->coord))
+		return;
+	for (int i = 0; i < CL_MAX_FOLLOWERS; i++) {
+		struct cl_member *m = &l->mb[i];
+		bool rec;
+
+		if (!m->used)
+			continue;
+		cl_coord_insync(l->coord, m->name, &rec);
+		if ((m->counted || rec) && m->acked < rel)
+			rel = m->acked;
+		if (m->counted && rec && m->conn)
+			n++;
+	}
+	if (n < l->cfg->min_in_sync || rel <= l->released)
+		return;
+	l->released = rel;
+	st_journal_repl_release(l->j, rel);
+}
+
+void
+cl_leader_insync_changed(struct cl_leader *l)
+{
+	cl_leader_recompute(l);
+}
+
+/* ---- the journal's hook ------------------------------------------------ */
+
+static void
+on_sealed(void *arg, const struct st_repl_batch *b)
+{
+	struct cl_leader *l = arg;
+	struct evbuffer *f = evbuffer_new();
+	uint8_t h[12];
+	size_t len = 12;
+
+	for (size_t i = 0; i < b->nops; i++)
+		len += cl_op_size(&b->ops[i]);
+	cl_frame_begin(f, 'B', len);
+	cl_put_u64(h, b->seq);
+	cl_put_u32(h + 8, (uint32_t)b->nops);
+	evbuffer_add(f, h, sizeof(h));
+	for (size_t i = 0; i < b->nops; i++)
+		cl_op_put(f, &b->ops[i]);
+	for (struct cl_fconn *c = l->conns; c; c = c->next) {
+		if (c->state == CL_F_LIVE)
+			evbuffer_add(net_conn_output(c->nc), evbuffer_pullup(f, -1),
+				     evbuffer_get_length(f));
+		else if (c->state != CL_F_AUTH)
+			evbuffer_add(c->pending, evbuffer_pullup(f, -1), evbuffer_get_length(f));
+	}
+	evbuffer_free(f);
+	cl_leader_recompute(l);
+}
+
+static void
+on_written(void *arg, uint64_t seq, int status)
+{
+	struct cl_leader *l = arg;
+
+	l->written = seq;
+	for (struct cl_fconn *c = l->conns, *next; c; c = next) {
+		next = c->next;
+		if (c->state == CL_F_WAIT && c->start - 1 <= seq)
+			cl_copy_begin(c);
+	}
+}
+
+static const struct st_repl_ops repl_ops = { on_sealed, on_written };
+
+/* ---- connections ------------------------------------------------------- */
+
+static struct cl_member *
+member_get(struct cl_leader *l, const char *name)
+{
+	struct cl_member *slot = NULL;
+
+	for (int i = 0; i < CL_MAX_FOLLOWERS; i++) {
+		if (l->mb[i].used && strcmp(l->mb[i].name, name) == 0)
+			return &l->mb[i];
+		if (!l->mb[i].used && slot == NULL)
+			slot = &l->mb[i];
+	}
+	if (slot) {
+		memset(slot, 0, sizeof(*slot));
+		slot->used = true;
+		snprintf(slot->name, sizeof(slot->name), "%s", name);
+	}
+	return slot;
+}
+
+static void *
+conn_open(void *arg, struct net_conn *nc)
+{
+	struct cl_leader *l = arg;
+	struct cl_fconn *c = bk_calloc(1, sizeof(*c));
+	uint8_t v = CL_VERSION;
+
+	c->l = l;
+	c->nc = nc;
+	c->fd = -1;
+	c->pending = evbuffer_new();
+	RAND_bytes(c->nonce, CL_NONCE);
+	cl_frame_begin(net_conn_output(nc), 'N', 1 + CL_NONCE);
+	evbuffer_add(net_conn_output(nc), &v, 1);
+	evbuffer_add(net_conn_output(nc), c->nonce, CL_NONCE);
+	c->next = l->conns;
+	l->conns = c;
+	return c;
+}
+
+static void
+refuse(struct cl_fconn *c, const char *why)
+{
+	bk_warn("cluster: replication connection from %s refused: %s", net_conn_peer(c->nc),
+		why);
+	net_conn_close(c->nc);
+}
+
+static bool
+name_ok(const uint8_t *p, size_t n)
+{
+	if (n == 0 || n >= CL_NAME_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (p[i] <= 0x20 || p[i] >= 0x7f)
+			return false;
+	return true;
+}
+
+/* 'H': the secret's proof, the name, the follower's files. */
+static int
+hello(struct cl_fconn *c, const uint8_t *p, size_t len)
+{
+	struct cl_leader *l = c->l;
+	uint8_t mac[CL_MAC];
+	char name[CL_NAME_MAX];
+	size_t nl;
+
+	if (len < CL_MAC + 1 || (nl = p[CL_MAC]) > len - CL_MAC - 1 || !name_ok(p + CL_MAC + 1, nl))
+		return -EPROTO;
+	memcpy(name, p + CL_MAC + 1, nl);
+	name[nl] = '\0';
+	cl_mac(l->cfg->secret, c->nonce, name, mac);
+	if (CRYPTO_memcmp(mac, p, CL_MAC) != 0) {
+		refuse(c, "wrong cluster secret");
+		return 0;
+	}
+	if (strcmp(name, l->cfg->node_name) == 0 ||
+	    ((c->mb = member_get(l, name)) != NULL && c->mb->conn != NULL)) {
+		refuse(c, "a node of that name is connected already");
+		c->mb = NULL;
+		return 0;
+	}
+	if (c->mb == NULL) {
+		refuse(c, "too many followers");
+		return 0;
+	}
+	if (cl_copy_theirs(c, p + CL_MAC + 1 + nl, len - CL_MAC - 1 - nl) < 0)
+		return -EPROTO;
+	c->mb->conn = c;
+	net_conn_ready(c->nc);
+	c->state = CL_F_WAIT;
+	c->start = st_journal_repl_sealed(l->j) + 1;
+	bk_info("cluster: follower %s (%s) connected", name, net_conn_peer(c->nc));
+	if (c->start - 1 <= l->written)
+		cl_copy_begin(c);
+	return 0;
+}
+
+static void
+ack(struct cl_fconn *c, uint64_t seq)
+{
+	struct cl_member *m = c->mb;
+
+	if (c->state != CL_F_LIVE)
+		return;
+	if (seq > m->acked)
+		m->acked = seq;
+	if (!m->counted && m->acked >= m->live_from) {
+		m->counted = true;
+		bk_info("cluster: follower %s caught up", m->name);
+		cl_coord_want_insync(c->l->coord, m->name, true);
+	}
+	cl_leader_recompute(c->l);
+}
+
+static void
+conn_read(void *ctx)
+{
+	struct cl_fconn *c = ctx;
+	struct evbuffer *in = net_conn_input(c->nc);
+	uint8_t h[CL_HDR];
+
+	while (!net_conn_closing(c->nc) && evbuffer_copyout(in, h, CL_HDR) == CL_HDR) {
+		uint32_t len = cl_get_u32(h);
+		uint8_t *p;
+		int rc = -EPROTO;
+
+		if (len < 1 || len > (c->state == CL_F_AUTH ? CL_HELLO_MAX : 9u))
+			goto bad;
+		if (evbuffer_get_length(in) < CL_HDR - 1 + (size_t)len)
+			return;
+		p = evbuffer_pullup(in, CL_HDR - 1 + (ssize_t)len);
+		if (c->state == CL_F_AUTH && h[4] == 'H')
+			rc = hello(c, p + CL_HDR, len - 1);
+		else if (c->state != CL_F_AUTH && h[4] == 'A' && len == 9) {
+			ack(c, cl_get_u64(p + CL_HDR));
+			rc = 0;
+		}
+		evbuffer_drain(in, CL_HDR - 1 + (size_t)len);
+		if (rc < 0)
+			goto bad;
+	}
+	return;
+bad:
+	refuse(c, "protocol error");
+}
+
+static void
+conn_writable(void *ctx)
+{
+	struct cl_fconn *c = ctx;
+
+	if (c->state == CL_F_COPY)
+		cl_copy_pump(c);
+}
+
+static void
+conn_shutdown(void *ctx)
+{
+	struct cl_fconn *c = ctx;
+
+	/* The broker stops: its followers stay in the in-sync set, so one
+	 * of them takes over as soon as the lease is given back. */
+	c->l->stopping = true;
+	net_conn_close(c->nc);
+}
+
+static void
+conn_free(void *ctx, enum net_end why)
+{
+	struct cl_fconn *c = ctx, **pp;
+	struct cl_leader *l = c->l;
+
+	for (pp = &l->conns; *pp && *pp != c; pp = &(*pp)->next)
+		;
+	if (*pp)
+		*pp = c->next;
+	if (c->mb) {
+		bk_info("cluster: follower %s disconnected", c->mb->name);
+		c->mb->conn = NULL;
+		if (c->mb->counted && !l->stopping && why != NET_END_SHUTDOWN) {
+			c->mb->counted = false;
+			cl_coord_want_insync(l->coord, c->mb->name, false);
+		}
+	}
+	cl_copy_end(c);
+	evbuffer_free(c->pending);
+	bk_free(c);
+	if (l->j)
+		cl_leader_recompute(l);
+}
+
+static const struct net_proto_ops ops = {
+	.version = NET_PROTO_OPS_V1, .open = conn_open, .read = conn_read,
+	.writable = conn_writable, .shutdown = conn_shutdown, .free = conn_free,
+	.name = "replication",
+};
+
+struct cl_leader *
+cl_leader_new(struct cluster *cl, const struct cluster_config *cfg,
+	      struct event_base *base, struct net *n, struct st_journal *j)
+{
+	struct cl_leader *l = bk_calloc(1, sizeof(*l));
+	struct timeval tv = { 0, FENCE_CHECK_MS * 1000 };
+	struct net_listen_config lc = {
+		.name = "replication", .protocol = "sluice/replication",
+		.bind = cfg->replication_bind, .port = cfg->replication_port,
+		.transport = NET_TCP, .max_connections = CL_MAX_FOLLOWERS,
+		.handshake_ms = 10000, .output_high = 64u << 20, .ops = &ops, .arg = l,
+	};
+	char err[256] = "";
+
+	l->dfd = -1;
+	l->cfg = cfg;
+	l->coord = cluster_coord(cl);
+	l->j = j;
+	l->base = base;
+	if ((l->dfd = open(cfg->data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 ||
+	    (l->ln = net_listen(n, &lc, err, sizeof(err))) == NULL) {
+		bk_error("cluster: cannot start the replication listener: %s",
+			 err[0] ? err : strerror(errno));
+		cl_leader_free(l);
+		return NULL;
+	}
+	l->fence_ev = event_new(l->base, -1, EV_PERSIST, on_fence_check, l);
+	event_add(l->fence_ev, &tv);
+	st_journal_repl_attach(j, &repl_ops, l);
+	return l;
+}
+
+void
+cl_leader_free(struct cl_leader *l)
+{
+	if (l == NULL)
+		return;
+	if (l->fence_ev)
+		event_free(l->fence_ev);
+	if (l->dfd >= 0)
+		close(l->dfd);
+	bk_free(l);
+}
+
+void
+cl_leader_fenced(void)
+{
+	fence_exit("etcd says this node no longer leads");
+}

@@ -1,0 +1,77 @@
+/*
+ * cl_leader_int.h: what the leader's two files share: cl_leader.c (the
+ * listener, the journal's hook, completions) and cl_copy.c (the full
+ * copy a joining follower gets).
+ */
+#ifndef CL_LEADER_INT_H
+#define CL_LEADER_INT_H
+
+#include "cl_int.h"
+
+struct net_conn;
+struct net_listener;
+
+enum cl_fstate { CL_F_AUTH, CL_F_WAIT, CL_F_COPY, CL_F_LIVE };
+
+/* A follower by name: outlives its connections (acknowledgements and
+ * the in-sync state must survive a reconnect). */
+struct cl_member {
+	char name[CL_NAME_MAX];
+	bool used;
+	bool counted;                   /* completions wait for its acks */
+	uint64_t acked;                 /* highest batch it has fsynced */
+	uint64_t live_from;             /* its 'E': counted once acked >= it */
+	struct cl_fconn *conn;          /* NULL while disconnected */
+};
+
+/* A follower's file as it said in its hello. */
+struct cl_theirs {
+	char *path;
+	uint64_t size;
+	uint32_t crc;
+};
+
+struct cl_fconn {
+	struct cl_leader *l;
+	struct net_conn *nc;
+	struct cl_member *mb;           /* after the hello */
+	enum cl_fstate state;
+	uint8_t nonce[CL_NONCE];
+	uint64_t start;                 /* first batch queued for it */
+	struct evbuffer *pending;       /* batches queued during WAIT and COPY */
+	/* the copy (cl_copy.c) */
+	struct cl_theirs *theirs;
+	size_t ntheirs;
+	char **files;                   /* the leader's, listed at COPY */
+	size_t nfiles, fi, fcap;
+	int fd;                         /* the file being sent, or -1 */
+	uint64_t off;
+	uint64_t sent_bytes;
+	struct cl_fconn *next;
+};
+
+struct cl_leader {
+	const struct cluster_config *cfg;
+	struct cl_coord *coord;
+	struct st_journal *j;
+	struct event_base *base;
+	struct net_listener *ln;
+	int dfd;                        /* data_dir */
+	struct cl_fconn *conns;
+	struct cl_member mb[CL_MAX_FOLLOWERS];
+	uint64_t written;               /* last batch the journal wrote */
+	uint64_t released;
+	bool stopping;                  /* the broker is shutting down */
+	struct event *fence_ev;
+};
+
+/* Release whatever the followers that count all hold. */
+void cl_leader_recompute(struct cl_leader *l);
+
+/* cl_copy.c */
+int cl_copy_theirs(struct cl_fconn *c, const uint8_t *p, size_t len);
+void cl_copy_begin(struct cl_fconn *c);
+void cl_copy_pump(struct cl_fconn *c);
+void cl_copy_end(struct cl_fconn *c);
+
+#endif
