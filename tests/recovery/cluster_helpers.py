@@ -1,0 +1,147 @@
+"""Helpers for the cluster tests: one etcd and sluiced nodes with a
+[cluster] section, each on free loopback ports with its own data
+directory. A node logs "listening amqp HOST:PORT" only once it leads."""
+import os
+import re
+import shutil
+import signal
+import subprocess
+import threading
+import time
+import urllib.request
+
+from recovery_helpers import SLUICED
+from tls_helpers import free_port  # noqa: E402 (tests/integration is on the path)
+
+ETCD = shutil.which("etcd") or "/usr/bin/etcd"
+SECRET = "cluster-test-secret"
+LEASE_TTL = 3
+
+
+def wait_for(cond, timeout, what):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        v = cond()
+        if v:
+            return v
+        time.sleep(0.05)
+    raise AssertionError("timed out waiting for " + what)
+
+
+class Etcd:
+    def __init__(self, data_dir):
+        self.data_dir = data_dir
+        self.port, self.peer = free_port(), free_port()
+        self.url = "http://127.0.0.1:%d" % self.port
+        self.proc = None
+
+    def start(self):
+        args = [ETCD, "--name", "t", "--data-dir", self.data_dir,
+                "--listen-client-urls", self.url, "--advertise-client-urls", self.url,
+                "--listen-peer-urls", "http://127.0.0.1:%d" % self.peer,
+                "--initial-advertise-peer-urls", "http://127.0.0.1:%d" % self.peer,
+                "--initial-cluster", "t=http://127.0.0.1:%d" % self.peer,
+                "--log-level", "warn"]
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+
+        def healthy():
+            try:
+                with urllib.request.urlopen(self.url + "/health", timeout=1) as r:
+                    return b'"true"' in r.read()
+            except OSError:
+                return False
+        wait_for(healthy, 30, "etcd")
+        return self
+
+    def pause(self, on):
+        self.proc.send_signal(signal.SIGSTOP if on else signal.SIGCONT)
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)
+            self.proc.terminate()
+            self.proc.wait(10)
+
+
+class ClusterNode:
+    """One sluiced of the cluster; start() again after kill()."""
+
+    def __init__(self, etcd, name, data_dir, sets=()):
+        self.etcd, self.name, self.data_dir = etcd, name, data_dir
+        self.repl_port = free_port()
+        self.sets = list(sets)
+        self.proc, self.port, self.lines = None, None, []
+
+    def start(self):
+        args = [SLUICED, "--set", "amqp.bind=127.0.0.1", "--set", "amqp.port=0",
+                "--set", "broker.data_dir=" + self.data_dir,
+                "--set", "mqtt.enabled=no", "--set", "http.enabled=no",
+                "--set", "prometheus.enabled=no",
+                "--set", "cluster.etcd_endpoints=" + self.etcd.url,
+                "--set", "cluster.node_name=" + self.name,
+                "--set", "cluster.secret=" + SECRET,
+                "--set", "cluster.lease_ttl=%d" % LEASE_TTL,
+                "--set", "cluster.replication_port=%d" % self.repl_port]
+        for s in self.sets:
+            args += ["--set", s]
+        self.lines, self.port = [], None
+        self.proc = subprocess.Popen(args, stderr=subprocess.PIPE, text=True,
+                                     errors="replace")
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        return self
+
+    def _read(self):
+        for line in self.proc.stderr:
+            self.lines.append(line)
+            m = re.search(r"listening amqp \S+:(\d+)", line)
+            if m:
+                self.port = int(m.group(1))
+
+    def log(self):
+        return "".join(self.lines)
+
+    def count(self, text):
+        return sum(text in line for line in list(self.lines))
+
+    def wait_log(self, text, timeout=30, n=1):
+        wait_for(lambda: self.count(text) >= n, timeout,
+                 "%r in the log of %s:\n%s" % (text, self.name, self.log()))
+
+    def wait_leader(self, timeout=30):
+        wait_for(lambda: self.port, timeout, "%s to lead:\n%s" % (self.name, self.log()))
+        return self.port
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def kill(self):
+        if self.alive():
+            self.proc.send_signal(signal.SIGKILL)
+        if self.proc:
+            self.proc.wait()
+            self._reader.join(5)
+
+    def stop(self):
+        if self.alive():
+            self.proc.terminate()
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc:
+            self._reader.join(5)
+
+    def files(self):
+        """{relative path: bytes} of the replicated files."""
+        out = {}
+        for root, _, names in os.walk(self.data_dir):
+            for n in names:
+                if n == "cluster.node" or n.endswith(".tmp"):
+                    continue
+                p = os.path.join(root, n)
+                with open(p, "rb") as f:
+                    out[os.path.relpath(p, self.data_dir)] = f.read()
+        return out

@@ -1,0 +1,204 @@
+"""A replicated cluster on loopback: one etcd, two sluiced nodes.
+
+A follower copies the leader's files and then follows its journal live;
+a confirm waits until the follower has the message; kill -9 of the
+leader hands the queue to the follower with every confirmed message;
+a leader cut off from etcd stops (fencing); a restarted follower fetches
+only what changed. Failover times are printed (pytest -s shows them).
+"""
+import os
+import random
+import subprocess
+import time
+
+import pika
+import pytest
+
+from cluster_helpers import ClusterNode, Etcd, wait_for
+from recovery_helpers import PERSISTENT_FLAGS, PERSISTENT_PROPS, SLUICED, Publisher, drain
+import amqpraw  # noqa: E402 (recovery_helpers puts tests/integration on the path)
+from amqpraw import BASIC, CONFIRM, QUEUE  # noqa: E402
+from test_crash import check_round
+
+if not os.path.exists("/usr/bin/etcd"):
+    pytest.skip("etcd-server is not installed", allow_module_level=True)
+
+
+@pytest.fixture
+def etcd(tmp_path):
+    e = Etcd(str(tmp_path / "etcd")).start()
+    yield e
+    e.stop()
+
+
+@pytest.fixture
+def nodes(tmp_path, etcd):
+    made = []
+
+    def make(name, sets=()):
+        n = ClusterNode(etcd, name, str(tmp_path / name), sets)
+        made.append(n)
+        return n
+    yield make
+    for n in made:
+        n.kill()
+
+
+def publish_confirmed(port, queue, bodies):
+    conn = pika.BlockingConnection(pika.ConnectionParameters("127.0.0.1", port))
+    ch = conn.channel()
+    ch.confirm_delivery()
+    ch.queue_declare(queue, durable=True)
+    for b in bodies:
+        ch.basic_publish("", queue, b, pika.BasicProperties(delivery_mode=2))
+    conn.close()
+
+
+def journal_bytes(node):
+    d = os.path.join(node.data_dir, "journal")
+    return sum(os.path.getsize(os.path.join(d, f)) for f in os.listdir(d))
+
+
+def test_follower_copies_then_follows_and_resumes(nodes):
+    seg = ["journal.segment_size=64k", "cluster.min_in_sync_followers=0"]
+    a = nodes("a", seg).start()
+    port = a.wait_leader()
+    publish_confirmed(port, "q", [b"early-%d" % i + b"x" * 1000 for i in range(600)])
+    b = nodes("b", seg).start()
+    a.wait_log("follower b caught up")
+    publish_confirmed(port, "q", [b"live-%d" % i for i in range(300)])
+    wait_for(lambda: a.files() == b.files(), 20, "b to hold a's files")
+    assert len([f for f in a.files() if f.startswith("journal")]) > 3
+    # b away: a keeps journaling; back, b fetches what changed only
+    b.kill()
+    publish_confirmed(port, "q", [b"later-%d" % i for i in range(50)])
+    b.start()
+    a.wait_log("follower b caught up", n=2)
+    wait_for(lambda: a.files() == b.files(), 20, "b to hold a's files again")
+    sent = [int(l.split("follower b: ")[1].split()[0]) for l in a.lines
+            if "follower b: " in l and "bytes of files sent" in l]
+    assert len(sent) == 2
+    total = journal_bytes(a)
+    print("full copy %d bytes, resumed copy %d bytes, journal %d bytes"
+          % (sent[0], sent[1], total))
+    assert sent[0] >= total * 0.5
+    assert sent[1] < total / 3, "a restarted follower must not copy everything again"
+
+
+def raw_confirm_channel(port):
+    conn = amqpraw.RawConn("127.0.0.1", port, timeout=10)
+    conn.handshake()
+    conn.open_channel(1)
+    conn.send(amqpraw.method_frame(1, CONFIRM, 10, b"\x00"))
+    conn.expect_method(CONFIRM, 11)
+    return conn
+
+
+def test_confirm_waits_for_the_follower(nodes):
+    a = nodes("a").start()
+    port = a.wait_leader()
+    conn = raw_confirm_channel(port)
+    body = b"held-until-replicated"
+    conn.send(amqpraw.method_frame(1, QUEUE, 10, amqpraw.queue_declare_args("held",
+                                                                          durable=True))
+              + amqpraw.method_frame(1, BASIC, 40, amqpraw.publish_args("", "held"))
+              + amqpraw.header_frame(1, len(body), flags=PERSISTENT_FLAGS,
+                                     props=PERSISTENT_PROPS)
+              + amqpraw.body_frame(1, body))
+    # no in-sync follower: min_in_sync_followers = 1 holds declare-ok and
+    # the confirm alike
+    with pytest.raises(Exception):
+        conn.recv_frame(timeout=1.5)
+    b = nodes("b").start()
+    conn.expect_method(QUEUE, 11, timeout=30)
+    ftype, _, payload = conn.recv_frame(timeout=30)
+    assert payload[:4] == b"\x00\x3c\x00\x50", "expected basic.ack"
+    assert a.count("follower b caught up") == 1
+    # the confirmed message is on b: kill the leader at once
+    a.kill()
+    got = drain(b.wait_leader(), "held")
+    assert [m for m, _ in got] == [body]
+
+
+def test_kill9_of_the_leader_repeated(nodes):
+    rng = random.Random()
+    a = nodes("a").start()
+    a.wait_leader()
+    b = nodes("b").start()
+    leader, follower = a, b
+    leader.wait_log("follower b caught up")
+    leader.wait_log("b is in the in-sync set")
+    publish_confirmed(leader.port, "fo", [])
+    times = []
+    for rnd in range(4):
+        pub = Publisher(leader.port, "fo", "r%d" % rnd, window=rng.choice([1, 64, 256]))
+        pub.start()
+        wait_for(lambda: len(pub.confirmed) >= 20 or pub.error, 20, "confirms")
+        time.sleep(rng.uniform(0.1, 0.6))
+        leader.kill()
+        t0 = time.time()
+        pub.join(15)
+        port = follower.wait_leader(30)
+        times.append(time.time() - t0)
+        got = drain(port, "fo")
+        confirmed, recovered = check_round("r%d" % rnd, pub, got)
+        print("round %d: %d sent, %d confirmed, %d delivered, new leader after %.2f s"
+              % (rnd, len(pub.sent), confirmed, recovered, times[-1]))
+        assert confirmed > 0
+        # the old leader comes back as a follower of the new one
+        seen = follower.count("%s caught up" % leader.name)
+        leader.start()
+        follower.wait_log("follower %s caught up" % leader.name, n=seen + 1)
+        follower.wait_log("%s is in the in-sync set" % leader.name,
+                          n=follower.count("%s is in the in-sync set" % leader.name) or 1)
+        leader, follower = follower, leader
+    print("failover times (s): %s" % ", ".join("%.2f" % t for t in times))
+
+
+def test_leader_cut_off_from_etcd_stops_confirming(nodes, etcd):
+    a = nodes("a").start()
+    port = a.wait_leader()
+    b = nodes("b").start()
+    a.wait_log("b is in the in-sync set")
+    publish_confirmed(port, "fence", [])
+    pub = Publisher(port, "fence", "f", window=64)
+    pub.start()
+    wait_for(lambda: len(pub.confirmed) >= 20, 20, "confirms")
+    etcd.pause(True)
+    try:
+        wait_for(lambda: not a.alive(), 30, "the leader to fence itself")
+        assert a.proc.returncode == 1
+        assert a.count("(fenced)") == 1
+        pub.join(15)
+        assert b.port is None, "no leader can be elected while etcd is away"
+    finally:
+        etcd.pause(False)
+    got = drain(b.wait_leader(30), "fence")
+    check_round("f", pub, got)
+
+
+def test_wrong_secret_gets_nothing(nodes):
+    a = nodes("a").start()
+    a.wait_leader()
+    b = nodes("b", ["cluster.secret=not-the-secret"]).start()
+    a.wait_log("wrong cluster secret")
+    assert b.count("copying") == 0
+    assert not os.path.exists(os.path.join(b.data_dir, "definitions.json"))
+
+
+@pytest.mark.parametrize("sets,why", [
+    (["cluster.node_name=x"], "the [cluster] section needs etcd_endpoints"),
+    (["cluster.etcd_endpoints=http://127.0.0.1:1"], "needs node_name and secret"),
+    (["cluster.etcd_endpoints=http://127.0.0.1:1", "cluster.node_name=a b",
+      "cluster.secret=s"], "cluster.node_name"),
+    (["cluster.etcd_endpoints=127.0.0.1:1", "cluster.node_name=a",
+      "cluster.secret=s"], "cluster.etcd_endpoints: expected http://"),
+    (["cluster.lease_ttl=1"], "invalid value '1' for cluster.lease_ttl"),
+])
+def test_cluster_config_errors(tmp_path, sets, why):
+    args = [SLUICED, "--set", "broker.data_dir=" + str(tmp_path / "d")]
+    for s in sets:
+        args += ["--set", s]
+    r = subprocess.run(args, capture_output=True, text=True, timeout=20)
+    assert r.returncode == 2, r.stderr
+    assert why in r.stderr
