@@ -174,7 +174,7 @@ bk_permission_set(struct bk_broker *b, const char *user, const char *vhost,
 		e->none[i] = src[i][0] == '\0';
 		if (e->all[i] || e->none[i])
 			continue;
-		if (regcomp(&e->re[i], src[i], REG_EXTENDED | REG_NOSUB) != 0) {
+		if (bk_regcomp(&e->re[i], src[i], REG_EXTENDED | REG_NOSUB) != 0) {
 			e->none[i] = true;      /* nothing to regfree */
 			perm_free(e);
 			return bk_err_set(err, BK_PRECONDITION_FAILED,

@@ -216,7 +216,7 @@ check_pattern(const cJSON *v, regex_t *re, char *why, size_t whylen)
 		append(why, whylen, msg);
 		return false;
 	}
-	if ((rc = regcomp(re, v->valuestring, REG_EXTENDED | REG_NOSUB)) == 0)
+	if ((rc = bk_regcomp(re, v->valuestring, REG_EXTENDED | REG_NOSUB)) == 0)
 		return true;
 	regerror(rc, re, err, sizeof(err));
 	snprintf(msg, sizeof(msg), "pattern should be regular expression but is "

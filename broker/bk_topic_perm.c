@@ -123,7 +123,7 @@ regex_valid(const char *src)
 			memmove(p + 1, p + vl, strlen(p + vl) + 1);
 		}
 	}
-	ok = regcomp(&re, s, REG_EXTENDED | REG_NOSUB) == 0;
+	ok = bk_regcomp(&re, s, REG_EXTENDED | REG_NOSUB) == 0;
 	if (ok)
 		regfree(&re);
 	bk_free(s);
@@ -157,7 +157,7 @@ bk_topic_permission_set(struct bk_broker *b, const char *user, const char *vhost
 		t->src[i] = bk_strdup(src[i]);
 		t->vars[i] = has_vars(src[i]);
 		/* validated above, so this compiles */
-		if (!t->vars[i] && regcomp(&t->re[i], pattern(src[i]),
+		if (!t->vars[i] && bk_regcomp(&t->re[i], pattern(src[i]),
 					   REG_EXTENDED | REG_NOSUB) != 0)
 			t->vars[i] = true;
 	}
@@ -327,7 +327,7 @@ key_matches(const struct bk_tperm *t, int i, const struct bk_who *who,
 	} else {
 		char *src = expand(pattern(t->src[i]), who, t->vhost);
 
-		if (src != NULL && regcomp(&re, src, REG_EXTENDED | REG_NOSUB) == 0) {
+		if (src != NULL && bk_regcomp(&re, src, REG_EXTENDED | REG_NOSUB) == 0) {
 			ok = regexec(&re, k, 0, NULL, 0) == 0;
 			regfree(&re);
 		}

@@ -14,6 +14,7 @@
 #ifndef SLUICE_BK_TYPES_H
 #define SLUICE_BK_TYPES_H
 
+#include <regex.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -98,6 +99,17 @@ bool bk_str_eq_c(struct bk_str a, const char *c);
  * name queues of at most 255 octets.
  */
 #define BK_SHORTSTR_MAX 255
+/*
+ * Regular expressions from outside (permissions, topic permissions, policy
+ * patterns, API filters) go through bk_regcomp: regcomp(), unless the
+ * pattern would make it build a huge tree (nested or large repetitions:
+ * "a++++...", "((a{99}){99}){99}") or regexec run exponentially (a
+ * back-reference); then REG_ESPACE, as if regcomp had run out of memory.
+ * bk_regex_tame is the check alone. (bk_regex.c)
+ */
+int bk_regcomp(regex_t *re, const char *src, int cflags);
+bool bk_regex_tame(const char *src);
+
 /* Whether s fits a short string: at most BK_SHORTSTR_MAX octets. */
 static inline bool
 bk_str_is_short(struct bk_str s)

@@ -126,7 +126,7 @@ name_filter_init(struct http_listing *ls)
 			c++;
 	}
 	if (ls->use_regex &&
-	    regcomp(&ls->re, ls->filter, REG_EXTENDED | REG_ICASE | REG_NOSUB) != 0) {
+	    bk_regcomp(&ls->re, ls->filter, REG_EXTENDED | REG_ICASE | REG_NOSUB) != 0) {
 		http_reply_bad_request(r, "invalid regular expression in name filter");
 		ls->filter = NULL;
 		return false;
