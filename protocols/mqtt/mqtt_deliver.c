@@ -2,7 +2,8 @@
  * mqtt_deliver.c: messages from the core to MQTT subscribers: the
  * consumer ops, outbound QoS 0/1/2, the in-flight window and re-sends.
  *
- * In-flight slots: a session has out_cap slots; slot i is packet id
+ * In-flight slots: a session has out_cap slots (made as deliveries need
+ * them, up to the window); slot i is packet id
  * i + 1, so an acknowledgement finds its message in O(1) and ids are
  * reused only once free [MQTT-2.2.1-3]. At most out_limit slots are used:
  * the client's Receive Maximum (v5) or [mqtt] max_inflight (v3). The
@@ -33,23 +34,31 @@
 
 /* ---- slots ------------------------------------------------------------ */
 
+/* Make the slots at least n (<= 65535); new ids go on the free list,
+ * lowest first. Called only with the free list empty. */
+static void
+slots_grow(struct mqtt_session *s, uint32_t n)
+{
+	uint32_t old = s->out_cap;
+
+	if (n <= old)
+		return;
+	s->out = bk_realloc(s->out, n * sizeof(*s->out));
+	memset(s->out + old, 0, (n - old) * sizeof(*s->out));
+	for (uint32_t i = n; i > old; i--) {
+		s->out[i - 1].next_free = s->out_free;
+		s->out_free = (uint16_t)i;
+	}
+	s->out_cap = n;
+}
+
+/* The window only: slots are made as deliveries need them (4, then
+ * doubling up to the window), so an idle session holds none. */
 void
 mqtt_out_window(struct mqtt_session *s, uint16_t limit)
 {
 	if (limit == 0)
 		limit = 1;
-	if (s->out_cap < limit) {
-		uint32_t old = s->out_cap;
-
-		s->out = bk_realloc(s->out, limit * sizeof(*s->out));
-		memset(s->out + old, 0, (limit - old) * sizeof(*s->out));
-		/* lowest ids first */
-		for (uint32_t i = limit; i > old; i--) {
-			s->out[i - 1].next_free = s->out_free;
-			s->out_free = (uint16_t)i;
-		}
-		s->out_cap = limit;
-	}
 	s->out_limit = limit;
 	if (s->consumer)
 		bk_consumer_set_prefetch(s->consumer, limit);
@@ -60,7 +69,12 @@ slot_take(struct mqtt_session *s)
 {
 	struct mqtt_out *o;
 
-	if (s->out_used >= s->out_limit || s->out_free == 0)
+	if (s->out_used >= s->out_limit)
+		return NULL;
+	if (s->out_free == 0 && s->out_cap < s->out_limit)
+		slots_grow(s, s->out_cap * 2 > s->out_limit ? s->out_limit :
+			   s->out_cap < 4 ? (s->out_limit < 4 ? s->out_limit : 4) : s->out_cap * 2);
+	if (s->out_free == 0)
 		return NULL;
 	o = &s->out[s->out_free - 1];
 	s->out_free = o->next_free;
