@@ -115,17 +115,39 @@ on_sealed(void *arg, const struct st_repl_batch *b)
 	cl_leader_recompute(l);
 }
 
+/* Followers waiting for batches < their start to be written: copy now? */
+static void
+start_waiting(struct cl_leader *l)
+{
+	bool waiting = false;
+
+	for (struct cl_fconn *c = l->conns, *next; c; c = next) {
+		next = c->next;
+		if (c->state != CL_F_WAIT)
+			continue;
+		if (st_journal_repl_written(l->j, c->start - 1))
+			cl_copy_begin(c);
+		else
+			waiting = true;
+	}
+	/* batches sealed before the attach have no written call: poll */
+	if (waiting && !evtimer_pending(l->wait_ev, NULL)) {
+		struct timeval tv = { 0, 10000 };
+
+		evtimer_add(l->wait_ev, &tv);
+	}
+}
+
+static void
+on_wait_timer(evutil_socket_t fd, short what, void *arg)
+{
+	start_waiting(arg);
+}
+
 static void
 on_written(void *arg, uint64_t seq, int status)
 {
-	struct cl_leader *l = arg;
-
-	l->written = seq;
-	for (struct cl_fconn *c = l->conns, *next; c; c = next) {
-		next = c->next;
-		if (c->state == CL_F_WAIT && c->start - 1 <= seq)
-			cl_copy_begin(c);
-	}
+	start_waiting(arg);
 }
 
 static const struct st_repl_ops repl_ops = { on_sealed, on_written };
@@ -225,8 +247,7 @@ hello(struct cl_fconn *c, const uint8_t *p, size_t len)
 	c->state = CL_F_WAIT;
 	c->start = st_journal_repl_sealed(l->j) + 1;
 	bk_info("cluster: follower %s (%s) connected", name, net_conn_peer(c->nc));
-	if (c->start - 1 <= l->written)
-		cl_copy_begin(c);
+	start_waiting(l);
 	return 0;
 }
 
@@ -357,6 +378,7 @@ cl_leader_new(struct cluster *cl, const struct cluster_config *cfg,
 		return NULL;
 	}
 	l->fence_ev = event_new(l->base, -1, EV_PERSIST, on_fence_check, l);
+	l->wait_ev = evtimer_new(l->base, on_wait_timer, l);
 	event_add(l->fence_ev, &tv);
 	st_journal_repl_attach(j, &repl_ops, l);
 	return l;
@@ -369,6 +391,8 @@ cl_leader_free(struct cl_leader *l)
 		return;
 	if (l->fence_ev)
 		event_free(l->fence_ev);
+	if (l->wait_ev)
+		event_free(l->wait_ev);
 	if (l->dfd >= 0)
 		close(l->dfd);
 	bk_free(l);

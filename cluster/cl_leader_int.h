@@ -59,10 +59,10 @@ struct cl_leader {
 	int dfd;                        /* data_dir */
 	struct cl_fconn *conns;
 	struct cl_member mb[CL_MAX_FOLLOWERS];
-	uint64_t written;               /* last batch the journal wrote */
 	uint64_t released;
 	bool stopping;                  /* the broker is shutting down */
 	struct event *fence_ev;
+	struct event *wait_ev;          /* polls for followers in WAIT */
 };
 
 /* Release whatever the followers that count all hold. */

@@ -72,6 +72,15 @@ st_journal_repl_sealed(const struct st_journal *j)
 }
 
 bool
+st_journal_repl_written(const struct st_journal *j, uint64_t seq)
+{
+	for (const struct jnl_batch *b = j->inflight_head; b; b = b->mnext)
+		if (!b->written && (b->seq == 0 || b->seq <= seq))
+			return false;
+	return true;
+}
+
+bool
 jnl_repl_may_complete(const struct st_journal *j, const struct jnl_batch *b)
 {
 	return j->repl == NULL || b->seq == 0 || b->seq <= j->repl_released;

@@ -445,6 +445,10 @@ void st_journal_repl_attach(struct st_journal *j, const struct st_repl_ops *ops,
 void st_journal_repl_release(struct st_journal *j, uint64_t seq);
 /* seq of the last sealed batch (0 before the first). */
 uint64_t st_journal_repl_sealed(const struct st_journal *j);
+/* Has the journal thread written every batch up to seq, and every batch
+ * sealed before the attach (those have no seq and no written call)?
+ * Files read after that hold them. */
+bool st_journal_repl_written(const struct st_journal *j, uint64_t seq);
 
 /* CRC-32C (Castagnoli) of p[0..n), continuing from crc (0 to start): the
  * journal's record checksum, and the full copy's file checksum. Pure. */
