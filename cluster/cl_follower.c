@@ -16,6 +16,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -232,8 +234,13 @@ on_event(struct bufferevent *bev, short what, void *arg)
 {
 	struct cl_follower *f = arg;
 
-	if (what & BEV_EVENT_CONNECTED)
+	if (what & BEV_EVENT_CONNECTED) {
+		int one = 1;
+
+		/* an acknowledgement is one small frame a confirm waits for */
+		setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		return;
+	}
 	drop(f, what & BEV_EVENT_EOF ? "the leader closed the connection"
 				       : evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
 }
@@ -251,6 +258,9 @@ connect_now(struct cl_follower *f)
 	}
 	f->bev = bufferevent_socket_new(f->base, -1, BEV_OPT_CLOSE_ON_FREE);
 	bufferevent_setcb(f->bev, on_read, NULL, on_event, f);
+	/* Take everything that arrived in one read: each read ends in an
+	 * fsync, so libevent's 16 KiB default would cost one per 16 KiB. */
+	bufferevent_set_max_single_read(f->bev, 64u << 20);
 	bufferevent_enable(f->bev, EV_READ);
 	if (bufferevent_socket_connect(f->bev, ai->ai_addr, (int)ai->ai_addrlen) < 0)
 		drop(f, "cannot connect");
