@@ -45,13 +45,36 @@ fence_exit(const char *why)
 	_exit(1);
 }
 
+/* A follower that has not acknowledged a batch sealed lease_ttl ago
+ * goes, as one too many bytes behind does (check_lag). */
 static void
-on_fence_check(evutil_socket_t fd, short what, void *arg)
+check_stalled(struct cl_leader *l, uint64_t now)
+{
+	uint64_t sealed = st_journal_repl_sealed(l->j);
+
+	for (struct cl_fconn *c = l->conns; c; c = c->next) {
+		const struct cl_mark *k;
+
+		if (c->state != CL_F_LIVE || c->mb->acked >= sealed || net_conn_closing(c->nc))
+			continue;
+		k = &l->ring[(c->mb->acked + 1) % CL_RING];
+		if (k->seq == c->mb->acked + 1 && now - k->ms < l->cfg->lease_ttl * 1000u)
+			continue;
+		bk_warn("cluster: follower %s has not acknowledged a batch for %u s: "
+			"disconnecting it", c->mb->name, l->cfg->lease_ttl);
+		net_conn_close(c->nc);
+	}
+}
+
+static void
+on_tick(evutil_socket_t fd, short what, void *arg)
 {
 	struct cl_leader *l = arg;
+	uint64_t now = cl_mono_ms();
 
-	if (cl_mono_ms() >= cl_coord_fence(l->coord))
+	if (now >= cl_coord_fence(l->coord))
 		fence_exit("the etcd lease could not be renewed in time");
+	check_stalled(l, now);
 }
 
 void
@@ -86,7 +109,38 @@ cl_leader_insync_changed(struct cl_leader *l)
 	cl_leader_recompute(l);
 }
 
+void
+cl_leader_lag(const struct cl_leader *l, const struct cl_member *m, uint64_t *bytes,
+	      uint64_t *records)
+{
+	/* a new connection owes nothing sealed before it */
+	uint64_t base = m->conn && m->conn->start - 1 > m->acked ? m->conn->start - 1 : m->acked;
+	const struct cl_mark *k = &l->ring[base % CL_RING];
+	const struct cl_mark *old = &l->ring[(st_journal_repl_sealed(l->j) + 1) % CL_RING];
+
+	if (base == 0 || k->seq != base)
+		k = base == 0 || old->seq == 0 ? &(struct cl_mark){ 0, 0, 0, 0 } : old;
+	*bytes = l->bytes - k->bytes;
+	*records = l->records - k->records;
+}
+
 /* ---- the journal's hook ------------------------------------------------ */
+
+/* A follower more than max_lag behind goes (out of the in-sync set with
+ * its connection); it reconnects and fetches what changed. */
+static void
+check_lag(struct cl_leader *l, struct cl_fconn *c)
+{
+	uint64_t bytes = evbuffer_get_length(c->pending), records = 0;
+
+	if (c->state == CL_F_LIVE)
+		cl_leader_lag(l, c->mb, &bytes, &records);
+	if (bytes <= l->cfg->max_lag || net_conn_closing(c->nc))
+		return;
+	bk_warn("cluster: follower %s is %llu bytes behind (max_follower_lag): "
+		"disconnecting it", c->mb->name, (unsigned long long)bytes);
+	net_conn_close(c->nc);
+}
 
 static void
 on_sealed(void *arg, const struct st_repl_batch *b)
@@ -104,12 +158,18 @@ on_sealed(void *arg, const struct st_repl_batch *b)
 	evbuffer_add(f, h, sizeof(h));
 	for (size_t i = 0; i < b->nops; i++)
 		cl_op_put(f, &b->ops[i]);
+	l->bytes += b->bytes;
+	l->records += b->records;
+	l->ring[b->seq % CL_RING] = (struct cl_mark){ b->seq, l->bytes, l->records,
+						      cl_mono_ms() };
 	for (struct cl_fconn *c = l->conns; c; c = c->next) {
 		if (c->state == CL_F_LIVE)
 			evbuffer_add(net_conn_output(c->nc), evbuffer_pullup(f, -1),
 				     evbuffer_get_length(f));
 		else if (c->state != CL_F_AUTH)
 			evbuffer_add(c->pending, evbuffer_pullup(f, -1), evbuffer_get_length(f));
+		if (c->state != CL_F_AUTH)
+			check_lag(l, c);
 	}
 	evbuffer_free(f);
 	cl_leader_recompute(l);
@@ -377,7 +437,7 @@ cl_leader_new(struct cluster *cl, const struct cluster_config *cfg,
 		cl_leader_free(l);
 		return NULL;
 	}
-	l->fence_ev = event_new(l->base, -1, EV_PERSIST, on_fence_check, l);
+	l->fence_ev = event_new(l->base, -1, EV_PERSIST, on_tick, l);
 	l->wait_ev = evtimer_new(l->base, on_wait_timer, l);
 	event_add(l->fence_ev, &tv);
 	st_journal_repl_attach(j, &repl_ops, l);

@@ -50,6 +50,13 @@ struct cl_fconn {
 	struct cl_fconn *next;
 };
 
+/* Totals of the batches sealed up to seq, to tell a follower's lag. */
+#define CL_RING 4096
+struct cl_mark {
+	uint64_t seq, bytes, records;
+	uint64_t ms;                    /* cl_mono_ms() at its seal */
+};
+
 struct cl_leader {
 	const struct cluster_config *cfg;
 	struct cl_coord *coord;
@@ -60,11 +67,17 @@ struct cl_leader {
 	struct cl_fconn *conns;
 	struct cl_member mb[CL_MAX_FOLLOWERS];
 	uint64_t released;
+	uint64_t bytes, records;        /* sealed since the attach */
+	struct cl_mark ring[CL_RING];
 	bool stopping;                  /* the broker is shutting down */
 	struct event *fence_ev;
 	struct event *wait_ev;          /* polls for followers in WAIT */
 };
 
+/* Bytes and records sealed after the follower's last acknowledgement
+ * (a lower bound once that is more than CL_RING batches back). */
+void cl_leader_lag(const struct cl_leader *l, const struct cl_member *m, uint64_t *bytes,
+		   uint64_t *records);
 /* Release whatever the followers that count all hold. */
 void cl_leader_recompute(struct cl_leader *l);
 

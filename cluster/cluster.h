@@ -46,6 +46,7 @@ struct cluster_config {
 	uint32_t min_in_sync;           /* followers that must hold a batch
 					   before it completes */
 	uint32_t lease_ttl;             /* seconds */
+	uint64_t max_lag;               /* bytes a follower may fall behind */
 	const char *data_dir;
 	bool sync;                      /* journal.sync = batch: fsync the copy */
 };

@@ -38,6 +38,7 @@ sl_config_init(struct sl_config *c)
 	c->cluster.replication_port = 5679;
 	c->cluster.min_in_sync = 1;
 	c->cluster.lease_ttl = 5;
+	c->cluster.max_lag = 64 * MIB;
 	sl_topo_init(&c->topo);
 }
 

@@ -75,6 +75,7 @@ struct sl_config {
 		int replication_port;   /* 5679 */
 		uint32_t min_in_sync;   /* min_in_sync_followers, 1 */
 		uint32_t lease_ttl;     /* seconds, 5 */
+		uint64_t max_lag;       /* max_follower_lag, bytes, 64M */
 	} cluster;
 	struct sl_user *users;          /* owned array of n_users */
 	size_t n_users;

@@ -572,6 +572,7 @@ start_cluster(struct daemon *d)
 		.node_name = k->node_name, .advertised_host = k->advertised_host,
 		.replication_bind = k->replication_bind, .replication_port = k->replication_port,
 		.secret = k->secret, .min_in_sync = k->min_in_sync, .lease_ttl = k->lease_ttl,
+		.max_lag = k->max_lag,
 		.data_dir = d->cfg.data_dir, .sync = !d->cfg.journal.sync_none,
 	};
 	char err[512] = "";

@@ -113,6 +113,9 @@ class ClusterNode:
         wait_for(lambda: self.port, timeout, "%s to lead:\n%s" % (self.name, self.log()))
         return self.port
 
+    def pause(self, on):
+        self.proc.send_signal(signal.SIGSTOP if on else signal.SIGCONT)
+
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
 

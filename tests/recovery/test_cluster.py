@@ -177,6 +177,51 @@ def test_leader_cut_off_from_etcd_stops_confirming(nodes, etcd):
     check_round("f", pub, got)
 
 
+def test_a_follower_far_behind_leaves_the_in_sync_set_and_rejoins(nodes):
+    # a long lease: only the byte bound can drop b here
+    sets = ["cluster.min_in_sync_followers=0", "cluster.max_follower_lag=128k",
+            "cluster.lease_ttl=20"]
+    a = nodes("a", sets).start()
+    port = a.wait_leader()
+    b = nodes("b", sets).start()
+    a.wait_log("b is in the in-sync set")
+    publish_confirmed(port, "lag", [])
+    b.pause(True)
+    try:
+        # each publisher has up to 64 KiB unconfirmed: 256 KiB in all
+        pubs = [Publisher(port, "lag", "l%d" % i, window=512, body_pad=1024)
+                for i in range(4)]
+        for pub in pubs:
+            pub.start()
+        a.wait_log("b is out of the in-sync set")
+        assert a.count("follower b is ") == 1 and a.count("bytes behind") == 1, a.log()
+        # the leader confirms again without b
+        n = len(pubs[0].confirmed)
+        wait_for(lambda: len(pubs[0].confirmed) > n + 1000, 30, "confirms without b")
+        for pub in pubs:
+            pub.stop()
+            pub.join(10)
+    finally:
+        b.pause(False)
+    a.wait_log("b is in the in-sync set", n=2)
+    wait_for(lambda: a.files() == b.files(), 20, "b to hold a's files")
+
+
+def test_a_stalled_follower_leaves_the_in_sync_set(nodes):
+    a = nodes("a", ["cluster.min_in_sync_followers=0"]).start()
+    port = a.wait_leader()
+    b = nodes("b").start()
+    a.wait_log("b is in the in-sync set")
+    b.pause(True)
+    try:
+        publish_confirmed(port, "stall", [b"one"])
+        assert a.count("follower b has not acknowledged a batch") == 1
+        assert a.count("b is out of the in-sync set") == 1
+    finally:
+        b.pause(False)
+    a.wait_log("b is in the in-sync set", n=2)
+
+
 def test_wrong_secret_gets_nothing(nodes):
     a = nodes("a").start()
     a.wait_leader()
