@@ -10,7 +10,8 @@
  * sent as it is: the fuzzer writes the packets (corpus/mqtt_session/
  * starts it off with sessions of each version). Anonymous login is on,
  * so inputs need no credentials to get past CONNECT; ones that carry
- * guest/guest log in as guest.
+ * guest/guest log in as guest. fuzz_ws.c builds this file again with
+ * FUZZ_MQTT_OVER_WS: the same over a WebSocket listener.
  */
 #include <stdint.h>
 #include <string.h>
@@ -38,7 +39,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	cfg.sys_interval = 0;
 	l = mqtt_listener_new(fuzz_net_base(), b, &cfg);
 	n = fuzz_net_new(b);
-	if ((port = fuzz_net_listen(n, "mqtt", &mqtt_net_ops, l)) > 0)
+#ifdef FUZZ_MQTT_OVER_WS
+	port = fuzz_net_listen_ws(n, "ws", "/ws", "mqtt", &mqtt_net_ops, l);
+#else
+	port = fuzz_net_listen(n, "mqtt", &mqtt_net_ops, l);
+#endif
+	if (port > 0)
 		fuzz_net_exchange(port, NULL, 0, data, size);
 	net_free(n);
 	mqtt_listener_free(l);

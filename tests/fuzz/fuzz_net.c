@@ -66,20 +66,41 @@ fuzz_net_new(struct bk_broker *b)
 	return net_new(fuzz_net_base(), b, &nc);
 }
 
+static int
+listen_on(struct net *n, struct net_listen_config *lc)
+{
+	struct net_listener *l;
+	char err[256];
+
+	lc->bind = "127.0.0.1";
+	lc->port = 0;
+	lc->handshake_ms = 10000;
+	lc->output_high = 1u << 20;
+	if ((l = net_listen(n, lc, err, sizeof(err))) == NULL)
+		return -1;
+	return net_listener_port(l);
+}
+
 int
 fuzz_net_listen(struct net *n, const char *name, const struct net_proto_ops *ops, void *arg)
 {
 	struct net_listen_config lc = {
-		.name = name, .protocol = name, .bind = "127.0.0.1", .port = 0,
-		.transport = NET_TCP, .handshake_ms = 10000, .output_high = 1u << 20,
-		.ops = ops, .arg = arg,
+		.name = name, .protocol = name, .transport = NET_TCP, .ops = ops, .arg = arg,
 	};
-	struct net_listener *l;
-	char err[256];
 
-	if ((l = net_listen(n, &lc, err, sizeof(err))) == NULL)
-		return -1;
-	return net_listener_port(l);
+	return listen_on(n, &lc);
+}
+
+int
+fuzz_net_listen_ws(struct net *n, const char *name, const char *path, const char *subproto,
+		   const struct net_proto_ops *ops, void *arg)
+{
+	struct net_listen_config lc = {
+		.name = name, .protocol = name, .transport = NET_WS, .ws_path = path,
+		.ws_protocol = subproto, .ops = ops, .arg = arg,
+	};
+
+	return listen_on(n, &lc);
 }
 
 static int

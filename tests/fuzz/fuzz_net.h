@@ -1,9 +1,9 @@
 /*
  * fuzz_net.h: driving a whole broker from a fuzz input over loopback.
  *
- * The stateful targets (fuzz_amqp_session, fuzz_mqtt_session, fuzz_http)
- * start a fresh broker and listener for each input, connect to it over
- * 127.0.0.1 exactly as a client would, write the input, close their side
+ * The stateful targets (fuzz_amqp_session, fuzz_mqtt_session, fuzz_ws,
+ * fuzz_http) start a fresh broker and listener for each input, connect to
+ * it over 127.0.0.1 exactly as a client would, write the input, close their side
  * for writing and run the event loop until the broker closes the
  * connection or nothing moves any more; then everything is freed, so no
  * state leaks from one input to the next and LeakSanitizer sees every
@@ -32,6 +32,9 @@ struct net *fuzz_net_new(struct bk_broker *b);
  * the free port it got, or -1. */
 int fuzz_net_listen(struct net *n, const char *name, const struct net_proto_ops *ops,
 		    void *arg);
+/* The same over WebSockets (the HTTP upgrade at path, subprotocol subproto). */
+int fuzz_net_listen_ws(struct net *n, const char *name, const char *path,
+		       const char *subproto, const struct net_proto_ops *ops, void *arg);
 /*
  * Connect to 127.0.0.1:port, send head (may be NULL) then data, shut the
  * writing side and run the loop until the peer closes or nothing happens
