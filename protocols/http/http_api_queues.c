@@ -18,6 +18,25 @@
 	(1u << BK_MS_DELIVER_NO_ACK) | (1u << BK_MS_GET) | (1u << BK_MS_GET_NO_ACK) | \
 	(1u << BK_MS_ACK) | (1u << BK_MS_REDELIVER) | (1u << BK_MS_GET_EMPTY))
 
+/* Rates and message_stats are most of a queue object's cost: left out
+ * with RabbitMQ's disable_stats=true (its UI's choice for many queues;
+ * the counts stay, as with enable_queue_totals=true), and when columns=
+ * names none of them (rabbitmqadmin list queues name messages) and
+ * the list is not sorted by one. */
+static bool
+wants_stats(struct http_req *r)
+{
+	const char *cols = http_query(r, "columns"), *sort = http_query(r, "sort");
+
+	if (http_query_true(r, "disable_stats"))
+		return false;
+	if (sort != NULL && (strstr(sort, "message_stats") != NULL ||
+			     strstr(sort, "_details") != NULL))
+		return true;                    /* sorted by one of them */
+	return cols == NULL || strstr(cols, "message_stats") != NULL ||
+	       strstr(cols, "_details") != NULL;
+}
+
 cJSON *
 http_queue_json(struct http_req *r, const struct bk_queue_view *v)
 {
@@ -35,9 +54,18 @@ http_queue_json(struct http_req *r, const struct bk_queue_view *v)
 	cJSON_AddNumberToObject(o, "message_bytes_unacknowledged",
 				(double)(v->message_bytes > v->message_bytes_ready ?
 					 v->message_bytes - v->message_bytes_ready : 0));
-	cJSON_AddItemToObject(o, "message_stats",
-			      http_json_msg_stats(r, &v->ms, v->hist, QUEUE_STATS, true));
-	http_json_lengths(r, o, v->messages_ready, v->messages_unacknowledged, v->hist);
+	if (wants_stats(r)) {
+		cJSON_AddItemToObject(o, "message_stats",
+				      http_json_msg_stats(r, &v->ms, v->hist, QUEUE_STATS, true));
+		http_json_lengths(r, o, v->messages_ready, v->messages_unacknowledged,
+				  v->hist);
+	} else {
+		cJSON_AddNumberToObject(o, "messages",
+					(double)(v->messages_ready + v->messages_unacknowledged));
+		cJSON_AddNumberToObject(o, "messages_ready", (double)v->messages_ready);
+		cJSON_AddNumberToObject(o, "messages_unacknowledged",
+					(double)v->messages_unacknowledged);
+	}
 	cJSON_AddStringToObject(o, "name", v->name);
 	cJSON_AddStringToObject(o, "node", r->l->node);
 	if (v->operator_policy != NULL)

@@ -121,3 +121,32 @@ def test_a_page_holds_only_what_the_caller_may_see(broker):
     st, env, _ = api(broker, "GET", "/api/queues/%2F?page=1", auth=("mgr", "pw"))
     assert st in (401, 403)
     conn.close()
+
+
+def test_statistics_left_out_only_where_nobody_reads_them(broker):
+    conn = setup_queues(broker)
+    full = {x["name"]: x for x in api(broker, "GET", "/api/queues/%2F")[1]}
+    assert all("message_stats" in x and "messages_details" in x for x in full.values())
+    # RabbitMQ's disable_stats: no rates, no message_stats; the counts stay
+    lean = api(broker, "GET", "/api/queues/%2F?disable_stats=true&enable_queue_totals=true")[1]
+    assert {x["name"] for x in lean} == set(full)
+    for x in lean:
+        assert "message_stats" not in x and "messages_details" not in x
+        assert (x["messages"], x["messages_ready"]) == (
+            full[x["name"]]["messages"], full[x["name"]]["messages_ready"])
+    # columns that name no statistic: the same values as from the whole object
+    cols = api(broker, "GET", "/api/queues/%2F?columns=name,messages,arguments")[1]
+    assert cols == [{"name": x["name"], "messages": x["messages"],
+                     "arguments": x["arguments"]} for x in sorted(
+                         full.values(), key=lambda q: q["name"])]
+    # ... and those that do, or a sort by one, still get them
+    cols = api(broker, "GET", "/api/queues/%2F?columns=name,message_stats.publish")[1]
+    assert all(x["message_stats"]["publish"] == full[x["name"]]["message_stats"]["publish"]
+               for x in cols)
+    cols = api(broker, "GET", "/api/queues/%2F?columns=name,messages_details.rate")[1]
+    assert all("rate" in x["messages_details"] for x in cols)
+    srt = api(broker, "GET", "/api/queues/%2F?columns=name&sort=message_stats.publish"
+              "&sort_reverse=true")[1]
+    assert srt[0]["name"] == max(full.values(),
+                                 key=lambda q: q["message_stats"]["publish"])["name"]
+    conn.close()
