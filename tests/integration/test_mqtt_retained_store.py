@@ -263,3 +263,29 @@ def test_100000_retained_topics(mb):
           "(%.0f msg/s)" % (small, big, 100000 / big))
     assert big < 25 * small + 0.5, (small, big)
     pub.close()
+
+
+@sluice_only
+def test_shared_subscription_gets_no_retained_on_subscribe(mb):
+    """A new $share subscription gets no retained messages (MQTT 5 sends
+    them for a new non-shared subscription; README says why Sluice does
+    not for shared ones, where Mosquitto 2.0 does); the plain
+    subscription of the same session gets them, and the group still
+    gets what is published afterwards."""
+    t = utopic()
+    group = uid("g").replace("-", "")
+    pub = Raw(mb, V5)
+    pub.connect()
+    publish_retained(pub, [t + "/a", t + "/b"])
+    sub = Raw(mb, V5)
+    sub.connect()
+    assert sub.subscribe([("$share/%s/%s/#" % (group, t), 0)]).codes == [0]
+    assert sub.publishes(0.5) == []
+    assert sub.subscribe([(t + "/a", 0)]).codes == [0]
+    got = sub.publishes(0.5)
+    assert [(p.topic, p.retain) for p in got] == [(t + "/a", True)]
+    pub.publish(t + "/b", b"live", retain=True)
+    live = [(p.topic, p.payload) for p in sub.publishes(0.5)]
+    assert live == [(t + "/b", b"live")]
+    for c in (pub, sub):
+        c.close()
