@@ -63,13 +63,10 @@ struct amqp_channel *
 amqp_channel_new(struct amqp_conn *c, uint16_t id)
 {
 	struct amqp_channel *ch = bk_calloc(1, sizeof(*ch));
-	struct event_base *base = c->base;
 
 	ch->conn = c;
 	ch->id = id;
 	ch->credit = bk_credit_new(0);
-	ch->confirm_ev = event_new(base, -1, 0, confirm_event_cb, ch);
-	BK_ASSERT(ch->confirm_ev != NULL);
 	amqp_ch_mgmt_register(ch);
 	return ch;
 }
@@ -138,6 +135,19 @@ confirm_event_cb(evutil_socket_t fd, short what, void *arg)
 
 	ch->confirm_ev_armed = false;
 	amqp_ch_confirm_flush(ch);
+}
+
+void
+amqp_ch_confirm_later(struct amqp_channel *ch)
+{
+	if (ch->confirm_ev_armed)
+		return;
+	if (ch->confirm_ev == NULL) {
+		ch->confirm_ev = event_new(ch->conn->base, -1, 0, confirm_event_cb, ch);
+		BK_ASSERT(ch->confirm_ev != NULL);
+	}
+	ch->confirm_ev_armed = true;
+	event_active(ch->confirm_ev, 0, 0);
 }
 
 void

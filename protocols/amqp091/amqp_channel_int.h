@@ -103,7 +103,7 @@ struct amqp_channel {
 	uint64_t pub_seq;               /* last sequence number given out */
 	uint64_t confirm_upto;          /* decided, waiting for the flush */
 	uint64_t confirm_sent;          /* acked or nacked on the wire */
-	struct event *confirm_ev;       /* owned; deferred flush */
+	struct event *confirm_ev;       /* owned, made on first use; deferred flush */
 	bool confirm_ev_armed;
 
 	/* durability: the core's tracker (created on the first confirm or tx
@@ -181,6 +181,9 @@ void amqp_channel_fail_err(struct amqp_channel *ch, uint32_t method_id,
 			   const struct bk_err *err);
 /* Send a method that has no arguments. */
 void amqp_channel_send_simple(struct amqp_channel *ch, uint32_t method_id);
+/* Flush the decided confirms from a deferred callback (once per loop
+ * iteration, however many were decided); its event is made on first use. */
+void amqp_ch_confirm_later(struct amqp_channel *ch);
 /* Cancel consumers, requeue unacked and tx-held deliveries, drop pending
  * publishes. Idempotent. */
 void amqp_channel_release(struct amqp_channel *ch);

@@ -65,10 +65,7 @@ confirm_decided(struct amqp_channel *ch, uint64_t seq, bool ok)
 	if (ch->ctr)
 		ch->ctr->ms.n[BK_MS_CONFIRM]++;
 	ch->confirm_upto = seq;
-	if (!ch->confirm_ev_armed) {
-		ch->confirm_ev_armed = true;
-		event_active(ch->confirm_ev, 0, 0);
-	}
+	amqp_ch_confirm_later(ch);
 }
 
 /* ---- durability ----------------------------------------------------- */
