@@ -55,6 +55,77 @@ one_exchange(void *arg, const struct bk_exchange_view *v)
 	return 0;
 }
 
+/* ---- the list: rows first, objects for the page only (http_list.c) ---- */
+
+static void
+exchange_sort_value(struct http_req *r, const struct bk_exchange_view *v, const char *k,
+		    struct http_sortval *sv)
+{
+	cJSON *o;
+
+	if (k == NULL)
+		return;
+	if (strcmp(k, "name") == 0 || strcmp(k, "vhost") == 0 || strcmp(k, "type") == 0) {
+		http_sortval_str(sv, k[0] == 'n' ? v->name : k[0] == 'v' ? v->vhost : v->type);
+		return;
+	}
+	o = exchange_json(r, v);                /* any other path: the object's */
+	http_sortval_set(sv, http_json_path(o, k));
+	cJSON_Delete(o);
+}
+
+static int
+each_exchange_row(void *arg, const struct bk_exchange_view *v)
+{
+	struct http_listing *ls = arg;
+	cJSON *stub = cJSON_CreateObject();
+	struct http_row *row;
+
+	cJSON_AddStringToObject(stub, "name", v->name);
+	cJSON_AddStringToObject(stub, "vhost", v->vhost);
+	row = http_listing_admit(ls, stub);
+	cJSON_Delete(stub);
+	if (row == NULL)
+		return 0;
+	row->vhost = bk_strdup(v->vhost);
+	row->name = bk_strdup(v->name);
+	for (int k = 0; k < 2; k++)
+		exchange_sort_value(ls->r, v, ls->key[k], &row->key[k]);
+	return 0;
+}
+
+/* GET /api/exchanges[/VHOST]: paged, only the page's exchanges become
+ * JSON; unpaged, each is built once. */
+static void
+exchange_list(struct http_req *r, struct bk_vhost *vh)
+{
+	struct walk w = { r, cJSON_CreateArray() };
+	struct http_listing ls;
+	struct bk_err err;
+	size_t lo, hi;
+
+	if (http_query(r, "page") == NULL) {
+		bk_exchanges_each(r->l->broker, vh, each_exchange, &w);
+		http_reply_list(r, w.arr, "vhost", "name");
+		return;
+	}
+	if (http_listing_init(&ls, r, "vhost", "name")) {
+		bk_exchanges_each(r->l->broker, vh, each_exchange_row, &ls);
+		http_listing_sort(&ls, &lo, &hi);
+		for (size_t i = lo; i < hi; i++) {
+			struct bk_vhost *in = bk_vhost_get(r->l->broker, ls.rows[i].vhost);
+
+			if (in != NULL)
+				bk_exchange_inspect(in, bk_str_c(ls.rows[i].name), each_exchange,
+						    &w, &err);
+		}
+		http_listing_reply(&ls, w.arr);
+		w.arr = NULL;
+	}
+	cJSON_Delete(w.arr);
+	http_listing_fini(&ls);
+}
+
 static void
 exchange_put(struct http_req *r, struct bk_vhost *vh)
 {
@@ -142,7 +213,6 @@ exchange_one(struct http_req *r, struct bk_vhost *vh)
 void
 http_api_exchanges(struct http_req *r)
 {
-	struct walk w = { r, NULL };
 	struct bk_vhost *vh = NULL;
 
 	if (r->nseg >= 2 && (vh = http_vhost_arg(r, 1)) == NULL)
@@ -152,9 +222,7 @@ http_api_exchanges(struct http_req *r)
 			http_reply_method_not_allowed(r);
 			return;
 		}
-		w.arr = cJSON_CreateArray();
-		bk_exchanges_each(r->l->broker, vh, each_exchange, &w);
-		http_reply_list(r, w.arr, "vhost", "name");
+		exchange_list(r, vh);
 		return;
 	}
 	if (r->nseg == 3) {
