@@ -19,6 +19,7 @@
  * stay consistent. Removal may cascade into auto-delete exchanges.
  */
 #include "bk_routing.h"
+#include "bk_xext.h"
 
 #include <string.h>
 
@@ -136,10 +137,11 @@ binding_link(struct bk_routing *r, struct bk_binding *b)
 	if (*dh != NULL)
 		(*dh)->dst_prev = b;
 	*dh = b;
-	if (x->type == BK_X_DIRECT)
+	if (x->route == BK_X_DIRECT)
 		direct_link(x, b);
-	else if (x->type == BK_X_TOPIC)
+	else if (x->route == BK_X_TOPIC)
 		bk_topic_add(x->topic, b->key.p, b->key.len, b);
+	bk_xext_bindings_changed(x);
 }
 
 static void
@@ -185,10 +187,11 @@ bk_binding_remove(struct bk_binding *b, bool cascade)
 	if (binding_persists(b))
 		bk_defs_changed(x->vhost->broker);
 	dest_unlink(r, b);
-	if (x->type == BK_X_DIRECT)
+	if (x->route == BK_X_DIRECT)
 		direct_unlink(x, b);
-	else if (x->type == BK_X_TOPIC)
+	else if (x->route == BK_X_TOPIC)
 		bk_topic_remove(x->topic, b->key.p, b->key.len, b);
+	bk_xext_bindings_changed(x);
 	bk_free(b);
 	if (cascade)
 		bk_exchange_maybe_autodelete(x);
@@ -248,8 +251,10 @@ bk_bind(struct bk_vhost *vh, const struct bk_binding_decl *d, bk_owner owner,
 	st = resolve(vh, d, owner, true, &src, &dest, &absent, err);
 	if (st != BK_OK)
 		return st;
-	if (src->type == BK_X_HEADERS &&
+	if (src->route == BK_X_HEADERS &&
 	    (st = bk_headers_parse_xmatch(d->arguments, &xmatch, err)) != BK_OK)
+		return st;
+	if (src->type == BK_X_CHASH && (st = bk_chash_check_key(d->routing_key, err)) != BK_OK)
 		return st;
 	b = binding_alloc(src, dest, d->dest_is_queue, d);
 	HASH_FIND(hh, vh->routing->ids, b->idkey, b->idkey_len, old);

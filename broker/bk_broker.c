@@ -38,6 +38,7 @@ bk_broker_free(struct bk_broker *b)
 	HASH_ITER(hh, b->vhosts, vh, tmp) {
 		bk_vhost_free(vh);
 	}
+	bk_delayed_fini(b);
 	bk_queueing_fini(b);
 	bk_flow_fini(b);
 	bk_mgmt_fini(b);

@@ -38,11 +38,6 @@ struct ex {
 	cJSON *users, *vhosts, *perms, *tperms, *params, *queues, *exchanges, *bindings;
 };
 
-static const char *const xtype_names[] = {
-	[BK_X_DIRECT] = "direct", [BK_X_FANOUT] = "fanout",
-	[BK_X_TOPIC] = "topic", [BK_X_HEADERS] = "headers",
-};
-
 static bool
 queue_listed(const struct ex *e, const struct bk_queue *q)
 {
@@ -99,7 +94,7 @@ add_exchange(struct ex *e, struct bk_vhost *vh, struct bk_exchange *x)
 {
 	cJSON *o = entry(e, e->exchanges, "name", x->name, vh);
 
-	cJSON_AddStringToObject(o, "type", xtype_names[x->type]);
+	cJSON_AddStringToObject(o, "type", bk_xtype_name(x->type));
 	cJSON_AddBoolToObject(o, "durable", x->durable);
 	cJSON_AddBoolToObject(o, "auto_delete", x->auto_delete);
 	cJSON_AddBoolToObject(o, "internal", x->internal);

@@ -272,8 +272,9 @@ get_vhost(struct rd *r, const cJSON *o, struct bk_defs_entry *e)
 static int
 rd_exchange(struct rd *r, const cJSON *o, struct bk_defs_entry *e)
 {
-	static const char *const xtypes[] = { "direct", "fanout", "topic", "headers" };
-	size_t i;
+	static const char *const xtypes[] = { "direct", "fanout", "topic", "headers",
+		"x-consistent-hash", "x-message-deduplication", "x-delayed-message" };
+	size_t i, n = sizeof(xtypes) / sizeof(xtypes[0]);
 
 	if (get_str(r, o, "name", true, &e->name) < 0 || get_vhost(r, o, e) < 0 ||
 	    get_str(r, o, "type", true, &e->type) < 0 ||
@@ -281,11 +282,12 @@ rd_exchange(struct rd *r, const cJSON *o, struct bk_defs_entry *e)
 	    get_bool(r, o, "auto_delete", false, &e->auto_delete) < 0 ||
 	    get_bool(r, o, "internal", false, &e->internal) < 0)
 		return -EINVAL;
-	for (i = 0; i < 4 && strcmp(e->type, xtypes[i]) != 0; i++)
+	for (i = 0; i < n && strcmp(e->type, xtypes[i]) != 0; i++)
 		;
-	if (i == 4)
+	if (i == n)
 		return fail(r, ".type: unknown exchange type '%s' (expected direct, "
-			    "fanout, topic or headers)", e->type);
+			    "fanout, topic, headers, x-consistent-hash, "
+			    "x-message-deduplication or x-delayed-message)", e->type);
 	if (e->name[0] == '\0' || strncmp(e->name, "amq.", 4) == 0)
 		return 1;               /* built in */
 	return get_args(r, o, e);

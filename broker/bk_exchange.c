@@ -24,6 +24,7 @@
  */
 #include "bk_policy.h"
 #include "bk_routing.h"
+#include "bk_xext.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -33,7 +34,15 @@
 static const char *const type_names[] = {
 	[BK_X_DIRECT] = "direct", [BK_X_FANOUT] = "fanout",
 	[BK_X_TOPIC] = "topic", [BK_X_HEADERS] = "headers",
+	[BK_X_CHASH] = "x-consistent-hash", [BK_X_DEDUP] = "x-message-deduplication",
+	[BK_X_DELAYED] = "x-delayed-message",
 };
+
+const char *
+bk_xtype_name(enum bk_xtype t)
+{
+	return (unsigned)t < BK__X_COUNT ? type_names[t] : "direct";
+}
 
 static int
 type_parse(struct bk_str s)
@@ -77,7 +86,7 @@ exchange_new(struct bk_vhost *vh, struct bk_str name, enum bk_xtype type,
 	x->name = bk_strndup(name.len ? name.p : "", name.len);
 	x->name_len = name.len;
 	x->vhost = vh;
-	x->type = type;
+	x->type = x->route = type;
 	x->is_default = name.len == 0;
 	if (d != NULL) {
 		x->durable = d->durable;
@@ -88,7 +97,8 @@ exchange_new(struct bk_vhost *vh, struct bk_str name, enum bk_xtype type,
 			x->args_len = d->arguments.len;
 		}
 	}
-	if (type == BK_X_TOPIC)
+	bk_xext_init(x);                /* sets route for the plugin types */
+	if (x->route == BK_X_TOPIC)
 		x->topic = bk_topic_new();
 	HASH_ADD_KEYPTR(hh, vh->exchanges, x->name, x->name_len, x);
 	bk_exchange_policy_refresh(x);
@@ -142,6 +152,7 @@ exchange_free(struct bk_exchange *x)
 		HASH_DEL(x->direct, k);
 		bk_free(k);
 	}
+	bk_xext_free(x);
 	bk_topic_free(x->topic);
 	bk_free(x->name);
 	bk_free(x->args);
@@ -252,6 +263,8 @@ check_new(struct bk_vhost *vh, const struct bk_exchange_decl *d,
 				  "'amq.*'", (int)d->name.len, d->name.p);
 	if (bk_name_check("exchange", d->name, vh->name, err) != BK_OK)
 		return BK_PRECONDITION_FAILED;
+	if (bk_xext_validate(d, err) != BK_OK)
+		return err->status;
 	if (!bk_table_get(d->arguments, AE_KEY, &ae))
 		return BK_OK;
 	if (ae.type != BK_V_LSTR)

@@ -32,6 +32,7 @@ struct bk_broker {
 	struct bk_churn churn;          /* counted where it happens */
 	struct bk_auth_counters auth;   /* bk_user_check */
 	struct bk_msg_stats queues_gone;    /* counters of deleted queues */
+	struct bk_delayed *delayed;     /* owned by bk_delayed.c; NULL until used */
 };
 
 struct bk_vhost {
@@ -154,6 +155,14 @@ void bk_mgmt_fini(struct bk_broker *b);
 
 /* bk_flow.c: free the alarm state (timer, watchers). Accepts none. */
 void bk_flow_fini(struct bk_broker *b);
+
+/* bk_delayed.c: free every held message (after the vhosts went). */
+void bk_delayed_fini(struct bk_broker *b);
+/* bk_delayed.c: a journaled message of pseudo-queue jid (recovery): held
+ * again until its original due time. false if no delayed exchange has jid. */
+bool bk_delayed_recover(struct bk_broker *b, uint64_t jid, struct bk_msg *m);
+/* Messages x holds for later (x-delayed-message), 0 for other types. */
+uint64_t bk_delayed_count(const struct bk_exchange *x);
 
 /* [Q] Lifecycle hooks of the queueing half, called by bk_broker.c. */
 void bk_queueing_init(struct bk_broker *b);

@@ -16,11 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const xtype_names[] = {
-	[BK_X_DIRECT] = "direct", [BK_X_FANOUT] = "fanout",
-	[BK_X_TOPIC] = "topic", [BK_X_HEADERS] = "headers",
-};
-
 static int
 cmp_vhost(const void *a, const void *b)
 {
@@ -81,7 +76,7 @@ exchange_view(struct bk_exchange *x, struct bk_exchange_view *v)
 	memset(v, 0, sizeof(*v));
 	v->vhost = x->vhost->name;
 	v->name = x->name;
-	v->type = xtype_names[x->type];
+	v->type = bk_xtype_name(x->type);
 	v->durable = x->durable;
 	v->auto_delete = x->auto_delete;
 	v->internal = x->internal;

@@ -190,35 +190,15 @@ track_streams(struct bk_persist *p, struct bk_confirm *c, uint64_t token,
 	return 0;
 }
 
-int
-bk_persist_publish(struct bk_broker *b, struct bk_msg *m, struct bk_queue *const *qs,
-		   uint32_t n, struct bk_confirm *c, uint64_t token,
-		   struct bk_route_result *res)
+/* One MSG record for m entering the nq queues qv, tracked with c's token. */
+static int
+append_msg(struct bk_persist *p, struct bk_msg *m, const struct st_msg_queue *qv,
+	   uint32_t nq, struct bk_confirm *c, uint64_t token, struct bk_route_result *res)
 {
-	struct bk_persist *p = b->persist;
-	struct st_msg_queue *qv;
 	struct st_msg sm;
-	uint32_t i, nq = 0, ns = 0;
 	size_t plen;
 	int rc;
 
-	if (!writable(p))
-		return 0;
-	/* every message a stream takes is written: its confirm waits too */
-	for (i = 0; i < n; i++)
-		ns += qs[i]->stream != NULL && !qs[i]->deleted;
-	if (!(m->flags & BK_MSG_PERSISTENT))
-		return ns ? track_streams(p, c, token, res) : 0;
-	if (p->qcap < n) {
-		p->qcap = n < 16 ? 16 : n;
-		p->qv = bk_realloc(p->qv, p->qcap * sizeof(struct st_msg_queue));
-	}
-	qv = p->qv;
-	for (i = 0; i < n; i++)
-		if (qs[i]->jid != 0 && qs[i]->stream == NULL && bk_queue_would_accept(qs[i], m))
-			qv[nq++] = (struct st_msg_queue){ qs[i]->jid, 0 };
-	if (nq == 0)
-		return ns ? track_streams(p, c, token, res) : 0;
 	if (nq > UINT16_MAX)
 		return -E2BIG;
 	plen = bk_props_encoded_size(&m->props);
@@ -256,6 +236,71 @@ bk_persist_publish(struct bk_broker *b, struct bk_msg *m, struct bk_queue *const
 	else
 		res->pending = true;
 	return 0;
+}
+
+int
+bk_persist_publish(struct bk_broker *b, struct bk_msg *m, struct bk_queue *const *qs,
+		   uint32_t n, struct bk_confirm *c, uint64_t token,
+		   struct bk_route_result *res)
+{
+	struct bk_persist *p = b->persist;
+	struct st_msg_queue *qv;
+	uint32_t i, nq = 0, ns = 0;
+
+	if (!writable(p))
+		return 0;
+	/* every message a stream takes is written: its confirm waits too */
+	for (i = 0; i < n; i++)
+		ns += qs[i]->stream != NULL && !qs[i]->deleted;
+	if (!(m->flags & BK_MSG_PERSISTENT))
+		return ns ? track_streams(p, c, token, res) : 0;
+	if (p->qcap < n) {
+		p->qcap = n < 16 ? 16 : n;
+		p->qv = bk_realloc(p->qv, p->qcap * sizeof(struct st_msg_queue));
+	}
+	qv = p->qv;
+	for (i = 0; i < n; i++)
+		if (qs[i]->jid != 0 && qs[i]->stream == NULL && bk_queue_would_accept(qs[i], m))
+			qv[nq++] = (struct st_msg_queue){ qs[i]->jid, 0 };
+	if (nq == 0)
+		return ns ? track_streams(p, c, token, res) : 0;
+	return append_msg(p, m, qv, nq, c, token, res);
+}
+
+int
+bk_persist_hold(struct bk_broker *b, struct bk_msg *m, uint64_t jid,
+		struct bk_confirm *c, uint64_t token, struct bk_route_result *res)
+{
+	struct st_msg_queue q = { jid, 0 };
+
+	if (!writable(b->persist))
+		return 0;
+	return append_msg(b->persist, m, &q, 1, c, token, res);
+}
+
+void
+bk_persist_release(struct bk_broker *b, uint64_t jid, struct bk_msg *m)
+{
+	struct bk_persist *p = b->persist;
+	int rc;
+
+	if (!(m->flags & BK_MSG_JOURNALED) || !writable(p))
+		return;
+	rc = st_journal_append_ack(p->j, jid, m->id);
+	if (rc < 0 && rc != -ENOENT)
+		write_failed(p, "an ack", rc);
+}
+
+void
+bk_persist_release_all(struct bk_broker *b, uint64_t jid)
+{
+	struct bk_persist *p = b->persist;
+	int rc;
+
+	if (!writable(p))
+		return;
+	if ((rc = st_journal_append_queue_drop(p->j, jid)) < 0)
+		write_failed(p, "a queue drop", rc);
 }
 
 void

@@ -85,6 +85,8 @@ void bk_persist_count_slow(struct bk_queue *q, struct bk_msg *m, uint32_t count)
 static inline void
 bk_persist_ack(struct bk_queue *q, struct bk_msg *m)
 {
+	if (q != NULL && q->dedup != NULL)
+		bk_dedup_queue_forget_slow(q, m);
 	if ((m->flags & BK_MSG_JOURNALED) && q != NULL && q->jid != 0)
 		bk_persist_ack_slow(q, m);
 }
@@ -96,6 +98,17 @@ bk_persist_count(struct bk_queue *q, struct bk_msg *m, uint32_t count)
 	if ((m->flags & BK_MSG_JOURNALED) && q != NULL && q->jid != 0)
 		bk_persist_count_slow(q, m, count);
 }
+
+/*
+ * Delayed messages (bk_delayed.c): m is held for journal pseudo-queue
+ * jid: one MSG record naming it, tracked with c's token (res->pending),
+ * as bk_persist_publish does; 0 or a negative errno. release settles one
+ * held message (it fired), release_all every one (the exchange went).
+ */
+int bk_persist_hold(struct bk_broker *b, struct bk_msg *m, uint64_t jid,
+		    struct bk_confirm *c, uint64_t token, struct bk_route_result *res);
+void bk_persist_release(struct bk_broker *b, uint64_t jid, struct bk_msg *m);
+void bk_persist_release_all(struct bk_broker *b, uint64_t jid);
 
 /* Queue deleted (or purged with nothing unacked): one QUEUE-DROP. */
 void bk_persist_queue_drop(struct bk_queue *q);

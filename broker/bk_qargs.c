@@ -187,6 +187,14 @@ parse_one(struct bk_qargs *a, struct bk_table t, const char *key,
 	}
 	if (!strcmp(key, "x-queue-type"))
 		return qtype_arg(v, &a->type, why, n);
+	if (!strcmp(key, "x-message-deduplication")) {
+		if (v->type != BK_V_BOOL) {
+			snprintf(why, n, "{unacceptable_type,%s}", bk_vtype_name(v->type));
+			return false;
+		}
+		a->dedup = v->u.b;
+		return true;
+	}
 	return bk_stream_arg(a, key, v, why, n);
 }
 
@@ -197,6 +205,7 @@ static const char *const known[] = {
 	"x-max-priority", "x-overflow", "x-single-active-consumer",
 	"x-queue-type", "x-delivery-limit", "x-max-age",
 	"x-stream-max-segment-size-bytes", "x-stream-filter-size-bytes",
+	"x-message-deduplication",
 };
 
 enum bk_status

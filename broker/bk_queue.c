@@ -19,6 +19,7 @@
  */
 #include "bk_persist.h"
 #include "bk_stream.h"
+#include "bk_dedup.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -141,6 +142,7 @@ bk_queue_destroy(struct bk_queue *q, bool notify)
 	for (l = 0; l < q->nlevels; l++)
 		bk_ring_fini(&q->levels[l]);
 	bk_stream_detach(q);            /* after its consumers' cursors went */
+	bk_dedup_queue_clear(q);
 	bk_queue_unref(q);              /* the vhost's reference */
 	bk_queue_unref(q);
 	return n;
@@ -251,6 +253,8 @@ bk_queue_would_accept(struct bk_queue *q, struct bk_msg *m)
 		return false;
 	if (q->stream != NULL)
 		return true;
+	if (q->args.dedup && bk_dedup_queue_has(q, m))
+		return false;
 	return q->args.overflow == BK_OVERFLOW_DROP_HEAD ||
 	       !bk_msgq_would_overflow(q, m);
 }
@@ -286,6 +290,10 @@ bk_queue_enqueue(struct bk_queue *q, struct bk_msg *m)
 		bk_persist_ack(q, m);
 		return 0;                       /* dead-letter cycle: dropped */
 	}
+	if (q->args.dedup && bk_dedup_queue_has(q, m)) {
+		bk_persist_ack(q, m);
+		return 0;                       /* a duplicate: confirmed, not stored */
+	}
 	if (q->args.overflow != BK_OVERFLOW_DROP_HEAD && bk_msgq_would_overflow(q, m)) {
 		if (q->args.overflow == BK_OVERFLOW_REJECT_PUBLISH_DLX)
 			bk_dlx_dead_letter(q, m, "maxlen");
@@ -299,6 +307,7 @@ bk_queue_enqueue(struct bk_queue *q, struct bk_msg *m)
 	e.flags = 0;
 	bk_queue_ref(q);
 	bk_msgq_add(q, &e, false);
+	bk_dedup_queue_add(q, m);
 	q->ms.n[BK_MS_PUBLISH]++;
 	q->fresh_seq = e.seq;
 	bk_queue_dispatch(q);

@@ -15,6 +15,7 @@
 #include "bk_persist.h"
 #include "bk_policy.h"
 #include "bk_stream.h"
+#include "bk_dedup.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -263,6 +264,7 @@ bk_queue_purge(struct bk_vhost *vh, struct bk_str name, bk_owner owner,
 	else
 		bk_persist_ack_ready(q);
 	n = bk_msgq_clear(q);
+	bk_dedup_queue_clear(q);
 	if (message_count)
 		*message_count = n;
 	return BK_OK;

@@ -50,6 +50,7 @@ struct bk_qargs {
 	int64_t max_age_ms;             /* x-max-age; 0 = none */
 	int64_t max_segment_bytes;      /* x-stream-max-segment-size-bytes; 0 = default */
 	int64_t filter_size;            /* x-stream-filter-size-bytes; 0 = default (16) */
+	bool dedup;                     /* x-message-deduplication */
 };
 
 /* Parse and validate; on error fills err with RabbitMQ's "invalid arg"
@@ -165,6 +166,7 @@ struct bk_queue {
 	struct bk_msg_rates rates;
 	struct bk_hist *hist;           /* owned (bk_hist.c) */
 	struct bk_stream *stream;       /* owned; non-NULL: a stream queue (bk_stream.h) */
+	struct bk_dedup_cache *dedup;   /* owned; x-message-deduplication (bk_dedup.c) */
 	UT_hash_handle hh;              /* in vh->queues */
 };
 
@@ -251,6 +253,9 @@ void bk_expiry_queue_init(struct bk_queue *q);
  * expiry, now tracked one by one, and whatever is due expires. */
 void bk_expiry_ttl_changed(struct bk_queue *q);
 void bk_expiry_queue_fini(struct bk_queue *q);
+
+/* bk_dedup.c: m left q for good: its deduplication value goes. */
+void bk_dedup_queue_forget_slow(struct bk_queue *q, const struct bk_msg *m);
 
 /* bk_dlx.c: dead-letter a copy of m (borrowed) from q, or drop it. */
 void bk_dlx_dead_letter(struct bk_queue *q, struct bk_msg *m, const char *reason);

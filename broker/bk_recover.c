@@ -25,6 +25,7 @@
 #include "bk_persist.h"
 #include "bk_retained.h"
 #include "bk_stream.h"
+#include "bk_dedup.h"
 #include "storage.h"
 
 #include <errno.h>
@@ -102,6 +103,8 @@ on_kv(void *arg, uint16_t ns, const void *key, uint32_t klen, const void *val,
 
 	if (ns == BK_NS_STREAM_OFFSET)
 		return bk_soffset_load(r->b, key, klen, val, vlen);
+	if (ns == BK_NS_DEDUP)
+		return bk_dedup_load(r->b, key, klen, val, vlen);
 	return bk_retained_replay(r->b, ns, key, klen, val, vlen);
 }
 
@@ -125,7 +128,8 @@ on_msg(void *arg, const struct st_msg *sm)
 
 		HASH_FIND(hh, r->queues, &jid, sizeof(jid), e);
 		if (e == NULL) {
-			orphan_add(r, jid);
+			if (!bk_delayed_recover(r->b, jid, m))
+				orphan_add(r, jid);
 			continue;
 		}
 		ent.msg = bk_msg_ref(m);

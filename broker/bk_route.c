@@ -21,6 +21,7 @@
  * equals the current one.
  */
 #include "bk_routing.h"
+#include "bk_xext.h"
 
 #include <errno.h>
 #include <string.h>
@@ -99,7 +100,11 @@ match_exchange(struct pass *p, struct bk_exchange *x)
 	struct bk_dkey *k = NULL;
 	struct bk_binding *b;
 
-	switch (x->type) {
+	switch (x->route) {
+	case BK_X_CHASH:
+		if ((b = bk_chash_pick(x, p->msg)) != NULL)
+			take(p, b);
+		break;
 	case BK_X_DIRECT:
 		HASH_FIND(hh, x->direct, key.len ? key.p : "", key.len, k);
 		for (b = k ? k->head : NULL; b != NULL; b = b->idx_next)
@@ -117,6 +122,8 @@ match_exchange(struct pass *p, struct bk_exchange *x)
 			if (bk_headers_match(b->xmatch, b->args, msg_headers(p->msg)))
 				take(p, b);
 		}
+		break;
+	default:                        /* routes are never the plugin types */
 		break;
 	}
 }
@@ -253,8 +260,27 @@ bk_publish_confirm(struct bk_vhost *vh, struct bk_str exchange, struct bk_msg *m
 		return bk_err_set(err, BK_ACCESS_REFUSED,
 				  "cannot publish to internal exchange '%s' in "
 				  "vhost '%s'", x->name, vh->name);
+	/* the plugin types act before routing: a duplicate is confirmed
+	 * and dropped, a delayed message held (bk_xext.h) */
+	if ((x->type == BK_X_DEDUP && bk_dedup_exchange_seen(x, msg)) ||
+	    (x->type == BK_X_DELAYED && bk_delayed_hold(x, msg, c, token, res))) {
+		count_publish(vh, x, res);
+		return BK_OK;
+	}
 	collect(&p, x);
 	deliver(&p, vh, base, res);
 	count_publish(vh, x, res);
 	return BK_OK;
+}
+
+void
+bk_route_after_delay(struct bk_exchange *x, struct bk_msg *m)
+{
+	struct pass p = { x->vhost->routing, m, ++route_seq, 0, NULL, 0 };
+	struct bk_route_result res;
+	uint32_t base = p.r->ndests;
+
+	memset(&res, 0, sizeof(res));
+	collect(&p, x);
+	deliver(&p, x->vhost, base, &res);
 }

@@ -36,7 +36,11 @@ struct bk_exchange {
 	char *name;                     /* owned; uthash key */
 	uint32_t name_len;
 	struct bk_vhost *vhost;         /* borrowed; outlives its exchanges */
-	enum bk_xtype type;
+	enum bk_xtype type;             /* as declared */
+	enum bk_xtype route;            /* how bindings match: type, but the
+					   x-delayed-type for x-delayed-message and
+					   fanout for x-message-deduplication */
+	struct bk_xext *ext;            /* owned: the plugin types' state (bk_xext.h) */
 	bool durable, auto_delete, internal;
 	bool is_default;                /* "" : routes by queue name */
 	bool deleting;                  /* being deleted: no auto-delete recursion */

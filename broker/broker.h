@@ -116,7 +116,13 @@ void bk_owner_gone(struct bk_broker *b, bk_owner owner);
 /* Exchanges                                                           */
 /* ------------------------------------------------------------------ */
 
-enum bk_xtype { BK_X_DIRECT, BK_X_FANOUT, BK_X_TOPIC, BK_X_HEADERS };
+enum bk_xtype { BK_X_DIRECT, BK_X_FANOUT, BK_X_TOPIC, BK_X_HEADERS,
+		BK_X_CHASH,             /* "x-consistent-hash" (bk_xchash.c) */
+		BK_X_DEDUP,             /* "x-message-deduplication" (bk_dedup.c) */
+		BK_X_DELAYED,           /* "x-delayed-message" (bk_delayed.c) */
+		BK__X_COUNT };
+/* RabbitMQ's name of an exchange type ("direct", "x-consistent-hash"...). */
+const char *bk_xtype_name(enum bk_xtype t);
 
 struct bk_exchange_decl {
 	struct bk_str name;

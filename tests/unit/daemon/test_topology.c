@@ -286,7 +286,8 @@ test_definitions(void)
 	CHECK_STR(fails(conf), "J: queues: expected a list");
 	write_file(jpath, "{\"exchanges\": [{\"name\": \"e\", \"type\": \"x-foo\"}]}");
 	CHECK_STR(fails(conf), "J: exchanges[0].type: unknown exchange type 'x-foo' "
-		  "(expected direct, fanout, topic or headers)");
+		  "(expected direct, fanout, topic, headers, x-consistent-hash, "
+		  "x-message-deduplication or x-delayed-message)");
 	write_file(jpath, "{\"queues\": [\n  {\"name\": \"a\",]}");
 	CHECK_STR(fails(conf), "J:2:17: malformed JSON (byte 29)");
 	write_file(jpath, "[]");
