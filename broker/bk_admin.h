@@ -232,7 +232,41 @@ struct bk_queue_view {
 	struct bk_msg_stats ms;
 	struct bk_msg_rates rates;
 	const struct bk_hist *hist;
+	/* stream queues (type "stream"): the log */
+	bool is_stream;
+	uint64_t stream_first;          /* oldest offset kept */
+	uint64_t stream_next;           /* offset the next message gets; the
+					   newest readable one is stream_next - 1 */
+	uint64_t stream_bytes, stream_segments;
 };
+
+/*
+ * Consumers of stream queues and their lag (bk_stream_view.c): one entry
+ * per registered consumer, and one per named consumer (x-stream-consumer-name)
+ * with a stored offset and no registered consumer (an idle group).
+ * offsets are -1 when there is none (an empty stream, nothing acked).
+ * lag = messages after the consumer's position (its stored offset for a
+ * named consumer, else what it was last delivered); lag_seconds = age of
+ * the oldest of them (its chunk's timestamp), 0 when lag is 0.
+ */
+struct bk_stream_consumer_view {
+	const char *vhost;
+	const char *queue;
+	const char *name;               /* x-stream-consumer-name or NULL */
+	const char *consumer_tag;       /* NULL: no registered consumer */
+	uint64_t channel_id;            /* of the registered consumer, else 0 */
+	bool active;                    /* reading (a group's standby is not) */
+	int64_t offset;                 /* last delivered, or -1 */
+	int64_t committed_offset;       /* last acked and stored (named), or -1 */
+	int64_t last_offset;            /* the stream's newest readable, or -1 */
+	uint64_t lag;
+	double lag_seconds;
+	uint32_t credits;               /* prefetch - unacked */
+};
+typedef int (*bk_stream_consumer_each_fn)(void *arg, const struct bk_stream_consumer_view *v);
+/* vh NULL: every vhost; queue NULL: every stream. */
+int bk_stream_consumers_each(struct bk_broker *b, struct bk_vhost *vh, const char *queue,
+			     bk_stream_consumer_each_fn fn, void *arg);
 
 /*
  * A binding. The default exchange's implicit bindings (source "", every

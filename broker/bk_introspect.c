@@ -11,6 +11,7 @@
 #include "bk_policy.h"
 #include "bk_queueing.h"
 #include "bk_routing.h"
+#include "bk_stream.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -154,7 +155,8 @@ queue_view(struct bk_queue *q, struct bk_queue_view *v)
 	if (q->exclusive)
 		v->owner_conn_id = bk_registry_owner_id(q->broker, q->owner);
 	v->state = "running";
-	v->type = q->args.type == BK_QTYPE_QUORUM ? "quorum" : "classic";
+	v->type = q->args.type == BK_QTYPE_QUORUM ? "quorum" :
+		  q->args.type == BK_QTYPE_STREAM ? "stream" : "classic";
 	v->policy = bk_policy_name(q->policy);
 	v->operator_policy = bk_policy_name(q->op_policy);
 	v->policy_definition = bk_policy_definition(q->policy);
@@ -169,6 +171,7 @@ queue_view(struct bk_queue *q, struct bk_queue_view *v)
 	v->ms = q->ms;
 	v->rates = q->rates;
 	v->hist = q->hist;
+	bk_stream_queue_view(q, v);
 }
 
 int

@@ -48,6 +48,7 @@ struct bk_sconsumer {
 	struct st_sreader *r;           /* owned; NULL until it reads (SAC standby) */
 	struct bk_msg *pending;         /* ref: read but refused by -EAGAIN */
 	uint64_t pending_off;
+	int64_t delivered;              /* last offset handed over, or -1 */
 	struct bk_consume_stream opts;  /* offset spec; strings below */
 	char *name;                     /* owned, or NULL */
 	struct bk_str *filters;         /* owned array; strings in fbuf */
@@ -69,6 +70,9 @@ int bk_stream_enqueue(struct bk_queue *q, struct bk_msg *m);
 struct bk_msg *bk_stream_msg_decode(const void *p, uint32_t len, uint64_t offset);
 uint64_t bk_stream_count(const struct bk_queue *q);
 
+/* bk_stream_view.c: a stream queue's part of its view (nothing for others). */
+void bk_stream_queue_view(struct bk_queue *q, struct bk_queue_view *v);
+
 /* bk_stream_consume.c */
 enum bk_status bk_stream_consume(const struct bk_consume_decl *d,
 				 struct bk_consumer **out, struct bk_err *err);
@@ -87,6 +91,8 @@ int bk_soffset_load(struct bk_broker *b, const void *key, uint32_t klen,
 /* A stream was deleted: forget its names (and their records). */
 void bk_soffsets_drop(struct bk_broker *b, uint64_t jid);
 void bk_soffsets_fini(struct bk_broker *b);
+/* The table itself, for walks (bk_stream_view.c). */
+struct bk_soffset *bk_soffsets_table(struct bk_soffsets *t);
 /* Write every moved offset now (shutdown). */
 void bk_soffsets_flush(struct bk_broker *b);
 

@@ -15,10 +15,11 @@
  *
  * Named consumers (x-stream-consumer-name) store the offset after the
  * last message they acked (bk_stream_offsets.c) and, given no start,
- * resume there. With single_active, consumers of one name form a group:
- * only the first registered reads; its cursor is created when it becomes
- * active, at the group's stored offset, so the next one takes over where
- * the previous one's acks ended.
+ * resume there (an explicit start wins, to rewind). With single_active,
+ * consumers of one name form a group: only the first registered reads;
+ * its cursor is created when it becomes active, at the group's stored
+ * offset (its own start only if the group stored none yet), so the next
+ * one takes over where the previous one's acks ended.
  *
  * Filtering: chunks the Bloom filters rule out are skipped unread
  * (st_sreader_filter); of the chunks read, only messages whose
@@ -75,6 +76,7 @@ sconsumer_new(const struct bk_consume_stream *o)
 {
 	struct bk_sconsumer *sc = bk_calloc(1, sizeof(*sc));
 
+	sc->delivered = -1;
 	if (o == NULL)
 		return sc;
 	sc->opts = *o;
@@ -116,13 +118,19 @@ reader(struct bk_queue *q, struct bk_consumer *c)
 
 	if (sc->r != NULL)
 		return sc->r;
+	/* a group member taking over continues the group; its own start
+	 * applies only to a group that has stored nothing yet */
+	o = sc->name ? bk_soffset_get(q->broker, q->jid, sc->name, false) : NULL;
+	if (sc->sac && o != NULL && o->stored) {
+		sc->r = st_sreader_new(log, ST_SEEK_OFFSET, o->next);
+		goto filters;
+	}
 	switch (sc->opts.from) {
 	case BK_SFROM_FIRST:  how = ST_SEEK_FIRST; break;
 	case BK_SFROM_LAST:   how = ST_SEEK_LAST; break;
 	case BK_SFROM_OFFSET: how = ST_SEEK_OFFSET; v = sc->opts.value; break;
 	case BK_SFROM_TIME:   how = ST_SEEK_TIME; v = sc->opts.value; break;
 	case BK_SFROM_DEFAULT:
-		o = sc->name ? bk_soffset_get(q->broker, q->jid, sc->name, false) : NULL;
 		if (o != NULL && o->stored) {
 			how = ST_SEEK_OFFSET;
 			v = o->next;
@@ -131,6 +139,7 @@ reader(struct bk_queue *q, struct bk_consumer *c)
 	default: break;
 	}
 	sc->r = st_sreader_new(log, how, v);
+filters:
 	if (sc->nfilters)
 		st_sreader_filter(sc->r, sc->hashes, sc->nfilters, sc->opts.match_unfiltered);
 	return sc->r;
@@ -317,6 +326,8 @@ serve(struct bk_queue *q, struct bk_consumer *c)
 			c->parked = true;
 			break;
 		}
+		if (c->sc != NULL)
+			c->sc->delivered = (int64_t)off;
 	}
 	return !q->deleted;
 }

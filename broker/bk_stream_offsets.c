@@ -36,6 +36,12 @@ state(struct bk_broker *b, bool create)
 	return qs->soffsets;
 }
 
+struct bk_soffset *
+bk_soffsets_table(struct bk_soffsets *t)
+{
+	return t->tab;
+}
+
 static uint32_t
 make_key(uint8_t *out, uint64_t jid, const char *name, size_t nlen)
 {

@@ -365,6 +365,8 @@ struct st_stream_view {
 int st_sreader_next(struct st_sreader *r, struct st_stream_view *v);
 /* The offset the next record read will have at least. */
 uint64_t st_sreader_offset(const struct st_sreader *r);
+/* Timestamp (ms) of the chunk holding offset; 0 if it is not kept. */
+uint64_t st_stream_offset_ts(struct st_stream *s, uint64_t offset);
 
 /* ------------------------------------------------------------------ */
 /* Replication (cluster/): the journal's batches leave for followers   */

@@ -84,6 +84,7 @@
 #define STRM_CF_UNFILTERED 1u
 #define STRM_RF_TOMBSTONE  1u
 #define STRM_CHUNK_DATA_MAX (4u << 20)      /* a chunk is closed past this */
+#define STRM_DEFAULT_SEGMENT (500ull * 1000 * 1000)   /* RabbitMQ's default */
 
 struct strm_chunk_hdr {
 	uint64_t first;

@@ -187,6 +187,18 @@ st_stream_filter_hash(const void *v, size_t n)
 }
 
 uint64_t
+st_stream_offset_ts(struct st_stream *s, uint64_t offset)
+{
+	struct strm_seg *g = strm_seg_find(s, offset);
+	struct strm_idx e;
+
+	if (g == NULL || offset < first_offset(s) || offset >= s->next ||
+	    idx_search(s, g, offset, false, &e) < 0)
+		return 0;
+	return e.ts;
+}
+
+uint64_t
 st_sreader_offset(const struct st_sreader *r)
 {
 	return r->offset;

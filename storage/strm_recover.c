@@ -29,7 +29,6 @@
 #include "jnl_int.h"
 #include "strm_int.h"
 
-#define DEFAULT_SEGMENT (500ull * 1000 * 1000)
 
 void
 strm_seg_name(char out[32], uint64_t first, const char *ext)
@@ -347,7 +346,7 @@ st_stream_open(struct st_journal *j, uint64_t id, const struct st_stream_config 
 	s->dirfd = -1;
 	s->cfg = *cfg;
 	if (s->cfg.max_segment_bytes == 0)
-		s->cfg.max_segment_bytes = DEFAULT_SEGMENT;
+		s->cfg.max_segment_bytes = STRM_DEFAULT_SEGMENT;
 	if (s->cfg.filter_bytes < 16)
 		s->cfg.filter_bytes = 16;
 	if (s->cfg.filter_bytes > 255)

@@ -82,6 +82,7 @@ http_queue_json(struct http_req *r, const struct bk_queue_view *v)
 	cJSON_AddStringToObject(o, "state", v->state ? v->state : "running");
 	cJSON_AddStringToObject(o, "type", v->type ? v->type : "classic");
 	cJSON_AddStringToObject(o, "vhost", v->vhost);
+	http_stream_queue_json(r, o, v);
 	return o;
 }
 

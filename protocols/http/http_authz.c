@@ -57,7 +57,7 @@ static const struct {
 	{ "nodes", S_MONITOR, 0, false },
 	{ "queues", S_VHOST, 1, false }, { "exchanges", S_VHOST, 1, false },
 	{ "bindings", S_VHOST, 1, false }, { "consumers", S_VHOST, 1, false },
-	{ "aliveness-test", S_VHOST, 1, false },
+	{ "aliveness-test", S_VHOST, 1, false }, { "stream", S_VHOST, 2, false },
 	{ "vhost-limits", S_VHOST, 1, true },
 	{ "policies", S_POLICY, 1, false }, { "parameters", S_POLICY, 2, false },
 	{ "vhosts", S_VHOSTS, 1, true },

@@ -310,6 +310,9 @@ void http_api_parameters(struct http_req *r);
 void http_api_global_parameters(struct http_req *r);
 void http_api_cluster_name(struct http_req *r);
 void http_api_queues(struct http_req *r);
+/* http_api_streams.c: /api/stream/consumers; a stream's part of a queue object */
+void http_api_stream(struct http_req *r);
+void http_stream_queue_json(struct http_req *r, cJSON *o, const struct bk_queue_view *v);
 void http_api_exchanges(struct http_req *r);
 void http_api_bindings(struct http_req *r);
 void http_api_connections(struct http_req *r);

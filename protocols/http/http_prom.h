@@ -50,6 +50,9 @@ void prom_labelled(struct prom *p, const char *name, double v, int nlabels, ...)
 /* A detailed scrape limited to some vhosts: is vhost one of them? */
 bool prom_vhost_wanted(const struct prom *p, const char *vhost);
 
+/* ---- http_api_streams.c: sluice_stream_consumer_lag{,_seconds} ---- */
+void prom_stream_lag(struct prom *p);
+
 /* ---- http_prom_rabbit.c ---- */
 /* The families in p->families, RabbitMQ's names, types, help and labels. */
 void prom_rabbit_families(struct prom *p);

@@ -135,5 +135,6 @@ prom_sluice_families(struct prom *p)
 	single(p, "retained_message_bytes", "gauge", "Bytes of the retained messages' bodies",
 	       (double)p->ov.retained.bytes);
 	journal(p);
+	prom_stream_lag(p);
 	p->prefix = saved;
 }

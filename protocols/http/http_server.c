@@ -188,6 +188,7 @@ static const struct {
 	{ "connections", http_api_connections },
 	{ "channels",    http_api_channels },
 	{ "consumers",   http_api_consumers },
+	{ "stream",      http_api_stream },
 	{ "users",       http_api_users },
 	{ "vhosts",      http_api_vhosts },
 	{ "permissions", http_api_permissions },

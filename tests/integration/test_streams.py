@@ -346,3 +346,26 @@ def test_retention_by_age(conn):
     bodies = [g[1][:4] for g in got]
     assert b"old0" not in bodies and bodies[-1] == b"new9"
     ch.queue_delete(q)
+
+
+# ---- policies ------------------------------------------------------------------
+
+def test_policy_sets_stream_retention(broker, conn):
+    from http_helpers import api
+    st, _, _ = api(broker, "PUT", "/api/policies/%2F/stream-retention", {
+        "pattern": "^pol-", "apply-to": "streams",
+        "definition": {"max-length-bytes": 20000, "stream-max-segment-size-bytes": 4000,
+                       "max-age": "7D"}})
+    assert st in (201, 204)
+    ch = conn.channel()
+    q = stream(ch, "pol-" + uname("s"))
+    st, body, _ = api(broker, "GET", "/api/queues/%2F/" + q)
+    assert body["policy"] == "stream-retention"
+    for i in range(100):
+        publish(ch, q, [b"p%03d" % i + b"." * 400])
+    got = consume(conn, conn.channel(), q, 100, timeout=1, **{"x-stream-offset": "first"})
+    assert got and got[0][0] > 0, "the policy's retention deleted old segments"
+    st, body, _ = api(broker, "GET", "/api/queues/%2F/" + q)
+    assert body["stream"]["bytes"] <= 20000 and body["stream"]["segments"] >= 4
+    ch.queue_delete(q)
+    api(broker, "DELETE", "/api/policies/%2F/stream-retention")

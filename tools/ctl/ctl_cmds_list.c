@@ -97,6 +97,18 @@ static const char *consumer_defaults[] = { "queue_name", "channel_pid",
 	"consumer_tag", "ack_required", "prefetch_count", "active", "arguments",
 	NULL };
 
+/* /api/stream/consumers: stream consumers, named ones with their lag */
+static const struct ctl_column stream_consumer_cols[] = {
+	{ "queue_name", "queue.name", 0 }, { "consumer_name", NULL, 0 },
+	{ "subscription_id", NULL, 0 }, { "connection_name", "connection_details.name", 0 },
+	{ "active", NULL, 0 }, { "offset", NULL, 0 }, { "committed_offset", NULL, 0 },
+	{ "last_offset", NULL, 0 }, { "offset_lag", NULL, 0 }, { "lag_seconds", NULL, 0 },
+	{ "credits", NULL, 0 }, { NULL, NULL, 0 }
+};
+static const char *stream_consumer_defaults[] = { "queue_name", "consumer_name",
+	"subscription_id", "active", "committed_offset", "last_offset", "offset_lag",
+	"lag_seconds", NULL };
+
 static const struct ctl_column user_cols[] = {
 	{ "user", "name", 0 }, { "tags", NULL, CTL_COL_TAGS }, { NULL, NULL, 0 }
 };
@@ -266,6 +278,15 @@ cmd_list_consumers(struct ctl_opts *o)
 }
 
 static int
+cmd_list_stream_consumers(struct ctl_opts *o)
+{
+	CHECK_COLUMNS(stream_consumer_cols, stream_consumer_defaults);
+	ctl_info(o, "Listing stream consumers in vhost %s ...", o->vhost);
+	return list_in_vhost(o, stream_consumer_cols, stream_consumer_defaults,
+			     "stream/consumers");
+}
+
+static int
 cmd_list_connections(struct ctl_opts *o)
 {
 	CHECK_COLUMNS(conn_cols, conn_defaults);
@@ -352,6 +373,8 @@ const struct ctl_cmd ctl_cmds_list[] = {
 	{ "list_connections", cmd_list_connections, 0, -1, "[<column> ...]" },
 	{ "list_channels", cmd_list_channels, 0, -1, "[<column> ...]" },
 	{ "list_consumers", cmd_list_consumers, 0, -1, "[-p <vhost>] [<column> ...]" },
+	{ "list_stream_consumers", cmd_list_stream_consumers, 0, -1,
+	  "[-p <vhost>] [<column> ...]" },
 	{ "list_users", cmd_list_users, 0, -1, "[<column> ...]" },
 	{ "list_vhosts", cmd_list_vhosts, 0, -1, "[<column> ...]" },
 	{ "list_permissions", cmd_list_permissions, 0, 0, "[-p <vhost>]" },

@@ -74,8 +74,12 @@
           { label: "Virtual host", id: "vhost", cell: function (c) { return S.get(c, "queue.vhost") || ""; } },
           { label: "Connection", id: "connection", cell: function (c) { return S.get(c, "connection_details.name") || ""; } },
           { label: "Subscription", key: "subscription_id" },
+          { label: "Consumer name", key: "consumer_name" },
           { label: "Offset", key: "offset", num: true },
+          { label: "Committed", key: "committed_offset", num: true },
           { label: "Lag", key: "offset_lag", num: true },
+          { label: "Lag (s)", id: "lag_seconds", num: true, cell: function (c) {
+            return c.lag_seconds == null ? "" : (Math.round(c.lag_seconds * 10) / 10) + " s"; } },
           { label: "Credits", key: "credits", num: true }
         ], list, { id: "stream-consumers", empty: "No stream consumers." }));
       }, function (e) {

@@ -1,0 +1,116 @@
+"""Beyond RabbitMQ: named stream consumers with stored offsets, single
+active consumer groups on a stream, and their lag where operators look
+(/api/queues/VHOST/NAME, /api/stream/consumers, /metrics, sluicectl).
+"""
+import json
+import subprocess
+
+from amqp_helpers import *  # noqa: F401,F403
+from http_helpers import api, q as pq
+from test_sluicectl import SLUICECTL
+
+S = {"x-queue-type": "stream"}
+
+
+def stream_with(ch, n):
+    name = uname("s")
+    ch.queue_declare(name, durable=True, arguments=S)
+    ch.confirm_delivery()
+    for i in range(n):
+        ch.basic_publish("", name, b"m%d" % i)
+    return name
+
+
+def consumer(conn, q, args, got, ack_below=None, prefetch=50):
+    ch = conn.channel()
+    ch.basic_qos(prefetch_count=prefetch)
+
+    def on(c, m, p, b):
+        off = p.headers["x-stream-offset"]
+        got.append(off)
+        if ack_below is None or off < ack_below:
+            c.basic_ack(m.delivery_tag)
+    tag = ch.basic_consume(q, on, arguments=args)
+    return ch, tag
+
+
+def test_named_consumer_resumes_after_its_last_ack(conn):
+    ch = conn.channel()
+    q = stream_with(ch, 30)
+    got = []
+    c1, tag = consumer(conn, q, {"x-stream-offset": "first",
+                                 "x-stream-consumer-name": "billing"}, got, ack_below=12)
+    pump(conn, lambda: len(got) >= 30)
+    c1.basic_cancel(tag)
+    again = []
+    consumer(conn, q, {"x-stream-consumer-name": "billing"}, again)
+    assert pump(conn, lambda: len(again) >= 18)
+    assert again == list(range(12, 30))
+    # an explicit x-stream-offset wins over the stored one
+    explicit = []
+    consumer(conn, q, {"x-stream-consumer-name": "billing", "x-stream-offset": 25}, explicit)
+    assert pump(conn, lambda: len(explicit) >= 5) and explicit[0] == 25
+    ch.queue_delete(q)
+
+
+def test_single_active_group_takes_over_at_the_stored_offset(broker):
+    c = connect(broker)
+    ch = c.channel()
+    q = stream_with(ch, 40)
+    args = {"x-stream-offset": "first", "x-stream-consumer-name": "workers",
+            "x-single-active-consumer": True}
+    a, b = [], []
+    ca = connect(broker)
+    cha, taga = consumer(ca, q, args, a, prefetch=5, ack_below=20)
+    cb = connect(broker)
+    consumer(cb, q, args, b, prefetch=5)
+    # a acks everything below 20, then holds 20..24 unacked and stops
+    assert pump(ca, lambda: len(a) >= 25)
+    ca.process_data_events(0.3)
+    cb.process_data_events(0.3)
+    assert a == list(range(25)) and b == [], "one member of the group reads"
+    ca.close()            # unacked offsets are not stored
+    assert pump(cb, lambda: len(b) >= 20), b
+    assert b == list(range(20, 40)), "b takes over where a's acks ended"
+    cb.close()
+    ch.queue_delete(q)
+    c.close()
+
+
+def test_lag_in_api_metrics_and_sluicectl(broker, conn):
+    ch = conn.channel()
+    q = stream_with(ch, 50)
+    got = []
+    consumer(conn, q, {"x-stream-offset": "first", "x-stream-consumer-name": "report"},
+             got, ack_below=20)
+    pump(conn, lambda: len(got) >= 50)
+    conn.process_data_events(0.2)
+    st, body, _ = api(broker, "GET", "/api/queues/%2F/" + pq(q))
+    assert st == 200 and body["type"] == "stream" and body["messages"] == 50
+    s = body["stream"]
+    assert s["first_offset"] == 0 and s["last_offset"] == 49
+    named = [x for x in s["consumers"] if x["consumer_name"] == "report"]
+    assert named and named[0]["committed_offset"] == 19
+    assert named[0]["offset_lag"] == 30 and named[0]["offset"] == 49
+    assert named[0]["lag_seconds"] >= 0 and named[0]["connection_details"]["name"]
+    st, lst, _ = api(broker, "GET", "/api/stream/consumers/%2F")
+    assert st == 200 and any(x["consumer_name"] == "report" and x["offset_lag"] == 30
+                             for x in lst)
+    st, text, _ = api(broker, "GET", "/metrics")
+    line = [x for x in text.splitlines() if x.startswith("sluice_stream_consumer_lag{")
+            and 'consumer="report"' in x and 'queue="%s"' % q in x]
+    assert line and line[0].endswith(" 30"), line
+    out = subprocess.run([SLUICECTL, "--host", "127.0.0.1", "--port",
+                          str(broker.ports["http"]), "--formatter", "json",
+                          "list_stream_consumers"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    rows = json.loads(out.stdout)
+    assert any(r["consumer_name"] == "report" and r["offset_lag"] == 30 for r in rows)
+    # the consumer goes: its stored offset and lag stay visible
+    conn.close()
+    st, lst, _ = api(broker, "GET", "/api/stream/consumers/%2F")
+    idle = [x for x in lst if x["consumer_name"] == "report"]
+    assert idle and idle[0]["active"] is False and idle[0]["offset_lag"] == 30
+    c2 = connect(broker)
+    c2.channel().queue_delete(q)
+    c2.close()
