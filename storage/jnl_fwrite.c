@@ -243,23 +243,34 @@ write_one(struct jnl_writer *w, const struct jnl_fwrite *f)
 	return 0;
 }
 
+/*
+ * Every batch of the list the thread took: write, then one fdatasync per
+ * file for all of them (a busy stream gets one sync per pass, however
+ * many batches queued up during the previous one), then close what the
+ * batches let go. A failure fails every batch of the list.
+ */
 void
-jnl_fwrite_process(struct jnl_writer *w, struct jnl_batch *b)
+jnl_fwrite_process(struct jnl_writer *w, struct jnl_batch *list)
 {
+	struct jnl_batch *b;
 	int rc = w->err;
 
-	for (size_t i = 0; i < b->nfw && rc == 0; i++)
-		rc = write_one(w, &b->fws[i]);
+	for (b = list; b != NULL && rc == 0; b = b->next)
+		for (size_t i = 0; i < b->nfw && rc == 0 && b->status == 0; i++)
+			rc = write_one(w, &b->fws[i]);
 	for (int i = 0; i < JNL_FD_CACHE && rc == 0; i++)
 		if (w->fdc[i].file_id != 0 && w->fdc[i].dirty) {
 			rc = jnl_fsync_timed(w->hist, w->fdc[i].fd);
 			w->fdc[i].dirty = false;
 		}
-	for (size_t k = 0; k < b->nforget; k++)
-		for (int i = 0; i < JNL_FD_CACHE; i++)
-			if (w->fdc[i].file_id == b->forget[k])
-				fdc_close(&w->fdc[i]);
-	b->fw_status = rc;
+	for (b = list; b != NULL; b = b->next) {
+		for (size_t k = 0; k < b->nforget; k++)
+			for (int i = 0; i < JNL_FD_CACHE; i++)
+				if (w->fdc[i].file_id == b->forget[k])
+					fdc_close(&w->fdc[i]);
+		if (b->nfw)
+			b->fw_status = rc;
+	}
 }
 
 void

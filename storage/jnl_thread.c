@@ -79,13 +79,17 @@ static void
 sync_written(struct jnl_writer *w, struct jnl_batch **first, struct jnl_batch *stop)
 {
 	int rc = 0;
-	bool any = false;
+	bool any = false, wrote = false;
 
-	for (struct jnl_batch *b = *first; b != stop; b = b->next)
+	for (struct jnl_batch *b = *first; b != stop; b = b->next) {
 		any = true;
+		wrote |= b->len > 0 || b->new_seg;
+	}
 	if (!any)
 		return;
-	if (w->sync == ST_SYNC_BATCH && w->fd >= 0) {
+	/* batches with no records (only stream chunks, files, completions)
+	 * have nothing of the journal's own to sync */
+	if (wrote && w->sync == ST_SYNC_BATCH && w->fd >= 0) {
 		rc = jnl_fsync_timed(w->hist, w->fd);
 		if (rc == 0)
 			(*first)->synced = true;
@@ -188,9 +192,7 @@ process(struct jnl_writer *w, struct jnl_batch *list)
 			if (b->ndel && b->del_status == 0)
 				b->del_status = -errno;
 	/* Stream chunks and indexes, once the journal's records are durable. */
-	for (b = list; b; b = b->next)
-		if (b->status == 0)
-			jnl_fwrite_process(w, b);
+	jnl_fwrite_process(w, list);
 	/* Files last, in batch order: a later batch's copy wins. */
 	for (b = list; b; b = b->next)
 		for (size_t i = 0; i < b->nfile && b->status == 0; i++) {

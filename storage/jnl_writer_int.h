@@ -128,9 +128,9 @@ void jnl_repl_notes_clear(struct jnl_batch *b);
  */
 void *jnl_writer_thread_main(void *arg);
 
-/* jnl_fwrite.c, journal thread: the batch's stream writes and forgets;
- * sets b->fw_status. Close every cached descriptor (thread exit). */
-void jnl_fwrite_process(struct jnl_writer *w, struct jnl_batch *b);
+/* jnl_fwrite.c, journal thread: the stream writes and forgets of a list
+ * of batches; sets b->fw_status. Close every cached descriptor (exit). */
+void jnl_fwrite_process(struct jnl_writer *w, struct jnl_batch *list);
 void jnl_fwrite_close_all(struct jnl_writer *w);
 /* main thread: release a batch's stream writes (reuse or free). */
 void jnl_fwrite_clear(struct jnl_batch *b);
