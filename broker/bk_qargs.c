@@ -205,7 +205,7 @@ static const char *const known[] = {
 	"x-max-priority", "x-overflow", "x-single-active-consumer",
 	"x-queue-type", "x-delivery-limit", "x-max-age",
 	"x-stream-max-segment-size-bytes", "x-stream-filter-size-bytes",
-	"x-message-deduplication",
+	"x-message-deduplication", "x-stream-compaction-key",
 };
 
 enum bk_status
@@ -242,6 +242,7 @@ bk_qargs_fini(struct bk_qargs *a)
 {
 	BK_FREE(a->dlx);
 	BK_FREE(a->dlrk);
+	BK_FREE(a->compaction_key);
 	a->has_dlx = false;
 }
 

@@ -98,6 +98,7 @@ effective(struct bk_qargs *eff, const struct bk_qargs *d, const struct bk_pdef *
 	eff->delivery_limit = resolve(d->delivery_limit, -1, p, o, BK_PN_DELIVERY_LIMIT);
 	eff->dlx = d->dlx != NULL ? bk_strdup(d->dlx) : NULL;
 	eff->dlrk = d->dlrk != NULL ? bk_strdup(d->dlrk) : NULL;
+	eff->compaction_key = d->compaction_key != NULL ? bk_strdup(d->compaction_key) : NULL;
 	if (d->type == BK_QTYPE_STREAM) {
 		stream_effective(eff, p, o);
 		return;

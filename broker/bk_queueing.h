@@ -51,6 +51,7 @@ struct bk_qargs {
 	int64_t max_segment_bytes;      /* x-stream-max-segment-size-bytes; 0 = default */
 	int64_t filter_size;            /* x-stream-filter-size-bytes; 0 = default (16) */
 	bool dedup;                     /* x-message-deduplication */
+	char *compaction_key;           /* owned: x-stream-compaction-key, or NULL */
 };
 
 /* Parse and validate; on error fills err with RabbitMQ's "invalid arg"

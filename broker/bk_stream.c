@@ -23,6 +23,7 @@
 #include "storage.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #define REC_FIXED 20u
@@ -69,7 +70,7 @@ enum bk_status
 bk_stream_attach(struct bk_queue *q, struct bk_err *err)
 {
 	struct bk_persist *p = q->broker->persist;
-	struct st_stream_config cfg = { 0, 0 };
+	struct st_stream_config cfg = { 0, 0, false };
 	struct bk_stream *st;
 	int rc;
 
@@ -79,6 +80,7 @@ bk_stream_attach(struct bk_queue *q, struct bk_err *err)
 				  "streams need a data directory", q->name, q->vhost->name);
 	cfg.max_segment_bytes = (uint64_t)q->args.max_segment_bytes;
 	cfg.filter_bytes = (uint16_t)q->args.filter_size;
+	cfg.compact = q->args.compaction_key != NULL;
 	st = bk_calloc(1, sizeof(*st));
 	st->q = q;
 	if ((rc = st_stream_open(p->j, q->jid, &cfg, notify, q, &st->log)) < 0) {
@@ -166,12 +168,36 @@ filter_value(const struct bk_msg *m, struct bk_str *out)
 	return true;
 }
 
+/* The compaction key: the value of the header x-stream-compaction-key
+ * names (a string, or an integer in decimal). */
+static bool
+compaction_key(const struct bk_queue *q, const struct bk_msg *m, char *buf, size_t cap,
+	       struct bk_str *out)
+{
+	struct bk_value v;
+	int64_t i;
+
+	if (q->args.compaction_key == NULL || !(m->props.present & BK_P_HEADERS) ||
+	    !bk_table_get(m->props.headers, q->args.compaction_key, &v))
+		return false;
+	if (v.type == BK_V_LSTR || v.type == BK_V_BYTES) {
+		*out = v.u.s;
+		return v.u.s.len > 0 && v.u.s.len <= UINT16_MAX;
+	}
+	if (v.type == BK_V_TIMESTAMP || !bk_value_int(&v, &i))
+		return false;
+	out->len = (uint32_t)snprintf(buf, cap, "#%lld", (long long)i);
+	out->p = buf;
+	return true;
+}
+
 int
 bk_stream_enqueue(struct bk_queue *q, struct bk_msg *m)
 {
 	struct bk_stream *st = q->stream;
 	struct st_stream_rec r;
-	struct bk_str fv;
+	struct bk_str fv, key;
+	char kbuf[32];
 	uint64_t off;
 	size_t n;
 
@@ -188,6 +214,11 @@ bk_stream_enqueue(struct bk_queue *q, struct bk_msg *m)
 		r.filter = fv.p;
 		r.filter_len = (uint16_t)fv.len;
 		r.has_filter = true;
+	}
+	if (compaction_key(q, m, kbuf, sizeof(kbuf), &key)) {
+		r.key = key.p;
+		r.klen = (uint16_t)key.len;
+		r.tombstone = m->body_len == 0;
 	}
 	if (st_stream_append(st->log, &r, &off) < 0)
 		return -ENOSPC;

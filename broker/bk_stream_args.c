@@ -93,6 +93,15 @@ bk_stream_arg(struct bk_qargs *a, const char *key, const struct bk_value *v,
 		}
 		return true;
 	}
+	if (!strcmp(key, "x-stream-compaction-key")) {
+		if ((v->type != BK_V_LSTR && v->type != BK_V_BYTES) || v->u.s.len == 0 ||
+		    v->u.s.len > 255 || memchr(v->u.s.p, 0, v->u.s.len) != NULL) {
+			snprintf(why, n, "{invalid_compaction_key,%s}", bk_vtype_name(v->type));
+			return false;
+		}
+		a->compaction_key = bk_strndup(v->u.s.p, v->u.s.len);
+		return true;
+	}
 	if (!strcmp(key, "x-stream-max-segment-size-bytes"))
 		return size_arg(v, &a->max_segment_bytes, why, n);
 	if (!strcmp(key, "x-stream-filter-size-bytes")) {

@@ -89,6 +89,19 @@ jnl_batch_add_fwrite(struct st_journal *j, const char *rel, const char *name,
 	return 0;
 }
 
+int
+jnl_batch_add_task(struct st_journal *j, void (*fn)(void *arg), void *arg)
+{
+	struct jnl_batch *b = j->open;
+	struct jnl_task t = { fn, arg };
+
+	if (j->failed)
+		return j->failed;
+	PUSH(b->tasks, b->ntask, b->taskcap, t);
+	jnl_arm(j);
+	return 0;
+}
+
 void
 jnl_batch_forget_file(struct st_journal *j, uint64_t file_id)
 {
@@ -147,6 +160,7 @@ jnl_fwrite_clear(struct jnl_batch *b)
 	}
 	b->nfw = 0;
 	b->nforget = 0;
+	b->ntask = 0;
 	b->fw_status = 0;
 }
 
@@ -156,7 +170,8 @@ jnl_fwrite_free(struct jnl_batch *b)
 	jnl_fwrite_clear(b);
 	BK_FREE(b->fws);
 	BK_FREE(b->forget);
-	b->fwcap = b->forgetcap = 0;
+	BK_FREE(b->tasks);
+	b->fwcap = b->forgetcap = b->taskcap = 0;
 }
 
 /* ---- journal thread ----------------------------------------------------- */
@@ -271,6 +286,9 @@ jnl_fwrite_process(struct jnl_writer *w, struct jnl_batch *list)
 		if (b->nfw)
 			b->fw_status = rc;
 	}
+	for (b = list; b != NULL; b = b->next)
+		for (size_t i = 0; i < b->ntask && b->status == 0; i++)
+			b->tasks[i].fn(b->tasks[i].arg);
 }
 
 void

@@ -113,6 +113,7 @@ batch_is_empty(const struct jnl_batch *b)
 {
 	return b->len == 0 && b->ndel == 0 && b->ndone == 0 && b->ncopy == 0 &&
 	       b->nfile == 0 && b->nfw == 0 && b->nforget == 0 && b->nnote == 0 &&
+	       b->ntask == 0 &&
 	       !b->probe;
 }
 

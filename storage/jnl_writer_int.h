@@ -22,6 +22,12 @@ struct jnl_done_ent {
 	void *arg;
 };
 
+/* Work for the journal thread (stream compaction): fn(arg) runs there. */
+struct jnl_task {
+	void (*fn)(void *arg);
+	void *arg;
+};
+
 /* A whole file to replace in data_dir (st_journal_put_file). */
 struct jnl_file {
 	char    *name;                 /* owned */
@@ -75,6 +81,8 @@ struct jnl_batch {
 	uint64_t *forget;              /* owned: file ids whose descriptor to close */
 	size_t   nforget, forgetcap;
 	int      fw_status;            /* set by the thread: first stream write error */
+	struct jnl_task *tasks;        /* owned array: run by the thread */
+	size_t   ntask, taskcap;
 	int      status, del_status;   /* set by the thread */
 	int      file_status;          /* set by the thread: first file write error */
 	bool     synced;

@@ -280,6 +280,7 @@ struct st_sreader;
 struct st_stream_config {
 	uint64_t max_segment_bytes;  /* a new segment starts past this; 0 = 500 MB */
 	uint16_t filter_bytes;       /* Bloom filter per chunk, 16..255; 0 = 16 */
+	bool compact;                /* keep the newest record per key (st_stream_compact) */
 };
 
 /* The stream's committed offset grew (status 0: st_stream_info's
@@ -339,6 +340,17 @@ void st_stream_info_get(const struct st_stream *s, struct st_stream_info *i);
  */
 int st_stream_retain(struct st_stream *s, uint64_t max_bytes, uint64_t max_age_ms,
 		     uint64_t now_ms);
+
+/*
+ * Compaction (cfg.compact): every sealed segment is rewritten by the
+ * journal thread keeping, per key, only the record (or tombstone) with
+ * the newest offset in the whole stream, plus every record without a
+ * key. Surviving records keep their offsets; readers positioned in a
+ * rewritten segment find their offset again. Runs by itself whenever a
+ * segment is sealed; this call asks for it now. Returns the segments
+ * handed to the thread.
+ */
+int st_stream_compact(struct st_stream *s);
 
 /* Readers: one cursor per consumer. */
 enum st_seek { ST_SEEK_FIRST, ST_SEEK_LAST, ST_SEEK_NEXT, ST_SEEK_OFFSET, ST_SEEK_TIME };

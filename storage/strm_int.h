@@ -139,6 +139,18 @@ void strm_filter_add(uint8_t *bits, uint16_t len, uint64_t h);
 bool strm_filter_may_contain(const uint8_t *bits, uint16_t len, uint64_t h);
 
 /* strm_log.c / strm_read.c / strm_compact.c share these */
+/* The newest offset of every compaction key (strm_compact.c): open
+ * addressing by the key's 64-bit hash; offset + 1 stored, 0 = free. */
+struct strm_kv;
+struct strm_keys {
+	struct strm_kv *v;         /* owned */
+	size_t n, cap;
+};
+void strm_keys_put(struct strm_keys *t, uint64_t h, uint64_t offset);
+void strm_keys_fini(struct strm_keys *t);
+/* Read every record's key of s into s->keys (opening a compacted stream). */
+int strm_keys_rebuild(struct st_stream *s);
+
 struct strm_seg {
 	uint64_t first;            /* first offset (the file name) */
 	uint64_t next;             /* offset after its last chunk */
@@ -187,6 +199,8 @@ struct st_stream {
 	void *notify_arg;
 	struct st_stream *seal_next;   /* in the journal's pre-seal list */
 	uint64_t compactions, compacted_recs;
+	struct strm_keys keys;     /* cfg.compact: newest offset per key */
+	bool want_compact;         /* a segment was sealed: compact when settled */
 };
 
 struct strm_seg *strm_seg_find(const struct st_stream *s, uint64_t offset);
@@ -207,6 +221,10 @@ struct jnl_fwrite;
 int jnl_batch_add_fwrite(struct st_journal *j, const char *rel, const char *name,
 			 uint64_t file_id, uint64_t off, const void *data, size_t len,
 			 bool create, bool sync);
+/* Run fn(arg) on the journal thread with the open batch, after its
+ * writes and before its completions (strm_compact.c). 0 or the failed
+ * state's error. */
+int jnl_batch_add_task(struct st_journal *j, void (*fn)(void *arg), void *arg);
 /* Close the journal thread's cached descriptor of file_id (sealed or gone). */
 void jnl_batch_forget_file(struct st_journal *j, uint64_t file_id);
 /* s has an open chunk: strm_flush(s) runs right before the batch seals. */

@@ -71,6 +71,8 @@ st_stream_append(struct st_stream *s, const struct st_stream_rec *r, uint64_t *o
 	else
 		s->chunk_flags |= STRM_CF_UNFILTERED;
 	s->chunk_nrec++;
+	if (s->cfg.compact && r->klen > 0)
+		strm_keys_put(&s->keys, strm_filter_hash(r->key, r->klen), s->next);
 	*offset = s->next++;
 	jnl_stream_queue(s->j, s);
 	return 0;
@@ -106,8 +108,10 @@ active_for(struct st_stream *s, size_t chunk_len)
 
 	if (g != NULL && (g->size + chunk_len <= s->cfg.max_segment_bytes || g->nidx == 0))
 		return g;
-	if (g != NULL)      /* sealed: the thread may close its descriptors */
+	if (g != NULL) {    /* sealed: the thread may close its descriptors */
 		g->sealed = true;
+		s->want_compact = s->cfg.compact;
+	}
 	return seg_new(s, s->chunk_first);
 }
 
@@ -135,6 +139,8 @@ chunk_done(void *arg, int status)
 			strm_free(s);
 		return;
 	}
+	if (s->want_compact && st_stream_compact(s) > 0)
+		s->want_compact = false;
 	if (s->notify)
 		s->notify(s->notify_arg, status);
 }
@@ -328,6 +334,7 @@ strm_free(struct st_stream *s)
 	bk_free(s->segs);
 	bk_free(s->buf);
 	bk_free(s->rel);
+	strm_keys_fini(&s->keys);
 	bk_free(s);
 }
 

@@ -353,7 +353,8 @@ st_stream_open(struct st_journal *j, uint64_t id, const struct st_stream_config 
 		s->cfg.filter_bytes = 255;
 	s->notify = fn;
 	s->notify_arg = arg;
-	if ((rc = make_dir(s)) < 0 || (rc = recover_all(s)) < 0) {
+	if ((rc = make_dir(s)) < 0 || (rc = recover_all(s)) < 0 ||
+	    (s->cfg.compact && (rc = strm_keys_rebuild(s)) < 0)) {
 		s->closing = true;
 		strm_free(s);
 		return rc;

@@ -369,3 +369,27 @@ def test_policy_sets_stream_retention(broker, conn):
     assert body["stream"]["bytes"] <= 20000 and body["stream"]["segments"] >= 4
     ch.queue_delete(q)
     api(broker, "DELETE", "/api/policies/%2F/stream-retention")
+
+
+# ---- compaction -------------------------------------------------------------------
+
+def test_compaction_keeps_the_newest_value_per_key(conn):
+    ch = conn.channel()
+    q = stream(ch, **{"x-stream-compaction-key": "k",
+                      "x-stream-max-segment-size-bytes": 3000})
+    for rnd in range(10):
+        for key in ["a", "b", "c"]:
+            publish(ch, q, [b"%s-%d" % (key.encode(), rnd)], headers={"k": key})
+    publish(ch, q, [b""], headers={"k": "b"})              # tombstone: b is deleted
+    for i in range(40):                                     # roll on past the keys
+        publish(ch, q, [b"f" * 200], headers={"k": "filler"})
+
+    def live():
+        got = consume(conn, conn.channel(), q, 1000, timeout=1,
+                      **{"x-stream-offset": "first"})
+        return [(o, b) for o, b, _ in got if not b.startswith(b"f")]
+    kept = wait_for(lambda: (lambda v: v if len(v) == 3 else None)(live()), timeout=10)
+    assert kept, live()
+    assert [b for _, b in kept] == [b"a-9", b"c-9", b""], "newest per key, tombstone last"
+    assert [o for o, _ in kept] == [27, 29, 30], "offsets do not change"
+    ch.queue_delete(q)

@@ -135,7 +135,7 @@ static void
 test_copy(void)
 {
 	const uint64_t q1 = 7, q2 = 8;
-	struct st_stream_config scfg = { 4096, 16 };
+	struct st_stream_config scfg = { 4096, 16, false };
 	struct st_stream *s = NULL;
 	struct st_journal *j;
 	struct waiter w = { 0, 0 };

@@ -1,0 +1,384 @@
+/*
+ * strm_compact.c: compaction of a stream with a compaction key: only the
+ * newest record per key (a value, or a tombstone that deletes the key)
+ * survives, as in Kafka's compacted topics. Records without a key stay.
+ *
+ * Main thread: the stream keeps, while it is open, the newest offset of
+ * every key (64-bit hash of the key -> offset; rebuilt by reading the
+ * records' keys when the stream is opened). When a segment is sealed
+ * (the next one starts), every sealed segment is handed to the journal
+ * thread with a sorted snapshot of that table: its offsets are fixed
+ * then, so what the thread decides is what the table said.
+ *
+ * Journal thread (strm_compact_run, a batch task): read the segment
+ * chunk by chunk, keep the records whose offset is their key's newest,
+ * write the survivors as chunks with the same first offsets and spans
+ * (so every surviving record keeps its offset; a chunk left with nothing
+ * goes), a new index beside it, fsync both, rename both over the old
+ * files, fsync the directory. A segment with nothing to remove is left
+ * alone. Only the thread reads and writes here; it allocates with
+ * malloc (bk_malloc counts on the main thread only) and frees before it
+ * returns.
+ *
+ * Main thread again (the task's completion): the segment's size and
+ * index count change, its read descriptors are reopened, and its
+ * generation moves so readers positioned in it find their offset again.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "bk_alloc.h"
+#include "bk_log.h"
+#include "jnl_int.h"
+#include "strm_int.h"
+
+struct strm_kv {
+	uint64_t hash, offset;
+};
+
+struct strm_cjob {
+	struct st_stream *s;            /* main thread only */
+	struct strm_seg *g;             /* main thread only */
+	int dirfd;                      /* the stream's directory (borrowed) */
+	char seg[32], idx[32];
+	uint32_t key;
+	struct strm_kv *keys;           /* owned snapshot, sorted by hash */
+	size_t nkeys;
+	/* results, written by the thread */
+	int status;
+	bool changed;
+	uint64_t size, nidx, removed;
+};
+
+/* ---- the newest offset per key (main thread) ------------------------- */
+
+static size_t
+slot(const struct strm_keys *t, uint64_t h)
+{
+	return (size_t)(h * 0x9E3779B97F4A7C15ULL) & (t->cap - 1);
+}
+
+void
+strm_keys_put(struct strm_keys *t, uint64_t h, uint64_t offset)
+{
+	size_t i;
+
+	if ((t->n + 1) * 4 > t->cap * 3) {
+		struct strm_kv *old = t->v;
+		size_t ocap = t->cap;
+
+		t->cap = t->cap ? t->cap * 2 : 1024;
+		t->v = bk_calloc(t->cap, sizeof(*t->v));
+		t->n = 0;
+		for (size_t k = 0; k < ocap; k++)
+			if (old[k].offset != 0)
+				strm_keys_put(t, old[k].hash, old[k].offset - 1);
+		bk_free(old);
+	}
+	for (i = slot(t, h); t->v[i].offset != 0 && t->v[i].hash != h; i = (i + 1) & (t->cap - 1))
+		;
+	if (t->v[i].offset == 0)
+		t->n++;
+	t->v[i].hash = h;
+	t->v[i].offset = offset + 1;            /* 0 marks a free slot */
+}
+
+void
+strm_keys_fini(struct strm_keys *t)
+{
+	BK_FREE(t->v);
+	t->n = t->cap = 0;
+}
+
+static int
+cmp_kv(const void *a, const void *b)
+{
+	const struct strm_kv *x = a, *y = b;
+
+	return x->hash < y->hash ? -1 : x->hash > y->hash;
+}
+
+static struct strm_kv *
+snapshot(const struct strm_keys *t, size_t *n)
+{
+	struct strm_kv *out = bk_malloc((t->n ? t->n : 1) * sizeof(*out));
+	size_t k = 0;
+
+	for (size_t i = 0; i < t->cap; i++)
+		if (t->v[i].offset != 0)
+			out[k++] = (struct strm_kv){ t->v[i].hash, t->v[i].offset - 1 };
+	qsort(out, k, sizeof(*out), cmp_kv);
+	*n = k;
+	return out;
+}
+
+/* ---- the rewrite (journal thread) ------------------------------------- */
+
+static bool
+newest(const struct strm_cjob *j, uint64_t h, uint64_t offset)
+{
+	size_t lo = 0, hi = j->nkeys;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (j->keys[mid].hash < h)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo == j->nkeys || j->keys[lo].hash != h || j->keys[lo].offset == offset;
+}
+
+static int
+write_all(int fd, const void *p, size_t n, uint64_t off)
+{
+	const uint8_t *b = p;
+
+	while (n) {
+		ssize_t r = pwrite(fd, b, n, (off_t)off);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return r < 0 ? -errno : -EIO;
+		b += r;
+		n -= (size_t)r;
+		off += (uint64_t)r;
+	}
+	return 0;
+}
+
+/* Filter one chunk's body (filter + records) into out; 0 records left
+ * means the chunk goes. */
+static size_t
+filter_chunk(struct strm_cjob *j, const struct strm_chunk_hdr *h, const uint8_t *body,
+	     uint8_t *out, uint32_t *nrec)
+{
+	struct strm_rec_view rv;
+	size_t pos = h->filter_len, n = h->filter_len, len = h->filter_len + (size_t)h->data_len;
+
+	memcpy(out, body, h->filter_len);
+	*nrec = 0;
+	while (strm_rec_next(body, len, &pos, &rv) == 1) {
+		size_t rs = strm_rec_size(rv.klen, rv.len);
+
+		if (rv.klen > 0 && !newest(j, strm_filter_hash(rv.key, rv.klen), h->first + rv.delta)) {
+			j->removed++;
+			continue;
+		}
+		memcpy(out + n, rv.payload - rv.klen - STRM_REC_HDR, rs);
+		n += rs;
+		(*nrec)++;
+	}
+	return n;
+}
+
+static int
+rewrite(struct strm_cjob *j, int in, int out, int iout, uint64_t fsize)
+{
+	uint8_t hdr[STRM_CHUNK_HDR], seghdr[STRM_SEG_HDR], ie[STRM_IDX_ENTRY];
+	uint8_t *body = NULL, *nb = NULL;
+	uint64_t pos = STRM_SEG_HDR, wpos = STRM_SEG_HDR;
+	struct strm_chunk_hdr h;
+	int rc = 0;
+
+	if (pread(in, seghdr, sizeof(seghdr), 0) != (ssize_t)sizeof(seghdr) ||
+	    (rc = write_all(out, seghdr, sizeof(seghdr), 0)) != 0)
+		return rc ? rc : -EIO;
+	while (pos + STRM_CHUNK_HDR <= fsize && rc == 0) {
+		size_t blen, nlen;
+		uint32_t nrec;
+
+		if (pread(in, hdr, sizeof(hdr), (off_t)pos) != (ssize_t)sizeof(hdr) ||
+		    strm_chunk_hdr_parse(hdr, j->key, &h) < 0)
+			break;
+		blen = (size_t)h.filter_len + h.data_len;
+		free(body);
+		free(nb);
+		body = malloc(blen ? blen : 1);
+		nb = malloc(blen ? blen : 1);
+		if (body == NULL || nb == NULL || pread(in, body, blen, (off_t)(pos + STRM_CHUNK_HDR)) !=
+		    (ssize_t)blen) {
+			rc = -EIO;
+			break;
+		}
+		pos += STRM_CHUNK_HDR + blen;
+		nlen = filter_chunk(j, &h, body, nb, &nrec);
+		if (nrec == 0)
+			continue;
+		h.nrec = nrec;
+		h.data_len = (uint32_t)(nlen - h.filter_len);
+		h.dcrc = strm_chunk_dcrc(nb, nlen, j->key);
+		strm_chunk_hdr_encode(hdr, &h, j->key);
+		strm_idx_encode(ie, &(struct strm_idx){ h.first, h.ts, wpos, h.span });
+		if ((rc = write_all(out, hdr, sizeof(hdr), wpos)) == 0 &&
+		    (rc = write_all(out, nb, nlen, wpos + STRM_CHUNK_HDR)) == 0)
+			rc = write_all(iout, ie, sizeof(ie), j->nidx * STRM_IDX_ENTRY);
+		wpos += STRM_CHUNK_HDR + nlen;
+		j->nidx++;
+	}
+	free(body);
+	free(nb);
+	j->size = wpos;
+	return rc;
+}
+
+static void
+compact_run(void *arg)
+{
+	struct strm_cjob *j = arg;
+	char tseg[40], tidx[40];
+	struct stat st;
+	int in, out = -1, iout = -1, rc;
+
+	snprintf(tseg, sizeof(tseg), "%s.tmp", j->seg);
+	snprintf(tidx, sizeof(tidx), "%s.tmp", j->idx);
+	if ((in = openat(j->dirfd, j->seg, O_RDONLY | O_CLOEXEC)) < 0 || fstat(in, &st) < 0) {
+		j->status = -errno;
+		goto out;
+	}
+	out = openat(j->dirfd, tseg, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	iout = openat(j->dirfd, tidx, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (out < 0 || iout < 0) {
+		j->status = -errno;
+		goto out;
+	}
+	rc = rewrite(j, in, out, iout, (uint64_t)st.st_size);
+	if (rc == 0 && j->removed == 0)
+		goto out;                       /* nothing to gain: keep the file */
+	if (rc == 0 && (fsync(out) < 0 || fsync(iout) < 0))
+		rc = -errno;
+	if (rc == 0 && (renameat(j->dirfd, tidx, j->dirfd, j->idx) < 0 ||
+			renameat(j->dirfd, tseg, j->dirfd, j->seg) < 0))
+		rc = -errno;
+	if (rc == 0 && fsync(j->dirfd) < 0)
+		rc = -errno;
+	j->status = rc;
+	j->changed = rc == 0;
+out:
+	if (in >= 0)
+		close(in);
+	if (out >= 0)
+		close(out);
+	if (iout >= 0)
+		close(iout);
+	if (!j->changed) {
+		unlinkat(j->dirfd, tseg, 0);
+		unlinkat(j->dirfd, tidx, 0);
+	}
+}
+
+/* ---- hand-over and completion (main thread) ---------------------------- */
+
+static void
+compact_done(void *arg, int status)
+{
+	struct strm_cjob *j = arg;
+	struct st_stream *s = j->s;
+	struct strm_seg *g = j->g;
+
+	g->compacting = false;
+	s->inflight--;
+	if (status == 0 && j->status == 0 && j->changed) {
+		if (g->rfd >= 0)
+			close(g->rfd);
+		if (g->ifd >= 0)
+			close(g->ifd);
+		g->rfd = g->ifd = -1;
+		s->bytes = s->bytes - g->size + j->size;
+		g->size = g->durable = j->size;
+		g->nidx = j->nidx;
+		g->gen++;
+		s->compactions++;
+		s->compacted_recs += j->removed;
+	} else if (j->status != 0) {
+		bk_warn("stream %016llx: compaction of segment %llu failed: %s",
+			(unsigned long long)s->id, (unsigned long long)g->first,
+			strerror(-j->status));
+	}
+	bk_free(j->keys);
+	bk_free(j);
+	if ((s->destroying || s->closing) && s->inflight == 0)
+		strm_free(s);
+}
+
+int
+st_stream_compact(struct st_stream *s)
+{
+	int n = 0;
+
+	if (!s->cfg.compact || s->failed || s->j->failed)
+		return 0;
+	for (size_t i = 0; i + 1 < s->nsegs; i++) {
+		struct strm_seg *g = s->segs[i];
+		struct strm_cjob *j;
+
+		if (g->compacting || g->inflight || g->nidx == 0)
+			continue;
+		j = bk_calloc(1, sizeof(*j));
+		j->s = s;
+		j->g = g;
+		j->dirfd = s->dirfd;
+		j->key = g->key;
+		strm_seg_name(j->seg, g->first, "seg");
+		strm_seg_name(j->idx, g->first, "idx");
+		j->keys = snapshot(&s->keys, &j->nkeys);
+		if (jnl_batch_add_task(s->j, compact_run, j) < 0 ||
+		    st_journal_when_durable(s->j, compact_done, j) < 0) {
+			bk_free(j->keys);
+			bk_free(j);
+			break;
+		}
+		g->compacting = true;
+		s->inflight++;
+		n++;
+	}
+	return n;
+}
+
+int
+strm_keys_rebuild(struct st_stream *s)
+{
+	uint8_t hdr[STRM_CHUNK_HDR], *body = NULL;
+	size_t cap = 0;
+	int rc = 0;
+
+	for (size_t i = 0; i < s->nsegs && rc == 0; i++) {
+		struct strm_seg *g = s->segs[i];
+		uint64_t pos = STRM_SEG_HDR;
+		int fd = strm_seg_rfd(s, g);
+
+		if (fd < 0)
+			return fd;
+		while (pos + STRM_CHUNK_HDR <= g->size) {
+			struct strm_chunk_hdr h;
+			struct strm_rec_view rv;
+			size_t blen, rp;
+
+			if (strm_read_full(fd, hdr, sizeof(hdr), pos) < 0 ||
+			    strm_chunk_hdr_parse(hdr, g->key, &h) < 0)
+				break;
+			blen = (size_t)h.filter_len + h.data_len;
+			if (blen > cap) {
+				cap = blen;
+				body = bk_realloc(body, cap);
+			}
+			if ((rc = strm_read_full(fd, body, blen, pos + STRM_CHUNK_HDR)) < 0)
+				break;
+			rp = h.filter_len;
+			while (strm_rec_next(body, blen, &rp, &rv) == 1)
+				if (rv.klen > 0)
+					strm_keys_put(&s->keys, strm_filter_hash(rv.key, rv.klen),
+						      h.first + rv.delta);
+			pos += STRM_CHUNK_HDR + blen;
+		}
+	}
+	bk_free(body);
+	return rc;
+}
