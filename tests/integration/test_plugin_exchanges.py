@@ -34,10 +34,10 @@ def test_chash_same_key_same_queue_and_weights(ch):
     x = uname("ch")
     ch.exchange_declare(x, "x-consistent-hash")
     qs = queues(ch, 3)
-    for q, w in zip(qs, ["1", "1", "2"]):
+    for q, w in zip(qs, ["50", "50", "100"]):
         ch.queue_bind(q, x, w)
     ch.confirm_delivery()
-    for i in range(4000):
+    for i in range(2000):
         ch.basic_publish(x, "key-%d" % (i % 400), b"%d" % (i % 400))
     where_ = collections.defaultdict(set)
     for q in qs:
