@@ -204,7 +204,8 @@ def test_delayed_routes_when_due(ch):
         if b is not None:
             got.append((b, time.time() - t0))
     assert [g[0] for g in got] == [b"sooner", b"later"], "in due order"
-    assert got[0][1] >= 0.3 and got[1][1] >= 0.7, "never early"
+    # never early; the broker counts whole milliseconds, so allow two
+    assert got[0][1] >= 0.298 and got[1][1] >= 0.698, "never early"
     ch.exchange_delete(x)
 
 
