@@ -114,3 +114,23 @@ def test_lag_in_api_metrics_and_sluicectl(broker, conn):
     c2 = connect(broker)
     c2.channel().queue_delete(q)
     c2.close()
+
+
+def test_stream_consumers_scoped_by_vhost(broker, conn):
+    from authz_helpers import add_vhost, user
+    ch = conn.channel()
+    q = stream_with(ch, 5)
+    got = []
+    consumer(conn, q, {"x-stream-offset": "first", "x-stream-consumer-name": "audit"}, got)
+    pump(conn, lambda: len(got) >= 5)
+    add_vhost(broker, "elsewhere")
+    user(broker, "sc-outsider", tags="management", vhost="elsewhere")
+    user(broker, "sc-insider", tags="management", vhost="/")
+    auth = ("sc-outsider", "pw")
+    st, lst, _ = api(broker, "GET", "/api/stream/consumers", auth=auth)
+    assert st == 200 and not any(x["queue"]["name"] == q for x in lst)
+    st, _, _ = api(broker, "GET", "/api/stream/consumers/%2F", auth=auth)
+    assert st == 403
+    st, lst, _ = api(broker, "GET", "/api/stream/consumers", auth=("sc-insider", "pw"))
+    assert st == 200 and any(x["consumer_name"] == "audit" for x in lst)
+    ch.queue_delete(q)
