@@ -334,6 +334,32 @@ def test_retention_by_size_deletes_whole_segments(conn):
 
 
 @current_only
+def test_consumer_behind_retention_continues_from_oldest_kept(conn):
+    ch = conn.channel()
+    q = stream(ch, **{"x-max-length-bytes": 20000,
+                      "x-stream-max-segment-size-bytes": 4000})
+    publish(ch, q, [b"b%03d" % i + b"." * 400 for i in range(5)])
+    # a slow reader holds offset 0 unacked (prefetch 1) while the stream rolls on
+    slow = conn.channel()
+    seen = []
+    slow.basic_qos(prefetch_count=1)
+    slow.basic_consume(q, lambda c, m, p, b: seen.append((p.headers["x-stream-offset"],
+                                                          m.delivery_tag)),
+                       arguments={"x-stream-offset": "first"})
+    assert pump(conn, lambda: len(seen) == 1) and seen[0][0] == 0
+    publish(ch, q, [b"b%03d" % i + b"." * 400 for i in range(5, 100)])
+    oldest = consume(conn, conn.channel(), q, 1, **{"x-stream-offset": "first"})[0][0]
+    assert oldest > 1, "retention deleted the slow reader's segment"
+    slow.basic_ack(seen[0][1])
+    assert pump(conn, lambda: len(seen) == 2)
+    assert seen[1][0] >= oldest, "it goes on from the oldest offset still kept"
+    # a numeric offset before the retention point starts there too
+    early = consume(conn, conn.channel(), q, 1, **{"x-stream-offset": 1})
+    assert early[0][0] >= oldest
+    ch.queue_delete(q)
+
+
+@current_only
 def test_retention_by_age(conn):
     ch = conn.channel()
     q = stream(ch, **{"x-max-age": "1s", "x-stream-max-segment-size-bytes": 1000})
