@@ -698,5 +698,25 @@ bool bk_journal_stats_get(struct bk_broker *b, struct bk_journal_stats *out);
  * (journal.disk_free_limit). false (both 0) without persistence. */
 bool bk_disk_space(struct bk_broker *b, uint64_t *free_bytes, uint64_t *limit);
 
+/*
+ * Replication (cluster/): what this node knows of its cluster, for
+ * /api/nodes and /metrics. The daemon sets each() once the node leads;
+ * it reports this node first, then every follower the leader knows.
+ */
+struct bk_cluster_node {
+	const char *name;               /* the node's cluster.node_name */
+	bool leader;
+	bool connected;                 /* a follower: streaming from this leader */
+	bool in_sync;                   /* in etcd's in-sync set */
+	uint64_t lag_bytes;             /* a follower: journal bytes, and */
+	uint64_t lag_records;           /* records, sealed but not acknowledged */
+};
+typedef void (*bk_cluster_node_fn)(void *arg, const struct bk_cluster_node *n);
+typedef void (*bk_cluster_each_fn)(void *ctx, bk_cluster_node_fn fn, void *arg);
+void bk_cluster_set(struct bk_broker *b, bk_cluster_each_fn each, void *ctx);
+/* fn for every node; false (nothing called) on a broker that is not in a
+ * cluster. */
+bool bk_cluster_each(struct bk_broker *b, bk_cluster_node_fn fn, void *arg);
+
 #endif
 

@@ -19,6 +19,8 @@
 
 struct bk_broker {
 	struct event_base *base;        /* borrowed */
+	bk_cluster_each_fn cluster_each;        /* NULL: not in a cluster */
+	void *cluster_ctx;
 	struct bk_limits limits;
 	struct bk_vhost *vhosts;        /* uthash by name, owned */
 	uint64_t next_msg_id;

@@ -1,5 +1,6 @@
 /*
- * bk_stats.c: message counters, the sampler and the overview.
+ * bk_stats.c: message counters, the sampler and the overview (and the
+ * cluster's view of its nodes, which cluster/ reports through a hook).
  *
  * Counting happens elsewhere, as plain adds into the counted objects
  * (bk_route.c for publishes, bk_queue.c for enqueues, bk_dispatch.c for
@@ -364,4 +365,20 @@ bk_mgmt_fini(struct bk_broker *b)
 	bk_tperms_fini(b);
 	bk_vhost_watchers_fini(b);
 	BK_FREE(b->mgmt);
+}
+
+void
+bk_cluster_set(struct bk_broker *b, bk_cluster_each_fn each, void *ctx)
+{
+	b->cluster_each = each;
+	b->cluster_ctx = ctx;
+}
+
+bool
+bk_cluster_each(struct bk_broker *b, bk_cluster_node_fn fn, void *arg)
+{
+	if (b->cluster_each == NULL)
+		return false;
+	b->cluster_each(b->cluster_ctx, fn, arg);
+	return true;
 }

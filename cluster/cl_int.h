@@ -139,6 +139,10 @@ struct cl_leader *cl_leader_new(struct cluster *c, const struct cluster_config *
 void cl_leader_free(struct cl_leader *l);
 /* etcd recorded a change of the in-sync set. */
 void cl_leader_insync_changed(struct cl_leader *l);
+/* cluster_nodes for the leader. */
+struct bk_cluster_node;
+void cl_leader_nodes(struct cl_leader *l, void (*fn)(void *arg, const struct bk_cluster_node *n),
+		     void *arg);
 /* etcd took the leader key away: exit at once. */
 void cl_leader_fenced(void);
 

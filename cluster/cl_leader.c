@@ -31,6 +31,7 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
+#include "bk_admin.h"
 #include "bk_alloc.h"
 #include "bk_log.h"
 #include "cl_leader_int.h"
@@ -456,6 +457,29 @@ cl_leader_free(struct cl_leader *l)
 	if (l->dfd >= 0)
 		close(l->dfd);
 	bk_free(l);
+}
+
+void
+cl_leader_nodes(struct cl_leader *l, void (*fn)(void *arg, const struct bk_cluster_node *n),
+		void *arg)
+{
+	struct bk_cluster_node n = { .name = l->cfg->node_name, .leader = true,
+				     .connected = true, .in_sync = true };
+
+	fn(arg, &n);
+	for (int i = 0; i < CL_MAX_FOLLOWERS; i++) {
+		struct cl_member *m = &l->mb[i];
+
+		if (!m->used)
+			continue;
+		memset(&n, 0, sizeof(n));
+		n.name = m->name;
+		n.connected = m->conn != NULL && m->conn->state == CL_F_LIVE;
+		cl_coord_insync(l->coord, m->name, &n.in_sync);
+		if (n.connected)
+			cl_leader_lag(l, m, &n.lag_bytes, &n.lag_records);
+		fn(arg, &n);
+	}
 }
 
 void

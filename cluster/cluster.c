@@ -177,6 +177,15 @@ cluster_lead(struct cluster *c, struct net *n, struct st_journal *j)
 }
 
 void
+cluster_nodes(void *ctx, void (*fn)(void *arg, const struct bk_cluster_node *n), void *arg)
+{
+	struct cluster *c = ctx;
+
+	if (c->lead)
+		cl_leader_nodes(c->lead, fn, arg);
+}
+
+void
 cluster_free(struct cluster *c)
 {
 	if (c == NULL)

@@ -69,6 +69,12 @@ struct cluster *cluster_new(struct event_base *base, const struct cluster_config
  */
 int cluster_lead(struct cluster *c, struct net *n, struct st_journal *j);
 
+/* bk_cluster_each_fn (bk_admin.h) for ctx = the cluster: this node, then
+ * every follower the leader knows, with its in-sync state and lag. */
+struct bk_cluster_node;
+void cluster_nodes(void *ctx, void (*fn)(void *arg, const struct bk_cluster_node *n),
+		   void *arg);
+
 /* Stop following or leading; a leader gives its lease back so another
  * node takes over at once. Call after the journal is closed. */
 void cluster_free(struct cluster *c);     /* accepts NULL */

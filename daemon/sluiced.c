@@ -555,6 +555,8 @@ on_cluster_lead(void *arg)
 	if (res == 0 && cluster_lead(d->cluster, d->net, d->journal) < 0)
 		res = EXIT_RUNTIME;
 	if (res == 0)
+		bk_cluster_set(d->broker, cluster_nodes, d->cluster);
+	if (res == 0)
 		sl_notify_ready("leading the cluster");
 	d->exit_code = res;
 	return res;

@@ -9,6 +9,12 @@
  * (processes, GC, run queue) are left out, run_queue 0 where rabbitmqadmin
  * reads it. The *_details of mem_used, fd_used, sockets_used and
  * disk_free are rates with node_stats_age/_incr windows.
+ *
+ * In a replicated cluster (cluster/) the leader answers for every node
+ * it knows: itself, with cluster_role "leader" and its cluster node
+ * name, and each follower as a node of its own (running while it
+ * streams from the leader) with cluster_role "follower", in_sync and its
+ * replication lag in bytes and records. A follower serves no API.
  */
 #include "http_int.h"
 #include "bk_proc.h"
@@ -94,20 +100,59 @@ node_json(struct http_req *r)
 	return o;
 }
 
+struct cluster_nodes {
+	cJSON *self;                    /* this node's object */
+	cJSON *arr;                     /* followers go here */
+	const char *only;               /* /api/nodes/NAME: that follower only */
+};
+
+static void
+cluster_node(void *arg, const struct bk_cluster_node *n)
+{
+	struct cluster_nodes *cn = arg;
+	cJSON *o;
+
+	if (n->leader) {
+		cJSON_AddStringToObject(cn->self, "cluster_role", "leader");
+		cJSON_AddStringToObject(cn->self, "cluster_node_name", n->name);
+		return;
+	}
+	if (cn->only && strcmp(cn->only, n->name) != 0)
+		return;
+	o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "name", n->name);
+	cJSON_AddStringToObject(o, "type", "disc");
+	cJSON_AddBoolToObject(o, "running", n->connected);
+	cJSON_AddStringToObject(o, "cluster_role", "follower");
+	cJSON_AddBoolToObject(o, "in_sync", n->in_sync);
+	cJSON_AddNumberToObject(o, "replication_lag_bytes", (double)n->lag_bytes);
+	cJSON_AddNumberToObject(o, "replication_lag_records", (double)n->lag_records);
+	cJSON_AddItemToArray(cn->arr, o);
+}
+
 void
 http_api_nodes(struct http_req *r)
 {
-	cJSON *arr;
+	struct cluster_nodes cn = { node_json(r), cJSON_CreateArray(), NULL };
 
+	if (r->nseg == 2 && strcmp(r->seg[1], r->l->node) != 0)
+		cn.only = r->seg[1];
+	bk_cluster_each(r->l->broker, cluster_node, &cn);
 	if (r->nseg == 1) {
-		arr = cJSON_CreateArray();
-		cJSON_AddItemToArray(arr, node_json(r));
-		http_reply_list(r, arr, "name", NULL);
-	} else if (r->nseg == 2 && strcmp(r->seg[1], r->l->node) == 0) {
-		http_reply_object(r, node_json(r));
+		cJSON_InsertItemInArray(cn.arr, 0, cn.self);
+		http_reply_list(r, cn.arr, "name", NULL);
+		return;
+	}
+	if (r->nseg == 2 && cn.only == NULL) {
+		http_reply_object(r, cn.self);
+		cn.self = NULL;
+	} else if (r->nseg == 2 && cJSON_GetArraySize(cn.arr) == 1) {
+		http_reply_object(r, cJSON_DetachItemFromArray(cn.arr, 0));
 	} else {
 		http_reply_not_found(r);
 	}
+	cJSON_Delete(cn.self);
+	cJSON_Delete(cn.arr);
 }
 
 static int

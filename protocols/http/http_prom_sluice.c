@@ -6,7 +6,8 @@
  * allocator's figure the memory alarm watches, retained messages, and
  * the journal: its
  * segments, records, group commits, compaction, failed state and the
- * fdatasync latency histogram.
+ * fdatasync latency histogram; in a replicated cluster, the leader's view
+ * of each follower (connected, in sync, lag in bytes and records).
  */
 #include "http_prom.h"
 
@@ -119,6 +120,46 @@ journal(struct prom *p)
 	fsync_histogram(p, &js);
 }
 
+struct followers {
+	struct prom *p;
+	int field;
+};
+
+static void
+follower(void *arg, const struct bk_cluster_node *n)
+{
+	struct followers *f = arg;
+	static const char *const names[] = {
+		"cluster_follower_connected", "cluster_follower_in_sync",
+		"cluster_follower_lag_bytes", "cluster_follower_lag_records",
+	};
+	double v[] = { n->connected, n->in_sync, (double)n->lag_bytes, (double)n->lag_records };
+
+	if (!n->leader && f->field >= 0)     /* -1: only asks whether there is a cluster */
+		prom_labelled(f->p, names[f->field], v[f->field], 1, "follower", n->name);
+}
+
+/* Replication, on a cluster's leader: one series per follower. */
+static void
+cluster(struct prom *p)
+{
+	static const char *const help[][2] = {
+		{ "cluster_follower_connected", "1 while the follower streams from this leader" },
+		{ "cluster_follower_in_sync", "1 while the follower is in etcd's in-sync set" },
+		{ "cluster_follower_lag_bytes", "Journal bytes sealed but not yet acknowledged by the follower" },
+		{ "cluster_follower_lag_records", "Journal records sealed but not yet acknowledged by the follower" },
+	};
+	struct followers f = { p, 0 };
+
+	if (!bk_cluster_each(p->r->l->broker, follower, &(struct followers){ p, -1 }))
+		return;
+	single(p, "cluster_leader", "gauge", "1: this node leads its cluster", 1);
+	for (f.field = 0; f.field < 4; f.field++) {
+		prom_head(p, help[f.field][0], "gauge", help[f.field][1]);
+		bk_cluster_each(p->r->l->broker, follower, &f);
+	}
+}
+
 void
 prom_sluice_families(struct prom *p)
 {
@@ -136,5 +177,6 @@ prom_sluice_families(struct prom *p)
 	       (double)p->ov.retained.bytes);
 	journal(p);
 	prom_stream_lag(p);
+	cluster(p);
 	p->prefix = saved;
 }

@@ -222,6 +222,35 @@ def test_a_stalled_follower_leaves_the_in_sync_set(nodes):
     a.wait_log("b is in the in-sync set", n=2)
 
 
+def test_nodes_and_metrics_show_the_followers(nodes):
+    import json
+    import re
+    import urllib.request
+    a = nodes("a", ["http.enabled=yes", "http.port=0", "prometheus.enabled=yes",
+                    "prometheus.port=0"]).start()
+    a.wait_leader()
+    b = nodes("b").start()
+    a.wait_log("b is in the in-sync set")
+    http = int(re.search(r"listening http \S+:(\d+)", a.log()).group(1))
+    prom = int(re.search(r"listening prometheus \S+:(\d+)", a.log()).group(1))
+    req = urllib.request.Request("http://127.0.0.1:%d/api/nodes" % http)
+    req.add_header("Authorization", "Basic Z3Vlc3Q6Z3Vlc3Q=")      # guest:guest
+    got = {n["name"]: n for n in json.load(urllib.request.urlopen(req, timeout=10))}
+    me = [n for n in got.values() if n.get("cluster_role") == "leader"]
+    assert len(me) == 1 and me[0]["cluster_node_name"] == "a"
+    assert got["b"]["cluster_role"] == "follower" and got["b"]["running"] is True
+    assert got["b"]["in_sync"] is True and got["b"]["replication_lag_bytes"] == 0
+    metrics = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % prom,
+                                     timeout=10).read().decode()
+    assert "sluice_cluster_leader 1" in metrics
+    assert 'sluice_cluster_follower_in_sync{follower="b"} 1' in metrics
+    # b gone: not running, out of the set once etcd has it so
+    b.kill()
+    a.wait_log("b is out of the in-sync set")
+    got = {n["name"]: n for n in json.load(urllib.request.urlopen(req, timeout=10))}
+    assert got["b"]["running"] is False and got["b"]["in_sync"] is False
+
+
 def test_wrong_secret_gets_nothing(nodes):
     a = nodes("a").start()
     a.wait_leader()
