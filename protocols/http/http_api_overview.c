@@ -10,8 +10,8 @@
  * administrator) tag counts only what it may see: message stats, queue
  * totals, queues and exchanges of the vhosts it has permissions on, its
  * own connections and channels, and no listeners or contexts. Rates and
- * samples come with it when it sees one vhost (its history); summed over
- * several vhosts, the counts come without rates.
+ * samples come from the vhost's history when it sees one vhost; over
+ * several, the rates are the sum of theirs, without samples.
  */
 #include "http_int.h"
 
@@ -178,8 +178,10 @@ user_vhost(void *arg, const struct bk_vhost_view *v)
 	if (vh == NULL ||
 	    bk_vhost_access(w->r->l->broker, bk_str_c(w->r->user), v->name, NULL) != BK_OK)
 		return 0;
-	for (int i = 0; i < BK_MS__COUNT; i++)
+	for (int i = 0; i < BK_MS__COUNT; i++) {
 		ov->ms.n[i] += v->ms.n[i];
+		ov->rates.r[i] += v->rates.r[i];
+	}
 	ov->queue_totals.messages += v->queue_totals.messages;
 	ov->queue_totals.messages_ready += v->queue_totals.messages_ready;
 	ov->queue_totals.messages_unacknowledged += v->queue_totals.messages_unacknowledged;
@@ -192,13 +194,17 @@ user_vhost(void *arg, const struct bk_vhost_view *v)
 	return 0;
 }
 
-/* The broker-wide figures narrowed to what a non-monitoring user sees. */
-static void
+/*
+ * The broker-wide figures narrowed to what a non-monitoring user sees;
+ * returns how many vhosts that is.
+ */
+static uint32_t
 user_overview(struct http_req *r, struct bk_overview *ov)
 {
 	struct user_walk w = { r, ov, 0 };
 
 	memset(&ov->ms, 0, sizeof(ov->ms));
+	memset(&ov->rates, 0, sizeof(ov->rates));
 	memset(&ov->queue_totals, 0, sizeof(ov->queue_totals));
 	memset(&ov->object_totals, 0, sizeof(ov->object_totals));
 	memset(&ov->churn, 0, sizeof(ov->churn));
@@ -206,13 +212,36 @@ user_overview(struct http_req *r, struct bk_overview *ov)
 	bk_vhosts_each(r->l->broker, user_vhost, &w);
 	bk_conns_each(r->l->broker, NULL, user_conn, &w);
 	bk_chans_each(r->l->broker, NULL, 0, user_chan, &w);
+	return w.nvhosts;
+}
+
+/*
+ * Over several vhosts there is no one history to take rates from: the
+ * current rates are the sum of the vhosts' (samples stay out).
+ */
+static void
+summed_rates(cJSON *ms, const struct bk_msg_rates *rates)
+{
+	char key[96];
+	cJSON *d;
+
+	for (int i = 0; i < BK_MS__COUNT; i++) {
+		snprintf(key, sizeof(key), "%s_details", bk_mstat_name((enum bk_mstat)i));
+		if ((d = cJSON_GetObjectItemCaseSensitive(ms, key)) != NULL)
+			cJSON_ReplaceItemInObjectCaseSensitive(d, "rate",
+							       cJSON_CreateNumber(rates->r[i]));
+	}
+	if ((d = cJSON_GetObjectItemCaseSensitive(ms, "deliver_get_details")) != NULL)
+		cJSON_ReplaceItemInObjectCaseSensitive(d, "rate", cJSON_CreateNumber(
+			bk_msg_rates_deliver_get(rates)));
 }
 
 void
 http_api_overview(struct http_req *r)
 {
 	struct bk_overview ov;
-	cJSON *o, *t;
+	uint32_t nvhosts = 0;
+	cJSON *o, *t, *ms;
 
 	if (r->nseg != 1) {
 		http_reply_not_found(r);
@@ -220,7 +249,7 @@ http_api_overview(struct http_req *r)
 	}
 	bk_overview_get(r->l->broker, &ov);
 	if (!r->monitor)
-		user_overview(r, &ov);
+		nvhosts = user_overview(r, &ov);
 	o = cJSON_CreateObject();
 	cJSON_AddStringToObject(o, "management_version", HTTP_RABBITMQ_VERSION);
 	cJSON_AddStringToObject(o, "rates_mode", "basic");
@@ -233,7 +262,9 @@ http_api_overview(struct http_req *r)
 	cJSON_AddBoolToObject(o, "disable_stats", false);
 	cJSON_AddBoolToObject(o, "enable_queue_totals", true);
 	cJSON_AddItemToObject(o, "message_stats",
-			      http_json_msg_stats(r, &ov.ms, ov.hist, OVERVIEW_STATS, true));
+			      ms = http_json_msg_stats(r, &ov.ms, ov.hist, OVERVIEW_STATS, true));
+	if (nvhosts > 1)
+		summed_rates(ms, &ov.rates);
 	cJSON_AddItemToObject(o, "churn_rates", churn_rates(r, &ov));
 	t = cJSON_AddObjectToObject(o, "queue_totals");
 	http_json_lengths(r, t, ov.queue_totals.messages_ready,

@@ -15,6 +15,7 @@ import pika
 import pytest
 
 from authz_helpers import add_user, add_vhost, amqp, set_perms, set_tperm, user
+from conftest import wait_for
 from http_helpers import api, http_port, q
 
 MGMT = ("alice", "pw")
@@ -337,3 +338,31 @@ def test_curl_as_operators_use_it(world):
     assert curl(world, "DELETE", "/api/queues/v2/q-v2") == 403
     assert curl(world, "GET", "/api/users") == 403
     assert curl(world, "GET", "/api/users", auth="alice:wrong") == 401
+
+
+def test_overview_rates_over_several_vhosts(make_broker):
+    """Over two vhosts the overview's current rates are the sum of the
+    vhosts' (one history would tell only one vhost's)."""
+    b = make_broker("--set", "broker.collect_statistics_interval=1000")
+    for vh in ("v1", "v2"):
+        add_vhost(b, vh)
+        set_perms(b, "guest", vh)
+    user(b, "alice", tags="management", vhost="v1")
+    set_perms(b, "alice", "v2")
+
+    def rate(path, auth=("guest", "guest")):
+        return api(b, "GET", path, auth=auth)[1]["message_stats"]["publish_details"]["rate"]
+    chans = [amqp(b, "guest", "guest", vhost=vh).channel() for vh in ("v1", "v2")]
+    for ch in chans:
+        ch.queue_declare("q")
+
+    def summed():
+        for ch, n in zip(chans, (3, 7)):     # a steady flow across the ticks
+            for _ in range(n):
+                ch.basic_publish("", "q", b"m")
+        got = rate("/api/overview", MGMT)
+        v1, v2 = rate("/api/vhosts/v1"), rate("/api/vhosts/v2")
+        return v1 > 0 and v2 > 0 and got == pytest.approx(v1 + v2, rel=0.02)
+    assert wait_for(summed, 15)
+    for ch in chans:
+        ch.connection.close()
