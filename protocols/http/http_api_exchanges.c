@@ -78,20 +78,20 @@ static int
 each_exchange_row(void *arg, const struct bk_exchange_view *v)
 {
 	struct http_listing *ls = arg;
-	cJSON *stub = cJSON_CreateObject();
-	struct http_row *row;
+	struct http_row *row = http_listing_admit_named(ls, v->vhost, v->name);
 
-	cJSON_AddStringToObject(stub, "name", v->name);
-	cJSON_AddStringToObject(stub, "vhost", v->vhost);
-	row = http_listing_admit(ls, stub);
-	cJSON_Delete(stub);
-	if (row == NULL)
-		return 0;
-	row->vhost = bk_strdup(v->vhost);
-	row->name = bk_strdup(v->name);
-	for (int k = 0; k < 2; k++)
+	for (int k = 0; row != NULL && k < 2; k++)
 		exchange_sort_value(ls->r, v, ls->key[k], &row->key[k]);
 	return 0;
+}
+
+static void
+page_exchange(struct http_req *r, struct bk_vhost *vh, const char *name, cJSON *arr)
+{
+	struct walk w = { r, arr };
+	struct bk_err err;
+
+	bk_exchange_inspect(vh, bk_str_c(name), each_exchange, &w, &err);
 }
 
 /* GET /api/exchanges[/VHOST]: paged, only the page's exchanges become
@@ -99,30 +99,19 @@ each_exchange_row(void *arg, const struct bk_exchange_view *v)
 static void
 exchange_list(struct http_req *r, struct bk_vhost *vh)
 {
-	struct walk w = { r, cJSON_CreateArray() };
+	struct walk w = { r, NULL };
 	struct http_listing ls;
-	struct bk_err err;
-	size_t lo, hi;
 
 	if (http_query(r, "page") == NULL) {
+		w.arr = cJSON_CreateArray();
 		bk_exchanges_each(r->l->broker, vh, each_exchange, &w);
 		http_reply_list(r, w.arr, "vhost", "name");
 		return;
 	}
 	if (http_listing_init(&ls, r, "vhost", "name")) {
 		bk_exchanges_each(r->l->broker, vh, each_exchange_row, &ls);
-		http_listing_sort(&ls, &lo, &hi);
-		for (size_t i = lo; i < hi; i++) {
-			struct bk_vhost *in = bk_vhost_get(r->l->broker, ls.rows[i].vhost);
-
-			if (in != NULL)
-				bk_exchange_inspect(in, bk_str_c(ls.rows[i].name), each_exchange,
-						    &w, &err);
-		}
-		http_listing_reply(&ls, w.arr);
-		w.arr = NULL;
+		http_listing_send_page(&ls, page_exchange);
 	}
-	cJSON_Delete(w.arr);
 	http_listing_fini(&ls);
 }
 

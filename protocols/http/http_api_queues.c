@@ -111,11 +111,6 @@ one_queue(void *arg, const struct bk_queue_view *v)
 
 /* ---- the list: rows first, objects for the page only ---- */
 
-struct qlist {
-	struct http_listing ls;
-	struct bk_broker *b;
-};
-
 /* The one counter of message_stats that the path k ("ack_details.rate")
  * starts with, as a mask for http_json_msg_stats. */
 static uint32_t
@@ -179,21 +174,21 @@ queue_sort_value(struct http_req *r, const struct bk_queue_view *v, const char *
 static int
 each_queue_row(void *arg, const struct bk_queue_view *v)
 {
-	struct qlist *ql = arg;
-	cJSON *stub = cJSON_CreateObject();
-	struct http_row *row;
+	struct http_listing *ls = arg;
+	struct http_row *row = http_listing_admit_named(ls, v->vhost, v->name);
 
-	cJSON_AddStringToObject(stub, "name", v->name);
-	cJSON_AddStringToObject(stub, "vhost", v->vhost);
-	row = http_listing_admit(&ql->ls, stub);
-	cJSON_Delete(stub);
-	if (row == NULL)
-		return 0;
-	row->vhost = bk_strdup(v->vhost);
-	row->name = bk_strdup(v->name);
-	for (int k = 0; k < 2; k++)
-		queue_sort_value(ql->ls.r, v, ql->ls.key[k], &row->key[k]);
+	for (int k = 0; row != NULL && k < 2; k++)
+		queue_sort_value(ls->r, v, ls->key[k], &row->key[k]);
 	return 0;
+}
+
+static void
+page_queue(struct http_req *r, struct bk_vhost *vh, const char *name, cJSON *arr)
+{
+	struct walk w = { r, arr };
+	struct bk_err err;
+
+	bk_queue_inspect(vh, bk_str_c(name), each_queue, &w, &err);
 }
 
 /* GET /api/queues[/VHOST]: 10,000 queues cost a walk over their views and
@@ -201,34 +196,21 @@ each_queue_row(void *arg, const struct bk_queue_view *v)
 static void
 queue_list(struct http_req *r, struct bk_vhost *vh)
 {
-	struct qlist ql = { .b = r->l->broker };
-	struct walk w = { r, cJSON_CreateArray() };
-	struct bk_err err;
-	size_t lo, hi;
+	struct walk w = { r, NULL };
+	struct http_listing ls;
 
 	if (http_query(r, "page") == NULL) {
 		/* all of them: building each once is the least work */
-		bk_queues_each(ql.b, vh, each_queue, &w);
+		w.arr = cJSON_CreateArray();
+		bk_queues_each(r->l->broker, vh, each_queue, &w);
 		http_reply_list(r, w.arr, "vhost", "name");
 		return;
 	}
-	if (!http_listing_init(&ql.ls, r, "vhost", "name"))
-		goto out;
-	bk_queues_each(ql.b, vh, each_queue_row, &ql);
-	http_listing_sort(&ql.ls, &lo, &hi);
-	for (size_t i = lo; i < hi; i++) {
-		struct http_row *row = &ql.ls.rows[i];
-		struct bk_vhost *in = bk_vhost_get(ql.b, row->vhost);
-
-		/* nothing ran since the walk: both are there */
-		if (in != NULL)
-			bk_queue_inspect(in, bk_str_c(row->name), each_queue, &w, &err);
+	if (http_listing_init(&ls, r, "vhost", "name")) {
+		bk_queues_each(r->l->broker, vh, each_queue_row, &ls);
+		http_listing_send_page(&ls, page_queue);
 	}
-	http_listing_reply(&ql.ls, w.arr);
-	w.arr = NULL;
-out:
-	cJSON_Delete(w.arr);
-	http_listing_fini(&ql.ls);
+	http_listing_fini(&ls);
 }
 
 static void

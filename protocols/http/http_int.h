@@ -217,6 +217,14 @@ bool http_listing_init(struct http_listing *ls, struct http_req *r, const char *
 struct http_row *http_listing_admit(struct http_listing *ls, const cJSON *item);
 void http_listing_sort(struct http_listing *ls, size_t *lo, size_t *hi);
 void http_listing_reply(struct http_listing *ls, cJSON *arr);
+/* http_listing_admit with a stub of vhost and name, which the row keeps. */
+struct http_row *http_listing_admit_named(struct http_listing *ls, const char *vhost,
+					  const char *name);
+/* Sort, build the page's objects (build adds the named object of vh to
+ * arr) and reply. */
+typedef void (*http_page_build_fn)(struct http_req *r, struct bk_vhost *vh,
+				   const char *name, cJSON *arr);
+void http_listing_send_page(struct http_listing *ls, http_page_build_fn build);
 void http_listing_fini(struct http_listing *ls);
 /* A sort value from a JSON value (copied), a string (copied) or a number. */
 void http_sortval_set(struct http_sortval *sv, const cJSON *v);

@@ -225,6 +225,40 @@ http_listing_sort(struct http_listing *ls, size_t *lo, size_t *hi)
 	*hi = to;
 }
 
+struct http_row *
+http_listing_admit_named(struct http_listing *ls, const char *vhost, const char *name)
+{
+	cJSON *stub = cJSON_CreateObject();
+	struct http_row *row;
+
+	cJSON_AddStringToObject(stub, "name", name);
+	cJSON_AddStringToObject(stub, "vhost", vhost);
+	row = http_listing_admit(ls, stub);
+	cJSON_Delete(stub);
+	if (row != NULL) {
+		row->vhost = bk_strdup(vhost);
+		row->name = bk_strdup(name);
+	}
+	return row;
+}
+
+void
+http_listing_send_page(struct http_listing *ls, http_page_build_fn build)
+{
+	cJSON *arr = cJSON_CreateArray();
+	size_t lo, hi;
+
+	http_listing_sort(ls, &lo, &hi);
+	for (size_t i = lo; i < hi; i++) {
+		struct bk_vhost *vh = bk_vhost_get(ls->r->l->broker, ls->rows[i].vhost);
+
+		/* nothing ran since the walk: the vhost and the object are there */
+		if (vh != NULL)
+			build(ls->r, vh, ls->rows[i].name, arr);
+	}
+	http_listing_reply(ls, arr);
+}
+
 void
 http_listing_reply(struct http_listing *ls, cJSON *arr)
 {
