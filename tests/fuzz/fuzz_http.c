@@ -9,7 +9,8 @@
  * rest up to the first newline is the request target (path and query),
  * the lines after it up to an empty line are extra headers, and what
  * follows is the body. The harness wraps each in a well-formed HTTP/1.1
- * request (Host, Content-Length, and guest's basic credentials unless the
+ * request (Host, Content-Type: application/json, which state-changing
+ * requests need, Content-Length, and guest's basic credentials unless the
  * target starts with '!'), so mutations land in our handlers rather than
  * in the HTTP parser. Each input runs on a fresh broker and listener,
  * requests in order on one kept-alive connection (fuzz_net.c).
@@ -59,6 +60,7 @@ build(char *out, size_t cap, const uint8_t *in, size_t n, bool last)
 		tlen--;
 	}
 	k = (size_t)snprintf(out, cap, "%s /%.*s HTTP/1.1\r\nHost: fuzz\r\n%s"
+			     "Content-Type: application/json\r\n"
 			     "Content-Length: %zu\r\nConnection: %s\r\n", method,
 			     (int)tlen, (const char *)target,
 			     auth ? "Authorization: Basic Z3Vlc3Q6Z3Vlc3Q=\r\n" : "",
