@@ -35,7 +35,16 @@ stop_sluice() { kill "$(cat "$DIR/sluice.pid")"; while kill -0 "$(cat "$DIR/slui
 rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 label() { sed "s/^{/{\"broker\":\"$1\",\"what\":\"$2\",/"; }
 rmq_pid() { eval "${RMQ_PID:?RMQ_PID: a command printing RabbitMQ\'s pid}"; }
-rmq_restart() { eval "${RMQ_RESTART:?RMQ_RESTART: a command restarting RabbitMQ}"; }
+# restart RabbitMQ, then wait for its AMQP port and for its streams to
+# come back (a stream's member starts a little after the listener)
+rmq_restart() {
+  eval "${RMQ_RESTART:?RMQ_RESTART: a command restarting RabbitMQ}"
+  for _ in $(seq 1200); do
+    (exec 3<>/dev/tcp/127.0.0.1/$RMQ_PORT) 2>/dev/null && break
+    sleep 0.1
+  done
+  sleep 10
+}
 
 mkdir -p "$DIR"; rm -rf "$DIR/sluice"
 start_sluice
