@@ -148,6 +148,7 @@ exchange_free(struct bk_exchange *x)
 {
 	struct bk_dkey *k, *tmp;
 
+	x->vhost->routing->xgen++;      /* route memos let go of it */
 	HASH_ITER(hh, x->direct, k, tmp) {
 		HASH_DEL(x->direct, k);
 		bk_free(k);

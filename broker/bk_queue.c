@@ -194,6 +194,29 @@ bk_queue_get(struct bk_vhost *vh, struct bk_str name)
 	return find(vh, name);
 }
 
+struct bk_queue *
+bk_queue_get_memo(struct bk_vhost *vh, struct bk_str name, struct bk_queue **memo)
+{
+	struct bk_queue *q = *memo;
+
+	if (q != NULL && !q->deleted && q->vhost == vh && name.len > 0 &&
+	    q->hh.keylen == name.len && memcmp(q->name, name.p, name.len) == 0)
+		return q;
+	if ((q = find(vh, name)) == NULL)
+		return NULL;
+	bk_queue_ref(q);
+	bk_queue_unref(*memo);
+	*memo = q;
+	return q;
+}
+
+void
+bk_queue_memo_drop(struct bk_queue **memo)
+{
+	bk_queue_unref(*memo);
+	*memo = NULL;
+}
+
 static enum bk_status
 locked(struct bk_queue *q, struct bk_err *err)
 {

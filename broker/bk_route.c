@@ -181,9 +181,46 @@ deliver(struct pass *p, struct bk_vhost *vh, uint32_t base,
 	r->ndests = base;
 }
 
+void
+bk_route_memo_fini(struct bk_route_memo *m)
+{
+	if (m == NULL)
+		return;
+	bk_queue_memo_drop(&m->q);
+	*m = (struct bk_route_memo){ 0 };
+}
+
+/* The queue the default exchange's key names, through the memo. */
+static struct bk_queue *
+default_queue(struct bk_vhost *vh, struct bk_str key, struct bk_route_memo *m)
+{
+	return m == NULL ? bk_queue_get(vh, key) : bk_queue_get_memo(vh, key, &m->q);
+}
+
+/* The exchange named name, through the memo. */
+static struct bk_exchange *
+exchange_get(struct bk_vhost *vh, struct bk_str name, struct bk_route_memo *m)
+{
+	struct bk_exchange *x;
+
+	if (m == NULL)
+		return bk_exchange_get(vh, name);
+	x = m->x;
+	if (x != NULL && m->vh == vh && m->xgen == vh->routing->xgen &&
+	    x->name_len == name.len && memcmp(x->name, name.p, name.len) == 0)
+		return x;
+	if ((x = bk_exchange_get(vh, name)) == NULL)
+		return NULL;
+	m->vh = vh;
+	m->x = x;
+	m->xgen = vh->routing->xgen;
+	return x;
+}
+
 /* Default exchange: the routing key names a queue (or a reply-to). */
 static void
-publish_default(struct pass *p, struct bk_vhost *vh, struct bk_route_result *res)
+publish_default(struct pass *p, struct bk_vhost *vh, struct bk_route_memo *memo,
+		struct bk_route_result *res)
 {
 	struct bk_msg *msg = p->msg;
 	struct bk_str key = msg->routing_key;
@@ -195,7 +232,7 @@ publish_default(struct pass *p, struct bk_vhost *vh, struct bk_route_result *res
 		res->direct_reply = bk_direct_reply_route(vh, key, msg);
 		return;
 	}
-	if ((q = bk_queue_get(vh, key)) == NULL)
+	if ((q = default_queue(vh, key, memo)) == NULL)
 		return;
 	if (bk_persist_publish(vh->broker, msg, &q, 1, p->confirm, p->token, res) < 0 &&
 	    bk_queue_journaled(q, msg)) {
@@ -242,17 +279,25 @@ bk_publish_confirm(struct bk_vhost *vh, struct bk_str exchange, struct bk_msg *m
 		   struct bk_confirm *c, uint64_t token, struct bk_route_result *res,
 		   struct bk_err *err)
 {
+	return bk_publish_memo(vh, exchange, msg, c, token, NULL, res, err);
+}
+
+enum bk_status
+bk_publish_memo(struct bk_vhost *vh, struct bk_str exchange, struct bk_msg *msg,
+		struct bk_confirm *c, uint64_t token, struct bk_route_memo *memo,
+		struct bk_route_result *res, struct bk_err *err)
+{
 	struct pass p = { vh->routing, msg, ++route_seq, 0, c, token };
 	struct bk_exchange *x;
 	uint32_t base = p.r->ndests;
 
 	memset(res, 0, sizeof(*res));
 	if (exchange.len == 0) {
-		publish_default(&p, vh, res);
+		publish_default(&p, vh, memo, res);
 		count_publish(vh, NULL, res);
 		return BK_OK;
 	}
-	if ((x = bk_exchange_get(vh, exchange)) == NULL)
+	if ((x = exchange_get(vh, exchange, memo)) == NULL)
 		return bk_err_set(err, BK_NOT_FOUND,
 				  "no exchange '%.*s' in vhost '%s'",
 				  (int)exchange.len, exchange.p, vh->name);

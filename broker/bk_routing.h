@@ -107,6 +107,9 @@ struct bk_routing {
 	 * nothing calls out while it is in use). */
 	struct bk_exchange **work;      /* owned array */
 	uint32_t nwork, wcap;
+	/* exchanges of the vhost deleted so far: a route memo's exchange
+	 * pointer is good while this has not moved (bk_route.c) */
+	uint64_t xgen;
 };
 
 /* bk_user.c */

@@ -235,6 +235,29 @@ enum bk_status bk_publish_confirm(struct bk_vhost *vh, struct bk_str exchange,
 				  struct bk_err *err);
 
 /*
+ * A publisher's memo of where its last publish went: the exchange its
+ * name found, and the queue a default-exchange routing key named. With
+ * one, bk_publish_memo() skips those name lookups while the names stay
+ * the same. It holds a reference on the queue (a deleted queue is never
+ * used: each use checks) and trusts the exchange only while no exchange
+ * of the vhost has been deleted since. Zero-initialise; the owner (an
+ * AMQP channel, an MQTT connection) calls bk_route_memo_fini() before it
+ * goes. One memo serves one vhost.
+ */
+struct bk_route_memo {
+	struct bk_vhost *vh;            /* borrowed: where x was found */
+	struct bk_exchange *x;          /* borrowed, valid while xgen holds */
+	uint64_t xgen;
+	struct bk_queue *q;             /* ref, or NULL */
+};
+void bk_route_memo_fini(struct bk_route_memo *m);
+/* bk_publish_confirm() with a memo (NULL: none). */
+enum bk_status bk_publish_memo(struct bk_vhost *vh, struct bk_str exchange,
+			       struct bk_msg *msg, struct bk_confirm *c, uint64_t token,
+			       struct bk_route_memo *memo, struct bk_route_result *res,
+			       struct bk_err *err);
+
+/*
  * Track token like a journaled publish: fn(ctx, token, status) runs once
  * every record appended to the journal so far is durable (status 0) or
  * could not be made so. For an outcome that depends on records written
@@ -356,6 +379,12 @@ enum bk_status bk_queue_purge(struct bk_vhost *vh, struct bk_str name,
 			      struct bk_err *err);
 /* Borrowed; NULL if absent. Does not check exclusivity. */
 struct bk_queue *bk_queue_get(struct bk_vhost *vh, struct bk_str name);
+/* bk_queue_get() through a one-queue memo: *memo (a reference, or NULL)
+ * answers while it is not deleted, is in vh and has this name; else the
+ * lookup's result replaces it. bk_queue_memo_drop() lets go of it. */
+struct bk_queue *bk_queue_get_memo(struct bk_vhost *vh, struct bk_str name,
+				   struct bk_queue **memo);
+void bk_queue_memo_drop(struct bk_queue **memo);
 /* NOT_FOUND or RESOURCE_LOCKED as a consume/get/bind would see them. */
 enum bk_status bk_queue_lookup(struct bk_vhost *vh, struct bk_str name,
 			       bk_owner owner, struct bk_queue **out,

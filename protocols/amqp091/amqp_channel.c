@@ -98,6 +98,7 @@ amqp_channel_free(struct amqp_channel *ch)
 	if (ch->confirm_ev)
 		event_free(ch->confirm_ev);
 	bk_free(ch->tx_pubs);
+	bk_route_memo_fini(&ch->route);
 	amqp_cstr_fini(&ch->pub_exchange);
 	amqp_cstr_fini(&ch->pub_rkey);
 	amqp_cstr_fini(&ch->reply_tag);

@@ -95,6 +95,7 @@ struct amqp_channel {
 	size_t pub_off;                 /* body bytes received so far */
 	uint64_t pub_last_ms;           /* when the header or last body frame came */
 	struct event *content_ev;       /* owned; the stalled-content timer */
+	struct bk_route_memo route;     /* where the last publish went */
 	bool content_armed;             /* content_ev is pending */
 
 	/* publisher confirms: routing is synchronous, so confirms are always

@@ -200,8 +200,8 @@ amqp_ch_route(struct amqp_channel *ch, struct bk_msg *msg, bool mandatory)
 			ch->durable = bk_confirm_new(ch->conn->broker, on_durable, ch);
 	}
 	memset(&res, 0, sizeof(res));
-	if (bk_publish_confirm(ch->conn->vhost, msg->exchange, msg, ch->durable, seq,
-			       &res, &err) != BK_OK) {
+	if (bk_publish_memo(ch->conn->vhost, msg->exchange, msg, ch->durable, seq,
+			    &ch->route, &res, &err) != BK_OK) {
 		bk_msg_unref(msg);
 		amqp_channel_fail_err(ch, AMQP_BASIC_PUBLISH, &err);
 		return false;

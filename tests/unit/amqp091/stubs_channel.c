@@ -320,6 +320,19 @@ bk_publish_confirm(struct bk_vhost *vh, struct bk_str exchange, struct bk_msg *m
 	return st;
 }
 
+enum bk_status
+bk_publish_memo(struct bk_vhost *vh, struct bk_str exchange, struct bk_msg *msg,
+		struct bk_confirm *c, uint64_t token, struct bk_route_memo *memo,
+		struct bk_route_result *res, struct bk_err *err)
+{
+	return bk_publish_confirm(vh, exchange, msg, c, token, res, err);
+}
+
+void
+bk_route_memo_fini(struct bk_route_memo *m)
+{
+}
+
 /* With stub_defs_pending set, a durable change's -ok waits like a
  * pending publish (stub_durable_fire reports it). */
 bool stub_defs_pending;
