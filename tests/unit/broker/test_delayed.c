@@ -76,7 +76,11 @@ test_due_order_and_ties(void)
 	CHECK_EQ_INT(bk_delayed_count(x), 0);
 	CHECK_EQ_INT(bk_queue_message_count(q), n);
 	while ((d = th_get(q)) != NULL) {
-		int i = atoi((const char *)d->msg->body);
+		int i;
+
+		snprintf(body, sizeof(body), "%.*s", (int)d->msg->body_len,
+			 (const char *)d->msg->body);
+		i = atoi(body);
 
 		CHECK(i >= 0 && i < n);
 		CHECK(delays[i] > last_delay || (delays[i] == last_delay && i > last_i));
