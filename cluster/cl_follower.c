@@ -25,6 +25,8 @@
 
 #include <event2/bufferevent.h>
 #include <event2/event.h>
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
 
 #include "bk_alloc.h"
 #include "bk_log.h"
@@ -42,6 +44,8 @@ struct cl_follower {
 	char host[256];
 	int port;
 	bool syncing;                           /* a full copy is being applied */
+	bool proven;                            /* the leader sent a valid 'P' */
+	uint8_t nonce[CL_NONCE];                /* ours, for the leader's proof */
 	uint64_t applied;                       /* last batch applied */
 };
 
@@ -102,8 +106,11 @@ send_hello(struct cl_follower *f, const uint8_t *p, size_t len)
 		rc = -E2BIG;
 	if (rc == 0) {
 		cl_mac(f->cfg->secret, p + 1, f->cfg->node_name, mac);
-		cl_frame_begin(out, 'H', CL_MAC + 1 + nl + 4 + evbuffer_get_length(h.out));
+		RAND_bytes(f->nonce, CL_NONCE);
+		cl_frame_begin(out, 'H', CL_MAC + CL_NONCE + 1 + nl + 4 +
+				    evbuffer_get_length(h.out));
 		evbuffer_add(out, mac, CL_MAC);
+		evbuffer_add(out, f->nonce, CL_NONCE);
 		evbuffer_add(out, &nl, 1);
 		evbuffer_add(out, f->cfg->node_name, nl);
 		cl_put_u32(n, h.n);
@@ -165,9 +172,23 @@ frame(struct cl_follower *f, uint8_t type, const uint8_t *p, size_t len, bool *s
 {
 	int rc;
 
+	if (type != 'N' && type != 'P' && !f->proven)
+		return -EPROTO;         /* nothing before the leader's proof */
 	switch (type) {
 	case 'N':
 		return send_hello(f, p, len);
+	case 'P': {
+		uint8_t mac[CL_MAC];
+
+		cl_mac(f->cfg->secret, f->nonce, CL_PROOF_LABEL, mac);
+		if (len != CL_MAC || CRYPTO_memcmp(mac, p, CL_MAC) != 0) {
+			bk_error("cluster: %s:%d does not know the cluster secret", f->host,
+				 f->port);
+			return -EACCES;
+		}
+		f->proven = true;
+		return 0;
+	}
 	case 'O':
 		if ((rc = begin_copy(f)) < 0)
 			return rc;
@@ -256,6 +277,7 @@ connect_now(struct cl_follower *f)
 		drop(f, "cannot resolve the leader's address");
 		return;
 	}
+	f->proven = false;
 	f->bev = bufferevent_socket_new(f->base, -1, BEV_OPT_CLOSE_ON_FREE);
 	bufferevent_setcb(f->bev, on_read, NULL, on_event, f);
 	/* Take everything that arrived in one read: each read ends in an

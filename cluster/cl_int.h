@@ -88,22 +88,27 @@ void cl_coord_free(struct cl_coord *c);
  *
  *   leader -> follower
  *     'N' nonce        version u8, nonce[32]
+ *     'P' proof        hmac[32]: the leader knows the secret too
  *     'O' ops          nops u32, ops (the full copy; no acknowledgement)
  *     'B' batch        seq u64, nops u32, ops (a journal batch)
  *     'E' synced       seq u64: the copy is whole once everything up to
  *                      here is applied
  *   follower -> leader
- *     'H' hello        hmac[32], name_len u8, name, nfiles u32,
+ *     'H' hello        hmac[32], nonce[32], name_len u8, name, nfiles u32,
  *                      files (path_len u16, path, size u64, crc u32)
  *     'A' ack          seq u64: applied and fsynced up to seq
  *
  *   op: kind u8, flags u8 (1 = trunc), path_len u16, path, off u64,
  *       len u32, data[len]
  *
- * The hmac is HMAC-SHA256(secret, nonce || name): a node without the
- * cluster's secret gets nothing.
+ * The hello's hmac is HMAC-SHA256(secret, leader's nonce || name): a
+ * node without the cluster's secret gets nothing. The proof is
+ * HMAC-SHA256(secret, follower's nonce || CL_PROOF_LABEL), which no node
+ * name can be (names have no blank): a follower applies nothing from a
+ * peer that has not proven it holds the secret.
  */
-#define CL_VERSION 1
+#define CL_VERSION 2
+#define CL_PROOF_LABEL "leader proof"
 #define CL_NONCE 32
 #define CL_MAC 32
 #define CL_HDR 5

@@ -273,18 +273,19 @@ name_ok(const uint8_t *p, size_t n)
 	return true;
 }
 
-/* 'H': the secret's proof, the name, the follower's files. */
+/* 'H': the secret's proof, the follower's nonce, its name, its files. */
 static int
 hello(struct cl_fconn *c, const uint8_t *p, size_t len)
 {
 	struct cl_leader *l = c->l;
+	const uint8_t *theirs = p + CL_MAC, *np = p + CL_MAC + CL_NONCE;
 	uint8_t mac[CL_MAC];
 	char name[CL_NAME_MAX];
-	size_t nl;
+	size_t nl, fixed = CL_MAC + CL_NONCE + 1;
 
-	if (len < CL_MAC + 1 || (nl = p[CL_MAC]) > len - CL_MAC - 1 || !name_ok(p + CL_MAC + 1, nl))
+	if (len < fixed || (nl = np[0]) > len - fixed || !name_ok(np + 1, nl))
 		return -EPROTO;
-	memcpy(name, p + CL_MAC + 1, nl);
+	memcpy(name, np + 1, nl);
 	name[nl] = '\0';
 	cl_mac(l->cfg->secret, c->nonce, name, mac);
 	if (CRYPTO_memcmp(mac, p, CL_MAC) != 0) {
@@ -301,8 +302,11 @@ hello(struct cl_fconn *c, const uint8_t *p, size_t len)
 		refuse(c, "too many followers");
 		return 0;
 	}
-	if (cl_copy_theirs(c, p + CL_MAC + 1 + nl, len - CL_MAC - 1 - nl) < 0)
+	if (cl_copy_theirs(c, np + 1 + nl, len - fixed - nl) < 0)
 		return -EPROTO;
+	cl_mac(l->cfg->secret, theirs, CL_PROOF_LABEL, mac);
+	cl_frame_begin(net_conn_output(c->nc), 'P', CL_MAC);
+	evbuffer_add(net_conn_output(c->nc), mac, CL_MAC);
 	c->mb->conn = c;
 	net_conn_ready(c->nc);
 	c->state = CL_F_WAIT;

@@ -263,6 +263,39 @@ def test_wrong_secret_gets_nothing(nodes):
     assert not os.path.exists(os.path.join(b.data_dir, "definitions.json"))
 
 
+def test_follower_applies_nothing_from_a_leader_without_the_secret(nodes, etcd, tmp_path):
+    import socket
+    import struct
+    import threading
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+    port = srv.getsockname()[1]
+
+    def frame(t, payload):
+        return struct.pack("!I", len(payload) + 1) + t + payload
+
+    def fake_leader():
+        conn, _ = srv.accept()
+        conn.sendall(frame(b"N", b"\x02" + b"n" * 32))
+        conn.recv(65536)                        # the hello
+        path = b"evil"
+        op = struct.pack("!BBHQI", 1, 1, len(path), 0, 3) + path + b"bad"
+        conn.sendall(frame(b"P", b"\x00" * 32) + frame(b"O", struct.pack("!I", 1) + op))
+        time.sleep(2)
+        conn.close()
+    t = threading.Thread(target=fake_leader, daemon=True)
+    t.start()
+    for key, val in (("sluice/cluster", "fake"), ("sluice/leader", "x 127.0.0.1 %d" % port)):
+        subprocess.run(["etcdctl", "--endpoints", etcd.url, "put", key, val], check=True,
+                       env=dict(os.environ, ETCDCTL_API="3"), capture_output=True)
+    b = nodes("b").start()
+    b.wait_log("does not know the cluster secret")
+    t.join(5)
+    srv.close()
+    assert not os.path.exists(os.path.join(b.data_dir, "evil"))
+
+
 @pytest.mark.parametrize("sets,why", [
     (["cluster.node_name=x"], "the [cluster] section needs etcd_endpoints"),
     (["cluster.etcd_endpoints=http://127.0.0.1:1"], "needs node_name and secret"),
