@@ -320,8 +320,8 @@ st_sreader_next(struct st_sreader *r, struct st_stream_view *v)
 	for (;;) {
 		if (!r->have && (rc = load(r)) <= 0)
 			return rc;
-		if (r->g_gen != r->g->gen || r->seg_gen != r->s->seg_gen) {
-			r->have = false;                /* rewritten under us */
+		if (r->seg_gen != r->s->seg_gen || r->g_gen != r->g->gen) {
+			r->have = false;                /* rewritten or retained: r->g may be gone */
 			continue;
 		}
 		rc = strm_rec_next(r->buf, (size_t)r->h.filter_len + r->h.data_len, &r->rpos, &rv);
