@@ -1,18 +1,56 @@
 /*
  * Counting allocator. Each block carries a 16-byte prefix with its size so
  * bk_free can subtract it; 16 keeps the payload aligned for any type.
- * The counter is a plain size_t: only the main thread allocates through
- * these functions (the journal thread uses its own buffers).
+ *
+ * Every thread that allocates (the core, I/O threads: libevent and
+ * OpenSSL allocate through here too) counts into a counter of its own,
+ * written by that thread only, so counting is a plain add and no lock or
+ * atomic read-modify-write is on the hot path. A block freed by another
+ * thread than the one that allocated it subtracts from the freeing
+ * thread's counter: single counters go negative, their sum stays right.
+ * bk_alloc_used() sums them. Counters are never freed (threads are few
+ * and live as long as the broker).
  */
 #include "bk_alloc.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define PREFIX 16
 
-static size_t used;
+struct counter {
+	_Atomic long long used;         /* written by its thread only */
+	struct counter *next;           /* in counters, immutable once linked */
+};
+
+static _Atomic(struct counter *) counters;
+static _Thread_local struct counter *mine;
+
+static struct counter *
+register_thread(void)
+{
+	struct counter *c = calloc(1, sizeof(*c));
+
+	if (c == NULL)
+		abort();
+	c->next = atomic_load(&counters);
+	while (!atomic_compare_exchange_weak(&counters, &c->next, c))
+		;
+	mine = c;
+	return c;
+}
+
+static inline void
+count(long long n)
+{
+	struct counter *c = mine ? mine : register_thread();
+
+	atomic_store_explicit(&c->used,
+			      atomic_load_explicit(&c->used, memory_order_relaxed) + n,
+			      memory_order_relaxed);
+}
 
 static void *
 oom(size_t n)
@@ -29,7 +67,7 @@ bk_malloc(size_t n)
 	if (p == NULL)
 		return oom(n);
 	*(size_t *)p = n;
-	used += n;
+	count((long long)n);
 	return p + PREFIX;
 }
 
@@ -46,7 +84,7 @@ bk_calloc(size_t nmemb, size_t size)
 	if (p == NULL)
 		return oom(n);
 	*(size_t *)p = n;
-	used += n;
+	count((long long)n);
 	return p + PREFIX;
 }
 
@@ -64,7 +102,7 @@ bk_realloc(void *ptr, size_t n)
 	if (p == NULL)
 		return oom(n);
 	*(size_t *)p = n;
-	used = used - old + n;
+	count((long long)n - (long long)old);
 	return p + PREFIX;
 }
 
@@ -76,7 +114,7 @@ bk_free(void *ptr)
 	if (ptr == NULL)
 		return;
 	p = (unsigned char *)ptr - PREFIX;
-	used -= *(size_t *)p;
+	count(-(long long)*(size_t *)p);
 	free(p);
 }
 
@@ -109,5 +147,9 @@ bk_memdup(const void *p, size_t n)
 size_t
 bk_alloc_used(void)
 {
-	return used;
+	long long sum = 0;
+
+	for (struct counter *c = atomic_load(&counters); c; c = c->next)
+		sum += atomic_load_explicit(&c->used, memory_order_relaxed);
+	return sum > 0 ? (size_t)sum : 0;
 }

@@ -182,7 +182,7 @@ term_number(struct tbuf *b, double d)
 	}
 	snprintf(tmp, sizeof(tmp), "%.*g", prec, d);
 	if ((e = strchr(tmp, 'e')) != NULL) {   /* 1e+20 -> 1.0e20 */
-		char mant[24], exp[8];
+		char mant[sizeof(tmp) + 2], exp[8];
 		int ex = atoi(e + 1);
 
 		*e = '\0';

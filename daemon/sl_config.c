@@ -39,6 +39,7 @@ sl_config_init(struct sl_config *c)
 	c->cluster.min_in_sync = 1;
 	c->cluster.lease_ttl = 5;
 	c->cluster.max_lag = 64 * MIB;
+	c->io_threads = -1;
 	sl_topo_init(&c->topo);
 }
 

@@ -45,6 +45,7 @@ struct sl_tls {
 struct sl_config {
 	char *data_dir;                 /* owned; "./var" */
 	uint32_t max_connections;       /* broker-wide; 0 = none */
+	int io_threads;                 /* -1 (default): cores - 1, at least 1; 0 = none */
 	enum bk_log_level log_level;    /* info */
 	struct bk_limits limits;        /* max_message_size */
 	/* memory_high_watermark: a fraction of physical RAM when

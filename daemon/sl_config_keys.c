@@ -23,6 +23,7 @@ enum kind {
 	K_PATH,         /* non-empty text */
 	K_LEVEL,        /* debug|info|warning|error */
 	K_UINT,         /* decimal integer in [min, max] */
+	K_UINT_AUTO,    /* K_UINT, or "auto" (UINT64_MAX) */
 	K_SIZE,         /* K_UINT with an optional k/M/G suffix (powers of 1024) */
 	K_BOOL,         /* yes/no/true/false/on/off/1/0 */
 	K_ADDR,         /* numeric IPv4 or IPv6 address */
@@ -60,7 +61,7 @@ enum key_id {
 	HTTP_ENABLED, HTTP_BIND, HTTP_PORT, HTTP_MAX_BODY_SIZE,
 	PROMETHEUS_ENABLED, PROMETHEUS_BIND, PROMETHEUS_PORT, PROMETHEUS_AUTHENTICATION,
 	PROMETHEUS_PER_OBJECT, PROMETHEUS_TLS_BIND, PROMETHEUS_TLS_PORT,
-	BROKER_MAX_CONNECTIONS,
+	BROKER_MAX_CONNECTIONS, BROKER_IO_THREADS,
 	AMQP_TLS_PORT, AMQP_TLS_BIND, AMQP_MAX_CONNECTIONS,
 	MQTT_TLS_PORT, MQTT_TLS_BIND, MQTT_WS_PORT, MQTT_WS_BIND, MQTT_WSS_PORT,
 	MQTT_WSS_BIND, MQTT_WS_PATH, MQTT_MAX_CONNECTIONS, MQTT_MAX_CONNECT_SIZE,
@@ -96,6 +97,7 @@ static const struct key keys[] = {
 	{ "broker", "collect_statistics_interval", K_UINT, 100, 3600000,
 	  BROKER_COLLECT_STATISTICS_INTERVAL },
 	{ "broker", "max_connections",       K_UINT,  0, 10000000, BROKER_MAX_CONNECTIONS },
+	{ "broker", "io_threads",            K_UINT_AUTO, 0, 256, BROKER_IO_THREADS },
 	{ "amqp",   "bind",                  K_ADDRS, 0, 0, AMQP_BIND },
 	{ "amqp",   "port",                  K_UINT,  0, 65535, AMQP_PORT },
 	{ "amqp",   "tls_bind",              K_ADDRS, 0, 0, AMQP_TLS_BIND },
@@ -397,6 +399,12 @@ parse_value(const struct key *k, const char *v, struct value *out,
 		}
 		sl_errf(why, whylen, "expected debug, info, warning or error");
 		return false;
+	case K_UINT_AUTO:
+		if (strcmp(v, "auto") == 0) {
+			out->u = UINT64_MAX;
+			return true;
+		}
+		/* fall through */
 	case K_UINT:
 	case K_SIZE:
 		if (parse_u64(v, k->kind == K_SIZE ? 2 : 1, &out->u) &&
@@ -407,7 +415,8 @@ parse_value(const struct key *k, const char *v, struct value *out,
 				"(suffix k, M or G allowed)",
 				(unsigned long long)k->min, (unsigned long long)k->max);
 		else
-			sl_errf(why, whylen, "expected an integer %llu..%llu",
+			sl_errf(why, whylen, "expected %san integer %llu..%llu",
+				k->kind == K_UINT_AUTO ? "auto or " : "",
 				(unsigned long long)k->min, (unsigned long long)k->max);
 		return false;
 	case K_BOOL:
@@ -682,6 +691,7 @@ store_net(struct sl_config *c, enum key_id id, const struct value *v)
 {
 	switch (id) {
 	case BROKER_MAX_CONNECTIONS: c->max_connections = (uint32_t)v->u; break;
+	case BROKER_IO_THREADS: c->io_threads = v->u == UINT64_MAX ? -1 : (int)v->u; break;
 	case AMQP_TLS_PORT: c->amqp.tls_port = (int)v->u; break;
 	case AMQP_TLS_BIND: snprintf(c->amqp.tls_bind, sizeof(c->amqp.tls_bind), "%s", v->s); break;
 	case AMQP_MAX_CONNECTIONS: c->amqp.max_connections = (uint32_t)v->u; break;

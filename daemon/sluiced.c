@@ -5,7 +5,8 @@
  * configuration, opens storage, builds the core, applies the configured
  * topology, makes the protocol adapters (amqp091.h, mqtt.h, http.h) and
  * the transport's listeners for them (net.h: plain, TLS and WebSocket),
- * and runs the event loop on the main thread until SIGTERM or SIGINT.
+ * and runs the core's event loop on the main thread until SIGTERM or
+ * SIGINT; sockets live on the transport's I/O threads (broker.io_threads).
  * Under systemd it reports readiness, reloads and shutdown through
  * sd_notify (sl_notify.c).
  *
@@ -28,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 
@@ -471,6 +473,17 @@ make_tls(struct daemon *d)
 	return 0;
 }
 
+/* broker.io_threads: -1 means the machine's cores less the core's own. */
+static unsigned
+io_thread_count(int configured)
+{
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (configured >= 0)
+		return (unsigned)configured;
+	return cores > 2 ? (unsigned)(cores - 1) : 1;
+}
+
 static int serve(struct daemon *d);
 static int start_cluster(struct daemon *d);
 
@@ -529,6 +542,16 @@ serve(struct daemon *d)
 		return EXIT_USAGE;
 	}
 	d->net = net_new(d->base, d->broker, &(struct net_config){ d->cfg.max_connections });
+	unsigned io = io_thread_count(d->cfg.io_threads);
+
+	if (net_start_io(d->net, io, err, sizeof(err)) < 0) {
+		bk_error("%s", err);
+		return EXIT_RUNTIME;
+	}
+	if (io > 0)
+		bk_info("sockets on %u I/O thread%s beside the core thread", io, io == 1 ? "" : "s");
+	else
+		bk_info("sockets on the core thread (broker.io_threads = 0)");
 	d->amqp = amqp_listener_new(d->base, d->broker, &d->cfg.amqp);
 	if (d->cfg.mqtt.enabled)
 		d->mqtt = mqtt_listener_new(d->base, d->broker, &d->cfg.mqtt);
@@ -587,6 +610,22 @@ start_cluster(struct daemon *d)
 }
 
 
+/*
+ * The core's loop. Each iteration runs every event that is ready, then
+ * hands the output it produced to the I/O threads in one batch per thread
+ * (net_flush; nothing without I/O threads). 0, or -1 if the loop failed.
+ */
+static int
+run_loop(struct daemon *d)
+{
+	while (!event_base_got_exit(d->base) && !event_base_got_break(d->base)) {
+		if (event_base_loop(d->base, EVLOOP_ONCE) < 0)
+			return -1;
+		net_flush(d->net);
+	}
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -606,7 +645,7 @@ main(int argc, char **argv)
 		goto out;
 	bk_info("sluiced %s started", SLUICE_VERSION);
 	sl_notify_ready("accepting connections");
-	if (event_base_dispatch(d.base) < 0) {
+	if (run_loop(&d) < 0) {
 		bk_error("event loop failed");
 		res = EXIT_RUNTIME;
 		goto out;

@@ -144,6 +144,18 @@ struct net_config {
 struct net *net_new(struct event_base *base, struct bk_broker *broker,
 		    const struct net_config *cfg);
 
+/*
+ * Move socket work to `threads` I/O threads (0 keeps everything on the
+ * core's loop): each owns a share of the connections (reading, writing,
+ * TLS, WebSocket framing) and trades batches with the core through
+ * rings. Call before the first listener. 0, or -errno with err. With I/O
+ * threads the core's loop must call net_flush() after every iteration.
+ */
+int net_start_io(struct net *n, unsigned threads, char *err, size_t errlen);
+/* Ship this iteration's output to the I/O threads (no-op without them,
+ * or when n is NULL: a cluster follower has no transport yet). */
+void net_flush(struct net *n);
+
 enum net_transport { NET_TCP, NET_TLS, NET_WS, NET_WSS };
 
 struct net_listen_config {
@@ -202,6 +214,15 @@ void net_free(struct net *n);     /* accepts NULL */
 /* ------------------------------------------------------------------ */
 /* Connections (net_conn.c)                                            */
 /* ------------------------------------------------------------------ */
+
+/*
+ * The cleanup to give evbuffer_add_reference() for a message body (arg:
+ * the struct bk_msg, one reference per chunk added). With I/O threads the
+ * chunk is written, and released, on an I/O thread: the reference goes
+ * back to the core in a batch, so message reference counts only change on
+ * the core. Call bk_msg_unref yourself when evbuffer_add_reference fails.
+ */
+void net_body_unref(const void *data, size_t len, void *msg);
 
 /* Borrowed buffers: what arrived (decrypted, unframed) and what to send. */
 struct evbuffer *net_conn_input(struct net_conn *nc);

@@ -1,20 +1,37 @@
 /*
- * net_int.h: private to net/ (net_listener.c, net_conn.c, net_tls.c,
- * net_ws.c, net_mem.c).
+ * net_int.h: private to net/.
+ *
+ * A connection has two halves:
+ *
+ *   struct net_conn   the core's half (net_conn.c): what protocols see, the
+ *                     protocol's ctx, deadlines, the reaper, close requests.
+ *                     Lives on the core thread.
+ *   struct net_sock   the socket's half (net_sock.c): the bufferevent
+ *                     (socket, TLS, or a WebSocket filter over either), the
+ *                     transport handshakes, output back-pressure, flushing
+ *                     before a close. Lives on the thread that owns the
+ *                     socket.
+ *
+ * With no I/O threads (broker.io_threads = 0) both halves live on the
+ * core's loop and the socket's upcalls (struct net_sock_up) call the
+ * protocol directly: the input the protocol reads is the bufferevent's.
+ * With I/O threads (net_io.c) each socket lives on one I/O thread; its
+ * upcalls turn into messages on a ring to the core, the core's half has
+ * input and output buffers of its own, and chains move between the two
+ * through the rings, a batch per loop iteration.
  *
  * Ownership:
  *
- *   struct net ----owns----> listeners (list) ----owns----> sockets
- *        \---------owns----> connections (list, all listeners)
- *   struct net_conn --owns--> bufferevent (socket, TLS or WebSocket
- *                             filter over either), timer, reaper,
+ *   struct net ----owns----> listeners (list) ----owns----> listening sockets
+ *        \---------owns----> connections (list, all listeners), I/O threads
+ *   struct net_conn --owns--> its net_sock (no I/O threads), timer, reaper,
  *                             protocol ctx (freed by ops->free)
- *   struct net_conn --borrows--> its listener (listeners outlive
- *                                connections: net_free frees conns first)
+ *   struct net_io_conn (I/O thread) --owns--> its net_sock
  */
 #ifndef SLUICE_NET_INT_H
 #define SLUICE_NET_INT_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -24,7 +41,7 @@
 
 #include "broker.h"
 #include "net.h"
-#include "net_sock.h"
+#include "net_addr.h"
 
 #define NET_MAX_BINDS 8
 
@@ -40,8 +57,10 @@ struct net_listener {
 	struct net_listener *next;
 };
 
+struct net_io;                                  /* net_io.c: the I/O threads */
+
 struct net {
-	struct event_base *base;                /* borrowed */
+	struct event_base *base;                /* borrowed: the core's loop */
 	struct bk_broker *broker;               /* borrowed */
 	struct net_config cfg;
 	struct net_listener *listeners, **ltail;   /* owned, in creation order */
@@ -53,85 +72,194 @@ struct net {
 	void *done_arg;
 	struct event *done_ev;                  /* owned; calls done once conns is empty */
 	struct event *linger_ev;                /* owned; frees what shutdown left */
+	struct net_io *io;                      /* owned; NULL without I/O threads */
+	bool io_stopped;                        /* the I/O threads are gone (net_free) */
 };
 
-/* The one timer of a connection: what it does when it fires. */
-enum net_timer_mode {
-	NET_TIMER_OFF,
-	NET_TIMER_DEADLINE,                     /* handshake or request deadline */
-	NET_TIMER_LINGER,                       /* close_in / close_after_flush ran out */
+/* ------------------------------------------------------------------ */
+/* The socket's half (net_sock.c)                                      */
+/* ------------------------------------------------------------------ */
+
+/* What a socket tells its owner, on the socket's thread. */
+struct net_sock_up {
+	/* The transport is up (TLS handshake, WebSocket upgrade done); info
+	 * (TLS state, the peer certificate) is filled, owned by the sock. */
+	void (*open)(void *arg);
+	/* Bytes wait in in (the bufferevent's input). */
+	void (*input)(void *arg, struct evbuffer *in);
+	/* The output drained to the low watermark. */
+	void (*writable)(void *arg);
+	/* The socket is done (EOF, error, or a requested close completed):
+	 * the owner frees the sock when it is ready to. */
+	void (*end)(void *arg, enum net_end why);
+};
+
+/* TLS state of a connection, read once at the end of the handshake. */
+struct net_tls_info {
+	char protocol[16], cipher[64];
+	char *subject, *issuer, *validity;      /* owned; NULL without a peer certificate */
+	char *cn, *dn;                          /* owned; a verified peer certificate's names */
 };
 
 struct net_ws;                                  /* net_ws.c */
+
+struct net_sock {
+	struct net_listener *l;                 /* borrowed: transport, TLS, WS, limits */
+	struct event_base *base;                /* borrowed: the owning thread's loop */
+	const struct net_sock_up *up;           /* borrowed */
+	void *up_arg;
+	uint64_t id;                            /* for log lines */
+	const char *peer;                       /* borrowed "HOST:PORT", for log lines */
+	evutil_socket_t fd;
+	struct bufferevent *bev;                /* owned: what is read and written */
+	struct bufferevent *raw;                /* in bev's stack: socket or TLS */
+	struct net_ws *ws;                      /* owned by the filter bev; NULL unless WS */
+	struct net_tls_info tls;                /* filled at open on TLS sockets */
+	struct event *linger;                   /* owned; a flush that takes too long */
+	unsigned paused;                        /* NET_PAUSE_* and SOCK_PAUSE_* */
+	bool tls_up;                            /* TLS handshake completed */
+	bool open;                              /* up->open was called */
+	bool flushing;                          /* closing once the output is written */
+	bool ended;                             /* up->end was called */
+};
+
+/* The socket's own reasons to stop reading. */
+#define SOCK_PAUSE_OUTPUT (1u << 7)             /* output over the high watermark */
+#define SOCK_PAUSE_CREDIT (1u << 8)             /* the core holds enough input (net_io.c) */
+
+/* Make the socket half for an accepted fd on base (TLS as l says);
+ * returns NULL (fd closed) when the bufferevent cannot be made. On a
+ * plain TCP listener up->open is called before this returns. */
+struct net_sock *net_sock_new(struct net_listener *l, struct event_base *base,
+			      evutil_socket_t fd, uint64_t id, const char *peer,
+			      const struct net_sock_up *up, void *up_arg);
+void net_sock_free(struct net_sock *s);         /* accepts NULL; no upcall */
+/* Stop reading and writing now, with no upcall (a close the owner asked
+ * for without flushing). */
+void net_sock_shut(struct net_sock *s);
+void net_sock_pause(struct net_sock *s, unsigned why, bool on);
+/* Stop reading; up->end(NET_END_LOCAL) once the output is written, or
+ * after ms. */
+void net_sock_close_after_flush(struct net_sock *s, uint32_t ms);
+size_t net_sock_output_len(struct net_sock *s);
+struct evbuffer *net_sock_output(struct net_sock *s);
+struct evbuffer *net_sock_input(struct net_sock *s);
+void net_sock_log(const struct net_sock *s, enum bk_log_level lvl, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* net_ws.c calls it once the upgrade is done and s->bev is the filter. */
+void net_sock_ws_ready(struct net_sock *s);
+/* Deliver what waits in the input (after open, or when reading resumes). */
+void net_sock_kick(struct net_sock *s);
+
+/* ------------------------------------------------------------------ */
+/* The core's half (net_conn.c)                                        */
+/* ------------------------------------------------------------------ */
+
+/* The one timer of a connection's core half. */
+enum net_timer_mode {
+	NET_TIMER_OFF,
+	NET_TIMER_DEADLINE,                     /* handshake or request deadline */
+	NET_TIMER_LINGER,                       /* close_in ran out */
+};
+
+struct net_io_conn;                             /* net_io.c: the I/O thread's half */
 
 struct net_conn {
 	struct net *net;                        /* borrowed */
 	struct net_listener *l;                 /* borrowed */
 	uint64_t id;
-	struct bufferevent *bev;                /* owned: what the protocol reads and writes */
-	struct bufferevent *raw;                /* borrowed from bev's stack: socket or TLS */
+	struct net_sock *sock;                  /* owned; NULL with I/O threads */
+	struct net_io_conn *io;                 /* the I/O thread's half; NULL without */
+	struct evbuffer *in, *out;              /* owned, with I/O threads: the core's buffers */
 	struct event *timer;                    /* owned */
 	enum net_timer_mode timer_mode;
 	struct event *reaper;                   /* owned */
 	void *ctx;                              /* the protocol's, NULL until open */
-	struct net_ws *ws;                      /* owned by the filter bev; NULL unless WS */
-	evutil_socket_t fd;
-	unsigned paused;                        /* NET_PAUSE_* and PAUSE_OUTPUT */
+	const struct net_tls_info *tls;         /* borrowed from the sock / the open message */
+	evutil_socket_t fd;                     /* for TCP_INFO; the socket half owns it */
+	unsigned paused;                        /* NET_PAUSE_* set by the protocol */
 	enum net_end end;                       /* why, once free_pending */
-	bool free_pending;
+	bool free_pending;                      /* ops->free is due (reaper) */
 	bool flush_then_free;
 	bool deferred_wanted;
 	bool opened;                            /* ops->open returned a ctx */
-	bool tls_up;                            /* TLS handshake completed */
+	bool sock_gone;                         /* the socket half has ended */
+	bool dirty;                             /* with I/O threads: output to ship */
 	bool peer_loopback;
 	char peer[64];                          /* "HOST:PORT" for logs */
 	char peer_host[48], local_host[48];
 	uint16_t peer_port, local_port;
-	struct net_tls_info *tls;               /* owned; filled on first describe */
 	struct net_conn *next, *prev;
+	struct net_conn *dirty_next;            /* in the I/O state's dirty list, */
+	struct net_conn **dirty_pprev;          /* doubly linked: a free unlinks */
 };
 
-/* The transport's own reason to stop reading: output over the watermark. */
-#define NET_PAUSE_OUTPUT (1u << 7)
-
-/* net_conn.c */
-/* A socket accepted on l: make the connection (TLS/WS set up as l says). */
+/* A socket accepted on l: make the connection. */
 void net_conn_accept(struct net_listener *l, evutil_socket_t fd,
 		     const struct sockaddr *sa, int salen);
-/* Free now (from the reaper, a timer, or net_free). */
+/* Free the core half now (ops->free first if due). */
 void net_conn_free(struct net_conn *nc, enum net_end why);
-/* The transport is up: call ops->open (TLS handshake done, or at once). */
-void net_conn_open(struct net_conn *nc);
-/* The WebSocket upgrade is done and nc->bev is the filter: set it up,
- * open, and run what already waits in the raw input through it. */
-void net_conn_ws_ready(struct net_conn *nc);
+/* ops->free now, if the protocol has the connection (idempotent). */
+void net_conn_drop_protocol(struct net_conn *nc, enum net_end why);
 void net_conn_log(const struct net_conn *nc, enum bk_log_level lvl, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/* The socket half's news, on the core thread (direct upcalls without I/O
+ * threads, messages with them). */
+void net_conn_on_open(struct net_conn *nc);
+void net_conn_on_input(struct net_conn *nc);
+void net_conn_on_writable(struct net_conn *nc);
+void net_conn_on_end(struct net_conn *nc, enum net_end why);
 
-/* net_listener.c: the connection left (the reaper freed it). */
+/* net_listener.c: the connection left (freed). */
 void net_conn_gone(struct net_conn *nc);
 
-/* net_tls.c */
+/* ------------------------------------------------------------------ */
+/* I/O threads (net_io.c)                                              */
+/* ------------------------------------------------------------------ */
+
+/* Start n I/O threads for net (0 = none). 0 or -errno. */
+int net_io_start(struct net *net, unsigned n);
+/* Stop and join them (their connections stay until net_free frees the
+ * core halves); then free what is left of them. */
+void net_io_stop(struct net *net);
+void net_io_free(struct net *net);
+/* Hand an accepted fd to an I/O thread (the core half exists). */
+void net_io_attach(struct net_conn *nc, evutil_socket_t fd);
+/* Requests from the core half. */
+void net_io_pause(struct net_conn *nc, unsigned why, bool on);
+void net_io_close(struct net_conn *nc, bool flush, uint32_t ms);
+/* Output was appended to nc->out: ship it with this iteration's batch. */
+void net_io_mark_dirty(struct net_conn *nc);
+/* The protocol read from nc->in: give the I/O thread credit. */
+void net_io_consumed(struct net_conn *nc, size_t before);
+/* Bytes not yet written: the core's buffer, in transit, the socket's. */
+size_t net_io_output_len(struct net_conn *nc);
+/* After the core half freed itself: the I/O half may go. */
+void net_io_release(struct net_conn *nc);
+/* Ship every dirty connection's output and wake the threads (once per
+ * core loop iteration). */
+void net_io_flush(struct net *net);
+
+/* ------------------------------------------------------------------ */
+/* TLS (net_tls.c)                                                     */
+/* ------------------------------------------------------------------ */
+
 struct ssl_st;
 /* A new SSL object for an accepted connection (the current context). */
 struct ssl_st *net_tls_ssl_new(struct net_tls *t);
 /* OpenSSL's reason for a failed handshake, into buf. */
 const char *net_tls_error(struct bufferevent *bev, char *buf, size_t cap);
-struct net_tls_info {
-	char protocol[16], cipher[64];
-	char *subject, *issuer, *validity;      /* owned; NULL without a peer certificate */
-	bool verified;
-};
 /* Fill info from the connection's SSL (after the handshake). */
 void net_tls_info_fill(struct bufferevent *bev, struct net_tls_info *info);
-void net_tls_info_free(struct net_tls_info *info);  /* accepts NULL */
-/* The peer certificate's CN or DN: see net_conn_peer_identity. */
-int net_tls_peer_identity(struct bufferevent *bev, bool want_dn, char *buf, size_t cap);
+void net_tls_info_fini(struct net_tls_info *info);
 
-/* net_ws.c */
-/* Read the HTTP upgrade request from nc->bev's input; on success wrap
- * nc->bev in the WebSocket filter and call net_conn_open(). Called from
+/* ------------------------------------------------------------------ */
+/* WebSockets (net_ws.c)                                               */
+/* ------------------------------------------------------------------ */
+
+/* Read the HTTP upgrade request from s->bev's input; on success wrap
+ * s->bev in the WebSocket filter and call net_sock_ws_ready(). Called from
  * the read callback until the upgrade is done or refused. */
-void net_ws_handshake(struct net_conn *nc);
+void net_ws_handshake(struct net_sock *s);
 
 #endif

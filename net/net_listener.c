@@ -49,10 +49,13 @@ linger_cb(evutil_socket_t fd, short what, void *arg)
 	struct net *n = arg;
 
 	if (n->nconns > 0)
-		bk_warn("shutdown: freeing %u connections that did not close in time",
+		bk_warn("shutdown: closing %u connections that did not close in time",
 			n->nconns);
-	while (n->conns)
-		net_conn_free(n->conns, NET_END_SHUTDOWN);
+	for (struct net_conn *nc = n->conns; nc; nc = nc->next) {
+		if (!nc->free_pending)
+			nc->end = NET_END_SHUTDOWN;
+		net_conn_close(nc);
+	}
 }
 
 struct net *
@@ -69,6 +72,18 @@ net_new(struct event_base *base, struct bk_broker *broker, const struct net_conf
 	n->done_ev = event_new(base, -1, 0, done_cb, n);
 	n->linger_ev = event_new(base, -1, 0, linger_cb, n);
 	return n;
+}
+
+int
+net_start_io(struct net *n, unsigned threads, char *err, size_t errlen)
+{
+	int res;
+
+	if (threads == 0)
+		return 0;
+	if ((res = net_io_start(n, threads)) < 0)
+		snprintf(err, errlen, "cannot start %u I/O threads: %s", threads, strerror(-res));
+	return res;
 }
 
 static bool
@@ -156,7 +171,7 @@ bind_all(struct net_listener *l, char **addrs, int naddrs, char *err, size_t err
 	for (int i = 0; i < naddrs; i++) {
 		struct evconnlistener *lev;
 
-		lev = net_sock_listen(l->net->base, addrs[i], port, has4, accept_cb, l);
+		lev = net_addr_listen(l->net->base, addrs[i], port, has4, accept_cb, l);
 		if (lev == NULL) {
 			int e = errno;
 
@@ -170,7 +185,7 @@ bind_all(struct net_listener *l, char **addrs, int naddrs, char *err, size_t err
 			return -e;
 		}
 		if (port == 0)
-			port = net_sock_local_port(evconnlistener_get_fd(lev), 0);
+			port = net_addr_local_port(evconnlistener_get_fd(lev), 0);
 		l->lev[l->nlev++] = lev;
 	}
 	if (l->nlev == 0) {
@@ -304,8 +319,16 @@ net_free(struct net *n)
 		return;
 	n->done = NULL;
 	n->shutting_down = true;
+	/* Every protocol lets go first; then the I/O threads close their
+	 * sockets and stop; then the core halves go. */
+	for (struct net_conn *nc = n->conns; nc; nc = nc->next)
+		net_conn_drop_protocol(nc, NET_END_SHUTDOWN);
+	if (n->io)
+		net_io_stop(n);
+	n->io_stopped = true;
 	while (n->conns)
 		net_conn_free(n->conns, NET_END_SHUTDOWN);
+	net_io_free(n);
 	for (l = n->listeners; l; l = next) {
 		next = l->next;
 		listener_free(l);

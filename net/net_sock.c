@@ -1,168 +1,362 @@
 /*
- * net_sock.c: the socket work every listener does the same way (see
- * net_sock.h).
+ * net_sock.c: the socket's half of a connection (see net_int.h): the
+ * bufferevent stack (socket, TLS through bufferevent_openssl, or the
+ * WebSocket filter of net_ws.c over either), the transport handshakes,
+ * reading and its pauses, and flushing before a close. It runs on the
+ * thread whose loop owns the socket and reports upward through struct
+ * net_sock_up; it knows nothing of protocols.
+ *
+ * Invariants:
+ *  - Reading is on exactly when no pause reason is set. The socket's own
+ *    reason is the output watermark: output over output_high stops
+ *    reading until it drains to half of it, so a client that sends
+ *    requests but never reads their answers cannot grow the broker's
+ *    memory.
+ *  - up->end is called at most once; after it nothing more is reported
+ *    and the owner frees the sock when it is ready to (never inside a
+ *    bufferevent callback: the owner defers).
  */
-#include "net_sock.h"
+#include "net_int.h"
 
-#include <arpa/inet.h>
-#include <errno.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
-#include "bk_log.h"
+#include <event2/bufferevent_ssl.h>
+#include <openssl/ssl.h>
 
-/* Benchmarks open hundreds of connections at once. */
-#define LISTEN_BACKLOG 1024
+/* libevent's 16 KiB per read / write would cost a syscall per few
+ * messages; larger slices keep it near one per loop iteration. */
+#define MAX_SINGLE_READ  (256 * 1024)
+#define MAX_SINGLE_WRITE (1024 * 1024)
+
+static void read_cb(struct bufferevent *bev, void *arg);
+static void write_cb(struct bufferevent *bev, void *arg);
+static void event_cb(struct bufferevent *bev, short what, void *arg);
+
+void
+net_sock_log(const struct net_sock *s, enum bk_log_level lvl, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	if (!bk_log_enabled(lvl))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	bk_log(lvl, "conn=%llu peer=%s proto=%s: %s", (unsigned long long)s->id, s->peer,
+	       s->l->name, msg);
+}
+
+static bool
+is_tls(const struct net_sock *s)
+{
+	return s->l->cfg.transport == NET_TLS || s->l->cfg.transport == NET_WSS;
+}
 
 static void
-accept_error_cb(struct evconnlistener *lev, void *arg)
+end(struct net_sock *s, enum net_end why)
 {
-	int err = EVUTIL_SOCKET_ERROR();
-
-	/* EMFILE and friends: resource pressure, keep listening. */
-	bk_warn("accept failed on port %d: %s",
-		net_sock_local_port(evconnlistener_get_fd(lev), 0),
-		evutil_socket_error_to_string(err));
+	if (s->ended)
+		return;
+	s->ended = true;
+	if (s->bev)
+		bufferevent_disable(s->bev, EV_READ | EV_WRITE);
+	s->up->end(s->up_arg, why);
 }
 
-int
-net_sock_local_port(evutil_socket_t fd, int fallback)
+/* Set up bev's callbacks, slices and watermark. */
+static void
+bev_setup(struct net_sock *s, struct bufferevent *bev)
 {
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
-
-	if (getsockname(fd, (struct sockaddr *)&ss, &sl) != 0)
-		return fallback;
-	if (ss.ss_family == AF_INET6)
-		return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-	if (ss.ss_family == AF_INET)
-		return ntohs(((struct sockaddr_in *)&ss)->sin_port);
-	return fallback;
+	bufferevent_setcb(bev, read_cb, write_cb, event_cb, s);
+	bufferevent_set_max_single_read(bev, MAX_SINGLE_READ);
+	bufferevent_set_max_single_write(bev, MAX_SINGLE_WRITE);
+	bufferevent_setwatermark(bev, EV_WRITE, s->l->cfg.output_high / 2, 0);
+	bufferevent_enable(bev, EV_READ | EV_WRITE);
 }
 
-/* host:port as a socket address; false (errno EINVAL) if host is not numeric. */
+static struct bufferevent *
+bev_new(struct net_sock *s, evutil_socket_t fd)
+{
+	const int opts = BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS;
+	struct bufferevent *bev;
+	SSL *ssl;
+
+	if (!is_tls(s))
+		return bufferevent_socket_new(s->base, fd, opts);
+	if ((ssl = net_tls_ssl_new(s->l->cfg.tls)) == NULL)
+		return NULL;
+	bev = bufferevent_openssl_socket_new(s->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING, opts);
+	if (bev)
+		/* A peer that drops TCP without close_notify is EOF, not an error. */
+		bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	return bev;
+}
+
+static void
+linger_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct net_sock *s = arg;
+
+	end(s, NET_END_LOCAL);
+}
+
+/* The transport is up: fill the TLS state, tell the owner, then hand over
+ * what came with the handshake (a WebSocket upgrade followed at once by
+ * the first packet is not announced again). */
+static void
+open_up(struct net_sock *s)
+{
+	if (s->open || s->ended)
+		return;
+	s->open = true;
+	if (is_tls(s))
+		net_tls_info_fill(s->raw, &s->tls);
+	s->up->open(s->up_arg);
+	net_sock_kick(s);
+}
+
+struct net_sock *
+net_sock_new(struct net_listener *l, struct event_base *base, evutil_socket_t fd,
+	     uint64_t id, const char *peer, const struct net_sock_up *up, void *up_arg)
+{
+	struct net_sock *s = bk_calloc(1, sizeof(*s));
+
+	s->l = l;
+	s->base = base;
+	s->up = up;
+	s->up_arg = up_arg;
+	s->id = id;
+	s->peer = peer;
+	s->fd = fd;
+	net_addr_accepted(fd);
+	if ((s->bev = s->raw = bev_new(s, fd)) == NULL) {
+		net_sock_log(s, BK_LOG_WARNING, "cannot set up the connection");
+		evutil_closesocket(fd);
+		bk_free(s);
+		return NULL;
+	}
+	s->linger = event_new(base, -1, 0, linger_cb, s);
+	bev_setup(s, s->bev);
+	if (l->cfg.transport == NET_TCP)
+		open_up(s);
+	return s;
+}
+
+void
+net_sock_free(struct net_sock *s)
+{
+	if (!s)
+		return;
+	if (s->linger)
+		event_free(s->linger);
+	if (s->bev)
+		bufferevent_free(s->bev);
+	net_tls_info_fini(&s->tls);
+	bk_free(s);
+}
+
+void
+net_sock_shut(struct net_sock *s)
+{
+	if (s->ended)
+		return;
+	s->ended = true;
+	if (s->bev)
+		bufferevent_disable(s->bev, EV_READ | EV_WRITE);
+}
+
+void
+net_sock_ws_ready(struct net_sock *s)
+{
+	bev_setup(s, s->bev);
+	open_up(s);
+	if (!s->ended)
+		bufferevent_trigger(s->raw, EV_READ, BEV_TRIG_DEFER_CALLBACKS);
+}
+
+static void
+apply_pause(struct net_sock *s)
+{
+	if (s->ended || s->flushing)
+		return;
+	if (s->paused)
+		bufferevent_disable(s->bev, EV_READ);
+	else
+		bufferevent_enable(s->bev, EV_READ);
+}
+
+void
+net_sock_kick(struct net_sock *s)
+{
+	if (s->open && !s->ended && !s->flushing && s->paused == 0 &&
+	    evbuffer_get_length(bufferevent_get_input(s->bev)) > 0)
+		bufferevent_trigger(s->bev, EV_READ, BEV_TRIG_DEFER_CALLBACKS);
+}
+
+void
+net_sock_pause(struct net_sock *s, unsigned why, bool on)
+{
+	unsigned before = s->paused;
+
+	if (on)
+		s->paused |= why;
+	else
+		s->paused &= ~why;
+	if ((before == 0) == (s->paused == 0))
+		return;
+	apply_pause(s);
+	/* What waited in the input while paused is not announced again. */
+	if (s->paused == 0)
+		net_sock_kick(s);
+}
+
+size_t
+net_sock_output_len(struct net_sock *s)
+{
+	return evbuffer_get_length(bufferevent_get_output(s->bev));
+}
+
+struct evbuffer *
+net_sock_output(struct net_sock *s)
+{
+	return bufferevent_get_output(s->bev);
+}
+
+struct evbuffer *
+net_sock_input(struct net_sock *s)
+{
+	return bufferevent_get_input(s->bev);
+}
+
 static bool
-make_addr(const char *host, int port, struct sockaddr_storage *ss, socklen_t *len)
+output_full(struct net_sock *s)
 {
-	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
-	struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
-
-	memset(ss, 0, sizeof(*ss));
-	if (inet_pton(AF_INET, host, &s4->sin_addr) == 1) {
-		s4->sin_family = AF_INET;
-		s4->sin_port = htons((uint16_t)port);
-		*len = sizeof(*s4);
-		return true;
-	}
-	if (inet_pton(AF_INET6, host, &s6->sin6_addr) == 1) {
-		s6->sin6_family = AF_INET6;
-		s6->sin6_port = htons((uint16_t)port);
-		*len = sizeof(*s6);
-		return true;
-	}
-	errno = EINVAL;
-	return false;
+	return net_sock_output_len(s) > s->l->cfg.output_high;
 }
 
-struct evconnlistener *
-net_sock_listen(struct event_base *base, const char *host, int port, bool v6only,
-		evconnlistener_cb cb, void *arg)
+static void
+read_cb(struct bufferevent *bev, void *arg)
 {
-	struct sockaddr_storage ss;
-	struct evconnlistener *lev;
-	socklen_t len;
-	int fd, one = 1, saved;
+	struct net_sock *s = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
 
-	if (!make_addr(host, port, &ss, &len))
-		return NULL;
-	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return NULL;
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (ss.ss_family == AF_INET6 && v6only)
-		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-	if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, LISTEN_BACKLOG) < 0)
-		goto fail;
-	lev = evconnlistener_new(base, cb, arg, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
-				 -1, fd);
-	if (lev == NULL)
-		goto fail;
-	evconnlistener_set_error_cb(lev, accept_error_cb);
-	return lev;
-fail:
-	saved = errno;
-	close(fd);
-	errno = saved;
-	return NULL;
-}
-
-void
-net_sock_peer_format(const struct sockaddr *sa, char *buf, size_t cap, bool *loopback)
-{
-	char host[INET6_ADDRSTRLEN] = "?";
-
-	if (sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *s6 = (const void *)sa;
-
-		inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof(host));
-		snprintf(buf, cap, "[%s]:%u", host, ntohs(s6->sin6_port));
-		*loopback = IN6_IS_ADDR_LOOPBACK(&s6->sin6_addr) ||
-			(IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr) && s6->sin6_addr.s6_addr[12] == 127);
-	} else if (sa->sa_family == AF_INET) {
-		const struct sockaddr_in *s4 = (const void *)sa;
-
-		inet_ntop(AF_INET, &s4->sin_addr, host, sizeof(host));
-		snprintf(buf, cap, "%s:%u", host, ntohs(s4->sin_port));
-		*loopback = (ntohl(s4->sin_addr.s_addr) >> 24) == 127;
-	} else {
-		snprintf(buf, cap, "unix");
-		*loopback = true;
+	if (s->ended || s->flushing) {
+		evbuffer_drain(in, evbuffer_get_length(in));
+		return;
 	}
-}
-
-uint16_t
-net_sock_host(const struct sockaddr *sa, char *host, size_t cap)
-{
-	if (sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *s6 = (const void *)sa;
-
-		if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
-			inet_ntop(AF_INET, &s6->sin6_addr.s6_addr[12], host, (socklen_t)cap);
+	if (!s->open) {
+		if (s->l->cfg.transport == NET_WS || s->l->cfg.transport == NET_WSS)
+			net_ws_handshake(s);
 		else
-			inet_ntop(AF_INET6, &s6->sin6_addr, host, (socklen_t)cap);
-		return ntohs(s6->sin6_port);
+			open_up(s);             /* TLS data before the CONNECTED event */
+		return;
 	}
-	if (sa->sa_family == AF_INET) {
-		const struct sockaddr_in *s4 = (const void *)sa;
+	if (s->paused)
+		return;
+	if (output_full(s)) {
+		net_sock_pause(s, SOCK_PAUSE_OUTPUT, true);
+		return;
+	}
+	s->up->input(s->up_arg, in);
+	if (!s->ended && !s->flushing && output_full(s))
+		net_sock_pause(s, SOCK_PAUSE_OUTPUT, true);
+}
 
-		inet_ntop(AF_INET, &s4->sin_addr, host, (socklen_t)cap);
-		return ntohs(s4->sin_port);
+/* Bytes not yet written: the output and, under a WebSocket filter, what
+ * the filter already framed into the raw output. */
+static size_t
+unwritten(struct net_sock *s)
+{
+	size_t n = evbuffer_get_length(bufferevent_get_output(s->bev));
+
+	if (s->raw != s->bev)
+		n += evbuffer_get_length(bufferevent_get_output(s->raw));
+	return n;
+}
+
+/* Output drained to the low watermark (or to empty while flushing). */
+static void
+write_cb(struct bufferevent *bev, void *arg)
+{
+	struct net_sock *s = arg;
+
+	if (s->ended)
+		return;
+	if (s->flushing) {
+		if (unwritten(s) == 0)
+			end(s, NET_END_LOCAL);
+		return;
 	}
-	snprintf(host, cap, "local");
-	return 0;
+	if (s->paused & SOCK_PAUSE_OUTPUT)
+		net_sock_pause(s, SOCK_PAUSE_OUTPUT, false);
+	if (s->open)
+		s->up->writable(s->up_arg);
+}
+
+static void
+event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct net_sock *s = arg;
+	char why[256];
+
+	if (s->ended)
+		return;
+	if (what & BEV_EVENT_CONNECTED) {
+		/* TLS handshake done; a WebSocket still waits for its upgrade. */
+		s->tls_up = true;
+		if (s->l->cfg.transport == NET_TLS)
+			open_up(s);
+		return;
+	}
+	if (what & BEV_EVENT_EOF) {
+		if (!s->open)
+			net_sock_log(s, BK_LOG_INFO, "connection closed by peer during the %s",
+				     is_tls(s) && !s->tls_up ? "TLS handshake" :
+				     "WebSocket upgrade");
+		end(s, s->flushing ? NET_END_LOCAL : NET_END_PEER);
+		return;
+	}
+	if (is_tls(s) && !s->tls_up)
+		net_sock_log(s, BK_LOG_INFO, "TLS handshake failed: %s",
+			     net_tls_error(s->raw, why, sizeof(why)));
+	else if (!s->flushing)
+		net_sock_log(s, BK_LOG_INFO, "socket error: %s",
+			     is_tls(s) ? net_tls_error(s->raw, why, sizeof(why)) :
+			     evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+	end(s, s->flushing ? NET_END_LOCAL : NET_END_ERROR);
+}
+
+/* The raw output under a filter changed while flushing before a close. */
+static void
+raw_out_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+	struct net_sock *s = arg;
+
+	if (s->flushing && !s->ended && info->n_deleted && unwritten(s) == 0)
+		end(s, NET_END_LOCAL);
 }
 
 void
-net_sock_accepted(evutil_socket_t fd)
+net_sock_close_after_flush(struct net_sock *s, uint32_t ms)
 {
-	int one = 1;
+	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
 
-	evutil_make_socket_nonblocking(fd);
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-}
-
-uint16_t
-net_sock_local(evutil_socket_t fd, char *host, size_t cap)
-{
-	struct sockaddr_storage ls;
-	socklen_t ll = sizeof(ls);
-
-	snprintf(host, cap, "?");
-	if (getsockname(fd, (struct sockaddr *)&ls, &ll) != 0)
-		return 0;
-	return net_sock_host((struct sockaddr *)&ls, host, cap);
+	if (s->ended || s->flushing)
+		return;
+	s->flushing = true;
+	if (unwritten(s) == 0) {
+		end(s, NET_END_LOCAL);
+		return;
+	}
+	bufferevent_disable(s->bev, EV_READ);
+	/* The write callback fires once the output is empty; under a filter
+	 * the raw output tells when the framed bytes have left too. */
+	bufferevent_setwatermark(s->bev, EV_WRITE, 0, 0);
+	bufferevent_enable(s->bev, EV_WRITE);
+	if (s->raw != s->bev)
+		evbuffer_add_cb(bufferevent_get_output(s->raw), raw_out_cb, s);
+	event_add(s->linger, &tv);
 }

@@ -10,11 +10,15 @@
  *
  * Reload swaps the context pointer: SSL objects made earlier hold their
  * own reference to the context they started with (OpenSSL refcounts
- * SSL_CTX), so existing connections are untouched.
+ * SSL_CTX), so existing connections are untouched. The swap happens on
+ * the core thread while I/O threads make SSL objects from the context:
+ * a mutex guards the pointer (taken once per accepted TLS connection and
+ * per reload, never per message).
  */
 #include "net_int.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -25,6 +29,7 @@
 #include <openssl/x509v3.h>
 
 struct net_tls {
+	pthread_mutex_t lock;           /* guards ctx (the pointer) */
 	SSL_CTX *ctx;                   /* owned (one reference) */
 	struct net_tls_config cfg;      /* strings are owned copies */
 };
@@ -158,6 +163,7 @@ net_tls_new(const struct net_tls_config *cfg, char *err, size_t errlen)
 		return NULL;
 	}
 	t = bk_calloc(1, sizeof(*t));
+	pthread_mutex_init(&t->lock, NULL);
 	t->cfg = *cfg;
 	t->cfg.cert_file = dup_opt(cfg->cert_file);
 	t->cfg.key_file = dup_opt(cfg->key_file);
@@ -174,12 +180,15 @@ net_tls_new(const struct net_tls_config *cfg, char *err, size_t errlen)
 int
 net_tls_reload(struct net_tls *t, char *err, size_t errlen)
 {
-	SSL_CTX *ctx = ctx_build(&t->cfg, err, errlen);
+	SSL_CTX *ctx = ctx_build(&t->cfg, err, errlen), *old;
 
 	if (ctx == NULL)
 		return -EINVAL;
-	SSL_CTX_free(t->ctx);
+	pthread_mutex_lock(&t->lock);
+	old = t->ctx;
 	t->ctx = ctx;
+	pthread_mutex_unlock(&t->lock);
+	SSL_CTX_free(old);
 	return 0;
 }
 
@@ -190,24 +199,34 @@ net_tls_free(struct net_tls *t)
 		return;
 	SSL_CTX_free(t->ctx);
 	cfg_free(&t->cfg);
+	pthread_mutex_destroy(&t->lock);
 	bk_free(t);
 }
 
 SSL *
 net_tls_ssl_new(struct net_tls *t)
 {
-	return SSL_new(t->ctx);
+	SSL *ssl;
+
+	pthread_mutex_lock(&t->lock);
+	ssl = SSL_new(t->ctx);                  /* takes its own reference */
+	pthread_mutex_unlock(&t->lock);
+	return ssl;
 }
 
 int64_t
 net_tls_expires_in(const struct net_tls *t)
 {
-	X509 *cert = SSL_CTX_get0_certificate(t->ctx);
-	int days = 0, secs = 0;
+	X509 *cert;
+	int days = 0, secs = 0, ok;
 
-	if (cert == NULL || ASN1_TIME_diff(&days, &secs, NULL, X509_get0_notAfter(cert)) != 1)
-		return 0;
-	return (int64_t)days * 86400 + secs;
+	/* Only the core reloads, and this runs on the core: no lock needed
+	 * against the swap, but the pointer is read under it all the same. */
+	pthread_mutex_lock((pthread_mutex_t *)&t->lock);
+	cert = SSL_CTX_get0_certificate(t->ctx);
+	ok = cert != NULL && ASN1_TIME_diff(&days, &secs, NULL, X509_get0_notAfter(cert)) == 1;
+	pthread_mutex_unlock((pthread_mutex_t *)&t->lock);
+	return ok ? (int64_t)days * 86400 + secs : 0;
 }
 
 void
@@ -270,6 +289,24 @@ time_text(const ASN1_TIME *t, char *buf, size_t cap)
 		snprintf(buf, cap, "?");
 }
 
+/* The CN of name into a new string, or NULL. */
+static char *
+common_name(const X509_NAME *name)
+{
+	int i = X509_NAME_get_index_by_NID(name, NID_commonName, -1);
+	unsigned char *utf8 = NULL;
+	char *out = NULL;
+	int n;
+
+	if (i < 0)
+		return NULL;
+	n = ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, i)));
+	if (n >= 0 && memchr(utf8, '\0', (size_t)n) == NULL)
+		out = bk_strndup((const char *)utf8, (size_t)n);
+	OPENSSL_free(utf8);
+	return out;
+}
+
 void
 net_tls_info_fill(struct bufferevent *bev, struct net_tls_info *info)
 {
@@ -291,61 +328,21 @@ net_tls_info_fill(struct bufferevent *bev, struct net_tls_info *info)
 	time_text(X509_get0_notAfter(cert), until, sizeof(until));
 	snprintf(both, sizeof(both), "%s - %s", from, until);
 	info->validity = bk_strdup(both);
-	info->verified = SSL_get_verify_result(ssl) == X509_V_OK;
+	/* Only a verified certificate may name a user (SASL EXTERNAL,
+	 * use_identity_as_username). */
+	if (SSL_get_verify_result(ssl) == X509_V_OK) {
+		info->cn = common_name(X509_get_subject_name(cert));
+		info->dn = info->subject ? bk_strdup(info->subject) : NULL;
+	}
 	X509_free(cert);
 }
 
 void
-net_tls_info_free(struct net_tls_info *info)
+net_tls_info_fini(struct net_tls_info *info)
 {
-	if (!info)
-		return;
-	bk_free(info->subject);
-	bk_free(info->issuer);
-	bk_free(info->validity);
-	bk_free(info);
-}
-
-int
-net_tls_peer_identity(struct bufferevent *bev, bool want_dn, char *buf, size_t cap)
-{
-	SSL *ssl = bufferevent_openssl_get_ssl(bev);
-	X509 *cert;
-	int res = -ENOENT;
-
-	if (ssl == NULL || (cert = SSL_get1_peer_certificate(ssl)) == NULL)
-		return -ENOENT;
-	if (SSL_get_verify_result(ssl) != X509_V_OK)
-		goto out;
-	if (want_dn) {
-		char *dn = name_text(X509_get_subject_name(cert));
-
-		if (dn && strlen(dn) < cap) {
-			snprintf(buf, cap, "%s", dn);
-			res = 0;
-		} else if (dn) {
-			res = -ENAMETOOLONG;
-		}
-		bk_free(dn);
-	} else {
-		const X509_NAME *name = X509_get_subject_name(cert);
-		int i = X509_NAME_get_index_by_NID(name, NID_commonName, -1);
-		unsigned char *utf8 = NULL;
-		int n;
-
-		if (i < 0)
-			goto out;
-		n = ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, i)));
-		if (n >= 0 && (size_t)n < cap && memchr(utf8, '\0', (size_t)n) == NULL) {
-			memcpy(buf, utf8, (size_t)n);
-			buf[n] = '\0';
-			res = 0;
-		} else if (n >= 0) {
-			res = -ENAMETOOLONG;
-		}
-		OPENSSL_free(utf8);
-	}
-out:
-	X509_free(cert);
-	return res;
+	BK_FREE(info->subject);
+	BK_FREE(info->issuer);
+	BK_FREE(info->validity);
+	BK_FREE(info->cn);
+	BK_FREE(info->dn);
 }

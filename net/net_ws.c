@@ -39,7 +39,7 @@
 
 struct net_ws {
 	wslay_event_context_ptr ctx;    /* owned */
-	struct net_conn *nc;            /* borrowed */
+	struct net_sock *s;             /* borrowed */
 	struct evbuffer *src;           /* input filter: raw bytes, during recv */
 	struct evbuffer *dst;           /* input filter: the protocol's input */
 	struct evbuffer *out;           /* the raw bev's output */
@@ -95,16 +95,16 @@ has_token(const char *list, const char *token)
 }
 
 static void
-refuse(struct net_conn *nc, int code, const char *reason, const char *why)
+refuse(struct net_sock *s, int code, const char *reason, const char *why)
 {
-	struct evbuffer *out = bufferevent_get_output(nc->bev);
+	struct evbuffer *out = bufferevent_get_output(s->bev);
 
-	net_conn_log(nc, BK_LOG_INFO, "WebSocket upgrade refused (%d): %s", code, why);
+	net_sock_log(s, BK_LOG_INFO, "WebSocket upgrade refused (%d): %s", code, why);
 	evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\n"
 			    "Content-Length: %zu\r\nConnection: close\r\n%s\r\n%s\n", code,
 			    reason, strlen(why) + 1,
 			    code == 426 ? "Sec-WebSocket-Version: 13\r\n" : "", why);
-	net_conn_close_after_flush(nc, 1000);
+	net_sock_close_after_flush(s, 1000);
 }
 
 static void
@@ -121,10 +121,10 @@ accept_key(const char *key, char *out)
 /* The subprotocol to answer with: "" when the client named none, NULL
  * when it named only ones we do not speak. */
 static const char *
-pick_protocol(struct net_conn *nc, const char *head)
+pick_protocol(struct net_sock *s, const char *head)
 {
 	static const char *const alts[] = { "mqtt", "mqttv3.1" };
-	const char *want = nc->l->ws_protocol;
+	const char *want = s->l->ws_protocol;
 	char list[256];
 
 	if (!header(head, "Sec-WebSocket-Protocol", list, sizeof(list)))
@@ -177,7 +177,7 @@ ws_frame_start(wslay_event_context_ptr ctx,
 	ws->msg_opcode = arg->opcode;
 	if (arg->opcode != WSLAY_BINARY_FRAME && !ws->closed) {
 		/* [MQTT-6.0.0-1]: binary frames only. */
-		net_conn_log(ws->nc, BK_LOG_INFO, "WebSocket: non-binary data frame (opcode %u)",
+		net_sock_log(ws->s, BK_LOG_INFO, "WebSocket: non-binary data frame (opcode %u)",
 			     arg->opcode);
 		ws->closed = true;
 		wslay_event_queue_close(ctx, WSLAY_CODE_UNSUPPORTED_DATA,
@@ -204,7 +204,7 @@ ws_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg *ar
 
 	if (arg->opcode == WSLAY_CONNECTION_CLOSE && !ws->closed) {
 		ws->closed = true;
-		net_conn_log(ws->nc, BK_LOG_DEBUG, "WebSocket close from peer (code %u)",
+		net_sock_log(ws->s, BK_LOG_DEBUG, "WebSocket close from peer (code %u)",
 			     arg->status_code);
 	}
 }
@@ -233,10 +233,10 @@ ws_in(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t limit,
 		rc = wslay_event_send(ws->ctx);   /* pongs, the close answer */
 	if (rc != 0 || !wslay_event_get_read_enabled(ws->ctx)) {
 		if (rc != 0)
-			net_conn_log(ws->nc, BK_LOG_INFO, "WebSocket protocol error (%d)", rc);
+			net_sock_log(ws->s, BK_LOG_INFO, "WebSocket protocol error (%d)", rc);
 		ws->closed = true;
 		/* Our close frame (libwslay queued it) leaves before the socket closes. */
-		net_conn_close_after_flush(ws->nc, 1000);
+		net_sock_close_after_flush(ws->s, 1000);
 	}
 	return evbuffer_get_length(dst) > before ? BEV_OK : BEV_NEED_MORE;
 }
@@ -275,32 +275,32 @@ ws_free(void *arg)
 
 /* Answer 101 and wrap the connection's bufferevent in the filter. */
 static bool
-upgrade(struct net_conn *nc, const char *key, const char *proto)
+upgrade(struct net_sock *s, const char *key, const char *proto)
 {
 	struct net_ws *ws = bk_calloc(1, sizeof(*ws));
 	struct bufferevent *filt;
 	char accept[64];
 
-	ws->nc = nc;
+	ws->s = s;
 	if (wslay_event_context_server_init(&ws->ctx, &ws_callbacks, ws) != 0) {
 		bk_free(ws);
 		return false;
 	}
 	wslay_event_config_set_no_buffering(ws->ctx, 1);
 	accept_key(key, accept);
-	ws->out = bufferevent_get_output(nc->bev);
+	ws->out = bufferevent_get_output(s->bev);
 	evbuffer_add_printf(ws->out, "HTTP/1.1 101 Switching Protocols\r\n"
 			    "Upgrade: websocket\r\nConnection: Upgrade\r\n"
 			    "Sec-WebSocket-Accept: %s\r\n%s%s%s\r\n", accept,
 			    *proto ? "Sec-WebSocket-Protocol: " : "", proto, *proto ? "\r\n" : "");
-	filt = bufferevent_filter_new(nc->bev, ws_in, ws_out,
+	filt = bufferevent_filter_new(s->bev, ws_in, ws_out,
 				      BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS, ws_free, ws);
 	if (filt == NULL) {
 		ws_free(ws);
 		return false;
 	}
-	nc->bev = filt;
-	nc->ws = ws;
+	s->bev = filt;
+	s->ws = ws;
 	bufferevent_setcb(filt, NULL, NULL, NULL, NULL);
 	return true;
 }
@@ -308,7 +308,7 @@ upgrade(struct net_conn *nc, const char *key, const char *proto)
 /* Check the request head (NUL-terminated); 0 and the key and protocol
  * to answer with, or the refusal sent. */
 static bool
-check_request(struct net_conn *nc, const char *head, char *key, size_t keycap,
+check_request(struct net_sock *s, const char *head, char *key, size_t keycap,
 	      const char **proto)
 {
 	char method[8], path[256], version[16], v[256];
@@ -316,76 +316,76 @@ check_request(struct net_conn *nc, const char *head, char *key, size_t keycap,
 
 	if (sscanf(head, "%7s %255s %15s", method, path, version) != 3 ||
 	    strncmp(version, "HTTP/1.", 7) != 0) {
-		refuse(nc, 400, "Bad Request", "not an HTTP request");
+		refuse(s, 400, "Bad Request", "not an HTTP request");
 		return false;
 	}
 	if (strcmp(method, "GET") != 0) {
-		refuse(nc, 405, "Method Not Allowed", "WebSocket upgrades use GET");
+		refuse(s, 405, "Method Not Allowed", "WebSocket upgrades use GET");
 		return false;
 	}
 	path[strcspn(path, "?")] = '\0';
-	if (strcmp(path, nc->l->ws_path) != 0) {
-		refuse(nc, 404, "Not Found", "no WebSocket endpoint at this path");
+	if (strcmp(path, s->l->ws_path) != 0) {
+		refuse(s, 404, "Not Found", "no WebSocket endpoint at this path");
 		return false;
 	}
 	if (!header(head, "Upgrade", v, sizeof(v)) || !has_token(v, "websocket") ||
 	    !header(head, "Connection", v, sizeof(v)) || !has_token(v, "upgrade")) {
-		refuse(nc, 426, "Upgrade Required", "expected a WebSocket upgrade");
+		refuse(s, 426, "Upgrade Required", "expected a WebSocket upgrade");
 		return false;
 	}
 	if (!header(head, "Sec-WebSocket-Version", v, sizeof(v)) || strcmp(v, "13") != 0) {
-		refuse(nc, 426, "Upgrade Required", "WebSocket version 13 only");
+		refuse(s, 426, "Upgrade Required", "WebSocket version 13 only");
 		return false;
 	}
 	/* The key is 16 random bytes in base64: 24 characters. */
 	if (!header(head, "Sec-WebSocket-Key", key, keycap) || strlen(key) != 24 ||
 	    EVP_DecodeBlock(raw, (const unsigned char *)key, 24) != 18) {
-		refuse(nc, 400, "Bad Request", "missing or malformed Sec-WebSocket-Key");
+		refuse(s, 400, "Bad Request", "missing or malformed Sec-WebSocket-Key");
 		return false;
 	}
-	if ((*proto = pick_protocol(nc, head)) == NULL) {
-		refuse(nc, 400, "Bad Request", "no supported WebSocket subprotocol (mqtt)");
+	if ((*proto = pick_protocol(s, head)) == NULL) {
+		refuse(s, 400, "Bad Request", "no supported WebSocket subprotocol (mqtt)");
 		return false;
 	}
 	return true;
 }
 
 void
-net_ws_handshake(struct net_conn *nc)
+net_ws_handshake(struct net_sock *s)
 {
-	struct evbuffer *in = bufferevent_get_input(nc->bev);
+	struct evbuffer *in = bufferevent_get_input(s->bev);
 	struct evbuffer_ptr end;
 	char head[WS_MAX_REQUEST + 1], key[64];
 	const char *proto;
 	size_t n;
 
-	if (nc->ws || nc->flush_then_free)
+	if (s->ws || s->flushing)
 		return;
 	end = evbuffer_search(in, "\r\n\r\n", 4, NULL);
 	if (end.pos < 0) {
 		if (evbuffer_get_length(in) > WS_MAX_REQUEST)
-			refuse(nc, 431, "Request Header Fields Too Large",
+			refuse(s, 431, "Request Header Fields Too Large",
 			       "upgrade request over 8 KiB");
 		return;
 	}
 	n = (size_t)end.pos + 4;
 	if (n > WS_MAX_REQUEST) {
-		refuse(nc, 431, "Request Header Fields Too Large", "upgrade request over 8 KiB");
+		refuse(s, 431, "Request Header Fields Too Large", "upgrade request over 8 KiB");
 		return;
 	}
 	evbuffer_remove(in, head, n);
 	head[n] = '\0';
 	if (memchr(head, '\0', n) != NULL) {
-		refuse(nc, 400, "Bad Request", "NUL in the request");
+		refuse(s, 400, "Bad Request", "NUL in the request");
 		return;
 	}
-	if (!check_request(nc, head, key, sizeof(key), &proto))
+	if (!check_request(s, head, key, sizeof(key), &proto))
 		return;
-	if (!upgrade(nc, key, proto)) {
-		net_conn_log(nc, BK_LOG_WARNING, "cannot set up the WebSocket");
-		net_conn_close(nc);
+	if (!upgrade(s, key, proto)) {
+		net_sock_log(s, BK_LOG_WARNING, "cannot set up the WebSocket");
+		net_sock_close_after_flush(s, 0);
 		return;
 	}
-	net_conn_log(nc, BK_LOG_DEBUG, "WebSocket upgrade done");
-	net_conn_ws_ready(nc);
+	net_sock_log(s, BK_LOG_DEBUG, "WebSocket upgrade done");
+	net_sock_ws_ready(s);
 }

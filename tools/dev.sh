@@ -12,13 +12,15 @@
 # On a fresh Debian 12 machine it installs the packages it needs first
 # (as root; otherwise it prints the apt-get line to run).
 #
-# Environment: FUZZ_SECONDS (default 30) per fuzz target; SKIP_ASAN=1,
-# SKIP_FUZZ=1 and SKIP_PACKAGE=1 leave those stages out.
+# Environment: FUZZ_SECONDS per fuzz target (default 30 for fuzz, 10 in
+# test, which only checks that every target runs clean); SKIP_ASAN=1,
+# SKIP_TSAN=1, SKIP_FUZZ=1 and SKIP_PACKAGE=1 leave those stages out.
 set -uo pipefail
 
 cd "$(dirname "$0")/.." || exit 1
 ROOT=$PWD
 PYTHON=/usr/bin/python3
+FUZZ_SECONDS_SET=${FUZZ_SECONDS:-}
 FUZZ_SECONDS=${FUZZ_SECONDS:-30}
 
 PACKAGES=(
@@ -170,13 +172,15 @@ unit_suite() {
 	count "$label" "$ok" "$fail"
 }
 
-# integration_suite LABEL SLUICED [DIR]: pytest on DIR (default
+# integration_suite LABEL SLUICED [PATH...]: pytest on the PATHs (default
 # tests/integration), counted from its last line.
 integration_suite() {
-	local label=$1 bin=$2 dir=${3:-tests/integration} log rc passed failed line
+	local label=$1 bin=$2 log rc passed failed line
+	shift 2
+	[ $# -eq 0 ] && set -- tests/integration
 	log=$(mktemp)
-	SLUICED=$ROOT/$bin timeout -k 10 900 \
-		"$PYTHON" -m pytest -q -p no:cacheprovider "$dir" 2>&1 | tee "$log"
+	SLUICED=$ROOT/$bin timeout -k 10 1800 \
+		"$PYTHON" -m pytest -q -p no:cacheprovider "$@" 2>&1 | tee "$log"
 	rc=${PIPESTATUS[0]}
 	# e.g. "3 failed, 40 passed, 2 skipped, 1 error in 12.3s"
 	line=$(grep -E '[0-9]+ (passed|failed|errors?|xpassed|xfailed|skipped)|no tests ran' "$log" | tail -n 1)
@@ -236,8 +240,35 @@ package_suite() {
 	SLUICE_DEB=$deb integration_suite "package" build/daemon/sluiced tests/package
 }
 
+# The files the ThreadSanitizer build runs: the transport in every form
+# (TCP, TLS, WebSockets, limits, closes), flow control, and both protocols
+# under load through real clients.
+TSAN_TESTS=(
+	tests/integration/test_transport.py tests/integration/test_tls.py
+	tests/integration/test_amqp_flow.py tests/integration/test_amqp_confirms.py
+	tests/integration/test_rabbitmq_c.py tests/integration/test_mqtt_qos.py
+	tests/integration/test_bad_input.py
+)
+
+# tsan_suite: build ./build-tsan and run the unit tests and TSAN_TESTS with
+# two I/O threads, so every connection crosses threads.
+tsan_suite() {
+	say "build (build-tsan)"
+	if ! build build-tsan -Db_sanitize=thread -Db_lundef=false; then
+		count "build (tsan)" 0 1
+		return
+	fi
+	export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1"
+	unit_suite "unit (tsan)" build-tsan
+	SLUICE_IO_THREADS=2 integration_suite "integration (tsan)" \
+		build-tsan/daemon/sluiced "${TSAN_TESTS[@]}"
+	unset TSAN_OPTIONS
+}
+
 cmd_test() {
-	test_tree "" build
+	# The plain build runs everything with sockets on the core thread
+	# (broker.io_threads = 0); the ASan build with the default I/O threads.
+	SLUICE_IO_THREADS=0 test_tree "" build
 
 	if [ "${SKIP_ASAN:-0}" != 1 ]; then
 		export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
@@ -246,13 +277,17 @@ cmd_test() {
 		unset ASAN_OPTIONS UBSAN_OPTIONS
 	fi
 
+	if [ "${SKIP_TSAN:-0}" != 1 ]; then
+		tsan_suite
+	fi
+
 	if [ "${SKIP_PACKAGE:-0}" != 1 ]; then
 		package_suite
 	fi
 
 	if [ "${SKIP_FUZZ:-0}" != 1 ] && command -v clang >/dev/null; then
 		if fuzz_build; then
-			fuzz_suite build-fuzz
+			FUZZ_SECONDS=${FUZZ_SECONDS_SET:-10} fuzz_suite build-fuzz
 		else
 			count "build (fuzz)" 0 1
 		fi

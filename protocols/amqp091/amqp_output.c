@@ -151,12 +151,6 @@ send_frames(struct amqp_conn *c, struct evbuffer *out, uint16_t channel,
 	return true;
 }
 
-static void
-unref_chunk(const void *data, size_t len, void *arg)
-{
-	bk_msg_unref(arg);
-}
-
 /* n body octets at p as the payload of a frame whose header is already
  * out: by reference, then the end octet. */
 static void
@@ -166,7 +160,7 @@ add_body_ref(struct amqp_conn *c, struct evbuffer *out, struct bk_msg *msg,
 	static const uint8_t end = AMQP_FRAME_END;
 
 	bk_msg_ref(msg);
-	if (evbuffer_add_reference(out, p, n, unref_chunk, msg) != 0) {
+	if (evbuffer_add_reference(out, p, n, net_body_unref, msg) != 0) {
 		/* libevent does not call the cleanup on failure. */
 		bk_msg_unref(msg);
 		evbuffer_add(out, p, n);

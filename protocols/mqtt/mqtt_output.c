@@ -125,12 +125,6 @@ mqtt_send_disconnect(struct mqtt_conn *c, uint8_t rc, const char *reason)
 	mqtt_send(c, &p);
 }
 
-static void
-unref_chunk(const void *data, size_t len, void *arg)
-{
-	bk_msg_unref(arg);
-}
-
 bool
 mqtt_send_publish(struct mqtt_conn *c, const struct mqtt_publish *pub, struct bk_msg *msg)
 {
@@ -159,7 +153,7 @@ mqtt_send_publish(struct mqtt_conn *c, const struct mqtt_publish *pub, struct bk
 		v.iov_len = head;
 		evbuffer_commit_space(out, &v, 1);
 		bk_msg_ref(msg);
-		if (evbuffer_add_reference(out, msg->body, body, unref_chunk, msg) != 0) {
+		if (evbuffer_add_reference(out, msg->body, body, net_body_unref, msg) != 0) {
 			/* libevent does not call the cleanup on failure */
 			bk_msg_unref(msg);
 			evbuffer_add(out, msg->body, body);

@@ -66,6 +66,9 @@ class Broker:
         args += ["--set", "amqp.bind=127.0.0.1", "--set", "amqp.port=0",
                  "--set", "broker.data_dir=" + os.path.join(self.tmp.name, "data"),
                  "--set", "broker.log_level=info"]
+        if os.environ.get("SLUICE_IO_THREADS"):
+            # tools/dev.sh runs the suite once per threading mode.
+            args += ["--set", "broker.io_threads=" + os.environ["SLUICE_IO_THREADS"]]
         self.want_mqtt = not _mqtt_unsupported
         if self.want_mqtt:
             args += MQTT_ARGS
@@ -111,26 +114,49 @@ class Broker:
             self.mqtt_host, self.mqtt_port = "127.0.0.1", self.ports["mqtt"]
 
     def _spawn(self, args):
-        self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                     text=True, errors="replace")
+        # stderr goes to a file: log() reads what the broker has written,
+        # however far a reader thread on a busy machine has got.
+        self.logpath = os.path.join(self.tmp.name, "sluiced.log")
+        with open(self.logpath, "w") as err:
+            self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL,
+                                         stdout=subprocess.DEVNULL, stderr=err)
         self._ready = threading.Event()
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
         self._ready.wait(10)
 
     def _read(self):
-        for line in self.proc.stderr:
-            self.lines.append(line)
-            m = LISTEN_RE.search(line)
-            if m:
-                self.ports[m.group(1)] = int(m.group(3))
-            # Every listener is up once the daemon says it started.
-            if STARTED_RE.search(line):
-                self._ready.set()
+        """Follow the log for the ports and the start line."""
+        with open(self.logpath, errors="replace") as f:
+            partial = ""
+            while True:
+                chunk = f.readline()
+                if not chunk:
+                    if self.proc.poll() is not None:
+                        rest = f.read()
+                        if not rest:
+                            break
+                        chunk = rest
+                    else:
+                        time.sleep(0.01)
+                        continue
+                partial += chunk
+                if not partial.endswith("\n") and self.proc.poll() is None:
+                    continue
+                line, partial = partial, ""
+                self.lines.append(line)
+                m = LISTEN_RE.search(line)
+                if m:
+                    self.ports[m.group(1)] = int(m.group(3))
+                # Every listener is up once the daemon says it started.
+                if STARTED_RE.search(line):
+                    self._ready.set()
         self._ready.set()
 
     def log(self):
+        if self.proc is not None and os.path.exists(self.logpath):
+            with open(self.logpath, errors="replace") as f:
+                return f.read()
         return "".join(self.lines)
 
     def alive(self):

@@ -114,7 +114,7 @@ def test_cert_login_from_distinguished_name(make_broker, pki):
     conn = pika.BlockingConnection(params)
     roundtrip(conn)
     conn.close()
-    assert "user 'CN=alice,O=Sluice Test' authenticated" in b.log()
+    assert wait_for(lambda: "user 'CN=alice,O=Sluice Test' authenticated" in b.log()), b.log()
     # carol has no certificate naming her; bob's DN is no user.
     params = amqps_params(b, pki, client="bob", creds=pika.credentials.ExternalCredentials())
     with pytest.raises(pika.exceptions.AMQPConnectionError):

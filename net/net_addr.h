@@ -1,10 +1,10 @@
 /*
- * net_sock.h: socket helpers of the transport layer: binding one
+ * net_addr.h: socket helpers of the transport layer: binding one
  * listening address, reading the port bound, and printing addresses.
  * Called at startup and once per accepted connection, never per message.
  */
-#ifndef SLUICE_NET_SOCK_H
-#define SLUICE_NET_SOCK_H
+#ifndef SLUICE_NET_ADDR_H
+#define SLUICE_NET_ADDR_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -23,26 +23,26 @@ struct sockaddr;
  * the listener, or NULL with errno set (EAFNOSUPPORT, EADDRNOTAVAIL,
  * EADDRINUSE, EINVAL for a host that is not a numeric address, ...).
  */
-struct evconnlistener *net_sock_listen(struct event_base *base, const char *host, int port,
+struct evconnlistener *net_addr_listen(struct event_base *base, const char *host, int port,
 				       bool v6only, evconnlistener_cb cb, void *arg);
 
 /* The local port of a bound socket; fallback if it cannot be read. */
-int net_sock_local_port(evutil_socket_t fd, int fallback);
+int net_addr_local_port(evutil_socket_t fd, int fallback);
 
 /* "HOST:PORT" ("[::1]:PORT" for IPv6) of a peer for log lines, into buf;
  * *loopback: did it come from this machine? */
-void net_sock_peer_format(const struct sockaddr *sa, char *buf, size_t cap, bool *loopback);
+void net_addr_peer_format(const struct sockaddr *sa, char *buf, size_t cap, bool *loopback);
 
 /* Numeric host (IPv4-mapped addresses as IPv4, "local" for other
  * families) into host; returns the port. */
-uint16_t net_sock_host(const struct sockaddr *sa, char *host, size_t cap);
+uint16_t net_addr_host(const struct sockaddr *sa, char *host, size_t cap);
 
 /* An accepted socket: non-blocking, TCP_NODELAY (replies are small and
  * batched per loop iteration already). */
-void net_sock_accepted(evutil_socket_t fd);
+void net_addr_accepted(evutil_socket_t fd);
 
 /* The local numeric host and port of a connected socket ("?" and 0 when
  * unknown). */
-uint16_t net_sock_local(evutil_socket_t fd, char *host, size_t cap);
+uint16_t net_addr_local(evutil_socket_t fd, char *host, size_t cap);
 
 #endif

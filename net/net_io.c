@@ -1,0 +1,670 @@
+/*
+ * net_io.c: I/O threads (broker.io_threads). Each thread owns a share of
+ * the connections' sockets (reading, writing, TLS, WebSocket framing) on
+ * its own libevent loop; the core (routing, queues, protocol state) stays
+ * on the one core thread, without locks. They trade messages through two
+ * bounded single-producer single-consumer rings per thread (net_ring.h),
+ * a batch at a time, with one eventfd wake-up per batch, never per
+ * message:
+ *
+ *      core thread                                  I/O thread k
+ *   accept --ATTACH(fd)------------------------->  socket, TLS, WS upgrade
+ *          <---------------------------OPENED---   handshake done
+ *          <--------------------INPUT(chains)---   bytes read
+ *   protocol reads nc->in, writes nc->out
+ *   net_flush --OUTPUT(chains)------------------>  appended, written
+ *            --CONSUMED(total, held)------------>  read credit
+ *          <---------------------------DRAINED---  output at low watermark
+ *          <------------------RELEASE(bk_msg *)---  written body references
+ *   close --CLOSE(flush?)----------------------->  flush, shut
+ *          <----------------------CLOSED(why)---   socket done
+ *   core half freed --FREE---------------------->  I/O half freed
+ *
+ * Who owns what: a connection's core half (struct net_conn) is touched by
+ * the core only; its I/O half (struct net_io_conn) by its I/O thread only,
+ * except the three atomics the core reads to know how much output waits.
+ * Chains move between threads inside evbuffers handed over through a ring:
+ * the release store of the ring's tail publishes them. A message body an
+ * evbuffer references is released on the I/O thread when written; the
+ * reference goes back to the core in a RELEASE batch, so bk_msg reference
+ * counts are only ever changed by the core (net_body_unref). The read
+ * credit bounds what a connection can have in flight towards the core:
+ * the I/O thread stops reading when more than NET_IO_CREDIT bytes beyond
+ * what the core last held are on their way.
+ */
+#include "net_int.h"
+#include "net_ring.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#define RING_SLOTS   2048            /* 64 KiB a ring; more waits in a spill list */
+#define NET_IO_CREDIT (512 * 1024)
+
+enum {
+	/* core -> I/O */
+	NET_M_ATTACH = 1, NET_M_OUTPUT, NET_M_PAUSE, NET_M_CLOSE, NET_M_CONSUMED, NET_M_FREE,
+	/* I/O -> core */
+	NET_M_OPENED, NET_M_INPUT, NET_M_DRAINED, NET_M_CLOSED, NET_M_RELEASE,
+};
+
+struct net_io_thread;
+
+/* The I/O thread's half of a connection. */
+struct net_io_conn {
+	struct net_io_thread *t;        /* borrowed */
+	struct net_conn *nc;            /* the core half: a token in messages only */
+	struct net_listener *l;         /* borrowed; listeners outlive connections */
+	struct net_sock *sock;          /* owned (I/O thread) */
+	uint64_t id;
+	char peer[64];                  /* for log lines */
+	_Atomic size_t transit;         /* core adds at flush, I/O subtracts on append */
+	_Atomic size_t queued;          /* the socket's output, as the I/O thread saw it */
+	_Atomic bool wake_wanted;       /* the core wants DRAINED */
+	/* I/O thread only: */
+	uint64_t shipped, consumed, held;
+	bool dead;                      /* CLOSED sent; waiting for FREE */
+	/* core only: */
+	uint64_t core_consumed;         /* total the protocol took from nc->in */
+	bool report;                    /* CONSUMED due at the next flush */
+};
+
+/* Messages a ring could not take yet. */
+struct spill {
+	struct net_msg *m;
+	uint32_t n, cap;
+};
+
+struct net_io_thread {
+	struct net_io *io;              /* borrowed */
+	unsigned index;
+	pthread_t tid;
+	struct event_base *base;        /* owned: the thread's loop */
+	struct net_ring to_io, to_core;
+	struct net_bell io_bell, core_bell; /* wake the I/O thread; wake the core */
+	struct event *io_ev;            /* on base: io_bell */
+	struct event *core_ev;          /* on the core's base: core_bell */
+	_Atomic bool stop;
+	uint32_t nconns;                /* core's count, for placement */
+	struct spill core_spill;        /* core side: waiting for to_io */
+	bool io_wake_due;               /* core side */
+	struct spill io_spill;          /* I/O side: waiting for to_core */
+	bool core_wake_due;             /* I/O side */
+	void **rel;                     /* I/O side: bodies written, to release */
+	uint32_t nrel, relcap;
+};
+
+struct net_io {
+	struct net *net;                /* borrowed */
+	unsigned n;
+	struct net_io_thread *t;        /* owned array */
+	struct net_conn *dirty;         /* core: connections to flush */
+};
+
+/* The I/O thread the calling thread is, or NULL on the core. */
+static _Thread_local struct net_io_thread *self;
+
+static void
+spill_add(struct spill *s, const struct net_msg *m)
+{
+	if (s->n == s->cap) {
+		s->cap = s->cap ? s->cap * 2 : 64;
+		s->m = bk_realloc(s->m, s->cap * sizeof(*s->m));
+	}
+	s->m[s->n++] = *m;
+}
+
+/* Push, keeping order behind anything already spilled. */
+static void
+push(struct net_ring *r, struct spill *s, const struct net_msg *m)
+{
+	if (s->n > 0 || !net_ring_push(r, m))
+		spill_add(s, m);
+}
+
+static void
+unspill(struct net_ring *r, struct spill *s)
+{
+	uint32_t i = 0;
+
+	while (i < s->n && net_ring_push(r, &s->m[i]))
+		i++;
+	memmove(s->m, s->m + i, (s->n - i) * sizeof(*s->m));
+	s->n -= i;
+}
+
+/* ------------------------------------------------------------------ */
+/* The I/O thread                                                      */
+/* ------------------------------------------------------------------ */
+
+static void
+to_core(struct net_io_conn *c, uint32_t kind, uint32_t u32, void *ptr)
+{
+	struct net_io_thread *t = c->t;
+	struct net_msg m = { .kind = kind, .u32 = u32, .conn = c->nc, .ptr = ptr };
+
+	push(&t->to_core, &t->io_spill, &m);
+	t->core_wake_due = true;
+}
+
+static void
+sock_open(void *arg)
+{
+	struct net_io_conn *c = arg;
+
+	to_core(c, NET_M_OPENED, 0, NULL);
+}
+
+static void
+credit_check(struct net_io_conn *c)
+{
+	bool over = c->shipped - c->consumed > c->held + NET_IO_CREDIT;
+
+	if (c->sock && !c->dead)
+		net_sock_pause(c->sock, SOCK_PAUSE_CREDIT, over);
+}
+
+static void
+sock_input(void *arg, struct evbuffer *in)
+{
+	struct net_io_conn *c = arg;
+	struct evbuffer *buf = evbuffer_new();
+	size_t n = evbuffer_get_length(in);
+
+	evbuffer_add_buffer(buf, in);
+	c->shipped += n;
+	to_core(c, NET_M_INPUT, 0, buf);
+	credit_check(c);
+}
+
+static void
+sock_writable(void *arg)
+{
+	struct net_io_conn *c = arg;
+
+	atomic_store_explicit(&c->queued, net_sock_output_len(c->sock), memory_order_relaxed);
+	if (atomic_exchange_explicit(&c->wake_wanted, false, memory_order_acq_rel))
+		to_core(c, NET_M_DRAINED, 0, NULL);
+}
+
+static void
+sock_end(void *arg, enum net_end why)
+{
+	struct net_io_conn *c = arg;
+
+	if (c->dead)
+		return;
+	c->dead = true;
+	atomic_store_explicit(&c->queued, 0, memory_order_relaxed);
+	to_core(c, NET_M_CLOSED, (uint32_t)why, NULL);
+}
+
+static const struct net_sock_up io_up = {
+	.open = sock_open, .input = sock_input, .writable = sock_writable, .end = sock_end,
+};
+
+static void
+io_conn_free(struct net_io_conn *c)
+{
+	net_sock_free(c->sock);
+	bk_free(c);
+}
+
+/* One message from the core. */
+static void
+io_handle(struct net_io_thread *t, const struct net_msg *m)
+{
+	struct net_io_conn *c = m->conn;
+	struct evbuffer *buf = m->ptr;
+
+	switch (m->kind) {
+	case NET_M_ATTACH:
+		c->sock = net_sock_new(c->l, t->base, (evutil_socket_t)m->u64, c->id, c->peer,
+				       &io_up, c);
+		if (c->sock == NULL)
+			sock_end(c, NET_END_ERROR);
+		break;
+	case NET_M_OUTPUT:
+		atomic_fetch_sub_explicit(&c->transit, evbuffer_get_length(buf),
+					  memory_order_relaxed);
+		if (!c->dead) {
+			evbuffer_add_buffer(net_sock_output(c->sock), buf);
+			atomic_store_explicit(&c->queued, net_sock_output_len(c->sock),
+					      memory_order_relaxed);
+		}
+		evbuffer_free(buf);             /* unwritten references are released */
+		break;
+	case NET_M_PAUSE:
+		if (!c->dead)
+			net_sock_pause(c->sock, m->u32 & ~(1u << 31), (m->u32 >> 31) != 0);
+		break;
+	case NET_M_CLOSE:
+		if (c->dead)
+			break;
+		if (m->u64)
+			net_sock_close_after_flush(c->sock, m->u32);
+		else {
+			net_sock_shut(c->sock);
+			sock_end(c, NET_END_LOCAL);
+		}
+		break;
+	case NET_M_CONSUMED:
+		c->consumed = m->u64;
+		c->held = m->u32;
+		credit_check(c);
+		break;
+	case NET_M_FREE:
+		io_conn_free(c);
+		break;
+	}
+}
+
+/* Hand what this iteration produced to the core: written bodies to
+ * release, spilled messages, and one wake-up. */
+static void
+io_flush(struct net_io_thread *t)
+{
+	if (t->nrel > 0) {
+		struct net_msg m = { .kind = NET_M_RELEASE, .u32 = t->nrel, .ptr = t->rel };
+
+		push(&t->to_core, &t->io_spill, &m);
+		t->rel = NULL;
+		t->nrel = t->relcap = 0;
+		t->core_wake_due = true;
+	}
+	if (t->io_spill.n > 0)
+		unspill(&t->to_core, &t->io_spill);
+	if (t->core_wake_due) {
+		t->core_wake_due = false;
+		net_bell_ring(&t->core_bell);
+	}
+}
+
+static void
+io_wake_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct net_io_thread *t = arg;
+	struct net_msg m;
+
+	net_bell_clear(&t->io_bell);
+	while (net_ring_pop(&t->to_io, &m))
+		io_handle(t, &m);
+}
+
+static void *
+io_main(void *arg)
+{
+	struct net_io_thread *t = arg;
+	struct net_msg m;
+
+	self = t;
+	bk_time_attach(t->base);
+	while (!atomic_load_explicit(&t->stop, memory_order_acquire)) {
+		event_base_loop(t->base, EVLOOP_ONCE);
+		io_flush(t);
+	}
+	/* Stopping: every connection of this thread goes, without messages
+	 * but the bodies to release. */
+	while (net_ring_pop(&t->to_io, &m)) {
+		if (m.kind == NET_M_OUTPUT)
+			evbuffer_free(m.ptr);
+		else if (m.kind == NET_M_ATTACH)        /* the core half still has it */
+			evutil_closesocket((evutil_socket_t)m.u64);
+		else if (m.kind == NET_M_FREE)
+			io_conn_free(m.conn);
+	}
+	bk_time_attach(NULL);
+	self = NULL;
+	return NULL;
+}
+
+void
+net_body_unref(const void *data, size_t len, void *msg)
+{
+	struct net_io_thread *t = self;
+
+	if (t == NULL) {
+		bk_msg_unref(msg);
+		return;
+	}
+	if (t->nrel == t->relcap) {
+		t->relcap = t->relcap ? t->relcap * 2 : 256;
+		t->rel = bk_realloc(t->rel, t->relcap * sizeof(*t->rel));
+	}
+	t->rel[t->nrel++] = msg;
+}
+
+/* ------------------------------------------------------------------ */
+/* The core's side                                                     */
+/* ------------------------------------------------------------------ */
+
+static void
+to_io(struct net_io_conn *c, uint32_t kind, uint32_t u32, uint64_t u64, void *ptr)
+{
+	struct net_io_thread *t = c->t;         /* c may be freed once pushed */
+	struct net_msg m = { .kind = kind, .u32 = u32, .u64 = u64, .conn = c, .ptr = ptr };
+
+	push(&t->to_io, &t->core_spill, &m);
+	t->io_wake_due = true;
+}
+
+/* One message from an I/O thread. */
+static void
+core_handle(const struct net_msg *m)
+{
+	struct net_conn *nc = m->conn;
+	struct evbuffer *buf = m->ptr;
+
+	switch (m->kind) {
+	case NET_M_OPENED:
+		nc->tls = &nc->io->sock->tls;   /* written before OPENED was pushed */
+		net_conn_on_open(nc);
+		break;
+	case NET_M_INPUT:
+		if (!nc->free_pending && !nc->flush_then_free) {
+			evbuffer_add_buffer(nc->in, buf);
+			net_conn_on_input(nc);
+		}
+		evbuffer_free(buf);
+		break;
+	case NET_M_DRAINED:
+		net_conn_on_writable(nc);
+		break;
+	case NET_M_CLOSED:
+		net_conn_on_end(nc, (enum net_end)m->u32);
+		break;
+	case NET_M_RELEASE:
+		for (uint32_t i = 0; i < m->u32; i++)
+			bk_msg_unref(((void **)m->ptr)[i]);
+		bk_free(m->ptr);
+		break;
+	}
+}
+
+static void
+core_wake_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct net_io_thread *t = arg;
+	struct net_msg m;
+
+	net_bell_clear(&t->core_bell);
+	while (net_ring_pop(&t->to_core, &m))
+		core_handle(&m);
+}
+
+void
+net_io_attach(struct net_conn *nc, evutil_socket_t fd)
+{
+	struct net_io *io = nc->net->io;
+	struct net_io_thread *t = &io->t[0];
+	struct net_io_conn *c = bk_calloc(1, sizeof(*c));
+
+	for (unsigned i = 1; i < io->n; i++)            /* the least loaded thread */
+		if (io->t[i].nconns < t->nconns)
+			t = &io->t[i];
+	t->nconns++;
+	c->t = t;
+	c->nc = nc;
+	c->l = nc->l;
+	c->id = nc->id;
+	memcpy(c->peer, nc->peer, sizeof(c->peer));
+	atomic_init(&c->transit, 0);
+	atomic_init(&c->queued, 0);
+	atomic_init(&c->wake_wanted, false);
+	nc->io = c;
+	to_io(c, NET_M_ATTACH, 0, (uint64_t)fd, NULL);
+}
+
+void
+net_io_pause(struct net_conn *nc, unsigned why, bool on)
+{
+	if (!nc->sock_gone)
+		to_io(nc->io, NET_M_PAUSE, why | (on ? 1u << 31 : 0), 0, NULL);
+}
+
+/* Ship nc's output now (ahead of a close, or at the end of an iteration). */
+static void
+ship(struct net_conn *nc)
+{
+	struct net_io_conn *c = nc->io;
+	size_t n = evbuffer_get_length(nc->out);
+
+	if (c->report) {
+		c->report = false;
+		to_io(c, NET_M_CONSUMED, (uint32_t)evbuffer_get_length(nc->in),
+		      c->core_consumed, NULL);
+	}
+	if (n == 0 || nc->sock_gone)
+		return;
+	struct evbuffer *buf = evbuffer_new();
+
+	/* Counted before it leaves: the core must not see less output
+	 * pending while it is on its way. */
+	atomic_fetch_add_explicit(&c->transit, n, memory_order_relaxed);
+	evbuffer_add_buffer(buf, nc->out);
+	to_io(c, NET_M_OUTPUT, 0, 0, buf);
+}
+
+void
+net_io_close(struct net_conn *nc, bool flush, uint32_t ms)
+{
+	if (flush)
+		ship(nc);
+	to_io(nc->io, NET_M_CLOSE, ms, flush, NULL);
+}
+
+void
+net_io_mark_dirty(struct net_conn *nc)
+{
+	struct net_io *io = nc->net->io;
+
+	if (nc->dirty || !nc->io)
+		return;
+	nc->dirty = true;
+	nc->dirty_next = io->dirty;
+	if (io->dirty)
+		io->dirty->dirty_pprev = &nc->dirty_next;
+	nc->dirty_pprev = &io->dirty;
+	io->dirty = nc;
+}
+
+static void
+dirty_unlink(struct net_conn *nc)
+{
+	if (!nc->dirty)
+		return;
+	*nc->dirty_pprev = nc->dirty_next;
+	if (nc->dirty_next)
+		nc->dirty_next->dirty_pprev = nc->dirty_pprev;
+	nc->dirty = false;
+	nc->dirty_next = NULL;
+	nc->dirty_pprev = NULL;
+}
+
+void
+net_io_consumed(struct net_conn *nc, size_t before)
+{
+	size_t after = evbuffer_get_length(nc->in);
+
+	if (after < before)
+		nc->io->core_consumed += before - after;
+	nc->io->report = true;
+	net_io_mark_dirty(nc);
+}
+
+size_t
+net_io_output_len(struct net_conn *nc)
+{
+	struct net_io_conn *c = nc->io;
+	size_t n = evbuffer_get_length(nc->out) +
+		   atomic_load_explicit(&c->transit, memory_order_relaxed) +
+		   atomic_load_explicit(&c->queued, memory_order_relaxed);
+
+	/* Asked because a consumer may park: wake it when the socket drains. */
+	if (n > nc->l->cfg.output_high)
+		atomic_store_explicit(&c->wake_wanted, true, memory_order_release);
+	return n;
+}
+
+void
+net_io_release(struct net_conn *nc)
+{
+	struct net_io_conn *c = nc->io;
+
+	dirty_unlink(nc);                       /* its output dies with it */
+	nc->io = NULL;
+	c->t->nconns--;
+	if (nc->net->io_stopped) {
+		/* The threads are gone: free the I/O half here. */
+		io_conn_free(c);
+		return;
+	}
+	to_io(c, NET_M_FREE, 0, 0, NULL);
+}
+
+void
+net_flush(struct net *n)
+{
+	struct net_io *io = n ? n->io : NULL;
+	struct net_conn *nc;
+
+	if (io == NULL)
+		return;
+	while ((nc = io->dirty) != NULL) {
+		dirty_unlink(nc);
+		ship(nc);
+	}
+	for (unsigned i = 0; i < io->n; i++) {
+		struct net_io_thread *t = &io->t[i];
+
+		if (t->core_spill.n > 0)
+			unspill(&t->to_io, &t->core_spill);
+		if (t->io_wake_due) {
+			t->io_wake_due = false;
+			net_bell_ring(&t->io_bell);
+		}
+	}
+}
+
+static void
+thread_fini(struct net_io_thread *t)
+{
+	struct net_msg m;
+
+	/* What the thread sent last: bodies to release, buffers to free. */
+	unspill(&t->to_core, &t->io_spill);
+	while (net_ring_pop(&t->to_core, &m)) {
+		if (m.kind == NET_M_RELEASE)
+			core_handle(&m);
+		else if (m.kind == NET_M_INPUT)
+			evbuffer_free(m.ptr);
+	}
+	for (uint32_t i = 0; i < t->io_spill.n; i++)
+		if (t->io_spill.m[i].kind == NET_M_RELEASE)
+			core_handle(&t->io_spill.m[i]);
+	for (uint32_t i = 0; i < t->nrel; i++)
+		bk_msg_unref(t->rel[i]);
+	bk_free(t->rel);
+	bk_free(t->core_spill.m);
+	bk_free(t->io_spill.m);
+	if (t->io_ev)
+		event_free(t->io_ev);
+	if (t->core_ev)
+		event_free(t->core_ev);
+	if (t->base)
+		event_base_free(t->base);
+	if (t->io_bell.efd >= 0)
+		close(t->io_bell.efd);
+	if (t->core_bell.efd >= 0)
+		close(t->core_bell.efd);
+	net_ring_fini(&t->to_io);
+	net_ring_fini(&t->to_core);
+}
+
+int
+net_io_start(struct net *n, unsigned count)
+{
+	struct net_io *io = bk_calloc(1, sizeof(*io));
+	int res = 0;
+
+	io->net = n;
+	io->t = bk_calloc(count, sizeof(*io->t));
+	n->io = io;
+	for (unsigned i = 0; i < count; i++) {
+		struct net_io_thread *t = &io->t[i];
+
+		t->io = io;
+		t->index = i;
+		net_ring_init(&t->to_io, RING_SLOTS);
+		net_ring_init(&t->to_core, RING_SLOTS);
+		atomic_init(&t->stop, false);
+		atomic_init(&t->io_bell.signaled, false);
+		atomic_init(&t->core_bell.signaled, false);
+		t->io_bell.efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		t->core_bell.efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		t->base = event_base_new();
+		if (t->io_bell.efd < 0 || t->core_bell.efd < 0 || t->base == NULL) {
+			res = -errno;
+			thread_fini(t);         /* not counted in io->n */
+			break;
+		}
+		t->io_ev = event_new(t->base, t->io_bell.efd, EV_READ | EV_PERSIST, io_wake_cb, t);
+		t->core_ev = event_new(n->base, t->core_bell.efd, EV_READ | EV_PERSIST,
+				       core_wake_cb, t);
+		event_add(t->io_ev, NULL);
+		event_add(t->core_ev, NULL);
+		io->n = i + 1;
+		if ((res = -pthread_create(&t->tid, NULL, io_main, t)) < 0) {
+			io->n = i;
+			thread_fini(t);
+			break;
+		}
+		char name[16];
+
+		snprintf(name, sizeof(name), "sluiced-io%u", i % 1000);
+		pthread_setname_np(t->tid, name);        /* for top -H and profiles */
+	}
+	if (res < 0) {
+		net_io_stop(n);
+		net_io_free(n);
+		n->io_stopped = false;
+	}
+	return res;
+}
+
+void
+net_io_stop(struct net *n)
+{
+	struct net_io *io = n->io;
+
+	if (io == NULL || n->io_stopped)
+		return;
+	for (unsigned i = 0; i < io->n; i++) {
+		atomic_store_explicit(&io->t[i].stop, true, memory_order_release);
+		atomic_store(&io->t[i].io_bell.signaled, false);
+		net_bell_ring(&io->t[i].io_bell);
+	}
+	for (unsigned i = 0; i < io->n; i++)
+		pthread_join(io->t[i].tid, NULL);
+	n->io_stopped = true;
+}
+
+void
+net_io_free(struct net *n)
+{
+	struct net_io *io = n->io;
+
+	if (io == NULL)
+		return;
+	/* Connections still attached were freed by net_free (through
+	 * net_io_release) before this: their sockets used the threads' loops. */
+	for (unsigned i = 0; i < io->n; i++)
+		thread_fini(&io->t[i]);
+	bk_free(io->t);
+	bk_free(io);
+	n->io = NULL;
+}
