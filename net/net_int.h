@@ -261,5 +261,8 @@ void net_tls_info_fini(struct net_tls_info *info);
  * s->bev in the WebSocket filter and call net_sock_ws_ready(). Called from
  * the read callback until the upgrade is done or refused. */
 void net_ws_handshake(struct net_sock *s);
+/* The peer closed the WebSocket after data the protocol has not read yet:
+ * close once it has (net_sock.c's read callback). */
+bool net_ws_close_pending(const struct net_sock *s);
 
 #endif

@@ -254,14 +254,18 @@ read_cb(struct bufferevent *bev, void *arg)
 			open_up(s);             /* TLS data before the CONNECTED event */
 		return;
 	}
-	if (s->paused)
-		return;
-	if (output_full(s)) {
-		net_sock_pause(s, SOCK_PAUSE_OUTPUT, true);
+	if (s->paused || output_full(s)) {
+		if (!s->paused)
+			net_sock_pause(s, SOCK_PAUSE_OUTPUT, true);
+		/* A WebSocket the peer closed has nothing more coming. */
+		if (net_ws_close_pending(s))
+			net_sock_close_after_flush(s, 1000);
 		return;
 	}
 	s->up->input(s->up_arg, in);
-	if (!s->ended && !s->flushing && output_full(s))
+	if (net_ws_close_pending(s) && !s->ended)
+		net_sock_close_after_flush(s, 1000);
+	else if (!s->ended && !s->flushing && output_full(s))
 		net_sock_pause(s, SOCK_PAUSE_OUTPUT, true);
 }
 

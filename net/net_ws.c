@@ -44,7 +44,9 @@ struct net_ws {
 	struct evbuffer *dst;           /* input filter: the protocol's input */
 	struct evbuffer *out;           /* the raw bev's output */
 	uint8_t msg_opcode;             /* of the data message being received */
+	bool in_control;                /* the frame being received is a control frame */
 	bool closed;                    /* close frame received or sent */
+	bool close_pending;             /* close once the last data is handed up */
 };
 
 /* ---- the upgrade request ---- */
@@ -172,7 +174,10 @@ ws_frame_start(wslay_event_context_ptr ctx,
 {
 	struct net_ws *ws = user;
 
-	if (arg->opcode == WSLAY_CONTINUATION_FRAME || (arg->opcode & 8))
+	/* A control frame (ping, pong, close) may come between the fragments
+	 * of a message: its payload is not the message's. */
+	ws->in_control = (arg->opcode & 8) != 0;
+	if (arg->opcode == WSLAY_CONTINUATION_FRAME || ws->in_control)
 		return;                 /* continuation keeps the message's opcode */
 	ws->msg_opcode = arg->opcode;
 	if (arg->opcode != WSLAY_BINARY_FRAME && !ws->closed) {
@@ -192,7 +197,7 @@ ws_frame_chunk(wslay_event_context_ptr ctx,
 {
 	struct net_ws *ws = user;
 
-	if (ws->msg_opcode == WSLAY_BINARY_FRAME && ws->dst && !ws->closed)
+	if (!ws->in_control && ws->msg_opcode == WSLAY_BINARY_FRAME && ws->dst && !ws->closed)
 		evbuffer_add(ws->dst, arg->data, arg->data_length);
 }
 
@@ -235,8 +240,14 @@ ws_in(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t limit,
 		if (rc != 0)
 			net_sock_log(ws->s, BK_LOG_INFO, "WebSocket protocol error (%d)", rc);
 		ws->closed = true;
-		/* Our close frame (libwslay queued it) leaves before the socket closes. */
-		net_sock_close_after_flush(ws->s, 1000);
+		/* Data that came before a close frame (a DISCONNECT, say) reaches
+		 * the protocol first: the socket's read callback closes then.
+		 * Our close frame (libwslay queued it) leaves before the socket
+		 * closes. */
+		if (rc == 0 && evbuffer_get_length(dst) > before)
+			ws->close_pending = true;
+		else
+			net_sock_close_after_flush(ws->s, 1000);
 	}
 	return evbuffer_get_length(dst) > before ? BEV_OK : BEV_NEED_MORE;
 }
@@ -348,6 +359,12 @@ check_request(struct net_sock *s, const char *head, char *key, size_t keycap,
 		return false;
 	}
 	return true;
+}
+
+bool
+net_ws_close_pending(const struct net_sock *s)
+{
+	return s->ws != NULL && s->ws->close_pending;
 }
 
 void
