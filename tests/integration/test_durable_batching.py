@@ -11,6 +11,7 @@ each declare; here a probe client's round trips stay far below a declare's
 import json
 import os
 import shutil
+import signal
 import statistics
 import struct
 import subprocess
@@ -42,6 +43,17 @@ def slow_disk_broker(tmp_path, monkeypatch):
     monkeypatch.setattr(conftest, "SLUICED", str(wrapper))
     b = conftest.Broker()
     yield b
+    # SIGTERM to strace would detach it and leave sluiced running: stop
+    # the traced broker itself, and strace ends with it.
+    if b.proc.poll() is None:
+        for task in os.listdir("/proc/%d/task" % b.proc.pid):
+            with open("/proc/%d/task/%s/children" % (b.proc.pid, task)) as f:
+                for child in f.read().split():
+                    os.kill(int(child), signal.SIGTERM)
+        try:
+            b.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            pass
     b.stop()
 
 
