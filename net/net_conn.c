@@ -136,7 +136,9 @@ net_conn_accept(struct net_listener *l, evutil_socket_t fd, const struct sockadd
 	if (nc->sock == NULL) {
 		nc->sock_gone = true;
 		net_conn_close(nc);
+		return;
 	}
+	net_sock_start(nc->sock);
 }
 
 void

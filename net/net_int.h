@@ -128,11 +128,14 @@ struct net_sock {
 #define SOCK_PAUSE_CREDIT (1u << 8)             /* the core holds enough input (net_io.c) */
 
 /* Make the socket half for an accepted fd on base (TLS as l says);
- * returns NULL (fd closed) when the bufferevent cannot be made. On a
- * plain TCP listener up->open is called before this returns. */
+ * returns NULL (fd closed) when the bufferevent cannot be made. Nothing
+ * is called back before net_sock_start(). */
 struct net_sock *net_sock_new(struct net_listener *l, struct event_base *base,
 			      evutil_socket_t fd, uint64_t id, const char *peer,
 			      const struct net_sock_up *up, void *up_arg);
+/* Go: on a plain TCP listener up->open is called from here, so the owner
+ * must have stored the pointer net_sock_new returned. */
+void net_sock_start(struct net_sock *s);
 void net_sock_free(struct net_sock *s);         /* accepts NULL; no upcall */
 /* Stop reading and writing now, with no upcall (a close the owner asked
  * for without flushing). */

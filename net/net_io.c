@@ -227,6 +227,8 @@ io_handle(struct net_io_thread *t, const struct net_msg *m)
 				       &io_up, c);
 		if (c->sock == NULL)
 			sock_end(c, NET_END_ERROR);
+		else
+			net_sock_start(c->sock);        /* OPENED after c->sock is set */
 		break;
 	case NET_M_OUTPUT:
 		atomic_fetch_sub_explicit(&c->transit, evbuffer_get_length(buf),
@@ -504,8 +506,11 @@ net_io_output_len(struct net_conn *nc)
 		   atomic_load_explicit(&c->transit, memory_order_relaxed) +
 		   atomic_load_explicit(&c->queued, memory_order_relaxed);
 
-	/* Asked because a consumer may park: wake it when the socket drains. */
-	if (n > nc->l->cfg.output_high)
+	/* Asked because the protocol may hold back output until there is
+	 * room (a parked consumer, a file copy): tell it when the socket has
+	 * drained to half the high watermark, as the single-threaded
+	 * transport's write callback does. */
+	if (n > 0)
 		atomic_store_explicit(&c->wake_wanted, true, memory_order_release);
 	return n;
 }

@@ -140,9 +140,14 @@ net_sock_new(struct net_listener *l, struct event_base *base, evutil_socket_t fd
 	}
 	s->linger = event_new(base, -1, 0, linger_cb, s);
 	bev_setup(s, s->bev);
-	if (l->cfg.transport == NET_TCP)
-		open_up(s);
 	return s;
+}
+
+void
+net_sock_start(struct net_sock *s)
+{
+	if (s->l->cfg.transport == NET_TCP)
+		open_up(s);
 }
 
 void

@@ -83,6 +83,9 @@ class ClusterNode:
                 "--set", "cluster.secret=" + SECRET,
                 "--set", "cluster.lease_ttl=%d" % LEASE_TTL,
                 "--set", "cluster.replication_port=%d" % self.repl_port]
+        if os.environ.get("SLUICE_IO_THREADS"):
+            # tools/dev.sh runs the suites once per threading mode.
+            args += ["--set", "broker.io_threads=" + os.environ["SLUICE_IO_THREADS"]]
         for s in self.sets:
             args += ["--set", s]
         self.lines, self.port = [], None
