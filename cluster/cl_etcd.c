@@ -190,8 +190,9 @@ get_i64(const cJSON *o, const char *field, int64_t def)
 
 	if (cJSON_IsString(v))
 		return strtoll(v->valuestring, NULL, 10);
-	if (cJSON_IsNumber(v))
-		return (int64_t)v->valuedouble;
+	if (cJSON_IsNumber(v))          /* saturated: a cast out of range is UB */
+		return v->valuedouble >= 9.2e18 ? INT64_MAX :
+		       !(v->valuedouble > -9.2e18) ? INT64_MIN : (int64_t)v->valuedouble;
 	return def;
 }
 

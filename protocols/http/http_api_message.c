@@ -10,6 +10,7 @@
  */
 #include "http_int.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -176,6 +177,18 @@ message_json(const struct bk_delivery *d, uint32_t left, bool base64, long trunc
 	return o;
 }
 
+/* A JSON number as a long, saturated: converting a double outside long's
+ * range (1e34, say) is undefined behaviour in C. */
+static long
+json_long(double d)
+{
+	if (!(d > (double)LONG_MIN))            /* NaN too */
+		return LONG_MIN;
+	if (d >= (double)LONG_MAX)
+		return LONG_MAX;
+	return (long)d;
+}
+
 /* "count" (1..GET_COUNT_MAX, default 1) and "truncate" (-1 = none) of a
  * /get body. false after a 400. */
 static bool
@@ -189,9 +202,10 @@ get_limits(struct http_req *r, const cJSON *body, long *count, long *truncate)
 		return false;
 	}
 	if (c != NULL)
-		*count = cJSON_IsNumber(c) ? (long)c->valuedouble : strtol(c->valuestring, NULL, 10);
+		*count = cJSON_IsNumber(c) ? json_long(c->valuedouble)
+					   : strtol(c->valuestring, NULL, 10);
 	if (t != NULL && cJSON_IsNumber(t))
-		*truncate = (long)t->valuedouble;
+		*truncate = json_long(t->valuedouble);
 	else if (t != NULL && cJSON_IsString(t) && *t->valuestring != '\0')
 		*truncate = strtol(t->valuestring, NULL, 10);
 	if (*count < 1 || *count > GET_COUNT_MAX) {
