@@ -131,6 +131,8 @@ unspill(struct net_ring *r, struct spill *s)
 {
 	uint32_t i = 0;
 
+	if (s->n == 0)                  /* s->m may be NULL: no memmove then */
+		return;
 	while (i < s->n && net_ring_push(r, &s->m[i]))
 		i++;
 	memmove(s->m, s->m + i, (s->n - i) * sizeof(*s->m));

@@ -16,7 +16,6 @@
 #ifndef SLUICE_NET_RING_H
 #define SLUICE_NET_RING_H
 
-#include <stdalign.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -32,10 +31,15 @@ struct net_msg {
 	void *ptr;                      /* an evbuffer, an array, ... (handed over) */
 };
 
+/* head and tail 64 bytes apart, so they never share a cache line; padded
+ * rather than aligned, because the ring lives in heap memory that malloc
+ * aligns to 16 bytes only. */
 struct net_ring {
-	alignas(64) _Atomic uint32_t head;      /* the consumer's */
-	alignas(64) _Atomic uint32_t tail;      /* the producer's */
-	alignas(64) uint32_t mask;
+	_Atomic uint32_t head;                  /* the consumer's */
+	char pad_head[64 - sizeof(uint32_t)];
+	_Atomic uint32_t tail;                  /* the producer's */
+	char pad_tail[64 - sizeof(uint32_t)];
+	uint32_t mask;
 	struct net_msg *slot;                   /* owned: mask + 1 slots */
 };
 
