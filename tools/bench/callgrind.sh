@@ -22,7 +22,7 @@ if [ ! -x "$build/daemon/sluiced" ]; then
   meson setup "$build" "$root" --buildtype=release -Ddebug=true -Dtests=disabled >/dev/null
 fi
 ninja -C "$build" daemon/sluiced >/dev/null
-dir=$(mktemp -d /tmp/sluice-cg.XXXXXX)
+dir=$(mktemp -d --suffix=.sluice-cg)
 valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$out.cg" \
   "$build/daemon/sluiced" --set amqp.port="$amqp" --set mqtt.port="$mqtt" \
   --set mqtt.allow_anonymous=yes --set http.port=0 --set prometheus.port=0 \
