@@ -22,6 +22,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/rand.h>
+
 #include "bk_log.h"
 #include "cl_int.h"
 
@@ -37,12 +39,15 @@ struct cl_coord {
 	pthread_cond_t cond;
 	int pipe_r, pipe_w;
 	struct cl_etcd *etcd;
+	const struct cluster_config *cfg;       /* the cluster's, outlives this */
 	char name[CL_NAME_MAX];
 	char value[CL_VALUE_MAX];       /* this node's leader key value */
 	uint32_t ttl;                   /* seconds */
 	/* under lock */
 	bool stop, eligible, leader;
-	bool ev_lead, ev_fenced, ev_follow, ev_insync;
+	bool checked;                   /* etcd's identity matches data_dir's */
+	char id[CL_ID_MAX];             /* data_dir's identity, "" none yet */
+	bool ev_lead, ev_fenced, ev_follow, ev_insync, ev_foreign;
 	char follow[CL_VALUE_MAX];
 	uint64_t fence_until;
 	struct want w[CL_MAX_FOLLOWERS];
@@ -56,6 +61,21 @@ post(struct cl_coord *c, bool *flag)
 	*flag = true;
 	if (write(c->pipe_w, &b, 1) < 0 && errno != EAGAIN)
 		bk_warn("cluster: cannot wake the event loop: %s", strerror(errno));
+}
+
+/* The identity a founder gives the cluster: data_dir's, or a new one. */
+static void
+new_id(const struct cl_coord *c, char id[CL_ID_MAX])
+{
+	unsigned char rnd[16];
+
+	if (c->id[0]) {
+		snprintf(id, CL_ID_MAX, "%s", c->id);
+		return;
+	}
+	RAND_bytes(rnd, sizeof(rnd));
+	for (int i = 0; i < 16; i++)
+		snprintf(id + 2 * i, 3, "%02x", rnd[i]);
 }
 
 static void
@@ -73,24 +93,68 @@ sleep_ms(struct cl_coord *c, uint64_t ms)
 	pthread_cond_timedwait(&c->cond, &c->lock, &ts);
 }
 
+/*
+ * The cluster's identity in etcd against the one data_dir belongs to: a
+ * data_dir of another cluster must not be copied over (ev_foreign stops
+ * the node); a data_dir of none yet takes etcd's before anything is
+ * copied into it. Lock held.
+ */
+static void
+identity_step(struct cl_coord *c)
+{
+	char val[CL_VALUE_MAX];
+	int64_t l = 0;
+	int rc, wr = 0;
+
+	pthread_mutex_unlock(&c->lock);
+	rc = cl_etcd_get(c->etcd, "/cluster", val, sizeof(val), &l);
+	if (rc == 1 && c->id[0] == '\0' && (wr = cl_local_set_id(c->cfg->data_dir, val)) == 0)
+		bk_info("cluster: data_dir '%s' joins cluster %s", c->cfg->data_dir, val);
+	pthread_mutex_lock(&c->lock);
+	if (rc < 0 || (wr < 0 && wr != -EINVAL)) {
+		if (wr < 0)
+			bk_warn("cluster: cannot write '%s/%s': %s", c->cfg->data_dir,
+				ST_REPL_LOCAL, strerror(-wr));
+		return;                 /* again next turn */
+	}
+	if (rc == 1 && c->id[0] == '\0' && wr == 0)
+		snprintf(c->id, sizeof(c->id), "%.64s", val);
+	if (rc == 1 && strcmp(c->id, val) != 0) {
+		bk_error("cluster: data_dir '%s' belongs to cluster %s, but etcd (prefix '%s') "
+			 "holds cluster %.64s: this node will not join it and overwrite its "
+			 "data; give it an empty data_dir to join as a new member",
+			 c->cfg->data_dir, c->id[0] ? c->id : "(none)", c->cfg->etcd_prefix, val);
+		post(c, &c->ev_foreign);
+		return;
+	}
+	c->checked = true;
+}
+
 /* A follower's turn: follow whoever leads, or campaign. Lock held. */
 static void
 follower_step(struct cl_coord *c, int64_t lease, uint64_t renewed)
 {
-	char val[CL_VALUE_MAX], who[CL_NAME_MAX];
-	bool eligible = c->eligible;
+	char val[CL_VALUE_MAX], who[CL_NAME_MAX], id[CL_ID_MAX];
+	bool eligible = c->eligible, founded = false;
 	int64_t klease = 0;
 	int rc, won = 0;
 
+	new_id(c, id);
 	pthread_mutex_unlock(&c->lock);
 	rc = cl_etcd_leader(c->etcd, val, sizeof(val), &klease);
 	if (rc == 0) {
 		if (eligible)
-			won = cl_etcd_campaign(c->etcd, c->name, c->value, lease, false);
+			won = cl_etcd_campaign(c->etcd, c->name, c->value, lease, NULL);
 		if (won == 0)
-			won = cl_etcd_campaign(c->etcd, c->name, c->value, lease, true);
+			founded = (won = cl_etcd_campaign(c->etcd, c->name, c->value, lease, id)) == 1;
 	}
+	if (founded && cl_local_set_id(c->cfg->data_dir, id) < 0)
+		bk_warn("cluster: cannot record cluster %s in '%s'", id, c->cfg->data_dir);
 	pthread_mutex_lock(&c->lock);
+	if (founded) {
+		snprintf(c->id, sizeof(c->id), "%s", id);
+		bk_info("cluster: %s founds cluster %s", c->name, id);
+	}
 	if (won == 1) {
 		c->leader = true;
 		c->fence_until = renewed + c->ttl * 750u;
@@ -180,7 +244,10 @@ run(void *arg)
 		lease_step(c, &lease, &renewed);
 		if (lease != 0 && c->leader)
 			leader_step(c);
-		else if (lease != 0 && !c->ev_fenced)
+		else if (lease != 0 && !c->ev_fenced && !c->ev_foreign &&
+			 (!c->checked || c->id[0] == '\0'))
+			identity_step(c);
+		if (lease != 0 && !c->leader && !c->ev_fenced && !c->ev_foreign && c->checked)
 			follower_step(c, lease, renewed);
 		if (!c->stop && !wants_pending(c))
 			sleep_ms(c, lease == 0 ? 250 : c->ttl * 100u);
@@ -202,6 +269,8 @@ cl_coord_new(const struct cluster_config *cfg, const char *value, int *event_fd)
 	c->pipe_r = c->pipe_w = -1;
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_cond_init(&c->cond, NULL);
+	c->cfg = cfg;
+	cl_local_id(cfg->data_dir, c->id);
 	snprintf(c->name, sizeof(c->name), "%s", cfg->node_name);
 	snprintf(c->value, sizeof(c->value), "%s", value);
 	c->ttl = cfg->lease_ttl;
@@ -232,6 +301,8 @@ cl_coord_event(struct cl_coord *c, char *host, size_t hlen, int *port)
 	pthread_mutex_lock(&c->lock);
 	if (c->ev_fenced) {
 		ev = CL_EV_FENCED;      /* stays set: the node is done */
+	} else if (c->ev_foreign) {
+		ev = CL_EV_FOREIGN;     /* as final */
 	} else if (c->ev_lead) {
 		c->ev_lead = false;
 		c->ev_follow = false;

@@ -23,7 +23,6 @@
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
 #include <openssl/evp.h>
-#include <openssl/rand.h>
 
 #include "bk_log.h"
 #include "cl_int.h"
@@ -243,11 +242,17 @@ cl_etcd_revoke(struct cl_etcd *e, int64_t id)
 int
 cl_etcd_leader(struct cl_etcd *e, char *val, size_t vlen, int64_t *lease)
 {
+	return cl_etcd_get(e, "/leader", val, vlen, lease);
+}
+
+int
+cl_etcd_get(struct cl_etcd *e, const char *key, char *val, size_t vlen, int64_t *lease)
+{
 	cJSON *rq = cJSON_CreateObject(), *r, *kvs, *kv, *v;
 	unsigned char buf[CL_VALUE_MAX * 2];
 	int n, rc = 0;
 
-	add_b64(rq, "key", e->prefix, "/leader");
+	add_b64(rq, "key", e->prefix, key);
 	if ((r = call(e, "/v3/kv/range", rq)) == NULL)
 		return -EIO;
 	kvs = cJSON_GetObjectItemCaseSensitive(r, "kvs");
@@ -328,21 +333,18 @@ txn(struct cl_etcd *e, cJSON *rq)
 
 int
 cl_etcd_campaign(struct cl_etcd *e, const char *name, const char *val, int64_t lease,
-		 bool bootstrap)
+		 const char *id)
 {
 	cJSON *rq = cJSON_CreateObject(), *cmp = cJSON_AddArrayToObject(rq, "compare");
 	cJSON *ok = cJSON_AddArrayToObject(rq, "success"), *del;
-	char key[CL_NAME_MAX + 16], id[40];
-	unsigned char rnd[16];
+	char key[CL_NAME_MAX + 16];
+	bool bootstrap = id != NULL;
 
 	snprintf(key, sizeof(key), "/insync/%s", name);
 	add_i64(compare(cmp, e->prefix, "/leader", "CREATE", "EQUAL"), "create_revision", 0);
 	if (bootstrap) {
 		add_i64(compare(cmp, e->prefix, "/cluster", "CREATE", "EQUAL"),
 			"create_revision", 0);
-		RAND_bytes(rnd, sizeof(rnd));
-		for (int i = 0; i < 16; i++)
-			snprintf(id + 2 * i, 3, "%02x", rnd[i]);
 		put(ok, e->prefix, "/cluster", id, 0);
 	} else {
 		add_i64(compare(cmp, e->prefix, key, "CREATE", "GREATER"), "create_revision", 0);

@@ -24,9 +24,12 @@
 #include <unistd.h>
 
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/rand.h>
+#include <openssl/ssl.h>
 
 #include "bk_alloc.h"
 #include "bk_log.h"
@@ -38,6 +41,7 @@ struct cl_follower {
 	struct event_base *base;
 	const struct cluster_config *cfg;      /* borrowed from the cluster */
 	struct cl_coord *coord;
+	SSL_CTX *tls;                           /* borrowed; NULL: plain TCP */
 	struct bufferevent *bev;
 	struct st_mirror *m;
 	struct event *retry;
@@ -250,6 +254,27 @@ on_read(struct bufferevent *bev, void *arg)
 		drop(f, rc == -EPROTO ? "protocol error" : strerror(-rc));
 }
 
+/* A TLS failure (the leader's certificate refused, or ours by it):
+ * dropped with OpenSSL's reason. False when it was no TLS error. */
+static bool
+tls_error(struct bufferevent *bev, struct cl_follower *f)
+{
+	unsigned long e = bufferevent_get_openssl_error(bev);
+	SSL *ssl = bufferevent_openssl_get_ssl(bev);
+	long v = ssl ? SSL_get_verify_result(ssl) : X509_V_OK;
+	char why[300], msg[400];
+
+	if (e == 0)
+		return false;
+	ERR_error_string_n(e, why, sizeof(why));
+	while (bufferevent_get_openssl_error(bev) != 0)
+		;
+	snprintf(msg, sizeof(msg), "TLS: %s%s%s", why, v != X509_V_OK ? ": " : "",
+		 v != X509_V_OK ? X509_verify_cert_error_string(v) : "");
+	drop(f, msg);
+	return true;
+}
+
 static void
 on_event(struct bufferevent *bev, short what, void *arg)
 {
@@ -257,13 +282,33 @@ on_event(struct bufferevent *bev, short what, void *arg)
 
 	if (what & BEV_EVENT_CONNECTED) {
 		int one = 1;
+		char why[400];
+		SSL *ssl = f->tls ? bufferevent_openssl_get_ssl(bev) : NULL;
 
 		/* an acknowledgement is one small frame a confirm waits for */
 		setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		if (ssl && cl_tls_check_leader(ssl, f->cfg->tls_peer_name, why, sizeof(why)) < 0)
+			drop(f, why);
 		return;
 	}
+	if (f->tls && (what & BEV_EVENT_ERROR) && tls_error(bev, f))
+		return;
 	drop(f, what & BEV_EVENT_EOF ? "the leader closed the connection"
 				       : evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+}
+
+/* A TCP or TLS (cluster.tls) connection's bufferevent, not connected. */
+static struct bufferevent *
+new_bev(struct cl_follower *f)
+{
+	SSL *ssl;
+
+	if (f->tls == NULL)
+		return bufferevent_socket_new(f->base, -1, BEV_OPT_CLOSE_ON_FREE);
+	if ((ssl = SSL_new(f->tls)) == NULL)
+		return NULL;
+	return bufferevent_openssl_socket_new(f->base, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
+					      BEV_OPT_CLOSE_ON_FREE);
 }
 
 static void
@@ -278,7 +323,12 @@ connect_now(struct cl_follower *f)
 		return;
 	}
 	f->proven = false;
-	f->bev = bufferevent_socket_new(f->base, -1, BEV_OPT_CLOSE_ON_FREE);
+	if ((f->bev = new_bev(f)) == NULL) {
+		bk_warn("cluster: cannot make a connection to %s:%d", f->host, f->port);
+		freeaddrinfo(ai);
+		drop(f, "");
+		return;
+	}
 	bufferevent_setcb(f->bev, on_read, NULL, on_event, f);
 	/* Take everything that arrived in one read: each read ends in an
 	 * fsync, so libevent's 16 KiB default would cost one per 16 KiB. */
@@ -297,7 +347,7 @@ on_retry(evutil_socket_t fd, short what, void *arg)
 
 struct cl_follower *
 cl_follower_new(struct event_base *base, const struct cluster_config *cfg,
-		struct cl_coord *coord, const char *host, int port)
+		struct cl_coord *coord, SSL_CTX *tls, const char *host, int port)
 {
 	struct cl_follower *f = bk_calloc(1, sizeof(*f));
 	int rc;
@@ -305,6 +355,7 @@ cl_follower_new(struct event_base *base, const struct cluster_config *cfg,
 	f->base = base;
 	f->cfg = cfg;
 	f->coord = coord;
+	f->tls = tls;
 	snprintf(f->host, sizeof(f->host), "%s", host);
 	f->port = port;
 	f->retry = evtimer_new(base, on_retry, f);

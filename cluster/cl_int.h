@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include <event2/buffer.h>
+#include <openssl/types.h>
 
 #include "cluster.h"
 #include "storage.h"
@@ -24,6 +25,7 @@
 #define CL_NAME_MAX 64
 #define CL_VALUE_MAX 320                /* the leader key's value */
 #define CL_MAX_FOLLOWERS 16
+#define CL_ID_MAX 65                    /* a cluster's identity, NUL included */
 
 /* CLOCK_MONOTONIC in milliseconds: the etcd thread and the loop's
  * fencing check read the same clock. */
@@ -41,22 +43,26 @@ int cl_etcd_keepalive(struct cl_etcd *e, int64_t id);
 int cl_etcd_revoke(struct cl_etcd *e, int64_t id);
 /* The leader key: 1 with its value and lease, 0 when nobody leads, -EIO. */
 int cl_etcd_leader(struct cl_etcd *e, char *val, size_t vlen, int64_t *lease);
+/* Any key under the prefix ("/cluster"): 1 with its value and lease, 0
+ * when absent, -EIO. */
+int cl_etcd_get(struct cl_etcd *e, const char *key, char *val, size_t vlen, int64_t *lease);
 /*
  * Take the leader key with lease, value val, if nobody holds it and
  * <prefix>/insync/<name> exists (then every other node's in-sync entry
- * goes: they copy from this node before they count again) or, when
- * bootstrap, if the cluster has no identity yet (founding it). 1 won,
- * 0 lost, -EIO.
+ * goes: they copy from this node before they count again) or, with id
+ * (bootstrap), if the cluster has no identity yet (founding it with
+ * that identity). 1 won, 0 lost, -EIO.
  */
 int cl_etcd_campaign(struct cl_etcd *e, const char *name, const char *val, int64_t lease,
-		     bool bootstrap);
+		     const char *id);
 /* Add or remove name from the in-sync set, only while the leader key
  * still holds leader_val. 1 done, 0 not the leader any more, -EIO. */
 int cl_etcd_insync(struct cl_etcd *e, const char *name, bool on, const char *leader_val);
 
 /* ---- the etcd thread (cl_coord.c) ---------------------------------- */
 
-enum cl_event { CL_EV_LEAD = 1, CL_EV_FOLLOW, CL_EV_FENCED, CL_EV_INSYNC };
+enum cl_event { CL_EV_LEAD = 1, CL_EV_FOLLOW, CL_EV_FENCED, CL_EV_INSYNC,
+		CL_EV_FOREIGN };        /* data_dir of another cluster: stop */
 
 struct cl_coord;
 /* Starts the thread; events arrive as bytes on the returned pipe's read
@@ -136,6 +142,18 @@ void cl_mac(const char *secret, const uint8_t nonce[CL_NONCE], const char *name,
 /* CRC-32C of the first size bytes of data_dir/path; -errno. */
 int cl_file_crc(int dfd, const char *path, uint64_t size, uint32_t *crc);
 
+/* ---- TLS (cl_tls.c) ------------------------------------------------- */
+
+/* The leader's listener context: requires a client certificate signed
+ * by tls_ca_file. NULL with the reason in err. */
+struct net_tls *cl_tls_server(const struct cluster_config *cfg, char *err, size_t errlen);
+/* The follower's context: requires the leader's certificate signed by
+ * tls_ca_file. NULL with the reason in err. */
+SSL_CTX *cl_tls_client(const struct cluster_config *cfg, char *err, size_t errlen);
+/* After the follower's handshake: 0, or -EACCES with why when the
+ * leader's certificate is unverified or (peer_name set) has another CN. */
+int cl_tls_check_leader(SSL *ssl, const char *peer_name, char *why, size_t whylen);
+
 /* ---- the two sides --------------------------------------------------- */
 
 struct cl_leader;
@@ -152,15 +170,23 @@ void cl_leader_nodes(struct cl_leader *l, void (*fn)(void *arg, const struct bk_
 void cl_leader_fenced(void);
 
 struct cl_follower;
+/* tls: the client context (NULL: plain TCP), borrowed. */
 struct cl_follower *cl_follower_new(struct event_base *base, const struct cluster_config *cfg,
-				    struct cl_coord *coord, const char *host, int port);
+				    struct cl_coord *coord, SSL_CTX *tls, const char *host,
+				    int port);
 void cl_follower_free(struct cl_follower *f);   /* accepts NULL */
 
-/* The node's own file, ST_REPL_LOCAL: "synced" once a copy is whole. */
+/* The node's own file, ST_REPL_LOCAL (cl_local.c): "synced" once a copy
+ * is whole, and the identity of the cluster the data_dir belongs to
+ * ("" when none yet). Any thread. */
 bool cl_local_synced(const char *data_dir);
 int cl_local_set(const char *data_dir, bool synced);
+void cl_local_id(const char *data_dir, char id[CL_ID_MAX]);
+int cl_local_set_id(const char *data_dir, const char *id);
 
-/* The cluster object's pieces the leader needs. */
+/* The cluster object's pieces the leader needs: the etcd thread, the
+ * replication listener's TLS context (NULL: plain TCP). */
 struct cl_coord *cluster_coord(struct cluster *c);
+struct net_tls *cluster_server_tls(struct cluster *c);
 
 #endif

@@ -273,6 +273,26 @@ name_ok(const uint8_t *p, size_t n)
 	return true;
 }
 
+/* cluster.tls_peer_name: the follower's verified certificate has it as
+ * its CN (net/ verified the certificate against tls.ca_file). */
+static bool
+peer_name_ok(struct cl_fconn *c)
+{
+	const char *want = c->l->cfg->tls_peer_name;
+	char cn[256], why[400];
+
+	if (want == NULL)
+		return true;
+	if (net_conn_peer_identity(c->nc, false, cn, sizeof(cn)) < 0)
+		snprintf(cn, sizeof(cn), "(none)");
+	else if (strcmp(cn, want) == 0)
+		return true;
+	snprintf(why, sizeof(why), "its certificate's CN '%s' is not cluster.tls_peer_name "
+		 "'%s'", cn, want);
+	refuse(c, why);
+	return false;
+}
+
 /* 'H': the secret's proof, the follower's nonce, its name, its files. */
 static int
 hello(struct cl_fconn *c, const uint8_t *p, size_t len)
@@ -292,6 +312,8 @@ hello(struct cl_fconn *c, const uint8_t *p, size_t len)
 		refuse(c, "wrong cluster secret");
 		return 0;
 	}
+	if (!peer_name_ok(c))
+		return 0;
 	if (strcmp(name, l->cfg->node_name) == 0 ||
 	    ((c->mb = member_get(l, name)) != NULL && c->mb->conn != NULL)) {
 		refuse(c, "a node of that name is connected already");
@@ -302,6 +324,7 @@ hello(struct cl_fconn *c, const uint8_t *p, size_t len)
 		refuse(c, "too many followers");
 		return 0;
 	}
+
 	if (cl_copy_theirs(c, np + 1 + nl, len - fixed - nl) < 0)
 		return -EPROTO;
 	cl_mac(l->cfg->secret, theirs, CL_PROOF_LABEL, mac);
@@ -425,7 +448,8 @@ cl_leader_new(struct cluster *cl, const struct cluster_config *cfg,
 	struct net_listen_config lc = {
 		.name = "replication", .protocol = "sluice/replication",
 		.bind = cfg->replication_bind, .port = cfg->replication_port,
-		.transport = NET_TCP, .max_connections = CL_MAX_FOLLOWERS,
+		.transport = cluster_server_tls(cl) ? NET_TLS : NET_TCP,
+		.tls = cluster_server_tls(cl), .max_connections = CL_MAX_FOLLOWERS,
 		.handshake_ms = 10000, .output_high = 64u << 20, .ops = &ops, .arg = l,
 	};
 	char err[256] = "";

@@ -4,10 +4,6 @@
  * (cl_follower.c), become the leader (the daemon opens storage and
  * serves, then cluster_lead starts cl_leader.c), or stop dead when etcd
  * says another node may lead.
- *
- * The node's own file, ST_REPL_LOCAL in data_dir, says whether the
- * copy there is whole ("synced") or being rewritten ("syncing"); only a
- * whole copy may campaign. It is never replicated.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -18,10 +14,12 @@
 
 #include <curl/curl.h>
 #include <event2/event.h>
+#include <openssl/ssl.h>
 
 #include "bk_alloc.h"
 #include "bk_log.h"
 #include "cl_int.h"
+#include "net.h"
 
 struct cluster {
 	struct cluster_config cfg;      /* strings owned */
@@ -33,52 +31,20 @@ struct cluster {
 	struct cl_follower *fol;
 	struct cl_leader *lead;
 	bool leading;
+	struct net_tls *srv_tls;        /* cluster.tls: the listener's */
+	SSL_CTX *cli_tls;               /* and the follower's */
 };
-
-#define LOCAL_SYNCED "synced\n"
-
-bool
-cl_local_synced(const char *data_dir)
-{
-	char path[4096], buf[16] = "";
-	int fd;
-	ssize_t n = -1;
-
-	snprintf(path, sizeof(path), "%s/%s", data_dir, ST_REPL_LOCAL);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) >= 0) {
-		n = read(fd, buf, sizeof(buf) - 1);
-		close(fd);
-	}
-	return n == (ssize_t)strlen(LOCAL_SYNCED) && memcmp(buf, LOCAL_SYNCED, (size_t)n) == 0;
-}
-
-int
-cl_local_set(const char *data_dir, bool synced)
-{
-	const char *text = synced ? LOCAL_SYNCED : "syncing\n";
-	char path[4096], tmp[4200];
-	int fd, rc = 0;
-
-	snprintf(path, sizeof(path), "%s/%s", data_dir, ST_REPL_LOCAL);
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0)
-		return -errno;
-	if (write(fd, text, strlen(text)) != (ssize_t)strlen(text) || fsync(fd) < 0)
-		rc = -EIO;
-	close(fd);
-	if (rc == 0 && rename(tmp, path) < 0)
-		rc = -errno;
-	if (rc == 0 && (fd = open(data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
-		fsync(fd);
-		close(fd);
-	}
-	return rc;
-}
 
 struct cl_coord *
 cluster_coord(struct cluster *c)
 {
 	return c->coord;
+}
+
+struct net_tls *
+cluster_server_tls(struct cluster *c)
+{
+	return c->srv_tls;
 }
 
 static void
@@ -113,11 +79,17 @@ on_event(evutil_socket_t fd, short what, void *arg)
 			if (c->leading)
 				break;
 			cl_follower_free(c->fol);
-			c->fol = cl_follower_new(c->base, &c->cfg, c->coord, host, port);
+			c->fol = cl_follower_new(c->base, &c->cfg, c->coord, c->cli_tls, host,
+						 port);
 			break;
 		case CL_EV_FENCED:
 			if (c->leading)
 				cl_leader_fenced();
+			return;
+		case CL_EV_FOREIGN:
+			cl_follower_free(c->fol);
+			c->fol = NULL;
+			c->ops->stop(c->arg, CLUSTER_EXIT_FOREIGN);
 			return;
 		case CL_EV_INSYNC:
 			if (c->lead)
@@ -149,10 +121,22 @@ cluster_new(struct event_base *base, const struct cluster_config *cfg,
 	c->cfg.replication_bind = dup_or(cfg->replication_bind, "127.0.0.1");
 	c->cfg.secret = dup_or(cfg->secret, "");
 	c->cfg.data_dir = dup_or(cfg->data_dir, ".");
+	c->cfg.tls_cert_file = cfg->tls_cert_file ? bk_strdup(cfg->tls_cert_file) : NULL;
+	c->cfg.tls_key_file = cfg->tls_key_file ? bk_strdup(cfg->tls_key_file) : NULL;
+	c->cfg.tls_ca_file = cfg->tls_ca_file ? bk_strdup(cfg->tls_ca_file) : NULL;
+	c->cfg.tls_ciphers = cfg->tls_ciphers ? bk_strdup(cfg->tls_ciphers) : NULL;
+	c->cfg.tls_ciphersuites = cfg->tls_ciphersuites ? bk_strdup(cfg->tls_ciphersuites) : NULL;
+	c->cfg.tls_peer_name = cfg->tls_peer_name ? bk_strdup(cfg->tls_peer_name) : NULL;
 	c->base = base;
 	c->ops = ops;
 	c->arg = arg;
 	curl_global_init(CURL_GLOBAL_DEFAULT);
+	if (c->cfg.tls_cert_file &&
+	    ((c->srv_tls = cl_tls_server(&c->cfg, err, errlen)) == NULL ||
+	     (c->cli_tls = cl_tls_client(&c->cfg, err, errlen)) == NULL)) {
+		cluster_free(c);
+		return NULL;
+	}
 	snprintf(value, sizeof(value), "%s %s %d", c->cfg.node_name, c->cfg.advertised_host,
 		 c->cfg.replication_port);
 	if ((c->coord = cl_coord_new(&c->cfg, value, &fd)) == NULL) {
@@ -164,8 +148,8 @@ cluster_new(struct event_base *base, const struct cluster_config *cfg,
 	cl_coord_eligible(c->coord, cl_local_synced(c->cfg.data_dir));
 	c->ev = event_new(base, fd, EV_READ | EV_PERSIST, on_event, c);
 	event_add(c->ev, NULL);
-	bk_info("cluster: node %s joins through etcd at %s", c->cfg.node_name,
-		c->cfg.etcd_endpoints);
+	bk_info("cluster: node %s joins through etcd at %s; replication %s", c->cfg.node_name,
+		c->cfg.etcd_endpoints, c->srv_tls ? "over TLS" : "in clear (cluster.tls = no)");
 	return c;
 }
 
@@ -202,6 +186,14 @@ cluster_free(struct cluster *c)
 	bk_free((char *)c->cfg.replication_bind);
 	bk_free((char *)c->cfg.secret);
 	bk_free((char *)c->cfg.data_dir);
+	bk_free((char *)c->cfg.tls_cert_file);
+	bk_free((char *)c->cfg.tls_key_file);
+	bk_free((char *)c->cfg.tls_ca_file);
+	bk_free((char *)c->cfg.tls_ciphers);
+	bk_free((char *)c->cfg.tls_ciphersuites);
+	bk_free((char *)c->cfg.tls_peer_name);
+	net_tls_free(c->srv_tls);
+	SSL_CTX_free(c->cli_tls);
 	bk_free(c);
 	curl_global_cleanup();
 }

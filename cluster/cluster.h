@@ -49,13 +49,25 @@ struct cluster_config {
 	uint64_t max_lag;               /* bytes a follower may fall behind */
 	const char *data_dir;
 	bool sync;                      /* journal.sync = batch: fsync the copy */
+	/* Replication over TLS when tls_cert_file is set: the [tls] files;
+	 * every peer is verified against tls_ca_file and, when
+	 * tls_peer_name is set, must have it as its certificate's CN. */
+	const char *tls_cert_file, *tls_key_file, *tls_ca_file;
+	const char *tls_ciphers, *tls_ciphersuites;     /* NULL: OpenSSL's */
+	int tls_min_version;                            /* 12 or 13 */
+	const char *tls_peer_name;
 };
 
 struct cluster_ops {
 	/* This node won the election: open storage and serve, then call
 	 * cluster_lead(). A non-zero return stops the daemon with it. */
 	int (*lead)(void *arg);
+	/* The node must stop with this exit status (CLUSTER_EXIT_FOREIGN:
+	 * data_dir belongs to another cluster than etcd's), logged already. */
+	void (*stop)(void *arg, int status);
 };
+
+#define CLUSTER_EXIT_FOREIGN 3
 
 /* Strings are copied. Starts the etcd thread; the node follows whoever
  * leads, or leads. NULL with the reason in err. */

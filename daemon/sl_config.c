@@ -39,6 +39,7 @@ sl_config_init(struct sl_config *c)
 	c->cluster.min_in_sync = 1;
 	c->cluster.lease_ttl = 5;
 	c->cluster.max_lag = 64 * MIB;
+	c->cluster.tls = -1;
 	c->io_threads = -1;
 	sl_topo_init(&c->topo);
 }
@@ -67,6 +68,7 @@ sl_config_fini(struct sl_config *c)
 	BK_FREE(c->cluster.node_name);
 	BK_FREE(c->cluster.advertised_host);
 	BK_FREE(c->cluster.secret);
+	BK_FREE(c->cluster.tls_peer_name);
 	sl_topo_fini(&c->topo);
 }
 
@@ -153,6 +155,32 @@ check_tls(const struct sl_config *c, char *err, size_t errlen)
 	return 0;
 }
 
+/* Replication over TLS (cluster.tls, on by default with a [tls]
+ * certificate) verifies every peer against tls.ca_file. */
+static int
+check_cluster_tls(const struct sl_config *c, char *err, size_t errlen)
+{
+	bool on = c->cluster.tls == 1 || (c->cluster.tls < 0 && c->tls.cert_file);
+
+	if (c->cluster.tls == 1 && (c->tls.cert_file == NULL || c->tls.key_file == NULL)) {
+		sl_errf(err, errlen, "cluster.tls = yes needs tls.cert_file, tls.key_file "
+			"and tls.ca_file");
+		return -EINVAL;
+	}
+	if (on && (c->tls.key_file == NULL || c->tls.ca_file == NULL)) {
+		sl_errf(err, errlen, "replication over TLS (cluster.tls, on with a [tls] "
+			"certificate) needs tls.key_file and tls.ca_file, the CA that signs "
+			"every node's certificate; or set cluster.tls = no");
+		return -EINVAL;
+	}
+	if (c->cluster.tls_peer_name && !on) {
+		sl_errf(err, errlen, "cluster.tls_peer_name needs replication over TLS "
+			"(cluster.tls)");
+		return -EINVAL;
+	}
+	return 0;
+}
+
 /* [cluster] keys mean something only with etcd_endpoints, which needs
  * a node name and the shared secret. */
 static int
@@ -173,7 +201,7 @@ check_cluster(const struct sl_config *c, char *err, size_t errlen)
 		sl_errf(err, errlen, "cluster.node_name: at most 63 characters, no blanks");
 		return -EINVAL;
 	}
-	return 0;
+	return check_cluster_tls(c, err, errlen);
 }
 
 int

@@ -77,6 +77,8 @@ struct sl_config {
 		uint32_t min_in_sync;   /* min_in_sync_followers, 1 */
 		uint32_t lease_ttl;     /* seconds, 5 */
 		uint64_t max_lag;       /* max_follower_lag, bytes, 64M */
+		int tls;                /* -1 unset: on when [tls] has cert_file */
+		char *tls_peer_name;    /* owned; CN every node's certificate has */
 	} cluster;
 	struct sl_user *users;          /* owned array of n_users */
 	size_t n_users;

@@ -73,6 +73,7 @@ enum key_id {
 	CLUSTER_ETCD_ENDPOINTS, CLUSTER_ETCD_PREFIX, CLUSTER_NODE_NAME,
 	CLUSTER_ADVERTISED_HOST, CLUSTER_REPLICATION_BIND, CLUSTER_REPLICATION_PORT,
 	CLUSTER_SECRET, CLUSTER_MIN_IN_SYNC, CLUSTER_LEASE_TTL, CLUSTER_MAX_LAG,
+	CLUSTER_TLS, CLUSTER_TLS_PEER_NAME,
 };
 
 struct key {
@@ -186,6 +187,8 @@ static const struct key keys[] = {
 	{ "cluster", "min_in_sync_followers", K_UINT, 0, 15, CLUSTER_MIN_IN_SYNC },
 	{ "cluster", "lease_ttl",            K_UINT,  2, 300, CLUSTER_LEASE_TTL },
 	{ "cluster", "max_follower_lag",     K_SIZE,  64 * KIB, 64 * GIB, CLUSTER_MAX_LAG },
+	{ "cluster", "tls",                  K_BOOL,  0, 0, CLUSTER_TLS },
+	{ "cluster", "tls_peer_name",        K_NAME,  0, 0, CLUSTER_TLS_PEER_NAME },
 	{ "user",   "password",              K_SECRET, 0, 0, USER_PASSWORD },
 	{ "user",   "tags",                  K_TEXT,  0, 0, USER_TAGS },
 	{ "user",   "loopback_only",         K_BOOL,  0, 0, USER_LOOPBACK_ONLY },
@@ -750,6 +753,8 @@ store_cluster(struct sl_config *c, enum key_id id, const struct value *v)
 	case CLUSTER_MIN_IN_SYNC: c->cluster.min_in_sync = (uint32_t)v->u; break;
 	case CLUSTER_LEASE_TTL: c->cluster.lease_ttl = (uint32_t)v->u; break;
 	case CLUSTER_MAX_LAG: c->cluster.max_lag = v->u; break;
+	case CLUSTER_TLS: c->cluster.tls = v->u ? 1 : 0; break;
+	case CLUSTER_TLS_PEER_NAME: set_text(&c->cluster.tls_peer_name, v->s); break;
 	default:
 		return false;
 	}

@@ -585,7 +585,17 @@ on_cluster_lead(void *arg)
 	return res;
 }
 
-static const struct cluster_ops cluster_ops = { on_cluster_lead };
+/* The cluster refuses this node (it logged why): stop with status. */
+static void
+on_cluster_stop(void *arg, int status)
+{
+	struct daemon *d = arg;
+
+	d->exit_code = status;
+	event_base_loopexit(d->base, NULL);
+}
+
+static const struct cluster_ops cluster_ops = { on_cluster_lead, on_cluster_stop };
 
 /* [cluster]: follow until etcd elects this node (sluice.conf(5)). */
 static int
@@ -600,7 +610,19 @@ start_cluster(struct daemon *d)
 		.max_lag = k->max_lag,
 		.data_dir = d->cfg.data_dir, .sync = !d->cfg.journal.sync_none,
 	};
+	const struct sl_tls *t = &d->cfg.tls;
 	char err[512] = "";
+
+	/* cluster.tls: on by default when [tls] has a certificate */
+	if (k->tls == 1 || (k->tls < 0 && t->cert_file)) {
+		cc.tls_cert_file = t->cert_file;
+		cc.tls_key_file = t->key_file;
+		cc.tls_ca_file = t->ca_file;
+		cc.tls_ciphers = t->ciphers;
+		cc.tls_ciphersuites = t->ciphersuites;
+		cc.tls_min_version = t->min_version;
+		cc.tls_peer_name = k->tls_peer_name;
+	}
 
 	if ((d->cluster = cluster_new(d->base, &cc, &cluster_ops, d, err, sizeof(err))) == NULL) {
 		fprintf(stderr, "sluiced: %s\n", err);
