@@ -96,13 +96,14 @@ add_file(void *arg, const char *path, uint64_t size)
 static int
 send_hello(struct cl_follower *f, const uint8_t *p, size_t len)
 {
-	struct hello h = { -1, evbuffer_new(), 0 };
+	struct hello h = { -1, NULL, 0 };
 	uint8_t mac[CL_MAC], n[4], nl = (uint8_t)strlen(f->cfg->node_name);
 	struct evbuffer *out = bufferevent_get_output(f->bev);
 	int rc = 0;
 
 	if (len != 1 + CL_NONCE || p[0] != CL_VERSION)
 		return -EPROTO;
+	h.out = evbuffer_new();
 	if ((h.dfd = open(f->cfg->data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 ||
 	    st_repl_files(f->cfg->data_dir, add_file, &h) < 0)
 		rc = -EIO;
