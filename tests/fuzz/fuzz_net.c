@@ -154,11 +154,13 @@ feed(int fd, const uint8_t **p, size_t *n)
 }
 
 size_t
-fuzz_net_exchange(int port, const void *head, size_t hlen, const uint8_t *data, size_t len)
+fuzz_net_exchange_fn(int port, fuzz_net_head_fn head_fn, void *arg, const uint8_t *data,
+		     size_t len)
 {
 	struct event_base *base = fuzz_net_base();
+	uint8_t head[FUZZ_NET_HEAD_MAX];
 	const uint8_t *hp = head;
-	size_t got = 0;
+	size_t got = 0, hlen = 0;
 	int fd = dial(port), idle = 0;
 	bool shut = false;
 
@@ -166,6 +168,8 @@ fuzz_net_exchange(int port, const void *head, size_t hlen, const uint8_t *data, 
 		return 0;
 	/* accept the connection before anything else */
 	event_base_loop(base, EVLOOP_NONBLOCK);
+	if (head_fn)
+		hlen = head_fn(arg, head, sizeof(head));
 	while (idle < IDLE_TURNS) {
 		int moved = feed(fd, &hp, &hlen);
 
@@ -184,4 +188,28 @@ fuzz_net_exchange(int port, const void *head, size_t hlen, const uint8_t *data, 
 	close(fd);
 	event_base_loop(base, EVLOOP_NONBLOCK);
 	return got;
+}
+
+struct fixed_head {
+	const void *p;
+	size_t len;
+};
+
+static size_t
+fixed_head(void *arg, uint8_t *buf, size_t cap)
+{
+	struct fixed_head *h = arg;
+	size_t n = h->len < cap ? h->len : cap;
+
+	if (n)
+		memcpy(buf, h->p, n);
+	return n;
+}
+
+size_t
+fuzz_net_exchange(int port, const void *head, size_t hlen, const uint8_t *data, size_t len)
+{
+	struct fixed_head h = { head, hlen };
+
+	return fuzz_net_exchange_fn(port, fixed_head, &h, data, len);
 }

@@ -42,5 +42,14 @@ int fuzz_net_listen_ws(struct net *n, const char *name, const char *path,
  */
 size_t fuzz_net_exchange(int port, const void *head, size_t hlen,
 			 const uint8_t *data, size_t len);
+/*
+ * The same, with a head made once the connection is accepted (one loop
+ * turn after connecting): head_fn writes at most cap bytes to buf and
+ * returns how many (a handshake that answers what the server sent first).
+ */
+#define FUZZ_NET_HEAD_MAX 4096
+typedef size_t (*fuzz_net_head_fn)(void *arg, uint8_t *buf, size_t cap);
+size_t fuzz_net_exchange_fn(int port, fuzz_net_head_fn head_fn, void *arg,
+			    const uint8_t *data, size_t len);
 
 #endif
