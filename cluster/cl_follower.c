@@ -42,6 +42,7 @@ struct cl_follower {
 	const struct cluster_config *cfg;      /* borrowed from the cluster */
 	struct cl_coord *coord;
 	SSL_CTX *tls;                           /* borrowed; NULL: plain TCP */
+	struct cl_front *front;                 /* told where the leader listens */
 	struct bufferevent *bev;
 	struct st_mirror *m;
 	struct event *retry;
@@ -60,6 +61,7 @@ drop(struct cl_follower *f, const char *why)
 {
 	struct timeval tv = { RETRY_MS / 1000, (RETRY_MS % 1000) * 1000 };
 
+	cl_front_leader(f->front, NULL, NULL, 0);
 	if (f->bev) {
 		bk_warn("cluster: replication from %s:%d: %s", f->host, f->port, why);
 		bufferevent_free(f->bev);
@@ -205,6 +207,8 @@ frame(struct cl_follower *f, uint8_t type, const uint8_t *p, size_t len, bool *s
 			return rc;
 		f->applied = cl_get_u64(p);
 		return 0;
+	case 'L':
+		return cl_front_leader(f->front, f->host, p, len);
 	case 'E':
 		if (len != 8)
 			return -EPROTO;
@@ -348,7 +352,8 @@ on_retry(evutil_socket_t fd, short what, void *arg)
 
 struct cl_follower *
 cl_follower_new(struct event_base *base, const struct cluster_config *cfg,
-		struct cl_coord *coord, SSL_CTX *tls, const char *host, int port)
+		struct cl_coord *coord, SSL_CTX *tls, struct cl_front *front, const char *host,
+		int port)
 {
 	struct cl_follower *f = bk_calloc(1, sizeof(*f));
 	int rc;
@@ -357,6 +362,7 @@ cl_follower_new(struct event_base *base, const struct cluster_config *cfg,
 	f->cfg = cfg;
 	f->coord = coord;
 	f->tls = tls;
+	f->front = front;
 	snprintf(f->host, sizeof(f->host), "%s", host);
 	f->port = port;
 	f->retry = evtimer_new(base, on_retry, f);

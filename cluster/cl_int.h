@@ -7,6 +7,7 @@
  *   cl_wire.c      replication frames and the handshake's HMAC
  *   cl_leader.c    the replication listener: full copy, then batches
  *   cl_follower.c  the follower's connection: apply, fsync, acknowledge
+ *   cl_front.c     a follower's client listeners: proxies to the leader
  */
 #ifndef CL_INT_H
 #define CL_INT_H
@@ -99,6 +100,8 @@ void cl_coord_free(struct cl_coord *c);
  *     'B' batch        seq u64, nops u32, ops (a journal batch)
  *     'E' synced       seq u64: the copy is whole once everything up to
  *                      here is applied
+ *     'L' listeners    count u8, count x (name_len u8, name, port u16):
+ *                      the leader's client listeners (after 'P')
  *   follower -> leader
  *     'H' hello        hmac[32], nonce[32], name_len u8, name, nfiles u32,
  *                      files (path_len u16, path, size u64, crc u32)
@@ -169,11 +172,32 @@ void cl_leader_nodes(struct cl_leader *l, void (*fn)(void *arg, const struct bk_
 /* etcd took the leader key away: exit at once. */
 void cl_leader_fenced(void);
 
+/* ---- a follower's client listeners (cl_front.c) ---------------------- */
+
+#define CL_FRONT_MAX 16                 /* listeners */
+#define CL_FRONT_NAME 32                /* their names, with the NUL */
+
+struct cl_front;
+struct net;
+struct cl_front *cl_front_new(struct event_base *base);
+/* cluster_proxy_ops's arg for the local listener called name (owned by
+ * f); NULL when there are too many. */
+void *cl_front_listener(struct cl_front *f, const char *name);
+/* The leader at host listens where its 'L' payload p[0..len) says;
+ * host NULL: no leader to proxy to until the next call. 0 or -EPROTO. */
+int cl_front_leader(struct cl_front *f, const char *host, const uint8_t *p, size_t len);
+/* Another node leads (or this one): close every proxied connection. */
+void cl_front_changed(struct cl_front *f);
+/* After the net of the proxies is freed. Accepts NULL. */
+void cl_front_free(struct cl_front *f);
+/* The leader's 'L' frame: n's listeners but replication. */
+void cl_front_advert(struct net *n, struct evbuffer *out);
+
 struct cl_follower;
 /* tls: the client context (NULL: plain TCP), borrowed. */
 struct cl_follower *cl_follower_new(struct event_base *base, const struct cluster_config *cfg,
-				    struct cl_coord *coord, SSL_CTX *tls, const char *host,
-				    int port);
+				    struct cl_coord *coord, SSL_CTX *tls, struct cl_front *front,
+				    const char *host, int port);
 void cl_follower_free(struct cl_follower *f);   /* accepts NULL */
 
 /* The node's own file, ST_REPL_LOCAL (cl_local.c): "synced" once a copy

@@ -330,6 +330,7 @@ hello(struct cl_fconn *c, const uint8_t *p, size_t len)
 	cl_mac(l->cfg->secret, theirs, CL_PROOF_LABEL, mac);
 	cl_frame_begin(net_conn_output(c->nc), 'P', CL_MAC);
 	evbuffer_add(net_conn_output(c->nc), mac, CL_MAC);
+	cl_front_advert(l->net, net_conn_output(c->nc));
 	c->mb->conn = c;
 	net_conn_ready(c->nc);
 	c->state = CL_F_WAIT;
@@ -459,6 +460,7 @@ cl_leader_new(struct cluster *cl, const struct cluster_config *cfg,
 	l->coord = cluster_coord(cl);
 	l->j = j;
 	l->base = base;
+	l->net = n;
 	if ((l->dfd = open(cfg->data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 ||
 	    (l->ln = net_listen(n, &lc, err, sizeof(err))) == NULL) {
 		bk_error("cluster: cannot start the replication listener: %s",

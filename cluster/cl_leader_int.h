@@ -62,6 +62,7 @@ struct cl_leader {
 	struct cl_coord *coord;
 	struct st_journal *j;
 	struct event_base *base;
+	struct net *net;                /* its client listeners, for 'L' */
 	struct net_listener *ln;
 	int dfd;                        /* data_dir */
 	struct cl_fconn *conns;

@@ -29,6 +29,7 @@ struct cluster {
 	struct cl_coord *coord;
 	struct event *ev;
 	struct cl_follower *fol;
+	struct cl_front *front;         /* this node's proxies while it follows */
 	struct cl_leader *lead;
 	bool leading;
 	struct net_tls *srv_tls;        /* cluster.tls: the listener's */
@@ -54,6 +55,7 @@ become_leader(struct cluster *c)
 
 	cl_follower_free(c->fol);
 	c->fol = NULL;
+	cl_front_changed(c->front);
 	c->leading = true;
 	bk_info("cluster: %s is the leader", c->cfg.node_name);
 	if ((rc = cl_local_set(c->cfg.data_dir, true)) < 0)
@@ -79,8 +81,9 @@ on_event(evutil_socket_t fd, short what, void *arg)
 			if (c->leading)
 				break;
 			cl_follower_free(c->fol);
-			c->fol = cl_follower_new(c->base, &c->cfg, c->coord, c->cli_tls, host,
-						 port);
+			cl_front_changed(c->front);
+			c->fol = cl_follower_new(c->base, &c->cfg, c->coord, c->cli_tls, c->front,
+						 host, port);
 			break;
 		case CL_EV_FENCED:
 			if (c->leading)
@@ -128,6 +131,7 @@ cluster_new(struct event_base *base, const struct cluster_config *cfg,
 	c->cfg.tls_ciphersuites = cfg->tls_ciphersuites ? bk_strdup(cfg->tls_ciphersuites) : NULL;
 	c->cfg.tls_peer_name = cfg->tls_peer_name ? bk_strdup(cfg->tls_peer_name) : NULL;
 	c->base = base;
+	c->front = cl_front_new(base);
 	c->ops = ops;
 	c->arg = arg;
 	curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -169,6 +173,12 @@ cluster_nodes(void *ctx, void (*fn)(void *arg, const struct bk_cluster_node *n),
 		cl_leader_nodes(c->lead, fn, arg);
 }
 
+void *
+cluster_proxy_arg(struct cluster *c, const char *name)
+{
+	return cl_front_listener(c->front, name);
+}
+
 void
 cluster_free(struct cluster *c)
 {
@@ -177,6 +187,7 @@ cluster_free(struct cluster *c)
 	cl_coord_free(c->coord);        /* a leader gives its lease back */
 	cl_follower_free(c->fol);
 	cl_leader_free(c->lead);
+	cl_front_free(c->front);
 	if (c->ev)
 		event_free(c->ev);
 	bk_free((char *)c->cfg.etcd_endpoints);

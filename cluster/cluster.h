@@ -87,6 +87,20 @@ struct bk_cluster_node;
 void cluster_nodes(void *ctx, void (*fn)(void *arg, const struct bk_cluster_node *n),
 		   void *arg);
 
+/*
+ * Clients on a follower (cl_front.c): the daemon opens each of its
+ * client listeners with cluster_proxy_ops, arg cluster_proxy_arg(c,
+ * listener name), and plain TCP whatever the listener's transport (TLS
+ * and WebSockets pass through to the leader unchanged). Each connection
+ * is proxied to the same listener of the leader; none is accepted while
+ * no leader is known, and all are closed when another node leads. Free
+ * that net before this node leads (its listeners' ports are the
+ * leader's to bind) and before cluster_free. NULL: too many listeners.
+ */
+struct net_proto_ops;
+extern const struct net_proto_ops cluster_proxy_ops;
+void *cluster_proxy_arg(struct cluster *c, const char *name);
+
 /* Stop following or leading; a leader gives its lease back so another
  * node takes over at once. Call after the journal is closed. */
 void cluster_free(struct cluster *c);     /* accepts NULL */

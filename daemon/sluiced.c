@@ -66,6 +66,7 @@ struct daemon {
 	struct st_journal *journal;     /* borrowed from the broker */
 	int exit_code;                  /* set when the loop ends on a failure */
 	bool stopping;
+	bool proxying;                  /* a cluster follower: d->net proxies */
 };
 
 static void
@@ -148,10 +149,6 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 	d->stopping = true;
 	sl_notify_stopping();
 	bk_info("%s received: closing connections and stopping", name);
-	if (d->net == NULL) {           /* a cluster follower serves nobody */
-		event_base_loopexit(d->base, NULL);
-		return;
-	}
 	net_shutdown(d->net, SHUTDOWN_LINGER_MS, on_net_closed, d);
 }
 
@@ -342,14 +339,48 @@ new_base(void)
 	return base;
 }
 
-/* One listener of the transport; 0 or -1 after logging why. */
+/* The configured port of a plain listener that may be 0 (any free one). */
+static int *
+plain_port(struct daemon *d, const char *name)
+{
+	if (strcmp(name, "amqp") == 0)
+		return &d->cfg.amqp.port;
+	if (strcmp(name, "mqtt") == 0)
+		return &d->cfg.mqtt.port;
+	if (strcmp(name, "http") == 0)
+		return &d->cfg.http.port;
+	if (strcmp(name, "prometheus") == 0)
+		return &d->cfg.prometheus.port;
+	return NULL;
+}
+
+/* One listener of the transport; 0 or -1 after logging why. A cluster
+ * follower's listener proxies its clients to the leader, TLS and
+ * WebSockets included, as plain bytes (cluster.h). */
 static int
 listen_one(struct daemon *d, const struct net_listen_config *lc)
 {
+	struct net_listen_config pc;
+	struct net_listener *l;
 	char err[512] = "";
+	int *port;
 
-	if (net_listen(d->net, lc, err, sizeof(err)) != NULL)
+	if (d->proxying) {
+		pc = *lc;
+		pc.ops = &cluster_proxy_ops;
+		pc.arg = cluster_proxy_arg(d->cluster, lc->name);
+		pc.transport = NET_TCP;
+		pc.tls = NULL;
+		lc = &pc;
+		if (pc.arg == NULL)
+			snprintf(err, sizeof(err), "too many listeners");
+	}
+	if (lc->arg != NULL && (l = net_listen(d->net, lc, err, sizeof(err))) != NULL) {
+		/* a port picked by the follower stays this node's once it leads */
+		if (d->proxying && lc->port == 0 && (port = plain_port(d, lc->name)))
+			*port = net_listener_port(l);
 		return 0;
+	}
 	bk_error("cannot start the %s listener: %s", lc->name, err[0] ? err : "unknown error");
 	return -1;
 }
@@ -487,6 +518,17 @@ io_thread_count(int configured)
 static int serve(struct daemon *d);
 static int start_cluster(struct daemon *d);
 
+/* Every client listener the configuration enables. 0 or an exit code. */
+static int
+listen_all(struct daemon *d)
+{
+	if (listen_amqp(d) < 0 || (d->cfg.mqtt.enabled && listen_mqtt(d) < 0) ||
+	    (d->cfg.http.enabled && listen_http(d) < 0) ||
+	    (d->cfg.prometheus.enabled && listen_prometheus(d) < 0))
+		return EXIT_RUNTIME;
+	return 0;
+}
+
 /* Build everything and listen (a cluster follower: once elected). 0, or
  * an exit code after logging why. */
 static int
@@ -562,10 +604,7 @@ serve(struct daemon *d)
 	if (d->cfg.prometheus.enabled)
 		d->prom = http_prometheus_new(d->base, d->broker, d->net, &d->cfg.http,
 					      &d->cfg.prometheus);
-	if (listen_amqp(d) < 0 || (d->mqtt && listen_mqtt(d) < 0) ||
-	    (d->http && listen_http(d) < 0) || (d->prom && listen_prometheus(d) < 0))
-		return EXIT_RUNTIME;
-	return 0;
+	return listen_all(d);
 }
 
 /* The cluster elected this node: serve, and replicate to followers. */
@@ -573,7 +612,13 @@ static int
 on_cluster_lead(void *arg)
 {
 	struct daemon *d = arg;
-	int res = serve(d);
+	int res;
+
+	/* the follower's proxies go: their ports are the leader's now */
+	net_free(d->net);
+	d->net = NULL;
+	d->proxying = false;
+	res = serve(d);
 
 	if (res == 0 && cluster_lead(d->cluster, d->net, d->journal) < 0)
 		res = EXIT_RUNTIME;
@@ -628,7 +673,10 @@ start_cluster(struct daemon *d)
 		fprintf(stderr, "sluiced: %s\n", err);
 		return EXIT_USAGE;
 	}
-	return 0;
+	/* Until elected, the client listeners proxy to the leader. */
+	d->net = net_new(d->base, NULL, &(struct net_config){ d->cfg.max_connections });
+	d->proxying = true;
+	return listen_all(d);
 }
 
 

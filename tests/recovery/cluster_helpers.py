@@ -1,6 +1,9 @@
 """Helpers for the cluster tests: one etcd and sluiced nodes with a
 [cluster] section, each on free loopback ports with its own data
-directory. A node logs "listening amqp HOST:PORT" only once it leads."""
+directory. Every node listens on its client ports, which stay the same
+across restarts: a follower proxies its clients to the leader. `port`
+is set once the node leads (its "listening amqp" after "is the
+leader")."""
 import os
 import re
 import shutil
@@ -67,14 +70,23 @@ class Etcd:
 class ClusterNode:
     """One sluiced of the cluster; start() again after kill()."""
 
-    def __init__(self, etcd, name, data_dir, sets=()):
+    def __init__(self, etcd, name, data_dir, sets=(), clients=False):
+        """clients: MQTT and HTTP listeners too (mqtt_port, http_port)."""
         self.etcd, self.name, self.data_dir = etcd, name, data_dir
-        self.repl_port = free_port()
+        self.repl_port, self.amqp_port = free_port(), free_port()
+        self.mqtt_port = self.http_port = None
         self.sets = list(sets)
+        if clients:
+            self.mqtt_port, self.http_port = free_port(), free_port()
+            self.sets = ["mqtt.enabled=yes", "mqtt.bind=127.0.0.1",
+                         "mqtt.port=%d" % self.mqtt_port, "http.enabled=yes",
+                         "http.bind=127.0.0.1", "http.port=%d" % self.http_port] + self.sets
         self.proc, self.port, self.lines = None, None, []
+        self._elected = False
 
     def start(self):
-        args = [SLUICED, "--set", "amqp.bind=127.0.0.1", "--set", "amqp.port=0",
+        args = [SLUICED, "--set", "amqp.bind=127.0.0.1",
+                "--set", "amqp.port=%d" % self.amqp_port,
                 "--set", "broker.data_dir=" + self.data_dir,
                 "--set", "mqtt.enabled=no", "--set", "http.enabled=no",
                 "--set", "prometheus.enabled=no",
@@ -88,7 +100,7 @@ class ClusterNode:
             args += ["--set", "broker.io_threads=" + os.environ["SLUICE_IO_THREADS"]]
         for s in self.sets:
             args += ["--set", s]
-        self.lines, self.port = [], None
+        self.lines, self.port, self._elected = [], None, False
         self.proc = subprocess.Popen(args, stderr=subprocess.PIPE, text=True,
                                      errors="replace")
         self._reader = threading.Thread(target=self._read, daemon=True)
@@ -98,8 +110,10 @@ class ClusterNode:
     def _read(self):
         for line in self.proc.stderr:
             self.lines.append(line)
+            if "cluster: %s is the leader" % self.name in line:
+                self._elected = True
             m = re.search(r"listening amqp \S+:(\d+)", line)
-            if m:
+            if m and self._elected:
                 self.port = int(m.group(1))
 
     def log(self):

@@ -1,0 +1,444 @@
+/*
+ * cl_front.c: a follower's client listeners. Every listener the node is
+ * configured with (AMQP, AMQPS, MQTT, MQTTS, WebSockets, HTTP) accepts
+ * as on a leader, and each connection is a transparent TCP proxy to the
+ * same listener of the leader, so a client or load balancer that knows
+ * one address reaches the leader through any node.
+ *
+ *   client --net_conn--> [follower: cl_proxy] --bufferevent--> leader's
+ *          <-------------  bytes both ways, unchanged  <------  listener
+ *
+ * Where the leader listens: its host is the one its etcd key advertises
+ * (the replication connection's), its port per listener name comes in
+ * the leader's 'L' frame (cl_front_advert) right after its proof. Until
+ * that frame arrives, and from the moment the replication connection
+ * drops, there is no target: a new connection is refused at once (closed
+ * before any byte) rather than left hanging. When another node leads
+ * (cl_front_changed), every proxied connection is closed: its client
+ * reconnects, through the same address, to the new leader.
+ *
+ * TLS (AMQPS, MQTTS, WSS, HTTPS) is forwarded as raw bytes, not
+ * terminated here: the client's TLS session is with the leader, so a
+ * client certificate (EXTERNAL, verify = peer) reaches the node that
+ * checks it, the follower never sees plaintext, and nothing is
+ * encrypted twice. Every node serves the same certificate, so a client
+ * that verifies the host name sees the name it asked for. WebSocket
+ * upgrades are forwarded the same way.
+ *
+ * Back-pressure both ways: the client is not read while more than
+ * PROXY_HIGH bytes wait for the leader; the leader is not read while the
+ * client's output is over its listener's high watermark.
+ */
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "bk_alloc.h"
+#include "bk_assert.h"
+#include "bk_log.h"
+#include "cl_int.h"
+#include "net.h"
+
+#define PROXY_HIGH (1u << 20)           /* client bytes waiting for the leader */
+#define CONNECT_MS 5000                 /* connecting to the leader */
+#define LINGER_MS 5000                  /* last bytes of a closed client */
+
+struct cl_proxy {
+	struct cl_front *f;
+	struct net_conn *nc;            /* NULL once the client is gone */
+	struct bufferevent *up;         /* to the leader */
+	struct cl_proxy *prev, *next;   /* f->conns, or f->lingering */
+};
+
+struct cl_front_ln {
+	struct cl_front *f;
+	char name[CL_FRONT_NAME];
+};
+
+struct cl_front {
+	struct event_base *base;
+	struct sockaddr_storage addr;   /* the leader, port 0 */
+	socklen_t addrlen;              /* 0: no leader to proxy to */
+	char host[256];
+	struct { char name[CL_FRONT_NAME]; int port; } tgt[CL_FRONT_MAX];
+	int ntgt;
+	struct cl_front_ln ln[CL_FRONT_MAX];    /* the arg of each local listener */
+	int nln;
+	struct cl_proxy *conns, *lingering;
+	uint64_t proxied, refused;
+};
+
+static void
+unlink_proxy(struct cl_proxy **head, struct cl_proxy *p)
+{
+	if (p->prev)
+		p->prev->next = p->next;
+	else
+		*head = p->next;
+	if (p->next)
+		p->next->prev = p->prev;
+	p->prev = p->next = NULL;
+}
+
+static void
+link_proxy(struct cl_proxy **head, struct cl_proxy *p)
+{
+	p->prev = NULL;
+	p->next = *head;
+	if (*head)
+		(*head)->prev = p;
+	*head = p;
+}
+
+static void
+up_free(struct cl_proxy *p)
+{
+	if (p->up)
+		bufferevent_free(p->up);
+	p->up = NULL;
+}
+
+/* ---- the leader's side ------------------------------------------------ */
+
+/* Leader bytes to the client, unless its output is full. */
+static void
+pump_down(struct cl_proxy *p)
+{
+	struct evbuffer *in = bufferevent_get_input(p->up);
+
+	if (p->nc == NULL || net_conn_closing(p->nc)) {
+		evbuffer_drain(in, evbuffer_get_length(in));
+		return;
+	}
+	evbuffer_add_buffer(net_conn_output(p->nc), in);
+	if (net_conn_output_full(p->nc))
+		bufferevent_disable(p->up, EV_READ);
+}
+
+static void
+on_up_read(struct bufferevent *bev, void *arg)
+{
+	pump_down(arg);
+}
+
+/* The leader took what waited: read the client again. A lingering
+ * proxy is done once nothing waits. */
+static void
+on_up_write(struct bufferevent *bev, void *arg)
+{
+	struct cl_proxy *p = arg;
+
+	if (p->nc == NULL) {
+		if (evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
+			unlink_proxy(&p->f->lingering, p);
+			up_free(p);
+			bk_free(p);
+		}
+		return;
+	}
+	net_conn_pause(p->nc, NET_PAUSE_PROTO, false);
+}
+
+static void
+on_up_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct cl_proxy *p = arg;
+
+	if (what & BEV_EVENT_CONNECTED) {
+		int one = 1;
+
+		setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		bufferevent_set_timeouts(bev, NULL, NULL);
+		if (p->nc)
+			net_conn_ready(p->nc);
+		return;
+	}
+	if (p->nc == NULL) {            /* lingering: give up */
+		unlink_proxy(&p->f->lingering, p);
+		up_free(p);
+		bk_free(p);
+		return;
+	}
+	pump_down(p);
+	up_free(p);
+	/* the leader closed, died or could not be reached: so does the client */
+	net_conn_close_after_flush(p->nc, 2000);
+}
+
+/* ---- the client's side (net_proto_ops) -------------------------------- */
+
+static int
+target_port(const struct cl_front *f, const char *name)
+{
+	for (int i = 0; i < f->ntgt; i++)
+		if (strcmp(f->tgt[i].name, name) == 0)
+			return f->tgt[i].port;
+	return 0;
+}
+
+static bool
+is_loopback(const struct sockaddr_storage *sa)
+{
+	if (sa->ss_family == AF_INET)
+		return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127;
+	return sa->ss_family == AF_INET6 &&
+	       IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)sa)->sin6_addr);
+}
+
+static void *
+proxy_open(void *arg, struct net_conn *nc)
+{
+	struct cl_front_ln *ln = arg;
+	struct cl_front *f = ln->f;
+	struct sockaddr_storage sa = f->addr;
+	struct timeval tv = { CONNECT_MS / 1000, 0 };
+	int port = target_port(f, ln->name);
+	struct cl_proxy *p;
+
+	if (f->addrlen == 0 || port == 0) {
+		f->refused++;
+		bk_info("conn=%llu peer=%s proto=%s: refused: %s",
+			(unsigned long long)net_conn_id(nc), net_conn_peer(nc), ln->name,
+			f->addrlen == 0 ? "no leader is known (election under way)"
+					: "the leader has no such listener");
+		return NULL;
+	}
+	/* The leader sees this node as the peer: a remote client must not
+	 * pass for a local one (guest is loopback-only by default). */
+	if (!net_conn_peer_is_loopback(nc) && is_loopback(&sa)) {
+		f->refused++;
+		bk_warn("conn=%llu peer=%s proto=%s: refused: a remote client is not proxied to "
+			"a leader on loopback, where it would pass for a local one",
+			(unsigned long long)net_conn_id(nc), net_conn_peer(nc), ln->name);
+		return NULL;
+	}
+	if (sa.ss_family == AF_INET)
+		((struct sockaddr_in *)&sa)->sin_port = htons((uint16_t)port);
+	else
+		((struct sockaddr_in6 *)&sa)->sin6_port = htons((uint16_t)port);
+	p = bk_calloc(1, sizeof(*p));
+	p->f = f;
+	p->nc = nc;
+	p->up = bufferevent_socket_new(f->base, -1, BEV_OPT_CLOSE_ON_FREE);
+	bufferevent_setcb(p->up, on_up_read, on_up_write, on_up_event, p);
+	bufferevent_setwatermark(p->up, EV_WRITE, PROXY_HIGH / 2, 0);
+	bufferevent_set_timeouts(p->up, &tv, &tv);
+	bufferevent_enable(p->up, EV_READ | EV_WRITE);
+	if (bufferevent_socket_connect(p->up, (struct sockaddr *)&sa, (int)f->addrlen) < 0) {
+		up_free(p);
+		bk_free(p);
+		return NULL;
+	}
+	link_proxy(&f->conns, p);
+	f->proxied++;
+	return p;
+}
+
+static void
+proxy_read(void *ctx)
+{
+	struct cl_proxy *p = ctx;
+	struct evbuffer *in = net_conn_input(p->nc);
+
+	if (p->up == NULL) {
+		evbuffer_drain(in, evbuffer_get_length(in));
+		return;
+	}
+	evbuffer_add_buffer(bufferevent_get_output(p->up), in);
+	if (evbuffer_get_length(bufferevent_get_output(p->up)) > PROXY_HIGH)
+		net_conn_pause(p->nc, NET_PAUSE_PROTO, true);
+}
+
+static void
+proxy_writable(void *ctx)
+{
+	struct cl_proxy *p = ctx;
+
+	if (p->up == NULL)
+		return;
+	bufferevent_enable(p->up, EV_READ);
+	pump_down(p);
+}
+
+static void
+proxy_shutdown(void *ctx)
+{
+	struct cl_proxy *p = ctx;
+
+	net_conn_close_after_flush(p->nc, 1000);
+}
+
+/* The client is gone. What it sent last (an MQTT DISCONNECT, an AMQP
+ * connection.close) still goes to the leader: a will must not fire for
+ * a client that said goodbye. */
+static void
+proxy_free(void *ctx, enum net_end why)
+{
+	struct cl_proxy *p = ctx;
+	struct cl_front *f = p->f;
+	struct timeval tv = { LINGER_MS / 1000, 0 };
+
+	unlink_proxy(&f->conns, p);
+	p->nc = NULL;
+	if (p->up && why != NET_END_SHUTDOWN &&
+	    evbuffer_get_length(bufferevent_get_output(p->up)) > 0) {
+		bufferevent_disable(p->up, EV_READ);
+		bufferevent_setwatermark(p->up, EV_WRITE, 0, 0);
+		bufferevent_set_timeouts(p->up, NULL, &tv);
+		link_proxy(&f->lingering, p);
+		return;
+	}
+	up_free(p);
+	bk_free(p);
+}
+
+const struct net_proto_ops cluster_proxy_ops = {
+	.version = NET_PROTO_OPS_V1, .open = proxy_open, .read = proxy_read,
+	.writable = proxy_writable, .shutdown = proxy_shutdown, .free = proxy_free,
+	.name = "proxy",
+};
+
+/* ---- the front ---------------------------------------------------------- */
+
+struct cl_front *
+cl_front_new(struct event_base *base)
+{
+	struct cl_front *f = bk_calloc(1, sizeof(*f));
+
+	f->base = base;
+	return f;
+}
+
+void *
+cl_front_listener(struct cl_front *f, const char *name)
+{
+	for (int i = 0; i < f->nln; i++)
+		if (strcmp(f->ln[i].name, name) == 0)
+			return &f->ln[i];
+	if (f->nln == CL_FRONT_MAX || strlen(name) >= CL_FRONT_NAME)
+		return NULL;
+	f->ln[f->nln].f = f;
+	snprintf(f->ln[f->nln].name, CL_FRONT_NAME, "%s", name);
+	return &f->ln[f->nln++];
+}
+
+int
+cl_front_leader(struct cl_front *f, const char *host, const uint8_t *p, size_t len)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *ai = NULL;
+	int n = 0;
+
+	f->addrlen = 0;
+	f->ntgt = 0;
+	if (host == NULL)
+		return 0;
+	/* count u8, then count x (name_len u8, name, port u16) */
+	if (len < 1 || p[0] > CL_FRONT_MAX)
+		return -EPROTO;
+	for (size_t off = 1, i = 0; i < p[0]; i++) {
+		size_t nl;
+
+		if (off >= len || (nl = p[off]) == 0 || nl >= CL_FRONT_NAME || off + 1 + nl + 2 > len)
+			return -EPROTO;
+		memcpy(f->tgt[n].name, p + off + 1, nl);
+		f->tgt[n].name[nl] = '\0';
+		f->tgt[n].port = cl_get_u16(p + off + 1 + nl);
+		if (f->tgt[n].port == 0 || strlen(f->tgt[n].name) != nl)
+			return -EPROTO;
+		n++;
+		off += 1 + nl + 2;
+	}
+	if (getaddrinfo(host, "0", &hints, &ai) != 0 || ai == NULL ||
+	    ai->ai_addrlen > sizeof(f->addr)) {
+		bk_warn("cluster: cannot resolve the leader's address %s: clients are refused",
+			host);
+		if (ai)
+			freeaddrinfo(ai);
+		return 0;
+	}
+	memcpy(&f->addr, ai->ai_addr, ai->ai_addrlen);
+	f->addrlen = ai->ai_addrlen;
+	freeaddrinfo(ai);
+	f->ntgt = n;
+	snprintf(f->host, sizeof(f->host), "%s", host);
+	bk_info("cluster: clients of this node go to the leader at %s (%d listeners)", host, n);
+	return 0;
+}
+
+void
+cl_front_changed(struct cl_front *f)
+{
+	uint64_t n = 0;
+
+	f->addrlen = 0;
+	f->ntgt = 0;
+	/* each leaves the list in proxy_free, from the reaper */
+	for (struct cl_proxy *p = f->conns; p; p = p->next) {
+		if (p->up == NULL)
+			continue;
+		up_free(p);
+		net_conn_close(p->nc);
+		n++;
+	}
+	if (n)
+		bk_info("cluster: the leader changed: %llu proxied connections closed",
+			(unsigned long long)n);
+}
+
+void
+cl_front_free(struct cl_front *f)
+{
+	if (f == NULL)
+		return;
+	BK_ASSERT(f->conns == NULL);    /* the net of the proxies is freed first */
+	while (f->lingering) {
+		struct cl_proxy *p = f->lingering;
+
+		unlink_proxy(&f->lingering, p);
+		up_free(p);
+		bk_free(p);
+	}
+	bk_free(f);
+}
+
+struct advert {
+	struct evbuffer *out;
+	uint8_t n;
+};
+
+static int
+advert_one(void *arg, const struct net_listener_view *v)
+{
+	struct advert *a = arg;
+	uint8_t b[2], nl = (uint8_t)strlen(v->name);
+
+	if (strcmp(v->name, "replication") == 0 || nl == 0 || nl >= CL_FRONT_NAME ||
+	    a->n == CL_FRONT_MAX || v->port <= 0)
+		return 0;
+	evbuffer_add(a->out, &nl, 1);
+	evbuffer_add(a->out, v->name, nl);
+	cl_put_u16(b, (uint16_t)v->port);
+	evbuffer_add(a->out, b, 2);
+	a->n++;
+	return 0;
+}
+
+void
+cl_front_advert(struct net *n, struct evbuffer *out)
+{
+	struct advert a = { evbuffer_new(), 0 };
+
+	net_listeners_each(n, advert_one, &a);
+	cl_frame_begin(out, 'L', 1 + evbuffer_get_length(a.out));
+	evbuffer_add(out, &a.n, 1);
+	evbuffer_add_buffer(out, a.out);
+	evbuffer_free(a.out);
+}

@@ -1,0 +1,216 @@
+"""Clients on every node of a cluster: a follower proxies each client
+connection (AMQP, MQTT, HTTP) to the same listener of the leader, closes
+them when another node leads, and refuses new ones while it knows no
+leader. Clients that know one address (a follower's) carry on across a
+kill -9 of the leader by reconnecting to that same address.
+"""
+import json
+import os
+import socket
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import pika
+import pytest
+
+from cluster_helpers import ClusterNode, Etcd, wait_for
+
+if not os.path.exists("/usr/bin/etcd"):
+    pytest.skip("etcd-server is not installed", allow_module_level=True)
+
+GUEST = "Basic Z3Vlc3Q6Z3Vlc3Q="        # guest:guest
+
+
+@pytest.fixture
+def etcd(tmp_path):
+    e = Etcd(str(tmp_path / "etcd")).start()
+    yield e
+    e.stop()
+
+
+@pytest.fixture
+def trio(tmp_path, etcd):
+    """a leads, b and c follow in sync; every node has AMQP, MQTT, HTTP."""
+    made = [ClusterNode(etcd, n, str(tmp_path / n), clients=True) for n in "abc"]
+    a, b, c = made
+    try:
+        a.start().wait_leader()
+        b.start()
+        c.start()
+        a.wait_log("b is in the in-sync set")
+        a.wait_log("c is in the in-sync set")
+        for f in (b, c):
+            f.wait_log("clients of this node go to the leader")
+        yield made
+    finally:
+        for n in made:
+            n.kill()
+
+
+def amqp_connect(port, timeout=30):
+    """pika to 127.0.0.1:port, retried (as an application does) while the
+    cluster elects a leader."""
+    params = pika.ConnectionParameters("127.0.0.1", port, heartbeat=0,
+                                       connection_attempts=1, socket_timeout=5)
+    deadline = time.time() + timeout
+    while True:
+        try:
+            return pika.BlockingConnection(params)
+        except pika.exceptions.AMQPError:
+            if time.time() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def publish(port, queue, bodies):
+    conn = amqp_connect(port)
+    ch = conn.channel()
+    ch.confirm_delivery()
+    ch.queue_declare(queue, durable=True)
+    for b in bodies:
+        ch.basic_publish("", queue, b, pika.BasicProperties(delivery_mode=2))
+    conn.close()
+
+
+def consume(port, queue, n):
+    conn = amqp_connect(port)
+    ch = conn.channel()
+    out = []
+    for method, _, body in ch.consume(queue, inactivity_timeout=10):
+        if method is None:
+            break
+        out.append(body)
+        ch.basic_ack(method.delivery_tag)
+        if len(out) >= n:
+            break
+    ch.cancel()
+    conn.close()
+    return out
+
+
+def new_leader(nodes, old):
+    return wait_for(lambda: next((n for n in nodes if n is not old and n.port), None),
+                    30, "a new leader")
+
+
+def test_pika_through_a_follower_and_across_failover(trio):
+    a, b, c = trio
+    assert c.port is None, "c follows"
+    early = [b"early-%d" % i for i in range(200)]
+    publish(c.amqp_port, "via", early)
+    # a consumer on the other follower sees what went in through c
+    assert consume(b.amqp_port, "via", 100) == early[:100]
+    # The leader hangs (no EOF reaches the proxy): once another node
+    # leads, c closes the connection it proxies to a.
+    held = amqp_connect(c.amqp_port)
+    a.pause(True)
+    new_leader(trio, a)
+    wait_for(lambda: not _alive(held), 30, "the proxied connection to close")
+    c.wait_log("proxied connections closed")
+    a.kill()
+    late = [b"late-%d" % i for i in range(100)]
+    publish(c.amqp_port, "via", late)
+    # every confirmed message is there, in order, through the same address
+    assert consume(c.amqp_port, "via", 200) == early[100:] + late
+
+
+def _alive(conn):
+    try:
+        conn.process_data_events(0)
+        return True
+    except pika.exceptions.AMQPError:
+        return False
+
+
+def test_paho_through_a_follower_and_across_failover(trio):
+    import paho.mqtt.client as mqtt
+    a, b, c = trio
+    got, lock = [], threading.Lock()
+    connected = threading.Event()
+
+    def on_connect(cl, userdata, flags, rc):
+        if rc == 0:
+            cl.subscribe("t/#", qos=1)
+
+    def on_subscribe(cl, userdata, mid, granted):
+        connected.set()
+
+    def on_message(cl, userdata, msg):
+        with lock:
+            got.append(msg.payload)
+    sub = mqtt.Client(client_id="sub-1", clean_session=False)
+    sub.on_connect, sub.on_subscribe, sub.on_message = on_connect, on_subscribe, on_message
+    sub.username_pw_set("guest", "guest")
+    sub.reconnect_delay_set(0.2, 1)
+    sub.connect("127.0.0.1", c.mqtt_port, keepalive=5)
+    sub.loop_start()
+    try:
+        assert connected.wait(20), c.log() + a.log()
+        pub = mqtt.Client(client_id="pub-1")
+        pub.username_pw_set("guest", "guest")
+        pub.connect("127.0.0.1", b.mqtt_port)
+        pub.loop_start()
+        for i in range(50):
+            pub.publish("t/x", b"m-%d" % i, qos=1).wait_for_publish(10)
+        pub.disconnect()
+        pub.loop_stop()
+        wait_for(lambda: len(got) >= 50, 20, "messages through the follower")
+        assert got[:50] == [b"m-%d" % i for i in range(50)]
+        connected.clear()
+        a.kill()
+        new_leader(trio, a)
+        # paho reconnects by itself to the same address
+        assert connected.wait(40), "the subscriber did not reconnect"
+        pub = mqtt.Client(client_id="pub-2")
+        pub.username_pw_set("guest", "guest")
+        deadline = time.time() + 30
+        while True:
+            try:
+                pub.connect("127.0.0.1", b.mqtt_port)
+                break
+            except OSError:
+                assert time.time() < deadline
+                time.sleep(0.2)
+        pub.loop_start()
+        for i in range(50, 80):
+            assert pub.publish("t/x", b"m-%d" % i, qos=1).wait_for_publish(10) is not False
+        pub.disconnect()
+        pub.loop_stop()
+        want = [b"m-%d" % i for i in range(50, 80)]
+        wait_for(lambda: all(w in got for w in want), 20, "messages after failover")
+        # at least once: nothing that was never published
+        assert set(got) <= {b"m-%d" % i for i in range(80)}
+    finally:
+        sub.loop_stop()
+        sub.disconnect()
+
+
+def test_a_follower_without_a_leader_refuses_at_once(tmp_path, etcd):
+    # the leader key names a node that does not answer: b knows no target
+    dead = socket.socket()
+    dead.bind(("127.0.0.1", 0))
+    dead_port = dead.getsockname()[1]
+    dead.close()
+    for key, val in (("sluice/cluster", "fake"),
+                     ("sluice/leader", "x 127.0.0.1 %d" % dead_port)):
+        subprocess.run(["etcdctl", "--endpoints", etcd.url, "put", key, val], check=True,
+                       env=dict(os.environ, ETCDCTL_API="3"), capture_output=True)
+    b = ClusterNode(etcd, "b", str(tmp_path / "b"), clients=True).start()
+    try:
+        b.wait_log("the leader is 127.0.0.1")
+        for port in (b.amqp_port, b.mqtt_port):
+            s = socket.create_connection(("127.0.0.1", port), timeout=10)
+            # closed without a byte (a reset when the bytes sent were
+            # never read), not left waiting for a leader
+            try:
+                s.sendall(b"AMQP\x00\x00\x09\x01")
+                assert s.recv(100) == b""
+            except ConnectionResetError:
+                pass
+            s.close()
+        assert b.count("refused: no leader is known") == 2
+    finally:
+        b.kill()
