@@ -1,7 +1,8 @@
 /*
  * cl_copy.c: the full copy a follower gets when it connects: every file
  * of the leader's data_dir it does not already hold byte for byte (same
- * size and CRC-32C as its hello said), in 1 MiB writes, then an unlink
+ * size and CRC-32C as its hello said; the CRCs are computed on a worker,
+ * cl_crc.c, while the loop serves clients), in 1 MiB writes, then an unlink
  * of every file it holds that the leader does not, then the batches
  * queued meanwhile, then 'E'. A follower restarted mid-stream thus gets
  * only the segments that changed. The output is kept under COPY_HIGH
@@ -100,6 +101,36 @@ send_op(struct cl_fconn *c, const struct st_repl_op *op)
 	c->sent_bytes += op->len;
 }
 
+static void
+crc_done(void *arg)
+{
+	cl_copy_pump(arg);
+}
+
+/* Checksum, off the loop, every file the follower holds with our size. */
+static void
+start_crc(struct cl_fconn *c)
+{
+	uint64_t *sizes = bk_calloc(c->nfiles ? c->nfiles : 1, sizeof(*sizes));
+	size_t want = 0;
+
+	for (size_t i = 0; i < c->nfiles; i++) {
+		const struct cl_theirs *t = theirs_find(c, c->files[i]);
+		struct stat st;
+
+		sizes[i] = CL_CRC_SKIP;
+		if (t && fstatat(c->l->dfd, c->files[i], &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    (uint64_t)st.st_size == t->size) {
+			sizes[i] = t->size;
+			want++;
+		}
+	}
+	if (want > 0)
+		c->crc = cl_crc_start(c->l->base, c->l->dfd, c->files, sizes, c->nfiles, crc_done,
+				      c);
+	bk_free(sizes);
+}
+
 void
 cl_copy_begin(struct cl_fconn *c)
 {
@@ -117,6 +148,7 @@ cl_copy_begin(struct cl_fconn *c)
 		if (!ours_has(c, op.path))
 			send_op(c, &op);
 	}
+	start_crc(c);
 	cl_copy_pump(c);
 }
 
@@ -146,13 +178,13 @@ next_file(struct cl_fconn *c)
 		const char *path = c->files[c->fi++];
 		const struct cl_theirs *t = theirs_find(c, path);
 		struct stat st;
-		uint32_t crc;
+		uint32_t crc = 0;
 
 		if ((c->fd = openat(c->l->dfd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0)
 			continue;       /* gone since the listing: a batch unlinks it */
 		c->off = 0;
 		if (t == NULL || fstat(c->fd, &st) < 0 || (uint64_t)st.st_size != t->size ||
-		    cl_file_crc(c->l->dfd, path, t->size, &crc) < 0 || crc != t->crc)
+		    cl_crc_result(c->crc, c->fi - 1, &crc) < 0 || crc != t->crc)
 			return true;
 		close(c->fd);
 		c->fd = -1;
@@ -165,6 +197,8 @@ cl_copy_pump(struct cl_fconn *c)
 {
 	static uint8_t buf[CHUNK];
 
+	if (!cl_crc_done(c->crc))
+		return;                 /* crc_done calls again */
 	while (c->state == CL_F_COPY && !net_conn_closing(c->nc) &&
 	       net_conn_output_len(c->nc) < COPY_HIGH) {
 		struct st_repl_op op = { .kind = ST_REPL_WRITE };
@@ -198,6 +232,8 @@ cl_copy_pump(struct cl_fconn *c)
 void
 cl_copy_end(struct cl_fconn *c)
 {
+	cl_crc_free(c->crc);
+	c->crc = NULL;
 	if (c->fd >= 0)
 		close(c->fd);
 	c->fd = -1;

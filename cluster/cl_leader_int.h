@@ -44,6 +44,7 @@ struct cl_fconn {
 	size_t ntheirs;
 	char **files;                   /* the leader's, listed at COPY */
 	size_t nfiles, fi, fcap;
+	struct cl_crc_job *crc;         /* checksums of files[], off the loop */
 	int fd;                         /* the file being sent, or -1 */
 	uint64_t off;
 	uint64_t sent_bytes;
@@ -81,6 +82,19 @@ void cl_leader_lag(const struct cl_leader *l, const struct cl_member *m, uint64_
 		   uint64_t *records);
 /* Release whatever the followers that count all hold. */
 void cl_leader_recompute(struct cl_leader *l);
+
+/* cl_crc.c: checksums on a worker thread. sizes[i] = CL_CRC_SKIP: not
+ * wanted. fn(arg) runs on the loop once every one is known. NULL after
+ * logging why (then compare nothing: send every file). */
+#define CL_CRC_SKIP UINT64_MAX
+struct cl_crc_job;
+struct cl_crc_job *cl_crc_start(struct event_base *base, int dfd, char *const *paths,
+				const uint64_t *sizes, size_t n, void (*fn)(void *arg), void *arg);
+bool cl_crc_done(const struct cl_crc_job *j);          /* true for NULL */
+/* 0 with the CRC-32C of paths[i]'s first sizes[i] bytes, or -errno
+ * (-EAGAIN: not computed). */
+int cl_crc_result(const struct cl_crc_job *j, size_t i, uint32_t *crc);
+void cl_crc_free(struct cl_crc_job *j);                /* stops, joins; NULL ok */
 
 /* cl_copy.c */
 int cl_copy_theirs(struct cl_fconn *c, const uint8_t *p, size_t len);
