@@ -164,6 +164,7 @@ finish(struct cl_fconn *c)
 	cl_put_u64(b, seq);
 	evbuffer_add(out, b, 8);
 	c->state = CL_F_LIVE;
+	c->live_ms = cl_mono_ms();
 	c->mb->live_from = seq;
 	bk_info("cluster: follower %s: %llu bytes of files sent, live from batch %llu",
 		c->mb->name, (unsigned long long)c->sent_bytes, (unsigned long long)seq);

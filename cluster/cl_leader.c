@@ -55,11 +55,16 @@ check_stalled(struct cl_leader *l, uint64_t now)
 
 	for (struct cl_fconn *c = l->conns; c; c = c->next) {
 		const struct cl_mark *k;
+		uint64_t since;
 
 		if (c->state != CL_F_LIVE || c->mb->acked >= sealed || net_conn_closing(c->nc))
 			continue;
+		/* from the seal of the first batch it owes, or from when it
+		 * went live if that is later (it owes the copy's batches only
+		 * from then) */
 		k = &l->ring[(c->mb->acked + 1) % CL_RING];
-		if (k->seq == c->mb->acked + 1 && now - k->ms < l->cfg->lease_ttl * 1000u)
+		since = k->seq == c->mb->acked + 1 && k->ms > c->live_ms ? k->ms : c->live_ms;
+		if (now - since < l->cfg->lease_ttl * 1000u)
 			continue;
 		bk_warn("cluster: follower %s has not acknowledged a batch for %u s: "
 			"disconnecting it", c->mb->name, l->cfg->lease_ttl);

@@ -38,6 +38,7 @@ struct cl_fconn {
 	enum cl_fstate state;
 	uint8_t nonce[CL_NONCE];
 	uint64_t start;                 /* first batch queued for it */
+	uint64_t live_ms;               /* cl_mono_ms() when it went LIVE */
 	struct evbuffer *pending;       /* batches queued during WAIT and COPY */
 	/* the copy (cl_copy.c) */
 	struct cl_theirs *theirs;
