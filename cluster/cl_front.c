@@ -51,12 +51,22 @@
 #define CONNECT_MS 5000                 /* connecting to the leader */
 #define LINGER_MS 5000                  /* last bytes of a closed client */
 
+enum px_mode {
+	PX_RAW,                         /* bytes both ways */
+	PX_HTTP_HEAD,                   /* reading the first request's head */
+	PX_HTTP_OVERVIEW,               /* rewriting the leader's answer */
+	PX_DONE,                        /* answered here; closing */
+};
+
 struct cl_proxy {
 	struct cl_front *f;
+	struct cl_front_ln *ln;
+	enum px_mode mode;
 	struct net_conn *nc;            /* NULL once the client is gone */
 	struct bufferevent *up;         /* to the leader */
 	struct cl_proxy *prev, *next;   /* f->conns, or f->lingering */
 };
+
 
 struct cl_front_ln {
 	struct cl_front *f;
@@ -65,6 +75,7 @@ struct cl_front_ln {
 
 struct cl_front {
 	struct event_base *base;
+	char node[CL_NAME_MAX];         /* this node's cluster.node_name */
 	struct sockaddr_storage addr;   /* the leader, port 0 */
 	socklen_t addrlen;              /* 0: no leader to proxy to */
 	char host[256];
@@ -117,6 +128,20 @@ pump_down(struct cl_proxy *p)
 	if (p->nc == NULL || net_conn_closing(p->nc)) {
 		evbuffer_drain(in, evbuffer_get_length(in));
 		return;
+	}
+	if (p->mode == PX_HTTP_OVERVIEW) {
+		int rc = cl_front_http_rewrite(in, net_conn_output(p->nc), p->f->node,
+					       p->f->host);
+
+		if (rc == 0)
+			return;
+		p->mode = PX_RAW;
+		if (rc == 1) {          /* one answer, rewritten: the end */
+			p->mode = PX_DONE;
+			evbuffer_drain(in, evbuffer_get_length(in));
+			net_conn_close_after_flush(p->nc, 2000);
+			return;
+		}
 	}
 	evbuffer_add_buffer(net_conn_output(p->nc), in);
 	if (net_conn_output_full(p->nc))
@@ -193,40 +218,35 @@ is_loopback(const struct sockaddr_storage *sa)
 	       IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)sa)->sin6_addr);
 }
 
-static void *
-proxy_open(void *arg, struct net_conn *nc)
+/* Refused before any byte: no leader, or a remote client that would
+ * pass for a local one (the leader sees this node as the peer, and
+ * guest is loopback-only by default). */
+static const char *
+refusal(struct cl_front *f, struct net_conn *nc, int port)
 {
-	struct cl_front_ln *ln = arg;
-	struct cl_front *f = ln->f;
+	if (f->addrlen == 0)
+		return "no leader is known (election under way)";
+	if (port == 0)
+		return "the leader has no such listener";
+	if (!net_conn_peer_is_loopback(nc) && is_loopback(&f->addr))
+		return "a remote client is not proxied to a leader on loopback, where it "
+		       "would pass for a local one";
+	return NULL;
+}
+
+/* Connect p to the leader's listener; what the client sent waits in
+ * the bufferevent's output meanwhile. 0 or -1. */
+static int
+connect_up(struct cl_proxy *p, int port)
+{
+	struct cl_front *f = p->f;
 	struct sockaddr_storage sa = f->addr;
 	struct timeval tv = { CONNECT_MS / 1000, 0 };
-	int port = target_port(f, ln->name);
-	struct cl_proxy *p;
 
-	if (f->addrlen == 0 || port == 0) {
-		f->refused++;
-		bk_info("conn=%llu peer=%s proto=%s: refused: %s",
-			(unsigned long long)net_conn_id(nc), net_conn_peer(nc), ln->name,
-			f->addrlen == 0 ? "no leader is known (election under way)"
-					: "the leader has no such listener");
-		return NULL;
-	}
-	/* The leader sees this node as the peer: a remote client must not
-	 * pass for a local one (guest is loopback-only by default). */
-	if (!net_conn_peer_is_loopback(nc) && is_loopback(&sa)) {
-		f->refused++;
-		bk_warn("conn=%llu peer=%s proto=%s: refused: a remote client is not proxied to "
-			"a leader on loopback, where it would pass for a local one",
-			(unsigned long long)net_conn_id(nc), net_conn_peer(nc), ln->name);
-		return NULL;
-	}
 	if (sa.ss_family == AF_INET)
 		((struct sockaddr_in *)&sa)->sin_port = htons((uint16_t)port);
 	else
 		((struct sockaddr_in6 *)&sa)->sin6_port = htons((uint16_t)port);
-	p = bk_calloc(1, sizeof(*p));
-	p->f = f;
-	p->nc = nc;
 	p->up = bufferevent_socket_new(f->base, -1, BEV_OPT_CLOSE_ON_FREE);
 	bufferevent_setcb(p->up, on_up_read, on_up_write, on_up_event, p);
 	bufferevent_setwatermark(p->up, EV_WRITE, PROXY_HIGH / 2, 0);
@@ -234,12 +254,63 @@ proxy_open(void *arg, struct net_conn *nc)
 	bufferevent_enable(p->up, EV_READ | EV_WRITE);
 	if (bufferevent_socket_connect(p->up, (struct sockaddr *)&sa, (int)f->addrlen) < 0) {
 		up_free(p);
+		return -1;
+	}
+	f->proxied++;
+	return 0;
+}
+
+static void *
+proxy_open(void *arg, struct net_conn *nc)
+{
+	struct cl_front_ln *ln = arg;
+	struct cl_front *f = ln->f;
+	int port = target_port(f, ln->name);
+	const char *why = refusal(f, nc, port);
+	struct cl_proxy *p;
+
+	/* HTTP reads its first request's head first (cl_front_http.c) */
+	if (why != NULL && strcmp(ln->name, "http") != 0) {
+		f->refused++;
+		bk_info("conn=%llu peer=%s proto=%s: refused: %s",
+			(unsigned long long)net_conn_id(nc), net_conn_peer(nc), ln->name, why);
+		return NULL;
+	}
+	p = bk_calloc(1, sizeof(*p));
+	p->f = f;
+	p->nc = nc;
+	p->ln = ln;
+	p->mode = strcmp(ln->name, "http") == 0 ? PX_HTTP_HEAD : PX_RAW;
+	if (p->mode == PX_RAW && connect_up(p, port) < 0) {
 		bk_free(p);
 		return NULL;
 	}
 	link_proxy(&f->conns, p);
-	f->proxied++;
 	return p;
+}
+
+/* The first request's head is in: answer 503, or go to the leader. */
+static void
+http_first(struct cl_proxy *p)
+{
+	struct cl_front *f = p->f;
+	int port = target_port(f, p->ln->name);
+	bool overview;
+
+	if (cl_front_http_head(net_conn_input(p->nc), &overview) == 0)
+		return;
+	if (refusal(f, p->nc, port) != NULL) {
+		f->refused++;
+		cl_front_http_unavailable(net_conn_output(p->nc), f->node);
+		p->mode = PX_DONE;
+		net_conn_close_after_flush(p->nc, 2000);
+		return;
+	}
+	p->mode = overview ? PX_HTTP_OVERVIEW : PX_RAW;
+	if (connect_up(p, port) < 0) {
+		p->mode = PX_DONE;
+		net_conn_close(p->nc);
+	}
 }
 
 static void
@@ -248,6 +319,10 @@ proxy_read(void *ctx)
 	struct cl_proxy *p = ctx;
 	struct evbuffer *in = net_conn_input(p->nc);
 
+	if (p->mode == PX_HTTP_HEAD)
+		http_first(p);
+	if (p->mode == PX_HTTP_HEAD)
+		return;
 	if (p->up == NULL) {
 		evbuffer_drain(in, evbuffer_get_length(in));
 		return;
@@ -309,11 +384,12 @@ const struct net_proto_ops cluster_proxy_ops = {
 /* ---- the front ---------------------------------------------------------- */
 
 struct cl_front *
-cl_front_new(struct event_base *base)
+cl_front_new(struct event_base *base, const char *node)
 {
 	struct cl_front *f = bk_calloc(1, sizeof(*f));
 
 	f->base = base;
+	snprintf(f->node, sizeof(f->node), "%s", node);
 	return f;
 }
 
@@ -382,8 +458,9 @@ cl_front_changed(struct cl_front *f)
 	f->ntgt = 0;
 	/* each leaves the list in proxy_free, from the reaper */
 	for (struct cl_proxy *p = f->conns; p; p = p->next) {
-		if (p->up == NULL)
+		if (p->mode == PX_DONE || net_conn_closing(p->nc))
 			continue;
+		p->mode = PX_DONE;
 		up_free(p);
 		net_conn_close(p->nc);
 		n++;

@@ -179,7 +179,8 @@ void cl_leader_fenced(void);
 
 struct cl_front;
 struct net;
-struct cl_front *cl_front_new(struct event_base *base);
+/* node: this node's name, for what HTTP says of it. */
+struct cl_front *cl_front_new(struct event_base *base, const char *node);
 /* cluster_proxy_ops's arg for the local listener called name (owned by
  * f); NULL when there are too many. */
 void *cl_front_listener(struct cl_front *f, const char *name);
@@ -192,6 +193,18 @@ void cl_front_changed(struct cl_front *f);
 void cl_front_free(struct cl_front *f);
 /* The leader's 'L' frame: n's listeners but replication. */
 void cl_front_advert(struct net *n, struct evbuffer *out);
+
+/* cl_front_http.c. The first request's head in `in`: 0 incomplete, 1
+ * complete (or too long to read: the leader refuses it); overview set
+ * for GET /api/overview. */
+int cl_front_http_head(struct evbuffer *in, bool *overview);
+/* A 503 answer with this node's "cluster" object; Connection: close. */
+void cl_front_http_unavailable(struct evbuffer *out, const char *node);
+/* The leader's answer to /api/overview in `in`: 0 incomplete; 1 moved to
+ * out with "cluster" replaced by this node's view and Connection:
+ * close; -1 not a 200 JSON object with a length: pass it unchanged. */
+int cl_front_http_rewrite(struct evbuffer *in, struct evbuffer *out, const char *node,
+			  const char *leader_host);
 
 struct cl_follower;
 /* tls: the client context (NULL: plain TCP), borrowed. */

@@ -131,7 +131,7 @@ cluster_new(struct event_base *base, const struct cluster_config *cfg,
 	c->cfg.tls_ciphersuites = cfg->tls_ciphersuites ? bk_strdup(cfg->tls_ciphersuites) : NULL;
 	c->cfg.tls_peer_name = cfg->tls_peer_name ? bk_strdup(cfg->tls_peer_name) : NULL;
 	c->base = base;
-	c->front = cl_front_new(base);
+	c->front = cl_front_new(base, c->cfg.node_name);
 	c->ops = ops;
 	c->arg = arg;
 	curl_global_init(CURL_GLOBAL_DEFAULT);

@@ -236,6 +236,41 @@ summed_rates(cJSON *ms, const struct bk_msg_rates *rates)
 			bk_msg_rates_deliver_get(rates)));
 }
 
+/* In a replicated cluster: {"node": this node's cluster name, "role":
+ * "leader", "leader": the same, "followers": N}; a follower rewrites it
+ * with its own view as it passes (cluster/cl_front_http.c). */
+static void
+cluster_node(void *arg, const struct bk_cluster_node *n)
+{
+	cJSON *c = arg;
+
+	if (n->leader) {
+		cJSON_AddStringToObject(c, "node", n->name);
+		cJSON_AddStringToObject(c, "role", "leader");
+		cJSON_AddStringToObject(c, "leader", n->name);
+		return;
+	}
+	cJSON *f = cJSON_GetObjectItemCaseSensitive(c, "followers");
+	cJSON *s = cJSON_GetObjectItemCaseSensitive(c, "in_sync_followers");
+
+	cJSON_SetNumberValue(f, f->valuedouble + 1);
+	if (n->in_sync)
+		cJSON_SetNumberValue(s, s->valuedouble + 1);
+}
+
+static void
+add_cluster(struct http_req *r, cJSON *o)
+{
+	cJSON *c = cJSON_CreateObject();
+
+	cJSON_AddNumberToObject(c, "followers", 0);
+	cJSON_AddNumberToObject(c, "in_sync_followers", 0);
+	if (bk_cluster_each(r->l->broker, cluster_node, c))
+		cJSON_AddItemToObject(o, "cluster", c);
+	else
+		cJSON_Delete(c);
+}
+
 void
 http_api_overview(struct http_req *r)
 {
@@ -289,5 +324,6 @@ http_api_overview(struct http_req *r)
 	/* retained messages (MQTT's), kept by the core outside any queue */
 	cJSON_AddNumberToObject(o, "retained_messages", (double)ov.retained.messages);
 	cJSON_AddNumberToObject(o, "retained_message_bytes", (double)ov.retained.bytes);
+	add_cluster(r, o);
 	http_reply_object(r, o);
 }

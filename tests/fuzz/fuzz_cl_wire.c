@@ -352,12 +352,14 @@ follower_side(bool auth, const uint8_t *data, size_t size)
 {
 	struct cluster_config cfg;
 	struct cl_follower *f;
+	struct cl_front *front;
 	int port, lfd = listen_any(&port), fd = -1;
 
 	config(&cfg, "follower", follower_dir);
 	if (lfd < 0)
 		return;
-	if ((f = cl_follower_new(fuzz_net_base(), &cfg, &coord, NULL, "127.0.0.1",
+	front = cl_front_new(fuzz_net_base(), "follower");  /* parses the leader's 'L' */
+	if ((f = cl_follower_new(fuzz_net_base(), &cfg, &coord, NULL, front, "127.0.0.1",
 				   port)) != NULL) {
 		if (wait_readable(lfd) && (fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK)) >= 0 &&
 		    (!auth || prove(fd) == 0))
@@ -366,6 +368,7 @@ follower_side(bool auth, const uint8_t *data, size_t size)
 			close(fd);
 		cl_follower_free(f);
 	}
+	cl_front_free(front);
 	close(lfd);
 	event_base_loop(fuzz_net_base(), EVLOOP_NONBLOCK);
 	nftw(follower_dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
