@@ -13,6 +13,8 @@ import threading
 import time
 import urllib.request
 
+import pytest
+
 from recovery_helpers import SLUICED
 from tls_helpers import free_port  # noqa: E402 (tests/integration is on the path)
 
@@ -165,3 +167,23 @@ class ClusterNode:
                 with open(p, "rb") as f:
                     out[os.path.relpath(p, self.data_dir)] = f.read()
         return out
+
+
+@pytest.fixture
+def etcd(tmp_path):
+    e = Etcd(str(tmp_path / "etcd")).start()
+    yield e
+    e.stop()
+
+
+@pytest.fixture
+def nodes(tmp_path, etcd):
+    made = []
+
+    def make(name, sets=()):
+        n = ClusterNode(etcd, name, str(tmp_path / name), sets)
+        made.append(n)
+        return n
+    yield make
+    for n in made:
+        n.kill()

@@ -14,7 +14,7 @@ import time
 import pika
 import pytest
 
-from cluster_helpers import ClusterNode, Etcd, wait_for
+from cluster_helpers import ClusterNode, Etcd, etcd, nodes, wait_for  # noqa: F401 (fixtures)
 from recovery_helpers import PERSISTENT_FLAGS, PERSISTENT_PROPS, SLUICED, Publisher, drain
 import amqpraw  # noqa: E402 (recovery_helpers puts tests/integration on the path)
 from amqpraw import BASIC, CONFIRM, QUEUE  # noqa: E402
@@ -22,26 +22,6 @@ from test_crash import check_round
 
 if not os.path.exists("/usr/bin/etcd"):
     pytest.skip("etcd-server is not installed", allow_module_level=True)
-
-
-@pytest.fixture
-def etcd(tmp_path):
-    e = Etcd(str(tmp_path / "etcd")).start()
-    yield e
-    e.stop()
-
-
-@pytest.fixture
-def nodes(tmp_path, etcd):
-    made = []
-
-    def make(name, sets=()):
-        n = ClusterNode(etcd, name, str(tmp_path / name), sets)
-        made.append(n)
-        return n
-    yield make
-    for n in made:
-        n.kill()
 
 
 def publish_confirmed(port, queue, bodies):

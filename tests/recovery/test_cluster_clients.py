@@ -16,19 +16,12 @@ import urllib.request
 import pika
 import pytest
 
-from cluster_helpers import ClusterNode, Etcd, wait_for
+from cluster_helpers import ClusterNode, etcd, wait_for  # noqa: F401 (fixture)
 
 if not os.path.exists("/usr/bin/etcd"):
     pytest.skip("etcd-server is not installed", allow_module_level=True)
 
 GUEST = "Basic Z3Vlc3Q6Z3Vlc3Q="        # guest:guest
-
-
-@pytest.fixture
-def etcd(tmp_path):
-    e = Etcd(str(tmp_path / "etcd")).start()
-    yield e
-    e.stop()
 
 
 @pytest.fixture

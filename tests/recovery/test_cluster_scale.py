@@ -25,31 +25,11 @@ import time
 import pika
 import pytest
 
-from cluster_helpers import ClusterNode, Etcd, wait_for
+from cluster_helpers import ClusterNode, Etcd, etcd, nodes, wait_for  # noqa: F401 (fixtures)
 from recovery_helpers import Publisher
 
 if not os.path.exists("/usr/bin/etcd"):
     pytest.skip("etcd-server is not installed", allow_module_level=True)
-
-
-@pytest.fixture
-def etcd(tmp_path):
-    e = Etcd(str(tmp_path / "etcd")).start()
-    yield e
-    e.stop()
-
-
-@pytest.fixture
-def nodes(tmp_path, etcd):
-    made = []
-
-    def make(name, sets=()):
-        n = ClusterNode(etcd, name, str(tmp_path / name), sets)
-        made.append(n)
-        return n
-    yield make
-    for n in made:
-        n.kill()
 
 
 def log_time(node, text):
