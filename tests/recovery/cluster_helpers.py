@@ -30,7 +30,7 @@ def wait_for(cond, timeout, what):
         if v:
             return v
         time.sleep(0.05)
-    raise AssertionError("timed out waiting for " + what)
+    raise AssertionError("timed out waiting for " + (what() if callable(what) else what))
 
 
 class Etcd:

@@ -17,6 +17,7 @@ import pika
 import pytest
 
 from cluster_helpers import ClusterNode, etcd, wait_for  # noqa: F401 (fixture)
+from tls_helpers import pki  # noqa: F401 (fixture)
 
 if not os.path.exists("/usr/bin/etcd"):
     pytest.skip("etcd-server is not installed", allow_module_level=True)
@@ -264,3 +265,48 @@ def test_http_on_a_follower_without_a_leader(tmp_path, etcd):
             assert body["cluster"] == {"node": "b", "role": "follower", "leader": None}
     finally:
         b.kill()
+
+
+def test_tls_passes_through_a_follower_to_the_leader(tmp_path, etcd, pki):
+    from tls_helpers import free_port, peer_serial
+    own = {"a": "server", "b": "server-b"}
+    pki.server("server-b")
+    made = []
+    try:
+        for name in "ab":
+            tls_port = free_port()
+            n = ClusterNode(etcd, name, str(tmp_path / name), [
+                "tls.cert_file=" + pki.p(own[name] + ".crt"),
+                "tls.key_file=" + pki.p(own[name] + ".key"),
+                "tls.ca_file=" + pki.p("ca.crt"), "amqp.tls_bind=127.0.0.1",
+                "amqp.tls_port=%d" % tls_port])
+            n.tls_port = tls_port
+            made.append(n.start())
+            if name == "a":
+                n.wait_leader()
+        a, b = made
+        a.wait_log("b is in the in-sync set")
+        b.wait_log("clients of this node go to the leader")
+        # the follower does not terminate TLS: the certificate a client
+        # sees on b's AMQPS port is a's
+        ctx = pki.context()
+        assert peer_serial(b.tls_port, ctx=ctx) == peer_serial(a.tls_port, ctx=ctx)
+        assert peer_serial(b.tls_port, ctx=ctx) != serial_of(pki, "server-b")
+        params = pika.ConnectionParameters("127.0.0.1", b.tls_port,
+                                           ssl_options=pika.SSLOptions(ctx, "localhost"))
+        conn = pika.BlockingConnection(params)
+        ch = conn.channel()
+        ch.confirm_delivery()
+        ch.queue_declare("tls-q", durable=True)
+        ch.basic_publish("", "tls-q", b"secret", pika.BasicProperties(delivery_mode=2))
+        conn.close()
+        assert consume(b.amqp_port, "tls-q", 1) == [b"secret"]
+    finally:
+        for n in made:
+            n.kill()
+
+
+def serial_of(pki, name):
+    out = subprocess.run(["openssl", "x509", "-in", pki.p(name + ".crt"), "-noout", "-serial"],
+                         capture_output=True, check=True, text=True).stdout
+    return int(out.strip().split("=")[1], 16)

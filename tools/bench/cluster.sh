@@ -27,7 +27,7 @@ out=$work/results.jsonl
 pids=()
 
 cleanup() {
-	for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
+	for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
 	rmq_stop_all
 	rm -rf "$work/data"
 }
@@ -161,8 +161,9 @@ rmq_start() {   # rmq_start I
 	wait_port $((5700 + $1)) 120
 }
 
-rmqctl() {      # rmqctl I ARGS...
-	(rmq_env "$1"; shift; timeout 120 /usr/lib/rabbitmq/bin/rabbitmqctl -n "$RABBITMQ_NODENAME" "$@")
+rmqctl() {      # rmqctl I ARGS... (its chatter goes to $RMQ/ctl.log)
+	(rmq_env "$1"; shift; timeout 120 /usr/lib/rabbitmq/bin/rabbitmqctl -n "$RABBITMQ_NODENAME" \
+		"$@" 2>>"$RMQ/ctl.log")
 }
 
 rmq_stop_all() {
@@ -197,7 +198,7 @@ rmq_up() {
 			return 0
 		fi
 	done
-	rmqctl 1 cluster_status 2>/dev/null | grep -A4 "Running Nodes" | sed 's/^/  /'
+	echo "RabbitMQ nodes running: $(rmqctl 1 eval 'rabbit_nodes:all_running().' | tr -d '\n')"
 }
 
 echo "# $(date -u +%FT%TZ) DUR=$DUR REPS=$REPS, results in $out"
@@ -213,6 +214,8 @@ for rep in $(seq "$REPS"); do
 		run "$rmq_label" 5701 "$rp" 4 "$work/loadgen-q"
 	fi
 done
+[ "$rmq_ok" = 1 ] && echo "RabbitMQ queues (name type members):" &&
+	rmqctl 1 -q list_queues name type members | sed 's/^/  /'
 
 /usr/bin/python3 - "$out" "$rmq_label" <<'PY'
 import json, statistics, sys
