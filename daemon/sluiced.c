@@ -681,17 +681,16 @@ start_cluster(struct daemon *d)
 
 
 /*
- * The core's loop. Each iteration runs every event that is ready, then
- * hands the output it produced to the I/O threads in one batch per thread
- * (net_flush; nothing without I/O threads). 0, or -1 if the loop failed.
+ * The core's loop. Each iteration runs every event that is ready, takes
+ * in what the I/O threads sent, then hands the output it produced to them
+ * in one batch per thread (net_loop_once). 0, or -1 if the loop failed.
  */
 static int
 run_loop(struct daemon *d)
 {
 	while (!event_base_got_exit(d->base) && !event_base_got_break(d->base)) {
-		if (event_base_loop(d->base, EVLOOP_ONCE) < 0)
+		if (net_loop_once(d->net, d->base) < 0)
 			return -1;
-		net_flush(d->net);
 	}
 	return 0;
 }

@@ -148,10 +148,19 @@ struct net *net_new(struct event_base *base, struct bk_broker *broker,
  * Move socket work to `threads` I/O threads (0 keeps everything on the
  * core's loop): each owns a share of the connections (reading, writing,
  * TLS, WebSocket framing) and trades batches with the core through
- * rings. Call before the first listener. 0, or -errno with err. With I/O
- * threads the core's loop must call net_flush() after every iteration.
+ * rings. Call before the first listener. 0, or -errno with err. The
+ * core's loop is net_loop_once(), repeated.
  */
 int net_start_io(struct net *n, unsigned threads, char *err, size_t errlen);
+/*
+ * One iteration of the core's loop on base: wait for events (not at all
+ * when the I/O threads left messages waiting), run them, take in what the
+ * I/O threads sent, and ship this iteration's output (net_flush). n may
+ * be NULL (a cluster follower has no transport yet) or have no I/O
+ * threads: then it is event_base_loop(base, EVLOOP_ONCE). 0, or -1 if
+ * the loop failed.
+ */
+int net_loop_once(struct net *n, struct event_base *base);
 /* Ship this iteration's output to the I/O threads (no-op without them,
  * or when n is NULL: a cluster follower has no transport yet). */
 void net_flush(struct net *n);

@@ -4,8 +4,11 @@
  * its own libevent loop; the core (routing, queues, protocol state) stays
  * on the one core thread, without locks. They trade messages through two
  * bounded single-producer single-consumer rings per thread (net_ring.h),
- * a batch at a time, with one eventfd wake-up per batch, never per
- * message:
+ * a batch at a time. Each loop polls its rings once per iteration; a
+ * producer writes the consumer's eventfd only when the consumer announced
+ * it is going to sleep (struct net_waker), so a busy pair of threads
+ * trades batches without a system call, and a sleeping one costs one
+ * wake-up per batch, never one per message:
  *
  *      core thread                                  I/O thread k
  *   accept --ATTACH(fd)------------------------->  socket, TLS, WS upgrade
@@ -85,9 +88,8 @@ struct net_io_thread {
 	pthread_t tid;
 	struct event_base *base;        /* owned: the thread's loop */
 	struct net_ring to_io, to_core;
-	struct net_bell io_bell, core_bell; /* wake the I/O thread; wake the core */
-	struct event *io_ev;            /* on base: io_bell */
-	struct event *core_ev;          /* on the core's base: core_bell */
+	struct net_waker io_waker;      /* wakes this thread */
+	struct event *io_ev;            /* on base: io_waker's eventfd */
 	_Atomic bool stop;
 	uint32_t nconns;                /* core's count, for placement */
 	struct spill core_spill;        /* core side: waiting for to_io */
@@ -103,6 +105,8 @@ struct net_io {
 	unsigned n;
 	struct net_io_thread *t;        /* owned array */
 	struct net_conn *dirty;         /* core: connections to flush */
+	struct net_waker core_waker;    /* wakes the core (every thread's producer) */
+	struct event *core_ev;          /* on the core's base: core_waker's eventfd */
 };
 
 /* The I/O thread the calling thread is, or NULL on the core. */
@@ -284,19 +288,38 @@ io_flush(struct net_io_thread *t)
 		unspill(&t->to_core, &t->io_spill);
 	if (t->core_wake_due) {
 		t->core_wake_due = false;
-		net_bell_ring(&t->core_bell);
+		net_waker_wake(&t->io->core_waker);
 	}
 }
 
+/* The eventfd woke the loop; the messages are handled after it. */
 static void
-io_wake_cb(evutil_socket_t fd, short what, void *arg)
+wake_cb(evutil_socket_t fd, short what, void *arg)
+{
+	net_waker_clear(arg);
+}
+
+/* The loop flags for the next iteration: block only when ready to sleep
+ * (announced) and `empty` says nothing is waiting in the rings after. */
+static int
+loop_flags(struct net_waker *w, bool (*empty)(void *), void *arg)
+{
+	if (!empty(arg))
+		return EVLOOP_ONCE | EVLOOP_NONBLOCK;
+	net_waker_sleep(w);
+	if (!empty(arg)) {
+		net_waker_awake(w);
+		return EVLOOP_ONCE | EVLOOP_NONBLOCK;
+	}
+	return EVLOOP_ONCE;
+}
+
+static bool
+to_io_empty(void *arg)
 {
 	struct net_io_thread *t = arg;
-	struct net_msg m;
 
-	net_bell_clear(&t->io_bell);
-	while (net_ring_pop(&t->to_io, &m))
-		io_handle(t, &m);
+	return net_ring_empty(&t->to_io);
 }
 
 static void *
@@ -308,7 +331,10 @@ io_main(void *arg)
 	self = t;
 	bk_time_attach(t->base);
 	while (!atomic_load_explicit(&t->stop, memory_order_acquire)) {
-		event_base_loop(t->base, EVLOOP_ONCE);
+		event_base_loop(t->base, loop_flags(&t->io_waker, to_io_empty, t));
+		net_waker_awake(&t->io_waker);
+		while (net_ring_pop(&t->to_io, &m))
+			io_handle(t, &m);
 		io_flush(t);
 	}
 	/* Stopping: every connection of this thread goes, without messages
@@ -389,15 +415,33 @@ core_handle(const struct net_msg *m)
 	}
 }
 
-static void
-core_wake_cb(evutil_socket_t fd, short what, void *arg)
+static bool
+to_core_empty(void *arg)
 {
-	struct net_io_thread *t = arg;
-	struct net_msg m;
+	struct net_io *io = arg;
 
-	net_bell_clear(&t->core_bell);
-	while (net_ring_pop(&t->to_core, &m))
-		core_handle(&m);
+	for (unsigned i = 0; i < io->n; i++)
+		if (!net_ring_empty(&io->t[i].to_core))
+			return false;
+	return true;
+}
+
+int
+net_loop_once(struct net *n, struct event_base *base)
+{
+	struct net_io *io = n ? n->io : NULL;
+	struct net_msg m;
+	int res;
+
+	if (io == NULL || n->io_stopped)
+		return event_base_loop(base, EVLOOP_ONCE) < 0 ? -1 : 0;
+	res = event_base_loop(base, loop_flags(&io->core_waker, to_core_empty, io));
+	net_waker_awake(&io->core_waker);
+	for (unsigned i = 0; i < io->n; i++)
+		while (net_ring_pop(&io->t[i].to_core, &m))
+			core_handle(&m);
+	net_flush(n);
+	return res < 0 ? -1 : 0;
 }
 
 void
@@ -552,7 +596,7 @@ net_flush(struct net *n)
 			unspill(&t->to_io, &t->core_spill);
 		if (t->io_wake_due) {
 			t->io_wake_due = false;
-			net_bell_ring(&t->io_bell);
+			net_waker_wake(&t->io_waker);
 		}
 	}
 }
@@ -580,14 +624,10 @@ thread_fini(struct net_io_thread *t)
 	bk_free(t->io_spill.m);
 	if (t->io_ev)
 		event_free(t->io_ev);
-	if (t->core_ev)
-		event_free(t->core_ev);
 	if (t->base)
 		event_base_free(t->base);
-	if (t->io_bell.efd >= 0)
-		close(t->io_bell.efd);
-	if (t->core_bell.efd >= 0)
-		close(t->core_bell.efd);
+	if (t->io_waker.efd >= 0)
+		close(t->io_waker.efd);
 	net_ring_fini(&t->to_io);
 	net_ring_fini(&t->to_core);
 }
@@ -601,6 +641,15 @@ net_io_start(struct net *n, unsigned count)
 	io->net = n;
 	io->t = bk_calloc(count, sizeof(*io->t));
 	n->io = io;
+	atomic_init(&io->core_waker.asleep, false);
+	io->core_waker.efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (io->core_waker.efd < 0) {
+		res = -errno;
+		goto fail;
+	}
+	io->core_ev = event_new(n->base, io->core_waker.efd, EV_READ | EV_PERSIST, wake_cb,
+				&io->core_waker);
+	event_add(io->core_ev, NULL);
 	for (unsigned i = 0; i < count; i++) {
 		struct net_io_thread *t = &io->t[i];
 
@@ -609,21 +658,17 @@ net_io_start(struct net *n, unsigned count)
 		net_ring_init(&t->to_io, RING_SLOTS);
 		net_ring_init(&t->to_core, RING_SLOTS);
 		atomic_init(&t->stop, false);
-		atomic_init(&t->io_bell.signaled, false);
-		atomic_init(&t->core_bell.signaled, false);
-		t->io_bell.efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-		t->core_bell.efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		atomic_init(&t->io_waker.asleep, false);
+		t->io_waker.efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 		t->base = event_base_new();
-		if (t->io_bell.efd < 0 || t->core_bell.efd < 0 || t->base == NULL) {
+		if (t->io_waker.efd < 0 || t->base == NULL) {
 			res = -errno;
 			thread_fini(t);         /* not counted in io->n */
 			break;
 		}
-		t->io_ev = event_new(t->base, t->io_bell.efd, EV_READ | EV_PERSIST, io_wake_cb, t);
-		t->core_ev = event_new(n->base, t->core_bell.efd, EV_READ | EV_PERSIST,
-				       core_wake_cb, t);
+		t->io_ev = event_new(t->base, t->io_waker.efd, EV_READ | EV_PERSIST, wake_cb,
+				     &t->io_waker);
 		event_add(t->io_ev, NULL);
-		event_add(t->core_ev, NULL);
 		io->n = i + 1;
 		if ((res = -pthread_create(&t->tid, NULL, io_main, t)) < 0) {
 			io->n = i;
@@ -635,6 +680,7 @@ net_io_start(struct net *n, unsigned count)
 		snprintf(name, sizeof(name), "sluiced-io%u", i % 1000);
 		pthread_setname_np(t->tid, name);        /* for top -H and profiles */
 	}
+fail:
 	if (res < 0) {
 		net_io_stop(n);
 		net_io_free(n);
@@ -652,8 +698,7 @@ net_io_stop(struct net *n)
 		return;
 	for (unsigned i = 0; i < io->n; i++) {
 		atomic_store_explicit(&io->t[i].stop, true, memory_order_release);
-		atomic_store(&io->t[i].io_bell.signaled, false);
-		net_bell_ring(&io->t[i].io_bell);
+		net_waker_force(&io->t[i].io_waker);
 	}
 	for (unsigned i = 0; i < io->n; i++)
 		pthread_join(io->t[i].tid, NULL);
@@ -671,6 +716,10 @@ net_io_free(struct net *n)
 	 * net_io_release) before this: their sockets used the threads' loops. */
 	for (unsigned i = 0; i < io->n; i++)
 		thread_fini(&io->t[i]);
+	if (io->core_ev)
+		event_free(io->core_ev);
+	if (io->core_waker.efd >= 0)
+		close(io->core_waker.efd);
 	bk_free(io->t);
 	bk_free(io);
 	n->io = NULL;

@@ -88,43 +88,103 @@ net_ring_pop(struct net_ring *r, struct net_msg *m)
 }
 
 /*
- * A doorbell: how a producer wakes the consumer of a ring once per batch.
- * The producer pushes, then net_bell_ring: it raises `signaled` and writes
- * the eventfd only if the flag was down. The consumer, woken by the
- * eventfd, calls net_bell_clear (reads the eventfd, then lowers the flag)
- * and then pops everything. Lowering after the read matters: lowered
- * first, a producer could raise it and write between the two, the read
- * would eat that write, and the flag would stay up with nobody coming.
- * The fences order each side's ring access against the flag (a store
- * followed by a load needs a full fence on both sides).
+ * A waker: how a producer wakes a consumer thread that sleeps in its
+ * loop's epoll_wait, without a system call while the consumer is awake.
+ *
+ *   consumer (before sleeping)             producer (after pushing)
+ *   rings empty? else do not sleep         ring.tail = t + 1 (release)
+ *   asleep = true                          fence
+ *   fence                                  asleep? exchange(asleep, false)
+ *   rings still empty? else awake, go on     and it was true: write(efd)
+ *   epoll_wait (efd is one of its fds)
+ *   asleep = false; read(efd) if it fired
+ *
+ * The two fences make it Dekker's handshake: either the consumer's
+ * re-check sees the push, or the producer sees `asleep` and writes the
+ * eventfd. The exchange lets one producer write per sleep; a busy
+ * consumer costs its producers no system call at all.
  */
-struct net_bell {
+struct net_waker {
 	int efd;                        /* eventfd, non-blocking */
-	_Atomic bool signaled;
+	_Atomic bool asleep;
 };
 
-static inline void
-net_bell_ring(struct net_bell *b)
+/* ThreadSanitizer does not model fences (gcc warns and ignores them).
+ * Under it the fences go, and the locked exchanges on `asleep` (full
+ * barriers on the hardware it runs on) do their work. */
+#if defined(__SANITIZE_THREAD__)
+#define NET_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define NET_TSAN 1
+#endif
+#endif
+
+/* Producer, after its pushes. True when it had to write the eventfd. */
+static inline bool
+net_waker_wake(struct net_waker *w)
 {
 	uint64_t one = 1;
 
+#ifndef NET_TSAN
 	atomic_thread_fence(memory_order_seq_cst);
-	if (!atomic_exchange_explicit(&b->signaled, true, memory_order_seq_cst) &&
-	    write(b->efd, &one, sizeof(one)) < 0) {
-		/* the counter cannot overflow at one write per batch */
+	if (!atomic_load_explicit(&w->asleep, memory_order_relaxed))
+		return false;           /* awake: no locked instruction either */
+#endif
+	if (!atomic_exchange_explicit(&w->asleep, false, memory_order_seq_cst))
+		return false;
+	if (write(w->efd, &one, sizeof(one)) < 0) {
+		/* the counter cannot overflow at one write per sleep */
 	}
+	return true;
 }
 
+/* Consumer: announce the sleep; the caller re-checks its rings after. */
 static inline void
-net_bell_clear(struct net_bell *b)
+net_waker_sleep(struct net_waker *w)
+{
+	atomic_exchange_explicit(&w->asleep, true, memory_order_seq_cst);
+#ifndef NET_TSAN
+	atomic_thread_fence(memory_order_seq_cst);
+#endif
+}
+
+/* Consumer: awake again (after epoll_wait, or a re-check found work). */
+static inline void
+net_waker_awake(struct net_waker *w)
+{
+	atomic_store_explicit(&w->asleep, false, memory_order_relaxed);
+}
+
+/* Consumer: the eventfd fired; reset it. */
+static inline void
+net_waker_clear(struct net_waker *w)
 {
 	uint64_t v;
 
-	if (read(b->efd, &v, sizeof(v)) < 0) {
+	if (read(w->efd, &v, sizeof(v)) < 0) {
 		/* nothing was pending */
 	}
-	atomic_store_explicit(&b->signaled, false, memory_order_seq_cst);
-	atomic_thread_fence(memory_order_seq_cst);
+}
+
+/* Anyone: wake the consumer whatever it announced (to stop it). */
+static inline void
+net_waker_force(struct net_waker *w)
+{
+	uint64_t one = 1;
+
+	if (write(w->efd, &one, sizeof(one)) < 0) {
+		/* already readable */
+	}
+}
+
+/* Consumer: true when the ring holds nothing (acquire: what it holds
+ * after a false is visible). */
+static inline bool
+net_ring_empty(struct net_ring *r)
+{
+	return atomic_load_explicit(&r->head, memory_order_relaxed) ==
+	       atomic_load_explicit(&r->tail, memory_order_acquire);
 }
 
 #endif

@@ -9,12 +9,15 @@ set -eu
 root=$(cd "$(dirname "$0")/../.." && pwd)
 dir=${SLUICE_BENCH_DIR:-/tmp/bench-sluice}
 build=${SLUICE_BENCH_BUILD:-$root/build-release}
-if [ ! -x "$build/daemon/sluiced" ]; then
-  meson setup "$build" "$root" --buildtype=release -Dtests=disabled >/dev/null
+bin=${SLUICED:-$build/daemon/sluiced}     # SLUICED: a given binary, as is
+if [ -z "${SLUICED:-}" ]; then
+  if [ ! -x "$build/daemon/sluiced" ]; then
+    meson setup "$build" "$root" --buildtype=release -Dtests=disabled >/dev/null
+  fi
+  ninja -C "$build" daemon/sluiced >/dev/null
 fi
-ninja -C "$build" daemon/sluiced >/dev/null
 rm -rf "$dir" && mkdir -p "$dir"
-setsid nice -n "${BENCH_NICE:--5}" "$build/daemon/sluiced" \
+setsid nice -n "${BENCH_NICE:--5}" "$bin" \
   --set amqp.port="${SLUICE_AMQP_PORT:-5680}" \
   --set mqtt.port="${SLUICE_MQTT_PORT:-1890}" --set mqtt.allow_anonymous=yes \
   --set http.port=0 --set prometheus.port=0 \
