@@ -244,6 +244,7 @@ bk_perms_fini(struct bk_broker *b)
 		HASH_DEL(bk_mgmt(b)->perms, e);
 		perm_free(e);
 	}
+	bk_reserved_fini(b);
 }
 
 static int
@@ -306,6 +307,18 @@ bk_vhost_access(struct bk_broker *b, struct bk_str user, const char *vhost,
 enum bk_status
 bk_access_check(struct bk_vhost *vh, struct bk_str user, enum bk_perm what,
 		const char *kind, struct bk_str name, struct bk_err *err)
+{
+	enum bk_status st;
+
+	if (strcmp(kind, "queue") == 0 &&
+	    (st = bk_reserved_check(vh, user, name, err)) != BK_OK)
+		return st;
+	return bk_perm_check(vh, user, what, kind, name, err);
+}
+
+enum bk_status
+bk_perm_check(struct bk_vhost *vh, struct bk_str user, enum bk_perm what,
+	      const char *kind, struct bk_str name, struct bk_err *err)
 {
 	struct bk_perm_entry *e = perm_find(vh->broker, user.p ? user.p : "", user.len,
 					    vh->name);

@@ -19,6 +19,7 @@
  * Re-entrancy: none; these only read the permission tables and the
  * exchange table.
  */
+#include "bk_mgmt.h"
 #include "bk_routing.h"
 
 #include <string.h>
@@ -42,6 +43,10 @@ bk_access_publish(struct bk_vhost *vh, const struct bk_who *who, struct bk_str e
 		*keyed = false;
 	st = bk_access_check(vh, who->user, BK_PERM_WRITE, "exchange", exchange, err);
 	if (st != BK_OK)
+		return st;
+	/* the default exchange routes to the queue its key names */
+	if (exchange.len == 0 && bk_queue_reserved(vh->broker, routing_key) &&
+	    (st = bk_reserved_check(vh, who->user, routing_key, err)) != BK_OK)
 		return st;
 	k = is_topic(vh, exchange) && bk_topic_perms_apply(vh, who, exchange);
 	if (keyed != NULL)

@@ -255,6 +255,13 @@ bk_dlx_dead_letter(struct bk_queue *q, struct bk_msg *m, const char *reason)
 	bk_tb_init(&hb);
 	nm = dead_copy(q, m, reason, &hb);
 	bk_tb_fini(&hb);                        /* bk_msg_new copied the headers */
+	/* through the default exchange, never into a queue an adapter keeps
+	 * for itself (an MQTT session's): nobody may publish there that way */
+	if (q->args.dlx[0] == '\0' && bk_queue_reserved(q->broker, nm->routing_key)) {
+		bk_msg_unref(nm);
+		bk_msg_unref(full);
+		return;
+	}
 	saved = qs->dl_msg;
 	qs->dl_msg = nm;
 	qs->dl_depth++;

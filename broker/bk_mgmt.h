@@ -75,6 +75,17 @@ struct bk_perm_entry {
 	char *key;                      /* owned */
 };
 
+#define BK_RESERVED_MAX 8
+struct bk_reserved {
+	char *prefix, *owner;           /* owned: "mqtt-subscription-", "MQTT sessions" */
+};
+
+/* bk_reserved.c: ACCESS_REFUSED for a reserved queue name unless user is
+ * an administrator; the registrations' teardown. */
+enum bk_status bk_reserved_check(struct bk_vhost *vh, struct bk_str user, struct bk_str name,
+				 struct bk_err *err);
+void bk_reserved_fini(struct bk_broker *b);
+
 struct bk_mgmt {
 	uint64_t started_ms;
 	/* sampler */
@@ -102,6 +113,9 @@ struct bk_mgmt {
 	uint64_t access_gen;
 	/* vhost deletion watchers (bk_vhost_watch) */
 	struct bk_vhost_watcher *vwatch; /* owned list, registration order */
+	/* queue name prefixes adapters keep for themselves (bk_reserved.c) */
+	struct bk_reserved reserved[BK_RESERVED_MAX];
+	unsigned nreserved;
 };
 
 struct bk_vhost_watcher {

@@ -899,6 +899,26 @@ enum bk_status bk_vhost_access(struct bk_broker *b, struct bk_str user,
 enum bk_status bk_access_check(struct bk_vhost *vh, struct bk_str user,
 			       enum bk_perm what, const char *kind,
 			       struct bk_str name, struct bk_err *err);
+
+/*
+ * Queue names an adapter keeps for its own queues, as RabbitMQ keeps
+ * "amq." (bk_reserved.c). MQTT reserves "mqtt-subscription-" and
+ * "mqtt-shared-" with owner "MQTT sessions". From then on
+ * bk_access_check on a queue so named (declare, delete, purge, consume,
+ * get, bind to it, move from it) refuses everyone but administrators:
+ * ACCESS_REFUSED "queue name 'mqtt-subscription-xqos1' contains reserved
+ * prefix 'mqtt-subscription-*' (MQTT sessions)", and bk_access_publish
+ * refuses a publish through the default exchange to such a name the
+ * same way (bk_queue_reserved tells an adapter whose cached publish
+ * check must look again). The adapter checks its own users on its own
+ * queues with bk_perm_check: bk_access_check without the reservation.
+ * Trusted calls (no bk_who: configuration, definitions import, the
+ * adapter's own declares and binds) are not affected. Main thread.
+ */
+void bk_queue_prefix_reserve(struct bk_broker *b, const char *prefix, const char *owner);
+bool bk_queue_reserved(struct bk_broker *b, struct bk_str name);
+enum bk_status bk_perm_check(struct bk_vhost *vh, struct bk_str user, enum bk_perm what,
+			     const char *kind, struct bk_str name, struct bk_err *err);
 /*
  * Topic permissions (bk_topic_perm.c), RabbitMQ's: what = WRITE (publish)
  * or READ (bind, subscribe) on routing_key through exchange. Allowed when

@@ -97,8 +97,11 @@ amqp_ch_publish_allowed(struct amqp_channel *ch, uint32_t method_id,
 {
 	uint64_t gen = bk_access_generation(ch->conn->broker);
 
+	/* through the default exchange, a queue name some adapter reserves
+	 * is checked every time (bk_queue_reserved: a prefix compare) */
 	if (ch->perm_gen == gen && !ch->perm_keyed &&
-	    bk_str_eq(amqp_cstr_get(&ch->perm_exchange), exchange))
+	    bk_str_eq(amqp_cstr_get(&ch->perm_exchange), exchange) &&
+	    !(exchange.len == 0 && bk_queue_reserved(ch->conn->broker, routing_key)))
 		return true;
 	return publish_check(ch, method_id, gen, exchange, routing_key);
 }

@@ -12,6 +12,11 @@
  *   resumed session   write and read on its queues, read on the exchange,
  *                     topic read on every filter it holds
  *
+ * The session and group queues' names are reserved for MQTT
+ * (mqtt_listener_new: bk_queue_prefix_reserve), so no AMQP or HTTP user
+ * but an administrator reaches them; MQTT checks its own users on them
+ * with bk_perm_check, RabbitMQ's permissions without the reservation.
+ *
  * Topic permissions are checked on the MQTT exchange whatever its type,
  * with {client_id} the session's client identifier. Session ownership
  * (a session belongs to its user) is decided in mqtt_connect.c.
@@ -59,7 +64,7 @@ mqtt_sub_check(struct mqtt_session *s, const struct bk_who *who, const char *que
 
 	for (int p = BK_PERM_CONFIGURE; p <= BK_PERM_READ && st == BK_OK; p++)
 		if (queue != NULL && (on_queue & (1u << p)))
-			st = bk_access_check(s->vhost, who->user, (enum bk_perm)p, "queue", q, err);
+			st = bk_perm_check(s->vhost, who->user, (enum bk_perm)p, "queue", q, err);
 	if (st == BK_OK)
 		st = bk_access_check(s->vhost, who->user, BK_PERM_READ, "exchange", x, err);
 	if (st == BK_OK)
@@ -82,8 +87,8 @@ mqtt_subs_recheck(struct mqtt_session *s, const struct bk_who *who, struct bk_er
 	}
 	/* a queue without subscriptions is still consumed */
 	if (s->queue != NULL && s->nlocal == 0)
-		st = bk_access_check(s->vhost, who->user, BK_PERM_READ, "queue",
-				     bk_str_c(s->queue), err);
+		st = bk_perm_check(s->vhost, who->user, BK_PERM_READ, "queue",
+				   bk_str_c(s->queue), err);
 	return st;
 }
 

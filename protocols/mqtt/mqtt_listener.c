@@ -75,6 +75,8 @@ mqtt_listener_new(struct event_base *base, struct bk_broker *b, const struct mqt
 	if (l->cfg.receive_maximum == 0)
 		l->cfg.receive_maximum = 20;
 	l->next_session_id = 1;
+	bk_queue_prefix_reserve(b, MQTT_SESSION_QPREFIX, "MQTT sessions");
+	bk_queue_prefix_reserve(b, MQTT_SHARED_QPREFIX, "MQTT shared subscriptions");
 	mqtt_retain_upgrade(l);
 	mqtt_session_recover_all(l);
 	l->alarms = bk_alarms(b);

@@ -99,7 +99,7 @@ queue_name_for(const char *client_id)
 	size_t n = strlen(client_id) + 32;
 	char *name = bk_malloc(n);
 
-	snprintf(name, n, "mqtt-subscription-%sqos1", client_id);
+	snprintf(name, n, MQTT_SESSION_QPREFIX "%sqos1", client_id);
 	return name;
 }
 
@@ -208,7 +208,7 @@ struct recover_all {
 	size_t n, cap;
 };
 
-#define QPREFIX "mqtt-subscription-"
+#define QPREFIX MQTT_SESSION_QPREFIX
 #define QSUFFIX "qos1"
 
 static int

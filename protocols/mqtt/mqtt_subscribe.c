@@ -164,7 +164,7 @@ own_queue_name(struct mqtt_session *s)
 	if (s->queue)
 		return s->queue;
 	buf = mqtt_buf_get(&s->nbuf, n);
-	snprintf(buf, n, "mqtt-subscription-%sqos1", s->client_id);
+	snprintf(buf, n, MQTT_SESSION_QPREFIX "%sqos1", s->client_id);
 	return buf;
 }
 
@@ -181,7 +181,7 @@ shared_get(struct mqtt_session *s, struct bk_str group, struct bk_str filter,
 	int qn;
 
 	memcpy(key, vn, vlen + 1);
-	qn = snprintf(key + vlen + 1, n - vlen - 1, "mqtt-shared-%.*s-%.*s",
+	qn = snprintf(key + vlen + 1, n - vlen - 1, MQTT_SHARED_QPREFIX "%.*s-%.*s",
 		      (int)group.len, group.p, (int)filter.len, filter.p);
 	/* joining an existing group asks the same as starting one */
 	if (!mqtt_may_subscribe(s, key + vlen + 1, filter, err)) {

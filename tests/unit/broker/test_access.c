@@ -138,6 +138,51 @@ test_permissions(void)
 	bk_broker_free(b);
 }
 
+/* Reserved queue names: refused to all but administrators; bk_perm_check
+ * (the owning adapter's) ignores the reservation. */
+static void
+test_reserved(void)
+{
+	struct bk_broker *b = bk_broker_new(NULL, NULL);
+	struct bk_vhost *vh = bk_vhost_get(b, "/");
+	struct bk_str name = BK_STR_LIT("mqtt-subscription-bobqos1");
+	struct bk_err err;
+
+	bk_user_set(b, "admin", "pw", "administrator", false);
+	bk_user_set(b, "eve", "pw", "management", false);
+	CHECK_EQ_INT(bk_permission_set(b, "admin", "/", ".*", ".*", ".*", &err), BK_OK);
+	CHECK_EQ_INT(bk_permission_set(b, "eve", "/", ".*", ".*", ".*", &err), BK_OK);
+	CHECK(!bk_queue_reserved(b, name));
+	CHECK_EQ_INT(bk_access_check(vh, BK_STR_LIT("eve"), BK_PERM_READ, "queue", name, &err),
+		     BK_OK);
+	bk_queue_prefix_reserve(b, "mqtt-subscription-", "MQTT sessions");
+	bk_queue_prefix_reserve(b, "mqtt-subscription-", "MQTT sessions");     /* once */
+	CHECK(bk_queue_reserved(b, name));
+	CHECK(!bk_queue_reserved(b, BK_STR_LIT("mqtt-subscription")));
+	for (int p = BK_PERM_CONFIGURE; p <= BK_PERM_READ; p++) {
+		CHECK_EQ_INT(bk_access_check(vh, BK_STR_LIT("eve"), (enum bk_perm)p, "queue", name,
+					     &err), BK_ACCESS_REFUSED);
+		CHECK(err.permission);
+		CHECK_STR(err.text, "queue name 'mqtt-subscription-bobqos1' contains reserved "
+			  "prefix 'mqtt-subscription-*' (MQTT sessions)");
+		CHECK_EQ_INT(bk_access_check(vh, BK_STR_LIT("admin"), (enum bk_perm)p, "queue",
+					     name, &err), BK_OK);
+		CHECK_EQ_INT(bk_perm_check(vh, BK_STR_LIT("eve"), (enum bk_perm)p, "queue", name,
+					   &err), BK_OK);
+	}
+	/* exchanges of that name are not queues */
+	CHECK_EQ_INT(bk_access_check(vh, BK_STR_LIT("eve"), BK_PERM_WRITE, "exchange", name,
+				     &err), BK_OK);
+	/* into it through the default exchange: refused; elsewhere, a key */
+	CHECK_EQ_INT(bk_access_publish(vh, &(struct bk_who){ BK_STR_LIT("eve"), { NULL, 0 } },
+				       BK_STR_LIT(""), name, NULL, &err), BK_ACCESS_REFUSED);
+	CHECK_EQ_INT(bk_access_publish(vh, &(struct bk_who){ BK_STR_LIT("eve"), { NULL, 0 } },
+				       BK_STR_LIT("amq.direct"), name, NULL, &err), BK_OK);
+	CHECK_EQ_INT(bk_access_publish(vh, &(struct bk_who){ BK_STR_LIT("admin"), { NULL, 0 } },
+				       BK_STR_LIT(""), name, NULL, &err), BK_OK);
+	bk_broker_free(b);
+}
+
 struct fake_conn {
 	int closes;
 	char reason[128];
@@ -254,6 +299,7 @@ main(void)
 	RUN(test_hash_vectors);
 	RUN(test_users);
 	RUN(test_permissions);
+	RUN(test_reserved);
 	RUN(test_vhost_delete);
 	RUN(test_login_timing);
 	TEST_DONE();
