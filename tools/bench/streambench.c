@@ -13,6 +13,12 @@
  *   streambench HOST PORT delayed EXCHANGE N DELAY_MS
  *       publish N persistent 100-byte messages with x-delay to an
  *       x-delayed-message exchange, with confirms
+ *   streambench HOST PORT delete QUEUE
+ *       delete the queue (if it exists), so a run starts empty
+ *
+ * Any failure (refused publish, closed connection, no confirm or delivery
+ * for STALL_S seconds) ends it with a message on stderr and status 1: a
+ * broker that blocks publishers or stops answering never hangs a run.
  */
 #include <amqp.h>
 #include <amqp_tcp_socket.h>
@@ -20,6 +26,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+enum { STALL_S = 120 };
 
 static double
 now(void)
@@ -35,7 +43,10 @@ die_rpc(amqp_rpc_reply_t r, const char *what)
 {
 	if (r.reply_type == AMQP_RESPONSE_NORMAL)
 		return;
-	fprintf(stderr, "%s failed (reply type %d)\n", what, r.reply_type);
+	if (r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION)
+		fprintf(stderr, "%s failed: %s\n", what, amqp_error_string2(r.library_error));
+	else
+		fprintf(stderr, "%s failed (reply type %d)\n", what, r.reply_type);
 	exit(1);
 }
 
@@ -67,17 +78,34 @@ declare_stream(amqp_connection_state_t c, const char *q)
 	die_rpc(amqp_get_rpc_reply(c), "queue.declare");
 }
 
-/* Count confirms in the frames waiting (blocking for one when block). */
+static void
+die_status(int status, const char *what)
+{
+	fprintf(stderr, "%s failed: %s\n", what, amqp_error_string2(status));
+	exit(1);
+}
+
+/* Count confirms in the frames waiting (waiting up to STALL_S for the first
+ * when block). */
 static uint64_t
 read_confirms(amqp_connection_state_t c, uint64_t confirmed, int block)
 {
 	amqp_frame_t f;
-	struct timeval zero = { 0, 0 };
+	struct timeval zero = { 0, 0 }, stall = { STALL_S, 0 };
+	int st;
 
-	while (amqp_simple_wait_frame_noblock(c, &f, block ? NULL : &zero) == AMQP_STATUS_OK) {
+	while ((st = amqp_simple_wait_frame_noblock(c, &f, block ? &stall : &zero)) ==
+	       AMQP_STATUS_OK) {
 		block = 0;
 		if (f.frame_type != AMQP_FRAME_METHOD)
 			continue;
+		if (f.payload.method.id == AMQP_CONNECTION_CLOSE_METHOD ||
+		    f.payload.method.id == AMQP_CHANNEL_CLOSE_METHOD) {
+			fprintf(stderr, "broker closed the %s\n",
+				f.payload.method.id == AMQP_CHANNEL_CLOSE_METHOD ? "channel"
+										 : "connection");
+			exit(1);
+		}
 		if (f.payload.method.id == AMQP_BASIC_ACK_METHOD) {
 			amqp_basic_ack_t *a = f.payload.method.decoded;
 
@@ -87,6 +115,8 @@ read_confirms(amqp_connection_state_t c, uint64_t confirmed, int block)
 			exit(1);
 		}
 	}
+	if (block || (st != AMQP_STATUS_TIMEOUT && st != AMQP_STATUS_OK))
+		die_status(st, "waiting for confirms");
 	return confirmed;
 }
 
@@ -114,8 +144,12 @@ publish(amqp_connection_state_t c, const char *exchange, const char *key, uint64
 	t0 = now();
 	while (confirmed < n) {
 		while (sent < n && sent - confirmed < window) {
-			amqp_basic_publish(c, 1, amqp_cstring_bytes(exchange), amqp_cstring_bytes(key),
-					   0, 0, &p, (amqp_bytes_t){ size, body });
+			int st = amqp_basic_publish(c, 1, amqp_cstring_bytes(exchange),
+						    amqp_cstring_bytes(key), 0, 0, &p,
+						    (amqp_bytes_t){ size, body });
+
+			if (st != AMQP_STATUS_OK)
+				die_status(st, "basic.publish");
 			sent++;
 		}
 		confirmed = read_confirms(c, confirmed, 1);
@@ -153,9 +187,10 @@ consume(amqp_connection_state_t c, const char *q, uint64_t n, const char *offset
 	while (got < n) {
 		amqp_envelope_t env;
 		amqp_rpc_reply_t r;
+		struct timeval stall = { STALL_S, 0 };
 
 		amqp_maybe_release_buffers(c);
-		r = amqp_consume_message(c, &env, NULL, 0);
+		r = amqp_consume_message(c, &env, &stall, 0);
 		if (r.reply_type != AMQP_RESPONSE_NORMAL)
 			die_rpc(r, "consume");
 		if (got++ == 0)
@@ -178,10 +213,19 @@ main(int argc, char **argv)
 	amqp_connection_state_t c;
 	int rc = 1;
 
+	if (argc == 5 && !strcmp(argv[3], "delete")) {
+		c = open_conn(argv[1], atoi(argv[2]));
+		amqp_queue_delete(c, 1, amqp_cstring_bytes(argv[4]), 0, 0);
+		die_rpc(amqp_get_rpc_reply(c), "queue.delete");
+		amqp_connection_close(c, AMQP_REPLY_SUCCESS);
+		amqp_destroy_connection(c);
+		return 0;
+	}
 	if (argc < 7) {
 		fprintf(stderr, "usage: streambench HOST PORT publish QUEUE N SIZE WINDOW\n"
 			"       streambench HOST PORT consume QUEUE N OFFSET PREFETCH\n"
-			"       streambench HOST PORT delayed EXCHANGE N DELAY_MS\n");
+			"       streambench HOST PORT delayed EXCHANGE N DELAY_MS\n"
+			"       streambench HOST PORT delete QUEUE\n");
 		return 2;
 	}
 	c = open_conn(argv[1], atoi(argv[2]));
@@ -196,6 +240,8 @@ main(int argc, char **argv)
 		rc = publish(c, argv[4], "k", strtoull(argv[5], NULL, 10), 100, 1000,
 			     strtoll(argv[6], NULL, 10));
 	}
+	else
+		fprintf(stderr, "unknown operation %s\n", argv[3]);
 	amqp_channel_close(c, 1, AMQP_REPLY_SUCCESS);
 	amqp_connection_close(c, AMQP_REPLY_SUCCESS);
 	amqp_destroy_connection(c);
