@@ -107,7 +107,6 @@ bk_stream_detach(struct bk_queue *q)
 		st_stream_destroy(st->log);
 		bk_soffsets_drop(q->broker, q->jid);
 	}
-	bk_free(st->enc);
 	bk_free(st);
 	q->stream = NULL;
 }
@@ -123,20 +122,33 @@ bk_stream_count(const struct bk_queue *q)
 	return i.committed - i.first;
 }
 
-static size_t
-encode(struct bk_stream *st, const struct bk_msg *m)
-{
-	size_t plen = bk_props_encoded_size(&m->props);
-	uint16_t xl = (uint16_t)(m->exchange.len > UINT16_MAX ? UINT16_MAX : m->exchange.len);
-	uint16_t rl = (uint16_t)(m->routing_key.len > UINT16_MAX ? UINT16_MAX : m->routing_key.len);
-	size_t n = REC_FIXED + xl + rl + plen + m->body_len;
-	uint8_t *p;
+/* The record of m, encoded by fill straight into the stream's open chunk
+ * (the body is copied once on its way to disk, not through a scratch
+ * buffer). */
+struct enc {
+	const struct bk_msg *m;
+	uint16_t xl, rl;
+	uint32_t plen;
+};
 
-	if (n > st->enccap) {
-		st->enccap = n < 4096 ? 4096 : n;
-		st->enc = bk_realloc(st->enc, st->enccap);
-	}
-	p = st->enc;
+static size_t
+encode_size(struct enc *e, const struct bk_msg *m)
+{
+	e->m = m;
+	e->plen = (uint32_t)bk_props_encoded_size(&m->props);
+	e->xl = (uint16_t)(m->exchange.len > UINT16_MAX ? UINT16_MAX : m->exchange.len);
+	e->rl = (uint16_t)(m->routing_key.len > UINT16_MAX ? UINT16_MAX : m->routing_key.len);
+	return (size_t)REC_FIXED + e->xl + e->rl + e->plen + m->body_len;
+}
+
+static void
+encode_fill(void *arg, uint8_t *p)
+{
+	const struct enc *e = arg;
+	const struct bk_msg *m = e->m;
+	uint16_t xl = e->xl, rl = e->rl;
+	uint32_t plen = e->plen;
+
 	put64(p, m->published_ms);
 	put32(p + 8, m->flags & BK_MSG_PERSISTENT);
 	put16(p + 12, xl);
@@ -151,7 +163,6 @@ encode(struct bk_stream *st, const struct bk_msg *m)
 	p += plen;
 	if (m->body_len)
 		memcpy(p, m->body, m->body_len);
-	return n;
 }
 
 /* The filter value a publisher gave (x-stream-filter-value), if any. */
@@ -197,17 +208,19 @@ bk_stream_enqueue(struct bk_queue *q, struct bk_msg *m)
 	struct bk_stream *st = q->stream;
 	struct st_stream_rec r;
 	struct bk_str fv, key;
+	struct enc e;
 	char kbuf[32];
 	uint64_t off;
 	size_t n;
 
 	if (m->body == NULL && m->body_len > 0)
 		return -ENOSPC;                 /* a paged stub has no body here */
-	n = encode(st, m);
+	n = encode_size(&e, m);
 	if (n > UINT32_MAX)
 		return -ENOSPC;
 	memset(&r, 0, sizeof(r));
-	r.payload = st->enc;
+	r.fill = encode_fill;
+	r.fill_arg = &e;
 	r.len = (uint32_t)n;
 	r.ts_ms = bk_now_ms();
 	if (filter_value(m, &fv)) {

@@ -26,8 +26,6 @@ struct st_sreader;
 struct bk_stream {
 	struct bk_queue *q;             /* borrowed back-pointer */
 	struct st_stream *log;          /* owned */
-	uint8_t *enc;                   /* owned scratch: one encoded message */
-	size_t enccap;
 	uint64_t last_ts;               /* ms of the newest committed append */
 };
 

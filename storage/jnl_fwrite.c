@@ -22,6 +22,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "bk_alloc.h"
@@ -50,25 +51,39 @@ jnl_data_dirfd(const struct st_journal *j)
 	return j->ddirfd;
 }
 
+static void
+copy_iov(uint8_t *dst, const struct iovec *iov, int n)
+{
+	for (int i = 0; i < n; i++) {
+		memcpy(dst, iov[i].iov_base, iov[i].iov_len);
+		dst += iov[i].iov_len;
+	}
+}
+
+/* The data is copied once, here, into the batch's buffer for the file:
+ * the caller's buffers are free again on return. */
 int
-jnl_batch_add_fwrite(struct st_journal *j, const char *rel, const char *name,
-		     uint64_t file_id, uint64_t off, const void *data, size_t len,
-		     bool create, bool sync)
+jnl_batch_add_fwritev(struct st_journal *j, const char *rel, const char *name,
+		      uint64_t file_id, uint64_t off, const struct iovec *iov, int n,
+		      bool create, bool sync)
 {
 	struct jnl_batch *b = j->open;
 	struct jnl_fwrite *last = b->nfw ? &b->fws[b->nfw - 1] : NULL;
 	struct jnl_fwrite f;
 	char path[300];
+	size_t len = 0;
 
 	if (j->failed)
 		return j->failed;
+	for (int i = 0; i < n; i++)
+		len += iov[i].iov_len;
 	/* Contiguous bytes for the same file in the same batch: one write. */
 	if (last && last->file_id == file_id && last->off + last->len == off) {
 		if (last->len + len > last->cap) {
 			last->cap = (last->len + len) * 2;
 			last->data = bk_realloc(last->data, last->cap);
 		}
-		memcpy(last->data + last->len, data, len);
+		copy_iov(last->data + last->len, iov, n);
 		last->len += len;
 		last->sync |= sync;
 		return 0;
@@ -80,13 +95,23 @@ jnl_batch_add_fwrite(struct st_journal *j, const char *rel, const char *name,
 	f.off = off;
 	f.cap = len < 256 ? 256 : len;
 	f.data = bk_malloc(f.cap);
-	memcpy(f.data, data, len);
+	copy_iov(f.data, iov, n);
 	f.len = len;
 	f.create = create;
 	f.sync = sync;
 	PUSH(b->fws, b->nfw, b->fwcap, f);
 	jnl_arm(j);
 	return 0;
+}
+
+int
+jnl_batch_add_fwrite(struct st_journal *j, const char *rel, const char *name,
+		     uint64_t file_id, uint64_t off, const void *data, size_t len,
+		     bool create, bool sync)
+{
+	struct iovec iov = { (void *)data, len };
+
+	return jnl_batch_add_fwritev(j, rel, name, file_id, off, &iov, 1, create, sync);
 }
 
 int

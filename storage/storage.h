@@ -306,6 +306,10 @@ void st_stream_destroy(struct st_stream *s);
 struct st_stream_rec {
 	const void *payload;         /* opaque to storage */
 	uint32_t len;
+	/* Instead of payload: fill writes the len payload octets straight
+	 * into the open chunk (the caller encodes in place, nothing copied). */
+	void (*fill)(void *arg, uint8_t *dst);
+	void *fill_arg;
 	uint64_t ts_ms;              /* wall clock; a chunk keeps its first one */
 	const void *filter;          /* filter value for the chunk's Bloom filter */
 	uint16_t filter_len;

@@ -114,7 +114,7 @@ strm_rec_encode(uint8_t *out, uint32_t delta, uint8_t flags, const void *key,
 	out[11] = 0;
 	if (klen)
 		memcpy(out + STRM_REC_HDR, key, klen);
-	if (len)
+	if (len && payload != NULL)
 		memcpy(out + STRM_REC_HDR + klen, payload, len);
 }
 

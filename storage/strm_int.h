@@ -122,6 +122,7 @@ uint32_t strm_chunk_dcrc(const uint8_t *body, size_t len, uint32_t key);
 void strm_idx_encode(uint8_t out[STRM_IDX_ENTRY], const struct strm_idx *e);
 int  strm_idx_parse(const uint8_t *p, struct strm_idx *e);   /* 0 or -EPROTO */
 size_t strm_rec_size(uint16_t klen, uint32_t len);
+/* payload NULL: the caller writes the len octets at out + STRM_REC_HDR + klen. */
 void strm_rec_encode(uint8_t *out, uint32_t delta, uint8_t flags, const void *key,
 		     uint16_t klen, const void *payload, uint32_t len);
 /* One record at *pos of data[0..len): 1 = rv filled and *pos moved past
@@ -221,6 +222,12 @@ struct jnl_fwrite;
 int jnl_batch_add_fwrite(struct st_journal *j, const char *rel, const char *name,
 			 uint64_t file_id, uint64_t off, const void *data, size_t len,
 			 bool create, bool sync);
+/* The same for the n pieces of iov written one after the other (a chunk's
+ * headers and its data without first joining them). */
+struct iovec;
+int jnl_batch_add_fwritev(struct st_journal *j, const char *rel, const char *name,
+			  uint64_t file_id, uint64_t off, const struct iovec *iov, int n,
+			  bool create, bool sync);
 /* Run fn(arg) on the journal thread with the open batch, after its
  * writes and before its completions (strm_compact.c). 0 or the failed
  * state's error. */

@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "bk_alloc.h"
@@ -64,7 +65,9 @@ st_stream_append(struct st_stream *s, const struct st_stream_rec *r, uint64_t *o
 	}
 	strm_rec_encode(s->buf + s->len, (uint32_t)(s->next - s->chunk_first),
 			r->tombstone ? STRM_RF_TOMBSTONE : 0, r->key, r->klen,
-			r->payload, r->len);
+			r->fill ? NULL : r->payload, r->len);
+	if (r->fill != NULL)
+		r->fill(r->fill_arg, s->buf + s->len + STRM_REC_HDR + r->klen);
 	s->len += need;
 	if (r->has_filter)
 		strm_filter_add(s->buf, fl, strm_filter_hash(r->filter, r->filter_len));
@@ -170,26 +173,28 @@ strm_flush(struct st_stream *s)
 	size_t clen = STRM_CHUNK_HDR + s->len;
 	struct strm_seg *g;
 	struct strm_done *d;
-	uint8_t *out;
+	uint8_t seghdr[STRM_SEG_HDR], chdr[STRM_CHUNK_HDR];
+	struct iovec iov[3];
 	size_t hdr = 0;
 	char name[32];
-	int rc;
+	int rc, n = 0;
 
 	if (s->chunk_nrec == 0)
 		return;
 	g = active_for(s, clen);
-	if (g->size == STRM_SEG_HDR && g->fresh)
+	if (g->size == STRM_SEG_HDR && g->fresh) {
 		hdr = STRM_SEG_HDR;
-	out = bk_malloc(hdr + clen);
-	if (hdr)
-		strm_seg_header_encode(out, g->first, g->key);
+		strm_seg_header_encode(seghdr, g->first, g->key);
+		iov[n++] = (struct iovec){ seghdr, sizeof(seghdr) };
+	}
 	h.dcrc = strm_chunk_dcrc(s->buf, s->len, g->key);
-	strm_chunk_hdr_encode(out + hdr, &h, g->key);
-	memcpy(out + hdr + STRM_CHUNK_HDR, s->buf, s->len);
+	strm_chunk_hdr_encode(chdr, &h, g->key);
+	iov[n++] = (struct iovec){ chdr, sizeof(chdr) };
+	iov[n++] = (struct iovec){ s->buf, s->len };
 	strm_seg_name(name, g->first, "seg");
-	rc = jnl_batch_add_fwrite(s->j, s->rel, name, g->file_id, g->size - hdr, out,
-				  hdr + clen, hdr != 0, true);
-	bk_free(out);
+	/* headers and records go into the batch in one copy */
+	rc = jnl_batch_add_fwritev(s->j, s->rel, name, g->file_id, g->size - hdr, iov, n,
+				   hdr != 0, true);
 	if (rc == 0)
 		rc = write_index(s, g, g->size, span);
 	s->chunk_nrec = 0;

@@ -6,6 +6,7 @@
 # restarts it (for "after restart" figures) and prints nothing;
 # RMQ_PID: a command printing its beam.smp pid (for RSS). Sluice is started
 # here from a release build (build-release/) on a free port (SPORT) in $DIR/sluice.
+# SLUICED: another sluiced binary to run (a before/after comparison).
 # SCALE divides the message counts (1 = the README's figures: 10 million
 # messages, a 10 GB stream, a million delayed messages).
 # BENCH_NICE: nice value for both brokers and the client (on a shared
@@ -21,7 +22,20 @@ RMQ_PORT=${1:?rabbitmq amqp port}
 SCALE=${SCALE:-1}
 DIR=${DIR:-/tmp/streams-bench}
 SB=${SB:-$root/build/tools/streambench}
-SPORT=${SPORT:-$((40000 + RANDOM % 20000))}
+# a free port below the ephemeral range: a client's TIME-WAIT socket on a
+# port (thousands on a busy machine) makes a listener's bind fail there
+SPORT=${SPORT:-$(/usr/bin/python3 -c '
+import random, socket
+for p in random.sample(range(20000, 32000), 200):
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        s.bind(("127.0.0.1", p)); print(p); break
+    except OSError:
+        pass
+    finally:
+        s.close()
+')}
 PHASES=${PHASES:-publish replay big delayed}
 BENCH_NICE=${BENCH_NICE:-}
 build=$root/build-release
@@ -35,12 +49,15 @@ trap 'rc=$?; log "FAILED: line $LINENO: $BASH_COMMAND (status $rc)"; exit $rc' E
 has_phase() { case " $PHASES " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 
 [ -x "$SB" ] || die "no streambench at $SB (ninja -C build tools/streambench)"
-[ -x "$build/daemon/sluiced" ] ||
-  meson setup "$build" "$root" --buildtype=release -Dtests=disabled >/dev/null
-ninja -C "$build" daemon/sluiced >/dev/null
+if [ -z "${SLUICED:-}" ]; then
+  [ -x "$build/daemon/sluiced" ] ||
+    meson setup "$build" "$root" --buildtype=release -Dtests=disabled >/dev/null
+  ninja -C "$build" daemon/sluiced >/dev/null
+  SLUICED=$build/daemon/sluiced
+fi
 
 start_sluice() {
-  setsid "${NICE[@]}" "$build/daemon/sluiced" --set amqp.bind=127.0.0.1 \
+  setsid "${NICE[@]}" "$SLUICED" --set amqp.bind=127.0.0.1 \
     --set amqp.port="$SPORT" --set mqtt.enabled=no --set http.enabled=no \
     --set prometheus.port=0 --set broker.data_dir="$DIR/sluice" \
     --set broker.log_level=warning >> "$DIR/sluice.log" 2>&1 < /dev/null &
