@@ -378,6 +378,10 @@ void jnl_copy_done(struct st_journal *j, struct jnl_live *e, int status);
  * the open batch's operations for followers; nothing when not
  * replicating. path is relative to data_dir. */
 void jnl_repl_note(struct st_journal *j, enum st_repl_kind kind, const char *path);
+/* The same with an offset and data (taken: freed with the note, or at
+ * once when nothing replicates). */
+void jnl_repl_note_take(struct st_journal *j, enum st_repl_kind kind, const char *path,
+			uint64_t off, uint8_t *data, size_t len);
 /* Free the scratch and the release event (journal close). */
 void jnl_repl_fini(struct st_journal *j);
 

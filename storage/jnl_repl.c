@@ -5,7 +5,8 @@
  * is about to perform, in its order (jnl_thread.c, process()):
  *
  *   notes        changes the main thread already made outside the thread
- *                since the last seal (stream segments unlinked)
+ *                since the last seal (stream segments unlinked, a stream
+ *                segment's compaction finished by an earlier batch)
  *   new segment  WRITE header at 0 with trunc (open_seg's create)
  *   records      WRITE buf at seg_off of the segment
  *   deletes      UNLINK every segment the batch made dead
@@ -87,27 +88,37 @@ jnl_repl_may_complete(const struct st_journal *j, const struct jnl_batch *b)
 }
 
 void
-jnl_repl_note(struct st_journal *j, enum st_repl_kind kind, const char *path)
+jnl_repl_note_take(struct st_journal *j, enum st_repl_kind kind, const char *path,
+		   uint64_t off, uint8_t *data, size_t len)
 {
 	struct jnl_batch *b = j->open;
 
-	if (j->repl == NULL || b == NULL)
+	if (j->repl == NULL || b == NULL) {
+		bk_free(data);
 		return;
+	}
 	if (b->nnote == b->notecap) {
 		b->notecap = b->notecap ? b->notecap * 2 : 8;
 		b->notes = bk_realloc(b->notes, b->notecap * sizeof(*b->notes));
 	}
-	b->notes[b->nnote].kind = (uint8_t)kind;
-	b->notes[b->nnote].path = bk_strdup(path);
+	b->notes[b->nnote] = (struct jnl_note){ (uint8_t)kind, bk_strdup(path), off, data, len };
 	b->nnote++;
 	jnl_arm(j);
 }
 
 void
+jnl_repl_note(struct st_journal *j, enum st_repl_kind kind, const char *path)
+{
+	jnl_repl_note_take(j, kind, path, 0, NULL, 0);
+}
+
+void
 jnl_repl_notes_clear(struct jnl_batch *b)
 {
-	for (size_t i = 0; i < b->nnote; i++)
+	for (size_t i = 0; i < b->nnote; i++) {
 		bk_free(b->notes[i].path);
+		bk_free(b->notes[i].data);
+	}
 	b->nnote = 0;
 }
 
@@ -172,8 +183,11 @@ jnl_repl_seal(struct st_journal *j, struct jnl_batch *b)
 	max = b->nnote + 2 + b->ndel + b->nfw + b->nfile;
 	scratch_reserve(j, max);
 	b->seq = ++j->repl_seq;
-	for (size_t i = 0; i < b->nnote; i++)
-		op_add(j->rops, &n, b->notes[i].kind, b->notes[i].path, 0, NULL, 0);
+	for (size_t i = 0; i < b->nnote; i++) {
+		op_add(j->rops, &n, b->notes[i].kind, b->notes[i].path, b->notes[i].off,
+		       b->notes[i].data, b->notes[i].len);
+		bytes += b->notes[i].len;
+	}
 	if (b->new_seg) {
 		jnl_seg_header_encode(hdr, b->seg, b->seg_key);
 		op_add(j->rops, &n, ST_REPL_WRITE, seg_path(j, np++, b->seg), 0, hdr,

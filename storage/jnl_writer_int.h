@@ -98,6 +98,9 @@ struct jnl_batch {
 struct jnl_note {
 	uint8_t kind;                  /* enum st_repl_kind */
 	char   *path;                  /* owned */
+	uint64_t off;
+	uint8_t *data;                 /* owned, may be NULL */
+	size_t   len;
 };
 
 struct jnl_writer {

@@ -1,8 +1,9 @@
 /*
  * st_mirror.c: a follower's copy of the leader's data directory: the
  * file operations of storage.h's "Replication" section applied to a
- * data_dir, the list of the files that belong to the copy, and the check
- * every path from the wire goes through.
+ * data_dir (a stream segment's compaction is redone by strm_compact.c),
+ * the list of the files that belong to the copy, and the check every
+ * path from the wire goes through.
  *
  * Threads: a mirror is used by one thread, usually not the main one
  * (cluster/'s applier), so nothing here allocates through bk_malloc; all
@@ -30,6 +31,7 @@
 #include <unistd.h>
 
 #include "jnl_int.h"
+#include "strm_int.h"
 
 #define MIRROR_FDS  16
 #define MIRROR_DIRS 16
@@ -286,6 +288,30 @@ do_remove(struct st_mirror *m, const struct st_repl_op *op)
 	return 0;
 }
 
+/* A stream segment's compaction, redone here (strm_compact.c): the
+ * segment's and its index's descriptors go first (the files are
+ * replaced), synced if written since the last sync. */
+static int
+do_compact(struct st_mirror *m, const struct st_repl_op *op)
+{
+	char idx[ST_REPL_PATH_MAX + 1];
+	size_t len = strlen(op->path);
+	struct mfile *f;
+	int rc;
+
+	if (len < 4 || strcmp(op->path + len - 4, ".seg") != 0)
+		return -EINVAL;
+	snprintf(idx, sizeof(idx), "%.*s.idx", (int)(len - 4), op->path);
+	if ((f = slot_find(m, op->path)) != NULL && (rc = slot_close(m, f)) < 0)
+		return rc;
+	if ((f = slot_find(m, idx)) != NULL && (rc = slot_close(m, f)) < 0)
+		return rc;
+	rc = strm_compact_apply(m->dfd, op->path, op->off, op->data, op->len, m->sync);
+	if (rc == 0)
+		dir_changed(m, op->path);
+	return rc;
+}
+
 int
 st_mirror_apply(struct st_mirror *m, const struct st_repl_op *op)
 {
@@ -302,6 +328,8 @@ st_mirror_apply(struct st_mirror *m, const struct st_repl_op *op)
 	case ST_REPL_UNLINK:
 	case ST_REPL_RMDIR:
 		return do_remove(m, op);
+	case ST_REPL_COMPACT:
+		return do_compact(m, op);
 	default:
 		return -EINVAL;
 	}

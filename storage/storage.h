@@ -402,6 +402,12 @@ uint64_t st_stream_offset_ts(struct st_stream *s, uint64_t offset);
  *   UNLINK   path goes (already gone is fine)
  *   RMDIR    the empty directory path goes
  *   TRUNCATE path is cut (or grown with zeros) to off bytes
+ *   COMPACT  the stream segment path ("streams/<id>/<first>.seg", first =
+ *            off) is rewritten, with its index, without the records whose
+ *            bit is set in data (bit i, byte i / 8, lowest bit first:
+ *            offset off + i): the leader's compaction of that segment,
+ *            redone by the follower on its identical copy, so both end
+ *            with the same bytes without the segment crossing the wire
  *
  * Paths are relative to data_dir ("journal/00000000000000000007.seg",
  * "definitions.json", "streams/<id>/<first>.seg"). Every file under
@@ -416,6 +422,7 @@ enum st_repl_kind {
 	ST_REPL_UNLINK = 3,
 	ST_REPL_RMDIR = 4,
 	ST_REPL_TRUNCATE = 5,
+	ST_REPL_COMPACT = 6,
 };
 
 #define ST_REPL_LOCAL "cluster.node"
@@ -425,7 +432,7 @@ struct st_repl_op {
 	bool trunc;                  /* WRITE: empty the file first */
 	const char *path;            /* relative to data_dir, checked by st_repl_path_ok */
 	uint64_t off;                /* WRITE: where; TRUNCATE: the new size */
-	const void *data;            /* WRITE, REPLACE */
+	const void *data;            /* WRITE, REPLACE; COMPACT: the removed offsets */
 	size_t len;
 };
 

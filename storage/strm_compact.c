@@ -23,6 +23,19 @@
  * Main thread again (the task's completion): the segment's size and
  * index count change, its read descriptors are reopened, and its
  * generation moves so readers positioned in it find their offset again.
+ *
+ * Followers (a cluster): the rewrite happens outside the batches whose
+ * file operations replicate, so the leader sends it as an operation of
+ * its own (ST_REPL_COMPACT, noted when the rewrite is done): the
+ * segment's path and a bitmap of the offsets the rewrite removed. The
+ * follower runs the same rewrite over its copy (strm_compact_apply),
+ * dropping exactly those records; same input bytes and same records
+ * dropped give the same output bytes, offsets included. Shipping the
+ * decision rather than the result keeps the wire small (one bit per
+ * offset of the segment, not the rewritten segment); shipping the
+ * decision rather than letting the follower decide keeps it exact: the
+ * follower has no table of newest offsets, and one built from its files
+ * could see records the leader's snapshot did not, and drop more.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -49,6 +62,11 @@ struct strm_cjob {
 	uint32_t key;
 	struct strm_kv *keys;           /* owned snapshot, sorted by hash */
 	size_t nkeys;
+	uint64_t first;                 /* the segment's first offset */
+	uint8_t *bits;                  /* removed offsets, bit offset - first */
+	size_t nbytes;
+	bool given;                     /* bits decide (a follower), not keys */
+	bool sync;                      /* fsync the new files */
 	/* results, written by the thread */
 	int status;
 	bool changed;
@@ -154,6 +172,23 @@ write_all(int fd, const void *p, size_t n, uint64_t off)
 	return 0;
 }
 
+/* Does the record at offset go? The leader decides by the snapshot and
+ * marks it in bits; a follower reads bits. An offset outside bits stays. */
+static bool
+drop(struct strm_cjob *j, const struct strm_rec_view *rv, uint64_t offset)
+{
+	uint64_t i = offset - j->first;
+
+	if (offset < j->first || i / 8 >= j->nbytes)
+		return false;
+	if (j->given)
+		return (j->bits[i / 8] >> (i % 8)) & 1;
+	if (rv->klen == 0 || newest(j, strm_filter_hash(rv->key, rv->klen), offset))
+		return false;
+	j->bits[i / 8] |= (uint8_t)(1u << (i % 8));
+	return true;
+}
+
 /* Filter one chunk's body (filter + records) into out; 0 records left
  * means the chunk goes. */
 static size_t
@@ -168,7 +203,7 @@ filter_chunk(struct strm_cjob *j, const struct strm_chunk_hdr *h, const uint8_t 
 	while (strm_rec_next(body, len, &pos, &rv) == 1) {
 		size_t rs = strm_rec_size(rv.klen, rv.len);
 
-		if (rv.klen > 0 && !newest(j, strm_filter_hash(rv.key, rv.klen), h->first + rv.delta)) {
+		if (drop(j, &rv, h->first + rv.delta)) {
 			j->removed++;
 			continue;
 		}
@@ -252,12 +287,12 @@ compact_run(void *arg)
 	rc = rewrite(j, in, out, iout, (uint64_t)st.st_size);
 	if (rc == 0 && j->removed == 0)
 		goto out;                       /* nothing to gain: keep the file */
-	if (rc == 0 && (fsync(out) < 0 || fsync(iout) < 0))
+	if (rc == 0 && j->sync && (fsync(out) < 0 || fsync(iout) < 0))
 		rc = -errno;
 	if (rc == 0 && (renameat(j->dirfd, tidx, j->dirfd, j->idx) < 0 ||
 			renameat(j->dirfd, tseg, j->dirfd, j->seg) < 0))
 		rc = -errno;
-	if (rc == 0 && fsync(j->dirfd) < 0)
+	if (rc == 0 && j->sync && fsync(j->dirfd) < 0)
 		rc = -errno;
 	j->status = rc;
 	j->changed = rc == 0;
@@ -275,6 +310,17 @@ out:
 }
 
 /* ---- hand-over and completion (main thread) ---------------------------- */
+
+/* Followers redo the rewrite: the segment and the offsets it lost. */
+static void
+note_compacted(struct st_stream *s, struct strm_cjob *j)
+{
+	char path[96];
+
+	snprintf(path, sizeof(path), "%s/%s", s->rel, j->seg);
+	jnl_repl_note_take(s->j, ST_REPL_COMPACT, path, j->first, j->bits, j->nbytes);
+	j->bits = NULL;
+}
 
 static void
 compact_done(void *arg, int status)
@@ -297,12 +343,14 @@ compact_done(void *arg, int status)
 		g->gen++;
 		s->compactions++;
 		s->compacted_recs += j->removed;
+		note_compacted(s, j);
 	} else if (j->status != 0) {
 		bk_warn("stream %016llx: compaction of segment %llu failed: %s",
 			(unsigned long long)s->id, (unsigned long long)g->first,
 			strerror(-j->status));
 	}
 	bk_free(j->keys);
+	bk_free(j->bits);
 	bk_free(j);
 	if ((s->destroying || s->closing) && s->inflight == 0)
 		strm_free(s);
@@ -329,9 +377,14 @@ st_stream_compact(struct st_stream *s)
 		strm_seg_name(j->seg, g->first, "seg");
 		strm_seg_name(j->idx, g->first, "idx");
 		j->keys = snapshot(&s->keys, &j->nkeys);
+		j->first = g->first;
+		j->nbytes = (size_t)((g->next - g->first + 7) / 8);
+		j->bits = bk_calloc(j->nbytes ? j->nbytes : 1, 1);
+		j->sync = true;
 		if (jnl_batch_add_task(s->j, compact_run, j) < 0 ||
 		    st_journal_when_durable(s->j, compact_done, j) < 0) {
 			bk_free(j->keys);
+			bk_free(j->bits);
 			bk_free(j);
 			break;
 		}
@@ -340,6 +393,54 @@ st_stream_compact(struct st_stream *s)
 		n++;
 	}
 	return n;
+}
+
+/* ---- a follower's copy (any one thread) ---------------------------------- */
+
+int
+strm_compact_apply(int dfd, const char *path, uint64_t first, const uint8_t *bits,
+		   size_t len, bool sync)
+{
+	const char *slash = strrchr(path, '/'), *name = slash ? slash + 1 : "";
+	size_t nl = strlen(name);
+	uint8_t hdr[STRM_SEG_HDR];
+	struct strm_cjob j;
+	char dir[ST_REPL_PATH_MAX + 1];
+	uint64_t hfirst = 0;
+	int fd, rc;
+
+	memset(&j, 0, sizeof(j));
+	if (slash == NULL || nl < 5 || nl >= sizeof(j.seg) || strcmp(name + nl - 4, ".seg") != 0 ||
+	    (size_t)(slash - path) >= sizeof(dir))
+		return -EINVAL;
+	snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+	snprintf(j.seg, sizeof(j.seg), "%s", name);
+	snprintf(j.idx, sizeof(j.idx), "%.*s.idx", (int)(nl - 4), name);
+	/* gone already (retention, a deleted stream): nothing to redo */
+	if ((j.dirfd = openat(dfd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if ((fd = openat(j.dirfd, j.seg, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0) {
+		rc = errno == ENOENT ? 0 : -errno;
+		close(j.dirfd);
+		return rc;
+	}
+	rc = strm_read_full(fd, hdr, sizeof(hdr), 0);
+	close(fd);
+	if (rc == 0)
+		rc = strm_seg_header_check(hdr, sizeof(hdr), &hfirst, &j.key);
+	if (rc == 0 && hfirst != first)
+		rc = -EINVAL;
+	if (rc == 0) {
+		j.first = first;
+		j.bits = (uint8_t *)bits;       /* read only: given */
+		j.nbytes = len;
+		j.given = true;
+		j.sync = sync;
+		compact_run(&j);
+		rc = j.status;
+	}
+	close(j.dirfd);
+	return rc;
 }
 
 int

@@ -151,6 +151,14 @@ void strm_keys_put(struct strm_keys *t, uint64_t h, uint64_t offset);
 void strm_keys_fini(struct strm_keys *t);
 /* Read every record's key of s into s->keys (opening a compacted stream). */
 int strm_keys_rebuild(struct st_stream *s);
+/* A follower's side of ST_REPL_COMPACT: rewrite the segment at path
+ * (relative to dfd, "streams/<id>/<first>.seg") and its index without the
+ * records whose bit is set in bits[0..len) (bit i: offset first + i), as
+ * the leader's compaction did. 0 (also when the segment is gone or
+ * nothing was dropped), -EINVAL (not a segment path, or its header does
+ * not say first) or negative errno. malloc only: any one thread. */
+int strm_compact_apply(int dfd, const char *path, uint64_t first, const uint8_t *bits,
+		       size_t len, bool sync);
 
 struct strm_seg {
 	uint64_t first;            /* first offset (the file name) */

@@ -5,7 +5,8 @@
  * rolled and deleted, key/values, the definitions file, stream chunks and
  * retention); a journal opened on the copy replays the same messages;
  * completions wait for their release; paths from the wire stay inside
- * the data directory.
+ * the data directory; a compacted stream's rewritten segments reach the
+ * copy (ST_REPL_COMPACT) with the same bytes.
  */
 #include <fcntl.h>
 
@@ -103,6 +104,18 @@ check_identical(void)
 	CHECK_EQ_INT(c.diffs, 0);
 	CHECK_EQ_INT(n, c.files);
 	CHECK(c.files > 3);
+}
+
+/* Remove the mirror's directory (tmpdir_free works on dir). */
+static void
+mirror_dir_free(void)
+{
+	char keep[256];
+
+	memcpy(keep, dir, sizeof(keep));
+	snprintf(dir, sizeof(dir), "%s", mdir);
+	tmpdir_free();
+	memcpy(dir, keep, sizeof(dir));
 }
 
 static int
@@ -273,14 +286,7 @@ test_close_releases(void)
 	CHECK_EQ_INT(w.status, 0);
 	st_mirror_close(mirror);
 	mirror = NULL;
-	{
-		char keep[256];
-
-		memcpy(keep, dir, sizeof(keep));
-		snprintf(dir, sizeof(dir), "%s", mdir);
-		tmpdir_free();
-		memcpy(dir, keep, sizeof(dir));
-	}
+	mirror_dir_free();
 	tmpdir_free();
 }
 
@@ -336,6 +342,88 @@ test_paths(void)
 	tmpdir_free();
 }
 
+/* One batch (a key/value), sealed, written, released and completed. */
+static void
+one_batch(struct st_journal *j, int i)
+{
+	struct waiter w = { 0, 0 };
+	uint64_t mark = sealed_seq;
+
+	CHECK_EQ_INT(st_journal_put_kv(j, 1, "k", 1, &i, sizeof(i)), 0);
+	CHECK_EQ_INT(st_journal_when_durable(j, on_done, &w), 0);
+	while (sealed_seq == mark)
+		event_base_loop(base, EVLOOP_ONCE);
+	while (!w.done) {
+		st_journal_repl_release(j, st_journal_repl_sealed(j));
+		event_base_loop(base, EVLOOP_ONCE);
+	}
+	CHECK_EQ_INT(w.status, 0);
+}
+
+static void
+test_compact_copy(void)
+{
+	struct st_stream_config scfg = { 2048, 16, true };
+	struct st_repl_op op = { .kind = ST_REPL_COMPACT, .data = "\xff", .len = 1 };
+	struct st_stream *s = NULL;
+	struct st_stream_info info;
+	struct st_journal *j;
+	int i;
+
+	tmpdir_new();
+	snprintf(mdir, sizeof(mdir), "%.200s-mirror", dir);
+	CHECK_EQ_INT(mkdir(mdir, 0700), 0);
+	CHECK_EQ_INT(st_mirror_open(mdir, true, &mirror), 0);
+	sealed_seq = written_seq = 0;
+	apply_errors = 0;
+	j = jopen_cfg(64 << 10, ST_SYNC_BATCH);
+	CHECK_EQ_INT(st_journal_replay(j, NULL, NULL), 0);
+	st_journal_repl_attach(j, &hook, NULL);
+	CHECK_EQ_INT(st_stream_open(j, 0x77, &scfg, stream_done, NULL, &s), 0);
+	/* three keys rewritten over and over, a chunk per batch */
+	for (i = 0; i < 60; i++) {
+		char body[200], key[1] = { (char)('a' + i % 3) };
+		struct st_stream_rec r = { 0 };
+		uint64_t off;
+
+		memset(body, 'x', sizeof(body));
+		body[0] = (char)i;
+		r.payload = body;
+		r.len = sizeof(body);
+		r.ts_ms = 1000 + (uint64_t)i;
+		r.key = key;
+		r.klen = 1;
+		CHECK_EQ_INT(st_stream_append(s, &r, &off), 0);
+		one_batch(j, i);
+	}
+	/* compactions done, and the batch after them carries their notes */
+	do {
+		one_batch(j, i++);
+		st_stream_info_get(s, &info);
+	} while (info.compactions == 0 && i < 200);
+	one_batch(j, i++);
+	one_batch(j, i++);
+	CHECK(info.compacted_records > 0);
+	CHECK_EQ_INT(st_mirror_sync(mirror), 0);
+	CHECK_EQ_INT(apply_errors, 0);
+	check_identical();
+	/* hostile operations: not a segment, a segment whose header says
+	 * another first offset, a segment that is gone */
+	op.path = "definitions.json";
+	CHECK_EQ_INT(st_mirror_apply(mirror, &op), -EINVAL);
+	op.path = "streams/0000000000000077/00000000000000000000.seg";
+	op.off = 5;
+	CHECK_EQ_INT(st_mirror_apply(mirror, &op), -EINVAL);
+	op.path = "streams/0000000000000077/00000000000000099999.seg";
+	CHECK_EQ_INT(st_mirror_apply(mirror, &op), 0);
+	st_stream_close(s);
+	st_journal_close(j);
+	st_mirror_close(mirror);
+	mirror = NULL;
+	mirror_dir_free();
+	tmpdir_free();
+}
+
 int
 main(void)
 {
@@ -344,6 +432,7 @@ main(void)
 	RUN(test_no_hook);
 	RUN(test_copy);
 	RUN(test_close_releases);
+	RUN(test_compact_copy);
 	event_base_free(base);
 	TEST_DONE();
 }
