@@ -295,13 +295,14 @@ http_first(struct cl_proxy *p)
 {
 	struct cl_front *f = p->f;
 	int port = target_port(f, p->ln->name);
+	const char *why;
 	bool overview;
 
 	if (cl_front_http_head(net_conn_input(p->nc), &overview) == 0)
 		return;
-	if (refusal(f, p->nc, port) != NULL) {
+	if ((why = refusal(f, p->nc, port)) != NULL) {
 		f->refused++;
-		cl_front_http_unavailable(net_conn_output(p->nc), f->node);
+		cl_front_http_unavailable(net_conn_output(p->nc), f->node, why);
 		p->mode = PX_DONE;
 		net_conn_close_after_flush(p->nc, 2000);
 		return;

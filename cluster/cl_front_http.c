@@ -3,7 +3,8 @@
  * proxying (cl_front.c). It reads the head of a connection's first
  * request before choosing:
  *
- *   no leader known       --> 503 with a JSON body, here, at once
+ *   no leader known       --> 503 with a JSON body, here, at once (as
+ *                             for a client refused a proxy, cl_front.c)
  *   GET /api/overview     --> to the leader (which authenticates it); the
  *                             answer's "cluster" object is replaced with
  *                             this node's view, then the connection ends
@@ -50,14 +51,13 @@ cl_front_http_head(struct evbuffer *in, bool *overview)
 }
 
 void
-cl_front_http_unavailable(struct evbuffer *out, const char *node)
+cl_front_http_unavailable(struct evbuffer *out, const char *node, const char *why)
 {
 	cJSON *o = cJSON_CreateObject(), *c = cJSON_AddObjectToObject(o, "cluster");
 	char *body;
 
 	cJSON_AddStringToObject(o, "error", "service_unavailable");
-	cJSON_AddStringToObject(o, "reason", "this node follows and no leader is known: "
-				"an election is under way");
+	cJSON_AddStringToObject(o, "reason", why);
 	cJSON_AddStringToObject(c, "node", node);
 	cJSON_AddStringToObject(c, "role", "follower");
 	cJSON_AddNullToObject(c, "leader");

@@ -198,8 +198,9 @@ void cl_front_advert(struct net *n, struct evbuffer *out);
  * complete (or too long to read: the leader refuses it); overview set
  * for GET /api/overview. */
 int cl_front_http_head(struct evbuffer *in, bool *overview);
-/* A 503 answer with this node's "cluster" object; Connection: close. */
-void cl_front_http_unavailable(struct evbuffer *out, const char *node);
+/* A 503 answer with this node's "cluster" object and why as its reason;
+ * Connection: close. */
+void cl_front_http_unavailable(struct evbuffer *out, const char *node, const char *why);
 /* The leader's answer to /api/overview in `in`: 0 incomplete; 1 moved to
  * out with "cluster" replaced by this node's view and Connection:
  * close; -1 not a 200 JSON object with a length: pass it unchanged. */

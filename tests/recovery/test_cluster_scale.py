@@ -90,12 +90,14 @@ def test_full_copy_of_a_leader_holding_many_messages(nodes):
             if "follower b: " in l and "bytes of files sent" in l]
     assert len(sent) == 1
     wait_for(lambda: a.files() == b.files(), 120, "b to hold a's files")
+    # only a node of the in-sync set may be elected
+    a.wait_log("b is in the in-sync set", timeout=60)
     print("\nfull copy of %d messages (%d bytes of journal): %d bytes sent in %.2f s "
           "(%.1f MB/s); filling took %.1f s"
           % (held, sum(len(v) for k, v in a.files().items() if k.startswith("journal")),
              sent[0], took, sent[0] / max(took, 1e-3) / 1e6, filled))
     a.kill()
-    assert queue_length(b.wait_leader(60), "big") == held
+    assert queue_length(b.wait_leader(90), "big") == held
 
 
 class Consumer(threading.Thread):

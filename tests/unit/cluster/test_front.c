@@ -168,12 +168,14 @@ test_http_unavailable(void)
 	char *s;
 	cJSON *j, *c;
 
-	cl_front_http_unavailable(o, "b");
+	cl_front_http_unavailable(o, "b", "no leader is known (election under way)");
 	n = evbuffer_get_length(o);
 	s = calloc(1, n + 1);
 	evbuffer_remove(o, s, n);
 	CHECK(strncmp(s, "HTTP/1.1 503 ", 13) == 0);
 	j = cJSON_Parse(strstr(s, "\r\n\r\n") + 4);
+	CHECK_STR(cJSON_GetObjectItem(j, "reason")->valuestring,
+		  "no leader is known (election under way)");
 	c = cJSON_GetObjectItem(j, "cluster");
 	CHECK_STR(cJSON_GetObjectItem(c, "role")->valuestring, "follower");
 	CHECK(cJSON_IsNull(cJSON_GetObjectItem(c, "leader")));
