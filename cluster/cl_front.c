@@ -84,7 +84,6 @@ struct cl_front {
 	struct cl_front_ln ln[CL_FRONT_MAX];    /* the arg of each local listener */
 	int nln;
 	struct cl_proxy *conns, *lingering;
-	uint64_t proxied, refused;
 };
 
 static void
@@ -256,7 +255,6 @@ connect_up(struct cl_proxy *p, int port)
 		up_free(p);
 		return -1;
 	}
-	f->proxied++;
 	return 0;
 }
 
@@ -271,7 +269,6 @@ proxy_open(void *arg, struct net_conn *nc)
 
 	/* HTTP reads its first request's head first (cl_front_http.c) */
 	if (why != NULL && strcmp(ln->name, "http") != 0) {
-		f->refused++;
 		bk_info("conn=%llu peer=%s proto=%s: refused: %s",
 			(unsigned long long)net_conn_id(nc), net_conn_peer(nc), ln->name, why);
 		return NULL;
@@ -301,7 +298,6 @@ http_first(struct cl_proxy *p)
 	if (cl_front_http_head(net_conn_input(p->nc), &overview) == 0)
 		return;
 	if ((why = refusal(f, p->nc, port)) != NULL) {
-		f->refused++;
 		cl_front_http_unavailable(net_conn_output(p->nc), f->node, why);
 		p->mode = PX_DONE;
 		net_conn_close_after_flush(p->nc, 2000);
@@ -485,38 +481,4 @@ cl_front_free(struct cl_front *f)
 		bk_free(p);
 	}
 	bk_free(f);
-}
-
-struct advert {
-	struct evbuffer *out;
-	uint8_t n;
-};
-
-static int
-advert_one(void *arg, const struct net_listener_view *v)
-{
-	struct advert *a = arg;
-	uint8_t b[2], nl = (uint8_t)strlen(v->name);
-
-	if (strcmp(v->name, "replication") == 0 || nl == 0 || nl >= CL_FRONT_NAME ||
-	    a->n == CL_FRONT_MAX || v->port <= 0)
-		return 0;
-	evbuffer_add(a->out, &nl, 1);
-	evbuffer_add(a->out, v->name, nl);
-	cl_put_u16(b, (uint16_t)v->port);
-	evbuffer_add(a->out, b, 2);
-	a->n++;
-	return 0;
-}
-
-void
-cl_front_advert(struct net *n, struct evbuffer *out)
-{
-	struct advert a = { evbuffer_new(), 0 };
-
-	net_listeners_each(n, advert_one, &a);
-	cl_frame_begin(out, 'L', 1 + evbuffer_get_length(a.out));
-	evbuffer_add(out, &a.n, 1);
-	evbuffer_add_buffer(out, a.out);
-	evbuffer_free(a.out);
 }

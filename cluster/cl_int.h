@@ -8,6 +8,8 @@
  *   cl_leader.c    the replication listener: full copy, then batches
  *   cl_follower.c  the follower's connection: apply, fsync, acknowledge
  *   cl_front.c     a follower's client listeners: proxies to the leader
+ *   cl_front_http.c  what a follower's HTTP listener reads and rewrites
+ *   cl_front_advert.c  the leader's listeners, for its followers ('L')
  */
 #ifndef CL_INT_H
 #define CL_INT_H
@@ -191,7 +193,7 @@ int cl_front_leader(struct cl_front *f, const char *host, const uint8_t *p, size
 void cl_front_changed(struct cl_front *f);
 /* After the net of the proxies is freed. Accepts NULL. */
 void cl_front_free(struct cl_front *f);
-/* The leader's 'L' frame: n's listeners but replication. */
+/* The leader's 'L' frame: n's listeners but replication (cl_front_advert.c). */
 void cl_front_advert(struct net *n, struct evbuffer *out);
 
 /* cl_front_http.c. The first request's head in `in`: 0 incomplete, 1
