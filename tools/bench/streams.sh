@@ -4,7 +4,8 @@
 #       tools/bench/streams.sh RMQ_PORT
 # RMQ_PORT: a running RabbitMQ's AMQP port; RMQ_RESTART: a command that
 # restarts it (for "after restart" figures) and prints nothing;
-# RMQ_PID: a command printing its beam.smp pid (for RSS). Sluice is started
+# RMQ_PID: a command printing its beam.smp pid (for RSS); tools/bench/rmq-node.sh
+# gives both for a private node. Sluice is started
 # here from a release build (build-release/) on a free port (SPORT) in $DIR/sluice.
 # SLUICED: another sluiced binary to run (a before/after comparison).
 # SCALE divides the message counts (1 = the README's figures: 10 million
