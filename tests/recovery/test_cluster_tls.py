@@ -23,7 +23,8 @@ def tls_sets(pki, cert="server", extra=()):
 
 class Relay(threading.Thread):
     """Listens on (host, port), forwards every connection to target and
-    keeps every byte it forwarded, both ways."""
+    keeps every byte it forwarded: both ways in captured, and each way
+    in upstream (towards target) and downstream."""
 
     def __init__(self, host, port, target):
         super().__init__(daemon=True)
@@ -33,6 +34,7 @@ class Relay(threading.Thread):
         self.srv.listen(4)
         self.target = target
         self.captured = bytearray()
+        self.upstream, self.downstream = bytearray(), bytearray()
         self.lock = threading.Lock()
         self.start()
 
@@ -43,10 +45,11 @@ class Relay(threading.Thread):
             except OSError:
                 return
             b = socket.create_connection(self.target)
-            for src, dst in ((a, b), (b, a)):
-                threading.Thread(target=self.pump, args=(src, dst), daemon=True).start()
+            for src, dst, way in ((a, b, self.upstream), (b, a, self.downstream)):
+                threading.Thread(target=self.pump, args=(src, dst, way),
+                                 daemon=True).start()
 
-    def pump(self, src, dst):
+    def pump(self, src, dst, way):
         try:
             while True:
                 data = src.recv(65536)
@@ -54,6 +57,7 @@ class Relay(threading.Thread):
                     break
                 with self.lock:
                     self.captured += data
+                    way += data
                 dst.sendall(data)
         except OSError:
             pass
@@ -63,9 +67,9 @@ class Relay(threading.Thread):
             except OSError:
                 pass
 
-    def bytes(self):
+    def bytes(self, way=None):
         with self.lock:
-            return bytes(self.captured)
+            return bytes(self.captured if way is None else way)
 
     def close(self):
         self.srv.close()
