@@ -707,6 +707,7 @@ struct bk_cluster_node {
 	const char *name;               /* the node's cluster.node_name */
 	bool leader;
 	bool connected;                 /* a follower: streaming from this leader */
+	bool running;                   /* up: connected, or alive in etcd */
 	bool in_sync;                   /* in etcd's in-sync set */
 	uint64_t lag_bytes;             /* a follower: journal bytes, and */
 	uint64_t lag_records;           /* records, sealed but not acknowledged */

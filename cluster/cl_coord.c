@@ -25,36 +25,10 @@
 #include <openssl/rand.h>
 
 #include "bk_log.h"
-#include "cl_int.h"
+#include "cl_coord_int.h"
 
-struct want {
-	char name[CL_NAME_MAX];
-	bool used, on, recorded;
-};
-
-struct cl_coord {
-	pthread_t th;
-	bool started;
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	int pipe_r, pipe_w;
-	struct cl_etcd *etcd;
-	const struct cluster_config *cfg;       /* the cluster's, outlives this */
-	char name[CL_NAME_MAX];
-	char value[CL_VALUE_MAX];       /* this node's leader key value */
-	uint32_t ttl;                   /* seconds */
-	/* under lock */
-	bool stop, eligible, leader;
-	bool checked;                   /* etcd's identity matches data_dir's */
-	char id[CL_ID_MAX];             /* data_dir's identity, "" none yet */
-	bool ev_lead, ev_fenced, ev_follow, ev_insync, ev_foreign;
-	char follow[CL_VALUE_MAX];
-	uint64_t fence_until;
-	struct want w[CL_MAX_FOLLOWERS];
-};
-
-static void
-post(struct cl_coord *c, bool *flag)
+void
+cl_coord_post(struct cl_coord *c, bool *flag)
 {
 	char b = 1;
 
@@ -93,43 +67,6 @@ sleep_ms(struct cl_coord *c, uint64_t ms)
 	pthread_cond_timedwait(&c->cond, &c->lock, &ts);
 }
 
-/*
- * The cluster's identity in etcd against the one data_dir belongs to: a
- * data_dir of another cluster must not be copied over (ev_foreign stops
- * the node); a data_dir of none yet takes etcd's before anything is
- * copied into it. Lock held.
- */
-static void
-identity_step(struct cl_coord *c)
-{
-	char val[CL_VALUE_MAX];
-	int64_t l = 0;
-	int rc, wr = 0;
-
-	pthread_mutex_unlock(&c->lock);
-	rc = cl_etcd_get(c->etcd, "/cluster", val, sizeof(val), &l);
-	if (rc == 1 && c->id[0] == '\0' && (wr = cl_local_set_id(c->cfg->data_dir, val)) == 0)
-		bk_info("cluster: data_dir '%s' joins cluster %s", c->cfg->data_dir, val);
-	pthread_mutex_lock(&c->lock);
-	if (rc < 0 || (wr < 0 && wr != -EINVAL)) {
-		if (wr < 0)
-			bk_warn("cluster: cannot write '%s/%s': %s", c->cfg->data_dir,
-				ST_REPL_LOCAL, strerror(-wr));
-		return;                 /* again next turn */
-	}
-	if (rc == 1 && c->id[0] == '\0' && wr == 0)
-		snprintf(c->id, sizeof(c->id), "%.64s", val);
-	if (rc == 1 && strcmp(c->id, val) != 0) {
-		bk_error("cluster: data_dir '%s' belongs to cluster %s, but etcd (prefix '%s') "
-			 "holds cluster %.64s: this node will not join it and overwrite its "
-			 "data; give it an empty data_dir to join as a new member",
-			 c->cfg->data_dir, c->id[0] ? c->id : "(none)", c->cfg->etcd_prefix, val);
-		post(c, &c->ev_foreign);
-		return;
-	}
-	c->checked = true;
-}
-
 /* A follower's turn: follow whoever leads, or campaign. Lock held. */
 static void
 follower_step(struct cl_coord *c, int64_t lease, uint64_t renewed)
@@ -151,14 +88,17 @@ follower_step(struct cl_coord *c, int64_t lease, uint64_t renewed)
 	if (founded && cl_local_set_id(c->cfg->data_dir, id) < 0)
 		bk_warn("cluster: cannot record cluster %s in '%s'", id, c->cfg->data_dir);
 	pthread_mutex_lock(&c->lock);
+	if (rc < 0 || won < 0)
+		c->dirty = true;        /* etcd did not answer: again next turn */
 	if (founded) {
 		snprintf(c->id, sizeof(c->id), "%s", id);
 		bk_info("cluster: %s founds cluster %s", c->name, id);
 	}
 	if (won == 1) {
 		c->leader = true;
+		c->dirty = true;        /* read the member list */
 		c->fence_until = renewed + c->ttl * 750u;
-		post(c, &c->ev_lead);
+		cl_coord_post(c, &c->ev_lead);
 		return;
 	}
 	if (rc != 1 || sscanf(val, "%63s", who) != 1)
@@ -168,7 +108,7 @@ follower_step(struct cl_coord *c, int64_t lease, uint64_t renewed)
 		return;
 	if (strcmp(val, c->follow) != 0) {
 		snprintf(c->follow, sizeof(c->follow), "%s", val);
-		post(c, &c->ev_follow);
+		cl_coord_post(c, &c->ev_follow);
 	}
 }
 
@@ -191,9 +131,9 @@ leader_step(struct cl_coord *c)
 		if (rc == 1 && w->used && strcmp(w->name, name) == 0) {
 			w->recorded = on;
 			bk_info("cluster: %s is %s the in-sync set", name, on ? "in" : "out of");
-			post(c, &c->ev_insync);
+			cl_coord_post(c, &c->ev_insync);
 		} else if (rc == 0) {
-			post(c, &c->ev_fenced);
+			cl_coord_post(c, &c->ev_fenced);
 		}
 	}
 }
@@ -212,23 +152,77 @@ static void
 lease_step(struct cl_coord *c, int64_t *lease, uint64_t *renewed)
 {
 	uint64_t t0 = cl_mono_ms();
+	bool grant = *lease == 0;
 	int rc;
 
-	if (*lease != 0 && t0 - *renewed < c->ttl * 200u)
+	if (!grant && t0 - *renewed < c->ttl * 200u)
 		return;
 	pthread_mutex_unlock(&c->lock);
-	rc = *lease == 0 ? cl_etcd_grant(c->etcd, c->ttl, lease)
-			 : cl_etcd_keepalive(c->etcd, *lease);
+	rc = grant ? cl_etcd_grant(c->etcd, c->ttl, lease) : cl_etcd_keepalive(c->etcd, *lease);
 	pthread_mutex_lock(&c->lock);
 	if (rc == 0) {
+		if (grant) {
+			c->registered = false;  /* alive/NAME on the new lease */
+			c->dirty = true;        /* campaign with it */
+		}
 		*renewed = t0;
 		if (c->leader)
 			c->fence_until = t0 + c->ttl * 750u;
+	} else if (rc == -EIO && c->watching) {
+		/* etcd does not answer: poll until the watch is back, on a
+		 * new connection (the old one may be half-open) */
+		c->watching = false;
+		cl_watch_restart(c->watch);
 	} else if (rc == -ENOENT) {
 		bk_warn("cluster: etcd no longer has this node's lease");
 		*lease = 0;
 		if (c->leader)
-			post(c, &c->ev_fenced);
+			cl_coord_post(c, &c->ev_fenced);
+	}
+}
+
+/* The watch thread says: in place and something changed (watching), or
+ * broken (poll again). */
+static void
+on_watch(void *arg, bool watching)
+{
+	struct cl_coord *c = arg;
+
+	pthread_mutex_lock(&c->lock);
+	c->watching = watching;
+	c->dirty = true;
+	pthread_cond_signal(&c->cond);
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* One turn: etcd is read when the watch saw a change or is not in
+ * place (polling); the lease and the in-sync wishes every turn. */
+static void
+turn(struct cl_coord *c, int64_t *lease, uint64_t *renewed)
+{
+	bool poll;
+
+	lease_step(c, lease, renewed);
+	if (*lease == 0)
+		return;
+	if (!c->registered)
+		cl_register_step(c, *lease);
+	poll = c->dirty || !c->watching;
+	if (c->leader) {
+		leader_step(c);
+		if (poll) {
+			c->dirty = false;
+			cl_members_step(c);
+		}
+		return;
+	}
+	if (c->ev_fenced || c->ev_foreign)
+		return;
+	if (!c->checked || c->id[0] == '\0')
+		cl_identity_step(c);
+	if (c->checked && !c->ev_foreign && poll) {
+		c->dirty = false;
+		follower_step(c, *lease, *renewed);
 	}
 }
 
@@ -241,15 +235,8 @@ run(void *arg)
 
 	pthread_mutex_lock(&c->lock);
 	while (!c->stop) {
-		lease_step(c, &lease, &renewed);
-		if (lease != 0 && c->leader)
-			leader_step(c);
-		else if (lease != 0 && !c->ev_fenced && !c->ev_foreign &&
-			 (!c->checked || c->id[0] == '\0'))
-			identity_step(c);
-		if (lease != 0 && !c->leader && !c->ev_fenced && !c->ev_foreign && c->checked)
-			follower_step(c, lease, renewed);
-		if (!c->stop && !wants_pending(c))
+		turn(c, &lease, &renewed);
+		if (!c->stop && !wants_pending(c) && !(c->dirty && c->watching))
 			sleep_ms(c, lease == 0 ? 250 : c->ttl * 100u);
 	}
 	pthread_mutex_unlock(&c->lock);
@@ -280,7 +267,9 @@ cl_coord_new(const struct cluster_config *cfg, const char *value, int *event_fd)
 		goto fail;
 	c->pipe_r = p[0];
 	c->pipe_w = p[1];
-	if (pthread_create(&c->th, NULL, run, c) != 0)
+	c->dirty = true;
+	if ((c->watch = cl_watch_new(cfg, on_watch, c)) == NULL ||
+	    pthread_create(&c->th, NULL, run, c) != 0)
 		goto fail;
 	c->started = true;
 	*event_fd = c->pipe_r;
@@ -326,6 +315,8 @@ cl_coord_eligible(struct cl_coord *c, bool on)
 {
 	pthread_mutex_lock(&c->lock);
 	c->eligible = on;
+	c->dirty = true;                /* may campaign now */
+	pthread_cond_signal(&c->cond);
 	pthread_mutex_unlock(&c->lock);
 }
 
@@ -395,6 +386,7 @@ cl_coord_free(struct cl_coord *c)
 		pthread_mutex_unlock(&c->lock);
 		pthread_join(c->th, NULL);
 	}
+	cl_watch_free(c->watch);
 	cl_etcd_free(c->etcd);
 	if (c->pipe_r >= 0)
 		close(c->pipe_r);

@@ -147,9 +147,9 @@ call(struct cl_etcd *e, const char *path, cJSON *body)
 	return out;
 }
 
-/* base64 of the key P/suffix (or of text when raw). */
-static char *
-b64(const char *a, const char *b)
+/* base64 of a followed by b (malloc'd), NULL when out of memory. */
+char *
+cl_etcd_b64(const char *a, const char *b)
 {
 	size_t n = strlen(a) + strlen(b);
 	unsigned char *in = malloc(n + 1), *out = malloc(4 * (n / 3 + 1) + 1);
@@ -166,7 +166,7 @@ b64(const char *a, const char *b)
 static void
 add_b64(cJSON *o, const char *field, const char *a, const char *b)
 {
-	char *s = b64(a, b);
+	char *s = cl_etcd_b64(a, b);
 
 	cJSON_AddStringToObject(o, field, s ? s : "");
 	free(s);
@@ -193,6 +193,22 @@ get_i64(const cJSON *o, const char *field, int64_t def)
 		return v->valuedouble >= 9.2e18 ? INT64_MAX :
 		       !(v->valuedouble > -9.2e18) ? INT64_MIN : (int64_t)v->valuedouble;
 	return def;
+}
+
+const char *
+cl_etcd_endpoint(const struct cl_etcd *e, bool next)
+{
+	struct cl_etcd *m = (struct cl_etcd *)e;
+
+	if (next)
+		m->cur = (m->cur + 1) % m->nep;
+	return e->ep[e->cur];
+}
+
+const char *
+cl_etcd_prefix(const struct cl_etcd *e)
+{
+	return e->prefix;
 }
 
 int
@@ -300,7 +316,7 @@ static void
 put(cJSON *ops, const char *a, const char *b, const char *val, int64_t lease)
 {
 	cJSON *p = request(ops, "request_put");
-	char *v = b64(val, "");
+	char *v = cl_etcd_b64(val, "");
 
 	add_b64(p, "key", a, b);
 	cJSON_AddStringToObject(p, "value", v ? v : "");
@@ -369,11 +385,67 @@ cl_etcd_campaign(struct cl_etcd *e, const char *name, const char *val, int64_t l
 }
 
 int
+cl_etcd_put(struct cl_etcd *e, const char *key, const char *val, int64_t lease)
+{
+	cJSON *rq = cJSON_CreateObject(), *r;
+	char *v = cl_etcd_b64(val, "");
+
+	add_b64(rq, "key", e->prefix, key);
+	cJSON_AddStringToObject(rq, "value", v ? v : "");
+	free(v);
+	if (lease)
+		add_i64(rq, "lease", lease);
+	if ((r = call(e, "/v3/kv/put", rq)) == NULL)
+		return -EIO;
+	cJSON_Delete(r);
+	return 0;
+}
+
+int
+cl_etcd_list(struct cl_etcd *e, const char *dir, void (*fn)(void *arg, const char *name),
+	     void *arg)
+{
+	cJSON *rq = cJSON_CreateObject(), *r, *kv;
+	size_t skip = strlen(e->prefix) + strlen(dir);
+	char end[64];
+	int n = 0;
+
+	/* every key that starts with prefix dir: up to dir with its last
+	 * byte ('/') made the next one ('0') */
+	snprintf(end, sizeof(end), "%.*s0", (int)strlen(dir) - 1, dir);
+	add_b64(rq, "key", e->prefix, dir);
+	add_b64(rq, "range_end", e->prefix, end);
+	cJSON_AddBoolToObject(rq, "keys_only", true);
+	if ((r = call(e, "/v3/kv/range", rq)) == NULL)
+		return -EIO;
+	cJSON_ArrayForEach(kv, cJSON_GetObjectItemCaseSensitive(r, "kvs")) {
+		const cJSON *k = cJSON_GetObjectItemCaseSensitive(kv, "key");
+		unsigned char buf[512];
+		size_t l;
+		int d;
+
+		if (!cJSON_IsString(k) || (l = strlen(k->valuestring)) >= sizeof(buf) * 3 / 4)
+			continue;
+		d = EVP_DecodeBlock(buf, (unsigned char *)k->valuestring, (int)l);
+		d -= d < 0 ? 0 : (l >= 1 && k->valuestring[l - 1] == '=') +
+				 (l >= 2 && k->valuestring[l - 2] == '=');
+		if (d <= (int)skip || d - (int)skip >= CL_NAME_MAX ||
+		    memchr(buf + skip, '\0', (size_t)d - skip) != NULL)
+			continue;
+		buf[d] = '\0';
+		fn(arg, (const char *)buf + skip);
+		n++;
+	}
+	cJSON_Delete(r);
+	return n;
+}
+
+int
 cl_etcd_insync(struct cl_etcd *e, const char *name, bool on, const char *leader_val)
 {
 	cJSON *rq = cJSON_CreateObject(), *cmp = cJSON_AddArrayToObject(rq, "compare");
 	cJSON *ok = cJSON_AddArrayToObject(rq, "success"), *c;
-	char key[CL_NAME_MAX + 16], *v = b64(leader_val, "");
+	char key[CL_NAME_MAX + 16], *v = cl_etcd_b64(leader_val, "");
 
 	snprintf(key, sizeof(key), "/insync/%s", name);
 	c = compare(cmp, e->prefix, "/leader", "VALUE", "EQUAL");

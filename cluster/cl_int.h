@@ -15,6 +15,7 @@
 #define CL_INT_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -28,6 +29,7 @@
 #define CL_NAME_MAX 64
 #define CL_VALUE_MAX 320                /* the leader key's value */
 #define CL_MAX_FOLLOWERS 16
+#define CL_MAX_MEMBERS 32                /* listed by /api/nodes */
 #define CL_ID_MAX 65                    /* a cluster's identity, NUL included */
 
 /* CLOCK_MONOTONIC in milliseconds: the etcd thread and the loop's
@@ -46,6 +48,22 @@ int cl_etcd_keepalive(struct cl_etcd *e, int64_t id);
 int cl_etcd_revoke(struct cl_etcd *e, int64_t id);
 /* The leader key: 1 with its value and lease, 0 when nobody leads, -EIO. */
 int cl_etcd_leader(struct cl_etcd *e, char *val, size_t vlen, int64_t *lease);
+/* Put P key (with lease, or none when 0). 0 or -EIO. */
+int cl_etcd_put(struct cl_etcd *e, const char *key, const char *val, int64_t lease);
+/* fn(name) for every key P dir NAME (dir ends with '/'): how many, or
+ * -EIO. */
+int cl_etcd_list(struct cl_etcd *e, const char *dir, void (*fn)(void *arg, const char *name),
+		 void *arg);
+/* Watch every key under the prefix until the stream breaks or *stop
+ * (cl_etcd_watch.c): fn(created) per answer; fn < 0 ends it. -EIO. A
+ * cl_etcd of its own: the call blocks. */
+int cl_etcd_watch(struct cl_etcd *e, const atomic_bool *stop, int (*fn)(void *arg, bool created),
+		  void *arg);
+/* The endpoint in use (next: move to the following one first). */
+const char *cl_etcd_endpoint(const struct cl_etcd *e, bool next);
+const char *cl_etcd_prefix(const struct cl_etcd *e);
+/* base64 of a followed by b, malloc'd (NULL when out of memory). */
+char *cl_etcd_b64(const char *a, const char *b);
 /* Any key under the prefix ("/cluster"): 1 with its value and lease, 0
  * when absent, -EIO. */
 int cl_etcd_get(struct cl_etcd *e, const char *key, char *val, size_t vlen, int64_t *lease);
@@ -61,6 +79,18 @@ int cl_etcd_campaign(struct cl_etcd *e, const char *name, const char *val, int64
 /* Add or remove name from the in-sync set, only while the leader key
  * still holds leader_val. 1 done, 0 not the leader any more, -EIO. */
 int cl_etcd_insync(struct cl_etcd *e, const char *name, bool on, const char *leader_val);
+
+/* ---- the watch thread (cl_watch.c) --------------------------------- */
+
+struct cl_watch;
+/* Keeps a watch on every key under the prefix: changed(arg, true) when
+ * it is in place and at every change, changed(arg, false) when it broke
+ * (from the watch thread). NULL when the thread cannot start. */
+struct cl_watch *cl_watch_new(const struct cluster_config *cfg,
+			      void (*changed)(void *arg, bool watching), void *arg);
+/* Drop the stream and open a new one (etcd stopped answering). */
+void cl_watch_restart(struct cl_watch *w);
+void cl_watch_free(struct cl_watch *w);        /* accepts NULL */
 
 /* ---- the etcd thread (cl_coord.c) ---------------------------------- */
 
@@ -81,6 +111,11 @@ uint64_t cl_coord_fence(struct cl_coord *c);
 /* Ask for name to be in (or out of) etcd's in-sync set; an INSYNC event
  * follows each change recorded. */
 void cl_coord_want_insync(struct cl_coord *c, const char *name, bool on);
+/* fn for every member registered in etcd (<prefix>/members/NAME), with
+ * whether it runs (its leased <prefix>/alive/NAME exists). As last read
+ * by the leader. */
+void cl_coord_members(struct cl_coord *c, void (*fn)(void *arg, const char *name, bool running),
+		      void *arg);
 /* Is name recorded in the set as on? */
 bool cl_coord_insync(struct cl_coord *c, const char *name, bool *recorded_on);
 /* Stop the thread; a leader revokes its lease first. */

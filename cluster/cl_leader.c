@@ -115,21 +115,6 @@ cl_leader_insync_changed(struct cl_leader *l)
 	cl_leader_recompute(l);
 }
 
-void
-cl_leader_lag(const struct cl_leader *l, const struct cl_member *m, uint64_t *bytes,
-	      uint64_t *records)
-{
-	/* a new connection owes nothing sealed before it */
-	uint64_t base = m->conn && m->conn->start - 1 > m->acked ? m->conn->start - 1 : m->acked;
-	const struct cl_mark *k = &l->ring[base % CL_RING];
-	const struct cl_mark *old = &l->ring[(st_journal_repl_sealed(l->j) + 1) % CL_RING];
-
-	if (base == 0 || k->seq != base)
-		k = base == 0 || old->seq == 0 ? &(struct cl_mark){ 0, 0, 0, 0 } : old;
-	*bytes = l->bytes - k->bytes;
-	*records = l->records - k->records;
-}
-
 /* ---- the journal's hook ------------------------------------------------ */
 
 /* A follower more than max_lag behind goes (out of the in-sync set with
@@ -492,29 +477,6 @@ cl_leader_free(struct cl_leader *l)
 	if (l->dfd >= 0)
 		close(l->dfd);
 	bk_free(l);
-}
-
-void
-cl_leader_nodes(struct cl_leader *l, void (*fn)(void *arg, const struct bk_cluster_node *n),
-		void *arg)
-{
-	struct bk_cluster_node n = { .name = l->cfg->node_name, .leader = true,
-				     .connected = true, .in_sync = true };
-
-	fn(arg, &n);
-	for (int i = 0; i < CL_MAX_FOLLOWERS; i++) {
-		struct cl_member *m = &l->mb[i];
-
-		if (!m->used)
-			continue;
-		memset(&n, 0, sizeof(n));
-		n.name = m->name;
-		n.connected = m->conn != NULL && m->conn->state == CL_F_LIVE;
-		cl_coord_insync(l->coord, m->name, &n.in_sync);
-		if (n.connected)
-			cl_leader_lag(l, m, &n.lag_bytes, &n.lag_records);
-		fn(arg, &n);
-	}
 }
 
 void

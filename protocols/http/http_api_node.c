@@ -122,7 +122,7 @@ cluster_node(void *arg, const struct bk_cluster_node *n)
 	o = cJSON_CreateObject();
 	cJSON_AddStringToObject(o, "name", n->name);
 	cJSON_AddStringToObject(o, "type", "disc");
-	cJSON_AddBoolToObject(o, "running", n->connected);
+	cJSON_AddBoolToObject(o, "running", n->running);
 	cJSON_AddStringToObject(o, "cluster_role", "follower");
 	cJSON_AddBoolToObject(o, "in_sync", n->in_sync);
 	cJSON_AddNumberToObject(o, "replication_lag_bytes", (double)n->lag_bytes);

@@ -88,6 +88,12 @@ cl_coord_insync(struct cl_coord *c, const char *name, bool *recorded_on)
 	return false;
 }
 
+void
+cl_coord_members(struct cl_coord *c, void (*fn)(void *arg, const char *name, bool running),
+		 void *arg)
+{
+}
+
 struct net_tls *
 cluster_server_tls(struct cluster *c)
 {

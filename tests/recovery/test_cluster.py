@@ -227,11 +227,16 @@ def test_nodes_and_metrics_show_the_followers(nodes):
                                      timeout=10).read().decode()
     assert "sluice_cluster_leader 1" in metrics
     assert 'sluice_cluster_follower_in_sync{follower="b"} 1' in metrics
-    # b gone: not running, out of the set once etcd has it so
+    # b gone: out of the set once etcd has it so, not running once its
+    # lease (and with it its alive key in etcd) has run out
     b.kill()
     a.wait_log("b is out of the in-sync set")
-    got = {n["name"]: n for n in json.load(urllib.request.urlopen(req, timeout=10))}
-    assert got["b"]["running"] is False and got["b"]["in_sync"] is False
+
+    def b_now():
+        return {n["name"]: n for n in
+                json.load(urllib.request.urlopen(req, timeout=10))}["b"]
+    wait_for(lambda: b_now()["running"] is False, 15, "b to be listed as not running")
+    assert b_now()["in_sync"] is False
 
 
 def test_wrong_secret_gets_nothing(nodes):
