@@ -117,6 +117,8 @@ struct net_sock {
 	struct net_tls_info tls;                /* filled at open on TLS sockets */
 	struct event *linger;                   /* owned; a flush that takes too long */
 	unsigned paused;                        /* NET_PAUSE_* and SOCK_PAUSE_* */
+	size_t in_left;                         /* input left after the last read callback */
+	int read_errno;                         /* an error read_more met, for after the input */
 	bool tls_up;                            /* TLS handshake completed */
 	bool open;                              /* up->open was called */
 	bool flushing;                          /* closing once the output is written */
@@ -239,9 +241,6 @@ void net_io_consumed(struct net_conn *nc, size_t before);
 size_t net_io_output_len(struct net_conn *nc);
 /* After the core half freed itself: the I/O half may go. */
 void net_io_release(struct net_conn *nc);
-/* Ship every dirty connection's output and wake the threads (once per
- * core loop iteration). */
-void net_io_flush(struct net *net);
 
 /* ------------------------------------------------------------------ */
 /* TLS (net_tls.c)                                                     */

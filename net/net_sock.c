@@ -18,9 +18,12 @@
  */
 #include "net_int.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/uio.h>
 
 #include <event2/bufferevent_ssl.h>
 #include <openssl/ssl.h>
@@ -31,6 +34,7 @@
 #define MAX_SINGLE_WRITE (1024 * 1024)
 
 static void read_cb(struct bufferevent *bev, void *arg);
+static void read_input(struct net_sock *s, struct evbuffer *in);
 static void write_cb(struct bufferevent *bev, void *arg);
 static void event_cb(struct bufferevent *bev, short what, void *arg);
 
@@ -242,12 +246,69 @@ output_full(struct net_sock *s)
 	return net_sock_output_len(s) > s->l->cfg.output_high;
 }
 
+/*
+ * libevent reads a plain socket 4 KiB at a time (its EVBUFFER_MAX_READ),
+ * one loop iteration and one callback each. When `fresh` says a read
+ * filled those 4 KiB, more is likely waiting: take what the kernel holds
+ * now, up to a slice, in one more read. An error is kept for after the
+ * input read so far is handed up; end of file is left for libevent to see.
+ */
+static void
+read_more(struct net_sock *s, struct evbuffer *in, size_t fresh)
+{
+	struct evbuffer_iovec v[2];
+	struct iovec iov[2];
+	size_t want, left;
+	ssize_t got;
+	int avail = 0, n;
+
+	if (fresh < 4096 || s->raw != s->bev || is_tls(s) ||
+	    ioctl(s->fd, FIONREAD, &avail) < 0 || avail < 4096)
+		return;                 /* less is libevent's next read anyway */
+	want = (size_t)avail < MAX_SINGLE_READ ? (size_t)avail : MAX_SINGLE_READ;
+	if ((n = evbuffer_reserve_space(in, (ev_ssize_t)want, v, 2)) <= 0)
+		return;
+	left = want;
+	for (int i = 0; i < n; i++) {
+		if (v[i].iov_len > left)
+			v[i].iov_len = left;
+		left -= v[i].iov_len;
+		iov[i].iov_base = v[i].iov_base;
+		iov[i].iov_len = v[i].iov_len;
+	}
+	got = readv(s->fd, iov, n);
+	if (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+		s->read_errno = errno;
+	left = got > 0 ? (size_t)got : 0;
+	for (int i = 0; i < n; i++) {
+		if (v[i].iov_len > left)
+			v[i].iov_len = left;
+		left -= v[i].iov_len;
+	}
+	evbuffer_commit_space(in, v, n);
+}
+
 static void
 read_cb(struct bufferevent *bev, void *arg)
 {
 	struct net_sock *s = arg;
 	struct evbuffer *in = bufferevent_get_input(bev);
+	size_t len = evbuffer_get_length(in);
 
+	if (len > s->in_left && s->open && !s->ended && !s->flushing && !s->paused &&
+	    !output_full(s))
+		read_more(s, in, len - s->in_left);
+	read_input(s, in);
+	s->in_left = evbuffer_get_length(in);
+	if (s->read_errno && !s->ended) {
+		net_sock_log(s, BK_LOG_INFO, "socket error: %s", strerror(s->read_errno));
+		end(s, NET_END_ERROR);
+	}
+}
+
+static void
+read_input(struct net_sock *s, struct evbuffer *in)
+{
 	if (s->ended || s->flushing) {
 		evbuffer_drain(in, evbuffer_get_length(in));
 		return;
