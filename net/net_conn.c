@@ -97,7 +97,45 @@ static void
 out_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
 {
 	if (info->n_added)
-		net_io_mark_dirty(arg);
+		net_conn_mark_dirty(arg);
+}
+
+void
+net_conn_mark_dirty(struct net_conn *nc)
+{
+	struct net *n = nc->net;
+
+	if (nc->dirty)
+		return;
+	nc->dirty = true;
+	nc->dirty_next = n->dirty;
+	if (n->dirty)
+		n->dirty->dirty_pprev = &nc->dirty_next;
+	nc->dirty_pprev = &n->dirty;
+	n->dirty = nc;
+}
+
+void
+net_conn_dirty_unlink(struct net_conn *nc)
+{
+	if (!nc->dirty)
+		return;
+	*nc->dirty_pprev = nc->dirty_next;
+	if (nc->dirty_next)
+		nc->dirty_next->dirty_pprev = nc->dirty_pprev;
+	nc->dirty = false;
+	nc->dirty_next = NULL;
+	nc->dirty_pprev = NULL;
+}
+
+struct net_conn *
+net_conn_dirty_pop(struct net *n)
+{
+	struct net_conn *nc = n->dirty;
+
+	if (nc)
+		net_conn_dirty_unlink(nc);
+	return nc;
 }
 
 void
@@ -138,6 +176,7 @@ net_conn_accept(struct net_listener *l, evutil_socket_t fd, const struct sockadd
 		net_conn_close(nc);
 		return;
 	}
+	evbuffer_add_cb(net_sock_output(nc->sock), out_cb, nc);
 	net_sock_start(nc->sock);
 }
 
@@ -271,6 +310,7 @@ net_conn_free(struct net_conn *nc, enum net_end why)
 	if (nc->io && !nc->sock_gone && !nc->net->io_stopped)
 		return;
 	net_conn_gone(nc);
+	net_conn_dirty_unlink(nc);
 	event_free(nc->timer);
 	event_free(nc->reaper);
 	net_sock_free(nc->sock);

@@ -74,6 +74,8 @@ struct net {
 	struct event *linger_ev;                /* owned; frees what shutdown left */
 	struct net_io *io;                      /* owned; NULL without I/O threads */
 	bool io_stopped;                        /* the I/O threads are gone (net_free) */
+	struct net_conn *dirty;                 /* connections with output to write or
+						   ship at the end of the iteration */
 };
 
 /* ------------------------------------------------------------------ */
@@ -139,6 +141,10 @@ struct net_sock *net_sock_new(struct net_listener *l, struct event_base *base,
  * must have stored the pointer net_sock_new returned. */
 void net_sock_start(struct net_sock *s);
 void net_sock_free(struct net_sock *s);         /* accepts NULL; no upcall */
+/* Write the output now, at the end of the iteration that produced it,
+ * rather than an epoll round later; what does not fit waits for the
+ * socket as before. Plain TCP sockets only (no-op otherwise). */
+void net_sock_write_now(struct net_sock *s);
 /* Stop reading and writing now, with no upcall (a close the owner asked
  * for without flushing). */
 void net_sock_shut(struct net_sock *s);
@@ -189,13 +195,13 @@ struct net_conn {
 	bool deferred_wanted;
 	bool opened;                            /* ops->open returned a ctx */
 	bool sock_gone;                         /* the socket half has ended */
-	bool dirty;                             /* with I/O threads: output to ship */
+	bool dirty;                             /* on net's dirty list */
 	bool peer_loopback;
 	char peer[64];                          /* "HOST:PORT" for logs */
 	char peer_host[48], local_host[48];
 	uint16_t peer_port, local_port;
 	struct net_conn *next, *prev;
-	struct net_conn *dirty_next;            /* in the I/O state's dirty list, */
+	struct net_conn *dirty_next;            /* in net's dirty list, */
 	struct net_conn **dirty_pprev;          /* doubly linked: a free unlinks */
 };
 
@@ -217,6 +223,12 @@ void net_conn_on_end(struct net_conn *nc, enum net_end why);
 
 /* net_listener.c: the connection left (freed). */
 void net_conn_gone(struct net_conn *nc);
+/* Output was appended: write it (or, with I/O threads, ship it) at the
+ * end of this loop iteration; unlink from that list. */
+void net_conn_mark_dirty(struct net_conn *nc);
+void net_conn_dirty_unlink(struct net_conn *nc);
+/* Take the first connection off the dirty list, or NULL. */
+struct net_conn *net_conn_dirty_pop(struct net *n);
 
 /* ------------------------------------------------------------------ */
 /* I/O threads (net_io.c)                                              */
@@ -233,8 +245,6 @@ void net_io_attach(struct net_conn *nc, evutil_socket_t fd);
 /* Requests from the core half. */
 void net_io_pause(struct net_conn *nc, unsigned why, bool on);
 void net_io_close(struct net_conn *nc, bool flush, uint32_t ms);
-/* Output was appended to nc->out: ship it with this iteration's batch. */
-void net_io_mark_dirty(struct net_conn *nc);
 /* The protocol read from nc->in: give the I/O thread credit. */
 void net_io_consumed(struct net_conn *nc, size_t before);
 /* Bytes not yet written: the core's buffer, in transit, the socket's. */

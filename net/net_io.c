@@ -104,7 +104,6 @@ struct net_io {
 	struct net *net;                /* borrowed */
 	unsigned n;
 	struct net_io_thread *t;        /* owned array */
-	struct net_conn *dirty;         /* core: connections to flush */
 	struct net_waker core_waker;    /* wakes the core (every thread's producer) */
 	struct event *core_ev;          /* on the core's base: core_waker's eventfd */
 };
@@ -241,6 +240,7 @@ io_handle(struct net_io_thread *t, const struct net_msg *m)
 					  memory_order_relaxed);
 		if (!c->dead) {
 			evbuffer_add_buffer(net_sock_output(c->sock), buf);
+			net_sock_write_now(c->sock);
 			atomic_store_explicit(&c->queued, net_sock_output_len(c->sock),
 					      memory_order_relaxed);
 		}
@@ -433,8 +433,14 @@ net_loop_once(struct net *n, struct event_base *base)
 	struct net_msg m;
 	int res;
 
-	if (io == NULL || n->io_stopped)
-		return event_base_loop(base, EVLOOP_ONCE) < 0 ? -1 : 0;
+	if (io == NULL || n->io_stopped) {
+		struct net_conn *nc;
+
+		res = event_base_loop(base, EVLOOP_ONCE);
+		while (n && (nc = net_conn_dirty_pop(n)) != NULL)
+			net_sock_write_now(nc->sock);
+		return res < 0 ? -1 : 0;
+	}
 	res = event_base_loop(base, loop_flags(&io->core_waker, to_core_empty, io));
 	net_waker_awake(&io->core_waker);
 	for (unsigned i = 0; i < io->n; i++)
@@ -505,33 +511,6 @@ net_io_close(struct net_conn *nc, bool flush, uint32_t ms)
 	to_io(nc->io, NET_M_CLOSE, ms, flush, NULL);
 }
 
-void
-net_io_mark_dirty(struct net_conn *nc)
-{
-	struct net_io *io = nc->net->io;
-
-	if (nc->dirty || !nc->io)
-		return;
-	nc->dirty = true;
-	nc->dirty_next = io->dirty;
-	if (io->dirty)
-		io->dirty->dirty_pprev = &nc->dirty_next;
-	nc->dirty_pprev = &io->dirty;
-	io->dirty = nc;
-}
-
-static void
-dirty_unlink(struct net_conn *nc)
-{
-	if (!nc->dirty)
-		return;
-	*nc->dirty_pprev = nc->dirty_next;
-	if (nc->dirty_next)
-		nc->dirty_next->dirty_pprev = nc->dirty_pprev;
-	nc->dirty = false;
-	nc->dirty_next = NULL;
-	nc->dirty_pprev = NULL;
-}
 
 void
 net_io_consumed(struct net_conn *nc, size_t before)
@@ -541,7 +520,7 @@ net_io_consumed(struct net_conn *nc, size_t before)
 	if (after < before)
 		nc->io->core_consumed += before - after;
 	nc->io->report = true;
-	net_io_mark_dirty(nc);
+	net_conn_mark_dirty(nc);
 }
 
 size_t
@@ -566,7 +545,7 @@ net_io_release(struct net_conn *nc)
 {
 	struct net_io_conn *c = nc->io;
 
-	dirty_unlink(nc);                       /* its output dies with it */
+	net_conn_dirty_unlink(nc);              /* its output dies with it */
 	nc->io = NULL;
 	c->t->nconns--;
 	if (nc->net->io_stopped) {
@@ -585,10 +564,8 @@ net_flush(struct net *n)
 
 	if (io == NULL)
 		return;
-	while ((nc = io->dirty) != NULL) {
-		dirty_unlink(nc);
+	while ((nc = net_conn_dirty_pop(n)) != NULL)
 		ship(nc);
-	}
 	for (unsigned i = 0; i < io->n; i++) {
 		struct net_io_thread *t = &io->t[i];
 
