@@ -180,7 +180,7 @@ integration_suite() {
 	[ $# -eq 0 ] && set -- tests/integration
 	log=$(mktemp)
 	SLUICED=$ROOT/$bin timeout -k 10 1800 \
-		"$PYTHON" -m pytest -q -p no:cacheprovider "$@" 2>&1 | tee "$log"
+		"$PYTHON" -m pytest -q -p no:cacheprovider --durations=15 "$@" 2>&1 | tee "$log"
 	rc=${PIPESTATUS[0]}
 	# e.g. "3 failed, 40 passed, 2 skipped, 1 error in 12.3s"
 	line=$(grep -E '[0-9]+ (passed|failed|errors?|xpassed|xfailed|skipped)|no tests ran' "$log" | tail -n 1)
