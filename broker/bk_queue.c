@@ -292,7 +292,8 @@ bk_queue_mark(struct bk_queue *q, uint64_t route_id)
 }
 
 /*
- * Order matters: reject-publish refuses before anything is stored; a
+ * Order matters: the adapter's cap (bk_queue_set_cap) and reject-publish
+ * refuse before anything is stored; a
  * consumer gets the message before drop-head trims (a consumer that can
  * take it means the queue never grows), and a TTL-0 message expires only
  * after no consumer took it.
@@ -316,6 +317,12 @@ bk_queue_enqueue(struct bk_queue *q, struct bk_msg *m)
 	if (q->args.dedup && bk_dedup_queue_has(q, m)) {
 		bk_persist_ack(q, m);
 		return 0;                       /* a duplicate: confirmed, not stored */
+	}
+	if ((q->cap_length >= 0 && q->ready + 1 > (uint64_t)q->cap_length) ||
+	    (q->cap_bytes >= 0 && q->ready_bytes + m->body_len > (uint64_t)q->cap_bytes)) {
+		bk_persist_ack(q, m);
+		qs->cap_dropped++;
+		return 0;                       /* the adapter's cap: the arriving one goes */
 	}
 	if (q->args.overflow != BK_OVERFLOW_DROP_HEAD && bk_msgq_would_overflow(q, m)) {
 		if (q->args.overflow == BK_OVERFLOW_REJECT_PUBLISH_DLX)

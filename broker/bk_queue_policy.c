@@ -15,9 +15,9 @@
  *
  * so an argument always wins for the names and modes, and the tightest
  * limit always wins for the numbers: an operator policy caps what users
- * and their policies ask for, and so does the cap the queue's adapter
- * sets (bk_queue_set_cap: MQTT's max_queued_messages for a session whose
- * client is away). max-priority, single-active-consumer and the
+ * and their policies ask for. The cap the queue's adapter sets
+ * (bk_queue_set_cap: MQTT's max_queued_messages) is not merged here: it
+ * drops arriving messages in bk_queue_enqueue and never trims. max-priority, single-active-consumer and the
  * queue type come from the arguments only, as in RabbitMQ.
  *
  * Streams follow rabbit_stream_queue instead: max-length-bytes, max-age
@@ -142,11 +142,14 @@ take_effect(struct bk_queue *q, const struct bk_qargs *old)
 void
 bk_queue_set_cap(struct bk_queue *q, int64_t max_length, int64_t max_length_bytes)
 {
-	if (q->cap_length == max_length && q->cap_bytes == max_length_bytes)
-		return;
 	q->cap_length = max_length;
 	q->cap_bytes = max_length_bytes;
-	bk_queue_policy_refresh(q);
+}
+
+uint64_t
+bk_cap_dropped(struct bk_broker *b)
+{
+	return bk_qs(b)->cap_dropped;
 }
 
 void
@@ -170,12 +173,6 @@ bk_queue_policy_refresh(struct bk_queue *q)
 	old = q->args;
 	effective(&q->args, &decl, p ? &p->def : NULL, o ? &o->def : NULL);
 	bk_qargs_fini(&decl);
-	/* the adapter's cap, like an operator policy: the lower wins */
-	if (q->cap_length >= 0 && (q->args.max_length < 0 || q->cap_length < q->args.max_length))
-		q->args.max_length = q->cap_length;
-	if (q->cap_bytes >= 0 &&
-	    (q->args.max_length_bytes < 0 || q->cap_bytes < q->args.max_length_bytes))
-		q->args.max_length_bytes = q->cap_bytes;
 	bk_queue_ref(q);
 	take_effect(q, &old);
 	bk_qargs_fini(&old);

@@ -204,6 +204,7 @@ struct bk_qstate {
 	uint32_t dl_depth;              /* nested dead-letter publishes */
 	uint64_t rng[2];                /* xorshift128+ for names and tokens */
 	struct bk_soffsets *soffsets;   /* owned (bk_stream_offsets.c); NULL until used */
+	uint64_t cap_dropped;           /* arriving messages an adapter's cap dropped */
 };
 
 static inline struct bk_qstate *

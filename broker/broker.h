@@ -392,13 +392,17 @@ enum bk_status bk_queue_lookup(struct bk_vhost *vh, struct bk_str name,
 const char *bk_queue_name(const struct bk_queue *q);
 /*
  * A cap the adapter that owns q puts on its length (ready messages, their
- * body bytes; -1 = none), on top of its arguments and policies: the
- * lowest limit wins, as with an operator policy, and it applies at once
- * (with drop-head, the oldest ready messages go now, dead-lettered as any
- * trimmed message). In memory only: set it again after a restart. MQTT
- * caps a session's queue while its client is away.
+ * body bytes; -1 = none), on top of its arguments and policies, with
+ * Mosquitto's rule: a message arriving at a full queue is dropped (the
+ * oldest stay; nothing is dead-lettered, the publisher is not told) and
+ * counted in bk_cap_dropped. Ready messages only: deliveries awaiting an
+ * acknowledgement are not counted. A lower cap drops nothing already
+ * queued. In memory only: set it again after a restart. MQTT caps every
+ * session's queue with max_queued_messages / max_queued_bytes.
  */
 void bk_queue_set_cap(struct bk_queue *q, int64_t max_length, int64_t max_length_bytes);
+/* Messages every queue's cap dropped since start. */
+uint64_t bk_cap_dropped(struct bk_broker *b);
 uint32_t bk_queue_message_count(const struct bk_queue *q);   /* ready */
 uint32_t bk_queue_consumer_count(const struct bk_queue *q);
 

@@ -20,9 +20,9 @@
  * restart) ends after [mqtt] persistent_client_expiration if that is set
  * (Mosquitto's option; off by default). At the end the queue is deleted,
  * shared-queue deliveries are requeued for the other members of the
- * group, and a delayed will is published. While no client reads it, the
- * queue holds at most [mqtt] max_queued_messages / max_queued_bytes ready
- * messages.
+ * group, and a delayed will is published. Connected or not, the queue
+ * holds at most [mqtt] max_queued_messages / max_queued_bytes ready
+ * messages (cap_queue).
  *
  * A session belongs to the user that created it (mqtt_connect.c refuses
  * anyone else). The owner is kept in the queue's arguments,
@@ -177,28 +177,26 @@ mqtt_session_recover(struct mqtt_listener *l, struct bk_vhost *vh, struct bk_str
 }
 
 /*
- * [mqtt] max_queued_messages / max_queued_bytes, Mosquitto's limits for a
- * client that is away: while no client reads the session's queue, the
- * core caps it (bk_queue_set_cap) at that many ready messages (bytes);
- * past them the oldest go (drop-head), so a publisher is never refused
- * for an absent subscriber and the client that comes back finds the
- * newest ones (Mosquitto keeps the oldest instead). Lifted while a client
- * is connected. The cap lives in memory: mqtt_session_recover_all() sets
- * it again at start.
+ * [mqtt] max_queued_messages / max_queued_bytes, Mosquitto's limits, for
+ * a client that is away and for one that is connected alike: the core
+ * caps the session's queue (bk_queue_set_cap) at that many ready
+ * messages (bytes), i.e. beyond the deliveries in flight; a message
+ * arriving past them is dropped for this session (QoS 0, 1 and 2 alike:
+ * a QoS 0 message waits in the queue only while the client's socket is
+ * over its output limit), the publisher is not told, and the drop counts
+ * in $SYS/broker/publish/messages/dropped. So a client that stops
+ * reading cannot make the broker hold an unbounded backlog. The cap
+ * lives in memory: it is set when the queue is declared or recovered.
  */
 static void
-cap_queue(const struct mqtt_listener *l, struct bk_vhost *vh, const char *queue, bool away)
+cap_queue(const struct mqtt_listener *l, struct bk_vhost *vh, const char *queue)
 {
 	struct bk_queue *q = queue ? bk_queue_get(vh, bk_str_c(queue)) : NULL;
 	const struct mqtt_config *cfg = &l->cfg;
 
-	if (q == NULL)
-		return;
-	if (away)
+	if (q != NULL)
 		bk_queue_set_cap(q, cfg->max_queued_messages ? (int64_t)cfg->max_queued_messages : -1,
 				 cfg->max_queued_bytes ? (int64_t)cfg->max_queued_bytes : -1);
-	else
-		bk_queue_set_cap(q, -1, -1);
 }
 
 /* Session queues without a consumer, collected to be recovered. */
@@ -245,7 +243,7 @@ mqtt_session_recover_all(struct mqtt_listener *l)
 
 		if ((vh = bk_vhost_get(l->broker, ra.vhost[i])) != NULL) {
 			q = queue_name_for(ra.cid[i]);
-			cap_queue(l, vh, q, true);      /* nobody reads it yet */
+			cap_queue(l, vh, q);
 			bk_free(q);
 			if (l->cfg.persistent_client_expiration && !mqtt_session_find(l, vh, cid) &&
 			    (s = mqtt_session_recover(l, vh, cid)))
@@ -298,6 +296,7 @@ mqtt_session_queue(struct mqtt_session *s, struct bk_err *err)
 		}
 	}
 	s->queue = want;
+	cap_queue(s->l, s->vhost, s->queue);
 	return s->queue;
 }
 
@@ -335,7 +334,6 @@ mqtt_session_attach(struct mqtt_session *s, struct mqtt_conn *c, uint16_t window
 	s->conn = c;
 	c->session = s;
 	mqtt_out_window(s, window);
-	cap_queue(s->l, s->vhost, s->queue, false);
 	mqtt_deliver_resend(s);
 	mqtt_session_consume(s);
 	HASH_ITER(hh, s->subs, sub, tmp)
@@ -394,8 +392,6 @@ mqtt_session_detach(struct mqtt_session *s, struct mqtt_will *will)
 		mqtt_will_arm(s, will);
 	else
 		mqtt_will_publish(s->l, will);
-	if (!s->l->shutting_down)
-		cap_queue(s->l, s->vhost, s->queue, true);
 	mqtt_session_arm_expiry(s);
 }
 

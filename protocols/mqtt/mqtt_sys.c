@@ -14,7 +14,9 @@
  *                                         plus retained messages
  *   $SYS/broker/publish/messages/received, /sent   PUBLISH packets
  *   $SYS/broker/publish/messages/dropped  messages published to an exchange
- *                                         that reached no queue (all protocols)
+ *                                         that reached no queue (all protocols),
+ *                                         and messages a session's queue
+ *                                         dropped at max_queued_messages/bytes
  *   $SYS/broker/bytes/received, /sent     MQTT bytes
  *   $SYS/broker/subscriptions/count       MQTT subscriptions
  *   $SYS/broker/retained messages/count
@@ -193,7 +195,7 @@ tick(struct mqtt_listener *l)
 	publish_u64(l, vh, "$SYS/broker/publish/messages/received", ct->pub_in);
 	publish_u64(l, vh, "$SYS/broker/publish/messages/sent", ct->pub_out);
 	publish_u64(l, vh, "$SYS/broker/publish/messages/dropped",
-		    ov.ms.n[BK_MS_DROP_UNROUTABLE]);
+		    ov.ms.n[BK_MS_DROP_UNROUTABLE] + bk_cap_dropped(l->broker));
 	publish_u64(l, vh, "$SYS/broker/bytes/received", ct->bytes_in);
 	publish_u64(l, vh, "$SYS/broker/bytes/sent", ct->bytes_out);
 	publish_u64(l, vh, "$SYS/broker/subscriptions/count", subs);

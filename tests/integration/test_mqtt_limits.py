@@ -2,6 +2,8 @@
 what the broker keeps for MQTT clients: no in-flight slot waits for a
 message that was never written, no key reaches a fixed-size buffer.
 """
+import socket
+
 import pika
 
 from conftest import Broker
@@ -75,10 +77,11 @@ def persistent(version):
         {"clean": False, "props": [(P.SESSION_EXPIRY, 3600)]}
 
 
-def publish_many(c, topic, n, size=8, qos=1):
-    """n QoS 1 publishes, pipelined, all acknowledged."""
+def publish_many(c, topic, n, size=8, qos=1, first=0):
+    """n QoS 1 publishes, pipelined, all acknowledged (payloads numbered
+    from first)."""
     out = [c.publish(topic, b"%06d" % i + b"x" * max(0, size - 6), qos=qos,
-                     pid=i % 65535 + 1, send=False) for i in range(n)]
+                     pid=i % 65535 + 1, send=False) for i in range(first, first + n)]
     c.send(b"".join(out))
     for _ in range(n):
         assert c.recv(10).type == PUBACK
@@ -88,8 +91,9 @@ def publish_many(c, topic, n, size=8, qos=1):
 @pytest.mark.parametrize("version", VERSIONS)
 def test_max_queued_messages(make_mqtt_broker, version):
     """Mosquitto's max_queued_messages for a session whose client is away:
-    at most that many wait for it (the oldest go), so an absent client
-    cannot make the broker hold an unbounded backlog."""
+    at most that many wait for it (as in Mosquitto, the arriving ones are
+    dropped past it), so an absent client cannot make the broker hold an
+    unbounded backlog."""
     b = make_mqtt_broker("--set", "mqtt.max_queued_messages=100")
     t, cid = utopic(), uid()
     sub = Raw(b, version)
@@ -104,7 +108,7 @@ def test_max_queued_messages(make_mqtt_broker, version):
     ack = sub.connect(client_id=cid, **persistent(version))
     assert ack.session_present
     got = [p.payload[:6] for p in sub.publishes(1.0)]
-    assert got == [b"%06d" % i for i in range(50, 150)], (len(got), got[:3])
+    assert got == [b"%06d" % i for i in range(0, 100)], (len(got), got[:3])
     for x in (pub, sub):
         x.close()
 
@@ -123,7 +127,7 @@ def test_max_queued_bytes(make_mqtt_broker):
     sub = Raw(b, V311)
     assert sub.connect(client_id=cid, clean=False).session_present
     got = [p.payload[:6] for p in sub.publishes(1.0)]
-    assert got == [b"%06d" % i for i in range(30, 40)], got
+    assert got == [b"%06d" % i for i in range(0, 10)], got
     for x in (pub, sub):
         x.close()
 
@@ -196,8 +200,89 @@ def test_max_queued_messages_after_restart(tmp_path):
         sub = Raw(b, V311)
         assert sub.connect(client_id=cid, clean=False).session_present
         got = [p.payload[:6] for p in sub.publishes(1.0)]
-        assert got == [b"%06d" % i for i in range(30, 80)], (len(got), got[:3])
+        assert got == [b"%06d" % i for i in range(0, 50)], (len(got), got[:3])
         for x in (pub, sub):
             x.close()
     finally:
         assert b.stop() == 0
+
+
+def queue_counts(b, cid):
+    st, q, _ = api(b, "GET", "/api/queues/%2F/mqtt-subscription-" + cid + "qos1")
+    assert st == 200, q
+    return q["messages_ready"], q["messages_unacknowledged"]
+
+
+def dropped_sys(b):
+    """$SYS/broker/publish/messages/dropped as a subscriber sees it."""
+    s = Raw(b, V311)
+    s.connect()
+    s.subscribe([("$SYS/broker/publish/messages/dropped", 0)])
+    vals = [int(p.payload) for p in s.publishes(2.5)]
+    s.close()
+    return vals[-1] if vals else None
+
+
+@sluice_only
+@pytest.mark.parametrize("limit", ["messages", "bytes"])
+def test_max_queued_connected_client_that_never_acks(make_mqtt_broker, limit):
+    """Mosquitto applies max_queued_messages / max_queued_bytes to a
+    connected client too: QoS 1 messages beyond its in-flight window queue
+    up to the limit, then the arriving ones are dropped for it (counted in
+    $SYS/broker/publish/messages/dropped); the publisher and a subscriber
+    that keeps up get everything."""
+    cap = ("--set", "mqtt.max_queued_messages=40") if limit == "messages" else \
+        ("--set", "mqtt.max_queued_messages=0", "--set", "mqtt.max_queued_bytes=4000")
+    b = make_mqtt_broker(*cap, "--set", "mqtt.max_inflight=10", "--set", "mqtt.sys_interval=1")
+    t, cid = utopic(), uid()
+    stuck = Raw(b, V311)
+    stuck.connect(client_id=cid)
+    stuck.subscribe([(t, 1)])              # and never reads nor acknowledges again
+    good = Raw(b, V311)
+    good.connect()
+    good.subscribe([(t, 1)])
+    pub = Raw(b, V311)
+    pub.connect()
+    got = []
+    for i in range(0, 300, 25):             # the good one keeps up
+        publish_many(pub, t, 25, size=100, first=i)
+        got += [good.recv_publish(5.0).payload[:6] for _ in range(25)]
+    assert got == [b"%06d" % i for i in range(300)], (len(got), got[:3])
+    ready, unacked = queue_counts(b, cid)
+    assert (ready, unacked) == (40, 10), (ready, unacked)
+    assert dropped_sys(b) == 300 - 40 - 10
+    # what it holds are the oldest: the in-flight ten, then the next forty
+    stuck.sock.settimeout(3.0)
+    first = [p.payload[:6] for p in stuck.publishes(1.5)]
+    assert first[:50] == [b"%06d" % i for i in range(50)], first[:3]
+    for x in (stuck, good, pub):
+        x.close()
+
+
+@sluice_only
+def test_max_queued_connected_qos0_reader_that_stops(make_mqtt_broker):
+    """A QoS 0 subscriber that stops reading its socket: once the socket and
+    the connection's output limit are full, at most max_queued_messages
+    wait for it and later ones are dropped for it; a subscriber that keeps
+    up gets every message."""
+    b = make_mqtt_broker("--set", "mqtt.max_queued_messages=20")
+    t, cid = utopic(), uid()
+    stuck = Raw(b, V311)
+    stuck.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    stuck.connect(client_id=cid)
+    stuck.subscribe([(t, 0)])
+    good = Raw(b, V311)
+    good.connect()
+    good.subscribe([(t, 0)])
+    pub = Raw(b, V311)
+    pub.connect()
+    got = []
+    for i in range(0, 400, 10):
+        publish_many(pub, t, 10, size=32 * 1024, first=i)
+        got += [good.recv_publish(5.0) for _ in range(10)]
+    assert [p.payload[:6] for p in got] == [b"%06d" % i for i in range(400)]
+    assert all(p.qos == 0 for p in got)
+    ready, _ = queue_counts(b, cid)
+    assert ready == 20, ready
+    for x in (stuck, good, pub):
+        x.close()
