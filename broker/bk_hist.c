@@ -4,10 +4,20 @@
  *
  * The sampler (bk_stats.c) ticks every interval; each tick is numbered
  * and its wall-clock time kept in the broker's tick ring. An object's
- * history is a ring of the values of some fields [lo, hi) of enum
- * bk_hfield at its last cap ticks, allocated at its first tick:
+ * history is the values of some fields [lo, hi) of enum bk_hfield at its
+ * last cap ticks:
  *
- *   struct bk_hist | last[nf] (u64, newest values) | slots[cap][nf]
+ *   struct bk_hist | last[nf] (u64, newest values)
+ *         |
+ *         +-> slots[cap][nf]   only while the window holds a change
+ *
+ * Most objects sit idle: their figures do not move from one tick to the
+ * next. A history whose values have not changed since tick flat_since
+ * keeps no slots: every tick from flat_since on holds last[]. The slots
+ * are allocated at the first change (filled with the old values for the
+ * ticks the window still covers) and freed once the values have stayed
+ * put for a whole window, so an idle connection, channel or queue costs
+ * the header and last[] only.
  *
  * Narrow histories (queues, exchanges, channels, connections, vhosts)
  * keep 32 bits per value to stay small: counters are rebuilt from the
@@ -28,7 +38,9 @@ struct bk_hist {
 	bool wide;                      /* 64-bit slots */
 	uint64_t first_tick;            /* tick of the first record */
 	uint64_t last_tick;             /* tick of the newest record */
-	uint64_t v[];                   /* last[nf], then the slots */
+	uint64_t flat_since;            /* ticks flat_since..last_tick hold v[] */
+	void *slots;                    /* owned; NULL while the window is flat */
+	uint64_t v[];                   /* last[nf] */
 };
 
 static bool
@@ -48,11 +60,44 @@ static void *
 slot(const struct bk_hist *h, uint64_t tick)
 {
 	size_t i = (size_t)(tick % h->cap) * nfields(h);
-	const uint64_t *base = h->v + nfields(h);
 
 	if (h->wide)
-		return (void *)(base + i);
-	return (void *)((const uint32_t *)base + i);
+		return (uint64_t *)h->slots + i;
+	return (uint32_t *)h->slots + i;
+}
+
+static void
+put_slot(struct bk_hist *h, uint64_t tick, const uint64_t *vals)
+{
+	unsigned nf = nfields(h);
+	uint32_t *s;
+
+	if (h->wide) {
+		memcpy(slot(h, tick), vals, nf * sizeof(uint64_t));
+		return;
+	}
+	s = slot(h, tick);
+	for (unsigned i = 0; i < nf; i++)
+		s[i] = vals[i] > UINT32_MAX && is_gauge(h->lo + i) ? UINT32_MAX :
+		       (uint32_t)vals[i];
+}
+
+/* The oldest tick the window of h still covers at tick now. */
+static uint64_t
+window_start(const struct bk_hist *h, uint64_t now)
+{
+	uint64_t w = now + 1 >= h->cap ? now + 1 - h->cap : 0;
+
+	return w > h->first_tick ? w : h->first_tick;
+}
+
+/* Give a flat history its slots: every tick it covers held v[]. */
+static void
+unflatten(struct bk_hist *h)
+{
+	h->slots = bk_malloc((size_t)h->cap * nfields(h) * (h->wide ? 8 : 4));
+	for (uint64_t t = window_start(h, h->last_tick); t <= h->last_tick; t++)
+		put_slot(h, t, h->v);
 }
 
 void
@@ -64,31 +109,35 @@ bk_hist_record(struct bk_broker *b, struct bk_hist **hp, unsigned lo, unsigned h
 	unsigned nf = hi - lo;
 
 	if (h == NULL) {
-		size_t slots = (size_t)cap * nf * (wide ? 8 : 4);
-
-		h = bk_calloc(1, sizeof(*h) + nf * sizeof(uint64_t) + slots);
+		h = bk_calloc(1, sizeof(*h) + nf * sizeof(uint64_t));
 		h->lo = (uint16_t)lo;
 		h->hi = (uint16_t)hi;
 		h->cap = cap;
 		h->wide = wide;
-		h->first_tick = tick;
+		h->first_tick = h->last_tick = h->flat_since = tick;
+		memcpy(h->v, vals, nf * sizeof(uint64_t));
 		*hp = h;
-	}
-	h->last_tick = tick;
-	memcpy(h->v, vals, nf * sizeof(uint64_t));
-	if (wide) {
-		memcpy(slot(h, tick), vals, nf * sizeof(uint64_t));
 		return;
 	}
-	uint32_t *s = slot(h, tick);
-
-	for (unsigned i = 0; i < nf; i++)
-		s[i] = vals[i] > UINT32_MAX && is_gauge(lo + i) ? UINT32_MAX : (uint32_t)vals[i];
+	if (memcmp(h->v, vals, nf * sizeof(uint64_t)) != 0) {
+		if (h->slots == NULL)
+			unflatten(h);
+		h->flat_since = tick;
+		memcpy(h->v, vals, nf * sizeof(uint64_t));
+	}
+	h->last_tick = tick;
+	if (h->slots == NULL)
+		return;
+	put_slot(h, tick, vals);
+	if (window_start(h, tick) >= h->flat_since)
+		BK_FREE(h->slots);
 }
 
 void
 bk_hist_free(struct bk_hist *h)
 {
+	if (h != NULL)
+		bk_free(h->slots);
 	bk_free(h);
 }
 
@@ -99,6 +148,11 @@ value_at(const struct bk_hist *h, unsigned f, uint64_t tick)
 	unsigned i = f - h->lo;
 	uint32_t low;
 
+	if (h->slots == NULL || tick >= h->flat_since) {
+		if (!h->wide && is_gauge(f) && h->v[i] > UINT32_MAX)
+			return UINT32_MAX;
+		return h->v[i];
+	}
 	if (h->wide)
 		return ((const uint64_t *)slot(h, tick))[i];
 	low = ((const uint32_t *)slot(h, tick))[i];

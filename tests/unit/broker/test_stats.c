@@ -211,10 +211,73 @@ test_props_key(void)
 	CHECK(out[0] == '~');
 }
 
+/* The queue's history series of field f, oldest first; returns how many. */
+static uint32_t
+queue_series(struct bk_broker *b, struct bk_vhost *vh, enum bk_hfield f,
+	     struct bk_hist_point *pts)
+{
+	struct bk_err err;
+
+	CHECK_EQ_INT(bk_queue_inspect(vh, BK_STR_LIT("h"), grab_queue, NULL, &err), BK_OK);
+	return bk_hist_series(b, qv.hist, f, pts, BK_HIST_OBJECT);
+}
+
+/*
+ * Histories keep no slots while idle: a series must read the same through
+ * a change, through a whole idle window (slots freed) and a change after.
+ */
+static void
+test_history(void)
+{
+	struct bk_broker *b = bk_broker_new(NULL, NULL);
+	struct bk_vhost *vh = bk_vhost_get(b, "/");
+	struct bk_queue_decl qd = { .name = BK_STR_LIT("h") };
+	struct bk_hist_point pts[BK_HIST_OBJECT];
+	struct bk_err err;
+	const char *name;
+	uint32_t m, n, k;
+	int i;
+
+	CHECK_EQ_INT(bk_queue_declare(vh, &qd, &name, &m, &n, &err), BK_OK);
+	for (i = 0; i < 3; i++)
+		bk_stats_sample_now(b);
+	CHECK_EQ_INT(queue_series(b, vh, BK_HF_READY, pts), 3);
+	CHECK_EQ_INT(pts[0].v, 0);
+	CHECK_EQ_INT(pts[2].v, 0);
+	publish(vh, "", "h");
+	publish(vh, "", "h");
+	bk_stats_sample_now(b);
+	bk_stats_sample_now(b);
+	CHECK_EQ_INT(queue_series(b, vh, BK_HF_READY, pts), 5);
+	CHECK_EQ_INT(pts[2].v, 0);
+	CHECK_EQ_INT(pts[3].v, 2);
+	CHECK_EQ_INT(pts[4].v, 2);
+	CHECK_EQ_INT(queue_series(b, vh, BK_HF_MS + BK_MS_PUBLISH, pts), 5);
+	CHECK_EQ_INT(pts[2].v, 0);
+	CHECK_EQ_INT(pts[3].v, 2);
+	/* a whole window without change, then one more publish */
+	for (i = 0; i < BK_HIST_OBJECT; i++)
+		bk_stats_sample_now(b);
+	k = queue_series(b, vh, BK_HF_MS + BK_MS_PUBLISH, pts);
+	CHECK_EQ_INT(k, BK_HIST_OBJECT);
+	CHECK_EQ_INT(pts[0].v, 2);
+	CHECK_EQ_INT(pts[k - 1].v, 2);
+	publish(vh, "", "h");
+	bk_stats_sample_now(b);
+	k = queue_series(b, vh, BK_HF_READY, pts);
+	CHECK_EQ_INT(k, BK_HIST_OBJECT);
+	CHECK_EQ_INT(pts[0].v, 2);
+	CHECK_EQ_INT(pts[k - 2].v, 2);
+	CHECK_EQ_INT(pts[k - 1].v, 3);
+	CHECK(pts[k - 2].at_ms <= pts[k - 1].at_ms);
+	bk_broker_free(b);
+}
+
 int
 main(void)
 {
 	RUN(test_counters);
+	RUN(test_history);
 	RUN(test_props_key);
 	TEST_DONE();
 }
