@@ -164,7 +164,7 @@ push(struct bk_delayed *d, struct bk_delayq *q, struct bk_msg *m, int64_t due)
 static struct bk_msg *
 copy(const struct bk_msg *m)
 {
-	struct bk_msg *c = bk_msg_new(m->exchange, m->routing_key, &m->props, m->body_len);
+	struct bk_msg *c = bk_msg_new(m->exchange, m->routing_key, m->props, m->body_len);
 
 	if (m->body_len)
 		memcpy(c->body, m->body, m->body_len);
@@ -226,8 +226,8 @@ delay_of(const struct bk_msg *m)
 	struct bk_value v;
 	int64_t ms;
 
-	if (!(m->props.present & BK_P_HEADERS) ||
-	    !bk_table_get(m->props.headers, "x-delay", &v) ||
+	if (!(m->props->present & BK_P_HEADERS) ||
+	    !bk_table_get(m->props->headers, "x-delay", &v) ||
 	    v.type == BK_V_TIMESTAMP || !bk_value_int(&v, &ms))
 		return 0;
 	return ms > 0 && ms <= MAX_DELAY ? ms : 0;

@@ -80,8 +80,8 @@ routing_keys(struct bk_table_builder *b, const struct bk_msg *m)
 	bk_tb_init(&arr);
 	v = lstr(m->routing_key);
 	bk_tb_put_value(&arr, &v);
-	if ((m->props.present & BK_P_HEADERS) &&
-	    bk_table_get(m->props.headers, "CC", &cc) && cc.type == BK_V_ARRAY)
+	if ((m->props->present & BK_P_HEADERS) &&
+	    bk_table_get(m->props->headers, "CC", &cc) && cc.type == BK_V_ARRAY)
 		while (bk_array_next(cc.u.a, &pos, &v))
 			if (v.type == BK_V_LSTR)
 				bk_tb_put_value(&arr, &v);
@@ -106,8 +106,8 @@ new_death(struct bk_table_builder *b, const struct bk_queue *q,
 	bk_tb_put(b, "time", 4, &v);
 	put_str(b, "exchange", m->exchange);
 	routing_keys(b, m);
-	if (m->props.present & BK_P_EXPIRATION)
-		put_str(b, "original-expiration", m->props.expiration);
+	if (m->props->present & BK_P_EXPIRATION)
+		put_str(b, "original-expiration", m->props->expiration);
 }
 
 /* The old entry with its count raised by one. */
@@ -194,8 +194,8 @@ build_headers(struct bk_table_builder *b, const struct bk_queue *q,
 	uint32_t pos = 0;
 	bool first_seen = false, has_old = false;
 
-	if (m->props.present & BK_P_HEADERS)
-		h = m->props.headers;
+	if (m->props->present & BK_P_HEADERS)
+		h = m->props->headers;
 	while (bk_table_next(h, &pos, &name, &v)) {
 		if (bk_str_eq_c(name, "x-death")) {
 			has_old = v.type == BK_V_ARRAY;
@@ -221,7 +221,7 @@ static struct bk_msg *
 dead_copy(const struct bk_queue *q, const struct bk_msg *m, const char *reason,
 	  struct bk_table_builder *hb)
 {
-	struct bk_props props = m->props;
+	struct bk_props props = *m->props;
 	struct bk_str rk = q->args.dlrk ? bk_str_c(q->args.dlrk) : m->routing_key;
 	struct bk_msg *nm;
 
@@ -284,8 +284,8 @@ bk_dlx_is_cycle(const struct bk_msg *m, const char *qname)
 	struct bk_str s;
 	uint32_t pos = 0;
 
-	if (!(m->props.present & BK_P_HEADERS) ||
-	    !bk_table_get(m->props.headers, "x-death", &deaths) ||
+	if (!(m->props->present & BK_P_HEADERS) ||
+	    !bk_table_get(m->props->headers, "x-death", &deaths) ||
 	    deaths.type != BK_V_ARRAY)
 		return false;
 	while (bk_array_next(deaths.u.a, &pos, &v)) {

@@ -3,14 +3,19 @@
  *
  * One allocation per message, laid out as:
  *
- *   +----------------+--------------------+---------+----------+------+
- *   | struct bk_msg  | property strings,  | exchange| routing  | body |
- *   |                | headers blob       |         | key      |      |
- *   +----------------+--------------------+---------+----------+------+
+ *   +---------------+-----------------+-------------+--------+-------+------+
+ *   | struct bk_msg | struct bk_props | property    |exchange|routing| body |
+ *   |               | (only if owned) | strings,    |        |key    |      |
+ *   |               |                 | headers blob|        |       |      |
+ *   +---------------+-----------------+-------------+--------+-------+------+
  *
  * so every pointer in a routed message points into the message itself,
  * fan-out shares one copy, and the last unref is one free. The body comes
- * last so an adapter can read the wire payload straight into it.
+ * last so an adapter can read the wire payload straight into it. A message
+ * whose only property is a delivery mode of 1 or 2, or that has none,
+ * points at a shared constant instead of owning a struct bk_props: most
+ * messages are like that, and the struct is most of a small message's
+ * cost.
  *
  * Ids come from a process-wide counter: bk_msg_new has no broker argument
  * and ids only need to increase.
@@ -104,27 +109,65 @@ props_copy(struct bk_props *p, uint8_t *dst)
 	return dst;
 }
 
+static const struct bk_props props_none;
+static const struct bk_props props_transient = {
+	.present = BK_P_DELIVERY_MODE, .delivery_mode = 1,
+};
+static const struct bk_props props_persistent = {
+	.present = BK_P_DELIVERY_MODE, .delivery_mode = 2,
+};
+
+/* The shared constant equal to *p, or NULL when p needs its own copy. */
+static const struct bk_props *
+shared_props(const struct bk_props *p)
+{
+	if (p->present == 0)
+		return &props_none;
+	if (p->present != BK_P_DELIVERY_MODE)
+		return NULL;
+	if (p->delivery_mode == 1)
+		return &props_transient;
+	if (p->delivery_mode == 2)
+		return &props_persistent;
+	return NULL;
+}
+
+static bool
+owns_props(const struct bk_msg *m)
+{
+	return m->props == (const struct bk_props *)(const void *)(m + 1);
+}
+
 struct bk_msg *
 bk_msg_new(struct bk_str exchange, struct bk_str routing_key,
 	   const struct bk_props *props, size_t body_len)
 {
-	static const struct bk_props none;
+	const struct bk_props *shared;
 	size_t extra, total;
 	struct bk_msg *m;
 	uint8_t *dst;
 	uint64_t ttl;
 
-	if (props == NULL)
-		props = &none;
-	extra = props_size(props) + exchange.len + routing_key.len;
+	shared = shared_props(props != NULL ? props : &props_none);
+	extra = exchange.len + routing_key.len;
+	if (shared == NULL)
+		extra += sizeof(struct bk_props) + props_size(props);
 	total = sizeof(*m) + extra + body_len;
 	m = bk_malloc(total);
 	memset(m, 0, sizeof(*m));
 	m->refs = 1;
 	m->id = next_msg_id++;
 	m->published_ms = bk_now_ms();
-	m->props = *props;
-	dst = props_copy(&m->props, (uint8_t *)(m + 1));
+	dst = (uint8_t *)(m + 1);
+	if (shared == NULL) {
+		struct bk_props *own = (struct bk_props *)(void *)dst;
+
+		*own = *props;
+		dst = props_copy(own, dst + sizeof(*own));
+		m->props = own;
+	} else {
+		m->props = shared;
+	}
 	m->exchange = exchange;
 	dst = copy_str(dst, &m->exchange);
 	m->routing_key = routing_key;
@@ -132,27 +175,34 @@ bk_msg_new(struct bk_str exchange, struct bk_str routing_key,
 	m->body = dst;
 	m->body_len = body_len;
 	m->size = total;
-	if ((m->props.present & BK_P_DELIVERY_MODE) && m->props.delivery_mode == 2)
+	if ((m->props->present & BK_P_DELIVERY_MODE) && m->props->delivery_mode == 2)
 		m->flags |= BK_MSG_PERSISTENT;
-	if ((m->props.present & BK_P_EXPIRATION) &&
-	    bk_expiration_parse(m->props.expiration, &ttl) == 0)
+	if ((m->props->present & BK_P_EXPIRATION) &&
+	    bk_expiration_parse(m->props->expiration, &ttl) == 0)
 		m->expires_ms = (int64_t)(m->published_ms + ttl);
 	return m;
 }
 
-/* The pointers of m that point into its own allocation, for relocation. */
+/*
+ * The pointers of m that point into its own allocation, for relocation
+ * (the props pointer itself is redone by the caller).
+ */
 static void
 inner_ptrs(struct bk_msg *m, const char ***out, size_t *n)
 {
+	struct bk_props *own;
 	struct bk_str *str;
 	uint32_t flag;
 	size_t k = 0;
 
-	for (unsigned i = 0; (str = str_prop(&m->props, i, &flag)) != NULL; i++)
-		if (m->props.present & flag)
-			out[k++] = &str->p;
-	if (m->props.present & BK_P_HEADERS)
-		out[k++] = (const char **)(void *)&m->props.headers.p;
+	if (owns_props(m)) {
+		own = (struct bk_props *)(void *)(m + 1);
+		for (unsigned i = 0; (str = str_prop(own, i, &flag)) != NULL; i++)
+			if (own->present & flag)
+				out[k++] = &str->p;
+		if (own->present & BK_P_HEADERS)
+			out[k++] = (const char **)(void *)&own->headers.p;
+	}
 	out[k++] = &m->exchange.p;
 	out[k++] = &m->routing_key.p;
 	*n = k;
@@ -165,15 +215,19 @@ bk_msg_body_resize(struct bk_msg *m, size_t body_len)
 	uintptr_t offs[16];
 	size_t head, n, i;
 	struct bk_msg *r;
+	bool own;
 
 	BK_ASSERT(m->refs == 1 && m->flags == (m->flags & BK_MSG_PERSISTENT));
 	head = (size_t)(m->body - (uint8_t *)m);
+	own = owns_props(m);
 	/* offsets now, while the old block is valid: a pointer into a block
 	 * that realloc freed may not even be compared */
 	inner_ptrs(m, ptrs, &n);
 	for (i = 0; i < n; i++)
 		offs[i] = (uintptr_t)*ptrs[i] - (uintptr_t)m;
 	r = bk_realloc(m, head + body_len);
+	if (own)
+		r->props = (const struct bk_props *)(const void *)(r + 1);
 	inner_ptrs(r, ptrs, &n);
 	for (i = 0; i < n; i++)
 		*ptrs[i] = (const char *)((uint8_t *)r + offs[i]);

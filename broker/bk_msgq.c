@@ -204,9 +204,9 @@ bk_msgq_level(const struct bk_queue *q, const struct bk_msg *m)
 {
 	uint32_t p;
 
-	if (q->nlevels <= 1 || !(m->props.present & BK_P_PRIORITY))
+	if (q->nlevels <= 1 || !(m->props->present & BK_P_PRIORITY))
 		return 0;
-	p = m->props.priority;
+	p = m->props->priority;
 	return p < q->nlevels ? p : q->nlevels - 1;
 }
 

@@ -201,12 +201,12 @@ append_msg(struct bk_persist *p, struct bk_msg *m, const struct st_msg_queue *qv
 
 	if (nq > UINT16_MAX)
 		return -E2BIG;
-	plen = bk_props_encoded_size(&m->props);
+	plen = bk_props_encoded_size(m->props);
 	if (plen > p->props_cap) {
 		p->props_cap = plen < 256 ? 256 : plen;
 		p->props_buf = bk_realloc(p->props_buf, p->props_cap);
 	}
-	bk_props_encode(&m->props, p->props_buf);
+	bk_props_encode(m->props, p->props_buf);
 	memset(&sm, 0, sizeof(sm));
 	sm.id = m->id;
 	sm.published_ms = m->published_ms;
@@ -362,7 +362,7 @@ bk_persist_ack_ready(struct bk_queue *q)
 struct bk_msg *
 bk_persist_stub(const struct bk_msg *m, size_t body_len)
 {
-	struct bk_msg *s = bk_msg_new(m->exchange, m->routing_key, &m->props, 0);
+	struct bk_msg *s = bk_msg_new(m->exchange, m->routing_key, m->props, 0);
 
 	s->id = m->id;
 	s->published_ms = m->published_ms;
@@ -406,7 +406,7 @@ bk_persist_page_in(struct bk_broker *b, struct bk_msg *s)
 
 	if (p == NULL || p->j == NULL)
 		return NULL;
-	m = bk_msg_new(s->exchange, s->routing_key, &s->props, s->body_len);
+	m = bk_msg_new(s->exchange, s->routing_key, s->props, s->body_len);
 	n = st_journal_read_body(p->j, s->id, m->body, s->body_len);
 	if (n != (long)s->body_len) {
 		if (p->write_errors++ % 1000 == 0)

@@ -84,7 +84,7 @@ bk_retained_journal_put(struct bk_vhost *vh, const struct bk_msg *m)
 
 	if (j == NULL || m->body_len > UINT32_MAX - 1024 || m->exchange.len > UINT16_MAX)
 		return false;
-	plen = bk_props_encoded_size(&m->props);
+	plen = bk_props_encoded_size(m->props);
 	n = FIXED + m->exchange.len + plen + m->body_len;
 	v = bk_malloc(n);
 	*v = FORMAT;
@@ -98,7 +98,7 @@ bk_retained_journal_put(struct bk_vhost *vh, const struct bk_msg *m)
 	if (m->exchange.len)
 		memcpy(q, m->exchange.p, m->exchange.len);
 	q += m->exchange.len;
-	bk_props_encode(&m->props, q);
+	bk_props_encode(m->props, q);
 	q += plen;
 	if (m->body_len)
 		memcpy(q, m->body, m->body_len);

@@ -87,8 +87,8 @@ topic_hit(void *val, void *ctx)
 static struct bk_table
 msg_headers(const struct bk_msg *m)
 {
-	if (m->props.present & BK_P_HEADERS)
-		return m->props.headers;
+	if (m->props->present & BK_P_HEADERS)
+		return m->props->headers;
 	return (struct bk_table){ NULL, 0 };
 }
 

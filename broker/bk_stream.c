@@ -135,7 +135,7 @@ static size_t
 encode_size(struct enc *e, const struct bk_msg *m)
 {
 	e->m = m;
-	e->plen = (uint32_t)bk_props_encoded_size(&m->props);
+	e->plen = (uint32_t)bk_props_encoded_size(m->props);
 	e->xl = (uint16_t)(m->exchange.len > UINT16_MAX ? UINT16_MAX : m->exchange.len);
 	e->rl = (uint16_t)(m->routing_key.len > UINT16_MAX ? UINT16_MAX : m->routing_key.len);
 	return (size_t)REC_FIXED + e->xl + e->rl + e->plen + m->body_len;
@@ -159,7 +159,7 @@ encode_fill(void *arg, uint8_t *p)
 	p += xl;
 	memcpy(p, m->routing_key.p, rl);
 	p += rl;
-	bk_props_encode(&m->props, p);
+	bk_props_encode(m->props, p);
 	p += plen;
 	if (m->body_len)
 		memcpy(p, m->body, m->body_len);
@@ -171,8 +171,8 @@ filter_value(const struct bk_msg *m, struct bk_str *out)
 {
 	struct bk_value v;
 
-	if (!(m->props.present & BK_P_HEADERS) ||
-	    !bk_table_get(m->props.headers, "x-stream-filter-value", &v) ||
+	if (!(m->props->present & BK_P_HEADERS) ||
+	    !bk_table_get(m->props->headers, "x-stream-filter-value", &v) ||
 	    (v.type != BK_V_LSTR && v.type != BK_V_BYTES) || v.u.s.len > UINT16_MAX)
 		return false;
 	*out = v.u.s;
@@ -188,8 +188,8 @@ compaction_key(const struct bk_queue *q, const struct bk_msg *m, char *buf, size
 	struct bk_value v;
 	int64_t i;
 
-	if (q->args.compaction_key == NULL || !(m->props.present & BK_P_HEADERS) ||
-	    !bk_table_get(m->props.headers, q->args.compaction_key, &v))
+	if (q->args.compaction_key == NULL || !(m->props->present & BK_P_HEADERS) ||
+	    !bk_table_get(m->props->headers, q->args.compaction_key, &v))
 		return false;
 	if (v.type == BK_V_LSTR || v.type == BK_V_BYTES) {
 		*out = v.u.s;

@@ -269,7 +269,8 @@ struct bk_props {
 
 /*
  * A message: refcounted, immutable once routed. One allocation holds the
- * struct, the copied property strings, exchange, routing key and the body.
+ * struct, its properties (when it has any beyond a delivery mode), the
+ * copied property strings, exchange, routing key and the body.
  * Each holder keeps one reference: a queue entry, an unacked delivery, an
  * evbuffer reference to the body, a pending journal write.
  */
@@ -281,7 +282,12 @@ struct bk_msg {
 	int64_t  expires_ms;            /* absolute ms from the expiration property; 0 = none */
 	struct bk_str exchange;         /* exchange it was published to */
 	struct bk_str routing_key;
-	struct bk_props props;
+	/*
+	 * Never NULL: points into this allocation, or to a shared constant
+	 * when the message has no property or only a delivery mode (most
+	 * messages), so those do not pay for a whole struct bk_props.
+	 */
+	const struct bk_props *props;
 	uint8_t *body;                  /* points into this allocation */
 	size_t body_len;
 	size_t size;                    /* bytes accounted for this message */

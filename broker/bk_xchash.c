@@ -144,7 +144,7 @@ static bool
 hash_input(const struct bk_xext *e, const struct bk_msg *m, char *buf, size_t cap,
 	   struct bk_str *out)
 {
-	const struct bk_props *p = &m->props;
+	const struct bk_props *p = m->props;
 	struct bk_value v;
 	int64_t i;
 

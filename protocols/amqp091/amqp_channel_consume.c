@@ -41,7 +41,7 @@ amqp_ch_content_fits(struct amqp_channel *ch, const struct bk_msg *msg)
 	uint64_t now;
 
 	if (bk_str_is_short(msg->exchange) && bk_str_is_short(msg->routing_key) &&
-	    (hn = amqp_content_header_frame_size(&msg->props)) <= frame_max)
+	    (hn = amqp_content_header_frame_size(msg->props)) <= frame_max)
 		return true;
 	/* Once a second per channel at most: a stream of such messages must
 	 * not become a stream of log lines. */
@@ -60,7 +60,7 @@ amqp_ch_content_fits(struct amqp_channel *ch, const struct bk_msg *msg)
 				      "dropped: content header of %zu bytes exceeds the "
 				      "client's frame_max %u", ch->id,
 				      (unsigned long long)ch->skipped,
-				      amqp_content_header_frame_size(&msg->props), frame_max);
+				      amqp_content_header_frame_size(msg->props), frame_max);
 		ch->skipped = 0;
 	}
 	return false;

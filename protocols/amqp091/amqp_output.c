@@ -121,7 +121,7 @@ send_frames(struct amqp_conn *c, struct evbuffer *out, uint16_t channel,
 	    bool ref_body)
 {
 	size_t mn = amqp_method_frame_size(m);
-	size_t hn = amqp_content_header_frame_size(&msg->props);
+	size_t hn = amqp_content_header_frame_size(msg->props);
 	size_t bn = copy_body ? msg->body_len + AMQP_FRAME_OVERHEAD :
 		    ref_body ? AMQP_FRAME_HDR_SIZE : 0;
 	struct evbuffer_iovec v;
@@ -133,7 +133,7 @@ send_frames(struct amqp_conn *c, struct evbuffer *out, uint16_t channel,
 	rc = amqp_method_frame_encode(w, mn, channel, m);
 	BK_ASSERT(rc == (int)mn);
 	rc = amqp_content_header_frame_encode(w + mn, hn, channel, msg->body_len,
-					      &msg->props);
+					      msg->props);
 	BK_ASSERT(rc == (int)hn);
 	w += mn + hn;
 	if (copy_body || ref_body)

@@ -163,7 +163,7 @@ message_json(const struct bk_delivery *d, uint32_t left, bool base64, long trunc
 	add_str(o, "exchange", m->exchange);
 	add_str(o, "routing_key", m->routing_key);
 	cJSON_AddNumberToObject(o, "message_count", left);
-	cJSON_AddItemToObject(o, "properties", props_json(&m->props));
+	cJSON_AddItemToObject(o, "properties", props_json(m->props));
 	if (!base64 && utf8_valid(m->body, n)) {
 		add_str(o, "payload", (struct bk_str){ (const char *)m->body, (uint32_t)n });
 		cJSON_AddStringToObject(o, "payload_encoding", "string");

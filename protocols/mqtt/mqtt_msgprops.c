@@ -154,7 +154,7 @@ void
 mqtt_props_from_bk(const struct bk_msg *msg, struct mqtt_props *mp,
 		   struct mqtt_user_prop *users, uint32_t cap, struct mqtt_buf *b)
 {
-	const struct bk_props *p = &msg->props;
+	const struct bk_props *p = msg->props;
 	size_t rt = (p->present & BK_P_REPLY_TO) ? p->reply_to.len : 0;
 	char *buf;
 

@@ -57,14 +57,14 @@ entry_valid(struct upgrade *u, const struct bk_msg *m, struct bk_str *key, uint8
 	struct bk_str topic;
 	int64_t q = 0;
 
-	if (!(m->props.present & BK_P_HEADERS) ||
-	    !bk_table_get(m->props.headers, TOPIC_HDR, &v) || v.type != BK_V_LSTR)
+	if (!(m->props->present & BK_P_HEADERS) ||
+	    !bk_table_get(m->props->headers, TOPIC_HDR, &v) || v.type != BK_V_LSTR)
 		return false;
 	*key = v.u.s;
 	if (mqtt_key_to_topic(*key, &u->buf, &topic) < 0 || mqtt_topic_name_check(topic) < 0 ||
 	    mqtt_utf8_check((const uint8_t *)topic.p, topic.len) != 0)
 		return false;
-	if (bk_table_get(m->props.headers, QOS_HDR, &v) &&
+	if (bk_table_get(m->props->headers, QOS_HDR, &v) &&
 	    (!bk_value_int(&v, &q) || q < 0 || q > 2))
 		return false;
 	*qos = (uint8_t)q;
@@ -76,7 +76,7 @@ static void
 move_entry(struct upgrade *u, struct bk_vhost *vh, const struct bk_msg *m)
 {
 	struct bk_table_builder hb;
-	struct bk_props props = m->props;
+	struct bk_props props = *m->props;
 	struct bk_msg *nm;
 	struct bk_str key;
 	struct bk_err err;

@@ -64,7 +64,7 @@ class Broker:
              "--set", "broker.log_level=warning"],
             stdin=subprocess.DEVNULL, stdout=open(self.dir + "/log", "w"),
             stderr=subprocess.STDOUT)
-        for _ in range(300):
+        for _ in range(2400):
             try:
                 socket.create_connection(("127.0.0.1", self.amqp), 0.2).close()
                 return

@@ -201,11 +201,12 @@ struct bk_msg *
 bk_msg_new(struct bk_str exchange, struct bk_str routing_key,
 	   const struct bk_props *props, size_t body_len)
 {
-	struct bk_msg *m = calloc(1, sizeof(*m) + body_len + 512);
-	char *p = (char *)(m + 1) + body_len;
+	struct bk_msg *m = calloc(1, sizeof(*m) + sizeof(struct bk_props) + body_len + 512);
+	struct bk_props *own = (struct bk_props *)(void *)(m + 1);
+	char *p = (char *)(own + 1) + body_len;
 
 	m->refs = 1;
-	m->body = (uint8_t *)(m + 1);
+	m->body = (uint8_t *)(own + 1);
 	m->body_len = body_len;
 	memcpy(p, exchange.p, exchange.len);
 	m->exchange = (struct bk_str){ p, exchange.len };
@@ -213,18 +214,19 @@ bk_msg_new(struct bk_str exchange, struct bk_str routing_key,
 	memcpy(p, routing_key.p, routing_key.len);
 	m->routing_key = (struct bk_str){ p, routing_key.len };
 	p += routing_key.len;
-	m->props.present = props->present;
+	own->present = props->present;
 	if (props->present & BK_P_REPLY_TO) {
 		memcpy(p, props->reply_to.p, props->reply_to.len);
-		m->props.reply_to = (struct bk_str){ p, props->reply_to.len };
+		own->reply_to = (struct bk_str){ p, props->reply_to.len };
 	}
+	m->props = own;
 	return m;
 }
 
 struct bk_msg *
 bk_msg_body_resize(struct bk_msg *m, size_t body_len)
 {
-	struct bk_msg *r = bk_msg_new(m->exchange, m->routing_key, &m->props, body_len);
+	struct bk_msg *r = bk_msg_new(m->exchange, m->routing_key, m->props, body_len);
 
 	memcpy(r->body, m->body, m->body_len < body_len ? m->body_len : body_len);
 	free(m);

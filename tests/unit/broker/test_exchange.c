@@ -413,13 +413,13 @@ test_msg(void)
 	m = bk_msg_new(bk_str_c("ex"), bk_str_c("rk"), &p, 3);
 	CHECK(m->flags & BK_MSG_PERSISTENT);
 	CHECK_EQ_INT(m->expires_ms, (int64_t)m->published_ms + 1000);
-	CHECK(bk_str_eq_c(m->props.content_type, "text/plain"));
-	CHECK(bk_str_eq_c(m->props.reply_to, "rq"));
-	CHECK(m->props.app_id.len == 0);
+	CHECK(bk_str_eq_c(m->props->content_type, "text/plain"));
+	CHECK(bk_str_eq_c(m->props->reply_to, "rq"));
+	CHECK(m->props->app_id.len == 0);
 	CHECK(bk_str_eq_c(m->exchange, "ex"));
 	CHECK(bk_str_eq_c(m->routing_key, "rk"));
-	CHECK((uint8_t *)m->props.content_type.p > (uint8_t *)m &&
-	      (uint8_t *)m->props.content_type.p < m->body);
+	CHECK((uint8_t *)m->props->content_type.p > (uint8_t *)m &&
+	      (uint8_t *)m->props->content_type.p < m->body);
 	CHECK_EQ_INT(m->body_len, 3);
 	CHECK_EQ_INT(m->refs, 1);
 	bk_msg_ref(m);
