@@ -1,6 +1,9 @@
 /*
- * Counting allocator. Each block carries a 16-byte prefix with its size so
- * bk_free can subtract it; 16 keeps the payload aligned for any type.
+ * Counting allocator. A block counts the bytes malloc really gave it
+ * (malloc_usable_size: the request rounded up to malloc's granule), read
+ * again when it is freed, so blocks carry no size prefix of their own:
+ * a prefix would cost 16 bytes on every message, queue entry, libevent
+ * and OpenSSL object.
  *
  * Every thread that allocates (the core, I/O threads: libevent and
  * OpenSSL allocate through here too) counts into a counter of its own,
@@ -13,12 +16,12 @@
  */
 #include "bk_alloc.h"
 
+#include <malloc.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define PREFIX 16
 
 struct counter {
 	_Atomic long long used;         /* written by its thread only */
@@ -62,60 +65,56 @@ oom(size_t n)
 void *
 bk_malloc(size_t n)
 {
-	unsigned char *p = malloc(n + PREFIX);
+	void *p = malloc(n);
 
 	if (p == NULL)
 		return oom(n);
-	*(size_t *)p = n;
-	count((long long)n);
-	return p + PREFIX;
+	count((long long)malloc_usable_size(p));
+	return p;
 }
 
 void *
 bk_calloc(size_t nmemb, size_t size)
 {
-	unsigned char *p;
-	size_t n;
+	void *p;
 
-	if (size != 0 && nmemb > ((size_t)-1 - PREFIX) / size)
+	if (size != 0 && nmemb > (size_t)-1 / size)
 		return oom((size_t)-1);
-	n = nmemb * size;
-	p = calloc(1, n + PREFIX);
+	p = calloc(1, nmemb * size);
 	if (p == NULL)
-		return oom(n);
-	*(size_t *)p = n;
-	count((long long)n);
-	return p + PREFIX;
+		return oom(nmemb * size);
+	count((long long)malloc_usable_size(p));
+	return p;
 }
 
 void *
 bk_realloc(void *ptr, size_t n)
 {
-	unsigned char *p;
-	size_t old;
+	long long old;
+	void *p;
 
 	if (ptr == NULL)
 		return bk_malloc(n);
-	p = (unsigned char *)ptr - PREFIX;
-	old = *(size_t *)p;
-	p = realloc(p, n + PREFIX);
-	if (p == NULL)
+	old = (long long)malloc_usable_size(ptr);
+	p = realloc(ptr, n);
+	if (p == NULL) {
+		if (n == 0) {                   /* realloc(p, 0) may free p */
+			count(-old);
+			return bk_malloc(0);
+		}
 		return oom(n);
-	*(size_t *)p = n;
-	count((long long)n - (long long)old);
-	return p + PREFIX;
+	}
+	count((long long)malloc_usable_size(p) - old);
+	return p;
 }
 
 void
 bk_free(void *ptr)
 {
-	unsigned char *p;
-
 	if (ptr == NULL)
 		return;
-	p = (unsigned char *)ptr - PREFIX;
-	count(-(long long)*(size_t *)p);
-	free(p);
+	count(-(long long)malloc_usable_size(ptr));
+	free(ptr);
 }
 
 char *

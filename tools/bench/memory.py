@@ -9,6 +9,7 @@ directory, measures, stops it):
   queued N SIZE   N transient messages of SIZE octets in one queue, nobody
                   consuming: RSS growth per message, and that minus SIZE
   durable Q       Q durable queues with no messages: RSS growth per queue
+                  ("transient Q": the same with transient queues)
   topology Q      Q queues declared and bound to a direct exchange, each
                   awaiting nothing (pipelined, as a deploy script's client
                   library does with nowait off): wall time to the last
@@ -139,12 +140,13 @@ def declare_all(c, q, durable, bind):
                 c.expect_method(raw.QUEUE, 21, timeout=120)
 
 
-def case_durable(b, q):
+def case_queues(b, q, durable):
     c = b.conn()
-    before = b.rss()
-    declare_all(c, q, True, False)
-    return "durable queues %d: %.0f B RSS per empty durable queue" % (
-        q, (b.rss() - before) / q)
+    before = settle(b)
+    declare_all(c, q, durable, False)
+    kind = "durable" if durable else "transient"
+    return "%s queues %d: %.0f B RSS per empty %s queue" % (
+        kind, q, (settle(b) - before) / q, kind)
 
 
 def case_topology(b, q, durable):
@@ -220,8 +222,8 @@ def main():
                 continue
             n = int(args[i + 1])
             i += 2
-            if name == "durable":
-                print(case_durable(b, n), flush=True)
+            if name in ("durable", "transient"):
+                print(case_queues(b, n, name == "durable"), flush=True)
             elif name in ("topology", "topology-durable"):
                 print(case_topology(b, n, name == "topology-durable"), flush=True)
             elif name == "idle-amqp":
