@@ -162,6 +162,31 @@ value_at(const struct bk_hist *h, unsigned f, uint64_t tick)
 	return h->v[i] - (uint32_t)((uint32_t)h->v[i] - low);
 }
 
+void
+bk_hist_rates(struct bk_broker *b, const struct bk_hist *h, struct bk_msg_rates *out)
+{
+	const struct bk_mgmt *m = bk_mgmt(b);
+	uint64_t t, at, prev_at, cur, before;
+	double secs;
+
+	memset(out, 0, sizeof(*out));
+	if (h == NULL || h->last_tick != m->tick || m->tick == 0 ||
+	    h->lo > BK_HF_MS || h->hi < BK_HF_MS + BK_MS__COUNT)
+		return;
+	t = h->last_tick;
+	at = m->tick_at[t % BK_TICKS_KEPT];
+	prev_at = m->tick_at[(t - 1) % BK_TICKS_KEPT];
+	if (prev_at == 0)
+		return;                 /* the first tick: no interval yet */
+	secs = at > prev_at ? (double)(at - prev_at) / 1000.0 : m->interval_ms / 1000.0;
+	for (unsigned i = 0; i < BK_MS__COUNT; i++) {
+		/* counters start at 0 before the object's first tick */
+		cur = value_at(h, BK_HF_MS + i, t);
+		before = t > h->first_tick ? value_at(h, BK_HF_MS + i, t - 1) : 0;
+		out->r[i] = cur > before && secs > 0 ? (double)(cur - before) / secs : 0;
+	}
+}
+
 uint32_t
 bk_hist_series(struct bk_broker *b, const struct bk_hist *h, enum bk_hfield f,
 	       struct bk_hist_point *out, uint32_t max)

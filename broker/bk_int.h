@@ -135,6 +135,14 @@ void bk_msg_id_floor(uint64_t id);
 void bk_hist_record(struct bk_broker *b, struct bk_hist **hp, unsigned lo,
 		    unsigned hi, uint32_t cap, bool wide, const uint64_t *vals);
 void bk_hist_free(struct bk_hist *h);
+/*
+ * The per-second rates of the message counters over the broker's newest
+ * tick, from h (which keeps fields BK_HF_MS .. BK_HF_MS + BK_MS__COUNT);
+ * all zero when h is NULL, was not recorded at that tick, or no interval
+ * has passed yet. Queues and channels keep no rates of their own.
+ */
+void bk_hist_rates(struct bk_broker *b, const struct bk_hist *h,
+		   struct bk_msg_rates *out);
 
 /*
  * bk_authz.c: the extra permissions a new queue or exchange needs when

@@ -169,7 +169,7 @@ queue_view(struct bk_queue *q, struct bk_queue_view *v)
 	v->consumers = q->ncons;
 	v->memory = queue_memory(q);
 	v->ms = q->ms;
-	v->rates = q->rates;
+	bk_hist_rates(q->broker, q->hist, &v->rates);
 	v->hist = q->hist;
 	bk_stream_queue_view(q, v);
 }

@@ -50,9 +50,7 @@ struct bk_chan {
 	const struct bk_chan_ops *ops;  /* borrowed */
 	void *ctx;
 	struct bk_chan_counters ctr;
-	struct bk_msg_stats ms_last;    /* at the previous sample */
-	struct bk_msg_rates rates;
-	struct bk_hist *hist;           /* owned */
+	struct bk_hist *hist;           /* owned; rates come from it */
 	struct bk_chan *cprev, *cnext;  /* in conn->chans */
 	UT_hash_handle hh;              /* in mgmt->chans */
 };

@@ -163,9 +163,7 @@ struct bk_queue {
 	uint32_t ncons;
 	struct bk_queue *excl_prev, *excl_next;     /* in the exclusive list */
 	struct bk_msg_stats ms;         /* message_stats, plain adds */
-	struct bk_msg_stats ms_last;    /* at the previous sample (bk_stats.c) */
-	struct bk_msg_rates rates;
-	struct bk_hist *hist;           /* owned (bk_hist.c) */
+	struct bk_hist *hist;           /* owned (bk_hist.c); rates come from it */
 	struct bk_stream *stream;       /* owned; non-NULL: a stream queue (bk_stream.h) */
 	struct bk_dedup_cache *dedup;   /* owned; x-message-deduplication (bk_dedup.c) */
 	UT_hash_handle hh;              /* in vh->queues */

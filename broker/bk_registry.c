@@ -287,7 +287,6 @@ bk_registry_sample(struct bk_broker *b, double secs)
 	uint64_t oct[2];
 
 	HASH_ITER(hh, bk_mgmt(b)->chans, ch, tmp) {
-		bk_stats_rates_step(&ch->ms_last, &ch->ctr.ms, &ch->rates, secs);
 		bk_hist_record(b, &ch->hist, BK_HF_MS, BK_HF_MS + BK_MS__COUNT,
 			       BK_HIST_OBJECT, false, ch->ctr.ms.n);
 	}
@@ -366,7 +365,7 @@ conn_view(const struct bk_conn *c, struct bk_conn_view *v)
 }
 
 static void
-chan_view(const struct bk_chan *ch, struct bk_chan_view *v)
+chan_view(struct bk_broker *b, const struct bk_chan *ch, struct bk_chan_view *v)
 {
 	memset(v, 0, sizeof(*v));
 	v->id = ch->id;
@@ -377,7 +376,7 @@ chan_view(const struct bk_chan *ch, struct bk_chan_view *v)
 	v->user = ch->conn->user;
 	v->vhost = ch->conn->vhost;
 	v->ms = ch->ctr.ms;
-	v->rates = ch->rates;
+	bk_hist_rates(b, ch->hist, &v->rates);
 	v->hist = ch->hist;
 	v->st.state = "running";
 	if (ch->ops && ch->ops->describe)
@@ -413,7 +412,7 @@ bk_chans_each(struct bk_broker *b, const char *vhost, uint64_t conn_id,
 		if (vhost && (!c->vhost || strcmp(c->vhost, vhost) != 0))
 			continue;
 		for (struct bk_chan *ch = c->chans; ch != NULL; ch = ch->cnext) {
-			chan_view(ch, &v);
+			chan_view(b, ch, &v);
 			if ((rc = fn(arg, &v)) != 0)
 				return rc;
 		}
@@ -443,7 +442,7 @@ bk_chan_inspect(struct bk_broker *b, uint64_t id, bk_chan_each_fn fn, void *arg)
 	HASH_FIND(hh, bk_mgmt(b)->chans, &id, sizeof(id), ch);
 	if (ch == NULL)
 		return BK_NOT_FOUND;
-	chan_view(ch, &v);
+	chan_view(b, ch, &v);
 	fn(arg, &v);
 	return BK_OK;
 }

@@ -158,7 +158,6 @@ sample_vhost(struct bk_vhost *vh, double secs)
 
 	bk_stats_rates_step(&vh->ms_last, &vh->ms, &vh->rates, secs);
 	HASH_ITER(hh, vh->queues, q, qt) {
-		bk_stats_rates_step(&q->ms_last, &q->ms, &q->rates, secs);
 		lengths_and_counters(vals, q->ready, q->unacked, &q->ms);
 		bk_hist_record(b, &q->hist, BK_HF_READY, BK_HF_MS + BK_MS__COUNT,
 			       BK_HIST_OBJECT, false, vals);

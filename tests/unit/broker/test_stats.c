@@ -247,8 +247,13 @@ test_history(void)
 	publish(vh, "", "h");
 	publish(vh, "", "h");
 	bk_stats_sample_now(b);
+	/* rates come from the last two ticks of the history */
+	queue_series(b, vh, BK_HF_READY, pts);
+	CHECK(qv.rates.r[BK_MS_PUBLISH] > 0);
+	CHECK(qv.rates.r[BK_MS_ACK] == 0);
 	bk_stats_sample_now(b);
 	CHECK_EQ_INT(queue_series(b, vh, BK_HF_READY, pts), 5);
+	CHECK(qv.rates.r[BK_MS_PUBLISH] == 0);
 	CHECK_EQ_INT(pts[2].v, 0);
 	CHECK_EQ_INT(pts[3].v, 2);
 	CHECK_EQ_INT(pts[4].v, 2);
