@@ -191,6 +191,7 @@ on_watch(void *arg, bool watching)
 	pthread_mutex_lock(&c->lock);
 	c->watching = watching;
 	c->dirty = true;
+	c->woken++;
 	pthread_cond_signal(&c->cond);
 	pthread_mutex_unlock(&c->lock);
 }
@@ -235,8 +236,12 @@ run(void *arg)
 
 	pthread_mutex_lock(&c->lock);
 	while (!c->stop) {
+		uint64_t woken = c->woken;
+
 		turn(c, &lease, &renewed);
-		if (!c->stop && !wants_pending(c) && !(c->dirty && c->watching))
+		/* at once again only if woken during the turn (a failed etcd
+		 * call waits like a poll) */
+		if (!c->stop && !wants_pending(c) && woken == c->woken)
 			sleep_ms(c, lease == 0 ? 250 : c->ttl * 100u);
 	}
 	pthread_mutex_unlock(&c->lock);
@@ -316,6 +321,7 @@ cl_coord_eligible(struct cl_coord *c, bool on)
 	pthread_mutex_lock(&c->lock);
 	c->eligible = on;
 	c->dirty = true;                /* may campaign now */
+	c->woken++;
 	pthread_cond_signal(&c->cond);
 	pthread_mutex_unlock(&c->lock);
 }

@@ -30,6 +30,7 @@ struct cl_coord {
 	bool checked;                   /* etcd's identity matches data_dir's */
 	bool watching;                  /* the watch is in place: no polling */
 	bool dirty;                     /* something changed: read etcd */
+	uint64_t woken;                 /* counts the wake-ups (watch, eligible) */
 	bool registered;                /* members/NAME, alive/NAME put */
 	struct cl_watch *watch;
 	struct { char name[CL_NAME_MAX]; bool running; } mem[CL_MAX_MEMBERS];
