@@ -39,6 +39,13 @@ def ops(seq, items):
     return frame('B', struct.pack('>Q', seq) + body) if seq is not None else frame('O', body)
 
 
+def listeners(items):
+    body = bytes([len(items)])
+    for name, port in items:
+        body += bytes([len(name)]) + name.encode() + struct.pack('>H', port)
+    return frame('L', body)
+
+
 def ack(seq):
     return frame('A', struct.pack('>Q', seq))
 
@@ -96,6 +103,9 @@ def seeds(files):
         # a full copy, 'E', then live batches
         'follower-copy': bytes([FOLLOWER_AUTH]) + copy + frame('E', struct.pack('>Q', 0)) + live,
         'follower-batches': bytes([FOLLOWER_AUTH]) + live,
+        # the leader's client listeners, right after the proof
+        'follower-listeners': bytes([FOLLOWER_AUTH]) + listeners([('amqp', 5672), ('mqtt', 1883),
+                                                                  ('http', 15672)]) + live,
         # what a follower must refuse: a path out of its directory, an op
         # longer than its frame, anything before the proof
         'follower-badpath': bytes([FOLLOWER_AUTH]) + ops(1, [op(WRITE, '../../etc/x', 0, b'x')]),
