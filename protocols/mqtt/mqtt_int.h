@@ -325,6 +325,10 @@ void mqtt_session_arm_expiry(struct mqtt_session *s);
  * (max_queued_*) and, with persistent_client_expiration, give it its
  * session back, offline, so the expiry applies. */
 void mqtt_session_recover_all(struct mqtt_listener *l);
+/* Cap queue (a session's, or a shared group's) at [mqtt]
+ * max_queued_messages / max_queued_bytes ready messages: arriving ones
+ * past that are dropped, as in Mosquitto (bk_queue_set_cap). */
+void mqtt_queue_cap(const struct mqtt_listener *l, struct bk_vhost *vh, const char *queue);
 /* Is s still in the table (not freed by a detach)? */
 bool mqtt_session_exists(struct mqtt_listener *l, const struct mqtt_session *s);
 /* End: delete the queue, settle, publish a delayed will, free. */

@@ -22,7 +22,7 @@
  * shared-queue deliveries are requeued for the other members of the
  * group, and a delayed will is published. Connected or not, the queue
  * holds at most [mqtt] max_queued_messages / max_queued_bytes ready
- * messages (cap_queue).
+ * messages (mqtt_queue_cap).
  *
  * A session belongs to the user that created it (mqtt_connect.c refuses
  * anyone else). The owner is kept in the queue's arguments,
@@ -188,8 +188,8 @@ mqtt_session_recover(struct mqtt_listener *l, struct bk_vhost *vh, struct bk_str
  * reading cannot make the broker hold an unbounded backlog. The cap
  * lives in memory: it is set when the queue is declared or recovered.
  */
-static void
-cap_queue(const struct mqtt_listener *l, struct bk_vhost *vh, const char *queue)
+void
+mqtt_queue_cap(const struct mqtt_listener *l, struct bk_vhost *vh, const char *queue)
 {
 	struct bk_queue *q = queue ? bk_queue_get(vh, bk_str_c(queue)) : NULL;
 	const struct mqtt_config *cfg = &l->cfg;
@@ -243,7 +243,7 @@ mqtt_session_recover_all(struct mqtt_listener *l)
 
 		if ((vh = bk_vhost_get(l->broker, ra.vhost[i])) != NULL) {
 			q = queue_name_for(ra.cid[i]);
-			cap_queue(l, vh, q);
+			mqtt_queue_cap(l, vh, q);
 			bk_free(q);
 			if (l->cfg.persistent_client_expiration && !mqtt_session_find(l, vh, cid) &&
 			    (s = mqtt_session_recover(l, vh, cid)))
@@ -296,7 +296,7 @@ mqtt_session_queue(struct mqtt_session *s, struct bk_err *err)
 		}
 	}
 	s->queue = want;
-	cap_queue(s->l, s->vhost, s->queue);
+	mqtt_queue_cap(s->l, s->vhost, s->queue);
 	return s->queue;
 }
 

@@ -202,6 +202,8 @@ shared_get(struct mqtt_session *s, struct bk_str group, struct bk_str filter,
 		bk_free(key);
 		return NULL;
 	}
+	/* a group whose members stop reading holds no more than a session */
+	mqtt_queue_cap(l, s->vhost, key + vlen + 1);
 	sh = bk_calloc(1, sizeof(*sh));
 	sh->key = key;
 	sh->key_len = (uint32_t)(vlen + 1 + (size_t)qn);

@@ -3,6 +3,7 @@ what the broker keeps for MQTT clients: no in-flight slot waits for a
 message that was never written, no key reaches a fixed-size buffer.
 """
 import socket
+from urllib.parse import quote
 
 import pika
 
@@ -285,4 +286,25 @@ def test_max_queued_connected_qos0_reader_that_stops(make_mqtt_broker):
     ready, _ = queue_counts(b, cid)
     assert ready == 20, ready
     for x in (stuck, good, pub):
+        x.close()
+
+
+@sluice_only
+def test_max_queued_shared_group_that_stops_reading(make_mqtt_broker):
+    """A shared subscription group whose only member never acknowledges:
+    its group queue holds at most max_queued_messages beyond the member's
+    in-flight window, like a session's."""
+    b = make_mqtt_broker("--set", "mqtt.max_queued_messages=30", "--set", "mqtt.max_inflight=5")
+    t = utopic()
+    stuck = Raw(b, V311)
+    stuck.connect()
+    stuck.subscribe([("$share/g/" + t, 1)])
+    pub = Raw(b, V311)
+    pub.connect()
+    publish_many(pub, t, 100)
+    st, q, _ = api(b, "GET", "/api/queues/%2F/" + quote("mqtt-shared-g-" + t,
+                                                           safe=""))
+    assert st == 200, q
+    assert (q["messages_ready"], q["messages_unacknowledged"]) == (30, 5), q
+    for x in (stuck, pub):
         x.close()
