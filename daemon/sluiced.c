@@ -67,6 +67,7 @@ struct daemon {
 	int exit_code;                  /* set when the loop ends on a failure */
 	bool stopping;
 	bool proxying;                  /* a cluster follower: d->net proxies */
+	bool promote;                   /* elected: serve after this iteration */
 };
 
 static void
@@ -612,9 +613,21 @@ static int
 on_cluster_lead(void *arg)
 {
 	struct daemon *d = arg;
+
+	/* d->net is the one the loop iteration under way runs: it is freed
+	 * once that iteration has returned (run_loop) */
+	d->promote = true;
+	return 0;
+}
+
+/* Elected, between two loop iterations: the follower's proxies go
+ * (their ports are the leader's now), then serve and replicate. */
+static int
+promote(struct daemon *d)
+{
 	int res;
 
-	/* the follower's proxies go: their ports are the leader's now */
+	d->promote = false;
 	net_free(d->net);
 	d->net = NULL;
 	d->proxying = false;
@@ -691,6 +704,8 @@ run_loop(struct daemon *d)
 	while (!event_base_got_exit(d->base) && !event_base_got_break(d->base)) {
 		if (net_loop_once(d->net, d->base) < 0)
 			return -1;
+		if (d->promote && promote(d) != 0)
+			break;          /* d->exit_code says why */
 	}
 	return 0;
 }
