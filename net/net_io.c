@@ -35,8 +35,7 @@
  * the I/O thread stops reading when more than NET_IO_CREDIT bytes beyond
  * what the core last held are on their way.
  */
-#include "net_int.h"
-#include "net_ring.h"
+#include "net_io_int.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -44,69 +43,6 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
-
-#define RING_SLOTS   2048            /* 64 KiB a ring; more waits in a spill list */
-#define NET_IO_CREDIT (512 * 1024)
-
-enum {
-	/* core -> I/O */
-	NET_M_ATTACH = 1, NET_M_OUTPUT, NET_M_PAUSE, NET_M_CLOSE, NET_M_CONSUMED, NET_M_FREE,
-	/* I/O -> core */
-	NET_M_OPENED, NET_M_INPUT, NET_M_DRAINED, NET_M_CLOSED, NET_M_RELEASE,
-};
-
-struct net_io_thread;
-
-/* The I/O thread's half of a connection. */
-struct net_io_conn {
-	struct net_io_thread *t;        /* borrowed */
-	struct net_conn *nc;            /* the core half: a token in messages only */
-	struct net_listener *l;         /* borrowed; listeners outlive connections */
-	struct net_sock *sock;          /* owned (I/O thread) */
-	uint64_t id;
-	char peer[64];                  /* for log lines */
-	_Atomic size_t transit;         /* core adds at flush, I/O subtracts on append */
-	_Atomic size_t queued;          /* the socket's output, as the I/O thread saw it */
-	_Atomic bool wake_wanted;       /* the core wants DRAINED */
-	/* I/O thread only: */
-	uint64_t shipped, consumed, held;
-	bool dead;                      /* CLOSED sent; waiting for FREE */
-	/* core only: */
-	uint64_t core_consumed;         /* total the protocol took from nc->in */
-	bool report;                    /* CONSUMED due at the next flush */
-};
-
-/* Messages a ring could not take yet. */
-struct spill {
-	struct net_msg *m;
-	uint32_t n, cap;
-};
-
-struct net_io_thread {
-	struct net_io *io;              /* borrowed */
-	unsigned index;
-	pthread_t tid;
-	struct event_base *base;        /* owned: the thread's loop */
-	struct net_ring to_io, to_core;
-	struct net_waker io_waker;      /* wakes this thread */
-	struct event *io_ev;            /* on base: io_waker's eventfd */
-	_Atomic bool stop;
-	uint32_t nconns;                /* core's count, for placement */
-	struct spill core_spill;        /* core side: waiting for to_io */
-	bool io_wake_due;               /* core side */
-	struct spill io_spill;          /* I/O side: waiting for to_core */
-	bool core_wake_due;             /* I/O side */
-	void **rel;                     /* I/O side: bodies written, to release */
-	uint32_t nrel, relcap;
-};
-
-struct net_io {
-	struct net *net;                /* borrowed */
-	unsigned n;
-	struct net_io_thread *t;        /* owned array */
-	struct net_waker core_waker;    /* wakes the core (every thread's producer) */
-	struct event *core_ev;          /* on the core's base: core_waker's eventfd */
-};
 
 /* The I/O thread the calling thread is, or NULL on the core. */
 static _Thread_local struct net_io_thread *self;
@@ -122,15 +58,15 @@ spill_add(struct spill *s, const struct net_msg *m)
 }
 
 /* Push, keeping order behind anything already spilled. */
-static void
-push(struct net_ring *r, struct spill *s, const struct net_msg *m)
+void
+net_io_push(struct net_ring *r, struct spill *s, const struct net_msg *m)
 {
 	if (s->n > 0 || !net_ring_push(r, m))
 		spill_add(s, m);
 }
 
-static void
-unspill(struct net_ring *r, struct spill *s)
+void
+net_io_unspill(struct net_ring *r, struct spill *s)
 {
 	uint32_t i = 0;
 
@@ -152,7 +88,7 @@ to_core(struct net_io_conn *c, uint32_t kind, uint32_t u32, void *ptr)
 	struct net_io_thread *t = c->t;
 	struct net_msg m = { .kind = kind, .u32 = u32, .conn = c->nc, .ptr = ptr };
 
-	push(&t->to_core, &t->io_spill, &m);
+	net_io_push(&t->to_core, &t->io_spill, &m);
 	t->core_wake_due = true;
 }
 
@@ -212,8 +148,8 @@ static const struct net_sock_up io_up = {
 	.open = sock_open, .input = sock_input, .writable = sock_writable, .end = sock_end,
 };
 
-static void
-io_conn_free(struct net_io_conn *c)
+void
+net_io_conn_free(struct net_io_conn *c)
 {
 	net_sock_free(c->sock);
 	bk_free(c);
@@ -266,7 +202,7 @@ io_handle(struct net_io_thread *t, const struct net_msg *m)
 		credit_check(c);
 		break;
 	case NET_M_FREE:
-		io_conn_free(c);
+		net_io_conn_free(c);
 		break;
 	}
 }
@@ -279,13 +215,13 @@ io_flush(struct net_io_thread *t)
 	if (t->nrel > 0) {
 		struct net_msg m = { .kind = NET_M_RELEASE, .u32 = t->nrel, .ptr = t->rel };
 
-		push(&t->to_core, &t->io_spill, &m);
+		net_io_push(&t->to_core, &t->io_spill, &m);
 		t->rel = NULL;
 		t->nrel = t->relcap = 0;
 		t->core_wake_due = true;
 	}
 	if (t->io_spill.n > 0)
-		unspill(&t->to_core, &t->io_spill);
+		net_io_unspill(&t->to_core, &t->io_spill);
 	if (t->core_wake_due) {
 		t->core_wake_due = false;
 		net_waker_wake(&t->io->core_waker);
@@ -293,16 +229,16 @@ io_flush(struct net_io_thread *t)
 }
 
 /* The eventfd woke the loop; the messages are handled after it. */
-static void
-wake_cb(evutil_socket_t fd, short what, void *arg)
+void
+net_io_wake_cb(evutil_socket_t fd, short what, void *arg)
 {
 	net_waker_clear(arg);
 }
 
 /* The loop flags for the next iteration: block only when ready to sleep
  * (announced) and `empty` says nothing is waiting in the rings after. */
-static int
-loop_flags(struct net_waker *w, bool (*empty)(void *), void *arg)
+int
+net_io_loop_flags(struct net_waker *w, bool (*empty)(void *), void *arg)
 {
 	if (!empty(arg))
 		return EVLOOP_ONCE | EVLOOP_NONBLOCK;
@@ -331,7 +267,7 @@ io_main(void *arg)
 	self = t;
 	bk_time_attach(t->base);
 	while (!atomic_load_explicit(&t->stop, memory_order_acquire)) {
-		event_base_loop(t->base, loop_flags(&t->io_waker, to_io_empty, t));
+		event_base_loop(t->base, net_io_loop_flags(&t->io_waker, to_io_empty, t));
 		net_waker_awake(&t->io_waker);
 		while (net_ring_pop(&t->to_io, &m))
 			io_handle(t, &m);
@@ -345,7 +281,7 @@ io_main(void *arg)
 		else if (m.kind == NET_M_ATTACH)        /* the core half still has it */
 			evutil_closesocket((evutil_socket_t)m.u64);
 		else if (m.kind == NET_M_FREE)
-			io_conn_free(m.conn);
+			net_io_conn_free(m.conn);
 	}
 	bk_time_attach(NULL);
 	self = NULL;
@@ -368,232 +304,22 @@ net_body_unref(const void *data, size_t len, void *msg)
 	t->rel[t->nrel++] = msg;
 }
 
-/* ------------------------------------------------------------------ */
-/* The core's side                                                     */
-/* ------------------------------------------------------------------ */
-
-static void
-to_io(struct net_io_conn *c, uint32_t kind, uint32_t u32, uint64_t u64, void *ptr)
-{
-	struct net_io_thread *t = c->t;         /* c may be freed once pushed */
-	struct net_msg m = { .kind = kind, .u32 = u32, .u64 = u64, .conn = c, .ptr = ptr };
-
-	push(&t->to_io, &t->core_spill, &m);
-	t->io_wake_due = true;
-}
-
-/* One message from an I/O thread. */
-static void
-core_handle(const struct net_msg *m)
-{
-	struct net_conn *nc = m->conn;
-	struct evbuffer *buf = m->ptr;
-
-	switch (m->kind) {
-	case NET_M_OPENED:
-		nc->tls = &nc->io->sock->tls;   /* written before OPENED was pushed */
-		net_conn_on_open(nc);
-		break;
-	case NET_M_INPUT:
-		if (!nc->free_pending && !nc->flush_then_free) {
-			evbuffer_add_buffer(nc->in, buf);
-			net_conn_on_input(nc);
-		}
-		evbuffer_free(buf);
-		break;
-	case NET_M_DRAINED:
-		net_conn_on_writable(nc);
-		break;
-	case NET_M_CLOSED:
-		net_conn_on_end(nc, (enum net_end)m->u32);
-		break;
-	case NET_M_RELEASE:
-		for (uint32_t i = 0; i < m->u32; i++)
-			bk_msg_unref(((void **)m->ptr)[i]);
-		bk_free(m->ptr);
-		break;
-	}
-}
-
-static bool
-to_core_empty(void *arg)
-{
-	struct net_io *io = arg;
-
-	for (unsigned i = 0; i < io->n; i++)
-		if (!net_ring_empty(&io->t[i].to_core))
-			return false;
-	return true;
-}
-
-int
-net_loop_once(struct net *n, struct event_base *base)
-{
-	struct net_io *io = n ? n->io : NULL;
-	struct net_msg m;
-	int res;
-
-	if (io == NULL || n->io_stopped) {
-		struct net_conn *nc;
-
-		res = event_base_loop(base, EVLOOP_ONCE);
-		while (n && (nc = net_conn_dirty_pop(n)) != NULL)
-			net_sock_write_now(nc->sock);
-		return res < 0 ? -1 : 0;
-	}
-	res = event_base_loop(base, loop_flags(&io->core_waker, to_core_empty, io));
-	net_waker_awake(&io->core_waker);
-	for (unsigned i = 0; i < io->n; i++)
-		while (net_ring_pop(&io->t[i].to_core, &m))
-			core_handle(&m);
-	net_flush(n);
-	return res < 0 ? -1 : 0;
-}
-
-void
-net_io_attach(struct net_conn *nc, evutil_socket_t fd)
-{
-	struct net_io *io = nc->net->io;
-	struct net_io_thread *t = &io->t[0];
-	struct net_io_conn *c = bk_calloc(1, sizeof(*c));
-
-	for (unsigned i = 1; i < io->n; i++)            /* the least loaded thread */
-		if (io->t[i].nconns < t->nconns)
-			t = &io->t[i];
-	t->nconns++;
-	c->t = t;
-	c->nc = nc;
-	c->l = nc->l;
-	c->id = nc->id;
-	memcpy(c->peer, nc->peer, sizeof(c->peer));
-	atomic_init(&c->transit, 0);
-	atomic_init(&c->queued, 0);
-	atomic_init(&c->wake_wanted, false);
-	nc->io = c;
-	to_io(c, NET_M_ATTACH, 0, (uint64_t)fd, NULL);
-}
-
-void
-net_io_pause(struct net_conn *nc, unsigned why, bool on)
-{
-	if (!nc->sock_gone)
-		to_io(nc->io, NET_M_PAUSE, why | (on ? 1u << 31 : 0), 0, NULL);
-}
-
-/* Ship nc's output now (ahead of a close, or at the end of an iteration). */
-static void
-ship(struct net_conn *nc)
-{
-	struct net_io_conn *c = nc->io;
-	size_t n = evbuffer_get_length(nc->out);
-
-	if (c->report) {
-		c->report = false;
-		to_io(c, NET_M_CONSUMED, (uint32_t)evbuffer_get_length(nc->in),
-		      c->core_consumed, NULL);
-	}
-	if (n == 0 || nc->sock_gone)
-		return;
-	struct evbuffer *buf = evbuffer_new();
-
-	/* Counted before it leaves: the core must not see less output
-	 * pending while it is on its way. */
-	atomic_fetch_add_explicit(&c->transit, n, memory_order_relaxed);
-	evbuffer_add_buffer(buf, nc->out);
-	to_io(c, NET_M_OUTPUT, 0, 0, buf);
-}
-
-void
-net_io_close(struct net_conn *nc, bool flush, uint32_t ms)
-{
-	if (flush)
-		ship(nc);
-	to_io(nc->io, NET_M_CLOSE, ms, flush, NULL);
-}
-
-
-void
-net_io_consumed(struct net_conn *nc, size_t before)
-{
-	size_t after = evbuffer_get_length(nc->in);
-
-	if (after < before)
-		nc->io->core_consumed += before - after;
-	nc->io->report = true;
-	net_conn_mark_dirty(nc);
-}
-
-size_t
-net_io_output_len(struct net_conn *nc)
-{
-	struct net_io_conn *c = nc->io;
-	size_t n = evbuffer_get_length(nc->out) +
-		   atomic_load_explicit(&c->transit, memory_order_relaxed) +
-		   atomic_load_explicit(&c->queued, memory_order_relaxed);
-
-	/* Asked because the protocol may hold back output until there is
-	 * room (a parked consumer, a file copy): tell it when the socket has
-	 * drained to half the high watermark, as the single-threaded
-	 * transport's write callback does. */
-	if (n > 0)
-		atomic_store_explicit(&c->wake_wanted, true, memory_order_release);
-	return n;
-}
-
-void
-net_io_release(struct net_conn *nc)
-{
-	struct net_io_conn *c = nc->io;
-
-	net_conn_dirty_unlink(nc);              /* its output dies with it */
-	nc->io = NULL;
-	c->t->nconns--;
-	if (nc->net->io_stopped) {
-		/* The threads are gone: free the I/O half here. */
-		io_conn_free(c);
-		return;
-	}
-	to_io(c, NET_M_FREE, 0, 0, NULL);
-}
-
-void
-net_flush(struct net *n)
-{
-	struct net_io *io = n ? n->io : NULL;
-	struct net_conn *nc;
-
-	if (io == NULL)
-		return;
-	while ((nc = net_conn_dirty_pop(n)) != NULL)
-		ship(nc);
-	for (unsigned i = 0; i < io->n; i++) {
-		struct net_io_thread *t = &io->t[i];
-
-		if (t->core_spill.n > 0)
-			unspill(&t->to_io, &t->core_spill);
-		if (t->io_wake_due) {
-			t->io_wake_due = false;
-			net_waker_wake(&t->io_waker);
-		}
-	}
-}
-
 static void
 thread_fini(struct net_io_thread *t)
 {
 	struct net_msg m;
 
 	/* What the thread sent last: bodies to release, buffers to free. */
-	unspill(&t->to_core, &t->io_spill);
+	net_io_unspill(&t->to_core, &t->io_spill);
 	while (net_ring_pop(&t->to_core, &m)) {
 		if (m.kind == NET_M_RELEASE)
-			core_handle(&m);
+			net_io_core_handle(&m);
 		else if (m.kind == NET_M_INPUT)
 			evbuffer_free(m.ptr);
 	}
 	for (uint32_t i = 0; i < t->io_spill.n; i++)
 		if (t->io_spill.m[i].kind == NET_M_RELEASE)
-			core_handle(&t->io_spill.m[i]);
+			net_io_core_handle(&t->io_spill.m[i]);
 	for (uint32_t i = 0; i < t->nrel; i++)
 		bk_msg_unref(t->rel[i]);
 	bk_free(t->rel);
@@ -624,7 +350,7 @@ net_io_start(struct net *n, unsigned count)
 		res = -errno;
 		goto fail;
 	}
-	io->core_ev = event_new(n->base, io->core_waker.efd, EV_READ | EV_PERSIST, wake_cb,
+	io->core_ev = event_new(n->base, io->core_waker.efd, EV_READ | EV_PERSIST, net_io_wake_cb,
 				&io->core_waker);
 	event_add(io->core_ev, NULL);
 	for (unsigned i = 0; i < count; i++) {
@@ -643,7 +369,7 @@ net_io_start(struct net *n, unsigned count)
 			thread_fini(t);         /* not counted in io->n */
 			break;
 		}
-		t->io_ev = event_new(t->base, t->io_waker.efd, EV_READ | EV_PERSIST, wake_cb,
+		t->io_ev = event_new(t->base, t->io_waker.efd, EV_READ | EV_PERSIST, net_io_wake_cb,
 				     &t->io_waker);
 		event_add(t->io_ev, NULL);
 		io->n = i + 1;
