@@ -371,7 +371,7 @@ follower_side(bool auth, const uint8_t *data, size_t size)
 		    (!auth || prove(fd) == 0))
 			pump(fd, data, size);
 		if (fd >= 0)
-			close(fd);
+			fuzz_net_close(fd);
 		cl_follower_free(f);
 	}
 	cl_front_free(front);

@@ -42,6 +42,8 @@ int fuzz_net_listen_ws(struct net *n, const char *name, const char *path,
  */
 size_t fuzz_net_exchange(int port, const void *head, size_t hlen,
 			 const uint8_t *data, size_t len);
+/* Close a socket of the harness with a reset (no TIME_WAIT left behind). */
+void fuzz_net_close(int fd);
 /*
  * The same, with a head made once the connection is accepted (one loop
  * turn after connecting): head_fn writes at most cap bytes to buf and
