@@ -65,15 +65,17 @@ test_lower_ttl_wins(void)
 
 	th_setup();
 	bk_tb_init(&args);
-	th_arg_int(&args, "x-message-ttl", 30);
+	/* Margins wide enough for a loaded machine to stall a while: the
+	 * first check fails only after a stall of most of a second. */
+	th_arg_int(&args, "x-message-ttl", 1000);
 	q = th_declare("q", &args);
 	p.expiration = BK_STR_LIT("100000");
 	th_publish_x("", "q", "a", &p);
 	p.expiration = BK_STR_LIT("10");
 	th_publish_x("", "q", "b", &p);
-	th_run_ms(20);
+	th_run_ms(100);
 	CHECK_EQ_INT(bk_queue_message_count(q), 1);
-	th_run_ms(60);
+	th_run_ms(1100);
 	CHECK_EQ_INT(bk_queue_message_count(q), 0);
 	th_teardown();
 }
@@ -112,15 +114,15 @@ test_queue_expires(void)
 
 	th_setup();
 	bk_tb_init(&args);
-	th_arg_int(&args, "x-expires", 40);
+	th_arg_int(&args, "x-expires", 600);
 	q = th_declare("idle", &args);
 	th_consume(q, &a, 0, 0, NULL);
-	th_run_ms(80);
+	th_run_ms(700);
 	CHECK(bk_queue_get(th_vh, bk_str_c("idle")) != NULL);   /* in use */
 	bk_consumer_cancel(a.c);
-	th_run_ms(20);
+	th_run_ms(50);          /* fails only after a stall of half a second */
 	CHECK(bk_queue_get(th_vh, bk_str_c("idle")) != NULL);
-	th_run_ms(60);
+	th_run_ms(800);
 	CHECK(bk_queue_get(th_vh, bk_str_c("idle")) == NULL);
 	th_teardown();
 }
