@@ -158,17 +158,25 @@ def test_paho_through_a_follower_and_across_failover(trio):
         new_leader(trio, a)
         # paho reconnects by itself to the same address
         assert connected.wait(40), "the subscriber did not reconnect"
+        # b may not know the new leader yet: it then closes new connections
+        # at once (after TCP accepted them), so wait for a CONNACK
+        pub_up = threading.Event()
         pub = mqtt.Client(client_id="pub-2")
         pub.username_pw_set("guest", "guest")
+        pub.on_connect = lambda cl, userdata, flags, rc: rc == 0 and pub_up.set()
         deadline = time.time() + 30
         while True:
             try:
                 pub.connect("127.0.0.1", b.mqtt_port)
-                break
+                pub.loop_start()
+                if pub_up.wait(3):
+                    break
+                pub.loop_stop()
+                pub.disconnect()
             except OSError:
-                assert time.time() < deadline
-                time.sleep(0.2)
-        pub.loop_start()
+                pass
+            assert time.time() < deadline, "no CONNACK through b after the failover"
+            time.sleep(0.2)
         for i in range(50, 80):
             assert pub.publish("t/x", b"m-%d" % i, qos=1).wait_for_publish(10) is not False
         pub.disconnect()
