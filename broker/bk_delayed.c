@@ -276,6 +276,14 @@ bk_delayed_hold(struct bk_exchange *x, struct bk_msg *m, struct bk_confirm *c,
 
 	if (q == NULL || delay == 0)
 		return false;
+	/*
+	 * The delay counts from now, not from the start of this loop
+	 * iteration: with I/O threads a publish handed over late in an
+	 * iteration would otherwise come due early by the iteration's
+	 * length. Rounded up to the next millisecond for the same reason;
+	 * the record keeps this time, so a restart computes the same due.
+	 */
+	m->published_ms = bk_clock_ms() + 1;
 	if (q->jid != 0 && (m->flags & BK_MSG_PERSISTENT) &&
 	    bk_persist_hold(x->vhost->broker, m, q->jid, c, token, res) < 0) {
 		res->refused++;             /* not on disk: nack, and nothing held */
