@@ -13,6 +13,7 @@ import threading
 import time
 import urllib.request
 
+import pika
 import pytest
 
 from recovery_helpers import SLUICED
@@ -31,6 +32,33 @@ def wait_for(cond, timeout, what):
             return v
         time.sleep(0.05)
     raise AssertionError("timed out waiting for " + (what() if callable(what) else what))
+
+
+def amqp_connect(port, timeout=30):
+    """pika to 127.0.0.1:port, retried (as an application does) while the
+    cluster elects a leader."""
+    params = pika.ConnectionParameters("127.0.0.1", port, heartbeat=0,
+                                       connection_attempts=1, socket_timeout=5)
+    deadline = time.time() + timeout
+    while True:
+        try:
+            return pika.BlockingConnection(params)
+        except pika.exceptions.AMQPError:
+            if time.time() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def publish_confirmed(port, queue, bodies):
+    """Declare the durable queue and publish bodies to it, persistent, in
+    confirm mode: each publish returns once the broker confirmed it."""
+    conn = amqp_connect(port)
+    ch = conn.channel()
+    ch.confirm_delivery()
+    ch.queue_declare(queue, durable=True)
+    for b in bodies:
+        ch.basic_publish("", queue, b, pika.BasicProperties(delivery_mode=2))
+    conn.close()
 
 
 class Etcd:

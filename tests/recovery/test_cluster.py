@@ -11,10 +11,10 @@ import random
 import subprocess
 import time
 
-import pika
 import pytest
 
-from cluster_helpers import ClusterNode, Etcd, etcd, nodes, wait_for  # noqa: F401 (fixtures)
+from cluster_helpers import (ClusterNode, Etcd, etcd, nodes,  # noqa: F401 (fixtures)
+                             publish_confirmed, wait_for)
 from recovery_helpers import PERSISTENT_FLAGS, PERSISTENT_PROPS, SLUICED, Publisher, drain
 import amqpraw  # noqa: E402 (recovery_helpers puts tests/integration on the path)
 from amqpraw import BASIC, CONFIRM, QUEUE  # noqa: E402
@@ -22,16 +22,6 @@ from test_crash import check_round
 
 if not os.path.exists("/usr/bin/etcd"):
     pytest.skip("etcd-server is not installed", allow_module_level=True)
-
-
-def publish_confirmed(port, queue, bodies):
-    conn = pika.BlockingConnection(pika.ConnectionParameters("127.0.0.1", port))
-    ch = conn.channel()
-    ch.confirm_delivery()
-    ch.queue_declare(queue, durable=True)
-    for b in bodies:
-        ch.basic_publish("", queue, b, pika.BasicProperties(delivery_mode=2))
-    conn.close()
 
 
 def journal_bytes(node):

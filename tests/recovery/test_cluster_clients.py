@@ -16,7 +16,8 @@ import urllib.request
 import pika
 import pytest
 
-from cluster_helpers import ClusterNode, etcd, wait_for  # noqa: F401 (fixture)
+from cluster_helpers import (ClusterNode, amqp_connect, etcd,  # noqa: F401 (fixture)
+                             publish_confirmed, wait_for)
 from tls_helpers import pki  # noqa: F401 (fixture)
 
 if not os.path.exists("/usr/bin/etcd"):
@@ -44,31 +45,6 @@ def trio(tmp_path, etcd):
             n.kill()
 
 
-def amqp_connect(port, timeout=30):
-    """pika to 127.0.0.1:port, retried (as an application does) while the
-    cluster elects a leader."""
-    params = pika.ConnectionParameters("127.0.0.1", port, heartbeat=0,
-                                       connection_attempts=1, socket_timeout=5)
-    deadline = time.time() + timeout
-    while True:
-        try:
-            return pika.BlockingConnection(params)
-        except pika.exceptions.AMQPError:
-            if time.time() > deadline:
-                raise
-            time.sleep(0.2)
-
-
-def publish(port, queue, bodies):
-    conn = amqp_connect(port)
-    ch = conn.channel()
-    ch.confirm_delivery()
-    ch.queue_declare(queue, durable=True)
-    for b in bodies:
-        ch.basic_publish("", queue, b, pika.BasicProperties(delivery_mode=2))
-    conn.close()
-
-
 def consume(port, queue, n):
     conn = amqp_connect(port)
     ch = conn.channel()
@@ -94,7 +70,7 @@ def test_pika_through_a_follower_and_across_failover(trio):
     a, b, c = trio
     assert c.port is None, "c follows"
     early = [b"early-%d" % i for i in range(200)]
-    publish(c.amqp_port, "via", early)
+    publish_confirmed(c.amqp_port, "via", early)
     # a consumer on the other follower sees what went in through c
     assert consume(b.amqp_port, "via", 100) == early[:100]
     # The leader hangs (no EOF reaches the proxy): once another node
@@ -106,7 +82,7 @@ def test_pika_through_a_follower_and_across_failover(trio):
     c.wait_log("proxied connections closed")
     a.kill()
     late = [b"late-%d" % i for i in range(100)]
-    publish(c.amqp_port, "via", late)
+    publish_confirmed(c.amqp_port, "via", late)
     # every confirmed message is there, in order, through the same address
     assert consume(c.amqp_port, "via", 200) == early[100:] + late
 

@@ -6,7 +6,7 @@ measurable amount of CPU to checksum, and its main thread must not be
 the one that spends it."""
 import os
 
-from test_cluster import etcd, nodes, publish_confirmed  # noqa: F401 (fixtures)
+from cluster_helpers import etcd, nodes, publish_confirmed  # noqa: F401 (fixtures)
 
 BIG = 512 << 20
 

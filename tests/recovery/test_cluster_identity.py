@@ -6,9 +6,8 @@ identity; a founder on an empty prefix keeps its data_dir's."""
 import os
 import subprocess
 
-from cluster_helpers import wait_for
 from recovery_helpers import drain
-from test_cluster import etcd, nodes, publish_confirmed  # noqa: F401 (fixtures)
+from cluster_helpers import etcd, nodes, publish_confirmed, wait_for  # noqa: F401 (fixtures)
 
 
 def local_id(node):

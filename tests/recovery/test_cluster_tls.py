@@ -9,8 +9,7 @@ import threading
 
 import pytest
 
-from cluster_helpers import wait_for
-from test_cluster import etcd, nodes, publish_confirmed  # noqa: F401 (fixtures)
+from cluster_helpers import etcd, nodes, publish_confirmed, wait_for  # noqa: F401 (fixtures)
 from tls_helpers import pki  # noqa: F401 (fixture)
 
 MARKER = b"cleartext-marker-7f3a9c"
