@@ -15,22 +15,41 @@ from recovery_helpers import Node, Publisher
 
 S = {"x-queue-type": "stream"}
 ROUNDS = 3
+PREFETCH, ACK_EVERY = 500, 100
 
 
 def connect(port):
     return pika.BlockingConnection(pika.ConnectionParameters("127.0.0.1", port, heartbeat=0))
 
 
-def read_all(port, queue, args=None, want=None, timeout=60, ack_upto=None):
-    """(offset, body) of everything readable now, from args' start."""
+def mark_end(port, queue, marker):
+    """Append marker to the stream, confirmed: a reader from "first" that
+    reaches it has read everything the broker recovered before it."""
     conn = connect(port)
     ch = conn.channel()
-    ch.basic_qos(prefetch_count=500)
+    ch.confirm_delivery()
+    ch.basic_publish("", queue, marker, pika.BasicProperties(delivery_mode=2))
+    conn.close()
+
+
+def read_all(port, queue, args=None, want=None, timeout=60, ack_upto=None, until=None):
+    """(offset, body) of everything readable now, from args' start: until
+    the body until arrives, want deliveries, or (neither given) 2 s
+    without anything new. Each
+    delivery below ack_upto is acknowledged by itself; without ack_upto
+    (nothing stored by name) one ack(multiple) per ACK_EVERY deliveries
+    keeps the credit flowing at a fraction of the cost."""
+    conn = connect(port)
+    ch = conn.channel()
+    ch.basic_qos(prefetch_count=PREFETCH)
     got = []
 
     def on(c, m, p, b):
         got.append((p.headers["x-stream-offset"], b))
-        if ack_upto is None or p.headers["x-stream-offset"] < ack_upto:
+        if ack_upto is None:
+            if len(got) % ACK_EVERY == 0:
+                c.basic_ack(m.delivery_tag, multiple=True)
+        elif p.headers["x-stream-offset"] < ack_upto:
             c.basic_ack(m.delivery_tag)
     ch.basic_consume(queue, on, arguments=args or {"x-stream-offset": "first"})
     end = time.time() + timeout
@@ -39,6 +58,10 @@ def read_all(port, queue, args=None, want=None, timeout=60, ack_upto=None):
         conn.process_data_events(0.2)
         if want is not None and len(got) >= want:
             break
+        if until is not None:
+            if got and got[-1][1] == until:
+                break
+            continue
         idle = idle + 1 if len(got) == last else 0
         if want is None and idle >= 10:     # 2 s without anything new
             break
@@ -63,7 +86,10 @@ def test_kill9_keeps_confirmed_stream_messages_and_offsets(tmp_path):
             node.kill()
             pub.join(10)
             node.start()
-            got = read_all(node.port, "events")
+            end = b"end-%d" % rnd
+            mark_end(node.port, "events", end)
+            got = read_all(node.port, "events", until=end)
+            assert got and got[-1][1] == end, "the stream's end was not reached"
             offs = [o for o, _ in got]
             assert offs == list(range(len(got))), "offsets are 0.. without gaps"
             bodies = [b.decode() for _, b in got]
