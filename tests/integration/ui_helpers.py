@@ -6,12 +6,15 @@ with Debian's /usr/bin/chromium) and sends it one command at a time, so a test
 can click in the page, then check the result through the API or a real
 client (pika, paho), then click again.
 
-Every browser gets a fresh --user-data-dir. Screenshots are test
+One driver (and one Chromium) serves every test of a run: a Chromium
+start costs seconds. Each Browser is a new context in it, as fresh as a
+new profile (no cookies, storage or cache of an earlier test). Screenshots are test
 artifacts: they go to $UI_ARTIFACTS, or build/ui-screenshots/ next to the
 sluiced under test, one folder per test; nothing there is committed.
 
 The ``ui`` fixture starts a broker and a browser logged in as guest.
 """
+import atexit
 import json
 import os
 import re
@@ -53,24 +56,60 @@ class UIError(AssertionError):
     pass
 
 
+class _Driver:
+    """The ui_driver.js process: one Chromium, one context at a time."""
+
+    def __init__(self):
+        # stderr to a file: a pipe nobody reads during a long run could fill
+        self.err = tempfile.TemporaryFile(mode="w+")
+        self.proc = subprocess.Popen(
+            ["node", DRIVER], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=self.err, text=True, cwd=os.path.dirname(DRIVER))
+        atexit.register(self.quit)
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def call(self, req):
+        self.proc.stdin.write(json.dumps(req) + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            self.err.seek(0)
+            raise UIError("driver died:\n" + self.err.read()[-4000:])
+        return json.loads(line)
+
+    def quit(self):
+        try:
+            if self.proc.poll() is None:
+                self.proc.stdin.write(json.dumps({"op": "quit"}) + "\n")
+                self.proc.stdin.close()
+                self.proc.wait(30)
+        except (BrokenPipeError, subprocess.TimeoutExpired):
+            self.proc.kill()
+            self.proc.wait()
+
+
+_driver = []
+
+
+def _the_driver():
+    if not _driver or not _driver[0].alive():
+        _driver[:] = [_Driver()]
+    return _driver[0]
+
+
 class Browser:
     def __init__(self, base_url, shots):
         self.base = base_url
         self.shots = shots
-        self.profile = tempfile.mkdtemp(prefix="sluice-chromium-")
-        self.proc = subprocess.Popen(
-            ["node", DRIVER, self.profile, shots], stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=os.path.dirname(DRIVER))
+        self.driver = _the_driver()
         self.n = 0
+        self.call("open", shots=shots)
 
     def call(self, op, **kw):
         kw["op"] = op
-        self.proc.stdin.write(json.dumps(kw) + "\n")
-        self.proc.stdin.flush()
-        line = self.proc.stdout.readline()
-        if not line:
-            raise UIError("driver died:\n" + self.proc.stderr.read())
-        r = json.loads(line)
+        r = self.driver.call(kw)
         if not r["ok"]:
             self.shot("failed-" + op)
             raise UIError("%s %s: %s" % (op, kw.get("sel", kw.get("url", "")), r["error"]))
@@ -147,15 +186,15 @@ class Browser:
         return self.texts(sel)
 
     def close(self):
+        """Close this test's context; a driver that cannot is stopped (the
+        next test starts another)."""
         try:
-            if self.proc.poll() is None:
-                self.proc.stdin.write(json.dumps({"op": "quit"}) + "\n")
-                self.proc.stdin.close()
-                self.proc.wait(30)
-        except (BrokenPipeError, subprocess.TimeoutExpired):
-            self.proc.kill()
-            self.proc.wait()
-        shutil.rmtree(self.profile, ignore_errors=True)
+            if self.driver.alive() and self.driver.call({"op": "close"})["ok"]:
+                return
+        except (BrokenPipeError, UIError, ValueError):
+            pass
+        self.driver.proc.kill()
+        self.driver.proc.wait()
 
 
 @pytest.fixture

@@ -4,10 +4,15 @@
  * checks (Python's playwright is not packaged for Debian; playwright-core
  * from npm is, with Debian's own chromium binary).
  *
- * Start: node ui_driver.js USER_DATA_DIR SCREENSHOT_DIR
+ * Start: node ui_driver.js. It launches one Chromium for all the tests of
+ * a run (a launch costs seconds); each test has a context of its own,
+ * as fresh as a new profile (no cookies, storage or cache shared).
  * Then one JSON request per line on stdin, one JSON answer per line on
  * stdout: {"ok": true, "value": ...} or {"ok": false, "error": "..."}.
  *
+ *   {"op": "open", "shots": DIR}             a new context and page (closing the
+ *                                            last one); screenshots go to DIR
+ *   {"op": "close"}                          close the context
  *   {"op": "goto", "url": U}                 load U, wait for the load event
  *   {"op": "click", "sel": S}                click the element S
  *   {"op": "fill", "sel": S, "value": V}     type V into the field S
@@ -35,28 +40,48 @@ const readline = require("readline");
 const { chromium } = require("playwright-core");
 
 const TIMEOUT = 30000;
-const [userDataDir, shotDir] = process.argv.slice(2);
 const errors = [];
 const requests = [];
+let context = null;
+let page = null;
+let shotDir = null;
 
-async function main() {
-  const context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-    headless: true,
-    viewport: { width: 1400, height: 900 },
-    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-      "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
+/* A new context and page: the state of a browser with a new profile. */
+async function open(browser, shots) {
+  await close();
+  errors.length = 0;
+  requests.length = 0;
+  shotDir = shots;
+  context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
   context.setDefaultTimeout(TIMEOUT);
-  const page = context.pages()[0] || await context.newPage();
+  page = await context.newPage();
   /* failed loads (a 404 the page expects, a 401 at login) are not script errors */
   page.on("console", (m) => {
     if (m.type() === "error" && !/^Failed to load resource/.test(m.text())) errors.push("console: " + m.text());
   });
   page.on("pageerror", (e) => errors.push("pageerror: " + e.message));
   page.on("request", (r) => requests.push({ url: r.url(), method: r.method(), headers: r.headers() }));
+}
+
+async function close() {
+  if (context !== null) {
+    const c = context;
+    context = page = null;
+    await c.close();
+  }
+}
+
+async function main() {
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    headless: true,
+    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+      "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  });
 
   const ops = {
+    open: (c) => open(browser, c.shots).then(() => null),
+    close: () => close().then(() => null),
     goto: (c) => page.goto(c.url, { waitUntil: "load" }).then(() => null),
     click: (c) => page.click(c.sel).then(() => null),
     fill: (c) => page.fill(c.sel, c.value).then(() => null),
@@ -85,6 +110,10 @@ async function main() {
     if (cmd.op === "quit") break;
     const fn = ops[cmd.op];
     if (!fn) { reply({ ok: false, error: "unknown op " + cmd.op }); continue; }
+    if (page === null && cmd.op !== "open" && cmd.op !== "close") {
+      reply({ ok: false, error: "no page: open first" });
+      continue;
+    }
     try {
       const v = await fn(cmd);
       reply({ ok: true, value: v === undefined ? null : v });
@@ -93,7 +122,8 @@ async function main() {
     }
   }
   rl.close();
-  await context.close();
+  await close();
+  await browser.close();
   process.exit(0);
 }
 
