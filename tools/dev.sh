@@ -3,7 +3,9 @@
 #
 #   tools/dev.sh run [ARGS...]  build ./build, then run sluiced -c etc/sluice.conf
 #   tools/dev.sh test           build and run every test suite; the last line
-#                               is "N passed, N failed"
+#                               is "N passed, N failed" (the ASan, TSan and
+#                               fuzz trees build at nice 19 while the plain
+#                               build's suites run)
 #   tools/dev.sh build          configure and build ./build only
 #   tools/dev.sh fuzz [SECONDS] build ./build-fuzz (clang, libFuzzer) and run
 #                               every fuzz target for SECONDS (default
@@ -35,6 +37,11 @@ PACKAGES=(
 	libsystemd-dev systemd
 	dpkg-dev debhelper debootstrap
 )
+
+# meson options of the sanitizer and fuzz trees
+ASAN_MESON=(-Db_sanitize=address,undefined -Db_lundef=false)
+TSAN_MESON=(-Db_sanitize=thread -Db_lundef=false)
+FUZZ_MESON=(-Dfuzz=true -Dtests=disabled -Db_lundef=false)
 
 say() { printf '==> %s\n' "$*"; }
 
@@ -117,11 +124,71 @@ up_to_date() {
 	ninja -C "$1" "$2" >/dev/null 2>&1 && [ -x "$1/$2" ]
 }
 
+# Background builds. While the plain build's suites run (mostly waiting
+# on sockets and clients), the trees of the later stages build at the
+# lowest CPU priority, one after another, so that each stage finds its
+# tree built. Their output is shown when a stage reaches its tree; the
+# stage's own ninja then finishes or retries what is left (a failure
+# shows and counts there).
+PREBUILD_PID=
+PREBUILD_LOG=
+
+# prebuild: start the background builds of the stages that will run.
+prebuild() {
+	PREBUILD_LOG=$(mktemp -d)
+	(
+		renice -n 19 -p "$BASHPID" >/dev/null
+		if [ "${SKIP_ASAN:-0}" != 1 ]; then
+			{ configure build-asan "${ASAN_MESON[@]}" &&
+				ninja -C build-asan -k 0; } >"$PREBUILD_LOG/build-asan" 2>&1
+			touch "$PREBUILD_LOG/build-asan.done"
+		fi
+		if [ "${SKIP_TSAN:-0}" != 1 ]; then
+			{ configure build-tsan "${TSAN_MESON[@]}" &&
+				ninja -C build-tsan; } >"$PREBUILD_LOG/build-tsan" 2>&1
+			touch "$PREBUILD_LOG/build-tsan.done"
+		fi
+		if [ "${SKIP_FUZZ:-0}" != 1 ] && command -v clang >/dev/null; then
+			{ CC=clang configure build-fuzz "${FUZZ_MESON[@]}" &&
+				ninja -C build-fuzz -k 0; } >"$PREBUILD_LOG/build-fuzz" 2>&1
+			touch "$PREBUILD_LOG/build-fuzz.done"
+		fi
+		true
+	) &
+	PREBUILD_PID=$!
+	trap 'prebuild_stop' EXIT
+}
+
+# prebuild_wait DIR: wait until the background build of DIR is over (or
+# all of them are) and show what it printed.
+prebuild_wait() {
+	local dir=$1
+	[ -n "$PREBUILD_PID" ] || return 0
+	while kill -0 "$PREBUILD_PID" 2>/dev/null && [ ! -e "$PREBUILD_LOG/$dir.done" ]; do
+		sleep 1
+	done
+	if [ -s "$PREBUILD_LOG/$dir" ]; then
+		say "background build ($dir)"
+		cat "$PREBUILD_LOG/$dir"
+	fi
+}
+
+prebuild_stop() {
+	if [ -n "$PREBUILD_PID" ]; then
+		pkill -P "$PREBUILD_PID" 2>/dev/null
+		kill -- "$PREBUILD_PID" 2>/dev/null
+		wait "$PREBUILD_PID" 2>/dev/null
+		PREBUILD_PID=
+	fi
+	[ -n "$PREBUILD_LOG" ] && rm -rf "$PREBUILD_LOG"
+}
+
 # test_tree LABEL DIR [meson options...]: build (keeping going past
 # failures, which count as one failed test), then run what did build.
 test_tree() {
 	local label=$1 dir=$2
 	shift 2
+	prebuild_wait "$dir"
 	say "build ($dir)"
 	if ! configure "$dir" "$@"; then
 		count "build$label" 0 1
@@ -130,6 +197,8 @@ test_tree() {
 	if ! ninja -C "$dir" -k 0; then
 		count "build$label" 0 1
 	fi
+	# the plain tree is the first: the later stages' trees build meanwhile
+	[ "$dir" = build ] && prebuild
 	unit_suite "unit$label" "$dir"
 	if up_to_date "$dir" daemon/sluiced; then
 		integration_suite "integration$label" "$dir/daemon/sluiced"
@@ -253,8 +322,9 @@ TSAN_TESTS=(
 # tsan_suite: build ./build-tsan and run the unit tests and TSAN_TESTS with
 # two I/O threads, so every connection crosses threads.
 tsan_suite() {
+	prebuild_wait build-tsan
 	say "build (build-tsan)"
-	if ! build build-tsan -Db_sanitize=thread -Db_lundef=false; then
+	if ! build build-tsan "${TSAN_MESON[@]}"; then
 		count "build (tsan)" 0 1
 		return
 	fi
@@ -273,7 +343,7 @@ cmd_test() {
 	if [ "${SKIP_ASAN:-0}" != 1 ]; then
 		export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 		export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-		test_tree " (asan)" build-asan -Db_sanitize=address,undefined -Db_lundef=false
+		test_tree " (asan)" build-asan "${ASAN_MESON[@]}"
 		unset ASAN_OPTIONS UBSAN_OPTIONS
 	fi
 
@@ -306,7 +376,8 @@ fuzz_build() {
 		echo "clang is needed for the fuzz targets" >&2
 		return 1
 	fi
-	CC=clang configure build-fuzz -Dfuzz=true -Dtests=disabled -Db_lundef=false &&
+	prebuild_wait build-fuzz
+	CC=clang configure build-fuzz "${FUZZ_MESON[@]}" &&
 		ninja -C build-fuzz -k 0
 }
 
