@@ -4,8 +4,8 @@
 #   tools/dev.sh run [ARGS...]  build ./build, then run sluiced -c etc/sluice.conf
 #   tools/dev.sh test           build and run every test suite; the last line
 #                               is "N passed, N failed" (the ASan, TSan and
-#                               fuzz trees build at nice 19 while the plain
-#                               build's suites run)
+#                               fuzz trees and the .deb build at nice 19
+#                               while the plain build's suites run)
 #   tools/dev.sh build          configure and build ./build only
 #   tools/dev.sh fuzz [SECONDS] build ./build-fuzz (clang, libFuzzer) and run
 #                               every fuzz target for SECONDS (default
@@ -125,11 +125,11 @@ up_to_date() {
 }
 
 # Background builds. While the plain build's suites run (mostly waiting
-# on sockets and clients), the trees of the later stages build at the
-# lowest CPU priority, one after another, so that each stage finds its
-# tree built. Their output is shown when a stage reaches its tree; the
-# stage's own ninja then finishes or retries what is left (a failure
-# shows and counts there).
+# on sockets and clients), the trees (and the .deb) of the later stages
+# build at the lowest CPU priority, one after another, so that each
+# stage finds its tree built. A stage shows what its background build
+# printed, then runs its own ninja as before: a no-op, or the retry that
+# shows and counts a failure (a failed .deb build counts at once).
 PREBUILD_PID=
 PREBUILD_LOG=
 
@@ -147,6 +147,11 @@ prebuild() {
 			{ configure build-tsan "${TSAN_MESON[@]}" &&
 				ninja -C build-tsan; } >"$PREBUILD_LOG/build-tsan" 2>&1
 			touch "$PREBUILD_LOG/build-tsan.done"
+		fi
+		if [ "${SKIP_PACKAGE:-0}" != 1 ]; then
+			build_package >"$PREBUILD_LOG/package.deb" 2>"$PREBUILD_LOG/package"
+			echo $? >"$PREBUILD_LOG/package.rc"
+			touch "$PREBUILD_LOG/package.done"
 		fi
 		if [ "${SKIP_FUZZ:-0}" != 1 ] && command -v clang >/dev/null; then
 			{ CC=clang configure build-fuzz "${FUZZ_MESON[@]}" &&
@@ -300,13 +305,27 @@ fuzz_suite() {
 # package_suite: build the .deb (tools/package.sh), then install it into
 # a clean Debian 12 root and run the broker from it (tests/package).
 package_suite() {
-	local deb
+	local deb rc
+	prebuild_wait package
 	say "package (tools/package.sh)"
-	if ! deb=$(DEB_BUILD_OPTIONS="nocheck parallel=$(nproc)" tools/package.sh build/package | tail -n 1); then
+	if [ -n "$PREBUILD_LOG" ] && [ -e "$PREBUILD_LOG/package.rc" ]; then
+		rc=$(cat "$PREBUILD_LOG/package.rc")
+		deb=$(tail -n 1 "$PREBUILD_LOG/package.deb")
+	else
+		deb=$(build_package | tail -n 1)
+		rc=${PIPESTATUS[0]}
+	fi
+	if [ "$rc" -ne 0 ] || [ -z "$deb" ]; then
 		count "package" 0 1
 		return
 	fi
 	SLUICE_DEB=$deb integration_suite "package" build/daemon/sluiced tests/package
+}
+
+# build_package: tools/package.sh into build/package; the .deb's path is
+# the last line it prints.
+build_package() {
+	DEB_BUILD_OPTIONS="nocheck parallel=$(nproc)" tools/package.sh build/package
 }
 
 # The files the ThreadSanitizer build runs: the transport in every form
