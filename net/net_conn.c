@@ -11,12 +11,17 @@
  *
  * Invariants:
  *  - Nothing is freed inline. net_conn_close() marks the connection and
- *    makes its reaper event active; the reaper calls ops->free() after
- *    every callback of this iteration has returned (Redis
- *    freeClientAsync). The struct itself goes once the socket half has
- *    ended too (with I/O threads that is a message later).
- *  - One timer per connection: the handshake (or request) deadline,
- *    which traffic does not extend, or the linger before a forced close.
+ *    queues it for the reaper (one event of struct net runs every queued
+ *    connection's reaper); the reaper calls ops->free() after every
+ *    callback of this iteration has returned (Redis freeClientAsync).
+ *    The struct itself goes once the socket half has ended too (with I/O
+ *    threads that is a message later).
+ *  - At most one timer per connection, made when armed and freed when
+ *    turned off: the handshake (or request) deadline, which traffic does
+ *    not extend, or the linger before a forced close.
+ *  - What an idle connection holds is what it must: with I/O threads its
+ *    input and output buffers exist only while they hold bytes (made by
+ *    net_conn_input/net_conn_output, freed once read / shipped).
  */
 #include "net_int.h"
 
@@ -28,7 +33,6 @@
 #include <linux/tcp.h>
 
 static void timer_cb(evutil_socket_t fd, short what, void *arg);
-static void reaper_cb(evutil_socket_t fd, short what, void *arg);
 
 void
 net_conn_logv(const struct net_conn *nc, enum bk_log_level lvl, const char *fmt, va_list ap)
@@ -57,10 +61,18 @@ timer_arm(struct net_conn *nc, enum net_timer_mode mode, uint32_t ms)
 {
 	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
 
-	event_del(nc->timer);
 	nc->timer_mode = mode;
-	if (mode != NET_TIMER_OFF)
-		event_add(nc->timer, &tv);
+	if (mode == NET_TIMER_OFF) {
+		if (nc->timer)
+			event_free(nc->timer);
+		nc->timer = NULL;
+		return;
+	}
+	if (nc->timer == NULL)
+		nc->timer = event_new(nc->net->base, -1, 0, timer_cb, nc);
+	else
+		event_del(nc->timer);
+	event_add(nc->timer, &tv);
 }
 
 /* ---- the socket half's news (direct upcalls without I/O threads) ---- */
@@ -93,51 +105,6 @@ static const struct net_sock_up direct_up = {
 	.open = up_open, .input = up_input, .writable = up_writable, .end = up_end,
 };
 
-static void
-out_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
-{
-	if (info->n_added)
-		net_conn_mark_dirty(arg);
-}
-
-void
-net_conn_mark_dirty(struct net_conn *nc)
-{
-	struct net *n = nc->net;
-
-	if (nc->dirty)
-		return;
-	nc->dirty = true;
-	nc->dirty_next = n->dirty;
-	if (n->dirty)
-		n->dirty->dirty_pprev = &nc->dirty_next;
-	nc->dirty_pprev = &n->dirty;
-	n->dirty = nc;
-}
-
-void
-net_conn_dirty_unlink(struct net_conn *nc)
-{
-	if (!nc->dirty)
-		return;
-	*nc->dirty_pprev = nc->dirty_next;
-	if (nc->dirty_next)
-		nc->dirty_next->dirty_pprev = nc->dirty_pprev;
-	nc->dirty = false;
-	nc->dirty_next = NULL;
-	nc->dirty_pprev = NULL;
-}
-
-struct net_conn *
-net_conn_dirty_pop(struct net *n)
-{
-	struct net_conn *nc = n->dirty;
-
-	if (nc)
-		net_conn_dirty_unlink(nc);
-	return nc;
-}
-
 void
 net_conn_accept(struct net_listener *l, evutil_socket_t fd, const struct sockaddr *sa,
 		int salen)
@@ -152,8 +119,6 @@ net_conn_accept(struct net_listener *l, evutil_socket_t fd, const struct sockadd
 	net_addr_peer_format(sa, nc->peer, sizeof(nc->peer), &nc->peer_loopback);
 	nc->peer_port = net_addr_host(sa, nc->peer_host, sizeof(nc->peer_host));
 	nc->local_port = net_addr_local(fd, nc->local_host, sizeof(nc->local_host));
-	nc->timer = event_new(n->base, -1, 0, timer_cb, nc);
-	nc->reaper = event_new(n->base, -1, 0, reaper_cb, nc);
 	nc->next = n->conns;
 	if (n->conns)
 		n->conns->prev = nc;
@@ -164,9 +129,6 @@ net_conn_accept(struct net_listener *l, evutil_socket_t fd, const struct sockadd
 		timer_arm(nc, NET_TIMER_DEADLINE, l->cfg.handshake_ms);
 	net_conn_log(nc, BK_LOG_DEBUG, "accepted connection");
 	if (n->io) {
-		nc->in = evbuffer_new();
-		nc->out = evbuffer_new();
-		evbuffer_add_cb(nc->out, out_cb, nc);
 		net_io_attach(nc, fd);
 		return;
 	}
@@ -176,7 +138,6 @@ net_conn_accept(struct net_listener *l, evutil_socket_t fd, const struct sockadd
 		net_conn_close(nc);
 		return;
 	}
-	evbuffer_add_cb(net_sock_output(nc->sock), out_cb, nc);
 	net_sock_start(nc->sock);
 }
 
@@ -202,10 +163,18 @@ net_conn_on_input(struct net_conn *nc)
 
 	if (!nc->opened || nc->free_pending || nc->flush_then_free || nc->paused)
 		return;
+	if (nc->io == NULL) {
+		nc->l->cfg.ops->read(nc->ctx);
+		return;
+	}
 	before = nc->in ? evbuffer_get_length(nc->in) : 0;
 	nc->l->cfg.ops->read(nc->ctx);
-	if (nc->in)
-		net_io_consumed(nc, before);
+	net_io_consumed(nc, before);
+	/* Read to the end: an idle connection keeps no input buffer. */
+	if (nc->in && evbuffer_get_length(nc->in) == 0) {
+		evbuffer_free(nc->in);
+		nc->in = NULL;
+	}
 }
 
 void
@@ -223,7 +192,7 @@ net_conn_on_end(struct net_conn *nc, enum net_end why)
 		nc->end = why;
 		nc->free_pending = true;
 	}
-	event_active(nc->reaper, 0, 0);
+	net_conn_reap_soon(nc);
 }
 
 void
@@ -244,8 +213,8 @@ net_conn_pause(struct net_conn *nc, unsigned why, bool on)
 	net_io_pause(nc, why, on);
 	/* Input that waited in nc->in is read from the reaper, never inside
 	 * the caller (the core). */
-	if (nc->paused == 0 && evbuffer_get_length(nc->in) > 0)
-		event_active(nc->reaper, 0, 0);
+	if (nc->paused == 0 && nc->in && evbuffer_get_length(nc->in) > 0)
+		net_conn_reap_soon(nc);
 }
 
 static void
@@ -265,11 +234,9 @@ timer_cb(evutil_socket_t fd, short what, void *arg)
 	net_conn_close(nc);
 }
 
-static void
-reaper_cb(evutil_socket_t fd, short what, void *arg)
+void
+net_conn_reap(struct net_conn *nc)
 {
-	struct net_conn *nc = arg;
-
 	if (nc->deferred_wanted && !nc->free_pending) {
 		nc->deferred_wanted = false;
 		if (nc->opened && nc->l->cfg.ops->deferred)
@@ -311,8 +278,9 @@ net_conn_free(struct net_conn *nc, enum net_end why)
 		return;
 	net_conn_gone(nc);
 	net_conn_dirty_unlink(nc);
-	event_free(nc->timer);
-	event_free(nc->reaper);
+	net_conn_reap_unlink(nc);
+	if (nc->timer)
+		event_free(nc->timer);
 	net_sock_free(nc->sock);
 	if (nc->io)
 		net_io_release(nc);
@@ -333,7 +301,7 @@ net_conn_close(struct net_conn *nc)
 		net_sock_shut(nc->sock);
 	else if (nc->io && !nc->sock_gone)
 		net_io_close(nc, false, 0);
-	event_active(nc->reaper, 0, 0);
+	net_conn_reap_soon(nc);
 }
 
 void
@@ -367,7 +335,7 @@ void
 net_conn_defer(struct net_conn *nc)
 {
 	nc->deferred_wanted = true;
-	event_active(nc->reaper, 0, 0);
+	net_conn_reap_soon(nc);
 }
 
 void
@@ -387,13 +355,25 @@ net_conn_deadline(struct net_conn *nc, uint32_t ms)
 struct evbuffer *
 net_conn_input(struct net_conn *nc)
 {
-	return nc->sock ? net_sock_input(nc->sock) : nc->in;
+	if (nc->sock)
+		return net_sock_input(nc->sock);
+	if (nc->in == NULL)
+		nc->in = evbuffer_new();
+	return nc->in;
 }
 
 struct evbuffer *
 net_conn_output(struct net_conn *nc)
 {
-	return nc->sock ? net_sock_output(nc->sock) : nc->out;
+	/* Whoever asks is about to append: the connection is due for a
+	 * write (or, with I/O threads, a shipment) at the end of the
+	 * iteration. Either buffer is made on demand and let go once empty. */
+	net_conn_mark_dirty(nc);
+	if (nc->sock)
+		return net_sock_output(nc->sock);
+	if (nc->out == NULL)
+		nc->out = evbuffer_new();
+	return nc->out;
 }
 
 size_t

@@ -6,15 +6,16 @@
  *   struct net_conn   the core's half (net_conn.c): what protocols see, the
  *                     protocol's ctx, deadlines, the reaper, close requests.
  *                     Lives on the core thread.
- *   struct net_sock   the socket's half (net_sock.c): the bufferevent
- *                     (socket, TLS, or a WebSocket filter over either), the
- *                     transport handshakes, output back-pressure, flushing
- *                     before a close. Lives on the thread that owns the
- *                     socket.
+ *   struct net_sock   the socket's half (net_sock.c): plain TCP with
+ *                     events and buffers made on demand (net_sock_plain.c),
+ *                     or a bufferevent (TLS, or a WebSocket filter over a
+ *                     socket or TLS), the transport handshakes, output
+ *                     back-pressure, flushing before a close. Lives on the
+ *                     thread that owns the socket.
  *
  * With no I/O threads (broker.io_threads = 0) both halves live on the
  * core's loop and the socket's upcalls (struct net_sock_up) call the
- * protocol directly: the input the protocol reads is the bufferevent's.
+ * protocol directly: the input the protocol reads is the socket's.
  * With I/O threads (net_io.c) each socket lives on one I/O thread; its
  * upcalls turn into messages on a ring to the core, the core's half has
  * input and output buffers of its own, and chains move between the two
@@ -24,8 +25,10 @@
  *
  *   struct net ----owns----> listeners (list) ----owns----> listening sockets
  *        \---------owns----> connections (list, all listeners), I/O threads
- *   struct net_conn --owns--> its net_sock (no I/O threads), timer, reaper,
- *                             protocol ctx (freed by ops->free)
+ *   struct net_conn --owns--> its net_sock (no I/O threads), timer (while
+ *                             armed), input and output buffers (with I/O
+ *                             threads, while they hold bytes), protocol ctx
+ *                             (freed by ops->free)
  *   struct net_io_conn (I/O thread) --owns--> its net_sock
  */
 #ifndef SLUICE_NET_INT_H
@@ -76,6 +79,10 @@ struct net {
 	bool io_stopped;                        /* the I/O threads are gone (net_free) */
 	struct net_conn *dirty;                 /* connections with output to write or
 						   ship at the end of the iteration */
+	/* Connections whose reaper is due (net_conn_reap_soon), and the
+	 * batch the reap event is running; one event serves them all. */
+	struct net_conn *reap, *reaping;
+	struct event *reap_ev;                  /* owned */
 };
 
 /* ------------------------------------------------------------------ */
@@ -113,14 +120,19 @@ struct net_sock {
 	uint64_t id;                            /* for log lines */
 	const char *peer;                       /* borrowed "HOST:PORT", for log lines */
 	evutil_socket_t fd;
-	struct bufferevent *bev;                /* owned: what is read and written */
+	struct bufferevent *bev;                /* owned: what is read and written;
+						   NULL on plain TCP (net_sock_plain.c) */
 	struct bufferevent *raw;                /* in bev's stack: socket or TLS */
+	/* plain TCP only (net_sock_plain.c), each owned and made when needed */
+	struct event *rev, *wev;
+	struct evbuffer *in, *out;
+	bool wev_on;                            /* wev is added */
 	struct net_ws *ws;                      /* owned by the filter bev; NULL unless WS */
 	struct net_tls_info tls;                /* filled at open on TLS sockets */
-	struct event *linger;                   /* owned; a flush that takes too long */
+	struct event *linger;                   /* owned, made when a flush before a close
+						   starts: a flush that takes too long */
 	unsigned paused;                        /* NET_PAUSE_* and SOCK_PAUSE_* */
-	size_t in_left;                         /* input left after the last read callback */
-	int read_errno;                         /* an error read_more met, for after the input */
+	int read_errno;                         /* plain TCP: a read's error */
 	bool tls_up;                            /* TLS handshake completed */
 	bool open;                              /* up->open was called */
 	bool flushing;                          /* closing once the output is written */
@@ -153,6 +165,12 @@ void net_sock_pause(struct net_sock *s, unsigned why, bool on);
  * after ms. */
 void net_sock_close_after_flush(struct net_sock *s, uint32_t ms);
 size_t net_sock_output_len(struct net_sock *s);
+/* Everything in in (the input an up->input call gave) as a buffer of the
+ * caller's: on plain TCP the socket's own input buffer, which it makes
+ * anew at its next read. */
+struct evbuffer *net_sock_take_input(struct net_sock *s, struct evbuffer *in);
+/* Append buf's chains to the output (buf is taken) and write now. */
+void net_sock_send(struct net_sock *s, struct evbuffer *buf);
 struct evbuffer *net_sock_output(struct net_sock *s);
 struct evbuffer *net_sock_input(struct net_sock *s);
 void net_sock_log(const struct net_sock *s, enum bk_log_level lvl, const char *fmt, ...)
@@ -161,6 +179,26 @@ void net_sock_log(const struct net_sock *s, enum bk_log_level lvl, const char *f
 void net_sock_ws_ready(struct net_sock *s);
 /* Deliver what waits in the input (after open, or when reading resumes). */
 void net_sock_kick(struct net_sock *s);
+/* For net_sock_plain.c: the bufferevent callbacks' common steps. End now
+ * (up->end); hand input up (or hold it while paused); the output drained
+ * to the low watermark (or, flushing, to empty). */
+void net_sock_end(struct net_sock *s, enum net_end why);
+void net_sock_deliver(struct net_sock *s, struct evbuffer *in);
+void net_sock_drained(struct net_sock *s);
+
+/* net_sock_plain.c: a plain TCP socket without a bufferevent. new makes
+ * the read event and adds it (0 or -ENOMEM); free closes the fd. */
+int net_sock_plain_new(struct net_sock *s);
+void net_sock_plain_free(struct net_sock *s);
+/* Read on or off; writing off, or on (wait for the socket while output
+ * remains). */
+void net_sock_plain_events(struct net_sock *s, bool reading, bool writing);
+/* Deliver what waits in s->in from the loop (the read event made active). */
+void net_sock_plain_kick(struct net_sock *s);
+void net_sock_plain_write_now(struct net_sock *s);
+/* Output was appended: write when the socket is writable. */
+void net_sock_plain_want_write(struct net_sock *s);
+void net_sock_plain_write_cb(evutil_socket_t fd, short what, void *arg);
 
 /* ------------------------------------------------------------------ */
 /* The core's half (net_conn.c)                                        */
@@ -181,10 +219,11 @@ struct net_conn {
 	uint64_t id;
 	struct net_sock *sock;                  /* owned; NULL with I/O threads */
 	struct net_io_conn *io;                 /* the I/O thread's half; NULL without */
-	struct evbuffer *in, *out;              /* owned, with I/O threads: the core's buffers */
-	struct event *timer;                    /* owned */
+	/* Owned, with I/O threads: the core's buffers, made when bytes come
+	 * and freed once empty, so an idle connection holds none. */
+	struct evbuffer *in, *out;
+	struct event *timer;                    /* owned; NULL while OFF */
 	enum net_timer_mode timer_mode;
-	struct event *reaper;                   /* owned */
 	void *ctx;                              /* the protocol's, NULL until open */
 	const struct net_tls_info *tls;         /* borrowed from the sock / the open message */
 	evutil_socket_t fd;                     /* for TCP_INFO; the socket half owns it */
@@ -203,6 +242,8 @@ struct net_conn {
 	struct net_conn *next, *prev;
 	struct net_conn *dirty_next;            /* in net's dirty list, */
 	struct net_conn **dirty_pprev;          /* doubly linked: a free unlinks */
+	struct net_conn *reap_next;             /* in net's reap or reaping list; */
+	struct net_conn **reap_pprev;           /* NULL when in neither */
 };
 
 /* A socket accepted on l: make the connection. */
@@ -220,6 +261,16 @@ void net_conn_on_open(struct net_conn *nc);
 void net_conn_on_input(struct net_conn *nc);
 void net_conn_on_writable(struct net_conn *nc);
 void net_conn_on_end(struct net_conn *nc, enum net_end why);
+
+/* Run the connection's reaper (deferred work, the free, input that
+ * waited) from net's reap event, after every callback of this iteration. */
+void net_conn_reap_soon(struct net_conn *nc);
+/* net's reap event (arg: the net). */
+void net_conn_reap_cb(evutil_socket_t fd, short what, void *arg);
+/* What the reap event does for one connection (net_conn.c). */
+void net_conn_reap(struct net_conn *nc);
+/* Off the reap lists (a free). */
+void net_conn_reap_unlink(struct net_conn *nc);
 
 /* net_listener.c: the connection left (freed). */
 void net_conn_gone(struct net_conn *nc);

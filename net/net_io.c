@@ -113,10 +113,9 @@ static void
 sock_input(void *arg, struct evbuffer *in)
 {
 	struct net_io_conn *c = arg;
-	struct evbuffer *buf = evbuffer_new();
 	size_t n = evbuffer_get_length(in);
+	struct evbuffer *buf = net_sock_take_input(c->sock, in);
 
-	evbuffer_add_buffer(buf, in);
 	c->shipped += n;
 	to_core(c, NET_M_INPUT, 0, buf);
 	credit_check(c);
@@ -175,12 +174,11 @@ io_handle(struct net_io_thread *t, const struct net_msg *m)
 		atomic_fetch_sub_explicit(&c->transit, evbuffer_get_length(buf),
 					  memory_order_relaxed);
 		if (!c->dead) {
-			evbuffer_add_buffer(net_sock_output(c->sock), buf);
-			net_sock_write_now(c->sock);
+			net_sock_send(c->sock, buf);
 			atomic_store_explicit(&c->queued, net_sock_output_len(c->sock),
 					      memory_order_relaxed);
-		}
-		evbuffer_free(buf);             /* unwritten references are released */
+		} else
+			evbuffer_free(buf);     /* unwritten references are released */
 		break;
 	case NET_M_PAUSE:
 		if (!c->dead)

@@ -33,10 +33,15 @@ net_io_core_handle(const struct net_msg *m)
 		break;
 	case NET_M_INPUT:
 		if (!nc->free_pending && !nc->flush_then_free) {
-			evbuffer_add_buffer(nc->in, buf);
+			if (nc->in == NULL) {
+				nc->in = buf;           /* the chains' buffer becomes nc's */
+				buf = NULL;
+			} else
+				evbuffer_add_buffer(nc->in, buf);
 			net_conn_on_input(nc);
 		}
-		evbuffer_free(buf);
+		if (buf)
+			evbuffer_free(buf);
 		break;
 	case NET_M_DRAINED:
 		net_conn_on_writable(nc);
@@ -117,26 +122,41 @@ net_io_pause(struct net_conn *nc, unsigned why, bool on)
 		to_io(nc->io, NET_M_PAUSE, why | (on ? 1u << 31 : 0), 0, NULL);
 }
 
-/* Ship nc's output now (ahead of a close, or at the end of an iteration). */
+/*
+ * Ship nc's output now. At the end of an iteration (whole) nc->out itself
+ * goes and the next output makes a new one, so an idle connection holds
+ * no buffer; ahead of a close the protocol may still hold nc->out, so
+ * its chains move to a new buffer instead.
+ */
 static void
-ship(struct net_conn *nc)
+ship(struct net_conn *nc, bool whole)
 {
 	struct net_io_conn *c = nc->io;
-	size_t n = evbuffer_get_length(nc->out);
+	size_t n = nc->out ? evbuffer_get_length(nc->out) : 0;
+	struct evbuffer *buf;
 
 	if (c->report) {
 		c->report = false;
-		to_io(c, NET_M_CONSUMED, (uint32_t)evbuffer_get_length(nc->in),
+		to_io(c, NET_M_CONSUMED, nc->in ? (uint32_t)evbuffer_get_length(nc->in) : 0,
 		      c->core_consumed, NULL);
 	}
-	if (n == 0 || nc->sock_gone)
+	if (n == 0 || nc->sock_gone) {
+		if (whole && n == 0 && nc->out) {
+			evbuffer_free(nc->out);
+			nc->out = NULL;
+		}
 		return;
-	struct evbuffer *buf = evbuffer_new();
-
+	}
 	/* Counted before it leaves: the core must not see less output
 	 * pending while it is on its way. */
 	atomic_fetch_add_explicit(&c->transit, n, memory_order_relaxed);
-	evbuffer_add_buffer(buf, nc->out);
+	if (whole) {
+		buf = nc->out;
+		nc->out = NULL;
+	} else {
+		buf = evbuffer_new();
+		evbuffer_add_buffer(buf, nc->out);
+	}
 	to_io(c, NET_M_OUTPUT, 0, 0, buf);
 }
 
@@ -144,7 +164,7 @@ void
 net_io_close(struct net_conn *nc, bool flush, uint32_t ms)
 {
 	if (flush)
-		ship(nc);
+		ship(nc, false);
 	to_io(nc->io, NET_M_CLOSE, ms, flush, NULL);
 }
 
@@ -152,7 +172,7 @@ net_io_close(struct net_conn *nc, bool flush, uint32_t ms)
 void
 net_io_consumed(struct net_conn *nc, size_t before)
 {
-	size_t after = evbuffer_get_length(nc->in);
+	size_t after = nc->in ? evbuffer_get_length(nc->in) : 0;
 
 	if (after < before)
 		nc->io->core_consumed += before - after;
@@ -164,7 +184,7 @@ size_t
 net_io_output_len(struct net_conn *nc)
 {
 	struct net_io_conn *c = nc->io;
-	size_t n = evbuffer_get_length(nc->out) +
+	size_t n = (nc->out ? evbuffer_get_length(nc->out) : 0) +
 		   atomic_load_explicit(&c->transit, memory_order_relaxed) +
 		   atomic_load_explicit(&c->queued, memory_order_relaxed);
 
@@ -202,7 +222,7 @@ net_flush(struct net *n)
 	if (io == NULL)
 		return;
 	while ((nc = net_conn_dirty_pop(n)) != NULL)
-		ship(nc);
+		ship(nc, true);
 	for (unsigned i = 0; i < io->n; i++) {
 		struct net_io_thread *t = &io->t[i];
 

@@ -71,6 +71,7 @@ net_new(struct event_base *base, struct bk_broker *broker, const struct net_conf
 	n->next_id = 1;
 	n->done_ev = event_new(base, -1, 0, done_cb, n);
 	n->linger_ev = event_new(base, -1, 0, linger_cb, n);
+	n->reap_ev = event_new(base, -1, 0, net_conn_reap_cb, n);
 	return n;
 }
 
@@ -337,5 +338,7 @@ net_free(struct net *n)
 		event_free(n->done_ev);
 	if (n->linger_ev)
 		event_free(n->linger_ev);
+	if (n->reap_ev)
+		event_free(n->reap_ev);
 	bk_free(n);
 }

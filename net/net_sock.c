@@ -1,7 +1,8 @@
 /*
  * net_sock.c: the socket's half of a connection (see net_int.h): the
- * bufferevent stack (socket, TLS through bufferevent_openssl, or the
- * WebSocket filter of net_ws.c over either), the transport handshakes,
+ * bufferevent stack (TLS through bufferevent_openssl, or the WebSocket
+ * filter of net_ws.c over a socket or TLS; a plain TCP socket is
+ * net_sock_plain.c's, with events of its own), the transport handshakes,
  * reading and its pauses, and flushing before a close. It runs on the
  * thread whose loop owns the socket and reports upward through struct
  * net_sock_up; it knows nothing of protocols.
@@ -22,15 +23,13 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/ioctl.h>
-#include <sys/uio.h>
 
 #include <event2/bufferevent_ssl.h>
-#include <event2/bufferevent_struct.h>     /* ev_write, for net_sock_write_now */
 #include <openssl/ssl.h>
 
 /* libevent's 16 KiB per read / write would cost a syscall per few
- * messages; larger slices keep it near one per loop iteration. */
+ * messages; larger slices keep it near one per loop iteration (plain
+ * TCP: net_sock_plain.c's own). */
 #define MAX_SINGLE_READ  (256 * 1024)
 #define MAX_SINGLE_WRITE (1024 * 1024)
 
@@ -60,15 +59,47 @@ is_tls(const struct net_sock *s)
 	return s->l->cfg.transport == NET_TLS || s->l->cfg.transport == NET_WSS;
 }
 
+static bool
+plain(const struct net_sock *s)
+{
+	return s->bev == NULL;
+}
+
+static void
+stop_events(struct net_sock *s)
+{
+	if (plain(s))
+		net_sock_plain_events(s, false, false);
+	else
+		bufferevent_disable(s->bev, EV_READ | EV_WRITE);
+}
+
 static void
 end(struct net_sock *s, enum net_end why)
 {
 	if (s->ended)
 		return;
 	s->ended = true;
-	if (s->bev)
-		bufferevent_disable(s->bev, EV_READ | EV_WRITE);
+	stop_events(s);
 	s->up->end(s->up_arg, why);
+}
+
+void
+net_sock_end(struct net_sock *s, enum net_end why)
+{
+	end(s, why);
+}
+
+void
+net_sock_deliver(struct net_sock *s, struct evbuffer *in)
+{
+	read_input(s, in);
+}
+
+void
+net_sock_drained(struct net_sock *s)
+{
+	write_cb(NULL, s);
 }
 
 /* Set up bev's callbacks, slices and watermark. */
@@ -137,13 +168,21 @@ net_sock_new(struct net_listener *l, struct event_base *base, evutil_socket_t fd
 	s->peer = peer;
 	s->fd = fd;
 	net_addr_accepted(fd);
+	if (l->cfg.transport == NET_TCP) {
+		if (net_sock_plain_new(s) < 0) {
+			net_sock_log(s, BK_LOG_WARNING, "cannot set up the connection");
+			net_sock_plain_free(s);
+			bk_free(s);
+			return NULL;
+		}
+		return s;
+	}
 	if ((s->bev = s->raw = bev_new(s, fd)) == NULL) {
 		net_sock_log(s, BK_LOG_WARNING, "cannot set up the connection");
 		evutil_closesocket(fd);
 		bk_free(s);
 		return NULL;
 	}
-	s->linger = event_new(base, -1, 0, linger_cb, s);
 	bev_setup(s, s->bev);
 	return s;
 }
@@ -162,7 +201,9 @@ net_sock_free(struct net_sock *s)
 		return;
 	if (s->linger)
 		event_free(s->linger);
-	if (s->bev)
+	if (plain(s))
+		net_sock_plain_free(s);
+	else
 		bufferevent_free(s->bev);
 	net_tls_info_fini(&s->tls);
 	bk_free(s);
@@ -174,8 +215,7 @@ net_sock_shut(struct net_sock *s)
 	if (s->ended)
 		return;
 	s->ended = true;
-	if (s->bev)
-		bufferevent_disable(s->bev, EV_READ | EV_WRITE);
+	stop_events(s);
 }
 
 void
@@ -192,7 +232,9 @@ apply_pause(struct net_sock *s)
 {
 	if (s->ended || s->flushing)
 		return;
-	if (s->paused)
+	if (plain(s))
+		net_sock_plain_events(s, s->paused == 0, true);
+	else if (s->paused)
 		bufferevent_disable(s->bev, EV_READ);
 	else
 		bufferevent_enable(s->bev, EV_READ);
@@ -201,8 +243,12 @@ apply_pause(struct net_sock *s)
 void
 net_sock_kick(struct net_sock *s)
 {
-	if (s->open && !s->ended && !s->flushing && s->paused == 0 &&
-	    evbuffer_get_length(bufferevent_get_input(s->bev)) > 0)
+	if (!s->open || s->ended || s->flushing || s->paused != 0)
+		return;
+	if (plain(s)) {
+		if (s->in && evbuffer_get_length(s->in) > 0)
+			net_sock_plain_kick(s);
+	} else if (evbuffer_get_length(bufferevent_get_input(s->bev)) > 0)
 		bufferevent_trigger(s->bev, EV_READ, BEV_TRIG_DEFER_CALLBACKS);
 }
 
@@ -226,19 +272,57 @@ net_sock_pause(struct net_sock *s, unsigned why, bool on)
 size_t
 net_sock_output_len(struct net_sock *s)
 {
+	if (plain(s))
+		return s->out ? evbuffer_get_length(s->out) : 0;
 	return evbuffer_get_length(bufferevent_get_output(s->bev));
 }
 
 struct evbuffer *
 net_sock_output(struct net_sock *s)
 {
-	return bufferevent_get_output(s->bev);
+	if (!plain(s))
+		return bufferevent_get_output(s->bev);
+	if (s->out == NULL)
+		s->out = evbuffer_new();
+	if (!s->ended)
+		net_sock_plain_want_write(s);   /* written then, if not sooner */
+	return s->out;
+}
+
+struct evbuffer *
+net_sock_take_input(struct net_sock *s, struct evbuffer *in)
+{
+	struct evbuffer *buf;
+
+	if (plain(s) && in == s->in) {
+		s->in = NULL;
+		return in;
+	}
+	buf = evbuffer_new();
+	evbuffer_add_buffer(buf, in);
+	return buf;
+}
+
+void
+net_sock_send(struct net_sock *s, struct evbuffer *buf)
+{
+	if (plain(s) && s->out == NULL && !s->ended) {
+		s->out = buf;           /* what the write leaves asks for the socket */
+	} else {
+		evbuffer_add_buffer(net_sock_output(s), buf);
+		evbuffer_free(buf);
+	}
+	net_sock_write_now(s);
 }
 
 struct evbuffer *
 net_sock_input(struct net_sock *s)
 {
-	return bufferevent_get_input(s->bev);
+	if (!plain(s))
+		return bufferevent_get_input(s->bev);
+	if (s->in == NULL)
+		s->in = evbuffer_new();
+	return s->in;
 }
 
 static bool
@@ -247,70 +331,10 @@ output_full(struct net_sock *s)
 	return net_sock_output_len(s) > s->l->cfg.output_high;
 }
 
-/*
- * libevent reads a plain socket 4 KiB at a time (its EVBUFFER_MAX_READ),
- * one loop iteration and one callback each. When `fresh` says a read
- * filled those 4 KiB, more is likely waiting: take what the kernel holds
- * now, up to a slice, in one more read. An error is kept for after the
- * input read so far is handed up; end of file is left for libevent to see.
- */
-static void
-read_more(struct net_sock *s, struct evbuffer *in, size_t fresh)
-{
-	struct evbuffer_iovec v[2];
-	struct iovec iov[2];
-	size_t want, left;
-	ssize_t got;
-	int avail = 0, n;
-
-	if (fresh < 4096 || s->raw != s->bev || is_tls(s) ||
-	    ioctl(s->fd, FIONREAD, &avail) < 0 || avail < 4096)
-		return;                 /* less is libevent's next read anyway */
-	want = (size_t)avail < MAX_SINGLE_READ ? (size_t)avail : MAX_SINGLE_READ;
-	/* A bufferevent freezes the end of its input (only it fills it);
-	 * libevent's own read unfreezes it the same way. */
-	evbuffer_unfreeze(in, 0);
-	if ((n = evbuffer_reserve_space(in, (ev_ssize_t)want, v, 2)) <= 0) {
-		evbuffer_freeze(in, 0);
-		return;
-	}
-	left = want;
-	for (int i = 0; i < n; i++) {
-		if (v[i].iov_len > left)
-			v[i].iov_len = left;
-		left -= v[i].iov_len;
-		iov[i].iov_base = v[i].iov_base;
-		iov[i].iov_len = v[i].iov_len;
-	}
-	got = readv(s->fd, iov, n);
-	if (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-		s->read_errno = errno;
-	left = got > 0 ? (size_t)got : 0;
-	for (int i = 0; i < n; i++) {
-		if (v[i].iov_len > left)
-			v[i].iov_len = left;
-		left -= v[i].iov_len;
-	}
-	evbuffer_commit_space(in, v, n);
-	evbuffer_freeze(in, 0);
-}
-
 static void
 read_cb(struct bufferevent *bev, void *arg)
 {
-	struct net_sock *s = arg;
-	struct evbuffer *in = bufferevent_get_input(bev);
-	size_t len = evbuffer_get_length(in);
-
-	if (len > s->in_left && s->open && !s->ended && !s->flushing && !s->paused &&
-	    !output_full(s))
-		read_more(s, in, len - s->in_left);
-	read_input(s, in);
-	s->in_left = evbuffer_get_length(in);
-	if (s->read_errno && !s->ended) {
-		net_sock_log(s, BK_LOG_INFO, "socket error: %s", strerror(s->read_errno));
-		end(s, NET_END_ERROR);
-	}
+	read_input(arg, bufferevent_get_input(bev));
 }
 
 static void
@@ -343,35 +367,15 @@ read_input(struct net_sock *s, struct evbuffer *in)
 }
 
 /*
- * libevent writes a bufferevent's output when epoll next says the socket
- * is writable: new output costs an epoll_ctl to ask, an epoll_wait round,
- * the write, and an epoll_ctl to stop asking. Written here at the end of
- * the iteration that produced it, a socket with room costs the write
- * alone, and the answer leaves a round sooner (what a request/response
- * or QoS 1 round trip waits for). The write event libevent queued is
- * withdrawn before its change reaches epoll; what does not fit keeps it.
- * The write callback runs as libevent would run it after a write.
+ * Write the output at the end of the iteration that produced it rather
+ * than an epoll round later (plain TCP: net_sock_plain.c). TLS and
+ * WebSocket sockets leave it to their bufferevent.
  */
 void
 net_sock_write_now(struct net_sock *s)
 {
-	struct evbuffer *out;
-	int n;
-
-	if (s == NULL || s->ended || s->raw != s->bev || is_tls(s))
-		return;
-	out = bufferevent_get_output(s->bev);
-	if (evbuffer_get_length(out) == 0)
-		return;
-	/* A bufferevent freezes the start of its output (only it drains
-	 * it); libevent's own write unfreezes it the same way. */
-	evbuffer_unfreeze(out, 1);
-	n = evbuffer_write_atmost(out, s->fd, MAX_SINGLE_WRITE);
-	evbuffer_freeze(out, 1);
-	if (n <= 0 || evbuffer_get_length(out) > 0)
-		return;                 /* an error is libevent's to find */
-	event_del(&s->bev->ev_write);
-	write_cb(s->bev, s);
+	if (s && plain(s))
+		net_sock_plain_write_now(s);
 }
 
 /* Bytes not yet written: the output and, under a WebSocket filter, what
@@ -379,9 +383,9 @@ net_sock_write_now(struct net_sock *s)
 static size_t
 unwritten(struct net_sock *s)
 {
-	size_t n = evbuffer_get_length(bufferevent_get_output(s->bev));
+	size_t n = net_sock_output_len(s);
 
-	if (s->raw != s->bev)
+	if (!plain(s) && s->raw != s->bev)
 		n += evbuffer_get_length(bufferevent_get_output(s->raw));
 	return n;
 }
@@ -460,6 +464,12 @@ net_sock_close_after_flush(struct net_sock *s, uint32_t ms)
 		end(s, NET_END_LOCAL);
 		return;
 	}
+	s->linger = event_new(s->base, -1, 0, linger_cb, s);
+	event_add(s->linger, &tv);
+	if (plain(s)) {
+		net_sock_plain_events(s, false, true);
+		return;
+	}
 	bufferevent_disable(s->bev, EV_READ);
 	/* The write callback fires once the output is empty; under a filter
 	 * the raw output tells when the framed bytes have left too. */
@@ -467,5 +477,4 @@ net_sock_close_after_flush(struct net_sock *s, uint32_t ms)
 	bufferevent_enable(s->bev, EV_WRITE);
 	if (s->raw != s->bev)
 		evbuffer_add_cb(bufferevent_get_output(s->raw), raw_out_cb, s);
-	event_add(s->linger, &tv);
 }

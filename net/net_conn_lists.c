@@ -1,0 +1,100 @@
+/*
+ * net_conn_lists.c: the two lists of connections the core's loop works
+ * through, each doubly linked so that a free unlinks in O(1):
+ *
+ *   dirty  output was appended this iteration: written (or shipped to the
+ *          I/O thread) at its end, once per connection (net_loop_once,
+ *          net_flush)
+ *   reap   deferred work, a free or input that waited is due: one event
+ *          of struct net runs every queued connection's net_conn_reap()
+ *          after the callbacks of this iteration (a connection needs no
+ *          event of its own for it)
+ */
+#include "net_int.h"
+
+void
+net_conn_mark_dirty(struct net_conn *nc)
+{
+	struct net *n = nc->net;
+
+	if (nc->dirty)
+		return;
+	nc->dirty = true;
+	nc->dirty_next = n->dirty;
+	if (n->dirty)
+		n->dirty->dirty_pprev = &nc->dirty_next;
+	nc->dirty_pprev = &n->dirty;
+	n->dirty = nc;
+}
+
+void
+net_conn_dirty_unlink(struct net_conn *nc)
+{
+	if (!nc->dirty)
+		return;
+	*nc->dirty_pprev = nc->dirty_next;
+	if (nc->dirty_next)
+		nc->dirty_next->dirty_pprev = nc->dirty_pprev;
+	nc->dirty = false;
+	nc->dirty_next = NULL;
+	nc->dirty_pprev = NULL;
+}
+
+struct net_conn *
+net_conn_dirty_pop(struct net *n)
+{
+	struct net_conn *nc = n->dirty;
+
+	if (nc)
+		net_conn_dirty_unlink(nc);
+	return nc;
+}
+
+static void
+reap_push(struct net_conn **head, struct net_conn *nc)
+{
+	nc->reap_next = *head;
+	if (*head)
+		(*head)->reap_pprev = &nc->reap_next;
+	nc->reap_pprev = head;
+	*head = nc;
+}
+
+void
+net_conn_reap_unlink(struct net_conn *nc)
+{
+	if (nc->reap_pprev == NULL)
+		return;
+	*nc->reap_pprev = nc->reap_next;
+	if (nc->reap_next)
+		nc->reap_next->reap_pprev = nc->reap_pprev;
+	nc->reap_next = NULL;
+	nc->reap_pprev = NULL;
+}
+
+void
+net_conn_reap_soon(struct net_conn *nc)
+{
+	if (nc->reap_pprev == NULL)
+		reap_push(&nc->net->reap, nc);
+	event_active(nc->net->reap_ev, 0, 0);
+}
+
+void
+net_conn_reap_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct net *n = arg;
+	struct net_conn *nc;
+
+	/* This batch only: a connection queued again while it runs waits for
+	 * the event's next run, as an event made active in its own callback
+	 * would. A free unlinks from either list. */
+	while ((nc = n->reap) != NULL) {
+		net_conn_reap_unlink(nc);
+		reap_push(&n->reaping, nc);
+	}
+	while ((nc = n->reaping) != NULL) {
+		net_conn_reap_unlink(nc);
+		net_conn_reap(nc);
+	}
+}
