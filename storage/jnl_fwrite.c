@@ -293,7 +293,7 @@ void
 jnl_fwrite_process(struct jnl_writer *w, struct jnl_batch *list)
 {
 	struct jnl_batch *b;
-	int rc = w->err;
+	int rc = __atomic_load_n(&w->err, __ATOMIC_ACQUIRE);
 
 	for (b = list; b != NULL && rc == 0; b = b->next)
 		for (size_t i = 0; i < b->nfw && rc == 0 && b->status == 0; i++)

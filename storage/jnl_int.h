@@ -3,9 +3,10 @@
  * writer, recovery, compaction). Nothing outside storage/ includes it,
  * except the unit tests and the fuzz target.
  *
- * Threads: everything here is main-thread state except the fields marked
- * [thread] in struct jnl_writer, which the journal thread owns, and the
- * lists marked [lock], guarded by jnl_writer.lock.
+ * Threads: everything here is main-thread state except the fields of
+ * struct jnl_writer (jnl_writer_int.h) marked for the journal threads'
+ * turns, the atomics, and the lists marked [lock], guarded by
+ * jnl_writer.lock.
  */
 #ifndef SLUICE_JNL_INT_H
 #define SLUICE_JNL_INT_H

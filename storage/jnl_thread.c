@@ -1,22 +1,39 @@
 /*
- * jnl_thread.c: the journal thread's side of group commit.
+ * jnl_thread.c: the journal threads' side of group commit.
  *
- * The thread takes sealed batches off w->todo in order, pwrites each at
- * its segment offset (creating a segment file, header first, when the
- * batch asks), fdatasyncs once per segment touched, unlinks the segments
- * the batches made dead once those batches are durable, replaces the
- * whole files the batches carry (the definitions file: st_journal_put_file)
- * once their records are durable, then posts the list to w->done and
- * writes the eventfd (jnl_writer.c completes them on the main thread).
- * Whatever the main thread changed in one loop iteration, messages and
- * definitions alike, costs one pass here, off the event loop.
+ * A thread takes the sealed batches waiting on w->todo (a pass), pwrites
+ * each at its segment offset (creating a segment file, header first, when
+ * a batch asks), fdatasyncs the segment, unlinks the segments the batches
+ * made dead once those batches are durable, writes stream files, replaces
+ * the whole files the batches carry (the definitions file:
+ * st_journal_put_file) once their records are durable, then posts the
+ * list to w->done and writes the eventfd (jnl_writer.c completes them on
+ * the main thread). Whatever the main thread changed in one loop
+ * iteration, messages and definitions alike, costs one pass, off the
+ * event loop.
  *
- * It reads batch buffers and writes only b->status, b->del_status,
+ * Passes overlap (JNL_THREADS threads):
+ *
+ *   pass 1  [take|write]--------fdatasync--------[post]
+ *   pass 2                [take|write]--------fdatasync--------[post]
+ *   pass 3                              (waits for a thread)  [take|write]...
+ *
+ * The write turn: one pass writes at a time, in the order taken, and a
+ * pass is taken only when nobody writes (it gathers what was sealed
+ * meanwhile). The sync: outside every turn, so it starts as soon as the
+ * pass's records are written, not when the previous sync returns. The
+ * post turn: passes post in the order taken; a pass whose sync returns
+ * first waits for the earlier one. A confirm still follows an fdatasync
+ * that began after its record was written.
+ *
+ * A thread reads batch buffers and writes only b->status, b->del_status,
  * b->file_status and b->synced; it never allocates or frees (bk_malloc is
  * main-thread only).
  *
  * Failure: the first error is latched in w->err; every later batch fails
- * without being written until a probe batch creates a fresh segment.
+ * without being written until a probe batch creates a fresh segment. A
+ * failed sync also fails every pass posted after it, even one already
+ * written and synced: as if it had been refused after the failure.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -25,17 +42,52 @@
 
 #include "jnl_writer_int.h"
 
+/* An injected failure (st_journal_inject_*): counter and error, atomics. */
+static int
+take_injected(int *count, int *err)
+{
+	int n = __atomic_load_n(count, __ATOMIC_ACQUIRE);
+
+	while (n > 0)
+		if (__atomic_compare_exchange_n(count, &n, n - 1, false,
+						__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+			return __atomic_load_n(err, __ATOMIC_ACQUIRE);
+	return 0;
+}
+
 static int
 injected(struct jnl_writer *w)
 {
-	int n = __atomic_load_n(&w->inj_n, __ATOMIC_ACQUIRE);
-
-	while (n > 0)
-		if (__atomic_compare_exchange_n(&w->inj_n, &n, n - 1, false,
-						__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
-			return __atomic_load_n(&w->inj_err, __ATOMIC_ACQUIRE);
-	return 0;
+	return take_injected(&w->inj_n, &w->inj_err);
 }
+
+/* The latch: read and set by every pass, whatever its phase. */
+static int
+err_get(struct jnl_writer *w)
+{
+	return __atomic_load_n(&w->err, __ATOMIC_ACQUIRE);
+}
+
+static void
+err_set(struct jnl_writer *w, int rc)
+{
+	__atomic_store_n(&w->err, rc, __ATOMIC_RELEASE);
+}
+
+/*
+ * One list of batches taken off todo, from its write to its post. The
+ * trailing batches (unsynced..end of list) were written since the last
+ * inline sync, all into segment seg; need_sync: one of them wrote there.
+ */
+struct jnl_pass {
+	struct jnl_batch *list, *tail;
+	struct jnl_batch *unsynced;
+	uint64_t seg;
+	uint64_t ticket;               /* sealing order of the pass */
+	int      fd, open_rc;          /* its sync's own description (open_sync) */
+	bool     need_sync;
+	bool     probe_ok;             /* a probe in it cleared the latch */
+};
 
 static void
 close_fd(struct jnl_writer *w)
@@ -74,7 +126,8 @@ open_seg(struct jnl_writer *w, uint64_t no, bool create, uint32_t key)
 	return rc;
 }
 
-/* fdatasync for the written batches from *first up to (not including) stop. */
+/* fdatasync for the written batches from *first up to (not including) stop,
+ * inline in the write pass (a segment switch, a probe, a failed write). */
 static void
 sync_written(struct jnl_writer *w, struct jnl_batch **first, struct jnl_batch *stop)
 {
@@ -95,12 +148,52 @@ sync_written(struct jnl_writer *w, struct jnl_batch **first, struct jnl_batch *s
 			(*first)->synced = true;
 	}
 	if (rc) {
-		w->err = rc;
+		err_set(w, rc);
 		close_fd(w);
 	}
 	for (struct jnl_batch *b = *first; b != stop; b = b->next)
 		b->status = rc;
 	*first = stop;
+}
+
+/*
+ * The pass's own sync, outside every turn, so that it overlaps the next
+ * pass's writes and sync. Through a file description of its own, opened
+ * in the write turn (open_sync): a writeback error is reported once per
+ * description (errseq), so a sync sharing the writer's descriptor with a
+ * concurrent one could miss an error the other consumed. A description
+ * opened before the pass's writes leave the turn reports every error
+ * after its opening; one from before was either seen by nobody (then it
+ * is reported too) or failed an earlier pass, which fails this one
+ * (post_pass).
+ */
+static void
+open_sync(struct jnl_writer *w, struct jnl_pass *p)
+{
+	char name[32];
+
+	p->fd = -1;
+	p->open_rc = 0;
+	if (!p->need_sync)
+		return;
+	jnl_seg_name(name, p->seg);
+	if ((p->fd = openat(w->dirfd, name, O_RDONLY | O_CLOEXEC)) < 0)
+		p->open_rc = -errno;
+}
+
+static int
+sync_pass(struct jnl_writer *w, const struct jnl_pass *p)
+{
+	int rc;
+
+	if (!p->need_sync)
+		return 0;
+	if (p->fd < 0)
+		return p->open_rc;
+	if ((rc = take_injected(&w->inj_sync_n, &w->inj_sync_err)) == 0)
+		rc = jnl_fsync_timed(w->hist, p->fd);
+	close(p->fd);
+	return rc;
 }
 
 /*
@@ -133,13 +226,19 @@ replace_file(struct jnl_writer *w, const struct jnl_file *f)
 	return rc;
 }
 
+/*
+ * In sealing order, one pass at a time: write every batch of the list at
+ * its segment offset. What is left unsynced at the end (the batches
+ * written since the last inline sync, all in segment p->seg) is the
+ * pass's own sync, done outside the turn.
+ */
 static void
-process(struct jnl_writer *w, struct jnl_batch *list)
+write_pass(struct jnl_writer *w, struct jnl_pass *p)
 {
 	struct jnl_batch *unsynced = NULL, *b;
-	bool unlinked = false;
 
-	for (b = list; b; b = b->next) {
+	p->probe_ok = false;
+	for (b = p->list; b; b = b->next) {
 		int rc;
 
 		if (unsynced == NULL)
@@ -148,31 +247,48 @@ process(struct jnl_writer *w, struct jnl_batch *list)
 			sync_written(w, &unsynced, b);
 			if ((rc = injected(w)) == 0)
 				rc = open_seg(w, b->seg, true, b->seg_key);
-			w->err = rc;
+			err_set(w, rc);
+			p->probe_ok = rc == 0;
 			b->status = rc;
 			unsynced = b->next;
 			continue;
 		}
-		rc = w->err ? w->err : injected(w);
+		if ((rc = err_get(w)) == 0)
+			rc = injected(w);
 		if (rc == 0 && b->seg != w->fd_seg && (b->len || b->new_seg)) {
 			sync_written(w, &unsynced, b);
-			rc = w->err ? w->err : open_seg(w, b->seg, b->new_seg, b->seg_key);
+			if ((rc = err_get(w)) == 0)
+				rc = open_seg(w, b->seg, b->new_seg, b->seg_key);
 		}
 		if (rc == 0 && b->len)
 			rc = jnl_write_full(w->fd, b->buf, b->len, b->seg_off);
 		if (rc) {
 			sync_written(w, &unsynced, b);
-			if (w->err == 0) {
-				w->err = rc;
+			if (err_get(w) == 0) {
+				err_set(w, rc);
 				close_fd(w);
 			}
 			b->status = rc;
 			unsynced = b->next;
 		}
 	}
-	sync_written(w, &unsynced, NULL);
-	/* Unlink only after the batch (whose records made the segment dead)
-	 * is durable; fsync the directory so the order survives a crash. */
+	p->unsynced = unsynced;
+	p->need_sync = false;
+	for (b = unsynced; b; b = b->next)
+		p->need_sync |= b->len > 0 || b->new_seg;
+	p->need_sync = p->need_sync && w->sync == ST_SYNC_BATCH && w->fd >= 0;
+	p->seg = w->fd_seg;
+	open_sync(w, p);
+}
+
+/* Unlink only after the batch (whose records made the segment dead) is
+ * durable; fsync the directory so the order survives a crash. */
+static void
+unlink_dead(struct jnl_writer *w, struct jnl_batch *list)
+{
+	struct jnl_batch *b;
+	bool unlinked = false;
+
 	for (b = list; b; b = b->next) {
 		b->del_status = 0;
 		if (b->status != 0)
@@ -191,53 +307,103 @@ process(struct jnl_writer *w, struct jnl_batch *list)
 		for (b = list; b; b = b->next)
 			if (b->ndel && b->del_status == 0)
 				b->del_status = -errno;
-	/* Stream chunks and indexes, once the journal's records are durable. */
-	jnl_fwrite_process(w, list);
-	/* Files last, in batch order: a later batch's copy wins. */
-	for (b = list; b; b = b->next)
-		for (size_t i = 0; i < b->nfile && b->status == 0; i++) {
-			int rc = replace_file(w, &b->files[i]);
+}
 
-			if (rc != 0 && b->file_status == 0)
-				b->file_status = rc;
+/*
+ * In sealing order, once every earlier pass has posted: the trailing
+ * batches take their sync's result, or the error an earlier pass latched
+ * (a failed sync of the previous pass fails this one, written or not, as
+ * if it had come after the failure); then what must follow durability.
+ */
+static void
+post_pass(struct jnl_writer *w, struct jnl_pass *p, int sync_rc)
+{
+	struct jnl_batch *b;
+	int rc = sync_rc;
+
+	if (p->probe_ok)
+		w->post_err = 0;
+	if (rc == 0 && p->unsynced)
+		rc = w->post_err;
+	if (sync_rc != 0) {
+		w->post_err = sync_rc;
+		err_set(w, sync_rc);
+	}
+	for (b = p->unsynced; b; b = b->next)
+		b->status = rc;
+	if (rc == 0 && p->need_sync)
+		p->unsynced->synced = true;
+	unlink_dead(w, p->list);
+	/* Stream chunks and indexes, once the journal's records are durable. */
+	jnl_fwrite_process(w, p->list);
+	/* Files last, in batch order: a later batch's copy wins. */
+	for (b = p->list; b; b = b->next)
+		for (size_t i = 0; i < b->nfile && b->status == 0; i++) {
+			int frc = replace_file(w, &b->files[i]);
+
+			if (frc != 0 && b->file_status == 0)
+				b->file_status = frc;
 		}
 }
 
+/* Wait (lock held) for work, or return false once stopping with none. */
+static bool
+take(struct jnl_writer *w, struct jnl_pass *p)
+{
+	while ((w->todo == NULL || w->writing) && !(w->stop && w->todo == NULL))
+		pthread_cond_wait(&w->cond, &w->lock);
+	if (w->todo == NULL)
+		return false;
+	p->list = w->todo;
+	p->tail = w->todo_tail;
+	p->ticket = w->tickets++;
+	w->todo = w->todo_tail = NULL;
+	w->writing = true;
+	return true;
+}
 
 void *
 jnl_writer_thread_main(void *arg)
 {
 	struct jnl_writer *w = arg;
+	struct jnl_pass p;
 	uint64_t one = 1;
+	int rc;
 
 	pthread_mutex_lock(&w->lock);
-	for (;;) {
-		struct jnl_batch *list, *tail;
-
-		while (w->todo == NULL && !w->stop)
-			pthread_cond_wait(&w->cond, &w->lock);
-		if (w->todo == NULL)
-			break;
-		list = w->todo;
-		tail = w->todo_tail;
-		w->todo = w->todo_tail = NULL;
+	while (take(w, &p)) {
+		pthread_mutex_unlock(&w->lock);
+		write_pass(w, &p);
+		pthread_mutex_lock(&w->lock);
+		w->writing = false;
+		pthread_cond_broadcast(&w->cond);
 		pthread_mutex_unlock(&w->lock);
 
-		process(w, list);
+		rc = sync_pass(w, &p);
 
 		pthread_mutex_lock(&w->lock);
+		while (w->posted != p.ticket)
+			pthread_cond_wait(&w->cond, &w->lock);
+		pthread_mutex_unlock(&w->lock);
+		post_pass(w, &p, rc);
+		pthread_mutex_lock(&w->lock);
 		if (w->done_tail)
-			w->done_tail->next = list;
+			w->done_tail->next = p.list;
 		else
-			w->done = list;
-		w->done_tail = tail;
+			w->done = p.list;
+		w->done_tail = p.tail;
+		w->posted++;
+		pthread_cond_broadcast(&w->cond);
 		pthread_mutex_unlock(&w->lock);
 		while (write(w->efd, &one, sizeof(one)) < 0 && errno == EINTR)
 			;
 		pthread_mutex_lock(&w->lock);
 	}
+	/* The last thread out closes the descriptors. */
+	if (--w->running == 0) {
+		close_fd(w);
+		jnl_fwrite_close_all(w);
+	}
 	pthread_mutex_unlock(&w->lock);
-	close_fd(w);
-	jnl_fwrite_close_all(w);
 	return NULL;
 }

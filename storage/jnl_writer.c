@@ -1,9 +1,9 @@
 /*
  * jnl_writer.c: group commit on the main thread: the open batch, sealing,
- * completions, and the journal thread's start and stop (the thread itself
- * is jnl_thread.c).
+ * completions, and the journal threads' start and stop (the threads
+ * themselves, and how their passes overlap, are jnl_thread.c).
  *
- * Main thread                              journal thread
+ * Main thread                              journal threads
  *   append -> copy into j->open              wait for todo
  *   first append arms seal_ev       seal ->  pwrite each batch at its offset,
  *   seal_ev (end of the iteration):          fdatasync once per segment touched,
@@ -152,7 +152,7 @@ seal_now(struct st_journal *j)
 	else
 		w->todo = b;
 	w->todo_tail = b;
-	pthread_cond_signal(&w->cond);
+	pthread_cond_broadcast(&w->cond);
 	pthread_mutex_unlock(&w->lock);
 	j->open = batch_get(j);
 }
@@ -476,9 +476,18 @@ jnl_writer_start(struct st_journal *j)
 	if ((prio = event_base_get_npriorities(j->base)) > 1)
 		event_priority_set(j->seal_ev, prio - 1);
 	j->open = batch_get(j);
-	if ((rc = pthread_create(&w->th, NULL, jnl_writer_thread_main, w)) != 0)
-		return -rc;
-	w->started = true;
+	for (int i = 0; i < JNL_THREADS; i++) {
+		pthread_mutex_lock(&w->lock);
+		w->running++;
+		pthread_mutex_unlock(&w->lock);
+		if ((rc = pthread_create(&w->th[i], NULL, jnl_writer_thread_main, w)) != 0) {
+			pthread_mutex_lock(&w->lock);
+			w->running--;
+			pthread_mutex_unlock(&w->lock);
+			return -rc;
+		}
+		w->started++;
+	}
 	return 0;
 }
 
@@ -509,9 +518,10 @@ jnl_writer_stop(struct st_journal *j)
 		}
 		pthread_mutex_lock(&w->lock);
 		w->stop = true;
-		pthread_cond_signal(&w->cond);
+		pthread_cond_broadcast(&w->cond);
 		pthread_mutex_unlock(&w->lock);
-		pthread_join(w->th, NULL);
+		for (int i = 0; i < w->started; i++)
+			pthread_join(w->th[i], NULL);
 	}
 	if (j->seal_ev)
 		event_free(j->seal_ev);
@@ -542,3 +552,9 @@ st_journal_inject_failure(struct st_journal *j, int err, int n)
 	__atomic_store_n(&j->w->inj_n, n, __ATOMIC_RELEASE);
 }
 
+void
+st_journal_inject_sync_failure(struct st_journal *j, int err, int n)
+{
+	__atomic_store_n(&j->w->inj_sync_err, err, __ATOMIC_RELEASE);
+	__atomic_store_n(&j->w->inj_sync_n, n, __ATOMIC_RELEASE);
+}

@@ -3,8 +3,9 @@
  * two sides of the journal writer (jnl_writer.c, main thread;
  * jnl_thread.c, journal thread). Nothing else includes it.
  *
- * Field marks: [lock] guarded by jnl_writer.lock, [thread] journal thread
- * only, "main thread" main thread only. The rules for who may touch a
+ * Field marks: [lock] guarded by jnl_writer.lock, [write turn] / [post
+ * turn] the journal thread whose pass holds that turn (turns pass on
+ * under the lock), "main thread" main thread only. The rules for who may touch a
  * batch when are at the top of jnl_writer.c.
  */
 #ifndef SLUICE_JNL_WRITER_INT_H
@@ -103,26 +104,42 @@ struct jnl_note {
 	size_t   len;
 };
 
+/*
+ * Journal threads: passes overlap. One thread at a time writes (a pass
+ * takes todo only while nobody is writing), each syncs its own pass
+ * outside every turn, so a second sync starts as soon as its records are
+ * written instead of after the first returns, and passes post in the
+ * order they were taken. Two suffice: a third pass's records would wait
+ * for neither sync.
+ */
+#define JNL_THREADS 2
+
 struct jnl_writer {
-	pthread_t th;
+	pthread_t th[JNL_THREADS];
 	pthread_mutex_t lock;
-	pthread_cond_t cond;
+	pthread_cond_t cond;                  /* every change below: broadcast */
 	struct jnl_batch *todo, *todo_tail;   /* [lock] */
 	struct jnl_batch *done, *done_tail;   /* [lock] */
 	bool     stop;                        /* [lock] */
+	bool     writing;                     /* [lock] a pass is in its write turn */
+	uint64_t tickets;                     /* [lock] passes taken */
+	uint64_t posted;                      /* [lock] passes posted to done */
+	int      running;                     /* [lock] threads not yet exited */
 	int      efd;
 	int      dirfd;                       /* borrowed from the journal */
 	int      ddirfd;                      /* borrowed: data_dir, for files */
 	enum st_sync sync;
-	int      fd;                          /* [thread] segment being written */
-	uint64_t fd_seg;                      /* [thread] */
-	int      err;                         /* [thread] latched failure */
+	int      fd;                          /* [write turn] segment being written */
+	uint64_t fd_seg;                      /* [write turn] */
+	int      err;                         /* atomic: latched failure */
+	int      post_err;                    /* [post turn] a sync failed */
 	int      inj_err, inj_n;              /* atomics: injected failures */
+	int      inj_sync_err, inj_sync_n;    /* atomics: injected sync failures */
 	struct jnl_fsync_hist *hist;          /* borrowed from the journal; atomics */
-	struct jnl_fdc fdc[JNL_FD_CACHE];     /* [thread] stream file descriptors */
-	uint64_t fdc_clock;                   /* [thread] */
+	struct jnl_fdc fdc[JNL_FD_CACHE];     /* [post turn] stream file descriptors */
+	uint64_t fdc_clock;                   /* [post turn] */
 	size_t   nspare;                      /* main thread */
-	bool     started;                     /* main thread: th is running */
+	int      started;                     /* main thread: th[0..started) run */
 };
 
 /* jnl_repl.c, main thread: hand a batch being sealed to the replication

@@ -13,8 +13,11 @@
  *
  * Threads. Every function here runs on the main thread (the thread of the
  * event_base given to st_journal_open), and every callback is called on
- * it, from the event loop, never from inside an st_* call. A private
- * journal thread does the write() + fdatasync() work.
+ * it, from the event loop, never from inside an st_* call. Two private
+ * journal threads do the write() + fdatasync() work: one writes while
+ * the other's fdatasync is in flight and then starts its own, so a batch
+ * is synced as soon as it is written, not once the sync before it
+ * returns; batches still complete in sealing order (jnl_thread.c).
  *
  * Group commit. Appends only copy the encoded record into the open batch
  * (memory, no syscall). The first append of a loop iteration activates a
@@ -558,5 +561,8 @@ int st_disk_space(const char *path, uint64_t *free_bytes, uint64_t *total_bytes)
  * probes) with err (a negative errno) as if write() had; n = 0 clears.
  */
 void st_journal_inject_failure(struct st_journal *j, int err, int n);
+/* The same for the next n fdatasyncs that make records durable (a pass's
+ * own sync, which may overlap the next pass's writes and sync). */
+void st_journal_inject_sync_failure(struct st_journal *j, int err, int n);
 
 #endif

@@ -73,6 +73,128 @@ test_order_across_batches(void)
 	tmpdir_free();
 }
 
+/*
+ * Passes that overlap (a batch sealed every iteration while earlier ones
+ * sync), across segment rolls and with acks making segments dead while
+ * later passes are in flight: completions stay in order, every one
+ * succeeds, and a reopen finds exactly the unacked messages.
+ */
+static int ov_seen[2000], ov_n, ov_bad;
+static void
+on_ov(void *arg, int status)
+{
+	if (status != 0)
+		ov_bad++;
+	if (ov_n < 2000)
+		ov_seen[ov_n] = (int)(intptr_t)arg;
+	ov_n++;
+}
+
+static int
+count_msgs(void *arg, const struct st_msg *m)
+{
+	(*(int *)arg)++;
+	return 0;
+}
+
+static void
+test_overlapped_passes(void)
+{
+	const struct st_replay_ops ops = { NULL, count_msgs };
+	struct st_journal_stats st;
+	struct st_journal *j;
+	uint64_t q = 1;
+	int live = 0;
+
+	tmpdir_new();
+	j = jopen_cfg(64 << 10, ST_SYNC_BATCH);
+	ov_n = ov_bad = 0;
+	for (int i = 0; i < 2000; i++) {
+		CHECK_EQ_INT(append_msg(j, (uint64_t)i + 1, &q, 1, 1000), 0);
+		if (i >= 100 && i % 2 == 0)
+			CHECK_EQ_INT(st_journal_append_ack(j, 1, (uint64_t)i - 99), 0);
+		CHECK_EQ_INT(st_journal_when_durable(j, on_ov, (void *)(intptr_t)i), 0);
+		if (i % 7 == 0)
+			event_base_loop(base, EVLOOP_NONBLOCK);   /* seal: a new pass */
+	}
+	CHECK_EQ_INT(flush(j), 0);
+	CHECK_EQ_INT(ov_n, 2000);
+	CHECK_EQ_INT(ov_bad, 0);
+	for (int i = 0; i < 2000; i++)
+		CHECK_EQ_INT(ov_seen[i], i);
+	st_journal_stats_get(j, &st);
+	CHECK(st.segments >= 2);
+	CHECK(st.syncs >= 2);
+	st_journal_close(j);
+	j = jopen_cfg(64 << 10, ST_SYNC_BATCH);
+	CHECK(j != NULL);
+	CHECK_EQ_INT(st_journal_replay(j, &ops, &live), 0);
+	CHECK_EQ_INT(live, 2000 - 950);
+	st_journal_close(j);
+	tmpdir_free();
+}
+
+/*
+ * A pass's sync fails while later passes may already be written and
+ * synced: the failing pass and every one after it complete with the
+ * error (or are refused once the failed state is known), none reports
+ * success; then the probe clears the state and appends work again.
+ */
+static void
+test_sync_failure_fails_later_passes(void)
+{
+	struct st_journal_stats st;
+	struct st_journal *j;
+	struct waiter w[40];
+	uint64_t q = 1;
+	int spins = 0, ok = 0, failed = 0;
+
+	struct st_journal_config cfg;
+	int n = 0;
+
+	tmpdir_new();
+	st_journal_config_init(&cfg);
+	cfg.data_dir = dir;
+	cfg.segment_size = 64 << 10;
+	cfg.sync = ST_SYNC_BATCH;
+	cfg.retry_ms = 1000;        /* the failed state outlasts the appends below */
+	CHECK_EQ_INT(st_journal_open(&cfg, base, &j), 0);
+	CHECK_EQ_INT(append_msg(j, 1, &q, 1, 100), 0);
+	CHECK_EQ_INT(flush(j), 0);
+	st_journal_inject_sync_failure(j, -EIO, 1);
+	/* until the failed state is known: every pass after the failing one */
+	for (; n < 40; n++) {
+		w[n].done = 0;
+		w[n].status = 1;
+		if (append_msg(j, (uint64_t)n + 10, &q, 1, 100) != 0 ||
+		    st_journal_when_durable(j, on_done, &w[n]) != 0)
+			break;
+		event_base_loop(base, EVLOOP_NONBLOCK);
+	}
+	for (int i = 0; i < n; i++) {
+		while (!w[i].done && ++spins < 100000)
+			event_base_loop(base, EVLOOP_ONCE);
+		if (w[i].done && w[i].status == 0)
+			ok++;
+		else
+			failed++;
+	}
+	CHECK(n >= 1);
+	CHECK_EQ_INT(w[0].status, -EIO);
+	CHECK_EQ_INT(ok, 0);
+	CHECK_EQ_INT(failed, n);
+	spins = 0;
+	do {
+		event_base_loop(base, EVLOOP_ONCE);
+		st_journal_stats_get(j, &st);
+	} while (st.failed && ++spins < 1000);
+	CHECK_EQ_INT(st.failed, 0);
+	CHECK_EQ_INT(append_msg(j, 100, &q, 1, 100), 0);
+	CHECK_EQ_INT(flush(j), 0);
+	st_journal_close(j);
+	tmpdir_free();
+}
+
 struct replayed {
 	uint64_t ids[64];
 	uint16_t nq[64];
@@ -506,6 +628,8 @@ main(void)
 	base = event_base_new();
 	RUN(test_order);
 	RUN(test_order_across_batches);
+	RUN(test_overlapped_passes);
+	RUN(test_sync_failure_fails_later_passes);
 	RUN(test_replay);
 	RUN(test_torn_tail);
 	RUN(test_mid_corruption);
