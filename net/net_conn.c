@@ -147,7 +147,7 @@ net_conn_on_open(struct net_conn *nc)
 	if (nc->opened || nc->free_pending)
 		return;
 	if (nc->sock)
-		nc->tls = &nc->sock->tls;
+		nc->tls = nc->sock->tls;
 	nc->ctx = nc->l->cfg.ops->open(nc->l->cfg.arg, nc);
 	if (nc->ctx == NULL) {
 		net_conn_close(nc);

@@ -128,7 +128,8 @@ struct net_sock {
 	struct evbuffer *in, *out;
 	bool wev_on;                            /* wev is added */
 	struct net_ws *ws;                      /* owned by the filter bev; NULL unless WS */
-	struct net_tls_info tls;                /* filled at open on TLS sockets */
+	struct net_tls_info *tls;               /* owned; made and filled at open on TLS
+						   sockets, NULL on others */
 	struct event *linger;                   /* owned, made when a flush before a close
 						   starts: a flush that takes too long */
 	unsigned paused;                        /* NET_PAUSE_* and SOCK_PAUSE_* */

@@ -28,7 +28,7 @@ net_io_core_handle(const struct net_msg *m)
 
 	switch (m->kind) {
 	case NET_M_OPENED:
-		nc->tls = &nc->io->sock->tls;   /* written before OPENED was pushed */
+		nc->tls = nc->io->sock->tls;    /* written before OPENED was pushed */
 		net_conn_on_open(nc);
 		break;
 	case NET_M_INPUT:

@@ -148,8 +148,10 @@ open_up(struct net_sock *s)
 	if (s->open || s->ended)
 		return;
 	s->open = true;
-	if (is_tls(s))
-		net_tls_info_fill(s->raw, &s->tls);
+	if (is_tls(s)) {
+		s->tls = bk_calloc(1, sizeof(*s->tls));
+		net_tls_info_fill(s->raw, s->tls);
+	}
 	s->up->open(s->up_arg);
 	net_sock_kick(s);
 }
@@ -205,7 +207,10 @@ net_sock_free(struct net_sock *s)
 		net_sock_plain_free(s);
 	else
 		bufferevent_free(s->bev);
-	net_tls_info_fini(&s->tls);
+	if (s->tls) {
+		net_tls_info_fini(s->tls);
+		bk_free(s->tls);
+	}
 	bk_free(s);
 }
 
