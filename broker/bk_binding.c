@@ -265,7 +265,7 @@ bk_bind(struct bk_vhost *vh, const struct bk_binding_decl *d, bk_owner owner,
 	b->xmatch = xmatch;
 	binding_link(vh->routing, b);
 	if (binding_persists(b))
-		bk_defs_changed(vh->broker);
+		bk_defs_binding_added(b);
 	return BK_OK;
 }
 

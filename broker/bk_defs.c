@@ -12,6 +12,10 @@
  * records, off the event loop. So a burst of declares from any number of
  * clients costs one write, and no client waits on the loop for a disk.
  *
+ * A durable queue created or a binding added is not worth a rewrite: it
+ * becomes one journal record in the iteration's batch, and the file
+ * absorbs such records from time to time (bk_defs_delta.c).
+ *
  * Answers wait for the disk. An adapter about to confirm a change (AMQP
  * declare-ok, bind-ok, delete-ok; an HTTP 2xx) calls
  * bk_defs_commit_track: 0 when everything changed so far is already on
@@ -48,7 +52,7 @@ bk_defs_save(struct bk_broker *b)
 
 	if (p == NULL)
 		return 0;
-	doc = bk_defs_export(b, NULL, BK_DEFS_DURABLE);
+	doc = bk_defs_durable_doc(p);
 	rc = st_defs_write(p->data_dir, doc);
 	cJSON_Delete(doc);
 	if (rc < 0)
@@ -84,6 +88,8 @@ struct bk_defs_waiter {
 struct defs_write {
 	struct bk_persist *p;           /* borrowed */
 	uint64_t gen;
+	struct bk_defs_key *keys;       /* owned: the records a full write absorbed */
+	uint32_t nkeys;
 };
 
 static void
@@ -99,6 +105,7 @@ defs_written(void *arg, int status)
 			 strerror(-status));
 		p->defs_dirty = true;   /* the next change or commit tries again */
 	}
+	bk_defs_delta_done(p, w->keys, w->nkeys, status);
 	bk_free(w);
 }
 
@@ -132,26 +139,54 @@ waiters_report(struct bk_persist *p, int status)
 	}
 }
 
-/* Render the document and queue it with the journal's open batch. */
+/* Register w (taken) for the open batch's completion. */
+static int
+defs_when_durable(struct bk_persist *p, struct defs_write *w)
+{
+	int rc = st_journal_when_durable(p->j, defs_written, w);
+
+	if (rc < 0) {
+		bk_defs_delta_done(p, w->keys, w->nkeys, rc);
+		bk_free(w);
+	}
+	return rc;
+}
+
+/*
+ * Render the document and queue it with the journal's open batch; it
+ * absorbs the records made so far (bk_defs_delta.c).
+ */
 static int
 defs_queue(struct bk_persist *p)
 {
 	struct defs_write *w;
-	cJSON *doc = bk_defs_export(p->broker, NULL, BK_DEFS_DURABLE);
+	cJSON *doc = bk_defs_durable_doc(p);
 	char *text = NULL;
 	size_t len = 0;
 	int rc;
 
 	rc = st_defs_render(doc, &text, &len);
 	cJSON_Delete(doc);
+	if (rc == 0)
+		p->defs_file_len = len;
 	if (rc < 0 || (rc = st_journal_put_file(p->j, ST_DEFS_FILE, text, len)) < 0)
 		return rc;
-	w = bk_malloc(sizeof(*w));
+	w = bk_calloc(1, sizeof(*w));
 	w->p = p;
 	w->gen = p->defs_gen;
-	if ((rc = st_journal_when_durable(p->j, defs_written, w)) < 0)
-		bk_free(w);
-	return rc;
+	bk_defs_delta_take(p, &w->keys, &w->nkeys);
+	return defs_when_durable(p, w);
+}
+
+/* Only records changed: their batch's completion makes them durable. */
+static void
+defs_records_queued(struct bk_persist *p)
+{
+	struct defs_write *w = bk_calloc(1, sizeof(*w));
+
+	w->p = p;
+	w->gen = p->defs_gen;
+	defs_when_durable(p, w);
 }
 
 void
@@ -160,8 +195,15 @@ bk_defs_flush_cb(evutil_socket_t fd, short what, void *arg)
 	struct bk_persist *p = arg;
 	int rc;
 
-	if (!p->defs_dirty || p->stopping)
+	if (p->stopping)
 		return;
+	if (!p->defs_dirty) {
+		if (p->defs_delta && p->j != NULL)
+			defs_records_queued(p);
+		p->defs_delta = false;
+		return;
+	}
+	p->defs_delta = false;
 	p->defs_dirty = false;
 	if (p->j == NULL) {
 		if ((rc = bk_defs_save(p->broker)) == 0)
@@ -242,6 +284,7 @@ bk_defs_load(struct bk_broker *b, char *err, size_t errlen)
 				 ST_DEFS_FILE, strerror(-rc));
 		return rc;
 	}
+	bk_defs_epoch_load(p, doc);
 	rc = bk_defs_import(b, doc, NULL, BK_DEFS_KEEP_GOING, why, sizeof(why));
 	if (rc < 0)
 		snprintf(err, errlen, "%s/%s: %s", p->data_dir, ST_DEFS_FILE, why);

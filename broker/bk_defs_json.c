@@ -23,7 +23,7 @@
  * (bk_routing.h and bk_queueing.h): it reads the object graph directly.
  */
 #include "bk_routing.h"
-#include "bk_queueing.h"
+#include "bk_persist.h"
 
 #include <string.h>
 
@@ -298,6 +298,29 @@ ex_tperm(void *arg, const struct bk_topic_permission_view *v)
 
 	cJSON_AddItemToArray(e->tperms, bk_defs_topic_permission_json(v));
 	return 0;
+}
+
+cJSON *
+bk_defs_queue_doc(struct bk_queue *q)
+{
+	cJSON *doc = cJSON_CreateObject();
+	struct ex e = { .b = q->broker, .flags = BK_DEFS_DURABLE, .with_vhost = true };
+
+	e.queues = cJSON_AddArrayToObject(doc, "queues");
+	add_queue(&e, q->vhost, q);
+	return doc;
+}
+
+cJSON *
+bk_defs_binding_doc(struct bk_binding *bd)
+{
+	cJSON *doc = cJSON_CreateObject();
+	struct ex e = { .b = bd->source->vhost->broker, .flags = BK_DEFS_DURABLE,
+			.with_vhost = true };
+
+	e.bindings = cJSON_AddArrayToObject(doc, "bindings");
+	add_binding(&e, bd->source->vhost, bd);
+	return doc;
 }
 
 cJSON *

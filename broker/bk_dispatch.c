@@ -103,8 +103,8 @@ delivery_new(struct bk_queue *q, struct bk_consumer *c, const struct bk_entry *e
 	d->queue = q;
 	bk_queue_ref(q);
 	d->consumer = c;
-	d->delivery_count = e->delivery_count;
-	d->redelivered = (e->flags & BK_E_REDELIVERED) != 0;
+	d->delivery_count = bk_entry_count(e);
+	d->redelivered = (bk_entry_flags(e) & BK_E_REDELIVERED) != 0;
 	d->no_ack = no_ack;
 	d->seq = e->seq;
 	q->unacked++;
@@ -124,8 +124,8 @@ static void
 requeue_entry(struct bk_queue *q, struct bk_msg *m, uint64_t seq,
 	      uint32_t count, bool redelivered)
 {
-	struct bk_entry e = { m, bk_msgq_expiry(q, m), seq, count,
-			      redelivered ? BK_E_REDELIVERED : 0 };
+	struct bk_entry e = bk_entry_make(m, bk_msgq_expiry(q, m), seq, count,
+					  redelivered ? BK_E_REDELIVERED : 0);
 
 	bk_msgq_add(q, &e, true);
 }
@@ -179,8 +179,8 @@ dispatch_one(struct bk_queue *q, struct bk_consumer *c)
 
 	if (!bk_msgq_take(q, &e))
 		return false;
-	if (e.expires_at != 0 && e.seq != q->fresh_seq &&
-	    e.expires_at <= (int64_t)bk_now_ms()) {
+	if (bk_entry_expires(&e) != 0 && e.seq != q->fresh_seq &&
+	    bk_entry_expires(&e) <= (int64_t)bk_now_ms()) {
 		bk_dlx_dead_letter(q, e.msg, "expired");
 		bk_persist_ack(q, e.msg);
 		bk_msg_unref(e.msg);
@@ -319,7 +319,8 @@ bk_queue_get_one(struct bk_queue *q, bool no_ack, struct bk_delivery **out,
 	bk_queue_ref(q);
 	bk_expiry_idle_arm(q);                  /* basic.get is a use */
 	while (*out == NULL && !q->deleted && bk_msgq_take(q, &e)) {
-		if (e.expires_at != 0 && e.expires_at <= (int64_t)bk_now_ms()) {
+		if (bk_entry_expires(&e) != 0 &&
+		    bk_entry_expires(&e) <= (int64_t)bk_now_ms()) {
 			bk_dlx_dead_letter(q, e.msg, "expired");
 			bk_persist_ack(q, e.msg);
 			bk_msg_unref(e.msg);

@@ -49,13 +49,13 @@ void
 bk_expiry_track(struct bk_queue *q, struct bk_entry *e, uint32_t level)
 {
 	bool from_queue = q->args.message_ttl >= 0 &&
-		e->expires_at == (int64_t)e->msg->published_ms + q->args.message_ttl;
+		bk_entry_expires(e) == (int64_t)e->msg->published_ms + q->args.message_ttl;
 
 	if (!from_queue) {
-		e->flags |= BK_E_HEAP;
-		bk_heap_push(&q->heap, (struct bk_ttl_item){ e->expires_at, e->seq, level });
+		bk_entry_flag_set(e, BK_E_HEAP);
+		bk_heap_push(&q->heap, (struct bk_ttl_item){ bk_entry_expires(e), e->seq, level });
 	}
-	arm(q, e->expires_at);
+	arm(q, bk_entry_expires(e));
 }
 
 static void
@@ -80,8 +80,8 @@ heap_item_entry(struct bk_queue *q, const struct bk_ttl_item *it)
 	if (it->level >= q->nlevels)
 		return NULL;
 	e = bk_ring_find(&q->levels[it->level], it->seq);
-	if (e == NULL || e->msg == NULL || !(e->flags & BK_E_HEAP) ||
-	    e->expires_at != it->at)
+	if (e == NULL || e->msg == NULL || !(bk_entry_flags(e) & BK_E_HEAP) ||
+	    bk_entry_expires(e) != it->at)
 		return NULL;
 	return e;
 }
@@ -109,11 +109,12 @@ expire_ring(struct bk_queue *q, uint32_t level, int64_t now)
 		struct bk_entry *e = bk_ring_at(&q->levels[level], i);
 		uint32_t gen = q->gen;
 
-		if (e->msg == NULL || (e->flags & BK_E_HEAP) || e->expires_at == 0) {
+		if (e->msg == NULL || (bk_entry_flags(e) & BK_E_HEAP) ||
+		    bk_entry_expires(e) == 0) {
 			i++;
 			continue;
 		}
-		if (e->expires_at > now)
+		if (bk_entry_expires(e) > now)
 			break;
 		expire_entry(q, e);
 		i = gen == q->gen ? i + 1 : 0;
@@ -140,10 +141,11 @@ next_expiry(struct bk_queue *q)
 		for (i = 0; i < r->count; i++) {
 			struct bk_entry *e = bk_ring_at(r, i);
 
-			if (e->msg == NULL || (e->flags & BK_E_HEAP) || e->expires_at == 0)
+			if (e->msg == NULL || (bk_entry_flags(e) & BK_E_HEAP) ||
+			    bk_entry_expires(e) == 0)
 				continue;
-			if (at == 0 || e->expires_at < at)
-				at = e->expires_at;
+			if (at == 0 || bk_entry_expires(e) < at)
+				at = bk_entry_expires(e);
 			break;
 		}
 	}
@@ -202,10 +204,11 @@ bk_expiry_ttl_changed(struct bk_queue *q)
 		for (uint32_t i = 0; i < r->count; i++) {
 			struct bk_entry *e = bk_ring_at(r, i);
 
-			if (e->msg == NULL || (e->flags & BK_E_HEAP) || e->expires_at == 0)
+			if (e->msg == NULL || (bk_entry_flags(e) & BK_E_HEAP) ||
+			    bk_entry_expires(e) == 0)
 				continue;
-			e->flags |= BK_E_HEAP;
-			bk_heap_push(&q->heap, (struct bk_ttl_item){ e->expires_at, e->seq, l });
+			bk_entry_flag_set(e, BK_E_HEAP);
+			bk_heap_push(&q->heap, (struct bk_ttl_item){ bk_entry_expires(e), e->seq, l });
 		}
 	}
 	bk_expiry_run(q);

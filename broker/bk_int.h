@@ -93,6 +93,16 @@ bool bk_direct_reply_route(struct bk_vhost *vh, struct bk_str key, struct bk_msg
  */
 void bk_defs_changed(struct bk_broker *b);
 /*
+ * A durable queue was created, a binding a restart keeps was added
+ * (bk_defs_delta.c): the change is one journal record in this iteration's
+ * batch instead of a rewrite of the whole file, when it can be (else
+ * bk_defs_changed). Same contract as bk_defs_changed for the caller.
+ */
+struct bk_queue;
+struct bk_binding;
+void bk_defs_queue_added(struct bk_queue *q);
+void bk_defs_binding_added(struct bk_binding *bd);
+/*
  * [Q] Before msg (routed by a publish) is enqueued on the n queues qs:
  * write one MSG record naming those that are durable (and would accept
  * it), flag the message BK_MSG_JOURNALED and set res->pending; register

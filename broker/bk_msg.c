@@ -152,6 +152,7 @@ bk_msg_new(struct bk_str exchange, struct bk_str routing_key,
 	extra = exchange.len + routing_key.len;
 	if (shared == NULL)
 		extra += sizeof(struct bk_props) + props_size(props);
+	BK_ASSERT(body_len <= UINT32_MAX);
 	total = sizeof(*m) + extra + body_len;
 	m = bk_malloc(total);
 	memset(m, 0, sizeof(*m));
@@ -173,8 +174,7 @@ bk_msg_new(struct bk_str exchange, struct bk_str routing_key,
 	m->routing_key = routing_key;
 	dst = copy_str(dst, &m->routing_key);
 	m->body = dst;
-	m->body_len = body_len;
-	m->size = total;
+	m->body_len = (uint32_t)body_len;
 	if ((m->props->present & BK_P_DELIVERY_MODE) && m->props->delivery_mode == 2)
 		m->flags |= BK_MSG_PERSISTENT;
 	if ((m->props->present & BK_P_EXPIRATION) &&
@@ -218,6 +218,7 @@ bk_msg_body_resize(struct bk_msg *m, size_t body_len)
 	bool own;
 
 	BK_ASSERT(m->refs == 1 && m->flags == (m->flags & BK_MSG_PERSISTENT));
+	BK_ASSERT(body_len <= UINT32_MAX);
 	head = (size_t)(m->body - (uint8_t *)m);
 	own = owns_props(m);
 	/* offsets now, while the old block is valid: a pointer into a block
@@ -232,8 +233,7 @@ bk_msg_body_resize(struct bk_msg *m, size_t body_len)
 	for (i = 0; i < n; i++)
 		*ptrs[i] = (const char *)((uint8_t *)r + offs[i]);
 	r->body = (uint8_t *)r + head;
-	r->body_len = body_len;
-	r->size = head + body_len;
+	r->body_len = (uint32_t)body_len;
 	return r;
 }
 

@@ -1,7 +1,7 @@
 /*
  * bk_msgq.c: the ready messages of a queue.
  *
- * Each priority level is a ring of 32-byte entries held by value, so a
+ * Each priority level is a ring of 24-byte entries held by value, so a
  * steady-state enqueue/dequeue allocates nothing (the ring only grows, by
  * doubling). Every ring stays sorted by seq: new messages go to the tail
  * with a fresh seq, and a requeued message goes back to the slot its seq
@@ -238,7 +238,7 @@ bk_msgq_add(struct bk_queue *q, const struct bk_entry *e, bool requeue)
 	q->ready++;
 	q->ready_bytes += e->msg->body_len;
 	q->gen++;
-	if (e->expires_at != 0)
+	if (bk_entry_expires(e) != 0)
 		bk_expiry_track(q, bk_ring_find(r, e->seq), level);
 }
 

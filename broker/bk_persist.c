@@ -517,7 +517,9 @@ bk_persist_stop(struct bk_broker *b)
 	 * cannot land over them. */
 	st_journal_close(p->j);
 	p->j = NULL;
-	if (p->defs_dirty) {
+	if (p->defs_dirty || p->ndkeys > 0) {
+		/* the file holds everything after a clean stop; the journal's
+		 * declare records are older than it now (bk_defs_delta.c) */
 		p->defs_dirty = false;
 		bk_defs_save(b);
 	}
@@ -541,6 +543,7 @@ bk_persist_free(struct bk_broker *b)
 	if (p->disk_ev != NULL)
 		event_free(p->disk_ev);
 	bk_retained_persist_fini(b);
+	bk_defs_delta_free(p);
 	bk_free(p->props_buf);
 	bk_free(p->qv);
 	bk_free(p->data_dir);

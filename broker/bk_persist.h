@@ -31,6 +31,7 @@
 #include "bk_queueing.h"
 
 struct st_journal;
+struct cJSON;
 struct event;
 struct bk_pnode;
 
@@ -55,6 +56,16 @@ struct bk_persist {
 	uint64_t defs_durable_gen;      /* changes on disk */
 	struct bk_defs_waiter *defs_waiters, *defs_waiters_tail; /* owned list:
 					   commits waiting for the next write */
+	/* durable declares as journal records (bk_defs_delta.c) */
+	uint64_t defs_epoch;            /* of the last full write rendered */
+	uint64_t defs_next;             /* number of the next record */
+	struct bk_defs_key *dkeys;      /* owned: records no full write absorbed yet */
+	uint32_t ndkeys, dkeys_cap;
+	uint64_t dbytes;                /* bytes of their values */
+	uint64_t defs_file_len;         /* bytes of the last full write */
+	bool defs_delta;                /* records made since the last flush */
+	struct bk_defs_rec *replayed;   /* owned: records read at start */
+	uint32_t nreplayed, replayed_cap;
 	/* disk alarm */
 	struct event *disk_ev;          /* owned; 1 s timer */
 	uint64_t disk_free_limit;
@@ -147,6 +158,32 @@ int bk_recover_messages(struct bk_broker *b, char *err, size_t errlen);
 
 /* bk_defs.c: the definitions file. */
 int bk_defs_load(struct bk_broker *b, char *err, size_t errlen);
+
+/* bk_defs_delta.c: durable declares as journal records. */
+#define BK_NS_DEFS 0x4446               /* "DF": journal key/value namespace */
+struct bk_defs_key {
+	uint64_t epoch, n;
+};
+/* The durable document of the next full write: its epoch is the next one. */
+struct cJSON *bk_defs_durable_doc(struct bk_persist *p);
+/* The file's epoch, read from a loaded document (0 when absent). */
+void bk_defs_epoch_load(struct bk_persist *p, const struct cJSON *doc);
+/* Replay: keep one record (ns BK_NS_DEFS); apply them all once the
+ * key/value records are over (before the messages). */
+int bk_defs_delta_replay(struct bk_broker *b, const void *key, uint32_t klen,
+			 const void *val, uint32_t vlen);
+void bk_defs_delta_apply(struct bk_broker *b);
+/* A full write took the records so far (*keys, *n: the caller's). */
+void bk_defs_delta_take(struct bk_persist *p, struct bk_defs_key **keys, uint32_t *n);
+/* That write is on disk (status 0: delete the records) or failed (they
+ * stay, for the next one). Frees keys. */
+void bk_defs_delta_done(struct bk_persist *p, struct bk_defs_key *keys, uint32_t n,
+			int status);
+void bk_defs_delta_free(struct bk_persist *p);
+/* bk_defs_json.c: a document listing one entry as the file lists it. */
+struct cJSON *bk_defs_queue_doc(struct bk_queue *q);
+struct cJSON *bk_defs_binding_doc(struct bk_binding *bd);
+
 int bk_defs_save(struct bk_broker *b);
 /* The end-of-iteration write (defs_ev) and dropping the waiters (stop). */
 void bk_defs_flush_cb(evutil_socket_t fd, short what, void *arg);

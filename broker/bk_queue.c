@@ -330,11 +330,7 @@ bk_queue_enqueue(struct bk_queue *q, struct bk_msg *m)
 		bk_persist_ack(q, m);
 		return -ENOSPC;
 	}
-	e.msg = bk_msg_ref(m);
-	e.expires_at = bk_msgq_expiry(q, m);
-	e.seq = q->next_seq++;
-	e.delivery_count = 0;
-	e.flags = 0;
+	e = bk_entry_make(bk_msg_ref(m), bk_msgq_expiry(q, m), q->next_seq++, 0, 0);
 	bk_queue_ref(q);
 	bk_msgq_add(q, &e, false);
 	bk_dedup_queue_add(q, m);
@@ -346,7 +342,8 @@ bk_queue_enqueue(struct bk_queue *q, struct bk_msg *m)
 		bk_persist_page_out(q, e.seq, bk_msgq_level(q, m));
 	if (!q->deleted)
 		bk_msgq_trim(q);
-	if (!q->deleted && e.expires_at != 0 && e.expires_at <= (int64_t)bk_now_ms())
+	if (!q->deleted && bk_entry_expires(&e) != 0 &&
+	    bk_entry_expires(&e) <= (int64_t)bk_now_ms())
 		bk_expiry_run(q);
 	bk_queue_unref(q);
 	return 0;

@@ -91,7 +91,7 @@ queue_new(struct bk_vhost *vh, const struct bk_queue_decl *d, char *name,
 	if (vh->policies[BK_POLICY_USER] != NULL || vh->policies[BK_POLICY_OPERATOR] != NULL)
 		bk_queue_policy_refresh(q);
 	if (q->jid != 0)
-		bk_defs_changed(vh->broker);
+		bk_defs_queue_added(q);
 	return q;
 }
 

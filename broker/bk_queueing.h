@@ -82,14 +82,64 @@ enum bk_status bk_qargs_equivalent(struct bk_table cur, struct bk_table got,
 
 enum { BK_E_REDELIVERED = 1u << 0, BK_E_HEAP = 1u << 1 };
 
-/* One ready message: 32 bytes, stored by value in a ring. */
+/*
+ * One ready message: 24 bytes, stored by value in a ring (a million
+ * queued messages cost their ring 24 MB). The rare fields share a word:
+ *
+ *   meta: bit 0             45 46   47 48              63
+ *         +------------------+-------+------------------+
+ *         | expires_at (ms)  | BK_E_*| delivery count   |
+ *         +------------------+-------+------------------+
+ *
+ * expires_at is absolute wall-clock ms, 0 = never; a later one is kept as
+ * 2^46-1 (the year 4199: never, in practice). The delivery count stops at
+ * 65535. Read and build entries with the functions below only.
+ */
 struct bk_entry {
 	struct bk_msg *msg;             /* ref; NULL = tombstone (expired in place) */
-	int64_t expires_at;             /* absolute ms; 0 = never */
 	uint64_t seq;                   /* queue order; rings stay sorted by it */
-	uint32_t delivery_count;
-	uint32_t flags;                 /* BK_E_* */
+	uint64_t meta;                  /* see above */
 };
+
+#define BK_E_AT_BITS 46
+#define BK_E_AT_MAX ((INT64_C(1) << BK_E_AT_BITS) - 1)
+
+static inline struct bk_entry
+bk_entry_make(struct bk_msg *m, int64_t expires_at, uint64_t seq,
+	      uint32_t delivery_count, uint32_t flags)
+{
+	uint64_t at = expires_at <= 0 ? 0 :
+		      (uint64_t)(expires_at > BK_E_AT_MAX ? BK_E_AT_MAX : expires_at);
+	uint64_t n = delivery_count > 0xffff ? 0xffff : delivery_count;
+
+	return (struct bk_entry){ m, seq, at | (uint64_t)(flags & 3u) << BK_E_AT_BITS |
+				  n << (BK_E_AT_BITS + 2) };
+}
+
+/* Absolute expiry in ms, 0 = never. */
+static inline int64_t
+bk_entry_expires(const struct bk_entry *e)
+{
+	return (int64_t)(e->meta & (uint64_t)BK_E_AT_MAX);
+}
+
+static inline uint32_t
+bk_entry_flags(const struct bk_entry *e)
+{
+	return (uint32_t)(e->meta >> BK_E_AT_BITS) & 3u;
+}
+
+static inline void
+bk_entry_flag_set(struct bk_entry *e, uint32_t flag)
+{
+	e->meta |= (uint64_t)(flag & 3u) << BK_E_AT_BITS;
+}
+
+static inline uint32_t
+bk_entry_count(const struct bk_entry *e)
+{
+	return (uint32_t)(e->meta >> (BK_E_AT_BITS + 2));
+}
 
 /* Power-of-two ring of entries, sorted by seq; tombstones keep their seq. */
 struct bk_ring {

@@ -2,7 +2,8 @@
  * bk_recover.c: putting the journal's surviving messages back into their
  * durable queues at start.
  *
- * The definitions are loaded first (bk_defs.c), so every durable queue
+ * The definitions are loaded first (bk_defs.c, then the durable declares
+ * recorded in the journal, bk_defs_delta.c), so every durable queue
  * exists and has its jid. st_journal_replay hands over the messages in
  * ascending id order, i.e. publish order, each with the queues still
  * holding it and its delivery count there; appending each at its queues'
@@ -47,6 +48,7 @@ struct orphan {
 
 struct replay {
 	struct bk_broker *b;
+	bool kv_done;                   /* key/value records over: queues indexed */
 	struct jq *queues;              /* owned entries */
 	struct orphan *orphans;         /* owned entries */
 	uint64_t msgs, bad;
@@ -105,16 +107,37 @@ on_kv(void *arg, uint16_t ns, const void *key, uint32_t klen, const void *val,
 		return bk_soffset_load(r->b, key, klen, val, vlen);
 	if (ns == BK_NS_DEDUP)
 		return bk_dedup_load(r->b, key, klen, val, vlen);
+	if (ns == BK_NS_DEFS)
+		return bk_defs_delta_replay(r->b, key, klen, val, vlen);
 	return bk_retained_replay(r->b, ns, key, klen, val, vlen);
+}
+
+static void index_queues(struct replay *r);
+
+/*
+ * The key/value records come before the messages: the durable declares
+ * recorded there (bk_defs_delta.c) create their queues now, and then every
+ * durable queue is indexed by its journal id.
+ */
+static void
+kv_over(struct replay *r)
+{
+	if (r->kv_done)
+		return;
+	r->kv_done = true;
+	bk_defs_delta_apply(r->b);
+	index_queues(r);
 }
 
 static int
 on_msg(void *arg, const struct st_msg *sm)
 {
 	struct replay *r = arg;
-	struct bk_msg *m = rebuild(r->b, sm);
+	struct bk_msg *m;
 	uint16_t i;
 
+	kv_over(r);
+	m = rebuild(r->b, sm);
 	if (m == NULL) {
 		if (r->bad++ == 0)
 			bk_warn("journal: message %llu has unreadable properties; skipped",
@@ -132,11 +155,9 @@ on_msg(void *arg, const struct st_msg *sm)
 				orphan_add(r, jid);
 			continue;
 		}
-		ent.msg = bk_msg_ref(m);
-		ent.expires_at = bk_msgq_expiry(e->q, m);
-		ent.seq = e->q->next_seq++;
-		ent.delivery_count = sm->queues[i].delivery_count;
-		ent.flags = BK_E_REDELIVERED;
+		ent = bk_entry_make(bk_msg_ref(m), bk_msgq_expiry(e->q, m),
+				    e->q->next_seq++, sm->queues[i].delivery_count,
+				    BK_E_REDELIVERED);
 		bk_msgq_add(e->q, &ent, false);
 		e->n++;
 	}
@@ -195,8 +216,10 @@ bk_recover_messages(struct bk_broker *b, char *err, size_t errlen)
 	double t0 = mono_s();
 	int rc;
 
-	index_queues(&r);
 	rc = st_journal_replay(p->j, &ops, &r);
+	kv_over(&r);
+	if (p->ndkeys > 0)
+		bk_defs_changed(b);     /* a full write absorbs the records */
 	bk_msg_id_floor(st_journal_max_msg_id(p->j));
 	bk_retained_replay_done(b);
 	if (rc < 0)

@@ -289,16 +289,15 @@ struct bk_msg {
 	 */
 	const struct bk_props *props;
 	uint8_t *body;                  /* points into this allocation */
-	size_t body_len;
-	size_t size;                    /* bytes accounted for this message */
+	uint32_t body_len;              /* < 4 GiB: max_message_size is at most 512 MiB */
 	/*
 	 * Set by the publishing adapter after bk_msg_new() and before
 	 * routing; zero otherwise. The core only carries them (a
 	 * dead-lettered copy starts with zeroes). MQTT uses origin for
 	 * no-local and origin_flags for the publish QoS and retain flag.
 	 */
-	const void *origin;             /* adapter-defined publisher identity, may be NULL */
 	uint32_t origin_flags;          /* adapter-defined bits */
+	const void *origin;             /* adapter-defined publisher identity, may be NULL */
 };
 
 enum {

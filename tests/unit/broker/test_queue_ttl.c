@@ -3,6 +3,7 @@
  * real event_base loop driving the timers.
  */
 #include "queue_helpers.h"
+#include "bk_queueing.h"
 
 static void
 test_queue_ttl_dead_letters(void)
@@ -127,9 +128,36 @@ test_queue_expires(void)
 	th_teardown();
 }
 
+/* A ready entry packs its expiry, flags and delivery count in one word. */
+static void
+test_entry_packing(void)
+{
+	struct bk_entry e = bk_entry_make(NULL, INT64_C(1700000000123), 42, 7,
+					  BK_E_REDELIVERED);
+
+	CHECK_EQ_INT(sizeof(struct bk_entry), 24);
+	CHECK_EQ_INT(bk_entry_expires(&e), INT64_C(1700000000123));
+	CHECK_EQ_INT(e.seq, 42);
+	CHECK_EQ_INT(bk_entry_count(&e), 7);
+	CHECK_EQ_INT(bk_entry_flags(&e), BK_E_REDELIVERED);
+	bk_entry_flag_set(&e, BK_E_HEAP);
+	CHECK_EQ_INT(bk_entry_flags(&e), BK_E_REDELIVERED | BK_E_HEAP);
+	CHECK_EQ_INT(bk_entry_expires(&e), INT64_C(1700000000123));
+	CHECK_EQ_INT(bk_entry_count(&e), 7);
+	/* far expiries and high counts are kept at their maximum */
+	e = bk_entry_make(NULL, INT64_C(1) << 62, 1, 100000, 0);
+	CHECK_EQ_INT(bk_entry_expires(&e), BK_E_AT_MAX);
+	CHECK_EQ_INT(bk_entry_count(&e), 65535);
+	CHECK_EQ_INT(bk_entry_flags(&e), 0);
+	e = bk_entry_make(NULL, 0, 1, 0, BK_E_HEAP);
+	CHECK_EQ_INT(bk_entry_expires(&e), 0);
+	CHECK_EQ_INT(bk_entry_flags(&e), BK_E_HEAP);
+}
+
 int
 main(void)
 {
+	RUN(test_entry_packing);
 	RUN(test_queue_ttl_dead_letters);
 	RUN(test_per_message_ttl_not_at_head);
 	RUN(test_lower_ttl_wins);
