@@ -105,6 +105,27 @@ static const struct net_sock_up direct_up = {
 	.open = up_open, .input = up_input, .writable = up_writable, .end = up_end,
 };
 
+/* The peer's and the local addresses, in one block of their own size. */
+static void
+addrs_set(struct net_conn *nc, const struct sockaddr *sa, evutil_socket_t fd)
+{
+	char peer[64], host[48], local[48];
+	size_t a, b, c;
+
+	net_addr_peer_format(sa, peer, sizeof(peer), &nc->peer_loopback);
+	nc->peer_port = net_addr_host(sa, host, sizeof(host));
+	nc->local_port = net_addr_local(fd, local, sizeof(local));
+	a = strlen(peer) + 1;
+	b = strlen(host) + 1;
+	c = strlen(local) + 1;
+	nc->peer = bk_malloc(a + b + c);
+	nc->peer_host = nc->peer + a;
+	nc->local_host = nc->peer_host + b;
+	memcpy(nc->peer, peer, a);
+	memcpy(nc->peer_host, host, b);
+	memcpy(nc->local_host, local, c);
+}
+
 void
 net_conn_accept(struct net_listener *l, evutil_socket_t fd, const struct sockaddr *sa,
 		int salen)
@@ -116,9 +137,7 @@ net_conn_accept(struct net_listener *l, evutil_socket_t fd, const struct sockadd
 	nc->l = l;
 	nc->id = n->next_id++;
 	nc->fd = fd;
-	net_addr_peer_format(sa, nc->peer, sizeof(nc->peer), &nc->peer_loopback);
-	nc->peer_port = net_addr_host(sa, nc->peer_host, sizeof(nc->peer_host));
-	nc->local_port = net_addr_local(fd, nc->local_host, sizeof(nc->local_host));
+	addrs_set(nc, sa, fd);
 	nc->next = n->conns;
 	if (n->conns)
 		n->conns->prev = nc;
@@ -288,6 +307,7 @@ net_conn_free(struct net_conn *nc, enum net_end why)
 		evbuffer_free(nc->in);
 	if (nc->out)
 		evbuffer_free(nc->out);
+	bk_free(nc->peer);
 	bk_free(nc);
 }
 

@@ -237,8 +237,9 @@ struct net_conn {
 	bool sock_gone;                         /* the socket half has ended */
 	bool dirty;                             /* on net's dirty list */
 	bool peer_loopback;
-	char peer[64];                          /* "HOST:PORT" for logs */
-	char peer_host[48], local_host[48];
+	/* One owned block, exactly sized: "HOST:PORT" for logs, then the
+	 * peer's and the local host for management. */
+	char *peer, *peer_host, *local_host;
 	uint16_t peer_port, local_port;
 	struct net_conn *next, *prev;
 	struct net_conn *dirty_next;            /* in net's dirty list, */

@@ -151,6 +151,7 @@ void
 net_io_conn_free(struct net_io_conn *c)
 {
 	net_sock_free(c->sock);
+	bk_free(c->peer);
 	bk_free(c);
 }
 

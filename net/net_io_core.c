@@ -107,7 +107,7 @@ net_io_attach(struct net_conn *nc, evutil_socket_t fd)
 	c->nc = nc;
 	c->l = nc->l;
 	c->id = nc->id;
-	memcpy(c->peer, nc->peer, sizeof(c->peer));
+	c->peer = bk_strdup(nc->peer);
 	atomic_init(&c->transit, 0);
 	atomic_init(&c->queued, 0);
 	atomic_init(&c->wake_wanted, false);

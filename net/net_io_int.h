@@ -30,7 +30,7 @@ struct net_io_conn {
 	struct net_listener *l;         /* borrowed; listeners outlive connections */
 	struct net_sock *sock;          /* owned (I/O thread) */
 	uint64_t id;
-	char peer[64];                  /* for log lines */
+	char *peer;                     /* owned copy, for log lines */
 	_Atomic size_t transit;         /* core adds at flush, I/O subtracts on append */
 	_Atomic size_t queued;          /* the socket's output, as the I/O thread saw it */
 	_Atomic bool wake_wanted;       /* the core wants DRAINED */
