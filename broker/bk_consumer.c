@@ -198,6 +198,7 @@ list_insert(struct bk_queue *q, struct bk_consumer *c)
 	else
 		q->cons_tail = c;
 	q->ncons++;
+	q->acked_ms = bk_now_ms();      /* a new consumer counts as keeping up */
 }
 
 void

@@ -281,6 +281,7 @@ bk_delivery_settle(struct bk_delivery *d, enum bk_settle how)
 	if (q != NULL) {
 		q->unacked--;
 		if (how == BK_SETTLE_ACK && !d->no_ack) {
+			q->acked_ms = bk_now_ms();
 			q->ms.n[BK_MS_ACK]++;
 			if (!q->deleted)
 				q->vhost->ms.n[BK_MS_ACK]++;

@@ -73,6 +73,16 @@ void bk_bindings_remove_queue(struct bk_vhost *vh, struct bk_queue *q);
 int bk_queue_enqueue(struct bk_queue *q, struct bk_msg *m);
 
 /*
+ * [Q] q has an adapter's cap (bk_queue_set_cap), would be at least half
+ * full with one more message, and has a consumer that acknowledged
+ * something in the last BK_QUEUE_BEHIND_MS: a consumer that is slower
+ * than its publishers but keeps going. Past the cap arriving messages are
+ * dropped; a consumer that stopped acknowledging is not waited for.
+ */
+#define BK_QUEUE_BEHIND_MS 1000
+bool bk_queue_behind(const struct bk_queue *q);
+
+/*
  * [Q] Dedupe during one routing pass: true the first time q is marked for
  * route_id, false when it was already reached by another path.
  */

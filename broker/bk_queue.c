@@ -298,6 +298,14 @@ bk_queue_mark(struct bk_queue *q, uint64_t route_id)
  * take it means the queue never grows), and a TTL-0 message expires only
  * after no consumer took it.
  */
+bool
+bk_queue_behind(const struct bk_queue *q)
+{
+	return q->cap_length > 0 && q->ncons > 0 &&
+	       2 * ((uint64_t)q->ready + 1) >= (uint64_t)q->cap_length &&
+	       q->acked_ms + BK_QUEUE_BEHIND_MS > bk_now_ms();
+}
+
 int
 bk_queue_enqueue(struct bk_queue *q, struct bk_msg *m)
 {

@@ -194,6 +194,8 @@ struct bk_queue {
 	const struct bk_policy *policy; /* borrowed; the vhost's, or NULL */
 	const struct bk_policy *op_policy;  /* borrowed operator policy, or NULL */
 	int64_t cap_length, cap_bytes;  /* the owning adapter's cap (bk_queue_set_cap); -1 = none */
+	uint64_t acked_ms;              /* bk_now_ms() of the last consumer ack, or
+					   of the last consumer added */
 	uint8_t *args_blob;             /* owned copy of the declared arguments */
 	uint32_t args_len;
 	struct bk_ring *levels;         /* owned; 1 + max_priority rings */

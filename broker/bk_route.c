@@ -148,6 +148,27 @@ collect(struct pass *p, struct bk_exchange *start)
 }
 
 /*
+ * Enqueue and count. A capped queue (an MQTT session's, bk_queue_set_cap)
+ * with a consumer that has let it fill to half the cap counts as
+ * backlogged: its subscriber is slower than the publishers, and past the
+ * cap arriving messages are dropped. Judged before the enqueue, which may
+ * end with the queue freed (an auto-delete queue whose consumer left).
+ */
+static void
+enqueue(struct bk_route_result *res, struct bk_queue *q, struct bk_msg *m)
+{
+	bool behind = bk_queue_behind(q);
+	int rc = bk_queue_enqueue(q, m);
+
+	if (rc == 0)
+		res->queues++;
+	else if (rc == -ENOSPC)
+		res->refused++;
+	if (behind)
+		res->backlogged++;
+}
+
+/*
  * The journal's MSG record goes first (bk_persist_publish), naming the
  * durable queues; then the enqueues. If the journal refused (disk full,
  * I/O error), the durable queues do not take the message: they count as
@@ -161,7 +182,6 @@ deliver(struct pass *p, struct bk_vhost *vh, uint32_t base,
 	struct bk_routing *r = p->r;
 	bool failed;
 	uint32_t i;
-	int rc;
 
 	if (r->ndests == base)
 		return;
@@ -172,11 +192,7 @@ deliver(struct pass *p, struct bk_vhost *vh, uint32_t base,
 			res->refused++;
 			continue;
 		}
-		rc = bk_queue_enqueue(r->dests[i], p->msg);
-		if (rc == 0)
-			res->queues++;
-		else if (rc == -ENOSPC)
-			res->refused++;
+		enqueue(res, r->dests[i], p->msg);
 	}
 	r->ndests = base;
 }
@@ -225,7 +241,6 @@ publish_default(struct pass *p, struct bk_vhost *vh, struct bk_route_memo *memo,
 	struct bk_msg *msg = p->msg;
 	struct bk_str key = msg->routing_key;
 	struct bk_queue *q;
-	int rc;
 
 	if (key.len > sizeof(REPLY_PREFIX) - 1 &&
 	    memcmp(key.p, REPLY_PREFIX, sizeof(REPLY_PREFIX) - 1) == 0) {
@@ -239,11 +254,7 @@ publish_default(struct pass *p, struct bk_vhost *vh, struct bk_route_memo *memo,
 		res->refused++;
 		return;
 	}
-	rc = bk_queue_enqueue(q, msg);
-	if (rc == 0)
-		res->queues++;
-	else if (rc == -ENOSPC)
-		res->refused++;
+	enqueue(res, q, msg);
 }
 
 /* message_stats: plain adds, nothing else on the hot path. The default

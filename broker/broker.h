@@ -178,6 +178,11 @@ struct bk_route_result {
 	bool direct_reply;        /* delivered to a direct reply-to consumer */
 	bool pending;             /* written to the journal: durable only once the
 				     tracker's fn reports it (bk_publish_confirm) */
+	uint32_t backlogged;      /* queues with an adapter's cap (bk_queue_set_cap)
+				     at least half full whose consumer keeps
+				     acknowledging but falls behind: the
+				     publisher should slow down before the cap
+				     drops messages (bk_queue_behind) */
 };
 
 /*

@@ -26,6 +26,12 @@
 #include <stdio.h>
 #include <string.h>
 
+/* How long a publisher is not read when a subscriber is behind (µs):
+ * first about what a subscriber needs to take a window of 20 deliveries,
+ * doubling while the subscriber stays behind. */
+#define MQTT_SLOW_US 200
+#define MQTT_SLOW_MAX_US 3200
+
 /* Output left unsent this long after a close: give up on the peer. */
 #ifndef MQTT_FLUSH_WAIT_MS
 #define MQTT_FLUSH_WAIT_MS 5000
@@ -75,6 +81,14 @@ timer_cb(evutil_socket_t fd, short what, void *arg)
 	struct mqtt_conn *c = arg;
 	uint64_t now = bk_now_ms(), limit, idle;
 
+	if (c->slowed && !mqtt_conn_gone(c)) {
+		/* the keepalive timer doubles as the end of a slow-down */
+		c->slowed = false;
+		/* the transport reads what waited, through its own input path */
+		net_conn_pause(c->nc, NET_PAUSE_PROTO, false);
+		if (c->keepalive == 0)
+			return;
+	}
 	if (mqtt_conn_gone(c) || c->state != MQTT_CONN_RUNNING)
 		return;
 	limit = (uint64_t)c->keepalive * 1500;
@@ -137,6 +151,25 @@ mqtt_conn_flow(struct mqtt_conn *c)
 	} else {
 		c->last_rx_ms = bk_now_ms();
 	}
+}
+
+void
+mqtt_conn_pace(struct mqtt_conn *c, const struct bk_route_result *res)
+{
+	struct timeval tv = { 0, 0 };
+
+	if (res->backlogged == 0) {
+		c->slow_us = 0;
+		return;
+	}
+	if (c->slowed || mqtt_conn_gone(c) || c->state != MQTT_CONN_RUNNING)
+		return;
+	c->slow_us = c->slow_us == 0 ? MQTT_SLOW_US :
+		     c->slow_us >= MQTT_SLOW_MAX_US / 2 ? MQTT_SLOW_MAX_US : c->slow_us * 2;
+	tv.tv_usec = c->slow_us;
+	c->slowed = true;
+	net_conn_pause(c->nc, NET_PAUSE_PROTO, true);
+	event_add(c->timer, &tv);
 }
 
 /* net ops: the transport is up (TLS handshake, WebSocket upgrade done). */

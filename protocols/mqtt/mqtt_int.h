@@ -144,6 +144,9 @@ struct mqtt_conn {
 	uint32_t ackq_head, ackq_len, ackq_cap;
 	bool published;                 /* has sent a PUBLISH: blocked by alarms */
 	bool blocked;                   /* not reading: a resource alarm is up */
+	bool slowed;                    /* not reading for a moment: a subscriber
+					   it publishes to is behind (mqtt_conn_pace) */
+	uint16_t slow_us;               /* the last such pause; 0 = none lately */
 	bool wake_wanted;               /* a delivery saw a full output */
 	struct mqtt_buf tbuf;           /* owned: topic <-> key of one packet */
 	struct mqtt_buf pbuf;           /* owned: property conversions of one packet */
@@ -274,6 +277,17 @@ bool mqtt_conn_reason_ok(const struct mqtt_conn *c);
 void mqtt_conn_keepalive_start(struct mqtt_conn *c);
 /* Stop or resume reading for the broker's resource alarms. */
 void mqtt_conn_flow(struct mqtt_conn *c);
+/*
+ * After each publish of c: when it reached a connected subscriber's
+ * session queue that is half full while the subscriber keeps
+ * acknowledging (bk_route_result.backlogged), c's input is not read for
+ * a moment (200 µs, doubling while it stays so, up to 3.2 ms), so the
+ * subscriber catches up before its queue reaches max_queued_messages,
+ * where arriving messages are dropped. A subscriber that stops
+ * acknowledging is not waited for: its queue drops at the cap, as
+ * Mosquitto's does, and publishers keep their pace.
+ */
+void mqtt_conn_pace(struct mqtt_conn *c, const struct bk_route_result *res);
 
 /* ---- mqtt_output.c ---- */
 /* Encode pkt into the output; false if it could not be (too big). */

@@ -332,6 +332,7 @@ publish_acked(struct mqtt_conn *c, const struct mqtt_publish *pub, struct bk_msg
 	if (st == BK_OK && !pending && journaled &&
 	    bk_confirm_track(c->confirm, c->confirm_token))
 		pending = true;
+	mqtt_conn_pace(c, &res);
 	rc = ack_code(c, st, &res);
 	/* PUBREC does not report "no matching subscribers": the message
 	 * counts as received once PUBREC leaves, routed or not (Mosquitto
@@ -356,10 +357,11 @@ mqtt_on_publish(struct mqtt_conn *c, const struct mqtt_packet *pkt)
 	if (!admit(c, pub, &key))
 		return;
 	msg = make_msg(c, pub, key);
-	if (pub->qos == 0)
+	if (pub->qos == 0) {
 		/* nothing to tell the client if it is refused */
 		mqtt_route(c->l, c->vhost, msg, pub->retain, &res, &err);
-	else
+		mqtt_conn_pace(c, &res);
+	} else
 		publish_acked(c, pub, msg);
 	bk_msg_unref(msg);
 }

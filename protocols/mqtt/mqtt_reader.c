@@ -224,7 +224,8 @@ mqtt_conn_read(void *ctx)
 	struct evbuffer *in = net_conn_input(c->nc);
 
 	c->last_rx_ms = bk_now_ms();
-	while (!mqtt_conn_gone(c) && c->state != MQTT_CONN_CLOSING && read_packet(c, in) > 0)
+	while (!mqtt_conn_gone(c) && c->state != MQTT_CONN_CLOSING && !c->slowed &&
+	       read_packet(c, in) > 0)
 		;
 	/* Drained only here: a decoded packet may still point into it above. */
 	if (mqtt_conn_gone(c) || c->state == MQTT_CONN_CLOSING)

@@ -3,6 +3,7 @@ what the broker keeps for MQTT clients: no in-flight slot waits for a
 message that was never written, no key reaches a fixed-size buffer.
 """
 import socket
+import threading
 from urllib.parse import quote
 
 import pika
@@ -257,6 +258,42 @@ def test_max_queued_connected_client_that_never_acks(make_mqtt_broker, limit):
     first = [p.payload[:6] for p in stuck.publishes(1.5)]
     assert first[:50] == [b"%06d" % i for i in range(50)], first[:3]
     for x in (stuck, good, pub):
+        x.close()
+
+
+@sluice_only
+def test_subscriber_that_keeps_acknowledging_is_waited_for(make_mqtt_broker):
+    """A publisher far faster than a subscriber that keeps acknowledging:
+    2,000 QoS 1 publishes written at once, against max_queued_messages 40
+    and an in-flight window of 10. Read at full speed they would fill the
+    subscriber's queue and most would be dropped for it; the broker reads
+    the publisher more slowly while that queue is half full, so the
+    subscriber gets every message, in order, and nothing is dropped. (The
+    subscriber that stops acknowledging is not waited for: the test
+    above.)"""
+    b = make_mqtt_broker("--set", "mqtt.max_queued_messages=40", "--set", "mqtt.max_inflight=10",
+                         "--set", "mqtt.sys_interval=1")
+    t, n = utopic(), 2000
+    sub = Raw(b, V311)
+    sub.connect()
+    sub.subscribe([(t, 1)])
+    pub = Raw(b, V311)
+    pub.connect()
+    publish_many(pub, t, 1, size=16, first=n)      # one round trip: the subscriber acknowledges
+    assert sub.recv_publish(5.0).payload[:6] == b"%06d" % n
+    got = []
+
+    def take():
+        for _ in range(n):
+            got.append(sub.recv_publish(20.0).payload[:6])
+
+    th = threading.Thread(target=take)
+    th.start()
+    publish_many(pub, t, n, size=16)
+    th.join(60)
+    assert got == [b"%06d" % i for i in range(n)], (len(got), got[-3:])
+    assert dropped_sys(b) == 0
+    for x in (sub, pub):
         x.close()
 
 
