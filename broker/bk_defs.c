@@ -38,6 +38,7 @@
 #include "storage.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -83,6 +84,9 @@ struct bk_defs_waiter {
 	uint64_t token;
 	struct bk_defs_waiter *next;
 };
+
+/* A rendering at least this big returns the heap's free pages after it. */
+#define DEFS_TRIM_BYTES (64u << 10)
 
 /* A queued write of generation gen completed. */
 struct defs_write {
@@ -167,6 +171,10 @@ defs_queue(struct bk_persist *p)
 
 	rc = st_defs_render(doc, &text, &len);
 	cJSON_Delete(doc);
+	/* a big document's tree leaves the heap full of holes that no
+	 * declare fills: hand the free pages back */
+	if (rc == 0 && len >= DEFS_TRIM_BYTES)
+		malloc_trim(0);
 	if (rc == 0)
 		p->defs_file_len = len;
 	if (rc < 0 || (rc = st_journal_put_file(p->j, ST_DEFS_FILE, text, len)) < 0)
