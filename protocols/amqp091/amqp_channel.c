@@ -103,7 +103,6 @@ amqp_channel_free(struct amqp_channel *ch)
 	amqp_cstr_fini(&ch->pub_rkey);
 	amqp_cstr_fini(&ch->reply_tag);
 	amqp_cstr_fini(&ch->perm_exchange);
-	amqp_cstr_fini(&ch->pending_name);
 	amqp_cstr_fini(&ch->last_queue);
 	bk_free(ch);
 }

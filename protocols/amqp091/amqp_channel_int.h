@@ -78,6 +78,15 @@ struct amqp_tx_pub {
 	bool mandatory;
 };
 
+/* A -ok waiting for the definitions file (amqp_channel_topology.c): only
+ * a channel that changed something durable has one. */
+struct amqp_defs_wait {
+	struct bk_confirm *c;           /* owned */
+	bool waiting;                   /* ok is held; so is the input */
+	struct amqp_method ok;
+	struct amqp_cstr name;          /* ok's queue name */
+};
+
 struct amqp_channel {
 	struct amqp_conn *conn;         /* borrowed; owns this channel */
 	uint16_t id;
@@ -156,11 +165,8 @@ struct amqp_channel {
 
 	/* a -ok kept until the durable change it confirms is on disk
 	 * (amqp_channel_topology.c); the connection's input is held */
-	struct bk_confirm *defs_wait;   /* owned; created on first use */
+	struct amqp_defs_wait *defs_wait; /* owned; made at the first durable change */
 	uint64_t defs_gen0;             /* bk_defs_generation() before the method */
-	bool ok_waiting;
-	struct amqp_method pending_ok;
-	struct amqp_cstr pending_name;  /* pending_ok's queue name */
 
 	/* queue.declare's name, for the empty-name shortcut */
 	bool has_last_queue;

@@ -38,9 +38,9 @@ static void
 on_defs_durable(void *ctx, uint64_t token, int status)
 {
 	struct amqp_channel *ch = ctx;
-	struct amqp_method ok = ch->pending_ok;
+	struct amqp_method ok = ch->defs_wait->ok;
 
-	ch->ok_waiting = false;
+	ch->defs_wait->waiting = false;
 	amqp_conn_hold_input(ch->conn, false);
 	if (status < 0) {
 		amqp_conn_close_or(ch->conn, AMQP_INTERNAL_ERROR, 0,
@@ -48,7 +48,7 @@ on_defs_durable(void *ctx, uint64_t token, int status)
 		return;
 	}
 	if (ok.id == AMQP_QUEUE_DECLARE_OK)
-		ok.u.queue_declare_ok.queue = amqp_cstr_get(&ch->pending_name);
+		ok.u.queue_declare_ok.queue = amqp_cstr_get(&ch->defs_wait->name);
 	if (!ch->closing)
 		amqp_conn_send_method(ch->conn, ch->id, &ok);
 }
@@ -68,9 +68,11 @@ send_ok(struct amqp_channel *ch, const struct amqp_method *ok, bool nowait)
 		amqp_conn_send_method(ch->conn, ch->id, ok);    /* nothing durable changed */
 		return;
 	}
-	if (ch->defs_wait == NULL)
-		ch->defs_wait = bk_confirm_new(ch->conn->broker, on_defs_durable, ch);
-	rc = bk_defs_commit_track(ch->conn->broker, ch->defs_wait, ok->id);
+	if (ch->defs_wait == NULL) {
+		ch->defs_wait = bk_calloc(1, sizeof(*ch->defs_wait));
+		ch->defs_wait->c = bk_confirm_new(ch->conn->broker, on_defs_durable, ch);
+	}
+	rc = bk_defs_commit_track(ch->conn->broker, ch->defs_wait->c, ok->id);
 	if (rc == 0) {
 		amqp_conn_send_method(ch->conn, ch->id, ok);
 		return;
@@ -80,10 +82,10 @@ send_ok(struct amqp_channel *ch, const struct amqp_method *ok, bool nowait)
 				   "cannot write the definitions file: %s", strerror(-rc));
 		return;
 	}
-	ch->pending_ok = *ok;
+	ch->defs_wait->ok = *ok;
 	if (ok->id == AMQP_QUEUE_DECLARE_OK)
-		amqp_cstr_set(&ch->pending_name, ok->u.queue_declare_ok.queue);
-	ch->ok_waiting = true;
+		amqp_cstr_set(&ch->defs_wait->name, ok->u.queue_declare_ok.queue);
+	ch->defs_wait->waiting = true;
 	amqp_conn_hold_input(ch->conn, true);
 }
 
@@ -100,10 +102,15 @@ reply_ok(struct amqp_channel *ch, uint32_t id, bool nowait)
 void
 amqp_ch_topology_fini(struct amqp_channel *ch)
 {
-	if (ch->ok_waiting)
+	struct amqp_defs_wait *w = ch->defs_wait;
+
+	if (w == NULL)
+		return;
+	if (w->waiting)
 		amqp_conn_hold_input(ch->conn, false);
-	ch->ok_waiting = false;
-	bk_confirm_free(ch->defs_wait);
+	bk_confirm_free(w->c);
+	amqp_cstr_fini(&w->name);
+	bk_free(w);
 	ch->defs_wait = NULL;
 }
 
