@@ -11,7 +11,6 @@
 #include "net_ring.h"
 
 #define RING_SLOTS   2048            /* 64 KiB a ring; more waits in a spill list */
-#define RING_SLOTS   2048            /* 64 KiB a ring; more waits in a spill list */
 #define NET_IO_CREDIT (512 * 1024)
 
 enum {
