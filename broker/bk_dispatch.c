@@ -227,13 +227,16 @@ bk_queue_dispatch(struct bk_queue *q)
 	bk_queue_unref(q);
 }
 
-/* Requeue, or dead-letter once x-delivery-limit is exceeded. */
+/* Requeue, or dead-letter once x-delivery-limit is exceeded. A queue
+ * entry counts deliveries up to 65,535 (bk_entry), so a larger limit acts
+ * as 65,535 instead of never being reached. */
 static void
 settle_requeue(struct bk_queue *q, struct bk_delivery *d)
 {
 	uint32_t count = d->delivery_count + 1;
+	int64_t limit = q->args.delivery_limit > 0xffff ? 0xffff : q->args.delivery_limit;
 
-	if (q->args.delivery_limit >= 0 && count > (uint64_t)q->args.delivery_limit) {
+	if (limit >= 0 && count > (uint64_t)limit) {
 		bk_dlx_dead_letter(q, d->msg, "delivery_limit");
 		bk_persist_ack(q, d->msg);
 		bk_msg_unref(d->msg);

@@ -180,6 +180,29 @@ test_delivery_limit(void)
 	th_teardown();
 }
 
+/* A queue entry counts deliveries up to 65,535: a larger limit acts as
+ * that, rather than never being reached. */
+static void
+test_delivery_limit_past_the_count(void)
+{
+	struct bk_queue *q, *dlq;
+	struct bk_delivery *d;
+	uint32_t n = 0;
+
+	th_setup();
+	dlq = th_declare("dlq", NULL);
+	q = with_dlx("q", "", "dlq", -1, 100000);
+	th_publish("q", "m");
+	while ((d = th_get(q)) != NULL && n < 70000) {
+		bk_delivery_settle(d, BK_SETTLE_REQUEUE);
+		n++;
+	}
+	CHECK_EQ_INT(n, 65536);
+	CHECK_EQ_INT(bk_queue_message_count(q), 0);
+	CHECK(th_body_is(th_get(dlq), "m"));
+	th_teardown();
+}
+
 static void
 test_no_dlx_drops(void)
 {
@@ -205,6 +228,7 @@ main(void)
 	RUN(test_expired_cycle_dropped);
 	RUN(test_two_queue_cycle);
 	RUN(test_delivery_limit);
+	RUN(test_delivery_limit_past_the_count);
 	RUN(test_no_dlx_drops);
 	TEST_DONE();
 }
