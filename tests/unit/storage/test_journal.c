@@ -140,10 +140,24 @@ test_overlapped_passes(void)
  * error (or are refused once the failed state is known), none reports
  * success; then the probe clears the state and appends work again.
  */
+/* Run the loop until the journal's retry timer has cleared a failed
+ * state; the state left (0 when cleared). */
+static int
+failure_cleared(struct st_journal *j)
+{
+	struct st_journal_stats st;
+	int spins = 0;
+
+	do {
+		event_base_loop(base, EVLOOP_ONCE);
+		st_journal_stats_get(j, &st);
+	} while (st.failed && ++spins < 1000);
+	return st.failed;
+}
+
 static void
 test_sync_failure_fails_later_passes(void)
 {
-	struct st_journal_stats st;
 	struct st_journal *j;
 	struct waiter w[40];
 	uint64_t q = 1;
@@ -183,12 +197,7 @@ test_sync_failure_fails_later_passes(void)
 	CHECK_EQ_INT(w[0].status, -EIO);
 	CHECK_EQ_INT(ok, 0);
 	CHECK_EQ_INT(failed, n);
-	spins = 0;
-	do {
-		event_base_loop(base, EVLOOP_ONCE);
-		st_journal_stats_get(j, &st);
-	} while (st.failed && ++spins < 1000);
-	CHECK_EQ_INT(st.failed, 0);
+	CHECK_EQ_INT(failure_cleared(j), 0);
 	CHECK_EQ_INT(append_msg(j, 100, &q, 1, 100), 0);
 	CHECK_EQ_INT(flush(j), 0);
 	st_journal_close(j);
@@ -499,7 +508,6 @@ test_write_failure(void)
 	struct waiter w = { 0, 0 };
 	struct replayed r;
 	uint64_t q = 1;
-	int spins = 0;
 
 	tmpdir_new();
 	j = jopen_cfg(64 << 10, ST_SYNC_BATCH);
@@ -517,23 +525,14 @@ test_write_failure(void)
 	st_journal_stats_get(j, &st);
 	CHECK_EQ_INT(st.failed, -ENOSPC);
 	/* the retry timer probes a new segment and clears the state */
-	do {
-		event_base_loop(base, EVLOOP_ONCE);
-		st_journal_stats_get(j, &st);
-	} while (st.failed && ++spins < 1000);
-	CHECK_EQ_INT(st.failed, 0);
+	CHECK_EQ_INT(failure_cleared(j), 0);
 	CHECK_EQ_INT(append_msg(j, 3, &q, 1, 100), 0);
 	CHECK_EQ_INT(flush(j), 0);
 	/* a probe can fail too: stays failed, then recovers */
 	st_journal_inject_failure(j, -EIO, 2);
 	append_msg(j, 4, &q, 1, 100);
 	CHECK_EQ_INT(flush(j), -EIO);
-	spins = 0;
-	do {
-		event_base_loop(base, EVLOOP_ONCE);
-		st_journal_stats_get(j, &st);
-	} while (st.failed && ++spins < 1000);
-	CHECK_EQ_INT(st.failed, 0);
+	CHECK_EQ_INT(failure_cleared(j), 0);
 	CHECK_EQ_INT(append_msg(j, 5, &q, 1, 100), 0);
 	CHECK_EQ_INT(flush(j), 0);
 	reopen_replay(&j, &r);
