@@ -69,7 +69,7 @@ mqtt_sub_check(struct mqtt_session *s, const struct bk_who *who, const char *que
 		st = bk_access_check(s->vhost, who->user, BK_PERM_READ, "exchange", x, err);
 	if (st == BK_OK)
 		st = bk_topic_access_check(s->vhost, who, BK_PERM_READ, x,
-					   mqtt_filter_to_key(filter, &s->kbuf), err);
+					   mqtt_filter_to_key(filter, &s->l->kbuf), err);
 	return st;
 }
 

@@ -79,7 +79,7 @@ static void
 timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct mqtt_conn *c = arg;
-	uint64_t now = bk_now_ms(), limit, idle;
+	uint32_t now = (uint32_t)bk_now_ms(), limit, idle;
 
 	if (c->slowed && !mqtt_conn_gone(c)) {
 		/* the keepalive timer doubles as the end of a slow-down */
@@ -91,10 +91,14 @@ timer_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	if (mqtt_conn_gone(c) || c->state != MQTT_CONN_RUNNING)
 		return;
-	limit = (uint64_t)c->keepalive * 1500;
+	limit = (uint32_t)c->keepalive * 1500;
 	if (c->blocked)
 		c->last_rx_ms = now;    /* we are the ones not reading */
-	idle = now > c->last_rx_ms ? now - c->last_rx_ms : 0;
+	/* modulo 2^32: right for any idle time under 49 days, and the
+	 * longest keepalive is 65535 * 1.5 s */
+	idle = now - c->last_rx_ms;
+	if (idle > UINT32_MAX / 2)
+		idle = 0;               /* a read stamped after this tick's time */
 	if (idle + 20 < limit) {
 		timer_set(c, limit - idle);
 		return;
@@ -149,7 +153,7 @@ mqtt_conn_flow(struct mqtt_conn *c)
 	if (block) {
 		mqtt_conn_log(c, BK_LOG_DEBUG, "blocked: resource alarm");
 	} else {
-		c->last_rx_ms = bk_now_ms();
+		c->last_rx_ms = (uint32_t)bk_now_ms();
 	}
 }
 
@@ -179,15 +183,12 @@ conn_open(void *arg, struct net_conn *nc)
 	struct mqtt_listener *l = arg;
 	struct mqtt_conn *c = bk_calloc(1, sizeof(*c));
 
-	c->id = net_conn_id(nc);
 	c->l = l;
 	c->nc = nc;
-	c->peer = net_conn_peer(nc);
-	c->peer_is_loopback = net_conn_peer_is_loopback(nc);
 	c->state = MQTT_CONN_NEW;
 	c->request_problem_info = true;
 	c->timer = event_new(l->base, -1, 0, timer_cb, c);
-	c->last_rx_ms = bk_now_ms();
+	c->last_rx_ms = (uint32_t)bk_now_ms();
 	c->next = l->conns;
 	if (l->conns)
 		l->conns->prev = c;

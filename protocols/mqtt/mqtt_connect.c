@@ -95,8 +95,8 @@ certificate_login(struct mqtt_conn *c, const struct mqtt_connect *cn,
 	if (!c->l->cfg.use_identity_as_username || cn->has_password ||
 	    net_conn_peer_identity(c->nc, false, ident, cap) < 0)
 		return 0;
-	if (bk_user_check_identity(c->l->broker, bk_str_c(ident), c->peer_is_loopback,
-				   &err) != BK_OK) {
+	if (bk_user_check_identity(c->l->broker, bk_str_c(ident),
+				   net_conn_peer_is_loopback(c->nc), &err) != BK_OK) {
 		x->rc = MQTT_RC_NOT_AUTHORIZED;
 		snprintf(x->why, sizeof(x->why), "certificate login: %s", err.text);
 		return 1;
@@ -135,7 +135,8 @@ authenticate(struct mqtt_conn *c, const struct mqtt_connect *cn, struct connect_
 		pass = cn->has_password ? cn->password : (struct bk_str){ "", 0 };
 	}
 	if (ident[0] == '\0' &&
-	    bk_user_check(c->l->broker, user, pass, c->peer_is_loopback, &err) != BK_OK) {
+	    bk_user_check(c->l->broker, user, pass, net_conn_peer_is_loopback(c->nc),
+			  &err) != BK_OK) {
 		/* anonymous login failing is an authorisation matter, not a
 		 * credential the client could fix */
 		x->rc = cn->has_username ? MQTT_RC_BAD_USER_OR_PASS : MQTT_RC_NOT_AUTHORIZED;
@@ -223,7 +224,7 @@ session_usable(struct mqtt_conn *c, struct mqtt_session *s, bool clean, struct b
 		return false;
 	}
 	if (s->owner == NULL)           /* recovered from an older queue */
-		s->owner = bk_strdup(c->user);
+		mqtt_session_set_owner(s, c->user);
 	return true;
 }
 
@@ -236,7 +237,7 @@ take_over(struct mqtt_conn *old, struct mqtt_conn *c)
 
 	mqtt_send_disconnect(old, MQTT_RC_SESSION_TAKEN_OVER, "session taken over");
 	mqtt_conn_log(old, BK_LOG_INFO, "closing: session taken over by conn=%llu",
-		      (unsigned long long)c->id);
+		      (unsigned long long)net_conn_id(c->nc));
 	old->will = NULL;
 	old->session = NULL;
 	old->will_suppressed = true;

@@ -16,7 +16,7 @@
  * Object graph (all on the main thread):
  *
  *   net_conn --owns--> mqtt_conn (freed by mqtt_net_ops.free)
- *   mqtt_listener --lists-> mqtt_conn list, mqtt_session hash (by vhost +
+ *   mqtt_listener --lists-> mqtt_conn list, mqtt_session table (by vhost +
  *                           client id), shared-group hash
  *   mqtt_conn  <--conn/session--> mqtt_session   (while connected)
  *   mqtt_session --owns--> mqtt_sub hash (each with the walk over the
@@ -89,6 +89,21 @@ struct mqtt_counters {
 
 struct mqtt_sys;
 
+/* Sessions by vhost + client id (mqtt_session_table.c). */
+struct mqtt_session_table {
+	struct mqtt_session **slots;    /* owned [cap] chains, via hnext */
+	uint32_t cap;                   /* a power of two; 0 before the first */
+	uint32_t n;
+	uint64_t k[2];                  /* the hash key, drawn at the first use */
+	bool keyed;
+};
+
+/* Every session s of l (i: a uint32_t, nx: a session pointer, both
+ * scratch); the body may end s, and no other session. */
+#define MQTT_SESSIONS_EACH(l, i, s, nx) \
+	for ((i) = 0; (i) < (l)->sessions.cap; (i)++) \
+		for ((s) = (l)->sessions.slots[i]; (s) && ((nx) = (s)->hnext, true); (s) = (nx))
+
 struct mqtt_listener {
 	struct event_base *base;        /* borrowed */
 	struct bk_broker *broker;       /* borrowed */
@@ -96,10 +111,14 @@ struct mqtt_listener {
 	uint64_t next_session_id;       /* no-local origin tokens, never reused */
 	struct mqtt_conn *conns;        /* owned list (next/prev) */
 	uint32_t nconns;
-	struct mqtt_session *sessions;  /* owned uthash (hh) by vhost + client id */
+	struct mqtt_session_table sessions;     /* owned sessions */
 	struct mqtt_shared *shared;     /* owned uthash by vhost + queue name */
 	struct mqtt_counters ctr;
 	struct mqtt_sys *sys;           /* owned: $SYS publisher, NULL when off */
+	/* owned: scratch of session work (always on the loop's thread, never
+	 * nested): binding keys of (un)subscribes and permission checks, and
+	 * a session queue's name before the queue exists */
+	struct mqtt_buf kbuf, nbuf;
 	unsigned alarms;                /* bk_alarms() as last reported */
 	bool alarm_watched;
 	bool shutting_down;             /* the broker is stopping: no wills */
@@ -111,48 +130,64 @@ struct mqtt_alias {                     /* one outbound topic alias */
 	UT_hash_handle hh;              /* in conn->out_alias */
 };
 
+/*
+ * A connection's state, in the order of its lifetime: what every
+ * connection needs, then what only some use (a QoS 1/2 publisher's
+ * acknowledgements, v5 topic aliases, a will), which costs a pointer until
+ * it is used. Fields are grouped by size so an idle connection holds no
+ * padding.
+ */
 struct mqtt_conn {
-	uint64_t id;
 	struct mqtt_listener *l;        /* borrowed */
-	struct net_conn *nc;            /* borrowed: the transport owns us */
-	const char *peer;               /* borrowed from nc: "HOST:PORT" */
-	bool peer_is_loopback;
-	enum mqtt_conn_state state;
-	uint8_t level;                  /* from CONNECT; 0 before */
+	struct net_conn *nc;            /* borrowed: the transport owns us (its
+					   id, peer and loopback flag are asked
+					   of it, not copied) */
 	struct bk_vhost *vhost;         /* borrowed, set by CONNECT */
 	char *user;                     /* owned */
 	struct mqtt_session *session;   /* borrowed; session->conn == this */
-	uint16_t keepalive;             /* seconds in effect, 0 = none */
-	uint64_t last_rx_ms;
 	struct event *timer;            /* owned: keepalive (the transport keeps the
 					   CONNECT deadline) */
-	uint32_t client_max_packet;     /* v5 Maximum Packet Size; 0 = none */
-	uint16_t client_alias_max;      /* v5 Topic Alias Maximum of the client */
-	bool request_problem_info;      /* v5, default true */
-	char **in_alias;                /* owned [topic_alias_maximum + 1] topics */
-	struct mqtt_alias *out_alias;   /* owned uthash by topic */
-	uint16_t out_alias_used;
-	struct mqtt_will *will;         /* owned until the connection ends */
-	bool will_suppressed;           /* DISCONNECT 0x00 or shutdown */
 	uint64_t pub_gen;               /* access generation when publishing was allowed; 0 = unchecked */
-	bool pub_keyed;                 /* a topic permission applies: check every topic */
 	struct bk_conn *mgmt;           /* registration, NULL before CONNECT */
 	struct bk_conn_counters *ctr;   /* into mgmt, or NULL */
-	struct bk_confirm *confirm;     /* owned: durability of QoS 1/2 publishes */
-	uint64_t confirm_token;         /* last token given */
-	struct mqtt_ackq *ackq;         /* owned ring of acks held for order */
-	uint32_t ackq_head, ackq_len, ackq_cap;
-	bool published;                 /* has sent a PUBLISH: blocked by alarms */
-	bool blocked;                   /* not reading: a resource alarm is up */
-	bool slowed;                    /* not reading for a moment: a subscriber
-					   it publishes to is behind (mqtt_conn_pace) */
-	uint16_t slow_us;               /* the last such pause; 0 = none lately */
-	bool wake_wanted;               /* a delivery saw a full output */
+	struct mqtt_acks *acks;         /* owned, from the first QoS 1/2 PUBLISH */
+	char **in_alias;                /* owned [topic_alias_maximum + 1] topics */
+	struct mqtt_alias *out_alias;   /* owned uthash by topic */
+	struct mqtt_will *will;         /* owned until the connection ends */
 	struct mqtt_buf tbuf;           /* owned: topic <-> key of one packet */
 	struct mqtt_buf pbuf;           /* owned: property conversions of one packet */
-	uint64_t skipped;               /* deliveries that could not be encoded, unlogged */
-	uint64_t skip_logged_ms;        /* last log line about them */
 	struct mqtt_conn *next, *prev;  /* in l->conns */
+	uint32_t last_rx_ms;            /* bk_now_ms() of the last input, mod 2^32
+					   (keepalives are far shorter) */
+	uint32_t client_max_packet;     /* v5 Maximum Packet Size; 0 = none */
+	uint32_t skipped;               /* deliveries that could not be encoded, unlogged */
+	uint32_t skip_logged_s;         /* second (bk_now_ms() / 1000) of the last log line about them */
+	uint16_t keepalive;             /* seconds in effect, 0 = none */
+	uint16_t client_alias_max;      /* v5 Topic Alias Maximum of the client */
+	uint16_t out_alias_used;
+	uint16_t slow_us;               /* the last slow-down pause; 0 = none lately */
+	uint8_t state;                  /* enum mqtt_conn_state */
+	uint8_t level;                  /* from CONNECT; 0 before */
+	/* flags, one bit each */
+	bool request_problem_info : 1;  /* v5, default true */
+	bool will_suppressed : 1;       /* DISCONNECT 0x00 or shutdown */
+	bool pub_keyed : 1;             /* a topic permission applies: check every topic */
+	bool published : 1;             /* has sent a PUBLISH: blocked by alarms */
+	bool blocked : 1;               /* not reading: a resource alarm is up */
+	bool slowed : 1;                /* not reading for a moment: a subscriber
+					   it publishes to is behind (mqtt_conn_pace) */
+	bool wake_wanted : 1;           /* a delivery saw a full output */
+};
+
+/*
+ * A QoS 1/2 publisher's acknowledgements (mqtt_publish.c), made at its
+ * first such PUBLISH: the durability tracker and the acks held for order.
+ */
+struct mqtt_acks {
+	struct bk_confirm *confirm;     /* owned: durability of QoS 1/2 publishes */
+	uint64_t token;                 /* last token given */
+	struct mqtt_ackq *q;            /* owned ring of acks held for order */
+	uint32_t head, len, cap;
 };
 
 /* An inbound acknowledgement waiting for its turn [MQTT-4.6.0-2]. */
@@ -212,39 +247,50 @@ struct mqtt_out {
 	uint16_t next_free;             /* free list: index + 1, 0 = end */
 };
 
+/* The packet ids of inbound QoS 2 publishes between PUBREC and PUBREL
+ * (mqtt_publish.c), made at a session's first. */
+struct mqtt_qos2_ids {
+	uint32_t count;
+	uint8_t bits[65536 / 8];
+};
+
+/*
+ * A session, connected or not. What only some sessions use (their queue,
+ * in-flight slots, inbound QoS 2 ids, an expiry timer, a delayed will,
+ * retained walks) costs a pointer until used; the scratch buffers of
+ * (un)subscribes are the listener's.
+ */
 struct mqtt_session {
-	char *key;                      /* owned: vhost \0 client id; uthash key */
-	uint32_t key_len;
+	char *key;                      /* owned block: vhost \0 client id \0 owner \0;
+					   the first key_len octets are the table's key */
 	const char *client_id;          /* into key */
+	const char *owner;              /* into key: the user it belongs to; NULL:
+					   not known (recovered from a queue without
+					   x-mqtt-owner): the next user to resume it */
 	uint64_t id;                    /* origin token for no-local */
 	struct mqtt_listener *l;        /* borrowed */
 	struct bk_vhost *vhost;         /* borrowed */
 	char *queue;                    /* owned; own queue name, NULL until needed */
 	struct bk_consumer *consumer;   /* on own queue while connected */
 	struct mqtt_sub *subs;          /* owned uthash by filter */
-	uint32_t nsubs, nlocal;         /* all / bound to the own queue */
 	struct mqtt_conn *conn;         /* borrowed, NULL while offline */
-	uint32_t expiry;                /* seconds after disconnect; 0 = ends with it */
 	struct event *expiry_ev;        /* owned */
 	struct mqtt_out *out;           /* owned [out_cap] */
+	struct mqtt_sub *rw_head;       /* borrowed: subs with retained walks, FIFO */
+	struct mqtt_qos2_ids *qos2_in;  /* owned, or NULL */
+	uint64_t out_seq;
+	struct mqtt_will *will;         /* owned: delayed will waiting */
+	struct mqtt_session *hnext;     /* in l->sessions' chain */
+	uint32_t key_len;
+	uint32_t expiry;                /* seconds after disconnect; 0 = ends with it */
+	uint32_t nsubs, nlocal;         /* all / bound to the own queue */
 	uint32_t out_cap;
+	uint32_t hash;                  /* of the key, in l->sessions */
 	uint16_t out_limit;             /* window in effect */
 	uint16_t out_used;
 	uint16_t out_free;              /* free list head: index + 1 */
-	struct mqtt_sub *rw_head, *rw_tail;     /* borrowed: subs with retained walks, FIFO */
-	uint8_t *qos2_in;               /* owned bitmap of 65536 packet ids, or NULL */
-	uint32_t qos2_in_count;
-	uint64_t out_seq;
 	bool parked;                    /* a consumer got -EAGAIN for want of a slot */
-	struct mqtt_will *will;         /* owned: delayed will waiting */
-	struct mqtt_buf kbuf;           /* owned: binding keys of (un)subscribes */
-	struct mqtt_buf nbuf;           /* owned: the own queue's name before it exists */
-	char *owner;                    /* owned: the user it belongs to; NULL: not
-					   known (recovered from a queue without
-					   x-mqtt-owner): the next user to resume it */
-	UT_hash_handle hh;              /* in l->sessions */
 };
-
 
 /* ---- mqtt_mgmt.c ---- */
 void mqtt_mgmt_register(struct mqtt_conn *c, struct bk_str client_id);
@@ -312,6 +358,15 @@ void mqtt_on_connect(struct mqtt_conn *c, const struct mqtt_packet *pkt);
 
 void mqtt_on_disconnect(struct mqtt_conn *c, const struct mqtt_packet *pkt);
 
+/* ---- mqtt_session_table.c ---- */
+struct mqtt_session *mqtt_sessions_find(struct mqtt_session_table *t, const char *key,
+					uint32_t len);
+/* s->key and s->key_len set; not in the table. */
+void mqtt_sessions_add(struct mqtt_session_table *t, struct mqtt_session *s);
+void mqtt_sessions_del(struct mqtt_session_table *t, struct mqtt_session *s);
+/* Empty: free the slots. */
+void mqtt_sessions_fini(struct mqtt_session_table *t);
+
 /* ---- mqtt_session.c ---- */
 struct mqtt_session *mqtt_session_find(struct mqtt_listener *l, struct bk_vhost *vh,
 				       struct bk_str client_id);
@@ -326,6 +381,8 @@ struct mqtt_session *mqtt_session_new(struct mqtt_listener *l, struct bk_vhost *
  */
 struct mqtt_session *mqtt_session_recover(struct mqtt_listener *l, struct bk_vhost *vh,
 					  struct bk_str client_id);
+/* Give s (recovered without one) its owner (copied). */
+void mqtt_session_set_owner(struct mqtt_session *s, const char *owner);
 /* Attach to c: resend in-flight messages, start consuming. */
 void mqtt_session_attach(struct mqtt_session *s, struct mqtt_conn *c, uint16_t window);
 /* The connection is gone: stop consuming; end the session now (expiry

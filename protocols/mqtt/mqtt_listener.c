@@ -90,10 +90,12 @@ mqtt_listener_new(struct event_base *base, struct bk_broker *b, const struct mqt
 static void
 free_sessions(struct mqtt_listener *l)
 {
-	struct mqtt_session *s, *tmp;
+	struct mqtt_session *s, *nx;
+	uint32_t i;
 
-	HASH_ITER(hh, l->sessions, s, tmp)
+	MQTT_SESSIONS_EACH(l, i, s, nx)
 		mqtt_session_free(s);
+	mqtt_sessions_fini(&l->sessions);
 }
 
 void
@@ -110,5 +112,7 @@ mqtt_listener_free(struct mqtt_listener *l)
 	BK_ASSERT(l->conns == NULL);   /* the transport freed them (net_free) */
 	free_sessions(l);
 	BK_ASSERT(l->shared == NULL);
+	mqtt_buf_fini(&l->kbuf);
+	mqtt_buf_fini(&l->nbuf);
 	bk_free(l);
 }

@@ -55,8 +55,9 @@ void
 mqtt_mgmt_vhost_gone(void *arg, struct bk_vhost *vh)
 {
 	struct mqtt_listener *l = arg;
-	struct mqtt_session *s, *tmp;
+	struct mqtt_session *s, *nx;
 	struct mqtt_shared *sh, *shtmp;
+	uint32_t i;
 
 	for (struct mqtt_conn *c = l->conns; c; c = c->next) {
 		if (c->vhost != vh)
@@ -72,7 +73,7 @@ mqtt_mgmt_vhost_gone(void *arg, struct bk_vhost *vh)
 				   bk_vhost_name(vh));
 		c->vhost = NULL;
 	}
-	HASH_ITER(hh, l->sessions, s, tmp) {
+	MQTT_SESSIONS_EACH(l, i, s, nx) {
 		if (s->vhost != vh)
 			continue;
 		mqtt_will_free(s->will);

@@ -32,7 +32,7 @@
 static bool
 qos2_has(const struct mqtt_session *s, uint16_t pid)
 {
-	return s->qos2_in && (s->qos2_in[pid >> 3] & (1u << (pid & 7)));
+	return s->qos2_in && (s->qos2_in->bits[pid >> 3] & (1u << (pid & 7)));
 }
 
 static void
@@ -41,14 +41,14 @@ qos2_set(struct mqtt_session *s, uint16_t pid, bool on)
 	if (!s->qos2_in) {
 		if (!on)
 			return;
-		s->qos2_in = bk_calloc(1, 65536 / 8);
+		s->qos2_in = bk_calloc(1, sizeof(*s->qos2_in));
 	}
 	if (on && !qos2_has(s, pid)) {
-		s->qos2_in[pid >> 3] |= (uint8_t)(1u << (pid & 7));
-		s->qos2_in_count++;
+		s->qos2_in->bits[pid >> 3] |= (uint8_t)(1u << (pid & 7));
+		s->qos2_in->count++;
 	} else if (!on && qos2_has(s, pid)) {
-		s->qos2_in[pid >> 3] &= (uint8_t)~(1u << (pid & 7));
-		s->qos2_in_count--;
+		s->qos2_in->bits[pid >> 3] &= (uint8_t)~(1u << (pid & 7));
+		s->qos2_in->count--;
 	}
 }
 
@@ -57,44 +57,50 @@ qos2_set(struct mqtt_session *s, uint16_t pid, bool on)
 static void
 ackq_drain(struct mqtt_conn *c)
 {
-	while (c->ackq_len > 0) {
-		struct mqtt_ackq *a = &c->ackq[c->ackq_head];
+	struct mqtt_acks *k = c->acks;
+
+	while (k->len > 0) {
+		struct mqtt_ackq *a = &k->q[k->head];
 
 		if (!a->done)
 			return;
 		if (a->write_failed && c->level != MQTT_V5) {
-			c->ackq_len = 0;
+			k->len = 0;
 			mqtt_conn_close_or(c, 0, "journal write failed: message %u not acknowledged",
 					   a->pid);
 			return;
 		}
 		mqtt_send_ack(c, a->type, a->pid, c->level == MQTT_V5 ? a->rc : 0);
-		c->ackq_head = (c->ackq_head + 1) % c->ackq_cap;
-		c->ackq_len--;
+		k->head = (k->head + 1) % k->cap;
+		k->len--;
 	}
 }
 
+/* An acknowledgement of a PUBLISH (token: its pending durability, 0 =
+ * none), sent now unless an earlier one still waits. Only with c->acks
+ * when token is not 0. */
 static void
 ackq_push(struct mqtt_conn *c, uint8_t type, uint16_t pid, uint8_t rc, uint64_t token)
 {
+	struct mqtt_acks *k = c->acks;
 	struct mqtt_ackq *a;
 
-	if (token == 0 && c->ackq_len == 0) {
+	if (token == 0 && (k == NULL || k->len == 0)) {
 		mqtt_send_ack(c, type, pid, rc);        /* the common case */
 		return;
 	}
-	if (c->ackq_len == c->ackq_cap) {
-		uint32_t cap = c->ackq_cap ? c->ackq_cap * 2 : 64;
+	if (k->len == k->cap) {
+		uint32_t cap = k->cap ? k->cap * 2 : 64;
 		struct mqtt_ackq *n = bk_malloc(cap * sizeof(*n));
 
-		for (uint32_t i = 0; i < c->ackq_len; i++)
-			n[i] = c->ackq[(c->ackq_head + i) % c->ackq_cap];
-		bk_free(c->ackq);
-		c->ackq = n;
-		c->ackq_cap = cap;
-		c->ackq_head = 0;
+		for (uint32_t i = 0; i < k->len; i++)
+			n[i] = k->q[(k->head + i) % k->cap];
+		bk_free(k->q);
+		k->q = n;
+		k->cap = cap;
+		k->head = 0;
 	}
-	a = &c->ackq[(c->ackq_head + c->ackq_len++) % c->ackq_cap];
+	a = &k->q[(k->head + k->len++) % k->cap];
 	*a = (struct mqtt_ackq){ .token = token, .pid = pid, .type = type, .rc = rc,
 				 .done = token == 0 };
 }
@@ -104,9 +110,10 @@ static void
 confirm_cb(void *ctx, uint64_t token, int status)
 {
 	struct mqtt_conn *c = ctx;
+	struct mqtt_acks *k = c->acks;
 
-	for (uint32_t i = 0; i < c->ackq_len; i++) {
-		struct mqtt_ackq *a = &c->ackq[(c->ackq_head + i) % c->ackq_cap];
+	for (uint32_t i = 0; i < k->len; i++) {
+		struct mqtt_ackq *a = &k->q[(k->head + i) % k->cap];
 
 		if (a->token != token)
 			continue;
@@ -123,10 +130,14 @@ confirm_cb(void *ctx, uint64_t token, int status)
 void
 mqtt_publish_fini(struct mqtt_conn *c)
 {
-	bk_confirm_free(c->confirm);
-	c->confirm = NULL;
-	BK_FREE(c->ackq);
-	c->ackq_len = c->ackq_cap = c->ackq_head = 0;
+	struct mqtt_acks *k = c->acks;
+
+	if (k == NULL)
+		return;
+	c->acks = NULL;
+	bk_confirm_free(k->confirm);
+	bk_free(k->q);
+	bk_free(k);
 }
 
 enum bk_status
@@ -256,7 +267,7 @@ admit(struct mqtt_conn *c, const struct mqtt_publish *pub, struct bk_str *key)
 		ackq_push(c, MQTT_PUBREC, pub->packet_id, 0, 0);
 		return false;
 	}
-	if (pub->qos == 2 && s->qos2_in_count >= c->l->cfg.receive_maximum &&
+	if (pub->qos == 2 && s->qos2_in && s->qos2_in->count >= c->l->cfg.receive_maximum &&
 	    c->level == MQTT_V5) {
 		mqtt_conn_close_or(c, MQTT_RC_RECEIVE_MAX_EXCEEDED,
 				   "more than %u QoS 2 publishes unacknowledged",
@@ -309,6 +320,7 @@ static void
 publish_acked(struct mqtt_conn *c, const struct mqtt_publish *pub, struct bk_msg *msg)
 {
 	struct bk_route_result res;
+	struct mqtt_acks *k;
 	struct bk_err err;
 	enum bk_status st = BK_OK;
 	bool journaled = false, pending;
@@ -319,18 +331,19 @@ publish_acked(struct mqtt_conn *c, const struct mqtt_publish *pub, struct bk_msg
 		refused(c, pub, st, err.text);
 		return;
 	}
-	if (!c->confirm)
-		c->confirm = bk_confirm_new(c->l->broker, confirm_cb, c);
+	if (!(k = c->acks)) {
+		k = c->acks = bk_calloc(1, sizeof(*k));
+		k->confirm = bk_confirm_new(c->l->broker, confirm_cb, c);
+	}
 	memset(&res, 0, sizeof(res));
-	st = bk_publish_confirm(c->vhost, bk_str_c(c->l->cfg.exchange), msg, c->confirm,
-				++c->confirm_token, &res, &err);
+	st = bk_publish_confirm(c->vhost, bk_str_c(c->l->cfg.exchange), msg, k->confirm,
+				++k->token, &res, &err);
 	if (st != BK_OK && c->level != MQTT_V5) {
 		mqtt_conn_close_or(c, 0, "publish refused: %s", err.text);
 		return;
 	}
 	pending = st == BK_OK && res.pending;
-	if (st == BK_OK && !pending && journaled &&
-	    bk_confirm_track(c->confirm, c->confirm_token))
+	if (st == BK_OK && !pending && journaled && bk_confirm_track(k->confirm, k->token))
 		pending = true;
 	mqtt_conn_pace(c, &res);
 	rc = ack_code(c, st, &res);
@@ -342,7 +355,7 @@ publish_acked(struct mqtt_conn *c, const struct mqtt_publish *pub, struct bk_msg
 	if (pub->qos == 2 && rc < 0x80)
 		qos2_set(c->session, pub->packet_id, true);
 	ackq_push(c, pub->qos == 1 ? MQTT_PUBACK : MQTT_PUBREC, pub->packet_id, rc,
-		  pending ? c->confirm_token : 0);
+		  pending ? k->token : 0);
 }
 
 void

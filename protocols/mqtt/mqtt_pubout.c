@@ -56,14 +56,14 @@ apply_alias(struct mqtt_conn *c, struct mqtt_publish *pub)
 static void
 skipped(struct mqtt_conn *c, const struct bk_msg *msg, const char *why)
 {
-	uint64_t now = bk_now_ms();
+	uint32_t now_s = (uint32_t)(bk_now_ms() / 1000);
 
 	c->skipped++;
-	if (now - c->skip_logged_ms < 1000)
+	if (now_s == c->skip_logged_s)
 		return;
-	c->skip_logged_ms = now;
-	mqtt_conn_log(c, BK_LOG_INFO, "%llu message(s) not sent: %s (routing key of %u bytes)",
-		      (unsigned long long)c->skipped, why, msg->routing_key.len);
+	c->skip_logged_s = now_s;
+	mqtt_conn_log(c, BK_LOG_INFO, "%u message(s) not sent: %s (routing key of %u bytes)",
+		      c->skipped, why, msg->routing_key.len);
 	c->skipped = 0;
 }
 

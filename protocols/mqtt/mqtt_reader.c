@@ -223,7 +223,7 @@ mqtt_conn_read(void *ctx)
 	struct mqtt_conn *c = ctx;
 	struct evbuffer *in = net_conn_input(c->nc);
 
-	c->last_rx_ms = bk_now_ms();
+	c->last_rx_ms = (uint32_t)bk_now_ms();
 	while (!mqtt_conn_gone(c) && c->state != MQTT_CONN_CLOSING && !c->slowed &&
 	       read_packet(c, in) > 0)
 		;

@@ -68,11 +68,6 @@ unlist(struct mqtt_session *s, struct mqtt_sub *sub)
 		if (*pp != sub)
 			continue;
 		*pp = sub->rw_next;
-		if (s->rw_tail == sub) {
-			s->rw_tail = NULL;
-			for (struct mqtt_sub *x = s->rw_head; x; x = x->rw_next)
-				s->rw_tail = x;
-		}
 		sub->rw_next = NULL;
 		return;
 	}
@@ -93,18 +88,18 @@ mqtt_retain_stop(struct mqtt_session *s, struct mqtt_sub *sub)
 void
 mqtt_retain_start(struct mqtt_session *s, struct mqtt_sub *sub)
 {
+	struct mqtt_sub **pp;
 	struct bk_str pattern;
 
 	mqtt_retain_stop(s, sub);
-	pattern = mqtt_filter_to_key(sub->match, &s->kbuf);
+	pattern = mqtt_filter_to_key(sub->match, &s->l->kbuf);
 	sub->rwalk = bk_retained_walk_new(s->vhost, pattern, BK_RETAINED_NO_DOLLAR);
 	sub->rqos = sub->qos;
 	sub->rsub_id = sub->sub_id;
-	if (s->rw_tail)
-		s->rw_tail->rw_next = sub;
-	else
-		s->rw_head = sub;
-	s->rw_tail = sub;
+	/* at the end: walks are few (one per recent SUBSCRIBE entry) */
+	for (pp = &s->rw_head; *pp; pp = &(*pp)->rw_next)
+		;
+	*pp = sub;
 }
 
 /*

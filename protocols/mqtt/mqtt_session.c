@@ -40,17 +40,29 @@
 /* The session queue's argument naming the user the session belongs to. */
 #define OWNER_ARG "x-mqtt-owner"
 
+/* "vhost \0 client id \0 owner \0" (owner NULL: no owner part). */
 static void
-make_key(struct bk_vhost *vh, struct bk_str cid, char **key, uint32_t *len)
+make_key(struct bk_vhost *vh, struct bk_str cid, const char *owner, char **key,
+	 uint32_t *len)
 {
 	const char *vn = bk_vhost_name(vh);
-	size_t n = strlen(vn);
+	size_t n = strlen(vn), on = owner ? strlen(owner) + 1 : 0;
 
 	*len = (uint32_t)(n + 1 + cid.len);
-	*key = bk_malloc(*len + 1);
+	*key = bk_malloc(*len + 1 + on);
 	memcpy(*key, vn, n + 1);
 	memcpy(*key + n + 1, cid.p, cid.len);
 	(*key)[*len] = '\0';
+	if (owner)
+		memcpy(*key + *len + 1, owner, on);
+}
+
+/* Point client_id and owner into s->key (made by make_key). */
+static void
+key_parts(struct mqtt_session *s, bool has_owner)
+{
+	s->client_id = s->key + strlen(s->key) + 1;
+	s->owner = has_owner ? s->key + s->key_len + 1 : NULL;
 }
 
 struct mqtt_session *
@@ -60,8 +72,8 @@ mqtt_session_find(struct mqtt_listener *l, struct bk_vhost *vh, struct bk_str ci
 	char *key;
 	uint32_t len;
 
-	make_key(vh, cid, &key, &len);
-	HASH_FIND(hh, l->sessions, key, len, s);
+	make_key(vh, cid, NULL, &key, &len);
+	s = mqtt_sessions_find(&l->sessions, key, len);
 	bk_free(key);
 	return s;
 }
@@ -69,9 +81,10 @@ mqtt_session_find(struct mqtt_listener *l, struct bk_vhost *vh, struct bk_str ci
 bool
 mqtt_session_exists(struct mqtt_listener *l, const struct mqtt_session *s)
 {
-	struct mqtt_session *it, *tmp;
+	struct mqtt_session *it, *nx;
+	uint32_t i;
 
-	HASH_ITER(hh, l->sessions, it, tmp)
+	MQTT_SESSIONS_EACH(l, i, it, nx)
 		if (it == s)
 			return true;
 	return false;
@@ -83,13 +96,12 @@ mqtt_session_new(struct mqtt_listener *l, struct bk_vhost *vh, struct bk_str cid
 {
 	struct mqtt_session *s = bk_calloc(1, sizeof(*s));
 
-	s->owner = owner != NULL ? bk_strdup(owner) : NULL;
-	make_key(vh, cid, &s->key, &s->key_len);
-	s->client_id = s->key + strlen(bk_vhost_name(vh)) + 1;
+	make_key(vh, cid, owner, &s->key, &s->key_len);
+	key_parts(s, owner != NULL);
 	s->id = l->next_session_id++;
 	s->l = l;
 	s->vhost = vh;
-	HASH_ADD_KEYPTR(hh, l->sessions, s->key, s->key_len, s);
+	mqtt_sessions_add(&l->sessions, s);
 	return s;
 }
 
@@ -136,16 +148,35 @@ recover_binding(void *arg, const struct bk_binding_view *v)
 	return 0;
 }
 
+void
+mqtt_session_set_owner(struct mqtt_session *s, const char *owner)
+{
+	struct mqtt_listener *l = s->l;
+	char *old = s->key;
+	struct bk_str cid = { s->client_id, s->key_len - (uint32_t)(s->client_id - old) };
+
+	/* the block holds the hash key: out of the table while it moves */
+	mqtt_sessions_del(&l->sessions, s);
+	make_key(s->vhost, cid, owner, &s->key, &s->key_len);
+	key_parts(s, true);
+	bk_free(old);
+	mqtt_sessions_add(&l->sessions, s);
+}
+
 /* The owner kept in the session queue's arguments. */
 static int
 owner_of_queue(void *arg, const struct bk_queue_view *v)
 {
 	struct mqtt_session *s = arg;
 	struct bk_value val;
+	char *owner;
 
 	if (bk_table_get(v->arguments, OWNER_ARG, &val) && val.type == BK_V_LSTR &&
-	    memchr(val.u.s.p, '\0', val.u.s.len) == NULL)
-		s->owner = bk_strndup(val.u.s.p, val.u.s.len);
+	    memchr(val.u.s.p, '\0', val.u.s.len) == NULL) {
+		owner = bk_strndup(val.u.s.p, val.u.s.len);
+		mqtt_session_set_owner(s, owner);
+		bk_free(owner);
+	}
 	return 0;
 }
 
@@ -426,7 +457,7 @@ session_free(struct mqtt_session *s, bool end)
 		s->conn->session = NULL;
 		s->conn = NULL;
 	}
-	HASH_DEL(l->sessions, s);
+	mqtt_sessions_del(&l->sessions, s);
 	stop_consuming(s);
 	mqtt_out_clear(s, BK_SETTLE_REQUEUE);
 	HASH_ITER(hh, s->subs, sub, tmp)
@@ -443,12 +474,9 @@ session_free(struct mqtt_session *s, bool end)
 	if (s->expiry_ev)
 		event_free(s->expiry_ev);
 	bk_free(s->queue);
-	mqtt_buf_fini(&s->kbuf);
-	mqtt_buf_fini(&s->nbuf);
 	bk_free(s->out);
 	bk_free(s->qos2_in);
 	bk_free(s->key);
-	bk_free(s->owner);
 	bk_free(s);
 }
 

@@ -46,7 +46,7 @@ bind_key(struct mqtt_session *s, const char *queue, struct bk_str filter,
 	d.source = bk_str_c(s->l->cfg.exchange);
 	d.dest = bk_str_c(queue);
 	d.dest_is_queue = true;
-	d.routing_key = mqtt_filter_to_key(filter, &s->kbuf);
+	d.routing_key = mqtt_filter_to_key(filter, &s->l->kbuf);
 	d.arguments = args;
 	return bind ? bk_bind(s->vhost, &d, NULL, err) : bk_unbind(s->vhost, &d, NULL, err);
 }
@@ -163,7 +163,7 @@ own_queue_name(struct mqtt_session *s)
 
 	if (s->queue)
 		return s->queue;
-	buf = mqtt_buf_get(&s->nbuf, n);
+	buf = mqtt_buf_get(&s->l->nbuf, n);
 	snprintf(buf, n, MQTT_SESSION_QPREFIX "%sqos1", s->client_id);
 	return buf;
 }

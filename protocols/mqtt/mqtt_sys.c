@@ -74,7 +74,8 @@ publish(struct mqtt_listener *l, struct bk_vhost *vh, const char *topic, const c
 {
 	struct mqtt_sys *sys = l->sys;
 	struct sys_value *v = NULL;
-	struct mqtt_session *s, *tmp;
+	struct mqtt_session *s, *nx;
+	uint32_t i;
 	struct bk_props props;
 	struct bk_msg *msg;
 	struct bk_err err;
@@ -99,7 +100,7 @@ publish(struct mqtt_listener *l, struct bk_vhost *vh, const char *topic, const c
 	msg->origin_flags = MQTT_OF_MQTT | MQTT_OF_RETAIN;
 	/* retained in memory only: $SYS values are rebuilt after a restart */
 	bk_retained_set(vh, msg, BK_RETAINED_TRANSIENT, NULL, &err);
-	HASH_ITER(hh, l->sessions, s, tmp)
+	MQTT_SESSIONS_EACH(l, i, s, nx)
 		if (s->vhost == vh && s->conn)
 			mqtt_deliver_direct(s, msg);
 	bk_msg_unref(msg);
@@ -155,7 +156,8 @@ tick(struct mqtt_listener *l)
 	struct mqtt_sys *sys = l->sys;
 	struct bk_vhost *vh = bk_vhost_get(l->broker, l->cfg.vhost);
 	const struct mqtt_counters *ct = &l->ctr;
-	struct mqtt_session *s, *tmp;
+	struct mqtt_session *s, *nx;
+	uint32_t i;
 	struct bk_overview ov;
 	uint64_t now = bk_now_ms(), subs = 0, online = 0, away = 0;
 	uint64_t vals[NLOADS] = { ct->pkts_in, ct->pkts_out, ct->pub_in, ct->pub_out,
@@ -165,7 +167,7 @@ tick(struct mqtt_listener *l)
 	if (!vh)
 		return;                 /* the [mqtt] vhost was deleted */
 	bk_overview_get(l->broker, &ov);
-	HASH_ITER(hh, l->sessions, s, tmp) {
+	MQTT_SESSIONS_EACH(l, i, s, nx) {
 		subs += s->nsubs;
 		if (s->conn)
 			online++;
