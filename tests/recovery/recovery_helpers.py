@@ -189,23 +189,62 @@ class Publisher(threading.Thread):
 
 def drain(port, queue, expect=None, timeout=60):
     """Every message of queue, consumed with auto-ack: list of
-    (body bytes, redelivered)."""
-    import pika
-    params = pika.ConnectionParameters("127.0.0.1", port, heartbeat=0,
-                                       blocked_connection_timeout=timeout)
-    conn = pika.BlockingConnection(params)
-    ch = conn.channel()
-    n = ch.queue_declare(queue, passive=True).method.message_count
+    (body bytes, redelivered). Stops once as many messages as the queue
+    held have arrived, or after 5 s without one. A raw no-ack consumer:
+    recovered queues hold up to hundreds of thousands of messages."""
+    conn = raw_channel(port)
+    conn.send(amqpraw.method_frame(1, QUEUE, 10, amqpraw.queue_declare_args(queue, passive=True)))
+    _, payload = conn.expect_method(QUEUE, 11, timeout=timeout)
+    r = amqpraw.Reader(payload[4:])
+    r.shortstr()
+    n = r.long()
     out = []
     if n:
-        deadline = time.time() + timeout
-        for method, props, body in ch.consume(queue, auto_ack=True,
-                                              inactivity_timeout=5):
-            if method is None or time.time() > deadline:
-                break
-            out.append((body, method.redelivered))
-            if len(out) >= n:
-                break
-        ch.cancel()
+        conn.send(amqpraw.method_frame(1, BASIC, 20, struct.pack("!H", 0)
+                                       + amqpraw.shortstr(queue) + amqpraw.shortstr("drain")
+                                       + b"\x02" + amqpraw.table({})))       # no-ack
+        conn.expect_method(BASIC, 21, timeout=timeout)
+        _consume(conn, n, out, time.time() + timeout)
     conn.close()
     return out
+
+
+def _consume(conn, n, out, deadline):
+    """Read deliveries (method, header, bodies) into out until n or 5 s of
+    silence; frames are parsed in place (a recovered queue can be large)."""
+    buf, pos = bytearray(conn.buf), 0
+    body, size, redelivered = None, 0, False
+    while len(out) < n:
+        if len(buf) - pos < 7 or len(buf) - pos < 8 + struct.unpack_from("!I", buf, pos + 3)[0]:
+            del buf[:pos]
+            pos = 0
+            conn.sock.settimeout(max(0.01, min(5.0, deadline - time.time())))
+            try:
+                chunk = conn.sock.recv(1 << 20)
+            except socket.timeout:
+                break
+            if not chunk:
+                raise EOFError("the broker closed the connection while draining")
+            buf += chunk
+            continue
+        ftype, size_f = buf[pos], struct.unpack_from("!I", buf, pos + 3)[0]
+        payload = bytes(buf[pos + 7:pos + 7 + size_f])
+        assert buf[pos + 7 + size_f] == amqpraw.FRAME_END, "bad frame end"
+        pos += 8 + size_f
+        if ftype == amqpraw.FRAME_METHOD:
+            cid, mid = struct.unpack_from("!HH", payload)
+            assert (cid, mid) == (BASIC, 60), "expected basic.deliver, got %d.%d" % (cid, mid)
+            r = amqpraw.Reader(payload[4:])
+            r.shortstr()                            # consumer tag
+            r.take(8)                               # delivery tag
+            redelivered = bool(r.octet() & 1)
+            body = None
+        elif ftype == amqpraw.FRAME_HEADER:
+            size = struct.unpack_from("!Q", payload, 4)[0]
+            body = b""
+            if size == 0:
+                out.append((body, redelivered))
+        elif ftype == amqpraw.FRAME_BODY:
+            body += payload
+            if len(body) >= size:
+                out.append((body, redelivered))
