@@ -31,7 +31,7 @@ mqtt_conn_who(const struct mqtt_conn *c)
 	struct bk_who who = { bk_str_c(c->user ? c->user : ""), { NULL, 0 } };
 
 	if (c->session != NULL)
-		who.client_id = bk_str_c(c->session->client_id);
+		who.client_id = bk_str_c(mqtt_session_client_id(c->session));
 	return who;
 }
 

@@ -176,6 +176,24 @@ mqtt_conn_pace(struct mqtt_conn *c, const struct bk_route_result *res)
 	event_add(c->timer, &tv);
 }
 
+struct mqtt_conn_x *
+mqtt_conn_x(struct mqtt_conn *c)
+{
+	if (c->x == NULL)
+		c->x = bk_calloc(1, sizeof(*c->x));
+	return c->x;
+}
+
+struct mqtt_will *
+mqtt_conn_take_will(struct mqtt_conn *c)
+{
+	struct mqtt_will *w = mqtt_conn_will(c);
+
+	if (w)
+		c->x->will = NULL;
+	return w;
+}
+
 /* net ops: the transport is up (TLS handshake, WebSocket upgrade done). */
 static void *
 conn_open(void *arg, struct net_conn *nc)
@@ -256,8 +274,7 @@ conn_free(void *ctx, enum net_end why)
 	log_end(c, why);
 	if (why == NET_END_SHUTDOWN)
 		c->will_suppressed = true;
-	will = c->will;
-	c->will = NULL;
+	will = mqtt_conn_take_will(c);
 	if (c->will_suppressed) {
 		mqtt_will_free(will);
 		will = NULL;
@@ -275,15 +292,18 @@ conn_free(void *ctx, enum net_end why)
 	unlink_conn(c);
 	if (c->timer)
 		event_free(c->timer);
-	if (c->in_alias) {
+	if (c->x && c->x->in_alias) {
 		for (uint32_t i = 0; i <= c->l->cfg.topic_alias_maximum; i++)
-			bk_free(c->in_alias[i]);
-		bk_free(c->in_alias);
+			bk_free(c->x->in_alias[i]);
+		bk_free(c->x->in_alias);
 	}
-	HASH_ITER(hh, c->out_alias, a, tmp) {
-		HASH_DEL(c->out_alias, a);
-		bk_free(a->topic);
-		bk_free(a);
+	if (c->x) {
+		HASH_ITER(hh, c->x->out_alias, a, tmp) {
+			HASH_DEL(c->x->out_alias, a);
+			bk_free(a->topic);
+			bk_free(a);
+		}
+		BK_FREE(c->x);
 	}
 	mqtt_buf_fini(&c->tbuf);
 	mqtt_buf_fini(&c->pbuf);

@@ -213,7 +213,7 @@ session_usable(struct mqtt_conn *c, struct mqtt_session *s, bool clean, struct b
 	struct bk_who who = { bk_str_c(c->user), cid };
 	struct bk_err err;
 
-	if (s->owner != NULL && strcmp(s->owner, c->user) != 0) {
+	if (s->has_owner && strcmp(mqtt_session_owner(s), c->user) != 0) {
 		x->rc = MQTT_RC_NOT_AUTHORIZED;
 		snprintf(x->why, sizeof(x->why), "client id in use by another user");
 		return false;
@@ -223,7 +223,7 @@ session_usable(struct mqtt_conn *c, struct mqtt_session *s, bool clean, struct b
 		snprintf(x->why, sizeof(x->why), "session not resumed: %s", err.text);
 		return false;
 	}
-	if (s->owner == NULL)           /* recovered from an older queue */
+	if (!s->has_owner)              /* recovered from an older queue */
 		mqtt_session_set_owner(s, c->user);
 	return true;
 }
@@ -233,12 +233,11 @@ static void
 take_over(struct mqtt_conn *old, struct mqtt_conn *c)
 {
 	struct mqtt_session *s = old->session;
-	struct mqtt_will *will = old->will;
+	struct mqtt_will *will = mqtt_conn_take_will(old);
 
 	mqtt_send_disconnect(old, MQTT_RC_SESSION_TAKEN_OVER, "session taken over");
 	mqtt_conn_log(old, BK_LOG_INFO, "closing: session taken over by conn=%llu",
 		      (unsigned long long)net_conn_id(c->nc));
-	old->will = NULL;
 	old->session = NULL;
 	old->will_suppressed = true;
 	mqtt_session_detach(s, will);
@@ -365,10 +364,15 @@ admit(struct mqtt_conn *c, const struct mqtt_connect *cn, struct connect_ctx *x,
 			mqtt_conn_close_or(c, 0, "will with retain: retain is not available");
 		return false;
 	}
-	if (cn->will && !(c->will = mqtt_will_new(c, cn, x->assigned ? bk_str_c(x->client_id)
-							       : cn->client_id, &rc))) {
-		refuse(c, rc, "invalid will");
-		return false;
+	if (cn->will) {
+		struct mqtt_will *w = mqtt_will_new(c, cn, x->assigned ? bk_str_c(x->client_id)
+								   : cn->client_id, &rc);
+
+		if (!w) {
+			refuse(c, rc, "invalid will");
+			return false;
+		}
+		mqtt_conn_x(c)->will = w;
 	}
 	return true;
 }

@@ -49,7 +49,7 @@ slots_grow(struct mqtt_session *s, uint32_t n)
 		s->out[i - 1].next_free = s->out_free;
 		s->out_free = (uint16_t)i;
 	}
-	s->out_cap = n;
+	s->out_cap = (uint16_t)n;
 }
 
 /* The window only: slots are made as deliveries need them (4, then

@@ -30,6 +30,7 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/util.h>
+#include <string.h>
 #include <uthash.h>
 
 #include "broker.h"
@@ -127,7 +128,7 @@ struct mqtt_listener {
 struct mqtt_alias {                     /* one outbound topic alias */
 	char *topic;                    /* owned; uthash key */
 	uint16_t alias;
-	UT_hash_handle hh;              /* in conn->out_alias */
+	UT_hash_handle hh;              /* in conn->x->out_alias */
 };
 
 /*
@@ -151,9 +152,7 @@ struct mqtt_conn {
 	struct bk_conn *mgmt;           /* registration, NULL before CONNECT */
 	struct bk_conn_counters *ctr;   /* into mgmt, or NULL */
 	struct mqtt_acks *acks;         /* owned, from the first QoS 1/2 PUBLISH */
-	char **in_alias;                /* owned [topic_alias_maximum + 1] topics */
-	struct mqtt_alias *out_alias;   /* owned uthash by topic */
-	struct mqtt_will *will;         /* owned until the connection ends */
+	struct mqtt_conn_x *x;          /* owned, from a will or a topic alias */
 	struct mqtt_buf tbuf;           /* owned: topic <-> key of one packet */
 	struct mqtt_buf pbuf;           /* owned: property conversions of one packet */
 	struct mqtt_conn *next, *prev;  /* in l->conns */
@@ -164,7 +163,6 @@ struct mqtt_conn {
 	uint32_t skip_logged_s;         /* second (bk_now_ms() / 1000) of the last log line about them */
 	uint16_t keepalive;             /* seconds in effect, 0 = none */
 	uint16_t client_alias_max;      /* v5 Topic Alias Maximum of the client */
-	uint16_t out_alias_used;
 	uint16_t slow_us;               /* the last slow-down pause; 0 = none lately */
 	uint8_t state;                  /* enum mqtt_conn_state */
 	uint8_t level;                  /* from CONNECT; 0 before */
@@ -178,6 +176,22 @@ struct mqtt_conn {
 					   it publishes to is behind (mqtt_conn_pace) */
 	bool wake_wanted : 1;           /* a delivery saw a full output */
 };
+
+/* What a connection has only with a will or v5 topic aliases
+ * (mqtt_conn_x() makes it). */
+struct mqtt_conn_x {
+	struct mqtt_will *will;         /* owned until the connection ends */
+	char **in_alias;                /* owned [topic_alias_maximum + 1] topics */
+	struct mqtt_alias *out_alias;   /* owned uthash by topic */
+	uint16_t out_alias_used;
+};
+
+/* The will of c, or NULL. */
+static inline struct mqtt_will *
+mqtt_conn_will(const struct mqtt_conn *c)
+{
+	return c->x ? c->x->will : NULL;
+}
 
 /*
  * A QoS 1/2 publisher's acknowledgements (mqtt_publish.c), made at its
@@ -261,12 +275,9 @@ struct mqtt_qos2_ids {
  * (un)subscribes are the listener's.
  */
 struct mqtt_session {
-	char *key;                      /* owned block: vhost \0 client id \0 owner \0;
-					   the first key_len octets are the table's key */
-	const char *client_id;          /* into key */
-	const char *owner;              /* into key: the user it belongs to; NULL:
-					   not known (recovered from a queue without
-					   x-mqtt-owner): the next user to resume it */
+	char *key;                      /* owned block: vhost \0 client id \0 owner \0
+					   (mqtt_session_client_id, _owner); the
+					   first key_len octets are the table's key */
 	uint64_t id;                    /* origin token for no-local */
 	struct mqtt_listener *l;        /* borrowed */
 	struct bk_vhost *vhost;         /* borrowed */
@@ -284,13 +295,28 @@ struct mqtt_session {
 	uint32_t key_len;
 	uint32_t expiry;                /* seconds after disconnect; 0 = ends with it */
 	uint32_t nsubs, nlocal;         /* all / bound to the own queue */
-	uint32_t out_cap;
 	uint32_t hash;                  /* of the key, in l->sessions */
+	uint16_t out_cap;
 	uint16_t out_limit;             /* window in effect */
 	uint16_t out_used;
 	uint16_t out_free;              /* free list head: index + 1 */
-	bool parked;                    /* a consumer got -EAGAIN for want of a slot */
+	bool parked : 1;                /* a consumer got -EAGAIN for want of a slot */
+	bool has_owner : 1;             /* key holds the owner */
 };
+
+static inline const char *
+mqtt_session_client_id(const struct mqtt_session *s)
+{
+	return s->key + strlen(s->key) + 1;     /* after the vhost's name */
+}
+
+/* The user s belongs to; NULL: not known (recovered from a queue without
+ * x-mqtt-owner): the next user to resume it. */
+static inline const char *
+mqtt_session_owner(const struct mqtt_session *s)
+{
+	return s->has_owner ? s->key + s->key_len + 1 : NULL;
+}
 
 /* ---- mqtt_mgmt.c ---- */
 void mqtt_mgmt_register(struct mqtt_conn *c, struct bk_str client_id);
@@ -321,6 +347,10 @@ void mqtt_conn_log(const struct mqtt_conn *c, enum bk_log_level lvl, const char 
 bool mqtt_conn_reason_ok(const struct mqtt_conn *c);
 /* Keepalive (re)arm after CONNECT. */
 void mqtt_conn_keepalive_start(struct mqtt_conn *c);
+/* c->x, made if it was not there. */
+struct mqtt_conn_x *mqtt_conn_x(struct mqtt_conn *c);
+/* Take the will out of c (NULL if none). */
+struct mqtt_will *mqtt_conn_take_will(struct mqtt_conn *c);
 /* Stop or resume reading for the broker's resource alarms. */
 void mqtt_conn_flow(struct mqtt_conn *c);
 /*

@@ -62,8 +62,7 @@ mqtt_mgmt_vhost_gone(void *arg, struct bk_vhost *vh)
 	for (struct mqtt_conn *c = l->conns; c; c = c->next) {
 		if (c->vhost != vh)
 			continue;
-		mqtt_will_free(c->will);
-		c->will = NULL;
+		mqtt_will_free(mqtt_conn_take_will(c));
 		if (c->session) {
 			s = c->session;
 			c->session = NULL;

@@ -170,6 +170,7 @@ static bool
 resolve_topic(struct mqtt_conn *c, const struct mqtt_publish *pub, struct bk_str *topic)
 {
 	uint16_t max = c->l->cfg.topic_alias_maximum, a;
+	struct mqtt_conn_x *x;
 
 	*topic = pub->topic;
 	if (c->level != MQTT_V5 || !MQTT_HAS(&pub->props, MQTT_PROP_TOPIC_ALIAS)) {
@@ -185,20 +186,21 @@ resolve_topic(struct mqtt_conn *c, const struct mqtt_publish *pub, struct bk_str
 				   "topic alias %u outside 1..%u", a, max);
 		return false;
 	}
-	if (!c->in_alias)
-		c->in_alias = bk_calloc((size_t)max + 1, sizeof(*c->in_alias));
+	x = mqtt_conn_x(c);
+	if (!x->in_alias)
+		x->in_alias = bk_calloc((size_t)max + 1, sizeof(*x->in_alias));
 	if (topic->len > 0) {
-		bk_free(c->in_alias[a]);
-		c->in_alias[a] = bk_malloc(topic->len + 1);
-		memcpy(c->in_alias[a], topic->p, topic->len);
-		c->in_alias[a][topic->len] = '\0';
+		bk_free(x->in_alias[a]);
+		x->in_alias[a] = bk_malloc(topic->len + 1);
+		memcpy(x->in_alias[a], topic->p, topic->len);
+		x->in_alias[a][topic->len] = '\0';
 		return true;
 	}
-	if (!c->in_alias[a]) {
+	if (!x->in_alias[a]) {
 		mqtt_conn_close_or(c, MQTT_RC_PROTOCOL_ERROR, "unknown topic alias %u", a);
 		return false;
 	}
-	*topic = bk_str_c(c->in_alias[a]);
+	*topic = bk_str_c(x->in_alias[a]);
 	return true;
 }
 
@@ -209,11 +211,12 @@ static bool
 may_publish(struct mqtt_conn *c, struct bk_str key, bool retain, struct bk_err *err)
 {
 	uint64_t gen = bk_access_generation(c->l->broker);
-	struct bk_who who = mqtt_conn_who(c);
+	struct bk_who who;
 	bool keyed;
 
 	if (c->pub_gen == gen && !c->pub_keyed)
 		return true;
+	who = mqtt_conn_who(c);
 	if (mqtt_publish_allowed(c->l, c->vhost, &who, key, retain, &keyed, err) != BK_OK)
 		return false;
 	c->pub_gen = gen;

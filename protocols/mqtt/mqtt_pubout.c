@@ -24,23 +24,24 @@ mqtt_msg_qos(const struct bk_msg *m)
 static void
 apply_alias(struct mqtt_conn *c, struct mqtt_publish *pub)
 {
+	struct mqtt_conn_x *x = mqtt_conn_x(c);
 	struct mqtt_alias *a = NULL;
 
-	HASH_FIND(hh, c->out_alias, pub->topic.p, pub->topic.len, a);
+	HASH_FIND(hh, x->out_alias, pub->topic.p, pub->topic.len, a);
 	if (a) {
 		pub->props.present |= MQTT_PBIT(MQTT_PROP_TOPIC_ALIAS);
 		pub->props.topic_alias = a->alias;
 		pub->topic.len = 0;
 		return;
 	}
-	if (c->out_alias_used >= c->client_alias_max)
+	if (x->out_alias_used >= c->client_alias_max)
 		return;
 	a = bk_calloc(1, sizeof(*a));
 	a->topic = bk_malloc(pub->topic.len + 1);
 	memcpy(a->topic, pub->topic.p, pub->topic.len);
 	a->topic[pub->topic.len] = '\0';
-	a->alias = ++c->out_alias_used;
-	HASH_ADD_KEYPTR(hh, c->out_alias, a->topic, pub->topic.len, a);
+	a->alias = ++x->out_alias_used;
+	HASH_ADD_KEYPTR(hh, x->out_alias, a->topic, pub->topic.len, a);
 	pub->props.present |= MQTT_PBIT(MQTT_PROP_TOPIC_ALIAS);
 	pub->props.topic_alias = a->alias;
 }

@@ -57,13 +57,6 @@ make_key(struct bk_vhost *vh, struct bk_str cid, const char *owner, char **key,
 		memcpy(*key + *len + 1, owner, on);
 }
 
-/* Point client_id and owner into s->key (made by make_key). */
-static void
-key_parts(struct mqtt_session *s, bool has_owner)
-{
-	s->client_id = s->key + strlen(s->key) + 1;
-	s->owner = has_owner ? s->key + s->key_len + 1 : NULL;
-}
 
 struct mqtt_session *
 mqtt_session_find(struct mqtt_listener *l, struct bk_vhost *vh, struct bk_str cid)
@@ -97,7 +90,7 @@ mqtt_session_new(struct mqtt_listener *l, struct bk_vhost *vh, struct bk_str cid
 	struct mqtt_session *s = bk_calloc(1, sizeof(*s));
 
 	make_key(vh, cid, owner, &s->key, &s->key_len);
-	key_parts(s, owner != NULL);
+	s->has_owner = owner != NULL;
 	s->id = l->next_session_id++;
 	s->l = l;
 	s->vhost = vh;
@@ -153,12 +146,13 @@ mqtt_session_set_owner(struct mqtt_session *s, const char *owner)
 {
 	struct mqtt_listener *l = s->l;
 	char *old = s->key;
-	struct bk_str cid = { s->client_id, s->key_len - (uint32_t)(s->client_id - old) };
+	const char *id = mqtt_session_client_id(s);
+	struct bk_str cid = { id, s->key_len - (uint32_t)(id - old) };
 
 	/* the block holds the hash key: out of the table while it moves */
 	mqtt_sessions_del(&l->sessions, s);
 	make_key(s->vhost, cid, owner, &s->key, &s->key_len);
-	key_parts(s, true);
+	s->has_owner = true;
 	bk_free(old);
 	mqtt_sessions_add(&l->sessions, s);
 }
@@ -303,13 +297,13 @@ mqtt_session_queue(struct mqtt_session *s, struct bk_err *err)
 
 	if (s->queue)
 		return s->queue;
-	want = queue_name_for(s->client_id);
+	want = queue_name_for(mqtt_session_client_id(s));
 	memset(&d, 0, sizeof(d));
 	d.name = bk_str_c(want);
 	d.durable = s->expiry != 0;
 	bk_tb_init(&tb);
-	if (s->owner != NULL) {
-		v.u.s = bk_str_c(s->owner);
+	if (s->has_owner) {
+		v.u.s = bk_str_c(mqtt_session_owner(s));
 		bk_tb_put(&tb, OWNER_ARG, sizeof(OWNER_ARG) - 1, &v);
 	}
 	d.arguments = bk_tb_view(&tb);

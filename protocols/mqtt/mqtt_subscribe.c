@@ -158,13 +158,14 @@ rebind(struct mqtt_session *s, struct mqtt_sub *sub, bool bound, struct bk_err *
 static const char *
 own_queue_name(struct mqtt_session *s)
 {
-	size_t n = strlen(s->client_id) + 32;
+	const char *cid = mqtt_session_client_id(s);
+	size_t n = strlen(cid) + 32;
 	char *buf;
 
 	if (s->queue)
 		return s->queue;
 	buf = mqtt_buf_get(&s->l->nbuf, n);
-	snprintf(buf, n, MQTT_SESSION_QPREFIX "%sqos1", s->client_id);
+	snprintf(buf, n, MQTT_SESSION_QPREFIX "%sqos1", cid);
 	return buf;
 }
 
