@@ -133,6 +133,54 @@ bk_hist_record(struct bk_broker *b, struct bk_hist **hp, unsigned lo, unsigned h
 		BK_FREE(h->slots);
 }
 
+/* A flat history of zeros over ticks [born, last] in h (nf fields). */
+static void
+flat_zero_init(struct bk_hist *h, unsigned lo, unsigned hi, uint32_t cap, uint64_t born,
+	       uint64_t last)
+{
+	memset(h, 0, sizeof(*h) + (hi - lo) * sizeof(uint64_t));
+	h->lo = (uint16_t)lo;
+	h->hi = (uint16_t)hi;
+	h->cap = cap;
+	h->first_tick = h->flat_since = born;
+	h->last_tick = last;
+}
+
+void
+bk_hist_record_lazy(struct bk_broker *b, struct bk_hist **hp, unsigned lo, unsigned hi,
+		    uint32_t cap, uint64_t born, const uint64_t *vals)
+{
+	uint64_t tick = bk_mgmt(b)->tick;
+	unsigned i, nf = hi - lo;
+
+	if (*hp == NULL) {
+		for (i = 0; i < nf && vals[i] == 0; i++)
+			;
+		if (i == nf)
+			return;
+		if (born < tick) {
+			/* the zeros every tick since born would have recorded */
+			*hp = bk_malloc(sizeof(**hp) + nf * sizeof(uint64_t));
+			flat_zero_init(*hp, lo, hi, cap, born, tick - 1);
+		}
+	}
+	bk_hist_record(b, hp, lo, hi, cap, false, vals);
+}
+
+const struct bk_hist *
+bk_hist_flat_zero(struct bk_broker *b, uint64_t *space, size_t words, unsigned lo,
+		  unsigned hi, uint32_t cap, uint64_t born)
+{
+	struct bk_hist *h = (struct bk_hist *)space;
+	uint64_t tick = bk_mgmt(b)->tick;
+
+	if (born > tick || born == 0 ||
+	    sizeof(*h) + (hi - lo) * sizeof(uint64_t) > words * sizeof(uint64_t))
+		return NULL;
+	flat_zero_init(h, lo, hi, cap, born, tick);
+	return h;
+}
+
 void
 bk_hist_free(struct bk_hist *h)
 {

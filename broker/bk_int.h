@@ -156,6 +156,21 @@ void bk_hist_record(struct bk_broker *b, struct bk_hist **hp, unsigned lo,
 		    unsigned hi, uint32_t cap, bool wide, const uint64_t *vals);
 void bk_hist_free(struct bk_hist *h);
 /*
+ * bk_hist_record() for an object recorded from tick born on whose
+ * counters start at zero: while vals are all zero nothing is allocated;
+ * the history made at the first other value holds zeros from born on,
+ * as if every tick had been recorded.
+ */
+void bk_hist_record_lazy(struct bk_broker *b, struct bk_hist **hp, unsigned lo,
+			 unsigned hi, uint32_t cap, uint64_t born, const uint64_t *vals);
+/*
+ * The history such an object would have while nothing was allocated (all
+ * zero from born to the current tick), built in space (words u64s); NULL
+ * before born or when it does not fit.
+ */
+const struct bk_hist *bk_hist_flat_zero(struct bk_broker *b, uint64_t *space, size_t words,
+					unsigned lo, unsigned hi, uint32_t cap, uint64_t born);
+/*
  * The per-second rates of the message counters over the broker's newest
  * tick, from h (which keeps fields BK_HF_MS .. BK_HF_MS + BK_MS__COUNT);
  * all zero when h is NULL, was not recorded at that tick, or no interval

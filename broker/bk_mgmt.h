@@ -18,20 +18,31 @@
 
 struct event;
 
-/* One registered client connection. */
+/*
+ * One registered client connection. Its strings are one owned block,
+ * rebuilt when the user, vhost or client id is set (once or twice per
+ * connection):
+ *
+ *   name\0 peer_host\0 host\0 user\0 [vhost\0] [client_id\0]
+ *   ^strs
+ *
+ * name, peer_host, host, user, vhost and client_id point into it (vhost
+ * and client_id NULL until set).
+ */
 struct bk_conn {
 	uint64_t id;
 	struct bk_broker *broker;       /* borrowed */
-	char *name;                     /* owned: "peer:port -> host:port" */
-	char *protocol;                 /* owned */
-	char *peer_host, *host;         /* owned */
+	const char *protocol;           /* borrowed: a string constant */
+	char *strs;                     /* owned block, see above */
+	const char *name;               /* "peer:port -> host:port" */
+	const char *peer_host, *host;
+	const char *user;               /* "" before login */
+	const char *vhost;              /* NULL before open */
+	const char *client_id;          /* NULL unless set */
 	uint16_t peer_port, port;
 	bool ssl;
-	char *user;                     /* owned; "" before login */
-	char *vhost;                    /* owned; NULL before open */
-	uint8_t *props;                 /* owned client-properties blob */
 	uint32_t props_len;
-	char *client_id;                /* owned or NULL */
+	uint8_t *props;                 /* owned client-properties blob */
 	bk_owner owner;                 /* exclusive-queue owner token or NULL */
 	uint64_t connected_at;
 	const struct bk_conn_ops *ops;  /* borrowed */
@@ -42,17 +53,22 @@ struct bk_conn {
 	struct bk_conn *prev, *next;    /* in mgmt->conns, registration order */
 };
 
+/*
+ * One registered channel. Its name is derived ("<conn name> (<number>)")
+ * when a view is taken; it is found by id through mgmt->chan_tab. Its
+ * history is made at the first tick its counters are not all zero: until
+ * then the views show the flat zeros it would have held since born.
+ */
 struct bk_chan {
-	uint64_t id;                    /* uthash key in mgmt->chans */
+	uint64_t id;                    /* key in mgmt->chan_tab */
 	uint32_t number;
 	struct bk_conn *conn;           /* borrowed; outlives its channels */
-	char *name;                     /* owned: "<conn name> (<number>)" */
 	const struct bk_chan_ops *ops;  /* borrowed */
 	void *ctx;
+	uint64_t born;                  /* the first tick that records it */
 	struct bk_chan_counters ctr;
-	struct bk_hist *hist;           /* owned; rates come from it */
+	struct bk_hist *hist;           /* owned; NULL while ctr is all zero */
 	struct bk_chan *cprev, *cnext;  /* in conn->chans */
-	UT_hash_handle hh;              /* in mgmt->chans */
 };
 
 /* Byte and frame counters of the closed connections of one protocol. */
@@ -104,7 +120,10 @@ struct bk_mgmt {
 	struct bk_conn *conns_head, *conns_tail;
 	uint32_t nconns, nchans;
 	uint64_t next_conn_id, next_chan_id;
-	struct bk_chan *chans;          /* uthash by id */
+	/* channels by id: open addressing, linear probing, chan_mask + 1
+	 * slots (a power of two, at most half full); NULL when none */
+	struct bk_chan **chan_tab;
+	uint32_t chan_mask;
 	/* access */
 	struct bk_perm_entry *perms;    /* uthash, owned */
 	struct bk_tperm *tperms;        /* uthash, owned (bk_topic_perm.c) */
@@ -130,6 +149,10 @@ bk_mgmt(struct bk_broker *b)
 
 /* bk_registry.c */
 void bk_registry_fini(struct bk_broker *b);
+/* bk_registry_chan.c: the channel table's teardown (channels are gone). */
+void bk_registry_chan_fini(struct bk_mgmt *m);
+/* Sampler pass over the channels of c. */
+void bk_registry_sample_chans(struct bk_broker *b, struct bk_conn *c);
 /* Sampler pass over channels (rates). */
 void bk_registry_sample(struct bk_broker *b, double secs);
 /* Connection id of the registered connection owning token, or 0. */

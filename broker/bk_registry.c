@@ -6,7 +6,8 @@
  * Records are owned by the registry; the adapter holds the pointer it got
  * from bk_conn_register()/bk_chan_register() and increments the counters
  * in it directly. Connections sit in one list (registration order),
- * channels in a hash by id and in their connection's list.
+ * channels in their connection's list and in a table by id
+ * (bk_registry_chan.c). A connection's strings are one block (bk_mgmt.h).
  *
  * Re-entrancy: listing calls the adapters' describe() (which must not
  * change anything); bk_conn_close_by_name() and
@@ -21,28 +22,69 @@
 
 #define DEFAULT_CLOSE_REASON "Closed via management plugin"
 
+/* Rebuild c's string block: name, peer_host and host as they are, then
+ * user, vhost and client_id (each NULL: kept as it is; vhost and
+ * client_id stay NULL until set). */
+static void
+strs_build(struct bk_conn *c, struct bk_str user, struct bk_str vhost, struct bk_str cid)
+{
+	struct bk_str v[6] = {
+		bk_str_c(c->name), bk_str_c(c->peer_host), bk_str_c(c->host),
+		user.p ? user : bk_str_c(c->user),
+		vhost.p ? vhost : bk_str_c(c->vhost),
+		cid.p ? cid : bk_str_c(c->client_id),
+	};
+	bool has[6] = { true, true, true, true, vhost.p || c->vhost, cid.p || c->client_id };
+	const char **at[6] = { &c->name, &c->peer_host, &c->host, &c->user, &c->vhost,
+			       &c->client_id };
+	size_t len = 0;
+	char *block, *p;
+
+	for (int i = 0; i < 6; i++)
+		len += has[i] ? v[i].len + 1 : 0;
+	block = p = bk_malloc(len);
+	for (int i = 0; i < 6; i++) {
+		if (!has[i])
+			continue;
+		if (v[i].len)
+			memcpy(p, v[i].p, v[i].len);
+		p[v[i].len] = '\0';
+		p += v[i].len + 1;
+	}
+	for (int i = 0, off = 0; i < 6; i++) {
+		*at[i] = has[i] ? block + off : NULL;
+		off += has[i] ? (int)v[i].len + 1 : 0;
+	}
+	bk_free(c->strs);
+	c->strs = block;
+}
+
 struct bk_conn *
 bk_conn_register(struct bk_broker *b, const struct bk_conn_info *info)
 {
 	struct bk_mgmt *m = bk_mgmt(b);
 	struct bk_conn *c = bk_calloc(1, sizeof(*c));
+	const char *ph = info->peer_host ? info->peer_host : "";
+	const char *h = info->host ? info->host : "";
 	char name[256];
 
 	c->id = m->next_conn_id++;
 	c->broker = b;
-	c->protocol = bk_strdup(info->protocol ? info->protocol : "");
-	c->peer_host = bk_strdup(info->peer_host ? info->peer_host : "");
-	c->host = bk_strdup(info->host ? info->host : "");
+	c->protocol = info->protocol ? info->protocol : "";
 	c->peer_port = info->peer_port;
 	c->port = info->port;
 	c->ssl = info->ssl;
 	c->ops = info->ops;
 	c->ctx = info->ctx;
-	c->user = bk_strdup("");
 	c->connected_at = bk_now_ms();
-	snprintf(name, sizeof(name), "%s:%u -> %s:%u", c->peer_host,
-		 (unsigned)c->peer_port, c->host, (unsigned)c->port);
-	c->name = bk_strdup(name);
+	snprintf(name, sizeof(name), "%s:%u -> %s:%u", ph, (unsigned)c->peer_port, h,
+		 (unsigned)c->port);
+	c->name = name;
+	c->peer_host = ph;
+	c->host = h;
+	c->user = "";
+	strs_build(c, (struct bk_str){ NULL, 0 }, (struct bk_str){ NULL, 0 },
+		   (struct bk_str){ NULL, 0 });
 	c->prev = m->conns_tail;
 	if (m->conns_tail)
 		m->conns_tail->next = c;
@@ -52,30 +94,6 @@ bk_conn_register(struct bk_broker *b, const struct bk_conn_info *info)
 	m->nconns++;
 	b->churn.conn_created++;
 	return c;
-}
-
-void
-bk_chan_unregister(struct bk_chan *ch)
-{
-	struct bk_mgmt *m;
-
-	if (ch == NULL)
-		return;
-	m = bk_mgmt(ch->conn->broker);
-	HASH_DEL(m->chans, ch);
-	if (ch->cprev)
-		ch->cprev->cnext = ch->cnext;
-	else
-		ch->conn->chans = ch->cnext;
-	if (ch->cnext)
-		ch->cnext->cprev = ch->cprev;
-	m->nchans--;
-	ch->conn->broker->churn.chan_closed++;
-	for (int i = 0; i < BK_MS__COUNT; i++)
-		m->chan_gone.n[i] += ch->ctr.ms.n[i];
-	bk_hist_free(ch->hist);
-	bk_free(ch->name);
-	bk_free(ch);
 }
 
 /* Keep a closing connection's traffic in its protocol's totals. */
@@ -100,14 +118,8 @@ traffic_keep(struct bk_mgmt *m, const struct bk_conn *c)
 static void
 conn_free(struct bk_conn *c)
 {
-	bk_free(c->name);
-	bk_free(c->protocol);
-	bk_free(c->peer_host);
-	bk_free(c->host);
-	bk_free(c->user);
-	bk_free(c->vhost);
+	bk_free(c->strs);
 	bk_free(c->props);
-	bk_free(c->client_id);
 	bk_hist_free(c->hist);
 	bk_free(c);
 }
@@ -139,18 +151,24 @@ bk_conn_unregister(struct bk_conn *c)
 uint64_t bk_conn_id(const struct bk_conn *c) { return c ? c->id : 0; }
 struct bk_conn_counters *bk_conn_counters(struct bk_conn *c) { return &c->ctr; }
 
+static const struct bk_str keep = { NULL, 0 };
+
 void
 bk_conn_set_user(struct bk_conn *c, struct bk_str user)
 {
-	bk_free(c->user);
-	c->user = bk_strndup(user.p ? user.p : "", user.len);
+	strs_build(c, (struct bk_str){ user.p ? user.p : "", user.p ? user.len : 0 }, keep,
+		   keep);
 }
 
 void
 bk_conn_set_vhost(struct bk_conn *c, const char *vhost)
 {
-	bk_free(c->vhost);
-	c->vhost = vhost ? bk_strdup(vhost) : NULL;
+	if (vhost) {
+		strs_build(c, keep, bk_str_c(vhost), keep);
+		return;
+	}
+	c->vhost = NULL;
+	strs_build(c, keep, keep, keep);
 }
 
 void
@@ -168,8 +186,7 @@ bk_conn_set_client_properties(struct bk_conn *c, struct bk_table props)
 void
 bk_conn_set_client_id(struct bk_conn *c, struct bk_str id)
 {
-	bk_free(c->client_id);
-	c->client_id = bk_strndup(id.p ? id.p : "", id.len);
+	strs_build(c, keep, keep, (struct bk_str){ id.p ? id.p : "", id.p ? id.len : 0 });
 }
 
 void
@@ -250,47 +267,13 @@ bk_registry_count(struct bk_broker *b, const char *vhost)
 	return n;
 }
 
-/* ---- channels ---- */
-
-struct bk_chan *
-bk_chan_register(struct bk_conn *c, uint32_t number, const struct bk_chan_ops *ops,
-		 void *ctx)
-{
-	struct bk_mgmt *m = bk_mgmt(c->broker);
-	struct bk_chan *ch = bk_calloc(1, sizeof(*ch));
-	char name[300];
-
-	ch->id = m->next_chan_id++;
-	ch->number = number;
-	ch->conn = c;
-	ch->ops = ops;
-	ch->ctx = ctx;
-	snprintf(name, sizeof(name), "%s (%u)", c->name, number);
-	ch->name = bk_strdup(name);
-	ch->cnext = c->chans;
-	if (c->chans)
-		c->chans->cprev = ch;
-	c->chans = ch;
-	HASH_ADD(hh, m->chans, id, sizeof(ch->id), ch);
-	m->nchans++;
-	c->broker->churn.chan_created++;
-	return ch;
-}
-
-uint64_t bk_chan_id(const struct bk_chan *ch) { return ch ? ch->id : 0; }
-struct bk_chan_counters *bk_chan_counters(struct bk_chan *ch) { return &ch->ctr; }
-
 void
 bk_registry_sample(struct bk_broker *b, double secs)
 {
-	struct bk_chan *ch, *tmp;
 	uint64_t oct[2];
 
-	HASH_ITER(hh, bk_mgmt(b)->chans, ch, tmp) {
-		bk_hist_record(b, &ch->hist, BK_HF_MS, BK_HF_MS + BK_MS__COUNT,
-			       BK_HIST_OBJECT, false, ch->ctr.ms.n);
-	}
 	for (struct bk_conn *c = bk_mgmt(b)->conns_head; c != NULL; c = c->next) {
+		bk_registry_sample_chans(b, c);
 		oct[0] = c->ctr.recv_oct;
 		oct[1] = c->ctr.send_oct;
 		bk_hist_record(b, &c->hist, BK_HF_RECV_OCT, BK_HF_SEND_OCT + 1,
@@ -336,6 +319,7 @@ bk_registry_fini(struct bk_broker *b)
 	 * left is freed without calling anyone. */
 	while (m->conns_head)
 		bk_conn_unregister(m->conns_head);
+	bk_registry_chan_fini(m);
 }
 
 /* ---- views ---- */
@@ -364,25 +348,6 @@ conn_view(const struct bk_conn *c, struct bk_conn_view *v)
 		c->ops->describe(c->ctx, &v->st);
 }
 
-static void
-chan_view(struct bk_broker *b, const struct bk_chan *ch, struct bk_chan_view *v)
-{
-	memset(v, 0, sizeof(*v));
-	v->id = ch->id;
-	v->number = ch->number;
-	v->name = ch->name;
-	v->conn_id = ch->conn->id;
-	v->conn_name = ch->conn->name;
-	v->user = ch->conn->user;
-	v->vhost = ch->conn->vhost;
-	v->ms = ch->ctr.ms;
-	bk_hist_rates(b, ch->hist, &v->rates);
-	v->hist = ch->hist;
-	v->st.state = "running";
-	if (ch->ops && ch->ops->describe)
-		ch->ops->describe(ch->ctx, &v->st);
-}
-
 int
 bk_conns_each(struct bk_broker *b, const char *vhost, bk_conn_each_fn fn, void *arg)
 {
@@ -399,27 +364,6 @@ bk_conns_each(struct bk_broker *b, const char *vhost, bk_conn_each_fn fn, void *
 	return 0;
 }
 
-int
-bk_chans_each(struct bk_broker *b, const char *vhost, uint64_t conn_id,
-	      bk_chan_each_fn fn, void *arg)
-{
-	struct bk_chan_view v;
-	int rc;
-
-	for (struct bk_conn *c = bk_mgmt(b)->conns_head; c != NULL; c = c->next) {
-		if (conn_id && c->id != conn_id)
-			continue;
-		if (vhost && (!c->vhost || strcmp(c->vhost, vhost) != 0))
-			continue;
-		for (struct bk_chan *ch = c->chans; ch != NULL; ch = ch->cnext) {
-			chan_view(b, ch, &v);
-			if ((rc = fn(arg, &v)) != 0)
-				return rc;
-		}
-	}
-	return 0;
-}
-
 enum bk_status
 bk_conn_inspect(struct bk_broker *b, const char *name, bk_conn_each_fn fn, void *arg)
 {
@@ -429,20 +373,6 @@ bk_conn_inspect(struct bk_broker *b, const char *name, bk_conn_each_fn fn, void 
 	if (c == NULL)
 		return BK_NOT_FOUND;
 	conn_view(c, &v);
-	fn(arg, &v);
-	return BK_OK;
-}
-
-enum bk_status
-bk_chan_inspect(struct bk_broker *b, uint64_t id, bk_chan_each_fn fn, void *arg)
-{
-	struct bk_chan *ch = NULL;
-	struct bk_chan_view v;
-
-	HASH_FIND(hh, bk_mgmt(b)->chans, &id, sizeof(id), ch);
-	if (ch == NULL)
-		return BK_NOT_FOUND;
-	chan_view(b, ch, &v);
 	fn(arg, &v);
 	return BK_OK;
 }

@@ -329,9 +329,10 @@ bk_overview_get(struct bk_broker *b, struct bk_overview *out)
 				out->queue_ms.n[i] += q->ms.n[i];
 	}
 	out->chan_ms = m->chan_gone;
-	for (struct bk_chan *ch = m->chans; ch != NULL; ch = ch->hh.next)
-		for (int i = 0; i < BK_MS__COUNT; i++)
-			out->chan_ms.n[i] += ch->ctr.ms.n[i];
+	for (c = m->conns_head; c != NULL; c = c->next)
+		for (struct bk_chan *ch = c->chans; ch != NULL; ch = ch->cnext)
+			for (int i = 0; i < BK_MS__COUNT; i++)
+				out->chan_ms.n[i] += ch->ctr.ms.n[i];
 	out->hist = m->hist;
 	bk_retained_stats(b, NULL, &out->retained);
 }

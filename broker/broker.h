@@ -742,9 +742,11 @@ struct bk_conn_ops {
 	void (*close)(void *ctx, const char *reason);
 };
 
-/* Static facts of a connection, copied at registration. */
+/* Static facts of a connection, copied at registration (but protocol). */
 struct bk_conn_info {
-	const char *protocol;           /* "AMQP 0-9-1", "MQTT 3.1.1", "MQTT 5.0" */
+	const char *protocol;           /* a string constant (borrowed for the
+					   registration's life): "AMQP 0-9-1",
+					   "MQTT 3.1.1", "MQTT 5.0" */
 	const char *peer_host;          /* numeric: "127.0.0.1", "::1" */
 	uint16_t peer_port;
 	const char *host;               /* local address, numeric */
@@ -837,10 +839,15 @@ struct bk_conn_view {
 	const struct bk_hist *hist;     /* RECV_OCT, SEND_OCT (bk_admin.h) */
 };
 
+/* Room for a channel's name ("<conn name> (<number>)") and for the flat
+ * history of a channel that has not counted anything yet. */
+#define BK_CHAN_NAME_MAX 160
+#define BK_HIST_FLAT_WORDS 24
+
 struct bk_chan_view {
 	uint64_t id;
 	uint32_t number;
-	const char *name;               /* "<conn name> (<number>)" */
+	const char *name;               /* "<conn name> (<number>)", in name_buf */
 	uint64_t conn_id;
 	const char *conn_name;
 	const char *user, *vhost;       /* the connection's */
@@ -848,6 +855,9 @@ struct bk_chan_view {
 	struct bk_msg_rates rates;      /* sampler */
 	struct bk_chan_state st;        /* from describe() */
 	const struct bk_hist *hist;     /* the counters (bk_admin.h) */
+	/* what name and hist may point at: valid while the view is */
+	char name_buf[BK_CHAN_NAME_MAX];
+	uint64_t hist_space[BK_HIST_FLAT_WORDS];
 };
 
 typedef int (*bk_conn_each_fn)(void *arg, const struct bk_conn_view *v);
