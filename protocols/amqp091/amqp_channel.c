@@ -66,7 +66,6 @@ amqp_channel_new(struct amqp_conn *c, uint16_t id)
 
 	ch->conn = c;
 	ch->id = id;
-	ch->credit = bk_credit_new(0);
 	amqp_ch_mgmt_register(ch);
 	return ch;
 }
@@ -95,13 +94,19 @@ amqp_channel_free(struct amqp_channel *ch)
 	amqp_ch_durable_fini(ch);
 	bk_credit_free(ch->credit);     /* after its consumers */
 	amqp_ch_mgmt_unregister(ch);
-	if (ch->confirm_ev)
-		event_free(ch->confirm_ev);
-	bk_free(ch->tx_pubs);
+	if (ch->cx) {
+		if (ch->cx->confirm_ev)
+			event_free(ch->cx->confirm_ev);
+		bk_free(ch->cx->tx_pubs);
+		bk_free(ch->cx);
+	}
 	bk_route_memo_fini(&ch->route);
 	amqp_cstr_fini(&ch->pub_exchange);
 	amqp_cstr_fini(&ch->pub_rkey);
-	amqp_cstr_fini(&ch->reply_tag);
+	if (ch->reply) {
+		amqp_cstr_fini(&ch->reply->tag);
+		bk_free(ch->reply);
+	}
 	amqp_cstr_fini(&ch->perm_exchange);
 	amqp_cstr_fini(&ch->last_queue);
 	bk_free(ch);
@@ -124,8 +129,16 @@ amqp_channel_wake(struct amqp_channel *ch)
 		if (!c->ok_pending)
 			bk_consumer_wake(c->bc);
 	}
-	if (ch->reply_bc)
-		bk_consumer_wake(ch->reply_bc);
+	if (amqp_ch_reply_bc(ch))
+		bk_consumer_wake(ch->reply->bc);
+}
+
+struct amqp_ch_cx *
+amqp_ch_cx(struct amqp_channel *ch)
+{
+	if (ch->cx == NULL)
+		ch->cx = bk_calloc(1, sizeof(*ch->cx));
+	return ch->cx;
 }
 
 static void
@@ -133,21 +146,23 @@ confirm_event_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct amqp_channel *ch = arg;
 
-	ch->confirm_ev_armed = false;
+	ch->cx->confirm_ev_armed = false;
 	amqp_ch_confirm_flush(ch);
 }
 
 void
 amqp_ch_confirm_later(struct amqp_channel *ch)
 {
-	if (ch->confirm_ev_armed)
+	struct amqp_ch_cx *x = amqp_ch_cx(ch);
+
+	if (x->confirm_ev_armed)
 		return;
-	if (ch->confirm_ev == NULL) {
-		ch->confirm_ev = event_new(ch->conn->base, -1, 0, confirm_event_cb, ch);
-		BK_ASSERT(ch->confirm_ev != NULL);
+	if (x->confirm_ev == NULL) {
+		x->confirm_ev = event_new(ch->conn->base, -1, 0, confirm_event_cb, ch);
+		BK_ASSERT(x->confirm_ev != NULL);
 	}
-	ch->confirm_ev_armed = true;
-	event_active(ch->confirm_ev, 0, 0);
+	x->confirm_ev_armed = true;
+	event_active(x->confirm_ev, 0, 0);
 }
 
 void

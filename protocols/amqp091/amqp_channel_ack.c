@@ -231,12 +231,12 @@ settle_one(struct amqp_channel *ch, struct bk_delivery *d, enum bk_settle how)
 	}
 	d->adapter_data = (void *)(uintptr_t)how;
 	d->link_next = NULL;
-	d->link_prev = ch->tx_tail;
-	if (ch->tx_tail)
-		ch->tx_tail->link_next = d;
+	d->link_prev = ch->cx->tx_tail;
+	if (ch->cx->tx_tail)
+		ch->cx->tx_tail->link_next = d;
 	else
-		ch->tx_head = d;
-	ch->tx_tail = d;
+		ch->cx->tx_head = d;
+	ch->cx->tx_tail = d;
 }
 
 /*

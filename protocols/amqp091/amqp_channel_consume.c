@@ -6,8 +6,9 @@
  * consumer tag, wrapping one core consumer. Prefetch follows RabbitMQ:
  * basic.qos global=false sets the limit for consumers created afterwards
  * and lifts the channel-wide limit; global=true sets the channel-wide
- * limit (ch->credit, shared by all of the channel's consumers, created
- * with the channel so that consumers made before the qos obey it too).
+ * limit (ch->credit, shared by all of the channel's consumers, made at
+ * the first consume or global qos, so that consumers made before the qos
+ * obey it too).
  *
  * deliver() runs inside core calls (publish, settle, wake), possibly for a
  * publish on this very connection: it only writes to the output and
@@ -143,7 +144,7 @@ reply_deliver(void *ctx, struct bk_delivery *d)
 	if (ch->closing || amqp_conn_output_full(ch->conn))
 		return -EAGAIN;
 	d->no_ack = true;
-	write_delivery(ch, amqp_cstr_get(&ch->reply_tag), d);
+	write_delivery(ch, amqp_cstr_get(&ch->reply->tag), d);
 	return 0;
 }
 
@@ -152,8 +153,8 @@ reply_cancelled(void *ctx, enum bk_cancel_reason why)
 {
 	struct amqp_channel *ch = ctx;
 
-	ch->reply_bc = NULL;
-	ch->reply_name = NULL;
+	ch->reply->bc = NULL;
+	ch->reply->name = NULL;
 }
 
 static const struct bk_consumer_ops reply_ops = {
@@ -163,6 +164,15 @@ static const struct bk_consumer_ops reply_ops = {
 };
 
 /* ---- basic.qos ------------------------------------------------------ */
+
+/* The shared credit, made at the first consume or global qos. */
+static struct bk_credit *
+channel_credit(struct amqp_channel *ch)
+{
+	if (ch->credit == NULL)
+		ch->credit = bk_credit_new(0);
+	return ch->credit;
+}
 
 void
 amqp_ch_basic_qos(struct amqp_channel *ch, const struct amqp_method *m)
@@ -175,10 +185,11 @@ amqp_ch_basic_qos(struct amqp_channel *ch, const struct amqp_method *m)
 		return;
 	}
 	if (a->global) {
-		bk_credit_set_limit(ch->credit, a->prefetch_count);
+		bk_credit_set_limit(channel_credit(ch), a->prefetch_count);
 	} else {
 		ch->prefetch = a->prefetch_count;
-		bk_credit_set_limit(ch->credit, 0);
+		if (ch->credit)
+			bk_credit_set_limit(ch->credit, 0);
 	}
 	amqp_channel_send_simple(ch, AMQP_BASIC_QOS_OK);
 }
@@ -225,7 +236,7 @@ static bool
 tag_in_use(struct amqp_channel *ch, struct bk_str tag)
 {
 	return consumer_find(ch, tag) ||
-	       (ch->reply_bc && bk_str_eq(tag, amqp_cstr_get(&ch->reply_tag)));
+	       (amqp_ch_reply_bc(ch) && bk_str_eq(tag, amqp_cstr_get(&ch->reply->tag)));
 }
 
 static void
@@ -250,16 +261,18 @@ consume_reply_to(struct amqp_channel *ch, const struct amqp_method *m,
 				  "reply consumer cannot acknowledge");
 		return;
 	}
-	if (ch->reply_bc) {
+	if (amqp_ch_reply_bc(ch)) {
 		amqp_channel_fail(ch, AMQP_PRECONDITION_FAILED, m->id,
 				  "reply consumer already set");
 		return;
 	}
-	amqp_cstr_set(&ch->reply_tag, amqp_sstr_get(tag));
-	ch->reply_bc = bk_direct_reply_consumer_new(ch->conn->vhost, &reply_ops,
-						    ch, &ch->reply_name);
+	if (ch->reply == NULL)
+		ch->reply = bk_calloc(1, sizeof(*ch->reply));
+	amqp_cstr_set(&ch->reply->tag, amqp_sstr_get(tag));
+	ch->reply->bc = bk_direct_reply_consumer_new(ch->conn->vhost, &reply_ops,
+						     ch, &ch->reply->name);
 	if (!a->nowait)
-		send_consume_ok(ch, amqp_cstr_get(&ch->reply_tag));
+		send_consume_ok(ch, amqp_cstr_get(&ch->reply->tag));
 }
 
 static int32_t
@@ -307,7 +320,7 @@ consume_queue(struct amqp_channel *ch, const struct amqp_method *m,
 	d.exclusive = a->exclusive;
 	d.priority = consumer_priority(a->arguments);
 	d.prefetch = ch->prefetch;
-	d.credit = ch->credit;
+	d.credit = channel_credit(ch);
 	d.ops = &consumer_ops;
 	d.ctx = c;
 	d.tag = c->tag.p;
@@ -370,11 +383,11 @@ amqp_ch_basic_cancel(struct amqp_channel *ch, const struct amqp_method *m)
 		HASH_DEL(ch->consumers, c);
 		bk_consumer_cancel(c->bc);
 		bk_free(c);
-	} else if (ch->reply_bc &&
-		   bk_str_eq(a->consumer_tag, amqp_cstr_get(&ch->reply_tag))) {
-		bk_consumer_cancel(ch->reply_bc);
-		ch->reply_bc = NULL;
-		ch->reply_name = NULL;
+	} else if (amqp_ch_reply_bc(ch) &&
+		   bk_str_eq(a->consumer_tag, amqp_cstr_get(&ch->reply->tag))) {
+		bk_consumer_cancel(ch->reply->bc);
+		ch->reply->bc = NULL;
+		ch->reply->name = NULL;
 	}
 	if (a->nowait)
 		return;
@@ -396,9 +409,9 @@ amqp_ch_consumers_cancel_all(struct amqp_channel *ch)
 		bk_consumer_cancel(c->bc);
 		bk_free(c);
 	}
-	if (ch->reply_bc) {
-		bk_consumer_cancel(ch->reply_bc);
-		ch->reply_bc = NULL;
-		ch->reply_name = NULL;
+	if (amqp_ch_reply_bc(ch)) {
+		bk_consumer_cancel(ch->reply->bc);
+		ch->reply->bc = NULL;
+		ch->reply->name = NULL;
 	}
 }

@@ -143,14 +143,14 @@ check_props(struct amqp_channel *ch, struct bk_props *props)
 	}
 	if ((props->present & BK_P_REPLY_TO) &&
 	    bk_str_eq_c(props->reply_to, REPLY_TO_PSEUDO)) {
-		if (!ch->reply_bc) {
+		if (!amqp_ch_reply_bc(ch)) {
 			amqp_channel_fail(ch, AMQP_PRECONDITION_FAILED,
 					  AMQP_BASIC_PUBLISH,
 					  "fast reply consumer does not exist");
 			return false;
 		}
 		/* bk_msg_new copies it: borrowing the consumer's name is fine */
-		props->reply_to = bk_str_c(ch->reply_name);
+		props->reply_to = bk_str_c(ch->reply->name);
 	}
 	return true;
 }

@@ -87,17 +87,61 @@ struct amqp_defs_wait {
 	struct amqp_cstr name;          /* ok's queue name */
 };
 
+/*
+ * A confirm or tx channel's state (amqp_channel_publish.c,
+ * amqp_channel_tx.c), made by confirm.select or tx.select: a channel that
+ * uses neither holds only the pointer.
+ */
+struct amqp_ch_cx {
+	/* confirms: routing is synchronous, so confirms are always decided
+	 * in sequence order and one "acked up to" mark suffices */
+	uint64_t pub_seq;               /* last sequence number given out */
+	uint64_t confirm_upto;          /* decided, waiting for the flush */
+	uint64_t confirm_sent;          /* acked or nacked on the wire */
+	struct event *confirm_ev;       /* owned, made on first use; deferred flush */
+	bool confirm_ev_armed;
+	bool tx_failed;                 /* a tx publish could not be made durable */
+	/* durability: the core's tracker (made at the first publish) and,
+	 * while some publish waits for the journal's fsync, every later
+	 * decision in order (ring of cf_mask + 1 slots) */
+	struct bk_confirm *durable;     /* owned */
+	struct amqp_cf *cf;             /* owned ring */
+	uint32_t cf_head, cf_count, cf_mask;
+	/* transactions */
+	uint32_t tx_npubs, tx_cap;
+	struct amqp_tx_pub *tx_pubs;    /* owned array */
+	struct bk_delivery *tx_head, *tx_tail; /* acked/rejected in the tx;
+						  adapter_data = enum bk_settle */
+};
+
+/* Direct reply-to (amqp_channel_consume.c): made by the first consume
+ * of amq.rabbitmq.reply-to, kept with the channel. */
+struct amqp_ch_reply {
+	struct bk_consumer *bc;         /* the pseudo consumer, or NULL */
+	const char *name;               /* borrowed from bc */
+	struct amqp_cstr tag;
+};
+
+/* Fields are grouped by size so that the struct has no holes. */
 struct amqp_channel {
 	struct amqp_conn *conn;         /* borrowed; owns this channel */
 	uint16_t id;
 	bool closing;                   /* channel.close sent, waiting for close-ok */
 	bool released;                  /* consumers and deliveries already given back */
+	bool pub_mandatory;             /* of the publish being assembled */
+	bool content_armed;             /* content_ev is pending */
+	/* publisher confirms and transactions: their state is made by the
+	 * select (confirm or tx set implies cx) */
+	bool confirm;
+	bool tx;
+	enum amqp_content_state cstate; /* publish assembly */
+	uint32_t prefetch;              /* basic.qos global=false, for new consumers */
+	uint32_t ua_count;              /* unacked deliveries (below) */
+	uint32_t tags_mask;             /* tags[] has tags_mask + 1 slots */
 
 	/* publish assembly */
-	enum amqp_content_state cstate;
 	struct amqp_cstr pub_exchange;
 	struct amqp_cstr pub_rkey;
-	bool pub_mandatory;
 	struct bk_msg *pub_msg;         /* owned while its body arrives; its
 					   body_len is the room so far */
 	uint64_t pub_size;              /* body size the header announced */
@@ -105,48 +149,22 @@ struct amqp_channel {
 	uint64_t pub_last_ms;           /* when the header or last body frame came */
 	struct event *content_ev;       /* owned; the stalled-content timer */
 	struct bk_route_memo route;     /* where the last publish went */
-	bool content_armed;             /* content_ev is pending */
 
-	/* publisher confirms: routing is synchronous, so confirms are always
-	 * decided in sequence order and one "acked up to" mark suffices */
-	bool confirm;
-	uint64_t pub_seq;               /* last sequence number given out */
-	uint64_t confirm_upto;          /* decided, waiting for the flush */
-	uint64_t confirm_sent;          /* acked or nacked on the wire */
-	struct event *confirm_ev;       /* owned, made on first use; deferred flush */
-	bool confirm_ev_armed;
-
-	/* durability: the core's tracker (created on the first confirm or tx
-	 * publish) and, while some publish waits for the journal's fsync,
-	 * every later decision in order (ring of cf_mask + 1 slots) */
-	struct bk_confirm *durable;     /* owned */
-	struct amqp_cf *cf;             /* owned ring */
-	uint32_t cf_head, cf_count, cf_mask;
-	bool tx_failed;                 /* a tx publish could not be made durable */
-
-	/* transactions */
-	bool tx;
-	struct amqp_tx_pub *tx_pubs;    /* owned array */
-	uint32_t tx_npubs, tx_cap;
-	struct bk_delivery *tx_head, *tx_tail; /* acked/rejected in the tx;
-						  adapter_data = enum bk_settle */
+	struct amqp_ch_cx *cx;          /* owned; NULL until confirm/tx.select */
 
 	/* consumers */
 	struct amqp_consumer *consumers; /* uthash by tag, owned entries */
-	uint32_t prefetch;              /* basic.qos global=false, for new consumers */
-	struct bk_credit *credit;       /* owned; basic.qos global=true, shared */
-	struct bk_consumer *reply_bc;   /* direct reply-to pseudo consumer or NULL */
-	const char *reply_name;         /* borrowed from reply_bc */
-	struct amqp_cstr reply_tag;
+	struct bk_credit *credit;       /* owned; basic.qos global=true, shared;
+					   made at the first consume or qos */
+	struct amqp_ch_reply *reply;    /* owned; made by the first direct
+					   reply-to consume */
 
 	/* unacked deliveries, in delivery-tag order, linked through
 	 * d->link_prev/link_next; each is also found by tag in tags[]
 	 * (amqp_channel_ack.c: open addressing, sized by ua_count) */
 	struct bk_delivery *ua_head, *ua_tail;
-	uint32_t ua_count;
 	uint64_t next_tag;              /* last delivery tag given out */
-	struct bk_delivery **tags;      /* owned map, tags_mask + 1 slots; NULL when empty */
-	uint32_t tags_mask;
+	struct bk_delivery **tags;      /* owned map; NULL when empty */
 
 	/* management registry (amqp_channel_mgmt.c); NULL when the
 	 * connection is not registered */
@@ -155,12 +173,12 @@ struct amqp_channel {
 	/* write access to the exchange published to last, granted at
 	 * access generation perm_gen (0 = nothing cached) */
 	uint64_t perm_gen;
-	bool perm_keyed;                /* a topic permission applies: check each key */
 	struct amqp_cstr perm_exchange;
 
 	/* deliveries dropped because AMQP 0-9-1 cannot carry them to this
 	 * client (amqp_ch_content_fits), counted between two log lines */
-	uint64_t skipped;
+	uint32_t skipped;
+	bool perm_keyed;                /* a topic permission applies: check each key */
 	uint64_t skip_logged_ms;
 
 	/* a -ok kept until the durable change it confirms is on disk
@@ -168,8 +186,8 @@ struct amqp_channel {
 	struct amqp_defs_wait *defs_wait; /* owned; made at the first durable change */
 	uint64_t defs_gen0;             /* bk_defs_generation() before the method */
 
-	/* queue.declare's name, for the empty-name shortcut */
-	bool has_last_queue;
+	/* queue.declare's name, for the empty-name shortcut; p is NULL
+	 * before the first declare */
 	struct amqp_cstr last_queue;
 };
 
@@ -191,9 +209,18 @@ void amqp_channel_send_simple(struct amqp_channel *ch, uint32_t method_id);
 /* Flush the decided confirms from a deferred callback (once per loop
  * iteration, however many were decided); its event is made on first use. */
 void amqp_ch_confirm_later(struct amqp_channel *ch);
+/* The confirm/tx state, made on first use (confirm.select, tx.select). */
+struct amqp_ch_cx *amqp_ch_cx(struct amqp_channel *ch);
 /* Cancel consumers, requeue unacked and tx-held deliveries, drop pending
  * publishes. Idempotent. */
 void amqp_channel_release(struct amqp_channel *ch);
+
+/* The direct reply-to pseudo consumer, or NULL. */
+static inline struct bk_consumer *
+amqp_ch_reply_bc(const struct amqp_channel *ch)
+{
+	return ch->reply ? ch->reply->bc : NULL;
+}
 
 static inline struct bk_str
 amqp_sstr_get(const struct amqp_sstr *s)

@@ -23,8 +23,10 @@ describe(void *ctx, struct bk_chan_state *st)
 	st->prefetch_count = ch->prefetch;
 	st->consumer_count = HASH_COUNT(ch->consumers);
 	st->messages_unacknowledged = ch->ua_count;
-	st->messages_unconfirmed = (uint32_t)(ch->pub_seq - ch->confirm_sent);
-	st->messages_uncommitted = ch->tx_npubs;
+	if (ch->cx) {
+		st->messages_unconfirmed = (uint32_t)(ch->cx->pub_seq - ch->cx->confirm_sent);
+		st->messages_uncommitted = ch->cx->tx_npubs;
+	}
 	st->confirm = ch->confirm;
 	st->transactional = ch->tx;
 }

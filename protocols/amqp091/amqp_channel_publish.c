@@ -45,26 +45,30 @@ send_confirm(struct amqp_channel *ch, uint32_t id, uint64_t tag, bool multiple)
 void
 amqp_ch_confirm_flush(struct amqp_channel *ch)
 {
-	if (ch->confirm_upto <= ch->confirm_sent)
+	struct amqp_ch_cx *x = ch->cx;
+
+	if (x == NULL || x->confirm_upto <= x->confirm_sent)
 		return;
-	send_confirm(ch, AMQP_BASIC_ACK, ch->confirm_upto,
-		     ch->confirm_upto - ch->confirm_sent > 1);
-	ch->confirm_sent = ch->confirm_upto;
+	send_confirm(ch, AMQP_BASIC_ACK, x->confirm_upto,
+		     x->confirm_upto - x->confirm_sent > 1);
+	x->confirm_sent = x->confirm_upto;
 }
 
 static void
 confirm_decided(struct amqp_channel *ch, uint64_t seq, bool ok)
 {
+	struct amqp_ch_cx *x = ch->cx;
+
 	if (!ok) {
 		amqp_ch_confirm_flush(ch);
 		send_confirm(ch, AMQP_BASIC_NACK, seq, false);
-		ch->confirm_sent = ch->confirm_upto = seq;
+		x->confirm_sent = x->confirm_upto = seq;
 		return;
 	}
 	bk_stats_count(ch->conn->vhost, BK_MS_CONFIRM, 1);
 	if (ch->ctr)
 		ch->ctr->ms.n[BK_MS_CONFIRM]++;
-	ch->confirm_upto = seq;
+	x->confirm_upto = seq;
 	amqp_ch_confirm_later(ch);
 }
 
@@ -73,38 +77,41 @@ confirm_decided(struct amqp_channel *ch, uint64_t seq, bool ok)
 static void
 cf_push(struct amqp_channel *ch, uint64_t seq, uint8_t kind, uint8_t state)
 {
-	if (ch->cf == NULL || ch->cf_count == ch->cf_mask + 1) {
-		uint32_t cap = ch->cf ? (ch->cf_mask + 1) * 2 : 64, i;
+	struct amqp_ch_cx *x = ch->cx;
+
+	if (x->cf == NULL || x->cf_count == x->cf_mask + 1) {
+		uint32_t cap = x->cf ? (x->cf_mask + 1) * 2 : 64, i;
 		struct amqp_cf *n = bk_malloc(cap * sizeof(*n));
 
-		for (i = 0; i < ch->cf_count; i++)
-			n[i] = ch->cf[(ch->cf_head + i) & ch->cf_mask];
-		bk_free(ch->cf);
-		ch->cf = n;
-		ch->cf_head = 0;
-		ch->cf_mask = cap - 1;
+		for (i = 0; i < x->cf_count; i++)
+			n[i] = x->cf[(x->cf_head + i) & x->cf_mask];
+		bk_free(x->cf);
+		x->cf = n;
+		x->cf_head = 0;
+		x->cf_mask = cap - 1;
 	}
-	ch->cf[(ch->cf_head + ch->cf_count) & ch->cf_mask] =
-		(struct amqp_cf){ seq, kind, state };
-	ch->cf_count++;
+	x->cf[(x->cf_head + x->cf_count) & x->cf_mask] = (struct amqp_cf){ seq, kind, state };
+	x->cf_count++;
 }
 
 /* Pop every decided entry at the head and act on it, in order. */
 static void
 cf_drain(struct amqp_channel *ch)
 {
-	while (ch->cf_count > 0) {
-		struct amqp_cf e = ch->cf[ch->cf_head];
+	struct amqp_ch_cx *x = ch->cx;
+
+	while (x->cf_count > 0) {
+		struct amqp_cf e = x->cf[x->cf_head];
 
 		if (e.state == AMQP_CF_PENDING)
 			return;
-		ch->cf_head = (ch->cf_head + 1) & ch->cf_mask;
-		ch->cf_count--;
+		x->cf_head = (x->cf_head + 1) & x->cf_mask;
+		x->cf_count--;
 		if (ch->closing)
 			continue;
 		if (e.kind == AMQP_CF_COMMIT) {
-			if (ch->tx_failed) {
-				ch->tx_failed = false;
+			if (x->tx_failed) {
+				x->tx_failed = false;
 				amqp_channel_fail(ch, AMQP_INTERNAL_ERROR, AMQP_TX_COMMIT,
 						  "a message could not be written to disk");
 				return;
@@ -113,7 +120,7 @@ cf_drain(struct amqp_channel *ch)
 		} else if (ch->confirm) {
 			confirm_decided(ch, e.seq, e.state == AMQP_CF_OK);
 		} else if (e.state == AMQP_CF_FAIL) {
-			ch->tx_failed = true;
+			x->tx_failed = true;
 		}
 	}
 }
@@ -123,10 +130,11 @@ static void
 on_durable(void *ctx, uint64_t seq, int status)
 {
 	struct amqp_channel *ch = ctx;
+	struct amqp_ch_cx *x = ch->cx;
 	uint32_t i;
 
-	for (i = 0; i < ch->cf_count; i++) {
-		struct amqp_cf *e = &ch->cf[(ch->cf_head + i) & ch->cf_mask];
+	for (i = 0; i < x->cf_count; i++) {
+		struct amqp_cf *e = &x->cf[(x->cf_head + i) & x->cf_mask];
 
 		if (e->kind == AMQP_CF_PUB && e->seq == seq && e->state == AMQP_CF_PENDING) {
 			e->state = status == 0 ? AMQP_CF_OK : AMQP_CF_FAIL;
@@ -139,7 +147,7 @@ on_durable(void *ctx, uint64_t seq, int status)
 void
 amqp_ch_commit_ok(struct amqp_channel *ch)
 {
-	if (ch->cf_count == 0)
+	if (ch->cx->cf_count == 0)
 		amqp_channel_send_simple(ch, AMQP_TX_COMMIT_OK);
 	else
 		cf_push(ch, 0, AMQP_CF_COMMIT, AMQP_CF_OK);
@@ -148,10 +156,14 @@ amqp_ch_commit_ok(struct amqp_channel *ch)
 void
 amqp_ch_durable_fini(struct amqp_channel *ch)
 {
-	bk_confirm_free(ch->durable);
-	ch->durable = NULL;
-	BK_FREE(ch->cf);
-	ch->cf_count = ch->cf_head = ch->cf_mask = 0;
+	struct amqp_ch_cx *x = ch->cx;
+
+	if (x == NULL)
+		return;
+	bk_confirm_free(x->durable);
+	x->durable = NULL;
+	BK_FREE(x->cf);
+	x->cf_count = x->cf_head = x->cf_mask = 0;
 }
 
 /* Record one routed publish's outcome. */
@@ -165,7 +177,7 @@ publish_decided(struct amqp_channel *ch, uint64_t seq, const struct bk_route_res
 	}
 	if (res->pending)
 		cf_push(ch, seq, AMQP_CF_PUB, AMQP_CF_PENDING);
-	else if (ch->cf_count > 0)
+	else if (ch->cx->cf_count > 0)
 		cf_push(ch, seq, AMQP_CF_PUB, res->refused == 0 ? AMQP_CF_OK : AMQP_CF_FAIL);
 	else
 		confirm_decided(ch, seq, res->refused == 0);
@@ -191,16 +203,20 @@ bool
 amqp_ch_route(struct amqp_channel *ch, struct bk_msg *msg, bool mandatory)
 {
 	struct bk_route_result res;
+	struct bk_confirm *durable = NULL;
 	struct bk_err err;
 	uint64_t seq = 0;
 
 	if (ch->confirm || ch->tx) {
-		seq = ++ch->pub_seq;
-		if (ch->durable == NULL)
-			ch->durable = bk_confirm_new(ch->conn->broker, on_durable, ch);
+		struct amqp_ch_cx *x = ch->cx;
+
+		seq = ++x->pub_seq;
+		if (x->durable == NULL)
+			x->durable = bk_confirm_new(ch->conn->broker, on_durable, ch);
+		durable = x->durable;
 	}
 	memset(&res, 0, sizeof(res));
-	if (bk_publish_memo(ch->conn->vhost, msg->exchange, msg, ch->durable, seq,
+	if (bk_publish_memo(ch->conn->vhost, msg->exchange, msg, durable, seq,
 			    &ch->route, &res, &err) != BK_OK) {
 		bk_msg_unref(msg);
 		amqp_channel_fail_err(ch, AMQP_BASIC_PUBLISH, &err);

@@ -133,7 +133,7 @@ amqp_ch_queue_name(struct amqp_channel *ch, uint32_t method_id, struct bk_str *n
 {
 	if (name->len)
 		return true;
-	if (!ch->has_last_queue) {
+	if (ch->last_queue.p == NULL) {
 		amqp_channel_fail(ch, AMQP_NOT_FOUND, method_id,
 				  "no previously declared queue");
 		return false;
@@ -258,7 +258,6 @@ amqp_ch_queue_declare(struct amqp_channel *ch, const struct amqp_method *m)
 	}
 reply:
 	amqp_cstr_set(&ch->last_queue, bk_str_c(name));
-	ch->has_last_queue = true;
 	memset(&ok, 0, sizeof(ok));
 	ok.id = AMQP_QUEUE_DECLARE_OK;
 	ok.u.queue_declare_ok.queue = amqp_cstr_get(&ch->last_queue);
@@ -291,7 +290,7 @@ amqp_ch_queue_bind(struct amqp_channel *ch, const struct amqp_method *m)
 		d.routing_key = m->u.queue_unbind.routing_key;
 		d.arguments = m->u.queue_unbind.arguments;
 	}
-	if (d.dest.len == 0 && d.routing_key.len == 0 && ch->has_last_queue)
+	if (d.dest.len == 0 && d.routing_key.len == 0 && ch->last_queue.p != NULL)
 		d.routing_key = amqp_cstr_get(&ch->last_queue);
 	if (!amqp_ch_queue_name(ch, m->id, &d.dest) || !bind_allowed(ch, m->id, &d))
 		return;

@@ -2,7 +2,7 @@
  * amqp_channel_tx.c: tx.select/commit/rollback and confirm.select.
  *
  * A transactional channel holds back two things until tx.commit:
- *   publishes -> tx_pubs[] (one message reference each, in arrival order)
+ *   publishes -> cx->tx_pubs[] (one message reference each, in arrival order)
  *   settlements (ack/reject/nack) -> the tx list: the deliveries leave the
  *     unacked list (so a second ack of the same tag fails as in RabbitMQ)
  *     and wait here with the settle kind in d->adapter_data.
@@ -28,6 +28,7 @@ amqp_ch_confirm_select(struct amqp_channel *ch, const struct amqp_method *m)
 				  "cannot switch from tx to confirm mode");
 		return;
 	}
+	amqp_ch_cx(ch);
 	ch->confirm = true;
 	if (!m->u.confirm_select.nowait)
 		amqp_channel_send_simple(ch, AMQP_CONFIRM_SELECT_OK);
@@ -41,6 +42,7 @@ amqp_ch_tx_select(struct amqp_channel *ch)
 				  "cannot switch from confirm to tx mode");
 		return;
 	}
+	amqp_ch_cx(ch);
 	ch->tx = true;
 	amqp_channel_send_simple(ch, AMQP_TX_SELECT_OK);
 }
@@ -48,30 +50,39 @@ amqp_ch_tx_select(struct amqp_channel *ch)
 void
 amqp_ch_tx_add_publish(struct amqp_channel *ch, struct bk_msg *msg, bool mandatory)
 {
-	if (ch->tx_npubs == ch->tx_cap) {
-		ch->tx_cap = ch->tx_cap ? ch->tx_cap * 2 : 16;
-		ch->tx_pubs = bk_realloc(ch->tx_pubs, ch->tx_cap * sizeof(*ch->tx_pubs));
+	struct amqp_ch_cx *x = ch->cx;
+
+	if (x->tx_npubs == x->tx_cap) {
+		x->tx_cap = x->tx_cap ? x->tx_cap * 2 : 16;
+		x->tx_pubs = bk_realloc(x->tx_pubs, x->tx_cap * sizeof(*x->tx_pubs));
 	}
-	ch->tx_pubs[ch->tx_npubs].msg = msg;
-	ch->tx_pubs[ch->tx_npubs].mandatory = mandatory;
-	ch->tx_npubs++;
+	x->tx_pubs[x->tx_npubs].msg = msg;
+	x->tx_pubs[x->tx_npubs].mandatory = mandatory;
+	x->tx_npubs++;
 }
 
 static void
 drop_pubs(struct amqp_channel *ch, uint32_t from)
 {
-	for (uint32_t i = from; i < ch->tx_npubs; i++)
-		bk_msg_unref(ch->tx_pubs[i].msg);
-	ch->tx_npubs = 0;
+	struct amqp_ch_cx *x = ch->cx;
+
+	if (x == NULL)
+		return;
+	for (uint32_t i = from; i < x->tx_npubs; i++)
+		bk_msg_unref(x->tx_pubs[i].msg);
+	x->tx_npubs = 0;
 }
 
 /* Detach the tx-held deliveries (linked by link_next, in tag order). */
 static struct bk_delivery *
 take_held(struct amqp_channel *ch)
 {
-	struct bk_delivery *head = ch->tx_head;
+	struct bk_delivery *head;
 
-	ch->tx_head = ch->tx_tail = NULL;
+	if (ch->cx == NULL)
+		return NULL;
+	head = ch->cx->tx_head;
+	ch->cx->tx_head = ch->cx->tx_tail = NULL;
 	return head;
 }
 
@@ -86,16 +97,16 @@ amqp_ch_tx_commit(struct amqp_channel *ch)
 				  "channel is not transactional");
 		return;
 	}
-	for (i = 0; i < ch->tx_npubs; i++) {
-		struct amqp_tx_pub p = ch->tx_pubs[i];
+	for (i = 0; i < ch->cx->tx_npubs; i++) {
+		struct amqp_tx_pub p = ch->cx->tx_pubs[i];
 
-		ch->tx_pubs[i].msg = NULL;
+		ch->cx->tx_pubs[i].msg = NULL;
 		if (!amqp_ch_route(ch, p.msg, p.mandatory)) {
 			drop_pubs(ch, i + 1);
 			return;                 /* the channel failed */
 		}
 	}
-	ch->tx_npubs = 0;
+	ch->cx->tx_npubs = 0;
 	for (d = take_held(ch); d; d = next) {
 		next = d->link_next;
 		d->link_next = d->link_prev = NULL;
