@@ -131,7 +131,15 @@ struct net_proto_ops {
 	void (*free)(void *ctx, enum net_end why);
 	/* Name for log lines ("amqp", "mqtt", "http"). */
 	const char *name;
+	/* Every NET_TICK_MS while the connection is open (may be NULL):
+	 * periodic work such as heartbeats, from one event of the transport
+	 * that walks every connection, so a connection needs no timer of its
+	 * own for it. Frees are deferred as from any callback. */
+	void (*tick)(void *ctx);
 };
+
+/* The period of ops->tick. */
+#define NET_TICK_MS 500
 
 /* ------------------------------------------------------------------ */
 /* The transport set and its listeners (net_listener.c)                */

@@ -69,7 +69,7 @@ timer_arm(struct net_conn *nc, enum net_timer_mode mode, uint32_t ms)
 		return;
 	}
 	if (nc->timer == NULL)
-		nc->timer = event_new(nc->net->base, -1, 0, timer_cb, nc);
+		nc->timer = event_new(nc->l->net->base, -1, 0, timer_cb, nc);
 	else
 		event_del(nc->timer);
 	event_add(nc->timer, &tv);
@@ -119,11 +119,9 @@ addrs_set(struct net_conn *nc, const struct sockaddr *sa, evutil_socket_t fd)
 	b = strlen(host) + 1;
 	c = strlen(local) + 1;
 	nc->peer = bk_malloc(a + b + c);
-	nc->peer_host = nc->peer + a;
-	nc->local_host = nc->peer_host + b;
 	memcpy(nc->peer, peer, a);
-	memcpy(nc->peer_host, host, b);
-	memcpy(nc->local_host, local, c);
+	memcpy(nc->peer + a, host, b);
+	memcpy(nc->peer + a + b, local, c);
 }
 
 void
@@ -133,7 +131,6 @@ net_conn_accept(struct net_listener *l, evutil_socket_t fd, const struct sockadd
 	struct net *n = l->net;
 	struct net_conn *nc = bk_calloc(1, sizeof(*nc));
 
-	nc->net = n;
 	nc->l = l;
 	nc->id = n->next_id++;
 	nc->fd = fd;
@@ -144,6 +141,7 @@ net_conn_accept(struct net_listener *l, evutil_socket_t fd, const struct sockadd
 	n->conns = nc;
 	n->nconns++;
 	l->nconns++;
+	net_conn_tick_start(n);
 	if (l->cfg.handshake_ms)
 		timer_arm(nc, NET_TIMER_DEADLINE, l->cfg.handshake_ms);
 	net_conn_log(nc, BK_LOG_DEBUG, "accepted connection");
@@ -293,7 +291,7 @@ net_conn_free(struct net_conn *nc, enum net_end why)
 	/* With I/O threads the socket half still holds this struct until it
 	 * says it ended (CLOSED); net_free may free it regardless (the
 	 * threads have stopped by then). */
-	if (nc->io && !nc->sock_gone && !nc->net->io_stopped)
+	if (nc->io && !nc->sock_gone && !nc->l->net->io_stopped)
 		return;
 	net_conn_gone(nc);
 	net_conn_dirty_unlink(nc);
@@ -431,7 +429,7 @@ net_conn_id(const struct net_conn *nc)
 struct event_base *
 net_conn_base(const struct net_conn *nc)
 {
-	return nc->net->base;
+	return nc->l->net->base;
 }
 
 bool
@@ -443,9 +441,11 @@ net_conn_is_tls(const struct net_conn *nc)
 void
 net_conn_fill_info(struct net_conn *nc, struct bk_conn_info *info)
 {
-	info->peer_host = nc->peer_host;
+	const char *peer_host = nc->peer + strlen(nc->peer) + 1;
+
+	info->peer_host = peer_host;
 	info->peer_port = nc->peer_port;
-	info->host = nc->local_host;
+	info->host = peer_host + strlen(peer_host) + 1;
 	info->port = nc->local_port;
 	info->ssl = net_conn_is_tls(nc);
 }

@@ -9,13 +9,16 @@
  *          of struct net runs every queued connection's net_conn_reap()
  *          after the callbacks of this iteration (a connection needs no
  *          event of its own for it)
+ *
+ * and the tick: one periodic event of struct net calls ops->tick of every
+ * open connection (heartbeats), walking the list of all connections.
  */
 #include "net_int.h"
 
 void
 net_conn_mark_dirty(struct net_conn *nc)
 {
-	struct net *n = nc->net;
+	struct net *n = nc->l->net;
 
 	if (nc->dirty)
 		return;
@@ -76,8 +79,8 @@ void
 net_conn_reap_soon(struct net_conn *nc)
 {
 	if (nc->reap_pprev == NULL)
-		reap_push(&nc->net->reap, nc);
-	event_active(nc->net->reap_ev, 0, 0);
+		reap_push(&nc->l->net->reap, nc);
+	event_active(nc->l->net->reap_ev, 0, 0);
 }
 
 void
@@ -96,5 +99,33 @@ net_conn_reap_cb(evutil_socket_t fd, short what, void *arg)
 	while ((nc = n->reaping) != NULL) {
 		net_conn_reap_unlink(nc);
 		net_conn_reap(nc);
+	}
+}
+
+void
+net_conn_tick_start(struct net *n)
+{
+	struct timeval tv = { NET_TICK_MS / 1000, (NET_TICK_MS % 1000) * 1000 };
+
+	if (!event_pending(n->tick_ev, EV_TIMEOUT, NULL))
+		event_add(n->tick_ev, &tv);
+}
+
+void
+net_conn_tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct net *n = arg;
+	struct net_conn *nc, *next;
+
+	if (n->conns == NULL) {
+		event_del(n->tick_ev);
+		return;
+	}
+	/* A tick frees nothing inline (frees go through the reaper), so
+	 * the next connection is still there after the call. */
+	for (nc = n->conns; nc != NULL; nc = next) {
+		next = nc->next;
+		if (nc->opened && !nc->free_pending && nc->l->cfg.ops->tick)
+			nc->l->cfg.ops->tick(nc->ctx);
 	}
 }

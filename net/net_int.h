@@ -83,6 +83,9 @@ struct net {
 	 * batch the reap event is running; one event serves them all. */
 	struct net_conn *reap, *reaping;
 	struct event *reap_ev;                  /* owned */
+	/* Every NET_TICK_MS while there are connections: each open one's
+	 * ops->tick (net_conn_lists.c). */
+	struct event *tick_ev;                  /* owned */
 };
 
 /* ------------------------------------------------------------------ */
@@ -215,8 +218,7 @@ enum net_timer_mode {
 struct net_io_conn;                             /* net_io.c: the I/O thread's half */
 
 struct net_conn {
-	struct net *net;                        /* borrowed */
-	struct net_listener *l;                 /* borrowed */
+	struct net_listener *l;                 /* borrowed; l->net is the net */
 	uint64_t id;
 	struct net_sock *sock;                  /* owned; NULL with I/O threads */
 	struct net_io_conn *io;                 /* the I/O thread's half; NULL without */
@@ -238,8 +240,9 @@ struct net_conn {
 	bool dirty;                             /* on net's dirty list */
 	bool peer_loopback;
 	/* One owned block, exactly sized: "HOST:PORT" for logs, then the
-	 * peer's and the local host for management. */
-	char *peer, *peer_host, *local_host;
+	 * peer's and the local host for management, each NUL-terminated:
+	 * "10.0.0.7:51234\0" "10.0.0.7\0" "10.0.0.1\0" */
+	char *peer;
 	uint16_t peer_port, local_port;
 	struct net_conn *next, *prev;
 	struct net_conn *dirty_next;            /* in net's dirty list, */
@@ -282,6 +285,10 @@ void net_conn_mark_dirty(struct net_conn *nc);
 void net_conn_dirty_unlink(struct net_conn *nc);
 /* Take the first connection off the dirty list, or NULL. */
 struct net_conn *net_conn_dirty_pop(struct net *n);
+/* net's tick event (arg: the net): ops->tick of every open connection.
+ * net_conn_tick_start arms it (a connection was accepted). */
+void net_conn_tick_cb(evutil_socket_t fd, short what, void *arg);
+void net_conn_tick_start(struct net *n);
 
 /* ------------------------------------------------------------------ */
 /* I/O threads (net_io.c)                                              */

@@ -95,7 +95,7 @@ net_loop_once(struct net *n, struct event_base *base)
 void
 net_io_attach(struct net_conn *nc, evutil_socket_t fd)
 {
-	struct net_io *io = nc->net->io;
+	struct net_io *io = nc->l->net->io;
 	struct net_io_thread *t = &io->t[0];
 	struct net_io_conn *c = bk_calloc(1, sizeof(*c));
 
@@ -205,7 +205,7 @@ net_io_release(struct net_conn *nc)
 	net_conn_dirty_unlink(nc);              /* its output dies with it */
 	nc->io = NULL;
 	c->t->nconns--;
-	if (nc->net->io_stopped) {
+	if (nc->l->net->io_stopped) {
 		/* The threads are gone: free the I/O half here. */
 		net_io_conn_free(c);
 		return;

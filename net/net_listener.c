@@ -72,6 +72,7 @@ net_new(struct event_base *base, struct bk_broker *broker, const struct net_conf
 	n->done_ev = event_new(base, -1, 0, done_cb, n);
 	n->linger_ev = event_new(base, -1, 0, linger_cb, n);
 	n->reap_ev = event_new(base, -1, 0, net_conn_reap_cb, n);
+	n->tick_ev = event_new(base, -1, EV_PERSIST, net_conn_tick_cb, n);
 	return n;
 }
 
@@ -125,7 +126,7 @@ accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa,
 void
 net_conn_gone(struct net_conn *nc)
 {
-	struct net *n = nc->net;
+	struct net *n = nc->l->net;
 
 	if (nc->prev)
 		nc->prev->next = nc->next;
@@ -340,5 +341,7 @@ net_free(struct net *n)
 		event_free(n->linger_ev);
 	if (n->reap_ev)
 		event_free(n->reap_ev);
+	if (n->tick_ev)
+		event_free(n->tick_ev);
 	bk_free(n);
 }

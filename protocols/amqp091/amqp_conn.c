@@ -11,7 +11,8 @@
  *    same loop iteration; the connection itself is freed only by the
  *    transport (conn_free) after net_conn_close*().
  *  - The handshake deadline and the waits before a forced free (close-ok,
- *    silent close) are the transport's one timer; heartbeats are ours.
+ *    silent close) are the transport's one timer; heartbeats count the
+ *    transport's shared tick (conn_tick).
  *  - Once state >= CLOSING the channel slots are empty: consumers are gone
  *    and only connection.close / close-ok are read.
  *
@@ -57,13 +58,18 @@ amqp_conn_gone(const struct amqp_conn *c)
 
 /* Heartbeat tick, every heartbeat/2 seconds as RabbitMQ's heartbeater:
  * send one if nothing went out since the last tick; drop the peer after
- * two whole heartbeat intervals of silence. */
+ * two whole heartbeat intervals of silence. The transport's shared tick
+ * (every NET_TICK_MS = 0.5 s) counts the half seconds: no timer per
+ * connection. */
 static void
-heartbeat_cb(evutil_socket_t fd, short what, void *arg)
+conn_tick(void *ctx)
 {
-	struct amqp_conn *c = arg;
+	struct amqp_conn *c = ctx;
 	struct amqp_conn_priv *p = conn_priv(c);
 
+	if (!p->hb_on || ++p->hb_halves < c->heartbeat)
+		return;
+	p->hb_halves = 0;
 	if (amqp_conn_gone(c) || c->state != AMQP_CONN_RUNNING)
 		return;
 	if (!p->tx_seen)
@@ -86,12 +92,11 @@ void
 amqp_conn_heartbeat_start(struct amqp_conn *c)
 {
 	struct amqp_conn_priv *p = conn_priv(c);
-	struct timeval tv = { c->heartbeat / 2, (c->heartbeat % 2) * 500000 };
 
-	if (c->heartbeat == 0 || p->heartbeat)
+	if (c->heartbeat == 0 || p->hb_on)
 		return;
-	p->heartbeat = event_new(c->base, -1, EV_PERSIST, heartbeat_cb, c);
-	event_add(p->heartbeat, &tv);
+	p->hb_on = true;
+	p->hb_halves = 0;
 }
 
 void
@@ -240,8 +245,6 @@ conn_free(void *ctx, enum net_end why)
 		c->next->prev = c->prev;
 	l->nconns--;
 	amqp_conn_mgmt_unregister(c);
-	if (p->heartbeat)
-		event_free(p->heartbeat);
 	bk_free(c->channels);
 	bk_free(c->user);
 	bk_free(p->dead);
@@ -343,4 +346,5 @@ const struct net_proto_ops amqp_net_ops = {
 	.shutdown = conn_shutdown,
 	.deferred = conn_deferred,
 	.free = conn_free,
+	.tick = conn_tick,
 };

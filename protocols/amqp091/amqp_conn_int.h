@@ -50,10 +50,12 @@ struct amqp_listener {
 struct amqp_conn_priv {
 	struct amqp_conn c;                 /* first: what the channel layer sees */
 	const struct amqp_config *cfg;      /* borrowed from the listener */
-	struct event *heartbeat;            /* owned; every heartbeat/2 s once running */
 	struct amqp_channel **dead;         /* owned array: closed channels to free */
 	uint32_t ndead, dead_cap;
 	uint32_t nchannels;                 /* open channels in c.channels */
+	uint16_t hb_halves;                 /* transport ticks (0.5 s) since the last
+					       heartbeat tick (every heartbeat/2 s) */
+	bool hb_on;                         /* heartbeats are running */
 	uint8_t rx_idle_ticks;              /* heartbeat ticks without input */
 	bool rx_seen, tx_seen;              /* activity since the last tick */
 	bool wake_wanted;                   /* a consumer saw output_full() */

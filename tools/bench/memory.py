@@ -16,6 +16,8 @@ directory, measures, stops it):
                   bind-ok, and RSS per queue; "topology-durable Q" the same
                   with durable queues
   idle-amqp C     C idle AMQP connections with one open channel each
+                  (heartbeats off); "idle-amqp-hb C" the same with the
+                  60 s heartbeat most client libraries negotiate
   idle-mqtt C     C idle MQTT 3.1.1 connections (clean session)
 
 RSS is read from /proc/PID/status (VmRSS) after the broker has answered the
@@ -76,9 +78,9 @@ class Broker:
     def rss(self):
         return rss(self.proc.pid)
 
-    def conn(self):
+    def conn(self, heartbeat=0):
         c = raw.RawConn("127.0.0.1", self.amqp, timeout=60)
-        c.handshake()
+        c.handshake(heartbeat=heartbeat)
         c.open_channel(1)
         return c
 
@@ -174,13 +176,14 @@ def settle(b):
         last = now
 
 
-def case_idle_amqp(b, n):
+def case_idle_amqp(b, n, heartbeat=0):
     keep = []
     before = settle(b)
     for _ in range(n):
-        keep.append(b.conn())
+        keep.append(b.conn(heartbeat))
     per = (settle(b) - before) / n
-    return "idle AMQP connections %d (one channel each): %.0f B RSS per connection" % (n, per)
+    return "idle AMQP connections %d (one channel each, heartbeat %d): %.0f B RSS per connection" % (
+        n, heartbeat, per)
 
 
 def mqtt_connect(port, i):
@@ -228,6 +231,8 @@ def main():
                 print(case_topology(b, n, name == "topology-durable"), flush=True)
             elif name == "idle-amqp":
                 print(case_idle_amqp(b, n), flush=True)
+            elif name == "idle-amqp-hb":
+                print(case_idle_amqp(b, n, 60), flush=True)
             elif name == "idle-mqtt":
                 print(case_idle_mqtt(b, n), flush=True)
             else:
