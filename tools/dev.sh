@@ -4,12 +4,14 @@
 #   tools/dev.sh run [ARGS...]  build ./build, then run sluiced -c etc/sluice.conf
 #   tools/dev.sh test           build and run every test suite; the last line
 #                               is "N passed, N failed" (the ASan, TSan and
-#                               fuzz trees and the .deb build at nice 19
-#                               while the plain build's suites run)
+#                               fuzz trees, the .deb and the package test's
+#                               Debian root build at nice 19 while the plain
+#                               build's suites run)
 #   tools/dev.sh build          configure and build ./build only
 #   tools/dev.sh fuzz [SECONDS] build ./build-fuzz (clang, libFuzzer) and run
 #                               every fuzz target for SECONDS (default
-#                               FUZZ_SECONDS) on a copy of its corpus
+#                               FUZZ_SECONDS) on a copy of its corpus, as
+#                               many targets at a time as there are cores
 #
 # On a fresh Debian 12 machine it installs the packages it needs first
 # (as root; otherwise it prints the apt-get line to run).
@@ -151,13 +153,23 @@ prebuild() {
 		if [ "${SKIP_PACKAGE:-0}" != 1 ]; then
 			build_package >"$PREBUILD_LOG/package.deb" 2>"$PREBUILD_LOG/package"
 			echo $? >"$PREBUILD_LOG/package.rc"
-			touch "$PREBUILD_LOG/package.done"
+			# the clean Debian root the package test installs the .deb
+			# into (debootstrap: mostly the mirror and the disk), made
+			# while the fuzz tree builds; a failure is the test's to report
+			(
+				[ "$(cat "$PREBUILD_LOG/package.rc")" = 0 ] &&
+					"$PYTHON" tests/package/test_deb.py \
+						"$(tail -n 1 "$PREBUILD_LOG/package.deb")" \
+						>/dev/null 2>>"$PREBUILD_LOG/package"
+				touch "$PREBUILD_LOG/package.done"
+			) &
 		fi
 		if [ "${SKIP_FUZZ:-0}" != 1 ] && command -v clang >/dev/null; then
 			{ CC=clang configure build-fuzz "${FUZZ_MESON[@]}" &&
 				ninja -C build-fuzz -k 0; } >"$PREBUILD_LOG/build-fuzz" 2>&1
 			touch "$PREBUILD_LOG/build-fuzz.done"
 		fi
+		wait
 		true
 	) &
 	PREBUILD_PID=$!
@@ -271,10 +283,12 @@ integration_suite() {
 }
 
 # fuzz_suite DIR: every fuzz_* executable, FUZZ_SECONDS each, on a copy of
-# its seed corpus (fuzzers add files to the corpus they are given).
+# its seed corpus (fuzzers add files to the corpus they are given). A
+# target is one process on one core for a fixed wall-clock time: they run
+# $(nproc) at a time, and report in name order.
 fuzz_suite() {
-	local dir=$1 passed=0 failed=0 t name seeds work log
-	local -a netns=()
+	local dir=$1 passed=0 failed=0 t name work i n
+	local -a targets=() netns=()
 	work=$ROOT/tests/fuzz/corpus-run
 	rm -rf "$work"
 	mkdir -p "$work"
@@ -291,22 +305,43 @@ fuzz_suite() {
 			failed=$((failed + 1))
 			continue
 		fi
-		name=${name#fuzz_}
-		seeds=$ROOT/tests/fuzz/corpus/$name
-		mkdir -p "$work/$name"
-		[ -d "$seeds" ] && cp -r "$seeds/." "$work/$name/"
-		log=$work/$name.log
-		say "fuzz $name for ${FUZZ_SECONDS}s"
-		if (cd "$work" && "${netns[@]}" "$t" -max_total_time="$FUZZ_SECONDS" -timeout=30 \
-			-rss_limit_mb=2048 -print_final_stats=1 "$work/$name") >"$log" 2>&1; then
-			passed=$((passed + 1))
-			tail -n 3 "$log"
-		else
-			failed=$((failed + 1))
-			tail -n 40 "$log"
-		fi
+		targets+=("$t")
 	done < <(find "$ROOT/$dir/tests/fuzz" -maxdepth 1 -type f -name 'fuzz_*' -perm -u+x 2>/dev/null | sort)
+	n=$(nproc 2>/dev/null || echo 1)
+	for ((i = 0; i < ${#targets[@]}; i += n)); do
+		for t in "${targets[@]:i:n}"; do
+			fuzz_one "$t" "$work" &
+		done
+		wait
+		for t in "${targets[@]:i:n}"; do
+			name=$(basename "$t")
+			name=${name#fuzz_}
+			say "fuzz $name for ${FUZZ_SECONDS}s"
+			if [ "$(cat "$work/$name.rc" 2>/dev/null)" = 0 ]; then
+				passed=$((passed + 1))
+				tail -n 3 "$work/$name.log"
+			else
+				failed=$((failed + 1))
+				tail -n 40 "$work/$name.log"
+			fi
+		done
+	done
 	count "fuzz" "$passed" "$failed"
+}
+
+# fuzz_one TARGET WORK: run one fuzz target (in its own network namespace
+# when netns is set) for FUZZ_SECONDS on WORK/NAME, a copy of its seeds;
+# its output goes to WORK/NAME.log, its exit status to WORK/NAME.rc.
+fuzz_one() {
+	local t=$1 work=$2 name seeds
+	name=$(basename "$t")
+	name=${name#fuzz_}
+	seeds=$ROOT/tests/fuzz/corpus/$name
+	mkdir -p "$work/$name"
+	[ -d "$seeds" ] && cp -r "$seeds/." "$work/$name/"
+	(cd "$work" && "${netns[@]}" "$t" -max_total_time="$FUZZ_SECONDS" -timeout=30 \
+		-rss_limit_mb=2048 -print_final_stats=1 "$work/$name") >"$work/$name.log" 2>&1
+	echo $? >"$work/$name.rc"
 }
 
 # package_suite: build the .deb (tools/package.sh), then install it into
