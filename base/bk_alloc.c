@@ -143,6 +143,12 @@ bk_memdup(const void *p, size_t n)
 	return d;
 }
 
+void
+bk_alloc_count(long long n)
+{
+	count(n);
+}
+
 size_t
 bk_alloc_used(void)
 {

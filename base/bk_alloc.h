@@ -22,6 +22,9 @@ void  bk_free(void *p);            /* accepts NULL */
 
 /* Bytes currently allocated through these functions. */
 size_t bk_alloc_used(void);
+/* Count n bytes (negative: give back) taken from elsewhere than malloc
+ * (pages a size-class allocator maps itself), so bk_alloc_used sees them. */
+void bk_alloc_count(long long n);
 
 /* Free and clear the pointer so nothing reachable dangles. */
 #define BK_FREE(p) do { bk_free(p); (p) = NULL; } while (0)

@@ -55,8 +55,8 @@ dedup_value(const struct bk_msg *m, char *buf, size_t cap, struct bk_str *out)
 	struct bk_value v;
 	int64_t i;
 
-	if (!(m->props->present & BK_P_HEADERS) ||
-	    !bk_table_get(m->props->headers, "x-deduplication-header", &v))
+	if (!(bk_msg_props(m)->present & BK_P_HEADERS) ||
+	    !bk_table_get(bk_msg_props(m)->headers, "x-deduplication-header", &v))
 		return false;
 	if (v.type == BK_V_LSTR || v.type == BK_V_BYTES) {
 		*out = v.u.s;
@@ -216,8 +216,8 @@ bk_dedup_exchange_seen(struct bk_exchange *x, const struct bk_msg *m)
 	if (e != NULL)
 		drop_ent(c, e);
 	ttl = c->ttl;
-	if ((m->props->present & BK_P_HEADERS) &&
-	    bk_table_get(m->props->headers, "x-cache-ttl", &v) && bk_value_int(&v, &exp) && exp > 0)
+	if ((bk_msg_props(m)->present & BK_P_HEADERS) &&
+	    bk_table_get(bk_msg_props(m)->headers, "x-cache-ttl", &v) && bk_value_int(&v, &exp) && exp > 0)
 		ttl = exp;
 	exp = ttl > 0 ? now + ttl : 0;
 	remember(c, k.p ? k.p : "", k.len, exp);

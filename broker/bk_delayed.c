@@ -164,11 +164,12 @@ push(struct bk_delayed *d, struct bk_delayq *q, struct bk_msg *m, int64_t due)
 static struct bk_msg *
 copy(const struct bk_msg *m)
 {
-	struct bk_msg *c = bk_msg_new(m->exchange, m->routing_key, m->props, m->body_len);
+	struct bk_msg *c = bk_msg_new_x(bk_msg_exchange(m), bk_msg_rk(m), bk_msg_props(m),
+					m->body_len, bk_msg_origin(m) ? BK_ML_ORIGIN : 0);
 
 	if (m->body_len)
-		memcpy(c->body, m->body, m->body_len);
-	c->origin = m->origin;
+		memcpy(bk_msg_body(c), bk_msg_body(m), m->body_len);
+	bk_msg_set_origin(c, bk_msg_origin(m));
 	c->origin_flags = m->origin_flags;
 	return c;
 }
@@ -226,8 +227,8 @@ delay_of(const struct bk_msg *m)
 	struct bk_value v;
 	int64_t ms;
 
-	if (!(m->props->present & BK_P_HEADERS) ||
-	    !bk_table_get(m->props->headers, "x-delay", &v) ||
+	if (!(bk_msg_props(m)->present & BK_P_HEADERS) ||
+	    !bk_table_get(bk_msg_props(m)->headers, "x-delay", &v) ||
 	    v.type == BK_V_TIMESTAMP || !bk_value_int(&v, &ms))
 		return 0;
 	return ms > 0 && ms <= MAX_DELAY ? ms : 0;

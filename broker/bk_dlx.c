@@ -78,10 +78,10 @@ routing_keys(struct bk_table_builder *b, const struct bk_msg *m)
 	uint32_t pos = 0;
 
 	bk_tb_init(&arr);
-	v = lstr(m->routing_key);
+	v = lstr(bk_msg_rk(m));
 	bk_tb_put_value(&arr, &v);
-	if ((m->props->present & BK_P_HEADERS) &&
-	    bk_table_get(m->props->headers, "CC", &cc) && cc.type == BK_V_ARRAY)
+	if ((bk_msg_props(m)->present & BK_P_HEADERS) &&
+	    bk_table_get(bk_msg_props(m)->headers, "CC", &cc) && cc.type == BK_V_ARRAY)
 		while (bk_array_next(cc.u.a, &pos, &v))
 			if (v.type == BK_V_LSTR)
 				bk_tb_put_value(&arr, &v);
@@ -104,10 +104,10 @@ new_death(struct bk_table_builder *b, const struct bk_queue *q,
 	v.type = BK_V_TIMESTAMP;
 	v.u.ts = bk_now_ms() / 1000;
 	bk_tb_put(b, "time", 4, &v);
-	put_str(b, "exchange", m->exchange);
+	put_str(b, "exchange", bk_msg_exchange(m));
 	routing_keys(b, m);
-	if (m->props->present & BK_P_EXPIRATION)
-		put_str(b, "original-expiration", m->props->expiration);
+	if (bk_msg_props(m)->present & BK_P_EXPIRATION)
+		put_str(b, "original-expiration", bk_msg_props(m)->expiration);
 }
 
 /* The old entry with its count raised by one. */
@@ -194,8 +194,8 @@ build_headers(struct bk_table_builder *b, const struct bk_queue *q,
 	uint32_t pos = 0;
 	bool first_seen = false, has_old = false;
 
-	if (m->props->present & BK_P_HEADERS)
-		h = m->props->headers;
+	if (bk_msg_props(m)->present & BK_P_HEADERS)
+		h = bk_msg_props(m)->headers;
 	while (bk_table_next(h, &pos, &name, &v)) {
 		if (bk_str_eq_c(name, "x-death")) {
 			has_old = v.type == BK_V_ARRAY;
@@ -207,11 +207,11 @@ build_headers(struct bk_table_builder *b, const struct bk_queue *q,
 			put_copy(b, name, v);
 	}
 	if (!first_seen) {
-		put_str(b, "x-first-death-exchange", m->exchange);
+		put_str(b, "x-first-death-exchange", bk_msg_exchange(m));
 		put_str(b, "x-first-death-queue", bk_str_c(q->name));
 		put_str(b, "x-first-death-reason", bk_str_c(reason));
 	}
-	put_str(b, "x-last-death-exchange", m->exchange);
+	put_str(b, "x-last-death-exchange", bk_msg_exchange(m));
 	put_str(b, "x-last-death-queue", bk_str_c(q->name));
 	put_str(b, "x-last-death-reason", bk_str_c(reason));
 	x_death(b, q, m, reason, has_old ? &old : NULL);
@@ -221,8 +221,8 @@ static struct bk_msg *
 dead_copy(const struct bk_queue *q, const struct bk_msg *m, const char *reason,
 	  struct bk_table_builder *hb)
 {
-	struct bk_props props = *m->props;
-	struct bk_str rk = q->args.dlrk ? bk_str_c(q->args.dlrk) : m->routing_key;
+	struct bk_props props = *bk_msg_props(m);
+	struct bk_str rk = q->args.dlrk ? bk_str_c(q->args.dlrk) : bk_msg_rk(m);
 	struct bk_msg *nm;
 
 	build_headers(hb, q, m, reason);
@@ -232,7 +232,7 @@ dead_copy(const struct bk_queue *q, const struct bk_msg *m, const char *reason,
 	props.expiration = (struct bk_str){ NULL, 0 };
 	nm = bk_msg_new(bk_str_c(q->args.dlx), rk, &props, m->body_len);
 	if (m->body_len > 0)
-		memcpy(nm->body, m->body, m->body_len);
+		memcpy(bk_msg_body(nm), bk_msg_body(m), m->body_len);
 	return nm;
 }
 
@@ -257,7 +257,7 @@ bk_dlx_dead_letter(struct bk_queue *q, struct bk_msg *m, const char *reason)
 	bk_tb_fini(&hb);                        /* bk_msg_new copied the headers */
 	/* through the default exchange, never into a queue an adapter keeps
 	 * for itself (an MQTT session's): nobody may publish there that way */
-	if (q->args.dlx[0] == '\0' && bk_queue_reserved(q->broker, nm->routing_key)) {
+	if (q->args.dlx[0] == '\0' && bk_queue_reserved(q->broker, bk_msg_rk(nm))) {
 		bk_msg_unref(nm);
 		bk_msg_unref(full);
 		return;
@@ -284,8 +284,8 @@ bk_dlx_is_cycle(const struct bk_msg *m, const char *qname)
 	struct bk_str s;
 	uint32_t pos = 0;
 
-	if (!(m->props->present & BK_P_HEADERS) ||
-	    !bk_table_get(m->props->headers, "x-death", &deaths) ||
+	if (!(bk_msg_props(m)->present & BK_P_HEADERS) ||
+	    !bk_table_get(bk_msg_props(m)->headers, "x-death", &deaths) ||
 	    deaths.type != BK_V_ARRAY)
 		return false;
 	while (bk_array_next(deaths.u.a, &pos, &v)) {

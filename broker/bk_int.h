@@ -141,11 +141,13 @@ void bk_persist_free(struct bk_broker *b);
  * body_len kept) is read back from the journal before delivery. Bytes of
  * resident journaled bodies are counted in bk_persist_resident.
  */
-#define BK_MSG_JOURNALED (1u << 8)
-#define BK_MSG_PAGED     (1u << 9)
+#define BK_MSG_JOURNALED (1u << 1)
+#define BK_MSG_PAGED     (1u << 2)
 extern uint64_t bk_persist_resident;
 /* bk_msg.c: later messages get ids above id (after recovery). */
 void bk_msg_id_floor(uint64_t id);
+/* Bytes m's record holds (a paged-out stub holds no body). */
+size_t bk_msg_record_size(const struct bk_msg *m);
 
 /*
  * bk_hist.c: record vals (fields [lo, hi) of enum bk_hfield) at the

@@ -204,9 +204,9 @@ bk_msgq_level(const struct bk_queue *q, const struct bk_msg *m)
 {
 	uint32_t p;
 
-	if (q->nlevels <= 1 || !(m->props->present & BK_P_PRIORITY))
+	if (q->nlevels <= 1 || !(bk_msg_props(m)->present & BK_P_PRIORITY))
 		return 0;
-	p = m->props->priority;
+	p = bk_msg_props(m)->priority;
 	return p < q->nlevels ? p : q->nlevels - 1;
 }
 
@@ -214,7 +214,7 @@ bk_msgq_level(const struct bk_queue *q, const struct bk_msg *m)
 int64_t
 bk_msgq_expiry(const struct bk_queue *q, const struct bk_msg *m)
 {
-	int64_t at = m->expires_ms;
+	int64_t at = bk_msg_expires(m);
 
 	if (q->args.message_ttl >= 0) {
 		int64_t qat = (int64_t)m->published_ms + q->args.message_ttl;

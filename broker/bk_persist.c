@@ -201,25 +201,25 @@ append_msg(struct bk_persist *p, struct bk_msg *m, const struct st_msg_queue *qv
 
 	if (nq > UINT16_MAX)
 		return -E2BIG;
-	plen = bk_props_encoded_size(m->props);
+	plen = bk_props_encoded_size(bk_msg_props(m));
 	if (plen > p->props_cap) {
 		p->props_cap = plen < 256 ? 256 : plen;
 		p->props_buf = bk_realloc(p->props_buf, p->props_cap);
 	}
-	bk_props_encode(m->props, p->props_buf);
+	bk_props_encode(bk_msg_props(m), p->props_buf);
 	memset(&sm, 0, sizeof(sm));
 	sm.id = m->id;
 	sm.published_ms = m->published_ms;
-	sm.expires_ms = m->expires_ms;
+	sm.expires_ms = bk_msg_expires(m);
 	sm.flags = m->flags & BK_MSG_PERSISTENT;
-	sm.exchange = m->exchange.p;
-	sm.exchange_len = (uint16_t)(m->exchange.len > UINT16_MAX ? UINT16_MAX : m->exchange.len);
-	sm.routing_key = m->routing_key.p;
-	sm.routing_key_len = (uint16_t)(m->routing_key.len > UINT16_MAX ?
-					UINT16_MAX : m->routing_key.len);
+	sm.exchange = bk_msg_exchange(m).p;
+	sm.exchange_len = (uint16_t)(bk_msg_exchange(m).len > UINT16_MAX ? UINT16_MAX : bk_msg_exchange(m).len);
+	sm.routing_key = bk_msg_rk(m).p;
+	sm.routing_key_len = (uint16_t)(bk_msg_rk(m).len > UINT16_MAX ?
+					UINT16_MAX : bk_msg_rk(m).len);
 	sm.props = p->props_buf;
 	sm.props_len = (uint32_t)plen;
-	sm.body = m->body;
+	sm.body = bk_msg_body(m);
 	sm.body_len = (uint32_t)m->body_len;
 	sm.queues = qv;
 	sm.nqueues = (uint16_t)nq;
@@ -362,16 +362,10 @@ bk_persist_ack_ready(struct bk_queue *q)
 struct bk_msg *
 bk_persist_stub(const struct bk_msg *m, size_t body_len)
 {
-	struct bk_msg *s = bk_msg_new(m->exchange, m->routing_key, m->props, 0);
+	struct bk_msg *s = bk_msg_dup(m, 0);
 
-	s->id = m->id;
-	s->published_ms = m->published_ms;
-	s->expires_ms = m->expires_ms;
 	s->flags = m->flags | BK_MSG_JOURNALED | BK_MSG_PAGED;
-	s->origin = m->origin;
-	s->origin_flags = m->origin_flags;
-	s->body = NULL;
-	s->body_len = body_len;
+	s->body_len = (uint32_t)body_len;
 	return s;
 }
 
@@ -406,8 +400,9 @@ bk_persist_page_in(struct bk_broker *b, struct bk_msg *s)
 
 	if (p == NULL || p->j == NULL)
 		return NULL;
-	m = bk_msg_new(s->exchange, s->routing_key, s->props, s->body_len);
-	n = st_journal_read_body(p->j, s->id, m->body, s->body_len);
+	m = bk_msg_dup(s, s->body_len);
+	m->flags = 0;           /* until the body is in: unref counts nothing */
+	n = st_journal_read_body(p->j, s->id, bk_msg_body(m), s->body_len);
 	if (n != (long)s->body_len) {
 		if (p->write_errors++ % 1000 == 0)
 			bk_warn("journal: cannot read back message %llu: %s",
@@ -416,12 +411,7 @@ bk_persist_page_in(struct bk_broker *b, struct bk_msg *s)
 		bk_msg_unref(m);
 		return NULL;
 	}
-	m->id = s->id;
-	m->published_ms = s->published_ms;
-	m->expires_ms = s->expires_ms;
-	m->flags = s->flags & ~(uint32_t)BK_MSG_PAGED;
-	m->origin = s->origin;
-	m->origin_flags = s->origin_flags;
+	m->flags = (uint8_t)(s->flags & ~(uint32_t)BK_MSG_PAGED);
 	bk_persist_resident += m->body_len;
 	p->paged_in++;
 	return m;

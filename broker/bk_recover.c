@@ -77,18 +77,18 @@ rebuild(struct bk_broker *b, const struct st_msg *sm)
 
 	if (bk_props_decode(sm->props, sm->props_len, &props) < 0)
 		return NULL;
-	m = bk_msg_new((struct bk_str){ sm->exchange, sm->exchange_len },
-		       (struct bk_str){ sm->routing_key, sm->routing_key_len },
-		       &props, stub ? 0 : sm->body_len);
+	m = bk_msg_new_x((struct bk_str){ sm->exchange, sm->exchange_len },
+			 (struct bk_str){ sm->routing_key, sm->routing_key_len },
+			 &props, stub ? 0 : sm->body_len,
+			 sm->expires_ms != 0 ? BK_ML_EXPIRES : 0);
 	if (!stub && sm->body_len > 0)
-		memcpy(m->body, sm->body, sm->body_len);
+		memcpy(bk_msg_body(m), sm->body, sm->body_len);
 	m->id = sm->id;
 	m->published_ms = sm->published_ms;
-	m->expires_ms = sm->expires_ms;
+	bk_msg_set_expires(m, sm->expires_ms);
 	m->flags |= BK_MSG_PERSISTENT | BK_MSG_JOURNALED;
 	if (stub) {
 		m->flags |= BK_MSG_PAGED;
-		m->body = NULL;
 		m->body_len = sm->body_len;
 	} else {
 		bk_persist_resident += m->body_len;

@@ -79,7 +79,7 @@ key_cmp(struct bk_str a, struct bk_str b)
 static struct bk_str
 key_of(const struct bk_rnode *n)
 {
-	return n->msg->routing_key;
+	return bk_msg_rk(n->msg);
 }
 
 static struct bk_rstore *
@@ -215,7 +215,7 @@ insert(struct bk_rstore *st, struct bk_msg *msg, struct bk_rnode **upd)
 static struct bk_rnode *
 put(struct bk_vhost *vh, struct bk_rstore *st, struct bk_msg *msg, bool transient)
 {
-	struct bk_rnode *upd[MAX_LEVEL], *n = find(st, msg->routing_key, upd);
+	struct bk_rnode *upd[MAX_LEVEL], *n = find(st, bk_msg_rk(msg), upd);
 
 	if (n == NULL) {
 		n = insert(st, msg, upd);
@@ -229,7 +229,7 @@ put(struct bk_vhost *vh, struct bk_rstore *st, struct bk_msg *msg, bool transien
 	count(st, n, 1);
 	n->seq = ++st->seq;
 	if (transient && n->durable)
-		bk_retained_journal_del(vh, msg->routing_key);
+		bk_retained_journal_del(vh, bk_msg_rk(msg));
 	n->durable = false;
 	return n;
 }
@@ -244,12 +244,12 @@ bk_retained_set(struct bk_vhost *vh, struct bk_msg *msg, unsigned flags, bool *j
 
 	if (journaled)
 		*journaled = false;
-	if (!transient && strlen(vh->name) + 1 + (size_t)msg->routing_key.len > BK_RETAINED_KEY_MAX)
+	if (!transient && strlen(vh->name) + 1 + (size_t)bk_msg_rk(msg).len > BK_RETAINED_KEY_MAX)
 		return bk_err_set(err, BK_RESOURCE_ERROR,
 				  "routing key of %u bytes too long to retain in vhost '%s'",
-				  msg->routing_key.len, vh->name);
+				  bk_msg_rk(msg).len, vh->name);
 	if (msg->body_len == 0) {
-		if ((st = store_get(vh, false)) != NULL && remove_key(vh, st, msg->routing_key) &&
+		if ((st = store_get(vh, false)) != NULL && remove_key(vh, st, bk_msg_rk(msg)) &&
 		    journaled)
 			*journaled = true;
 		return BK_OK;
@@ -272,7 +272,7 @@ bk_retained_restore(struct bk_vhost *vh, struct bk_msg *msg)
 static bool
 expired(const struct bk_msg *m, uint64_t now)
 {
-	return m->expires_ms > 0 && (uint64_t)m->expires_ms <= now;
+	return bk_msg_expires(m) > 0 && (uint64_t)bk_msg_expires(m) <= now;
 }
 
 struct bk_msg *

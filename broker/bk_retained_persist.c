@@ -82,27 +82,27 @@ bk_retained_journal_put(struct bk_vhost *vh, const struct bk_msg *m)
 	uint8_t *v, *q;
 	int rc;
 
-	if (j == NULL || m->body_len > UINT32_MAX - 1024 || m->exchange.len > UINT16_MAX)
+	if (j == NULL || m->body_len > UINT32_MAX - 1024 || bk_msg_exchange(m).len > UINT16_MAX)
 		return false;
-	plen = bk_props_encoded_size(m->props);
-	n = FIXED + m->exchange.len + plen + m->body_len;
+	plen = bk_props_encoded_size(bk_msg_props(m));
+	n = FIXED + bk_msg_exchange(m).len + plen + m->body_len;
 	v = bk_malloc(n);
 	*v = FORMAT;
 	v[1] = (m->flags & BK_MSG_PERSISTENT) ? 1 : 0;
 	q = bk_st32(v + 2, m->origin_flags);
 	q = bk_st64(q, m->published_ms);
-	q = bk_st64(q, (uint64_t)m->expires_ms);
-	q = bk_st16(q, (uint16_t)m->exchange.len);
+	q = bk_st64(q, (uint64_t)bk_msg_expires(m));
+	q = bk_st16(q, (uint16_t)bk_msg_exchange(m).len);
 	q = bk_st32(q, (uint32_t)plen);
 	q = bk_st32(q, (uint32_t)m->body_len);
-	if (m->exchange.len)
-		memcpy(q, m->exchange.p, m->exchange.len);
-	q += m->exchange.len;
-	bk_props_encode(m->props, q);
+	if (bk_msg_exchange(m).len)
+		memcpy(q, bk_msg_exchange(m).p, bk_msg_exchange(m).len);
+	q += bk_msg_exchange(m).len;
+	bk_props_encode(bk_msg_props(m), q);
 	q += plen;
 	if (m->body_len)
-		memcpy(q, m->body, m->body_len);
-	klen = make_key(p, vh->name, m->routing_key);
+		memcpy(q, bk_msg_body(m), m->body_len);
+	klen = make_key(p, vh->name, bk_msg_rk(m));
 	rc = st_journal_put_kv(j, BK_KV_RETAINED, p->rkey, klen, v, (uint32_t)n);
 	bk_free(v);
 	if (rc < 0 && p->write_errors++ % 1000 == 0)
@@ -143,13 +143,14 @@ decode(struct bk_str key, const uint8_t *v, uint32_t n)
 	if ((uint64_t)FIXED + xlen + plen + blen != n || blen == 0 ||
 	    bk_props_decode(v + FIXED + xlen, plen, &props) < 0)
 		return NULL;
-	m = bk_msg_new((struct bk_str){ (const char *)v + FIXED, xlen }, key, &props, blen);
-	memcpy(m->body, v + FIXED + xlen + plen, blen);
+	m = bk_msg_new_x((struct bk_str){ (const char *)v + FIXED, xlen }, key, &props, blen,
+			 bk_ld64(v + 14) != 0 ? BK_ML_EXPIRES : 0);
+	memcpy(bk_msg_body(m), v + FIXED + xlen + plen, blen);
 	if (v[1] & 1)
 		m->flags |= BK_MSG_PERSISTENT;
-	m->origin_flags = bk_ld32(v + 2);
+	m->origin_flags = bk_ld32(v + 2) & 0x3ffu;
 	m->published_ms = bk_ld64(v + 6);
-	m->expires_ms = (int64_t)bk_ld64(v + 14);
+	bk_msg_set_expires(m, (int64_t)bk_ld64(v + 14));
 	return m;
 }
 

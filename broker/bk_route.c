@@ -87,8 +87,8 @@ topic_hit(void *val, void *ctx)
 static struct bk_table
 msg_headers(const struct bk_msg *m)
 {
-	if (m->props->present & BK_P_HEADERS)
-		return m->props->headers;
+	if (bk_msg_props(m)->present & BK_P_HEADERS)
+		return bk_msg_props(m)->headers;
 	return (struct bk_table){ NULL, 0 };
 }
 
@@ -96,7 +96,7 @@ msg_headers(const struct bk_msg *m)
 static void
 match_exchange(struct pass *p, struct bk_exchange *x)
 {
-	struct bk_str key = p->msg->routing_key;
+	struct bk_str key = bk_msg_rk(p->msg);
 	struct bk_dkey *k = NULL;
 	struct bk_binding *b;
 
@@ -239,7 +239,7 @@ publish_default(struct pass *p, struct bk_vhost *vh, struct bk_route_memo *memo,
 		struct bk_route_result *res)
 {
 	struct bk_msg *msg = p->msg;
-	struct bk_str key = msg->routing_key;
+	struct bk_str key = bk_msg_rk(msg);
 	struct bk_queue *q;
 
 	if (key.len > sizeof(REPLY_PREFIX) - 1 &&

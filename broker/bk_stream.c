@@ -135,9 +135,9 @@ static size_t
 encode_size(struct enc *e, const struct bk_msg *m)
 {
 	e->m = m;
-	e->plen = (uint32_t)bk_props_encoded_size(m->props);
-	e->xl = (uint16_t)(m->exchange.len > UINT16_MAX ? UINT16_MAX : m->exchange.len);
-	e->rl = (uint16_t)(m->routing_key.len > UINT16_MAX ? UINT16_MAX : m->routing_key.len);
+	e->plen = (uint32_t)bk_props_encoded_size(bk_msg_props(m));
+	e->xl = (uint16_t)(bk_msg_exchange(m).len > UINT16_MAX ? UINT16_MAX : bk_msg_exchange(m).len);
+	e->rl = (uint16_t)(bk_msg_rk(m).len > UINT16_MAX ? UINT16_MAX : bk_msg_rk(m).len);
 	return (size_t)REC_FIXED + e->xl + e->rl + e->plen + m->body_len;
 }
 
@@ -155,14 +155,14 @@ encode_fill(void *arg, uint8_t *p)
 	put16(p + 14, rl);
 	put32(p + 16, (uint32_t)plen);
 	p += REC_FIXED;
-	memcpy(p, m->exchange.p, xl);
+	memcpy(p, bk_msg_exchange(m).p, xl);
 	p += xl;
-	memcpy(p, m->routing_key.p, rl);
+	memcpy(p, bk_msg_rk(m).p, rl);
 	p += rl;
-	bk_props_encode(m->props, p);
+	bk_props_encode(bk_msg_props(m), p);
 	p += plen;
 	if (m->body_len)
-		memcpy(p, m->body, m->body_len);
+		memcpy(p, bk_msg_body(m), m->body_len);
 }
 
 /* The filter value a publisher gave (x-stream-filter-value), if any. */
@@ -171,8 +171,8 @@ filter_value(const struct bk_msg *m, struct bk_str *out)
 {
 	struct bk_value v;
 
-	if (!(m->props->present & BK_P_HEADERS) ||
-	    !bk_table_get(m->props->headers, "x-stream-filter-value", &v) ||
+	if (!(bk_msg_props(m)->present & BK_P_HEADERS) ||
+	    !bk_table_get(bk_msg_props(m)->headers, "x-stream-filter-value", &v) ||
 	    (v.type != BK_V_LSTR && v.type != BK_V_BYTES) || v.u.s.len > UINT16_MAX)
 		return false;
 	*out = v.u.s;
@@ -188,8 +188,8 @@ compaction_key(const struct bk_queue *q, const struct bk_msg *m, char *buf, size
 	struct bk_value v;
 	int64_t i;
 
-	if (q->args.compaction_key == NULL || !(m->props->present & BK_P_HEADERS) ||
-	    !bk_table_get(m->props->headers, q->args.compaction_key, &v))
+	if (q->args.compaction_key == NULL || !(bk_msg_props(m)->present & BK_P_HEADERS) ||
+	    !bk_table_get(bk_msg_props(m)->headers, q->args.compaction_key, &v))
 		return false;
 	if (v.type == BK_V_LSTR || v.type == BK_V_BYTES) {
 		*out = v.u.s;
@@ -213,7 +213,7 @@ bk_stream_enqueue(struct bk_queue *q, struct bk_msg *m)
 	uint64_t off;
 	size_t n;
 
-	if (m->body == NULL && m->body_len > 0)
+	if ((m->flags & BK_MSG_PAGED) && m->body_len > 0)
 		return -ENOSPC;                 /* a paged stub has no body here */
 	n = encode_size(&e, m);
 	if (n > UINT32_MAX)
@@ -271,7 +271,7 @@ bk_stream_msg_decode(const void *payload, uint32_t len, uint64_t offset)
 		       (struct bk_str){ (const char *)p + REC_FIXED + xl, rl }, &props, body);
 	bk_tb_fini(&tb);
 	if (body)
-		memcpy(m->body, p + REC_FIXED + xl + rl + plen, body);
+		memcpy(bk_msg_body(m), p + REC_FIXED + xl + rl + plen, body);
 	m->published_ms = get64(p);
 	return m;
 }

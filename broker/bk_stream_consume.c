@@ -223,8 +223,8 @@ filter_match(const struct bk_sconsumer *sc, const struct bk_msg *m)
 
 	if (sc->nfilters == 0)
 		return true;
-	if (!(m->props->present & BK_P_HEADERS) ||
-	    !bk_table_get(m->props->headers, "x-stream-filter-value", &v) ||
+	if (!(bk_msg_props(m)->present & BK_P_HEADERS) ||
+	    !bk_table_get(bk_msg_props(m)->headers, "x-stream-filter-value", &v) ||
 	    (v.type != BK_V_LSTR && v.type != BK_V_BYTES))
 		return sc->opts.match_unfiltered;
 	for (uint32_t i = 0; i < sc->nfilters; i++)

@@ -268,51 +268,213 @@ struct bk_props {
 };
 
 /*
- * A message: refcounted, immutable once routed. One allocation holds the
- * struct, its properties (when it has any beyond a delivery mode), the
- * copied property strings, exchange, routing key and the body.
- * Each holder keeps one reference: a queue entry, an unacked delivery, an
- * evbuffer reference to the body, a pending journal write.
+ * A message: refcounted, immutable once routed. One variable-length
+ * record holds this fixed part, the optional parts the message has, its
+ * exchange name, routing key and body; parts it does not have cost
+ * nothing (most messages have no expiry, no origin, no property beyond
+ * a delivery mode, and are published to the default exchange):
+ *
+ *   0        28                                  (each part only if:)
+ *   +--------+------------+--------+--------+--------+
+ *   | fixed  | expires_ms | origin | rk len | rk off |
+ *   | part   | i64        | ptr    | u32    | u32    |
+ *   +--------+------------+--------+--------+--------+
+ *              EXPIRES      ORIGIN   rk_len8  rk_off
+ *                                    == 255   == 0xffff
+ *   ...+-----+---------------+----------+--------+-------------+------+
+ *      | pad | own props     | exchange | ex len | routing key | body |
+ *      |     | (8-aligned)   |          | u8     |             |      |
+ *      +-----+---------------+----------+--------+-------------+------+
+ *        PROPS_OWN             EXCHANGE (name not "")   ^ rk_off
+ *
+ * layout (BK_ML_*) says which parts are there. The fixed part keeps the
+ * routing key's offset, so the key, the body and the exchange (its
+ * length octet just before the key) are found with a load or two;
+ * optional 8-byte parts may be misaligned and are read with memcpy. Own
+ * properties are a struct bk_props whose pointers point into the record,
+ * followed by the property strings; a message with no property or only
+ * a delivery mode of 1 or 2 points at a shared constant instead. Read
+ * the parts with the accessors below only; bk_msg.c builds the record.
+ * Each holder keeps one reference: a queue entry, an unacked delivery,
+ * an evbuffer reference to the body, a pending journal write.
  */
 struct bk_msg {
-	uint32_t refs;
-	uint32_t flags;                 /* BK_MSG_* */
 	uint64_t id;                    /* broker-wide, increasing */
-	uint64_t published_ms;          /* wall clock ms at publish */
-	int64_t  expires_ms;            /* absolute ms from the expiration property; 0 = none */
-	struct bk_str exchange;         /* exchange it was published to */
-	struct bk_str routing_key;
-	/*
-	 * Never NULL: points into this allocation, or to a shared constant
-	 * when the message has no property or only a delivery mode (most
-	 * messages), so those do not pay for a whole struct bk_props.
-	 */
-	const struct bk_props *props;
-	uint8_t *body;                  /* points into this allocation */
-	uint32_t body_len;              /* < 4 GiB: max_message_size is at most 512 MiB */
+	uint64_t published_ms : 48;     /* wall clock ms at publish (until year 10889) */
+	uint64_t rk_off : 16;           /* routing key's offset; 0xffff: in a u32 part */
+	uint32_t refs;
+	uint32_t body_len;              /* < 4 GiB: max_message_size is at most 512 MiB;
+					   kept on a paged-out stub (bk_int.h) */
+	uint8_t flags;                  /* BK_MSG_* (bk_int.h has the core's own) */
+	uint8_t rk_len8;                /* routing key length; 255: in a u32 part */
 	/*
 	 * Set by the publishing adapter after bk_msg_new() and before
 	 * routing; zero otherwise. The core only carries them (a
-	 * dead-lettered copy starts with zeroes). MQTT uses origin for
-	 * no-local and origin_flags for the publish QoS and retain flag.
+	 * dead-lettered copy starts with zeroes). MQTT uses the origin
+	 * (bk_msg_origin) for no-local and origin_flags for the publish QoS
+	 * and retain flag. At most 10 bits.
 	 */
-	uint32_t origin_flags;          /* adapter-defined bits */
-	const void *origin;             /* adapter-defined publisher identity, may be NULL */
-};
+	uint16_t origin_flags : 10;     /* adapter-defined bits */
+	uint16_t layout : 6;            /* BK_ML_*: private to bk_msg.c and the accessors */
+} __attribute__((packed, aligned(4)));
 
 enum {
 	BK_MSG_PERSISTENT = 1u << 0,    /* delivery_mode 2 */
 };
 
+/* layout bits (private) */
+enum {
+	BK_ML_EXPIRES   = 1u << 0,
+	BK_ML_ORIGIN    = 1u << 1,
+	BK_ML_EXCHANGE  = 1u << 2,
+	BK_ML_PROPS_OWN = 1u << 3,
+	BK_ML_SHARED_SHIFT = 4,         /* 2 bits: 0 none, 1 transient, 2 persistent */
+};
+
+extern const struct bk_props bk_msg_shared_props[3];
+extern const struct bk_props *const bk_msg_shared[4];   /* by the layout's 2 bits */
+
+static inline uint32_t
+bk_msg__ld32(const struct bk_msg *m, size_t off)
+{
+	uint32_t v;
+
+	__builtin_memcpy(&v, (const uint8_t *)m + off, sizeof(v));
+	return v;
+}
+
+/* Offset of the u32 parts (long key length, then large key offset). */
+static inline size_t
+bk_msg__u32_off(const struct bk_msg *m)
+{
+	return sizeof(struct bk_msg) + ((m->layout & BK_ML_EXPIRES) ? 8u : 0u) +
+	       ((m->layout & BK_ML_ORIGIN) ? 8u : 0u);
+}
+
+static inline uint32_t
+bk_msg_rk_len(const struct bk_msg *m)
+{
+	if (__builtin_expect(m->rk_len8 != 255, 1))
+		return m->rk_len8;
+	return bk_msg__ld32(m, bk_msg__u32_off(m));
+}
+
+/* Offset of the routing key. */
+static inline size_t
+bk_msg__rk_off(const struct bk_msg *m)
+{
+	if (__builtin_expect(m->rk_off != 0xffff, 1))
+		return m->rk_off;
+	return bk_msg__ld32(m, bk_msg__u32_off(m) + (m->rk_len8 == 255 ? 4u : 0u));
+}
+
+/* The exchange it was published to ("" = the default exchange). */
+static inline struct bk_str
+bk_msg_exchange(const struct bk_msg *m)
+{
+	size_t o;
+	uint8_t n;
+
+	if (!(m->layout & BK_ML_EXCHANGE))
+		return (struct bk_str){ "", 0 };
+	o = bk_msg__rk_off(m) - 1u;
+	n = ((const uint8_t *)m)[o];
+	return (struct bk_str){ (const char *)m + o - n, n };
+}
+
+static inline struct bk_str
+bk_msg_rk(const struct bk_msg *m)
+{
+	return (struct bk_str){ (const char *)m + bk_msg__rk_off(m), bk_msg_rk_len(m) };
+}
+
+/*
+ * The body: body_len bytes, writable until the message is routed. A
+ * paged-out stub (BK_MSG_PAGED, bk_int.h) has none: the pointer is then
+ * not to be read.
+ */
+static inline uint8_t *
+bk_msg_body(const struct bk_msg *m)
+{
+	return (uint8_t *)(uintptr_t)m + bk_msg__rk_off(m) + bk_msg_rk_len(m);
+}
+
+/* Offset of the own properties (when PROPS_OWN). */
+static inline size_t
+bk_msg__props_off(const struct bk_msg *m)
+{
+	size_t o = bk_msg__u32_off(m) + (m->rk_len8 == 255 ? 4u : 0u) +
+		   (m->rk_off == 0xffff ? 4u : 0u);
+
+	return (o + 7u) & ~(size_t)7u;
+}
+
+/* Never NULL: the message's own properties or a shared constant. */
+static inline const struct bk_props *
+bk_msg_props(const struct bk_msg *m)
+{
+	if (__builtin_expect(m->layout & BK_ML_PROPS_OWN, 0))
+		return (const struct bk_props *)(const void *)
+		       ((const uint8_t *)m + bk_msg__props_off(m));
+	return bk_msg_shared[m->layout >> BK_ML_SHARED_SHIFT];
+}
+
+/* Absolute expiry in wall-clock ms (from the expiration property, or set
+ * by its creator); 0 = none. */
+static inline int64_t
+bk_msg_expires(const struct bk_msg *m)
+{
+	int64_t v;
+
+	if (!(m->layout & BK_ML_EXPIRES))
+		return 0;
+	__builtin_memcpy(&v, (const uint8_t *)m + sizeof(*m), sizeof(v));
+	return v;
+}
+
+/* The adapter-defined publisher identity, or NULL. */
+static inline const void *
+bk_msg_origin(const struct bk_msg *m)
+{
+	const void *v;
+
+	if (!(m->layout & BK_ML_ORIGIN))
+		return NULL;
+	__builtin_memcpy(&v, (const uint8_t *)m + sizeof(*m) +
+			 ((m->layout & BK_ML_EXPIRES) ? 8u : 0u), sizeof(v));
+	return v;
+}
+
 /*
  * Allocate a message with room for body_len bytes, copying exchange,
  * routing key and every present property. The body is uninitialised and
- * writable through msg->body until the message is routed. Refcount 1,
+ * writable through bk_msg_body() until the message is routed. Refcount 1,
  * owned by the caller. An expiration that is not a non-negative decimal
  * integer is the caller's to refuse first (bk_expiration_parse).
  */
 struct bk_msg *bk_msg_new(struct bk_str exchange, struct bk_str routing_key,
 			  const struct bk_props *props, size_t body_len);
+/*
+ * The same with room for the optional parts in want (BK_ML_EXPIRES,
+ * BK_ML_ORIGIN, zero until set), for a creator that sets them later with
+ * the setters below.
+ */
+struct bk_msg *bk_msg_new_x(struct bk_str exchange, struct bk_str routing_key,
+			    const struct bk_props *props, size_t body_len,
+			    unsigned want);
+/*
+ * A new message (refcount 1) with m's exchange, routing key, properties,
+ * id, publish time, expiry, origin, origin_flags and flags, and room for
+ * body_len uninitialised body bytes.
+ */
+struct bk_msg *bk_msg_dup(const struct bk_msg *m, size_t body_len);
+/*
+ * Set the expiry or origin of a message being built (refcount 1, not
+ * routed). The message must have room for it (bk_msg_new_x, or an
+ * expiration property), unless the value is 0 / NULL.
+ */
+void bk_msg_set_expires(struct bk_msg *m, int64_t expires_ms);
+void bk_msg_set_origin(struct bk_msg *m, const void *origin);
 /*
  * Give a message that is being filled (refcount 1, not yet routed) room
  * for exactly body_len body bytes, keeping the first min(old, new) bytes

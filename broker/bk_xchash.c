@@ -144,7 +144,7 @@ static bool
 hash_input(const struct bk_xext *e, const struct bk_msg *m, char *buf, size_t cap,
 	   struct bk_str *out)
 {
-	const struct bk_props *p = m->props;
+	const struct bk_props *p = bk_msg_props(m);
 	struct bk_value v;
 	int64_t i;
 
@@ -164,7 +164,7 @@ hash_input(const struct bk_xext *e, const struct bk_msg *m, char *buf, size_t ca
 		return true;
 	}
 	if (e->hash_property == 0) {
-		*out = m->routing_key;
+		*out = bk_msg_rk(m);
 		return true;
 	}
 	if (!(p->present & (uint32_t)e->hash_property))

@@ -370,8 +370,8 @@ amqp_ch_basic_get(struct amqp_channel *ch, const struct amqp_method *m)
 	ok.id = AMQP_BASIC_GET_OK;
 	ok.u.basic_get_ok.delivery_tag = amqp_ch_unacked_add(ch, d);
 	ok.u.basic_get_ok.redelivered = d->redelivered;
-	ok.u.basic_get_ok.exchange = d->msg->exchange;
-	ok.u.basic_get_ok.routing_key = d->msg->routing_key;
+	ok.u.basic_get_ok.exchange = bk_msg_exchange(d->msg);
+	ok.u.basic_get_ok.routing_key = bk_msg_rk(d->msg);
 	ok.u.basic_get_ok.message_count = count;
 	amqp_conn_send_content(ch->conn, ch->id, &ok, d->msg);
 	if (d->no_ack)

@@ -41,8 +41,9 @@ amqp_ch_content_fits(struct amqp_channel *ch, const struct bk_msg *msg)
 	size_t hn;
 	uint64_t now;
 
-	if (bk_str_is_short(msg->exchange) && bk_str_is_short(msg->routing_key) &&
-	    (hn = amqp_content_header_frame_size(msg->props)) <= frame_max)
+	/* (a message's exchange name is never longer than a short string) */
+	if (bk_msg_rk_len(msg) <= BK_SHORTSTR_MAX &&
+	    (hn = amqp_content_header_frame_size(bk_msg_props(msg))) <= frame_max)
 		return true;
 	/* Once a second per channel at most: a stream of such messages must
 	 * not become a stream of log lines. */
@@ -50,18 +51,18 @@ amqp_ch_content_fits(struct amqp_channel *ch, const struct bk_msg *msg)
 	now = bk_now_ms();
 	if (now - ch->skip_logged_ms >= 1000) {
 		ch->skip_logged_ms = now;
-		if (!bk_str_is_short(msg->exchange) || !bk_str_is_short(msg->routing_key))
+		if (!bk_str_is_short(bk_msg_exchange(msg)) || !bk_str_is_short(bk_msg_rk(msg)))
 			amqp_conn_log(c, BK_LOG_WARNING, "channel %u: %llu message(s) "
 				      "dropped: routing key of %u bytes (exchange %u) does not "
 				      "fit an AMQP 0-9-1 short string", ch->id,
-				      (unsigned long long)ch->skipped, msg->routing_key.len,
-				      msg->exchange.len);
+				      (unsigned long long)ch->skipped, bk_msg_rk(msg).len,
+				      bk_msg_exchange(msg).len);
 		else
 			amqp_conn_log(c, BK_LOG_WARNING, "channel %u: %llu message(s) "
 				      "dropped: content header of %zu bytes exceeds the "
 				      "client's frame_max %u", ch->id,
 				      (unsigned long long)ch->skipped,
-				      amqp_content_header_frame_size(msg->props), frame_max);
+				      amqp_content_header_frame_size(bk_msg_props(msg)), frame_max);
 		ch->skipped = 0;
 	}
 	return false;
@@ -83,8 +84,8 @@ write_delivery(struct amqp_channel *ch, struct bk_str ctag, struct bk_delivery *
 	m.u.basic_deliver.consumer_tag = ctag;
 	m.u.basic_deliver.delivery_tag = amqp_ch_unacked_add(ch, d);
 	m.u.basic_deliver.redelivered = d->redelivered;
-	m.u.basic_deliver.exchange = d->msg->exchange;
-	m.u.basic_deliver.routing_key = d->msg->routing_key;
+	m.u.basic_deliver.exchange = bk_msg_exchange(d->msg);
+	m.u.basic_deliver.routing_key = bk_msg_rk(d->msg);
 	amqp_conn_send_content(ch->conn, ch->id, &m, d->msg);
 	/* the output holds its own references to the body by now */
 	if (d->no_ack)

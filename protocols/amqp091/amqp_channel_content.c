@@ -367,7 +367,7 @@ body_dest(struct amqp_channel *ch, size_t n)
 	}
 	if (!content_room(ch, ch->pub_off + n))
 		return NULL;
-	return ch->pub_msg->body + ch->pub_off;
+	return bk_msg_body(ch->pub_msg) + ch->pub_off;
 }
 
 /* n body octets are in place. */

@@ -194,8 +194,8 @@ send_return(struct amqp_channel *ch, struct bk_msg *msg)
 	m.id = AMQP_BASIC_RETURN;
 	m.u.basic_return.reply_code = AMQP_NO_ROUTE;
 	m.u.basic_return.reply_text = BK_STR_LIT("NO_ROUTE");
-	m.u.basic_return.exchange = msg->exchange;
-	m.u.basic_return.routing_key = msg->routing_key;
+	m.u.basic_return.exchange = bk_msg_exchange(msg);
+	m.u.basic_return.routing_key = bk_msg_rk(msg);
 	amqp_conn_send_content(ch->conn, ch->id, &m, msg);
 }
 
@@ -216,7 +216,7 @@ amqp_ch_route(struct amqp_channel *ch, struct bk_msg *msg, bool mandatory)
 		durable = x->durable;
 	}
 	memset(&res, 0, sizeof(res));
-	if (bk_publish_memo(ch->conn->vhost, msg->exchange, msg, durable, seq,
+	if (bk_publish_memo(ch->conn->vhost, bk_msg_exchange(msg), msg, durable, seq,
 			    &ch->route, &res, &err) != BK_OK) {
 		bk_msg_unref(msg);
 		amqp_channel_fail_err(ch, AMQP_BASIC_PUBLISH, &err);

@@ -120,8 +120,9 @@ send_frames(struct amqp_conn *c, struct evbuffer *out, uint16_t channel,
 	    const struct amqp_method *m, const struct bk_msg *msg, bool copy_body,
 	    bool ref_body)
 {
+	const struct bk_props *props = bk_msg_props(msg);
 	size_t mn = amqp_method_frame_size(m);
-	size_t hn = amqp_content_header_frame_size(msg->props);
+	size_t hn = amqp_content_header_frame_size(props);
 	size_t bn = copy_body ? msg->body_len + AMQP_FRAME_OVERHEAD :
 		    ref_body ? AMQP_FRAME_HDR_SIZE : 0;
 	struct evbuffer_iovec v;
@@ -132,14 +133,13 @@ send_frames(struct amqp_conn *c, struct evbuffer *out, uint16_t channel,
 		return false;
 	rc = amqp_method_frame_encode(w, mn, channel, m);
 	BK_ASSERT(rc == (int)mn);
-	rc = amqp_content_header_frame_encode(w + mn, hn, channel, msg->body_len,
-					      msg->props);
+	rc = amqp_content_header_frame_encode(w + mn, hn, channel, msg->body_len, props);
 	BK_ASSERT(rc == (int)hn);
 	w += mn + hn;
 	if (copy_body || ref_body)
 		amqp_frame_hdr_put(w, AMQP_FRAME_BODY, channel, (uint32_t)msg->body_len);
 	if (copy_body) {
-		memcpy(w + AMQP_FRAME_HDR_SIZE, msg->body, msg->body_len);
+		memcpy(w + AMQP_FRAME_HDR_SIZE, bk_msg_body(msg), msg->body_len);
 		w[bn - 1] = AMQP_FRAME_END;
 	}
 	out_commit(out, &v, mn + hn + bn);
@@ -184,7 +184,7 @@ send_body_frames(struct amqp_conn *c, struct evbuffer *out, uint16_t channel,
 
 		amqp_frame_hdr_put(hdr, AMQP_FRAME_BODY, channel, (uint32_t)n);
 		evbuffer_add(out, hdr, sizeof(hdr));
-		add_body_ref(c, out, msg, msg->body + off, n);
+		add_body_ref(c, out, msg, bk_msg_body(msg) + off, n);
 		if (c->ctr)
 			c->ctr->send_cnt++;
 	}
@@ -205,7 +205,7 @@ amqp_conn_send_content(struct amqp_conn *c, uint16_t channel,
 	    msg->body_len == 0 || copy)
 		return;
 	if (one_frame)
-		add_body_ref(c, out, msg, msg->body, msg->body_len);
+		add_body_ref(c, out, msg, bk_msg_body(msg), msg->body_len);
 	else
 		send_body_frames(c, out, channel, msg);
 }

@@ -421,7 +421,7 @@ http_api_aliveness(struct http_req *r)
 								  qd.name, NULL, &err), &err)))
 		return;
 	m = bk_msg_new(BK_STR_LIT(""), qd.name, &props, 12);
-	memcpy(m->body, "test_message", 12);
+	memcpy(bk_msg_body(m), "test_message", 12);
 	if (bk_publish(vh, BK_STR_LIT(""), m, &res, &err) != BK_OK) {
 		bk_msg_unref(m);
 		http_reply_status(r, &err);

@@ -160,15 +160,15 @@ message_json(const struct bk_delivery *d, uint32_t left, bool base64, long trunc
 		n = (size_t)truncate;
 	cJSON_AddNumberToObject(o, "payload_bytes", (double)m->body_len);
 	cJSON_AddBoolToObject(o, "redelivered", d->redelivered);
-	add_str(o, "exchange", m->exchange);
-	add_str(o, "routing_key", m->routing_key);
+	add_str(o, "exchange", bk_msg_exchange(m));
+	add_str(o, "routing_key", bk_msg_rk(m));
 	cJSON_AddNumberToObject(o, "message_count", left);
-	cJSON_AddItemToObject(o, "properties", props_json(m->props));
-	if (!base64 && utf8_valid(m->body, n)) {
-		add_str(o, "payload", (struct bk_str){ (const char *)m->body, (uint32_t)n });
+	cJSON_AddItemToObject(o, "properties", props_json(bk_msg_props(m)));
+	if (!base64 && utf8_valid(bk_msg_body(m), n)) {
+		add_str(o, "payload", (struct bk_str){ (const char *)bk_msg_body(m), (uint32_t)n });
 		cJSON_AddStringToObject(o, "payload_encoding", "string");
 	} else {
-		char *s = b64_encode(m->body, n);
+		char *s = b64_encode(bk_msg_body(m), n);
 
 		cJSON_AddStringToObject(o, "payload", s);
 		cJSON_AddStringToObject(o, "payload_encoding", "base64");
@@ -450,15 +450,15 @@ http_api_exchange_publish(struct http_req *r, struct bk_vhost *vh)
 	}
 	m = bk_msg_new(xname, bk_str_c(rk), &props, plen);
 	if (strcmp(enc, "base64") == 0) {
-		long n = b64_decode(payload, m->body);
+		long n = b64_decode(payload, bk_msg_body(m));
 
 		if (n < 0) {
 			http_reply_bad_request(r, "payload is not valid base64");
 			goto out;
 		}
-		m->body_len = (size_t)n;
+		m = bk_msg_body_resize(m, (size_t)n);
 	} else {
-		memcpy(m->body, payload, plen);
+		memcpy(bk_msg_body(m), payload, plen);
 	}
 	if (props.delivery_mode == 2)
 		m->flags |= BK_MSG_PERSISTENT;

@@ -87,10 +87,10 @@ http_moves_free(struct http_listener *l)
 static struct bk_msg *
 move_copy(const struct bk_msg *src, const char *dest)
 {
-	struct bk_msg *c = bk_msg_new(BK_STR_LIT(""), bk_str_c(dest), src->props,
+	struct bk_msg *c = bk_msg_new(BK_STR_LIT(""), bk_str_c(dest), bk_msg_props(src),
 				      src->body_len);
 
-	memcpy(c->body, src->body, src->body_len);
+	memcpy(bk_msg_body(c), bk_msg_body(src), src->body_len);
 	c->flags = src->flags;
 	return c;
 }

@@ -117,7 +117,7 @@ match_subs(struct mqtt_session *s, struct mqtt_sub *only, const struct bk_msg *m
 	   struct bk_str topic, struct mqtt_out_pub *op)
 {
 	struct mqtt_sub *sub, *tmp;
-	bool own = msg->origin == (const void *)(uintptr_t)s->id &&
+	bool own = bk_msg_origin(msg) == (const void *)(uintptr_t)s->id &&
 		   (msg->origin_flags & MQTT_OF_MQTT);
 	bool retained = (msg->origin_flags & MQTT_OF_RETAIN) != 0;
 	int best = -1;
@@ -144,7 +144,7 @@ match_subs(struct mqtt_session *s, struct mqtt_sub *only, const struct bk_msg *m
 static bool
 expired(const struct bk_msg *m)
 {
-	return m->expires_ms > 0 && (uint64_t)m->expires_ms <= bk_now_ms();
+	return bk_msg_expires(m) > 0 && (uint64_t)bk_msg_expires(m) <= bk_now_ms();
 }
 
 static int

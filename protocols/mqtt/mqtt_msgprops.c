@@ -154,7 +154,7 @@ void
 mqtt_props_from_bk(const struct bk_msg *msg, struct mqtt_props *mp,
 		   struct mqtt_user_prop *users, uint32_t cap, struct mqtt_buf *b)
 {
-	const struct bk_props *p = msg->props;
+	const struct bk_props *p = bk_msg_props(msg);
 	size_t rt = (p->present & BK_P_REPLY_TO) ? p->reply_to.len : 0;
 	char *buf;
 
@@ -179,10 +179,10 @@ mqtt_props_from_bk(const struct bk_msg *msg, struct mqtt_props *mp,
 		mp->present |= MQTT_PBIT(MQTT_PROP_CORRELATION_DATA);
 		mp->correlation_data = p->correlation_id;
 	}
-	if (msg->expires_ms > 0) {
+	if (bk_msg_expires(msg) > 0) {
 		uint64_t now = bk_now_ms(), left;
 
-		left = (uint64_t)msg->expires_ms > now ? (uint64_t)msg->expires_ms - now : 0;
+		left = (uint64_t)bk_msg_expires(msg) > now ? (uint64_t)bk_msg_expires(msg) - now : 0;
 		mp->present |= MQTT_PBIT(MQTT_PROP_MESSAGE_EXPIRY);
 		mp->message_expiry = (uint32_t)((left + 999) / 1000);
 	}

@@ -142,7 +142,7 @@ mqtt_send_publish(struct mqtt_conn *c, const struct mqtt_publish *pub, struct bk
 		rc = mqtt_publish_encode_head(v.iov_base, v.iov_len, c->level, pub);
 		BK_ASSERT(rc == (int)head);
 		if (body)
-			memcpy((uint8_t *)v.iov_base + head, msg->body, body);
+			memcpy((uint8_t *)v.iov_base + head, bk_msg_body(msg), body);
 		v.iov_len = head + body;
 		evbuffer_commit_space(out, &v, 1);
 	} else {
@@ -153,10 +153,10 @@ mqtt_send_publish(struct mqtt_conn *c, const struct mqtt_publish *pub, struct bk
 		v.iov_len = head;
 		evbuffer_commit_space(out, &v, 1);
 		bk_msg_ref(msg);
-		if (evbuffer_add_reference(out, msg->body, body, net_body_unref, msg) != 0) {
+		if (evbuffer_add_reference(out, bk_msg_body(msg), body, net_body_unref, msg) != 0) {
 			/* libevent does not call the cleanup on failure */
 			bk_msg_unref(msg);
-			evbuffer_add(out, msg->body, body);
+			evbuffer_add(out, bk_msg_body(msg), body);
 		}
 	}
 	count_out(c, head + body);

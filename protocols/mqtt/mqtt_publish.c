@@ -304,11 +304,12 @@ make_msg(struct mqtt_conn *c, const struct mqtt_publish *pub, struct bk_str key)
 	bk_tb_init(&hb);
 	mqtt_props_to_bk(c->level == MQTT_V5 ? &pub->props : NULL, pub->qos, &hb,
 			 &c->pbuf, &props);
-	msg = bk_msg_new(bk_str_c(c->l->cfg.exchange), key, &props, pub->payload_len);
+	msg = bk_msg_new_x(bk_str_c(c->l->cfg.exchange), key, &props, pub->payload_len,
+			   BK_ML_ORIGIN);
 	bk_tb_fini(&hb);
 	if (pub->payload_len)
-		memcpy(msg->body, pub->payload, pub->payload_len);
-	msg->origin = (const void *)(uintptr_t)c->session->id;
+		memcpy(bk_msg_body(msg), pub->payload, pub->payload_len);
+	bk_msg_set_origin(msg, (const void *)(uintptr_t)c->session->id);
 	msg->origin_flags = MQTT_OF_MQTT | pub->qos | (pub->retain ? MQTT_OF_RETAIN : 0);
 	return msg;
 }

@@ -64,7 +64,7 @@ skipped(struct mqtt_conn *c, const struct bk_msg *msg, const char *why)
 		return;
 	c->skip_logged_s = now_s;
 	mqtt_conn_log(c, BK_LOG_INFO, "%u message(s) not sent: %s (routing key of %u bytes)",
-		      c->skipped, why, msg->routing_key.len);
+		      c->skipped, why, bk_msg_rk_len(msg));
 	c->skipped = 0;
 }
 
@@ -107,7 +107,7 @@ mqtt_write_publish(struct mqtt_conn *c, struct bk_msg *msg, struct bk_str topic,
 bool
 mqtt_topic_of(struct mqtt_conn *c, const struct bk_msg *msg, struct bk_str *topic)
 {
-	if (mqtt_key_to_topic(msg->routing_key, &c->tbuf, topic) == 0)
+	if (mqtt_key_to_topic(bk_msg_rk(msg), &c->tbuf, topic) == 0)
 		return true;
 	skipped(c, msg, "routing key longer than an MQTT topic");
 	return false;

@@ -42,7 +42,7 @@ mqtt_retain_store(struct mqtt_listener *l, struct bk_vhost *vh, struct bk_msg *m
 	if (msg->body_len > 0 && (cfg->max_retained_messages || cfg->max_retained_bytes)) {
 		/* $SYS values (transient) do not count against the limits */
 		bk_retained_stats(l->broker, NULL, &st);
-		old = bk_retained_get(vh, msg->routing_key);
+		old = bk_retained_get(vh, bk_msg_rk(msg));
 		msgs = st.messages - st.transient + (old ? 0 : 1);
 		bytes = st.bytes - st.transient_bytes - (old ? old->body_len : 0) + msg->body_len;
 		if (cfg->max_retained_messages && msgs > cfg->max_retained_messages)

@@ -57,14 +57,14 @@ entry_valid(struct upgrade *u, const struct bk_msg *m, struct bk_str *key, uint8
 	struct bk_str topic;
 	int64_t q = 0;
 
-	if (!(m->props->present & BK_P_HEADERS) ||
-	    !bk_table_get(m->props->headers, TOPIC_HDR, &v) || v.type != BK_V_LSTR)
+	if (!(bk_msg_props(m)->present & BK_P_HEADERS) ||
+	    !bk_table_get(bk_msg_props(m)->headers, TOPIC_HDR, &v) || v.type != BK_V_LSTR)
 		return false;
 	*key = v.u.s;
 	if (mqtt_key_to_topic(*key, &u->buf, &topic) < 0 || mqtt_topic_name_check(topic) < 0 ||
 	    mqtt_utf8_check((const uint8_t *)topic.p, topic.len) != 0)
 		return false;
-	if (bk_table_get(m->props->headers, QOS_HDR, &v) &&
+	if (bk_table_get(bk_msg_props(m)->headers, QOS_HDR, &v) &&
 	    (!bk_value_int(&v, &q) || q < 0 || q > 2))
 		return false;
 	*qos = (uint8_t)q;
@@ -76,7 +76,7 @@ static void
 move_entry(struct upgrade *u, struct bk_vhost *vh, const struct bk_msg *m)
 {
 	struct bk_table_builder hb;
-	struct bk_props props = *m->props;
+	struct bk_props props = *bk_msg_props(m);
 	struct bk_msg *nm;
 	struct bk_str key;
 	struct bk_err err;
@@ -91,13 +91,14 @@ move_entry(struct upgrade *u, struct bk_vhost *vh, const struct bk_msg *m)
 	props.headers = bk_tb_view(&hb);
 	if (!hb.len)
 		props.present &= ~(uint32_t)BK_P_HEADERS;
-	nm = bk_msg_new(bk_str_c(u->l->cfg.exchange), key, &props, m->body_len);
+	nm = bk_msg_new_x(bk_str_c(u->l->cfg.exchange), key, &props, m->body_len,
+			  bk_msg_expires(m) != 0 ? BK_ML_EXPIRES : 0);
 	bk_tb_fini(&hb);
 	if (m->body_len)
-		memcpy(nm->body, m->body, m->body_len);
+		memcpy(bk_msg_body(nm), bk_msg_body(m), m->body_len);
 	nm->flags |= m->flags & BK_MSG_PERSISTENT;
 	nm->published_ms = m->published_ms;
-	nm->expires_ms = m->expires_ms;
+	bk_msg_set_expires(nm, bk_msg_expires(m));
 	nm->origin_flags = MQTT_OF_MQTT | MQTT_OF_RETAIN | qos;
 	if (bk_retained_set(vh, nm, 0, NULL, &err) != BK_OK)
 		u->skipped++;

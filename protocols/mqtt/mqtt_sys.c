@@ -95,7 +95,7 @@ publish(struct mqtt_listener *l, struct bk_vhost *vh, const char *topic, const c
 	k = mqtt_topic_to_key(bk_str_c(topic), &sys->kbuf);
 	memset(&props, 0, sizeof(props));
 	msg = bk_msg_new(bk_str_c(l->cfg.exchange), k, &props, n);
-	memcpy(msg->body, text, n);
+	memcpy(bk_msg_body(msg), text, n);
 	msg->published_ms = bk_now_ms();
 	msg->origin_flags = MQTT_OF_MQTT | MQTT_OF_RETAIN;
 	/* retained in memory only: $SYS values are rebuilt after a restart */

@@ -53,10 +53,11 @@ mqtt_will_new(struct mqtt_conn *c, const struct mqtt_connect *cn, struct bk_str 
 	bk_tb_init(&hb);
 	mqtt_props_to_bk(mp, cn->will_qos, &hb, &c->pbuf, &props);
 	w = bk_calloc(1, sizeof(*w));
-	w->msg = bk_msg_new(bk_str_c(c->l->cfg.exchange), k, &props, cn->will_payload.len);
+	w->msg = bk_msg_new_x(bk_str_c(c->l->cfg.exchange), k, &props, cn->will_payload.len,
+			      mp && MQTT_HAS(mp, MQTT_PROP_MESSAGE_EXPIRY) ? BK_ML_EXPIRES : 0);
 	bk_tb_fini(&hb);
 	if (cn->will_payload.len)
-		memcpy(w->msg->body, cn->will_payload.p, cn->will_payload.len);
+		memcpy(bk_msg_body(w->msg), cn->will_payload.p, cn->will_payload.len);
 	w->msg->origin_flags = MQTT_OF_MQTT | (cn->will_qos & MQTT_OF_QOS_MASK) |
 			       (cn->will_retain ? MQTT_OF_RETAIN : 0);
 	w->l = c->l;
@@ -103,7 +104,7 @@ mqtt_will_publish(struct mqtt_listener *l, struct mqtt_will *w)
 		return;
 	/* rights as they are now: the will may go out long after CONNECT */
 	who = (struct bk_who){ bk_str_c(w->user), bk_str_c(w->client_id) };
-	if (mqtt_publish_allowed(l, w->vhost, &who, w->msg->routing_key, w->retain, NULL,
+	if (mqtt_publish_allowed(l, w->vhost, &who, bk_msg_rk(w->msg), w->retain, NULL,
 				 &err) != BK_OK) {
 		bk_info("mqtt will of client '%s' not published: %s", w->client_id, err.text);
 		mqtt_will_free(w);
@@ -111,7 +112,7 @@ mqtt_will_publish(struct mqtt_listener *l, struct mqtt_will *w)
 	}
 	w->msg->published_ms = bk_now_ms();
 	if (w->expiry_ms)
-		w->msg->expires_ms = (int64_t)(w->msg->published_ms + w->expiry_ms);
+		bk_msg_set_expires(w->msg, (int64_t)(w->msg->published_ms + w->expiry_ms));
 	if (mqtt_route(l, w->vhost, w->msg, w->retain, &res, &err) != BK_OK)
 		bk_info("mqtt will not published: %s", err.text);
 	mqtt_will_free(w);

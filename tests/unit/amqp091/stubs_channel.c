@@ -179,69 +179,6 @@ const char *bk_vhost_name(const struct bk_vhost *vh) { return "/"; }
 enum bk_status bk_queue_get_check(struct bk_queue *q, struct bk_err *err) { return BK_OK; }
 uint64_t bk_now_ms(void) { return 1; }
 
-int
-bk_expiration_parse(struct bk_str s, uint64_t *ms)
-{
-	uint64_t v = 0;
-
-	if (!s.len)
-		return -EINVAL;
-	for (uint32_t i = 0; i < s.len; i++) {
-		if (s.p[i] < '0' || s.p[i] > '9')
-			return -EINVAL;
-		v = v * 10 + (uint64_t)(s.p[i] - '0');
-	}
-	*ms = v;
-	return 0;
-}
-
-/* ---- messages ------------------------------------------------------- */
-
-struct bk_msg *
-bk_msg_new(struct bk_str exchange, struct bk_str routing_key,
-	   const struct bk_props *props, size_t body_len)
-{
-	struct bk_msg *m = calloc(1, sizeof(*m) + sizeof(struct bk_props) + body_len + 512);
-	struct bk_props *own = (struct bk_props *)(void *)(m + 1);
-	char *p = (char *)(own + 1) + body_len;
-
-	m->refs = 1;
-	m->body = (uint8_t *)(own + 1);
-	m->body_len = body_len;
-	memcpy(p, exchange.p, exchange.len);
-	m->exchange = (struct bk_str){ p, exchange.len };
-	p += exchange.len;
-	memcpy(p, routing_key.p, routing_key.len);
-	m->routing_key = (struct bk_str){ p, routing_key.len };
-	p += routing_key.len;
-	own->present = props->present;
-	if (props->present & BK_P_REPLY_TO) {
-		memcpy(p, props->reply_to.p, props->reply_to.len);
-		own->reply_to = (struct bk_str){ p, props->reply_to.len };
-	}
-	m->props = own;
-	return m;
-}
-
-struct bk_msg *
-bk_msg_body_resize(struct bk_msg *m, size_t body_len)
-{
-	struct bk_msg *r = bk_msg_new(m->exchange, m->routing_key, m->props, body_len);
-
-	memcpy(r->body, m->body, m->body_len < body_len ? m->body_len : body_len);
-	free(m);
-	return r;
-}
-
-struct bk_msg *bk_msg_ref(struct bk_msg *m) { m->refs++; return m; }
-
-void
-bk_msg_unref(struct bk_msg *m)
-{
-	if (m && --m->refs == 0)
-		free(m);
-}
-
 /* ---- core ----------------------------------------------------------- */
 
 const struct bk_limits *
@@ -271,9 +208,9 @@ bk_publish(struct bk_vhost *vh, struct bk_str exchange, struct bk_msg *msg,
 		return bk_err_set(err, BK_NOT_FOUND, "no exchange 'missing' in vhost '/'");
 	published++;
 	memset(res, 0, sizeof(*res));
-	if (bk_str_eq_c(msg->routing_key, "refuse"))
+	if (bk_str_eq_c(bk_msg_rk(msg), "refuse"))
 		res->refused = 1;
-	else if (!bk_str_eq_c(msg->routing_key, "none"))
+	else if (!bk_str_eq_c(bk_msg_rk(msg), "none"))
 		res->queues = 1;
 	return BK_OK;
 }
@@ -313,7 +250,7 @@ bk_publish_confirm(struct bk_vhost *vh, struct bk_str exchange, struct bk_msg *m
 {
 	enum bk_status st = bk_publish(vh, exchange, msg, res, err);
 
-	if (st == BK_OK && bk_str_eq_c(msg->routing_key, "pending") && c != NULL &&
+	if (st == BK_OK && bk_str_eq_c(bk_msg_rk(msg), "pending") && c != NULL &&
 	    nwaiting < 64) {
 		res->pending = true;
 		waiting[nwaiting].c = c;
@@ -476,6 +413,7 @@ fake_delivery(const char *rk)
 	struct bk_delivery *d = calloc(1, sizeof(*d));
 
 	d->msg = bk_msg_new(BK_STR_LIT(""), bk_str_c(rk), &(struct bk_props){ 0 }, 3);
+	memcpy(bk_msg_body(d->msg), "abc", 3);
 	return d;
 }
 

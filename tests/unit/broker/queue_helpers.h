@@ -112,7 +112,7 @@ th_publish_x(const char *exchange, const char *key, const char *body,
 	struct bk_route_result res;
 	struct bk_err err;
 
-	memcpy(m->body, body, strlen(body));
+	memcpy(bk_msg_body(m), body, strlen(body));
 	bk_publish(th_vh, bk_str_c(exchange), m, &res, &err);
 	bk_msg_unref(m);
 	return res;
@@ -128,7 +128,7 @@ static bool
 th_body_is(const struct bk_delivery *d, const char *s)
 {
 	return d && d->msg->body_len == strlen(s) &&
-	       memcmp(d->msg->body, s, strlen(s)) == 0;
+	       memcmp(bk_msg_body(d->msg), s, strlen(s)) == 0;
 }
 
 /* basic.get with ack; returns NULL when empty. */

@@ -79,7 +79,7 @@ test_due_order_and_ties(void)
 		int i;
 
 		snprintf(body, sizeof(body), "%.*s", (int)d->msg->body_len,
-			 (const char *)d->msg->body);
+			 (const char *)bk_msg_body(d->msg));
 		i = atoi(body);
 
 		CHECK(i >= 0 && i < n);
@@ -142,7 +142,7 @@ test_many_held_few_due(void)
 	for (int i = 0; i < due; i++) {
 		struct bk_delivery *d = th_get(q);
 
-		CHECK(d != NULL && d->msg->body[0] == 'd');
+		CHECK(d != NULL && bk_msg_body(d->msg)[0] == 'd');
 	}
 	th_teardown();                  /* frees every held message (ASan: no leak) */
 }

@@ -36,7 +36,7 @@ death(const struct bk_delivery *d, int i, struct bk_table *out)
 	struct bk_value arr, v;
 	uint32_t pos = 0;
 
-	if (!d || !bk_table_get(d->msg->props->headers, "x-death", &arr) ||
+	if (!d || !bk_table_get(bk_msg_props(d->msg)->headers, "x-death", &arr) ||
 	    arr.type != BK_V_ARRAY)
 		return false;
 	while (bk_array_next(arr.u.a, &pos, &v))
@@ -86,8 +86,8 @@ test_x_death_rejected(void)
 	CHECK_EQ_INT(bk_queue_message_count(dlq), 1);
 	d = th_get(dlq);
 	CHECK(th_body_is(d, "body"));
-	CHECK(d && !(d->msg->props->present & BK_P_EXPIRATION));
-	CHECK(d && d->msg->expires_ms == 0);
+	CHECK(d && !(bk_msg_props(d->msg)->present & BK_P_EXPIRATION));
+	CHECK(d && bk_msg_expires(d->msg) == 0);
 	CHECK(death(d, 0, &t));
 	CHECK_EQ_INT(death_count(t), 1);
 	CHECK(str_field(t, "reason", "rejected"));
@@ -97,10 +97,10 @@ test_x_death_rejected(void)
 	CHECK(bk_table_get(t, "time", &v) && v.type == BK_V_TIMESTAMP);
 	CHECK(bk_table_get(t, "routing-keys", &v) && v.type == BK_V_ARRAY &&
 	      bk_array_next(v.u.a, &pos, &rk) && bk_str_eq_c(rk.u.s, "work"));
-	CHECK(str_field(d->msg->props->headers, "x-first-death-reason", "rejected"));
-	CHECK(str_field(d->msg->props->headers, "x-first-death-queue", "work"));
-	CHECK(str_field(d->msg->props->headers, "x-first-death-exchange", ""));
-	CHECK(str_field(d->msg->props->headers, "x-last-death-queue", "work"));
+	CHECK(str_field(bk_msg_props(d->msg)->headers, "x-first-death-reason", "rejected"));
+	CHECK(str_field(bk_msg_props(d->msg)->headers, "x-first-death-queue", "work"));
+	CHECK(str_field(bk_msg_props(d->msg)->headers, "x-first-death-exchange", ""));
+	CHECK(str_field(bk_msg_props(d->msg)->headers, "x-last-death-queue", "work"));
 	th_teardown();
 }
 

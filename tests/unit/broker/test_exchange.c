@@ -88,7 +88,7 @@ pub_h(const char *x, const char *key, struct bk_table headers)
 		p.headers = headers;
 	}
 	m = bk_msg_new(bk_str_c(x), bk_str_c(key), &p, 1);
-	m->body[0] = 'x';
+	bk_msg_body(m)[0] = 'x';
 	err.text[0] = '\0';
 	st = bk_publish(vh, bk_str_c(x), m, &res, &err);
 	bk_msg_unref(m);
@@ -412,14 +412,14 @@ test_msg(void)
 	p.app_id = bk_str_c("not present");
 	m = bk_msg_new(bk_str_c("ex"), bk_str_c("rk"), &p, 3);
 	CHECK(m->flags & BK_MSG_PERSISTENT);
-	CHECK_EQ_INT(m->expires_ms, (int64_t)m->published_ms + 1000);
-	CHECK(bk_str_eq_c(m->props->content_type, "text/plain"));
-	CHECK(bk_str_eq_c(m->props->reply_to, "rq"));
-	CHECK(m->props->app_id.len == 0);
-	CHECK(bk_str_eq_c(m->exchange, "ex"));
-	CHECK(bk_str_eq_c(m->routing_key, "rk"));
-	CHECK((uint8_t *)m->props->content_type.p > (uint8_t *)m &&
-	      (uint8_t *)m->props->content_type.p < m->body);
+	CHECK_EQ_INT(bk_msg_expires(m), (int64_t)m->published_ms + 1000);
+	CHECK(bk_str_eq_c(bk_msg_props(m)->content_type, "text/plain"));
+	CHECK(bk_str_eq_c(bk_msg_props(m)->reply_to, "rq"));
+	CHECK(bk_msg_props(m)->app_id.len == 0);
+	CHECK(bk_str_eq_c(bk_msg_exchange(m), "ex"));
+	CHECK(bk_str_eq_c(bk_msg_rk(m), "rk"));
+	CHECK((uint8_t *)bk_msg_props(m)->content_type.p > (uint8_t *)m &&
+	      (uint8_t *)bk_msg_props(m)->content_type.p < bk_msg_body(m));
 	CHECK_EQ_INT(m->body_len, 3);
 	CHECK_EQ_INT(m->refs, 1);
 	bk_msg_ref(m);

@@ -117,7 +117,7 @@ publish(struct bk_vhost *vh, struct bk_confirm *c, uint64_t token, const char *b
 	struct bk_msg *m = bk_msg_new(BK_STR_LIT(""), BK_STR_LIT("dq"), &props, strlen(body));
 	struct bk_err err;
 
-	memcpy(m->body, body, strlen(body));
+	memcpy(bk_msg_body(m), body, strlen(body));
 	CHECK_EQ_INT(bk_publish_confirm(vh, BK_STR_LIT(""), m, c, token, res, &err), BK_OK);
 	bk_msg_unref(m);
 }
@@ -162,7 +162,7 @@ test_restart(void)
 	if (q != NULL && bk_queue_get_one(q, false, &dl, &n) == BK_OK && dl != NULL) {
 		CHECK(dl->redelivered);
 		CHECK_EQ_INT(dl->msg->body_len, 3);
-		CHECK(memcmp(dl->msg->body, "two", 3) == 0);
+		CHECK(memcmp(bk_msg_body(dl->msg), "two", 3) == 0);
 		bk_delivery_settle(dl, BK_SETTLE_REQUEUE);
 	}
 	bk_broker_free(b);
@@ -197,7 +197,7 @@ test_paging(void)
 			break;
 		snprintf(body, sizeof(body), "paged-%02d", i);
 		CHECK_EQ_INT(dl->msg->body_len, strlen(body));
-		CHECK(dl->msg->body != NULL && memcmp(dl->msg->body, body, strlen(body)) == 0);
+		CHECK(bk_msg_body(dl->msg) != NULL && memcmp(bk_msg_body(dl->msg), body, strlen(body)) == 0);
 		bk_delivery_settle(dl, BK_SETTLE_ACK);
 	}
 	bk_broker_free(b);

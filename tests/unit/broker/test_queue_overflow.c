@@ -40,7 +40,7 @@ test_drop_head(void)
 	CHECK(th_body_is(d, "2"));
 	d = th_get(dlq);
 	CHECK(th_body_is(d, "1"));
-	CHECK(d && bk_table_get(d->msg->props->headers, "x-first-death-reason", &v) &&
+	CHECK(d && bk_table_get(bk_msg_props(d->msg)->headers, "x-first-death-reason", &v) &&
 	      bk_str_eq_c(v.u.s, "maxlen"));
 	th_teardown();
 }

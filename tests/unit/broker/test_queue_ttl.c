@@ -27,7 +27,7 @@ test_queue_ttl_dead_letters(void)
 	CHECK_EQ_INT(bk_queue_message_count(dlq), 2);
 	d = th_get(dlq);
 	CHECK(th_body_is(d, "a"));
-	CHECK(d && bk_str_eq_c(d->msg->routing_key, "dlq"));
+	CHECK(d && bk_str_eq_c(bk_msg_rk(d->msg), "dlq"));
 	th_teardown();
 }
 

@@ -27,10 +27,10 @@ static struct bk_msg *
 msg(const char *key, const char *body)
 {
 	struct bk_props props = { .present = BK_P_DELIVERY_MODE, .delivery_mode = 2 };
-	struct bk_msg *m = bk_msg_new(BK_STR_LIT("amq.topic"), bk_str_c(key), &props,
-				      strlen(body));
+	struct bk_msg *m = bk_msg_new_x(BK_STR_LIT("amq.topic"), bk_str_c(key), &props,
+					strlen(body), BK_ML_EXPIRES);
 
-	memcpy(m->body, body, strlen(body));
+	memcpy(bk_msg_body(m), body, strlen(body));
 	m->origin_flags = 0x105;
 	return m;
 }
@@ -50,7 +50,7 @@ has(struct bk_vhost *vh, const char *key, const char *body)
 {
 	struct bk_msg *m = bk_retained_get(vh, bk_str_c(key));
 
-	return m && m->body_len == strlen(body) && memcmp(m->body, body, m->body_len) == 0;
+	return m && m->body_len == strlen(body) && memcmp(bk_msg_body(m), body, m->body_len) == 0;
 }
 
 /* The keys a walk returns, joined by spaces. */
@@ -66,7 +66,7 @@ walk(struct bk_vhost *vh, const char *pattern, unsigned flags)
 	out[0] = '\0';
 	while ((m = bk_retained_walk_next(w)) != NULL && n < sizeof(out) - 300)
 		n += (size_t)snprintf(out + n, sizeof(out) - n, "%s%.*s", count++ ? " " : "",
-				      (int)m->routing_key.len, m->routing_key.p);
+				      (int)bk_msg_rk(m).len, bk_msg_rk(m).p);
 	bk_retained_walk_free(w);
 	return out;
 }
@@ -147,7 +147,7 @@ test_random_against_reference(void)
 		while ((m = bk_retained_walk_next(w)) != NULL) {
 			char k[32];
 
-			snprintf(k, sizeof(k), "%.*s", (int)m->routing_key.len, m->routing_key.p);
+			snprintf(k, sizeof(k), "%.*s", (int)bk_msg_rk(m).len, bk_msg_rk(m).p);
 			got++;
 			if (!ref_match(pat, k) && bad++ < 5)
 				fprintf(stderr, "pattern '%s' matched '%s'\n", pat, k);
@@ -184,7 +184,7 @@ test_walk_survives_changes(void)
 	}
 	w = bk_retained_walk_new(vh, BK_STR_LIT("t.#"), 0);
 	while ((m = bk_retained_walk_next(w)) != NULL) {
-		int i = atoi(m->routing_key.p + 2);
+		int i = atoi(bk_msg_rk(m).p + 2);
 
 		CHECK(m->body_len == 3 || m->body_len == 7);
 		n++;
@@ -224,7 +224,7 @@ test_expiry(void)
 	struct bk_retained_stats st;
 	struct bk_err err;
 
-	m->expires_ms = 1;                      /* long ago */
+	bk_msg_set_expires(m, 1);                    /* long ago */
 	CHECK_EQ_INT(bk_retained_set(vh, m, 0, NULL, &err), BK_OK);
 	bk_msg_unref(m);
 	set(vh, "kept", "y");
@@ -254,7 +254,7 @@ test_journal(void)
 	CHECK(bk_retained_upgrade_pending(b));
 	bk_retained_upgrade_done(b);
 	CHECK(!bk_retained_upgrade_pending(b));
-	m->expires_ms = 4102444800000LL;        /* 2100 */
+	bk_msg_set_expires(m, 4102444800000LL);      /* 2100 */
 	CHECK_EQ_INT(bk_retained_set(vh, m, 0, &journaled, &err), BK_OK);
 	CHECK(journaled);
 	bk_msg_unref(m);
@@ -279,8 +279,8 @@ test_journal(void)
 	CHECK(bk_retained_get(vh, BK_STR_LIT("deleted")) == NULL);
 	CHECK(bk_retained_get(vh, BK_STR_LIT("transient")) == NULL);
 	m = bk_retained_get(vh, BK_STR_LIT("kept"));
-	CHECK(m && m->origin_flags == 0x105 && m->expires_ms == 4102444800000LL &&
-	      (m->flags & BK_MSG_PERSISTENT) && bk_str_eq_c(m->exchange, "amq.topic"));
+	CHECK(m && m->origin_flags == 0x105 && bk_msg_expires(m) == 4102444800000LL &&
+	      (m->flags & BK_MSG_PERSISTENT) && bk_str_eq_c(bk_msg_exchange(m), "amq.topic"));
 	bk_retained_stats(b, NULL, &st);
 	CHECK_EQ_INT(st.messages, 2);
 	/* the deleted vhost's record did not come back with it */

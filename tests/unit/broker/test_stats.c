@@ -41,7 +41,7 @@ publish(struct bk_vhost *vh, const char *x, const char *key)
 	struct bk_route_result res;
 	struct bk_err err;
 
-	memcpy(m->body, "hello", 5);
+	memcpy(bk_msg_body(m), "hello", 5);
 	CHECK_EQ_INT(bk_publish(vh, bk_str_c(x), m, &res, &err), BK_OK);
 	bk_msg_unref(m);
 }
