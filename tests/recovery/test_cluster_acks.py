@@ -55,6 +55,16 @@ def test_follower_acknowledges_once_per_burst(nodes):
         b.pause(False)
         wait_for(lambda: a.files() == b.files(), 20, "b to catch up")
         wait_for(lambda: not a.count("disconnecting it"), 1, "b to stay connected")
+        # b acknowledges after its fsync, which may come after its files
+        # match a's, and the relay forwards it a moment later: count once
+        # its acknowledgements have come and stopped coming (0.5 s)
+        wait_for(lambda: len(acks(relay)) > before, 10, "b's acknowledgements")
+        seen = []
+
+        def settled():
+            seen.append(len(acks(relay)))
+            return len(seen) > 10 and seen[-1] == seen[-11]
+        wait_for(settled, 10, "b's acknowledgements to stop")
         conn.close()
         during = len(acks(relay)) - before
         print("acknowledgements while catching up on ~2 MB: %d" % during)
