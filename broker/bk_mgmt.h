@@ -62,10 +62,11 @@ struct bk_conn {
 struct bk_chan {
 	uint64_t id;                    /* key in mgmt->chan_tab */
 	uint32_t number;
+	uint32_t born;                  /* the first tick that records it
+					   (2^32 ticks: 13 years at 0.1 s) */
 	struct bk_conn *conn;           /* borrowed; outlives its channels */
 	const struct bk_chan_ops *ops;  /* borrowed */
 	void *ctx;
-	uint64_t born;                  /* the first tick that records it */
 	struct bk_chan_counters ctr;
 	struct bk_hist *hist;           /* owned; NULL while ctr is all zero */
 	struct bk_chan *cprev, *cnext;  /* in conn->chans */

@@ -118,7 +118,7 @@ bk_chan_register(struct bk_conn *c, uint32_t number, const struct bk_chan_ops *o
 	ch->conn = c;
 	ch->ops = ops;
 	ch->ctx = ctx;
-	ch->born = m->tick + 1;         /* the sampler counts ticks, then records */
+	ch->born = (uint32_t)(m->tick + 1);     /* the sampler counts ticks, then records */
 	ch->cnext = c->chans;
 	if (c->chans)
 		c->chans->cprev = ch;

@@ -43,6 +43,9 @@ struct amqp_conn {
 	const char *peer;                   /* borrowed from nc: "127.0.0.1:5555" */
 	bool peer_is_loopback;
 	bool tuned;                         /* connection.tune-ok accepted */
+	/* a channel waits for a durable change before its -ok: no frame is
+	 * handled until then (amqp_conn_hold_input) */
+	bool input_held;
 	enum amqp_conn_state state;
 	uint32_t frame_max;                 /* negotiated */
 	uint16_t channel_max;               /* negotiated */
@@ -52,12 +55,12 @@ struct amqp_conn {
 	 * few slots, not one per channel_max */
 	struct amqp_channel **channels;
 	uint32_t chan_cap;
-	char *user;                         /* owned */
 	/* client capabilities from connection.start-ok client-properties */
 	bool cap_consumer_cancel_notify;
 	bool cap_connection_blocked;
 	bool cap_auth_failure_close;
 	bool cap_basic_nack;
+	char *user;                         /* owned */
 	/* largest publish body accepted (amqp_config.max_message_size); the
 	 * channel applies the smaller of this and bk_limits'; 0 = unset */
 	uint64_t max_message_size;
@@ -66,9 +69,6 @@ struct amqp_conn {
 	/* body bytes held by publishes still being received on all channels
 	 * (amqp_channel_publish.c), capped by amqp_config.max_inflight_content */
 	uint64_t inflight_content;
-	/* a channel waits for a durable change before its -ok: no frame is
-	 * handled until then (amqp_conn_hold_input) */
-	bool input_held;
 	/* management registry (amqp_mgmt.c); NULL when not registered */
 	struct bk_conn *mgmt;
 	struct bk_conn_counters *ctr;       /* in mgmt; plain adds */
