@@ -6,7 +6,9 @@
 #                               is "N passed, N failed" (the ASan, TSan and
 #                               fuzz trees, the .deb and the package test's
 #                               Debian root build at nice 19 while the plain
-#                               build's suites run)
+#                               build's suites run; each tree's recovery
+#                               suite runs alongside its integration suite;
+#                               the browser tests run in the ASan tree only)
 #   tools/dev.sh build          configure and build ./build only
 #   tools/dev.sh fuzz [SECONDS] build ./build-fuzz (clang, libFuzzer) and run
 #                               every fuzz target for SECONDS (default
@@ -18,7 +20,9 @@
 #
 # Environment: FUZZ_SECONDS per fuzz target (default 30 for fuzz, 10 in
 # test, which only checks that every target runs clean); SKIP_ASAN=1,
-# SKIP_TSAN=1, SKIP_FUZZ=1 and SKIP_PACKAGE=1 leave those stages out.
+# SKIP_TSAN=1, SKIP_FUZZ=1 and SKIP_PACKAGE=1 leave those stages out;
+# SERIAL_SUITES=1 runs each tree's recovery suite after its integration
+# suite.
 set -uo pipefail
 
 cd "$(dirname "$0")/.." || exit 1
@@ -218,13 +222,50 @@ test_tree() {
 	[ "$dir" = build ] && prebuild
 	unit_suite "unit$label" "$dir"
 	if up_to_date "$dir" daemon/sluiced; then
-		integration_suite "integration$label" "$dir/daemon/sluiced"
-		integration_suite "recovery$label" "$dir/daemon/sluiced" tests/recovery
+		tree_suites "$label" "$dir"
 	else
 		echo "sluiced did not build: integration suite not run" >&2
 		count "integration$label" 0 1
 		count "recovery$label" 0 1
 	fi
+}
+
+# tree_suites LABEL DIR: the integration and recovery suites against
+# DIR's sluiced. Both mostly wait on sockets, clients, timers and fsync
+# (run one after the other on the plain build they kept about a third of
+# one core busy), so the recovery suite runs alongside the integration
+# suite, its output shown once it is over. SERIAL_SUITES=1 runs it after.
+tree_suites() {
+	local label=$1 bin=$2/daemon/sluiced
+	local -a files=()
+	mapfile -t files < <(integration_files "$2")
+	if [ "${SERIAL_SUITES:-0}" = 1 ]; then
+		integration_suite "integration$label" "$bin" "${files[@]}"
+		integration_suite "recovery$label" "$bin" tests/recovery
+		return
+	fi
+	suite_bg recovery "$bin" tests/recovery
+	integration_suite "integration$label" "$bin" "${files[@]}"
+	suite_bg_wait recovery "recovery$label"
+	pytest_count "recovery$label" "${BG_LOG[recovery]}"
+}
+
+# integration_files DIR: the integration test files of DIR's run. The
+# plain tree leaves the browser (headless Chromium) tests to the ASan
+# tree when that runs: they drive the management UI, whose pages and
+# scripts are the same bytes in every build; the C they reach (HTTP API,
+# static files) is the one the ASan run checks, and the plain run
+# reaches it through the HTTP tests. Their time is mostly Chromium's.
+integration_files() {
+	local f
+	for f in tests/integration/test_*.py; do
+		if [ "$1" = build ] && [ "${SKIP_ASAN:-0}" != 1 ]; then
+			case $f in
+			tests/integration/test_ui_*.py | tests/integration/test_authz_ui.py) continue ;;
+			esac
+		fi
+		printf '%s\n' "$f"
+	done
 }
 
 # ------------------------------------------------------------------
@@ -261,25 +302,65 @@ unit_suite() {
 # integration_suite LABEL SLUICED [PATH...]: pytest on the PATHs (default
 # tests/integration), counted from its last line.
 integration_suite() {
-	local label=$1 bin=$2 log rc passed failed line
+	local label=$1 log
+	log=$(mktemp)
+	pytest_suite "$log" "${@:2}"
+	pytest_count "$label" "$log"
+}
+
+# pytest_suite LOG SLUICED [PATH...]: pytest on the PATHs (default
+# tests/integration) against SLUICED; its output goes to standard output
+# and LOG, its exit status to LOG.rc.
+pytest_suite() {
+	local log=$1 bin=$2
 	shift 2
 	[ $# -eq 0 ] && set -- tests/integration
-	log=$(mktemp)
 	SLUICED=$ROOT/$bin timeout -k 10 1800 \
 		"$PYTHON" -m pytest -q -p no:cacheprovider --durations=15 "$@" 2>&1 | tee "$log"
-	rc=${PIPESTATUS[0]}
-	# e.g. "3 failed, 40 passed, 2 skipped, 1 error in 12.3s"
-	line=$(grep -E '[0-9]+ (passed|failed|errors?|xpassed|xfailed|skipped)|no tests ran' "$log" | tail -n 1)
-	passed=$(grep -oE '[0-9]+ (passed|xfailed)' <<<"$line" | awk '{n += $1} END {print n + 0}')
-	failed=$(grep -oE '[0-9]+ (failed|errors?|xpassed)' <<<"$line" | awk '{n += $1} END {print n + 0}')
-	rm -f "$log"
-	# 5 = no tests collected; anything else unexplained by the counts
-	# (interrupted, internal error, timeout) is one failure.
-	if [ "$rc" -ne 0 ] && [ "$rc" -ne 5 ] && [ "$failed" -eq 0 ]; then
-		echo "pytest exited with status $rc" >&2
-		failed=1
-	fi
+	echo "${PIPESTATUS[0]}" >"$log.rc"
+}
+
+# pytest_count LABEL LOG...: count the pytest runs whose outputs are the
+# LOGs (each with its LOG.rc) as one suite.
+pytest_count() {
+	local label=$1 log rc p f line passed=0 failed=0
+	shift
+	for log in "$@"; do
+		rc=$(cat "$log.rc" 2>/dev/null || echo 1)
+		# e.g. "3 failed, 40 passed, 2 skipped, 1 error in 12.3s"
+		line=$(grep -E '[0-9]+ (passed|failed|errors?|xpassed|xfailed|skipped)|no tests ran' "$log" | tail -n 1)
+		p=$(grep -oE '[0-9]+ (passed|xfailed)' <<<"$line" | awk '{n += $1} END {print n + 0}')
+		f=$(grep -oE '[0-9]+ (failed|errors?|xpassed)' <<<"$line" | awk '{n += $1} END {print n + 0}')
+		rm -f "$log" "$log.rc"
+		# 5 = no tests collected; anything else unexplained by the counts
+		# (interrupted, internal error, timeout) is one failure.
+		if [ "$rc" -ne 0 ] && [ "$rc" -ne 5 ] && [ "$f" -eq 0 ]; then
+			echo "pytest exited with status $rc" >&2
+			f=1
+		fi
+		passed=$((passed + p))
+		failed=$((failed + f))
+	done
 	count "$label" "$passed" "$failed"
+}
+
+# Suites alongside another, by key: suite_bg KEY SLUICED [PATH...] starts
+# pytest_suite in the background, its output to BG_LOG[KEY] only;
+# suite_bg_wait KEY TITLE waits for it and shows that output under TITLE
+# (pytest_count then counts it).
+declare -A BG_PID=() BG_LOG=()
+
+suite_bg() {
+	local key=$1
+	BG_LOG[$key]=$(mktemp)
+	pytest_suite "${BG_LOG[$key]}" "${@:2}" >/dev/null &
+	BG_PID[$key]=$!
+}
+
+suite_bg_wait() {
+	wait "${BG_PID[$1]}"
+	say "$2 (ran alongside)"
+	cat "${BG_LOG[$1]}"
 }
 
 # fuzz_suite DIR: every fuzz_* executable, FUZZ_SECONDS each, on a copy of
