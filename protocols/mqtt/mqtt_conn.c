@@ -1,7 +1,7 @@
 /*
  * mqtt_conn.c: one MQTT connection's lifetime on the transport (net/):
  * the ops the transport calls (open, read, writable, shutdown, free), the
- * keepalive timer, connection errors and resource-alarm flow.
+ * keepalive, connection errors and resource-alarm flow.
  *
  * Invariants:
  *  - Nothing frees a connection inline from a core callback or from
@@ -17,8 +17,13 @@
  *    (connect_timeout); a valid CONNECT ends it (net_conn_ready).
  *
  * Keepalive [MQTT-3.1.2-24]: the connection is dropped when nothing
- * arrived for 1.5 times the keepalive; the timer is re-armed for the
- * time left instead of on every packet.
+ * arrived for 1.5 times the keepalive, as the transport's tick (every
+ * NET_TICK_MS, for all connections at once) finds it, so at most one tick
+ * later: a connection holds no timer for it. The only timer of its own is
+ * the end of a slow-down (mqtt_conn_pace), made at the first. The tick
+ * also hands back the connection's scratch buffers (256 B or more each
+ * once used), so a client that published or received once and then went
+ * quiet costs what an idle one does.
  */
 #include "mqtt_int.h"
 
@@ -36,14 +41,6 @@
 #ifndef MQTT_FLUSH_WAIT_MS
 #define MQTT_FLUSH_WAIT_MS 5000
 #endif
-
-static void
-timer_set(struct mqtt_conn *c, uint64_t ms)
-{
-	struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000) };
-
-	event_add(c->timer, &tv);
-}
 
 void
 mqtt_conn_log(const struct mqtt_conn *c, enum bk_log_level lvl, const char *fmt, ...)
@@ -67,42 +64,41 @@ mqtt_conn_reason_ok(const struct mqtt_conn *c)
 	return c->l->cfg.reason_strings && c->request_problem_info;
 }
 
-void
-mqtt_conn_keepalive_start(struct mqtt_conn *c)
-{
-	event_del(c->timer);
-	if (c->keepalive)
-		timer_set(c, (uint64_t)c->keepalive * 1500);
-}
-
+/* The end of a slow-down: read what waited. */
 static void
-timer_cb(evutil_socket_t fd, short what, void *arg)
+pace_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct mqtt_conn *c = arg;
-	uint32_t now = (uint32_t)bk_now_ms(), limit, idle;
 
-	if (c->slowed && !mqtt_conn_gone(c)) {
-		/* the keepalive timer doubles as the end of a slow-down */
-		c->slowed = false;
-		/* the transport reads what waited, through its own input path */
-		net_conn_pause(c->nc, NET_PAUSE_PROTO, false);
-		if (c->keepalive == 0)
-			return;
-	}
-	if (mqtt_conn_gone(c) || c->state != MQTT_CONN_RUNNING)
+	if (!c->slowed || mqtt_conn_gone(c))
 		return;
-	limit = (uint32_t)c->keepalive * 1500;
-	if (c->blocked)
+	c->slowed = false;
+	/* the transport reads what waited, through its own input path */
+	net_conn_pause(c->nc, NET_PAUSE_PROTO, false);
+}
+
+/* net ops: the transport's tick. */
+static void
+conn_tick(void *ctx)
+{
+	struct mqtt_conn *c = ctx;
+	uint32_t now, limit, idle;
+
+	/* nothing borrows the scratch buffers between callbacks: a client
+	 * that went quiet does not keep them */
+	mqtt_buf_fini(&c->tbuf);
+	mqtt_buf_fini(&c->pbuf);
+	if (c->keepalive == 0 || mqtt_conn_gone(c) || c->state != MQTT_CONN_RUNNING)
+		return;
+	now = (uint32_t)bk_now_ms();
+	if (c->blocked || c->slowed)
 		c->last_rx_ms = now;    /* we are the ones not reading */
+	limit = (uint32_t)c->keepalive * 1500;
 	/* modulo 2^32: right for any idle time under 49 days, and the
 	 * longest keepalive is 65535 * 1.5 s */
 	idle = now - c->last_rx_ms;
-	if (idle > UINT32_MAX / 2)
-		idle = 0;               /* a read stamped after this tick's time */
-	if (idle + 20 < limit) {
-		timer_set(c, limit - idle);
-		return;
-	}
+	if (idle > UINT32_MAX / 2 || idle < limit)
+		return;                 /* (over half: a read stamped after now) */
 	mqtt_conn_close_or(c, MQTT_RC_KEEPALIVE_TIMEOUT,
 			   "keepalive timeout: nothing received for %u.%03u s",
 			   (unsigned)(idle / 1000), (unsigned)(idle % 1000));
@@ -120,7 +116,8 @@ mqtt_conn_flush_then_free(struct mqtt_conn *c)
 	if (mqtt_conn_gone(c))
 		return;
 	c->state = MQTT_CONN_CLOSING;
-	event_del(c->timer);
+	if (c->pace_ev)
+		event_del(c->pace_ev);
 	net_conn_close_after_flush(c->nc, MQTT_FLUSH_WAIT_MS);
 }
 
@@ -173,7 +170,9 @@ mqtt_conn_pace(struct mqtt_conn *c, const struct bk_route_result *res)
 	tv.tv_usec = c->slow_us;
 	c->slowed = true;
 	net_conn_pause(c->nc, NET_PAUSE_PROTO, true);
-	event_add(c->timer, &tv);
+	if (c->pace_ev == NULL)
+		c->pace_ev = event_new(c->l->base, -1, 0, pace_cb, c);
+	event_add(c->pace_ev, &tv);
 }
 
 struct mqtt_conn_x *
@@ -205,7 +204,6 @@ conn_open(void *arg, struct net_conn *nc)
 	c->nc = nc;
 	c->state = MQTT_CONN_NEW;
 	c->request_problem_info = true;
-	c->timer = event_new(l->base, -1, 0, timer_cb, c);
 	c->last_rx_ms = (uint32_t)bk_now_ms();
 	c->next = l->conns;
 	if (l->conns)
@@ -290,8 +288,8 @@ conn_free(void *ctx, enum net_end why)
 	mqtt_publish_fini(c);
 	mqtt_mgmt_unregister(c);
 	unlink_conn(c);
-	if (c->timer)
-		event_free(c->timer);
+	if (c->pace_ev)
+		event_free(c->pace_ev);
 	if (c->x && c->x->in_alias) {
 		for (uint32_t i = 0; i <= c->l->cfg.topic_alias_maximum; i++)
 			bk_free(c->x->in_alias[i]);
@@ -319,4 +317,5 @@ const struct net_proto_ops mqtt_net_ops = {
 	.writable = mqtt_conn_writable,
 	.shutdown = conn_shutdown,
 	.free = conn_free,
+	.tick = conn_tick,
 };

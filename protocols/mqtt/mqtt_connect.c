@@ -324,7 +324,6 @@ set_keepalive(struct mqtt_conn *c, const struct mqtt_connect *cn, struct connect
 		if (c->level == MQTT_V5)
 			x->server_keepalive = max;
 	}
-	mqtt_conn_keepalive_start(c);
 }
 
 /*

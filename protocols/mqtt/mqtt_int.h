@@ -146,15 +146,17 @@ struct mqtt_conn {
 	struct bk_vhost *vhost;         /* borrowed, set by CONNECT */
 	char *user;                     /* owned */
 	struct mqtt_session *session;   /* borrowed; session->conn == this */
-	struct event *timer;            /* owned: keepalive (the transport keeps the
-					   CONNECT deadline) */
+	struct event *pace_ev;          /* owned: ends a slow-down (mqtt_conn_pace),
+					   made at the first; the keepalive is
+					   checked on the transport's tick */
 	uint64_t pub_gen;               /* access generation when publishing was allowed; 0 = unchecked */
 	struct bk_conn *mgmt;           /* registration, NULL before CONNECT */
 	struct bk_conn_counters *ctr;   /* into mgmt, or NULL */
 	struct mqtt_acks *acks;         /* owned, from the first QoS 1/2 PUBLISH */
 	struct mqtt_conn_x *x;          /* owned, from a will or a topic alias */
-	struct mqtt_buf tbuf;           /* owned: topic <-> key of one packet */
-	struct mqtt_buf pbuf;           /* owned: property conversions of one packet */
+	struct mqtt_buf tbuf;           /* owned: topic <-> key of one packet; */
+	struct mqtt_buf pbuf;           /* owned: property conversions of one packet;
+					   both freed on each tick (conn_tick) */
 	struct mqtt_conn *next, *prev;  /* in l->conns */
 	uint32_t last_rx_ms;            /* bk_now_ms() of the last input, mod 2^32
 					   (keepalives are far shorter) */
@@ -345,8 +347,6 @@ void mqtt_conn_log(const struct mqtt_conn *c, enum bk_log_level lvl, const char 
  * reason_strings on and the client's Request Problem Information not 0
  * [MQTT-3.1.2-29]. */
 bool mqtt_conn_reason_ok(const struct mqtt_conn *c);
-/* Keepalive (re)arm after CONNECT. */
-void mqtt_conn_keepalive_start(struct mqtt_conn *c);
 /* c->x, made if it was not there. */
 struct mqtt_conn_x *mqtt_conn_x(struct mqtt_conn *c);
 /* Take the will out of c (NULL if none). */
