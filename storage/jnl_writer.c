@@ -375,6 +375,15 @@ complete(struct st_journal *j, struct jnl_batch *b)
 			enter_failed(j, status);
 		else if (b->probe)
 			retry_later(j);
+	} else if (j->failed) {
+		/*
+		 * Sealed after a batch that failed, yet synced: its pass ran
+		 * beside the failing one, and an fdatasync that returns 0
+		 * after another reported the error does not vouch for pages
+		 * the kernel dropped. Nothing after a failure is durable until
+		 * a probe has written a fresh segment.
+		 */
+		status = j->failed;
 	}
 	for (size_t i = 0; i < b->ncopy; i++)
 		jnl_copy_done(j, b->copies[i], status);
