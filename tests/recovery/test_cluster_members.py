@@ -57,7 +57,10 @@ def test_api_nodes_lists_every_member_and_nodes_watch_etcd(nodes, etcd):
     ranges = idle_ranges(etcd, 2 * LEASE_TTL)
     print("etcd ranges in %d s of an idle 3-node cluster, watching: %d"
           % (2 * LEASE_TTL, ranges))
-    assert ranges <= 3
+    # polling would be about 60; an etcd call that times out on a loaded
+    # machine makes a node poll until its new watch is in place (1 s),
+    # which costs a few reads, not tens
+    assert ranges <= 12
     assert etcd_calls(etcd, "Watch") >= 3
     # c down: listed, not running, once its lease has run out
     c.kill()
