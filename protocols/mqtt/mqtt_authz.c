@@ -28,10 +28,12 @@
 struct bk_who
 mqtt_conn_who(const struct mqtt_conn *c)
 {
-	struct bk_who who = { bk_str_c(c->user ? c->user : ""), { NULL, 0 } };
+	struct bk_who who = { bk_str_c(""), { NULL, 0 } };
 
-	if (c->session != NULL)
-		who.client_id = bk_str_c(mqtt_session_client_id(c->session));
+	if (c->names != NULL) {
+		who.user = bk_str_c(mqtt_conn_user(c));
+		who.client_id = bk_str_c(mqtt_conn_client_id(c));
+	}
 	return who;
 }
 

@@ -116,8 +116,8 @@ mqtt_conn_flush_then_free(struct mqtt_conn *c)
 	if (mqtt_conn_gone(c))
 		return;
 	c->state = MQTT_CONN_CLOSING;
-	if (c->pace_ev)
-		event_del(c->pace_ev);
+	if (c->x && c->x->pace_ev)
+		event_del(c->x->pace_ev);
 	net_conn_close_after_flush(c->nc, MQTT_FLUSH_WAIT_MS);
 }
 
@@ -158,21 +158,24 @@ void
 mqtt_conn_pace(struct mqtt_conn *c, const struct bk_route_result *res)
 {
 	struct timeval tv = { 0, 0 };
+	struct mqtt_conn_x *x;
 
 	if (res->backlogged == 0) {
-		c->slow_us = 0;
+		if (c->x)
+			c->x->slow_us = 0;
 		return;
 	}
 	if (c->slowed || mqtt_conn_gone(c) || c->state != MQTT_CONN_RUNNING)
 		return;
-	c->slow_us = c->slow_us == 0 ? MQTT_SLOW_US :
-		     c->slow_us >= MQTT_SLOW_MAX_US / 2 ? MQTT_SLOW_MAX_US : c->slow_us * 2;
-	tv.tv_usec = c->slow_us;
+	x = mqtt_conn_x(c);
+	x->slow_us = x->slow_us == 0 ? MQTT_SLOW_US :
+		     x->slow_us >= MQTT_SLOW_MAX_US / 2 ? MQTT_SLOW_MAX_US : x->slow_us * 2;
+	tv.tv_usec = x->slow_us;
 	c->slowed = true;
 	net_conn_pause(c->nc, NET_PAUSE_PROTO, true);
-	if (c->pace_ev == NULL)
-		c->pace_ev = event_new(c->l->base, -1, 0, pace_cb, c);
-	event_add(c->pace_ev, &tv);
+	if (x->pace_ev == NULL)
+		x->pace_ev = event_new(c->l->base, -1, 0, pace_cb, c);
+	event_add(x->pace_ev, &tv);
 }
 
 struct mqtt_conn_x *
@@ -288,8 +291,8 @@ conn_free(void *ctx, enum net_end why)
 	mqtt_publish_fini(c);
 	mqtt_mgmt_unregister(c);
 	unlink_conn(c);
-	if (c->pace_ev)
-		event_free(c->pace_ev);
+	if (c->x && c->x->pace_ev)
+		event_free(c->x->pace_ev);
 	if (c->x && c->x->in_alias) {
 		for (uint32_t i = 0; i <= c->l->cfg.topic_alias_maximum; i++)
 			bk_free(c->x->in_alias[i]);
@@ -305,7 +308,15 @@ conn_free(void *ctx, enum net_end why)
 	}
 	mqtt_buf_fini(&c->tbuf);
 	mqtt_buf_fini(&c->pbuf);
-	bk_free(c->user);
+	if (c->own_session) {
+		struct mqtt_session *s = (struct mqtt_session *)(void *)
+			(c->names - offsetof(struct mqtt_session, key));
+
+		BK_ASSERT(s->in_conn && s->ended);
+		bk_free(s);
+	} else {
+		bk_free(c->names);
+	}
 	bk_free(c);
 }
 

@@ -31,6 +31,9 @@
 
 struct connect_ctx {
 	uint8_t rc;                     /* v5 reason, 0 = accepted */
+	struct bk_str user;             /* logged in as: into the CONNECT, the
+					   configuration or ident */
+	char ident[256];                /* a certificate's identity */
 	char why[320];
 	char client_id[48];             /* assigned, if any */
 	bool assigned;
@@ -109,10 +112,11 @@ authenticate(struct mqtt_conn *c, const struct mqtt_connect *cn, struct connect_
 {
 	const struct mqtt_config *cfg = &c->l->cfg;
 	struct bk_str user, pass;
-	char vhost[256], ident[256] = "";
+	char vhost[256], *ident = x->ident;
 	struct bk_err err;
 
-	if (certificate_login(c, cn, x, ident, sizeof(ident))) {
+	ident[0] = '\0';
+	if (certificate_login(c, cn, x, ident, sizeof(x->ident))) {
 		if (x->rc)
 			return false;
 		user = bk_str_c(ident);
@@ -157,8 +161,7 @@ authenticate(struct mqtt_conn *c, const struct mqtt_connect *cn, struct connect_
 		snprintf(x->why, sizeof(x->why), "%s", err.text);
 		return false;
 	}
-	c->user = bk_calloc(1, user.len + 1);
-	memcpy(c->user, user.p, user.len);
+	x->user = user;
 	return true;
 }
 
@@ -207,13 +210,15 @@ check_client_id(struct mqtt_conn *c, const struct mqtt_connect *cn, struct conne
  * subscription it holds.
  */
 static bool
-session_usable(struct mqtt_conn *c, struct mqtt_session *s, bool clean, struct bk_str cid,
+session_usable(struct mqtt_conn *c, struct mqtt_session **sp, bool clean, struct bk_str cid,
 	       struct connect_ctx *x)
 {
-	struct bk_who who = { bk_str_c(c->user), cid };
+	struct mqtt_session *s = *sp;
+	const char *user = mqtt_conn_user(c);
+	struct bk_who who = { bk_str_c(user), cid };
 	struct bk_err err;
 
-	if (s->has_owner && strcmp(mqtt_session_owner(s), c->user) != 0) {
+	if (s->has_owner && strcmp(mqtt_session_owner(s), user) != 0) {
 		x->rc = MQTT_RC_NOT_AUTHORIZED;
 		snprintf(x->why, sizeof(x->why), "client id in use by another user");
 		return false;
@@ -224,7 +229,7 @@ session_usable(struct mqtt_conn *c, struct mqtt_session *s, bool clean, struct b
 		return false;
 	}
 	if (!s->has_owner)              /* recovered from an older queue */
-		mqtt_session_set_owner(s, c->user);
+		*sp = mqtt_session_set_owner(s, user);
 	return true;
 }
 
@@ -306,9 +311,9 @@ static void
 read_v5_props(struct mqtt_conn *c, const struct mqtt_props *p)
 {
 	if (MQTT_HAS(p, MQTT_PROP_MAX_PACKET_SIZE))
-		c->client_max_packet = p->max_packet_size;
-	if (MQTT_HAS(p, MQTT_PROP_TOPIC_ALIAS_MAX))
-		c->client_alias_max = p->topic_alias_max;
+		mqtt_conn_x(c)->client_max_packet = p->max_packet_size;
+	if (MQTT_HAS(p, MQTT_PROP_TOPIC_ALIAS_MAX) && p->topic_alias_max)
+		mqtt_conn_x(c)->client_alias_max = p->topic_alias_max;
 	if (MQTT_HAS(p, MQTT_PROP_REQUEST_PROBLEM_INFO))
 		c->request_problem_info = p->request_problem_info != 0;
 }
@@ -343,15 +348,20 @@ admit(struct mqtt_conn *c, const struct mqtt_connect *cn, struct connect_ctx *x,
 		refuse(c, MQTT_RC_BAD_AUTH_METHOD, "authentication method not supported");
 		return false;
 	}
+	uint32_t key_len;
+
 	if (!authenticate(c, cn, x) || !check_client_id(c, cn, x)) {
 		refuse(c, x->rc, x->why);
 		return false;
 	}
+	c->names = mqtt_names_new(bk_vhost_name(c->vhost),
+				  x->assigned ? bk_str_c(x->client_id) : cn->client_id,
+				  &x->user, &key_len);
 	set_keepalive(c, cn, x);
 	connack_build(c, x, ack);
-	if (c->client_max_packet && mqtt_packet_size(c->level, ack) > c->client_max_packet) {
+	if (mqtt_conn_max_packet(c) && mqtt_packet_size(c->level, ack) > mqtt_conn_max_packet(c)) {
 		mqtt_conn_close_or(c, 0, "CONNACK larger than the client's maximum packet size %u",
-				   c->client_max_packet);
+				   mqtt_conn_max_packet(c));
 		return false;
 	}
 	if (cn->will && cn->will_retain && !c->l->cfg.retain_available) {
@@ -377,15 +387,21 @@ admit(struct mqtt_conn *c, const struct mqtt_connect *cn, struct connect_ctx *x,
 }
 
 /* The session's expiry as this CONNECT asks (v5 Session Expiry Interval,
- * v3 clean session 0 = never); a pending expiry is called off. */
+ * v3 clean session 0 = never). */
+static uint32_t
+connect_expiry(const struct mqtt_conn *c, const struct mqtt_connect *cn)
+{
+	if (c->level == MQTT_V5)
+		return MQTT_HAS(&cn->props, MQTT_PROP_SESSION_EXPIRY) ?
+		       cn->props.session_expiry : 0;
+	return cn->clean ? 0 : MQTT_SESSION_NEVER;
+}
+
+/* Set it; a pending expiry is called off. */
 static void
 set_expiry(const struct mqtt_conn *c, struct mqtt_session *s, const struct mqtt_connect *cn)
 {
-	if (c->level == MQTT_V5)
-		s->expiry = MQTT_HAS(&cn->props, MQTT_PROP_SESSION_EXPIRY) ?
-			    cn->props.session_expiry : 0;
-	else
-		s->expiry = cn->clean ? 0 : MQTT_SESSION_NEVER;
+	s->expiry = connect_expiry(c, cn);
 	if (s->expiry_ev)
 		event_del(s->expiry_ev);
 }
@@ -412,7 +428,7 @@ mqtt_on_connect(struct mqtt_conn *c, const struct mqtt_packet *pkt)
 	s = mqtt_session_find(l, c->vhost, cid);
 	if (!s)
 		s = mqtt_session_recover(l, c->vhost, cid);
-	if (s && !session_usable(c, s, cn->clean, cid, &x)) {
+	if (s && !session_usable(c, &s, cn->clean, cid, &x)) {
 		refuse(c, x.rc, x.why);
 		return;
 	}
@@ -429,8 +445,11 @@ mqtt_on_connect(struct mqtt_conn *c, const struct mqtt_packet *pkt)
 		/* back before the will delay ran out: no will [MQTT-3.1.3-9] */
 		mqtt_will_free(s->will);
 		s->will = NULL;
+	} else if (connect_expiry(c, cn) == 0) {
+		/* ends with this connection: one block with its login */
+		s = mqtt_session_new_own(c);
 	} else {
-		s = mqtt_session_new(l, c->vhost, cid, c->user);
+		s = mqtt_session_new(l, c->vhost, cid, mqtt_conn_user(c));
 	}
 	set_expiry(c, s, cn);
 	ack.u.connack.session_present = present;
@@ -443,7 +462,7 @@ mqtt_on_connect(struct mqtt_conn *c, const struct mqtt_packet *pkt)
 		window = MQTT_HAS(&cn->props, MQTT_PROP_RECEIVE_MAX) ?
 			 cn->props.receive_max : 65535;
 	mqtt_conn_log(c, BK_LOG_DEBUG, "client '%.*s' connected, level %u, user '%s'%s",
-		      (int)(cid.len > 200 ? 200 : cid.len), cid.p, c->level, c->user,
+		      (int)(cid.len > 200 ? 200 : cid.len), cid.p, c->level, mqtt_conn_user(c),
 		      present ? ", session resumed" : "");
 	mqtt_session_attach(s, c, window);
 }

@@ -65,8 +65,8 @@ enum {
  * parallel. What it holds is valid until its owner's next conversion.
  */
 struct mqtt_buf {
-	char *p;                        /* owned */
-	size_t cap;
+	char *p;                        /* owned; its capacity is kept in the
+					   size_t just before p */
 };
 
 enum mqtt_conn_state {
@@ -134,9 +134,10 @@ struct mqtt_alias {                     /* one outbound topic alias */
 /*
  * A connection's state, in the order of its lifetime: what every
  * connection needs, then what only some use (a QoS 1/2 publisher's
- * acknowledgements, v5 topic aliases, a will), which costs a pointer until
- * it is used. Fields are grouped by size so an idle connection holds no
- * padding.
+ * acknowledgements, v5 limits and topic aliases, a will, a slow-down),
+ * which costs a pointer until it is used. Fields are grouped by size so
+ * an idle connection holds no padding: 120 bytes on 64-bit, so with the
+ * allocator's 8-byte header one 128-byte chunk.
  */
 struct mqtt_conn {
 	struct mqtt_listener *l;        /* borrowed */
@@ -144,30 +145,27 @@ struct mqtt_conn {
 					   id, peer and loopback flag are asked
 					   of it, not copied) */
 	struct bk_vhost *vhost;         /* borrowed, set by CONNECT */
-	char *user;                     /* owned */
+	char *names;                    /* "vhost \0 client id \0 user \0" of the
+					   login, NULL before: owned, or when
+					   own_session the key of that session,
+					   whose block is ours; stable until the
+					   connection is freed (mqtt_conn_user) */
 	struct mqtt_session *session;   /* borrowed; session->conn == this */
-	struct event *pace_ev;          /* owned: ends a slow-down (mqtt_conn_pace),
-					   made at the first; the keepalive is
-					   checked on the transport's tick */
 	uint64_t pub_gen;               /* access generation when publishing was allowed; 0 = unchecked */
 	struct bk_conn *mgmt;           /* registration, NULL before CONNECT */
 	struct bk_conn_counters *ctr;   /* into mgmt, or NULL */
 	struct mqtt_acks *acks;         /* owned, from the first QoS 1/2 PUBLISH */
-	struct mqtt_conn_x *x;          /* owned, from a will or a topic alias */
+	struct mqtt_conn_x *x;          /* owned, from a will, v5 limits or topic
+					   aliases, or the first slow-down */
 	struct mqtt_buf tbuf;           /* owned: topic <-> key of one packet; */
 	struct mqtt_buf pbuf;           /* owned: property conversions of one packet;
 					   both freed on each tick (conn_tick) */
 	struct mqtt_conn *next, *prev;  /* in l->conns */
 	uint32_t last_rx_ms;            /* bk_now_ms() of the last input, mod 2^32
 					   (keepalives are far shorter) */
-	uint32_t client_max_packet;     /* v5 Maximum Packet Size; 0 = none */
-	uint32_t skipped;               /* deliveries that could not be encoded, unlogged */
-	uint32_t skip_logged_s;         /* second (bk_now_ms() / 1000) of the last log line about them */
 	uint16_t keepalive;             /* seconds in effect, 0 = none */
-	uint16_t client_alias_max;      /* v5 Topic Alias Maximum of the client */
-	uint16_t slow_us;               /* the last slow-down pause; 0 = none lately */
-	uint8_t state;                  /* enum mqtt_conn_state */
-	uint8_t level;                  /* from CONNECT; 0 before */
+	unsigned state : 2;             /* enum mqtt_conn_state */
+	unsigned level : 3;             /* from CONNECT; 0 before */
 	/* flags, one bit each */
 	bool request_problem_info : 1;  /* v5, default true */
 	bool will_suppressed : 1;       /* DISCONNECT 0x00 or shutdown */
@@ -177,16 +175,55 @@ struct mqtt_conn {
 	bool slowed : 1;                /* not reading for a moment: a subscriber
 					   it publishes to is behind (mqtt_conn_pace) */
 	bool wake_wanted : 1;           /* a delivery saw a full output */
+	bool own_session : 1;           /* names is the key of the session made
+					   for this connection alone (clean, no
+					   expiry), in one block we free */
 };
 
-/* What a connection has only with a will or v5 topic aliases
- * (mqtt_conn_x() makes it). */
+/* What a connection has only with a will, v5 limits of the client, topic
+ * aliases, a slow-down or an undeliverable message (mqtt_conn_x() makes
+ * it). */
 struct mqtt_conn_x {
 	struct mqtt_will *will;         /* owned until the connection ends */
 	char **in_alias;                /* owned [topic_alias_maximum + 1] topics */
 	struct mqtt_alias *out_alias;   /* owned uthash by topic */
+	struct event *pace_ev;          /* owned: ends a slow-down (mqtt_conn_pace) */
+	uint32_t client_max_packet;     /* v5 Maximum Packet Size; 0 = none */
+	uint32_t skipped;               /* deliveries that could not be encoded, unlogged */
+	uint32_t skip_logged_s;         /* second (bk_now_ms() / 1000) of the last log line about them */
+	uint16_t client_alias_max;      /* v5 Topic Alias Maximum of the client */
 	uint16_t out_alias_used;
+	uint16_t slow_us;               /* the last slow-down pause; 0 = none lately */
 };
+
+/* The login of c, copies that stay until c is freed (the registry
+ * borrows them): its vhost's name, client id and user; NULL before. */
+static inline const char *
+mqtt_conn_vhost_name(const struct mqtt_conn *c)
+{
+	return c->names;
+}
+
+static inline const char *
+mqtt_conn_client_id(const struct mqtt_conn *c)
+{
+	return c->names ? c->names + strlen(c->names) + 1 : NULL;
+}
+
+static inline const char *
+mqtt_conn_user(const struct mqtt_conn *c)
+{
+	const char *id = mqtt_conn_client_id(c);
+
+	return id ? id + strlen(id) + 1 : NULL;
+}
+
+/* The client's v5 Maximum Packet Size; 0 = none. */
+static inline uint32_t
+mqtt_conn_max_packet(const struct mqtt_conn *c)
+{
+	return c->x ? c->x->client_max_packet : 0;
+}
 
 /* The will of c, or NULL. */
 static inline struct mqtt_will *
@@ -274,12 +311,12 @@ struct mqtt_qos2_ids {
  * A session, connected or not. What only some sessions use (their queue,
  * in-flight slots, inbound QoS 2 ids, an expiry timer, a delayed will,
  * retained walks) costs a pointer until used; the scratch buffers of
- * (un)subscribes are the listener's.
+ * (un)subscribes are the listener's. The key ends the block. A session
+ * that ends with its connection (expiry 0 from the start) is made for it
+ * alone (mqtt_session_new_own): the connection's login strings are its
+ * key, and the connection frees the block (in_conn).
  */
 struct mqtt_session {
-	char *key;                      /* owned block: vhost \0 client id \0 owner \0
-					   (mqtt_session_client_id, _owner); the
-					   first key_len octets are the table's key */
 	uint64_t id;                    /* origin token for no-local */
 	struct mqtt_listener *l;        /* borrowed */
 	struct bk_vhost *vhost;         /* borrowed */
@@ -304,6 +341,11 @@ struct mqtt_session {
 	uint16_t out_free;              /* free list head: index + 1 */
 	bool parked : 1;                /* a consumer got -EAGAIN for want of a slot */
 	bool has_owner : 1;             /* key holds the owner */
+	bool in_conn : 1;               /* the block is conn's (conn->own_session) */
+	bool ended : 1;                 /* in_conn: out of the table, settled */
+	char key[];                     /* vhost \0 client id \0 owner \0
+					   (mqtt_session_client_id, _owner); the
+					   first key_len octets are the table's key */
 };
 
 static inline const char *
@@ -400,9 +442,16 @@ void mqtt_sessions_fini(struct mqtt_session_table *t);
 /* ---- mqtt_session.c ---- */
 struct mqtt_session *mqtt_session_find(struct mqtt_listener *l, struct bk_vhost *vh,
 				       struct bk_str client_id);
-/* owner: the user creating it (copied). */
+/* owner: the user creating it (copied; NULL: not known). */
 struct mqtt_session *mqtt_session_new(struct mqtt_listener *l, struct bk_vhost *vh,
 				      struct bk_str client_id, const char *owner);
+/* A session that ends with c (expiry 0), in one block with c's login
+ * strings as its key (c->names moves there, c->own_session). */
+struct mqtt_session *mqtt_session_new_own(struct mqtt_conn *c);
+/* "vhost \0 client id \0 user \0" in a new block; *key_len: the length
+ * of the first two with the NUL between them. */
+char *mqtt_names_new(const char *vhost, struct bk_str client_id, const struct bk_str *user,
+		     uint32_t *key_len);
 /*
  * No session in memory, but the core holds its queue (recovered from the
  * journal after a restart): rebuild the session from the queue's
@@ -411,8 +460,9 @@ struct mqtt_session *mqtt_session_new(struct mqtt_listener *l, struct bk_vhost *
  */
 struct mqtt_session *mqtt_session_recover(struct mqtt_listener *l, struct bk_vhost *vh,
 					  struct bk_str client_id);
-/* Give s (recovered without one) its owner (copied). */
-void mqtt_session_set_owner(struct mqtt_session *s, const char *owner);
+/* Give s (recovered without one, never attached) its owner (copied): s
+ * is replaced by a new block, which is returned. */
+struct mqtt_session *mqtt_session_set_owner(struct mqtt_session *s, const char *owner);
 /* Attach to c: resend in-flight messages, start consuming. */
 void mqtt_session_attach(struct mqtt_session *s, struct mqtt_conn *c, uint16_t window);
 /* The connection is gone: stop consuming; end the session now (expiry
@@ -609,6 +659,12 @@ bool mqtt_may_subscribe(struct mqtt_session *s, const char *queue, struct bk_str
 bool mqtt_may_unsubscribe(struct mqtt_session *s, struct mqtt_sub *sub, struct bk_err *err);
 
 /* ---- mqtt_topic.c ---- */
+/* The capacity of b (0: nothing allocated). */
+static inline size_t
+mqtt_buf_cap(const struct mqtt_buf *b)
+{
+	return b->p ? ((const size_t *)(const void *)b->p)[-1] : 0;
+}
 /* At least n bytes at b->p (grown as needed; what was there is lost). */
 char *mqtt_buf_get(struct mqtt_buf *b, size_t n);
 void mqtt_buf_fini(struct mqtt_buf *b);

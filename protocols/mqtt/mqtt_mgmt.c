@@ -101,7 +101,7 @@ mqtt_mgmt_register(struct mqtt_conn *c, struct bk_str client_id)
 
 	net_conn_fill_info(c->nc, &info);
 	c->mgmt = bk_conn_register(c->l->broker, &info);
-	bk_conn_set_user(c->mgmt, bk_str_c(c->user));
+	bk_conn_set_user(c->mgmt, bk_str_c(mqtt_conn_user(c)));
 	bk_conn_set_vhost(c->mgmt, bk_vhost_name(c->vhost));
 	bk_conn_set_client_id(c->mgmt, client_id);
 	c->ctr = bk_conn_counters(c->mgmt);

@@ -58,12 +58,13 @@ encode_into(struct mqtt_conn *c, const struct mqtt_packet *pkt, size_t n)
 bool
 mqtt_send(struct mqtt_conn *c, const struct mqtt_packet *pkt)
 {
+	uint32_t max = mqtt_conn_max_packet(c);
 	size_t n;
 
 	if (output_closed(c))
 		return false;
 	n = mqtt_packet_size(c->level, pkt);
-	if (n != SIZE_MAX && c->client_max_packet && n > c->client_max_packet &&
+	if (n != SIZE_MAX && max && n > max &&
 	    c->level == MQTT_V5) {
 		struct mqtt_packet p2 = *pkt;
 		struct mqtt_props *pp = NULL;
@@ -84,7 +85,7 @@ mqtt_send(struct mqtt_conn *c, const struct mqtt_packet *pkt)
 			pp->raw_len = 0;
 		}
 		n = mqtt_packet_size(c->level, &p2);
-		if (n == SIZE_MAX || n > c->client_max_packet)
+		if (n == SIZE_MAX || n > max)
 			return false;
 		return encode_into(c, &p2, n);
 	}

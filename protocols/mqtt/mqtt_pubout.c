@@ -34,7 +34,7 @@ apply_alias(struct mqtt_conn *c, struct mqtt_publish *pub)
 		pub->topic.len = 0;
 		return;
 	}
-	if (x->out_alias_used >= c->client_alias_max)
+	if (x->out_alias_used >= x->client_alias_max)
 		return;
 	a = bk_calloc(1, sizeof(*a));
 	a->topic = bk_malloc(pub->topic.len + 1);
@@ -58,14 +58,15 @@ static void
 skipped(struct mqtt_conn *c, const struct bk_msg *msg, const char *why)
 {
 	uint32_t now_s = (uint32_t)(bk_now_ms() / 1000);
+	struct mqtt_conn_x *x = mqtt_conn_x(c);
 
-	c->skipped++;
-	if (now_s == c->skip_logged_s)
+	x->skipped++;
+	if (now_s == x->skip_logged_s)
 		return;
-	c->skip_logged_s = now_s;
+	x->skip_logged_s = now_s;
 	mqtt_conn_log(c, BK_LOG_INFO, "%u message(s) not sent: %s (routing key of %u bytes)",
-		      c->skipped, why, bk_msg_rk_len(msg));
-	c->skipped = 0;
+		      x->skipped, why, bk_msg_rk_len(msg));
+	x->skipped = 0;
 }
 
 bool
@@ -75,6 +76,7 @@ mqtt_write_publish(struct mqtt_conn *c, struct bk_msg *msg, struct bk_str topic,
 	struct mqtt_user_prop users[MAX_USER_PROPS];
 	struct mqtt_publish pub;
 	size_t head;
+	uint32_t max;
 
 	memset(&pub, 0, sizeof(pub));
 	pub.topic = topic;
@@ -95,11 +97,12 @@ mqtt_write_publish(struct mqtt_conn *c, struct bk_msg *msg, struct bk_str topic,
 		skipped(c, msg, "a property or the payload does not fit an MQTT packet");
 		return false;
 	}
-	if (c->client_max_packet && head + msg->body_len > c->client_max_packet) {
+	max = mqtt_conn_max_packet(c);
+	if (max && head + msg->body_len > max) {
 		skipped(c, msg, "larger than the client's maximum packet size");
 		return false;
 	}
-	if (c->level == MQTT_V5 && c->client_alias_max && op->alias_ok)
+	if (c->level == MQTT_V5 && c->x && c->x->client_alias_max && op->alias_ok)
 		apply_alias(c, &pub);
 	return mqtt_send_publish(c, &pub, msg);
 }

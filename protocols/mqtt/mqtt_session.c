@@ -40,32 +40,49 @@
 /* The session queue's argument naming the user the session belongs to. */
 #define OWNER_ARG "x-mqtt-owner"
 
-/* "vhost \0 client id \0 owner \0" (owner NULL: no owner part). */
-static void
-make_key(struct bk_vhost *vh, struct bk_str cid, const char *owner, char **key,
-	 uint32_t *len)
+/* The octets of "vhost \0 client id \0 owner \0" (owner NULL: no owner
+ * part); *key_len: those up to the client id's end. */
+static size_t
+names_size(const char *vhost, struct bk_str cid, const struct bk_str *owner,
+	   uint32_t *key_len)
 {
-	const char *vn = bk_vhost_name(vh);
-	size_t n = strlen(vn), on = owner ? strlen(owner) + 1 : 0;
+	size_t n = strlen(vhost);
 
-	*len = (uint32_t)(n + 1 + cid.len);
-	*key = bk_malloc(*len + 1 + on);
-	memcpy(*key, vn, n + 1);
-	memcpy(*key + n + 1, cid.p, cid.len);
-	(*key)[*len] = '\0';
-	if (owner)
-		memcpy(*key + *len + 1, owner, on);
+	*key_len = (uint32_t)(n + 1 + cid.len);
+	return *key_len + 1 + (owner ? owner->len + 1 : 0);
 }
 
+static void
+names_write(char *out, const char *vhost, struct bk_str cid, const struct bk_str *owner)
+{
+	size_t n = strlen(vhost);
+
+	memcpy(out, vhost, n + 1);
+	memcpy(out + n + 1, cid.p, cid.len);
+	out[n + 1 + cid.len] = '\0';
+	if (owner) {
+		memcpy(out + n + 2 + cid.len, owner->p, owner->len);
+		out[n + 2 + cid.len + owner->len] = '\0';
+	}
+}
+
+char *
+mqtt_names_new(const char *vhost, struct bk_str cid, const struct bk_str *user,
+	       uint32_t *key_len)
+{
+	char *p = bk_malloc(names_size(vhost, cid, user, key_len));
+
+	names_write(p, vhost, cid, user);
+	return p;
+}
 
 struct mqtt_session *
 mqtt_session_find(struct mqtt_listener *l, struct bk_vhost *vh, struct bk_str cid)
 {
 	struct mqtt_session *s = NULL;
-	char *key;
 	uint32_t len;
+	char *key = mqtt_names_new(bk_vhost_name(vh), cid, NULL, &len);
 
-	make_key(vh, cid, NULL, &key, &len);
 	s = mqtt_sessions_find(&l->sessions, key, len);
 	bk_free(key);
 	return s;
@@ -83,18 +100,55 @@ mqtt_session_exists(struct mqtt_listener *l, const struct mqtt_session *s)
 	return false;
 }
 
-struct mqtt_session *
-mqtt_session_new(struct mqtt_listener *l, struct bk_vhost *vh, struct bk_str cid,
-		 const char *owner)
+/* A zeroed session with room for a key of n octets. */
+static struct mqtt_session *
+session_alloc(size_t n)
 {
-	struct mqtt_session *s = bk_calloc(1, sizeof(*s));
+	return bk_calloc(1, offsetof(struct mqtt_session, key) + n);
+}
 
-	make_key(vh, cid, owner, &s->key, &s->key_len);
-	s->has_owner = owner != NULL;
+static void
+session_init(struct mqtt_listener *l, struct bk_vhost *vh, struct mqtt_session *s)
+{
 	s->id = l->next_session_id++;
 	s->l = l;
 	s->vhost = vh;
 	mqtt_sessions_add(&l->sessions, s);
+}
+
+struct mqtt_session *
+mqtt_session_new(struct mqtt_listener *l, struct bk_vhost *vh, struct bk_str cid,
+		 const char *owner)
+{
+	const char *vn = bk_vhost_name(vh);
+	struct bk_str o = bk_str_c(owner ? owner : "");
+	const struct bk_str *op = owner ? &o : NULL;
+	uint32_t len;
+	struct mqtt_session *s = session_alloc(names_size(vn, cid, op, &len));
+
+	names_write(s->key, vn, cid, op);
+	s->key_len = len;
+	s->has_owner = owner != NULL;
+	session_init(l, vh, s);
+	return s;
+}
+
+struct mqtt_session *
+mqtt_session_new_own(struct mqtt_conn *c)
+{
+	const char *id = mqtt_conn_client_id(c), *user = mqtt_conn_user(c);
+	size_t n = (size_t)(user - c->names) + strlen(user) + 1;
+	struct mqtt_session *s = session_alloc(n);
+
+	BK_ASSERT(!c->own_session);
+	memcpy(s->key, c->names, n);
+	s->key_len = (uint32_t)(id - c->names) + (uint32_t)strlen(id);
+	s->has_owner = true;
+	s->in_conn = true;
+	bk_free(c->names);
+	c->names = s->key;
+	c->own_session = true;
+	session_init(c->l, c->vhost, s);
 	return s;
 }
 
@@ -141,36 +195,48 @@ recover_binding(void *arg, const struct bk_binding_view *v)
 	return 0;
 }
 
-void
+struct mqtt_session *
 mqtt_session_set_owner(struct mqtt_session *s, const char *owner)
 {
 	struct mqtt_listener *l = s->l;
-	char *old = s->key;
 	const char *id = mqtt_session_client_id(s);
-	struct bk_str cid = { id, s->key_len - (uint32_t)(id - old) };
+	struct bk_str cid = { id, s->key_len - (uint32_t)(id - s->key) };
+	struct bk_str o = bk_str_c(owner);
+	uint32_t len;
+	struct mqtt_session *n = session_alloc(names_size(s->key, cid, &o, &len));
+	struct mqtt_sub *sub, *tmp;
 
-	/* the block holds the hash key: out of the table while it moves */
+	/* never attached: nothing but the table, its subscriptions and its
+	 * expiry timer point at s, and it has no slots, walks or will */
+	BK_ASSERT(!s->conn && !s->consumer && !s->out && !s->rw_head && !s->will && !s->in_conn);
 	mqtt_sessions_del(&l->sessions, s);
-	make_key(s->vhost, cid, owner, &s->key, &s->key_len);
-	s->has_owner = true;
-	bk_free(old);
-	mqtt_sessions_add(&l->sessions, s);
+	memcpy(n, s, offsetof(struct mqtt_session, key));
+	names_write(n->key, s->key, cid, &o);
+	n->key_len = len;
+	n->has_owner = true;
+	HASH_ITER(hh, n->subs, sub, tmp)
+		sub->s = n;
+	if (s->expiry_ev) {
+		event_free(s->expiry_ev);
+		n->expiry_ev = NULL;
+		mqtt_session_arm_expiry(n);
+	}
+	mqtt_sessions_add(&l->sessions, n);
+	bk_free(s);
+	return n;
 }
 
-/* The owner kept in the session queue's arguments. */
+/* The owner kept in the session queue's arguments (arg: a char *,
+ * set to a copy). */
 static int
 owner_of_queue(void *arg, const struct bk_queue_view *v)
 {
-	struct mqtt_session *s = arg;
+	char **owner = arg;
 	struct bk_value val;
-	char *owner;
 
-	if (bk_table_get(v->arguments, OWNER_ARG, &val) && val.type == BK_V_LSTR &&
-	    memchr(val.u.s.p, '\0', val.u.s.len) == NULL) {
-		owner = bk_strndup(val.u.s.p, val.u.s.len);
-		mqtt_session_set_owner(s, owner);
-		bk_free(owner);
-	}
+	if (*owner == NULL && bk_table_get(v->arguments, OWNER_ARG, &val) &&
+	    val.type == BK_V_LSTR && memchr(val.u.s.p, '\0', val.u.s.len) == NULL)
+		*owner = bk_strndup(val.u.s.p, val.u.s.len);
 	return 0;
 }
 
@@ -179,7 +245,7 @@ mqtt_session_recover(struct mqtt_listener *l, struct bk_vhost *vh, struct bk_str
 {
 	struct recover_walk w;
 	struct mqtt_session *s;
-	char *cstr = bk_malloc(cid.len + 1), *name;
+	char *cstr = bk_malloc(cid.len + 1), *name, *owner = NULL;
 
 	memcpy(cstr, cid.p, cid.len);
 	cstr[cid.len] = '\0';
@@ -189,9 +255,10 @@ mqtt_session_recover(struct mqtt_listener *l, struct bk_vhost *vh, struct bk_str
 		bk_free(name);
 		return NULL;
 	}
-	s = mqtt_session_new(l, vh, cid, NULL);
+	bk_queue_inspect(vh, bk_str_c(name), owner_of_queue, &owner, NULL);
+	s = mqtt_session_new(l, vh, cid, owner);
+	bk_free(owner);
 	s->queue = name;
-	bk_queue_inspect(vh, bk_str_c(name), owner_of_queue, s, NULL);
 	s->expiry = MQTT_SESSION_NEVER;
 	memset(&w, 0, sizeof(w));
 	w.s = s;
@@ -470,7 +537,16 @@ session_free(struct mqtt_session *s, bool end)
 	bk_free(s->queue);
 	bk_free(s->out);
 	bk_free(s->qos2_in);
-	bk_free(s->key);
+	if (s->in_conn) {
+		/* the key is the connection's login: freed with it */
+		s->expiry_ev = NULL;
+		s->queue = NULL;
+		s->out = NULL;
+		s->qos2_in = NULL;
+		s->out_cap = 0;
+		s->ended = true;
+		return;
+	}
 	bk_free(s);
 }
 

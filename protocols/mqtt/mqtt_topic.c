@@ -47,14 +47,18 @@ mqtt_topic_swap_into(char *out, struct bk_str s)
 char *
 mqtt_buf_get(struct mqtt_buf *b, size_t n)
 {
-	if (b->cap < n) {
-		size_t cap = b->cap ? b->cap : 256;
+	size_t cap = mqtt_buf_cap(b);
 
+	if (cap < n) {
+		size_t *blk;
+
+		cap = cap ? cap : 256 - sizeof(size_t);
 		while (cap < n)
-			cap *= 2;
-		bk_free(b->p);          /* nothing in it is kept */
-		b->p = bk_malloc(cap);
-		b->cap = cap;
+			cap = cap * 2 + sizeof(size_t);
+		mqtt_buf_fini(b);       /* nothing in it is kept */
+		blk = bk_malloc(sizeof(size_t) + cap);
+		blk[0] = cap;
+		b->p = (char *)(blk + 1);
 	}
 	return b->p;
 }
@@ -62,8 +66,10 @@ mqtt_buf_get(struct mqtt_buf *b, size_t n)
 void
 mqtt_buf_fini(struct mqtt_buf *b)
 {
-	BK_FREE(b->p);
-	b->cap = 0;
+	if (b->p) {
+		bk_free((size_t *)(void *)b->p - 1);
+		b->p = NULL;
+	}
 }
 
 /* Map s into b: '/' and '.' swap, and wildcards as asked. */

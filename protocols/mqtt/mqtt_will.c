@@ -62,7 +62,7 @@ mqtt_will_new(struct mqtt_conn *c, const struct mqtt_connect *cn, struct bk_str 
 			       (cn->will_retain ? MQTT_OF_RETAIN : 0);
 	w->l = c->l;
 	w->vhost = c->vhost;
-	w->user = bk_strdup(c->user);
+	w->user = bk_strdup(mqtt_conn_user(c));
 	w->client_id = bk_strndup(cid.p, cid.len);
 	w->retain = cn->will_retain;
 	if (mp && MQTT_HAS(mp, MQTT_PROP_WILL_DELAY))

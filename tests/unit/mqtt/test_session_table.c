@@ -14,10 +14,9 @@
 static struct mqtt_session *
 session(const char *vhost, const char *cid)
 {
-	struct mqtt_session *s = calloc(1, sizeof(*s));
 	size_t vn = strlen(vhost), cn = strlen(cid);
+	struct mqtt_session *s = calloc(1, sizeof(*s) + vn + 1 + cn + 1);
 
-	s->key = malloc(vn + 1 + cn + 1);
 	memcpy(s->key, vhost, vn + 1);
 	memcpy(s->key + vn + 1, cid, cn + 1);
 	s->key_len = (uint32_t)(vn + 1 + cn);
@@ -27,7 +26,6 @@ session(const char *vhost, const char *cid)
 static void
 drop(struct mqtt_session *s)
 {
-	free(s->key);
 	free(s);
 }
 
