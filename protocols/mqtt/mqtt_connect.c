@@ -402,8 +402,8 @@ static void
 set_expiry(const struct mqtt_conn *c, struct mqtt_session *s, const struct mqtt_connect *cn)
 {
 	s->expiry = connect_expiry(c, cn);
-	if (s->expiry_ev)
-		event_del(s->expiry_ev);
+	if (s->x && s->x->expiry_ev)
+		event_del(s->x->expiry_ev);
 }
 
 void
@@ -443,8 +443,7 @@ mqtt_on_connect(struct mqtt_conn *c, const struct mqtt_packet *pkt)
 	if (s) {
 		present = true;
 		/* back before the will delay ran out: no will [MQTT-3.1.3-9] */
-		mqtt_will_free(s->will);
-		s->will = NULL;
+		mqtt_will_free(mqtt_session_will(s));
 	} else if (connect_expiry(c, cn) == 0) {
 		/* ends with this connection: one block with its login */
 		s = mqtt_session_new_own(c);
@@ -456,7 +455,7 @@ mqtt_on_connect(struct mqtt_conn *c, const struct mqtt_packet *pkt)
 	mqtt_send(c, &ack);
 	c->state = MQTT_CONN_RUNNING;
 	net_conn_ready(c->nc);
-	mqtt_mgmt_register(c, cid);
+	mqtt_mgmt_register(c);
 	window = l->cfg.max_inflight;
 	if (c->level == MQTT_V5)
 		window = MQTT_HAS(&cn->props, MQTT_PROP_RECEIVE_MAX) ?

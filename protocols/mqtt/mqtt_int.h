@@ -324,12 +324,11 @@ struct mqtt_session {
 	struct bk_consumer *consumer;   /* on own queue while connected */
 	struct mqtt_sub *subs;          /* owned uthash by filter */
 	struct mqtt_conn *conn;         /* borrowed, NULL while offline */
-	struct event *expiry_ev;        /* owned */
+	struct mqtt_session_x *x;       /* owned, from the first expiry timer,
+					   delayed will or inbound QoS 2 */
 	struct mqtt_out *out;           /* owned [out_cap] */
 	struct mqtt_sub *rw_head;       /* borrowed: subs with retained walks, FIFO */
-	struct mqtt_qos2_ids *qos2_in;  /* owned, or NULL */
 	uint64_t out_seq;
-	struct mqtt_will *will;         /* owned: delayed will waiting */
 	struct mqtt_session *hnext;     /* in l->sessions' chain */
 	uint32_t key_len;
 	uint32_t expiry;                /* seconds after disconnect; 0 = ends with it */
@@ -348,6 +347,30 @@ struct mqtt_session {
 					   first key_len octets are the table's key */
 };
 
+/* What a session has only once it waits offline or takes QoS 2
+ * publishes (mqtt_session_x() makes it). */
+struct mqtt_session_x {
+	struct event *expiry_ev;        /* owned */
+	struct mqtt_will *will;         /* owned: delayed will waiting */
+	struct mqtt_qos2_ids *qos2_in;  /* owned, or NULL */
+};
+
+/* s->x, made if it was not there. */
+static inline struct mqtt_session_x *
+mqtt_session_x(struct mqtt_session *s)
+{
+	if (s->x == NULL)
+		s->x = bk_calloc(1, sizeof(*s->x));
+	return s->x;
+}
+
+/* The delayed will waiting in s, or NULL. */
+static inline struct mqtt_will *
+mqtt_session_will(const struct mqtt_session *s)
+{
+	return s->x ? s->x->will : NULL;
+}
+
 static inline const char *
 mqtt_session_client_id(const struct mqtt_session *s)
 {
@@ -363,7 +386,10 @@ mqtt_session_owner(const struct mqtt_session *s)
 }
 
 /* ---- mqtt_mgmt.c ---- */
-void mqtt_mgmt_register(struct mqtt_conn *c, struct bk_str client_id);
+/* Register c, logged in: its user, vhost name and client id are
+ * mqtt_conn_user(), _vhost_name() and _client_id(), stable until c is
+ * freed. */
+void mqtt_mgmt_register(struct mqtt_conn *c);
 void mqtt_mgmt_unregister(struct mqtt_conn *c);
 /* bk_vhost_watch watcher (arg: the listener): drop all state of vh. */
 void mqtt_mgmt_vhost_gone(void *arg, struct bk_vhost *vh);

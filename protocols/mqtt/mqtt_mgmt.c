@@ -75,7 +75,7 @@ mqtt_mgmt_vhost_gone(void *arg, struct bk_vhost *vh)
 	MQTT_SESSIONS_EACH(l, i, s, nx) {
 		if (s->vhost != vh)
 			continue;
-		mqtt_will_free(s->will);
+		mqtt_will_free(mqtt_session_will(s));
 		s->conn = NULL;
 		mqtt_session_destroy(s);
 	}
@@ -91,7 +91,7 @@ static const struct bk_conn_ops conn_ops = {
 };
 
 void
-mqtt_mgmt_register(struct mqtt_conn *c, struct bk_str client_id)
+mqtt_mgmt_register(struct mqtt_conn *c)
 {
 	struct bk_conn_info info = {
 		.protocol = c->level == MQTT_V5 ? "MQTT 5.0" :
@@ -102,8 +102,8 @@ mqtt_mgmt_register(struct mqtt_conn *c, struct bk_str client_id)
 	net_conn_fill_info(c->nc, &info);
 	c->mgmt = bk_conn_register(c->l->broker, &info);
 	bk_conn_set_user(c->mgmt, bk_str_c(mqtt_conn_user(c)));
-	bk_conn_set_vhost(c->mgmt, bk_vhost_name(c->vhost));
-	bk_conn_set_client_id(c->mgmt, client_id);
+	bk_conn_set_vhost(c->mgmt, mqtt_conn_vhost_name(c));
+	bk_conn_set_client_id(c->mgmt, bk_str_c(mqtt_conn_client_id(c)));
 	c->ctr = bk_conn_counters(c->mgmt);
 }
 

@@ -32,23 +32,27 @@
 static bool
 qos2_has(const struct mqtt_session *s, uint16_t pid)
 {
-	return s->qos2_in && (s->qos2_in->bits[pid >> 3] & (1u << (pid & 7)));
+	const struct mqtt_qos2_ids *q = s->x ? s->x->qos2_in : NULL;
+
+	return q && (q->bits[pid >> 3] & (1u << (pid & 7)));
 }
 
 static void
 qos2_set(struct mqtt_session *s, uint16_t pid, bool on)
 {
-	if (!s->qos2_in) {
+	struct mqtt_qos2_ids *q = s->x ? s->x->qos2_in : NULL;
+
+	if (!q) {
 		if (!on)
 			return;
-		s->qos2_in = bk_calloc(1, sizeof(*s->qos2_in));
+		q = mqtt_session_x(s)->qos2_in = bk_calloc(1, sizeof(*q));
 	}
 	if (on && !qos2_has(s, pid)) {
-		s->qos2_in->bits[pid >> 3] |= (uint8_t)(1u << (pid & 7));
-		s->qos2_in->count++;
+		q->bits[pid >> 3] |= (uint8_t)(1u << (pid & 7));
+		q->count++;
 	} else if (!on && qos2_has(s, pid)) {
-		s->qos2_in->bits[pid >> 3] &= (uint8_t)~(1u << (pid & 7));
-		s->qos2_in->count--;
+		q->bits[pid >> 3] &= (uint8_t)~(1u << (pid & 7));
+		q->count--;
 	}
 }
 
@@ -270,7 +274,8 @@ admit(struct mqtt_conn *c, const struct mqtt_publish *pub, struct bk_str *key)
 		ackq_push(c, MQTT_PUBREC, pub->packet_id, 0, 0);
 		return false;
 	}
-	if (pub->qos == 2 && s->qos2_in && s->qos2_in->count >= c->l->cfg.receive_maximum &&
+	if (pub->qos == 2 && s->x && s->x->qos2_in &&
+	    s->x->qos2_in->count >= c->l->cfg.receive_maximum &&
 	    c->level == MQTT_V5) {
 		mqtt_conn_close_or(c, MQTT_RC_RECEIVE_MAX_EXCEEDED,
 				   "more than %u QoS 2 publishes unacknowledged",

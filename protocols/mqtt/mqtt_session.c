@@ -208,7 +208,8 @@ mqtt_session_set_owner(struct mqtt_session *s, const char *owner)
 
 	/* never attached: nothing but the table, its subscriptions and its
 	 * expiry timer point at s, and it has no slots, walks or will */
-	BK_ASSERT(!s->conn && !s->consumer && !s->out && !s->rw_head && !s->will && !s->in_conn);
+	BK_ASSERT(!s->conn && !s->consumer && !s->out && !s->rw_head && !mqtt_session_will(s) &&
+		  !s->in_conn);
 	mqtt_sessions_del(&l->sessions, s);
 	memcpy(n, s, offsetof(struct mqtt_session, key));
 	names_write(n->key, s->key, cid, &o);
@@ -216,9 +217,9 @@ mqtt_session_set_owner(struct mqtt_session *s, const char *owner)
 	n->has_owner = true;
 	HASH_ITER(hh, n->subs, sub, tmp)
 		sub->s = n;
-	if (s->expiry_ev) {
-		event_free(s->expiry_ev);
-		n->expiry_ev = NULL;
+	if (n->x && n->x->expiry_ev) {
+		event_free(n->x->expiry_ev);
+		n->x->expiry_ev = NULL;
 		mqtt_session_arm_expiry(n);
 	}
 	mqtt_sessions_add(&l->sessions, n);
@@ -498,11 +499,11 @@ mqtt_session_arm_expiry(struct mqtt_session *s)
 		secs = s->l->cfg.persistent_client_expiration;
 	if (secs == 0)
 		return;
-	if (!s->expiry_ev)
-		s->expiry_ev = event_new(s->l->base, -1, 0, expiry_cb, s);
+	if (!mqtt_session_x(s)->expiry_ev)
+		s->x->expiry_ev = event_new(s->l->base, -1, 0, expiry_cb, s);
 	tv.tv_sec = secs;
 	tv.tv_usec = 0;
-	event_add(s->expiry_ev, &tv);
+	event_add(s->x->expiry_ev, &tv);
 }
 
 static void
@@ -510,7 +511,7 @@ session_free(struct mqtt_session *s, bool end)
 {
 	struct mqtt_listener *l = s->l;
 	struct mqtt_sub *sub, *tmp;
-	struct mqtt_will *will = s->will;
+	struct mqtt_will *will = mqtt_session_will(s);
 	struct bk_err err;
 	uint32_t count;
 
@@ -526,23 +527,25 @@ session_free(struct mqtt_session *s, bool end)
 	if (s->queue && end)
 		bk_queue_delete(s->vhost, bk_str_c(s->queue), NULL, false, false,
 				&count, &err);
-	s->will = NULL;
+	if (will)
+		s->x->will = NULL;
 	/* the session ended before the will delay did [MQTT-3.1.3-9] */
 	if (end)
 		mqtt_will_publish(l, will);
 	else
 		mqtt_will_free(will);
-	if (s->expiry_ev)
-		event_free(s->expiry_ev);
+	if (s->x) {
+		if (s->x->expiry_ev)
+			event_free(s->x->expiry_ev);
+		bk_free(s->x->qos2_in);
+		BK_FREE(s->x);
+	}
 	bk_free(s->queue);
 	bk_free(s->out);
-	bk_free(s->qos2_in);
 	if (s->in_conn) {
 		/* the key is the connection's login: freed with it */
-		s->expiry_ev = NULL;
 		s->queue = NULL;
 		s->out = NULL;
-		s->qos2_in = NULL;
 		s->out_cap = 0;
 		s->ended = true;
 		return;

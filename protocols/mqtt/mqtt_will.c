@@ -85,8 +85,8 @@ mqtt_will_free(struct mqtt_will *w)
 		return;
 	if (w->ev)
 		event_free(w->ev);
-	if (w->s && w->s->will == w)
-		w->s->will = NULL;
+	if (w->s && mqtt_session_will(w->s) == w)
+		w->s->x->will = NULL;
 	bk_msg_unref(w->msg);
 	bk_free(w->user);
 	bk_free(w->client_id);
@@ -131,9 +131,9 @@ mqtt_will_arm(struct mqtt_session *s, struct mqtt_will *w)
 {
 	struct timeval tv = { (time_t)w->delay, 0 };
 
-	mqtt_will_free(s->will);
+	mqtt_will_free(mqtt_session_will(s));
 	w->s = s;
-	s->will = w;
+	mqtt_session_x(s)->will = w;
 	w->ev = event_new(s->l->base, -1, 0, delay_cb, w);
 	event_add(w->ev, &tv);
 }
