@@ -149,8 +149,12 @@ net_conn_accept(struct net_listener *l, evutil_socket_t fd, const struct sockadd
 		net_io_attach(nc, fd);
 		return;
 	}
-	nc->sock = net_sock_new(l, n->base, fd, nc->id, nc->peer, &direct_up, nc);
+	if (n->poll == NULL)
+		n->poll = net_poll_new(n->base);
+	nc->sock = n->poll ? net_sock_new(l, n->poll, fd, nc->id, nc->peer, &direct_up, nc) : NULL;
 	if (nc->sock == NULL) {
+		if (n->poll == NULL)
+			evutil_closesocket(fd);
 		nc->sock_gone = true;
 		net_conn_close(nc);
 		return;

@@ -61,6 +61,7 @@ struct net_listener {
 };
 
 struct net_io;                                  /* net_io.c: the I/O threads */
+struct net_poll;                                /* net_sock_plain.c: a loop's poll set */
 
 struct net {
 	struct event_base *base;                /* borrowed: the core's loop */
@@ -76,6 +77,9 @@ struct net {
 	struct event *done_ev;                  /* owned; calls done once conns is empty */
 	struct event *linger_ev;                /* owned; frees what shutdown left */
 	struct net_io *io;                      /* owned; NULL without I/O threads */
+	struct net_poll *poll;                  /* owned; the core loop's poll set
+						   (made at the first accept without
+						   I/O threads) */
 	bool io_stopped;                        /* the I/O threads are gone (net_free) */
 	struct net_conn *dirty;                 /* connections with output to write or
 						   ship at the end of the iteration */
@@ -117,7 +121,8 @@ struct net_ws;                                  /* net_ws.c */
 
 struct net_sock {
 	struct net_listener *l;                 /* borrowed: transport, TLS, WS, limits */
-	struct event_base *base;                /* borrowed: the owning thread's loop */
+	struct net_poll *poll;                  /* borrowed: the owning thread's loop
+						   and its poll set (net_sock_plain.c) */
 	const struct net_sock_up *up;           /* borrowed */
 	void *up_arg;
 	uint64_t id;                            /* for log lines */
@@ -127,9 +132,9 @@ struct net_sock {
 						   NULL on plain TCP (net_sock_plain.c) */
 	struct bufferevent *raw;                /* in bev's stack: socket or TLS */
 	/* plain TCP only (net_sock_plain.c), each owned and made when needed */
-	struct event *rev, *wev;
 	struct evbuffer *in, *out;
-	bool wev_on;                            /* wev is added */
+	uint8_t ev;                             /* what the poll set waits for */
+	bool kicked;                            /* on the poll's kick list */
 	struct net_ws *ws;                      /* owned by the filter bev; NULL unless WS */
 	struct net_tls_info *tls;               /* owned; made and filled at open on TLS
 						   sockets, NULL on others */
@@ -147,10 +152,10 @@ struct net_sock {
 #define SOCK_PAUSE_OUTPUT (1u << 7)             /* output over the high watermark */
 #define SOCK_PAUSE_CREDIT (1u << 8)             /* the core holds enough input (net_io.c) */
 
-/* Make the socket half for an accepted fd on base (TLS as l says);
+/* Make the socket half for an accepted fd on poll's loop (TLS as l says);
  * returns NULL (fd closed) when the bufferevent cannot be made. Nothing
  * is called back before net_sock_start(). */
-struct net_sock *net_sock_new(struct net_listener *l, struct event_base *base,
+struct net_sock *net_sock_new(struct net_listener *l, struct net_poll *poll,
 			      evutil_socket_t fd, uint64_t id, const char *peer,
 			      const struct net_sock_up *up, void *up_arg);
 /* Go: on a plain TCP listener up->open is called from here, so the owner
@@ -190,19 +195,23 @@ void net_sock_end(struct net_sock *s, enum net_end why);
 void net_sock_deliver(struct net_sock *s, struct evbuffer *in);
 void net_sock_drained(struct net_sock *s);
 
-/* net_sock_plain.c: a plain TCP socket without a bufferevent. new makes
- * the read event and adds it (0 or -ENOMEM); free closes the fd. */
+/* net_sock_plain.c: a plain TCP socket without a bufferevent or event.
+ * new adds it to its poll set, reading (0 or -errno); free takes it out
+ * and closes the fd. */
 int net_sock_plain_new(struct net_sock *s);
 void net_sock_plain_free(struct net_sock *s);
 /* Read on or off; writing off, or on (wait for the socket while output
  * remains). */
 void net_sock_plain_events(struct net_sock *s, bool reading, bool writing);
-/* Deliver what waits in s->in from the loop (the read event made active). */
+/* Deliver what waits in s->in from the loop (the poll's event made active). */
 void net_sock_plain_kick(struct net_sock *s);
 void net_sock_plain_write_now(struct net_sock *s);
-/* Output was appended: write when the socket is writable. */
-void net_sock_plain_want_write(struct net_sock *s);
-void net_sock_plain_write_cb(evutil_socket_t fd, short what, void *arg);
+/* A loop's poll set: one epoll set that libevent watches as one read
+ * event (each I/O thread's loop, the core's at io_threads 0). new: NULL
+ * when no set or event could be made; free: its sockets are gone. */
+struct net_poll *net_poll_new(struct event_base *base);
+void net_poll_free(struct net_poll *p);
+struct event_base *net_poll_base(const struct net_poll *p);
 
 /* ------------------------------------------------------------------ */
 /* The core's half (net_conn.c)                                        */

@@ -164,7 +164,7 @@ io_handle(struct net_io_thread *t, const struct net_msg *m)
 
 	switch (m->kind) {
 	case NET_M_ATTACH:
-		c->sock = net_sock_new(c->l, t->base, (evutil_socket_t)m->u64, c->id, c->peer,
+		c->sock = net_sock_new(c->l, t->poll, (evutil_socket_t)m->u64, c->id, c->peer,
 				       &io_up, c);
 		if (c->sock == NULL)
 			sock_end(c, NET_END_ERROR);
@@ -326,6 +326,7 @@ thread_fini(struct net_io_thread *t)
 	bk_free(t->io_spill.m);
 	if (t->io_ev)
 		event_free(t->io_ev);
+	net_poll_free(t->poll);
 	if (t->base)
 		event_base_free(t->base);
 	if (t->io_waker.efd >= 0)
@@ -363,7 +364,9 @@ net_io_start(struct net *n, unsigned count)
 		atomic_init(&t->io_waker.asleep, false);
 		t->io_waker.efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 		t->base = event_base_new();
-		if (t->io_waker.efd < 0 || t->base == NULL) {
+		if (t->base)
+			t->poll = net_poll_new(t->base);
+		if (t->io_waker.efd < 0 || t->base == NULL || t->poll == NULL) {
 			res = -errno;
 			thread_fini(t);         /* not counted in io->n */
 			break;

@@ -55,6 +55,7 @@ struct net_io_thread {
 	struct net_ring to_io, to_core;
 	struct net_waker io_waker;      /* wakes this thread */
 	struct event *io_ev;            /* on base: io_waker's eventfd */
+	struct net_poll *poll;          /* owned: the plain sockets' poll set */
 	_Atomic bool stop;
 	uint32_t nconns;                /* core's count, for placement */
 	struct spill core_spill;        /* core side: waiting for to_io */

@@ -331,6 +331,7 @@ net_free(struct net *n)
 	while (n->conns)
 		net_conn_free(n->conns, NET_END_SHUTDOWN);
 	net_io_free(n);
+	net_poll_free(n->poll);
 	for (l = n->listeners; l; l = next) {
 		next = l->next;
 		listener_free(l);

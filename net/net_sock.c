@@ -121,10 +121,10 @@ bev_new(struct net_sock *s, evutil_socket_t fd)
 	SSL *ssl;
 
 	if (!is_tls(s))
-		return bufferevent_socket_new(s->base, fd, opts);
+		return bufferevent_socket_new(net_poll_base(s->poll), fd, opts);
 	if ((ssl = net_tls_ssl_new(s->l->cfg.tls)) == NULL)
 		return NULL;
-	bev = bufferevent_openssl_socket_new(s->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING, opts);
+	bev = bufferevent_openssl_socket_new(net_poll_base(s->poll), fd, ssl, BUFFEREVENT_SSL_ACCEPTING, opts);
 	if (bev)
 		/* A peer that drops TCP without close_notify is EOF, not an error. */
 		bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
@@ -157,13 +157,13 @@ open_up(struct net_sock *s)
 }
 
 struct net_sock *
-net_sock_new(struct net_listener *l, struct event_base *base, evutil_socket_t fd,
+net_sock_new(struct net_listener *l, struct net_poll *poll, evutil_socket_t fd,
 	     uint64_t id, const char *peer, const struct net_sock_up *up, void *up_arg)
 {
 	struct net_sock *s = bk_calloc(1, sizeof(*s));
 
 	s->l = l;
-	s->base = base;
+	s->poll = poll;
 	s->up = up;
 	s->up_arg = up_arg;
 	s->id = id;
@@ -287,10 +287,10 @@ net_sock_output(struct net_sock *s)
 {
 	if (!plain(s))
 		return bufferevent_get_output(s->bev);
+	/* The owner writes at the end of the iteration (net_sock_write_now);
+	 * only what the socket does not take then waits for writability. */
 	if (s->out == NULL)
 		s->out = evbuffer_new();
-	if (!s->ended)
-		net_sock_plain_want_write(s);   /* written then, if not sooner */
 	return s->out;
 }
 
@@ -469,7 +469,7 @@ net_sock_close_after_flush(struct net_sock *s, uint32_t ms)
 		end(s, NET_END_LOCAL);
 		return;
 	}
-	s->linger = event_new(s->base, -1, 0, linger_cb, s);
+	s->linger = event_new(net_poll_base(s->poll), -1, 0, linger_cb, s);
 	event_add(s->linger, &tv);
 	if (plain(s)) {
 		net_sock_plain_events(s, false, true);

@@ -1,43 +1,72 @@
 /*
  * net_sock_plain.c: the socket half of a plain TCP connection without a
  * bufferevent (net_sock.c keeps bufferevents for TLS and WebSockets,
- * whose layers need them). A bufferevent costs about a kilobyte per
- * socket whether or not anything moves (its two evbuffers, two events,
- * deferred callbacks); here an idle socket holds one read event and
- * nothing else:
+ * whose layers need them), and the poll set its sockets wait in.
  *
- *   s->rev   EV_READ | EV_PERSIST, added while reading is not paused
+ * A bufferevent costs about a kilobyte per socket whether or not anything
+ * moves, and even a libevent event costs 128 bytes and an fd map entry.
+ * A plain socket holds neither: each loop (the core's at io_threads 0,
+ * each I/O thread's) has one private epoll set, struct net_poll, which
+ * libevent watches as a single read event on its descriptor. Sockets sit
+ * in it level-triggered with data.ptr pointing at them:
+ *
+ *   libevent loop --EV_READ--> poll_cb: epoll_wait(set, 0), at most
+ *                              POLL_BATCH sockets a pass (the set stays
+ *                              readable while more wait: the next pass)
+ *                                 |-- EPOLLIN  -> plain_read_cb(s)
+ *                                 '-- EPOLLOUT -> write callback(s)
+ *
+ *   s->ev    what the set waits for: POLL_IN while reading is not paused,
+ *            POLL_OUT while output waits for the socket; none = not in
+ *            the set (EPOLLHUP and EPOLLERR cannot be masked, so a paused
+ *            socket must leave it). Changed with epoll_ctl.
  *   s->in    made by a read, freed once the owner has taken every byte
  *   s->out   made when output is appended (net_sock_output), freed once
- *            written
- *   s->wev   EV_WRITE, made and added when output is appended, as a
- *            bufferevent asks for writability; net_sock_write_now()
- *            writes at the end of the iteration and, when everything
- *            went, deletes and frees it before the change reaches epoll
- *            (libevent's changelist: no system call); it stays only while
- *            output waits for the socket
+ *            written. Appending asks for no writability: the owner writes
+ *            at the end of the iteration (net_sock_write_now, from the
+ *            dirty list or net_sock_send), and only what the socket did
+ *            not take sets POLL_OUT (one epoll_ctl, as a bufferevent's
+ *            write event would cost), cleared once it is written.
  *
  * The callbacks behave as net_sock.c's bufferevent callbacks: input goes
  * up through net_sock_deliver(), a write that leaves at most half of
  * output_high calls net_sock_drained(), end of file or an error ends the
  * socket. Nothing reaches the owner from inside a call it made: a kick
- * makes the read event active rather than reading inline.
+ * queues the socket on its poll and makes the poll's event active, so the
+ * read runs from the loop. Sockets are freed outside poll_cb only (the
+ * owners defer), so a batch never holds a freed pointer.
  */
 #include "net_int.h"
 
 #include <errno.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
 /* A read takes what the kernel holds, up to this much, in one call. */
 #define PLAIN_MAX_READ  (256 * 1024)
 #define PLAIN_MAX_WRITE (1024 * 1024)
 /* Room for a read when the kernel does not say how much waits. */
 #define PLAIN_MIN_READ  1024
+/* Sockets served per pass of a poll's callback: a busy set does not keep
+ * the loop from its other events (rings, timers, other sets). */
+#define POLL_BATCH 64
 
-static void want_write(struct net_sock *s);
-static void stop_write(struct net_sock *s, bool release);
+/* s->ev */
+#define POLL_IN  1u
+#define POLL_OUT 2u
+
+struct net_poll {
+	struct event_base *base;        /* borrowed: the loop */
+	int epfd;
+	struct event *ev;               /* owned: EV_READ on epfd, on base */
+	struct net_sock **kick;         /* owned: sockets to read from the loop */
+	uint32_t nkick, kickcap;
+};
+
+static void poll_cb(evutil_socket_t fd, short what, void *arg);
 
 static bool
 real_error(int e)
@@ -118,19 +147,42 @@ plain_read_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-/* After a write: wait for the socket while output remains, give the
- * buffer back once it is empty (and the write event unless inside its
- * callback), and tell the owner when the output is at or below the low
- * watermark (half of output_high). */
+/* Make the set wait for want (POLL_* bits) on s: 0 or -errno. */
+static int
+set_events(struct net_sock *s, unsigned want)
+{
+	struct epoll_event e = { .data.ptr = s };
+	int op = s->ev == 0 ? EPOLL_CTL_ADD : want == 0 ? EPOLL_CTL_DEL : EPOLL_CTL_MOD;
+
+	if (want == s->ev)
+		return 0;
+	e.events = (want & POLL_IN ? EPOLLIN : 0) | (want & POLL_OUT ? EPOLLOUT : 0);
+	if (epoll_ctl(s->poll->epfd, op, s->fd, &e) < 0)
+		return -errno;
+	s->ev = (uint8_t)want;
+	return 0;
+}
+
 static void
-plain_wrote(struct net_sock *s, bool in_wev)
+want_write(struct net_sock *s)
+{
+	if (!(s->ev & POLL_OUT) && set_events(s, s->ev | POLL_OUT) < 0)
+		/* Not even a write to wait for: the socket cannot go on. */
+		net_sock_end(s, s->flushing ? NET_END_LOCAL : NET_END_ERROR);
+}
+
+/* After a write: wait for the socket while output remains, give the
+ * buffer back once it is empty, and tell the owner when the output is at
+ * or below the low watermark (half of output_high). */
+static void
+plain_wrote(struct net_sock *s)
 {
 	size_t left = s->out ? evbuffer_get_length(s->out) : 0;
 
 	if (left > 0)
 		want_write(s);
 	else {
-		stop_write(s, !in_wev);
+		set_events(s, s->ev & ~POLL_OUT);
 		if (s->out) {
 			evbuffer_free(s->out);
 			s->out = NULL;
@@ -140,10 +192,9 @@ plain_wrote(struct net_sock *s, bool in_wev)
 		net_sock_drained(s);
 }
 
-void
-net_sock_plain_write_cb(evutil_socket_t fd, short what, void *arg)
+static void
+plain_write_cb(struct net_sock *s)
 {
-	struct net_sock *s = arg;
 	int n = 0;
 
 	if (s->ended)
@@ -156,26 +207,26 @@ net_sock_plain_write_cb(evutil_socket_t fd, short what, void *arg)
 		net_sock_end(s, s->flushing ? NET_END_LOCAL : NET_END_ERROR);
 		return;
 	}
-	plain_wrote(s, true);
+	plain_wrote(s);
 }
 
 int
 net_sock_plain_new(struct net_sock *s)
 {
-	s->rev = event_new(s->base, s->fd, EV_READ | EV_PERSIST, plain_read_cb, s);
-	if (s->rev == NULL)
-		return -ENOMEM;
-	event_add(s->rev, NULL);
-	return 0;
+	return set_events(s, POLL_IN);
 }
 
 void
 net_sock_plain_free(struct net_sock *s)
 {
-	if (s->rev)
-		event_free(s->rev);
-	if (s->wev)
-		event_free(s->wev);
+	if (s->kicked) {
+		struct net_poll *p = s->poll;
+
+		for (uint32_t i = 0; i < p->nkick; i++)
+			if (p->kick[i] == s)
+				p->kick[i] = NULL;
+	}
+	set_events(s, 0);       /* before the close: the fd may be reused */
 	if (s->in)
 		evbuffer_free(s->in);
 	if (s->out)
@@ -184,55 +235,31 @@ net_sock_plain_free(struct net_sock *s)
 }
 
 void
-net_sock_plain_want_write(struct net_sock *s)
-{
-	want_write(s);
-}
-
-/* Ask for writability (once: this is on the path of every append). */
-static void
-want_write(struct net_sock *s)
-{
-	if (s->wev_on)
-		return;
-	if (s->wev == NULL)
-		s->wev = event_new(s->base, s->fd, EV_WRITE | EV_PERSIST,
-				   net_sock_plain_write_cb, s);
-	event_add(s->wev, NULL);
-	s->wev_on = true;
-}
-
-/* Stop asking; free the event too when not inside its callback. */
-static void
-stop_write(struct net_sock *s, bool release)
-{
-	if (s->wev == NULL)
-		return;
-	if (release) {
-		event_free(s->wev);
-		s->wev = NULL;
-	} else if (s->wev_on)
-		event_del(s->wev);
-	s->wev_on = false;
-}
-
-void
 net_sock_plain_events(struct net_sock *s, bool reading, bool writing)
 {
-	if (!reading)
-		event_del(s->rev);
-	else if (!event_pending(s->rev, EV_READ, NULL))
-		event_add(s->rev, NULL);
+	unsigned want = reading ? POLL_IN : 0;
+
 	if (writing && s->out && evbuffer_get_length(s->out) > 0)
-		want_write(s);
-	else
-		stop_write(s, false);
+		want |= POLL_OUT;
+	if (set_events(s, want) < 0 && want != 0)
+		net_sock_end(s, s->flushing ? NET_END_LOCAL : NET_END_ERROR);
 }
 
 void
 net_sock_plain_kick(struct net_sock *s)
 {
-	event_active(s->rev, EV_READ, 0);
+	struct net_poll *p = s->poll;
+
+	if (s->kicked)
+		return;
+	if (p->nkick == p->kickcap) {
+		p->kickcap = p->kickcap ? p->kickcap * 2 : 16;
+		p->kick = bk_realloc(p->kick, p->kickcap * sizeof(*p->kick));
+	}
+	p->kick[p->nkick++] = s;
+	s->kicked = true;
+	/* EV_TIMEOUT: the callback tells a kick from the set's readiness. */
+	event_active(p->ev, EV_TIMEOUT, 0);
 }
 
 void
@@ -244,10 +271,80 @@ net_sock_plain_write_now(struct net_sock *s)
 		return;
 	n = evbuffer_write_atmost(s->out, s->fd, PLAIN_MAX_WRITE);
 	if (n < 0 && real_error(errno)) {
-		/* The write event meets the error again and ends the socket
-		 * from the loop, not from inside the owner's call. */
+		/* The socket reports the error again and ends from the loop,
+		 * not from inside the owner's call. */
 		want_write(s);
 		return;
 	}
-	plain_wrote(s, false);
+	plain_wrote(s);
+}
+
+/* ---- the poll set ---- */
+
+static void
+poll_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct net_poll *p = arg;
+	struct epoll_event e[POLL_BATCH];
+	int n;
+
+	/* Kicked sockets first; a read may kick another (the list grows). */
+	for (uint32_t i = 0; i < p->nkick; i++) {
+		struct net_sock *s = p->kick[i];
+
+		if (s) {
+			s->kicked = false;
+			plain_read_cb(s->fd, EV_READ, s);
+		}
+	}
+	p->nkick = 0;
+	if (!(what & EV_READ))
+		return;
+	n = epoll_wait(p->epfd, e, POLL_BATCH, 0);
+	for (int i = 0; i < n; i++) {
+		struct net_sock *s = e[i].data.ptr;
+		uint32_t got = e[i].events;
+
+		/* An error or a hang-up goes to whichever side waits: its
+		 * read or write meets it. */
+		if ((s->ev & POLL_IN) && (got & (EPOLLIN | EPOLLERR | EPOLLHUP)))
+			plain_read_cb(s->fd, EV_READ, s);
+		if ((s->ev & POLL_OUT) && !s->ended && (got & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
+			plain_write_cb(s);
+	}
+}
+
+struct net_poll *
+net_poll_new(struct event_base *base)
+{
+	struct net_poll *p = bk_calloc(1, sizeof(*p));
+
+	p->base = base;
+	p->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (p->epfd < 0 ||
+	    (p->ev = event_new(base, p->epfd, EV_READ | EV_PERSIST, poll_cb, p)) == NULL ||
+	    event_add(p->ev, NULL) < 0) {
+		net_poll_free(p);
+		return NULL;
+	}
+	return p;
+}
+
+void
+net_poll_free(struct net_poll *p)
+{
+	if (p == NULL)
+		return;
+	if (p->ev)
+		event_free(p->ev);
+	if (p->epfd >= 0)
+		close(p->epfd);
+	bk_free(p->kick);
+	bk_free(p);
+}
+
+struct event_base *
+net_poll_base(const struct net_poll *p)
+{
+	return p->base;
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Memory per object and topology speed of sluiced, each on a fresh broker.
 
-    /usr/bin/python3 tools/bench/memory.py [--sluiced PATH] CASE...
+    /usr/bin/python3 tools/bench/memory.py [--sluiced PATH] [--set KEY=VALUE]... CASE...
 
 Cases (each starts its own sluiced on free ports with a temporary data
 directory, measures, stops it):
@@ -23,6 +23,8 @@ directory, measures, stops it):
 RSS is read from /proc/PID/status (VmRSS) after the broker has answered the
 last request, so what it holds is counted, not what it will allocate.
 Prints one line per case. Default PATH: build-release/daemon/sluiced.
+--set passes a configuration key on to every broker started (for instance
+--set broker.io_threads=0 for the single-threaded mode).
 """
 import argparse
 import os
@@ -56,7 +58,7 @@ def rss(pid):
 
 
 class Broker:
-    def __init__(self, sluiced):
+    def __init__(self, sluiced, sets=()):
         self.dir = tempfile.mkdtemp(prefix="sluice-mem.")
         self.amqp, self.mqtt = free_port(), free_port()
         self.proc = subprocess.Popen(
@@ -64,7 +66,8 @@ class Broker:
              "--set", "mqtt.port=%d" % self.mqtt, "--set", "mqtt.allow_anonymous=yes",
              "--set", "http.port=0", "--set", "prometheus.port=0",
              "--set", "broker.data_dir=%s/data" % self.dir,
-             "--set", "broker.log_level=warning"],
+             "--set", "broker.log_level=warning"] +
+            [x for kv in sets for x in ("--set", kv)],
             stdin=subprocess.DEVNULL, stdout=open(self.dir + "/log", "w"),
             stderr=subprocess.STDOUT)
         for _ in range(2400):
@@ -211,13 +214,15 @@ def case_idle_mqtt(b, n):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sluiced", default=os.path.join(ROOT, "build-release/daemon/sluiced"))
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="a configuration key for every broker started")
     ap.add_argument("case", nargs="+")
     a = ap.parse_args()
     args = a.case
     i = 0
     while i < len(args):
         name = args[i]
-        b = Broker(a.sluiced)
+        b = Broker(a.sluiced, a.set)
         try:
             if name == "queued":
                 print(case_queued(b, int(args[i + 1]), int(args[i + 2])), flush=True)
