@@ -78,50 +78,53 @@ timer_arm(struct net_conn *nc, enum net_timer_mode mode, uint32_t ms)
 /* ---- the socket half's news (direct upcalls without I/O threads) ---- */
 
 static void
-up_open(void *arg)
+up_open(struct net_sock *s)
 {
-	net_conn_on_open(arg);
+	net_conn_on_open(net_sock_conn(s));
 }
 
 static void
-up_input(void *arg, struct evbuffer *in)
+up_input(struct net_sock *s, struct evbuffer *in)
 {
-	net_conn_on_input(arg);
+	net_conn_on_input(net_sock_conn(s));
 }
 
 static void
-up_writable(void *arg)
+up_writable(struct net_sock *s)
 {
-	net_conn_on_writable(arg);
+	net_conn_on_writable(net_sock_conn(s));
 }
 
 static void
-up_end(void *arg, enum net_end why)
+up_end(struct net_sock *s, enum net_end why)
 {
-	net_conn_on_end(arg, why);
+	net_conn_on_end(net_sock_conn(s), why);
 }
 
 static const struct net_sock_up direct_up = {
 	.open = up_open, .input = up_input, .writable = up_writable, .end = up_end,
 };
 
-/* The peer's and the local addresses, in one block of their own size. */
-static void
-addrs_set(struct net_conn *nc, const struct sockaddr *sa, evutil_socket_t fd)
+/* The connection's block, its peer's and local addresses at the end. */
+static struct net_conn *
+conn_new(const struct sockaddr *sa, evutil_socket_t fd)
 {
 	char peer[64], host[48], local[48];
+	struct net_conn zero = { 0 }, *nc;
 	size_t a, b, c;
 
-	net_addr_peer_format(sa, peer, sizeof(peer), &nc->peer_loopback);
-	nc->peer_port = net_addr_host(sa, host, sizeof(host));
-	nc->local_port = net_addr_local(fd, local, sizeof(local));
+	net_addr_peer_format(sa, peer, sizeof(peer), &zero.peer_loopback);
+	zero.peer_port = net_addr_host(sa, host, sizeof(host));
+	zero.local_port = net_addr_local(fd, local, sizeof(local));
 	a = strlen(peer) + 1;
 	b = strlen(host) + 1;
 	c = strlen(local) + 1;
-	nc->peer = bk_malloc(a + b + c);
+	nc = bk_malloc(sizeof(*nc) + a + b + c);
+	*nc = zero;
 	memcpy(nc->peer, peer, a);
 	memcpy(nc->peer + a, host, b);
 	memcpy(nc->peer + a + b, local, c);
+	return nc;
 }
 
 void
@@ -129,12 +132,11 @@ net_conn_accept(struct net_listener *l, evutil_socket_t fd, const struct sockadd
 		int salen)
 {
 	struct net *n = l->net;
-	struct net_conn *nc = bk_calloc(1, sizeof(*nc));
+	struct net_conn *nc = conn_new(sa, fd);
 
 	nc->l = l;
 	nc->id = n->next_id++;
 	nc->fd = fd;
-	addrs_set(nc, sa, fd);
 	nc->next = n->conns;
 	if (n->conns)
 		n->conns->prev = nc;
@@ -151,15 +153,15 @@ net_conn_accept(struct net_listener *l, evutil_socket_t fd, const struct sockadd
 	}
 	if (n->poll == NULL)
 		n->poll = net_poll_new(n->base);
-	nc->sock = n->poll ? net_sock_new(l, n->poll, fd, nc->id, nc->peer, &direct_up, nc) : NULL;
-	if (nc->sock == NULL) {
+	if (n->poll == NULL || net_sock_init(&nc->sock_half, l, n->poll, fd, &direct_up) < 0) {
 		if (n->poll == NULL)
 			evutil_closesocket(fd);
 		nc->sock_gone = true;
 		net_conn_close(nc);
 		return;
 	}
-	net_sock_start(nc->sock);
+	nc->direct = true;
+	net_sock_start(net_conn_sock(nc));
 }
 
 void
@@ -167,8 +169,8 @@ net_conn_on_open(struct net_conn *nc)
 {
 	if (nc->opened || nc->free_pending)
 		return;
-	if (nc->sock)
-		nc->tls = nc->sock->tls;
+	if (net_conn_sock(nc))
+		nc->tls = net_conn_sock(nc)->tls;
 	nc->ctx = nc->l->cfg.ops->open(nc->l->cfg.arg, nc);
 	if (nc->ctx == NULL) {
 		net_conn_close(nc);
@@ -184,7 +186,7 @@ net_conn_on_input(struct net_conn *nc)
 
 	if (!nc->opened || nc->free_pending || nc->flush_then_free || nc->paused)
 		return;
-	if (nc->io == NULL) {
+	if (net_conn_io(nc) == NULL) {
 		nc->l->cfg.ops->read(nc->ctx);
 		return;
 	}
@@ -227,8 +229,8 @@ net_conn_pause(struct net_conn *nc, unsigned why, bool on)
 		nc->paused &= ~why;
 	if ((before == 0) == (nc->paused == 0) || nc->free_pending)
 		return;
-	if (nc->sock) {
-		net_sock_pause(nc->sock, why, on);
+	if (net_conn_sock(nc)) {
+		net_sock_pause(net_conn_sock(nc), why, on);
 		return;
 	}
 	net_io_pause(nc, why, on);
@@ -295,21 +297,22 @@ net_conn_free(struct net_conn *nc, enum net_end why)
 	/* With I/O threads the socket half still holds this struct until it
 	 * says it ended (CLOSED); net_free may free it regardless (the
 	 * threads have stopped by then). */
-	if (nc->io && !nc->sock_gone && !nc->l->net->io_stopped)
+	if (net_conn_io(nc) && !nc->sock_gone && !nc->l->net->io_stopped)
 		return;
 	net_conn_gone(nc);
 	net_conn_dirty_unlink(nc);
 	net_conn_reap_unlink(nc);
 	if (nc->timer)
 		event_free(nc->timer);
-	net_sock_free(nc->sock);
-	if (nc->io)
-		net_io_release(nc);
 	if (nc->in)
 		evbuffer_free(nc->in);
 	if (nc->out)
 		evbuffer_free(nc->out);
-	bk_free(nc->peer);
+	if (net_conn_io(nc)) {
+		net_io_release(nc);             /* the I/O half frees the block */
+		return;
+	}
+	net_sock_fini(net_conn_sock(nc));
 	bk_free(nc);
 }
 
@@ -319,9 +322,9 @@ net_conn_close(struct net_conn *nc)
 	if (nc->free_pending)
 		return;
 	nc->free_pending = true;
-	if (nc->sock)
-		net_sock_shut(nc->sock);
-	else if (nc->io && !nc->sock_gone)
+	if (net_conn_sock(nc))
+		net_sock_shut(net_conn_sock(nc));
+	else if (net_conn_io(nc) && !nc->sock_gone)
 		net_io_close(nc, false, 0);
 	net_conn_reap_soon(nc);
 }
@@ -332,9 +335,9 @@ net_conn_close_after_flush(struct net_conn *nc, uint32_t ms)
 	if (nc->free_pending || nc->flush_then_free)
 		return;
 	nc->flush_then_free = true;
-	if (nc->sock)
-		net_sock_close_after_flush(nc->sock, ms);
-	else if (nc->io && !nc->sock_gone)
+	if (net_conn_sock(nc))
+		net_sock_close_after_flush(net_conn_sock(nc), ms);
+	else if (net_conn_io(nc) && !nc->sock_gone)
 		net_io_close(nc, true, ms);
 	else
 		net_conn_close(nc);
@@ -377,8 +380,8 @@ net_conn_deadline(struct net_conn *nc, uint32_t ms)
 struct evbuffer *
 net_conn_input(struct net_conn *nc)
 {
-	if (nc->sock)
-		return net_sock_input(nc->sock);
+	if (net_conn_sock(nc))
+		return net_sock_input(net_conn_sock(nc));
 	if (nc->in == NULL)
 		nc->in = evbuffer_new();
 	return nc->in;
@@ -391,8 +394,8 @@ net_conn_output(struct net_conn *nc)
 	 * write (or, with I/O threads, a shipment) at the end of the
 	 * iteration. Either buffer is made on demand and let go once empty. */
 	net_conn_mark_dirty(nc);
-	if (nc->sock)
-		return net_sock_output(nc->sock);
+	if (net_conn_sock(nc))
+		return net_sock_output(net_conn_sock(nc));
 	if (nc->out == NULL)
 		nc->out = evbuffer_new();
 	return nc->out;
@@ -401,9 +404,9 @@ net_conn_output(struct net_conn *nc)
 size_t
 net_conn_output_len(struct net_conn *nc)
 {
-	if (nc->sock)
-		return net_sock_output_len(nc->sock);
-	return nc->io ? net_io_output_len(nc) : 0;
+	if (net_conn_sock(nc))
+		return net_sock_output_len(net_conn_sock(nc));
+	return net_conn_io(nc) ? net_io_output_len(nc) : 0;
 }
 
 bool

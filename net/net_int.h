@@ -25,17 +25,19 @@
  *
  *   struct net ----owns----> listeners (list) ----owns----> listening sockets
  *        \---------owns----> connections (list, all listeners), I/O threads
- *   struct net_conn --owns--> its net_sock (no I/O threads), timer (while
+ *   struct net_conn --holds--> its net_sock and net_io_conn (one block,
+ *                             see struct net_conn); owns the timer (while
  *                             armed), input and output buffers (with I/O
  *                             threads, while they hold bytes), protocol ctx
  *                             (freed by ops->free)
- *   struct net_io_conn (I/O thread) --owns--> its net_sock
+ *   struct net_io_conn (I/O thread) --runs--> the block's net_sock
  */
 #ifndef SLUICE_NET_INT_H
 #define SLUICE_NET_INT_H
 
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include <event2/bufferevent.h>
@@ -96,18 +98,21 @@ struct net {
 /* The socket's half (net_sock.c)                                      */
 /* ------------------------------------------------------------------ */
 
-/* What a socket tells its owner, on the socket's thread. */
+struct net_sock;
+
+/* What a socket tells its owner, on the socket's thread (the owner finds
+ * its half from s: net_sock_conn). */
 struct net_sock_up {
 	/* The transport is up (TLS handshake, WebSocket upgrade done); info
 	 * (TLS state, the peer certificate) is filled, owned by the sock. */
-	void (*open)(void *arg);
+	void (*open)(struct net_sock *s);
 	/* Bytes wait in in (the bufferevent's input). */
-	void (*input)(void *arg, struct evbuffer *in);
+	void (*input)(struct net_sock *s, struct evbuffer *in);
 	/* The output drained to the low watermark. */
-	void (*writable)(void *arg);
+	void (*writable)(struct net_sock *s);
 	/* The socket is done (EOF, error, or a requested close completed):
 	 * the owner frees the sock when it is ready to. */
-	void (*end)(void *arg, enum net_end why);
+	void (*end)(struct net_sock *s, enum net_end why);
 };
 
 /* TLS state of a connection, read once at the end of the handshake. */
@@ -119,27 +124,27 @@ struct net_tls_info {
 
 struct net_ws;                                  /* net_ws.c */
 
+/* Part of its connection's block (struct net_conn); the id and the peer
+ * for log lines are the connection's. */
 struct net_sock {
 	struct net_listener *l;                 /* borrowed: transport, TLS, WS, limits */
 	struct net_poll *poll;                  /* borrowed: the owning thread's loop
 						   and its poll set (net_sock_plain.c) */
-	const struct net_sock_up *up;           /* borrowed */
-	void *up_arg;
-	uint64_t id;                            /* for log lines */
-	const char *peer;                       /* borrowed "HOST:PORT", for log lines */
-	evutil_socket_t fd;
+	const struct net_sock_up *up;           /* borrowed; NULL when not set up */
 	struct bufferevent *bev;                /* owned: what is read and written;
 						   NULL on plain TCP (net_sock_plain.c) */
 	struct bufferevent *raw;                /* in bev's stack: socket or TLS */
 	/* plain TCP only (net_sock_plain.c), each owned and made when needed */
 	struct evbuffer *in, *out;
-	uint8_t ev;                             /* what the poll set waits for */
+	uint8_t ev;                             /* NET_POLL_*: what the poll set
+						   waits for; 0: not in it */
 	bool kicked;                            /* on the poll's kick list */
 	struct net_ws *ws;                      /* owned by the filter bev; NULL unless WS */
 	struct net_tls_info *tls;               /* owned; made and filled at open on TLS
 						   sockets, NULL on others */
 	struct event *linger;                   /* owned, made when a flush before a close
 						   starts: a flush that takes too long */
+	evutil_socket_t fd;
 	unsigned paused;                        /* NET_PAUSE_* and SOCK_PAUSE_* */
 	int read_errno;                         /* plain TCP: a read's error */
 	bool tls_up;                            /* TLS handshake completed */
@@ -148,20 +153,27 @@ struct net_sock {
 	bool ended;                             /* up->end was called */
 };
 
+#define NET_POLL_IN  1u
+#define NET_POLL_OUT 2u
+/* Sockets a poll set serves per pass of its callback: a busy set does not
+ * keep the loop from its other events (rings, timers, other sets). */
+#define NET_POLL_BATCH 64
+
 /* The socket's own reasons to stop reading. */
 #define SOCK_PAUSE_OUTPUT (1u << 7)             /* output over the high watermark */
 #define SOCK_PAUSE_CREDIT (1u << 8)             /* the core holds enough input (net_io.c) */
 
-/* Make the socket half for an accepted fd on poll's loop (TLS as l says);
- * returns NULL (fd closed) when the bufferevent cannot be made. Nothing
- * is called back before net_sock_start(). */
-struct net_sock *net_sock_new(struct net_listener *l, struct net_poll *poll,
-			      evutil_socket_t fd, uint64_t id, const char *peer,
-			      const struct net_sock_up *up, void *up_arg);
-/* Go: on a plain TCP listener up->open is called from here, so the owner
- * must have stored the pointer net_sock_new returned. */
+/* Set up s (zeroed, in its connection's block) for an accepted fd on
+ * poll's loop (TLS as l says): 0, or -1 (fd closed, s left as
+ * net_sock_fini expects) when the socket cannot be set up. Nothing is
+ * called back before net_sock_start(). */
+int net_sock_init(struct net_sock *s, struct net_listener *l, struct net_poll *poll,
+		  evutil_socket_t fd, const struct net_sock_up *up);
+/* Go: on a plain TCP listener up->open is called from here. */
 void net_sock_start(struct net_sock *s);
-void net_sock_free(struct net_sock *s);         /* accepts NULL; no upcall */
+/* Close and free what s holds (the struct is the block's); no upcall.
+ * Accepts NULL and a sock never set up or already finished. */
+void net_sock_fini(struct net_sock *s);
 /* Write the output now, at the end of the iteration that produced it,
  * rather than an epoll round later; what does not fit waits for the
  * socket as before. Plain TCP sockets only (no-op otherwise). */
@@ -224,23 +236,53 @@ enum net_timer_mode {
 	NET_TIMER_LINGER,                       /* close_in ran out */
 };
 
-struct net_io_conn;                             /* net_io.c: the I/O thread's half */
+struct net_io_thread;                           /* net_io_int.h */
 
+/* The I/O thread's half of a connection (net_io.c, net_io_core.c), part of
+ * its block. The core half is its container (net_io_conn_nc). */
+struct net_io_conn {
+	struct net_io_thread *t;        /* borrowed */
+	_Atomic size_t transit;         /* core adds at flush, I/O subtracts on append */
+	_Atomic size_t queued;          /* the socket's output, as the I/O thread saw it */
+	_Atomic bool wake_wanted;       /* the core wants DRAINED */
+	bool dead;                      /* I/O thread: CLOSED sent; waiting for FREE */
+	bool report;                    /* core: CONSUMED due at the next flush */
+	uint32_t held;                  /* I/O thread: what the core holds, as it said */
+	uint64_t shipped, consumed;     /* I/O thread */
+	uint64_t core_consumed;         /* core: total the protocol took from nc->in */
+};
+
+/*
+ * One allocation per connection, exactly sized:
+ *
+ *   +-----------------+------------------+------------------+---------------+
+ *   | core half       | io_half          | sock_half        | peer[]        |
+ *   | (core thread)   | (I/O thread; the | (the socket's    | "HOST:PORT\0" |
+ *   |                 | atomics: both)   | thread)          | "host\0local\0"|
+ *   +-----------------+------------------+------------------+---------------+
+ *
+ * Without I/O threads the core frees the block. With them the core
+ * finishes first (it waits for CLOSED, then sends FREE and never touches
+ * the block again) and the I/O thread frees it on FREE; the ring's
+ * release/acquire hands every core write over before that. The I/O thread
+ * reads only what never changes after ATTACH: l, id, peer[].
+ */
 struct net_conn {
 	struct net_listener *l;                 /* borrowed; l->net is the net */
 	uint64_t id;
-	struct net_sock *sock;                  /* owned; NULL with I/O threads */
-	struct net_io_conn *io;                 /* the I/O thread's half; NULL without */
 	/* Owned, with I/O threads: the core's buffers, made when bytes come
 	 * and freed once empty, so an idle connection holds none. */
 	struct evbuffer *in, *out;
 	struct event *timer;                    /* owned; NULL while OFF */
-	enum net_timer_mode timer_mode;
 	void *ctx;                              /* the protocol's, NULL until open */
 	const struct net_tls_info *tls;         /* borrowed from the sock / the open message */
 	evutil_socket_t fd;                     /* for TCP_INFO; the socket half owns it */
 	unsigned paused;                        /* NET_PAUSE_* set by the protocol */
-	enum net_end end;                       /* why, once free_pending */
+	uint8_t timer_mode;                     /* enum net_timer_mode */
+	uint8_t end;                            /* enum net_end: why, once free_pending */
+	bool direct;                            /* sock_half is the core's (no I/O threads) */
+	bool threaded;                          /* io_half is in use (I/O threads) until
+						   the core half is done */
 	bool free_pending;                      /* ops->free is due (reaper) */
 	bool flush_then_free;
 	bool deferred_wanted;
@@ -248,17 +290,51 @@ struct net_conn {
 	bool sock_gone;                         /* the socket half has ended */
 	bool dirty;                             /* on net's dirty list */
 	bool peer_loopback;
-	/* One owned block, exactly sized: "HOST:PORT" for logs, then the
-	 * peer's and the local host for management, each NUL-terminated:
-	 * "10.0.0.7:51234\0" "10.0.0.7\0" "10.0.0.1\0" */
-	char *peer;
 	uint16_t peer_port, local_port;
 	struct net_conn *next, *prev;
 	struct net_conn *dirty_next;            /* in net's dirty list, */
 	struct net_conn **dirty_pprev;          /* doubly linked: a free unlinks */
 	struct net_conn *reap_next;             /* in net's reap or reaping list; */
 	struct net_conn **reap_pprev;           /* NULL when in neither */
+	struct net_io_conn io_half;             /* used with I/O threads */
+	struct net_sock sock_half;
+	/* "HOST:PORT" for logs, then the peer's and the local host for
+	 * management, each NUL-terminated:
+	 * "10.0.0.7:51234\0" "10.0.0.7\0" "10.0.0.1\0" */
+	char peer[];
 };
+
+/* The socket half, when it runs on the core's loop (no I/O threads). */
+static inline struct net_sock *
+net_conn_sock(struct net_conn *nc)
+{
+	return nc->direct ? &nc->sock_half : NULL;
+}
+
+/* The I/O half, while the core half uses I/O threads. */
+static inline struct net_io_conn *
+net_conn_io(struct net_conn *nc)
+{
+	return nc->threaded ? &nc->io_half : NULL;
+}
+
+static inline struct net_conn *
+net_sock_conn(struct net_sock *s)
+{
+	return (struct net_conn *)((char *)s - offsetof(struct net_conn, sock_half));
+}
+
+static inline const struct net_conn *
+net_sock_conn_const(const struct net_sock *s)
+{
+	return (const struct net_conn *)((const char *)s - offsetof(struct net_conn, sock_half));
+}
+
+static inline struct net_conn *
+net_io_conn_nc(struct net_io_conn *c)
+{
+	return (struct net_conn *)((char *)c - offsetof(struct net_conn, io_half));
+}
 
 /* A socket accepted on l: make the connection. */
 void net_conn_accept(struct net_listener *l, evutil_socket_t fd,
@@ -318,7 +394,9 @@ void net_io_close(struct net_conn *nc, bool flush, uint32_t ms);
 void net_io_consumed(struct net_conn *nc, size_t before);
 /* Bytes not yet written: the core's buffer, in transit, the socket's. */
 size_t net_io_output_len(struct net_conn *nc);
-/* After the core half freed itself: the I/O half may go. */
+/* The core half is done: the I/O half frees the block once it has
+ * finished too (or now, if the threads are gone). The caller touches nc
+ * no more. */
 void net_io_release(struct net_conn *nc);
 
 /* ------------------------------------------------------------------ */

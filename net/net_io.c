@@ -24,8 +24,12 @@
  *   core half freed --FREE---------------------->  I/O half freed
  *
  * Who owns what: a connection's core half (struct net_conn) is touched by
- * the core only; its I/O half (struct net_io_conn) by its I/O thread only,
- * except the three atomics the core reads to know how much output waits.
+ * the core only; its I/O half (struct net_io_conn) and socket by its I/O
+ * thread only, except the three atomics the core reads to know how much
+ * output waits and the core-only fields marked so. The halves share one
+ * block (net_int.h); the I/O thread reads of the core half only what is
+ * fixed before ATTACH (listener, id, peer string) and frees the block on
+ * FREE, the core's last word about the connection.
  * Chains move between threads inside evbuffers handed over through a ring:
  * the release store of the ring's tail publishes them. A message body an
  * evbuffer references is released on the I/O thread when written; the
@@ -86,16 +90,29 @@ static void
 to_core(struct net_io_conn *c, uint32_t kind, uint32_t u32, void *ptr)
 {
 	struct net_io_thread *t = c->t;
-	struct net_msg m = { .kind = kind, .u32 = u32, .conn = c->nc, .ptr = ptr };
+	struct net_msg m = { .kind = kind, .u32 = u32, .conn = net_io_conn_nc(c), .ptr = ptr };
 
 	net_io_push(&t->to_core, &t->io_spill, &m);
 	t->core_wake_due = true;
 }
 
-static void
-sock_open(void *arg)
+/* The I/O half of the block s is in. */
+static struct net_io_conn *
+sock_io(struct net_sock *s)
 {
-	struct net_io_conn *c = arg;
+	return &net_sock_conn(s)->io_half;
+}
+
+static struct net_sock *
+io_sock(struct net_io_conn *c)
+{
+	return &net_io_conn_nc(c)->sock_half;
+}
+
+static void
+sock_open(struct net_sock *s)
+{
+	struct net_io_conn *c = sock_io(s);
 
 	to_core(c, NET_M_OPENED, 0, NULL);
 }
@@ -105,16 +122,16 @@ credit_check(struct net_io_conn *c)
 {
 	bool over = c->shipped - c->consumed > c->held + NET_IO_CREDIT;
 
-	if (c->sock && !c->dead)
-		net_sock_pause(c->sock, SOCK_PAUSE_CREDIT, over);
+	if (!c->dead)
+		net_sock_pause(io_sock(c), SOCK_PAUSE_CREDIT, over);
 }
 
 static void
-sock_input(void *arg, struct evbuffer *in)
+sock_input(struct net_sock *s, struct evbuffer *in)
 {
-	struct net_io_conn *c = arg;
+	struct net_io_conn *c = sock_io(s);
 	size_t n = evbuffer_get_length(in);
-	struct evbuffer *buf = net_sock_take_input(c->sock, in);
+	struct evbuffer *buf = net_sock_take_input(s, in);
 
 	c->shipped += n;
 	to_core(c, NET_M_INPUT, 0, buf);
@@ -122,25 +139,29 @@ sock_input(void *arg, struct evbuffer *in)
 }
 
 static void
-sock_writable(void *arg)
+sock_writable(struct net_sock *s)
 {
-	struct net_io_conn *c = arg;
+	struct net_io_conn *c = sock_io(s);
 
-	atomic_store_explicit(&c->queued, net_sock_output_len(c->sock), memory_order_relaxed);
+	atomic_store_explicit(&c->queued, net_sock_output_len(s), memory_order_relaxed);
 	if (atomic_exchange_explicit(&c->wake_wanted, false, memory_order_acq_rel))
 		to_core(c, NET_M_DRAINED, 0, NULL);
 }
 
 static void
-sock_end(void *arg, enum net_end why)
+io_end(struct net_io_conn *c, enum net_end why)
 {
-	struct net_io_conn *c = arg;
-
 	if (c->dead)
 		return;
 	c->dead = true;
 	atomic_store_explicit(&c->queued, 0, memory_order_relaxed);
 	to_core(c, NET_M_CLOSED, (uint32_t)why, NULL);
+}
+
+static void
+sock_end(struct net_sock *s, enum net_end why)
+{
+	io_end(sock_io(s), why);
 }
 
 static const struct net_sock_up io_up = {
@@ -150,9 +171,10 @@ static const struct net_sock_up io_up = {
 void
 net_io_conn_free(struct net_io_conn *c)
 {
-	net_sock_free(c->sock);
-	bk_free(c->peer);
-	bk_free(c);
+	struct net_conn *nc = net_io_conn_nc(c);
+
+	net_sock_fini(&nc->sock_half);
+	bk_free(nc);
 }
 
 /* One message from the core. */
@@ -160,39 +182,40 @@ static void
 io_handle(struct net_io_thread *t, const struct net_msg *m)
 {
 	struct net_io_conn *c = m->conn;
+	struct net_sock *s = io_sock(c);
 	struct evbuffer *buf = m->ptr;
 
 	switch (m->kind) {
 	case NET_M_ATTACH:
-		c->sock = net_sock_new(c->l, t->poll, (evutil_socket_t)m->u64, c->id, c->peer,
-				       &io_up, c);
-		if (c->sock == NULL)
-			sock_end(c, NET_END_ERROR);
+		/* l is written before ATTACH and never after: the ring hands it over. */
+		if (net_sock_init(s, net_io_conn_nc(c)->l, t->poll, (evutil_socket_t)m->u64,
+				  &io_up) < 0)
+			io_end(c, NET_END_ERROR);
 		else
-			net_sock_start(c->sock);        /* OPENED after c->sock is set */
+			net_sock_start(s);
 		break;
 	case NET_M_OUTPUT:
 		atomic_fetch_sub_explicit(&c->transit, evbuffer_get_length(buf),
 					  memory_order_relaxed);
 		if (!c->dead) {
-			net_sock_send(c->sock, buf);
-			atomic_store_explicit(&c->queued, net_sock_output_len(c->sock),
+			net_sock_send(s, buf);
+			atomic_store_explicit(&c->queued, net_sock_output_len(s),
 					      memory_order_relaxed);
 		} else
 			evbuffer_free(buf);     /* unwritten references are released */
 		break;
 	case NET_M_PAUSE:
 		if (!c->dead)
-			net_sock_pause(c->sock, m->u32 & ~(1u << 31), (m->u32 >> 31) != 0);
+			net_sock_pause(s, m->u32 & ~(1u << 31), (m->u32 >> 31) != 0);
 		break;
 	case NET_M_CLOSE:
 		if (c->dead)
 			break;
 		if (m->u64)
-			net_sock_close_after_flush(c->sock, m->u32);
+			net_sock_close_after_flush(s, m->u32);
 		else {
-			net_sock_shut(c->sock);
-			sock_end(c, NET_END_LOCAL);
+			net_sock_shut(s);
+			io_end(c, NET_END_LOCAL);
 		}
 		break;
 	case NET_M_CONSUMED:

@@ -28,7 +28,7 @@ net_io_core_handle(const struct net_msg *m)
 
 	switch (m->kind) {
 	case NET_M_OPENED:
-		nc->tls = nc->io->sock->tls;    /* written before OPENED was pushed */
+		nc->tls = nc->sock_half.tls;    /* written before OPENED was pushed */
 		net_conn_on_open(nc);
 		break;
 	case NET_M_INPUT:
@@ -80,7 +80,7 @@ net_loop_once(struct net *n, struct event_base *base)
 
 		res = event_base_loop(base, EVLOOP_ONCE);
 		while (n && (nc = net_conn_dirty_pop(n)) != NULL)
-			net_sock_write_now(nc->sock);
+			net_sock_write_now(net_conn_sock(nc));
 		return res < 0 ? -1 : 0;
 	}
 	res = event_base_loop(base, net_io_loop_flags(&io->core_waker, to_core_empty, io));
@@ -97,21 +97,17 @@ net_io_attach(struct net_conn *nc, evutil_socket_t fd)
 {
 	struct net_io *io = nc->l->net->io;
 	struct net_io_thread *t = &io->t[0];
-	struct net_io_conn *c = bk_calloc(1, sizeof(*c));
+	struct net_io_conn *c = &nc->io_half;
 
 	for (unsigned i = 1; i < io->n; i++)            /* the least loaded thread */
 		if (io->t[i].nconns < t->nconns)
 			t = &io->t[i];
 	t->nconns++;
 	c->t = t;
-	c->nc = nc;
-	c->l = nc->l;
-	c->id = nc->id;
-	c->peer = bk_strdup(nc->peer);
 	atomic_init(&c->transit, 0);
 	atomic_init(&c->queued, 0);
 	atomic_init(&c->wake_wanted, false);
-	nc->io = c;
+	nc->threaded = true;
 	to_io(c, NET_M_ATTACH, 0, (uint64_t)fd, NULL);
 }
 
@@ -119,7 +115,7 @@ void
 net_io_pause(struct net_conn *nc, unsigned why, bool on)
 {
 	if (!nc->sock_gone)
-		to_io(nc->io, NET_M_PAUSE, why | (on ? 1u << 31 : 0), 0, NULL);
+		to_io(net_conn_io(nc), NET_M_PAUSE, why | (on ? 1u << 31 : 0), 0, NULL);
 }
 
 /*
@@ -131,7 +127,7 @@ net_io_pause(struct net_conn *nc, unsigned why, bool on)
 static void
 ship(struct net_conn *nc, bool whole)
 {
-	struct net_io_conn *c = nc->io;
+	struct net_io_conn *c = net_conn_io(nc);
 	size_t n = nc->out ? evbuffer_get_length(nc->out) : 0;
 	struct evbuffer *buf;
 
@@ -165,7 +161,7 @@ net_io_close(struct net_conn *nc, bool flush, uint32_t ms)
 {
 	if (flush)
 		ship(nc, false);
-	to_io(nc->io, NET_M_CLOSE, ms, flush, NULL);
+	to_io(net_conn_io(nc), NET_M_CLOSE, ms, flush, NULL);
 }
 
 
@@ -175,15 +171,15 @@ net_io_consumed(struct net_conn *nc, size_t before)
 	size_t after = nc->in ? evbuffer_get_length(nc->in) : 0;
 
 	if (after < before)
-		nc->io->core_consumed += before - after;
-	nc->io->report = true;
+		nc->io_half.core_consumed += before - after;
+	nc->io_half.report = true;
 	net_conn_mark_dirty(nc);
 }
 
 size_t
 net_io_output_len(struct net_conn *nc)
 {
-	struct net_io_conn *c = nc->io;
+	struct net_io_conn *c = net_conn_io(nc);
 	size_t n = (nc->out ? evbuffer_get_length(nc->out) : 0) +
 		   atomic_load_explicit(&c->transit, memory_order_relaxed) +
 		   atomic_load_explicit(&c->queued, memory_order_relaxed);
@@ -200,10 +196,10 @@ net_io_output_len(struct net_conn *nc)
 void
 net_io_release(struct net_conn *nc)
 {
-	struct net_io_conn *c = nc->io;
+	struct net_io_conn *c = net_conn_io(nc);
 
 	net_conn_dirty_unlink(nc);              /* its output dies with it */
-	nc->io = NULL;
+	nc->threaded = false;
 	c->t->nconns--;
 	if (nc->l->net->io_stopped) {
 		/* The threads are gone: free the I/O half here. */

@@ -20,27 +20,6 @@ enum {
 	NET_M_OPENED, NET_M_INPUT, NET_M_DRAINED, NET_M_CLOSED, NET_M_RELEASE,
 };
 
-struct net_io_thread;
-
-/* The I/O thread's half of a connection. */
-struct net_io_conn {
-	struct net_io_thread *t;        /* borrowed */
-	struct net_conn *nc;            /* the core half: a token in messages only */
-	struct net_listener *l;         /* borrowed; listeners outlive connections */
-	struct net_sock *sock;          /* owned (I/O thread) */
-	uint64_t id;
-	char *peer;                     /* owned copy, for log lines */
-	_Atomic size_t transit;         /* core adds at flush, I/O subtracts on append */
-	_Atomic size_t queued;          /* the socket's output, as the I/O thread saw it */
-	_Atomic bool wake_wanted;       /* the core wants DRAINED */
-	/* I/O thread only: */
-	uint64_t shipped, consumed, held;
-	bool dead;                      /* CLOSED sent; waiting for FREE */
-	/* core only: */
-	uint64_t core_consumed;         /* total the protocol took from nc->in */
-	bool report;                    /* CONSUMED due at the next flush */
-};
-
 /* Messages a ring could not take yet. */
 struct spill {
 	struct net_msg *m;
@@ -86,8 +65,8 @@ int net_io_loop_flags(struct net_waker *w, bool (*empty)(void *), void *arg);
 void net_io_wake_cb(evutil_socket_t fd, short what, void *arg);
 /* The core: one message from an I/O thread. */
 void net_io_core_handle(const struct net_msg *m);
-/* Free an I/O half and its socket (its thread, or the core once the
- * threads are gone). */
+/* The I/O half is done: finish its socket and free the connection's
+ * block (its thread on FREE, or the core once the threads are gone). */
 void net_io_conn_free(struct net_io_conn *c);
 
 #endif

@@ -49,7 +49,8 @@ net_sock_log(const struct net_sock *s, enum bk_log_level lvl, const char *fmt, .
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	bk_log(lvl, "conn=%llu peer=%s proto=%s: %s", (unsigned long long)s->id, s->peer,
+	bk_log(lvl, "conn=%llu peer=%s proto=%s: %s",
+	       (unsigned long long)net_sock_conn_const(s)->id, net_sock_conn_const(s)->peer,
 	       s->l->name, msg);
 }
 
@@ -81,7 +82,7 @@ end(struct net_sock *s, enum net_end why)
 		return;
 	s->ended = true;
 	stop_events(s);
-	s->up->end(s->up_arg, why);
+	s->up->end(s, why);
 }
 
 void
@@ -152,41 +153,32 @@ open_up(struct net_sock *s)
 		s->tls = bk_calloc(1, sizeof(*s->tls));
 		net_tls_info_fill(s->raw, s->tls);
 	}
-	s->up->open(s->up_arg);
+	s->up->open(s);
 	net_sock_kick(s);
 }
 
-struct net_sock *
-net_sock_new(struct net_listener *l, struct net_poll *poll, evutil_socket_t fd,
-	     uint64_t id, const char *peer, const struct net_sock_up *up, void *up_arg)
+int
+net_sock_init(struct net_sock *s, struct net_listener *l, struct net_poll *poll,
+	      evutil_socket_t fd, const struct net_sock_up *up)
 {
-	struct net_sock *s = bk_calloc(1, sizeof(*s));
-
 	s->l = l;
 	s->poll = poll;
-	s->up = up;
-	s->up_arg = up_arg;
-	s->id = id;
-	s->peer = peer;
 	s->fd = fd;
 	net_addr_accepted(fd);
 	if (l->cfg.transport == NET_TCP) {
 		if (net_sock_plain_new(s) < 0) {
 			net_sock_log(s, BK_LOG_WARNING, "cannot set up the connection");
 			net_sock_plain_free(s);
-			bk_free(s);
-			return NULL;
+			return -1;
 		}
-		return s;
-	}
-	if ((s->bev = s->raw = bev_new(s, fd)) == NULL) {
+	} else if ((s->bev = s->raw = bev_new(s, fd)) == NULL) {
 		net_sock_log(s, BK_LOG_WARNING, "cannot set up the connection");
 		evutil_closesocket(fd);
-		bk_free(s);
-		return NULL;
-	}
-	bev_setup(s, s->bev);
-	return s;
+		return -1;
+	} else
+		bev_setup(s, s->bev);
+	s->up = up;
+	return 0;
 }
 
 void
@@ -197,10 +189,11 @@ net_sock_start(struct net_sock *s)
 }
 
 void
-net_sock_free(struct net_sock *s)
+net_sock_fini(struct net_sock *s)
 {
-	if (!s)
+	if (!s || !s->up)
 		return;
+	s->up = NULL;
 	if (s->linger)
 		event_free(s->linger);
 	if (plain(s))
@@ -211,7 +204,6 @@ net_sock_free(struct net_sock *s)
 		net_tls_info_fini(s->tls);
 		bk_free(s->tls);
 	}
-	bk_free(s);
 }
 
 void
@@ -364,7 +356,7 @@ read_input(struct net_sock *s, struct evbuffer *in)
 			net_sock_close_after_flush(s, 1000);
 		return;
 	}
-	s->up->input(s->up_arg, in);
+	s->up->input(s, in);
 	if (net_ws_close_pending(s) && !s->ended)
 		net_sock_close_after_flush(s, 1000);
 	else if (!s->ended && !s->flushing && output_full(s))
@@ -411,7 +403,7 @@ write_cb(struct bufferevent *bev, void *arg)
 	if (s->paused & SOCK_PAUSE_OUTPUT)
 		net_sock_pause(s, SOCK_PAUSE_OUTPUT, false);
 	if (s->open)
-		s->up->writable(s->up_arg);
+		s->up->writable(s);
 }
 
 static void

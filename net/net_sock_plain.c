@@ -11,13 +11,13 @@
  * in it level-triggered with data.ptr pointing at them:
  *
  *   libevent loop --EV_READ--> poll_cb: epoll_wait(set, 0), at most
- *                              POLL_BATCH sockets a pass (the set stays
+ *                              NET_POLL_BATCH sockets a pass (the set stays
  *                              readable while more wait: the next pass)
  *                                 |-- EPOLLIN  -> plain_read_cb(s)
  *                                 '-- EPOLLOUT -> write callback(s)
  *
- *   s->ev    what the set waits for: POLL_IN while reading is not paused,
- *            POLL_OUT while output waits for the socket; none = not in
+ *   s->ev    what the set waits for: NET_POLL_IN while reading is not
+ *            paused, NET_POLL_OUT while output waits for the socket; none: not in
  *            the set (EPOLLHUP and EPOLLERR cannot be masked, so a paused
  *            socket must leave it). Changed with epoll_ctl.
  *   s->in    made by a read, freed once the owner has taken every byte
@@ -25,7 +25,7 @@
  *            written. Appending asks for no writability: the owner writes
  *            at the end of the iteration (net_sock_write_now, from the
  *            dirty list or net_sock_send), and only what the socket did
- *            not take sets POLL_OUT (one epoll_ctl, as a bufferevent's
+ *            not take sets NET_POLL_OUT (one epoll_ctl, as a bufferevent's
  *            write event would cost), cleared once it is written.
  *
  * The callbacks behave as net_sock.c's bufferevent callbacks: input goes
@@ -50,13 +50,6 @@
 #define PLAIN_MAX_WRITE (1024 * 1024)
 /* Room for a read when the kernel does not say how much waits. */
 #define PLAIN_MIN_READ  1024
-/* Sockets served per pass of a poll's callback: a busy set does not keep
- * the loop from its other events (rings, timers, other sets). */
-#define POLL_BATCH 64
-
-/* s->ev */
-#define POLL_IN  1u
-#define POLL_OUT 2u
 
 struct net_poll {
 	struct event_base *base;        /* borrowed: the loop */
@@ -147,7 +140,7 @@ plain_read_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-/* Make the set wait for want (POLL_* bits) on s: 0 or -errno. */
+/* Make the set wait for want (NET_POLL_* bits) on s: 0 or -errno. */
 static int
 set_events(struct net_sock *s, unsigned want)
 {
@@ -156,7 +149,7 @@ set_events(struct net_sock *s, unsigned want)
 
 	if (want == s->ev)
 		return 0;
-	e.events = (want & POLL_IN ? EPOLLIN : 0) | (want & POLL_OUT ? EPOLLOUT : 0);
+	e.events = (want & NET_POLL_IN ? EPOLLIN : 0) | (want & NET_POLL_OUT ? EPOLLOUT : 0);
 	if (epoll_ctl(s->poll->epfd, op, s->fd, &e) < 0)
 		return -errno;
 	s->ev = (uint8_t)want;
@@ -166,7 +159,7 @@ set_events(struct net_sock *s, unsigned want)
 static void
 want_write(struct net_sock *s)
 {
-	if (!(s->ev & POLL_OUT) && set_events(s, s->ev | POLL_OUT) < 0)
+	if (!(s->ev & NET_POLL_OUT) && set_events(s, s->ev | NET_POLL_OUT) < 0)
 		/* Not even a write to wait for: the socket cannot go on. */
 		net_sock_end(s, s->flushing ? NET_END_LOCAL : NET_END_ERROR);
 }
@@ -182,7 +175,7 @@ plain_wrote(struct net_sock *s)
 	if (left > 0)
 		want_write(s);
 	else {
-		set_events(s, s->ev & ~POLL_OUT);
+		set_events(s, s->ev & ~NET_POLL_OUT);
 		if (s->out) {
 			evbuffer_free(s->out);
 			s->out = NULL;
@@ -213,7 +206,7 @@ plain_write_cb(struct net_sock *s)
 int
 net_sock_plain_new(struct net_sock *s)
 {
-	return set_events(s, POLL_IN);
+	return set_events(s, NET_POLL_IN);
 }
 
 void
@@ -237,10 +230,10 @@ net_sock_plain_free(struct net_sock *s)
 void
 net_sock_plain_events(struct net_sock *s, bool reading, bool writing)
 {
-	unsigned want = reading ? POLL_IN : 0;
+	unsigned want = reading ? NET_POLL_IN : 0;
 
 	if (writing && s->out && evbuffer_get_length(s->out) > 0)
-		want |= POLL_OUT;
+		want |= NET_POLL_OUT;
 	if (set_events(s, want) < 0 && want != 0)
 		net_sock_end(s, s->flushing ? NET_END_LOCAL : NET_END_ERROR);
 }
@@ -285,7 +278,7 @@ static void
 poll_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct net_poll *p = arg;
-	struct epoll_event e[POLL_BATCH];
+	struct epoll_event e[NET_POLL_BATCH];
 	int n;
 
 	/* Kicked sockets first; a read may kick another (the list grows). */
@@ -300,16 +293,16 @@ poll_cb(evutil_socket_t fd, short what, void *arg)
 	p->nkick = 0;
 	if (!(what & EV_READ))
 		return;
-	n = epoll_wait(p->epfd, e, POLL_BATCH, 0);
+	n = epoll_wait(p->epfd, e, NET_POLL_BATCH, 0);
 	for (int i = 0; i < n; i++) {
 		struct net_sock *s = e[i].data.ptr;
 		uint32_t got = e[i].events;
 
 		/* An error or a hang-up goes to whichever side waits: its
 		 * read or write meets it. */
-		if ((s->ev & POLL_IN) && (got & (EPOLLIN | EPOLLERR | EPOLLHUP)))
+		if ((s->ev & NET_POLL_IN) && (got & (EPOLLIN | EPOLLERR | EPOLLHUP)))
 			plain_read_cb(s->fd, EV_READ, s);
-		if ((s->ev & POLL_OUT) && !s->ended && (got & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
+		if ((s->ev & NET_POLL_OUT) && !s->ended && (got & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
 			plain_write_cb(s);
 	}
 }
