@@ -81,16 +81,16 @@ mqtt_subs_recheck(struct mqtt_session *s, const struct bk_who *who, struct bk_er
 	struct mqtt_sub *sub, *tmp;
 	enum bk_status st = BK_OK;
 
-	HASH_ITER(hh, s->subs, sub, tmp) {
-		st = mqtt_sub_check(s, who, sub->shared ? sub->shared->queue : s->queue,
+	HASH_ITER(hh, s->rx->subs, sub, tmp) {
+		st = mqtt_sub_check(s, who, sub->shared ? sub->shared->queue : s->rx->queue,
 				    MQTT_SUB_RESUME, sub->match, err);
 		if (st != BK_OK)
 			return st;
 	}
 	/* a queue without subscriptions is still consumed */
-	if (s->queue != NULL && s->nlocal == 0)
+	if (s->rx->queue != NULL && s->rx->nlocal == 0)
 		st = bk_perm_check(s->vhost, who->user, BK_PERM_READ, "queue",
-				   bk_str_c(s->queue), err);
+				   bk_str_c(s->rx->queue), err);
 	return st;
 }
 
@@ -117,7 +117,7 @@ mqtt_may_unsubscribe(struct mqtt_session *s, struct mqtt_sub *sub, struct bk_err
 {
 	struct bk_who who = mqtt_conn_who(s->conn);
 
-	if (mqtt_sub_check(s, &who, sub->shared ? sub->shared->queue : s->queue,
+	if (mqtt_sub_check(s, &who, sub->shared ? sub->shared->queue : s->rx->queue,
 			   MQTT_SUB_UNBIND, sub->match, err) == BK_OK)
 		return true;
 	mqtt_conn_log(s->conn, BK_LOG_INFO, "unsubscribe '%s' refused: %s", sub->filter,

@@ -39,17 +39,18 @@
 static void
 slots_grow(struct mqtt_session *s, uint32_t n)
 {
-	uint32_t old = s->out_cap;
+	uint32_t old = s->rx->out_cap;
 
 	if (n <= old)
 		return;
-	s->out = bk_realloc(s->out, n * sizeof(*s->out));
-	memset(s->out + old, 0, (n - old) * sizeof(*s->out));
+	mqtt_session_rx(s);
+	s->rx->out = bk_realloc(s->rx->out, n * sizeof(*s->rx->out));
+	memset(s->rx->out + old, 0, (n - old) * sizeof(*s->rx->out));
 	for (uint32_t i = n; i > old; i--) {
-		s->out[i - 1].next_free = s->out_free;
-		s->out_free = (uint16_t)i;
+		s->rx->out[i - 1].next_free = s->rx->out_free;
+		s->rx->out_free = (uint16_t)i;
 	}
-	s->out_cap = (uint16_t)n;
+	s->rx->out_cap = (uint16_t)n;
 }
 
 /* The window only: slots are made as deliveries need them (4, then
@@ -60,8 +61,8 @@ mqtt_out_window(struct mqtt_session *s, uint16_t limit)
 	if (limit == 0)
 		limit = 1;
 	s->out_limit = limit;
-	if (s->consumer)
-		bk_consumer_set_prefetch(s->consumer, limit);
+	if (s->rx->consumer)
+		bk_consumer_set_prefetch(s->rx->consumer, limit);
 }
 
 static struct mqtt_out *
@@ -69,25 +70,25 @@ slot_take(struct mqtt_session *s)
 {
 	struct mqtt_out *o;
 
-	if (s->out_used >= s->out_limit)
+	if (s->rx->out_used >= s->out_limit)
 		return NULL;
-	if (s->out_free == 0 && s->out_cap < s->out_limit)
-		slots_grow(s, s->out_cap * 2 > s->out_limit ? s->out_limit :
-			   s->out_cap < 4 ? (s->out_limit < 4 ? s->out_limit : 4) : s->out_cap * 2);
-	if (s->out_free == 0)
+	if (s->rx->out_free == 0 && s->rx->out_cap < s->out_limit)
+		slots_grow(s, s->rx->out_cap * 2 > s->out_limit ? s->out_limit :
+			   s->rx->out_cap < 4 ? (s->out_limit < 4 ? s->out_limit : 4) : s->rx->out_cap * 2);
+	if (s->rx->out_free == 0)
 		return NULL;
-	o = &s->out[s->out_free - 1];
-	s->out_free = o->next_free;
-	s->out_used++;
+	o = &s->rx->out[s->rx->out_free - 1];
+	s->rx->out_free = o->next_free;
+	s->rx->out_used++;
 	o->next_free = 0;
-	o->seq = ++s->out_seq;
+	o->seq = ++s->rx->out_seq;
 	return o;
 }
 
 static uint16_t
 slot_pid(const struct mqtt_session *s, const struct mqtt_out *o)
 {
-	return (uint16_t)(o - s->out + 1);
+	return (uint16_t)(o - s->rx->out + 1);
 }
 
 /* Drop what the slot holds (settling with how) and free it. */
@@ -100,9 +101,9 @@ slot_release(struct mqtt_session *s, struct mqtt_out *o, enum bk_settle how)
 	o->d = NULL;
 	o->msg = NULL;
 	o->state = MQTT_OUT_FREE;
-	o->next_free = s->out_free;
-	s->out_free = slot_pid(s, o);
-	s->out_used--;
+	o->next_free = s->rx->out_free;
+	s->rx->out_free = slot_pid(s, o);
+	s->rx->out_used--;
 	bk_msg_unref(msg);
 	if (d)
 		bk_delivery_settle(d, how);     /* may deliver again, synchronously */
@@ -124,7 +125,7 @@ match_subs(struct mqtt_session *s, struct mqtt_sub *only, const struct bk_msg *m
 
 	op->n_sub_ids = 0;
 	op->retain = false;
-	HASH_ITER(hh, s->subs, sub, tmp) {
+	HASH_ITER(hh, s->rx->subs, sub, tmp) {
 		if (only ? sub != only : sub->shared != NULL)
 			continue;
 		if ((sub->no_local && own) || !mqtt_topic_match(sub->match, topic))
@@ -164,7 +165,7 @@ deliver(struct mqtt_session *s, struct mqtt_sub *only, struct bk_delivery *d)
 		return 0;
 	}
 	if (qos > 0 && !(o = slot_take(s))) {
-		s->parked = true;
+		mqtt_session_rx(s)->parked = true;
 		return -EAGAIN;
 	}
 	op.qos = (uint8_t)qos;
@@ -199,8 +200,8 @@ session_cancelled(void *ctx, enum bk_cancel_reason why)
 	struct mqtt_session *s = ctx;
 
 	/* the queue was deleted under us (by an AMQP client, say) */
-	s->consumer = NULL;
-	BK_FREE(s->queue);
+	s->rx->consumer = NULL;
+	BK_FREE(s->rx->queue);
 }
 
 static int
@@ -295,10 +296,11 @@ mqtt_deliver_wake(struct mqtt_session *s)
 	mqtt_retain_send(s);
 	if (!s->conn)
 		return;
-	s->parked = false;
-	if (s->consumer)
-		bk_consumer_wake(s->consumer);
-	HASH_ITER(hh, s->subs, sub, tmp)
+	if (s->rx->parked)
+		s->rx->parked = false;
+	if (s->rx->consumer)
+		bk_consumer_wake(s->rx->consumer);
+	HASH_ITER(hh, s->rx->subs, sub, tmp)
 		if (sub->consumer)
 			bk_consumer_wake(sub->consumer);
 }
@@ -308,9 +310,9 @@ mqtt_deliver_wake(struct mqtt_session *s)
 static struct mqtt_out *
 slot_get(struct mqtt_session *s, uint16_t pid)
 {
-	if (pid == 0 || pid > s->out_cap || s->out[pid - 1].state == MQTT_OUT_FREE)
+	if (pid == 0 || pid > s->rx->out_cap || s->rx->out[pid - 1].state == MQTT_OUT_FREE)
 		return NULL;
-	return &s->out[pid - 1];
+	return &s->rx->out[pid - 1];
 }
 
 /*
@@ -373,7 +375,7 @@ mqtt_on_puback(struct mqtt_conn *c, const struct mqtt_packet *pkt)
 			slot_release(s, o, BK_SETTLE_ACK);
 		break;
 	}
-	if (s && s->conn && (s->parked || s->rw_head))
+	if (s && s->conn && (s->rx->parked || s->rx->rw_head))
 		mqtt_deliver_wake(s);
 }
 
@@ -396,12 +398,12 @@ mqtt_deliver_resend(struct mqtt_session *s)
 	struct bk_str topic;
 	struct mqtt_out_pub op;
 
-	if (s->out_used == 0 || !s->conn)
+	if (s->rx->out_used == 0 || !s->conn)
 		return;
-	v = bk_malloc(s->out_used * sizeof(*v));
-	for (uint32_t i = 0; i < s->out_cap && n < s->out_used; i++)
-		if (s->out[i].state != MQTT_OUT_FREE)
-			v[n++] = &s->out[i];
+	v = bk_malloc(s->rx->out_used * sizeof(*v));
+	for (uint32_t i = 0; i < s->rx->out_cap && n < s->rx->out_used; i++)
+		if (s->rx->out[i].state != MQTT_OUT_FREE)
+			v[n++] = &s->rx->out[i];
 	qsort(v, n, sizeof(*v), by_seq);
 	for (uint32_t i = 0; i < n; i++) {
 		struct mqtt_out *o = v[i];
@@ -427,15 +429,15 @@ mqtt_deliver_resend(struct mqtt_session *s)
 void
 mqtt_out_release_shared(struct mqtt_session *s)
 {
-	for (uint32_t i = 0; i < s->out_cap; i++)
-		if (s->out[i].state == MQTT_OUT_SENT && s->out[i].shared && s->out[i].d)
-			slot_release(s, &s->out[i], BK_SETTLE_REQUEUE);
+	for (uint32_t i = 0; i < s->rx->out_cap; i++)
+		if (s->rx->out[i].state == MQTT_OUT_SENT && s->rx->out[i].shared && s->rx->out[i].d)
+			slot_release(s, &s->rx->out[i], BK_SETTLE_REQUEUE);
 }
 
 void
 mqtt_out_clear(struct mqtt_session *s, enum bk_settle how)
 {
-	for (uint32_t i = 0; i < s->out_cap; i++)
-		if (s->out[i].state != MQTT_OUT_FREE)
-			slot_release(s, &s->out[i], how);
+	for (uint32_t i = 0; i < s->rx->out_cap; i++)
+		if (s->rx->out[i].state != MQTT_OUT_FREE)
+			slot_release(s, &s->rx->out[i], how);
 }

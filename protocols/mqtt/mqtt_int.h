@@ -320,25 +320,17 @@ struct mqtt_session {
 	uint64_t id;                    /* origin token for no-local */
 	struct mqtt_listener *l;        /* borrowed */
 	struct bk_vhost *vhost;         /* borrowed */
-	char *queue;                    /* owned; own queue name, NULL until needed */
-	struct bk_consumer *consumer;   /* on own queue while connected */
-	struct mqtt_sub *subs;          /* owned uthash by filter */
 	struct mqtt_conn *conn;         /* borrowed, NULL while offline */
+	struct mqtt_session_rx *rx;     /* owned from the first subscription or
+					   queue; until then the shared empty
+					   mqtt_session_rx_none (read only) */
 	struct mqtt_session_x *x;       /* owned, from the first expiry timer,
 					   delayed will or inbound QoS 2 */
-	struct mqtt_out *out;           /* owned [out_cap] */
-	struct mqtt_sub *rw_head;       /* borrowed: subs with retained walks, FIFO */
-	uint64_t out_seq;
 	struct mqtt_session *hnext;     /* in l->sessions' chain */
 	uint32_t key_len;
 	uint32_t expiry;                /* seconds after disconnect; 0 = ends with it */
-	uint32_t nsubs, nlocal;         /* all / bound to the own queue */
 	uint32_t hash;                  /* of the key, in l->sessions */
-	uint16_t out_cap;
 	uint16_t out_limit;             /* window in effect */
-	uint16_t out_used;
-	uint16_t out_free;              /* free list head: index + 1 */
-	bool parked : 1;                /* a consumer got -EAGAIN for want of a slot */
 	bool has_owner : 1;             /* key holds the owner */
 	bool in_conn : 1;               /* the block is conn's (conn->own_session) */
 	bool ended : 1;                 /* in_conn: out of the table, settled */
@@ -346,6 +338,38 @@ struct mqtt_session {
 					   (mqtt_session_client_id, _owner); the
 					   first key_len octets are the table's key */
 };
+
+/*
+ * What a session receives with: its subscriptions, its queue and the
+ * consumer on it, and the in-flight slots. A session that never
+ * subscribed (or was recovered with a queue) points at the shared
+ * mqtt_session_rx_none, all empty: read it freely, but write only
+ * through mqtt_session_rx(), which makes the session its own.
+ */
+struct mqtt_session_rx {
+	struct mqtt_sub *subs;          /* owned uthash by filter */
+	struct mqtt_sub *rw_head;       /* borrowed: subs with retained walks, FIFO */
+	char *queue;                    /* owned; own queue name, NULL until needed */
+	struct bk_consumer *consumer;   /* on own queue while connected */
+	struct mqtt_out *out;           /* owned [out_cap] */
+	uint64_t out_seq;
+	uint32_t nsubs, nlocal;         /* all / bound to the own queue */
+	uint16_t out_cap;
+	uint16_t out_used;
+	uint16_t out_free;              /* free list head: index + 1 */
+	bool parked;                    /* a consumer got -EAGAIN for want of a slot */
+};
+
+extern const struct mqtt_session_rx mqtt_session_rx_none;
+
+struct mqtt_session_rx *mqtt_session_rx_make(struct mqtt_session *s);
+
+/* s->rx, made s's own if it was the shared empty one. */
+static inline struct mqtt_session_rx *
+mqtt_session_rx(struct mqtt_session *s)
+{
+	return s->rx != &mqtt_session_rx_none ? s->rx : mqtt_session_rx_make(s);
+}
 
 /* What a session has only once it waits offline or takes QoS 2
  * publishes (mqtt_session_x() makes it). */

@@ -64,7 +64,7 @@ unlist(struct mqtt_session *s, struct mqtt_sub *sub)
 {
 	struct mqtt_sub **pp;
 
-	for (pp = &s->rw_head; *pp; pp = &(*pp)->rw_next) {
+	for (pp = &s->rx->rw_head; *pp; pp = &(*pp)->rw_next) {
 		if (*pp != sub)
 			continue;
 		*pp = sub->rw_next;
@@ -97,7 +97,7 @@ mqtt_retain_start(struct mqtt_session *s, struct mqtt_sub *sub)
 	sub->rqos = sub->qos;
 	sub->rsub_id = sub->sub_id;
 	/* at the end: walks are few (one per recent SUBSCRIBE entry) */
-	for (pp = &s->rw_head; *pp; pp = &(*pp)->rw_next)
+	for (pp = &mqtt_session_rx(s)->rw_head; *pp; pp = &(*pp)->rw_next)
 		;
 	*pp = sub;
 }
@@ -136,10 +136,10 @@ mqtt_retain_send(struct mqtt_session *s)
 {
 	struct mqtt_sub *sub;
 
-	while (s->conn && s->conn->state == MQTT_CONN_RUNNING && (sub = s->rw_head)) {
+	while (s->conn && s->conn->state == MQTT_CONN_RUNNING && (sub = s->rx->rw_head)) {
 		if (!walk(s, sub))
 			return false;
 		mqtt_retain_stop(s, sub);
 	}
-	return s->rw_head == NULL;
+	return s->rx->rw_head == NULL;
 }

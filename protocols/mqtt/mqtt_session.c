@@ -107,9 +107,20 @@ session_alloc(size_t n)
 	return bk_calloc(1, offsetof(struct mqtt_session, key) + n);
 }
 
+/* Read only: a stray write faults instead of reaching every session. */
+const struct mqtt_session_rx mqtt_session_rx_none;
+
+struct mqtt_session_rx *
+mqtt_session_rx_make(struct mqtt_session *s)
+{
+	s->rx = bk_calloc(1, sizeof(*s->rx));
+	return s->rx;
+}
+
 static void
 session_init(struct mqtt_listener *l, struct bk_vhost *vh, struct mqtt_session *s)
 {
+	s->rx = (struct mqtt_session_rx *)&mqtt_session_rx_none;
 	s->id = l->next_session_id++;
 	s->l = l;
 	s->vhost = vh;
@@ -177,7 +188,7 @@ recover_binding(void *arg, const struct bk_binding_view *v)
 	struct bk_str f;
 
 	if (strcmp(v->destination_type, "queue") != 0 || strcmp(v->source, w->exchange) != 0 ||
-	    !bk_str_eq_c(v->destination, s->queue))
+	    !bk_str_eq_c(v->destination, s->rx->queue))
 		return 0;
 	/* bound by someone else with a key no MQTT filter can be: not ours */
 	if (mqtt_key_to_filter(v->routing_key, &w->buf, &f) < 0)
@@ -189,9 +200,9 @@ recover_binding(void *arg, const struct bk_binding_view *v)
 	sub->match = (struct bk_str){ sub->filter, f.len };
 	mqtt_sub_opts_from_args(sub, v->arguments);
 	sub->s = s;
-	HASH_ADD_KEYPTR(hh, s->subs, sub->filter, f.len, sub);
-	s->nsubs++;
-	s->nlocal++;
+	HASH_ADD_KEYPTR(hh, mqtt_session_rx(s)->subs, sub->filter, f.len, sub);
+	s->rx->nsubs++;
+	s->rx->nlocal++;
 	return 0;
 }
 
@@ -208,14 +219,14 @@ mqtt_session_set_owner(struct mqtt_session *s, const char *owner)
 
 	/* never attached: nothing but the table, its subscriptions and its
 	 * expiry timer point at s, and it has no slots, walks or will */
-	BK_ASSERT(!s->conn && !s->consumer && !s->out && !s->rw_head && !mqtt_session_will(s) &&
+	BK_ASSERT(!s->conn && !s->rx->consumer && !s->rx->out && !s->rx->rw_head && !mqtt_session_will(s) &&
 		  !s->in_conn);
 	mqtt_sessions_del(&l->sessions, s);
 	memcpy(n, s, offsetof(struct mqtt_session, key));
 	names_write(n->key, s->key, cid, &o);
 	n->key_len = len;
 	n->has_owner = true;
-	HASH_ITER(hh, n->subs, sub, tmp)
+	HASH_ITER(hh, n->rx->subs, sub, tmp)
 		sub->s = n;
 	if (n->x && n->x->expiry_ev) {
 		event_free(n->x->expiry_ev);
@@ -259,7 +270,7 @@ mqtt_session_recover(struct mqtt_listener *l, struct bk_vhost *vh, struct bk_str
 	bk_queue_inspect(vh, bk_str_c(name), owner_of_queue, &owner, NULL);
 	s = mqtt_session_new(l, vh, cid, owner);
 	bk_free(owner);
-	s->queue = name;
+	mqtt_session_rx(s)->queue = name;
 	s->expiry = MQTT_SESSION_NEVER;
 	memset(&w, 0, sizeof(w));
 	w.s = s;
@@ -363,8 +374,8 @@ mqtt_session_queue(struct mqtt_session *s, struct bk_err *err)
 	const char *name;
 	char *want;
 
-	if (s->queue)
-		return s->queue;
+	if (s->rx->queue)
+		return s->rx->queue;
 	want = queue_name_for(mqtt_session_client_id(s));
 	memset(&d, 0, sizeof(d));
 	d.name = bk_str_c(want);
@@ -388,9 +399,9 @@ mqtt_session_queue(struct mqtt_session *s, struct bk_err *err)
 			return NULL;
 		}
 	}
-	s->queue = want;
-	mqtt_queue_cap(s->l, s->vhost, s->queue);
-	return s->queue;
+	mqtt_session_rx(s)->queue = want;
+	mqtt_queue_cap(s->l, s->vhost, s->rx->queue);
+	return s->rx->queue;
 }
 
 void
@@ -400,11 +411,11 @@ mqtt_session_consume(struct mqtt_session *s)
 	struct bk_queue *q;
 	struct bk_err err;
 
-	if (!s->conn || !s->queue || s->consumer)
+	if (!s->conn || !s->rx->queue || s->rx->consumer)
 		return;
-	if (bk_queue_lookup(s->vhost, bk_str_c(s->queue), NULL, &q, &err) != BK_OK) {
+	if (bk_queue_lookup(s->vhost, bk_str_c(s->rx->queue), NULL, &q, &err) != BK_OK) {
 		mqtt_conn_log(s->conn, BK_LOG_WARNING, "cannot consume '%s': %s",
-			      s->queue, err.text);
+			      s->rx->queue, err.text);
 		return;
 	}
 	memset(&d, 0, sizeof(d));
@@ -412,10 +423,10 @@ mqtt_session_consume(struct mqtt_session *s)
 	d.prefetch = s->out_limit;
 	d.ops = &mqtt_session_consumer_ops;
 	d.ctx = s;
-	if (bk_consume(&d, &s->consumer, &err) != BK_OK) {
-		s->consumer = NULL;
+	if (bk_consume(&d, &s->rx->consumer, &err) != BK_OK) {
+		s->rx->consumer = NULL;
 		mqtt_conn_log(s->conn, BK_LOG_WARNING, "cannot consume '%s': %s",
-			      s->queue, err.text);
+			      s->rx->queue, err.text);
 	}
 }
 
@@ -429,7 +440,7 @@ mqtt_session_attach(struct mqtt_session *s, struct mqtt_conn *c, uint16_t window
 	mqtt_out_window(s, window);
 	mqtt_deliver_resend(s);
 	mqtt_session_consume(s);
-	HASH_ITER(hh, s->subs, sub, tmp)
+	HASH_ITER(hh, s->rx->subs, sub, tmp)
 		if (sub->shared)
 			mqtt_sub_consume(sub);
 	mqtt_deliver_wake(s);
@@ -440,13 +451,13 @@ stop_consuming(struct mqtt_session *s)
 {
 	struct mqtt_sub *sub, *tmp;
 
-	if (s->consumer) {
-		struct bk_consumer *bc = s->consumer;
+	if (s->rx->consumer) {
+		struct bk_consumer *bc = s->rx->consumer;
 
-		s->consumer = NULL;
+		s->rx->consumer = NULL;
 		bk_consumer_cancel(bc);
 	}
-	HASH_ITER(hh, s->subs, sub, tmp) {
+	HASH_ITER(hh, s->rx->subs, sub, tmp) {
 		if (sub->consumer) {
 			struct bk_consumer *bc = sub->consumer;
 
@@ -522,10 +533,10 @@ session_free(struct mqtt_session *s, bool end)
 	mqtt_sessions_del(&l->sessions, s);
 	stop_consuming(s);
 	mqtt_out_clear(s, BK_SETTLE_REQUEUE);
-	HASH_ITER(hh, s->subs, sub, tmp)
+	HASH_ITER(hh, s->rx->subs, sub, tmp)
 		mqtt_sub_free(s, sub, false);
-	if (s->queue && end)
-		bk_queue_delete(s->vhost, bk_str_c(s->queue), NULL, false, false,
+	if (s->rx->queue && end)
+		bk_queue_delete(s->vhost, bk_str_c(s->rx->queue), NULL, false, false,
 				&count, &err);
 	if (will)
 		s->x->will = NULL;
@@ -540,13 +551,14 @@ session_free(struct mqtt_session *s, bool end)
 		bk_free(s->x->qos2_in);
 		BK_FREE(s->x);
 	}
-	bk_free(s->queue);
-	bk_free(s->out);
+	if (s->rx != &mqtt_session_rx_none) {
+		bk_free(s->rx->queue);
+		bk_free(s->rx->out);
+		bk_free(s->rx);
+		s->rx = (struct mqtt_session_rx *)&mqtt_session_rx_none;
+	}
 	if (s->in_conn) {
 		/* the key is the connection's login: freed with it */
-		s->queue = NULL;
-		s->out = NULL;
-		s->out_cap = 0;
 		s->ended = true;
 		return;
 	}

@@ -142,12 +142,12 @@ rebind(struct mqtt_session *s, struct mqtt_sub *sub, bool bound, struct bk_err *
 		bk_free(args);
 		return BK_OK;
 	}
-	if (bind_key(s, s->queue, sub->match, nt, true, err) != BK_OK) {
+	if (bind_key(s, s->rx->queue, sub->match, nt, true, err) != BK_OK) {
 		bk_free(args);
 		return err->status;
 	}
 	if (bound)
-		bind_key(s, s->queue, sub->match, sub_args(sub), false, err);
+		bind_key(s, s->rx->queue, sub->match, sub_args(sub), false, err);
 	bk_free(sub->bargs);
 	sub->bargs = args;
 	sub->bargs_len = len;
@@ -162,8 +162,8 @@ own_queue_name(struct mqtt_session *s)
 	size_t n = strlen(cid) + 32;
 	char *buf;
 
-	if (s->queue)
-		return s->queue;
+	if (s->rx->queue)
+		return s->rx->queue;
 	buf = mqtt_buf_get(&s->l->nbuf, n);
 	snprintf(buf, n, MQTT_SESSION_QPREFIX "%sqos1", cid);
 	return buf;
@@ -256,8 +256,8 @@ mqtt_sub_free(struct mqtt_session *s, struct mqtt_sub *sub, bool unbind)
 	struct bk_err err;
 
 	mqtt_retain_stop(s, sub);
-	HASH_DEL(s->subs, sub);
-	s->nsubs--;
+	HASH_DEL(s->rx->subs, sub);
+	s->rx->nsubs--;
 	if (sub->consumer) {
 		struct bk_consumer *bc = sub->consumer;
 
@@ -267,9 +267,9 @@ mqtt_sub_free(struct mqtt_session *s, struct mqtt_sub *sub, bool unbind)
 	if (sub->shared) {
 		mqtt_shared_unref(s->l, sub->shared);
 	} else {
-		s->nlocal--;
-		if (unbind && s->queue)
-			bind_key(s, s->queue, sub->match, sub_args(sub), false, &err);
+		s->rx->nlocal--;
+		if (unbind && s->rx->queue)
+			bind_key(s, s->rx->queue, sub->match, sub_args(sub), false, &err);
 	}
 	bk_free(sub->bargs);
 	bk_free(sub->filter);
@@ -313,7 +313,7 @@ resubscribe(struct mqtt_session *s, struct mqtt_sub *sub, const struct mqtt_sub_
 				filter, &err))
 		return refused(s, sub->filter, &err);
 	set_options(sub, e, sub_id);
-	if (!sub->shared && s->queue && rebind(s, sub, true, &err) != BK_OK) {
+	if (!sub->shared && s->rx->queue && rebind(s, sub, true, &err) != BK_OK) {
 		sub->qos = old.qos;
 		sub->no_local = old.no_local;
 		sub->rap = old.rap;
@@ -349,12 +349,12 @@ subscribe_new(struct mqtt_session *s, const struct mqtt_sub_entry *e, uint32_t s
 		   !mqtt_session_queue(s, &err) || rebind(s, sub, false, &err) != BK_OK) {
 		goto fail;
 	}
-	HASH_ADD_KEYPTR(hh, s->subs, sub->filter, e->filter.len, sub);
-	s->nsubs++;
+	HASH_ADD_KEYPTR(hh, mqtt_session_rx(s)->subs, sub->filter, e->filter.len, sub);
+	s->rx->nsubs++;
 	if (shared) {
 		mqtt_sub_consume(sub);
 	} else {
-		s->nlocal++;
+		s->rx->nlocal++;
 		mqtt_session_consume(s);
 	}
 	*out = sub;
@@ -381,7 +381,7 @@ add_sub(struct mqtt_session *s, const struct mqtt_sub_entry *e, uint32_t sub_id,
 	*retained = NULL;
 	if (shared < 0)
 		return MQTT_RC_TOPIC_FILTER_INVALID;
-	HASH_FIND(hh, s->subs, e->filter.p, e->filter.len, sub);
+	HASH_FIND(hh, s->rx->subs, e->filter.p, e->filter.len, sub);
 	is_new = sub == NULL;
 	if (is_new)
 		rc = subscribe_new(s, e, sub_id, shared, group, filter, &sub);
@@ -448,7 +448,7 @@ mqtt_on_unsubscribe(struct mqtt_conn *c, const struct mqtt_packet *pkt)
 	codes = bk_malloc(sp->count ? sp->count : 1);
 	while (n < sp->count && mqtt_sub_next(sp, MQTT_UNSUBSCRIBE, c->level, &pos, &e) == 1) {
 		sub = NULL;
-		HASH_FIND(hh, s->subs, e.filter.p, e.filter.len, sub);
+		HASH_FIND(hh, s->rx->subs, e.filter.p, e.filter.len, sub);
 		if (sub && !mqtt_may_unsubscribe(s, sub, &err)) {
 			codes[n] = MQTT_RC_NOT_AUTHORIZED;
 		} else if (sub) {

@@ -168,7 +168,7 @@ tick(struct mqtt_listener *l)
 		return;                 /* the [mqtt] vhost was deleted */
 	bk_overview_get(l->broker, &ov);
 	MQTT_SESSIONS_EACH(l, i, s, nx) {
-		subs += s->nsubs;
+		subs += s->rx->nsubs;
 		if (s->conn)
 			online++;
 		else
