@@ -19,9 +19,14 @@
  *   mqtt_listener --lists-> mqtt_conn list, mqtt_session table (by vhost +
  *                           client id), shared-group hash
  *   mqtt_conn  <--conn/session--> mqtt_session   (while connected)
- *   mqtt_session --owns--> mqtt_sub hash (each with the walk over the
- *                          retained messages it is still owed), outbound
- *                          slots (in-flight deliveries), a delayed will
+ *   mqtt_conn  --owns--> the block of its session when that session ends
+ *                        with it (own_session: the login strings are the
+ *                        session's key), else a block of its login strings
+ *   mqtt_session --owns--> rx (from the first subscription): mqtt_sub hash
+ *                          (each with the walk over the retained messages
+ *                          it is still owed), queue, outbound slots
+ *                          (in-flight deliveries); x: expiry timer, a
+ *                          delayed will, inbound QoS 2 ids
  */
 #ifndef SLUICE_MQTT_INT_H
 #define SLUICE_MQTT_INT_H
