@@ -156,7 +156,9 @@ struct mqtt_conn {
 					   whose block is ours; stable until the
 					   connection is freed (mqtt_conn_user) */
 	struct mqtt_session *session;   /* borrowed; session->conn == this */
-	uint64_t pub_gen;               /* access generation when publishing was allowed; 0 = unchecked */
+	uint64_t pub_gen;               /* access generation when publishing was
+					   allowed whatever the topic; 0 = check
+					   each PUBLISH */
 	struct bk_conn *mgmt;           /* registration, NULL before CONNECT */
 	struct bk_conn_counters *ctr;   /* into mgmt, or NULL */
 	struct mqtt_acks *acks;         /* owned, from the first QoS 1/2 PUBLISH */
@@ -169,12 +171,10 @@ struct mqtt_conn {
 	uint32_t last_rx_ms;            /* bk_now_ms() of the last input, mod 2^32
 					   (keepalives are far shorter) */
 	uint16_t keepalive;             /* seconds in effect, 0 = none */
+	uint8_t level;                  /* from CONNECT; 0 before */
 	unsigned state : 2;             /* enum mqtt_conn_state */
-	unsigned level : 3;             /* from CONNECT; 0 before */
 	/* flags, one bit each */
-	bool request_problem_info : 1;  /* v5, default true */
 	bool will_suppressed : 1;       /* DISCONNECT 0x00 or shutdown */
-	bool pub_keyed : 1;             /* a topic permission applies: check every topic */
 	bool published : 1;             /* has sent a PUBLISH: blocked by alarms */
 	bool blocked : 1;               /* not reading: a resource alarm is up */
 	bool slowed : 1;                /* not reading for a moment: a subscriber
@@ -199,6 +199,7 @@ struct mqtt_conn_x {
 	uint16_t client_alias_max;      /* v5 Topic Alias Maximum of the client */
 	uint16_t out_alias_used;
 	uint16_t slow_us;               /* the last slow-down pause; 0 = none lately */
+	bool no_problem_info;           /* v5 Request Problem Information 0 */
 };
 
 /* The login of c, copies that stay until c is freed (the registry
