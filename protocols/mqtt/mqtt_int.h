@@ -721,8 +721,15 @@ mqtt_buf_cap(const struct mqtt_buf *b)
 {
 	return b->p ? ((const size_t *)(const void *)b->p)[-1] : 0;
 }
+/* A block of at least n bytes for b (what was there is lost). */
+char *mqtt_buf_grow(struct mqtt_buf *b, size_t n);
+
 /* At least n bytes at b->p (grown as needed; what was there is lost). */
-char *mqtt_buf_get(struct mqtt_buf *b, size_t n);
+static inline char *
+mqtt_buf_get(struct mqtt_buf *b, size_t n)
+{
+	return mqtt_buf_cap(b) >= n && b->p ? b->p : mqtt_buf_grow(b, n);
+}
 void mqtt_buf_fini(struct mqtt_buf *b);
 /* The '/' <-> '.' swap of s into out (s.len bytes, no NUL). */
 void mqtt_topic_swap_into(char *out, struct bk_str s);
