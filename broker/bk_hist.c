@@ -17,7 +17,10 @@
  * are allocated at the first change (filled with the old values for the
  * ticks the window still covers) and freed once the values have stayed
  * put for a whole window, so an idle connection, channel or queue costs
- * the header and last[] only.
+ * the header and last[] only. An object may even keep no history while
+ * it is flat (bk_hist_flat_state): it keeps the tick and the values, and
+ * builds the history in place when a view is taken (bk_hist_flat) or
+ * again at its next change (bk_hist_record_from).
  *
  * Narrow histories (queues, exchanges, channels, connections, vhosts)
  * keep 32 bits per value to stay small: counters are rebuilt from the
@@ -133,10 +136,10 @@ bk_hist_record(struct bk_broker *b, struct bk_hist **hp, unsigned lo, unsigned h
 		BK_FREE(h->slots);
 }
 
-/* A flat history of zeros over ticks [born, last] in h (nf fields). */
+/* A flat history of vals (NULL: zeros) over ticks [born, last] in h. */
 static void
-flat_zero_init(struct bk_hist *h, unsigned lo, unsigned hi, uint32_t cap, uint64_t born,
-	       uint64_t last)
+flat_init(struct bk_hist *h, unsigned lo, unsigned hi, uint32_t cap, uint64_t born,
+	  uint64_t last, const uint64_t *vals)
 {
 	memset(h, 0, sizeof(*h) + (hi - lo) * sizeof(uint64_t));
 	h->lo = (uint16_t)lo;
@@ -144,6 +147,8 @@ flat_zero_init(struct bk_hist *h, unsigned lo, unsigned hi, uint32_t cap, uint64
 	h->cap = cap;
 	h->first_tick = h->flat_since = born;
 	h->last_tick = last;
+	if (vals)
+		memcpy(h->v, vals, (hi - lo) * sizeof(uint64_t));
 }
 
 void
@@ -161,15 +166,15 @@ bk_hist_record_lazy(struct bk_broker *b, struct bk_hist **hp, unsigned lo, unsig
 		if (born < tick) {
 			/* the zeros every tick since born would have recorded */
 			*hp = bk_malloc(sizeof(**hp) + nf * sizeof(uint64_t));
-			flat_zero_init(*hp, lo, hi, cap, born, tick - 1);
+			flat_init(*hp, lo, hi, cap, born, tick - 1, NULL);
 		}
 	}
 	bk_hist_record(b, hp, lo, hi, cap, false, vals);
 }
 
 const struct bk_hist *
-bk_hist_flat_zero(struct bk_broker *b, uint64_t *space, size_t words, unsigned lo,
-		  unsigned hi, uint32_t cap, uint64_t born)
+bk_hist_flat(struct bk_broker *b, uint64_t *space, size_t words, unsigned lo, unsigned hi,
+	     uint32_t cap, uint64_t born, const uint64_t *vals)
 {
 	struct bk_hist *h = (struct bk_hist *)space;
 	uint64_t tick = bk_mgmt(b)->tick;
@@ -177,8 +182,38 @@ bk_hist_flat_zero(struct bk_broker *b, uint64_t *space, size_t words, unsigned l
 	if (born > tick || born == 0 ||
 	    sizeof(*h) + (hi - lo) * sizeof(uint64_t) > words * sizeof(uint64_t))
 		return NULL;
-	flat_zero_init(h, lo, hi, cap, born, tick);
+	flat_init(h, lo, hi, cap, born, tick, vals);
 	return h;
+}
+
+const struct bk_hist *
+bk_hist_flat_zero(struct bk_broker *b, uint64_t *space, size_t words, unsigned lo,
+		  unsigned hi, uint32_t cap, uint64_t born)
+{
+	return bk_hist_flat(b, space, words, lo, hi, cap, born, NULL);
+}
+
+void
+bk_hist_record_from(struct bk_broker *b, struct bk_hist **hp, unsigned lo, unsigned hi,
+		    uint32_t cap, uint64_t since, const uint64_t *old, const uint64_t *vals)
+{
+	uint64_t tick = bk_mgmt(b)->tick;
+
+	if (*hp == NULL && since < tick) {
+		*hp = bk_malloc(sizeof(**hp) + (hi - lo) * sizeof(uint64_t));
+		flat_init(*hp, lo, hi, cap, since, tick - 1, old);
+	}
+	bk_hist_record(b, hp, lo, hi, cap, false, vals);
+}
+
+bool
+bk_hist_flat_state(const struct bk_hist *h, uint64_t *since, uint64_t *vals)
+{
+	if (h == NULL || h->slots != NULL || h->wide)
+		return false;
+	*since = window_start(h, h->last_tick);
+	memcpy(vals, h->v, nfields(h) * sizeof(uint64_t));
+	return true;
 }
 
 void

@@ -172,6 +172,21 @@ void bk_hist_record_lazy(struct bk_broker *b, struct bk_hist **hp, unsigned lo,
  */
 const struct bk_hist *bk_hist_flat_zero(struct bk_broker *b, uint64_t *space, size_t words,
 					unsigned lo, unsigned hi, uint32_t cap, uint64_t born);
+/* The same with the values vals instead of zeros (a narrow history). */
+const struct bk_hist *bk_hist_flat(struct bk_broker *b, uint64_t *space, size_t words,
+				   unsigned lo, unsigned hi, uint32_t cap, uint64_t born,
+				   const uint64_t *vals);
+/*
+ * An object that keeps no history while its values stay put: when a
+ * narrow h holds no change over its window, *since (the first tick the
+ * window covers) and vals (its values) are all it holds: true, and the
+ * caller may free h. bk_hist_record_from() records vals at the current
+ * tick into *hp, first making it (when NULL) the flat history of old
+ * over ticks [since, current tick).
+ */
+bool bk_hist_flat_state(const struct bk_hist *h, uint64_t *since, uint64_t *vals);
+void bk_hist_record_from(struct bk_broker *b, struct bk_hist **hp, unsigned lo, unsigned hi,
+			 uint32_t cap, uint64_t since, const uint64_t *old, const uint64_t *vals);
 /*
  * The per-second rates of the message counters over the broker's newest
  * tick, from h (which keeps fields BK_HF_MS .. BK_HF_MS + BK_MS__COUNT);

@@ -73,11 +73,14 @@ count_conns(struct bk_broker *b, const struct bk_conn *self, const char *vhost,
 {
 	int64_t n = 0;
 
+	struct bk_conn_info ci;
+
 	for (struct bk_conn *c = bk_mgmt(b)->conns_head; c != NULL; c = c->next) {
 		if (c == self)
 			continue;
-		if (vhost != NULL ? (c->vhost && strcmp(c->vhost, vhost) == 0)
-				  : bk_str_eq_c(user, c->user))
+		bk_registry_info(b, c, &ci);
+		if (vhost != NULL ? (ci.vhost && strcmp(ci.vhost, vhost) == 0)
+				  : bk_str_eq_c(user, ci.user))
 			n++;
 	}
 	return n;
@@ -112,10 +115,16 @@ bk_chan_limit_check(struct bk_broker *b, struct bk_str user, struct bk_err *err)
 
 	if (!bk_user_limits_get(b, user, &ul) || !limited(&ul, BK_LIMIT_MAX_CHANNELS, &max))
 		return BK_OK;
-	for (struct bk_conn *c = bk_mgmt(b)->conns_head; c != NULL; c = c->next)
-		if (bk_str_eq_c(user, c->user))
+	for (struct bk_conn *c = bk_mgmt(b)->conns_head; c != NULL; c = c->next) {
+		struct bk_conn_info ci;
+
+		if (c->chans == NULL)
+			continue;
+		bk_registry_info(b, c, &ci);
+		if (bk_str_eq_c(user, ci.user))
 			for (struct bk_chan *ch = c->chans; ch != NULL; ch = ch->cnext)
 				n++;
+	}
 	if (n < max)
 		return BK_OK;
 	return bk_err_set(err, BK_NOT_ALLOWED, "number of channels opened for user '%.*s' "

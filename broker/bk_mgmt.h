@@ -18,39 +18,39 @@
 
 struct event;
 
+#define BK_CONN_PROTOS 16               /* protocol names of live connections */
+
 /*
- * One registered client connection. Its strings are one owned block,
- * rebuilt when the user, vhost or client id is set (once or twice per
- * connection):
+ * One registered client connection: 104 bytes (a 112-byte malloc
+ * chunk), no strings (ops->info tells them) and, while its byte counters
+ * have not moved for a whole history window, no history either:
  *
- *   name\0 peer_host\0 host\0 user\0 [vhost\0] [client_id\0]
- *   ^strs
- *
- * name, peer_host, host, user, vhost and client_id point into it (vhost
- * and client_id NULL until set).
+ *   has_hist 0: every tick from since to the newest recorded
+ *               ctr.recv_oct and ctr.send_oct as they were then, whose
+ *               low 32 bits are flat[] (the full values are rebuilt
+ *               from the counters, which grow by less than 2^32 between
+ *               two ticks); nothing recorded yet while the broker's tick
+ *               is below since (the first tick after registration)
+ *   has_hist 1: hist holds them (bk_hist.c), from the first change on
+ *               until the values have stayed put for a whole window
  */
 struct bk_conn {
 	uint64_t id;
-	struct bk_broker *broker;       /* borrowed */
-	const char *protocol;           /* borrowed: a string constant */
-	char *strs;                     /* owned block, see above */
-	const char *name;               /* "peer:port -> host:port" */
-	const char *peer_host, *host;
-	const char *user;               /* "" before login */
-	const char *vhost;              /* NULL before open */
-	const char *client_id;          /* NULL unless set */
-	uint16_t peer_port, port;
-	bool ssl;
-	uint32_t props_len;
-	uint8_t *props;                 /* owned client-properties blob */
-	bk_owner owner;                 /* exclusive-queue owner token or NULL */
-	uint64_t connected_at;
+	struct bk_conn_counters ctr;    /* the adapter adds to it */
 	const struct bk_conn_ops *ops;  /* borrowed */
 	void *ctx;                      /* borrowed */
-	struct bk_conn_counters ctr;
-	struct bk_hist *hist;           /* owned */
-	struct bk_chan *chans;          /* its channels, via cnext */
 	struct bk_conn *prev, *next;    /* in mgmt->conns, registration order */
+	struct bk_chan *chans;          /* its channels, via cnext */
+	union {
+		struct bk_hist *hist;   /* owned, has_hist 1 */
+		uint32_t flat[2];       /* has_hist 0 */
+	} h;
+	uint64_t connected_at : 48;     /* wall clock ms (2^48: year 10889) */
+	uint64_t proto : 8;             /* index in mgmt->protos */
+	uint64_t has_hist : 1;
+	uint64_t owner : 1;             /* ctx owns exclusive queues */
+	uint32_t since;                 /* tick, see above (2^32 ticks: 13 years
+					   at 0.1 s) */
 };
 
 /*
@@ -117,6 +117,9 @@ struct bk_mgmt {
 	struct bk_hist *hist;           /* owned: the broker's history */
 	struct bk_msg_stats chan_gone;  /* counters of closed channels */
 	struct bk_proto_traffic traffic[BK_PROTO_MAX];  /* closed connections' */
+	/* protocol names of registered connections (borrowed constants);
+	 * struct bk_conn.proto indexes it */
+	const char *protos[BK_CONN_PROTOS];
 	/* registry */
 	struct bk_conn *conns_head, *conns_tail;
 	uint32_t nconns, nchans;
@@ -150,6 +153,12 @@ bk_mgmt(struct bk_broker *b)
 
 /* bk_registry.c */
 void bk_registry_fini(struct bk_broker *b);
+/* c's protocol name ("" when the table was full). */
+static inline const char *
+bk_registry_protocol(const struct bk_mgmt *m, const struct bk_conn *c)
+{
+	return c->proto < BK_CONN_PROTOS ? m->protos[c->proto] : "";
+}
 /* bk_registry_chan.c: the channel table's teardown (channels are gone). */
 void bk_registry_chan_fini(struct bk_mgmt *m);
 /* Sampler pass over the channels of c. */
@@ -160,6 +169,11 @@ void bk_registry_sample(struct bk_broker *b, double secs);
 uint64_t bk_registry_owner_id(struct bk_broker *b, bk_owner owner);
 /* Count connections on vhost (NULL: all). */
 uint32_t bk_registry_count(struct bk_broker *b, const char *vhost);
+/* What c's adapter tells of it (ops->info; the strings borrowed until
+ * the adapter next runs; protocol, ops and ctx set, user never NULL). */
+void bk_registry_info(struct bk_broker *b, const struct bk_conn *c, struct bk_conn_info *out);
+/* c's name "peer:port -> host:port" into buf; returns buf. */
+const char *bk_registry_name(const struct bk_conn_info *ci, char buf[BK_CONN_NAME_MAX]);
 /* Close every connection matching vhost or user (either NULL = any). */
 void bk_registry_close_matching(struct bk_broker *b, const char *vhost,
 				const char *user, const char *reason);

@@ -7,7 +7,9 @@
  * from bk_conn_register()/bk_chan_register() and increments the counters
  * in it directly. Connections sit in one list (registration order),
  * channels in their connection's list and in a table by id
- * (bk_registry_chan.c). A connection's strings are one block (bk_mgmt.h).
+ * (bk_registry_chan.c). A connection's record keeps no strings: the
+ * adapter tells them (ops->info) and names are built when needed; it
+ * keeps no history while its byte counters stay put (bk_mgmt.h).
  *
  * Re-entrancy: listing calls the adapters' describe() (which must not
  * change anything); bk_conn_close_by_name() and
@@ -17,46 +19,25 @@
  */
 #include "bk_mgmt.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
 #define DEFAULT_CLOSE_REASON "Closed via management plugin"
 
-/* Rebuild c's string block: name, peer_host and host as they are, then
- * user, vhost and client_id (each NULL: kept as it is; vhost and
- * client_id stay NULL until set). */
-static void
-strs_build(struct bk_conn *c, struct bk_str user, struct bk_str vhost, struct bk_str cid)
+/* The index of protocol in m->protos, added if new; BK_CONN_PROTOS
+ * when the table is full (shown as ""). */
+static unsigned
+proto_index(struct bk_mgmt *m, const char *protocol)
 {
-	struct bk_str v[6] = {
-		bk_str_c(c->name), bk_str_c(c->peer_host), bk_str_c(c->host),
-		user.p ? user : bk_str_c(c->user),
-		vhost.p ? vhost : bk_str_c(c->vhost),
-		cid.p ? cid : bk_str_c(c->client_id),
-	};
-	bool has[6] = { true, true, true, true, vhost.p || c->vhost, cid.p || c->client_id };
-	const char **at[6] = { &c->name, &c->peer_host, &c->host, &c->user, &c->vhost,
-			       &c->client_id };
-	size_t len = 0;
-	char *block, *p;
+	unsigned i;
 
-	for (int i = 0; i < 6; i++)
-		len += has[i] ? v[i].len + 1 : 0;
-	block = p = bk_malloc(len);
-	for (int i = 0; i < 6; i++) {
-		if (!has[i])
-			continue;
-		if (v[i].len)
-			memcpy(p, v[i].p, v[i].len);
-		p[v[i].len] = '\0';
-		p += v[i].len + 1;
-	}
-	for (int i = 0, off = 0; i < 6; i++) {
-		*at[i] = has[i] ? block + off : NULL;
-		off += has[i] ? (int)v[i].len + 1 : 0;
-	}
-	bk_free(c->strs);
-	c->strs = block;
+	for (i = 0; i < BK_CONN_PROTOS && m->protos[i] != NULL; i++)
+		if (m->protos[i] == protocol || strcmp(m->protos[i], protocol) == 0)
+			return i;
+	if (i < BK_CONN_PROTOS)
+		m->protos[i] = protocol;
+	return i;
 }
 
 struct bk_conn *
@@ -64,27 +45,13 @@ bk_conn_register(struct bk_broker *b, const struct bk_conn_info *info)
 {
 	struct bk_mgmt *m = bk_mgmt(b);
 	struct bk_conn *c = bk_calloc(1, sizeof(*c));
-	const char *ph = info->peer_host ? info->peer_host : "";
-	const char *h = info->host ? info->host : "";
-	char name[256];
 
 	c->id = m->next_conn_id++;
-	c->broker = b;
-	c->protocol = info->protocol ? info->protocol : "";
-	c->peer_port = info->peer_port;
-	c->port = info->port;
-	c->ssl = info->ssl;
+	c->proto = proto_index(m, info->protocol ? info->protocol : "");
 	c->ops = info->ops;
 	c->ctx = info->ctx;
 	c->connected_at = bk_now_ms();
-	snprintf(name, sizeof(name), "%s:%u -> %s:%u", ph, (unsigned)c->peer_port, h,
-		 (unsigned)c->port);
-	c->name = name;
-	c->peer_host = ph;
-	c->host = h;
-	c->user = "";
-	strs_build(c, (struct bk_str){ NULL, 0 }, (struct bk_str){ NULL, 0 },
-		   (struct bk_str){ NULL, 0 });
+	c->since = (uint32_t)(m->tick + 1);     /* the sampler counts ticks, then records */
 	c->prev = m->conns_tail;
 	if (m->conns_tail)
 		m->conns_tail->next = c;
@@ -96,44 +63,61 @@ bk_conn_register(struct bk_broker *b, const struct bk_conn_info *info)
 	return c;
 }
 
+void
+bk_registry_info(struct bk_broker *b, const struct bk_conn *c, struct bk_conn_info *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (c->ops && c->ops->info)
+		c->ops->info(c->ctx, out);
+	out->protocol = bk_registry_protocol(bk_mgmt(b), c);
+	out->ops = c->ops;
+	out->ctx = c->ctx;
+	if (out->peer_host == NULL)
+		out->peer_host = "";
+	if (out->host == NULL)
+		out->host = "";
+	if (out->user == NULL)
+		out->user = "";
+}
+
+const char *
+bk_registry_name(const struct bk_conn_info *ci, char buf[BK_CONN_NAME_MAX])
+{
+	snprintf(buf, BK_CONN_NAME_MAX, "%s:%u -> %s:%u", ci->peer_host,
+		 (unsigned)ci->peer_port, ci->host, (unsigned)ci->port);
+	return buf;
+}
+
 /* Keep a closing connection's traffic in its protocol's totals. */
 static void
 traffic_keep(struct bk_mgmt *m, const struct bk_conn *c)
 {
 	struct bk_proto_traffic *t = NULL;
+	const char *protocol = bk_registry_protocol(m, c);
 
 	for (int i = 0; i < BK_PROTO_MAX && t == NULL; i++)
 		if (m->traffic[i].protocol[0] == '\0' ||
-		    strcmp(m->traffic[i].protocol, c->protocol) == 0)
+		    strcmp(m->traffic[i].protocol, protocol) == 0)
 			t = &m->traffic[i];
 	if (t == NULL)
 		return;                 /* more protocols than slots: not kept */
-	snprintf(t->protocol, sizeof(t->protocol), "%s", c->protocol);
+	snprintf(t->protocol, sizeof(t->protocol), "%s", protocol);
 	t->ctr.recv_oct += c->ctr.recv_oct;
 	t->ctr.recv_cnt += c->ctr.recv_cnt;
 	t->ctr.send_oct += c->ctr.send_oct;
 	t->ctr.send_cnt += c->ctr.send_cnt;
 }
 
-static void
-conn_free(struct bk_conn *c)
-{
-	bk_free(c->strs);
-	bk_free(c->props);
-	bk_hist_free(c->hist);
-	bk_free(c);
-}
-
 void
-bk_conn_unregister(struct bk_conn *c)
+bk_conn_unregister(struct bk_broker *b, struct bk_conn *c)
 {
 	struct bk_mgmt *m;
 
 	if (c == NULL)
 		return;
-	m = bk_mgmt(c->broker);
+	m = bk_mgmt(b);
 	while (c->chans)
-		bk_chan_unregister(c->chans);
+		bk_chan_unregister(b, c->chans);
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -143,63 +127,57 @@ bk_conn_unregister(struct bk_conn *c)
 	else
 		m->conns_tail = c->prev;
 	m->nconns--;
-	c->broker->churn.conn_closed++;
+	b->churn.conn_closed++;
 	traffic_keep(m, c);
-	conn_free(c);
+	if (c->has_hist)
+		bk_hist_free(c->h.hist);
+	bk_free(c);
 }
 
 uint64_t bk_conn_id(const struct bk_conn *c) { return c ? c->id : 0; }
 struct bk_conn_counters *bk_conn_counters(struct bk_conn *c) { return &c->ctr; }
 
-static const struct bk_str keep = { NULL, 0 };
-
 void
-bk_conn_set_user(struct bk_conn *c, struct bk_str user)
-{
-	strs_build(c, (struct bk_str){ user.p ? user.p : "", user.p ? user.len : 0 }, keep,
-		   keep);
-}
-
-void
-bk_conn_set_vhost(struct bk_conn *c, const char *vhost)
-{
-	if (vhost) {
-		strs_build(c, keep, bk_str_c(vhost), keep);
-		return;
-	}
-	c->vhost = NULL;
-	strs_build(c, keep, keep, keep);
-}
-
-void
-bk_conn_set_client_properties(struct bk_conn *c, struct bk_table props)
-{
-	BK_FREE(c->props);
-	c->props_len = 0;
-	if (props.len == 0)
-		return;
-	c->props = bk_malloc(props.len);
-	memcpy(c->props, props.p, props.len);
-	c->props_len = props.len;
-}
-
-void
-bk_conn_set_client_id(struct bk_conn *c, struct bk_str id)
-{
-	strs_build(c, keep, keep, (struct bk_str){ id.p ? id.p : "", id.p ? id.len : 0 });
-}
-
-void
-bk_conn_set_owner(struct bk_conn *c, bk_owner owner)
+bk_conn_set_owner(struct bk_conn *c, bool owner)
 {
 	c->owner = owner;
 }
 
-static struct bk_conn *
-find_by_name(struct bk_mgmt *m, const char *name)
+/* Does c's name equal name? Builds it only when the peer host matches. */
+static bool
+name_is(struct bk_broker *b, const struct bk_conn *c, const char *name)
 {
-	for (struct bk_conn *c = m->conns_head; c != NULL; c = c->next)
-		if (strcmp(c->name, name) == 0)
+	struct bk_conn_info ci;
+	char buf[BK_CONN_NAME_MAX];
+	size_t n;
+
+	bk_registry_info(b, c, &ci);
+	n = strlen(ci.peer_host);
+	if (strncmp(name, ci.peer_host, n) != 0 || name[n] != ':')
+		return false;
+	return strcmp(bk_registry_name(&ci, buf), name) == 0;
+}
+
+/* Is c on vhost (NULL: any) and of user (NULL: any)? */
+static bool
+conn_matches(struct bk_broker *b, const struct bk_conn *c, const char *vhost,
+	     const char *user)
+{
+	struct bk_conn_info ci;
+
+	if (vhost == NULL && user == NULL)
+		return true;
+	bk_registry_info(b, c, &ci);
+	if (vhost && (!ci.vhost || strcmp(ci.vhost, vhost) != 0))
+		return false;
+	return !user || strcmp(ci.user, user) == 0;
+}
+
+static struct bk_conn *
+find_by_name(struct bk_broker *b, const char *name)
+{
+	for (struct bk_conn *c = bk_mgmt(b)->conns_head; c != NULL; c = c->next)
+		if (name_is(b, c, name))
 			return c;
 	return NULL;
 }
@@ -208,7 +186,7 @@ enum bk_status
 bk_conn_close_by_name(struct bk_broker *b, const char *name, const char *reason,
 		      struct bk_err *err)
 {
-	struct bk_conn *c = find_by_name(bk_mgmt(b), name);
+	struct bk_conn *c = find_by_name(b, name);
 
 	if (c == NULL)
 		return bk_err_set(err, BK_NOT_FOUND, "connection '%s' not found", name);
@@ -228,13 +206,9 @@ bk_registry_close_matching(struct bk_broker *b, const char *vhost,
 	/* Collect first: close() may unregister channels (and, in tests,
 	 * connections). */
 	v = bk_calloc(m->nconns + 1, sizeof(*v));
-	for (struct bk_conn *c = m->conns_head; c != NULL; c = c->next) {
-		if (vhost && (!c->vhost || strcmp(c->vhost, vhost) != 0))
-			continue;
-		if (user && strcmp(c->user, user) != 0)
-			continue;
-		v[n++] = c;
-	}
+	for (struct bk_conn *c = m->conns_head; c != NULL; c = c->next)
+		if (conn_matches(b, c, vhost, user))
+			v[n++] = c;
 	for (i = 0; i < n; i++) {
 		struct bk_conn *c;
 
@@ -251,7 +225,7 @@ uint64_t
 bk_registry_owner_id(struct bk_broker *b, bk_owner owner)
 {
 	for (struct bk_conn *c = bk_mgmt(b)->conns_head; c != NULL; c = c->next)
-		if (owner != NULL && c->owner == owner)
+		if (owner != NULL && c->owner && c->ctx == owner)
 			return c->id;
 	return 0;
 }
@@ -262,22 +236,70 @@ bk_registry_count(struct bk_broker *b, const char *vhost)
 	uint32_t n = 0;
 
 	for (struct bk_conn *c = bk_mgmt(b)->conns_head; c != NULL; c = c->next)
-		if (!vhost || (c->vhost && strcmp(c->vhost, vhost) == 0))
-			n++;
+		n += conn_matches(b, c, vhost, NULL);
 	return n;
+}
+
+/* c's byte counters, in BK_HF_RECV_OCT, BK_HF_SEND_OCT order. */
+static void
+conn_octets(const struct bk_conn *c, uint64_t oct[2])
+{
+	oct[0] = c->ctr.recv_oct;
+	oct[1] = c->ctr.send_oct;
+}
+
+/* The values the flat window of c holds (has_hist 0), rebuilt from the
+ * counters and their low 32 bits then. */
+static void
+flat_values(const struct bk_conn *c, uint64_t old[2])
+{
+	conn_octets(c, old);
+	for (int i = 0; i < 2; i++)
+		old[i] -= (uint32_t)((uint32_t)old[i] - c->h.flat[i]);
+}
+
+/* Record c's byte counters at the current tick: nothing is allocated
+ * while they stay put (bk_mgmt.h). */
+static void
+sample_conn(struct bk_broker *b, struct bk_conn *c, uint64_t tick)
+{
+	uint64_t oct[2], old[2], since;
+
+	conn_octets(c, oct);
+	if (!c->has_hist) {
+		if (tick == c->since || (c->h.flat[0] == (uint32_t)oct[0] &&
+					 c->h.flat[1] == (uint32_t)oct[1])) {
+			c->h.flat[0] = (uint32_t)oct[0];
+			c->h.flat[1] = (uint32_t)oct[1];
+			return;
+		}
+		flat_values(c, old);
+		c->h.hist = NULL;
+		c->has_hist = 1;
+		bk_hist_record_from(b, &c->h.hist, BK_HF_RECV_OCT, BK_HF_SEND_OCT + 1,
+				    BK_HIST_OBJECT, c->since, old, oct);
+		return;
+	}
+	bk_hist_record(b, &c->h.hist, BK_HF_RECV_OCT, BK_HF_SEND_OCT + 1, BK_HIST_OBJECT,
+		       false, oct);
+	if (!bk_hist_flat_state(c->h.hist, &since, old))
+		return;
+	bk_hist_free(c->h.hist);
+	c->has_hist = 0;
+	c->since = (uint32_t)since;
+	c->h.flat[0] = (uint32_t)old[0];
+	c->h.flat[1] = (uint32_t)old[1];
 }
 
 void
 bk_registry_sample(struct bk_broker *b, double secs)
 {
-	uint64_t oct[2];
+	struct bk_mgmt *m = bk_mgmt(b);
 
-	for (struct bk_conn *c = bk_mgmt(b)->conns_head; c != NULL; c = c->next) {
+	(void)secs;
+	for (struct bk_conn *c = m->conns_head; c != NULL; c = c->next) {
 		bk_registry_sample_chans(b, c);
-		oct[0] = c->ctr.recv_oct;
-		oct[1] = c->ctr.send_oct;
-		bk_hist_record(b, &c->hist, BK_HF_RECV_OCT, BK_HF_SEND_OCT + 1,
-			       BK_HIST_OBJECT, false, oct);
+		sample_conn(b, c, m->tick);
 	}
 }
 
@@ -293,13 +315,15 @@ bk_traffic_get(struct bk_broker *b, struct bk_traffic *out, uint32_t max)
 		out[n++].connections = 0;
 	}
 	for (struct bk_conn *c = m->conns_head; c != NULL; c = c->next) {
-		for (i = 0; i < n && strcmp(out[i].protocol, c->protocol) != 0; i++)
+		const char *protocol = bk_registry_protocol(m, c);
+
+		for (i = 0; i < n && strcmp(out[i].protocol, protocol) != 0; i++)
 			;
 		if (i == n) {
 			if (n == max)
 				continue;
 			memset(&out[n], 0, sizeof(out[n]));
-			out[n++].protocol = c->protocol;
+			out[n++].protocol = protocol;
 		}
 		out[i].ctr.recv_oct += c->ctr.recv_oct;
 		out[i].ctr.recv_cnt += c->ctr.recv_cnt;
@@ -318,31 +342,47 @@ bk_registry_fini(struct bk_broker *b)
 	/* Adapters normally unregister before the broker goes; whatever is
 	 * left is freed without calling anyone. */
 	while (m->conns_head)
-		bk_conn_unregister(m->conns_head);
+		bk_conn_unregister(b, m->conns_head);
 	bk_registry_chan_fini(m);
 }
 
 /* ---- views ---- */
 
-static void
-conn_view(const struct bk_conn *c, struct bk_conn_view *v)
+/* The history of c for a view, built in space while it keeps none. */
+static const struct bk_hist *
+conn_hist(struct bk_broker *b, const struct bk_conn *c, uint64_t *space)
 {
-	memset(v, 0, sizeof(*v));
+	uint64_t old[2];
+
+	if (c->has_hist)
+		return c->h.hist;
+	flat_values(c, old);
+	return bk_hist_flat(b, space, BK_HIST_FLAT_WORDS, BK_HF_RECV_OCT, BK_HF_SEND_OCT + 1,
+			    BK_HIST_OBJECT, c->since, old);
+}
+
+static void
+conn_view(struct bk_broker *b, const struct bk_conn *c, struct bk_conn_view *v)
+{
+	struct bk_conn_info ci;
+
+	memset(v, 0, offsetof(struct bk_conn_view, name_buf));
+	bk_registry_info(b, c, &ci);
 	v->id = c->id;
-	v->name = c->name;
-	v->protocol = c->protocol;
-	v->peer_host = c->peer_host;
-	v->host = c->host;
-	v->peer_port = c->peer_port;
-	v->port = c->port;
-	v->ssl = c->ssl;
-	v->user = c->user;
-	v->vhost = c->vhost;
+	v->name = bk_registry_name(&ci, v->name_buf);
+	v->protocol = ci.protocol;
+	v->peer_host = ci.peer_host;
+	v->host = ci.host;
+	v->peer_port = ci.peer_port;
+	v->port = ci.port;
+	v->ssl = ci.ssl;
+	v->user = ci.user;
+	v->vhost = ci.vhost;
 	v->connected_at = c->connected_at;
-	v->client_properties = (struct bk_table){ c->props, c->props_len };
-	v->client_id = c->client_id;
+	v->client_properties = ci.client_properties;
+	v->client_id = ci.client_id;
 	v->ctr = c->ctr;
-	v->hist = c->hist;
+	v->hist = conn_hist(b, c, v->hist_space);
 	v->st.state = "running";
 	if (c->ops && c->ops->describe)
 		c->ops->describe(c->ctx, &v->st);
@@ -355,9 +395,9 @@ bk_conns_each(struct bk_broker *b, const char *vhost, bk_conn_each_fn fn, void *
 	int rc;
 
 	for (struct bk_conn *c = bk_mgmt(b)->conns_head; c != NULL; c = c->next) {
-		if (vhost && (!c->vhost || strcmp(c->vhost, vhost) != 0))
+		if (!conn_matches(b, c, vhost, NULL))
 			continue;
-		conn_view(c, &v);
+		conn_view(b, c, &v);
 		if ((rc = fn(arg, &v)) != 0)
 			return rc;
 	}
@@ -367,12 +407,12 @@ bk_conns_each(struct bk_broker *b, const char *vhost, bk_conn_each_fn fn, void *
 enum bk_status
 bk_conn_inspect(struct bk_broker *b, const char *name, bk_conn_each_fn fn, void *arg)
 {
-	struct bk_conn *c = find_by_name(bk_mgmt(b), name);
+	struct bk_conn *c = find_by_name(b, name);
 	struct bk_conn_view v;
 
 	if (c == NULL)
 		return BK_NOT_FOUND;
-	conn_view(c, &v);
+	conn_view(b, c, &v);
 	fn(arg, &v);
 	return BK_OK;
 }

@@ -107,10 +107,10 @@ bk_registry_chan_fini(struct bk_mgmt *m)
 }
 
 struct bk_chan *
-bk_chan_register(struct bk_conn *c, uint32_t number, const struct bk_chan_ops *ops,
-		 void *ctx)
+bk_chan_register(struct bk_broker *b, struct bk_conn *c, uint32_t number,
+		 const struct bk_chan_ops *ops, void *ctx)
 {
-	struct bk_mgmt *m = bk_mgmt(c->broker);
+	struct bk_mgmt *m = bk_mgmt(b);
 	struct bk_chan *ch = bk_calloc(1, sizeof(*ch));
 
 	ch->id = m->next_chan_id++;
@@ -125,18 +125,18 @@ bk_chan_register(struct bk_conn *c, uint32_t number, const struct bk_chan_ops *o
 	c->chans = ch;
 	m->nchans++;
 	tab_add(m, ch);
-	c->broker->churn.chan_created++;
+	b->churn.chan_created++;
 	return ch;
 }
 
 void
-bk_chan_unregister(struct bk_chan *ch)
+bk_chan_unregister(struct bk_broker *b, struct bk_chan *ch)
 {
 	struct bk_mgmt *m;
 
 	if (ch == NULL)
 		return;
-	m = bk_mgmt(ch->conn->broker);
+	m = bk_mgmt(b);
 	if (ch->cprev)
 		ch->cprev->cnext = ch->cnext;
 	else
@@ -145,7 +145,7 @@ bk_chan_unregister(struct bk_chan *ch)
 		ch->cnext->cprev = ch->cprev;
 	m->nchans--;
 	tab_del(m, ch);
-	ch->conn->broker->churn.chan_closed++;
+	b->churn.chan_closed++;
 	for (int i = 0; i < BK_MS__COUNT; i++)
 		m->chan_gone.n[i] += ch->ctr.ms.n[i];
 	bk_hist_free(ch->hist);
@@ -166,16 +166,19 @@ bk_registry_sample_chans(struct bk_broker *b, struct bk_conn *c)
 static void
 chan_view(struct bk_broker *b, const struct bk_chan *ch, struct bk_chan_view *v)
 {
+	struct bk_conn_info ci;
+
 	memset(v, 0, offsetof(struct bk_chan_view, name_buf));
+	bk_registry_info(b, ch->conn, &ci);
 	v->id = ch->id;
 	v->number = ch->number;
-	snprintf(v->name_buf, sizeof(v->name_buf), "%s (%u)", ch->conn->name,
+	v->conn_name = bk_registry_name(&ci, v->conn_name_buf);
+	snprintf(v->name_buf, sizeof(v->name_buf), "%s (%u)", v->conn_name,
 		 (unsigned)ch->number);
 	v->name = v->name_buf;
 	v->conn_id = ch->conn->id;
-	v->conn_name = ch->conn->name;
-	v->user = ch->conn->user;
-	v->vhost = ch->conn->vhost;
+	v->user = ci.user;
+	v->vhost = ci.vhost;
 	v->ms = ch->ctr.ms;
 	v->hist = ch->hist;
 	if (v->hist == NULL)
@@ -194,11 +197,16 @@ bk_chans_each(struct bk_broker *b, const char *vhost, uint64_t conn_id,
 	struct bk_chan_view v;
 	int rc;
 
+	struct bk_conn_info ci;
+
 	for (struct bk_conn *c = bk_mgmt(b)->conns_head; c != NULL; c = c->next) {
-		if (conn_id && c->id != conn_id)
+		if ((conn_id && c->id != conn_id) || c->chans == NULL)
 			continue;
-		if (vhost && (!c->vhost || strcmp(c->vhost, vhost) != 0))
-			continue;
+		if (vhost) {
+			bk_registry_info(b, c, &ci);
+			if (!ci.vhost || strcmp(ci.vhost, vhost) != 0)
+				continue;
+		}
 		for (struct bk_chan *ch = c->chans; ch != NULL; ch = ch->cnext) {
 			chan_view(b, ch, &v);
 			if ((rc = fn(arg, &v)) != 0)

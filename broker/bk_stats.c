@@ -302,12 +302,12 @@ bk_overview_get(struct bk_broker *b, struct bk_overview *out)
 		for (ch = c->chans; ch != NULL; ch = ch->cnext)
 			nch++;
 		for (i = 0; i < out->nproto; i++)
-			if (strcmp(out->proto[i].protocol, c->protocol) == 0)
+			if (strcmp(out->proto[i].protocol, bk_registry_protocol(m, c)) == 0)
 				break;
 		if (i == out->nproto) {
 			if (out->nproto == BK_PROTO_MAX)
 				continue;
-			out->proto[out->nproto++].protocol = c->protocol;
+			out->proto[out->nproto++].protocol = bk_registry_protocol(m, c);
 		}
 		out->proto[i].connections++;
 		out->proto[i].channels += nch;

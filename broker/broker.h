@@ -689,7 +689,11 @@ void bk_stats_count(struct bk_vhost *vh, enum bk_mstat which, uint64_t n);
  * Counters the adapter updates are in a struct it gets a pointer to
  * (stable until unregister): plain integer adds, no call per frame.
  * Values the adapter already keeps (channel count, unacked, prefetch)
- * are read through ops->describe when a snapshot is taken instead.
+ * are read through ops->describe when a snapshot is taken instead, and
+ * what the adapter or the transport already holds (addresses, user,
+ * vhost, client id, client properties) through ops->info: the registry
+ * copies no string, and builds a connection's name when a view is taken
+ * or a name is looked up.
  */
 struct bk_conn;
 struct bk_chan;
@@ -720,6 +724,8 @@ struct bk_conn_state {
 
 #define BK_CONN_OPS_V1 1
 
+struct bk_conn_info;
+
 struct bk_conn_ops {
 	uint32_t version;               /* BK_CONN_OPS_V1 */
 	/* Fill st (zeroed by the caller). Must not change anything. */
@@ -735,14 +741,29 @@ struct bk_conn_ops {
 	 * must give back every core object it holds: cancel its consumers,
 	 * settle or requeue its deliveries, bk_owner_gone() its exclusive
 	 * queues, and never touch its bk_vhost again (bk_vhost_delete frees
-	 * the vhost right after). The connection itself is freed later from
-	 * a deferred event; it stays registered until then. May be called
-	 * more than once.
+	 * the vhost right after; info() must not name it from then on). The
+	 * connection itself is freed later from a deferred event; it stays
+	 * registered until then. May be called more than once.
 	 */
 	void (*close)(void *ctx, const char *reason);
+	/*
+	 * Who the connection is: fill every field of *out but protocol, ops
+	 * and ctx (zeroed by the caller): the addresses (net_conn_fill_info),
+	 * user ("" or NULL before login), vhost (NULL before it is opened or
+	 * once it is deleted), client id and client properties. Strings are
+	 * borrowed: valid until the adapter next runs (the registry copies
+	 * none of them). Called whenever a view is taken, a connection is
+	 * looked up by name, vhost or user, or limits are counted, from the
+	 * registration until bk_conn_unregister(). Must not change anything.
+	 */
+	void (*info)(void *ctx, struct bk_conn_info *out);
 };
 
-/* Static facts of a connection, copied at registration (but protocol). */
+/*
+ * What a connection is. At registration only protocol, ops and ctx are
+ * read (the registry keeps no strings: it asks ops->info for the rest
+ * when it needs them); ops->info fills the rest.
+ */
 struct bk_conn_info {
 	const char *protocol;           /* a string constant (borrowed for the
 					   registration's life): "AMQP 0-9-1",
@@ -754,30 +775,25 @@ struct bk_conn_info {
 	bool ssl;
 	const struct bk_conn_ops *ops;  /* borrowed; outlives the registration */
 	void *ctx;
+	const char *user;               /* "" or NULL before login */
+	const char *vhost;              /* NULL before open / without vhosts */
+	const char *client_id;          /* MQTT's; NULL if none */
+	struct bk_table client_properties;  /* AMQP's; len 0 if none */
 };
 
 /* Register; never fails. connected_at is now. */
 struct bk_conn *bk_conn_register(struct bk_broker *b, const struct bk_conn_info *info);
-/* Accepts NULL. Unregisters its remaining channels too. */
-void bk_conn_unregister(struct bk_conn *rc);
+/* Accepts NULL. Unregisters its remaining channels too. b is the broker
+ * rc was registered with. */
+void bk_conn_unregister(struct bk_broker *b, struct bk_conn *rc);
 uint64_t bk_conn_id(const struct bk_conn *rc);
 /* Stable until bk_conn_unregister(); the adapter adds to it. */
 struct bk_conn_counters *bk_conn_counters(struct bk_conn *rc);
 
-/*
- * After login: user name and vhost (copied; vhost NULL before
- * connection.open / for a protocol without vhosts). Sets which
- * connections bk_vhost_delete and bk_user_delete close.
- */
-void bk_conn_set_user(struct bk_conn *rc, struct bk_str user);
-void bk_conn_set_vhost(struct bk_conn *rc, const char *vhost);
-/* AMQP client-properties (validated table, copied) or, for MQTT, the
- * client id (client_id non-NULL, copied). Either may be set. */
-void bk_conn_set_client_properties(struct bk_conn *rc, struct bk_table props);
-void bk_conn_set_client_id(struct bk_conn *rc, struct bk_str client_id);
-/* The bk_owner token the adapter uses for exclusive queues, so queue
- * views can name the owning connection (owner_conn_id). */
-void bk_conn_set_owner(struct bk_conn *rc, bk_owner owner);
+/* The adapter's exclusive queues are owned by the registration's ctx
+ * (owner true), so queue views can name the owning connection
+ * (owner_conn_id). */
+void bk_conn_set_owner(struct bk_conn *rc, bool owner);
 
 /*
  * Close by name (RabbitMQ's connection name) with reason (NULL:
@@ -813,15 +829,25 @@ struct bk_chan_ops {
 	void (*describe)(void *ctx, struct bk_chan_state *st);   /* must not change anything */
 };
 
-/* Register channel number on rc. ops borrowed; never fails. */
-struct bk_chan *bk_chan_register(struct bk_conn *rc, uint32_t number,
+/* Register channel number on rc (registered with b). ops borrowed; never
+ * fails. */
+struct bk_chan *bk_chan_register(struct bk_broker *b, struct bk_conn *rc, uint32_t number,
 				 const struct bk_chan_ops *ops, void *ctx);
-void bk_chan_unregister(struct bk_chan *ch);        /* accepts NULL */
+void bk_chan_unregister(struct bk_broker *b, struct bk_chan *ch);  /* accepts NULL */
 /* Broker-wide id (for bk_consume_decl.channel_id); 0 for NULL. */
 uint64_t bk_chan_id(const struct bk_chan *ch);
 struct bk_chan_counters *bk_chan_counters(struct bk_chan *ch);
 
-/* Snapshot views. */
+/* Room for a connection's name: two numeric IPv6 addresses and ports. */
+#define BK_CONN_NAME_MAX 112
+/* Room for a channel's name ("<conn name> (<number>)") and for the flat
+ * history of a channel that has not counted anything yet or of a
+ * connection whose counters have not moved for a while. */
+#define BK_CHAN_NAME_MAX 160
+#define BK_HIST_FLAT_WORDS 24
+
+/* Snapshot views: what the pointers in them point at is valid while the
+ * view is (during the callback). */
 struct bk_conn_view {
 	uint64_t id;
 	const char *name;               /* "127.0.0.1:54321 -> 127.0.0.1:5672" */
@@ -837,26 +863,25 @@ struct bk_conn_view {
 	struct bk_conn_counters ctr;
 	struct bk_conn_state st;        /* from describe() */
 	const struct bk_hist *hist;     /* RECV_OCT, SEND_OCT (bk_admin.h) */
+	/* what name and hist may point at */
+	char name_buf[BK_CONN_NAME_MAX];
+	uint64_t hist_space[BK_HIST_FLAT_WORDS];
 };
-
-/* Room for a channel's name ("<conn name> (<number>)") and for the flat
- * history of a channel that has not counted anything yet. */
-#define BK_CHAN_NAME_MAX 160
-#define BK_HIST_FLAT_WORDS 24
 
 struct bk_chan_view {
 	uint64_t id;
 	uint32_t number;
 	const char *name;               /* "<conn name> (<number>)", in name_buf */
 	uint64_t conn_id;
-	const char *conn_name;
+	const char *conn_name;          /* in conn_name_buf */
 	const char *user, *vhost;       /* the connection's */
 	struct bk_msg_stats ms;         /* from bk_chan_counters */
 	struct bk_msg_rates rates;      /* sampler */
 	struct bk_chan_state st;        /* from describe() */
 	const struct bk_hist *hist;     /* the counters (bk_admin.h) */
-	/* what name and hist may point at: valid while the view is */
+	/* what name, conn_name and hist may point at: valid while the view is */
 	char name_buf[BK_CHAN_NAME_MAX];
+	char conn_name_buf[BK_CONN_NAME_MAX];
 	uint64_t hist_space[BK_HIST_FLAT_WORDS];
 };
 

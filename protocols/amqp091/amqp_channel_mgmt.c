@@ -41,14 +41,14 @@ amqp_ch_mgmt_register(struct amqp_channel *ch)
 {
 	if (ch->conn->mgmt == NULL)
 		return;
-	ch->mgmt = bk_chan_register(ch->conn->mgmt, ch->id, &chan_ops, ch);
+	ch->mgmt = bk_chan_register(ch->conn->broker, ch->conn->mgmt, ch->id, &chan_ops, ch);
 	ch->ctr = bk_chan_counters(ch->mgmt);
 }
 
 void
 amqp_ch_mgmt_unregister(struct amqp_channel *ch)
 {
-	bk_chan_unregister(ch->mgmt);
+	bk_chan_unregister(ch->conn->broker, ch->mgmt);
 	ch->mgmt = NULL;
 	ch->ctr = NULL;
 }

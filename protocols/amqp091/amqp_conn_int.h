@@ -94,6 +94,11 @@ const char *amqp_conn_state_name(enum amqp_conn_state st);
 /* amqp_mgmt.c: the broker's connection registry (c->mgmt). */
 void amqp_conn_mgmt_register(struct amqp_conn *c);
 void amqp_conn_mgmt_unregister(struct amqp_conn *c);
+/* After login: c->user becomes user (up to a NUL) with the client
+ * properties; after connection.open the vhost's name joins them
+ * (amqp_mgmt.c). */
+void amqp_conn_mgmt_login(struct amqp_conn *c, struct bk_str user, struct bk_table props);
+void amqp_conn_mgmt_open(struct amqp_conn *c, const char *vhost);
 
 /* amqp_flow.c: resource alarms. The listener's alarm watcher. */
 void amqp_listener_on_alarm(void *arg, unsigned alarms);

@@ -126,11 +126,7 @@ send_tune(struct amqp_conn *c)
 static void
 login_done(struct amqp_conn *c, struct bk_str user, struct bk_table client_properties)
 {
-	c->user = bk_strndup(user.p, user.len);
-	if (c->mgmt) {
-		bk_conn_set_user(c->mgmt, user);
-		bk_conn_set_client_properties(c->mgmt, client_properties);
-	}
+	amqp_conn_mgmt_login(c, user, client_properties);
 	send_tune(c);
 }
 
@@ -264,8 +260,7 @@ on_open(struct amqp_conn *c, const struct amqp_method *m)
 		amqp_conn_close_or(c, AMQP_NOT_ALLOWED, m->id, "%s", err.text);
 		return;
 	}
-	if (c->mgmt)
-		bk_conn_set_vhost(c->mgmt, name);
+	amqp_conn_mgmt_open(c, name);
 	amqp_conn_send_method(c, 0, &ok);
 	c->state = AMQP_CONN_RUNNING;
 	amqp_conn_log(c, BK_LOG_INFO,

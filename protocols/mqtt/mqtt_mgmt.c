@@ -84,9 +84,23 @@ mqtt_mgmt_vhost_gone(void *arg, struct bk_vhost *vh)
 	mqtt_sys_vhost_gone(l, vh);
 }
 
+/* The registry keeps no strings: the transport's addresses and our
+ * login's copies (mqtt_conn_user) outlive the registration. */
+static void
+info(void *ctx, struct bk_conn_info *out)
+{
+	const struct mqtt_conn *c = ctx;
+
+	net_conn_fill_info(c->nc, out);
+	out->user = mqtt_conn_user(c);
+	out->vhost = mqtt_conn_vhost_name(c);
+	out->client_id = mqtt_conn_client_id(c);
+}
+
 static const struct bk_conn_ops conn_ops = {
 	.version = BK_CONN_OPS_V1,
 	.describe = describe,
+	.info = info,
 	.close = mgmt_close,
 };
 
@@ -99,18 +113,14 @@ mqtt_mgmt_register(struct mqtt_conn *c)
 		.ops = &conn_ops, .ctx = c,
 	};
 
-	net_conn_fill_info(c->nc, &info);
 	c->mgmt = bk_conn_register(c->l->broker, &info);
-	bk_conn_set_user(c->mgmt, bk_str_c(mqtt_conn_user(c)));
-	bk_conn_set_vhost(c->mgmt, mqtt_conn_vhost_name(c));
-	bk_conn_set_client_id(c->mgmt, bk_str_c(mqtt_conn_client_id(c)));
 	c->ctr = bk_conn_counters(c->mgmt);
 }
 
 void
 mqtt_mgmt_unregister(struct mqtt_conn *c)
 {
-	bk_conn_unregister(c->mgmt);
+	bk_conn_unregister(c->l->broker, c->mgmt);
 	c->mgmt = NULL;
 	c->ctr = NULL;
 }

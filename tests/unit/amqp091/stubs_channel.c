@@ -434,14 +434,14 @@ bk_queue_name(const struct bk_queue *q)
 }
 
 struct bk_chan *
-bk_chan_register(struct bk_conn *rc, uint32_t number, const struct bk_chan_ops *ops,
-		 void *ctx)
+bk_chan_register(struct bk_broker *b, struct bk_conn *rc, uint32_t number,
+		 const struct bk_chan_ops *ops, void *ctx)
 {
-	(void)rc; (void)number; (void)ops; (void)ctx;
+	(void)b; (void)rc; (void)number; (void)ops; (void)ctx;
 	return NULL;
 }
 
-void bk_chan_unregister(struct bk_chan *ch) { (void)ch; }
+void bk_chan_unregister(struct bk_broker *b, struct bk_chan *ch) { (void)b; (void)ch; }
 uint64_t bk_chan_id(const struct bk_chan *ch) { (void)ch; return 0; }
 struct bk_chan_counters *bk_chan_counters(struct bk_chan *ch) { (void)ch; return NULL; }
 void bk_stats_count(struct bk_vhost *vh, enum bk_mstat which, uint64_t n)

@@ -187,6 +187,7 @@ struct fake_conn {
 	int closes;
 	char reason[128];
 	struct bk_conn *rc;
+	const char *vhost;              /* what info() tells */
 };
 
 static void
@@ -198,7 +199,20 @@ fake_close(void *ctx, const char *reason)
 	snprintf(f->reason, sizeof(f->reason), "%s", reason);
 }
 
-static const struct bk_conn_ops fake_ops = { BK_CONN_OPS_V1, NULL, fake_close };
+static void
+fake_info(void *ctx, struct bk_conn_info *out)
+{
+	const struct fake_conn *f = ctx;
+
+	out->peer_host = out->host = "127.0.0.1";
+	out->peer_port = 5555;
+	out->port = 5672;
+	out->vhost = f->vhost;
+}
+
+static const struct bk_conn_ops fake_ops = {
+	.version = BK_CONN_OPS_V1, .close = fake_close, .info = fake_info,
+};
 
 static int
 count_conn(void *arg, const struct bk_conn_view *v)
@@ -213,9 +227,8 @@ static void
 test_vhost_delete(void)
 {
 	struct bk_broker *b = bk_broker_new(NULL, NULL);
-	struct fake_conn a = { 0 }, other = { 0 };
-	struct bk_conn_info info = { "AMQP 0-9-1", "127.0.0.1", 5555, "127.0.0.1", 5672,
-				     false, &fake_ops, &a };
+	struct fake_conn a = { .vhost = "v" }, other = { .vhost = "/" };
+	struct bk_conn_info info = { .protocol = "AMQP 0-9-1", .ops = &fake_ops, .ctx = &a };
 	struct bk_err err;
 	struct bk_queue_decl qd = { .name = BK_STR_LIT("q1"), .durable = false };
 	const char *name;
@@ -225,13 +238,12 @@ test_vhost_delete(void)
 	CHECK_EQ_INT(bk_vhost_add(b, "v", &err), BK_OK);
 	CHECK_EQ_INT(bk_queue_declare(bk_vhost_get(b, "v"), &qd, &name, &m, &c, &err), BK_OK);
 	a.rc = bk_conn_register(b, &info);
-	bk_conn_set_vhost(a.rc, "v");
 	info.ctx = &other;
 	other.rc = bk_conn_register(b, &info);
-	bk_conn_set_vhost(other.rc, "/");
 	bk_conns_each(b, NULL, count_conn, &n);
 	CHECK_EQ_INT(n, 2);
 	CHECK_EQ_INT(bk_vhost_delete(b, "v", &err), BK_OK);
+	a.vhost = NULL;                 /* info() no longer names it */
 	CHECK_EQ_INT(a.closes, 1);
 	CHECK_STR(a.reason, "vhost 'v' is deleted");
 	CHECK_EQ_INT(other.closes, 0);
@@ -242,8 +254,8 @@ test_vhost_delete(void)
 		     BK_OK);
 	CHECK_STR(a.reason, "Closed via management plugin");   /* first one matching */
 	CHECK_EQ_INT(bk_conn_close_by_name(b, "nope", NULL, &err), BK_NOT_FOUND);
-	bk_conn_unregister(a.rc);
-	bk_conn_unregister(other.rc);
+	bk_conn_unregister(b, a.rc);
+	bk_conn_unregister(b, other.rc);
 	bk_broker_free(b);
 }
 

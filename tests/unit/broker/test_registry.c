@@ -1,18 +1,49 @@
 /*
- * The connection and channel registry: a connection's strings (one block
- * rebuilt as user, vhost and client id are set), channels found by id
- * through their table while many come and go in any order, derived
- * channel names, and the history of a channel that counts nothing until
- * late (the zeros it would have recorded are there).
+ * The connection and channel registry: a connection's strings (borrowed
+ * from its adapter through info(), its name built when asked for), the
+ * history of a connection that keeps none while it is idle, channels
+ * found by id through their table while many come and go in any order,
+ * derived channel names, and the history of a channel that counts
+ * nothing until late (the zeros it would have recorded are there).
  */
 #include "bk_admin.h"
+#include "bk_mgmt.h"
 #include "testlib.h"
 
 #include <stdio.h>
 #include <string.h>
 
+/* What an adapter holds and tells through info(): the registry copies
+ * nothing, so changing it here changes the views. */
+struct fake {
+	const char *peer_host, *host, *user, *vhost, *client_id;
+	uint16_t peer_port, port;
+	struct bk_table props;
+	int infos;                      /* info() calls */
+};
+
+static void
+fake_info(void *ctx, struct bk_conn_info *out)
+{
+	struct fake *f = ctx;
+
+	f->infos++;
+	out->peer_host = f->peer_host;
+	out->peer_port = f->peer_port;
+	out->host = f->host;
+	out->port = f->port;
+	out->user = f->user;
+	out->vhost = f->vhost;
+	out->client_id = f->client_id;
+	out->client_properties = f->props;
+}
+
+static const struct bk_conn_ops fake_ops = { .version = BK_CONN_OPS_V1, .info = fake_info };
+
+static struct fake the_fake = { "10.1.2.3", "127.0.0.1", NULL, NULL, NULL, 40000, 5672,
+				{ NULL, 0 }, 0 };
 static const struct bk_conn_info info = {
-	"AMQP 0-9-1", "10.1.2.3", 40000, "127.0.0.1", 5672, false, NULL, NULL,
+	.protocol = "AMQP 0-9-1", .ops = &fake_ops, .ctx = &the_fake,
 };
 
 struct seen {
@@ -47,32 +78,53 @@ test_conn_strings(void)
 	struct bk_broker *b = bk_broker_new(NULL, NULL);
 	struct bk_conn *c = bk_conn_register(b, &info);
 	const char *name = "10.1.2.3:40000 -> 127.0.0.1:5672";
+	char user[64] = "guest";
+	struct bk_err err;
 	struct seen s;
 
 	CHECK_EQ_INT(bk_conn_inspect(b, name, grab_conn, &s), BK_OK);
 	CHECK_STR(s.name, name);
-	CHECK_STR(s.user, "");
+	CHECK_STR(s.user, "");          /* NULL before login */
 	CHECK(s.vhost_null && s.cid_null);
-	bk_conn_set_user(c, bk_str_c("guest"));
-	bk_conn_set_vhost(c, "/prod");
-	bk_conn_set_client_id(c, bk_str_c("sensor-7"));
+	/* borrowed: what the adapter holds now is what the views show */
+	the_fake.user = user;
+	the_fake.vhost = "/prod";
+	the_fake.client_id = "sensor-7";
 	CHECK_EQ_INT(bk_conn_inspect(b, name, grab_conn, &s), BK_OK);
 	CHECK_STR(s.user, "guest");
 	CHECK_STR(s.vhost, "/prod");
 	CHECK_STR(s.client_id, "sensor-7");
-	/* a longer user, then the vhost unset: the rest stays */
-	bk_conn_set_user(c, bk_str_c("a-much-longer-user-name-than-before"));
-	bk_conn_set_vhost(c, NULL);
+	snprintf(user, sizeof(user), "a-much-longer-user-name-than-before");
+	the_fake.vhost = NULL;
 	CHECK_EQ_INT(bk_conn_inspect(b, name, grab_conn, &s), BK_OK);
 	CHECK_STR(s.name, name);
 	CHECK_STR(s.user, "a-much-longer-user-name-than-before");
 	CHECK(s.vhost_null);
 	CHECK_STR(s.client_id, "sensor-7");
-	bk_conn_set_user(c, (struct bk_str){ NULL, 0 });
-	CHECK_EQ_INT(bk_conn_inspect(b, name, grab_conn, &s), BK_OK);
-	CHECK_STR(s.user, "");
-	bk_conn_unregister(c);
+	/* names are compared whole: a prefix or a longer name is not it */
+	CHECK_EQ_INT(bk_conn_inspect(b, "10.1.2.3:40000 -> 127.0.0.1:567", grab_conn, &s),
+		     BK_NOT_FOUND);
+	CHECK_EQ_INT(bk_conn_inspect(b, "10.1.2.3:40000 -> 127.0.0.1:56720", grab_conn, &s),
+		     BK_NOT_FOUND);
+	CHECK_EQ_INT(bk_conn_inspect(b, "10.1.2.33:40000 -> 127.0.0.1:5672", grab_conn, &s),
+		     BK_NOT_FOUND);
+	/* the longest name there is fits */
+	the_fake.peer_host = "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255";
+	the_fake.host = the_fake.peer_host;
+	the_fake.peer_port = the_fake.port = 65535;
+	CHECK_EQ_INT(bk_conn_close_by_name(b, "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255:65535"
+					   " -> ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255:65535",
+					   NULL, &err), BK_OK);
+	the_fake.peer_host = "10.1.2.3";
+	the_fake.host = "127.0.0.1";
+	the_fake.peer_port = 40000;
+	the_fake.port = 5672;
+	the_fake.user = NULL;
+	the_fake.client_id = NULL;
+	bk_conn_unregister(b, c);
+	the_fake.infos = 0;
 	CHECK_EQ_INT(bk_conn_inspect(b, name, grab_conn, &s), BK_NOT_FOUND);
+	CHECK_EQ_INT(the_fake.infos, 0);        /* not asked once unregistered */
 	bk_broker_free(b);
 }
 
@@ -103,17 +155,17 @@ test_chan_table(void)
 	int i, k, left = NCH;
 
 	for (i = 0; i < NCH; i++) {
-		ch[i] = bk_chan_register(c[i % 2], (uint32_t)(i / 2 + 1), NULL, NULL);
+		ch[i] = bk_chan_register(b, c[i % 2], (uint32_t)(i / 2 + 1), NULL, NULL);
 		id[i] = bk_chan_id(ch[i]);
 	}
 	/* remove two thirds in a scattered order (7919 is prime to NCH) */
 	for (k = 0; k < NCH * 2 / 3; k++) {
 		i = (int)(((uint64_t)k * 7919) % NCH);
-		bk_chan_unregister(ch[i]);
+		bk_chan_unregister(b, ch[i]);
 		gone[i] = true;
 		left--;
 		if (k % 97 == 0)        /* new ones meanwhile */
-			CHECK(bk_chan_register(c[0], 60000, NULL, NULL) != NULL);
+			CHECK(bk_chan_register(b, c[0], 60000, NULL, NULL) != NULL);
 	}
 	for (i = 0; i < NCH; i++) {
 		enum bk_status st = bk_chan_inspect(b, id[i], grab_chan, &s);
@@ -128,8 +180,8 @@ test_chan_table(void)
 	}
 	CHECK(left > 0);
 	/* the rest go with their connections; the table empties */
-	bk_conn_unregister(c[0]);
-	bk_conn_unregister(c[1]);
+	bk_conn_unregister(b, c[0]);
+	bk_conn_unregister(b, c[1]);
 	for (i = 0; i < NCH; i++)
 		CHECK_EQ_INT(bk_chan_inspect(b, id[i], grab_chan, &s), BK_NOT_FOUND);
 	bk_broker_free(b);
@@ -160,8 +212,8 @@ test_chan_late_history(void)
 	struct series s = { .b = b };
 
 	bk_stats_sample_now(b);                 /* ticks before the channels */
-	quiet = bk_chan_register(c, 1, NULL, NULL);
-	busy = bk_chan_register(c, 2, NULL, NULL);
+	quiet = bk_chan_register(b, c, 1, NULL, NULL);
+	busy = bk_chan_register(b, c, 2, NULL, NULL);
 	bk_stats_sample_now(b);
 	bk_stats_sample_now(b);
 	bk_stats_sample_now(b);
@@ -177,9 +229,101 @@ test_chan_late_history(void)
 	CHECK_EQ_INT(s.n, 5);
 	for (uint32_t i = 0; i < s.n; i++)
 		CHECK(s.p[i].v == 0);
-	bk_conn_unregister(c);
+	bk_conn_unregister(b, c);
 	bk_broker_free(b);
 }
+
+static int
+grab_oct(void *arg, const struct bk_conn_view *v)
+{
+	struct series *s = arg;
+
+	s->n = bk_hist_series(s->b, v->hist, BK_HF_RECV_OCT, s->p, 32);
+	s->p[31].v = bk_hist_series(s->b, v->hist, BK_HF_SEND_OCT, s->p + 16, 15);
+	return 0;
+}
+
+/* Take one sample and check c's history (recv, send) at every tick its
+ * window holds against want (kept here as the sampler would). */
+static void
+sample_and_check(struct bk_broker *b, struct bk_conn *c, uint64_t (*want)[2], uint32_t *n)
+{
+	struct series s = { .b = b };
+	uint32_t from;
+
+	bk_stats_sample_now(b);
+	want[*n][0] = bk_conn_counters(c)->recv_oct;
+	want[*n][1] = bk_conn_counters(c)->send_oct;
+	++*n;
+	CHECK_EQ_INT(bk_conn_inspect(b, "10.1.2.3:40000 -> 127.0.0.1:5672", grab_oct, &s),
+		     BK_OK);
+	from = *n > BK_HIST_OBJECT ? *n - BK_HIST_OBJECT : 0;
+	CHECK_EQ_INT(s.n, *n - from);
+	CHECK_EQ_INT(s.p[31].v, *n - from < 15 ? *n - from : 15);
+	for (uint32_t i = 0; i < s.n; i++)
+		CHECK(s.p[i].v == want[from + i][0]);
+	for (uint32_t i = 0; i < s.p[31].v; i++)        /* the newest ones */
+		CHECK(s.p[16 + i].v == want[*n - s.p[31].v + i][1]);
+}
+
+/*
+ * A connection keeps no history while its byte counters stay put for a
+ * whole window, yet its views show the same samples as if it did: after
+ * its first traffic, after a change, once flat again (and its values
+ * rebuilt across 2^32), and after moving again.
+ */
+static void
+test_conn_history(void)
+{
+	static uint64_t want[200][2];
+	struct bk_broker *b = bk_broker_new(NULL, NULL);
+	struct bk_conn *c;
+	struct bk_conn_counters *ctr;
+	struct series s = { .b = b };
+	uint32_t n = 0, i;
+
+	bk_stats_sample_now(b);
+	bk_stats_sample_now(b);
+	c = bk_conn_register(b, &info);
+	ctr = bk_conn_counters(c);
+	/* nothing recorded before its first tick */
+	CHECK_EQ_INT(bk_conn_inspect(b, "10.1.2.3:40000 -> 127.0.0.1:5672", grab_oct, &s),
+		     BK_OK);
+	CHECK_EQ_INT(s.n, 0);
+	ctr->recv_oct = 31;             /* CONNECT */
+	ctr->send_oct = 4;              /* CONNACK */
+	sample_and_check(b, c, want, &n);
+	for (i = 0; i < 3; i++)
+		sample_and_check(b, c, want, &n);
+	CHECK(!c->has_hist);            /* idle from its first tick: none */
+	ctr->recv_oct += 2;             /* PINGREQ */
+	ctr->send_oct += 2;
+	sample_and_check(b, c, want, &n);
+	CHECK(c->has_hist);
+	for (i = 0; i < 20; i++) {      /* flat again, past a window */
+		sample_and_check(b, c, want, &n);
+		CHECK(c->has_hist == (i < BK_HIST_OBJECT - 2));   /* window: the change, then 15 */
+	}
+	ctr->send_oct += 0xFFFFFFFFull + 1 - 7;   /* past 2^32 */
+	sample_and_check(b, c, want, &n);
+	ctr->recv_oct += 5;
+	sample_and_check(b, c, want, &n);
+	for (i = 0; i < BK_HIST_OBJECT + 3; i++)
+		sample_and_check(b, c, want, &n);
+	CHECK(!c->has_hist);
+	/* moved after the last tick: the views show the tick's values */
+	ctr->recv_oct += 100;
+	CHECK_EQ_INT(bk_conn_inspect(b, "10.1.2.3:40000 -> 127.0.0.1:5672", grab_oct, &s),
+		     BK_OK);
+	CHECK(s.p[s.n - 1].v == want[n - 1][0]);
+	for (i = 0; i < 4; i++)
+		sample_and_check(b, c, want, &n);
+	bk_conn_unregister(b, c);
+	bk_broker_free(b);
+}
+
+/* An idle connection's record is one 112-byte malloc chunk. */
+_Static_assert(sizeof(struct bk_conn) <= 104, "struct bk_conn grew");
 
 int
 main(void)
@@ -187,5 +331,6 @@ main(void)
 	RUN(test_conn_strings);
 	RUN(test_chan_table);
 	RUN(test_chan_late_history);
+	RUN(test_conn_history);
 	TEST_DONE();
 }
