@@ -61,7 +61,7 @@ mqtt_conn_gone(const struct mqtt_conn *c)
 bool
 mqtt_conn_reason_ok(const struct mqtt_conn *c)
 {
-	return c->l->cfg.reason_strings && c->request_problem_info;
+	return c->l->cfg.reason_strings && !(c->x && c->x->no_problem_info);
 }
 
 /* The end of a slow-down: read what waited. */
@@ -206,7 +206,6 @@ conn_open(void *arg, struct net_conn *nc)
 	c->l = l;
 	c->nc = nc;
 	c->state = MQTT_CONN_NEW;
-	c->request_problem_info = true;
 	c->last_rx_ms = (uint32_t)bk_now_ms();
 	c->next = l->conns;
 	if (l->conns)

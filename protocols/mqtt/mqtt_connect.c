@@ -315,7 +315,8 @@ read_v5_props(struct mqtt_conn *c, const struct mqtt_props *p)
 	if (MQTT_HAS(p, MQTT_PROP_TOPIC_ALIAS_MAX) && p->topic_alias_max)
 		mqtt_conn_x(c)->client_alias_max = p->topic_alias_max;
 	if (MQTT_HAS(p, MQTT_PROP_REQUEST_PROBLEM_INFO))
-		c->request_problem_info = p->request_problem_info != 0;
+		if (p->request_problem_info == 0)
+			mqtt_conn_x(c)->no_problem_info = true;
 }
 
 static void

@@ -239,7 +239,8 @@ mqtt_deliver_direct(struct mqtt_session *s, struct bk_msg *msg)
 	struct bk_str topic;
 	struct mqtt_out_pub op;
 
-	if (!c || c->state != MQTT_CONN_RUNNING || mqtt_output_full(c) ||
+	/* no subscription: not even the topic (its scratch buffer) */
+	if (!c || !s->rx->subs || c->state != MQTT_CONN_RUNNING || mqtt_output_full(c) ||
 	    !mqtt_topic_of(c, msg, &topic) || match_subs(s, NULL, msg, topic, &op) < 0)
 		return;
 	op.qos = 0;

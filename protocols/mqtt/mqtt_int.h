@@ -19,9 +19,14 @@
  *   mqtt_listener --lists-> mqtt_conn list, mqtt_session table (by vhost +
  *                           client id), shared-group hash
  *   mqtt_conn  <--conn/session--> mqtt_session   (while connected)
- *   mqtt_session --owns--> mqtt_sub hash (each with the walk over the
- *                          retained messages it is still owed), outbound
- *                          slots (in-flight deliveries), a delayed will
+ *   mqtt_conn  --owns--> the block of its session when that session ends
+ *                        with it (own_session: the login strings are the
+ *                        session's key), else a block of its login strings
+ *   mqtt_session --owns--> rx (from the first subscription): mqtt_sub hash
+ *                          (each with the walk over the retained messages
+ *                          it is still owed), queue, outbound slots
+ *                          (in-flight deliveries); x: expiry timer, a
+ *                          delayed will, inbound QoS 2 ids
  */
 #ifndef SLUICE_MQTT_INT_H
 #define SLUICE_MQTT_INT_H
@@ -151,7 +156,9 @@ struct mqtt_conn {
 					   whose block is ours; stable until the
 					   connection is freed (mqtt_conn_user) */
 	struct mqtt_session *session;   /* borrowed; session->conn == this */
-	uint64_t pub_gen;               /* access generation when publishing was allowed; 0 = unchecked */
+	uint64_t pub_gen;               /* access generation when publishing was
+					   allowed whatever the topic; 0 = check
+					   each PUBLISH */
 	struct bk_conn *mgmt;           /* registration, NULL before CONNECT */
 	struct bk_conn_counters *ctr;   /* into mgmt, or NULL */
 	struct mqtt_acks *acks;         /* owned, from the first QoS 1/2 PUBLISH */
@@ -164,12 +171,10 @@ struct mqtt_conn {
 	uint32_t last_rx_ms;            /* bk_now_ms() of the last input, mod 2^32
 					   (keepalives are far shorter) */
 	uint16_t keepalive;             /* seconds in effect, 0 = none */
+	uint8_t level;                  /* from CONNECT; 0 before */
 	unsigned state : 2;             /* enum mqtt_conn_state */
-	unsigned level : 3;             /* from CONNECT; 0 before */
 	/* flags, one bit each */
-	bool request_problem_info : 1;  /* v5, default true */
 	bool will_suppressed : 1;       /* DISCONNECT 0x00 or shutdown */
-	bool pub_keyed : 1;             /* a topic permission applies: check every topic */
 	bool published : 1;             /* has sent a PUBLISH: blocked by alarms */
 	bool blocked : 1;               /* not reading: a resource alarm is up */
 	bool slowed : 1;                /* not reading for a moment: a subscriber
@@ -194,6 +199,7 @@ struct mqtt_conn_x {
 	uint16_t client_alias_max;      /* v5 Topic Alias Maximum of the client */
 	uint16_t out_alias_used;
 	uint16_t slow_us;               /* the last slow-down pause; 0 = none lately */
+	bool no_problem_info;           /* v5 Request Problem Information 0 */
 };
 
 /* The login of c, copies that stay until c is freed (the registry
@@ -715,8 +721,15 @@ mqtt_buf_cap(const struct mqtt_buf *b)
 {
 	return b->p ? ((const size_t *)(const void *)b->p)[-1] : 0;
 }
+/* A block of at least n bytes for b (what was there is lost). */
+char *mqtt_buf_grow(struct mqtt_buf *b, size_t n);
+
 /* At least n bytes at b->p (grown as needed; what was there is lost). */
-char *mqtt_buf_get(struct mqtt_buf *b, size_t n);
+static inline char *
+mqtt_buf_get(struct mqtt_buf *b, size_t n)
+{
+	return mqtt_buf_cap(b) >= n && b->p ? b->p : mqtt_buf_grow(b, n);
+}
 void mqtt_buf_fini(struct mqtt_buf *b);
 /* The '/' <-> '.' swap of s into out (s.len bytes, no NUL). */
 void mqtt_topic_swap_into(char *out, struct bk_str s);

@@ -58,14 +58,14 @@ encode_into(struct mqtt_conn *c, const struct mqtt_packet *pkt, size_t n)
 bool
 mqtt_send(struct mqtt_conn *c, const struct mqtt_packet *pkt)
 {
-	uint32_t max = mqtt_conn_max_packet(c);
 	size_t n;
 
 	if (output_closed(c))
 		return false;
 	n = mqtt_packet_size(c->level, pkt);
-	if (n != SIZE_MAX && max && n > max &&
+	if (n != SIZE_MAX && c->x && c->x->client_max_packet && n > c->x->client_max_packet &&
 	    c->level == MQTT_V5) {
+		uint32_t max = c->x->client_max_packet;
 		struct mqtt_packet p2 = *pkt;
 		struct mqtt_props *pp = NULL;
 

@@ -218,13 +218,13 @@ may_publish(struct mqtt_conn *c, struct bk_str key, bool retain, struct bk_err *
 	struct bk_who who;
 	bool keyed;
 
-	if (c->pub_gen == gen && !c->pub_keyed)
+	if (c->pub_gen == gen)
 		return true;
 	who = mqtt_conn_who(c);
 	if (mqtt_publish_allowed(c->l, c->vhost, &who, key, retain, &keyed, err) != BK_OK)
 		return false;
-	c->pub_gen = gen;
-	c->pub_keyed = keyed;
+	/* generations start at 1: a topic permission leaves 0, checked again */
+	c->pub_gen = keyed ? 0 : gen;
 	return true;
 }
 

@@ -9,9 +9,11 @@
  * Client identifiers are the client's to choose, so the hash is keyed:
  * SipHash-2-4 under a key drawn at the first use, and a client cannot
  * pick ids that all land in one chain. The table doubles when it holds
- * twice as many sessions as slots (chains of 2 on average: lookups are
- * per CONNECT, not per message) and never shrinks (a slot is 8 bytes),
- * so an iteration (MQTT_SESSIONS_EACH) may end the session it is at.
+ * four times as many sessions as slots (chains of 2 to 4 on average,
+ * each link compared by its 32-bit hash first: lookups are per CONNECT,
+ * not per message; so 2 to 4 bytes of slots per session) and never
+ * shrinks, so an iteration (MQTT_SESSIONS_EACH) may end the session it
+ * is at.
  */
 #include "mqtt_int.h"
 
@@ -19,6 +21,7 @@
 #include <sys/random.h>
 
 #define SLOTS_MIN 64
+#define LOAD_MAX 4              /* sessions per slot before it doubles */
 
 static inline uint64_t
 rotl(uint64_t x, unsigned b)
@@ -121,7 +124,7 @@ mqtt_sessions_add(struct mqtt_session_table *t, struct mqtt_session *s)
 {
 	struct mqtt_session **slot;
 
-	if (t->n >= t->cap * 2)
+	if (t->n >= t->cap * LOAD_MAX)
 		grow(t);
 	s->hash = hash_of(t, s->key, s->key_len);
 	slot = &t->slots[s->hash & (t->cap - 1)];

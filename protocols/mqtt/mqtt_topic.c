@@ -45,21 +45,17 @@ mqtt_topic_swap_into(char *out, struct bk_str s)
 }
 
 char *
-mqtt_buf_get(struct mqtt_buf *b, size_t n)
+mqtt_buf_grow(struct mqtt_buf *b, size_t n)
 {
-	size_t cap = mqtt_buf_cap(b);
+	size_t cap = mqtt_buf_cap(b), *blk;
 
-	if (cap < n) {
-		size_t *blk;
-
-		cap = cap ? cap : 256 - sizeof(size_t);
-		while (cap < n)
-			cap = cap * 2 + sizeof(size_t);
-		mqtt_buf_fini(b);       /* nothing in it is kept */
-		blk = bk_malloc(sizeof(size_t) + cap);
-		blk[0] = cap;
-		b->p = (char *)(blk + 1);
-	}
+	cap = cap ? cap : 256 - sizeof(size_t);
+	while (cap < n)
+		cap = cap * 2 + sizeof(size_t);
+	mqtt_buf_fini(b);       /* nothing in it is kept */
+	blk = bk_malloc(sizeof(size_t) + cap);
+	blk[0] = cap;
+	b->p = (char *)(blk + 1);
 	return b->p;
 }
 
