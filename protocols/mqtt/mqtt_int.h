@@ -496,6 +496,10 @@ void mqtt_sessions_del(struct mqtt_session_table *t, struct mqtt_session *s);
 void mqtt_sessions_fini(struct mqtt_session_table *t);
 
 /* ---- mqtt_session.c ---- */
+/* The session queue's argument naming the user the session belongs to. */
+#define MQTT_OWNER_ARG "x-mqtt-owner"
+/* "mqtt-subscription-<client id>qos1", in a new block. */
+char *mqtt_session_queue_name(const char *client_id);
 struct mqtt_session *mqtt_session_find(struct mqtt_listener *l, struct bk_vhost *vh,
 				       struct bk_str client_id);
 /* owner: the user creating it (copied; NULL: not known). */
@@ -509,8 +513,8 @@ struct mqtt_session *mqtt_session_new_own(struct mqtt_conn *c);
 char *mqtt_names_new(const char *vhost, struct bk_str client_id, const struct bk_str *user,
 		     uint32_t *key_len);
 /*
- * No session in memory, but the core holds its queue (recovered from the
- * journal after a restart): rebuild the session from the queue's
+ * mqtt_session_recover.c: no session in memory, but the core holds its
+ * queue (recovered from the journal after a restart): rebuild the session from the queue's
  * bindings, each with the options its arguments keep. NULL when there is
  * no such queue.
  */
