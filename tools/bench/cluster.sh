@@ -22,7 +22,7 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 bench=$(cd "${1:?usage: cluster.sh BENCH_DIR}" && pwd)
 DUR=${DUR:-10} REPS=${REPS:-2} NICE=${BENCH_NICE:--5}
 build=${SLUICE_BENCH_BUILD:-$root/build-release}
-work=$(mktemp -d /tmp/cluster-bench.XXXXXX)
+work=$(mktemp -d --suffix=.cluster-bench)
 out=$work/results.jsonl
 pids=()
 

@@ -13,10 +13,10 @@ bench=$(cd "${1:?usage: latency.sh BENCH_DIR}" && pwd)
 here=$(cd "$(dirname "$0")" && pwd)
 REPS=${REPS:-3} RATE=${RATE:-10000} DUR=${DUR:-10}
 nice=${BENCH_NICE:--10}
-export SLUICE_BENCH_DIR=$(mktemp -d /tmp/sluice-lat.XXXXXX)
+export SLUICE_BENCH_DIR=$(mktemp -d --suffix=.sluice-lat)
 export BENCH_NICE=$nice
-floor=$(mktemp /tmp/relayfloor.XXXXXX)
-out=$(mktemp /tmp/latency.XXXXXX)
+floor=$(mktemp --suffix=.relayfloor)
+out=$(mktemp --suffix=.latency)
 cc -O2 -Wall -o "$floor" "$here/relayfloor.c" -lpthread || exit 1
 pid_of() { sed -n 's/^PID \([0-9]*\).*/\1/p' | tail -1; }
 cleanup() {
