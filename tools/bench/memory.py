@@ -22,6 +22,14 @@ directory, measures, stops it):
 
 RSS is read from /proc/PID/status (VmRSS) after the broker has answered the
 last request, so what it holds is counted, not what it will allocate.
+The connection cases also print the growth of RssAnon: VmRSS counts the
+pages of shared libraries too, which the broker's periodic work (the
+statistics sample every 5 s, MQTT's $SYS values every 10 s) touches for
+the first time, about 160 KB of libm alone, a fixed cost that a per-
+connection figure must not include. --steady S waits S seconds before
+the baseline and again after the last connection, so both readings come
+after that periodic work has run with the connections in place (12 or
+more covers a sample and a $SYS tick; the default 0 reads at once).
 Prints one line per case. Default PATH: build-release/daemon/sluiced.
 --set passes a configuration key on to every broker started (for instance
 --set broker.io_threads=0 for the single-threaded mode).
@@ -49,12 +57,12 @@ def free_port():
     return port
 
 
-def rss(pid):
+def rss(pid, field="VmRSS"):
     with open("/proc/%d/status" % pid) as f:
         for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) * 1024
-    raise RuntimeError("no VmRSS")
+    raise RuntimeError("no " + field)
 
 
 class Broker:
@@ -80,6 +88,9 @@ class Broker:
 
     def rss(self):
         return rss(self.proc.pid)
+
+    def anon(self):
+        return rss(self.proc.pid, "RssAnon")
 
     def conn(self, heartbeat=0):
         c = raw.RawConn("127.0.0.1", self.amqp, timeout=60)
@@ -179,14 +190,33 @@ def settle(b):
         last = now
 
 
-def case_idle_amqp(b, n, heartbeat=0):
+STEADY = 0.0
+
+
+def idle_growth(b, n, connect):
+    """(VmRSS, RssAnon) growth per connection over n connect(i) calls,
+    each reading taken STEADY seconds after the broker's start or the
+    last connection, once RSS stops moving."""
     keep = []
-    before = settle(b)
-    for _ in range(n):
-        keep.append(b.conn(heartbeat))
-    per = (settle(b) - before) / n
-    return "idle AMQP connections %d (one channel each, heartbeat %d): %.0f B RSS per connection" % (
-        n, heartbeat, per)
+    time.sleep(STEADY)
+    before = settle(b), b.anon()
+    for i in range(n):
+        keep.append(connect(i))
+    time.sleep(STEADY)
+    after = settle(b), b.anon()
+    return [(after[k] - before[k]) / n for k in (0, 1)]
+
+
+def idle_line(what, n, per):
+    steady = ", %.0f s after" % STEADY if STEADY else ""
+    return "%s %d: %.0f B RSS per connection (anonymous %.0f B%s)" % (
+        what, n, per[0], per[1], steady)
+
+
+def case_idle_amqp(b, n, heartbeat=0):
+    per = idle_growth(b, n, lambda i: b.conn(heartbeat))
+    return idle_line("idle AMQP connections (one channel each, heartbeat %d)" % heartbeat,
+                     n, per)
 
 
 def mqtt_connect(port, i):
@@ -203,12 +233,8 @@ def mqtt_connect(port, i):
 
 
 def case_idle_mqtt(b, n):
-    keep = []
-    before = settle(b)
-    for i in range(n):
-        keep.append(mqtt_connect(b.mqtt, i))
-    per = (settle(b) - before) / n
-    return "idle MQTT connections %d: %.0f B RSS per connection" % (n, per)
+    return idle_line("idle MQTT connections", n,
+                     idle_growth(b, n, lambda i: mqtt_connect(b.mqtt, i)))
 
 
 def main():
@@ -216,8 +242,12 @@ def main():
     ap.add_argument("--sluiced", default=os.path.join(ROOT, "build-release/daemon/sluiced"))
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="a configuration key for every broker started")
+    ap.add_argument("--steady", type=float, default=0.0, metavar="S",
+                    help="idle cases: wait S s before each reading")
     ap.add_argument("case", nargs="+")
     a = ap.parse_args()
+    global STEADY
+    STEADY = a.steady
     args = a.case
     i = 0
     while i < len(args):
