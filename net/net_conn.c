@@ -136,7 +136,7 @@ net_conn_accept(struct net_listener *l, evutil_socket_t fd, const struct sockadd
 
 	nc->l = l;
 	nc->id = n->next_id++;
-	nc->fd = fd;
+	nc->sock_half.fd = fd;          /* read by both threads, written only here */
 	nc->next = n->conns;
 	if (n->conns)
 		n->conns->prev = nc;
@@ -153,7 +153,7 @@ net_conn_accept(struct net_listener *l, evutil_socket_t fd, const struct sockadd
 	}
 	if (n->poll == NULL)
 		n->poll = net_poll_new(n->base);
-	if (n->poll == NULL || net_sock_init(&nc->sock_half, l, n->poll, fd, &direct_up) < 0) {
+	if (n->poll == NULL || net_sock_init(&nc->sock_half, l, n->poll, &direct_up) < 0) {
 		if (n->poll == NULL)
 			evutil_closesocket(fd);
 		nc->sock_gone = true;
@@ -467,7 +467,7 @@ net_conn_describe(struct net_conn *nc, struct bk_conn_state *st)
 	memset(&ti, 0, sizeof(ti));
 	/* The kernel counts what crossed the socket; nothing on the hot path. */
 	if (!nc->sock_gone &&
-	    getsockopt(nc->fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 &&
+	    getsockopt(nc->sock_half.fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 &&
 	    len >= offsetof(struct tcp_info, tcpi_bytes_received) + sizeof(ti.tcpi_bytes_received)) {
 		st->recv_oct = ti.tcpi_bytes_received;
 		st->send_oct = ti.tcpi_bytes_acked;

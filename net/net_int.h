@@ -136,17 +136,17 @@ struct net_sock {
 	struct bufferevent *raw;                /* in bev's stack: socket or TLS */
 	/* plain TCP only (net_sock_plain.c), each owned and made when needed */
 	struct evbuffer *in, *out;
-	uint8_t ev;                             /* NET_POLL_*: what the poll set
-						   waits for; 0: not in it */
-	bool kicked;                            /* on the poll's kick list */
 	struct net_ws *ws;                      /* owned by the filter bev; NULL unless WS */
 	struct net_tls_info *tls;               /* owned; made and filled at open on TLS
 						   sockets, NULL on others */
 	struct event *linger;                   /* owned, made when a flush before a close
 						   starts: a flush that takes too long */
-	evutil_socket_t fd;
+	evutil_socket_t fd;                     /* set by the core before the socket's
+						   thread sees it, never written after */
 	unsigned paused;                        /* NET_PAUSE_* and SOCK_PAUSE_* */
-	int read_errno;                         /* plain TCP: a read's error */
+	uint8_t ev;                             /* plain TCP: NET_POLL_*, what the poll
+						   set waits for; 0: not in it */
+	bool kicked;                            /* plain TCP: on the poll's kick list */
 	bool tls_up;                            /* TLS handshake completed */
 	bool open;                              /* up->open was called */
 	bool flushing;                          /* closing once the output is written */
@@ -163,12 +163,12 @@ struct net_sock {
 #define SOCK_PAUSE_OUTPUT (1u << 7)             /* output over the high watermark */
 #define SOCK_PAUSE_CREDIT (1u << 8)             /* the core holds enough input (net_io.c) */
 
-/* Set up s (zeroed, in its connection's block) for an accepted fd on
- * poll's loop (TLS as l says): 0, or -1 (fd closed, s left as
+/* Set up s (zeroed, in its connection's block, s->fd the accepted
+ * socket) on poll's loop (TLS as l says): 0, or -1 (fd closed, s left as
  * net_sock_fini expects) when the socket cannot be set up. Nothing is
  * called back before net_sock_start(). */
 int net_sock_init(struct net_sock *s, struct net_listener *l, struct net_poll *poll,
-		  evutil_socket_t fd, const struct net_sock_up *up);
+		  const struct net_sock_up *up);
 /* Go: on a plain TCP listener up->open is called from here. */
 void net_sock_start(struct net_sock *s);
 /* Close and free what s holds (the struct is the block's); no upcall.
@@ -276,8 +276,7 @@ struct net_conn {
 	struct event *timer;                    /* owned; NULL while OFF */
 	void *ctx;                              /* the protocol's, NULL until open */
 	const struct net_tls_info *tls;         /* borrowed from the sock / the open message */
-	evutil_socket_t fd;                     /* for TCP_INFO; the socket half owns it */
-	unsigned paused;                        /* NET_PAUSE_* set by the protocol */
+	uint8_t paused;                         /* NET_PAUSE_* set by the protocol */
 	uint8_t timer_mode;                     /* enum net_timer_mode */
 	uint8_t end;                            /* enum net_end: why, once free_pending */
 	bool direct;                            /* sock_half is the core's (no I/O threads) */

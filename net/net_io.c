@@ -187,9 +187,9 @@ io_handle(struct net_io_thread *t, const struct net_msg *m)
 
 	switch (m->kind) {
 	case NET_M_ATTACH:
-		/* l is written before ATTACH and never after: the ring hands it over. */
-		if (net_sock_init(s, net_io_conn_nc(c)->l, t->poll, (evutil_socket_t)m->u64,
-				  &io_up) < 0)
+		/* l and s->fd are written before ATTACH and never after: the
+		 * ring hands them over. */
+		if (net_sock_init(s, net_io_conn_nc(c)->l, t->poll, &io_up) < 0)
 			io_end(c, NET_END_ERROR);
 		else
 			net_sock_start(s);

@@ -159,11 +159,12 @@ open_up(struct net_sock *s)
 
 int
 net_sock_init(struct net_sock *s, struct net_listener *l, struct net_poll *poll,
-	      evutil_socket_t fd, const struct net_sock_up *up)
+	      const struct net_sock_up *up)
 {
+	evutil_socket_t fd = s->fd;
+
 	s->l = l;
 	s->poll = poll;
-	s->fd = fd;
 	net_addr_accepted(fd);
 	if (l->cfg.transport == NET_TCP) {
 		if (net_sock_plain_new(s) < 0) {

@@ -68,9 +68,9 @@ real_error(int e)
 }
 
 /* Read what waits into s->in: > 0 octets, 0 end of file, -1 nothing
- * (would block), -2 an error (s->read_errno). */
+ * (would block), -2 an error (*err). */
 static ssize_t
-plain_read(struct net_sock *s)
+plain_read(struct net_sock *s, int *err)
 {
 	struct evbuffer_iovec v[2];
 	struct iovec iov[2];
@@ -94,8 +94,7 @@ plain_read(struct net_sock *s)
 		iov[i].iov_len = v[i].iov_len;
 	}
 	got = readv(s->fd, iov, n);
-	if (got < 0 && real_error(errno))
-		s->read_errno = errno;
+	*err = got < 0 && real_error(errno) ? errno : 0;
 	left = got > 0 ? (size_t)got : 0;
 	for (int i = 0; i < n; i++) {
 		if (v[i].iov_len > left)
@@ -104,7 +103,7 @@ plain_read(struct net_sock *s)
 	}
 	evbuffer_commit_space(s->in, v, n);
 	if (got < 0)
-		return s->read_errno ? -2 : -1;
+		return *err ? -2 : -1;
 	return got;
 }
 
@@ -122,11 +121,12 @@ plain_read_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct net_sock *s = arg;
 	ssize_t got = -1;
+	int err = 0;
 
 	if (s->ended)
 		return;
 	if (!s->paused && !s->flushing)
-		got = plain_read(s);
+		got = plain_read(s, &err);
 	if (s->in && evbuffer_get_length(s->in) > 0)
 		net_sock_deliver(s, s->in);
 	drop_empty_input(s);
@@ -135,7 +135,7 @@ plain_read_cb(evutil_socket_t fd, short what, void *arg)
 	if (got == 0)
 		net_sock_end(s, s->flushing ? NET_END_LOCAL : NET_END_PEER);
 	else if (got == -2) {
-		net_sock_log(s, BK_LOG_INFO, "socket error: %s", strerror(s->read_errno));
+		net_sock_log(s, BK_LOG_INFO, "socket error: %s", strerror(err));
 		net_sock_end(s, s->flushing ? NET_END_LOCAL : NET_END_ERROR);
 	}
 }

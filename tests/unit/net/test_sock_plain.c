@@ -74,7 +74,8 @@ pair_new(struct pair *p, struct net_poll *poll)
 	memcpy(p->nc->peer, "peer:1", sizeof("peer:1"));
 	p->peer = sv[1];
 	evutil_make_socket_nonblocking(p->peer);
-	CHECK(net_sock_init(&p->nc->sock_half, &listener, poll, sv[0], &up) == 0);
+	p->nc->sock_half.fd = sv[0];
+	CHECK(net_sock_init(&p->nc->sock_half, &listener, poll, &up) == 0);
 	net_sock_start(&p->nc->sock_half);
 	return &p->nc->sock_half;
 }
