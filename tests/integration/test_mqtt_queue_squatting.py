@@ -183,3 +183,32 @@ def test_dead_letters_do_not_reach_a_session(broker):
     admin.close()
     conn.close()
     assert resume(broker, cid, 1) == [b"real"]
+
+
+def test_session_queue_without_owner_goes_to_its_first_user(broker):
+    # a session queue without "x-mqtt-owner" (as an older version left
+    # it, here made by an administrator): the first user to resume the
+    # session owns it from then on, with its binding as a subscription
+    # and the messages it held
+    cid = "ownerless-" + uid()
+    qname = "mqtt-subscription-%sqos1" % cid
+    conn = pika.BlockingConnection(pika_params(broker))
+    ch = conn.channel()
+    ch.queue_declare(qname, durable=True)
+    ch.queue_bind(qname, "amq.topic", routing_key="squat.owner")
+    ch.basic_publish("amq.topic", "squat.owner", b"held")
+    conn.close()
+    user(broker, "alice")
+    user(broker, "mallory")
+    c = Paho(broker, V311, client_id=cid, clean=False, username="alice", password="pw")
+    assert c.connect()[1] is True           # session present: recovered
+    c.wait(1)
+    publish_mqtt(broker, "squat/owner", [b"live"])
+    c.wait(2)
+    assert c.payloads() == [b"held", b"live"]
+    c.disconnect()
+    publish_mqtt(broker, "squat/owner", [b"away"])
+    m = Paho(broker, V311, client_id=cid, clean=False, username="mallory", password="pw")
+    assert m.connect(expect_ok=False)[0] == 5
+    m.kill()
+    assert resume(broker, cid, 1) == [b"away"]
