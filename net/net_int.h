@@ -246,6 +246,9 @@ struct net_io_conn {
 	_Atomic size_t queued;          /* the socket's output, as the I/O thread saw it */
 	_Atomic bool wake_wanted;       /* the core wants DRAINED */
 	bool dead;                      /* I/O thread: CLOSED sent; waiting for FREE */
+	bool peer_eof;                  /* I/O thread: dead because the peer stopped
+					   sending; what the core still ships for the
+					   requests before it is written as it comes */
 	bool report;                    /* core: CONSUMED due at the next flush */
 	uint32_t held;                  /* I/O thread: what the core holds, as it said */
 	uint64_t shipped, consumed;     /* I/O thread */

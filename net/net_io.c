@@ -154,6 +154,7 @@ io_end(struct net_io_conn *c, enum net_end why)
 	if (c->dead)
 		return;
 	c->dead = true;
+	c->peer_eof = why == NET_END_PEER;
 	atomic_store_explicit(&c->queued, 0, memory_order_relaxed);
 	to_core(c, NET_M_CLOSED, (uint32_t)why, NULL);
 }
@@ -175,6 +176,30 @@ net_io_conn_free(struct net_io_conn *c)
 
 	net_sock_fini(&nc->sock_half);
 	bk_free(nc);
+}
+
+/*
+ * Output the core produced for requests that came before the peer's end
+ * of file (a client that half-closes after its last request, as RabbitMQ
+ * and Mosquitto answer it). The socket has ended and is no longer
+ * polled; the descriptor stays open until FREE, so what the kernel takes
+ * at once is written and the rest is dropped. Plain sockets only: a TLS
+ * or WebSocket layer has stopped with its bufferevent.
+ */
+static void
+write_after_eof(struct net_sock *s, struct evbuffer *buf)
+{
+	struct evbuffer *b = buf;
+
+	if (s->bev != NULL)
+		return;
+	if (s->out != NULL) {                   /* what was waiting goes first */
+		evbuffer_add_buffer(s->out, buf);
+		b = s->out;
+	}
+	while (evbuffer_get_length(b) > 0)
+		if (evbuffer_write(b, s->fd) <= 0)
+			break;
 }
 
 /* One message from the core. */
@@ -201,8 +226,11 @@ io_handle(struct net_io_thread *t, const struct net_msg *m)
 			net_sock_send(s, buf);
 			atomic_store_explicit(&c->queued, net_sock_output_len(s),
 					      memory_order_relaxed);
-		} else
+		} else {
+			if (c->peer_eof)
+				write_after_eof(s, buf);
 			evbuffer_free(buf);     /* unwritten references are released */
+		}
 		break;
 	case NET_M_PAUSE:
 		if (!c->dead)

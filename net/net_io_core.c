@@ -19,6 +19,8 @@ to_io(struct net_io_conn *c, uint32_t kind, uint32_t u32, uint64_t u64, void *pt
 	t->io_wake_due = true;
 }
 
+static void ship(struct net_conn *nc, bool whole);
+
 /* One message from an I/O thread. */
 void
 net_io_core_handle(const struct net_msg *m)
@@ -47,6 +49,10 @@ net_io_core_handle(const struct net_msg *m)
 		net_conn_on_writable(nc);
 		break;
 	case NET_M_CLOSED:
+		/* The answers to what came before a peer's end of file still
+		 * go out (the I/O thread writes them after it). */
+		if ((enum net_end)m->u32 == NET_END_PEER)
+			ship(nc, true);
 		net_conn_on_end(nc, (enum net_end)m->u32);
 		break;
 	case NET_M_RELEASE:

@@ -458,7 +458,7 @@ TSAN_TESTS=(
 	tests/integration/test_transport.py tests/integration/test_tls.py
 	tests/integration/test_amqp_flow.py tests/integration/test_amqp_confirms.py
 	tests/integration/test_rabbitmq_c.py tests/integration/test_mqtt_qos.py
-	tests/integration/test_bad_input.py
+	tests/integration/test_bad_input.py tests/integration/test_half_close.py
 )
 
 # tsan_suite: build ./build-tsan and run the unit tests and TSAN_TESTS with
