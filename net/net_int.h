@@ -151,6 +151,8 @@ struct net_sock {
 	bool open;                              /* up->open was called */
 	bool flushing;                          /* closing once the output is written */
 	bool ended;                             /* up->end was called */
+	bool end_due;                           /* plain TCP: the socket cannot go on;
+						   it ends from the loop (kick list) */
 };
 
 #define NET_POLL_IN  1u
@@ -176,7 +178,10 @@ void net_sock_start(struct net_sock *s);
 void net_sock_fini(struct net_sock *s);
 /* Write the output now, at the end of the iteration that produced it,
  * rather than an epoll round later; what does not fit waits for the
- * socket as before. Plain TCP sockets only (no-op otherwise). */
+ * socket as before. Plain TCP sockets only (no-op otherwise). The one
+ * upcall it may make is up->writable (the write drained the output to
+ * the low watermark); it never calls up->end: an error, a failed
+ * epoll_ctl or a flush it completes ends the socket from the loop. */
 void net_sock_write_now(struct net_sock *s);
 /* Stop reading and writing now, with no upcall (a close the owner asked
  * for without flushing). */
@@ -190,7 +195,8 @@ size_t net_sock_output_len(struct net_sock *s);
  * caller's: on plain TCP the socket's own input buffer, which it makes
  * anew at its next read. */
 struct evbuffer *net_sock_take_input(struct net_sock *s, struct evbuffer *in);
-/* Append buf's chains to the output (buf is taken) and write now. */
+/* Append buf's chains to the output (buf is taken) and write now (as
+ * net_sock_write_now: up->writable at most, never up->end). */
 void net_sock_send(struct net_sock *s, struct evbuffer *buf);
 struct evbuffer *net_sock_output(struct net_sock *s);
 struct evbuffer *net_sock_input(struct net_sock *s);

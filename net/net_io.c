@@ -222,15 +222,20 @@ io_handle(struct net_io_thread *t, const struct net_msg *m)
 	case NET_M_OUTPUT:
 		atomic_fetch_sub_explicit(&c->transit, evbuffer_get_length(buf),
 					  memory_order_relaxed);
-		if (!c->dead) {
-			net_sock_send(s, buf);
-			atomic_store_explicit(&c->queued, net_sock_output_len(s),
-					      memory_order_relaxed);
-		} else {
+		if (c->dead) {
+			/* Late output (it crossed CLOSED): queued stays 0, as
+			 * io_end left it; the chains are written after a peer's
+			 * end of file, dropped otherwise, and their bodies go
+			 * back to the core. */
 			if (c->peer_eof)
 				write_after_eof(s, buf);
-			evbuffer_free(buf);     /* unwritten references are released */
+			evbuffer_free(buf);
+			break;
 		}
+		/* The send never ends the socket (net_sock_write_now), so c
+		 * is still alive and queued is its socket's. */
+		net_sock_send(s, buf);
+		atomic_store_explicit(&c->queued, net_sock_output_len(s), memory_order_relaxed);
 		break;
 	case NET_M_PAUSE:
 		if (!c->dead)
@@ -255,6 +260,36 @@ io_handle(struct net_io_thread *t, const struct net_msg *m)
 		net_io_conn_free(c);
 		break;
 	}
+}
+
+/*
+ * Stopping: a message to the I/O thread that it will never handle (left
+ * in the ring when the thread stopped, or in the core's spill list
+ * behind a full ring): what it carries is freed. The chains of an OUTPUT
+ * release their bodies (on the core the reference goes at once), an
+ * ATTACH's descriptor is closed (its core half never had the socket), a
+ * FREE frees the block.
+ */
+static void
+io_discard(const struct net_msg *m)
+{
+	if (m->kind == NET_M_OUTPUT)
+		evbuffer_free(m->ptr);
+	else if (m->kind == NET_M_ATTACH)
+		evutil_closesocket((evutil_socket_t)m->u64);
+	else if (m->kind == NET_M_FREE)
+		net_io_conn_free(m->conn);
+}
+
+/* The same for a message to the core: the bodies of a RELEASE are
+ * released, an INPUT's chains freed. */
+static void
+core_discard(const struct net_msg *m)
+{
+	if (m->kind == NET_M_RELEASE)
+		net_io_core_handle(m);
+	else if (m->kind == NET_M_INPUT)
+		evbuffer_free(m->ptr);
 }
 
 /* Hand what this iteration produced to the core: written bodies to
@@ -325,14 +360,8 @@ io_main(void *arg)
 	}
 	/* Stopping: every connection of this thread goes, without messages
 	 * but the bodies to release. */
-	while (net_ring_pop(&t->to_io, &m)) {
-		if (m.kind == NET_M_OUTPUT)
-			evbuffer_free(m.ptr);
-		else if (m.kind == NET_M_ATTACH)        /* the core half still has it */
-			evutil_closesocket((evutil_socket_t)m.u64);
-		else if (m.kind == NET_M_FREE)
-			net_io_conn_free(m.conn);
-	}
+	while (net_ring_pop(&t->to_io, &m))
+		io_discard(&m);
 	bk_time_attach(NULL);
 	self = NULL;
 	return NULL;
@@ -359,17 +388,20 @@ thread_fini(struct net_io_thread *t)
 {
 	struct net_msg m;
 
-	/* What the thread sent last: bodies to release, buffers to free. */
-	net_io_unspill(&t->to_core, &t->io_spill);
-	while (net_ring_pop(&t->to_core, &m)) {
-		if (m.kind == NET_M_RELEASE)
-			net_io_core_handle(&m);
-		else if (m.kind == NET_M_INPUT)
-			evbuffer_free(m.ptr);
-	}
+	/* What the core sent last, behind a full ring (the thread emptied
+	 * the ring itself when it stopped; a thread that never ran did not):
+	 * before the loop and the poll set go, as a FREE finishes a socket
+	 * in them. */
+	while (net_ring_pop(&t->to_io, &m))
+		io_discard(&m);
+	for (uint32_t i = 0; i < t->core_spill.n; i++)
+		io_discard(&t->core_spill.m[i]);
+	/* What the thread sent last, in the ring and behind it: bodies to
+	 * release, buffers to free. */
+	while (net_ring_pop(&t->to_core, &m))
+		core_discard(&m);
 	for (uint32_t i = 0; i < t->io_spill.n; i++)
-		if (t->io_spill.m[i].kind == NET_M_RELEASE)
-			net_io_core_handle(&t->io_spill.m[i]);
+		core_discard(&t->io_spill.m[i]);
 	for (uint32_t i = 0; i < t->nrel; i++)
 		bk_msg_unref(t->rel[i]);
 	bk_free(t->rel);

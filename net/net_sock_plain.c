@@ -31,10 +31,15 @@
  * The callbacks behave as net_sock.c's bufferevent callbacks: input goes
  * up through net_sock_deliver(), a write that leaves at most half of
  * output_high calls net_sock_drained(), end of file or an error ends the
- * socket. Nothing reaches the owner from inside a call it made: a kick
- * queues the socket on its poll and makes the poll's event active, so the
- * read runs from the loop. Sockets are freed outside poll_cb only (the
- * owners defer), so a batch never holds a freed pointer.
+ * socket. Of the upcalls only up->writable can come from inside a call
+ * the owner made (net_sock_write_now, net_sock_send: the write drained
+ * the output, as the loop's write would have said); nothing else does. A
+ * kick queues the socket on its poll and makes the poll's event active,
+ * so the read runs from the loop, and a socket that cannot go on inside
+ * such a call (a write error, an epoll_ctl that failed, a flush it
+ * completed) is queued the same way with end_due and ends from there
+ * (plain_end). Sockets are freed outside poll_cb only (the owners defer),
+ * so a batch never holds a freed pointer.
  */
 #include "net_int.h"
 
@@ -123,7 +128,7 @@ plain_read_cb(evutil_socket_t fd, short what, void *arg)
 	ssize_t got = -1;
 	int err = 0;
 
-	if (s->ended)
+	if (s->ended || s->end_due)
 		return;
 	if (!s->paused && !s->flushing)
 		got = plain_read(s, &err);
@@ -156,51 +161,112 @@ set_events(struct net_sock *s, unsigned want)
 	return 0;
 }
 
+/*
+ * The socket cannot go on (a write error, an epoll_ctl that failed) or
+ * its flush is complete: up->end, NET_END_LOCAL when flushing (the close
+ * the owner asked for), NET_END_ERROR otherwise. From the loop's own
+ * callbacks it ends now; inside a call of the owner's (owner_call) it is
+ * queued on the kick list and ends from the loop's next pass, so no owner
+ * sees its socket end under it.
+ */
 static void
-want_write(struct net_sock *s)
+plain_end(struct net_sock *s, bool owner_call)
 {
-	if (!(s->ev & NET_POLL_OUT) && set_events(s, s->ev | NET_POLL_OUT) < 0)
-		/* Not even a write to wait for: the socket cannot go on. */
+	if (!owner_call) {
 		net_sock_end(s, s->flushing ? NET_END_LOCAL : NET_END_ERROR);
+		return;
+	}
+	s->end_due = true;
+	net_sock_plain_kick(s);
+}
+
+static void
+want_write(struct net_sock *s, bool owner_call)
+{
+	int rc;
+
+	if ((s->ev & NET_POLL_OUT) || (rc = set_events(s, s->ev | NET_POLL_OUT)) == 0)
+		return;
+	/* Not even a write to wait for: the socket cannot go on. */
+	net_sock_log(s, BK_LOG_WARNING, "cannot wait for the socket: %s", strerror(-rc));
+	plain_end(s, owner_call);
+}
+
+/*
+ * Nothing left to write: stop waiting for writability. If the set refuses
+ * (epoll_ctl: ENOMEM), EPOLLOUT stays armed on a socket that is writable
+ * and, level-triggered, is reported at every pass with nothing to write:
+ * trying again from there would spin the loop for as long as the kernel
+ * is short of memory, starving every other socket of the loop. The
+ * socket ends instead, logged, as on a socket error: what it had to
+ * write is written, the peer sees the connection drop (no protocol state
+ * is lost or corrupted), and the loop stays quiet.
+ */
+static bool
+stop_writing(struct net_sock *s, bool owner_call)
+{
+	int rc = set_events(s, s->ev & ~NET_POLL_OUT);      /* no call if not set */
+
+	if (rc == 0)
+		return true;
+	net_sock_log(s, BK_LOG_WARNING, "cannot stop waiting for the socket: %s",
+		     strerror(-rc));
+	plain_end(s, owner_call);
+	return false;
 }
 
 /* After a write: wait for the socket while output remains, give the
  * buffer back once it is empty, and tell the owner when the output is at
- * or below the low watermark (half of output_high). */
+ * or below the low watermark (half of output_high); a flush ends once
+ * the output is empty. */
 static void
-plain_wrote(struct net_sock *s)
+plain_wrote(struct net_sock *s, bool owner_call)
 {
 	size_t left = s->out ? evbuffer_get_length(s->out) : 0;
 
 	if (left > 0)
-		want_write(s);
+		want_write(s, owner_call);
 	else {
-		set_events(s, s->ev & ~NET_POLL_OUT);
 		if (s->out) {
 			evbuffer_free(s->out);
 			s->out = NULL;
 		}
+		if (!stop_writing(s, owner_call))
+			return;
 	}
-	if (left <= s->l->cfg.output_high / 2)
+	if (s->ended || s->end_due)
+		return;
+	if (s->flushing) {
+		if (left == 0)
+			plain_end(s, owner_call);
+	} else if (left <= s->l->cfg.output_high / 2)
 		net_sock_drained(s);
 }
 
+/* Write what waits in s->out (from the loop, or inside owner_call). */
 static void
-plain_write_cb(struct net_sock *s)
+plain_write(struct net_sock *s, bool owner_call)
 {
 	int n = 0;
 
-	if (s->ended)
+	if (s->ended || s->end_due)
 		return;
 	if (s->out && evbuffer_get_length(s->out) > 0)
 		n = evbuffer_write_atmost(s->out, s->fd, PLAIN_MAX_WRITE);
+	if (n < 0 && real_error(errno) && owner_call) {
+		/* The loop meets the error again (with what the peer sent
+		 * before it, and its end of file first if it came) and ends
+		 * the socket from there. */
+		want_write(s, owner_call);
+		return;
+	}
 	if (n < 0 && real_error(errno)) {
 		if (!s->flushing)
 			net_sock_log(s, BK_LOG_INFO, "socket error: %s", strerror(errno));
-		net_sock_end(s, s->flushing ? NET_END_LOCAL : NET_END_ERROR);
+		plain_end(s, owner_call);
 		return;
 	}
-	plain_wrote(s);
+	plain_wrote(s, owner_call);
 }
 
 int
@@ -234,8 +300,12 @@ net_sock_plain_events(struct net_sock *s, bool reading, bool writing)
 
 	if (writing && s->out && evbuffer_get_length(s->out) > 0)
 		want |= NET_POLL_OUT;
-	if (set_events(s, want) < 0 && want != 0)
-		net_sock_end(s, s->flushing ? NET_END_LOCAL : NET_END_ERROR);
+	/* Called by the owner (a pause, a flush starting): an end waits for
+	 * the loop. Taking the socket out (want 0) is an end's own step. */
+	if (set_events(s, want) < 0 && want != 0) {
+		net_sock_log(s, BK_LOG_WARNING, "cannot change what the socket waits for");
+		plain_end(s, true);
+	}
 }
 
 void
@@ -258,18 +328,8 @@ net_sock_plain_kick(struct net_sock *s)
 void
 net_sock_plain_write_now(struct net_sock *s)
 {
-	int n;
-
-	if (s->ended || s->out == NULL || evbuffer_get_length(s->out) == 0)
-		return;
-	n = evbuffer_write_atmost(s->out, s->fd, PLAIN_MAX_WRITE);
-	if (n < 0 && real_error(errno)) {
-		/* The socket reports the error again and ends from the loop,
-		 * not from inside the owner's call. */
-		want_write(s);
-		return;
-	}
-	plain_wrote(s);
+	if (s->out != NULL && evbuffer_get_length(s->out) > 0)
+		plain_write(s, true);
 }
 
 /* ---- the poll set ---- */
@@ -285,10 +345,13 @@ poll_cb(evutil_socket_t fd, short what, void *arg)
 	for (uint32_t i = 0; i < p->nkick; i++) {
 		struct net_sock *s = p->kick[i];
 
-		if (s) {
-			s->kicked = false;
+		if (s == NULL)
+			continue;
+		s->kicked = false;
+		if (s->end_due && !s->ended)
+			plain_end(s, false);
+		else
 			plain_read_cb(s->fd, EV_READ, s);
-		}
 	}
 	p->nkick = 0;
 	if (!(what & EV_READ))
@@ -303,7 +366,7 @@ poll_cb(evutil_socket_t fd, short what, void *arg)
 		if ((s->ev & NET_POLL_IN) && (got & (EPOLLIN | EPOLLERR | EPOLLHUP)))
 			plain_read_cb(s->fd, EV_READ, s);
 		if ((s->ev & NET_POLL_OUT) && !s->ended && (got & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
-			plain_write_cb(s);
+			plain_write(s, false);
 	}
 }
 

@@ -6,7 +6,11 @@
  * writability (NET_POLL_OUT) and the owner hears when it drained; end of
  * file ends the socket and takes it out of the set; more ready sockets
  * than NET_POLL_BATCH are served over several passes, none lost; a socket
- * kicked and then freed before the loop runs is not touched.
+ * kicked and then freed before the loop runs is not touched; a socket
+ * that cannot go on inside the owner's net_sock_write_now (epoll_ctl
+ * failing as the write leaves output or empties it, a flush completed)
+ * ends from the loop, never inside that call, and never stays waiting
+ * for writability with nothing to write.
  */
 #include "net_int.h"
 #include "testlib.h"
@@ -214,11 +218,107 @@ test_batches_and_kicks(void)
 	event_base_free(base);
 }
 
+/* Make the poll set lose s behind its back: s->fd becomes a fresh
+ * socket (the old one, closed, leaves the epoll set), so the next
+ * epoll_ctl on it fails (ENOENT here; ENOMEM in the field, handled the
+ * same way). Returns the new socket's other end. */
+static int
+lose_from_set(struct net_sock *s)
+{
+	int sv[2];
+
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+	CHECK(dup2(sv[0], s->fd) == s->fd);
+	close(sv[0]);
+	evutil_make_socket_nonblocking(s->fd);
+	evutil_make_socket_nonblocking(sv[1]);
+	return sv[1];
+}
+
+static void
+drain_peer(int fd)
+{
+	char buf[65536];
+
+	while (read(fd, buf, sizeof(buf)) > 0)
+		;
+}
+
+/* Inside write_now the socket only gets end_due; the loop ends it. */
+static void
+check_ends_from_loop(struct event_base *base, struct net_sock *s, enum net_end why)
+{
+	CHECK_EQ_INT(seen.ends, 0);
+	CHECK(s->end_due);
+	CHECK(!s->ended);
+	spin(base, 2);
+	CHECK_EQ_INT(seen.ends, 1);
+	CHECK_EQ_INT(seen.why, why);
+	CHECK(s->ended);
+}
+
+static void
+test_ends_outside_write_now(void)
+{
+	struct event_base *base = event_base_new();
+	struct net_poll *poll = net_poll_new(base);
+	size_t total = 4 * 1024 * 1024;
+	char *big = calloc(1, total);
+	struct net_sock *s;
+	struct pair p;
+	int other;
+
+	/* Output written to the last byte, and EPOLLOUT cannot be cleared:
+	 * the socket ends (from the loop) rather than staying armed for
+	 * writability with nothing to write. */
+	memset(&seen, 0, sizeof(seen));
+	s = pair_new(&p, poll);
+	evbuffer_add(net_sock_output(s), big, total);
+	net_sock_write_now(s);
+	CHECK_EQ_INT(s->ev, NET_POLL_IN | NET_POLL_OUT);
+	other = lose_from_set(s);
+	evbuffer_drain(s->out, evbuffer_get_length(s->out) - 10);
+	net_sock_write_now(s);
+	CHECK(s->out == NULL);                  /* the 10 octets went */
+	check_ends_from_loop(base, s, NET_END_ERROR);
+	pair_free(&p);
+	close(other);
+
+	/* Output left over and writability cannot be asked for. */
+	memset(&seen, 0, sizeof(seen));
+	s = pair_new(&p, poll);
+	other = lose_from_set(s);
+	evbuffer_add(net_sock_output(s), big, total);
+	net_sock_write_now(s);
+	CHECK(net_sock_output_len(s) > 0);
+	check_ends_from_loop(base, s, NET_END_ERROR);
+	pair_free(&p);
+	close(other);
+
+	/* A flush the write completes: the close the owner asked for. */
+	memset(&seen, 0, sizeof(seen));
+	s = pair_new(&p, poll);
+	evbuffer_add(net_sock_output(s), big, total);
+	net_sock_write_now(s);
+	net_sock_close_after_flush(s, 60000);
+	CHECK(s->flushing);
+	drain_peer(p.peer);
+	evbuffer_drain(s->out, evbuffer_get_length(s->out) - 10);
+	net_sock_write_now(s);
+	check_ends_from_loop(base, s, NET_END_LOCAL);
+	pair_free(&p);
+
+	free(big);
+	net_poll_free(poll);
+	event_base_free(base);
+}
+
 int
 main(void)
 {
 	RUN(test_read_pause_end);
 	RUN(test_write_waits);
 	RUN(test_batches_and_kicks);
+	RUN(test_ends_outside_write_now);
 	TEST_DONE();
 }
