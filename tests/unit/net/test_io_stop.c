@@ -1,6 +1,9 @@
 /*
- * test_io_stop.c: stopping the I/O threads (net/net_io.c) frees what
- * their rings and the spill lists behind them still carry. A broker that
+ * test_io_stop.c: how an I/O thread (net/net_io.c) lets go. Output that
+ * reaches a connection the thread has already closed (it crossed CLOSED)
+ * is dropped: its chains freed, the connection's queued count left at 0.
+ * Stopping the I/O threads frees what their rings and the spill lists
+ * behind them still carry. A broker that
  * stops while a ring is full leaves messages on both sides: the core's
  * spill list (core -> I/O) and the thread's (I/O -> core). Each OUTPUT's
  * chains and each INPUT's are freed (their references let go), an
@@ -15,6 +18,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
+#include <time.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -22,6 +27,7 @@
 #define EXTRA 100                       /* messages beyond a full ring */
 
 static unsigned freed_out, freed_in;
+static _Atomic unsigned freed_late;     /* freed on the I/O thread */
 static const char payload[] = "body";
 
 static void
@@ -34,6 +40,12 @@ static void
 count_in(const void *data, size_t len, void *arg)
 {
 	freed_in++;
+}
+
+static void
+count_late(const void *data, size_t len, void *arg)
+{
+	atomic_fetch_add(&freed_late, 1);
 }
 
 static struct evbuffer *
@@ -119,9 +131,60 @@ test_spills_freed_at_stop(void)
 	event_base_free(n.base);
 }
 
+/* A CLOSE without flush makes the connection dead on its thread; OUTPUT
+ * the core shipped after it is dropped there, and nothing is counted as
+ * queued for a socket that is gone. */
+static void
+test_late_output_dropped(void)
+{
+	struct net n = { 0 };
+	struct net_listener l = listener;
+	struct net_conn *nc;
+	struct net_io_thread *t;
+	struct net_msg m = { .kind = NET_M_OUTPUT };
+	struct timespec ms = { 0, 1000000 };
+	char buf[16];
+	int sv[2];
+
+	n.base = event_base_new();
+	l.net = &n;
+	CHECK(net_io_start(&n, 1) == 0);
+	t = &n.io->t[0];
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+	evutil_make_socket_nonblocking(sv[1]);
+	nc = bk_calloc(1, sizeof(*nc) + sizeof("peer:1"));
+	memcpy(nc->peer, "peer:1", sizeof("peer:1"));
+	nc->l = &l;
+	nc->sock_half.fd = sv[0];
+	net_io_attach(nc, sv[0]);
+	net_io_close(nc, false, 0);
+
+	/* What ship() does for output produced before the core saw CLOSED. */
+	m.conn = &nc->io_half;
+	m.ptr = buf_new(count_late);
+	atomic_fetch_add(&nc->io_half.transit, evbuffer_get_length(m.ptr));
+	net_io_push(&t->to_io, &t->core_spill, &m);
+	t->io_wake_due = true;
+	net_flush(&n);
+	for (int i = 0; i < 20000 && atomic_load(&freed_late) == 0; i++)
+		nanosleep(&ms, NULL);           /* the thread's turn */
+	CHECK_EQ_INT(atomic_load(&freed_late), 1);
+	CHECK_EQ_INT(atomic_load(&nc->io_half.queued), 0);
+	CHECK_EQ_INT(atomic_load(&nc->io_half.transit), 0);
+	CHECK(read(sv[1], buf, sizeof(buf)) < 0 && errno == EAGAIN);   /* nothing written */
+
+	net_io_release(nc);
+	net_flush(&n);
+	net_io_stop(&n);
+	net_io_free(&n);
+	close(sv[1]);
+	event_base_free(n.base);
+}
+
 int
 main(void)
 {
+	RUN(test_late_output_dropped);
 	RUN(test_spills_freed_at_stop);
 	TEST_DONE();
 }
