@@ -13,7 +13,10 @@
  * the leader's 'L' frame (cl_front_advert) right after its proof. Until
  * that frame arrives, and from the moment the replication connection
  * drops, there is no target: a new connection is refused at once (closed
- * before any byte) rather than left hanging. When another node leads
+ * before any byte) rather than left hanging. So is one whose connection
+ * to the leader's listener fails (at once or within CONNECT_MS). A plain
+ * HTTP client is answered 503 instead (cl_front_http.c), whichever the
+ * reason. When another node leads
  * (cl_front_changed), every proxied connection is closed: its client
  * reconnects, through the same address, to the new leader.
  *
@@ -64,6 +67,8 @@ struct cl_proxy {
 	enum px_mode mode;
 	struct net_conn *nc;            /* NULL once the client is gone */
 	struct bufferevent *up;         /* to the leader */
+	bool up_connected;              /* the leader accepted the connection */
+	bool http;                      /* the plain HTTP listener's */
 	struct cl_proxy *prev, *next;   /* f->conns, or f->lingering */
 };
 
@@ -79,7 +84,7 @@ struct cl_front {
 	struct sockaddr_storage addr;   /* the leader, port 0 */
 	socklen_t addrlen;              /* 0: no leader to proxy to */
 	char host[256];
-	struct { char name[CL_FRONT_NAME]; int port; } tgt[CL_FRONT_MAX];
+	struct cl_front_tgt tgt[CL_FRONT_MAX];
 	int ntgt;
 	struct cl_front_ln ln[CL_FRONT_MAX];    /* the arg of each local listener */
 	int nln;
@@ -171,6 +176,40 @@ on_up_write(struct bufferevent *bev, void *arg)
 	net_conn_pause(p->nc, NET_PAUSE_PROTO, false);
 }
 
+/* An HTTP client answered here: 503 with why, then closed. Its request
+ * is not read further. */
+static void
+http_refuse(struct cl_proxy *p, const char *why)
+{
+	bk_info("conn=%llu peer=%s proto=%s: refused: %s", (unsigned long long)net_conn_id(p->nc),
+		net_conn_peer(p->nc), p->ln->name, why);
+	cl_front_http_unavailable(net_conn_output(p->nc), p->f->node, why);
+	p->mode = PX_DONE;
+	net_conn_close_after_flush(p->nc, 2000);
+}
+
+/* The leader's listener could not be reached (refused, unreachable,
+ * CONNECT_MS without an answer): an HTTP client gets the 503 of a
+ * follower without a leader rather than a connection closed unanswered. */
+static void
+up_unreachable(struct cl_proxy *p, short what)
+{
+	char why[160];
+	int err = EVUTIL_SOCKET_ERROR();
+
+	up_free(p);
+	snprintf(why, sizeof(why), "the leader cannot be reached: %s",
+		 (what & BEV_EVENT_TIMEOUT) ? "timed out" :
+		 err ? evutil_socket_error_to_string(err) : "connection failed");
+	if (p->http && p->mode != PX_DONE) {
+		http_refuse(p, why);
+		return;
+	}
+	bk_info("conn=%llu peer=%s proto=%s: closed: %s", (unsigned long long)net_conn_id(p->nc),
+		net_conn_peer(p->nc), p->ln->name, why);
+	net_conn_close_after_flush(p->nc, 2000);
+}
+
 static void
 on_up_event(struct bufferevent *bev, short what, void *arg)
 {
@@ -181,6 +220,7 @@ on_up_event(struct bufferevent *bev, short what, void *arg)
 
 		setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		bufferevent_set_timeouts(bev, NULL, NULL);
+		p->up_connected = true;
 		if (p->nc)
 			net_conn_ready(p->nc);
 		return;
@@ -191,9 +231,13 @@ on_up_event(struct bufferevent *bev, short what, void *arg)
 		bk_free(p);
 		return;
 	}
+	if (!p->up_connected) {
+		up_unreachable(p, what);
+		return;
+	}
 	pump_down(p);
 	up_free(p);
-	/* the leader closed, died or could not be reached: so does the client */
+	/* the leader closed or died: so does the client */
 	net_conn_close_after_flush(p->nc, 2000);
 }
 
@@ -234,7 +278,8 @@ refusal(struct cl_front *f, struct net_conn *nc, int port)
 }
 
 /* Connect p to the leader's listener; what the client sent waits in
- * the bufferevent's output meanwhile. 0 or -1. */
+ * the bufferevent's output meanwhile. 0, or -1 with errno set (the
+ * connect failed at once: no descriptor, no route). */
 static int
 connect_up(struct cl_proxy *p, int port)
 {
@@ -252,7 +297,10 @@ connect_up(struct cl_proxy *p, int port)
 	bufferevent_set_timeouts(p->up, &tv, &tv);
 	bufferevent_enable(p->up, EV_READ | EV_WRITE);
 	if (bufferevent_socket_connect(p->up, (struct sockaddr *)&sa, (int)f->addrlen) < 0) {
+		int err = errno;
+
 		up_free(p);
+		errno = err;
 		return -1;
 	}
 	return 0;
@@ -277,8 +325,12 @@ proxy_open(void *arg, struct net_conn *nc)
 	p->f = f;
 	p->nc = nc;
 	p->ln = ln;
-	p->mode = strcmp(ln->name, "http") == 0 ? PX_HTTP_HEAD : PX_RAW;
+	p->http = strcmp(ln->name, "http") == 0;
+	p->mode = p->http ? PX_HTTP_HEAD : PX_RAW;
 	if (p->mode == PX_RAW && connect_up(p, port) < 0) {
+		bk_info("conn=%llu peer=%s proto=%s: refused: the leader cannot be reached: %s",
+			(unsigned long long)net_conn_id(nc), net_conn_peer(nc), ln->name,
+			strerror(errno));
 		bk_free(p);
 		return NULL;
 	}
@@ -298,16 +350,12 @@ http_first(struct cl_proxy *p)
 	if (cl_front_http_head(net_conn_input(p->nc), &overview) == 0)
 		return;
 	if ((why = refusal(f, p->nc, port)) != NULL) {
-		cl_front_http_unavailable(net_conn_output(p->nc), f->node, why);
-		p->mode = PX_DONE;
-		net_conn_close_after_flush(p->nc, 2000);
+		http_refuse(p, why);
 		return;
 	}
 	p->mode = overview ? PX_HTTP_OVERVIEW : PX_RAW;
-	if (connect_up(p, port) < 0) {
-		p->mode = PX_DONE;
-		net_conn_close(p->nc);
-	}
+	if (connect_up(p, port) < 0)
+		up_unreachable(p, 0);
 }
 
 static void
@@ -407,28 +455,14 @@ int
 cl_front_leader(struct cl_front *f, const char *host, const uint8_t *p, size_t len)
 {
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *ai = NULL;
-	int n = 0;
+	int n;
 
 	f->addrlen = 0;
 	f->ntgt = 0;
 	if (host == NULL)
 		return 0;
-	/* count u8, then count x (name_len u8, name, port u16) */
-	if (len < 1 || p[0] > CL_FRONT_MAX)
-		return -EPROTO;
-	for (size_t off = 1, i = 0; i < p[0]; i++) {
-		size_t nl;
-
-		if (off >= len || (nl = p[off]) == 0 || nl >= CL_FRONT_NAME || off + 1 + nl + 2 > len)
-			return -EPROTO;
-		memcpy(f->tgt[n].name, p + off + 1, nl);
-		f->tgt[n].name[nl] = '\0';
-		f->tgt[n].port = cl_get_u16(p + off + 1 + nl);
-		if (f->tgt[n].port == 0 || strlen(f->tgt[n].name) != nl)
-			return -EPROTO;
-		n++;
-		off += 1 + nl + 2;
-	}
+	if ((n = cl_front_advert_parse(p, len, f->tgt)) < 0)
+		return n;
 	if (getaddrinfo(host, "0", &hints, &ai) != 0 || ai == NULL ||
 	    ai->ai_addrlen > sizeof(f->addr)) {
 		bk_warn("cluster: cannot resolve the leader's address %s: clients are refused",

@@ -6,7 +6,9 @@
  *   'L' | count u8 | count x ( name_len u8 | name | port u16 )
  *
  * Every listener of the leader's net but the replication listener itself.
+ * A follower decodes it with cl_front_advert_parse (cl_front.c).
  */
+#include <errno.h>
 #include <string.h>
 
 #include <event2/buffer.h>
@@ -46,4 +48,27 @@ cl_front_advert(struct net *n, struct evbuffer *out)
 	evbuffer_add(out, &a.n, 1);
 	evbuffer_add_buffer(out, a.out);
 	evbuffer_free(a.out);
+}
+
+int
+cl_front_advert_parse(const uint8_t *p, size_t len, struct cl_front_tgt tgt[CL_FRONT_MAX])
+{
+	int n = 0;
+
+	if (len < 1 || p[0] > CL_FRONT_MAX)
+		return -EPROTO;
+	for (size_t off = 1, i = 0; i < p[0]; i++) {
+		size_t nl;
+
+		if (off >= len || (nl = p[off]) == 0 || nl >= CL_FRONT_NAME || off + 1 + nl + 2 > len)
+			return -EPROTO;
+		memcpy(tgt[n].name, p + off + 1, nl);
+		tgt[n].name[nl] = '\0';
+		tgt[n].port = cl_get_u16(p + off + 1 + nl);
+		if (tgt[n].port == 0 || strlen(tgt[n].name) != nl)
+			return -EPROTO;
+		n++;
+		off += 1 + nl + 2;
+	}
+	return n;
 }

@@ -4,7 +4,8 @@
  * request before choosing:
  *
  *   no leader known       --> 503 with a JSON body, here, at once (as
- *                             for a client refused a proxy, cl_front.c)
+ *                             for a client refused a proxy, cl_front.c);
+ *                             also when the leader cannot be reached
  *   GET /api/overview     --> to the leader (which authenticates it); the
  *                             answer's "cluster" object is replaced with
  *                             this node's view, then the connection ends

@@ -230,6 +230,15 @@ void cl_front_changed(struct cl_front *f);
 void cl_front_free(struct cl_front *f);
 /* The leader's 'L' frame: n's listeners but replication (cl_front_advert.c). */
 void cl_front_advert(struct net *n, struct evbuffer *out);
+/* One listener of a leader's 'L' frame. */
+struct cl_front_tgt {
+	char name[CL_FRONT_NAME];
+	int port;
+};
+/* Decode an 'L' frame's payload p[0..len) into tgt: the number of
+ * listeners, or -EPROTO (a name empty, too long or with a NUL, a port
+ * 0, more than CL_FRONT_MAX, bytes missing). */
+int cl_front_advert_parse(const uint8_t *p, size_t len, struct cl_front_tgt tgt[CL_FRONT_MAX]);
 
 /* cl_front_http.c. The first request's head in `in`: 0 incomplete, 1
  * complete (or too long to read: the leader refuses it); overview set

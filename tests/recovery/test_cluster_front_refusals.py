@@ -1,0 +1,186 @@
+"""A follower whose leader is known but whose client listeners cannot be
+reached: the leader's replication connection works (a stand-in speaks
+its handshake and advertises its listeners) while each advertised port
+refuses connections. An HTTP client gets the same 503 as on a follower
+without a leader, not a connection closed unanswered; AMQP and MQTT
+clients are closed before any byte (as while no leader is known) and
+the follower carries on.
+"""
+import hashlib
+import hmac
+import json
+import os
+import resource
+import socket
+import struct
+import subprocess
+import threading
+import urllib.error
+import urllib.request
+
+import pika
+import pytest
+
+from cluster_helpers import SECRET, ClusterNode, etcd, wait_for  # noqa: F401 (fixture)
+
+if not os.path.exists("/usr/bin/etcd"):
+    pytest.skip("etcd-server is not installed", allow_module_level=True)
+
+
+def frame(kind, payload):
+    return struct.pack(">I", len(payload) + 1) + kind + payload
+
+
+def read_frame(conn):
+    head = b""
+    while len(head) < 5:
+        got = conn.recv(5 - len(head))
+        if not got:
+            return None, None
+        head += got
+    n = struct.unpack(">I", head[:4])[0] - 1
+    body = b""
+    while len(body) < n:
+        got = conn.recv(min(65536, n - len(body)))
+        if not got:
+            return None, None
+        body += got
+    return head[4:5], body
+
+
+class StandInLeader:
+    """The replication side of a leader (cluster/cl_int.h): nonce, the
+    follower's hello, proof, then an 'L' frame naming `ports`; nothing
+    more. Listens on a port the kernel picks."""
+
+    def __init__(self, ports):
+        self.ports = ports
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(4)
+        self.port = self.sock.getsockname()[1]
+        self.conns = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.conns.append(conn)
+            threading.Thread(target=self._one, args=(conn,), daemon=True).start()
+
+    def _one(self, conn):
+        try:
+            conn.sendall(frame(b"N", b"\x02" + os.urandom(32)))
+            kind, body = read_frame(conn)
+            if kind != b"H":
+                return
+            proof = hmac.new(SECRET.encode(), body[32:64] + b"leader proof",
+                             hashlib.sha256).digest()
+            adv = bytes([len(self.ports)]) + b"".join(
+                bytes([len(n)]) + n.encode() + struct.pack(">H", p)
+                for n, p in self.ports.items())
+            conn.sendall(frame(b"P", proof) + frame(b"L", adv))
+            while read_frame(conn)[0] is not None:
+                pass
+        except OSError:
+            pass
+
+    def close(self):
+        self.sock.close()
+        for c in self.conns:
+            c.close()
+
+
+@pytest.fixture
+def lost(tmp_path, etcd):
+    """b follows a stand-in whose client ports refuse: each is bound and
+    held (so no other process takes it) but never listens."""
+    dead = socket.socket()
+    dead.bind(("127.0.0.1", 0))
+    port = dead.getsockname()[1]
+    leader = StandInLeader({"amqp": port, "mqtt": port, "http": port})
+    for key, val in (("sluice/cluster", "stand-in"),
+                     ("sluice/leader", "x 127.0.0.1 %d" % leader.port)):
+        subprocess.run(["etcdctl", "--endpoints", etcd.url, "put", key, val], check=True,
+                       env=dict(os.environ, ETCDCTL_API="3"), capture_output=True)
+    b = ClusterNode(etcd, "b", str(tmp_path / "b"), clients=True).start()
+    try:
+        b.wait_log("clients of this node go to the leader at 127.0.0.1 (3 listeners)")
+        b.wait_log("listening http")
+        yield b
+    finally:
+        b.kill()
+        leader.close()
+        dead.close()
+
+
+def http_get(port, path):
+    req = urllib.request.Request("http://127.0.0.1:%d%s" % (port, path))
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, r.headers, json.load(r)
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers, json.loads(e.read())
+
+
+def assert_unavailable(b, path, reason):
+    status, headers, body = http_get(b.http_port, path)
+    assert status == 503, body
+    assert headers["Retry-After"] == "1" and headers["Connection"] == "close"
+    assert body["error"] == "service_unavailable"
+    assert body["reason"].startswith(reason), body
+    assert body["cluster"] == {"node": "b", "role": "follower", "leader": None}
+
+
+def test_http_gets_503_when_the_leader_refuses(lost):
+    b = lost
+    for path in ("/api/overview", "/api/queues"):
+        assert_unavailable(b, path, "the leader cannot be reached: Connection refused")
+    # AMQP and MQTT are closed before any byte, as while no leader is known
+    with pytest.raises(pika.exceptions.AMQPConnectionError):
+        pika.BlockingConnection(pika.ConnectionParameters(
+            "127.0.0.1", b.amqp_port, connection_attempts=1, socket_timeout=5))
+    with socket.create_connection(("127.0.0.1", b.mqtt_port), timeout=10) as s:
+        s.sendall(bytes.fromhex("101000044d5154540402003c0004") + b"mqtt")
+        try:
+            assert s.recv(16) == b""
+        except ConnectionResetError:
+            pass
+    assert b.alive()
+    assert b.count("refused: the leader cannot be reached") >= 2
+    assert_unavailable(b, "/api/overview", "the leader cannot be reached")
+
+
+def open_fds(pid):
+    return {int(n) for n in os.listdir("/proc/%d/fd" % pid)}
+
+
+def test_http_gets_503_when_no_socket_is_left_for_the_leader(lost):
+    """The connect to the leader fails at once (no descriptor left):
+    the client still gets its 503."""
+    b = lost
+    fds = open_fds(b.proc.pid)
+    free = min(set(range(max(fds) + 2)) - fds)
+    hard = resource.prlimit(b.proc.pid, resource.RLIMIT_NOFILE)[1]
+    with socket.create_connection(("127.0.0.1", b.http_port), timeout=10) as s:
+        s.sendall(b"GET /api/over")
+        # accepted into the lowest free descriptor: the proxy waits for
+        # the rest of the head; from now on sluiced may open no other
+        wait_for(lambda: free in open_fds(b.proc.pid), 10, "the accept")
+        resource.prlimit(b.proc.pid, resource.RLIMIT_NOFILE, (free + 1, hard))
+        try:
+            s.sendall(b"view HTTP/1.1\r\nHost: x\r\n\r\n")
+            got = b""
+            while True:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                got += chunk
+        finally:
+            resource.prlimit(b.proc.pid, resource.RLIMIT_NOFILE, (hard, hard))
+    head, _, body = got.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 503 "), got
+    assert json.loads(body)["reason"] == "the leader cannot be reached: Too many open files"
