@@ -3,11 +3,18 @@
 directory. Every node listens on its client ports, which stay the same
 across restarts: a follower proxies its clients to the leader. `port`
 is set once the node leads (its "listening amqp" after "is the
-leader")."""
+leader").
+
+Ports are reserved, not just found free: a port a node or etcd is to
+listen on (again after a restart, or only once elected, as replication)
+stays bound in this process for the owner's lifetime (Ports), so other
+suites' brokers and clients running alongside cannot take it between
+the choice and the bind."""
 import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -17,11 +24,37 @@ import pika
 import pytest
 
 from recovery_helpers import SLUICED
-from tls_helpers import free_port  # noqa: E402 (tests/integration is on the path)
 
 ETCD = shutil.which("etcd") or "/usr/bin/etcd"
 SECRET = "cluster-test-secret"
 LEASE_TTL = 3
+
+
+class Ports:
+    """Loopback ports held for a process started later. Each is bound
+    here with SO_REUSEADDR and never listens: sluiced and etcd, which
+    bind with SO_REUSEADDR, listen on it (and again after a restart),
+    while the kernel gives it to no bind(0) and no outgoing connection
+    of another process, and no other listener can bind it. Released
+    with this object."""
+
+    def __init__(self):
+        self.held = []
+
+    def new(self):
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("127.0.0.1", 0))
+        self.held.append(s)
+        return s.getsockname()[1]
+
+    def release(self):
+        for s in self.held:
+            s.close()
+        self.held = []
+
+    def __del__(self):
+        self.release()
 
 
 def wait_for(cond, timeout, what):
@@ -64,7 +97,8 @@ def publish_confirmed(port, queue, bodies):
 class Etcd:
     def __init__(self, data_dir):
         self.data_dir = data_dir
-        self.port, self.peer = free_port(), free_port()
+        self.ports = Ports()
+        self.port, self.peer = self.ports.new(), self.ports.new()
         self.url = "http://127.0.0.1:%d" % self.port
         self.proc = None
 
@@ -103,16 +137,21 @@ class ClusterNode:
     def __init__(self, etcd, name, data_dir, sets=(), clients=False):
         """clients: MQTT and HTTP listeners too (mqtt_port, http_port)."""
         self.etcd, self.name, self.data_dir = etcd, name, data_dir
-        self.repl_port, self.amqp_port = free_port(), free_port()
+        self.ports = Ports()            # reserve_port() for the node's other listeners
+        self.repl_port, self.amqp_port = self.ports.new(), self.ports.new()
         self.mqtt_port = self.http_port = None
         self.sets = list(sets)
         if clients:
-            self.mqtt_port, self.http_port = free_port(), free_port()
+            self.mqtt_port, self.http_port = self.ports.new(), self.ports.new()
             self.sets = ["mqtt.enabled=yes", "mqtt.bind=127.0.0.1",
                          "mqtt.port=%d" % self.mqtt_port, "http.enabled=yes",
                          "http.bind=127.0.0.1", "http.port=%d" % self.http_port] + self.sets
         self.proc, self.port, self.lines = None, None, []
         self._elected = False
+
+    def reserve_port(self):
+        """A loopback port held for this node (a TLS listener's, say)."""
+        return self.ports.new()
 
     def start(self):
         args = [SLUICED, "--set", "amqp.bind=127.0.0.1",

@@ -252,19 +252,18 @@ def test_http_on_a_follower_without_a_leader(tmp_path, etcd):
 
 
 def test_tls_passes_through_a_follower_to_the_leader(tmp_path, etcd, pki):
-    from tls_helpers import free_port, peer_serial
+    from tls_helpers import peer_serial
     own = {"a": "server", "b": "server-b"}
     pki.server("server-b")
     made = []
     try:
         for name in "ab":
-            tls_port = free_port()
             n = ClusterNode(etcd, name, str(tmp_path / name), [
                 "tls.cert_file=" + pki.p(own[name] + ".crt"),
                 "tls.key_file=" + pki.p(own[name] + ".key"),
-                "tls.ca_file=" + pki.p("ca.crt"), "amqp.tls_bind=127.0.0.1",
-                "amqp.tls_port=%d" % tls_port])
-            n.tls_port = tls_port
+                "tls.ca_file=" + pki.p("ca.crt"), "amqp.tls_bind=127.0.0.1"])
+            n.tls_port = n.reserve_port()
+            n.sets.append("amqp.tls_port=%d" % n.tls_port)
             made.append(n.start())
             if name == "a":
                 n.wait_leader()
