@@ -18,7 +18,8 @@
  * HTTP client is answered 503 instead (cl_front_http.c), whichever the
  * reason. When another node leads
  * (cl_front_changed), every proxied connection is closed: its client
- * reconnects, through the same address, to the new leader.
+ * reconnects, through the same address, to the new leader. An HTTP
+ * request that went to no leader yet is answered instead.
  *
  * TLS (AMQPS, MQTTS, WSS, HTTPS) is forwarded as raw bytes, not
  * terminated here: the client's TLS session is with the leader, so a
@@ -480,6 +481,11 @@ cl_front_leader(struct cl_front *f, const char *host, const uint8_t *p, size_t l
 	return 0;
 }
 
+/* Proxied connections are closed; an HTTP request that reached no
+ * leader yet is not: one still being read is answered once whole, with
+ * what is known then, one waiting for the old leader to accept gets a
+ * 503. A connection closed with its request unread would reach the
+ * client as a reset, not an answer. */
 void
 cl_front_changed(struct cl_front *f)
 {
@@ -489,8 +495,13 @@ cl_front_changed(struct cl_front *f)
 	f->ntgt = 0;
 	/* each leaves the list in proxy_free, from the reaper */
 	for (struct cl_proxy *p = f->conns; p; p = p->next) {
-		if (p->mode == PX_DONE || net_conn_closing(p->nc))
+		if (p->mode == PX_DONE || p->mode == PX_HTTP_HEAD || net_conn_closing(p->nc))
 			continue;
+		if (p->http && !p->up_connected) {
+			up_free(p);
+			http_refuse(p, "the leader changed");
+			continue;
+		}
 		p->mode = PX_DONE;
 		up_free(p);
 		net_conn_close(p->nc);

@@ -4,7 +4,8 @@ its handshake and advertises its listeners) while each advertised port
 refuses connections. An HTTP client gets the same 503 as on a follower
 without a leader, not a connection closed unanswered; AMQP and MQTT
 clients are closed before any byte (as while no leader is known) and
-the follower carries on.
+the follower carries on. And an HTTP request half read when the
+follower learns its leader is answered, not cut off.
 """
 import hashlib
 import hmac
@@ -94,6 +95,11 @@ class StandInLeader:
             c.close()
 
 
+def put(etcd, key, val):
+    subprocess.run(["etcdctl", "--endpoints", etcd.url, "put", key, val], check=True,
+                   env=dict(os.environ, ETCDCTL_API="3"), capture_output=True)
+
+
 @pytest.fixture
 def lost(tmp_path, etcd):
     """b follows a stand-in whose client ports refuse: each is bound and
@@ -102,19 +108,23 @@ def lost(tmp_path, etcd):
     dead.bind(("127.0.0.1", 0))
     port = dead.getsockname()[1]
     leader = StandInLeader({"amqp": port, "mqtt": port, "http": port})
-    for key, val in (("sluice/cluster", "stand-in"),
-                     ("sluice/leader", "x 127.0.0.1 %d" % leader.port)):
-        subprocess.run(["etcdctl", "--endpoints", etcd.url, "put", key, val], check=True,
-                       env=dict(os.environ, ETCDCTL_API="3"), capture_output=True)
+    put(etcd, "sluice/cluster", "stand-in")
+    put(etcd, "sluice/leader", "x 127.0.0.1 %d" % leader.port)
     b = ClusterNode(etcd, "b", str(tmp_path / "b"), clients=True).start()
     try:
         b.wait_log("clients of this node go to the leader at 127.0.0.1 (3 listeners)")
         b.wait_log("listening http")
         yield b
+        assert_clean(b)
     finally:
         b.kill()
         leader.close()
         dead.close()
+
+
+def assert_clean(b):
+    """Nothing from the sanitizers (an ASan build) in b's log."""
+    assert "AddressSanitizer" not in b.log() and "runtime error" not in b.log(), b.log()
 
 
 def http_get(port, path):
@@ -154,6 +164,22 @@ def test_http_gets_503_when_the_leader_refuses(lost):
     assert_unavailable(b, "/api/overview", "the leader cannot be reached")
 
 
+def read_all(s):
+    got = b""
+    while True:
+        chunk = s.recv(4096)
+        if not chunk:
+            return got
+        got += chunk
+
+
+def reason_503(answer):
+    """The reason of a 503 answer (raw bytes, Connection: close)."""
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 503 "), answer
+    return json.loads(body)["reason"]
+
+
 def open_fds(pid):
     return {int(n) for n in os.listdir("/proc/%d/fd" % pid)}
 
@@ -173,14 +199,29 @@ def test_http_gets_503_when_no_socket_is_left_for_the_leader(lost):
         resource.prlimit(b.proc.pid, resource.RLIMIT_NOFILE, (free + 1, hard))
         try:
             s.sendall(b"view HTTP/1.1\r\nHost: x\r\n\r\n")
-            got = b""
-            while True:
-                chunk = s.recv(4096)
-                if not chunk:
-                    break
-                got += chunk
+            got = read_all(s)
         finally:
             resource.prlimit(b.proc.pid, resource.RLIMIT_NOFILE, (hard, hard))
-    head, _, body = got.partition(b"\r\n\r\n")
-    assert head.startswith(b"HTTP/1.1 503 "), got
-    assert json.loads(body)["reason"] == "the leader cannot be reached: Too many open files"
+    assert reason_503(got) == "the leader cannot be reached: Too many open files"
+
+
+def test_a_request_being_read_when_the_leader_becomes_known_is_answered(tmp_path, etcd):
+    """The follower learns its leader while an HTTP request's head is
+    half in: the request is not cut off (a reset, for the client), it is
+    answered once whole."""
+    put(etcd, "sluice/cluster", "stand-in")     # b may not lead it: it waits
+    b = ClusterNode(etcd, "b", str(tmp_path / "b"), clients=True).start()
+    try:
+        b.wait_log("joins cluster stand-in")
+        before = open_fds(b.proc.pid)
+        with socket.create_connection(("127.0.0.1", b.http_port), timeout=10) as s:
+            s.sendall(b"GET /api/overview HTTP/1.1\r\n")
+            wait_for(lambda: open_fds(b.proc.pid) - before, 10, "the accept")
+            put(etcd, "sluice/leader", "x 127.0.0.1 1")
+            b.wait_log("the leader is 127.0.0.1:1")
+            s.sendall(b"Host: x\r\n\r\n")
+            got = read_all(s)
+        assert reason_503(got) == "no leader is known (election under way)"
+        assert_clean(b)
+    finally:
+        b.kill()
