@@ -184,25 +184,44 @@ def open_fds(pid):
     return {int(n) for n in os.listdir("/proc/%d/fd" % pid)}
 
 
+def accepted_fd(pid, port, client):
+    """The descriptor in pid of the connection of client to its port."""
+    ends = ("0100007F:%04X" % port, "0100007F:%04X" % client.getsockname()[1])
+    with open("/proc/net/tcp") as f:
+        rows = [r.split() for r in f.readlines()[1:]]
+    inode = next((r[9] for r in rows if (r[1], r[2]) == ends), None)
+    for n in os.listdir("/proc/%d/fd" % pid) if inode else ():
+        try:
+            if os.readlink("/proc/%d/fd/%s" % (pid, n)) == "socket:[%s]" % inode:
+                return int(n)
+        except OSError:
+            pass
+    return None
+
+
 def test_http_gets_503_when_no_socket_is_left_for_the_leader(lost):
     """The connect to the leader fails at once (no descriptor left):
-    the client still gets its 503."""
+    the client still gets its 503. Once accepted, sluiced may open no
+    descriptor until the head is whole. Should one it holds close in
+    between (its etcd client's), the connect fails later instead, also
+    a 503: tried again, a few times at most."""
     b = lost
-    fds = open_fds(b.proc.pid)
-    free = min(set(range(max(fds) + 2)) - fds)
     hard = resource.prlimit(b.proc.pid, resource.RLIMIT_NOFILE)[1]
-    with socket.create_connection(("127.0.0.1", b.http_port), timeout=10) as s:
-        s.sendall(b"GET /api/over")
-        # accepted into the lowest free descriptor: the proxy waits for
-        # the rest of the head; from now on sluiced may open no other
-        wait_for(lambda: free in open_fds(b.proc.pid), 10, "the accept")
-        resource.prlimit(b.proc.pid, resource.RLIMIT_NOFILE, (free + 1, hard))
-        try:
-            s.sendall(b"view HTTP/1.1\r\nHost: x\r\n\r\n")
-            got = read_all(s)
-        finally:
-            resource.prlimit(b.proc.pid, resource.RLIMIT_NOFILE, (hard, hard))
-    assert reason_503(got) == "the leader cannot be reached: Too many open files"
+    reasons = []
+    while len(reasons) < 5 and "Too many open files" not in "".join(reasons):
+        with socket.create_connection(("127.0.0.1", b.http_port), timeout=10) as s:
+            s.sendall(b"GET /api/over")
+            wait_for(lambda: accepted_fd(b.proc.pid, b.http_port, s), 10, "the accept")
+            fds = open_fds(b.proc.pid)
+            lowest_free = min(set(range(max(fds) + 2)) - fds)
+            resource.prlimit(b.proc.pid, resource.RLIMIT_NOFILE, (lowest_free, hard))
+            try:
+                s.sendall(b"view HTTP/1.1\r\nHost: x\r\n\r\n")
+                reasons.append(reason_503(read_all(s)))
+            finally:
+                resource.prlimit(b.proc.pid, resource.RLIMIT_NOFILE, (hard, hard))
+    assert reasons[-1] == "the leader cannot be reached: Too many open files", reasons
+    assert set(reasons[:-1]) <= {"the leader cannot be reached: Connection refused"}, reasons
 
 
 def test_a_request_being_read_when_the_leader_becomes_known_is_answered(tmp_path, etcd):
