@@ -262,14 +262,10 @@ io_handle(struct net_io_thread *t, const struct net_msg *m)
 	}
 }
 
-/*
- * Stopping: a message to the I/O thread that it will never handle (left
- * in the ring when the thread stopped, or in the core's spill list
- * behind a full ring): what it carries is freed. The chains of an OUTPUT
- * release their bodies (on the core the reference goes at once), an
- * ATTACH's descriptor is closed (its core half never had the socket), a
- * FREE frees the block.
- */
+/* Stopping: a message the I/O thread will never handle (in its ring, or
+ * in the core's spill list behind a full ring) lets go of what it
+ * carries: an OUTPUT's chains (their bodies released), an ATTACH's
+ * descriptor (its core half never had the socket), a FREE's block. */
 static void
 io_discard(const struct net_msg *m)
 {
@@ -279,17 +275,6 @@ io_discard(const struct net_msg *m)
 		evutil_closesocket((evutil_socket_t)m->u64);
 	else if (m->kind == NET_M_FREE)
 		net_io_conn_free(m->conn);
-}
-
-/* The same for a message to the core: the bodies of a RELEASE are
- * released, an INPUT's chains freed. */
-static void
-core_discard(const struct net_msg *m)
-{
-	if (m->kind == NET_M_RELEASE)
-		net_io_core_handle(m);
-	else if (m->kind == NET_M_INPUT)
-		evbuffer_free(m->ptr);
 }
 
 /* Hand what this iteration produced to the core: written bodies to
@@ -399,9 +384,9 @@ thread_fini(struct net_io_thread *t)
 	/* What the thread sent last, in the ring and behind it: bodies to
 	 * release, buffers to free. */
 	while (net_ring_pop(&t->to_core, &m))
-		core_discard(&m);
+		net_io_core_discard(&m);
 	for (uint32_t i = 0; i < t->io_spill.n; i++)
-		core_discard(&t->io_spill.m[i]);
+		net_io_core_discard(&t->io_spill.m[i]);
 	for (uint32_t i = 0; i < t->nrel; i++)
 		bk_msg_unref(t->rel[i]);
 	bk_free(t->rel);

@@ -63,6 +63,15 @@ net_io_core_handle(const struct net_msg *m)
 	}
 }
 
+void
+net_io_core_discard(const struct net_msg *m)
+{
+	if (m->kind == NET_M_RELEASE)
+		net_io_core_handle(m);
+	else if (m->kind == NET_M_INPUT)
+		evbuffer_free(m->ptr);
+}
+
 static bool
 to_core_empty(void *arg)
 {

@@ -65,6 +65,9 @@ int net_io_loop_flags(struct net_waker *w, bool (*empty)(void *), void *arg);
 void net_io_wake_cb(evutil_socket_t fd, short what, void *arg);
 /* The core: one message from an I/O thread. */
 void net_io_core_handle(const struct net_msg *m);
+/* The core at a stop: a message from a thread that will not be handled
+ * lets go of what it carries (a RELEASE's bodies, an INPUT's chains). */
+void net_io_core_discard(const struct net_msg *m);
 /* The I/O half is done: finish its socket and free the connection's
  * block (its thread on FREE, or the core once the threads are gone). */
 void net_io_conn_free(struct net_io_conn *c);
