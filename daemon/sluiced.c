@@ -321,23 +321,19 @@ open_storage(struct daemon *d)
 }
 
 /*
- * The event loop. With epoll's changelist, a write event that a
- * connection drops after flushing and adds back when the next read
- * produces output (the steady state of every busy connection) cancels out
- * within one loop iteration instead of costing two epoll_ctl calls.
+ * The event loop: libevent on epoll, every change applied when it is made
+ * (no EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST). A freed TLS or WebSocket
+ * bufferevent deletes its events, then closes its socket from a finalizer
+ * in the same iteration; with the changelist the deletion would reach
+ * epoll only at the next epoll_wait, naming a descriptor already closed,
+ * and by then perhaps reused by a journal thread for a segment file.
+ * Plain TCP sockets wait in their own epoll set (net_sock_plain.c), so
+ * the changelist saved little.
  */
 static struct event_base *
 new_base(void)
 {
-	struct event_config *cfg = event_config_new();
-	struct event_base *base;
-
-	if (cfg == NULL)
-		return NULL;
-	event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
-	base = event_base_new_with_config(cfg);
-	event_config_free(cfg);
-	return base;
+	return event_base_new();
 }
 
 /* The configured port of a plain listener that may be 0 (any free one). */

@@ -10,8 +10,6 @@ each declare; here a probe client's round trips stay far below a declare's
 """
 import json
 import os
-import shutil
-import signal
 import statistics
 import struct
 import subprocess
@@ -26,35 +24,21 @@ import pytest
 import conftest
 from amqp_helpers import connect, uname
 from amqpraw import QUEUE, connect as raw_connect, method_frame, shortstr, table
+from strace_helpers import STRACE, stop_traced, wrap_sluiced
 
 DELAY_MS = 20
-STRACE = shutil.which("strace")
 
 pytestmark = pytest.mark.skipif(STRACE is None, reason="strace not installed")
 
 
 @pytest.fixture
 def slow_disk_broker(tmp_path, monkeypatch):
-    wrapper = tmp_path / "sluiced-slow-disk"
-    wrapper.write_text("#!/bin/sh\nexec %s -f -qq --seccomp-bpf -o /dev/null "
-                       "-e trace=fsync,fdatasync -e inject=fsync,fdatasync:delay_enter=%d "
-                       "%s \"$@\"\n" % (STRACE, DELAY_MS * 1000, conftest.SLUICED))
-    wrapper.chmod(0o755)
-    monkeypatch.setattr(conftest, "SLUICED", str(wrapper))
+    wrap_sluiced(tmp_path, monkeypatch,
+                 "-o /dev/null -e trace=fsync,fdatasync "
+                 "-e inject=fsync,fdatasync:delay_enter=%d" % (DELAY_MS * 1000))
     b = conftest.Broker()
     yield b
-    # SIGTERM to strace would detach it and leave sluiced running: stop
-    # the traced broker itself, and strace ends with it.
-    if b.proc.poll() is None:
-        for task in os.listdir("/proc/%d/task" % b.proc.pid):
-            with open("/proc/%d/task/%s/children" % (b.proc.pid, task)) as f:
-                for child in f.read().split():
-                    os.kill(int(child), signal.SIGTERM)
-        try:
-            b.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            pass
-    b.stop()
+    stop_traced(b)
 
 
 STORM = textwrap.dedent("""
