@@ -15,7 +15,8 @@
  * drops, there is no target: a new connection is refused at once (closed
  * before any byte) rather than left hanging. So is one whose connection
  * to the leader's listener fails (at once or within CONNECT_MS). A plain
- * HTTP client is answered 503 instead (cl_front_http.c), whichever the
+ * HTTP client is answered 503 instead (cl_front_http.c), a plain MQTT
+ * client a CONNACK "server unavailable" (cl_front_mqtt.c), whichever the
  * reason. When another node leads
  * (cl_front_changed), every proxied connection is closed: its client
  * reconnects, through the same address, to the new leader. An HTTP
@@ -59,6 +60,7 @@ enum px_mode {
 	PX_RAW,                         /* bytes both ways */
 	PX_HTTP_HEAD,                   /* reading the first request's head */
 	PX_HTTP_OVERVIEW,               /* rewriting the leader's answer */
+	PX_MQTT_REFUSING,               /* reading a CONNECT to refuse */
 	PX_DONE,                        /* answered here; closing */
 };
 
@@ -70,6 +72,8 @@ struct cl_proxy {
 	struct bufferevent *up;         /* to the leader */
 	bool up_connected;              /* the leader accepted the connection */
 	bool http;                      /* the plain HTTP listener's */
+	bool mqtt;                      /* the plain MQTT listener's */
+	const char *why;                /* PX_MQTT_REFUSING: the reason */
 	struct cl_proxy *prev, *next;   /* f->conns, or f->lingering */
 };
 
@@ -189,15 +193,34 @@ http_refuse(struct cl_proxy *p, const char *why)
 	net_conn_close_after_flush(p->nc, 2000);
 }
 
+/* PX_MQTT_REFUSING: a CONNACK "server unavailable" once the CONNECT's
+ * start is in (cl_front_mqtt.c), then closed. */
+static void
+mqtt_refuse(struct cl_proxy *p)
+{
+	struct evbuffer *in = net_conn_input(p->nc);
+	int rc = cl_front_mqtt_refuse(in, net_conn_output(p->nc), p->why);
+
+	if (rc == 0)
+		return;
+	evbuffer_drain(in, evbuffer_get_length(in));
+	p->mode = PX_DONE;
+	net_conn_close_after_flush(p->nc, 2000);
+}
+
 /* The leader's listener could not be reached (refused, unreachable,
  * CONNECT_MS without an answer): an HTTP client gets the 503 of a
- * follower without a leader rather than a connection closed unanswered. */
+ * follower without a leader, an MQTT one its CONNACK, rather than a
+ * connection closed unanswered. */
 static void
 up_unreachable(struct cl_proxy *p, short what)
 {
 	char why[160];
 	int err = EVUTIL_SOCKET_ERROR();
 
+	/* what the client sent is read again, to answer it */
+	if (p->up && p->mqtt)
+		evbuffer_prepend_buffer(net_conn_input(p->nc), bufferevent_get_output(p->up));
 	up_free(p);
 	snprintf(why, sizeof(why), "the leader cannot be reached: %s",
 		 (what & BEV_EVENT_TIMEOUT) ? "timed out" :
@@ -206,8 +229,14 @@ up_unreachable(struct cl_proxy *p, short what)
 		http_refuse(p, why);
 		return;
 	}
-	bk_info("conn=%llu peer=%s proto=%s: closed: %s", (unsigned long long)net_conn_id(p->nc),
+	bk_info("conn=%llu peer=%s proto=%s: refused: %s", (unsigned long long)net_conn_id(p->nc),
 		net_conn_peer(p->nc), p->ln->name, why);
+	if (p->mqtt && p->mode != PX_DONE) {
+		p->mode = PX_MQTT_REFUSING;
+		p->why = "the leader cannot be reached";
+		mqtt_refuse(p);
+		return;
+	}
 	net_conn_close_after_flush(p->nc, 2000);
 }
 
@@ -316,24 +345,34 @@ proxy_open(void *arg, struct net_conn *nc)
 	const char *why = refusal(f, nc, port);
 	struct cl_proxy *p;
 
-	/* HTTP reads its first request's head first (cl_front_http.c) */
-	if (why != NULL && strcmp(ln->name, "http") != 0) {
+	bool http = strcmp(ln->name, "http") == 0, mqtt = strcmp(ln->name, "mqtt") == 0;
+
+	/* HTTP reads its first request's head first (cl_front_http.c); MQTT
+	 * is answered a CONNACK (cl_front_mqtt.c); the others are closed */
+	if (why != NULL && !http) {
 		bk_info("conn=%llu peer=%s proto=%s: refused: %s",
 			(unsigned long long)net_conn_id(nc), net_conn_peer(nc), ln->name, why);
-		return NULL;
+		if (!mqtt)
+			return NULL;
 	}
 	p = bk_calloc(1, sizeof(*p));
 	p->f = f;
 	p->nc = nc;
 	p->ln = ln;
-	p->http = strcmp(ln->name, "http") == 0;
-	p->mode = p->http ? PX_HTTP_HEAD : PX_RAW;
+	p->http = http;
+	p->mqtt = mqtt;
+	p->why = why;
+	p->mode = http ? PX_HTTP_HEAD : why ? PX_MQTT_REFUSING : PX_RAW;
 	if (p->mode == PX_RAW && connect_up(p, port) < 0) {
 		bk_info("conn=%llu peer=%s proto=%s: refused: the leader cannot be reached: %s",
 			(unsigned long long)net_conn_id(nc), net_conn_peer(nc), ln->name,
 			strerror(errno));
-		bk_free(p);
-		return NULL;
+		if (!mqtt) {
+			bk_free(p);
+			return NULL;
+		}
+		p->mode = PX_MQTT_REFUSING;
+		p->why = "the leader cannot be reached";
 	}
 	link_proxy(&f->conns, p);
 	return p;
@@ -365,6 +404,10 @@ proxy_read(void *ctx)
 	struct cl_proxy *p = ctx;
 	struct evbuffer *in = net_conn_input(p->nc);
 
+	if (p->mode == PX_MQTT_REFUSING) {
+		mqtt_refuse(p);
+		return;
+	}
 	if (p->mode == PX_HTTP_HEAD)
 		http_first(p);
 	if (p->mode == PX_HTTP_HEAD)
@@ -495,7 +538,8 @@ cl_front_changed(struct cl_front *f)
 	f->ntgt = 0;
 	/* each leaves the list in proxy_free, from the reaper */
 	for (struct cl_proxy *p = f->conns; p; p = p->next) {
-		if (p->mode == PX_DONE || p->mode == PX_HTTP_HEAD || net_conn_closing(p->nc))
+		if (p->mode == PX_DONE || p->mode == PX_HTTP_HEAD || p->mode == PX_MQTT_REFUSING ||
+		    net_conn_closing(p->nc))
 			continue;
 		if (p->http && !p->up_connected) {
 			up_free(p);

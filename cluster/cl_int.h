@@ -247,6 +247,11 @@ int cl_front_http_head(struct evbuffer *in, bool *overview);
 /* A 503 answer with this node's "cluster" object and why as its reason;
  * Connection: close. */
 void cl_front_http_unavailable(struct evbuffer *out, const char *node, const char *why);
+/* cl_front_mqtt.c. An MQTT client refused a proxy, from what it sent so
+ * far (in, not consumed): 1 a CONNACK "server unavailable" in its
+ * protocol version is in out (why as its reason string, 5.0); 0 more
+ * bytes needed; -1 not a CONNECT of MQTT 3.1, 3.1.1 or 5.0: close. */
+int cl_front_mqtt_refuse(struct evbuffer *in, struct evbuffer *out, const char *why);
 /* The leader's answer to /api/overview in `in`: 0 incomplete; 1 moved to
  * out with "cluster" replaced by this node's view and Connection:
  * close; -1 not a 200 JSON object with a length: pass it unchanged. */

@@ -179,16 +179,20 @@ def test_a_follower_without_a_leader_refuses_at_once(tmp_path, etcd):
     b = ClusterNode(etcd, "b", str(tmp_path / "b"), clients=True).start()
     try:
         b.wait_log("the leader is 127.0.0.1")
-        for port in (b.amqp_port, b.mqtt_port):
-            s = socket.create_connection(("127.0.0.1", port), timeout=10)
-            # closed without a byte (a reset when the bytes sent were
-            # never read), not left waiting for a leader
-            try:
-                s.sendall(b"AMQP\x00\x00\x09\x01")
-                assert s.recv(100) == b""
-            except ConnectionResetError:
-                pass
-            s.close()
+        # AMQP: closed without a byte (a reset when the bytes sent were
+        # never read), not left waiting for a leader
+        s = socket.create_connection(("127.0.0.1", b.amqp_port), timeout=10)
+        try:
+            s.sendall(b"AMQP\x00\x00\x09\x01")
+            assert s.recv(100) == b""
+        except ConnectionResetError:
+            pass
+        s.close()
+        # MQTT 3.1.1: CONNACK "server unavailable" (3), then closed
+        with socket.create_connection(("127.0.0.1", b.mqtt_port), timeout=10) as s:
+            s.sendall(bytes.fromhex("101000044d5154540402003c0004") + b"mqtt")
+            assert s.recv(100) == b"\x20\x02\x00\x03"
+            assert s.recv(100) == b""
         b.wait_log("refused: no leader is known", n=2)
     finally:
         b.kill()

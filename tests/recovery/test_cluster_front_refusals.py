@@ -2,9 +2,9 @@
 reached: the leader's replication connection works (a stand-in speaks
 its handshake and advertises its listeners) while each advertised port
 refuses connections. An HTTP client gets the same 503 as on a follower
-without a leader, not a connection closed unanswered; AMQP and MQTT
-clients are closed before any byte (as while no leader is known) and
-the follower carries on. And an HTTP request half read when the
+without a leader, an MQTT client a CONNACK "server unavailable", not a
+connection closed unanswered; AMQP clients are closed before any byte
+(as while no leader is known) and the follower carries on. And an HTTP request half read when the
 follower learns its leader is answered, not cut off.
 """
 import hashlib
@@ -149,19 +149,53 @@ def test_http_gets_503_when_the_leader_refuses(lost):
     b = lost
     for path in ("/api/overview", "/api/queues"):
         assert_unavailable(b, path, "the leader cannot be reached: Connection refused")
-    # AMQP and MQTT are closed before any byte, as while no leader is known
+    # AMQP is closed before any byte, as while no leader is known
     with pytest.raises(pika.exceptions.AMQPConnectionError):
         pika.BlockingConnection(pika.ConnectionParameters(
             "127.0.0.1", b.amqp_port, connection_attempts=1, socket_timeout=5))
-    with socket.create_connection(("127.0.0.1", b.mqtt_port), timeout=10) as s:
-        s.sendall(bytes.fromhex("101000044d5154540402003c0004") + b"mqtt")
-        try:
-            assert s.recv(16) == b""
-        except ConnectionResetError:
-            pass
     assert b.alive()
-    assert b.count("refused: the leader cannot be reached") >= 2
+    assert b.count("refused: the leader cannot be reached") >= 3
     assert_unavailable(b, "/api/overview", "the leader cannot be reached")
+
+
+def mqtt_connect(name, level):
+    """A CONNECT: clean session, keepalive 60, client id "mqtt"."""
+    head = struct.pack(">H", len(name)) + name + bytes([level, 0x02]) + struct.pack(">H", 60)
+    body = head + (b"\x00" if level == 5 else b"") + b"\x00\x04mqtt"
+    return bytes([0x10, len(body)]) + body
+
+
+def mqtt_answer(port, connect):
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(connect)
+        return read_all(s)
+
+
+def test_mqtt_gets_connack_server_unavailable_when_the_leader_refuses(lost):
+    import paho.mqtt.client as mqtt
+    b = lost
+    # 3.1.1 and 3.1: return code 3, "server unavailable"
+    assert mqtt_answer(b.mqtt_port, mqtt_connect(b"MQTT", 4)) == b"\x20\x02\x00\x03"
+    assert mqtt_answer(b.mqtt_port, mqtt_connect(b"MQIsdp", 3)) == b"\x20\x02\x00\x03"
+    # 5.0: reason code 0x88, "server unavailable", and a reason string
+    why = b"the leader cannot be reached"
+    assert mqtt_answer(b.mqtt_port, mqtt_connect(b"MQTT", 5)) == (
+        bytes([0x20, 6 + len(why), 0, 0x88, 3 + len(why), 0x1F, 0, len(why)]) + why)
+    # not a CONNECT: closed unanswered
+    assert mqtt_answer(b.mqtt_port, b"AMQP\x00\x00\x09\x01") == b""
+    # paho reports the broker unavailable
+    codes = []
+    done = threading.Event()
+    c = mqtt.Client(client_id="refused")
+    c.on_connect = lambda cl, userdata, flags, rc: (codes.append(rc), done.set())
+    c.connect("127.0.0.1", b.mqtt_port)
+    c.loop_start()
+    try:
+        assert done.wait(10)
+    finally:
+        c.loop_stop()
+    assert codes == [mqtt.CONNACK_REFUSED_SERVER_UNAVAILABLE]
+    assert b.count("proto=mqtt: refused: the leader cannot be reached") >= 5
 
 
 def read_all(s):

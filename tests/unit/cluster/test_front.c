@@ -3,7 +3,8 @@
  * leader's 'L' frame, built from a net's listeners and read back, and
  * what the reader refuses (it comes from the network); the HTTP first
  * request's head; the rewrite of the leader's /api/overview answer and
- * the 503 a follower gives while no leader is known.
+ * the 503 a follower gives while no leader is known; the CONNACK a
+ * refused MQTT client gets (cl_front_mqtt.c), byte by byte.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -184,6 +185,58 @@ test_http_unavailable(void)
 	evbuffer_free(o);
 }
 
+/* The answer to the first len bytes of connect: the return, and what
+ * went out in *out (up to 64 bytes). */
+static int
+mqtt_refused(const uint8_t *connect, size_t len, uint8_t *out, size_t *outlen)
+{
+	struct evbuffer *in = evbuffer_new(), *o = evbuffer_new();
+	int rc;
+
+	evbuffer_add(in, connect, len);
+	rc = cl_front_mqtt_refuse(in, o, "why");
+	*outlen = evbuffer_get_length(o);
+	evbuffer_remove(o, out, 64);
+	CHECK_EQ_INT((int)evbuffer_get_length(in), (int)len);        /* not consumed */
+	evbuffer_free(in);
+	evbuffer_free(o);
+	return rc;
+}
+
+static void
+test_mqtt_refuse(void)
+{
+	static const uint8_t v311[] = { 0x10, 0x10, 0, 4, 'M', 'Q', 'T', 'T', 4, 2, 0, 60,
+					0, 4, 'm', 'q', 't', 't' };
+	static const uint8_t v31[] = { 0x10, 0x12, 0, 6, 'M', 'Q', 'I', 's', 'd', 'p', 3, 2 };
+	static const uint8_t v5[] = { 0x10, 0xff, 0x01, 0, 4, 'M', 'Q', 'T', 'T', 5, 2 };
+	static const uint8_t v5_ack[] = { 0x20, 9, 0, 0x88, 6, 0x1f, 0, 3, 'w', 'h', 'y' };
+	static const uint8_t bad_name[] = { 0x10, 0x10, 0, 4, 'M', 'Q', 'T', 'X', 4 };
+	static const uint8_t bad_level[] = { 0x10, 0x10, 0, 4, 'M', 'Q', 'T', 'T', 6 };
+	static const uint8_t long_len[] = { 0x10, 0x80, 0x80, 0x80, 0x80, 0x01, 0, 4 };
+	uint8_t out[64];
+	size_t n;
+
+	/* every prefix of a CONNECT up to its level asks for more */
+	for (size_t len = 0; len < 9; len++) {
+		CHECK_EQ_INT(mqtt_refused(v311, len, out, &n), 0);
+		CHECK_EQ_INT((int)n, 0);
+	}
+	CHECK_EQ_INT(mqtt_refused(v311, sizeof(v311), out, &n), 1);
+	CHECK(n == 4 && memcmp(out, "\x20\x02\x00\x03", 4) == 0);
+	CHECK_EQ_INT(mqtt_refused(v31, sizeof(v31), out, &n), 1);
+	CHECK(n == 4 && memcmp(out, "\x20\x02\x00\x03", 4) == 0);
+	CHECK_EQ_INT(mqtt_refused(v5, 9, out, &n), 0);    /* two length bytes */
+	CHECK_EQ_INT(mqtt_refused(v5, sizeof(v5), out, &n), 1);
+	CHECK(n == sizeof(v5_ack) && memcmp(out, v5_ack, n) == 0);
+	/* not a CONNECT of 3.1, 3.1.1 or 5.0: nothing */
+	CHECK_EQ_INT(mqtt_refused((const uint8_t *)"AMQP\0\0\x09\x01", 8, out, &n), -1);
+	CHECK_EQ_INT(mqtt_refused(bad_name, sizeof(bad_name), out, &n), -1);
+	CHECK_EQ_INT(mqtt_refused(bad_level, sizeof(bad_level), out, &n), -1);
+	CHECK_EQ_INT(mqtt_refused(long_len, sizeof(long_len), out, &n), -1);
+	CHECK_EQ_INT((int)n, 0);
+}
+
 int
 main(void)
 {
@@ -192,5 +245,6 @@ main(void)
 	RUN(test_http_head);
 	RUN(test_http_rewrite);
 	RUN(test_http_unavailable);
+	RUN(test_mqtt_refuse);
 	TEST_DONE();
 }
