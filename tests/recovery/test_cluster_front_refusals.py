@@ -154,7 +154,7 @@ def test_http_gets_503_when_the_leader_refuses(lost):
         pika.BlockingConnection(pika.ConnectionParameters(
             "127.0.0.1", b.amqp_port, connection_attempts=1, socket_timeout=5))
     assert b.alive()
-    assert b.count("refused: the leader cannot be reached") >= 3
+    b.wait_log("refused: the leader cannot be reached", n=3)
     assert_unavailable(b, "/api/overview", "the leader cannot be reached")
 
 
@@ -195,7 +195,7 @@ def test_mqtt_gets_connack_server_unavailable_when_the_leader_refuses(lost):
     finally:
         c.loop_stop()
     assert codes == [mqtt.CONNACK_REFUSED_SERVER_UNAVAILABLE]
-    assert b.count("proto=mqtt: refused: the leader cannot be reached") >= 5
+    b.wait_log("proto=mqtt: refused: the leader cannot be reached", n=5)
 
 
 def read_all(s):
