@@ -193,6 +193,10 @@ mqtt_conn_take_will(struct mqtt_conn *c)
 
 	if (w)
 		c->x->will = NULL;
+	if (w && c->will_suppressed) {
+		mqtt_will_free(w);
+		w = NULL;
+	}
 	return w;
 }
 
@@ -275,10 +279,6 @@ conn_free(void *ctx, enum net_end why)
 	if (why == NET_END_SHUTDOWN)
 		c->will_suppressed = true;
 	will = mqtt_conn_take_will(c);
-	if (c->will_suppressed) {
-		mqtt_will_free(will);
-		will = NULL;
-	}
 	if (c->session) {
 		struct mqtt_session *s = c->session;
 

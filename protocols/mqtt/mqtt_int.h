@@ -447,7 +447,9 @@ void mqtt_conn_log(const struct mqtt_conn *c, enum bk_log_level lvl, const char 
 bool mqtt_conn_reason_ok(const struct mqtt_conn *c);
 /* c->x, made if it was not there. */
 struct mqtt_conn_x *mqtt_conn_x(struct mqtt_conn *c);
-/* Take the will out of c (NULL if none). */
+/* Take the will out of c to publish as c ends: NULL if none, or if a
+ * DISCONNECT or the shutdown discarded it (will_suppressed; it is freed),
+ * also while c still flushes its output [MQTT-3.1.2-10]. */
 struct mqtt_will *mqtt_conn_take_will(struct mqtt_conn *c);
 /* Stop or resume reading for the broker's resource alarms. */
 void mqtt_conn_flow(struct mqtt_conn *c);
