@@ -251,3 +251,52 @@ def test_odd_bytes_in_client_id_close_the_connection(mb):
         c.close()
     assert_mqtt_serves(mb, V311)
 
+
+
+def acks_on_an_empty_session(c, version):
+    """Every acknowledgement and UNSUBSCRIBE a session that never
+    subscribed can be sent (its receive part is the shared empty one)."""
+    c.ack(PUBACK, 5)
+    c.ack(PUBCOMP, 7)
+    if version == V5:
+        c.ack(PUBREC, 6, rc=0x80)           # refused: nothing to release
+    c.ack(PUBREC, 6)                        # released anyway
+    assert c.recv_type(PUBREL).pid == 6
+    c.ack(PUBREL, 8)
+    assert c.recv_type(PUBCOMP).pid == 8
+    u = c.unsubscribe(["never/" + uid()])
+    if version == V5:
+        assert u.codes == [0x11]
+    s = c.subscribe([("bad/#/filter", 1)])  # malformed: not made
+    assert s.codes == [0x8F if version == V5 else 0x80]
+    c.publish(utopic("q2"), b"x", qos=2, pid=9)
+    assert c.recv_type(PUBREC).pid == 9
+    c.ack(PUBREL, 9)
+    assert c.recv_type(PUBCOMP).pid == 9
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize("clean", [True, False], ids=["clean", "persistent"])
+def test_sessions_that_never_subscribed(mb, version, clean):
+    cid, topic = uid("empty"), utopic("ret")
+    props = {P.SESSION_EXPIRY: 0 if clean else 60} if version == V5 else None
+    will = {"topic": utopic("w"), "payload": b"w", "props": {P.WILL_DELAY: 30}}
+    a = Raw(mb, version)
+    assert a.connect(client_id=cid, clean=clean, props=props, will=will).rc == 0
+    acks_on_an_empty_session(a, version)
+    a.abort()                               # the will waits (v5) or goes
+    b2 = Raw(mb, version)
+    ack = b2.connect(client_id=cid, clean=clean, props=props)
+    assert ack.session_present == (not clean)
+    acks_on_an_empty_session(b2, version)
+    b2.publish(topic, b"kept", qos=1, pid=3, retain=True)
+    assert b2.recv_type(PUBACK).pid == 3
+    b2.subscribe([(topic, 1)])              # the first subscription
+    p = b2.recv_publish()
+    assert p.payload == b"kept" and p.retain
+    b2.unsubscribe([topic])
+    b2.publish(topic, b"", qos=1, pid=4, retain=True)
+    assert b2.recv_type(PUBACK).pid == 4
+    b2.disconnect()
+    b2.close()
+    assert_mqtt_serves(mb, version)
