@@ -300,3 +300,36 @@ def test_sessions_that_never_subscribed(mb, version, clean):
     b2.disconnect()
     b2.close()
     assert_mqtt_serves(mb, version)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_long_and_empty_login_names(mb, version):
+    """The login's strings share one block with the session's key: a long
+    user name owns its sessions like a short one, and a vhost part that is
+    empty or too long is refused, not truncated into another vhost."""
+    from authz_helpers import user
+    long_user = "u" * 900
+    user(mb, long_user)
+    user(mb, long_user[:-1])                 # one octet shorter: someone else
+    cid = "x"
+    a = Raw(mb, version)
+    ack = a.connect(client_id=cid, clean=False, username=long_user, password="pw",
+                    props={P.SESSION_EXPIRY: 60} if version == V5 else None)
+    assert ack.rc == 0
+    a.subscribe([(utopic("l"), 1)])
+    other = Raw(mb, version)
+    refused = other.connect(client_id=cid, username=long_user[:-1], password="pw")
+    assert refused.rc == (0x87 if version == V5 else 5)
+    assert a.is_open()
+    b2 = Raw(mb, version)
+    assert b2.connect(client_id=cid, clean=False, username="/:" + long_user,
+                      password="pw").session_present
+    a.closed()
+    for name in (":guest", "v" * 300 + ":guest", "nosuchvhost:guest"):
+        c = Raw(mb, version)
+        assert c.connect(client_id=uid(), username=name).rc == (0x87 if version == V5 else 5)
+        c.close()
+    b2.disconnect()
+    for c in (a, b2, other):
+        c.close()
+    assert_mqtt_serves(mb, version)
