@@ -333,3 +333,39 @@ def test_long_and_empty_login_names(mb, version):
     for c in (a, b2, other):
         c.close()
     assert_mqtt_serves(mb, version)
+
+
+def test_session_table_grows_under_takeovers(mb):
+    """Over 512 sessions (the table doubles at 256 and 512), made while
+    others are taken over and ended: each is found again afterwards."""
+    base = uid("grow")
+    held = []
+    for i in range(520):
+        c = Raw(mb, V311)
+        assert c.connect(client_id="%s-%d" % (base, i), clean=False).rc == 0
+        if i % 8 == 0:
+            held.append(c)                  # stays connected: taken over below
+        else:
+            c.disconnect()
+            c.close()
+        if i % 64 == 63:                    # a clean session in between
+            t = Raw(mb, V311)
+            assert t.connect(client_id="%s-%d" % (base, i - 1), clean=True).rc == 0
+            t.disconnect()
+            t.close()
+    for clean in (False, True):
+        for i in range(520):
+            c = Raw(mb, V311)
+            ack = c.connect(client_id="%s-%d" % (base, i), clean=clean)
+            assert ack.rc == 0
+            # ended by the clean session in between, or now by clean
+            assert ack.session_present == (not clean and i % 64 != 62), i
+            c.disconnect()
+            c.close()
+    for c in held:
+        c.closed()
+    c = Raw(mb, V311)
+    assert not c.connect(client_id="%s-%d" % (base, 5), clean=False).session_present
+    c.disconnect()
+    c.close()
+    assert_mqtt_serves(mb, V311)
