@@ -130,6 +130,12 @@ struct mqtt_listener {
 	bool shutting_down;             /* the broker is stopping: no wills */
 };
 
+/* What a connection's outbound topic aliases may hold, entries and
+ * topics together: a client asking for 65535 aliases would otherwise
+ * make the broker keep every distinct topic it was sent, up to 64 KB
+ * each, for as long as it stays connected. Topics past it go by name. */
+#define MQTT_OUT_ALIAS_BYTES (64u * 1024)
+
 struct mqtt_alias {                     /* one outbound topic alias */
 	char *topic;                    /* owned; uthash key */
 	uint16_t alias;
@@ -196,6 +202,7 @@ struct mqtt_conn_x {
 	uint32_t client_max_packet;     /* v5 Maximum Packet Size; 0 = none */
 	uint32_t skipped;               /* deliveries that could not be encoded, unlogged */
 	uint32_t skip_logged_s;         /* second (bk_now_ms() / 1000) of the last log line about them */
+	uint32_t out_alias_bytes;       /* held by out_alias (MQTT_OUT_ALIAS_BYTES) */
 	uint16_t client_alias_max;      /* v5 Topic Alias Maximum of the client */
 	uint16_t out_alias_used;
 	uint16_t slow_us;               /* the last slow-down pause; 0 = none lately */

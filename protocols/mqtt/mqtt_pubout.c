@@ -20,12 +20,14 @@ mqtt_msg_qos(const struct bk_msg *m)
 	return (m->flags & BK_MSG_PERSISTENT) ? 1 : 0;
 }
 
-/* Outbound topic alias [MQTT-3.3.2-... 4.9]: first topics get one. */
+/* Outbound topic alias [MQTT-3.3.2-... 4.9]: first topics get one, as
+ * many as the client allows and MQTT_OUT_ALIAS_BYTES holds. */
 static void
 apply_alias(struct mqtt_conn *c, struct mqtt_publish *pub)
 {
 	struct mqtt_conn_x *x = mqtt_conn_x(c);
 	struct mqtt_alias *a = NULL;
+	size_t cost = sizeof(*a) + pub->topic.len + 1;
 
 	HASH_FIND(hh, x->out_alias, pub->topic.p, pub->topic.len, a);
 	if (a) {
@@ -34,8 +36,10 @@ apply_alias(struct mqtt_conn *c, struct mqtt_publish *pub)
 		pub->topic.len = 0;
 		return;
 	}
-	if (x->out_alias_used >= x->client_alias_max)
+	if (x->out_alias_used >= x->client_alias_max ||
+	    x->out_alias_bytes + cost > MQTT_OUT_ALIAS_BYTES)
 		return;
+	x->out_alias_bytes += (uint32_t)cost;
 	a = bk_calloc(1, sizeof(*a));
 	a->topic = bk_malloc(pub->topic.len + 1);
 	memcpy(a->topic, pub->topic.p, pub->topic.len);

@@ -211,6 +211,32 @@ def test_server_topic_aliases_only_when_allowed(mb):
         c.close()
 
 
+def test_server_topic_aliases_hold_a_bounded_amount(mb):
+    """A client allowing 65535 aliases cannot make the broker keep every
+    distinct topic it is sent: aliases stop after about 64 KB of topics
+    (later topics go by name), and those given keep working."""
+    t = utopic()
+    sub = connected(mb, props={P.TOPIC_ALIAS_MAXIMUM: 65535})
+    sub.subscribe([(t + "/#", 0)])
+    pub = connected(mb)
+    topics = ["%s/%04d/%s" % (t, i, "x" * 1000) for i in range(200)]
+    for x in topics + topics[:1]:
+        pub.publish(x, b"")
+        pub.send(packet(PINGREQ, 0, b""))
+        pub.recv_type(PINGRESP)
+    got = [sub.recv_publish() for _ in range(201)]
+    assert [p.topic for p in got] == topics + topics[:1]
+    named = [p.body[:2] != b"\x00\x00" for p in got]
+    aliased = [P.TOPIC_ALIAS in p.props and n for p, n in zip(got, named)]
+    held = sum(len(x) for x, a in zip(topics, aliased) if a)
+    assert 0 < aliased.count(True) < 200 and held <= 64 * 1024
+    # aliases go to the first topics only, and the first is used again
+    assert aliased == [True] * aliased.count(True) + [False] * (201 - aliased.count(True))
+    assert not named[200] and got[200].props[P.TOPIC_ALIAS] == got[0].props[P.TOPIC_ALIAS]
+    for c in (sub, pub):
+        c.close()
+
+
 def test_maximum_packet_size_respected(mb):
     """A client with Maximum Packet Size 100 is not sent a 200-byte
     message (it is discarded for that client) but gets small ones."""
