@@ -72,11 +72,14 @@ def marker_after_will(obs, b, version, will_topic):
 
 @pytest.mark.parametrize("version", VERSIONS)
 @pytest.mark.parametrize("clean", [True, False], ids=["clean", "persistent"])
-def test_takeover_after_disconnect_discards_the_will(make_mqtt_broker, version, clean):
+@pytest.mark.parametrize("said_bye", [True, False], ids=["disconnect", "no-disconnect"])
+def test_takeover_of_a_connection_with_output_waiting(make_mqtt_broker, version, clean,
+                                                      said_bye):
     """A DISCONNECT discards the will, even when the connection is still
-    flushing its output when the same client id connects again. (The
-    output limit is high so that the broker still reads the DISCONNECT
-    behind the output the client does not take.)"""
+    flushing its output when the same client id connects again; without
+    one the will goes out before the new CONNACK. (The output limit is
+    high so that the broker still reads the DISCONNECT behind the output
+    the client does not take.)"""
     mb = make_mqtt_broker("--set", "mqtt.output_high_watermark=256M")
     cid, will_topic, flood = uid("tk"), utopic("will"), utopic("flood")
     obs = Raw(mb, version)
@@ -89,12 +92,14 @@ def test_takeover_after_disconnect_discards_the_will(make_mqtt_broker, version, 
     assert ack.rc == 0
     a.subscribe([(flood, 0)])
     p = fill_output(mb, version, flood)
-    a.disconnect()
-    # the broker has read the DISCONNECT; the output is still waiting
-    assert wait_for(lambda: conn_state(mb, cid) == "closing", 5)
+    if said_bye:
+        a.disconnect()
+        # the broker has read the DISCONNECT; the output is still waiting
+        assert wait_for(lambda: conn_state(mb, cid) == "closing", 5)
     b2 = Raw(mb, version)
     assert b2.connect(client_id=cid, clean=clean, props=props).rc == 0
-    assert marker_after_will(obs, mb, version, will_topic) == [b"marker"]
+    want = [b"marker"] if said_bye else [b"will", b"marker"]
+    assert marker_after_will(obs, mb, version, will_topic) == want
     b2.disconnect()
     for c in (a, b2, p, obs):
         c.close()
