@@ -374,3 +374,45 @@ def test_session_table_grows_under_takeovers(mb):
     c.disconnect()
     c.close()
     assert_mqtt_serves(mb, V311)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_takeover_in_the_middle_of_a_retained_walk(mb, version):
+    """A subscriber that stops acknowledging holds its retained walk at the
+    in-flight window; a persistent takeover resumes the walk where it
+    stopped (re-sending what was in flight), and a clean one ends it."""
+    base = utopic("walk")
+    n = 60
+    pub = Raw(mb, version)
+    pub.connect(client_id=uid("pub"))
+    for i in range(n):
+        pub.publish("%s/%02d" % (base, i), b"r%02d" % i, qos=1, pid=i + 1, retain=True)
+        pub.recv_type(PUBACK)
+    cid = uid("walker")
+    props = {P.SESSION_EXPIRY: 600, P.RECEIVE_MAXIMUM: 5} if version == V5 else None
+    a = Raw(mb, version)
+    assert a.connect(client_id=cid, clean=False, props=props).rc == 0
+    a.subscribe([(base + "/#", 1)])
+    first = [a.recv_publish(ack=False) for _ in range(5 if version == V5 else 20)]
+    b2 = Raw(mb, version)
+    assert b2.connect(client_id=cid, clean=False, props=props).session_present
+    got = set()
+    while len(got) < n:
+        p = b2.recv_publish()
+        got.add(p.payload)
+    assert got == {b"r%02d" % i for i in range(n)}
+    assert {p.payload for p in first} <= got
+    a.closed()
+    # again, held, and a clean session takes over: the walk ends with it
+    b2.subscribe([(base + "/#", 1)])
+    [b2.recv_publish(ack=False) for _ in range(5 if version == V5 else 20)]
+    c = Raw(mb, version)
+    assert not c.connect(client_id=cid, clean=True).session_present
+    b2.closed()
+    c.disconnect()
+    c.close()
+    for i in range(n):
+        pub.publish("%s/%02d" % (base, i), b"", qos=1, pid=i + 1, retain=True)
+        pub.recv_type(PUBACK)
+    pub.close()
+    assert_mqtt_serves(mb, version)
