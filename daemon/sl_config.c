@@ -41,6 +41,7 @@ sl_config_init(struct sl_config *c)
 	c->cluster.max_lag = 64 * MIB;
 	c->cluster.tls = -1;
 	c->io_threads = -1;
+	c->io_spin_us = 30;
 	sl_topo_init(&c->topo);
 }
 

@@ -46,6 +46,7 @@ struct sl_config {
 	char *data_dir;                 /* owned; "./var" */
 	uint32_t max_connections;       /* broker-wide; 0 = none */
 	int io_threads;                 /* -1 (default): cores - 1, at least 1; 0 = none */
+	uint32_t io_spin_us;            /* an I/O thread's wait for the core's answer; 30 */
 	enum bk_log_level log_level;    /* info */
 	struct bk_limits limits;        /* max_message_size */
 	/* memory_high_watermark: a fraction of physical RAM when
@@ -65,7 +66,7 @@ struct sl_config {
 		uint64_t memory_budget; /* bytes of persistent bodies in RAM, 256M */
 		uint64_t disk_free_limit; /* disk alarm below this, 50000000 */
 	} journal;
-	struct {                        /* [cluster]: on when etcd_endpoints is set */
+	struct sl_cluster_conf {         /* [cluster]: on when etcd_endpoints is set */
 		bool seen;              /* some key of the section was given */
 		char *etcd_endpoints;   /* owned; NULL = a single node */
 		char *etcd_prefix;      /* owned; NULL = "sluice" */

@@ -580,7 +580,8 @@ serve(struct daemon *d)
 		fprintf(stderr, "sluiced: %s\n", err);
 		return EXIT_USAGE;
 	}
-	d->net = net_new(d->base, d->broker, &(struct net_config){ d->cfg.max_connections });
+	d->net = net_new(d->base, d->broker, &(struct net_config){ .max_connections = d->cfg.max_connections,
+							       .io_spin_us = d->cfg.io_spin_us });
 	unsigned io = io_thread_count(d->cfg.io_threads);
 
 	if (net_start_io(d->net, io, err, sizeof(err)) < 0) {
@@ -655,7 +656,7 @@ static const struct cluster_ops cluster_ops = { on_cluster_lead, on_cluster_stop
 static int
 start_cluster(struct daemon *d)
 {
-	const typeof(d->cfg.cluster) *k = &d->cfg.cluster;
+	const struct sl_cluster_conf *k = &d->cfg.cluster;
 	struct cluster_config cc = {
 		.etcd_endpoints = k->etcd_endpoints, .etcd_prefix = k->etcd_prefix,
 		.node_name = k->node_name, .advertised_host = k->advertised_host,
@@ -683,7 +684,7 @@ start_cluster(struct daemon *d)
 		return EXIT_USAGE;
 	}
 	/* Until elected, the client listeners proxy to the leader. */
-	d->net = net_new(d->base, NULL, &(struct net_config){ d->cfg.max_connections });
+	d->net = net_new(d->base, NULL, &(struct net_config){ .max_connections = d->cfg.max_connections });
 	d->proxying = true;
 	return listen_all(d);
 }

@@ -147,6 +147,9 @@ struct net_proto_ops {
 
 struct net_config {
 	uint32_t max_connections;       /* broker-wide, 0 = no limit */
+	uint32_t io_spin_us;            /* I/O threads: how long a thread that handed
+					 * the core a small input waits awake for the
+					 * answer (0: it sleeps at once) */
 };
 
 struct net *net_new(struct event_base *base, struct bk_broker *broker,

@@ -34,10 +34,13 @@
  * the release store of the ring's tail publishes them. A message body an
  * evbuffer references is released on the I/O thread when written; the
  * reference goes back to the core in a RELEASE batch, so bk_msg reference
- * counts are only ever changed by the core (net_body_unref). The read
- * credit bounds what a connection can have in flight towards the core:
- * the I/O thread stops reading when more than NET_IO_CREDIT bytes beyond
- * what the core last held are on their way.
+ * counts are only ever changed by the core (net_body_unref). A thread
+ * that woke for a few requests and handed them to the core waits awake
+ * for the answer for up to broker.io_spin_us (io_spin) instead of
+ * sleeping, so a round trip through the core costs one wake-up, not two.
+ * The read credit bounds what a connection can have in flight towards
+ * the core: the I/O thread stops reading when more than NET_IO_CREDIT
+ * bytes beyond what the core last held are on their way.
  */
 #include "net_io_int.h"
 
@@ -50,37 +53,6 @@
 
 /* The I/O thread the calling thread is, or NULL on the core. */
 static _Thread_local struct net_io_thread *self;
-
-static void
-spill_add(struct spill *s, const struct net_msg *m)
-{
-	if (s->n == s->cap) {
-		s->cap = s->cap ? s->cap * 2 : 64;
-		s->m = bk_realloc(s->m, s->cap * sizeof(*s->m));
-	}
-	s->m[s->n++] = *m;
-}
-
-/* Push, keeping order behind anything already spilled. */
-void
-net_io_push(struct net_ring *r, struct spill *s, const struct net_msg *m)
-{
-	if (s->n > 0 || !net_ring_push(r, m))
-		spill_add(s, m);
-}
-
-void
-net_io_unspill(struct net_ring *r, struct spill *s)
-{
-	uint32_t i = 0;
-
-	if (s->n == 0)                  /* s->m may be NULL: no memmove then */
-		return;
-	while (i < s->n && net_ring_push(r, &s->m[i]))
-		i++;
-	memmove(s->m, s->m + i, (s->n - i) * sizeof(*s->m));
-	s->n -= i;
-}
 
 /* ------------------------------------------------------------------ */
 /* The I/O thread                                                      */
@@ -134,6 +106,7 @@ sock_input(struct net_sock *s, struct evbuffer *in)
 	struct evbuffer *buf = net_sock_take_input(s, in);
 
 	c->shipped += n;
+	c->t->input_bytes += n;
 	to_core(c, NET_M_INPUT, 0, buf);
 	credit_check(c);
 }
@@ -298,34 +271,40 @@ io_flush(struct net_io_thread *t)
 	}
 }
 
-/* The eventfd woke the loop; the messages are handled after it. */
-void
-net_io_wake_cb(evutil_socket_t fd, short what, void *arg)
-{
-	net_waker_clear(arg);
-}
-
-/* The loop flags for the next iteration: block only when ready to sleep
- * (announced) and `empty` says nothing is waiting in the rings after. */
-int
-net_io_loop_flags(struct net_waker *w, bool (*empty)(void *), void *arg)
-{
-	if (!empty(arg))
-		return EVLOOP_ONCE | EVLOOP_NONBLOCK;
-	net_waker_sleep(w);
-	if (!empty(arg)) {
-		net_waker_awake(w);
-		return EVLOOP_ONCE | EVLOOP_NONBLOCK;
-	}
-	return EVLOOP_ONCE;
-}
-
 static bool
 to_io_empty(void *arg)
 {
 	struct net_io_thread *t = arg;
 
 	return net_ring_empty(&t->to_io);
+}
+
+/*
+ * After a pass that woke from sleep and handed the core a small input
+ * (a few requests, not a stream), the answer usually follows within
+ * microseconds: watch the ring for it up to spin_ns rather than sleep,
+ * so the core's answer costs no wake-up of this thread. A thread that
+ * is busy (no sleep before the pass) or moves a stream (a large input)
+ * never waits, so throughput runs keep their CPU; a wait that sees no
+ * answer doubles a back-off of passes that do not wait (at most 64).
+ */
+static void
+io_spin(struct net_io_thread *t, bool slept)
+{
+	if (!slept || t->input_bytes == 0 || t->input_bytes > 4096 || t->io->spin_ns == 0)
+		return;
+	if (t->spin_skip > 0) {
+		t->spin_skip--;
+		return;
+	}
+	if (net_ring_watch(&t->to_io, t->io->spin_ns)) {
+		t->spin_backoff = 0;
+		return;
+	}
+	t->spin_backoff = t->spin_backoff ? t->spin_backoff * 2 : 1;
+	if (t->spin_backoff > 64)
+		t->spin_backoff = 64;
+	t->spin_skip = t->spin_backoff;
 }
 
 static void *
@@ -337,11 +316,18 @@ io_main(void *arg)
 	self = t;
 	bk_time_attach(t->base);
 	while (!atomic_load_explicit(&t->stop, memory_order_acquire)) {
-		event_base_loop(t->base, net_io_loop_flags(&t->io_waker, to_io_empty, t));
+		int flags = net_io_loop_flags(&t->io_waker, to_io_empty, t);
+
+		t->input_bytes = 0;
+		event_base_loop(t->base, flags);
 		net_waker_awake(&t->io_waker);
-		while (net_ring_pop(&t->to_io, &m))
-			io_handle(t, &m);
-		io_flush(t);
+		for (int pass = 0; pass < 2; pass++) {
+			while (net_ring_pop(&t->to_io, &m))
+				io_handle(t, &m);
+			io_flush(t);
+			if (pass == 0)
+				io_spin(t, (flags & EVLOOP_NONBLOCK) == 0);
+		}
 	}
 	/* Stopping: every connection of this thread goes, without messages
 	 * but the bodies to release. */
@@ -413,6 +399,7 @@ net_io_start(struct net *n, unsigned count)
 	io->t = bk_calloc(count, sizeof(*io->t));
 	n->io = io;
 	atomic_init(&io->core_waker.asleep, false);
+	io->spin_ns = (uint64_t)n->cfg.io_spin_us * 1000;
 	io->core_waker.efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (io->core_waker.efd < 0) {
 		res = -errno;

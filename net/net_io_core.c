@@ -3,11 +3,73 @@
  * hands accepted sockets to the least loaded thread, ships each dirty
  * connection's output once per loop iteration, takes in what the threads
  * sent, and runs the core's loop (net_loop_once) so that it sleeps only
- * when no thread has left it anything.
+ * when no thread has left it anything. It also holds what both sides
+ * use: pushing behind a spill list, and a loop's decision to sleep.
  */
 #include "net_io_int.h"
 
 #include <string.h>
+
+/* ------------------------------------------------------------------ */
+/* Both sides                                                          */
+/* ------------------------------------------------------------------ */
+
+static void
+spill_add(struct spill *s, const struct net_msg *m)
+{
+	if (s->n == s->cap) {
+		s->cap = s->cap ? s->cap * 2 : 64;
+		s->m = bk_realloc(s->m, s->cap * sizeof(*s->m));
+	}
+	s->m[s->n++] = *m;
+}
+
+/* Push, keeping order behind anything already spilled. */
+void
+net_io_push(struct net_ring *r, struct spill *s, const struct net_msg *m)
+{
+	if (s->n > 0 || !net_ring_push(r, m))
+		spill_add(s, m);
+}
+
+void
+net_io_unspill(struct net_ring *r, struct spill *s)
+{
+	uint32_t i = 0;
+
+	if (s->n == 0)                  /* s->m may be NULL: no memmove then */
+		return;
+	while (i < s->n && net_ring_push(r, &s->m[i]))
+		i++;
+	memmove(s->m, s->m + i, (s->n - i) * sizeof(*s->m));
+	s->n -= i;
+}
+
+/* The eventfd woke the loop; the messages are handled after it. */
+void
+net_io_wake_cb(evutil_socket_t fd, short what, void *arg)
+{
+	net_waker_clear(arg);
+}
+
+/* The loop flags for the next iteration: block only when ready to sleep
+ * (announced) and `empty` says nothing is waiting in the rings after. */
+int
+net_io_loop_flags(struct net_waker *w, bool (*empty)(void *), void *arg)
+{
+	if (!empty(arg))
+		return EVLOOP_ONCE | EVLOOP_NONBLOCK;
+	net_waker_sleep(w);
+	if (!empty(arg)) {
+		net_waker_awake(w);
+		return EVLOOP_ONCE | EVLOOP_NONBLOCK;
+	}
+	return EVLOOP_ONCE;
+}
+
+/* ------------------------------------------------------------------ */
+/* The core                                                            */
+/* ------------------------------------------------------------------ */
 
 static void
 to_io(struct net_io_conn *c, uint32_t kind, uint32_t u32, uint64_t u64, void *ptr)

@@ -43,6 +43,8 @@ struct net_io_thread {
 	bool core_wake_due;             /* I/O side */
 	void **rel;                     /* I/O side: bodies written, to release */
 	uint32_t nrel, relcap;
+	size_t input_bytes;             /* I/O side: handed to the core this pass */
+	uint32_t spin_skip, spin_backoff;  /* I/O side: see io_spin() */
 };
 
 struct net_io {
@@ -51,6 +53,7 @@ struct net_io {
 	struct net_io_thread *t;        /* owned array */
 	struct net_waker core_waker;    /* wakes the core (every thread's producer) */
 	struct event *core_ev;          /* on the core's base: core_waker's eventfd */
+	uint64_t spin_ns;               /* see io_spin(); 0: never */
 };
 
 

@@ -19,6 +19,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "bk_alloc.h"
@@ -185,6 +186,37 @@ net_ring_empty(struct net_ring *r)
 {
 	return atomic_load_explicit(&r->head, memory_order_relaxed) ==
 	       atomic_load_explicit(&r->tail, memory_order_acquire);
+}
+
+#if defined(__x86_64__) || defined(__i386__)
+#define NET_CPU_RELAX() __builtin_ia32_pause()
+#elif defined(__aarch64__)
+#define NET_CPU_RELAX() __asm__ __volatile__("yield" ::: "memory")
+#else
+#define NET_CPU_RELAX() atomic_signal_fence(memory_order_seq_cst)
+#endif
+
+/* Consumer: watch an empty ring, awake, for up to ns nanoseconds (the
+ * clock read every 32 pauses). True as soon as it holds something. */
+static inline bool
+net_ring_watch(struct net_ring *r, uint64_t ns)
+{
+	struct timespec ts;
+	uint64_t end = 0;
+
+	for (unsigned k = 0; net_ring_empty(r); k++) {
+		if ((k & 31) == 0) {
+			clock_gettime(CLOCK_MONOTONIC, &ts);
+			uint64_t now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+
+			if (end == 0)
+				end = now + ns;
+			else if (now > end)
+				return false;
+		}
+		NET_CPU_RELAX();
+	}
+	return true;
 }
 
 #endif

@@ -455,13 +455,14 @@ build_package() {
 # (TCP, TLS, WebSockets, limits, closes), flow control, and both protocols
 # under load through real clients; test_fd_close_order.py runs its broker
 # at io_threads 0 (TLS and WebSocket closes on the core's loop while the
-# journal threads open and close files).
+# journal threads open and close files); test_io_spin.py has an I/O thread
+# watching its ring for the core's answer.
 TSAN_TESTS=(
 	tests/integration/test_transport.py tests/integration/test_tls.py
 	tests/integration/test_amqp_flow.py tests/integration/test_amqp_confirms.py
 	tests/integration/test_rabbitmq_c.py tests/integration/test_mqtt_qos.py
 	tests/integration/test_bad_input.py tests/integration/test_half_close.py
-	tests/integration/test_fd_close_order.py
+	tests/integration/test_fd_close_order.py tests/integration/test_io_spin.py
 )
 
 # tsan_suite: build ./build-tsan and run the unit tests and TSAN_TESTS with

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# latency.sh: p50/p99 at a fixed rate for sluiced (broker.io_threads 0 and
-# 1), Mosquitto and RabbitMQ, interleaved per repetition, beside the
+# latency.sh: p50/p99 at a fixed rate for sluiced (broker.io_threads 0,
+# 1, and 1 with broker.io_spin_us = 0), Mosquitto and RabbitMQ, interleaved per repetition, beside the
 # machine's own floor for the same path without a broker (relayfloor.c:
 # sender -> relay -> receiver over loopback TCP). A broker's p99 is only
 # comparable with the floor measured in the same minutes.
@@ -47,11 +47,16 @@ for rep in $(seq 1 "$REPS"); do
 	sleep 5
 	row rabbitmq-amqp "$(lg latency-amqp --port 5672 --broker-pid "$P")"
 	./brokers.sh stop-rmq >/dev/null 2>&1
-	for n in 0 1; do
-		P=$("$here/start-sluice.sh" --set broker.io_threads="$n" | pid_of)
-		row "sluice-io$n-amqp" "$(lg latency-amqp --port 5680 --broker-pid "$P")"
-		row "sluice-io$n-qos0" "$(lg latency-mqtt --qos 0 --port 1890 --broker-pid "$P")"
-		row "sluice-io$n-qos1" "$(lg latency-mqtt --qos 1 --port 1890 --broker-pid "$P")"
+	for v in io0 io1 io1-nospin; do
+		case $v in
+		io0) set -- --set broker.io_threads=0 ;;
+		io1) set -- --set broker.io_threads=1 ;;
+		io1-nospin) set -- --set broker.io_threads=1 --set broker.io_spin_us=0 ;;
+		esac
+		P=$("$here/start-sluice.sh" "$@" | pid_of)
+		row "sluice-$v-amqp" "$(lg latency-amqp --port 5680 --broker-pid "$P")"
+		row "sluice-$v-qos0" "$(lg latency-mqtt --qos 0 --port 1890 --broker-pid "$P")"
+		row "sluice-$v-qos1" "$(lg latency-mqtt --qos 1 --port 1890 --broker-pid "$P")"
 		"$here/stop-sluice.sh" >/dev/null 2>&1
 	done
 done

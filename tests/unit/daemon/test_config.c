@@ -90,6 +90,8 @@ test_defaults(void)
 	CHECK_EQ_INT(c.mqtt.port, 1883);
 	CHECK_STR(c.mqtt.exchange, "amq.topic");
 	CHECK_EQ_INT(c.mqtt.allow_anonymous, 0);
+	CHECK_EQ_INT(c.io_threads, -1);
+	CHECK_EQ_INT(c.io_spin_us, 30);
 	CHECK_EQ_INT(sl_config_finish(&c, err, sizeof(err)), 0);
 	CHECK_EQ_INT(c.n_users, 1);
 	CHECK_STR(c.users[0].name, "guest");
@@ -112,6 +114,8 @@ test_every_key(void)
 		"log_level = WARNING\n"
 		"max_message_size = 2M\n"
 		"memory_high_watermark = 512M\n"
+		"io_threads = 3\n"
+		"io_spin_us = 0\n"
 		"  ; indented comment\n"
 		"[amqp]\n"
 		"bind = ::1\n"
@@ -153,6 +157,8 @@ test_every_key(void)
 	CHECK_EQ_INT(c.amqp.max_message_size, 2u << 20);
 	CHECK_EQ_INT(c.memory_absolute, 512u << 20);
 	CHECK(c.memory_relative == 0);
+	CHECK_EQ_INT(c.io_threads, 3);
+	CHECK_EQ_INT(c.io_spin_us, 0);
 	CHECK_STR(c.amqp.bind, "::1");
 	CHECK_EQ_INT(c.amqp.port, 0);
 	CHECK_EQ_INT(c.mqtt.enabled, 0);
@@ -251,6 +257,8 @@ test_file_errors(void)
 	check_error("[broker]\nmax_message_size = 99999999999G\n", 2,
 		    "invalid value '99999999999G' for broker.max_message_size: expected a size in "
 		    "bytes 1..536870912 (suffix k, M or G allowed)");
+	check_error("[broker]\nio_spin_us = 1001\n", 2,
+		    "invalid value '1001' for broker.io_spin_us: expected an integer 0..1000");
 	check_error("[broker]\ndata_dir =\n", 2,
 		    "invalid value '' for broker.data_dir: expected a path");
 	check_error("[broker]\nlog_level = trace\n", 2,
