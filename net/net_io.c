@@ -287,24 +287,37 @@ to_io_empty(void *arg)
  * is busy (no sleep before the pass) or moves a stream (a large input)
  * never waits, so throughput runs keep their CPU; a wait that sees no
  * answer doubles a back-off of passes that do not wait (at most 64).
+ * True when the answer came (it waits in the ring).
  */
-static void
+static bool
 io_spin(struct net_io_thread *t, bool slept)
 {
 	if (!slept || t->input_bytes == 0 || t->input_bytes > 4096 || t->io->spin_ns == 0)
-		return;
+		return false;
 	if (t->spin_skip > 0) {
 		t->spin_skip--;
-		return;
+		return false;
 	}
 	if (net_ring_watch(&t->to_io, t->io->spin_ns)) {
 		t->spin_backoff = 0;
-		return;
+		return true;
 	}
 	t->spin_backoff = t->spin_backoff ? t->spin_backoff * 2 : 1;
 	if (t->spin_backoff > 64)
 		t->spin_backoff = 64;
 	t->spin_skip = t->spin_backoff;
+	return false;
+}
+
+/* Everything the core sent, then what it produced back to the core. */
+static void
+io_drain(struct net_io_thread *t)
+{
+	struct net_msg m;
+
+	while (net_ring_pop(&t->to_io, &m))
+		io_handle(t, &m);
+	io_flush(t);
 }
 
 static void *
@@ -321,13 +334,9 @@ io_main(void *arg)
 		t->input_bytes = 0;
 		event_base_loop(t->base, flags);
 		net_waker_awake(&t->io_waker);
-		for (int pass = 0; pass < 2; pass++) {
-			while (net_ring_pop(&t->to_io, &m))
-				io_handle(t, &m);
-			io_flush(t);
-			if (pass == 0)
-				io_spin(t, (flags & EVLOOP_NONBLOCK) == 0);
-		}
+		io_drain(t);
+		if (io_spin(t, (flags & EVLOOP_NONBLOCK) == 0))
+			io_drain(t);
 	}
 	/* Stopping: every connection of this thread goes, without messages
 	 * but the bodies to release. */
