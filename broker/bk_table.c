@@ -368,15 +368,18 @@ bk_tb_put_value(struct bk_table_builder *b, const struct bk_value *v)
 	}
 }
 
-void
+bool
 bk_tb_put(struct bk_table_builder *b, const char *name, uint32_t name_len,
 	  const struct bk_value *v)
 {
-	if (name_len > 255)
-		name_len = 255;
+	/* A field name is a short string: cutting it would hand the reader
+	 * another name, so it is refused and the table left as it was. */
+	if (name_len > BK_SHORTSTR_MAX)
+		return false;
 	put_u8(b, (uint8_t)name_len);
 	bk_tb_put_raw(b, name, name_len);
 	bk_tb_put_value(b, v);
+	return true;
 }
 
 void

@@ -214,9 +214,10 @@ struct bk_table_builder {
 };
 void bk_tb_init(struct bk_table_builder *b);
 void bk_tb_fini(struct bk_table_builder *b);
-/* A name longer than 255 octets (a shortstr's limit) is cut to 255. */
-void bk_tb_put(struct bk_table_builder *b, const char *name, uint32_t name_len,
-	       const struct bk_value *v);          /* one table entry */
+/* One table entry. A name longer than BK_SHORTSTR_MAX octets (a field
+ * name is a short string) is refused: false, and nothing is written. */
+bool bk_tb_put(struct bk_table_builder *b, const char *name, uint32_t name_len,
+	       const struct bk_value *v);
 void bk_tb_put_value(struct bk_table_builder *b, const struct bk_value *v); /* one array element */
 void bk_tb_put_raw(struct bk_table_builder *b, const void *p, uint32_t n);
 struct bk_table bk_tb_view(const struct bk_table_builder *b);

@@ -65,6 +65,7 @@ enum key_id {
 	AMQP_TLS_PORT, AMQP_TLS_BIND, AMQP_MAX_CONNECTIONS,
 	MQTT_TLS_PORT, MQTT_TLS_BIND, MQTT_WS_PORT, MQTT_WS_BIND, MQTT_WSS_PORT,
 	MQTT_WSS_BIND, MQTT_WS_PATH, MQTT_MAX_CONNECTIONS, MQTT_MAX_CONNECT_SIZE,
+	MQTT_MAX_CLIENT_ID_LENGTH,
 	MQTT_USE_IDENTITY_AS_USERNAME,
 	HTTP_TLS_PORT, HTTP_TLS_BIND, HTTP_MAX_CONNECTIONS, HTTP_MAX_HEADER_SIZE,
 	HTTP_REQUEST_TIMEOUT,
@@ -125,6 +126,7 @@ static const struct key keys[] = {
 	{ "mqtt",   "ws_path",               K_PATH,  0, 0, MQTT_WS_PATH },
 	{ "mqtt",   "max_connections",       K_UINT,  0, 10000000, MQTT_MAX_CONNECTIONS },
 	{ "mqtt",   "max_connect_size",      K_SIZE,  64, 268435460, MQTT_MAX_CONNECT_SIZE },
+	{ "mqtt",   "max_client_id_length",  K_UINT,  1, 65535, MQTT_MAX_CLIENT_ID_LENGTH },
 	{ "mqtt",   "use_identity_as_username", K_BOOL, 0, 0, MQTT_USE_IDENTITY_AS_USERNAME },
 	/* the protocol's own limit: 4 length octets plus the fixed header */
 	{ "mqtt",   "max_packet_size",       K_SIZE,  64, 268435460, MQTT_MAX_PACKET_SIZE },
@@ -709,6 +711,7 @@ store_net(struct sl_config *c, enum key_id id, const struct value *v)
 	case MQTT_WS_PATH: snprintf(c->mqtt.ws_path, sizeof(c->mqtt.ws_path), "%s", v->s); break;
 	case MQTT_MAX_CONNECTIONS: c->mqtt.max_connections = (uint32_t)v->u; break;
 	case MQTT_MAX_CONNECT_SIZE: c->mqtt.max_connect_size = (uint32_t)v->u; break;
+	case MQTT_MAX_CLIENT_ID_LENGTH: c->mqtt.max_client_id_length = (uint32_t)v->u; break;
 	case MQTT_USE_IDENTITY_AS_USERNAME: c->mqtt.use_identity_as_username = v->u != 0; break;
 	case HTTP_TLS_PORT: c->http.tls_port = (int)v->u; break;
 	case HTTP_TLS_BIND: snprintf(c->http.tls_bind, sizeof(c->http.tls_bind), "%s", v->s); break;

@@ -314,7 +314,7 @@ amqp_ch_basic_recover(struct amqp_channel *ch, const struct amqp_method *m)
 
 /*
  * Messages basic.get drops in one call because this client cannot receive
- * them (amqp_ch_content_fits) before it answers get-empty: the answer
+ * them (amqp_ch_wire_init) before it answers get-empty: the answer
  * always leaves, and one basic.get does bounded work.
  */
 #define GET_SKIP_MAX 1000
@@ -328,6 +328,7 @@ amqp_ch_basic_get(struct amqp_channel *ch, const struct amqp_method *m)
 	struct bk_queue *q;
 	struct bk_err err;
 	struct amqp_method ok;
+	struct amqp_wire w;
 	uint32_t count = 0;
 	enum bk_status st;
 
@@ -341,7 +342,7 @@ amqp_ch_basic_get(struct amqp_channel *ch, const struct amqp_method *m)
 	}
 	for (int skips = 0; ; skips++) {
 		st = bk_queue_get_one(q, a->no_ack, &d, &count);
-		if (st != BK_OK || d == NULL || amqp_ch_content_fits(ch, d->msg))
+		if (st != BK_OK || d == NULL || amqp_ch_wire_init(ch, d->msg, &w))
 			break;
 		bk_delivery_settle(d, BK_SETTLE_ACK);
 		d = NULL;
@@ -371,9 +372,10 @@ amqp_ch_basic_get(struct amqp_channel *ch, const struct amqp_method *m)
 	ok.u.basic_get_ok.delivery_tag = amqp_ch_unacked_add(ch, d);
 	ok.u.basic_get_ok.redelivered = d->redelivered;
 	ok.u.basic_get_ok.exchange = bk_msg_exchange(d->msg);
-	ok.u.basic_get_ok.routing_key = bk_msg_rk(d->msg);
+	ok.u.basic_get_ok.routing_key = w.rk;
 	ok.u.basic_get_ok.message_count = count;
-	amqp_conn_send_content(ch->conn, ch->id, &ok, d->msg);
+	amqp_conn_send_content(ch->conn, ch->id, &ok, d->msg, w.props);
+	amqp_ch_wire_fini(&w);
 	if (d->no_ack)
 		bk_delivery_settle(d, BK_SETTLE_ACK);
 }

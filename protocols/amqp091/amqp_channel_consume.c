@@ -33,49 +33,15 @@
 
 /* ---- delivery to the client ------------------------------------------ */
 
-bool
-amqp_ch_content_fits(struct amqp_channel *ch, const struct bk_msg *msg)
-{
-	struct amqp_conn *c = ch->conn;
-	uint32_t frame_max = c->frame_max ? c->frame_max : 131072;
-	size_t hn;
-	uint64_t now;
-
-	/* (a message's exchange name is never longer than a short string) */
-	if (bk_msg_rk_len(msg) <= BK_SHORTSTR_MAX &&
-	    (hn = amqp_content_header_frame_size(bk_msg_props(msg))) <= frame_max)
-		return true;
-	/* Once a second per channel at most: a stream of such messages must
-	 * not become a stream of log lines. */
-	ch->skipped++;
-	now = bk_now_ms();
-	if (now - ch->skip_logged_ms >= 1000) {
-		ch->skip_logged_ms = now;
-		if (!bk_str_is_short(bk_msg_exchange(msg)) || !bk_str_is_short(bk_msg_rk(msg)))
-			amqp_conn_log(c, BK_LOG_WARNING, "channel %u: %llu message(s) "
-				      "dropped: routing key of %u bytes (exchange %u) does not "
-				      "fit an AMQP 0-9-1 short string", ch->id,
-				      (unsigned long long)ch->skipped, bk_msg_rk(msg).len,
-				      bk_msg_exchange(msg).len);
-		else
-			amqp_conn_log(c, BK_LOG_WARNING, "channel %u: %llu message(s) "
-				      "dropped: content header of %zu bytes exceeds the "
-				      "client's frame_max %u", ch->id,
-				      (unsigned long long)ch->skipped,
-				      amqp_content_header_frame_size(bk_msg_props(msg)), frame_max);
-		ch->skipped = 0;
-	}
-	return false;
-}
-
-/* Write d out (false: dropped, see amqp_ch_content_fits); settles no-ack
+/* Write d out (false: dropped, see amqp_ch_wire_init); settles no-ack
  * deliveries, so d may be gone on return. */
 static bool
 write_delivery(struct amqp_channel *ch, struct bk_str ctag, struct bk_delivery *d)
 {
 	struct amqp_method m;
+	struct amqp_wire w;
 
-	if (!amqp_ch_content_fits(ch, d->msg)) {
+	if (!amqp_ch_wire_init(ch, d->msg, &w)) {
 		bk_delivery_settle(d, BK_SETTLE_ACK);
 		return false;
 	}
@@ -85,8 +51,9 @@ write_delivery(struct amqp_channel *ch, struct bk_str ctag, struct bk_delivery *
 	m.u.basic_deliver.delivery_tag = amqp_ch_unacked_add(ch, d);
 	m.u.basic_deliver.redelivered = d->redelivered;
 	m.u.basic_deliver.exchange = bk_msg_exchange(d->msg);
-	m.u.basic_deliver.routing_key = bk_msg_rk(d->msg);
-	amqp_conn_send_content(ch->conn, ch->id, &m, d->msg);
+	m.u.basic_deliver.routing_key = w.rk;
+	amqp_conn_send_content(ch->conn, ch->id, &m, d->msg, w.props);
+	amqp_ch_wire_fini(&w);
 	/* the output holds its own references to the body by now */
 	if (d->no_ack)
 		bk_delivery_settle(d, BK_SETTLE_ACK);

@@ -176,7 +176,7 @@ struct amqp_channel {
 	struct amqp_cstr perm_exchange;
 
 	/* deliveries dropped because AMQP 0-9-1 cannot carry them to this
-	 * client (amqp_ch_content_fits), counted between two log lines */
+	 * client (amqp_ch_wire_init), counted between two log lines */
 	uint32_t skipped;
 	bool perm_keyed;                /* a topic permission applies: check each key */
 	uint64_t skip_logged_ms;
@@ -322,16 +322,31 @@ const char *amqp_stream_args_parse(struct bk_table args, struct bk_consume_strea
 void amqp_ch_basic_cancel(struct amqp_channel *ch, const struct amqp_method *m);
 /* Cancel every consumer (and the reply consumer) without telling the client. */
 void amqp_ch_consumers_cancel_all(struct amqp_channel *ch);
+
+/* ---- amqp_channel_wire.c -------------------------------------------- */
+
+/* One message as a basic.deliver / get-ok / return carries it. */
+struct amqp_wire {
+	struct bk_str rk;               /* the method's routing-key: the
+					   message's, or "" when that is over
+					   255 octets (then in header
+					   x-routing-key) */
+	const struct bk_props *props;   /* borrowed: the message's, or &own */
+	struct bk_props own;            /* the message's with headers rebuilt */
+	struct bk_table_builder hb;     /* owned: own.headers */
+};
 /*
- * Whether msg can be written to this channel's client: its exchange and
- * routing key fit AMQP 0-9-1 short strings (an MQTT topic may not) and its
- * content header fits one frame of the client's frame_max (a large
- * headers table from MQTT user properties, HTTP or another client's
- * frame_max may not). false: the caller drops the delivery (settles it
- * as acked, so it cannot come back to the same dead end) and a warning
- * is logged, at most once a second per channel.
+ * Prepare msg for this channel's client: a routing key or reply_to too
+ * long for a short string goes in a header (see the file comment).
+ * false: the content header does not fit one frame of the client's
+ * frame_max; the caller drops the delivery (settles it as acked, so it
+ * cannot come back to the same dead end); a warning was logged, at most
+ * once a second per channel, and w needs no fini. true: w borrows from
+ * msg until amqp_ch_wire_fini(w).
  */
-bool amqp_ch_content_fits(struct amqp_channel *ch, const struct bk_msg *msg);
+bool amqp_ch_wire_init(struct amqp_channel *ch, const struct bk_msg *msg,
+		       struct amqp_wire *w);
+void amqp_ch_wire_fini(struct amqp_wire *w);
 
 /* ---- amqp_channel_ack.c --------------------------------------------- */
 

@@ -185,18 +185,24 @@ publish_decided(struct amqp_channel *ch, uint64_t seq, const struct bk_route_res
 
 /* ---- routing -------------------------------------------------------- */
 
-static void
+/* false: not sent, the client cannot receive it (amqp_ch_wire_init) */
+static bool
 send_return(struct amqp_channel *ch, struct bk_msg *msg)
 {
 	struct amqp_method m;
+	struct amqp_wire w;
 
+	if (!amqp_ch_wire_init(ch, msg, &w))
+		return false;
 	memset(&m, 0, sizeof(m));
 	m.id = AMQP_BASIC_RETURN;
 	m.u.basic_return.reply_code = AMQP_NO_ROUTE;
 	m.u.basic_return.reply_text = BK_STR_LIT("NO_ROUTE");
 	m.u.basic_return.exchange = bk_msg_exchange(msg);
-	m.u.basic_return.routing_key = bk_msg_rk(msg);
-	amqp_conn_send_content(ch->conn, ch->id, &m, msg);
+	m.u.basic_return.routing_key = w.rk;
+	amqp_conn_send_content(ch->conn, ch->id, &m, msg, w.props);
+	amqp_ch_wire_fini(&w);
+	return true;
 }
 
 bool
@@ -229,9 +235,7 @@ amqp_ch_route(struct amqp_channel *ch, struct bk_msg *msg, bool mandatory)
 		else if (!mandatory)
 			ch->ctr->ms.n[BK_MS_DROP_UNROUTABLE]++;
 	}
-	if (mandatory && res.queues == 0 && !res.direct_reply &&
-	    amqp_ch_content_fits(ch, msg)) {
-		send_return(ch, msg);
+	if (mandatory && res.queues == 0 && !res.direct_reply && send_return(ch, msg)) {
 		bk_stats_count(ch->conn->vhost, BK_MS_RETURN_UNROUTABLE, 1);
 		if (ch->ctr)
 			ch->ctr->ms.n[BK_MS_RETURN_UNROUTABLE]++;

@@ -93,11 +93,14 @@ void amqp_conn_send_method(struct amqp_conn *c, uint16_t channel,
 
 /*
  * Append method + content header + body frames (split at frame_max) for
- * basic.deliver / basic.get-ok / basic.return. Small bodies are copied;
- * large ones are added by reference with one message ref per chunk.
+ * basic.deliver / basic.get-ok / basic.return: msg's body with the
+ * properties props (msg's own, or a copy the channel adjusted for the
+ * wire). Small bodies are copied; large ones are added by reference with
+ * one message ref per chunk.
  */
 void amqp_conn_send_content(struct amqp_conn *c, uint16_t channel,
-			    const struct amqp_method *m, struct bk_msg *msg);
+			    const struct amqp_method *m, struct bk_msg *msg,
+			    const struct bk_props *props);
 
 /* The listener's configuration: the limits the channel layer applies
  * (amqp_conn_query.c). */

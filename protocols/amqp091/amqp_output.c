@@ -117,10 +117,9 @@ body_chunk(const struct amqp_conn *c)
  */
 static bool
 send_frames(struct amqp_conn *c, struct evbuffer *out, uint16_t channel,
-	    const struct amqp_method *m, const struct bk_msg *msg, bool copy_body,
-	    bool ref_body)
+	    const struct amqp_method *m, const struct bk_msg *msg,
+	    const struct bk_props *props, bool copy_body, bool ref_body)
 {
-	const struct bk_props *props = bk_msg_props(msg);
 	size_t mn = amqp_method_frame_size(m);
 	size_t hn = amqp_content_header_frame_size(props);
 	size_t bn = copy_body ? msg->body_len + AMQP_FRAME_OVERHEAD :
@@ -192,7 +191,8 @@ send_body_frames(struct amqp_conn *c, struct evbuffer *out, uint16_t channel,
 
 void
 amqp_conn_send_content(struct amqp_conn *c, uint16_t channel,
-		       const struct amqp_method *m, struct bk_msg *msg)
+		       const struct amqp_method *m, struct bk_msg *msg,
+		       const struct bk_props *props)
 {
 	struct evbuffer *out = net_conn_output(c->nc);
 	bool one_frame, copy;
@@ -201,7 +201,7 @@ amqp_conn_send_content(struct amqp_conn *c, uint16_t channel,
 		return;
 	one_frame = msg->body_len > 0 && msg->body_len <= body_chunk(c);
 	copy = one_frame && msg->body_len <= BODY_COPY_MAX;
-	if (!send_frames(c, out, channel, m, msg, copy, one_frame && !copy) ||
+	if (!send_frames(c, out, channel, m, msg, props, copy, one_frame && !copy) ||
 	    msg->body_len == 0 || copy)
 		return;
 	if (one_frame)

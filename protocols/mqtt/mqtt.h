@@ -27,6 +27,8 @@ struct mqtt_config {
 	char ws_path[128];              /* "/ws" */
 	uint32_t max_connections;       /* per listener; 0 = broker-wide limit only */
 	uint32_t max_connect_size;      /* largest CONNECT from an unauthenticated client: 64 KiB */
+	uint32_t max_client_id_length;  /* longest client identifier, octets: 65535 (MQTT's own);
+					   a longer one gets CONNACK 0x85 / 2 */
 	bool use_identity_as_username;  /* TLS: a client without a user name logs in as its
 					   certificate's CN (Mosquitto's option) */
 	uint32_t max_packet_size;       /* largest packet accepted, 268435460 (the protocol's) */

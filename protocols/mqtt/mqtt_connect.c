@@ -187,6 +187,17 @@ assign_client_id(struct connect_ctx *x)
 static bool
 check_client_id(struct mqtt_conn *c, const struct mqtt_connect *cn, struct connect_ctx *x)
 {
+	uint32_t max = c->l->cfg.max_client_id_length;
+
+	/* The session's queue is named after the id: an operator may keep ids
+	 * short enough to name that queue over AMQP (232 octets) or in a
+	 * management API URL, as HiveMQ's max-client-id-length does. */
+	if (max && cn->client_id.len > max) {
+		x->rc = MQTT_RC_CLIENT_ID_INVALID;
+		snprintf(x->why, sizeof(x->why), "client identifier of %u octets is longer "
+			 "than mqtt.max_client_id_length %u", cn->client_id.len, max);
+		return false;
+	}
 	if (cn->client_id.len > 0)
 		return true;
 	/* 3.1 requires 1..23 characters; 3.1.1 allows empty only with a

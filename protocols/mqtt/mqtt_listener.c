@@ -33,6 +33,7 @@ mqtt_config_defaults(struct mqtt_config *c)
 	snprintf(c->ws_path, sizeof(c->ws_path), "%s", "/ws");
 	c->port = 1883;
 	c->max_connect_size = 64 * 1024;
+	c->max_client_id_length = 65535;        /* HiveMQ's and EMQX's default */
 	c->max_packet_size = MQTT_MAX_REMAINING + MQTT_MAX_FIXED;
 	snprintf(c->exchange, sizeof(c->exchange), "%s", "amq.topic");
 	snprintf(c->vhost, sizeof(c->vhost), "%s", "/");

@@ -12,7 +12,18 @@
  *   Message Expiry Interval s   expiration "s*1000" (ms as text); on the
  *                               way out the time left, rounded up
  *   Payload Format Indicator    header "x-mqtt-payload-format-indicator" (u8)
- *   User Property k=v           header k (long string v), in order
+ *   User Property k=v           header k (long string v), in order; when
+ *                               some k is longer than 255 octets (a field
+ *                               name is a short string), also all of them
+ *                               in order in header "x-mqtt-user-properties",
+ *                               an array of long strings k1, v1, k2, v2...
+ *
+ * bk_props strings are not short strings: a Content Type or Response
+ * Topic of any length is kept, so MQTT subscribers get it unaltered
+ * [MQTT-3.3.2-15, -20]; only AMQP 0-9-1 cannot carry one over 255 octets
+ * (amqp_channel_wire.c says what it sends instead). User properties whose
+ * name is too long for a header come back to MQTT subscribers from the
+ * array, in their order among the others [MQTT-3.3.2-17, -18].
  *
  * Outbound, headers that are not strings (numbers, booleans) become user
  * properties in decimal; tables, arrays, binaries and names or values
@@ -27,10 +38,45 @@
 
 #define PFI_HEADER  "x-mqtt-payload-format-indicator"
 #define CORR_HEADER "x-correlation-id"
+#define USERS_HEADER "x-mqtt-user-properties"
 #define AMQP_SHORTSTR_MAX 255
 
 #define MAX_USERS   64                  /* outbound user properties */
 #define NUM_TEXT    24                  /* a decimal int64 and its NUL */
+
+/* Whether some user property of mp has a name too long for a header. */
+static bool
+has_long_user_name(const struct mqtt_props *mp)
+{
+	struct bk_str k, v;
+	uint32_t pos = 0;
+
+	while (mp->raw && mqtt_props_user_next(mp, &pos, &k, &v) == 1)
+		if (k.len > BK_SHORTSTR_MAX)
+			return true;
+	return false;
+}
+
+/* Every user property of mp, in order, as USERS_HEADER into hb. */
+static void
+put_user_array(const struct mqtt_props *mp, struct bk_table_builder *hb)
+{
+	struct bk_table_builder ab;
+	struct bk_value val;
+	struct bk_str k, v;
+	uint32_t pos = 0;
+
+	bk_tb_init(&ab);
+	while (mqtt_props_user_next(mp, &pos, &k, &v) == 1) {
+		val = (struct bk_value){ .type = BK_V_LSTR, .u.s = k };
+		bk_tb_put_value(&ab, &val);
+		val.u.s = v;
+		bk_tb_put_value(&ab, &val);
+	}
+	val = (struct bk_value){ .type = BK_V_ARRAY, .u.a = bk_tb_view(&ab) };
+	bk_tb_put(hb, USERS_HEADER, sizeof(USERS_HEADER) - 1, &val);
+	bk_tb_fini(&ab);
+}
 
 void
 mqtt_props_to_bk(const struct mqtt_props *mp, uint8_t qos, struct bk_table_builder *hb,
@@ -49,11 +95,11 @@ mqtt_props_to_bk(const struct mqtt_props *mp, uint8_t qos, struct bk_table_build
 		return;
 	cap = (size_t)mp->response_topic.len + 1 + NUM_TEXT;
 	buf = mqtt_buf_get(b, cap);
-	if (MQTT_HAS(mp, MQTT_PROP_CONTENT_TYPE) && mp->content_type.len <= AMQP_SHORTSTR_MAX) {
+	if (MQTT_HAS(mp, MQTT_PROP_CONTENT_TYPE)) {
 		out->present |= BK_P_CONTENT_TYPE;
 		out->content_type = mp->content_type;
 	}
-	if (MQTT_HAS(mp, MQTT_PROP_RESPONSE_TOPIC) && mp->response_topic.len <= AMQP_SHORTSTR_MAX) {
+	if (MQTT_HAS(mp, MQTT_PROP_RESPONSE_TOPIC)) {
 		/* mapped like a topic, at the start of buf */
 		mqtt_topic_swap_into(buf, mp->response_topic);
 		out->present |= BK_P_REPLY_TO;
@@ -80,10 +126,13 @@ mqtt_props_to_bk(const struct mqtt_props *mp, uint8_t qos, struct bk_table_build
 		val = (struct bk_value){ .type = BK_V_U8, .u.i = mp->payload_format };
 		bk_tb_put(hb, PFI_HEADER, sizeof(PFI_HEADER) - 1, &val);
 	}
+	/* a name over 255 octets is left out here (bk_tb_put refuses it) */
 	while (mp->raw && mqtt_props_user_next(mp, &pos, &k, &v) == 1) {
 		val = (struct bk_value){ .type = BK_V_LSTR, .u.s = v };
 		bk_tb_put(hb, k.p, k.len, &val);
 	}
+	if (has_long_user_name(mp))
+		put_user_array(mp, hb);
 	if (hb->len > 0) {
 		out->present |= BK_P_HEADERS;
 		out->headers = bk_tb_view(hb);
@@ -103,14 +152,35 @@ is_ours(struct bk_str name)
 	       bk_str_eq_c(name, CORR_HEADER);
 }
 
+/* The pairs of a USERS_HEADER array into users[n..cap); returns the new n.
+ * A pair that is not two UTF-8 long strings is skipped. */
+static uint32_t
+users_from_array(struct bk_table a, struct mqtt_user_prop *users, uint32_t n, uint32_t cap)
+{
+	struct bk_value k, v;
+	uint32_t pos = 0;
+
+	while (n < cap && bk_array_next(a, &pos, &k) == 1 && bk_array_next(a, &pos, &v) == 1) {
+		if (k.type != BK_V_LSTR || v.type != BK_V_LSTR || !utf8_ok(k.u.s) ||
+		    !utf8_ok(v.u.s))
+			continue;
+		users[n].key = k.u.s;
+		users[n].value = v.u.s;
+		n++;
+	}
+	return n;
+}
+
 static void
 headers_out(struct bk_table t, struct mqtt_props *mp, struct mqtt_user_prop *users,
 	    uint32_t cap, char (*num)[NUM_TEXT])
 {
 	struct bk_str name;
-	struct bk_value v;
+	struct bk_value v, all;
 	uint32_t pos = 0, n = 0;
 	int64_t i;
+	/* every user property in order, when the headers could not hold them */
+	bool from_array = bk_table_get(t, USERS_HEADER, &all) && all.type == BK_V_ARRAY;
 
 	while (n < cap && bk_table_next(t, &pos, &name, &v) == 1) {
 		if (bk_str_eq_c(name, PFI_HEADER)) {
@@ -126,7 +196,7 @@ headers_out(struct bk_table t, struct mqtt_props *mp, struct mqtt_user_prop *use
 			mp->correlation_data = v.u.s;
 			continue;
 		}
-		if (is_ours(name) || !utf8_ok(name))
+		if (from_array || is_ours(name) || !utf8_ok(name))
 			continue;
 		users[n].key = name;
 		if (v.type == BK_V_LSTR) {
@@ -144,6 +214,8 @@ headers_out(struct bk_table t, struct mqtt_props *mp, struct mqtt_user_prop *use
 		}
 		n++;
 	}
+	if (from_array)
+		n = users_from_array(all.u.a, users, n, cap);
 	if (n) {
 		mp->users = users;
 		mp->n_users = n;

@@ -13,6 +13,10 @@ struct sent_rec {
 	uint16_t code;
 	char text[256];
 	struct bk_msg *msg;             /* borrowed, for content methods */
+	uint32_t rk_len;                /* deliver, get-ok: the routing-key's */
+	int64_t hdr_rk_len;             /* header x-routing-key's length, or -1 */
+	int64_t hdr_reply_len;          /* header x-reply-to-topic's, or -1 */
+	int64_t reply_to_len;           /* the reply-to property's, or -1 */
 };
 
 struct settle_rec {

@@ -526,6 +526,59 @@ test_reply_to(void)
 	close_ch();
 }
 
+/* A routing key or reply-to over 255 octets (an MQTT topic) goes out as
+ * "" / no reply-to, the whole value in a header, replacing a header of the
+ * same name; short ones go out as they are. */
+static struct bk_delivery *
+long_delivery(const char *rk, const struct bk_props *props)
+{
+	struct bk_delivery *d = calloc(1, sizeof(*d));
+
+	d->msg = bk_msg_new(BK_STR_LIT(""), bk_str_c(rk), props, 3);
+	memcpy(bk_msg_body(d->msg), "abc", 3);
+	return d;
+}
+
+static void
+test_long_names(void)
+{
+	struct amqp_channel *ch;
+	struct fake_consumer *c;
+	struct bk_table_builder hb;
+	struct bk_value v = { .type = BK_V_LSTR, .u.s = BK_STR_LIT("old") };
+	struct bk_props props = { .present = BK_P_REPLY_TO | BK_P_HEADERS };
+	char rk[301], reply[401];
+
+	memset(rk, 'k', 300);
+	rk[300] = '\0';
+	memset(reply, 'r', 400);
+	reply[400] = '\0';
+	bk_tb_init(&hb);
+	bk_tb_put(&hb, "x-routing-key", 13, &v);
+	bk_tb_put(&hb, "other", 5, &v);
+	props.headers = bk_tb_view(&hb);
+	props.reply_to = bk_str_c(reply);
+	ch = open_ch();
+	c = consume(ch, "", true);
+	reset_records();
+	CHECK_EQ_INT(c->ops->deliver(c->ctx, long_delivery(rk, &props)), 0);
+	CHECK_EQ_INT(sent[0].id, AMQP_BASIC_DELIVER);
+	CHECK_EQ_INT(sent[0].rk_len, 0);
+	CHECK_EQ_INT(sent[0].hdr_rk_len, 300);          /* ours, not "old" */
+	CHECK_EQ_INT(sent[0].hdr_reply_len, 400);
+	CHECK_EQ_INT(sent[0].reply_to_len, -1);
+	rk[255] = '\0';
+	reply[255] = '\0';
+	props.reply_to = bk_str_c(reply);
+	CHECK_EQ_INT(c->ops->deliver(c->ctx, long_delivery(rk, &props)), 0);
+	CHECK_EQ_INT(sent[1].rk_len, 255);
+	CHECK_EQ_INT(sent[1].hdr_rk_len, 3);            /* the message's own */
+	CHECK_EQ_INT(sent[1].hdr_reply_len, -1);
+	CHECK_EQ_INT(sent[1].reply_to_len, 255);
+	close_ch();
+	bk_tb_fini(&hb);
+}
+
 int
 main(void)
 {
@@ -541,6 +594,7 @@ main(void)
 	RUN(test_tx);
 	RUN(test_get_recover_close);
 	RUN(test_reply_to);
+	RUN(test_long_names);
 	event_base_free(base);
 	TEST_DONE();
 }

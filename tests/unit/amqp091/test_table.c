@@ -292,18 +292,28 @@ test_depth(void)
 	CHECK_EQ_INT(nested(40), -EPROTO);
 }
 
+/* A field name is a short string: one over 255 octets is refused, never
+ * cut (a cut name would be another header); 255 still fits. */
 static void
 test_long_name(void)
 {
 	char name[300];
 	struct bk_table_builder b;
-	struct bk_value v = { .type = BK_V_VOID };
+	struct bk_value v = { .type = BK_V_VOID }, got;
+	struct bk_str n;
+	uint32_t pos = 0;
 
 	memset(name, 'n', sizeof(name));
 	bk_tb_init(&b);
-	bk_tb_put(&b, name, sizeof(name), &v);
+	CHECK(!bk_tb_put(&b, name, 256, &v));
+	CHECK(!bk_tb_put(&b, name, sizeof(name), &v));
+	CHECK_EQ_INT(b.len, 0);
+	CHECK(bk_tb_put(&b, name, 255, &v));
 	CHECK_EQ_INT(b.len, 1 + 255 + 1);
 	CHECK_EQ_INT(bk_table_validate(bk_tb_view(&b)), 0);
+	CHECK_EQ_INT(bk_table_next(bk_tb_view(&b), &pos, &n, &got), 1);
+	CHECK_EQ_INT(n.len, 255);
+	CHECK_EQ_INT(bk_table_next(bk_tb_view(&b), &pos, &n, &got), 0);
 	bk_tb_fini(&b);
 }
 
