@@ -33,7 +33,7 @@ FUZZ_SECONDS=${FUZZ_SECONDS:-30}
 
 PACKAGES=(
 	meson ninja-build gcc clang pkg-config
-	libevent-dev libssl-dev uthash-dev libcjson-dev libcurl4-openssl-dev libwslay-dev etcd-server
+	libevent-dev libssl-dev uthash-dev libcjson-dev libcurl4-openssl-dev libwslay-dev etcd-server etcd-client
 	librabbitmq-dev amqp-tools
 	python3 python3-pika python3-pytest python3-paho-mqtt
 	libmosquitto-dev mosquitto-clients strace iproute2

@@ -282,9 +282,19 @@ def test_http_refuses_bodies_before_credentials(make_broker):
         assert s.recv(4096).startswith(b"HTTP/1.1 431")
 
 
+def tcp_buf_max(name):
+    """The most the kernel autotunes a TCP socket buffer to (bytes)."""
+    with open("/proc/sys/net/ipv4/" + name) as f:
+        return int(f.read().split()[2])
+
+
 def test_client_that_never_reads_is_bounded(make_broker):
     """Requests whose answers are never read stop being read: the broker
-    holds at most its output watermark plus the kernel's socket buffers."""
+    holds at most its output watermark plus the kernel's socket buffers,
+    so the client's sends stall, having sent no more than those buffers
+    (the answers' path and the requests' path, each a sender's and a
+    receiver's buffer, which the kernel may grow to tcp_wmem's and
+    tcp_rmem's maximum) can hold."""
     from amqpraw import QUEUE, RawConn, method_frame, queue_declare_args
     b = make_broker("--set", "amqp.output_high_watermark=64k")
     r = RawConn("127.0.0.1", b.port)
@@ -293,19 +303,26 @@ def test_client_that_never_reads_is_bounded(make_broker):
     q = r.declare_queue(1, "never-read", exclusive=True)
     before = rss_kb(b)
     passive = method_frame(1, QUEUE, 10, queue_declare_args(q, passive=True))
-    burst = passive * 1000                       # 1000 requests, ~40 KB of answers
+    burst = passive * 1000                       # an answer is as long as its request, +1
+    limit = 2 * (tcp_buf_max("tcp_rmem") + tcp_buf_max("tcp_wmem")) + (1 << 20)
     r.sock.setblocking(False)
-    sent, deadline = 0, time.time() + 5
-    while time.time() < deadline and sent < 2000:
-        try:
-            r.sock.send(burst)                   # partial sends just drop a burst
-            sent += 1
+    sent, stalled, since, rest = 0, False, None, memoryview(b"")
+    deadline = time.time() + 60
+    while time.time() < deadline and sent <= limit:
+        rest = rest or memoryview(burst)         # a partial send's rest first:
+        try:                                     # frames stay whole
+            n = r.sock.send(rest)
+            sent, rest, since = sent + n, rest[n:], None
         except BlockingIOError:
+            since = since or time.time()
+            if time.time() - since > 1.5:
+                stalled = True
+                break
             time.sleep(0.05)
         except OSError:
             break
-    # Up to 2 million requests offered; the broker stopped reading long before.
-    assert sent < 2000, "the broker kept reading a client that never reads"
+    assert stalled and sent <= limit, \
+        f"the broker kept reading a client that never reads ({sent} bytes taken, limit {limit})"
     grown = rss_kb(b) - before
     assert grown < 24 * 1024, grown
     assert b.alive()
