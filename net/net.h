@@ -208,6 +208,20 @@ struct net_listen_config {
  */
 struct net_listener *net_listen(struct net *n, const struct net_listen_config *cfg,
 				char *err, size_t errlen);
+/*
+ * net_listen, but with the listening sockets of from's listener of the
+ * same name (from may be NULL): when that one is bound to the same
+ * bind list and port (any port when cfg->port is 0) on the same event
+ * base, its sockets, and the connections waiting in their backlogs, move
+ * to the new listener, whose cfg (ops, transport, TLS, limits) applies
+ * to every connection it accepts from now on; from's listener keeps
+ * none, and its accepted connections stay in from until net_free(from).
+ * Otherwise the sockets are bound as net_listen does. The port is never
+ * unbound in between, so no other process can take it and no waiting
+ * client is reset. "listening" lines end with "(socket handed over)".
+ */
+struct net_listener *net_listen_take(struct net *n, const struct net_listen_config *cfg,
+				     struct net *from, char *err, size_t errlen);
 /* The port bound (the same on every address). */
 int net_listener_port(const struct net_listener *l);
 

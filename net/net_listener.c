@@ -14,6 +14,11 @@
  * reset, not a hang in the backlog), with a warning at most every 10 s
  * per listener.
  *
+ * A listener may take another net's listening sockets instead of
+ * binding (net_listen_take: a cluster follower's proxies hand theirs to
+ * the broker's listeners once it leads), so the port is never unbound
+ * and no connection waiting in the backlog is reset.
+ *
  * Shutdown stops accepting, hands every connection to its protocol's
  * shutdown op and calls done() from a deferred event once the list is
  * empty; whatever is left after the linger time is freed.
@@ -216,12 +221,48 @@ dup_or_null(const char *s)
 	return s ? bk_strdup(s) : NULL;
 }
 
+/*
+ * The sockets of from's listener named like l, bound to l's addresses and
+ * port, move to l with what waits in their backlogs: the evconnlisteners
+ * themselves change hands, so the descriptors stay the same. false when
+ * from has no such listener (l then binds its own).
+ */
+static bool
+take_socks(struct net_listener *l, struct net *from)
+{
+	struct net_listener *o;
+
+	for (o = from ? from->listeners : NULL; o; o = o->next)
+		if (strcmp(o->name, l->name) == 0)
+			break;
+	if (o == NULL || o->nlev == 0 || from->base != l->net->base ||
+	    strcmp(o->bind, l->bind) != 0 || (l->cfg.port != 0 && l->cfg.port != o->port))
+		return false;
+	for (int i = 0; i < o->nlev; i++) {
+		l->lev[i] = o->lev[i];
+		evconnlistener_set_cb(l->lev[i], accept_cb, l);
+		evconnlistener_enable(l->lev[i]);
+	}
+	l->nlev = o->nlev;
+	l->port = o->port;
+	o->nlev = 0;
+	return true;
+}
+
 struct net_listener *
 net_listen(struct net *n, const struct net_listen_config *cfg, char *err, size_t errlen)
+{
+	return net_listen_take(n, cfg, NULL, err, errlen);
+}
+
+struct net_listener *
+net_listen_take(struct net *n, const struct net_listen_config *cfg, struct net *from,
+		char *err, size_t errlen)
 {
 	struct net_listener *l = bk_calloc(1, sizeof(*l));
 	char *addrs[NET_MAX_BINDS], *copy = bk_strdup(cfg->bind ? cfg->bind : "");
 	int naddrs = split_binds(copy, addrs), res = 0;
+	bool taken;
 
 	l->net = n;
 	l->cfg = *cfg;
@@ -238,7 +279,8 @@ net_listen(struct net *n, const struct net_listen_config *cfg, char *err, size_t
 		snprintf(err, errlen, "%s: TLS listener without a [tls] section", l->name);
 		goto fail;
 	}
-	for (int tries = 0; tries < PORT_TRIES; tries++) {
+	taken = take_socks(l, from);
+	for (int tries = 0; !taken && tries < PORT_TRIES; tries++) {
 		res = bind_all(l, addrs, naddrs, err, errlen);
 		if (res != -EADDRINUSE || cfg->port != 0)
 			break;
@@ -247,9 +289,11 @@ net_listen(struct net *n, const struct net_listen_config *cfg, char *err, size_t
 		goto fail;
 	for (int i = 0; i < naddrs; i++) {
 		if (strchr(addrs[i], ':'))
-			bk_info("listening %s [%s]:%d", l->name, addrs[i], l->port);
+			bk_info("listening %s [%s]:%d%s", l->name, addrs[i], l->port,
+				taken ? " (socket handed over)" : "");
 		else
-			bk_info("listening %s %s:%d", l->name, addrs[i], l->port);
+			bk_info("listening %s %s:%d%s", l->name, addrs[i], l->port,
+				taken ? " (socket handed over)" : "");
 	}
 	bk_free(copy);
 	*n->ltail = l;
