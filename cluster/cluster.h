@@ -93,9 +93,10 @@ void cluster_nodes(void *ctx, void (*fn)(void *arg, const struct bk_cluster_node
  * listener name), and plain TCP whatever the listener's transport (TLS
  * and WebSockets pass through to the leader unchanged). Each connection
  * is proxied to the same listener of the leader; none is accepted while
- * no leader is known, and all are closed when another node leads. Free
- * that net before this node leads (its listeners' ports are the
- * leader's to bind) and before cluster_free. NULL: too many listeners.
+ * no leader is known, and all are closed when another node leads. Once
+ * this node leads, its real listeners take that net's listening sockets
+ * (net_listen_take: the ports stay bound, the backlogs kept); free it
+ * then, before cluster_free. NULL: too many listeners.
  */
 struct net_proto_ops;
 extern const struct net_proto_ops cluster_proxy_ops;

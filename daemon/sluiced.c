@@ -54,6 +54,9 @@ struct daemon {
 	struct event_base *base;        /* owned */
 	struct bk_broker *broker;       /* owned */
 	struct net *net;                /* owned: listeners and connections */
+	struct net *handover;           /* owned, in promote() only: the
+					   proxies' net, whose listening
+					   sockets the broker's listeners take */
 	struct net_tls *tls;            /* owned; NULL without [tls] */
 	struct amqp_listener *amqp;     /* owned */
 	struct mqtt_listener *mqtt;     /* owned; NULL when [mqtt] enabled = no */
@@ -372,7 +375,8 @@ listen_one(struct daemon *d, const struct net_listen_config *lc)
 		if (pc.arg == NULL)
 			snprintf(err, sizeof(err), "too many listeners");
 	}
-	if (lc->arg != NULL && (l = net_listen(d->net, lc, err, sizeof(err))) != NULL) {
+	if (lc->arg != NULL &&
+	    (l = net_listen_take(d->net, lc, d->handover, err, sizeof(err))) != NULL) {
 		/* a port picked by the follower stays this node's once it leads */
 		if (d->proxying && lc->port == 0 && (port = plain_port(d, lc->name)))
 			*port = net_listener_port(l);
@@ -617,18 +621,27 @@ on_cluster_lead(void *arg)
 	return 0;
 }
 
-/* Elected, between two loop iterations: the follower's proxies go
- * (their ports are the leader's now), then serve and replicate. */
+/*
+ * Elected, between two loop iterations: serve and replicate. Each of the
+ * broker's listeners takes the listening sockets of the follower's proxy
+ * on the same port (net_listen_take) instead of binding anew: a client
+ * that connects while storage opens waits in the backlog and is served
+ * once it is open, none is reset, and the port is never free for another
+ * process to take. Then the proxies go, with the connections they still
+ * hold (their leader is gone).
+ */
 static int
 promote(struct daemon *d)
 {
 	int res;
 
 	d->promote = false;
-	net_free(d->net);
+	d->handover = d->net;
 	d->net = NULL;
 	d->proxying = false;
 	res = serve(d);
+	net_free(d->handover);
+	d->handover = NULL;
 
 	if (res == 0 && cluster_lead(d->cluster, d->net, d->journal) < 0)
 		res = EXIT_RUNTIME;
