@@ -42,7 +42,21 @@ _prom_unsupported = []
 class Broker:
     """A running sluiced. ``port`` is its AMQP port; ``log()`` its stderr so far."""
 
-    def __init__(self, extra_args=(), config_text=None):
+    def __init__(self, extra_args=(), config_text=None, reserved=None):
+        """reserved: the port_helpers.Ports the configuration names, held
+        until the broker listens on each of them (or gives up), then
+        released."""
+        try:
+            self._start(extra_args, config_text)
+            if reserved is not None:
+                wait_for(lambda: set(reserved.ports) <= set(self.ports.values())
+                         or self.proc is None or self.proc.poll() is not None,
+                         timeout=30)
+        finally:
+            if reserved is not None:
+                reserved.release()
+
+    def _start(self, extra_args, config_text):
         self.tmp = tempfile.TemporaryDirectory(prefix="sluice-test-")
         self.ports = {}
         self.lines = []
@@ -206,11 +220,13 @@ def broker():
 
 @pytest.fixture
 def make_broker():
-    """Start brokers with extra args or a config text; all are stopped at the end."""
+    """Start brokers with extra args or a config text; all are stopped at the end.
+    reserved=: the Ports (port_helpers) of listeners the args name, released
+    once the broker listens on them."""
     started = []
 
-    def make(*extra_args, config_text=None):
-        b = Broker(extra_args, config_text)
+    def make(*extra_args, config_text=None, reserved=None):
+        b = Broker(extra_args, config_text, reserved)
         started.append(b)
         return b
     yield make

@@ -26,7 +26,8 @@ import pytest
 import conftest
 from conftest import wait_for
 from strace_helpers import STRACE, stop_traced, wrap_sluiced
-from tls_helpers import free_port, pki, tls_config  # noqa: F401 (fixture)
+from port_helpers import Ports
+from tls_helpers import pki, tls_config  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.skipif(STRACE is None, reason="strace not installed")
 
@@ -41,10 +42,11 @@ CALL = re.compile(r"epoll_ctl\(\d+, (EPOLL_CTL_\w+), (\d+),.*\) += (-?\d+)(?: (\
 def traced(tmp_path, monkeypatch, pki):
     trace = tmp_path / "epoll.trace"
     wrap_sluiced(tmp_path, monkeypatch, "-o %s -e trace=epoll_ctl" % trace)
-    ports = {"amqps": free_port(), "ws": free_port()}
+    held = Ports()
+    ports = {"amqps": held.new(), "ws": held.new()}
     conf = ("[amqp]\ntls_port = %d\n[mqtt]\nws_port = %d\nws_bind = 127.0.0.1\n%s"
             % (ports["amqps"], ports["ws"], tls_config(pki)))
-    b = conftest.Broker(("--set", "broker.io_threads=0"), config_text=conf)
+    b = conftest.Broker(("--set", "broker.io_threads=0"), config_text=conf, reserved=held)
     state = {"broker": b, "trace": trace, "ports": ports, "code": None}
     yield state
     if state["code"] is None:

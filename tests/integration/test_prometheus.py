@@ -21,6 +21,7 @@ import pytest
 from amqp_helpers import connect
 from conftest import ROOT, wait_for
 from http_helpers import api
+from port_helpers import Ports
 
 PROMETHEUS = shutil.which("prometheus")
 DASHBOARDS = ["RabbitMQ-Overview.json", "RabbitMQ-Stream.json"]
@@ -240,12 +241,12 @@ def readme_not_exported():
     return set(re.findall(r"`(rabbitmq_[a-z0-9_]+)`", sect))
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+def listening(port):
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False
 
 
 def query(port, expr):
@@ -263,7 +264,8 @@ def test_grafana_dashboards_through_prometheus(broker):
     node = api(broker, "GET", "/api/overview")[1]["node"]
     conn = traffic(broker)
     tmp = tempfile.mkdtemp(prefix="sluice-prom-")
-    port = free_port()
+    held = Ports()              # until Prometheus (Go: SO_REUSEADDR) listens on it
+    port = held.new()
     with open(os.path.join(tmp, "prometheus.yml"), "w") as f:
         f.write("global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
                 "scrape_configs:\n  - job_name: sluice\n    static_configs:\n"
@@ -273,6 +275,8 @@ def test_grafana_dashboards_through_prometheus(broker):
                              "--web.listen-address=127.0.0.1:%d" % port, "--log.level=warn"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
+        wait_for(lambda: listening(port) or proc.poll() is not None, timeout=30)
+        held.release()
         # two scrapes at least inside every [60s] window the dashboards use
         assert wait_for(lambda: _up(port) and _count(port) >= 3, timeout=60), \
             "prometheus did not scrape sluiced"
@@ -297,6 +301,7 @@ def test_grafana_dashboards_through_prometheus(broker):
             sel = '{__name__="%s"%s}' % (n, ',protocol="stream"' if n in missing else "")
             assert bool(query(port, "count(%s)" % sel)) == (n not in missing), n
     finally:
+        held.release()
         proc.terminate()
         try:
             proc.wait(10)

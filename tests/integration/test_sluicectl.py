@@ -22,6 +22,7 @@ import pika
 import pytest
 
 from conftest import ROOT, SLUICED, wait_for
+from port_helpers import Ports
 
 EXTERNAL_HTTP = os.environ.get("EXTERNAL_HTTP")
 HTTP_ARGS = ("--set", "http.port=0")
@@ -425,11 +426,9 @@ def test_bad_credentials(ctl):
 
 
 def test_connection_refused(ctl):
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()                      # nothing listens there now
-    r = ctl.run("--host", "127.0.0.1", "--port", str(port), "status", conn=False)
+    with Ports() as dead:          # reserved: nothing listens there
+        port = dead.new()
+        r = ctl.run("--host", "127.0.0.1", "--port", str(port), "status", conn=False)
     assert r.returncode == 69
     assert "unable to connect" in r.stderr and str(port) in r.stderr
 

@@ -16,7 +16,8 @@ import pika
 import pytest
 
 from conftest import wait_for
-from tls_helpers import free_port, peer_serial, pki, tls_config  # noqa: F401 (fixture)
+from port_helpers import Ports
+from tls_helpers import peer_serial, pki, tls_config  # noqa: F401 (fixture)
 from test_rabbitmq_c import RMQC_DIR
 
 USERS = """
@@ -30,13 +31,14 @@ tags = administrator
 
 
 def tls_broker(make_broker, pki, verify="peer", extra_tls="", extra=""):
-    ports = {k: free_port() for k in ("amqps", "mqtts", "wss", "https")}
+    held = Ports()
+    ports = {k: held.new() for k in ("amqps", "mqtts", "wss", "https")}
     conf = ("[amqp]\ntls_bind = 127.0.0.1, ::1\ntls_port = %d\n"
             "[mqtt]\ntls_port = %d\nwss_port = %d\n"
             "[http]\ntls_port = %d\n%s%s%s"
             % (ports["amqps"], ports["mqtts"], ports["wss"], ports["https"],
                tls_config(pki, verify, extra_tls), USERS, extra))
-    b = make_broker(config_text=conf)
+    b = make_broker(config_text=conf, reserved=held)
     for k, v in ports.items():
         assert b.ports.get(k) == v, b.log()
     return b
@@ -341,7 +343,8 @@ def test_sighup_reloads_certificate(make_broker, pki):
 ])
 def test_bad_certificates_stop_the_start(tmp_path, pki, case, expect):
     from conftest import SLUICED
-    port = free_port()
+    held = Ports()              # for a sluiced that would start after all
+    port = held.new()
     missing = str(tmp_path / "nope.crt")
     if case == "missing":
         tls = "[tls]\ncert_file = %s\nkey_file = %s\n" % (missing, pki.p("server.key"))
@@ -356,5 +359,6 @@ def test_bad_certificates_stop_the_start(tmp_path, pki, case, expect):
                         "mqtt.enabled=no", "--set", "http.enabled=no", "--set",
                         "broker.data_dir=" + str(tmp_path / "data")],
                        capture_output=True, text=True, timeout=20)
+    held.release()
     assert r.returncode == 2, r.stderr
     assert expect in r.stderr, r.stderr

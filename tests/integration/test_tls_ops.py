@@ -14,17 +14,19 @@ import pytest
 from conftest import ROOT  # noqa: F401
 from http_helpers import api
 from test_sluicectl import SLUICECTL
-from tls_helpers import free_port, pki, tls_config  # noqa: F401 (fixture)
+from port_helpers import Ports
+from tls_helpers import pki, tls_config  # noqa: F401 (fixture)
 
 
 @pytest.fixture
 def tb(make_broker, pki):
-    ports = {k: free_port() for k in ("amqps", "https", "prometheus_tls")}
+    held = Ports()
+    ports = {k: held.new() for k in ("amqps", "https", "prometheus_tls")}
     conf = ("[amqp]\ntls_bind = 127.0.0.1\ntls_port = %d\n"
             "[http]\ntls_bind = 127.0.0.1\ntls_port = %d\n"
             "[prometheus]\ntls_bind = 127.0.0.1\ntls_port = %d\n%s"
             % (ports["amqps"], ports["https"], ports["prometheus_tls"], tls_config(pki)))
-    b = make_broker(config_text=conf)
+    b = make_broker(config_text=conf, reserved=held)
     for k, v in ports.items():
         assert b.ports.get(k) == v, (k, b.ports, b.log())
     b.tls_ports = ports

@@ -17,7 +17,8 @@ import pika
 import pytest
 
 from conftest import ROOT, wait_for
-from tls_helpers import free_port, pki, tls_config  # noqa: F401 (fixture)
+from port_helpers import Ports
+from tls_helpers import pki, tls_config  # noqa: F401 (fixture)
 
 NODE_DIR = os.path.join(ROOT, "tests", "integration", "node")
 
@@ -61,8 +62,10 @@ def test_default_bind_is_both_loopbacks(make_broker):
 
 
 def test_mqtt_over_websockets_paho_and_amqp_interop(make_broker):
-    port = free_port()
-    b = make_broker("--set", "mqtt.ws_port=%d" % port, "--set", "mqtt.ws_bind=127.0.0.1")
+    held = Ports()
+    port = held.new()
+    b = make_broker("--set", "mqtt.ws_port=%d" % port, "--set", "mqtt.ws_bind=127.0.0.1",
+                    reserved=held)
     got = mqtt_ws_roundtrip(port)
     assert got == [("ws/a", b"x" * 100000), ("ws/b", b"small")]
     # The same topics on amq.topic: an AMQP publish reaches a WS subscriber.
@@ -86,8 +89,10 @@ def test_mqtt_over_websockets_paho_and_amqp_interop(make_broker):
 
 
 def test_websocket_over_tls(make_broker, pki):
-    port = free_port()
-    b = make_broker(config_text="[mqtt]\nwss_port = %d\n%s" % (port, tls_config(pki)))
+    held = Ports()
+    port = held.new()
+    b = make_broker(config_text="[mqtt]\nwss_port = %d\n%s" % (port, tls_config(pki)),
+                    reserved=held)
     assert b.ports["wss"] == port
     assert len(mqtt_ws_roundtrip(port, tls=pki.p("ca.crt"))) == 2
 
@@ -105,8 +110,10 @@ def raw_upgrade(port, request):
 
 
 def test_websocket_upgrade_refusals(make_broker):
-    port = free_port()
-    b = make_broker("--set", "mqtt.ws_port=%d" % port, "--set", "mqtt.ws_bind=127.0.0.1")
+    held = Ports()
+    port = held.new()
+    b = make_broker("--set", "mqtt.ws_port=%d" % port, "--set", "mqtt.ws_bind=127.0.0.1",
+                    reserved=held)
     key = b"dGhlIHNhbXBsZSBub25jZQ=="
     good = (b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
             b"Sec-WebSocket-Key: " + key + b"\r\nSec-WebSocket-Version: 13\r\n"
@@ -128,8 +135,10 @@ def test_websocket_upgrade_refusals(make_broker):
 
 
 def test_websocket_text_frame_is_refused(make_broker):
-    port = free_port()
-    make_broker("--set", "mqtt.ws_port=%d" % port, "--set", "mqtt.ws_bind=127.0.0.1")
+    held = Ports()
+    port = held.new()
+    make_broker("--set", "mqtt.ws_port=%d" % port, "--set", "mqtt.ws_bind=127.0.0.1",
+                reserved=held)
     req = (b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
     with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
@@ -150,9 +159,10 @@ def test_websocket_text_frame_is_refused(make_broker):
 def test_mqtt_js_over_websockets(make_broker, pki):
     if not os.path.isdir(os.path.join(NODE_DIR, "node_modules", "mqtt")):
         pytest.skip("MQTT.js not installed (tools/dev.sh installs it)")
-    ws, wss = free_port(), free_port()
+    held = Ports()
+    ws, wss = held.new(), held.new()
     make_broker(config_text="[mqtt]\nws_port = %d\nwss_port = %d\n%s"
-                % (ws, wss, tls_config(pki)))
+                % (ws, wss, tls_config(pki)), reserved=held)
     for url in ("ws://localhost:%d/ws" % ws, "wss://localhost:%d/ws" % wss):
         for version in ("4", "5"):
             r = subprocess.run(["node", os.path.join(NODE_DIR, "mqtt_ws.js"), url, version,

@@ -12,7 +12,7 @@ import struct
 import pytest
 
 from mqttraw import CONNECT, PUBLISH, Raw, mstr, packet
-from tls_helpers import free_port
+from port_helpers import Ports
 
 MASK = b"\x37\xfa\x21\x3d"
 UPGRADE = (b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
@@ -32,9 +32,10 @@ def connect_packet(client_id):
 
 
 def ws_broker(make_broker):
-    port = free_port()
+    held = Ports()
+    port = held.new()
     b = make_broker("--set", "mqtt.ws_port=%d" % port, "--set", "mqtt.ws_bind=127.0.0.1",
-                    "--set", "mqtt.allow_anonymous=true")
+                    "--set", "mqtt.allow_anonymous=true", reserved=held)
     return b, port
 
 

@@ -75,20 +75,6 @@ def pki():
         yield Pki(d)
 
 
-def free_port():
-    """A port free right now on 127.0.0.1 and ::1 (for listeners whose 0 means off)."""
-    while True:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        try:
-            with socket.socket(socket.AF_INET6) as s6:
-                s6.bind(("::1", port))
-        except OSError:
-            continue
-        return port
-
-
 def tls_config(pki, verify="none", extra=""):
     return ("[tls]\ncert_file = %s\nkey_file = %s\nca_file = %s\nverify = %s\n%s"
             % (pki.p("server.crt"), pki.p("server.key"), pki.p("ca.crt"), verify, extra))

@@ -7,14 +7,13 @@ leader").
 
 Ports are reserved, not just found free: a port a node or etcd is to
 listen on (again after a restart, or only once elected, as replication)
-stays bound in this process for the owner's lifetime (Ports), so other
-suites' brokers and clients running alongside cannot take it between
-the choice and the bind."""
+stays bound in this process for the owner's lifetime (Ports, from
+tests/integration/port_helpers.py), so other suites' brokers and clients
+running alongside cannot take it between the choice and the bind."""
 import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -23,38 +22,12 @@ import urllib.request
 import pika
 import pytest
 
-from recovery_helpers import SLUICED
+from recovery_helpers import SLUICED  # first: it puts tests/integration on sys.path
+from port_helpers import Ports
 
 ETCD = shutil.which("etcd") or "/usr/bin/etcd"
 SECRET = "cluster-test-secret"
 LEASE_TTL = 3
-
-
-class Ports:
-    """Loopback ports held for a process started later. Each is bound
-    here with SO_REUSEADDR and never listens: sluiced and etcd, which
-    bind with SO_REUSEADDR, listen on it (and again after a restart),
-    while the kernel gives it to no bind(0) and no outgoing connection
-    of another process, and no other listener can bind it. Released
-    with this object."""
-
-    def __init__(self):
-        self.held = []
-
-    def new(self):
-        s = socket.socket()
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.bind(("127.0.0.1", 0))
-        self.held.append(s)
-        return s.getsockname()[1]
-
-    def release(self):
-        for s in self.held:
-            s.close()
-        self.held = []
-
-    def __del__(self):
-        self.release()
 
 
 def wait_for(cond, timeout, what):

@@ -18,6 +18,7 @@ import pytest
 
 from cluster_helpers import (ClusterNode, amqp_connect, etcd,  # noqa: F401 (fixture)
                              publish_confirmed, wait_for)
+from port_helpers import Ports
 from tls_helpers import pki  # noqa: F401 (fixture)
 
 if not os.path.exists("/usr/bin/etcd"):
@@ -167,11 +168,10 @@ def test_paho_through_a_follower_and_across_failover(trio):
 
 
 def test_a_follower_without_a_leader_refuses_at_once(tmp_path, etcd):
-    # the leader key names a node that does not answer: b knows no target
-    dead = socket.socket()
-    dead.bind(("127.0.0.1", 0))
-    dead_port = dead.getsockname()[1]
-    dead.close()
+    # the leader key names a node that does not answer (a reserved port
+    # nothing listens on): b knows no target
+    dead = Ports()
+    dead_port = dead.new()
     for key, val in (("sluice/cluster", "fake"),
                      ("sluice/leader", "x 127.0.0.1 %d" % dead_port)):
         subprocess.run(["etcdctl", "--endpoints", etcd.url, "put", key, val], check=True,
@@ -196,6 +196,7 @@ def test_a_follower_without_a_leader_refuses_at_once(tmp_path, etcd):
         b.wait_log("refused: no leader is known", n=2)
     finally:
         b.kill()
+        dead.release()
 
 
 def http_get(port, path, auth=GUEST):

@@ -23,6 +23,7 @@ import pika
 import pytest
 
 from cluster_helpers import SECRET, ClusterNode, etcd, wait_for  # noqa: F401 (fixture)
+from port_helpers import Ports
 
 if not os.path.exists("/usr/bin/etcd"):
     pytest.skip("etcd-server is not installed", allow_module_level=True)
@@ -104,9 +105,8 @@ def put(etcd, key, val):
 def lost(tmp_path, etcd):
     """b follows a stand-in whose client ports refuse: each is bound and
     held (so no other process takes it) but never listens."""
-    dead = socket.socket()
-    dead.bind(("127.0.0.1", 0))
-    port = dead.getsockname()[1]
+    dead = Ports()
+    port = dead.new()
     leader = StandInLeader({"amqp": port, "mqtt": port, "http": port})
     put(etcd, "sluice/cluster", "stand-in")
     put(etcd, "sluice/leader", "x 127.0.0.1 %d" % leader.port)
@@ -119,7 +119,7 @@ def lost(tmp_path, etcd):
     finally:
         b.kill()
         leader.close()
-        dead.close()
+        dead.release()
 
 
 def assert_clean(b):
