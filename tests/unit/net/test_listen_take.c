@@ -60,20 +60,28 @@ connect_to(int port)
 	return fd;
 }
 
-/* A free loopback port (bound and closed again). */
+/*
+ * A loopback port reserved in *fd: bound with SO_REUSEADDR and never
+ * listening, so the kernel gives it to no other bind(0) (the suites of
+ * other build trees run alongside) while a listener, which sets
+ * SO_REUSEADDR too (net_addr_listen), can still bind it. Close *fd once
+ * that listener is up. tests/integration/port_helpers.py does the same
+ * for the Python suites.
+ */
 static int
-free_port(void)
+reserve_port(int *fd)
 {
 	struct sockaddr_in sa = { .sin_family = AF_INET };
 	socklen_t len = sizeof(sa);
-	int fd = socket(AF_INET, SOCK_STREAM, 0), port;
+	int one = 1;
 
+	*fd = socket(AF_INET, SOCK_STREAM, 0);
+	CHECK(*fd >= 0);
+	CHECK_EQ_INT(setsockopt(*fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)), 0);
 	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
-	bind(fd, (struct sockaddr *)&sa, sizeof(sa));
-	getsockname(fd, (struct sockaddr *)&sa, &len);
-	port = ntohs(sa.sin_port);
-	close(fd);
-	return port;
+	CHECK_EQ_INT(bind(*fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	CHECK_EQ_INT(getsockname(*fd, (struct sockaddr *)&sa, &len), 0);
+	return ntohs(sa.sin_port);
 }
 
 static void
@@ -151,6 +159,7 @@ test_nothing_to_take_binds(void)
 	struct two t;
 	struct net_listener *l;
 	char err[256];
+	int held;
 
 	two_init(&t);
 	/* another name */
@@ -159,8 +168,9 @@ test_nothing_to_take_binds(void)
 	CHECK(l != NULL && l->port != t.lo->port);
 	/* the same name, another port */
 	t.lc.name = "amqp";
-	t.lc.port = free_port();
+	t.lc.port = reserve_port(&held);
 	l = net_listen_take(t.n, &t.lc, t.old, err, sizeof(err));
+	close(held);
 	CHECK(l != NULL && l->port == t.lc.port);
 	CHECK_EQ_INT(t.lo->nlev, 1);
 	/* no net to take from */
