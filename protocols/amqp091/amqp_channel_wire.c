@@ -21,10 +21,14 @@
  *   Type)                           a Content Type
  *
  * A header of the same name already in the message gives way to ours
- * (field names are unique in a table [AMQP 0-9-1 §4.2.5.5]). What remains
+ * (field names are unique in a table [AMQP 0-9-1 §4.2.5.5]); the other
+ * headers go out as the message holds them, octet for octet. What remains
  * undeliverable is a content header larger than the client's frame_max:
  * that message is dropped for this client, with a warning at most once a
- * second per channel. Nothing here re-enters the core.
+ * second per channel. Its size is measured before anything is copied, so
+ * a message with large headers costs no copy per delivery and consumer
+ * that then drops it; a copy is made only of headers that fit frame_max.
+ * Nothing here re-enters the core.
  */
 #include <string.h>
 
@@ -39,6 +43,13 @@ long_reply_to(const struct bk_props *p)
 	return (p->present & BK_P_REPLY_TO) && !bk_str_is_short(p->reply_to);
 }
 
+/* The octets of a long-string table entry name = s. */
+static uint64_t
+lstr_entry_len(const char *name, struct bk_str s)
+{
+	return 1 + strlen(name) + 1 + 4 + (uint64_t)s.len;
+}
+
 static void
 put_lstr(struct bk_table_builder *b, const char *name, struct bk_str s)
 {
@@ -48,34 +59,83 @@ put_lstr(struct bk_table_builder *b, const char *name, struct bk_str s)
 	bk_tb_put(b, name, (uint32_t)strlen(name), &v);
 }
 
-/* w->own: p with its headers rebuilt around the long routing key rk
- * and/or the long reply_to. */
+/* Octets [from, to) of table t into b (none: b is NULL or the run empty). */
 static void
-rebuild(struct amqp_wire *w, struct bk_str rk, const struct bk_props *p)
+copy_run(struct bk_table_builder *b, struct bk_table t, uint32_t from, uint32_t to)
+{
+	if (b && to > from)
+		bk_tb_put_raw(b, t.p + from, to - from);
+}
+
+/*
+ * p's headers but those ours replace: their length, and with b a copy of
+ * them into b. Entries are copied as they are, in runs (the message's
+ * octets, not re-encoded), so the length measured without b is the
+ * length b gets.
+ */
+static uint64_t
+kept_headers(const struct bk_props *p, bool long_rk, bool long_reply,
+	     struct bk_table_builder *b)
+{
+	struct bk_str name;
+	struct bk_value v;
+	uint32_t pos = 0, at = 0, run = 0;
+	uint64_t n = 0;
+
+	if (!(p->present & BK_P_HEADERS))
+		return 0;
+	for (; bk_table_next(p->headers, &pos, &name, &v) == 1; at = pos) {
+		if ((long_rk && bk_str_eq_c(name, RK_HEADER)) ||
+		    (long_reply && bk_str_eq_c(name, REPLY_HEADER))) {
+			copy_run(b, p->headers, run, at);
+			run = pos;
+			continue;
+		}
+		n += pos - at;
+	}
+	copy_run(b, p->headers, run, pos);
+	return n;
+}
+
+/*
+ * w->own: p with its headers rebuilt around the long routing key rk
+ * and/or the long reply_to, all but the headers' octets; the length of
+ * those. Nothing is copied yet: a message too large for the client costs
+ * no copy of its headers, per delivery and consumer.
+ */
+static uint64_t
+measure(struct amqp_wire *w, struct bk_str rk, const struct bk_props *p)
 {
 	bool long_rk = !bk_str_is_short(rk), long_reply = long_reply_to(p);
-	struct bk_value v;
-	struct bk_str name;
-	uint32_t pos = 0;
+	uint64_t n = kept_headers(p, long_rk, long_reply, NULL);
 
 	w->own = *p;
-	while ((p->present & BK_P_HEADERS) &&
-	       bk_table_next(p->headers, &pos, &name, &v) == 1) {
-		if ((long_rk && bk_str_eq_c(name, RK_HEADER)) ||
-		    (long_reply && bk_str_eq_c(name, REPLY_HEADER)))
-			continue;
-		bk_tb_put(&w->hb, name.p, name.len, &v);
-	}
-	if (long_rk) {
-		put_lstr(&w->hb, RK_HEADER, rk);
-		w->rk = BK_STR_LIT("");
-	}
+	if (long_rk)
+		n += lstr_entry_len(RK_HEADER, rk);
 	if (long_reply) {
-		put_lstr(&w->hb, REPLY_HEADER, p->reply_to);
+		n += lstr_entry_len(REPLY_HEADER, p->reply_to);
 		w->own.present &= ~(uint32_t)BK_P_REPLY_TO;
 		w->own.reply_to = BK_STR_LIT("");
 	}
 	w->own.present |= BK_P_HEADERS;
+	w->own.headers = (struct bk_table){ NULL, 0 };
+	return n;
+}
+
+/* w->own's headers (measure() gave their length, n), and w->rk. */
+static void
+rebuild(struct amqp_wire *w, struct bk_str rk, const struct bk_props *p, uint64_t n)
+{
+	bool long_rk = !bk_str_is_short(rk), long_reply = long_reply_to(p);
+
+	kept_headers(p, long_rk, long_reply, &w->hb);
+	if (long_rk) {
+		put_lstr(&w->hb, RK_HEADER, rk);
+		w->rk = BK_STR_LIT("");
+	}
+	if (long_reply)
+		put_lstr(&w->hb, REPLY_HEADER, p->reply_to);
+	BK_ASSERT(w->hb.len == n);
 	w->own.headers = bk_tb_view(&w->hb);
 	w->props = &w->own;
 }
@@ -102,18 +162,27 @@ amqp_ch_wire_init(struct amqp_channel *ch, const struct bk_msg *msg, struct amqp
 {
 	uint32_t frame_max = ch->conn->frame_max ? ch->conn->frame_max : 131072;
 	const struct bk_props *p = bk_msg_props(msg);
+	bool adjust;
+	uint64_t n = 0;
 	size_t hn;
 
 	w->rk = bk_msg_rk(msg);
 	w->props = p;
 	bk_tb_init(&w->hb);
-	if (!bk_str_is_short(w->rk) || long_reply_to(p))
-		rebuild(w, w->rk, p);
-	if ((hn = amqp_content_header_frame_size(w->props)) <= frame_max)
-		return true;
-	log_dropped(ch, hn, frame_max);
-	amqp_ch_wire_fini(w);
-	return false;
+	adjust = !bk_str_is_short(w->rk) || long_reply_to(p);
+	if (adjust) {
+		n = measure(w, w->rk, p);
+		hn = amqp_content_header_frame_size(&w->own) + n;
+	} else {
+		hn = amqp_content_header_frame_size(p);
+	}
+	if (hn > frame_max) {
+		log_dropped(ch, hn, frame_max);
+		return false;
+	}
+	if (adjust)
+		rebuild(w, w->rk, p, n);
+	return true;
 }
 
 void

@@ -56,6 +56,12 @@ record(const struct amqp_method *m, struct bk_msg *msg, const struct bk_props *p
 	r->hdr_reply_len = header_len(props, "x-reply-to-topic");
 	r->reply_to_len = props && (props->present & BK_P_REPLY_TO) ?
 			  (int64_t)props->reply_to.len : -1;
+	if (props && (props->present & BK_P_HEADERS)) {
+		r->headers_len = props->headers.len;
+		memcpy(r->headers, props->headers.p,
+		       props->headers.len < sizeof(r->headers) ? props->headers.len :
+		       sizeof(r->headers));
+	}
 	switch (m->id) {
 	case AMQP_BASIC_ACK:
 		r->tag = m->u.basic_ack.delivery_tag;
@@ -437,6 +443,19 @@ reset_records(void)
 {
 	nsent = 0;
 	nsettled = 0;
+	realloc_max = 0;
+}
+
+size_t realloc_max;
+void *__real_bk_realloc(void *p, size_t n);
+void *__wrap_bk_realloc(void *p, size_t n);
+
+void *
+__wrap_bk_realloc(void *p, size_t n)
+{
+	if (n > realloc_max)
+		realloc_max = n;
+	return __real_bk_realloc(p, n);
 }
 
 /* ---- management (broker.h "Management"): nothing is registered here ---- */

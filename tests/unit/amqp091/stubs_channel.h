@@ -17,6 +17,8 @@ struct sent_rec {
 	int64_t hdr_rk_len;             /* header x-routing-key's length, or -1 */
 	int64_t hdr_reply_len;          /* header x-reply-to-topic's, or -1 */
 	int64_t reply_to_len;           /* the reply-to property's, or -1 */
+	uint32_t headers_len;           /* the headers table's octets, or 0 */
+	uint8_t headers[512];           /* its first octets */
 };
 
 struct settle_rec {
@@ -45,6 +47,10 @@ extern int published;
 extern struct amqp_config stub_cfg;     /* what amqp_conn_config() returns */
 extern bool stub_reading_paused;
 extern bool stub_defs_pending;          /* durable -oks wait for stub_durable_fire */
+/* The largest size bk_realloc was asked for since reset_records(): the
+ * test links with --wrap=bk_realloc, so every call from the code under
+ * test (the table builder included) passes through the stub. */
+extern size_t realloc_max;
 bool stub_durable_fire(int status);
 
 struct bk_delivery *fake_delivery(const char *rk);

@@ -579,6 +579,65 @@ test_long_names(void)
 	bk_tb_fini(&hb);
 }
 
+/* The message's other headers go out octet for octet (a 'U' value stays
+ * 'U'), the one ours replaces left out. A content header larger than the
+ * client's frame_max is measured, not built: the delivery is dropped
+ * without a copy of the message's headers. */
+static void
+test_long_names_headers(void)
+{
+	static const uint8_t a[] = { 1, 'a', 'U', 0, 7 };
+	static const uint8_t old[] = { 13, 'x', '-', 'r', 'o', 'u', 't', 'i', 'n', 'g', '-',
+				       'k', 'e', 'y', 'S', 0, 0, 0, 3, 'o', 'l', 'd' };
+	static const uint8_t b[] = { 1, 'b', 'L', 0, 0, 0, 0, 0, 0, 0, 9 };
+	struct amqp_channel *ch;
+	struct fake_consumer *c;
+	struct bk_delivery *d;
+	struct bk_table_builder hb;
+	struct bk_value big = { .type = BK_V_LSTR };
+	struct bk_props props = { .present = BK_P_HEADERS };
+	char rk[301], *fill = malloc(8000);
+
+	memset(rk, 'k', 300);
+	rk[300] = '\0';
+	bk_tb_init(&hb);
+	bk_tb_put_raw(&hb, a, sizeof(a));
+	bk_tb_put_raw(&hb, old, sizeof(old));
+	bk_tb_put_raw(&hb, b, sizeof(b));
+	props.headers = bk_tb_view(&hb);
+	CHECK_EQ_INT(bk_table_validate(props.headers), 0);
+	ch = open_ch();
+	c = consume(ch, "", true);
+	reset_records();
+	CHECK_EQ_INT(c->ops->deliver(c->ctx, long_delivery(rk, &props)), 0);
+	CHECK_EQ_INT(nsent, 1);
+	CHECK_EQ_INT(sent[0].rk_len, 0);
+	CHECK_EQ_INT(sent[0].hdr_rk_len, 300);
+	CHECK_EQ_INT(sent[0].headers_len, sizeof(a) + sizeof(b) + 1 + 13 + 1 + 4 + 300);
+	CHECK(memcmp(sent[0].headers, a, sizeof(a)) == 0);
+	CHECK(memcmp(sent[0].headers + sizeof(a), b, sizeof(b)) == 0);
+
+	/* 8000 octets of headers, frame_max 4096 */
+	memset(fill, 'f', 8000);
+	big.u.s = (struct bk_str){ fill, 8000 };
+	bk_tb_put(&hb, "big", 3, &big);
+	props.headers = bk_tb_view(&hb);
+	conn.frame_max = 4096;
+	d = long_delivery(rk, &props);
+	reset_records();
+	CHECK_EQ_INT(c->ops->deliver(c->ctx, d), 0);
+	CHECK_EQ_INT(nsent, 0);
+	CHECK_EQ_INT(nsettled, 1);
+	CHECK(realloc_max < 1024);
+	/* the same headers with a short key are dropped alike */
+	CHECK_EQ_INT(c->ops->deliver(c->ctx, long_delivery("short", &props)), 0);
+	CHECK_EQ_INT(nsent, 0);
+	CHECK_EQ_INT(nsettled, 2);
+	close_ch();
+	bk_tb_fini(&hb);
+	free(fill);
+}
+
 int
 main(void)
 {
@@ -595,6 +654,7 @@ main(void)
 	RUN(test_get_recover_close);
 	RUN(test_reply_to);
 	RUN(test_long_names);
+	RUN(test_long_names_headers);
 	event_base_free(base);
 	TEST_DONE();
 }
