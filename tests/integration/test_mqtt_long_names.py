@@ -218,6 +218,22 @@ def test_max_client_id_length(make_mqtt_broker, version):
     assert "longer than mqtt.max_client_id_length 300" in b.log()
 
 
+@sluice_only
+def test_longest_client_id_needs_max_connect_size(make_mqtt_broker):
+    """A 65535-byte identifier (the default mqtt.max_client_id_length) makes
+    a CONNECT over the default mqtt.max_connect_size (64k): the connection
+    is closed before any CONNACK, as the documentation says; with 128k the
+    identifier is accepted."""
+    cid = "m" * 65535
+    c = Raw(make_mqtt_broker(), V311)
+    c.send(c.connect_packet(client_id=cid))
+    assert c.closed() == []
+    c.close()
+    c = Raw(make_mqtt_broker("--set", "mqtt.max_connect_size=128k"), V311)
+    assert c.connect(client_id=cid).rc == 0
+    c.close()
+
+
 def test_max_client_id_length_is_bounded(tmp_path):
     for bad in ("0", "65536"):
         p = subprocess.run([SLUICED, "--set", "mqtt.max_client_id_length=" + bad,
