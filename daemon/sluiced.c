@@ -615,6 +615,13 @@ on_cluster_lead(void *arg)
 {
 	struct daemon *d = arg;
 
+	/* A node already stopping does not take up serving (its listeners
+	 * are closing, and the stop must go on): it leaves the lead to the
+	 * next node when it exits. */
+	if (d->stopping) {
+		bk_info("elected while stopping: not taking the lead");
+		return 0;
+	}
 	/* d->net is the one the loop iteration under way runs: it is freed
 	 * once that iteration has returned (run_loop) */
 	d->promote = true;

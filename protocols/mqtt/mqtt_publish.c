@@ -282,10 +282,21 @@ admit(struct mqtt_conn *c, const struct mqtt_publish *pub, struct bk_str *key)
 				   c->l->cfg.receive_maximum);
 		return false;
 	}
-	if (lim && lim->max_message_size && pub->payload_len > lim->max_message_size) {
-		mqtt_conn_close_or(c, MQTT_RC_PACKET_TOO_LARGE,
-				   "message size %u is larger than max size %llu",
-				   pub->payload_len, (unsigned long long)lim->max_message_size);
+	/* A v5 message's properties (user properties above all) are held
+	 * with it, some of them twice (see mqtt_msgprops.c): they count. */
+	if (lim && lim->max_message_size &&
+	    (uint64_t)pub->payload_len + pub->props.raw_len > lim->max_message_size) {
+		if (pub->props.raw_len == 0)
+			mqtt_conn_close_or(c, MQTT_RC_PACKET_TOO_LARGE,
+					   "message size %u is larger than max size %llu",
+					   pub->payload_len, (unsigned long long)lim->max_message_size);
+		else
+			mqtt_conn_close_or(c, MQTT_RC_PACKET_TOO_LARGE,
+					   "message size %llu (payload %u, properties %u) is larger "
+					   "than max size %llu",
+					   (unsigned long long)pub->payload_len + pub->props.raw_len,
+					   pub->payload_len, pub->props.raw_len,
+					   (unsigned long long)lim->max_message_size);
 		return false;
 	}
 	*key = mqtt_topic_to_key(topic, &c->tbuf);

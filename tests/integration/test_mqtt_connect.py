@@ -319,6 +319,36 @@ def test_publish_over_max_message_size(make_mqtt_broker, version):
 
 
 @sluice_only
+def test_publish_properties_count_toward_max_message_size(make_mqtt_broker):
+    """A v5 message's properties are held with it, so they count toward
+    broker.max_message_size: a 10-byte payload with 2,000 bytes of user
+    properties is refused like a 2,010-byte payload, and one with 500
+    bytes of them still goes through."""
+    b = make_mqtt_broker("--set", "broker.max_message_size=1000")
+    t = utopic()
+    s = Raw(b, V5)
+    s.connect()
+    s.subscribe([(t, 1)])
+    c = Raw(b, V5)
+    c.connect()
+    c.publish(t, b"x" * 10, qos=1, pid=1, props=[(P.USER_PROPERTY, ("k", "v" * 500))])
+    p = c.recv()
+    assert p.type == PUBACK and p.rc == 0, p
+    assert len(s.publishes(2.0)) == 1
+    c.publish(t, b"y" * 10, qos=1, pid=2, props=[(P.USER_PROPERTY, ("k", "v" * 2000))])
+    try:
+        p = c.recv()
+    except Exception:
+        p = None                                  # closed
+    assert p is None or (p.type == PUBACK and p.rc >= 0x80) or \
+        (p.type == DISCONNECT and p.rc == 0x95), p
+    assert s.publishes(0.4) == []
+    assert "properties" in b.log() and "larger than max size 1000" in b.log()
+    c.close()
+    assert_mqtt_serves(b, V5)
+
+
+@sluice_only
 def test_mqtt_disabled(make_mqtt_broker):
     if EXTERNAL:
         pytest.skip("Sluice-specific")

@@ -270,6 +270,9 @@ def test_long_client_id_session_survives_restart(make_mqtt_broker, tmp_path, ver
     names = ["mqtt-subscription-%sqos1" % cid for cid in ids]
     conn = connect(b)
     ch = conn.channel()
+    # The longest name AMQP can send is the first 255 bytes: it must not
+    # find the session's queue (as it would if the broker kept queue
+    # names cut to a short string).
     with pytest.raises(Exception) as e:
         ch.queue_declare(names[0][:255], passive=True)
     assert "404" in str(e.value)

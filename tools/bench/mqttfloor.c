@@ -192,6 +192,8 @@ on_packet(struct conn *c, unsigned char h, const unsigned char *p, size_t n)
 
 		if (n >= 5 + flen)
 			ack[4] = p[4 + flen] & 3;
+		if (ack[4] == 3)
+			return 0;       /* QoS 3 does not exist */
 		c->sub_qos = ack[4];
 		put(&c->out, ack, 5);
 		return 1;
@@ -225,6 +227,8 @@ parse(struct conn *c)
 			if ((c->in.p[pos + i++] & 128) == 0)
 				goto have_len;
 		}
+		if (i > 4)
+			return 0;       /* a fifth length byte: not MQTT */
 		break;
 have_len:
 		if (pos + i + len > c->in.len)
