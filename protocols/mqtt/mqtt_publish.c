@@ -286,17 +286,11 @@ admit(struct mqtt_conn *c, const struct mqtt_publish *pub, struct bk_str *key)
 	 * with it, some of them twice (see mqtt_msgprops.c): they count. */
 	if (lim && lim->max_message_size &&
 	    (uint64_t)pub->payload_len + pub->props.raw_len > lim->max_message_size) {
-		if (pub->props.raw_len == 0)
-			mqtt_conn_close_or(c, MQTT_RC_PACKET_TOO_LARGE,
-					   "message size %u is larger than max size %llu",
-					   pub->payload_len, (unsigned long long)lim->max_message_size);
-		else
-			mqtt_conn_close_or(c, MQTT_RC_PACKET_TOO_LARGE,
-					   "message size %llu (payload %u, properties %u) is larger "
-					   "than max size %llu",
-					   (unsigned long long)pub->payload_len + pub->props.raw_len,
-					   pub->payload_len, pub->props.raw_len,
-					   (unsigned long long)lim->max_message_size);
+		mqtt_conn_close_or(c, MQTT_RC_PACKET_TOO_LARGE,
+				   "message size %llu is larger than max size %llu%s",
+				   (unsigned long long)pub->payload_len + pub->props.raw_len,
+				   (unsigned long long)lim->max_message_size,
+				   pub->props.raw_len ? " (properties counted)" : "");
 		return false;
 	}
 	*key = mqtt_topic_to_key(topic, &c->tbuf);
