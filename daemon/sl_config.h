@@ -65,6 +65,7 @@ struct sl_config {
 		uint32_t segment_size;  /* bytes, default 64M */
 		uint64_t memory_budget; /* bytes of persistent bodies in RAM, 256M */
 		uint64_t disk_free_limit; /* disk alarm below this, 50000000 */
+		bool no_preallocate;    /* preallocate = no; default yes */
 	} journal;
 	struct sl_cluster_conf {         /* [cluster]: on when etcd_endpoints is set */
 		bool seen;              /* some key of the section was given */

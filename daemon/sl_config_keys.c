@@ -57,7 +57,7 @@ enum key_id {
 	MQTT_MAX_RETAINED_MESSAGES, MQTT_MAX_RETAINED_BYTES, MQTT_MAX_QUEUED_MESSAGES,
 	MQTT_MAX_QUEUED_BYTES, MQTT_PERSISTENT_CLIENT_EXPIRATION,
 	JOURNAL_SYNC, JOURNAL_SEGMENT_SIZE, JOURNAL_MEMORY_BUDGET,
-	JOURNAL_DISK_FREE_LIMIT,
+	JOURNAL_DISK_FREE_LIMIT, JOURNAL_PREALLOCATE,
 	HTTP_ENABLED, HTTP_BIND, HTTP_PORT, HTTP_MAX_BODY_SIZE,
 	PROMETHEUS_ENABLED, PROMETHEUS_BIND, PROMETHEUS_PORT, PROMETHEUS_AUTHENTICATION,
 	PROMETHEUS_PER_OBJECT, PROMETHEUS_TLS_BIND, PROMETHEUS_TLS_PORT,
@@ -154,6 +154,7 @@ static const struct key keys[] = {
 	{ "journal", "segment_size",         K_SIZE,  64 * KIB, GIB, JOURNAL_SEGMENT_SIZE },
 	{ "journal", "memory_budget",        K_SIZE,  64 * KIB, 1024 * GIB, JOURNAL_MEMORY_BUDGET },
 	{ "journal", "disk_free_limit",      K_SIZE,  0, 1024 * 1024 * GIB, JOURNAL_DISK_FREE_LIMIT },
+	{ "journal", "preallocate",          K_BOOL,  0, 0, JOURNAL_PREALLOCATE },
 	{ "http",   "enabled",               K_BOOL,  0, 0, HTTP_ENABLED },
 	{ "http",   "bind",                  K_ADDRS, 0, 0, HTTP_BIND },
 	{ "http",   "port",                  K_UINT,  0, 65535, HTTP_PORT },
@@ -649,6 +650,9 @@ store_journal_http(struct sl_config *c, enum key_id id, const struct value *v)
 		break;
 	case JOURNAL_DISK_FREE_LIMIT:
 		c->journal.disk_free_limit = v->u;
+		break;
+	case JOURNAL_PREALLOCATE:
+		c->journal.no_preallocate = v->u == 0;
 		break;
 	case HTTP_ENABLED:
 		c->http.enabled = v->u != 0;

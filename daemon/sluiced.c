@@ -306,6 +306,7 @@ open_storage(struct daemon *d)
 	jc.sync = d->cfg.journal.sync_none ? ST_SYNC_NONE : ST_SYNC_BATCH;
 	jc.segment_size = d->cfg.journal.segment_size;
 	jc.mem_budget = d->cfg.journal.memory_budget;
+	jc.preallocate = !d->cfg.journal.no_preallocate;
 	if (jc.sync == ST_SYNC_NONE)
 		bk_warn("journal: sync = none: confirmed messages can be lost on a "
 			"crash (for benchmarks only)");

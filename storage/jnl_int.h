@@ -186,6 +186,7 @@ struct jnl_scan_res {
 	size_t   first_bad;     /* offset of the first damage of either kind */
 	size_t   skipped;       /* bytes in those records and stretches */
 	bool     torn;          /* bytes after valid_end that hold no record */
+	bool     zero_tail;     /* only zeros after valid_end (preallocated, unwritten) */
 };
 typedef int (*jnl_scan_fn)(void *arg, size_t off, const struct jnl_rec *r);
 int jnl_scan(const uint8_t *p, size_t len, uint32_t key, jnl_scan_fn fn, void *arg,

@@ -273,21 +273,55 @@ jnl_decode_kv(const struct jnl_rec *r, struct jnl_kv_view *v)
 	return 0;
 }
 
+/* The first byte at or after from that is not zero, or len. */
+static size_t
+nonzero_from(const uint8_t *p, size_t from, size_t len)
+{
+	size_t o = from;
+
+	while (o < len && ((uintptr_t)(p + o) & 7))
+		if (p[o++])
+			return o - 1;
+	for (; o + 8 <= len; o += 8) {
+		uint64_t v;
+
+		memcpy(&v, p + o, 8);
+		if (v)
+			break;
+	}
+	while (o < len && p[o] == 0)
+		o++;
+	return o;
+}
+
 /*
  * The next offset at or after from where a whole record checks, or len.
  * Each offset costs one CRC over 9 octets (the header check), and only a
  * header that passes it (by chance: 2^-32 per offset) costs a payload
- * CRC, so the scan is linear and needs no budget.
+ * CRC, so the scan is linear and needs no budget. A run of zeros (the
+ * unwritten rest of a preallocated segment) is stepped over in one go: a
+ * header of 13 zero octets never checks (type 0 is no record), so the
+ * next candidate is the first one whose header reaches a non-zero octet.
  */
 static size_t
 resync(const uint8_t *p, size_t len, size_t from, uint32_t key)
 {
 	struct jnl_rec r;
 
-	for (size_t o = from; o + JNL_REC_HDR <= len; o++)
+	for (size_t o = from; o + JNL_REC_HDR <= len; o++) {
+		size_t nz = nonzero_from(p, o, o + JNL_REC_HDR);
+
+		if (nz == o + JNL_REC_HDR) {
+			nz = nonzero_from(p, nz, len);
+			if (nz >= len)
+				return len;
+			o = nz - JNL_REC_HDR;   /* the loop steps to nz - 12 */
+			continue;
+		}
 		if (ld32(p + o + 9) == hcrc(p + o, key) &&
 		    jnl_rec_parse(p + o, len - o, key, &r) == 1)
 			return o;
+	}
 	return len;
 }
 
@@ -320,7 +354,8 @@ jnl_scan(const uint8_t *p, size_t len, uint32_t key, jnl_scan_fn fn, void *arg,
 			res->valid_end = off;
 			continue;
 		}
-		if (rc == -EBADMSG && off + JNL_REC_HDR + r.len == len) {
+		if (rc == -EBADMSG &&
+		    nonzero_from(p, off + JNL_REC_HDR + r.len, len) >= len) {
 			res->torn = true;   /* the last record, cut short on disk */
 			break;
 		}
@@ -330,6 +365,10 @@ jnl_scan(const uint8_t *p, size_t len, uint32_t key, jnl_scan_fn fn, void *arg,
 			res->bad_records++;
 			off += JNL_REC_HDR + r.len;
 			continue;
+		}
+		if (nonzero_from(p, off, len) >= len) {
+			res->zero_tail = true;   /* never written: preallocated */
+			break;
 		}
 		next = resync(p, len, off + 1, key);
 		if (next >= len) {

@@ -44,6 +44,7 @@ st_journal_config_init(struct st_journal_config *cfg)
 	cfg->mem_budget = ST_MEM_BUDGET_DEFAULT;
 	cfg->compact_live_pct = 25;
 	cfg->retry_ms = 1000;
+	cfg->preallocate = true;
 }
 
 struct scan_ctx {
@@ -156,17 +157,24 @@ recover_one(struct st_journal *j, uint64_t no, bool last)
 			"%u good record(s) read",
 			j->dir, name, res.bad_records, res.bad_regions, JNL_SEG_HDR + res.first_bad,
 			res.skipped, c.bad_payloads, res.records);
-	if (res.torn && last) {
+	if ((res.torn || res.zero_tail) && last) {
 		uint64_t end = JNL_SEG_HDR + res.valid_end;
 
-		bk_warn("journal: segment %s/%s: torn tail truncated at offset %llu (%llu bytes dropped)",
-			j->dir, name, (unsigned long long)end, (unsigned long long)(len - end));
+		/* A zero tail is the unwritten part of a preallocated segment:
+		 * nothing was lost, it only gives the space back. */
+		if (res.torn)
+			bk_warn("journal: segment %s/%s: torn tail truncated at offset %llu (%llu bytes dropped)",
+				j->dir, name, (unsigned long long)end, (unsigned long long)(len - end));
 		if (ftruncate(fd, (off_t)end) < 0 || fdatasync(fd) < 0) {
 			rc = -errno;
 			goto out;
 		}
 		j->st.disk_bytes -= len - end;
 		c.s->size = end;
+	} else if (res.zero_tail) {
+		/* a rolled preallocated segment: its size is its records' */
+		j->st.disk_bytes -= len - JNL_SEG_HDR - res.valid_end;
+		c.s->size = JNL_SEG_HDR + res.valid_end;
 	} else if (res.torn) {
 		bk_warn("journal: segment %s/%s: %zu unreadable bytes at its end skipped",
 			j->dir, name, len - JNL_SEG_HDR - res.valid_end);

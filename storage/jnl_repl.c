@@ -7,7 +7,9 @@
  *   notes        changes the main thread already made outside the thread
  *                since the last seal (stream segments unlinked, a stream
  *                segment's compaction finished by an earlier batch)
- *   new segment  WRITE header at 0 with trunc (open_seg's create)
+ *   new segment  WRITE header at 0 with trunc (open_seg's create), then
+ *                TRUNCATE to the spare's length when the segment is
+ *                started from the spare (jnl_prealloc.c)
  *   records      WRITE buf at seg_off of the segment
  *   deletes      UNLINK every segment the batch made dead
  *   stream files WRITE each fwrite at its offset (created when missing)
@@ -180,7 +182,7 @@ jnl_repl_seal(struct st_journal *j, struct jnl_batch *b)
 	size_t n = 0, np = 0, max;
 	uint64_t bytes = 0;
 
-	max = b->nnote + 2 + b->ndel + b->nfw + b->nfile;
+	max = b->nnote + 3 + b->ndel + b->nfw + b->nfile;
 	scratch_reserve(j, max);
 	b->seq = ++j->repl_seq;
 	for (size_t i = 0; i < b->nnote; i++) {
@@ -190,9 +192,15 @@ jnl_repl_seal(struct st_journal *j, struct jnl_batch *b)
 	}
 	if (b->new_seg) {
 		jnl_seg_header_encode(hdr, b->seg, b->seg_key);
-		op_add(j->rops, &n, ST_REPL_WRITE, seg_path(j, np++, b->seg), 0, hdr,
+		op_add(j->rops, &n, ST_REPL_WRITE, seg_path(j, np, b->seg), 0, hdr,
 		       sizeof(hdr))->trunc = true;
 		bytes += sizeof(hdr);
+		/* started from the spare: the copy is as long, zeros after the
+		 * header (sparse there: followers sync no zeros) */
+		if (b->prealloc)
+			op_add(j->rops, &n, ST_REPL_TRUNCATE, seg_path(j, np, b->seg),
+			       b->prealloc, NULL, 0);
+		np++;
 	}
 	if (b->len) {
 		op_add(j->rops, &n, ST_REPL_WRITE, seg_path(j, np++, b->seg), b->seg_off,

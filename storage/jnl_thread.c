@@ -99,7 +99,7 @@ close_fd(struct jnl_writer *w)
 }
 
 static int
-open_seg(struct jnl_writer *w, uint64_t no, bool create, uint32_t key)
+open_seg(struct jnl_writer *w, uint64_t no, bool create, uint32_t key, uint32_t prealloc)
 {
 	uint8_t hdr[JNL_SEG_HDR];
 	char name[32];
@@ -107,6 +107,14 @@ open_seg(struct jnl_writer *w, uint64_t no, bool create, uint32_t key)
 
 	close_fd(w);
 	jnl_seg_name(name, no);
+	if (create && prealloc) {
+		jnl_seg_header_encode(hdr, no, key);
+		if ((rc = jnl_spare_take(w, name, hdr, sizeof(hdr))) < 0)
+			return rc;
+		w->fd = rc;
+		w->fd_seg = no;
+		return 0;
+	}
 	w->fd = openat(w->dirfd, name, O_WRONLY | O_CLOEXEC | (create ? O_CREAT | O_TRUNC : 0), 0600);
 	if (w->fd < 0)
 		return -errno;
@@ -246,20 +254,26 @@ write_pass(struct jnl_writer *w, struct jnl_pass *p)
 		if (b->probe) {
 			sync_written(w, &unsynced, b);
 			if ((rc = injected(w)) == 0)
-				rc = open_seg(w, b->seg, true, b->seg_key);
+				rc = open_seg(w, b->seg, true, b->seg_key, 0);
 			err_set(w, rc);
 			p->probe_ok = rc == 0;
 			b->status = rc;
 			unsynced = b->next;
 			continue;
 		}
+		bool spare_open = false;
+
 		if ((rc = err_get(w)) == 0)
 			rc = injected(w);
 		if (rc == 0 && b->seg != w->fd_seg && (b->len || b->new_seg)) {
 			sync_written(w, &unsynced, b);
-			if ((rc = err_get(w)) == 0)
-				rc = open_seg(w, b->seg, b->new_seg, b->seg_key);
+			if ((rc = err_get(w)) == 0) {
+				rc = open_seg(w, b->seg, b->new_seg, b->seg_key, b->prealloc);
+				spare_open = true;
+			}
 		}
+		if (b->new_seg && b->prealloc && !spare_open)
+			jnl_spare_unclaim(w);
 		if (rc == 0 && b->len)
 			rc = jnl_write_full(w->fd, b->buf, b->len, b->seg_off);
 		if (rc) {

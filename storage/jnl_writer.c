@@ -102,6 +102,7 @@ batch_put(struct st_journal *j, struct jnl_batch *b)
 	b->len = b->ndel = b->ndone = b->ncopy = 0;
 	b->seg = b->seg_off = 0;
 	b->new_seg = b->probe = b->synced = false;
+	b->prealloc = 0;
 	b->status = b->del_status = b->file_status = b->fw_status = 0;
 	b->mnext = j->spare;
 	j->spare = b;
@@ -174,6 +175,7 @@ static void
 roll(struct st_journal *j)
 {
 	struct jnl_seg *s;
+	bool filled = j->active != NULL;
 
 	seal_now(j);
 	if (j->active)
@@ -187,6 +189,13 @@ roll(struct st_journal *j)
 	j->open->seg_off = JNL_SEG_HDR;
 	j->open->new_seg = true;
 	j->open->seg_key = s->key;
+	/* The spare, if one is ready; the next one once a segment has filled
+	 * (jnl_prealloc.c), otherwise when this one is a quarter full. */
+	j->open->prealloc = jnl_spare_claim(j->w);
+	if (filled) {
+		j->w->spare_for = s->no;
+		jnl_spare_request(j->w, j->cfg.segment_size);
+	}
 }
 
 uint8_t *
@@ -214,6 +223,10 @@ jnl_reserve(struct st_journal *j, size_t n, uint64_t *seg, uint32_t *off, uint32
 	b->len += n;
 	b->nrec++;
 	j->active->size += n;
+	if (j->active->size > j->cfg.segment_size / 4 && j->w->spare_for != j->active->no) {
+		j->w->spare_for = j->active->no;
+		jnl_spare_request(j->w, j->cfg.segment_size);
+	}
 	j->st.disk_bytes += n;
 	j->st.records++;
 	arm(j);
@@ -474,6 +487,7 @@ jnl_writer_start(struct st_journal *j)
 	w->hist = &j->fsync;
 	pthread_mutex_init(&w->lock, NULL);
 	pthread_cond_init(&w->cond, NULL);
+	pthread_cond_init(&w->spare_cond, NULL);
 	j->w = w;
 	if ((w->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0)
 		return -errno;
@@ -497,7 +511,7 @@ jnl_writer_start(struct st_journal *j)
 		}
 		w->started++;
 	}
-	return 0;
+	return jnl_spare_start(w, j->cfg.preallocate);
 }
 
 void
@@ -532,6 +546,7 @@ jnl_writer_stop(struct st_journal *j)
 		for (int i = 0; i < w->started; i++)
 			pthread_join(w->th[i], NULL);
 	}
+	jnl_spare_stop(w);
 	if (j->seal_ev)
 		event_free(j->seal_ev);
 	if (j->done_ev)
@@ -550,6 +565,7 @@ jnl_writer_stop(struct st_journal *j)
 		close(w->efd);
 	pthread_mutex_destroy(&w->lock);
 	pthread_cond_destroy(&w->cond);
+	pthread_cond_destroy(&w->spare_cond);
 	bk_free(w);
 	j->w = NULL;
 }

@@ -68,6 +68,7 @@ struct jnl_batch {
 	uint64_t seg, seg_off;         /* buf[0] goes to seg at seg_off */
 	bool     new_seg;              /* create the file (header) first */
 	uint32_t seg_key;              /* with new_seg: the key its header carries */
+	uint32_t prealloc;             /* with new_seg: its file is the spare, this long */
 	bool     probe;                /* failed-state probe: clears the latch */
 	uint64_t *dels;                /* owned: segments to unlink once durable */
 	size_t   ndel, delcap;
@@ -114,6 +115,25 @@ struct jnl_note {
  */
 #define JNL_THREADS 2
 
+/*
+ * The spare segment (jnl_prealloc.c): a file of zeros, written and
+ * fdatasynced ahead of need by its own thread, that the next segment is
+ * renamed from. Appends that overwrite allocated, written blocks need no
+ * metadata in their fdatasync (no new size, no new extents), which on
+ * ext4 halves the sync. Its states, [lock]:
+ *
+ *   NONE     nothing on disk; a request makes it WANTED
+ *   WANTED   its thread is to write one (spare_size bytes): BUSY
+ *   BUSY     being written: READY, or NONE if that failed
+ *   READY    on disk, synced: a roll claims it (CLAIMED)
+ *   CLAIMED  a batch starts its segment from it: taken by open_seg (then
+ *            WANTED again, or NONE if taking failed), or given back
+ *            (READY) when that batch fails before opening it
+ */
+#define JNL_SPARE_NAME "spare.tmp"
+enum jnl_spare { JNL_SPARE_NONE, JNL_SPARE_WANTED, JNL_SPARE_BUSY, JNL_SPARE_READY,
+		 JNL_SPARE_CLAIMED };
+
 struct jnl_writer {
 	pthread_t th[JNL_THREADS];
 	pthread_mutex_t lock;
@@ -140,6 +160,14 @@ struct jnl_writer {
 	uint64_t fdc_clock;                   /* [post turn] */
 	size_t   nspare;                      /* main thread */
 	int      started;                     /* main thread: th[0..started) run */
+	/* the spare segment (jnl_prealloc.c) */
+	pthread_t spare_th;
+	pthread_cond_t spare_cond;            /* spare state changes: broadcast */
+	bool     spare_on;                    /* main thread: its thread runs */
+	enum jnl_spare spare;                 /* [lock] */
+	uint32_t spare_size;                  /* [lock] length asked for / ready */
+	int      spare_abort;                 /* atomic: stop writing zeros */
+	uint64_t spare_for;                   /* main thread: segment that asked */
 };
 
 /* jnl_repl.c, main thread: hand a batch being sealed to the replication
@@ -155,6 +183,22 @@ void jnl_repl_notes_clear(struct jnl_batch *b);
  * is empty. Touches no main-thread state.
  */
 void *jnl_writer_thread_main(void *arg);
+
+/* jnl_prealloc.c. Main thread: start the spare's thread when on (and
+ * the journal syncs), removing a spare an earlier run left; stop it once
+ * the journal threads are gone, removing the spare; ask for a spare of
+ * size bytes; claim a ready one for the segment being rolled to (its
+ * size, or 0: create the segment as a new file). Journal thread: the
+ * claimed spare becomes segment file name (header written and synced,
+ * renamed, directory synced: returns its descriptor) or an error; a claim
+ * whose batch never got to open it goes back (unclaim). */
+int      jnl_spare_start(struct jnl_writer *w, bool on);
+void     jnl_spare_stop(struct jnl_writer *w);
+void     jnl_spare_request(struct jnl_writer *w, uint32_t size);
+uint32_t jnl_spare_claim(struct jnl_writer *w);
+int      jnl_spare_take(struct jnl_writer *w, const char *name, const uint8_t *hdr,
+			size_t hdr_len);
+void     jnl_spare_unclaim(struct jnl_writer *w);
 
 /* jnl_fwrite.c, journal thread: the stream writes and forgets of a list
  * of batches; sets b->fw_status. Close every cached descriptor (exit). */

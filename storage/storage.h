@@ -82,6 +82,8 @@ struct st_journal_config {
 	uint32_t     compact_live_pct;/* compact an old segment whose live bytes are
 				         below this percentage of its size (default 25) */
 	uint32_t     retry_ms;        /* failed state: probe a new segment this often (1000) */
+	bool         preallocate;     /* `preallocate`: start segments from a spare file of
+				         zeros written ahead (jnl_prealloc.c; default on) */
 };
 
 /* Fill in the defaults; data_dir is set to NULL. */

@@ -225,10 +225,12 @@ test_scan(void)
 	jnl_scan(buf, sizeof(buf), KEY, collect, &s, &res);
 	CHECK_EQ_INT(s.n, 0);
 	CHECK(res.torn);
-	/* zeros (preallocated tail) */
+	/* zeros (a preallocated segment never written): a clean end, no
+	 * damage and nothing torn */
 	memset(buf, 0, sizeof(buf));
 	jnl_scan(buf, sizeof(buf), KEY, collect, &s, &res);
-	CHECK(res.torn && res.valid_end == 0);
+	CHECK(res.zero_tail && !res.torn && res.valid_end == 0);
+	CHECK_EQ_INT(res.bad_records + res.bad_regions, 0);
 }
 
 /*
