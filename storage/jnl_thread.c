@@ -3,7 +3,7 @@
  *
  * A thread takes the sealed batches waiting on w->todo (a pass), pwrites
  * each at its segment offset (creating a segment file, header first, when
- * a batch asks), fdatasyncs the segment, unlinks the segments the batches
+ * a batch asks, or renaming the spare to it: jnl_prealloc.c), fdatasyncs the segment, unlinks the segments the batches
  * made dead once those batches are durable, writes stream files, replaces
  * the whole files the batches carry (the definitions file:
  * st_journal_put_file) once their records are durable, then posts the
@@ -247,6 +247,7 @@ write_pass(struct jnl_writer *w, struct jnl_pass *p)
 
 	p->probe_ok = false;
 	for (b = p->list; b; b = b->next) {
+		bool spare_open = false;
 		int rc;
 
 		if (unsynced == NULL)
@@ -261,8 +262,6 @@ write_pass(struct jnl_writer *w, struct jnl_pass *p)
 			unsynced = b->next;
 			continue;
 		}
-		bool spare_open = false;
-
 		if ((rc = err_get(w)) == 0)
 			rc = injected(w);
 		if (rc == 0 && b->seg != w->fd_seg && (b->len || b->new_seg)) {
