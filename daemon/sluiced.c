@@ -307,6 +307,7 @@ open_storage(struct daemon *d)
 	jc.segment_size = d->cfg.journal.segment_size;
 	jc.mem_budget = d->cfg.journal.memory_budget;
 	jc.preallocate = !d->cfg.journal.no_preallocate;
+	jc.disk_free_limit = d->cfg.journal.disk_free_limit;
 	if (jc.sync == ST_SYNC_NONE)
 		bk_warn("journal: sync = none: confirmed messages can be lost on a "
 			"crash (for benchmarks only)");

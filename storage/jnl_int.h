@@ -70,6 +70,16 @@
  *                          Only then is anything cut, and nothing found
  *                          valid after a damaged region is ever dropped:
  *                          there is no scan budget that could run out.
+ *   only zeros follow      the unwritten rest of a segment started from
+ *   [good][good][0000]EOF  the spare (jnl_prealloc.c): its end, not
+ *                          damage; cut off in the last segment. A damaged
+ *                          record with only zeros after it is a torn tail.
+ *                          Runs of zeros are stepped over in one go when
+ *                          resynchronising (a header of zeros is type 0).
+ *   header of zeros        a segment created from the spare on a follower
+ *                          (header write and growth reach the disk in
+ *                          either order): its creation was cut short, it
+ *                          is removed like a file shorter than its header
  *   other format version   the journal refuses to open (nothing touched)
  *
  * MSG payload (44 fixed bytes, then the variable parts in this order, the
@@ -248,6 +258,8 @@ struct jnl_seg {
 	int      rfd;              /* main-thread read fd, -1 until needed */
 	bool     failed;           /* a write here failed: never written again */
 	bool     deleting;         /* unlink requested in a sealed batch */
+	bool     spare;            /* started from the spare: its file is longer
+				      than its records until it is rolled */
 };
 
 struct jnl_batch;

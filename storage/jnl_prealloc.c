@@ -20,15 +20,20 @@
  *     is taken;
  *   - written: spare.tmp in the journal directory, segment_size bytes of
  *     zeros, fdatasynced; skipped (and asked for again at the next roll)
- *     when the file system has less than five spares' worth free, so the
- *     spare never takes the space the journal itself needs;
+ *     when the file system has less than five spares' worth free, or less
+ *     than two spares beyond the disk alarm's limit, so the spare never
+ *     takes the space the journal itself needs; a ready spare is removed
+ *     when the journal fails (ENOSPC, EIO);
  *   - claimed (main thread, roll) for the segment being started, and the
  *     batch remembers it (b->prealloc), so the description followers get
  *     says to grow their copy with zeros to the same length (jnl_repl.c);
  *   - taken (journal thread, open_seg): the header is written over its
  *     first bytes and synced, then the file is renamed to the segment's
  *     name and the directory synced. The name never points at a file
- *     without a valid header.
+ *     without a valid header;
+ *   - cut to its records when the segment is rolled (the next segment's
+ *     first batch carries the cut, followers get it as a TRUNCATE), so a
+ *     segment that compaction leaves alone holds only its records' disk.
  * A spare left by a crash is removed at start; a clean stop removes it.
  *
  * Recovery reads the unwritten rest of a segment as zeros and knows it
@@ -57,8 +62,12 @@ write_spare(struct jnl_writer *w, uint32_t size)
 	fd = openat(w->dirfd, JNL_SPARE_NAME, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -errno;
-	if (fstatvfs(fd, &vfs) == 0 && (uint64_t)vfs.f_bavail * vfs.f_frsize < 5ull * size)
-		rc = -ENOSPC;
+	if (fstatvfs(fd, &vfs) == 0) {
+		uint64_t free_b = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+
+		if (free_b < 5ull * size || free_b - 2ull * size < w->spare_min_free)
+			rc = -ENOSPC;
+	}
 	if (rc == 0 && (zeros = calloc(1, ZCHUNK)) == NULL)
 		rc = -ENOMEM;
 	for (uint64_t off = 0; rc == 0 && off < size; off += ZCHUNK) {
@@ -181,6 +190,19 @@ void
 jnl_spare_unclaim(struct jnl_writer *w)
 {
 	spare_set(w, JNL_SPARE_READY);
+}
+
+void
+jnl_spare_drop(struct jnl_writer *w)
+{
+	if (!w->spare_on)
+		return;
+	pthread_mutex_lock(&w->lock);
+	if (w->spare == JNL_SPARE_READY) {
+		unlinkat(w->dirfd, JNL_SPARE_NAME, 0);
+		w->spare = JNL_SPARE_NONE;
+	}
+	pthread_mutex_unlock(&w->lock);
 }
 
 int

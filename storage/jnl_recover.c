@@ -112,6 +112,15 @@ read_whole(int fd, uint8_t **out, size_t *len)
 	return rc;
 }
 
+static bool
+zero_header(const uint8_t *p)
+{
+	for (size_t i = 0; i < JNL_SEG_HDR; i++)
+		if (p[i])
+			return false;
+	return true;
+}
+
 static int
 recover_one(struct st_journal *j, uint64_t no, bool last)
 {
@@ -129,11 +138,13 @@ recover_one(struct st_journal *j, uint64_t no, bool last)
 		return -errno;
 	if ((rc = read_whole(fd, &buf, &len)) < 0)
 		goto out;
-	if (len < JNL_SEG_HDR) {
+	if (len < JNL_SEG_HDR || zero_header(buf)) {
 		/* Creation was cut short: the header is written and synced before
-		 * any record, so such a file holds nothing. */
-		bk_warn("journal: segment %s/%s is shorter than its header (%zu bytes): removed",
-			j->dir, name, len);
+		 * any record, so such a file holds nothing. A follower grows a
+		 * segment started from the spare right after writing its header,
+		 * and the growth can reach the disk first: a header of zeros. */
+		bk_warn("journal: segment %s/%s %s: removed", j->dir, name,
+			len < JNL_SEG_HDR ? "is shorter than its header" : "has a header of zeros");
 		if (unlinkat(j->dirfd, name, 0) < 0)
 			rc = -errno;
 		goto out;
@@ -160,11 +171,14 @@ recover_one(struct st_journal *j, uint64_t no, bool last)
 	if ((res.torn || res.zero_tail) && last) {
 		uint64_t end = JNL_SEG_HDR + res.valid_end;
 
-		/* A zero tail is the unwritten part of a preallocated segment:
-		 * nothing was lost, it only gives the space back. */
+		/* A zero tail is the unwritten part of a segment started from
+		 * the spare: nothing was lost, it only gives the space back. */
 		if (res.torn)
 			bk_warn("journal: segment %s/%s: torn tail truncated at offset %llu (%llu bytes dropped)",
 				j->dir, name, (unsigned long long)end, (unsigned long long)(len - end));
+		else if (len > end)
+			bk_info("journal: segment %s/%s: %llu unwritten bytes after its last record released",
+				j->dir, name, (unsigned long long)(len - end));
 		if (ftruncate(fd, (off_t)end) < 0 || fdatasync(fd) < 0) {
 			rc = -errno;
 			goto out;

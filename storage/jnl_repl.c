@@ -7,9 +7,11 @@
  *   notes        changes the main thread already made outside the thread
  *                since the last seal (stream segments unlinked, a stream
  *                segment's compaction finished by an earlier batch)
+ *   rolled spare TRUNCATE the segment rolled from to its records, when it
+ *                was started from the spare (jnl_prealloc.c)
  *   new segment  WRITE header at 0 with trunc (open_seg's create), then
  *                TRUNCATE to the spare's length when the segment is
- *                started from the spare (jnl_prealloc.c)
+ *                started from the spare
  *   records      WRITE buf at seg_off of the segment
  *   deletes      UNLINK every segment the batch made dead
  *   stream files WRITE each fwrite at its offset (created when missing)
@@ -182,7 +184,7 @@ jnl_repl_seal(struct st_journal *j, struct jnl_batch *b)
 	size_t n = 0, np = 0, max;
 	uint64_t bytes = 0;
 
-	max = b->nnote + 3 + b->ndel + b->nfw + b->nfile;
+	max = b->nnote + 4 + b->ndel + b->nfw + b->nfile;
 	scratch_reserve(j, max);
 	b->seq = ++j->repl_seq;
 	for (size_t i = 0; i < b->nnote; i++) {
@@ -190,6 +192,9 @@ jnl_repl_seal(struct st_journal *j, struct jnl_batch *b)
 		       b->notes[i].data, b->notes[i].len);
 		bytes += b->notes[i].len;
 	}
+	if (b->cut_seg)
+		op_add(j->rops, &n, ST_REPL_TRUNCATE, seg_path(j, np++, b->cut_seg),
+		       b->cut_size, NULL, 0);
 	if (b->new_seg) {
 		jnl_seg_header_encode(hdr, b->seg, b->seg_key);
 		op_add(j->rops, &n, ST_REPL_WRITE, seg_path(j, np, b->seg), 0, hdr,

@@ -134,6 +134,25 @@ open_seg(struct jnl_writer *w, uint64_t no, bool create, uint32_t key, uint32_t 
 	return rc;
 }
 
+/* Cut a rolled segment started from the spare to its records. Its
+ * records are written (earlier batches, earlier write turns); the zeros
+ * after them are nothing recovery needs, so a failure (or a crash before
+ * the cut is durable) leaves only unused zeros: ignored. */
+static void
+cut_seg(struct jnl_writer *w, uint64_t no, uint64_t size)
+{
+	char name[32];
+	int fd;
+
+	jnl_seg_name(name, no);
+	if ((fd = openat(w->dirfd, name, O_WRONLY | O_CLOEXEC)) < 0)
+		return;
+	if (ftruncate(fd, (off_t)size) < 0) {
+		/* the zeros stay: unused */
+	}
+	close(fd);
+}
+
 /* fdatasync for the written batches from *first up to (not including) stop,
  * inline in the write pass (a segment switch, a probe, a failed write). */
 static void
@@ -262,6 +281,8 @@ write_pass(struct jnl_writer *w, struct jnl_pass *p)
 			unsynced = b->next;
 			continue;
 		}
+		if (b->cut_seg)
+			cut_seg(w, b->cut_seg, b->cut_size);
 		if ((rc = err_get(w)) == 0)
 			rc = injected(w);
 		if (rc == 0 && b->seg != w->fd_seg && (b->len || b->new_seg)) {

@@ -103,6 +103,7 @@ batch_put(struct st_journal *j, struct jnl_batch *b)
 	b->seg = b->seg_off = 0;
 	b->new_seg = b->probe = b->synced = false;
 	b->prealloc = 0;
+	b->cut_seg = b->cut_size = 0;
 	b->status = b->del_status = b->file_status = b->fw_status = 0;
 	b->mnext = j->spare;
 	j->spare = b;
@@ -174,8 +175,7 @@ seal_cb(evutil_socket_t fd, short what, void *arg)
 static void
 roll(struct st_journal *j)
 {
-	struct jnl_seg *s;
-	bool filled = j->active != NULL;
+	struct jnl_seg *s, *old = j->active;
 
 	seal_now(j);
 	if (j->active)
@@ -192,7 +192,14 @@ roll(struct st_journal *j)
 	/* The spare, if one is ready; the next one once a segment has filled
 	 * (jnl_prealloc.c), otherwise when this one is a quarter full. */
 	j->open->prealloc = jnl_spare_claim(j->w);
-	if (filled) {
+	s->spare = j->open->prealloc != 0;
+	/* The zeros after a rolled spare's records go: a segment holds the
+	 * disk its records need, whatever compaction makes of it. */
+	if (old && old->spare) {
+		j->open->cut_seg = old->no;
+		j->open->cut_size = old->size;
+	}
+	if (old) {
 		j->w->spare_for = s->no;
 		jnl_spare_request(j->w, j->cfg.segment_size);
 	}
@@ -333,6 +340,7 @@ enter_failed(struct st_journal *j, int err)
 	if (j->active)
 		j->active->failed = true;
 	j->active = NULL;
+	jnl_spare_drop(j->w);
 	/* Records appended before we knew: the thread fails them in order. */
 	seal_now(j);
 	j->open->seg = 0;
@@ -511,6 +519,7 @@ jnl_writer_start(struct st_journal *j)
 		}
 		w->started++;
 	}
+	w->spare_min_free = j->cfg.disk_free_limit;
 	return jnl_spare_start(w, j->cfg.preallocate);
 }
 

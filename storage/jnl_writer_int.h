@@ -69,6 +69,8 @@ struct jnl_batch {
 	bool     new_seg;              /* create the file (header) first */
 	uint32_t seg_key;              /* with new_seg: the key its header carries */
 	uint32_t prealloc;             /* with new_seg: its file is the spare, this long */
+	uint64_t cut_seg, cut_size;    /* cut_seg != 0: cut that segment's file (rolled,
+					  started from the spare) to its records first */
 	bool     probe;                /* failed-state probe: clears the latch */
 	uint64_t *dels;                /* owned: segments to unlink once durable */
 	size_t   ndel, delcap;
@@ -167,6 +169,7 @@ struct jnl_writer {
 	enum jnl_spare spare;                 /* [lock] */
 	uint32_t spare_size;                  /* [lock] length asked for / ready */
 	int      spare_abort;                 /* atomic: stop writing zeros */
+	uint64_t spare_min_free;              /* bytes to leave free beside the spare */
 	uint64_t spare_for;                   /* main thread: segment that asked */
 };
 
@@ -199,6 +202,8 @@ uint32_t jnl_spare_claim(struct jnl_writer *w);
 int      jnl_spare_take(struct jnl_writer *w, const char *name, const uint8_t *hdr,
 			size_t hdr_len);
 void     jnl_spare_unclaim(struct jnl_writer *w);
+/* Main thread, the journal failed: a ready spare gives its space back. */
+void     jnl_spare_drop(struct jnl_writer *w);
 
 /* jnl_fwrite.c, journal thread: the stream writes and forgets of a list
  * of batches; sets b->fw_status. Close every cached descriptor (exit). */

@@ -84,6 +84,8 @@ struct st_journal_config {
 	uint32_t     retry_ms;        /* failed state: probe a new segment this often (1000) */
 	bool         preallocate;     /* `preallocate`: start segments from a spare file of
 				         zeros written ahead (jnl_prealloc.c; default on) */
+	uint64_t     disk_free_limit; /* the spare is written only while this much stays
+				         free beside two of it (the disk alarm's limit) */
 };
 
 /* Fill in the defaults; data_dir is set to NULL. */
