@@ -234,6 +234,149 @@ test_scan(void)
 }
 
 /*
+ * The unwritten rest of a preallocated segment reads as zeros: records
+ * then zeros end cleanly (zero_tail, no damage, nothing torn); a record
+ * whose payload does not check and after which only zeros follow was cut
+ * short (torn at its start, not counted as damage); zeros that stop at
+ * garbage with no record after them are a torn tail; and a damaged
+ * header followed by a long run of zeros and then records is one bad
+ * region with every record after it found, the first of them one whose
+ * leading octets are zero.
+ */
+static void
+test_scan_zeros(void)
+{
+	const size_t zrun = (8u << 20) + 3;     /* 8 MiB, not a multiple of 8 */
+	size_t cap = zrun + (1u << 18), a, b, c, n, kv_off, last_off;
+	uint8_t *buf = calloc(1, cap), *val;
+	struct jnl_scan_res res;
+	struct seen s = { 0 };
+	struct jnl_rec r;
+
+	/* records then a zero tail */
+	a = make_msg(buf, 1);
+	b = make_msg(buf + a, 2);
+	c = make_msg(buf + a + b, 3);
+	jnl_scan(buf, a + b + c + 4096, KEY, collect, &s, &res);
+	CHECK_EQ_INT(s.n, 3);
+	CHECK(res.zero_tail);
+	CHECK(!res.torn);
+	CHECK_EQ_INT(res.valid_end, a + b + c);
+	CHECK_EQ_INT(res.records, 3);
+	CHECK_EQ_INT(res.bad_records, 0);
+	CHECK_EQ_INT(res.bad_regions, 0);
+	CHECK_EQ_INT(res.skipped, 0);
+	/* a single zero octet after the records is a zero tail too */
+	memset(&s, 0, sizeof(s));
+	jnl_scan(buf, a + b + c + 1, KEY, collect, &s, &res);
+	CHECK_EQ_INT(s.n, 3);
+	CHECK(res.zero_tail && !res.torn && res.valid_end == a + b + c);
+
+	/* the third record's payload damaged, only zeros after it: torn at
+	 * its start, no damage counted, no zero tail */
+	memset(&s, 0, sizeof(s));
+	buf[a + b + c - 1] ^= 0x40;
+	jnl_scan(buf, a + b + c + 4096, KEY, collect, &s, &res);
+	CHECK_EQ_INT(s.n, 2);
+	CHECK(res.torn);
+	CHECK(!res.zero_tail);
+	CHECK_EQ_INT(res.valid_end, a + b);
+	CHECK_EQ_INT(res.bad_records, 0);
+	CHECK_EQ_INT(res.bad_regions, 0);
+	buf[a + b + c - 1] ^= 0x40;
+	/* as a crash leaves it: the header written, the payload's second half
+	 * still zeros, then the unwritten rest */
+	memset(&s, 0, sizeof(s));
+	memset(buf + a + b + JNL_REC_HDR + (c - JNL_REC_HDR) / 2, 0, (c - JNL_REC_HDR) / 2 + 1);
+	CHECK_EQ_INT(jnl_rec_parse(buf + a + b, c, KEY, &r), -EBADMSG);
+	jnl_scan(buf, a + b + c + 4096, KEY, collect, &s, &res);
+	CHECK_EQ_INT(s.n, 2);
+	CHECK(res.torn && !res.zero_tail);
+	CHECK_EQ_INT(res.valid_end, a + b);
+	CHECK_EQ_INT(res.bad_records + res.bad_regions, 0);
+	/* ...but with a good record after the zeros, it is a damaged record */
+	memset(&s, 0, sizeof(s));
+	make_msg(buf + a + b + c + 4096, 4);
+	jnl_scan(buf, a + b + c + 4096 + c, KEY, collect, &s, &res);
+	CHECK_EQ_INT(s.n, 3);
+	CHECK_EQ_INT(s.off[2], a + b + c + 4096);
+	CHECK(!res.torn && !res.zero_tail);
+	CHECK_EQ_INT(res.bad_records, 1);
+	CHECK_EQ_INT(res.first_bad, a + b);
+	CHECK_EQ_INT(res.valid_end, a + b + c + 4096 + c);
+
+	/* zeros, then garbage with no record after it: torn */
+	memset(buf, 0, cap);
+	a = make_msg(buf, 1);
+	memset(buf + a + 4096, 0xab, 100);
+	memset(&s, 0, sizeof(s));
+	jnl_scan(buf, a + 4096 + 100, KEY, collect, &s, &res);
+	CHECK_EQ_INT(s.n, 1);
+	CHECK(res.torn);
+	CHECK(!res.zero_tail);
+	CHECK_EQ_INT(res.valid_end, a);
+	CHECK_EQ_INT(res.bad_regions, 0);
+	/* garbage then zeros to the end: torn as well, not a zero tail */
+	memset(buf + a + 4096, 0, 100);
+	memset(buf + a, 0xab, 100);
+	memset(&s, 0, sizeof(s));
+	jnl_scan(buf, a + 4096 + 100, KEY, collect, &s, &res);
+	CHECK_EQ_INT(s.n, 1);
+	CHECK(res.torn && !res.zero_tail);
+	CHECK_EQ_INT(res.valid_end, a);
+
+	/* a damaged header, 8 MiB of zeros, then records: one bad region,
+	 * every record after it found. The first one after the zeros is a
+	 * key/value whose payload is 65536 octets long, so its header starts
+	 * with two zero octets. */
+	memset(buf, 0, cap);
+	a = make_msg(buf, 1);
+	b = make_msg(buf + a, 2);
+	buf[a + 2] ^= 0x21;                     /* b's length: no header */
+	kv_off = a + b + zrun;
+	val = malloc(65536);
+	memset(val, 0x5a, 65536);
+	n = jnl_kv_size(1, 65536 - 4 - 1);
+	CHECK_EQ_INT(n, JNL_REC_HDR + 65536);
+	jnl_encode_kv(buf + kv_off, 1, "k", 1, val, 65536 - 4 - 1, false, KEY);
+	CHECK(buf[kv_off] == 0 && buf[kv_off + 1] == 0);
+	last_off = kv_off + n;
+	n = last_off + make_msg(buf + last_off, 3);
+	memset(&s, 0, sizeof(s));
+	CHECK_EQ_INT(jnl_scan(buf, n, KEY, collect, &s, &res), 0);
+	CHECK_EQ_INT(s.n, 3);
+	CHECK_EQ_INT(s.off[0], 0);
+	CHECK_EQ_INT(s.off[1], kv_off);
+	CHECK_EQ_INT(s.off[2], last_off);
+	CHECK_EQ_INT(res.bad_regions, 1);
+	CHECK_EQ_INT(res.bad_records, 0);
+	CHECK_EQ_INT(res.first_bad, a);
+	CHECK_EQ_INT(res.skipped, kv_off - a);
+	CHECK(!res.torn && !res.zero_tail);
+	CHECK_EQ_INT(res.valid_end, n);
+	/* the same with a zero tail after the last record */
+	memset(&s, 0, sizeof(s));
+	jnl_scan(buf, n + 1000, KEY, collect, &s, &res);
+	CHECK_EQ_INT(s.n, 3);
+	CHECK_EQ_INT(res.bad_regions, 1);
+	CHECK(res.zero_tail && !res.torn);
+	CHECK_EQ_INT(res.valid_end, n);
+	/* zeros straight after a good record, then records: a gap no record
+	 * covers is damage (one region), the records after it are found */
+	buf[a + 2] ^= 0x21;
+	memset(buf + a, 0, b);
+	memset(&s, 0, sizeof(s));
+	jnl_scan(buf, n, KEY, collect, &s, &res);
+	CHECK_EQ_INT(s.n, 3);
+	CHECK_EQ_INT(s.off[1], kv_off);
+	CHECK_EQ_INT(res.bad_regions, 1);
+	CHECK_EQ_INT(res.first_bad, a);
+	CHECK(!res.torn && !res.zero_tail);
+	free(val);
+	free(buf);
+}
+
+/*
  * A client chooses message bodies: one may hold bytes laid out as a
  * record. Planted records made without the segment's key (the client
  * cannot know it: plain CRCs, key 0, a guess) are never read as records,
@@ -314,6 +457,7 @@ main(void)
 	RUN(test_refs_kv);
 	RUN(test_header);
 	RUN(test_scan);
+	RUN(test_scan_zeros);
 	RUN(test_planted_record_in_body);
 	RUN(test_many_records_after_damage);
 	TEST_DONE();
