@@ -7,6 +7,9 @@
 #include "../testlib.h"
 #include "journal_helpers.h"
 #include "bk_alloc.h"
+#include "jnl_writer_int.h"   /* the spare's state (prealloc tests) */
+
+#include <fcntl.h>
 
 static void
 test_order(void)
@@ -627,6 +630,524 @@ test_disk(void)
 	CHECK_EQ_INT(st_disk_space("/nonexistent/x", &fr, &tot), -ENOENT);
 }
 
+/* ---------------- segments started from the spare ---------------- */
+
+/*
+ * journal.preallocate: new segments start from journal/spare.tmp, a file
+ * of zeros segment_size long written ahead by a thread of its own. Its
+ * state is read from the writer (jnl_writer_int.h) so a test can make
+ * sure a spare is ready before a roll, which makes "started from the
+ * spare" deterministic.
+ */
+#define PSEG  ST_SEGMENT_SIZE_MIN
+#define PBODY 1000
+#define PMAX  2000
+
+static enum jnl_spare
+spare_state(struct st_journal *j)
+{
+	enum jnl_spare s;
+
+	pthread_mutex_lock(&j->w->lock);
+	s = j->w->spare;
+	pthread_mutex_unlock(&j->w->lock);
+	return s;
+}
+
+/* Until no spare is being written (NONE or READY); false after 10 s. */
+static bool
+spare_settled(struct st_journal *j)
+{
+	for (int i = 0; i < 2000; i++) {
+		enum jnl_spare s = spare_state(j);
+
+		if (s == JNL_SPARE_NONE || s == JNL_SPARE_READY)
+			return true;
+		usleep(5000);
+	}
+	return false;
+}
+
+static void
+spare_path(char *out, size_t n)
+{
+	snprintf(out, n, "%s/journal/spare.tmp", dir);
+}
+
+static bool
+spare_exists(void)
+{
+	char p[320];
+
+	spare_path(p, sizeof(p));
+	return access(p, F_OK) == 0;
+}
+
+static struct st_journal *
+jopen_pre(bool on)
+{
+	struct st_journal_config cfg;
+	struct st_journal *j = NULL;
+	int rc;
+
+	st_journal_config_init(&cfg);
+	CHECK(cfg.preallocate);             /* on unless turned off */
+	cfg.data_dir = dir;
+	cfg.segment_size = PSEG;
+	cfg.sync = ST_SYNC_BATCH;
+	cfg.retry_ms = 20;
+	cfg.preallocate = on;
+	if ((rc = st_journal_open(&cfg, base, &j)) < 0)
+		fprintf(stderr, "st_journal_open: %s\n", strerror(-rc));
+	return j;
+}
+
+/* Encoded size of append_msg's record with a body of n octets. */
+static size_t
+msg_rec_size(size_t n)
+{
+	static uint8_t body[PBODY];
+	struct st_msg_queue q = { 1, 0 };
+	struct st_msg m = {
+		.exchange = "ex", .exchange_len = 2, .routing_key = "rk", .routing_key_len = 2,
+		.props = "P", .props_len = 1, .body = body, .body_len = (uint32_t)n,
+		.queues = &q, .nqueues = 1,
+	};
+
+	return jnl_msg_size(&m);
+}
+
+/* Whether len octets of path from off are all zeros (and there). */
+static bool
+zeros_in(const char *path, off_t off, size_t len)
+{
+	uint8_t *buf = malloc(len ? len : 1);
+	FILE *f = fopen(path, "rb");
+	bool ok = f != NULL && fseeko(f, off, SEEK_SET) == 0 && fread(buf, 1, len, f) == len;
+
+	for (size_t i = 0; ok && i < len; i++)
+		ok = buf[i] == 0;
+	if (f)
+		fclose(f);
+	free(buf);
+	return ok;
+}
+
+/* Whether path starts with a valid header of segment no. */
+static bool
+header_ok(const char *path, uint64_t no)
+{
+	uint8_t h[JNL_SEG_HDR];
+	uint64_t got = 0;
+	uint32_t key;
+	FILE *f = fopen(path, "rb");
+	bool ok = f != NULL && fread(h, 1, sizeof(h), f) == sizeof(h) &&
+		  jnl_seg_header_check(h, sizeof(h), &got, &key) == 0 && got == no;
+
+	if (f)
+		fclose(f);
+	return ok;
+}
+
+/*
+ * Messages 1..n, in batches of 8, each batch durable before the next;
+ * before each batch, any spare being written is waited for, so every
+ * roll after the first request finds one ready. With spare_seen, notes
+ * whether spare.tmp was ever there after a batch.
+ */
+static void
+fill(struct st_journal *j, uint64_t from, uint64_t to, bool *spare_seen)
+{
+	uint64_t q = 1;
+
+	for (uint64_t id = from; id <= to; ) {
+		CHECK(spare_settled(j));
+		for (int k = 0; k < 8 && id <= to; k++, id++)
+			CHECK_EQ_INT(append_msg(j, id, &q, 1, PBODY), 0);
+		CHECK_EQ_INT(flush(j), 0);
+		if (spare_seen && spare_exists())
+			*spare_seen = true;
+	}
+}
+
+/* Each segment's logical end (past its last record), from the index:
+ * ends[no] for segments 1..nseg; returns the highest segment seen. */
+static uint64_t
+logical_ends(struct st_journal *j, uint64_t n, uint64_t *ends, size_t cap)
+{
+	uint64_t top = 0;
+
+	memset(ends, 0, cap * sizeof(*ends));
+	for (uint64_t id = 1; id <= n; id++) {
+		struct st_loc l;
+
+		if (st_journal_msg_loc(j, id, &l) != 0 || l.segment >= cap) {
+			CHECK(0);
+			continue;
+		}
+		if ((uint64_t)l.offset + l.length > ends[l.segment])
+			ends[l.segment] = (uint64_t)l.offset + l.length;
+		if (l.segment > top)
+			top = l.segment;
+	}
+	return top;
+}
+
+struct all_msgs {
+	uint8_t seen[PMAX + 1];
+	int n, dup, bad;
+};
+
+static int
+all_msg(void *arg, const struct st_msg *m)
+{
+	struct all_msgs *a = arg;
+
+	a->n++;
+	if (m->id == 0 || m->id > PMAX) {
+		a->bad++;
+		return 0;
+	}
+	if (a->seen[m->id]++)
+		a->dup++;
+	if (m->body_len != PBODY)
+		a->bad++;
+	else
+		for (size_t i = 0; i < PBODY; i++)
+			if (((const uint8_t *)m->body)[i] != (uint8_t)(m->id + i)) {
+				a->bad++;
+				break;
+			}
+	return 0;
+}
+
+/* Open and replay: every one of 1..n exactly once with its body. */
+static struct st_journal *
+reopen_all(bool on, uint64_t n)
+{
+	const struct st_replay_ops ops = { NULL, all_msg };
+	static struct all_msgs a;
+	struct st_journal *j = jopen_pre(on);
+
+	memset(&a, 0, sizeof(a));
+	CHECK(j != NULL);
+	if (j == NULL)
+		return NULL;
+	CHECK_EQ_INT(st_journal_replay(j, &ops, &a), 0);
+	CHECK_EQ_INT(a.n, (int)n);
+	CHECK_EQ_INT(a.dup, 0);
+	CHECK_EQ_INT(a.bad, 0);
+	for (uint64_t id = 1; id <= n; id++)
+		if (!a.seen[id]) {
+			fprintf(stderr, "message %llu not recovered\n", (unsigned long long)id);
+			CHECK(0);
+			break;
+		}
+	return j;
+}
+
+static void
+test_prealloc_segments(void)
+{
+	const uint64_t n = 300;    /* about five segments of 64 KiB */
+	uint64_t ends[32], ends2[32], nseg, sum = 0, q = 1;
+	struct st_journal_stats st;
+	struct st_journal *j;
+	char path[320];
+	uint8_t body[PBODY];
+
+	tmpdir_new();
+	j = jopen_pre(true);
+	CHECK(j != NULL);
+	/* not asked for yet: a journal that writes little has none */
+	fill(j, 1, 8, NULL);
+	usleep(50000);
+	CHECK_EQ_INT(spare_state(j), JNL_SPARE_NONE);
+	CHECK(!spare_exists());
+	/* past a quarter of the first segment: asked for, written, zeros */
+	fill(j, 9, 24, NULL);
+	CHECK(24 * msg_rec_size(PBODY) > PSEG / 4);
+	CHECK(spare_settled(j));
+	CHECK_EQ_INT(spare_state(j), JNL_SPARE_READY);
+	spare_path(path, sizeof(path));
+	CHECK_EQ_INT(fsize(path), PSEG);
+	CHECK(zeros_in(path, 0, PSEG));
+	/* roll several segments, a spare ready at each roll */
+	fill(j, 25, n, NULL);
+	CHECK(spare_settled(j));
+	nseg = logical_ends(j, n, ends, 32);
+	st_journal_stats_get(j, &st);
+	CHECK(nseg >= 4);
+	CHECK_EQ_INT(st.segments, nseg);
+	/* the first segment was a new file; every later one is the spare:
+	 * its header, its records, zeros to segment_size */
+	for (uint64_t no = 1; no <= nseg; no++) {
+		seg_path(path, sizeof(path), no);
+		CHECK(header_ok(path, no));
+		CHECK(ends[no] > JNL_SEG_HDR && ends[no] <= PSEG);
+		sum += ends[no];
+		if (no == 1) {
+			CHECK_EQ_INT(fsize(path), (off_t)ends[no]);
+			continue;
+		}
+		CHECK_EQ_INT(fsize(path), PSEG);
+		CHECK(zeros_in(path, (off_t)ends[no], PSEG - ends[no]));
+	}
+	/* stats count what the records take, not the zeros */
+	CHECK_EQ_INT(sum, nseg * JNL_SEG_HDR + n * msg_rec_size(PBODY));
+	CHECK_EQ_INT(st.disk_bytes, sum);
+	/* the next spare is there; a clean close removes it */
+	CHECK(spare_exists());
+	st_journal_close(j);
+	CHECK(!spare_exists());
+
+	/* everything back; the last segment's zeros given back, the rolled
+	 * ones' left in place but not counted */
+	j = reopen_all(true, n);
+	CHECK(!spare_exists());
+	CHECK_EQ_INT(logical_ends(j, n, ends2, 32), nseg);
+	for (uint64_t no = 1; no <= nseg; no++)
+		CHECK_EQ_INT(ends2[no], ends[no]);
+	seg_path(path, sizeof(path), nseg);
+	CHECK_EQ_INT(fsize(path), (off_t)ends[nseg]);
+	seg_path(path, sizeof(path), nseg - 1);
+	CHECK_EQ_INT(fsize(path), PSEG);
+	st_journal_stats_get(j, &st);
+	CHECK_EQ_INT(st.segments, nseg);
+	CHECK_EQ_INT(st.disk_bytes, sum);
+	/* bodies read back from a segment with a zero tail */
+	for (uint64_t id = 1; id <= n; id += 37) {
+		CHECK_EQ_INT(st_journal_read_body(j, id, body, sizeof(body)), PBODY);
+		CHECK(body[0] == (uint8_t)id && body[PBODY - 1] == (uint8_t)(id + PBODY - 1));
+	}
+	/* appends go on in new segments; a second reopen reads the earlier
+	 * run's rolled, preallocated segments again */
+	CHECK_EQ_INT(append_msg(j, n + 1, &q, 1, PBODY), 0);
+	CHECK_EQ_INT(flush(j), 0);
+	st_journal_stats_get(j, &st);
+	CHECK_EQ_INT(st.segments, nseg + 1);
+	CHECK_EQ_INT(st.disk_bytes, sum + JNL_SEG_HDR + msg_rec_size(PBODY));
+	st_journal_close(j);
+	CHECK(!spare_exists());
+	j = reopen_all(true, n + 1);
+	st_journal_stats_get(j, &st);
+	CHECK_EQ_INT(st.disk_bytes, sum + JNL_SEG_HDR + msg_rec_size(PBODY));
+	st_journal_close(j);
+	tmpdir_free();
+}
+
+/* preallocate = false: no spare, ever; segments are as long as their
+ * records. */
+static void
+test_prealloc_off(void)
+{
+	const uint64_t n = 300;
+	uint64_t ends[32], nseg;
+	struct st_journal_stats st;
+	struct st_journal *j;
+	bool seen = false;
+	char path[320];
+
+	tmpdir_new();
+	j = jopen_pre(false);
+	CHECK(j != NULL);
+	fill(j, 1, n, &seen);
+	usleep(50000);
+	CHECK(!seen);
+	CHECK(!spare_exists());
+	CHECK_EQ_INT(spare_state(j), JNL_SPARE_NONE);
+	nseg = logical_ends(j, n, ends, 32);
+	CHECK(nseg >= 4);
+	for (uint64_t no = 1; no <= nseg; no++) {
+		seg_path(path, sizeof(path), no);
+		CHECK_EQ_INT(fsize(path), (off_t)ends[no]);
+	}
+	st_journal_stats_get(j, &st);
+	CHECK_EQ_INT(st.disk_bytes, nseg * JNL_SEG_HDR + n * msg_rec_size(PBODY));
+	st_journal_close(j);
+	CHECK(!spare_exists());
+	j = reopen_all(false, n);
+	CHECK(!spare_exists());
+	st_journal_close(j);
+	tmpdir_free();
+}
+
+/* A spare.tmp left by a crash, here garbage (and one that looks like a
+ * segment), is removed at open, preallocating or not, and recovery reads
+ * the segments alone. */
+static void
+test_prealloc_stale_spare(void)
+{
+	const uint64_t n = 100;
+	struct st_journal *j;
+	uint8_t junk[5000];
+	char path[320], seg1[320];
+	FILE *f, *g;
+	size_t got;
+
+	tmpdir_new();
+	j = jopen_pre(true);
+	fill(j, 1, n, NULL);
+	st_journal_close(j);
+	for (int round = 0; round < 3; round++) {
+		spare_path(path, sizeof(path));
+		f = fopen(path, "wb");
+		CHECK(f != NULL);
+		if (round == 2) {
+			/* a copy of segment 1: found by no name, never replayed */
+			seg_path(seg1, sizeof(seg1), 1);
+			g = fopen(seg1, "rb");
+			while ((got = fread(junk, 1, sizeof(junk), g)) > 0)
+				fwrite(junk, 1, got, f);
+			fclose(g);
+		} else {
+			memset(junk, 0xab + round, sizeof(junk));
+			fwrite(junk, 1, sizeof(junk), f);
+		}
+		fclose(f);
+		CHECK(spare_exists());
+		j = jopen_pre(round != 1);
+		CHECK(j != NULL);
+		CHECK(!spare_exists());             /* gone before any append */
+		st_journal_close(j);
+		spare_path(path, sizeof(path));
+		f = fopen(path, "wb");
+		fwrite(junk, 1, sizeof(junk), f);
+		fclose(f);
+		j = reopen_all(round != 1, n);
+		CHECK(!spare_exists());
+		st_journal_close(j);
+	}
+	tmpdir_free();
+}
+
+/* stderr into a file while recovery runs: what it logged. */
+static char *
+capture(bool start)
+{
+	static int saved = -1, fd = -1;
+	static char p[300];
+	char *out = NULL;
+	struct stat st;
+
+	fflush(stderr);
+	if (start) {
+		snprintf(p, sizeof(p), "%s.log", dir);
+		fd = open(p, O_RDWR | O_CREAT | O_TRUNC, 0600);
+		saved = dup(STDERR_FILENO);
+		dup2(fd, STDERR_FILENO);
+		return NULL;
+	}
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	fstat(fd, &st);
+	out = calloc(1, (size_t)st.st_size + 1);
+	if (pread(fd, out, (size_t)st.st_size, 0) < 0)
+		out[0] = '\0';
+	close(fd);
+	unlink(p);
+	fputs(out, stderr);
+	return out;
+}
+
+static void
+copy_file(const char *from, const char *to)
+{
+	uint8_t buf[8192];
+	FILE *f = fopen(from, "rb"), *g = fopen(to, "wb");
+	size_t got;
+
+	CHECK(f != NULL && g != NULL);
+	while (f && g && (got = fread(buf, 1, sizeof(buf), f)) > 0)
+		CHECK_EQ_INT(fwrite(buf, 1, got, g), got);
+	if (f)
+		fclose(f);
+	if (g)
+		fclose(g);
+}
+
+/*
+ * What a crash leaves: segments started from the spare are their header,
+ * their records and zeros to segment_size (the journal's files copied
+ * while it runs, all durable). Recovery finds every record and logs no
+ * warning; the last segment is cut to its records. Then the same image
+ * with half a record written into the last segment's zeros (a batch cut
+ * short): torn, with a warning, and nothing else lost.
+ */
+static void
+test_prealloc_crash_image(void)
+{
+	const uint64_t n = 250;
+	uint64_t ends[32], nseg, last_len;
+	struct st_journal *j;
+	struct st_loc loc;
+	char path[320], img[320], *log;
+	uint8_t rec[2048];
+	FILE *f;
+
+	tmpdir_new();
+	snprintf(img, sizeof(img), "%.200s-image", dir);
+	CHECK_EQ_INT(mkdir(img, 0700), 0);
+	j = jopen_pre(true);
+	fill(j, 1, n, NULL);
+	nseg = logical_ends(j, n, ends, 32);
+	CHECK(nseg >= 3);
+	for (uint64_t no = 1; no <= nseg; no++) {
+		char to[400];
+
+		seg_path(path, sizeof(path), no);
+		snprintf(to, sizeof(to), "%s/%020llu.seg", img, (unsigned long long)no);
+		copy_file(path, to);
+	}
+	CHECK_EQ_INT(st_journal_msg_loc(j, n, &loc), 0);
+	CHECK_EQ_INT(loc.segment, nseg);
+	st_journal_close(j);
+
+	for (int torn = 0; torn < 2; torn++) {
+		for (uint64_t no = 1; no <= nseg; no++) {
+			char from[400];
+
+			seg_path(path, sizeof(path), no);
+			snprintf(from, sizeof(from), "%s/%020llu.seg", img, (unsigned long long)no);
+			copy_file(from, path);
+		}
+		seg_path(path, sizeof(path), nseg);
+		CHECK_EQ_INT(fsize(path), PSEG);    /* the zeros are there */
+		last_len = ends[nseg];
+		if (torn) {
+			/* the first half of a record (its last one's bytes again:
+			 * a genuine header with this segment's key) after the
+			 * last record, zeros after it */
+			f = fopen(path, "r+b");
+			CHECK(loc.length <= sizeof(rec));
+			fseeko(f, loc.offset, SEEK_SET);
+			CHECK_EQ_INT(fread(rec, 1, loc.length, f), loc.length);
+			fseeko(f, (off_t)last_len, SEEK_SET);
+			fwrite(rec, 1, loc.length / 2, f);
+			fclose(f);
+		}
+		capture(true);
+		j = reopen_all(true, n);
+		log = capture(false);
+		if (torn) {
+			CHECK(strstr(log, "torn tail") != NULL);
+		} else {
+			CHECK(strstr(log, " warning ") == NULL);
+			CHECK(strstr(log, " error ") == NULL);
+			CHECK(strstr(log, "corrupt") == NULL);
+		}
+		free(log);
+		CHECK_EQ_INT(fsize(path), (off_t)last_len);
+		CHECK(!spare_exists());
+		st_journal_close(j);
+	}
+	memcpy(path, dir, sizeof(dir));
+	snprintf(dir, sizeof(dir), "%.250s", img);
+	tmpdir_free();
+	memcpy(dir, path, sizeof(dir));
+	tmpdir_free();
+}
+
 int
 main(void)
 {
@@ -645,6 +1166,10 @@ main(void)
 	RUN(test_write_failure);
 	RUN(test_put_file);
 	RUN(test_disk);
+	RUN(test_prealloc_segments);
+	RUN(test_prealloc_off);
+	RUN(test_prealloc_stale_spare);
+	RUN(test_prealloc_crash_image);
 	event_base_free(base);
 	TEST_DONE();
 }
