@@ -6,11 +6,13 @@
  * retention); a journal opened on the copy replays the same messages;
  * completions wait for their release; paths from the wire stay inside
  * the data directory; a compacted stream's rewritten segments reach the
- * copy (ST_REPL_COMPACT) with the same bytes.
+ * copy (ST_REPL_COMPACT) with the same bytes; a segment started from the
+ * spare is grown on the copy to the spare's length (ST_REPL_TRUNCATE).
  */
 #include <fcntl.h>
 
 #include "bk_alloc.h"
+#include "jnl_writer_int.h"   /* the spare's state (test_prealloc_copy) */
 #include "journal_helpers.h"
 #include "testlib.h"
 
@@ -424,6 +426,188 @@ test_compact_copy(void)
 	tmpdir_free();
 }
 
+/*
+ * A segment started from the spare (journal.preallocate) is, on the
+ * leader, the spare's file: header, records, zeros to segment_size. Its
+ * batch is described as WRITE header (trunc), TRUNCATE to the spare's
+ * length, then the records' WRITE, and the copy comes out byte for byte
+ * the same (lengths included). A segment not started from the spare
+ * (the first) gets no TRUNCATE.
+ */
+#define PSEG ST_SEGMENT_SIZE_MIN
+
+struct seen_op {
+	uint8_t kind;
+	bool trunc;
+	char path[64];
+	uint64_t off;
+	size_t len;
+};
+static struct seen_op pops[4096];
+static size_t npops;
+static size_t pbatch_start[1024], npbatches;
+
+static void
+on_sealed_rec(void *arg, const struct st_repl_batch *b)
+{
+	if (npbatches < 1024)
+		pbatch_start[npbatches++] = npops;
+	for (size_t i = 0; i < b->nops && npops < 4096; i++) {
+		struct seen_op *o = &pops[npops++];
+
+		o->kind = b->ops[i].kind;
+		o->trunc = b->ops[i].trunc;
+		snprintf(o->path, sizeof(o->path), "%s", b->ops[i].path);
+		o->off = b->ops[i].off;
+		o->len = b->ops[i].len;
+	}
+	on_sealed(arg, b);
+}
+
+static const struct st_repl_ops rec_hook = { on_sealed_rec, on_written };
+
+static enum jnl_spare
+spare_state(struct st_journal *j)
+{
+	enum jnl_spare s;
+
+	pthread_mutex_lock(&j->w->lock);
+	s = j->w->spare;
+	pthread_mutex_unlock(&j->w->lock);
+	return s;
+}
+
+/* Until no spare is being written; false after 10 s. */
+static bool
+spare_settled(struct st_journal *j)
+{
+	for (int i = 0; i < 2000; i++) {
+		enum jnl_spare s = spare_state(j);
+
+		if (s == JNL_SPARE_NONE || s == JNL_SPARE_READY)
+			return true;
+		usleep(5000);
+	}
+	return false;
+}
+
+static off_t
+file_size(const char *root, const char *rel)
+{
+	char p[600];
+	struct stat st;
+
+	snprintf(p, sizeof(p), "%s/%s", root, rel);
+	return stat(p, &st) == 0 ? st.st_size : -1;
+}
+
+static void
+test_prealloc_copy(void)
+{
+	const struct st_replay_ops ops = { NULL, on_msg };
+	struct st_journal *j;
+	uint64_t q = 1, id = 1;
+	int from_spare = 0, fresh = 0, replayed = 0;
+	char name[80];
+
+	tmpdir_new();
+	snprintf(mdir, sizeof(mdir), "%.200s-mirror", dir);
+	CHECK_EQ_INT(mkdir(mdir, 0700), 0);
+	CHECK_EQ_INT(st_mirror_open(mdir, true, &mirror), 0);
+	sealed_seq = written_seq = 0;
+	apply_errors = 0;
+	npops = npbatches = 0;
+	j = jopen_cfg(PSEG, ST_SYNC_BATCH);     /* preallocate: on by default */
+	CHECK(j != NULL);
+	CHECK_EQ_INT(st_journal_replay(j, NULL, NULL), 0);
+	st_journal_repl_attach(j, &rec_hook, NULL);
+	/* batches of 8 messages, each released and durable before the next;
+	 * a spare being written is waited for, so each roll finds one */
+	for (int round = 0; round < 40; round++) {
+		struct waiter w = { 0, 0 };
+		uint64_t mark = sealed_seq;
+
+		CHECK(spare_settled(j));
+		for (int k = 0; k < 8; k++, id++)
+			CHECK_EQ_INT(append_msg(j, id, &q, 1, 1000), 0);
+		CHECK_EQ_INT(st_journal_when_durable(j, on_done, &w), 0);
+		while (sealed_seq == mark)
+			event_base_loop(base, EVLOOP_ONCE);
+		while (!w.done) {
+			st_journal_repl_release(j, st_journal_repl_sealed(j));
+			event_base_loop(base, EVLOOP_ONCE);
+		}
+		CHECK_EQ_INT(w.status, 0);
+	}
+	CHECK(spare_settled(j));
+	CHECK_EQ_INT(apply_errors, 0);
+	/* each new segment's description */
+	for (size_t bi = 0; bi < npbatches; bi++) {
+		size_t end = bi + 1 < npbatches ? pbatch_start[bi + 1] : npops;
+
+		for (size_t i = pbatch_start[bi]; i < end; i++) {
+			struct seen_op *o = &pops[i];
+			bool recs = false;
+
+			if (!(o->kind == ST_REPL_WRITE && o->trunc &&
+			      strncmp(o->path, "journal/", 8) == 0))
+				continue;
+			CHECK_EQ_INT(o->off, 0);
+			CHECK_EQ_INT(o->len, JNL_SEG_HDR);
+			if (i + 1 < end && pops[i + 1].kind == ST_REPL_TRUNCATE) {
+				from_spare++;
+				CHECK_STR(pops[i + 1].path, o->path);
+				CHECK_EQ_INT(pops[i + 1].off, PSEG);
+				/* the records come after the TRUNCATE, not before */
+				for (size_t k = i + 2; k < end; k++)
+					if (pops[k].kind == ST_REPL_WRITE &&
+					    strcmp(pops[k].path, o->path) == 0) {
+						CHECK_EQ_INT(pops[k].off, JNL_SEG_HDR);
+						CHECK(!pops[k].trunc);
+						recs = true;
+					}
+				CHECK(recs);
+			} else {
+				fresh++;
+				CHECK_STR(o->path, "journal/00000000000000000001.seg");
+			}
+			/* nothing in the batch shrinks or grows it otherwise */
+			for (size_t k = i + 2; k < end; k++)
+				CHECK(!(pops[k].kind == ST_REPL_TRUNCATE &&
+					strcmp(pops[k].path, o->path) == 0));
+		}
+	}
+	CHECK_EQ_INT(fresh, 1);
+	CHECK(from_spare >= 3);
+	/* the copy: the same bytes, the spare's length included */
+	CHECK_EQ_INT(st_mirror_sync(mirror), 0);
+	check_identical();
+	for (uint64_t no = 2; no <= (uint64_t)from_spare + 1; no++) {
+		snprintf(name, sizeof(name), "journal/%020llu.seg", (unsigned long long)no);
+		CHECK_EQ_INT(file_size(dir, name), PSEG);
+		CHECK_EQ_INT(file_size(mdir, name), PSEG);
+	}
+	CHECK_EQ_INT(file_size(mdir, "journal/spare.tmp"), -1);
+	st_journal_close(j);
+	st_mirror_close(mirror);
+	mirror = NULL;
+	/* the copy opens as a journal with every message */
+	{
+		char keep[256];
+
+		memcpy(keep, dir, sizeof(keep));
+		snprintf(dir, sizeof(dir), "%s", mdir);
+		j = jopen_cfg(PSEG, ST_SYNC_BATCH);
+		CHECK(j != NULL);
+		CHECK_EQ_INT(st_journal_replay(j, &ops, &replayed), 0);
+		CHECK_EQ_INT(replayed, (int)(id - 1));
+		st_journal_close(j);
+		memcpy(dir, keep, sizeof(dir));
+	}
+	mirror_dir_free();
+	tmpdir_free();
+}
+
 int
 main(void)
 {
@@ -433,6 +617,7 @@ main(void)
 	RUN(test_copy);
 	RUN(test_close_releases);
 	RUN(test_compact_copy);
+	RUN(test_prealloc_copy);
 	event_base_free(base);
 	TEST_DONE();
 }
