@@ -2,7 +2,9 @@
  * The journal end to end on a real event_base and journal thread: group
  * commit and completion order, replay after reopen with settlements
  * applied, torn tail and mid-segment corruption, segment deletion,
- * compaction, body reads, and the failed state after a write error.
+ * compaction, body reads, the failed state after a write error, and
+ * segments started from the spare (journal.preallocate): their length
+ * while open, the spare's life, recovery of their zero tails.
  */
 #include "../testlib.h"
 #include "journal_helpers.h"
@@ -654,14 +656,14 @@ spare_state(struct st_journal *j)
 	return s;
 }
 
-/* Until no spare is being written (NONE or READY); false after 10 s. */
+/* Until no spare is being written (not WANTED or BUSY); false after 10 s. */
 static bool
 spare_settled(struct st_journal *j)
 {
 	for (int i = 0; i < 2000; i++) {
 		enum jnl_spare s = spare_state(j);
 
-		if (s == JNL_SPARE_NONE || s == JNL_SPARE_READY)
+		if (s != JNL_SPARE_WANTED && s != JNL_SPARE_BUSY)
 			return true;
 		usleep(5000);
 	}
@@ -1148,6 +1150,134 @@ test_prealloc_crash_image(void)
 	tmpdir_free();
 }
 
+/* Messages that still fit in the active segment (top, its end). */
+static uint64_t
+room_left(uint64_t end)
+{
+	return (PSEG - end) / msg_rec_size(PBODY);
+}
+
+/*
+ * A batch that claimed the spare for its new segment fails before the
+ * segment is opened (a write error): the spare goes back, still ready,
+ * and the first roll after the failed state clears starts from it.
+ */
+static void
+test_prealloc_claim_given_back(void)
+{
+	uint64_t ends[32], top, id, q = 1, n;
+	struct st_journal *j;
+	struct waiter w = { 0, 0 };
+	char path[320];
+
+	tmpdir_new();
+	j = jopen_pre(true);
+	fill(j, 1, 100, NULL);
+	CHECK(spare_settled(j));
+	CHECK_EQ_INT(spare_state(j), JNL_SPARE_READY);
+	/* fill the active segment to the brim, so the next message rolls */
+	top = logical_ends(j, 100, ends, 32);
+	n = room_left(ends[top]);
+	for (id = 101; id < 101 + n; id++)
+		CHECK_EQ_INT(append_msg(j, id, &q, 1, PBODY), 0);
+	CHECK_EQ_INT(flush(j), 0);
+	CHECK_EQ_INT(logical_ends(j, id - 1, ends, 32), top);
+	CHECK(spare_settled(j));
+	/* the message that rolls: its batch claims the spare, then fails */
+	st_journal_inject_failure(j, -EIO, 1);
+	CHECK_EQ_INT(append_msg(j, id, &q, 1, PBODY), 0);
+	CHECK_EQ_INT(st_journal_when_durable(j, on_done, &w), 0);
+	while (!w.done)
+		event_base_loop(base, EVLOOP_ONCE);
+	CHECK_EQ_INT(w.status, -EIO);
+	CHECK_EQ_INT(spare_state(j), JNL_SPARE_READY);
+	CHECK(spare_exists());
+	seg_path(path, sizeof(path), top + 1);
+	CHECK_EQ_INT(fsize(path), -1);          /* never created */
+	/* the probe writes a fresh segment; the next roll takes the spare */
+	CHECK_EQ_INT(failure_cleared(j), 0);
+	for (uint64_t k = id + 1; k <= id + 200; k++) {
+		CHECK(spare_settled(j));
+		CHECK_EQ_INT(append_msg(j, k, &q, 1, PBODY), 0);
+		CHECK_EQ_INT(flush(j), 0);
+	}
+	{
+		uint64_t probe_seg = 0;
+		struct st_loc l;
+
+		CHECK_EQ_INT(st_journal_msg_loc(j, id + 1, &l), 0);
+		probe_seg = l.segment;
+		CHECK(probe_seg > top);
+		CHECK_EQ_INT(st_journal_msg_loc(j, id + 200, &l), 0);
+		CHECK(l.segment >= probe_seg + 2);
+		/* every segment rolled to after the probe's is the spare */
+		for (uint64_t no = probe_seg + 1; no <= l.segment; no++) {
+			seg_path(path, sizeof(path), no);
+			CHECK_EQ_INT(fsize(path), PSEG);
+		}
+	}
+	st_journal_close(j);
+	CHECK(!spare_exists());
+	/* all but the failed message back */
+	{
+		const struct st_replay_ops ops = { NULL, all_msg };
+		static struct all_msgs a;
+
+		memset(&a, 0, sizeof(a));
+		j = jopen_pre(true);
+		CHECK_EQ_INT(st_journal_replay(j, &ops, &a), 0);
+		CHECK_EQ_INT(a.n, (int)(id + 200 - 1));
+		CHECK_EQ_INT(a.dup + a.bad, 0);
+		CHECK_EQ_INT(a.seen[id], 0);
+		st_journal_close(j);
+	}
+	tmpdir_free();
+}
+
+/*
+ * The spare cannot be written (a directory where spare.tmp goes): the
+ * journal carries on with segments created as new files, and asks again
+ * at every roll; once the name is free, the next roll's request writes
+ * one and later segments start from it.
+ */
+static void
+test_prealloc_spare_fails(void)
+{
+	uint64_t ends[32], top;
+	struct st_journal *j;
+	char path[320];
+
+	tmpdir_new();
+	snprintf(path, sizeof(path), "%s/journal", dir);
+	CHECK_EQ_INT(mkdir(path, 0700), 0);
+	spare_path(path, sizeof(path));
+	CHECK_EQ_INT(mkdir(path, 0700), 0);
+	j = jopen_pre(true);
+	CHECK(j != NULL);
+	fill(j, 1, 200, NULL);
+	CHECK(spare_settled(j));
+	CHECK_EQ_INT(spare_state(j), JNL_SPARE_NONE);
+	top = logical_ends(j, 200, ends, 32);
+	CHECK(top >= 3);
+	for (uint64_t no = 1; no <= top; no++) {
+		seg_path(path, sizeof(path), no);
+		CHECK_EQ_INT(fsize(path), (off_t)ends[no]);
+	}
+	spare_path(path, sizeof(path));
+	CHECK_EQ_INT(rmdir(path), 0);
+	fill(j, 201, 400, NULL);
+	CHECK(spare_settled(j));
+	top = logical_ends(j, 400, ends, 32);
+	seg_path(path, sizeof(path), top);
+	CHECK_EQ_INT(fsize(path), PSEG);
+	CHECK(spare_exists());
+	st_journal_close(j);
+	CHECK(!spare_exists());
+	j = reopen_all(true, 400);
+	st_journal_close(j);
+	tmpdir_free();
+}
+
 int
 main(void)
 {
@@ -1170,6 +1300,8 @@ main(void)
 	RUN(test_prealloc_off);
 	RUN(test_prealloc_stale_spare);
 	RUN(test_prealloc_crash_image);
+	RUN(test_prealloc_claim_given_back);
+	RUN(test_prealloc_spare_fails);
 	event_base_free(base);
 	TEST_DONE();
 }

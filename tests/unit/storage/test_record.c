@@ -3,7 +3,8 @@
  * outcomes, and the scanner's rules: torn tail, a damaged payload skipped
  * by its length, resync over a damaged header, a record planted in a
  * message body never accepted, and many good records after damage all
- * found (the scan has no budget to run out).
+ * found (the scan has no budget to run out); zeros (the unwritten rest
+ * of a preallocated segment) as a clean end, a torn tail or a gap.
  */
 #include <errno.h>
 #include <stdlib.h>

@@ -477,14 +477,14 @@ spare_state(struct st_journal *j)
 	return s;
 }
 
-/* Until no spare is being written; false after 10 s. */
+/* Until no spare is being written (not WANTED or BUSY); false after 10 s. */
 static bool
 spare_settled(struct st_journal *j)
 {
 	for (int i = 0; i < 2000; i++) {
 		enum jnl_spare s = spare_state(j);
 
-		if (s == JNL_SPARE_NONE || s == JNL_SPARE_READY)
+		if (s != JNL_SPARE_WANTED && s != JNL_SPARE_BUSY)
 			return true;
 		usleep(5000);
 	}
