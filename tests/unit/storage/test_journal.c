@@ -939,7 +939,7 @@ test_prealloc_segments(void)
 }
 
 /* preallocate = false: no spare, ever; segments are as long as their
- * records. */
+ * records. Nor with sync = none. */
 static void
 test_prealloc_off(void)
 {
@@ -970,6 +970,25 @@ test_prealloc_off(void)
 	CHECK(!spare_exists());
 	j = reopen_all(false, n);
 	CHECK(!spare_exists());
+	st_journal_close(j);
+	tmpdir_free();
+
+	/* sync = none: preallocate on, yet no spare (nothing syncs) */
+	tmpdir_new();
+	j = jopen_cfg(PSEG, ST_SYNC_NONE);
+	CHECK(j != NULL);
+	for (uint64_t id = 1; id <= n; id++) {
+		uint64_t q = 1;
+
+		CHECK_EQ_INT(append_msg(j, id, &q, 1, PBODY), 0);
+		if (id % 8 == 0)
+			CHECK_EQ_INT(flush(j), 0);
+	}
+	CHECK_EQ_INT(flush(j), 0);
+	usleep(50000);
+	CHECK(!spare_exists());
+	st_journal_stats_get(j, &st);
+	CHECK(st.segments >= 4);
 	st_journal_close(j);
 	tmpdir_free();
 }
@@ -1105,7 +1124,11 @@ test_prealloc_crash_image(void)
 	CHECK_EQ_INT(loc.segment, nseg);
 	st_journal_close(j);
 
-	for (int torn = 0; torn < 2; torn++) {
+	/* clean (opened preallocating, then not: recovery reads zeros the
+	 * same either way), then torn */
+	for (int v = 0; v < 3; v++) {
+		bool torn = v == 2;
+
 		for (uint64_t no = 1; no <= nseg; no++) {
 			char from[400];
 
@@ -1129,7 +1152,7 @@ test_prealloc_crash_image(void)
 			fclose(f);
 		}
 		capture(true);
-		j = reopen_all(true, n);
+		j = reopen_all(v != 1, n);
 		log = capture(false);
 		if (torn) {
 			CHECK(strstr(log, "torn tail") != NULL);
