@@ -882,13 +882,14 @@ test_prealloc_segments(void)
 	CHECK(nseg >= 4);
 	CHECK_EQ_INT(st.segments, nseg);
 	/* the first segment was a new file; every later one is the spare:
-	 * its header, its records, zeros to segment_size */
+	 * its header, its records, zeros to segment_size while it is the
+	 * active one; once rolled it is cut to its records */
 	for (uint64_t no = 1; no <= nseg; no++) {
 		seg_path(path, sizeof(path), no);
 		CHECK(header_ok(path, no));
 		CHECK(ends[no] > JNL_SEG_HDR && ends[no] <= PSEG);
 		sum += ends[no];
-		if (no == 1) {
+		if (no < nseg) {
 			CHECK_EQ_INT(fsize(path), (off_t)ends[no]);
 			continue;
 		}
@@ -904,7 +905,7 @@ test_prealloc_segments(void)
 	CHECK(!spare_exists());
 
 	/* everything back; the last segment's zeros given back, the rolled
-	 * ones' left in place but not counted */
+	 * ones already cut to their records */
 	j = reopen_all(true, n);
 	CHECK(!spare_exists());
 	CHECK_EQ_INT(logical_ends(j, n, ends2, 32), nseg);
@@ -913,7 +914,7 @@ test_prealloc_segments(void)
 	seg_path(path, sizeof(path), nseg);
 	CHECK_EQ_INT(fsize(path), (off_t)ends[nseg]);
 	seg_path(path, sizeof(path), nseg - 1);
-	CHECK_EQ_INT(fsize(path), PSEG);
+	CHECK_EQ_INT(fsize(path), (off_t)ends[nseg - 1]);
 	st_journal_stats_get(j, &st);
 	CHECK_EQ_INT(st.segments, nseg);
 	CHECK_EQ_INT(st.disk_bytes, sum);
@@ -1185,6 +1186,56 @@ room_left(uint64_t end)
  * segment is opened (a write error): the spare goes back, still ready,
  * and the first roll after the failed state clears starts from it.
  */
+/*
+ * A follower writes a new segment's header and then grows the file to
+ * the spare's length; after a power cut the growth can be on disk and
+ * the header not: a segment of zeros, or zeros with some records after
+ * them. Nothing in it was acknowledged (the follower syncs the header
+ * with the segment's first batch), so open removes it, with a warning,
+ * and recovers everything else.
+ */
+static void
+test_zero_header_segment_removed(void)
+{
+	const uint64_t n = 100;
+	struct st_journal *j;
+	uint8_t rec[600];
+	char path[320], *log;
+	uint64_t next;
+	int fd;
+
+	for (int v = 0; v < 2; v++) {
+		tmpdir_new();
+		j = jopen_pre(true);
+		fill(j, 1, n, NULL);
+		{
+			struct st_loc l;
+
+			CHECK_EQ_INT(st_journal_msg_loc(j, n, &l), 0);
+			next = l.segment + 1;
+		}
+		st_journal_close(j);
+		seg_path(path, sizeof(path), next);
+		fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		CHECK(fd >= 0);
+		CHECK_EQ_INT(ftruncate(fd, PSEG), 0);
+		if (v == 1) {
+			/* a record-shaped stretch landed after the missing header */
+			memset(rec, 0x5a, sizeof(rec));
+			CHECK_EQ_INT(pwrite(fd, rec, sizeof(rec), 4096), (long)sizeof(rec));
+		}
+		close(fd);
+		capture(true);
+		j = reopen_all(true, n);
+		log = capture(false);
+		CHECK(strstr(log, "has a header of zeros: removed") != NULL);
+		free(log);
+		CHECK_EQ_INT(fsize(path), -1);
+		st_journal_close(j);
+		tmpdir_free();
+	}
+}
+
 static void
 test_prealloc_claim_given_back(void)
 {
@@ -1213,11 +1264,14 @@ test_prealloc_claim_given_back(void)
 	while (!w.done)
 		event_base_loop(base, EVLOOP_ONCE);
 	CHECK_EQ_INT(w.status, -EIO);
-	CHECK_EQ_INT(spare_state(j), JNL_SPARE_READY);
-	CHECK(spare_exists());
+	/* the claim came back, and the failed journal gave the ready spare's
+	 * space back (the failure may be ENOSPC) */
+	CHECK_EQ_INT(spare_state(j), JNL_SPARE_NONE);
+	CHECK(!spare_exists());
 	seg_path(path, sizeof(path), top + 1);
 	CHECK_EQ_INT(fsize(path), -1);          /* never created */
-	/* the probe writes a fresh segment; the next roll takes the spare */
+	/* the probe writes a fresh segment, which asks for a spare once a
+	 * quarter full; the next rolls take spares */
 	CHECK_EQ_INT(failure_cleared(j), 0);
 	for (uint64_t k = id + 1; k <= id + 200; k++) {
 		CHECK(spare_settled(j));
@@ -1233,10 +1287,14 @@ test_prealloc_claim_given_back(void)
 		CHECK(probe_seg > top);
 		CHECK_EQ_INT(st_journal_msg_loc(j, id + 200, &l), 0);
 		CHECK(l.segment >= probe_seg + 2);
-		/* every segment rolled to after the probe's is the spare */
+		/* every segment rolled to after the probe's is the spare: the
+		 * active one is as long as the spare, the rolled ones cut */
 		for (uint64_t no = probe_seg + 1; no <= l.segment; no++) {
 			seg_path(path, sizeof(path), no);
-			CHECK_EQ_INT(fsize(path), PSEG);
+			if (no == l.segment)
+				CHECK_EQ_INT(fsize(path), PSEG);
+			else
+				CHECK(fsize(path) > JNL_SEG_HDR && fsize(path) < PSEG);
 		}
 	}
 	st_journal_close(j);
@@ -1324,6 +1382,7 @@ main(void)
 	RUN(test_prealloc_stale_spare);
 	RUN(test_prealloc_crash_image);
 	RUN(test_prealloc_claim_given_back);
+	RUN(test_zero_header_segment_removed);
 	RUN(test_prealloc_spare_fails);
 	event_base_free(base);
 	TEST_DONE();

@@ -579,13 +579,33 @@ test_prealloc_copy(void)
 	}
 	CHECK_EQ_INT(fresh, 1);
 	CHECK(from_spare >= 3);
-	/* the copy: the same bytes, the spare's length included */
+	/* each rolled segment that came from the spare is cut to its
+	 * records, in the next segment's first batch, before its header */
+	for (uint64_t no = 2; no <= (uint64_t)from_spare; no++) {
+		size_t cuts = 0;
+
+		snprintf(name, sizeof(name), "journal/%020llu.seg", (unsigned long long)no);
+		for (size_t i = 0; i < npops; i++)
+			if (pops[i].kind == ST_REPL_TRUNCATE && strcmp(pops[i].path, name) == 0 &&
+			    pops[i].off != PSEG) {
+				cuts++;
+				CHECK(pops[i].off > JNL_SEG_HDR && pops[i].off < PSEG);
+				CHECK(i + 1 < npops && pops[i + 1].kind == ST_REPL_WRITE &&
+				      pops[i + 1].trunc && strcmp(pops[i + 1].path, name) != 0);
+			}
+		CHECK_EQ_INT(cuts, 1);
+	}
+	/* the copy: the same bytes; the active segment the spare's length,
+	 * the rolled ones their records' */
 	CHECK_EQ_INT(st_mirror_sync(mirror), 0);
 	check_identical();
 	for (uint64_t no = 2; no <= (uint64_t)from_spare + 1; no++) {
 		snprintf(name, sizeof(name), "journal/%020llu.seg", (unsigned long long)no);
-		CHECK_EQ_INT(file_size(dir, name), PSEG);
-		CHECK_EQ_INT(file_size(mdir, name), PSEG);
+		if (no == (uint64_t)from_spare + 1)
+			CHECK_EQ_INT(file_size(dir, name), PSEG);
+		else
+			CHECK(file_size(dir, name) < PSEG);
+		CHECK_EQ_INT(file_size(mdir, name), file_size(dir, name));
 	}
 	CHECK_EQ_INT(file_size(mdir, "journal/spare.tmp"), -1);
 	st_journal_close(j);
