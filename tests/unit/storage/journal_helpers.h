@@ -132,4 +132,33 @@ seg_path(char *out, size_t n, uint64_t no)
 	snprintf(out, n, "%s/journal/%020llu.seg", dir, (unsigned long long)no);
 }
 
+#ifdef SLUICE_JNL_WRITER_INT_H
+/* The spare's state (jnl_prealloc.c), for tests that include the
+ * writer's internals to make "started from the spare" deterministic. */
+static UNUSED enum jnl_spare
+spare_state(struct st_journal *j)
+{
+	enum jnl_spare s;
+
+	pthread_mutex_lock(&j->w->lock);
+	s = j->w->spare;
+	pthread_mutex_unlock(&j->w->lock);
+	return s;
+}
+
+/* Until no spare is being written (not WANTED or BUSY); false after 10 s. */
+static UNUSED bool
+spare_settled(struct st_journal *j)
+{
+	for (int i = 0; i < 2000; i++) {
+		enum jnl_spare s = spare_state(j);
+
+		if (s != JNL_SPARE_WANTED && s != JNL_SPARE_BUSY)
+			return true;
+		usleep(5000);
+	}
+	return false;
+}
+#endif
+
 #endif

@@ -7,9 +7,9 @@
  * while open, the spare's life, recovery of their zero tails.
  */
 #include "../testlib.h"
-#include "journal_helpers.h"
 #include "bk_alloc.h"
 #include "jnl_writer_int.h"   /* the spare's state (prealloc tests) */
+#include "journal_helpers.h"
 
 #include <fcntl.h>
 
@@ -644,31 +644,6 @@ test_disk(void)
 #define PSEG  ST_SEGMENT_SIZE_MIN
 #define PBODY 1000
 #define PMAX  2000
-
-static enum jnl_spare
-spare_state(struct st_journal *j)
-{
-	enum jnl_spare s;
-
-	pthread_mutex_lock(&j->w->lock);
-	s = j->w->spare;
-	pthread_mutex_unlock(&j->w->lock);
-	return s;
-}
-
-/* Until no spare is being written (not WANTED or BUSY); false after 10 s. */
-static bool
-spare_settled(struct st_journal *j)
-{
-	for (int i = 0; i < 2000; i++) {
-		enum jnl_spare s = spare_state(j);
-
-		if (s != JNL_SPARE_WANTED && s != JNL_SPARE_BUSY)
-			return true;
-		usleep(5000);
-	}
-	return false;
-}
 
 static void
 spare_path(char *out, size_t n)

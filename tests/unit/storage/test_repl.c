@@ -466,31 +466,6 @@ on_sealed_rec(void *arg, const struct st_repl_batch *b)
 
 static const struct st_repl_ops rec_hook = { on_sealed_rec, on_written };
 
-static enum jnl_spare
-spare_state(struct st_journal *j)
-{
-	enum jnl_spare s;
-
-	pthread_mutex_lock(&j->w->lock);
-	s = j->w->spare;
-	pthread_mutex_unlock(&j->w->lock);
-	return s;
-}
-
-/* Until no spare is being written (not WANTED or BUSY); false after 10 s. */
-static bool
-spare_settled(struct st_journal *j)
-{
-	for (int i = 0; i < 2000; i++) {
-		enum jnl_spare s = spare_state(j);
-
-		if (s != JNL_SPARE_WANTED && s != JNL_SPARE_BUSY)
-			return true;
-		usleep(5000);
-	}
-	return false;
-}
-
 static off_t
 file_size(const char *root, const char *rel)
 {
