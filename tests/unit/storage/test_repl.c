@@ -20,6 +20,18 @@ static char mdir[256];
 static struct st_mirror *mirror;
 static uint64_t sealed_seq, written_seq;
 static int apply_errors, batches;
+
+/* A fresh directory, its mirror beside it (sync on or off), counters reset. */
+static void
+mirror_new(bool sync)
+{
+	tmpdir_new();
+	snprintf(mdir, sizeof(mdir), "%.200s-mirror", dir);
+	CHECK_EQ_INT(mkdir(mdir, 0700), 0);
+	CHECK_EQ_INT(st_mirror_open(mdir, sync, &mirror), 0);
+	sealed_seq = written_seq = 0;
+	apply_errors = 0;
+}
 static uint64_t records_seen;
 
 static void
@@ -157,10 +169,7 @@ test_copy(void)
 	int live = 0, replayed = 0;
 	uint64_t mark;
 
-	tmpdir_new();
-	snprintf(mdir, sizeof(mdir), "%.200s-mirror", dir);
-	CHECK_EQ_INT(mkdir(mdir, 0700), 0);
-	CHECK_EQ_INT(st_mirror_open(mdir, true, &mirror), 0);
+	mirror_new(true);
 	j = jopen_cfg(64 << 10, ST_SYNC_BATCH);
 	CHECK(j != NULL);
 	CHECK_EQ_INT(st_journal_replay(j, NULL, NULL), 0);
@@ -270,11 +279,7 @@ test_close_releases(void)
 	struct waiter w = { 0, 0 };
 	uint64_t q = 1;
 
-	tmpdir_new();
-	snprintf(mdir, sizeof(mdir), "%.200s-mirror", dir);
-	CHECK_EQ_INT(mkdir(mdir, 0700), 0);
-	CHECK_EQ_INT(st_mirror_open(mdir, false, &mirror), 0);
-	sealed_seq = written_seq = 0;
+	mirror_new(false);
 	j = jopen_cfg(64 << 10, ST_SYNC_BATCH);
 	CHECK_EQ_INT(st_journal_replay(j, NULL, NULL), 0);
 	st_journal_repl_attach(j, &hook, NULL);
@@ -344,14 +349,12 @@ test_paths(void)
 	tmpdir_free();
 }
 
-/* One batch (a key/value), sealed, written, released and completed. */
+/* What was appended since mark: sealed, written, released, completed. */
 static void
-one_batch(struct st_journal *j, int i)
+batch_done(struct st_journal *j, uint64_t mark)
 {
 	struct waiter w = { 0, 0 };
-	uint64_t mark = sealed_seq;
 
-	CHECK_EQ_INT(st_journal_put_kv(j, 1, "k", 1, &i, sizeof(i)), 0);
 	CHECK_EQ_INT(st_journal_when_durable(j, on_done, &w), 0);
 	while (sealed_seq == mark)
 		event_base_loop(base, EVLOOP_ONCE);
@@ -360,6 +363,16 @@ one_batch(struct st_journal *j, int i)
 		event_base_loop(base, EVLOOP_ONCE);
 	}
 	CHECK_EQ_INT(w.status, 0);
+}
+
+/* One batch (a key/value), sealed, written, released and completed. */
+static void
+one_batch(struct st_journal *j, int i)
+{
+	uint64_t mark = sealed_seq;
+
+	CHECK_EQ_INT(st_journal_put_kv(j, 1, "k", 1, &i, sizeof(i)), 0);
+	batch_done(j, mark);
 }
 
 static void
@@ -372,12 +385,7 @@ test_compact_copy(void)
 	struct st_journal *j;
 	int i;
 
-	tmpdir_new();
-	snprintf(mdir, sizeof(mdir), "%.200s-mirror", dir);
-	CHECK_EQ_INT(mkdir(mdir, 0700), 0);
-	CHECK_EQ_INT(st_mirror_open(mdir, true, &mirror), 0);
-	sealed_seq = written_seq = 0;
-	apply_errors = 0;
+	mirror_new(true);
 	j = jopen_cfg(64 << 10, ST_SYNC_BATCH);
 	CHECK_EQ_INT(st_journal_replay(j, NULL, NULL), 0);
 	st_journal_repl_attach(j, &hook, NULL);
@@ -485,12 +493,7 @@ test_prealloc_copy(void)
 	int from_spare = 0, fresh = 0, replayed = 0;
 	char name[80];
 
-	tmpdir_new();
-	snprintf(mdir, sizeof(mdir), "%.200s-mirror", dir);
-	CHECK_EQ_INT(mkdir(mdir, 0700), 0);
-	CHECK_EQ_INT(st_mirror_open(mdir, true, &mirror), 0);
-	sealed_seq = written_seq = 0;
-	apply_errors = 0;
+	mirror_new(true);
 	npops = npbatches = 0;
 	j = jopen_cfg(PSEG, ST_SYNC_BATCH);     /* preallocate: on by default */
 	CHECK(j != NULL);
@@ -499,20 +502,12 @@ test_prealloc_copy(void)
 	/* batches of 8 messages, each released and durable before the next;
 	 * a spare being written is waited for, so each roll finds one */
 	for (int round = 0; round < 40; round++) {
-		struct waiter w = { 0, 0 };
 		uint64_t mark = sealed_seq;
 
 		CHECK(spare_settled(j));
 		for (int k = 0; k < 8; k++, id++)
 			CHECK_EQ_INT(append_msg(j, id, &q, 1, 1000), 0);
-		CHECK_EQ_INT(st_journal_when_durable(j, on_done, &w), 0);
-		while (sealed_seq == mark)
-			event_base_loop(base, EVLOOP_ONCE);
-		while (!w.done) {
-			st_journal_repl_release(j, st_journal_repl_sealed(j));
-			event_base_loop(base, EVLOOP_ONCE);
-		}
-		CHECK_EQ_INT(w.status, 0);
+		batch_done(j, mark);
 	}
 	CHECK(spare_settled(j));
 	CHECK_EQ_INT(apply_errors, 0);
