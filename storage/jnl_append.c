@@ -9,6 +9,7 @@
 
 #include "bk_assert.h"
 #include "jnl_int.h"
+#include "jnl_writer_int.h"
 
 static int
 ready(struct st_journal *j)
@@ -185,6 +186,10 @@ void
 st_journal_stats_get(const struct st_journal *j, struct st_journal_stats *s)
 {
 	*s = j->st;
+	if (j->active && j->active->spare_len > j->active->size)
+		s->disk_bytes += j->active->spare_len - j->active->size;
+	if (j->w)
+		s->disk_bytes += jnl_spare_bytes(j->w);
 	s->live_msgs = j->live_msgs;
 	s->live_kvs = j->live_kvs;
 	s->failed = j->failed;

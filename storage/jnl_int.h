@@ -258,8 +258,8 @@ struct jnl_seg {
 	int      rfd;              /* main-thread read fd, -1 until needed */
 	bool     failed;           /* a write here failed: never written again */
 	bool     deleting;         /* unlink requested in a sealed batch */
-	bool     spare;            /* started from the spare: its file is longer
-				      than its records until it is rolled */
+	uint32_t spare_len;        /* started from the spare, this long: its file
+				      is longer than its records until rolled */
 };
 
 struct jnl_batch;

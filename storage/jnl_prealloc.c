@@ -192,6 +192,20 @@ jnl_spare_unclaim(struct jnl_writer *w)
 	spare_set(w, JNL_SPARE_READY);
 }
 
+uint64_t
+jnl_spare_bytes(struct jnl_writer *w)
+{
+	uint64_t n = 0;
+
+	if (!w->spare_on)
+		return 0;
+	pthread_mutex_lock(&w->lock);
+	if (w->spare == JNL_SPARE_BUSY || w->spare == JNL_SPARE_READY)
+		n = w->spare_size;
+	pthread_mutex_unlock(&w->lock);
+	return n;
+}
+
 void
 jnl_spare_drop(struct jnl_writer *w)
 {

@@ -192,10 +192,10 @@ roll(struct st_journal *j)
 	/* The spare, if one is ready; the next one once a segment has filled
 	 * (jnl_prealloc.c), otherwise when this one is a quarter full. */
 	j->open->prealloc = jnl_spare_claim(j->w);
-	s->spare = j->open->prealloc != 0;
+	s->spare_len = j->open->prealloc;
 	/* The zeros after a rolled spare's records go: a segment holds the
 	 * disk its records need, whatever compaction makes of it. */
-	if (old && old->spare) {
+	if (old && old->spare_len) {
 		j->open->cut_seg = old->no;
 		j->open->cut_size = old->size;
 	}

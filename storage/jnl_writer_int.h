@@ -204,6 +204,10 @@ int      jnl_spare_take(struct jnl_writer *w, const char *name, const uint8_t *h
 void     jnl_spare_unclaim(struct jnl_writer *w);
 /* Main thread, the journal failed: a ready spare gives its space back. */
 void     jnl_spare_drop(struct jnl_writer *w);
+/* Main thread: the bytes the spare holds on disk (being written or
+ * ready; a claimed one is counted as the active segment's), for the
+ * journal's disk figure. */
+uint64_t jnl_spare_bytes(struct jnl_writer *w);
 
 /* jnl_fwrite.c, journal thread: the stream writes and forgets of a list
  * of batches; sets b->fw_status. Close every cached descriptor (exit). */

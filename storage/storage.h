@@ -531,7 +531,8 @@ extern const uint32_t st_fsync_bounds_us[ST_FSYNC_BUCKETS];
 
 struct st_journal_stats {
 	uint64_t segments;          /* files in the journal */
-	uint64_t disk_bytes;        /* their total size */
+	uint64_t disk_bytes;        /* their total size, with the unwritten rest of
+				       the active one and the spare (jnl_prealloc.c) */
 	uint64_t live_bytes;        /* bytes of records still needed */
 	uint64_t live_msgs;
 	uint64_t live_kvs;

@@ -105,7 +105,7 @@ journal(struct prom *p)
 	if (!bk_journal_stats_get(p->r->l->broker, &js))
 		return;
 	single(p, "journal_segments", "gauge", "Segment files in the journal", (double)js.segments);
-	single(p, "journal_disk_bytes", "gauge", "Bytes of all journal segments", (double)js.disk_bytes);
+	single(p, "journal_disk_bytes", "gauge", "Bytes of the journal's files: segments and the spare", (double)js.disk_bytes);
 	single(p, "journal_live_bytes", "gauge", "Bytes of journal records still needed", (double)js.live_bytes);
 	single(p, "journal_live_messages", "gauge", "Messages the journal holds", (double)js.live_msgs);
 	single(p, "journal_records_total", "counter", "Records appended", (double)js.records);

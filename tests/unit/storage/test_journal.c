@@ -871,9 +871,22 @@ test_prealloc_segments(void)
 		CHECK_EQ_INT(fsize(path), PSEG);
 		CHECK(zeros_in(path, (off_t)ends[no], PSEG - ends[no]));
 	}
-	/* stats count what the records take, not the zeros */
+	/* stats count what the files take: the records, the active
+	 * segment's unwritten rest and the ready spare */
 	CHECK_EQ_INT(sum, nseg * JNL_SEG_HDR + n * msg_rec_size(PBODY));
-	CHECK_EQ_INT(st.disk_bytes, sum);
+	CHECK_EQ_INT(spare_state(j), JNL_SPARE_READY);
+	CHECK_EQ_INT(st.disk_bytes, sum + (PSEG - ends[nseg]) + PSEG);
+	{
+		uint64_t on_disk = 0;
+
+		for (uint64_t no = 1; no <= nseg; no++) {
+			seg_path(path, sizeof(path), no);
+			on_disk += (uint64_t)fsize(path);
+		}
+		spare_path(path, sizeof(path));
+		on_disk += (uint64_t)fsize(path);
+		CHECK_EQ_INT(st.disk_bytes, on_disk);
+	}
 	/* the next spare is there; a clean close removes it */
 	CHECK(spare_exists());
 	st_journal_close(j);
