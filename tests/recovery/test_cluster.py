@@ -6,6 +6,7 @@ leader hands the queue to the follower with every confirmed message;
 a leader cut off from etcd stops (fencing); a restarted follower fetches
 only what changed. Failover times are printed (pytest -s shows them).
 """
+import glob
 import os
 import random
 import subprocess
@@ -19,6 +20,7 @@ from recovery_helpers import PERSISTENT_FLAGS, PERSISTENT_PROPS, SLUICED, Publis
 import amqpraw  # noqa: E402 (recovery_helpers puts tests/integration on the path)
 from amqpraw import BASIC, CONFIRM, QUEUE  # noqa: E402
 from test_crash import check_round
+from test_journal_prealloc import SpareWatch
 
 if not os.path.exists("/usr/bin/etcd"):
     pytest.skip("etcd-server is not installed", allow_module_level=True)
@@ -53,6 +55,42 @@ def test_follower_copies_then_follows_and_resumes(nodes):
           % (sent[0], sent[1], total))
     assert sent[0] >= total * 0.5
     assert sent[1] < total / 3, "a restarted follower must not copy everything again"
+
+
+def test_segments_from_the_spare_replicate_byte_for_byte(nodes):
+    """Live, with b in the in-sync set: a's segments started from the
+    spare reach b as a header, a TRUNCATE to the spare's length, the
+    records, and a cut when rolled, so both hold the same bytes; b,
+    promoted, has every confirmed message."""
+    seg = ["journal.segment_size=64k"]
+    a = nodes("a", seg).start()
+    port = a.wait_leader()
+    b = nodes("b", seg).start()
+    a.wait_log("b is in the in-sync set")
+    watch = SpareWatch(a.data_dir)
+    watch.start()
+    try:
+        bodies = [b"s-%d-" % i + b"x" * 1000 for i in range(900)]
+        for i in range(0, len(bodies), 50):     # batches: segments roll live
+            publish_confirmed(port, "sp", bodies[i:i + 50])
+            time.sleep(0.02)                    # a spare ready at most rolls
+    finally:
+        watch.stop()
+    segs = sorted(glob.glob(os.path.join(a.data_dir, "journal", "*.seg")))
+    spared = [p for p in segs if os.stat(p).st_ino in watch.inodes]
+    assert len(segs) > 8 and len(spared) >= 3, (len(segs), len(spared))
+    # rolled segments from the spare cut to their records; the active
+    # one, if from the spare, as long as the spare
+    for p in spared:
+        size = os.path.getsize(p)
+        assert size == 64 * 1024 if p == segs[-1] else 0 < size < 64 * 1024, (p, size)
+    journal = lambda n: {k: v for k, v in n.files().items() if k.startswith("journal")}
+    wait_for(lambda: journal(a) == journal(b), 20, "b to hold a's journal")
+    assert not os.path.exists(os.path.join(b.data_dir, "journal", "spare.tmp"))
+    a.kill()
+    port = b.wait_leader(30)
+    got = [body for body, _ in drain(port, "sp")]
+    assert got == bodies
 
 
 def raw_confirm_channel(port):
