@@ -121,6 +121,9 @@ def test_confirm_waits_for_the_follower(nodes):
     conn.expect_method(QUEUE, 11, timeout=30)
     ftype, _, payload = conn.recv_frame(timeout=30)
     assert payload[:4] == b"\x00\x3c\x00\x50", "expected basic.ack"
+    # the line is logged before the confirm leaves, but the test reads
+    # a's log on a thread of its own, which may not have reached it yet
+    a.wait_log("follower b caught up", timeout=10)
     assert a.count("follower b caught up") == 1
     # the confirmed message is on b: kill the leader at once
     a.kill()
