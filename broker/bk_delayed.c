@@ -128,7 +128,7 @@ state(struct bk_broker *b)
 static void
 arm(struct bk_delayed *d)
 {
-	int64_t now = (int64_t)bk_now_ms(), wait;
+	int64_t now = (int64_t)bk_clock_ms(), wait;
 	struct timeval tv;
 
 	if (d->n == 0) {
@@ -205,7 +205,15 @@ static void
 fire_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct bk_delayed *d = arg;
-	int64_t now = (int64_t)bk_now_ms();
+	/*
+	 * The clock the dues were stamped with (bk_delayed_hold), not the
+	 * loop's cached time: libevent derives that from the monotonic clock
+	 * plus an offset to the wall clock it measures every few seconds with
+	 * two clock reads, and a thread preempted between them (a loaded
+	 * machine) leaves the cached time ahead by the preemption for those
+	 * seconds: a message would come due early by that much.
+	 */
+	int64_t now = (int64_t)bk_clock_ms();
 	int fired = 0;
 
 	d->armed_at = 0;
