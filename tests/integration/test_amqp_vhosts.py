@@ -8,7 +8,6 @@ import base64
 import hashlib
 import json
 import os
-import tempfile
 
 import pika
 import pika.exceptions as pe
@@ -43,13 +42,11 @@ DEFS = {
 
 
 @pytest.fixture
-def vbroker(make_broker):
+def vbroker(make_broker, tmp_path):
     if os.environ.get("EXTERNAL_AMQP"):
         pytest.skip("needs its own definitions file")
-    d = tempfile.mkdtemp(prefix="sluice-vhosts-")
-    with open(os.path.join(d, "definitions.json"), "w") as f:
-        json.dump(DEFS, f)
-    return make_broker("--set", "broker.data_dir=" + d)
+    (tmp_path / "definitions.json").write_text(json.dumps(DEFS))
+    return make_broker("--set", "broker.data_dir=%s" % tmp_path)
 
 
 def connect(b, user, pw, vhost):
