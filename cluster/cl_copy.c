@@ -5,7 +5,11 @@
  * cl_crc.c, while the loop serves clients), in 1 MiB writes, then an unlink
  * of every file it holds that the leader does not, then the batches
  * queued meanwhile, then 'E'. A follower restarted mid-stream thus gets
- * only the segments that changed. The output is kept under COPY_HIGH
+ * only the segments that changed. Zeros at the end of a chunk, and whole
+ * chunks of zeros, are not sent: the first write of a file truncates it,
+ * so what is left out is a hole the final TRUNCATE to the file's length
+ * reads back as zeros (a journal segment started from the spare is
+ * mostly zeros, which the follower keeps sparse). The output is kept under COPY_HIGH
  * and refilled from the transport's writable callback, so a large
  * journal never sits in memory.
  */
@@ -183,7 +187,7 @@ next_file(struct cl_fconn *c)
 
 		if ((c->fd = openat(c->l->dfd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0)
 			continue;       /* gone since the listing: a batch unlinks it */
-		c->off = 0;
+		c->off = c->end = 0;
 		if (t == NULL || fstat(c->fd, &st) < 0 || (uint64_t)st.st_size != t->size ||
 		    cl_crc_result(c->crc, c->fi - 1, &crc) < 0 || crc != t->crc)
 			return true;
@@ -191,6 +195,23 @@ next_file(struct cl_fconn *c)
 		c->fd = -1;
 	}
 	return false;
+}
+
+/* How much of p[0..n) to send: up to its last byte that is not zero. */
+static size_t
+nonzero_len(const uint8_t *p, size_t n)
+{
+	while (n >= 8) {
+		uint64_t w;
+
+		memcpy(&w, p + n - 8, 8);
+		if (w != 0)
+			break;
+		n -= 8;
+	}
+	while (n > 0 && p[n - 1] == 0)
+		n--;
+	return n;
 }
 
 void
@@ -215,15 +236,21 @@ cl_copy_pump(struct cl_fconn *c)
 			net_conn_close(c->nc);
 			return;
 		}
-		if (n > 0 || c->off == 0) {
+		op.len = nonzero_len(buf, (size_t)n);
+		if (op.len > 0 || c->off == 0) {
 			op.off = c->off;
 			op.trunc = c->off == 0;
 			op.data = buf;
-			op.len = (size_t)n;
 			send_op(c, &op);
+			c->end = c->off + op.len;
 		}
 		c->off += (uint64_t)n;
 		if (n == 0) {
+			if (c->end < c->off) {
+				op = (struct st_repl_op){ .kind = ST_REPL_TRUNCATE, .path = op.path,
+							  .off = c->off };
+				send_op(c, &op);
+			}
 			close(c->fd);
 			c->fd = -1;
 		}

@@ -47,7 +47,8 @@ struct cl_fconn {
 	size_t nfiles, fi, fcap;
 	struct cl_crc_job *crc;         /* checksums of files[], off the loop */
 	int fd;                         /* the file being sent, or -1 */
-	uint64_t off;
+	uint64_t off;                   /* read up to here */
+	uint64_t end;                   /* written up to here (zeros left out) */
 	uint64_t sent_bytes;
 	struct cl_fconn *next;
 };

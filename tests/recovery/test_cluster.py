@@ -57,6 +57,41 @@ def test_follower_copies_then_follows_and_resumes(nodes):
     assert sent[1] < total / 3, "a restarted follower must not copy everything again"
 
 
+def test_full_copy_leaves_the_spare_zeros_out(nodes):
+    """A full copy sends no run of zeros at the end of a chunk of 1 MiB
+    or of a file: the active segment, started from the spare, is mostly
+    zeros; b gets it as its records and a TRUNCATE to its length, holds
+    the same bytes, sparse, and promoted has every message."""
+    seg = ["journal.segment_size=2m", "cluster.min_in_sync_followers=0"]
+    a = nodes("a", seg).start()
+    port = a.wait_leader()
+    bodies = [b"z-%d-" % i + b"y" * 2000 for i in range(1300)]
+    publish_confirmed(port, "zq", bodies)
+    segs = sorted(glob.glob(os.path.join(a.data_dir, "journal", "*.seg")))
+    active = os.path.relpath(segs[-1], a.data_dir)
+    assert len(segs) >= 2 and os.path.getsize(segs[-1]) == 2 << 20, \
+        "the active segment should come from the spare"
+    b = nodes("b", seg).start()
+    a.wait_log("follower b caught up")
+    sent = [int(l.split("follower b: ")[1].split()[0]) for l in a.lines
+            if "follower b: " in l and "bytes of files sent" in l]
+    wait_for(lambda: a.files() == b.files(), 20, "b to hold a's files")
+    files = a.files()
+    total = sum(len(v) for v in files.values())
+    tail = len(files[active]) - len(files[active].rstrip(b"\0"))
+    print("files %d bytes, %d of them the active segment's zeros; sent %d"
+          % (total, tail, sent[0]))
+    assert tail > 1 << 20
+    # every file's bytes, less the active segment's zeros at least
+    assert len(sent) == 1 and sent[0] <= total - tail, (sent, total, tail)
+    st = os.stat(os.path.join(b.data_dir, active))
+    assert st.st_size == 2 << 20 and st.st_blocks * 512 < st.st_size - (1 << 20), \
+        "b's copy of the active segment should be sparse"
+    a.kill()
+    got = [body for body, _ in drain(b.wait_leader(30), "zq")]
+    assert got == bodies
+
+
 def test_segments_from_the_spare_replicate_byte_for_byte(nodes):
     """Live, with b in the in-sync set: a's segments started from the
     spare reach b as a header, a TRUNCATE to the spare's length, the
