@@ -47,7 +47,8 @@
 #define MQTT_FLUSH_WAIT_MS      2000         /* closing: output left after this is dropped */
 #define MQTT_TOPIC_MAX          65535        /* an MQTT string's longest [MQTT-1.5.4] */
 /* The queues of sessions ("mqtt-subscription-<client id>qos1") and of
- * shared groups ("mqtt-shared-<group>-<filter>"): names reserved for
+ * shared groups ("mqtt-shared-<group>-<filter>", "mqtt-shared-/<group>/<filter>"
+ * when the group has a '-'): names reserved for
  * MQTT in the core (bk_queue_prefix_reserve). */
 #define MQTT_SESSION_QPREFIX    "mqtt-subscription-"
 #define MQTT_SHARED_QPREFIX     "mqtt-shared-"

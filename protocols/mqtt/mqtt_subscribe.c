@@ -5,7 +5,8 @@
  *
  * A plain filter is bound to the session's queue with the mapped key
  * (mqtt_topic.c). A shared filter "$share/group/f" [MQTT-4.8.2] uses one
- * queue per vhost + group + filter, "mqtt-shared-<group>-<f>", bound once
+ * queue per vhost + group + filter, "mqtt-shared-<group>-<f>" (with a '-'
+ * in the group: "mqtt-shared-/<group>/<f>"), bound once
  * and consumed by every member session: the core serves its consumers
  * round-robin, which is the load balancing MQTT asks for. The queue goes
  * when its last subscription does.
@@ -182,7 +183,14 @@ shared_get(struct mqtt_session *s, struct bk_str group, struct bk_str filter,
 	int qn;
 
 	memcpy(key, vn, vlen + 1);
-	qn = snprintf(key + vlen + 1, n - vlen - 1, MQTT_SHARED_QPREFIX "%.*s-%.*s",
+	/* One name per (group, filter): "<group>-<filter>" is read back at the
+	 * first '-', so a group containing '-' is written "/<group>/<filter>"
+	 * (a group has no '/'); otherwise "$share/g-x/f" would join the
+	 * queue of "$share/g/x-f", bound to a filter it was never checked
+	 * for. */
+	qn = snprintf(key + vlen + 1, n - vlen - 1,
+		      memchr(group.p, '-', group.len) ? MQTT_SHARED_QPREFIX "/%.*s/%.*s" :
+		      MQTT_SHARED_QPREFIX "%.*s-%.*s",
 		      (int)group.len, group.p, (int)filter.len, filter.p);
 	/* joining an existing group asks the same as starting one */
 	if (!mqtt_may_subscribe(s, key + vlen + 1, filter, err)) {

@@ -114,6 +114,26 @@ def test_shared_subscription_join_is_checked(broker):
     assert b.publishes(timeout=0.3) == []
 
 
+def test_shared_groups_with_dashes_stay_apart(broker):
+    """A share name may contain '-': "$share/g-x/mine/#" is another group
+    than "$share/g/x-mine/#", though both read "g-x-mine/#" once joined
+    by a dash. bob, who may read mine/# only, must not become a member of
+    alice's group (he would take, and drop, half of its messages) and
+    must get his own group's messages."""
+    tperm_setup(broker)
+    user(broker, "alice")
+    a, _ = raw(broker, V5, "alice")
+    assert a.subscribe("$share/g/x-mine/#").codes == [1]
+    b, _ = raw(broker, V5, "bob")
+    assert b.subscribe("$share/g-x/mine/#").codes == [1]
+    g, _ = raw(broker, V311, "guest", "guest")
+    for i in range(4):
+        g.publish("x-mine/%d" % i, b"a%d" % i, qos=0)
+    g.publish("mine/b", b"b", qos=0)
+    assert sorted(p.payload for p in a.publishes(timeout=1.0)) == [b"a0", b"a1", b"a2", b"a3"]
+    assert [p.payload for p in b.publishes(timeout=0.5)] == [b"b"]
+
+
 # ---- wills -----------------------------------------------------------------
 
 def will_of(b, version, topic, retain=False, setup_after=None):
