@@ -141,7 +141,7 @@ binding_link(struct bk_routing *r, struct bk_binding *b)
 		direct_link(x, b);
 	else if (x->route == BK_X_TOPIC)
 		bk_topic_add(x->topic, b->key.p, b->key.len, b);
-	bk_xext_bindings_changed(x);
+	bk_xext_bindings_changed(x, b, true);
 }
 
 static void
@@ -191,7 +191,7 @@ bk_binding_remove(struct bk_binding *b, bool cascade)
 		direct_unlink(x, b);
 	else if (x->route == BK_X_TOPIC)
 		bk_topic_remove(x->topic, b->key.p, b->key.len, b);
-	bk_xext_bindings_changed(x);
+	bk_xext_bindings_changed(x, b, false);
 	bk_free(b);
 	if (cascade)
 		bk_exchange_maybe_autodelete(x);
@@ -261,6 +261,11 @@ bk_bind(struct bk_vhost *vh, const struct bk_binding_decl *d, bk_owner owner,
 	if (old != NULL) {
 		bk_free(b);
 		return BK_OK;
+	}
+	if (src->type == BK_X_CHASH &&
+	    (st = bk_chash_check_room(src, d->routing_key, err)) != BK_OK) {
+		bk_free(b);
+		return st;
 	}
 	b->xmatch = xmatch;
 	binding_link(vh->routing, b);

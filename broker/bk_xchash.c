@@ -12,7 +12,10 @@
  * same after a restart.
  *
  * The ring is rebuilt on the first publish after the bindings changed:
- * O(P log P) for P points, then O(log P) per message.
+ * O(P log P) for P points, then O(log P) per message. P is the sum of
+ * the weights, which MAX_TOTAL bounds per exchange: a ring of 16 MB and
+ * a rebuild of a fraction of a second at most, whatever a user allowed
+ * to bind to its own exchange asks for.
  */
 #include "bk_xext.h"
 
@@ -21,6 +24,7 @@
 #include <string.h>
 
 #define MAX_WEIGHT 100000u
+#define MAX_TOTAL  1000000u
 
 static uint32_t
 hash32(const void *p, size_t n, uint32_t seed)
@@ -66,6 +70,33 @@ bk_chash_check_key(struct bk_str key, struct bk_err *err)
 				  "The binding key must be greater than 0 and at most %u",
 				  MAX_WEIGHT);
 	return BK_OK;
+}
+
+enum bk_status
+bk_chash_check_room(const struct bk_exchange *x, struct bk_str key, struct bk_err *err)
+{
+	uint32_t w;
+
+	if (x->ext == NULL || !weight_of(key, &w) || x->ext->weight + w <= MAX_TOTAL)
+		return BK_OK;
+	return bk_err_set(err, BK_PRECONDITION_FAILED,
+			  "The weights of the bindings of exchange '%s' in vhost '%s' would "
+			  "add up to %llu, over %u", x->name, x->vhost->name,
+			  (unsigned long long)(x->ext->weight + w), MAX_TOTAL);
+}
+
+void
+bk_chash_bindings_changed(struct bk_exchange *x, const struct bk_binding *b, bool added)
+{
+	uint32_t w;
+
+	x->ext->ring_dirty = true;
+	if (!weight_of(b->key, &w))
+		return;
+	if (added)
+		x->ext->weight += w;
+	else
+		x->ext->weight -= w;
 }
 
 void

@@ -160,8 +160,8 @@ bk_xext_free(struct bk_exchange *x)
 }
 
 void
-bk_xext_bindings_changed(struct bk_exchange *x)
+bk_xext_bindings_changed(struct bk_exchange *x, const struct bk_binding *b, bool added)
 {
-	if (x->ext != NULL)
-		x->ext->ring_dirty = true;
+	if (x->ext != NULL && x->type == BK_X_CHASH)
+		bk_chash_bindings_changed(x, b, added);
 }

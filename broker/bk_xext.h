@@ -23,6 +23,7 @@ struct bk_xext {
 	/* x-consistent-hash */
 	struct bk_chash_point *ring;    /* owned, sorted by hash; rebuilt lazily */
 	uint32_t npoints;
+	uint64_t weight;                /* the bindings' weights added up */
 	bool ring_dirty;
 	char *hash_header;              /* owned: hash-header argument, or NULL */
 	int hash_property;              /* BK_P_* bit of hash-property, or 0 */
@@ -36,10 +37,16 @@ struct bk_xext {
 enum bk_status bk_xext_validate(const struct bk_exchange_decl *d, struct bk_err *err);
 void bk_xext_init(struct bk_exchange *x);       /* sets x->route and x->ext */
 void bk_xext_free(struct bk_exchange *x);
-void bk_xext_bindings_changed(struct bk_exchange *x);
+/* b was just linked to (added) or unlinked from its source x. */
+void bk_xext_bindings_changed(struct bk_exchange *x, const struct bk_binding *b, bool added);
 
 /* bk_xchash.c */
 enum bk_status bk_chash_check_key(struct bk_str key, struct bk_err *err);
+/* Room on x's ring for a new binding with this (checked) key. */
+enum bk_status bk_chash_check_room(const struct bk_exchange *x, struct bk_str key,
+				   struct bk_err *err);
+void bk_chash_bindings_changed(struct bk_exchange *x, const struct bk_binding *b,
+			       bool added);
 /* The binding the message hashes to, or NULL (no bindings, or no value
  * to hash: a missing header or property routes nowhere). */
 struct bk_binding *bk_chash_pick(struct bk_exchange *x, const struct bk_msg *m);

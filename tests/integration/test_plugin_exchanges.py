@@ -114,6 +114,33 @@ def test_chash_refusals(conn):
     conn.channel().exchange_delete(x)
 
 
+def test_chash_total_weight_is_bounded(conn):
+    """The ring holds one point per unit of weight, rebuilt whole on the
+    next publish after any binding change: without a bound on the sum, a
+    user allowed to bind to its own exchange makes the broker allocate
+    16 bytes per unit (100 bindings of 100000: 160 MB and seconds of
+    sorting; 15000 of them: abort on a failed allocation). The weights of
+    one exchange's bindings add up to 1000000 at most."""
+    ch = conn.channel()
+    x = uname("ch")
+    ch.exchange_declare(x, "x-consistent-hash")
+    qs = queues(ch, 10)
+    for q in qs:                            # exactly at the bound
+        ch.queue_bind(q, x, "100000")
+    ch.queue_bind(qs[0], x, "100000")       # binding again changes nothing
+    with channel_error(406, "PRECONDITION_FAILED - The weights of the bindings of "
+                       "exchange '%s' in vhost '/' would add up to 1000001, over "
+                       "1000000" % x):
+        ch.queue_bind(qs[0], x, "1")
+    ch = conn.channel()
+    ch.queue_unbind(qs[0], x, "100000")
+    ch.queue_bind(qs[0], x, "40")           # room again once one goes
+    ch.confirm_delivery()
+    ch.basic_publish(x, "k", b"m")
+    assert sum(counts(ch, qs)) == 1
+    conn.channel().exchange_delete(x)
+
+
 # ---- x-message-deduplication ------------------------------------------------
 
 def test_dedup_exchange_confirms_but_does_not_route_duplicates(ch):
