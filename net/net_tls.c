@@ -14,6 +14,13 @@
  * the core thread while I/O threads make SSL objects from the context:
  * a mutex guards the pointer (taken once per accepted TLS connection and
  * per reload, never per message).
+ *
+ * A context is complete before any I/O thread sees it: OpenSSL fills a
+ * certificate's cache of its extensions (key identifiers, purposes) the
+ * first time a handshake needs it, and two I/O threads' first handshakes
+ * with one context raced there (ThreadSanitizer: one comparing a key
+ * identifier while the other's handshake was setting it). ctx_build
+ * fills the cache of every certificate the context holds.
  */
 #include "net_int.h"
 
@@ -63,6 +70,29 @@ readable(const char *what, const char *path, char *err, size_t errlen)
 	}
 	snprintf(err, errlen, "tls.%s %s: %s", what, path, strerror(errno));
 	return false;
+}
+
+/* Fill the extension cache of x (what X509_check_purpose computes first). */
+static void
+cert_warm(X509 *x)
+{
+	if (x)
+		(void)X509_check_purpose(x, -1, 0);
+}
+
+/* Every certificate in ctx: its own, its chain's, the verify store's. */
+static void
+ctx_warm(SSL_CTX *ctx)
+{
+	STACK_OF(X509) *chain = NULL;
+	STACK_OF(X509_OBJECT) *objs = X509_STORE_get0_objects(SSL_CTX_get_cert_store(ctx));
+
+	cert_warm(SSL_CTX_get0_certificate(ctx));
+	if (SSL_CTX_get0_chain_certs(ctx, &chain) == 1)
+		for (int i = 0; i < sk_X509_num(chain); i++)
+			cert_warm(sk_X509_value(chain, i));
+	for (int i = 0; i < sk_X509_OBJECT_num(objs); i++)
+		cert_warm(X509_OBJECT_get0_X509(sk_X509_OBJECT_value(objs, i)));
 }
 
 static SSL_CTX *
@@ -127,6 +157,7 @@ ctx_build(const struct net_tls_config *c, char *err, size_t errlen)
 					SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0), NULL);
 	else
 		SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+	ctx_warm(ctx);
 	return ctx;
 fail:
 	SSL_CTX_free(ctx);
