@@ -8,7 +8,8 @@
 #                               Debian root build at nice 19 while the plain
 #                               build's suites run; each tree's recovery
 #                               suite runs alongside its integration suite;
-#                               the browser tests run in the ASan tree only)
+#                               the browser tests run in the ASan and TSan
+#                               trees only)
 #   tools/dev.sh build          configure and build ./build only
 #   tools/dev.sh fuzz [SECONDS] build ./build-fuzz (clang, libFuzzer) and run
 #                               every fuzz target for SECONDS (default
@@ -451,22 +452,10 @@ build_package() {
 	DEB_BUILD_OPTIONS="nocheck parallel=$(nproc)" tools/package.sh build/package
 }
 
-# The files the ThreadSanitizer build runs: the transport in every form
-# (TCP, TLS, WebSockets, limits, closes), flow control, and both protocols
-# under load through real clients; test_fd_close_order.py runs its broker
-# at io_threads 0 (TLS and WebSocket closes on the core's loop while the
-# journal threads open and close files); test_io_spin.py has an I/O thread
-# watching its ring for the core's answer.
-TSAN_TESTS=(
-	tests/integration/test_transport.py tests/integration/test_tls.py
-	tests/integration/test_amqp_flow.py tests/integration/test_amqp_confirms.py
-	tests/integration/test_rabbitmq_c.py tests/integration/test_mqtt_qos.py
-	tests/integration/test_bad_input.py tests/integration/test_half_close.py
-	tests/integration/test_fd_close_order.py tests/integration/test_io_spin.py
-)
-
-# tsan_suite: build ./build-tsan and run the unit tests and TSAN_TESTS with
-# two I/O threads, so every connection crosses threads.
+# tsan_suite: build ./build-tsan and run the unit tests, then every
+# integration and recovery test with two I/O threads, so every connection
+# crosses threads (the recovery suite drives the journal's threads, the
+# spare's and the cluster's workers).
 tsan_suite() {
 	prebuild_wait build-tsan
 	say "build (build-tsan)"
@@ -476,8 +465,7 @@ tsan_suite() {
 	fi
 	export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1"
 	unit_suite "unit (tsan)" build-tsan
-	SLUICE_IO_THREADS=2 integration_suite "integration (tsan)" \
-		build-tsan/daemon/sluiced "${TSAN_TESTS[@]}"
+	SLUICE_IO_THREADS=2 tree_suites " (tsan)" build-tsan
 	unset TSAN_OPTIONS
 }
 
