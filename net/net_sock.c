@@ -37,6 +37,8 @@ static void read_cb(struct bufferevent *bev, void *arg);
 static void read_input(struct net_sock *s, struct evbuffer *in);
 static void write_cb(struct bufferevent *bev, void *arg);
 static void event_cb(struct bufferevent *bev, short what, void *arg);
+static void raw_drain_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info,
+			 void *arg);
 
 void
 net_sock_log(const struct net_sock *s, enum bk_log_level lvl, const char *fmt, ...)
@@ -199,8 +201,11 @@ net_sock_fini(struct net_sock *s)
 		event_free(s->linger);
 	if (plain(s))
 		net_sock_plain_free(s);
-	else
+	else {
+		if (s->raw != s->bev)
+			evbuffer_remove_cb(bufferevent_get_output(s->raw), raw_drain_cb, s);
 		bufferevent_free(s->bev);
+	}
 	if (s->tls) {
 		net_tls_info_fini(s->tls);
 		bk_free(s->tls);
@@ -216,9 +221,33 @@ net_sock_shut(struct net_sock *s)
 	stop_events(s);
 }
 
+/*
+ * The raw output under a WebSocket filter drained. The filter's write
+ * callback runs only when the filter itself moved output, so a socket
+ * paused (or a protocol waiting) on output that sat in the raw buffer,
+ * pongs alone for one, would wait forever: once the whole output falls
+ * to the low watermark, run the write callback (deferred) as a plain
+ * socket's would.
+ */
+static void
+raw_drain_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+	struct net_sock *s = arg;
+	size_t low = s->l->cfg.output_high / 2, now, before;
+
+	if (info->n_deleted == 0 || s->ended || s->flushing || s->up == NULL)
+		return;
+	now = net_sock_output_len(s);
+	before = now - info->n_added + info->n_deleted;
+	if (now <= low && (before > low || (s->paused & SOCK_PAUSE_OUTPUT)))
+		bufferevent_trigger(s->bev, EV_WRITE,
+				    BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+}
+
 void
 net_sock_ws_ready(struct net_sock *s)
 {
+	evbuffer_add_cb(bufferevent_get_output(s->raw), raw_drain_cb, s);
 	bev_setup(s, s->bev);
 	open_up(s);
 	if (!s->ended)
@@ -267,12 +296,20 @@ net_sock_pause(struct net_sock *s, unsigned why, bool on)
 		net_sock_kick(s);
 }
 
+/* Bytes not yet written: the output and, under a WebSocket filter, what
+ * the filter already framed into the raw output (data frames, and the
+ * pongs and close frames libwslay writes there itself). */
 size_t
 net_sock_output_len(struct net_sock *s)
 {
+	size_t n;
+
 	if (plain(s))
 		return s->out ? evbuffer_get_length(s->out) : 0;
-	return evbuffer_get_length(bufferevent_get_output(s->bev));
+	n = evbuffer_get_length(bufferevent_get_output(s->bev));
+	if (s->raw != s->bev)
+		n += evbuffer_get_length(bufferevent_get_output(s->raw));
+	return n;
 }
 
 struct evbuffer *
@@ -376,16 +413,10 @@ net_sock_write_now(struct net_sock *s)
 		net_sock_plain_write_now(s);
 }
 
-/* Bytes not yet written: the output and, under a WebSocket filter, what
- * the filter already framed into the raw output. */
 static size_t
 unwritten(struct net_sock *s)
 {
-	size_t n = net_sock_output_len(s);
-
-	if (!plain(s) && s->raw != s->bev)
-		n += evbuffer_get_length(bufferevent_get_output(s->raw));
-	return n;
+	return net_sock_output_len(s);
 }
 
 /* Output drained to the low watermark (or to empty while flushing). */

@@ -236,6 +236,12 @@ ws_in(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t limit,
 	ws->src = ws->dst = NULL;
 	if (rc == 0)
 		rc = wslay_event_send(ws->ctx);   /* pongs, the close answer */
+	/* Pongs go straight to the raw output, and a batch of pings alone
+	 * hands the protocol nothing (so the socket's read callback, which
+	 * checks the output, does not run): a peer that pings and never
+	 * reads stops being read here. */
+	if (rc == 0 && !ws->closed && net_sock_output_len(ws->s) > ws->s->l->cfg.output_high)
+		net_sock_pause(ws->s, SOCK_PAUSE_OUTPUT, true);
 	if (rc != 0 || !wslay_event_get_read_enabled(ws->ctx)) {
 		if (rc != 0)
 			net_sock_log(ws->s, BK_LOG_INFO, "WebSocket protocol error (%d)", rc);

@@ -5,12 +5,18 @@ client may legally send must reach the MQTT session unchanged.
   message (RFC 6455 5.4); its payload is not part of the message.
 - Frames before a close frame are data the client sent: a PUBLISH followed
   by a close in the same TCP segment is still published.
+- A client that sends requests (MQTT PINGREQs, WebSocket pings) and never
+  reads the answers stops being read once the output is over
+  mqtt.output_high_watermark, as over plain TCP: what the broker framed
+  into the socket's output (data frames, pongs) counts.
 """
 import socket
 import struct
+import time
 
 import pytest
 
+from http_helpers import api
 from mqttraw import CONNECT, PUBLISH, Raw, mstr, packet
 from port_helpers import Ports
 
@@ -82,3 +88,75 @@ def test_publish_followed_by_close_in_one_segment_is_published(make_broker):
     sub.subscribe("ws/kept")
     p = sub.recv_publish()
     assert (p.topic, p.payload) == ("ws/kept", b"kept")
+
+
+def big_frame(opcode, payload):
+    """A masked frame of any length; the mask is zero, so the payload
+    goes as it is (RFC 6455 5.3 only asks that the client masks)."""
+    n = len(payload)
+    if n < 126:
+        head = bytes([0x80 | opcode, 0x80 | n])
+    elif n < 65536:
+        head = bytes([0x80 | opcode, 0x80 | 126]) + struct.pack("!H", n)
+    else:
+        head = bytes([0x80 | opcode, 0x80 | 127]) + struct.pack("!Q", n)
+    return head + b"\0\0\0\0" + payload
+
+
+def mem_used(b):
+    """What the broker's allocator holds (not RSS: under ASan freed memory
+    stays in its quarantine, and every byte read is copied a few times)."""
+    st, nodes, _ = api(b, "GET", "/api/nodes")
+    assert st == 200, nodes
+    return nodes[0]["mem_used"]
+
+
+def tcp_buf_max(name):
+    with open("/proc/sys/net/ipv4/" + name) as f:
+        return int(f.read().split()[2])
+
+
+@pytest.mark.parametrize("kind", ["mqtt-pingreq", "ws-ping"])
+def test_client_that_never_reads_is_bounded(make_broker, kind):
+    """Answers never read stop the reading, over a WebSocket too: the
+    client's sends stall having sent no more than the kernel's socket
+    buffers can hold (see test_transport's AMQP twin), and the broker's
+    memory does not grow with what was sent. MQTT PINGREQs are answered
+    through the WebSocket filter, pings by pongs libwslay writes beneath
+    it; both must count as output."""
+    held = Ports()
+    port = held.new()
+    b = make_broker("--set", "mqtt.ws_port=%d" % port, "--set", "mqtt.ws_bind=127.0.0.1",
+                    "--set", "mqtt.allow_anonymous=true",
+                    "--set", "mqtt.output_high_watermark=64k", reserved=held)
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    s.sendall(UPGRADE + frame(2, connect_packet("ws-never-reads")))
+    time.sleep(0.3)
+    before = mem_used(b)
+    if kind == "mqtt-pingreq":
+        burst = big_frame(2, b"\xc0\x00" * 32768)           # 32768 PINGREQs
+    else:
+        burst = big_frame(9, b"p" * 125) * 500               # 500 pings
+    limit = 2 * (tcp_buf_max("tcp_rmem") + tcp_buf_max("tcp_wmem")) + (1 << 20)
+    s.setblocking(False)
+    sent, stalled, since, rest = 0, False, None, memoryview(b"")
+    deadline = time.time() + 60
+    while time.time() < deadline and sent <= limit:
+        rest = rest or memoryview(burst)
+        try:
+            n = s.send(rest)
+            sent, rest, since = sent + n, rest[n:], None
+        except BlockingIOError:
+            since = since or time.time()
+            if time.time() - since > 1.5:
+                stalled = True
+                break
+            time.sleep(0.05)
+        except OSError:
+            break
+    grown = mem_used(b) - before
+    s.close()
+    assert stalled and sent <= limit, \
+        f"the broker kept reading a client that never reads ({sent} bytes taken, limit {limit})"
+    assert grown < 24 << 20, grown
+    assert b.alive()
