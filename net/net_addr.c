@@ -18,17 +18,6 @@
 /* Benchmarks open hundreds of connections at once. */
 #define LISTEN_BACKLOG 1024
 
-static void
-accept_error_cb(struct evconnlistener *lev, void *arg)
-{
-	int err = EVUTIL_SOCKET_ERROR();
-
-	/* EMFILE and friends: resource pressure, keep listening. */
-	bk_warn("accept failed on port %d: %s",
-		net_addr_local_port(evconnlistener_get_fd(lev), 0),
-		evutil_socket_error_to_string(err));
-}
-
 int
 net_addr_local_port(evutil_socket_t fd, int fallback)
 {
@@ -91,7 +80,6 @@ net_addr_listen(struct event_base *base, const char *host, int port, bool v6only
 				 -1, fd);
 	if (lev == NULL)
 		goto fail;
-	evconnlistener_set_error_cb(lev, accept_error_cb);
 	return lev;
 fail:
 	saved = errno;

@@ -59,6 +59,8 @@ struct net_listener {
 	int port;
 	uint32_t nconns;                        /* live connections it accepted */
 	uint64_t refused_logged_ms;             /* last "limit reached" warning */
+	uint64_t accept_err_logged_ms;          /* last "accept failed" warning */
+	struct event *accept_retry;             /* owned: accepting again after an error */
 	struct net_listener *next;
 };
 

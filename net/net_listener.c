@@ -12,7 +12,9 @@
  * Limits: a connection over its listener's max_connections or the
  * broker-wide one is accepted and closed at once (the client sees a
  * reset, not a hang in the backlog), with a warning at most every 10 s
- * per listener.
+ * per listener. A failed accept() (out of descriptors: the connection
+ * stays in the backlog) stops that socket's accepting for 100 ms rather
+ * than spinning on it.
  *
  * A listener may take another net's listening sockets instead of
  * binding (net_listen_take: a cluster follower's proxies hand theirs to
@@ -32,6 +34,8 @@
 #include "bk_time.h"
 
 #define LIMIT_LOG_EVERY_MS 10000
+/* How long a listener stops accepting after accept() failed. */
+#define ACCEPT_RETRY_MS 100
 /* A random free port may be free on 127.0.0.1 and taken on ::1. */
 #define PORT_TRIES 8
 
@@ -128,6 +132,46 @@ accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa,
 	net_conn_accept(l, fd, sa, salen);
 }
 
+static void
+accept_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct net_listener *l = arg;
+
+	if (l->net->shutting_down)
+		return;
+	for (int i = 0; i < l->nlev; i++)
+		evconnlistener_enable(l->lev[i]);
+}
+
+/*
+ * accept() failed for another reason than "try again": out of
+ * descriptors (EMFILE, ENFILE) or memory (ENOBUFS, ENOMEM), mostly. The
+ * connection stays in the backlog and the listening socket readable, so
+ * accepting again at once would spin the loop (and log) as fast as it
+ * runs. Stop accepting on that socket for ACCEPT_RETRY_MS, as nginx and
+ * Erlang's ranch do, with a warning at most every 10 s; the backlog
+ * waits meanwhile.
+ */
+static void
+accept_error_cb(struct evconnlistener *lev, void *arg)
+{
+	struct net_listener *l = arg;
+	struct timeval tv = { 0, ACCEPT_RETRY_MS * 1000 };
+	int err = EVUTIL_SOCKET_ERROR();
+	uint64_t now = bk_now_ms();
+
+	if (now - l->accept_err_logged_ms >= LIMIT_LOG_EVERY_MS) {
+		l->accept_err_logged_ms = now;
+		bk_warn("%s: accept failed on port %d: %s (accepting again every %d ms)",
+			l->name, l->port, evutil_socket_error_to_string(err), ACCEPT_RETRY_MS);
+	}
+	evconnlistener_disable(lev);
+	if (l->accept_retry == NULL)
+		l->accept_retry = evtimer_new(l->net->base, accept_retry_cb, l);
+	if (l->accept_retry)
+		evtimer_add(l->accept_retry, &tv);
+}
+
 void
 net_conn_gone(struct net_conn *nc)
 {
@@ -191,6 +235,7 @@ bind_all(struct net_listener *l, char **addrs, int naddrs, char *err, size_t err
 			close_all(l);
 			return -e;
 		}
+		evconnlistener_set_error_cb(lev, accept_error_cb);
 		if (port == 0)
 			port = net_addr_local_port(evconnlistener_get_fd(lev), 0);
 		l->lev[l->nlev++] = lev;
@@ -206,6 +251,8 @@ bind_all(struct net_listener *l, char **addrs, int naddrs, char *err, size_t err
 static void
 listener_free(struct net_listener *l)
 {
+	if (l->accept_retry)
+		event_free(l->accept_retry);
 	close_all(l);
 	bk_free(l->name);
 	bk_free(l->protocol);
@@ -241,6 +288,7 @@ take_socks(struct net_listener *l, struct net *from)
 	for (int i = 0; i < o->nlev; i++) {
 		l->lev[i] = o->lev[i];
 		evconnlistener_set_cb(l->lev[i], accept_cb, l);
+		evconnlistener_set_error_cb(l->lev[i], accept_error_cb);
 		evconnlistener_enable(l->lev[i]);
 	}
 	l->nlev = o->nlev;

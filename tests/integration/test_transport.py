@@ -339,6 +339,45 @@ def test_client_that_never_reads_is_bounded(make_broker):
     r.close()
 
 
+def cpu_seconds(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_out_of_descriptors_does_not_spin(make_broker):
+    """Connections past the broker's descriptor limit wait in the backlog
+    (accept() fails with EMFILE and the listening socket stays readable):
+    the broker stops accepting for a moment instead of retrying in a busy
+    loop that burns a core and writes a warning per try, and accepts
+    again once descriptors are free."""
+    import resource
+    b = make_broker()
+    pid = b.proc.pid
+    nfds = len(os.listdir("/proc/%d/fd" % pid))
+    hard = resource.prlimit(pid, resource.RLIMIT_NOFILE)[1]
+    resource.prlimit(pid, resource.RLIMIT_NOFILE, (nfds + 16, hard))
+    socks = []
+    try:
+        for _ in range(40):
+            socks.append(socket.create_connection(("127.0.0.1", b.port), timeout=5))
+        time.sleep(0.5)
+        cpu0, warned0 = cpu_seconds(pid), b.log().count("accept failed")
+        time.sleep(2)
+        used = cpu_seconds(pid) - cpu0
+        warned = b.log().count("accept failed") - warned0
+    finally:
+        for s in socks:
+            s.close()
+    assert used < 0.5, "the broker spun on accept for %.2f s of 2 s" % used
+    assert warned <= 1, warned
+    c = pika.BlockingConnection(pika.ConnectionParameters("127.0.0.1", b.port,
+                                                          connection_attempts=3,
+                                                          retry_delay=1))
+    c.close()
+    assert b.alive()
+
+
 def test_sigterm_closes_every_connection_and_exits_0(make_broker):
     b = make_broker()
     http = socket.create_connection(("127.0.0.1", b.ports["http"]), timeout=5)
