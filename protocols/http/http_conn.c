@@ -13,6 +13,7 @@
  *    byte is read: an unauthenticated request is answered 401 and the
  *    connection closed, so its body is never buffered;
  *  - the body is at most http.max_body_size: 413, before it is read;
+ *    a path served without credentials takes none (413);
  *  - a request must arrive whole within http.request_timeout of the
  *    previous answer (or of accept), which traffic does not extend, so a
  *    client sending one byte a second is dropped; the body gets that
@@ -174,6 +175,15 @@ on_head(struct http_conn *hc)
 		/* Refused: the body (if any) is not read; the connection ends. */
 		hc->state = HTTP_CLOSING;
 		end_request(hc);
+		net_conn_close_after_flush(hc->nc, 5000);
+		return;
+	}
+	if (hc->head.content_length > 0 && http_req_public(r)) {
+		/* What is served without credentials (the UI's files, the
+		 * in-service check, Prometheus) takes no body: an anonymous
+		 * client must not make us buffer one either. */
+		end_request(hc);
+		refuse(hc, 413, "no request body is taken on this path");
 		net_conn_close_after_flush(hc->nc, 5000);
 		return;
 	}

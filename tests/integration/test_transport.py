@@ -292,6 +292,38 @@ def test_http_refuses_bodies_before_credentials(make_broker):
         assert s.recv(4096).startswith(b"HTTP/1.1 431")
 
 
+@pytest.mark.parametrize("path", ["/", "/ui/x.js", "/api/health/checks/is-in-service",
+                                  "prometheus:/metrics"])
+def test_http_public_paths_take_no_body(make_broker, path):
+    """Paths served without credentials (the UI's files, the in-service
+    check, Prometheus without authentication) read no body: one announced
+    is refused from the head (413), not buffered up to http.max_body_size
+    (16 MB) on each of the 256 connections an anonymous client may open."""
+    b = make_broker()
+    port = b.ports["http"]
+    if path.startswith("prometheus:"):
+        port, path = b.ports["prometheus"], path.split(":", 1)[1]
+    before = rss_kb(b)
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(b"POST " + path.encode() + b" HTTP/1.1\r\nHost: x\r\n"
+                  b"Content-Length: 10000000\r\n\r\n")
+        sent = 0
+        try:
+            for _ in range(200):
+                s.sendall(b"{" * 50000)
+                sent += 50000
+        except OSError:
+            pass
+        s.settimeout(5)
+        try:
+            head = s.recv(4096)
+        except OSError:
+            head = b""
+    assert head.startswith(b"HTTP/1.1 413"), head
+    assert sent < 10000000
+    assert rss_kb(b) - before < 4 * 1024
+
+
 def tcp_buf_max(name):
     """The most the kernel autotunes a TCP socket buffer to (bytes)."""
     with open("/proc/sys/net/ipv4/" + name) as f:
