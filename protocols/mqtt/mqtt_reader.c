@@ -23,6 +23,11 @@
 #include <stdio.h>
 #include <string.h>
 
+/* What a PUBLISH holds besides its payload and properties: the fixed
+ * header, the topic (length and at most 65535 octets), a packet id and
+ * the property length. */
+#define PUBLISH_OVERHEAD (5 + 2 + 65535 + 2 + 4)
+
 static uint8_t
 error_rc(int err)
 {
@@ -168,6 +173,7 @@ read_packet(struct mqtt_conn *c, struct evbuffer *in)
 	uint8_t hdr[MQTT_MAX_FIXED];
 	struct mqtt_fixed fh;
 	struct mqtt_packet pkt;
+	const struct bk_limits *lim;
 	const uint8_t *p;
 	uint32_t limit;
 	ev_ssize_t n;
@@ -186,6 +192,14 @@ read_packet(struct mqtt_conn *c, struct evbuffer *in)
 	if (c->state == MQTT_CONN_NEW && c->l->cfg.max_connect_size &&
 	    c->l->cfg.max_connect_size < limit)
 		limit = c->l->cfg.max_connect_size;
+	/* Nor more than the largest PUBLISH that can pass the message size
+	 * check (mqtt_publish.c: payload and properties within
+	 * broker.max_message_size, plus the longest topic, a packet id and
+	 * a property length): one past it would only be refused once
+	 * buffered (and pulled up: twice its size) whole. */
+	if ((hdr[0] >> 4) == MQTT_PUBLISH && (lim = bk_broker_limits(c->l->broker)) != NULL &&
+	    lim->max_message_size && lim->max_message_size + PUBLISH_OVERHEAD < limit)
+		limit = (uint32_t)(lim->max_message_size + PUBLISH_OVERHEAD);
 	rc = mqtt_fixed_parse(hdr, (size_t)n, c->level, limit, &fh);
 	if (rc == 0)
 		return 0;

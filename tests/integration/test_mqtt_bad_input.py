@@ -70,6 +70,34 @@ def test_oversized_header_refused_before_body(make_mqtt_broker):
     check(b, c, TOO_LARGE, V5)
 
 
+@sluice_only
+def test_publish_over_max_message_size_refused_before_body(make_mqtt_broker):
+    """mqtt.max_packet_size (256 MiB by default) is not what a logged-in
+    client may make the broker buffer for one PUBLISH: one that cannot
+    pass broker.max_message_size whatever its topic is refused (0x95)
+    from its fixed header, not read whole first (a publisher that has
+    not published yet is not held back by the memory alarm either)."""
+    b = make_mqtt_broker("--set", "broker.max_message_size=1M")
+    c = Raw(b, V5)
+    c.connect()
+    with open("/proc/%d/status" % b.proc.pid) as f:
+        before = [int(l.split()[1]) for l in f if l.startswith("VmRSS:")][0]
+    # 100 MB announced, then sent while the broker reads
+    c.send(bytes([PUBLISH << 4]) + varint(100 * 1000 * 1000) + mstr("big/t"))
+    sent = 0
+    try:
+        for _ in range(2000):
+            c.sock.sendall(b"z" * 50000)
+            sent += 50000
+    except OSError:
+        pass
+    with open("/proc/%d/status" % b.proc.pid) as f:
+        grown = [int(l.split()[1]) for l in f if l.startswith("VmRSS:")][0] - before
+    assert sent < 10 * 1000 * 1000, sent
+    assert grown < 8 * 1024, grown
+    assert_mqtt_serves(b, V5)
+
+
 @pytest.mark.parametrize("version", VERSIONS)
 @pytest.mark.parametrize("topic", ["a/+", "a/#", "+", "#", "a/b+"])
 @mosquitto_differs("2.0.11 answers 0x82; 2.0.20 answers 0x81, as Sluice does")
