@@ -4,13 +4,17 @@
  * (ms, 1 .. 2^32-1) is held and routed through the exchange, by its
  * x-delayed-type, once the delay has passed; other messages route at once.
  *
- * One timer structure for the whole broker: a binary min-heap of
- * 32-octet entries (due time, sequence, message, exchange state) and one
- * libevent timer armed at the earliest due time. Holding a message costs
- * its entry plus the message itself; a timer callback pops only what is
- * due (at most FIRE_BATCH per run, then it yields to the loop), so the CPU
- * spent follows what falls due, not how much is held. Equal due times
- * fire in publish order (the sequence breaks ties).
+ * Two levels of binary min-heaps and one libevent timer: each exchange
+ * keeps its held messages in a heap of 32-octet entries (due time,
+ * sequence, message, exchange state), and the broker keeps the exchanges
+ * that hold any in a heap ordered by their earliest entry, the timer
+ * armed at the very earliest. Holding a message costs its entry plus the
+ * message itself; a timer callback pops only what is due (at most
+ * FIRE_BATCH per run, then it yields to the loop), so the CPU spent
+ * follows what falls due, not how much is held. Equal due times fire in
+ * publish order (the sequence breaks ties, across exchanges too).
+ * Deleting an exchange drops its held messages at once, in time
+ * proportional to them alone (not to what other exchanges hold).
  *
  * Durability: a persistent message held by a durable exchange is one
  * journal MSG record for the exchange's pseudo-queue (journal id of
@@ -31,25 +35,29 @@
 
 #define FIRE_BATCH 10000
 #define MAX_DELAY  4294967295LL
-
-struct bk_delayq {
-	struct bk_exchange *x;          /* borrowed; NULL once the exchange is gone */
-	uint64_t jid;                   /* journal pseudo-queue; 0 = not durable */
-	uint32_t refs;                  /* 1 for the exchange + 1 per held message */
-	uint64_t held;
-	struct bk_delayq *next;         /* in the broker's list (recovery lookup) */
-};
+#define NOT_QUEUED UINT32_MAX
 
 struct bk_dentry {
 	int64_t due;
 	uint64_t seq;
 	struct bk_msg *msg;             /* ref */
-	struct bk_delayq *dq;           /* ref */
+	struct bk_delayq *dq;           /* borrowed: the exchange state holding it */
+};
+
+struct bk_delayq {
+	struct bk_exchange *x;          /* borrowed; NULL once the exchange is gone */
+	uint64_t jid;                   /* journal pseudo-queue; 0 = not durable */
+	uint32_t refs;                  /* 1 for the exchange + 1 per entry being fired */
+	struct bk_dentry *heap;         /* owned: the held messages, a min-heap */
+	uint32_t n, cap;
+	uint32_t at;                    /* place in the broker's heap; NOT_QUEUED when empty */
+	struct bk_delayq *next;         /* in the broker's list (recovery lookup) */
 };
 
 struct bk_delayed {
-	struct bk_dentry *heap;         /* owned */
-	uint32_t n, cap;
+	struct bk_delayq **qheap;       /* owned array: exchanges holding messages,
+					   earliest first entry first */
+	uint32_t qn, qcap;
 	struct event *ev;               /* owned */
 	int64_t armed_at;               /* 0 = not armed */
 	uint64_t seq;
@@ -97,6 +105,86 @@ sift_down(struct bk_dentry *h, uint32_t n, uint32_t i)
 	h[i] = e;
 }
 
+/* ---- the heap of exchanges, by their earliest entry ---- */
+
+static bool
+q_before(const struct bk_delayq *a, const struct bk_delayq *b)
+{
+	return before(&a->heap[0], &b->heap[0]);
+}
+
+static void
+q_set(struct bk_delayed *d, uint32_t i, struct bk_delayq *q)
+{
+	d->qheap[i] = q;
+	q->at = i;
+}
+
+static void
+q_sift_up(struct bk_delayed *d, uint32_t i)
+{
+	struct bk_delayq *q = d->qheap[i];
+
+	while (i > 0 && q_before(q, d->qheap[(i - 1) / 2])) {
+		q_set(d, i, d->qheap[(i - 1) / 2]);
+		i = (i - 1) / 2;
+	}
+	q_set(d, i, q);
+}
+
+static void
+q_sift_down(struct bk_delayed *d, uint32_t i)
+{
+	struct bk_delayq *q = d->qheap[i];
+
+	for (;;) {
+		uint32_t c = 2 * i + 1;
+
+		if (c >= d->qn)
+			break;
+		if (c + 1 < d->qn && q_before(d->qheap[c + 1], d->qheap[c]))
+			c++;
+		if (!q_before(d->qheap[c], q))
+			break;
+		q_set(d, i, d->qheap[c]);
+		i = c;
+	}
+	q_set(d, i, q);
+}
+
+/* q's earliest entry changed, or it has none left: put q in, move it or
+ * take it out of the broker's heap. */
+static void
+q_update(struct bk_delayed *d, struct bk_delayq *q)
+{
+	uint32_t i = q->at;
+	struct bk_delayq *last;
+
+	if (i == NOT_QUEUED) {
+		if (q->n == 0)
+			return;
+		if (d->qn == d->qcap) {
+			d->qcap = d->qcap ? d->qcap * 2 : 16;
+			d->qheap = bk_realloc(d->qheap, d->qcap * sizeof(*d->qheap));
+		}
+		q_set(d, d->qn++, q);
+		q_sift_up(d, q->at);
+		return;
+	}
+	if (q->n > 0) {
+		q_sift_up(d, i);
+		q_sift_down(d, q->at);
+		return;
+	}
+	q->at = NOT_QUEUED;
+	last = d->qheap[--d->qn];
+	if (last == q)
+		return;
+	q_set(d, i, last);
+	q_sift_up(d, i);
+	q_sift_down(d, last->at);
+}
+
 static void
 dq_unref(struct bk_delayed *d, struct bk_delayq *q)
 {
@@ -104,11 +192,13 @@ dq_unref(struct bk_delayed *d, struct bk_delayq *q)
 
 	if (--q->refs > 0)
 		return;
+	BK_ASSERT(q->n == 0 && q->at == NOT_QUEUED);
 	for (pp = &d->queues; *pp; pp = &(*pp)->next)
 		if (*pp == q) {
 			*pp = q->next;
 			break;
 		}
+	bk_free(q->heap);
 	bk_free(q);
 }
 
@@ -131,32 +221,34 @@ arm(struct bk_delayed *d)
 	int64_t now = (int64_t)bk_clock_ms(), wait;
 	struct timeval tv;
 
-	if (d->n == 0) {
+	int64_t first;
+
+	if (d->qn == 0) {
 		if (d->armed_at)
 			evtimer_del(d->ev);
 		d->armed_at = 0;
 		return;
 	}
-	if (d->armed_at != 0 && d->armed_at <= d->heap[0].due)
+	first = d->qheap[0]->heap[0].due;
+	if (d->armed_at != 0 && d->armed_at <= first)
 		return;
-	wait = d->heap[0].due > now ? d->heap[0].due - now : 0;
+	wait = first > now ? first - now : 0;
 	tv.tv_sec = wait / 1000;
 	tv.tv_usec = (wait % 1000) * 1000;
 	evtimer_add(d->ev, &tv);
-	d->armed_at = d->heap[0].due;
+	d->armed_at = first;
 }
 
 static void
 push(struct bk_delayed *d, struct bk_delayq *q, struct bk_msg *m, int64_t due)
 {
-	if (d->n == d->cap) {
-		d->cap = d->cap ? d->cap * 2 : 64;
-		d->heap = bk_realloc(d->heap, d->cap * sizeof(*d->heap));
+	if (q->n == q->cap) {
+		q->cap = q->cap ? q->cap * 2 : 8;
+		q->heap = bk_realloc(q->heap, q->cap * sizeof(*q->heap));
 	}
-	d->heap[d->n] = (struct bk_dentry){ due, ++d->seq, bk_msg_ref(m), q };
-	q->refs++;
-	q->held++;
-	sift_up(d->heap, d->n++);
+	q->heap[q->n] = (struct bk_dentry){ due, ++d->seq, bk_msg_ref(m), q };
+	sift_up(q->heap, q->n++);
+	q_update(d, q);
 	arm(d);
 }
 
@@ -180,7 +272,6 @@ fire_one(struct bk_delayed *d, struct bk_dentry *e)
 	struct bk_delayq *q = e->dq;
 	struct bk_msg *m = e->msg;
 
-	q->held--;
 	if (q->x != NULL) {
 		struct bk_msg *full = m;
 
@@ -217,12 +308,15 @@ fire_cb(evutil_socket_t fd, short what, void *arg)
 	int fired = 0;
 
 	d->armed_at = 0;
-	while (d->n > 0 && d->heap[0].due <= now && fired++ < FIRE_BATCH) {
-		struct bk_dentry e = d->heap[0];
+	while (d->qn > 0 && d->qheap[0]->heap[0].due <= now && fired++ < FIRE_BATCH) {
+		struct bk_delayq *q = d->qheap[0];
+		struct bk_dentry e = q->heap[0];
 
-		d->heap[0] = d->heap[--d->n];
-		if (d->n > 0)
-			sift_down(d->heap, d->n, 0);
+		q->heap[0] = q->heap[--q->n];
+		if (q->n > 0)
+			sift_down(q->heap, q->n, 0);
+		q_update(d, q);
+		q->refs++;              /* routing may delete the exchange */
 		fire_one(d, &e);
 	}
 	arm(d);
@@ -251,6 +345,7 @@ bk_delayed_init(struct bk_exchange *x)
 
 	q->x = x;
 	q->refs = 1;
+	q->at = NOT_QUEUED;
 	if (x->durable) {
 		snprintf(name, sizeof(name), "\001delayed\001%s", x->name);
 		q->jid = bk_persist_queue_id(x->vhost->name, name);
@@ -268,9 +363,15 @@ bk_delayed_exchange_gone(struct bk_exchange *x)
 
 	if (q == NULL)
 		return;
-	/* its held messages are dropped as they come due; their records now */
-	if (q->jid != 0 && q->held > 0)
+	/* Its held messages go now, records and memory, rather than as they
+	 * would have come due (up to 49 days later, listed nowhere). */
+	if (q->jid != 0 && q->n > 0)
 		bk_persist_release_all(b, q->jid);
+	for (uint32_t i = 0; i < q->n; i++)
+		bk_msg_unref(q->heap[i].msg);
+	q->n = 0;
+	q_update(b->delayed, q);
+	arm(b->delayed);
 	q->x = NULL;
 	x->ext->delayq = NULL;
 	dq_unref(b->delayed, q);
@@ -321,7 +422,7 @@ bk_delayed_recover(struct bk_broker *b, uint64_t jid, struct bk_msg *m)
 uint64_t
 bk_delayed_count(const struct bk_exchange *x)
 {
-	return x->ext && x->ext->delayq ? x->ext->delayq->held : 0;
+	return x->ext && x->ext->delayq ? x->ext->delayq->n : 0;
 }
 
 void
@@ -331,19 +432,18 @@ bk_delayed_fini(struct bk_broker *b)
 
 	if (d == NULL)
 		return;
-	for (uint32_t i = 0; i < d->n; i++) {
-		bk_msg_unref(d->heap[i].msg);
-		dq_unref(d, d->heap[i].dq);
-	}
 	while (d->queues != NULL) {
 		struct bk_delayq *q = d->queues;
 
 		d->queues = q->next;
+		for (uint32_t i = 0; i < q->n; i++)
+			bk_msg_unref(q->heap[i].msg);
+		bk_free(q->heap);
 		bk_free(q);
 	}
 	if (d->ev)
 		event_free(d->ev);
-	bk_free(d->heap);
+	bk_free(d->qheap);
 	bk_free(d);
 	b->delayed = NULL;
 }

@@ -30,7 +30,7 @@ struct bk_xext {
 	/* x-message-deduplication */
 	struct bk_dedup_cache *dedup;   /* owned */
 	/* x-delayed-message */
-	struct bk_delayq *delayq;       /* ref (the timer's entries hold others) */
+	struct bk_delayq *delayq;       /* ref (a message being fired holds another) */
 };
 
 /* bk_exchange.c calls these. */

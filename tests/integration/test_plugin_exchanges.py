@@ -263,3 +263,45 @@ def test_delayed_refusals(conn):
                        "can't be used for 'x-delayed-type'"):
         ch.exchange_declare(uname("dl"), "x-delayed-message",
                             arguments={"x-delayed-type": "x-delayed-message"})
+
+
+@pytest.mark.parametrize("durable", [False, True])
+def test_delayed_messages_of_a_deleted_exchange_are_freed(make_broker, durable):
+    """Deleting a delayed exchange drops what it holds at once, not when
+    each message would have come due: otherwise a user could pin memory
+    (and keep the memory alarm raised for every publisher) for up to
+    49 days after the exchange is gone, with nothing listing it. The
+    plugin's issue 220 (a re-declared exchange still delivering the
+    deleted one's messages) is the same fault in RabbitMQ."""
+    from http_helpers import api
+    b = make_broker("--set", "broker.memory_high_watermark=1G")
+
+    def mem_used():
+        st, nodes, _ = api(b, "GET", "/api/nodes")
+        assert st == 200, nodes
+        return nodes[0]["mem_used"]
+
+    c = connect(b)
+    ch = c.channel()
+    x = uname("dl")
+    ch.exchange_declare(x, "x-delayed-message", durable=durable,
+                        arguments={"x-delayed-type": "direct"})
+    q = uname("q")
+    ch.queue_declare(q, durable=durable)
+    ch.queue_bind(q, x, "k")
+    ch.confirm_delivery()
+    base = mem_used()
+    body = b"d" * (1 << 20)
+    for _ in range(40):
+        ch.basic_publish(x, "k", body, props(headers={"x-delay": 3600 * 1000},
+                                             delivery_mode=2 if durable else 1))
+    held = mem_used()
+    assert held - base > 30 << 20, (base, held)
+    ch.exchange_delete(x)
+    assert wait_for(lambda: mem_used() - base < 10 << 20, timeout=5), (base, held, mem_used())
+    # a new exchange of that name gets none of them
+    ch.exchange_declare(x, "x-delayed-message", durable=durable,
+                        arguments={"x-delayed-type": "direct"})
+    ch.queue_bind(q, x, "k")
+    assert ready_count(ch, q) == 0
+    c.close()
