@@ -162,26 +162,66 @@ amqp_ch_unacked_add(struct amqp_channel *ch, struct bk_delivery *d)
 	return tag;
 }
 
-void
-amqp_ch_unacked_restore(struct amqp_channel *ch, struct bk_delivery *d)
+/* Sort a list linked by link_next by tag (merge sort, O(n log n)). */
+static struct bk_delivery *
+sort_by_tag(struct bk_delivery *head)
 {
-	struct bk_delivery *at = ch->ua_tail;
+	struct bk_delivery *a, *b, *slow, *fast, *out = NULL, **tail = &out;
 
-	while (at && at->tag > d->tag)
-		at = at->link_prev;
-	d->link_prev = at;
-	d->link_next = at ? at->link_next : ch->ua_head;
-	if (d->link_next)
-		d->link_next->link_prev = d;
-	else
-		ch->ua_tail = d;
-	if (at)
-		at->link_next = d;
-	else
-		ch->ua_head = d;
-	tags_reserve(ch);
-	tags_put(ch, d);
-	ch->ua_count++;
+	if (head == NULL || head->link_next == NULL)
+		return head;
+	slow = head;
+	for (fast = head->link_next; fast && fast->link_next;
+	     fast = fast->link_next->link_next)
+		slow = slow->link_next;
+	b = slow->link_next;
+	slow->link_next = NULL;
+	a = sort_by_tag(head);
+	b = sort_by_tag(b);
+	while (a && b) {
+		struct bk_delivery **pick = a->tag < b->tag ? &a : &b;
+
+		*tail = *pick;
+		tail = &(*pick)->link_next;
+		*pick = (*pick)->link_next;
+	}
+	*tail = a ? a : b;
+	return out;
+}
+
+/*
+ * Put the deliveries of a list linked by link_next (any order: the order
+ * the client settled in) back among the unacked ones, in tag order. One
+ * sort and one merge: a client that settled in reverse tag order must not
+ * make the rollback walk the list once per delivery.
+ */
+void
+amqp_ch_unacked_restore_list(struct amqp_channel *ch, struct bk_delivery *head)
+{
+	struct bk_delivery *at = ch->ua_head, *prev = NULL, *d, *next;
+
+	for (d = sort_by_tag(head); d; d = next) {
+		next = d->link_next;
+		while (at && at->tag < d->tag) {
+			prev = at;
+			at = at->link_next;
+		}
+		d->adapter_data = NULL;
+		d->link_prev = prev;
+		d->link_next = at;
+		if (at)
+			at->link_prev = d;
+		else
+			ch->ua_tail = d;
+		if (prev)
+			prev->link_next = d;
+		else
+			ch->ua_head = d;
+		prev = d;
+		tags_reserve(ch);
+		tags_put(ch, d);
+		ch->ua_count++;
+	}
 }
 
 void

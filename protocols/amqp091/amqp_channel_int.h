@@ -352,8 +352,9 @@ void amqp_ch_wire_fini(struct amqp_wire *w);
 
 /* Give d the next delivery tag; track it unless it is no-ack. */
 uint64_t amqp_ch_unacked_add(struct amqp_channel *ch, struct bk_delivery *d);
-/* Insert d (already tagged) back in tag order (tx.rollback). */
-void amqp_ch_unacked_restore(struct amqp_channel *ch, struct bk_delivery *d);
+/* Put a list of tagged deliveries (linked by link_next, any order) back
+ * among the unacked ones in tag order (tx.rollback). */
+void amqp_ch_unacked_restore_list(struct amqp_channel *ch, struct bk_delivery *head);
 /* Requeue every unacked delivery, in tag order. */
 void amqp_ch_unacked_requeue_all(struct amqp_channel *ch);
 void amqp_ch_unacked_fini(struct amqp_channel *ch);

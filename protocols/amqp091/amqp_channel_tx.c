@@ -118,19 +118,13 @@ amqp_ch_tx_commit(struct amqp_channel *ch)
 void
 amqp_ch_tx_rollback(struct amqp_channel *ch)
 {
-	struct bk_delivery *d, *next;
-
 	if (!ch->tx) {
 		amqp_channel_fail(ch, AMQP_PRECONDITION_FAILED, AMQP_TX_ROLLBACK,
 				  "channel is not transactional");
 		return;
 	}
 	drop_pubs(ch, 0);
-	for (d = take_held(ch); d; d = next) {
-		next = d->link_next;
-		d->adapter_data = NULL;
-		amqp_ch_unacked_restore(ch, d);
-	}
+	amqp_ch_unacked_restore_list(ch, take_held(ch));
 	amqp_channel_send_simple(ch, AMQP_TX_ROLLBACK_OK);
 }
 
