@@ -26,13 +26,29 @@
  * by MAX_DEPTH.
  *
  * The body is copied once here: a bk_msg is one allocation, and this path
- * is not the hot one.
+ * is not the hot one. But dead-lettering runs synchronously, inside the
+ * publish or expiry that set it off, and the cycle rule does not bound
+ * its breadth: a publish to a fanout of N queues with x-message-ttl 0 and
+ * a DLX makes N copies of its body (where a plain fanout shares one), and
+ * levels of such queues, each dead-lettering into the next, make N^8
+ * (six queues a level: ten million copies and 9 s of the core thread for
+ * one publish; 1000 queues and a 16 MB body: 16 GB before the memory
+ * alarm's next look). So the dead-letters one root sets off share a
+ * budget, DL_BUDGET units (a copy: 1 + a unit per KiB of body copied;
+ * 1 per queue a copy reached): a root is a publish (bk_route_root:
+ * every dead-letter from the enqueues of that publish) or a dead-letter
+ * made outside any publish (an expiry timer, a reject: each message its
+ * own root). Once it is spent, further dead-letters of that root are
+ * dropped, with a warning at most every 10 s. The first dead-letter of a
+ * root is always made, so ordinary expiry and rejects never see it.
  */
 #include "bk_persist.h"
 
 #include <string.h>
 
 #define MAX_DEPTH 8
+#define DL_BUDGET (64u * 1024)          /* ~64 MiB copied, or ~65000 enqueues */
+#define DL_WARN_MS 10000
 
 static struct bk_value
 lstr(struct bk_str s)
@@ -236,6 +252,31 @@ dead_copy(const struct bk_queue *q, const struct bk_msg *m, const char *reason,
 	return nm;
 }
 
+/* Start a new budget at a root, charge a copy of m; false: spent, drop. */
+static bool
+budget_take(struct bk_queue *q, const struct bk_msg *m)
+{
+	struct bk_qstate *qs = bk_qs(q->broker);
+	uint64_t root = bk_route_root(), now;
+
+	if (qs->dl_depth == 0 && (root == 0 || root != qs->dl_root)) {
+		qs->dl_root = root;
+		qs->dl_work = 0;
+	} else if (qs->dl_work >= DL_BUDGET) {
+		now = bk_now_ms();
+		if (qs->dl_warned_ms == 0 || now - qs->dl_warned_ms >= DL_WARN_MS) {
+			qs->dl_warned_ms = now;
+			bk_warn("dead-lettering from queue '%s' in vhost '%s' dropped: "
+				"one publish or expiry set off more dead-lettering "
+				"than %u units (copies, KiB copied, queues reached)",
+				q->name, q->vhost->name, DL_BUDGET);
+		}
+		return false;
+	}
+	qs->dl_work += 1 + m->body_len / 1024;
+	return true;
+}
+
 void
 bk_dlx_dead_letter(struct bk_queue *q, struct bk_msg *m, const char *reason)
 {
@@ -248,6 +289,8 @@ bk_dlx_dead_letter(struct bk_queue *q, struct bk_msg *m, const char *reason)
 	struct bk_msg *full = NULL;
 
 	if (!q->args.has_dlx || q->deleted || qs->dl_depth >= MAX_DEPTH)
+		return;
+	if (!budget_take(q, m))
 		return;
 	/* a paged-out original: the copy needs its body */
 	if ((m->flags & BK_MSG_PAGED) && (m = full = bk_persist_page_in(q->broker, m)) == NULL)
@@ -266,6 +309,7 @@ bk_dlx_dead_letter(struct bk_queue *q, struct bk_msg *m, const char *reason)
 	qs->dl_msg = nm;
 	qs->dl_depth++;
 	bk_publish(q->vhost, bk_str_c(q->args.dlx), nm, &res, &err);
+	qs->dl_work += res.queues;
 	qs->dl_depth--;
 	qs->dl_msg = saved;
 	bk_msg_unref(nm);

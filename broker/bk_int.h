@@ -124,6 +124,13 @@ int bk_persist_publish(struct bk_broker *b, struct bk_msg *msg,
 		       struct bk_queue *const *qs, uint32_t n,
 		       struct bk_confirm *c, uint64_t token,
 		       struct bk_route_result *res);
+/*
+ * [R] The pass id of the outermost publish running (bk_publish and the
+ * delayed exchange's release), 0 outside any. Everything a publish sets
+ * off synchronously (enqueues, dead-lettering, nested publishes) runs
+ * under the same root; bk_dlx.c bounds its work per root.
+ */
+uint64_t bk_route_root(void);
 /* [Q] q is durable and outlives a restart (defs and journal). */
 bool bk_queue_persists(const struct bk_queue *q);
 /* [Q] A persistent message on q would be journaled. */

@@ -252,6 +252,9 @@ struct bk_qstate {
 	uint32_t nqueues;
 	struct bk_msg *dl_msg;          /* dead-letter copy being routed */
 	uint32_t dl_depth;              /* nested dead-letter publishes */
+	uint64_t dl_root;               /* bk_route_root() the budget is for */
+	uint64_t dl_work;               /* spent of it (bk_dlx.c) */
+	uint64_t dl_warned_ms;          /* last "budget spent" warning */
 	uint64_t rng[2];                /* xorshift128+ for names and tokens */
 	struct bk_soffsets *soffsets;   /* owned (bk_stream_offsets.c); NULL until used */
 	uint64_t cap_dropped;           /* arriving messages an adapter's cap dropped */

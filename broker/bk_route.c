@@ -29,6 +29,21 @@
 #define REPLY_PREFIX "amq.rabbitmq.reply-to."
 
 static uint64_t route_seq;
+static uint32_t route_depth;            /* publishes running, nested included */
+static uint64_t route_root;             /* the outermost one's pass id */
+
+uint64_t
+bk_route_root(void)
+{
+	return route_depth > 0 ? route_root : 0;
+}
+
+static void
+route_enter(uint64_t id)
+{
+	if (route_depth++ == 0)
+		route_root = id;
+}
 
 struct pass {
 	struct bk_routing *r;
@@ -293,12 +308,12 @@ bk_publish_confirm(struct bk_vhost *vh, struct bk_str exchange, struct bk_msg *m
 	return bk_publish_memo(vh, exchange, msg, c, token, NULL, res, err);
 }
 
-enum bk_status
-bk_publish_memo(struct bk_vhost *vh, struct bk_str exchange, struct bk_msg *msg,
-		struct bk_confirm *c, uint64_t token, struct bk_route_memo *memo,
-		struct bk_route_result *res, struct bk_err *err)
+static enum bk_status
+publish_pass(struct bk_vhost *vh, struct bk_str exchange, struct bk_msg *msg,
+	     struct bk_confirm *c, uint64_t token, struct bk_route_memo *memo,
+	     struct bk_route_result *res, struct bk_err *err, uint64_t id)
 {
-	struct pass p = { vh->routing, msg, ++route_seq, 0, c, token };
+	struct pass p = { vh->routing, msg, id, 0, c, token };
 	struct bk_exchange *x;
 	uint32_t base = p.r->ndests;
 
@@ -329,6 +344,20 @@ bk_publish_memo(struct bk_vhost *vh, struct bk_str exchange, struct bk_msg *msg,
 	return BK_OK;
 }
 
+enum bk_status
+bk_publish_memo(struct bk_vhost *vh, struct bk_str exchange, struct bk_msg *msg,
+		struct bk_confirm *c, uint64_t token, struct bk_route_memo *memo,
+		struct bk_route_result *res, struct bk_err *err)
+{
+	uint64_t id = ++route_seq;
+	enum bk_status st;
+
+	route_enter(id);
+	st = publish_pass(vh, exchange, msg, c, token, memo, res, err, id);
+	route_depth--;
+	return st;
+}
+
 void
 bk_route_after_delay(struct bk_exchange *x, struct bk_msg *m)
 {
@@ -337,6 +366,8 @@ bk_route_after_delay(struct bk_exchange *x, struct bk_msg *m)
 	uint32_t base = p.r->ndests;
 
 	memset(&res, 0, sizeof(res));
+	route_enter(p.id);
 	collect(&p, x);
 	deliver(&p, x->vhost, base, &res);
+	route_depth--;
 }

@@ -3,6 +3,7 @@ writes them, dead-letter routing keys, cycles, and x-delivery-limit."""
 import datetime
 
 from amqp_helpers import *  # noqa: F401,F403
+from amqpraw import assert_serves
 
 
 def _settle(ch, how, tag):
@@ -275,3 +276,69 @@ def test_x_death_newest_first_across_queues(ch):
         [(q2, "rejected", 1), (q1, "rejected", 1)]
     assert deaths[0]["routing-keys"] == [q2]
     assert p.headers["x-first-death-queue"] == q1
+
+
+# Dead-lettering runs inside the publish or expiry that sets it off, and
+# each dead-lettered copy is a message of its own (its body copied). One
+# root (a publish, or a dead-letter made outside any publish) may set off
+# about 64 MiB of copies and enqueues; past that its dead-letters are
+# dropped with a warning.
+
+def _ttl0_fanout(ch, n, dlx, dlrk=None):
+    fan = uname("fan")
+    ch.exchange_declare(fan, "fanout")
+    args = {"x-message-ttl": 0, "x-dead-letter-exchange": dlx}
+    if dlrk is not None:
+        args["x-dead-letter-routing-key"] = dlrk
+    for i in range(n):
+        q = ch.queue_declare(uname("ttl0-%d" % i), arguments=args).method.queue
+        ch.queue_bind(q, fan)
+    return fan
+
+
+def test_fanout_of_ttl0_queues_dead_letters_every_copy(ch):
+    sink = ch.queue_declare(uname("sink")).method.queue
+    fan = _ttl0_fanout(ch, 40, "", sink)
+    ch.confirm_delivery()
+    ch.basic_publish(fan, "", b"x" * 1000)
+    assert wait_for(lambda: ready_count(ch, sink) == 40)
+
+
+@pytest.mark.skipif(EXTERNAL, reason="this broker's dead-letter budget")
+def test_dead_letter_copies_of_one_publish_are_bounded(broker, ch):
+    """40 queues with TTL 0 dead-letter a 4 MB body each: 160 MB of copies
+    from one 4 MB publish used to be made at once, past any memory alarm
+    (1000 queues and a 16 MB body: 16 GB)."""
+    sink = ch.queue_declare(uname("sink")).method.queue
+    fan = _ttl0_fanout(ch, 40, "", sink)
+    ch.confirm_delivery()
+    ch.basic_publish(fan, "", b"x" * (4 << 20))
+    n = ready_count(ch, sink)
+    assert 1 <= n <= 17, n
+    assert "dead-lettering from queue" in broker.log()
+    ch.basic_publish(fan, "", b"small")     # the next publish has its own budget
+    assert wait_for(lambda: ready_count(ch, sink) == n + 40)
+
+
+@pytest.mark.skipif(EXTERNAL, reason="timing of this broker's core thread")
+def test_dead_letter_tree_of_one_publish_is_bounded(broker, ch):
+    """Eight levels of six queues with TTL 0, each level dead-lettering
+    into a fanout to the next: the cycle rule does not apply (no queue
+    twice on a path) and one publish made 6^9 enqueues, 9 s during which
+    the core thread served nobody else."""
+    k, depth = 6, 8
+    fans = [uname("lvl%d" % i) for i in range(depth + 1)]
+    for f in fans:
+        ch.exchange_declare(f, "fanout")
+    for i, f in enumerate(fans):
+        for j in range(k):
+            args = {"x-message-ttl": 0}
+            if i < depth:
+                args["x-dead-letter-exchange"] = fans[i + 1]
+            q = ch.queue_declare(uname("l%d-%d" % (i, j)), arguments=args).method.queue
+            ch.queue_bind(q, f)
+    ch.confirm_delivery()
+    start = time.time()
+    ch.basic_publish(fans[0], "", b"x")
+    assert time.time() - start < 2.0
+    assert_serves(broker)
