@@ -265,12 +265,21 @@ settle_message(struct bk_queue *q, struct bk_delivery *d, enum bk_settle how)
 		bk_msg_unref(d->msg);
 		break;
 	default:
-		if (q != NULL && !q->deleted)
+		if (q != NULL && !q->deleted && d->msg != NULL)
 			bk_persist_ack(q, d->msg);
 		bk_msg_unref(d->msg);
 		break;
 	}
 	d->msg = NULL;
+}
+
+void
+bk_delivery_sent(struct bk_delivery *d)
+{
+	if (d->queue != NULL && d->queue->stream != NULL) {
+		bk_msg_unref(d->msg);
+		d->msg = NULL;
+	}
 }
 
 void

@@ -259,6 +259,7 @@ next_msg(struct bk_queue *q, struct bk_consumer *c, uint64_t *offset)
 			return NULL;
 		}
 		m = bk_stream_msg_decode(v.payload, v.len, v.offset);
+		st_sreader_done(sc->r);
 		if (m == NULL)
 			continue;
 		if (!filter_match(sc, m)) {
@@ -276,6 +277,7 @@ delivery_new(struct bk_queue *q, struct bk_consumer *c, struct bk_msg *m, uint64
 	struct bk_delivery *d = bk_delivery_alloc();
 
 	d->msg = m;                             /* the ref moves */
+	d->ts_ms = m->published_ms;
 	d->queue = q;
 	bk_queue_ref(q);
 	d->consumer = c;
@@ -368,5 +370,5 @@ bk_stream_settled(struct bk_queue *q, struct bk_delivery *d)
 	if (q->deleted || c == NULL || c->sc == NULL || c->sc->name == NULL)
 		return;
 	if ((o = bk_soffset_get(q->broker, q->jid, c->sc->name, true)) != NULL)
-		bk_soffset_ack(q->broker, o, d->seq, d->msg ? d->msg->published_ms : 0);
+		bk_soffset_ack(q->broker, o, d->seq, d->ts_ms);
 }

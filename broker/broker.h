@@ -438,9 +438,19 @@ struct bk_delivery {
 	void *adapter_data;
 	/* core's fields */
 	uint64_t seq;                   /* position in the queue, for ordered requeue */
+	uint64_t ts_ms;                 /* a stream delivery's published_ms */
 	struct bk_delivery *free_next;
 	struct bk_delivery *live_prev, *live_next; /* every unsettled delivery */
 };
+
+/*
+ * The adapter wrote d out and its output holds its own references to the
+ * message. A stream delivery lets its message go now: settling one never
+ * needs it (no requeue, no dead-lettering), and each stream delivery is a
+ * message of its own, decoded from the log, so keeping it until the ack
+ * would hold consumers x prefetch copies. d->msg is NULL afterwards.
+ */
+void bk_delivery_sent(struct bk_delivery *d);
 
 enum bk_settle {
 	BK_SETTLE_ACK,                  /* done */

@@ -386,6 +386,10 @@ struct st_stream_view {
 /* 1 = next committed record in v, 0 = none yet, negative errno = read
  * error (-EIO: a chunk failed its CRC). */
 int st_sreader_next(struct st_sreader *r, struct st_stream_view *v);
+/* The caller is done with the last view: once its chunk is read to the
+ * end, a large chunk buffer is freed (a reader waiting for credit or for
+ * the next publish would otherwise hold it: one per stream consumer). */
+void st_sreader_done(struct st_sreader *r);
 /* The offset the next record read will have at least. */
 uint64_t st_sreader_offset(const struct st_sreader *r);
 /* Timestamp (ms) of the chunk holding offset; 0 if it is not kept. */

@@ -311,6 +311,25 @@ load(struct st_sreader *r)
 	}
 }
 
+/* A chunk buffer larger than this is not kept once its chunk is read. */
+#define KEEP_BUF (256u * 1024)
+
+void
+st_sreader_done(struct st_sreader *r)
+{
+	size_t end = (size_t)r->h.filter_len + r->h.data_len;
+
+	if (!r->have || r->rpos < end)
+		return;
+	r->have = false;
+	if (r->offset < r->h.first + r->h.span)
+		r->offset = r->h.first + r->h.span;
+	if (r->cap > KEEP_BUF) {
+		BK_FREE(r->buf);
+		r->cap = 0;
+	}
+}
+
 int
 st_sreader_next(struct st_sreader *r, struct st_stream_view *v)
 {

@@ -57,6 +57,8 @@ write_delivery(struct amqp_channel *ch, struct bk_str ctag, struct bk_delivery *
 	/* the output holds its own references to the body by now */
 	if (d->no_ack)
 		bk_delivery_settle(d, BK_SETTLE_ACK);
+	else
+		bk_delivery_sent(d);
 	return true;
 }
 

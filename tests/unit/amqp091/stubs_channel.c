@@ -350,6 +350,8 @@ bk_delivery_settle(struct bk_delivery *d, enum bk_settle how)
 	free(d);
 }
 
+void bk_delivery_sent(struct bk_delivery *d) { (void)d; }  /* no stream queues here */
+
 struct bk_credit { uint32_t limit; };
 struct bk_credit *bk_credit_new(uint32_t limit) { struct bk_credit *c = calloc(1, sizeof(*c)); c->limit = limit; return c; }
 void bk_credit_set_limit(struct bk_credit *c, uint32_t limit) { c->limit = limit; }
