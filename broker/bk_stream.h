@@ -37,6 +37,7 @@ struct bk_soffset {
 	uint64_t acked_ts;              /* ms of the chunk of the last one acked */
 	bool stored;                    /* next is meaningful */
 	bool dirty;                     /* not yet written to the journal */
+	uint32_t sac_members;           /* single-active consumers of this name */
 	UT_hash_handle hh;              /* in the broker's table; key = keybuf */
 	uint32_t klen;
 	uint8_t key[];                  /* jid (8, LE) + name */
@@ -54,6 +55,7 @@ struct bk_sconsumer {
 	uint64_t *hashes;               /* owned */
 	uint32_t nfilters;
 	bool sac;                       /* one of its name's group reads at a time */
+	bool waiting;                   /* sac: an earlier member of its group reads */
 };
 
 /* bk_stream.c: a stream queue's log */

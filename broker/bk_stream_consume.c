@@ -89,6 +89,34 @@ sconsumer_new(const struct bk_consume_stream *o)
 	return sc;
 }
 
+/*
+ * c leaves its single-active group: the group's next member (the earliest
+ * registered, as the list keeps them) reads if c was reading. The group's
+ * size lives with its stored offset, so that neither this nor the
+ * dispatch's active() walks the consumers per member: thousands of named
+ * consumers made every consume and publish quadratic (cubic to set up).
+ */
+static void
+sac_leave(struct bk_consumer *c)
+{
+	struct bk_sconsumer *sc = c->sc;
+	struct bk_queue *q = c->queue;
+	struct bk_soffset *o;
+
+	o = q != NULL ? bk_soffset_get(q->broker, q->jid, sc->name, false) : NULL;
+	if (o == NULL || o->sac_members == 0)
+		return;
+	o->sac_members--;
+	if (sc->waiting || o->sac_members == 0)
+		return;
+	for (struct bk_consumer *n = c->next; n != NULL; n = n->next)
+		if (n->sc != NULL && n->sc->sac && n->sc->waiting &&
+		    strcmp(n->sc->name, sc->name) == 0) {
+			n->sc->waiting = false;
+			return;
+		}
+}
+
 void
 bk_sconsumer_free(struct bk_consumer *c)
 {
@@ -96,6 +124,8 @@ bk_sconsumer_free(struct bk_consumer *c)
 
 	if (sc == NULL)
 		return;
+	if (sc->sac)
+		sac_leave(c);
 	st_sreader_free(sc->r);
 	bk_msg_unref(sc->pending);
 	bk_free(sc->name);
@@ -166,8 +196,12 @@ bk_stream_consume(const struct bk_consume_decl *d, struct bk_consumer **out,
 	c->tag = d->tag ? bk_strdup(d->tag) : NULL;
 	c->channel_id = d->channel_id;
 	c->sc = sconsumer_new(d->stream);
-	if (c->sc->name != NULL)
-		bk_soffset_get(q->broker, q->jid, c->sc->name, true);
+	if (c->sc->name != NULL) {
+		struct bk_soffset *o = bk_soffset_get(q->broker, q->jid, c->sc->name, true);
+
+		if (c->sc->sac && o != NULL)
+			c->sc->waiting = o->sac_members++ > 0;
+	}
 	/* at the tail: a single-active group's first member stays first */
 	c->prev = q->cons_tail;
 	if (q->cons_tail)
@@ -208,12 +242,8 @@ can_take(const struct bk_consumer *c)
 static bool
 active(const struct bk_queue *q, const struct bk_consumer *c)
 {
-	if (!c->sc->sac)
-		return true;
-	for (const struct bk_consumer *o = q->cons_head; o != c; o = o->next)
-		if (o->sc && o->sc->sac && strcmp(o->sc->name, c->sc->name) == 0)
-			return false;
-	return true;
+	(void)q;
+	return !c->sc->sac || !c->sc->waiting;
 }
 
 static bool
