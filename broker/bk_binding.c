@@ -324,6 +324,7 @@ bk_routing_free(struct bk_routing *r)
 		HASH_DEL(r->queues, qb);
 		bk_free(qb);
 	}
+	bk_headers_index_free(r->hidx);
 	bk_free(r->dests);
 	bk_free(r->work);
 	bk_free(r);

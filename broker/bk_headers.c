@@ -13,12 +13,32 @@
  * equals itself. So "all" with no pattern entries matches every message
  * and "any" with none matches nothing.
  *
- * The cost is O(pattern entries x headers) per binding; headers exchanges
- * cannot be indexed by key, so the exchange scans its bindings.
+ * Headers exchanges cannot be indexed by key, so the exchange scans its
+ * bindings. A message with more than SCAN_MAX headers has them sorted by
+ * name once per exchange visited (bk_headers_index_set), and each pattern
+ * entry is then a binary search: a binding costs O(pattern entries x log
+ * headers). Scanning the headers per pattern entry made one binding of
+ * 8000 entries against a message of 8000 headers 0.4 s of the core thread
+ * per publish, per such binding. A repeated header name matches by its
+ * first occurrence either way.
  */
 #include "bk_routing.h"
 
+#include <stdlib.h>
 #include <string.h>
+
+#define SCAN_MAX 8
+
+struct hentry {
+	struct bk_str name;
+	struct bk_value v;
+	uint32_t order;                 /* position in the table: first wins */
+};
+
+struct bk_headers_index {
+	struct hentry *e;
+	uint32_t n, cap;
+};
 
 enum vclass { C_INT, C_FLOAT, C_STR, C_OTHER };
 
@@ -124,9 +144,88 @@ entry_matches(struct bk_str name, const struct bk_value *pv,
 	return false;
 }
 
+static int
+name_cmp(struct bk_str a, struct bk_str b)
+{
+	uint32_t n = a.len < b.len ? a.len : b.len;
+	int c = n ? memcmp(a.p, b.p, n) : 0;
+
+	return c ? c : (a.len > b.len) - (a.len < b.len);
+}
+
+static int
+hentry_cmp(const void *pa, const void *pb)
+{
+	const struct hentry *a = pa, *b = pb;
+	int c = name_cmp(a->name, b->name);
+
+	return c ? c : (a->order > b->order) - (a->order < b->order);
+}
+
+struct bk_headers_index *
+bk_headers_index_set(struct bk_headers_index **ixp, struct bk_table headers)
+{
+	struct bk_headers_index *ix = *ixp;
+	struct bk_str name;
+	struct bk_value v;
+	uint32_t pos = 0, n = 0;
+
+	while (n <= SCAN_MAX && bk_table_next(headers, &pos, &name, &v) == 1)
+		n++;
+	if (n <= SCAN_MAX)
+		return NULL;
+	if (ix == NULL)
+		ix = *ixp = bk_calloc(1, sizeof(*ix));
+	ix->n = 0;
+	pos = 0;
+	while (bk_table_next(headers, &pos, &name, &v) == 1) {
+		if (ix->n == ix->cap) {
+			ix->cap = ix->cap ? ix->cap * 2 : 64;
+			ix->e = bk_realloc(ix->e, ix->cap * sizeof(*ix->e));
+		}
+		ix->e[ix->n] = (struct hentry){ name, v, ix->n };
+		ix->n++;
+	}
+	qsort(ix->e, ix->n, sizeof(*ix->e), hentry_cmp);
+	return ix;
+}
+
+void
+bk_headers_index_free(struct bk_headers_index *ix)
+{
+	if (ix == NULL)
+		return;
+	bk_free(ix->e);
+	bk_free(ix);
+}
+
+/* The first header named name, by binary search, or NULL. */
+static const struct hentry *
+ix_find(const struct bk_headers_index *ix, struct bk_str name)
+{
+	uint32_t lo = 0, hi = ix->n;
+
+	while (lo < hi) {                       /* first entry not below name */
+		uint32_t mid = lo + (hi - lo) / 2;
+
+		if (name_cmp(ix->e[mid].name, name) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < ix->n && name_cmp(ix->e[lo].name, name) == 0 ? &ix->e[lo] : NULL;
+}
+
 bool
 bk_headers_match(uint8_t mode, struct bk_table binding_args,
 		 struct bk_table headers)
+{
+	return bk_headers_match_ix(mode, binding_args, headers, NULL);
+}
+
+bool
+bk_headers_match_ix(uint8_t mode, struct bk_table binding_args,
+		    struct bk_table headers, const struct bk_headers_index *ix)
 {
 	bool all = mode == BK_XM_ALL || mode == BK_XM_ALL_WITH_X;
 	bool with_x = mode == BK_XM_ALL_WITH_X || mode == BK_XM_ANY_WITH_X;
@@ -139,7 +238,14 @@ bk_headers_match(uint8_t mode, struct bk_table binding_args,
 			continue;
 		if (!with_x && name.len >= 2 && memcmp(name.p, "x-", 2) == 0)
 			continue;
-		if (entry_matches(name, &pv, headers) != all)
+		if (ix != NULL) {
+			const struct hentry *h = ix_find(ix, name);
+			bool hit = h != NULL &&
+				   (pv.type == BK_V_VOID || bk_value_equal(&pv, &h->v));
+
+			if (hit != all)
+				return !all;
+		} else if (entry_matches(name, &pv, headers) != all)
 			return !all;    /* all: one miss fails; any: one hit wins */
 	}
 	return all;

@@ -132,12 +132,19 @@ match_exchange(struct pass *p, struct bk_exchange *x)
 	case BK_X_TOPIC:
 		bk_topic_match(x->topic, key.p, key.len, topic_hit, p);
 		break;
-	case BK_X_HEADERS:
+	case BK_X_HEADERS: {
+		struct bk_table h = msg_headers(p->msg);
+		const struct bk_headers_index *ix;
+
+		if (x->src_head == NULL)
+			break;
+		ix = bk_headers_index_set(&p->r->hidx, h);
 		for (b = x->src_head; b != NULL; b = b->src_next) {
-			if (bk_headers_match(b->xmatch, b->args, msg_headers(p->msg)))
+			if (bk_headers_match_ix(b->xmatch, b->args, h, ix))
 				take(p, b);
 		}
 		break;
+	}
 	default:                        /* routes are never the plugin types */
 		break;
 	}

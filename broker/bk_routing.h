@@ -110,6 +110,9 @@ struct bk_routing {
 	/* exchanges of the vhost deleted so far: a route memo's exchange
 	 * pointer is good while this has not moved (bk_route.c) */
 	uint64_t xgen;
+	/* A message's headers sorted by name while a headers exchange's
+	 * bindings are matched (collect phase only, like work). */
+	struct bk_headers_index *hidx;  /* owned */
 };
 
 /* bk_user.c */
@@ -136,6 +139,18 @@ enum bk_status bk_headers_parse_xmatch(struct bk_table args, uint8_t *mode,
 				       struct bk_err *err);
 bool bk_headers_match(uint8_t mode, struct bk_table binding_args,
 		      struct bk_table headers);
+/*
+ * The same against headers indexed once per message: a binding then
+ * costs O(pattern entries x log headers), not O(pattern entries x
+ * headers). bk_headers_index_set returns the index to pass (ix itself,
+ * or NULL when the table is small enough to scan).
+ */
+struct bk_headers_index;
+struct bk_headers_index *bk_headers_index_set(struct bk_headers_index **ix,
+					      struct bk_table headers);
+bool bk_headers_match_ix(uint8_t mode, struct bk_table binding_args,
+			 struct bk_table headers, const struct bk_headers_index *ix);
+void bk_headers_index_free(struct bk_headers_index *ix);
 bool bk_value_equal(const struct bk_value *a, const struct bk_value *b);
 
 #endif
