@@ -18,6 +18,7 @@ import pytest
 
 from conftest import ROOT, wait_for
 from port_helpers import Ports
+from stall_helpers import kernel_buffers_limit, push_until_refused, send_until_stalled
 from tls_helpers import pki, tls_config  # noqa: F401 (fixture)
 
 NODE_DIR = os.path.join(ROOT, "tests", "integration", "node")
@@ -277,13 +278,7 @@ def test_http_refuses_bodies_before_credentials(make_broker):
                   b"Content-Type: application/json\r\nContent-Length: 10000000\r\n\r\n")
         head = s.recv(4096)
         assert head.startswith(b"HTTP/1.1 401"), head
-        sent = 0
-        try:
-            for _ in range(200):
-                s.sendall(b"{" * 50000)
-                sent += 50000
-        except OSError:
-            pass
+        sent = push_until_refused(s, b"{" * 50000, 200)
     assert sent < 10000000
     assert rss_kb(b) - before < 4 * 1024
     # Over the header limit: 431.
@@ -307,13 +302,7 @@ def test_http_public_paths_take_no_body(make_broker, path):
     with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
         s.sendall(b"POST " + path.encode() + b" HTTP/1.1\r\nHost: x\r\n"
                   b"Content-Length: 10000000\r\n\r\n")
-        sent = 0
-        try:
-            for _ in range(200):
-                s.sendall(b"{" * 50000)
-                sent += 50000
-        except OSError:
-            pass
+        sent = push_until_refused(s, b"{" * 50000, 200)
         s.settimeout(5)
         try:
             head = s.recv(4096)
@@ -322,12 +311,6 @@ def test_http_public_paths_take_no_body(make_broker, path):
     assert head.startswith(b"HTTP/1.1 413"), head
     assert sent < 10000000
     assert rss_kb(b) - before < 4 * 1024
-
-
-def tcp_buf_max(name):
-    """The most the kernel autotunes a TCP socket buffer to (bytes)."""
-    with open("/proc/sys/net/ipv4/" + name) as f:
-        return int(f.read().split()[2])
 
 
 def test_client_that_never_reads_is_bounded(make_broker):
@@ -346,23 +329,8 @@ def test_client_that_never_reads_is_bounded(make_broker):
     before = rss_kb(b)
     passive = method_frame(1, QUEUE, 10, queue_declare_args(q, passive=True))
     burst = passive * 1000                       # an answer is as long as its request, +1
-    limit = 2 * (tcp_buf_max("tcp_rmem") + tcp_buf_max("tcp_wmem")) + (1 << 20)
-    r.sock.setblocking(False)
-    sent, stalled, since, rest = 0, False, None, memoryview(b"")
-    deadline = time.time() + 60
-    while time.time() < deadline and sent <= limit:
-        rest = rest or memoryview(burst)         # a partial send's rest first:
-        try:                                     # frames stay whole
-            n = r.sock.send(rest)
-            sent, rest, since = sent + n, rest[n:], None
-        except BlockingIOError:
-            since = since or time.time()
-            if time.time() - since > 1.5:
-                stalled = True
-                break
-            time.sleep(0.05)
-        except OSError:
-            break
+    limit = kernel_buffers_limit()
+    sent, stalled = send_until_stalled(r.sock, burst, limit)
     assert stalled and sent <= limit, \
         f"the broker kept reading a client that never reads ({sent} bytes taken, limit {limit})"
     grown = rss_kb(b) - before

@@ -19,6 +19,7 @@ import pytest
 from http_helpers import api
 from mqttraw import CONNECT, PUBLISH, Raw, mstr, packet
 from port_helpers import Ports
+from stall_helpers import kernel_buffers_limit, send_until_stalled
 
 MASK = b"\x37\xfa\x21\x3d"
 UPGRADE = (b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
@@ -111,11 +112,6 @@ def mem_used(b):
     return nodes[0]["mem_used"]
 
 
-def tcp_buf_max(name):
-    with open("/proc/sys/net/ipv4/" + name) as f:
-        return int(f.read().split()[2])
-
-
 @pytest.mark.parametrize("kind", ["mqtt-pingreq", "ws-ping"])
 def test_client_that_never_reads_is_bounded(make_broker, kind):
     """Answers never read stop the reading, over a WebSocket too: the
@@ -137,23 +133,8 @@ def test_client_that_never_reads_is_bounded(make_broker, kind):
         burst = big_frame(2, b"\xc0\x00" * 32768)           # 32768 PINGREQs
     else:
         burst = big_frame(9, b"p" * 125) * 500               # 500 pings
-    limit = 2 * (tcp_buf_max("tcp_rmem") + tcp_buf_max("tcp_wmem")) + (1 << 20)
-    s.setblocking(False)
-    sent, stalled, since, rest = 0, False, None, memoryview(b"")
-    deadline = time.time() + 60
-    while time.time() < deadline and sent <= limit:
-        rest = rest or memoryview(burst)
-        try:
-            n = s.send(rest)
-            sent, rest, since = sent + n, rest[n:], None
-        except BlockingIOError:
-            since = since or time.time()
-            if time.time() - since > 1.5:
-                stalled = True
-                break
-            time.sleep(0.05)
-        except OSError:
-            break
+    limit = kernel_buffers_limit()
+    sent, stalled = send_until_stalled(s, burst, limit)
     grown = mem_used(b) - before
     s.close()
     assert stalled and sent <= limit, \
