@@ -42,6 +42,7 @@ sl_config_init(struct sl_config *c)
 	c->cluster.tls = -1;
 	c->io_threads = -1;
 	c->io_spin_us = 30;
+	c->max_handshakes = 1000;
 	sl_topo_init(&c->topo);
 }
 

@@ -45,6 +45,7 @@ struct sl_tls {
 struct sl_config {
 	char *data_dir;                 /* owned; "./var" */
 	uint32_t max_connections;       /* broker-wide; 0 = none */
+	uint32_t max_handshakes;        /* accepted, not yet logged in; 1000; 0 = none */
 	int io_threads;                 /* -1 (default): cores - 1, at least 1; 0 = none */
 	uint32_t io_spin_us;            /* an I/O thread's wait for the core's answer; 30 */
 	enum bk_log_level log_level;    /* info */

@@ -61,7 +61,7 @@ enum key_id {
 	HTTP_ENABLED, HTTP_BIND, HTTP_PORT, HTTP_MAX_BODY_SIZE,
 	PROMETHEUS_ENABLED, PROMETHEUS_BIND, PROMETHEUS_PORT, PROMETHEUS_AUTHENTICATION,
 	PROMETHEUS_PER_OBJECT, PROMETHEUS_TLS_BIND, PROMETHEUS_TLS_PORT,
-	BROKER_MAX_CONNECTIONS, BROKER_IO_THREADS, BROKER_IO_SPIN_US,
+	BROKER_MAX_CONNECTIONS, BROKER_MAX_HANDSHAKES, BROKER_IO_THREADS, BROKER_IO_SPIN_US,
 	AMQP_TLS_PORT, AMQP_TLS_BIND, AMQP_MAX_CONNECTIONS,
 	MQTT_TLS_PORT, MQTT_TLS_BIND, MQTT_WS_PORT, MQTT_WS_BIND, MQTT_WSS_PORT,
 	MQTT_WSS_BIND, MQTT_WS_PATH, MQTT_MAX_CONNECTIONS, MQTT_MAX_CONNECT_SIZE,
@@ -99,6 +99,7 @@ static const struct key keys[] = {
 	{ "broker", "collect_statistics_interval", K_UINT, 100, 3600000,
 	  BROKER_COLLECT_STATISTICS_INTERVAL },
 	{ "broker", "max_connections",       K_UINT,  0, 10000000, BROKER_MAX_CONNECTIONS },
+	{ "broker", "max_handshakes",        K_UINT,  0, 10000000, BROKER_MAX_HANDSHAKES },
 	{ "broker", "io_threads",            K_UINT_AUTO, 0, 256, BROKER_IO_THREADS },
 	{ "broker", "io_spin_us",            K_UINT,  0, 1000, BROKER_IO_SPIN_US },
 	{ "amqp",   "bind",                  K_ADDRS, 0, 0, AMQP_BIND },
@@ -694,13 +695,15 @@ set_text(char **dst, const char *s)
 	*dst = *s ? bk_strdup(s) : NULL;
 }
 
-/* Listener keys of every protocol, [tls] and broker.max_connections:
+/* Listener keys of every protocol, [tls], broker.max_connections and
+ * broker.max_handshakes:
  * true if id was one of them. */
 static bool
 store_net(struct sl_config *c, enum key_id id, const struct value *v)
 {
 	switch (id) {
 	case BROKER_MAX_CONNECTIONS: c->max_connections = (uint32_t)v->u; break;
+	case BROKER_MAX_HANDSHAKES: c->max_handshakes = (uint32_t)v->u; break;
 	case BROKER_IO_THREADS: c->io_threads = v->u == UINT64_MAX ? -1 : (int)v->u; break;
 	case BROKER_IO_SPIN_US: c->io_spin_us = (uint32_t)v->u; break;
 	case AMQP_TLS_PORT: c->amqp.tls_port = (int)v->u; break;

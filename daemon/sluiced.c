@@ -587,6 +587,7 @@ serve(struct daemon *d)
 		return EXIT_USAGE;
 	}
 	d->net = net_new(d->base, d->broker, &(struct net_config){ .max_connections = d->cfg.max_connections,
+							       .max_handshakes = d->cfg.max_handshakes,
 							       .io_spin_us = d->cfg.io_spin_us });
 	unsigned io = io_thread_count(d->cfg.io_threads);
 
@@ -706,7 +707,8 @@ start_cluster(struct daemon *d)
 		return EXIT_USAGE;
 	}
 	/* Until elected, the client listeners proxy to the leader. */
-	d->net = net_new(d->base, NULL, &(struct net_config){ .max_connections = d->cfg.max_connections });
+	d->net = net_new(d->base, NULL, &(struct net_config){ .max_connections = d->cfg.max_connections,
+							    .max_handshakes = d->cfg.max_handshakes });
 	d->proxying = true;
 	return listen_all(d);
 }

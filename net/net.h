@@ -147,6 +147,9 @@ struct net_proto_ops {
 
 struct net_config {
 	uint32_t max_connections;       /* broker-wide, 0 = no limit */
+	uint32_t max_handshakes;        /* connections between accept and
+					 * net_conn_ready() (or the protocol's first
+					 * net_conn_deadline()) at once, 0 = no limit */
 	uint32_t io_spin_us;            /* I/O threads: how long a thread that handed
 					 * the core a small input waits awake for the
 					 * answer (0: it sleeps at once) */

@@ -56,12 +56,23 @@ net_conn_log(const struct net_conn *nc, enum bk_log_level lvl, const char *fmt, 
 	va_end(ap);
 }
 
+/* The timer's mode, with net's count of connections in their handshake. */
+static void
+mode_set(struct net_conn *nc, enum net_timer_mode mode)
+{
+	struct net *n = nc->l->net;
+
+	n->nhandshakes -= nc->timer_mode == NET_TIMER_HANDSHAKE;
+	n->nhandshakes += mode == NET_TIMER_HANDSHAKE;
+	nc->timer_mode = mode;
+}
+
 static void
 timer_arm(struct net_conn *nc, enum net_timer_mode mode, uint32_t ms)
 {
 	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
 
-	nc->timer_mode = mode;
+	mode_set(nc, mode);
 	if (mode == NET_TIMER_OFF) {
 		if (nc->timer)
 			event_free(nc->timer);
@@ -145,7 +156,7 @@ net_conn_accept(struct net_listener *l, evutil_socket_t fd, const struct sockadd
 	l->nconns++;
 	net_conn_tick_start(n);
 	if (l->cfg.handshake_ms)
-		timer_arm(nc, NET_TIMER_DEADLINE, l->cfg.handshake_ms);
+		timer_arm(nc, NET_TIMER_HANDSHAKE, l->cfg.handshake_ms);
 	net_conn_log(nc, BK_LOG_DEBUG, "accepted connection");
 	if (n->io) {
 		net_io_attach(nc, fd);
@@ -246,10 +257,10 @@ timer_cb(evutil_socket_t fd, short what, void *arg)
 	struct net_conn *nc = arg;
 	enum net_timer_mode mode = nc->timer_mode;
 
-	nc->timer_mode = NET_TIMER_OFF;
+	mode_set(nc, NET_TIMER_OFF);
 	if (nc->free_pending)
 		return;
-	if (mode == NET_TIMER_DEADLINE) {
+	if (mode != NET_TIMER_LINGER) {
 		net_conn_log(nc, BK_LOG_INFO, "%s deadline passed: closing",
 			     nc->opened ? "handshake" : "transport handshake");
 		nc->end = NET_END_DEADLINE;
@@ -293,6 +304,9 @@ void
 net_conn_free(struct net_conn *nc, enum net_end why)
 {
 	nc->free_pending = true;
+	if (nc->timer_mode == NET_TIMER_HANDSHAKE)
+		mode_set(nc, NET_TIMER_OFF);            /* no longer counted; the
+							   timer_cb ignores a free */
 	net_conn_drop_protocol(nc, why);
 	/* With I/O threads the socket half still holds this struct until it
 	 * says it ended (CLOSED); net_free may free it regardless (the
@@ -366,7 +380,7 @@ net_conn_defer(struct net_conn *nc)
 void
 net_conn_ready(struct net_conn *nc)
 {
-	if (nc->timer_mode == NET_TIMER_DEADLINE)
+	if (nc->timer_mode == NET_TIMER_HANDSHAKE || nc->timer_mode == NET_TIMER_DEADLINE)
 		timer_arm(nc, NET_TIMER_OFF, 0);
 }
 

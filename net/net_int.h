@@ -74,6 +74,7 @@ struct net {
 	struct net_listener *listeners, **ltail;   /* owned, in creation order */
 	struct net_conn *conns;                 /* owned list, linked by next/prev */
 	uint32_t nconns;
+	uint32_t nhandshakes;                   /* of them, in NET_TIMER_HANDSHAKE */
 	uint64_t next_id;
 	bool shutting_down;
 	void (*done)(void *arg);
@@ -240,7 +241,9 @@ struct event_base *net_poll_base(const struct net_poll *p);
 /* The one timer of a connection's core half. */
 enum net_timer_mode {
 	NET_TIMER_OFF,
-	NET_TIMER_DEADLINE,                     /* handshake or request deadline */
+	NET_TIMER_HANDSHAKE,                    /* accept to net_conn_ready(): counted
+						   in net's nhandshakes */
+	NET_TIMER_DEADLINE,                     /* a deadline the protocol set */
 	NET_TIMER_LINGER,                       /* close_in ran out */
 };
 

@@ -9,10 +9,12 @@
  * also holds an IPv4 address (so "0.0.0.0, ::" binds both), and dual
  * stack when "::" stands alone.
  *
- * Limits: a connection over its listener's max_connections or the
- * broker-wide one is accepted and closed at once (the client sees a
- * reset, not a hang in the backlog), with a warning at most every 10 s
- * per listener. A failed accept() (out of descriptors: the connection
+ * Limits: a connection over its listener's max_connections, the
+ * broker-wide one, or max_handshakes (connections accepted and not yet
+ * logged in, which an unauthenticated client can hold for the handshake
+ * deadline with buffers of up to a TLS record and a CONNECT each) is
+ * accepted and closed at once (the client sees a reset, not a hang in
+ * the backlog), with a warning at most every 10 s per listener. A failed accept() (out of descriptors: the connection
  * stays in the backlog) stops that socket's accepting for 100 ms rather
  * than spinning on it.
  *
@@ -103,18 +105,25 @@ over_limit(struct net_listener *l)
 	struct net *n = l->net;
 	uint64_t now;
 	const char *which;
+	uint32_t limit;
 
-	if (l->cfg.max_connections && l->nconns >= l->cfg.max_connections)
+	if (l->cfg.max_connections && l->nconns >= l->cfg.max_connections) {
 		which = "the listener's max_connections";
-	else if (n->cfg.max_connections && n->nconns >= n->cfg.max_connections)
+		limit = l->cfg.max_connections;
+	} else if (n->cfg.max_connections && n->nconns >= n->cfg.max_connections) {
 		which = "broker.max_connections";
-	else
+		limit = n->cfg.max_connections;
+	} else if (l->cfg.handshake_ms && n->cfg.max_handshakes &&
+		   n->nhandshakes >= n->cfg.max_handshakes) {
+		which = "broker.max_handshakes (connections not yet logged in)";
+		limit = n->cfg.max_handshakes;
+	} else {
 		return false;
+	}
 	now = bk_now_ms();
 	if (now - l->refused_logged_ms >= LIMIT_LOG_EVERY_MS) {
 		l->refused_logged_ms = now;
-		bk_warn("%s: connection refused: %s (%u) reached", l->name, which,
-			which[0] == 't' ? l->cfg.max_connections : n->cfg.max_connections);
+		bk_warn("%s: connection refused: %s (%u) reached", l->name, which, limit);
 	}
 	return true;
 }

@@ -203,6 +203,75 @@ def test_connection_limits(make_broker):
     conns[1].close()
 
 
+def closed_at_once(s, timeout=3.0):
+    """True if the broker closed s (EOF or reset) within timeout."""
+    s.settimeout(timeout)
+    try:
+        return s.recv(1) == b""
+    except ConnectionResetError:
+        return True
+    except socket.timeout:
+        return False
+
+
+def test_connections_not_logged_in_are_capped(make_broker):
+    b = make_broker("--set", "broker.max_handshakes=20", "--set", "mqtt.connect_timeout=30000",
+                    "--set", "amqp.handshake_timeout=30000")
+    # Logged-in clients leave the count: 25 of them, one after another.
+    logged = []
+    for i in range(25):
+        c = mqtt.Client(client_id="in%d" % i)
+        c.username_pw_set("guest", "guest")
+        c.connect("127.0.0.1", b.mqtt_port)
+        c.loop_start()
+        logged.append(c)
+    assert wait_for(lambda: all(c.is_connected() for c in logged))
+    # 20 that never log in, over both protocols, with a CONNECT or a
+    # protocol header's worth of bytes each: all held.
+    pending = []
+    for i in range(20):
+        s = socket.create_connection(("127.0.0.1", b.mqtt_port if i % 2 else b.port))
+        s.sendall(bytes([0x10, 100]) + b"\x00\x04MQTT" if i % 2 else b"AMQP")
+        pending.append(s)
+    time.sleep(0.5)
+    assert not any(closed_at_once(s, 0.05) for s in pending)
+    # The 21st is closed at once on every listener, logged in or not.
+    for port in (b.mqtt_port, b.port, b.ports["http"]):
+        with socket.create_connection(("127.0.0.1", port)) as s:
+            assert closed_at_once(s), port
+    assert wait_for(lambda: "connection refused: broker.max_handshakes "
+                    "(connections not yet logged in) (20) reached" in b.log()), b.log()
+    c = mqtt.Client(client_id="late")
+    c.username_pw_set("guest", "guest")
+    try:
+        c.connect("127.0.0.1", b.mqtt_port)
+        c.loop_start()
+    except OSError:
+        pass
+    assert not wait_for(c.is_connected, timeout=1)
+    c.loop_stop()
+    # One that gives up makes room for one that logs in.
+    pending.pop().close()
+    late = mqtt.Client(client_id="late2")
+    late.username_pw_set("guest", "guest")
+
+    def logs_in():
+        try:
+            late.connect("127.0.0.1", b.mqtt_port)
+        except OSError:
+            return False
+        late.loop_start()
+        return wait_for(late.is_connected, timeout=2)
+    assert wait_for(logs_in, timeout=10)
+    # Those held so far are still served by their deadline, not dropped.
+    assert not any(closed_at_once(s, 0.05) for s in pending)
+    for s in pending:
+        s.close()
+    for c in logged + [late]:
+        c.disconnect()
+        c.loop_stop()
+
+
 def slow_client(port, data, interval=0.2, limit=20):
     """Send data one byte at a time; return seconds until the broker closed."""
     start = time.time()

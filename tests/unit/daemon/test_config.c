@@ -92,6 +92,7 @@ test_defaults(void)
 	CHECK_EQ_INT(c.mqtt.allow_anonymous, 0);
 	CHECK_EQ_INT(c.io_threads, -1);
 	CHECK_EQ_INT(c.io_spin_us, 30);
+	CHECK_EQ_INT(c.max_handshakes, 1000);
 	CHECK_EQ_INT(sl_config_finish(&c, err, sizeof(err)), 0);
 	CHECK_EQ_INT(c.n_users, 1);
 	CHECK_STR(c.users[0].name, "guest");
@@ -116,6 +117,7 @@ test_every_key(void)
 		"memory_high_watermark = 512M\n"
 		"io_threads = 3\n"
 		"io_spin_us = 0\n"
+		"max_handshakes = 0\n"
 		"  ; indented comment\n"
 		"[amqp]\n"
 		"bind = ::1\n"
@@ -159,6 +161,7 @@ test_every_key(void)
 	CHECK(c.memory_relative == 0);
 	CHECK_EQ_INT(c.io_threads, 3);
 	CHECK_EQ_INT(c.io_spin_us, 0);
+	CHECK_EQ_INT(c.max_handshakes, 0);
 	CHECK_STR(c.amqp.bind, "::1");
 	CHECK_EQ_INT(c.amqp.port, 0);
 	CHECK_EQ_INT(c.mqtt.enabled, 0);
