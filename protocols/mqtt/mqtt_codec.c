@@ -208,10 +208,12 @@ decode_publish(struct mqtt_rd *r, uint8_t flags, uint8_t level, struct mqtt_publ
 	}
 	if (level == MQTT_V5 && (res = mqtt_props_decode(r, MQTT_PCTX_PUBLISH, &pub->props)) < 0)
 		return res;
-	/* A wildcard in a topic name [MQTT-3.3.2-2], or an empty one
-	 * without a topic alias (v5 §3.3.2.3.4) [MQTT-4.7.3-1]: the packet
-	 * is malformed, as Mosquitto judges it. */
-	if (memchr(pub->topic.p, '+', pub->topic.len) || memchr(pub->topic.p, '#', pub->topic.len))
+	/* A wildcard in a topic name [MQTT-3.3.2-2], more levels than
+	 * MQTT_TOPIC_LEVELS_MAX, or an empty one without a topic alias (v5
+	 * §3.3.2.3.4) [MQTT-4.7.3-1]: the packet is malformed, as Mosquitto
+	 * judges it. */
+	if (memchr(pub->topic.p, '+', pub->topic.len) || memchr(pub->topic.p, '#', pub->topic.len) ||
+	    mqtt_topic_too_deep(pub->topic))
 		return -EPROTO;
 	if (pub->topic.len == 0 && !MQTT_HAS(&pub->props, MQTT_PROP_TOPIC_ALIAS))
 		return -EPROTO;

@@ -467,17 +467,32 @@ const char *mqtt_type_name(uint8_t type);
 int mqtt_utf8_check(const uint8_t *p, size_t len);
 
 /*
+ * Levels a topic name or filter may have: Mosquitto's limit
+ * (TOPIC_HIERARCHY_LIMIT: at most 200 '/'). Matching a topic against the
+ * topic trie walks each '#' of the subscriptions once per level of the
+ * topic, and recurses once per level: a 64 KiB topic of 32768 levels cost
+ * a quarter second of the core thread per publish against 1000 "a/.../#"
+ * filters, and 65536 empty levels took 6 MiB of stack.
+ */
+#define MQTT_TOPIC_LEVELS_MAX 201
+
+/* More than MQTT_TOPIC_LEVELS_MAX levels in s. */
+bool mqtt_topic_too_deep(struct bk_str s);
+
+/*
  * Topic name syntax [MQTT-4.7]: 0 = ok; -EINVAL = empty [MQTT-4.7.3-1],
- * over 65535 octets [MQTT-4.7.3-3] or holding '+' or '#' [MQTT-4.7.0-1].
- * UTF-8 is not checked here (decode already did).
+ * over 65535 octets [MQTT-4.7.3-3], holding '+' or '#' [MQTT-4.7.0-1],
+ * or too deep (mqtt_topic_too_deep). UTF-8 is not checked here (decode
+ * already did).
  */
 int mqtt_topic_name_check(struct bk_str t);
 
 /*
  * Topic filter syntax: 0 = ok; -EINVAL = empty, over 65535 octets, '#'
  * not alone in the last level [MQTT-4.7.1-1], '+' not a whole level
- * [MQTT-4.7.1-2]. A $share/ filter is checked as a plain filter here; use
- * mqtt_share_parse() to split it first.
+ * [MQTT-4.7.1-2], or too deep (mqtt_topic_too_deep). A $share/ filter is
+ * checked as a plain filter here; use mqtt_share_parse() to split it
+ * first.
  */
 int mqtt_topic_filter_check(struct bk_str f);
 

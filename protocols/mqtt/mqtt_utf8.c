@@ -70,12 +70,28 @@ mqtt_utf8_check(const uint8_t *p, size_t len)
 	return noted;
 }
 
+bool
+mqtt_topic_too_deep(struct bk_str s)
+{
+	const char *p = s.p, *end = s.p + s.len;
+	uint32_t slashes = 0;
+
+	while (p < end && (p = memchr(p, '/', (size_t)(end - p))) != NULL) {
+		if (++slashes >= MQTT_TOPIC_LEVELS_MAX)
+			return true;
+		p++;
+	}
+	return false;
+}
+
 int
 mqtt_topic_name_check(struct bk_str t)
 {
 	if (t.len == 0 || t.len > 0xFFFF)
 		return -EINVAL;
 	if (memchr(t.p, '+', t.len) || memchr(t.p, '#', t.len))
+		return -EINVAL;
+	if (mqtt_topic_too_deep(t))
 		return -EINVAL;
 	return 0;
 }
@@ -97,7 +113,7 @@ mqtt_topic_filter_check(struct bk_str f)
 		if (s[i] == '#' && !(starts && i + 1 == n))
 			return -EINVAL;                 /* [MQTT-4.7.1-1] */
 	}
-	return 0;
+	return mqtt_topic_too_deep(f) ? -EINVAL : 0;
 }
 
 int

@@ -110,6 +110,26 @@ def test_publish_with_wildcard_topic(mb, version, topic):
 
 
 @pytest.mark.parametrize("version", VERSIONS)
+def test_publish_topic_over_201_levels(mb, version):
+    """A topic name of more than 201 levels (200 '/', Mosquitto's
+    TOPIC_HIERARCHY_LIMIT) is malformed (v5 0x81); one of 201 is routed.
+    Each level was a step per '#' subscription on the core thread for
+    every publish, and a level of its stack."""
+    t = utopic()
+    sub = session(mb, version)
+    sub.subscribe([(t + "/#", 0)])
+    c = session(mb, version)
+    ok = t + "/x" * (200 - t.count("/"))
+    assert ok.count("/") == 200
+    c.publish(ok, b"201 levels")
+    assert sub.recv_publish().topic == ok
+    c.publish(ok + "/x", b"202 levels")
+    check(mb, c, (MALFORMED,) if version == V5 else (), version)
+    assert sub.publishes(0.3) == []
+    sub.close()
+
+
+@pytest.mark.parametrize("version", VERSIONS)
 @pytest.mark.parametrize("raw_topic", [b"a/\xff", b"a/\xc0\xaf", b"a/\xed\xa0\x80",
                                        b"a\x00b"],
                          ids=["ff", "overlong", "surrogate", "nul"])
@@ -328,10 +348,12 @@ def test_unsubscribe_without_filters(mb, version):
 
 
 @pytest.mark.parametrize("version", VERSIONS)
-def test_will_topic_with_wildcard(mb, version):
-    """A will topic must be a valid topic name: CONNECT refused."""
+@pytest.mark.parametrize("topic", ["w/#", "w" + "/w" * 201], ids=["wildcard", "202-levels"])
+def test_will_topic_with_wildcard(mb, version, topic):
+    """A will topic must be a valid topic name (no wildcard, at most 201
+    levels): CONNECT refused."""
     c = Raw(mb, version)
-    c.send(c.connect_packet(will={"topic": "w/#", "payload": b"x"}))
+    c.send(c.connect_packet(will={"topic": topic, "payload": b"x"}))
     seen = c.closed()
     assert all(p.type == CONNACK and p.body[1] != 0 for p in seen), seen
     assert_mqtt_serves(mb, version)

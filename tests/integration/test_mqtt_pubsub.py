@@ -122,6 +122,30 @@ def test_invalid_filter_fails_only_itself(mb, version, bad):
 
 
 @pytest.mark.parametrize("version", VERSIONS)
+def test_filter_over_201_levels_fails_only_itself(mb, version):
+    """A filter of more than 201 levels (200 '/', Mosquitto's limit) fails
+    as a bad filter does, also inside $share/; one of 201 works. (Mosquitto
+    closes the connection instead.)"""
+    if EXTERNAL:
+        pytest.skip("Mosquitto 2.0.11 disconnects on an invalid filter")
+    t = utopic()
+    c = Raw(mb, version)
+    c.connect()
+    ok = t + "/+" * (199 - t.count("/")) + "/#"
+    assert ok.count("/") == 200
+    deep = [ok[:-1] + "+/#", t + "/" * (201 - t.count("/"))]
+    filters = [(ok, 0)] + [(f, 0) for f in deep]
+    if version == V5:
+        filters.append(("$share/g/" + deep[0], 0))
+    fail = 0x80 if version == V311 else 0x8F
+    assert c.subscribe(filters).codes == [0] + [fail] * (len(filters) - 1)
+    topic = t + "/x" * (200 - t.count("/"))
+    c.publish(topic, b"x")
+    assert [p.topic for p in c.publishes(0.5)] == [topic]
+    c.close()
+
+
+@pytest.mark.parametrize("version", VERSIONS)
 def test_invalid_filter_never_closes_others(mb, version):
     """Whatever a broker does with a bad filter, it never matches anything
     and other clients keep working."""

@@ -60,6 +60,33 @@ test_topic_name(void)
 	CHECK_EQ_INT(mqtt_topic_name_check(S("a#b")), -EINVAL);
 }
 
+/* At most MQTT_TOPIC_LEVELS_MAX levels, as Mosquitto (200 '/'). */
+static void
+test_topic_levels(void)
+{
+	char s[2 * MQTT_TOPIC_LEVELS_MAX + 4];
+	struct bk_str t = { s, 0 };
+
+	memset(s, '/', sizeof(s));
+	t.len = MQTT_TOPIC_LEVELS_MAX - 1;              /* 200 '/' */
+	CHECK_EQ_INT(mqtt_topic_name_check(t), 0);
+	CHECK_EQ_INT(mqtt_topic_filter_check(t), 0);
+	t.len++;
+	CHECK_EQ_INT(mqtt_topic_name_check(t), -EINVAL);
+	CHECK_EQ_INT(mqtt_topic_filter_check(t), -EINVAL);
+	for (size_t i = 0; i < sizeof(s); i += 2)
+		s[i] = 'a';                             /* a/a/a/... */
+	t.len = 2 * MQTT_TOPIC_LEVELS_MAX - 1;          /* 201 levels */
+	CHECK_EQ_INT(mqtt_topic_name_check(t), 0);
+	t.len += 2;
+	CHECK_EQ_INT(mqtt_topic_name_check(t), -EINVAL);
+	s[t.len - 1] = '#';                             /* a/.../a/# */
+	CHECK_EQ_INT(mqtt_topic_filter_check(t), -EINVAL);
+	t.len -= 2;
+	s[t.len - 1] = '#';
+	CHECK_EQ_INT(mqtt_topic_filter_check(t), 0);
+}
+
 static void
 test_topic_filter(void)
 {
@@ -100,6 +127,7 @@ main(void)
 {
 	RUN(test_utf8);
 	RUN(test_topic_name);
+	RUN(test_topic_levels);
 	RUN(test_topic_filter);
 	RUN(test_share);
 	TEST_DONE();
