@@ -65,6 +65,8 @@ struct bk_retained_walk {
 	uint32_t last_len, last_cap;
 	struct bk_rnode *at;            /* borrowed, valid while gen == at_gen */
 	uint64_t at_gen;
+	char *skip;                     /* owned: where skip() says to go */
+	uint32_t skip_cap;
 };
 
 static int
@@ -458,6 +460,89 @@ wanted(const struct bk_retained_walk *w, const struct bk_rnode *n)
 	return match(w->pattern, w->plen, k.p, k.len);
 }
 
+enum skip { SKIP_STEP, SKIP_TO, SKIP_END };
+
+/* w->skip = a[0..alen) b[0..blen) tail[0..tlen) */
+static struct bk_str
+skip_key(struct bk_retained_walk *w, struct bk_str a, struct bk_str b, const char *tail,
+	 uint32_t tlen)
+{
+	uint32_t len = a.len + b.len + tlen;
+
+	if (w->skip_cap < len) {
+		w->skip_cap = len;
+		bk_free(w->skip);
+		w->skip = bk_malloc(len);
+	}
+	if (a.len)
+		memcpy(w->skip, a.p, a.len);
+	if (b.len)
+		memcpy(w->skip + a.len, b.p, b.len);
+	if (tlen)
+		memcpy(w->skip + a.len + b.len, tail, tlen);
+	return (struct bk_str){ w->skip, len };
+}
+
+/*
+ * k did not match: how far the walk may jump. The keys starting with the
+ * same bytes k[0..ki) (whole words, up to the first pattern word k fails)
+ * form one range of the list, and in it only those going on with that
+ * pattern word can match: so seek to them (*to) when they lie ahead, else
+ * past the range. SKIP_END: no later key can match; SKIP_STEP: no jump
+ * known (a '#' comes first, k is shorter than the pattern, or k matches
+ * and was refused for another reason). Every jump lands past k. Without
+ * this a filter such as "+/x" read every retained key of the vhost per
+ * SUBSCRIBE entry, where Mosquitto's topic tree reads one key a
+ * first-level name.
+ */
+static enum skip
+skip(struct bk_retained_walk *w, struct bk_str k, struct bk_str *to)
+{
+	const char *p = w->pattern;
+	uint32_t pi = 0, ki = 0, pe, ke;
+	bool pm = w->plen > 0, km = k.len > 0;
+	struct bk_str pre, word;
+
+	if (w->no_dollar && w->prefix == 0 && k.len > 0 && k.p[0] == '$') {
+		*to = skip_key(w, bk_str_c("%"), (struct bk_str){ NULL, 0 }, NULL, 0);
+		return SKIP_TO;                 /* '%' follows '$' */
+	}
+	for (;;) {
+		if (!pm) {
+			if (!km || ki == 0)
+				return SKIP_STEP;
+			/* more words than the pattern: so has every key
+			 * starting with k[0..ki), which ends with '.' */
+			*to = skip_key(w, (struct bk_str){ k.p, ki - 1 }, bk_str_c("/"), NULL, 0);
+			return SKIP_TO;
+		}
+		if (!km)
+			return SKIP_STEP;
+		pe = word_end(p, w->plen, pi);
+		ke = word_end(k.p, k.len, ki);
+		if (pe - pi == 1 && p[pi] == '#')
+			return SKIP_STEP;
+		if ((pe - pi == 1 && p[pi] == '*') ||
+		    (pe - pi == ke - ki && memcmp(p + pi, k.p + ki, pe - pi) == 0)) {
+			step(w->plen, pe, &pi, &pm);
+			step(k.len, ke, &ki, &km);
+			continue;
+		}
+		pre = (struct bk_str){ k.p, ki };
+		word = (struct bk_str){ p + pi, pe - pi };
+		*to = skip_key(w, pre, word, NULL, 0);
+		if (key_cmp(*to, k) > 0)
+			return SKIP_TO;         /* the word itself */
+		*to = skip_key(w, pre, word, ".", 1);
+		if (key_cmp(*to, k) > 0)
+			return SKIP_TO;         /* the word and more words */
+		if (ki == 0)
+			return SKIP_END;
+		*to = skip_key(w, (struct bk_str){ k.p, ki - 1 }, bk_str_c("/"), NULL, 0);
+		return SKIP_TO;                 /* past the range */
+	}
+}
+
 struct bk_msg *
 bk_retained_walk_next(struct bk_retained_walk *w)
 {
@@ -473,8 +558,21 @@ bk_retained_walk_next(struct bk_retained_walk *w)
 		next = n->next[0];
 		if (k.len < w->prefix || memcmp(k.p, w->pattern, w->prefix) != 0)
 			break;                  /* past the prefix's range */
-		if (!wanted(w, n))
+		if (!wanted(w, n)) {
+			struct bk_str to;
+
+			switch (skip(w, k, &to)) {
+			case SKIP_STEP:
+				break;
+			case SKIP_TO:
+				next = seek(st, to, false, NULL);
+				break;
+			case SKIP_END:
+				next = NULL;
+				break;
+			}
 			continue;
+		}
 		if (expired(n->msg, now)) {     /* [MQTT-3.3.2-5] */
 			remove_key(w->vh, st, k);
 			continue;
@@ -495,5 +593,6 @@ bk_retained_walk_free(struct bk_retained_walk *w)
 		return;
 	bk_free(w->pattern);
 	bk_free(w->last);
+	bk_free(w->skip);
 	bk_free(w);
 }

@@ -168,6 +168,70 @@ test_random_against_reference(void)
 	bk_broker_free(b);
 }
 
+/* Words made of what sorts just before and after '.', of prefixes of
+ * one another, and '$': the walk jumps over ranges of keys that cannot
+ * match, and a jump must never pass one that does. */
+static void
+tricky_words(char *buf, size_t n, bool pattern)
+{
+	static const char *words[] = { "a", "ab", "a-", "a0", "-", "", "$", "b", "/" };
+	int nw = rand() % 5;
+	size_t len = 0;
+
+	buf[0] = '\0';
+	for (int i = 0; i < nw; i++) {
+		const char *w = words[rand() % 9];
+		int r = rand() % 8;
+
+		if (pattern && r == 0)
+			w = "*";
+		else if (pattern && r == 1 && i == nw - 1)
+			w = "#";
+		len += (size_t)snprintf(buf + len, n - len, "%s%s", i ? "." : "", w);
+	}
+}
+
+static void
+test_skips_against_reference(void)
+{
+	enum { KEYS = 600, PATTERNS = 2000 };
+	static char keys[KEYS][32];
+	struct bk_broker *b = bk_broker_new(NULL, NULL);
+	struct bk_vhost *vh = bk_vhost_get(b, "/");
+	int bad = 0, nkeys = 0;
+
+	srand(11);
+	for (int i = 0; i < KEYS; i++) {
+		tricky_words(keys[nkeys], sizeof(keys[0]), false);
+		if (bk_retained_get(vh, bk_str_c(keys[nkeys])) == NULL)
+			set(vh, keys[nkeys++], "v");
+	}
+	for (int i = 0; i < PATTERNS; i++) {
+		unsigned flags = i % 2 ? BK_RETAINED_NO_DOLLAR : 0;
+		struct bk_retained_walk *w;
+		int got = 0, want = 0;
+		char pat[32];
+
+		tricky_words(pat, sizeof(pat), true);
+		w = bk_retained_walk_new(vh, bk_str_c(pat), flags);
+		while (bk_retained_walk_next(w) != NULL)
+			got++;
+		bk_retained_walk_free(w);
+		for (int j = 0; j < nkeys; j++) {
+			char k[sizeof(keys[0])];
+
+			memcpy(k, keys[j], sizeof(k));
+			want += ref_match(pat, k) &&
+				!(flags && k[0] == '$' && (pat[0] == '*' || pat[0] == '#'));
+		}
+		if (got != want && bad++ < 5)
+			fprintf(stderr, "pattern '%s' flags %u: %d matches, reference %d\n",
+				pat, flags, got, want);
+	}
+	CHECK_EQ_INT(bad, 0);
+	bk_broker_free(b);
+}
+
 static void
 test_walk_survives_changes(void)
 {
@@ -321,6 +385,7 @@ main(void)
 	RUN(test_set_replace_delete);
 	RUN(test_patterns);
 	RUN(test_random_against_reference);
+	RUN(test_skips_against_reference);
 	RUN(test_walk_survives_changes);
 	RUN(test_expiry);
 	RUN(test_journal);
