@@ -4,6 +4,7 @@
  */
 #include "bk_log.h"
 #include "bk_assert.h"
+#include "bk_utf8.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,36 +41,6 @@ bk_log_enabled(enum bk_log_level lvl)
 	return lvl >= min_level;
 }
 
-/* Length of the valid UTF-8 sequence at p (at most n bytes), 0 if invalid. */
-static size_t
-utf8_len(const unsigned char *p, size_t n)
-{
-	size_t len, i;
-	unsigned cp;
-
-	if (p[0] < 0x80)
-		return 1;
-	if (p[0] >= 0xC2 && p[0] <= 0xDF)
-		len = 2, cp = p[0] & 0x1F;
-	else if (p[0] >= 0xE0 && p[0] <= 0xEF)
-		len = 3, cp = p[0] & 0x0F;
-	else if (p[0] >= 0xF0 && p[0] <= 0xF4)
-		len = 4, cp = p[0] & 0x07;
-	else
-		return 0;
-	if (len > n)
-		return 0;
-	for (i = 1; i < len; i++) {
-		if ((p[i] & 0xC0) != 0x80)
-			return 0;
-		cp = cp << 6 | (p[i] & 0x3F);
-	}
-	if ((len == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
-	    (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
-		return 0;
-	return len;
-}
-
 /*
  * Log text often carries names a client chose (queues, exchanges, client
  * ids). Escape control characters and invalid UTF-8 as \xNN so a peer can
@@ -82,7 +53,7 @@ sanitize(char *out, size_t cap, const char *in, size_t n)
 	size_t o = 0, i = 0, k;
 
 	while (i < n && o + 4 < cap) {
-		k = utf8_len(p + i, n - i);
+		k = bk_utf8_len(p + i, n - i);
 		if (k == 1 && p[i] >= 0x20 && p[i] != 0x7F) {
 			out[o++] = (char)p[i++];
 		} else if (k > 1) {

@@ -9,6 +9,7 @@
  * messages are distinct even with a requeueing ackmode.
  */
 #include "http_int.h"
+#include "bk_utf8.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -71,34 +72,17 @@ b64_decode(const char *s, uint8_t *out)
 	return n;
 }
 
+/* A payload goes out as a JSON string only when it is UTF-8 (RFC 3629:
+ * the JSON reply would turn any other byte into U+FFFD) without NUL (the
+ * JSON writer stops at NUL); base64 otherwise. */
 static bool
 utf8_valid(const uint8_t *p, size_t n)
 {
-	size_t i = 0;
+	size_t k;
 
-	while (i < n) {
-		uint8_t c = p[i];
-		size_t k;
-
-		if (c < 0x80) {
-			if (c == 0)
-				return false;   /* the JSON writer stops at NUL */
-			i++;
-			continue;
-		}
-		if (c >= 0xC2 && c <= 0xDF)
-			k = 1;
-		else if (c >= 0xE0 && c <= 0xEF)
-			k = 2;
-		else if (c >= 0xF0 && c <= 0xF4)
-			k = 3;
-		else
+	for (size_t i = 0; i < n; i += k)
+		if (p[i] == 0 || (k = bk_utf8_len(p + i, n - i)) == 0)
 			return false;
-		for (size_t j = 1; j <= k; j++)
-			if (i + j >= n || (p[i + j] & 0xC0) != 0x80)
-				return false;
-		i += k + 1;
-	}
 	return true;
 }
 

@@ -19,6 +19,7 @@
  * find their series. Each scrape is O(queues + channels + connections).
  */
 #include "http_prom.h"
+#include "bk_utf8.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -82,18 +83,29 @@ prom_value(struct prom *p, const char *name, double v)
 	number(p->out, v);
 }
 
+/*
+ * A label value as the text format takes it: \\, \" and \n escaped, and
+ * UTF-8 only (Prometheus refuses the whole scrape over one value that is
+ * not: a queue named "q\xFF" would hide every metric). Other bytes go out
+ * as U+FFFD.
+ */
 static void
 escaped(struct evbuffer *out, const char *s)
 {
-	for (; *s != '\0'; s++) {
-		if (*s == '\\')
+	size_t n = strlen(s), k;
+
+	for (size_t i = 0; i < n; i += k ? k : 1) {
+		k = bk_utf8_len((const unsigned char *)s + i, n - i);
+		if (k == 0)
+			evbuffer_add(out, "\xEF\xBF\xBD", 3);
+		else if (s[i] == '\\')
 			evbuffer_add(out, "\\\\", 2);
-		else if (*s == '"')
+		else if (s[i] == '"')
 			evbuffer_add(out, "\\\"", 2);
-		else if (*s == '\n')
+		else if (s[i] == '\n')
 			evbuffer_add(out, "\\n", 2);
 		else
-			evbuffer_add(out, s, 1);
+			evbuffer_add(out, s + i, k);
 	}
 }
 

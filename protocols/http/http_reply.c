@@ -4,6 +4,7 @@
  * framing (X-Frame-Options, CSP frame-ancestors).
  */
 #include "http_int.h"
+#include "bk_utf8.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -63,10 +64,19 @@ http_reply_text(struct http_req *r, int code, const char *content_type,
 	reply_send(r, code, content_type, body, len);
 }
 
+/*
+ * cJSON copies a string's bytes as they are, and names, client properties
+ * and header values from AMQP are bytes: one queue named "q\xFF" would
+ * make every listing of queues invalid JSON (rabbitmqadmin, any client
+ * that decodes UTF-8, fails on it). Bytes outside UTF-8 go out as U+FFFD,
+ * as a browser shows them; JSON's own syntax is ASCII, so the repair
+ * never touches it.
+ */
 void
 http_reply_json(struct http_req *r, int code, cJSON *doc)
 {
-	char *s = cJSON_PrintUnformatted(doc);
+	char *s = cJSON_PrintUnformatted(doc), *fixed;
+	size_t len;
 
 	cJSON_Delete(doc);
 	if (s == NULL) {
@@ -74,7 +84,10 @@ http_reply_json(struct http_req *r, int code, cJSON *doc)
 		     "{\"error\":\"internal_error\",\"reason\":\"out of memory\"}", 52);
 		return;
 	}
-	reply_send(r, code, "application/json", s, strlen(s));
+	len = strlen(s);
+	fixed = bk_utf8_repair(s, len, &len);
+	reply_send(r, code, "application/json", fixed ? fixed : s, len);
+	bk_free(fixed);
 	cJSON_free(s);
 }
 

@@ -248,6 +248,46 @@ def test_publish_and_get_message_json(broker):
     assert api(broker, "GET", "/api/queues/%2F/mq")[1]["messages"] == 1
 
 
+def test_bytes_that_are_not_utf8_give_valid_json(broker):
+    """AMQP names, client properties and header values are bytes. A user
+    with permissions on its own vhost only declares a queue named
+    "q\\xFF": every listing of queues (an administrator's, rabbitmqadmin's)
+    must stay valid UTF-8 JSON, the byte shown as U+FFFD; a payload that
+    is not strictly UTF-8 (an overlong form) comes as base64."""
+    import amqpraw as A
+    api(broker, "PUT", "/api/vhosts/own")
+    api(broker, "PUT", "/api/users/low", {"password": "p", "tags": ""})
+    api(broker, "PUT", "/api/permissions/own/low",
+        {"configure": ".*", "write": ".*", "read": ".*"})
+    c = A.RawConn(broker.host, broker.port)
+    c.start()
+    props = A.table({"product": b"p\xff", "connection_name": b"c\xc3("})
+    c.send(A.method_frame(0, A.CONNECTION, 11, props + A.shortstr("PLAIN")
+                          + A.longstr(b"\x00low\x00p") + A.shortstr("en_US")))
+    c.tune(heartbeat=0)
+    c.open("own")
+    c.open_channel(1)
+    c.declare_queue(1, b"q\xff\xfe")
+    body = b"\xe0\x80\x80"                       # U+0000, overlong: not UTF-8
+    c.send(A.method_frame(1, A.BASIC, 40, A.publish_args("", b"q\xff\xfe"))
+           + A.header_frame(1, len(body), flags=0x2000, props=A.table({"h": b"v\xff"}))
+           + A.body_frame(1, body))
+    wait_for(lambda: api(broker, "GET", "/api/queues/own/q%FF%FE")[1].get("messages") == 1)
+    st, qs, _ = api(broker, "GET", "/api/queues")
+    assert st == 200 and [x["name"] for x in qs] == ["q\ufffd\ufffd"]
+    st, conns, _ = api(broker, "GET", "/api/connections")
+    assert conns[0]["client_properties"]["product"] == "p\ufffd"
+    assert conns[0]["client_properties"]["connection_name"] == "c\ufffd("
+    st, msgs, _ = api(broker, "POST", "/api/queues/own/q%FF%FE/get",
+                      {"count": 1, "ackmode": "ack_requeue_true", "encoding": "auto"})
+    assert st == 200 and msgs[0]["routing_key"] == "q\ufffd\ufffd"
+    assert msgs[0]["properties"]["headers"] == {"h": "v\ufffd"}
+    assert (msgs[0]["payload"], msgs[0]["payload_encoding"]) == ("4ICA", "base64")
+    # the queue is still reached by its bytes
+    assert api(broker, "DELETE", "/api/queues/own/q%FF%FE")[0] == 204
+    c.close()
+
+
 def test_get_bad_ackmode_and_missing_queue(broker):
     api(broker, "PUT", "/api/queues/%2F/gq", {})
     st, body, _ = api(broker, "POST", "/api/queues/%2F/gq/get",

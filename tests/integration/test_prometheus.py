@@ -179,6 +179,31 @@ def test_per_object_and_detailed(broker):
     conn.close()
 
 
+def test_label_values_are_utf8(broker):
+    """One queue named with bytes that are not UTF-8 (AMQP names are bytes)
+    must not break the scrape for everyone: Prometheus refuses a whole
+    scrape over one such label value. They go out as U+FFFD."""
+    import amqpraw as A
+    c = A.connect(broker)
+    c.open_channel(1)
+    c.declare_queue(1, b"pq\xff\xc3(")
+    for path in ("/metrics", "/metrics/per-object",
+                 "/metrics/detailed?family=queue_coarse_metrics"):
+        req = urllib.request.Request("http://127.0.0.1:%d%s" % (prom_port(broker), path))
+        with urllib.request.urlopen(req, timeout=10) as r:
+            raw = r.read()
+        text = raw.decode("utf-8")                  # strict
+        fams = parse(text)
+        if path != "/metrics":
+            name = [f for f in fams if f.endswith("queue_messages_ready")][0]
+            assert '{vhost="/",queue="pq\ufffd\ufffd("}' in dict(fams[name][2])
+        if shutil.which("promtool"):
+            out = subprocess.run(["promtool", "check", "metrics"], input=raw,
+                                 capture_output=True, timeout=60)
+            assert b"parsing error" not in out.stdout + out.stderr, out
+    c.close()
+
+
 def test_authentication_and_listener(make_broker):
     b = make_broker("--set", "prometheus.authentication=yes")
     assert scrape(b)[0] == 401
