@@ -195,3 +195,45 @@ def test_add_queue_form(ui):
     br.fill("#add-queue-arguments", '{"x-message-ttl": 5}')
     br.click("#add-queue-submit")
     br.wait_text("#add-queue .form-error", "inequivalent arg")
+
+
+def test_dot_names_do_not_act_on_other_queues(ui):
+    """A browser resolves "." and ".." path segments (also written %2E)
+    before it sends a request, so a queue named "." cannot be addressed
+    from the page: purging it would DELETE /api/queues/VHOST/contents, the
+    queue "contents". The page says so and sends nothing."""
+    b, br = ui
+    api(b, "PUT", "/api/vhosts/own")
+    api(b, "PUT", "/api/users/low", {"password": "p", "tags": ""})
+    for user in ("low", "guest"):
+        api(b, "PUT", "/api/permissions/own/" + user,
+            {"configure": ".*", "write": ".*", "read": ".*"})
+    conn = pika.BlockingConnection(pika.ConnectionParameters(
+        b.host, b.port, virtual_host="own", credentials=pika.PlainCredentials("low", "p")))
+    ch = conn.channel()
+    for name in (".", "..", "contents", "get"):
+        ch.queue_declare(name)
+    ch.basic_publish("", ".", b"m")
+    br.page("queue/own/.", "#queue-error")
+    assert "cannot" in br.text("#queue-error")
+    br.click("#purge-section summary")
+    br.click("#purge-button")
+    br.click("#purge-yes")
+    br.wait_text("#flash", "cannot")
+    br.click("#get-messages-submit")
+    br.wait_text("#get-messages .form-error", "cannot")
+    br.click("#delete-section summary")
+    br.click("#delete-queue-button")
+    br.click("#delete-queue-yes")
+    br.wait_text("#flash", "cannot")
+    br.page("queue/own/..", "#queue-error")
+    br.click("#purge-section summary")
+    br.click("#purge-button")
+    br.click("#purge-yes")
+    br.wait_text("#flash", "cannot")
+    names = sorted(q["name"] for q in api(b, "GET", "/api/queues/own")[1])
+    assert names == [".", "..", "contents", "get"]
+    assert count(ch, ".") == 1
+    changes = [(r["method"], r["url"]) for r in br.requests() if r["method"] != "GET"]
+    assert changes == [], changes
+    conn.close()

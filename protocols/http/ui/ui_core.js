@@ -54,6 +54,9 @@ var S = {};
    * (status, RabbitMQ's "reason"); a 401 also ends the session.
    */
   S.api = function (method, path, body, extra) {
+    if (dotSegment(path))
+      return Promise.reject(new ApiError(400, "A name of '.' or '..' cannot be used from a browser " +
+        "(it would address another object): use rabbitmqadmin or a client library."));
     var a = S.auth(), h = { "X-Requested-With": "XMLHttpRequest", "Accept": "application/json" };
     var opts = { method: method, headers: h, credentials: "omit", cache: "no-store" };
     if (a) h.Authorization = "Basic " + a.token;
@@ -75,6 +78,19 @@ var S = {};
       });
     });
   };
+
+  /*
+   * A browser resolves "." and ".." path segments (also written %2E) before
+   * it sends a request, whatever the encoding: the path of a queue named
+   * "." plus "/contents" (purge) would become the queue "contents" itself.
+   * An object so named is refused here, never addressed elsewhere.
+   */
+  function dotSegment(path) {
+    return path.split(/[?#]/)[0].split("/").some(function (seg) {
+      seg = seg.replace(/%2e/gi, ".");
+      return seg === "." || seg === "..";
+    });
+  }
 
   /* Path pieces: "%2F" for the vhost "/". */
   S.enc = function (s) { return encodeURIComponent(s); };
