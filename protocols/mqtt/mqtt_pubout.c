@@ -111,11 +111,22 @@ mqtt_write_publish(struct mqtt_conn *c, struct bk_msg *msg, struct bk_str topic,
 	return mqtt_send_publish(c, &pub, msg);
 }
 
+/*
+ * An AMQP routing key is bytes; a topic is UTF-8 without U+0000, and a
+ * client closes the connection on one that is not [MQTT-1.5.3-1], so such
+ * a message is skipped here: sent, it would disconnect every subscriber
+ * it matches, and come again to a QoS 1 session at each reconnect.
+ */
 bool
 mqtt_topic_of(struct mqtt_conn *c, const struct bk_msg *msg, struct bk_str *topic)
 {
-	if (mqtt_key_to_topic(bk_msg_rk(msg), &c->tbuf, topic) == 0)
-		return true;
-	skipped(c, msg, "routing key longer than an MQTT topic");
-	return false;
+	if (mqtt_key_to_topic(bk_msg_rk(msg), &c->tbuf, topic) != 0) {
+		skipped(c, msg, "routing key longer than an MQTT topic");
+		return false;
+	}
+	if (mqtt_utf8_check((const uint8_t *)topic->p, topic->len) < 0) {
+		skipped(c, msg, "routing key not UTF-8 (or holding NUL)");
+		return false;
+	}
+	return true;
 }

@@ -263,3 +263,29 @@ def test_mqtt_publish_from_amqp_to_dollar_topic_not_hash(mb):
     ch.basic_publish("amq.topic", "vis.x", b"visible")
     assert [p.payload for p in s.publishes(0.5)] == [b"visible"]
     conn.close()
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_amqp_routing_key_not_utf8_is_not_sent_to_mqtt(mb, version):
+    """AMQP routing keys are bytes; an MQTT topic is UTF-8 without U+0000,
+    and a client MUST close the connection on one that is not
+    [MQTT-1.5.3-1] (paho's loop dies on it). A message whose routing key
+    is not a topic is skipped for MQTT subscribers, as an over-long one
+    is: otherwise any AMQP publisher to amq.topic could disconnect every
+    "#" subscriber, and a QoS 1 session would get it again at each
+    reconnect."""
+    import amqpraw as A
+    base = "u" + uid("").replace("-", "")
+    s = Raw(mb, version)
+    s.connect()
+    s.subscribe([(base + "/#", 1)])
+    c = A.connect(mb)
+    c.open_channel(1)
+    for key in (b"\xff", b"a\x00b", b"\xed\xa0\x80", b"ok"):
+        c.send(A.method_frame(1, A.BASIC, 40, A.publish_args("amq.topic", base.encode() + b"." + key))
+               + A.header_frame(1, 1, flags=0x1000, props=b"\x02") + A.body_frame(1, b"x"))
+    p = s.recv_publish()
+    assert p.topic == base + "/ok"
+    assert s.publishes(0.3) == []
+    assert s.is_open()
+    c.close()
