@@ -124,7 +124,8 @@ mqtt_topic_of(struct mqtt_conn *c, const struct bk_msg *msg, struct bk_str *topi
 		skipped(c, msg, "routing key longer than an MQTT topic");
 		return false;
 	}
-	if (mqtt_utf8_check((const uint8_t *)topic->p, topic->len) < 0) {
+	if (!(msg->origin_flags & MQTT_OF_MQTT) &&     /* MQTT's were checked at PUBLISH */
+	    mqtt_utf8_check((const uint8_t *)topic->p, topic->len) < 0) {
 		skipped(c, msg, "routing key not UTF-8 (or holding NUL)");
 		return false;
 	}
