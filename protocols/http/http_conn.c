@@ -21,8 +21,18 @@
  *  - no Transfer-Encoding (501): every client we serve sends
  *    Content-Length.
  * Requests are answered in order; a pipelined request waits in the input
- * until the previous one is answered, and the transport stops reading
- * while the output is over its watermark.
+ * until the previous one is answered.
+ *
+ * An answer is built whole into the output (a list of 100,000 queues is
+ * over 100 MB), so what a client does not read is bounded by when the
+ * next request is taken, not by the transport's watermark: no request is
+ * taken while the connection's own output is over that watermark (the
+ * client pipelines and does not read), nor while the unsent answers of
+ * all the listener's connections exceed UNSENT_MAX (many clients that
+ * ask and do not read). Such a request waits in the input, reading
+ * paused, until a connection's output drains or a connection ends. So
+ * unsent answers hold at most UNSENT_MAX plus one answer per listener,
+ * whatever the number of connections or pipelined requests.
  */
 #include "http_int.h"
 #include "http_parse.h"
@@ -36,6 +46,7 @@
 #include <event2/buffer.h>
 
 #define BODY_BYTES_PER_S (64 * 1024)
+#define UNSENT_MAX (64u << 20)
 
 enum http_conn_state {
 	HTTP_HEAD,                      /* reading a request head */
@@ -53,6 +64,8 @@ struct http_conn {
 	bool req_live;
 	struct evbuffer *body;          /* owned */
 	struct http_pending *held;      /* the kept answer, while HTTP_HELD */
+	bool waiting;                   /* reading paused until output drains */
+	TAILQ_ENTRY(http_conn) link;    /* in l->conns */
 };
 
 static void conn_read(void *ctx);
@@ -239,6 +252,44 @@ read_head(struct http_conn *hc, struct evbuffer *in)
 	return 1;
 }
 
+static size_t
+listener_unsent(struct http_listener *l)
+{
+	struct http_conn *c;
+	size_t n = 0;
+
+	TAILQ_FOREACH(c, &l->conns, link)
+		n += net_conn_output_len(c->nc);
+	return n;
+}
+
+/* May hc take its next request? If not, its reading pauses until
+ * wake_waiters (see the file comment). */
+static bool
+room_for_answer(struct http_conn *hc)
+{
+	if (!net_conn_output_full(hc->nc) && listener_unsent(hc->l) <= UNSENT_MAX)
+		return true;
+	hc->waiting = true;
+	net_conn_pause(hc->nc, NET_PAUSE_PROTO, true);
+	return false;
+}
+
+/* Output drained or a connection ended: every waiting connection looks
+ * again (the transport announces its input anew, from its own event). */
+static void
+wake_waiters(struct http_listener *l)
+{
+	struct http_conn *c;
+
+	TAILQ_FOREACH(c, &l->conns, link) {
+		if (!c->waiting)
+			continue;
+		c->waiting = false;
+		net_conn_pause(c->nc, NET_PAUSE_PROTO, false);
+	}
+}
+
 /* net ops: bytes wait in the input. */
 static void
 conn_read(void *ctx)
@@ -249,7 +300,8 @@ conn_read(void *ctx)
 	while (!net_conn_closing(hc->nc) && hc->state != HTTP_CLOSING &&
 	       hc->state != HTTP_HELD) {
 		if (hc->state == HTTP_HEAD) {
-			if (read_head(hc, in) <= 0)
+			if (hc->waiting || evbuffer_get_length(in) == 0 ||
+			    !room_for_answer(hc) || read_head(hc, in) <= 0)
 				break;
 			continue;
 		}
@@ -279,7 +331,17 @@ conn_open(void *arg, struct net_conn *nc)
 	hc->nc = nc;
 	hc->body = evbuffer_new();
 	http_head_init(&hc->head);
+	TAILQ_INSERT_TAIL(&hc->l->conns, hc, link);
 	return hc;
+}
+
+/* net ops: the output drained to half the watermark. */
+static void
+conn_writable(void *ctx)
+{
+	struct http_conn *hc = ctx;
+
+	wake_waiters(hc->l);
 }
 
 /* net ops: the broker is stopping. Requests are answered within the
@@ -303,6 +365,8 @@ conn_free(void *ctx, enum net_end why)
 			 hc->l->cfg.request_timeout_ms);
 	if (hc->held)
 		http_commit_detach(hc->held);
+	TAILQ_REMOVE(&hc->l->conns, hc, link);
+	wake_waiters(hc->l);
 	end_request(hc);
 	http_head_fini(&hc->head);
 	evbuffer_free(hc->body);
@@ -314,6 +378,7 @@ const struct net_proto_ops http_net_ops = {
 	.name = "http",
 	.open = conn_open,
 	.read = conn_read,
+	.writable = conn_writable,
 	.shutdown = conn_shutdown,
 	.free = conn_free,
 };

@@ -15,6 +15,7 @@
 #include <regex.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/queue.h>
 
 #include <cjson/cJSON.h>
 #include <event2/http.h>
@@ -64,6 +65,10 @@ struct http_listener {
 	struct http_move *moves;        /* owned; moves waiting for confirms */
 	struct http_pending *pending;   /* owned list: answers waiting for the
 					   definitions file (http_commit.c) */
+	/* borrowed (the transport owns them): every open connection, whose
+	 * unsent answers together bound what the next request may add
+	 * (http_conn.c) */
+	TAILQ_HEAD(http_conns, http_conn) conns;
 };
 
 /* Which items of a list the caller may see (http_authz.c). */

@@ -318,6 +318,7 @@ listener_new(struct event_base *base, struct bk_broker *b, struct net *net,
 	l->broker = b;
 	l->net = net;
 	l->cfg = *cfg;
+	TAILQ_INIT(&l->conns);
 	gethostname(host, sizeof(host) - 1);
 	host[sizeof(host) - 1] = '\0';
 	snprintf(l->node, sizeof(l->node), "sluice@%s", host);

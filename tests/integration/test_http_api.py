@@ -1,6 +1,9 @@
 """The RabbitMQ-compatible management API: URLs, JSON field names and
 error bodies as RabbitMQ's management plugin writes them."""
+import base64
 import json
+import socket
+import threading
 import time
 
 import pika
@@ -569,3 +572,119 @@ def test_get_with_numbers_out_of_range(broker):
                        "truncate": 1e34})
     assert st == 200 and msgs[0]["payload"] == "hello", msgs
     assert broker.alive()
+
+
+# ---- answers nobody reads ---------------------------------------------
+
+# Each /get below takes GET_COUNT messages whose JSON (every byte escaped
+# as \u0001) is about 1 MB: a 16 MB answer, well past what the kernel's
+# buffers take from a client that reads nothing (it keeps a 4 KiB
+# receive buffer), so most of each answer stays in the broker.
+GET_COUNT = 16
+GET_BODY = json.dumps({"count": GET_COUNT, "ackmode": "ack_requeue_false",
+                       "encoding": "auto"}).encode()
+
+
+def unread_answers_broker(make_broker, messages):
+    b = make_broker("--set", "http.request_timeout=60000")
+    api(b, "PUT", "/api/vhosts/own", {})
+    api(b, "PUT", "/api/users/mgr", {"password": "mgr", "tags": "management"})
+    api(b, "PUT", "/api/permissions/own/mgr", {"configure": ".*", "write": ".*", "read": ".*"})
+    conn = pika.BlockingConnection(pika.ConnectionParameters(
+        host="127.0.0.1", port=b.port, heartbeat=0, virtual_host="own",
+        credentials=pika.PlainCredentials("mgr", "mgr")))
+    ch = conn.channel()
+    ch.queue_declare("big")
+    for _ in range(messages):
+        ch.basic_publish("", "big", b"\x01" * 175000)
+    conn.close()
+    return b
+
+
+def get_request(b):
+    token = base64.b64encode(b"mgr:mgr").decode()
+    return ("POST /api/queues/own/big/get HTTP/1.1\r\nHost: x\r\n"
+            "Authorization: Basic %s\r\nContent-Type: application/json\r\n"
+            "Content-Length: %d\r\n\r\n" % (token, len(GET_BODY))).encode() + GET_BODY
+
+
+def non_reader(b):
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.connect(("127.0.0.1", b.ports["http"]))
+    return s
+
+
+def taken_once_settled(b, total):
+    """Messages the /gets took once the count stops moving for a second
+    (asked over AMQP: the management API may be waiting for room too)."""
+    conn = pika.BlockingConnection(pika.ConnectionParameters(
+        host="127.0.0.1", port=b.port, heartbeat=0, virtual_host="own",
+        credentials=pika.PlainCredentials("mgr", "mgr")))
+    ch = conn.channel()
+    last, since = None, time.time()
+    while time.time() - since < 1.0:
+        left = ch.queue_declare("big", passive=True).method.message_count
+        if left != last:
+            last, since = left, time.time()
+        time.sleep(0.1)
+    conn.close()
+    return total - last
+
+
+def read_answers(socks, each=1):
+    """Read each socket's answers (each of them) at once: a waiting
+    connection goes on when the others' output drains. The number of
+    whole answers of GET_COUNT messages."""
+    oks = []
+
+    def one(s):
+        s.settimeout(60)
+        f = s.makefile("rb")
+        for _ in range(each):
+            status = int(f.readline().split()[1])
+            length, line = 0, None
+            while line != b"\r\n":
+                line = f.readline()
+                if line.lower().startswith(b"content-length:"):
+                    length = int(line.split(b":")[1])
+            msgs = json.loads(f.read(length))
+            oks.append(status == 200 and len(msgs) == GET_COUNT)
+    threads = [threading.Thread(target=one, args=(s,)) for s in socks]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(90)
+    return sum(oks)
+
+
+def test_pipelined_requests_wait_for_the_client_to_read(make_broker):
+    # One connection pipelines 20 gets and reads nothing. All 20 were
+    # answered into memory (320 messages taken, 330 MB held for a client
+    # that reads none of it); the next request now waits until the
+    # previous answer has mostly gone out.
+    pipelined = 20
+    b = unread_answers_broker(make_broker, pipelined * GET_COUNT)
+    s = non_reader(b)
+    s.sendall(get_request(b) * pipelined)
+    taken = taken_once_settled(b, pipelined * GET_COUNT)
+    assert taken <= 3 * GET_COUNT, taken
+    assert read_answers([s], pipelined) == pipelined
+    assert taken_once_settled(b, pipelined * GET_COUNT) == pipelined * GET_COUNT
+
+
+def test_many_clients_that_do_not_read_wait_for_room(make_broker):
+    # 30 connections each ask for a 16 MB answer and read nothing: all 30
+    # answers were built and kept (500 MB; 256 connections of a list of
+    # 100,000 queues would be 32 GB). Past 64 MB of unsent answers in all,
+    # the next request waits for some output to drain; once the clients
+    # read, every one is answered.
+    clients = 30
+    b = unread_answers_broker(make_broker, clients * GET_COUNT)
+    socks = [non_reader(b) for _ in range(clients)]
+    for s in socks:
+        s.sendall(get_request(b))
+    taken = taken_once_settled(b, clients * GET_COUNT)
+    assert taken <= 12 * GET_COUNT, taken
+    assert read_answers(socks) == clients
+    assert taken_once_settled(b, clients * GET_COUNT) == clients * GET_COUNT
