@@ -188,16 +188,33 @@ step(struct walk **wp, struct walk *stack, const char **pp)
 	       w->opt <= RE_OPTIONAL && w->lastopt <= RE_OPTIONAL;
 }
 
-bool
-bk_regex_tame(const char *src)
+/* The tree nodes of a tame pattern (groups left open counted too), or
+ * 0 if it is not tame. */
+static uint64_t
+tame_nodes(const char *src)
 {
 	struct walk stack[RE_DEPTH + 1], *w = stack;
+	uint64_t n = 0;
 
 	memset(w, 0, sizeof(*w));
 	for (const char *p = src; *p != '\0'; p++)
 		if (!step(&w, stack, &p))
-			return false;
-	return true;
+			return 0;
+	for (; w >= stack; w--)
+		n += w->total;
+	return n ? n : 1;
+}
+
+bool
+bk_regex_tame(const char *src)
+{
+	return tame_nodes(src) != 0;
+}
+
+uint64_t
+bk_regex_nodes(const char *src)
+{
+	return tame_nodes(src);
 }
 
 int

@@ -109,6 +109,11 @@ bool bk_str_eq_c(struct bk_str a, const char *c);
  */
 int bk_regcomp(regex_t *re, const char *src, int cflags);
 bool bk_regex_tame(const char *src);
+/* The nodes glibc's tree of a tame pattern has (at least 1; 0 if not
+ * tame): a match of n octets costs regexec up to about nodes * n steps
+ * (every node can be live at every octet), so a caller matching one
+ * pattern against many names can bound the sum before it runs. */
+uint64_t bk_regex_nodes(const char *src);
 
 /* Whether s fits a short string: at most BK_SHORTSTR_MAX octets. */
 static inline bool

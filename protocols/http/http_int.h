@@ -213,6 +213,8 @@ struct http_listing {
 	long page, page_size;
 	const char *filter;             /* name=, or NULL */
 	regex_t re;
+	uint64_t re_nodes, re_work;     /* the regex's size; what matching cost */
+	bool refused;                   /* the filter cost too much: 400 sent */
 	struct http_row *rows;
 	size_t n, cap;                  /* rows admitted: filtered_count */
 	size_t total;                   /* objects offered: total_count */

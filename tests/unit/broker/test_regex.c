@@ -103,11 +103,27 @@ test_under_a_memory_cap(void)
 	CHECK(compiles("still fine"));
 }
 
+/* What a caller bounds repeated matching by: glibc's node count. */
+static void
+test_node_counts(void)
+{
+	CHECK(bk_regex_nodes("") == 1);
+	CHECK(bk_regex_nodes("abc") == 3);
+	CHECK(bk_regex_nodes("a+") == 2);
+	CHECK(bk_regex_nodes("(a|b)") == 3);
+	CHECK(bk_regex_nodes("x{200}") == 200);
+	CHECK(bk_regex_nodes("(.?){255}b") == 511);
+	CHECK(bk_regex_nodes("(ab") == 2);       /* a group left open counts */
+	CHECK(bk_regex_nodes("a\\1") == 0);    /* not tame */
+	CHECK(bk_regex_nodes("((a{99}){99}){99}") == 0);
+}
+
 int
 main(void)
 {
 	RUN(test_ordinary_patterns);
 	RUN(test_explosive_patterns);
+	RUN(test_node_counts);
 	RUN(test_under_a_memory_cap);
 	TEST_DONE();
 }
