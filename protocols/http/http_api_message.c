@@ -6,7 +6,11 @@
  * (headers as an object), payload as a string with payload_encoding
  * "string" (UTF-8) or "base64". A get takes up to count messages at once
  * and only then settles them all (requeue keeps their order), so count
- * messages are distinct even with a requeueing ackmode.
+ * messages are distinct even with a requeueing ackmode. It takes no
+ * further message once the payloads it holds would print as
+ * GET_PAYLOAD_MAX octets of JSON: count messages of 16 MB whose every
+ * octet JSON escapes as "\u0001" were count * 96 MB of answer (ten
+ * such messages: 503 MB, 1 GB of RSS, 7 s of the event loop).
  */
 #include "http_int.h"
 #include "bk_utf8.h"
@@ -17,6 +21,7 @@
 #include <string.h>
 
 #define GET_COUNT_MAX 10000
+#define GET_PAYLOAD_MAX (32u << 20)
 
 static const char b64[] =
 	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -133,8 +138,27 @@ props_json(const struct bk_props *p)
 	return o;
 }
 
+/* The octets cJSON prints for the string p[0..n): controls it escapes
+ * as "\n" or "\u00XX", '"' and '\\' as two. */
+static size_t
+json_string_len(const uint8_t *p, size_t n)
+{
+	size_t len = n + 2;
+
+	for (size_t i = 0; i < n; i++) {
+		if (p[i] == '"' || p[i] == '\\' || p[i] == '\b' || p[i] == '\f' ||
+		    p[i] == '\n' || p[i] == '\r' || p[i] == '\t')
+			len += 1;
+		else if (p[i] < 0x20)
+			len += 5;
+	}
+	return len;
+}
+
+/* One message's JSON; *printed grows by what its payload will print as. */
 static cJSON *
-message_json(const struct bk_delivery *d, uint32_t left, bool base64, long truncate)
+message_json(const struct bk_delivery *d, uint32_t left, bool base64, long truncate,
+	     size_t *printed)
 {
 	const struct bk_msg *m = d->msg;
 	size_t n = m->body_len;
@@ -151,12 +175,14 @@ message_json(const struct bk_delivery *d, uint32_t left, bool base64, long trunc
 	if (!base64 && utf8_valid(bk_msg_body(m), n)) {
 		add_str(o, "payload", (struct bk_str){ (const char *)bk_msg_body(m), (uint32_t)n });
 		cJSON_AddStringToObject(o, "payload_encoding", "string");
+		*printed += json_string_len(bk_msg_body(m), n);
 	} else {
 		char *s = b64_encode(bk_msg_body(m), n);
 
 		cJSON_AddStringToObject(o, "payload", s);
 		cJSON_AddStringToObject(o, "payload_encoding", "base64");
 		bk_free(s);
+		*printed += (n + 2) / 3 * 4 + 2;
 	}
 	return o;
 }
@@ -235,6 +261,7 @@ http_api_queue_get(struct http_req *r, struct bk_vhost *vh)
 	struct bk_err err;
 	cJSON *body, *arr;
 	long count = 1, truncate = -1, got = 0;
+	size_t printed = 0;
 	uint32_t left = 0;
 
 	if ((body = http_body_json(r)) == NULL)
@@ -254,12 +281,12 @@ http_api_queue_get(struct http_req *r, struct bk_vhost *vh)
 	}
 	ds = bk_calloc((size_t)count, sizeof(*ds));
 	arr = cJSON_CreateArray();
-	for (got = 0; got < count; got++) {
+	for (got = 0; got < count && printed < GET_PAYLOAD_MAX; got++) {
 		if (bk_queue_get_one(q, false, &ds[got], &left) != BK_OK || ds[got] == NULL)
 			break;
 		cJSON_AddItemToArray(arr, message_json(ds[got], left,
 						       strcmp(encoding, "base64") == 0,
-						       truncate));
+						       truncate, &printed));
 	}
 	/* settle after the walk: a requeued message must not come back in
 	 * this same answer */

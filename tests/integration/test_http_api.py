@@ -688,3 +688,36 @@ def test_many_clients_that_do_not_read_wait_for_room(make_broker):
     assert taken <= 12 * GET_COUNT, taken
     assert read_answers(socks) == clients
     assert taken_once_settled(b, clients * GET_COUNT) == clients * GET_COUNT
+
+
+def test_get_answer_stops_at_its_payload_bound(broker):
+    # Every octet of these 1 MB bodies prints as "\u0001": 6 MB of JSON a
+    # message. count=20 built all 20 (120 MB; count messages of 16 MB were
+    # count * 96 MB, 7 s of the event loop for ten of 8 MB); now no message
+    # is taken once the answer's payloads print as 32 MB, and the rest stay
+    # queued in order.
+    api(broker, "PUT", "/api/queues/%2F/bigget", {})
+    conn = amqp(broker)
+    ch = conn.channel()
+    for i in range(20):
+        ch.basic_publish("", "bigget", bytes([i + 1]) * (1 << 20))
+    conn.close()
+    st, msgs, _ = api(broker, "POST", "/api/queues/%2F/bigget/get",
+                      {"count": 20, "ackmode": "ack_requeue_false", "encoding": "auto"})
+    assert st == 200 and 1 <= len(msgs) <= 6, (st, len(msgs))
+    assert [m["payload"][0] for m in msgs] == [chr(i + 1) for i in range(len(msgs))]
+    assert msgs[-1]["message_count"] == 20 - len(msgs)
+    st, rest, _ = api(broker, "POST", "/api/queues/%2F/bigget/get",
+                      {"count": 20, "ackmode": "ack_requeue_false", "encoding": "base64",
+                       "truncate": 10})
+    assert st == 200 and len(rest) == 20 - len(msgs), len(rest)
+    # small messages: count is what bounds the answer
+    api(broker, "PUT", "/api/queues/%2F/smallget", {})
+    conn = amqp(broker)
+    ch = conn.channel()
+    for i in range(300):
+        ch.basic_publish("", "smallget", b"m%d" % i)
+    conn.close()
+    st, msgs, _ = api(broker, "POST", "/api/queues/%2F/smallget/get",
+                      {"count": 300, "ackmode": "ack_requeue_true", "encoding": "auto"})
+    assert st == 200 and [m["payload"] for m in msgs] == ["m%d" % i for i in range(300)]
