@@ -20,6 +20,11 @@
 #include <string.h>
 
 #define NAME_FILTER_MAX 256
+/* columns= is applied to every object listed, each column a lookup among
+ * the object's ~40 fields: 1,900 columns ("x,x,...", within a 4 KiB
+ * request target) over 5,000 queues were 0.7 s (100,000 queues: 14 s).
+ * RabbitMQ's UI and rabbitmqadmin ask for a few dozen at most. */
+#define COLUMNS_MAX 100
 #define PAGE_SIZE_MAX 500
 /* Node-octets (bk_regex_nodes) a regex name filter may spend over one
  * listing: regexec costs up to a few ns each, so at most a few tenths of
@@ -157,6 +162,22 @@ regex_admits(struct http_listing *ls, const char *name)
 	return regexec(&ls->re, name, 0, NULL, 0) == 0;
 }
 
+/* columns=: false after a 400 for more than COLUMNS_MAX of them. */
+static bool
+columns_arg(struct http_req *r)
+{
+	const char *c = http_query(r, "columns");
+	int n = 1;
+
+	for (; c != NULL && *c != '\0'; c++)
+		if (*c == ',' && ++n > COLUMNS_MAX) {
+			http_reply_bad_request(r, "columns names more than %d columns",
+					       COLUMNS_MAX);
+			return false;
+		}
+	return true;
+}
+
 /* page= and page_size=: false after a 400. */
 static bool
 page_args(struct http_listing *ls)
@@ -194,7 +215,7 @@ http_listing_init(struct http_listing *ls, struct http_req *r, const char *key1,
 		ls->key[1] = NULL;
 	}
 	ls->reverse = http_query_true(r, "sort_reverse");
-	return page_args(ls) && name_filter_init(ls);
+	return columns_arg(r) && page_args(ls) && name_filter_init(ls);
 }
 
 struct http_row *

@@ -221,3 +221,20 @@ def test_a_regex_filter_costs_a_bounded_amount_per_listing(broker):
                      auth=("mgr", "pw"))
     assert st == 200 and env["filtered_count"] == 100, env
     conn.close()
+
+
+def test_columns_are_bounded_before_any_object_is_projected(broker):
+    # Each of columns= is looked up in every listed object: 1,900 of them
+    # ("x,x,...", within a 4 KiB request target) over 5,000 queues were
+    # 0.7 s of the event loop, 100,000 queues 14 s. Past 100 columns the
+    # list is refused before it is built; 100 still project.
+    conn = setup_queues(broker)
+    many = ",".join(["x"] * 1900)
+    for path in ("/api/queues?columns=", "/api/queues?page=1&columns=",
+                 "/api/exchanges?columns=", "/api/bindings?columns="):
+        st, body, _ = api(broker, "GET", path + many)
+        assert st == 400 and "columns" in body["reason"], (path, body)
+    st, items, _ = api(broker, "GET", "/api/queues/%2F?columns=" +
+                       ",".join(["name"] + ["x%d" % i for i in range(99)]))
+    assert st == 200 and len(items) == N and set(items[0]) == {"name"}, items[:1]
+    conn.close()
