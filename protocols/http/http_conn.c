@@ -14,6 +14,10 @@
  *    connection closed, so its body is never buffered;
  *  - the body is at most http.max_body_size: 413, before it is read;
  *    a path served without credentials takes none (413);
+ *  - the bodies one user's connections are reading (their announced
+ *    lengths) total at most twice http.max_body_size: 429, before the
+ *    body is read (256 connections of one user each sending all but the
+ *    last byte of 16 MB held 4 GB for minutes);
  *  - a request must arrive whole within http.request_timeout of the
  *    previous answer (or of accept), which traffic does not extend, so a
  *    client sending one byte a second is dropped; the body gets that
@@ -127,7 +131,8 @@ refuse(struct http_conn *hc, int code, const char *why)
 	TAILQ_INIT(&h);
 	evhttp_add_header(&h, "Content-Type", "application/json");
 	n = snprintf(body, sizeof(body), "{\"error\":\"%s\",\"reason\":\"%s\"}",
-		     code == 431 || code == 413 ? "too_large" : "bad_request", why);
+		     code == 431 || code == 413 ? "too_large" :
+		     code == 429 ? "too_many_requests" : "bad_request", why);
 	hc->state = HTTP_CLOSING;
 	http_conn_respond(hc, code, &h, body, (size_t)n, false);
 	evhttp_clear_headers(&h);
@@ -176,6 +181,22 @@ http_conn_release(struct http_conn *hc, int code, const char *ctype, const char 
 		conn_read(hc);
 }
 
+/* Would hc's body keep its user's bodies being read within twice
+ * max_body_size? Every connection reading a body counts its announced
+ * length, which the transport may buffer whole before the deadline. */
+static bool
+body_room(struct http_conn *hc)
+{
+	uint64_t n = hc->head.content_length;
+	struct http_conn *c;
+
+	TAILQ_FOREACH(c, &hc->l->conns, link)
+		if (c != hc && c->state == HTTP_BODY && c->req_live &&
+		    strcmp(c->req.user, hc->req.user) == 0)
+			n += c->head.content_length;
+	return n <= 2 * (uint64_t)hc->l->cfg.max_body_size;
+}
+
 /* The head is parsed: check who asks before reading a body byte. */
 static void
 on_head(struct http_conn *hc)
@@ -203,6 +224,13 @@ on_head(struct http_conn *hc)
 	if (hc->head.content_length > hc->l->cfg.max_body_size) {
 		end_request(hc);
 		refuse(hc, 413, "request body over http.max_body_size");
+		net_conn_close_after_flush(hc->nc, 5000);
+		return;
+	}
+	if (hc->head.content_length > 0 && !body_room(hc)) {
+		end_request(hc);
+		refuse(hc, 429, "this user's request bodies being read total over "
+		       "twice http.max_body_size");
 		net_conn_close_after_flush(hc->nc, 5000);
 		return;
 	}

@@ -721,3 +721,49 @@ def test_get_answer_stops_at_its_payload_bound(broker):
     st, msgs, _ = api(broker, "POST", "/api/queues/%2F/smallget/get",
                       {"count": 300, "ackmode": "ack_requeue_true", "encoding": "auto"})
     assert st == 200 and [m["payload"] for m in msgs] == ["m%d" % i for i in range(300)]
+
+
+def test_one_users_bodies_in_flight_are_bounded(make_broker):
+    # Every connection may be sent a body of up to http.max_body_size, and
+    # the body is buffered until it is whole: one management user's 64
+    # connections each sent all but the last byte of 16 MB held 1 GB (256
+    # of them 4 GB) until the body deadline, minutes later. Now the
+    # bodies one user's connections are reading may announce at most
+    # twice max_body_size in all; past that, 429 before the body is read.
+    size = 1 << 20
+    b = make_broker("--set", "http.max_body_size=1M")
+    api(b, "PUT", "/api/vhosts/own", {})
+    api(b, "PUT", "/api/users/mgr", {"password": "mgr", "tags": "management"})
+    api(b, "PUT", "/api/permissions/own/mgr", {"configure": ".*", "write": ".*", "read": ".*"})
+    token = base64.b64encode(b"mgr:mgr").decode()
+
+    def head(name, length):
+        s = socket.create_connection(("127.0.0.1", b.ports["http"]), timeout=10)
+        s.sendall(("PUT /api/queues/own/%s HTTP/1.1\r\nHost: x\r\n"
+                   "Authorization: Basic %s\r\nContent-Type: application/json\r\n"
+                   "Content-Length: %d\r\n\r\n" % (name, token, length)).encode())
+        return s
+
+    def status(s):
+        return int(s.makefile("rb").readline().split()[1])
+
+    body = b"{" + b" " * (size - 2) + b"}"
+    slow = [head("slow%d" % i, size) for i in range(2)]
+    for s in slow:
+        s.sendall(body[:-1])
+    time.sleep(0.5)
+    third = head("third", 2)
+    try:
+        third.sendall(b"{}")
+    except OSError:
+        pass                            # refused before its body: fine
+    assert status(third) == 429
+    third.close()
+    # another user is not held up by them
+    assert api(b, "PUT", "/api/queues/own/other", {})[0] in (201, 204)
+    for s in slow:
+        s.sendall(body[-1:])
+        assert status(s) in (201, 204)
+        s.close()
+    st, _, _ = api(b, "PUT", "/api/queues/own/after", {}, auth=("mgr", "mgr"))
+    assert st in (201, 204)
