@@ -30,13 +30,16 @@
  * An answer is built whole into the output (a list of 100,000 queues is
  * over 100 MB), so what a client does not read is bounded by when the
  * next request is taken, not by the transport's watermark: no request is
- * taken while the connection's own output is over that watermark (the
- * client pipelines and does not read), nor while the unsent answers of
- * all the listener's connections exceed UNSENT_MAX (many clients that
- * ask and do not read). Such a request waits in the input, reading
- * paused, until a connection's output drains or a connection ends. So
- * unsent answers hold at most UNSENT_MAX plus one answer per listener,
- * whatever the number of connections or pipelined requests.
+ * read while the connection's own output is over that watermark (the
+ * client pipelines and does not read: it waits in the input, reading
+ * paused), and none is answered while the unsent answers of the
+ * connections of the same user exceed USER_UNSENT_MAX (many connections
+ * that ask and do not read: HTTP_WAIT, the request read, its deadline
+ * stopped). Either waits until a connection's output drains or a
+ * connection ends. So a user's unsent answers hold at most
+ * USER_UNSENT_MAX plus one answer, whatever the number of connections or
+ * pipelined requests, and one user's do not hold up another's requests
+ * (requests without credentials count as one user).
  */
 #include "http_int.h"
 #include "http_parse.h"
@@ -50,11 +53,12 @@
 #include <event2/buffer.h>
 
 #define BODY_BYTES_PER_S (64 * 1024)
-#define UNSENT_MAX (64u << 20)
+#define USER_UNSENT_MAX (64u << 20)
 
 enum http_conn_state {
 	HTTP_HEAD,                      /* reading a request head */
 	HTTP_BODY,                      /* reading its body */
+	HTTP_WAIT,                      /* read; waits for its user's answers to drain */
 	HTTP_HELD,                      /* its answer waits for the disk (http_commit.c) */
 	HTTP_CLOSING,                   /* answered the last request */
 };
@@ -69,6 +73,7 @@ struct http_conn {
 	struct evbuffer *body;          /* owned */
 	struct http_pending *held;      /* the kept answer, while HTTP_HELD */
 	bool waiting;                   /* reading paused until output drains */
+	char user[256];                 /* whose the last request was ("": none) */
 	TAILQ_ENTRY(http_conn) link;    /* in l->conns */
 };
 
@@ -151,9 +156,29 @@ answered(struct http_conn *hc)
 	net_conn_deadline(hc->nc, hc->l->cfg.request_timeout_ms);
 }
 
+/* The unsent output of the connections whose last request was user's. */
+static size_t
+user_unsent(struct http_listener *l, const char *user)
+{
+	struct http_conn *c;
+	size_t n = 0;
+
+	TAILQ_FOREACH(c, &l->conns, link)
+		if (strcmp(c->user, user) == 0)
+			n += net_conn_output_len(c->nc);
+	return n;
+}
+
 static void
 dispatch(struct http_conn *hc)
 {
+	if (user_unsent(hc->l, hc->user) > USER_UNSENT_MAX) {
+		/* woken by wake_waiters, answered from conn_deferred */
+		hc->state = HTTP_WAIT;
+		net_conn_deadline(hc->nc, 0);
+		net_conn_pause(hc->nc, NET_PAUSE_PROTO, true);
+		return;
+	}
 	hc->req.body = hc->body;
 	http_req_dispatch(&hc->req);
 	if (hc->state != HTTP_HELD)
@@ -205,6 +230,7 @@ on_head(struct http_conn *hc)
 
 	http_req_init(r, hc->l, hc, &hc->head, net_conn_peer_is_loopback(hc->nc));
 	hc->req_live = true;
+	hc->user[0] = '\0';
 	if (r->answered || (!http_req_public(r) && !http_auth_check(r))) {
 		/* Refused: the body (if any) is not read; the connection ends. */
 		hc->state = HTTP_CLOSING;
@@ -212,6 +238,7 @@ on_head(struct http_conn *hc)
 		net_conn_close_after_flush(hc->nc, 5000);
 		return;
 	}
+	snprintf(hc->user, sizeof(hc->user), "%s", r->user);
 	if (hc->head.content_length > 0 && http_req_public(r)) {
 		/* What is served without credentials (the UI's files, the
 		 * in-service check, Prometheus) takes no body: an anonymous
@@ -280,23 +307,12 @@ read_head(struct http_conn *hc, struct evbuffer *in)
 	return 1;
 }
 
-static size_t
-listener_unsent(struct http_listener *l)
-{
-	struct http_conn *c;
-	size_t n = 0;
-
-	TAILQ_FOREACH(c, &l->conns, link)
-		n += net_conn_output_len(c->nc);
-	return n;
-}
-
-/* May hc take its next request? If not, its reading pauses until
- * wake_waiters (see the file comment). */
+/* May hc read its next request? Not while its output is over the
+ * watermark; then its reading pauses until wake_waiters. */
 static bool
 room_for_answer(struct http_conn *hc)
 {
-	if (!net_conn_output_full(hc->nc) && listener_unsent(hc->l) <= UNSENT_MAX)
+	if (!net_conn_output_full(hc->nc))
 		return true;
 	hc->waiting = true;
 	net_conn_pause(hc->nc, NET_PAUSE_PROTO, true);
@@ -311,11 +327,31 @@ wake_waiters(struct http_listener *l)
 	struct http_conn *c;
 
 	TAILQ_FOREACH(c, &l->conns, link) {
+		if (c->state == HTTP_WAIT)
+			net_conn_defer(c->nc);
 		if (!c->waiting)
 			continue;
 		c->waiting = false;
 		net_conn_pause(c->nc, NET_PAUSE_PROTO, false);
 	}
+}
+
+/* net ops, from the reaper: a request in HTTP_WAIT tries again. */
+static void
+conn_deferred(void *ctx)
+{
+	struct http_conn *hc = ctx;
+
+	if (hc->state != HTTP_WAIT || net_conn_closing(hc->nc))
+		return;
+	hc->state = HTTP_BODY;
+	dispatch(hc);
+	if (hc->state == HTTP_WAIT)
+		return;
+	net_conn_pause(hc->nc, NET_PAUSE_PROTO, false);
+	if (!net_conn_closing(hc->nc) && hc->state == HTTP_HEAD &&
+	    evbuffer_get_length(net_conn_input(hc->nc)) > 0)
+		conn_read(hc);
 }
 
 /* net ops: bytes wait in the input. */
@@ -326,7 +362,7 @@ conn_read(void *ctx)
 	struct evbuffer *in = net_conn_input(hc->nc);
 
 	while (!net_conn_closing(hc->nc) && hc->state != HTTP_CLOSING &&
-	       hc->state != HTTP_HELD) {
+	       hc->state != HTTP_HELD && hc->state != HTTP_WAIT) {
 		if (hc->state == HTTP_HEAD) {
 			if (hc->waiting || evbuffer_get_length(in) == 0 ||
 			    !room_for_answer(hc) || read_head(hc, in) <= 0)
@@ -407,6 +443,7 @@ const struct net_proto_ops http_net_ops = {
 	.open = conn_open,
 	.read = conn_read,
 	.writable = conn_writable,
+	.deferred = conn_deferred,
 	.shutdown = conn_shutdown,
 	.free = conn_free,
 };
