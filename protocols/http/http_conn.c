@@ -206,9 +206,10 @@ http_conn_release(struct http_conn *hc, int code, const char *ctype, const char 
 		conn_read(hc);
 }
 
-/* Would hc's body keep its user's bodies being read within twice
- * max_body_size? Every connection reading a body counts its announced
- * length, which the transport may buffer whole before the deadline. */
+/* Would hc's body keep its user's bodies within twice max_body_size? A
+ * connection reading a body counts its announced length (the transport
+ * may buffer it whole before the deadline), one whose request waits
+ * (HTTP_WAIT, HTTP_HELD) the body it holds. */
 static bool
 body_room(struct http_conn *hc)
 {
@@ -216,9 +217,9 @@ body_room(struct http_conn *hc)
 	struct http_conn *c;
 
 	TAILQ_FOREACH(c, &hc->l->conns, link)
-		if (c != hc && c->state == HTTP_BODY && c->req_live &&
-		    strcmp(c->req.user, hc->req.user) == 0)
-			n += c->head.content_length;
+		if (c != hc && strcmp(c->user, hc->user) == 0)
+			n += c->state == HTTP_BODY ? c->head.content_length
+						   : evbuffer_get_length(c->body);
 	return n <= 2 * (uint64_t)hc->l->cfg.max_body_size;
 }
 
@@ -310,7 +311,7 @@ read_head(struct http_conn *hc, struct evbuffer *in)
 /* May hc read its next request? Not while its output is over the
  * watermark; then its reading pauses until wake_waiters. */
 static bool
-room_for_answer(struct http_conn *hc)
+output_has_room(struct http_conn *hc)
 {
 	if (!net_conn_output_full(hc->nc))
 		return true;
@@ -365,7 +366,7 @@ conn_read(void *ctx)
 	       hc->state != HTTP_HELD && hc->state != HTTP_WAIT) {
 		if (hc->state == HTTP_HEAD) {
 			if (hc->waiting || evbuffer_get_length(in) == 0 ||
-			    !room_for_answer(hc) || read_head(hc, in) <= 0)
+			    !output_has_room(hc) || read_head(hc, in) <= 0)
 				break;
 			continue;
 		}

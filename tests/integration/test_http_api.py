@@ -11,6 +11,7 @@ import pytest
 
 from conftest import wait_for
 from http_helpers import api, q
+from stall_helpers import tcp_buf_max
 
 NOT_FOUND = {"error": "Object Not Found", "reason": "Not Found"}
 
@@ -586,6 +587,8 @@ GET_BODY = json.dumps({"count": GET_COUNT, "ackmode": "ack_requeue_false",
 
 
 def unread_answers_broker(make_broker, messages):
+    if tcp_buf_max("tcp_wmem") > 8 << 20:
+        pytest.skip("the kernel could take most of each answer off the broker")
     b = make_broker("--set", "http.request_timeout=60000")
     api(b, "PUT", "/api/vhosts/own", {})
     api(b, "PUT", "/api/users/mgr", {"password": "mgr", "tags": "management"})
@@ -726,6 +729,33 @@ def test_get_answer_stops_at_its_payload_bound(broker):
     assert st == 200 and [m["payload"] for m in msgs] == ["m%d" % i for i in range(300)]
 
 
+def mgr_put_head(b, name, length):
+    """A PUT /api/queues/own/NAME head as mgr, its body to come."""
+    token = base64.b64encode(b"mgr:mgr").decode()
+    s = socket.create_connection(("127.0.0.1", b.ports["http"]), timeout=10)
+    s.sendall(("PUT /api/queues/own/%s HTTP/1.1\r\nHost: x\r\n"
+               "Authorization: Basic %s\r\nContent-Type: application/json\r\n"
+               "Content-Length: %d\r\n\r\n" % (name, token, length)).encode())
+    return s
+
+
+def status(s):
+    return int(s.makefile("rb").readline().split()[1])
+
+
+def mgr_put_refused(b, name, body):
+    """Is a PUT of body as mgr refused with 429 (before its body is read)?"""
+    s = mgr_put_head(b, name, len(body))
+    try:
+        s.sendall(body)
+    except OSError:
+        pass                            # refused before its body: fine
+    try:
+        return status(s) == 429
+    finally:
+        s.close()
+
+
 def test_one_users_bodies_in_flight_are_bounded(make_broker):
     # Every connection may be sent a body of up to http.max_body_size, and
     # the body is buffered until it is whole: one management user's 64
@@ -738,30 +768,12 @@ def test_one_users_bodies_in_flight_are_bounded(make_broker):
     api(b, "PUT", "/api/vhosts/own", {})
     api(b, "PUT", "/api/users/mgr", {"password": "mgr", "tags": "management"})
     api(b, "PUT", "/api/permissions/own/mgr", {"configure": ".*", "write": ".*", "read": ".*"})
-    token = base64.b64encode(b"mgr:mgr").decode()
-
-    def head(name, length):
-        s = socket.create_connection(("127.0.0.1", b.ports["http"]), timeout=10)
-        s.sendall(("PUT /api/queues/own/%s HTTP/1.1\r\nHost: x\r\n"
-                   "Authorization: Basic %s\r\nContent-Type: application/json\r\n"
-                   "Content-Length: %d\r\n\r\n" % (name, token, length)).encode())
-        return s
-
-    def status(s):
-        return int(s.makefile("rb").readline().split()[1])
-
     body = b"{" + b" " * (size - 2) + b"}"
-    slow = [head("slow%d" % i, size) for i in range(2)]
+    slow = [mgr_put_head(b, "slow%d" % i, size) for i in range(2)]
     for s in slow:
         s.sendall(body[:-1])
     time.sleep(0.5)
-    third = head("third", 2)
-    try:
-        third.sendall(b"{}")
-    except OSError:
-        pass                            # refused before its body: fine
-    assert status(third) == 429
-    third.close()
+    assert mgr_put_refused(b, "third", b"{}")
     # another user is not held up by them
     assert api(b, "PUT", "/api/queues/own/other", {})[0] in (201, 204)
     for s in slow:
