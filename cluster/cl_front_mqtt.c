@@ -25,7 +25,9 @@
 #define WHY_MAX 100                     /* keeps every length one byte */
 
 /* The protocol level of the CONNECT at the start of b[0..len): 3, 4 or
- * 5; 0 if more bytes are needed; -1 if it is not one. */
+ * 5; 0 if more bytes are needed; -1 if it is not one. A level byte of 0
+ * is -1 too, not "more": the caller would wait, holding all the client
+ * sends, for bytes that never change the answer. */
 static int
 connect_level(const uint8_t *b, size_t len)
 {
@@ -52,7 +54,7 @@ connect_level(const uint8_t *b, size_t len)
 		return 0;
 	if (memcmp(b + off + 2, nl == 4 ? "MQTT" : "MQIsdp", nl) != 0)
 		return -1;
-	return b[off + 2 + nl];
+	return b[off + 2 + nl] != 0 ? b[off + 2 + nl] : -1;
 }
 
 int

@@ -278,3 +278,27 @@ def test_a_request_being_read_when_the_leader_becomes_known_is_answered(tmp_path
         assert_clean(b)
     finally:
         b.kill()
+
+
+def rss_kb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+
+
+def test_an_mqtt_connect_of_level_0_is_closed_not_held(lost):
+    """A CONNECT whose level byte is 0 is no MQTT the follower answers:
+    closed, not waited on while everything the client sends after it
+    piles up in the follower's memory."""
+    b = lost
+    before = rss_kb(b.proc.pid)
+    sent = 0
+    with socket.create_connection(("127.0.0.1", b.mqtt_port), timeout=10) as s:
+        s.sendall(b"\x10\x10\x00\x04MQTT\x00")
+        try:
+            while sent < 64 << 20:
+                s.sendall(b"\x00" * 65536)
+                sent += 65536
+        except OSError:
+            pass                            # closed under us: the answer wanted
+    grown = rss_kb(b.proc.pid) - before
+    assert grown < 16 << 10, "the follower grew %d KiB for %d bytes sent" % (grown, sent)

@@ -213,6 +213,7 @@ test_mqtt_refuse(void)
 	static const uint8_t v5_ack[] = { 0x20, 9, 0, 0x88, 6, 0x1f, 0, 3, 'w', 'h', 'y' };
 	static const uint8_t bad_name[] = { 0x10, 0x10, 0, 4, 'M', 'Q', 'T', 'X', 4 };
 	static const uint8_t bad_level[] = { 0x10, 0x10, 0, 4, 'M', 'Q', 'T', 'T', 6 };
+	static const uint8_t zero_level[] = { 0x10, 0x10, 0, 4, 'M', 'Q', 'T', 'T', 0 };
 	static const uint8_t long_len[] = { 0x10, 0x80, 0x80, 0x80, 0x80, 0x01, 0, 4 };
 	uint8_t out[64];
 	size_t n;
@@ -233,6 +234,8 @@ test_mqtt_refuse(void)
 	CHECK_EQ_INT(mqtt_refused((const uint8_t *)"AMQP\0\0\x09\x01", 8, out, &n), -1);
 	CHECK_EQ_INT(mqtt_refused(bad_name, sizeof(bad_name), out, &n), -1);
 	CHECK_EQ_INT(mqtt_refused(bad_level, sizeof(bad_level), out, &n), -1);
+	/* decided at its level byte: "more" would hold whatever follows */
+	CHECK_EQ_INT(mqtt_refused(zero_level, sizeof(zero_level), out, &n), -1);
 	CHECK_EQ_INT(mqtt_refused(long_len, sizeof(long_len), out, &n), -1);
 	CHECK_EQ_INT((int)n, 0);
 }
