@@ -38,6 +38,10 @@
 
 #define RETRY_MS 1000
 #define FLUSH_MAX (8u << 20)
+/* The longest frame before the leader's proof: 'N' (type, version,
+ * nonce). A peer that has not proven it holds the secret gets no more of
+ * our memory than that, not CL_FRAME_MAX. */
+#define UNPROVEN_MAX (1u + 1 + CL_NONCE)
 
 struct cl_follower {
 	struct event_base *base;
@@ -277,7 +281,7 @@ on_read(struct bufferevent *bev, void *arg)
 		uint32_t len = cl_get_u32(h);
 		uint8_t *p;
 
-		if (len < 1 || len > CL_FRAME_MAX) {
+		if (len < 1 || len > (f->proven ? CL_FRAME_MAX : UNPROVEN_MAX)) {
 			rc = -EPROTO;
 			break;
 		}
