@@ -38,6 +38,10 @@
 #include "net.h"
 
 #define FENCE_CHECK_MS 50
+/* Connections that have not said hello yet: past this many, a new one
+ * closes the oldest (see conn_open). */
+#define MAX_WITHOUT_HELLO 16
+#define EVICT_LOG_EVERY_MS 10000
 
 static void
 fence_exit(const char *why)
@@ -224,12 +228,51 @@ member_get(struct cl_leader *l, const char *name)
 	return slot;
 }
 
+/*
+ * Anyone who reaches the replication port can open a connection and say
+ * nothing until the handshake deadline, then open another. Were those
+ * refused once a limit is reached, a few idle sockets would keep every
+ * follower out for as long as someone cares to hold them (and the leader
+ * would complete no batch that needs a follower). So the listener has no
+ * limit of its own; authenticated followers are limited by their slots
+ * (member_get), and past MAX_WITHOUT_HELLO connections that have not
+ * proven the secret yet, the oldest of them goes for the new one: a
+ * follower, which says hello as soon as it gets the nonce, is never the
+ * oldest for long.
+ */
+static void
+evict_oldest_unproven(struct cl_leader *l)
+{
+	struct cl_fconn *oldest = NULL;
+	int n = 0;
+	uint64_t now;
+
+	for (struct cl_fconn *c = l->conns; c; c = c->next) {
+		if (c->state != CL_F_AUTH || net_conn_closing(c->nc))
+			continue;
+		n++;
+		oldest = c;             /* the list is newest first */
+	}
+	if (n < MAX_WITHOUT_HELLO)
+		return;
+	now = cl_mono_ms();
+	if (now - l->evicted_logged_ms >= EVICT_LOG_EVERY_MS) {
+		l->evicted_logged_ms = now;
+		bk_warn("cluster: %d replication connections without a hello: closing the "
+			"oldest (from %s) for a new one", n, net_conn_peer(oldest->nc));
+	}
+	net_conn_close(oldest->nc);
+}
+
 static void *
 conn_open(void *arg, struct net_conn *nc)
 {
 	struct cl_leader *l = arg;
-	struct cl_fconn *c = bk_calloc(1, sizeof(*c));
+	struct cl_fconn *c;
 	uint8_t v = CL_VERSION;
+
+	evict_oldest_unproven(l);
+	c = bk_calloc(1, sizeof(*c));
 
 	c->l = l;
 	c->nc = nc;
@@ -440,7 +483,7 @@ cl_leader_new(struct cluster *cl, const struct cluster_config *cfg,
 		.name = "replication", .protocol = "sluice/replication",
 		.bind = cfg->replication_bind, .port = cfg->replication_port,
 		.transport = cluster_server_tls(cl) ? NET_TLS : NET_TCP,
-		.tls = cluster_server_tls(cl), .max_connections = CL_MAX_FOLLOWERS,
+		.tls = cluster_server_tls(cl), .max_connections = 0,    /* evict_oldest_unproven */
 		.handshake_ms = 10000, .output_high = 64u << 20, .ops = &ops, .arg = l,
 	};
 	char err[256] = "";

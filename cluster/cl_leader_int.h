@@ -76,6 +76,7 @@ struct cl_leader {
 	bool stopping;                  /* the broker is shutting down */
 	struct event *fence_ev;
 	struct event *wait_ev;          /* polls for followers in WAIT */
+	uint64_t evicted_logged_ms;     /* last "without a hello" warning */
 };
 
 /* Bytes and records sealed after the follower's last acknowledgement
