@@ -28,6 +28,24 @@
 #define CHUNK (1u << 20)
 #define COPY_HIGH (4u << 20)
 
+/* Both lists are sorted by path, and looked up by binary search: one is
+ * as long as the follower's hello makes it (up to CL_HELLO_MAX / 15
+ * entries), the other as the leader's data_dir (a stream with small
+ * segments holds two files per chunk), and a linear search of one per
+ * entry of the other was their product in string compares on the loop
+ * (30000 files each: 6 s). */
+static int
+cmp_theirs(const void *a, const void *b)
+{
+	return strcmp(((const struct cl_theirs *)a)->path, ((const struct cl_theirs *)b)->path);
+}
+
+static int
+cmp_path(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
 int
 cl_copy_theirs(struct cl_fconn *c, const uint8_t *p, size_t len)
 {
@@ -57,7 +75,10 @@ cl_copy_theirs(struct cl_fconn *c, const uint8_t *p, size_t len)
 		p += 14 + pl;
 		len -= 14 + pl;
 	}
-	return len == 0 ? 0 : -EPROTO;
+	if (len != 0)
+		return -EPROTO;
+	qsort(c->theirs, c->ntheirs, sizeof(*c->theirs), cmp_theirs);
+	return 0;
 }
 
 static int
@@ -76,19 +97,18 @@ add_file(void *arg, const char *path, uint64_t size)
 static bool
 ours_has(const struct cl_fconn *c, const char *path)
 {
-	for (size_t i = 0; i < c->nfiles; i++)
-		if (strcmp(c->files[i], path) == 0)
-			return true;
-	return false;
+	return c->nfiles > 0 &&
+	       bsearch(&path, c->files, c->nfiles, sizeof(*c->files), cmp_path) != NULL;
 }
 
 static const struct cl_theirs *
 theirs_find(const struct cl_fconn *c, const char *path)
 {
-	for (size_t i = 0; i < c->ntheirs; i++)
-		if (strcmp(c->theirs[i].path, path) == 0)
-			return &c->theirs[i];
-	return NULL;
+	struct cl_theirs key = { .path = (char *)path };
+
+	if (c->ntheirs == 0)
+		return NULL;
+	return bsearch(&key, c->theirs, c->ntheirs, sizeof(*c->theirs), cmp_theirs);
 }
 
 /* One 'O' frame of one operation. */
@@ -146,6 +166,8 @@ cl_copy_begin(struct cl_fconn *c)
 		net_conn_close(c->nc);
 		return;
 	}
+	if (c->nfiles > 0)
+		qsort(c->files, c->nfiles, sizeof(*c->files), cmp_path);
 	for (size_t i = 0; i < c->ntheirs; i++) {
 		struct st_repl_op op = { .kind = ST_REPL_UNLINK, .path = c->theirs[i].path };
 
