@@ -373,6 +373,42 @@ hello(struct cl_fconn *c, const uint8_t *p, size_t len)
 	return 0;
 }
 
+/*
+ * A hello not all in yet: its MAC and name come first, the file list
+ * (up to CL_HELLO_MAX) after them. Checked as soon as they are in, so a
+ * peer without the secret is closed before it has made us buffer the
+ * rest. 0, or -EPROTO (the prefix is not a hello's); closed (refused)
+ * when the MAC is wrong.
+ */
+static int
+hello_prefix(struct cl_fconn *c, struct evbuffer *in, uint32_t len)
+{
+	size_t fixed = CL_HDR + CL_MAC + CL_NONCE + 1, nl;
+	uint8_t mac[CL_MAC], *p;
+	char name[CL_NAME_MAX];
+
+	if (c->proven || evbuffer_get_length(in) < fixed)
+		return 0;
+	if (len - 1 < fixed - CL_HDR)
+		return -EPROTO;
+	nl = evbuffer_pullup(in, (ev_ssize_t)fixed)[fixed - 1];
+	if (nl > len - 1 - (fixed - CL_HDR))
+		return -EPROTO;
+	if (evbuffer_get_length(in) < fixed + nl)
+		return 0;
+	p = evbuffer_pullup(in, (ev_ssize_t)(fixed + nl));
+	if (!name_ok(p + fixed, nl))
+		return -EPROTO;
+	memcpy(name, p + fixed, nl);
+	name[nl] = '\0';
+	cl_mac(c->l->cfg->secret, c->nonce, name, mac);
+	if (CRYPTO_memcmp(mac, p + CL_HDR, CL_MAC) != 0)
+		refuse(c, "wrong cluster secret");
+	else
+		c->proven = true;
+	return 0;
+}
+
 static void
 ack(struct cl_fconn *c, uint64_t seq)
 {
@@ -404,8 +440,11 @@ conn_read(void *ctx)
 
 		if (len < 1 || len > (c->state == CL_F_AUTH ? CL_HELLO_MAX : 9u))
 			goto bad;
-		if (evbuffer_get_length(in) < CL_HDR - 1 + (size_t)len)
+		if (evbuffer_get_length(in) < CL_HDR - 1 + (size_t)len) {
+			if (c->state == CL_F_AUTH && h[4] == 'H' && hello_prefix(c, in, len) < 0)
+				goto bad;
 			return;
+		}
 		p = evbuffer_pullup(in, CL_HDR - 1 + (ssize_t)len);
 		if (c->state == CL_F_AUTH && h[4] == 'H')
 			rc = hello(c, p + CL_HDR, len - 1);

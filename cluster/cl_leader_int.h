@@ -36,6 +36,7 @@ struct cl_fconn {
 	struct net_conn *nc;
 	struct cl_member *mb;           /* after the hello */
 	enum cl_fstate state;
+	bool proven;                    /* the hello's MAC checked, its list to come */
 	uint8_t nonce[CL_NONCE];
 	uint64_t start;                 /* first batch queued for it */
 	uint64_t live_ms;               /* cl_mono_ms() when it went LIVE */

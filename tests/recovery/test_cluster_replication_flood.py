@@ -6,6 +6,7 @@ coming. Refusing new connections at a limit instead let 16 idle
 sockets, reopened as the handshake deadline closed them, keep every
 follower out for as long as they were held."""
 import socket
+import struct
 import threading
 import time
 
@@ -67,3 +68,37 @@ def test_idle_connections_do_not_keep_a_follower_out(nodes):
         a.wait_log("replication connections without a hello: closing the oldest")
     finally:
         flood.close()
+
+
+def rss_kb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+
+
+def test_a_hello_with_a_wrong_mac_is_refused_before_its_file_list(nodes):
+    """A hello may be 8 MiB (the follower's list of files); its MAC comes
+    first. 12 peers without the secret, each streaming most of an 8 MiB
+    hello behind a wrong MAC, made the leader hold 96 MB until each frame
+    was whole; now each is closed once its MAC is in."""
+    a = nodes("a")
+    a.start()
+    a.wait_leader()
+    before = rss_kb(a.proc.pid)
+    socks, sent = [], 0
+    try:
+        for _ in range(12):
+            s = socket.create_connection(("127.0.0.1", a.repl_port), timeout=10)
+            socks.append(s)
+            prefix = b"\x00" * 64 + b"\x01" + b"x"
+            try:
+                s.sendall(struct.pack(">I", 8 << 20) + b"H" + prefix)
+                for _ in range(127):
+                    s.sendall(b"\x00" * 65536)
+                    sent += 65536
+            except OSError:
+                pass                        # refused under us: the answer wanted
+        grown = rss_kb(a.proc.pid) - before
+        assert grown < 24 << 10, "the leader grew %d KiB for %d bytes sent" % (grown, sent)
+    finally:
+        for s in socks:
+            s.close()
