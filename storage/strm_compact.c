@@ -234,6 +234,8 @@ rewrite(struct strm_cjob *j, int in, int out, int iout, uint64_t fsize)
 		    strm_chunk_hdr_parse(hdr, j->key, &h) < 0)
 			break;
 		blen = (size_t)h.filter_len + h.data_len;
+		if (pos + STRM_CHUNK_HDR + blen > fsize)
+			break;          /* not a whole chunk: nothing to allocate for */
 		free(body);
 		free(nb);
 		body = malloc(blen ? blen : 1);
@@ -356,6 +358,25 @@ compact_done(void *arg, int status)
 		strm_free(s);
 }
 
+/*
+ * The removed-offsets bitmap has a bit per offset from g->first to
+ * g->next. Records are at least STRM_REC_HDR octets, a segment is closed
+ * past max_segment_bytes and a chunk past STRM_CHUNK_DATA_MAX plus one
+ * record, and compaction keeps the offsets of what it removes: a segment
+ * never spans more offsets than that many records, whatever it holds now.
+ * Wider offsets come from a damaged or foreign file (recovery takes a
+ * chunk's first offset as written): its bitmap would be an allocation of
+ * up to 2^61 octets, so the segment is left alone.
+ */
+static bool
+range_plausible(const struct st_stream *s, const struct strm_seg *g)
+{
+	uint64_t bytes = s->cfg.max_segment_bytes > g->size ? s->cfg.max_segment_bytes : g->size;
+
+	return g->next - g->first <=
+	       (bytes + STRM_CHUNK_DATA_MAX + ST_RECORD_MAX) / STRM_REC_HDR + 1;
+}
+
 int
 st_stream_compact(struct st_stream *s)
 {
@@ -369,6 +390,13 @@ st_stream_compact(struct st_stream *s)
 
 		if (g->compacting || g->inflight || g->nidx == 0)
 			continue;
+		if (!range_plausible(s, g)) {
+			bk_warn("stream %016llx: segment %llu spans offsets %llu to %llu, more than "
+				"it can have held: not compacted", (unsigned long long)s->id,
+				(unsigned long long)g->first, (unsigned long long)g->first,
+				(unsigned long long)g->next);
+			continue;
+		}
 		j = bk_calloc(1, sizeof(*j));
 		j->s = s;
 		j->g = g;
@@ -466,6 +494,8 @@ strm_keys_rebuild(struct st_stream *s)
 			    strm_chunk_hdr_parse(hdr, g->key, &h) < 0)
 				break;
 			blen = (size_t)h.filter_len + h.data_len;
+			if (pos + STRM_CHUNK_HDR + blen > g->size)
+				break;
 			if (blen > cap) {
 				cap = blen;
 				body = bk_realloc(body, cap);

@@ -64,7 +64,10 @@ strm_chunk_hdr_parse(const uint8_t *p, uint32_t key, struct strm_chunk_hdr *h)
 	h->filter_len = ld16(p + 32);
 	h->flags = ld16(p + 34);
 	h->dcrc = ld32(p + 36);
-	if (h->span == 0 || h->nrec > h->span || h->data_len > ST_RECORD_MAX + STRM_CHUNK_DATA_MAX)
+	/* first + span must not wrap: readers move to first + span and hand
+	 * out first + delta (delta < span) as offsets */
+	if (h->span == 0 || h->nrec > h->span || h->span > UINT64_MAX - h->first ||
+	    h->data_len > ST_RECORD_MAX + STRM_CHUNK_DATA_MAX)
 		return -EPROTO;
 	return 0;
 }
@@ -121,12 +124,14 @@ strm_rec_encode(uint8_t *out, uint32_t delta, uint8_t flags, const void *key,
 int
 strm_rec_next(const uint8_t *data, size_t len, size_t *pos, struct strm_rec_view *rv)
 {
-	const uint8_t *p = data + *pos;
-	size_t left = len - *pos;
+	const uint8_t *p;
+	size_t left;
 	uint64_t need;
 
 	if (*pos >= len)
-		return 0;
+		return 0;               /* data may be NULL when len is 0 */
+	p = data + *pos;
+	left = len - *pos;
 	if (left < STRM_REC_HDR)
 		return -EPROTO;
 	rv->delta = ld32(p);

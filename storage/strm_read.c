@@ -257,6 +257,8 @@ load(struct st_sreader *r)
 	struct st_stream *s = r->s;
 	uint8_t raw[STRM_CHUNK_HDR + 255];
 	struct strm_chunk_hdr *h = &r->h;
+	struct strm_seg *n;
+	uint64_t end;
 	size_t body, hn;
 	int fd, rc;
 
@@ -269,8 +271,7 @@ load(struct st_sreader *r)
 				return rc;
 		}
 		if (r->pos >= r->g->durable) {          /* on to the next segment */
-			struct strm_seg *n = seg_after(s, r->g);
-
+			n = seg_after(s, r->g);
 			if (n == NULL || r->pos < r->g->size)
 				return 0;               /* the rest is not durable yet */
 			r->g = n;
@@ -280,9 +281,16 @@ load(struct st_sreader *r)
 		}
 		if ((fd = strm_seg_rfd(s, r->g)) < 0)
 			return fd;
+		end = (n = seg_after(s, r->g)) != NULL ? n->first : s->committed;
 		hn = r->g->durable - r->pos < sizeof(raw) ? r->g->durable - r->pos : sizeof(raw);
 		if (hn < STRM_CHUNK_HDR || (rc = strm_read_full(fd, raw, hn, r->pos)) < 0 ||
 		    strm_chunk_hdr_parse(raw, r->g->key, h) < 0)
+			return -EIO;
+		/* recovery checked the offsets of the chunks past the last good
+		 * index entry, not those before it: one outside its segment's
+		 * offsets (first .. the next segment's first, or committed) is
+		 * damage, not records to hand out */
+		if (h->first < r->g->first || h->first > end || h->span > end - h->first)
 			return -EIO;
 		body = (size_t)h->filter_len + h->data_len;
 		if (h->first + h->span <= r->offset ||
@@ -352,6 +360,10 @@ st_sreader_next(struct st_sreader *r, struct st_stream_view *v)
 				r->offset = r->h.first + r->h.span;
 			continue;
 		}
+		/* a record outside its chunk's span is damage (its offset could
+		 * be past committed, or the one of a later chunk) */
+		if (rv.delta >= r->h.span)
+			return -EIO;
 		if (r->h.first + rv.delta < r->offset)
 			continue;
 		v->offset = r->h.first + rv.delta;

@@ -8,7 +8,12 @@
  * point at does not check; from the end of the last good one the segment
  * is scanned chunk by chunk (header CRC, data CRC) and every chunk found
  * gets its index entry written; whatever follows the last whole chunk is
- * a torn write and is cut off. A segment left without chunks is deleted
+ * a torn write and is cut off. A chunk counts only if its offsets lie
+ * between the end of the chunk before it (or the segment's first offset)
+ * and the next segment's first: offsets only grow through a stream, which
+ * readers (strm_seg_find, committed) and compaction (a bitmap from first
+ * to next) rely on, so a file whose offsets go back or overlap is cut
+ * there like a torn one. A segment left without chunks is deleted
  * unless it is the newest. The cost is one chunk read per segment plus
  * the chunks the index lacked, not a scan of the stream.
  *
@@ -94,17 +99,20 @@ strm_idx_read(struct st_stream *s, struct strm_seg *g, uint64_t i, struct strm_i
 	return strm_idx_parse(raw, e);
 }
 
-/* The whole chunk at pos checks: its header is in *h. */
+/* The whole chunk at pos checks, and its offsets lie in [min, end): a
+ * segment's offsets only grow, from its first to the next segment's
+ * first. Its header is in *h. */
 static bool
 chunk_ok(struct st_stream *s, struct strm_seg *g, uint64_t pos, uint64_t fsize,
-	 struct strm_chunk_hdr *h, uint8_t **buf, size_t *cap)
+	 uint64_t min, uint64_t end, struct strm_chunk_hdr *h, uint8_t **buf, size_t *cap)
 {
 	uint8_t raw[STRM_CHUNK_HDR];
 	size_t body;
 
 	if (pos + STRM_CHUNK_HDR > fsize ||
 	    strm_read_full(g->rfd, raw, sizeof(raw), pos) < 0 ||
-	    strm_chunk_hdr_parse(raw, g->key, h) < 0)
+	    strm_chunk_hdr_parse(raw, g->key, h) < 0 || h->first < min || h->first >= end ||
+	    h->span > end - h->first)
 		return false;
 	body = (size_t)h->filter_len + h->data_len;
 	if (pos + STRM_CHUNK_HDR + body > fsize)
@@ -135,7 +143,7 @@ put_index(struct st_stream *s, struct strm_seg *g, const struct strm_idx *e)
 
 /* Index entries that point at good chunks; the position after the last. */
 static uint64_t
-trust_index(struct st_stream *s, struct strm_seg *g, uint64_t fsize,
+trust_index(struct st_stream *s, struct strm_seg *g, uint64_t fsize, uint64_t end,
 	    uint8_t **buf, size_t *cap)
 {
 	struct stat st;
@@ -146,7 +154,8 @@ trust_index(struct st_stream *s, struct strm_seg *g, uint64_t fsize,
 	g->nidx = (fd >= 0 && fstat(fd, &st) == 0) ? (uint64_t)st.st_size / STRM_IDX_ENTRY : 0;
 	while (g->nidx > 0) {
 		if (strm_idx_read(s, g, g->nidx - 1, &e) == 0 &&
-		    chunk_ok(s, g, e.pos, fsize, &h, buf, cap) && h.first == e.first) {
+		    chunk_ok(s, g, e.pos, fsize, g->first, end, &h, buf, cap) && h.first == e.first &&
+		    h.span == e.span) {
 			g->last_ts = e.ts;
 			g->next = e.first + e.span;
 			return e.pos + STRM_CHUNK_HDR + h.filter_len + h.data_len;
@@ -156,8 +165,9 @@ trust_index(struct st_stream *s, struct strm_seg *g, uint64_t fsize,
 	return STRM_SEG_HDR;
 }
 
+/* end: the next segment's first offset (UINT64_MAX for the newest). */
 static int
-recover_seg(struct st_stream *s, struct strm_seg *g, uint8_t **buf, size_t *cap)
+recover_seg(struct st_stream *s, struct strm_seg *g, uint64_t end, uint8_t **buf, size_t *cap)
 {
 	uint8_t hdr[STRM_SEG_HDR];
 	struct strm_chunk_hdr h;
@@ -172,8 +182,8 @@ recover_seg(struct st_stream *s, struct strm_seg *g, uint8_t **buf, size_t *cap)
 	    (rc = strm_seg_header_check(hdr, sizeof(hdr), &first, &g->key)) < 0)
 		return rc == -ENODATA ? -EPROTO : rc;
 	g->next = g->first;
-	pos = trust_index(s, g, (uint64_t)st.st_size, buf, cap);
-	while (chunk_ok(s, g, pos, (uint64_t)st.st_size, &h, buf, cap)) {
+	pos = trust_index(s, g, (uint64_t)st.st_size, end, buf, cap);
+	while (chunk_ok(s, g, pos, (uint64_t)st.st_size, g->next, end, &h, buf, cap)) {
 		e = (struct strm_idx){ h.first, h.ts, pos, h.span };
 		if ((rc = put_index(s, g, &e)) < 0)
 			return rc;
@@ -228,10 +238,15 @@ list_segs(int dirfd, uint64_t **out, size_t *n)
 		return -errno;
 	}
 	while ((de = readdir(d)) != NULL) {
-		char *end;
+		char *end, name[32];
 		unsigned long long v = strtoull(de->d_name, &end, 10);
 
+		/* only the names strm_seg_name gives: "7.seg" or "-1.seg" would
+		 * be opened (and deleted) under another segment's name */
 		if (end == de->d_name || strcmp(end, ".seg") != 0)
+			continue;
+		strm_seg_name(name, v, "seg");
+		if (strcmp(name, de->d_name) != 0)
 			continue;
 		if (*n == cap) {
 			cap = cap ? cap * 2 : 16;
@@ -315,7 +330,7 @@ recover_all(struct st_stream *s)
 		g->file_id = jnl_file_id_next(s->j);
 		g->idx_file_id = jnl_file_id_next(s->j);
 		s->segs[s->nsegs++] = g;
-		rc = recover_seg(s, g, &buf, &cap);
+		rc = recover_seg(s, g, i + 1 < n ? firsts[i + 1] : UINT64_MAX, &buf, &cap);
 		s->bytes += g->size;
 	}
 	bk_free(buf);

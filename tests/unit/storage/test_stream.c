@@ -284,6 +284,106 @@ test_compaction(void)
 	tmpdir_free();
 }
 
+/* Write segment first of stream 0x44 in dir: a chunk per {first, span},
+ * each with one record at delta (CRCs right). */
+static void
+put_segment(uint64_t first, const uint64_t (*chunks)[3], int n)
+{
+	struct strm_chunk_hdr h;
+	uint8_t seg[512], rec[64], *p = seg + STRM_SEG_HDR;
+	size_t rl = strm_rec_size(0, 5);
+	char path[512];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/streams", dir);
+	mkdir(path, 0700);
+	snprintf(path, sizeof(path), "%s/streams/%016llx", dir, 0x44ULL);
+	mkdir(path, 0700);
+	strm_seg_header_encode(seg, first, 7);
+	for (int k = 0; k < n; k++) {
+		strm_rec_encode(rec, (uint32_t)chunks[k][2], 0, NULL, 0, "rec-x", 5);
+		h = (struct strm_chunk_hdr){ .first = chunks[k][0], .span = (uint32_t)chunks[k][1],
+					     .nrec = 1, .ts = 1000, .data_len = (uint32_t)rl };
+		h.dcrc = strm_chunk_dcrc(rec, rl, 7);
+		strm_chunk_hdr_encode(p, &h, 7);
+		memcpy(p + STRM_CHUNK_HDR, rec, rl);
+		p += STRM_CHUNK_HDR + rl;
+	}
+	snprintf(path, sizeof(path), "%s/streams/%016llx/%020llu.seg", dir, 0x44ULL,
+		 (unsigned long long)first);
+	CHECK((f = fopen(path, "wb")) != NULL);
+	fwrite(seg, 1, (size_t)(p - seg), f);
+	fclose(f);
+}
+
+/* Segments whose chunks check (CRCs right) but whose offsets do not add
+ * up: a record outside its chunk's span, a chunk that goes back to
+ * offsets an earlier one holds, one that runs into the next segment's,
+ * one whose span wraps past 2^64, one 2^40 offsets past its segment's
+ * first. Recovery keeps only the chunks whose offsets grow within their
+ * segment; a reader refuses a record outside its chunk rather than hand
+ * out an offset past committed; compaction leaves a segment alone whose
+ * offsets span more than it can have held. */
+static void
+test_hostile_offsets(void)
+{
+	static const uint64_t back[][3] = { { 0, 1, 5 }, { 0, 2, 0 } };    /* first, span, delta */
+	static const uint64_t over[][3] = { { 0, 1, 0 }, { 1, 3, 0 } }, next[][3] = { { 2, 1, 0 } };
+	static const uint64_t far[][3] = { { 1ULL << 40, 1, 0 } };
+	static const uint64_t farnext[][3] = { { 1ULL << 41, 1, 0 } };
+	struct st_stream_config cfg = { 0, 16, false };
+	struct strm_chunk_hdr h, wrap = { .first = UINT64_MAX - 1, .span = 5, .nrec = 1 };
+	uint8_t raw[STRM_CHUNK_HDR];
+	struct st_stream_info i;
+	struct st_stream_view v;
+	struct st_sreader *r;
+	struct st_journal *j;
+	struct st_stream *s;
+	int rc;
+
+	strm_chunk_hdr_encode(raw, &wrap, 7);
+	CHECK_EQ_INT(strm_chunk_hdr_parse(raw, 7, &h), -EPROTO);
+
+	tmpdir_new();
+	j = jopen_cfg(1 << 20, ST_SYNC_BATCH);
+	put_segment(0, back, 2);
+	CHECK_EQ_INT(st_stream_open(j, 0x44, &cfg, on_commit, NULL, &s), 0);
+	st_stream_info_get(s, &i);
+	CHECK_EQ_INT(i.committed, 1);           /* the chunk going back is cut off */
+	r = st_sreader_new(s, ST_SEEK_FIRST, 0);
+	while ((rc = st_sreader_next(r, &v)) == 1)
+		CHECK(v.offset < i.committed);
+	CHECK_EQ_INT(rc, -EIO);                 /* delta 5 in a chunk of span 1 */
+	st_sreader_free(r);
+	st_stream_destroy(s);
+	st_journal_close(j);
+	tmpdir_free();
+
+	tmpdir_new();
+	j = jopen_cfg(1 << 20, ST_SYNC_BATCH);
+	put_segment(0, over, 2);
+	put_segment(2, next, 1);
+	CHECK_EQ_INT(st_stream_open(j, 0x44, &cfg, on_commit, NULL, &s), 0);
+	CHECK(s->nsegs == 2 && s->segs[0]->next == 1);  /* 1..3 overlaps segment 2 */
+	st_stream_close(s);
+	st_journal_close(j);
+	tmpdir_free();
+
+	/* offsets that grow, but by 2^40 within a segment: compaction's bitmap
+	 * (a bit per offset) would be 128 GiB; the segment is left alone */
+	tmpdir_new();
+	j = jopen_cfg(1 << 20, ST_SYNC_BATCH);
+	put_segment(0, far, 1);
+	put_segment(1ULL << 41, farnext, 1);
+	cfg.compact = true;
+	CHECK_EQ_INT(st_stream_open(j, 0x44, &cfg, on_commit, NULL, &s), 0);
+	CHECK(s->nsegs == 2 && s->segs[0]->next == (1ULL << 40) + 1);
+	CHECK_EQ_INT(st_stream_compact(s), 0);
+	st_stream_close(s);
+	st_journal_close(j);
+	tmpdir_free();
+}
+
 int
 main(void)
 {
@@ -292,6 +392,7 @@ main(void)
 	test_append_read_seek();
 	test_recovery();
 	test_compaction();
+	test_hostile_offsets();
 	event_base_free(base);
 	printf("%d checks, %d failed\n", tl_checks, tl_failures);
 	return tl_failures != 0;
