@@ -213,7 +213,8 @@ bk_queue_dispatch(struct bk_queue *q)
 		q->dispatch_again = true;
 		return;
 	}
-	if (q->deleted || q->ready == 0 || q->cons_head == NULL)
+	if (q->deleted || q->ready == 0 || q->cons_head == NULL ||
+	    q->requeue_pending > 0)
 		return;
 	q->dispatching = true;
 	bk_queue_ref(q);

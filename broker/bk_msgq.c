@@ -101,6 +101,46 @@ bk_ring_insert(struct bk_ring *r, const struct bk_entry *e)
 	*bk_ring_at(r, pos) = *e;
 }
 
+/*
+ * Merge n entries sorted by seq, from the side that moves fewer of the
+ * ring's entries: O(n + the shorter side) for the whole run, where n
+ * single inserts would shift up to that side each.
+ */
+void
+bk_ring_merge(struct bk_ring *r, const struct bk_entry *e, uint32_t n)
+{
+	uint32_t lo, hi, i, j, w;
+
+	if (n == 0)
+		return;
+	while (r->e == NULL || r->count + n > r->mask + 1)
+		ring_grow(r);
+	lo = ring_lower_bound(r, e[0].seq);
+	hi = ring_lower_bound(r, e[n - 1].seq);
+	if (hi < r->count - lo) {
+		/* open n slots before the head, then fill front to back */
+		r->head = (r->head - n) & r->mask;
+		r->count += n;
+		for (i = n, j = 0, w = 0; j < n; w++)
+			if (i < r->count && bk_ring_at(r, i)->seq < e[j].seq)
+				*bk_ring_at(r, w) = *bk_ring_at(r, i++);
+			else
+				*bk_ring_at(r, w) = e[j++];
+	} else {
+		/* fill back to front from the new tail */
+		i = r->count;
+		j = n;
+		w = r->count + n;
+		r->count += n;
+		while (j > 0) {
+			if (i > lo && bk_ring_at(r, i - 1)->seq > e[j - 1].seq)
+				*bk_ring_at(r, --w) = *bk_ring_at(r, --i);
+			else
+				*bk_ring_at(r, --w) = e[--j];
+		}
+	}
+}
+
 struct bk_entry *
 bk_ring_first(struct bk_ring *r)
 {
@@ -231,6 +271,8 @@ bk_msgq_add(struct bk_queue *q, const struct bk_entry *e, bool requeue)
 	uint32_t level = bk_msgq_level(q, e->msg);
 	struct bk_ring *r = &q->levels[level];
 
+	if (requeue && bk_requeue_collect(q, e))
+		return;                         /* merged at bk_settle_batch_end */
 	if (requeue)
 		bk_ring_insert(r, e);
 	else

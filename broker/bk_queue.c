@@ -71,6 +71,7 @@ bk_queueing_fini(struct bk_broker *b)
 {
 	bk_deliveries_fini();           /* settling may still look at queue state */
 	bk_soffsets_fini(b);
+	bk_requeue_fini(b);
 	BK_FREE(b->queue_state);
 }
 

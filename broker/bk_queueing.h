@@ -151,6 +151,8 @@ void bk_ring_fini(struct bk_ring *r);
 void bk_ring_push_tail(struct bk_ring *r, const struct bk_entry *e);
 /* Insert at its seq position (requeue). */
 void bk_ring_insert(struct bk_ring *r, const struct bk_entry *e);
+/* Insert n entries sorted by seq, in one pass (bk_requeue.c). */
+void bk_ring_merge(struct bk_ring *r, const struct bk_entry *e, uint32_t n);
 /* Pop the first live entry; false if none. Drops leading tombstones. */
 bool bk_ring_pop(struct bk_ring *r, struct bk_entry *out);
 /* First live entry (borrowed) or NULL. */
@@ -206,6 +208,8 @@ struct bk_queue {
 	uint64_t next_seq;
 	uint64_t fresh_seq;             /* being enqueued: exempt from TTL at dispatch */
 	uint32_t gen;                   /* bumped by every bk_msgq_add */
+	uint32_t requeue_pending;       /* requeues held in a settle batch
+					   (bk_requeue.c); no dispatch meanwhile */
 	uint64_t mark_id;               /* bk_queue_mark */
 	struct bk_ttl_heap heap;        /* per-message expiries */
 	struct event *ttl_ev;           /* owned; earliest expiry */
@@ -258,6 +262,7 @@ struct bk_qstate {
 	uint64_t rng[2];                /* xorshift128+ for names and tokens */
 	struct bk_soffsets *soffsets;   /* owned (bk_stream_offsets.c); NULL until used */
 	uint64_t cap_dropped;           /* arriving messages an adapter's cap dropped */
+	struct bk_requeue_batch *requeue;   /* owned (bk_requeue.c); NULL until used */
 };
 
 static inline struct bk_qstate *
@@ -283,6 +288,10 @@ void bk_msgq_add(struct bk_queue *q, const struct bk_entry *e, bool requeue);
 bool bk_msgq_take(struct bk_queue *q, struct bk_entry *out);
 /* Drop every ready message (no dead-lettering); returns how many. */
 uint32_t bk_msgq_clear(struct bk_queue *q);
+/* bk_requeue.c: inside a settle batch, keep a requeued entry (ref moves
+ * in) for the batch's end and return true; false outside one. */
+bool bk_requeue_collect(struct bk_queue *q, const struct bk_entry *e);
+void bk_requeue_fini(struct bk_broker *b);
 /* Drop-head overflow after an enqueue. */
 void bk_msgq_trim(struct bk_queue *q);
 bool bk_msgq_would_overflow(const struct bk_queue *q, const struct bk_msg *m);

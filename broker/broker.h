@@ -465,6 +465,17 @@ enum bk_settle {
  */
 void bk_delivery_settle(struct bk_delivery *d, enum bk_settle how);
 
+/*
+ * Requeues settled between these two calls go back to their queues at
+ * the outermost _end(), one sorted merge per queue and priority level,
+ * and those queues dispatch then: putting n deliveries back costs
+ * O(n log n + queue length) rather than up to n x queue length. For
+ * adapters settling many deliveries in one go (channel close, recover,
+ * nack multiple). Nothing but settling may happen in between.
+ */
+void bk_settle_batch_begin(struct bk_broker *b);
+void bk_settle_batch_end(struct bk_broker *b);
+
 enum bk_cancel_reason {
 	BK_CANCEL_QUEUE_DELETED,        /* AMQP: basic.cancel to the client */
 	BK_CANCEL_BY_CLIENT,            /* the adapter's own bk_consumer_cancel */

@@ -225,16 +225,18 @@ amqp_ch_unacked_restore_list(struct amqp_channel *ch, struct bk_delivery *head)
 }
 
 void
-amqp_ch_settle_list(struct bk_delivery *head, enum bk_settle how)
+amqp_ch_settle_list(struct amqp_channel *ch, struct bk_delivery *head, enum bk_settle how)
 {
 	struct bk_delivery *d, *next;
 
+	bk_settle_batch_begin(ch->conn->broker);
 	for (d = head; d; d = next) {
 		next = d->link_next;
 		d->link_next = d->link_prev = NULL;
 		d->adapter_data = NULL;
 		bk_delivery_settle(d, how);
 	}
+	bk_settle_batch_end(ch->conn->broker);
 }
 
 void
@@ -246,7 +248,7 @@ amqp_ch_unacked_requeue_all(struct amqp_channel *ch)
 	ch->ua_count = 0;
 	BK_FREE(ch->tags);
 	ch->tags_mask = 0;
-	amqp_ch_settle_list(head, BK_SETTLE_REQUEUE);
+	amqp_ch_settle_list(ch, head, BK_SETTLE_REQUEUE);
 }
 
 void
@@ -303,10 +305,12 @@ settle(struct amqp_channel *ch, uint32_t method_id, uint64_t tag,
 	}
 	/* deliveries made while settling get bigger tags than upto */
 	upto = tag ? tag : ch->next_tag;
+	bk_settle_batch_begin(ch->conn->broker);
 	while ((d = ch->ua_head) && d->tag <= upto) {
 		unacked_remove(ch, d);
 		settle_one(ch, d, how);
 	}
+	bk_settle_batch_end(ch->conn->broker);
 	tags_shrink(ch);
 }
 

@@ -364,6 +364,8 @@ void amqp_ch_basic_nack(struct amqp_channel *ch, const struct amqp_method *m);
 void amqp_ch_basic_recover(struct amqp_channel *ch, const struct amqp_method *m);
 void amqp_ch_basic_get(struct amqp_channel *ch, const struct amqp_method *m);
 /* Settle a list detached from the channel (linked by link_next). */
-void amqp_ch_settle_list(struct bk_delivery *head, enum bk_settle how);
+/* Settle a list linked by link_next, requeues merged in one batch. */
+void amqp_ch_settle_list(struct amqp_channel *ch, struct bk_delivery *head,
+			 enum bk_settle how);
 
 #endif

@@ -107,11 +107,13 @@ amqp_ch_tx_commit(struct amqp_channel *ch)
 		}
 	}
 	ch->cx->tx_npubs = 0;
+	bk_settle_batch_begin(ch->conn->broker);
 	for (d = take_held(ch); d; d = next) {
 		next = d->link_next;
 		d->link_next = d->link_prev = NULL;
 		bk_delivery_settle(d, (enum bk_settle)(uintptr_t)d->adapter_data);
 	}
+	bk_settle_batch_end(ch->conn->broker);
 	amqp_ch_commit_ok(ch);
 }
 
@@ -132,5 +134,5 @@ void
 amqp_ch_tx_discard(struct amqp_channel *ch)
 {
 	drop_pubs(ch, 0);
-	amqp_ch_settle_list(take_held(ch), BK_SETTLE_REQUEUE);
+	amqp_ch_settle_list(ch, take_held(ch), BK_SETTLE_REQUEUE);
 }

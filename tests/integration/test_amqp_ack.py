@@ -1,6 +1,12 @@
 """Acknowledgements: ack/nack/reject (single and multiple), requeue and the
 redelivered flag, basic.recover, unknown tags, and unacked messages going
 back to their queue in order when a channel or connection closes."""
+import os
+import socket
+import struct
+
+import pytest
+
 from amqp_helpers import *  # noqa: F401,F403
 
 
@@ -241,3 +247,73 @@ def test_bulk_publish_and_consume_in_order(conn, ch):
     ch.basic_consume(q, on_msg)
     assert pump(conn, lambda: len(got) == n, timeout=20)
     assert got == list(range(n))
+
+
+def _core_cpu_s(broker):
+    """CPU seconds of the broker's core thread (its main thread) so far."""
+    pid = broker.proc.pid
+    with open("/proc/%d/task/%d/stat" % (pid, pid)) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@pytest.mark.parametrize("how", ["close", "recover", "nack_multiple"])
+def test_requeue_of_many_unacked_is_one_merge(broker, how):
+    # 65,535 unacked deliveries whose slots lie in front of 300,000 ready
+    # messages: put back one at a time, each shifted the 65,535-deep front
+    # of the queue (6 s of the core thread, every client waiting).
+    import amqpraw as r
+    unacked, ready = 65535, 300000
+    c = r.connect(broker)
+    c.open_channel(1)
+    q = c.declare_queue(1, uname("q"))
+    pub = (r.method_frame(1, r.BASIC, 40, r.publish_args("", q)) + r.header_frame(1, 1)
+           + r.body_frame(1, b"x"))
+    for i in range(0, unacked + ready, 10000):
+        c.send(pub * min(10000, unacked + ready - i))
+    c.send(r.method_frame(1, r.QUEUE, 10, r.queue_declare_args(q, passive=True)))
+    c.expect_method(r.QUEUE, 11, timeout=60)
+    c.open_channel(2)
+    c.send(r.method_frame(2, r.BASIC, 10, struct.pack("!IHB", 0, unacked, 0)))
+    c.expect_method(r.BASIC, 11)
+    c.send(r.method_frame(2, r.BASIC, 20, struct.pack("!H", 0) + r.shortstr(q)
+                          + r.shortstr("c") + b"\x00" + r.table({})))
+    ch = connect(broker).channel()
+
+    def delivered():
+        c.sock.settimeout(0.05)
+        try:
+            while c.sock.recv(1 << 20):
+                pass
+        except socket.timeout:
+            pass
+        return ready_count(ch, q) == ready
+    assert wait_for(delivered, timeout=30)
+    cpu = _core_cpu_s(broker)
+    if how == "close":
+        c.send(r.method_frame(2, r.CHANNEL, 40, struct.pack("!H", 200) + r.shortstr("")
+                              + struct.pack("!HH", 0, 0)))
+    elif how == "recover":
+        c.send(r.method_frame(2, r.BASIC, 110, b"\x01"))
+    else:
+        c.send(r.method_frame(2, r.BASIC, 120, struct.pack("!QB", 0, 3)))
+    ch.queue_declare(q, passive=True)       # a round trip through the core
+    assert wait_for(lambda: ready_count(ch, q) >= ready + (how == "close") * unacked,
+                    timeout=30)
+    assert _core_cpu_s(broker) - cpu < 2.0
+    if how == "close":
+        m, _, body = ch.basic_get(q, auto_ack=True)
+        assert m.redelivered and ready_count(ch, q) == unacked + ready - 1
+    c.close()
+
+
+def test_requeues_from_two_channels_keep_queue_order(conn, ch):
+    # the second channel's messages go back between the first's and the rest
+    q = _fill(ch, 1500)
+    a, b = conn.channel(), conn.channel()
+    _take(a, q, 500)
+    _take(b, q, 500)
+    a.basic_nack(0, multiple=True, requeue=True)
+    b.close()
+    assert wait_for(lambda: ready_count(ch, q) == 1500)
+    assert drain(ch, q) == [b"m%d" % i for i in range(1500)]

@@ -351,6 +351,8 @@ bk_delivery_settle(struct bk_delivery *d, enum bk_settle how)
 }
 
 void bk_delivery_sent(struct bk_delivery *d) { (void)d; }  /* no stream queues here */
+void bk_settle_batch_begin(struct bk_broker *b) { (void)b; }
+void bk_settle_batch_end(struct bk_broker *b) { (void)b; }
 
 struct bk_credit { uint32_t limit; };
 struct bk_credit *bk_credit_new(uint32_t limit) { struct bk_credit *c = calloc(1, sizeof(*c)); c->limit = limit; return c; }
