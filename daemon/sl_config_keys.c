@@ -46,7 +46,7 @@ enum key_id {
 	BROKER_COLLECT_STATISTICS_INTERVAL,
 	AMQP_BIND, AMQP_PORT, AMQP_FRAME_MAX, AMQP_CHANNEL_MAX, AMQP_HEARTBEAT,
 	AMQP_HANDSHAKE_TIMEOUT, AMQP_OUTPUT_HIGH_WATERMARK, AMQP_MAX_INFLIGHT_CONTENT,
-	AMQP_CONTENT_TIMEOUT,
+	AMQP_CONTENT_TIMEOUT, AMQP_CONSUMER_MAX_PER_CHANNEL,
 	USER_PASSWORD, USER_TAGS, USER_LOOPBACK_ONLY, USER_PASSWORD_HASH,
 	USER_HASHING_ALGORITHM,
 	MQTT_ENABLED, MQTT_BIND, MQTT_PORT, MQTT_MAX_PACKET_SIZE, MQTT_EXCHANGE,
@@ -115,6 +115,7 @@ static const struct key keys[] = {
 	{ "amqp",   "output_high_watermark", K_SIZE,  4096, GIB, AMQP_OUTPUT_HIGH_WATERMARK },
 	{ "amqp",   "max_inflight_content",  K_SIZE,  4096, 64 * GIB, AMQP_MAX_INFLIGHT_CONTENT },
 	{ "amqp",   "content_timeout",       K_UINT,  0, 86400000, AMQP_CONTENT_TIMEOUT },
+	{ "amqp",   "consumer_max_per_channel", K_UINT, 0, 10000000, AMQP_CONSUMER_MAX_PER_CHANNEL },
 	{ "mqtt",   "enabled",               K_BOOL,  0, 0, MQTT_ENABLED },
 	{ "mqtt",   "bind",                  K_ADDRS, 0, 0, MQTT_BIND },
 	{ "mqtt",   "port",                  K_UINT,  0, 65535, MQTT_PORT },
@@ -547,6 +548,9 @@ store_amqp(struct sl_config *c, enum key_id id, const struct value *v)
 		break;
 	case AMQP_CONTENT_TIMEOUT:
 		c->amqp.content_timeout_ms = (uint32_t)v->u;
+		break;
+	case AMQP_CONSUMER_MAX_PER_CHANNEL:
+		c->amqp.consumer_max_per_channel = (uint32_t)v->u;
 		break;
 	default:
 		return false;

@@ -36,6 +36,9 @@ struct amqp_config {
 	/* an incomplete publish whose next body frame does not arrive within
 	 * this long closes the connection (0 = never) */
 	uint32_t content_timeout_ms;    /* 60000 */
+	/* consumers one channel may hold; one more closes the connection
+	 * with 530 NOT_ALLOWED (RabbitMQ's consumer_max_per_channel) */
+	uint32_t consumer_max_per_channel;  /* 1000; 0 = no limit */
 };
 
 void amqp_config_defaults(struct amqp_config *c);

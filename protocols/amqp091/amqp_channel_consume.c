@@ -308,6 +308,23 @@ consume_queue(struct amqp_channel *ch, const struct amqp_method *m,
 	bk_consumer_wake(c->bc);
 }
 
+/*
+ * Each consumer costs memory and a place in its queue's consumer list,
+ * which delivery walks; without a bound one channel could hold millions.
+ * RabbitMQ's consumer_max_per_channel, with its connection error.
+ */
+static bool
+consumer_allowed(struct amqp_channel *ch)
+{
+	uint32_t max = amqp_conn_config(ch->conn)->consumer_max_per_channel;
+
+	if (max == 0 || HASH_COUNT(ch->consumers) < max)
+		return true;
+	amqp_conn_close_or(ch->conn, AMQP_NOT_ALLOWED, AMQP_BASIC_CONSUME,
+			   "reached maximum (%u) of consumers per channel", max);
+	return false;
+}
+
 void
 amqp_ch_basic_consume(struct amqp_channel *ch, const struct amqp_method *m)
 {
@@ -317,6 +334,8 @@ amqp_ch_basic_consume(struct amqp_channel *ch, const struct amqp_method *m)
 	struct bk_queue *q;
 	struct bk_err err;
 
+	if (!consumer_allowed(ch))
+		return;
 	if (a->consumer_tag.len)
 		amqp_sstr_set(&tag, a->consumer_tag);
 	else

@@ -32,6 +32,7 @@ amqp_config_defaults(struct amqp_config *c)
 	c->handshake_timeout_ms = 10000;
 	c->max_inflight_content = 32u << 20;
 	c->content_timeout_ms = 60000;
+	c->consumer_max_per_channel = 1000;
 }
 
 static void

@@ -302,3 +302,30 @@ def test_consumers_on_two_connections_share_queue(broker, conn, ch):
         assert sorted(a + b, key=int) == [b"%d" % i for i in range(10)]
     finally:
         other.close()
+
+
+@current_only
+def test_consumers_per_channel_are_capped(broker):
+    # Without a cap one channel took consumers without end (0.6 KB each,
+    # beyond the memory alarm), and each queue's consumer list grew with them.
+    import struct
+    import amqpraw as r
+    c = r.connect(broker)
+    c.open_channel(1)
+    q = c.declare_queue(1, uname("q"))
+
+    def consume(tag):
+        return r.method_frame(1, r.BASIC, 20, struct.pack("!H", 0) + r.shortstr(q)
+                              + r.shortstr(tag) + b"\x08" + r.table({}))
+    # 255-byte tags, no consume-ok (nowait): the broker answers nothing
+    c.send(b"".join(consume(("%d-" % i).ljust(255, "t")) for i in range(1000)))
+    c.send(r.method_frame(1, r.QUEUE, 10, r.queue_declare_args(q, passive=True)))
+    _, payload = c.expect_method(r.QUEUE, 11)
+    reply = r.Reader(payload[4:])
+    reply.shortstr(), reply.long()
+    assert reply.long() == 1000                 # consumer_count
+    c.send(consume("one-more"))
+    r.expect_close(c, 530, "NOT_ALLOWED - reached maximum (1000) of consumers per channel",
+                   r.BASIC, 20)
+    ch = connect(broker).channel()
+    assert ch.queue_declare(q, passive=True).method.consumer_count == 0

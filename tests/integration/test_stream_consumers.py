@@ -169,12 +169,14 @@ def test_many_named_single_active_consumers_stay_cheap(broker):
     ch = connect(broker).channel()
     name = stream_with(ch, 0)
     raw = raw_connect(broker)
-    raw.open_channel(1)
-    raw.send(method_frame(1, BASIC, 10, struct.pack("!IHB", 0, 10, 0)))
-    raw.expect_method(BASIC, 11)
     n = 3000
+    per_channel = 1000                  # amqp.consumer_max_per_channel
+    for chan in range(1, n // per_channel + 1):
+        raw.open_channel(chan)
+        raw.send(method_frame(chan, BASIC, 10, struct.pack("!IHB", 0, 10, 0)))
+        raw.expect_method(BASIC, 11)
     frames = b"".join(
-        method_frame(1, BASIC, 20, struct.pack("!H", 0) + shortstr(name)
+        method_frame(1 + i // per_channel, BASIC, 20, struct.pack("!H", 0) + shortstr(name)
                      + shortstr("c%d" % i) + b"\x00"
                      + table({"x-single-active-consumer": True,
                               "x-stream-consumer-name": "n%d" % i}))
