@@ -182,7 +182,10 @@ list_insert(struct bk_queue *q, struct bk_consumer *c)
 {
 	struct bk_consumer *at = NULL;     /* insert before this one */
 
-	if (!q->args.single_active) {
+	/* Most consumers share one priority: then the new one goes last
+	 * without a walk over every consumer of the queue. */
+	if (!q->args.single_active &&
+	    (q->cons_tail == NULL || q->cons_tail->priority < c->priority)) {
 		at = q->cons_head;
 		while (at != NULL && at->priority >= c->priority)
 			at = at->next;

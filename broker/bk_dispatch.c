@@ -58,6 +58,8 @@ rotate(struct bk_queue *q, struct bk_consumer *c)
 
 	if (q->args.single_active || c->cancelled || c->queue != q)
 		return;
+	if (q->cons_tail->priority == c->priority)
+		last = q->cons_tail;            /* no walk over an equal-priority queue */
 	while (last->next != NULL && last->next->priority == c->priority)
 		last = last->next;
 	if (last == c)

@@ -20,7 +20,8 @@ __all__ = ["EXTERNAL", "current_only", "uname", "connect", "conn", "ch",
            "deadline", "channel_error", "connection_error", "drain",
            "wait_get", "ready_count", "pump", "props", "declare_dlx",
            "x_death", "pika", "wait_for", "ChannelClosedByBroker",
-           "ConnectionClosedByBroker", "TEST_SECONDS", "pytest", "time"]
+           "ConnectionClosedByBroker", "TEST_SECONDS", "pytest", "time",
+           "core_cpu_seconds"]
 
 EXTERNAL = bool(os.environ.get("EXTERNAL_AMQP"))
 
@@ -119,6 +120,14 @@ def wait_get(ch, queue, timeout=3.0, auto_ack=True):
 def ready_count(ch, queue):
     """Ready messages in ``queue`` (queue.declare-ok message_count)."""
     return ch.queue_declare(queue, passive=True).method.message_count
+
+
+def core_cpu_seconds(broker):
+    """CPU seconds of the broker's core thread (its main thread) so far."""
+    pid = broker.proc.pid
+    with open("/proc/%d/task/%d/stat" % (pid, pid)) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def pump(conn, pred, timeout=3.0):

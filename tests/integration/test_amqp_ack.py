@@ -1,7 +1,6 @@
 """Acknowledgements: ack/nack/reject (single and multiple), requeue and the
 redelivered flag, basic.recover, unknown tags, and unacked messages going
 back to their queue in order when a channel or connection closes."""
-import os
 import socket
 import struct
 
@@ -249,14 +248,7 @@ def test_bulk_publish_and_consume_in_order(conn, ch):
     assert got == list(range(n))
 
 
-def _core_cpu_s(broker):
-    """CPU seconds of the broker's core thread (its main thread) so far."""
-    pid = broker.proc.pid
-    with open("/proc/%d/task/%d/stat" % (pid, pid)) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
+@current_only
 @pytest.mark.parametrize("how", ["close", "recover", "nack_multiple"])
 def test_requeue_of_many_unacked_is_one_merge(broker, how):
     # 65,535 unacked deliveries whose slots lie in front of 300,000 ready
@@ -289,7 +281,7 @@ def test_requeue_of_many_unacked_is_one_merge(broker, how):
             pass
         return ready_count(ch, q) == ready
     assert wait_for(delivered, timeout=30)
-    cpu = _core_cpu_s(broker)
+    cpu = core_cpu_seconds(broker)
     if how == "close":
         c.send(r.method_frame(2, r.CHANNEL, 40, struct.pack("!H", 200) + r.shortstr("")
                               + struct.pack("!HH", 0, 0)))
@@ -300,7 +292,7 @@ def test_requeue_of_many_unacked_is_one_merge(broker, how):
     ch.queue_declare(q, passive=True)       # a round trip through the core
     assert wait_for(lambda: ready_count(ch, q) >= ready + (how == "close") * unacked,
                     timeout=30)
-    assert _core_cpu_s(broker) - cpu < 2.0
+    assert core_cpu_seconds(broker) - cpu < 2.0
     if how == "close":
         m, _, body = ch.basic_get(q, auto_ack=True)
         assert m.redelivered and ready_count(ch, q) == unacked + ready - 1
