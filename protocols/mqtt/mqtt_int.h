@@ -285,7 +285,7 @@ struct mqtt_sub {
 	struct bk_msg *rheld;           /* ref: the match that waits for room */
 	uint8_t rqos;                   /* granted QoS at that SUBSCRIBE */
 	uint32_t rsub_id;               /* and subscription identifier */
-	struct mqtt_sub *rw_next;       /* in s->rw_head while rwalk */
+	struct mqtt_sub *rw_prev, *rw_next; /* in s->rw_head while rwalk */
 	UT_hash_handle hh;              /* in s->subs */
 };
 
@@ -362,7 +362,7 @@ struct mqtt_session {
  */
 struct mqtt_session_rx {
 	struct mqtt_sub *subs;          /* owned uthash by filter */
-	struct mqtt_sub *rw_head;       /* borrowed: subs with retained walks, FIFO */
+	struct mqtt_sub *rw_head, *rw_tail; /* borrowed: subs with retained walks, FIFO */
 	char *queue;                    /* owned; own queue name, NULL until needed */
 	struct bk_consumer *consumer;   /* on own queue while connected */
 	struct mqtt_out *out;           /* owned [out_cap] */

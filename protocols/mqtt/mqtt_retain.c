@@ -59,18 +59,25 @@ mqtt_retain_store(struct mqtt_listener *l, struct bk_vhost *vh, struct bk_msg *m
 
 /* ---- walks ------------------------------------------------------------- */
 
+/*
+ * Doubly linked with a tail: one SUBSCRIBE may start tens of thousands of
+ * walks, and a walk over the list per entry made such a packet quadratic
+ * (40,000 filters: 3.7 s of the core thread).
+ */
 static void
 unlist(struct mqtt_session *s, struct mqtt_sub *sub)
 {
-	struct mqtt_sub **pp;
+	struct mqtt_session_rx *rx = s->rx;
 
-	for (pp = &s->rx->rw_head; *pp; pp = &(*pp)->rw_next) {
-		if (*pp != sub)
-			continue;
-		*pp = sub->rw_next;
-		sub->rw_next = NULL;
-		return;
-	}
+	if (sub->rw_prev)
+		sub->rw_prev->rw_next = sub->rw_next;
+	else
+		rx->rw_head = sub->rw_next;
+	if (sub->rw_next)
+		sub->rw_next->rw_prev = sub->rw_prev;
+	else
+		rx->rw_tail = sub->rw_prev;
+	sub->rw_prev = sub->rw_next = NULL;
 }
 
 void
@@ -88,7 +95,7 @@ mqtt_retain_stop(struct mqtt_session *s, struct mqtt_sub *sub)
 void
 mqtt_retain_start(struct mqtt_session *s, struct mqtt_sub *sub)
 {
-	struct mqtt_sub **pp;
+	struct mqtt_session_rx *rx;
 	struct bk_str pattern;
 
 	mqtt_retain_stop(s, sub);
@@ -96,10 +103,14 @@ mqtt_retain_start(struct mqtt_session *s, struct mqtt_sub *sub)
 	sub->rwalk = bk_retained_walk_new(s->vhost, pattern, BK_RETAINED_NO_DOLLAR);
 	sub->rqos = sub->qos;
 	sub->rsub_id = sub->sub_id;
-	/* at the end: walks are few (one per recent SUBSCRIBE entry) */
-	for (pp = &mqtt_session_rx(s)->rw_head; *pp; pp = &(*pp)->rw_next)
-		;
-	*pp = sub;
+	rx = mqtt_session_rx(s);
+	sub->rw_prev = rx->rw_tail;
+	sub->rw_next = NULL;
+	if (rx->rw_tail)
+		rx->rw_tail->rw_next = sub;
+	else
+		rx->rw_head = sub;
+	rx->rw_tail = sub;
 }
 
 /*

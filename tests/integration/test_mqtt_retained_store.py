@@ -317,3 +317,23 @@ def test_shared_subscription_gets_no_retained_on_subscribe(mb):
     assert live == [(t + "/b", b"live")]
     for c in (pub, sub):
         c.close()
+
+
+@sluice_only
+def test_subscribe_with_many_filters_starts_walks_in_linear_time(mb):
+    """Each filter of a SUBSCRIBE starts a walk over the retained store,
+    and each walk joined the session's list by walking it: one SUBSCRIBE
+    of 60,000 filters was quadratic (16 s of the core thread)."""
+    from amqp_helpers import core_cpu_seconds
+    c = Raw(mb, V5)
+    c.connect()
+    t = utopic()
+    n = 60000
+    cpu = core_cpu_seconds(mb)
+    c.send(packet(SUBSCRIBE, 2, struct.pack("!H", 1) + encode_props(None)
+                  + b"".join(mstr("%s/%d/+" % (t, i)) + b"\x01" for i in range(n))))
+    ack = c.recv_type(SUBACK, timeout=60)
+    assert ack.pid == 1
+    assert core_cpu_seconds(mb) - cpu < 2.0
+    assert_mqtt_serves(mb)
+    c.close()
