@@ -62,8 +62,15 @@ mode_set(struct net_conn *nc, enum net_timer_mode mode)
 {
 	struct net *n = nc->l->net;
 
-	n->nhandshakes -= nc->timer_mode == NET_TIMER_HANDSHAKE;
-	n->nhandshakes += mode == NET_TIMER_HANDSHAKE;
+	if (nc->timer_mode == NET_TIMER_HANDSHAKE && mode != NET_TIMER_HANDSHAKE) {
+		n->nhandshakes--;
+		if (nc->pprev) {                /* from hs to conns */
+			net_conn_unlink(nc);
+			net_conn_link(nc, false);
+		}
+	} else if (nc->timer_mode != NET_TIMER_HANDSHAKE && mode == NET_TIMER_HANDSHAKE) {
+		n->nhandshakes++;               /* at accept, on hs already */
+	}
 	nc->timer_mode = mode;
 }
 
@@ -148,10 +155,7 @@ net_conn_accept(struct net_listener *l, evutil_socket_t fd, const struct sockadd
 	nc->l = l;
 	nc->id = n->next_id++;
 	nc->sock_half.fd = fd;          /* read by both threads, written only here */
-	nc->next = n->conns;
-	if (n->conns)
-		n->conns->prev = nc;
-	n->conns = nc;
+	net_conn_link(nc, l->cfg.handshake_ms != 0);
 	n->nconns++;
 	l->nconns++;
 	net_conn_tick_start(n);
@@ -260,7 +264,7 @@ timer_cb(evutil_socket_t fd, short what, void *arg)
 	mode_set(nc, NET_TIMER_OFF);
 	if (nc->free_pending)
 		return;
-	if (mode != NET_TIMER_LINGER) {
+	if (mode == NET_TIMER_HANDSHAKE || mode == NET_TIMER_DEADLINE) {
 		net_conn_log(nc, BK_LOG_INFO, "%s deadline passed: closing",
 			     nc->opened ? "handshake" : "transport handshake");
 		nc->end = NET_END_DEADLINE;
@@ -375,6 +379,12 @@ net_conn_defer(struct net_conn *nc)
 {
 	nc->deferred_wanted = true;
 	net_conn_reap_soon(nc);
+}
+
+void
+net_conn_deadline_stop(struct net_conn *nc)
+{
+	timer_arm(nc, NET_TIMER_OFF, 0);
 }
 
 void

@@ -1,6 +1,8 @@
 /*
- * net_conn_lists.c: the two lists of connections the core's loop works
- * through, each doubly linked so that a free unlinks in O(1):
+ * net_conn_lists.c: the lists of every connection (hs: accepted and not
+ * yet logged in, newest first; conns: the others), and the two lists of
+ * connections the core's loop works through, each doubly linked so that a
+ * free unlinks in O(1):
  *
  *   dirty  output was appended this iteration: written (or shipped to the
  *          I/O thread) at its end, once per connection (net_loop_once,
@@ -14,6 +16,38 @@
  * open connection (heartbeats), walking the list of all connections.
  */
 #include "net_int.h"
+
+void
+net_conn_link(struct net_conn *nc, bool handshake)
+{
+	struct net *n = nc->l->net;
+	struct net_conn **head = handshake ? &n->hs : &n->conns;
+
+	if (handshake && n->hs == NULL)
+		n->hs_oldest = nc;
+	nc->next = *head;
+	if (*head)
+		(*head)->pprev = &nc->next;
+	nc->pprev = head;
+	*head = nc;
+}
+
+void
+net_conn_unlink(struct net_conn *nc)
+{
+	struct net *n = nc->l->net;
+
+	if (nc->pprev == NULL)
+		return;
+	if (nc == n->hs_oldest)         /* the one before it on hs, if any */
+		n->hs_oldest = nc->pprev == &n->hs ? NULL :
+			(struct net_conn *)((char *)nc->pprev - offsetof(struct net_conn, next));
+	*nc->pprev = nc->next;
+	if (nc->next)
+		nc->next->pprev = nc->pprev;
+	nc->next = NULL;
+	nc->pprev = NULL;
+}
 
 void
 net_conn_mark_dirty(struct net_conn *nc)
@@ -117,12 +151,14 @@ net_conn_tick_cb(evutil_socket_t fd, short what, void *arg)
 	struct net *n = arg;
 	struct net_conn *nc, *next;
 
-	if (n->conns == NULL) {
+	if (n->conns == NULL && n->hs == NULL) {
 		event_del(n->tick_ev);
 		return;
 	}
 	/* A tick frees nothing inline (frees go through the reaper), so
-	 * the next connection is still there after the call. */
+	 * the next connection is still there after the call. Connections
+	 * not yet logged in (hs) have nothing to tick: their handshake
+	 * deadline bounds them. */
 	for (nc = n->conns; nc != NULL; nc = next) {
 		next = nc->next;
 		if (nc->opened && !nc->free_pending && nc->l->cfg.ops->tick)

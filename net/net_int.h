@@ -72,9 +72,14 @@ struct net {
 	struct bk_broker *broker;               /* borrowed */
 	struct net_config cfg;
 	struct net_listener *listeners, **ltail;   /* owned, in creation order */
-	struct net_conn *conns;                 /* owned list, linked by next/prev */
-	uint32_t nconns;
-	uint32_t nhandshakes;                   /* of them, in NET_TIMER_HANDSHAKE */
+	/* Every connection is on one of two lists (next/pprev): hs while
+	 * its timer is NET_TIMER_HANDSHAKE (accepted, not logged in; newest
+	 * first, hs_oldest its last), conns otherwise. */
+	struct net_conn *conns;                 /* owned */
+	struct net_conn *hs, *hs_oldest;        /* owned; hs_oldest borrowed */
+	uint32_t nconns;                        /* on either list */
+	uint32_t nhandshakes;                   /* on hs */
+	uint64_t evict_logged_ms;               /* max_handshakes' last eviction warning */
 	uint64_t next_id;
 	bool shutting_down;
 	void (*done)(void *arg);
@@ -304,7 +309,7 @@ struct net_conn {
 	bool dirty;                             /* on net's dirty list */
 	bool peer_loopback;
 	uint16_t peer_port, local_port;
-	struct net_conn *next, *prev;
+	struct net_conn *next, **pprev;         /* in net's conns or hs */
 	struct net_conn *dirty_next;            /* in net's dirty list, */
 	struct net_conn **dirty_pprev;          /* doubly linked: a free unlinks */
 	struct net_conn *reap_next;             /* in net's reap or reaping list; */
@@ -377,6 +382,12 @@ void net_conn_reap_unlink(struct net_conn *nc);
 
 /* net_listener.c: the connection left (freed). */
 void net_conn_gone(struct net_conn *nc);
+/* Put nc at the head of net's hs (handshake) or conns list; take it off
+ * whichever it is on (net_conn_lists.c). */
+void net_conn_link(struct net_conn *nc, bool handshake);
+/* Its handshake deadline stops, and it leaves hs (net_conn.c). */
+void net_conn_deadline_stop(struct net_conn *nc);
+void net_conn_unlink(struct net_conn *nc);
 /* Output was appended: write it (or, with I/O threads, ship it) at the
  * end of this loop iteration; unlink from that list. */
 void net_conn_mark_dirty(struct net_conn *nc);

@@ -12,9 +12,11 @@
  * Limits: a connection over its listener's max_connections, the
  * broker-wide one, or max_handshakes (connections accepted and not yet
  * logged in, which an unauthenticated client can hold for the handshake
- * deadline with buffers of up to a TLS record and a CONNECT each) is
- * accepted and closed at once (the client sees a reset, not a hang in
- * the backlog), with a warning at most every 10 s per listener. A failed accept() (out of descriptors: the connection
+ * deadline with buffers of up to a TLS record and a CONNECT each; past
+ * it the oldest of them goes instead if it has waited a second:
+ * evict_oldest) is accepted and closed at once (the client sees a reset,
+ * not a hang in the backlog), with a warning at most every 10 s per
+ * listener. A failed accept() (out of descriptors: the connection
  * stays in the backlog) stops that socket's accepting for 100 ms rather
  * than spinning on it.
  *
@@ -36,6 +38,9 @@
 #include "bk_time.h"
 
 #define LIMIT_LOG_EVERY_MS 10000
+/* How long a connection waits to log in before max_handshakes may close
+ * it for a newcomer. */
+#define HS_EVICT_AFTER_MS 1000
 /* How long a listener stops accepting after accept() failed. */
 #define ACCEPT_RETRY_MS 100
 /* A random free port may be free on 127.0.0.1 and taken on ::1. */
@@ -62,10 +67,14 @@ linger_cb(evutil_socket_t fd, short what, void *arg)
 	if (n->nconns > 0)
 		bk_warn("shutdown: closing %u connections that did not close in time",
 			n->nconns);
-	for (struct net_conn *nc = n->conns; nc; nc = nc->next) {
-		if (!nc->free_pending)
-			nc->end = NET_END_SHUTDOWN;
-		net_conn_close(nc);
+	/* conns first: a close may move a connection from hs to conns */
+	for (int k = 0; k < 2; k++) {
+		for (struct net_conn *nc = k ? n->hs : n->conns, *next; nc; nc = next) {
+			next = nc->next;
+			if (!nc->free_pending)
+				nc->end = NET_END_SHUTDOWN;
+			net_conn_close(nc);
+		}
 	}
 }
 
@@ -99,6 +108,46 @@ net_start_io(struct net *n, unsigned threads, char *err, size_t errlen)
 	return res;
 }
 
+/*
+ * broker.max_handshakes is reached: close the connection that has waited
+ * longest to log in if it has waited HS_EVICT_AFTER_MS, so that a new one
+ * may come in. Connections that hold their handshake open (a flood of
+ * idle sockets, each kept to its deadline) then cannot keep clients
+ * that log in at once out, unless they come faster than one per
+ * max_handshakes per HS_EVICT_AFTER_MS; a burst of clients that are all
+ * still in their handshake (a reconnect storm) is not thinned by itself,
+ * the newcomers are refused instead. false: none was old enough.
+ */
+static bool
+evict_oldest(struct net *n)
+{
+	struct net_conn *old = n->hs_oldest;
+	struct timeval due, now, left;
+	uint64_t now_ms = bk_now_ms();
+	long waited;
+
+	if (old == NULL || old->timer == NULL ||
+	    !event_pending(old->timer, EV_TIMEOUT, &due))
+		return false;
+	event_base_gettimeofday_cached(n->base, &now);
+	evutil_timersub(&due, &now, &left);
+	waited = (long)old->l->cfg.handshake_ms - (long)(left.tv_sec * 1000 + left.tv_usec / 1000);
+	if (waited < HS_EVICT_AFTER_MS)
+		return false;
+	if (now_ms - n->evict_logged_ms >= LIMIT_LOG_EVERY_MS) {
+		n->evict_logged_ms = now_ms;
+		bk_warn("broker.max_handshakes (%u) reached: closing the connections not yet "
+			"logged in that waited longest (%ld ms or more) for new ones",
+			n->cfg.max_handshakes, waited);
+	}
+	net_conn_log(old, BK_LOG_INFO, "not logged in after %ld ms with broker.max_handshakes "
+		     "reached: closing for a new connection", waited);
+	net_conn_deadline_stop(old);
+	old->end = NET_END_DEADLINE;
+	net_conn_close(old);
+	return true;
+}
+
 static bool
 over_limit(struct net_listener *l)
 {
@@ -114,7 +163,7 @@ over_limit(struct net_listener *l)
 		which = "broker.max_connections";
 		limit = n->cfg.max_connections;
 	} else if (l->cfg.handshake_ms && n->cfg.max_handshakes &&
-		   n->nhandshakes >= n->cfg.max_handshakes) {
+		   n->nhandshakes >= n->cfg.max_handshakes && !evict_oldest(n)) {
 		which = "broker.max_handshakes (connections not yet logged in)";
 		limit = n->cfg.max_handshakes;
 	} else {
@@ -186,13 +235,7 @@ net_conn_gone(struct net_conn *nc)
 {
 	struct net *n = nc->l->net;
 
-	if (nc->prev)
-		nc->prev->next = nc->next;
-	else
-		n->conns = nc->next;
-	if (nc->next)
-		nc->next->prev = nc->prev;
-	nc->next = nc->prev = NULL;
+	net_conn_unlink(nc);
 	n->nconns--;
 	nc->l->nconns--;
 	if (n->shutting_down && n->nconns == 0 && n->done)
@@ -399,14 +442,17 @@ net_shutdown(struct net *n, uint32_t linger_ms, void (*done)(void *arg), void *a
 	for (struct net_listener *l = n->listeners; l; l = l->next)
 		for (int i = 0; i < l->nlev; i++)
 			evconnlistener_disable(l->lev[i]);
-	for (nc = n->conns; nc; nc = next) {
-		next = nc->next;
-		if (nc->free_pending || nc->flush_then_free)
-			continue;
-		if (nc->opened && nc->l->cfg.ops->shutdown)
-			nc->l->cfg.ops->shutdown(nc->ctx);
-		else
-			net_conn_close(nc);
+	/* conns first: a close may move a connection from hs to conns */
+	for (int k = 0; k < 2; k++) {
+		for (nc = k ? n->hs : n->conns; nc; nc = next) {
+			next = nc->next;
+			if (nc->free_pending || nc->flush_then_free)
+				continue;
+			if (nc->opened && nc->l->cfg.ops->shutdown)
+				nc->l->cfg.ops->shutdown(nc->ctx);
+			else
+				net_conn_close(nc);
+		}
 	}
 	event_add(n->linger_ev, &tv);
 	if (n->nconns == 0 && n->done)
@@ -424,11 +470,16 @@ net_free(struct net *n)
 	n->shutting_down = true;
 	/* Every protocol lets go first; then the I/O threads close their
 	 * sockets and stop; then the core halves go. */
-	for (struct net_conn *nc = n->conns; nc; nc = nc->next)
-		net_conn_drop_protocol(nc, NET_END_SHUTDOWN);
+	for (int k = 0; k < 2; k++)
+		for (struct net_conn *nc = k ? n->hs : n->conns, *next; nc; nc = next) {
+			next = nc->next;
+			net_conn_drop_protocol(nc, NET_END_SHUTDOWN);
+		}
 	if (n->io)
 		net_io_stop(n);
 	n->io_stopped = true;
+	while (n->hs)                   /* each goes to conns, then is freed */
+		net_conn_free(n->hs, NET_END_SHUTDOWN);
 	while (n->conns)
 		net_conn_free(n->conns, NET_END_SHUTDOWN);
 	net_io_free(n);
