@@ -272,6 +272,9 @@ def test_message_ttl_and_expires(broker):
     ch = conn.channel()
     ch.queue_declare("ttlq")
     ch.basic_publish("", "ttlq", b"before")
+    # queued before the policy: the publish and the HTTP request come on
+    # two connections, which the broker may read in either order
+    assert ready_count(ch, "ttlq") == 1
     put_policy(broker, "ttl", "^ttlq$", {"message-ttl": 100})
     ch.basic_publish("", "ttlq", b"after")
     # the new message expires; the one queued before keeps having no TTL
