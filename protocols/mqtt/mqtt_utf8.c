@@ -76,6 +76,8 @@ mqtt_topic_too_deep(struct bk_str s)
 	const char *p = s.p, *end = s.p + s.len;
 	uint32_t slashes = 0;
 
+	if (s.len < MQTT_TOPIC_LEVELS_MAX)
+		return false;           /* too short to hold that many '/' */
 	while (p < end && (p = memchr(p, '/', (size_t)(end - p))) != NULL) {
 		if (++slashes >= MQTT_TOPIC_LEVELS_MAX)
 			return true;
