@@ -38,9 +38,10 @@
 #include "bk_time.h"
 
 #define LIMIT_LOG_EVERY_MS 10000
-/* How long a connection waits to log in before max_handshakes may close
- * it for a newcomer. */
-#define HS_EVICT_AFTER_MS 1000
+/* A connection that has waited this share of its handshake deadline (a
+ * second of the default 10 s) to log in may be closed for a newcomer at
+ * max_handshakes. */
+#define HS_EVICT_AFTER_DIV 10
 /* How long a listener stops accepting after accept() failed. */
 #define ACCEPT_RETRY_MS 100
 /* A random free port may be free on 127.0.0.1 and taken on ::1. */
@@ -110,11 +111,12 @@ net_start_io(struct net *n, unsigned threads, char *err, size_t errlen)
 
 /*
  * broker.max_handshakes is reached: close the connection that has waited
- * longest to log in if it has waited HS_EVICT_AFTER_MS, so that a new one
+ * longest to log in if it has waited a tenth of its handshake deadline (a
+ * second by default: HS_EVICT_AFTER_DIV), so that a new one
  * may come in. Connections that hold their handshake open (a flood of
  * idle sockets, each kept to its deadline) then cannot keep clients
  * that log in at once out, unless they come faster than one per
- * max_handshakes per HS_EVICT_AFTER_MS; a burst of clients that are all
+ * max_handshakes per that time; a burst of clients that are all
  * still in their handshake (a reconnect storm) is not thinned by itself,
  * the newcomers are refused instead. false: none was old enough.
  */
@@ -132,7 +134,7 @@ evict_oldest(struct net *n)
 	event_base_gettimeofday_cached(n->base, &now);
 	evutil_timersub(&due, &now, &left);
 	waited = (long)old->l->cfg.handshake_ms - (long)(left.tv_sec * 1000 + left.tv_usec / 1000);
-	if (waited < HS_EVICT_AFTER_MS)
+	if (waited < (long)(old->l->cfg.handshake_ms / HS_EVICT_AFTER_DIV))
 		return false;
 	if (now_ms - n->evict_logged_ms >= LIMIT_LOG_EVERY_MS) {
 		n->evict_logged_ms = now_ms;
