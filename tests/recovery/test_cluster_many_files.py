@@ -40,4 +40,8 @@ def test_a_follower_with_many_files_is_matched_without_holding_the_loop(nodes):
     hello = next(l for l in a.lines if "follower b (" in l)
     live = next(l for l in a.lines if "live from batch" in l)
     took = log_time(live) - log_time(hello)
-    assert took < 4, "%.1f s from the hello to live" % took
+    # Most of it is checksumming 40000 files off the loop; a sanitizer
+    # build took 8.7 s on a loaded machine (the linear search: 23.7 s in
+    # a plain build, several times that under a sanitizer).
+    bound = 30 if {"ASAN_OPTIONS", "TSAN_OPTIONS"} & set(os.environ) else 4
+    assert took < bound, "%.1f s from the hello to live" % took
