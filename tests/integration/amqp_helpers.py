@@ -21,7 +21,7 @@ __all__ = ["EXTERNAL", "current_only", "uname", "connect", "conn", "ch",
            "wait_get", "ready_count", "pump", "props", "declare_dlx",
            "x_death", "pika", "wait_for", "ChannelClosedByBroker",
            "ConnectionClosedByBroker", "TEST_SECONDS", "pytest", "time",
-           "core_cpu_seconds"]
+           "core_cpu_seconds", "cpu_budget"]
 
 EXTERNAL = bool(os.environ.get("EXTERNAL_AMQP"))
 
@@ -120,6 +120,14 @@ def wait_get(ch, queue, timeout=3.0, auto_ack=True):
 def ready_count(ch, queue):
     """Ready messages in ``queue`` (queue.declare-ok message_count)."""
     return ch.queue_declare(queue, passive=True).method.message_count
+
+
+def cpu_budget(seconds):
+    """A bound on the core thread's CPU for some work, as given for a plain
+    build and four times it under a sanitizer (ASan or TSan slows the
+    broker several times over); the costs these bounds guard against are
+    larger still there."""
+    return seconds * 4 if {"ASAN_OPTIONS", "TSAN_OPTIONS"} & set(os.environ) else seconds
 
 
 def core_cpu_seconds(broker):

@@ -12,6 +12,7 @@ import struct
 
 import pika
 
+from amqp_helpers import core_cpu_seconds, cpu_budget
 from http_helpers import api
 from mqtt_helpers import *  # noqa: F401,F403
 
@@ -286,7 +287,7 @@ def test_subscribe_skips_retained_topics_its_filters_cannot_match(mb):
     c.send(packet(PINGREQ, 0, b""))
     assert c.recv_type(PINGRESP, 60)
     took = time.time() - began
-    assert took < 2.0, took
+    assert took < cpu_budget(2.0), took
     assert c.subscribe([("+/%s/1234" % rest, 0)], pid=2).codes == [0]
     assert [p.topic for p in c.publishes(0.5)] == [t + "/1234"]
     c.close()
@@ -324,7 +325,6 @@ def test_subscribe_with_many_filters_starts_walks_in_linear_time(mb):
     """Each filter of a SUBSCRIBE starts a walk over the retained store,
     and each walk joined the session's list by walking it: one SUBSCRIBE
     of 60,000 filters was quadratic (16 s of the core thread)."""
-    from amqp_helpers import core_cpu_seconds
     c = Raw(mb, V5)
     c.connect()
     t = utopic()
@@ -334,6 +334,6 @@ def test_subscribe_with_many_filters_starts_walks_in_linear_time(mb):
                   + b"".join(mstr("%s/%d/+" % (t, i)) + b"\x01" for i in range(n))))
     ack = c.recv_type(SUBACK, timeout=60)
     assert ack.pid == 1
-    assert core_cpu_seconds(mb) - cpu < 2.0
+    assert core_cpu_seconds(mb) - cpu < cpu_budget(2.0)
     assert_mqtt_serves(mb)
     c.close()
