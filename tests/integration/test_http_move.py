@@ -25,8 +25,12 @@ def count(ch, name):
 def publish(ch, queue, n, persistent=False, prefix="m"):
     props = pika.BasicProperties(delivery_mode=2 if persistent else 1, headers={"n": 1},
                                  content_type="text/plain")
+    before = count(ch, queue)
     for i in range(n):
         ch.basic_publish("", queue, ("%s%d" % (prefix, i)).encode(), props)
+    # The move below goes over HTTP, not this channel: it must not start
+    # before the broker has queued every message published here.
+    assert wait_for(lambda: count(ch, queue) == before + n)
 
 
 def move(b, src, body, vhost="/"):
