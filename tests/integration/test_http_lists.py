@@ -6,6 +6,7 @@ reversal and columns. Queues get distinct values so that ties cannot hide
 a wrong order."""
 import pika
 
+from conftest import wait_for
 from http_helpers import api
 
 N = 23
@@ -40,6 +41,10 @@ def setup_queues(b):
         ch.queue_declare(name, arguments={"x-max-length": 1000 - (i * 5) % N})
         for _ in range(i):
             ch.basic_publish("", name, b"m")
+        # The lists are asked for over HTTP, not this channel: every
+        # message must be queued first.
+        assert wait_for(lambda: ch.queue_declare(name, passive=True)
+                        .method.message_count == i)
     conn2 = pika.BlockingConnection(pika.ConnectionParameters(
         b.host, b.port, virtual_host="other"))
     ch2 = conn2.channel()
@@ -160,6 +165,9 @@ def test_exchange_pages_agree_with_the_whole_list(broker):
         ch.exchange_declare(name, ("direct", "fanout", "topic")[i % 3])
         for _ in range(i % 5):
             ch.basic_publish(name, "k", b"m")
+    # A round trip on the publishing channel: the broker has taken every
+    # publish above before the lists are asked for over HTTP.
+    ch.exchange_declare(name, passive=True)
     for query in ("sort=name", "", "sort=type&sort_reverse=true",
                   "sort=message_stats.publish_in", "name=lx-1&sort=name",
                   "columns=name,type&sort=vhost"):

@@ -154,6 +154,8 @@ def test_content_header_larger_than_the_consumers_frame_max(broker, ch):
     qn = ch.queue_declare(uname("q")).method.queue
     ch.basic_publish("", qn, b"big", props(headers={"h": "v" * 8000}))
     ch.basic_publish("", qn, b"small")
+    # basic.get comes on another connection: both must be queued first
+    assert wait_for(lambda: ready_count(ch, qn) == 2)
     small = connect(broker, frame_max=4096)
     try:
         sch = small.channel()

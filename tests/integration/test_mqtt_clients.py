@@ -66,7 +66,9 @@ def test_retained_with_pub_r(mb, version, clean_retained):
                        capture_output=True, text=True, timeout=10)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "1 1 %s retained one" % t
-    pub(mb, version, "-t", t, "-r", "-n")          # clear with an empty payload
+    # clear with an empty payload (QoS 1: cleared before the next
+    # subscriber, on another connection, comes)
+    pub(mb, version, "-t", t, "-q", "1", "-r", "-n")
     r = subprocess.run([SUB] + conn_args(mb, version) + ["-t", t, "-C", "1", "-W", "1"],
                        capture_output=True, text=True, timeout=10)
     assert r.stdout == ""                           # timed out with nothing

@@ -84,7 +84,9 @@ def test_lag_in_api_metrics_and_sluicectl(broker, conn):
     consumer(conn, q, {"x-stream-offset": "first", "x-stream-consumer-name": "report"},
              got, ack_below=20)
     pump(conn, lambda: len(got) >= 50)
-    conn.process_data_events(0.2)
+    # a round trip on this connection: the acks sent above are in before
+    # the API, /metrics and sluicectl (other connections) are asked
+    ch.queue_declare(q, passive=True)
     st, body, _ = api(broker, "GET", "/api/queues/%2F/" + pq(q))
     assert st == 200 and body["type"] == "stream" and body["messages"] == 50
     s = body["stream"]

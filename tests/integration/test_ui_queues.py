@@ -31,6 +31,8 @@ def declare_many(b, n):
         ch.basic_publish("", "bulk-00042", b"x")
     for _ in range(3):
         ch.basic_publish("", "bulk-09998", b"y")
+    # the page and the API read the counts over HTTP, not this channel
+    assert wait_for(lambda: count(ch, "bulk-00042") == 7 and count(ch, "bulk-09998") == 3)
     return conn, ch
 
 
@@ -88,6 +90,7 @@ def test_queue_page_actions_take_effect(ui):
     ch.exchange_declare("xt", "topic")
     for i in range(5):
         ch.basic_publish("", "work", ("msg-%d" % i).encode())
+    assert wait_for(lambda: count(ch, "work") == 5)
     br.page("queue/%2F/work", "#queue-details")
     st, qd, _ = api(b, "GET", "/api/queues/%2F/work")
     assert br.text('#queue-details td[data-key=messages_ready]') == str(qd["messages_ready"]) == "5"
