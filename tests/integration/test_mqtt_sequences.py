@@ -31,7 +31,8 @@ import time
 
 import pytest
 
-from conftest import ROOT, Broker
+from conftest import ROOT, Broker, wait_for
+from http_helpers import api
 from mqttraw import mstr, varint
 
 RECV_TIMEOUT = 2.0
@@ -258,6 +259,12 @@ else:
             run_case(seq_broker.mqtt_host, seq_broker.mqtt_port, case)
         except CaseFailed as e:
             failure = str(e)
+        # The cases share one broker: the next one starts once the broker
+        # has dropped every connection of this one, so no subscription of
+        # this case is still there (a PUBLISH expecting "no matching
+        # subscribers" got a plain PUBACK under load).
+        assert wait_for(lambda: api(seq_broker, "GET", "/api/connections?columns=name")[1] == [],
+                        timeout=10), "connections of %s still open" % case["name"]
         if failure:
             pytest.fail("%s (%s): %s" % (case["name"], case["file"], failure), pytrace=False)
 
