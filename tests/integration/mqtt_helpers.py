@@ -19,6 +19,7 @@ import os
 import signal
 import socket
 import struct
+import subprocess
 import threading
 import time
 import uuid
@@ -39,7 +40,8 @@ __all__ = ["EXTERNAL", "sluice_only", "mosquitto_differs", "VERSIONS", "V3", "V3
            "PUBCOMP", "SUBSCRIBE", "SUBACK", "UNSUBSCRIBE", "UNSUBACK",
            "PINGREQ", "PINGRESP", "DISCONNECT", "AUTH", "P", "varint",
            "mstr", "mbin", "encode_props", "packet", "USER", "PASSWORD",
-           "clean_retained", "mqtt", "PacketTypes", "Properties", "KEEPALIVE_CLOSE"]
+           "clean_retained", "mqtt", "PacketTypes", "Properties", "KEEPALIVE_CLOSE",
+           "MosquittoSub"]
 
 import paho.mqtt.client as mqtt                       # noqa: E402
 from paho.mqtt.packettypes import PacketTypes         # noqa: E402
@@ -187,6 +189,56 @@ class Paho:
         if s is not None:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             s.close()
+
+
+# ---- mosquitto_sub ------------------------------------------------------------
+
+class MosquittoSub:
+    """mosquitto_sub (argv: its path, then its arguments) run with -d, so a
+    test can wait for its SUBACK before publishing from another connection.
+    Its debug lines share stdout with the messages: stdbuf makes stdout line
+    buffered (a pipe would hold the SUBACK line until exit), and
+    communicate() returns stdout without the debug lines."""
+
+    DEBUG = ("Client ", "Subscribed (mid:")
+
+    def __init__(self, argv):
+        self.proc = subprocess.Popen(["stdbuf", "-oL", argv[0], "-d"] + list(argv[1:]),
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     text=True)
+        self.lines = []
+        self.subacked = threading.Event()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            if line.startswith(self.DEBUG):
+                if "received SUBACK" in line:
+                    self.subacked.set()
+            else:
+                self.lines.append(line)
+
+    def wait_subscribed(self, timeout=10):
+        wait_for(lambda: self.subacked.is_set() or self.proc.poll() is not None, timeout)
+        if not self.subacked.is_set():
+            self.proc.kill()
+            out, err = self.communicate(5)
+            raise AssertionError("mosquitto_sub: no SUBACK (exit %s)\n%s%s"
+                                 % (self.proc.returncode, out, err))
+
+    def communicate(self, timeout=10):
+        """Wait for the exit: (stdout without the debug lines, stderr)."""
+        self.proc.wait(timeout)
+        self.reader.join(timeout)
+        err = self.proc.stderr.read()
+        self.proc.stdout.close()
+        self.proc.stderr.close()
+        return "".join(self.lines), err
+
+    @property
+    def returncode(self):
+        return self.proc.returncode
 
 
 # ---- fixtures and small helpers ---------------------------------------------

@@ -44,10 +44,9 @@ def pub(b, version, *args, timeout=10):
 @pytest.mark.parametrize("version", CLI_VERSIONS)
 def test_pub_qos1_sub_count(mb, version):
     t = utopic()
-    sub = subprocess.Popen([SUB] + conn_args(mb, version) +
-                           ["-t", t, "-q", "1", "-C", "3", "-W", "8", "-v"],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(0.4)
+    sub = MosquittoSub([SUB] + conn_args(mb, version) +
+                       ["-t", t, "-q", "1", "-C", "3", "-W", "8", "-v"])
+    sub.wait_subscribed()
     for i in range(3):
         pub(mb, version, "-t", t, "-q", "1", "-m", "msg-%d" % i)
     out, err = sub.communicate(timeout=10)
@@ -77,10 +76,9 @@ def test_retained_with_pub_r(mb, version, clean_retained):
 @needs_clients
 def test_v5_user_property_to_mosquitto_sub(mb):
     t = utopic()
-    sub = subprocess.Popen([SUB] + conn_args(mb, "mqttv5") +
-                           ["-t", t, "-C", "1", "-W", "8", "-F", "%P|%C|%p"],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(0.4)
+    sub = MosquittoSub([SUB] + conn_args(mb, "mqttv5") +
+                       ["-t", t, "-C", "1", "-W", "8", "-F", "%P|%C|%p"])
+    sub.wait_subscribed()
     pub(mb, "mqttv5", "-t", t, "-q", "1", "-m", "with props",
         "-D", "publish", "user-property", "k", "v",
         "-D", "publish", "content-type", "text/plain")
@@ -112,11 +110,10 @@ def test_v5_user_property_to_paho(mb):
 @pytest.mark.parametrize("version", CLI_VERSIONS)
 def test_mosquitto_sub_wildcard_and_qos2(mb, version):
     t = utopic()
-    sub = subprocess.Popen([SUB] + conn_args(mb, version) +
-                           ["-t", t + "/+/x", "-t", t + "/all/#", "-q", "2",
-                            "-C", "2", "-W", "8", "-F", "%t %q %p"],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(0.4)
+    sub = MosquittoSub([SUB] + conn_args(mb, version) +
+                       ["-t", t + "/+/x", "-t", t + "/all/#", "-q", "2",
+                        "-C", "2", "-W", "8", "-F", "%t %q %p"])
+    sub.wait_subscribed()
     pub(mb, version, "-t", t + "/a/x", "-q", "2", "-m", "one")
     pub(mb, version, "-t", t + "/a/y", "-q", "2", "-m", "skipped")
     pub(mb, version, "-t", t + "/all/deep/er", "-q", "1", "-m", "two")
@@ -132,8 +129,9 @@ def test_mosquitto_sub_persistent_session(mb):
     t = utopic()
     cid = uid("cli")
     args = conn_args(mb) + ["-t", t, "-q", "1", "-c", "-i", cid]
-    r = subprocess.run([SUB] + args + ["-C", "1", "-W", "1"], capture_output=True,
-                       text=True, timeout=10)
+    # -E: exit once the SUBACK came (with -W 1 a slow SUBACK left no session)
+    r = subprocess.run([SUB] + args + ["-E"], capture_output=True, text=True, timeout=10)
+    assert r.returncode == 0, (r.returncode, r.stdout, r.stderr)
     pub(mb, "mqttv311", "-t", t, "-q", "1", "-m", "queued")
     r = subprocess.run([SUB] + args + ["-C", "1", "-W", "5"], capture_output=True,
                        text=True, timeout=10)

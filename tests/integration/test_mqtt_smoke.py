@@ -21,6 +21,8 @@ def client(b, version=mqtt.MQTTv5, cid=None, clean=True, expiry=None):
     c.username_pw_set("guest", "guest")
     c.on_message = lambda c_, u, m: got.append(m)
     c.on_connect = lambda *a: done.set()
+    c.subacks = set()
+    c.on_subscribe = lambda c_, u, mid, granted, p=None: c.subacks.add(mid)
     c.disconnects = []
     c.on_disconnect = lambda c_, u, rc, p=None: c.disconnects.append(rc)
     if version == mqtt.MQTTv5:
@@ -37,6 +39,14 @@ def client(b, version=mqtt.MQTTv5, cid=None, clean=True, expiry=None):
     return c
 
 
+def subscribe(c, topic, qos):
+    """Subscribe and wait for the SUBACK (a publish from another connection
+    may otherwise reach the broker first)."""
+    r, mid = c.subscribe(topic, qos=qos)
+    assert r == mqtt.MQTT_ERR_SUCCESS, r
+    assert wait_for(lambda: mid in c.subacks, timeout=10), "no SUBACK"
+
+
 def amqp(b):
     return pika.BlockingConnection(pika.ConnectionParameters(
         "127.0.0.1", b.port, credentials=pika.PlainCredentials("guest", "guest")))
@@ -44,8 +54,7 @@ def amqp(b):
 
 def test_amqp_properties_reach_mqtt5(broker):
     c = client(broker)
-    c.subscribe("smoke/+", qos=2)
-    time.sleep(0.2)
+    subscribe(c, "smoke/+", qos=2)
     conn = amqp(broker)
     conn.channel().basic_publish(
         "amq.topic", "smoke.a", b"hello",
@@ -70,8 +79,7 @@ def test_mqtt_qos2_both_ways_and_to_amqp(broker):
     q = ch.queue_declare("", exclusive=True).method.queue
     ch.queue_bind(q, "amq.topic", "smoke2.*")
     sub = client(broker, mqtt.MQTTv311)
-    sub.subscribe("smoke2/#", qos=2)
-    time.sleep(0.2)
+    subscribe(sub, "smoke2/#", qos=2)
     pub = client(broker, mqtt.MQTTv311)
     pub.publish("smoke2/x", b"exactly", qos=2).wait_for_publish()
     assert wait_for(lambda: sub.got)
@@ -92,8 +100,7 @@ def test_mqtt_qos2_both_ways_and_to_amqp(broker):
 def test_persistent_session_collects_amqp_publishes(broker):
     cid = "smoke-keep-" + uuid.uuid4().hex[:6]
     c = client(broker, mqtt.MQTTv311, cid=cid, clean=False)
-    c.subscribe("keep/#", qos=1)
-    time.sleep(0.2)
+    subscribe(c, "keep/#", qos=1)
     c.disconnect()
     c.loop_stop()
     conn = amqp(broker)

@@ -9,13 +9,13 @@ import signal
 import socket
 import ssl
 import subprocess
-import time
 
 import paho.mqtt.client as mqtt
 import pika
 import pytest
 
 from conftest import wait_for
+from mqtt_helpers import MosquittoSub
 from port_helpers import Ports
 from tls_helpers import peer_serial, pki, tls_config  # noqa: F401 (fixture)
 from test_rabbitmq_c import RMQC_DIR
@@ -156,16 +156,17 @@ def test_rabbitmq_c_over_tls(tb, pki):
 
 
 def test_mqtts_paho_and_mosquitto_clients(tb, pki):
-    got = []
+    got, subacks = [], []
     c = mqtt.Client(client_id="tls-sub")
     c.tls_set(ca_certs=pki.p("ca.crt"))
     c.username_pw_set("alice", "secret")
     c.on_message = lambda cl, u, m: got.append((m.topic, m.payload))
+    c.on_subscribe = lambda cl, u, mid, granted: subacks.append(mid)
     c.connect("localhost", tb.ports["mqtts"])
     c.loop_start()
     try:
-        c.subscribe("tls/#", qos=1)
-        time.sleep(0.3)
+        mid = c.subscribe("tls/#", qos=1)[1]
+        assert wait_for(lambda: mid in subacks, timeout=10), "no SUBACK"
         subprocess.run(["mosquitto_pub", "-h", "localhost", "-p", str(tb.ports["mqtts"]),
                         "--cafile", pki.p("ca.crt"), "-u", "alice", "-P", "secret",
                         "-t", "tls/a", "-m", "from mosquitto_pub", "-q", "1"],
@@ -174,10 +175,10 @@ def test_mqtts_paho_and_mosquitto_clients(tb, pki):
     finally:
         c.loop_stop()
         c.disconnect()
-    sub = subprocess.Popen(["mosquitto_sub", "-h", "localhost", "-p", str(tb.ports["mqtts"]),
-                            "--cafile", pki.p("ca.crt"), "-u", "alice", "-P", "secret",
-                            "-t", "tls/b", "-C", "1"], stdout=subprocess.PIPE, text=True)
-    time.sleep(0.5)
+    sub = MosquittoSub(["mosquitto_sub", "-h", "localhost", "-p", str(tb.ports["mqtts"]),
+                        "--cafile", pki.p("ca.crt"), "-u", "alice", "-P", "secret",
+                        "-t", "tls/b", "-C", "1"])
+    sub.wait_subscribed()
     p = mqtt.Client(client_id="tls-pub")
     p.tls_set(ca_certs=pki.p("ca.crt"))
     p.username_pw_set("alice", "secret")

@@ -71,16 +71,17 @@ def test_mqtt_over_websockets_paho_and_amqp_interop(make_broker):
     got = mqtt_ws_roundtrip(port)
     assert got == [("ws/a", b"x" * 100000), ("ws/b", b"small")]
     # The same topics on amq.topic: an AMQP publish reaches a WS subscriber.
-    seen = []
+    seen, subacks = [], []
     c = mqtt.Client(client_id="ws-interop", transport="websockets")
     c.ws_set_options(path="/ws")
     c.username_pw_set("guest", "guest")
     c.on_message = lambda cl, u, m: seen.append(m.payload)
+    c.on_subscribe = lambda cl, u, mid, granted: subacks.append(mid)
     c.connect("127.0.0.1", port)
     c.loop_start()
     try:
-        c.subscribe("from/amqp", qos=0)
-        time.sleep(0.3)
+        mid = c.subscribe("from/amqp", qos=0)[1]
+        assert wait_for(lambda: mid in subacks, timeout=10), "no SUBACK"
         conn = pika.BlockingConnection(pika.ConnectionParameters("127.0.0.1", b.port))
         conn.channel().basic_publish("amq.topic", "from.amqp", b"hello ws")
         conn.close()
