@@ -65,6 +65,7 @@ struct amqp_conn_priv {
 	bool published;                     /* has sent basic.publish */
 	bool flow_blocked;                  /* reading paused until alarms clear */
 	bool blocked_sent;                  /* connection.blocked sent, unblocked owed */
+	bool settle_run;                    /* in a run of settle frames (amqp_reader.c) */
 };
 
 static inline struct amqp_conn_priv *

@@ -19,6 +19,15 @@
  * by chunk into its message. Every whole frame already buffered is
  * handled in one callback.
  *
+ * A run of basic.ack, basic.reject and basic.nack frames, on any of the
+ * connection's channels and with nothing else between them, is settled
+ * as one batch (bk_settle_batch_begin): what it puts back is merged into
+ * each queue once, at the run's end, instead of each requeue shifting
+ * its queue's ring (65,535 single rejects, lowest tag first, in front of
+ * 300,000 ready messages took 7 s of the core thread). Any other frame,
+ * and the end of the input at hand, ends the run first, so nothing this
+ * connection or any other does can see a queue with requeues pending.
+ *
  * Error codes and texts follow RabbitMQ's rabbit_reader and
  * rabbit_channel: 501 for framing, 505 for frames out of place, 504 for
  * channel misuse, 503 for methods a server never receives.
@@ -154,6 +163,28 @@ route_channel_open(struct amqp_conn *c, uint16_t id, const struct amqp_method *m
 	amqp_conn_send_method(c, id, &ok);
 }
 
+/* Start (settling) or end (!settling) a run of settle frames. */
+static void
+settle_run(struct amqp_conn *c, bool settling)
+{
+	struct amqp_conn_priv *p = conn_priv(c);
+
+	if (p->settle_run == settling)
+		return;
+	p->settle_run = settling;
+	if (settling)
+		bk_settle_batch_begin(c->broker);
+	else
+		bk_settle_batch_end(c->broker);
+}
+
+static bool
+is_settle(uint32_t method_id)
+{
+	return method_id == AMQP_BASIC_ACK || method_id == AMQP_BASIC_REJECT ||
+	       method_id == AMQP_BASIC_NACK;
+}
+
 /* A decoded method for channel id > 0 of a running connection. */
 static void
 route_method(struct amqp_conn *c, uint16_t id, const struct amqp_method *m)
@@ -213,6 +244,7 @@ on_method_frame(struct amqp_conn *c, uint16_t id, const uint8_t *p, uint32_t n)
 				   snippet(s, sizeof(s), p + 4, n - 4));
 		return;
 	}
+	settle_run(c, id != 0 && is_settle(m.id));
 	if (id == 0)
 		amqp_conn_on_method0(c, &m);
 	else
@@ -337,6 +369,8 @@ bad_frame_end(struct amqp_conn *c, const struct amqp_frame_hdr *h, uint8_t end)
 static void
 count_frame(struct amqp_conn *c, const struct amqp_frame_hdr *h)
 {
+	if (h->type != AMQP_FRAME_METHOD)
+		settle_run(c, false);
 	if (c->ctr) {
 		c->ctr->recv_cnt++;
 		c->ctr->recv_oct += AMQP_FRAME_OVERHEAD + (uint64_t)h->size;
@@ -446,6 +480,7 @@ amqp_conn_read(void *ctx)
 		while (may_read(c) && (read_frames_in_place(c, in) > 0 ||
 				       (may_read(c) && read_frame(c, in) > 0)))
 			;
+	settle_run(c, false);
 	/* Drained only here: a decoded method may still point into it above. */
 	if (amqp_conn_gone(c) || p->reading_stopped)
 		evbuffer_drain(in, evbuffer_get_length(in));

@@ -299,6 +299,58 @@ def test_requeue_of_many_unacked_is_one_merge(broker, how):
     c.close()
 
 
+@current_only
+@pytest.mark.parametrize("how", ["reject", "nack"])
+def test_single_requeues_in_a_row_are_one_merge(broker, how):
+    # The same 65,535 unacked in front of 300,000 ready, put back by one
+    # basic.reject (or nack without multiple) each, lowest tag first: each
+    # went to the 65,535-deep front's far end and shifted it (6 s of the
+    # core thread). A run of settle frames is now one merge.
+    import amqpraw as r
+    unacked, ready = 65535, 300000
+    c = r.connect(broker)
+    c.open_channel(1)
+    q = c.declare_queue(1, uname("q"))
+    pub = (r.method_frame(1, r.BASIC, 40, r.publish_args("", q)) + r.header_frame(1, 1)
+           + r.body_frame(1, b"x"))
+    for i in range(0, unacked + ready, 10000):
+        c.send(pub * min(10000, unacked + ready - i))
+    c.send(r.method_frame(1, r.QUEUE, 10, r.queue_declare_args(q, passive=True)))
+    c.expect_method(r.QUEUE, 11, timeout=60)
+    c.open_channel(2)
+    c.send(r.method_frame(2, r.BASIC, 10, struct.pack("!IHB", 0, unacked, 0)))
+    c.expect_method(r.BASIC, 11)
+    c.send(r.method_frame(2, r.BASIC, 20, struct.pack("!H", 0) + r.shortstr(q)
+                          + r.shortstr("c") + b"\x00" + r.table({})))
+    ch = connect(broker).channel()
+
+    def delivered():
+        c.sock.settimeout(0.05)
+        try:
+            while c.sock.recv(1 << 20):
+                pass
+        except socket.timeout:
+            pass
+        return ready_count(ch, q) == ready
+    assert wait_for(delivered, timeout=30)
+    # cancelled, so that nothing put back is delivered again
+    c.send(r.method_frame(2, r.BASIC, 30, r.shortstr("c") + b"\x00"))
+    cpu = core_cpu_seconds(broker)
+    if how == "reject":
+        frames = [r.method_frame(2, r.BASIC, 90, struct.pack("!QB", t, 1))
+                  for t in range(1, unacked + 1)]
+    else:
+        frames = [r.method_frame(2, r.BASIC, 120, struct.pack("!QB", t, 2))
+                  for t in range(1, unacked + 1)]
+    c.send(b"".join(frames))
+    assert wait_for(lambda: ready_count(ch, q) == ready + unacked, timeout=60)
+    assert core_cpu_seconds(broker) - cpu < cpu_budget(2.0)
+    # in queue order, each marked redelivered
+    m, _, body = ch.basic_get(q, auto_ack=True)
+    assert m.redelivered and ready_count(ch, q) == unacked + ready - 1
+    c.close()
+
+
 def test_requeues_from_two_channels_keep_queue_order(conn, ch):
     # the second channel's messages go back between the first's and the rest
     q = _fill(ch, 1500)
