@@ -23,7 +23,8 @@
 # test, which only checks that every target runs clean); SKIP_ASAN=1,
 # SKIP_TSAN=1, SKIP_FUZZ=1 and SKIP_PACKAGE=1 leave those stages out;
 # SERIAL_SUITES=1 runs each tree's recovery suite after its integration
-# suite.
+# suite; INTEGRATION_WORKERS (default 2) is how many pytest processes
+# share each integration suite, file by file (pytest-xdist; 1 = one).
 set -uo pipefail
 
 cd "$(dirname "$0")/.." || exit 1
@@ -36,7 +37,7 @@ PACKAGES=(
 	meson ninja-build gcc clang pkg-config
 	libevent-dev libssl-dev uthash-dev libcjson-dev libcurl4-openssl-dev libwslay-dev etcd-server etcd-client
 	librabbitmq-dev amqp-tools
-	python3 python3-pika python3-pytest python3-paho-mqtt
+	python3 python3-pika python3-pytest python3-pytest-xdist python3-paho-mqtt
 	libmosquitto-dev mosquitto-clients strace iproute2
 	libclang-rt-14-dev
 	chromium rabbitmq-server prometheus
@@ -241,14 +242,27 @@ tree_suites() {
 	local -a files=()
 	mapfile -t files < <(integration_files "$2")
 	if [ "${SERIAL_SUITES:-0}" = 1 ]; then
-		integration_suite "integration$label" "$bin" "${files[@]}"
+		shared_suite "integration$label" "$bin" "${files[@]}"
 		integration_suite "recovery$label" "$bin" tests/recovery
 		return
 	fi
 	suite_bg recovery "$bin" tests/recovery
-	integration_suite "integration$label" "$bin" "${files[@]}"
+	shared_suite "integration$label" "$bin" "${files[@]}"
 	suite_bg_wait recovery "recovery$label"
 	pytest_count "recovery$label" "${BG_LOG[recovery]}"
+}
+
+# shared_suite LABEL SLUICED PATH...: integration_suite with its test
+# files shared out among INTEGRATION_WORKERS pytest processes (each file's
+# tests stay together, in one process, in order). Each test starts its
+# own broker on ports of its own, so files do not see each other; most
+# tests wait on sockets and timers, and two processes halve the suite's
+# time on two cores.
+shared_suite() {
+	local n=${INTEGRATION_WORKERS:-2}
+	[ "$n" -gt 1 ] && XDIST=(-n "$n" --dist loadfile)
+	integration_suite "$@"
+	XDIST=()
 }
 
 # integration_files DIR: the integration test files of DIR's run. The
@@ -310,14 +324,16 @@ integration_suite() {
 }
 
 # pytest_suite LOG SLUICED [PATH...]: pytest on the PATHs (default
-# tests/integration) against SLUICED; its output goes to standard output
-# and LOG, its exit status to LOG.rc.
+# tests/integration) against SLUICED, with the options in XDIST (see
+# shared_suite); its output goes to standard output and LOG, its exit
+# status to LOG.rc.
+XDIST=()
 pytest_suite() {
 	local log=$1 bin=$2
 	shift 2
 	[ $# -eq 0 ] && set -- tests/integration
 	SLUICED=$ROOT/$bin timeout -k 10 1800 \
-		"$PYTHON" -m pytest -q -p no:cacheprovider --durations=15 "$@" 2>&1 | tee "$log"
+		"$PYTHON" -m pytest -q -p no:cacheprovider --durations=15 "${XDIST[@]}" "$@" 2>&1 | tee "$log"
 	echo "${PIPESTATUS[0]}" >"$log.rc"
 }
 
