@@ -9,10 +9,11 @@
  *
  * Matching walks the key once per live branch: at each node it follows the
  * literal child for the next word, the '*' child, and the '#' child with
- * every possible number of consumed words. Consecutive '#' words are
- * collapsed when a pattern is stored ("#.#" means the same as "#"), and a
- * '#' node remembers how far it was walked in the current match, which
- * keeps the walk polynomial in the key's words whatever the patterns. A
+ * every possible number of consumed words. A run of wildcards is stored
+ * as its '*' words then at most one '#' (run_nodes), a '#' node that ends
+ * its pattern emits without walking the rest of the key, and a '#' node
+ * remembers how far it was walked in the current match, which keeps the
+ * walk polynomial in the key's words whatever the patterns. A
  * node reached at the end of the key by several paths emits its values
  * once per match, thanks to a per-match generation stamp.
  *
@@ -160,21 +161,51 @@ child(struct node *n, const char *w, uint32_t wlen, bool create)
 	return c;
 }
 
+/*
+ * The wildcard run of a pattern, in its stored form: stars '*' then, if
+ * the run held any '#', one '#'. A run of k '*' and at least one '#', in
+ * any order, matches any k or more words, as "*.….*.#" does, so "#.*.#.*"
+ * is stored as "*.*.#" and "#.#" as "#". Each run then holds one '#' node
+ * at most, at its end, and the match walks that node's positions once,
+ * not once per '#' of the run.
+ */
+static struct node *
+run_nodes(struct node *n, uint32_t stars, bool hash, bool create)
+{
+	while (stars-- > 0 && n != NULL)
+		n = child(n, "*", 1, create);
+	if (hash && n != NULL)
+		n = child(n, "#", 1, create);
+	return n;
+}
+
 /* The node where pattern ends, or NULL when absent and !create. */
 static struct node *
 find_node(struct bk_topic *t, const char *p, uint32_t len, bool create)
 {
 	struct node *n = t->root;
-	uint32_t pos, end;
+	uint32_t pos, end, stars = 0;
+	bool hash = false;
 
 	for (pos = first_pos(len); pos <= len && n != NULL; pos = end + 1) {
 		end = word_end(p, len, pos);
-		/* "#.#" is "#": skip a '#' that follows a '#'. */
-		if (n->kind == HASH && word_kind(p + pos, end - pos) == HASH)
-			continue;
-		n = child(n, p + pos, end - pos, create);
+		switch (word_kind(p + pos, end - pos)) {
+		case STAR:
+			stars++;
+			break;
+		case HASH:
+			hash = true;
+			break;
+		case LITERAL:
+			n = run_nodes(n, stars, hash, create);
+			stars = 0;
+			hash = false;
+			if (n != NULL)
+				n = child(n, p + pos, end - pos, create);
+			break;
+		}
 	}
-	return n;
+	return n != NULL ? run_nodes(n, stars, hash, create) : NULL;
 }
 
 void
@@ -279,6 +310,11 @@ walk_hash(const struct walk *w, struct node *h, uint32_t pos)
 	}
 	h->hash_gen = w->t->gen;
 	h->hash_min = pos;
+	/* A pattern's last '#' matches whatever is left: no walk. */
+	if (h->children == NULL && h->star == NULL && h->hash == NULL) {
+		emit(w, h);
+		return;
+	}
 	while (pos < stop) {
 		walk(w, h, pos);
 		if (pos > w->len)

@@ -1,5 +1,7 @@
 """Exchanges: types and routing, built-in exchanges, exchange-to-exchange
 bindings, alternate and internal exchanges, auto-delete, declare errors."""
+import itertools
+
 from amqp_helpers import *  # noqa: F401,F403
 
 
@@ -144,6 +146,37 @@ def test_headers_matching_cost_is_not_pattern_times_headers(ch):
         ch.basic_publish(x, "", b"m", props(headers=hdrs))
     assert time.time() - start < 2.5
     assert len(drain(ch, q)) == 3
+
+
+@pytest.mark.skipif(EXTERNAL, reason="timing of this broker's core thread")
+def test_topic_wildcard_runs_cost_one_walk(broker, ch):
+    """1024 bindings of one queue whose keys end in 60 runs of "#.*" (any
+    user may bind to its own topic exchange): each '#' walked the rest of
+    a 127-word key, 60 ms of the core thread per publish. A run of
+    wildcards is stored as its '*' words then one '#': about 1 ms."""
+    x = uname("topic")
+    ch.exchange_declare(x, "topic")
+    q = _queue(ch)
+    keys = []
+    for combo in itertools.product("a*", repeat=10):
+        keys.append((".".join(combo) + ".#" + ".*.#" * 60)[:255])
+    for k in keys:
+        ch.queue_bind(q, x, k)
+    # what each key is stored as still matches what it should
+    ch.queue_bind(q, x, "b.#.*.#.*")
+    key = ".".join(["a"] * 127)
+    cpu = core_cpu_seconds(broker)
+    for _ in range(20):
+        ch.basic_publish(x, key, b"m")
+    ch.basic_publish(x, "b.c", b"short")
+    ch.basic_publish(x, "b.c.d", b"long")
+    assert drain(ch, q) == [b"m"] * 20 + [b"long"]
+    assert core_cpu_seconds(broker) - cpu < cpu_budget(0.3)
+    # and each binding is removed by the text it was made with
+    for k in keys:
+        ch.queue_unbind(q, x, k)
+    ch.basic_publish(x, key, b"gone")
+    assert drain(ch, q) == []
 
 
 def test_default_exchange_routes_to_queue_by_name(ch):

@@ -204,6 +204,45 @@ test_many_bindings(void)
 	bk_topic_free(t);
 }
 
+/* Patterns made mostly of wildcards, stored as '*' runs then one '#',
+ * still match what the reference says, and removing one by its own text
+ * finds it. */
+static void
+test_wildcard_runs(void)
+{
+	enum { N = 3000, KEYS = 300 };
+	static const char *words[] = { "*", "#", "*", "#", "a", "b", "" };
+	static char pats[N][64];
+	struct bk_topic *t = bk_topic_new();
+	char key[40];
+	int i, j, k, bad = 0;
+
+	srand(11);
+	for (i = 0; i < N; i++) {
+		int nw = 1 + rand() % 8;
+		size_t len = 0;
+
+		for (j = 0; j < nw; j++)
+			len += (size_t)snprintf(pats[i] + len, sizeof(pats[i]) - len, "%s%s",
+						j ? "." : "", words[rand() % 7]);
+		bk_topic_add(t, pats[i], (uint32_t)strlen(pats[i]), (void *)(uintptr_t)i);
+	}
+	for (k = 0; k < KEYS; k++) {
+		random_words(key, sizeof(key), false);
+		memset(hits, 0, sizeof(hits));
+		bk_topic_match(t, key, (uint32_t)strlen(key), on_hit, NULL);
+		for (i = 0; i < N; i++)
+			if (hits[i] != (ref_match(pats[i], key) ? 1 : 0))
+				bad++;
+	}
+	CHECK_EQ_INT(bad, 0);
+	for (i = 0; i < N; i++)
+		CHECK(bk_topic_remove(t, pats[i], (uint32_t)strlen(pats[i]),
+				      (void *)(uintptr_t)i) == 0);
+	CHECK_EQ_INT(bk_topic_count(t), 0);
+	bk_topic_free(t);
+}
+
 /* Many '#' separated by literals against a long key stays fast. */
 static void
 test_pathological(void)
@@ -237,6 +276,7 @@ main(void)
 	RUN(test_dedupe_and_multi);
 	RUN(test_remove);
 	RUN(test_many_bindings);
+	RUN(test_wildcard_runs);
 	RUN(test_pathological);
 	TEST_DONE();
 }
