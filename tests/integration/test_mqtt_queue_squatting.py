@@ -13,6 +13,7 @@ import pika
 import pytest
 
 from amqpraw import pika_params
+from conftest import wait_for
 from authz_helpers import amqp, refused, user
 from http_helpers import api, q
 from mqtt_helpers import V311, Paho, uid
@@ -29,6 +30,9 @@ def victim_away(b):
     c.connect()
     c.subscribe("squat/#", qos=1)
     c.disconnect()
+    # offline once the broker has closed the connection: a message that
+    # comes before stays in the session's in-flight window, not the queue
+    assert wait_for(lambda: api(b, "GET", "/api/connections?columns=name")[1] == [])
     return cid, "mqtt-subscription-%sqos1" % cid
 
 
