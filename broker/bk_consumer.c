@@ -119,7 +119,7 @@ bk_credit_wake(struct bk_credit *cr)
 	while (c != NULL) {
 		c->refs++;
 		if (c->queue != NULL)
-			bk_queue_dispatch(c->queue);
+			bk_queue_dispatch_for(c->queue, c);
 		next = c->credit == cr ? c->cnext : cr->cons;
 		bk_consumer_unref(c);
 		c = next;
@@ -305,7 +305,7 @@ bk_consumer_wake(struct bk_consumer *c)
 		return;
 	c->parked = false;
 	if (c->queue != NULL)
-		bk_queue_dispatch(c->queue);
+		bk_queue_dispatch_for(c->queue, c);
 }
 
 void
@@ -315,5 +315,5 @@ bk_consumer_set_prefetch(struct bk_consumer *c, uint32_t prefetch)
 
 	c->prefetch = prefetch;
 	if (more && c->queue != NULL)
-		bk_queue_dispatch(c->queue);
+		bk_queue_dispatch_for(c->queue, c);
 }

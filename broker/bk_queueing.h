@@ -189,6 +189,8 @@ struct bk_queue {
 	bool had_consumer;              /* auto-delete arms after the first one */
 	bool exclusive_consumer;
 	bool dispatching, dispatch_again;
+	bool none_can_take;             /* no consumer could take at the last
+					   walk, and none has had room since */
 	bk_owner owner;                 /* exclusive queues only */
 	uint64_t jid;                   /* journal id (bk_persist.h); 0 = not durable */
 	struct bk_qargs args;           /* effective: declared + policies
@@ -297,7 +299,14 @@ void bk_msgq_trim(struct bk_queue *q);
 bool bk_msgq_would_overflow(const struct bk_queue *q, const struct bk_msg *m);
 
 /* bk_consumer.c / bk_dispatch.c */
+/* A consumer may have room (or the queue's consumers or messages changed):
+ * deliver what can be. */
 void bk_queue_dispatch(struct bk_queue *q);
+/* The same, when only c may have more room than at the last walk. */
+void bk_queue_dispatch_for(struct bk_queue *q, struct bk_consumer *c);
+/* A message arrived: the same, unless no consumer could take at the last
+ * walk (every change that gives a consumer room calls bk_queue_dispatch). */
+void bk_queue_dispatch_arrival(struct bk_queue *q);
 struct bk_delivery *bk_delivery_alloc(void);
 void bk_delivery_release(struct bk_delivery *d);
 void bk_consumer_unref(struct bk_consumer *c);

@@ -4,6 +4,7 @@
  * active consumer, -EAGAIN parking, re-entrant cancel, auto-delete.
  */
 #include "queue_helpers.h"
+#include "bk_queueing.h"
 
 static void
 test_fifo_get(void)
@@ -320,6 +321,219 @@ test_direct_reply(void)
 	th_teardown();
 }
 
+/*
+ * A random model of consumers that fill up, park, settle, requeue and get
+ * more prefetch or credit, some sharing a credit, checking after every
+ * step that no message waits while a consumer could take it (the rule
+ * none_can_take and bk_queue_dispatch_for rest on) and that no message
+ * is lost or doubled.
+ */
+#define MC 12
+struct mcons {
+	struct bk_consumer *c;
+	struct bk_delivery **d;
+	int n, cap;
+	int eagain;
+	int32_t prio;
+	bool ack_inline;                /* acks inside deliver: dispatch re-entered */
+};
+
+static uint64_t m_inline_acks;
+
+static int
+m_deliver(void *ctx, struct bk_delivery *d)
+{
+	struct mcons *m = ctx;
+
+	if (m->eagain > 0) {
+		m->eagain--;
+		return -EAGAIN;
+	}
+	if (m->ack_inline && rand() % 2) {
+		m_inline_acks++;
+		bk_delivery_settle(d, BK_SETTLE_ACK);
+		return 0;
+	}
+	if (m->n == m->cap) {
+		m->cap = m->cap ? m->cap * 2 : 16;
+		m->d = realloc(m->d, (size_t)m->cap * sizeof(*m->d));
+	}
+	m->d[m->n++] = d;
+	return 0;
+}
+
+static void
+m_cancelled(void *ctx, enum bk_cancel_reason why)
+{
+	(void)ctx;
+	(void)why;
+}
+
+static const struct bk_consumer_ops m_ops = {
+	BK_CONSUMER_OPS_V1, m_deliver, m_cancelled,
+};
+
+static bool
+could_take(const struct bk_consumer *c)
+{
+	const struct bk_credit *cr = c->credit;
+
+	if (c->parked || c->cancelled)
+		return false;
+	if (c->prefetch != 0 && c->unacked >= c->prefetch)
+		return false;
+	return cr == NULL || cr->limit == 0 || cr->used < cr->limit;
+}
+
+static void
+m_consume(struct bk_queue *q, struct mcons *m, struct bk_credit *cr, bool mixed)
+{
+	struct bk_consume_decl d = {
+		.queue = q, .prefetch = 1 + (uint32_t)(rand() % 3),
+		.priority = mixed ? rand() % 3 : 0, .credit = rand() % 3 == 0 ? cr : NULL,
+		.ops = &m_ops, .ctx = m,
+	};
+	struct bk_err err;
+
+	m->prio = d.priority;
+	if (bk_consume(&d, &m->c, &err) != BK_OK)
+		abort();
+}
+
+static void
+m_settle_one(struct mcons *m, enum bk_settle how)
+{
+	int i = rand() % m->n;
+	struct bk_delivery *d = m->d[i];
+
+	m->d[i] = m->d[--m->n];
+	bk_delivery_settle(d, how);
+}
+
+static void
+dispatch_model(bool mixed, unsigned seed)
+{
+	struct mcons mc[MC];
+	struct bk_credit *cr;
+	struct bk_queue *q;
+	struct mcons got = { 0 };           /* basic.get deliveries */
+	uint64_t published = 0, acked = 0;
+	int step, i, bad = 0, lost = 0;
+
+	srand(seed);
+	memset(mc, 0, sizeof(mc));
+	m_inline_acks = 0;
+	th_setup();
+	q = th_declare("q", NULL);
+	cr = bk_credit_new(4);
+	for (i = 0; i < MC; i++)
+		m_consume(q, &mc[i], cr, mixed);
+	for (step = 0; step < 20000; step++) {
+		struct mcons *m = &mc[rand() % MC];
+		uint64_t held = 0;
+
+		switch (rand() % 12) {
+		case 0:
+		case 1:
+			th_publish("q", "m");
+			published++;
+			break;
+		case 2:
+		case 3:
+			if (m->n > 0) {
+				m_settle_one(m, BK_SETTLE_ACK);
+				acked++;
+			}
+			break;
+		case 4:
+			if (m->n > 0)
+				m_settle_one(m, BK_SETTLE_REQUEUE);
+			break;
+		case 5:
+			m->eagain = rand() % 3;
+			m->ack_inline = rand() % 4 == 0;
+			if (rand() % 2)
+				bk_consumer_wake(m->c);
+			break;
+		case 6:
+			bk_consumer_set_prefetch(m->c, 1 + (uint32_t)(rand() % 4));
+			break;
+		case 7:
+			bk_credit_set_limit(cr, (uint32_t)(rand() % 8));
+			break;
+		case 8: {       /* a consumer goes, its deliveries back; another comes */
+			struct bk_delivery **d = m->d;
+			int n = m->n;
+
+			m->d = NULL;
+			m->n = m->cap = 0;
+			bk_consumer_cancel(m->c);
+			while (n > 0)
+				bk_delivery_settle(d[--n], BK_SETTLE_REQUEUE);
+			free(d);
+			m_consume(q, m, cr, mixed);
+			break;
+		}
+		case 9: {       /* basic.get */
+			struct bk_delivery *d;
+			uint32_t left;
+
+			if (bk_queue_get_one(q, false, &d, &left) == BK_OK && d != NULL)
+				m_deliver(&got, d);
+			break;
+		}
+		case 10:
+			if (got.n > 0 && rand() % 2) {
+				m_settle_one(&got, BK_SETTLE_ACK);
+				acked++;
+			} else if (got.n > 0) {
+				m_settle_one(&got, BK_SETTLE_REQUEUE);
+			}
+			break;
+		case 11: {      /* purge */
+			uint32_t n;
+			struct bk_err err;
+
+			if (rand() % 4 == 0 &&
+			    bk_queue_purge(th_vh, bk_str_c("q"), NULL, &n, &err) == BK_OK)
+				published -= n;
+			break;
+		}
+		}
+		if (bk_queue_message_count(q) > 0)
+			for (i = 0; i < MC; i++)
+				if (could_take(mc[i].c))
+					bad++;
+		for (i = 0; i < MC; i++)
+			held += (uint64_t)mc[i].n;
+		held += (uint64_t)got.n;
+		if (published != acked + m_inline_acks + held + bk_queue_message_count(q))
+			lost++;
+	}
+	CHECK_EQ_INT(bad, 0);
+	CHECK_EQ_INT(lost, 0);
+	while (got.n > 0)
+		m_settle_one(&got, BK_SETTLE_ACK);
+	free(got.d);
+	for (i = 0; i < MC; i++) {
+		while (mc[i].n > 0)
+			m_settle_one(&mc[i], BK_SETTLE_ACK);
+		bk_consumer_cancel(mc[i].c);
+		free(mc[i].d);
+	}
+	bk_credit_free(cr);
+	th_teardown();
+}
+
+static void
+test_dispatch_model(void)
+{
+	dispatch_model(false, 1);
+	dispatch_model(false, 2);
+	dispatch_model(true, 3);
+	dispatch_model(true, 4);
+}
+
 int
 main(void)
 {
@@ -335,5 +549,6 @@ main(void)
 	RUN(test_reentrant_cancel_and_delete);
 	RUN(test_auto_delete);
 	RUN(test_direct_reply);
+	RUN(test_dispatch_model);
 	TEST_DONE();
 }
