@@ -187,6 +187,18 @@ class RawConn:
         except OSError:
             return False
 
+    def discard_input(self, quiet=0.05):
+        """Read and drop what has arrived, until nothing comes for quiet
+        seconds (deliveries a test does not look at, so that the broker's
+        output to this connection keeps draining)."""
+        self.buf = b""
+        self.sock.settimeout(quiet)
+        try:
+            while self.sock.recv(1 << 20):
+                pass
+        except socket.timeout:
+            pass
+
     def _fill(self, deadline):
         remaining = deadline - time.time()
         if remaining <= 0:

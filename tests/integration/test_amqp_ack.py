@@ -1,7 +1,6 @@
 """Acknowledgements: ack/nack/reject (single and multiple), requeue and the
 redelivered flag, basic.recover, unknown tags, and unacked messages going
 back to their queue in order when a channel or connection closes."""
-import socket
 import struct
 
 import pytest
@@ -248,14 +247,11 @@ def test_bulk_publish_and_consume_in_order(conn, ch):
     assert got == list(range(n))
 
 
-@current_only
-@pytest.mark.parametrize("how", ["close", "recover", "nack_multiple"])
-def test_requeue_of_many_unacked_is_one_merge(broker, how):
-    # 65,535 unacked deliveries whose slots lie in front of 300,000 ready
-    # messages: put back one at a time, each shifted the 65,535-deep front
-    # of the queue (6 s of the core thread, every client waiting).
+def _unacked_in_front(broker, unacked, ready):
+    """A raw connection whose consumer "c" on channel 2 holds the queue's
+    first `unacked` messages, `ready` more behind them, and a pika channel
+    on another connection: (raw, channel, queue)."""
     import amqpraw as r
-    unacked, ready = 65535, 300000
     c = r.connect(broker)
     c.open_channel(1)
     q = c.declare_queue(1, uname("q"))
@@ -273,14 +269,21 @@ def test_requeue_of_many_unacked_is_one_merge(broker, how):
     ch = connect(broker).channel()
 
     def delivered():
-        c.sock.settimeout(0.05)
-        try:
-            while c.sock.recv(1 << 20):
-                pass
-        except socket.timeout:
-            pass
+        c.discard_input()
         return ready_count(ch, q) == ready
     assert wait_for(delivered, timeout=30)
+    return c, ch, q
+
+
+@current_only
+@pytest.mark.parametrize("how", ["close", "recover", "nack_multiple"])
+def test_requeue_of_many_unacked_is_one_merge(broker, how):
+    # 65,535 unacked deliveries whose slots lie in front of 300,000 ready
+    # messages: put back one at a time, each shifted the 65,535-deep front
+    # of the queue (6 s of the core thread, every client waiting).
+    import amqpraw as r
+    unacked, ready = 65535, 300000
+    c, ch, q = _unacked_in_front(broker, unacked, ready)
     cpu = core_cpu_seconds(broker)
     if how == "close":
         c.send(r.method_frame(2, r.CHANNEL, 40, struct.pack("!H", 200) + r.shortstr("")
@@ -308,31 +311,7 @@ def test_single_requeues_in_a_row_are_one_merge(broker, how):
     # core thread). A run of settle frames is now one merge.
     import amqpraw as r
     unacked, ready = 65535, 300000
-    c = r.connect(broker)
-    c.open_channel(1)
-    q = c.declare_queue(1, uname("q"))
-    pub = (r.method_frame(1, r.BASIC, 40, r.publish_args("", q)) + r.header_frame(1, 1)
-           + r.body_frame(1, b"x"))
-    for i in range(0, unacked + ready, 10000):
-        c.send(pub * min(10000, unacked + ready - i))
-    c.send(r.method_frame(1, r.QUEUE, 10, r.queue_declare_args(q, passive=True)))
-    c.expect_method(r.QUEUE, 11, timeout=60)
-    c.open_channel(2)
-    c.send(r.method_frame(2, r.BASIC, 10, struct.pack("!IHB", 0, unacked, 0)))
-    c.expect_method(r.BASIC, 11)
-    c.send(r.method_frame(2, r.BASIC, 20, struct.pack("!H", 0) + r.shortstr(q)
-                          + r.shortstr("c") + b"\x00" + r.table({})))
-    ch = connect(broker).channel()
-
-    def delivered():
-        c.sock.settimeout(0.05)
-        try:
-            while c.sock.recv(1 << 20):
-                pass
-        except socket.timeout:
-            pass
-        return ready_count(ch, q) == ready
-    assert wait_for(delivered, timeout=30)
+    c, ch, q = _unacked_in_front(broker, unacked, ready)
     # cancelled, so that nothing put back is delivered again
     c.send(r.method_frame(2, r.BASIC, 30, r.shortstr("c") + b"\x00"))
     cpu = core_cpu_seconds(broker)
