@@ -357,9 +357,10 @@ int st_stream_retain(struct st_stream *s, uint64_t max_bytes, uint64_t max_age_m
  * journal thread keeping, per key, only the record (or tombstone) with
  * the newest offset in the whole stream, plus every record without a
  * key. Surviving records keep their offsets; readers positioned in a
- * rewritten segment find their offset again. Runs by itself whenever a
- * segment is sealed; this call asks for it now. Returns the segments
- * handed to the thread.
+ * rewritten segment find their offset again. Runs by itself when a
+ * segment is sealed and half the stream's bytes came since the last
+ * pass (strm_compact_due); this call asks for it now. Returns the
+ * segments handed to the thread.
  */
 int st_stream_compact(struct st_stream *s);
 

@@ -149,6 +149,10 @@ struct strm_keys {
 };
 void strm_keys_put(struct strm_keys *t, uint64_t h, uint64_t offset);
 void strm_keys_fini(struct strm_keys *t);
+/* Whether a compaction pass is due: the bytes appended since the last
+ * pass began are at least the rest of the stream's (Kafka's default
+ * dirty ratio of one half). */
+bool strm_compact_due(const struct st_stream *s);
 /* Read every record's key of s into s->keys (opening a compacted stream). */
 int strm_keys_rebuild(struct st_stream *s);
 /* A follower's side of ST_REPL_COMPACT: rewrite the segment at path
@@ -210,6 +214,9 @@ struct st_stream {
 	uint64_t compactions, compacted_recs;
 	struct strm_keys keys;     /* cfg.compact: newest offset per key */
 	bool want_compact;         /* a segment was sealed: compact when settled */
+	uint64_t appended;         /* bytes ever appended (compaction's dirty part) */
+	uint64_t compact_mark;     /* appended when the last compaction pass began */
+	uint64_t compact_jobs;     /* segments handed to the thread to compact */
 };
 
 struct strm_seg *strm_seg_find(const struct st_stream *s, uint64_t offset);

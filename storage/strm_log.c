@@ -113,7 +113,8 @@ active_for(struct st_stream *s, size_t chunk_len)
 		return g;
 	if (g != NULL) {    /* sealed: the thread may close its descriptors */
 		g->sealed = true;
-		s->want_compact = s->cfg.compact;
+		if (s->cfg.compact && strm_compact_due(s))
+			s->want_compact = true;
 	}
 	return seg_new(s, s->chunk_first);
 }
@@ -210,6 +211,7 @@ strm_flush(struct st_stream *s)
 	g->size += clen;
 	g->next = s->chunk_first + span;
 	s->bytes += clen;
+	s->appended += clen;
 	d = bk_malloc(sizeof(*d));
 	*d = (struct strm_done){ s, g, s->chunk_first + span, g->size };
 	if ((rc = st_journal_when_durable(s->j, chunk_done, d)) != 0) {

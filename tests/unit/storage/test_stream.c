@@ -284,6 +284,45 @@ test_compaction(void)
 	tmpdir_free();
 }
 
+/* Segments of one record each, every key new (nothing to remove): each
+ * seal used to hand every sealed segment to the thread again, the square
+ * of the segments in all. A pass now waits until half the stream is new,
+ * so the segments handed over stay within a few times their number. */
+static void
+test_compaction_passes(void)
+{
+	struct st_stream_config cfg = { 1, 16, true };
+	struct st_journal *j;
+	struct st_stream *s;
+	uint64_t off;
+	int k;
+
+	tmpdir_new();
+	j = jopen_cfg(1 << 20, ST_SYNC_BATCH);
+	CHECK_EQ_INT(st_stream_open(j, 0x45, &cfg, on_commit, NULL, &s), 0);
+	for (k = 0; k < 400; k++) {
+		char body[16], key[16];
+		struct st_stream_rec rec = { 0 };
+
+		snprintf(body, sizeof(body), "rec-%d", k);
+		snprintf(key, sizeof(key), "key-%d", k);
+		rec.payload = body;
+		rec.len = (uint32_t)strlen(body);
+		rec.key = key;
+		rec.klen = (uint32_t)strlen(key);
+		rec.ts_ms = 1000;
+		CHECK_EQ_INT(st_stream_append(s, &rec, &off), 0);
+		CHECK_EQ_INT(flush(j), 0);              /* a segment per record */
+	}
+	CHECK_EQ_INT(flush(j), 0);
+	CHECK(s->nsegs >= 399);
+	CHECK(s->compact_jobs > 0);
+	CHECK(s->compact_jobs < 4 * s->nsegs);
+	st_stream_destroy(s);
+	st_journal_close(j);
+	tmpdir_free();
+}
+
 /* Write segment first of stream 0x44 in dir: a chunk per {first, span},
  * each with one record at delta (CRCs right). */
 static void
@@ -392,6 +431,7 @@ main(void)
 	test_append_read_seek();
 	test_recovery();
 	test_compaction();
+	test_compaction_passes();
 	test_hostile_offsets();
 	event_base_free(base);
 	printf("%d checks, %d failed\n", tl_checks, tl_failures);
