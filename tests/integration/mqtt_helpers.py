@@ -41,7 +41,7 @@ __all__ = ["EXTERNAL", "sluice_only", "mosquitto_differs", "VERSIONS", "V3", "V3
            "PINGREQ", "PINGRESP", "DISCONNECT", "AUTH", "P", "varint",
            "mstr", "mbin", "encode_props", "packet", "USER", "PASSWORD",
            "clean_retained", "mqtt", "PacketTypes", "Properties", "KEEPALIVE_CLOSE",
-           "MosquittoSub"]
+           "MosquittoSub", "wait_gone"]
 
 import paho.mqtt.client as mqtt                       # noqa: E402
 from paho.mqtt.packettypes import PacketTypes         # noqa: E402
@@ -338,6 +338,24 @@ def clean_retained(mb):
         c.close()
     except Exception:
         pass
+
+
+def wait_gone(b, client_id, timeout=10.0):
+    """Wait until the broker lists no connection of client_id
+    (/api/connections), so that it has handled the connection's close: its
+    session is offline (or ended) and its will is out (or waits for its
+    delay). Input from two
+    connections has no order in the broker, so a publish or CONNECT sent
+    from another connection right after a DISCONNECT (or close) may
+    otherwise be handled first. Nothing to wait on with EXTERNAL_MQTT."""
+    if EXTERNAL:
+        return
+    from http_helpers import api
+
+    def gone():
+        st, conns, _ = api(b, "GET", "/api/connections?columns=client_id")
+        return st == 200 and all(c.get("client_id") != client_id for c in conns)
+    assert wait_for(gone, timeout), "broker still lists client %r" % client_id
 
 
 def assert_mqtt_serves(b, version=V311):

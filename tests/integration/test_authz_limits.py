@@ -8,6 +8,7 @@ import pika.exceptions as pe
 import pytest
 
 from authz_helpers import add_vhost, amqp, refused, user
+from conftest import wait_for
 from http_helpers import api
 from mqtt_helpers import V311, V5, Raw
 from test_sluicectl import ctl, lines, uniq  # noqa: F401 (fixture)
@@ -21,6 +22,15 @@ def user_limit(b, u, name, value):
 
 def vhost_limit(b, vh, name, value):
     return api(b, "PUT", "/api/vhost-limits/%s/%s" % (vh, name), {"value": value})
+
+
+def wait_no_conns(b, u):
+    """Until the broker lists no connection of user u: a closed connection
+    counts towards the limits until the broker has let it go, which may
+    come after the client saw close-ok."""
+    assert wait_for(lambda: all(c.get("user") != u for c in
+                                api(b, "GET", "/api/connections?columns=user")[1]),
+                    timeout=10), "connections of %s still listed" % u
 
 
 def refused_open(fn):
@@ -40,12 +50,14 @@ def test_user_max_connections(broker):
         m = Raw(broker, version)
         assert m.connect(username="bob", password="pw").rc == code
     c1.close()
+    wait_no_conns(broker, "bob")
     amqp(broker, "bob").close()
     # negative: no limit
     user_limit(broker, "bob", "max-connections", -1)
     conns = [amqp(broker, "bob") for _ in range(3)]
     for c in conns:
         c.close()
+    wait_no_conns(broker, "bob")
     # other users are not counted
     user_limit(broker, "bob", "max-connections", 1)
     g = [amqp(broker, "guest", "guest") for _ in range(2)]

@@ -13,7 +13,7 @@ eve's rights.
 import pytest
 
 from authz_helpers import add_vhost, amqp, refused, set_perms, set_tperm, user
-from mqtt_helpers import PUBACK, V5, V311, Paho, Raw
+from mqtt_helpers import PUBACK, V5, V311, Paho, Raw, uid, wait_gone
 
 NOT_AUTHORIZED = 0x87
 
@@ -237,10 +237,14 @@ def test_mqtt_session_queue_matrix(world):
 def test_mqtt_will_matrix(world):
     sub = mqtt(world, "ada")
     sub.subscribe("#")
+    cids = []
     for u, topic in (("eve", "deny/will"), ("eve", "ok/will"), ("ada", "deny/will")):
+        cids.append(uid())
         r = Raw(world, V5)
-        r.connect(username=u, password="pw",
+        r.connect(client_id=cids[-1], username=u, password="pw",
                   will={"topic": topic, "payload": ("%s:%s" % (u, topic)).encode()})
         r.abort()
+    for cid in cids:            # each close handled: its will sent or refused
+        wait_gone(world, cid)
     got = sorted(p.payload for p in sub.publishes(timeout=1.0))
     assert got == [b"ada:deny/will", b"eve:ok/will"]

@@ -13,7 +13,7 @@ import pytest
 
 from authz_helpers import set_perms, set_tperm, user
 from mqtt_helpers import (CONNACK, PUBACK, V311, V5, P, Paho, Raw, uid,
-                          wait_for)
+                          wait_for, wait_gone)
 
 NOT_AUTHORIZED = 0x87
 NO_SUBSCRIBERS = 0x10       # accepted, nobody subscribed
@@ -139,11 +139,13 @@ def test_shared_groups_with_dashes_stay_apart(broker):
 def will_of(b, version, topic, retain=False, setup_after=None):
     sub, _ = raw(b, V311, "guest", "guest")
     sub.subscribe("#")
-    r, _ = raw(b, version, "bob", will={"topic": topic, "payload": b"gone",
-                                        "retain": retain})
+    cid = uid()
+    r, _ = raw(b, version, "bob", client_id=cid, will={"topic": topic, "payload": b"gone",
+                                                       "retain": retain})
     if setup_after:
         setup_after()
     r.abort()
+    wait_gone(b, cid)           # the broker has handled the close: will sent or not
     return [(p.topic, p.payload) for p in sub.publishes(timeout=0.8)]
 
 
@@ -179,6 +181,7 @@ def test_session_of_another_user(broker, version, code):
     a.connect()
     a.subscribe("inbox/alice", qos=1)
     a.disconnect()
+    wait_gone(broker, cid)
     g, _ = raw(broker, V311, "guest", "guest")
     g.publish("inbox/alice", b"queued-1", qos=1, pid=1)
     g.recv_type(PUBACK)

@@ -132,6 +132,7 @@ def test_mosquitto_sub_persistent_session(mb):
     # -E: exit once the SUBACK came (with -W 1 a slow SUBACK left no session)
     r = subprocess.run([SUB] + args + ["-E"], capture_output=True, text=True, timeout=10)
     assert r.returncode == 0, (r.returncode, r.stdout, r.stderr)
+    wait_gone(mb, cid)
     pub(mb, "mqttv311", "-t", t, "-q", "1", "-m", "queued")
     r = subprocess.run([SUB] + args + ["-C", "1", "-W", "5"], capture_output=True,
                        text=True, timeout=10)

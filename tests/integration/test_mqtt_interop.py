@@ -209,6 +209,7 @@ def test_mqtt_session_queue_visible_to_amqp(mb):
     c.subscribe([("dur/+", 1)])
     c.disconnect()
     c.close()
+    wait_gone(mb, cid)
     conn = amqp(mb)
     ch = conn.channel()
     for i in range(3):

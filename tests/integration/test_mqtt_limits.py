@@ -104,6 +104,7 @@ def test_max_queued_messages(make_mqtt_broker, version):
     sub.subscribe([(t, 1)])
     sub.disconnect()
     sub.close()
+    wait_gone(b, cid)               # away: nothing goes to its in-flight window
     pub = Raw(b, V311)
     pub.connect()
     publish_many(pub, t, 150)
@@ -124,6 +125,7 @@ def test_max_queued_bytes(make_mqtt_broker):
     sub.connect(client_id=cid, clean=False)
     sub.subscribe([(t, 1)])
     sub.close()
+    wait_gone(b, cid)
     pub = Raw(b, V311)
     pub.connect()
     publish_many(pub, t, 40, size=100)

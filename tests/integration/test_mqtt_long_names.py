@@ -261,6 +261,7 @@ def test_long_client_id_session_survives_restart(make_mqtt_broker, tmp_path, ver
         c.subscribe([(t + "/%d" % i, 1)])
         c.disconnect()
         c.close()
+        wait_gone(b, cid)
     pub = Raw(b, version)
     pub.connect()
     for i in range(len(ids)):

@@ -337,6 +337,7 @@ def test_receive_maximum_on_resume(mb):
     sub.subscribe([(t, 1)])
     sub.disconnect()
     sub.close()
+    wait_gone(mb, cid)      # offline: the messages below are queued, none in flight
     pub = Raw(mb, V5)
     pub.connect()
     for i in range(5):

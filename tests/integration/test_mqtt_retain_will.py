@@ -251,10 +251,13 @@ def test_v5_disconnect_with_will(mb):
 def test_will_retained(mb, version, clean_retained):
     t = utopic() + "/will"
     clean_retained.append(t)
+    cid = uid()
     c = Raw(mb, version)
-    c.connect(will={"topic": t, "payload": b"last words", "qos": 1, "retain": True})
+    c.connect(client_id=cid, will={"topic": t, "payload": b"last words", "qos": 1,
+                                   "retain": True})
     c.abort()
     time.sleep(0.3)
+    wait_gone(mb, cid)      # the will is out (and retained) before the subscribe
     late = subscriber(mb, version, [(t, 1)])
     p = late.recv_publish()
     assert (p.payload, p.retain) == (b"last words", True)

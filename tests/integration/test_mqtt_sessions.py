@@ -51,6 +51,7 @@ def test_persistent_session_collects_while_offline(mb, version):
     c.subscribe([(t + "/#", 1)])
     c.disconnect()
     c.close()
+    wait_gone(mb, cid)
     pub = Raw(mb, version)
     pub.connect()
     for i in range(5):
@@ -80,6 +81,7 @@ def test_persistent_session_with_paho(mb, version):
     assert c.connect()[1] is False
     c.subscribe(t, 1)
     c.disconnect()
+    wait_gone(mb, cid)
     pub = Paho(mb, version)
     pub.connect()
     pub.publish(t, b"offline", qos=1)
@@ -190,6 +192,7 @@ def test_v5_session_expiry_elapses(mb):
     c.subscribe([(t, 1)])
     c.disconnect()
     c.close()
+    wait_gone(mb, cid)      # the expiry runs from the broker's close
     time.sleep(2.2)
     pub = Raw(mb, V5)
     pub.connect()
@@ -210,6 +213,7 @@ def test_v5_session_expiry_within_interval(mb):
     c.connect(client_id=cid, **persistent(V5, expiry=3))
     c.subscribe([(t, 1)])
     c.abort()
+    wait_gone(mb, cid)
     pub = Raw(mb, V5)
     pub.connect()
     pub.publish(t, b"in time", qos=1, pid=1)
@@ -333,6 +337,7 @@ def test_persistent_session_survives_restart(make_mqtt_broker, tmp_path, version
     c.subscribe([(t + "/+", 1)])
     c.disconnect()
     c.close()
+    wait_gone(b, cid)
     pub = Raw(b, version)
     pub.connect()
     pub.publish(t + "/q", b"queued", qos=1, pid=1)

@@ -11,6 +11,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from conftest import wait_for
+from mqtt_helpers import wait_gone
 from mqttraw import V5, Raw
 
 
@@ -103,6 +104,7 @@ def test_persistent_session_collects_amqp_publishes(broker):
     subscribe(c, "keep/#", qos=1)
     c.disconnect()
     c.loop_stop()
+    wait_gone(broker, cid)
     conn = amqp(broker)
     for i in range(3):
         conn.channel().basic_publish("amq.topic", "keep.%d" % i, b"m%d" % i,

@@ -307,6 +307,7 @@ def test_message_expiry(mb):
     s.subscribe([(t, 1)])
     s.disconnect()
     s.close()
+    wait_gone(mb, cid)      # queued, not in flight: in-flight messages do not expire
     pub = connected(mb)
     pub.publish(t, b"short", qos=1, pid=1, props=[(P.MESSAGE_EXPIRY, 1)])
     pub.publish(t, b"long", qos=1, pid=2, props=[(P.MESSAGE_EXPIRY, 60)])

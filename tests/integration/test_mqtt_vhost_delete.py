@@ -45,6 +45,7 @@ def test_vhost_delete_ends_mqtt_state(make_mqtt_broker, version):
     c.subscribe([("$share/g/" + t + "/s", 1)], pid=2)
     c.disconnect()
     c.close()
+    wait_gone(b, away)
     # a connected persistent session with a will (v5: with a delay)
     will = {"topic": t + "/will", "payload": b"gone", "qos": 1}
     if version == V5:

@@ -197,6 +197,11 @@ def test_mqtt_clients_and_sessions(ui):
     assert br.text("#mqtt-sessions td[data-col=connected]") == "yes"
     c.loop_stop()
     c.disconnect()
+    # once the broker has closed the connection: a message that comes
+    # before goes to the session's in-flight window, not its queue
+    assert wait_for(lambda: all(x.get("client_id") != "ui-sensor" for x in
+                                api(b, "GET", "/api/connections?columns=client_id")[1]),
+                    timeout=10)
     # offline: messages queue up in the session, the page says so
     p = mqtt.Client(client_id="ui-pub", protocol=mqtt.MQTTv311)
     p.username_pw_set("guest", "guest")
