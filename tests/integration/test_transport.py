@@ -195,9 +195,9 @@ def test_connection_limits(make_broker):
             rcs.append("ok")
         except (ConnectionError, OSError):
             rcs.append("refused")
-    time.sleep(0.5)
-    assert sum(1 for c in m if c.is_connected()) == 2
+    assert wait_for(lambda: sum(1 for c in m if c.is_connected()) == 2, timeout=10)
     assert wait_for(lambda: "broker.max_connections (4) reached" in b.log())
+    assert sum(1 for c in m if c.is_connected()) == 2
     for c in m:
         c.loop_stop()
         c.disconnect()
