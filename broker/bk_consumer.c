@@ -119,7 +119,7 @@ bk_credit_wake(struct bk_credit *cr)
 	while (c != NULL) {
 		c->refs++;
 		if (c->queue != NULL)
-			bk_queue_dispatch_for(c->queue, c);
+			bk_queue_dispatch(c->queue);    /* room for all of cr's at once */
 		next = c->credit == cr ? c->cnext : cr->cons;
 		bk_consumer_unref(c);
 		c = next;
@@ -150,8 +150,15 @@ credit_unlink(struct bk_consumer *c)
 	if (c->cnext)
 		c->cnext->cprev = c->cprev;
 	c->cprev = c->cnext = NULL;
-	if (!c->no_ack)
+	if (!c->no_ack && c->unacked > 0 && cr->used > 0) {
 		cr->used -= c->unacked < cr->used ? c->unacked : cr->used;
+		/* Room for the credit's other consumers, given without a
+		 * callback: their queues walk again at the next message or
+		 * settle, as a full walk would find them (none_can_take). */
+		for (struct bk_consumer *o = cr->cons; o != NULL; o = o->cnext)
+			if (o->queue != NULL)
+				o->queue->none_can_take = false;
+	}
 	c->credit = NULL;
 }
 

@@ -164,12 +164,12 @@ delivery_new(struct bk_queue *q, struct bk_consumer *c, const struct bk_entry *e
 
 static void
 requeue_entry(struct bk_queue *q, struct bk_msg *m, uint64_t seq,
-	      uint32_t count, bool redelivered)
+	      uint32_t count, bool redelivered, enum bk_msgq_add how)
 {
 	struct bk_entry e = bk_entry_make(m, bk_msgq_expiry(q, m), seq, count,
 					  redelivered ? BK_E_REDELIVERED : 0);
 
-	bk_msgq_add(q, &e, true);
+	bk_msgq_add(q, &e, how);
 }
 
 /*
@@ -204,7 +204,9 @@ undo_delivery(struct bk_queue *q, struct bk_consumer *c, struct bk_delivery *d)
 			c->credit->used--;
 	}
 	if (!q->deleted)
-		requeue_entry(q, d->msg, d->seq, d->delivery_count, d->redelivered);
+		requeue_entry(q, d->msg, d->seq, d->delivery_count, d->redelivered,
+			      BK_MSGQ_PUT_BACK);     /* never in a settle batch: the
+							loop would pass it by */
 	else
 		bk_msg_unref(d->msg);
 	c->refs--;                      /* the caller still holds one */
@@ -280,18 +282,22 @@ bk_queue_dispatch(struct bk_queue *q)
 }
 
 /*
- * c may have room now: it settled, was unparked, or its prefetch or
- * credit grew. When the last walk found no consumer able to take and
- * nothing has given one room since (none_can_take), c is the only one
- * that may take: serve it alone, with no walk over the others (50,000
- * full consumers of one queue were walked for each ack and each wake).
- * Otherwise, or when anything else happens meanwhile, the whole walk.
+ * c may have room now: it settled, was unparked, or its prefetch grew.
+ * When the last walk found no consumer able to take and nothing has given
+ * one room since (none_can_take), c is the only one that may take: serve
+ * it alone, with no walk over the others (50,000 full consumers of one
+ * queue were walked for each ack and each wake). Otherwise, when c's room
+ * is a shared credit's, or when anything else happens meanwhile, the
+ * whole walk.
  */
 void
 bk_queue_dispatch_for(struct bk_queue *q, struct bk_consumer *c)
 {
 	if (!q->none_can_take || q->stream != NULL || q->dispatching ||
-	    q->args.single_active || c->queue != q) {
+	    q->args.single_active || c->queue != q ||
+	    (c->credit != NULL && c->credit->limit != 0)) {
+		/* room on a shared credit (global prefetch) is every consumer's
+		 * of it at once: they are served in priority and turn */
 		bk_queue_dispatch(q);
 		return;
 	}
@@ -349,7 +355,7 @@ settle_requeue(struct bk_queue *q, struct bk_delivery *d)
 		return;
 	}
 	bk_persist_count(q, d->msg, count);
-	requeue_entry(q, d->msg, d->seq, count, true);
+	requeue_entry(q, d->msg, d->seq, count, true, BK_MSGQ_REQUEUE);
 }
 
 static void

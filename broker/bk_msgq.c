@@ -266,17 +266,17 @@ bk_msgq_expiry(const struct bk_queue *q, const struct bk_msg *m)
 }
 
 void
-bk_msgq_add(struct bk_queue *q, const struct bk_entry *e, bool requeue)
+bk_msgq_add(struct bk_queue *q, const struct bk_entry *e, enum bk_msgq_add how)
 {
 	uint32_t level = bk_msgq_level(q, e->msg);
 	struct bk_ring *r = &q->levels[level];
 
-	if (requeue && bk_requeue_collect(q, e))
+	if (how == BK_MSGQ_REQUEUE && bk_requeue_collect(q, e))
 		return;                         /* merged at bk_settle_batch_end */
-	if (requeue)
-		bk_ring_insert(r, e);
-	else
+	if (how == BK_MSGQ_TAIL)
 		bk_ring_push_tail(r, e);
+	else
+		bk_ring_insert(r, e);
 	q->ready++;
 	q->ready_bytes += e->msg->body_len;
 	q->gen++;

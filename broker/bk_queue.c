@@ -341,7 +341,7 @@ bk_queue_enqueue(struct bk_queue *q, struct bk_msg *m)
 	}
 	e = bk_entry_make(bk_msg_ref(m), bk_msgq_expiry(q, m), q->next_seq++, 0, 0);
 	bk_queue_ref(q);
-	bk_msgq_add(q, &e, false);
+	bk_msgq_add(q, &e, BK_MSGQ_TAIL);
 	bk_dedup_queue_add(q, m);
 	q->ms.n[BK_MS_PUBLISH]++;
 	q->fresh_seq = e.seq;

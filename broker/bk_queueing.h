@@ -284,8 +284,11 @@ void bk_queue_random_token(struct bk_broker *b, char *out, size_t nchars);
 /* bk_msgq.c: ready-message bookkeeping of one queue */
 uint32_t bk_msgq_level(const struct bk_queue *q, const struct bk_msg *m);
 int64_t bk_msgq_expiry(const struct bk_queue *q, const struct bk_msg *m);
-/* Add an entry (ref moves in); requeue inserts by seq. */
-void bk_msgq_add(struct bk_queue *q, const struct bk_entry *e, bool requeue);
+/* Add an entry (ref moves in): at the tail (a new message), or by seq,
+ * collected for the settle batch's merge when one is open (a requeue) or
+ * at once (a message taken and put straight back, bk_dispatch.c). */
+enum bk_msgq_add { BK_MSGQ_TAIL, BK_MSGQ_REQUEUE, BK_MSGQ_PUT_BACK };
+void bk_msgq_add(struct bk_queue *q, const struct bk_entry *e, enum bk_msgq_add how);
 /* Take the next ready entry in priority then seq order. */
 bool bk_msgq_take(struct bk_queue *q, struct bk_entry *out);
 /* Drop every ready message (no dead-lettering); returns how many. */

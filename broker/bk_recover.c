@@ -158,7 +158,7 @@ on_msg(void *arg, const struct st_msg *sm)
 		ent = bk_entry_make(bk_msg_ref(m), bk_msgq_expiry(e->q, m),
 				    e->q->next_seq++, sm->queues[i].delivery_count,
 				    BK_E_REDELIVERED);
-		bk_msgq_add(e->q, &ent, false);
+		bk_msgq_add(e->q, &ent, BK_MSGQ_TAIL);
 		e->n++;
 	}
 	bk_msg_unref(m);

@@ -399,3 +399,139 @@ def test_many_equal_priority_consumers_of_one_queue_cost_no_walks(broker):
     assert wait_for(lambda: ready_count(ch, q) == 0, timeout=30)
     assert core_cpu_seconds(broker) - cpu < cpu_budget(2.0)
     c.close()
+
+
+# ---- global prefetch: room on a shared credit ------------------------------
+
+def _sink(got):
+    """on_message recording (consumer tag, body, delivery tag)."""
+    def on_msg(c, m, p, b):
+        got.append((m.consumer_tag, b, m.delivery_tag))
+    return on_msg
+
+
+def test_cancel_frees_global_credit_for_other_queue(conn, ch):
+    # One channel, global prefetch 1; consumer A on qa, B on qb. A holds the
+    # channel's one credit, so qb's message waits. Once A is cancelled and
+    # its message acked, qb's messages must reach B (a queue found full
+    # once must be looked at again when the credit's room comes back).
+    qa = ch.queue_declare(uname("qa")).method.queue
+    qb = ch.queue_declare(uname("qb")).method.queue
+    ch.basic_qos(prefetch_count=1, global_qos=True)
+    got = []
+    ta = ch.basic_consume(qa, _sink(got))
+    tb = ch.basic_consume(qb, _sink(got))
+    ch.basic_publish("", qa, b"a1")
+    assert pump(conn, lambda: len(got) == 1)
+    ch.basic_publish("", qb, b"b1")
+    conn.process_data_events(time_limit=0.3)
+    assert len(got) == 1                     # the credit is A's
+    ch.basic_cancel(ta)
+    # A's delivery settled too: nothing holds the channel's credit now
+    ch.basic_ack(got[0][2])
+    ch.basic_publish("", qb, b"b2")
+    pump(conn, lambda: len(got) >= 2, timeout=2.0)
+    other = [b for t, b, _ in got if t == tb]
+    assert other[:1] == [b"b1"], ("qb's messages wait although B may take: got %r, "
+                                  "qb ready %d" % (got, ready_count(ch, qb)))
+
+
+def test_cancel_frees_global_credit_same_queue(conn, ch):
+    # The same with both consumers on one queue.
+    q = ch.queue_declare(uname("q")).method.queue
+    ch.basic_qos(prefetch_count=1, global_qos=True)
+    got = []
+    ta = ch.basic_consume(q, _sink(got))
+    tb = ch.basic_consume(q, _sink(got))
+    ch.basic_publish("", q, b"m1")
+    assert pump(conn, lambda: len(got) == 1)
+    first = got[0][0]
+    ch.basic_publish("", q, b"m2")
+    conn.process_data_events(time_limit=0.3)
+    assert len(got) == 1
+    ch.basic_cancel(first)
+    ch.basic_ack(got[0][2])             # what the cancelled consumer held
+    ch.basic_publish("", q, b"m3")
+    ok = pump(conn, lambda: len(got) >= 2, timeout=2.0)
+    assert ok, "m2, m3 wait while the remaining consumer may take: ready %d" % ready_count(ch, q)
+
+
+def test_queue_delete_frees_global_credit(conn, ch):
+    # A's queue is deleted while A holds the channel's credit: then B (qb)
+    # may take.
+    qa = ch.queue_declare(uname("qa")).method.queue
+    qb = ch.queue_declare(uname("qb")).method.queue
+    ch.basic_qos(prefetch_count=1, global_qos=True)
+    got = []
+    ch.basic_consume(qa, _sink(got))
+    tb = ch.basic_consume(qb, _sink(got))
+    ch.basic_publish("", qa, b"a1")
+    assert pump(conn, lambda: len(got) == 1)
+    ch.basic_publish("", qb, b"b1")
+    conn.process_data_events(time_limit=0.3)
+    assert len(got) == 1
+    ch2 = conn.channel()
+    ch2.queue_delete(qa)
+    ch.basic_ack(got[0][2])
+    ch2.basic_publish("", qb, b"b2")
+    pump(conn, lambda: len(got) >= 2, timeout=2.0)
+    assert [b for t, b, _ in got if t == tb][:1] == [b"b1"], \
+        "qb ready %d, got %r" % (ready_count(ch2, qb), got)
+
+
+def test_credit_wake_serves_consumers_by_priority(conn, ch):
+    # One channel, global prefetch 1. X on qx holds the credit; q's m1 waits
+    # with two consumers blocked only by the shared credit, H (x-priority
+    # 10) and L (priority 0). When X's ack frees the credit, m1 goes to H.
+    qx = ch.queue_declare(uname("qx")).method.queue
+    q = ch.queue_declare(uname("q")).method.queue
+    ch.basic_qos(prefetch_count=1, global_qos=True)
+    got = []
+    tx = ch.basic_consume(qx, _sink(got))
+    th = ch.basic_consume(q, _sink(got), arguments={"x-priority": 10})
+    tl = ch.basic_consume(q, _sink(got), arguments={"x-priority": 0})
+    ch.basic_publish("", qx, b"x1")
+    assert pump(conn, lambda: len(got) == 1)
+    ch.basic_publish("", q, b"m1")
+    conn.process_data_events(time_limit=0.3)
+    assert len(got) == 1
+    ch.basic_ack(got[0][2])
+    assert pump(conn, lambda: len(got) == 2)
+    assert got[1][0] == th, "m1 went to the priority 0 consumer: %r" % (got,)
+
+
+def test_settle_serves_settler_over_higher_priority(conn, ch):
+    # Global prefetch 1: L (priority 0) holds the credit with m1; H
+    # (priority 10) comes after, blocked by the credit only; m2 waits.
+    # L's ack frees the credit for both, and m2 goes to H, not back to L.
+    q = ch.queue_declare(uname("q")).method.queue
+    ch.basic_qos(prefetch_count=1, global_qos=True)
+    got = []
+    tl = ch.basic_consume(q, _sink(got), arguments={"x-priority": 0})
+    ch.basic_publish("", q, b"m1")
+    assert pump(conn, lambda: len(got) == 1)
+    th = ch.basic_consume(q, _sink(got), arguments={"x-priority": 10})
+    ch.basic_publish("", q, b"m2")
+    conn.process_data_events(time_limit=0.3)
+    assert len(got) == 1
+    ch.basic_ack(got[0][2])
+    assert pump(conn, lambda: len(got) == 2)
+    assert got[1][0] == th, "m2 went to the priority 0 consumer: %r" % (got,)
+
+
+def test_global_prefetch_round_robin(conn, ch):
+    # Global prefetch 1, two equal consumers of q, ten messages, each acked
+    # as it comes: both get a share, not only the one that acks.
+    q = ch.queue_declare(uname("q")).method.queue
+    ch.basic_qos(prefetch_count=1, global_qos=True)
+    got = []
+
+    def on_msg(c, m, p, b):
+        got.append(m.consumer_tag)
+        c.basic_ack(m.delivery_tag)
+    ta = ch.basic_consume(q, on_msg)
+    tb = ch.basic_consume(q, on_msg)
+    for i in range(10):
+        ch.basic_publish("", q, b"m%d" % i)
+    assert pump(conn, lambda: len(got) == 10)
+    assert got.count(ta) >= 3 and got.count(tb) >= 3, got

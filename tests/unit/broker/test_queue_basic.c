@@ -339,6 +339,55 @@ struct mcons {
 };
 
 static uint64_t m_inline_acks;
+static int m_order_bad, m_prio_bad;
+
+/* Could o have taken d instead of d->consumer (the credit they share
+ * as it was before d took its share)? */
+static bool
+could_have_taken(const struct bk_consumer *o, const struct bk_delivery *d)
+{
+	const struct bk_credit *cr = o->credit;
+	uint32_t used;
+
+	if (o->parked || o->cancelled)
+		return false;
+	if (o->prefetch != 0 && o->unacked >= o->prefetch)
+		return false;
+	if (cr == NULL || cr->limit == 0)
+		return true;
+	used = cr->used;
+	if (cr == d->consumer->credit && !d->no_ack && used > 0)
+		used--;
+	return used < cr->limit;
+}
+
+/* Given to d->consumer: no requeue of its queue is still pending (the
+ * message would pass it by), and no consumer of higher priority could
+ * have taken it. */
+static void
+m_check_choice(const struct bk_delivery *d)
+{
+	const struct bk_queue *q = d->queue;
+
+	if (q == NULL || d->consumer == NULL)
+		return;
+	if (q->requeue_pending > 0)
+		m_order_bad++;
+	for (const struct bk_consumer *o = q->cons_head; o != NULL; o = o->next)
+		if (o != d->consumer && o->priority > d->consumer->priority &&
+		    could_have_taken(o, d))
+			m_prio_bad++;
+}
+
+static void
+m_hold(struct mcons *m, struct bk_delivery *d)
+{
+	if (m->n == m->cap) {
+		m->cap = m->cap ? m->cap * 2 : 16;
+		m->d = realloc(m->d, (size_t)m->cap * sizeof(*m->d));
+	}
+	m->d[m->n++] = d;
+}
 
 static int
 m_deliver(void *ctx, struct bk_delivery *d)
@@ -349,16 +398,13 @@ m_deliver(void *ctx, struct bk_delivery *d)
 		m->eagain--;
 		return -EAGAIN;
 	}
+	m_check_choice(d);
 	if (m->ack_inline && rand() % 2) {
 		m_inline_acks++;
 		bk_delivery_settle(d, BK_SETTLE_ACK);
 		return 0;
 	}
-	if (m->n == m->cap) {
-		m->cap = m->cap ? m->cap * 2 : 16;
-		m->d = realloc(m->d, (size_t)m->cap * sizeof(*m->d));
-	}
-	m->d[m->n++] = d;
+	m_hold(m, d);
 	return 0;
 }
 
@@ -386,11 +432,13 @@ could_take(const struct bk_consumer *c)
 }
 
 static void
-m_consume(struct bk_queue *q, struct mcons *m, struct bk_credit *cr, bool mixed)
+m_consume(struct bk_queue *q, struct mcons *m, struct bk_credit *cr, bool mixed,
+	  bool shared)
 {
 	struct bk_consume_decl d = {
 		.queue = q, .prefetch = 1 + (uint32_t)(rand() % 3),
-		.priority = mixed ? rand() % 3 : 0, .credit = rand() % 3 == 0 ? cr : NULL,
+		.priority = mixed ? rand() % 3 : 0,
+		.credit = shared || rand() % 3 == 0 ? cr : NULL,
 		.ops = &m_ops, .ctx = m,
 	};
 	struct bk_err err;
@@ -411,43 +459,73 @@ m_settle_one(struct mcons *m, enum bk_settle how)
 }
 
 static void
-dispatch_model(bool mixed, unsigned seed)
+dispatch_model(bool mixed, bool shared, unsigned seed)
 {
 	struct mcons mc[MC];
 	struct bk_credit *cr;
 	struct bk_queue *q;
 	struct mcons got = { 0 };           /* basic.get deliveries */
+	struct mcons orphans = { 0 };       /* of consumers cancelled before settling */
+	bool stale = false;                 /* a cancel gave credit back unseen */
 	uint64_t published = 0, acked = 0;
 	int step, i, bad = 0, lost = 0;
 
 	srand(seed);
 	memset(mc, 0, sizeof(mc));
 	m_inline_acks = 0;
+	m_order_bad = m_prio_bad = 0;
 	th_setup();
 	q = th_declare("q", NULL);
 	cr = bk_credit_new(4);
 	for (i = 0; i < MC; i++)
-		m_consume(q, &mc[i], cr, mixed);
+		m_consume(q, &mc[i], cr, mixed, shared);
 	for (step = 0; step < 20000; step++) {
 		struct mcons *m = &mc[rand() % MC];
 		uint64_t held = 0;
 
-		switch (rand() % 12) {
+		int op = m->c == NULL ? -1 : rand() % 13;
+		bool came = false;              /* a message or a settle */
+
+		switch (op) {
+		case -1:
+			m_consume(q, m, cr, mixed, shared);
+			break;
+		case 12:        /* a run of settles, as from one read (amqp_reader.c) */
+			bk_settle_batch_begin(th_broker);
+			for (int k = 0; k < 4; k++) {
+				struct mcons *o = &mc[rand() % MC];
+
+				if (o->n == 0)
+					continue;
+				if (rand() % 2) {
+					m_settle_one(o, BK_SETTLE_ACK);
+					acked++;
+				} else {
+					m_settle_one(o, BK_SETTLE_REQUEUE);
+				}
+				came = true;
+			}
+			bk_settle_batch_end(th_broker);
+			break;
 		case 0:
 		case 1:
 			th_publish("q", "m");
 			published++;
+			came = true;
 			break;
 		case 2:
 		case 3:
 			if (m->n > 0) {
 				m_settle_one(m, BK_SETTLE_ACK);
 				acked++;
+				came = true;
 			}
 			break;
 		case 4:
-			if (m->n > 0)
+			if (m->n > 0) {
 				m_settle_one(m, BK_SETTLE_REQUEUE);
+				came = true;
+			}
 			break;
 		case 5:
 			m->eagain = rand() % 3;
@@ -461,17 +539,25 @@ dispatch_model(bool mixed, unsigned seed)
 		case 7:
 			bk_credit_set_limit(cr, (uint32_t)(rand() % 8));
 			break;
-		case 8: {       /* a consumer goes, its deliveries back; another comes */
+		case 8: {       /* a consumer goes, its deliveries back now or later; another comes */
 			struct bk_delivery **d = m->d;
 			int n = m->n;
+			bool later = rand() % 2;
 
 			m->d = NULL;
 			m->n = m->cap = 0;
+			/* Room its deliveries held on the credit comes back with no
+			 * dispatch: the next message or settle must find it. */
+			stale |= later && n > 0 && m->c->credit != NULL;
 			bk_consumer_cancel(m->c);
-			while (n > 0)
-				bk_delivery_settle(d[--n], BK_SETTLE_REQUEUE);
+			while (n > 0) {
+				if (later)
+					m_hold(&orphans, d[--n]);
+				else
+					bk_delivery_settle(d[--n], BK_SETTLE_REQUEUE);
+			}
 			free(d);
-			m_consume(q, m, cr, mixed);
+			m->c = NULL;            /* another comes in a later step */
 			break;
 		}
 		case 9: {       /* basic.get */
@@ -479,17 +565,21 @@ dispatch_model(bool mixed, unsigned seed)
 			uint32_t left;
 
 			if (bk_queue_get_one(q, false, &d, &left) == BK_OK && d != NULL)
-				m_deliver(&got, d);
+				m_hold(&got, d);
 			break;
 		}
-		case 10:
-			if (got.n > 0 && rand() % 2) {
-				m_settle_one(&got, BK_SETTLE_ACK);
+		case 10: {
+			struct mcons *o = rand() % 2 ? &got : &orphans;
+
+			came = o->n > 0;
+			if (o->n > 0 && rand() % 2) {
+				m_settle_one(o, BK_SETTLE_ACK);
 				acked++;
-			} else if (got.n > 0) {
-				m_settle_one(&got, BK_SETTLE_REQUEUE);
+			} else if (o->n > 0) {
+				m_settle_one(o, BK_SETTLE_REQUEUE);
 			}
 			break;
+		}
 		case 11: {      /* purge */
 			uint32_t n;
 			struct bk_err err;
@@ -500,25 +590,33 @@ dispatch_model(bool mixed, unsigned seed)
 			break;
 		}
 		}
-		if (bk_queue_message_count(q) > 0)
+		if (came)
+			stale = false;
+		if (bk_queue_message_count(q) > 0 && !stale)
 			for (i = 0; i < MC; i++)
-				if (could_take(mc[i].c))
+				if (mc[i].c != NULL && could_take(mc[i].c))
 					bad++;
 		for (i = 0; i < MC; i++)
 			held += (uint64_t)mc[i].n;
-		held += (uint64_t)got.n;
+		held += (uint64_t)got.n + (uint64_t)orphans.n;
 		if (published != acked + m_inline_acks + held + bk_queue_message_count(q))
 			lost++;
 	}
 	CHECK_EQ_INT(bad, 0);
 	CHECK_EQ_INT(lost, 0);
+	CHECK_EQ_INT(m_order_bad, 0);
+	CHECK_EQ_INT(m_prio_bad, 0);
 	while (got.n > 0)
 		m_settle_one(&got, BK_SETTLE_ACK);
+	while (orphans.n > 0)
+		m_settle_one(&orphans, BK_SETTLE_ACK);
 	free(got.d);
+	free(orphans.d);
 	for (i = 0; i < MC; i++) {
 		while (mc[i].n > 0)
 			m_settle_one(&mc[i], BK_SETTLE_ACK);
-		bk_consumer_cancel(mc[i].c);
+		if (mc[i].c != NULL)
+			bk_consumer_cancel(mc[i].c);
 		free(mc[i].d);
 	}
 	bk_credit_free(cr);
@@ -528,10 +626,13 @@ dispatch_model(bool mixed, unsigned seed)
 static void
 test_dispatch_model(void)
 {
-	dispatch_model(false, 1);
-	dispatch_model(false, 2);
-	dispatch_model(true, 3);
-	dispatch_model(true, 4);
+	dispatch_model(false, false, 1);
+	dispatch_model(false, false, 2);
+	dispatch_model(true, false, 3);
+	dispatch_model(true, false, 4);
+	/* every consumer on one credit, as on a channel with global prefetch */
+	dispatch_model(false, true, 5);
+	dispatch_model(true, true, 6);
 }
 
 int
