@@ -1,10 +1,12 @@
 """Acknowledgements: ack/nack/reject (single and multiple), requeue and the
 redelivered flag, basic.recover, unknown tags, and unacked messages going
 back to their queue in order when a channel or connection closes."""
+import socket
 import struct
 
 import pytest
 
+import amqpraw as r
 from amqp_helpers import *  # noqa: F401,F403
 
 
@@ -340,3 +342,100 @@ def test_requeues_from_two_channels_keep_queue_order(conn, ch):
     b.close()
     assert wait_for(lambda: ready_count(ch, q) == 1500)
     assert drain(ch, q) == [b"m%d" % i for i in range(1500)]
+
+
+def _deliveries(c, n, timeout=3.0):
+    """The next n basic.deliver as (channel, tag, redelivered, body)."""
+    out = []
+    while len(out) < n:
+        ch, cid, mid, payload = c.recv_method(timeout)
+        if (cid, mid) != (r.BASIC, 60):
+            continue
+        rd = r.Reader(payload[4:])
+        rd.shortstr()
+        tag = struct.unpack("!Q", rd.take(8))[0]
+        red = rd.octet()
+        _, _, hp = c.recv_frame(timeout)
+        size = struct.unpack("!Q", hp[4:12])[0]
+        body = b""
+        while len(body) < size:
+            _, _, bp = c.recv_frame(timeout)
+            body += bp
+        out.append((ch, tag, bool(red), body))
+    return out
+
+
+def _setup(broker, n=6):
+    """n messages, then two raw channels' consumers (prefetch 1) holding
+    m0 and m1: (raw, pika channel, queue, the two deliveries)."""
+    c = r.connect(broker)
+    pch = connect(broker).channel()
+    q = pch.queue_declare(uname("q")).method.queue
+    for i in range(n):
+        pch.basic_publish("", q, b"m%d" % i)
+    assert wait_for(lambda: ready_count(pch, q) == n)
+    for chan in (1, 2):
+        c.open_channel(chan)
+        c.send(r.method_frame(chan, r.BASIC, 10, struct.pack("!IHB", 0, 1, 0)))
+        c.expect_method(r.BASIC, 11)
+    for chan in (1, 2):
+        c.send(r.method_frame(chan, r.BASIC, 20, struct.pack("!H", 0) + r.shortstr(q)
+                              + r.shortstr("c%d" % chan) + b"\x00" + r.table({})))
+    got = _deliveries(c, 2)
+    return c, pch, q, got
+
+
+def _reject(chan, tag, requeue=True):
+    return r.method_frame(chan, r.BASIC, 90, struct.pack("!QB", tag, 1 if requeue else 0))
+
+
+def _ack(chan, tag):
+    return r.method_frame(chan, r.BASIC, 80, struct.pack("!QB", tag, 0))
+
+
+# A run of settle frames (one read, nothing else between them) settles as
+# one batch: what it puts back is merged at the run's end.
+
+def test_requeue_then_ack_other_channel_keeps_order(broker):
+    c, pch, q, got = _setup(broker)
+    by_chan = {ch: (tag, body) for ch, tag, _, body in got}
+    # ch1 puts its message back, ch2 acks its own: one run
+    c.send(_reject(1, by_chan[1][0]) + _ack(2, by_chan[2][0]))
+    nxt = _deliveries(c, 2)
+    bodies = [b for _, _, _, b in nxt]
+    assert bodies[0] == by_chan[1][1] and nxt[0][2], nxt
+    assert bodies[1] == b"m2", nxt
+
+
+def test_heartbeat_and_channel_error_inside_a_run(broker):
+    c, pch, q, got = _setup(broker)
+    by_chan = {ch: (tag, body) for ch, tag, _, body in got}
+    hb = r.frame(8, 0, b"")
+    c.send(_reject(1, by_chan[1][0]) + hb + _ack(2, 999) + _ack(2, by_chan[2][0]))
+    # ch2 fails (unknown tag): its consumer goes, its m1 comes back
+    nxt = _deliveries(c, 1)
+    assert nxt[0][3] == by_chan[1][1] and nxt[0][0] == 1, nxt
+    r.assert_serves(broker)
+
+
+def test_bad_frame_inside_a_run(broker):
+    c, pch, q, got = _setup(broker)
+    by_chan = {ch: (tag, body) for ch, tag, _, body in got}
+    bad = r.method_frame(1, r.BASIC, 80, b"\x00")      # ack too short to decode
+    c.send(_reject(1, by_chan[1][0]) + _reject(2, by_chan[2][0]) + bad + _reject(1, 5))
+    assert wait_for(lambda: ready_count(pch, q) == 6, timeout=5)
+    r.assert_serves(broker)
+    m, _, b = pch.basic_get(q, auto_ack=True)
+    assert b == b"m0" and m.redelivered
+
+
+def test_close_inside_a_run(broker):
+    c, pch, q, got = _setup(broker)
+    by_chan = {ch: (tag, body) for ch, tag, _, body in got}
+    close = r.method_frame(0, r.CONNECTION, 50, struct.pack("!H", 200) + r.shortstr("bye")
+                           + struct.pack("!HH", 0, 0))
+    c.send(_reject(1, by_chan[1][0]) + close + _reject(2, by_chan[2][0]))
+    c.sock.shutdown(socket.SHUT_WR)
+    assert wait_for(lambda: ready_count(pch, q) == 6, timeout=5)
+    r.assert_serves(broker)
+    assert [pch.basic_get(q, auto_ack=True)[2] for _ in range(3)] == [b"m0", b"m1", b"m2"]
