@@ -43,21 +43,7 @@ can_take(const struct bk_consumer *c)
 	return cr == NULL || cr->limit == 0 || cr->used < cr->limit;
 }
 
-/* Move the list head behind every other consumer. */
-static void
-head_to_tail(struct bk_queue *q)
-{
-	struct bk_consumer *c = q->cons_head;
-
-	if (c == q->cons_tail)
-		return;
-	q->cons_head = c->next;
-	q->cons_head->prev = NULL;
-	c->prev = q->cons_tail;
-	c->next = NULL;
-	q->cons_tail->next = c;
-	q->cons_tail = c;
-}
+static void rotate(struct bk_queue *q, struct bk_consumer *c);
 
 /*
  * With one priority among the consumers (the head's is the tail's: the
@@ -80,7 +66,7 @@ pick(struct bk_queue *q)
 			c = q->cons_head;
 			if (can_take(c))
 				return c;
-			head_to_tail(q);
+			rotate(q, c);           /* one priority: to the tail, no walk */
 		}
 		return NULL;
 	}

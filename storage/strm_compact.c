@@ -143,6 +143,7 @@ snapshot(const struct strm_keys *t)
 	struct strm_ksnap *sn = bk_calloc(1, sizeof(*sn));
 	size_t k = 0;
 
+	sn->refs = 1;
 	sn->kv = bk_malloc((t->n ? t->n : 1) * sizeof(*sn->kv));
 	for (size_t i = 0; i < t->cap; i++)
 		if (t->v[i].offset != 0)
@@ -440,7 +441,7 @@ st_stream_compact(struct st_stream *s)
 		strm_seg_name(j->seg, g->first, "seg");
 		strm_seg_name(j->idx, g->first, "idx");
 		if (sn == NULL)
-			sn = snapshot(&s->keys);
+			sn = snapshot(&s->keys);        /* the pass holds one ref */
 		sn->refs++;
 		j->snap = sn;
 		j->keys = sn->kv;
@@ -451,7 +452,7 @@ st_stream_compact(struct st_stream *s)
 		j->sync = true;
 		if (jnl_batch_add_task(s->j, compact_run, j) < 0 ||
 		    st_journal_when_durable(s->j, compact_done, j) < 0) {
-			sn->refs--;             /* freed below if no job took it */
+			sn->refs--;             /* the pass still holds one */
 			bk_free(j->bits);
 			bk_free(j);
 			break;
@@ -461,10 +462,7 @@ st_stream_compact(struct st_stream *s)
 		s->compact_jobs++;
 		n++;
 	}
-	if (sn != NULL && sn->refs == 0) {
-		bk_free(sn->kv);
-		bk_free(sn);
-	}
+	snapshot_unref(sn);                     /* the pass's ref */
 	if (n > 0)
 		s->compact_mark = s->appended;
 	return n;
