@@ -2,12 +2,10 @@
  * bk_consumer.c: consumer registration, cancellation, shared credit and
  * the delivery free list.
  *
- * A queue's consumers form one list ordered by priority (highest first);
- * within one priority they are in round-robin order: the dispatcher moves
- * the consumer it just served behind its equals (bk_dispatch.c). For a
- * single-active-consumer queue the list is in registration order instead
- * and only its head is served; when the head cancels, the next one takes
- * over.
+ * A queue's consumers form one list in the order they came; the
+ * dispatcher sees them by priority, each priority in round-robin turn
+ * (bk_cgroup.c). A single-active-consumer queue serves only the list's
+ * head; when the head cancels, the next one takes over.
  *
  * Shared credit (basic.qos global) links its consumers so that freeing one
  * unit can wake every queue they consume from.
@@ -109,18 +107,27 @@ bk_credit_new(uint32_t limit)
  * Dispatch every queue a consumer of cr reads from. A deliver() may cancel
  * consumers of cr (unlinking them); the walk holds a ref on the current
  * one and starts over from the head when it was unlinked, which ends
- * because each start-over follows an unlink.
+ * because each start-over follows an unlink. A consumer served meanwhile
+ * moves to the tail (bk_credit_served) and may be met again, once per
+ * delivery at most.
  */
 void
 bk_credit_wake(struct bk_credit *cr)
 {
-	struct bk_consumer *c = cr->cons, *next;
+	struct bk_consumer *c, *next;
 
+	/* every one back in turn before any queue is served, so that each
+	 * queue serves its highest priority first; the list is in the order
+	 * they were last served (bk_credit_served), so their turn holds */
+	for (c = cr->cons; c != NULL; c = c->cnext)
+		bk_cgroup_room(c);
+	c = cr->cons;
 	while (c != NULL) {
 		c->refs++;
 		if (c->queue != NULL)
 			bk_queue_dispatch(c->queue);    /* room for all of cr's at once */
-		next = c->credit == cr ? c->cnext : cr->cons;
+		/* still among cr's (not cancelled, not an orphan) */
+		next = c->credit == cr && !c->cancelled ? c->cnext : cr->cons;
 		bk_consumer_unref(c);
 		c = next;
 	}
@@ -136,6 +143,52 @@ bk_credit_set_limit(struct bk_credit *c, uint32_t limit)
 		bk_credit_wake(c);
 }
 
+/* c out of cr's list, and back in at its tail (bk_credit_link). */
+static void
+credit_list_del(struct bk_credit *cr, struct bk_consumer *c)
+{
+	if (c->cprev)
+		c->cprev->cnext = c->cnext;
+	else
+		cr->cons = c->cnext;
+	if (c->cnext)
+		c->cnext->cprev = c->cprev;
+	else
+		cr->cons_tail = c->cprev;
+	c->cprev = c->cnext = NULL;
+}
+
+void
+bk_credit_link(struct bk_credit *cr, struct bk_consumer *c)
+{
+	c->credit = cr;
+	c->cnext = NULL;
+	c->cprev = cr->cons_tail;
+	if (cr->cons_tail)
+		cr->cons_tail->cnext = c;
+	else
+		cr->cons = c;
+	cr->cons_tail = c;
+}
+
+void
+bk_credit_served(struct bk_consumer *c)
+{
+	struct bk_credit *cr = c->credit;
+
+	if (cr == NULL || cr->limit == 0 || c->cnext == NULL)
+		return;
+	credit_list_del(cr, c);
+	bk_credit_link(cr, c);
+}
+
+/*
+ * c leaves cr's consumers. Deliveries it still has out keep counting
+ * against cr until settled, as on RabbitMQ, where a channel's global
+ * prefetch counts the channel's unacknowledged messages whoever consumed
+ * them: c stays on cr's orphans until its last one settles
+ * (bk_credit_settled).
+ */
 static void
 credit_unlink(struct bk_consumer *c)
 {
@@ -143,33 +196,53 @@ credit_unlink(struct bk_consumer *c)
 
 	if (cr == NULL)
 		return;
-	if (c->cprev)
-		c->cprev->cnext = c->cnext;
-	else
-		cr->cons = c->cnext;
-	if (c->cnext)
-		c->cnext->cprev = c->cprev;
-	c->cprev = c->cnext = NULL;
-	if (!c->no_ack && c->unacked > 0 && cr->used > 0) {
-		cr->used -= c->unacked < cr->used ? c->unacked : cr->used;
-		/* Room for the credit's other consumers, given without a
-		 * callback: their queues walk again at the next message or
-		 * settle, as a full walk would find them (none_can_take). */
-		for (struct bk_consumer *o = cr->cons; o != NULL; o = o->cnext)
-			if (o->queue != NULL)
-				o->queue->none_can_take = false;
+	credit_list_del(cr, c);
+	if (!c->no_ack && c->unacked > 0) {
+		c->cnext = cr->orphans;
+		if (c->cnext)
+			c->cnext->cprev = c;
+		cr->orphans = c;
+		return;
 	}
 	c->credit = NULL;
 }
 
 void
-bk_credit_free(struct bk_credit *c)
+bk_credit_settled(struct bk_consumer *c)
 {
-	if (c == NULL)
+	struct bk_credit *cr = c->credit;
+
+	if (cr == NULL || !c->cancelled || c->unacked > 0)
 		return;
-	while (c->cons != NULL)
-		credit_unlink(c->cons);
-	bk_free(c);
+	if (c->cprev)
+		c->cprev->cnext = c->cnext;
+	else
+		cr->orphans = c->cnext;
+	if (c->cnext)
+		c->cnext->cprev = c->cprev;
+	c->cprev = c->cnext = NULL;
+	c->credit = NULL;
+}
+
+void
+bk_credit_free(struct bk_credit *cr)
+{
+	if (cr == NULL)
+		return;
+	while (cr->cons != NULL) {
+		struct bk_consumer *c = cr->cons;
+
+		credit_list_del(cr, c);
+		c->credit = NULL;
+	}
+	while (cr->orphans != NULL) {
+		struct bk_consumer *c = cr->orphans;
+
+		cr->orphans = c->cnext;
+		c->cprev = c->cnext = NULL;
+		c->credit = NULL;
+	}
+	bk_free(cr);
 }
 
 /* ---- consumers ---- */
@@ -187,28 +260,17 @@ bk_consumer_unref(struct bk_consumer *c)
 static void
 list_insert(struct bk_queue *q, struct bk_consumer *c)
 {
-	struct bk_consumer *at = NULL;     /* insert before this one */
-
-	/* Most consumers share one priority: then the new one goes last
-	 * without a walk over every consumer of the queue. */
-	if (!q->args.single_active &&
-	    (q->cons_tail == NULL || q->cons_tail->priority < c->priority)) {
-		at = q->cons_head;
-		while (at != NULL && at->priority >= c->priority)
-			at = at->next;
-	}
-	c->next = at;
-	c->prev = at ? at->prev : q->cons_tail;
+	c->next = NULL;
+	c->prev = q->cons_tail;
 	if (c->prev)
 		c->prev->next = c;
 	else
 		q->cons_head = c;
-	if (at)
-		at->prev = c;
-	else
-		q->cons_tail = c;
+	q->cons_tail = c;
 	q->ncons++;
 	q->acked_ms = bk_now_ms();      /* a new consumer counts as keeping up */
+	if (!q->args.single_active)
+		bk_cgroup_add(q, c);
 }
 
 void
@@ -221,6 +283,7 @@ bk_consumer_detach(struct bk_consumer *c)
 	bk_sconsumer_free(c);
 	if (q == NULL)
 		return;
+	bk_cgroup_remove(q, c);
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -265,13 +328,8 @@ bk_consume(const struct bk_consume_decl *d, struct bk_consumer **out,
 	c->tag = d->tag ? bk_strdup(d->tag) : NULL;
 	c->channel_id = d->channel_id;
 	list_insert(q, c);
-	if (d->credit != NULL) {
-		c->credit = d->credit;
-		c->cnext = d->credit->cons;
-		if (c->cnext)
-			c->cnext->cprev = c;
-		d->credit->cons = c;
-	}
+	if (d->credit != NULL)
+		bk_credit_link(d->credit, c);
 	q->exclusive_consumer = d->exclusive;
 	q->had_consumer = true;
 	bk_expiry_idle_stop(q);

@@ -9,17 +9,14 @@
  * can re-enter: an adapter's deliver() only appends output (broker.h), and
  * dead-letter publishes are depth-limited (bk_dlx.c).
  *
- * Consumer choice: the first consumer in the queue's list (priority
- * order) that can take a message: not parked after -EAGAIN, within its
- * prefetch and its shared credit (no-ack consumers have no credit limit).
- * Served and parked consumers move behind their equals: round-robin
- * within a priority; with one priority, so do those passed over as full.
- * Single active consumer: only the list head is ever served.
- *
- * Walks are few: once a walk finds no consumer able to take, arrivals do
- * not walk again (bk_queue_dispatch_arrival), and a consumer that gets
- * room is served alone (bk_queue_dispatch_for) until something else
- * changes.
+ * Consumer choice: of the highest priority, the next in turn that can
+ * take a message: not parked after -EAGAIN, within its prefetch and its
+ * shared credit (no-ack consumers have no credit limit). A served
+ * consumer goes behind its equals (round-robin within a priority); one
+ * that cannot take leaves the turn until it gets room (bk_cgroup.c), so
+ * no consumer is looked at twice without a change in between, whatever
+ * the mix of priorities. Single active consumer: only the list head is
+ * ever served.
  *
  * Safety during ops->deliver: the loop holds a ref on the queue and on the
  * consumer, and re-checks q->deleted and c->cancelled afterwards.
@@ -43,65 +40,17 @@ can_take(const struct bk_consumer *c)
 	return cr == NULL || cr->limit == 0 || cr->used < cr->limit;
 }
 
-static void rotate(struct bk_queue *q, struct bk_consumer *c);
-
 /*
- * With one priority among the consumers (the head's is the tail's: the
- * list is in priority order), a consumer that cannot take goes to the
- * back as it is passed, so the next pick starts from those not looked at
- * since: a queue whose consumers are nearly all full is not walked whole
- * for each message (50,000 prefetch-1 consumers, fed one message at a
- * time, cost 180 us per delivery). Mixed priorities walk the list.
+ * Single active consumer: only the list head. Otherwise the highest
+ * priority's next consumer in turn that can take (bk_cgroup.c): those
+ * found full on the way leave the turn until they get room.
  */
 static struct bk_consumer *
 pick(struct bk_queue *q)
 {
-	struct bk_consumer *c;
-	uint32_t n;
-
 	if (q->args.single_active)
 		return q->cons_head && can_take(q->cons_head) ? q->cons_head : NULL;
-	if (q->cons_head != NULL && q->cons_head->priority == q->cons_tail->priority) {
-		for (n = q->ncons; n > 0; n--) {
-			c = q->cons_head;
-			if (can_take(c))
-				return c;
-			rotate(q, c);           /* one priority: to the tail, no walk */
-		}
-		return NULL;
-	}
-	for (c = q->cons_head; c != NULL; c = c->next)
-		if (can_take(c))
-			return c;
-	return NULL;
-}
-
-/* Move c behind the last consumer of its priority. */
-static void
-rotate(struct bk_queue *q, struct bk_consumer *c)
-{
-	struct bk_consumer *last = c;
-
-	if (q->args.single_active || c->cancelled || c->queue != q)
-		return;
-	if (q->cons_tail->priority == c->priority)
-		last = q->cons_tail;            /* no walk over an equal-priority queue */
-	while (last->next != NULL && last->next->priority == c->priority)
-		last = last->next;
-	if (last == c)
-		return;
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		q->cons_head = c->next;
-	c->next->prev = c->prev;
-	c->prev = last;
-	c->next = last->next;
-	if (last->next)
-		last->next->prev = c;
-	else
-		q->cons_tail = c;
-	last->next = c;
+	return bk_cgroup_next(q, can_take);
 }
 
 /* message_stats of a delivery or get (n = 1, or -1 to undo): plain adds
@@ -223,11 +172,12 @@ dispatch_one(struct bk_queue *q, struct bk_consumer *c)
 	if (c->ops->deliver(c->ctx, d) == -EAGAIN) {
 		c->parked = true;
 		undo_delivery(q, c, d);
+		if (c->queue == q)
+			bk_cgroup_full(q, c);   /* until bk_consumer_wake */
+	} else if (c->queue == q) {
+		bk_cgroup_served(c);    /* behind its equals */
+		bk_credit_served(c);
 	}
-	/* Served or parked, c goes behind its equals: parked consumers left
-	 * at the front were walked again by every pick (50,000 consumers of
-	 * one connection whose output filled took 9 s to park). */
-	rotate(q, c);
 	bk_consumer_unref(c);
 	return true;
 }
@@ -241,7 +191,6 @@ bk_queue_dispatch(struct bk_queue *q)
 		bk_stream_dispatch(q);
 		return;
 	}
-	q->none_can_take = false;       /* until a walk finds it so again */
 	if (q->dispatching) {
 		q->dispatch_again = true;
 		return;
@@ -253,75 +202,20 @@ bk_queue_dispatch(struct bk_queue *q)
 	bk_queue_ref(q);
 	do {
 		q->dispatch_again = false;
-		q->none_can_take = false;
-		while (!q->deleted && q->ready > 0) {
-			if ((c = pick(q)) == NULL) {
-				q->none_can_take = true;
-				break;
-			}
+		while (!q->deleted && q->ready > 0 && (c = pick(q)) != NULL)
 			if (!dispatch_one(q, c))
 				break;
-		}
 	} while (q->dispatch_again && !q->deleted);
 	q->dispatching = false;
 	bk_queue_unref(q);
 }
 
-/*
- * c may have room now: it settled, was unparked, or its prefetch grew.
- * When the last walk found no consumer able to take and nothing has given
- * one room since (none_can_take), c is the only one that may take: serve
- * it alone, with no walk over the others (50,000 full consumers of one
- * queue were walked for each ack and each wake). Otherwise, when c's room
- * is a shared credit's, or when anything else happens meanwhile, the
- * whole walk.
- */
+/* c may have room now: it settled, was unparked, or its prefetch grew. */
 void
 bk_queue_dispatch_for(struct bk_queue *q, struct bk_consumer *c)
 {
-	if (!q->none_can_take || q->stream != NULL || q->dispatching ||
-	    q->args.single_active || c->queue != q ||
-	    (c->credit != NULL && c->credit->limit != 0)) {
-		/* room on a shared credit (global prefetch) is every consumer's
-		 * of it at once: they are served in priority and turn */
-		bk_queue_dispatch(q);
-		return;
-	}
-	if (!can_take(c))
-		return;                 /* still none can take */
-	if (q->deleted || q->ready == 0 || q->requeue_pending > 0) {
-		q->none_can_take = false;
-		return;
-	}
-	q->dispatching = true;
-	q->dispatch_again = false;
-	bk_queue_ref(q);
-	c->refs++;
-	while (!q->deleted && q->ready > 0 && !q->dispatch_again &&
-	       c->queue == q && can_take(c))
-		if (!dispatch_one(q, c))
-			break;
-	q->dispatching = false;
-	if (q->dispatch_again || (q->ready == 0 && !q->deleted))
-		q->none_can_take = false;
-	bk_consumer_unref(c);
-	if (q->dispatch_again && !q->deleted)
-		bk_queue_dispatch(q);
-	bk_queue_unref(q);
-}
-
-/*
- * A queue whose consumers are all full used to be walked whole for each
- * message that arrived. Room only comes back through a call of
- * bk_queue_dispatch (a settle, a credit or prefetch raised, an unparked
- * consumer, a new consumer, a requeue), which clears none_can_take; an
- * arrival alone cannot make room, so it need not walk again.
- */
-void
-bk_queue_dispatch_arrival(struct bk_queue *q)
-{
-	if (q->none_can_take && q->stream == NULL && !q->dispatching)
-		return;
+	if (c->queue == q)
+		bk_cgroup_room(c);
 	bk_queue_dispatch(q);
 }
 
@@ -386,7 +280,7 @@ bk_delivery_settle(struct bk_delivery *d, enum bk_settle how)
 	struct bk_queue *q = d->queue;
 	struct bk_consumer *c = d->consumer;
 	struct bk_credit *cr = c ? c->credit : NULL;
-	bool credit_was_full = false, no_ack = d->no_ack;
+	bool credit_was_full = false, no_ack = d->no_ack, served = false;
 
 	if (q != NULL) {
 		q->unacked--;
@@ -403,18 +297,23 @@ bk_delivery_settle(struct bk_delivery *d, enum bk_settle how)
 			credit_was_full = cr->limit != 0 && cr->used >= cr->limit;
 			if (cr->used > 0)
 				cr->used--;
+			bk_credit_settled(c);
 		}
 	}
 	settle_message(q, d, how);
 	bk_delivery_release(d);
-	if (q != NULL && !q->deleted) {
+	/* cr lives on while c is on it, or c was its orphan until now */
+	if (credit_was_full && (c->credit == cr || c->cancelled)) {
+		bk_credit_wake(cr);     /* by priority, c's queue among them
+					   while c consumes from it */
+		served = c->queue == q;
+	}
+	if (!served && q != NULL && !q->deleted) {
 		if (c != NULL && !no_ack)
 			bk_queue_dispatch_for(q, c);
 		else
 			bk_queue_dispatch(q);
 	}
-	if (credit_was_full && c->credit == cr)
-		bk_credit_wake(cr);
 	bk_consumer_unref(c);
 	bk_queue_unref(q);
 }

@@ -345,7 +345,7 @@ bk_queue_enqueue(struct bk_queue *q, struct bk_msg *m)
 	bk_dedup_queue_add(q, m);
 	q->ms.n[BK_MS_PUBLISH]++;
 	q->fresh_seq = e.seq;
-	bk_queue_dispatch_arrival(q);
+	bk_queue_dispatch(q);
 	q->fresh_seq = UINT64_MAX;
 	if (!q->deleted && bk_persist_over_budget(q->broker))
 		bk_persist_page_out(q, e.seq, bk_msgq_level(q, m));

@@ -180,6 +180,8 @@ void bk_heap_fini(struct bk_ttl_heap *h);
 /* Queues, consumers, credit                                           */
 /* ------------------------------------------------------------------ */
 
+struct bk_cgroup;
+
 struct bk_queue {
 	char *name;                     /* owned; uthash key in vh->queues */
 	struct bk_vhost *vhost;         /* borrowed; meaningless once deleted */
@@ -189,8 +191,6 @@ struct bk_queue {
 	bool had_consumer;              /* auto-delete arms after the first one */
 	bool exclusive_consumer;
 	bool dispatching, dispatch_again;
-	bool none_can_take;             /* no consumer could take at the last
-					   walk, and none has had room since */
 	bk_owner owner;                 /* exclusive queues only */
 	uint64_t jid;                   /* journal id (bk_persist.h); 0 = not durable */
 	struct bk_qargs args;           /* effective: declared + policies
@@ -217,8 +217,14 @@ struct bk_queue {
 	struct event *ttl_ev;           /* owned; earliest expiry */
 	int64_t ttl_at;                 /* when ttl_ev fires; 0 = not armed */
 	struct event *idle_ev;          /* owned; x-expires */
-	struct bk_consumer *cons_head, *cons_tail;  /* by priority, desc */
+	struct bk_consumer *cons_head, *cons_tail;  /* in the order they came */
 	uint32_t ncons;
+	struct bk_cgroup *groups;       /* owned; consumers by priority
+					   (bk_cgroup.c); none for single
+					   active consumer and streams */
+	struct bk_cgroup **gheap;       /* owned; groups that may have a taker,
+					   a max-heap by priority */
+	uint32_t gheap_n, gheap_cap;
 	struct bk_queue *excl_prev, *excl_next;     /* in the exclusive list */
 	struct bk_msg_stats ms;         /* message_stats, plain adds */
 	struct bk_hist *hist;           /* owned (bk_hist.c); rates come from it */
@@ -237,6 +243,10 @@ struct bk_consumer {
 	int32_t priority;
 	bool no_ack, exclusive, parked, cancelled;
 	struct bk_consumer *prev, *next;    /* in queue's list */
+	struct bk_cgroup *group;        /* borrowed; its priority in its queue,
+					   or NULL (bk_cgroup.c) */
+	struct bk_consumer *gprev, *gnext;  /* in the group's turn or full list */
+	bool full;                      /* in the full list */
 	struct bk_consumer *cprev, *cnext;  /* in credit's list */
 	/* direct reply-to pseudo consumers */
 	char *reply_name;               /* owned; "amq.rabbitmq.reply-to.<token>" */
@@ -247,9 +257,21 @@ struct bk_consumer {
 	struct bk_sconsumer *sc;        /* owned; stream consumers only (bk_stream.h) */
 };
 
+struct bk_cgroup {
+	int32_t priority;               /* uthash key in q->groups */
+	uint32_t n;                     /* consumers in both lists */
+	uint32_t heap_at;               /* 1 + index in q->gheap; 0 = not in it */
+	struct bk_consumer *may_head, *may_tail;    /* may take, in turn */
+	struct bk_consumer *full_head;  /* found unable to take; no room since */
+	UT_hash_handle hh;
+};
+
 struct bk_credit {
 	uint32_t limit, used;
-	struct bk_consumer *cons;       /* linked consumers (not owned) */
+	struct bk_consumer *cons, *cons_tail;   /* linked consumers (not owned),
+						   least recently served first
+						   while limit != 0 */
+	struct bk_consumer *orphans;    /* cancelled, deliveries still out */
 };
 
 /* Broker-wide queueing state (broker->queue_state). */
@@ -302,20 +324,36 @@ void bk_msgq_trim(struct bk_queue *q);
 bool bk_msgq_would_overflow(const struct bk_queue *q, const struct bk_msg *m);
 
 /* bk_consumer.c / bk_dispatch.c */
-/* A consumer may have room (or the queue's consumers or messages changed):
- * deliver what can be. */
+/* Messages arrived, or the queue's consumers changed: deliver what can be.
+ * A consumer given room must say so first (bk_cgroup_room). */
 void bk_queue_dispatch(struct bk_queue *q);
-/* The same, when only c may have more room than at the last walk. */
+/* c may have room now (settled, woken, prefetch raised): deliver. */
 void bk_queue_dispatch_for(struct bk_queue *q, struct bk_consumer *c);
-/* A message arrived: the same, unless no consumer could take at the last
- * walk (every change that gives a consumer room calls bk_queue_dispatch). */
-void bk_queue_dispatch_arrival(struct bk_queue *q);
+/* bk_cgroup.c: the dispatcher's view of a queue's consumers by priority. */
+void bk_cgroup_add(struct bk_queue *q, struct bk_consumer *c);
+void bk_cgroup_remove(struct bk_queue *q, struct bk_consumer *c);
+/* c may have room: back to its group's turn. */
+void bk_cgroup_room(struct bk_consumer *c);
+/* c cannot take: out of the turn until bk_cgroup_room. */
+void bk_cgroup_full(struct bk_queue *q, struct bk_consumer *c);
+/* c was served: behind its equals. */
+void bk_cgroup_served(struct bk_consumer *c);
+/* The consumer of the highest priority that can take, in turn; every one
+ * passed on the way is found full. NULL when none. */
+struct bk_consumer *bk_cgroup_next(struct bk_queue *q,
+				   bool (*can_take)(const struct bk_consumer *));
 struct bk_delivery *bk_delivery_alloc(void);
 void bk_delivery_release(struct bk_delivery *d);
 void bk_consumer_unref(struct bk_consumer *c);
 /* Unlink c from its queue and credit; no callbacks. */
 void bk_consumer_detach(struct bk_consumer *c);
 void bk_credit_wake(struct bk_credit *cr);
+/* c joins cr's consumers; c was served (to the tail of cr's turn). */
+void bk_credit_link(struct bk_credit *cr, struct bk_consumer *c);
+void bk_credit_served(struct bk_consumer *c);
+/* One of c's deliveries settled: a cancelled c with none left leaves its
+ * credit. */
+void bk_credit_settled(struct bk_consumer *c);
 void bk_deliveries_fini(void);
 
 /* bk_expiry.c */

@@ -210,13 +210,8 @@ bk_stream_consume(const struct bk_consume_decl *d, struct bk_consumer **out,
 		q->cons_head = c;
 	q->cons_tail = c;
 	q->ncons++;
-	if (d->credit != NULL) {
-		c->credit = d->credit;
-		c->cnext = d->credit->cons;
-		if (c->cnext)
-			c->cnext->cprev = c;
-		d->credit->cons = c;
-	}
+	if (d->credit != NULL)
+		bk_credit_link(d->credit, c);
 	q->had_consumer = true;
 	/* the start is fixed now, not when credit first allows a read */
 	if (!c->sc->sac)

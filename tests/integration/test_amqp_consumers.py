@@ -332,7 +332,7 @@ def test_consumers_per_channel_are_capped(broker):
     assert ch.queue_declare(q, passive=True).method.consumer_count == 0
 
 
-def prefetch_one_consumers(c, q, channels, per_channel):
+def prefetch_one_consumers(c, q, channels, per_channel, args=None):
     """On raw connection c (channel 1 open): per_channel consumers of q with
     a prefetch of 1 on each of channels 1..channels, consume-ok not awaited."""
     import struct
@@ -343,7 +343,7 @@ def prefetch_one_consumers(c, q, channels, per_channel):
         c.send(r.method_frame(n, r.BASIC, 10, struct.pack("!IHB", 0, 1, 0)))
         c.expect_method(r.BASIC, 11)
         c.send(r.method_frame(n, r.BASIC, 20, struct.pack("!H", 0) + r.shortstr(q)
-                              + r.shortstr("") + b"\x08" + r.table({})) * per_channel)
+                              + r.shortstr("") + b"\x08" + r.table(args or {})) * per_channel)
 
 
 @current_only
@@ -405,6 +405,47 @@ def test_many_equal_priority_consumers_of_one_queue_cost_no_walks(broker):
     c.close()
 
 
+@current_only
+def test_mixed_priority_consumers_cost_no_walks(broker):
+    # 50 channels x 1000 prefetch-1 consumers of priority 10 above one
+    # no-ack consumer of priority 0. Each basic.consume walked the list to
+    # its place (9.3 s of the core thread for the 50,000), and each message
+    # walked past every full consumer above the one with room (the fill
+    # stalled the broker for minutes).
+    import struct
+    import amqpraw as r
+    channels, per_channel = 50, 1000
+    low = r.connect(broker)
+    low.open_channel(1)
+    q = low.declare_queue(1, uname("q"))
+    low.send(r.method_frame(1, r.BASIC, 20, struct.pack("!H", 0) + r.shortstr(q)
+                            + r.shortstr("low") + b"\x02" + r.table({"x-priority": 0})))
+    low.expect_method(r.BASIC, 21)
+    c = r.connect(broker)
+    c.open_channel(1)
+    cpu = core_cpu_seconds(broker)
+    prefetch_one_consumers(c, q, channels, per_channel, {"x-priority": 10})
+    ch = connect(broker).channel()
+    assert ch.queue_declare(q, passive=True).method.consumer_count == 1 + channels * per_channel
+    pub = (r.method_frame(1, r.BASIC, 40, r.publish_args("", q)) + r.header_frame(1, 1)
+           + r.body_frame(1, b"x"))
+    c.send(pub * (channels * per_channel))
+
+    def delivered():
+        c.discard_input()
+        low.discard_input()
+        _, info, _ = api(broker, "GET", "/api/queues/%2F/" + q)
+        return info["messages_ready"] == 0 and info["message_stats"]["publish"] == channels * per_channel
+    assert wait_for(delivered, timeout=60)
+    for i in range(4000):
+        ch.basic_publish("", q, b"m")
+    low.discard_input()
+    assert wait_for(lambda: ready_count(ch, q) == 0)
+    assert core_cpu_seconds(broker) - cpu < cpu_budget(1.0)
+    c.close()
+    low.close()
+
+
 # ---- global prefetch: room on a shared credit ------------------------------
 
 def _sink(got):
@@ -428,7 +469,7 @@ def test_cancel_frees_global_credit_for_other_queue(conn, ch):
     ch.basic_publish("", qa, b"a1")
     assert pump(conn, lambda: len(got) == 1)
     ch.basic_publish("", qb, b"b1")
-    conn.process_data_events(time_limit=0.3)
+    pump(conn, lambda: len(got) > 1, timeout=0.5)
     assert len(got) == 1                     # the credit is A's
     ch.basic_cancel(ta)
     # A's delivery settled too: nothing holds the channel's credit now
@@ -438,6 +479,29 @@ def test_cancel_frees_global_credit_for_other_queue(conn, ch):
     other = [b for t, b, _ in got if t == tb]
     assert other[:1] == [b"b1"], ("qb's messages wait although B may take: got %r, "
                                   "qb ready %d" % (got, ready_count(ch, qb)))
+
+
+def test_cancelled_consumers_deliveries_keep_their_global_prefetch(conn, ch):
+    # As on RabbitMQ, a channel's global prefetch counts its unacknowledged
+    # deliveries whoever consumed them: A's message, out when A is
+    # cancelled, holds the channel's one credit until it is settled, and
+    # qb's message waits for it; requeueing it frees the credit.
+    qa = ch.queue_declare(uname("qa")).method.queue
+    qb = ch.queue_declare(uname("qb")).method.queue
+    ch.basic_qos(prefetch_count=1, global_qos=True)
+    got = []
+    ta = ch.basic_consume(qa, _sink(got))
+    tb = ch.basic_consume(qb, _sink(got))
+    ch.basic_publish("", qa, b"a1")
+    assert pump(conn, lambda: len(got) == 1)
+    ch.basic_cancel(ta)
+    ch.basic_publish("", qb, b"b1")
+    pump(conn, lambda: len(got) > 1, timeout=0.5)   # runs the whole 0.5 s unless b1 comes
+    assert len(got) == 1, "the channel's prefetch of 1 was exceeded: %r" % (got,)
+    ch.basic_nack(got[0][2], requeue=True)
+    assert pump(conn, lambda: len(got) == 2)
+    assert got[1][:2] == (tb, b"b1")
+    assert ready_count(ch, qa) == 1         # a1 back in its queue
 
 
 def test_cancel_frees_global_credit_same_queue(conn, ch):
@@ -451,7 +515,7 @@ def test_cancel_frees_global_credit_same_queue(conn, ch):
     assert pump(conn, lambda: len(got) == 1)
     first = got[0][0]
     ch.basic_publish("", q, b"m2")
-    conn.process_data_events(time_limit=0.3)
+    pump(conn, lambda: len(got) > 1, timeout=0.5)
     assert len(got) == 1
     ch.basic_cancel(first)
     ch.basic_ack(got[0][2])             # what the cancelled consumer held
@@ -472,7 +536,7 @@ def test_queue_delete_frees_global_credit(conn, ch):
     ch.basic_publish("", qa, b"a1")
     assert pump(conn, lambda: len(got) == 1)
     ch.basic_publish("", qb, b"b1")
-    conn.process_data_events(time_limit=0.3)
+    pump(conn, lambda: len(got) > 1, timeout=0.5)
     assert len(got) == 1
     ch2 = conn.channel()
     ch2.queue_delete(qa)
@@ -497,7 +561,7 @@ def test_credit_wake_serves_consumers_by_priority(conn, ch):
     ch.basic_publish("", qx, b"x1")
     assert pump(conn, lambda: len(got) == 1)
     ch.basic_publish("", q, b"m1")
-    conn.process_data_events(time_limit=0.3)
+    pump(conn, lambda: len(got) > 1, timeout=0.5)
     assert len(got) == 1
     ch.basic_ack(got[0][2])
     assert pump(conn, lambda: len(got) == 2)
@@ -516,7 +580,7 @@ def test_settle_serves_settler_over_higher_priority(conn, ch):
     assert pump(conn, lambda: len(got) == 1)
     th = ch.basic_consume(q, _sink(got), arguments={"x-priority": 10})
     ch.basic_publish("", q, b"m2")
-    conn.process_data_events(time_limit=0.3)
+    pump(conn, lambda: len(got) > 1, timeout=0.5)
     assert len(got) == 1
     ch.basic_ack(got[0][2])
     assert pump(conn, lambda: len(got) == 2)
