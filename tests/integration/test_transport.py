@@ -466,9 +466,11 @@ def test_sigterm_closes_every_connection_and_exits_0(make_broker):
     m = mqtt.Client(client_id="stop", protocol=mqtt.MQTTv5)
     m.username_pw_set("guest", "guest")
     m.on_disconnect = lambda c, u, rc, props=None: closed.append(rc)
+    connected = []
+    m.on_connect = lambda c, u, f, rc, props=None: connected.append(rc)
     m.connect("127.0.0.1", b.mqtt_port)
     m.loop_start()
-    time.sleep(0.3)
+    assert wait_for(lambda: connected)      # the CONNACK, before the signal
     start = time.time()
     b.proc.send_signal(signal.SIGTERM)
     assert b.proc.wait(10) == 0
