@@ -8,7 +8,8 @@
  * something gives it room (bk_cgroup_room): a settle, a wake, a larger
  * prefetch or credit. The groups that may have a taker are in a max-heap
  * by priority, so the dispatcher finds the highest one in O(1) and never
- * looks at a full consumer twice without a change in between:
+ * looks at a full consumer twice without a change in between (the list
+ * moves are inline in bk_cgroup.h, with the invariants):
  *
  *   heap (by priority)     group 10: may [c4 c7]   full [c1 c2 c3 ... c50000]
  *     [10, 0]              group 0:  may [c9]      full []
@@ -23,7 +24,7 @@
  * The queue's own list (q->cons_head) keeps every consumer in the order
  * they came, for listing and for single active consumer.
  */
-#include "bk_queueing.h"
+#include "bk_cgroup.h"
 
 static bool
 higher(const struct bk_cgroup *a, const struct bk_cgroup *b)
@@ -71,11 +72,9 @@ heap_down(struct bk_queue *q, uint32_t i)
 	heap_set(q, i, g);
 }
 
-static void
-heap_push(struct bk_queue *q, struct bk_cgroup *g)
+void
+bk_cgroup_push(struct bk_queue *q, struct bk_cgroup *g)
 {
-	if (g->heap_at != 0)
-		return;
 	if (q->gheap_n == q->gheap_cap) {
 		q->gheap_cap = q->gheap_cap ? q->gheap_cap * 2 : 4;
 		q->gheap = bk_realloc(q->gheap, q->gheap_cap * sizeof(*q->gheap));
@@ -101,51 +100,6 @@ heap_remove(struct bk_queue *q, struct bk_cgroup *g)
 	heap_down(q, last->heap_at - 1);
 }
 
-/* ---- a group's two lists ---- */
-
-static struct bk_consumer **
-list_head(struct bk_cgroup *g, bool full)
-{
-	return full ? &g->full_head : &g->may_head;
-}
-
-static void
-unlink_c(struct bk_cgroup *g, struct bk_consumer *c)
-{
-	if (c->gprev)
-		c->gprev->gnext = c->gnext;
-	else
-		*list_head(g, c->full) = c->gnext;
-	if (c->gnext)
-		c->gnext->gprev = c->gprev;
-	else if (!c->full)
-		g->may_tail = c->gprev;
-	c->gprev = c->gnext = NULL;
-}
-
-/* To the tail of the turn (may), or the head of the full list, whose
- * order does not matter. */
-static void
-link_c(struct bk_cgroup *g, struct bk_consumer *c, bool full)
-{
-	c->full = full;
-	if (full) {
-		c->gprev = NULL;
-		c->gnext = g->full_head;
-		if (g->full_head)
-			g->full_head->gprev = c;
-		g->full_head = c;
-		return;
-	}
-	c->gnext = NULL;
-	c->gprev = g->may_tail;
-	if (g->may_tail)
-		g->may_tail->gnext = c;
-	else
-		g->may_head = c;
-	g->may_tail = c;
-}
-
 /* ---- what the queue and the dispatcher call ---- */
 
 void
@@ -161,8 +115,9 @@ bk_cgroup_add(struct bk_queue *q, struct bk_consumer *c)
 	}
 	g->n++;
 	c->group = g;
-	link_c(g, c, false);
-	heap_push(q, g);
+	bk_cgroup_link(g, c, false);
+	if (g->heap_at == 0)
+		bk_cgroup_push(q, g);
 }
 
 void
@@ -172,14 +127,11 @@ bk_cgroup_remove(struct bk_queue *q, struct bk_consumer *c)
 
 	if (g == NULL)
 		return;
-	unlink_c(g, c);
+	bk_cgroup_unlink(g, c);
 	c->group = NULL;
 	c->full = false;
-	if (--g->n > 0) {
-		if (g->may_head == NULL)
-			heap_remove(q, g);      /* none left that may take */
-		return;
-	}
+	if (--g->n > 0)
+		return;                 /* an empty turn leaves the heap at a pick */
 	heap_remove(q, g);
 	HASH_DEL(q->groups, g);
 	bk_free(g);
@@ -191,55 +143,7 @@ bk_cgroup_remove(struct bk_queue *q, struct bk_consumer *c)
 }
 
 void
-bk_cgroup_room(struct bk_consumer *c)
+bk_cgroup_pop(struct bk_queue *q)
 {
-	struct bk_cgroup *g = c->group;
-
-	if (g == NULL || c->queue == NULL)
-		return;
-	if (c->full) {
-		unlink_c(g, c);
-		link_c(g, c, false);
-	}
-	heap_push(c->queue, g);
-}
-
-void
-bk_cgroup_full(struct bk_queue *q, struct bk_consumer *c)
-{
-	struct bk_cgroup *g = c->group;
-
-	if (g == NULL || c->full)
-		return;
-	unlink_c(g, c);
-	link_c(g, c, true);
-	if (g->may_head == NULL)
-		heap_remove(q, g);
-}
-
-void
-bk_cgroup_served(struct bk_consumer *c)
-{
-	struct bk_cgroup *g = c->group;
-
-	if (g == NULL || c->full || g->may_tail == c)
-		return;
-	unlink_c(g, c);
-	link_c(g, c, false);
-}
-
-struct bk_consumer *
-bk_cgroup_next(struct bk_queue *q, bool (*can_take)(const struct bk_consumer *))
-{
-	while (q->gheap_n > 0) {
-		struct bk_cgroup *g = q->gheap[0];
-		struct bk_consumer *c;
-
-		while ((c = g->may_head) != NULL) {
-			if (can_take(c))
-				return c;
-			bk_cgroup_full(q, c);   /* removes g once its turn is empty */
-		}
-	}
-	return NULL;
+	heap_remove(q, q->gheap[0]);
 }

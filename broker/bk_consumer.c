@@ -14,6 +14,7 @@
  * struct stays until its unsettled deliveries are settled (refcount), so
  * their d->consumer stays readable. May delete an auto-delete queue.
  */
+#include "bk_cgroup.h"
 #include "bk_stream.h"
 
 #include <string.h>
@@ -172,14 +173,10 @@ bk_credit_link(struct bk_credit *cr, struct bk_consumer *c)
 }
 
 void
-bk_credit_served(struct bk_consumer *c)
+bk_credit_to_tail(struct bk_consumer *c)
 {
-	struct bk_credit *cr = c->credit;
-
-	if (cr == NULL || cr->limit == 0 || c->cnext == NULL)
-		return;
-	credit_list_del(cr, c);
-	bk_credit_link(cr, c);
+	credit_list_del(c->credit, c);
+	bk_credit_link(c->credit, c);
 }
 
 /*
@@ -208,12 +205,10 @@ credit_unlink(struct bk_consumer *c)
 }
 
 void
-bk_credit_settled(struct bk_consumer *c)
+bk_credit_orphan_done(struct bk_consumer *c)
 {
 	struct bk_credit *cr = c->credit;
 
-	if (cr == NULL || !c->cancelled || c->unacked > 0)
-		return;
 	if (c->cprev)
 		c->cprev->cnext = c->cnext;
 	else
@@ -370,7 +365,7 @@ bk_consumer_wake(struct bk_consumer *c)
 		return;
 	c->parked = false;
 	if (c->queue != NULL)
-		bk_queue_dispatch_for(c->queue, c);
+		bk_cgroup_dispatch_for(c->queue, c);
 }
 
 void
@@ -380,5 +375,5 @@ bk_consumer_set_prefetch(struct bk_consumer *c, uint32_t prefetch)
 
 	c->prefetch = prefetch;
 	if (more && c->queue != NULL)
-		bk_queue_dispatch_for(c->queue, c);
+		bk_cgroup_dispatch_for(c->queue, c);
 }

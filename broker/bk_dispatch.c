@@ -21,6 +21,7 @@
  * Safety during ops->deliver: the loop holds a ref on the queue and on the
  * consumer, and re-checks q->deleted and c->cancelled afterwards.
  */
+#include "bk_cgroup.h"
 #include "bk_persist.h"
 #include "bk_stream.h"
 
@@ -40,17 +41,51 @@ can_take(const struct bk_consumer *c)
 	return cr == NULL || cr->limit == 0 || cr->used < cr->limit;
 }
 
+/* No consumer in turn, or only one that cannot take: the arrival of a
+ * message to a queue whose consumers are all full costs this test, not a
+ * walk. */
+static inline bool
+no_turn(const struct bk_queue *q)
+{
+	const struct bk_cgroup *g;
+
+	if (q->args.single_active)
+		return false;
+	if (q->gheap_n != 1)
+		return q->gheap_n == 0;
+	g = q->gheap[0];
+	return g->may_head == NULL || (g->n == 1 && !can_take(g->may_head));
+}
+
 /*
  * Single active consumer: only the list head. Otherwise the highest
- * priority's next consumer in turn that can take (bk_cgroup.c): those
- * found full on the way leave the turn until they get room.
+ * priority's next consumer in turn that can take (bk_cgroup.h): those
+ * found unable on the way leave the turn until they get room (a lone
+ * consumer of its priority stays: there is nothing to skip), and a
+ * priority with none in turn able to take leaves the heap, unless it is
+ * the only one there.
  */
 static struct bk_consumer *
 pick(struct bk_queue *q)
 {
 	if (q->args.single_active)
 		return q->cons_head && can_take(q->cons_head) ? q->cons_head : NULL;
-	return bk_cgroup_next(q, can_take);
+	while (q->gheap_n > 0) {
+		struct bk_cgroup *g = q->gheap[0];
+		struct bk_consumer *c;
+
+		while ((c = g->may_head) != NULL) {
+			if (can_take(c))
+				return c;
+			if (g->n == 1)
+				break;          /* alone: stays in turn, nothing to skip */
+			bk_cgroup_full(c);
+		}
+		if (q->gheap_n == 1)
+			return NULL;
+		bk_cgroup_pop(q);
+	}
+	return NULL;
 }
 
 /* message_stats of a delivery or get (n = 1, or -1 to undo): plain adds
@@ -173,7 +208,7 @@ dispatch_one(struct bk_queue *q, struct bk_consumer *c)
 		c->parked = true;
 		undo_delivery(q, c, d);
 		if (c->queue == q)
-			bk_cgroup_full(q, c);   /* until bk_consumer_wake */
+			bk_cgroup_full(c);      /* until bk_consumer_wake */
 	} else if (c->queue == q) {
 		bk_cgroup_served(c);    /* behind its equals */
 		bk_credit_served(c);
@@ -196,7 +231,7 @@ bk_queue_dispatch(struct bk_queue *q)
 		return;
 	}
 	if (q->deleted || q->ready == 0 || q->cons_head == NULL ||
-	    q->requeue_pending > 0)
+	    q->requeue_pending > 0 || no_turn(q))
 		return;
 	q->dispatching = true;
 	bk_queue_ref(q);
@@ -208,15 +243,6 @@ bk_queue_dispatch(struct bk_queue *q)
 	} while (q->dispatch_again && !q->deleted);
 	q->dispatching = false;
 	bk_queue_unref(q);
-}
-
-/* c may have room now: it settled, was unparked, or its prefetch grew. */
-void
-bk_queue_dispatch_for(struct bk_queue *q, struct bk_consumer *c)
-{
-	if (c->queue == q)
-		bk_cgroup_room(c);
-	bk_queue_dispatch(q);
 }
 
 /* Requeue, or dead-letter once x-delivery-limit is exceeded. A queue
@@ -310,7 +336,7 @@ bk_delivery_settle(struct bk_delivery *d, enum bk_settle how)
 	}
 	if (!served && q != NULL && !q->deleted) {
 		if (c != NULL && !no_ack)
-			bk_queue_dispatch_for(q, c);
+			bk_cgroup_dispatch_for(q, c);
 		else
 			bk_queue_dispatch(q);
 	}

@@ -325,23 +325,9 @@ bool bk_msgq_would_overflow(const struct bk_queue *q, const struct bk_msg *m);
 
 /* bk_consumer.c / bk_dispatch.c */
 /* Messages arrived, or the queue's consumers changed: deliver what can be.
- * A consumer given room must say so first (bk_cgroup_room). */
+ * A consumer given room must say so first (bk_cgroup_room, or
+ * bk_cgroup_dispatch_for). */
 void bk_queue_dispatch(struct bk_queue *q);
-/* c may have room now (settled, woken, prefetch raised): deliver. */
-void bk_queue_dispatch_for(struct bk_queue *q, struct bk_consumer *c);
-/* bk_cgroup.c: the dispatcher's view of a queue's consumers by priority. */
-void bk_cgroup_add(struct bk_queue *q, struct bk_consumer *c);
-void bk_cgroup_remove(struct bk_queue *q, struct bk_consumer *c);
-/* c may have room: back to its group's turn. */
-void bk_cgroup_room(struct bk_consumer *c);
-/* c cannot take: out of the turn until bk_cgroup_room. */
-void bk_cgroup_full(struct bk_queue *q, struct bk_consumer *c);
-/* c was served: behind its equals. */
-void bk_cgroup_served(struct bk_consumer *c);
-/* The consumer of the highest priority that can take, in turn; every one
- * passed on the way is found full. NULL when none. */
-struct bk_consumer *bk_cgroup_next(struct bk_queue *q,
-				   bool (*can_take)(const struct bk_consumer *));
 struct bk_delivery *bk_delivery_alloc(void);
 void bk_delivery_release(struct bk_delivery *d);
 void bk_consumer_unref(struct bk_consumer *c);
@@ -350,10 +336,24 @@ void bk_consumer_detach(struct bk_consumer *c);
 void bk_credit_wake(struct bk_credit *cr);
 /* c joins cr's consumers; c was served (to the tail of cr's turn). */
 void bk_credit_link(struct bk_credit *cr, struct bk_consumer *c);
-void bk_credit_served(struct bk_consumer *c);
+void bk_credit_to_tail(struct bk_consumer *c);
+void bk_credit_orphan_done(struct bk_consumer *c);
+
+static inline void
+bk_credit_served(struct bk_consumer *c)
+{
+	if (c->credit != NULL && c->credit->limit != 0 && c->cnext != NULL)
+		bk_credit_to_tail(c);
+}
+
 /* One of c's deliveries settled: a cancelled c with none left leaves its
  * credit. */
-void bk_credit_settled(struct bk_consumer *c);
+static inline void
+bk_credit_settled(struct bk_consumer *c)
+{
+	if (c->credit != NULL && c->cancelled && c->unacked == 0)
+		bk_credit_orphan_done(c);
+}
 void bk_deliveries_fini(void);
 
 /* bk_expiry.c */
