@@ -660,6 +660,9 @@ struct cJSON *bk_defs_tags_json(const char *tags);
  */
 struct bk_defs;
 #define BK_DEFS_KEEP_GOING 2u
+/* The broker's own definitions store or its journal: a binding made
+ * before a limit on new ones (BK_TOPIC_MAX_HASHES) came is kept. */
+#define BK_DEFS_STORED 4u
 struct bk_defs *bk_defs_parse(const struct cJSON *doc, bool one_vhost,
 			      char *err, size_t errlen);
 int bk_defs_apply(struct bk_broker *b, const struct bk_defs *d, const char *vhost,

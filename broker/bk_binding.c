@@ -237,6 +237,29 @@ resolve(struct bk_vhost *vh, const struct bk_binding_decl *d, bk_owner owner,
 	return st;
 }
 
+/* Count the key's '#' words: at most BK_TOPIC_MAX_HASHES. */
+static enum bk_status
+topic_key_check(const struct bk_exchange *x, struct bk_str key, struct bk_err *err)
+{
+	unsigned hashes = 0;
+	size_t start = 0;
+
+	for (size_t i = 0; i <= key.len; i++) {
+		if (i < key.len && key.p[i] != '.')
+			continue;
+		if (i - start == 1 && key.p[start] == '#')
+			hashes++;
+		start = i + 1;
+	}
+	if (hashes <= BK_TOPIC_MAX_HASHES)
+		return BK_OK;
+	return bk_err_set(err, BK_PRECONDITION_FAILED,
+			  "binding key '%.*s' for topic exchange '%s' in vhost '%s' has "
+			  "%u '#' wildcards; at most %d are allowed",
+			  (int)key.len, key.p, x->name, x->vhost->name, hashes,
+			  BK_TOPIC_MAX_HASHES);
+}
+
 enum bk_status
 bk_bind(struct bk_vhost *vh, const struct bk_binding_decl *d, bk_owner owner,
 	struct bk_err *err)
@@ -255,6 +278,9 @@ bk_bind(struct bk_vhost *vh, const struct bk_binding_decl *d, bk_owner owner,
 	    (st = bk_headers_parse_xmatch(d->arguments, &xmatch, err)) != BK_OK)
 		return st;
 	if (src->type == BK_X_CHASH && (st = bk_chash_check_key(d->routing_key, err)) != BK_OK)
+		return st;
+	if (src->route == BK_X_TOPIC && !d->stored &&
+	    (st = topic_key_check(src, d->routing_key, err)) != BK_OK)
 		return st;
 	b = binding_alloc(src, dest, d->dest_is_queue, d);
 	HASH_FIND(hh, vh->routing->ids, b->idkey, b->idkey_len, old);

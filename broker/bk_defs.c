@@ -293,7 +293,8 @@ bk_defs_load(struct bk_broker *b, char *err, size_t errlen)
 		return rc;
 	}
 	bk_defs_epoch_load(p, doc);
-	rc = bk_defs_import(b, doc, NULL, BK_DEFS_KEEP_GOING, why, sizeof(why));
+	rc = bk_defs_import(b, doc, NULL, BK_DEFS_KEEP_GOING | BK_DEFS_STORED, why,
+			    sizeof(why));
 	if (rc < 0)
 		snprintf(err, errlen, "%s/%s: %s", p->data_dir, ST_DEFS_FILE, why);
 	cJSON_Delete(doc);

@@ -119,6 +119,7 @@ object_apply(struct ap *a, enum bk_defs_kind k, const struct bk_defs_entry *e,
 		.dest_is_queue = e->dest_is_queue,
 		.routing_key = bk_str_c(e->routing_key != NULL ? e->routing_key : ""),
 		.arguments = bk_tb_view(&e->args),
+		.stored = (a->flags & BK_DEFS_STORED) != 0,
 	};
 
 	return bk_bind(vh, &d, NULL, err);

@@ -240,7 +240,8 @@ rec_apply(struct bk_broker *b, const struct bk_defs_rec *r)
 	if (doc == NULL || !cJSON_IsObject(doc))
 		bk_warn("definitions: journal record %llu is not a JSON object; skipped",
 			(unsigned long long)r->k.n);
-	else if (bk_defs_import(b, doc, NULL, BK_DEFS_KEEP_GOING, why, sizeof(why)) < 0)
+	else if (bk_defs_import(b, doc, NULL, BK_DEFS_KEEP_GOING | BK_DEFS_STORED, why,
+				sizeof(why)) < 0)
 		bk_warn("definitions: journal record %llu: %s", (unsigned long long)r->k.n,
 			why);
 	cJSON_Delete(doc);

@@ -161,7 +161,14 @@ struct bk_binding_decl {
 	bool dest_is_queue;
 	struct bk_str routing_key;
 	struct bk_table arguments;      /* headers exchange: x-match and values */
+	bool stored;                    /* from the broker's own store: the
+					   limits only new bindings meet
+					   (BK_TOPIC_MAX_HASHES) do not apply */
 };
+/* A topic binding key has at most this many '#' words (RabbitMQ's limit
+ * since 2026): each one can make a publish walk the rest of its routing
+ * key; past it, 406 PRECONDITION_FAILED. */
+#define BK_TOPIC_MAX_HASHES 2
 enum bk_status bk_bind(struct bk_vhost *vh, const struct bk_binding_decl *d,
 		       bk_owner owner, struct bk_err *err);
 enum bk_status bk_unbind(struct bk_vhost *vh, const struct bk_binding_decl *d,

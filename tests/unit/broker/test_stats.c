@@ -92,8 +92,10 @@ test_counters(void)
 	struct bk_broker *b = bk_broker_new(NULL, NULL);
 	struct bk_vhost *vh = bk_vhost_get(b, "/");
 	struct bk_queue_decl qd = { .name = BK_STR_LIT("q") };
-	struct bk_binding_decl bd = { BK_STR_LIT("amq.direct"), BK_STR_LIT("q"), true,
-				      BK_STR_LIT("a b/c"), { NULL, 0 } };
+	struct bk_binding_decl bd = {
+		.source = BK_STR_LIT("amq.direct"), .dest = BK_STR_LIT("q"),
+		.dest_is_queue = true, .routing_key = BK_STR_LIT("a b/c"),
+	};
 	struct bk_consume_decl cd = { 0 };
 	struct bk_consumer *c;
 	struct bk_delivery *d;
