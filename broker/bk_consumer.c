@@ -105,33 +105,40 @@ bk_credit_new(uint32_t limit)
 }
 
 /*
- * Dispatch every queue a consumer of cr reads from. A deliver() may cancel
- * consumers of cr (unlinking them); the walk holds a ref on the current
- * one and starts over from the head when it was unlinked, which ends
- * because each start-over follows an unlink. A consumer served meanwhile
- * moves to the tail (bk_credit_served) and may be met again, once per
- * delivery at most.
+ * Room on cr is every one of its consumers' at once: all go back in turn
+ * first, in the order they were last served (bk_credit_served), so that
+ * each queue serves its highest priority first and keeps its turns; then
+ * each of their queues is served. The queues are collected before any is
+ * served: serving moves consumers within cr's list (to its tail) and a
+ * deliver() may cancel some, so a walk of the list while serving would
+ * miss those behind a moved one.
  */
 void
 bk_credit_wake(struct bk_credit *cr)
 {
-	struct bk_consumer *c, *next;
+	struct bk_queue *small[16], **qs = small;
+	size_t n = 0, cap = 16;
 
-	/* every one back in turn before any queue is served, so that each
-	 * queue serves its highest priority first; the list is in the order
-	 * they were last served (bk_credit_served), so their turn holds */
-	for (c = cr->cons; c != NULL; c = c->cnext)
+	for (struct bk_consumer *c = cr->cons; c != NULL; c = c->cnext) {
 		bk_cgroup_room(c);
-	c = cr->cons;
-	while (c != NULL) {
-		c->refs++;
-		if (c->queue != NULL)
-			bk_queue_dispatch(c->queue);    /* room for all of cr's at once */
-		/* still among cr's (not cancelled, not an orphan) */
-		next = c->credit == cr && !c->cancelled ? c->cnext : cr->cons;
-		bk_consumer_unref(c);
-		c = next;
+		if (c->queue == NULL)
+			continue;
+		if (n == cap) {
+			cap *= 2;
+			if (qs == small)
+				qs = memcpy(bk_malloc(cap * sizeof(*qs)), small, sizeof(small));
+			else
+				qs = bk_realloc(qs, cap * sizeof(*qs));
+		}
+		bk_queue_ref(c->queue);
+		qs[n++] = c->queue;
 	}
+	for (size_t i = 0; i < n; i++) {
+		bk_queue_dispatch(qs[i]);       /* none if deleted meanwhile */
+		bk_queue_unref(qs[i]);
+	}
+	if (qs != small)
+		bk_free(qs);
 }
 
 void

@@ -306,7 +306,7 @@ bk_delivery_settle(struct bk_delivery *d, enum bk_settle how)
 	struct bk_queue *q = d->queue;
 	struct bk_consumer *c = d->consumer;
 	struct bk_credit *cr = c ? c->credit : NULL;
-	bool credit_was_full = false, no_ack = d->no_ack, served = false;
+	bool credit_was_full = false, no_ack = d->no_ack;
 
 	if (q != NULL) {
 		q->unacked--;
@@ -320,7 +320,9 @@ bk_delivery_settle(struct bk_delivery *d, enum bk_settle how)
 	if (c != NULL && !d->no_ack) {
 		c->unacked--;
 		if (cr != NULL) {
-			credit_was_full = cr->limit != 0 && cr->used >= cr->limit;
+			/* room comes back only to a credit exactly full: over
+			 * its limit (lowered meanwhile), one settle makes none */
+			credit_was_full = cr->limit != 0 && cr->used == cr->limit;
 			if (cr->used > 0)
 				cr->used--;
 			bk_credit_settled(c);
@@ -329,12 +331,10 @@ bk_delivery_settle(struct bk_delivery *d, enum bk_settle how)
 	settle_message(q, d, how);
 	bk_delivery_release(d);
 	/* cr lives on while c is on it, or c was its orphan until now */
-	if (credit_was_full && (c->credit == cr || c->cancelled)) {
+	if (credit_was_full && (c->credit == cr || c->cancelled))
 		bk_credit_wake(cr);     /* by priority, c's queue among them
 					   while c consumes from it */
-		served = c->queue == q;
-	}
-	if (!served && q != NULL && !q->deleted) {
+	if (q != NULL && !q->deleted) {         /* also what a requeue gave it */
 		if (c != NULL && !no_ack)
 			bk_cgroup_dispatch_for(q, c);
 		else

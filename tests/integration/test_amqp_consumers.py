@@ -504,6 +504,29 @@ def test_cancelled_consumers_deliveries_keep_their_global_prefetch(conn, ch):
     assert ready_count(ch, qa) == 1         # a1 back in its queue
 
 
+def test_raising_global_prefetch_serves_every_queue(conn, ch):
+    # Global prefetch 1: A (q1) holds the credit, a2 and b1 wait. Raising
+    # the prefetch to 10 serves both queues: the wake walked the channel's
+    # consumers and stopped at A once A, served, moved behind B.
+    q1 = ch.queue_declare(uname("q1")).method.queue
+    q2 = ch.queue_declare(uname("q2")).method.queue
+    ch.basic_qos(prefetch_count=1, global_qos=True)
+    got = []
+    ta = ch.basic_consume(q1, _sink(got))
+    tb = ch.basic_consume(q2, _sink(got))
+    ch.basic_publish("", q1, b"a1")
+    assert pump(conn, lambda: len(got) == 1)
+    ch.basic_publish("", q1, b"a2")
+    ch.basic_publish("", q2, b"b1")
+    pump(conn, lambda: len(got) > 1, timeout=0.5)
+    assert len(got) == 1
+    ch.basic_qos(prefetch_count=10, global_qos=True)
+    pump(conn, lambda: len(got) == 3, timeout=2)
+    assert sorted((t, b) for t, b, _ in got) == sorted(
+        [(ta, b"a1"), (ta, b"a2"), (tb, b"b1")]), \
+        "ready q1 %d, q2 %d" % (ready_count(ch, q1), ready_count(ch, q2))
+
+
 def test_cancel_frees_global_credit_same_queue(conn, ch):
     # The same with both consumers on one queue.
     q = ch.queue_declare(uname("q")).method.queue
