@@ -94,20 +94,13 @@ page_exchange(struct http_req *r, struct bk_vhost *vh, const char *name, cJSON *
 	bk_exchange_inspect(vh, bk_str_c(name), each_exchange, &w, &err);
 }
 
-/* GET /api/exchanges[/VHOST]: paged, only the page's exchanges become
- * JSON; unpaged, each is built once. */
+/* GET /api/exchanges[/VHOST]: only the page's exchanges become JSON;
+ * without page=, a slice at a time (http_slices.c). */
 static void
 exchange_list(struct http_req *r, struct bk_vhost *vh)
 {
-	struct walk w = { r, NULL };
 	struct http_listing ls;
 
-	if (http_query(r, "page") == NULL) {
-		w.arr = cJSON_CreateArray();
-		bk_exchanges_each(r->l->broker, vh, each_exchange, &w);
-		http_reply_list(r, w.arr, "vhost", "name");
-		return;
-	}
 	if (http_listing_init(&ls, r, "vhost", "name")) {
 		bk_exchanges_each(r->l->broker, vh, each_exchange_row, &ls);
 		http_listing_send_page(&ls, page_exchange);

@@ -192,20 +192,13 @@ page_queue(struct http_req *r, struct bk_vhost *vh, const char *name, cJSON *arr
 }
 
 /* GET /api/queues[/VHOST]: 10,000 queues cost a walk over their views and
- * a sort of small rows; only the page's queues become JSON. */
+ * a sort of small rows; only the page's queues become JSON, and without
+ * page= they do a slice at a time (http_slices.c). */
 static void
 queue_list(struct http_req *r, struct bk_vhost *vh)
 {
-	struct walk w = { r, NULL };
 	struct http_listing ls;
 
-	if (http_query(r, "page") == NULL) {
-		/* all of them: building each once is the least work */
-		w.arr = cJSON_CreateArray();
-		bk_queues_each(r->l->broker, vh, each_queue, &w);
-		http_reply_list(r, w.arr, "vhost", "name");
-		return;
-	}
 	if (http_listing_init(&ls, r, "vhost", "name")) {
 		bk_queues_each(r->l->broker, vh, each_queue_row, &ls);
 		http_listing_send_page(&ls, page_queue);

@@ -8,7 +8,7 @@
  * answer holds the status, content type and body; its connection holds
  * the request (with the answer's headers) and reads no further request
  * meanwhile (http_conn_hold). A client that goes away first detaches the
- * answer (http_commit_detach), which is then dropped. The listener lists
+ * answer (its hold.detach), which is then dropped. The listener lists
  * the kept answers, so freeing it silences their trackers first.
  */
 #include "http_int.h"
@@ -17,6 +17,7 @@
 #include <string.h>
 
 struct http_pending {
+	struct http_hold hold;          /* first: what the connection holds */
 	struct http_listener *l;        /* borrowed */
 	struct http_conn *hc;           /* borrowed; NULL once the client left */
 	struct bk_confirm *c;           /* owned */
@@ -58,6 +59,13 @@ on_durable(void *ctx, uint64_t token, int status)
 	pending_free(p);
 }
 
+/* The kept answer's connection is gone: drop the answer when it comes. */
+static void
+commit_detach(struct http_hold *h)
+{
+	((struct http_pending *)h)->hc = NULL;
+}
+
 int
 http_commit_defer(struct http_req *r, int code, const char *ctype,
 		  const char *body, size_t len)
@@ -74,7 +82,8 @@ http_commit_defer(struct http_req *r, int code, const char *ctype,
 		return rc;
 	}
 	p->hc = r->conn;
-	http_conn_hold(r->conn, p);
+	p->hold.detach = commit_detach;
+	http_conn_hold(r->conn, &p->hold);
 	p->code = code;
 	p->head = r->method == EVHTTP_REQ_HEAD;
 	p->ctype = ctype ? bk_strdup(ctype) : NULL;
@@ -89,11 +98,6 @@ http_commit_defer(struct http_req *r, int code, const char *ctype,
 	return 1;
 }
 
-void
-http_commit_detach(struct http_pending *p)
-{
-	p->hc = NULL;
-}
 
 /* The broker stops before the write completed: answer 503 to clients
  * still there. */

@@ -59,7 +59,8 @@ enum http_conn_state {
 	HTTP_HEAD,                      /* reading a request head */
 	HTTP_BODY,                      /* reading its body */
 	HTTP_WAIT,                      /* read; waits for its user's answers to drain */
-	HTTP_HELD,                      /* its answer waits for the disk (http_commit.c) */
+	HTTP_HELD,                      /* its answer waits for the disk (http_commit.c)
+					   or for its slices (http_slices.c) */
 	HTTP_CLOSING,                   /* answered the last request */
 };
 
@@ -71,7 +72,7 @@ struct http_conn {
 	struct http_req req;            /* valid from head to answer */
 	bool req_live;
 	struct evbuffer *body;          /* owned */
-	struct http_pending *held;      /* the kept answer, while HTTP_HELD */
+	struct http_hold *held;         /* what the answer waits for, while HTTP_HELD */
 	bool waiting;                   /* reading paused until output drains */
 	char user[256];                 /* whose the last request was ("": none) */
 	TAILQ_ENTRY(http_conn) link;    /* in l->conns */
@@ -105,9 +106,9 @@ end_request(struct http_conn *hc)
 	evbuffer_drain(hc->body, evbuffer_get_length(hc->body));
 }
 
-void
-http_conn_respond(struct http_conn *hc, int code, struct evkeyvalq *headers,
-		  const void *body, size_t len, bool head_only)
+/* Status line and headers; the body goes after them. */
+static struct evbuffer *
+respond_head(struct http_conn *hc, int code, struct evkeyvalq *headers, size_t len)
 {
 	struct evbuffer *out = net_conn_output(hc->nc);
 	struct evkeyval *h;
@@ -118,10 +119,29 @@ http_conn_respond(struct http_conn *hc, int code, struct evkeyvalq *headers,
 		evbuffer_add_printf(out, "%s: %s\r\n", h->key, h->value);
 	evbuffer_add_printf(out, "Content-Length: %zu\r\n%s\r\n", len,
 			    keep ? "" : "Connection: close\r\n");
-	if (len > 0 && !head_only)
-		evbuffer_add(out, body, len);
 	if (!keep)
 		hc->state = HTTP_CLOSING;
+	return out;
+}
+
+void
+http_conn_respond(struct http_conn *hc, int code, struct evkeyvalq *headers,
+		  const void *body, size_t len, bool head_only)
+{
+	struct evbuffer *out = respond_head(hc, code, headers, len);
+
+	if (len > 0 && !head_only)
+		evbuffer_add(out, body, len);
+}
+
+void
+http_conn_respond_buffer(struct http_conn *hc, int code, struct evkeyvalq *headers,
+			 struct evbuffer *body, bool head_only)
+{
+	struct evbuffer *out = respond_head(hc, code, headers, evbuffer_get_length(body));
+
+	if (!head_only)
+		evbuffer_add_buffer(out, body);         /* its chains move, no copy */
 }
 
 /* An answer without a request object (the head did not parse). */
@@ -165,7 +185,8 @@ user_unsent(struct http_listener *l, const char *user)
 
 	TAILQ_FOREACH(c, &l->conns, link)
 		if (strcmp(c->user, user) == 0)
-			n += net_conn_output_len(c->nc);
+			n += c->held != NULL && c->held->counts_full ? USER_UNSENT_MAX + 1
+								     : net_conn_output_len(c->nc);
 	return n;
 }
 
@@ -186,11 +207,14 @@ dispatch(struct http_conn *hc)
 }
 
 void
-http_conn_hold(struct http_conn *hc, struct http_pending *p)
+http_conn_hold(struct http_conn *hc, struct http_hold *h)
 {
 	hc->state = HTTP_HELD;
-	hc->held = p;
+	hc->held = h;
 }
+
+static void released(struct http_conn *hc);
+static void wake_waiters(struct http_listener *l);
 
 void
 http_conn_release(struct http_conn *hc, int code, const char *ctype, const char *body,
@@ -199,6 +223,23 @@ http_conn_release(struct http_conn *hc, int code, const char *ctype, const char 
 	hc->held = NULL;
 	hc->state = HTTP_HEAD;
 	http_reply_write(&hc->req, code, ctype, body, len);
+	released(hc);
+}
+
+void
+http_conn_release_buffer(struct http_conn *hc, int code, const char *ctype,
+			 struct evbuffer *body)
+{
+	hc->held = NULL;
+	hc->state = HTTP_HEAD;
+	http_reply_write_buffer(&hc->req, code, ctype, body);
+	released(hc);
+	wake_waiters(hc->l);            /* its user's requests count it anew */
+}
+
+static void
+released(struct http_conn *hc)
+{
 	answered(hc);
 	/* A pipelined request waits in the input; nothing else announces it. */
 	if (!net_conn_closing(hc->nc) && hc->state == HTTP_HEAD &&
@@ -429,7 +470,7 @@ conn_free(void *ctx, enum net_end why)
 		conn_log(hc, BK_LOG_INFO, "request not received within %u ms",
 			 hc->l->cfg.request_timeout_ms);
 	if (hc->held)
-		http_commit_detach(hc->held);
+		hc->held->detach(hc->held);
 	TAILQ_REMOVE(&hc->l->conns, hc, link);
 	wake_waiters(hc->l);
 	end_request(hc);

@@ -65,6 +65,8 @@ struct http_listener {
 	struct http_move *moves;        /* owned; moves waiting for confirms */
 	struct http_pending *pending;   /* owned list: answers waiting for the
 					   definitions file (http_commit.c) */
+	struct http_slices *slices;     /* owned list: long lists being built
+					   (http_slices.c) */
 	/* borrowed (the transport owns them): every open connection, whose
 	 * unsent answers together bound what the next request may add
 	 * (http_conn.c) */
@@ -128,14 +130,22 @@ int http_commit_defer(struct http_req *r, int code, const char *ctype,
 		      const char *body, size_t len);
 /* Listener teardown: answer 503 to what is kept, trackers silenced. */
 void http_commit_cancel_all(struct http_listener *l);
-/* The kept answer's connection is gone: drop the answer when it comes. */
-struct http_pending;
-void http_commit_detach(struct http_pending *p);
-/* http_conn.c: the current request's answer waits for p (the connection
+/* What a held connection's answer waits for (a disk write, the slices of
+ * a long list); detach is called if the client goes first. */
+struct http_hold {
+	void (*detach)(struct http_hold *h);
+	/* counts as a full answer towards its user's unsent answers (a long
+	 * list being built): that user's next request waits until it is
+	 * sent, as when such a list was built in one go */
+	bool counts_full;
+};
+/* http_conn.c: the current request's answer waits for h (the connection
  * reads nothing more meanwhile); release writes it and goes on. */
-void http_conn_hold(struct http_conn *hc, struct http_pending *p);
+void http_conn_hold(struct http_conn *hc, struct http_hold *h);
 void http_conn_release(struct http_conn *hc, int code, const char *ctype,
 		       const char *body, size_t len);
+void http_conn_release_buffer(struct http_conn *hc, int code, const char *ctype,
+			      struct evbuffer *body);
 
 /* ---- http_authz.c ---- */
 /*
@@ -165,6 +175,9 @@ bool http_may(struct http_req *r, struct bk_vhost *vh, enum bk_perm what, const 
  * answer and send it. */
 void http_reply_write(struct http_req *r, int code, const char *ctype, const char *body,
 		      size_t len);
+/* The same with the body's bytes moved out of body (no copy). */
+void http_reply_write_buffer(struct http_req *r, int code, const char *ctype,
+			     struct evbuffer *body);
 /* Send doc (taken: freed here) with code and application/json. */
 void http_reply_json(struct http_req *r, int code, cJSON *doc);
 void http_reply_text(struct http_req *r, int code, const char *content_type,
@@ -232,6 +245,12 @@ struct http_row *http_listing_admit_named(struct http_listing *ls, const char *v
 typedef void (*http_page_build_fn)(struct http_req *r, struct bk_vhost *vh,
 				   const char *name, cJSON *arr);
 void http_listing_send_page(struct http_listing *ls, http_page_build_fn build);
+/* http_slices.c: unpaged and longer than one slice, rows [lo, hi) are
+ * built a slice per loop iteration and answered at the end (the rows
+ * move out of ls); false to build them now. */
+bool http_slices_start(struct http_listing *ls, size_t lo, size_t hi,
+		       http_page_build_fn build);
+void http_slices_cancel_all(struct http_listener *l);
 void http_listing_fini(struct http_listing *ls);
 /* A sort value from a JSON value (copied), a string (copied) or a number. */
 void http_sortval_set(struct http_sortval *sv, const cJSON *v);
@@ -260,6 +279,8 @@ void http_req_fini(struct http_req *r);
  * for that (HTTP/1.0, Connection: close) or a refusal ended it. */
 void http_conn_respond(struct http_conn *hc, int code, struct evkeyvalq *headers,
 		       const void *body, size_t len, bool head_only);
+void http_conn_respond_buffer(struct http_conn *hc, int code, struct evkeyvalq *headers,
+			      struct evbuffer *body, bool head_only);
 
 /* ---- http_req helpers (http_server.c) ---- */
 /* A request header (case-insensitive name), or NULL. Borrowed. */

@@ -289,10 +289,13 @@ http_listing_admit_named(struct http_listing *ls, const char *vhost, const char 
 void
 http_listing_send_page(struct http_listing *ls, http_page_build_fn build)
 {
-	cJSON *arr = cJSON_CreateArray();
+	cJSON *arr;
 	size_t lo, hi;
 
 	http_listing_sort(ls, &lo, &hi);
+	if (http_slices_start(ls, lo, hi, build))
+		return;
+	arr = cJSON_CreateArray();
 	for (size_t i = lo; i < hi; i++) {
 		struct bk_vhost *vh = bk_vhost_get(ls->r->l->broker, ls->rows[i].vhost);
 

@@ -13,9 +13,8 @@
 
 #include <event2/buffer.h>
 
-void
-http_reply_write(struct http_req *r, int code, const char *ctype, const char *body,
-		 size_t len)
+static void
+reply_headers(struct http_req *r, const char *ctype)
 {
 	if (ctype != NULL)
 		http_reply_header(r, "Content-Type", ctype);
@@ -28,8 +27,24 @@ http_reply_write(struct http_req *r, int code, const char *ctype, const char *bo
 		http_reply_header(r, "Content-Security-Policy", "frame-ancestors 'none'");
 	if (evhttp_find_header(&r->out_headers, "X-Content-Type-Options") == NULL)
 		http_reply_header(r, "X-Content-Type-Options", "nosniff");
+}
+
+void
+http_reply_write(struct http_req *r, int code, const char *ctype, const char *body,
+		 size_t len)
+{
+	reply_headers(r, ctype);
 	http_conn_respond(r->conn, code, &r->out_headers, body, len,
 			  r->method == EVHTTP_REQ_HEAD);
+}
+
+void
+http_reply_write_buffer(struct http_req *r, int code, const char *ctype,
+			struct evbuffer *body)
+{
+	reply_headers(r, ctype);
+	http_conn_respond_buffer(r->conn, code, &r->out_headers, body,
+				 r->method == EVHTTP_REQ_HEAD);
 }
 
 static void

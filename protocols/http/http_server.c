@@ -351,6 +351,7 @@ http_listener_free(struct http_listener *l)
 	if (l == NULL)
 		return;
 	http_commit_cancel_all(l);
+	http_slices_cancel_all(l);
 	http_moves_free(l);
 	bk_free(l);
 }
