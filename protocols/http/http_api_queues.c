@@ -116,12 +116,16 @@ one_queue(void *arg, const struct bk_queue_view *v)
 static uint32_t
 stat_mask(const char *k)
 {
+	size_t n = strcspn(k, ".");     /* "get_no_ack_details.rate": get_no_ack */
+
+	if (n > 8 && strncmp(k + n - 8, "_details", 8) == 0)
+		n -= 8;
 	for (int i = 0; i < BK_MS__COUNT; i++) {
 		const char *name = bk_mstat_name((enum bk_mstat)i);
-		size_t n = strlen(name);
 
-		if ((QUEUE_STATS & (1u << i)) && strncmp(k, name, n) == 0 &&
-		    (k[n] == '\0' || k[n] == '_' || k[n] == '.'))
+		/* whole names: "get" must not take get_no_ack's place */
+		if ((QUEUE_STATS & (1u << i)) && strlen(name) == n &&
+		    strncmp(k, name, n) == 0)
 			return 1u << i;
 	}
 	return 0;
@@ -160,6 +164,10 @@ queue_sort_value(struct http_req *r, const struct bk_queue_view *v, const char *
 			http_sortval_num(sv, nval[i]);
 			return;
 		}
+	if (!wants_stats(r) && (strncmp(k, "message_stats", 13) == 0 ||
+				strstr(k, "_details") != NULL))
+		return;                 /* disable_stats: objects without them,
+					   so all alike, as unsorted */
 	if (strncmp(k, "message_stats.", 14) == 0) {
 		o = http_json_msg_stats(r, &v->ms, v->hist, stat_mask(k + 14),
 					strncmp(k + 14, "deliver_get", 11) == 0);

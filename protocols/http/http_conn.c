@@ -211,6 +211,11 @@ http_conn_hold(struct http_conn *hc, struct http_hold *h)
 {
 	hc->state = HTTP_HELD;
 	hc->held = h;
+	/* No request deadline while the answer is made (it starts again
+	 * once it is sent), and no reading: what the client pipelines
+	 * meanwhile waits in the socket, not in our buffer. */
+	net_conn_deadline(hc->nc, 0);
+	net_conn_pause(hc->nc, NET_PAUSE_PROTO, true);
 }
 
 static void released(struct http_conn *hc);
@@ -240,6 +245,7 @@ http_conn_release_buffer(struct http_conn *hc, int code, const char *ctype,
 static void
 released(struct http_conn *hc)
 {
+	net_conn_pause(hc->nc, NET_PAUSE_PROTO, false);
 	answered(hc);
 	/* A pipelined request waits in the input; nothing else announces it. */
 	if (!net_conn_closing(hc->nc) && hc->state == HTTP_HEAD &&
@@ -388,8 +394,8 @@ conn_deferred(void *ctx)
 		return;
 	hc->state = HTTP_BODY;
 	dispatch(hc);
-	if (hc->state == HTTP_WAIT)
-		return;
+	if (hc->state == HTTP_WAIT || hc->state == HTTP_HELD)
+		return;                 /* reading stays paused (released resumes) */
 	net_conn_pause(hc->nc, NET_PAUSE_PROTO, false);
 	if (!net_conn_closing(hc->nc) && hc->state == HTTP_HEAD &&
 	    evbuffer_get_length(net_conn_input(hc->nc)) > 0)
@@ -455,9 +461,18 @@ conn_writable(void *ctx)
 static void
 conn_shutdown(void *ctx)
 {
+	static const char body[] = "{\"error\":\"unavailable\",\"reason\":\"shutting down\"}";
 	struct http_conn *hc = ctx;
+	struct http_hold *h = hc->held;
 
 	hc->state = HTTP_CLOSING;
+	if (h != NULL && h->stop_answers) {
+		/* a long list being built: its job stops at its next slice */
+		hc->held = NULL;
+		h->detach(h);
+		http_reply_write(&hc->req, 503, "application/json", body, sizeof(body) - 1);
+		end_request(hc);
+	}
 	net_conn_close_after_flush(hc->nc, 1000);
 }
 

@@ -138,6 +138,9 @@ struct http_hold {
 	 * list being built): that user's next request waits until it is
 	 * sent, as when such a list was built in one go */
 	bool counts_full;
+	/* when the broker stops, the connection answers 503 at once and
+	 * detaches h (a long list); else the answer goes unsent */
+	bool stop_answers;
 };
 /* http_conn.c: the current request's answer waits for h (the connection
  * reads nothing more meanwhile); release writes it and goes on. */

@@ -9,15 +9,20 @@
  * SLICE_ROWS objects per event-loop iteration, printed into one buffer,
  * and the answer leaves once the last slice is in (so its Content-Length
  * is known, as before). The rows (vhost, name, sort values) are taken
- * and sorted at the request, as for a page: an object deleted before its
- * slice is left out, one declared meanwhile is not listed.
+ * and sorted at the request, as for a page, and each object is built
+ * when its slice comes: the list is no longer one instant's. An object
+ * deleted before its slice is left out (a vhost deleted meanwhile: the
+ * rest of its queues), one declared meanwhile is not listed, and a list
+ * sorted by a figure that changes (messages) shows the order of the
+ * request's instant with the figures of each slice's.
  *
  * The connection is held meanwhile (http_conn_hold), reading no further
  * request, and the job counts as a full answer towards its user's unsent
  * answers: that user's other requests wait until the list is sent, so
  * one user builds one long list at a time, as before. A client that goes
- * away detaches the job, which stops at its next slice; the listener's
- * teardown frees jobs still running.
+ * away detaches the job, which stops at its next slice. When the broker
+ * stops, the client gets a 503 at once (conn_shutdown) and the job ends
+ * the same way; the listener's teardown frees what is left.
  */
 #include "http_int.h"
 #include "bk_utf8.h"
@@ -139,6 +144,7 @@ http_slices_start(struct http_listing *ls, size_t lo, size_t hi,
 	s = bk_calloc(1, sizeof(*s));
 	s->hold.detach = detach;
 	s->hold.counts_full = true;
+	s->hold.stop_answers = true;
 	s->l = l;
 	s->r = r;
 	s->ls = *ls;                    /* the rows move to the job */
@@ -164,8 +170,8 @@ http_slices_start(struct http_listing *ls, size_t lo, size_t hi,
 	return true;
 }
 
-/* The broker stops before a list was built: 503 to a client still
- * there (which also lets go of its hold on the job). */
+/* The listener goes: conn_shutdown answered every client already; one
+ * still attached gets its 503 here (which lets go of its hold). */
 void
 http_slices_cancel_all(struct http_listener *l)
 {
