@@ -73,15 +73,134 @@ each_binding(void *arg, const struct bk_binding_view *v)
 	return 0;
 }
 
-cJSON *
-http_bindings_list(struct http_req *r, struct bk_vhost *vh, const char *source,
-		   const char *dest, const char *dest_type)
-{
-	struct filter f = { source, dest, dest_type, NULL, cJSON_CreateArray(),
-			    false, NULL, 0, NULL, 0 };
+/* ---- the list: a copy of each binding, objects a slice at a time ---- */
 
-	bk_bindings_each(r->l->broker, vh, each_binding, &f);
-	return f.arr;
+/* A binding as listed, copied when the rows are taken (a binding has no
+ * name to find it by later): the view's strings follow it in the block. */
+struct snap {
+	struct bk_binding_view v;
+};
+
+static char *
+put(char **at, const void *p, size_t n)
+{
+	char *s = *at;
+
+	if (n > 0)                      /* an empty table or key may have no bytes */
+		memcpy(s, p, n);
+	s[n] = '\0';
+	*at += n + 1;
+	return s;
+}
+
+static struct snap *
+snap_of(const struct bk_binding_view *v)
+{
+	size_t n = sizeof(struct snap) + strlen(v->vhost) + strlen(v->source) +
+		   v->destination.len + strlen(v->destination_type) + v->routing_key.len +
+		   v->arguments.len + strlen(v->properties_key) + 7;
+	struct snap *s = bk_malloc(n);
+	char *at = (char *)(s + 1);
+
+	s->v.vhost = put(&at, v->vhost, strlen(v->vhost));
+	s->v.source = put(&at, v->source, strlen(v->source));
+	s->v.destination = (struct bk_str){ put(&at, v->destination.p, v->destination.len),
+					    v->destination.len };
+	s->v.destination_type = put(&at, v->destination_type, strlen(v->destination_type));
+	s->v.routing_key = (struct bk_str){ put(&at, v->routing_key.p, v->routing_key.len),
+					    v->routing_key.len };
+	s->v.arguments = (struct bk_table){ (const uint8_t *)put(&at, v->arguments.p,
+								  v->arguments.len),
+					    v->arguments.len };
+	s->v.properties_key = put(&at, v->properties_key, strlen(v->properties_key));
+	return s;
+}
+
+/* v's value for the sort key k: its own fields straight, any other path
+ * from its object. */
+static void
+binding_sort_value(const struct bk_binding_view *v, const char *k, struct http_sortval *sv)
+{
+	const char *str = NULL;
+	char *own = NULL;
+	cJSON *o;
+
+	if (k == NULL)
+		return;
+	if (strcmp(k, "vhost") == 0)
+		str = v->vhost;
+	else if (strcmp(k, "source") == 0)
+		str = v->source;
+	else if (strcmp(k, "destination_type") == 0)
+		str = v->destination_type;
+	else if (strcmp(k, "properties_key") == 0)
+		str = v->properties_key;
+	else if (strcmp(k, "destination") == 0 || strcmp(k, "routing_key") == 0) {
+		struct bk_str b = k[0] == 'd' ? v->destination : v->routing_key;
+
+		str = own = bk_malloc((size_t)b.len + 1);
+		memcpy(own, b.p, b.len);
+		own[b.len] = '\0';
+	}
+	if (str != NULL) {
+		http_sortval_str(sv, str);
+		bk_free(own);
+		return;
+	}
+	o = http_binding_json(v);
+	http_sortval_set(sv, http_json_path(o, k));
+	cJSON_Delete(o);
+}
+
+struct rows {
+	struct filter f;
+	struct http_listing *ls;
+};
+
+static int
+each_binding_row(void *arg, const struct bk_binding_view *v)
+{
+	struct rows *w = arg;
+	struct filter *f = &w->f;
+	struct http_row *row;
+	cJSON *stub;
+
+	if ((f->source && strcmp(f->source, v->source) != 0) ||
+	    (f->dest && !bk_str_eq_c(v->destination, f->dest)) ||
+	    (f->dest_type && strcmp(f->dest_type, v->destination_type) != 0))
+		return 0;
+	stub = cJSON_CreateObject();    /* what admission reads: no name */
+	cJSON_AddStringToObject(stub, "vhost", v->vhost);
+	row = http_listing_admit(w->ls, stub);
+	cJSON_Delete(stub);
+	if (row == NULL)
+		return 0;
+	row->snap = snap_of(v);
+	for (int k = 0; k < 2; k++)
+		binding_sort_value(v, w->ls->key[k], &row->key[k]);
+	return 0;
+}
+
+static void
+page_binding(struct http_req *r, const struct http_row *row, cJSON *arr)
+{
+	(void)r;
+	cJSON_AddItemToArray(arr, http_binding_json(&((const struct snap *)row->snap)->v));
+}
+
+void
+http_bindings_reply(struct http_req *r, struct bk_vhost *vh, const char *source,
+		    const char *dest, const char *dest_type)
+{
+	struct http_listing ls;
+	struct rows w = { { source, dest, dest_type, NULL, NULL, false, NULL, 0, NULL, 0 },
+			  &ls };
+
+	if (http_listing_init(&ls, r, NULL, NULL)) {
+		bk_bindings_each(r->l->broker, vh, each_binding_row, &w);
+		http_listing_send_page(&ls, page_binding);
+	}
+	http_listing_fini(&ls);
 }
 
 /* A non-administrator binds with its AMQP permissions (bk_access_bind). */
@@ -148,8 +267,7 @@ http_api_bindings(struct http_req *r)
 		if (r->method != EVHTTP_REQ_GET && r->method != EVHTTP_REQ_HEAD)
 			http_reply_method_not_allowed(r);
 		else
-			http_reply_list(r, http_bindings_list(r, vh, NULL, NULL, NULL),
-					NULL, NULL);
+			http_bindings_reply(r, vh, NULL, NULL, NULL);
 		return;
 	}
 	if ((r->nseg != 6 && r->nseg != 7) || strcmp(r->seg[2], "e") != 0 ||
@@ -172,8 +290,7 @@ http_api_bindings(struct http_req *r)
 		if (r->method == EVHTTP_REQ_POST)
 			binding_create(r, vh, &d);
 		else if (r->method == EVHTTP_REQ_GET || r->method == EVHTTP_REQ_HEAD)
-			http_reply_list(r, http_bindings_list(r, vh, d.source.p, r->seg[5],
-							      dtype), NULL, NULL);
+			http_bindings_reply(r, vh, d.source.p, r->seg[5], dtype);
 		else
 			http_reply_method_not_allowed(r);
 		return;

@@ -85,13 +85,16 @@ each_exchange_row(void *arg, const struct bk_exchange_view *v)
 	return 0;
 }
 
+/* The row's exchange, unless it or its vhost went since the rows were taken. */
 static void
-page_exchange(struct http_req *r, struct bk_vhost *vh, const char *name, cJSON *arr)
+page_exchange(struct http_req *r, const struct http_row *row, cJSON *arr)
 {
+	struct bk_vhost *vh = bk_vhost_get(r->l->broker, row->vhost);
 	struct walk w = { r, arr };
 	struct bk_err err;
 
-	bk_exchange_inspect(vh, bk_str_c(name), each_exchange, &w, &err);
+	if (vh != NULL)
+		bk_exchange_inspect(vh, bk_str_c(row->name), each_exchange, &w, &err);
 }
 
 /* GET /api/exchanges[/VHOST]: only the page's exchanges become JSON;
@@ -223,10 +226,9 @@ http_api_exchanges(struct http_req *r)
 		if (bk_exchange_get(vh, http_exchange_arg(r->seg[2])) == NULL) {
 			http_reply_not_found(r);
 		} else if (strcmp(r->seg[4], "source") == 0) {
-			http_reply_list(r, http_bindings_list(r, vh, x, NULL, NULL), NULL, NULL);
+			http_bindings_reply(r, vh, x, NULL, NULL);
 		} else if (strcmp(r->seg[4], "destination") == 0) {
-			http_reply_list(r, http_bindings_list(r, vh, NULL, x, "exchange"),
-					NULL, NULL);
+			http_bindings_reply(r, vh, NULL, x, "exchange");
 		} else {
 			http_reply_not_found(r);
 		}

@@ -190,13 +190,16 @@ each_queue_row(void *arg, const struct bk_queue_view *v)
 	return 0;
 }
 
+/* The row's queue, unless it or its vhost went since the rows were taken. */
 static void
-page_queue(struct http_req *r, struct bk_vhost *vh, const char *name, cJSON *arr)
+page_queue(struct http_req *r, const struct http_row *row, cJSON *arr)
 {
+	struct bk_vhost *vh = bk_vhost_get(r->l->broker, row->vhost);
 	struct walk w = { r, arr };
 	struct bk_err err;
 
-	bk_queue_inspect(vh, bk_str_c(name), each_queue, &w, &err);
+	if (vh != NULL)
+		bk_queue_inspect(vh, bk_str_c(row->name), each_queue, &w, &err);
 }
 
 /* GET /api/queues[/VHOST]: 10,000 queues cost a walk over their views and
@@ -353,8 +356,7 @@ http_api_queues(struct http_req *r)
 			http_reply_not_found(r);
 			return;
 		}
-		http_reply_list(r, http_bindings_list(r, vh, NULL, r->seg[2], "queue"),
-				NULL, NULL);
+		http_bindings_reply(r, vh, NULL, r->seg[2], "queue");
 		return;
 	}
 	http_reply_not_found(r);

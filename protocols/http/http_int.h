@@ -220,6 +220,8 @@ struct http_sortval {
 struct http_row {
 	cJSON *item;                    /* built, or NULL */
 	char *vhost, *name;             /* owned; for building it later */
+	void *snap;                     /* owned (one block): a copy of an object
+					   without a name (a binding), or NULL */
 	struct http_sortval key[2];
 };
 struct http_listing {
@@ -245,8 +247,8 @@ struct http_row *http_listing_admit_named(struct http_listing *ls, const char *v
 					  const char *name);
 /* Sort, build the page's objects (build adds the named object of vh to
  * arr) and reply. */
-typedef void (*http_page_build_fn)(struct http_req *r, struct bk_vhost *vh,
-				   const char *name, cJSON *arr);
+typedef void (*http_page_build_fn)(struct http_req *r, const struct http_row *row,
+				   cJSON *arr);
 void http_listing_send_page(struct http_listing *ls, http_page_build_fn build);
 /* http_slices.c: unpaged and longer than one slice, rows [lo, hi) are
  * built a slice per loop iteration and answered at the end (the rows
@@ -384,9 +386,11 @@ cJSON *http_contexts_json(struct http_listener *l);
 /* Shared by the listing handlers. */
 cJSON *http_queue_json(struct http_req *r, const struct bk_queue_view *v);
 cJSON *http_binding_json(const struct bk_binding_view *v);
-/* Bindings of vh, filtered (NULL = any), as a JSON array. */
-cJSON *http_bindings_list(struct http_req *r, struct bk_vhost *vh, const char *source,
-			  const char *dest, const char *dest_type);
+/* Reply with the bindings of vh (NULL: every vhost), filtered (NULL =
+ * any), with the list options (sort, columns, pages; long ones in
+ * slices, http_slices.c). */
+void http_bindings_reply(struct http_req *r, struct bk_vhost *vh, const char *source,
+			 const char *dest, const char *dest_type);
 /* /api/permissions filtered (NULL = any). */
 void http_permissions_list(struct http_req *r, const char *user, const char *vhost);
 /* /api/topic-permissions filtered (NULL = any; http_api_tperms.c). */

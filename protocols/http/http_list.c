@@ -296,13 +296,8 @@ http_listing_send_page(struct http_listing *ls, http_page_build_fn build)
 	if (http_slices_start(ls, lo, hi, build))
 		return;
 	arr = cJSON_CreateArray();
-	for (size_t i = lo; i < hi; i++) {
-		struct bk_vhost *vh = bk_vhost_get(ls->r->l->broker, ls->rows[i].vhost);
-
-		/* nothing ran since the walk: the vhost and the object are there */
-		if (vh != NULL)
-			build(ls->r, vh, ls->rows[i].name, arr);
-	}
+	for (size_t i = lo; i < hi; i++)
+		build(ls->r, &ls->rows[i], arr);
 	http_listing_reply(ls, arr);
 }
 
@@ -345,6 +340,7 @@ http_listing_fini(struct http_listing *ls)
 		cJSON_Delete(row->item);
 		bk_free(row->vhost);
 		bk_free(row->name);
+		bk_free(row->snap);
 		for (int k = 0; k < 2; k++)
 			if (row->key[k].kind == HTTP_SV_STR)
 				bk_free(row->key[k].str);

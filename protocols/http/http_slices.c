@@ -3,9 +3,10 @@
  *
  * GET /api/queues without page= over 100,000 queues built and printed
  * every queue's object in one go: 1.9 s of the core thread per request,
- * during which no message moved, and about 300 MB of cJSON nodes at once.
- * A user with the management tag and its own vhost could repeat it
- * without end. A listing of more than SLICE_ROWS rows is now built
+ * during which no message moved, and about 300 MB of cJSON nodes at once
+ * (/api/bindings over 300,000 bindings: 0.4 s). A user with the
+ * management tag and its own vhost could repeat it without end. Lists of
+ * queues, exchanges and bindings go through here. A listing of more than SLICE_ROWS rows is now built
  * SLICE_ROWS objects per event-loop iteration, printed into one buffer,
  * and the answer leaves once the last slice is in (so its Content-Length
  * is known, as before). The rows (vhost, name, sort values) are taken
@@ -109,13 +110,8 @@ slice(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	arr = cJSON_CreateArray();
-	for (; s->next < end; s->next++) {
-		const struct http_row *row = &s->ls.rows[s->next];
-		struct bk_vhost *vh = bk_vhost_get(s->l->broker, row->vhost);
-
-		if (vh != NULL)         /* gone since the request: left out */
-			s->build(s->r, vh, row->name, arr);
-	}
+	for (; s->next < end; s->next++)
+		s->build(s->r, &s->ls.rows[s->next], arr);     /* gone: left out */
 	while ((it = cJSON_DetachItemFromArray(arr, 0)) != NULL)
 		print_item(s, it);
 	cJSON_Delete(arr);
