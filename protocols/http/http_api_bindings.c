@@ -116,8 +116,8 @@ snap_of(const struct bk_binding_view *v)
 	return s;
 }
 
-/* v's value for the sort key k: its own fields straight, any other path
- * from its object. */
+/* v's value for the sort key k: its own fields straight, a path into its
+ * arguments from their table. */
 static void
 binding_sort_value(const struct bk_binding_view *v, const char *k, struct http_sortval *sv)
 {
@@ -147,8 +147,13 @@ binding_sort_value(const struct bk_binding_view *v, const char *k, struct http_s
 		bk_free(own);
 		return;
 	}
-	o = http_binding_json(v);
-	http_sortval_set(sv, http_json_path(o, k));
+	/* Else only a path into the arguments holds a value (a binding's
+	 * object has no other key; "arguments" itself is an object): the
+	 * table alone is built, not the binding's object. */
+	if (strncmp(k, "arguments.", 10) != 0 || v->arguments.len == 0)
+		return;
+	o = http_json_table(v->arguments);
+	http_sortval_set(sv, http_json_path(o, k + 10));
 	cJSON_Delete(o);
 }
 
@@ -163,17 +168,12 @@ each_binding_row(void *arg, const struct bk_binding_view *v)
 	struct rows *w = arg;
 	struct filter *f = &w->f;
 	struct http_row *row;
-	cJSON *stub;
 
 	if ((f->source && strcmp(f->source, v->source) != 0) ||
 	    (f->dest && !bk_str_eq_c(v->destination, f->dest)) ||
 	    (f->dest_type && strcmp(f->dest_type, v->destination_type) != 0))
 		return 0;
-	stub = cJSON_CreateObject();    /* what admission reads: no name */
-	cJSON_AddStringToObject(stub, "vhost", v->vhost);
-	row = http_listing_admit(w->ls, stub);
-	cJSON_Delete(stub);
-	if (row == NULL)
+	if ((row = http_listing_admit_vhost(w->ls, v->vhost)) == NULL)
 		return 0;
 	row->snap = snap_of(v);
 	for (int k = 0; k < 2; k++)

@@ -314,6 +314,19 @@ http_authz_keep(struct http_req *r, const cJSON *item)
 }
 
 bool
+http_authz_keep_vhost(struct http_req *r, const char *vhost)
+{
+	switch (r->filter) {
+	case HTTP_FILTER_NONE:
+		return true;
+	case HTTP_FILTER_VHOST:
+		return login_vhost(r, vhost);
+	default:
+		return false;           /* what http_authz_keep finds without the key */
+	}
+}
+
+bool
 http_permitted(struct http_req *r, enum bk_status st, const struct bk_err *err)
 {
 	if (st == BK_OK)

@@ -161,6 +161,9 @@ bool http_authz_request(struct http_req *r);
 bool http_authz_metrics(struct http_req *r);
 /* May the caller see this list item (r->filter)? */
 bool http_authz_keep(struct http_req *r, const cJSON *item);
+/* The same for an item that has a "vhost" and nothing else the filter
+ * reads (a binding). */
+bool http_authz_keep_vhost(struct http_req *r, const char *vhost);
 /*
  * The outcome of a core call made for r->who: true for BK_OK; a refused
  * permission answers 403 with the core's text, anything else
@@ -207,8 +210,9 @@ void http_reply_list(struct http_req *r, cJSON *arr, const char *key1,
  *     http_listing_init (false: a 400 was sent; still call _fini)
  *     for each object: row = http_listing_admit(ls, item or a stub of it
  *         holding at least "vhost" and "name", for http_authz_keep and
- *         the name filter); when not NULL, set the
- *         row's item or vhost/name and its key[0..1] for ls->key[0..1]
+ *         the name filter), or http_listing_admit_vhost for an object
+ *         without a name; when not NULL, set the row's item, vhost/name
+ *         or snap, and its key[0..1] for ls->key[0..1]
  *     http_listing_sort -> [lo, hi) of ls->rows is the page
  *     http_listing_reply(ls, the page's built objects in order)
  *     http_listing_fini */
@@ -245,8 +249,11 @@ void http_listing_reply(struct http_listing *ls, cJSON *arr);
 /* http_listing_admit with a stub of vhost and name, which the row keeps. */
 struct http_row *http_listing_admit_named(struct http_listing *ls, const char *vhost,
 					  const char *name);
-/* Sort, build the page's objects (build adds the named object of vh to
- * arr) and reply. */
+/* Admit an object of vhost that has no name (a binding): a name filter
+ * keeps none of them. */
+struct http_row *http_listing_admit_vhost(struct http_listing *ls, const char *vhost);
+/* Sort, build the page's objects (build adds the row's object to arr,
+ * unless it went meanwhile) and reply. */
 typedef void (*http_page_build_fn)(struct http_req *r, const struct http_row *row,
 				   cJSON *arr);
 void http_listing_send_page(struct http_listing *ls, http_page_build_fn build);

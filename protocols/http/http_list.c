@@ -218,21 +218,22 @@ http_listing_init(struct http_listing *ls, struct http_req *r, const char *key1,
 	return columns_arg(r) && page_args(ls) && name_filter_init(ls);
 }
 
-struct http_row *
-http_listing_admit(struct http_listing *ls, const cJSON *item)
+/* Past the caller's view (kept): count it, apply the name filter (name
+ * NULL: the object has none), and give it a row. */
+static struct http_row *
+admit(struct http_listing *ls, bool kept, const char *name)
 {
-	const cJSON *n = cJSON_GetObjectItemCaseSensitive(item, "name");
 	struct http_row *row;
 
 	/* what the caller may not see is not counted either */
-	if (ls->refused || !http_authz_keep(ls->r, item))
+	if (ls->refused || !kept)
 		return NULL;
 	ls->total++;
 	if (ls->filter != NULL) {
-		if (!cJSON_IsString(n))
+		if (name == NULL)
 			return NULL;
-		if (ls->use_regex ? !regex_admits(ls, n->valuestring) :
-		    strcasestr(n->valuestring, ls->filter) == NULL)
+		if (ls->use_regex ? !regex_admits(ls, name) :
+		    strcasestr(name, ls->filter) == NULL)
 			return NULL;
 	}
 	if (ls->n == ls->cap) {
@@ -242,6 +243,21 @@ http_listing_admit(struct http_listing *ls, const cJSON *item)
 	row = &ls->rows[ls->n++];
 	memset(row, 0, sizeof(*row));
 	return row;
+}
+
+struct http_row *
+http_listing_admit(struct http_listing *ls, const cJSON *item)
+{
+	const cJSON *n = cJSON_GetObjectItemCaseSensitive(item, "name");
+
+	return admit(ls, !ls->refused && http_authz_keep(ls->r, item),
+		     cJSON_IsString(n) ? n->valuestring : NULL);
+}
+
+struct http_row *
+http_listing_admit_vhost(struct http_listing *ls, const char *vhost)
+{
+	return admit(ls, !ls->refused && http_authz_keep_vhost(ls->r, vhost), NULL);
 }
 
 void
