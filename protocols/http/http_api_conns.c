@@ -251,10 +251,9 @@ chan_details(void *arg, const struct bk_chan_view *v)
 	return 0;
 }
 
-static int
-each_consumer(void *arg, const struct bk_consumer_view *v)
+static cJSON *
+consumer_json(struct cwalk *w, const struct bk_consumer_view *v)
 {
-	struct cwalk *w = arg;
 	cJSON *o = cJSON_CreateObject(), *q;
 
 	w->cur = o;
@@ -274,14 +273,100 @@ each_consumer(void *arg, const struct bk_consumer_view *v)
 	if (v->channel_id == 0 ||
 	    bk_chan_inspect(w->r->l->broker, v->channel_id, chan_details, w) != BK_OK)
 		cJSON_AddItemToObject(o, "channel_details", cJSON_CreateObject());
-	cJSON_AddItemToArray(w->arr, o);
+	return o;
+}
+
+/*
+ * The list: each consumer admitted is copied at the request (a consumer
+ * has no name to find it by later) and its object is built per page, or
+ * per slice of a long unpaged list (http_slices.c); its channel_details
+ * are the channel's when the object is built. A million consumers (1,000
+ * per channel) were built in one go before.
+ */
+struct csnap {
+	struct bk_consumer_view v;      /* its strings follow in the block */
+};
+
+static struct csnap *
+csnap_of(const struct bk_consumer_view *v)
+{
+	const char *tag = v->consumer_tag ? v->consumer_tag : "";
+	size_t lv = strlen(v->vhost), lq = strlen(v->queue), lt = strlen(tag);
+	struct csnap *s = bk_malloc(sizeof(*s) + lv + lq + lt + 3);
+	char *at = (char *)(s + 1);
+
+	s->v = *v;
+	s->v.vhost = memcpy(at, v->vhost, lv + 1);
+	at += lv + 1;
+	s->v.queue = memcpy(at, v->queue, lq + 1);
+	at += lq + 1;
+	s->v.consumer_tag = memcpy(at, tag, lt + 1);
+	return s;
+}
+
+struct crows {
+	struct http_req *r;
+	struct http_listing *ls;
+};
+
+/* v's value for the sort key k, as its object would give it: its own
+ * strings and numbers straight (true/false and objects sort as absent),
+ * channel_details.* from its channel's, nothing built for the rest. */
+static void
+consumer_sort_value(struct http_req *r, const struct bk_consumer_view *v, const char *k,
+		    struct http_sortval *sv)
+{
+	struct cwalk w = { r, NULL, NULL };
+
+	if (k == NULL)
+		return;
+	if (strcmp(k, "consumer_tag") == 0)
+		http_sortval_str(sv, v->consumer_tag ? v->consumer_tag : "");
+	else if (strcmp(k, "queue.name") == 0)
+		http_sortval_str(sv, v->queue);
+	else if (strcmp(k, "queue.vhost") == 0)
+		http_sortval_str(sv, v->vhost);
+	else if (strcmp(k, "activity_status") == 0)
+		http_sortval_str(sv, v->active ? "up" : "waiting");
+	else if (strcmp(k, "prefetch_count") == 0)
+		http_sortval_num(sv, v->prefetch_count);
+	else if (strcmp(k, "arguments.x-priority") == 0 && v->priority != 0)
+		http_sortval_num(sv, v->priority);
+	else if (strncmp(k, "channel_details.", 16) == 0 && v->channel_id != 0) {
+		w.cur = cJSON_CreateObject();
+		if (bk_chan_inspect(r->l->broker, v->channel_id, chan_details, &w) == BK_OK)
+			http_sortval_set(sv, http_json_path(w.cur, k));
+		cJSON_Delete(w.cur);
+	}
+}
+
+static int
+each_consumer_row(void *arg, const struct bk_consumer_view *v)
+{
+	struct crows *w = arg;
+	struct http_row *row = http_listing_admit_vhost(w->ls, v->vhost);
+
+	if (row == NULL)
+		return 0;
+	row->snap = csnap_of(v);
+	for (int k = 0; k < 2; k++)
+		consumer_sort_value(w->r, v, w->ls->key[k], &row->key[k]);
 	return 0;
+}
+
+static void
+page_consumer(struct http_req *r, const struct http_row *row, cJSON *arr)
+{
+	struct cwalk w = { r, NULL, NULL };
+
+	cJSON_AddItemToArray(arr, consumer_json(&w, &((const struct csnap *)row->snap)->v));
 }
 
 void
 http_api_consumers(struct http_req *r)
 {
-	struct cwalk w = { r, NULL, NULL };
+	struct http_listing ls;
+	struct crows w = { r, &ls };
 	struct bk_vhost *vh = NULL;
 
 	if (r->nseg > 2) {
@@ -290,7 +375,9 @@ http_api_consumers(struct http_req *r)
 	}
 	if (r->nseg == 2 && (vh = http_vhost_arg(r, 1)) == NULL)
 		return;
-	w.arr = cJSON_CreateArray();
-	bk_consumers_each(r->l->broker, vh, each_consumer, &w);
-	http_reply_list(r, w.arr, NULL, NULL);
+	if (http_listing_init(&ls, r, NULL, NULL)) {
+		bk_consumers_each(r->l->broker, vh, each_consumer_row, &w);
+		http_listing_send_page(&ls, page_consumer);
+	}
+	http_listing_fini(&ls);
 }

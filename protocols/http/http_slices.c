@@ -6,7 +6,7 @@
  * during which no message moved, and about 300 MB of cJSON nodes at once
  * (/api/bindings over 300,000 bindings: 0.4 s). A user with the
  * management tag and its own vhost could repeat it without end. Lists of
- * queues, exchanges and bindings go through here. A listing of more than SLICE_ROWS rows is now built
+ * queues, exchanges, bindings and consumers go through here. A listing of more than SLICE_ROWS rows is now built
  * SLICE_ROWS objects per event-loop iteration, printed into one buffer,
  * and the answer leaves once the last slice is in (so its Content-Length
  * is known, as before). The rows (vhost, name, sort values) are taken

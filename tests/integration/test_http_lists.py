@@ -593,3 +593,56 @@ def test_other_clients_are_served_while_a_long_binding_list_is_built(broker):
     s.close()
     c.close()
     conn.close()
+
+
+def test_a_long_consumer_list_is_whole_and_in_order_and_others_go_on(broker):
+    # 20,000 consumers (20 channels x 1,000): their list is the same as
+    # its pages, sorted when asked, and an AMQP round trip made while it
+    # is built is answered first (it was built in one go).
+    import json
+    import select
+    import socket
+    import struct
+    import amqpraw as r
+    from http_helpers import http_port
+    from test_amqp_consumers import prefetch_one_consumers
+    c = r.connect(broker)
+    c.open_channel(1)
+    q = c.declare_queue(1, "cl-q")
+    prefetch_one_consumers(c, q, 20, 1000)
+    conn = pika.BlockingConnection(pika.ConnectionParameters(broker.host, broker.port))
+    ch = conn.channel()
+    assert wait_for(lambda: ch.queue_declare(q, passive=True).method.consumer_count == 20000,
+                    timeout=60)
+    for query in ("sort=consumer_tag", "sort=channel_details.number&sort_reverse=true",
+                  "columns=consumer_tag,queue.name&sort=consumer_tag"):
+        st, whole, _ = api(broker, "GET", "/api/consumers?" + query)
+        paged, envs = pages_of(broker, "/api/consumers", query, 500)
+        assert st == 200 and whole == paged, query
+        assert len(whole) == 20000
+    tags = [x["consumer_tag"] for x in api(broker, "GET", "/api/consumers?sort=consumer_tag")[1]]
+    assert tags == sorted(tags) and len(set(tags)) == 20000
+    mine = ch.queue_declare("", exclusive=True).method.queue
+    s = socket.create_connection(("127.0.0.1", http_port(broker)), timeout=30)
+    _raw_get(broker, s, "/api/consumers")
+    assert not select.select([s], [], [], 0.02)[0]
+    ch.basic_publish("", mine, b"ping")
+    assert ch.basic_get(mine, auto_ack=True)[2] == b"ping"
+    assert not select.select([s], [], [], 0)[0], "the list came first"
+    status, body = _read_answer(s)
+    assert status == b"HTTP/1.1 200 OK" and len(json.loads(body)) == 20000
+    s.close()
+    conn.close()
+    c.close()
+
+
+def pages_of(b, path, query, size):
+    out, envs, page = [], [], 1
+    while True:
+        st, env, _ = api(b, "GET", "%s?page=%d&page_size=%d&%s" % (path, page, size, query))
+        assert st == 200, env
+        envs.append(env)
+        out += env["items"]
+        if page >= env["page_count"]:
+            return out, envs
+        page += 1
